@@ -1,0 +1,168 @@
+"""Records shared by every pipeline stage (pure): hosts, probe results, metric rows, reports.
+
+Metric names and JSON keys follow ../shared/METRICS.md; units are in the names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: A metric value: counters are int, rates float, states str, unknown None.
+MetricValue = float | int | str | bool | None
+Metrics = Mapping[str, MetricValue]
+
+
+class Status(StrEnum):
+    """How collection of one host ended (METRICS.md `status`)."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    TIMEOUT = "timeout"
+    COMMAND_FAILED = "command_failed"
+    PARSE_ERROR = "parse_error"
+
+
+class Severity(StrEnum):
+    """A finding's severity, Nagios order."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """One inventory host, with the connection settings resolved from its variables."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    connection: str = "ssh"  # "ssh" or "local"
+    proxy_jump: str | None = None
+    become: bool = False
+    become_user: str | None = None
+    host_key_checking: bool = True
+    groups: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RawResult:
+    """What collection got back from one host: the probe's stdout, or why there is none."""
+
+    host: HostSpec
+    status: Status
+    reason: str | None = None
+    stdout: str = ""
+    exit_status: int | None = None
+    stderr: str = ""
+    elapsed_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One disk, NIC, filesystem or VM of a host, with its metrics.
+
+    `labels` carries non-metric facts such as {"vm": "web-3"} on a NIC that is a VM's tap port.
+    """
+
+    name: str
+    metrics: Metrics
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HostMetrics:
+    """Everything computed from one host's two samples (deltas stage output)."""
+
+    interval_s: float | None
+    metrics: Metrics
+    disks: tuple[Row, ...] = ()
+    nics: tuple[Row, ...] = ()
+    filesystems: tuple[Row, ...] = ()
+    vms: tuple[Row, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule's verdict for one subject (host, disk, NIC, fs, VM or fleet)."""
+
+    rule: str
+    severity: Severity
+    scope: str
+    subject: str
+    metric: str | None
+    value: MetricValue
+    threshold: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostReport:
+    """One host in the report: identity, status and, when collected, its metrics."""
+
+    name: str
+    address: str
+    groups: tuple[str, ...]
+    status: Status
+    error: str | None
+    interval_s: float | None = None
+    metrics: Metrics = field(default_factory=dict)
+    disks: tuple[Row, ...] = ()
+    nics: tuple[Row, ...] = ()
+    filesystems: tuple[Row, ...] = ()
+    vms: tuple[Row, ...] = ()
+    notes: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def collected(self) -> bool:
+        return self.status is Status.OK
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStat:
+    """One metric across the fleet (METRICS.md scope `fleet`)."""
+
+    count: int
+    min: float
+    median: float
+    p95: float
+    max: float
+    mean: float
+    stddev: float
+    outliers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Facts about the run shown at the top of every report."""
+
+    fleetmon_version: str
+    started_at: str  # ISO 8601 UTC, "2026-11-26T03:00:00Z"
+    interval_s: float
+    inventory: str
+    rule_files: tuple[str, ...] = ()
+    limit: str | None = None
+    #: Host-key policy in words when relaxed (e.g. "host key checking off for 3 hosts").
+    host_key_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The consolidated report every renderer turns into text."""
+
+    run: RunInfo
+    hosts: tuple[HostReport, ...]
+    fleet: Mapping[str, FleetStat]
+    exit_code: int
+    findings: tuple[Finding, ...] = ()  # fleet-scope findings (host ones live on the host)

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install the system packages the tests need, when missing (Debian, as root).
+# openssh-server: the real sshd the SSH tests start; libvirt + QEMU: the lab hypervisor;
+# chromium: the HTML report's browser test. Without root, report what is missing.
+set -eu
+need=""
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need="$need openssh-server"
+command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+command -v virsh >/dev/null 2>&1 || need="$need libvirt-clients"
+command -v libvirtd >/dev/null 2>&1 || need="$need libvirt-daemon libvirt-daemon-driver-qemu"
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86 qemu-utils"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v sudo >/dev/null 2>&1 || need="$need sudo"
+command -v df >/dev/null 2>&1 || need="$need coreutils"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "system-deps: missing$need (run as root to install them)" >&2
+  exit 0
+fi
+echo "system-deps: installing$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $need >/dev/null
