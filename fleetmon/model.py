@@ -65,6 +65,8 @@ class RawResult:
     exit_status: int | None = None
     stderr: str = ""
     elapsed_s: float | None = None
+    #: The nonce of the probe markers in `stdout` (ProbeOptions.nonce).
+    nonce: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,10 +121,10 @@ def build_script(opts: ProbeOptions) -> str:
     lines = [
         f"M={q(_marker(opts.nonce))}",
         # Every command reads /dev/null: the rest of this script is on sh's stdin.
-        "fm() { _s=$1; _n=$2; shift 2; printf '%s begin %s %s\\n' \"$M\" \"$_s\" \"$_n\";"
-        " eval \"$@\" </dev/null; _rc=$?;"
-        " printf '\\n%s end %s %s %s\\n' \"$M\" \"$_s\" \"$_n\" \"$_rc\"; }",
-        "rd() { cat \"$1\" 2>/dev/null; }",
+        'fm() { _s=$1; _n=$2; shift 2; printf \'%s begin %s %s\\n\' "$M" "$_s" "$_n";'
+        ' eval "$@" </dev/null; _rc=$?;'
+        ' printf \'\\n%s end %s %s %s\\n\' "$M" "$_s" "$_n" "$_rc"; }',
+        'rd() { cat "$1" 2>/dev/null; }',
         "FM_T=; command -v timeout >/dev/null 2>&1 && FM_T='timeout 10'",
         f"FM_HV={q(opts.hypervisor)}",
         f"FM_URI={q(opts.virsh_uri)}",
@@ -134,8 +134,8 @@ def build_script(opts: ProbeOptions) -> str:
         " if command -v xl >/dev/null 2>&1; then FM_HV=xen;"
         " elif command -v virsh >/dev/null 2>&1; then FM_HV=kvm; fi; fi",
         "fm_meta() { printf 'probe=%s\\nhypervisor=%s\\nvirsh=%s\\nxl=%s\\nxentop=%s\\n'"
-        f" {PROBE_VERSION} \"$FM_HV\" \"$(command -v virsh 2>/dev/null)\""
-        " \"$(command -v xl 2>/dev/null)\" \"$(command -v xentop 2>/dev/null)\"; }",
+        f' {PROBE_VERSION} "$FM_HV" "$(command -v virsh 2>/dev/null)"'
+        ' "$(command -v xl 2>/dev/null)" "$(command -v xentop 2>/dev/null)"; }',
         "fm 0 meta fm_meta",
         'fm_domstats() { $FM_BECOME virsh -q -c "$FM_URI" domstats --raw --nowait --state'
         " --cpu-total --balloon --vcpu --interface --block 2>&1; }",
