@@ -1,0 +1,224 @@
+"""The subcommands (I/O edge): run, report, inventory, rules. Each returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from fleetmon import __version__
+from fleetmon.cli import Progress, run_async, utc_now
+from fleetmon.collect import CollectOptions, collect
+from fleetmon.errors import OptionError
+from fleetmon.health import exit_code
+from fleetmon.inventory import Inventory, load_inventory, render_graph, render_host, render_list
+from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, RunInfo, Status
+from fleetmon.output import default_lock_path, run_lock, write_atomic
+from fleetmon.pipeline import build_report, host_key_notes
+from fleetmon.probe import ProbeOptions
+from fleetmon.rawstore import load_raw, save_raw
+from fleetmon.render.html import render_html
+from fleetmon.render.json import render_json
+from fleetmon.render.junit import render_junit
+from fleetmon.render.nagios import render_nagios
+from fleetmon.render.text import render_text
+from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules, render_rule_list
+
+RENDERERS: Mapping[str, Callable[[Report], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "html": render_html,
+    "nagios": render_nagios,
+}
+
+
+def playbooks_dir() -> Path:
+    """The shipped rule files: $FLEETMON_PLAYBOOKS, else `playbooks/` beside the package."""
+    env = os.environ.get("FLEETMON_PLAYBOOKS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "playbooks"
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand named on the command line."""
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "report":
+        return cmd_report(args)
+    if args.command == "inventory":
+        return cmd_inventory(args)
+    if args.command == "rules":
+        return cmd_rules(args)
+    raise OptionError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+def _rule_set(args: argparse.Namespace) -> tuple[RuleSet | None, tuple[str, ...]]:
+    if getattr(args, "no_rules", False):
+        return None, ()
+    files = args.rules or default_rule_files(str(playbooks_dir()))
+    return load_rules(files), tuple(files)
+
+
+def probe_options(interval_s: float, spec: HostSpec) -> ProbeOptions:
+    """The probe settings of one host, from its inventory variables."""
+    return ProbeOptions(
+        interval_s=interval_s,
+        hypervisor=str(spec.vars.get("fleetmon_hypervisor", "auto")),
+        virsh_uri=str(spec.vars.get("fleetmon_virsh_uri", "qemu:///system")),
+        become=spec.become,
+        become_user=spec.become_user,
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    raws: Sequence[RawResult],
+    run: RunInfo,
+    rules: RuleSet | None,
+    inventory: Inventory | None,
+) -> Report:
+    specs = {r.host.name: r.host for r in raws}
+    evaluator = None
+    if rules is not None:
+
+        def match(pattern: str) -> set[str]:
+            if inventory is not None:
+                return {h.name for h in inventory.select_quiet(pattern)}
+            return _match_from_specs(pattern, list(specs.values()))
+
+        def evaluator(
+            hosts: tuple[HostReport, ...], fleet: Mapping[str, object]
+        ) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
+            return evaluate(rules, hosts, specs, fleet, match)  # type: ignore[arg-type]
+
+    def code(hosts: tuple[HostReport, ...], fleet_findings: tuple[Finding, ...]) -> int:
+        return exit_code(hosts, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)
+
+    return build_report(raws, run, evaluate=evaluator, exit_code=code)
+
+
+def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
+    from fleetmon.inventory.patterns import match_pattern
+
+    return set(match_pattern(pattern, specs))
+
+
+def _write_outputs(args: argparse.Namespace, report: Report) -> None:
+    main_text = RENDERERS[args.format](report)
+    extra: list[tuple[str, str]] = []
+    if args.html:
+        extra.append((args.html, render_html(report)))
+    if args.json_out:
+        extra.append((args.json_out, render_json(report)))
+    if args.junit:
+        extra.append((args.junit, render_junit(report, fail_on=args.fail_on)))
+    for path, text in extra:
+        write_atomic(path, text)
+    if args.output:
+        write_atomic(args.output, main_text)
+    else:
+        sys.stdout.write(main_text)
+        sys.stdout.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`fleetmon run INVENTORY`: collect, analyse, report."""
+    inventory = load_inventory(args.inventory)
+    hosts = inventory.select(args.limit)
+    rules, rule_files = _rule_set(args)
+    for path in (args.output, args.html, args.json_out, args.junit):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise OptionError(f"cannot write {path}: its folder does not exist")
+    lock_path = args.lock or (default_lock_path(args.output) if args.output else None)
+    lock = (
+        run_lock(lock_path, args.lock_wait)
+        if lock_path and not args.no_lock
+        else contextlib.nullcontext()
+    )
+    with lock:
+        run = RunInfo(
+            fleetmon_version=__version__,
+            started_at=utc_now(),
+            interval_s=args.interval,
+            inventory=args.inventory,
+            rule_files=rule_files,
+            limit=args.limit,
+            host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),
+        )
+        opts = CollectOptions(
+            interval_s=args.interval,
+            forks=args.forks,
+            connect_timeout_s=args.connect_timeout,
+            timeout_s=args.timeout,
+            accept_new_host_keys=args.accept_new_host_keys,
+            known_hosts=args.known_hosts,
+            output_cap_bytes=args.output_cap,
+        )
+        progress = Progress(len(hosts), enabled=not args.quiet)
+
+        def on_done(raw: RawResult) -> None:
+            progress(raw.status is Status.OK)
+
+        try:
+            raws = run_async(
+                collect(
+                    hosts, opts, functools.partial(probe_options, args.interval), on_done=on_done
+                )
+            )
+        finally:
+            progress.finish()
+        if args.save_raw:
+            save_raw(args.save_raw, run, raws)
+        report = _report(args, raws, run, rules, inventory)
+        _write_outputs(args, report)
+    return report.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`fleetmon report DIR`: recompute the reports from saved raw output."""
+    run, raws = load_raw(args.raw_dir)
+    rules, rule_files = _rule_set(args)
+    run = RunInfo(
+        fleetmon_version=__version__,
+        started_at=run.started_at,
+        interval_s=run.interval_s,
+        inventory=run.inventory,
+        rule_files=rule_files,
+        limit=run.limit,
+        host_key_notes=run.host_key_notes,
+    )
+    report = _report(args, raws, run, rules, None)
+    _write_outputs(args, report)
+    return report.exit_code
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    """`fleetmon inventory INVENTORY --graph|--list|--host NAME`."""
+    inventory = load_inventory(args.inventory)
+    if args.host:
+        text = render_host(inventory, args.host)
+    elif args.list:
+        text = render_list(inventory)
+    else:
+        text = render_graph(inventory)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    """`fleetmon rules lint FILE...` and `fleetmon rules list INVENTORY`."""
+    if args.rules_command == "lint":
+        rs = load_rules(args.files)
+        sys.stdout.write(f"{len(rs.rules)} rules OK in {len(args.files)} file(s)\n")
+        return 0
+    inventory = load_inventory(args.inventory)
+    hosts = inventory.select(args.limit)
+    rs, _files = _rule_set(args)
+    assert rs is not None
+    sys.stdout.write(render_rule_list(rs, hosts))
+    return 0

@@ -1,0 +1,87 @@
+"""Fleet statistics (pure): min, median, p95, max, mean, stddev per host metric, and outliers.
+
+An outlier is a host whose value is a robust outlier within one of its inventory groups:
+modified z-score |x - median| / (1.4826 * MAD) > 3.5 (Iglewicz and Hoaglin). When the MAD is
+0 (most of the group identical) the mean absolute deviation scaled by 1.2533 stands in, as
+IBM's SPSS does; when that is 0 too, nobody is an outlier.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from fleetmon.model import FleetStat, HostReport
+
+OUTLIER_Z = 3.5
+#: Groups smaller than this have no meaningful spread, so they flag nobody.
+MIN_GROUP = 3
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile of an ascending, non-empty sequence (numpy's default)."""
+    if not sorted_values:
+        raise ValueError("percentile of an empty sequence")
+    pos = (len(sorted_values) - 1) * pct / 100.0
+    lo = math.floor(pos)
+    hi = math.ceil(pos)
+    frac = pos - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+def _numeric(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def robust_outliers(values: Mapping[str, float]) -> set[str]:
+    """Names whose value is a robust outlier among `values` (modified z-score > 3.5)."""
+    if len(values) < MIN_GROUP:
+        return set()
+    xs = list(values.values())
+    med = statistics.median(xs)
+    deviations = [abs(x - med) for x in xs]
+    mad = statistics.median(deviations)
+    scale = 1.4826 * mad if mad > 0 else 1.2533 * statistics.fmean(deviations)
+    if scale <= 0:
+        return set()
+    return {name for name, x in values.items() if abs(x - med) / scale > OUTLIER_Z}
+
+
+def fleet_stats(hosts: Sequence[HostReport]) -> dict[str, FleetStat]:
+    """Statistics for every numeric host metric over the hosts that reported it."""
+    by_metric: dict[str, dict[str, float]] = defaultdict(dict)
+    for host in hosts:
+        if not host.collected:
+            continue
+        for name, value in host.metrics.items():
+            num = _numeric(value)
+            if num is not None:
+                by_metric[name][host.name] = num
+    groups_of = {h.name: h.groups or ("ungrouped",) for h in hosts}
+    result: dict[str, FleetStat] = {}
+    for name in sorted(by_metric):
+        per_host = by_metric[name]
+        xs = sorted(per_host.values())
+        outliers: set[str] = set()
+        members: dict[str, dict[str, float]] = defaultdict(dict)
+        for host_name, x in per_host.items():
+            for group in groups_of[host_name]:
+                members[group][host_name] = x
+        for group_values in members.values():
+            outliers |= robust_outliers(group_values)
+        result[name] = FleetStat(
+            count=len(xs),
+            min=xs[0],
+            median=statistics.median(xs),
+            p95=percentile(xs, 95),
+            max=xs[-1],
+            mean=statistics.fmean(xs),
+            stddev=statistics.pstdev(xs) if len(xs) > 1 else 0.0,
+            outliers=tuple(sorted(outliers)),
+        )
+    return result

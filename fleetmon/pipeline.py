@@ -1,0 +1,156 @@
+"""From raw probe output to the report model (pure): split, parse, deltas, VMs, fleet stats.
+
+A host whose output cannot be parsed becomes a `parse_error` host naming the section; it
+never stops the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.fleetstats import fleet_stats
+from fleetmon.hostmetrics import compute_host
+from fleetmon.model import (
+    Finding,
+    HostMetrics,
+    HostReport,
+    HostSpec,
+    RawResult,
+    Report,
+    Row,
+    RunInfo,
+    Status,
+)
+from fleetmon.probe import ProbeOutput, split_output
+from fleetmon.vmmetrics import compute_vms
+
+log = logging.getLogger(__name__)
+
+#: Probe CPU time above which the host's notes say how much it cost (issue 6).
+PROBE_CPU_NOTE_MS = 50.0
+
+_TIMES_RE = re.compile(r"(\d+)m([\d.]+)s")
+
+
+def probe_cpu_ms(out: ProbeOutput) -> float | None:
+    """CPU time (user + system, shell and children) the probe used, from `times`."""
+    text = out.text(0, "times")
+    if text is None:
+        return None
+    parts = _TIMES_RE.findall(text)
+    if len(parts) != 4:
+        return None
+    return sum(int(m) * 60_000 + float(s) * 1000 for m, s in parts)
+
+
+def _label_vm_ports(nics: tuple[Row, ...], nic_vm: Mapping[str, str]) -> tuple[Row, ...]:
+    if not nic_vm:
+        return nics
+    return tuple(
+        dataclasses.replace(row, labels={**row.labels, "vm": nic_vm[row.name]})
+        if row.name in nic_vm
+        else row
+        for row in nics
+    )
+
+
+def _host_metrics(out: ProbeOutput) -> HostMetrics:
+    hm = compute_host(out)
+    cpus = hm.metrics.get("cpu.count")
+    mem = hm.metrics.get("mem.total_bytes")
+    vm = compute_vms(
+        out,
+        host_cpus=cpus if isinstance(cpus, int) else None,
+        host_mem_bytes=mem if isinstance(mem, int) else None,
+        interval_s=hm.interval_s,
+    )
+    notes = list(hm.notes) + list(vm.notes)
+    cost = probe_cpu_ms(out)
+    if cost is not None and cost > PROBE_CPU_NOTE_MS:
+        notes.append(f"the probe used {cost:.0f} ms of CPU on this host")
+    return dataclasses.replace(
+        hm,
+        metrics={**hm.metrics, **vm.hv_metrics},
+        nics=_label_vm_ports(hm.nics, vm.nic_vm),
+        vms=vm.vms,
+        notes=tuple(notes),
+    )
+
+
+def analyse_host(raw: RawResult) -> HostReport:
+    """One host's report row from what collection got back."""
+    spec = raw.host
+    base = HostReport(
+        name=spec.name,
+        address=spec.address if spec.connection != "local" else "local",
+        groups=spec.groups,
+        status=raw.status,
+        error=raw.reason,
+    )
+    if raw.status is not Status.OK:
+        return base
+    try:
+        out = split_output(raw.stdout, raw.nonce)
+        hm = _host_metrics(out)
+    except ProbeParseError as exc:
+        return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
+    except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
+        # A parser bug must not take the fleet run down: the host says what broke.
+        log.debug("internal error analysing %s", spec.name, exc_info=True)
+        return dataclasses.replace(
+            base,
+            status=Status.PARSE_ERROR,
+            error=f"parse error: {type(exc).__name__}: {exc}",
+        )
+    return dataclasses.replace(
+        base,
+        interval_s=hm.interval_s,
+        metrics=hm.metrics,
+        disks=hm.disks,
+        nics=hm.nics,
+        filesystems=hm.filesystems,
+        vms=hm.vms,
+        notes=hm.notes,
+    )
+
+
+def host_key_notes(specs: Sequence[HostSpec], accept_new: bool) -> tuple[str, ...]:
+    """The run's host-key policy in words, when it is anything but strict checking."""
+    notes = []
+    off = [s.name for s in specs if s.connection != "local" and not s.host_key_checking]
+    if off:
+        shown = ", ".join(off[:10]) + (f" and {len(off) - 10} more" if len(off) > 10 else "")
+        notes.append(f"host key checking OFF for {len(off)} host(s): {shown}")
+    if accept_new:
+        notes.append("new host keys accepted and recorded (accept-new)")
+    return tuple(notes)
+
+
+#: evaluate(hosts, fleet) -> (hosts with findings, fleet findings); None when no rules.
+Evaluator = Callable[
+    [tuple[HostReport, ...], Mapping[str, object]],
+    tuple[tuple[HostReport, ...], tuple[Finding, ...]],
+]
+
+
+def build_report(
+    raws: Sequence[RawResult],
+    run: RunInfo,
+    evaluate: Callable[..., tuple[tuple[HostReport, ...], tuple[Finding, ...]]] | None = None,
+    exit_code: Callable[[tuple[HostReport, ...], tuple[Finding, ...]], int] | None = None,
+) -> Report:
+    """The whole report: analyse each host, fleet statistics, rules, exit code."""
+    hosts = tuple(analyse_host(r) for r in raws)
+    fleet = fleet_stats(hosts)
+    fleet_findings: tuple[Finding, ...] = ()
+    if evaluate is not None:
+        hosts, fleet_findings = evaluate(hosts, fleet)
+    if exit_code is not None:
+        code = exit_code(hosts, fleet_findings)
+    else:
+        code = 0 if all(h.collected for h in hosts) else 3
+    return Report(run=run, hosts=hosts, fleet=fleet, exit_code=code, findings=fleet_findings)

@@ -1,0 +1,136 @@
+"""Raw-output store (I/O): `run --save-raw DIR` writes it, `fleetmon report DIR` replays it.
+
+Layout: `DIR/run.json` (run facts and one entry per host: spec, status, reason, nonce) and
+`DIR/raw/<n>.out` (the host's probe stdout, exactly as received). Variables that look like
+secrets (passwords, passphrases, tokens) are never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fleetmon.errors import InputError
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.output import write_atomic
+
+FORMAT = "fleetmon.raw/1"
+SECRET_VAR = re.compile(r"pass|secret|token|vault|private_key(?!_file)", re.IGNORECASE)
+
+
+def public_vars(spec: HostSpec) -> dict[str, Any]:
+    """A host's variables without anything that looks like a secret."""
+    return {k: v for k, v in spec.vars.items() if not SECRET_VAR.search(k)}
+
+
+def _spec_dict(spec: HostSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "address": spec.address,
+        "port": spec.port,
+        "user": spec.user,
+        "connection": spec.connection,
+        "groups": list(spec.groups),
+        "host_key_checking": spec.host_key_checking,
+        "become": spec.become,
+        "vars": public_vars(spec),
+    }
+
+
+def save_raw(folder: str, run: RunInfo, raws: Sequence[RawResult]) -> None:
+    """Write every host's raw result under `folder` (created if needed)."""
+    root = Path(folder)
+    (root / "raw").mkdir(parents=True, exist_ok=True)
+    hosts = []
+    for i, raw in enumerate(raws):
+        out_name = f"{i:06d}.out"
+        write_atomic(root / "raw" / out_name, raw.stdout)
+        hosts.append(
+            {
+                "spec": _spec_dict(raw.host),
+                "status": raw.status.value,
+                "reason": raw.reason,
+                "exit_status": raw.exit_status,
+                "stderr": raw.stderr[:4096],
+                "elapsed_s": raw.elapsed_s,
+                "nonce": raw.nonce,
+                "stdout_file": f"raw/{out_name}",
+            }
+        )
+    doc = {
+        "format": FORMAT,
+        "run": {
+            "fleetmon_version": run.fleetmon_version,
+            "started_at": run.started_at,
+            "interval_s": run.interval_s,
+            "inventory": run.inventory,
+            "limit": run.limit,
+            "host_key_notes": list(run.host_key_notes),
+        },
+        "hosts": hosts,
+    }
+    write_atomic(root / "run.json", json.dumps(doc, indent=1, default=str) + "\n")
+
+
+def load_raw(folder: str) -> tuple[RunInfo, list[RawResult]]:
+    """Read a folder written by save_raw."""
+    root = Path(folder)
+    index = root / "run.json"
+    try:
+        doc = json.loads(index.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("not a --save-raw folder (no run.json)", file=str(root)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", file=str(index)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", file=str(index), line=exc.lineno) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"format: expected {FORMAT!r}", file=str(index))
+    try:
+        r = doc["run"]
+        run = RunInfo(
+            fleetmon_version=str(r["fleetmon_version"]),
+            started_at=str(r["started_at"]),
+            interval_s=float(r["interval_s"]),
+            inventory=str(r["inventory"]),
+            limit=r.get("limit"),
+            host_key_notes=tuple(r.get("host_key_notes", ())),
+        )
+        raws = []
+        for i, h in enumerate(doc["hosts"]):
+            s = h["spec"]
+            spec = HostSpec(
+                name=str(s["name"]),
+                address=str(s["address"]),
+                port=int(s["port"]),
+                user=s.get("user"),
+                connection=str(s.get("connection", "ssh")),
+                groups=tuple(s.get("groups", ())),
+                host_key_checking=bool(s.get("host_key_checking", True)),
+                become=bool(s.get("become", False)),
+                vars=dict(s.get("vars", {})),
+            )
+            stdout_path = root / str(h["stdout_file"])
+            if os.path.commonpath([root.resolve(), stdout_path.resolve()]) != str(root.resolve()):
+                raise InputError(f"hosts[{i}].stdout_file: outside the folder", file=str(index))
+            raws.append(
+                RawResult(
+                    host=spec,
+                    status=Status(h["status"]),
+                    reason=h.get("reason"),
+                    stdout=stdout_path.read_text(encoding="utf-8", errors="replace"),
+                    exit_status=h.get("exit_status"),
+                    stderr=str(h.get("stderr", "")),
+                    elapsed_s=h.get("elapsed_s"),
+                    nonce=str(h.get("nonce", "")),
+                )
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed entry: {exc}", file=str(index)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read raw output: {exc}", file=str(root)) from None
+    return run, raws

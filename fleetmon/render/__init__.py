@@ -1,0 +1,1 @@
+"""Renderers (pure): the report model in, a string out."""

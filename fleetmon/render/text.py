@@ -1,0 +1,284 @@
+"""The text report (pure): tabulate tables for a terminal, a cron mail or a CI log.
+
+Findings first, then one row per host worst first, the busiest devices across the fleet,
+the VM view, and every host that was not collected with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from tabulate import tabulate
+
+from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, Status
+from fleetmon.render.json import host_verdict, summary
+
+TOP = 10
+_SEV_ORDER = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
+_VERDICT_ORDER = {"critical": 0, "unknown": 1, "warning": 2, "ok": 3}
+
+
+def num(v: MetricValue, digits: int = 1) -> str:
+    """A number for a table cell; '-' for unknown."""
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return "-" if v is None else str(v)
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def human_bytes(v: MetricValue, suffix: str = "") -> str:
+    """Bytes in binary units (1.5 MiB); '-' for unknown."""
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return "-"
+    size = float(v)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}{suffix}" if unit == "B" else f"{size:.1f} {unit}{suffix}"
+        size /= 1024
+    return "-"  # pragma: no cover
+
+
+def _f(row: Row | HostReport, name: str) -> float:
+    v = row.metrics.get(name)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return -1.0
+    return float(v)
+
+
+def _sum(row: Row, *names: str) -> float | None:
+    vals = [row.metrics.get(n) for n in names]
+    nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+    return sum(nums) if nums else None
+
+
+def _top(
+    hosts: Iterable[HostReport],
+    rows: Callable[[HostReport], Sequence[Row]],
+    key: Callable[[Row], float | None],
+    n: int = TOP,
+) -> list[tuple[HostReport, Row, float]]:
+    found = [(h, r, k) for h in hosts if h.collected for r in rows(h) if (k := key(r)) is not None]
+    found.sort(key=lambda t: -t[2])
+    return found[:n]
+
+
+def _finding_rows(report: Report) -> list[tuple[str, Finding]]:
+    pairs = [(h.name, f) for h in report.hosts for f in h.findings]
+    pairs += [("(fleet)", f) for f in report.findings]
+    pairs = [p for p in pairs if p[1].severity is not Severity.OK]
+    pairs.sort(key=lambda p: (_SEV_ORDER[p[1].severity], p[0], p[1].rule))
+    return pairs
+
+
+def _host_sort_key(h: HostReport) -> tuple[int, int, float]:
+    return (0 if not h.collected else 1, _VERDICT_ORDER[host_verdict(h)], -_f(h, "cpu.busy_pct"))
+
+
+def _busiest(rows: Sequence[Row], key: Callable[[Row], float | None]) -> tuple[str, float] | None:
+    scored = [(r.name, k) for r in rows if (k := key(r)) is not None]
+    return max(scored, key=lambda t: t[1]) if scored else None
+
+
+def _disk_util(r: Row) -> float | None:
+    v = r.metrics.get("disk.util_pct")
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _nic_bytes(r: Row) -> float | None:
+    return _sum(r, "nic.rx_bytes_per_s", "nic.tx_bytes_per_s")
+
+
+def _fs_used(r: Row) -> float | None:
+    v = r.metrics.get("fs.used_pct")
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _hosts_table(hosts: Sequence[HostReport]) -> str:
+    rows = []
+    for h in sorted(hosts, key=_host_sort_key):
+        if not h.collected:
+            continue
+        m = h.metrics
+        disk = _busiest(h.disks, _disk_util)
+        nic = _busiest(h.nics, _nic_bytes)
+        fs = _busiest(h.filesystems, _fs_used)
+        vms = m.get("hv.vms_running")
+        rows.append(
+            [
+                h.name,
+                host_verdict(h).upper(),
+                num(m.get("cpu.busy_pct")),
+                num(m.get("cpu.iowait_pct")),
+                num(m.get("cpu.steal_pct")),
+                num(m.get("mem.used_pct")),
+                num(m.get("load.per_cpu"), 2),
+                f"{disk[0]} {disk[1]:.0f}%" if disk else "-",
+                f"{nic[0]} {human_bytes(nic[1], '/s')}" if nic else "-",
+                f"{fs[0]} {fs[1]:.0f}%" if fs else "-",
+                "-" if vms is None else f"{vms}/{m.get('hv.vms_total')}",
+            ]
+        )
+    headers = ["HOST", "HEALTH", "CPU%", "IOW%", "STEAL%", "MEM%", "LOAD/CPU"]
+    headers += ["BUSIEST DISK", "BUSIEST NIC", "FULLEST FS", "VMS"]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _devices(report: Report) -> list[str]:
+    out = []
+    disks = _top(report.hosts, lambda h: h.disks, _disk_util)
+    if disks:
+        rows = [
+            [
+                h.name,
+                r.name,
+                num(k),
+                num(r.metrics.get("disk.reads_per_s")),
+                num(r.metrics.get("disk.writes_per_s")),
+                human_bytes(r.metrics.get("disk.read_bytes_per_s"), "/s"),
+                human_bytes(r.metrics.get("disk.write_bytes_per_s"), "/s"),
+                num(r.metrics.get("disk.r_await_ms"), 2),
+                num(r.metrics.get("disk.w_await_ms"), 2),
+                num(r.metrics.get("disk.queue_depth"), 2),
+            ]
+            for h, r, k in disks
+        ]
+        hdr = ["HOST", "DISK", "UTIL%", "R/S", "W/S", "READ", "WRITE", "R_AWAIT", "W_AWAIT"]
+        hdr.append("AQU-SZ")
+        out += ["Busiest disks", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    nics = _top(report.hosts, lambda h: h.nics, _nic_bytes)
+    if nics:
+        rows = [
+            [
+                h.name,
+                r.name + (f" (VM {r.labels['vm']})" if "vm" in r.labels else ""),
+                human_bytes(r.metrics.get("nic.rx_bytes_per_s"), "/s"),
+                human_bytes(r.metrics.get("nic.tx_bytes_per_s"), "/s"),
+                num(r.metrics.get("nic.rx_packets_per_s")),
+                num(r.metrics.get("nic.tx_packets_per_s")),
+                num(_sum(r, "nic.rx_errors_per_s", "nic.tx_errors_per_s")),
+                num(_sum(r, "nic.rx_drops_per_s", "nic.tx_drops_per_s")),
+            ]
+            for h, r, _k in nics
+        ]
+        hdr = ["HOST", "NIC", "RX", "TX", "RX PKT/S", "TX PKT/S", "ERR/S", "DROP/S"]
+        out += ["Busiest NICs", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    fss = _top(report.hosts, lambda h: h.filesystems, _fs_used)
+    if fss:
+        rows = [
+            [
+                h.name,
+                r.name,
+                num(k, 0),
+                num(r.metrics.get("fs.inodes_used_pct"), 0),
+                human_bytes(r.metrics.get("fs.free_bytes")),
+            ]
+            for h, r, k in fss
+        ]
+        hdr = ["HOST", "MOUNT", "USED%", "INODES%", "FREE"]
+        out += ["Fullest filesystems", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    return out
+
+
+def _vm_metric(name: str) -> Callable[[Row], float | None]:
+    def key(r: Row) -> float | None:
+        v = r.metrics.get(name)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    return key
+
+
+def _vms(report: Report) -> list[str]:
+    hvs = [h for h in report.hosts if h.collected and "hv.vms_total" in h.metrics]
+    if not hvs:
+        return []
+    out = ["Hypervisors"]
+    rows = [
+        [
+            h.name,
+            f"{h.metrics.get('hv.vms_running')}/{h.metrics.get('hv.vms_total')}",
+            num(h.metrics.get("hv.vcpu_overcommit_ratio"), 2),
+            num(h.metrics.get("hv.mem_overcommit_ratio"), 2),
+            num(h.metrics.get("hv.vm_cpu_pct")),
+            num(h.metrics.get("cpu.busy_pct")),
+        ]
+        for h in sorted(hvs, key=lambda h: h.name)
+    ]
+    hdr = ["HOST", "VMS RUN/ALL", "VCPU OVERCOMMIT", "MEM OVERCOMMIT", "GUEST CPU%", "HOST CPU%"]
+    out += [tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    views = [
+        ("Top VMs by CPU", _vm_metric("vm.cpu_pct")),
+        ("Top VMs by vCPU delay (steal)", _vm_metric("vm.vcpu_delay_pct")),
+        (
+            "Top VMs by disk",
+            lambda r: _sum(r, "vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s"),
+        ),
+        ("Top VMs by network", lambda r: _sum(r, "vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s")),
+    ]
+    for title, key in views:
+        top = _top(hvs, lambda h: h.vms, key)
+        if not top:
+            continue
+        rows = [
+            [
+                r.name,
+                h.name,
+                r.metrics.get("vm.state", "-"),
+                num(r.metrics.get("vm.vcpus")),
+                num(r.metrics.get("vm.cpu_pct")),
+                num(r.metrics.get("vm.vcpu_delay_pct")),
+                human_bytes(r.metrics.get("vm.mem_current_bytes")),
+                human_bytes(_sum(r, "vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s"), "/s"),
+                human_bytes(_sum(r, "vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s"), "/s"),
+            ]
+            for h, r, _k in top
+        ]
+        hdr = ["VM", "HOST", "STATE", "VCPUS", "CPU%", "DELAY%", "MEM", "DISK", "NET"]
+        out += [title, tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    return out
+
+
+def render_text(report: Report) -> str:
+    """The whole text report."""
+    run = report.run
+    s = summary(report)
+    lines = [
+        f"fleetmon {run.fleetmon_version}  {run.started_at}  inventory {run.inventory}"
+        + (f"  limit {run.limit}" if run.limit else "")
+        + f"  interval {run.interval_s:g} s",
+        f"{s['hosts']} hosts: {s['collected']} collected, {s['failed']} not collected; "
+        f"{s['critical']} critical, {s['warning']} warning, {s['unknown']} unknown, "
+        f"{s['ok']} ok  (exit {report.exit_code})",
+    ]
+    if run.rule_files:
+        lines.append("rules: " + ", ".join(run.rule_files))
+    lines += [f"WARNING: {note}" for note in run.host_key_notes]
+    lines.append("")
+    findings = _finding_rows(report)
+    if findings:
+        rows = [
+            [
+                f.severity.value.upper(),
+                host,
+                f.subject,
+                num(f.value, 2),
+                f.threshold or "",
+                f.message,
+            ]
+            for host, f in findings
+        ]
+        hdr = ["SEVERITY", "HOST", "SUBJECT", "VALUE", "THRESHOLD", "MESSAGE"]
+        lines += ["Findings", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    if any(h.collected for h in report.hosts):
+        lines += ["Hosts", _hosts_table(report.hosts), ""]
+    lines += _devices(report)
+    lines += _vms(report)
+    failed = [h for h in report.hosts if h.status is not Status.OK]
+    if failed:
+        rows = [[h.name, h.address, h.status.value, h.error or ""] for h in failed]
+        hdr = ["HOST", "ADDRESS", "STATUS", "REASON"]
+        lines += ["Not collected", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+    noted = [h for h in report.hosts if h.collected and h.notes]
+    if noted:
+        lines.append("Notes")
+        lines += [f"  {h.name}: {note}" for h in noted for note in h.notes]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
