@@ -55,9 +55,9 @@ def test_second_holder_is_refused_with_the_pid(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockError, match=rf"holds the lock .*run\.lock \(pid {holder.pid}\)"):
-            with run_lock(lock, wait_s=0.3):
-                pass
+        refused = rf"holds the lock .*run\.lock \(pid {holder.pid}\)"
+        with pytest.raises(LockError, match=refused), run_lock(lock, wait_s=0.3):
+            pass
     finally:
         holder.kill()
         holder.wait()
