@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--host", metavar="NAME")
     inv.add_argument("-l", "--limit", metavar="PATTERN")
 
+    sim = sub.add_parser("simulate", help="play a fleet of N simulated hosts on loopback")
+    from fleetmon.simulate import configure_parser
+
+    configure_parser(sim)
+
     rules = sub.add_parser("rules", help="check rule files, or show which apply where")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     lint = rsub.add_parser("lint", help="check rule files without connecting anywhere")

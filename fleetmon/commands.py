@@ -54,6 +54,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_inventory(args)
     if args.command == "rules":
         return cmd_rules(args)
+    if args.command == "simulate":
+        from fleetmon.simulate import run_simulate
+
+        return run_simulate(args)
     raise OptionError(f"unknown command {args.command!r}")  # pragma: no cover
 
 
