@@ -1,0 +1,56 @@
+"""Collect stage, local transport (I/O): runs the probe command through a local `sh`.
+
+Used for `ansible_connection: local`. The probe runs in its own session so that a deadline or
+Ctrl-C kills the whole process group (the probe's `sleep` included), not only `sh`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+from fleetmon.model import Status
+from fleetmon.probe import REMOTE_COMMAND
+from fleetmon.transport_base import HostFailure, Outcome, read_both
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def run_local(script: str, cap_bytes: int) -> Outcome:
+    """Run REMOTE_COMMAND locally with `script` on its stdin; raise HostFailure on failure."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            REMOTE_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise HostFailure(Status.COMMAND_FAILED, f"cannot start sh: {exc.strerror}") from exc
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        proc.stdin.write(script.encode())
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await proc.stdin.drain()
+        proc.stdin.close()
+        out, err = await read_both(proc.stdout.read, proc.stderr.read, cap_bytes)
+        rc = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc)
+            # Reap it even when cancelled, so no zombie and no ResourceWarning remain.
+            await asyncio.shield(proc.wait())
+    if rc < 0:
+        name = signal.Signals(-rc).name.removeprefix("SIG")
+        return Outcome(out, err, None, f"killed by signal {name}")
+    return Outcome(out, err, rc)

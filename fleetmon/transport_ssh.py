@@ -1,0 +1,314 @@
+"""Collect stage, SSH transport (I/O): one asyncssh connection and one exec channel per host.
+
+Honours ~/.ssh/config, ssh-agent and known_hosts (verified by default; accept-new on request).
+Every failure becomes a HostFailure with a reason in words; key material is never put in one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from fleetmon.model import HostSpec, Status
+from fleetmon.probe import REMOTE_COMMAND
+from fleetmon.transport_base import CollectOptions, HostFailure, Outcome, read_both
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Progress:
+    """How far one host got: turns a deadline into words ("no SSH banner", "0 bytes")."""
+
+    target: str
+    stage: str = "waiting"  # waiting → connecting → running
+    conn: Any = None  # the SSHClientConnection once TCP is up
+    output_bytes: int = 0
+
+    def stalled(self, limit_s: float, what: str) -> str:
+        """Why nothing completed within limit_s seconds."""
+        secs = f"{limit_s:g} s"
+        if self.stage == "running":
+            return (
+                f"{what}: probe gave no complete result within {secs} "
+                f"({self.output_bytes} bytes of output so far)"
+            )
+        if self.conn is None:
+            return f"{what}: no TCP connection to {self.target} within {secs}"
+        if not self.conn.get_extra_info("server_version"):
+            return f"{what}: no SSH banner from {self.target} within {secs}"
+        return f"{what}: SSH login to {self.target} not complete within {secs}"
+
+
+@dataclass(slots=True)
+class _KnownHosts:
+    """A loaded known_hosts set, and the file accept-new appends to (OpenSSH: the first)."""
+
+    hosts: asyncssh.SSHKnownHosts
+    label: str
+    append_to: str | None
+    accepted: dict[str, object] = field(default_factory=dict)
+
+
+class SshContext:
+    """Per-run caches shared by all hosts: key files, known_hosts sets, ssh_config lookups."""
+
+    def __init__(self, opts: CollectOptions) -> None:
+        self.opts = opts
+        self.config: list[str] | tuple[()] = [opts.ssh_config] if opts.ssh_config else ()
+        self._keys: dict[str, tuple[list[Any], bool]] = {}
+        self._known: dict[tuple[str, ...], _KnownHosts] = {}
+        self._meta: dict[tuple[str, int, str | None], tuple[str, list[str] | None]] = {}
+
+    def client_keys(self, key_file: str) -> tuple[list[Any], bool]:
+        """(client_keys, ignore_encrypted) for asyncssh; HostFailure when the file is unusable."""
+        if key_file not in self._keys:
+            self._keys[key_file] = self._load_key(key_file)
+        return self._keys[key_file]
+
+    @staticmethod
+    def _load_key(key_file: str) -> tuple[list[Any], bool]:
+        path = os.path.expanduser(key_file)
+        try:
+            return [asyncssh.read_private_key(path)], False
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise HostFailure(
+                Status.AUTH_FAILED, f"cannot read key file {key_file}: {why}"
+            ) from None
+        except asyncssh.KeyImportError as exc:
+            # asyncssh's messages name the problem, never the key bytes.
+            if "assphrase" not in str(exc):
+                raise HostFailure(
+                    Status.AUTH_FAILED, f"key file {key_file} is not a usable private key"
+                ) from None
+        if os.environ.get("SSH_AUTH_SOCK"):
+            # Encrypted: let ssh-agent (which may hold it) do the signing, as ssh would.
+            return [path], True
+        raise HostFailure(
+            Status.AUTH_FAILED,
+            f"key file {key_file} is encrypted and no ssh-agent is running to use it",
+        )
+
+    def meta(self, host: HostSpec) -> tuple[str, list[str] | None]:
+        """(user, known_hosts files) for a host as ssh_config resolves them."""
+        key = (host.address, host.port, host.user)
+        if key not in self._meta:
+            o = asyncssh.SSHClientConnectionOptions(
+                config=self.config,
+                host=host.address,
+                port=host.port,
+                username=host.user if host.user else (),
+                known_hosts=self.opts.known_hosts if self.opts.known_hosts else (),
+                client_keys=None,
+                agent_path=None,
+            )
+            files: list[str] | None
+            found: object = o.known_hosts
+            if found is None:
+                files = None  # UserKnownHostsFile none
+            elif isinstance(found, str):
+                files = [found]
+            else:
+                assert isinstance(found, list | tuple)
+                files = [str(f) for f in found] or [str(Path("~/.ssh/known_hosts").expanduser())]
+            self._meta[key] = (o.username, files)
+        return self._meta[key]
+
+    def known_hosts(self, files: list[str] | None) -> _KnownHosts:
+        """The known_hosts set for these files, loaded once per run."""
+        key = tuple(files or ())
+        if key not in self._known:
+            readable = [f for f in key if os.access(f, os.R_OK)]
+            kh = asyncssh.read_known_hosts(readable) if readable else asyncssh.SSHKnownHosts()
+            label = ", ".join(key) if key else "known_hosts (none configured)"
+            self._known[key] = _KnownHosts(kh, label, key[0] if key else None)
+        return self._known[key]
+
+
+def _pattern(host: str, port: int | None) -> str:
+    return host if port in (None, 22) else f"[{host}]:{port}"
+
+
+class _Client(asyncssh.SSHClient):
+    """Tracks connection progress and applies the unknown/changed host-key policy."""
+
+    def __init__(self, progress: Progress, kh: _KnownHosts | None, accept_new: bool) -> None:
+        self.progress = progress
+        self.kh = kh
+        self.accept_new = accept_new
+        self.verdict: str | None = None
+
+    def connection_made(self, conn: Any) -> None:
+        self.progress.conn = conn
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        # asyncssh calls this only for a key that known_hosts does not already trust.
+        assert self.kh is not None
+        found = self.kh.hosts.match(host, addr, port)
+        if key in found[0]:
+            return True  # added by accept-new for another host of this run
+        if found[0] or found[1]:
+            self.verdict = "mismatch"
+            return False
+        if not self.accept_new:
+            self.verdict = "unknown"
+            return False
+        line = f"{_pattern(host, port)} {key.export_public_key().decode().strip()}\n"
+        if self.kh.append_to is not None:
+            try:
+                with open(self.kh.append_to, "a", encoding="ascii") as fh:
+                    fh.write(line)
+            except OSError as exc:
+                log.warning("cannot add host key to %s: %s", self.kh.append_to, exc.strerror)
+        self.kh.hosts.load(line)
+        log.info("added host key for %s to %s", _pattern(host, port), self.kh.label)
+        return True
+
+
+def _parse_hop(spec: str) -> tuple[str | None, str, int]:
+    """`user@host:port` (or `[v6]:port`) of one ProxyJump hop."""
+    user, _, hostport = spec.rpartition("@")
+    port = 22
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif hostport.count(":") == 1:
+        host, _, p = hostport.partition(":")
+        port = int(p)
+    else:
+        host = hostport
+    return user or None, host, port
+
+
+async def _connect(
+    ctx: SshContext, host: HostSpec, progress: Progress, tunnel: Any, client_keys: Any
+) -> Any:
+    """One SSH connection with the host-key policy; HostFailure when it cannot be made."""
+    user, files = ctx.meta(host)
+    target = f"{host.address}:{host.port}"
+    kh = ctx.known_hosts(files) if host.host_key_checking else None
+    keys, ignore_encrypted = client_keys
+    client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
+    kwargs: dict[str, Any] = {}
+    if keys:
+        kwargs.update(client_keys=keys, ignore_encrypted=ignore_encrypted)
+    if tunnel is not None:
+        kwargs["tunnel"] = tunnel
+    progress.stage = "connecting"
+    try:
+        return await asyncssh.connect(
+            host.address,
+            host.port,
+            username=user,
+            known_hosts=kh.hosts if kh is not None else None,
+            config=ctx.config,
+            connect_timeout=ctx.opts.connect_timeout_s,
+            client_factory=lambda: client,
+            request_pty=False,
+            **kwargs,
+        )
+    except asyncssh.HostKeyNotVerifiable:
+        pat = _pattern(host.address, host.port)
+        assert kh is not None
+        if client.verdict == "unknown":
+            why = f"no host key for {pat} in {kh.label} (use --accept-new-host-keys)"
+        else:
+            why = f"host key for {pat} does not match {kh.label}"
+        raise HostFailure(Status.HOSTKEY_MISMATCH, why) from None
+    except asyncssh.PermissionDenied:
+        how = "publickey" if keys else "publickey via ssh-agent and default keys"
+        raise HostFailure(
+            Status.AUTH_FAILED, f"permission denied for user {user} at {target} ({how})"
+        ) from None
+    except asyncssh.DisconnectError as exc:
+        raise HostFailure(
+            Status.UNREACHABLE, f"{target} closed the connection during login: {exc.reason}"
+        ) from None
+    except TimeoutError:
+        raise HostFailure(
+            Status.TIMEOUT, progress.stalled(ctx.opts.connect_timeout_s, "connect timeout")
+        ) from None
+    except socket.gaierror as exc:
+        raise HostFailure(
+            Status.UNREACHABLE, f"cannot resolve {host.address}: {exc.strerror}"
+        ) from None
+    except ConnectionRefusedError:
+        raise HostFailure(Status.UNREACHABLE, f"connect to {target} refused") from None
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise HostFailure(Status.UNREACHABLE, f"connect to {target} failed: {why}") from None
+
+
+async def _open_jumps(ctx: SshContext, host: HostSpec, progress: Progress, keys: Any) -> list[Any]:
+    """Connections to each ProxyJump hop in order (the last one carries the target)."""
+    conns: list[Any] = []
+    if not host.proxy_jump:
+        return conns
+    for spec in host.proxy_jump.split(","):
+        user, addr, port = _parse_hop(spec.strip())
+        hop = HostSpec(
+            name=spec, address=addr, port=port, user=user,
+            host_key_checking=host.host_key_checking,
+        )  # fmt: skip
+        hop_progress = Progress(f"{addr}:{port}")
+        try:
+            conns.append(await _connect(ctx, hop, hop_progress, conns[-1] if conns else None, keys))
+        except HostFailure as exc:
+            for c in reversed(conns):
+                c.close()
+            raise HostFailure(exc.status, f"via jump host {spec.strip()}: {exc.reason}") from None
+    return conns
+
+
+async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progress) -> Outcome:
+    """Run the probe on `host` over SSH; raise HostFailure on any failure."""
+    keys: tuple[list[Any], bool] = ctx.client_keys(host.key_file) if host.key_file else ([], False)
+    jumps = await _open_jumps(ctx, host, progress, keys)
+    try:
+        conn = await _connect(ctx, host, progress, jumps[-1] if jumps else None, keys)
+        async with conn:
+            return await _run(conn, script, ctx.opts.output_cap_bytes, progress)
+    finally:
+        for c in reversed(jumps):
+            c.close()
+            await c.wait_closed()
+
+
+async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Outcome:
+    try:
+        proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
+    except asyncssh.ChannelOpenError as exc:
+        raise HostFailure(
+            Status.COMMAND_FAILED, f"cannot open a session channel: {exc.reason}"
+        ) from None
+    progress.stage = "running"
+
+    async def read_out(n: int) -> bytes:
+        data: bytes = await proc.stdout.read(n)
+        progress.output_bytes += len(data)
+        return data
+
+    try:
+        proc.stdin.write(script.encode())
+        proc.stdin.write_eof()
+        out, err = await read_both(read_out, proc.stderr.read, cap_bytes)
+        await proc.wait_closed()
+    except asyncssh.DisconnectError as exc:
+        raise HostFailure(
+            Status.COMMAND_FAILED, f"connection lost while the probe ran: {exc.reason}"
+        ) from None
+    finally:
+        proc.close()
+    if proc.exit_signal is not None:
+        return Outcome(out, err, None, f"killed by signal {proc.exit_signal[0]}")
+    if proc.exit_status is None:
+        return Outcome(out, err, None, "ended without an exit status")
+    return Outcome(out, err, int(proc.exit_status))
