@@ -1,0 +1,42 @@
+"""Parsers of the probe's sections, one module per source (pure: text in, frozen records out).
+
+Each module keeps the parser beside the delta maths of its source; helpers here turn a bad
+token into ProbeParseError naming the section, so no IndexError/ValueError escapes.
+"""
+
+from __future__ import annotations
+
+from fleetmon.errors import ProbeParseError
+
+#: Counters the kernel prints as 32-bit (diskstats ms fields) wrap at this modulus.
+WRAP_32 = 1 << 32
+
+
+def to_int(section: str, token: str, what: str) -> int:
+    """`token` as a non-negative int, or ProbeParseError naming the section and field."""
+    if not token.isascii() or not token.isdigit():
+        raise ProbeParseError(section, f"{what}: expected an unsigned integer, got {token[:40]!r}")
+    return int(token)
+
+
+def to_float(section: str, token: str, what: str) -> float:
+    """`token` as a finite float, or ProbeParseError."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise ProbeParseError(section, f"{what}: expected a number, got {token[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ProbeParseError(section, f"{what}: expected a finite number, got {token[:40]!r}")
+    return value
+
+
+def lines_of(text: str) -> list[str]:
+    """Non-blank lines, CRLF tolerated (a committed capture may carry it; /proc never does)."""
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def rate(delta: int | float | None, interval_s: float | None) -> float | None:
+    """delta/interval, or None when either is unknown (interval already checked > 0)."""
+    if delta is None or interval_s is None:
+        return None
+    return delta / interval_s

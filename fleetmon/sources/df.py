@@ -1,0 +1,97 @@
+"""`df -P -k` / `df -P -i` parsers and filesystem figures (pure).
+
+POSIX output (-P) keeps one line per filesystem, never wrapped: "source total used
+available capacity% mount". The mount point may contain spaces, so a line is read from
+its four numeric columns outward. used_pct follows GNU df: ceil(100*used/(used+avail)),
+the share of what non-root users can use. Pseudo filesystems are told by their source
+(df -P prints no type): tmpfs, devtmpfs, overlay, proc, squashfs on /dev/loopN, ...
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources import lines_of
+
+_ROW_RE = re.compile(r"(?P<src>\S.*?)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+%|-)\s+(?P<mnt>\S.*)")
+
+PSEUDO_SOURCES = frozenset(
+    [
+        "tmpfs",
+        "devtmpfs",
+        "udev",
+        "overlay",
+        "overlayfs",
+        "none",
+        "shm",
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+        "devpts",
+        "mqueue",
+        "hugetlbfs",
+        "efivarfs",
+        "ramfs",
+        "squashfs",
+        "nsfs",
+        "tracefs",
+        "debugfs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "configfs",
+        "fusectl",
+        "binfmt_misc",
+        "autofs",
+        "rpc_pipefs",
+        "nfsd",
+        "run",
+        "lxcfs",
+        "portal",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DfRow:
+    """One df line: 1K blocks (or inodes with -i); None where df prints '-'."""
+
+    source: str
+    mount: str
+    total: int | None
+    used: int | None
+    available: int | None
+
+
+def parse_df(text: str, section: str = "df_k") -> tuple[DfRow, ...]:
+    """Parse `df -P -k` or `df -P -i` output (header line first)."""
+    lines = lines_of(text)
+    if not lines or not lines[0].startswith("Filesystem"):
+        raise ProbeParseError(section, "no 'Filesystem' header line")
+    rows: list[DfRow] = []
+    for line in lines[1:]:
+        m = _ROW_RE.fullmatch(line.strip())
+        if m is None:
+            raise ProbeParseError(
+                section, f"expected 'source total used avail pct mount': {line[:80]!r}"
+            )
+        total, used, avail = (None if g == "-" else int(g) for g in m.group(2, 3, 4))
+        rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
+    return tuple(rows)
+
+
+def df_pct(used: int | None, available: int | None) -> float | None:
+    """GNU df's Use%: ceil(100*used/(used+available)); None when nothing is usable."""
+    if used is None or available is None or used + available <= 0:
+        return None
+    numerator = 100 * used
+    whole = used + available
+    return float(numerator // whole + (numerator % whole != 0))
+
+
+def is_pseudo(row: DfRow) -> bool:
+    """A filesystem without a backing disk of its own (or a read-only image on a loop)."""
+    return row.source in PSEUDO_SOURCES or row.source.startswith("/dev/loop") or row.total == 0

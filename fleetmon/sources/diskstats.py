@@ -1,0 +1,154 @@
+"""/proc/diskstats parser and per-device rates (pure).
+
+Per Documentation/ABI/testing/procfs-diskstats: "major minor name" then 11 counters
+(14 fields), + 4 discard counters since 4.18 (18), + 2 flush counters since 5.5 (20).
+Sectors are 512 bytes whatever the device. The ms fields are 32-bit and wrap:
+Δ = (cur - prev) mod 2^32. Kernels before 2.6.25 print partitions with 4 counters
+(7 fields): skipped. A line with 15-17 fields (sysstat's edited `sds`) is read like
+sysstat does: the 11 base counters, discards ignored. Rates follow iostat -x / sar -d.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources import WRAP_32, lines_of, to_int
+
+SECTOR_BYTES = 512
+_PARTITION_RE = re.compile(r"p?\d+")
+_EXCLUDED_RE = re.compile(r"(loop|ram|zram|sr|fd)\d*")
+
+
+@dataclass(frozen=True, slots=True)
+class DiskStat:
+    """One line of /proc/diskstats (fields 4-14; discards/flushes None when absent)."""
+
+    major: int
+    minor: int
+    name: str
+    reads: int
+    reads_merged: int
+    sectors_read: int
+    ms_reading: int
+    writes: int
+    writes_merged: int
+    sectors_written: int
+    ms_writing: int
+    in_flight: int
+    ms_io: int
+    weighted_ms: int
+    discards: int | None = None
+    flushes: int | None = None
+
+    @property
+    def ios(self) -> int:
+        """Every completed request, the activity test of iostat."""
+        return self.reads + self.writes + (self.discards or 0) + (self.flushes or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskStats:
+    """Every device line, in file order; `old_partitions` lists 7-field lines skipped."""
+
+    devices: tuple[DiskStat, ...]
+    old_partitions: tuple[str, ...] = ()
+
+
+def parse_diskstats(text: str) -> DiskStats:
+    """Parse /proc/diskstats."""
+    devices: list[DiskStat] = []
+    old: list[str] = []
+    for line in lines_of(text):
+        parts = line.split()
+        if len(parts) == 7:
+            old.append(parts[2])
+            continue
+        if len(parts) < 14:
+            raise ProbeParseError("diskstats", f"expected 14, 18 or 20 fields, got {line[:80]!r}")
+        name = parts[2]
+        nums = [
+            to_int("diskstats", tok, f"{name} field {i + 4}") for i, tok in enumerate(parts[3:])
+        ]
+        base = nums[:11]
+        devices.append(
+            DiskStat(
+                major=to_int("diskstats", parts[0], f"{name} major"),
+                minor=to_int("diskstats", parts[1], f"{name} minor"),
+                name=name,
+                reads=base[0],
+                reads_merged=base[1],
+                sectors_read=base[2],
+                ms_reading=base[3],
+                writes=base[4],
+                writes_merged=base[5],
+                sectors_written=base[6],
+                ms_writing=base[7],
+                in_flight=base[8],
+                ms_io=base[9],
+                weighted_ms=base[10],
+                discards=nums[11] if len(nums) >= 15 else None,
+                flushes=nums[15] if len(nums) >= 17 else None,
+            )
+        )
+    return DiskStats(tuple(devices), tuple(old))
+
+
+def is_partition(name: str, names: set[str]) -> bool:
+    """sda1 of sda, nvme0n1p2 of nvme0n1, mmcblk0p1 of mmcblk0: a longer name of a listed device."""
+    return any(
+        name.startswith(base) and _PARTITION_RE.fullmatch(name[len(base) :]) is not None
+        for base in names
+        if base != name
+    )
+
+
+def is_virtual_excluded(name: str) -> bool:
+    """loop*, ram*, zram*, sr*, fd*: left out by default (METRICS.md)."""
+    return _EXCLUDED_RE.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DiskRates:
+    """One device's metrics over the interval (METRICS.md disk.*)."""
+
+    reads_per_s: float
+    writes_per_s: float
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    r_await_ms: float | None
+    w_await_ms: float | None
+    queue_depth: float
+    util_pct: float
+    #: True when the counters went down (device removed and re-added in between).
+    reregistered: bool
+
+
+def _ms(prev: int, cur: int) -> int:
+    return (cur - prev) % WRAP_32
+
+
+def disk_rates(prev: DiskStat, cur: DiskStat, interval_s: float) -> DiskRates:
+    """iostat -x figures between two samples of one device (interval_s > 0).
+
+    Counters that went down mean the device was unregistered and registered again: like
+    sysstat (sa_common.c), the previous sample is then taken as zero.
+    """
+    counts = ("reads", "writes", "sectors_read", "sectors_written")
+    rereg = any(getattr(cur, c) < getattr(prev, c) for c in counts)
+    if rereg:
+        prev = DiskStat(prev.major, prev.minor, prev.name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    d_reads = cur.reads - prev.reads
+    d_writes = cur.writes - prev.writes
+    return DiskRates(
+        reads_per_s=d_reads / interval_s,
+        writes_per_s=d_writes / interval_s,
+        read_bytes_per_s=(cur.sectors_read - prev.sectors_read) * SECTOR_BYTES / interval_s,
+        write_bytes_per_s=(cur.sectors_written - prev.sectors_written) * SECTOR_BYTES / interval_s,
+        r_await_ms=_ms(prev.ms_reading, cur.ms_reading) / d_reads if d_reads else None,
+        w_await_ms=_ms(prev.ms_writing, cur.ms_writing) / d_writes if d_writes else None,
+        queue_depth=_ms(prev.weighted_ms, cur.weighted_ms) / (1000.0 * interval_s),
+        util_pct=100.0 * _ms(prev.ms_io, cur.ms_io) / (1000.0 * interval_s),
+        reregistered=rereg,
+    )

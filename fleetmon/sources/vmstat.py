@@ -1,0 +1,39 @@
+"""/proc/vmstat parser (pure).
+
+"name value" per line, all counters since boot except the nr_* gauges. Names come and go
+with kernel versions: pswpin/pswpout/pgmajfault exist since 2.6, oom_kill since 4.13.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources import lines_of, to_int
+
+
+@dataclass(frozen=True, slots=True)
+class VmStat:
+    """Every counter of /proc/vmstat by name."""
+
+    counters: Mapping[str, int]
+
+    def get(self, name: str) -> int | None:
+        """The counter, or None when this kernel does not have it."""
+        return self.counters.get(name)
+
+
+def parse_vmstat(text: str) -> VmStat:
+    """Parse /proc/vmstat."""
+    counters: dict[str, int] = {}
+    for line in lines_of(text):
+        parts = line.split()
+        if len(parts) != 2:
+            raise ProbeParseError("vmstat", f"expected 'name value', got {line[:80]!r}")
+        # Some gauges (nr_zone_*) can be transiently negative per-cpu sums: keep the sign.
+        sign = -1 if parts[1].startswith("-") else 1
+        counters[parts[0]] = sign * to_int("vmstat", parts[1].lstrip("-"), parts[0])
+    if not counters:
+        raise ProbeParseError("vmstat", "empty")
+    return VmStat(counters)
