@@ -99,6 +99,11 @@ def _marker(nonce: str) -> str:
     return f"@@fleetmon-{nonce}@@"
 
 
+def xentop_delay_s(interval_s: float) -> int:
+    """xentop's `-d`: whole seconds (it parses with atoi, so 0.5 would mean 0), at least 1."""
+    return max(1, round(interval_s))
+
+
 def _interval_arg(interval_s: float) -> str:
     text = f"{interval_s:.3f}".rstrip("0").rstrip(".")
     return text or "0"
@@ -110,13 +115,8 @@ def build_script(opts: ProbeOptions) -> str:
         raise ValueError(f"hypervisor must be one of {HYPERVISOR_MODES}")
     if not re.fullmatch(r"[0-9a-f]{8,64}", opts.nonce):
         raise ValueError("nonce must be lowercase hex")
-    become = ""
-    if opts.become:
-        become = "sudo -n"
-        if opts.become_user:
-            become += " -u " + shlex.quote(opts.become_user)
-        become += " "
     interval = _interval_arg(opts.interval_s)
+    xentop_delay = xentop_delay_s(opts.interval_s)
     q = shlex.quote
     lines = [
         f"M={q(_marker(opts.nonce))}",
@@ -126,29 +126,51 @@ def build_script(opts: ProbeOptions) -> str:
         ' printf \'\\n%s end %s %s %s\\n\' "$M" "$_s" "$_n" "$_rc"; }',
         'rd() { cat "$1" 2>/dev/null; }',
         "FM_T=; command -v timeout >/dev/null 2>&1 && FM_T='timeout 10'",
+        # xl and xentop live in /usr/sbin, which a non-root login's PATH often lacks.
+        'PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"; export PATH',
         f"FM_HV={q(opts.hypervisor)}",
         f"FM_URI={q(opts.virsh_uri)}",
-        f"FM_BECOME={q(become)}",
+        f"FM_BECOME={'1' if opts.become else ''}",
+        f"FM_BUSER={q(opts.become_user or '')}",
+        # `fm_hv SECONDS cmd...`: a hypervisor command, through `sudo -n` when become is on
+        # (a password prompt fails at once instead of hanging), under `timeout` so a stuck
+        # libvirtd cannot hang the probe either.
+        'fm_hv() { _t=; [ -n "$FM_T" ] && _t="timeout $1"; shift;'
+        ' if [ -z "$FM_BECOME" ]; then $_t "$@";'
+        ' elif [ -n "$FM_BUSER" ]; then $_t sudo -n -u "$FM_BUSER" -- "$@";'
+        ' else $_t sudo -n -- "$@"; fi; }',
         # Detection: xl first (a Xen dom0 may also carry virsh for its libvirt xen driver).
         'if [ "$FM_HV" = auto ]; then FM_HV=none;'
         " if command -v xl >/dev/null 2>&1; then FM_HV=xen;"
         " elif command -v virsh >/dev/null 2>&1; then FM_HV=kvm; fi; fi",
         "fm_meta() { printf 'probe=%s\\nhypervisor=%s\\nvirsh=%s\\nxl=%s\\nxentop=%s\\n'"
         f' {PROBE_VERSION} "$FM_HV" "$(command -v virsh 2>/dev/null)"'
-        ' "$(command -v xl 2>/dev/null)" "$(command -v xentop 2>/dev/null)"; }',
+        ' "$(command -v xl 2>/dev/null)" "$(command -v xentop 2>/dev/null)";'
+        f" printf 'become=%s\\nxentop_delay_s=%s\\n' \"$FM_BECOME\" {xentop_delay}; }}",
         "fm 0 meta fm_meta",
-        'fm_domstats() { $FM_BECOME virsh -q -c "$FM_URI" domstats --raw --nowait --state'
-        " --cpu-total --balloon --vcpu --interface --block 2>&1; }",
-        'fm_nodeinfo() { $FM_BECOME virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
-        "fm_xl_list() { $FM_BECOME xl list 2>&1; }",
-        "fm_xl_info() { $FM_BECOME xl info 2>&1; }",
-        f"fm_xentop() {{ $FM_BECOME xentop -b -i 2 -d {q(interval)} 2>&1; }}",
+        # --nowait (libvirt 4.5+) skips domains whose monitor is busy instead of waiting;
+        # older virsh rejects the option: ask again without it.
+        "FM_NOWAIT=--nowait",
+        'fm_domstats() { _o=$(fm_hv 10 virsh -q -c "$FM_URI" domstats --raw $FM_NOWAIT'
+        " --state --cpu-total --balloon --vcpu --interface --block 2>&1); _r=$?;"
+        ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
+        ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
+        'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
+        "fm_xl_list() { fm_hv 10 xl list 2>&1; }",
+        "fm_xl_info() { fm_hv 10 xl info 2>&1; }",
+        # xentop -d takes whole seconds (atoi); -f (full names) is Xen 4.6+: an older xentop
+        # prints its usage for it, and is asked again without it (names cut to 10 chars).
+        f"fm_xentop() {{ _o=$(fm_hv {xentop_delay + 10} xentop -b -f -i 2 -d {xentop_delay}"
+        ' 2>&1); _r=$?; case "$_o" in *Usage:*|*"invalid option"*)'
+        f" fm_hv {xentop_delay + 10} xentop -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
+        ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
         "sample() {",
         *[f"  fm $1 {name} {q(cmd)}" for name, cmd in SAMPLE_SECTIONS],
         '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
         '  if [ "$FM_HV" = xen ]; then fm $1 xl_list fm_xl_list; fi',
         "}",
         "sample 1",
+        # On Xen, xentop's two iterations take the place of the sleep between the samples.
         'if [ "$FM_HV" = xen ]; then fm 0 xentop fm_xentop;'
         f' [ "$_rc" = 0 ] || sleep {q(interval)}; else sleep {q(interval)}; fi',
         "sample 2",

@@ -1,0 +1,150 @@
+"""Parse stage for libvirt's virsh (pure): `domstats` records, `nodeinfo`, and virsh errors.
+
+`virsh domstats --raw` prints, per domain, `Domain: '<name>'` then `  key=value` lines and
+one blank line (virsh(1), tools/virsh-domain-monitor.c). Despite the man page, every time
+(cpu.time, vcpu.N.time, vcpu.N.delay, block.N.rd.times) is in nanoseconds; balloon.* sizes
+are KiB. A shut-off domain (state.state=5) carries only maxima and allocation fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+
+#: virDomainState (include/libvirt/libvirt-domain.h), index = state.state.
+STATES = (
+    "nostate",
+    "running",
+    "blocked",
+    "paused",
+    "shutdown",
+    "shutoff",
+    "crashed",
+    "pmsuspended",
+)
+
+#: States whose domain has a QEMU process, hence counters.
+ACTIVE_STATES = frozenset({"running", "blocked", "paused", "shutdown", "pmsuspended"})
+
+
+@dataclass(frozen=True, slots=True)
+class DomainStats:
+    """One `Domain:` record: integer fields as int, the rest (names, paths) as str."""
+
+    name: str
+    fields: Mapping[str, int | str]
+
+    def num(self, key: str) -> int | None:
+        """The integer field, or None when absent or not an integer."""
+        value = self.fields.get(key)
+        return value if isinstance(value, int) else None
+
+    def text(self, key: str) -> str | None:
+        """The field as text, or None when absent."""
+        value = self.fields.get(key)
+        return None if value is None else f"{value}"
+
+    @property
+    def state(self) -> str | None:
+        """The state's name (`running`, `shutoff`, ...), `state-N` when unknown."""
+        code = self.num("state.state")
+        if code is None:
+            return None
+        return STATES[code] if 0 <= code < len(STATES) else f"state-{code}"
+
+    def indexed(self, group: str) -> dict[str, dict[str, int | str]]:
+        """`net` or `block` entries keyed by their `.name`, each a dict of its sub-fields."""
+        count = self.num(f"{group}.count")
+        out: dict[str, dict[str, int | str]] = {}
+        for i in range(count or 0):
+            prefix = f"{group}.{i}."
+            sub = {k[len(prefix) :]: v for k, v in self.fields.items() if k.startswith(prefix)}
+            name = sub.get("name")
+            out[f"{name}" if name is not None else f"#{i}"] = sub
+        return out
+
+    def vcpu_indices(self) -> list[int]:
+        """The N of every `vcpu.N.*` field, sorted."""
+        found = {int(m.group(1)) for k in self.fields if (m := _VCPU_RE.match(k))}
+        return sorted(found)
+
+
+_VCPU_RE = re.compile(r"^vcpu\.(\d+)\.")
+_DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
+_INT_RE = re.compile(r"^-?\d+$")
+
+
+def parse_domstats(text: str) -> tuple[DomainStats, ...]:
+    """Every domain record of `virsh domstats` output, in the order printed."""
+    domains: list[DomainStats] = []
+    name: str | None = None
+    fields: dict[str, int | str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _DOMAIN_RE.match(line)
+        if m:
+            if name is not None:
+                domains.append(DomainStats(name, fields))
+            name, fields = m.group(1), {}
+            continue
+        key, sep, value = line.strip().partition("=")
+        if name is None or not sep or not key or " " in key:
+            raise ProbeParseError(
+                "virsh_domstats",
+                f"line {lineno}: expected \"Domain: '<name>'\" or 'key=value', got {line[:60]!r}",
+            )
+        fields[key] = int(value) if _INT_RE.match(value) else value
+    if name is not None:
+        domains.append(DomainStats(name, fields))
+    return tuple(domains)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """`virsh nodeinfo`: the CPUs and memory libvirt sees."""
+
+    cpus: int | None
+    mem_bytes: int | None
+
+
+def parse_nodeinfo(text: str) -> NodeInfo:
+    """`CPU(s):` and `Memory size: N KiB` of `virsh nodeinfo`."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            kv[key.strip()] = value.strip()
+    cpus = kv.get("CPU(s)", "")
+    mem = re.fullmatch(r"(\d+) KiB", kv.get("Memory size", ""))
+    if not cpus.isdigit() and mem is None:
+        raise ProbeParseError("virsh_nodeinfo", "no 'CPU(s):' or 'Memory size:' line")
+    return NodeInfo(
+        int(cpus) if cpus.isdigit() else None, int(mem.group(1)) * 1024 if mem else None
+    )
+
+
+def failure_reason(text: str, rc: int) -> str:
+    """Why a virsh (or xl, xentop) command failed, in words, from its output and exit status.
+
+    The probe merges stderr into the section, so the last `error:` line (or the sudo
+    message) is the reason; `sudo -n` prints "sudo: a password is required".
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if rc == 127 or any(ln.endswith(("not found", "No such file or directory")) for ln in lines):
+        found = next((ln for ln in lines if ln.endswith("not found")), None)
+        return found or "command not found"
+    if rc == 124:  # timeout(1)
+        return "no answer within the probe's time limit (timed out)"
+    for ln in lines:
+        if ln.startswith("sudo:"):
+            return ln
+    errors = [ln for ln in lines if ln.lower().startswith("error:")]
+    if errors:
+        return "; ".join(e.partition(":")[2].strip() for e in errors[-2:])
+    if lines:
+        return lines[-1][:200]
+    return f"exit status {rc} and no output"

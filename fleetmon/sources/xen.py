@@ -1,0 +1,170 @@
+"""Parse stage for Xen's toolstack output (pure): `xl list`, `xl info`, `xentop -b`.
+
+Units: `xl list` Mem is MiB and Time(s) CPU seconds; `xl info` memory is MiB. xentop
+(tools/xentop/xentop.c) prints in batch mode, per iteration, one header line then one line
+per domain, no summary: MEM(k)/MAXMEM(k) in KiB (MAXMEM may be `no limit`), NETTX(k)/NETRX(k)
+cumulative KiB (bytes/1024, truncated), VBD_* cumulative requests and 512-byte sectors (`-`
+when every VBD is in error), CPU(%) = 100·Δns/Δwall since the previous iteration (0 in the
+first). Without `-f` (older xentop) names are cut to 10 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+
+
+@dataclass(frozen=True, slots=True)
+class XlDomain:
+    """One `xl list` line."""
+
+    name: str
+    domid: int
+    mem_mib: int
+    vcpus: int
+    flags: str  # six state letters or dashes, xl order r b p s c d
+    cpu_s: float
+
+
+def xen_state(flags: str) -> str:
+    """A domain's state in words from xl or xentop state letters (order differs: by letter).
+
+    Dying and crashed win over shutdown and paused; `r` and `b` (running, or blocked
+    waiting for an event) are both a running domain; all dashes is a runnable one.
+    """
+    for letter, state in (("d", "dying"), ("c", "crashed"), ("s", "shutdown"), ("p", "paused")):
+        if letter in flags:
+            return state
+    return "running"
+
+
+def parse_xl_list(text: str) -> tuple[XlDomain, ...]:
+    """Every domain of `xl list` (the extra columns of `xl claims` are ignored)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines or not lines[0].startswith("Name"):
+        raise ProbeParseError("xl_list", "no 'Name ID Mem VCPUs State Time(s)' header")
+    header = lines[0].split()
+    if header[:6] != ["Name", "ID", "Mem", "VCPUs", "State", "Time(s)"]:
+        raise ProbeParseError("xl_list", f"unexpected header {lines[0][:80]!r}")
+    out = []
+    for line in lines[1:]:
+        # Names may hold spaces (a dying domain is "(null)"): split the numbers off the right.
+        parts = line.rsplit(None, len(header) - 1)
+        try:
+            name, domid, mem, vcpus, flags, cpu = parts[:6]
+            out.append(XlDomain(name.strip(), int(domid), int(mem), int(vcpus), flags, float(cpu)))
+        except ValueError:
+            raise ProbeParseError("xl_list", f"malformed line {line[:80]!r}") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class XlInfo:
+    """The host as the hypervisor sees it (dom0's /proc sees only dom0)."""
+
+    nr_cpus: int | None
+    total_memory_bytes: int | None
+    free_memory_bytes: int | None
+
+
+def parse_xl_info(text: str) -> XlInfo:
+    """`nr_cpus`, `total_memory`, `free_memory` (MiB) of `xl info`."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            kv.setdefault(key.strip(), value.strip())
+
+    def num(key: str) -> int | None:
+        value = kv.get(key, "")
+        return int(value) if value.isdigit() else None
+
+    cpus, total, free = num("nr_cpus"), num("total_memory"), num("free_memory")
+    if cpus is None and total is None:
+        raise ProbeParseError("xl_info", "no 'nr_cpus' or 'total_memory' line")
+    mib = 1024 * 1024
+    return XlInfo(
+        cpus,
+        total * mib if total is not None else None,
+        free * mib if free is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class XentopRow:
+    """One domain line of a xentop batch iteration; None for `-`, `no limit`, `n/a`."""
+
+    name: str
+    flags: str
+    cpu_pct: float
+    mem_kib: int | None
+    maxmem_kib: int | None
+    vcpus: int | None
+    nets: int | None
+    nettx_kib: int | None
+    netrx_kib: int | None
+    vbd_rd: int | None
+    vbd_wr: int | None
+    vbd_rsect: int | None
+    vbd_wsect: int | None
+
+
+_NUM_RE = re.compile(r"^\d+(\.\d+)?$")
+
+
+def _row(header: list[str], line: str) -> XentopRow:
+    tokens = line.split()
+    values: dict[str, str] = {}
+    for col in reversed(header[1:]):
+        if not tokens:
+            raise ProbeParseError("xentop", f"too few columns in {line[:80]!r}")
+        value = tokens.pop()
+        # print_maxmem prints the two words "no limit" for an unlimited domain.
+        if col == "MAXMEM(k)" and value == "limit" and tokens and tokens[-1] == "no":
+            value = "no " + tokens.pop()
+        values[col] = value
+    if not tokens:
+        raise ProbeParseError("xentop", f"no domain name in {line[:80]!r}")
+
+    def num(col: str) -> int | None:
+        value = values.get(col)
+        return int(value) if value is not None and value.isdigit() else None
+
+    cpu = values.get("CPU(%)", "")
+    if not _NUM_RE.match(cpu) or "STATE" not in values:
+        raise ProbeParseError("xentop", f"malformed line {line[:80]!r}")
+    return XentopRow(
+        name=" ".join(tokens),
+        flags=values["STATE"],
+        cpu_pct=float(cpu),
+        mem_kib=num("MEM(k)"),
+        maxmem_kib=num("MAXMEM(k)"),
+        vcpus=num("VCPUS"),
+        nets=num("NETS"),
+        nettx_kib=num("NETTX(k)"),
+        netrx_kib=num("NETRX(k)"),
+        vbd_rd=num("VBD_RD"),
+        vbd_wr=num("VBD_WR"),
+        vbd_rsect=num("VBD_RSECT"),
+        vbd_wsect=num("VBD_WSECT"),
+    )
+
+
+def parse_xentop(text: str) -> tuple[tuple[XentopRow, ...], ...]:
+    """The iterations of `xentop -b` output, each a tuple of domain rows."""
+    blocks: list[list[XentopRow]] = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        tokens = line.split()
+        if tokens[0] == "NAME":
+            header = tokens
+            blocks.append([])
+            continue
+        if header is None:
+            raise ProbeParseError("xentop", f"output does not start with a header: {line[:80]!r}")
+        blocks[-1].append(_row(header, line))
+    return tuple(tuple(b) for b in blocks)

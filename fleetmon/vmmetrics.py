@@ -1,0 +1,344 @@
+"""Deltas stage for virtual machines (pure): per-VM `vm.*` rows and the host's `hv.*` figures.
+
+KVM from two `virsh domstats` samples, Xen from `xl list`, `xl info` and two xentop
+iterations; formulas of METRICS.md. A failed hypervisor command costs the VMs, never the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.model import MetricValue, Row
+from fleetmon.probe import ProbeOutput
+from fleetmon.sources import virsh, xen
+
+NS = 1_000_000_000
+MIB = 1024 * 1024
+
+#: Every vm.* metric of a VM that has counters, in catalogue order.
+VM_METRICS = (
+    "vm.state", "vm.vcpus", "vm.cpu_pct", "vm.cpu_host_pct", "vm.vcpu_delay_pct",
+    "vm.mem_max_bytes", "vm.mem_current_bytes", "vm.mem_used_pct", "vm.swap_in_bytes_per_s",
+    "vm.major_faults_per_s", "vm.disk_reads_per_s", "vm.disk_writes_per_s",
+    "vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s", "vm.disk_r_await_ms",
+    "vm.disk_w_await_ms", "vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s",
+    "vm.net_rx_drops_per_s", "vm.net_tx_drops_per_s",
+)  # fmt: skip
+
+#: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
+RUNNING = frozenset({"running", "blocked"})
+
+
+@dataclass(frozen=True, slots=True)
+class VmResult:
+    """The VMs of one host, its hv.* metrics, and facts the host rows need."""
+
+    vms: tuple[Row, ...] = ()
+    hv_metrics: Mapping[str, MetricValue] = field(default_factory=dict)
+    #: Host interface name (tap/vif) -> the VM it belongs to.
+    nic_vm: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    hypervisor: str = "none"  # "kvm", "xen" or "none"
+    #: The machine's CPUs and memory when /proc does not describe them (Xen dom0).
+    host_cpus: int | None = None
+    host_mem_bytes: int | None = None
+
+
+def probe_meta(out: ProbeOutput) -> dict[str, str]:
+    """The probe's `meta` section (probe version, hypervisor found, tool paths)."""
+    meta: dict[str, str] = {}
+    for line in (out.text(0, "meta") or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            meta[key.strip()] = value.strip()
+    return meta
+
+
+def compute_vms(
+    out: ProbeOutput,
+    host_cpus: int | None,
+    host_mem_bytes: int | None,
+    interval_s: float | None,
+) -> VmResult:
+    """VM rows and hv.* metrics from a host's probe output; empty when it runs no VMs."""
+    hv = probe_meta(out).get("hypervisor")
+    if hv is None:  # an older probe without meta: go by the sections present
+        hv = "kvm" if out.get(1, "virsh_domstats") else "xen" if out.get(1, "xl_list") else "none"
+    try:
+        if hv == "kvm":
+            return _kvm(out, host_cpus, host_mem_bytes, interval_s)
+        if hv == "xen":
+            return _xen(out, host_cpus, host_mem_bytes, interval_s)
+    except ProbeParseError as exc:
+        # The host's own figures are still good: lose the VMs, say why.
+        return VmResult(hypervisor=hv, notes=(f"VMs not reported: {hv} output unreadable: {exc}",))
+    return VmResult()
+
+
+def _failed(out: ProbeOutput, sample: int, name: str) -> str | None:
+    sec = out.get(sample, name)
+    if sec is None:
+        return f"no {name} section in the probe output"
+    if sec.rc != 0:
+        return f"{name.replace('_', ' ', 1)} failed: {virsh.failure_reason(sec.text, sec.rc)}"
+    return None
+
+
+def _hv_metrics(
+    rows: list[Row], host_cpus: int | None, host_mem_bytes: int | None
+) -> dict[str, MetricValue]:
+    """METRICS.md `hv.*`: counts, overcommit over running VMs, summed guest CPU."""
+    running = [r.metrics for r in rows if r.metrics.get("vm.state") in RUNNING]
+
+    def total(key: str) -> float:
+        return sum(v for m in running if isinstance(v := m.get(key), int | float))
+
+    known_cpu = [m["vm.cpu_host_pct"] for m in running if m.get("vm.cpu_host_pct") is not None]
+    return {
+        "hv.vms_running": len(running),
+        "hv.vms_total": len(rows),
+        "hv.vcpu_overcommit_ratio": total("vm.vcpus") / host_cpus if host_cpus else None,
+        "hv.mem_overcommit_ratio": total("vm.mem_max_bytes") / host_mem_bytes
+        if host_mem_bytes
+        else None,
+        # No running VM is a true 0; running VMs none of which has a rate is unknown.
+        "hv.vm_cpu_pct": total("vm.cpu_host_pct") if known_cpu or not running else None,
+    }
+
+
+def _rate(delta: int | None, dt: float | None, scale: float = 1.0) -> float | None:
+    return None if delta is None or not dt else delta * scale / dt
+
+
+def _pct_of(delta: int | None, units: int | None, dt: float | None) -> float | None:
+    """100·Δns/(units·10⁹·Δt): the share of `units` CPUs busy."""
+    return None if delta is None or not units or not dt else 100.0 * delta / (units * NS * dt)
+
+
+# ------------------------------------------------------------------------------ KVM
+
+
+def _kvm(
+    out: ProbeOutput, host_cpus: int | None, host_mem_bytes: int | None, dt: float | None
+) -> VmResult:
+    reason = _failed(out, 1, "virsh_domstats") or _failed(out, 2, "virsh_domstats")
+    if reason:
+        return VmResult(hypervisor="kvm", notes=(f"VMs not reported: {reason}",))
+    s1 = {d.name: d for d in virsh.parse_domstats(out.text(1, "virsh_domstats") or "")}
+    s2 = virsh.parse_domstats(out.text(2, "virsh_domstats") or "")
+    node_text = out.text(0, "virsh_nodeinfo")
+    node = virsh.parse_nodeinfo(node_text) if node_text else virsh.NodeInfo(None, None)
+    cpus = host_cpus or node.cpus
+    mem = host_mem_bytes or node.mem_bytes
+    notes: list[str] = []
+    rows: list[Row] = []
+    nic_vm: dict[str, str] = {}
+    for d2 in s2:
+        d1 = s1.get(d2.name)
+        state = d2.state
+        was_active = d1 is not None and d1.state in virsh.ACTIVE_STATES
+        if state not in virsh.ACTIVE_STATES:
+            rows.append(Row(d2.name, {"vm.state": state}))
+            if was_active:
+                notes.append(f"VM {d2.name} stopped between the samples")
+            continue
+        for port in d2.indexed("net"):
+            if not port.startswith("#"):
+                nic_vm[port] = d2.name
+        usable = d1 if was_active and dt else None
+        if d1 is None or not was_active:
+            notes.append(f"VM {d2.name} started between the samples: no rates for it")
+        elif _delta(d1, d2, "cpu.time") is None:
+            usable = None
+            notes.append(f"VM {d2.name} restarted between the samples: no rates for it")
+        rows.append(Row(d2.name, _kvm_vm(d2, usable, cpus, dt)))
+    names2 = {d.name for d in s2}
+    notes += [f"VM {n} disappeared between the samples" for n in s1 if n not in names2]
+    return VmResult(
+        vms=tuple(rows),
+        hv_metrics=_hv_metrics(rows, cpus, mem),
+        nic_vm=nic_vm,
+        notes=tuple(notes),
+        hypervisor="kvm",
+    )
+
+
+def _delta(d1: virsh.DomainStats, d2: virsh.DomainStats, key: str) -> int | None:
+    """Δ of one counter; None when missing or when it went down (a new QEMU process)."""
+    a, b = d1.num(key), d2.num(key)
+    return None if a is None or b is None or b < a else b - a
+
+
+def _device_sum(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, key: str) -> int | None:
+    """ΣΔ of `group.N.key` over the devices (matched by name) present in both samples."""
+    before, after = d1.indexed(group), d2.indexed(group)
+    total: int | None = None
+    for name, dev in after.items():
+        old = before.get(name)
+        if old is None:
+            continue  # hot-plugged between the samples: no Δ for it
+        a, b = old.get(key), dev.get(key)
+        if not isinstance(a, int) or not isinstance(b, int) or b < a:
+            return None
+        total = (total or 0) + b - a
+    return total
+
+
+def _kib(value: int | None) -> int | None:
+    return None if value is None else value * 1024
+
+
+def _kvm_vm(
+    d2: virsh.DomainStats, d1: virsh.DomainStats | None, host_cpus: int | None, dt: float | None
+) -> dict[str, MetricValue]:
+    m: dict[str, MetricValue] = dict.fromkeys(VM_METRICS)
+    vcpus = d2.num("vcpu.current")
+    avail, usable = d2.num("balloon.available"), d2.num("balloon.usable")
+    m.update({
+        "vm.state": d2.state,
+        "vm.vcpus": vcpus,
+        "vm.mem_max_bytes": _kib(d2.num("balloon.maximum")),
+        "vm.mem_current_bytes": _kib(d2.num("balloon.current")),
+        # usable/available only when the guest's balloon driver reports them (stats period).
+        "vm.mem_used_pct": 100.0 * (avail - usable) / avail
+        if avail and usable is not None
+        else None,
+    })  # fmt: skip
+    if d1 is None:
+        return m
+    cpu = _delta(d1, d2, "cpu.time")
+    # vcpu.N.delay: libvirt 6.x+ on Linux (schedstat of the vCPU thread); absent = unknown.
+    delays = [_delta(d1, d2, f"vcpu.{i}.delay") for i in d2.vcpu_indices()]
+    delay = None if not delays or None in delays else sum(x for x in delays if x is not None)
+
+    def blk(key: str) -> int | None:
+        return _device_sum(d1, d2, "block", key)
+
+    def net(key: str) -> int | None:
+        return _device_sum(d1, d2, "net", key)
+
+    rd_reqs, wr_reqs = blk("rd.reqs"), blk("wr.reqs")
+    rd_ns, wr_ns = blk("rd.times"), blk("wr.times")
+    m.update({
+        "vm.cpu_pct": _pct_of(cpu, vcpus, dt),
+        "vm.cpu_host_pct": _pct_of(cpu, host_cpus, dt),
+        "vm.vcpu_delay_pct": _pct_of(delay, vcpus, dt),
+        # balloon.swap_in is KiB (virDomainMemoryStatTags VIR_DOMAIN_MEMORY_STAT_SWAP_IN).
+        "vm.swap_in_bytes_per_s": _rate(_delta(d1, d2, "balloon.swap_in"), dt, 1024),
+        "vm.major_faults_per_s": _rate(_delta(d1, d2, "balloon.major_fault"), dt),
+        "vm.disk_reads_per_s": _rate(rd_reqs, dt),
+        "vm.disk_writes_per_s": _rate(wr_reqs, dt),
+        "vm.disk_read_bytes_per_s": _rate(blk("rd.bytes"), dt),
+        "vm.disk_write_bytes_per_s": _rate(blk("wr.bytes"), dt),
+        "vm.disk_r_await_ms": rd_ns / rd_reqs / 1e6 if rd_ns is not None and rd_reqs else None,
+        "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
+        "vm.net_rx_bytes_per_s": _rate(net("rx.bytes"), dt),
+        "vm.net_tx_bytes_per_s": _rate(net("tx.bytes"), dt),
+        "vm.net_rx_drops_per_s": _rate(net("rx.drop"), dt),
+        "vm.net_tx_drops_per_s": _rate(net("tx.drop"), dt),
+    })  # fmt: skip
+    return m
+
+
+# ------------------------------------------------------------------------------ Xen
+
+
+def _xen(
+    out: ProbeOutput, host_cpus: int | None, host_mem_bytes: int | None, dt: float | None
+) -> VmResult:
+    reason = _failed(out, 2, "xl_list")
+    if reason:
+        return VmResult(hypervisor="xen", notes=(f"VMs not reported: {reason}",))
+    notes: list[str] = []
+    info_text = out.text(0, "xl_info")
+    info = xen.parse_xl_info(info_text) if info_text else xen.XlInfo(None, None, None)
+    cpus = info.nr_cpus or host_cpus
+    mem = info.total_memory_bytes or host_mem_bytes
+    if info_text:
+        notes.append(
+            "Xen dom0: /proc describes dom0 only; host capacity from xl info "
+            f"({info.nr_cpus} CPUs, {(info.total_memory_bytes or 0) // MIB} MiB)"
+        )
+    else:
+        notes.append(f"Xen dom0: /proc describes dom0 only, and {_failed(out, 0, 'xl_info')}")
+    before = {d.name: d for d in xen.parse_xl_list(out.text(1, "xl_list") or "")}
+    # Domain 0 is the host itself (its figures are the host's), not a guest.
+    guests = [d for d in xen.parse_xl_list(out.text(2, "xl_list") or "") if d.domid != 0]
+    top_fail = _failed(out, 0, "xentop")
+    blocks = xen.parse_xentop(out.text(0, "xentop") or "") if top_fail is None else ()
+    if top_fail is None and len(blocks) < 2:
+        top_fail = f"xentop printed {len(blocks)} iteration(s), 2 needed"
+    if top_fail:
+        notes.append(f"VM rates not reported: {top_fail}")
+    # The two iterations are xentop's own `-d` seconds apart, not the /proc samples' Δt.
+    delay = probe_meta(out).get("xentop_delay_s", "")
+    top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
+    first = _match(blocks[-2], guests) if len(blocks) >= 2 else {}
+    second = _match(blocks[-1], guests) if len(blocks) >= 2 else {}
+    rows: list[Row] = []
+    nic_vm: dict[str, str] = {}
+    for d in guests:
+        old = before.get(d.name)
+        t1, t2 = first.get(d.name), second.get(d.name)
+        if old is None or old.domid != d.domid:
+            notes.append(f"VM {d.name} started between the samples: no rates for it")
+            t1 = None
+        rows.append(Row(d.name, _xen_vm(d, t1, t2, cpus, top_dt)))
+        nets = t2.nets if t2 and t2.nets is not None else 1
+        for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
+            nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name
+    return VmResult(
+        vms=tuple(rows),
+        hv_metrics=_hv_metrics(rows, cpus, mem),
+        nic_vm=nic_vm,
+        notes=tuple(notes),
+        hypervisor="xen",
+        host_cpus=info.nr_cpus,
+        host_mem_bytes=info.total_memory_bytes,
+    )
+
+
+def _match(rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]) -> dict[str, xen.XentopRow]:
+    """xentop rows keyed by xl name; a 10-character cut name matches one xl name only."""
+    out: dict[str, xen.XentopRow] = {}
+    for row in rows:
+        exact = [g.name for g in guests if g.name == row.name]
+        cut = [g.name for g in guests if len(row.name) == 10 and g.name[:10] == row.name]
+        names = exact or cut
+        if len(names) == 1:
+            out[names[0]] = row
+    return out
+
+
+def _xen_vm(
+    d: xen.XlDomain,
+    t1: xen.XentopRow | None,
+    t2: xen.XentopRow | None,
+    host_cpus: int | None,
+    dt: float | None,
+) -> dict[str, MetricValue]:
+    m: dict[str, MetricValue] = dict.fromkeys(VM_METRICS)
+    m["vm.state"] = xen.xen_state(d.flags)
+    m["vm.vcpus"] = d.vcpus
+    cur_kib = t2.mem_kib if t2 is not None else None
+    m["vm.mem_current_bytes"] = cur_kib * 1024 if cur_kib is not None else d.mem_mib * MIB
+    if t2 is not None and t2.maxmem_kib is not None:  # None: "no limit"
+        m["vm.mem_max_bytes"] = t2.maxmem_kib * 1024
+    if t1 is None or t2 is None:
+        return m
+
+    def diff(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None or b < a else b - a
+
+    # CPU(%) is already 100·Δns/Δwall over the last xentop interval: only divide.
+    m["vm.cpu_pct"] = t2.cpu_pct / d.vcpus if d.vcpus else None
+    m["vm.cpu_host_pct"] = t2.cpu_pct / host_cpus if host_cpus else None
+    m["vm.disk_reads_per_s"] = _rate(diff(t1.vbd_rd, t2.vbd_rd), dt)
+    m["vm.disk_writes_per_s"] = _rate(diff(t1.vbd_wr, t2.vbd_wr), dt)
+    m["vm.disk_read_bytes_per_s"] = _rate(diff(t1.vbd_rsect, t2.vbd_rsect), dt, 512)
+    m["vm.disk_write_bytes_per_s"] = _rate(diff(t1.vbd_wsect, t2.vbd_wsect), dt, 512)
+    m["vm.net_rx_bytes_per_s"] = _rate(diff(t1.netrx_kib, t2.netrx_kib), dt, 1024)
+    m["vm.net_tx_bytes_per_s"] = _rate(diff(t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    return m
