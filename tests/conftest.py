@@ -1,0 +1,63 @@
+"""Shared pytest fixtures: real OpenSSH sshd instances on 127.0.0.1.
+
+`sshd` (session): one sshd for the whole run, root login with its own client key.
+    Attributes: host, port, user, client_key, known_hosts (a file trusting its host key),
+    host_key_pub, log_text(); `sshd.inventory(n, tmp_path)` writes a YAML inventory of n
+    hosts (h01..) pointing at it with ansible_ssh_private_key_file.
+`sshd_factory` (session): `sshd_factory(extra_config="Match User x\\n ForceCommand ...")`
+    starts another sshd (same attributes); all are stopped at the end of the session.
+
+Both need root (they bind sshd and log in as root). Outside CI a non-root run skips them;
+in CI (CI=true) a missing sshd or missing root is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sshd_util
+
+
+def _require_sshd() -> None:
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    if os.geteuid() != 0:
+        if in_ci:
+            pytest.fail("the sshd tests must run as root in CI")
+        pytest.skip("the real-sshd tests need root (they start sshd and log in as root)")
+    if not Path(sshd_util.SSHD).exists():
+        pytest.fail(f"{sshd_util.SSHD} is missing: run tests/setup/system-deps.sh")
+
+
+@pytest.fixture(scope="session")
+def sshd_factory() -> Iterator[Callable[..., sshd_util.Sshd]]:
+    """Start extra sshd instances (keyword arguments of sshd_util.start_sshd)."""
+    _require_sshd()
+    started: list[sshd_util.Sshd] = []
+
+    def start(**kwargs: object) -> sshd_util.Sshd:
+        server = sshd_util.start_sshd(**kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd(sshd_factory: Callable[..., sshd_util.Sshd]) -> sshd_util.Sshd:
+    """The shared real sshd on 127.0.0.1 (root login, key auth, known_hosts provided)."""
+    return sshd_factory()
+
+
+@pytest.fixture
+def sshd_inventory(sshd: sshd_util.Sshd, tmp_path: Path) -> Callable[[int], Path]:
+    """`sshd_inventory(n)`: a YAML inventory of n hosts pointing at the shared sshd."""
+
+    def write(n: int) -> Path:
+        return sshd.inventory(n, tmp_path)
+
+    return write

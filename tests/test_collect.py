@@ -1,0 +1,236 @@
+"""collect() against a real OpenSSH sshd on 127.0.0.1 and the local connection."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from pathlib import Path
+
+import pytest
+import sshd_util
+import yaml
+
+from fleetmon import collect as collect_mod
+from fleetmon.collect import CollectOptions, collect, usable_forks
+from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.probe import SAMPLE_SECTIONS, ProbeOptions, split_output
+
+INTERVAL_S = 0.5
+
+
+def _probe(_: HostSpec) -> ProbeOptions:
+    return ProbeOptions(interval_s=INTERVAL_S, hypervisor="none")
+
+
+def _spec(server: sshd_util.Sshd, name: str, **kw: object) -> HostSpec:
+    fields: dict[str, object] = {
+        "address": server.host,
+        "port": server.port,
+        "user": server.user,
+        "key_file": str(server.client_key),
+    }
+    fields.update(kw)
+    return HostSpec(name=name, **fields)  # type: ignore[arg-type]
+
+
+def _run(hosts: list[HostSpec], **kw: object) -> list[RawResult]:
+    opts = CollectOptions(interval_s=INTERVAL_S, **kw)  # type: ignore[arg-type]
+    return asyncio.run(collect(hosts, opts, _probe))
+
+
+def _uptime_s(stdout: str, nonce: str, sample: int) -> float:
+    text = split_output(stdout, nonce).text(sample, "uptime")
+    assert text is not None
+    return float(text.split()[0])
+
+
+def _assert_real_probe(r: RawResult) -> None:
+    """The probe ran for real on this machine: every sample section, a plausible interval."""
+    assert r.status is Status.OK, r.reason
+    assert r.exit_status == 0
+    out = split_output(r.stdout, r.nonce)
+    for sample in (1, 2):
+        for name, _cmd in SAMPLE_SECTIONS:
+            assert out.get(sample, name) is not None, (sample, name)
+        for name in ("stat", "meminfo", "loadavg", "net_dev", "uptime", "boot_id"):
+            assert out.text(sample, name), (sample, name)
+    assert out.text(1, "boot_id") == out.text(2, "boot_id")
+    assert out.text(0, "df_k") is not None
+    assert out.text(0, "times") is not None
+    measured = _uptime_s(r.stdout, r.nonce, 2) - _uptime_s(r.stdout, r.nonce, 1)
+    assert INTERVAL_S - 0.02 <= measured <= INTERVAL_S + 2.0
+
+
+@pytest.mark.sshd
+def test_twenty_two_hosts_and_an_unreachable_one(sshd: sshd_util.Sshd) -> None:
+    closed = sshd_util.free_port("127.0.0.2")
+    hosts = [_spec(sshd, f"h{i:02d}") for i in range(1, 23)]
+    hosts.insert(7, HostSpec(name="down", address="127.0.0.2", port=closed))
+    done: list[str] = []
+    opts = CollectOptions(interval_s=INTERVAL_S, known_hosts=str(sshd.known_hosts))
+    started = time.monotonic()
+    results = asyncio.run(collect(hosts, opts, _probe, on_done=lambda r: done.append(r.host.name)))
+    wall_s = time.monotonic() - started
+    assert [r.host.name for r in results] == [h.name for h in hosts]
+    assert sorted(done) == sorted(h.name for h in hosts)
+    down = results[7]
+    assert down.status is Status.UNREACHABLE
+    assert down.reason == f"connect to 127.0.0.2:{closed} refused"
+    assert down.stdout == ""
+    for r in results[:7] + results[8:]:
+        _assert_real_probe(r)
+    # Concurrent, not one after another (22 serial runs would take over 11 s).
+    assert wall_s < 8.0
+
+
+@pytest.mark.sshd
+def test_inventory_helper_points_at_the_sshd(sshd: sshd_util.Sshd, tmp_path: Path) -> None:
+    path = sshd.inventory(20, tmp_path, vars={"fleetmon_interval": 1})
+    doc = yaml.safe_load(path.read_text())
+    hosts = doc["all"]["hosts"]
+    assert list(hosts)[:2] == ["h01", "h02"]
+    assert len(hosts) == 20
+    assert hosts["h20"] == {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": sshd.port,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(sshd.client_key),
+    }
+    assert doc["all"]["vars"] == {"fleetmon_interval": 1}
+
+
+def test_local_connection_runs_the_same_probe() -> None:
+    [r] = _run([HostSpec(name="me", address="localhost", connection="local")])
+    _assert_real_probe(r)
+    assert r.elapsed_s is not None
+    assert r.elapsed_s >= INTERVAL_S
+
+
+@pytest.mark.sshd
+def test_changed_host_key_is_refused_before_any_command(
+    sshd_factory: object, tmp_path: Path
+) -> None:
+    server = sshd_factory()  # type: ignore[operator]
+    other = sshd_util.keygen(tmp_path / "other_host_key")
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{server.port} {other.with_suffix('.pub').read_text()}")
+    [r] = _run([_spec(server, "x")], known_hosts=str(kh))
+    assert r.status is Status.HOSTKEY_MISMATCH, r.reason
+    assert r.reason == f"host key for [127.0.0.1]:{server.port} does not match {kh}"
+    # The key exchange failed, so the client never authenticated nor opened a session.
+    deadline = time.monotonic() + 5
+    while "[preauth]" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log_text()
+    assert "Host key is not trusted for host 127.0.0.1 [preauth]" in log
+    assert "Accepted publickey" not in log
+    assert "Starting session" not in log
+
+
+@pytest.mark.sshd
+def test_unknown_host_refused_then_accepted_with_accept_new(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    hosts = [_spec(sshd, "a"), _spec(sshd, "b")]
+    refused = _run(hosts, known_hosts=str(kh))
+    assert [r.status for r in refused] == [Status.HOSTKEY_MISMATCH] * 2
+    assert refused[0].reason == (
+        f"no host key for [127.0.0.1]:{sshd.port} in {kh} (use --accept-new-host-keys)"
+    )
+    accepted = _run(hosts, known_hosts=str(kh), accept_new_host_keys=True)
+    assert [r.status for r in accepted] == [Status.OK] * 2
+    # Added once (not once per host), in OpenSSH's [host]:port form, with the real key.
+    key_type, key_b64 = sshd.host_key_pub.split()[:2]
+    lines = kh.read_text().splitlines()
+    assert len(lines) == 1
+    assert lines[0].split()[:3] == [f"[127.0.0.1]:{sshd.port}", key_type, key_b64]
+    again = _run(hosts, known_hosts=str(kh))
+    assert [r.status for r in again] == [Status.OK] * 2
+
+
+@pytest.mark.sshd
+def test_accept_new_still_refuses_a_changed_key(sshd: sshd_util.Sshd, tmp_path: Path) -> None:
+    other = sshd_util.keygen(tmp_path / "other_host_key")
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{sshd.port} {other.with_suffix('.pub').read_text()}")
+    before = kh.read_text()
+    [r] = _run([_spec(sshd, "x")], known_hosts=str(kh), accept_new_host_keys=True)
+    assert r.status is Status.HOSTKEY_MISMATCH
+    assert kh.read_text() == before
+
+
+@pytest.mark.sshd
+def test_host_key_checking_off_connects_despite_a_wrong_key(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    other = sshd_util.keygen(tmp_path / "other_host_key")
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{sshd.port} {other.with_suffix('.pub').read_text()}")
+    [r] = _run([_spec(sshd, "x", host_key_checking=False)], known_hosts=str(kh))
+    assert r.status is Status.OK, r.reason
+
+
+@pytest.mark.sshd
+def test_refused_key_is_auth_failed(sshd: sshd_util.Sshd, tmp_path: Path) -> None:
+    stranger = sshd_util.keygen(tmp_path / "stranger")
+    [r] = _run([_spec(sshd, "x", key_file=str(stranger))], known_hosts=str(sshd.known_hosts))
+    assert r.status is Status.AUTH_FAILED
+    assert r.reason == f"permission denied for user root at 127.0.0.1:{sshd.port} (publickey)"
+
+
+@pytest.mark.sshd
+def test_missing_and_encrypted_key_files_are_reasons(
+    sshd: sshd_util.Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    locked = sshd_util.keygen(tmp_path / "locked", passphrase="correct horse battery")
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key\n")
+    missing = tmp_path / "missing"
+    hosts = [
+        _spec(sshd, "missing", key_file=str(missing)),
+        _spec(sshd, "locked", key_file=str(locked)),
+        _spec(sshd, "garbage", key_file=str(garbage)),
+        _spec(sshd, "good"),
+    ]
+    results = _run(hosts, known_hosts=str(sshd.known_hosts))
+    assert [(r.status, r.reason) for r in results[:3]] == [
+        (Status.AUTH_FAILED, f"cannot read key file {missing}: No such file or directory"),
+        (
+            Status.AUTH_FAILED,
+            f"key file {locked} is encrypted and no ssh-agent is running to use it",
+        ),
+        (Status.AUTH_FAILED, f"key file {garbage} is not a usable private key"),
+    ]
+    assert results[3].status is Status.OK
+
+
+@pytest.mark.sshd
+def test_proxy_jump_goes_through_the_jump_host(sshd: sshd_util.Sshd) -> None:
+    # Jump through the sshd to itself: the jump connection uses the same known_hosts and key.
+    spec = _spec(sshd, "x", proxy_jump=f"root@127.0.0.1:{sshd.port}")
+    [r] = _run([spec], known_hosts=str(sshd.known_hosts))
+    _assert_real_probe(r)
+    bad = _spec(sshd, "y", proxy_jump="root@127.0.0.2:1")
+    [r] = _run([bad], known_hosts=str(sshd.known_hosts))
+    assert r.status is Status.UNREACHABLE
+    assert r.reason == "via jump host root@127.0.0.2:1: connect to 127.0.0.2:1 refused"
+
+
+def test_forks_are_lowered_to_what_file_descriptors_allow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collect_mod.resource, "getrlimit", lambda _: (164, 164))
+    assert usable_forks(100) == 25  # (164 - 64 reserved) // 4 per host
+    assert usable_forks(10) == 10
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert soft > 0
+
+
+def test_forks_one_runs_hosts_one_after_another() -> None:
+    hosts = [HostSpec(name=f"l{i}", address="localhost", connection="local") for i in range(3)]
+    started = time.monotonic()
+    results = _run(hosts, forks=1)
+    assert [r.status for r in results] == [Status.OK] * 3
+    assert time.monotonic() - started >= 3 * INTERVAL_S
