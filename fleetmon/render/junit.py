@@ -1,0 +1,108 @@
+"""`--junit FILE` (pure): JUnit XML, a testsuite per host and a testcase per rule x subject.
+
+Shape of the Ant JUnit schema that Jenkins, GitLab and GitHub read: CRITICAL is a failure,
+UNKNOWN an error, WARNING a pass with its message in system-out unless fail_on is warning.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from fleetmon.errors import OptionError
+from fleetmon.health import FAIL_ON
+from fleetmon.model import Finding, HostReport, Report, Severity
+
+# XML 1.0 forbids most control characters; names and errors come from remote machines.
+_INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: str) -> str:
+    return _INVALID_XML.sub("\ufffd", text)
+
+
+def _timestamp(started_at: str) -> str:
+    # The Ant schema's timestamp has no zone designator; ours is always UTC.
+    return started_at.removesuffix("Z")
+
+
+def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
+    return ET.SubElement(suite, "testcase", name=_x(name), classname=_x(classname), time="0")
+
+
+def _finding_case(suite: ET.Element, classname: str, f: Finding, fail_on: str) -> str | None:
+    """Add one finding's testcase; return 'failure', 'error' or None (passed)."""
+    case = _case(suite, classname, f"{f.rule}: {f.subject}")
+    kind: str | None = None
+    if f.severity is Severity.CRITICAL or (f.severity is Severity.WARNING and fail_on == "warning"):
+        kind = "failure"
+    elif f.severity is Severity.UNKNOWN:
+        kind = "error"
+    if kind is not None:
+        detail = f"metric: {f.metric}\nvalue: {f.value}\nthreshold: {f.threshold}\n"
+        el = ET.SubElement(case, kind, message=_x(f.message), type=f.severity.value)
+        el.text = _x(detail)
+    elif f.severity is Severity.WARNING:
+        ET.SubElement(case, "system-out").text = _x(f"WARNING: {f.message}")
+    return kind
+
+
+def _suite(
+    root: ET.Element,
+    index: int,
+    name: str,
+    stamp: str,
+    host: HostReport | None,
+    findings: Sequence[Finding],
+    fail_on: str,
+) -> tuple[int, int, int]:
+    suite = ET.SubElement(root, "testsuite", name=_x(name), id=str(index), package="fleetmon")
+    props = ET.SubElement(suite, "properties")
+    classname = f"fleetmon.{name}"
+    kinds: list[str | None] = []
+    if host is not None:
+        ET.SubElement(props, "property", name="address", value=_x(host.address))
+        ET.SubElement(props, "property", name="groups", value=_x(",".join(host.groups)))
+        ET.SubElement(props, "property", name="status", value=host.status.value)
+        case = _case(suite, classname, "collect")
+        if host.collected:
+            kinds.append(None)
+        else:
+            err = ET.SubElement(case, "error", message=_x(host.error or ""), type=host.status.value)
+            err.text = _x(f"{host.name} was not collected: {host.status.value}")
+            kinds.append("error")
+    kinds += [_finding_case(suite, classname, f, fail_on) for f in findings]
+    ET.SubElement(suite, "system-out")
+    ET.SubElement(suite, "system-err")
+    counts = (len(kinds), kinds.count("failure"), kinds.count("error"))
+    suite.attrib.update(
+        tests=str(counts[0]),
+        failures=str(counts[1]),
+        errors=str(counts[2]),
+        skipped="0",
+        time="0",
+        timestamp=stamp,
+        hostname=_x(name),
+    )
+    return counts
+
+
+def render_junit(report: Report, fail_on: str = "critical") -> str:
+    """The JUnit XML document of a report (a `fleet` suite when there are fleet findings)."""
+    if fail_on not in FAIL_ON:
+        raise OptionError(f"--fail-on: expected warning or critical, got '{fail_on}'")
+    root = ET.Element("testsuites", name="fleetmon")
+    stamp = _timestamp(report.run.started_at)
+    totals = [0, 0, 0]
+    suites: list[tuple[str, HostReport | None, Sequence[Finding]]] = [
+        (h.name, h, h.findings) for h in report.hosts
+    ]
+    if report.findings:
+        suites.append(("fleet", None, report.findings))
+    for index, (name, host, findings) in enumerate(suites):
+        counts = _suite(root, index, name, stamp, host, findings, fail_on)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    root.attrib.update(tests=str(totals[0]), failures=str(totals[1]), errors=str(totals[2]))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

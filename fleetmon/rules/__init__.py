@@ -1,0 +1,34 @@
+"""Rule files and their evaluation (pure, but for the file reader in `loader`).
+
+load_rules(paths) -> RuleSet     evaluate(rs, hosts, specs, fleet, match) -> findings
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetmon.rules.evaluate import evaluate
+from fleetmon.rules.listing import render_rule_list
+from fleetmon.rules.loader import load_rules, parse_rules
+from fleetmon.rules.ruleset import Rule, RuleSet
+
+#: The shipped rule files applied when no `-r` is given; kvm.yaml and xen.yaml gate
+#: themselves on the `hypervisor` name (see playbooks/README.md).
+DEFAULT_FILES = ("linux-host.yaml", "kvm.yaml", "xen.yaml")
+
+
+def default_rule_files(playbooks_dir: str) -> list[str]:
+    """The shipped rule files, in the order they are loaded."""
+    return [str(Path(playbooks_dir) / name) for name in DEFAULT_FILES]
+
+
+__all__ = [
+    "DEFAULT_FILES",
+    "Rule",
+    "RuleSet",
+    "default_rule_files",
+    "evaluate",
+    "load_rules",
+    "parse_rules",
+    "render_rule_list",
+]

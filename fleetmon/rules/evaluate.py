@@ -1,0 +1,271 @@
+"""Rules applied to collected hosts and fleet statistics (pure): findings per rule x subject.
+
+Every rule that applies yields a finding per subject, OK included (JUnit needs the passes);
+renderers show the non-OK ones. A missing or null metric is UNKNOWN, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from fleetmon import catalog
+from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, MetricValue, Row, Severity
+from fleetmon.rules.expr import EvalError, mangle
+from fleetmon.rules.hostmatch import Matcher, matcher
+from fleetmon.rules.overrides import host_overrides
+from fleetmon.rules.ranges import ValueKindError
+from fleetmon.rules.ruleset import Rule, RuleSet
+
+_ROWS: dict[str, Callable[[HostReport], tuple[Row, ...]]] = {
+    "disk": lambda h: h.disks,
+    "nic": lambda h: h.nics,
+    "fs": lambda h: h.filesystems,
+    "vm": lambda h: h.vms,
+}
+
+
+def groups_of(hosts: Sequence[HostReport], specs: Mapping[str, HostSpec]) -> dict[str, list[str]]:
+    """Ansible's `groups`: group name -> its hosts, `all` included."""
+    out: dict[str, list[str]] = {"all": [h.name for h in hosts]}
+    for h in hosts:
+        spec = specs.get(h.name)
+        for g in spec.groups if spec else h.groups:
+            out.setdefault(g, []).append(h.name)
+    return out
+
+
+def hypervisor_of(host: HostReport, host_vars: Mapping[str, Any]) -> str:
+    """kvm, xen, none or unknown: the `hypervisor` name that gates kvm.yaml and xen.yaml.
+
+    The inventory's `fleetmon_hypervisor` wins; else the `hypervisor` label of the VM rows
+    (set by collection from the probe's detection); else `none` without hv.* metrics.
+    """
+    declared = host_vars.get("fleetmon_hypervisor")
+    if declared in ("kvm", "xen", "none"):
+        return str(declared)
+    for row in host.vms:
+        label = row.labels.get("hypervisor")
+        if label:
+            return label
+    if not host.vms and not any(k.startswith("hv.") for k in host.metrics):
+        return "none"
+    return "unknown"
+
+
+def fmt_value(value: MetricValue) -> str:
+    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _metrics(metrics: Mapping[str, MetricValue]) -> dict[str, MetricValue]:
+    return {mangle(k): v for k, v in metrics.items()}
+
+
+def fleet_context(fleet: Mapping[str, FleetStat]) -> dict[str, float]:
+    """`fleet.<metric>.<stat>` values under their expression names."""
+    out: dict[str, float] = {}
+    for metric, stat in fleet.items():
+        for name in catalog.FLEET_STATS:
+            out[mangle(f"fleet.{metric}.{name}")] = getattr(stat, name)
+    return out
+
+
+def _thresholds(rule: Rule) -> str | None:
+    if rule.expr is not None:
+        return rule.expr.source
+    parts = [
+        f"{lvl} {th.text}"
+        for lvl, th in (("warning", rule.warning), ("critical", rule.critical))
+        if th is not None
+    ]
+    return ", ".join(parts) or None
+
+
+class _Judge:
+    """Evaluates one rule on one subject, given the context of the host (or fleet)."""
+
+    def __init__(self, rule: Rule, host: str, context: Mapping[str, Any]) -> None:
+        self.rule = rule
+        self.host = host
+        self.context = context
+
+    def finding(
+        self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str
+    ) -> Finding:
+        r = self.rule
+        return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
+
+    def _for(self, subject: str) -> str:
+        return "" if subject == self.rule.metric else f" for {subject}"
+
+    def unknown(self, subject: str, value: MetricValue, reason: str) -> Finding:
+        return self.finding(Severity.UNKNOWN, subject, value, _thresholds(self.rule), reason)
+
+    def judge(
+        self, subject: str, metrics: Mapping[str, MetricValue], ctx: dict[str, Any]
+    ) -> Finding | None:
+        """The finding for one subject, or None when `when:` excludes it."""
+        r = self.rule
+        value: MetricValue = None
+        if r.metric is not None and r.metric in metrics:
+            value = metrics[r.metric]
+            ctx["value"] = value
+        for label, cond in (("when", r.play_when), ("when", r.when)):
+            if cond is None:
+                continue
+            try:
+                if not cond.truth(ctx):
+                    return None
+            except EvalError as exc:
+                return self.unknown(subject, value, f"{label}: {exc}")
+        if r.expr is not None:
+            return self._judge_expr(subject, ctx)
+        assert r.metric is not None
+        if r.metric not in metrics:
+            return self.unknown(subject, None, f"{r.metric} not reported{self._for(subject)}")
+        if value is None:
+            why = f"{r.metric} is null{self._for(subject)}: not computable this run (see notes)"
+            return self.unknown(subject, None, why)
+        try:
+            for severity, th in ((Severity.CRITICAL, r.critical), (Severity.WARNING, r.warning)):
+                if th is not None and th.alerts(value):
+                    return self._alert(severity, subject, value, th.text, ctx)
+        except ValueKindError as exc:
+            return self.unknown(subject, value, str(exc))
+        ok = f"{r.metric} = {fmt_value(value)} ({_thresholds(r)})"
+        return self.finding(Severity.OK, subject, value, _thresholds(r), ok)
+
+    def _judge_expr(self, subject: str, ctx: dict[str, Any]) -> Finding:
+        r = self.rule
+        assert r.expr is not None
+        assert r.severity is not None
+        try:
+            holds = r.expr.truth(ctx)
+        except EvalError as exc:
+            return self.unknown(subject, None, f"expr: {exc}")
+        if not holds:
+            return self.finding(Severity.OK, subject, None, r.expr.source, "condition not met")
+        return self._alert(r.severity, subject, None, r.expr.source, ctx)
+
+    def _alert(
+        self, severity: Severity, subject: str, value: MetricValue, th: str, ctx: dict[str, Any]
+    ) -> Finding:
+        r = self.rule
+        if r.metric is not None:
+            default = f"{r.metric} = {fmt_value(value)} ({severity.value}: {th})"
+        else:
+            default = f"{r.expr.source if r.expr else th} holds"
+        if subject != self.host:
+            default = f"{subject}: {default}"
+        msg = default
+        if r.message is not None:
+            ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)
+            try:
+                msg = r.message.render(ctx)
+            except EvalError as exc:
+                msg = f"{default} (message template failed: {exc})"
+        return self.finding(severity, subject, value, th, msg)
+
+
+def _host_findings(rules: Sequence[Rule], host: HostReport, base: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    host_ctx = {**base, **_metrics(host.metrics), "subject": host.name, "labels": {}}
+    for rule in rules:
+        judge = _Judge(rule, host.name, host_ctx)
+        if rule.scope == "host":
+            f = judge.judge(host.name, host.metrics, {**host_ctx, "scope": "host"})
+            if f is not None:
+                out.append(f)
+            continue
+        for row in _ROWS[rule.scope](host):
+            merged = {**host.metrics, **row.metrics}
+            ctx = {
+                **host_ctx,
+                **_metrics(row.metrics),
+                "subject": row.name,
+                "labels": dict(row.labels),
+                "scope": rule.scope,
+            }
+            f = judge.judge(row.name, merged, ctx)
+            if f is not None:
+                out.append(f)
+    return out
+
+
+def evaluate(
+    rs: RuleSet,
+    hosts: Sequence[HostReport],
+    specs: Mapping[str, HostSpec],
+    fleet: Mapping[str, FleetStat],
+    match: Matcher | None = None,
+    *,
+    all_groups: Mapping[str, Collection[str]] | None = None,
+) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
+    """Hosts with their findings filled in, and the fleet-scope findings.
+
+    `match` resolves a play's `hosts:` pattern to host names (the inventory's matcher);
+    without it a built-in Ansible-style matcher over `specs`/`hosts` groups is used.
+    InventoryError when a host's `fleetmon_thresholds` is malformed.
+    """
+    groups = {g: list(m) for g, m in (all_groups or groups_of(hosts, specs)).items()}
+    resolve = match or matcher([h.name for h in hosts], groups)
+    selected: dict[str, set[str]] = {}
+    fleet_ctx = fleet_context(fleet)
+    out: list[HostReport] = []
+    for host in hosts:
+        spec = specs.get(host.name)
+        host_vars: Mapping[str, Any] = spec.vars if spec else {}
+        if not host.collected:
+            out.append(host)
+            continue
+        applicable = []
+        for rule in rs.rules:
+            if rule.scope == "fleet":
+                continue
+            if rule.hosts not in selected:
+                selected[rule.hosts] = set(resolve(rule.hosts))
+            if host.name in selected[rule.hosts]:
+                applicable.append(rule)
+        tuned, notes = host_overrides(host.name, host_vars, applicable, rs.names())
+        base = {
+            **host_vars,
+            **fleet_ctx,
+            "vars": dict(host_vars),
+            "host": host.name,
+            "groups": groups,
+            "group_names": list(spec.groups if spec else host.groups),
+            "hypervisor": hypervisor_of(host, host_vars),
+        }
+        findings = _host_findings([r for r in tuned if r.enabled], host, base)
+        out.append(
+            dataclasses.replace(
+                host, findings=(*host.findings, *findings), notes=(*host.notes, *notes)
+            )
+        )
+    return tuple(out), tuple(_fleet_findings(rs, fleet, fleet_ctx, groups))
+
+
+def _fleet_findings(
+    rs: RuleSet,
+    fleet: Mapping[str, FleetStat],
+    fleet_ctx: Mapping[str, float],
+    groups: Mapping[str, Collection[str]],
+) -> list[Finding]:
+    values: dict[str, MetricValue] = {}
+    for metric, stat in fleet.items():
+        for name in catalog.FLEET_STATS:
+            values[f"fleet.{metric}.{name}"] = getattr(stat, name)
+    out: list[Finding] = []
+    for rule in rs.rules:
+        if rule.scope != "fleet" or not rule.enabled:
+            continue
+        subject = rule.metric or rule.name
+        ctx = {**fleet_ctx, "host": "fleet", "subject": subject, "groups": groups, "scope": "fleet"}
+        f = _Judge(rule, "fleet", ctx).judge(subject, values, ctx)
+        if f is not None:
+            out.append(f)
+    return out

@@ -1,0 +1,203 @@
+"""The `when:`/`expr:`/`message:` compiler (pure): jinja2's sandboxed expression engine.
+
+Dotted metric names (`cpu.busy_pct`, `load.1m`, `fleet.cpu.busy_pct.p95`) are rewritten to
+plain identifiers before jinja2 parses them, so `host` stays the host name and `1m` parses.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.environment import Template, TemplateExpression
+from jinja2.exceptions import SecurityError
+from jinja2.parser import Parser
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from fleetmon import catalog
+from fleetmon.errors import did_you_mean
+
+#: Guards against a rule file eating the machine: `'x' * 10**9`, `9 ** 9 ** 9`.
+MAX_SEQUENCE_LEN = 100_000
+MAX_EXPONENT = 1_000
+
+
+class ExprError(ValueError):
+    """An expression or template that cannot be compiled; the message says why."""
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+            if sized and len(seq) * count > MAX_SEQUENCE_LEN:
+                raise SecurityError(f"result longer than {MAX_SEQUENCE_LEN} items refused")
+        return left * right
+
+
+def _environment() -> _Env:
+    env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    # No range/cycler/joiner/namespace/lipsum/dict: nothing a rule needs, less to escape through.
+    env.globals.clear()
+    return env
+
+
+ENV = _environment()
+
+_PREFIXES = frozenset(n.split(".", 1)[0] for n in catalog.names() if "." in n)
+_KNOWN = frozenset(catalog.names())
+_TOKEN_RE = re.compile(
+    r"""(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+    r"|(?<![\w.])(?P<name>[A-Za-z_]\w*(?:\.\w+)+)(?P<call>\s*\()?"
+)
+_BLOCK_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=4096)
+def mangle(metric: str) -> str:
+    """The identifier a metric name has inside expressions (`cpu.busy_pct` -> `cpu__busy_pct`)."""
+    return metric.replace(".", "__")
+
+
+def _rewrite(source: str, used: list[str]) -> str:
+    """Replace known dotted metric names by identifiers; refuse unknown ones with a hint."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name is None:
+            return m.group(0)
+        if name in _KNOWN:
+            used.append(name)
+            return mangle(name) + (m.group("call") or "")
+        head = name.split(".", 1)[0]
+        if head in _PREFIXES and not m.group("call"):
+            raise ExprError(f"unknown metric '{name}'{did_you_mean(name, _KNOWN)}")
+        return m.group(0)
+
+    return _TOKEN_RE.sub(sub, source)
+
+
+def _check(node: nodes.Node) -> None:
+    """Refuse literal access to underscore names; the sandbox still guards computed ones."""
+    for n in node.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)):
+        bad: object = None
+        if isinstance(n, nodes.Getattr):
+            bad = n.attr
+        elif isinstance(n, nodes.Getitem) and isinstance(n.arg, nodes.Const):
+            bad = n.arg.value
+        elif isinstance(n, nodes.Name):
+            bad = n.name
+        elif isinstance(n, nodes.Filter) and n.name == "attr" and n.args:
+            arg = n.args[0]
+            bad = arg.value if isinstance(arg, nodes.Const) else None
+        if isinstance(bad, str) and bad.startswith("_"):
+            raise ExprError(f"access to '{bad}' is not allowed")
+
+
+def _demangler(used: list[str]) -> Mapping[str, str]:
+    return {mangle(u): u for u in used}
+
+
+def _demangle(text: str, names: Mapping[str, str]) -> str:
+    for mangled, name in names.items():
+        text = text.replace(mangled, name)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A compiled `when:`/`expr:` expression; `metrics` are the catalogue names it reads."""
+
+    source: str
+    metrics: tuple[str, ...]
+    _fn: TemplateExpression = field(repr=False, compare=False)
+    _names: Mapping[str, str] = field(repr=False, compare=False)
+
+    def __call__(self, context: Mapping[str, Any]) -> Any:
+        """The expression's value; EvalError (with a readable reason) when it fails."""
+        try:
+            value = self._fn(context)
+            if isinstance(value, StrictUndefined):
+                bool(value)  # raises UndefinedError with the name
+            return value
+        # A rule expression is user code: whatever it raises (undefined name, None > 3,
+        # sandbox refusal, 1/0) becomes an UNKNOWN finding with the reason, never a crash.
+        except Exception as exc:
+            raise EvalError(_demangle(str(exc), self._names)) from exc
+
+    def truth(self, context: Mapping[str, Any]) -> bool:
+        """The expression as a condition; EvalError when it cannot be decided."""
+        value = self(context)
+        try:
+            return bool(value)
+        except Exception as exc:
+            raise EvalError(_demangle(str(exc), self._names)) from exc
+
+
+class EvalError(RuntimeError):
+    """An expression or message failed on one host's data."""
+
+
+def compile_expr(source: str) -> Expr:
+    """Compile a `when:`/`expr:` expression; ExprError when it is invalid or unsafe."""
+    if not isinstance(source, str) or not source.strip():
+        raise ExprError("expected a non-empty expression string")
+    used: list[str] = []
+    text = _rewrite(source, used)
+    try:
+        parser = Parser(ENV, text, state="variable")
+        node = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("unexpected text after the expression", 1)
+    except TemplateSyntaxError as exc:
+        names = _demangler(used)
+        raise ExprError(
+            f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
+        ) from exc
+    _check(node)
+    fn = ENV.compile_expression(text, undefined_to_none=False)
+    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplate:
+    """A compiled `message:` template."""
+
+    source: str
+    _template: Template = field(repr=False, compare=False)
+    _names: Mapping[str, str] = field(repr=False, compare=False)
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """The message text; EvalError when the template fails on this data."""
+        try:
+            return self._template.render(context)
+        except Exception as exc:  # user template: see Expr.__call__
+            raise EvalError(_demangle(str(exc), self._names)) from exc
+
+
+def compile_message(source: str) -> MessageTemplate:
+    """Compile a `message:` template; ExprError when it is invalid or unsafe."""
+    if not isinstance(source, str):
+        raise ExprError(f"expected a string, got {source!r}")
+    used: list[str] = []
+    text = _BLOCK_RE.sub(lambda m: _rewrite(m.group(0), used), source)
+    names = _demangler(used)
+    try:
+        tree = ENV.parse(text)
+    except TemplateSyntaxError as exc:
+        raise ExprError(
+            f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
+        ) from exc
+    _check(tree)
+    return MessageTemplate(source, ENV.from_string(text), names)

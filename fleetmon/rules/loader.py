@@ -1,0 +1,294 @@
+"""Rule files: YAML text -> RuleSet (pure), plus the file/folder reader (I/O edge).
+
+Walks PyYAML nodes rather than plain data so every error names `file:line`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleetmon import catalog
+from fleetmon.errors import RuleError, did_you_mean
+from fleetmon.model import Severity
+from fleetmon.rules.expr import ExprError, compile_expr, compile_message
+from fleetmon.rules.ranges import Comparison, ThresholdError, parse_threshold
+from fleetmon.rules.ruleset import Rule, RuleSet
+
+PLAY_KEYS = ("name", "hosts", "when", "rules")
+RULE_KEYS = (
+    "name",
+    "metric",
+    "expr",
+    "scope",
+    "warning",
+    "critical",
+    "severity",
+    "message",
+    "when",
+    "enabled",
+    "reason",
+    "source",
+)
+#: Keys a name-only rule may set to tune an earlier rule of the same name.
+TUNE_KEYS = ("warning", "critical", "severity", "message", "when", "enabled", "reason", "source")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tune:
+    """A name-only rule: replaces some keys of the earlier rule called `name`."""
+
+    name: str
+    origin: str
+    line: int
+    changes: dict[str, Any]
+
+
+class _Doc:
+    """One file's nodes, turned into values with the file name and line at hand."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self._loader = yaml.SafeLoader("")
+
+    def error(self, node: yaml.Node, message: str) -> RuleError:
+        return RuleError(message, file=self.filename, line=node.start_mark.line + 1)
+
+    def value(self, node: yaml.Node) -> Any:
+        return self._loader.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, what: str, keys: Sequence[str]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{what}: expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for knode, vnode in node.value:
+            key = self.value(knode)
+            if not isinstance(key, str) or key not in keys:
+                hint = did_you_mean(key, keys) if isinstance(key, str) else ""
+                raise self.error(knode, f"{what}: unknown key '{key}'{hint}")
+            if key in out:
+                raise self.error(knode, f"{what}: duplicate key '{key}'")
+            out[key] = vnode
+        return out
+
+    def string(self, node: yaml.Node, what: str) -> str:
+        value = self.value(node)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(node, f"{what}: expected a non-empty string")
+        return value
+
+
+def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
+    """Parse one rule file's text into rules (and tunes of earlier rules)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=filename, line=line) from exc
+    if root is None:
+        raise RuleError("empty rule file: expected a list of plays", file=filename)
+    doc = _Doc(filename)
+    if not isinstance(root, yaml.SequenceNode):
+        raise doc.error(root, "expected a list of plays")
+    out: list[Rule | _Tune] = []
+    seen: dict[str, str] = {}
+    for index, play_node in enumerate(root.value, start=1):
+        for entry in _play(doc, play_node, index):
+            if entry.name in seen:
+                line = int(entry.origin.rsplit(":", 1)[1])
+                raise RuleError(
+                    f"rule '{entry.name}': duplicate rule name (first at {seen[entry.name]})",
+                    file=filename,
+                    line=line,
+                )
+            seen[entry.name] = entry.origin
+            out.append(entry)
+    return out
+
+
+def _play(doc: _Doc, node: yaml.Node, index: int) -> list[Rule | _Tune]:
+    label = f"play {index}"
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            name = doc.value(knode) == "name" and doc.value(vnode)
+            if isinstance(name, str):
+                label = f"play '{name}'"
+    keys = doc.mapping(node, label, PLAY_KEYS)
+    for required in ("hosts", "rules"):
+        if required not in keys:
+            raise doc.error(node, f"{label}: missing key '{required}'")
+    hosts = doc.string(keys["hosts"], f"{label}: hosts")
+    play_when = None
+    if "when" in keys:
+        try:
+            play_when = compile_expr(doc.value(keys["when"]))
+        except ExprError as exc:
+            raise doc.error(keys["when"], f"{label}: when: {exc}") from exc
+    rules_node = keys["rules"]
+    if not isinstance(rules_node, yaml.SequenceNode):
+        raise doc.error(rules_node, f"{label}: rules: expected a list of rules")
+    play_name = label[len("play ") :].strip("'")
+    base = Rule(name="", play=play_name, hosts=hosts, scope="host", origin="", play_when=play_when)
+    return [_rule(doc, r, base) for r in rules_node.value]
+
+
+def _rule(doc: _Doc, node: yaml.Node, base: Rule) -> Rule | _Tune:
+    if not isinstance(node, yaml.MappingNode):
+        raise doc.error(node, f"play '{base.play}': rule: expected a mapping")
+    label = "rule"
+    for knode, vnode in node.value:
+        if doc.value(knode) == "name" and isinstance(doc.value(vnode), str):
+            label = f"rule '{doc.value(vnode)}'"
+    keys = doc.mapping(node, label, RULE_KEYS)
+    if "name" not in keys:
+        raise doc.error(node, "rule without a name")
+    name = doc.string(keys["name"], label)
+    if not _NAME_RE.fullmatch(name):
+        raise doc.error(keys["name"], f"{label}: name: use letters, digits, '-', '_' and '.'")
+    line = node.start_mark.line + 1
+    origin = f"{doc.filename}:{line}"
+    fields = {k: _field(doc, label, k, v) for k, v in keys.items() if k != "name"}
+    if "metric" not in fields and "expr" not in fields:
+        if not fields:
+            raise doc.error(node, f"{label}: needs metric or expr")
+        return _Tune(name, origin, line, fields)
+    rule = dataclasses.replace(base, name=name, origin=origin, **fields)
+    if rule.metric is not None:
+        scope = catalog.scope_of(rule.metric)
+        if "scope" in fields and fields["scope"] != scope:
+            raise doc.error(
+                keys["scope"],
+                f"{label}: scope '{rule.scope}' does not match metric "
+                f"'{rule.metric}' (scope {scope})",
+            )
+        rule = dataclasses.replace(rule, scope=scope or "host")
+    problem = check_rule(rule)
+    if problem:
+        raise doc.error(node, f"{label}: {problem}")
+    return rule
+
+
+def _field(doc: _Doc, label: str, key: str, node: yaml.Node) -> Any:
+    """One rule key's value, validated and compiled."""
+    raw = doc.value(node)
+    what = f"{label}: {key}"
+    try:
+        if key == "metric":
+            if not isinstance(raw, str) or catalog.scope_of(raw) is None:
+                raise doc.error(
+                    node,
+                    f"{label}: unknown metric '{raw}'{did_you_mean(str(raw), catalog.names())}",
+                )
+            return raw
+        if key == "scope":
+            if raw not in catalog.SCOPES:
+                hint = did_you_mean(str(raw), catalog.SCOPES)
+                raise doc.error(node, f"{label}: unknown scope '{raw}'{hint}")
+            return raw
+        if key in ("warning", "critical"):
+            return None if raw is None else parse_threshold(raw)
+        if key == "severity":
+            if raw not in ("warning", "critical"):
+                hint = did_you_mean(str(raw), ("warning", "critical"))
+                raise doc.error(node, f"{what}: expected warning or critical, got '{raw}'{hint}")
+            return Severity(raw)
+        if key in ("expr", "when"):
+            return compile_expr(raw)
+        if key == "message":
+            return compile_message(raw)
+        if key == "enabled":
+            if not isinstance(raw, bool):
+                raise doc.error(node, f"{what}: expected true or false, got {raw!r}")
+            return raw
+        return doc.string(node, what)  # reason, source
+    except (ThresholdError, ExprError) as exc:
+        raise doc.error(node, f"{what}: {exc}") from exc
+
+
+def check_rule(rule: Rule) -> str | None:
+    """Why a complete rule is inconsistent, or None (also used after tunes and overrides)."""
+    if rule.metric is not None and rule.expr is not None:
+        return "give metric or expr, not both"
+    if rule.expr is not None:
+        if rule.warning is not None or rule.critical is not None:
+            return "expr rules take severity (warning or critical), not warning/critical"
+        if rule.severity is None:
+            return "expr rules need severity: warning or critical"
+        return None
+    if rule.severity is not None:
+        return "severity is for expr rules; metric rules take warning/critical"
+    if rule.enabled and rule.warning is None and rule.critical is None:
+        return "needs warning or critical"
+    unit = catalog.ALL[rule.metric].unit if rule.metric in catalog.ALL else "number"
+    for level, th in (("warning", rule.warning), ("critical", rule.critical)):
+        if th is None:
+            continue
+        want = {"state": "string", "bool": "boolean"}.get(unit, "number")
+        if th.kind != want:
+            example = {"string": "'!= running'", "boolean": "'== true'", "number": "'> 90'"}
+            return (
+                f"{level}: '{th.text}' compares {rule.metric} ({want}) with a {th.kind}: "
+                f"write e.g. {example[want]}"
+            )
+        if want != "number" and not (isinstance(th, Comparison) and th.op in ("==", "!=")):
+            return f"{level}: {rule.metric} is a {want}: use == or !="
+    return None
+
+
+def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -> None:
+    """Add one file's rules: same-name rules replace earlier ones, tunes amend them."""
+    for entry in rules:
+        if isinstance(entry, Rule):
+            into[entry.name] = entry
+            continue
+        earlier = into.get(entry.name)
+        if earlier is None:
+            hint = did_you_mean(entry.name, into)
+            raise RuleError(
+                f"rule '{entry.name}': needs metric or expr (no earlier rule of that name "
+                f"to tune{hint})",
+                file=filename,
+                line=entry.line,
+            )
+        tuned = dataclasses.replace(earlier, **entry.changes)
+        problem = check_rule(tuned)
+        if problem:
+            raise RuleError(f"rule '{entry.name}': {problem}", file=filename, line=entry.line)
+        into[entry.name] = dataclasses.replace(tuned, origin=f"{earlier.origin}, {entry.origin}")
+
+
+def rule_files(paths: Sequence[str]) -> list[str]:
+    """Expand folders into their sorted *.yaml/*.yml files (I/O: lists directories)."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(str(f) for f in path.iterdir() if f.suffix in (".yaml", ".yml"))
+            if not found:
+                raise RuleError("no *.yaml or *.yml rule files in this folder", file=p)
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def load_rules(paths: Sequence[str]) -> RuleSet:
+    """Read rule files and folders in order (I/O); RuleError naming file:line on any problem."""
+    files = rule_files(paths)
+    merged: dict[str, Rule] = {}
+    for f in files:
+        try:
+            text = Path(f).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise RuleError(f"cannot read rule file: {reason}", file=f) from exc
+        merge(parse_rules(text, f), f, merged)
+    return RuleSet(tuple(merged.values()), tuple(files))

@@ -1,0 +1,80 @@
+"""Per-host threshold overrides from the inventory variable `fleetmon_thresholds` (pure).
+
+`fleetmon_thresholds: {host-steal: {warning: "> 10", critical: null, enabled: false}}`,
+set on a host or a group; the inventory has already applied Ansible's variable precedence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fleetmon.errors import InventoryError, did_you_mean
+from fleetmon.model import Severity
+from fleetmon.rules.loader import check_rule
+from fleetmon.rules.ranges import ThresholdError, parse_threshold
+from fleetmon.rules.ruleset import Rule
+
+VAR = "fleetmon_thresholds"
+KEYS = ("warning", "critical", "severity", "enabled")
+
+
+def _error(host: str, path: str, message: str) -> InventoryError:
+    return InventoryError(f"host '{host}': {VAR}{path}: {message}")
+
+
+def _changes(host: str, name: str, spec: object) -> dict[str, Any]:
+    if not isinstance(spec, Mapping):
+        raise _error(host, f".{name}", "expected a mapping of warning/critical/severity/enabled")
+    out: dict[str, Any] = {}
+    for key, raw in spec.items():
+        where = f".{name}.{key}"
+        if key not in KEYS:
+            raise _error(host, where, f"unknown key{did_you_mean(str(key), KEYS)}")
+        if key == "enabled":
+            if not isinstance(raw, bool):
+                raise _error(host, where, f"expected true or false, got {raw!r}")
+            out[key] = raw
+        elif key == "severity":
+            if raw not in ("warning", "critical"):
+                raise _error(host, where, f"expected warning or critical, got {raw!r}")
+            out[key] = Severity(raw)
+        else:
+            try:
+                out[key] = None if raw is None else parse_threshold(raw)
+            except ThresholdError as exc:
+                raise _error(host, where, str(exc)) from exc
+    return out
+
+
+def host_overrides(
+    host: str, host_vars: Mapping[str, Any], rules: Sequence[Rule], known: Sequence[str]
+) -> tuple[list[Rule], list[str]]:
+    """The rules as tuned for this host, and notes about overrides naming no known rule.
+
+    An override for an unknown rule is a note, not an error: the variable may be meant for
+    a rule file this run did not load. A malformed override is an InventoryError.
+    """
+    raw = host_vars.get(VAR)
+    if raw is None:
+        return list(rules), []
+    if not isinstance(raw, Mapping):
+        raise _error(host, "", "expected a mapping of rule name to overrides")
+    changes = {str(name): _changes(host, str(name), spec) for name, spec in raw.items()}
+    notes = [
+        f"{VAR}: no rule named '{name}' in the rule files{did_you_mean(name, known)}"
+        for name in changes
+        if name not in known
+    ]
+    out: list[Rule] = []
+    for rule in rules:
+        if rule.name not in changes:
+            out.append(rule)
+            continue
+        tuned = dataclasses.replace(rule, **changes[rule.name])
+        problem = check_rule(tuned)
+        if problem:
+            raise _error(host, f".{rule.name}", problem)
+        out.append(tuned)
+    return out, notes

@@ -1,0 +1,154 @@
+"""Threshold parsing and testing (pure): comparisons (`> 5`) and Nagios ranges (`@10:20`).
+
+Range semantics follow the Nagios plugin development guidelines ("Threshold and ranges"):
+alert when the value is outside start..end, edges inclusive; `@` inverts to inside.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fleetmon.model import MetricValue
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER_RE = re.compile(_NUMBER)
+_COMPARISON_RE = re.compile(r"(>=|<=|==|!=|>|<)\s*(.*)", re.DOTALL)
+_RANGE_RE = re.compile(rf"(@)?(?:(~|{_NUMBER})?(:))?({_NUMBER})?")
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+FORMS = "a comparison (> >= < <= == !=) or a Nagios range (10, 10:, ~:10, 10:20, @10:20)"
+
+
+class ThresholdError(ValueError):
+    """A threshold string that is neither a comparison nor a Nagios range."""
+
+
+class ValueKindError(TypeError):
+    """A value of the wrong kind for the threshold (a state string against a number)."""
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string"
+
+
+def _number(value: MetricValue, text: str) -> float:
+    if _kind(value) != "number":
+        raise ValueKindError(f"value {value!r} is not a number, threshold '{text}' needs one")
+    assert isinstance(value, int | float)
+    if math.isnan(value):
+        raise ValueKindError(f"value is NaN, threshold '{text}' needs a number")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """`> 5`, `!= running`, `== true`: alerts when the comparison holds."""
+
+    text: str
+    op: str
+    operand: float | bool | str
+
+    @property
+    def kind(self) -> str:
+        return _kind(self.operand)
+
+    def alerts(self, value: MetricValue) -> bool:
+        """Whether `value` breaches this threshold; ValueKindError on a kind mismatch."""
+        if self.kind == "number":
+            return bool(_OPS[self.op](_number(value, self.text), self.operand))
+        if _kind(value) != self.kind:
+            raise ValueKindError(
+                f"value {value!r} is not a {self.kind}, threshold '{self.text}' needs one"
+            )
+        return bool(_OPS[self.op](value, self.operand))
+
+
+@dataclass(frozen=True, slots=True)
+class NagiosRange:
+    """`[@]start:end`: alerts outside start..end (inside with `@`), edges inclusive."""
+
+    text: str
+    start: float
+    end: float
+    inside: bool = False
+
+    kind = "number"
+
+    def alerts(self, value: MetricValue) -> bool:
+        """Whether `value` breaches this range; ValueKindError when it is not a number."""
+        x = _number(value, self.text)
+        within = self.start <= x <= self.end
+        return within if self.inside else not within
+
+
+Threshold = Comparison | NagiosRange
+
+
+def _operand(raw: str) -> float | bool | str:
+    if _NUMBER_RE.fullmatch(raw):
+        return float(raw)
+    if raw in ("true", "false"):
+        return raw == "true"
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1]
+    return raw
+
+
+def parse_threshold(raw: str | int | float) -> Threshold:
+    """Parse a threshold; ThresholdError with the reason when it is malformed."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise ThresholdError(f"expected a string such as '> 5' or '~:90', got {raw!r}")
+    text = str(raw).strip()
+    if not text:
+        raise ThresholdError(f"empty threshold: expected {FORMS}")
+    cmp = _COMPARISON_RE.fullmatch(text)
+    if cmp:
+        op, operand = cmp.group(1), cmp.group(2).strip()
+        if not operand:
+            raise ThresholdError(f"bad threshold '{text}': nothing to compare with")
+        value = _operand(operand)
+        if op not in ("==", "!=") and not isinstance(value, float):
+            raise ThresholdError(f"bad threshold '{text}': '{op}' needs a number")
+        return Comparison(text, op, value)
+    return _parse_range(text)
+
+
+def _parse_range(text: str) -> NagiosRange:
+    m = _RANGE_RE.fullmatch(text)
+    if not m or not (m.group(2) or m.group(4)):
+        raise ThresholdError(f"bad threshold '{text}': expected {FORMS}")
+    at, start_s, colon, end_s = m.groups()
+    if colon and start_s is None:
+        # monitoring-plugins reads ":10" as 0:10; people often mean ~:10, so refuse it.
+        raise ThresholdError(f"bad threshold '{text}': empty range start (write 0:10 or ~:10)")
+    if colon:
+        start = -math.inf if start_s == "~" else float(start_s)
+        end = math.inf if end_s is None else float(end_s)
+    else:
+        start, end = 0.0, float(end_s)
+    if start > end:
+        raise ThresholdError(
+            f"bad threshold '{text}': range start {_fmt(start)} is greater than end {_fmt(end)}"
+        )
+    return NagiosRange(text, start, end, inside=bool(at))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
