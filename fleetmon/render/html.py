@@ -1,0 +1,478 @@
+"""The HTML report (pure): the report model in, one self-contained page out.
+
+Values are formatted here into a small view model; templates/report.html.j2 lays it out with
+autoescape and StrictUndefined on, so every name that came from a host is escaped there.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import jinja2
+from markupsafe import Markup
+
+from fleetmon import catalog
+from fleetmon.model import Finding, FleetStat, HostReport, MetricValue, Report, Row, Severity
+from fleetmon.render.json import host_verdict, summary
+
+DASH = "\u2014"
+#: Tables with more rows than this are folded into a <details> element.
+FOLD_ROWS = 8
+#: How many VMs per host are marked as the top ones by CPU.
+TOP_VMS = 3
+#: Findings listed at the top before the rest is folded away.
+TOP_FINDINGS = 30
+#: Worst first; a host not collected ranks with UNKNOWN, as in the exit code.
+_RANK = {"critical": 0, "failed": 1, "unknown": 2, "warning": 3, "ok": 4}
+_SEV_RANK = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
+#: The CPU bar's segments: (css class, label, metrics summed).
+CPU_PARTS = (
+    ("u", "user", ("cpu.user_pct",)),
+    ("s", "system", ("cpu.system_pct",)),
+    ("w", "iowait", ("cpu.iowait_pct",)),
+    ("t", "steal", ("cpu.steal_pct",)),
+    ("g", "guest", ("cpu.guest_pct",)),
+    ("o", "nice/irq/softirq", ("cpu.nice_pct", "cpu.irq_pct", "cpu.softirq_pct")),
+)
+#: Metrics drawn as distribution strips, when the fleet statistics have them.
+STRIPS = (
+    "cpu.busy_pct",
+    "cpu.steal_pct",
+    "cpu.iowait_pct",
+    "mem.used_pct",
+    "mem.swap_used_pct",
+    "load.per_cpu",
+    "psi.cpu_some_pct",
+    "psi.io_some_pct",
+    "psi.memory_some_pct",
+    "hv.vm_cpu_pct",
+    "hv.vcpu_overcommit_ratio",
+    "hv.mem_overcommit_ratio",
+)
+STRIP_W = 300.0
+
+
+def number(v: MetricValue) -> float | None:
+    """A finite float, or None for unknown, text, booleans, NaN and infinities."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _scaled(x: float, step: float, units: Sequence[str]) -> str:
+    i = 0
+    while abs(x) >= step and i < len(units) - 1:
+        x /= step
+        i += 1
+    if i == 0 and float(x).is_integer():
+        return f"{x:.0f} {units[0]}"
+    digits = 0 if abs(x) >= 100 else 1
+    return f"{x:.{digits}f} {units[i]}"
+
+
+def _duration(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    parts = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+    out = []
+    left = int(s)
+    for size, name in parts:
+        if left >= size:
+            out.append(f"{left // size} {name}")
+            left %= size
+        if len(out) == 2:
+            break
+    return " ".join(out)
+
+
+def fmt(v: MetricValue, unit: str) -> str:
+    """A metric value in words for a cell, with its unit; a dash when unknown."""
+    if v is None:
+        return DASH
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, str):
+        return v
+    x = number(v)
+    if x is None:
+        return DASH
+    if unit == "%":
+        return f"{x:.1f}\u2009%"
+    if unit == "B":
+        return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
+    if unit == "B/s":
+        return _scaled(x, 1024, ("B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"))
+    if unit in ("/s", "pages/s"):
+        suffix = unit[1:] if unit == "/s" else " pages/s"
+        return _scaled(x, 1000, (f"/{suffix}", f"k/{suffix}", f"M/{suffix}", f"G/{suffix}"))
+    if unit == "ratio":
+        return f"{x:.2f}\u00d7"
+    if unit == "s":
+        return _duration(x)
+    if unit == "ms":
+        return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
+    if unit in ("load", "req"):
+        return f"{x:.2f}"
+    if unit == "count":
+        return f"{x:.0f}"
+    return f"{x:g}"
+
+
+def _bare(v: MetricValue, digits: int = 1) -> str:
+    x = number(v)
+    return DASH if x is None else f"{x:.{digits}f}"
+
+
+def _key(v: float | None) -> str:
+    # data-s attribute for the sorting script; empty sorts last either way.
+    return "" if v is None else f"{v:.6g}"
+
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def anchors(names: Iterable[str]) -> dict[str, str]:
+    """A unique id per host: `host-<name>` when the name is tame, else slug plus a digest."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        slug = _SLUG_BAD.sub("-", name).strip("-.")[:48]
+        anchor = f"host-{slug}"
+        if slug != name or anchor in taken:
+            digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            anchor = f"host-{slug}-{digest}" if slug else f"host-{digest}"
+        taken.add(anchor)
+        out[name] = anchor
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    sort: str = ""
+    sub: str = ""  # the device, interface or mount the figure belongs to
+    hi: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Seg:
+    cls: str
+    x: str
+    width: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    host: HostReport
+    anchor: str
+    verdict: str
+    rank: int
+    groups: str  # indices into the group filter's options
+    cpu: Cell
+    cpu_title: str
+    segs: tuple[Seg, ...]
+    cells: tuple[Cell, ...]  # memory, load, disk, NIC, fs, VMs, overcommit
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    head: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    fold: bool
+    extra: str = ""  # a line under the table
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    host: HostReport
+    anchor: str
+    verdict: str
+    groups: str
+    metrics: tuple[tuple[str, str, str], ...]  # (label, value, metric name)
+    tables: tuple[tuple[str, Table], ...]
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    finding: Finding
+    host: str | None
+    anchor: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    name: str
+    label: str
+    stat: FleetStat
+    unit: str
+    ticks: str  # SVG path data, one tick per host
+    median_x: str
+    p95_x: str
+    outliers: tuple[tuple[str, str, str], ...]  # (host, anchor, x)
+    scale: tuple[str, str]
+    facts: str
+
+
+def _best(rows: Iterable[Row], metric: str) -> tuple[Row, float] | None:
+    best: tuple[Row, float] | None = None
+    for row in rows:
+        x = number(row.metrics.get(metric))
+        if x is not None and (best is None or x > best[1]):
+            best = (row, x)
+    return best
+
+
+def _nic_total(row: Row) -> float | None:
+    rx = number(row.metrics.get("nic.rx_bytes_per_s"))
+    tx = number(row.metrics.get("nic.tx_bytes_per_s"))
+    return None if rx is None and tx is None else (rx or 0.0) + (tx or 0.0)
+
+
+def _fleet_row(h: HostReport, anchor: str, verdict: str, groups: str) -> FleetRow:
+    m = h.metrics
+    segs: list[Seg] = []
+    title: list[str] = []
+    x0 = 0.0
+    for cls, label, names in CPU_PARTS:
+        values = [number(m.get(n)) for n in names]
+        if all(v is None for v in values):
+            continue
+        share = sum(v for v in values if v is not None)
+        title.append(f"{label} {share:.1f}%")
+        if share > 0:
+            segs.append(Seg(cls, f"{x0:.2f}", f"{share:.2f}"))
+            x0 += share
+    idle = number(m.get("cpu.idle_pct"))
+    if idle is not None:
+        title.append(f"idle {idle:.1f}%")
+    busy = number(m.get("cpu.busy_pct"))
+    cells: list[Cell] = [
+        Cell(fmt(m.get("mem.used_pct"), "%"), _key(number(m.get("mem.used_pct")))),
+        Cell(fmt(m.get("load.per_cpu"), "load"), _key(number(m.get("load.per_cpu")))),
+    ]
+    disk = _best(h.disks, "disk.util_pct")
+    cells.append(Cell(fmt(disk[1], "%"), _key(disk[1]), disk[0].name) if disk else Cell(DASH))
+    nics = [r for r in h.nics if "vm" not in r.labels] or list(h.nics)
+    nic = max(
+        ((r, t) for r in nics if (t := _nic_total(r)) is not None), key=lambda p: p[1], default=None
+    )
+    cells.append(Cell(fmt(nic[1], "B/s"), _key(nic[1]), nic[0].name) if nic else Cell(DASH))
+    fs = _best(h.filesystems, "fs.used_pct")
+    cells.append(Cell(fmt(fs[1], "%"), _key(fs[1]), fs[0].name) if fs else Cell(DASH))
+    running = number(m.get("hv.vms_running"))
+    total = number(m.get("hv.vms_total"))
+    vms = DASH if running is None else f"{running:.0f}" + (f"/{total:.0f}" if total else "")
+    cells.append(Cell(vms, _key(running)))
+    vcpu = number(m.get("hv.vcpu_overcommit_ratio"))
+    mem = number(m.get("hv.mem_overcommit_ratio"))
+    over = DASH if vcpu is None and mem is None else f"{fmt(vcpu, 'ratio')} / {fmt(mem, 'ratio')}"
+    cells.append(Cell(over, _key(vcpu)))
+    return FleetRow(
+        h, anchor, verdict, _RANK[verdict], groups,
+        Cell(fmt(busy, "%"), _key(busy)), ", ".join(title), tuple(segs), tuple(cells),
+    )  # fmt: skip
+
+
+def _metrics(metrics: Mapping[str, MetricValue]) -> tuple[tuple[str, str, str], ...]:
+    known = [d for d in catalog.HOST if d.name in metrics]
+    out = [(d.label, fmt(metrics[d.name], d.unit), d.name) for d in known]
+    extra = sorted(set(metrics) - {d.name for d in known})
+    out += [(n, fmt(metrics[n], ""), n) for n in extra]
+    return tuple(out)
+
+
+def _rows_table(rows: Sequence[Row], defs: Sequence[catalog.MetricDef], first: str) -> Table:
+    cols = [d for d in defs if any(d.name in r.metrics for r in rows)]
+    body = tuple(
+        (Cell(r.name), *(Cell(fmt(r.metrics.get(d.name), d.unit)) for d in cols)) for r in rows
+    )
+    return Table((first, *(d.label for d in cols)), body, len(rows) > FOLD_ROWS)
+
+
+def _nic_table(nics: Sequence[Row]) -> Table:
+    def noisy(r: Row) -> bool:
+        return any(
+            (number(v) or 0) > 0 for k, v in r.metrics.items() if "errors" in k or "drops" in k
+        )
+
+    # A VM's tap port repeats the VM table's network figures: listed only when it drops.
+    ports = [r for r in nics if "vm" in r.labels]
+    shown = [r for r in nics if "vm" not in r.labels or noisy(r)]
+    table = _rows_table(shown, catalog.NIC, "interface")
+    hidden = len(ports) - sum(1 for r in shown if "vm" in r.labels)
+    extra = f"{hidden} VM ports without drops or errors: see the VM table." if hidden else ""
+    return Table(table.head, table.rows, table.fold, extra)
+
+
+_VM_COLS = (
+    ("vCPUs", "vm.vcpus", "count"),
+    ("CPU %", "vm.cpu_pct", ""),
+    ("vCPU delay %", "vm.vcpu_delay_pct", ""),
+    ("memory", "vm.mem_current_bytes", "B"),
+    ("mem used %", "vm.mem_used_pct", ""),
+    ("disk read", "vm.disk_read_bytes_per_s", "B/s"),
+    ("disk write", "vm.disk_write_bytes_per_s", "B/s"),
+    ("net rx", "vm.net_rx_bytes_per_s", "B/s"),
+    ("net tx", "vm.net_tx_bytes_per_s", "B/s"),
+)
+
+
+def _vm_table(vms: Sequence[Row]) -> Table:
+    def cpu(r: Row) -> float:
+        x = number(r.metrics.get("vm.cpu_pct"))
+        return -1.0 if x is None else x
+
+    ordered = sorted(vms, key=cpu, reverse=True)
+    top = {id(r) for r in ordered[:TOP_VMS] if cpu(r) > 0}
+    # The largest figure of each column is highlighted too (the busiest disk, the noisiest NIC).
+    peaks: dict[str, float] = {}
+    for _, name, _ in _VM_COLS[1:]:
+        xs = [x for r in vms if (x := number(r.metrics.get(name))) is not None]
+        if xs and max(xs) > 0:
+            peaks[name] = max(xs)
+    rows = []
+    for r in ordered:
+        cells = [Cell(r.name, hi=id(r) in top), Cell(fmt(r.metrics.get("vm.state"), "state"))]
+        for _, name, unit in _VM_COLS:
+            v = r.metrics.get(name)
+            text = fmt(v, unit) if unit else _bare(v)
+            cells.append(Cell(text, hi=name in peaks and number(v) == peaks[name]))
+        rows.append(tuple(cells))
+    head = ("VM", "state", *(c[0] for c in _VM_COLS))
+    return Table(head, tuple(rows), len(rows) > FOLD_ROWS)
+
+
+def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostView:
+    tables: list[tuple[str, Table]] = []
+    if h.disks:
+        tables.append(("Disks", _rows_table(h.disks, catalog.DISK, "device")))
+    if h.nics:
+        tables.append(("Network interfaces", _nic_table(h.nics)))
+    if h.filesystems:
+        tables.append(("Filesystems", _rows_table(h.filesystems, catalog.FS, "mount")))
+    if h.vms:
+        tables.append(("Virtual machines", _vm_table(h.vms)))
+    findings = tuple(sorted(h.findings, key=lambda f: _SEV_RANK[f.severity]))
+    return HostView(h, anchor, verdict, groups, _metrics(h.metrics), tuple(tables), findings)
+
+
+def _unit(metric: str | None) -> str:
+    if metric is None:
+        return ""
+    if metric.startswith("fleet."):
+        metric = metric[len("fleet.") :].rpartition(".")[0]
+    d = catalog.ALL.get(metric)
+    return d.unit if d else ""
+
+
+def _strip(
+    name: str, stat: FleetStat, hosts: Sequence[HostReport], ids: Mapping[str, str]
+) -> Strip:
+    d = catalog.ALL.get(name)
+    unit = d.unit if d else ""
+    lo = min(0.0, stat.min)
+    hi = 100.0 if unit == "%" and stat.max <= 100 else stat.max
+    if hi <= lo:
+        hi = lo + 1.0
+
+    def x(v: float) -> str:
+        return f"{(v - lo) / (hi - lo) * STRIP_W:.1f}"
+
+    values = {h.name: number(h.metrics.get(name)) for h in hosts if h.collected}
+    # One short vertical tick per host in a single path keeps 500 hosts to a few KB.
+    ticks = "".join(f"M{x(v)} 5v10" for v in sorted({v for v in values.values() if v is not None}))
+    outliers = tuple(
+        (o, ids.get(o, ""), x(v)) for o in stat.outliers if (v := values.get(o)) is not None
+    )
+    facts = " \u00b7 ".join(
+        f"{k} {fmt(v, unit)}"
+        for k, v in (("median", stat.median), ("p95", stat.p95), ("max", stat.max))
+    )
+    return Strip(
+        name, d.label if d else name, stat, unit, ticks, x(stat.median), x(stat.p95), outliers,
+        (fmt(lo, unit), fmt(hi, unit)), f"{facts} \u00b7 {stat.count} hosts",
+    )  # fmt: skip
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("fleetmon", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@functools.cache
+def _assets() -> tuple[Markup, Markup, str]:
+    # The style sheet and script are inlined verbatim and allowed by hash: the page's CSP
+    # then refuses any other script or style, and any request at all (default-src 'none').
+    env = _env()
+    assert env.loader is not None
+    css = env.loader.get_source(env, "report.css.j2")[0].strip()
+    js = env.loader.get_source(env, "report.js.j2")[0].strip()
+    csp = (
+        f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    return Markup(css), Markup(js), csp
+
+
+def render_html(report: Report) -> str:
+    """The whole report as one HTML page with inline CSS, SVG and a small script."""
+    ids = anchors(h.name for h in report.hosts)
+    verdicts = {h.name: host_verdict(h) if h.collected else "failed" for h in report.hosts}
+    groups = sorted({g for h in report.hosts for g in h.groups})
+    gidx = {g: str(i) for i, g in enumerate(groups)}
+    hgroups = {h.name: " ".join(gidx[g] for g in h.groups) for h in report.hosts}
+    ordered = sorted(report.hosts, key=lambda h: (_RANK[verdicts[h.name]], h.name))
+    fleet_rows = [_fleet_row(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered]
+    findings = [FindingView(f, None, "", fmt(f.value, _unit(f.metric))) for f in report.findings]
+    findings += [
+        FindingView(f, h.name, ids[h.name], fmt(f.value, _unit(f.metric)))
+        for h in report.hosts
+        for f in h.findings
+    ]
+    problems = sorted(
+        (v for v in findings if v.finding.severity is not Severity.OK),
+        key=lambda v: _SEV_RANK[v.finding.severity],
+    )
+    strips = [_strip(n, report.fleet[n], report.hosts, ids) for n in STRIPS if n in report.fleet]
+    css, js, csp = _assets()
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            run=report.run,
+            exit_code=report.exit_code,
+            counts=summary(report),
+            findings=problems,
+            top_findings=TOP_FINDINGS,
+            passed=len(findings) - len(problems),
+            groups=groups,
+            fleet_rows=fleet_rows,
+            cpu_parts=CPU_PARTS,
+            strips=strips,
+            strip_w=STRIP_W,
+            hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered],
+            css=css,
+            js=js,
+            csp=csp,
+            dash=DASH,
+        )
+    )
