@@ -1,0 +1,288 @@
+"""Fault matrix (issue 6 items 1, 6, 7): misbehaving hosts played by a real OpenSSH sshd.
+
+A test-only sshd gives each fault its own user through `Match User` + `ForceCommand`; a plain
+TCP listener that never speaks plays the silent host. Every bad host must end as a status with
+a reason, the good host must still be collected, and the run must end within the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import resource
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+import sshd_util
+
+from fleetmon.collect import CollectOptions, collect
+from fleetmon.errors import ProbeParseError
+from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, split_output
+
+pytestmark = pytest.mark.sshd
+
+FAULTS = {
+    "fm-hang": "sleep 600",
+    "fm-fail": "echo boom >&2; echo second line >&2; exit 3",
+    "fm-garbage": "head -c 100000 /dev/urandom",
+    "fm-flood": "head -c 300000000 /dev/zero",
+}
+DEADLINE_S = 4.0
+CONNECT_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def fault_sshd(sshd_factory: Callable[..., sshd_util.Sshd]) -> Iterator[sshd_util.Sshd]:
+    """An sshd where each test-only user gets a misbehaving ForceCommand."""
+    for user in FAULTS:
+        sshd_util.ensure_user(user)
+    blocks = "".join(f"Match User {u}\n    ForceCommand {cmd}\n" for u, cmd in FAULTS.items())
+    try:
+        yield sshd_factory(extra_config=blocks)
+    finally:
+        for user in FAULTS:
+            sshd_util.remove_user(user)
+
+
+def _host(
+    server: sshd_util.Sshd, user: str, *, name: str | None = None, key_file: Path | None = None
+) -> HostSpec:
+    return HostSpec(
+        name=name or user,
+        address=server.host,
+        port=server.port,
+        user=user,
+        key_file=str(key_file or server.client_key),
+    )
+
+
+def _probe(_: HostSpec) -> ProbeOptions:
+    return ProbeOptions(interval_s=0.2, hypervisor="none")
+
+
+async def _silent_listener() -> asyncio.Server:
+    """Accepts TCP connections and never sends a byte (not even an SSH banner)."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0)
+
+
+def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path: Path) -> None:
+    wrong = sshd_util.keygen(tmp_path / "wrong_host_key").with_suffix(".pub").read_text()
+    kh = tmp_path / "known_hosts"
+    kh.write_text(fault_sshd.known_hosts.read_text() + f"[127.0.0.1]:{sshd.port} {wrong}")
+    stranger = sshd_util.keygen(tmp_path / "stranger")
+    refused_port = sshd_util.free_port("127.0.0.3")
+
+    async def run() -> tuple[list[RawResult], float, int]:
+        server = await _silent_listener()
+        silent_port = server.sockets[0].getsockname()[1]
+        hosts = [
+            _host(fault_sshd, "root"),
+            *(_host(fault_sshd, user) for user in FAULTS),
+            HostSpec(name="silent", address="127.0.0.1", port=silent_port),
+            HostSpec(name="refused", address="127.0.0.3", port=refused_port),
+            _host(fault_sshd, "root", name="stranger", key_file=stranger),
+            _host(sshd, "root", name="changed-key"),
+        ]
+        opts = CollectOptions(
+            interval_s=0.2,
+            timeout_s=DEADLINE_S,
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            known_hosts=str(kh),
+        )
+        started = time.monotonic()
+        try:
+            results = await collect(hosts, opts, _probe)
+        finally:
+            server.close()
+            await server.wait_closed()
+        return results, time.monotonic() - started, silent_port
+
+    results, wall_s, silent_port = asyncio.run(run())
+    by = {r.host.name: r for r in results}
+    port = fault_sshd.port
+
+    assert by["root"].status is Status.OK, by["root"].reason
+    split_output(by["root"].stdout, by["root"].nonce)
+
+    got = {name: (r.status, r.reason) for name, r in by.items() if name != "root"}
+    assert got == {
+        "fm-hang": (
+            Status.TIMEOUT,
+            "deadline: probe gave no complete result within 4 s (0 bytes of output so far)",
+        ),
+        "fm-fail": (Status.COMMAND_FAILED, "probe exited 3: boom"),
+        "fm-garbage": (Status.OK, None),
+        "fm-flood": (
+            Status.COMMAND_FAILED,
+            "probe output exceeded the 16 MiB cap; stopped reading and closed the channel",
+        ),
+        "silent": (
+            Status.TIMEOUT,
+            f"connect timeout: no SSH banner from 127.0.0.1:{silent_port} within 2 s",
+        ),
+        "refused": (Status.UNREACHABLE, f"connect to 127.0.0.3:{refused_port} refused"),
+        "stranger": (
+            Status.AUTH_FAILED,
+            f"permission denied for user root at 127.0.0.1:{port} (publickey)",
+        ),
+        "changed-key": (
+            Status.HOSTKEY_MISMATCH,
+            f"host key for [127.0.0.1]:{sshd.port} does not match {kh}",
+        ),
+    }
+    assert by["fm-fail"].exit_status == 3
+    assert by["fm-fail"].stderr == "boom\nsecond line\n"
+    # Random bytes come back as data; the splitter turns them into a parse error.
+    garbage = by["fm-garbage"]
+    assert len(garbage.stdout) > 50_000
+    with pytest.raises(ProbeParseError, match="no probe sections in the output") as err:
+        split_output(garbage.stdout, garbage.nonce)
+    assert err.value.section == "markers"
+    # Within the deadline plus a few seconds, although one host sleeps for 600 s.
+    assert wall_s < DEADLINE_S + 3.0
+    assert by["fm-hang"].elapsed_s is not None
+    assert DEADLINE_S <= by["fm-hang"].elapsed_s < DEADLINE_S + 1.0
+
+
+def test_flood_keeps_memory_bounded(fault_sshd: sshd_util.Sshd) -> None:
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    hosts = [_host(fault_sshd, "fm-flood") for _ in range(3)]
+    opts = CollectOptions(known_hosts=str(fault_sshd.known_hosts), timeout_s=30)
+    results = asyncio.run(collect(hosts, opts, _probe))
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib) / 1024
+    assert {r.status for r in results} == {Status.COMMAND_FAILED}
+    # Three floods of 300 MB each, read with a 16 MiB cap: at most a few caps are held.
+    assert grown_mib < 100, f"peak RSS grew by {grown_mib:.0f} MiB"
+    small = CollectOptions(known_hosts=str(fault_sshd.known_hosts), output_cap_bytes=1000)
+    [r] = asyncio.run(collect(hosts[:1], small, _probe))
+    assert r.reason == (
+        "probe output exceeded the 1000 bytes cap; stopped reading and closed the channel"
+    )
+
+
+def _established_to(port: int) -> int:
+    """How many ESTABLISHED TCP connections of this machine have remote port `port`."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[2].split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+def test_cancel_closes_connections_and_kills_local_probes(fault_sshd: sshd_util.Sshd) -> None:
+    marker_interval = "29.713"  # a sleep argument no other process uses
+
+    def probe(h: HostSpec) -> ProbeOptions:
+        interval = float(marker_interval) if h.connection == "local" else 0.2
+        return ProbeOptions(interval_s=interval, hypervisor="none")
+
+    hosts = [_host(fault_sshd, "fm-hang") for _ in range(5)]
+    hosts.append(HostSpec(name="local", address="localhost", connection="local"))
+    opts = CollectOptions(known_hosts=str(fault_sshd.known_hosts), timeout_s=600)
+
+    async def run() -> float:
+        task = asyncio.create_task(collect(hosts, opts, probe))
+        deadline = time.monotonic() + 10
+        while _established_to(fault_sshd.port) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert _established_to(fault_sshd.port) >= 5
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    cancel_s = asyncio.run(run())
+    assert cancel_s < 2.0
+    time.sleep(0.3)
+    assert _established_to(fault_sshd.port) == 0
+    sleepers = [
+        p for p in Path("/proc").iterdir() if p.name.isdigit() and marker_interval in _cmdline(p)
+    ]
+    assert sleepers == []
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_no_secret_reaches_reasons_or_debug_logs(
+    sshd: sshd_util.Sshd,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    passphrase = "fm-Pass-9f3c2e71"
+    locked = sshd_util.keygen(tmp_path / "locked", passphrase=passphrase)
+    stranger = sshd_util.keygen(tmp_path / "stranger")
+    broken = tmp_path / "broken"
+    # A private key with its last line cut: unparseable, and its body must not be echoed.
+    broken.write_text("".join(stranger.read_text().splitlines(keepends=True)[:-1]))
+    keys = [sshd.client_key, locked, stranger, broken]
+    hosts = [
+        HostSpec(
+            name=f"k{i}",
+            address=sshd.host,
+            port=sshd.port,
+            user="root",
+            key_file=str(k),
+        )
+        for i, k in enumerate(keys)
+    ]
+    opts = CollectOptions(interval_s=0.2, known_hosts=str(sshd.known_hosts))
+    asyncssh.set_debug_level(2)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            results = asyncio.run(collect(hosts, opts, _probe))
+    finally:
+        asyncssh.set_debug_level(1)
+    assert [r.status for r in results] == [Status.OK] + [Status.AUTH_FAILED] * 3
+    text = caplog.text + "\n".join(f"{r.reason} {r.stderr}" for r in results)
+    assert "permission denied for user root" in text  # the haystack is the real one
+    secrets = [passphrase]
+    for key in keys:
+        body = [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")]
+        secrets += body
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_probe_runs_at_lowest_priority_and_reports_its_cpu_time(sshd: sshd_util.Sshd) -> None:
+    assert re.search(r"\bnice -n 19 sh -s$", REMOTE_COMMAND)
+
+    async def niceness() -> str:
+        async with asyncssh.connect(
+            sshd.host,
+            sshd.port,
+            username="root",
+            client_keys=[str(sshd.client_key)],
+            known_hosts=str(sshd.known_hosts),
+        ) as conn:
+            # Field 19 of /proc/self/stat is the nice value of the reading process.
+            done = await conn.run(REMOTE_COMMAND, input="cut -d' ' -f19 /proc/self/stat\n")
+            return str(done.stdout)
+
+    assert asyncio.run(niceness()) == "19\n"
+    opts = CollectOptions(interval_s=0.2, known_hosts=str(sshd.known_hosts))
+    spec = HostSpec("me", sshd.host, sshd.port, "root", str(sshd.client_key))
+    [r] = asyncio.run(collect([spec], opts, _probe))
+    times = split_output(r.stdout, r.nonce).text(0, "times")
+    assert times is not None
+    # POSIX `times`: shell user/sys, then children user/sys, as "NmS.SSSs".
+    assert re.fullmatch(r"(\d+m\d+\.\d+s \d+m\d+\.\d+s\n){2}", times)
