@@ -134,9 +134,8 @@ def failure_reason(text: str, rc: int) -> str:
     message) is the reason; `sudo -n` prints "sudo: a password is required".
     """
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if rc == 127 or any(ln.endswith(("not found", "No such file or directory")) for ln in lines):
-        found = next((ln for ln in lines if ln.endswith("not found")), None)
-        return found or "command not found"
+    if rc == 127:  # sh: "sh: 1: virsh: not found"; sudo: "sudo: virsh: command not found"
+        return next((ln for ln in lines if ln.endswith("not found")), "command not found")
     if rc == 124:  # timeout(1)
         return "no answer within the probe's time limit (timed out)"
     for ln in lines:
