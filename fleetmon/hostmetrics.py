@@ -250,11 +250,10 @@ def _nics(
             continue
         metrics: dict[str, MetricValue] = dict.fromkeys(NIC_METRICS)
         if prev is not None and ok and dt is not None:
-            rates = nic_rates(prev, cur, dt)
-            if rates is None:
-                notes.add(f"NIC {cur.name}: a counter went down (interface re-created): no rates")
-            else:
-                metrics.update(rates)
+            r = nic_rates(prev, cur, dt)
+            if r.recreated:
+                notes.add(f"NIC {cur.name}: counters went down (re-created), counted from 0")
+            metrics.update(r.rates)
         rows.append(Row(cur.name, metrics))
     current = {n.name for n in n2}
     for name in before:

@@ -66,7 +66,9 @@ def parse_diskstats(text: str) -> DiskStats:
             old.append(parts[2])
             continue
         if len(parts) < 14:
-            raise ProbeParseError("diskstats", f"expected 14, 18 or 20 fields, got {line[:80]!r}")
+            raise ProbeParseError(
+                "diskstats", f"expected 14, 18 or 20 fields, got {line.strip()[:80]!r}"
+            )
         name = parts[2]
         nums = [
             to_int("diskstats", tok, f"{name} field {i + 4}") for i, tok in enumerate(parts[3:])

@@ -4,8 +4,9 @@ Two header lines, then "name: 8 receive counters 8 transmit counters" (bytes pac
 drop fifo frame compressed multicast | bytes packets errs drop fifo colls carrier
 compressed). A byte counter wider than its column is glued to the colon (`eth0:68210035552`,
 node_exporter 2015) and alias names carry a colon (`ibr10:30`): the name ends at the last
-colon. Counters are 64-bit on 64-bit kernels (unsigned long); one that went down means the
-interface was re-created, so it gets no rate that run (METRICS.md).
+colon. Counters are 64-bit on 64-bit kernels (unsigned long). Byte or packet counters that
+went down mean the interface was re-created: METRICS.md says "no rate", but sysstat (which
+wins, see METRICS.md) counts from zero then (sa_common.c), and so do we, with a note.
 """
 
 from __future__ import annotations
@@ -68,9 +69,22 @@ def parse_net_dev(text: str) -> tuple[NetDev, ...]:
     return tuple(out)
 
 
-def nic_rates(prev: NetDev, cur: NetDev, interval_s: float) -> dict[str, float] | None:
-    """nic.* between two samples (interval_s > 0); None when a counter went down."""
-    deltas = [(metric, getattr(cur, f) - getattr(prev, f)) for metric, f in _RATE_FIELDS]
-    if any(d < 0 for _, d in deltas):
-        return None
-    return {metric: d / interval_s for metric, d in deltas}
+@dataclass(frozen=True, slots=True)
+class NicRates:
+    """nic.* of one interface; a rate is None when its own counter alone went down."""
+
+    rates: dict[str, float | None]
+    #: True when bytes/packets went down and the first sample was taken as zero.
+    recreated: bool
+
+
+def nic_rates(prev: NetDev, cur: NetDev, interval_s: float) -> NicRates:
+    """nic.* between two samples (interval_s > 0), sar -n DEV semantics."""
+    main = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+    recreated = any(getattr(cur, f) < getattr(prev, f) for f in main)
+    rates: dict[str, float | None] = {}
+    for metric, f in _RATE_FIELDS:
+        before = 0 if recreated else getattr(prev, f)
+        delta = getattr(cur, f) - before
+        rates[metric] = None if delta < 0 else delta / interval_s
+    return NicRates(rates, recreated)
