@@ -1,0 +1,317 @@
+"""compute_vms: exact METRICS.md figures from real captures, and what happens when it fails."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fleetmon.probe import ProbeOutput, Section
+from fleetmon.vmmetrics import VM_METRICS, compute_vms
+
+DATA = Path(__file__).parent / "data"
+LAB = DATA / "lab-libvirt9-qemu7-tcg"
+KERUB = DATA / "kerub" / "virsh" / "domstats-2domains.txt"
+STANDIN = Path(__file__).parent / "bin" / "xen-standins" / "data"
+GANETI = DATA / "ganeti" / "test" / "data"
+XEN_DOCS = DATA / "xen-docs"
+MIB = 1024 * 1024
+
+#: The lab samples' interval: the difference of their timestamp.txt (capture times).
+DT = 2.728612977
+
+
+def output(*sections: tuple[int, str, str, int]) -> ProbeOutput:
+    return ProbeOutput({(s, n): Section(s, n, text, rc) for s, n, text, rc in sections})
+
+
+def kvm(s1: str, s2: str, *extra: tuple[int, str, str, int]) -> ProbeOutput:
+    return output(
+        (0, "meta", "probe=1\nhypervisor=kvm\nvirsh=/usr/bin/virsh\n", 0),
+        (1, "virsh_domstats", s1, 0),
+        (2, "virsh_domstats", s2, 0),
+        *extra,
+    )
+
+
+def lab() -> ProbeOutput:
+    return kvm(
+        (LAB / "sample1" / "domstats--raw.txt").read_text(),
+        (LAB / "sample2" / "domstats--raw.txt").read_text(),
+        (0, "virsh_nodeinfo", (LAB / "sample2" / "nodeinfo.txt").read_text(), 0),
+    )
+
+
+def test_lab_interval_is_the_timestamp_difference() -> None:
+    t1 = Decimal((LAB / "sample1" / "timestamp.txt").read_text())
+    t2 = Decimal((LAB / "sample2" / "timestamp.txt").read_text())
+    assert float(t2 - t1) == DT
+
+
+def test_lab_vm1_every_metric_from_the_formulas() -> None:
+    res = compute_vms(lab(), host_cpus=2, host_mem_bytes=None, interval_s=DT)
+    assert res.hypervisor == "kvm"
+    assert [r.name for r in res.vms] == ["vm2", "vm1"]
+    vm1 = dict(res.vms[1].metrics)
+    assert list(vm1) == list(VM_METRICS)  # every vm.* metric of a running VM, in order
+    assert vm1.pop("vm.state") == "running"
+    expected = {
+        "vm.vcpus": 1,
+        "vm.cpu_pct": 100 * 261985000 / (1e9 * DT),  # Δcpu.time 5136834000 - 4874849000
+        "vm.cpu_host_pct": 100 * 261985000 / (2e9 * DT),
+        "vm.vcpu_delay_pct": 100 * (787821139 - 767481935) / (1e9 * DT),
+        "vm.mem_max_bytes": 131072 * 1024,
+        "vm.mem_current_bytes": 131072 * 1024,
+        "vm.mem_used_pct": 100 * (94912 - 65608) / 94912,  # sample 2's available/usable
+        "vm.swap_in_bytes_per_s": 0.0,
+        "vm.major_faults_per_s": 0.0,
+        "vm.disk_reads_per_s": 12 / DT,  # rd.reqs 46 → 58
+        "vm.disk_writes_per_s": 6 / DT,  # wr.reqs 22 → 28
+        "vm.disk_read_bytes_per_s": (3674624 - 2888192) / DT,
+        "vm.disk_write_bytes_per_s": (114688 - 90112) / DT,
+        "vm.disk_r_await_ms": (3180866 - 2994789) / 12 / 1e6,
+        "vm.disk_w_await_ms": (6732745 - 6279699) / 6 / 1e6,
+        "vm.net_rx_bytes_per_s": (4194 - 3536) / DT,
+        "vm.net_tx_bytes_per_s": (3484 - 2826) / DT,
+        "vm.net_rx_drops_per_s": 0.0,
+        "vm.net_tx_drops_per_s": 0.0,
+    }
+    assert vm1 == pytest.approx(expected, rel=1e-12)
+    # The same figures as plain literals, so a formula slip shows up twice.
+    assert vm1["vm.cpu_pct"] == pytest.approx(9.601398300467, rel=1e-12)
+    assert vm1["vm.vcpu_delay_pct"] == pytest.approx(0.745404502999987, rel=1e-12)
+    assert vm1["vm.disk_read_bytes_per_s"] == pytest.approx(288216.7631060123, rel=1e-12)
+
+
+def test_lab_host_figures_overcommit_and_tap_ports() -> None:
+    res = compute_vms(lab(), host_cpus=2, host_mem_bytes=4 * 1024 * MIB, interval_s=DT)
+    vm2 = res.vms[0].metrics
+    assert vm2["vm.cpu_pct"] == pytest.approx(8.945753833816791, rel=1e-12)
+    assert res.hv_metrics == pytest.approx(
+        {
+            "hv.vms_running": 2,
+            "hv.vms_total": 2,
+            "hv.vcpu_overcommit_ratio": 1.0,
+            "hv.mem_overcommit_ratio": 2 * 128 / 4096,
+            "hv.vm_cpu_pct": 100 * (261985000 + 244095000) / (2e9 * DT),
+        },
+        rel=1e-12,
+    )
+    assert res.nic_vm == {"tap-vm1": "vm1", "tap-vm2": "vm2"}
+    assert res.notes == ()
+
+
+def test_host_capacity_falls_back_to_nodeinfo() -> None:
+    res = compute_vms(lab(), host_cpus=None, host_mem_bytes=None, interval_s=DT)
+    assert res.hv_metrics["hv.mem_overcommit_ratio"] == pytest.approx(2 * 131072 / 6252760)
+    assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == 1.0
+
+
+def test_no_interval_means_no_rates_but_the_levels_stay() -> None:
+    res = compute_vms(lab(), host_cpus=2, host_mem_bytes=None, interval_s=None)
+    vm1 = res.vms[1].metrics
+    assert vm1["vm.cpu_pct"] is None
+    assert vm1["vm.disk_r_await_ms"] is None
+    assert vm1["vm.mem_current_bytes"] == 134217728
+    assert res.hv_metrics["hv.vm_cpu_pct"] is None
+
+
+def test_kerub_shut_off_domain_is_listed_with_state_only() -> None:
+    text = KERUB.read_text()
+    res = compute_vms(kvm(text, text), host_cpus=4, host_mem_bytes=16 * 1024 * MIB, interval_s=1.0)
+    running, off = res.vms
+    assert off.name == "kerub.hosts.fedora20"
+    assert off.metrics == {"vm.state": "shutoff"}
+    assert running.metrics["vm.cpu_pct"] == 0.0  # the same capture twice: nothing moved
+    assert running.metrics["vm.vcpu_delay_pct"] is None  # libvirt 1.2 has no vcpu.N.delay
+    assert running.metrics["vm.mem_used_pct"] is None  # no balloon.usable/available
+    assert running.metrics["vm.disk_r_await_ms"] is None  # no request in the interval
+    assert res.hv_metrics["hv.vms_running"] == 1
+    assert res.hv_metrics["hv.vms_total"] == 2
+    assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == 0.5  # 2 vCPUs of the running VM / 4
+    assert res.hv_metrics["hv.mem_overcommit_ratio"] == 1 / 16
+    assert res.nic_vm == {"vnet0": "kerub.hosts.opensuse13"}
+
+
+def test_vms_started_stopped_and_gone_between_the_samples() -> None:
+    kerub, lab2 = KERUB.read_text(), (LAB / "sample2" / "domstats--raw.txt").read_text()
+    res = compute_vms(kvm(kerub, lab2), host_cpus=2, host_mem_bytes=None, interval_s=1.0)
+    assert [r.name for r in res.vms] == ["vm2", "vm1"]
+    assert res.vms[0].metrics["vm.cpu_pct"] is None
+    assert res.vms[0].metrics["vm.mem_used_pct"] == pytest.approx(100 * (94912 - 67648) / 94912)
+    assert res.notes == (
+        "VM vm2 started between the samples: no rates for it",
+        "VM vm1 started between the samples: no rates for it",
+        "VM kerub.hosts.opensuse13 disappeared between the samples",
+        "VM kerub.hosts.fedora20 disappeared between the samples",
+    )
+
+
+def test_a_vm_whose_cpu_time_went_down_was_restarted() -> None:
+    s1, s2 = ((LAB / s / "domstats--raw.txt").read_text() for s in ("sample1", "sample2"))
+    res = compute_vms(kvm(s2, s1), host_cpus=2, host_mem_bytes=None, interval_s=DT)
+    assert all(r.metrics["vm.cpu_pct"] is None for r in res.vms)
+    assert res.notes == (
+        "VM vm2 restarted between the samples: no rates for it",
+        "VM vm1 restarted between the samples: no rates for it",
+    )
+
+
+def test_a_vm_shut_down_between_the_samples() -> None:
+    kerub = KERUB.read_text()
+    # The running domain of the kerub capture, renamed to the shut-off one, as sample 1.
+    s1 = kerub.split("\n\n")[0].replace("opensuse13", "fedora20") + "\n\n"
+    res = compute_vms(kvm(s1, kerub), host_cpus=2, host_mem_bytes=None, interval_s=1.0)
+    assert res.vms[1].metrics == {"vm.state": "shutoff"}
+    assert "VM kerub.hosts.fedora20 stopped between the samples" in res.notes
+
+
+@pytest.mark.parametrize(
+    ("text", "rc", "note"),
+    [
+        (
+            "sudo: a password is required\n",
+            1,
+            "VMs not reported: virsh domstats failed: sudo: a password is required",
+        ),
+        (
+            "error: failed to connect to the hypervisor\n"
+            "error: Operation not supported: Cannot use direct socket mode if no URI is set\n",
+            1,
+            "VMs not reported: virsh domstats failed: failed to connect to the hypervisor; "
+            "Operation not supported: Cannot use direct socket mode if no URI is set",
+        ),
+    ],
+)
+def test_virsh_failure_costs_the_vms_with_a_note(text: str, rc: int, note: str) -> None:
+    out = output(
+        (0, "meta", "hypervisor=kvm\n", 0),
+        (1, "virsh_domstats", text, rc),
+        (2, "virsh_domstats", text, rc),
+    )
+    res = compute_vms(out, host_cpus=2, host_mem_bytes=None, interval_s=1.0)
+    assert res.vms == ()
+    assert res.hv_metrics == {}
+    assert res.notes == (note,)
+
+
+def test_unreadable_domstats_is_a_note_not_a_host_failure() -> None:
+    text = (DATA / "glances" / "virsh-domstats-win11-trimmed.txt").read_text()
+    res = compute_vms(kvm(text, text), host_cpus=2, host_mem_bytes=None, interval_s=1.0)
+    assert res.vms == ()
+    assert res.notes == (
+        "VMs not reported: kvm output unreadable: section virsh_domstats: line 62: expected "
+        "\"Domain: '<name>'\" or 'key=value', got '  vcpu.1...'",
+    )
+
+
+def test_no_hypervisor() -> None:
+    res = compute_vms(output((0, "meta", "hypervisor=none\n", 0)), 2, None, 1.0)
+    assert (res.hypervisor, res.vms, res.hv_metrics, res.notes) == ("none", (), {}, ())
+
+
+# ------------------------------------------------------------------------------ Xen
+
+
+def xen_out(kind: str, full: str, xl_list: Path, xl_info: Path) -> ProbeOutput:
+    top = "".join((STANDIN / f"{kind}-xentop{full}-{i}.txt").read_text() for i in (1, 2))
+    return output(
+        (0, "meta", "probe=1\nhypervisor=xen\nxentop_delay_s=1\n", 0),
+        (1, "xl_list", xl_list.read_text(), 0),
+        (2, "xl_list", xl_list.read_text(), 0),
+        (0, "xentop", top, 0),
+        (0, "xl_info", xl_info.read_text(), 0),
+    )
+
+
+def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
+    out = xen_out("docs", "-f", XEN_DOCS / "xl-list-example.txt", XEN_DOCS / "xl-info-example.txt")
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=750 * MIB, interval_s=1.2)
+    assert res.hypervisor == "xen"
+    assert (res.host_cpus, res.host_mem_bytes) == (4, 6141 * MIB)
+    assert [r.name for r in res.vms] == ["win", "linux"]  # Domain-0 is the host
+    linux = res.vms[1].metrics
+    assert linux == {
+        **dict.fromkeys(VM_METRICS),
+        "vm.state": "running",
+        "vm.vcpus": 2,
+        "vm.cpu_pct": 150.4 / 2,  # xentop CPU(%) / VCPUS
+        "vm.cpu_host_pct": 150.4 / 4,  # / nr_cpus of xl info, not dom0's 1 CPU
+        "vm.mem_max_bytes": 2098176 * 1024,
+        "vm.mem_current_bytes": 2097152 * 1024,
+        "vm.disk_reads_per_s": 30.0,  # ΔVBD_RD over xentop's -d 1, not the /proc Δt
+        "vm.disk_writes_per_s": 40.0,
+        "vm.disk_read_bytes_per_s": 4096 * 512.0,
+        "vm.disk_write_bytes_per_s": 512 * 512.0,
+        "vm.net_rx_bytes_per_s": 2 * 1024.0,
+        "vm.net_tx_bytes_per_s": 1024 * 1024.0,
+    }
+    assert res.vms[0].metrics["vm.state"] == "running"  # "--b---" blocked = idle, running
+    assert res.hv_metrics == pytest.approx(
+        {
+            "hv.vms_running": 2,
+            "hv.vms_total": 2,
+            "hv.vcpu_overcommit_ratio": 3 / 4,
+            "hv.mem_overcommit_ratio": (1044480 + 2098176) * 1024 / (6141 * MIB),
+            "hv.vm_cpu_pct": (0.8 + 150.4) / 4,
+        }
+    )
+    assert res.nic_vm == {
+        "vif1.0": "win",
+        "vif1.0-emu": "win",
+        "vif2.0": "linux",
+        "vif2.0-emu": "linux",
+    }
+    assert res.notes == (
+        "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)",
+    )
+
+
+def test_xen_old_xentop_cut_names_match_their_xl_names() -> None:
+    out = xen_out(
+        "ganeti",
+        "",
+        GANETI / "xen-xl-list-4.0.1-four-instances.txt",
+        GANETI / "xen-xl-info-4.0.1.txt",
+    )
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+    by_name = {r.name: r.metrics for r in res.vms}
+    assert list(by_name) == [
+        "server01.example.com",
+        "web3106215069.example.com",
+        "testinstance.example.com",
+    ]
+    assert by_name["testinstance.example.com"]["vm.cpu_pct"] == pytest.approx(199.9 / 2)
+    assert by_name["server01.example.com"]["vm.net_rx_bytes_per_s"] == 4 * 1024.0
+    assert by_name["web3106215069.example.com"]["vm.disk_reads_per_s"] == 0.0
+    assert res.nic_vm["vif3.1"] == "web3106215069.example.com"  # NETS 2
+
+
+def test_xen_without_xentop_lists_the_guests_without_rates() -> None:
+    list_text = (XEN_DOCS / "xl-list-example.txt").read_text()
+    out = output(
+        (0, "meta", "hypervisor=xen\nxentop_delay_s=1\n", 0),
+        (1, "xl_list", list_text, 0),
+        (2, "xl_list", list_text, 0),
+        (0, "xentop", "sudo: a password is required\n", 1),
+        (0, "xl_info", "sudo: a password is required\n", 1),
+    )
+    res = compute_vms(out, host_cpus=2, host_mem_bytes=8192 * MIB, interval_s=1.0)
+    assert [(r.name, r.metrics["vm.cpu_pct"]) for r in res.vms] == [("win", None), ("linux", None)]
+    assert res.vms[1].metrics["vm.mem_current_bytes"] == 2048 * MIB  # xl list Mem (MiB)
+    assert res.notes == (
+        "Xen dom0: /proc describes dom0 only, and xl info failed: sudo: a password is required",
+        "VM rates not reported: xentop failed: sudo: a password is required",
+    )
+    assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == 3 / 2  # dom0's view: no xl info
+
+
+def test_xen_xl_list_failure() -> None:
+    out = output(
+        (0, "meta", "hypervisor=xen\n", 0),
+        (1, "xl_list", "", 127),
+        (2, "xl_list", "sh: 1: xl: not found\n", 127),
+    )
+    res = compute_vms(out, host_cpus=2, host_mem_bytes=None, interval_s=1.0)
+    assert res.notes == ("VMs not reported: xl list failed: sh: 1: xl: not found",)
