@@ -82,6 +82,7 @@ def vm(
 
 
 def _cpu(rng: random.Random, level: float, guest: float, steal: float) -> dict[str, float]:
+    level = max(0.0, min(level, (97 - guest - steal) / 0.9))  # leave some idle
     parts = {
         "cpu.user_pct": round(level * 0.55, 1),
         "cpu.nice_pct": 0.1,

@@ -66,15 +66,13 @@ def number(v: MetricValue) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _scaled(x: float, step: float, units: Sequence[str]) -> str:
+def _scaled(x: float, step: float, units: Sequence[str], sep: str = " ") -> str:
     i = 0
     while abs(x) >= step and i < len(units) - 1:
         x /= step
         i += 1
-    if i == 0 and float(x).is_integer():
-        return f"{x:.0f} {units[0]}"
-    digits = 0 if abs(x) >= 100 else 1
-    return f"{x:.{digits}f} {units[i]}"
+    digits = 0 if abs(x) >= 100 or (i == 0 and x.is_integer()) else 1
+    return f"{x:.{digits}f}{sep}{units[i]}"
 
 
 def _duration(s: float) -> str:
@@ -109,9 +107,10 @@ def fmt(v: MetricValue, unit: str) -> str:
         return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
     if unit == "B/s":
         return _scaled(x, 1024, ("B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"))
-    if unit in ("/s", "pages/s"):
-        suffix = unit[1:] if unit == "/s" else " pages/s"
-        return _scaled(x, 1000, (f"/{suffix}", f"k/{suffix}", f"M/{suffix}", f"G/{suffix}"))
+    if unit == "/s":
+        return _scaled(x, 1000, ("/s", "k/s", "M/s", "G/s"), sep="")
+    if unit == "pages/s":
+        return _scaled(x, 1000, ("pages/s", "k pages/s", "M pages/s"))
     if unit == "ratio":
         return f"{x:.2f}\u00d7"
     if unit == "s":
@@ -123,11 +122,6 @@ def fmt(v: MetricValue, unit: str) -> str:
     if unit == "count":
         return f"{x:.0f}"
     return f"{x:g}"
-
-
-def _bare(v: MetricValue, digits: int = 1) -> str:
-    x = number(v)
-    return DASH if x is None else f"{x:.{digits}f}"
 
 
 def _key(v: float | None) -> str:
@@ -157,8 +151,8 @@ def anchors(names: Iterable[str]) -> dict[str, str]:
 class Cell:
     text: str
     sort: str = ""
-    sub: str = ""  # the device, interface or mount the figure belongs to
-    hi: bool = False
+    sub: str = ""  # the device, interface or mount the figure belongs to; a VM's state
+    cls: str = ""  # "top" marks a top VM, "hi" a column's largest figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +243,7 @@ def _fleet_row(h: HostReport, anchor: str, verdict: str, groups: str) -> FleetRo
         share = sum(v for v in values if v is not None)
         title.append(f"{label} {share:.1f}%")
         if share > 0:
-            segs.append(Seg(cls, f"{x0:.2f}", f"{share:.2f}"))
+            segs.append(Seg(cls, f"{x0:.1f}", f"{share:.1f}"))
             x0 += share
     idle = number(m.get("cpu.idle_pct"))
     if idle is not None:
@@ -315,15 +309,33 @@ def _nic_table(nics: Sequence[Row]) -> Table:
 
 _VM_COLS = (
     ("vCPUs", "vm.vcpus", "count"),
-    ("CPU %", "vm.cpu_pct", ""),
-    ("vCPU delay %", "vm.vcpu_delay_pct", ""),
+    ("CPU", "vm.cpu_pct", "%"),
+    ("vCPU delay", "vm.vcpu_delay_pct", "%"),
     ("memory", "vm.mem_current_bytes", "B"),
-    ("mem used %", "vm.mem_used_pct", ""),
+    ("mem used", "vm.mem_used_pct", "%"),
     ("disk read", "vm.disk_read_bytes_per_s", "B/s"),
     ("disk write", "vm.disk_write_bytes_per_s", "B/s"),
     ("net rx", "vm.net_rx_bytes_per_s", "B/s"),
     ("net tx", "vm.net_tx_bytes_per_s", "B/s"),
 )
+_IEC = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
+
+
+def _column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
+    """One unit for a whole column (its header) and bare figures in it, easier to compare."""
+    if unit == "count":
+        return "", [DASH if x is None else f"{x:.0f}" for x in xs]
+    if unit == "%":
+        return " %", [DASH if x is None else f"{x:.1f}" for x in xs]
+    top = max((abs(x) for x in xs if x is not None), default=0.0)
+    i = 0
+    while top >= 1024 and i < len(_IEC) - 1:
+        top /= 1024
+        i += 1
+    div = 1024.0**i
+    digits = 1 if top < 100 else 0
+    cells = [DASH if x is None else f"{x / div:.{digits}f}" for x in xs]
+    return f" {_IEC[i]}{unit}", cells
 
 
 def _vm_table(vms: Sequence[Row]) -> Table:
@@ -332,23 +344,26 @@ def _vm_table(vms: Sequence[Row]) -> Table:
         return -1.0 if x is None else x
 
     ordered = sorted(vms, key=cpu, reverse=True)
-    top = {id(r) for r in ordered[:TOP_VMS] if cpu(r) > 0}
-    # The largest figure of each column is highlighted too (the busiest disk, the noisiest NIC).
-    peaks: dict[str, float] = {}
-    for _, name, _ in _VM_COLS[1:]:
-        xs = [x for r in vms if (x := number(r.metrics.get(name))) is not None]
-        if xs and max(xs) > 0:
-            peaks[name] = max(xs)
-    rows = []
-    for r in ordered:
-        cells = [Cell(r.name, hi=id(r) in top), Cell(fmt(r.metrics.get("vm.state"), "state"))]
-        for _, name, unit in _VM_COLS:
-            v = r.metrics.get(name)
-            text = fmt(v, unit) if unit else _bare(v)
-            cells.append(Cell(text, hi=name in peaks and number(v) == peaks[name]))
-        rows.append(tuple(cells))
-    head = ("VM", "state", *(c[0] for c in _VM_COLS))
-    return Table(head, tuple(rows), len(rows) > FOLD_ROWS)
+    # Marks only help when there is a crowd to pick from.
+    top = {id(r) for r in ordered[:TOP_VMS] if cpu(r) > 0} if len(vms) > TOP_VMS else set()
+    states = [fmt(r.metrics.get("vm.state"), "state") for r in ordered]
+    columns: list[list[Cell]] = [
+        [
+            Cell(r.name, "", "" if st == "running" else st, "top" * (id(r) in top))
+            for r, st in zip(ordered, states, strict=True)
+        ]
+    ]
+    head = ["VM"]
+    for label, name, unit in _VM_COLS:
+        xs = [number(r.metrics.get(name)) for r in ordered]
+        known = [x for x in xs if x is not None]
+        # The largest figure of a column is highlighted (the busiest disk, the noisiest NIC).
+        peak = max(known) if unit != "count" and len(known) >= 3 and max(known) > 0 else None
+        suffix, texts = _column(xs, unit)
+        head.append(label + suffix)
+        columns.append([Cell(t, cls="hi" * (x == peak)) for t, x in zip(texts, xs, strict=True)])
+    rows = tuple(zip(*columns, strict=True))
+    return Table(tuple(head), rows, len(rows) > FOLD_ROWS)
 
 
 def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostView:
@@ -374,15 +389,23 @@ def _unit(metric: str | None) -> str:
     return d.unit if d else ""
 
 
+def _ceiling(x: float) -> float:
+    """The next 1, 2 or 5 times a power of ten at or above x, so strips get round scales."""
+    if x <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
+
+
 def _strip(
     name: str, stat: FleetStat, hosts: Sequence[HostReport], ids: Mapping[str, str]
 ) -> Strip:
     d = catalog.ALL.get(name)
     unit = d.unit if d else ""
     lo = min(0.0, stat.min)
-    hi = 100.0 if unit == "%" and stat.max <= 100 else stat.max
-    if hi <= lo:
-        hi = lo + 1.0
+    hi = _ceiling(stat.max)
+    if unit == "%" and stat.max <= 100:
+        hi = min(hi, 100.0)
 
     def x(v: float) -> str:
         return f"{(v - lo) / (hi - lo) * STRIP_W:.1f}"
