@@ -1,0 +1,186 @@
+"""Rule files: every input error names file:line and the likely intended word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetmon.errors import RuleError
+from fleetmon.model import Severity
+from fleetmon.rules import default_rule_files, load_rules, parse_rules
+from fleetmon.rules.loader import merge
+from fleetmon.rules.ranges import Comparison, NagiosRange
+
+DATA = Path(__file__).parent / "data" / "rules"
+BAD = DATA / "bad"
+
+ERRORS = {
+    "unknown-metric.yaml": "5: rule 'busy': unknown metric 'cpu.bussy_pct' "
+    "(did you mean 'cpu.busy_pct'?)",
+    "unknown-rule-key.yaml": "7: rule 'steal': unknown key 'critcal' (did you mean 'critical'?)",
+    "unknown-play-key.yaml": "2: play 'KVM hypervisors': unknown key 'host' "
+    "(did you mean 'hosts'?)",
+    "unknown-scope.yaml": "6: rule 'vm-busy': unknown scope 'vms' (did you mean 'vm'?)",
+    "scope-mismatch.yaml": "6: rule 'vm-busy': scope 'vm' does not match metric "
+    "'cpu.busy_pct' (scope host)",
+    "bad-range.yaml": "7: rule 'fs-full': critical: bad threshold '95:90': range start 95 "
+    "is greater than end 90",
+    "bad-when-metric.yaml": "7: rule 'vm-busy': when: unknown metric 'vm.sate' "
+    "(did you mean 'vm.state'?)",
+    "bad-expr-syntax.yaml": "5: rule 'io-stall': expr: syntax error in 'load.per_cpu > 2 "
+    "and and cpu.iowait_pct > 20': unexpected text after the expression",
+    "sandbox-escape.yaml": "7: rule 'sneaky': when: access to '__globals__' is not allowed",
+    "bad-message.yaml": "7: rule 'steal': message: syntax error in "
+    "'steal {{ value | round(1) }% on {{ host }}': unexpected '}'",
+    "no-threshold.yaml": "4: rule 'steal': needs warning or critical",
+    "expr-no-severity.yaml": "4: rule 'io-stall': expr rules need severity: warning or critical",
+    "state-threshold.yaml": "4: rule 'vm-down': critical: '> 3' compares vm.state (string) "
+    "with a number: write e.g. '!= running'",
+    "duplicate-rule.yaml": "10: rule 'steal': duplicate rule name (first at {file}:4)",
+    "yaml-syntax.yaml": "6: YAML syntax error: expected <block end>, but found "
+    "'<block mapping start>'",
+    "not-a-list.yaml": "1: expected a list of plays",
+    "missing-hosts.yaml": "1: play 'hosts': missing key 'hosts'",
+    "tune-unknown.yaml": "4: rule 'host-steel': needs metric or expr (no earlier rule of "
+    "that name to tune)",
+    "bad-severity.yaml": "6: rule 'io-stall': severity: expected warning or critical, got "
+    "'crit' (did you mean 'critical'?)",
+    "bad-name.yaml": "4: rule 'host steal': name: use letters, digits, '-', '_' and '.'",
+}
+
+
+def test_every_bad_file_has_an_expected_message() -> None:
+    assert sorted(p.name for p in BAD.glob("*.yaml")) == sorted([*ERRORS, "empty.yaml"])
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_rule_file_errors(name: str) -> None:
+    path = str(BAD / name)
+    with pytest.raises(RuleError) as exc:
+        load_rules([path])
+    assert str(exc.value) == f"{path}:" + ERRORS[name].replace("{file}", path)
+    assert exc.value.file == path
+    assert exc.value.line == int(ERRORS[name].split(":", 1)[0])
+
+
+def test_empty_file() -> None:
+    path = str(BAD / "empty.yaml")
+    with pytest.raises(RuleError) as exc:
+        load_rules([path])
+    assert str(exc.value) == f"{path}: empty rule file: expected a list of plays"
+
+
+def test_tune_of_a_misspelt_shipped_rule_suggests_it() -> None:
+    shipped = default_rule_files(str(Path(__file__).parent.parent / "playbooks"))[0]
+    path = str(BAD / "tune-unknown.yaml")
+    with pytest.raises(RuleError) as exc:
+        load_rules([shipped, path])
+    assert str(exc.value) == (
+        f"{path}:4: rule 'host-steel': needs metric or expr (no earlier rule of that name "
+        "to tune (did you mean 'host-steal'?))"
+    )
+
+
+def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(tmp_path / "nope.yaml")])
+    assert (
+        str(exc.value) == f"{tmp_path}/nope.yaml: cannot read rule file: No such file or directory"
+    )
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(tmp_path)])
+    assert str(exc.value) == f"{tmp_path}: no *.yaml or *.yml rule files in this folder"
+
+
+def test_base_file_parses_to_rules() -> None:
+    rs = load_rules([str(DATA / "base.yaml")])
+    assert rs.names() == ["host-steal", "fs-full", "io-stall", "vm-cpu-saturated", "fleet-busy"]
+    steal = rs.get("host-steal")
+    assert steal is not None
+    assert steal.scope == "host"
+    assert steal.warning == Comparison("> 5", ">", 5.0)
+    assert steal.origin == f"{DATA / 'base.yaml'}:5"
+    vm = rs.get("vm-cpu-saturated")
+    assert vm is not None
+    assert (vm.scope, vm.hosts, vm.play) == ("vm", "kvm:!lab*", "KVM hypervisors")
+    assert vm.critical == NagiosRange("~:95", float("-inf"), 95.0)
+    stall = rs.get("io-stall")
+    assert stall is not None
+    assert stall.expr is not None
+    assert stall.expr.metrics == ("load.per_cpu", "cpu.iowait_pct")
+    assert stall.severity is Severity.WARNING
+    fleet = rs.get("fleet-busy")
+    assert fleet is not None
+    assert fleet.scope == "fleet"
+
+
+def test_folder_is_sorted_and_later_rules_win() -> None:
+    rs = load_rules([str(DATA / "base.yaml"), str(DATA / "site")])
+    assert rs.files == (
+        str(DATA / "base.yaml"),
+        str(DATA / "site" / "10-tune.yaml"),
+        str(DATA / "site" / "20-replace.yaml"),
+    )
+    steal = rs.get("host-steal")
+    assert steal is not None
+    # Tuned: warning replaced, critical, message and play kept.
+    assert steal.warning == Comparison("> 8", ">", 8.0)
+    assert steal.critical == Comparison("> 15", ">", 15.0)
+    assert steal.message is not None
+    assert steal.hosts == "all"
+    assert steal.origin == f"{DATA / 'base.yaml'}:5, {DATA / 'site' / '10-tune.yaml'}:5"
+    stall = rs.get("io-stall")
+    assert stall is not None
+    assert stall.enabled is False
+    fs = rs.get("fs-full")
+    assert fs is not None
+    # Replaced whole: the site play's hosts, no warning, no when.
+    assert (fs.hosts, fs.warning, fs.when) == ("db", None, None)
+    assert fs.critical == NagiosRange("~:80", float("-inf"), 80.0)
+    # Order of first appearance is kept.
+    assert rs.names() == ["host-steal", "fs-full", "io-stall", "vm-cpu-saturated", "fleet-busy"]
+
+
+def test_tune_that_breaks_the_rule_is_refused() -> None:
+    base = str(DATA / "base.yaml")
+    text = "- hosts: all\n  rules:\n    - name: io-stall\n      warning: '> 1'\n"
+    entries = parse_rules(text, "site.yaml")
+    merged = {r.name: r for r in load_rules([base]).rules}
+    with pytest.raises(RuleError) as exc:
+        merge(entries, "site.yaml", merged)
+    assert str(exc.value) == (
+        "site.yaml:3: rule 'io-stall': expr rules take severity (warning or critical), "
+        "not warning/critical"
+    )
+
+
+def test_play_without_name_and_yml_suffix(tmp_path: Path) -> None:
+    (tmp_path / "a.yml").write_text(
+        "- hosts: all\n  rules:\n    - name: r1\n      metric: mem.used_pct\n"
+        "      critical: 95\n    - name: r2\n      metric: host.rebooted\n"
+        "      warning: '== true'\n"
+    )
+    rs = load_rules([str(tmp_path)])
+    r1 = rs.get("r1")
+    assert r1 is not None
+    assert r1.play == "1"
+    assert r1.critical == NagiosRange("95", 0.0, 95.0)
+    r2 = rs.get("r2")
+    assert r2 is not None
+    assert r2.warning == Comparison("== true", "==", True)
+
+
+def test_shipped_playbooks_load_and_document_every_rule() -> None:
+    files = default_rule_files(str(Path(__file__).parent.parent / "playbooks"))
+    assert [Path(f).name for f in files] == ["linux-host.yaml", "kvm.yaml", "xen.yaml"]
+    rs = load_rules(files)
+    assert len(rs.rules) >= 30
+    for rule in rs.rules:
+        assert rule.reason, rule.name
+        assert rule.source, rule.name
+    kvm = [r for r in rs.rules if r.name.startswith("kvm-")]
+    assert kvm
+    for r in kvm:
+        assert r.play_when is not None
+        assert r.play_when.source == "hypervisor == 'kvm'"
