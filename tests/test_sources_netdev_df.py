@@ -94,7 +94,10 @@ def test_df_rounds_up_like_gnu_df() -> None:
 
 def test_df_mount_point_with_spaces() -> None:
     # Constructed (not a capture): GNU df prints such mount points unescaped.
-    text = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sdb1 1000 10 990 1% /mnt/my disk 2\n"
+    text = (
+        "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+        "/dev/sdb1 1000 10 990 1% /mnt/my disk 2\n"
+    )
     (row,) = parse_df(text)
     assert (row.source, row.mount, row.used, row.available) == (
         "/dev/sdb1",

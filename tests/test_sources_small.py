@@ -128,7 +128,8 @@ def test_pressure(rel: str, some: PressureLine, full: PressureLine | None) -> No
         (
             parse_pressure,
             "some avg10=0.00 avg60=0.00 avg300=0.00\n",
-            "section pressure: expected 'some|full avg10=... total=...': 'some avg10=0.00 avg60=0.00 avg300=0.00'",
+            "section pressure: expected 'some|full avg10=... total=...':"
+            " 'some avg10=0.00 avg60=0.00 avg300=0.00'",
         ),
         (
             parse_pressure,
