@@ -17,6 +17,7 @@ Nothing from the inventory reaches the script unquoted: every value goes through
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import shlex
@@ -100,8 +101,8 @@ def _marker(nonce: str) -> str:
 
 
 def xentop_delay_s(interval_s: float) -> int:
-    """xentop's `-d`: whole seconds (it parses with atoi, so 0.5 would mean 0), at least 1."""
-    return max(1, round(interval_s))
+    """xentop's `-d`: whole seconds (it parses with atoi, so 0.5 would mean 0), rounded up."""
+    return max(1, math.ceil(interval_s))
 
 
 def _interval_arg(interval_s: float) -> str:

@@ -1,0 +1,156 @@
+"""The probe script: its contract, and the real script run by a local `sh` (hypervisor paths).
+
+Runs `env LC_ALL=C ... sh -s` here with the script on stdin, as the local transport does, so
+the detection, `sudo -n`, virsh error and xentop-in-place-of-sleep paths run for real. Xen
+comes from the stand-ins in tests/bin/xen-standins (no Xen host here; xentop's output is
+synthesized from xentop.c's formats).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from fleetmon.probe import (
+    REMOTE_COMMAND,
+    SAMPLE_SECTIONS,
+    ProbeOptions,
+    ProbeOutput,
+    build_script,
+    split_output,
+    xentop_delay_s,
+)
+from fleetmon.vmmetrics import compute_vms, probe_meta
+
+STANDINS = Path(__file__).parent / "bin" / "xen-standins"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(ok: bool, why: str) -> None:
+    """Skip when a system tool is missing, but never in CI, where it is a failure."""
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{why} (tests/setup/system-deps.sh installs it)")
+        pytest.skip(why)
+
+
+def run_probe(
+    opts: ProbeOptions, path_prefix: Path | None = None, user: int | None = None, **env: str
+) -> tuple[ProbeOutput, float]:
+    environ = {**os.environ, **env}
+    if path_prefix is not None:
+        environ["PATH"] = f"{path_prefix}:{environ['PATH']}"
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["sh", "-c", REMOTE_COMMAND],
+        input=build_script(opts),
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=True,
+        user=user,
+        cwd="/",
+    )
+    return split_output(proc.stdout, opts.nonce), time.monotonic() - started
+
+
+def test_the_host_sections_are_unchanged() -> None:
+    # Another stage parses these: the hypervisor work must not rename or drop any.
+    assert [name for name, _ in SAMPLE_SECTIONS] == [
+        "uptime", "boot_id", "stat", "meminfo", "vmstat", "loadavg", "diskstats", "net_dev",
+        "pressure_cpu", "pressure_io", "pressure_memory",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("interval", "delay"), [(0.2, 1), (1.0, 1), (1.2, 2), (3.0, 3)])
+def test_xentop_delay_is_whole_seconds_rounded_up(interval: float, delay: int) -> None:
+    assert xentop_delay_s(interval) == delay
+    assert f"xentop -b -f -i 2 -d {delay} " in build_script(ProbeOptions(interval_s=interval))
+
+
+def test_bad_options() -> None:
+    with pytest.raises(
+        ValueError, match=r"^hypervisor must be one of \('auto', 'kvm', 'xen', 'none'\)$"
+    ):
+        build_script(ProbeOptions(hypervisor="vmware"))
+    with pytest.raises(ValueError, match=r"^nonce must be lowercase hex$"):
+        build_script(ProbeOptions(nonce="NOT-HEX"))
+
+
+def test_inventory_values_reach_the_script_quoted() -> None:
+    uri = "qemu+ssh://root@kvm1/system?x=1;touch /tmp/pwned"
+    user = "it's $(id)"
+    script = build_script(ProbeOptions(virsh_uri=uri, become=True, become_user=user))
+    lines = [ln for ln in script.splitlines() if ln.startswith(("FM_URI=", "FM_BUSER="))]
+    shown = subprocess.run(
+        ["sh", "-c", "\n".join([*lines, 'printf "%s|%s" "$FM_URI" "$FM_BUSER"'])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout == f"{uri}|{user}"
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
+def test_no_hypervisor_runs_only_the_host_sections() -> None:
+    out, _ = run_probe(ProbeOptions(hypervisor="none", interval_s=0.2))
+    meta = probe_meta(out)
+    assert meta["hypervisor"] == "none"
+    assert {name for (_, name) in out.sections} >= {n for n, _ in SAMPLE_SECTIONS}
+    assert not {"virsh_domstats", "xl_list", "xentop"} & {n for (_, n) in out.sections}
+    assert compute_vms(out, 2, None, 0.2).hypervisor == "none"
+
+
+def test_xen_is_detected_and_xentop_replaces_the_sleep() -> None:
+    out, elapsed = run_probe(ProbeOptions(interval_s=1.0), path_prefix=STANDINS)
+    assert probe_meta(out)["hypervisor"] == "xen"
+    assert probe_meta(out)["xentop"] == f"{STANDINS}/xentop"
+    sec = out.get(0, "xentop")
+    assert sec is not None
+    assert sec.rc == 0
+    assert sec.text.count("NAME  STATE") == 2
+    assert (
+        out.text(2, "xl_list")
+        == (Path(__file__).parent / "data" / "xen-docs" / "xl-list-example.txt").read_text()
+    )
+    # One wait of -d 1 between xentop's iterations, and no sleep on top of it.
+    assert 1.0 <= elapsed < 1.9
+
+
+def test_old_xentop_without_f_is_asked_again_without_it() -> None:
+    out, _ = run_probe(ProbeOptions(interval_s=1.0), path_prefix=STANDINS, XEN_STANDIN_SET="ganeti")
+    text = out.text(0, "xentop")
+    assert text is not None
+    assert "Usage" not in text
+    assert "web3106215 --b---" in text
+
+
+def test_kvm_forced_virsh_error_is_kept_as_the_reason() -> None:
+    need(shutil.which("virsh") is not None, "virsh (libvirt-clients) is not installed")
+    uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+    out, _ = run_probe(ProbeOptions(hypervisor="kvm", virsh_uri=uri, interval_s=0.2))
+    sec = out.get(1, "virsh_domstats")
+    assert sec is not None
+    assert sec.rc == 1
+    res = compute_vms(out, 2, None, 0.2)
+    assert res.notes == (
+        "VMs not reported: virsh domstats failed: failed to connect to the hypervisor; "
+        "Failed to connect socket to '/nonexistent/libvirt-sock': No such file or directory",
+    )
+
+
+def test_become_without_a_sudo_password_fails_at_once_with_a_note() -> None:
+    need(os.geteuid() == 0, "running the probe as another user needs root")
+    need(shutil.which("sudo") is not None, "sudo is not installed")
+    opts = ProbeOptions(hypervisor="kvm", become=True, interval_s=0.2)
+    out, elapsed = run_probe(opts, user=65534)  # nobody: no sudoers entry, no tty
+    assert elapsed < 5  # sudo -n never waits for a password
+    assert out.text(2, "stat") is not None  # the host sections are unaffected
+    res = compute_vms(out, 2, None, 0.2)
+    assert res.notes == ("VMs not reported: virsh domstats failed: sudo: a password is required",)
