@@ -1,0 +1,112 @@
+"""Inventory stage, input edge (I/O): read an inventory file and its group_vars/ host_vars/.
+
+The format is chosen as Ansible's plugin chain would: .yaml/.yml/.json are YAML, .ini/.cfg
+INI, anything else YAML when it is a YAML mapping, else INI. Vars files are found as
+Ansible's host_group_vars plugin does (vars/manager find_vars_files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory.data import Builder
+from fleetmon.inventory.inisrc import parse_ini_inventory
+from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
+from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
+
+_YAML_EXTS = (".yaml", ".yml", ".json")
+_VARS_EXTS = ("", ".yml", ".yaml", ".json")  # Ansible tries them in this order, first wins
+_YAML_START = re.compile(r"^(---|[^\s\[#;=]+:\s*$)")
+
+
+def read_text(path: str) -> str:
+    """A file's UTF-8 text, or an InventoryError naming it."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise InventoryError("is a directory, not an inventory file", file=path) from None
+    except OSError as e:
+        raise InventoryError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InventoryError("not UTF-8 text", file=path, line=line) from None
+
+
+def detect_format(path: str, text: str) -> str:
+    """ "yaml" or "ini" for an inventory file."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _YAML_EXTS:
+        return "yaml"
+    if ext in (".ini", ".cfg"):
+        return "ini"
+    if is_yaml_mapping(text):
+        return "yaml"
+    first = next(
+        (s for s in (ln.strip() for ln in text.splitlines()) if s and s[0] not in "#;"), ""
+    )
+    # A broken YAML file is still YAML: its own error beats a confusing INI one.
+    return "yaml" if _YAML_START.match(first) else "ini"
+
+
+def _files(path: str) -> list[str]:
+    """A vars file, or the files of a vars folder (sorted, recursive, no hidden/backup files)."""
+    if not os.path.isdir(path):
+        return [path]
+    found: list[str] = []
+    for entry in sorted(os.listdir(path)):
+        if entry.startswith(".") or entry.endswith("~"):
+            continue
+        full = os.path.join(path, entry)
+        ext = os.path.splitext(entry)[1]
+        if os.path.isdir(full) and not ext:
+            found.extend(_files(full))
+        elif os.path.isfile(full) and ext in _VARS_EXTS:
+            found.append(full)
+    return found
+
+
+def load_vars_dir(folder: str, names: list[str]) -> dict[str, VarLayer]:
+    """The variables group_vars/ or host_vars/ gives each of `names` that has a file there."""
+    try:
+        entries = set(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}  # Ansible skips a missing (or non-folder) group_vars/host_vars
+    except OSError as e:
+        raise InventoryError(f"cannot read: {e.strerror}", file=folder) from None
+    layers: dict[str, VarLayer] = {}
+    for name in names:
+        entry = next((name + ext for ext in _VARS_EXTS if name + ext in entries), None)
+        if entry is None:
+            continue
+        values, origins = {}, {}
+        for file in _files(os.path.join(folder, entry)):
+            v, o = parse_vars_file(read_text(file), file)
+            values.update(v)
+            origins.update(o)
+        layers[name] = (values, origins)
+    return layers
+
+
+def load_inventory(path: str) -> Inventory:
+    """Load a YAML or INI inventory with its group_vars/ and host_vars/; InventoryError on any
+    problem, naming the file and line."""
+    text = read_text(path)
+    if not text.strip():
+        raise InventoryError("inventory is empty", file=path)
+    b = Builder(path)
+    if detect_format(path, text) == "yaml":
+        parse_yaml_inventory(text, path, b)
+    else:
+        parse_ini_inventory(text, path, b)
+    b.reconcile()
+    if not b.hosts:
+        raise InventoryError("inventory defines no hosts", file=path)
+    base = os.path.dirname(path)
+    group_files = load_vars_dir(os.path.join(base, "group_vars"), list(b.groups))
+    host_files = load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts))
+    return build_inventory(path, b, group_files, host_files)

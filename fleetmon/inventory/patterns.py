@@ -1,0 +1,211 @@
+"""Inventory stage: Ansible host patterns for `--limit` and rule scopes (pure but for `@file`).
+
+As lib/ansible/inventory/manager.py: `a,b` or `a:b` split, then plain patterns (union), then
+`&` ones (intersection), then `!` ones (exclusion); each is a host name, a group, a glob
+(`web*`), a `~regex` (re.match) or a subscript (`kvm[0]`, `kvm[1:3]`, inclusive); `@file`
+reads one pattern per line. The selection keeps the inventory's host order.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fleetmon.errors import InventoryError, did_you_mean
+from fleetmon.inventory.resolve import Inventory
+from fleetmon.model import HostSpec
+
+_SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+# A name that is a host or address on its own (ranges and a :port allowed): not split on ':'.
+_HOSTLIKE = re.compile(r"^(?:[\w-]|\[[^\]]*\])(?:[\w.-]|\[[^\]]*\])*(?::\d+)?$")
+_IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]+\]?(?::\d+)?$")
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]+)?)\]$")
+
+
+class _NoMatch(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One pattern and where it came from, for error messages."""
+
+    text: str
+    file: str | None
+    line: int | None
+    context: str  # "--limit 'a:b': " or ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Universe:
+    hosts: Sequence[str]
+    host_set: frozenset[str]
+    groups: Sequence[str]
+    group_set: frozenset[str]
+    group_hosts: Callable[[str], Sequence[str]]
+
+
+def split_patterns(pattern: str) -> list[str]:
+    """Ansible's split_host_pattern: commas, else colons outside [...] unless it is an address."""
+    if "," in pattern:
+        parts = pattern.split(",")
+    elif _HOSTLIKE.match(pattern) or (_IPV6.match(pattern) and "::" in pattern):
+        parts = [pattern]
+    else:
+        parts = _SPLIT.findall(pattern)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def order_patterns(patterns: Sequence[str]) -> list[str]:
+    """Unions first, then intersections (&), then exclusions (!); only-&/! patterns start
+    from `all`."""
+    regular = [p for p in patterns if p[0] not in "!&"]
+    inter = [p for p in patterns if p[0] == "&"]
+    exclude = [p for p in patterns if p[0] == "!"]
+    return (regular or ["all"]) + inter + exclude
+
+
+def _regex(expr: str) -> re.Pattern[str]:
+    try:
+        return re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
+    except re.error as e:
+        raise _NoMatch(f"{expr!r} is not a valid pattern ({e})") from None
+
+
+def _enumerate(u: _Universe, expr: str) -> tuple[list[str], bool]:
+    """Hosts matching one bare pattern, and whether it named anything (a group or a host)."""
+    special = expr.startswith("~") or any(c in expr for c in "*?[")
+    if special:
+        rx = _regex(expr)
+        groups = [g for g in u.groups if rx.match(g)]
+    else:
+        groups = [expr] if expr in u.group_set else []
+    found: dict[str, None] = {}
+    for g in groups:
+        found.update(dict.fromkeys(u.group_hosts(g)))
+    # Ansible also looks at host names when no group matched or the pattern is a glob/regex.
+    if not groups or special or "." in expr:
+        if special:
+            found.update(dict.fromkeys(h for h in u.hosts if rx.match(h)))
+        elif expr in u.host_set:
+            found[expr] = None
+    return list(found), bool(groups) or bool(found)
+
+
+def _match_one(u: _Universe, text: str) -> tuple[list[str], bool]:
+    expr = text[1:] if text[0] in "!&" else text
+    m = None if expr.startswith("~") else _SUBSCRIPT.match(expr)
+    if m is None:
+        return _enumerate(u, expr)
+    base, index, start, end = m.groups()
+    hosts, named = _enumerate(u, base)
+    if index is not None:
+        i = int(index)
+        if not -len(hosts) <= i < len(hosts):
+            raise _NoMatch(f"{expr!r}: index {i} is out of range ({base} has {len(hosts)} hosts)")
+        return [hosts[i]], named
+    last = int(end) if end else len(hosts) - 1
+    return hosts[int(start) : last + 1], named
+
+
+def _evaluate(u: _Universe, items: Sequence[_Item], strict: bool) -> set[str]:
+    by_text = {i.text: i for i in items}
+    selected: dict[str, None] = {}
+    for text in order_patterns([i.text for i in items]):
+        item = by_text.get(text)
+        if text in u.host_set:  # Ansible's shortcut: a plain host name is that host
+            selected[text] = None
+            continue
+        try:
+            hosts, named = _match_one(u, text)
+        except _NoMatch as e:
+            raise _error(item, str(e)) from None
+        if strict and not named and item is not None:
+            bare = text.lstrip("!&")
+            hint = did_you_mean(bare, [*u.groups, *u.hosts])
+            raise _error(item, f"{bare!r} matches no host or group{hint}")
+        if text[0] == "!":
+            for h in hosts:
+                selected.pop(h, None)
+        elif text[0] == "&":
+            keep = set(hosts)
+            selected = {h: None for h in selected if h in keep}
+        else:
+            selected.update(dict.fromkeys(hosts))
+    return set(selected)
+
+
+def _error(item: _Item | None, detail: str) -> InventoryError:
+    if item is None:
+        return InventoryError(detail)
+    return InventoryError(f"{item.context}{detail}", file=item.file, line=item.line)
+
+
+def read_limit_file(path: str) -> str:
+    """The text of an `@file` limit (I/O)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise InventoryError(f"cannot read limit file: {reason}", file=path) from None
+
+
+def _items(pattern: str, file: str, read: Callable[[str], str]) -> list[_Item]:
+    context = f"--limit {pattern!r}: "
+    items: list[_Item] = []
+    for part in split_patterns(pattern):
+        if not part.startswith("@"):
+            items.append(_Item(part, file, None, context))
+            continue
+        for n, line in enumerate(read(part[1:]).splitlines(), 1):
+            text = line.strip()
+            if text and not text.startswith("#"):
+                items.append(_Item(text, part[1:], n, ""))
+    return items
+
+
+def select_names(
+    inv: Inventory, pattern: str, *, strict: bool, read: Callable[[str], str] = read_limit_file
+) -> list[str]:
+    """Names of the hosts a pattern selects, in inventory order.
+
+    strict (for --limit): InventoryError when a part names nothing or nothing is selected.
+    """
+    names = list(inv.hosts)
+    u = _universe(names, list(inv.groups), inv.group_hosts)
+    items = _items(pattern, inv.path, read)
+    if not items:
+        if strict:
+            raise InventoryError(f"--limit {pattern!r} is empty", file=inv.path)
+        return []
+    chosen = _evaluate(u, items, strict)
+    result = [n for n in names if n in chosen]
+    if strict and not result:
+        raise InventoryError(f"--limit {pattern!r} selects no hosts", file=inv.path)
+    return result
+
+
+def match_pattern(pattern: str, specs: Sequence[HostSpec]) -> list[str]:
+    """Names of the hosts among `specs` that a pattern matches (groups from HostSpec.groups);
+    no error for a pattern that matches nothing."""
+    names = [s.name for s in specs]
+    groups: dict[str, None] = {"all": None}
+    for s in specs:
+        groups.update(dict.fromkeys(s.groups))
+
+    def group_hosts(g: str) -> list[str]:
+        return names if g == "all" else [s.name for s in specs if g in s.groups]
+
+    u = _universe(names, list(groups), group_hosts)
+    items = [_Item(p, None, None, "") for p in split_patterns(pattern)]
+    chosen = _evaluate(u, items, strict=False) if items else set()
+    return [n for n in names if n in chosen]
+
+
+def _universe(
+    hosts: list[str], groups: list[str], group_hosts: Callable[[str], Sequence[str]]
+) -> _Universe:
+    return _Universe(hosts, frozenset(hosts), groups, frozenset(groups), group_hosts)

@@ -1,0 +1,102 @@
+"""Inventory stage: host names with ranges (`web[01:20]`, `[a:f]`, `[1:9:2]`) and ports (pure).
+
+Follows Ansible's `expand_hostname_range` and `_expand_hostpattern` (inventory/helpers and
+plugins/inventory/__init__.py), but refuses what Ansible silently mangles: an empty range,
+multi-letter bounds, a zero step.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+_LETTERS = string.ascii_letters  # Ansible's alphabet: a..z then A..Z, so [x:B] is legal
+# host:port where the host part has no ':' outside [...] (a bare IPv6 address has several).
+_HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$")
+_BRACKETED_V6 = re.compile(r"^\[([0-9A-Fa-f:.]+(?:%\w+)?)\](?::(\d+))?$")
+
+
+class RangeError(ValueError):
+    """A host pattern that cannot be expanded; the message says why."""
+
+
+def _fill(beg: str, end: str) -> int:
+    """The zero-padding width of a numeric range: `[01:20]` pads to 2, `[1:20]` not at all."""
+    if beg.startswith("0") and len(beg) > 1:
+        if len(beg) != len(end):
+            raise RangeError(f"range [{beg}:{end}] must have equal-length begin and end")
+        return len(beg)
+    return 0
+
+
+def _sequence(beg: str, end: str, step_text: str | None) -> list[str]:
+    try:
+        step = int(step_text) if step_text is not None else 1
+    except ValueError:
+        raise RangeError(f"range step {step_text!r} is not an integer") from None
+    if step < 1:
+        raise RangeError(f"range step must be at least 1, got {step}")
+    if len(beg) == 1 and len(end) == 1 and beg in _LETTERS and end in _LETTERS:
+        i_beg, i_end = _LETTERS.index(beg), _LETTERS.index(end)
+        if i_beg > i_end:
+            raise RangeError(f"range [{beg}:{end}] has begin after end")
+        return list(_LETTERS[i_beg : i_end + 1 : step])
+    if not (beg.isdecimal() and end.isdecimal()):
+        raise RangeError(f"range [{beg}:{end}] bounds must be integers or single letters")
+    width = _fill(beg, end)
+    numbers = range(int(beg), int(end) + 1, step)
+    if not numbers:
+        raise RangeError(f"range [{beg}:{end}] is empty")
+    return [str(n).zfill(width) for n in numbers]
+
+
+def expand_range(pattern: str) -> list[str]:
+    """Every name a pattern with `[begin:end(:step)]` ranges stands for, in Ansible's order."""
+    if "[" not in pattern:
+        if "]" in pattern:
+            raise RangeError(f"unbalanced ']' in {pattern!r}")
+        return [pattern]
+    head, _, rest = pattern.partition("[")
+    inner, closed, tail = rest.partition("]")
+    if not closed or "[" in inner:
+        raise RangeError(f"unbalanced '[' in {pattern!r}")
+    bounds = inner.split(":")
+    if len(bounds) not in (2, 3):
+        raise RangeError(f"range [{inner}] must be [begin:end] or [begin:end:step]")
+    beg, end = bounds[0] or "0", bounds[1]  # Ansible: an empty begin means 0
+    if not end:
+        raise RangeError(f"range [{inner}] has no end")
+    names: list[str] = []
+    # Later ranges are expanded inside each name of the first one, as Ansible does.
+    for item in _sequence(beg, end, bounds[2] if len(bounds) == 3 else None):
+        names.extend(expand_range(head + item + tail))
+    return names
+
+
+def split_port(pattern: str) -> tuple[str, int | None]:
+    """`host:2222` -> ("host", 2222); a bare IPv6 address or a plain name keeps no port."""
+    m = _BRACKETED_V6.match(pattern)
+    # A real IPv6 address has '::' or 7 colons; "[1:9:2]" alone is a stepped range.
+    if m and ("::" in m.group(1) or m.group(1).count(":") == 7):
+        return m.group(1), _port(m.group(2)) if m.group(2) else None
+    m = _HOST_PORT.match(pattern)
+    if m:
+        return m.group(1), _port(m.group(2))
+    if pattern.endswith(":"):
+        raise RangeError(f"host {pattern!r} ends in ':' (reserved for a port number)")
+    return pattern, None
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise RangeError(f"port {port} is not in 1-65535")
+    return port
+
+
+def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
+    """The host names and the optional port of one inventory host entry."""
+    if not pattern.strip():
+        raise RangeError("empty host name")
+    base, port = split_port(pattern)
+    return expand_range(base), port

@@ -1,0 +1,172 @@
+"""Inventory stage: the resolved inventory, variable precedence and host order (pure).
+
+Precedence is Ansible's VariableManager with the default VARIABLE_PRECEDENCE: `all`'s vars,
+then each group's from the inventory file (sorted by depth, priority, name), then
+group_vars/all, then group_vars/<group> (same order), then the host's own inventory vars,
+then host_vars/<host>. Each layer replaces keys of the one below (hash_behaviour=replace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetmon.inventory.data import Builder, GroupData, Origin
+from fleetmon.inventory.vars import resolve_host
+from fleetmon.model import HostSpec
+
+#: The variables of one file or definition layer, and where each was defined.
+VarLayer = tuple[dict[str, Any], dict[str, Origin]]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One inventory group: direct children and hosts in definition order, and its own vars
+    (inventory file, then group_vars/)."""
+
+    name: str
+    children: tuple[str, ...]
+    hosts: tuple[str, ...]
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    depth: int = 0
+    priority: int = 1
+
+
+class Inventory:
+    """A loaded inventory: hosts in Ansible's order with merged vars, groups, host patterns."""
+
+    __slots__ = ("_members", "_origins", "groups", "hosts", "path")
+
+    def __init__(
+        self,
+        path: str,
+        hosts: dict[str, HostSpec],
+        groups: dict[str, Group],
+        origins: dict[str, dict[str, Origin]],
+    ) -> None:
+        self.path = path
+        self.hosts: Mapping[str, HostSpec] = hosts
+        self.groups: Mapping[str, Group] = groups
+        self._origins = origins
+        self._members: dict[str, list[str]] = {}
+
+    def group_hosts(self, group: str) -> list[str]:
+        """Every host of a group and its descendants, in Ansible's order (Group.get_hosts)."""
+        if group not in self._members:
+            self._members[group] = members(group, self.groups)
+        return self._members[group]
+
+    def origin(self, host: str, var: str) -> Origin | None:
+        """Where the winning value of a host's variable was defined."""
+        return self._origins.get(host, {}).get(var)
+
+    def select(self, pattern: str | None) -> list[HostSpec]:
+        """The hosts a `--limit` pattern selects (None: all); InventoryError if it selects none
+        or one of its parts matches nothing."""
+        from fleetmon.inventory.patterns import select_names
+
+        if pattern is None:
+            return list(self.hosts.values())
+        return [self.hosts[n] for n in select_names(self, pattern, strict=True)]
+
+    def select_quiet(self, pattern: str) -> list[HostSpec]:
+        """Like select, but an empty selection is an answer, not an error (rule scopes)."""
+        from fleetmon.inventory.patterns import select_names
+
+        return [self.hosts[n] for n in select_names(self, pattern, strict=False)]
+
+
+def members(group: str, groups: Mapping[str, Group]) -> list[str]:
+    """Hosts of `group` then of its descendants breadth first, each once (Ansible's order)."""
+    order, seen_groups, frontier = [group], {group}, [group]
+    while frontier:
+        nxt = []
+        for g in frontier:
+            for kid in groups[g].children:
+                if kid not in seen_groups:
+                    seen_groups.add(kid)
+                    order.append(kid)
+                    nxt.append(kid)
+        frontier = nxt
+    seen: dict[str, None] = {}
+    for g in order:
+        for h in groups[g].hosts:
+            seen.setdefault(h, None)
+    return list(seen)
+
+
+def _layered(layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]]) -> VarLayer:
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    for v, o in layers:
+        values.update(v)
+        origins.update(o)
+    return values, origins
+
+
+def build_inventory(
+    path: str,
+    b: Builder,
+    group_files: Mapping[str, VarLayer],
+    host_files: Mapping[str, VarLayer],
+) -> Inventory:
+    """The Inventory of a reconciled builder plus its group_vars/ and host_vars/ files."""
+    groups = {
+        name: Group(
+            name=name,
+            children=tuple(g.children),
+            hosts=tuple(g.hosts),
+            vars={**g.vars, **group_files.get(name, ({}, {}))[0]},
+            depth=g.depth,
+            priority=g.priority,
+        )
+        for name, g in b.groups.items()
+    }
+    ancestors = _ancestor_table(b.groups)
+
+    def sort_key(n: str) -> tuple[int, int, str]:  # Ansible's sort_groups
+        return (b.groups[n].depth, b.groups[n].priority, n)
+
+    empty: VarLayer = ({}, {})
+    by_groupset: dict[frozenset[str], tuple[tuple[str, ...], VarLayer]] = {}
+    hosts: dict[str, HostSpec] = {}
+    origins: dict[str, dict[str, Origin]] = {}
+    for name in members("all", groups):
+        h = b.hosts[name]
+        key = frozenset(h.groups)
+        cached = by_groupset.get(key)
+        if cached is None:
+            mine = set().union(*(ancestors[g] for g in h.groups)) - {"all"}
+            ordered = sorted(mine, key=sort_key)
+            all_g = b.groups["all"]
+            layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]] = [
+                (all_g.vars, all_g.origins)
+            ]
+            layers += [(b.groups[g].vars, b.groups[g].origins) for g in ordered]
+            layers.append(group_files.get("all", empty))
+            layers += [group_files.get(g, empty) for g in ordered]
+            cached = by_groupset[key] = (tuple(sorted(mine)), _layered(layers))
+        group_names, (gvars, gorigins) = cached
+        hfile = host_files.get(name, empty)
+        values = {**gvars, **h.vars, **hfile[0]}
+        origins[name] = {**gorigins, **h.origins, **hfile[1]}
+        hosts[name] = resolve_host(name, values, group_names)
+    return Inventory(path, hosts, groups, origins)
+
+
+def _ancestor_table(groups: Mapping[str, GroupData]) -> dict[str, frozenset[str]]:
+    """Each group with all its ancestors (itself included)."""
+    table: dict[str, frozenset[str]] = {}
+
+    def up(name: str) -> frozenset[str]:
+        if name not in table:
+            found = {name}
+            for parent in groups[name].parents:
+                found |= up(parent)
+            table[name] = frozenset(found)
+        return table[name]
+
+    for name in groups:
+        up(name)
+    return table

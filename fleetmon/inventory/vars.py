@@ -1,0 +1,263 @@
+"""Inventory stage: the variables fleetmon understands, checked and resolved into HostSpec (pure).
+
+Each known variable is validated where it is defined (so the error names that file and line);
+`resolve_host` then only converts. Unknown `fleetmon_*` names are typos by definition.
+"""
+
+from __future__ import annotations
+
+import os.path
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fleetmon.errors import did_you_mean
+from fleetmon.model import HostSpec
+from fleetmon.probe import HYPERVISOR_MODES
+
+_T = TypeVar("_T")
+
+#: Our own inventory variables; any other `fleetmon_*` name is rejected.
+FLEETMON_VARS: frozenset[str] = frozenset(
+    {
+        "fleetmon_hypervisor",
+        "fleetmon_virsh_uri",
+        "fleetmon_host_key_checking",
+        "fleetmon_thresholds",
+        "fleetmon_connect_timeout",
+        "fleetmon_timeout",
+        "fleetmon_output_cap",
+    }
+)
+
+# Ansible's module_utils/parsing/convert_bool.py sets.
+_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
+_FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
+_CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_bool(value: Any) -> bool:
+    """Ansible's `boolean()`: yes/no, true/false, on/off, 1/0, y/n, t/f; ValueError otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    raise ValueError(f"expected a boolean (true/false, yes/no), got {value!r}")
+
+
+def parse_port(value: Any) -> int:
+    """An integer port 1-65535 (a string of digits is accepted, as Ansible's int option)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, str):
+        if not value.strip().isdecimal():
+            raise ValueError(f"expected an integer, got {value!r}")
+        value = int(value)
+    port: int = value
+    if not 1 <= port <= 65535:
+        raise ValueError(f"expected a port number 1-65535, got {port}")
+    return port
+
+
+def parse_seconds(value: Any) -> float:
+    """A positive number of seconds."""
+    if not isinstance(value, bool):
+        try:
+            seconds = float(value) if isinstance(value, int | float | str) else -1.0
+        except ValueError:
+            seconds = -1.0
+        if seconds > 0 and seconds != float("inf"):
+            return seconds
+    raise ValueError(f"expected a positive number of seconds, got {value!r}")
+
+
+def parse_size(value: Any) -> int:
+    """A positive byte count: an integer, or a string such as "16MiB", "512K", "1G"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if m and int(m.group(1)) > 0:
+        return int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "")[:1].upper()]
+    raise ValueError(f"expected a positive size in bytes (e.g. 16777216 or '16MiB'), got {value!r}")
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    if "{{" in value or "{%" in value:
+        raise ValueError(f"Jinja templates are not supported by fleetmon, got {value!r}")
+    return value
+
+
+def _connection(value: Any) -> str:
+    name = _string(value)
+    if name not in _CONNECTIONS:
+        hint = did_you_mean(name, _CONNECTIONS)
+        raise ValueError(f"unsupported connection {name!r}, fleetmon supports ssh and local{hint}")
+    return _CONNECTIONS[name]
+
+
+def _ssh_args(value: Any) -> list[str]:
+    try:
+        return shlex.split(_string(value))
+    except ValueError as e:
+        raise ValueError(f"cannot split into arguments ({e}): {value!r}") from None
+
+
+def _hypervisor(value: Any) -> str:
+    if value not in HYPERVISOR_MODES:
+        hint = did_you_mean(str(value), HYPERVISOR_MODES)
+        raise ValueError(f"expected one of {', '.join(HYPERVISOR_MODES)}, got {value!r}{hint}")
+    return str(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping, got {value!r}")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+_CHECKS: dict[str, Callable[[Any], object]] = {
+    "ansible_host": _string,
+    "ansible_ssh_host": _string,
+    "ansible_port": parse_port,
+    "ansible_ssh_port": parse_port,
+    "ansible_user": _string,
+    "ansible_ssh_user": _string,
+    "ansible_ssh_private_key_file": _string,
+    "ansible_private_key_file": _string,
+    "ansible_connection": _connection,
+    "ansible_ssh_common_args": _ssh_args,
+    "ansible_ssh_extra_args": _ssh_args,
+    "ansible_become": parse_bool,
+    "ansible_become_user": _string,
+    "ansible_host_key_checking": parse_bool,
+    "ansible_group_priority": _integer,
+    "fleetmon_hypervisor": _hypervisor,
+    "fleetmon_virsh_uri": _string,
+    "fleetmon_host_key_checking": parse_bool,
+    "fleetmon_thresholds": _mapping,
+    "fleetmon_connect_timeout": parse_seconds,
+    "fleetmon_timeout": parse_seconds,
+    "fleetmon_output_cap": parse_size,
+}
+
+
+def check_var(name: str, value: Any) -> None:
+    """Raise ValueError (the message without the key) when a known variable's value is wrong."""
+    check = _CHECKS.get(name)
+    if check is not None:
+        check(value)
+    elif name.startswith("fleetmon_"):
+        hint = did_you_mean(name, FLEETMON_VARS) or f" (known: {', '.join(sorted(FLEETMON_VARS))})"
+        raise ValueError(f"unknown fleetmon variable{hint}")
+
+
+def proxy_jump(args: list[str]) -> str | None:
+    """The jump host of ssh arguments: `-J X`, `-JX`, `-o ProxyJump=X`, `-oProxyJump X`.
+
+    ssh keeps the first value it obtains for an option, so the first one found wins;
+    `ProxyJump=none` means none (ssh_config(5)).
+    """
+    it = iter(args)
+    for arg in it:
+        value: str | None = None
+        if arg == "-J":
+            value = next(it, None)
+        elif arg.startswith("-J"):
+            value = arg[2:]
+        elif arg.startswith("-o"):
+            option = arg[2:] or next(it, "")
+            key, sep, rest = option.partition("=")
+            if not sep:
+                key, _, rest = option.strip().partition(" ")
+            if key.strip().lower() == "proxyjump":
+                value = rest.strip()
+        if value is not None:
+            return None if value.lower() == "none" or not value else value
+    return None
+
+
+def _last(vars_: Mapping[str, Any], *names: str) -> Any:
+    """The value of the last of `names` that is set: Ansible's ssh plugin lets the later
+    alias win (ansible_ssh_host over ansible_host)."""
+    found = None
+    for name in names:
+        if name in vars_:
+            found = vars_[name]
+    return found
+
+
+def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -> HostSpec:
+    """The HostSpec of a host from its merged (already validated) variables."""
+    port = _last(vars_, "ansible_port", "ansible_ssh_port")
+    key_file = _last(vars_, "ansible_private_key_file", "ansible_ssh_private_key_file")
+    connection = vars_.get("ansible_connection")
+    become = vars_.get("ansible_become")
+    checking = vars_.get("fleetmon_host_key_checking", vars_.get("ansible_host_key_checking"))
+    ssh_args: list[str] = []
+    for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        if var in vars_:
+            ssh_args.extend(shlex.split(vars_[var]))
+    return HostSpec(
+        name=name,
+        address=_last(vars_, "ansible_host", "ansible_ssh_host") or name,
+        port=parse_port(port) if port is not None else 22,
+        user=_last(vars_, "ansible_user", "ansible_ssh_user"),
+        key_file=os.path.expanduser(key_file) if key_file is not None else None,
+        connection=_CONNECTIONS[connection] if connection is not None else "ssh",
+        proxy_jump=proxy_jump(ssh_args) if ssh_args else None,
+        become=parse_bool(become) if become is not None else False,
+        become_user=vars_.get("ansible_become_user"),
+        host_key_checking=parse_bool(checking) if checking is not None else True,
+        groups=groups,
+        vars=vars_,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FleetmonVars:
+    """A host's `fleetmon_*` settings, typed; None where the inventory does not set one."""
+
+    hypervisor: str = "auto"
+    virsh_uri: str | None = None
+    thresholds: Mapping[str, Any] | None = None
+    connect_timeout_s: float | None = None
+    timeout_s: float | None = None
+    output_cap_bytes: int | None = None
+
+
+def fleetmon_vars(spec: HostSpec) -> FleetmonVars:
+    """The typed `fleetmon_*` settings of a resolved host."""
+    v = spec.vars
+    return FleetmonVars(
+        hypervisor=_hypervisor(v.get("fleetmon_hypervisor", "auto")),
+        virsh_uri=v.get("fleetmon_virsh_uri"),
+        thresholds=v.get("fleetmon_thresholds"),
+        connect_timeout_s=_opt(v, "fleetmon_connect_timeout", parse_seconds),
+        timeout_s=_opt(v, "fleetmon_timeout", parse_seconds),
+        output_cap_bytes=_opt(v, "fleetmon_output_cap", parse_size),
+    )
+
+
+def _opt(v: Mapping[str, Any], name: str, parse: Callable[[Any], _T]) -> _T | None:
+    return parse(v[name]) if name in v else None
