@@ -27,13 +27,15 @@ class Progress:
     """How far one host got: turns a deadline into words ("no SSH banner", "0 bytes")."""
 
     target: str
-    stage: str = "waiting"  # waiting → connecting → running
+    stage: str = "waiting"  # waiting → connecting → opening (logged in) → running
     conn: Any = None  # the SSHClientConnection once TCP is up
     output_bytes: int = 0
 
     def stalled(self, limit_s: float, what: str) -> str:
         """Why nothing completed within limit_s seconds."""
         secs = f"{limit_s:g} s"
+        if self.stage == "opening":
+            return f"{what}: logged in to {self.target} but no session opened within {secs}"
         if self.stage == "running":
             return (
                 f"{what}: probe gave no complete result within {secs} "
@@ -283,6 +285,7 @@ async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progre
 
 
 async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Outcome:
+    progress.stage = "opening"
     try:
         proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
     except asyncssh.ChannelOpenError as exc:
