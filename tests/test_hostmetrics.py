@@ -283,9 +283,7 @@ def test_btime_change_means_reboot() -> None:
 
 
 def test_zero_interval_gives_null_rates() -> None:
-    hm = compute_host(probe_from_roots("root1", "root7"))  # root7 re-uses root2's uptime... not 0
-    assert hm.interval_s == pytest.approx(31.17)
-    hm = compute_host(probe_from_roots("root2", "root7"))  # same uptime: Δt = 0
+    hm = compute_host(probe_from_roots("root2", "root7"))  # root7 re-uses root2's uptime: Δt = 0
     assert hm.interval_s == 0.0
     assert "interval 0.0 s is not positive: every rate is null" in hm.notes
     assert hm.metrics["cpu.ctxt_per_s"] is None
