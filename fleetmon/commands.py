@@ -15,7 +15,14 @@ from fleetmon.cli import Progress, run_async, utc_now
 from fleetmon.collect import CollectOptions, collect
 from fleetmon.errors import OptionError
 from fleetmon.health import exit_code
-from fleetmon.inventory import Inventory, load_inventory, render_graph, render_host, render_list
+from fleetmon.inventory import (
+    Inventory,
+    fleetmon_vars,
+    load_inventory,
+    render_graph,
+    render_host,
+    render_list,
+)
 from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.output import default_lock_path, run_lock, write_atomic
 from fleetmon.pipeline import build_report, host_key_notes
@@ -57,7 +64,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from fleetmon.simulate import run_simulate
 
-        return run_simulate(args)
+        code: int = run_simulate(args)
+        return code
     raise OptionError(f"unknown command {args.command!r}")  # pragma: no cover
 
 
@@ -70,10 +78,11 @@ def _rule_set(args: argparse.Namespace) -> tuple[RuleSet | None, tuple[str, ...]
 
 def probe_options(interval_s: float, spec: HostSpec) -> ProbeOptions:
     """The probe settings of one host, from its inventory variables."""
+    fv = fleetmon_vars(spec)
     return ProbeOptions(
         interval_s=interval_s,
-        hypervisor=str(spec.vars.get("fleetmon_hypervisor", "auto")),
-        virsh_uri=str(spec.vars.get("fleetmon_virsh_uri", "qemu:///system")),
+        hypervisor=fv.hypervisor,
+        virsh_uri=fv.virsh_uri or "qemu:///system",
         become=spec.become,
         become_user=spec.become_user,
     )
@@ -222,7 +231,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
         return 0
     inventory = load_inventory(args.inventory)
     hosts = inventory.select(args.limit)
-    rs, _files = _rule_set(args)
-    assert rs is not None
-    sys.stdout.write(render_rule_list(rs, hosts))
+    files = args.rules or default_rule_files(str(playbooks_dir()))
+    sys.stdout.write(
+        render_rule_list(
+            load_rules(files), hosts, lambda p: {h.name for h in inventory.select_quiet(p)}
+        )
+    )
     return 0

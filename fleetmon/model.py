@@ -125,6 +125,8 @@ class HostReport:
     vms: tuple[Row, ...] = ()
     notes: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
+    #: What the probe found or the inventory declared: kvm, xen or none.
+    hypervisor: str = "none"
 
     @property
     def collected(self) -> bool:

@@ -58,7 +58,7 @@ def _label_vm_ports(nics: tuple[Row, ...], nic_vm: Mapping[str, str]) -> tuple[R
     )
 
 
-def _host_metrics(out: ProbeOutput) -> HostMetrics:
+def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
     hm = compute_host(out)
     cpus = hm.metrics.get("cpu.count")
     mem = hm.metrics.get("mem.total_bytes")
@@ -72,13 +72,18 @@ def _host_metrics(out: ProbeOutput) -> HostMetrics:
     cost = probe_cpu_ms(out)
     if cost is not None and cost > PROBE_CPU_NOTE_MS:
         notes.append(f"the probe used {cost:.0f} ms of CPU on this host")
-    return dataclasses.replace(
+    vms = tuple(
+        dataclasses.replace(row, labels={**row.labels, "hypervisor": vm.hypervisor})
+        for row in vm.vms
+    )
+    merged = dataclasses.replace(
         hm,
         metrics={**hm.metrics, **vm.hv_metrics},
         nics=_label_vm_ports(hm.nics, vm.nic_vm),
-        vms=vm.vms,
+        vms=vms,
         notes=tuple(notes),
     )
+    return merged, vm.hypervisor
 
 
 def analyse_host(raw: RawResult) -> HostReport:
@@ -95,7 +100,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         return base
     try:
         out = split_output(raw.stdout, raw.nonce)
-        hm = _host_metrics(out)
+        hm, hypervisor = _host_metrics(out)
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
     except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
@@ -115,6 +120,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         filesystems=hm.filesystems,
         vms=hm.vms,
         notes=hm.notes,
+        hypervisor=hypervisor,
     )
 
 
@@ -128,13 +134,6 @@ def host_key_notes(specs: Sequence[HostSpec], accept_new: bool) -> tuple[str, ..
     if accept_new:
         notes.append("new host keys accepted and recorded (accept-new)")
     return tuple(notes)
-
-
-#: evaluate(hosts, fleet) -> (hosts with findings, fleet findings); None when no rules.
-Evaluator = Callable[
-    [tuple[HostReport, ...], Mapping[str, object]],
-    tuple[tuple[HostReport, ...], tuple[Finding, ...]],
-]
 
 
 def build_report(

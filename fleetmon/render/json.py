@@ -77,6 +77,7 @@ def _host(h: HostReport) -> dict[str, Any]:
         "groups": list(h.groups),
         "status": h.status.value,
         "error": h.error,
+        "hypervisor": h.hypervisor,
         "interval_s": h.interval_s,
         "metrics": {k: _value(v) for k, v in h.metrics.items()},
         "disks": [_row(r) for r in h.disks],

@@ -221,7 +221,7 @@ def _vms(report: Report) -> list[str]:
             [
                 r.name,
                 h.name,
-                r.metrics.get("vm.state", "-"),
+                str(r.metrics.get("vm.state", "-")),
                 num(r.metrics.get("vm.vcpus")),
                 num(r.metrics.get("vm.cpu_pct")),
                 num(r.metrics.get("vm.vcpu_delay_pct")),
