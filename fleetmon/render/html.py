@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,9 +17,18 @@ from markupsafe import Markup
 
 from fleetmon import catalog
 from fleetmon.model import Finding, FleetStat, HostReport, MetricValue, Report, Row, Severity
+from fleetmon.render.htmlfmt import (
+    DASH,
+    anchors,
+    ceiling,
+    column,
+    fmt,
+    number,
+    sort_key,
+    unit_of,
+)
 from fleetmon.render.json import host_verdict, summary
 
-DASH = "\u2014"
 #: Tables with more rows than this are folded into a <details> element.
 FOLD_ROWS = 8
 #: How many VMs per host are marked as the top ones by CPU.
@@ -56,95 +63,6 @@ STRIPS = (
     "hv.mem_overcommit_ratio",
 )
 STRIP_W = 300.0
-
-
-def number(v: MetricValue) -> float | None:
-    """A finite float, or None for unknown, text, booleans, NaN and infinities."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
-
-
-def _scaled(x: float, step: float, units: Sequence[str], sep: str = " ") -> str:
-    i = 0
-    while abs(x) >= step and i < len(units) - 1:
-        x /= step
-        i += 1
-    digits = 0 if abs(x) >= 100 or (i == 0 and x.is_integer()) else 1
-    return f"{x:.{digits}f}{sep}{units[i]}"
-
-
-def _duration(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f} s"
-    parts = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
-    out = []
-    left = int(s)
-    for size, name in parts:
-        if left >= size:
-            out.append(f"{left // size} {name}")
-            left %= size
-        if len(out) == 2:
-            break
-    return " ".join(out)
-
-
-def fmt(v: MetricValue, unit: str) -> str:
-    """A metric value in words for a cell, with its unit; a dash when unknown."""
-    if v is None:
-        return DASH
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, str):
-        return v
-    x = number(v)
-    if x is None:
-        return DASH
-    if unit == "%":
-        return f"{x:.1f}\u2009%"
-    if unit == "B":
-        return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
-    if unit == "B/s":
-        return _scaled(x, 1024, ("B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"))
-    if unit == "/s":
-        return _scaled(x, 1000, ("/s", "k/s", "M/s", "G/s"), sep="")
-    if unit == "pages/s":
-        return _scaled(x, 1000, ("pages/s", "k pages/s", "M pages/s"))
-    if unit == "ratio":
-        return f"{x:.2f}\u00d7"
-    if unit == "s":
-        return _duration(x)
-    if unit == "ms":
-        return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
-    if unit in ("load", "req"):
-        return f"{x:.2f}"
-    if unit == "count":
-        return f"{x:.0f}"
-    return f"{x:g}"
-
-
-def _key(v: float | None) -> str:
-    # data-s attribute for the sorting script; empty sorts last either way.
-    return "" if v is None else f"{v:.6g}"
-
-
-_SLUG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def anchors(names: Iterable[str]) -> dict[str, str]:
-    """A unique id per host: `host-<name>` when the name is tame, else slug plus a digest."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in names:
-        slug = _SLUG_BAD.sub("-", name).strip("-.")[:48]
-        anchor = f"host-{slug}"
-        if slug != name or anchor in taken:
-            digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-            anchor = f"host-{slug}-{digest}" if slug else f"host-{digest}"
-        taken.add(anchor)
-        out[name] = anchor
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,29 +168,29 @@ def _fleet_row(h: HostReport, anchor: str, verdict: str, groups: str) -> FleetRo
         title.append(f"idle {idle:.1f}%")
     busy = number(m.get("cpu.busy_pct"))
     cells: list[Cell] = [
-        Cell(fmt(m.get("mem.used_pct"), "%"), _key(number(m.get("mem.used_pct")))),
-        Cell(fmt(m.get("load.per_cpu"), "load"), _key(number(m.get("load.per_cpu")))),
+        Cell(fmt(m.get("mem.used_pct"), "%"), sort_key(number(m.get("mem.used_pct")))),
+        Cell(fmt(m.get("load.per_cpu"), "load"), sort_key(number(m.get("load.per_cpu")))),
     ]
     disk = _best(h.disks, "disk.util_pct")
-    cells.append(Cell(fmt(disk[1], "%"), _key(disk[1]), disk[0].name) if disk else Cell(DASH))
+    cells.append(Cell(fmt(disk[1], "%"), sort_key(disk[1]), disk[0].name) if disk else Cell(DASH))
     nics = [r for r in h.nics if "vm" not in r.labels] or list(h.nics)
     nic = max(
         ((r, t) for r in nics if (t := _nic_total(r)) is not None), key=lambda p: p[1], default=None
     )
-    cells.append(Cell(fmt(nic[1], "B/s"), _key(nic[1]), nic[0].name) if nic else Cell(DASH))
+    cells.append(Cell(fmt(nic[1], "B/s"), sort_key(nic[1]), nic[0].name) if nic else Cell(DASH))
     fs = _best(h.filesystems, "fs.used_pct")
-    cells.append(Cell(fmt(fs[1], "%"), _key(fs[1]), fs[0].name) if fs else Cell(DASH))
+    cells.append(Cell(fmt(fs[1], "%"), sort_key(fs[1]), fs[0].name) if fs else Cell(DASH))
     running = number(m.get("hv.vms_running"))
     total = number(m.get("hv.vms_total"))
     vms = DASH if running is None else f"{running:.0f}" + (f"/{total:.0f}" if total else "")
-    cells.append(Cell(vms, _key(running)))
+    cells.append(Cell(vms, sort_key(running)))
     vcpu = number(m.get("hv.vcpu_overcommit_ratio"))
     mem = number(m.get("hv.mem_overcommit_ratio"))
     over = DASH if vcpu is None and mem is None else f"{fmt(vcpu, 'ratio')} / {fmt(mem, 'ratio')}"
-    cells.append(Cell(over, _key(vcpu)))
+    cells.append(Cell(over, sort_key(vcpu)))
     return FleetRow(
         h, anchor, verdict, _RANK[verdict], groups,
-        Cell(fmt(busy, "%"), _key(busy)), ", ".join(title), tuple(segs), tuple(cells),
+        Cell(fmt(busy, "%"), sort_key(busy)), ", ".join(title), tuple(segs), tuple(cells),
     )  # fmt: skip
 
 
@@ -318,24 +236,6 @@ _VM_COLS = (
     ("net rx", "vm.net_rx_bytes_per_s", "B/s"),
     ("net tx", "vm.net_tx_bytes_per_s", "B/s"),
 )
-_IEC = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
-
-
-def _column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
-    """One unit for a whole column (its header) and bare figures in it, easier to compare."""
-    if unit == "count":
-        return "", [DASH if x is None else f"{x:.0f}" for x in xs]
-    if unit == "%":
-        return " %", [DASH if x is None else f"{x:.1f}" for x in xs]
-    top = max((abs(x) for x in xs if x is not None), default=0.0)
-    i = 0
-    while top >= 1024 and i < len(_IEC) - 1:
-        top /= 1024
-        i += 1
-    div = 1024.0**i
-    digits = 1 if top < 100 else 0
-    cells = [DASH if x is None else f"{x / div:.{digits}f}" for x in xs]
-    return f" {_IEC[i]}{unit}", cells
 
 
 def _vm_table(vms: Sequence[Row]) -> Table:
@@ -359,7 +259,7 @@ def _vm_table(vms: Sequence[Row]) -> Table:
         known = [x for x in xs if x is not None]
         # The largest figure of a column is highlighted (the busiest disk, the noisiest NIC).
         peak = max(known) if unit != "count" and len(known) >= 3 and max(known) > 0 else None
-        suffix, texts = _column(xs, unit)
+        suffix, texts = column(xs, unit)
         head.append(label + suffix)
         columns.append([Cell(t, cls="hi" * (x == peak)) for t, x in zip(texts, xs, strict=True)])
     rows = tuple(zip(*columns, strict=True))
@@ -380,30 +280,13 @@ def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostVie
     return HostView(h, anchor, verdict, groups, _metrics(h.metrics), tuple(tables), findings)
 
 
-def _unit(metric: str | None) -> str:
-    if metric is None:
-        return ""
-    if metric.startswith("fleet."):
-        metric = metric[len("fleet.") :].rpartition(".")[0]
-    d = catalog.ALL.get(metric)
-    return d.unit if d else ""
-
-
-def _ceiling(x: float) -> float:
-    """The next 1, 2 or 5 times a power of ten at or above x, so strips get round scales."""
-    if x <= 0:
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(x))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
-
-
 def _strip(
     name: str, stat: FleetStat, hosts: Sequence[HostReport], ids: Mapping[str, str]
 ) -> Strip:
     d = catalog.ALL.get(name)
     unit = d.unit if d else ""
     lo = min(0.0, stat.min)
-    hi = _ceiling(stat.max)
+    hi = ceiling(stat.max)
     if unit == "%" and stat.max <= 100:
         hi = min(hi, 100.0)
 
@@ -465,9 +348,9 @@ def render_html(report: Report) -> str:
     hgroups = {h.name: " ".join(gidx[g] for g in h.groups) for h in report.hosts}
     ordered = sorted(report.hosts, key=lambda h: (_RANK[verdicts[h.name]], h.name))
     fleet_rows = [_fleet_row(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered]
-    findings = [FindingView(f, None, "", fmt(f.value, _unit(f.metric))) for f in report.findings]
+    findings = [FindingView(f, None, "", fmt(f.value, unit_of(f.metric))) for f in report.findings]
     findings += [
-        FindingView(f, h.name, ids[h.name], fmt(f.value, _unit(f.metric)))
+        FindingView(f, h.name, ids[h.name], fmt(f.value, unit_of(f.metric)))
         for h in report.hosts
         for f in h.findings
     ]

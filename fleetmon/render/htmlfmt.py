@@ -1,0 +1,139 @@
+"""Formatting for the HTML report (pure): figures with units, column units, anchors, scales."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+from fleetmon import catalog
+from fleetmon.model import MetricValue
+
+DASH = "\u2014"
+
+
+def number(v: MetricValue) -> float | None:
+    """A finite float, or None for unknown, text, booleans, NaN and infinities."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _scaled(x: float, step: float, units: Sequence[str], sep: str = " ") -> str:
+    i = 0
+    while abs(x) >= step and i < len(units) - 1:
+        x /= step
+        i += 1
+    digits = 0 if abs(x) >= 100 or (i == 0 and x.is_integer()) else 1
+    return f"{x:.{digits}f}{sep}{units[i]}"
+
+
+def _duration(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    parts = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+    out = []
+    left = int(s)
+    for size, name in parts:
+        if left >= size:
+            out.append(f"{left // size} {name}")
+            left %= size
+        if len(out) == 2:
+            break
+    return " ".join(out)
+
+
+def fmt(v: MetricValue, unit: str) -> str:
+    """A metric value in words for a cell, with its unit; a dash when unknown."""
+    if v is None:
+        return DASH
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, str):
+        return v
+    x = number(v)
+    if x is None:
+        return DASH
+    if unit == "%":
+        return f"{x:.1f}\u2009%"
+    if unit == "B":
+        return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
+    if unit == "B/s":
+        return _scaled(x, 1024, ("B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"))
+    if unit == "/s":
+        return _scaled(x, 1000, ("/s", "k/s", "M/s", "G/s"), sep="")
+    if unit == "pages/s":
+        return _scaled(x, 1000, ("pages/s", "k pages/s", "M pages/s"))
+    if unit == "ratio":
+        return f"{x:.2f}\u00d7"
+    if unit == "s":
+        return _duration(x)
+    if unit == "ms":
+        return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
+    if unit in ("load", "req"):
+        return f"{x:.2f}"
+    if unit == "count":
+        return f"{x:.0f}"
+    return f"{x:g}"
+
+
+def sort_key(v: float | None) -> str:
+    # data-s attribute for the sorting script; empty sorts last either way.
+    return "" if v is None else f"{v:.6g}"
+
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def anchors(names: Iterable[str]) -> dict[str, str]:
+    """A unique id per host: `host-<name>` when the name is tame, else slug plus a digest."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        slug = _SLUG_BAD.sub("-", name).strip("-.")[:48]
+        anchor = f"host-{slug}"
+        if not slug or slug != name or anchor in taken:
+            digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            anchor = f"host-{slug}-{digest}" if slug else f"host-{digest}"
+        taken.add(anchor)
+        out[name] = anchor
+    return out
+
+
+_IEC = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
+
+
+def column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
+    """One unit for a whole column (its header) and bare figures in it, easier to compare."""
+    if unit == "count":
+        return "", [DASH if x is None else f"{x:.0f}" for x in xs]
+    if unit == "%":
+        return " %", [DASH if x is None else f"{x:.1f}" for x in xs]
+    top = max((abs(x) for x in xs if x is not None), default=0.0)
+    i = 0
+    while top >= 1024 and i < len(_IEC) - 1:
+        top /= 1024
+        i += 1
+    div = 1024.0**i
+    digits = 1 if top < 100 else 0
+    cells = [DASH if x is None else f"{x / div:.{digits}f}" for x in xs]
+    return f" {_IEC[i]}{unit}", cells
+
+
+def unit_of(metric: str | None) -> str:
+    if metric is None:
+        return ""
+    if metric.startswith("fleet."):
+        metric = metric[len("fleet.") :].rpartition(".")[0]
+    d = catalog.ALL.get(metric)
+    return d.unit if d else ""
+
+
+def ceiling(x: float) -> float:
+    """The next 1, 2 or 5 times a power of ten at or above x, so strips get round scales."""
+    if x <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= x)

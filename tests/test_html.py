@@ -1,0 +1,332 @@
+"""The HTML report's template and view model: escaping, failed hosts, empty inputs, figures."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import random
+import re
+from html.parser import HTMLParser
+
+import jinja2
+import markupsafe
+import pytest
+import reportfactory as rf
+
+from fleetmon.model import FleetStat, HostReport, Report, Row, Severity, Status
+from fleetmon.render import html as html_mod
+from fleetmon.render.html import render_html
+from fleetmon.render.htmlfmt import DASH, anchors, ceiling, column, fmt
+
+
+class Page(HTMLParser):
+    """The parsed page: every element with its attributes, text per element id, all text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.texts: list[str] = []
+        self.script = ""
+        self.style = ""
+        self._in: str | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        if tag in ("script", "style"):
+            self._in = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "script":
+            self.script += data
+        elif self._in == "style":
+            self.style += data
+        else:
+            self.texts.append(data)
+
+    def tags(self, name: str) -> list[dict[str, str]]:
+        return [a for t, a in self.elements if t == name]
+
+    @property
+    def ids(self) -> set[str]:
+        return {a["id"] for _, a in self.elements if "id" in a}
+
+
+@pytest.fixture(scope="module")
+def sample() -> str:
+    return render_html(rf.sample_report())
+
+
+def section(page: str, anchor: str) -> str:
+    """The markup of one host's section."""
+    start = page.index(f'id="{anchor}"')
+    return page[start : page.index("</section>", start)]
+
+
+def fleet_row(page: str, host_text: str) -> str:
+    """The markup of the fleet table row whose link text is `host_text` (as escaped)."""
+    start = page.index(f">{host_text}</a><td", page.index("<table id=hosts"))
+    return page[start : page.index("\n<tr", start)]
+
+
+def test_hostile_names_are_text_never_markup(sample: str) -> None:
+    page = Page(sample)
+    # One script (ours), no image, no event handler attribute anywhere.
+    assert len(page.tags("script")) == 1
+    assert page.tags("img") == []
+    assert [a for _, attrs in page.elements for a in attrs if a.startswith("on")] == []
+    text = "".join(page.texts)
+    for hostile in (rf.HOSTILE_HOST, rf.HOSTILE_VM, rf.HOSTILE_MOUNT, rf.HOSTILE_NIC):
+        assert hostile in text
+    assert rf.HOSTILE_ERROR in text
+    assert "<b>grp</b>" in text  # a group name, in the filter and the host's meta line
+    # The raw forms never reach the markup.
+    assert "<script>alert" not in sample
+    assert "<img" not in sample
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sample
+    assert "&#39;; DROP TABLE vms; --" in sample
+    assert "&lt;b&gt;refused&lt;/b&gt; &amp; &#39;quoted&#39; &#34;too&#34;" in sample
+
+
+def test_hostile_name_inside_svg_title_and_attributes(sample: str) -> None:
+    # The hostile host is a CPU outlier: its name is an SVG <title> and its anchor an href.
+    anchor = anchors([rf.HOSTILE_HOST])[rf.HOSTILE_HOST]
+    assert re.fullmatch(r"host-script-alert-1-script-[0-9a-f]{8}", anchor)
+    assert f'<a href="#{anchor}"><circle class=out' in sample
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt;</title></circle>" in sample
+    page = Page(sample)
+    assert {o["value"] for o in page.tags("option")} == {"", "0", "1", "2", "3", "4"}
+
+
+def test_every_link_is_an_anchor_on_the_page(sample: str) -> None:
+    page = Page(sample)
+    hrefs = [a["href"] for a in page.tags("a")]
+    assert hrefs
+    assert all(h.startswith("#") for h in hrefs), [h for h in hrefs if not h.startswith("#")]
+    assert {h[1:] for h in hrefs} <= page.ids
+    assert [a["href"] for a in page.tags("link")] == ["data:,"]
+    loaders = {"src", "srcset", "href", "action", "data", "style", "background", "poster"}
+    assert {k for t, a in page.elements if t not in ("a", "link") for k in a} & loaders == set()
+    assert not re.search(r"https?:|url\(|@import", sample, re.IGNORECASE)
+
+
+def test_page_policy_allows_only_its_own_script_and_style(sample: str) -> None:
+    page = Page(sample)
+    (meta,) = [m for m in page.tags("meta") if m.get("http-equiv") == "Content-Security-Policy"]
+
+    def digest(text: str) -> str:
+        return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+    assert meta["content"] == (
+        f"default-src 'none'; style-src 'sha256-{digest(page.style)}'; "
+        f"script-src 'sha256-{digest(page.script)}'; img-src data:; base-uri 'none'; "
+        "form-action 'none'"
+    )
+    assert "@media (prefers-color-scheme:dark)" in page.style
+    assert "@media print" in page.style
+
+
+def test_environment_escapes_and_refuses_undefined() -> None:
+    env = html_mod._env()
+    assert env.autoescape is True
+    assert env.undefined is jinja2.StrictUndefined
+
+
+def test_run_facts_counts_and_findings_worst_first(sample: str) -> None:
+    page = Page(sample)
+    text = re.sub(r"\s+([,.:])", r"\1", " ".join(" ".join(page.texts).split()))
+    assert "started 2026-11-26T03:00:00Z" in text
+    assert "inventory inventories/prod.yaml limited to kvm:web" in text
+    assert "rule files playbooks/linux-host.yaml, playbooks/kvm.yaml" in text
+    assert "Host-key checking relaxed host key checking off for 1 host: db01" in text
+    assert "3 ok 1 warning 2 critical 3 not collected 9 hosts" in text
+    assert "exit code 2" in text
+    rows = re.findall(r'<tr class="(\w+)"><td><span class="b \w+">\w+</span><td>(.*?)<td>', sample)
+    assert [r[0] for r in rows] == ["critical", "critical", "warning", "warning", "warning"]
+    host_anchor = anchors([rf.HOSTILE_HOST])[rf.HOSTILE_HOST]
+    assert rows[0][1] == '<a href="#host-kvm01">kvm01</a>'
+    assert rows[1][1] == f'<a href="#{host_anchor}">&lt;script&gt;alert(1)&lt;/script&gt;</a>'
+    assert '<a href="#spread">fleet</a>' in [r[1] for r in rows]
+
+
+def test_failed_host_shows_its_reason(sample: str) -> None:
+    row = fleet_row(sample, "kvm03")
+    assert '<span class="b failed">unreachable</span>' in row
+    assert "<td colspan=8 class=reason>connect to 10.0.0.13:22 timed out after 10 s" in row
+    assert '<span class="b failed">auth failed</span>' in fleet_row(sample, "kvm04")
+    part = section(sample, "host-kvm03")
+    assert "<p class=err>connect to 10.0.0.13:22 timed out after 10 s" in part
+    assert "<dl class=m>" not in part
+    assert "<table" not in part
+
+
+def test_host_without_vms(sample: str) -> None:
+    row = fleet_row(sample, "web01")
+    assert row.endswith(f"<td>{DASH}<td>{DASH}")  # VMs running, overcommit
+    part = section(sample, "host-web01")
+    assert "<h4>Disks</h4>" in part
+    assert "Virtual machines" not in part
+    assert "VMs running" not in part
+
+
+def test_fleet_rows_worst_first_with_sort_keys(sample: str) -> None:
+    names = re.findall(
+        r'<tr class="\w+"(?: data-g="[\d ]*")?><th><a href="#[^"]+">(.*?)</a>', sample
+    )
+    assert names == [
+        "&lt;script&gt;alert(1)&lt;/script&gt;", "kvm01",  # critical
+        "db01", "kvm03", "kvm04",  # not collected
+        "web01",  # warning
+        "kvm02", "web02", "web03",  # ok
+    ]  # fmt: skip
+    row = fleet_row(sample, "kvm01")
+    kvm01 = rf.sample_report().hosts[0]
+    busy = kvm01.metrics["cpu.busy_pct"]
+    assert f'<td data-s="{busy:.6g}"><svg class=cpu' in row
+    assert f'<td data-s="{kvm01.metrics["mem.used_pct"]:.6g}">' in row
+    assert '<td data-s="3">3/4' in row  # 3 of 4 VMs running (one shut off)
+
+
+def test_cpu_bar_segments_add_up_to_busy_share() -> None:
+    report = rf.sample_report()
+    page = render_html(report)
+    for h in report.hosts:
+        if not h.collected:
+            continue
+        row = fleet_row(page, markupsafe.escape(h.name))
+        widths = [float(w) for w in re.findall(r'<path class=\w d="M[\d.]+ 4h([\d.]+)"/>', row)]
+        idle = float(h.metrics["cpu.idle_pct"])  # type: ignore[arg-type]
+        assert sum(widths) == pytest.approx(100 - idle, abs=0.35)
+        assert f"idle {idle:.1f}%</title>" in row
+
+
+def test_vm_table_marks_top_vms_and_folds() -> None:
+    report = rf.sample_report()
+    kvm02 = report.hosts[1]
+    part = section(render_html(report), "host-kvm02")
+    assert "<details><summary>Virtual machines (12)</summary>" in part
+    vm_rows = re.findall(r"<tr><td(?: class=top)?>(app-\d\d)<td", part)
+    by_cpu = sorted(kvm02.vms, key=lambda v: -float(v.metrics["vm.cpu_pct"]))  # type: ignore[arg-type]
+    assert vm_rows == [v.name for v in by_cpu]
+    assert re.findall(r"<td class=top>(app-\d\d)", part) == [v.name for v in by_cpu[:3]]
+    head = re.search(r"<th>VM<th>vCPUs<th>CPU %<th>vCPU delay %<th>memory (\w+)<th>", part)
+    assert head is not None
+    assert head[1] in ("GiB", "MiB")
+
+
+def test_shut_off_vm_and_few_vms_are_not_marked(sample: str) -> None:
+    part = section(sample, "host-kvm01")
+    assert f"<tr><td>build-7 <i>shutoff</i><td>2<td>{DASH}<td>{DASH}" in part
+    assert part.count("class=top") == 3  # 4 VMs: the 3 running ones by CPU
+    evil = section(sample, anchors([rf.HOSTILE_HOST])[rf.HOSTILE_HOST])
+    assert "class=top" not in evil
+    assert "class=hi" not in evil
+
+
+def test_vm_ports_fold_into_the_vm_table_unless_they_drop(sample: str) -> None:
+    part = section(sample, "host-kvm02")
+    assert "<tr><td>eth0&lt;/title&gt;&lt;script&gt;alert(3)&lt;/script&gt;<td>" in part
+    assert "<p class=extra>12 VM ports without drops or errors: see the VM table." in part
+
+
+def test_empty_fleet() -> None:
+    report = Report(rf.RUN, (), {}, 0)
+    page = render_html(report)
+    text = " ".join(" ".join(Page(page).texts).split())
+    assert "0 ok 0 warning 0 critical 0 not collected 0 hosts" in text
+    assert "No findings." in text
+    assert "No fleet statistics in this report." in text
+    assert "<select id=group>" not in page
+    assert re.search(r"<tbody>\s*</table>", page)
+
+
+def test_no_findings_and_no_fleet_statistics() -> None:
+    rng = random.Random(1)
+    hosts = [rf.host("kvm01", rng, vms=[rf.vm("vm1", rng)]), rf.host("web01", rng, groups=())]
+    ok = dataclasses.replace(
+        rf.report(hosts, with_fleet=False),
+        findings=(rf.finding("x", Severity.OK, "fleet", "all", "cpu.busy_pct", 1.0, "> 90"),),
+    )
+    page = render_html(ok)
+    assert "<p class=none>No findings: 1 checks passed." in page
+    assert "<p class=none>No fleet statistics in this report." in page
+    assert 'data-g="0"' in page
+    assert '<tr class="ok"><th><a href="#host-web01">' in page
+
+
+def test_unknown_figures_are_dashes_not_zeros() -> None:
+    nan = float("nan")
+    metrics = {"cpu.busy_pct": None, "cpu.idle_pct": nan, "mem.used_pct": float("inf")}
+    host = HostReport(
+        "rebooted", "10.0.0.9", ("kvm",), Status.OK, None, 1.0, metrics,
+        disks=(Row("sda", {"disk.util_pct": None}),),
+        notes=("host rebooted between samples: every rate is unknown",),
+    )  # fmt: skip
+    stat = FleetStat(1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    page = render_html(Report(rf.RUN, (host,), {"cpu.busy_pct": stat}, 3))
+    row = fleet_row(page, "rebooted")
+    assert f"<title>CPU not known</title></svg>{DASH}" in row
+    assert f"<td>{DASH}<td>{DASH}<td>{DASH}" in row
+    assert not re.search(r"\b(nan|inf)\b", " ".join(Page(page).texts), re.IGNORECASE)
+    assert f"<dt>CPU busy<dd>{DASH}<dt>idle<dd>{DASH}" not in page  # catalogue order
+    assert f"<dt>idle<dd>{DASH}<dt>CPU busy<dd>{DASH}<dt>mem used<dd>{DASH}" in page
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (None, "%", DASH),
+        (float("nan"), "%", DASH),
+        (12.345, "%", "12.3\u2009%"),
+        (0, "B", "0 B"),
+        (1536, "B", "1.5 KiB"),
+        (256 * 1024**3, "B", "256 GiB"),
+        (0.0, "B/s", "0 B/s"),
+        (73279200, "B/s", "69.9 MiB/s"),
+        (42, "/s", "42/s"),
+        (48930.0, "/s", "48.9k/s"),
+        (0.0, "pages/s", "0 pages/s"),
+        (1.25, "ratio", "1.25\u00d7"),
+        (59.94, "s", "59.9 s"),
+        (90061, "s", "1 d 1 h"),
+        (3720, "s", "1 h 2 min"),
+        (True, "bool", "yes"),
+        ("running", "state", "running"),
+        (0.351, "load", "0.35"),
+        (4.56, "ms", "4.6 ms"),
+        (7, "count", "7"),
+    ],
+)
+def test_fmt(value: float | str | None, unit: str, text: str) -> None:
+    assert fmt(value, unit) == text
+
+
+def test_column_shares_one_unit() -> None:
+    assert column([2.5 * 1024**2, 300 * 1024, None], "B/s") == (
+        " MiB/s",
+        ["2.5", "0.3", DASH],
+    )
+    assert column([512.0, 0.0], "B") == (" B", ["512", "0"])  # 3 digits: no decimals
+    assert column([None], "%") == (" %", [DASH])
+
+
+def test_anchors_unique_and_safe() -> None:
+    names = ["kvm01", "a b", "a-b", "", "Ωmega", "x" * 80, "host-1"]
+    ids = anchors(names)
+    assert ids["kvm01"] == "host-kvm01"
+    assert ids["host-1"] == "host-host-1"
+    assert len(set(ids.values())) == len(set(names))
+    assert all(re.fullmatch(r"host-[A-Za-z0-9_.-]{1,70}", i) for i in ids.values())
+
+
+@pytest.mark.parametrize(
+    ("x", "top"), [(0.0, 1.0), (0.7, 1.0), (1.12, 2.0), (7.5, 10.0), (82.1, 100.0)]
+)
+def test_ceiling(x: float, top: float) -> None:
+    assert ceiling(x) == pytest.approx(top)
