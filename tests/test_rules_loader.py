@@ -30,7 +30,7 @@ ERRORS = {
     "(did you mean 'vm.state'?)",
     "bad-expr-syntax.yaml": "5: rule 'io-stall': expr: syntax error in 'load.per_cpu > 2 "
     "and and cpu.iowait_pct > 20': unexpected text after the expression",
-    "sandbox-escape.yaml": "7: rule 'sneaky': when: access to '__globals__' is not allowed",
+    "sandbox-escape.yaml": "7: rule 'sneaky': when: access to '__init__' is not allowed",
     "bad-message.yaml": "7: rule 'steal': message: syntax error in "
     "'steal {{ value | round(1) }% on {{ host }}': unexpected '}'",
     "no-threshold.yaml": "4: rule 'steal': needs warning or critical",

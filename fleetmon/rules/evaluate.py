@@ -99,6 +99,9 @@ class _Judge:
         r = self.rule
         return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
 
+    def _about(self, subject: str, text: str) -> str:
+        return text if subject in (self.host, self.rule.metric) else f"{subject}: {text}"
+
     def _for(self, subject: str) -> str:
         return "" if subject == self.rule.metric else f" for {subject}"
 
@@ -136,7 +139,7 @@ class _Judge:
                     return self._alert(severity, subject, value, th.text, ctx)
         except ValueKindError as exc:
             return self.unknown(subject, value, str(exc))
-        ok = f"{r.metric} = {fmt_value(value)} ({_thresholds(r)})"
+        ok = self._about(subject, f"{r.metric} = {fmt_value(value)} ({_thresholds(r)})")
         return self.finding(Severity.OK, subject, value, _thresholds(r), ok)
 
     def _judge_expr(self, subject: str, ctx: dict[str, Any]) -> Finding:
@@ -148,7 +151,8 @@ class _Judge:
         except EvalError as exc:
             return self.unknown(subject, None, f"expr: {exc}")
         if not holds:
-            return self.finding(Severity.OK, subject, None, r.expr.source, "condition not met")
+            msg = self._about(subject, f"{r.expr.source} does not hold")
+            return self.finding(Severity.OK, subject, None, r.expr.source, msg)
         return self._alert(r.severity, subject, None, r.expr.source, ctx)
 
     def _alert(
@@ -159,8 +163,7 @@ class _Judge:
             default = f"{r.metric} = {fmt_value(value)} ({severity.value}: {th})"
         else:
             default = f"{r.expr.source if r.expr else th} holds"
-        if subject != self.host:
-            default = f"{subject}: {default}"
+        default = self._about(subject, default)
         msg = default
         if r.message is not None:
             ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)

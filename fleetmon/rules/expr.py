@@ -80,17 +80,19 @@ def _rewrite(source: str, used: list[str]) -> str:
         if name in _KNOWN:
             used.append(name)
             return mangle(name) + (m.group("call") or "")
-        head = name.split(".", 1)[0]
-        if head in _PREFIXES and not m.group("call"):
+        parts = name.split(".")
+        # Underscore names are left for _check, which refuses them with a clearer message.
+        if parts[0] in _PREFIXES and not m.group("call") and not any(p[:1] == "_" for p in parts):
             raise ExprError(f"unknown metric '{name}'{did_you_mean(name, _KNOWN)}")
         return m.group(0)
 
     return _TOKEN_RE.sub(sub, source)
 
 
-def _check(node: nodes.Node) -> None:
+def _check(node: nodes.Node, text: str) -> None:
     """Refuse literal access to underscore names; the sandbox still guards computed ones."""
-    for n in node.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)):
+    bad_names: list[str] = []
+    for n in (node, *node.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter))):
         bad: object = None
         if isinstance(n, nodes.Getattr):
             bad = n.attr
@@ -102,7 +104,10 @@ def _check(node: nodes.Node) -> None:
             arg = n.args[0]
             bad = arg.value if isinstance(arg, nodes.Const) else None
         if isinstance(bad, str) and bad.startswith("_"):
-            raise ExprError(f"access to '{bad}' is not allowed")
+            bad_names.append(bad)
+    if bad_names:
+        first = min(bad_names, key=text.find)  # the one written first reads best
+        raise ExprError(f"access to '{first}' is not allowed")
 
 
 def _demangler(used: list[str]) -> Mapping[str, str]:
@@ -165,7 +170,7 @@ def compile_expr(source: str) -> Expr:
         raise ExprError(
             f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
         ) from exc
-    _check(node)
+    _check(node, text)
     fn = ENV.compile_expression(text, undefined_to_none=False)
     return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used))
 
@@ -199,5 +204,5 @@ def compile_message(source: str) -> MessageTemplate:
         raise ExprError(
             f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
         ) from exc
-    _check(tree)
+    _check(tree, text)
     return MessageTemplate(source, ENV.from_string(text), names)

@@ -1,0 +1,310 @@
+"""Rule evaluation on hand-built HostReports: thresholds, UNKNOWN, when/expr, overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rules_util import host, spec
+
+from fleetmon.errors import InventoryError
+from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, Row, Severity, Status
+from fleetmon.rules import RuleSet, evaluate, load_rules
+
+DATA = Path(__file__).parent / "data" / "rules"
+BASE = load_rules([str(DATA / "base.yaml")])
+
+
+def run(
+    rs: RuleSet, hosts: list[HostReport], specs: list[HostSpec] | None = None, **kw: object
+) -> tuple[dict[str, HostReport], tuple[Finding, ...]]:
+    specs = specs if specs is not None else [spec(h.name, h.groups) for h in hosts]
+    out, fleet = evaluate(rs, hosts, {s.name: s for s in specs}, kw.pop("fleet", {}), **kw)  # type: ignore[arg-type]
+    return {h.name: h for h in out}, fleet
+
+
+def by_rule(h: HostReport, rule: str) -> list[Finding]:
+    return [f for f in h.findings if f.rule == rule]
+
+
+def one(h: HostReport, rule: str) -> Finding:
+    found = by_rule(h, rule)
+    assert len(found) == 1, found
+    return found[0]
+
+
+OK_METRICS = {"cpu.steal_pct": 1.0, "load.per_cpu": 0.5, "cpu.iowait_pct": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("steal", "severity", "threshold", "message"),
+    [
+        (
+            5.0,
+            Severity.OK,
+            "warning > 5, critical > 15",
+            "cpu.steal_pct = 5 (warning > 5, critical > 15)",
+        ),
+        (5.01, Severity.WARNING, "> 5", "steal 5.0% on kvm01"),
+        (15.0, Severity.WARNING, "> 5", "steal 15.0% on kvm01"),
+        (17.26, Severity.CRITICAL, "> 15", "steal 17.3% on kvm01"),
+    ],
+)
+def test_host_threshold(steal: float, severity: Severity, threshold: str, message: str) -> None:
+    hosts, _ = run(BASE, [host("kvm01", ("kvm",), {**OK_METRICS, "cpu.steal_pct": steal})])
+    assert one(hosts["kvm01"], "host-steal") == Finding(
+        "host-steal", severity, "host", "kvm01", "cpu.steal_pct", steal, threshold, message
+    )
+
+
+def test_missing_and_null_metrics_are_unknown() -> None:
+    missing = host("a", (), {"load.per_cpu": 0.5, "cpu.iowait_pct": 1.0})
+    null = host("b", (), {**OK_METRICS, "cpu.steal_pct": None})
+    hosts, _ = run(BASE, [missing, null])
+    f = one(hosts["a"], "host-steal")
+    assert (f.severity, f.value, f.message) == (
+        Severity.UNKNOWN,
+        None,
+        "cpu.steal_pct not reported for a",
+    )
+    f = one(hosts["b"], "host-steal")
+    assert (f.severity, f.message) == (
+        Severity.UNKNOWN,
+        "cpu.steal_pct is null for b: not computable this run (see notes)",
+    )
+
+
+def test_rows_and_when_on_subject() -> None:
+    fs = (
+        Row("/", {"fs.used_pct": 96.0}),
+        Row("/boot", {"fs.used_pct": 99.0}),
+        Row("/var", {"fs.used_pct": 85.0}),
+        Row("/srv", {"fs.used_pct": 85.5}),
+        Row("/old", {}),
+    )
+    hosts, _ = run(BASE, [host("h", (), OK_METRICS, filesystems=fs)])
+    got = {f.subject: (f.severity, f.message) for f in by_rule(hosts["h"], "fs-full")}
+    assert got == {
+        "/": (Severity.CRITICAL, "/: fs.used_pct = 96 (critical: ~:95)"),
+        "/var": (Severity.OK, "/var: fs.used_pct = 85 (warning ~:85, critical ~:95)"),
+        "/srv": (Severity.WARNING, "/srv: fs.used_pct = 85.5 (warning: ~:85)"),
+        "/old": (Severity.UNKNOWN, "fs.used_pct not reported for /old"),
+    }
+
+
+def test_expr_rule() -> None:
+    busy = host("a", (), {**OK_METRICS, "load.per_cpu": 3.0, "cpu.iowait_pct": 25.0})
+    calm = host("b", (), OK_METRICS)
+    lacking = host("c", (), {"cpu.steal_pct": 1.0, "load.per_cpu": 3.0})
+    hosts, _ = run(BASE, [busy, calm, lacking])
+    f = one(hosts["a"], "io-stall")
+    assert (f.severity, f.metric, f.threshold, f.message) == (
+        Severity.WARNING,
+        None,
+        "load.per_cpu > 2 and cpu.iowait_pct > 20",
+        "load.per_cpu > 2 and cpu.iowait_pct > 20 holds",
+    )
+    assert one(hosts["b"], "io-stall").severity is Severity.OK
+    f = one(hosts["c"], "io-stall")
+    assert (f.severity, f.message) == (Severity.UNKNOWN, "expr: 'cpu.iowait_pct' is undefined")
+
+
+def test_play_host_pattern_and_vm_rows() -> None:
+    vms = (
+        Row("web-3", {"vm.state": "running", "vm.cpu_pct": 96.04}),
+        Row("db-1", {"vm.state": "running", "vm.cpu_pct": 40.0}),
+        Row("old", {"vm.state": "shutoff"}),
+        Row("new", {"vm.state": "running", "vm.cpu_pct": None}),
+    )
+    kvm01 = host("kvm01", ("kvm",), OK_METRICS, vms=vms)
+    lab1 = host("lab1", ("kvm",), OK_METRICS, vms=vms)
+    web1 = host("web1", ("web",), OK_METRICS, vms=vms)
+    hosts, _ = run(BASE, [kvm01, lab1, web1])
+    got = {f.subject: (f.severity, f.message) for f in by_rule(hosts["kvm01"], "vm-cpu-saturated")}
+    assert got == {
+        "web-3": (Severity.CRITICAL, "web-3 CPU 96.0% on kvm01"),
+        "db-1": (Severity.OK, "db-1: vm.cpu_pct = 40 (critical ~:95)"),
+        "new": (
+            Severity.UNKNOWN,
+            "vm.cpu_pct is null for new: not computable this run (see notes)",
+        ),
+    }
+    assert by_rule(hosts["lab1"], "vm-cpu-saturated") == []
+    assert by_rule(hosts["web1"], "vm-cpu-saturated") == []
+
+
+def test_match_callable_is_used() -> None:
+    calls: list[str] = []
+
+    def match(pattern: str) -> set[str]:
+        calls.append(pattern)
+        return {"lab1"} if pattern == "kvm:!lab*" else {"kvm01", "lab1"}
+
+    vms = (Row("v", {"vm.state": "running", "vm.cpu_pct": 99.0}),)
+    hosts, _ = run(
+        BASE,
+        [host("kvm01", ("kvm",), OK_METRICS, vms=vms), host("lab1", ("kvm",), OK_METRICS, vms=vms)],
+        match=match,
+    )
+    assert sorted(set(calls)) == ["all", "kvm:!lab*"]
+    assert len(calls) == 2  # each pattern resolved once per run
+    assert by_rule(hosts["kvm01"], "vm-cpu-saturated") == []
+    assert one(hosts["lab1"], "vm-cpu-saturated").severity is Severity.CRITICAL
+
+
+def test_fleet_rules() -> None:
+    stat = FleetStat(count=3, min=1.0, median=20.0, p95=85.0, max=90.0, mean=30.0, stddev=5.0)
+    _, fleet = run(BASE, [host("a", (), OK_METRICS)], fleet={"cpu.busy_pct": stat})
+    assert fleet == (
+        Finding(
+            "fleet-busy",
+            Severity.WARNING,
+            "fleet",
+            "fleet.cpu.busy_pct.p95",
+            "fleet.cpu.busy_pct.p95",
+            85.0,
+            "> 80",
+            "fleet.cpu.busy_pct.p95 = 85 (warning: > 80)",
+        ),
+    )
+    _, fleet = run(BASE, [host("a", (), OK_METRICS)])
+    assert [(f.severity, f.message) for f in fleet] == [
+        (Severity.UNKNOWN, "fleet.cpu.busy_pct.p95 not reported")
+    ]
+
+
+def test_uncollected_hosts_are_left_alone() -> None:
+    down = host("down", ("kvm",), status=Status.UNREACHABLE, error="connect timed out")
+    hosts, _ = run(BASE, [down])
+    assert hosts["down"] == down
+
+
+OVERRIDE_CASES = [
+    ({"host-steal": {"warning": "> 10"}}, 8.0, Severity.OK),
+    ({"host-steal": {"warning": "> 10"}}, 12.0, Severity.WARNING),
+    ({"host-steal": {"warning": "> 10"}}, 16.0, Severity.CRITICAL),
+    ({"host-steal": {"critical": None}}, 50.0, Severity.WARNING),
+    ({"host-steal": {"warning": "@0:100", "critical": "~:99"}}, 1.0, Severity.WARNING),
+    ({"host-steal": {"enabled": False}}, 50.0, None),
+]
+
+
+@pytest.mark.parametrize(("override", "steal", "severity"), OVERRIDE_CASES)
+def test_inventory_overrides(
+    override: dict[str, object], steal: float, severity: Severity | None
+) -> None:
+    h = host("h", (), {**OK_METRICS, "cpu.steal_pct": steal})
+    hosts, _ = run(BASE, [h], [spec("h", (), fleetmon_thresholds=override)])
+    found = by_rule(hosts["h"], "host-steal")
+    assert [f.severity for f in found] == ([] if severity is None else [severity])
+
+
+def test_override_beats_site_tune_beats_shipped() -> None:
+    rs = load_rules([str(DATA / "base.yaml"), str(DATA / "site")])
+    metrics = {**OK_METRICS, "cpu.steal_pct": 9.0, "load.per_cpu": 3.0, "cpu.iowait_pct": 30.0}
+    tuned = host("tuned", (), metrics)
+    local = host("local", (), metrics)
+    specs = [
+        spec("tuned"),
+        spec("local", (), fleetmon_thresholds={"host-steal": {"warning": "> 9.5"}}),
+    ]
+    hosts, _ = run(rs, [tuned, local], specs)
+    assert one(hosts["tuned"], "host-steal").severity is Severity.WARNING  # site: > 8
+    assert one(hosts["local"], "host-steal").severity is Severity.OK  # host: > 9.5
+    assert by_rule(hosts["tuned"], "io-stall") == []  # disabled by the site file
+
+
+def test_override_naming_no_rule_is_a_note() -> None:
+    h = host("h", (), OK_METRICS)
+    hosts, _ = run(
+        BASE, [h], [spec("h", (), fleetmon_thresholds={"host-steel": {"enabled": False}})]
+    )
+    assert hosts["h"].notes == (
+        "fleetmon_thresholds: no rule named 'host-steel' in the rule files "
+        "(did you mean 'host-steal'?)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"host-steal": {"warnign": "> 1"}},
+            "host 'h': fleetmon_thresholds.host-steal.warnign: unknown key "
+            "(did you mean 'warning'?)",
+        ),
+        (
+            {"host-steal": {"warning": "9:1"}},
+            "host 'h': fleetmon_thresholds.host-steal.warning: bad threshold '9:1': "
+            "range start 9 is greater than end 1",
+        ),
+        (
+            {"host-steal": {"enabled": "no"}},
+            "host 'h': fleetmon_thresholds.host-steal.enabled: expected true or false, got 'no'",
+        ),
+        (
+            {"host-steal": "> 10"},
+            "host 'h': fleetmon_thresholds.host-steal: expected a mapping of "
+            "warning/critical/severity/enabled",
+        ),
+        (
+            ["host-steal"],
+            "host 'h': fleetmon_thresholds: expected a mapping of rule name to overrides",
+        ),
+        (
+            {"io-stall": {"warning": "> 1"}},
+            "host 'h': fleetmon_thresholds.io-stall: expr rules take severity (warning or "
+            "critical), not warning/critical",
+        ),
+    ],
+)
+def test_bad_overrides(override: object, message: str) -> None:
+    h = host("h", (), OK_METRICS)
+    with pytest.raises(InventoryError) as exc:
+        run(BASE, [h], [spec("h", (), fleetmon_thresholds=override)])
+    assert str(exc.value) == message
+
+
+def _rules(tmp_path: Path, body: str) -> RuleSet:
+    path = tmp_path / "r.yaml"
+    path.write_text("- name: t\n  hosts: all\n  rules:\n" + body)
+    return load_rules([str(path)])
+
+
+def test_host_vars_groups_and_host_name_in_when(tmp_path: Path) -> None:
+    rs = _rules(
+        tmp_path,
+        "    - name: db-only\n      metric: mem.used_pct\n      warning: '> 50'\n"
+        "      when: \"role == 'db' and 'prod' in group_names and vars.role == 'db'"
+        " and host.startswith('d') and host.rebooted == false and 'd1' in groups.prod\"\n",
+    )
+    metrics = {"mem.used_pct": 60.0, "host.rebooted": False}
+    hosts, _ = run(
+        rs,
+        [host("d1", ("prod",), metrics), host("w1", ("prod",), metrics)],
+        [spec("d1", ("prod",), role="db"), spec("w1", ("prod",), role="web")],
+    )
+    assert one(hosts["d1"], "db-only").severity is Severity.WARNING
+    assert by_rule(hosts["w1"], "db-only") == []
+
+
+def test_message_template_failure_falls_back(tmp_path: Path) -> None:
+    rs = _rules(
+        tmp_path,
+        "    - name: m\n      metric: mem.used_pct\n      warning: '> 50'\n"
+        "      message: '{{ nope }} used'\n",
+    )
+    hosts, _ = run(rs, [host("h", (), {"mem.used_pct": 60.0})])
+    assert one(hosts["h"], "m").message == (
+        "mem.used_pct = 60 (warning: > 50) (message template failed: 'nope' is undefined)"
+    )
+
+
+def test_state_value_against_number_is_unknown(tmp_path: Path) -> None:
+    rs = _rules(tmp_path, "    - name: m\n      metric: mem.used_pct\n      warning: '> 50'\n")
+    hosts, _ = run(rs, [host("h", (), {"mem.used_pct": "lots"})])
+    f = one(hosts["h"], "m")
+    assert (f.severity, f.message) == (
+        Severity.UNKNOWN,
+        "value 'lots' is not a number, threshold '> 50' needs one",
+    )
