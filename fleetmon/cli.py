@@ -34,8 +34,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad options; 2 means CRITICAL here, so bad input is 4."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_INPUT, f"fleetmon: error: {message}\n")
+        self.exit(EXIT_INPUT, f"fleetmon: error: {message} (see '{self.prog} --help')\n")
 
 
 def _positive(kind: type[float] | type[int], name: str) -> Callable[[str], float | int]:

@@ -1,0 +1,7 @@
+"""`python -m fleetmon`: the same as the `fleetmon` console script."""
+
+import sys
+
+from fleetmon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""The command line as users run it: exit codes, one-line errors, atomic output, signals, lock."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from clirun import ROOT, fleetmon, popen
+
+from fleetmon import __version__
+
+
+def _local_inventory(tmp_path: Path, extra: str = "") -> Path:
+    inv = tmp_path / "local.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    here:\n      ansible_connection: local\n" + extra,
+        encoding="utf-8",
+    )
+    return inv
+
+
+def test_version() -> None:
+    r = fleetmon("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"fleetmon {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.yaml"], "missing.yaml"),
+        (["run", "inventories/localhost.yaml", "--interval", "abc"], "--interval must be a number"),
+        (["run", "inventories/localhost.yaml", "--forks", "0"], "--forks must be greater than 0"),
+        (["run", "inventories/localhost.yaml", "--format", "xml"], "invalid choice: 'xml'"),
+        (["run", "inventories/localhost.yaml", "--limit", "nomatch"], "nomatch"),
+        (["run", "inventories/localhost.yaml", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run", "inventories/localhost.yaml", "-o", "/nonexistent/dir/r.json"], "/nonexistent"),
+        (["report", "/nonexistent-raw-dir"], "/nonexistent-raw-dir"),
+        (["rules", "lint", "missing-rules.yaml"], "missing-rules.yaml"),
+        ([], "required"),
+    ],
+)
+def test_bad_input_is_one_line_exit_4_without_traceback(args: list[str], message: str) -> None:
+    r = fleetmon(*args)
+    assert r.returncode == 4, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("fleetmon: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    inv = tmp_path / "broken.yaml"
+    inv.write_text("all:\n  hosts:\n    a: {ansible_host: [\n", encoding="utf-8")
+    r = fleetmon("run", inv)
+    assert r.returncode == 4
+    assert r.stderr.startswith(f"fleetmon: error: {inv}:")
+    assert "Traceback" not in r.stderr
+
+
+def test_typo_in_rule_file_suggests_the_metric(tmp_path: Path) -> None:
+    rules = tmp_path / "site.yaml"
+    rules.write_text(
+        "- name: site\n  hosts: all\n  rules:\n    - name: busy\n"
+        "      metric: cpu.bussy_pct\n      warning: '> 90'\n",
+        encoding="utf-8",
+    )
+    r = fleetmon("run", "inventories/localhost.yaml", "-r", rules)
+    assert r.returncode == 4
+    assert f"{rules}:5" in r.stderr
+    assert "did you mean 'cpu.busy_pct'?" in r.stderr
+
+
+def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+    html = tmp_path / "fleet.html"
+    r = fleetmon(
+        "run", _local_inventory(tmp_path), "-i", "0.5", "--format", "json", "-o", out,
+        "--html", html,
+    )  # fmt: skip
+    assert r.stdout == ""
+    doc = json.loads(out.read_text())
+    assert r.returncode == doc["exit_code"]
+    assert r.returncode in (0, 1, 2, 3)
+    assert doc["schema"] == "fleetmon.report/1"
+    (host,) = doc["hosts"]
+    assert host["name"] == "here"
+    assert host["status"] == "ok"
+    assert 0.4 < host["interval_s"] < 5
+    assert doc["summary"]["collected"] == 1
+    assert host["metrics"]["cpu.count"] >= 1
+    assert html.read_text().lstrip().lower().startswith("<!doctype html>")
+    # No temporary files or locks left behind but the lock file itself.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".fleet.json.lock",
+        "fleet.html",
+        "fleet.json",
+        "local.yaml",
+    ]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_quickly_and_keeps_previous_report(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    out = tmp_path / "fleet.json"
+    out.write_text("previous report\n")
+    proc = popen("run", _local_inventory(tmp_path), "-i", "30", "--format", "json", "-o", out)
+    try:
+        time.sleep(2.0)  # inside the 30 s interval
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _stdout, stderr = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, stderr
+    assert took < 5
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    assert out.read_text() == "previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".fleet.json.lock",
+        "fleet.json",
+        "local.yaml",
+    ]
+
+
+def test_overlapping_runs_second_exits_3_or_waits(tmp_path: Path) -> None:
+    inv = _local_inventory(tmp_path)
+    out = tmp_path / "fleet.json"
+    first = popen("run", inv, "-i", "4", "--format", "json", "-o", out)
+    try:
+        time.sleep(1.5)
+        second = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-o", out)
+        assert second.returncode == 3
+        assert "another fleetmon run holds the lock" in second.stderr
+        assert f"(pid {first.pid})" in second.stderr
+        waited = fleetmon(
+            "run", inv, "-i", "0.2", "--format", "json", "-o", out, "--lock-wait", "30"
+        )
+        assert first.wait(30) in (0, 1, 2, 3)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+    assert waited.returncode in (0, 1, 2, 3), waited.stderr
+    assert json.loads(out.read_text())["schema"] == "fleetmon.report/1"
+
+
+def test_inventory_graph_and_host() -> None:
+    r = fleetmon("inventory", "inventories/localhost.yaml", "--graph")
+    assert r.returncode == 0
+    assert "@all:" in r.stdout
+    assert "localhost" in r.stdout
+    r = fleetmon("inventory", "inventories/localhost.yaml", "--host", "localhost")
+    assert json.loads(r.stdout)["ansible_connection"] == "local"
+
+
+def test_save_raw_then_report_recomputes_the_same_figures(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    first = tmp_path / "first.json"
+    r = fleetmon("run", _local_inventory(tmp_path), "-i", "0.5", "--format", "json",
+                 "-o", first, "--save-raw", raw)  # fmt: skip
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    again = fleetmon("report", raw, "--format", "json")
+    assert again.returncode == r.returncode
+    a = json.loads(first.read_text())
+    b = json.loads(again.stdout)
+    assert a["hosts"][0]["metrics"] == b["hosts"][0]["metrics"]
+    assert a["started_at"] == b["started_at"]
+    # Other rules re-render the same raw data without connecting anywhere.
+    none = fleetmon("report", raw, "--no-rules", "--format", "json")
+    assert json.loads(none.stdout)["hosts"][0]["findings"] == []
+
+
+def test_make_run_inventory_exists() -> None:
+    assert (ROOT / "inventories" / "localhost.yaml").is_file()
