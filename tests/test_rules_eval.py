@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rules_util import host, spec
+from test_rules_util import host, spec
 
 from fleetmon.errors import InventoryError
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, Row, Severity, Status

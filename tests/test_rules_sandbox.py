@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rules_util import host, spec
+from test_rules_util import host, spec
 
 from fleetmon.model import Severity
 from fleetmon.rules import evaluate, load_rules

@@ -1,0 +1,71 @@
+"""The shipped playbooks on hand-built hosts: hypervisor gating and a few thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_rules_util import host, spec
+
+from fleetmon.model import Finding, HostReport, Row, Severity
+from fleetmon.rules import default_rule_files, evaluate, load_rules
+
+SHIPPED = load_rules(default_rule_files(str(Path(__file__).parent.parent / "playbooks")))
+HOST = {
+    "cpu.steal_pct": 0.5,
+    "cpu.iowait_pct": 1.0,
+    "load.per_cpu": 0.3,
+    "load.1m": 1.2,
+    "cpu.count": 4,
+    "mem.used_pct": 40.0,
+    "paging.swap_out_pages_per_s": 0.0,
+    "oom.kills": 0,
+    "host.rebooted": False,
+}
+HV = {
+    "hv.vms_total": 1,
+    "hv.vms_running": 1,
+    "hv.vcpu_overcommit_ratio": 0.5,
+    "hv.mem_overcommit_ratio": 0.2,
+    "hv.vm_cpu_pct": 5.0,
+}
+VM = {
+    "vm.state": "running",
+    "vm.cpu_pct": 20.0,
+    "vm.vcpu_delay_pct": 12.0,
+    "vm.net_rx_drops_per_s": 0.0,
+}
+
+
+def _eval(h: HostReport, **host_vars: object) -> list[Finding]:
+    out, _ = evaluate(SHIPPED, [h], {h.name: spec(h.name, (), **host_vars)}, {})
+    return [f for f in out[0].findings if f.severity is not Severity.OK]
+
+
+def test_plain_host_is_healthy_without_psi() -> None:
+    assert _eval(host("h", (), HOST)) == []
+
+
+def test_kvm_rules_apply_to_kvm_hosts_only() -> None:
+    vms = (Row("web-3", VM, {"hypervisor": "kvm"}),)
+    found = _eval(host("kvm01", (), {**HOST, **HV}, vms=vms))
+    assert [(f.rule, f.severity, f.subject) for f in found] == [
+        ("kvm-vm-vcpu-delay", Severity.CRITICAL, "web-3")
+    ]
+    assert found[0].message == ("VM web-3 on kvm01: vCPUs waited 12.0% of the time for a host CPU")
+    # Declared Xen in the inventory: the KVM set stays out, the Xen set has no delay rule.
+    assert _eval(host("kvm01", (), {**HOST, **HV}, vms=vms), fleetmon_hypervisor="xen") == []
+
+
+def test_unidentified_hypervisor_is_said() -> None:
+    found = _eval(host("hv1", (), {**HOST, **HV}, vms=(Row("v", VM),)))
+    assert [(f.rule, f.severity) for f in found] == [("hypervisor-unidentified", Severity.WARNING)]
+    found = _eval(host("hv1", (), {**HOST, **HV}, vms=(Row("v", VM),)), fleetmon_hypervisor="kvm")
+    assert [f.rule for f in found] == ["kvm-vm-vcpu-delay"]
+
+
+def test_missing_host_metric_is_unknown_not_a_pass() -> None:
+    metrics = {k: v for k, v in HOST.items() if k != "oom.kills"}  # kernel before 4.13
+    found = _eval(host("old", (), metrics))
+    assert [(f.rule, f.severity, f.message) for f in found] == [
+        ("host-oom-kill", Severity.UNKNOWN, "oom.kills not reported for old")
+    ]
