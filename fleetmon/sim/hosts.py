@@ -1,0 +1,224 @@
+"""Simulator (edge): the fleet's make-up, one frozen profile per host, drawn from a seed.
+
+Profiles fix what stays constant on a host (CPUs, memory, load shares, VMs, its fault);
+`fleetmon.sim.render` turns a profile and an uptime into probe output.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from fleetmon.errors import OptionError
+
+KINDS = ("kvm", "xen", "linux", "mixed")
+FAULTS = ("unreachable", "timeout", "garbage", "auth", "cmdfail")
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+HOSTS_PER_RACK = 20
+
+_VM_ROLES = ("web", "app", "db", "cache", "build", "mq", "api", "batch")
+_GIB_KIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class VmProfile:
+    """One guest: its size and what share of its vCPUs it keeps busy."""
+
+    name: str
+    vcpus: int
+    mem_kib: int
+    running: bool
+    cpu_share: float  # 0..1 of its vCPUs
+    delay_share: float  # 0..1 of its vCPU time spent waiting for a host CPU
+    io_scale: float  # multiplies the lab capture's disk and network rates
+    mem_used_frac: float
+    age_s: float  # how long it had been running when the simulator started
+    template: int  # which domain record of the lab capture it is cloned from
+    nic: str  # host-side tap device
+
+
+@dataclass(frozen=True, slots=True)
+class HostProfile:
+    """One simulated host."""
+
+    index: int
+    name: str
+    kind: str  # kvm, xen or linux
+    address: str
+    port: int
+    rack: str
+    fault: str | None
+    cpus: int  # CPUs its /proc shows (dom0's vCPUs on Xen)
+    mem_kib: int  # MemTotal (dom0's memory on Xen)
+    busy_share: float  # the host's own CPU work, 0..1 of all CPUs
+    steal_share: float
+    iowait_share: float
+    mem_used_frac: float
+    activity: float  # multiplies the capture's interrupt, disk and network rates
+    full_fs: bool
+    has_psi: bool
+    uptime_at_start_s: float
+    boot_id: str
+    vms: tuple[VmProfile, ...] = ()
+    hv_cpus: int = 0  # Xen: the machine's CPUs (xl info nr_cpus)
+    hv_mem_mib: int = 0  # Xen: the machine's memory (xl info total_memory)
+
+
+def parse_faults(spec: str | None) -> dict[str, int]:
+    """`unreachable=2,timeout=1` -> {"unreachable": 2, "timeout": 1}; OptionError if bad."""
+    out: dict[str, int] = {}
+    if not spec:
+        return out
+    for item in spec.split(","):
+        name, sep, count = item.strip().partition("=")
+        if name not in FAULTS:
+            raise OptionError(
+                f"--faults: unknown fault {name!r} (expected one of {', '.join(FAULTS)})"
+            )
+        if not sep or not count.isdigit():
+            raise OptionError(f"--faults: {item.strip()!r} must be NAME=COUNT")
+        out[name] = out.get(name, 0) + int(count)
+    return out
+
+
+def endpoints(base: str, count: int, port: int, per_address: int) -> list[tuple[str, int]]:
+    """The (address, port) of each host: `per_address` ports on each loopback address."""
+    try:
+        first = ipaddress.ip_address(base)
+    except ValueError:
+        raise OptionError(f"--base-address: {base!r} is not an IP address") from None
+    if per_address < 1:
+        raise OptionError("--ports-per-address must be at least 1")
+    n_addr = max(1, -(-count // per_address))
+    last_int = int(first) + n_addr - 1
+    if first not in LOOPBACK or last_int > int(LOOPBACK[-2]):
+        raise OptionError(
+            f"--base-address: {base} + {n_addr} addresses leaves 127.0.0.0/8;"
+            " the simulator listens on loopback addresses only"
+        )
+    if port and port + per_address - 1 > 65535:
+        raise OptionError(f"--port {port} + {per_address} ports passes 65535")
+    return [
+        (
+            str(ipaddress.ip_address(int(first) + i // per_address)),
+            port + i % per_address if port else 0,
+        )
+        for i in range(count)
+    ]
+
+
+def _kind_of(kind: str, rng: random.Random) -> str:
+    if kind != "mixed":
+        return kind
+    return rng.choices(("kvm", "xen", "linux"), weights=(60, 15, 25))[0]
+
+
+def _vms(
+    rng: random.Random, host_no: int, cpus: int, hot: bool, starved: bool
+) -> tuple[VmProfile, ...]:
+    count = rng.randint(2, 14)
+    vms = []
+    for k in range(count):
+        vcpus = rng.choice((1, 2, 2, 4, 4, 8))
+        running = rng.random() > 0.08
+        share = rng.betavariate(2, 5)
+        if hot and k == 0:
+            share = rng.uniform(0.9, 0.99)  # one saturated guest on the hot hosts
+        role = rng.choice(_VM_ROLES)
+        vms.append(
+            VmProfile(
+                name=f"{role}-{host_no:04d}-{k + 1}",
+                vcpus=vcpus,
+                mem_kib=rng.choice((1, 2, 4, 4, 8, 16)) * _GIB_KIB,
+                running=running,
+                cpu_share=round(share, 3),
+                # A starved hypervisor's guests wait for a CPU: their steal is vcpu delay.
+                delay_share=round(rng.uniform(0.1, 0.3) if starved else rng.uniform(0.0, 0.02), 4),
+                io_scale=round(rng.lognormvariate(2.0, 1.0), 2),
+                mem_used_frac=round(rng.uniform(0.3, 0.95), 3),
+                age_s=round(rng.uniform(3600, 60 * 86400), 1),
+                template=k % 2,
+                nic=f"vnet{k}",
+            )
+        )
+    return tuple(vms)
+
+
+def make_fleet(
+    count: int,
+    kind: str,
+    seed: int,
+    faults: Mapping[str, int],
+    where: Sequence[tuple[str, int]],
+) -> tuple[HostProfile, ...]:
+    """`count` host profiles; the same arguments always give the same fleet."""
+    if kind not in KINDS:
+        raise OptionError(f"--kind must be one of {', '.join(KINDS)}")
+    if sum(faults.values()) > count:
+        raise OptionError(f"--faults: {sum(faults.values())} faulty hosts but only {count} hosts")
+    fleet_rng = random.Random(f"fleetmon-sim:{seed}")
+    order = list(range(count))
+    fleet_rng.shuffle(order)
+    fault_of: dict[int, str] = {}
+    for name in FAULTS:
+        for _ in range(faults.get(name, 0)):
+            fault_of[order.pop()] = name
+    # A few hosts of every fleet have something a report should flag.
+    full = set(order[: max(1, count // 25)]) if count >= 5 else set()
+    steal = set(order[len(full) : len(full) + max(1, count // 10)]) if count >= 5 else set()
+    hot = set(fleet_rng.sample(range(count), max(1, count // 12))) if count >= 5 else set()
+    hosts = []
+    for i in range(count):
+        rng = random.Random(f"fleetmon-sim:{seed}:{i}")
+        k = _kind_of(kind, rng)
+        address, port = where[i]
+        busy = rng.betavariate(2, 6) if i not in hot else rng.uniform(0.8, 0.95)
+        hv_cpus = hv_mem = 0
+        vms: tuple[VmProfile, ...] = ()
+        if k == "kvm":
+            cpus = rng.choice((16, 24, 32, 48, 64))
+            mem = rng.choice((64, 128, 256, 384)) * _GIB_KIB
+            vms = _vms(rng, i + 1, cpus, i in hot, i in steal)
+            busy = busy / 4  # a hypervisor's own work is small; its guests add to user time
+        elif k == "xen":
+            hv_cpus = rng.choice((16, 24, 32, 48))
+            hv_mem = rng.choice((64, 128, 256)) * 1024
+            vms = _vms(rng, i + 1, hv_cpus, i in hot, False)
+            cpus, mem = 4, 4 * _GIB_KIB  # dom0's share of the machine
+        else:
+            cpus = rng.choice((2, 4, 4, 8, 8, 16))
+            mem = rng.choice((4, 8, 16, 32, 64)) * _GIB_KIB
+        uptime = rng.uniform(2 * 86400, 60 * 86400)
+        hosts.append(
+            HostProfile(
+                index=i,
+                name=f"{k}{i + 1:04d}",
+                kind=k,
+                address=address,
+                port=port,
+                rack=f"rack{i // HOSTS_PER_RACK + 1:02d}",
+                fault=fault_of.get(i),
+                cpus=cpus,
+                mem_kib=mem,
+                busy_share=round(busy, 3),
+                # Steal is time the hypervisor gave elsewhere: guests and dom0 see it, a
+                # bare-metal KVM host does not (its starved guests show vcpu delay instead).
+                steal_share=round(rng.uniform(0.08, 0.3), 3) if i in steal and k != "kvm" else 0.0,
+                iowait_share=round(rng.uniform(0.0, 0.05), 3),
+                mem_used_frac=round(
+                    rng.uniform(0.97, 0.99) if i in hot else rng.uniform(0.2, 0.85), 3
+                ),
+                activity=round(rng.lognormvariate(1.0, 1.0) * cpus / 8, 2),
+                full_fs=i in full,
+                has_psi=k != "linux" or rng.random() > 0.1,  # some guests run old kernels
+                uptime_at_start_s=round(uptime, 2),
+                boot_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                vms=vms,
+                hv_cpus=hv_cpus,
+                hv_mem_mib=hv_mem,
+            )
+        )
+    return tuple(hosts)

@@ -1,0 +1,248 @@
+"""Simulator (edge, network): one asyncssh server process answering for every simulated host.
+
+A connection's local address and port say which host it reached. Waits are asyncio sleeps,
+so thousands of hosts share one process; faults are scripted per host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import resource
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from fleetmon.probe import REMOTE_COMMAND
+from fleetmon.sim.answer import Answer, parse_script
+from fleetmon.sim.captures import load_captures
+from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet
+from fleetmon.sim.render import Moment, machine_df
+
+log = logging.getLogger(__name__)
+
+#: Commands that read a script on stdin (`sh -s`, `bash -s`): the probe may come that way.
+_READS_STDIN_RE = re.compile(r"\bsh -s\b")
+
+#: The line a `cmdfail` host writes on stderr before exiting 1.
+CMDFAIL_STDERR = "sh: 1: cannot open /proc/stat: Permission denied (fleetmon simulate: cmdfail)\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """What to simulate (the `fleetmon simulate` options)."""
+
+    hosts: int = 200
+    kind: str = "kvm"
+    base_address: str = "127.0.1.1"
+    port: int = 2222  # 0: any free port per address (tests)
+    ports_per_address: int = 1
+    latency_ms: float = 0.0
+    faults: Mapping[str, int] = field(default_factory=dict)
+    seed: int = 0
+    #: Accept any client key (else only the simulator's client key).
+    accept_any_key: bool = False
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _df(flag: str) -> str:
+    # The only real df we have is this machine's: every simulated host shares it.
+    try:
+        out = subprocess.run(
+            ["df", "-P", flag], capture_output=True, text=True, check=False, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return machine_df(out.stdout)
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Simulator:
+    """The running fleet: start(), then hosts/known_hosts(), then close()."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        where = endpoints(config.base_address, config.hosts, config.port, config.ports_per_address)
+        self.hosts: tuple[HostProfile, ...] = make_fleet(
+            config.hosts, config.kind, config.seed, config.faults, where
+        )
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self._client_pub = self.client_key.public_data
+        self._by_endpoint: dict[tuple[str, int], HostProfile] = {}
+        self._acceptors: list[asyncssh.SSHAcceptor] = []
+        self._conns: set[asyncssh.SSHServerConnection] = set()
+        self._cap = load_captures()
+        self._df_k = ""
+        self._df_i = ""
+        self._start_mono = time.monotonic()
+        self.answers = 0
+
+    async def start(self) -> None:
+        """Listen on every reachable host's address and port."""
+        self._df_k, self._df_i = _df("-k"), _df("-i")
+        options = asyncssh.SSHServerConnectionOptions(
+            server_host_keys=[self.host_key],
+            server_factory=lambda: _Server(self),
+            process_factory=self._handle,
+            encoding=None,
+            allow_scp=False,
+            agent_forwarding=False,
+        )
+        hosts = []
+        for host in self.hosts:
+            port = host.port
+            if host.fault == "unreachable":
+                # Nothing listens there: connections are refused.
+                port = port or _free_port(host.address)
+            else:
+                acceptor = await asyncssh.listen(host.address, port, options=options)
+                self._acceptors.append(acceptor)
+                port = port or acceptor.sockets[0].getsockname()[1]
+            host = _with_port(host, port)
+            self._by_endpoint[(host.address, port)] = host
+            hosts.append(host)
+        self.hosts = tuple(hosts)
+        self._start_mono = time.monotonic()
+
+    async def close(self) -> None:
+        """Stop listening and drop every connection."""
+        for acceptor in self._acceptors:
+            acceptor.close()
+        for conn in list(self._conns):
+            conn.close()
+        for acceptor in self._acceptors:
+            await acceptor.wait_closed()
+        self._acceptors.clear()
+
+    def known_hosts(self) -> str:
+        """A known_hosts file naming every host with the simulator's host key."""
+        key = self.host_key.export_public_key("openssh").decode().strip()
+        lines = []
+        for h in self.hosts:
+            name = h.address if h.port == 22 else f"[{h.address}]:{h.port}"
+            lines.append(f"{name} {key}\n")
+        return "".join(lines)
+
+    def host_of(self, sockname: tuple[str, int]) -> HostProfile | None:
+        return self._by_endpoint.get((sockname[0], sockname[1]))
+
+    def moment(self) -> Moment:
+        return Moment(time.monotonic() - self._start_mono, time.time())
+
+    def key_ok(self, host: HostProfile | None, key: asyncssh.SSHKey) -> bool:
+        if host is None or host.fault == "auth":
+            return False
+        return self.config.accept_any_key or key.public_data == self._client_pub
+
+    async def latency(self) -> None:
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+
+    async def _handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        host = self.host_of(process.get_extra_info("sockname"))
+        try:
+            if host is None:
+                process.exit(255)
+            else:
+                await self._serve(host, process)
+        except (asyncssh.Error, OSError) as exc:  # the client went away: nothing to answer
+            log.debug("%s: %s", host.name if host else "?", exc)
+
+    async def _serve(self, host: HostProfile, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        if host.fault == "timeout":
+            await process.wait_closed()
+            return
+        command = process.command or ""
+        script = command if "@@fleetmon-" in command else ""
+        if not script and (command == REMOTE_COMMAND or _READS_STDIN_RE.search(command)):
+            script = (await process.stdin.read()).decode("utf-8", "replace")
+        info = parse_script(script)
+        await self.latency()
+        if info is None:
+            process.exit(0)
+            return
+        if host.fault == "garbage":
+            process.stdout.write(random.Random(f"{host.index}").randbytes(4096))
+            process.exit(0)
+            return
+        if host.fault == "cmdfail":
+            process.stderr.write(CMDFAIL_STDERR.encode())
+            process.exit(1)
+            return
+        answer = Answer(self._cap, host, info, self._df_k, self._df_i)
+        process.stdout.write(answer.first(self.moment()).encode())
+        await asyncio.sleep(info.interval_s)
+        process.stdout.write(answer.second(self.moment()).encode())
+        self.answers += 1
+        process.exit(0)
+
+
+def _with_port(host: HostProfile, port: int) -> HostProfile:
+    if host.port == port:
+        return host
+    from dataclasses import replace
+
+    return replace(host, port=port)
+
+
+class _Server(asyncssh.SSHServer):
+    """Per connection: public-key auth only, decided by the host the client reached."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+        self._host: HostProfile | None = None
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._sim._conns.add(conn)
+        self._host = self._sim.host_of(conn.get_extra_info("sockname"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._sim._conns.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        await self._sim.latency()
+        return self._sim.key_ok(self._host, key)
+
+
+@contextlib.asynccontextmanager
+async def serve(config: SimConfig):  # type: ignore[no-untyped-def]
+    """`async with serve(cfg) as sim:` a started simulator, closed on exit."""
+    sim = Simulator(config)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.close()

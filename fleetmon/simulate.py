@@ -1,0 +1,184 @@
+"""`fleetmon simulate` (edge): serve N simulated hosts on loopback until SIGINT/SIGTERM.
+
+Imported when the CLI parser is built, so only argparse and the standard library are
+imported at module level; asyncssh and the simulator load inside `run_simulate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleetmon.sim.server import Simulator
+
+DEFAULT_PORT = 2222
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text!r}")
+    return value
+
+
+def _ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"latency cannot be negative, got {text!r}")
+    return value
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Add the `simulate` options to its subparser."""
+    p.add_argument("--hosts", type=_count, default=200, metavar="N", help="hosts to play")
+    p.add_argument("--kind", choices=("kvm", "xen", "linux", "mixed"), default="kvm")
+    p.add_argument(
+        "--base-address",
+        default="127.0.1.1",
+        metavar="ADDR",
+        help="first loopback address (127.0.0.0/8 only); one address per host by default",
+    )
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help="first port of each address")
+    p.add_argument(
+        "--ports-per-address", type=_count, default=1, metavar="N", help="hosts per address"
+    )
+    p.add_argument("--latency-ms", type=_ms, default=0.0, metavar="MS", help="added per reply")
+    p.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="scripted faults, e.g. unreachable=2,timeout=1,garbage=1,auth=1,cmdfail=1",
+    )
+    p.add_argument("--seed", type=int, default=0, help="same seed, same fleet")
+    p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
+    p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
+    p.add_argument(
+        "--client-key-out",
+        metavar="FILE",
+        help="write the client key the hosts accept (default: INVENTORY.key)",
+    )
+    p.add_argument(
+        "--known-hosts-out",
+        metavar="FILE",
+        help="write the hosts' known_hosts (default: INVENTORY.known_hosts)",
+    )
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, mode)
+
+
+def write_files(sim: Simulator, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Write the key, known_hosts and inventory asked for; return (inventory, known_hosts)."""
+    from fleetmon.sim.inventory import render_inventory
+
+    inv = Path(args.inventory_out).resolve() if args.inventory_out else None
+    key = Path(args.client_key_out).resolve() if args.client_key_out else None
+    known = Path(args.known_hosts_out).resolve() if args.known_hosts_out else None
+    if inv is not None:
+        key = key or inv.with_name(inv.name + ".key")
+        known = known or inv.with_name(inv.name + ".known_hosts")
+    if key is not None:
+        _write(key, sim.client_key.export_private_key("openssh"), 0o600)
+    if known is not None:
+        _write(known, sim.known_hosts().encode(), 0o644)
+    if inv is not None and key is not None and known is not None:
+        text = render_inventory(
+            sim.hosts,
+            user=args.user,
+            key_file=str(key),
+            known_hosts_file=str(known),
+            inventory_file=str(inv),
+        )
+        _write(inv, text.encode(), 0o644)
+    return inv, known
+
+
+def ready_lines(sim: Simulator, inv: Path | None, known: Path | None) -> str:
+    """What `fleetmon simulate` prints once every host is listening."""
+    hosts = sim.hosts
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(h.kind for h in hosts).items()))
+    faults = Counter(h.fault for h in hosts if h.fault)
+    fault_text = ", ".join(f"{n} {f}" for f, n in sorted(faults.items())) or "none"
+    first, last = hosts[0], hosts[-1]
+    out = (
+        f"fleetmon simulate: ready: {len(hosts)} hosts ({kinds}) on "
+        f"{first.address}:{first.port} .. {last.address}:{last.port}; faults: {fault_text}\n"
+    )
+    if inv is not None:
+        out += f"fleetmon simulate: collect them with: fleetmon run {inv} --known-hosts {known}\n"
+    return out
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Serve the simulated fleet until SIGINT or SIGTERM; exit 0."""
+    import asyncio
+    import signal
+
+    from fleetmon.errors import OptionError
+    from fleetmon.sim.hosts import parse_faults
+    from fleetmon.sim.server import SimConfig, Simulator, raise_fd_limit
+
+    config = SimConfig(
+        hosts=args.hosts,
+        kind=args.kind,
+        base_address=args.base_address,
+        port=args.port,
+        ports_per_address=args.ports_per_address,
+        latency_ms=args.latency_ms,
+        faults=parse_faults(args.faults),
+        seed=args.seed,
+        accept_any_key=not (args.inventory_out or args.client_key_out),
+    )
+    limit = raise_fd_limit()
+    if limit < config.hosts + 64:
+        sys.stderr.write(
+            f"fleetmon simulate: warning: open-files limit {limit} is below"
+            f" {config.hosts} listeners plus their connections\n"
+        )
+    sim = Simulator(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await sim.start()
+        except OSError as exc:
+            await sim.close()
+            raise OptionError(f"cannot listen: {exc.strerror or exc}") from exc
+        try:
+            inv, known = write_files(sim, args)
+            sys.stdout.write(ready_lines(sim, inv, known))
+            sys.stdout.flush()
+            await stop.wait()
+        finally:
+            await sim.close()
+
+    asyncio.run(main())
+    sys.stderr.write(f"fleetmon simulate: stopped after {sim.answers} probe answers\n")
+    return 0
