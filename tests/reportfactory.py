@@ -32,7 +32,13 @@ RUN = RunInfo(
 
 
 def finding(
-    rule: str, severity: Severity, scope: str, subject: str, metric: str, value: float, thr: str
+    rule: str,
+    severity: Severity,
+    scope: str,
+    subject: str,
+    metric: str,
+    value: float | None,
+    thr: str,
 ) -> Finding:
     """A finding whose message says what a rule's default message would."""
     return Finding(

@@ -241,7 +241,7 @@ def test_empty_fleet() -> None:
     text = " ".join(" ".join(Page(page).texts).split())
     assert "0 ok 0 warning 0 critical 0 not collected 0 hosts" in text
     assert "No findings." in text
-    assert "No fleet statistics in this report." in text
+    assert "No metric was reported by 3 hosts or more: no spread to show." in text
     assert "<select id=group>" not in page
     assert re.search(r"<tbody>\s*</table>", page)
 
@@ -254,8 +254,8 @@ def test_no_findings_and_no_fleet_statistics() -> None:
         findings=(rf.finding("x", Severity.OK, "fleet", "all", "cpu.busy_pct", 1.0, "> 90"),),
     )
     page = render_html(ok)
-    assert "<p class=none>No findings: 1 checks passed." in page
-    assert "<p class=none>No fleet statistics in this report." in page
+    assert "<p class=none>No findings: 1 check passed." in page
+    assert "<p class=none>No metric was reported by 3 hosts or more: no spread to show." in page
     assert 'data-g="0"' in page
     assert '<tr class="ok"><th><a href="#host-web01">' in page
 
@@ -330,3 +330,18 @@ def test_anchors_unique_and_safe() -> None:
 )
 def test_ceiling(x: float, top: float) -> None:
     assert ceiling(x) == pytest.approx(top)
+
+
+def test_host_lists_problems_and_counts_passed_checks() -> None:
+    rng = random.Random(2)
+    checks = [
+        rf.finding(f"ok-{i}", Severity.OK, "host", "kvm01", "cpu.busy_pct", 1.0, "> 90")
+        for i in range(40)
+    ]
+    unknown = rf.finding("psi", Severity.UNKNOWN, "host", "kvm01", "psi.io_some_pct", None, "> 5")
+    warn = rf.finding("steal", Severity.WARNING, "host", "kvm01", "cpu.steal_pct", 6.0, "> 5")
+    host = rf.host("kvm01", rng, findings=[*checks, warn, unknown])
+    part = section(render_html(rf.report([host])), "host-kvm01")
+    assert re.findall(r'<li><span class="b (\w+)">', part) == ["unknown", "warning"]
+    assert "<p class=meta>40 checks passed." in part
+    assert "ok-1" not in part

@@ -63,6 +63,8 @@ STRIPS = (
     "hv.mem_overcommit_ratio",
 )
 STRIP_W = 300.0
+#: A spread over fewer hosts says nothing the fleet table does not.
+MIN_STRIP_HOSTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ class HostView:
     groups: str
     metrics: tuple[tuple[str, str, str], ...]  # (label, value, metric name)
     tables: tuple[tuple[str, Table], ...]
-    findings: tuple[Finding, ...]
+    findings: tuple[Finding, ...]  # the problems, worst first
+    passed: int  # OK verdicts: counted, not listed (a rule set yields dozens per host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +279,11 @@ def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostVie
         tables.append(("Filesystems", _rows_table(h.filesystems, catalog.FS, "mount")))
     if h.vms:
         tables.append(("Virtual machines", _vm_table(h.vms)))
-    findings = tuple(sorted(h.findings, key=lambda f: _SEV_RANK[f.severity]))
-    return HostView(h, anchor, verdict, groups, _metrics(h.metrics), tuple(tables), findings)
+    bad = [f for f in h.findings if f.severity is not Severity.OK]
+    findings = tuple(sorted(bad, key=lambda f: _SEV_RANK[f.severity]))
+    passed = len(h.findings) - len(bad)
+    metrics = _metrics(h.metrics)
+    return HostView(h, anchor, verdict, groups, metrics, tuple(tables), findings, passed)
 
 
 def _strip(
@@ -288,7 +294,7 @@ def _strip(
     lo = min(0.0, stat.min)
     hi = ceiling(stat.max)
     if unit == "%" and stat.max <= 100:
-        hi = min(hi, 100.0)
+        hi = min(max(hi, 1.0), 100.0)
 
     def x(v: float) -> str:
         return f"{(v - lo) / (hi - lo) * STRIP_W:.1f}"
@@ -358,7 +364,11 @@ def render_html(report: Report) -> str:
         (v for v in findings if v.finding.severity is not Severity.OK),
         key=lambda v: _SEV_RANK[v.finding.severity],
     )
-    strips = [_strip(n, report.fleet[n], report.hosts, ids) for n in STRIPS if n in report.fleet]
+    strips = [
+        _strip(n, report.fleet[n], report.hosts, ids)
+        for n in STRIPS
+        if n in report.fleet and report.fleet[n].count >= MIN_STRIP_HOSTS
+    ]
     css, js, csp = _assets()
     return (
         _env()
@@ -375,6 +385,7 @@ def render_html(report: Report) -> str:
             cpu_parts=CPU_PARTS,
             strips=strips,
             strip_w=STRIP_W,
+            min_strip_hosts=MIN_STRIP_HOSTS,
             hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered],
             css=css,
             js=js,
