@@ -1,0 +1,119 @@
+"""Nothing from the inventory reaches a shell unquoted; secrets never reach an output.
+
+Harmless payloads (each would `touch` a marker file in the test's own folder) go into every
+inventory variable that reaches the probe or the SSH connection; no marker may appear.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sshd_util
+import yaml
+from clirun import fleetmon
+
+
+def _payloads(marker: Path) -> list[str]:
+    m = str(marker)
+    return [
+        f"$(touch {m}-dollar)",
+        f"`touch {m}-backtick`",
+        f"; touch {m}-semicolon",
+        f"' ; touch {m}-squote ; '",
+        f'" ; touch {m}-dquote ; "',
+        f"\ntouch {m}-newline\n",
+        f"| touch {m}-pipe",
+        f"&& touch {m}-and",
+    ]
+
+
+@pytest.mark.sshd
+def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_util.Sshd) -> None:
+    marker = tmp_path / "MARKER"
+    hosts: dict[str, Any] = {}
+    for i, p in enumerate(_payloads(marker)):
+        # The local connection runs the real probe here with the payloads in the virsh URI
+        # and the become user (fleetmon_hypervisor kvm forces the virsh path).
+        hosts[f"local{i}"] = {
+            "ansible_connection": "local",
+            "fleetmon_hypervisor": "kvm",
+            "fleetmon_virsh_uri": p,
+            "ansible_become": True,
+            "ansible_become_user": p,
+        }
+        # Through the real sshd: the user name, the key file and the jump host.
+        hosts[f"ssh{i}"] = {
+            "ansible_host": sshd.host,
+            "ansible_port": sshd.port,
+            "ansible_user": p,
+            "ansible_ssh_private_key_file": str(sshd.client_key),
+            "fleetmon_virsh_uri": p,
+        }
+        hosts[f"key{i}"] = {
+            "ansible_host": sshd.host,
+            "ansible_port": sshd.port,
+            "ansible_user": sshd.user,
+            "ansible_ssh_private_key_file": p,
+        }
+    inv = tmp_path / "hostile.yaml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": hosts}}), encoding="utf-8")
+    out = tmp_path / "r.json"
+    r = fleetmon(
+        "run", inv, "-i", "0.2", "--known-hosts", sshd.known_hosts, "--connect-timeout", "20",
+        "--timeout", "60", "--format", "json", "-o", out,
+    )  # fmt: skip
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    doc = json.loads(out.read_text())
+    statuses = {h["name"]: h["status"] for h in doc["hosts"]}
+    assert len(statuses) == 3 * len(_payloads(marker))
+    # The hostile virsh URI is passed to virsh as one argument: the host is still collected.
+    assert all(statuses[f"local{i}"] == "ok" for i in range(len(_payloads(marker))))
+    # ... and the payload did reach virsh/sudo, as one argument, which refused it.
+    notes = {h["name"]: " ".join(h["notes"]) for h in doc["hosts"]}
+    assert all("virsh domstats failed" in notes[f"local{i}"] for i in range(len(hosts) // 3))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("MARKER")) == []
+
+
+SECRET = "s3cr3t-Pa55-do-not-print"
+
+
+def test_secrets_never_reach_reports_logs_or_debug(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "here": {
+                            "ansible_connection": "local",
+                            "ansible_become_password": SECRET,
+                            "ansible_ssh_pass": SECRET,
+                            "ansible_password": SECRET,
+                            "fleetmon_hypervisor": "none",
+                        }
+                    }
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    outs = {
+        "json": tmp_path / "r.json",
+        "html": tmp_path / "r.html",
+        "junit": tmp_path / "r.xml",
+    }
+    raw = tmp_path / "raw"
+    r = fleetmon(
+        "--debug", "run", inv, "-i", "0.2", "--format", "text", "--json", outs["json"],
+        "--html", outs["html"], "--junit", outs["junit"], "--save-raw", raw,
+    )  # fmt: skip
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    texts = [r.stdout, r.stderr] + [p.read_text() for p in outs.values()]
+    texts += [p.read_text(errors="replace") for p in raw.rglob("*") if p.is_file()]
+    assert len(texts) >= 7
+    assert all(SECRET not in t for t in texts)
+    replay = fleetmon("--debug", "report", raw, "--format", "json")
+    assert SECRET not in replay.stdout + replay.stderr
