@@ -48,7 +48,7 @@ command -v libvirtd >/dev/null || pkgs="$pkgs libvirt-daemon"
   || pkgs="$pkgs libvirt-daemon-driver-qemu"
 command -v virsh >/dev/null || pkgs="$pkgs libvirt-clients"
 command -v ip >/dev/null || pkgs="$pkgs iproute2"
-if [ -n "$pkgs" ] || [ ! -s "$LV/boot/vmlinuz" ]; then
+if [ -n "$pkgs" ] || [ ! -s "$LV/boot/$PREFIX-vmlinuz" ]; then
   step "apt-get update"
   apt-get update -qq
 fi

@@ -1,0 +1,80 @@
+"""pytest plugin: the lab hypervisor, a real libvirt + QEMU with two busy guests (session).
+
+`lab_hypervisor` runs tests/lab/setup.sh once per session (about 20 s on a machine without
+the packages, a few seconds with them) and tests/lab/teardown.sh at the end. It needs root
+and the Debian package registry. Outside CI a machine that cannot run it skips the lab
+tests, saying why; in CI (CI=true) that is a failure, never a silent skip.
+FLEETMON_LAB_KEEP=1 leaves the lab running after the session (for a quicker next run).
+
+Load it with `pytest_plugins = ["lab.conftest_lab"]` (tests/ is on sys.path).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fleetmon.sources.virsh import DomainStats, parse_domstats
+
+LAB_DIR = Path(__file__).parent
+URI = "qemu:///system"
+DOMAINS = ("fmlab1", "fmlab2")
+TAPS = {"tap-fmlab1": "fmlab1", "tap-fmlab2": "fmlab2"}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _cannot(why: str) -> None:
+    if _in_ci():
+        pytest.fail(f"lab hypervisor: {why}")
+    pytest.skip(f"lab hypervisor: {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    """The running lab: its libvirt URI, guest names and their tap ports."""
+
+    uri: str
+    domains: tuple[str, ...]
+    taps: dict[str, str]
+
+    def domstats(self) -> dict[str, DomainStats]:
+        """`virsh domstats` read now, independently of fleetmon's probe."""
+        proc = subprocess.run(
+            ["virsh", "-q", "-c", self.uri, "domstats", "--raw", "--state", "--cpu-total",
+             "--vcpu", *self.domains],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return {d.name: d for d in parse_domstats(proc.stdout)}
+
+
+@pytest.fixture(scope="session")
+def lab_hypervisor() -> Iterator[Lab]:
+    """Bring the lab up for the session and tear it down after."""
+    if os.geteuid() != 0:
+        _cannot("needs root (apt-get, libvirtd, a bridge)")
+    try:
+        proc = subprocess.run(
+            ["bash", str(LAB_DIR / "setup.sh")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "GUESTS": str(len(DOMAINS))},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _cannot(f"setup.sh did not finish: {exc}")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+        _cannot(f"setup.sh exited {proc.returncode}:\n{tail}")
+    try:
+        yield Lab(URI, DOMAINS, dict(TAPS))
+    finally:
+        if os.environ.get("FLEETMON_LAB_KEEP") != "1":
+            subprocess.run(["bash", str(LAB_DIR / "teardown.sh")], capture_output=True, timeout=120)
