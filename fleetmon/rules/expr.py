@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.environment import Template, TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
@@ -120,6 +120,12 @@ def _demangle(text: str, names: Mapping[str, str]) -> str:
     return text
 
 
+def _pick(context: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    # jinja2 copies the whole context on every call: hand it only the names the
+    # expression reads (a host context holds hundreds of metrics and fleet statistics).
+    return {n: context[n] for n in names if n in context}
+
+
 @dataclass(frozen=True, slots=True)
 class Expr:
     """A compiled `when:`/`expr:` expression; `metrics` are the catalogue names it reads."""
@@ -128,11 +134,12 @@ class Expr:
     metrics: tuple[str, ...]
     _fn: TemplateExpression = field(repr=False, compare=False)
     _names: Mapping[str, str] = field(repr=False, compare=False)
+    _reads: frozenset[str] = field(repr=False, compare=False)
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
         """The expression's value; EvalError (with a readable reason) when it fails."""
         try:
-            value = self._fn(context)
+            value = self._fn(_pick(context, self._reads))
             if isinstance(value, StrictUndefined):
                 bool(value)  # raises UndefinedError with the name
             return value
@@ -172,7 +179,11 @@ def compile_expr(source: str) -> Expr:
         ) from exc
     _check(node, text)
     fn = ENV.compile_expression(text, undefined_to_none=False)
-    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used))
+    # An expression binds no names (no for/set), so every Name it loads is a read.
+    reads = frozenset(
+        n.name for n in (node, *node.find_all(nodes.Name)) if isinstance(n, nodes.Name)
+    )
+    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +193,12 @@ class MessageTemplate:
     source: str
     _template: Template = field(repr=False, compare=False)
     _names: Mapping[str, str] = field(repr=False, compare=False)
+    _reads: frozenset[str] = field(repr=False, compare=False)
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The message text; EvalError when the template fails on this data."""
         try:
-            return self._template.render(context)
+            return self._template.render(_pick(context, self._reads))
         except Exception as exc:  # user template: see Expr.__call__
             raise EvalError(_demangle(str(exc), self._names)) from exc
 
@@ -205,4 +217,5 @@ def compile_message(source: str) -> MessageTemplate:
             f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
         ) from exc
     _check(tree, text)
-    return MessageTemplate(source, ENV.from_string(text), names)
+    reads = frozenset(meta.find_undeclared_variables(tree))
+    return MessageTemplate(source, ENV.from_string(text), names, reads)
