@@ -22,21 +22,26 @@ _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 _STATES = ("hosts", "children", "vars")
 _INT = re.compile(r"^(?:[1-9][0-9]*|0)$")
-_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Text that literal_eval cannot take (a name, `web-01`, `192.0.2.7`): no quote to make it a
+# u''/r''/b'' string, no bracket or paren to make it a container.
+_NOT_LITERAL = re.compile(r"^(?:[A-Za-z_][^'\"#]*|\d+(?:\.\d+){2,})$")
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
 _FAST_SPLIT = re.compile(r"['\"\\#]")  # without these, shlex.split is a whitespace split
 
 
 def parse_value(text: str) -> Any:
     """Ansible's INI `_parse_value`: a Python literal when it is one, else the text itself."""
-    # Fast paths for the common shapes, with the same results as literal_eval.
+    # Fast paths for the common shapes, with the results literal_eval would give.
     if _INT.match(text):
         return int(text)
-    if _WORD.match(text):
+    if _NOT_LITERAL.match(text):
         return _LITERAL_NAMES.get(text, text)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SyntaxWarning)  # "\d" in a quoted Windows path
+        if "\\" in text:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)  # "\d" in a quoted Windows path
+                value = ast.literal_eval(text)
+        else:
             value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
@@ -77,7 +82,7 @@ class _Reader:
         elif line.startswith("[") and line.endswith("]"):
             raise at.error(f"invalid section header {line} (no spaces, one ':' at most)")
         elif self.state == "hosts":
-            self.host_line(line, at.child(f"{self.group}.hosts"))
+            self.host_line(line, lineno)
         elif self.state == "vars":
             key, sep, value = line.partition("=")
             if not sep:
@@ -107,7 +112,8 @@ class _Reader:
         self.b.group(name, at.child(name))
         self.group, self.state = name, state
 
-    def host_line(self, line: str, at: Origin) -> None:
+    def host_line(self, line: str, lineno: int) -> None:
+        at = Origin(self.file, lineno, f"{self.group}.hosts")
         tokens = _tokens(line, at)
         if not tokens:
             return  # only a comment after all
@@ -117,7 +123,8 @@ class _Reader:
             names, port = expand_host_pattern(tokens[0])
         except RangeError as e:
             raise at.child(tokens[0]).error(str(e)) from None
-        at = at.child(tokens[0])
+        path = f"{self.group}.hosts.{tokens[0]}"
+        at = Origin(self.file, lineno, path)
         defs: list[tuple[str, Any, Origin]] = []
         if port is not None:
             defs.append(("ansible_port", port, at))
@@ -125,7 +132,7 @@ class _Reader:
             key, sep, value = token.partition("=")
             if not sep or not key:
                 raise at.error(f"expected key=value host variable, got {token!r}")
-            defs.append((key, parse_value(value), at.child(key)))
+            defs.append((key, parse_value(value), Origin(self.file, lineno, f"{path}.{key}")))
         for name in names:
             host = self.b.add_host(name, self.group, at)
             for key, value, origin in defs:

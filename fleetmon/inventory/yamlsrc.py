@@ -18,6 +18,7 @@ from fleetmon.inventory.ranges import RangeError, expand_host_pattern
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
 _SECTIONS = ("vars", "children", "hosts")
 
 
@@ -49,6 +50,8 @@ class _Doc:
         return Origin(self.file, node.start_mark.line + 1, path)
 
     def value(self, node: Node) -> Any:
+        if node.tag == _STR and isinstance(node, ScalarNode):
+            return node.value  # what construct_yaml_str gives, without its call chain
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as e:
