@@ -6,16 +6,30 @@ the VM view, and every host that was not collected with its reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 
-from tabulate import tabulate
+from tabulate import tabulate as _tabulate
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, Status
 from fleetmon.render.json import host_verdict, summary
 
 TOP = 10
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: object) -> str:
+    """Text from a host made safe for a terminal: control characters shown as escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
 _SEV_ORDER = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
 _VERDICT_ORDER = {"critical": 0, "unknown": 1, "warning": 2, "ok": 3}
+
+
+def tabulate(rows: list[list[str]], headers: list[str], **kw: str | bool) -> str:
+    """tabulate, with every cell cleaned of control characters."""
+    return _tabulate([[clean(c) for c in r] for r in rows], headers=headers, **kw)  # type: ignore[arg-type]
 
 
 def num(v: MetricValue, digits: int = 1) -> str:
@@ -279,6 +293,6 @@ def render_text(report: Report) -> str:
     noted = [h for h in report.hosts if h.collected and h.notes]
     if noted:
         lines.append("Notes")
-        lines += [f"  {h.name}: {note}" for h in noted for note in h.notes]
+        lines += [f"  {clean(h.name)}: {clean(note)}" for h in noted for note in h.notes]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,126 @@
+"""From raw probe output to the JSON contract and the text report (captures, whole pipeline)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from probetext import NONCE, probe_stdout
+
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.pipeline import analyse_host, build_report
+from fleetmon.render.json import render_json
+from fleetmon.render.text import render_text
+
+RUN = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "fleet.yaml")
+HOST_KEYS = {
+    "name", "address", "groups", "status", "error", "hypervisor", "interval_s", "metrics",
+    "disks", "nics", "filesystems", "vms", "notes", "findings",
+}  # fmt: skip
+
+
+def _raw(
+    name: str, stdout: str, status: Status = Status.OK, reason: str | None = None
+) -> RawResult:
+    spec = HostSpec(name=name, address=f"192.0.2.{len(name)}", groups=("kvm", "prod"))
+    return RawResult(spec, status, reason, stdout=stdout, exit_status=0, nonce=NONCE)
+
+
+def test_kvm_host_from_captures_has_host_vm_and_hypervisor_figures() -> None:
+    host = analyse_host(_raw("kvm01", probe_stdout(kvm=True)))
+    assert host.status is Status.OK, host.error
+    assert host.hypervisor == "kvm"
+    # Remote clock: sysstat root1 -> root2 uptimes 7192.55 -> 7223.72.
+    assert host.interval_s == pytest.approx(31.17)
+    assert host.metrics["cpu.count"] == 8
+    assert {vm.name for vm in host.vms} == {"vm1", "vm2"}
+    assert host.metrics["hv.vms_running"] == 2
+    assert host.metrics["hv.vms_total"] == 2
+    # Two 1-vCPU guests on the 8 CPUs of the sysstat host's /proc/stat.
+    assert host.metrics["hv.vcpu_overcommit_ratio"] == pytest.approx(2 / 8)
+    vm1 = next(vm for vm in host.vms if vm.name == "vm1")
+    assert vm1.labels["hypervisor"] == "kvm"
+    # vm1's cpu.time 4874849000 -> 5136834000 ns over the host's 31.17 s, 1 vCPU.
+    assert vm1.metrics["vm.cpu_pct"] == pytest.approx(100 * 261985000 / (1e9 * 31.17), rel=1e-6)
+    # The probe's own CPU time (10+20+30+40 ms) is above 50 ms: the host says so.
+    assert "the probe used 100 ms of CPU on this host" in host.notes
+
+
+def test_plain_host_has_no_vm_section() -> None:
+    host = analyse_host(_raw("web01", probe_stdout(("root2", "root3"))))
+    assert host.status is Status.OK
+    assert host.hypervisor == "none"
+    assert host.vms == ()
+    assert not any(k.startswith("hv.") for k in host.metrics)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "reason"),
+    [
+        ("\x00\x01garbage\xff" * 100, "parse error: section markers: no probe sections"),
+        (probe_stdout()[:5000], "output ends inside the section"),
+        (
+            probe_stdout().replace(f"@@fleetmon-{NONCE}@@ end 1 stat 0", f"@@fleetmon-{NONCE}@@ x"),
+            "parse error: section markers: malformed marker line",
+        ),
+    ],
+)
+def test_broken_output_is_a_parse_error_naming_the_section(stdout: str, reason: str) -> None:
+    host = analyse_host(_raw("bad", stdout))
+    assert host.status is Status.PARSE_ERROR
+    assert host.error is not None
+    assert reason in host.error
+    assert host.metrics == {}
+
+
+def test_json_follows_the_metrics_md_contract() -> None:
+    raws = [
+        _raw("kvm01", probe_stdout(kvm=True)),
+        _raw("kvm02", "", Status.UNREACHABLE, "connect to 192.0.2.6:22 timed out after 10 s"),
+    ]
+    report = build_report(raws, RUN)
+    doc = json.loads(render_json(report))
+    assert doc["schema"] == "fleetmon.report/1"
+    assert {"fleetmon_version", "started_at", "interval_s", "exit_code", "summary", "hosts"} <= set(
+        doc
+    )
+    assert doc["exit_code"] == 3  # a host was not collected, no rules
+    assert doc["summary"] == {
+        "hosts": 2, "collected": 1, "failed": 1, "ok": 1, "warning": 0, "critical": 0,
+        "unknown": 0,
+    }  # fmt: skip
+    ok, down = doc["hosts"]
+    assert set(ok) == HOST_KEYS
+    assert set(down) == HOST_KEYS
+    assert down["status"] == "unreachable"
+    assert down["error"] == "connect to 192.0.2.6:22 timed out after 10 s"
+    assert down["metrics"] == {}
+    assert down["vms"] == []
+    assert ok["groups"] == ["kvm", "prod"]
+    for key in ("disks", "nics", "filesystems", "vms"):
+        assert ok[key], key
+        assert all(set(row) <= {"name", "metrics", "labels"} for row in ok[key])
+    vm = next(v for v in ok["vms"] if v["name"] == "vm1")
+    assert vm["metrics"]["vm.state"] == "running"
+    stat = doc["fleet"]["metrics"]["cpu.busy_pct"]
+    assert set(stat) == {"count", "min", "median", "p95", "max", "mean", "stddev", "outliers"}
+    assert stat["min"] == stat["max"] == ok["metrics"]["cpu.busy_pct"]
+
+
+def test_text_report_lists_every_section_and_cleans_control_characters() -> None:
+    hostile = "evil\x1b[2J\x07"
+    raws = [
+        _raw("kvm01", probe_stdout(kvm=True)),
+        _raw(hostile, "", Status.AUTH_FAILED, "permission denied\x1b]0;pwned\x07"),
+    ]
+    text = render_text(build_report(raws, RUN))
+    for title in ("Hosts", "Busiest disks", "Busiest NICs", "Fullest filesystems"):
+        assert f"\n{title}\n" in text
+    assert "Hypervisors" in text
+    assert "Top VMs by CPU" in text
+    assert "Not collected" in text
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "evil\\x1b[2J\\x07" in text
+    assert "auth_failed" in text
+    assert text.splitlines()[1].startswith("2 hosts: 1 collected, 1 not collected")
