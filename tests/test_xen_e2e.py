@@ -1,0 +1,75 @@
+"""End to end on the Xen path, with stand-ins: no Xen host exists here.
+
+`fleetmon run` (real CLI, local connection, the real probe script) with PATH starting at
+tests/bin/xen-standins, whose `xl` prints real xl output recorded in the Xen fixtures and
+whose `xentop` prints output SYNTHESIZED from xentop.c's format strings (not a capture). The
+figures are therefore exact: they prove the probe's Xen branch, the split and the VM math.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FLEETMON = Path(sys.executable).parent / "fleetmon"
+STANDINS = Path(__file__).parent / "bin" / "xen-standins"
+MIB = 1024 * 1024
+
+
+def run_xen(tmp_path: Path, standin_set: str) -> dict[str, Any]:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("all:\n  hosts:\n    dom0:\n      ansible_connection: local\n")
+    env = {
+        **os.environ,
+        "PATH": f"{STANDINS}:{os.environ['PATH']}",
+        "XEN_STANDIN_SET": standin_set,
+    }
+    proc = subprocess.run(
+        [str(FLEETMON), "run", str(inv), "--no-lock", "-q", "--no-rules", "-i", "1",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (host,) = json.loads(proc.stdout)["hosts"]
+    assert host["status"] == "ok", host["error"]
+    return host  # type: ignore[no-any-return]
+
+
+def test_xen_dom0_with_standins(tmp_path: Path) -> None:
+    host = run_xen(tmp_path, "docs")
+    vms = {v["name"]: v["metrics"] for v in host["vms"]}
+    assert list(vms) == ["win", "linux"]
+    linux = vms["linux"]
+    assert linux["vm.cpu_pct"] == pytest.approx(75.2)
+    assert linux["vm.cpu_host_pct"] == pytest.approx(37.6)
+    assert linux["vm.net_tx_bytes_per_s"] == 1024 * 1024
+    assert linux["vm.disk_read_bytes_per_s"] == 4096 * 512
+    assert linux["vm.mem_max_bytes"] == 2098176 * 1024
+    assert vms["win"]["vm.disk_reads_per_s"] == 10
+    metrics = host["metrics"]
+    assert metrics["hv.vms_running"] == 2
+    assert metrics["hv.vcpu_overcommit_ratio"] == pytest.approx(3 / 4)
+    assert metrics["hv.vm_cpu_pct"] == pytest.approx((0.8 + 150.4) / 4)
+    assert "cpu.busy_pct" in metrics  # dom0's own figures are still there
+    assert (
+        "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)"
+        in host["notes"]
+    )
+
+
+def test_xen_old_xentop_without_full_names(tmp_path: Path) -> None:
+    host = run_xen(tmp_path, "ganeti")
+    vms = {v["name"]: v["metrics"] for v in host["vms"]}
+    assert vms["testinstance.example.com"]["vm.cpu_pct"] == pytest.approx(199.9 / 2)
+    assert vms["web3106215069.example.com"]["vm.vcpus"] == 1
+    assert host["metrics"]["hv.mem_overcommit_ratio"] == pytest.approx(
+        (1049600 + 2098176 + 4195328) * 1024 / (16378 * MIB)
+    )
