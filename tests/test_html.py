@@ -345,3 +345,19 @@ def test_host_lists_problems_and_counts_passed_checks() -> None:
     assert re.findall(r'<li><span class="b (\w+)">', part) == ["unknown", "warning"]
     assert "<p class=meta>40 checks passed." in part
     assert "ok-1" not in part
+
+
+def test_long_finding_lists_fold_after_the_worst() -> None:
+    rng = random.Random(3)
+    many = [
+        rf.finding(f"r{i:02d}", Severity.WARNING, "disk", f"sd{i}", "disk.util_pct", 91.0, "> 90")
+        for i in range(34)
+    ]
+    crit = rf.finding("oom", Severity.CRITICAL, "host", "kvm01", "oom.kills", 2, "> 0")
+    page = render_html(rf.report([rf.host("kvm01", rng, findings=[*many, crit])]))
+    findings = page[page.index("<section id=findings>") : page.index("<section id=fleet>")]
+    shown, folded = findings.split("<details><summary>5 more findings</summary>")
+    assert shown.count('<tr class="warning">') == 29
+    assert shown.count('<tr class="critical">') == 1
+    assert shown.index('<tr class="critical">') < shown.index('<tr class="warning">')
+    assert folded.count('<tr class="warning">') == 5

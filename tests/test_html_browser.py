@@ -335,4 +335,12 @@ def test_page_without_javascript_shows_everything(browser: WebSocket, report_url
     assert page.js("document.querySelector('#hosts').classList.contains('js')") is False
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(ARTIFACTS / "html-report-dark-nojs.png")
+    # Folded tables are hidden on screen and unfolded on paper, by CSS alone.
+    folded = "document.querySelector('details:not([open]) table').checkVisibility()"
+    assert page.js(folded) is False
+    page.call("Emulation.setEmulatedMedia", media="print")
+    assert page.js(folded) is True
+    assert page.js("getComputedStyle(document.querySelector('nav')).display") == "none"
+    assert page.js("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+    page.screenshot(ARTIFACTS / "html-report-print.png")
     assert problems(page, report_url) == []
