@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import reportfactory  # type: ignore[import-not-found]  # tests/ is put on sys.path above
+import reportfactory  # type: ignore[import-not-found,unused-ignore]  # tests/ on sys.path
 
 from fleetmon.render.html import render_html
 
