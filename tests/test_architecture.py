@@ -13,6 +13,7 @@ PKG = Path(fleetmon.__file__).parent
 
 #: Modules (and packages) that are the I/O edges: everything else must be pure.
 EDGES = {
+    "fleetmon.__main__",
     "fleetmon.cli",
     "fleetmon.commands",
     "fleetmon.collect",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from probetext import NONCE, probe_stdout
 
-from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
 from fleetmon.pipeline import analyse_host, build_report
 from fleetmon.render.json import render_json
 from fleetmon.render.text import render_text
@@ -124,3 +125,30 @@ def test_text_report_lists_every_section_and_cleans_control_characters() -> None
     assert "evil\\x1b[2J\\x07" in text
     assert "auth_failed" in text
     assert text.splitlines()[1].startswith("2 hosts: 1 collected, 1 not collected")
+
+
+def test_detected_kvm_host_gets_the_kvm_rules_and_json_lists_no_ok_findings() -> None:
+    from pathlib import Path
+
+    from fleetmon.rules import default_rule_files, evaluate, load_rules
+
+    playbooks = Path(__file__).resolve().parent.parent / "playbooks"
+    rules = load_rules(default_rule_files(str(playbooks)))
+    raw = _raw("kvm01", probe_stdout(kvm=True))
+    specs = {"kvm01": raw.host}
+
+    def ev(hosts: tuple[HostReport, ...], fleet: Any) -> Any:
+        return evaluate(rules, hosts, specs, fleet)
+
+    report = build_report([raw], RUN, evaluate=ev)
+    (host,) = report.hosts
+    fired = {f.rule for f in host.findings if f.severity.value != "ok"}
+    assert any(f.scope == "vm" for f in host.findings), fired
+    assert any(f.rule.startswith("kvm-vm-") for f in host.findings)
+    assert "hypervisor-unidentified" not in fired
+    doc = json.loads(render_json(report))
+    severities = {f["severity"] for f in doc["hosts"][0]["findings"]}
+    assert "ok" not in severities
+    assert len(doc["hosts"][0]["findings"]) == sum(
+        1 for f in host.findings if f.severity.value != "ok"
+    )

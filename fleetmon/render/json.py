@@ -85,7 +85,9 @@ def _host(h: HostReport) -> dict[str, Any]:
         "filesystems": [_row(r) for r in h.filesystems],
         "vms": [_row(r) for r in h.vms],
         "notes": list(h.notes),
-        "findings": [finding_dict(f) for f in h.findings],
+        # OK verdicts are kept in the model for JUnit's passed test cases; the report lists
+        # what is wrong or unknown.
+        "findings": [finding_dict(f) for f in h.findings if f.severity is not Severity.OK],
     }
 
 
@@ -119,7 +121,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "hosts": [_host(h) for h in report.hosts],
         "fleet": {
             "metrics": fleet_metrics,
-            "findings": [finding_dict(f) for f in report.findings],
+            "findings": [finding_dict(f) for f in report.findings if f.severity is not Severity.OK],
         },
     }
 

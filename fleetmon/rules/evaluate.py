@@ -46,6 +46,8 @@ def hypervisor_of(host: HostReport, host_vars: Mapping[str, Any]) -> str:
     declared = host_vars.get("fleetmon_hypervisor")
     if declared in ("kvm", "xen", "none"):
         return str(declared)
+    if host.hypervisor in ("kvm", "xen"):
+        return host.hypervisor
     for row in host.vms:
         label = row.labels.get("hypervisor")
         if label:
