@@ -12,8 +12,21 @@ import dataclasses
 import random
 from collections.abc import Sequence
 
+from probetext import NONCE, probe_stdout
+
 from fleetmon.fleetstats import fleet_stats
-from fleetmon.model import Finding, HostReport, Report, Row, RunInfo, Severity, Status
+from fleetmon.model import (
+    Finding,
+    HostReport,
+    HostSpec,
+    RawResult,
+    Report,
+    Row,
+    RunInfo,
+    Severity,
+    Status,
+)
+from fleetmon.pipeline import build_report
 
 HOSTILE_HOST = "<script>alert(1)</script>"
 HOSTILE_VM = "'; DROP TABLE vms; --"
@@ -333,3 +346,24 @@ def fleet_report(n_hosts: int = 500, vms_per_host: int = 20, seed: int = 0) -> R
         level = rng.uniform(5, 60) if i % 50 else 97.0
         hosts.append(host(name, rng, groups=groups, level=level, vms=vms, findings=found))
     return report(hosts)
+
+
+def captured_report() -> Report:
+    """A report the real pipeline computed from captured probe output (tests/probetext.py).
+
+    kvm01 is sysstat's root1 -> root2 with the libvirt 9 lab's two guests; web01 is root2 ->
+    root3 without VMs; a third host has a hostile inventory name; a fourth timed out.
+    """
+
+    def raw(name: str, stdout: str, groups: tuple[str, ...]) -> RawResult:
+        spec = HostSpec(name=name, address="192.0.2.10", groups=groups)
+        return RawResult(spec, Status.OK, None, stdout=stdout, exit_status=0, nonce=NONCE)
+
+    timeout = HostSpec(name="kvm02", address="192.0.2.11", groups=("kvm",))
+    raws = [
+        raw("kvm01", probe_stdout(kvm=True), ("kvm", "prod")),
+        raw("web01", probe_stdout(("root2", "root3")), ("web",)),
+        raw(HOSTILE_HOST, probe_stdout(kvm=True), ("kvm",)),
+        RawResult(timeout, Status.TIMEOUT, "probe timed out after 30 s"),
+    ]
+    return build_report(raws, RUN)

@@ -361,3 +361,23 @@ def test_long_finding_lists_fold_after_the_worst() -> None:
     assert shown.count('<tr class="critical">') == 1
     assert shown.index('<tr class="critical">') < shown.index('<tr class="warning">')
     assert folded.count('<tr class="warning">') == 5
+
+
+def test_report_computed_from_captures() -> None:
+    report = rf.captured_report()
+    page = render_html(report)
+    kvm01 = report.hosts[0]
+    vm1 = next(v for v in kvm01.vms if v.name == "vm1")
+    part = section(page, "host-kvm01")
+    assert "· hypervisor kvm · measured over 31.170 s" in part
+    assert "<li>disk dm-2 present in the first sample only: skipped" in part
+    # The lab capture's vm1: 261985000 ns of CPU over the sysstat host's 31.17 s, 1 vCPU.
+    cpu = 100 * 261985000 / (1e9 * 31.17)
+    assert vm1.metrics["vm.cpu_pct"] == pytest.approx(cpu)
+    assert f"<tr><td>vm1<td>1<td>{cpu:.1f}<td>" in part
+    assert "<h4>Virtual machines</h4>" in part
+    assert "Virtual machines" not in section(page, "host-web01")
+    assert "<td colspan=8 class=reason>probe timed out after 30 s" in fleet_row(page, "kvm02")
+    evil = section(page, anchors([rf.HOSTILE_HOST])[rf.HOSTILE_HOST])
+    assert "<h3>&lt;script&gt;alert(1)&lt;/script&gt; <span" in evil
+    assert len(Page(page).tags("script")) == 1

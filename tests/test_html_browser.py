@@ -344,3 +344,19 @@ def test_page_without_javascript_shows_everything(browser: WebSocket, report_url
     assert page.js("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
     page.screenshot(ARTIFACTS / "html-report-print.png")
     assert problems(page, report_url) == []
+
+
+def test_page_from_captured_probe_output(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("captured") / "report.html"
+    path.write_text(render_html(rf.captured_report()), encoding="utf-8")
+    page = new_page(browser)
+    page.open(path.as_uri())
+    assert sorted(fleet_order(page)) == sorted(["kvm01", "kvm02", "web01", rf.HOSTILE_HOST])
+    cells = "#host-kvm01 tbody tr td:first-child"
+    vms = page.js(f"Array.from(document.querySelectorAll('{cells}'), e => e.textContent)")
+    assert vms[-2:] == ["vm1", "vm2"]  # the VM table closes the section
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(ARTIFACTS / "html-report-captured-full.png", full=True)
+    assert problems(page, path.as_uri()) == []
