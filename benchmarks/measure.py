@@ -1,0 +1,213 @@
+"""Benchmark harness (I/O): run one client as a child process and measure what it cost.
+
+Wall time from the parent's monotonic clock; CPU (user + sys) and peak RSS from os.wait4 of
+that child, so they include every descendant it reaped (Ansible's forks and ssh processes) and
+nothing of the server side. The summed RSS of the whole process tree is sampled from /proc,
+because ru_maxrss is the largest single process, not the sum over Ansible's 100 workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "results"
+VENV_PY = REPO / ".venv" / "bin" / "python"
+FLEETMON = REPO / ".venv" / "bin" / "fleetmon"
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One child run: its costs, exit status and the JSON summary it printed last (if any)."""
+
+    wall_s: float
+    cpu_s: float
+    maxrss_mb: float
+    tree_rss_mb: float
+    rc: int
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    stderr_tail: str = ""
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(p) for p in f.read().split()]
+    return kids
+
+
+def tree_rss_kb(root: int) -> int:
+    """Summed resident set of `root` and all its descendants (shared pages counted each time)."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/statm") as f:
+            total += int(f.read().split()[1]) * PAGE_KB
+        todo += _children(pid)
+    return total
+
+
+def run_measured(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout_s: float = 600.0,
+    stdout_path: str | Path | None = None,
+    preexec: Callable[[], None] | None = None,
+    sample_s: float = 0.25,
+) -> Measured:
+    """Run argv to completion; the last stdout line, when it is a JSON object, is its summary."""
+    out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115 (closed below)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=out_file if out_file is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=preexec,
+    )
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(sample_s):
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    chunks: dict[str, bytes] = {}
+
+    def drain(name: str, stream: Any) -> None:
+        chunks[name] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=("err", proc.stderr))]
+    if out_file is None:
+        readers.append(threading.Thread(target=drain, args=("out", proc.stdout)))
+    for r in readers:
+        r.start()
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+        done.set()
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for r in readers:
+        r.join()
+    sampler.join()
+    if out_file is not None:
+        out_file.close()
+    summary: dict[str, Any] = {}
+    lines = chunks.get("out", b"").decode("utf-8", "replace").strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            summary = json.loads(lines[-1])
+    return Measured(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        maxrss_mb=usage.ru_maxrss / 1024,
+        tree_rss_mb=peak[0] / 1024,
+        rc=proc.returncode,
+        summary=summary,
+        stderr_tail=chunks.get("err", b"").decode("utf-8", "replace")[-2000:],
+    )
+
+
+def median_of(runs: Sequence[Measured], key: Callable[[Measured], float]) -> float:
+    """The median of one figure over the repetitions."""
+    return statistics.median(key(r) for r in runs)
+
+
+def summarise(runs: Sequence[Measured], hosts: int) -> dict[str, Any]:
+    """Median figures of repeated runs of one client (per-host CPU from whole-process CPU)."""
+    return {
+        "runs": len(runs),
+        "wall_s": median_of(runs, lambda r: r.wall_s),
+        "wall_s_all": [round(r.wall_s, 3) for r in runs],
+        "cpu_s": median_of(runs, lambda r: r.cpu_s),
+        "cpu_ms_per_host": median_of(runs, lambda r: r.cpu_s) / hosts * 1000,
+        "maxrss_mb": median_of(runs, lambda r: r.maxrss_mb),
+        "tree_rss_mb": median_of(runs, lambda r: r.tree_rss_mb),
+        "rc": [r.rc for r in runs],
+        "summary": dict(runs[-1].summary),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """Facts that make figures comparable: CPUs, load, Python, fd limit."""
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def save(name: str, doc: Mapping[str, Any]) -> Path:
+    """Write results/<name>.json and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    return path
+
+
+def table(rows: Iterable[Sequence[object]], headers: Sequence[str]) -> str:
+    """A plain aligned text table (no dependency, so the peers venv could print it too)."""
+    cells = [[str(h) for h in headers], *[[_fmt(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return "-" if v is None else str(v)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, None when either is missing or b is 0."""
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def log(msg: str) -> None:
+    """Progress on stderr, so stdout stays the tables."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def as_dict(m: Measured) -> dict[str, Any]:
+    """A Measured as plain JSON data."""
+    return asdict(m)
