@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +50,31 @@ class Lab:
         """`virsh domstats` read now, independently of fleetmon's probe."""
         proc = subprocess.run(
             ["virsh", "-q", "-c", self.uri, "domstats", "--raw", "--state", "--cpu-total",
-             "--vcpu", *self.domains],
+             "--vcpu", "--block", "--interface", *self.domains],
             capture_output=True, text=True, timeout=30, check=True,
         )  # fmt: skip
         return {d.name: d for d in parse_domstats(proc.stdout)}
+
+
+#: Counters each guest's work loop moves on every turn (about one turn a second).
+_LOOP_COUNTERS = ("block.0.rd.reqs", "block.0.wr.reqs", "net.0.tx.pkts", "net.0.rx.pkts")
+
+
+def _wait_until_busy(lab: Lab, timeout_s: float = 60.0) -> None:
+    """Wait until every guest's loop has turned twice, so tests see steady work."""
+    first = lab.domstats()
+    deadline = time.monotonic() + timeout_s
+    seen: dict[tuple[str, str], set[int | None]] = {}
+    while time.monotonic() < deadline:
+        now = lab.domstats()
+        for name in lab.domains:
+            for key in _LOOP_COUNTERS:
+                seen.setdefault((name, key), {first[name].num(key)}).add(now[name].num(key))
+        if all(len(values - {None}) >= 3 for values in seen.values()):
+            return
+        time.sleep(0.5)
+    idle = sorted(f"{n} {k}" for (n, k), v in seen.items() if len(v - {None}) < 3)
+    _cannot(f"guests not busy after {timeout_s:.0f} s: {', '.join(idle)}")
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +95,10 @@ def lab_hypervisor() -> Iterator[Lab]:
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
         _cannot(f"setup.sh exited {proc.returncode}:\n{tail}")
+    lab = Lab(URI, DOMAINS, dict(TAPS))
+    _wait_until_busy(lab)
     try:
-        yield Lab(URI, DOMAINS, dict(TAPS))
+        yield lab
     finally:
         if os.environ.get("FLEETMON_LAB_KEEP") != "1":
             subprocess.run(["bash", str(LAB_DIR / "teardown.sh")], capture_output=True, timeout=120)
