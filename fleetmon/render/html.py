@@ -1,7 +1,7 @@
 """The HTML report (pure): the report model in, one self-contained page out.
 
-Values are formatted here into a small view model; templates/report.html.j2 lays it out with
-autoescape and StrictUndefined on, so every name that came from a host is escaped there.
+The report becomes a small view model of formatted text (htmlfmt); templates/report.html.j2
+lays it out with autoescape and StrictUndefined on, so every name from a host is escaped there.
 """
 
 from __future__ import annotations
@@ -49,19 +49,10 @@ CPU_PARTS = (
 )
 #: Metrics drawn as distribution strips, when the fleet statistics have them.
 STRIPS = (
-    "cpu.busy_pct",
-    "cpu.steal_pct",
-    "cpu.iowait_pct",
-    "mem.used_pct",
-    "mem.swap_used_pct",
-    "load.per_cpu",
-    "psi.cpu_some_pct",
-    "psi.io_some_pct",
-    "psi.memory_some_pct",
-    "hv.vm_cpu_pct",
-    "hv.vcpu_overcommit_ratio",
-    "hv.mem_overcommit_ratio",
-)
+    "cpu.busy_pct", "cpu.steal_pct", "cpu.iowait_pct", "mem.used_pct", "mem.swap_used_pct",
+    "load.per_cpu", "psi.cpu_some_pct", "psi.io_some_pct", "psi.memory_some_pct",
+    "hv.vm_cpu_pct", "hv.vcpu_overcommit_ratio", "hv.mem_overcommit_ratio",
+)  # fmt: skip
 STRIP_W = 300.0
 #: A spread over fewer hosts says nothing the fleet table does not.
 MIN_STRIP_HOSTS = 3
@@ -69,6 +60,8 @@ MIN_STRIP_HOSTS = 3
 
 @dataclass(frozen=True, slots=True)
 class Cell:
+    """One table cell: its text, the sort key the script reads, a sub-line, a mark."""
+
     text: str
     sort: str = ""
     sub: str = ""  # the device, interface or mount the figure belongs to; a VM's state
@@ -77,6 +70,8 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class Seg:
+    """One segment of a host's CPU bar, in percent of the bar's width."""
+
     cls: str
     x: str
     width: str
@@ -84,6 +79,8 @@ class Seg:
 
 @dataclass(frozen=True, slots=True)
 class FleetRow:
+    """One host's row in the fleet table."""
+
     host: HostReport
     anchor: str
     verdict: str
@@ -97,6 +94,8 @@ class FleetRow:
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    """A per-host table (disks, NICs, filesystems, VMs), folded when long."""
+
     head: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     fold: bool
@@ -105,6 +104,8 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class HostView:
+    """One host's section."""
+
     host: HostReport
     anchor: str
     verdict: str
@@ -117,6 +118,8 @@ class HostView:
 
 @dataclass(frozen=True, slots=True)
 class FindingView:
+    """A finding in the list at the top, with the host it links to."""
+
     finding: Finding
     host: str | None
     anchor: str
@@ -125,6 +128,8 @@ class FindingView:
 
 @dataclass(frozen=True, slots=True)
 class Strip:
+    """One metric's spread across the fleet, drawn as ticks on a line."""
+
     name: str
     label: str
     stat: FleetStat
@@ -315,10 +320,13 @@ def _strip(
     )  # fmt: skip
 
 
+_LOADER = jinja2.PackageLoader("fleetmon", "templates")
+
+
 @functools.cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("fleetmon", "templates"),
+        loader=_LOADER,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -335,9 +343,8 @@ def _assets() -> tuple[Markup, Markup, str]:
     # The style sheet and script are inlined verbatim and allowed by hash: the page's CSP
     # then refuses any other script or style, and any request at all (default-src 'none').
     env = _env()
-    assert env.loader is not None
-    css = env.loader.get_source(env, "report.css.j2")[0].strip()
-    js = env.loader.get_source(env, "report.js.j2")[0].strip()
+    css = _LOADER.get_source(env, "report.css.j2")[0].strip()
+    js = _LOADER.get_source(env, "report.js.j2")[0].strip()
     csp = (
         f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
         "img-src data:; base-uri 'none'; form-action 'none'"

@@ -80,7 +80,7 @@ def fmt(v: MetricValue, unit: str) -> str:
 
 
 def sort_key(v: float | None) -> str:
-    # data-s attribute for the sorting script; empty sorts last either way.
+    """The data-s attribute the sorting script reads; empty (unknown) sorts last either way."""
     return "" if v is None else f"{v:.6g}"
 
 
@@ -123,6 +123,7 @@ def column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
 
 
 def unit_of(metric: str | None) -> str:
+    """The catalogue unit of a metric name, fleet statistics included; "" when unknown."""
     if metric is None:
         return ""
     if metric.startswith("fleet."):
