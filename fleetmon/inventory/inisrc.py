@@ -39,7 +39,10 @@ def parse_value(text: str) -> Any:
     try:
         if "\\" in text:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SyntaxWarning)  # "\d" in a quoted Windows path
+                # "\d" in a quoted Windows path warns (Deprecation- in 3.11, SyntaxWarning
+                # from 3.12); under -W error the compiler would make it a SyntaxError.
+                warnings.simplefilter("ignore", SyntaxWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
                 value = ast.literal_eval(text)
         else:
             value = ast.literal_eval(text)

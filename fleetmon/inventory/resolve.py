@@ -9,7 +9,7 @@ then host_vars/<host>. Each layer replaces keys of the one below (hash_behaviour
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetmon.inventory.data import Builder, GroupData, Origin
@@ -123,6 +123,10 @@ def build_inventory(
         )
         for name, g in b.groups.items()
     }
+    order = members("all", groups)
+    # Hosts declared right under `all` order first, as in Ansible, but are shown (and
+    # published) only under `ungrouped`, where reconcile also put them.
+    groups["all"] = replace(groups["all"], hosts=())
     ancestors = _ancestor_table(b.groups)
 
     def sort_key(n: str) -> tuple[int, int, str]:  # Ansible's sort_groups
@@ -132,7 +136,7 @@ def build_inventory(
     by_groupset: dict[frozenset[str], tuple[tuple[str, ...], VarLayer]] = {}
     hosts: dict[str, HostSpec] = {}
     origins: dict[str, dict[str, Origin]] = {}
-    for name in members("all", groups):
+    for name in order:
         h = b.hosts[name]
         key = frozenset(h.groups)
         cached = by_groupset.get(key)
