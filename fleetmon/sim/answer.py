@@ -85,7 +85,7 @@ class Answer:
             if not host.has_psi:  # kernel before 4.20, or psi=0: the file is missing
                 return lambda: ("", 1)
             # Stall time is a share of wall time: it grows with load, not with CPU count.
-            return lambda: (cap.pressure[kind].render(0.5 + host.busy_share, since), 0)
+            return lambda: (dict(cap.pressure)[kind].render(0.5 + host.busy_share, since), 0)
 
         return {
             "uptime": lambda: (render.render_uptime(host, at), 0),

@@ -163,7 +163,7 @@ def parse_domstats_pair(first: str, second: str) -> tuple[Domain, ...]:
     return tuple(domains)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Captures:
     """Everything the simulator renders hosts from."""
 
@@ -172,7 +172,7 @@ class Captures:
     vmstat: CounterText
     diskstats: CounterText
     net_dev: CounterText
-    pressure: dict[str, CounterText]
+    pressure: tuple[tuple[str, CounterText], ...]  # (cpu|io|memory, its counters)
     domains: tuple[Domain, ...]
     domstats_dt_s: float
     nodeinfo: str
@@ -214,7 +214,7 @@ def load_captures() -> Captures:
             wrap_fields=DISKSTATS_WRAP_FIELDS,
         ),
         net_dev=_sysstat_pair("net/dev"),
-        pressure={k: _sysstat_pair(f"pressure/{k}") for k in ("cpu", "io", "memory")},
+        pressure=tuple((k, _sysstat_pair(f"pressure/{k}")) for k in ("cpu", "io", "memory")),
         domains=parse_domstats_pair(
             read_capture(f"{lab}/sample1/domstats--raw.txt"),
             read_capture(f"{lab}/sample2/domstats--raw.txt"),

@@ -7,11 +7,12 @@ deltas measure what the profile says.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 
-from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
+from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures, Domain
 from fleetmon.sim.hosts import HostProfile, VmProfile
 
 #: USER_HZ: /proc/stat counts in 1/100 s on every Linux architecture we meet.
@@ -42,6 +43,7 @@ def guest_cores(host: HostProfile) -> float:
     return sum(vm.cpu_share * vm.vcpus for vm in host.vms if vm.running)
 
 
+@functools.lru_cache(maxsize=100_000)
 def cpu_shares(host: HostProfile) -> dict[str, float]:
     """Each /proc/stat column as a share of all CPU time (user includes guest, as in Linux)."""
     guest = min(guest_cores(host) / host.cpus, 0.9)
@@ -64,6 +66,7 @@ def cpu_shares(host: HostProfile) -> dict[str, float]:
     return shares
 
 
+@functools.lru_cache(maxsize=100_000)
 def _core_factors(cpus: int) -> list[float]:
     # Spread the load unevenly (one core busiest) but with a mean of 1 across the cores.
     raw = [1.0 + 0.6 * ((k * 7) % 11 - 5) / 10 for k in range(cpus)]
@@ -95,6 +98,7 @@ def render_stat(cap: Captures, host: HostProfile, at: Moment) -> str:
     return "\n".join(lines) + "\n" + rest
 
 
+@functools.lru_cache(maxsize=100_000)
 def render_meminfo(cap: Captures, host: HostProfile) -> str:
     """/proc/meminfo: sysstat's, every kB value scaled to the host's size, usage set."""
     lines = cap.meminfo.splitlines()
@@ -142,64 +146,93 @@ def _vm_counter(cap: Captures, vm: VmProfile, v1: str, v2: str, t_vm: float) -> 
     return int(v2) + int(rate * vm.io_scale * t_vm)
 
 
-def render_domain(cap: Captures, vm: VmProfile, at: Moment) -> str:
-    """One `virsh domstats --raw` record cloned from the lab capture, renamed and advanced."""
+#: A domain record part: literal text, or (how, base, rate) for a value that moves with time.
+_DomPart = str | tuple[str, int, float]
+
+
+def _shutoff(dom: Domain, vm: VmProfile, path: str) -> str:
+    # Shut off: no QEMU process, so libvirt reports only sizes (cf. kerub's capture).
+    out = [f"Domain: '{vm.name}'", "  state.state=5", "  state.reason=1"]
+    out += [f"  balloon.maximum={vm.mem_kib}", f"  vcpu.current={vm.vcpus}"]
+    out += [f"  vcpu.maximum={vm.vcpus}", "  block.count=1", "  block.0.name=vda"]
+    out.append(f"  block.0.path={path}")
+    sizes = ("block.0.allocation", "block.0.capacity", "block.0.physical")
+    out += [f"  {k}={v}" for k, _, v in dom.fields if k in sizes]
+    return "\n".join(out) + "\n\n"
+
+
+@functools.lru_cache(maxsize=100_000)
+def _domain_plan(cap: Captures, vm: VmProfile) -> tuple[_DomPart, ...]:
+    """The record with its constant lines joined: only the moving values are left to fill."""
     dom = cap.domains[vm.template % len(cap.domains)]
-    out = [f"Domain: '{vm.name}'"]
     path = f"/var/lib/libvirt/images/{vm.name}.qcow2"
     if not vm.running:
-        # Shut off: no QEMU process, so libvirt reports only sizes (cf. kerub's capture).
-        out += ["  state.state=5", "  state.reason=1", f"  balloon.maximum={vm.mem_kib}"]
-        out += [f"  vcpu.current={vm.vcpus}", f"  vcpu.maximum={vm.vcpus}", "  block.count=1"]
-        out += ["  block.0.name=vda", f"  block.0.path={path}"]
-        sizes = {
-            k: v
-            for k, _, v in dom.fields
-            if k.startswith("block.0.") and k[8:] in ("allocation", "capacity", "physical")
-        }
-        out += [f"  {k}={v}" for k, v in sizes.items()]
-        return "\n".join(out) + "\n\n"
-    t_vm = vm.age_s + at.since_start_s
-    cpu_ns = int(1e9 * t_vm * vm.vcpus * vm.cpu_share)
+        return (_shutoff(dom, vm, path),)
     avail = vm.mem_kib * 94912 // 131072  # the lab guest's available/maximum ratio
     usable = int(avail * (1 - vm.mem_used_frac))
-    fixed = {
-        "cpu.time": cpu_ns,
-        "cpu.user": cpu_ns * 85 // 100,
-        "cpu.system": cpu_ns - cpu_ns * 85 // 100,
-        "balloon.current": vm.mem_kib,
-        "balloon.maximum": vm.mem_kib,
-        "balloon.unused": usable * 9 // 10,
-        "balloon.available": avail,
-        "balloon.usable": usable,
-        "balloon.last-update": int(at.epoch_s) // 2 * 2,
-        "balloon.disk_caches": avail // 20,
-        "balloon.rss": int(vm.mem_kib * min(1.0, vm.mem_used_frac + 0.1)),
-        "vcpu.current": vm.vcpus,
-        "vcpu.maximum": vm.vcpus,
+    cpu_rate = 1e9 * vm.vcpus * vm.cpu_share
+    fixed: dict[str, _DomPart] = {
+        "cpu.time": ("lin", 0, cpu_rate),
+        "cpu.user": ("user", 0, cpu_rate),
+        "cpu.system": ("system", 0, cpu_rate),
+        "balloon.current": str(vm.mem_kib),
+        "balloon.maximum": str(vm.mem_kib),
+        "balloon.unused": str(usable * 9 // 10),
+        "balloon.available": str(avail),
+        "balloon.usable": str(usable),
+        "balloon.last-update": ("epoch", 0, 0.0),
+        "balloon.disk_caches": str(avail // 20),
+        "balloon.rss": str(int(vm.mem_kib * min(1.0, vm.mem_used_frac + 0.1))),
+        "vcpu.current": str(vm.vcpus),
+        "vcpu.maximum": str(vm.vcpus),
         "net.0.name": vm.nic,
         "block.0.path": path,
     }
+    parts: list[_DomPart] = [f"Domain: '{vm.name}'\n"]
     for key, v1, v2 in dom.fields:
         if key.startswith("vcpu.0."):
             if key == "vcpu.0.state":
-                vcpu_ns = int(t_vm * vm.cpu_share * 0.97 * 100) * 10_000_000
                 for n in range(vm.vcpus):
-                    out += [
-                        f"  vcpu.{n}.state=1",
-                        f"  vcpu.{n}.time={vcpu_ns}",
-                        f"  vcpu.{n}.wait=0",
-                    ]
-                    out.append(f"  vcpu.{n}.delay={int(1e9 * t_vm * vm.delay_share)}")
+                    parts += [f"  vcpu.{n}.state=1\n  vcpu.{n}.time=", ("vcpu", 0, vm.cpu_share)]
+                    parts += [f"\n  vcpu.{n}.wait=0\n  vcpu.{n}.delay="]
+                    parts += [("lin", 0, 1e9 * vm.delay_share), "\n"]
             continue
-        if key in fixed:
-            value: object = fixed[key]
-        elif _VM_COUNTER_RE.match(key):
-            value = _vm_counter(cap, vm, v1, v2, t_vm)
+        value = fixed.get(key)
+        if value is None and _VM_COUNTER_RE.match(key):
+            rate = max(0, int(v2) - int(v1)) / cap.domstats_dt_s * vm.io_scale
+            value = ("lin", int(v2), rate)
+        parts += [f"  {key}=", v2 if value is None else value, "\n"]
+    parts.append("\n")
+    joined: list[_DomPart] = []
+    for part in parts:
+        if isinstance(part, str) and joined and isinstance(joined[-1], str):
+            joined[-1] += part
         else:
-            value = v2
-        out.append(f"  {key}={value}")
-    return "\n".join(out) + "\n\n"
+            joined.append(part)
+    return tuple(joined)
+
+
+def render_domain(cap: Captures, vm: VmProfile, at: Moment) -> str:
+    """One `virsh domstats --raw` record cloned from the lab capture, renamed and advanced."""
+    t_vm = vm.age_s + at.since_start_s
+    out = []
+    for part in _domain_plan(cap, vm):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        how, base, rate = part
+        if how == "lin":
+            out.append(str(base + int(rate * t_vm)))
+        elif how == "user":
+            out.append(str(int(rate * t_vm) * 85 // 100))
+        elif how == "system":
+            cpu_ns = int(rate * t_vm)
+            out.append(str(cpu_ns - cpu_ns * 85 // 100))
+        elif how == "vcpu":  # vCPU times come in 10 ms steps (scheduler ticks)
+            out.append(str(int(t_vm * rate * 0.97 * 100) * 10_000_000))
+        else:  # the guest's balloon driver reports every 2 s
+            out.append(str(int(at.epoch_s) // 2 * 2))
+    return "".join(out)
 
 
 def render_domstats(cap: Captures, host: HostProfile, at: Moment) -> str:
@@ -234,6 +267,7 @@ def _tap_counters(cap: Captures, vm: VmProfile, at: Moment) -> list[tuple[str, i
     ]
 
 
+@functools.lru_cache(maxsize=100_000)
 def render_nodeinfo(cap: Captures, host: HostProfile) -> str:
     """`virsh nodeinfo` in the lab capture's layout, with the host's CPUs and memory."""
     sockets = 2 if host.cpus >= 32 else 1
@@ -272,6 +306,7 @@ def render_xl_list(cap: Captures, host: HostProfile, at: Moment) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=100_000)
 def render_xl_info(cap: Captures, host: HostProfile) -> str:
     """`xl info` in ganeti's Xen 4.0.1 capture's layout, with the machine's size."""
     used = host.mem_kib // 1024 + sum(vm.mem_kib // 1024 for vm in host.vms if vm.running)
