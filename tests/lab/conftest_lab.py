@@ -5,12 +5,16 @@ the packages, a few seconds with them) and tests/lab/teardown.sh at the end. It 
 and the Debian package registry. Outside CI a machine that cannot run it skips the lab
 tests, saying why; in CI (CI=true) that is a failure, never a silent skip.
 FLEETMON_LAB_KEEP=1 leaves the lab running after the session (for a quicker next run).
+Concurrent sessions share the lab: the last one out tears it down (a lock and one file
+per session under /run/fleetmon-lab/users).
 
 Load it with `pytest_plugins = ["lab.conftest_lab"]` (tests/ is on sys.path).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import time
@@ -26,6 +30,7 @@ LAB_DIR = Path(__file__).parent
 URI = "qemu:///system"
 DOMAINS = ("fmlab1", "fmlab2")
 TAPS = {"tap-fmlab1": "fmlab1", "tap-fmlab2": "fmlab2"}
+STATE = Path(os.environ.get("FMLAB_STATE", "/run/fleetmon-lab"))
 
 
 def _in_ci() -> bool:
@@ -77,28 +82,64 @@ def _wait_until_busy(lab: Lab, timeout_s: float = 60.0) -> None:
     _cannot(f"guests not busy after {timeout_s:.0f} s: {', '.join(idle)}")
 
 
+@contextlib.contextmanager
+def _lab_lock() -> Iterator[None]:
+    """Serialise setup and teardown between concurrent pytest sessions on this machine."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with (STATE / "lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _live_users() -> list[Path]:
+    """Sessions still using the lab (one file per pytest pid); dead ones are dropped."""
+    live = []
+    for f in (STATE / "users").glob("*"):
+        try:
+            os.kill(int(f.name), 0)
+            live.append(f)
+        except (ValueError, ProcessLookupError):
+            f.unlink(missing_ok=True)
+    return live
+
+
 @pytest.fixture(scope="session")
 def lab_hypervisor() -> Iterator[Lab]:
-    """Bring the lab up for the session and tear it down after."""
+    """Bring the lab up for the session and tear it down after, unless another session
+    (another pytest on this machine) still uses it: the lab is shared, not restarted."""
     if os.geteuid() != 0:
         _cannot("needs root (apt-get, libvirtd, a bridge)")
-    try:
-        proc = subprocess.run(
-            ["bash", str(LAB_DIR / "setup.sh")],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env={**os.environ, "GUESTS": str(len(DOMAINS))},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _cannot(f"setup.sh did not finish: {exc}")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-        _cannot(f"setup.sh exited {proc.returncode}:\n{tail}")
+    me = STATE / "users" / str(os.getpid())
+    with _lab_lock():
+        try:
+            proc = subprocess.run(
+                ["bash", str(LAB_DIR / "setup.sh")],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env={**os.environ, "GUESTS": str(len(DOMAINS)), "FMLAB_STATE": str(STATE)},
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _cannot(f"setup.sh did not finish: {exc}")
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            _cannot(f"setup.sh exited {proc.returncode}:\n{tail}")
+        me.parent.mkdir(exist_ok=True)
+        me.touch()
     lab = Lab(URI, DOMAINS, dict(TAPS))
-    _wait_until_busy(lab)
     try:
+        _wait_until_busy(lab)
         yield lab
     finally:
-        if os.environ.get("FLEETMON_LAB_KEEP") != "1":
-            subprocess.run(["bash", str(LAB_DIR / "teardown.sh")], capture_output=True, timeout=120)
+        with _lab_lock():
+            me.unlink(missing_ok=True)
+            if not _live_users() and os.environ.get("FLEETMON_LAB_KEEP") != "1":
+                subprocess.run(
+                    ["bash", str(LAB_DIR / "teardown.sh")],
+                    capture_output=True,
+                    timeout=120,
+                    env={**os.environ, "FMLAB_STATE": str(STATE)},
+                )
