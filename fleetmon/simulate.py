@@ -130,6 +130,8 @@ def ready_lines(sim: Simulator, inv: Path | None, known: Path | None) -> str:
     )
     if inv is not None:
         out += f"fleetmon simulate: collect them with: fleetmon run {inv} --known-hosts {known}\n"
+    if sim.config.accept_any_key:
+        out += "fleetmon simulate: no --inventory-out or --client-key-out: any client key is accepted\n"
     return out
 
 
@@ -170,7 +172,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             await sim.start()
         except OSError as exc:
             await sim.close()
-            raise OptionError(f"cannot listen: {exc.strerror or exc}") from exc
+            raise OptionError(exc.strerror or str(exc)) from exc
         try:
             inv, known = write_files(sim, args)
             sys.stdout.write(ready_lines(sim, inv, known))

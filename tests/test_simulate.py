@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -323,6 +324,23 @@ def test_a_wrong_client_key_is_refused() -> None:
     asyncio.run(main())
 
 
+def test_a_busy_port_is_an_input_error() -> None:
+    address = _block() + ".1"
+    with socket.socket() as holder:
+        holder.bind((address, 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cmd = [FLEETMON, "simulate", "--hosts", "1", "--base-address", address]
+        out = subprocess.run(
+            [*cmd, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert out.returncode == 4
+    assert (
+        out.stderr
+        == f"fleetmon: error: cannot listen on {address}:{port}: Address already in use\n"
+    )
+
+
 # --- the command line, end to end --------------------------------------------------------
 
 
@@ -351,6 +369,7 @@ def simulator(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     assert re.fullmatch(r"fleetmon simulate: stopped after \d+ probe answers\n", err), err
 
 
+@pytest.mark.slow
 def test_fleetmon_run_collects_the_simulated_fleet(simulator: tuple[Path, Path, str]) -> None:
     inv, known, _ = simulator
     assert oct(os.stat(f"{inv}.key").st_mode & 0o777) == "0o600"

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 #: Commands that read a script on stdin (`sh -s`, `bash -s`): the probe may come that way.
 _READS_STDIN_RE = re.compile(r"\bsh -s\b")
 
+#: Pending connections per host: a client opening many sessions at once is not refused.
+LISTEN_BACKLOG = 128
+
 #: The line a `cmdfail` host writes on stderr before exiting 1.
 CMDFAIL_STDERR = "sh: 1: cannot open /proc/stat: Permission denied (fleetmon simulate: cmdfail)\n"
 
@@ -68,6 +71,21 @@ def _df(flag: str) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return machine_df(out.stdout)
+
+
+def _listening_socket(address: str, port: int) -> socket.socket:
+    # Bound here rather than by asyncssh: its getaddrinfo per listener in a thread made
+    # starting 1,000 hosts take seconds.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _free_port(address: str) -> int:
@@ -116,9 +134,14 @@ class Simulator:
                 # Nothing listens there: connections are refused.
                 port = port or _free_port(host.address)
             else:
-                acceptor = await asyncssh.listen(host.address, port, options=options)
+                try:
+                    sock = _listening_socket(host.address, port)
+                except OSError as exc:
+                    where = f"{host.address}:{port}"
+                    raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror}") from exc
+                acceptor = await asyncssh.listen(sock=sock, options=options)
                 self._acceptors.append(acceptor)
-                port = port or acceptor.sockets[0].getsockname()[1]
+                port = sock.getsockname()[1]
             host = _with_port(host, port)
             self._by_endpoint[(host.address, port)] = host
             hosts.append(host)
