@@ -131,7 +131,7 @@ def ready_lines(sim: Simulator, inv: Path | None, known: Path | None) -> str:
     if inv is not None:
         out += f"fleetmon simulate: collect them with: fleetmon run {inv} --known-hosts {known}\n"
     if sim.config.accept_any_key:
-        out += "fleetmon simulate: no --inventory-out or --client-key-out: any client key is accepted\n"
+        out += "fleetmon simulate: no key written (--client-key-out): any client key is accepted\n"
     return out
 
 
