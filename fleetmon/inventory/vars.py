@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fleetmon.errors import did_you_mean
+from fleetmon.errors import did_you_mean, suggest
 from fleetmon.model import HostSpec
 from fleetmon.probe import HYPERVISOR_MODES
 
@@ -168,8 +168,11 @@ def check_var(name: str, value: Any) -> None:
     if check is not None:
         check(value)
     elif name.startswith("fleetmon_"):
-        hint = did_you_mean(name, FLEETMON_VARS) or f" (known: {', '.join(sorted(FLEETMON_VARS))})"
-        raise ValueError(f"unknown fleetmon variable{hint}")
+        # Compare what follows the shared prefix, or every short typo looks close to something.
+        best = suggest(name[9:], [v[9:] for v in FLEETMON_VARS])
+        hint = f" (did you mean 'fleetmon_{best}'?)" if best else ""
+        known = f" (known: {', '.join(sorted(FLEETMON_VARS))})"
+        raise ValueError(f"unknown fleetmon variable{hint or known}")
 
 
 def proxy_jump(args: list[str]) -> str | None:

@@ -1,0 +1,110 @@
+"""Bad inventories: each is one InventoryError line with file:line and key path.
+
+The corpus is tests/data/inventories/bad/: each file's first line is `# expect: <message>`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fleetmon.errors import InputError, InventoryError
+from fleetmon.inventory import load_inventory, render_graph, render_host
+
+DATA = Path(__file__).parent / "data" / "inventories"
+BAD = sorted(p.name for p in (DATA / "bad").iterdir() if p.read_text().startswith("# expect: "))
+
+
+def _expected(name: str) -> str:
+    return (DATA / "bad" / name).read_text().splitlines()[0].removeprefix("# expect: ")
+
+
+def _error(path: str) -> str:
+    with pytest.raises(InventoryError) as e:
+        load_inventory(path)
+    message = str(e.value)
+    assert "\n" not in message
+    assert isinstance(e.value, InputError)  # the CLI's exit 4
+    return message
+
+
+def test_corpus_is_complete() -> None:
+    assert len(BAD) >= 40
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_inventory(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA / "bad")
+    assert _error(name) == _expected(name)
+
+
+def test_libyaml_is_used() -> None:
+    # The 50,000-host budget and the YAML messages above are libyaml's (CSafeLoader).
+    assert yaml.__with_libyaml__
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("bad/vault-file.yml", "bad/vault-file.yml:1: vault-encrypted files are not supported"),
+        (
+            "bad-group-vars/inventory.yaml",
+            "bad-group-vars/group_vars/kvm.yml:2: ansible_port: expected an integer, "
+            "got 'twenty-two'",
+        ),
+        (
+            "bad-host-vars/hosts",
+            "bad-host-vars/host_vars/kvm01:1: expected a mapping of variables, got a sequence",
+        ),
+        (
+            "no-such-inventory.yaml",
+            "no-such-inventory.yaml: cannot read: No such file or directory",
+        ),
+        ("bad", "bad: is a directory, not an inventory file"),
+    ],
+)
+def test_bad_files(path: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA)
+    assert _error(path) == message
+
+
+def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("hosts.ini").write_bytes(b"[kvm]\nkvm01\nk\xe9vm02\n")
+    assert _error("hosts.ini") == "hosts.ini:3: not UTF-8 text"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("hosts.ini").write_text("kvm01\n")
+    Path("hosts.ini").chmod(0)
+    assert _error("hosts.ini") == "hosts.ini: cannot read: Permission denied"
+
+
+def test_unreadable_vars_dir_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("group_vars").mkdir()
+    Path("group_vars/all").mkdir()
+    os.symlink("missing-target.yml", "group_vars/all/broken.yml")
+    Path("hosts.ini").write_text("kvm01\n")
+    assert load_inventory("hosts.ini").hosts["kvm01"].vars == {}  # a dangling link: not a file
+    Path("group_vars/all/x.yml").write_text("a: [1\n")
+    assert _error("hosts.ini") == (
+        "group_vars/all/x.yml:2: invalid YAML: did not find expected ',' or ']'"
+    )
+
+
+def test_unknown_host_and_group_in_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA)
+    inv = load_inventory("basic.yaml")
+    with pytest.raises(InventoryError) as e:
+        render_host(inv, "kvm1")
+    assert str(e.value) == "basic.yaml: no host 'kvm1' in the inventory (did you mean 'kvm01'?)"
+    with pytest.raises(InventoryError) as e:
+        render_graph(inv, "kvn")
+    assert str(e.value) == "basic.yaml: no group 'kvn' (did you mean 'kvm'?)"
+    assert render_graph(inv, "prod") == "@prod:\n  |--kvm01\n"

@@ -1,0 +1,140 @@
+"""Host patterns (--limit) with Ansible's semantics (fleetmon.inventory.patterns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory import Inventory, load_inventory
+from fleetmon.inventory.patterns import match_pattern, order_patterns, split_patterns
+
+DIR = Path(__file__).parent / "data" / "inventories" / "patterns"
+XEN = ["xen01", "xen02", "xen03"]
+WEB = ["web1.example.net", "web2.example.net"]
+KVM = ["kvm01", "kvm02", "kvm03", "kvm04", "kvm05"]
+ALL = XEN + WEB + KVM
+
+
+@pytest.fixture
+def inv(monkeypatch: pytest.MonkeyPatch) -> Inventory:
+    monkeypatch.chdir(DIR)  # @file paths and error messages relative to the data folder
+    return load_inventory("hosts.ini")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (None, ALL),
+        ("all", ALL),
+        ("*", ALL),
+        ("kvm", KVM),
+        ("prod", ["xen01", *KVM]),  # a group with a child group: its hosts and the child's
+        ("kvm03", ["kvm03"]),
+        ("web1.example.net", ["web1.example.net"]),
+        ("kvm03:xen02", ["xen02", "kvm03"]),  # selections keep the inventory's order
+        ("kvm03,xen02", ["xen02", "kvm03"]),
+        ("kvm03, xen02", ["xen02", "kvm03"]),
+        ("kvm:!kvm03", ["kvm01", "kvm02", "kvm04", "kvm05"]),
+        ("!kvm03:kvm", ["kvm01", "kvm02", "kvm04", "kvm05"]),  # exclusions are applied last
+        ("prod:&web", ["kvm01"]),
+        ("&kvm", KVM),  # only intersections: from all
+        ("!xen*", WEB + KVM),
+        ("prod,&kvm,!kvm01,!kvm02", ["kvm03", "kvm04", "kvm05"]),
+        ("kvm*", KVM),
+        ("web?.example.net", WEB),
+        ("*.example.net", WEB),
+        ("kvm0[1-3]", ["kvm01", "kvm02", "kvm03"]),  # a glob class, not a subscript
+        ("kvm:!kvm0[1-3]", ["kvm04", "kvm05"]),
+        ("~kvm0[12]", ["kvm01", "kvm02"]),
+        ("~web", ["web1.example.net", "web2.example.net", "kvm01"]),  # re.match: group web too
+        ("~.*[13]$", ["xen01", "xen03", "kvm01", "kvm03"]),
+        ("kvm[0]", ["kvm01"]),
+        ("kvm[-1]", ["kvm05"]),
+        ("kvm[1:3]", ["kvm02", "kvm03", "kvm04"]),  # Ansible subscripts are inclusive
+        ("kvm[3:]", ["kvm04", "kvm05"]),
+        ("@limit.txt", ["xen01", "xen03", "kvm02"]),
+        ("@limit.txt:!kvm02", ["xen01", "xen03"]),
+    ],
+)
+def test_select(inv: Inventory, pattern: str | None, expected: list[str]) -> None:
+    assert [h.name for h in inv.select(pattern)] == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (
+            "kvmm",
+            "hosts.ini: --limit 'kvmm': 'kvmm' matches no host or group (did you mean 'kvm'?)",
+        ),
+        (
+            "kvm:!kvm99",
+            "hosts.ini: --limit 'kvm:!kvm99': 'kvm99' matches no host or group "
+            "(did you mean 'kvm'?)",
+        ),
+        ("db*", "hosts.ini: --limit 'db*': 'db*' matches no host or group"),
+        ("xen:&kvm", "hosts.ini: --limit 'xen:&kvm' selects no hosts"),
+        ("xen01:!prod", "hosts.ini: --limit 'xen01:!prod' selects no hosts"),
+        ("", "hosts.ini: --limit '' is empty"),
+        (" , ", "hosts.ini: --limit ' , ' is empty"),
+        (
+            "~web(",
+            "hosts.ini: --limit '~web(': '~web(' is not a valid pattern "
+            "(missing ), unterminated subpattern at position 3)",
+        ),
+        (
+            "kvm[7]",
+            "hosts.ini: --limit 'kvm[7]': 'kvm[7]': index 7 is out of range (kvm has 5 hosts)",
+        ),
+        ("@nowhere.txt", "nowhere.txt: cannot read limit file: No such file or directory"),
+        (
+            "@limit-bad.txt",
+            "limit-bad.txt:2: 'kvm99' matches no host or group (did you mean 'kvm'?)",
+        ),
+    ],
+)
+def test_bad_limit(inv: Inventory, pattern: str, message: str) -> None:
+    with pytest.raises(InventoryError) as e:
+        inv.select(pattern)
+    assert str(e.value) == message
+
+
+def test_select_quiet_allows_nothing(inv: Inventory) -> None:
+    assert inv.select_quiet("nothing-here") == []
+    assert inv.select_quiet("xen:&kvm") == []
+    assert [h.name for h in inv.select_quiet("web")] == [*WEB, "kvm01"]
+
+
+def test_match_pattern_over_specs(inv: Inventory) -> None:
+    specs = [inv.hosts[n] for n in ("kvm01", "kvm02", "xen01", "web1.example.net")]
+    assert match_pattern("kvm", specs) == ["kvm01", "kvm02"]
+    assert match_pattern("prod:!kvm02", specs) == ["kvm01", "xen01"]
+    assert match_pattern("all:&web", specs) == ["kvm01", "web1.example.net"]
+    assert match_pattern("~.*0[2]", specs) == ["kvm02"]
+    assert match_pattern("nothing", specs) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "parts"),
+    [
+        ("a:b", ["a", "b"]),
+        ("a,b:c", ["a", "b:c"]),  # with commas, colons are not separators
+        ("kvm:!kvm07:&prod", ["kvm", "!kvm07", "&prod"]),
+        ("web[1:3]:db", ["web[1:3]", "db"]),
+        ("web[1:3]", ["web[1:3]"]),
+        ("host:22", ["host:22"]),  # an address with a port is one pattern
+        ("2001:db8::1", ["2001:db8::1"]),
+        (" a , b ", ["a", "b"]),
+        ("a:b,c", ["a:b", "c"]),
+        ("~web[", ["~web"]),  # as Ansible's split: a lone '[' is dropped
+    ],
+)
+def test_split_patterns(pattern: str, parts: list[str]) -> None:
+    assert split_patterns(pattern) == parts
+
+
+def test_order_patterns() -> None:
+    assert order_patterns(["!a", "b", "&c", "d", "!e"]) == ["b", "d", "&c", "!a", "!e"]
+    assert order_patterns(["!a"]) == ["all", "!a"]

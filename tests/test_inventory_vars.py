@@ -1,0 +1,280 @@
+"""Variable precedence, group_vars/host_vars files, and connection variables -> HostSpec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetmon.inventory import FLEETMON_VARS, FleetmonVars, fleetmon_vars, load_inventory
+from fleetmon.inventory.vars import check_var, parse_bool, proxy_jump, resolve_host
+from fleetmon.model import HostSpec
+
+DATA = Path(__file__).parent / "data" / "inventories"
+PRECEDENCE = str(DATA / "precedence" / "inventory.yaml")
+
+GV_CHILD = {"from_child": "gv-child-10", "dir_order": "second", "nested": True}
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        # inventory host var < host_vars/h1.yml; group_vars/ beat every inventory group var.
+        (
+            "h1",
+            {"layer": "host_vars", "from_all": "gv-all", "from_parent": "gv-parent", **GV_CHILD},
+        ),
+        # No host vars: group_vars/all (gv-all) beats the inventory's child group var; the
+        # host_vars/h2/ folder is read in name order (b.yml last).
+        (
+            "h2",
+            {
+                "layer": "gv-all",
+                "from_all": "gv-all",
+                "tie": "aaa",
+                "from_parent": "gv-parent",
+                **GV_CHILD,
+                "hv": "b",
+            },
+        ),
+        # aaa and zzz have the same depth: zzz sorts later and wins; then group_vars/zzz.
+        ("h3", {"layer": "gv-all", "from_all": "gv-all", "tie": "gv-zzz"}),
+        # low has ansible_group_priority 10 > mid's 1: low wins despite its name.
+        # group_vars/mid (no extension) is found before group_vars/mid.yml.
+        (
+            "h4",
+            {
+                "layer": "gv-all",
+                "from_all": "gv-all",
+                "tie": "low-priority-10",
+                "tie_file": "no-extension",
+            },
+        ),
+    ],
+)
+def test_precedence(host: str, expected: dict[str, Any]) -> None:
+    inv = load_inventory(PRECEDENCE)
+    assert dict(inv.hosts[host].vars) == expected
+    assert list(inv.hosts[host].vars) == list(expected)  # insertion order follows the layers
+
+
+def test_precedence_groups_and_origins() -> None:
+    inv = load_inventory(PRECEDENCE)
+    assert list(inv.hosts) == ["h2", "h3", "h4", "h1"]  # Ansible's breadth-first order
+    assert (inv.groups["child"].depth, inv.groups["low"].priority) == (2, 10)
+    assert "ansible_group_priority" not in inv.groups["low"].vars
+    assert inv.groups["mid"].vars == {"tie": "mid", "tie_file": "no-extension"}
+    assert inv.hosts["h1"].groups == ("child", "parent")
+    origin = inv.origin("h1", "from_child")
+    assert origin is not None
+    assert (Path(origin.file).relative_to(DATA / "precedence"), origin.line) == (
+        Path("group_vars/child/10-first.yml"),
+        1,
+    )
+    origin = inv.origin("h2", "tie")
+    assert origin is not None
+    assert (Path(origin.file).name, origin.line, origin.path) == (
+        "inventory.yaml",
+        25,
+        "all.children.aaa.vars.tie",
+    )
+
+
+def test_same_host_in_many_groups_is_one_host(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n"
+        "  children:\n"
+        "    a:\n"
+        "      hosts:\n"
+        "        h: {x: 1, y: 1}\n"
+        "    b:\n"
+        "      hosts:\n"
+        "        h: {y: 2, z: 2}\n"
+    )
+    hosts = load_inventory(str(inv)).hosts
+    assert list(hosts) == ["h"]
+    assert hosts["h"].vars == {"x": 1, "y": 2, "z": 2}  # the later definition wins per key
+    assert hosts["h"].groups == ("a", "b")
+
+
+def test_dict_vars_are_replaced_not_merged(tmp_path: Path) -> None:
+    # Ansible's default hash_behaviour=replace
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("fleetmon_thresholds: {a: 1, b: 2}\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    h:\n      fleetmon_thresholds: {b: 3}\n")
+    assert load_inventory(str(inv)).hosts["h"].vars == {"fleetmon_thresholds": {"b": 3}}
+
+
+def test_vars_files_beside_an_ini_inventory(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "group_vars" / "kvm.json").write_text('{"ansible_port": 2200}')
+    (tmp_path / "host_vars" / "kvm02.yaml").write_text("ansible_port: 2202\n")
+    inv = tmp_path / "hosts"
+    inv.write_text("[kvm]\nkvm01\nkvm02 ansible_port=2299\n")
+    hosts = load_inventory(str(inv)).hosts
+    assert (hosts["kvm01"].port, hosts["kvm02"].port) == (2200, 2202)
+
+
+def spec(**vars_: Any) -> HostSpec:
+    return resolve_host("h1", vars_, ("g",))
+
+
+def test_defaults() -> None:
+    assert spec() == HostSpec(name="h1", address="h1", groups=("g",), vars={})
+
+
+@pytest.mark.parametrize(
+    ("vars_", "field", "value"),
+    [
+        ({"ansible_host": "192.0.2.5"}, "address", "192.0.2.5"),
+        ({"ansible_host": "a", "ansible_ssh_host": "b"}, "address", "b"),  # the ssh alias wins
+        ({"ansible_port": 2222}, "port", 2222),
+        ({"ansible_port": "2222"}, "port", 2222),
+        ({"ansible_ssh_port": 2200}, "port", 2200),
+        ({"ansible_user": "ops"}, "user", "ops"),
+        ({"ansible_ssh_private_key_file": "/k/id"}, "key_file", "/k/id"),
+        ({"ansible_private_key_file": "/k/id2"}, "key_file", "/k/id2"),
+        ({"ansible_connection": "local"}, "connection", "local"),
+        ({"ansible_connection": "smart"}, "connection", "ssh"),
+        ({"ansible_connection": "paramiko"}, "connection", "ssh"),
+        ({"ansible_become": "yes"}, "become", True),
+        ({"ansible_become": "False"}, "become", False),
+        ({"ansible_become": 1}, "become", True),
+        ({"ansible_become_user": "root"}, "become_user", "root"),
+        ({"fleetmon_host_key_checking": False}, "host_key_checking", False),
+        ({"ansible_host_key_checking": "no"}, "host_key_checking", False),
+        (
+            {"ansible_host_key_checking": False, "fleetmon_host_key_checking": True},
+            "host_key_checking",
+            True,
+        ),
+        ({"ansible_ssh_common_args": "-o ProxyJump=bastion"}, "proxy_jump", "bastion"),
+        ({"ansible_ssh_extra_args": "-J ops@bastion:2222"}, "proxy_jump", "ops@bastion:2222"),
+        (
+            {"ansible_ssh_common_args": "-J first", "ansible_ssh_extra_args": "-J second"},
+            "proxy_jump",
+            "first",  # ssh keeps the first value it obtains
+        ),
+        ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"}, "proxy_jump", None),
+    ],
+)
+def test_connection_vars(vars_: dict[str, Any], field: str, value: object) -> None:
+    assert getattr(spec(**vars_), field) == value
+
+
+def test_key_file_expands_user() -> None:
+    assert spec(ansible_ssh_private_key_file="~/.ssh/id").key_file == str(
+        Path.home() / ".ssh" / "id"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "jump"),
+    [
+        (["-o", "ProxyJump=j1"], "j1"),
+        (["-oProxyJump=j1"], "j1"),
+        (["-o", "proxyjump j1"], "j1"),
+        (["-o", "ProxyJump=none"], None),
+        (["-Jj1,j2"], "j1,j2"),
+        (["-J", "u@j1:22"], "u@j1:22"),
+        (["-o", "ProxyCommand=ssh -W %h:%p j1"], None),
+        (["-J"], None),
+        ([], None),
+    ],
+)
+def test_proxy_jump(args: list[str], jump: str | None) -> None:
+    assert proxy_jump(args) == jump
+
+
+@pytest.mark.parametrize(
+    ("value", "result"),
+    [
+        (True, True),
+        ("yes", True),
+        ("On", True),
+        ("1", True),
+        ("t", True),
+        ("y", True),
+        (1, True),
+        (False, False),
+        ("no", False),
+        ("OFF", False),
+        ("0", False),
+        ("f", False),
+        (0, False),
+    ],
+)
+def test_parse_bool(value: object, result: bool) -> None:
+    assert parse_bool(value) is result
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ansible_port", "abc", "expected an integer, got 'abc'"),
+        ("ansible_port", True, "expected an integer, got True"),
+        ("ansible_port", 0, "expected a port number 1-65535, got 0"),
+        ("ansible_host", "", "expected a non-empty string, got ''"),
+        ("ansible_host", 5, "expected a non-empty string, got 5"),
+        ("ansible_user", ["a"], "expected a non-empty string, got ['a']"),
+        ("ansible_become", "2", "expected a boolean (true/false, yes/no), got '2'"),
+        ("fleetmon_host_key_checking", None, "expected a boolean (true/false, yes/no), got None"),
+        (
+            "ansible_connection",
+            "sssh",
+            "unsupported connection 'sssh', fleetmon supports ssh and local (did you mean 'ssh'?)",
+        ),
+        ("ansible_group_priority", "high", "expected an integer, got 'high'"),
+        ("fleetmon_timeout", 0, "expected a positive number of seconds, got 0"),
+        ("fleetmon_timeout", "soon", "expected a positive number of seconds, got 'soon'"),
+        (
+            "fleetmon_output_cap",
+            0,
+            "expected a positive size in bytes (e.g. 16777216 or '16MiB'), got 0",
+        ),
+        ("fleetmon_thresholds", [1], "expected a mapping, got [1]"),
+        ("fleetmon_virsh_uri", "", "expected a non-empty string, got ''"),
+        (
+            "fleetmon_host_key_check",
+            True,
+            "unknown fleetmon variable (did you mean 'fleetmon_host_key_checking'?)",
+        ),
+    ],
+)
+def test_check_var(name: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=r".*") as e:
+        check_var(name, value)
+    assert str(e.value) == message
+
+
+def test_unknown_non_fleetmon_vars_are_anyones() -> None:
+    check_var("ntp_server", {"any": "thing"})
+    check_var("ansible_python_interpreter", "/usr/bin/python3")
+
+
+def test_fleetmon_vars_typed() -> None:
+    assert frozenset(FLEETMON_VARS) == {
+        "fleetmon_hypervisor",
+        "fleetmon_virsh_uri",
+        "fleetmon_host_key_checking",
+        "fleetmon_thresholds",
+        "fleetmon_connect_timeout",
+        "fleetmon_timeout",
+        "fleetmon_output_cap",
+    }
+    assert fleetmon_vars(spec()) == FleetmonVars()
+    assert fleetmon_vars(
+        spec(
+            fleetmon_hypervisor="xen",
+            fleetmon_virsh_uri="qemu+ssh://x/system",
+            fleetmon_thresholds={"cpu": 1},
+            fleetmon_connect_timeout="2.5",
+            fleetmon_timeout=40,
+            fleetmon_output_cap="16MiB",
+        )
+    ) == FleetmonVars("xen", "qemu+ssh://x/system", {"cpu": 1}, 2.5, 40.0, 16 << 20)
+    assert fleetmon_vars(spec(fleetmon_output_cap="512k")).output_cap_bytes == 512 << 10
