@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fleetmon.errors import InputError, InventoryError
-from fleetmon.inventory import load_inventory, render_graph, render_host
+from fleetmon.inventory import check_key_files, load_inventory, render_graph, render_host
 
 DATA = Path(__file__).parent / "data" / "inventories"
 BAD = sorted(p.name for p in (DATA / "bad").iterdir() if p.read_text().startswith("# expect: "))
@@ -108,3 +108,30 @@ def test_unknown_host_and_group_in_views(monkeypatch: pytest.MonkeyPatch) -> Non
         render_graph(inv, "kvn")
     assert str(e.value) == "basic.yaml: no group 'kvn' (did you mean 'kvm'?)"
     assert render_graph(inv, "prod") == "@prod:\n  |--kvm01\n"
+
+
+def test_key_file_checked_at_its_definition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("id_ok").write_text("not really a key\n")
+    Path("inv.yaml").write_text(
+        "all:\n"
+        "  vars:\n"
+        "    ansible_ssh_private_key_file: id_ok\n"
+        "  hosts:\n"
+        "    a:\n"
+        "    b:\n"
+        "      ansible_ssh_private_key_file: id_missing\n"
+        "    c:\n"
+        "      ansible_connection: local\n"
+        "      ansible_ssh_private_key_file: id_missing_but_local\n"
+    )
+    inv = load_inventory("inv.yaml")
+    check_key_files(inv, [inv.hosts["a"], inv.hosts["c"]])
+    with pytest.raises(InventoryError) as e:
+        check_key_files(inv, inv.hosts.values())
+    assert str(e.value) == (
+        "inv.yaml:7: all.hosts.b.ansible_ssh_private_key_file: "
+        "cannot read key file 'id_missing': No such file or directory"
+    )

@@ -9,7 +9,7 @@ patterns.py  --limit host patterns;  show.py --graph/--list/--host    (pure)
 from __future__ import annotations
 
 from fleetmon.inventory.data import Origin
-from fleetmon.inventory.load import load_inventory
+from fleetmon.inventory.load import check_key_files, load_inventory
 from fleetmon.inventory.resolve import Group, Inventory
 from fleetmon.inventory.show import render_graph, render_host, render_list
 from fleetmon.inventory.vars import FLEETMON_VARS, FleetmonVars, fleetmon_vars, parse_bool
@@ -20,6 +20,7 @@ __all__ = [
     "Group",
     "Inventory",
     "Origin",
+    "check_key_files",
     "fleetmon_vars",
     "load_inventory",
     "parse_bool",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from fleetmon.errors import InventoryError
@@ -18,6 +18,7 @@ from fleetmon.inventory.data import Builder
 from fleetmon.inventory.inisrc import parse_ini_inventory
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
 from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
+from fleetmon.model import HostSpec
 
 _YAML_EXTS = (".yaml", ".yml", ".json")
 _VARS_EXTS = ("", ".yml", ".yaml", ".json")  # Ansible tries them in this order, first wins
@@ -131,3 +132,24 @@ def _load(path: str) -> Inventory:
     group_files = load_vars_dir(os.path.join(base, "group_vars"), list(b.groups))
     host_files = load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts))
     return build_inventory(path, b, group_files, host_files)
+
+
+def check_key_files(inv: Inventory, hosts: Iterable[HostSpec]) -> None:
+    """InventoryError at the variable's definition for the first SSH key file of `hosts`
+    that cannot be read (before any connection is tried)."""
+    seen: set[str] = set()
+    for h in hosts:
+        if h.connection != "ssh" or h.key_file is None or h.key_file in seen:
+            continue
+        seen.add(h.key_file)
+        try:
+            with open(h.key_file, "rb"):
+                pass
+        except OSError as e:
+            detail = f"cannot read key file {h.key_file!r}: {e.strerror}"
+            origin = inv.origin(h.name, "ansible_ssh_private_key_file") or inv.origin(
+                h.name, "ansible_private_key_file"
+            )
+            raise (
+                origin.error(detail) if origin else InventoryError(detail, file=inv.path)
+            ) from None
