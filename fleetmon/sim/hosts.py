@@ -59,6 +59,7 @@ class HostProfile:
     mem_used_frac: float
     activity: float  # multiplies the capture's interrupt, disk and network rates
     full_fs: bool
+    hot: bool  # busy CPU, memory and disk: the host a report should put first
     has_psi: bool
     uptime_at_start_s: float
     boot_id: str
@@ -136,9 +137,16 @@ def _vms(
                 running=running,
                 cpu_share=round(share, 3),
                 # A starved hypervisor's guests wait for a CPU: their steal is vcpu delay.
-                delay_share=round(rng.uniform(0.1, 0.3) if starved else rng.uniform(0.0, 0.02), 4),
+                delay_share=round(
+                    rng.uniform(0.04, 0.15) if starved else rng.uniform(0.0, 0.02), 4
+                ),
                 io_scale=round(rng.lognormvariate(2.0, 1.0), 2),
-                mem_used_frac=round(rng.uniform(0.3, 0.95), 3),
+                mem_used_frac=round(
+                    rng.uniform(0.93, 0.99)
+                    if hot and k == 0
+                    else 0.2 + 0.65 * rng.betavariate(2, 3),
+                    3,
+                ),
                 age_s=round(rng.uniform(3600, 60 * 86400), 1),
                 template=k % 2,
                 nic=f"vnet{k}",
@@ -167,9 +175,9 @@ def make_fleet(
         for _ in range(faults.get(name, 0)):
             fault_of[order.pop()] = name
     # A few hosts of every fleet have something a report should flag.
-    full = set(order[: max(1, count // 25)]) if count >= 5 else set()
-    steal = set(order[len(full) : len(full) + max(1, count // 10)]) if count >= 5 else set()
-    hot = set(fleet_rng.sample(range(count), max(1, count // 12))) if count >= 5 else set()
+    full = set(order[: max(1, count // 50)]) if count >= 5 else set()
+    steal = set(order[len(full) : len(full) + max(1, count // 25)]) if count >= 5 else set()
+    hot = set(fleet_rng.sample(range(count), max(1, count // 25))) if count >= 5 else set()
     hosts = []
     for i in range(count):
         rng = random.Random(f"fleetmon-sim:{seed}:{i}")
@@ -180,8 +188,11 @@ def make_fleet(
         vms: tuple[VmProfile, ...] = ()
         if k == "kvm":
             cpus = rng.choice((16, 24, 32, 48, 64))
-            mem = rng.choice((64, 128, 256, 384)) * _GIB_KIB
             vms = _vms(rng, i + 1, cpus, i in hot, i in steal)
+            # Sized for its guests, as a planner would, with room for the host itself.
+            need = sum(vm.mem_kib for vm in vms if vm.running) * 1.15
+            sizes = [g * _GIB_KIB for g in (64, 128, 256, 384, 512)]
+            mem = next((m for m in sizes if m >= need), sizes[-1])
             busy = busy / 4  # a hypervisor's own work is small; its guests add to user time
         elif k == "xen":
             hv_cpus = rng.choice((16, 24, 32, 48))
@@ -213,6 +224,7 @@ def make_fleet(
                 ),
                 activity=round(rng.lognormvariate(1.0, 1.0) * cpus / 8, 2),
                 full_fs=i in full,
+                hot=i in hot,
                 has_psi=k != "linux" or rng.random() > 0.1,  # some guests run old kernels
                 uptime_at_start_s=round(uptime, 2),
                 boot_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
