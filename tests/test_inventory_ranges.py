@@ -44,6 +44,8 @@ def test_expand_range(pattern: str, expected: list[str]) -> None:
         ("web[1:]", "range [1:] has no end"),
         ("web[1:3", "unbalanced '[' in 'web[1:3'"),
         ("web1:3]", "unbalanced ']' in 'web1:3]'"),
+        ("web[1:1000000000]", "range [1:1000000000] has more than 1,000,000 hosts"),
+        ("w[1:2000]x[1:2000]", "'w[1:2000]x[1:2000]' expands to more than 1,000,000 hosts"),
     ],
 )
 def test_bad_range(pattern: str, message: str) -> None:

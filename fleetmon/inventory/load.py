@@ -35,7 +35,7 @@ def read_text(path: str) -> str:
     except OSError as e:
         raise InventoryError(f"cannot read: {e.strerror}", file=path) from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a BOM from a Windows editor is not a host name
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise InventoryError("not UTF-8 text", file=path, line=line) from None

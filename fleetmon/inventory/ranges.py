@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import string
 
+#: More names than this from one host entry is a typo (`web[1:1000000000]`), not a fleet.
+MAX_EXPANSION = 1_000_000
 _LETTERS = string.ascii_letters  # Ansible's alphabet: a..z then A..Z, so [x:B] is legal
 # host:port where the host part has no ':' outside [...] (a bare IPv6 address has several).
 _HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$")
@@ -47,6 +49,8 @@ def _sequence(beg: str, end: str, step_text: str | None) -> list[str]:
     numbers = range(int(beg), int(end) + 1, step)
     if not numbers:
         raise RangeError(f"range [{beg}:{end}] is empty")
+    if len(numbers) > MAX_EXPANSION:
+        raise RangeError(f"range [{beg}:{end}] has more than {MAX_EXPANSION:,} hosts")
     return [str(n).zfill(width) for n in numbers]
 
 
@@ -70,6 +74,8 @@ def expand_range(pattern: str) -> list[str]:
     # Later ranges are expanded inside each name of the first one, as Ansible does.
     for item in _sequence(beg, end, bounds[2] if len(bounds) == 3 else None):
         names.extend(expand_range(head + item + tail))
+        if len(names) > MAX_EXPANSION:
+            raise RangeError(f"{pattern!r} expands to more than {MAX_EXPANSION:,} hosts")
     return names
 
 
