@@ -181,13 +181,26 @@ def test_key_file_expands_user() -> None:
         (["-o", "ProxyJump=none"], None),
         (["-Jj1,j2"], "j1,j2"),
         (["-J", "u@j1:22"], "u@j1:22"),
-        (["-o", "ProxyCommand=ssh -W %h:%p j1"], None),
+        (["-o", "ProxyCommand=ssh -W %h:%p j1"], "j1"),
+        (["-o", "ProxyCommand=ssh -q -W %h:%p -l ops -p 2222 j1"], "ops@j1:2222"),
+        (["-o", "ProxyCommand=/usr/bin/ssh -W%h:%p u@j1"], "u@j1"),
+        (["-o", "ProxyCommand=none"], None),
+        (["-o", "ProxyJump=j1", "-o", "ProxyCommand=nc j2 22"], "j1"),
         (["-J"], None),
         ([], None),
     ],
 )
 def test_proxy_jump(args: list[str], jump: str | None) -> None:
     assert proxy_jump(args) == jump
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["nc %h %p", "ssh j1 nc %h %p", "ssh -i key -W %h:%p j1", "ssh -W %h:22 j1", "ssh -W %h:%p"],
+)
+def test_unsupported_proxy_command(command: str) -> None:
+    with pytest.raises(ValueError, match="is not supported: use -o ProxyJump="):
+        proxy_jump(["-o", f"ProxyCommand={command}"])
 
 
 @pytest.mark.parametrize(

@@ -107,11 +107,12 @@ def _connection(value: Any) -> str:
     return _CONNECTIONS[name]
 
 
-def _ssh_args(value: Any) -> list[str]:
+def _ssh_args(value: Any) -> str | None:
     try:
-        return shlex.split(_string(value))
+        args = shlex.split(_string(value))
     except ValueError as e:
         raise ValueError(f"cannot split into arguments ({e}): {value!r}") from None
+    return proxy_jump(args)  # a ProxyCommand it cannot honour is an error here, at its line
 
 
 def _hypervisor(value: Any) -> str:
@@ -175,11 +176,53 @@ def check_var(name: str, value: Any) -> None:
         raise ValueError(f"unknown fleetmon variable{hint or known}")
 
 
+def _proxy_command(command: str) -> str | None:
+    """The jump host of the one ProxyCommand form ProxyJump can replace:
+    `ssh [-q] [-l user] [-p port] -W %h:%p [user@]bastion`. ValueError for any other."""
+    unsupported = ValueError(
+        f"ProxyCommand {command!r} is not supported: use -o ProxyJump=[user@]bastion[:port] "
+        "(or ProxyCommand='ssh -W %h:%p [user@]bastion')"
+    )
+    if command.strip().lower() == "none":
+        return None
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        raise unsupported from None
+    if not tokens or os.path.basename(tokens[0]) != "ssh":
+        raise unsupported
+    forward = user = port = host = None
+    it = iter(tokens[1:])
+    for t in it:
+        if t in ("-W", "-l", "-p"):
+            value = next(it, None)
+            if t == "-W":
+                forward = value
+            elif t == "-l":
+                user = value
+            else:
+                port = value
+        elif t.startswith("-W"):
+            forward = t[2:]
+        elif t in ("-q", "-T", "-x", "-a", "-C", "-4", "-6"):
+            continue  # no effect on where the tunnel goes
+        elif t.startswith("-") or host is not None:
+            raise unsupported  # other options, or a remote command such as `nc %h %p`
+        else:
+            host = t
+    if forward != "%h:%p" or host is None:
+        raise unsupported
+    if user and "@" not in host:
+        host = f"{user}@{host}"
+    return f"{host}:{port}" if port else host
+
+
 def proxy_jump(args: list[str]) -> str | None:
-    """The jump host of ssh arguments: `-J X`, `-JX`, `-o ProxyJump=X`, `-oProxyJump X`.
+    """The jump host of ssh arguments: `-J X`, `-JX`, `-o ProxyJump=X`, `-oProxyJump X`, or
+    `-o ProxyCommand=ssh -W %h:%p X` (ValueError for another ProxyCommand).
 
     ssh keeps the first value it obtains for an option, so the first one found wins;
-    `ProxyJump=none` means none (ssh_config(5)).
+    `none` means none (ssh_config(5)).
     """
     it = iter(args)
     for arg in it:
@@ -193,8 +236,11 @@ def proxy_jump(args: list[str]) -> str | None:
             key, sep, rest = option.partition("=")
             if not sep:
                 key, _, rest = option.strip().partition(" ")
-            if key.strip().lower() == "proxyjump":
+            key = key.strip().lower()
+            if key == "proxyjump":
                 value = rest.strip()
+            elif key == "proxycommand":
+                return _proxy_command(rest)
         if value is not None:
             return None if value.lower() == "none" or not value else value
     return None
