@@ -293,3 +293,9 @@ def test_example_inventories_load() -> None:
         assert spec.address.startswith(("127.", "192.0.2.")) or spec.address.endswith(
             ".example.net"
         )
+
+
+def test_utf8_bom_and_crlf(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts"
+    inv.write_bytes(b"\xef\xbb\xbf[kvm]\r\nkvm01 ansible_port=2222\r\n")
+    assert load_inventory(str(inv)).hosts["kvm01"].port == 2222
