@@ -16,7 +16,32 @@ from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Builder, Origin, checked
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader with its implicit-tag resolver memoized per document: libyaml calls
+    it in Python for every scalar, and an inventory repeats the same keys 50,000 times.
+    Safe: the safe loader's tag depends only on (kind, value, implicit), no path resolvers."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[type[Node], str, tuple[bool, bool]], str] = {}
+
+    def descend_resolver(self, current_node: Node | None, current_index: object) -> None:
+        return None  # path resolvers: the safe loader has none (libyaml calls this per node)
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _SECTIONS = ("vars", "children", "hosts")
