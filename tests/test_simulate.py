@@ -18,7 +18,7 @@ import asyncssh
 import pytest
 import yaml
 
-from fleetmon.errors import OptionError
+from fleetmon.errors import OptionError, ProbeParseError
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.pipeline import analyse_host
 from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, ProbeOutput, build_script, split_output
@@ -272,7 +272,7 @@ async def _probe(sim_host: HostProfile, known: str, key: asyncssh.SSHKey) -> tup
                 return "exit", (r.exit_status, r.stderr)
             try:
                 out = split_output(r.stdout.decode(), opts.nonce)
-            except (UnicodeDecodeError, ValueError, Exception):
+            except (UnicodeDecodeError, ProbeParseError):
                 return "garbage", len(r.stdout)
             other = await conn.run("true")
             return "ok", (out, elapsed, other.exit_status)

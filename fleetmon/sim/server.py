@@ -15,7 +15,7 @@ import resource
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import asyncssh
@@ -261,7 +261,7 @@ class _Server(asyncssh.SSHServer):
 
 
 @contextlib.asynccontextmanager
-async def serve(config: SimConfig):  # type: ignore[no-untyped-def]
+async def serve(config: SimConfig) -> AsyncIterator[Simulator]:
     """`async with serve(cfg) as sim:` a started simulator, closed on exit."""
     sim = Simulator(config)
     await sim.start()
