@@ -343,6 +343,18 @@ def test_a_busy_port_is_an_input_error() -> None:
     )
 
 
+def test_latency_delays_every_answer() -> None:
+    async def main() -> None:
+        cfg = SimConfig(hosts=1, base_address=_block() + ".1", port=0, latency_ms=300)
+        async with serve(cfg) as sim:
+            kind, detail = await _probe(sim.hosts[0], sim.known_hosts(), sim.client_key)
+            assert kind == "ok"
+            _, elapsed, _ = detail  # type: ignore[misc]
+            assert elapsed >= 0.3 + 0.3  # the interval, then the reply's latency
+
+    asyncio.run(main())
+
+
 # --- the command line, end to end --------------------------------------------------------
 
 
