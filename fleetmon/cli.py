@@ -128,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--graph", action="store_true")
     mode.add_argument("--list", action="store_true")
     mode.add_argument("--host", metavar="NAME")
-    inv.add_argument("-l", "--limit", metavar="PATTERN")
 
     sim = sub.add_parser("simulate", help="play a fleet of N simulated hosts on loopback")
     from fleetmon.simulate import configure_parser

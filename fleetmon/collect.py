@@ -101,8 +101,13 @@ async def collect(
     opts: CollectOptions,
     probe_options: Callable[[HostSpec], ProbeOptions],
     on_done: Callable[[RawResult], None] | None = None,
+    host_options: Callable[[HostSpec], CollectOptions] | None = None,
 ) -> list[RawResult]:
-    """Probe every host, at most `opts.forks` at a time; results in the order of `hosts`."""
+    """Probe every host, at most `opts.forks` at a time; results in the order of `hosts`.
+
+    `host_options` gives a host its own time limits and output cap (inventory variables);
+    concurrency and the host-key policy stay the run's.
+    """
     jobs: list[tuple[str, str]] = []
     for host in hosts:
         popts = probe_options(host)
@@ -111,8 +116,9 @@ async def collect(
     slots = asyncio.Semaphore(usable_forks(opts.forks))
 
     async def one(host: HostSpec, script: str, nonce: str) -> RawResult:
+        hopts = host_options(host) if host_options is not None else opts
         async with slots:
-            result = await _collect_one(host, script, nonce, opts, ctx)
+            result = await _collect_one(host, script, nonce, hopts, ctx.with_opts(hopts))
         if on_done is not None:
             on_done(result)
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -17,6 +18,7 @@ from fleetmon.errors import OptionError
 from fleetmon.health import exit_code
 from fleetmon.inventory import (
     Inventory,
+    check_key_files,
     fleetmon_vars,
     load_inventory,
     render_graph,
@@ -88,6 +90,19 @@ def probe_options(interval_s: float, spec: HostSpec) -> ProbeOptions:
     )
 
 
+def host_collect_options(opts: CollectOptions, spec: HostSpec) -> CollectOptions:
+    """The run's options with the host's own fleetmon_connect_timeout/_timeout/_output_cap."""
+    fv = fleetmon_vars(spec)
+    if fv.connect_timeout_s is None and fv.timeout_s is None and fv.output_cap_bytes is None:
+        return opts
+    return dataclasses.replace(
+        opts,
+        connect_timeout_s=fv.connect_timeout_s or opts.connect_timeout_s,
+        timeout_s=fv.timeout_s or opts.timeout_s,
+        output_cap_bytes=fv.output_cap_bytes or opts.output_cap_bytes,
+    )
+
+
 def _report(
     args: argparse.Namespace,
     raws: Sequence[RawResult],
@@ -143,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`fleetmon run INVENTORY`: collect, analyse, report."""
     inventory = load_inventory(args.inventory)
     hosts = inventory.select(args.limit)
+    check_key_files(inventory, hosts)
     rules, rule_files = _rule_set(args)
     for path in (args.output, args.html, args.json_out, args.junit):
         if path and not Path(path).resolve().parent.is_dir():
@@ -180,7 +196,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             raws = run_async(
                 collect(
-                    hosts, opts, functools.partial(probe_options, args.interval), on_done=on_done
+                    hosts,
+                    opts,
+                    functools.partial(probe_options, args.interval),
+                    on_done=on_done,
+                    host_options=functools.partial(host_collect_options, opts),
                 )
             )
         finally:

@@ -6,6 +6,7 @@ Every failure becomes a HostFailure with a reason in words; key material is neve
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -67,6 +68,14 @@ class SshContext:
         self._keys: dict[str, tuple[list[Any], bool]] = {}
         self._known: dict[tuple[str, ...], _KnownHosts] = {}
         self._meta: dict[tuple[str, int, str | None], tuple[str, list[str] | None]] = {}
+
+    def with_opts(self, opts: CollectOptions) -> SshContext:
+        """The same caches with one host's own options (fleetmon_connect_timeout...)."""
+        if opts is self.opts:
+            return self
+        other: SshContext = copy.copy(self)
+        other.opts = opts
+        return other
 
     def client_keys(self, key_file: str) -> tuple[list[Any], bool]:
         """(client_keys, ignore_encrypted) for asyncssh; HostFailure when the file is unusable."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -182,3 +183,27 @@ def test_save_raw_then_report_recomputes_the_same_figures(tmp_path: Path) -> Non
 
 def test_make_run_inventory_exists() -> None:
     assert (ROOT / "inventories" / "localhost.yaml").is_file()
+
+
+def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts TCP, never speaks SSH
+    try:
+        port = silent.getsockname()[1]
+        inv = tmp_path / "inv.yaml"
+        inv.write_text(
+            "all:\n  hosts:\n    mute:\n      ansible_host: 127.0.0.1\n"
+            f"      ansible_port: {port}\n      fleetmon_connect_timeout: 1\n",
+            encoding="utf-8",
+        )
+        started = time.monotonic()
+        r = fleetmon("run", inv, "-i", "0.2", "--connect-timeout", "60", "--format", "json")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert r.returncode == 3, r.stderr
+    (host,) = json.loads(r.stdout)["hosts"]
+    assert host["status"] == "timeout"
+    assert "1 s" in host["error"]
+    assert took < 20
