@@ -10,6 +10,7 @@ medians of the rounds; ratios are against the bare loop of the same run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -146,7 +147,7 @@ def run_client(name: str, job: dict[str, Any], work: Path) -> Measured:
 
 
 def _with_summary(m: Measured, summary: dict[str, Any]) -> Measured:
-    return Measured(m.wall_s, m.cpu_s, m.maxrss_mb, m.tree_rss_mb, m.rc, summary, m.stderr_tail)
+    return dataclasses.replace(m, summary=summary)
 
 
 def measure_clients(

@@ -40,6 +40,8 @@ class Measured:
     maxrss_mb: float
     tree_rss_mb: float
     rc: int
+    #: Most file descriptors the child itself held at one sample (sockets, pipes, files).
+    peak_fds: int
     summary: Mapping[str, Any] = field(default_factory=dict)
     stderr_tail: str = ""
 
@@ -86,12 +88,14 @@ def run_measured(
         stderr=subprocess.PIPE,
         preexec_fn=preexec,
     )
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(sample_s):
             peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+            with contextlib.suppress(OSError):
+                peak[1] = max(peak[1], len(os.listdir(f"/proc/{proc.pid}/fd")))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -130,6 +134,7 @@ def run_measured(
         maxrss_mb=usage.ru_maxrss / 1024,
         tree_rss_mb=peak[0] / 1024,
         rc=proc.returncode,
+        peak_fds=peak[1],
         summary=summary,
         stderr_tail=chunks.get("err", b"").decode("utf-8", "replace")[-2000:],
     )
@@ -150,6 +155,7 @@ def summarise(runs: Sequence[Measured], hosts: int) -> dict[str, Any]:
         "cpu_ms_per_host": median_of(runs, lambda r: r.cpu_s) / hosts * 1000,
         "maxrss_mb": median_of(runs, lambda r: r.maxrss_mb),
         "tree_rss_mb": median_of(runs, lambda r: r.tree_rss_mb),
+        "peak_fds": max(r.peak_fds for r in runs),
         "rc": [r.rc for r in runs],
         "summary": dict(runs[-1].summary),
     }
