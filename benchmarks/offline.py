@@ -82,6 +82,23 @@ def record_from_sshd(dest: Path, n: int = 20) -> Path:
     return dest
 
 
+def record_from_sim(dest: Path, n: int = 200) -> Path:
+    """A save-raw folder of n simulated hosts (kvm, xen and plain Linux, with their VMs)."""
+    from fleet import cli_argv, fleetmon_inventory
+    from simulated import sim_job, simulator
+
+    with simulator(n, dest.parent, latency_ms=0, extra=("--kind", "mixed")) as fleet:
+        job = sim_job(fleet, 100)
+        inv = fleetmon_inventory(job, dest.parent / "record-inventory.yaml")
+        m = run_measured(
+            cli_argv(inv, job, dest.parent / "record.json", "--save-raw", str(dest)),
+            timeout_s=300,
+        )
+    if m.rc not in (0, 1, 2):
+        raise SystemExit(f"recording run failed ({m.rc}): {m.stderr_tail}")
+    return dest
+
+
 def phases(raw_dir: str) -> dict[str, Any]:
     """In-process timing of each stage of `fleetmon report` (run in a child process)."""
     from fleetmon.commands import playbooks_dir
@@ -122,13 +139,21 @@ def phases(raw_dir: str) -> dict[str, Any]:
     return {**t, **sizes, "hosts": len(raws), "ok": ok, "findings": findings}
 
 
-def bench(n: int, rounds: int, source: Path | None) -> dict[str, Any]:
-    """Build the N-host folder, then time the CLI replay and the phases."""
+def bench(n: int, rounds: int, source: Path | str) -> dict[str, Any]:
+    """Build the N-host folder (from a save-raw folder, or record one from `sim` or `sshd`),
+    then time the CLI replay and the phases."""
     with tempfile.TemporaryDirectory(prefix="fleetmon-offline-") as tmp:
         work = Path(tmp)
-        if source is None:
+        label = {"sim": "200 simulated hosts (mixed kinds)", "sshd": "20 real-sshd hosts"}.get(
+            str(source), str(source)
+        )
+        if source == "sshd":
             log("offline: recording 20 hosts through a real sshd")
             source = record_from_sshd(work / "source")
+        elif source == "sim":
+            log("offline: recording 200 simulated hosts (kvm, xen, linux)")
+            source = record_from_sim(work / "source")
+        source = Path(source)
         dest = work / "replay"
         t0 = time.monotonic()
         distinct = duplicate_raw(source, n, dest)
@@ -154,7 +179,7 @@ def bench(n: int, rounds: int, source: Path | None) -> dict[str, Any]:
             "machine": machine(),
             "hosts": n,
             "distinct_recorded_hosts": distinct,
-            "source": str(source),
+            "source": label,
             "raw_mb": raw_mb,
             "cli": cli,
             "phases": dict(ph.summary),
@@ -187,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--hosts", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--source", type=Path, help="a --save-raw folder to duplicate")
+    ap.add_argument(
+        "--source",
+        default="sim",
+        help="a --save-raw folder to duplicate, or `sim`/`sshd` to record one first",
+    )
     ap.add_argument("--phases", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phases:

@@ -1,0 +1,142 @@
+"""`make bench` (I/O): every benchmark of issues 2 and 7, one figures table, results/*.json.
+
+Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
+(simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
+inventory benchmarks. Each part's own table is printed as it ends; the closing table holds
+every target with its figure. A part that crashes is reported and the others still run.
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only fleet simulated ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import defaults
+import fleet
+import offline
+import simulated
+from measure import BENCH_DIR, VENV_PY, log, machine, save, table
+
+PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory")
+
+
+def _fleet(quick: bool) -> dict[str, Any]:
+    doc = fleet.bench([100, 300], rounds=1 if quick else 2, forks=100, peers=True,
+                      ansible_rounds=1)  # fmt: skip
+    print(fleet.render(doc), flush=True)
+    return doc
+
+
+def _simulated(quick: bool) -> dict[str, Any]:
+    doc = simulated.bench([1000] if quick else [1000, 5000], rounds=1 if quick else 2,
+                          forks=100, latency_ms=50.0)  # fmt: skip
+    print(simulated.render(doc), flush=True)
+    return doc
+
+
+def _offline(quick: bool) -> dict[str, Any]:
+    doc = offline.bench(10_000, rounds=1, source="sim")
+    print(offline.render(doc), flush=True)
+    return doc
+
+
+def _defaults(quick: bool) -> dict[str, Any]:
+    forks = [50, 100, 200, 400]
+    doc: dict[str, Any] = {"machine": machine()}
+    if not quick:
+        doc["forks_sshd"] = defaults.forks_sshd(300, forks)
+    doc.update(defaults.simulated_checks(1000, forks))
+    print(defaults.render(doc), flush=True)
+    return doc
+
+
+def _script(name: str) -> Callable[[bool], dict[str, Any]]:
+    def run(quick: bool) -> dict[str, Any]:
+        res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
+        return {"rc": res.returncode}
+
+    return run
+
+
+RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "fleet": _fleet,
+    "simulated": _simulated,
+    "offline": _offline,
+    "defaults": _defaults,
+    "html": _script("html_bench.py"),
+    "inventory": _script("inventory_bench.py"),
+}
+
+
+def _target(rows: list[tuple[object, ...]], what: str, value: float | None, limit: float) -> None:
+    met = None if value is None else value <= limit
+    rows.append((what, value, f"<= {limit:.3g}", {None: "n/a", True: "met", False: "MISSED"}[met]))
+
+
+def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
+    """(what, figure, target, verdict) for every target of issues 2 and 7 that was measured."""
+    rows: list[tuple[object, ...]] = []
+    for n, part in results.get("fleet", {}).get("sizes", {}).items():
+        for who in ("cli", "collect"):
+            r = part["ratios"].get(who)
+            if r is None:
+                continue
+            label = "fleetmon run" if who == "cli" else "fleetmon collect+pipeline"
+            for key, limit in fleet.TARGETS.items():
+                _target(rows, f"sshd N={n}: {label} {key}", r[key], limit)
+    sim = results.get("simulated", {}).get("sizes", {}).get("1000")
+    if sim is not None:
+        cli = sim["clients"]["cli"]
+        _target(rows, "sim N=1000: wall - interval (s)", cli["wall_minus_interval_s"],
+                simulated.TARGET_OVER_INTERVAL_S)  # fmt: skip
+        _target(rows, "sim N=1000: peak RSS (MB)", cli["maxrss_mb"], simulated.TARGET_RSS_MB)
+    off = results.get("offline")
+    if off and "cli" in off:
+        _target(rows, "offline 10,000 hosts: seconds", off["cli"]["wall_s"], offline.TARGET_S)
+    fd = results.get("defaults", {}).get("fd_limit", {})
+    for label, r in fd.items():
+        good = r["ok"] == r["hosts"] and not r["emfile_seen"]
+        rows.append((f"{label}: all ok, no EMFILE", f"{r['ok']}/{r['hosts']}", "all",
+                     "met" if good else "MISSED"))  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the parts, print the closing targets table, save results/all.json."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="one round, smaller sizes (a smoke run)")
+    ap.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    args = ap.parse_args(argv)
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    failed = []
+    started = time.monotonic()
+    for part in args.only:
+        t0 = time.monotonic()
+        log(f"=== {part}")
+        try:
+            results[part] = RUNNERS[part](args.quick)
+        except Exception:
+            failed.append(part)
+            results[part] = {"error": traceback.format_exc()}
+            log(f"{part} failed:\n{traceback.format_exc()}")
+        else:
+            if part not in ("html", "inventory"):
+                save(part, results[part])
+        results.setdefault("durations_s", {})[part] = time.monotonic() - t0
+        print(flush=True)
+    results["total_s"] = time.monotonic() - started
+    print(table(targets(results), ("target", "figure", "target", "verdict")))
+    print(f"\nall parts in {results['total_s']:.0f} s; saved {save('all', results)}")
+    if failed:
+        print(f"FAILED to run: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
