@@ -18,12 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fleet import cli_argv, cli_ok, fleetmon_inventory, make_job, measure_clients
-from measure import REPO, VENV_PY, log, machine, run_measured, save, table
+from fleet import bench_sshd, cli_argv, cli_ok, fleetmon_inventory, make_job, measure_clients
+from measure import VENV_PY, log, machine, run_measured, save, table
 from simulated import sim_job, simulator
-
-sys.path.insert(0, str(REPO / "tests"))
-import sshd_util  # tests/ is put on sys.path above
 
 FD_LIMIT = 256
 #: What collect() makes of --forks under the child's open-file limit (printed as JSON).
@@ -43,8 +40,7 @@ def _sweep(job: dict[str, Any], forks: Sequence[int], work: Path) -> dict[str, A
 
 def forks_sshd(n: int, forks: Sequence[int]) -> dict[str, Any]:
     """The forks sweep against the real sshd."""
-    server = sshd_util.start_sshd()
-    try:
+    with bench_sshd() as server:
         hosts = [(f"h{i:03d}", server.host, server.port) for i in range(1, n + 1)]
         job = make_job(
             hosts,
@@ -58,8 +54,6 @@ def forks_sshd(n: int, forks: Sequence[int]) -> dict[str, Any]:
                 (Path(tmp) / f"f{f}").mkdir()
             log(f"forks sweep: real sshd, N={n}, forks {list(forks)}")
             return _sweep(job, forks, Path(tmp))
-    finally:
-        server.stop()
 
 
 def _limit(soft: int, hard: int | None) -> Callable[[], None]:

@@ -10,11 +10,12 @@ medians of the rounds; ratios are against the bare loop of the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,26 @@ import sshd_util  # tests/ is put on sys.path above
 
 from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, build_script
 
+#: The login user on the benchmark sshd: its shell is /bin/sh with no rc files. As root, every
+#: session would run this machine's ~/.bashrc (bash sources it under sshd), whose
+#: `pyenv init` costs ~180 ms of server CPU per host and would swamp what is measured.
+BENCH_USER = "fleetmon-bench"
+
 CLIENTS = ("bare", "collect", "cli", "pssh", "ansible")
 #: Targets of issue 2 and issue 7 (fleetmon / baseline).
 TARGETS = {"wall_vs_bare": 1.2, "cpu_vs_bare": 1.5, "cpu_vs_pssh": 1 / 3, "cpu_vs_ansible": 0.1}
+
+
+@contextlib.contextmanager
+def bench_sshd() -> Iterator[sshd_util.Sshd]:
+    """A loopback sshd (tests/sshd_util.py) and BENCH_USER, both gone afterwards."""
+    sshd_util.ensure_user(BENCH_USER)
+    server = sshd_util.start_sshd(user=BENCH_USER)
+    try:
+        yield server
+    finally:
+        server.stop()
+        sshd_util.remove_user(BENCH_USER)
 
 
 def make_job(
@@ -206,9 +224,8 @@ def bench(
             clients = [c for c in clients if c not in ("pssh", "ansible")]
     else:
         clients = [c for c in clients if c not in ("pssh", "ansible")]
-    server = sshd_util.start_sshd()
     doc: dict[str, Any] = {"machine": machine(), "forks": forks, "rounds": rounds, "sizes": {}}
-    try:
+    with bench_sshd() as server:
         for n in sizes:
             width = len(str(n))
             hosts = [(f"h{i:0{width}d}", server.host, server.port) for i in range(1, n + 1)]
@@ -232,8 +249,6 @@ def bench(
                 "clients": res,
                 "ratios": {who: ratios(res, who) for who in ("collect", "cli") if who in res},
             }
-    finally:
-        server.stop()
     return doc
 
 

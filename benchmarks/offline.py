@@ -20,7 +20,6 @@ from typing import Any
 from measure import (
     BENCH_DIR,
     FLEETMON,
-    REPO,
     VENV_PY,
     log,
     machine,
@@ -56,12 +55,9 @@ def duplicate_raw(source: Path, n: int, dest: Path) -> int:
 
 def record_from_sshd(dest: Path, n: int = 20) -> Path:
     """A save-raw folder of n hosts probed through a real loopback sshd (this machine's /proc)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import sshd_util
-    from fleet import cli_argv, fleetmon_inventory, make_job
+    from fleet import bench_sshd, cli_argv, fleetmon_inventory, make_job
 
-    server = sshd_util.start_sshd()
-    try:
+    with bench_sshd() as server:
         hosts = [(f"h{i:02d}", server.host, server.port) for i in range(1, n + 1)]
         job = make_job(
             hosts,
@@ -77,8 +73,6 @@ def record_from_sshd(dest: Path, n: int = 20) -> Path:
         )
         if m.rc not in (0, 1, 2):
             raise SystemExit(f"recording run failed ({m.rc}): {m.stderr_tail}")
-    finally:
-        server.stop()
     return dest
 
 
