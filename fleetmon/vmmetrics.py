@@ -1,7 +1,8 @@
 """Deltas stage for virtual machines (pure): per-VM `vm.*` rows and the host's `hv.*` figures.
 
 KVM from two `virsh domstats` samples, Xen from `xl list`, `xl info` and two xentop
-iterations; formulas of METRICS.md. A failed hypervisor command costs the VMs, never the host.
+iterations (without xentop, VM CPU from the Δ of xl list's Time(s)); formulas of METRICS.md.
+A failed hypervisor command costs the VMs, never the host.
 """
 
 from __future__ import annotations
@@ -263,15 +264,28 @@ def _xen(
         )
     else:
         notes.append(f"Xen dom0: /proc describes dom0 only, and {_failed(out, 0, 'xl_info')}")
-    before = {d.name: d for d in xen.parse_xl_list(out.text(1, "xl_list") or "")}
+    list1 = out.text(1, "xl_list")
+    # None: sample 1's xl list failed, so nobody can say which guests are new.
+    before = {d.name: d for d in xen.parse_xl_list(list1)} if list1 is not None else None
     # Domain 0 is the host itself (its figures are the host's), not a guest.
     guests = [d for d in xen.parse_xl_list(out.text(2, "xl_list") or "") if d.domid != 0]
     top_fail = _failed(out, 0, "xentop")
     blocks = xen.parse_xentop(out.text(0, "xentop") or "") if top_fail is None else ()
     if top_fail is None and len(blocks) < 2:
         top_fail = f"xentop printed {len(blocks)} iteration(s), 2 needed"
-    if top_fail:
-        notes.append(f"VM rates not reported: {top_fail}")
+    # Without xentop, xl list's Time(s) in both samples still gives each guest's CPU over
+    # the probe's Δt (the script sleeps instead), but nothing gives disk or network.
+    list_cpu = bool(top_fail) and before is not None and bool(dt)
+    if list_cpu:
+        notes.append(
+            "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
+            f" unavailable ({top_fail}); VM disk and network rates not reported"
+        )
+    elif top_fail:
+        why = [top_fail]
+        if before is None:
+            why.append(_failed(out, 1, "xl_list") or "")
+        notes.append("VM rates not reported: " + ", and ".join(why))
     # The two iterations are xentop's own `-d` seconds apart, not the /proc samples' Δt.
     delay = probe_meta(out).get("xentop_delay_s", "")
     top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
@@ -280,12 +294,22 @@ def _xen(
     rows: list[Row] = []
     nic_vm: dict[str, str] = {}
     for d in guests:
-        old = before.get(d.name)
+        old = before.get(d.name) if before is not None else None
         t1, t2 = first.get(d.name), second.get(d.name)
-        if old is None or old.domid != d.domid:
+        if before is not None and old is None:
             notes.append(f"VM {d.name} started between the samples: no rates for it")
             t1 = None
-        rows.append(Row(d.name, _xen_vm(d, t1, t2, cpus, top_dt)))
+        elif old is not None and (old.domid != d.domid or d.cpu_s < old.cpu_s):
+            # Xen gives a new domain a new ID; its Time(s) starts again from 0.
+            notes.append(f"VM {d.name} restarted between the samples: no rates for it")
+            t1 = old = None
+        # Time(s) is printed with one decimal: round the Δ back to it (5626.7 - 5624.2).
+        cpu_s = round(d.cpu_s - old.cpu_s, 1) if list_cpu and old is not None else None
+        m = _xen_vm(d, t1, t2, cpus, top_dt)
+        if cpu_s is not None and dt:
+            m["vm.cpu_pct"] = 100.0 * cpu_s / (d.vcpus * dt) if d.vcpus else None
+            m["vm.cpu_host_pct"] = 100.0 * cpu_s / (cpus * dt) if cpus else None
+        rows.append(Row(d.name, m))
         nets = t2.nets if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
             nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name

@@ -248,6 +248,30 @@ def test_kvm_guests_report_their_profile_s_load() -> None:
     assert taps == {vm.name for vm in running}
 
 
+def test_xen_guests_get_cpu_from_xl_list_time() -> None:
+    # The simulated dom0 has no xentop (no capture to build it from): VM CPU comes from the
+    # Δ of xl list's Time(s), which the simulator advances at each guest's profile share.
+    host = next(h for h in _fleet("xen") if len([vm for vm in h.vms if vm.running]) >= 2)
+    out, report = _analyse(host)
+    assert out.get(0, "xentop") is not None
+    running = [vm for vm in host.vms if vm.running]
+    vms = {row.name: row.metrics for row in report.vms}
+    assert set(vms) == {vm.name for vm in running}  # a shut-off Xen domain does not exist
+    for vm in running:
+        m = vms[vm.name]
+        # Time(s) has 0.1 s resolution: over 10 s that is 1 % of one vCPU either way.
+        assert m["vm.cpu_pct"] == pytest.approx(100 * vm.cpu_share, abs=1.01 / vm.vcpus)
+        assert m["vm.cpu_host_pct"] == pytest.approx(
+            100 * vm.cpu_share * vm.vcpus / host.hv_cpus, abs=1.01 / host.hv_cpus
+        )
+        assert m["vm.disk_reads_per_s"] is None  # nothing but xentop gives those on Xen
+    host_pcts = [vms[vm.name]["vm.cpu_host_pct"] for vm in running]
+    assert report.metrics["hv.vm_cpu_pct"] == pytest.approx(
+        sum(p for p in host_pcts if isinstance(p, float))
+    )
+    assert any(n.startswith("VM CPU figures from xl list's Time(s)") for n in report.notes)
+
+
 # --- the server -------------------------------------------------------------------------
 
 

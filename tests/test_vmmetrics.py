@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -288,7 +289,7 @@ def test_xen_old_xentop_cut_names_match_their_xl_names() -> None:
     assert res.nic_vm["vif3.1"] == "web3106215069.example.com"  # NETS 2
 
 
-def test_xen_without_xentop_lists_the_guests_without_rates() -> None:
+def test_xen_without_xentop_or_interval_lists_the_guests_without_rates() -> None:
     list_text = (XEN_DOCS / "xl-list-example.txt").read_text()
     out = output(
         (0, "meta", "hypervisor=xen\nxentop_delay_s=1\n", 0),
@@ -297,7 +298,7 @@ def test_xen_without_xentop_lists_the_guests_without_rates() -> None:
         (0, "xentop", "sudo: a password is required\n", 1),
         (0, "xl_info", "sudo: a password is required\n", 1),
     )
-    res = compute_vms(out, host_cpus=2, host_mem_bytes=8192 * MIB, interval_s=1.0)
+    res = compute_vms(out, host_cpus=2, host_mem_bytes=8192 * MIB, interval_s=None)
     assert [(r.name, r.metrics["vm.cpu_pct"]) for r in res.vms] == [("win", None), ("linux", None)]
     assert res.vms[1].metrics["vm.mem_current_bytes"] == 2048 * MIB  # xl list Mem (MiB)
     assert res.notes == (
@@ -305,6 +306,153 @@ def test_xen_without_xentop_lists_the_guests_without_rates() -> None:
         "VM rates not reported: xentop failed: sudo: a password is required",
     )
     assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == 3 / 2  # dom0's view: no xl info
+    assert res.hv_metrics["hv.vm_cpu_pct"] is None  # running guests, none with a rate
+
+
+_XL_ROW = re.compile(r"^(?P<name>.*?)(?P<id>\s+\d+)(\s+\d+){2}\s+\S+(?P<time>\s+[\d.]+)$")
+
+
+def derived_xl_list(capture: Path, changes: dict[str, tuple[int, float]]) -> str:
+    """DERIVED, NOT A CAPTURE: a real `xl list` capture with the ID and Time(s) of the named
+    domains replaced, each right-aligned in its captured column width (one decimal, as xl).
+
+    No two consecutive `xl list` captures of one host exist in any licensed source, so the
+    second sample of these tests is built from the first; every other byte is the capture's.
+    """
+    lines = capture.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines[1:], start=1):
+        m = _XL_ROW.match(line.rstrip("\n"))
+        assert m is not None, line
+        if m["name"] in changes:
+            new_id, time_s = changes[m["name"]]
+            id_w, time_w = len(m["id"]), len(m["time"])
+            row = f"{m['name']}{new_id:>{id_w}}{line[m.end('id') : m.start('time')]}"
+            lines[i] = f"{row}{time_s:>{time_w}.1f}\n"
+            assert len(lines[i]) == len(line)  # same layout as the captured row
+    return "".join(lines)
+
+
+def xen_no_top(
+    list1: str, list2: str, xl_info: Path, *top: tuple[int, str, str, int]
+) -> ProbeOutput:
+    return output(
+        (0, "meta", "probe=1\nhypervisor=xen\nxentop=\nxentop_delay_s=1\n", 0),
+        (1, "xl_list", list1, 0),
+        (2, "xl_list", list2, 0),
+        *top,
+        (0, "xl_info", xl_info.read_text(), 0),
+    )
+
+
+@pytest.mark.parametrize(
+    ("top", "why"),
+    [
+        (
+            (0, "xentop", "sh: 1: xentop: not found\n", 127),
+            "xentop failed: sh: 1: xentop: not found",
+        ),
+        (None, "no xentop section in the probe output"),  # an older probe, or a replay
+    ],
+)
+def test_xen_without_xentop_cpu_from_xl_list_time(
+    top: tuple[int, str, str, int] | None, why: str
+) -> None:
+    first = XEN_DOCS / "xl-list-example.txt"  # Domain-0 11794.3, win 0.3, linux 5624.2
+    second = derived_xl_list(
+        first, {"Domain-0": (0, 11794.9), "win": (1, 0.4), "linux": (2, 5626.7)}
+    )
+    out = xen_no_top(
+        first.read_text(),
+        second,
+        XEN_DOCS / "xl-info-example.txt",
+        *([top] if top is not None else []),
+    )
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.25)
+    win, linux = (r.metrics for r in res.vms)
+    # 100·ΔTime/(VCPUS·Δt) and 100·ΔTime/(nr_cpus·Δt), xl info's 4 CPUs, Δt = 1.25 s.
+    assert (linux["vm.cpu_pct"], linux["vm.cpu_host_pct"]) == pytest.approx((100.0, 50.0))
+    assert (win["vm.cpu_pct"], win["vm.cpu_host_pct"]) == pytest.approx((8.0, 2.0))
+    assert linux == {
+        **dict.fromkeys(VM_METRICS),
+        "vm.state": "running",
+        "vm.vcpus": 2,
+        "vm.cpu_pct": linux["vm.cpu_pct"],
+        "vm.cpu_host_pct": linux["vm.cpu_host_pct"],
+        "vm.mem_current_bytes": 2048 * MIB,
+    }  # nothing else without xentop: disk and network stay unknown
+    assert res.hv_metrics["hv.vm_cpu_pct"] == pytest.approx(52.0)
+    assert res.notes == (
+        "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)",
+        "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
+        f" unavailable ({why}); VM disk and network rates not reported",
+    )
+
+
+def test_xen_without_xentop_two_real_ganeti_lists() -> None:
+    # Two real captures of one host (ganeti's test data; not taken one interval apart):
+    # server01 kept its ID and Time(s), two guests went, two dying ones came.
+    out = xen_no_top(
+        (GANETI / "xen-xl-list-4.0.1-four-instances.txt").read_text(),
+        (GANETI / "xen-xl-list-4.4-crashed-instances.txt").read_text(),
+        GANETI / "xen-xl-info-4.0.1.txt",
+        (0, "xentop", "sh: 1: xentop: not found\n", 127),
+    )
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+    by_name = {r.name: r.metrics for r in res.vms}
+    assert {n: (m["vm.state"], m["vm.cpu_pct"]) for n, m in by_name.items()} == {
+        "server01.example.com": ("running", 0.0),  # ΔTime 0: idle, a true 0
+        "(null)": ("crashed", None),
+        "alsodying.example.com": ("crashed", None),
+    }
+    assert by_name["server01.example.com"]["vm.cpu_host_pct"] == 0.0
+    assert res.notes[2:] == (
+        "VM (null) started between the samples: no rates for it",
+        "VM alsodying.example.com started between the samples: no rates for it",
+    )
+
+
+def test_xen_without_xentop_a_restarted_domain_gets_no_rates() -> None:
+    first = GANETI / "xen-xl-list-4.0.1-four-instances.txt"
+    second = derived_xl_list(
+        first,
+        {
+            "server01.example.com": (1, 167644.0),  # +0.8 s
+            "testinstance.example.com": (5, 3.0),  # a new domain ID: destroyed, created again
+            "web3106215069.example.com": (3, 466690.0),  # Time(s) went down: not the same run
+        },
+    )
+    out = xen_no_top(
+        first.read_text(), second, GANETI / "xen-xl-info-4.0.1.txt", (0, "xentop", "", 127)
+    )
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=2.0)
+    cpu = {r.name: (r.metrics["vm.cpu_pct"], r.metrics["vm.cpu_host_pct"]) for r in res.vms}
+    assert cpu == {
+        "server01.example.com": pytest.approx((40.0, 10.0)),  # 100·0.8/(1·2), /(4·2)
+        "web3106215069.example.com": (None, None),
+        "testinstance.example.com": (None, None),
+    }
+    assert res.notes[2:] == (
+        "VM web3106215069.example.com restarted between the samples: no rates for it",
+        "VM testinstance.example.com restarted between the samples: no rates for it",
+    )
+    assert res.hv_metrics["hv.vm_cpu_pct"] == pytest.approx(10.0)
+
+
+def test_xen_without_xentop_or_first_xl_list() -> None:
+    list_text = (XEN_DOCS / "xl-list-example.txt").read_text()
+    out = output(
+        (0, "meta", "hypervisor=xen\n", 0),
+        (1, "xl_list", "xl: timed out\n", 124),
+        (2, "xl_list", list_text, 0),
+        (0, "xentop", "sh: 1: xentop: not found\n", 127),
+        (0, "xl_info", (XEN_DOCS / "xl-info-example.txt").read_text(), 0),
+    )
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+    assert [(r.name, r.metrics["vm.cpu_pct"]) for r in res.vms] == [("win", None), ("linux", None)]
+    assert res.notes[1:] == (
+        "VM rates not reported: xentop failed: sh: 1: xentop: not found,"
+        " and xl list failed: no answer within the probe's time limit (timed out)",
+    )
 
 
 def test_xen_xl_list_failure() -> None:

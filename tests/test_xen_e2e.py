@@ -24,12 +24,12 @@ STANDINS = Path(__file__).parent / "bin" / "xen-standins"
 MIB = 1024 * 1024
 
 
-def run_xen(tmp_path: Path, standin_set: str) -> dict[str, Any]:
+def run_xen(tmp_path: Path, standin_set: str, path: Path = STANDINS) -> dict[str, Any]:
     inv = tmp_path / "inventory.yaml"
     inv.write_text("all:\n  hosts:\n    dom0:\n      ansible_connection: local\n")
     env = {
         **os.environ,
-        "PATH": f"{STANDINS}:{os.environ['PATH']}",
+        "PATH": f"{path}:{os.environ['PATH']}",
         "XEN_STANDIN_SET": standin_set,
     }
     proc = subprocess.run(
@@ -72,4 +72,27 @@ def test_xen_old_xentop_without_full_names(tmp_path: Path) -> None:
     assert vms["web3106215069.example.com"]["vm.vcpus"] == 1
     assert host["metrics"]["hv.mem_overcommit_ratio"] == pytest.approx(
         (1049600 + 2098176 + 4195328) * 1024 / (16378 * MIB)
+    )
+
+
+def test_xen_dom0_without_xentop(tmp_path: Path) -> None:
+    # Only the `xl` stand-in on PATH: the probe finds no xentop, sleeps instead, and VM CPU
+    # comes from xl list's Time(s), which the stand-in prints unchanged (ΔTime 0: a true 0).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    xl = bin_dir / "xl"  # not a symlink: the stand-in finds its data next to itself
+    xl.write_text(f'#!/bin/sh\nexec {STANDINS / "xl"} "$@"\n')
+    xl.chmod(0o755)
+    host = run_xen(tmp_path, "docs", path=bin_dir)
+    vms = {v["name"]: v["metrics"] for v in host["vms"]}
+    assert {n: (m["vm.cpu_pct"], m["vm.cpu_host_pct"]) for n, m in vms.items()} == {
+        "win": (0.0, 0.0),
+        "linux": (0.0, 0.0),
+    }
+    assert vms["linux"]["vm.disk_reads_per_s"] is None
+    assert host["interval_s"] >= 1.0  # the sleep took xentop's place
+    (note,) = [n for n in host["notes"] if "Time(s)" in n]
+    assert note.startswith(
+        "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
+        " unavailable (xentop failed: "
     )
