@@ -52,6 +52,9 @@ class HostSpec:
     host_key_checking: bool = True
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
+    #: known_hosts file(s) for this host (whitespace-separated, or "none"), from
+    #: `-o UserKnownHostsFile=` in its ssh args; None: the run-wide default.
+    known_hosts: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

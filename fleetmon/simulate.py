@@ -117,7 +117,7 @@ def write_files(sim: Simulator, args: argparse.Namespace) -> tuple[Path | None, 
     return inv, known
 
 
-def ready_lines(sim: Simulator, inv: Path | None, known: Path | None) -> str:
+def ready_lines(sim: Simulator, inv: Path | None) -> str:
     """What `fleetmon simulate` prints once every host is listening."""
     hosts = sim.hosts
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(h.kind for h in hosts).items()))
@@ -129,7 +129,7 @@ def ready_lines(sim: Simulator, inv: Path | None, known: Path | None) -> str:
         f"{first.address}:{first.port} .. {last.address}:{last.port}; faults: {fault_text}\n"
     )
     if inv is not None:
-        out += f"fleetmon simulate: collect them with: fleetmon run {inv} --known-hosts {known}\n"
+        out += f"fleetmon simulate: collect them with: fleetmon run {inv}\n"
     if sim.config.accept_any_key:
         out += "fleetmon simulate: no key written (--client-key-out): any client key is accepted\n"
     return out
@@ -174,8 +174,8 @@ def run_simulate(args: argparse.Namespace) -> int:
             await sim.close()
             raise OptionError(exc.strerror or str(exc)) from exc
         try:
-            inv, known = write_files(sim, args)
-            sys.stdout.write(ready_lines(sim, inv, known))
+            inv, _ = write_files(sim, args)
+            sys.stdout.write(ready_lines(sim, inv))
             sys.stdout.flush()
             await stop.wait()
         finally:

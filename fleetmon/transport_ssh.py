@@ -1,7 +1,8 @@
 """Collect stage, SSH transport (I/O): one asyncssh connection and one exec channel per host.
 
-Honours ~/.ssh/config, ssh-agent and known_hosts (verified by default; accept-new on request).
-Every failure becomes a HostFailure with a reason in words; key material is never put in one.
+Honours ~/.ssh/config, ssh-agent and known_hosts (the inventory's UserKnownHostsFile first;
+verified by default, accept-new on request). Every failure becomes a HostFailure with a
+reason in words; key material is never put in one.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class SshContext:
         self.config: list[str] | tuple[()] = [opts.ssh_config] if opts.ssh_config else ()
         self._keys: dict[str, tuple[list[Any], bool]] = {}
         self._known: dict[tuple[str, ...], _KnownHosts] = {}
-        self._meta: dict[tuple[str, int, str | None], tuple[str, list[str] | None]] = {}
+        self._meta: dict[tuple[str, int, str | None, str | None], tuple[str, list[str] | None]]
+        self._meta = {}
 
     def with_opts(self, opts: CollectOptions) -> SshContext:
         """The same caches with one host's own options (fleetmon_connect_timeout...)."""
@@ -108,8 +110,9 @@ class SshContext:
         )
 
     def meta(self, host: HostSpec) -> tuple[str, list[str] | None]:
-        """(user, known_hosts files) for a host as ssh_config resolves them."""
-        key = (host.address, host.port, host.user)
+        """(user, known_hosts files) for a host: its inventory's UserKnownHostsFile first
+        (as `ssh -o` beats ssh_config), then --known-hosts, then ssh_config's."""
+        key = (host.address, host.port, host.user, host.known_hosts)
         if key not in self._meta:
             o = asyncssh.SSHClientConnectionOptions(
                 config=self.config,
@@ -129,6 +132,9 @@ class SshContext:
             else:
                 assert isinstance(found, list | tuple)
                 files = [str(f) for f in found] or [str(Path("~/.ssh/known_hosts").expanduser())]
+            if host.known_hosts is not None:
+                own = host.known_hosts
+                files = None if own.lower() == "none" else own.split()
             self._meta[key] = (o.username, files)
         return self._meta[key]
 

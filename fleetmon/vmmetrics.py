@@ -307,6 +307,8 @@ def _xen(
         cpu_s = round(d.cpu_s - old.cpu_s, 1) if list_cpu and old is not None else None
         m = _xen_vm(d, t1, t2, cpus, top_dt)
         if cpu_s is not None and dt:
+            # A guest cannot run longer than VCPUS·Δt: any excess is Time(s)'s rounding.
+            cpu_s = min(cpu_s, d.vcpus * dt)
             m["vm.cpu_pct"] = 100.0 * cpu_s / (d.vcpus * dt) if d.vcpus else None
             m["vm.cpu_host_pct"] = 100.0 * cpu_s / (cpus * dt) if cpus else None
         rows.append(Row(d.name, m))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fleetmon.errors import InventoryError
 from fleetmon.inventory import FLEETMON_VARS, FleetmonVars, fleetmon_vars, load_inventory
 from fleetmon.inventory.vars import check_var, parse_bool, proxy_jump, resolve_host
 from fleetmon.model import HostSpec
@@ -291,3 +292,125 @@ def test_fleetmon_vars_typed() -> None:
         )
     ) == FleetmonVars("xen", "qemu+ssh://x/system", {"cpu": 1}, 2.5, 40.0, 16 << 20)
     assert fleetmon_vars(spec(fleetmon_output_cap="512k")).output_cap_bytes == 512 << 10
+
+
+# --- known_hosts and host-key checking from the ssh args --------------------------------
+
+NO_CHECK = "-o StrictHostKeyChecking=no"
+
+
+@pytest.mark.parametrize(
+    ("vars_", "known_hosts", "checking"),
+    [
+        ({}, None, True),
+        ({"ansible_ssh_common_args": "-o UserKnownHostsFile=/srv/kh"}, "/srv/kh", True),
+        ({"ansible_ssh_extra_args": "-oUserKnownHostsFile=/srv/kh"}, "/srv/kh", True),
+        ({"ansible_ssh_common_args": "-o 'userknownhostsfile /a /b'"}, "/a /b", True),
+        ({"ansible_ssh_common_args": "-o UserKnownHostsFile=none"}, "none", True),
+        (
+            {
+                "ansible_ssh_common_args": "-o UserKnownHostsFile=/first",
+                "ansible_ssh_extra_args": "-o UserKnownHostsFile=/second",
+            },
+            "/first",  # ssh keeps the first value it obtains
+            True,
+        ),
+        (
+            {"ansible_ssh_common_args": f"-o UserKnownHostsFile=/dev/null {NO_CHECK}"},
+            "/dev/null",
+            False,
+        ),
+        ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=off"}, None, False),
+        ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=yes"}, None, True),
+        ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=accept-new"}, None, True),
+        (
+            {
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=yes",
+                "ansible_ssh_extra_args": "-o StrictHostKeyChecking=no",
+            },
+            None,
+            True,
+        ),
+        # ansible_host_key_checking=true adds nothing to ssh's command line: the arg decides.
+        (
+            {
+                "ansible_host_key_checking": True,
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no",
+            },
+            None,
+            False,
+        ),
+        (
+            {
+                "ansible_host_key_checking": False,
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=yes",
+            },
+            None,
+            False,
+        ),
+        # fleetmon's own variable is fleetmon's word: it beats the ssh args.
+        (
+            {
+                "fleetmon_host_key_checking": True,
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no",
+            },
+            None,
+            True,
+        ),
+    ],
+)
+def test_known_hosts_and_checking_from_ssh_args(
+    vars_: dict[str, Any], known_hosts: str | None, checking: bool
+) -> None:
+    s = spec(**vars_)
+    assert (s.known_hosts, s.host_key_checking) == (known_hosts, checking)
+
+
+def test_known_hosts_file_expands_user() -> None:
+    s = spec(ansible_ssh_common_args="-o UserKnownHostsFile=~/kh1 -o ProxyJump=j1")
+    assert (s.known_hosts, s.proxy_jump) == (str(Path.home() / "kh1"), "j1")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "-o StrictHostKeyChecking=maybe",
+            "StrictHostKeyChecking=maybe: expected one of yes, no, ask, accept-new, off",
+        ),
+        (
+            "-o UserKnownHostsFile=",
+            "UserKnownHostsFile without a file name: '-o UserKnownHostsFile='",
+        ),
+    ],
+)
+def test_bad_ssh_options_are_refused_at_their_variable(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r".*") as e:
+        check_var("ansible_ssh_common_args", value)
+    assert str(e.value) == message
+
+
+def test_known_hosts_from_an_inventory_file(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "all:\n"
+        "  vars:\n"
+        '    ansible_ssh_common_args: "-o UserKnownHostsFile=/etc/fleet/known_hosts"\n'
+        "  hosts:\n"
+        "    a:\n"
+        "    b:\n"
+        '      ansible_ssh_common_args: "-o StrictHostKeyChecking=bogus"\n'
+    )
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(inv))
+    assert str(e.value) == (
+        f"{inv}:7: all.hosts.b.ansible_ssh_common_args: StrictHostKeyChecking=bogus:"
+        " expected one of yes, no, ask, accept-new, off"
+    )
+    inv.write_text(inv.read_text().replace("bogus", "no"))
+    hosts = load_inventory(str(inv)).hosts
+    assert (hosts["a"].known_hosts, hosts["a"].host_key_checking) == (
+        "/etc/fleet/known_hosts",
+        True,
+    )
+    assert (hosts["b"].known_hosts, hosts["b"].host_key_checking) == (None, False)

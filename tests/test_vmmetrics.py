@@ -388,6 +388,17 @@ def test_xen_without_xentop_cpu_from_xl_list_time(
     )
 
 
+def test_xen_without_xentop_rounding_past_full_is_capped() -> None:
+    first = XEN_DOCS / "xl-list-example.txt"
+    # linux (2 vCPUs) +2.6 s over 1.25 s: 104 % of its vCPUs, which only rounding can give.
+    second = derived_xl_list(first, {"linux": (2, 5626.8)})
+    out = xen_no_top(first.read_text(), second, XEN_DOCS / "xl-info-example.txt")
+    res = compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.25)
+    linux = res.vms[1].metrics
+    assert (linux["vm.cpu_pct"], linux["vm.cpu_host_pct"]) == pytest.approx((100.0, 50.0))
+    assert res.vms[0].metrics["vm.cpu_pct"] == 0.0  # win's Time(s) unchanged
+
+
 def test_xen_without_xentop_two_real_ganeti_lists() -> None:
     # Two real captures of one host (ganeti's test data; not taken one interval apart):
     # server01 kept its ID and Time(s), two guests went, two dying ones came.

@@ -38,6 +38,8 @@ _FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
 _CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+#: ssh_config(5) StrictHostKeyChecking values.
+_STRICT_VALUES = ("yes", "no", "ask", "accept-new", "off")
 
 
 def parse_bool(value: Any) -> bool:
@@ -112,6 +114,13 @@ def _ssh_args(value: Any) -> str | None:
         args = shlex.split(_string(value))
     except ValueError as e:
         raise ValueError(f"cannot split into arguments ({e}): {value!r}") from None
+    strict = ssh_option(args, "StrictHostKeyChecking")
+    if strict is not None and strict.lower() not in _STRICT_VALUES:
+        raise ValueError(
+            f"StrictHostKeyChecking={strict}: expected one of {', '.join(_STRICT_VALUES)}"
+        )
+    if ssh_option(args, "UserKnownHostsFile") == "":
+        raise ValueError(f"UserKnownHostsFile without a file name: {value!r}")
     return proxy_jump(args)  # a ProxyCommand it cannot honour is an error here, at its line
 
 
@@ -217,6 +226,31 @@ def _proxy_command(command: str) -> str | None:
     return f"{host}:{port}" if port else host
 
 
+def _options(args: list[str]) -> list[tuple[str, str]]:
+    """(lower-case name, value) of each option in ssh arguments, in order: `-o Name=value`,
+    `-oName=value`, `-o "Name value"`, and `-J X`/`-JX` as ProxyJump."""
+    found: list[tuple[str, str]] = []
+    it = iter(args)
+    for arg in it:
+        if arg == "-J":
+            found.append(("proxyjump", next(it, "")))
+        elif arg.startswith("-J"):
+            found.append(("proxyjump", arg[2:]))
+        elif arg.startswith("-o"):
+            option = arg[2:] or next(it, "")
+            key, sep, rest = option.partition("=")
+            if not sep:
+                key, _, rest = option.strip().partition(" ")
+            found.append((key.strip().lower(), rest.strip()))
+    return found
+
+
+def ssh_option(args: list[str], name: str) -> str | None:
+    """The value ssh takes for option `name` from its arguments: the first one given
+    (ssh keeps the first value it obtains); None when the arguments do not set it."""
+    return next((v for k, v in _options(args) if k == name.lower()), None)
+
+
 def proxy_jump(args: list[str]) -> str | None:
     """The jump host of ssh arguments: `-J X`, `-JX`, `-o ProxyJump=X`, `-oProxyJump X`, or
     `-o ProxyCommand=ssh -W %h:%p X` (ValueError for another ProxyCommand).
@@ -224,26 +258,21 @@ def proxy_jump(args: list[str]) -> str | None:
     ssh keeps the first value it obtains for an option, so the first one found wins;
     `none` means none (ssh_config(5)).
     """
-    it = iter(args)
-    for arg in it:
-        value: str | None = None
-        if arg == "-J":
-            value = next(it, None)
-        elif arg.startswith("-J"):
-            value = arg[2:]
-        elif arg.startswith("-o"):
-            option = arg[2:] or next(it, "")
-            key, sep, rest = option.partition("=")
-            if not sep:
-                key, _, rest = option.strip().partition(" ")
-            key = key.strip().lower()
-            if key == "proxyjump":
-                value = rest.strip()
-            elif key == "proxycommand":
-                return _proxy_command(rest)
-        if value is not None:
+    for key, value in _options(args):
+        if key == "proxycommand":
+            return _proxy_command(value)
+        if key == "proxyjump":
             return None if value.lower() == "none" or not value else value
     return None
+
+
+def known_hosts_files(args: list[str]) -> str | None:
+    """`-o UserKnownHostsFile=...` of ssh arguments, each file `~`-expanded (ssh_config(5):
+    several files separated by whitespace, or `none`); None when not set."""
+    value = ssh_option(args, "UserKnownHostsFile")
+    if value is None or value.lower() == "none":
+        return value
+    return " ".join(os.path.expanduser(f) for f in value.split())
 
 
 def _last(vars_: Mapping[str, Any], *names: str) -> Any:
@@ -262,11 +291,16 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
     key_file = _last(vars_, "ansible_private_key_file", "ansible_ssh_private_key_file")
     connection = vars_.get("ansible_connection")
     become = vars_.get("ansible_become")
-    checking = vars_.get("fleetmon_host_key_checking", vars_.get("ansible_host_key_checking"))
     ssh_args: list[str] = []
     for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         if var in vars_:
             ssh_args.extend(shlex.split(vars_[var]))
+    checking = vars_.get("fleetmon_host_key_checking", vars_.get("ansible_host_key_checking"))
+    # Ansible passes `-o StrictHostKeyChecking=no` itself only when host_key_checking is off;
+    # otherwise the one in the ssh args is the first ssh sees, so it decides.
+    if checking is None or (parse_bool(checking) and "fleetmon_host_key_checking" not in vars_):
+        strict = (ssh_option(ssh_args, "StrictHostKeyChecking") or "").lower()
+        checking = False if strict in ("no", "off") else checking
     return HostSpec(
         name=name,
         address=_last(vars_, "ansible_host", "ansible_ssh_host") or name,
@@ -278,6 +312,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         become=parse_bool(become) if become is not None else False,
         become_user=vars_.get("ansible_become_user"),
         host_key_checking=parse_bool(checking) if checking is not None else True,
+        known_hosts=known_hosts_files(ssh_args) if ssh_args else None,
         groups=groups,
         vars=vars_,
     )

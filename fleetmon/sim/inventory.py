@@ -6,6 +6,7 @@ Groups: the host's kind (kvm, xen, linux) and its rack (20 hosts each). A faulty
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,14 +34,21 @@ def render_inventory(
         racks.setdefault(h.rack, {})[h.name] = None
     children: dict[str, Any] = {k: {"hosts": v} for k, v in sorted(kinds.items())}
     children |= {r: {"hosts": v} for r, v in sorted(racks.items())}
+    # The hosts' keys are in the simulator's own known_hosts file, named here as Ansible
+    # would pass it to ssh, so `fleetmon run` (and ansible) verify them without options.
+    ssh_args = f"-o UserKnownHostsFile={shlex.quote(known_hosts_file)}"
     doc = {
         "all": {
-            "vars": {"ansible_user": user, "ansible_ssh_private_key_file": key_file},
+            "vars": {
+                "ansible_user": user,
+                "ansible_ssh_private_key_file": key_file,
+                "ansible_ssh_common_args": ssh_args,
+            },
             "children": children,
         }
     }
     head = (
         f"# {len(hosts)} hosts played by `fleetmon simulate` on loopback. Collect them with:\n"
-        f"#   fleetmon run {inventory_file} --known-hosts {known_hosts_file}\n"
+        f"#   fleetmon run {inventory_file}\n"
     )
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
