@@ -152,3 +152,38 @@ def test_detected_kvm_host_gets_the_kvm_rules_and_json_lists_no_ok_findings() ->
     assert len(doc["hosts"][0]["findings"]) == sum(
         1 for f in host.findings if f.severity.value != "ok"
     )
+
+
+def _findings_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index("Findings")
+    return lines[start + 1 : lines.index("", start)]
+
+
+def test_text_findings_are_capped_worst_first_with_a_count_of_the_rest() -> None:
+    from fleetmon.model import Finding, Report, Severity
+
+    def finding(sev: Severity, i: int) -> Finding:
+        return Finding(f"rule-{i:02d}", sev, "host", f"h{i:02d}", "cpu.busy_pct", 95.0, "> 90",
+                       f"busy {i}")  # fmt: skip
+
+    # 60 warnings first, then 3 criticals and 2 ok: the criticals must still be shown.
+    found = [finding(Severity.WARNING, i) for i in range(60)]
+    found += [finding(Severity.CRITICAL, i) for i in range(60, 63)]
+    found += [finding(Severity.OK, i) for i in range(63, 65)]
+    host = HostReport("h1", "192.0.2.1", ("g",), Status.OK, None, findings=tuple(found))
+    report = Report(RUN, (host,), {}, exit_code=2)
+    table = _findings_section(render_text(report))
+    assert len(table) == 2 + 50 + 1  # header, rule, 50 rows, the count line
+    assert [row.split()[0] for row in table[2:5]] == ["CRITICAL"] * 3
+    assert all(row.split()[0] == "WARNING" for row in table[5:52])
+    assert "busy 46" in table[51]  # warnings by rule: rule-00 .. rule-46 fit
+    assert "busy 47" not in "\n".join(table)
+    assert (
+        table[-1] == "… and 13 more findings (see --format json or html)"
+    )  # 63 - 50; ok is no finding
+    # Within the cap: no count line; a caller may choose another cap.
+    assert len(_findings_section(render_text(report, max_findings=63))) == 2 + 63
+    assert _findings_section(render_text(report, max_findings=3))[-1] == (
+        "… and 60 more findings (see --format json or html)"
+    )

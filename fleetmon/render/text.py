@@ -15,6 +15,8 @@ from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severi
 from fleetmon.render.json import host_verdict, summary
 
 TOP = 10
+#: Findings rows shown by default: a fleet-wide problem would otherwise bury the rest.
+MAX_FINDINGS = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -250,8 +252,8 @@ def _vms(report: Report) -> list[str]:
     return out
 
 
-def render_text(report: Report) -> str:
-    """The whole text report."""
+def render_text(report: Report, max_findings: int = MAX_FINDINGS) -> str:
+    """The whole text report; the Findings table keeps its `max_findings` worst rows."""
     run = report.run
     s = summary(report)
     lines = [
@@ -277,10 +279,14 @@ def render_text(report: Report) -> str:
                 f.threshold or "",
                 f.message,
             ]
-            for host, f in findings
+            for host, f in findings[:max_findings]
         ]
         hdr = ["SEVERITY", "HOST", "SUBJECT", "VALUE", "THRESHOLD", "MESSAGE"]
-        lines += ["Findings", tabulate(rows, headers=hdr, disable_numparse=True), ""]
+        lines += ["Findings", tabulate(rows, headers=hdr, disable_numparse=True)]
+        if len(findings) > max_findings:
+            more = len(findings) - max_findings
+            lines.append(f"… and {more} more findings (see --format json or html)")
+        lines.append("")
     if any(h.collected for h in report.hosts):
         lines += ["Hosts", _hosts_table(report.hosts), ""]
     lines += _devices(report)
