@@ -209,6 +209,10 @@ class Progress:
             sys.stderr.flush()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted(EXIT_SIGTERM)
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with a Z."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -216,17 +220,25 @@ def utc_now() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fleetmon` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # Until the run installs its own handlers, SIGTERM ends the process like SIGINT does:
+    # cleanly, with its own exit code and no traceback.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
+        sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")
+        return code
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="fleetmon: %(levelname)s %(name)s: %(message)s",
     )
     if not args.debug:
         logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
-    from fleetmon import commands  # imported late: `--version` and `--help` stay fast
-
     try:
+        from fleetmon import commands  # imported late: `--version` and `--help` stay fast
+
         code = commands.dispatch(args)
     except Interrupted as exc:
         sys.stderr.write(f"fleetmon: {exc}\n")
@@ -245,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"fleetmon: error: {exc}\n")
         code = EXIT_INPUT
     except KeyboardInterrupt:
+        sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
         code = EXIT_SIGINT
     except Exception as exc:
         if args.debug:

@@ -104,6 +104,22 @@ def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
     ]
 
 
+def _wait_for_child(pid: int, timeout_s: float = 60) -> None:
+    """Wait until process `pid` has a child (the local probe's sh)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                time.sleep(0.3)
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} started no probe within {timeout_s} s")
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_quickly_and_keeps_previous_report(
     tmp_path: Path, sig: signal.Signals, code: int
@@ -112,7 +128,7 @@ def test_signal_stops_quickly_and_keeps_previous_report(
     out.write_text("previous report\n")
     proc = popen("run", _local_inventory(tmp_path), "-i", "30", "--format", "json", "-o", out)
     try:
-        time.sleep(2.0)  # inside the 30 s interval
+        _wait_for_child(proc.pid)  # the local probe runs: we are inside the 30 s interval
         sent = time.monotonic()
         proc.send_signal(sig)
         _stdout, stderr = proc.communicate(timeout=10)

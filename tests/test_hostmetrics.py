@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -357,4 +358,5 @@ def test_live_probe_on_this_machine() -> None:
     assert m["cpu.count"] >= 1
     for r in hm.disks + hm.nics:
         assert all(v is None or num(v) >= 0 for v in r.metrics.values()), r
-    assert any(r.name == "/" for r in hm.filesystems)
+    if os.path.ismount("/"):  # not so in a chroot, where df lists the host's mounts
+        assert any(r.name == "/" for r in hm.filesystems)

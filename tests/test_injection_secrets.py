@@ -52,12 +52,6 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
             "ansible_ssh_private_key_file": str(sshd.client_key),
             "fleetmon_virsh_uri": p,
         }
-        hosts[f"key{i}"] = {
-            "ansible_host": sshd.host,
-            "ansible_port": sshd.port,
-            "ansible_user": sshd.user,
-            "ansible_ssh_private_key_file": p,
-        }
     inv = tmp_path / "hostile.yaml"
     inv.write_text(yaml.safe_dump({"all": {"hosts": hosts}}), encoding="utf-8")
     out = tmp_path / "r.json"
@@ -68,12 +62,34 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
     assert r.returncode in (0, 1, 2, 3), r.stderr
     doc = json.loads(out.read_text())
     statuses = {h["name"]: h["status"] for h in doc["hosts"]}
-    assert len(statuses) == 3 * len(_payloads(marker))
+    assert len(statuses) == 2 * len(_payloads(marker))
     # The hostile virsh URI is passed to virsh as one argument: the host is still collected.
     assert all(statuses[f"local{i}"] == "ok" for i in range(len(_payloads(marker))))
     # ... and the payload did reach virsh/sudo, as one argument, which refused it.
     notes = {h["name"]: " ".join(h["notes"]) for h in doc["hosts"]}
-    assert all("virsh domstats failed" in notes[f"local{i}"] for i in range(len(hosts) // 3))
+    assert all("virsh domstats failed" in notes[f"local{i}"] for i in range(len(hosts) // 2))
+    # A key file path is only ever opened, never run: an unreadable one is bad input.
+    for i, p in enumerate(_payloads(marker)):
+        keyinv = tmp_path / f"key{i}.yaml"
+        keyinv.write_text(
+            yaml.safe_dump(
+                {
+                    "all": {
+                        "hosts": {
+                            "k": {
+                                "ansible_host": sshd.host,
+                                "ansible_port": sshd.port,
+                                "ansible_ssh_private_key_file": p,
+                            }
+                        }
+                    }
+                }
+            ),
+            encoding="utf-8",
+        )
+        r = fleetmon("run", keyinv, "-i", "0.2", "--known-hosts", sshd.known_hosts)
+        assert r.returncode == 4, r.stderr
+        assert "ansible_ssh_private_key_file: cannot read key file" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("MARKER")) == []
 
 

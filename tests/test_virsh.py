@@ -95,6 +95,12 @@ def test_nodeinfo_garbage() -> None:
     ("text", "rc", "reason"),
     [
         ("sudo: a password is required\n", 1, "sudo: a password is required"),
+        (
+            "sudo: unable to resolve host vm: Name or service not known\n"
+            "sudo: a password is required\n",
+            1,
+            "sudo: a password is required",
+        ),
         ("sh: 1: virsh: not found\n", 127, "sh: 1: virsh: not found"),
         ("", 124, "no answer within the probe's time limit (timed out)"),
         ("", 1, "exit status 1 and no output"),

@@ -138,9 +138,11 @@ def failure_reason(text: str, rc: int) -> str:
         return next((ln for ln in lines if ln.endswith("not found")), "command not found")
     if rc == 124:  # timeout(1)
         return "no answer within the probe's time limit (timed out)"
-    for ln in lines:
-        if ln.startswith("sudo:"):
-            return ln
+    # sudo warns "unable to resolve host X" on hosts whose name is missing from /etc/hosts,
+    # before the message that matters (a password is required, unknown user...).
+    sudo = [ln for ln in lines if ln.startswith("sudo:") and "unable to resolve host" not in ln]
+    if sudo:
+        return sudo[0]
     errors = [ln for ln in lines if ln.lower().startswith("error:")]
     if errors:
         return "; ".join(e.partition(":")[2].strip() for e in errors[-2:])

@@ -130,17 +130,27 @@ getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
 getent group kvm >/dev/null || groupadd --system kvm
 id libvirt-qemu >/dev/null 2>&1 || useradd --system --no-create-home --home-dir "$LV" \
   --shell /usr/sbin/nologin -g libvirt-qemu -G kvm libvirt-qemu
-if [ ! -e /etc/libvirt/qemu.conf ] || ! grep -q '^# fleetmon lab' /etc/libvirt/qemu.conf; then
-  if [ ! -e /etc/libvirt/qemu.conf ] || [ -e "$STATE/qemu.conf.ours" ]; then
-    mkdir -p /etc/libvirt
-    cat >/etc/libvirt/qemu.conf <<'CONF'
+# Our own qemu.conf while the lab runs (teardown.sh puts the machine's back): QEMU as root
+# without per-domain mount namespaces, which fail where / is not a mount point (a chroot,
+# some containers: "Failed disable mount propagation out of the root filesystem").
+if ! grep -q '^# fleetmon lab' /etc/libvirt/qemu.conf 2>/dev/null; then
+  mkdir -p /etc/libvirt
+  if [ -e /etc/libvirt/qemu.conf ] && [ ! -e "$STATE/qemu.conf.orig" ]; then
+    cp -p /etc/libvirt/qemu.conf "$STATE/qemu.conf.orig"
+  fi
+  cat >/etc/libvirt/qemu.conf <<'CONF'
 # fleetmon lab: minimal qemu.conf for a hand-started libvirtd (no libvirt-daemon-system)
 user = "root"
 group = "root"
 dynamic_ownership = 0
 security_driver = "none"
+namespaces = [ ]
 CONF
-    : >"$STATE/qemu.conf.ours"
+  : >"$STATE/qemu.conf.ours"
+  # A libvirtd already running read the old file: it must start again.
+  if [ -s /run/libvirtd.pid ] && kill -0 "$(cat /run/libvirtd.pid)" 2>/dev/null \
+     && [ -e "$STATE/started-libvirtd" ]; then
+    kill "$(cat /run/libvirtd.pid)"; sleep 1
   fi
 fi
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

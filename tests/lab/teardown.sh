@@ -27,6 +27,10 @@ fi
 rm -f "$STATE/started-libvirtd"
 if [ -e "$STATE/started-virtlogd" ] && alive /run/virtlogd.pid; then stop /run/virtlogd.pid; fi
 rm -f "$STATE/started-virtlogd"
+# Put the machine's own qemu.conf back (setup.sh saved it).
+if [ -e "$STATE/qemu.conf.orig" ]; then
+  cp -p "$STATE/qemu.conf.orig" /etc/libvirt/qemu.conf && rm -f "$STATE/qemu.conf.orig" "$STATE/qemu.conf.ours"
+fi
 if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
 if [ "${PURGE:-0}" = 1 ]; then
   rm -f /var/lib/libvirt/images/"$PREFIX"[0-9].qcow2
