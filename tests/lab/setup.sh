@@ -133,13 +133,13 @@ id libvirt-qemu >/dev/null 2>&1 || useradd --system --no-create-home --home-dir 
 # Our own qemu.conf while the lab runs (teardown.sh puts the machine's back): QEMU as root
 # without per-domain mount namespaces, which fail where / is not a mount point (a chroot,
 # some containers: "Failed disable mount propagation out of the root filesystem").
-if ! grep -q '^# fleetmon lab' /etc/libvirt/qemu.conf 2>/dev/null; then
+if ! grep -q '^# fleetmon lab v2' /etc/libvirt/qemu.conf 2>/dev/null; then
   mkdir -p /etc/libvirt
   if [ -e /etc/libvirt/qemu.conf ] && [ ! -e "$STATE/qemu.conf.orig" ]; then
     cp -p /etc/libvirt/qemu.conf "$STATE/qemu.conf.orig"
   fi
   cat >/etc/libvirt/qemu.conf <<'CONF'
-# fleetmon lab: minimal qemu.conf for a hand-started libvirtd (no libvirt-daemon-system)
+# fleetmon lab v2: minimal qemu.conf for a hand-started libvirtd (no libvirt-daemon-system)
 user = "root"
 group = "root"
 dynamic_ownership = 0
