@@ -11,10 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +55,6 @@ def forks_sshd(n: int, forks: Sequence[int]) -> dict[str, Any]:
             return _sweep(job, forks, Path(tmp))
 
 
-def _limit(soft: int, hard: int | None) -> Callable[[], None]:
-    def apply() -> None:
-        h = hard if hard is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, h))
-
-    return apply
-
-
 def simulated_checks(n: int, forks: Sequence[int]) -> dict[str, Any]:
     """The forks sweep and the open-file-limit runs against one simulated fleet."""
     doc: dict[str, Any] = {}
@@ -87,13 +78,13 @@ def simulated_checks(n: int, forks: Sequence[int]) -> dict[str, Any]:
                 out.unlink(missing_ok=True)
                 m = run_measured(
                     cli_argv(inv, {**job, "forks": f}, out),
-                    preexec=_limit(soft, hard),
+                    nofile=(soft, hard),
                     timeout_s=300,
                 )
                 ok = cli_ok(out)
                 emfile = "Too many open files" in m.stderr_tail or "EMFILE" in m.stderr_tail
                 used = run_measured(
-                    [str(VENV_PY), "-c", USABLE_FORKS.format(forks=f)], preexec=_limit(soft, hard)
+                    [str(VENV_PY), "-c", USABLE_FORKS.format(forks=f)], nofile=(soft, hard)
                 ).summary.get("forks")
                 log(f"  {label}: rc {m.rc}, ok {ok}/{n}, {m.wall_s:.1f} s, EMFILE {emfile}")
                 doc["fd_limit"][label] = {

@@ -1,9 +1,9 @@
 """Benchmark harness (I/O): run one client as a child process and measure what it cost.
 
 Wall time from the parent's monotonic clock; CPU (user + sys) and peak RSS from os.wait4 of
-that child, so they include every descendant it reaped (Ansible's forks and ssh processes) and
-nothing of the server side. The summed RSS of the whole process tree is sampled from /proc,
-because ru_maxrss is the largest single process, not the sum over Ansible's 100 workers.
+that child (done by spawn.py), so they include every descendant it reaped (Ansible's forks and
+ssh processes) and nothing of the server side. The summed RSS of the process tree is
+sampled from /proc: ru_maxrss is the largest single process, not Ansible's 100 workers.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,8 +58,8 @@ def _children(pid: int) -> list[int]:
 
 
 def tree_rss_kb(root: int) -> int:
-    """Summed resident set of `root` and all its descendants (shared pages counted each time)."""
-    total, todo = 0, [root]
+    """Summed resident set of `root`'s descendants (shared pages counted each time)."""
+    total, todo = 0, _children(root)
     while todo:
         pid = todo.pop()
         with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/statm") as f:
@@ -73,20 +75,26 @@ def run_measured(
     cwd: str | Path | None = None,
     timeout_s: float = 600.0,
     stdout_path: str | Path | None = None,
-    preexec: Callable[[], None] | None = None,
+    nofile: tuple[int, int | None] | None = None,
     sample_s: float = 0.25,
 ) -> Measured:
-    """Run argv to completion; the last stdout line, when it is a JSON object, is its summary."""
+    """Run argv to completion; the last stdout line, when it is a JSON object, is its summary.
+
+    `nofile`: (soft, hard or None to keep) open-file limits for the child.
+    """
     out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115 (closed below)
+    fd, usage_path = tempfile.mkstemp(prefix="fleetmon-bench-usage-", suffix=".json")
+    os.close(fd)
+    limit = "-" if nofile is None else f"{nofile[0]}:{nofile[1] if nofile[1] is not None else ''}"
     start = time.monotonic()
     proc = subprocess.Popen(
-        list(argv),
+        [sys.executable, "-S", str(BENCH_DIR / "spawn.py"), usage_path, limit, *argv],
         env=dict(env) if env is not None else None,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=out_file if out_file is not None else subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=preexec,
+        start_new_session=True,  # a timeout kills the spawner and the client together
     )
     peak = [0, 0]
     done = threading.Event()
@@ -94,8 +102,9 @@ def run_measured(
     def sample() -> None:
         while not done.wait(sample_s):
             peak[0] = max(peak[0], tree_rss_kb(proc.pid))
-            with contextlib.suppress(OSError):
-                peak[1] = max(peak[1], len(os.listdir(f"/proc/{proc.pid}/fd")))
+            for kid in _children(proc.pid):
+                with contextlib.suppress(OSError):
+                    peak[1] = max(peak[1], len(os.listdir(f"/proc/{kid}/fd")))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -109,15 +118,20 @@ def run_measured(
         readers.append(threading.Thread(target=drain, args=("out", proc.stdout)))
     for r in readers:
         r.start()
-    timer = threading.Timer(timeout_s, proc.kill)
+    timer = threading.Timer(timeout_s, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
     finally:
         timer.cancel()
         done.set()
     wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        usage = json.loads(Path(usage_path).read_text())
+    except (OSError, json.JSONDecodeError):
+        usage = {"cpu_s": float("nan"), "maxrss_kb": 0, "rc": proc.returncode}
+    finally:
+        Path(usage_path).unlink(missing_ok=True)
     for r in readers:
         r.join()
     sampler.join()
@@ -130,10 +144,10 @@ def run_measured(
             summary = json.loads(lines[-1])
     return Measured(
         wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        maxrss_mb=usage.ru_maxrss / 1024,
+        cpu_s=usage["cpu_s"],
+        maxrss_mb=usage["maxrss_kb"] / 1024,
         tree_rss_mb=peak[0] / 1024,
-        rc=proc.returncode,
+        rc=usage["rc"],
         peak_fds=peak[1],
         summary=summary,
         stderr_tail=chunks.get("err", b"").decode("utf-8", "replace")[-2000:],
