@@ -73,3 +73,20 @@ def test_all_ok() -> None:
         "FLEETMON OK - 0 critical, 0 warning on 1 host | 'critical'=0;;;0 'warning'=0;;;0"
         " 'unknown'=0;;;0 'unreachable'=0;;;0 'hosts'=1;;;0\n"
     )
+
+
+def test_host_values_cannot_break_the_plugin_output() -> None:
+    from fleetmon.model import Finding, HostReport, Report, RunInfo, Severity, Status
+    from fleetmon.render.nagios import render_nagios
+
+    bad = "evil\nvm|x\x1b[2J"
+    f = Finding("r1", Severity.CRITICAL, "vm", bad, "vm.cpu_pct", 99.0, "~:95", "m\n| \x07")
+    host = HostReport("h", "h", (), Status.OK, None, findings=(f,))
+    down = HostReport("d", "d", (), Status.UNREACHABLE, "refused\x1b]0;x\x07")
+    text = render_nagios(Report(RunInfo("0.1.0", "t", 1.0, "inv"), (host, down), {}, 2))
+    lines = text.splitlines()
+    assert len(lines) == 3  # status line, one finding, one host not collected
+    assert lines[0].count("|") == 1  # only the perfdata separator
+    assert all("|" not in ln for ln in lines[1:])
+    assert not any(c in text for c in "\x1b\x07")
+    assert "evil\\nvm/x\\x1b[2J" in lines[1]

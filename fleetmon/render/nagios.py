@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from fleetmon.health import CODE_NAMES, UNKNOWN, all_findings, worst_first
 from fleetmon.model import Report, Severity
+from fleetmon.render.text import clean
 
 
 def _clean(text: str) -> str:
     # A `|` anywhere starts perfdata for Nagios; host and VM names come from remote machines.
-    return " ".join(text.replace("|", "/").split())
+    # Control characters from a host would reach a pager or a terminal: shown as escapes.
+    return " ".join(clean(text).replace("|", "/").split())
 
 
 def _perf(label: str, value: int) -> str:
