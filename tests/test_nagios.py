@@ -89,4 +89,4 @@ def test_host_values_cannot_break_the_plugin_output() -> None:
     assert lines[0].count("|") == 1  # only the perfdata separator
     assert all("|" not in ln for ln in lines[1:])
     assert not any(c in text for c in "\x1b\x07")
-    assert "evil\\nvm/x\\x1b[2J" in lines[1]
+    assert "evil vm/x\\x1b[2J" in lines[1]

@@ -14,7 +14,7 @@ from fleetmon.render.text import clean
 def _clean(text: str) -> str:
     # A `|` anywhere starts perfdata for Nagios; host and VM names come from remote machines.
     # Control characters from a host would reach a pager or a terminal: shown as escapes.
-    return " ".join(clean(text).replace("|", "/").split())
+    return clean(" ".join(text.replace("|", "/").split()))
 
 
 def _perf(label: str, value: int) -> str:
