@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.probe import ProbeOptions, build_script
@@ -24,20 +26,35 @@ from fleetmon.transport_base import (
 from fleetmon.transport_local import run_local
 from fleetmon.transport_ssh import Progress, SshContext, run_ssh
 
-__all__ = ["CollectOptions", "collect", "usable_forks"]
+__all__ = ["CollectOptions", "collect", "collect_each", "usable_forks"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-#: File descriptors kept free for the rest of the process (logs, output file, sshd pipes).
+#: File descriptors kept free for the rest of the process (logs, output file, raw files,
+#: the resolver's threads, a ssh_config or known_hosts file being read).
 FD_RESERVE = 64
-#: Descriptors one host may hold at once: a socket, or a local probe's three pipes + pidfd.
-FDS_PER_HOST = 4
+#: A local probe holds its stdin, stdout and stderr pipes and a child watcher's descriptor.
+FDS_PER_LOCAL_HOST = 4
 
 
-def usable_forks(forks: int) -> int:
+def fds_per_host(host: HostSpec, agent: bool) -> int:
+    """Descriptors one host holds at once: per SSH connection (the target and each
+    ProxyJump hop; tunnelled connections share no socket of their own) its TCP socket,
+    plus the ssh-agent socket asyncssh opens when an agent is configured."""
+    if host.connection == "local":
+        return FDS_PER_LOCAL_HOST
+    hops = len(host.proxy_jump.split(",")) if host.proxy_jump else 0
+    return (1 + hops) * (2 if agent else 1)
+
+
+def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
     """`forks`, lowered so that the open-file limit is never hit (raising the soft limit first).
 
-    Hosts beyond this wait for a free slot instead of failing with EMFILE.
+    The budget is per connection kind, for the hungriest host of `hosts` (None: assume
+    local hosts, the hungriest kind). Hosts beyond this wait for a free slot instead of
+    failing with EMFILE.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
@@ -47,7 +64,12 @@ def usable_forks(forks: int) -> int:
             soft = want
         except (ValueError, OSError):
             log.debug("cannot raise the open-file limit above %d", soft)
-    allowed = max(1, (soft - FD_RESERVE) // FDS_PER_HOST)
+    if hosts is None:
+        per_host = FDS_PER_LOCAL_HOST
+    else:
+        agent = bool(os.environ.get("SSH_AUTH_SOCK"))
+        per_host = max((fds_per_host(h, agent) for h in hosts), default=1)
+    allowed = max(1, (soft - FD_RESERVE) // per_host)
     if forks > allowed:
         log.info("forks lowered from %d to %d by the open-file limit %d", forks, allowed, soft)
     return max(1, min(forks, allowed))
@@ -96,6 +118,50 @@ async def _collect_one(
     return RawResult(host, status, reason, elapsed_s=elapsed_s, nonce=nonce)
 
 
+async def collect_each(
+    hosts: Sequence[HostSpec],
+    opts: CollectOptions,
+    probe_options: Callable[[HostSpec], ProbeOptions],
+    handle: Callable[[int, RawResult], T],
+    host_options: Callable[[HostSpec], CollectOptions] | None = None,
+) -> list[T]:
+    """Probe every host, at most `opts.forks` at a time, and hand each result to `handle`.
+
+    `handle(index, raw)` runs on the event loop as soon as host `hosts[index]` is done, so
+    the caller can analyse it and drop its output while other hosts are still waiting;
+    what it returns is kept, in the order of `hosts`. An exception from `handle` stops the
+    run (every other host is cancelled) and is raised as itself. `host_options` gives a
+    host its own time limits and output cap; concurrency and the host-key policy stay the
+    run's.
+    """
+    jobs: list[tuple[str, str]] = []
+    for host in hosts:
+        popts = probe_options(host)
+        jobs.append((build_script(popts), popts.nonce))
+    ctx = SshContext(opts)
+    slots = asyncio.Semaphore(usable_forks(opts.forks, hosts))
+
+    async def one(i: int, host: HostSpec, script: str, nonce: str) -> T:
+        hopts = host_options(host) if host_options is not None else opts
+        async with slots:
+            result = await _collect_one(host, script, nonce, hopts, ctx.with_opts(hopts))
+        return handle(i, result)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(one(i, h, s, n))
+                for i, (h, (s, n)) in enumerate(zip(hosts, jobs, strict=True))
+            ]
+    except BaseExceptionGroup as group:
+        # Only `handle` can fail (a host's own failure is a value): raise its exception
+        # itself, so the caller's `except OSError` or InputError still applies.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+    return [t.result() for t in tasks]
+
+
 async def collect(
     hosts: Sequence[HostSpec],
     opts: CollectOptions,
@@ -105,24 +171,13 @@ async def collect(
 ) -> list[RawResult]:
     """Probe every host, at most `opts.forks` at a time; results in the order of `hosts`.
 
-    `host_options` gives a host its own time limits and output cap (inventory variables);
-    concurrency and the host-key policy stay the run's.
+    Every raw output is kept until the end: `collect_each` analyses and drops them as
+    they arrive instead.
     """
-    jobs: list[tuple[str, str]] = []
-    for host in hosts:
-        popts = probe_options(host)
-        jobs.append((build_script(popts), popts.nonce))
-    ctx = SshContext(opts)
-    slots = asyncio.Semaphore(usable_forks(opts.forks))
 
-    async def one(host: HostSpec, script: str, nonce: str) -> RawResult:
-        hopts = host_options(host) if host_options is not None else opts
-        async with slots:
-            result = await _collect_one(host, script, nonce, hopts, ctx.with_opts(hopts))
+    def keep(_: int, result: RawResult) -> RawResult:
         if on_done is not None:
             on_done(result)
         return result
 
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(one(h, s, n)) for h, (s, n) in zip(hosts, jobs, strict=True)]
-    return [t.result() for t in tasks]
+    return await collect_each(hosts, opts, probe_options, keep, host_options)

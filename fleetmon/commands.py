@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fleetmon import __version__
 from fleetmon.cli import Progress, run_async, utc_now
-from fleetmon.collect import CollectOptions, collect
+from fleetmon.collect import CollectOptions, collect_each
 from fleetmon.errors import OptionError
 from fleetmon.health import exit_code
 from fleetmon.inventory import (
@@ -27,9 +27,9 @@ from fleetmon.inventory import (
 )
 from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.output import default_lock_path, run_lock, write_atomic
-from fleetmon.pipeline import build_report, host_key_notes
+from fleetmon.pipeline import analyse_host, host_key_notes, report_from_hosts
 from fleetmon.probe import ProbeOptions
-from fleetmon.rawstore import load_raw, save_raw
+from fleetmon.rawstore import RawWriter, load_raw
 from fleetmon.render.html import render_html
 from fleetmon.render.json import render_json
 from fleetmon.render.junit import render_junit
@@ -105,12 +105,12 @@ def host_collect_options(opts: CollectOptions, spec: HostSpec) -> CollectOptions
 
 def _report(
     args: argparse.Namespace,
-    raws: Sequence[RawResult],
+    hosts: Sequence[HostReport],
+    specs: Mapping[str, HostSpec],
     run: RunInfo,
     rules: RuleSet | None,
     inventory: Inventory | None,
 ) -> Report:
-    specs = {r.host.name: r.host for r in raws}
     evaluator = None
     if rules is not None:
 
@@ -127,7 +127,7 @@ def _report(
     def code(hosts: tuple[HostReport, ...], fleet_findings: tuple[Finding, ...]) -> int:
         return exit_code(hosts, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)
 
-    return build_report(raws, run, evaluate=evaluator, exit_code=code)
+    return report_from_hosts(hosts, run, evaluate=evaluator, exit_code=code)
 
 
 def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
@@ -189,25 +189,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             output_cap_bytes=args.output_cap,
         )
         progress = Progress(len(hosts), enabled=not args.quiet)
+        writer = RawWriter(args.save_raw) if args.save_raw else None
 
-        def on_done(raw: RawResult) -> None:
+        def on_done(index: int, raw: RawResult) -> HostReport:
+            # Analysed as it arrives (the loop idles while other hosts' probes sleep) and
+            # its raw output dropped here, so the run never holds every host's output.
             progress(raw.status is Status.OK)
+            if writer is not None:
+                writer.add(index, raw)
+            return analyse_host(raw)
 
         try:
-            raws = run_async(
-                collect(
+            analysed = run_async(
+                collect_each(
                     hosts,
                     opts,
                     functools.partial(probe_options, args.interval),
-                    on_done=on_done,
+                    on_done,
                     host_options=functools.partial(host_collect_options, opts),
                 )
             )
         finally:
             progress.finish()
-        if args.save_raw:
-            save_raw(args.save_raw, run, raws)
-        report = _report(args, raws, run, rules, inventory)
+        if writer is not None:
+            writer.finish(run)
+        report = _report(args, analysed, {h.name: h for h in hosts}, run, rules, inventory)
         _write_outputs(args, report)
     return report.exit_code
 
@@ -225,7 +231,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         limit=run.limit,
         host_key_notes=run.host_key_notes,
     )
-    report = _report(args, raws, run, rules, None)
+    specs = {r.host.name: r.host for r in raws}
+    hosts = [analyse_host(r) for r in raws]
+    del raws  # the raw text is not needed past analysis: free it before rules and renderers
+    report = _report(args, hosts, specs, run, rules, None)
     _write_outputs(args, report)
     return report.exit_code
 

@@ -143,13 +143,26 @@ def build_report(
     exit_code: Callable[[tuple[HostReport, ...], tuple[Finding, ...]], int] | None = None,
 ) -> Report:
     """The whole report: analyse each host, fleet statistics, rules, exit code."""
-    hosts = tuple(analyse_host(r) for r in raws)
-    fleet = fleet_stats(hosts)
+    return report_from_hosts(
+        tuple(analyse_host(r) for r in raws), run, evaluate=evaluate, exit_code=exit_code
+    )
+
+
+def report_from_hosts(
+    hosts: Sequence[HostReport],
+    run: RunInfo,
+    evaluate: Callable[..., tuple[tuple[HostReport, ...], tuple[Finding, ...]]] | None = None,
+    exit_code: Callable[[tuple[HostReport, ...], tuple[Finding, ...]], int] | None = None,
+) -> Report:
+    """The whole report from hosts already analysed (analyse_host): fleet statistics,
+    rules, exit code."""
+    analysed = tuple(hosts)
+    fleet = fleet_stats(analysed)
     fleet_findings: tuple[Finding, ...] = ()
     if evaluate is not None:
-        hosts, fleet_findings = evaluate(hosts, fleet)
+        analysed, fleet_findings = evaluate(analysed, fleet)
     if exit_code is not None:
-        code = exit_code(hosts, fleet_findings)
+        code = exit_code(analysed, fleet_findings)
     else:
-        code = 0 if all(h.collected for h in hosts) else 3
-    return Report(run=run, hosts=hosts, fleet=fleet, exit_code=code, findings=fleet_findings)
+        code = 0 if all(h.collected for h in analysed) else 3
+    return Report(run=run, hosts=analysed, fleet=fleet, exit_code=code, findings=fleet_findings)

@@ -41,39 +41,61 @@ def _spec_dict(spec: HostSpec) -> dict[str, Any]:
     }
 
 
+class RawWriter:
+    """Writes a --save-raw folder one host at a time, as results arrive; `finish` last.
+
+    Each host's stdout goes to its file at once (so the run never holds every output);
+    run.json, written atomically at the end, is what makes the folder a replayable run.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.root = Path(folder)
+        (self.root / "raw").mkdir(parents=True, exist_ok=True)
+        self._entries: dict[int, dict[str, Any]] = {}
+
+    def add(self, index: int, raw: RawResult) -> None:
+        """Store the raw result of the host at `index` in the inventory order."""
+        out_name = f"{index:06d}.out"
+        # No fsync per host (it would stall every other host on the event loop): the
+        # folder is only a run once run.json, synced and renamed into place, names it.
+        tmp = self.root / "raw" / f".{out_name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(raw.stdout)
+        os.replace(tmp, self.root / "raw" / out_name)
+        self._entries[index] = {
+            "spec": _spec_dict(raw.host),
+            "status": raw.status.value,
+            "reason": raw.reason,
+            "exit_status": raw.exit_status,
+            "stderr": raw.stderr[:4096],
+            "elapsed_s": raw.elapsed_s,
+            "nonce": raw.nonce,
+            "stdout_file": f"raw/{out_name}",
+        }
+
+    def finish(self, run: RunInfo) -> None:
+        """Write run.json: the run facts and every host added, in inventory order."""
+        doc = {
+            "format": FORMAT,
+            "run": {
+                "fleetmon_version": run.fleetmon_version,
+                "started_at": run.started_at,
+                "interval_s": run.interval_s,
+                "inventory": run.inventory,
+                "limit": run.limit,
+                "host_key_notes": list(run.host_key_notes),
+            },
+            "hosts": [self._entries[i] for i in sorted(self._entries)],
+        }
+        write_atomic(self.root / "run.json", json.dumps(doc, indent=1, default=str) + "\n")
+
+
 def save_raw(folder: str, run: RunInfo, raws: Sequence[RawResult]) -> None:
     """Write every host's raw result under `folder` (created if needed)."""
-    root = Path(folder)
-    (root / "raw").mkdir(parents=True, exist_ok=True)
-    hosts = []
+    writer = RawWriter(folder)
     for i, raw in enumerate(raws):
-        out_name = f"{i:06d}.out"
-        write_atomic(root / "raw" / out_name, raw.stdout)
-        hosts.append(
-            {
-                "spec": _spec_dict(raw.host),
-                "status": raw.status.value,
-                "reason": raw.reason,
-                "exit_status": raw.exit_status,
-                "stderr": raw.stderr[:4096],
-                "elapsed_s": raw.elapsed_s,
-                "nonce": raw.nonce,
-                "stdout_file": f"raw/{out_name}",
-            }
-        )
-    doc = {
-        "format": FORMAT,
-        "run": {
-            "fleetmon_version": run.fleetmon_version,
-            "started_at": run.started_at,
-            "interval_s": run.interval_s,
-            "inventory": run.inventory,
-            "limit": run.limit,
-            "host_key_notes": list(run.host_key_notes),
-        },
-        "hosts": hosts,
-    }
-    write_atomic(root / "run.json", json.dumps(doc, indent=1, default=str) + "\n")
+        writer.add(i, raw)
+    writer.finish(run)
 
 
 def load_raw(folder: str) -> tuple[RunInfo, list[RawResult]]:

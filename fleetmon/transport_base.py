@@ -22,7 +22,7 @@ class CollectOptions:
     """How to reach hosts: concurrency, time limits, host-key policy, output cap."""
 
     interval_s: float = 1.0
-    forks: int = 100
+    forks: int = 200  # as `fleetmon run --forks` (see cli.py)
     connect_timeout_s: float = 10.0
     #: Per-host deadline for everything (connect, probe, reading); None: interval_s + 30.
     timeout_s: float | None = None
