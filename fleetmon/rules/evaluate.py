@@ -91,10 +91,19 @@ def _thresholds(rule: Rule) -> str | None:
 class _Judge:
     """Evaluates one rule on one subject, given the context of the host (or fleet)."""
 
-    def __init__(self, rule: Rule, host: str, context: Mapping[str, Any]) -> None:
+    def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        self.host = host
-        self.context = context
+        self.thresholds = _thresholds(rule)
+        # The conditions in the order they are tried, built once: 84 judgments per host.
+        self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
+        self.levels = tuple(
+            (severity, th)
+            for severity, th in (
+                (Severity.CRITICAL, rule.critical),
+                (Severity.WARNING, rule.warning),
+            )
+            if th is not None
+        )
 
     def finding(
         self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str
@@ -102,50 +111,53 @@ class _Judge:
         r = self.rule
         return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
 
-    def _about(self, subject: str, text: str) -> str:
-        return text if subject in (self.host, self.rule.metric) else f"{subject}: {text}"
+    def _about(self, host: str, subject: str, text: str) -> str:
+        return text if subject in (host, self.rule.metric) else f"{subject}: {text}"
 
     def _for(self, subject: str) -> str:
         return "" if subject == self.rule.metric else f" for {subject}"
 
     def unknown(self, subject: str, value: MetricValue, reason: str) -> Finding:
-        return self.finding(Severity.UNKNOWN, subject, value, _thresholds(self.rule), reason)
+        return self.finding(Severity.UNKNOWN, subject, value, self.thresholds, reason)
 
     def judge(
-        self, subject: str, metrics: Mapping[str, MetricValue], ctx: MutableMapping[str, Any]
+        self,
+        host: str,
+        subject: str,
+        metrics: Mapping[str, MetricValue],
+        ctx: MutableMapping[str, Any],
     ) -> Finding | None:
         """The finding for one subject, or None when `when:` excludes it."""
         r = self.rule
         value: MetricValue = None
-        if r.metric is not None and r.metric in metrics:
-            value = metrics[r.metric]
+        metric = r.metric
+        if metric is not None and metric in metrics:
+            value = metrics[metric]
             ctx["value"] = value
-        for label, cond in (("when", r.play_when), ("when", r.when)):
-            if cond is None:
-                continue
+        for cond in self.conds:
             try:
                 if not cond.truth(ctx):
                     return None
             except EvalError as exc:
-                return self.unknown(subject, value, f"{label}: {exc}")
+                return self.unknown(subject, value, f"when: {exc}")
         if r.expr is not None:
-            return self._judge_expr(subject, ctx)
-        assert r.metric is not None
-        if r.metric not in metrics:
-            return self.unknown(subject, None, f"{r.metric} not reported{self._for(subject)}")
+            return self._judge_expr(host, subject, ctx)
+        assert metric is not None
+        if metric not in metrics:
+            return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
         if value is None:
-            why = f"{r.metric} is null{self._for(subject)}: not computable this run (see notes)"
+            why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
             return self.unknown(subject, None, why)
         try:
-            for severity, th in ((Severity.CRITICAL, r.critical), (Severity.WARNING, r.warning)):
-                if th is not None and th.alerts(value):
-                    return self._alert(severity, subject, value, th.text, ctx)
+            for severity, th in self.levels:
+                if th.alerts(value):
+                    return self._alert(host, severity, subject, value, th.text, ctx)
         except ValueKindError as exc:
             return self.unknown(subject, value, str(exc))
-        ok = self._about(subject, f"{r.metric} = {fmt_value(value)} ({_thresholds(r)})")
-        return self.finding(Severity.OK, subject, value, _thresholds(r), ok)
+        ok = self._about(host, subject, f"{metric} = {fmt_value(value)} ({self.thresholds})")
+        return self.finding(Severity.OK, subject, value, self.thresholds, ok)
 
-    def _judge_expr(self, subject: str, ctx: MutableMapping[str, Any]) -> Finding:
+    def _judge_expr(self, host: str, subject: str, ctx: MutableMapping[str, Any]) -> Finding:
         r = self.rule
         assert r.expr is not None
         assert r.severity is not None
@@ -154,12 +166,13 @@ class _Judge:
         except EvalError as exc:
             return self.unknown(subject, None, f"expr: {exc}")
         if not holds:
-            msg = self._about(subject, f"{r.expr.source} does not hold")
+            msg = self._about(host, subject, f"{r.expr.source} does not hold")
             return self.finding(Severity.OK, subject, None, r.expr.source, msg)
-        return self._alert(r.severity, subject, None, r.expr.source, ctx)
+        return self._alert(host, r.severity, subject, None, r.expr.source, ctx)
 
     def _alert(
         self,
+        host: str,
         severity: Severity,
         subject: str,
         value: MetricValue,
@@ -171,7 +184,7 @@ class _Judge:
             default = f"{r.metric} = {fmt_value(value)} ({severity.value}: {th})"
         else:
             default = f"{r.expr.source if r.expr else th} holds"
-        default = self._about(subject, default)
+        default = self._about(host, subject, default)
         msg = default
         if r.message is not None:
             ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)
@@ -182,19 +195,36 @@ class _Judge:
         return self.finding(severity, subject, value, th, msg)
 
 
-def _host_findings(rules: Sequence[Rule], host: HostReport, base: dict[str, Any]) -> list[Finding]:
+class _Judges:
+    """One _Judge per rule object: built once per run, again only for rules a host tuned."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._by_id = {id(r): (r, _Judge(r)) for r in rules}
+
+    def __call__(self, rule: Rule) -> _Judge:
+        found = self._by_id.get(id(rule))
+        return found[1] if found is not None and found[0] is rule else _Judge(rule)
+
+
+def _host_findings(
+    rules: Sequence[Rule], host: HostReport, base: dict[str, Any], judges: _Judges
+) -> list[Finding]:
     out: list[Finding] = []
-    host_ctx = {**base, **_metrics(host.metrics), "subject": host.name, "labels": {}}
-    row_layers: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
+    name = host.name
+    host_ctx = {**base, **_metrics(host.metrics), "subject": name, "labels": {}}
+    # Per row: its expression layer, and its metrics over the host's (row first), merged
+    # once rather than per rule.
+    row_layers: dict[str, list[tuple[Row, dict[str, Any], dict[str, MetricValue]]]] = {}
     for rule in rules:
-        judge = _Judge(rule, host.name, host_ctx)
+        judge = judges(rule)
         if rule.scope == "host":
-            f = judge.judge(host.name, host.metrics, ChainMap({"scope": "host"}, host_ctx))
+            f = judge.judge(name, name, host.metrics, ChainMap({"scope": "host"}, host_ctx))
             if f is not None:
                 out.append(f)
             continue
-        if rule.scope not in row_layers:
-            row_layers[rule.scope] = [
+        layers = row_layers.get(rule.scope)
+        if layers is None:
+            layers = row_layers[rule.scope] = [
                 (
                     row,
                     {
@@ -203,13 +233,13 @@ def _host_findings(rules: Sequence[Rule], host: HostReport, base: dict[str, Any]
                         "labels": dict(row.labels),
                         "scope": rule.scope,
                     },
+                    {**host.metrics, **row.metrics},
                 )
                 for row in _ROWS[rule.scope](host)
             ]
-        for row, layer in row_layers[rule.scope]:
+        for row, layer, metrics in layers:
             # Layers instead of copies: 20 VMs x 10 rules x 500 hosts adds up.
-            ctx = ChainMap({}, layer, host_ctx)
-            f = judge.judge(row.name, ChainMap(dict(row.metrics), dict(host.metrics)), ctx)
+            f = judge.judge(name, row.name, metrics, ChainMap({}, layer, host_ctx))
             if f is not None:
                 out.append(f)
     return out
@@ -235,6 +265,7 @@ def evaluate(
     selected: dict[str, set[str]] = {}
     fleet_ctx = fleet_context(fleet)
     out: list[HostReport] = []
+    judges = _Judges(rs.rules)
     for host in hosts:
         spec = specs.get(host.name)
         host_vars: Mapping[str, Any] = spec.vars if spec else {}
@@ -259,7 +290,7 @@ def evaluate(
             "group_names": list(spec.groups if spec else host.groups),
             "hypervisor": hypervisor_of(host, host_vars),
         }
-        findings = _host_findings([r for r in tuned if r.enabled], host, base)
+        findings = _host_findings([r for r in tuned if r.enabled], host, base, judges)
         out.append(
             dataclasses.replace(
                 host, findings=(*host.findings, *findings), notes=(*host.notes, *notes)
@@ -284,7 +315,7 @@ def _fleet_findings(
             continue
         subject = rule.metric or rule.name
         ctx = {**fleet_ctx, "host": "fleet", "subject": subject, "groups": groups, "scope": "fleet"}
-        f = _Judge(rule, "fleet", ctx).judge(subject, values, ctx)
+        f = _Judge(rule).judge("fleet", subject, values, ctx)
         if f is not None:
             out.append(f)
     return out

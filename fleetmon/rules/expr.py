@@ -21,6 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fleetmon import catalog
 from fleetmon.errors import did_you_mean
+from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
 
 #: Guards against a rule file eating the machine: `'x' * 10**9`, `9 ** 9 ** 9`.
 MAX_SEQUENCE_LEN = 100_000
@@ -135,9 +136,15 @@ class Expr:
     _fn: TemplateExpression = field(repr=False, compare=False)
     _names: Mapping[str, str] = field(repr=False, compare=False)
     _reads: frozenset[str] = field(repr=False, compare=False)
+    _fast: Fn | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
         """The expression's value; EvalError (with a readable reason) when it fails."""
+        if self._fast is not None:
+            try:
+                return self._fast(context)
+            except Fallback:
+                pass  # the sandbox below decides, and words any error
         try:
             value = self._fn(_pick(context, self._reads))
             if isinstance(value, StrictUndefined):
@@ -183,7 +190,8 @@ def compile_expr(source: str) -> Expr:
     reads = frozenset(
         n.name for n in (node, *node.find_all(nodes.Name)) if isinstance(n, nodes.Name)
     )
-    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads)
+    fast = compile_fast(node)
+    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads, fast)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ token into ProbeParseError naming the section, so no IndexError/ValueError escap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fleetmon.errors import ProbeParseError
 
 #: Counters the kernel prints as 32-bit (diskstats ms fields) wrap at this modulus.
@@ -17,6 +19,17 @@ def to_int(section: str, token: str, what: str) -> int:
     if not token.isascii() or not token.isdigit():
         raise ProbeParseError(section, f"{what}: expected an unsigned integer, got {token[:40]!r}")
     return int(token)
+
+
+def to_ints(section: str, tokens: Sequence[str], prefix: str, first: int = 1) -> list[int]:
+    """Every token as a non-negative int; ProbeParseError names the first bad one as
+    `{prefix}{position}` (positions counted from `first`)."""
+    # One check over the joined tokens instead of one call per token: 10,000 hosts parse
+    # about two million of them. An empty token would hide in the join, hence the test.
+    joined = "".join(tokens)
+    if joined.isascii() and joined.isdigit() and "" not in tokens:
+        return list(map(int, tokens))
+    return [to_int(section, tok, f"{prefix}{i + first}") for i, tok in enumerate(tokens)]
 
 
 def to_float(section: str, token: str, what: str) -> float:

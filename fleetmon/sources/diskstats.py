@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import WRAP_32, lines_of, to_int
+from fleetmon.sources import WRAP_32, lines_of, to_int, to_ints
 
 SECTOR_BYTES = 512
 _PARTITION_RE = re.compile(r"p?\d+")
@@ -70,9 +70,7 @@ def parse_diskstats(text: str) -> DiskStats:
                 "diskstats", f"expected 14, 18 or 20 fields, got {line.strip()[:80]!r}"
             )
         name = parts[2]
-        nums = [
-            to_int("diskstats", tok, f"{name} field {i + 4}") for i, tok in enumerate(parts[3:])
-        ]
+        nums = to_ints("diskstats", parts[3:], f"{name} field ", 4)
         base = nums[:11]
         devices.append(
             DiskStat(

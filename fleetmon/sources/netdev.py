@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int
+from fleetmon.sources import lines_of, to_ints
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ def parse_net_dev(text: str) -> tuple[NetDev, ...]:
         if not colon or not name.strip() or len(tokens) != 16:
             raise ProbeParseError("net_dev", f"expected 'name: 16 counters', got {line[:80]!r}")
         name = name.strip()
-        nums = [to_int("net_dev", tok, f"{name} column {i + 1}") for i, tok in enumerate(tokens)]
+        nums = to_ints("net_dev", tokens, f"{name} column ")
         out.append(NetDev(name, *nums))
     return tuple(out)
 

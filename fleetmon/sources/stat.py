@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int
+from fleetmon.sources import lines_of, to_int, to_ints
 
 _COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest")
+_TOTAL_COLUMNS = frozenset(_COLUMNS[:8])
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,9 @@ class CpuTimes:
     steal: int | None = None
     guest: int | None = None
     guest_nice: int | None = None
+
+
+_FIELDS = tuple(f.name for f in fields(CpuTimes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +58,7 @@ def _cpu_times(name: str, tokens: list[str]) -> CpuTimes:
             "stat", f"{name}: expected at least 4 tick columns, got {len(tokens)}"
         )
     # Kernels newer than 2.6.33 may add columns: keep the ten we know.
-    values = [to_int("stat", tok, f"{name} column {i + 1}") for i, tok in enumerate(tokens[:10])]
-    return CpuTimes(*values)
+    return CpuTimes(*to_ints("stat", tokens[:10], f"{name} column "))
 
 
 def parse_stat(text: str) -> Stat:
@@ -110,11 +113,17 @@ def _delta(prev: int | None, cur: int | None) -> int | None:
     return max(cur - prev, 0)
 
 
+def _deltas(prev: CpuTimes, cur: CpuTimes) -> tuple[dict[str, int | None], int]:
+    """Each column's clamped Δ, and T: the Δ of every column but guest/guest_nice."""
+    d = {name: _delta(getattr(prev, name), getattr(cur, name)) for name in _FIELDS}
+    # T leaves out guest/guest_nice: they are already inside user/nice.
+    total = sum(v for k, v in d.items() if k in _TOTAL_COLUMNS and v is not None)
+    return d, total
+
+
 def cpu_shares(prev: CpuTimes, cur: CpuTimes) -> CpuShares | None:
     """mpstat's shares between two samples of one cpu line; None when no tick passed."""
-    d = {f.name: _delta(getattr(prev, f.name), getattr(cur, f.name)) for f in fields(CpuTimes)}
-    # T leaves out guest/guest_nice: they are already inside user/nice.
-    total = sum(v for k, v in d.items() if k in _COLUMNS[:8] and v is not None)
+    d, total = _deltas(prev, cur)
     if total == 0:
         return None
     guest = d["guest"] or 0
@@ -151,7 +160,13 @@ def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, .
     for name, times in cur.cpus:
         if name not in before:
             continue
-        shares = cpu_shares(before[name], times)
-        if shares is not None and (busiest is None or shares.busy_pct > busiest):
-            busiest = shares.busy_pct
+        # cpu_shares(...).busy_pct, without the other nine shares (hosts have 100s of CPUs).
+        d, total = _deltas(before[name], times)
+        if total == 0:
+            continue
+        idle_pct = 100.0 * (d["idle"] or 0) / total
+        iowait = d["iowait"]
+        busy = 100.0 - idle_pct - ((None if iowait is None else 100.0 * iowait / total) or 0.0)
+        if busiest is None or busy > busiest:
+            busiest = busy
     return busiest, one_side

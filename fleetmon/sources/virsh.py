@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
 
@@ -36,6 +36,10 @@ class DomainStats:
 
     name: str
     fields: Mapping[str, int | str]
+    #: indexed() per group, built once: the VM deltas ask for each group a dozen times.
+    _index: dict[str, dict[str, dict[str, int | str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def num(self, key: str) -> int | None:
         """The integer field, or None when absent or not an integer."""
@@ -56,25 +60,42 @@ class DomainStats:
         return STATES[code] if 0 <= code < len(STATES) else f"state-{code}"
 
     def indexed(self, group: str) -> dict[str, dict[str, int | str]]:
-        """`net` or `block` entries keyed by their `.name`, each a dict of its sub-fields."""
+        """`net` or `block` entries keyed by their `.name`, each a dict of its sub-fields.
+
+        Built once per group and shared: callers must not modify it.
+        """
+        cached = self._index.get(group)
+        if cached is not None:
+            return cached
         count = self.num(f"{group}.count")
+        head = f"{group}."
+        # One pass over the fields, bucketed by the N of `group.N.sub`.
+        buckets: dict[str, dict[str, int | str]] = {}
+        for k, v in self.fields.items():
+            if k.startswith(head):
+                idx, dot, sub = k[len(head) :].partition(".")
+                if dot:
+                    buckets.setdefault(idx, {})[sub] = v
         out: dict[str, dict[str, int | str]] = {}
         for i in range(count or 0):
-            prefix = f"{group}.{i}."
-            sub = {k[len(prefix) :]: v for k, v in self.fields.items() if k.startswith(prefix)}
-            name = sub.get("name")
-            out[f"{name}" if name is not None else f"#{i}"] = sub
+            entry = buckets.get(str(i), {})
+            name = entry.get("name")
+            out[f"{name}" if name is not None else f"#{i}"] = entry
+        self._index[group] = out
         return out
 
     def vcpu_indices(self) -> list[int]:
         """The N of every `vcpu.N.*` field, sorted."""
-        found = {int(m.group(1)) for k in self.fields if (m := _VCPU_RE.match(k))}
+        found = {
+            int(m.group(1))
+            for k in self.fields
+            if k.startswith("vcpu.") and (m := _VCPU_RE.match(k))
+        }
         return sorted(found)
 
 
 _VCPU_RE = re.compile(r"^vcpu\.(\d+)\.")
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
-_INT_RE = re.compile(r"^-?\d+$")
 
 
 def parse_domstats(text: str) -> tuple[DomainStats, ...]:
@@ -83,21 +104,23 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
     name: str | None = None
     fields: dict[str, int | str] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+        stripped = line.strip()
+        if not stripped:
             continue
-        m = _DOMAIN_RE.match(line)
-        if m:
+        if line.startswith("Domain: '") and (m := _DOMAIN_RE.match(line)):
             if name is not None:
                 domains.append(DomainStats(name, fields))
             name, fields = m.group(1), {}
             continue
-        key, sep, value = line.strip().partition("=")
+        key, sep, value = stripped.partition("=")
         if name is None or not sep or not key or " " in key:
             raise ProbeParseError(
                 "virsh_domstats",
                 f"line {lineno}: expected \"Domain: '<name>'\" or 'key=value', got {line[:60]!r}",
             )
-        fields[key] = int(value) if _INT_RE.match(value) else value
+        # isdecimal() is the regex's \d: `-?\d+` without a regex call per line.
+        digits = value[1:] if value[:1] == "-" else value
+        fields[key] = int(value) if digits.isdecimal() else value
     if name is not None:
         domains.append(DomainStats(name, fields))
     return tuple(domains)

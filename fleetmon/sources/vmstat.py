@@ -26,6 +26,19 @@ class VmStat:
 
 def parse_vmstat(text: str) -> VmStat:
     """Parse /proc/vmstat."""
+    rows = [line.split() for line in lines_of(text)]
+    values = [parts[1] for parts in rows if len(parts) == 2]
+    joined = "".join(values)
+    if len(values) == len(rows) and joined.isascii() and joined.isdigit():
+        # The usual file: every line a name and an unsigned count, checked in one go.
+        counters = {parts[0]: int(parts[1]) for parts in rows}
+        if counters:
+            return VmStat(counters)
+    return _parse_vmstat_lines(text)
+
+
+def _parse_vmstat_lines(text: str) -> VmStat:
+    """Line by line, for the error that names the first bad line (or a signed gauge)."""
     counters: dict[str, int] = {}
     for line in lines_of(text):
         parts = line.split()
