@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import asyncssh
 import pytest
 import sshd_util
 import yaml
@@ -15,6 +20,7 @@ from fleetmon import collect as collect_mod
 from fleetmon.collect import CollectOptions, collect, usable_forks
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.probe import SAMPLE_SECTIONS, ProbeOptions, split_output
+from fleetmon.transport_ssh import encryption_algs
 
 INTERVAL_S = 0.5
 
@@ -234,3 +240,116 @@ def test_forks_one_runs_hosts_one_after_another() -> None:
     results = _run(hosts, forks=1)
     assert [r.status for r in results] == [Status.OK] * 3
     assert time.monotonic() - started >= 3 * INTERVAL_S
+
+
+def test_forks_budget_follows_the_connection_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ulimit -n 256: 192 descriptors after the reserve.
+    monkeypatch.setattr(collect_mod.resource, "getrlimit", lambda _: (256, 256))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    ssh = HostSpec(name="s", address="127.0.0.1")
+    local = HostSpec(name="l", address="localhost", connection="local")
+    jump = HostSpec(name="j", address="127.0.0.1", proxy_jump="a@127.0.0.2,b@127.0.0.3")
+    assert usable_forks(400, [ssh, ssh]) == 192  # one socket per host
+    assert usable_forks(400, [ssh, local]) == 48  # the hungriest host sets the budget
+    assert usable_forks(400, [ssh, jump]) == 64  # three sockets: two hops and the target
+    assert usable_forks(400) == 48  # hosts unknown: the local budget
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/nonexistent/agent.sock")
+    assert usable_forks(400, [ssh]) == 96  # plus asyncssh's ssh-agent socket
+
+
+_FD_CHILD = """
+import asyncio, json, resource, socket
+from fleetmon.collect import CollectOptions, collect, usable_forks
+from fleetmon.model import HostSpec
+from fleetmon.probe import ProbeOptions
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (80, 80))
+# Accepts TCP connections (kernel backlog) and never says a word: each host holds its
+# socket until its connect timeout.
+mute = socket.socket()
+mute.bind(("127.0.0.1", 0))
+mute.listen(200)
+port = mute.getsockname()[1]
+hosts = [HostSpec(name=f"h{i}", address="127.0.0.1", port=port) for i in range(100)]
+opts = CollectOptions(interval_s=0.1, connect_timeout_s=0.3, known_hosts="/dev/null")
+results = asyncio.run(collect(hosts, opts, lambda _: ProbeOptions(interval_s=0.1)))
+print(json.dumps({"forks": usable_forks(200, hosts), "port": port,
+                  "results": sorted({f"{r.status.value}: {r.reason}" for r in results})}))
+"""
+
+
+def test_more_ssh_hosts_than_descriptors_queue_instead_of_emfile() -> None:
+    """Under a real open-file limit of 80 (16 hosts after the reserve), 100 SSH hosts that
+    hold their socket until the connect timeout all time out; none gets EMFILE."""
+    child = subprocess.run(
+        [sys.executable, "-c", _FD_CHILD], capture_output=True, text=True, timeout=60, check=True
+    )
+    doc = json.loads(child.stdout)
+    assert doc["forks"] == 16
+    assert doc["results"] == [
+        f"timeout: connect timeout: no SSH banner from 127.0.0.1:{doc['port']} within 0.3 s"
+    ]
+
+
+def test_aes_gcm_is_offered_first_then_asyncssh_defaults() -> None:
+    assert encryption_algs() == [
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes256-ctr",
+        "aes192-ctr",
+        "aes128-ctr",
+    ]
+
+
+def _negotiated(
+    caplog: pytest.LogCaptureFixture, hosts: list[HostSpec], **kw: object
+) -> tuple[list[RawResult], set[str]]:
+    """Collect, and the ciphers the connections chose (from asyncssh's level-2 debug log)."""
+    caplog.set_level(logging.DEBUG, logger="asyncssh")
+    asyncssh.set_debug_level(2)
+    try:
+        results = _run(hosts, **kw)
+    finally:
+        asyncssh.set_debug_level(1)
+    chosen = {
+        m.split("Encryption alg: ", 1)[1]
+        for m in caplog.messages
+        if "Encryption alg: " in m and "algs" not in m
+    }
+    return results, chosen
+
+
+@pytest.mark.sshd
+def test_openssh_negotiates_aes128_gcm(
+    sshd: sshd_util.Sshd, caplog: pytest.LogCaptureFixture
+) -> None:
+    [r], chosen = _negotiated(caplog, [_spec(sshd, "x")], known_hosts=str(sshd.known_hosts))
+    _assert_real_probe(r)
+    assert chosen == {"aes128-gcm@openssh.com"}
+
+
+@pytest.mark.sshd
+@pytest.mark.parametrize(
+    "ciphers", ["chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr,aes192-ctr"]
+)
+def test_hosts_without_aes_gcm_still_connect(
+    sshd_factory: object, caplog: pytest.LogCaptureFixture, ciphers: str
+) -> None:
+    server = sshd_factory(extra_config=f"Ciphers {ciphers}\n")  # type: ignore[operator]
+    [r], chosen = _negotiated(caplog, [_spec(server, "x")], known_hosts=str(server.known_hosts))
+    _assert_real_probe(r)
+    assert chosen == {ciphers.split(",")[0]}
+
+
+@pytest.mark.sshd
+def test_ssh_config_ciphers_line_wins(
+    sshd: sshd_util.Sshd, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n  Ciphers aes256-ctr\n")
+    [r], chosen = _negotiated(
+        caplog, [_spec(sshd, "x")], known_hosts=str(sshd.known_hosts), ssh_config=str(config)
+    )
+    assert r.status is Status.OK, r.reason
+    assert chosen == {"aes256-ctr"}
