@@ -16,7 +16,6 @@ import pytest
 import sshd_util
 import yaml
 
-from fleetmon import collect as collect_mod
 from fleetmon.collect import CollectOptions, collect, usable_forks
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.probe import SAMPLE_SECTIONS, ProbeOptions, split_output
@@ -227,7 +226,7 @@ def test_proxy_jump_goes_through_the_jump_host(sshd: sshd_util.Sshd) -> None:
 
 
 def test_forks_are_lowered_to_what_file_descriptors_allow(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collect_mod.resource, "getrlimit", lambda _: (164, 164))
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (164, 164))
     assert usable_forks(100) == 25  # (164 - 64 reserved) // 4 per host
     assert usable_forks(10) == 10
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -244,7 +243,7 @@ def test_forks_one_runs_hosts_one_after_another() -> None:
 
 def test_forks_budget_follows_the_connection_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     # ulimit -n 256: 192 descriptors after the reserve.
-    monkeypatch.setattr(collect_mod.resource, "getrlimit", lambda _: (256, 256))
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 256))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     ssh = HostSpec(name="s", address="127.0.0.1")
     local = HostSpec(name="l", address="localhost", connection="local")
