@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from fleetmon import __version__
@@ -31,7 +33,7 @@ from fleetmon.pipeline import analyse_host, host_key_notes, report_from_hosts
 from fleetmon.probe import ProbeOptions
 from fleetmon.rawstore import RawWriter, load_raw
 from fleetmon.render.html import render_html
-from fleetmon.render.json import render_json
+from fleetmon.render.json import render_json, report_dict
 from fleetmon.render.junit import render_junit
 from fleetmon.render.nagios import render_nagios
 from fleetmon.render.text import render_text
@@ -136,21 +138,61 @@ def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
     return set(match_pattern(pattern, specs))
 
 
+def json_chunks(report: Report) -> Iterator[str]:
+    """render_json's exact text, piece by piece.
+
+    json.dumps with indent joins every small piece of the document in one list first:
+    ~60 MB at 1,000 hosts, the run's peak memory. Written as they come, they cost nothing.
+    """
+    yield from json.JSONEncoder(indent=2, allow_nan=False).iterencode(report_dict(report))
+    yield "\n"
+
+
+def _write_chunks_atomic(path: str, chunks: Iterable[str]) -> None:
+    """Like output.write_atomic, from pieces (temporary file, fsync, rename)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OptionError(f"cannot write {target}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            batch: list[str] = []
+            for chunk in chunks:
+                batch.append(chunk)
+                if len(batch) >= 4096:
+                    fh.write("".join(batch))
+                    batch.clear()
+            fh.write("".join(batch))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _write_outputs(args: argparse.Namespace, report: Report) -> None:
-    main_text = RENDERERS[args.format](report)
+    main_text = RENDERERS[args.format](report) if args.format != "json" else None
     extra: list[tuple[str, str]] = []
     if args.html:
         extra.append((args.html, render_html(report)))
-    if args.json_out:
-        extra.append((args.json_out, render_json(report)))
     if args.junit:
         extra.append((args.junit, render_junit(report, fail_on=args.fail_on)))
     for path, text in extra:
         write_atomic(path, text)
+    if args.json_out:
+        _write_chunks_atomic(args.json_out, json_chunks(report))
     if args.output:
-        write_atomic(args.output, main_text)
+        if main_text is None:
+            _write_chunks_atomic(args.output, json_chunks(report))
+        else:
+            write_atomic(args.output, main_text)
     else:
-        sys.stdout.write(main_text)
+        for chunk in json_chunks(report) if main_text is None else [main_text]:
+            sys.stdout.write(chunk)
         sys.stdout.flush()
 
 

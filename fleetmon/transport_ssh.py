@@ -97,6 +97,9 @@ class SshContext:
         self._keys: dict[str, tuple[list[Any], bool]] = {}
         self._known: dict[tuple[str, ...], _KnownHosts] = {}
         self._meta: dict[tuple[str, int, str | None, str | None], _HostMeta] = {}
+        # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
+        default_config = Path("~/.ssh/config").expanduser()
+        self.any_config = bool(self.config) or os.access(default_config, os.R_OK)
 
     def with_opts(self, opts: CollectOptions) -> SshContext:
         """The same caches with one host's own options (fleetmon_connect_timeout...)."""
@@ -140,7 +143,10 @@ class SshContext:
         """User, known_hosts files and ciphers for a host. known_hosts: its inventory's
         UserKnownHostsFile first (as `ssh -o` beats ssh_config), then --known-hosts, then
         ssh_config's. Ciphers: ssh_config's `Ciphers` when it sets one, else ours."""
-        key = (host.address, host.port, host.user, host.known_hosts)
+        # Without an ssh_config nothing here depends on the address: one lookup per user
+        # instead of one per host (building asyncssh's options costs a getpwuid each).
+        address, port = (host.address, host.port) if self.any_config else ("", 0)
+        key = (address, port, host.user, host.known_hosts)
         if key not in self._meta:
             o = asyncssh.SSHClientConnectionOptions(
                 config=self.config,

@@ -1,0 +1,152 @@
+"""The streaming run path: collect_each hands hosts over as they finish, RawWriter stores
+them one by one, the report is built from hosts already analysed, JSON is written in pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import reportfactory
+from clirun import fleetmon
+
+from fleetmon import collect as collect_mod
+from fleetmon.collect import CollectOptions, collect_each
+from fleetmon.commands import json_chunks
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.pipeline import analyse_host, build_report, report_from_hosts
+from fleetmon.probe import ProbeOptions
+from fleetmon.rawstore import RawWriter, load_raw, save_raw
+from fleetmon.render.json import render_json
+
+#: How long each fake host takes, by name: they finish in the order b, c, a.
+DELAYS_S = {"a": 0.3, "b": 0.0, "c": 0.1, "slow": 30.0}
+
+
+async def _fake_collect_one(
+    host: HostSpec, script: str, nonce: str, opts: CollectOptions, ctx: object
+) -> RawResult:
+    await asyncio.sleep(DELAYS_S[host.name])
+    return RawResult(host, Status.OK, stdout=f"out of {host.name}", nonce=nonce)
+
+
+def _hosts(*names: str) -> list[HostSpec]:
+    return [HostSpec(name=n, address="127.0.0.1") for n in names]
+
+
+def _collect(monkeypatch: pytest.MonkeyPatch, hosts: list[HostSpec], handle: object) -> object:
+    monkeypatch.setattr(collect_mod, "_collect_one", _fake_collect_one)
+    return asyncio.run(
+        collect_each(hosts, CollectOptions(), lambda _: ProbeOptions(), handle)  # type: ignore[arg-type]
+    )
+
+
+def test_each_host_is_handed_over_as_it_finishes_results_in_inventory_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[int, str, str]] = []
+
+    def handle(index: int, raw: RawResult) -> str:
+        seen.append((index, raw.host.name, raw.stdout))
+        return raw.host.name.upper()
+
+    results = _collect(monkeypatch, _hosts("a", "b", "c"), handle)
+    assert seen == [(1, "b", "out of b"), (2, "c", "out of c"), (0, "a", "out of a")]
+    assert results == ["A", "B", "C"]
+
+
+def test_a_failing_handler_stops_the_run_and_is_raised_as_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def handle(index: int, raw: RawResult) -> None:
+        raise OSError(28, "No space left on device")
+
+    started = time.monotonic()
+    with pytest.raises(OSError, match="No space left on device"):
+        _collect(monkeypatch, _hosts("b", "slow"), handle)
+    # The 30 s host was cancelled, not waited for.
+    assert time.monotonic() - started < 5.0
+
+
+def _raw(name: str, status: Status = Status.OK, stdout: str = "", stderr: str = "") -> RawResult:
+    spec = HostSpec(name=name, address=f"{name}.example", groups=("kvm",), vars={"x_token": "s"})
+    return RawResult(spec, status, None, stdout, 0, stderr, 1.25, "00ff")
+
+
+RUN = RunInfo(
+    fleetmon_version="0.0.test",
+    started_at="2026-11-26T05:00:00Z",
+    interval_s=1.0,
+    inventory="inv.yaml",
+)
+
+
+def test_raw_writer_out_of_order_writes_what_save_raw_writes(tmp_path: Path) -> None:
+    raws = [
+        _raw("h0", stdout="zero\n"),
+        _raw("h1", Status.UNREACHABLE),
+        _raw("h2", stdout="two é\n", stderr="e" * 5000),
+    ]
+    save_raw(str(tmp_path / "whole"), RUN, raws)
+    writer = RawWriter(str(tmp_path / "stream"))
+    for i in (2, 0, 1):
+        writer.add(i, raws[i])
+    writer.finish(RUN)
+    for rel in ("run.json", "raw/000000.out", "raw/000001.out", "raw/000002.out"):
+        assert (tmp_path / "stream" / rel).read_bytes() == (tmp_path / "whole" / rel).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "stream" / "raw").iterdir()) == [
+        "000000.out",
+        "000001.out",
+        "000002.out",
+    ]  # no temporary file left behind
+    run, loaded = load_raw(str(tmp_path / "stream"))
+    assert [r.host.name for r in loaded] == ["h0", "h1", "h2"]
+    assert [r.stdout for r in loaded] == ["zero\n", "", "two é\n"]
+    assert loaded[2].stderr == "e" * 4096
+    assert loaded[0].host.vars == {}  # x_token looks like a secret: never stored
+    assert run.started_at == RUN.started_at
+
+
+def test_report_from_analysed_hosts_equals_build_report() -> None:
+    raws = [_raw("h0", stdout="garbage"), _raw("h1", Status.TIMEOUT)]
+    hosts = [analyse_host(r) for r in raws]
+    assert report_from_hosts(hosts, RUN) == build_report(raws, RUN)
+    assert [h.status for h in hosts] == [Status.PARSE_ERROR, Status.TIMEOUT]
+
+
+@pytest.mark.parametrize(
+    "make", [reportfactory.sample_report, reportfactory.captured_report], ids=["sample", "real"]
+)
+def test_json_written_in_pieces_is_render_json_exactly(make: object) -> None:
+    report = make()  # type: ignore[operator]
+    assert "".join(json_chunks(report)) == render_json(report)
+
+
+def test_run_streams_three_local_hosts_and_report_replays_them(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n"
+        + "".join(f"    l{i}:\n      ansible_connection: local\n" for i in (3, 1, 2)),
+        encoding="utf-8",
+    )
+    raw, first = tmp_path / "raw", tmp_path / "first.json"
+    r = fleetmon("run", inv, "-i", "0.3", "--format", "json", "-o", first, "--save-raw", raw)
+    assert r.returncode in (0, 1, 2, 3), r.stderr  # health varies with this machine
+    a = json.loads(first.read_text())
+    assert [h["name"] for h in a["hosts"]] == ["l3", "l1", "l2"]
+    assert [h["status"] for h in a["hosts"]] == ["ok"] * 3
+    index = json.loads((raw / "run.json").read_text())
+    assert [h["spec"]["name"] for h in index["hosts"]] == ["l3", "l1", "l2"]
+    assert [h["stdout_file"] for h in index["hosts"]] == [
+        "raw/000000.out",
+        "raw/000001.out",
+        "raw/000002.out",
+    ]
+    again = fleetmon("report", raw, "--format", "json")
+    assert again.returncode == r.returncode, again.stderr
+    b = json.loads(again.stdout)
+    assert [(h["name"], h["metrics"]) for h in b["hosts"]] == [
+        (h["name"], h["metrics"]) for h in a["hosts"]
+    ]
