@@ -35,6 +35,9 @@ FOLD_ROWS = 8
 TOP_VMS = 3
 #: Findings listed at the top before the rest is folded away.
 TOP_FINDINGS = 30
+#: Above this many hosts the page is lean: hosts whose every check passed get a row in the
+#: fleet table but no section of their own (10,000 hosts would make a 40 MB page).
+LEAN_HOSTS = 2000
 #: Worst first; a host not collected ranks with UNKNOWN, as in the exit code.
 _RANK = {"critical": 0, "failed": 1, "unknown": 2, "warning": 3, "ok": 4}
 _SEV_RANK = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
@@ -360,19 +363,26 @@ def render_html(report: Report) -> str:
     gidx = {g: str(i) for i, g in enumerate(groups)}
     hgroups = {h.name: " ".join(gidx[g] for g in h.groups) for h in report.hosts}
     ordered = sorted(report.hosts, key=lambda h: (_RANK[verdicts[h.name]], h.name))
-    fleet_rows = [_fleet_row(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered]
-    findings = [FindingView(f, None, "", fmt(f.value, unit_of(f.metric))) for f in report.findings]
-    findings += [
-        FindingView(f, h.name, ids[h.name], fmt(f.value, unit_of(f.metric)))
-        for h in report.hosts
-        for f in h.findings
+    lean = len(report.hosts) > LEAN_HOSTS
+    detailed = [h for h in ordered if not lean or verdicts[h.name] != "ok"]
+    # Links only to the sections on the page (every host with a finding has one).
+    linked = {h.name: ids[h.name] for h in detailed} if lean else ids
+    fleet_rows = [
+        _fleet_row(h, linked.get(h.name, ""), verdicts[h.name], hgroups[h.name]) for h in ordered
     ]
+    # OK verdicts are only counted: a view of each would cost 84 objects per host.
+    everything = [(None, f) for f in report.findings]
+    everything += [(h.name, f) for h in report.hosts for f in h.findings]
     problems = sorted(
-        (v for v in findings if v.finding.severity is not Severity.OK),
+        (
+            FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
+            for name, f in everything
+            if f.severity is not Severity.OK
+        ),
         key=lambda v: _SEV_RANK[v.finding.severity],
     )
     strips = [
-        _strip(n, report.fleet[n], report.hosts, ids)
+        _strip(n, report.fleet[n], report.hosts, linked)
         for n in STRIPS
         if n in report.fleet and report.fleet[n].count >= MIN_STRIP_HOSTS
     ]
@@ -386,14 +396,16 @@ def render_html(report: Report) -> str:
             counts=summary(report),
             findings=problems,
             top_findings=TOP_FINDINGS,
-            passed=len(findings) - len(problems),
+            passed=len(everything) - len(problems),
             groups=groups,
             fleet_rows=fleet_rows,
             cpu_parts=CPU_PARTS,
             strips=strips,
             strip_w=STRIP_W,
             min_strip_hosts=MIN_STRIP_HOSTS,
-            hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in ordered],
+            hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in detailed],
+            not_detailed=len(ordered) - len(detailed),
+            lean_hosts=LEAN_HOSTS,
             css=css,
             js=js,
             csp=csp,

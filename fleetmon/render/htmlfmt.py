@@ -15,6 +15,8 @@ DASH = "\u2014"
 
 def number(v: MetricValue) -> float | None:
     """A finite float, or None for unknown, text, booleans, NaN and infinities."""
+    if v.__class__ is float:  # the usual case, checked first: a page formats 100,000s
+        return v if math.isfinite(v) else None
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     f = float(v)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity
@@ -27,6 +28,13 @@ def _row(row: Row) -> dict[str, Any]:
         "name": row.name,
         "metrics": {k: _value(v) for k, v in row.metrics.items()},
     }
+    if row.labels:
+        out["labels"] = dict(row.labels)
+    return out
+
+
+def _raw_row(row: Row) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": row.name, "metrics": row.metrics}
     if row.labels:
         out["labels"] = dict(row.labels)
     return out
@@ -70,7 +78,10 @@ def summary(report: Report) -> dict[str, int]:
     }
 
 
-def _host(h: HostReport) -> dict[str, Any]:
+def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
+    # clean=False leaves the metric mappings as they are, for the encoder to refuse (NaN,
+    # infinity, a non-dict mapping) before the host is done again the careful way.
+    rows: Callable[[Row], dict[str, Any]] = _row if clean else _raw_row
     return {
         "name": h.name,
         "address": h.address,
@@ -79,11 +90,11 @@ def _host(h: HostReport) -> dict[str, Any]:
         "error": h.error,
         "hypervisor": h.hypervisor,
         "interval_s": h.interval_s,
-        "metrics": {k: _value(v) for k, v in h.metrics.items()},
-        "disks": [_row(r) for r in h.disks],
-        "nics": [_row(r) for r in h.nics],
-        "filesystems": [_row(r) for r in h.filesystems],
-        "vms": [_row(r) for r in h.vms],
+        "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
+        "disks": [rows(r) for r in h.disks],
+        "nics": [rows(r) for r in h.nics],
+        "filesystems": [rows(r) for r in h.filesystems],
+        "vms": [rows(r) for r in h.vms],
         "notes": list(h.notes),
         # OK verdicts are kept in the model for JUnit's passed test cases; the report lists
         # what is wrong or unknown.
@@ -93,6 +104,10 @@ def _host(h: HostReport) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-able data."""
+    return _doc(report, [_host(h) for h in report.hosts])
+
+
+def _doc(report: Report, hosts: list[dict[str, Any]] | None) -> dict[str, Any]:
     run = report.run
     fleet_metrics = {
         name: {
@@ -118,7 +133,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "rule_files": list(run.rule_files),
         "host_key_notes": list(run.host_key_notes),
         "summary": summary(report),
-        "hosts": [_host(h) for h in report.hosts],
+        "hosts": hosts,
         "fleet": {
             "metrics": fleet_metrics,
             "findings": [finding_dict(f) for f in report.findings if f.severity is not Severity.OK],
@@ -126,6 +141,30 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
+#: Reports of up to this many hosts are indented throughout, for people reading them.
+INDENT_MAX_HOSTS = 100
+#: json's C encoder runs only without `indent`: 5x faster on 10,000 hosts (150 MB).
+_encode = json.JSONEncoder(allow_nan=False).encode
+
+
+def _encode_host(h: HostReport) -> str:
+    """One host's JSON: its metric dicts as they are (2.7 million values for 10,000 hosts),
+    or, when the encoder refuses them (NaN, infinity), cleaned to null first."""
+    try:
+        return _encode(_host(h, clean=False))
+    except (ValueError, TypeError):
+        return _encode(_host(h))
+
+
 def render_json(report: Report) -> str:
-    """The JSON report text (indented, final newline)."""
-    return json.dumps(report_dict(report), indent=2, allow_nan=False) + "\n"
+    """The JSON report text (final newline): indented when small, else one host per line."""
+    if len(report.hosts) <= INDENT_MAX_HOSTS:
+        return json.dumps(report_dict(report), indent=2, allow_nan=False) + "\n"
+    parts = []
+    for key, value in _doc(report, None).items():
+        if key == "hosts":
+            text = "[\n" + ",\n".join(_encode_host(h) for h in report.hosts) + "\n]"
+        else:
+            text = _encode(value)
+        parts.append(f"{_encode(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"

@@ -78,9 +78,9 @@ def _top(
 
 
 def _finding_rows(report: Report) -> list[tuple[str, Finding]]:
-    pairs = [(h.name, f) for h in report.hosts for f in h.findings]
-    pairs += [("(fleet)", f) for f in report.findings]
-    pairs = [p for p in pairs if p[1].severity is not Severity.OK]
+    ok = Severity.OK
+    pairs = [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    pairs += [("(fleet)", f) for f in report.findings if f.severity is not ok]
     pairs.sort(key=lambda p: (_SEV_ORDER[p[1].severity], p[0], p[1].rule))
     return pairs
 
