@@ -371,7 +371,7 @@ def render_html(report: Report) -> str:
         _fleet_row(h, linked.get(h.name, ""), verdicts[h.name], hgroups[h.name]) for h in ordered
     ]
     # OK verdicts are only counted: a view of each would cost 84 objects per host.
-    everything = [(None, f) for f in report.findings]
+    everything: list[tuple[str | None, Finding]] = [(None, f) for f in report.findings]
     everything += [(h.name, f) for h in report.hosts for f in h.findings]
     problems = sorted(
         (
