@@ -145,7 +145,7 @@ def _kvm(
             if was_active:
                 notes.append(f"VM {d2.name} stopped between the samples")
             continue
-        for port in d2.indexed("net"):
+        for port in d2.device_slots("net"):
             if not port.startswith("#"):
                 nic_vm[port] = d2.name
         usable = d1 if was_active and dt else None
@@ -174,13 +174,15 @@ def _delta(d1: virsh.DomainStats, d2: virsh.DomainStats, key: str) -> int | None
 
 def _device_sum(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, key: str) -> int | None:
     """ΣΔ of `group.N.key` over the devices (matched by name) present in both samples."""
-    before, after = d1.indexed(group), d2.indexed(group)
+    # Slots rather than indexed(): the same devices, matched by name, without a dict of
+    # every device's fields (ten keys per VM per host add up over a fleet).
+    before, after = d1.device_slots(group), d2.device_slots(group)
     total: int | None = None
-    for name, dev in after.items():
+    for name, slot in after.items():
         old = before.get(name)
         if old is None:
             continue  # hot-plugged between the samples: no Δ for it
-        a, b = old.get(key), dev.get(key)
+        a, b = d1.device_field(group, old, key), d2.device_field(group, slot, key)
         if not isinstance(a, int) or not isinstance(b, int) or b < a:
             return None
         total = (total or 0) + b - a
