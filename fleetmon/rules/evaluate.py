@@ -7,7 +7,6 @@ renderers show the non-OK ones. A missing or null metric is UNKNOWN, never a sil
 from __future__ import annotations
 
 import dataclasses
-from collections import ChainMap
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -96,6 +95,9 @@ class _Judge:
         self.thresholds = _thresholds(rule)
         # The conditions in the order they are tried, built once: 84 judgments per host.
         self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
+        readers = (*self.conds, rule.expr, rule.message)
+        #: The only context names this rule's expressions and message can read.
+        self.reads = frozenset().union(*(x.reads for x in readers if x is not None))
         self.levels = tuple(
             (severity, th)
             for severity, th in (
@@ -206,19 +208,40 @@ class _Judges:
         return found[1] if found is not None and found[0] is rule else _Judge(rule)
 
 
+def _flat(reads: Collection[str], maps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The names rules read, each from the first map that has it (a ChainMap, flattened)."""
+    out: dict[str, Any] = {}
+    for n in reads:
+        for m in maps:
+            if n in m:
+                out[n] = m[n]
+                break
+    return out
+
+
 def _host_findings(
-    rules: Sequence[Rule], host: HostReport, base: dict[str, Any], judges: _Judges
+    rules: Sequence[Rule], host: HostReport, base: Sequence[Mapping[str, Any]], judges: _Judges
 ) -> list[Finding]:
     out: list[Finding] = []
     name = host.name
-    host_ctx = {**base, **_metrics(host.metrics), "subject": name, "labels": {}}
-    # Per row: its expression layer, and its metrics over the host's (row first), merged
-    # once rather than per rule.
+    judged = [(rule, judges(rule)) for rule in rules]
+    # Expressions and messages read only the names they were compiled with: each judgment
+    # gets a small dict of those (copied, as judge() writes `value` into it), looked up once
+    # per subject through the layers, instead of a ChainMap over hundreds of names.
+    reads: frozenset[str] = frozenset().union(*(j.reads for _, j in judged))
+    tail: tuple[Mapping[str, Any], ...] = (
+        {"subject": name, "labels": {}},
+        _metrics(host.metrics),
+        *base,
+    )
+    host_flat: dict[str, Any] | None = None
+    # Per row: its flat context, and its metrics over the host's (row first), merged once.
     row_layers: dict[str, list[tuple[Row, dict[str, Any], dict[str, MetricValue]]]] = {}
-    for rule in rules:
-        judge = judges(rule)
+    for rule, judge in judged:
         if rule.scope == "host":
-            f = judge.judge(name, name, host.metrics, ChainMap({"scope": "host"}, host_ctx))
+            if host_flat is None:
+                host_flat = _flat(reads, ({"scope": "host"}, *tail))
+            f = judge.judge(name, name, host.metrics, dict(host_flat))
             if f is not None:
                 out.append(f)
             continue
@@ -227,19 +250,24 @@ def _host_findings(
             layers = row_layers[rule.scope] = [
                 (
                     row,
-                    {
-                        **_metrics(row.metrics),
-                        "subject": row.name,
-                        "labels": dict(row.labels),
-                        "scope": rule.scope,
-                    },
+                    _flat(
+                        reads,
+                        (
+                            {
+                                **_metrics(row.metrics),
+                                "subject": row.name,
+                                "labels": dict(row.labels),
+                                "scope": rule.scope,
+                            },
+                            *tail,
+                        ),
+                    ),
                     {**host.metrics, **row.metrics},
                 )
                 for row in _ROWS[rule.scope](host)
             ]
-        for row, layer, metrics in layers:
-            # Layers instead of copies: 20 VMs x 10 rules x 500 hosts adds up.
-            f = judge.judge(name, row.name, metrics, ChainMap({}, layer, host_ctx))
+        for row, flat, metrics in layers:
+            f = judge.judge(name, row.name, metrics, dict(flat))
             if f is not None:
                 out.append(f)
     return out
@@ -281,15 +309,14 @@ def evaluate(
             if host.name in selected[rule.hosts]:
                 applicable.append(rule)
         tuned, notes = host_overrides(host.name, host_vars, applicable, rs.names())
-        base = {
-            **host_vars,
-            **fleet_ctx,
+        own = {
             "vars": dict(host_vars),
             "host": host.name,
             "groups": groups,
             "group_names": list(spec.groups if spec else host.groups),
             "hypervisor": hypervisor_of(host, host_vars),
         }
+        base = (own, fleet_ctx, host_vars)  # first wins, as in {**host_vars, **fleet, **own}
         findings = _host_findings([r for r in tuned if r.enabled], host, base, judges)
         out.append(
             dataclasses.replace(

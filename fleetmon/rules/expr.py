@@ -138,6 +138,11 @@ class Expr:
     _reads: frozenset[str] = field(repr=False, compare=False)
     _fast: Fn | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """Every context name the expression may read (mangled): nothing else is looked up."""
+        return self._reads
+
     def __call__(self, context: Mapping[str, Any]) -> Any:
         """The expression's value; EvalError (with a readable reason) when it fails."""
         if self._fast is not None:
@@ -202,6 +207,11 @@ class MessageTemplate:
     _template: Template = field(repr=False, compare=False)
     _names: Mapping[str, str] = field(repr=False, compare=False)
     _reads: frozenset[str] = field(repr=False, compare=False)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Every context name the template may read: nothing else is looked up."""
+        return self._reads
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The message text; EvalError when the template fails on this data."""

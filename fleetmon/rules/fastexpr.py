@@ -102,6 +102,9 @@ def build(node: nodes.Node) -> Fn | None:
         if any(i is None for i in items):
             return None
         fns = [i for i in items if i is not None]
+        if isinstance(node, nodes.Tuple) and all(isinstance(i, nodes.Const) for i in node.items):
+            constant = tuple(i.value for i in node.items if isinstance(i, nodes.Const))
+            return lambda ctx: constant  # ('running', 'blocked'), built once
         if isinstance(node, nodes.List):
             return lambda ctx: [f(ctx) for f in fns]
         return lambda ctx: tuple(f(ctx) for f in fns)

@@ -71,6 +71,10 @@ class Comparison:
 
     def alerts(self, value: MetricValue) -> bool:
         """Whether `value` breaches this threshold; ValueKindError on a kind mismatch."""
+        cls = value.__class__
+        if self.operand.__class__ is float and (cls is int or (cls is float and value == value)):
+            # The usual judgment (a number against a number), without the kind checks.
+            return bool(_OPS[self.op](float(value), self.operand))  # type: ignore[arg-type]
         if self.kind == "number":
             return bool(_OPS[self.op](_number(value, self.text), self.operand))
         if _kind(value) != self.kind:
@@ -93,7 +97,11 @@ class NagiosRange:
 
     def alerts(self, value: MetricValue) -> bool:
         """Whether `value` breaches this range; ValueKindError when it is not a number."""
-        x = _number(value, self.text)
+        cls = value.__class__
+        if cls is int or (cls is float and value == value):
+            x = float(value)  # type: ignore[arg-type]
+        else:
+            x = _number(value, self.text)
         within = self.start <= x <= self.end
         return within if self.inside else not within
 
