@@ -52,6 +52,8 @@ async def bare(job: dict[str, Any]) -> dict[str, Any]:
                     client_keys=[key],
                     known_hosts=known,
                     connect_timeout=job["connect_timeout_s"],
+                    # asyncssh's defaults unless the job names ciphers (a side measurement).
+                    encryption_algs=job.get("encryption_algs", ()),
                 ) as conn:
                     res = await conn.run(REMOTE_COMMAND, input=script, encoding=None)
             except (OSError, asyncssh.Error) as exc:

@@ -24,8 +24,8 @@ from simulated import sim_job, simulator
 FD_LIMIT = 256
 #: What collect() makes of --forks under the child's open-file limit (printed as JSON).
 USABLE_FORKS = (
-    "import json; from fleetmon.collect import usable_forks; "
-    "print(json.dumps({{'forks': usable_forks({forks})}}))"
+    "import json; from fleetmon.collect import usable_forks; from fleetmon.model import HostSpec; "
+    "print(json.dumps({{'forks': usable_forks({forks}, [HostSpec('h', '127.0.0.1')])}}))"
 )
 
 
@@ -69,7 +69,7 @@ def simulated_checks(n: int, forks: Sequence[int]) -> dict[str, Any]:
             inv = fleetmon_inventory(job, work / "inventory.yaml")
             doc["fd_limit"] = {}
             cases = (
-                ("nofile 256/256, default forks", FD_LIMIT, FD_LIMIT, 100),
+                ("nofile 256/256, default forks", FD_LIMIT, FD_LIMIT, 200),
                 ("nofile 256/256, -f 400", FD_LIMIT, FD_LIMIT, 400),
                 ("nofile soft 256, hard unchanged, -f 400", FD_LIMIT, None, 400),
             )

@@ -35,7 +35,7 @@ def _fleet(quick: bool) -> dict[str, Any]:
 
 def _simulated(quick: bool) -> dict[str, Any]:
     doc = simulated.bench([1000] if quick else [1000, 5000], rounds=1 if quick else 2,
-                          forks=100, latency_ms=50.0)  # fmt: skip
+                          forks=200, latency_ms=50.0)  # fmt: skip
     print(simulated.render(doc), flush=True)
     return doc
 

@@ -3,7 +3,7 @@
 The simulator runs as its own process (its CPU is not fleetmon's; it is reported beside as
 `sim CPU` because on 2 shared cores it competes with the client). The whole `fleetmon run`
 CLI and the bare asyncssh loop take turns against the same simulated fleet.
-    .venv/bin/python benchmarks/simulated.py [--hosts 1000 5000] [--rounds 2] [--forks 100]
+    .venv/bin/python benchmarks/simulated.py [--hosts 1000 5000] [--rounds 2] [--forks 200]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--hosts", type=int, nargs="+", default=[1000, 5000])
     ap.add_argument("--rounds", type=int, default=2, help="rounds for N <= 1000 (else 1)")
-    ap.add_argument("--forks", type=int, default=100)
+    ap.add_argument("--forks", type=int, default=200, help="fleetmon's default")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     args = ap.parse_args(argv)
     doc = bench(args.hosts, args.rounds, args.forks, args.latency_ms)
