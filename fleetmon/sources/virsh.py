@@ -117,44 +117,8 @@ _VCPU_RE = re.compile(r"^vcpu\.(\d+)\.")
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
 
 
-#: Line breaks other than \n that str.splitlines() honours: the fast path leaves them alone.
-_ODD_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-_DOMAIN_LINE_RE = re.compile(r"^Domain: '(.*)'$", re.MULTILINE)
-#: `  key=value` as virsh prints it: the value without trailing blanks, as strip() leaves it.
-_FIELD_RE = re.compile(r"^ *([^\s=]+)=(.*?)[^\S\n]*$", re.MULTILINE)
-_NONBLANK_RE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
-
-
-def _value(value: str) -> int | str:
-    # isdecimal() is the regex `-?\d+`'s \d, without a regex call per field.
-    return int(value) if (value[1:] if value[:1] == "-" else value).isdecimal() else value
-
-
-def _parse_domstats_fast(text: str) -> tuple[DomainStats, ...] | None:
-    """The usual output, a few regex calls per domain; None when any line is unusual."""
-    if _ODD_BREAKS_RE.search(text):
-        return None
-    pieces = _DOMAIN_LINE_RE.split(text)  # [before, name1, body1, name2, body2, ...]
-    if pieces[0].strip():
-        return None
-    domains = []
-    for i in range(1, len(pieces), 2):
-        body = pieces[i + 1]
-        found = _FIELD_RE.findall(body)
-        if len(found) != len(_NONBLANK_RE.findall(body)):
-            return None  # a line that is not `key=value`: the line parser says which
-        fields: dict[str, int | str] = {
-            k: int(v) if (v[1:] if v[:1] == "-" else v).isdecimal() else v for k, v in found
-        }  # _value() inlined: a call per field is a third of the time here
-        domains.append(DomainStats(pieces[i], fields))
-    return tuple(domains)
-
-
 def parse_domstats(text: str) -> tuple[DomainStats, ...]:
     """Every domain record of `virsh domstats` output, in the order printed."""
-    fast = _parse_domstats_fast(text)
-    if fast is not None:
-        return fast
     domains: list[DomainStats] = []
     name: str | None = None
     fields: dict[str, int | str] = {}
@@ -173,7 +137,9 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
                 "virsh_domstats",
                 f"line {lineno}: expected \"Domain: '<name>'\" or 'key=value', got {line[:60]!r}",
             )
-        fields[key] = _value(value)
+        # isdecimal() is the regex `-?\d+`'s \d, without a regex call per line.
+        digits = value[1:] if value[:1] == "-" else value
+        fields[key] = int(value) if digits.isdecimal() else value
     if name is not None:
         domains.append(DomainStats(name, fields))
     return tuple(domains)
