@@ -1,0 +1,75 @@
+"""Renderers on big fleets: the JSON layout past 100 hosts and the lean HTML past 2000 hosts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import reportfactory as rf
+from test_html import Page
+
+from fleetmon.model import Report, Row
+from fleetmon.render import html as html_mod
+from fleetmon.render import json as json_mod
+from fleetmon.render.html import render_html
+from fleetmon.render.htmlfmt import anchors
+from fleetmon.render.json import render_json, report_dict
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Report:
+    return rf.fleet_report(120, 3, seed=7)
+
+
+def test_big_json_is_the_same_document_one_host_per_line(fleet: Report) -> None:
+    assert len(fleet.hosts) > json_mod.INDENT_MAX_HOSTS
+    text = render_json(fleet)
+    assert json.loads(text) == report_dict(fleet)
+    lines = text.splitlines()
+    hosts = [ln for ln in lines if ln.startswith('{"name": ')]
+    assert len(hosts) == len(fleet.hosts)
+    assert lines[0] == "{" and lines[-1] == "}" and text.endswith("}\n")
+    small = Report(fleet.run, fleet.hosts[:3], fleet.fleet, fleet.exit_code)
+    assert render_json(small) == json.dumps(report_dict(small), indent=2) + "\n"
+
+
+def test_big_json_turns_nan_and_infinity_into_null(fleet: Report) -> None:
+    bad = fleet.hosts[5]
+    row = Row("sdz", {"disk.util_pct": math.nan, "disk.r_await_ms": 1.5})
+    bad = dataclasses.replace(
+        bad, metrics={**bad.metrics, "cpu.busy_pct": math.inf}, disks=(*bad.disks, row)
+    )
+    report = dataclasses.replace(fleet, hosts=(*fleet.hosts[:5], bad, *fleet.hosts[6:]))
+    doc = json.loads(render_json(report))  # json.loads would accept NaN: check the values
+    host = doc["hosts"][5]
+    assert host["metrics"]["cpu.busy_pct"] is None
+    assert host["disks"][-1]["metrics"] == {"disk.util_pct": None, "disk.r_await_ms": 1.5}
+    assert "NaN" not in render_json(report) and "Infinity" not in render_json(report)
+
+
+def test_lean_page_details_only_hosts_with_a_problem(
+    fleet: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = render_html(fleet)
+    monkeypatch.setattr(html_mod, "LEAN_HOSTS", 100)
+    lean = render_html(fleet)
+    verdicts = {h.name: html_mod.host_verdict(h) for h in fleet.hosts if h.collected}
+    ok = [n for n, v in verdicts.items() if v == "ok"]
+    bad = [h.name for h in fleet.hosts if verdicts.get(h.name, "failed") != "ok"]
+    assert ok and bad
+    ids = anchors(h.name for h in fleet.hosts)
+    page = Page(lean)
+    assert {ids[n] for n in bad} <= page.ids
+    assert not {ids[n] for n in ok} & page.ids
+    # Every remaining link still lands on the page; OK hosts keep a fleet row, unlinked.
+    assert {a["href"][1:] for a in page.tags("a")} <= page.ids
+    for name in ok:
+        assert f"<th>{name}<td" in lean
+    assert (
+        f"{len(ok)} hosts whose every check passed are not detailed on a page for more "
+        "than 100 hosts" in lean
+    )
+    assert len(lean) < len(full) / 2
+    assert "not detailed" not in full
