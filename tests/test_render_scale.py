@@ -30,7 +30,9 @@ def test_big_json_is_the_same_document_one_host_per_line(fleet: Report) -> None:
     lines = text.splitlines()
     hosts = [ln for ln in lines if ln.startswith('{"name": ')]
     assert len(hosts) == len(fleet.hosts)
-    assert lines[0] == "{" and lines[-1] == "}" and text.endswith("}\n")
+    assert lines[0] == "{"
+    assert lines[-1] == "}"
+    assert text.endswith("}\n")
     small = Report(fleet.run, fleet.hosts[:3], fleet.fleet, fleet.exit_code)
     assert render_json(small) == json.dumps(report_dict(small), indent=2) + "\n"
 
@@ -46,7 +48,8 @@ def test_big_json_turns_nan_and_infinity_into_null(fleet: Report) -> None:
     host = doc["hosts"][5]
     assert host["metrics"]["cpu.busy_pct"] is None
     assert host["disks"][-1]["metrics"] == {"disk.util_pct": None, "disk.r_await_ms": 1.5}
-    assert "NaN" not in render_json(report) and "Infinity" not in render_json(report)
+    assert "NaN" not in render_json(report)
+    assert "Infinity" not in render_json(report)
 
 
 def test_lean_page_details_only_hosts_with_a_problem(
@@ -58,7 +61,8 @@ def test_lean_page_details_only_hosts_with_a_problem(
     verdicts = {h.name: html_mod.host_verdict(h) for h in fleet.hosts if h.collected}
     ok = [n for n, v in verdicts.items() if v == "ok"]
     bad = [h.name for h in fleet.hosts if verdicts.get(h.name, "failed") != "ok"]
-    assert ok and bad
+    assert ok
+    assert bad
     ids = anchors(h.name for h in fleet.hosts)
     page = Page(lean)
     assert {ids[n] for n in bad} <= page.ids
