@@ -15,7 +15,7 @@ from fleetmon.render import html as html_mod
 from fleetmon.render import json as json_mod
 from fleetmon.render.html import render_html
 from fleetmon.render.htmlfmt import anchors
-from fleetmon.render.json import render_json, report_dict
+from fleetmon.render.json import host_verdict, render_json, report_dict
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_lean_page_details_only_hosts_with_a_problem(
     full = render_html(fleet)
     monkeypatch.setattr(html_mod, "LEAN_HOSTS", 100)
     lean = render_html(fleet)
-    verdicts = {h.name: html_mod.host_verdict(h) for h in fleet.hosts if h.collected}
+    verdicts = {h.name: host_verdict(h) for h in fleet.hosts if h.collected}
     ok = [n for n, v in verdicts.items() if v == "ok"]
     bad = [h.name for h in fleet.hosts if verdicts.get(h.name, "failed") != "ok"]
     assert ok
