@@ -15,7 +15,7 @@ from fleetmon.render import html as html_mod
 from fleetmon.render import json as json_mod
 from fleetmon.render.html import render_html
 from fleetmon.render.htmlfmt import anchors
-from fleetmon.render.json import host_verdict, render_json, report_dict
+from fleetmon.render.json import host_verdict, json_chunks, render_json, report_dict
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,9 @@ def test_big_json_is_the_same_document_one_host_per_line(fleet: Report) -> None:
     assert lines[0] == "{"
     assert lines[-1] == "}"
     assert text.endswith("}\n")
+    chunks = list(json_chunks(fleet))
+    assert "".join(chunks) == text
+    assert len(chunks) > len(fleet.hosts)  # written as they come, never one 100 MB string
     small = Report(fleet.run, fleet.hosts[:3], fleet.fleet, fleet.exit_code)
     assert render_json(small) == json.dumps(report_dict(small), indent=2) + "\n"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity
@@ -156,15 +156,25 @@ def _encode_host(h: HostReport) -> str:
         return _encode(_host(h))
 
 
+def json_chunks(report: Report) -> Iterator[str]:
+    """render_json's text in pieces (one per host past 100 hosts), to write as they come:
+    the whole text of 10,000 hosts is 100 MB."""
+    if len(report.hosts) <= INDENT_MAX_HOSTS:
+        yield json.dumps(report_dict(report), indent=2, allow_nan=False) + "\n"
+        return
+    yield "{\n"
+    for n, (key, value) in enumerate(_doc(report, None).items()):
+        head = (",\n" if n else "") + f"{_encode(key)}: "
+        if key != "hosts":
+            yield head + _encode(value)
+            continue
+        yield head + "[\n"
+        for i, h in enumerate(report.hosts):
+            yield (",\n" if i else "") + _encode_host(h)
+        yield "\n]"
+    yield "\n}\n"
+
+
 def render_json(report: Report) -> str:
     """The JSON report text (final newline): indented when small, else one host per line."""
-    if len(report.hosts) <= INDENT_MAX_HOSTS:
-        return json.dumps(report_dict(report), indent=2, allow_nan=False) + "\n"
-    parts = []
-    for key, value in _doc(report, None).items():
-        if key == "hosts":
-            text = "[\n" + ",\n".join(_encode_host(h) for h in report.hosts) + "\n]"
-        else:
-            text = _encode(value)
-        parts.append(f"{_encode(key)}: {text}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return "".join(json_chunks(report))
