@@ -1,13 +1,18 @@
-"""The process-pool analysis gives exactly the serial analysis, in order, failures included."""
+"""The process pools give exactly the serial results: analysis in order (failures included),
+and each renderer's text."""
 
 from __future__ import annotations
 
 import pytest
+import reportfactory as rf
 from probetext import NONCE, probe_stdout
 
 from fleetmon import parallel
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.pipeline import analyse_host
+from fleetmon.render.html import render_html
+from fleetmon.render.json import render_json
+from fleetmon.render.text import render_text
 
 
 def _raws() -> list[RawResult]:
@@ -46,3 +51,11 @@ def test_one_worker_or_few_hosts_run_here(
     assert parallel.analyse_many(raws, workers=workers, min_hosts=min_hosts) == [
         analyse_host(r) for r in raws
     ]
+
+
+def test_render_many_equals_rendering_here() -> None:
+    report = rf.fleet_report(30, 2, seed=3)
+    renderers = [render_text, render_json, render_html]
+    here = [fn(report) for fn in renderers]
+    assert parallel.render_many(report, renderers, workers=2, min_hosts=1) == here
+    assert parallel._RENDER == (None, ())

@@ -226,9 +226,11 @@ def _host_findings(
     name = host.name
     judged = [(rule, judges(rule)) for rule in rules]
     # Expressions and messages read only the names they were compiled with: each judgment
-    # gets a small dict of those (copied, as judge() writes `value` into it), looked up once
-    # per subject through the layers, instead of a ChainMap over hundreds of names.
-    reads: frozenset[str] = frozenset().union(*(j.reads for _, j in judged))
+    # gets a small dict of those its scope's rules read (copied, as judge() writes `value`
+    # into it), looked up once per subject, instead of a ChainMap over hundreds of names.
+    reads: dict[str, set[str]] = {}
+    for rule, judge in judged:
+        reads.setdefault(rule.scope, set()).update(judge.reads)
     tail: tuple[Mapping[str, Any], ...] = (
         {"subject": name, "labels": {}},
         _metrics(host.metrics),
@@ -240,7 +242,7 @@ def _host_findings(
     for rule, judge in judged:
         if rule.scope == "host":
             if host_flat is None:
-                host_flat = _flat(reads, ({"scope": "host"}, *tail))
+                host_flat = _flat(reads["host"], ({"scope": "host"}, *tail))
             f = judge.judge(name, name, host.metrics, dict(host_flat))
             if f is not None:
                 out.append(f)
@@ -251,7 +253,7 @@ def _host_findings(
                 (
                     row,
                     _flat(
-                        reads,
+                        reads[rule.scope],
                         (
                             {
                                 **_metrics(row.metrics),
