@@ -1,5 +1,5 @@
 """The streaming run path: collect_each hands hosts over as they finish, RawWriter stores
-them one by one, the report is built from hosts already analysed, JSON is written in pieces."""
+them one by one, the report is built from hosts already analysed."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-import reportfactory
 from clirun import fleetmon
 
 from fleetmon import collect as collect_mod
 from fleetmon.collect import CollectOptions, collect_each
-from fleetmon.commands import json_chunks
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 from fleetmon.pipeline import analyse_host, build_report, report_from_hosts
 from fleetmon.probe import ProbeOptions
 from fleetmon.rawstore import RawWriter, load_raw, save_raw
-from fleetmon.render.json import render_json
 
 #: How long each fake host takes, by name: they finish in the order b, c, a.
 DELAYS_S = {"a": 0.3, "b": 0.0, "c": 0.1, "slow": 30.0}
@@ -114,14 +111,6 @@ def test_report_from_analysed_hosts_equals_build_report() -> None:
     hosts = [analyse_host(r) for r in raws]
     assert report_from_hosts(hosts, RUN) == build_report(raws, RUN)
     assert [h.status for h in hosts] == [Status.PARSE_ERROR, Status.TIMEOUT]
-
-
-@pytest.mark.parametrize(
-    "make", [reportfactory.sample_report, reportfactory.captured_report], ids=["sample", "real"]
-)
-def test_json_written_in_pieces_is_render_json_exactly(make: object) -> None:
-    report = make()  # type: ignore[operator]
-    assert "".join(json_chunks(report)) == render_json(report)
 
 
 def test_run_streams_three_local_hosts_and_report_replays_them(tmp_path: Path) -> None:
