@@ -1,24 +1,18 @@
 """The process pools give exactly the serial results: analysis in order (failures included),
-rules as one evaluate call, and each renderer's text."""
+and each renderer's text."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 import reportfactory as rf
 from probetext import NONCE, probe_stdout
 
 from fleetmon import parallel
-from fleetmon.commands import playbooks_dir
-from fleetmon.errors import InventoryError
-from fleetmon.fleetstats import fleet_stats
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.pipeline import analyse_host
 from fleetmon.render.html import render_html
 from fleetmon.render.json import render_json
 from fleetmon.render.text import render_text
-from fleetmon.rules import default_rule_files, evaluate, load_rules
 
 
 def _raws() -> list[RawResult]:
@@ -65,33 +59,3 @@ def test_render_many_equals_rendering_here() -> None:
     here = [fn(report) for fn in renderers]
     assert parallel.render_many(report, renderers, workers=2, min_hosts=1) == here
     assert parallel._RENDER == (None, ())
-
-
-def test_evaluate_many_equals_evaluate() -> None:
-    hosts = tuple(analyse_host(r) for r in _raws())
-    specs = {h.name: HostSpec(h.name, h.address, groups=("kvm",) if h.vms else ()) for h in hosts}
-    specs["h02"] = dataclasses.replace(
-        specs["h02"], vars={"fleetmon_thresholds": {"host-steal": {"warning": "> 0"}, "nope": {}}}
-    )
-    rs = load_rules(default_rule_files(str(playbooks_dir())))
-    fleet = fleet_stats(hosts)
-    serial = evaluate(rs, hosts, specs, fleet)
-    assert (
-        parallel.evaluate_many(rs, hosts, specs, fleet, workers=2, min_hosts=1, chunk=4) == serial
-    )
-    assert any("no rule named 'nope'" in n for n in serial[0][2].notes)
-    assert sum(len(h.findings) for h in serial[0]) > 100
-
-
-def test_evaluate_many_reports_a_bad_override_like_evaluate() -> None:
-    hosts = tuple(analyse_host(r) for r in _raws())
-    specs = {h.name: HostSpec(h.name, h.address) for h in hosts}
-    specs["h05"] = dataclasses.replace(
-        specs["h05"], vars={"fleetmon_thresholds": {"host-steal": {"warnign": "> 1"}}}
-    )
-    rs = load_rules(default_rule_files(str(playbooks_dir())))
-    with pytest.raises(InventoryError) as exc:
-        parallel.evaluate_many(rs, hosts, specs, fleet_stats(hosts), workers=2, min_hosts=1)
-    assert str(exc.value).startswith(
-        "host 'h05': fleetmon_thresholds.host-steal.warnign: unknown key"
-    )
