@@ -31,7 +31,7 @@ from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, Run
 from fleetmon.output import default_lock_path, run_lock, write_atomic
 from fleetmon.pipeline import analyse_host, host_key_notes, report_from_hosts
 from fleetmon.probe import ProbeOptions
-from fleetmon.rawstore import RawWriter, load_raw
+from fleetmon.rawstore import RawWriter, iter_raw
 from fleetmon.render.json import json_chunks, render_json
 from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules, render_rule_list
 
@@ -281,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
-    run, raws = load_raw(args.raw_dir)
+    run, raws = iter_raw(args.raw_dir)
     rules, rule_files = _rule_set(args)
     run = RunInfo(
         fleetmon_version=__version__,
@@ -292,11 +292,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         limit=run.limit,
         host_key_notes=run.host_key_notes,
     )
-    specs = {r.host.name: r.host for r in raws}
-    hosts = [analyse_host(r) for r in raws]
-    del raws  # the raw text is not needed past analysis: free it before rules and renderers
-    report = _report(args, hosts, specs, run, rules, None)
-    _write_outputs(args, report)
+    with _lean_gc():
+        # One host's raw text at a time: read, analysed, dropped.
+        specs: dict[str, HostSpec] = {}
+        hosts: list[HostReport] = []
+        for raw in raws:
+            specs[raw.host.name] = raw.host
+            hosts.append(analyse_host(raw))
+        report = _report(args, hosts, specs, run, rules, None)
+        _write_outputs(args, report)
     return report.exit_code
 
 

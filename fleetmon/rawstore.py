@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,16 @@ def save_raw(folder: str, run: RunInfo, raws: Sequence[RawResult]) -> None:
 
 def load_raw(folder: str) -> tuple[RunInfo, list[RawResult]]:
     """Read a folder written by save_raw."""
+    run, raws = iter_raw(folder)
+    return run, list(raws)
+
+
+def iter_raw(folder: str) -> tuple[RunInfo, Iterator[RawResult]]:
+    """Read a folder written by save_raw: the run facts now, each host as it is iterated
+    (its output read in its turn, so a replay need not hold every host's output at once).
+
+    Errors are InputErrors, raised here for the index and during iteration for a host.
+    """
     root = Path(folder)
     index = root / "run.json"
     try:
@@ -122,37 +132,49 @@ def load_raw(folder: str) -> tuple[RunInfo, list[RawResult]]:
             limit=r.get("limit"),
             host_key_notes=tuple(r.get("host_key_notes", ())),
         )
-        raws = []
-        for i, h in enumerate(doc["hosts"]):
-            s = h["spec"]
-            spec = HostSpec(
-                name=str(s["name"]),
-                address=str(s["address"]),
-                port=int(s["port"]),
-                user=s.get("user"),
-                connection=str(s.get("connection", "ssh")),
-                groups=tuple(s.get("groups", ())),
-                host_key_checking=bool(s.get("host_key_checking", True)),
-                become=bool(s.get("become", False)),
-                vars=dict(s.get("vars", {})),
-            )
-            stdout_path = root / str(h["stdout_file"])
-            if os.path.commonpath([root.resolve(), stdout_path.resolve()]) != str(root.resolve()):
-                raise InputError(f"hosts[{i}].stdout_file: outside the folder", file=str(index))
-            raws.append(
-                RawResult(
-                    host=spec,
-                    status=Status(h["status"]),
-                    reason=h.get("reason"),
-                    stdout=stdout_path.read_text(encoding="utf-8", errors="replace"),
-                    exit_status=h.get("exit_status"),
-                    stderr=str(h.get("stderr", "")),
-                    elapsed_s=h.get("elapsed_s"),
-                    nonce=str(h.get("nonce", "")),
-                )
-            )
+        entries = doc["hosts"]
+        if not isinstance(entries, list):
+            raise TypeError("hosts: expected a list")
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read raw output: {exc}", file=str(root)) from None
-    return run, raws
+    return run, _hosts(root, index, entries)
+
+
+def _hosts(root: Path, index: Path, entries: list[Any]) -> Iterator[RawResult]:
+    top = str(root.resolve())
+    for i, h in enumerate(entries):
+        try:
+            raw = _entry(root, top, index, i, h)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"malformed entry: {exc}", file=str(index)) from None
+        except OSError as exc:
+            raise InputError(f"cannot read raw output: {exc}", file=str(root)) from None
+        yield raw
+
+
+def _entry(root: Path, top: str, index: Path, i: int, h: Any) -> RawResult:
+    s = h["spec"]
+    spec = HostSpec(
+        name=str(s["name"]),
+        address=str(s["address"]),
+        port=int(s["port"]),
+        user=s.get("user"),
+        connection=str(s.get("connection", "ssh")),
+        groups=tuple(s.get("groups", ())),
+        host_key_checking=bool(s.get("host_key_checking", True)),
+        become=bool(s.get("become", False)),
+        vars=dict(s.get("vars", {})),
+    )
+    stdout_path = root / str(h["stdout_file"])
+    if os.path.commonpath([top, stdout_path.resolve()]) != top:
+        raise InputError(f"hosts[{i}].stdout_file: outside the folder", file=str(index))
+    return RawResult(
+        host=spec,
+        status=Status(h["status"]),
+        reason=h.get("reason"),
+        stdout=stdout_path.read_text(encoding="utf-8", errors="replace"),
+        exit_status=h.get("exit_status"),
+        stderr=str(h.get("stderr", "")),
+        elapsed_s=h.get("elapsed_s"),
+        nonce=str(h.get("nonce", "")),
+    )

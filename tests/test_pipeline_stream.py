@@ -13,10 +13,11 @@ from clirun import fleetmon
 
 from fleetmon import collect as collect_mod
 from fleetmon.collect import CollectOptions, collect_each
+from fleetmon.errors import InputError
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 from fleetmon.pipeline import analyse_host, build_report, report_from_hosts
 from fleetmon.probe import ProbeOptions
-from fleetmon.rawstore import RawWriter, load_raw, save_raw
+from fleetmon.rawstore import RawWriter, iter_raw, load_raw, save_raw
 
 #: How long each fake host takes, by name: they finish in the order b, c, a.
 DELAYS_S = {"a": 0.3, "b": 0.0, "c": 0.1, "slow": 30.0}
@@ -139,3 +140,38 @@ def test_run_streams_three_local_hosts_and_report_replays_them(tmp_path: Path) -
     assert [(h["name"], h["metrics"]) for h in b["hosts"]] == [
         (h["name"], h["metrics"]) for h in a["hosts"]
     ]
+
+
+def _saved(tmp_path: Path) -> Path:
+    folder = tmp_path / "saved"
+    save_raw(str(folder), RUN, [_raw("h0", stdout="zero\n"), _raw("h1", stdout="one\n")])
+    return folder
+
+
+def test_iter_raw_reads_each_host_output_in_its_turn(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    run, raws = iter_raw(str(folder))
+    assert run == RUN
+    first = next(raws)
+    assert (first.host.name, first.stdout) == ("h0", "zero\n")
+    (folder / "raw" / "000001.out").unlink()  # not read yet: its absence shows only now
+    with pytest.raises(InputError, match=r"cannot read raw output: .*000001\.out"):
+        next(raws)
+
+
+def test_raw_folder_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"not a --save-raw folder \(no run.json\)"):
+        iter_raw(str(tmp_path))
+    folder = _saved(tmp_path)
+    index = folder / "run.json"
+    doc = json.loads(index.read_text())
+    doc["hosts"][1]["stdout_file"] = "../../etc/passwd"
+    index.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        load_raw(str(folder))
+    assert str(err.value) == f"{index}: hosts[1].stdout_file: outside the folder"
+    doc["hosts"] = {"h0": {}}
+    index.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        load_raw(str(folder))
+    assert str(err.value) == f"{index}: malformed entry: hosts: expected a list"
