@@ -40,13 +40,13 @@ FDS_PER_LOCAL_HOST = 4
 
 
 def fds_per_host(host: HostSpec, agent: bool) -> int:
-    """Descriptors one host holds at once: per SSH connection (the target and each
-    ProxyJump hop; tunnelled connections share no socket of their own) its TCP socket,
-    plus the ssh-agent socket asyncssh opens when an agent is configured."""
+    """Descriptors one host holds at once: one TCP socket (a ProxyJump chain has one too:
+    each further hop and the target ride in SSH channels of the one before), plus, with an
+    ssh-agent configured, the agent socket asyncssh opens for each of those connections."""
     if host.connection == "local":
         return FDS_PER_LOCAL_HOST
     hops = len(host.proxy_jump.split(",")) if host.proxy_jump else 0
-    return (1 + hops) * (2 if agent else 1)
+    return 1 + ((1 + hops) if agent else 0)
 
 
 def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:

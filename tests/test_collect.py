@@ -250,10 +250,11 @@ def test_forks_budget_follows_the_connection_kind(monkeypatch: pytest.MonkeyPatc
     jump = HostSpec(name="j", address="127.0.0.1", proxy_jump="a@127.0.0.2,b@127.0.0.3")
     assert usable_forks(400, [ssh, ssh]) == 192  # one socket per host
     assert usable_forks(400, [ssh, local]) == 48  # the hungriest host sets the budget
-    assert usable_forks(400, [ssh, jump]) == 64  # three sockets: two hops and the target
+    assert usable_forks(400, [ssh, jump]) == 192  # the hops after the first are tunnelled
     assert usable_forks(400) == 48  # hosts unknown: the local budget
     monkeypatch.setenv("SSH_AUTH_SOCK", "/nonexistent/agent.sock")
     assert usable_forks(400, [ssh]) == 96  # plus asyncssh's ssh-agent socket
+    assert usable_forks(400, [ssh, jump]) == 48  # an agent socket per connection of the chain
 
 
 _FD_CHILD = """
