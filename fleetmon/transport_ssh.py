@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncssh
 from asyncssh.encryption import get_default_encryption_algs
+from asyncssh.public_key import load_default_keypairs
 
 from fleetmon.model import HostSpec, Status
 from fleetmon.probe import REMOTE_COMMAND
@@ -78,6 +79,16 @@ class _HostMeta:
     ciphers: list[str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class ClientKeys:
+    """What a host authenticates with: asyncssh's client_keys, and where they came from."""
+
+    keys: list[Any]
+    ignore_encrypted: bool = False
+    #: True: the inventory's key file; False: ssh-agent and the default ~/.ssh/id_* keys.
+    from_key_file: bool = True
+
+
 @dataclass(slots=True)
 class _KnownHosts:
     """A loaded known_hosts set, and the file accept-new appends to (OpenSSH: the first)."""
@@ -94,7 +105,8 @@ class SshContext:
     def __init__(self, opts: CollectOptions) -> None:
         self.opts = opts
         self.config: list[str] | tuple[()] = [opts.ssh_config] if opts.ssh_config else ()
-        self._keys: dict[str, tuple[list[Any], bool]] = {}
+        self._keys: dict[str, ClientKeys] = {}
+        self._default_keys: ClientKeys | None = None
         self._known: dict[tuple[str, ...], _KnownHosts] = {}
         self._meta: dict[tuple[str, int, str | None, str | None], _HostMeta] = {}
         # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
@@ -109,17 +121,31 @@ class SshContext:
         other.opts = opts
         return other
 
-    def client_keys(self, key_file: str) -> tuple[list[Any], bool]:
-        """(client_keys, ignore_encrypted) for asyncssh; HostFailure when the file is unusable."""
+    def client_keys(self, key_file: str | None) -> ClientKeys:
+        """The keys for a host's key file (None: the defaults), loaded once per run;
+        HostFailure when the file is unusable."""
+        if key_file is None:
+            if self._default_keys is None:
+                self._default_keys = self._load_default_keys()
+            return self._default_keys
         if key_file not in self._keys:
             self._keys[key_file] = self._load_key(key_file)
         return self._keys[key_file]
 
+    def _load_default_keys(self) -> ClientKeys:
+        if self.any_config:
+            # ssh_config may name an IdentityFile per host: asyncssh reads it per connection.
+            return ClientKeys([], from_key_file=False)
+        # Else asyncssh would read and parse every ~/.ssh/id_* file again for each host
+        # (milliseconds of CPU for an RSA key): the same keys, loaded once. Encrypted ones
+        # are skipped, as asyncssh's own default loading does; the agent still signs.
+        return ClientKeys(list(load_default_keypairs()), False, from_key_file=False)
+
     @staticmethod
-    def _load_key(key_file: str) -> tuple[list[Any], bool]:
+    def _load_key(key_file: str) -> ClientKeys:
         path = os.path.expanduser(key_file)
         try:
-            return [asyncssh.read_private_key(path)], False
+            return ClientKeys([asyncssh.read_private_key(path)])
         except OSError as exc:
             why = exc.strerror or type(exc).__name__
             raise HostFailure(
@@ -133,7 +159,7 @@ class SshContext:
                 ) from None
         if os.environ.get("SSH_AUTH_SOCK"):
             # Encrypted: let ssh-agent (which may hold it) do the signing, as ssh would.
-            return [path], True
+            return ClientKeys([path], ignore_encrypted=True)
         raise HostFailure(
             Status.AUTH_FAILED,
             f"key file {key_file} is encrypted and no ssh-agent is running to use it",
@@ -242,18 +268,17 @@ def _parse_hop(spec: str) -> tuple[str | None, str, int]:
 
 
 async def _connect(
-    ctx: SshContext, host: HostSpec, progress: Progress, tunnel: Any, client_keys: Any
+    ctx: SshContext, host: HostSpec, progress: Progress, tunnel: Any, client_keys: ClientKeys
 ) -> Any:
     """One SSH connection with the host-key policy; HostFailure when it cannot be made."""
     meta = ctx.meta(host)
     user = meta.user
     target = f"{host.address}:{host.port}"
     kh = ctx.known_hosts(meta.known_hosts) if host.host_key_checking else None
-    keys, ignore_encrypted = client_keys
     client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
     kwargs: dict[str, Any] = {}
-    if keys:
-        kwargs.update(client_keys=keys, ignore_encrypted=ignore_encrypted)
+    if client_keys.keys:
+        kwargs.update(client_keys=client_keys.keys, ignore_encrypted=client_keys.ignore_encrypted)
     if tunnel is not None:
         kwargs["tunnel"] = tunnel
     if meta.ciphers is not None:
@@ -280,7 +305,9 @@ async def _connect(
             why = f"host key for {pat} does not match {kh.label}"
         raise HostFailure(Status.HOSTKEY_MISMATCH, why) from None
     except asyncssh.PermissionDenied:
-        how = "publickey" if keys else "publickey via ssh-agent and default keys"
+        how = (
+            "publickey" if client_keys.from_key_file else "publickey via ssh-agent and default keys"
+        )
         raise HostFailure(
             Status.AUTH_FAILED, f"permission denied for user {user} at {target} ({how})"
         ) from None
@@ -303,7 +330,9 @@ async def _connect(
         raise HostFailure(Status.UNREACHABLE, f"connect to {target} failed: {why}") from None
 
 
-async def _open_jumps(ctx: SshContext, host: HostSpec, progress: Progress, keys: Any) -> list[Any]:
+async def _open_jumps(
+    ctx: SshContext, host: HostSpec, progress: Progress, keys: ClientKeys
+) -> list[Any]:
     """Connections to each ProxyJump hop in order (the last one carries the target)."""
     conns: list[Any] = []
     if not host.proxy_jump:
@@ -326,7 +355,7 @@ async def _open_jumps(ctx: SshContext, host: HostSpec, progress: Progress, keys:
 
 async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progress) -> Outcome:
     """Run the probe on `host` over SSH; raise HostFailure on any failure."""
-    keys: tuple[list[Any], bool] = ctx.client_keys(host.key_file) if host.key_file else ([], False)
+    keys = ctx.client_keys(host.key_file or None)
     jumps = await _open_jumps(ctx, host, progress, keys)
     try:
         conn = await _connect(ctx, host, progress, jumps[-1] if jumps else None, keys)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -353,3 +354,35 @@ def test_ssh_config_ciphers_line_wins(
     )
     assert r.status is Status.OK, r.reason
     assert chosen == {"aes256-ctr"}
+
+
+@pytest.mark.sshd
+def test_default_keys_are_read_once_per_run(
+    sshd_factory: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key file in the inventory and no ssh_config: ~/.ssh/id_ed25519 is what logs in,
+    read once for the run rather than once per connection."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = sshd_util.keygen(home / ".ssh" / "id_ed25519")
+    server = sshd_factory(  # type: ignore[operator]
+        authorized_keys_extra=(key.with_suffix(".pub").read_text().strip(),)
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    calls = {"ours": 0, "asyncssh": 0}
+
+    def counting(who: str, real: Any) -> Any:
+        def load(*args: Any, **kw: Any) -> Any:
+            calls[who] += 1
+            return real(*args, **kw)
+
+        return load
+
+    real = asyncssh.public_key.load_default_keypairs
+    monkeypatch.setattr("fleetmon.transport_ssh.load_default_keypairs", counting("ours", real))
+    monkeypatch.setattr("asyncssh.connection.load_default_keypairs", counting("asyncssh", real))
+    hosts = [_spec(server, f"d{i}", key_file=None) for i in range(3)]
+    results = _run(hosts, known_hosts=str(server.known_hosts))
+    assert [r.status for r in results] == [Status.OK] * 3, results[0].reason
+    assert calls == {"ours": 1, "asyncssh": 0}
