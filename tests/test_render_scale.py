@@ -16,6 +16,7 @@ from fleetmon.render import json as json_mod
 from fleetmon.render.html import render_html
 from fleetmon.render.htmlfmt import anchors
 from fleetmon.render.json import host_verdict, json_chunks, render_json, report_dict
+from fleetmon.render.text import clean
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,16 @@ def test_lean_page_details_only_hosts_with_a_problem(
     )
     assert len(lean) < len(full) / 2
     assert "not detailed" not in full
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("web-01 /var 93%", "web-01 /var 93%"),
+        ("evil\x1b[2Jname\x85", "evil\\x1b[2Jname\\x85"),
+        ("sep\u2028arated \u00e9", "sep\u2028arated \u00e9"),  # not a control character: kept
+        (3.5, "3.5"),
+    ],
+)
+def test_text_cells_escape_control_characters_only(text: object, shown: str) -> None:
+    assert clean(text) == shown
