@@ -370,14 +370,18 @@ def render_html(report: Report) -> str:
     fleet_rows = [
         _fleet_row(h, linked.get(h.name, ""), verdicts[h.name], hgroups[h.name]) for h in ordered
     ]
-    # OK verdicts are only counted: a view of each would cost 84 objects per host.
-    everything: list[tuple[str | None, Finding]] = [(None, f) for f in report.findings]
-    everything += [(h.name, f) for h in report.hosts for f in h.findings]
+    # OK verdicts are only counted: a view (or even a pair) for each would cost 84 objects
+    # per host.
+    ok = Severity.OK
+    bad: list[tuple[str | None, Finding]] = [
+        (None, f) for f in report.findings if f.severity is not ok
+    ]
+    bad += [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    everything = len(report.findings) + sum(len(h.findings) for h in report.hosts)
     problems = sorted(
         (
             FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
-            for name, f in everything
-            if f.severity is not Severity.OK
+            for name, f in bad
         ),
         key=lambda v: _SEV_RANK[v.finding.severity],
     )
@@ -396,7 +400,7 @@ def render_html(report: Report) -> str:
             counts=summary(report),
             findings=problems,
             top_findings=TOP_FINDINGS,
-            passed=len(everything) - len(problems),
+            passed=everything - len(problems),
             groups=groups,
             fleet_rows=fleet_rows,
             cpu_parts=CPU_PARTS,
