@@ -29,6 +29,7 @@ from fleetmon.inventory import (
 )
 from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.output import default_lock_path, run_lock, write_atomic
+from fleetmon.parallel import analyse_many
 from fleetmon.pipeline import analyse_host, host_key_notes, report_from_hosts
 from fleetmon.probe import ProbeOptions
 from fleetmon.rawstore import RawWriter, iter_raw
@@ -274,9 +275,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.finish()
         if writer is not None:
             writer.finish(run)
+        gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         report = _report(args, analysed, {h.name: h for h in hosts}, run, rules, inventory)
         _write_outputs(args, report)
     return report.exit_code
+
+
+#: Hosts read from a --save-raw folder per analysis batch (~40 KB of raw text each).
+REPORT_BATCH = 2000
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -293,12 +299,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         host_key_notes=run.host_key_notes,
     )
     with _lean_gc():
-        # One host's raw text at a time: read, analysed, dropped.
+        # Raw text a batch at a time: read, analysed over every core (forked workers inherit
+        # the batch), dropped. Memory stays bounded by the batch, not the fleet.
         specs: dict[str, HostSpec] = {}
         hosts: list[HostReport] = []
+        batch: list[RawResult] = []
         for raw in raws:
             specs[raw.host.name] = raw.host
-            hosts.append(analyse_host(raw))
+            batch.append(raw)
+            if len(batch) >= REPORT_BATCH:
+                hosts.extend(analyse_many(batch))
+                batch = []
+        hosts.extend(analyse_many(batch))
+        del batch
+        # The analysed fleet lives until exit: no collection needs to walk it again.
+        gc.freeze()
         report = _report(args, hosts, specs, run, rules, None)
         _write_outputs(args, report)
     return report.exit_code

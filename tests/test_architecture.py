@@ -18,6 +18,7 @@ EDGES = {
     "fleetmon.commands",
     "fleetmon.collect",
     "fleetmon.output",
+    "fleetmon.parallel",  # starts worker processes
     "fleetmon.rawstore",
     "fleetmon.simulate",
     "fleetmon.sim",
@@ -28,6 +29,8 @@ FORBIDDEN = {
     "asyncssh",
     "socket",
     "subprocess",
+    "multiprocessing",
+    "concurrent",
     "signal",
     "fcntl",
     "time",

@@ -14,7 +14,7 @@ from clirun import fleetmon
 from fleetmon import collect as collect_mod
 from fleetmon.collect import CollectOptions, collect_each
 from fleetmon.errors import InputError
-from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
 from fleetmon.pipeline import analyse_host, build_report, report_from_hosts
 from fleetmon.probe import ProbeOptions
 from fleetmon.rawstore import RawWriter, iter_raw, load_raw, save_raw
@@ -175,3 +175,40 @@ def test_raw_folder_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_raw(str(folder))
     assert str(err.value) == f"{index}: malformed entry: hosts: expected a list"
+
+
+def test_report_analyses_in_batches_over_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from probetext import NONCE, probe_stdout
+
+    from fleetmon import commands, parallel
+    from fleetmon.cli import main
+    from fleetmon.render.json import report_dict
+
+    raws = [
+        RawResult(
+            HostSpec(name=f"h{i}", address=f"192.0.2.{i}", groups=("kvm",)),
+            Status.OK,
+            stdout=probe_stdout(kvm=i % 2 == 0),
+            nonce=NONCE,
+        )
+        for i in range(7)
+    ]
+    save_raw(str(tmp_path), RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv"), raws)
+    # Batches of 3 hosts, each analysed by 2 forked workers: 3 + 3 + 1.
+    monkeypatch.setattr(commands, "REPORT_BATCH", 3)
+    batches: list[int] = []
+
+    def analyse_many(batch: list[RawResult]) -> list[HostReport]:
+        batches.append(len(batch))
+        return parallel.analyse_many(batch, workers=2, min_hosts=2, chunk=1)
+
+    monkeypatch.setattr(commands, "analyse_many", analyse_many)
+    code = main(["report", str(tmp_path), "--no-rules", "--format", "json"])
+    assert batches == [3, 3, 1]
+    doc = json.loads(capsys.readouterr().out)
+    expected = report_dict(build_report(raws, RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv")))
+    assert code == expected["exit_code"] == 0
+    assert [h["name"] for h in doc["hosts"]] == [f"h{i}" for i in range(7)]
+    assert doc["hosts"] == expected["hosts"]
