@@ -9,8 +9,7 @@ import functools
 import gc
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from fleetmon import __version__
@@ -28,7 +27,7 @@ from fleetmon.inventory import (
     render_list,
 )
 from fleetmon.model import Finding, HostReport, HostSpec, RawResult, Report, RunInfo, Status
-from fleetmon.output import default_lock_path, run_lock, write_atomic
+from fleetmon.output import default_lock_path, run_lock, write_atomic, write_atomic_chunks
 from fleetmon.parallel import analyse_many
 from fleetmon.pipeline import analyse_host, host_key_notes, report_from_hosts
 from fleetmon.probe import ProbeOptions
@@ -151,27 +150,6 @@ def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
     return set(match_pattern(pattern, specs))
 
 
-def _write_chunks_atomic(path: str, chunks: Iterable[str]) -> None:
-    """Like output.write_atomic, from pieces (temporary file, fsync, rename)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OptionError(f"cannot write {target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _write_outputs(args: argparse.Namespace, report: Report) -> None:
     # JSON is written as render.json yields it: the whole text at once was the run's peak
     # memory (~60 MB more at 1,000 hosts).
@@ -186,10 +164,10 @@ def _write_outputs(args: argparse.Namespace, report: Report) -> None:
     for path, text in extra:
         write_atomic(path, text)
     if args.json_out:
-        _write_chunks_atomic(args.json_out, json_chunks(report))
+        write_atomic_chunks(args.json_out, json_chunks(report))
     if args.output:
         if main_text is None:
-            _write_chunks_atomic(args.output, json_chunks(report))
+            write_atomic_chunks(args.output, json_chunks(report))
         else:
             write_atomic(args.output, main_text)
     else:

@@ -11,7 +11,7 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fleetmon.errors import LockError, OptionError
@@ -19,6 +19,11 @@ from fleetmon.errors import LockError, OptionError
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` through a temporary file and a rename."""
+    write_atomic_chunks(path, (text,))
+
+
+def write_atomic_chunks(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
+    """Write the pieces of a text to `path` through a temporary file (fsync) and a rename."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -26,7 +31,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
