@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from probetext import PROC
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.hostmetrics import HOST_METRICS, HostOptions, compute_host
@@ -25,18 +26,7 @@ from fleetmon.sources.stat import cpu_shares, parse_stat
 DATA = Path(__file__).parent / "data"
 SYSSTAT = DATA / "sysstat"
 
-FILES = {
-    "uptime": "proc/uptime",
-    "stat": "proc/stat",
-    "meminfo": "proc/meminfo",
-    "vmstat": "proc/vmstat",
-    "loadavg": "proc/loadavg",
-    "diskstats": "proc/diskstats",
-    "net_dev": "proc/net/dev",
-    "pressure_cpu": "proc/pressure/cpu",
-    "pressure_io": "proc/pressure/io",
-    "pressure_memory": "proc/pressure/memory",
-}
+FILES = PROC  # section name -> path under a sysstat root
 
 
 def probe_from_roots(
