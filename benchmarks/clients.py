@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncssh
 
-from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, build_script
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 
 
 def _probe_options(job: dict[str, Any]) -> ProbeOptions:
@@ -78,10 +78,10 @@ async def bare(job: dict[str, Any]) -> dict[str, Any]:
 
 def collect_pipeline(job: dict[str, Any]) -> dict[str, Any]:
     """fleetmon as a library: collect() then the pure pipeline (split, parse, deltas, stats)."""
-    from fleetmon.cli import utc_now
-    from fleetmon.collect import CollectOptions, collect
+    from fleetmon.analyse.pipeline import build_report
+    from fleetmon.cli.runtime import utc_now
+    from fleetmon.collect.runner import CollectOptions, collect
     from fleetmon.model import HostSpec, RunInfo, Status
-    from fleetmon.pipeline import build_report
 
     hosts = [
         HostSpec(name=n, address=a, port=p, user=job["user"], key_file=job["key"])

@@ -24,7 +24,8 @@ from simulated import sim_job, simulator
 FD_LIMIT = 256
 #: What collect() makes of --forks under the child's open-file limit (printed as JSON).
 USABLE_FORKS = (
-    "import json; from fleetmon.collect import usable_forks; from fleetmon.model import HostSpec; "
+    "import json; from fleetmon.collect.runner import usable_forks; "
+    "from fleetmon.model import HostSpec; "
     "print(json.dumps({{'forks': usable_forks({forks}, [HostSpec('h', '127.0.0.1')])}}))"
 )
 

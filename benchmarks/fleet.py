@@ -45,7 +45,7 @@ from peers import (
 sys.path.insert(0, str(REPO / "tests"))
 import sshd_util  # tests/ is put on sys.path above
 
-from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, build_script
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 
 #: The login user on the benchmark sshd: its shell is /bin/sh with no rc files. As root, every
 #: session would run this machine's ~/.bashrc (bash sources it under sshd), whose

@@ -95,10 +95,10 @@ def record_from_sim(dest: Path, n: int = 200) -> Path:
 
 def phases(raw_dir: str) -> dict[str, Any]:
     """In-process timing of each stage of `fleetmon report` (run in a child process)."""
-    from fleetmon.commands import playbooks_dir
+    from fleetmon.analyse.pipeline import build_report
+    from fleetmon.cli.common import playbooks_dir
     from fleetmon.inventory.patterns import match_pattern
-    from fleetmon.pipeline import build_report
-    from fleetmon.rawstore import load_raw
+    from fleetmon.io.rawstore import load_raw
     from fleetmon.render.html import render_html
     from fleetmon.render.json import render_json
     from fleetmon.render.text import render_text

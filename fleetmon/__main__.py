@@ -2,6 +2,6 @@
 
 import sys
 
-from fleetmon.cli import main
+from fleetmon.cli.main import main
 
 sys.exit(main())

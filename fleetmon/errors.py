@@ -16,6 +16,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+#: Process exit codes that are not health verdicts (0-3 are; see rules.verdict).
+EXIT_INPUT = 4
+EXIT_INTERNAL = 70
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
 
 class FleetmonError(Exception):
     """Root of every error fleetmon raises on purpose."""

@@ -2,7 +2,7 @@
 
 Shapes follow ../shared/METRICS.md: CPU shares sum to 100, hv.* ratios are computed from the
 VM rows, a VM's tap port is a NIC row labelled {"vm": name}, and fleet statistics come from
-fleetmon.fleetstats. Device names are those of the captures in ../shared/fixtures (sysstat's
+fleetmon.analyse.fleet. Device names are those of the captures in ../shared/fixtures (sysstat's
 enp6s0/virbr0, the lab's vm1/tap-vm1/vda); the figures are made up, not captured.
 """
 
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from probetext import NONCE, probe_stdout
 
-from fleetmon.fleetstats import fleet_stats
+from fleetmon.analyse.fleet import fleet_stats
+from fleetmon.analyse.pipeline import build_report
 from fleetmon.model import (
     Finding,
     HostReport,
@@ -26,7 +27,6 @@ from fleetmon.model import (
     Severity,
     Status,
 )
-from fleetmon.pipeline import build_report
 
 HOSTILE_HOST = "<script>alert(1)</script>"
 HOSTILE_VM = "'; DROP TABLE vms; --"

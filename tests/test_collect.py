@@ -17,10 +17,11 @@ import pytest
 import sshd_util
 import yaml
 
-from fleetmon.collect import CollectOptions, collect, usable_forks
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import CollectOptions, collect, usable_forks
+from fleetmon.collect.ssh import encryption_algs
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.probe import SAMPLE_SECTIONS, ProbeOptions, split_output
-from fleetmon.transport_ssh import encryption_algs
+from fleetmon.sources.sections import SAMPLE_SECTIONS, split_output
 
 INTERVAL_S = 0.5
 
@@ -260,9 +261,9 @@ def test_forks_budget_follows_the_connection_kind(monkeypatch: pytest.MonkeyPatc
 
 _FD_CHILD = """
 import asyncio, json, resource, socket
-from fleetmon.collect import CollectOptions, collect, usable_forks
+from fleetmon.collect.runner import CollectOptions, collect, usable_forks
 from fleetmon.model import HostSpec
-from fleetmon.probe import ProbeOptions
+from fleetmon.collect.probe import ProbeOptions
 
 resource.setrlimit(resource.RLIMIT_NOFILE, (80, 80))
 # Accepts TCP connections (kernel backlog) and never says a word: each host holds its
@@ -380,7 +381,7 @@ def test_default_keys_are_read_once_per_run(
         return load
 
     real = asyncssh.public_key.load_default_keypairs
-    monkeypatch.setattr("fleetmon.transport_ssh.load_default_keypairs", counting("ours", real))
+    monkeypatch.setattr("fleetmon.collect.ssh.load_default_keypairs", counting("ours", real))
     monkeypatch.setattr("asyncssh.connection.load_default_keypairs", counting("asyncssh", real))
     hosts = [_spec(server, f"d{i}", key_file=None) for i in range(3)]
     results = _run(hosts, known_hosts=str(server.known_hosts))

@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncssh
 
-from fleetmon.collect import CollectOptions, collect
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import CollectOptions, collect
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.probe import ProbeOptions
 
 
 class _Server(asyncssh.SSHServer):

@@ -19,10 +19,11 @@ import asyncssh
 import pytest
 import sshd_util
 
-from fleetmon.collect import CollectOptions, collect
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions
+from fleetmon.collect.runner import CollectOptions, collect
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, split_output
+from fleetmon.sources.sections import split_output
 
 pytestmark = pytest.mark.sshd
 

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from fleetmon.fleetstats import fleet_stats, percentile, robust_outliers
+from fleetmon.analyse.fleet import fleet_stats, percentile, robust_outliers
 from fleetmon.model import HostReport, Status
 
 

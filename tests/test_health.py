@@ -8,8 +8,8 @@ import pytest
 from test_rules_util import host
 
 from fleetmon.errors import OptionError
-from fleetmon.health import exit_code, worst_first
 from fleetmon.model import Finding, HostReport, Severity, Status
+from fleetmon.rules.verdict import exit_code, worst_first
 
 
 def f(sev: Severity, rule: str = "r") -> Finding:

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 from probetext import PROC
 
+from fleetmon.analyse.host import HOST_METRICS, HostOptions, compute_host
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 from fleetmon.errors import ProbeParseError
-from fleetmon.hostmetrics import HOST_METRICS, HostOptions, compute_host
 from fleetmon.model import HostMetrics, MetricValue, Row
-from fleetmon.probe import (
-    REMOTE_COMMAND,
-    ProbeOptions,
-    ProbeOutput,
-    Section,
-    build_script,
-    split_output,
-)
 from fleetmon.sources.df import is_pseudo, parse_df
+from fleetmon.sources.sections import ProbeOutput, Section, split_output
 from fleetmon.sources.stat import cpu_shares, parse_stat
 
 DATA = Path(__file__).parent / "data"

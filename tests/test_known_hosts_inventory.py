@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sshd_util
 
-from fleetmon.collect import CollectOptions, collect
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import CollectOptions, collect
 from fleetmon.inventory import load_inventory
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.probe import ProbeOptions
 
 pytestmark = pytest.mark.sshd
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleetmon.errors import LockError, OptionError
-from fleetmon.output import default_lock_path, run_lock, write_atomic
+from fleetmon.io.atomic import default_lock_path, run_lock, write_atomic
 
 
 def test_write_atomic_replaces_and_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_second_holder_is_refused_with_the_pid(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys,time; from fleetmon.output import run_lock\n"
+            "import sys,time; from fleetmon.io.atomic import run_lock\n"
             f"with run_lock({lock!r}):\n print('held', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,

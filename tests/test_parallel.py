@@ -7,9 +7,9 @@ import pytest
 import reportfactory as rf
 from probetext import NONCE, probe_stdout
 
-from fleetmon import parallel
+from fleetmon.analyse import executor as parallel
+from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.pipeline import analyse_host
 from fleetmon.render.html import render_html
 from fleetmon.render.json import render_json
 from fleetmon.render.text import render_text

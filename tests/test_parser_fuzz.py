@@ -14,23 +14,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from probetext import NONCE, probe_stdout
 
+from fleetmon.analyse.host import compute_host
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.analyse.vms import compute_vms
 from fleetmon.errors import ProbeParseError
-from fleetmon.hostmetrics import compute_host
 from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.pipeline import analyse_host
-from fleetmon.probe import split_output
 from fleetmon.sources.df import parse_df
 from fleetmon.sources.diskstats import parse_diskstats
 from fleetmon.sources.loadavg import parse_loadavg
 from fleetmon.sources.meminfo import parse_meminfo
 from fleetmon.sources.netdev import parse_net_dev
 from fleetmon.sources.pressure import parse_pressure
+from fleetmon.sources.sections import split_output
 from fleetmon.sources.stat import parse_stat
 from fleetmon.sources.uptime import parse_boot_id, parse_uptime
 from fleetmon.sources.virsh import parse_domstats, parse_nodeinfo
 from fleetmon.sources.vmstat import parse_vmstat
 from fleetmon.sources.xen import parse_xentop, parse_xl_info, parse_xl_list
-from fleetmon.vmmetrics import compute_vms
 
 DATA = Path(__file__).parent / "data"
 ROOT1 = DATA / "sysstat" / "root1" / "proc"

@@ -11,34 +11,30 @@ from pathlib import Path
 import pytest
 from clirun import fleetmon
 
-from fleetmon import collect as collect_mod
-from fleetmon.collect import CollectOptions, collect_each
+from fleetmon.analyse.pipeline import analyse_host, build_report, report_from_hosts
+from fleetmon.collect.fake import FakeAnswer, fake_transport
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import CollectOptions, collect_each
 from fleetmon.errors import InputError
+from fleetmon.io.rawstore import RawWriter, iter_raw, load_raw, save_raw
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
-from fleetmon.pipeline import analyse_host, build_report, report_from_hosts
-from fleetmon.probe import ProbeOptions
-from fleetmon.rawstore import RawWriter, iter_raw, load_raw, save_raw
 
 #: How long each fake host takes, by name: they finish in the order b, c, a.
 DELAYS_S = {"a": 0.3, "b": 0.0, "c": 0.1, "slow": 30.0}
 
 
-async def _fake_collect_one(
-    host: HostSpec, script: str, nonce: str, opts: CollectOptions, ctx: object
-) -> RawResult:
-    await asyncio.sleep(DELAYS_S[host.name])
-    return RawResult(host, Status.OK, stdout=f"out of {host.name}", nonce=nonce)
+ANSWERS = {name: FakeAnswer(f"out of {name}", delay) for name, delay in DELAYS_S.items()}
 
 
 def _hosts(*names: str) -> list[HostSpec]:
-    return [HostSpec(name=n, address="127.0.0.1") for n in names]
+    return [HostSpec(name=n, address="127.0.0.1", connection="fake") for n in names]
 
 
 def _collect(monkeypatch: pytest.MonkeyPatch, hosts: list[HostSpec], handle: object) -> object:
-    monkeypatch.setattr(collect_mod, "_collect_one", _fake_collect_one)
-    return asyncio.run(
-        collect_each(hosts, CollectOptions(), lambda _: ProbeOptions(), handle)  # type: ignore[arg-type]
-    )
+    with fake_transport(ANSWERS):
+        return asyncio.run(
+            collect_each(hosts, CollectOptions(), lambda _: ProbeOptions(), handle)  # type: ignore[arg-type]
+        )
 
 
 def test_each_host_is_handed_over_as_it_finishes_results_in_inventory_order(
@@ -182,8 +178,9 @@ def test_report_analyses_in_batches_over_worker_processes(
 ) -> None:
     from probetext import NONCE, probe_stdout
 
-    from fleetmon import commands, parallel
-    from fleetmon.cli import main
+    from fleetmon.analyse import executor as parallel
+    from fleetmon.cli import report as commands
+    from fleetmon.cli.main import main
     from fleetmon.render.json import report_dict
 
     raws = [

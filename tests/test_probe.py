@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetmon.probe import (
-    REMOTE_COMMAND,
-    SAMPLE_SECTIONS,
-    ProbeOptions,
-    ProbeOutput,
-    build_script,
-    split_output,
-    xentop_delay_s,
-)
-from fleetmon.vmmetrics import compute_vms, probe_meta
+from fleetmon.analyse.vms import compute_vms, probe_meta
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script, xentop_delay_s
+from fleetmon.sources.sections import SAMPLE_SECTIONS, ProbeOutput, split_output
 
 STANDINS = Path(__file__).parent / "bin" / "xen-standins"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from probetext import NONCE, probe_stdout
 
+from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
-from fleetmon.pipeline import analyse_host, build_report
 from fleetmon.render.json import render_json
 from fleetmon.render.text import render_text
 
@@ -132,7 +132,7 @@ def test_detected_kvm_host_gets_the_kvm_rules_and_json_lists_no_ok_findings() ->
 
     from fleetmon.rules import default_rule_files, evaluate, load_rules
 
-    playbooks = Path(__file__).resolve().parent.parent / "playbooks"
+    playbooks = Path(__file__).resolve().parent.parent / "fleetmon" / "playbooks"
     rules = load_rules(default_rule_files(str(playbooks)))
     raw = _raw("kvm01", probe_stdout(kvm=True))
     specs = {"kvm01": raw.host}

@@ -72,7 +72,7 @@ def test_empty_file() -> None:
 
 
 def test_tune_of_a_misspelt_shipped_rule_suggests_it() -> None:
-    shipped = default_rule_files(str(Path(__file__).parent.parent / "playbooks"))[0]
+    shipped = default_rule_files(str(Path(__file__).parent.parent / "fleetmon" / "playbooks"))[0]
     path = str(BAD / "tune-unknown.yaml")
     with pytest.raises(RuleError) as exc:
         load_rules([shipped, path])
@@ -172,7 +172,7 @@ def test_play_without_name_and_yml_suffix(tmp_path: Path) -> None:
 
 
 def test_shipped_playbooks_load_and_document_every_rule() -> None:
-    files = default_rule_files(str(Path(__file__).parent.parent / "playbooks"))
+    files = default_rule_files(str(Path(__file__).parent.parent / "fleetmon" / "playbooks"))
     assert [Path(f).name for f in files] == ["linux-host.yaml", "kvm.yaml", "xen.yaml"]
     rs = load_rules(files)
     assert len(rs.rules) >= 30

@@ -9,7 +9,9 @@ from test_rules_util import host, spec
 from fleetmon.model import Finding, HostReport, Row, Severity
 from fleetmon.rules import default_rule_files, evaluate, load_rules
 
-SHIPPED = load_rules(default_rule_files(str(Path(__file__).parent.parent / "playbooks")))
+SHIPPED = load_rules(
+    default_rule_files(str(Path(__file__).parent.parent / "fleetmon" / "playbooks"))
+)
 HOST = {
     "cpu.steal_pct": 0.5,
     "cpu.iowait_pct": 1.0,

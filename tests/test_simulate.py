@@ -18,15 +18,16 @@ import asyncssh
 import pytest
 import yaml
 
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 from fleetmon.errors import OptionError, ProbeParseError
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
-from fleetmon.pipeline import analyse_host
-from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, ProbeOutput, build_script, split_output
 from fleetmon.sim.answer import Answer, ScriptInfo, parse_script
 from fleetmon.sim.captures import SYSSTAT_DT_S, load_captures, read_capture
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet, parse_faults
 from fleetmon.sim.render import Moment, cpu_shares, fill_root, xl_list_line
 from fleetmon.sim.server import CMDFAIL_STDERR, SimConfig, serve
+from fleetmon.sources.sections import ProbeOutput, split_output
 
 FLEETMON = str(Path(sys.executable).with_name("fleetmon"))
 FAULTS = {"unreachable": 2, "timeout": 1, "garbage": 1, "auth": 1, "cmdfail": 1}
@@ -122,7 +123,7 @@ def test_the_same_seed_gives_the_same_fleet() -> None:
 
 def test_simulate_module_imports_no_asyncssh() -> None:
     # `fleetmon --help` builds the simulate parser: it must not pay for asyncssh.
-    code = "import sys, fleetmon.simulate; print('asyncssh' in sys.modules)"
+    code = "import sys, fleetmon.cli.simulate; print('asyncssh' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "False\n"
 

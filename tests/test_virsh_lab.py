@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fleetmon.probe import REMOTE_COMMAND, ProbeOptions, build_script, split_output
-from fleetmon.vmmetrics import compute_vms
+from fleetmon.analyse.vms import compute_vms
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
+from fleetmon.sources.sections import split_output
 
 if TYPE_CHECKING:
     from lab.conftest_lab import Lab

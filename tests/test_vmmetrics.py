@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetmon.probe import ProbeOutput, Section
-from fleetmon.vmmetrics import VM_METRICS, compute_vms
+from fleetmon.analyse.vms import VM_METRICS, compute_vms
+from fleetmon.sources.sections import ProbeOutput, Section
 
 DATA = Path(__file__).parent / "data"
 LAB = DATA / "lab-libvirt9-qemu7-tcg"

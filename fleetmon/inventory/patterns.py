@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from fleetmon.errors import InventoryError, did_you_mean
-from fleetmon.inventory.resolve import Inventory
 from fleetmon.model import HostSpec
+
+#: Resolves a host pattern to the names of the hosts it selects (rules' `hosts:`).
+Matcher = Callable[[str], Collection[str]]
+
+
+class HostSet(Protocol):
+    """What a pattern is matched against: an Inventory, or anything shaped like one."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def hosts(self) -> Mapping[str, Any]: ...
+    @property
+    def groups(self) -> Mapping[str, Any]: ...
+    def group_hosts(self, group: str) -> Sequence[str]: ...
+
 
 _SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 # A name that is a host or address on its own (ranges and a :port allowed): not split on ':'.
@@ -168,7 +184,7 @@ def _items(pattern: str, file: str, read: Callable[[str], str]) -> list[_Item]:
 
 
 def select_names(
-    inv: Inventory, pattern: str, *, strict: bool, read: Callable[[str], str] = read_limit_file
+    inv: HostSet, pattern: str, *, strict: bool, read: Callable[[str], str] = read_limit_file
 ) -> list[str]:
     """Names of the hosts a pattern selects, in inventory order.
 
@@ -203,6 +219,20 @@ def match_pattern(pattern: str, specs: Sequence[HostSpec]) -> list[str]:
     items = [_Item(p, None, None, "") for p in split_patterns(pattern)]
     chosen = _evaluate(u, items, strict=False) if items else set()
     return [n for n in names if n in chosen]
+
+
+def matcher(hosts: Sequence[str], groups: Mapping[str, Collection[str]]) -> Matcher:
+    """A Matcher over these host names (in order) and group memberships; `all` is implied."""
+    names = list(hosts)
+    members = {g: list(m) for g, m in groups.items()}
+    members.setdefault("all", names)
+    u = _universe(names, list(members), lambda g: members.get(g, []))
+
+    def match(pattern: str) -> set[str]:
+        items = [_Item(p, None, None, "") for p in split_patterns(pattern)]
+        return _evaluate(u, items, strict=False) if items else set()
+
+    return match
 
 
 def _universe(

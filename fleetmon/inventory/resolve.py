@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetmon.inventory.data import Builder, GroupData, Origin
+from fleetmon.inventory.patterns import select_names
 from fleetmon.inventory.vars import resolve_host
 from fleetmon.model import HostSpec
 
@@ -64,16 +65,12 @@ class Inventory:
     def select(self, pattern: str | None) -> list[HostSpec]:
         """The hosts a `--limit` pattern selects (None: all); InventoryError if it selects none
         or one of its parts matches nothing."""
-        from fleetmon.inventory.patterns import select_names
-
         if pattern is None:
             return list(self.hosts.values())
         return [self.hosts[n] for n in select_names(self, pattern, strict=True)]
 
     def select_quiet(self, pattern: str) -> list[HostSpec]:
         """Like select, but an empty selection is an answer, not an error (rule scopes)."""
-        from fleetmon.inventory.patterns import select_names
-
         return [self.hosts[n] for n in select_names(self, pattern, strict=False)]
 
 

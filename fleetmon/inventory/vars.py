@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fleetmon.errors import did_you_mean, suggest
-from fleetmon.model import HostSpec
-from fleetmon.probe import HYPERVISOR_MODES
+from fleetmon.model import HYPERVISOR_MODES, HostSpec
 
 _T = TypeVar("_T")
 

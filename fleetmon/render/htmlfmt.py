@@ -7,8 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from fleetmon import catalog
-from fleetmon.model import MetricValue
+from fleetmon.model import MetricValue, catalog
 
 DASH = "\u2014"
 

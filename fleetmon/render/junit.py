@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from fleetmon.errors import OptionError
-from fleetmon.health import FAIL_ON
 from fleetmon.model import Finding, HostReport, Report, Severity
+from fleetmon.rules.verdict import FAIL_ON
 
 # XML 1.0 forbids most control characters; names and errors come from remote machines.
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

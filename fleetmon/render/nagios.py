@@ -6,9 +6,9 @@ Follows the Nagios plugin development guidelines: `SERVICE STATUS - text | 'labe
 
 from __future__ import annotations
 
-from fleetmon.health import CODE_NAMES, UNKNOWN, all_findings, worst_first
 from fleetmon.model import Report, Severity
 from fleetmon.render.text import clean
+from fleetmon.rules.verdict import CODE_NAMES, UNKNOWN, all_findings, worst_first
 
 
 def _clean(text: str) -> str:

@@ -5,8 +5,6 @@ load_rules(paths) -> RuleSet     evaluate(rs, hosts, specs, fleet, match) -> fin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fleetmon.rules.evaluate import evaluate
 from fleetmon.rules.listing import render_rule_list
 from fleetmon.rules.loader import load_rules, parse_rules
@@ -19,7 +17,8 @@ DEFAULT_FILES = ("linux-host.yaml", "kvm.yaml", "xen.yaml")
 
 def default_rule_files(playbooks_dir: str) -> list[str]:
     """The shipped rule files, in the order they are loaded."""
-    return [str(Path(playbooks_dir) / name) for name in DEFAULT_FILES]
+    folder = playbooks_dir.rstrip("/") or "/"
+    return [f"{folder.rstrip('/')}/{name}" for name in DEFAULT_FILES]
 
 
 __all__ = [

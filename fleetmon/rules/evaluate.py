@@ -10,10 +10,18 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from fleetmon import catalog
-from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, MetricValue, Row, Severity
+from fleetmon.inventory.patterns import Matcher, matcher
+from fleetmon.model import (
+    Finding,
+    FleetStat,
+    HostReport,
+    HostSpec,
+    MetricValue,
+    Row,
+    Severity,
+    catalog,
+)
 from fleetmon.rules.expr import EvalError, mangle
-from fleetmon.rules.hostmatch import Matcher, matcher
 from fleetmon.rules.overrides import host_overrides
 from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule, RuleSet

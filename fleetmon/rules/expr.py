@@ -19,8 +19,8 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from fleetmon import catalog
 from fleetmon.errors import did_you_mean
+from fleetmon.model import catalog
 from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
 
 #: Guards against a rule file eating the machine: `'x' * 10**9`, `9 ** 9 ** 9`.

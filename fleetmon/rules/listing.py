@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from fleetmon.inventory.patterns import Matcher, matcher
 from fleetmon.model import HostSpec
-from fleetmon.rules.hostmatch import Matcher, matcher
 from fleetmon.rules.overrides import VAR
 from fleetmon.rules.ruleset import Rule, RuleSet
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import yaml
 
-from fleetmon import catalog
 from fleetmon.errors import RuleError, did_you_mean
-from fleetmon.model import Severity
+from fleetmon.model import Severity, catalog
 from fleetmon.rules.expr import ExprError, compile_expr, compile_message
 from fleetmon.rules.ranges import Comparison, ThresholdError, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet

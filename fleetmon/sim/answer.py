@@ -10,11 +10,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleetmon.probe import ONCE_SECTIONS, PROBE_VERSION, SAMPLE_SECTIONS
 from fleetmon.sim import render
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sim.render import Moment
+from fleetmon.sources.sections import ONCE_SECTIONS, PROBE_VERSION, SAMPLE_SECTIONS
 
 # The script may arrive on stdin as built, or pasted into a command line (quoted by sh -c).
 _NONCE_RE = re.compile(r"M=['\"]?@@fleetmon-([0-9a-f]{8,64})@@")

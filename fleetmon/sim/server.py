@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from fleetmon.probe import REMOTE_COMMAND
+from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet

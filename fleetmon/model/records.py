@@ -15,6 +15,10 @@ MetricValue = float | int | str | bool | None
 Metrics = Mapping[str, MetricValue]
 
 
+#: `fleetmon_hypervisor` values: what the probe looks for on a host.
+HYPERVISOR_MODES = ("auto", "kvm", "xen", "none")
+
+
 class Status(StrEnum):
     """How collection of one host ended (METRICS.md `status`)."""
 

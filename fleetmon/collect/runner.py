@@ -11,22 +11,22 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from fleetmon.model import HostSpec, RawResult, Status
-from fleetmon.probe import ProbeOptions, build_script
-from fleetmon.transport_base import (
+from fleetmon.collect.base import (
     CollectOptions,
     HostFailure,
     Outcome,
     OutputCapExceeded,
     first_line,
 )
-from fleetmon.transport_local import run_local
-from fleetmon.transport_ssh import Progress, SshContext, run_ssh
+from fleetmon.collect.local import run_local
+from fleetmon.collect.probe import ProbeOptions, build_script
+from fleetmon.collect.ssh import Progress, SshContext, run_ssh
+from fleetmon.model import HostSpec, RawResult, Status
 
-__all__ = ["CollectOptions", "collect", "collect_each", "usable_forks"]
+__all__ = ["TRANSPORTS", "CollectOptions", "Transport", "collect", "collect_each", "usable_forks"]
 
 T = TypeVar("T")
 
@@ -75,6 +75,27 @@ def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
     return max(1, min(forks, allowed))
 
 
+#: A transport runs the script on one host: (host, script, options, run context, progress).
+Transport = Callable[[HostSpec, str, CollectOptions, SshContext, Progress], Awaitable[Outcome]]
+
+
+async def _ssh(
+    host: HostSpec, script: str, opts: CollectOptions, ctx: SshContext, progress: Progress
+) -> Outcome:
+    return await run_ssh(ctx, host, script, progress)
+
+
+async def _local(
+    host: HostSpec, script: str, opts: CollectOptions, ctx: SshContext, progress: Progress
+) -> Outcome:
+    progress.stage = "running"
+    return await run_local(script, opts.output_cap_bytes)
+
+
+#: `ansible_connection` -> its transport. Tests register a fake one (collect.fake).
+TRANSPORTS: dict[str, Transport] = {"ssh": _ssh, "local": _local}
+
+
 def _result(host: HostSpec, outcome: Outcome, nonce: str, elapsed_s: float) -> RawResult:
     stdout = outcome.stdout.decode("utf-8", "replace")
     stderr = outcome.stderr.decode("utf-8", "replace")
@@ -92,16 +113,15 @@ async def _collect_one(
     host: HostSpec, script: str, nonce: str, opts: CollectOptions, ctx: SshContext
 ) -> RawResult:
     started = time.monotonic()
-    target = f"{host.address}:{host.port}" if host.connection != "local" else "local sh"
+    target = f"{host.address}:{host.port}" if host.connection == "ssh" else host.connection
     progress = Progress(target)
     deadline_s = opts.deadline_s
     try:
+        transport = TRANSPORTS.get(host.connection)
+        if transport is None:
+            raise HostFailure(Status.COMMAND_FAILED, f"no transport for {host.connection!r}")
         async with asyncio.timeout(deadline_s):
-            if host.connection == "local":
-                progress.stage = "running"
-                outcome = await run_local(script, opts.output_cap_bytes)
-            else:
-                outcome = await run_ssh(ctx, host, script, progress)
+            outcome = await transport(host, script, opts, ctx, progress)
     except HostFailure as exc:
         status, reason = exc.status, exc.reason
     except TimeoutError:

@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.model import HostReport, RawResult, Report
-from fleetmon.pipeline import analyse_host
 
 #: Below this many hosts a pool costs more (start-up, pickling) than it saves.
 MIN_HOSTS = 400

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from fleetmon.catalog import DISK, HOST
 from fleetmon.model import HostMetrics, MetricValue, Row
-from fleetmon.probe import ProbeOutput
+from fleetmon.model.catalog import DISK, HOST
 from fleetmon.sources import rate
 from fleetmon.sources.df import df_pct, is_pseudo, parse_df
 from fleetmon.sources.diskstats import (
@@ -27,6 +26,7 @@ from fleetmon.sources.loadavg import parse_loadavg
 from fleetmon.sources.meminfo import memory_metrics, parse_meminfo
 from fleetmon.sources.netdev import NIC_METRICS, NetDev, nic_rates, parse_net_dev
 from fleetmon.sources.pressure import Pressure, parse_pressure
+from fleetmon.sources.sections import ProbeOutput
 from fleetmon.sources.stat import Stat, cpu_shares, max_core_busy_pct, parse_stat
 from fleetmon.sources.uptime import parse_boot_id, parse_uptime
 from fleetmon.sources.vmstat import VmStat, parse_vmstat

@@ -1,18 +1,11 @@
-"""The remote probe: builds the POSIX sh script and splits its output into sections (pure).
+"""Collect stage: the remote probe, one POSIX sh script for a host (pure text building).
 
 The script is sent on the stdin of `env LC_ALL=C nice -n 19 sh -s` (one exec channel, nothing
 written on the target). It prints every section between two marker lines carrying a
-per-run nonce, so output from a host cannot fake a section boundary by accident:
-
-    @@fleetmon-<nonce>@@ begin <sample> <name>
-    <the command's stdout, byte for byte>
-    @@fleetmon-<nonce>@@ end <sample> <name> <exit status>
-
-The end marker is preceded by one extra newline that the splitter removes, so a file
-without a final newline (facter's loadavg) comes back exactly as it is. Sample 1 and 2 are
-the two samples; sample 0 holds once-per-run sections (detection, df, nodeinfo, xentop).
-Nothing from the inventory reaches the script unquoted: every value goes through
-`shlex.quote`.
+per-run nonce (fleetmon.sources.sections, which splits the output again), so output from a
+host cannot fake a section boundary by accident. Sample 1 and 2 are the two samples; sample
+0 holds once-per-run sections (detection, df, nodeinfo, xentop). Nothing from the inventory
+reaches the script unquoted: every value goes through `shlex.quote`.
 """
 
 from __future__ import annotations
@@ -21,39 +14,13 @@ import math
 import re
 import secrets
 import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleetmon.errors import ProbeParseError
+from fleetmon.model import HYPERVISOR_MODES
+from fleetmon.sources.sections import ONCE_SECTIONS, PROBE_VERSION, SAMPLE_SECTIONS, marker
 
 #: The command run on the target; the script arrives on its stdin.
 REMOTE_COMMAND = "env LC_ALL=C LANG=C nice -n 19 sh -s"
-
-PROBE_VERSION = 1
-
-#: Sections read in each of the two samples: (name, sh command). `rd` is `cat` with errors
-#: silenced: a missing file gives exit status 1 and empty text (old kernels).
-SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
-    ("uptime", "rd /proc/uptime"),
-    ("boot_id", "rd /proc/sys/kernel/random/boot_id"),
-    ("stat", "rd /proc/stat"),
-    ("meminfo", "rd /proc/meminfo"),
-    ("vmstat", "rd /proc/vmstat"),
-    ("loadavg", "rd /proc/loadavg"),
-    ("diskstats", "rd /proc/diskstats"),
-    ("net_dev", "rd /proc/net/dev"),
-    ("pressure_cpu", "rd /proc/pressure/cpu"),
-    ("pressure_io", "rd /proc/pressure/io"),
-    ("pressure_memory", "rd /proc/pressure/memory"),
-)
-
-#: Sections read once, after the second sample (sample 0).
-ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
-    ("df_k", "$FM_T df -P -k 2>/dev/null"),
-    ("df_i", "$FM_T df -P -i 2>/dev/null"),
-)
-
-HYPERVISOR_MODES = ("auto", "kvm", "xen", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +33,6 @@ class ProbeOptions:
     become: bool = False
     become_user: str | None = None
     nonce: str = field(default_factory=lambda: secrets.token_hex(8))
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    """One section of probe output."""
-
-    sample: int
-    name: str
-    text: str
-    rc: int
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeOutput:
-    """A host's probe output, split into sections keyed by (sample, name)."""
-
-    sections: Mapping[tuple[int, str], Section]
-
-    def get(self, sample: int, name: str) -> Section | None:
-        """The section, or None when the probe did not print it."""
-        return self.sections.get((sample, name))
-
-    def text(self, sample: int, name: str) -> str | None:
-        """The section's text when it exists and its command succeeded, else None."""
-        sec = self.sections.get((sample, name))
-        if sec is None or sec.rc != 0:
-            return None
-        return sec.text
-
-
-def _marker(nonce: str) -> str:
-    return f"@@fleetmon-{nonce}@@"
 
 
 def xentop_delay_s(interval_s: float) -> int:
@@ -120,7 +55,7 @@ def build_script(opts: ProbeOptions) -> str:
     xentop_delay = xentop_delay_s(opts.interval_s)
     q = shlex.quote
     lines = [
-        f"M={q(_marker(opts.nonce))}",
+        f"M={q(marker(opts.nonce))}",
         # Every command reads /dev/null: the rest of this script is on sh's stdin.
         'fm() { _s=$1; _n=$2; shift 2; printf \'%s begin %s %s\\n\' "$M" "$_s" "$_n";'
         ' eval "$@" </dev/null; _rc=$?;'
@@ -184,40 +119,3 @@ def build_script(opts: ProbeOptions) -> str:
     # The whole script is one compound command, so sh has read all of it before running
     # any of it (a dropped connection cannot leave half a script executing).
     return "{\n" + "\n".join(lines) + "\n}\n"
-
-
-_MARK_RE = re.compile(r"^@@fleetmon-([0-9a-f]+)@@ (begin|end) (\d+) ([a-z_0-9]+)(?: (-?\d+))?$")
-
-
-def split_output(stdout: str, nonce: str) -> ProbeOutput:
-    """Split probe output into sections; raise ProbeParseError on a broken structure."""
-    sections: dict[tuple[int, str], Section] = {}
-    marker = _marker(nonce)
-    current: tuple[int, str] | None = None
-    body: list[str] = []
-    for line in stdout.split("\n"):
-        if not line.startswith(marker):
-            if current is not None:
-                body.append(line)
-            continue
-        m = _MARK_RE.match(line)
-        if m is None or m.group(1) != nonce:
-            raise ProbeParseError("markers", f"malformed marker line {line[:80]!r}")
-        kind, sample, name = m.group(2), int(m.group(3)), m.group(4)
-        if kind == "begin":
-            if current is not None:
-                raise ProbeParseError(current[1], "section not terminated")
-            current = (sample, name)
-            body = []
-        else:
-            if current != (sample, name) or m.group(5) is None:
-                raise ProbeParseError(name, "end marker without matching begin")
-            # The probe prints one extra newline before the end marker: drop it.
-            text = "\n".join(body)
-            sections[current] = Section(sample, name, text, int(m.group(5)))
-            current = None
-    if current is not None:
-        raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
-    if not sections:
-        raise ProbeParseError("markers", "no probe sections in the output")
-    return ProbeOutput(sections)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fleetmon.errors import InputError
+from fleetmon.io.atomic import write_atomic
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
-from fleetmon.output import write_atomic
 
 FORMAT = "fleetmon.raw/1"
 SECRET_VAR = re.compile(r"pass|secret|token|vault|private_key(?!_file)", re.IGNORECASE)

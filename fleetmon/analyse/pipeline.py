@@ -11,9 +11,10 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from fleetmon.analyse.fleet import fleet_stats
+from fleetmon.analyse.host import compute_host
+from fleetmon.analyse.vms import compute_vms
 from fleetmon.errors import ProbeParseError
-from fleetmon.fleetstats import fleet_stats
-from fleetmon.hostmetrics import compute_host
 from fleetmon.model import (
     Finding,
     HostMetrics,
@@ -25,8 +26,7 @@ from fleetmon.model import (
     RunInfo,
     Status,
 )
-from fleetmon.probe import ProbeOutput, split_output
-from fleetmon.vmmetrics import compute_vms
+from fleetmon.sources.sections import ProbeOutput, split_output
 
 log = logging.getLogger(__name__)
 

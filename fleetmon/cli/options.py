@@ -1,33 +1,36 @@
-"""Command line (I/O edge): parse options, run the pipeline, write outputs, exit with a code.
+"""The command line's options (edge): one argparse parser for every subcommand.
 
-Exit codes (METRICS.md): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 invalid input,
-70 internal error, 130/143 interrupted by SIGINT/SIGTERM.
+Only argparse and the standard library are imported here, so `--help` and `--version` stay
+fast; each subcommand's module is imported when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import signal
-import sys
-import time
-from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import NoReturn
 
 from fleetmon import __version__
-from fleetmon.errors import FleetmonError, InputError, LockError
-
-EXIT_INPUT = 4
-EXIT_INTERNAL = 70
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
+from fleetmon.errors import EXIT_INPUT
 
 FORMATS = ("text", "json", "html", "nagios")
 
-log = logging.getLogger("fleetmon")
-T = TypeVar("T")
+DESCRIPTION = """\
+Agentless performance monitoring of KVM and Xen hypervisor fleets over SSH. fleetmon reads
+your Ansible inventory, runs one read-only shell probe per host (nothing is installed on the
+targets), computes CPU, memory, disk, network and per-VM rates the way sysstat and virt-top
+do, checks them against rule files and writes one report with a Nagios-style exit code."""
+
+EPILOG = """\
+examples:
+  fleetmon run inventory.yaml                       text report of every host
+  fleetmon run hosts.ini -l 'kvm:!kvm07' --html fleet.html
+  fleetmon run inventory.yaml --format nagios       one status line for Nagios/Icinga
+  fleetmon inventory inventory.yaml --graph         what the inventory resolves to
+  fleetmon rules lint site-rules.yaml               check rule files
+
+exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 invalid input, 70 internal error,
+130/143 interrupted. 'fleetmon COMMAND --help' shows each command's options."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,7 +79,12 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = _Parser(prog="fleetmon", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="fleetmon",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"fleetmon {__version__}")
     parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -138,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--host", metavar="NAME")
 
     sim = sub.add_parser("simulate", help="play a fleet of N simulated hosts on loopback")
-    from fleetmon.simulate import configure_parser
+    from fleetmon.cli.simulate import configure_parser
 
     configure_parser(sim)
 
@@ -151,131 +159,3 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("-r", "--rules", action="append", default=None, metavar="FILE")
     lst.add_argument("-l", "--limit", metavar="PATTERN")
     return parser
-
-
-def _install_signal_handlers(task: asyncio.Future[Any]) -> dict[str, int]:
-    got: dict[str, int] = {}
-    loop = asyncio.get_running_loop()
-
-    def stop(code: int) -> None:
-        got.setdefault("code", code)
-        task.cancel()
-
-    loop.add_signal_handler(signal.SIGINT, stop, EXIT_SIGINT)
-    loop.add_signal_handler(signal.SIGTERM, stop, EXIT_SIGTERM)
-    return got
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived: stop, write nothing, exit 130/143."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(f"interrupted (exit {code})")
-        self.code = code
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; SIGINT/SIGTERM cancel it and raise Interrupted."""
-
-    async def main() -> T:
-        task = asyncio.ensure_future(coro)
-        got = _install_signal_handlers(task)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            if "code" in got:
-                raise Interrupted(got["code"]) from None
-            raise
-
-    return asyncio.run(main())
-
-
-class Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = total
-        self.done = 0
-        self.failed = 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, ok: bool) -> None:
-        self.done += 1
-        self.failed += 0 if ok else 1
-        if self.enabled:
-            elapsed = time.monotonic() - self.started
-            sys.stderr.write(
-                f"\r\x1b[Kfleetmon: {self.done}/{self.total} hosts done, "
-                f"{self.failed} failed, {elapsed:.1f} s"
-            )
-            sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Interrupted(EXIT_SIGTERM)
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC with a Z."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `fleetmon` console script."""
-    # Until the run installs its own handlers, SIGTERM ends the process like SIGINT does:
-    # cleanly, with its own exit code and no traceback.
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-    except (KeyboardInterrupt, Interrupted) as exc:
-        code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
-        sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")
-        return code
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="fleetmon: %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.debug:
-        logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
-    try:
-        from fleetmon import commands  # imported late: `--version` and `--help` stay fast
-
-        code = commands.dispatch(args)
-    except Interrupted as exc:
-        sys.stderr.write(f"fleetmon: {exc}\n")
-        code = exc.code
-    except InputError as exc:
-        if args.debug:
-            log.exception("invalid input")
-        sys.stderr.write(f"fleetmon: error: {exc}\n")
-        code = EXIT_INPUT
-    except LockError as exc:
-        sys.stderr.write(f"fleetmon: {exc}\n")
-        code = 3
-    except FleetmonError as exc:
-        if args.debug:
-            log.exception("error")
-        sys.stderr.write(f"fleetmon: error: {exc}\n")
-        code = EXIT_INPUT
-    except KeyboardInterrupt:
-        sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
-        code = EXIT_SIGINT
-    except Exception as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(
-            f"fleetmon: internal error: {type(exc).__name__}: {exc}"
-            " (run with --debug for details)\n"
-        )
-        code = EXIT_INTERNAL
-    return code
-
-
-__all__ = ["Interrupted", "Progress", "build_parser", "main", "run_async", "utc_now"]

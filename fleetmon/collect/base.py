@@ -1,6 +1,6 @@
 """Collect stage, shared transport parts (I/O): options, host failures, capped output reading.
 
-Both transports (transport_ssh, transport_local) end in an Outcome or raise HostFailure.
+Every transport (ssh, local, fake) ends in an Outcome or raises HostFailure.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class CollectOptions:
     """How to reach hosts: concurrency, time limits, host-key policy, output cap."""
 
     interval_s: float = 1.0
-    forks: int = 200  # as `fleetmon run --forks` (see cli.py)
+    forks: int = 200  # as `fleetmon run --forks` (see cli/options.py)
     connect_timeout_s: float = 10.0
     #: Per-host deadline for everything (connect, probe, reading); None: interval_s + 30.
     timeout_s: float | None = None

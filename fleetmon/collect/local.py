@@ -11,9 +11,9 @@ import contextlib
 import os
 import signal
 
+from fleetmon.collect.base import HostFailure, Outcome, read_both
+from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.model import Status
-from fleetmon.probe import REMOTE_COMMAND
-from fleetmon.transport_base import HostFailure, Outcome, read_both
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

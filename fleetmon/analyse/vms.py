@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
-from fleetmon.probe import ProbeOutput
 from fleetmon.sources import virsh, xen
+from fleetmon.sources.sections import ProbeOutput
 
 NS = 1_000_000_000
 MIB = 1024 * 1024

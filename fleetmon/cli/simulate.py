@@ -1,7 +1,7 @@
 """`fleetmon simulate` (edge): serve N simulated hosts on loopback until SIGINT/SIGTERM.
 
 Imported when the CLI parser is built, so only argparse and the standard library are
-imported at module level; asyncssh and the simulator load inside `run_simulate`.
+imported at module level; asyncssh and the simulator load inside `command`.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def ready_lines(sim: Simulator, inv: Path | None) -> str:
     return out
 
 
-def run_simulate(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
     """Serve the simulated fleet until SIGINT or SIGTERM; exit 0."""
     import asyncio
     import signal

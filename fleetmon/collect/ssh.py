@@ -19,9 +19,9 @@ import asyncssh
 from asyncssh.encryption import get_default_encryption_algs
 from asyncssh.public_key import load_default_keypairs
 
+from fleetmon.collect.base import CollectOptions, HostFailure, Outcome, read_both
+from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.model import HostSpec, Status
-from fleetmon.probe import REMOTE_COMMAND
-from fleetmon.transport_base import CollectOptions, HostFailure, Outcome, read_both
 
 log = logging.getLogger(__name__)
 

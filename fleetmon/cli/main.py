@@ -1,0 +1,97 @@
+"""`fleetmon` (I/O edge): parse the options, run one subcommand, exit with a code.
+
+Exit codes (METRICS.md): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 invalid input,
+70 internal error, 130/143 interrupted by SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from fleetmon.cli.options import build_parser
+from fleetmon.cli.runtime import Interrupted, terminate
+from fleetmon.errors import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_SIGINT,
+    FleetmonError,
+    InputError,
+    LockError,
+    OptionError,
+)
+
+log = logging.getLogger("fleetmon")
+
+#: Subcommand -> its module in fleetmon.cli (imported when run: `--help` stays fast).
+COMMANDS = {
+    "run": "run",
+    "report": "report",
+    "inventory": "inventory",
+    "rules": "rules",
+    "simulate": "simulate",
+}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand named on the command line."""
+    name = COMMANDS.get(args.command)
+    if name is None:  # pragma: no cover - argparse refuses unknown commands
+        raise OptionError(f"unknown command {args.command!r}")
+    module = importlib.import_module(f"fleetmon.cli.{name}")
+    code: int = module.command(args)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fleetmon` console script."""
+    # Until the run installs its own handlers, SIGTERM ends the process like SIGINT does:
+    # cleanly, with its own exit code and no traceback.
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
+        sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")
+        return code
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="fleetmon: %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.debug:
+        logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
+    try:
+        code = dispatch(args)
+    except Interrupted as exc:
+        sys.stderr.write(f"fleetmon: {exc}\n")
+        code = exc.code
+    except InputError as exc:
+        if args.debug:
+            log.exception("invalid input")
+        sys.stderr.write(f"fleetmon: error: {exc}\n")
+        code = EXIT_INPUT
+    except LockError as exc:
+        sys.stderr.write(f"fleetmon: {exc}\n")
+        code = 3
+    except FleetmonError as exc:
+        if args.debug:
+            log.exception("error")
+        sys.stderr.write(f"fleetmon: error: {exc}\n")
+        code = EXIT_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
+        code = EXIT_SIGINT
+    except Exception as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(
+            f"fleetmon: internal error: {type(exc).__name__}: {exc}"
+            " (run with --debug for details)\n"
+        )
+        code = EXIT_INTERNAL
+    return code

@@ -1,0 +1,92 @@
+"""The process around a command (I/O edge): signals, the event loop, progress, the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fleetmon.errors import EXIT_SIGINT, EXIT_SIGTERM
+
+T = TypeVar("T")
+
+
+def _install_signal_handlers(task: asyncio.Future[Any]) -> dict[str, int]:
+    got: dict[str, int] = {}
+    loop = asyncio.get_running_loop()
+
+    def stop(code: int) -> None:
+        got.setdefault("code", code)
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, stop, EXIT_SIGINT)
+    loop.add_signal_handler(signal.SIGTERM, stop, EXIT_SIGTERM)
+    return got
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: stop, write nothing, exit 130/143.
+
+    A BaseException, like KeyboardInterrupt: no `except Exception` (a rule's message
+    template, a parser's guard) can swallow it and carry on.
+    """
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"interrupted (exit {code})")
+        self.code = code
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; SIGINT/SIGTERM cancel it and raise Interrupted."""
+
+    async def main() -> T:
+        task = asyncio.ensure_future(coro)
+        got = _install_signal_handlers(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if "code" in got:
+                raise Interrupted(got["code"]) from None
+            raise
+
+    return asyncio.run(main())
+
+
+class Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        if self.enabled:
+            elapsed = time.monotonic() - self.started
+            sys.stderr.write(
+                f"\r\x1b[Kfleetmon: {self.done}/{self.total} hosts done, "
+                f"{self.failed} failed, {elapsed:.1f} s"
+            )
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def terminate(signum: int, frame: object) -> None:
+    raise Interrupted(EXIT_SIGTERM)
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with a Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

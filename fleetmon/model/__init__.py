@@ -1,0 +1,41 @@
+"""The model (pure): the records every stage passes on, severities and the metric catalogue.
+
+records.py   hosts, probe results, rows keyed by scope, findings, reports
+catalog.py   the one source of metric names, scopes, units and help text
+"""
+
+from __future__ import annotations
+
+from fleetmon.model.records import (
+    HYPERVISOR_MODES,
+    Finding,
+    FleetStat,
+    HostMetrics,
+    HostReport,
+    HostSpec,
+    Metrics,
+    MetricValue,
+    RawResult,
+    Report,
+    Row,
+    RunInfo,
+    Severity,
+    Status,
+)
+
+__all__ = [
+    "HYPERVISOR_MODES",
+    "Finding",
+    "FleetStat",
+    "HostMetrics",
+    "HostReport",
+    "HostSpec",
+    "MetricValue",
+    "Metrics",
+    "RawResult",
+    "Report",
+    "Row",
+    "RunInfo",
+    "Severity",
+    "Status",
+]

@@ -1,0 +1,91 @@
+"""The HTML report's view model (pure): formatted cells, rows and tables the template lays out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetmon.model import Finding, FleetStat, HostReport
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One table cell: its text, the sort key the script reads, a sub-line, a mark."""
+
+    text: str
+    sort: str = ""
+    sub: str = ""  # the device, interface or mount the figure belongs to; a VM's state
+    cls: str = ""  # "top" marks a top VM, "hi" a column's largest figure
+
+
+@dataclass(frozen=True, slots=True)
+class Seg:
+    """One segment of a host's CPU bar, in percent of the bar's width."""
+
+    cls: str
+    x: str
+    width: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """One host's row in the fleet table."""
+
+    host: HostReport
+    anchor: str
+    verdict: str
+    rank: int
+    groups: str  # indices into the group filter's options
+    cpu: Cell
+    cpu_title: str
+    segs: tuple[Seg, ...]
+    cells: tuple[Cell, ...]  # memory, load, disk, NIC, fs, VMs, overcommit
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A per-host table (disks, NICs, filesystems, VMs), folded when long."""
+
+    head: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    fold: bool
+    extra: str = ""  # a line under the table
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """One host's section."""
+
+    host: HostReport
+    anchor: str
+    verdict: str
+    groups: str
+    metrics: tuple[tuple[str, str, str], ...]  # (label, value, metric name)
+    tables: tuple[tuple[str, Table], ...]
+    findings: tuple[Finding, ...]  # the problems, worst first
+    passed: int  # OK verdicts: counted, not listed (a rule set yields dozens per host)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    """A finding in the list at the top, with the host it links to."""
+
+    finding: Finding
+    host: str | None
+    anchor: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """One metric's spread across the fleet, drawn as ticks on a line."""
+
+    name: str
+    label: str
+    stat: FleetStat
+    unit: str
+    ticks: str  # SVG path data, one tick per host
+    median_x: str
+    p95_x: str
+    outliers: tuple[tuple[str, str, str], ...]  # (host, anchor, x)
+    scale: tuple[str, str]
+    facts: str

@@ -1,0 +1,113 @@
+"""Parse stage: the probe's sections and the splitter of its output (pure).
+
+Every section is printed between two marker lines carrying a per-run nonce:
+
+    @@fleetmon-<nonce>@@ begin <sample> <name>
+    <the command's stdout, byte for byte>
+    @@fleetmon-<nonce>@@ end <sample> <name> <exit status>
+
+The end marker is preceded by one extra newline that the splitter removes, so a file
+without a final newline (facter's loadavg) comes back exactly as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fleetmon.errors import ProbeParseError
+
+PROBE_VERSION = 1
+
+#: Sections read in each of the two samples: (name, sh command). `rd` is `cat` with errors
+#: silenced: a missing file gives exit status 1 and empty text (old kernels).
+SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("uptime", "rd /proc/uptime"),
+    ("boot_id", "rd /proc/sys/kernel/random/boot_id"),
+    ("stat", "rd /proc/stat"),
+    ("meminfo", "rd /proc/meminfo"),
+    ("vmstat", "rd /proc/vmstat"),
+    ("loadavg", "rd /proc/loadavg"),
+    ("diskstats", "rd /proc/diskstats"),
+    ("net_dev", "rd /proc/net/dev"),
+    ("pressure_cpu", "rd /proc/pressure/cpu"),
+    ("pressure_io", "rd /proc/pressure/io"),
+    ("pressure_memory", "rd /proc/pressure/memory"),
+)
+
+#: Sections read once, after the second sample (sample 0).
+ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("df_k", "$FM_T df -P -k 2>/dev/null"),
+    ("df_i", "$FM_T df -P -i 2>/dev/null"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of probe output."""
+
+    sample: int
+    name: str
+    text: str
+    rc: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutput:
+    """A host's probe output, split into sections keyed by (sample, name)."""
+
+    sections: Mapping[tuple[int, str], Section]
+
+    def get(self, sample: int, name: str) -> Section | None:
+        """The section, or None when the probe did not print it."""
+        return self.sections.get((sample, name))
+
+    def text(self, sample: int, name: str) -> str | None:
+        """The section's text when it exists and its command succeeded, else None."""
+        sec = self.sections.get((sample, name))
+        if sec is None or sec.rc != 0:
+            return None
+        return sec.text
+
+
+def marker(nonce: str) -> str:
+    """The marker that starts every line framing a section of a run with this nonce."""
+    return f"@@fleetmon-{nonce}@@"
+
+
+_MARK_RE = re.compile(r"^@@fleetmon-([0-9a-f]+)@@ (begin|end) (\d+) ([a-z_0-9]+)(?: (-?\d+))?$")
+
+
+def split_output(stdout: str, nonce: str) -> ProbeOutput:
+    """Split probe output into sections; raise ProbeParseError on a broken structure."""
+    sections: dict[tuple[int, str], Section] = {}
+    mark = marker(nonce)
+    current: tuple[int, str] | None = None
+    body: list[str] = []
+    for line in stdout.split("\n"):
+        if not line.startswith(mark):
+            if current is not None:
+                body.append(line)
+            continue
+        m = _MARK_RE.match(line)
+        if m is None or m.group(1) != nonce:
+            raise ProbeParseError("markers", f"malformed marker line {line[:80]!r}")
+        kind, sample, name = m.group(2), int(m.group(3)), m.group(4)
+        if kind == "begin":
+            if current is not None:
+                raise ProbeParseError(current[1], "section not terminated")
+            current = (sample, name)
+            body = []
+        else:
+            if current != (sample, name) or m.group(5) is None:
+                raise ProbeParseError(name, "end marker without matching begin")
+            # The probe prints one extra newline before the end marker: drop it.
+            text = "\n".join(body)
+            sections[current] = Section(sample, name, text, int(m.group(5)))
+            current = None
+    if current is not None:
+        raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
+    if not sections:
+        raise ProbeParseError("markers", "no probe sections in the output")
+    return ProbeOutput(sections)
