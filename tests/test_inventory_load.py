@@ -134,7 +134,7 @@ def test_list_drops_empty_ungrouped(tmp_path: Path) -> None:
     inv.write_text("kvm:\n  hosts:\n    kvm01:\n")
     data = json.loads(render_list(load_inventory(str(inv))))
     assert data == {
-        "_meta": {"hostvars": {}},
+        "_meta": {"hostvars": {}, "profile": "inventory_legacy"},
         "all": {"children": ["ungrouped", "kvm"]},
         "kvm": {"hosts": ["kvm01"]},
     }
@@ -150,6 +150,28 @@ def test_host_view_and_secret_masking(tmp_path: Path) -> None:
     text = render_host(load_inventory(str(inv)), "kvm01")
     assert text == '{\n    "ansible_become_password": "********",\n    "ansible_user": "ops"\n}\n'
     assert "hunter2" not in render_list(load_inventory(str(inv)))
+
+
+def test_only_secret_text_is_masked_and_show_secrets_shows_it(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    kvm01:\n"
+        "      use_vault: false\n      api_token:\n      db_password: !unsafe 'p{{w'\n"
+        "      ssh_pass: s3cret\n      ansible_ssh_private_key_file: ~/.ssh/id\n"
+        "      vault_ids: [1, 2]\n"
+    )
+    loaded = load_inventory(str(inv))
+    assert json.loads(render_host(loaded, "kvm01")) == {
+        "use_vault": False,
+        "api_token": None,
+        "db_password": "********",
+        "ssh_pass": "********",
+        "ansible_ssh_private_key_file": "~/.ssh/id",
+        "vault_ids": [1, 2],
+    }
+    shown = json.loads(render_list(loaded, show_secrets=True))["_meta"]["hostvars"]["kvm01"]
+    assert shown["ssh_pass"] == "s3cret"
+    assert shown["db_password"] == {"__ansible_unsafe": "p{{w"}
 
 
 @pytest.mark.parametrize(

@@ -237,11 +237,7 @@ def test_parse_bool(value: object, result: bool) -> None:
         ("ansible_user", ["a"], "expected a non-empty string, got ['a']"),
         ("ansible_become", "2", "expected a boolean (true/false, yes/no), got '2'"),
         ("fleetmon_host_key_checking", None, "expected a boolean (true/false, yes/no), got None"),
-        (
-            "ansible_connection",
-            "sssh",
-            "unsupported connection 'sssh', fleetmon supports ssh and local (did you mean 'ssh'?)",
-        ),
+        ("ansible_connection", "", "expected a non-empty string, got ''"),
         ("ansible_group_priority", "high", "expected an integer, got 'high'"),
         ("fleetmon_timeout", 0, "expected a positive number of seconds, got 0"),
         ("fleetmon_timeout", "soon", "expected a positive number of seconds, got 'soon'"),

@@ -77,6 +77,35 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=("warning", "critical"), default="critical")
 
 
+def _add_vault_options(p: argparse.ArgumentParser) -> None:
+    """Ansible's vault options: where the passwords of vault-encrypted values come from."""
+    p.add_argument(
+        "--vault-password-file",
+        "--vault-pass-file",
+        action="append",
+        default=[],
+        dest="vault_password_files",
+        metavar="FILE",
+        help="vault password file, or an executable that prints it (repeatable)",
+    )
+    p.add_argument(
+        "--vault-id",
+        action="append",
+        default=[],
+        dest="vault_ids",
+        metavar="ID@SOURCE",
+        help="vault id and its password source: a file, an executable or 'prompt' (repeatable)",
+    )
+    p.add_argument(
+        "-J",
+        "--ask-vault-pass",
+        "--ask-vault-password",
+        action="store_true",
+        dest="ask_vault_pass",
+        help="ask for the vault password on the terminal",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lock-wait", type=float, default=0.0, metavar="S")
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    _add_vault_options(run)
     _add_render_options(run)
 
     rep = sub.add_parser("report", help="recompute the reports from a --save-raw folder")
@@ -144,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--graph", action="store_true")
     mode.add_argument("--list", action="store_true")
     mode.add_argument("--host", metavar="NAME")
+    inv.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print the text of variables named like pass, secret, token, vault, private_key",
+    )
+    _add_vault_options(inv)
 
     sim = sub.add_parser("simulate", help="play a fleet of N simulated hosts on loopback")
     from fleetmon.cli.simulate import configure_parser
@@ -158,4 +194,5 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("inventory")
     lst.add_argument("-r", "--rules", action="append", default=None, metavar="FILE")
     lst.add_argument("-l", "--limit", metavar="PATTERN")
+    _add_vault_options(lst)
     return parser

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fleetmon.cli.common import playbooks_dir
-from fleetmon.inventory import load_inventory
+from fleetmon.cli.sources import open_inventory
 from fleetmon.rules import default_rule_files, load_rules, render_rule_list
 
 
@@ -16,7 +16,7 @@ def command(args: argparse.Namespace) -> int:
         rs = load_rules(args.files)
         sys.stdout.write(f"{len(rs.rules)} rules OK in {len(args.files)} file(s)\n")
         return 0
-    inventory = load_inventory(args.inventory)
+    inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit)
     files = args.rules or default_rule_files(str(playbooks_dir()))
     sys.stdout.write(

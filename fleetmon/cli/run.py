@@ -13,10 +13,11 @@ from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import build_report, lean_gc, rule_set, write_outputs
 from fleetmon.cli.runtime import Progress, run_async, utc_now
+from fleetmon.cli.sources import in_selection_order, open_inventory, plan
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
 from fleetmon.errors import OptionError
-from fleetmon.inventory import check_key_files, fleetmon_vars, load_inventory
+from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
@@ -49,8 +50,10 @@ def host_collect_options(opts: CollectOptions, spec: HostSpec) -> CollectOptions
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon run INVENTORY`: collect, analyse, report."""
-    inventory = load_inventory(args.inventory)
-    hosts = inventory.select(args.limit)
+    opened = open_inventory(args)
+    inventory = opened.inventory
+    selected = inventory.select(args.limit)
+    hosts, skipped = plan(opened, selected)
     check_key_files(inventory, hosts)
     rules, rule_files = rule_set(args)
     for path in (args.output, args.html, args.json_out, args.junit):
@@ -105,8 +108,12 @@ def command(args: argparse.Namespace) -> int:
         finally:
             progress.finish()
         if writer is not None:
+            for i, raw in enumerate(skipped, len(hosts)):
+                writer.add(i, raw)
             writer.finish(run)
+        analysed = in_selection_order(selected, [*analysed, *map(analyse_host, skipped)])
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
-        report = build_report(args, analysed, {h.name: h for h in hosts}, run, rules, inventory)
+        specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
+        report = build_report(args, analysed, specs, run, rules, inventory)
         write_outputs(args, report)
     return report.exit_code

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetmon.errors import InventoryError
+from fleetmon.inventory.values import is_deferred
 from fleetmon.inventory.vars import check_var
 
 
@@ -62,6 +63,8 @@ def checked(key: str, value: Any, origin: Origin) -> None:
     """Validate one variable definition, raising at its origin."""
     if not isinstance(key, str) or not key:
         raise origin.error(f"variable name must be a non-empty string, got {key!r}")
+    if is_deferred(value):
+        return  # a template or a vault value: checked when connecting (connect.py)
     try:
         check_var(key, value)
     except ValueError as e:

@@ -10,23 +10,28 @@ from __future__ import annotations
 import gc
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.data import Builder
 from fleetmon.inventory.inisrc import parse_ini_inventory
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
+from fleetmon.inventory.values import is_encrypted
 from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
 from fleetmon.model import HostSpec
+
+if TYPE_CHECKING:
+    from fleetmon.inventory.vault import Secret
 
 _YAML_EXTS = (".yaml", ".yml", ".json")
 _VARS_EXTS = ("", ".yml", ".yaml", ".json")  # Ansible tries them in this order, first wins
 _YAML_START = re.compile(r"^(---|[^\s\[#;=]+:\s*$)")
 
 
-def read_text(path: str) -> str:
-    """A file's UTF-8 text, or an InventoryError naming it."""
+def read_text(path: str, secrets: Sequence[Secret] = ()) -> str:
+    """A file's UTF-8 text (decrypted when vault-encrypted), or an InventoryError naming it."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -35,10 +40,19 @@ def read_text(path: str) -> str:
     except OSError as e:
         raise InventoryError(f"cannot read: {e.strerror}", file=path) from None
     try:
-        return data.decode("utf-8-sig")  # a BOM from a Windows editor is not a host name
+        text = data.decode("utf-8-sig")  # a BOM from a Windows editor is not a host name
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise InventoryError("not UTF-8 text", file=path, line=line) from None
+    if not is_encrypted(text):
+        return text
+    from fleetmon.inventory.vault import VaultError, decrypt_text  # cryptography: when needed
+
+    try:
+        # A vault file is read as its plaintext, never as hosts named after its hex lines.
+        return decrypt_text(text, secrets)
+    except VaultError as e:
+        raise InventoryError(f"vault-encrypted file: {e}", file=path) from None
 
 
 def detect_format(path: str, text: str) -> str:
@@ -74,7 +88,9 @@ def _files(path: str) -> list[str]:
     return found
 
 
-def load_vars_dir(folder: str, names: list[str]) -> dict[str, VarLayer]:
+def load_vars_dir(
+    folder: str, names: list[str], secrets: Sequence[Secret] = ()
+) -> dict[str, VarLayer]:
     """The variables group_vars/ or host_vars/ gives each of `names` that has a file there."""
     try:
         entries = set(os.listdir(folder))
@@ -89,7 +105,7 @@ def load_vars_dir(folder: str, names: list[str]) -> dict[str, VarLayer]:
             continue
         values, origins = {}, {}
         for file in _files(os.path.join(folder, entry)):
-            v, o = parse_vars_file(read_text(file), file)
+            v, o = parse_vars_file(read_text(file, secrets), file)
             values.update(v)
             origins.update(o)
         layers[name] = (values, origins)
@@ -109,15 +125,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_inventory(path: str) -> Inventory:
+def load_inventory(path: str, secrets: Sequence[Secret] = ()) -> Inventory:
     """Load a YAML or INI inventory with its group_vars/ and host_vars/; InventoryError on any
-    problem, naming the file and line."""
+    problem, naming the file and line. `secrets` open vault-encrypted files."""
     with _gc_paused():
-        return _load(path)
+        return _load(path, secrets)
 
 
-def _load(path: str) -> Inventory:
-    text = read_text(path)
+def _load(path: str, secrets: Sequence[Secret]) -> Inventory:
+    text = read_text(path, secrets)
     if not text.strip():
         raise InventoryError("inventory is empty", file=path)
     b = Builder(path)
@@ -129,8 +145,8 @@ def _load(path: str) -> Inventory:
     if not b.hosts:
         raise InventoryError("inventory defines no hosts", file=path)
     base = os.path.dirname(path)
-    group_files = load_vars_dir(os.path.join(base, "group_vars"), list(b.groups))
-    host_files = load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts))
+    group_files = load_vars_dir(os.path.join(base, "group_vars"), list(b.groups), secrets)
+    host_files = load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts), secrets)
     return build_inventory(path, b, group_files, host_files)
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from fleetmon.inventory.data import Builder, GroupData, Origin
 from fleetmon.inventory.patterns import select_names
-from fleetmon.inventory.vars import resolve_host
+from fleetmon.inventory.values import is_deferred
+from fleetmon.inventory.vars import KNOWN_VARS, resolve_host
 from fleetmon.model import HostSpec
 
 #: The variables of one file or definition layer, and where each was defined.
@@ -130,6 +131,11 @@ def build_inventory(
         return (b.groups[n].depth, b.groups[n].priority, n)
 
     empty: VarLayer = ({}, {})
+    deferred = any(
+        is_deferred(layer[k])
+        for layer in _all_layers(b, group_files, host_files)
+        for k in KNOWN_VARS.intersection(layer)
+    )
     by_groupset: dict[frozenset[str], tuple[tuple[str, ...], VarLayer]] = {}
     hosts: dict[str, HostSpec] = {}
     origins: dict[str, dict[str, Origin]] = {}
@@ -152,8 +158,24 @@ def build_inventory(
         hfile = host_files.get(name, empty)
         values = {**gvars, **h.vars, **hfile[0]}
         origins[name] = {**gorigins, **h.origins, **hfile[1]}
-        hosts[name] = resolve_host(name, values, group_names)
+        if deferred:
+            # Templates and vault values are had when connecting (connect.py): until then
+            # the host's settings are those of its plain values.
+            known = {k: v for k, v in values.items() if k in KNOWN_VARS and is_deferred(v)}
+            plain = {k: v for k, v in values.items() if k not in known} if known else values
+            hosts[name] = replace(resolve_host(name, plain, group_names), vars=values)
+        else:
+            hosts[name] = resolve_host(name, values, group_names)
     return Inventory(path, hosts, groups, origins)
+
+
+def _all_layers(
+    b: Builder, group_files: Mapping[str, VarLayer], host_files: Mapping[str, VarLayer]
+) -> list[Mapping[str, Any]]:
+    layers: list[Mapping[str, Any]] = [g.vars for g in b.groups.values()]
+    layers += [h.vars for h in b.hosts.values() if h.vars]
+    layers += [v for v, _ in group_files.values()] + [v for v, _ in host_files.values()]
+    return layers
 
 
 def _ancestor_table(groups: Mapping[str, GroupData]) -> dict[str, frozenset[str]]:

@@ -1,7 +1,8 @@
 """Inventory stage: `fleetmon inventory --graph/--list/--host` texts, as ansible-inventory (pure).
 
 Same shapes as lib/ansible/cli/inventory.py (definition order, JSON with sorted keys and an
-indent of 4), except that secret-looking variables are masked: fleetmon never prints them.
+indent of 4), except that text in variables whose names look secret (pass, secret, token,
+vault, private_key) is masked unless the caller asks to show secrets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.resolve import Inventory
+from fleetmon.inventory.values import to_json
 
 #: Variable names whose values are never printed (same rule as the raw store's).
 SECRET_VAR = re.compile(r"pass|secret|token|vault|private_key(?!_file)", re.IGNORECASE)
@@ -39,17 +41,21 @@ def render_graph(inv: Inventory, group: str = "all") -> str:
     return "\n".join(out) + "\n"
 
 
-def public_vars(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables with secret-looking values masked."""
-    return {k: MASK if SECRET_VAR.search(k) else v for k, v in values.items()}
+def public_vars(values: Mapping[str, Any], show_secrets: bool = False) -> dict[str, Any]:
+    """The variables as ansible-inventory prints them, secret-looking text masked (a vault
+    value is shown as its ciphertext, a boolean or a number as itself)."""
+    out: dict[str, Any] = to_json(values)
+    if not show_secrets:
+        for k, v in values.items():
+            if isinstance(v, str) and SECRET_VAR.search(k):
+                out[k] = MASK
+    return out
 
 
 def _json_default(value: object) -> object:
-    # YAML gives dates, sets and bytes; ansible-inventory prints them as text too.
+    # YAML gives dates and bytes; ansible-inventory prints them as text too.
     if isinstance(value, datetime.date | datetime.datetime):
         return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
     return str(value)
 
 
@@ -57,7 +63,7 @@ def _dumps(data: object) -> str:
     return json.dumps(data, sort_keys=True, indent=4, ensure_ascii=False, default=_json_default)
 
 
-def render_list(inv: Inventory) -> str:
+def render_list(inv: Inventory, show_secrets: bool = False) -> str:
     """JSON like `ansible-inventory --list`: groups with hosts/children, `_meta.hostvars`."""
     result: dict[str, Any] = {}
     seen: set[str] = set()
@@ -77,14 +83,15 @@ def render_list(inv: Inventory) -> str:
             result[name] = entry
 
     group("all")
-    result["_meta"] = {"hostvars": {n: public_vars(h.vars) for n, h in inv.hosts.items() if h.vars}}
+    hostvars = {n: public_vars(h.vars, show_secrets) for n, h in inv.hosts.items() if h.vars}
+    result["_meta"] = {"hostvars": hostvars, "profile": "inventory_legacy"}
     return _dumps(result) + "\n"
 
 
-def render_host(inv: Inventory, name: str) -> str:
+def render_host(inv: Inventory, name: str, show_secrets: bool = False) -> str:
     """JSON of one host's merged variables, like `ansible-inventory --host NAME`."""
     spec = inv.hosts.get(name)
     if spec is None:
         hint = did_you_mean(name, inv.hosts)
         raise InventoryError(f"no host {name!r} in the inventory{hint}", file=inv.path)
-    return _dumps(public_vars(spec.vars)) + "\n"
+    return _dumps(public_vars(spec.vars, show_secrets)) + "\n"

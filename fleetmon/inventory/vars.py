@@ -34,7 +34,13 @@ FLEETMON_VARS: frozenset[str] = frozenset(
 # Ansible's module_utils/parsing/convert_bool.py sets.
 _TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
 _FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
-_CONNECTIONS = {"ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "local": "local"}
+_CONNECTIONS = {
+    "ssh": "ssh",
+    "smart": "ssh",
+    "paramiko": "ssh",
+    "paramiko_ssh": "ssh",
+    "local": "local",
+}
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 #: ssh_config(5) StrictHostKeyChecking values.
@@ -100,12 +106,22 @@ def _string(value: Any) -> str:
     return value
 
 
+def connection_kind(name: str) -> str:
+    """`ssh` or `local` for a connection fleetmon can use (`smart`, `paramiko`, the long forms
+    `ansible.builtin.ssh`...), else the name as given (that host is skipped when collecting)."""
+    short = name.removeprefix("ansible.builtin.").removeprefix("ansible.legacy.")
+    return _CONNECTIONS.get(short, name)
+
+
+def unusable_connection(name: str) -> str:
+    """Why a host with this `ansible_connection` is not collected."""
+    hint = did_you_mean(name, _CONNECTIONS)
+    return f"connection {name!r}: fleetmon collects over ssh or local only{hint}"
+
+
 def _connection(value: Any) -> str:
-    name = _string(value)
-    if name not in _CONNECTIONS:
-        hint = did_you_mean(name, _CONNECTIONS)
-        raise ValueError(f"unsupported connection {name!r}, fleetmon supports ssh and local{hint}")
-    return _CONNECTIONS[name]
+    # Any plugin name loads (docker, winrm, community.*...): such hosts are skipped when run.
+    return connection_kind(_string(value))
 
 
 def _ssh_args(value: Any) -> str | None:
@@ -169,6 +185,10 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "fleetmon_timeout": parse_seconds,
     "fleetmon_output_cap": parse_size,
 }
+
+
+#: The variables fleetmon reads (and checks); the others are anyone's.
+KNOWN_VARS: frozenset[str] = frozenset(_CHECKS)
 
 
 def check_var(name: str, value: Any) -> None:
@@ -306,7 +326,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         port=parse_port(port) if port is not None else 22,
         user=_last(vars_, "ansible_user", "ansible_ssh_user"),
         key_file=os.path.expanduser(key_file) if key_file is not None else None,
-        connection=_CONNECTIONS[connection] if connection is not None else "ssh",
+        connection=connection_kind(connection) if connection is not None else "ssh",
         proxy_jump=proxy_jump(ssh_args) if ssh_args else None,
         become=parse_bool(become) if become is not None else False,
         become_user=vars_.get("ansible_become_user"),

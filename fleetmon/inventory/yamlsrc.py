@@ -15,6 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Builder, Origin, checked
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
+from fleetmon.inventory.values import register_yaml_tags
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -42,6 +43,7 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
         return tag
 
 
+register_yaml_tags(_Loader)  # !vault, !unsafe, as Ansible's loader
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _SECTIONS = ("vars", "children", "hosts")

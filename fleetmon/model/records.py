@@ -29,6 +29,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     COMMAND_FAILED = "command_failed"
     PARSE_ERROR = "parse_error"
+    SKIPPED = "skipped"  # not collected: the inventory says why (connection type, vault...)
 
 
 class Severity(StrEnum):

@@ -1,0 +1,151 @@
+"""Inventory stage, input edge (I/O): vault passwords from files, scripts and the terminal.
+
+As ansible-core's CLI.setup_vault_secrets: the configured vault ids first, then `--vault-id
+id@source` in order, then the password files (`--vault-password-file`, then the configured
+one), then the prompt of `--ask-vault-pass`. A source is `prompt`, a plain file (its text,
+stripped) or an executable run as Ansible runs it: stdout is the password (newlines
+stripped), stderr and stdin stay the user's so it can prompt; a `*-client` script is given
+`--vault-id ID` and exit 2 means it has no password for that id. A source that fails is a
+warning while another gives a password, else the error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory.vault import DEFAULT_ID, Secret, VaultError, decrypt, is_encrypted
+
+#: Reads a password from the terminal; getpass.getpass by default (tests pass their own).
+Prompt = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class VaultOptions:
+    """Where the vault passwords come from (command line first, then configuration)."""
+
+    vault_ids: tuple[str, ...] = ()  # --vault-id id@source, in order
+    password_files: tuple[str, ...] = ()  # --vault-password-file, in order
+    ask: bool = False  # --ask-vault-pass
+    config_ids: tuple[str, ...] = ()  # vault_identity_list (ansible.cfg / environment)
+    config_file: str | None = None  # vault_password_file (ansible.cfg / environment)
+
+    @property
+    def given(self) -> bool:
+        return bool(self.vault_ids or self.password_files or self.ask or self.config_ids)
+
+
+def split_vault_id(slug: str) -> tuple[str | None, str]:
+    """`id@source` -> (id, source); a slug without `@` is a source of the default id."""
+    if "@" not in slug:
+        return None, slug
+    vault_id, _, source = slug.partition("@")
+    return vault_id, source
+
+
+def _slugs(opts: VaultOptions) -> list[str]:
+    slugs = [*opts.config_ids, *opts.vault_ids]
+    files = [*opts.password_files, *([opts.config_file] if opts.config_file else [])]
+    slugs += [f"{DEFAULT_ID}@{f}" for f in files]
+    if opts.ask:
+        slugs.append(f"{DEFAULT_ID}@prompt_ask_vault_pass")
+    return slugs
+
+
+def load_secrets(
+    opts: VaultOptions, prompt: Prompt | None = None, warn: Callable[[str], None] | None = None
+) -> list[Secret]:
+    """The vault secrets of these options, in the order they are tried."""
+    secrets: list[Secret] = []
+    failures: list[InventoryError] = []
+    for slug in _slugs(opts):
+        name, source = split_vault_id(slug)
+        vault_id = name or DEFAULT_ID
+        if source in ("prompt", "prompt_ask_vault_pass"):
+            # An empty or unreadable prompt ends the command, as in Ansible.
+            text = "Vault password: " if source != "prompt" else f"Vault password ({vault_id}): "
+            secrets.append(Secret(vault_id, _ask(text, prompt)))
+            continue
+        try:
+            secrets.append(Secret(vault_id, _from_file(source, vault_id, secrets)))
+        except InventoryError as e:
+            failures.append(e)
+            if warn is not None:
+                warn(str(e))
+    if failures and not secrets:
+        raise failures[-1]
+    return secrets
+
+
+def _ask(text: str, prompt: Prompt | None) -> bytes:
+    if prompt is None:
+        if not sys.stdin.isatty():
+            raise InventoryError("--ask-vault-pass needs a terminal (or use --vault-password-file)")
+        prompt = getpass.getpass
+    try:
+        password = prompt(text).strip().encode()
+    except EOFError:
+        password = b""
+    if not password:
+        raise InventoryError("empty vault password from the prompt")
+    return password
+
+
+def _from_file(path: str, vault_id: str, earlier: Sequence[Secret]) -> bytes:
+    where = f"vault password file {path}"
+    if not os.path.exists(path):
+        raise InventoryError(f"{where} was not found")
+    if os.path.isdir(path):
+        raise InventoryError(f"{where} is a directory")
+    if os.stat(path).st_mode & 0o111:  # any execute bit, as Ansible's is_executable
+        return _run_script(path, vault_id)
+    try:
+        with open(path, "rb") as f:
+            data = f.read().strip()
+    except OSError as e:
+        raise InventoryError(f"cannot read {where}: {e.strerror}") from None
+    if is_encrypted(data):
+        # Ansible opens a password file encrypted with a password given before it.
+        try:
+            data = decrypt(data.decode("ascii", "replace"), earlier).strip(b"\r\n")
+        except VaultError as e:
+            raise InventoryError(f"{where}: {e}") from None
+    if not data:
+        raise InventoryError(f"{where} is empty")
+    return data
+
+
+def is_client_script(path: str) -> bool:
+    """Ansible's rule: `something-client` or `something-client.ext` gets `--vault-id ID`."""
+    return os.path.splitext(path)[0].endswith("-client")
+
+
+def _run_script(path: str, vault_id: str) -> bytes:
+    client = is_client_script(path)
+    command = [os.path.abspath(path)]
+    if client:
+        command += ["--vault-id", vault_id]
+    kind = "vault password client script" if client else "vault password script"
+    try:
+        # stderr and stdin stay the user's terminal (a script may prompt), as in Ansible;
+        # a client script's stderr is captured for its error message.
+        proc = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE if client else None, check=False
+        )
+    except OSError as e:
+        raise InventoryError(f"cannot run {kind} {path}: {e.strerror}") from None
+    err = (proc.stderr or b"").decode("utf-8", "replace").strip()
+    detail = f": {err.splitlines()[-1]}" if err else ""
+    if client and proc.returncode == 2:
+        raise InventoryError(f"{kind} {path} has no password for vault id {vault_id!r}{detail}")
+    if proc.returncode != 0:
+        raise InventoryError(f"{kind} {path} exited {proc.returncode}{detail}")
+    password = proc.stdout.strip(b"\r\n")
+    if not password:
+        raise InventoryError(f"{kind} {path} printed an empty password")
+    return password

@@ -1,0 +1,114 @@
+"""Connection types: every Ansible connection loads; those fleetmon cannot use are skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clirun import fleetmon
+
+from fleetmon.inventory import load_inventory
+from fleetmon.inventory.connect import plan_hosts
+from fleetmon.inventory.vars import connection_kind
+
+MIXED = """\
+all:
+  hosts:
+    here:
+      ansible_connection: local
+    long-local:
+      ansible_connection: ansible.builtin.local
+    long-ssh:
+      ansible_connection: ansible.builtin.ssh
+    smart:
+      ansible_connection: smart
+  children:
+    containers:
+      hosts:
+        box:
+          ansible_connection: community.docker.docker
+        box2:
+          ansible_connection: docker
+    windows:
+      hosts:
+        win:
+          ansible_connection: winrm
+          ansible_port: not-checked-for-a-skipped-host
+    switches:
+      hosts:
+        sw:
+          ansible_connection: ansible.netcommon.network_cli
+        typo:
+          ansible_connection: shh
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("ssh", "ssh"),
+        ("smart", "ssh"),
+        ("paramiko", "ssh"),
+        ("ansible.builtin.paramiko_ssh", "ssh"),
+        ("ansible.builtin.ssh", "ssh"),
+        ("ansible.legacy.ssh", "ssh"),
+        ("local", "local"),
+        ("ansible.builtin.local", "local"),
+        ("docker", "docker"),
+        ("community.docker.docker", "community.docker.docker"),
+        ("ansible.builtin.winrm", "ansible.builtin.winrm"),
+    ],
+)
+def test_connection_kind(name: str, kind: str) -> None:
+    assert connection_kind(name) == kind
+
+
+def test_unusable_connections_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    # A skipped host's other variables are not its problem: winrm's port is never checked.
+    path.write_text(MIXED.replace("not-checked-for-a-skipped-host", "5986"))
+    inv = load_inventory(str(path))
+    plan = {p.spec.name: p for p in plan_hosts(inv, list(inv.hosts.values()))}
+    assert {n: p.spec.connection for n, p in plan.items() if p.skip is None} == {
+        "here": "local",
+        "long-local": "local",
+        "long-ssh": "ssh",
+        "smart": "ssh",
+    }
+    assert {n: p.skip for n, p in plan.items() if p.skip is not None} == {
+        "box": "connection 'community.docker.docker': fleetmon collects over ssh or local only",
+        "box2": "connection 'docker': fleetmon collects over ssh or local only",
+        "win": "connection 'winrm': fleetmon collects over ssh or local only",
+        "sw": "connection 'ansible.netcommon.network_cli': fleetmon collects over ssh or local "
+        "only",
+        "typo": "connection 'shh': fleetmon collects over ssh or local only (did you mean 'ssh'?)",
+    }
+
+
+def test_run_reports_skipped_hosts_and_limit_hides_them(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text(
+        "all:\n"
+        "  hosts:\n"
+        "    here:\n"
+        "      ansible_connection: ansible.builtin.local\n"
+        "    box:\n"
+        "      ansible_connection: community.docker.docker\n"
+    )
+    r = fleetmon("run", path, "--format", "json", "-q", "--no-rules")
+    hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert hosts["here"]["status"] == "ok"
+    assert hosts["box"]["status"] == "skipped"
+    assert hosts["box"]["error"] == (
+        "connection 'community.docker.docker': fleetmon collects over ssh or local only"
+    )
+    assert r.returncode == 3  # a host not collected is UNKNOWN, as any other (--unreachable)
+    r = fleetmon("run", path, "--format", "json", "-q", "--no-rules", "--limit", "!box")
+    assert r.returncode == 0, r.stderr
+    assert [h["name"] for h in json.loads(r.stdout)["hosts"]] == ["here"]
+    r = fleetmon("run", path, "-q", "--no-rules")
+    row = "box     box        skipped   connection 'community.docker.docker': fleetmon collects"
+    assert [ln for ln in r.stdout.splitlines() if ln.startswith("box ")] == [
+        f"{row} over ssh or local only"
+    ]
