@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetmon.errors import RuleError
 from fleetmon.model import Severity
@@ -47,6 +49,10 @@ ERRORS = {
     "bad-severity.yaml": "6: rule 'io-stall': severity: expected warning or critical, got "
     "'crit' (did you mean 'critical'?)",
     "bad-name.yaml": "4: rule 'host steal': name: use letters, digits, '-', '_' and '.'",
+    "alias-bomb.yaml": "13: YAML aliases expand this value to more than 100000 nodes "
+    "(an alias bomb?)",
+    "unknown-tag.yaml": "6: YAML syntax error: could not determine a constructor for the tag "
+    "'tag:yaml.org,2002:python/object/apply:os.system'",
 }
 
 
@@ -184,3 +190,36 @@ def test_shipped_playbooks_load_and_document_every_rule() -> None:
     for r in kvm:
         assert r.play_when is not None
         assert r.play_when.source == "hypervisor == 'kvm'"
+
+
+# Pieces of rule files and of YAML that matter (anchors, aliases, tags, a NUL), so random
+# text reaches the walker's deep paths quickly.
+PIECES = st.sampled_from(
+    [
+        *"[]:{}\"'#,- \n\t\x00",
+        "&a ",
+        "*a",
+        "<<: ",
+        "!!python/name:os.system ",
+        "- name: x\n",
+        "  hosts: all\n",
+        "  rules:\n",
+        "    - name: r\n",
+        "      metric: cpu.busy_pct\n",
+        "      warning: '> 5'\n",
+        "      expr: load.1m > 2\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.lists(PIECES, max_size=60).map("".join)))
+def test_random_text_is_rules_or_one_error_line(text: str) -> None:
+    message = ""
+    try:
+        parse_rules(text, "fuzz.yaml")
+    except RuleError as e:
+        message = str(e)
+    if message:
+        assert message.startswith("fuzz.yaml")
+        assert "\n" not in message

@@ -2,6 +2,7 @@
 
 records.py   hosts, probe results, rows keyed by scope, findings, reports
 catalog.py   the one source of metric names, scopes, units and help text
+yamlnodes.py YAML text to nodes that keep their lines, for the inventory and rule loaders
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Rule files: YAML text -> RuleSet (pure), plus the file/folder reader (I/O edge).
 
-Walks PyYAML nodes rather than plain data so every error names `file:line`.
+Walks the YAML node tree of model.yamlnodes rather than plain data, so every error names
+`file:line`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
 from fleetmon.model import Severity, catalog
+from fleetmon.model.yamlnodes import YamlDoc
 from fleetmon.rules.expr import ExprError, compile_expr, compile_message
 from fleetmon.rules.ranges import Comparison, ThresholdError, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet
@@ -50,23 +53,19 @@ class _Tune:
     changes: dict[str, Any]
 
 
-class _Doc:
-    """One file's nodes, turned into values with the file name and line at hand."""
+class _Doc(YamlDoc):
+    """One rule file's nodes, turned into values with the file name and line at hand."""
 
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self._loader = yaml.SafeLoader("")
+    def __init__(self, text: str, filename: str) -> None:
+        # PyYAML's pure-Python parser: the syntax messages rule files have always had.
+        super().__init__(
+            text, filename, error=RuleError, syntax="YAML syntax error", loader=yaml.SafeLoader
+        )
 
-    def error(self, node: yaml.Node, message: str) -> RuleError:
-        return RuleError(message, file=self.filename, line=node.start_mark.line + 1)
-
-    def value(self, node: yaml.Node) -> Any:
-        return self._loader.construct_object(node, deep=True)
-
-    def mapping(self, node: yaml.Node, what: str, keys: Sequence[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
+    def mapping(self, node: Node, what: str, keys: Sequence[str]) -> dict[str, Node]:
+        if not isinstance(node, MappingNode):
             raise self.error(node, f"{what}: expected a mapping")
-        out: dict[str, yaml.Node] = {}
+        out: dict[str, Node] = {}
         for knode, vnode in node.value:
             key = self.value(knode)
             if not isinstance(key, str) or key not in keys:
@@ -77,7 +76,7 @@ class _Doc:
             out[key] = vnode
         return out
 
-    def string(self, node: yaml.Node, what: str) -> str:
+    def string(self, node: Node, what: str) -> str:
         value = self.value(node)
         if not isinstance(value, str) or not value.strip():
             raise self.error(node, f"{what}: expected a non-empty string")
@@ -86,36 +85,30 @@ class _Doc:
 
 def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
     """Parse one rule file's text into rules (and tunes of earlier rules)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=filename, line=line) from exc
-    if root is None:
-        raise RuleError("empty rule file: expected a list of plays", file=filename)
-    doc = _Doc(filename)
-    if not isinstance(root, yaml.SequenceNode):
-        raise doc.error(root, "expected a list of plays")
-    out: list[Rule | _Tune] = []
-    seen: dict[str, str] = {}
-    for index, play_node in enumerate(root.value, start=1):
-        for entry in _play(doc, play_node, index):
-            if entry.name in seen:
-                line = int(entry.origin.rsplit(":", 1)[1])
-                raise RuleError(
-                    f"rule '{entry.name}': duplicate rule name (first at {seen[entry.name]})",
-                    file=filename,
-                    line=line,
-                )
-            seen[entry.name] = entry.origin
-            out.append(entry)
-    return out
+    with _Doc(text, filename) as doc:
+        if doc.root is None:
+            raise RuleError("empty rule file: expected a list of plays", file=filename)
+        if not isinstance(doc.root, SequenceNode):
+            raise doc.error(doc.root, "expected a list of plays")
+        out: list[Rule | _Tune] = []
+        seen: dict[str, str] = {}
+        for index, play_node in enumerate(doc.root.value, start=1):
+            for entry in _play(doc, play_node, index):
+                if entry.name in seen:
+                    line = int(entry.origin.rsplit(":", 1)[1])
+                    raise RuleError(
+                        f"rule '{entry.name}': duplicate rule name (first at {seen[entry.name]})",
+                        file=filename,
+                        line=line,
+                    )
+                seen[entry.name] = entry.origin
+                out.append(entry)
+        return out
 
 
-def _play(doc: _Doc, node: yaml.Node, index: int) -> list[Rule | _Tune]:
+def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
     label = f"play {index}"
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, MappingNode):
         for knode, vnode in node.value:
             name = doc.value(knode) == "name" and doc.value(vnode)
             if isinstance(name, str):
@@ -132,15 +125,15 @@ def _play(doc: _Doc, node: yaml.Node, index: int) -> list[Rule | _Tune]:
         except ExprError as exc:
             raise doc.error(keys["when"], f"{label}: when: {exc}") from exc
     rules_node = keys["rules"]
-    if not isinstance(rules_node, yaml.SequenceNode):
+    if not isinstance(rules_node, SequenceNode):
         raise doc.error(rules_node, f"{label}: rules: expected a list of rules")
     play_name = label[len("play ") :].strip("'")
     base = Rule(name="", play=play_name, hosts=hosts, scope="host", origin="", play_when=play_when)
     return [_rule(doc, r, base) for r in rules_node.value]
 
 
-def _rule(doc: _Doc, node: yaml.Node, base: Rule) -> Rule | _Tune:
-    if not isinstance(node, yaml.MappingNode):
+def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
+    if not isinstance(node, MappingNode):
         raise doc.error(node, f"play '{base.play}': rule: expected a mapping")
     label = "rule"
     for knode, vnode in node.value:
@@ -152,8 +145,8 @@ def _rule(doc: _Doc, node: yaml.Node, base: Rule) -> Rule | _Tune:
     name = doc.string(keys["name"], label)
     if not _NAME_RE.fullmatch(name):
         raise doc.error(keys["name"], f"{label}: name: use letters, digits, '-', '_' and '.'")
-    line = node.start_mark.line + 1
-    origin = f"{doc.filename}:{line}"
+    line = doc.line(node)
+    origin = f"{doc.file}:{line}"
     fields = {k: _field(doc, label, k, v) for k, v in keys.items() if k != "name"}
     if "metric" not in fields and "expr" not in fields:
         if not fields:
@@ -175,7 +168,7 @@ def _rule(doc: _Doc, node: yaml.Node, base: Rule) -> Rule | _Tune:
     return rule
 
 
-def _field(doc: _Doc, label: str, key: str, node: yaml.Node) -> Any:
+def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
     """One rule key's value, validated and compiled."""
     raw = doc.value(node)
     what = f"{label}: {key}"

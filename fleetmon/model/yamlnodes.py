@@ -1,0 +1,206 @@
+"""Model (pure): YAML text to PyYAML's composed node tree, every node keeping its line.
+
+The inventory and rule loaders walk these nodes instead of `safe_load`'s plain data, so each
+error names `file:line`. Aliases may not blow a small document up (a "billion laughs").
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from fleetmon.errors import InputError
+
+NULL_TAG = "tag:yaml.org,2002:null"
+STR_TAG = "tag:yaml.org,2002:str"
+
+#: Aliases may expand a document to ALIAS_FACTOR times the nodes it is written with, and
+#: at least to ALIAS_FLOOR nodes. Hosts that share a 40-variable block through `<<: *common`
+#: expand about 15 times; nine levels of ten aliases each (10**9 nodes) fail at once.
+ALIAS_FACTOR = 20
+ALIAS_FLOOR = 100_000
+
+_CBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class FastLoader(_CBase):  # type: ignore[valid-type,misc]
+    """libyaml's safe loader with its implicit-tag resolver memoized per document: libyaml
+    calls it in Python for every scalar, and an inventory repeats the same keys 50,000 times.
+    Safe: the safe loader's tag depends only on (kind, value, implicit), no path resolvers."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[type[Node], str, tuple[bool, bool]], str] = {}
+
+    def descend_resolver(self, current_node: Node | None, current_index: object) -> None:
+        return None  # path resolvers: the safe loader has none (libyaml calls this per node)
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+class YamlDoc:
+    """One composed YAML document: its root node (None when empty), the values of its nodes,
+    and errors of the caller's class at a node's line.
+
+    `syntax` starts the message of a YAML error ("invalid YAML: did not find expected ','").
+    `loader` is FastLoader (libyaml), a subclass that knows more tags, or `yaml.SafeLoader`,
+    PyYAML's pure-Python parser, whose syntax messages differ.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        file: str,
+        *,
+        error: type[InputError] = InputError,
+        syntax: str = "invalid YAML",
+        loader: type[yaml.SafeLoader] = FastLoader,
+    ) -> None:
+        self.file = file
+        self._text = text
+        self._error = error
+        self._syntax = syntax
+        if text.lstrip().startswith("$ANSIBLE_VAULT;"):
+            raise error("vault-encrypted files are not supported", file=file, line=1)
+        try:
+            # The pure-Python reader checks the text for unprintable characters right here.
+            self._loader = loader(text)
+        except yaml.YAMLError as e:
+            raise self._yaml_error(e) from None
+        try:
+            self.root: Node | None = self._loader.get_single_node()
+            if self.root is not None and "&" in text and "*" in text:
+                _check_aliases(self, self.root)
+        except yaml.YAMLError as e:
+            self.close()
+            raise self._yaml_error(e) from None
+        except InputError:
+            self.close()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the loader's state (its anchors and constructed objects)."""
+        self._loader.dispose()
+
+    def line(self, node: Node) -> int:
+        """The 1-based line a node starts on."""
+        return node.start_mark.line + 1
+
+    def error(self, node: Node, message: str) -> InputError:
+        """An error of the caller's class at the node's line."""
+        return self._error(message, file=self.file, line=self.line(node))
+
+    def value(self, node: Node) -> Any:
+        """The plain data of a node, as `safe_load` would give it."""
+        if node.tag == STR_TAG and isinstance(node, ScalarNode):
+            return node.value  # what construct_yaml_str gives, without its call chain
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            raise self._yaml_error(e) from None
+
+    def pairs(self, node: MappingNode) -> list[tuple[Node, Node]]:
+        """The (key node, value node) pairs of a mapping, with `<<` merge keys applied."""
+        try:
+            self._loader.flatten_mapping(node)
+        except yaml.YAMLError as e:
+            raise self._yaml_error(e) from None
+        return list(node.value)
+
+    def _yaml_error(self, e: yaml.YAMLError) -> InputError:
+        if isinstance(e, yaml.MarkedYAMLError):
+            mark = e.problem_mark or e.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = e.problem or e.context or "invalid YAML"
+            if "!vault" in problem:
+                return self._error(
+                    "vault-encrypted values are not supported", file=self.file, line=line
+                )
+            return self._error(f"{self._syntax}: {problem}", file=self.file, line=line)
+        if isinstance(e, yaml.reader.ReaderError) and isinstance(e.position, int):
+            # An unprintable character: its line, not its offset in "<unicode string>".
+            line = self._text.count("\n", 0, e.position) + 1
+            problem = str(e).split("\n", 1)[0]
+            return self._error(f"{self._syntax}: {problem}", file=self.file, line=line)
+        return self._error(f"{self._syntax}: {' '.join(str(e).split())}", file=self.file)
+
+
+def kind(node: Node) -> str:
+    """What a node holds, for messages: "a mapping", "a sequence", "nothing" or the scalar."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a sequence"
+    return "nothing" if node.tag == NULL_TAG else repr(node.value)
+
+
+def is_null(node: Node) -> bool:
+    """Whether the node is YAML's null (`~`, `null` or nothing)."""
+    return isinstance(node, ScalarNode) and node.tag == NULL_TAG
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(doc: YamlDoc, root: Node) -> None:
+    """Raise at the line where aliases blow the document up or make it contain itself.
+
+    An alias is the very node its anchor names, so the tree is a graph: each collection's
+    size as if expanded is counted once (memoized), in time linear in the document's nodes.
+    """
+    size: dict[int, int] = {}  # collections only: a scalar's size is 1
+    inside: set[int] = set()  # the collections being counted: the current one's ancestors
+    own = 1  # nodes as written: the root, then each child of a collection counted once
+    stack: list[tuple[Node, Node, bool]] = [(root, root, False)]
+    while stack:
+        node, parent, done = stack.pop()
+        key = id(node)
+        if done:
+            inside.discard(key)
+            size[key] = 1 + sum(size.get(id(c), 1) for c in _children(node))
+        elif key in inside:
+            raise doc.error(parent, "a YAML alias refers to a node that contains it")
+        elif key not in size and not isinstance(node, ScalarNode):
+            children = _children(node)
+            own += len(children)
+            inside.add(key)
+            stack.append((node, parent, True))
+            stack.extend(
+                (c, node, False) for c in reversed(children) if not isinstance(c, ScalarNode)
+            )
+    limit = max(ALIAS_FLOOR, ALIAS_FACTOR * own)
+    if size.get(id(root), 1) <= limit:
+        return
+    node = root  # name the innermost node that passes the limit by itself
+    while True:
+        big = next((c for c in _children(node) if size.get(id(c), 1) > limit), None)
+        if big is None:
+            break
+        node = big
+    raise doc.error(
+        node, f"YAML aliases expand this value to more than {limit} nodes (an alias bomb?)"
+    )

@@ -1,0 +1,131 @@
+"""The YAML node walker shared by the inventory and rule loaders: lines, values, merge keys,
+and the cap on alias expansion (the inventory and rule corpora hold an alias bomb each)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from yaml.nodes import MappingNode, SequenceNode
+
+from fleetmon.errors import InputError, RuleError
+from fleetmon.model.yamlnodes import ALIAS_FLOOR, FastLoader, YamlDoc, is_null, kind
+
+
+def _bomb(levels: int) -> str:
+    """A "billion laughs": `levels` lists of ten aliases to the list before."""
+    lines = ["laughs:", "  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("loader", [FastLoader, yaml.SafeLoader])
+def test_alias_bomb_fails_at_the_first_list_past_the_cap(loader: type[yaml.SafeLoader]) -> None:
+    # l4 expands to 111,111 nodes, the first past the 100,000 floor; l8 would be 10**9.
+    with pytest.raises(InputError) as e:
+        YamlDoc(_bomb(9), "bomb.yaml", loader=loader)
+    assert str(e.value) == (
+        "bomb.yaml:6: YAML aliases expand this value to more than 100000 nodes (an alias bomb?)"
+    )
+
+
+def test_a_few_levels_of_aliases_stay_under_the_floor() -> None:
+    with YamlDoc(_bomb(4), "ok.yaml") as doc:  # l3: 11,111 nodes
+        assert doc.root is not None
+        laughs = doc.value(doc.root)["laughs"]
+    assert len(laughs[3]) == 10
+    assert laughs[3][0] is laughs[2]  # shared, as safe_load shares it
+
+
+def test_the_cap_grows_with_the_document() -> None:
+    # 5,000 hosts each merging a 30-variable block: 4 nodes a host as written (name, mapping,
+    # `<<`, alias), 64 as if expanded. Neither the floor alone nor a factor of 10 would do.
+    common = "".join(f"    v{i}: {i}\n" for i in range(30))
+    hosts = "".join(f"  h{i}:\n    <<: *common\n" for i in range(5000))
+    text = f"common: &common\n{common}hosts:\n{hosts}"
+    assert max(ALIAS_FLOOR, 10 * 5000 * 4) < 5000 * 64
+    with YamlDoc(text, "fleet.yaml") as doc:
+        assert isinstance(doc.root, MappingNode)
+        _, hosts_node = doc.pairs(doc.root)[1]
+        assert isinstance(hosts_node, MappingNode)
+        first = hosts_node.value[0][1]
+        assert isinstance(first, MappingNode)
+        pairs = doc.pairs(first)  # the merge key applied
+        assert [doc.value(k) for k, _ in pairs][:3] == ["v0", "v1", "v2"]
+        assert len(pairs) == 30
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("a: &a\n  b: *a\n", 1), ("- x\n- &s [1, *s]\n", 2)],
+)
+def test_a_node_containing_itself_is_refused(text: str, line: int) -> None:
+    with pytest.raises(RuleError) as e:
+        YamlDoc(text, "loop.yaml", error=RuleError)
+    assert str(e.value) == f"loop.yaml:{line}: a YAML alias refers to a node that contains it"
+
+
+def _value_of(text: str, libyaml: bool) -> object:
+    loader = FastLoader if libyaml else yaml.SafeLoader
+    with YamlDoc(text, "x.yaml", loader=loader) as doc:
+        return None if doc.root is None else doc.value(doc.root)
+
+
+@pytest.mark.parametrize(
+    ("text", "libyaml", "message"),
+    [
+        ("a: [1\n", True, "x.yaml:2: invalid YAML: did not find expected ',' or ']'"),
+        (
+            "a: [1\n",
+            False,
+            "x.yaml:2: invalid YAML: expected ',' or ']', but got '<stream end>'",
+        ),
+        (
+            "a: !vault |\n  $ANSIBLE_VAULT;1.1\n",
+            True,
+            "x.yaml:1: vault-encrypted values are not supported",
+        ),
+        (
+            "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+            True,
+            "x.yaml:1: vault-encrypted files are not supported",
+        ),
+        (
+            "a: 1\nb: \x00\n",
+            True,
+            "x.yaml:2: invalid YAML: unacceptable character #x0000: "
+            "control characters are not allowed",
+        ),
+        (
+            "a: 1\nb: \x00\n",
+            False,
+            "x.yaml:2: invalid YAML: unacceptable character #x0000: "
+            "special characters are not allowed",
+        ),
+        (
+            "a: !!python/name:os.system x\n",
+            True,
+            "x.yaml:1: invalid YAML: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/name:os.system'",
+        ),
+    ],
+)
+def test_yaml_errors_are_one_line_at_their_line(text: str, libyaml: bool, message: str) -> None:
+    with pytest.raises(InputError) as e:
+        _value_of(text, libyaml)
+    assert str(e.value) == message
+
+
+def test_nodes_keep_their_lines_and_kinds() -> None:
+    with YamlDoc("# top\nkvm:\n  hosts:\n    - a\nempty:\n", "inv.yaml") as doc:
+        assert isinstance(doc.root, MappingNode)
+        (k1, v1), (k2, v2) = doc.pairs(doc.root)
+        assert (doc.line(k1), doc.line(v1), doc.line(k2)) == (2, 3, 5)
+        assert (kind(v1), kind(k2), kind(v2)) == ("a mapping", "'empty'", "nothing")
+        assert is_null(v2)
+        hosts = v1.value[0][1]
+        assert isinstance(hosts, SequenceNode)
+        assert kind(hosts) == "a sequence"
+        assert str(doc.error(hosts, "here")) == "inv.yaml:4: here"
+    with YamlDoc("", "empty.yaml") as doc:
+        assert doc.root is None
