@@ -29,17 +29,18 @@ def _host(name: str, groups: tuple[str, ...], **metrics: float) -> HostReport:
         ([0.0, 10.0, 20.0, 30.0, 40.0], 95, 38.0),
         ([0.0, 10.0, 20.0, 30.0, 40.0], 100, 40.0),
         ([0.0, 10.0, 20.0, 30.0, 40.0], 0, 0.0),
+        ([40.0, 0.0, 30.0, 10.0, 20.0], 95, 38.0),  # any order
     ],
 )
-def test_percentile_interpolates_like_numpy(
-    values: list[float], pct: float, expected: float
-) -> None:
+def test_percentile_interpolates_like_numpy(values: list[float], pct: int, expected: float) -> None:
     assert percentile(values, pct) == pytest.approx(expected)
 
 
 def test_percentile_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty"):
         percentile([], 50)
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1.0, 2.0], 101)
 
 
 def test_one_far_value_is_an_outlier_and_spread_values_are_not() -> None:

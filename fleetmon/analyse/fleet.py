@@ -20,15 +20,19 @@ OUTLIER_Z = 3.5
 MIN_GROUP = 3
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Linear-interpolated percentile of an ascending, non-empty sequence (numpy's default)."""
-    if not sorted_values:
+def percentile(values: Sequence[float], pct: int) -> float:
+    """The pct-th percentile (0 to 100) of a non-empty sequence, by linear interpolation
+    between the closest ranks: `statistics.quantiles`' inclusive method, numpy's default."""
+    if not values:
         raise ValueError("percentile of an empty sequence")
-    pos = (len(sorted_values) - 1) * pct / 100.0
-    lo = math.floor(pos)
-    hi = math.ceil(pos)
-    frac = pos - lo
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile {pct} is not between 0 and 100")
+    # The ends, which quantiles does not return (nor anything for one value before 3.13).
+    if pct == 0 or len(values) == 1:
+        return min(values)
+    if pct == 100:
+        return max(values)
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def _numeric(value: object) -> float | None:
