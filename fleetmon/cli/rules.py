@@ -14,7 +14,7 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon rules lint FILE...` and `fleetmon rules list INVENTORY`."""
     if args.rules_command == "lint":
         rs = load_rules(args.files)
-        sys.stdout.write(f"{len(rs.rules)} rules OK in {len(args.files)} file(s)\n")
+        sys.stdout.write(f"{len(rs.rules)} rules OK in {len(rs.files)} file(s)\n")
         return 0
     inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit)
