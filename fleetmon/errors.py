@@ -6,6 +6,7 @@
      |    +-- RuleError
      |    +-- OptionError
      +-- LockError                another run holds the lock: exit 3
+     +-- OutputError              a report could not be written where asked: exit 4
      +-- ProbeParseError          a host's output could not be parsed (becomes parse_error)
 
 A failed host is not an exception: collection turns it into a RawResult status.
@@ -54,6 +55,10 @@ class OptionError(InputError):
 
 class LockError(FleetmonError):
     """Another fleetmon run holds the lock."""
+
+
+class OutputError(FleetmonError):
+    """A report (or the raw folder) could not be written; the message names the path."""
 
 
 class ProbeParseError(FleetmonError):

@@ -99,7 +99,7 @@ def test_raw_writer_out_of_order_writes_what_save_raw_writes(tmp_path: Path) -> 
     assert [r.host.name for r in loaded] == ["h0", "h1", "h2"]
     assert [r.stdout for r in loaded] == ["zero\n", "", "two é\n"]
     assert loaded[2].stderr == "e" * 4096
-    assert loaded[0].host.vars == {}  # x_token looks like a secret: never stored
+    assert loaded[0].host.vars == {}  # x_token is no variable fleetmon reads: never stored
     assert run.started_at == RUN.started_at
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import os
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import fleetmon
 from fleetmon.analyse.pipeline import report_from_hosts
-from fleetmon.errors import OptionError
+from fleetmon.errors import OptionError, OutputError
 from fleetmon.inventory import Inventory
-from fleetmon.io.atomic import write_atomic, write_atomic_chunks
+from fleetmon.io.atomic import write_output
 from fleetmon.model import Finding, HostReport, HostSpec, Report, RunInfo
 from fleetmon.render.json import json_chunks, render_json
 from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules
@@ -84,7 +84,26 @@ def build_report(
     def code(hosts: tuple[HostReport, ...], fleet_findings: tuple[Finding, ...]) -> int:
         return exit_code(hosts, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)
 
-    return report_from_hosts(hosts, run, evaluate=evaluator, exit_code=code)
+    return report_from_hosts(hosts, printable_run(run), evaluate=evaluator, exit_code=code)
+
+
+def printable_run(run: RunInfo) -> RunInfo:
+    """The run facts with control characters escaped as host output is (render.text.clean):
+    the inventory path, --limit and host-key notes (inventory host names) reach the text
+    report's header, and `report DIR` reads them all from a run.json anyone may have written.
+    """
+    texts = (run.started_at, run.inventory, run.limit or "", *run.host_key_notes)
+    if all(t.isprintable() for t in texts):
+        return run  # the common case pays no tabulate import (the text renderer's module)
+    from fleetmon.render.text import clean
+
+    return dataclasses.replace(
+        run,
+        started_at=clean(run.started_at),
+        inventory=clean(run.inventory),
+        limit=None if run.limit is None else clean(run.limit),
+        host_key_notes=tuple(clean(n) for n in run.host_key_notes),
+    )
 
 
 def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
@@ -94,29 +113,31 @@ def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
 
 
 def write_outputs(args: argparse.Namespace, report: Report) -> None:
+    """Write every output asked for: --html, --junit, --json, then the main one (-o, or
+    standard output). One that cannot be written does not stop the others; the failures
+    are then raised together as one OutputError (exit 4)."""
     # JSON is written as render.json yields it: the whole text at once was the run's peak
     # memory (~60 MB more at 1,000 hosts).
     main_text = render(args.format, report) if args.format != "json" else None
-    extra: list[tuple[str, str]] = []
+    outputs: list[tuple[str, Callable[[], Iterable[str]]]] = []
     if args.html:
-        extra.append((args.html, render("html", report)))
+        outputs.append((args.html, lambda: (render("html", report),)))
     if args.junit:
         from fleetmon.render.junit import render_junit
 
-        extra.append((args.junit, render_junit(report, fail_on=args.fail_on)))
-    for path, text in extra:
-        write_atomic(path, text)
+        outputs.append((args.junit, lambda: (render_junit(report, fail_on=args.fail_on),)))
     if args.json_out:
-        write_atomic_chunks(args.json_out, json_chunks(report))
-    if args.output:
-        if main_text is None:
-            write_atomic_chunks(args.output, json_chunks(report))
-        else:
-            write_atomic(args.output, main_text)
-    else:
-        for chunk in json_chunks(report) if main_text is None else [main_text]:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
+        outputs.append((args.json_out, lambda: json_chunks(report)))
+    main: Iterable[str] = json_chunks(report) if main_text is None else (main_text,)
+    outputs.append((args.output or "-", lambda: main))
+    failed = []
+    for path, chunks in outputs:
+        try:
+            write_output(path, chunks())
+        except OutputError as exc:
+            failed.append(str(exc))
+    if failed:
+        raise OutputError("; ".join(failed))
 
 
 @contextlib.contextmanager

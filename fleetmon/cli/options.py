@@ -156,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest probe output accepted from one host",
     )
-    run.add_argument("--lock", metavar="FILE", help="lock file (default: beside -o FILE)")
+    run.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="lock file (default: beside the first output that is a regular file)",
+    )
     run.add_argument("--no-lock", action="store_true", help="do not take the lock")
     run.add_argument("--lock-wait", type=float, default=0.0, metavar="S")
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
@@ -166,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="recompute the reports from a --save-raw folder")
     rep.add_argument("raw_dir", metavar="DIR")
+    rep.add_argument(
+        "--output-cap",
+        type=_positive(int, "--output-cap"),
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="the run's --output-cap: a larger raw file in DIR is refused (default 16 MiB)",
+    )
     _add_render_options(rep)
 
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")

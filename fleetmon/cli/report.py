@@ -17,7 +17,7 @@ REPORT_BATCH = 2000
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
-    run, raws = iter_raw(args.raw_dir)
+    run, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
     run = RunInfo(
         fleetmon_version=__version__,

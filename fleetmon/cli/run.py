@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import functools
 import gc
-from pathlib import Path
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
@@ -16,9 +15,8 @@ from fleetmon.cli.runtime import Progress, run_async, utc_now
 from fleetmon.cli.sources import in_selection_order, open_inventory, plan
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
-from fleetmon.errors import OptionError
 from fleetmon.inventory import check_key_files, fleetmon_vars
-from fleetmon.io.atomic import default_lock_path, run_lock
+from fleetmon.io.atomic import check_output, default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
 
@@ -56,10 +54,10 @@ def command(args: argparse.Namespace) -> int:
     hosts, skipped = plan(opened, selected)
     check_key_files(inventory, hosts)
     rules, rule_files = rule_set(args)
-    for path in (args.output, args.html, args.json_out, args.junit):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise OptionError(f"cannot write {path}: its folder does not exist")
-    lock_path = args.lock or (default_lock_path(args.output) if args.output else None)
+    outputs = (args.output, args.json_out, args.html, args.junit)
+    for path in filter(None, outputs):
+        check_output(path)  # a block device, a folder, a missing folder: before collecting
+    lock_path = args.lock or default_lock_path(*outputs)  # beside a regular file only
     lock = (
         run_lock(lock_path, args.lock_wait)
         if lock_path and not args.no_lock

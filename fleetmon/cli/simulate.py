@@ -7,7 +7,6 @@ imported at module level; asyncssh and the simulator load inside `command`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -84,27 +83,24 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, mode)
-
-
 def write_files(sim: Simulator, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     """Write the key, known_hosts and inventory asked for; return (inventory, known_hosts)."""
+    from fleetmon.io.atomic import write_output, write_text
     from fleetmon.sim.inventory import render_inventory
 
-    inv = Path(args.inventory_out).resolve() if args.inventory_out else None
-    key = Path(args.client_key_out).resolve() if args.client_key_out else None
-    known = Path(args.known_hosts_out).resolve() if args.known_hosts_out else None
+    # Absolute (the inventory names the other two) but not resolved: write_output decides
+    # how a symlink is followed, as it does for the reports.
+    inv = Path(args.inventory_out).absolute() if args.inventory_out else None
+    key = Path(args.client_key_out).absolute() if args.client_key_out else None
+    known = Path(args.known_hosts_out).absolute() if args.known_hosts_out else None
     if inv is not None:
         key = key or inv.with_name(inv.name + ".key")
         known = known or inv.with_name(inv.name + ".known_hosts")
     if key is not None:
-        _write(key, sim.client_key.export_private_key("openssh"), 0o600)
+        private = sim.client_key.export_private_key("openssh").decode("ascii")
+        write_output(key, (private,), mode=0o600)
     if known is not None:
-        _write(known, sim.known_hosts().encode(), 0o644)
+        write_text(known, sim.known_hosts())
     if inv is not None and key is not None and known is not None:
         text = render_inventory(
             sim.hosts,
@@ -113,7 +109,7 @@ def write_files(sim: Simulator, args: argparse.Namespace) -> tuple[Path | None, 
             known_hosts_file=str(known),
             inventory_file=str(inv),
         )
-        _write(inv, text.encode(), 0o644)
+        write_text(inv, text)
     return inv, known
 
 

@@ -1,78 +1,215 @@
-"""Output edge (I/O): atomic report files and the run lock for cron.
+"""Output edge (I/O): each report written where the user pointed, without damaging it.
 
-A report is written to a temporary file in the target's folder and renamed over it, so
-a reader (or a run killed half-way) never sees half a report: the previous one stays.
+- `-`, /dev/stdout, /dev/stderr, /dev/fd/N: written to that descriptor.
+- a character device (/dev/null) or a FIFO: opened and written directly; never renamed
+  over, no temporary file and no lock beside it.
+- a regular file, or a name not there yet: a temporary file in its folder (O_EXCL|O_NOFOLLOW),
+  fsynced and renamed over it, so a reader never sees half a report and a failed write
+  leaves the previous one. A replaced file keeps its mode (and, under root, its owner); a
+  new one gets 0666 less the umask.
+- a symlink is followed to what it names: a regular file there is replaced in its own folder
+  and the link stays a link. A link in a sticky world-writable folder (/tmp) that belongs to
+  another user is refused, as the kernel's fs.protected_symlinks would refuse it.
+- a block device, a folder or a socket: refused.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import tempfile
-import time
-from collections.abc import Iterable, Iterator
+import re
+import stat
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from fleetmon.errors import LockError, OptionError
+from fleetmon.errors import OutputError
+from fleetmon.io.files import kind, replace_in, untrusted_in_sticky
+from fleetmon.io.lock import run_lock
+
+__all__ = [
+    "Target",
+    "check_output",
+    "default_lock_path",
+    "resolve_output",
+    "run_lock",
+    "write_output",
+    "write_text",
+]
+
+_STD = {"/dev/stdout": 1, "/dev/stderr": 2}
+#: /dev/fd/N, /proc/self/fd/N and /proc/<our pid>/fd/N name a descriptor of ours (bash
+#: treats them so in redirections): reopening one would truncate or move a shell's file.
+_FD_PATH = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
+#: Linux's MAXSYMLINKS.
+_MAX_LINKS = 40
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename."""
-    write_atomic_chunks(path, (text,))
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where an output goes: `stream` (descriptor `fd`), `device` (a character device or
+    FIFO at `path`, written directly) or `file` (a regular file at `path`, replaced)."""
+
+    kind: str
+    path: str
+    fd: int = -1
 
 
-def write_atomic_chunks(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
-    """Write the pieces of a text to `path` through a temporary file (fsync) and a rename."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OptionError(f"cannot write {target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+def _fd_of(path: str) -> int | None:
+    if path in _STD:
+        return _STD[path]
+    m = _FD_PATH.fullmatch(path)
+    if m and (m.group(1) is None or int(m.group(1)) == os.getpid()):
+        return int(m.group(2))
+    return None
+
+
+def resolve_output(path: str) -> Target:
+    """What the output option `path` names, symlinks followed; OutputError when refused."""
+    if path == "-":
+        return Target("stream", "standard output", 1)
+    p = str(Path(path).absolute())  # "." components dropped; ".." kept for the kernel
+    for _ in range(_MAX_LINKS):
+        fd = _fd_of(p)
+        if fd is not None:
+            return Target("stream", path, fd)
+        try:
+            st = os.lstat(p)
+        except (FileNotFoundError, NotADirectoryError):
+            return Target("file", p)  # created where it is named (its folder checked later)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        if not stat.S_ISLNK(st.st_mode):
+            return _existing(path, p, st)
+        if untrusted_in_sticky(st.st_uid, os.stat(os.path.dirname(p))):
+            raise OutputError(
+                f"cannot write {path}: {p} is a symlink of uid {st.st_uid} in a shared "
+                "sticky folder; not followed (as fs.protected_symlinks)"
+            )
+        p = str(Path(os.path.dirname(p), os.readlink(p)))
+    raise OutputError(f"cannot write {path}: too many levels of symbolic links")
+
+
+def _existing(path: str, p: str, st: os.stat_result) -> Target:
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return Target("file", p)
+    if stat.S_ISFIFO(mode) and untrusted_in_sticky(st.st_uid, os.stat(os.path.dirname(p))):
+        raise OutputError(
+            f"cannot write {path}: a FIFO of uid {st.st_uid} in a shared sticky folder; "
+            "not opened (as fs.protected_fifos)"
+        )
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return Target("device", p)
+    why = " (a report would overwrite the disk)" if stat.S_ISBLK(mode) else ""
+    raise OutputError(f"cannot write {path}: it is {kind(mode)}{why}")
+
+
+def check_output(path: str) -> None:
+    """Refuse, before a run starts, an output that cannot be written (OutputError)."""
+    t = resolve_output(path)
+    if t.kind == "file":
+        folder = os.path.dirname(t.path)
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot write {path}: its folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {path}: its folder {folder} is not writable")
+    elif t.kind == "device" and not os.access(t.path, os.W_OK):
+        raise OutputError(f"cannot write {path}: permission denied")
+
+
+def default_lock_path(*outputs: str | None) -> str | None:
+    """The run lock beside the first output that is a regular file (or not there yet):
+    `fleet.json` -> `.fleet.json.lock`. None when every output is a stream or a device:
+    a lock is never put beside /dev/null (nor in /dev)."""
+    for out in outputs:
+        if not out:
+            continue
+        try:
+            t = resolve_output(out)
+        except OutputError:
+            continue
+        if t.kind == "file":
+            folder, name = os.path.split(t.path)
+            return os.path.join(folder, f".{name}.lock")
+    return None
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write one text to an output (see write_output)."""
+    write_output(path, (text,))
+
+
+def write_output(
+    path: str | os.PathLike[str], chunks: Iterable[str], *, mode: int | None = None
+) -> None:
+    """Write the pieces of a text to the output `path` as the module docstring says.
+
+    `mode` forces the permission bits of a regular file (0o600 for a private key). Any
+    failure is an OutputError naming the path; a regular file is then left as it was.
+    """
+    shown = os.fspath(path)
+    shown = "standard output" if shown == "-" else shown
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def default_lock_path(output: str) -> str:
-    """The lock beside an output file: `fleet.json` -> `.fleet.json.lock`."""
-    p = Path(output)
-    return str(p.with_name(f".{p.name}.lock"))
-
-
-@contextlib.contextmanager
-def run_lock(path: str, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold an exclusive flock on `path` for the run; LockError when another run holds it."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        t = resolve_output(os.fspath(path))
+        if t.kind == "stream":
+            _write_fd(t.fd, chunks)
+        elif t.kind == "device":
+            _write_device(t.path, chunks)
+        else:
+            _write_file(t.path, chunks, mode)
     except OSError as exc:
-        raise OptionError(f"cannot open lock file {path}: {exc.strerror}") from exc
+        raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
+
+
+def _write_file(p: str, chunks: Iterable[str], mode: int | None) -> None:
+    folder, name = os.path.split(p)
+    if not name:
+        raise IsADirectoryError(21, "is a folder")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-                    who = f" (pid {holder})" if holder else ""
-                    raise LockError(
-                        f"another fleetmon run holds the lock {path}{who}; "
-                        "not running (use --lock-wait SECONDS to wait)"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        folder_fd = os.open(folder, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(2, f"its folder {folder} does not exist") from None
+    try:
+        replace_in(folder_fd, name, chunks, mode=mode)
     finally:
-        os.close(fd)
+        os.close(folder_fd)
+
+
+def _write_device(p: str, chunks: Iterable[str]) -> None:
+    fd = os.open(p, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            raise OSError(0, f"changed into {kind(mode)} while being opened")
+        for chunk in chunks:
+            fh.write(chunk)
+
+
+def _write_fd(fd: int, chunks: Iterable[str]) -> None:
+    if fd in (1, 2):
+        stream = sys.stdout if fd == 1 else sys.stderr
+        try:
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
+        except BrokenPipeError:
+            _discard(stream)
+            raise
+        return
+    for chunk in chunks:
+        data = chunk.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data) :]
+
+
+def _discard(stream: TextIO) -> None:
+    # The reader went away (`| head`): what Python still buffers would fail again at exit
+    # with "Exception ignored"; point the descriptor at /dev/null (Python's signal docs).
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)

@@ -1,30 +1,61 @@
 """Raw-output store (I/O): `run --save-raw DIR` writes it, `fleetmon report DIR` replays it.
 
 Layout: `DIR/run.json` (run facts and one entry per host: spec, status, reason, nonce) and
-`DIR/raw/<n>.out` (the host's probe stdout, exactly as received). Variables that look like
-secrets (passwords, passphrases, tokens) are never stored.
+`DIR/raw/<n>.out` (the host's probe stdout, as received). DIR and DIR/raw are folders of our
+own (see files.open_own_folder); each file is made O_EXCL|O_NOFOLLOW and renamed into place.
+Of a host's variables only those fleetmon reads are stored (STORED_VARS): never arbitrary
+inventory values, which may be secrets.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from fleetmon.errors import InputError
-from fleetmon.io.atomic import write_atomic
+from fleetmon.errors import InputError, OptionError, OutputError
+from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 
 FORMAT = "fleetmon.raw/1"
-SECRET_VAR = re.compile(r"pass|secret|token|vault|private_key(?!_file)", re.IGNORECASE)
+_N = TypeVar("_N", int, float)
+#: The output cap's default (`run --output-cap`, `report --output-cap`).
+DEFAULT_OUTPUT_CAP = 16 * 1024 * 1024
+#: A raw file holds the host's output decoded with U+FFFD for each invalid byte: up to three
+#: bytes of file per byte received under the cap.
+_STORED_PER_RECEIVED = 3
+#: Deeper than this, a value in run.json is not one fleetmon wrote (its own are a few deep).
+MAX_DEPTH = 32
+#: The Ansible connection variables fleetmon resolves (inventory.vars), without the ssh
+#: argument strings (a ProxyCommand there may carry a password) and the key file path.
+_ANSIBLE_VARS = frozenset(
+    {
+        "ansible_host",
+        "ansible_ssh_host",
+        "ansible_port",
+        "ansible_ssh_port",
+        "ansible_user",
+        "ansible_ssh_user",
+        "ansible_connection",
+        "ansible_become",
+        "ansible_become_user",
+        "ansible_host_key_checking",
+    }
+)
 
 
-def public_vars(spec: HostSpec) -> dict[str, Any]:
-    """A host's variables without anything that looks like a secret."""
-    return {k: v for k, v in spec.vars.items() if not SECRET_VAR.search(k)}
+def stored_var(name: str) -> bool:
+    """True for a variable `fleetmon report DIR` needs to judge the host as the run did:
+    fleetmon's own (`fleetmon_thresholds`, `fleetmon_hypervisor`...; the inventory refuses
+    unknown `fleetmon_*` names) and the connection variables above."""
+    return name.startswith("fleetmon_") or name in _ANSIBLE_VARS
+
+
+def stored_vars(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables of a host that a raw folder keeps (see stored_var)."""
+    return {k: v for k, v in values.items() if stored_var(k)}
 
 
 def _spec_dict(spec: HostSpec) -> dict[str, Any]:
@@ -37,7 +68,7 @@ def _spec_dict(spec: HostSpec) -> dict[str, Any]:
         "groups": list(spec.groups),
         "host_key_checking": spec.host_key_checking,
         "become": spec.become,
-        "vars": public_vars(spec),
+        "vars": stored_vars(spec.vars),
     }
 
 
@@ -46,11 +77,29 @@ class RawWriter:
 
     Each host's stdout goes to its file at once (so the run never holds every output);
     run.json, written atomically at the end, is what makes the folder a replayable run.
+    DIR and DIR/raw are created (0755 less the umask) or must be folders of ours that no
+    other user can write to: OptionError (exit 4) otherwise, before any host is collected.
     """
 
     def __init__(self, folder: str) -> None:
         self.root = Path(folder)
-        (self.root / "raw").mkdir(parents=True, exist_ok=True)
+        if str(self.root.parent) not in ("", "."):
+            try:
+                self.root.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OptionError(
+                    f"--save-raw: cannot create {self.root.parent}: {exc.strerror}"
+                ) from None
+        try:
+            self._dir = open_own_folder(str(self.root), label=f"--save-raw {self.root}")
+            try:
+                raw = self.root / "raw"
+                self._raw = open_own_folder("raw", parent_fd=self._dir, label=f"--save-raw {raw}")
+            except BaseException:
+                os.close(self._dir)
+                raise
+        except InputError as exc:
+            raise OptionError(exc.detail, file=exc.file) from None
         self._entries: dict[int, dict[str, Any]] = {}
 
     def add(self, index: int, raw: RawResult) -> None:
@@ -58,10 +107,10 @@ class RawWriter:
         out_name = f"{index:06d}.out"
         # No fsync per host (it would stall every other host on the event loop): the
         # folder is only a run once run.json, synced and renamed into place, names it.
-        tmp = self.root / "raw" / f".{out_name}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(raw.stdout)
-        os.replace(tmp, self.root / "raw" / out_name)
+        try:
+            replace_in(self._raw, out_name, (raw.stdout,), sync=False)
+        except OSError as exc:
+            raise self._failed(f"raw/{out_name}", exc) from None
         self._entries[index] = {
             "spec": _spec_dict(raw.host),
             "status": raw.status.value,
@@ -87,7 +136,24 @@ class RawWriter:
             },
             "hosts": [self._entries[i] for i in sorted(self._entries)],
         }
-        write_atomic(self.root / "run.json", json.dumps(doc, indent=1, default=str) + "\n")
+        try:
+            text = json.dumps(doc, indent=1, default=str) + "\n"
+            replace_in(self._dir, "run.json", (text,))
+        except OSError as exc:
+            raise self._failed("run.json", exc) from None
+        finally:
+            self.close()
+
+    def _failed(self, name: str, exc: OSError) -> OutputError:
+        # Disk full, quota: the run stops with one line (exit 4), no temporary file left.
+        return OutputError(f"cannot write --save-raw {self.root / name}: {exc.strerror or exc}")
+
+    def close(self) -> None:
+        """Release the folders (finish does it)."""
+        for fd in (self._raw, self._dir):
+            if fd >= 0:
+                os.close(fd)
+        self._raw = self._dir = -1
 
 
 def save_raw(folder: str, run: RunInfo, raws: Sequence[RawResult]) -> None:
@@ -98,53 +164,91 @@ def save_raw(folder: str, run: RunInfo, raws: Sequence[RawResult]) -> None:
     writer.finish(run)
 
 
-def load_raw(folder: str) -> tuple[RunInfo, list[RawResult]]:
+def load_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo, list[RawResult]]:
     """Read a folder written by save_raw."""
-    run, raws = iter_raw(folder)
+    run, raws = iter_raw(folder, max_bytes)
     return run, list(raws)
 
 
-def iter_raw(folder: str) -> tuple[RunInfo, Iterator[RawResult]]:
+def iter_raw(
+    folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP
+) -> tuple[RunInfo, Iterator[RawResult]]:
     """Read a folder written by save_raw: the run facts now, each host as it is iterated
     (its output read in its turn, so a replay need not hold every host's output at once).
 
+    `max_bytes` is the output cap the run had: a larger raw file is refused, as is a raw
+    file or run.json that is not a regular file (a FIFO would hang the read) or a symlink.
     Errors are InputErrors, raised here for the index and during iteration for a host.
     """
     root = Path(folder)
     index = root / "run.json"
     try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
+        doc = json.loads(read_regular(str(index)).decode("utf-8"))
     except FileNotFoundError:
         raise InputError("not a --save-raw folder (no run.json)", file=str(root)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", file=str(index)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", file=str(index), line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("invalid: nested too deeply", file=str(index)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"format: expected {FORMAT!r}", file=str(index))
     try:
         r = doc["run"]
+        _check_depth(r, "run")
         run = RunInfo(
             fleetmon_version=str(r["fleetmon_version"]),
             started_at=str(r["started_at"]),
             interval_s=float(r["interval_s"]),
             inventory=str(r["inventory"]),
-            limit=r.get("limit"),
-            host_key_notes=tuple(r.get("host_key_notes", ())),
+            limit=_opt_str(r.get("limit")),
+            host_key_notes=_strings(r.get("host_key_notes", []), "run.host_key_notes"),
         )
         entries = doc["hosts"]
         if not isinstance(entries, list):
             raise TypeError("hosts: expected a list")
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
-    return run, _hosts(root, index, entries)
+    return run, _hosts(root, index, entries, max_bytes * _STORED_PER_RECEIVED)
 
 
-def _hosts(root: Path, index: Path, entries: list[Any]) -> Iterator[RawResult]:
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"{where}: expected a list")
+    return tuple(str(v) for v in value)
+
+
+def _opt(value: Any, kind: type[_N]) -> _N | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return kind(value)
+
+
+def _check_depth(value: Any, where: str) -> None:
+    """ValueError when `value` nests deeper than MAX_DEPTH (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+
+
+def _hosts(root: Path, index: Path, entries: list[Any], limit: int) -> Iterator[RawResult]:
     top = str(root.resolve())
     for i, h in enumerate(entries):
         try:
-            raw = _entry(root, top, index, i, h)
+            raw = _entry(root, top, index, i, h, limit)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed entry: {exc}", file=str(index)) from None
         except OSError as exc:
@@ -152,29 +256,38 @@ def _hosts(root: Path, index: Path, entries: list[Any]) -> Iterator[RawResult]:
         yield raw
 
 
-def _entry(root: Path, top: str, index: Path, i: int, h: Any) -> RawResult:
+def _entry(root: Path, top: str, index: Path, i: int, h: Any, limit: int) -> RawResult:
+    _check_depth(h, f"hosts[{i}]")
     s = h["spec"]
     spec = HostSpec(
         name=str(s["name"]),
         address=str(s["address"]),
         port=int(s["port"]),
-        user=s.get("user"),
+        user=_opt_str(s.get("user")),
         connection=str(s.get("connection", "ssh")),
-        groups=tuple(s.get("groups", ())),
+        groups=_strings(s.get("groups", []), f"hosts[{i}].spec.groups"),
         host_key_checking=bool(s.get("host_key_checking", True)),
         become=bool(s.get("become", False)),
-        vars=dict(s.get("vars", {})),
+        vars=stored_vars(dict(s.get("vars", {}))),
     )
     stdout_path = root / str(h["stdout_file"])
     if os.path.commonpath([top, stdout_path.resolve()]) != top:
         raise InputError(f"hosts[{i}].stdout_file: outside the folder", file=str(index))
+    try:
+        stdout = read_regular(str(stdout_path), limit)
+    except TooLarge as exc:
+        raise InputError(
+            f"{exc.detail}: more than a host may send under the output cap "
+            "(raise it with --output-cap BYTES if the run did)",
+            file=exc.file,
+        ) from None
     return RawResult(
         host=spec,
         status=Status(h["status"]),
-        reason=h.get("reason"),
-        stdout=stdout_path.read_text(encoding="utf-8", errors="replace"),
-        exit_status=h.get("exit_status"),
+        reason=_opt_str(h.get("reason")),
+        stdout=stdout.decode("utf-8", errors="replace"),
+        exit_status=_opt(h.get("exit_status"), int),
         stderr=str(h.get("stderr", "")),
-        elapsed_s=h.get("elapsed_s"),
+        elapsed_s=_opt(h.get("elapsed_s"), float),
         nonce=str(h.get("nonce", "")),
     )
