@@ -16,6 +16,7 @@ from probetext import NONCE, probe_stdout
 from rootonly import require_root
 
 from fleetmon.errors import InputError, OptionError
+from fleetmon.inventory.values import Vaulted
 from fleetmon.io import files
 from fleetmon.io.rawstore import MAX_DEPTH, RawWriter, iter_raw, load_raw, save_raw, stored_vars
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
@@ -152,6 +153,7 @@ def test_run_json_stores_only_the_variables_fleetmon_needs(tmp_path: Path) -> No
         "ansible_user": "monitor",
         "fleetmon_hypervisor": "kvm",
         "fleetmon_thresholds": {"host-steal": {"warning": "> 15"}},
+        "ansible_become_user": Vaulted("$ANSIBLE_VAULT;1.1;AES256\n6162"),
     }
     save_raw(str(tmp_path / "saved"), RUN, [_raw(**host_vars)])
     text = (tmp_path / "saved" / "run.json").read_text()
@@ -161,14 +163,15 @@ def test_run_json_stores_only_the_variables_fleetmon_needs(tmp_path: Path) -> No
         "fleetmon_hypervisor": "kvm",
         "fleetmon_thresholds": {"host-steal": {"warning": "> 15"}},
     }
-    for secret in ("sk-live-1", "hunter2", "sshpass", "id_fleet"):
+    for secret in ("sk-live-1", "hunter2", "sshpass", "id_fleet", "ANSIBLE_VAULT"):
         assert secret not in text
     # A folder written before this rule is read the same way: the rest never reaches rules.
     doc = json.loads(text)
-    doc["hosts"][0]["spec"]["vars"] = host_vars
+    old_vars = {k: v for k, v in host_vars.items() if not isinstance(v, Vaulted)}
+    doc["hosts"][0]["spec"]["vars"] = old_vars
     (tmp_path / "saved" / "run.json").write_text(json.dumps(doc))
     _run, (raw,) = load_raw(str(tmp_path / "saved"))
-    assert raw.host.vars == stored_vars(host_vars)
+    assert raw.host.vars == stored_vars(old_vars)
     assert "api_key" not in raw.host.vars
 
 

@@ -54,8 +54,25 @@ def stored_var(name: str) -> bool:
 
 
 def stored_vars(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables of a host that a raw folder keeps (see stored_var)."""
-    return {k: v for k, v in values.items() if stored_var(k)}
+    """The variables of a host that a raw folder keeps (see stored_var), when their value is
+    plain data: a `!vault` value (still encrypted in `vars`) is not kept, even as text."""
+    return {k: v for k, v in values.items() if stored_var(k) and _plain(v)}
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value is made of JSON's types only (walked without recursion)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if not all(isinstance(k, str) for k in v):
+                return False
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif not (v is None or isinstance(v, str | int | float)):
+            return False
+    return True
 
 
 def _spec_dict(spec: HostSpec) -> dict[str, Any]:
