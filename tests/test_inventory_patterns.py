@@ -45,8 +45,9 @@ def inv(monkeypatch: pytest.MonkeyPatch) -> Inventory:
         ("kvm*", KVM),
         ("web?.example.net", WEB),
         ("*.example.net", WEB),
-        ("kvm0[1-3]", ["kvm01", "kvm02", "kvm03"]),  # a glob class, not a subscript
-        ("kvm:!kvm0[1-3]", ["kvm04", "kvm05"]),
+        ("kvm0[1-3]:kvm05", ["kvm05"]),  # Ansible: a subscript of 'kvm0' (none), not a glob
+        ("kvm[1-2]", ["kvm02", "kvm03"]),  # the old dash subscript, still read (warning)
+        ("kvm[2:0]", ["kvm03"]),  # Ansible's [x:0] is host x
         ("~kvm0[12]", ["kvm01", "kvm02"]),
         ("~web", ["web1.example.net", "web2.example.net", "kvm01"]),  # re.match: group web too
         ("~.*[13]$", ["xen01", "xen03", "kvm01", "kvm03"]),
@@ -69,11 +70,6 @@ def test_select(inv: Inventory, pattern: str | None, expected: list[str]) -> Non
             "kvmm",
             "hosts.ini: --limit 'kvmm': 'kvmm' matches no host or group (did you mean 'kvm'?)",
         ),
-        (
-            "kvm:!kvm99",
-            "hosts.ini: --limit 'kvm:!kvm99': 'kvm99' matches no host or group "
-            "(did you mean 'kvm'?)",
-        ),
         ("db*", "hosts.ini: --limit 'db*': 'db*' matches no host or group"),
         ("xen:&kvm", "hosts.ini: --limit 'xen:&kvm' selects no hosts"),
         ("xen01:!prod", "hosts.ini: --limit 'xen01:!prod' selects no hosts"),
@@ -90,8 +86,9 @@ def test_select(inv: Inventory, pattern: str | None, expected: list[str]) -> Non
         ),
         ("@nowhere.txt", "nowhere.txt: cannot read limit file: No such file or directory"),
         (
-            "@limit-bad.txt",
-            "limit-bad.txt:2: 'kvm99' matches no host or group (did you mean 'kvm'?)",
+            "kvm0[1-3]",
+            "hosts.ini: --limit 'kvm0[1-3]': 'kvm0[1-3]' matches no host or group "
+            "(did you mean 'kvm03'?)",
         ),
     ],
 )
@@ -99,6 +96,19 @@ def test_bad_limit(inv: Inventory, pattern: str, message: str) -> None:
     with pytest.raises(InventoryError) as e:
         inv.select(pattern)
     assert str(e.value) == message
+
+
+def test_parts_that_match_nothing_are_warnings(inv: Inventory) -> None:
+    warnings: list[str] = []
+    assert [h.name for h in inv.select("kvm:!kvm99", warnings.append)] == KVM
+    assert [h.name for h in inv.select("@limit-bad.txt", warnings.append)] == ["kvm02"]
+    assert [h.name for h in inv.select("kvm[0-1]", warnings.append)] == ["kvm01", "kvm02"]
+    assert warnings == [
+        "hosts.ini: --limit 'kvm:!kvm99': 'kvm99' matches no host or group "
+        "(did you mean 'kvm'?); ignored",
+        "limit-bad.txt:2: 'kvm99' matches no host or group (did you mean 'kvm'?); ignored",
+        "'kvm[0-1]': use [x:y] inclusive subscripts ([x-y] is deprecated)",
+    ]
 
 
 def test_select_quiet_allows_nothing(inv: Inventory) -> None:

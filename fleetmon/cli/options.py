@@ -77,6 +77,27 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=("warning", "critical"), default="critical")
 
 
+def _add_inventory_args(p: argparse.ArgumentParser, *flags: str) -> None:
+    """Inventory sources: positional, and repeatable `--inventory` as in Ansible."""
+    p.add_argument(
+        "inventory",
+        nargs="*",
+        metavar="INVENTORY",
+        help="inventory file, folder, script or host list 'a,b,' (several are merged; "
+        "default: ANSIBLE_INVENTORY or ansible.cfg [defaults] inventory)",
+    )
+    p.add_argument(
+        *flags,
+        "--inventory",
+        "--inventory-file",
+        action="append",
+        default=[],
+        dest="inventories",
+        metavar="SOURCE",
+        help="another inventory source (repeatable)",
+    )
+
+
 def _add_vault_options(p: argparse.ArgumentParser) -> None:
     """Ansible's vault options: where the passwords of vault-encrypted values come from."""
     p.add_argument(
@@ -119,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="collect the fleet and report")
-    run.add_argument("inventory", help="Ansible inventory (YAML or INI)")
+    _add_inventory_args(run)  # -i is --interval here
     run.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
     run.add_argument(
         "-i", "--interval", type=_positive(float, "--interval"), default=1.0, metavar="S"
@@ -129,12 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-f",
         "--forks",
         type=_positive(int, "--forks"),
-        default=200,
+        default=None,
         metavar="N",
-        help="hosts collected at once (default 200; lowered to what the open-file limit allows)",
+        help="hosts collected at once (default: ansible.cfg forks, else 200; lowered to what "
+        "the open-file limit allows)",
     )
     run.add_argument(
-        "--connect-timeout", type=_positive(float, "--connect-timeout"), default=10.0, metavar="S"
+        "--connect-timeout",
+        type=_positive(float, "--connect-timeout"),
+        default=None,
+        metavar="S",
+        help="TCP + SSH handshake limit (default: ansible.cfg timeout, else 10)",
     )
     run.add_argument(
         "--timeout",
@@ -180,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(rep)
 
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")
-    inv.add_argument("inventory")
+    _add_inventory_args(inv, "-i")
     mode = inv.add_mutually_exclusive_group()
     mode.add_argument("--graph", action="store_true")
     mode.add_argument("--list", action="store_true")
@@ -202,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint = rsub.add_parser("lint", help="check rule files without connecting anywhere")
     lint.add_argument("files", nargs="+")
     lst = rsub.add_parser("list", help="print the rules that apply to each host")
-    lst.add_argument("inventory")
+    _add_inventory_args(lst, "-i")
     lst.add_argument("-r", "--rules", action="append", default=None, metavar="FILE")
     lst.add_argument("-l", "--limit", metavar="PATTERN")
     _add_vault_options(lst)

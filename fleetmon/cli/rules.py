@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fleetmon.cli.common import playbooks_dir
-from fleetmon.cli.sources import open_inventory
+from fleetmon.cli.sources import open_inventory, warn
 from fleetmon.rules import default_rule_files, load_rules, render_rule_list
 
 
@@ -17,7 +17,7 @@ def command(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{len(rs.rules)} rules OK in {len(rs.files)} file(s)\n")
         return 0
     inventory = open_inventory(args).inventory
-    hosts = inventory.select(args.limit)
+    hosts = inventory.select(args.limit, warn=warn)
     files = args.rules or default_rule_files(str(playbooks_dir()))
     sys.stdout.write(
         render_rule_list(

@@ -7,12 +7,13 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import sys
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import build_report, lean_gc, rule_set, write_outputs
 from fleetmon.cli.runtime import Progress, run_async, utc_now
-from fleetmon.cli.sources import in_selection_order, open_inventory, plan
+from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
 from fleetmon.inventory import check_key_files, fleetmon_vars
@@ -50,7 +51,10 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon run INVENTORY`: collect, analyse, report."""
     opened = open_inventory(args)
     inventory = opened.inventory
-    selected = inventory.select(args.limit)
+    selected = inventory.select(args.limit, warn=warn)
+    if not selected:
+        sys.stderr.write(f"fleetmon: {inventory.path}: the inventory has no hosts to collect\n")
+        return 3  # UNKNOWN: nothing was looked at
     hosts, skipped = plan(opened, selected)
     check_key_files(inventory, hosts)
     rules, rule_files = rule_set(args)
@@ -68,7 +72,7 @@ def command(args: argparse.Namespace) -> int:
             fleetmon_version=__version__,
             started_at=utc_now(),
             interval_s=args.interval,
-            inventory=args.inventory,
+            inventory=inventory.path,
             rule_files=rule_files,
             limit=args.limit,
             host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),

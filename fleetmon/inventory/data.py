@@ -57,6 +57,7 @@ class HostData:
     groups: dict[str, None] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)
+    source: str = ""  # the file that declared it first: Ansible's inventory_file
 
 
 def checked(key: str, value: Any, origin: Origin) -> None:
@@ -75,9 +76,11 @@ class Builder:
     """Collects groups, hosts and their variables in definition order."""
 
     def __init__(self, file: str) -> None:
-        self.file = file
+        self.file = file  # the source being read (several sources share one builder)
         self.groups: dict[str, GroupData] = {}
         self.hosts: dict[str, HostData] = {}
+        #: What Ansible would warn about and read anyway: `file:line: message`, in order.
+        self.warnings: list[str] = []
         start = Origin(file, None)
         self.group("all", start)
         self.group("ungrouped", start)
@@ -117,10 +120,14 @@ class Builder:
         """Declare host `name` in `group`; a second declaration is the same host."""
         h = self.hosts.get(name)
         if h is None:
-            h = self.hosts[name] = HostData(name, origin)
+            h = self.hosts[name] = HostData(name, origin, source=self.file)
         h.groups[group] = None
         self.groups[group].hosts[name] = None
         return h
+
+    def warn(self, origin: Origin, detail: str) -> None:
+        """Record a warning at this place (`file:line: path: detail`)."""
+        self.warnings.append(str(origin.error(detail)))
 
     def set_group_var(self, group: str, key: str, value: Any, origin: Origin) -> None:
         """Set a group variable from the inventory source (later definitions win)."""

@@ -1,8 +1,12 @@
-"""Inventory stage, input edge (I/O): read an inventory file and its group_vars/ host_vars/.
+"""Inventory stage, input edge (I/O): read inventory sources and their group_vars/ host_vars/.
 
-The format is chosen as Ansible's plugin chain would: .yaml/.yml/.json are YAML, .ini/.cfg
-INI, anything else YAML when it is a YAML mapping, else INI. Vars files are found as
-Ansible's host_group_vars plugin does (vars/manager find_vars_files).
+As ansible-core's InventoryManager: each source in order is a host list (`a,b,`), a folder
+(its files read in name order, recursively, skipping Ansible's ignored names and
+extensions), an inventory script (executable with `#!`: dynamic.py) or a file; all go into
+one inventory. A file's format is chosen as Ansible's plugin chain would: `--list` JSON,
+.yaml/.yml/.json YAML, .ini/.cfg INI, anything else YAML when it is a YAML mapping, else
+INI. Vars files are found beside each source (beside a folder source: inside it) as
+Ansible's host_group_vars plugin does, and layered in source order.
 """
 
 from __future__ import annotations
@@ -15,8 +19,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from fleetmon.errors import InventoryError
-from fleetmon.inventory.data import Builder
+from fleetmon.inventory.data import Builder, Origin
+from fleetmon.inventory.dynamic import (
+    SCRIPT_TIMEOUT_S,
+    is_inventory_json,
+    is_script,
+    parse_inventory_json,
+    read_script,
+)
 from fleetmon.inventory.inisrc import parse_ini_inventory
+from fleetmon.inventory.ranges import RangeError, split_port
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
 from fleetmon.inventory.values import is_encrypted
 from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
@@ -28,6 +40,13 @@ if TYPE_CHECKING:
 _YAML_EXTS = (".yaml", ".yml", ".json")
 _VARS_EXTS = ("", ".yml", ".yaml", ".json")  # Ansible tries them in this order, first wins
 _YAML_START = re.compile(r"^(---|[^\s\[#;=]+:\s*$)")
+# Files of an inventory folder that Ansible never reads (inventory/manager.py IGNORED:
+# hidden names, vars folders, REJECT_EXTS + INVENTORY_IGNORE_EXTS).
+_IGNORED = re.compile(
+    r"^\.|^host_vars$|^group_vars$|^vars_plugins$"
+    r"|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$"
+)
+_PLUGIN = re.compile(r"^plugin:[ \t]*['\"]?([^\s'\"#]+)", re.MULTILINE)
 
 
 def read_text(path: str, secrets: Sequence[Secret] = ()) -> str:
@@ -125,29 +144,108 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_inventory(path: str, secrets: Sequence[Secret] = ()) -> Inventory:
-    """Load a YAML or INI inventory with its group_vars/ and host_vars/; InventoryError on any
-    problem, naming the file and line. `secrets` open vault-encrypted files."""
+def load_inventory(
+    sources: str | Sequence[str],
+    secrets: Sequence[Secret] = (),
+    script_timeout_s: float = SCRIPT_TIMEOUT_S,
+) -> Inventory:
+    """Load inventory sources (files, folders, scripts, host lists) into one inventory, with
+    the group_vars/ and host_vars/ beside each; InventoryError on any problem, naming the
+    file and line. `secrets` open vault-encrypted files."""
+    paths = [sources] if isinstance(sources, str) else list(sources)
     with _gc_paused():
-        return _load(path, secrets)
+        b = Builder(paths[0] if paths else "")
+        for source in paths:
+            _read_source(b, source, secrets, script_timeout_s)
+        b.reconcile()
+        group_files: list[dict[str, VarLayer]] = []
+        host_files: list[dict[str, VarLayer]] = []
+        cache: dict[str, tuple[dict[str, VarLayer], dict[str, VarLayer]]] = {}
+        for base in _vars_bases(paths):
+            if base not in cache:
+                cache[base] = (
+                    load_vars_dir(os.path.join(base, "group_vars"), list(b.groups), secrets),
+                    load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts), secrets),
+                )
+            group_files.append(cache[base][0])
+            host_files.append(cache[base][1])
+        return build_inventory(",".join(paths), b, group_files, host_files)
 
 
-def _load(path: str, secrets: Sequence[Secret]) -> Inventory:
+def _is_host_list(source: str) -> bool:
+    return "," in source and not os.path.exists(source)
+
+
+def _vars_bases(sources: Sequence[str]) -> list[str]:
+    """Where each source's group_vars/ and host_vars/ are (vars/plugins.py): inside a folder
+    source, beside a file; none for a host list."""
+    return [s if os.path.isdir(s) else os.path.dirname(s) for s in sources if not _is_host_list(s)]
+
+
+def _read_source(b: Builder, source: str, secrets: Sequence[Secret], timeout_s: float) -> None:
+    if _is_host_list(source):
+        _host_list(b, source)
+    elif os.path.isdir(source):
+        _read_folder(b, source, secrets, timeout_s)
+    else:
+        _read_file(b, source, secrets, timeout_s, explicit=True)
+
+
+def _host_list(b: Builder, source: str) -> None:
+    """`-i 'web1,web2:2222,'`: ungrouped hosts (Ansible's host_list plugin, no ranges)."""
+    b.file = source
+    at = Origin(source, None, "ungrouped.hosts")
+    for item in (s.strip() for s in source.split(",")):
+        if not item:
+            continue
+        try:
+            name, port = split_port(item)
+        except RangeError as e:
+            raise at.error(str(e)) from None
+        host = b.add_host(name, "ungrouped", at)
+        if port is not None:
+            b.set_host_var(host, "ansible_port", port, at.child(name))
+
+
+def _read_folder(b: Builder, folder: str, secrets: Sequence[Secret], timeout_s: float) -> None:
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError as e:
+        raise InventoryError(f"cannot read: {e.strerror}", file=folder) from None
+    for entry in entries:
+        if _IGNORED.search(entry):
+            continue
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path):
+            _read_folder(b, path, secrets, timeout_s)
+        elif os.path.isfile(path):
+            _read_file(b, path, secrets, timeout_s, explicit=False)
+
+
+def _read_file(
+    b: Builder, path: str, secrets: Sequence[Secret], timeout_s: float, *, explicit: bool
+) -> None:
+    b.file = path
+    if is_script(path):
+        read_script(path, b, timeout_s)
+        return
     text = read_text(path, secrets)
-    if not text.strip():
-        raise InventoryError("inventory is empty", file=path)
-    b = Builder(path)
-    if detect_format(path, text) == "yaml":
+    plugin = _PLUGIN.search(text) if path.endswith((".yml", ".yaml")) else None
+    if plugin is not None:
+        detail = (
+            f"inventory plugin {plugin.group(1)!r} is not run by fleetmon: give it the JSON "
+            f"of `ansible-inventory -i {path} --list > inventory.json` instead"
+        )
+        if explicit:
+            raise Origin(path, text[: plugin.start()].count("\n") + 1, "plugin").error(detail)
+        b.warnings.append(f"{path}: {detail} (skipped)")  # Ansible too goes on without it
+        return
+    if is_inventory_json(text):
+        parse_inventory_json(text, path, b)
+    elif detect_format(path, text) == "yaml":
         parse_yaml_inventory(text, path, b)
     else:
         parse_ini_inventory(text, path, b)
-    b.reconcile()
-    if not b.hosts:
-        raise InventoryError("inventory defines no hosts", file=path)
-    base = os.path.dirname(path)
-    group_files = load_vars_dir(os.path.join(base, "group_vars"), list(b.groups), secrets)
-    host_files = load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts), secrets)
-    return build_inventory(path, b, group_files, host_files)
 
 
 def check_key_files(inv: Inventory, hosts: Iterable[HostSpec]) -> None:

@@ -2,8 +2,10 @@
 
 As lib/ansible/inventory/manager.py: `a,b` or `a:b` split, then plain patterns (union), then
 `&` ones (intersection), then `!` ones (exclusion); each is a host name, a group, a glob
-(`web*`), a `~regex` (re.match) or a subscript (`kvm[0]`, `kvm[1:3]`, inclusive); `@file`
-reads one pattern per line. The selection keeps the inventory's host order.
+(`web*`), a `~regex` (re.match) or a subscript (`kvm[0]`, `kvm[1:3]`, inclusive, and the old
+`kvm[1-3]` with a warning, so `web0[1-3]` is a subscript of `web0`, not a glob); `@file`
+reads one pattern per line. A part that names nothing is a warning, as in Ansible, unless
+nothing at all is selected. The selection keeps the inventory's host order.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ _SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 # A name that is a host or address on its own (ranges and a :port allowed): not split on ':'.
 _HOSTLIKE = re.compile(r"^(?:[\w-]|\[[^\]]*\])(?:[\w.-]|\[[^\]]*\])*(?::\d+)?$")
 _IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]+\]?(?::\d+)?$")
-_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]+)?)\]$")
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 
 
 class _NoMatch(Exception):
@@ -110,23 +112,36 @@ def _enumerate(u: _Universe, expr: str) -> tuple[list[str], bool]:
     return list(found), bool(groups) or bool(found)
 
 
-def _match_one(u: _Universe, text: str) -> tuple[list[str], bool]:
+def _match_one(u: _Universe, text: str, notes: list[str]) -> tuple[list[str], bool]:
     expr = text[1:] if text[0] in "!&" else text
     m = None if expr.startswith("~") else _SUBSCRIPT.match(expr)
     if m is None:
         return _enumerate(u, expr)
-    base, index, start, end = m.groups()
+    base, index, start, sep, end = m.groups()
+    if sep == "-":
+        notes.append(f"{expr!r}: use [x:y] inclusive subscripts ([x-y] is deprecated)")
     hosts, named = _enumerate(u, base)
+    if not hosts:
+        return hosts, named
     if index is not None:
         i = int(index)
         if not -len(hosts) <= i < len(hosts):
             raise _NoMatch(f"{expr!r}: index {i} is out of range ({base} has {len(hosts)} hosts)")
         return [hosts[i]], named
-    last = int(end) if end else len(hosts) - 1
-    return hosts[int(start) : last + 1], named
+    first, last = int(start), int(end) if end else len(hosts) - 1
+    if not last:  # Ansible's _apply_subscript: `[x:0]` is the single host x
+        if first >= len(hosts):
+            raise _NoMatch(
+                f"{expr!r}: index {first} is out of range ({base} has {len(hosts)} hosts)"
+            )
+        return [hosts[first]], named
+    return hosts[first : last + 1], named
 
 
-def _evaluate(u: _Universe, items: Sequence[_Item], strict: bool) -> set[str]:
+def _evaluate(
+    u: _Universe, items: Sequence[_Item], missing: list[InventoryError], notes: list[str]
+) -> set[str]:
+    """The names selected; the parts that name nothing are added to `missing`."""
     by_text = {i.text: i for i in items}
     selected: dict[str, None] = {}
     for text in order_patterns([i.text for i in items]):
@@ -135,13 +150,13 @@ def _evaluate(u: _Universe, items: Sequence[_Item], strict: bool) -> set[str]:
             selected[text] = None
             continue
         try:
-            hosts, named = _match_one(u, text)
+            hosts, named = _match_one(u, text, notes)
         except _NoMatch as e:
             raise _error(item, str(e)) from None
-        if strict and not named and item is not None:
+        if not named and item is not None:
             bare = text.lstrip("!&")
             hint = did_you_mean(bare, [*u.groups, *u.hosts])
-            raise _error(item, f"{bare!r} matches no host or group{hint}")
+            missing.append(_error(item, f"{bare!r} matches no host or group{hint}"))
         if text[0] == "!":
             for h in hosts:
                 selected.pop(h, None)
@@ -184,11 +199,17 @@ def _items(pattern: str, file: str, read: Callable[[str], str]) -> list[_Item]:
 
 
 def select_names(
-    inv: HostSet, pattern: str, *, strict: bool, read: Callable[[str], str] = read_limit_file
+    inv: HostSet,
+    pattern: str,
+    *,
+    strict: bool,
+    read: Callable[[str], str] = read_limit_file,
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Names of the hosts a pattern selects, in inventory order.
 
-    strict (for --limit): InventoryError when a part names nothing or nothing is selected.
+    strict (for --limit): InventoryError when nothing is selected (naming the first part that
+    names nothing, if any); otherwise such parts are warnings, as Ansible's, given to `warn`.
     """
     names = list(inv.hosts)
     u = _universe(names, list(inv.groups), inv.group_hosts)
@@ -197,10 +218,19 @@ def select_names(
         if strict:
             raise InventoryError(f"--limit {pattern!r} is empty", file=inv.path)
         return []
-    chosen = _evaluate(u, items, strict)
+    missing: list[InventoryError] = []
+    notes: list[str] = []
+    chosen = _evaluate(u, items, missing, notes)
     result = [n for n in names if n in chosen]
     if strict and not result:
-        raise InventoryError(f"--limit {pattern!r} selects no hosts", file=inv.path)
+        raise (
+            missing[0]
+            if missing
+            else InventoryError(f"--limit {pattern!r} selects no hosts", file=inv.path)
+        )
+    if strict and warn is not None:
+        for message in [*notes, *(f"{e}; ignored" for e in missing)]:
+            warn(message)
     return result
 
 
@@ -217,7 +247,7 @@ def match_pattern(pattern: str, specs: Sequence[HostSpec]) -> list[str]:
 
     u = _universe(names, list(groups), group_hosts)
     items = [_Item(p, None, None, "") for p in split_patterns(pattern)]
-    chosen = _evaluate(u, items, strict=False) if items else set()
+    chosen = _evaluate(u, items, [], []) if items else set()
     return [n for n in names if n in chosen]
 
 
@@ -230,7 +260,7 @@ def matcher(hosts: Sequence[str], groups: Mapping[str, Collection[str]]) -> Matc
 
     def match(pattern: str) -> set[str]:
         items = [_Item(p, None, None, "") for p in split_patterns(pattern)]
-        return _evaluate(u, items, strict=False) if items else set()
+        return _evaluate(u, items, [], []) if items else set()
 
     return match
 

@@ -4,11 +4,13 @@ Precedence is Ansible's VariableManager with the default VARIABLE_PRECEDENCE: `a
 then each group's from the inventory file (sorted by depth, priority, name), then
 group_vars/all, then group_vars/<group> (same order), then the host's own inventory vars,
 then host_vars/<host>. Each layer replaces keys of the one below (hash_behaviour=replace).
+With several sources, the vars files of each source in turn (vars/plugins.py loops over the
+sources outside, the groups inside).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +40,7 @@ class Group:
 class Inventory:
     """A loaded inventory: hosts in Ansible's order with merged vars, groups, host patterns."""
 
-    __slots__ = ("_members", "_origins", "groups", "hosts", "path")
+    __slots__ = ("_files", "_members", "_origins", "groups", "hosts", "path", "warnings")
 
     def __init__(
         self,
@@ -46,15 +48,26 @@ class Inventory:
         hosts: dict[str, HostSpec],
         groups: dict[str, Group],
         origins: dict[str, dict[str, Origin]],
+        files: Mapping[str, str] | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.hosts: Mapping[str, HostSpec] = hosts
         self.groups: Mapping[str, Group] = groups
         self._origins = origins
         self._members: dict[str, list[str]] = {}
+        self._files = files or {}
+        #: What was read anyway, as Ansible would with a warning (`file:line: ...`).
+        self.warnings: tuple[str, ...] = tuple(warnings)
+
+    def source_file(self, host: str) -> str:
+        """The inventory file that declared a host first (Ansible's `inventory_file`)."""
+        return self._files.get(host, self.path)
 
     def group_hosts(self, group: str) -> list[str]:
         """Every host of a group and its descendants, in Ansible's order (Group.get_hosts)."""
+        if group == "all":
+            return list(self.hosts)  # all's own hosts first: the order the hosts were made in
         if group not in self._members:
             self._members[group] = members(group, self.groups)
         return self._members[group]
@@ -63,12 +76,14 @@ class Inventory:
         """Where the winning value of a host's variable was defined."""
         return self._origins.get(host, {}).get(var)
 
-    def select(self, pattern: str | None) -> list[HostSpec]:
-        """The hosts a `--limit` pattern selects (None: all); InventoryError if it selects none
-        or one of its parts matches nothing."""
+    def select(
+        self, pattern: str | None, warn: Callable[[str], None] | None = None
+    ) -> list[HostSpec]:
+        """The hosts a `--limit` pattern selects (None: all); InventoryError if it selects
+        none; a part that matches nothing is given to `warn`, as Ansible warns."""
         if pattern is None:
             return list(self.hosts.values())
-        return [self.hosts[n] for n in select_names(self, pattern, strict=True)]
+        return [self.hosts[n] for n in select_names(self, pattern, strict=True, warn=warn)]
 
     def select_quiet(self, pattern: str) -> list[HostSpec]:
         """Like select, but an empty selection is an answer, not an error (rule scopes)."""
@@ -106,16 +121,18 @@ def _layered(layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]]) -> Va
 def build_inventory(
     path: str,
     b: Builder,
-    group_files: Mapping[str, VarLayer],
-    host_files: Mapping[str, VarLayer],
+    group_files: Sequence[Mapping[str, VarLayer]] = (),
+    host_files: Sequence[Mapping[str, VarLayer]] = (),
 ) -> Inventory:
-    """The Inventory of a reconciled builder plus its group_vars/ and host_vars/ files."""
+    """The Inventory of a reconciled builder plus the group_vars/ and host_vars/ files of each
+    source, in source order."""
+    empty: VarLayer = ({}, {})
     groups = {
         name: Group(
             name=name,
             children=tuple(g.children),
             hosts=tuple(g.hosts),
-            vars={**g.vars, **group_files.get(name, ({}, {}))[0]},
+            vars=_layered([(g.vars, {}), *(gf.get(name, empty) for gf in group_files)])[0],
             depth=g.depth,
             priority=g.priority,
         )
@@ -130,7 +147,6 @@ def build_inventory(
     def sort_key(n: str) -> tuple[int, int, str]:  # Ansible's sort_groups
         return (b.groups[n].depth, b.groups[n].priority, n)
 
-    empty: VarLayer = ({}, {})
     deferred = any(
         is_deferred(layer[k])
         for layer in _all_layers(b, group_files, host_files)
@@ -151,13 +167,15 @@ def build_inventory(
                 (all_g.vars, all_g.origins)
             ]
             layers += [(b.groups[g].vars, b.groups[g].origins) for g in ordered]
-            layers.append(group_files.get("all", empty))
-            layers += [group_files.get(g, empty) for g in ordered]
+            layers += [gf.get("all", empty) for gf in group_files]
+            layers += [gf.get(g, empty) for gf in group_files for g in ordered]
             cached = by_groupset[key] = (tuple(sorted(mine)), _layered(layers))
         group_names, (gvars, gorigins) = cached
-        hfile = host_files.get(name, empty)
-        values = {**gvars, **h.vars, **hfile[0]}
-        origins[name] = {**gorigins, **h.origins, **hfile[1]}
+        hvalues, horigins = _layered(
+            [(h.vars, h.origins), *(hf.get(name, empty) for hf in host_files)]
+        )
+        values = {**gvars, **hvalues}
+        origins[name] = {**gorigins, **horigins}
         if deferred:
             # Templates and vault values are had when connecting (connect.py): until then
             # the host's settings are those of its plain values.
@@ -166,15 +184,18 @@ def build_inventory(
             hosts[name] = replace(resolve_host(name, plain, group_names), vars=values)
         else:
             hosts[name] = resolve_host(name, values, group_names)
-    return Inventory(path, hosts, groups, origins)
+    files = {n: h.source for n, h in b.hosts.items()}
+    return Inventory(path, hosts, groups, origins, files, b.warnings)
 
 
 def _all_layers(
-    b: Builder, group_files: Mapping[str, VarLayer], host_files: Mapping[str, VarLayer]
+    b: Builder,
+    group_files: Sequence[Mapping[str, VarLayer]],
+    host_files: Sequence[Mapping[str, VarLayer]],
 ) -> list[Mapping[str, Any]]:
     layers: list[Mapping[str, Any]] = [g.vars for g in b.groups.values()]
     layers += [h.vars for h in b.hosts.values() if h.vars]
-    layers += [v for v, _ in group_files.values()] + [v for v, _ in host_files.values()]
+    layers += [v for files in (*group_files, *host_files) for v, _ in files.values()]
     return layers
 
 

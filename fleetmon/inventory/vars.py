@@ -171,6 +171,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "ansible_ssh_private_key_file": _string,
     "ansible_private_key_file": _string,
     "ansible_connection": _connection,
+    "ansible_ssh_args": _ssh_args,  # [ssh_connection] ssh_args as a variable
     "ansible_ssh_common_args": _ssh_args,
     "ansible_ssh_extra_args": _ssh_args,
     "ansible_become": parse_bool,
@@ -311,7 +312,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
     connection = vars_.get("ansible_connection")
     become = vars_.get("ansible_become")
     ssh_args: list[str] = []
-    for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+    for var in ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args"):
         if var in vars_:
             ssh_args.extend(shlex.split(vars_[var]))
     checking = vars_.get("fleetmon_host_key_checking", vars_.get("ansible_host_key_checking"))

@@ -15,7 +15,7 @@ from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Builder, Origin, checked
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
 from fleetmon.inventory.values import register_yaml_tags
-from fleetmon.model.yamlnodes import NULL_TAG, FastLoader, YamlDoc, is_null, kind
+from fleetmon.model.yamlnodes import NULL_TAG, STR_TAG, FastLoader, YamlDoc, is_null, kind
 
 
 class _Loader(FastLoader):
@@ -58,7 +58,7 @@ def parse_yaml_inventory(text: str, file: str, b: Builder) -> None:
     """Read a YAML inventory into the builder; InventoryError at the offending line."""
     with _Doc(text, file) as doc:
         if doc.root is None or is_null(doc.root):
-            raise InventoryError("inventory is empty", file=file)
+            return  # an empty inventory, as Ansible reads it (its INI plugin takes the file)
         root = _mapping(doc, doc.root, "", "a mapping of groups (all: hosts: ...)")
         assert root is not None  # not null, checked above
         for name, knode, vnode in doc.names(root):
@@ -86,7 +86,11 @@ def _group(doc: _Doc, b: Builder, name: str, node: Node, at: Origin) -> None:
         if section is None:
             continue
         for entry, enode, evalue in doc.names(section):
-            _entry(doc, b, name, key, entry, evalue, doc.origin(enode, f"{here.path}.{entry}"))
+            where = doc.origin(enode, f"{here.path}.{entry}")
+            if key == "hosts" and enode.tag != STR_TAG:
+                # Ansible refuses `1234:` (an int, not the name "1234"), as it says.
+                raise where.error("a host name must be a string: quote numbers ('1234':)")
+            _entry(doc, b, name, key, entry, evalue, where)
 
 
 def _entry(

@@ -1,0 +1,184 @@
+"""Inventory stage: dynamic inventories, the JSON of `SCRIPT --list` and `ansible-inventory --list`.
+
+As ansible-core's script plugin (plugins/inventory/script.py): the script is run with
+`--list` (its stdout is the JSON, stderr shown only when it fails), `_meta.hostvars` gives
+each host's variables, and without `_meta` the script is asked `--host NAME` per host. A
+group is `{"hosts": [...], "vars": {...}, "children": [...]}`, or a bare list of hosts.
+The same JSON saved to a file (`ansible-inventory -i ANY --list > inv.json`) is read
+without running anything, so any inventory plugin's output can be given to fleetmon.
+Running the script is the only I/O here; a script that hangs is killed after a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory.data import Builder, Origin
+from fleetmon.inventory.values import from_json
+
+#: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
+SCRIPT_TIMEOUT_S = 60.0
+_SECTIONS = ("hosts", "vars", "children")
+
+
+def is_inventory_json(text: str) -> bool:
+    """Whether a text is inventory JSON in the script/`--list` shape (hosts as lists,
+    `_meta`), not a YAML-shaped inventory that happens to be written as JSON."""
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if "_meta" in data:
+        return True
+    for group in data.values():
+        if isinstance(group, list):
+            return True
+        if isinstance(group, dict) and any(
+            isinstance(group.get(k), list) for k in ("hosts", "children")
+        ):
+            return True
+    return False
+
+
+def _load_json(text: str, what: str, file: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InventoryError(
+            f"{what} is not valid JSON: {e.msg}", file=file, line=e.lineno
+        ) from None
+
+
+def parse_inventory_json(
+    text: str,
+    file: str,
+    b: Builder,
+    host_vars: Callable[[str], Mapping[str, Any]] | None = None,
+    what: str = "inventory",
+) -> None:
+    """Read `--list` JSON into the builder. `host_vars(name)` answers for hosts when there is
+    no `_meta.hostvars` (a script's `--host`); without it such hosts have no variables."""
+    data = _load_json(text, what, file)
+    top = Origin(file, None)
+    if not isinstance(data, dict):
+        raise top.error(f"{what}: expected a JSON object of groups, got {type(data).__name__}")
+    meta = data.get("_meta")
+    hostvars: Mapping[str, Any] | None = None
+    if meta is not None:
+        hostvars = meta.get("hostvars") if isinstance(meta, dict) else None
+        if not isinstance(hostvars, dict):
+            raise top.error("_meta.hostvars: expected a JSON object of hosts")
+    seen: dict[str, None] = {}
+    for name, group in data.items():
+        if name != "_meta":
+            _group(b, str(name), group, top.child(str(name)), seen)
+    for host in seen:
+        values = hostvars.get(host, {}) if hostvars is not None else None
+        if values is None:
+            values = host_vars(host) if host_vars is not None else {}
+        at = top.child(f"_meta.hostvars.{host}")
+        if not isinstance(values, dict):
+            raise at.error("expected a JSON object of variables")
+        for key, value in values.items():
+            b.set_host_var(b.hosts[host], key, from_json(value), at.child(str(key)))
+
+
+def _group(b: Builder, name: str, data: Any, at: Origin, seen: dict[str, None]) -> None:
+    b.group(name, at)
+    if not isinstance(data, dict):
+        data = {"hosts": data}  # a bare list of hosts, as Ansible still accepts
+    elif not any(k in data for k in _SECTIONS):
+        # Ansible's old shape: the group is one host of that name, the object its variables.
+        data = {"hosts": [name], "vars": data}
+    hosts, gvars, children = data.get("hosts", []), data.get("vars", {}), data.get("children", [])
+    if not isinstance(hosts, list):
+        raise at.error(f"hosts: expected a list of host names, got {type(hosts).__name__}")
+    if not isinstance(gvars, dict):
+        raise at.error(f"vars: expected a JSON object, got {type(gvars).__name__}")
+    if not isinstance(children, list):
+        raise at.error(f"children: expected a list of group names, got {type(children).__name__}")
+    for host in hosts:
+        if not isinstance(host, str) or not host:
+            raise at.error(f"hosts: host names must be non-empty strings, got {host!r}")
+        b.add_host(host, name, at.child(f"hosts.{host}"))
+        seen[host] = None
+    for key, value in gvars.items():
+        b.set_group_var(name, key, from_json(value), at.child(f"vars.{key}"))
+    for child in children:
+        if not isinstance(child, str) or not child:
+            raise at.error(f"children: group names must be non-empty strings, got {child!r}")
+        b.add_child(name, child, at.child(f"children.{child}"))
+
+
+def run_script(path: str, args: list[str], timeout_s: float = SCRIPT_TIMEOUT_S) -> str:
+    """The stdout of an inventory script run as Ansible runs it; InventoryError when it
+    cannot start, fails, hangs past the timeout (it is killed) or prints non-UTF-8."""
+    command = [os.path.abspath(path), *args]
+    shown = " ".join([path, *args])
+    try:
+        # Its own process group, so a timeout kills what the script started too.
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise InventoryError(f"cannot run inventory script: {e.strerror}", file=path) from None
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise InventoryError(
+            f"inventory script `{shown}` did not finish within {timeout_s:g} s (killed)",
+            file=path,
+        ) from None
+    if proc.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        detail = f": {lines[-1]}" if lines else ""
+        raise InventoryError(
+            f"inventory script `{shown}` exited {proc.returncode}{detail}", file=path
+        )
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InventoryError(
+            f"inventory script `{shown}` printed non-UTF-8 text", file=path
+        ) from None
+
+
+def read_script(path: str, b: Builder, timeout_s: float = SCRIPT_TIMEOUT_S) -> None:
+    """Run an inventory script (`--list`, then `--host` per host without `_meta`)."""
+
+    def host_vars(host: str) -> Mapping[str, Any]:
+        text = run_script(path, ["--host", host], timeout_s)
+        if not text.strip():
+            return {}
+        values = _load_json(text, f"`--host {host}` output", path)
+        return values if isinstance(values, dict) else {}
+
+    text = run_script(path, ["--list"], timeout_s)
+    parse_inventory_json(text, path, b, host_vars, what="`--list` output")
+
+
+def is_script(path: str) -> bool:
+    """An executable file that starts with `#!`: run, not read (Ansible's script plugin)."""
+    try:
+        if not os.stat(path).st_mode & 0o111:
+            return False
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False

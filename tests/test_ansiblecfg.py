@@ -1,0 +1,154 @@
+"""ansible.cfg: which file Ansible uses, the settings fleetmon honours, and the run without
+an inventory argument."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from ansible_oracle import environment, program
+from clirun import fleetmon
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory import load_inventory
+from fleetmon.inventory.ansiblecfg import AnsibleConfig, find_config, load_config, parse_config
+from fleetmon.inventory.connect import plan_hosts
+
+
+def _ansible_config_file(cwd: Path, home: Path) -> str:
+    """The config file ansible-core itself picks (`ansible-config dump`'s CONFIG_FILE)."""
+    env = environment(home)
+    del env["ANSIBLE_CONFIG"]
+    env["HOME"] = str(home)
+    r = subprocess.run(
+        [program("ansible-config"), "dump", "--only-changed"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return next(ln for ln in r.stdout.splitlines() if ln.startswith("CONFIG_FILE()")).split()[-1]
+
+
+@pytest.mark.slow
+def test_file_order_is_ansibles(tmp_path: Path) -> None:
+    home, here = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    here.mkdir()
+    (home / ".ansible.cfg").write_text("[defaults]\nremote_user = from-home\n")
+    (here / "ansible.cfg").write_text("[defaults]\nremote_user = from-cwd ; a comment\n")
+    env = {"HOME": str(home)}
+    assert find_config(env, str(here)) == (str(here / "ansible.cfg"), [])
+    assert _ansible_config_file(here, home) == str(here / "ansible.cfg")
+    assert load_config(env, str(here)).remote_user == "from-cwd"
+    # A world-writable folder's ansible.cfg could be anyone's: Ansible skips it, and warns.
+    here.chmod(0o777)
+    path, warnings = find_config(env, str(here))
+    assert path == str(home / ".ansible.cfg")
+    assert warnings == [
+        f"{here}/ansible.cfg: ignored: the folder is world-writable (anyone could have written it)"
+    ]
+    assert _ansible_config_file(here, home) == str(home / ".ansible.cfg")
+    # ANSIBLE_CONFIG comes first, a folder meaning its ansible.cfg.
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    assert find_config({**env, "ANSIBLE_CONFIG": str(tmp_path)}, str(here)) == (
+        str(tmp_path / "ansible.cfg"),
+        [],
+    )
+
+
+CFG = """\
+[defaults]
+inventory = hosts.ini, /srv/other.yml
+remote_user = monitor
+private_key_file = keys/id_ed25519
+host_key_checking = False
+forks = 25
+timeout = 30
+vault_password_file = ~/.vault_pass
+vault_identity_list = dev@dev.txt, prod@prompt
+
+[ssh_connection]
+ssh_args = -o ControlPath=%h -o ProxyJump=bastion
+"""
+
+
+def test_settings(tmp_path: Path) -> None:
+    cfg = parse_config(CFG, str(tmp_path / "ansible.cfg"), {"HOME": "/home/u"}, "/cwd")
+    assert cfg == AnsibleConfig(
+        file=str(tmp_path / "ansible.cfg"),
+        inventory=(str(tmp_path / "hosts.ini"), "/srv/other.yml"),
+        remote_user="monitor",
+        private_key_file=str(tmp_path / "keys/id_ed25519"),
+        host_key_checking=False,
+        forks=25,
+        timeout=30,
+        vault_password_file=os.path.expanduser("~/.vault_pass"),
+        vault_identity_list=("dev@dev.txt", "prod@prompt"),
+        ssh_args="-o ControlPath=%h -o ProxyJump=bastion",  # raw: no % interpolation
+    )
+    env = {"ANSIBLE_REMOTE_USER": "ops", "ANSIBLE_INVENTORY": "a.ini,b.ini", "ANSIBLE_FORKS": "3"}
+    cfg = parse_config(CFG, str(tmp_path / "ansible.cfg"), env, "/cwd")
+    assert (cfg.remote_user, cfg.inventory, cfg.forks) == ("ops", ("/cwd/a.ini", "/cwd/b.ini"), 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[defaults]\nforks = many\n", {}, "ansible.cfg:2: [defaults] forks: expected an integer"),
+        (
+            "[defaults]\n\nhost_key_checking = perhaps\n",
+            {},
+            "ansible.cfg:3: [defaults] host_key_checking: expected a boolean",
+        ),
+        (
+            "[ssh_connection]\nssh_args = -o ProxyCommand='nc %h %p'\n",
+            {},
+            "ansible.cfg:2: [ssh_connection] ssh_args: ProxyCommand 'nc %h %p' is not supported",
+        ),
+        ("forks = 3\n", {}, "ansible.cfg:1: invalid ansible.cfg: File contains no section"),
+        ("", {"ANSIBLE_TIMEOUT": "soon"}, "environment variable ANSIBLE_TIMEOUT: expected an"),
+    ],
+)
+def test_bad_settings_name_their_line(text: str, env: dict[str, str], message: str) -> None:
+    with pytest.raises(InventoryError) as e:
+        parse_config(text, "ansible.cfg", env, "/cwd")
+    assert str(e.value).startswith(message)
+
+
+def test_host_defaults_yield_to_host_variables(tmp_path: Path) -> None:
+    (tmp_path / "hosts.ini").write_text("a\nb ansible_user=own ansible_ssh_args='-J other'\n")
+    cfg = parse_config(CFG, str(tmp_path / "ansible.cfg"), {}, str(tmp_path))
+    inv = load_inventory(str(tmp_path / "hosts.ini"))
+    a, b = (
+        p.spec for p in plan_hosts(inv, list(inv.hosts.values()), (), None, cfg.host_defaults())
+    )
+    assert (a.user, a.proxy_jump, a.host_key_checking) == ("monitor", "bastion", False)
+    assert a.key_file == str(tmp_path / "keys/id_ed25519")
+    assert (b.user, b.proxy_jump) == ("own", "other")
+    assert "ansible_user" not in a.vars  # defaults are not the host's variables
+
+
+def test_run_without_an_inventory_uses_the_configured_one(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+    )
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = hosts.yml\nforks = 0\n")
+    env = {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")}
+    r = fleetmon("inventory", "--graph", env=env)
+    assert r.stdout == "@all:\n  |--@ungrouped:\n  |  |--here\n"
+    r = fleetmon("run", "-q", "--no-rules", env=env)
+    assert r.returncode == 4
+    assert (
+        r.stderr
+        == f"fleetmon: error: {tmp_path}/ansible.cfg: forks must be greater than 0, got 0\n"
+    )
+    r = fleetmon("run", "-q", "--no-rules", "--format", "json", env={**env, "ANSIBLE_FORKS": "2"})
+    assert r.returncode == 0, r.stderr
+    r = fleetmon("run", "-q", env={"ANSIBLE_CONFIG": str(tmp_path / "none.cfg")})
+    assert r.returncode == 4
+    assert r.stderr.startswith("fleetmon: error: no inventory: name one (fleetmon run INVENTORY)")

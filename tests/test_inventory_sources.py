@@ -1,0 +1,157 @@
+"""Inventory sources as Ansible takes them: folders, several sources, scripts, `--list` JSON,
+host lists, empty inventories; folders and precedence across sources checked against
+ansible-core itself."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from ansible_oracle import inventory_list
+from clirun import fleetmon
+
+from fleetmon.errors import InventoryError
+from fleetmon.inventory import load_inventory, render_graph, render_list
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+FOLDER = {
+    "10-web.ini": "[web]\nweb1\nweb2 http_port=8080\n[web:vars]\nrole=web\n",
+    "20-db.yml": "db:\n  hosts:\n    db1:\n  vars:\n    role: db\n",
+    "sub/30-more.ini": "[web]\nweb3\n",
+    "group_vars/web.yml": "from_group_vars: yes\n",
+    "host_vars/db1.yml": "db_port: 5432\n",
+    "00-notes.md": "[nope]\nnot-a-host\n",
+    "05-readme.txt": "not-a-host\n",
+    "06-old.ini~": "[web]\nbackup-host\n",
+    "07-ansible.cfg": "[defaults]\n",
+    "08-x.retry": "retry-host\n",
+    ".hidden.ini": "[web]\nhidden-host\n",
+}
+
+
+@pytest.mark.slow
+def test_folder_as_ansible_reads_it(tmp_path: Path) -> None:
+    _write(tmp_path / "inv", FOLDER)
+    inv = load_inventory(str(tmp_path / "inv"))
+    assert list(inv.hosts) == ["web1", "web2", "web3", "db1"]
+    assert inv.hosts["web1"].vars == {"role": "web", "from_group_vars": True}
+    assert inv.hosts["db1"].vars == {"role": "db", "db_port": 5432}
+    oracle = inventory_list(tmp_path / "inv", home=tmp_path / "home")
+    assert json.loads(render_list(inv)) == oracle
+
+
+@pytest.mark.slow
+def test_several_sources_merge_with_ansible_precedence(tmp_path: Path) -> None:
+    # Each source's group_vars in turn (Ansible's vars plugins loop over the sources outside
+    # the groups): b's group_vars/prod beats a's group_vars/web although web is prod's child.
+    _write(
+        tmp_path,
+        {
+            "a/hosts.ini": "[web]\nweb1 x=host\nweb2\n[prod:children]\nweb\n[all:vars]\nz=inv\n",
+            "a/group_vars/web.yml": "y: a-web\nz: a-web\nw: a-web\n",
+            "a/group_vars/all.yml": "y: a-all\n",
+            "b/hosts.yml": "web:\n  hosts:\n    web2:\n      x: b-host\n    web3:\n",
+            "b/group_vars/all.yml": "y: b-all\n",
+            "b/group_vars/prod.yml": "w: b-prod\n",
+            "b/host_vars/web1.yml": "x: b-host-vars\n",
+        },
+    )
+    sources = [str(tmp_path / "a" / "hosts.ini"), str(tmp_path / "b" / "hosts.yml")]
+    inv = load_inventory(sources)
+    assert inv.hosts["web1"].vars == {"z": "a-web", "y": "a-web", "w": "b-prod", "x": "b-host-vars"}
+    assert inv.path == ",".join(sources)
+    oracle = inventory_list(*sources, home=tmp_path / "home")
+    assert json.loads(render_list(inv)) == oracle
+
+
+def test_script_and_its_failures(tmp_path: Path) -> None:
+    good = _script(
+        tmp_path / "inv.sh",
+        'case "$1" in\n'
+        '--list) echo \'{"kvm": ["k1", "k2"], "xen": {"hosts": ["x1"], "vars": {"v": 1},'
+        ' "children": ["kvm"]}}\' ;;\n'
+        '--host) echo "{\\"who\\": \\"$2\\"}" ;;\n'
+        "esac\n",
+    )
+    inv = load_inventory(str(good))
+    assert list(inv.groups["xen"].children) == ["kvm"]
+    assert inv.hosts["k1"].vars == {"v": 1, "who": "k1"}  # no _meta: asked --host per host
+    failing = _script(tmp_path / "fail.sh", "echo 'cannot reach the CMDB' >&2\nexit 3\n")
+    hanging = _script(tmp_path / "hang.sh", "sleep 30\n")
+    garbled = _script(tmp_path / "bad.sh", 'printf \'{\\n  "kvm": ["k1",]\\n}\\n\'\n')
+    cases = [
+        (failing, 60.0, f"{failing}: inventory script `{failing} --list` exited 3: "),
+        (hanging, 0.3, f"{hanging}: inventory script `{hanging} --list` did not finish "),
+        (garbled, 60.0, f"{garbled}:2: `--list` output is not valid JSON: Expecting value"),
+    ]
+    for script, timeout_s, message in cases:
+        with pytest.raises(InventoryError) as e:
+            load_inventory(str(script), script_timeout_s=timeout_s)
+        assert str(e.value).startswith(message)
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(failing))
+    assert str(e.value).endswith("exited 3: cannot reach the CMDB")
+
+
+def test_saved_list_json_and_host_lists(tmp_path: Path) -> None:
+    saved = tmp_path / "inventory.json"
+    saved.write_text(
+        json.dumps(
+            {
+                "_meta": {"hostvars": {"k1": {"ansible_host": "10.0.0.1"}}},
+                "all": {"children": ["ungrouped", "kvm"]},
+                "kvm": {"hosts": ["k1"], "vars": {"fleetmon_hypervisor": "kvm"}},
+            }
+        )
+    )
+    inv = load_inventory(str(saved))
+    assert inv.hosts["k1"].address == "10.0.0.1"
+    assert inv.hosts["k1"].vars["fleetmon_hypervisor"] == "kvm"
+    inv = load_inventory("web1, web2:2222,")
+    assert [(h.name, h.port) for h in inv.hosts.values()] == [("web1", 22), ("web2", 2222)]
+    assert render_graph(inv) == "@all:\n  |--@ungrouped:\n  |  |--web1\n  |  |--web2\n"
+
+
+def test_plugin_configs(tmp_path: Path) -> None:
+    _write(tmp_path, {"inv/aws_ec2.yml": "plugin: amazon.aws.aws_ec2\n", "inv/h.ini": "a\n"})
+    inv = load_inventory(str(tmp_path / "inv"))
+    assert list(inv.hosts) == ["a"]
+    assert inv.warnings == (
+        f"{tmp_path}/inv/aws_ec2.yml: inventory plugin 'amazon.aws.aws_ec2' is not run by "
+        f"fleetmon: give it the JSON of `ansible-inventory -i {tmp_path}/inv/aws_ec2.yml "
+        "--list > inventory.json` instead (skipped)",
+    )
+
+
+def test_empty_inventories_load_and_a_run_of_nothing_is_unknown(tmp_path: Path) -> None:
+    for name, text in [("e.yml", ""), ("c.ini", "# nothing\n[kvm]\n"), ("n.yml", "all:\n")]:
+        (tmp_path / name).write_text(text)
+        inv = load_inventory(str(tmp_path / name))
+        assert dict(inv.hosts) == {}
+    r = fleetmon("run", tmp_path / "c.ini", "-q")
+    assert r.returncode == 3
+    assert r.stdout == ""
+    assert r.stderr == f"fleetmon: {tmp_path}/c.ini: the inventory has no hosts to collect\n"
+
+
+def test_cli_takes_several_sources(tmp_path: Path) -> None:
+    _write(tmp_path, {"a.ini": "[kvm]\nk1\n", "b.ini": "[kvm]\nk2\n"})
+    r = fleetmon("inventory", "-i", tmp_path / "a.ini", "--inventory", tmp_path / "b.ini")
+    assert r.stdout == "@all:\n  |--@ungrouped:\n  |--@kvm:\n  |  |--k1\n  |  |--k2\n"
+    r = fleetmon("inventory", tmp_path / "a.ini", tmp_path / "b.ini", "--graph")
+    assert r.stdout.endswith("|--k1\n  |  |--k2\n")
