@@ -7,6 +7,7 @@
      |    +-- OptionError
      +-- LockError                another run holds the lock: exit 3
      +-- OutputError              a report could not be written where asked: exit 4
+     +-- HistoryError             the history file is not usable, or a run not recorded: exit 4
      +-- ProbeParseError          a host's output could not be parsed (becomes parse_error)
 
 A failed host is not an exception: collection turns it into a RawResult status.
@@ -59,6 +60,15 @@ class LockError(FleetmonError):
 
 class OutputError(FleetmonError):
     """A report (or the raw folder) could not be written; the message names the path."""
+
+
+class HistoryError(FleetmonError):
+    """The history file is not a fleetmon history, is newer or corrupt (`refused`: it is
+    then left untouched), or a run could not be recorded in it; the message names the file."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class ProbeParseError(FleetmonError):

@@ -9,16 +9,25 @@
 
 Both need root (they bind sshd and log in as root). Outside CI a non-root run skips them;
 in CI (CI=true) a missing sshd or missing root is a failure, never a silent skip.
+
+The history: every fleetmon the suite runs (in process or as a child, which inherits the
+environment) has FLEETMON_HISTORY=none, so none writes the real default history (root in
+CI: /var/lib/fleetmon); a test of the history passes `--history TMP_PATH`. XDG_STATE_HOME
+points at a temporary folder too, for the tests of the default path.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sshd_util
+
+os.environ["FLEETMON_HISTORY"] = "none"
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="fleetmon-tests-state-")
 
 
 def _require_sshd() -> None:

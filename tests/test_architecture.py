@@ -11,6 +11,7 @@ The stages (a folder each under fleetmon/) and what each may import:
     rules      rule files, expressions, verdicts                 <- render, cli
     render     text, json, html, nagios, junit (pure)            <- cli
     io         atomic files, the lock, the raw store (I/O)       <- cli
+    history    the SQLite history across runs (I/O)              <- cli
     sim        the simulator (I/O)                               <- cli
     cli        the command line (I/O)
 """
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "rules": {"model", "inventory"},
     "render": {"model", "rules"},
     "io": {"model"},
+    "history": {"model"},
     "sim": {"model", "sources", "collect"},
     "cli": {
         "model",
@@ -48,6 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "rules",
         "render",
         "io",
+        "history",
         "sim",
     },
 }

@@ -92,7 +92,7 @@ def printable_run(run: RunInfo) -> RunInfo:
     the inventory path, --limit and host-key notes (inventory host names) reach the text
     report's header, and `report DIR` reads them all from a run.json anyone may have written.
     """
-    texts = (run.started_at, run.inventory, run.limit or "", *run.host_key_notes)
+    texts = (run.started_at, run.inventory, run.limit or "", *run.host_key_notes, *run.notes)
     if all(t.isprintable() for t in texts):
         return run  # the common case pays no tabulate import (the text renderer's module)
     from fleetmon.render.text import clean
@@ -103,6 +103,7 @@ def printable_run(run: RunInfo) -> RunInfo:
         inventory=clean(run.inventory),
         limit=None if run.limit is None else clean(run.limit),
         host_key_notes=tuple(clean(n) for n in run.host_key_notes),
+        notes=tuple(clean(n) for n in run.notes),
     )
 
 

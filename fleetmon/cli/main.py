@@ -34,6 +34,7 @@ COMMANDS = {
     "inventory": "inventory",
     "rules": "rules",
     "simulate": "simulate",
+    "history": "history",
 }
 
 

@@ -28,6 +28,7 @@ examples:
   fleetmon run inventory.yaml --format nagios       one status line for Nagios/Icinga
   fleetmon inventory inventory.yaml --graph         what the inventory resolves to
   fleetmon rules lint site-rules.yaml               check rule files
+  fleetmon history show kvm01 cpu.busy_pct --since 1d   a host's CPU over the last day
 
 exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 invalid input, 70 internal error,
 130/143 interrupted. 'fleetmon COMMAND --help' shows each command's options."""
@@ -127,6 +128,59 @@ def _add_vault_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_history_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--history",
+        metavar="PATH|none",
+        help="the history file (default: $FLEETMON_HISTORY, else "
+        "$XDG_STATE_HOME/fleetmon/history.sqlite; root: /var/lib/fleetmon/history.sqlite); "
+        "'none': no history",
+    )
+
+
+def _add_keep_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--history-keep",
+        metavar="SPEC",
+        help="how long each tier keeps its rows, saved in the file: raw=8d,hourly=90d,daily=2y "
+        "(the defaults; any of the three)",
+    )
+
+
+def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    hist = sub.add_parser("history", help="what earlier runs recorded: status, show, export")
+    hsub = hist.add_subparsers(dest="history_command", required=True, parser_class=_Parser)
+    status = hsub.add_parser("status", help="the file, its size, runs and tiers")
+    status.add_argument("--check", action="store_true", help="also run PRAGMA quick_check")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    show = hsub.add_parser("show", help="one host's (or VM's, disk's...) metrics over time")
+    show.add_argument("host", metavar="HOST")
+    show.add_argument("metrics", nargs="*", metavar="METRIC", help="default: the key metrics")
+    for scope, what in (("vm", "VM"), ("disk", "disk"), ("nic", "NIC"), ("fs", "mount point")):
+        show.add_argument(f"--{scope}", metavar="NAME", help=f"this {what} of HOST")
+    show.add_argument("--stat", choices=("avg", "min", "max"), default="avg",
+                      help="which statistic of the hourly and daily tiers")  # fmt: skip
+    export = hsub.add_parser("export", help="every value in a time range, as CSV or JSON")
+    export.add_argument("--scope", action="append", choices=("host", "disk", "nic", "fs", "vm"))
+    prune = hsub.add_parser("prune", help="apply the retention now (rollups, old rows deleted)")
+    _add_keep_option(prune)
+    prune.add_argument("--vacuum", action="store_true", help="then give freed space back")
+    for p, formats in ((show, ("text", "csv", "json")), (export, ("csv", "json"))):
+        p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION")
+        p.add_argument("--until", metavar="DURATION", help="end this long ago (default: now)")
+        p.add_argument(
+            "--tier",
+            choices=("auto", "raw", "hourly", "daily") if p is show else ("raw", "hourly", "daily"),
+            default="auto" if p is show else "raw",
+            help="per-run rows, or hourly/daily summaries (show's auto: the finest that "
+            "reaches back far enough)",
+        )
+        p.add_argument("--format", choices=formats, default=formats[0])
+        p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    for p in (status, show, export, prune):
+        _add_history_option(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(
@@ -191,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lock-wait", type=float, default=0.0, metavar="S")
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    _add_history_option(run)
+    _add_keep_option(run)
     _add_vault_options(run)
     _add_render_options(run)
 
@@ -203,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="the run's --output-cap: a larger raw file in DIR is refused (default 16 MiB)",
     )
+    _add_history_option(rep)
+    _add_keep_option(rep)
     _add_render_options(rep)
 
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")
@@ -222,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     from fleetmon.cli.simulate import configure_parser
 
     configure_parser(sim)
+
+    _add_history_parser(sub)
 
     rules = sub.add_parser("rules", help="check rule files, or show which apply where")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 
 from fleetmon import __version__
 from fleetmon.analyse.executor import analyse_many
-from fleetmon.cli.common import build_report, lean_gc, rule_set, write_outputs
+from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.recording import finish, recorder
 from fleetmon.io.rawstore import iter_raw
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo
 
@@ -19,6 +21,7 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
     run, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
+    rec = recorder(args)
     run = RunInfo(
         fleetmon_version=__version__,
         started_at=run.started_at,
@@ -28,7 +31,8 @@ def command(args: argparse.Namespace) -> int:
         limit=run.limit,
         host_key_notes=run.host_key_notes,
     )
-    with lean_gc():
+    with rec, lean_gc():
+        run = dataclasses.replace(run, notes=rec.notes)
         # Raw text a batch at a time: read, analysed over every core (forked workers inherit
         # the batch), dropped. Memory stays bounded by the batch, not the fleet.
         specs: dict[str, HostSpec] = {}
@@ -45,5 +49,5 @@ def command(args: argparse.Namespace) -> int:
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
         report = build_report(args, hosts, specs, run, rules, None)
-        write_outputs(args, report)
+        finish(args, report, rec)  # the outputs, then the history
     return report.exit_code

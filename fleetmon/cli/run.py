@@ -11,7 +11,8 @@ import sys
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
-from fleetmon.cli.common import build_report, lean_gc, rule_set, write_outputs
+from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.recording import finish, recorder
 from fleetmon.cli.runtime import Progress, run_async, utc_now
 from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.probe import ProbeOptions
@@ -67,7 +68,8 @@ def command(args: argparse.Namespace) -> int:
         if lock_path and not args.no_lock
         else contextlib.nullcontext()
     )
-    with lock, lean_gc():
+    rec = recorder(args)
+    with lock, rec, lean_gc():
         run = RunInfo(
             fleetmon_version=__version__,
             started_at=utc_now(),
@@ -76,6 +78,7 @@ def command(args: argparse.Namespace) -> int:
             rule_files=rule_files,
             limit=args.limit,
             host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),
+            notes=rec.notes,
         )
         opts = CollectOptions(
             interval_s=args.interval,
@@ -117,5 +120,5 @@ def command(args: argparse.Namespace) -> int:
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
         report = build_report(args, analysed, specs, run, rules, inventory)
-        write_outputs(args, report)
+        finish(args, report, rec)  # the outputs, then the history
     return report.exit_code

@@ -167,6 +167,8 @@ class RunInfo:
     limit: str | None = None
     #: Host-key policy in words when relaxed (e.g. "host key checking off for 3 hosts").
     host_key_notes: tuple[str, ...] = ()
+    #: Facts about the run itself (the history file's journal, its upgrade...).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

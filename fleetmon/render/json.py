@@ -132,6 +132,7 @@ def _doc(report: Report, hosts: list[dict[str, Any]] | None) -> dict[str, Any]:
         "limit": run.limit,
         "rule_files": list(run.rule_files),
         "host_key_notes": list(run.host_key_notes),
+        "notes": list(run.notes),
         "summary": summary(report),
         "hosts": hosts,
         "fleet": {

@@ -277,6 +277,7 @@ def render_text(report: Report, max_findings: int = MAX_FINDINGS) -> str:
     if run.rule_files:
         lines.append("rules: " + ", ".join(run.rule_files))
     lines += [f"WARNING: {note}" for note in run.host_key_notes]
+    lines += [f"note: {note}" for note in run.notes]
     lines.append("")
     findings = _finding_rows(report)
     if findings:

@@ -1,0 +1,148 @@
+"""`fleetmon history status|show|export|prune` (I/O edge): what earlier runs recorded.
+
+Readers open the file read-only and never block a run writing it (WAL); `prune` is a writer
+and takes the run's history lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+
+from fleetmon.cli.recording import Recorder
+from fleetmon.errors import HistoryError, OptionError
+from fleetmon.history import open_history, parse_keep, query, resolve, retention
+from fleetmon.history.store import History, failed, transaction
+from fleetmon.io.atomic import write_output
+from fleetmon.model import catalog
+from fleetmon.model.durations import DurationError, parse_duration
+from fleetmon.render.history import render_export, render_series, render_status
+
+#: What `history show HOST` prints without METRIC arguments, per scope.
+KEY_METRICS = {
+    "host": ("cpu.busy_pct", "cpu.steal_pct", "mem.used_pct", "load.1m"),
+    "vm": ("vm.cpu_pct", "vm.vcpu_delay_pct", "vm.mem_used_pct", "vm.state"),
+    "disk": ("disk.util_pct", "disk.read_bytes_per_s", "disk.write_bytes_per_s"),
+    "nic": ("nic.rx_bytes_per_s", "nic.tx_bytes_per_s", "nic.rx_drops_per_s"),
+    "fs": ("fs.used_pct", "fs.free_bytes", "fs.inodes_used_pct"),
+}
+
+
+def _path(args: argparse.Namespace) -> str:
+    path = resolve(args.history)
+    if path is None:
+        raise OptionError("--history none: there is no history to read")
+    return path
+
+
+def _ago(text: str, what: str) -> int:
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise OptionError(f"{what}: {exc}") from None
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run one `fleetmon history` subcommand."""
+    if args.history_command == "prune":
+        return _prune(args)
+    hist = open_history(_path(args), writable=False)
+    try:
+        if args.history_command == "status":
+            status = query.status(hist)
+            if args.check:
+                status["integrity"] = query.integrity(hist)
+            write_output("-", (render_status(status, args.format),))
+            return 0 if status.get("integrity", "ok") == "ok" else 4
+        now = int(time.time())
+        since = now - _ago(args.since, "--since")
+        until = now - _ago(args.until, "--until") if args.until else now + 1
+        tier = query.pick_tier(hist, since, now) if args.tier == "auto" else args.tier
+        if args.history_command == "show":
+            chunks = _show(args, hist, tier, since, until)
+        else:
+            scopes = args.scope or list(hist.columns)
+            chunks = render_export(
+                args.format, tier, query.export_rows(hist, tier, since, until, scopes)
+            )
+        write_output(args.output or "-", chunks)
+    except sqlite3.Error as exc:
+        raise failed(hist.path, exc, "cannot read it") from None
+    finally:
+        hist.close()
+    return 0
+
+
+def _scope_of(args: argparse.Namespace, metrics: list[str]) -> tuple[str, str | None]:
+    named = [(s, getattr(args, s)) for s in KEY_METRICS if s != "host" and getattr(args, s)]
+    if len(named) > 1:
+        raise OptionError("give one of --vm, --disk, --nic, --fs")
+    scopes = {catalog.scope_of(m) for m in metrics}
+    if None in scopes:
+        bad = next(m for m in metrics if catalog.scope_of(m) is None)
+        raise OptionError(f"unknown metric {bad!r}")
+    if len(scopes) > 1:
+        shown = ", ".join(sorted(map(str, scopes)))
+        raise OptionError(f"metrics of one scope at a time, got {shown}")
+    scope = str(scopes.pop()) if scopes else (named[0][0] if named else "host")
+    if named and named[0][0] != scope:
+        raise OptionError(f"--{named[0][0]} takes {named[0][0]} metrics, got {scope} ones")
+    return scope, str(named[0][1]) if named else None
+
+
+def _show(
+    args: argparse.Namespace, hist: History, tier: str, since: int, until: int
+) -> Iterator[str]:
+    scope, name = _scope_of(args, list(args.metrics))
+    metrics = list(args.metrics) or [
+        m for m in KEY_METRICS[scope] if tier == "raw" or catalog.ALL[m].unit != "state"
+    ]
+    if scope == "host":
+        found = query.entities(hist, "host", args.host, args.host)
+    else:
+        found = query.entities(hist, scope, args.host, name)
+        if not found and name is not None:  # a VM that moved keeps its history elsewhere
+            found = query.entities(hist, scope, None, name)[:1]
+    if not found:
+        what = args.host if scope == "host" else f"{scope} {name or '*'} of {args.host}"
+        raise HistoryError(f"history {hist.path}: nothing recorded for {what}")
+    points = query.series(
+        hist, tier, scope, [e.id for e in found], metrics, since, until, stat=args.stat
+    )
+    head = {
+        "schema": "fleetmon.history-series/1",
+        "subject": found[0].name if len(found) == 1 else args.host,
+        "host": args.host,
+        "scope": scope,
+        "tier": tier,
+        "stat": args.stat if tier != "raw" else None,
+        "since_t": since,
+    }
+    series = [(e.name, points[e.id]) for e in found]
+    return render_series(args.format, head, metrics, series)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    path = _path(args)
+    if not os.path.exists(path):
+        raise HistoryError(f"history {path}: no such file (fleetmon run writes it)")
+    keep = parse_keep(args.history_keep) if args.history_keep else None
+    with Recorder(path, keep, lock=True, wait_s=0.0) as rec:
+        hist = rec.hist
+        assert hist is not None
+        try:
+            with transaction(hist.conn):
+                if keep is not None:
+                    retention.save(hist, keep)
+                deleted = retention.apply(hist, keep or retention.stored(hist))
+            if args.vacuum:
+                hist.conn.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise failed(path, exc, "prune failed") from None
+    total = sum(deleted.values())
+    detail = ", ".join(f"{n} {t}" for t, n in sorted(deleted.items()) if n)
+    write_output("-", (f"pruned {total} row(s){': ' + detail if detail else ''}\n",))
+    return 0

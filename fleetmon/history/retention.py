@@ -1,0 +1,145 @@
+"""Retention in tiers (I/O): hourly and daily rollups, then old rows deleted; no daemon.
+
+Run at the end of each recorded run, inside its transaction: closed hours and days not yet
+summarised are rolled up (idempotent: a bucket is recomputed whole), then each tier keeps
+its own span back from the newest run (sysstat keeps 7 days of sa files, Zabbix hourly
+trends for years). The spans live in the file once set, so every writer applies the same.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from fleetmon.errors import OptionError
+from fleetmon.history import schema
+from fleetmon.history.store import History
+from fleetmon.model.durations import DurationError, parse_duration, short_duration
+
+DEFAULTS_S = {"raw": 8 * 86_400, "hourly": 90 * 86_400, "daily": 2 * 365 * 86_400}
+#: Shortest spans: raw rows must outlive the hour they are summarised in.
+MINIMUM_S = {"raw": 3600, "hourly": 86_400, "daily": 86_400}
+_SHIFT = schema.ENTITY_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each tier keeps its rows, in seconds."""
+
+    raw_s: int = DEFAULTS_S["raw"]
+    hourly_s: int = DEFAULTS_S["hourly"]
+    daily_s: int = DEFAULTS_S["daily"]
+
+    def span(self, tier: str) -> int:
+        """Seconds kept by `tier`."""
+        return {"raw": self.raw_s, "hourly": self.hourly_s, "daily": self.daily_s}[tier]
+
+    def text(self) -> str:
+        """As --history-keep takes it: `raw=8d,hourly=90d,daily=730d`."""
+        return ",".join(f"{t}={short_duration(self.span(t))}" for t in schema.TIERS)
+
+
+def parse_keep(text: str, base: Retention | None = None) -> Retention:
+    """`raw=8d,hourly=90d,daily=2y` (any of the three) over `base`; OptionError if invalid."""
+    spans = {t: (base or Retention()).span(t) for t in schema.TIERS}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        tier, sep, value = part.partition("=")
+        if not sep or tier.strip() not in spans:
+            raise OptionError(f"--history-keep: expected raw=, hourly= or daily=, got {part!r}")
+        try:
+            seconds = parse_duration(value.strip())
+        except DurationError as exc:
+            raise OptionError(f"--history-keep {tier}: {exc}") from None
+        if seconds < MINIMUM_S[tier.strip()]:
+            least = short_duration(MINIMUM_S[tier.strip()])
+            raise OptionError(f"--history-keep {tier}: at least {least}, got {value.strip()}")
+        spans[tier.strip()] = seconds
+    return Retention(spans["raw"], spans["hourly"], spans["daily"])
+
+
+def stored(hist: History) -> Retention:
+    """The file's retention (the defaults until --history-keep sets one)."""
+    spans = {t: hist.meta(f"keep_{t}_s") for t in schema.TIERS}
+    base = Retention()
+    return Retention(*(int(v) if v and v.isdigit() else base.span(t) for t, v in spans.items()))
+
+
+def save(hist: History, keep: Retention) -> None:
+    """Record `keep` as the file's retention (inside the caller's transaction)."""
+    hist.conn.executemany(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        [(f"keep_{t}_s", str(keep.span(t))) for t in schema.TIERS],
+    )
+
+
+def rollup(hist: History, tier: str, start_t: int, end_t: int) -> None:
+    """Recompute every `tier` bucket in [start_t, end_t) (bucket-aligned) for every scope."""
+    lo, hi = start_t << _SHIFT, end_t << _SHIFT
+    for scope, columns in hist.columns.items():
+        hist.conn.execute(schema.rollup_sql(scope, columns, tier), (lo, hi))
+
+
+def _floor(t: int, tier: str) -> int:
+    size = schema.BUCKET_S[tier]
+    return t // size * size
+
+
+def _rolled_to(hist: History, tier: str) -> int | None:
+    value = hist.meta(f"rolled_{tier}_to")
+    return int(value) if value else None
+
+
+def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> dict[str, int]:
+    """Roll up what closed since the last pass, then delete what each tier outlived.
+
+    `recorded_t` is the run just written: its hour and day are summarised again when they
+    were already (a run recorded late, by `fleetmon report DIR`). Returns rows deleted per
+    table. Call inside a transaction.
+    """
+    conn = hist.conn
+    newest = conn.execute("SELECT max(t) FROM runs").fetchone()[0]
+    if newest is None:
+        return {}
+    for tier, source in (("hourly", "raw"), ("daily", "hourly")):
+        done = _rolled_to(hist, tier)
+        closed = _floor(newest, tier)
+        start = done if done is not None else _first_t(conn, source, hist) or closed
+        if start < closed:
+            rollup(hist, tier, _floor(start, tier), closed)
+        if recorded_t is not None and done is not None and recorded_t < done:
+            first = _floor(recorded_t, tier)
+            rollup(hist, tier, first, first + schema.BUCKET_S[tier])
+        mark = max(closed, done or closed)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"rolled_{tier}_to", mark)
+        )
+    return _delete_old(hist, keep, newest)
+
+
+def _first_t(conn: sqlite3.Connection, tier: str, hist: History) -> int | None:
+    firsts = [
+        conn.execute(f"SELECT min(k) FROM {schema.table(tier, s)}").fetchone()[0]
+        for s in hist.columns
+    ]
+    keys = [k for k in firsts if k is not None]
+    return min(keys) >> _SHIFT if keys else None
+
+
+def _delete_old(hist: History, keep: Retention, newest: int) -> dict[str, int]:
+    conn = hist.conn
+    deleted: dict[str, int] = {}
+    for tier in schema.TIERS:
+        cutoff = newest - keep.span(tier)
+        if tier != "raw":
+            cutoff = _floor(cutoff, tier)
+        for scope in hist.columns:
+            name = schema.table(tier, scope)
+            cur = conn.execute(f"DELETE FROM {name} WHERE k < ?", (cutoff << _SHIFT,))
+            deleted[name] = cur.rowcount
+        if tier == "raw":
+            deleted["runs"] = conn.execute("DELETE FROM runs WHERE t < ?", (cutoff,)).rowcount
+    oldest_kept = newest - max(keep.span(t) for t in schema.TIERS)
+    deleted["entities"] = conn.execute(
+        "DELETE FROM entities WHERE last_t < ?", (_floor(oldest_kept, "daily"),)
+    ).rowcount
+    return deleted

@@ -1,0 +1,258 @@
+"""Opening the history file (I/O): checks, pragmas, migrations, the catalogue's columns.
+
+A file that is not a fleetmon history, was written by a newer fleetmon or is corrupt is a
+HistoryError (exit 4) and is never written to. Writers use WAL with synchronous=NORMAL: a
+crash loses at most the run being written, and readers never block the writer. On a
+network filesystem the rollback journal is used instead (WAL needs shared memory), and the
+run's notes say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fleetmon import __version__
+from fleetmon.errors import HistoryError
+from fleetmon.history import schema
+from fleetmon.history.paths import filesystem_of, is_network_fs
+from fleetmon.history.schema import Column
+from fleetmon.model.catalog import MetricDef
+
+_HEADER = b"SQLite format 3\x00"
+#: How long a statement waits for a lock another process holds (a reader on a rollback
+#: journal, or a writer that ignored the run lock) before failing.
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(slots=True)
+class History:
+    """An open history file: its connection and the columns the file has."""
+
+    path: str
+    conn: sqlite3.Connection
+    writable: bool
+    columns: dict[str, list[Column]] = field(default_factory=dict)
+    #: What the reports should say about the file (a network filesystem, a migration).
+    notes: list[str] = field(default_factory=list)
+    texts: dict[str, int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close the connection (a WAL checkpoint happens when the last one closes)."""
+        self.conn.close()
+
+    def meta(self, key: str) -> str | None:
+        """A value of the `meta` table."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+
+def _refuse(path: str, why: str) -> HistoryError:
+    return HistoryError(
+        f"history {path}: {why}; the file was not touched (--history PATH|none)", refused=True
+    )
+
+
+def _check_file(path: str) -> bool:
+    """True when `path` holds data to check, False when there is nothing (or an empty file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _refuse(path, f"cannot read it: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _refuse(path, "not a regular file")
+    if st.st_size == 0:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_HEADER))
+    except OSError as exc:
+        raise _refuse(path, f"cannot read it: {exc.strerror}") from None
+    if head != _HEADER:
+        raise _refuse(path, "not a SQLite database, so not a fleetmon history")
+    return True
+
+
+def _connect(path: str, writable: bool) -> sqlite3.Connection:
+    uri = f"file:{_uri_path(path)}?mode={'rwc' if writable else 'ro'}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _uri_path(path: str) -> str:
+    # https://sqlite.org/uri.html: '?' and '#' end the path and '%' escapes.
+    absolute = os.path.abspath(path)
+    return absolute.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
+def open_history(path: str, *, writable: bool) -> History:
+    """Open (a writer: create when missing) and check the history at `path`."""
+    exists = _check_file(path)
+    if not exists and not writable:
+        raise HistoryError(f"history {path}: no such file (fleetmon run writes it; see --history)")
+    if not exists:
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"history {path}: cannot create {folder}: {exc.strerror}") from None
+    try:
+        conn = _connect(path, writable)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"history {path}: cannot open it: {exc}") from None
+    hist = History(path, conn, writable)
+    try:
+        _prepare(hist)
+    except HistoryError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise failed(path, exc, "cannot open it") from None
+    return hist
+
+
+def failed(path: str, exc: sqlite3.Error, doing: str) -> HistoryError:
+    """A HistoryError in words for an sqlite3 error while `doing` something with the file."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return _refuse(path, f"corrupt ({text}): move it away and fleetmon starts a new one")
+    if "full" in text or "disk I/O" in text or "too large" in text:
+        return HistoryError(f"history {path}: {doing}: {text} (is the disk full?)")
+    return HistoryError(f"history {path}: {doing}: {text}")
+
+
+def _prepare(hist: History) -> None:
+    conn = hist.conn
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id != schema.APPLICATION_ID and (app_id != 0 or objects or version):
+        raise _refuse(hist.path, "a SQLite database of another program, not a fleetmon history")
+    if version > schema.SCHEMA_VERSION:
+        raise _refuse(
+            hist.path,
+            f"written by a newer fleetmon (schema {version}; this fleetmon {__version__} "
+            f"knows up to {schema.SCHEMA_VERSION})",
+        )
+    if hist.writable:
+        _set_journal(hist)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if version < schema.SCHEMA_VERSION:
+            _migrate(hist, version)
+        _sync_catalogue(hist)
+    elif version == 0:
+        raise HistoryError(f"history {hist.path}: empty (no run recorded yet)")
+    elif version < schema.SCHEMA_VERSION:
+        raise HistoryError(
+            f"history {hist.path}: schema {version} predates this fleetmon "
+            f"({schema.SCHEMA_VERSION}): the next `fleetmon run` upgrades it"
+        )
+    hist.columns = _columns(conn)
+    hist.texts = dict(conn.execute("SELECT text, id FROM texts").fetchall())
+
+
+def _set_journal(hist: History) -> None:
+    fstype = filesystem_of(hist.path)
+    if is_network_fs(fstype):
+        hist.conn.execute("PRAGMA journal_mode = DELETE")
+        hist.notes.append(
+            f"history {hist.path} is on {fstype}: rollback journal instead of WAL (WAL does "
+            "not work over a network filesystem), so readers may briefly block the writer"
+        )
+    else:
+        mode = hist.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # pragma: no cover - WAL refused (e.g. no mmap)
+            hist.notes.append(f"history {hist.path}: WAL refused, journal mode {mode}")
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the file stays as it was)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    for stmt in schema.BASE_TABLES.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("created_at", now), ("created_by", f"fleetmon {__version__}")],
+    )
+    for scope, metrics in schema.stored_scopes():
+        for stmt in schema.create_scope(scope, metrics):
+            conn.execute(stmt)
+        _register(conn, scope, metrics, now)
+
+
+def _register(
+    conn: sqlite3.Connection, scope: str, metrics: tuple[MetricDef, ...], now: str
+) -> None:
+    conn.executemany(
+        "INSERT INTO columns (scope, metric, unit, scale, added_at) VALUES (?, ?, ?, ?, ?)",
+        [(scope, m.name, m.unit, schema.scale_of(m), now) for m in metrics],
+    )
+
+
+#: schema version -> the step that brings a file from the version before to it.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create}
+
+
+def _migrate(hist: History, version: int) -> None:
+    with transaction(hist.conn):
+        for target in range(version + 1, schema.SCHEMA_VERSION + 1):
+            MIGRATIONS[target](hist.conn)
+        hist.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+    if version:
+        hist.notes.append(
+            f"history {hist.path} upgraded from schema {version} to {schema.SCHEMA_VERSION}"
+        )
+
+
+def _sync_catalogue(hist: History) -> None:
+    """Add the columns of catalogue metrics the file does not have yet (one transaction)."""
+    have = {(c.scope, c.metric) for cols in _columns(hist.conn).values() for c in cols}
+    missing = [
+        (scope, m)
+        for scope, ms in schema.stored_scopes()
+        for m in ms
+        if (scope, m.name) not in have
+    ]
+    if not missing:
+        return
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with transaction(hist.conn):
+        for scope, m in missing:
+            for stmt in schema.add_metric(scope, m):
+                hist.conn.execute(stmt)
+            _register(hist.conn, scope, (m,), now)
+    hist.notes.append(
+        f"history {hist.path}: {len(missing)} new metric(s) added: "
+        + ", ".join(m.name for _, m in missing)
+    )
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, list[Column]]:
+    out: dict[str, list[Column]] = {}
+    rows = conn.execute("SELECT scope, metric, unit, scale FROM columns ORDER BY rowid")
+    for scope, metric, unit, scale in rows:
+        out.setdefault(scope, []).append(Column(scope, metric, unit, scale))
+    return out

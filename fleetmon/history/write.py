@@ -1,0 +1,268 @@
+"""Recording a run in the history (I/O): one transaction per run, retention included.
+
+Each subject (host, disk, NIC, filesystem, VM) is an entity with a stable id: a VM with a
+UUID (libvirt domain UUID, Xen domain UUID) keeps its id across a rename or a migration to
+another host; anything else is known by (scope, host, name). A run recorded again (the same
+`started_at` and inventory, e.g. `fleetmon report DIR` twice) replaces its earlier record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from fleetmon.errors import HistoryError
+from fleetmon.history import retention, schema
+from fleetmon.history.store import History, failed, transaction
+from fleetmon.model import HostReport, Metrics, MetricValue, Report, Row
+
+_SHIFT = schema.ENTITY_BITS
+_INT64 = (1 << 63) - 1
+
+
+def run_time(started_at: str) -> int:
+    """Unix seconds of an ISO 8601 `started_at` ("2026-11-26T03:00:00Z")."""
+    try:
+        return int(datetime.fromisoformat(started_at).timestamp())
+    except ValueError:
+        raise HistoryError(f"run start {started_at!r} is not an ISO 8601 time") from None
+
+
+def rows_of(host: HostReport, scope: str) -> tuple[Row, ...]:
+    """A host's rows of one row scope."""
+    fields = {"disk": host.disks, "nic": host.nics, "fs": host.filesystems, "vm": host.vms}
+    return fields.get(scope, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording a run did: its key time, values stored, rows deleted by retention."""
+
+    t: int
+    values: int
+    rows: int
+    replaced: bool
+    deleted: dict[str, int]
+
+
+class _Entities:
+    """Entity ids by identity, loaded once per run; new ones inserted as met."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.by_uuid: dict[tuple[str, str], tuple[int, str, str]] = {}
+        self.by_name: dict[tuple[str, str, str], int] = {}
+        for eid, scope, host, name, uuid in conn.execute(
+            "SELECT id, scope, host, name, uuid FROM entities"
+        ):
+            if uuid is None:
+                self.by_name[scope, host, name] = eid
+            else:
+                self.by_uuid[scope, uuid] = (eid, host, name)
+        self.renamed: list[tuple[str, str, int]] = []
+
+    def id(self, scope: str, host: str, name: str, uuid: str | None, t: int) -> int:
+        """The entity id of a subject, created (or given its UUID) when first seen."""
+        if uuid:
+            found = self.by_uuid.get((scope, uuid))
+            if found is not None:
+                return found[0]
+            eid_or_none = self.by_name.pop((scope, host, name), None)
+            if eid_or_none is not None:  # known by name until now: it keeps its history
+                self.conn.execute("UPDATE entities SET uuid = ? WHERE id = ?", (uuid, eid_or_none))
+                self.by_uuid[scope, uuid] = (eid_or_none, host, name)
+                return eid_or_none
+        elif (scope, host, name) in self.by_name:
+            return self.by_name[scope, host, name]
+        cur = self.conn.execute(
+            "INSERT INTO entities (scope, host, name, uuid, first_t, last_t) VALUES (?,?,?,?,?,?)",
+            (scope, host, name, uuid or None, t, t),
+        )
+        eid = int(cur.lastrowid or 0)
+        if uuid:
+            self.by_uuid[scope, uuid] = (eid, host, name)
+        else:
+            self.by_name[scope, host, name] = eid
+        return eid
+
+    def place(self, scope: str, host: str, name: str, uuid: str | None) -> None:
+        """Record where a subject known by UUID is now (a rename, a migration)."""
+        if not uuid:
+            return
+        eid, old_host, old_name = self.by_uuid[scope, uuid]
+        if (old_host, old_name) != (host, name):
+            self.renamed.append((host, name, eid))
+            self.by_uuid[scope, uuid] = (eid, host, name)
+
+    def flush(self, seen: Iterable[int], t: int) -> None:
+        """Record renames and the last time each entity was seen."""
+        self.conn.executemany("UPDATE entities SET host = ?, name = ? WHERE id = ?", self.renamed)
+        self.conn.executemany(
+            "UPDATE entities SET last_t = ? WHERE id = ? AND last_t < ?",
+            [(t, eid, t) for eid in seen],
+        )
+
+
+class _Texts:
+    """State texts (vm.state, a host's status) as small integer ids."""
+
+    def __init__(self, hist: History) -> None:
+        self.hist = hist
+
+    def __call__(self, text: str) -> int:
+        found = self.hist.texts.get(text)
+        if found is None:
+            cur = self.hist.conn.execute("INSERT INTO texts (text) VALUES (?)", (text,))
+            found = self.hist.texts[text] = int(cur.lastrowid or 0)
+        return found
+
+
+def stored_int(value: MetricValue, scale: int) -> int | None:
+    """A metric value as the integer stored for it (None: unknown or not representable)."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and scale == 1:
+        return value if -_INT64 <= value <= _INT64 else None
+    x = value * scale
+    if not math.isfinite(x) or abs(x) > _INT64:
+        return None
+    return round(x)
+
+
+class _Encoder:
+    """A scope's metrics -> the integers of its row, walking only the metrics a row has."""
+
+    def __init__(self, cols: Sequence[schema.Column], texts: _Texts) -> None:
+        self.width = len(cols)
+        self.pos = {c.metric: (i, c.scale) for i, c in enumerate(cols)}
+        self.texts = texts
+
+    def __call__(self, metrics: Metrics) -> tuple[list[int | None], int]:
+        """The row's stored values, and how many are not null."""
+        out: list[int | None] = [None] * self.width
+        pos = self.pos
+        n = 0
+        for name, v in metrics.items():
+            found = pos.get(name)
+            if found is None or v is None:
+                continue
+            i, scale = found
+            x: int | None
+            if type(v) is float:
+                try:
+                    x = round(v * scale)
+                except (ValueError, OverflowError):  # nan, inf
+                    continue
+                if not -_INT64 <= x <= _INT64:
+                    continue
+            elif type(v) is int and scale == 1 and -_INT64 <= v <= _INT64:
+                x = v
+            elif scale == 0:
+                if type(v) is not str:
+                    continue
+                x = self.texts(v)
+            else:
+                x = stored_int(v, scale)
+                if x is None:
+                    continue
+            out[i] = x
+            n += 1
+        return out, n
+
+
+def _pick_run_time(conn: sqlite3.Connection, report: Report) -> tuple[int, bool]:
+    """The run's key time, and whether an earlier record of the same run is replaced."""
+    t = run_time(report.run.started_at)
+    while True:
+        row = conn.execute("SELECT started_at, inventory FROM runs WHERE t = ?", (t,)).fetchone()
+        if row is None:
+            return t, False
+        if tuple(row) == (report.run.started_at, report.run.inventory):
+            return t, True
+        t += 1  # another run started in the same second: the next free one
+
+
+def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[int]]:
+    texts = _Texts(hist)
+    ents = _Entities(hist.conn)
+    values = rows = 0
+    seen: list[int] = []
+    for scope, cols in hist.columns.items():
+        encode = _Encoder(cols, texts)
+        batch: dict[int, list[int | None]] = {}
+        for host in report.hosts:
+            if scope == "host":
+                subjects: Iterable[tuple[str, Metrics, str | None]] = [
+                    (host.name, host.metrics, None)
+                ]
+            elif not host.collected:
+                continue
+            else:
+                subjects = ((r.name, r.metrics, r.labels.get("uuid")) for r in rows_of(host, scope))
+            for name, metrics, uuid in subjects:
+                eid = ents.id(scope, host.name, name, uuid, t)
+                if eid in batch:
+                    continue  # a VM listed by two hosts mid-migration: the first one counts
+                ents.place(scope, host.name, name, uuid)
+                vals, n = encode(metrics)
+                values += n
+                status = texts(host.status.value) if scope == "host" else None
+                batch[eid] = [(t << _SHIFT) | eid, status, *vals]
+        names = ", ".join(["k", "status", *(schema.q(c.metric) for c in cols)])
+        marks = ", ".join("?" * (len(cols) + 2))
+        hist.conn.executemany(
+            f"INSERT INTO {schema.table('raw', scope)} ({names}) VALUES ({marks})",
+            batch.values(),
+        )
+        rows += len(batch)
+        seen += batch
+    ents.flush(seen, t)
+    return values, rows, seen
+
+
+def record_run(hist: History, report: Report, keep: retention.Retention | None = None) -> Recorded:
+    """Write one run and apply the retention, in one transaction (all or nothing)."""
+    if not hist.writable:
+        raise HistoryError(f"history {hist.path}: opened read-only")
+    conn = hist.conn
+    try:
+        with transaction(conn):
+            if keep is not None:
+                retention.save(hist, keep)
+            rules = keep or retention.stored(hist)
+            t, replaced = _pick_run_time(conn, report)
+            if replaced:
+                for scope in hist.columns:
+                    conn.execute(
+                        f"DELETE FROM {schema.table('raw', scope)} WHERE k >= ? AND k < ?",
+                        (t << _SHIFT, (t + 1) << _SHIFT),
+                    )
+            run = report.run
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (t, started_at, inventory, fleetmon_version,"
+                " interval_s, hosts, collected, exit_code) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    t,
+                    run.started_at,
+                    run.inventory,
+                    run.fleetmon_version,
+                    run.interval_s,
+                    len(report.hosts),
+                    sum(h.collected for h in report.hosts),
+                    report.exit_code,
+                ),
+            )
+            values, rows, _ = _insert_rows(hist, report, t)
+            deleted = retention.apply(hist, rules, recorded_t=t)
+    except sqlite3.Error as exc:
+        hist.texts = {}  # ids made in the rolled-back transaction are gone
+        with contextlib.suppress(sqlite3.Error):
+            hist.texts = dict(conn.execute("SELECT text, id FROM texts").fetchall())
+        raise failed(hist.path, exc, "this run was not recorded") from None
+    return Recorded(t, values, rows, replaced, deleted)

@@ -1,0 +1,247 @@
+"""`run`/`report DIR` write the history; `fleetmon history status|show|export|prune` read it.
+
+Real child processes, as cron runs them: the local connection probes this machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clirun import ROOT, fleetmon
+
+LOCAL = ROOT / "inventories" / "localhost.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real local run saved with --save-raw, replayed by the tests."""
+    out = tmp_path_factory.mktemp("raw") / "run"
+    res = fleetmon("run", LOCAL, "-i", "0.2", "-q", "--save-raw", out, "--format", "nagios")
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    return out
+
+
+def _with_start(raw_dir: Path, tmp: Path, started_at: str) -> Path:
+    """A copy of the raw folder whose run started at `started_at`."""
+    copy = tmp / f"raw-{started_at.replace(':', '')}"
+    copy.mkdir(mode=0o755)
+    (copy / "raw").mkdir(mode=0o755)
+    for f in (raw_dir / "raw").iterdir():
+        (copy / "raw" / f.name).write_bytes(f.read_bytes())
+    doc = json.loads((raw_dir / "run.json").read_text())
+    doc["run"]["started_at"] = started_at
+    (copy / "run.json").write_text(json.dumps(doc))
+    return copy
+
+
+def _runs(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT started_at FROM runs ORDER BY t")]
+    finally:
+        conn.close()
+
+
+def test_run_writes_the_history_it_is_given(tmp_path: Path) -> None:
+    hist = tmp_path / "state" / "history.sqlite"
+    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    doc = json.loads(res.stdout)
+    assert _runs(hist) == [doc["started_at"]]
+    assert doc["notes"] == []
+    assert (tmp_path / "state" / ".history.sqlite.lock").exists()
+
+
+def test_history_none_and_the_default_path(tmp_path: Path) -> None:
+    state = tmp_path / "xdg"
+    env = {"FLEETMON_HISTORY": "", "XDG_STATE_HOME": str(state)}
+    if os.geteuid() == 0:
+        env["FLEETMON_HISTORY"] = str(state / "fleetmon" / "history.sqlite")  # not /var/lib
+    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--format", "nagios", env=env)
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    assert len(_runs(state / "fleetmon" / "history.sqlite")) == 1
+    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", env=env)
+    assert len(_runs(state / "fleetmon" / "history.sqlite")) == 1
+
+
+def test_report_dir_records_its_run_once(raw_dir: Path, tmp_path: Path) -> None:
+    hist = tmp_path / "h.sqlite"
+    for _ in range(2):
+        res = fleetmon("report", raw_dir, "--history", hist, "--format", "nagios")
+        assert res.returncode in (0, 1, 2, 3), res.stderr
+    started = json.loads((raw_dir / "run.json").read_text())["run"]["started_at"]
+    assert _runs(hist) == [started]
+
+
+@pytest.fixture(scope="module")
+def week(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A history of three runs of this machine, an hour apart (the first an hour ago)."""
+    from datetime import UTC, datetime, timedelta
+
+    tmp = tmp_path_factory.mktemp("week")
+    hist = tmp / "history.sqlite"
+    now = datetime.now(UTC).replace(microsecond=0)
+    for h in (3, 2, 1):
+        start = (now - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        res = fleetmon("report", _with_start(raw_dir, tmp, start), "--history", hist)
+        assert res.returncode in (0, 1, 2, 3), res.stderr
+    return hist
+
+
+def test_history_status(week: Path) -> None:
+    res = fleetmon("history", "status", "--history", week, "--check")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"history   {week}"
+    assert lines[2].startswith("runs      3 kept, ")
+    assert "integrity ok" in res.stdout
+    assert "retention raw=8d,hourly=90d,daily=2y" in lines
+    doc = json.loads(fleetmon("history", "status", "--history", week, "--format", "json").stdout)
+    assert doc["runs"] == 3
+    assert doc["tiers"]["raw"]["rows"] > 3
+    assert doc["tiers"]["hourly"]["rows"] > 0  # the first two hours are over: rolled up
+    assert doc["journal_mode"] == "wal"
+
+
+def test_history_show_csv_and_json(week: Path) -> None:
+    res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "mem.used_pct",
+                   "--history", week, "--format", "csv")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert rows[0] == ["time", "cpu.busy_pct", "mem.used_pct"]
+    assert len(rows) == 4
+    for r in rows[1:]:
+        assert 0 <= float(r[1]) <= 100
+        assert 0 < float(r[2]) < 100
+    doc = json.loads(
+        fleetmon("history", "show", "localhost", "--history", week, "--format", "json").stdout
+    )
+    assert doc["metrics"] == ["cpu.busy_pct", "cpu.steal_pct", "mem.used_pct", "load.1m"]
+    assert doc["tier"] == "raw"
+    assert len(doc["series"][0]["points"]) == 3
+    text = fleetmon("history", "show", "localhost", "fs.used_pct", "--history", week).stdout
+    assert text.splitlines()[1].split()[:3] == ["time", "(UTC)", "subject"]
+
+
+def test_history_show_errors(week: Path) -> None:
+    res = fleetmon("history", "show", "nosuchhost", "--history", week)
+    assert (res.returncode, res.stderr) == (
+        4,
+        f"fleetmon: error: history {week}: nothing recorded for nosuchhost\n",
+    )
+    res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "vm.cpu_pct", "--history", week)
+    assert res.stderr == "fleetmon: error: metrics of one scope at a time, got host, vm\n"
+    res = fleetmon("history", "show", "localhost", "--since", "7days", "--history", week)
+    assert res.returncode == 4
+    assert "--since: expected a duration such as 30s" in res.stderr
+    res = fleetmon("history", "status")  # the suite's FLEETMON_HISTORY=none
+    assert res.stderr == "fleetmon: error: --history none: there is no history to read\n"
+
+
+def test_history_export_csv_and_json(week: Path) -> None:
+    res = fleetmon("history", "export", "--history", week, "--scope", "host")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert {r["scope"] for r in rows} == {"host"}
+    busy = [r for r in rows if r["metric"] == "cpu.busy_pct"]
+    assert len(busy) == 3
+    doc = json.loads(fleetmon("history", "export", "--history", week, "--format", "json").stdout)
+    assert doc["schema"] == "fleetmon.history-export/1"
+    assert len(doc["rows"]) >= len(rows)
+    hourly = json.loads(
+        fleetmon(
+            "history", "export", "--history", week, "--tier", "hourly", "--format", "json"
+        ).stdout
+    )
+    assert set(hourly["rows"][0]) == {
+        "time", "scope", "host", "name", "uuid", "metric", "value", "min", "max", "n",
+    }  # fmt: skip
+
+
+def test_history_prune(week: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "h.sqlite"
+    src = sqlite3.connect(week)
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", "raw=1h", "--vacuum")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("pruned ")
+    # Raw rows up to 1 h older than the newest run are kept: the runs are 1 h apart.
+    assert len(_runs(copy)) == 2
+    status = json.loads(fleetmon("history", "status", "--history", copy, "--format", "json").stdout)
+    assert status["retention"] == "raw=1h,hourly=90d,daily=2y"  # saved in the file
+    assert status["tiers"]["hourly"]["rows"] > 0
+
+
+def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    hist = tmp_path / "notes.sqlite"
+    conn = sqlite3.connect(hist)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = hist.read_bytes()
+    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist)
+    assert res.returncode == 4
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"fleetmon: error: history {hist}: a SQLite database of another program, not a "
+        "fleetmon history; the file was not touched (--history PATH|none)\n"
+    )
+    assert hist.read_bytes() == before
+
+
+def _limited(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("limit", [8 * 1024, 64 * 1024], ids=["at-open", "at-write"])
+def test_a_full_disk_fails_the_history_but_not_the_report(
+    raw_dir: Path, tmp_path: Path, limit: int
+) -> None:
+    """RLIMIT_FSIZE in the child: no file may grow past `limit` bytes (EFBIG, as a full disk
+    gives ENOSPC). 8 KiB fails at opening (the WAL index needs 32 KiB), 64 KiB mid-write."""
+    hist = tmp_path / "h.sqlite"
+    assert fleetmon("report", raw_dir, "--history", hist).returncode in (0, 1, 2, 3)
+    later = _with_start(raw_dir, tmp_path, "2030-01-01T00:00:00Z")
+    for f in ("-wal", "-shm"):
+        Path(str(hist) + f).unlink(missing_ok=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fleetmon",
+            "report",
+            str(later),
+            "--history",
+            str(hist),
+            "--format",
+            "nagios",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: _limited(limit),
+    )
+    assert res.returncode == 4
+    assert res.stdout.startswith("FLEETMON ")  # the report
+    lines = res.stderr.splitlines()
+    assert lines[0] == "fleetmon: the reports were written, but not the history:"
+    assert lines[1].startswith(f"fleetmon: error: history {hist}: ")
+    assert lines[1].endswith("(is the disk full?)")
+    conn = sqlite3.connect(hist)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    conn.close()

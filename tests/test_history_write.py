@@ -1,0 +1,266 @@
+"""Recording runs: exact values back, stable VM identity, one transaction, tiered retention."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from reportfactory import RUN, host, report, sample_report, vm
+
+from fleetmon.errors import HistoryError
+from fleetmon.history import open_history, query, record_run, retention, schema
+from fleetmon.history.retention import Retention
+from fleetmon.history.store import History
+from fleetmon.history.write import run_time
+from fleetmon.model import HostReport, Report, Row, catalog
+
+T0 = "2026-11-26T03:00:00Z"
+T0_S = 1795662000
+
+
+@pytest.fixture
+def hist(tmp_path: Path) -> History:
+    h = open_history(str(tmp_path / "history.sqlite"), writable=True)
+    yield h  # type: ignore[misc]
+    h.close()
+
+
+def at(rep: Report, started_at: str, inventory: str | None = None) -> Report:
+    run = dataclasses.replace(
+        rep.run, started_at=started_at, inventory=inventory or rep.run.inventory
+    )
+    return dataclasses.replace(rep, run=run)
+
+
+def minutes(n: int) -> str:
+    """T0 plus n minutes, as a run's started_at."""
+    return datetime.fromtimestamp(T0_S + 60 * n, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_vms(h: HostReport, vms: list[Row]) -> HostReport:
+    return dataclasses.replace(h, vms=tuple(vms))
+
+
+def test_run_time_is_the_unix_second_of_started_at() -> None:
+    assert run_time(T0) == T0_S
+    assert run_time(minutes(5)) == T0_S + 300
+    with pytest.raises(HistoryError, match="not an ISO 8601 time"):
+        run_time("yesterday")
+
+
+def test_every_value_comes_back_at_its_unit_s_resolution(hist: History) -> None:
+    rep = sample_report()
+    rec = record_run(hist, rep)
+    assert rec.t == T0_S
+    expected_values = 0
+    for h in rep.hosts:
+        scopes: list[tuple[str, str, dict[str, object]]] = [("host", h.name, dict(h.metrics))]
+        if h.collected:
+            for scope, rows in (("disk", h.disks), ("nic", h.nics), ("fs", h.filesystems)):
+                scopes += [(scope, r.name, dict(r.metrics)) for r in rows]
+            scopes += [("vm", r.name, dict(r.metrics)) for r in h.vms]
+        for scope, name, metrics in scopes:
+            (ent,) = query.entities(hist, scope, h.name, name)
+            names = [m.name for m in catalog.ALL.values() if m.scope == scope]
+            ((t, got),) = query.series(hist, "raw", scope, [ent.id], names, 0, 2**40)[ent.id]
+            assert t == T0_S
+            for name_, value in zip(names, got, strict=True):
+                want = metrics.get(name_)
+                if want is None:
+                    assert value is None, (scope, name, name_)
+                    continue
+                expected_values += 1
+                unit = catalog.ALL[name_].unit
+                scale = schema.SCALE_BY_UNIT[unit]
+                if unit == "state":
+                    assert value == want
+                elif isinstance(want, bool):
+                    assert value == int(want)
+                else:
+                    assert value == pytest.approx(round(float(want) * scale) / scale, abs=1e-12)
+                    assert abs(float(value) - float(want)) <= 0.5 / scale  # type: ignore[arg-type]
+    assert rec.values == expected_values
+    runs = hist.conn.execute("SELECT hosts, collected, exit_code FROM runs").fetchall()
+    assert runs == [(len(rep.hosts), 6, rep.exit_code)]
+
+
+def test_a_host_not_collected_has_its_status_and_no_rows(hist: History) -> None:
+    rep = sample_report()
+    record_run(hist, rep)
+    (ent,) = query.entities(hist, "host", "kvm03", "kvm03")
+    status = hist.conn.execute(
+        "SELECT t.text FROM raw_host r JOIN texts t ON t.id = r.status WHERE r.k = ?",
+        ((T0_S << 24) | ent.id,),
+    ).fetchone()
+    assert status == ("unreachable",)
+    assert query.entities(hist, "disk", "kvm03") == []
+
+
+def _vm_report(rng: random.Random, placement: dict[str, list[Row]]) -> Report:
+    return report([with_vms(host(h, rng), rows) for h, rows in placement.items()])
+
+
+def test_a_vm_keeps_its_history_across_a_rename_and_a_migration(hist: History) -> None:
+    rng = random.Random(1)
+    uuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
+
+    def guest(name: str, cpu: float, with_uuid: bool = True) -> Row:
+        row = vm(name, rng, cpu_pct=cpu)
+        return dataclasses.replace(row, labels={"uuid": uuid} if with_uuid else {})
+
+    # Known by name until the probe captured UUIDs, then by UUID, renamed, migrated.
+    steps = [
+        {"kvm01": [guest("web-3", 10.0, with_uuid=False)], "kvm02": []},
+        {"kvm01": [guest("web-3", 20.0)], "kvm02": []},
+        {"kvm01": [guest("web-3-new", 30.0)], "kvm02": []},
+        {"kvm01": [], "kvm02": [guest("web-3-new", 40.0)]},
+        # Mid-migration both hosts list it: one row per run, the first host's.
+        {"kvm01": [guest("web-3-new", 50.0)], "kvm02": [guest("web-3-new", 55.0)]},
+    ]
+    for i, placement in enumerate(steps):
+        record_run(hist, at(_vm_report(rng, placement), minutes(5 * i)))
+    (ent,) = query.entities(hist, "vm")
+    assert (ent.host, ent.name, ent.uuid) == ("kvm01", "web-3-new", uuid)
+    points = query.series(hist, "raw", "vm", [ent.id], ["vm.cpu_pct"], 0, 2**40)[ent.id]
+    assert [v for _, (v,) in points] == [10.0, 20.0, 30.0, 40.0, 50.0]
+    # Another VM of the same name elsewhere, without a UUID, is another subject.
+    record_run(hist, at(_vm_report(rng, {"kvm09": [guest("web-3-new", 1.0, False)]}), minutes(30)))
+    assert len(query.entities(hist, "vm", name="web-3-new")) == 2
+
+
+def test_the_same_run_recorded_again_replaces_itself(hist: History) -> None:
+    rep = sample_report()
+    first = record_run(hist, rep)
+    again = record_run(hist, rep)
+    assert (first.replaced, again.replaced, again.t) == (False, True, first.t)
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    vms = sum(len(h.vms) for h in rep.hosts)
+    assert hist.conn.execute("SELECT count(*) FROM raw_vm").fetchone()[0] == vms
+    rows = sum(
+        hist.conn.execute(f"SELECT count(*) FROM raw_{s}").fetchone()[0] for s in hist.columns
+    )
+    assert rows == first.rows == again.rows
+    # Another inventory's run in the same second is kept, a second later.
+    other = record_run(hist, at(rep, T0, inventory="other.yaml"))
+    assert (other.t, other.replaced) == (T0_S + 1, False)
+
+
+def test_a_failed_write_leaves_the_file_as_it_was(
+    hist: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rep = sample_report()
+    record_run(hist, rep)
+    before = hist.conn.execute("SELECT count(*) FROM raw_nic").fetchone()[0]
+
+    def full(*args: object, **kwargs: object) -> dict[str, int]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(retention, "apply", full)
+    with pytest.raises(HistoryError) as err:
+        record_run(hist, at(rep, minutes(5)))
+    assert str(err.value) == (
+        f"history {hist.path}: this run was not recorded: database or disk is full "
+        "(is the disk full?)"
+    )
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert hist.conn.execute("SELECT count(*) FROM raw_nic").fetchone()[0] == before
+
+
+def _cpu_report(rng: random.Random, cpu: float | None) -> Report:
+    row = vm("db-1", rng, cpu_pct=0.0)
+    metrics = {**row.metrics, "vm.cpu_pct": cpu}
+    return _vm_report(rng, {"kvm01": [dataclasses.replace(row, metrics=metrics)]})
+
+
+def _hourly(hist: History) -> list[tuple[int, ...]]:
+    cols = ", ".join(schema.q(f"vm.cpu_pct:{s}") for s in schema.STATS)
+    return hist.conn.execute(f"SELECT k >> 24, n, {cols} FROM hourly_vm ORDER BY k").fetchall()
+
+
+def test_hourly_and_daily_rollups_are_exact_and_idempotent(hist: History) -> None:
+    rng = random.Random(2)
+    cpus = [10.0, 20.5, None, 40.25, 7.0, 99.99, 0.0, 33.3, 50.0, 60.0, 70.0, 80.0]
+    for i, cpu in enumerate(cpus):
+        record_run(hist, at(_cpu_report(rng, cpu), minutes(5 * i)))
+    assert _hourly(hist) == []  # the hour is not over yet
+    record_run(hist, at(_cpu_report(rng, 5.0), minutes(60)))
+    known = [c for c in cpus if c is not None]
+    avg = round(sum(round(c * 100) for c in known) / len(known))
+    expected = [(T0_S, 12, 0, avg, 9999, len(known))]
+    assert _hourly(hist) == expected
+    # Rolling up again changes nothing.
+    retention.rollup(hist, "hourly", T0_S, T0_S + 3600)
+    retention.rollup(hist, "hourly", T0_S, T0_S + 3600)
+    assert _hourly(hist) == expected
+    # The next day: yesterday's hours are summarised in one daily row.
+    record_run(hist, at(_cpu_report(rng, 1.0), minutes(24 * 60)))
+    daily = hist.conn.execute(
+        f"SELECT k >> 24, n, {', '.join(schema.q(f'vm.cpu_pct:{s}') for s in schema.STATS)}"
+        " FROM daily_vm"
+    ).fetchall()
+    day = T0_S // 86400 * 86400
+    total = sum(round(c * 100) for c in known) + 500
+    assert daily == [(day, 13, 0, round(total / (len(known) + 1)), 9999, len(known) + 1)]
+
+
+def test_each_tier_keeps_its_own_span(hist: History) -> None:
+    rng = random.Random(3)
+    keep = Retention(raw_s=2 * 3600, hourly_s=86_400, daily_s=3 * 86_400)
+    for i in range(0, 5 * 24 * 60, 30):  # five days, a run every 30 minutes
+        record_run(hist, at(_cpu_report(rng, float(i % 100)), minutes(i)), keep)
+    newest = T0_S + (5 * 24 * 60 - 30) * 60
+    runs = [t for (t,) in hist.conn.execute("SELECT t FROM runs ORDER BY t")]
+    assert runs[0] >= newest - 2 * 3600
+    assert len(runs) == 5
+    hours = [k >> 24 for (k,) in hist.conn.execute("SELECT k FROM hourly_vm")]
+    # The bucket holding the cutoff is kept whole; the newest hour is not over yet.
+    assert min(hours) == (newest - 86_400) // 3600 * 3600
+    assert max(hours) == newest // 3600 * 3600 - 3600
+    days = [k >> 24 for (k,) in hist.conn.execute("SELECT k FROM daily_vm ORDER BY k")]
+    assert days == [(newest - 3 * 86_400) // 86_400 * 86_400 + d * 86_400 for d in range(3)]
+    assert retention.stored(hist) == keep
+
+
+def test_a_run_recorded_late_is_rolled_up_again(hist: History) -> None:
+    rng = random.Random(4)
+    record_run(hist, at(_cpu_report(rng, 10.0), minutes(0)))
+    record_run(hist, at(_cpu_report(rng, 20.0), minutes(120)))
+    assert [r[3] for r in _hourly(hist)] == [1000]
+    record_run(hist, at(_cpu_report(rng, 30.0), minutes(10)))  # `report DIR` of an old run
+    assert [r[3] for r in _hourly(hist)] == [2000]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("raw=2d", Retention(raw_s=2 * 86_400)),
+        ("hourly=30d, daily=1y", Retention(hourly_s=30 * 86_400, daily_s=365 * 86_400)),
+        ("", Retention()),
+    ],
+)
+def test_history_keep_option(text: str, expected: Retention) -> None:
+    assert retention.parse_keep(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("raws=2d", "--history-keep: expected raw=, hourly= or daily=, got 'raws=2d'"),
+        ("raw=10m", "--history-keep raw: at least 1h, got 10m"),
+        ("daily=soon", "--history-keep daily: expected a duration such as"),
+    ],
+)
+def test_history_keep_option_errors(text: str, message: str) -> None:
+    from fleetmon.errors import OptionError
+
+    with pytest.raises(OptionError, match=message.replace("(", r"\(")):
+        retention.parse_keep(text)
+
+
+def test_the_default_retention_reads_as_the_issue_states() -> None:
+    assert Retention().text() == "raw=8d,hourly=90d,daily=2y"
+    assert RUN.started_at == T0
