@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,43 @@ def inventory_list(*sources: str | os.PathLike[str], home: Path, **env: str) -> 
     r = run("ansible-inventory", *args, "--list", home=home, **env)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+#: What `connections` asks ansible for each host: the values fleetmon connects with.
+CONNECTION = (
+    "{{ [ansible_host | default(inventory_hostname), ansible_port | default(22), "
+    "ansible_user | default(None), ansible_ssh_private_key_file | default(None), "
+    "ansible_connection | default('ssh')] }}"
+)
+
+
+def parse_debug(stdout: str) -> dict[str, Any]:
+    """`ansible -o -m debug` output: each host's msg, or "failed: REASON"."""
+    found: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^(\S+) \| (SUCCESS|FAILED!) => (.*)$", line)
+        if m:
+            data = json.loads(m.group(3))
+            found[m.group(1)] = data["msg"] if m.group(2) == "SUCCESS" else "failed: " + data["msg"]
+    return found
+
+
+def connections(
+    *args: str | os.PathLike[str], home: Path, cwd: Path | None = None, **env: str
+) -> dict[str, Any]:
+    """Each host's rendered [address, port, user, key file, connection] as Ansible has them
+    when it connects (`ansible all -m debug`: rendered, nothing connected), or why it fails."""
+    r = run(
+        "ansible",
+        "all",
+        *args,
+        "-o",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        f"msg={CONNECTION}",
+        home=home,
+        cwd=cwd,
+        **env,
+    )
+    return parse_debug(r.stdout)

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_oracle import environment, program
+from ansible_oracle import connections, environment, program
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import load_inventory, render_graph, render_host, render_list
+from fleetmon.inventory.connect import plan_hosts
 from fleetmon.inventory.resolve import Inventory
+from fleetmon.inventory.template import Renderer
+from fleetmon.inventory.vars import connection_kind
 
 CORPUS = Path(__file__).parent / "data" / "inventories" / "corpus"
 pytestmark = pytest.mark.slow
@@ -41,6 +44,7 @@ class Case:
     via_script: bool = False  # Ansible reads `--list` JSON only from a script: wrap it
     refused: tuple[str, str] = ("", "")  # fleetmon's error, Ansible's warning (it reads none)
     host: str = ""  # also compare `--host HOST` (the same variables as --list's _meta)
+    connect: bool = False  # also compare what each host is connected with (rendered)
 
 
 AC = "ansible-core"
@@ -75,7 +79,12 @@ CASES = [
         ),
     ),
     Case("empty.json", (f"{AC}/inventory_yaml/empty.json",), via_script=True),
-    Case("inventory_ini", (f"{AC}/inventory_ini/inventory.ini",), ("local", "gitlab*")),
+    Case(
+        "inventory_ini",
+        (f"{AC}/inventory_ini/inventory.ini",),
+        ("local", "gitlab*"),
+        connect=True,
+    ),
     Case("inventory.sh", ("inventory.sh",), ("None", "DC0_H0*"), cwd=f"{AC}/inventory_script"),
     Case(
         "inventory.json",
@@ -91,12 +100,18 @@ CASES = [
         ("arbitrary_grandparent",),
         host="testhost",
     ),
-    Case("special_vars_hosts", (f"{AC}/special_vars_hosts/inventory",), ("!failed",)),
+    Case(
+        "special_vars_hosts",
+        (f"{AC}/special_vars_hosts/inventory",),
+        ("!failed",),
+        connect=True,
+    ),
     Case("order", (f"{AC}/order/inventory",), ("incremental[1:2]", "host[A-C]")),
     Case(
         "delegate_to",
         (f"{AC}/delegate_to/inventory",),
         ("delegated_vars", "testhost*:!testhost[2-4]", "local:&testhost5"),
+        connect=True,
     ),
     Case("kubespray sample", ("kubespray/sample/inventory.ini",)),
     Case("kubespray sample folder", ("kubespray/sample",)),
@@ -105,6 +120,7 @@ CASES = [
         ("kubespray/local/hosts.ini", "kubespray/sample/inventory.ini"),
         ("etcd", "k8s_cluster", "kube_node:&kube_control_plane"),
         host="node1",
+        connect=True,
     ),
     Case(
         "ceph external_clients folder",
@@ -121,7 +137,12 @@ CASES = [
     Case("ceph all_daemons", ("ceph-ansible/all_daemons/hosts",), ("osds", "mon*:!mons[0]")),
     Case("debops rails_deploy", ("debops/rails_deploy/hosts",), ("containers:!debops_ruby",)),
     Case("debops rails_deploy folder", ("debops/rails_deploy",), host="somedbhost"),
-    Case("a4d orchestration", ("ansible-for-devops/orchestration/hosts.ini",), ("multi[2]",)),
+    Case(
+        "a4d orchestration",
+        ("ansible-for-devops/orchestration/hosts.ini",),
+        ("multi[2]",),
+        connect=True,
+    ),
     Case(
         "a4d vagrant",
         ("ansible-for-devops/lamp-infrastructure/vagrant/inventory",),
@@ -134,6 +155,7 @@ CASES = [
         ("ansible-for-devops/dynamic-inventory/inventory.py",),
         ("group",),
         host="192.168.56.72",
+        connect=True,
     ),
     Case("a4d all of it", ("ansible-for-devops",), ("app:&multi", "all[0:2]")),
     Case("docs examples/hosts", ("ansible-documentation/examples/hosts",)),
@@ -159,6 +181,7 @@ class Answer:
     graph: str = ""
     host: tuple[str, Any] | None = None
     selections: dict[str, set[str]] | None = None
+    connections: dict[str, Any] | None = None
     stderr: str = ""
 
 
@@ -223,6 +246,10 @@ def _ask(case: Case, tmp: Path) -> Answer:
         shown = _run(case, tmp, "ansible-inventory", "--host", case.host)
         assert shown.returncode == 0, shown.stderr
         answer.host = (case.host, json.loads(shown.stdout))
+    if case.connect:
+        sources = [a for s in _sources(case, tmp) for a in ("-i", s)]
+        cwd = CORPUS / case.cwd if case.cwd else tmp
+        answer.connections = connections(*sources, home=tmp / "home", cwd=cwd)
     if case.patterns:
         played = _run(case, tmp, "ansible-playbook", str(_playbook(case, tmp)), "--list-hosts")
         assert played.returncode == 0, played.stderr
@@ -294,3 +321,27 @@ def test_corpus_is_what_sources_md_lists() -> None:
     listed = set(re.findall(r"^\| `([^`]+)` \|", (CORPUS / "SOURCES.md").read_text(), re.M))
     present = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file()}
     assert listed == present - {"SOURCES.md"}
+
+
+def _as_fleetmon_sees(values: Any) -> Any:
+    """Ansible's answer in fleetmon's terms: `~` expanded, `smart` is ssh (failures as is)."""
+    if isinstance(values, str):
+        return "failed"
+    host, port, user, key, connection = values
+    key = os.path.expanduser(key) if key else None
+    return [host, int(port), user, key, connection_kind(connection)]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.connect], ids=lambda c: c.name)
+def test_same_connections_as_ansible(
+    case: Case, oracle: dict[str, Answer], tmp_path: Path, in_case_dir: None
+) -> None:
+    expected = oracle[case.name].connections
+    assert expected
+    inv = _load(case)
+    render = Renderer(inv, (), os.getcwd() if case.cwd else str(tmp_path), {})
+    mine = {}
+    for p in plan_hosts(inv, list(inv.hosts.values()), (), render):
+        s = p.spec
+        mine[s.name] = "failed" if p.skip else [s.address, s.port, s.user, s.key_file, s.connection]
+    assert mine == {h: _as_fleetmon_sees(v) for h, v in expected.items()}

@@ -19,6 +19,7 @@ from fleetmon.errors import OptionError
 from fleetmon.inventory import Inventory, load_inventory
 from fleetmon.inventory.ansiblecfg import AnsibleConfig, load_config
 from fleetmon.inventory.connect import plan_hosts
+from fleetmon.inventory.template import Renderer
 from fleetmon.inventory.vault import Secret
 from fleetmon.inventory.vaultpass import VaultOptions, load_secrets
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
@@ -103,7 +104,8 @@ def plan(opened: Opened, hosts: Sequence[HostSpec]) -> tuple[list[HostSpec], lis
     """The hosts to collect (decrypted, rendered, checked) and those skipped, as results."""
     collect: list[HostSpec] = []
     skipped: list[RawResult] = []
-    for p in plan_hosts(opened.inventory, hosts, opened.secrets, defaults=opened.defaults):
+    render = Renderer(opened.inventory, opened.secrets, os.getcwd(), os.environ)
+    for p in plan_hosts(opened.inventory, hosts, opened.secrets, render, opened.defaults):
         if p.skip is None:
             collect.append(p.spec)
         else:

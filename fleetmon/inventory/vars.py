@@ -101,8 +101,6 @@ def parse_size(value: Any) -> int:
 def _string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty string, got {value!r}")
-    if "{{" in value or "{%" in value:
-        raise ValueError(f"Jinja templates are not supported by fleetmon, got {value!r}")
     return value
 
 
