@@ -27,6 +27,7 @@ from fleetmon.model import (
     Status,
 )
 from fleetmon.sources.sections import ProbeOutput, split_output
+from fleetmon.sources.uuids import parse_virsh_uuids, parse_xl_uuids
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ def _label_vm_ports(nics: tuple[Row, ...], nic_vm: Mapping[str, str]) -> tuple[R
     )
 
 
+def _uuids(out: ProbeOutput, hypervisor: str) -> dict[str, str]:
+    """VM name -> domain UUID, when the probe could list them (else keyed by name)."""
+    text = out.text(0, "vm_uuids")
+    if not text:
+        return {}
+    return parse_xl_uuids(text) if hypervisor == "xen" else parse_virsh_uuids(text)
+
+
 def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
     hm = compute_host(out)
     cpus = hm.metrics.get("cpu.count")
@@ -72,8 +81,13 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
     cost = probe_cpu_ms(out)
     if cost is not None and cost > PROBE_CPU_NOTE_MS:
         notes.append(f"the probe used {cost:.0f} ms of CPU on this host")
+    uuids = _uuids(out, vm.hypervisor)
     vms = tuple(
-        dataclasses.replace(row, labels={**row.labels, "hypervisor": vm.hypervisor})
+        dataclasses.replace(
+            row,
+            labels={**row.labels, "hypervisor": vm.hypervisor}
+            | ({"uuid": uuids[row.name]} if row.name in uuids else {}),
+        )
         for row in vm.vms
     )
     merged = dataclasses.replace(

@@ -92,6 +92,10 @@ def build_script(opts: ProbeOptions) -> str:
         ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
         'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
+        # The domains' UUIDs, a VM's identity in the history across renames and migrations:
+        # domstats does not print them; one list does (sources/uuids.py).
+        'fm_uuids() { fm_hv 10 virsh -q -c "$FM_URI" list --all --uuid --name 2>&1; }',
+        "fm_xl_uuids() { fm_hv 10 xl list -v 2>&1; }",
         "fm_xl_list() { fm_hv 10 xl list 2>&1; }",
         "fm_xl_info() { fm_hv 10 xl info 2>&1; }",
         # xentop -d takes whole seconds (atoi); -f (full names) is Xen 4.6+: an older xentop
@@ -111,8 +115,8 @@ def build_script(opts: ProbeOptions) -> str:
         f' [ "$_rc" = 0 ] || sleep {q(interval)}; else sleep {q(interval)}; fi',
         "sample 2",
         *[f"fm 0 {name} {q(cmd)}" for name, cmd in ONCE_SECTIONS],
-        'if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fi',
-        'if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fi',
+        'if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids; fi',
+        'if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
         "fm 0 times times",
         "exit 0",
     ]

@@ -1,0 +1,41 @@
+"""Parse stage for the domains' UUIDs (pure): a VM's identity across renames and migrations.
+
+libvirt: `virsh list --all --uuid --name` prints one `<uuid> <name>` line per domain
+(virsh(1); tools/virsh-domain-monitor.c prints "%-36s %-30s"; with -q no header). Xen:
+`xl list -v` adds a UUID column after Time(s) (tools/xl/xl_list.c, "verbose" list):
+`Name ID Mem VCPUs State Time(s) UUID Reason-Code Security Label`.
+An older virsh that refuses --uuid with --name, or any line that does not parse, gives no
+UUID for that domain: its history is then keyed by host and name, as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_VIRSH_LINE = re.compile(rf"\s*(?P<uuid>{_UUID})\s+(?P<name>\S.*?)\s*")
+_XL_LINE = re.compile(
+    rf"(?P<name>\S.*?)\s+\d+\s+\d+\s+\d+\s+[-rbpscd]{{6}}\s+[\d.]+\s+(?P<uuid>{_UUID})(?:\s.*)?"
+)
+#: dom0 (Xen) and the all-zero UUID identify no guest.
+_NIL = "00000000-0000-0000-0000-000000000000"
+
+
+def parse_virsh_uuids(text: str) -> dict[str, str]:
+    """Domain name -> UUID (lowercase) from `virsh -q list --all --uuid --name`."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _VIRSH_LINE.fullmatch(line)
+        if m and m.group("uuid") != _NIL:
+            out[m.group("name")] = m.group("uuid").lower()
+    return out
+
+
+def parse_xl_uuids(text: str) -> dict[str, str]:
+    """Domain name -> UUID (lowercase) from `xl list -v`; Domain-0 is left out."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _XL_LINE.fullmatch(line.rstrip())
+        if m and m.group("name") != "Domain-0" and m.group("uuid") != _NIL:
+            out[m.group("name")] = m.group("uuid").lower()
+    return out
