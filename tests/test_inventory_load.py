@@ -10,6 +10,7 @@ import pytest
 from fleetmon.inventory import load_inventory, render_graph, render_host, render_list
 from fleetmon.inventory.inisrc import parse_value
 from fleetmon.inventory.load import detect_format
+from fleetmon.inventory.values import Unsafe
 from fleetmon.model import HostSpec
 
 DATA = Path(__file__).parent / "data" / "inventories"
@@ -193,8 +194,11 @@ def test_only_secret_text_is_masked_and_show_secrets_shows_it(tmp_path: Path) ->
         ("[1, 'x']", [1, "x"]),
         ("(1, 2)", [1, 2]),
         ("{'k': 1}", {"k": 1}),
-        ("1+2j", "1+2j"),  # complex numbers are not variable types
-        ("b'x'", "b'x'"),
+        ("1+2j", "(1+2j)"),  # complex numbers are not variable types: Python's text of them
+        ("b'x'", Unsafe("x")),  # Ansible decodes bytes but marks them unsafe
+        ("set()", []),
+        ("...", "..."),
+        ("{'k': (1, b'y')}", {"k": [1, Unsafe("y")]}),
         ("True # a comment", True),
         ("x # not a comment here", "x # not a comment here"),
         ('"C:\\dir"', "C:\\dir"),  # invalid escape: no SyntaxWarning escapes

@@ -6,6 +6,7 @@ The YAML and INI readers call the builder; `reconcile` then applies Ansible's im
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,14 @@ def checked(key: str, value: Any, origin: Origin) -> None:
         check_var(key, value)
     except ValueError as e:
         raise origin.error(str(e)) from None
+
+
+#: Ansible's C.INVALID_VARIABLE_NAMES: a group name should be an identifier.
+_INVALID_NAME = re.compile(r"^[\d\W]|[^\w]")
+
+
+def _where(origin: Origin) -> str:
+    return f"{origin.file}:{origin.line}" if origin.line is not None else origin.file
 
 
 class Builder:
@@ -148,6 +157,7 @@ class Builder:
 
     def reconcile(self) -> None:
         """Apply Ansible's implicit structure (InventoryData.reconcile_inventory)."""
+        self._warn_group_names()
         for g in list(self.groups.values()):
             if g.name != "all" and not g.parents:
                 self.add_child("all", g.name, g.origin)
@@ -162,6 +172,19 @@ class Builder:
                 h.groups["ungrouped"] = None
                 ungrouped.hosts[h.name] = None
         self._depths()
+
+    def _warn_group_names(self) -> None:
+        """Ansible warns about group names that are not identifiers (group.py
+        to_safe_group_name with C.INVALID_VARIABLE_NAMES), once; so does this, with where."""
+        bad = [g for g in self.groups.values() if _INVALID_NAME.search(g.name)]
+        if not bad:
+            return
+        shown = ", ".join(f"{g.name!r} ({_where(g.origin)})" for g in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        self.warnings.append(
+            f"group names with characters other than letters, digits and _ (Ansible warns "
+            f"about them; they are not usable as variable names in templates): {shown}{more}"
+        )
 
     def _depths(self) -> None:
         """Depth = longest path from `all`, the first key of Ansible's group sort."""

@@ -3,7 +3,9 @@
 Follows Ansible's plugins/inventory/ini.py: lines before any section are `ungrouped` hosts;
 `[g]` hosts, `[g:children]` group names, `[g:vars]` key=value; host lines split like a shell
 (quotes, `#` comments); every value goes through `ast.literal_eval` and stays a string when
-that fails (`2222` -> int, `True` -> bool, `yes` -> 'yes', `'a b'` -> 'a b').
+that fails (`2222` -> int, `True` -> bool, `yes` -> 'yes', `'a b'` -> 'a b'); then, as
+Ansible's _parse_recursive_coerce_types_and_tag: tuples and sets become lists, bytes
+untemplated (unsafe) text, `...` and complex numbers the text Python prints for them.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from typing import Any
 from fleetmon.errors import did_you_mean
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
+from fleetmon.inventory.values import Unsafe
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 _STATES = ("hosts", "children", "vars")
 _INT = re.compile(r"^(?:[1-9][0-9]*|0)$")
 # Text that literal_eval cannot take (a name, `web-01`, `192.0.2.7`): no quote to make it a
-# u''/r''/b'' string, no bracket or paren to make it a container.
-_NOT_LITERAL = re.compile(r"^(?:[A-Za-z_][^'\"#]*|\d+(?:\.\d+){2,})$")
+# u''/r''/b'' string, no bracket or paren to make it a container or a call (`set()`).
+_NOT_LITERAL = re.compile(r"^(?:[A-Za-z_][^'\"#(\[{]*|\d+(?:\.\d+){2,})$")
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
 _FAST_SPLIT = re.compile(r"['\"\\#]")  # without these, shlex.split is a whitespace split
 
@@ -48,10 +51,22 @@ def parse_value(text: str) -> Any:
             value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
-    if isinstance(value, complex | bytes) or value is Ellipsis:
-        return text  # not variable types; Ansible turns them back into text too
-    if isinstance(value, tuple | set):
-        return list(value)
+    return _coerce(value)
+
+
+def _coerce(value: Any) -> Any:
+    """Python literals that are not variable types, as Ansible turns them into some."""
+    if isinstance(value, list | tuple | set):
+        return [_coerce(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _coerce(v) for k, v in value.items()}
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, complex):
+        return str(value)  # `1+2j` -> '(1+2j)', as Ansible prints it
+    if isinstance(value, bytes):
+        # Ansible decodes it but does not trust it as a template: it is `!unsafe` text.
+        return Unsafe(value.decode("utf-8", "surrogateescape"))
     return value
 
 

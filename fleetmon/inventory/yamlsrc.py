@@ -66,7 +66,16 @@ def parse_yaml_inventory(text: str, file: str, b: Builder) -> None:
                 raise doc.origin(knode, name).error(
                     "inventory plugin configurations are not supported (static inventories only)"
                 )
-            _group(doc, b, name, vnode, doc.origin(knode, name))
+            at = doc.origin(knode, name)
+            if not is_null(vnode) and not isinstance(vnode, MappingNode):
+                # Ansible skips such a top-level entry with a warning and reads the rest.
+                b.warn(
+                    at,
+                    f"not a group (a mapping with hosts, children or vars): skipped, "
+                    f"as Ansible skips it; got {kind(vnode)}",
+                )
+                continue
+            _group(doc, b, name, vnode, at)
 
 
 def _group(doc: _Doc, b: Builder, name: str, node: Node, at: Origin) -> None:
@@ -77,8 +86,19 @@ def _group(doc: _Doc, b: Builder, name: str, node: Node, at: Origin) -> None:
     for key, knode, vnode in doc.names(data):
         here = doc.origin(knode, f"{at.path}.{key}")
         if key not in _SECTIONS:
-            raise here.error(f"unknown key{did_you_mean(key, _SECTIONS)}")
-        if isinstance(vnode, ScalarNode) and not is_null(vnode) and key != "vars":
+            # Ansible's yaml plugin warns and goes on (`host:` for `hosts:` is a typo).
+            b.warn(here, f"unknown key: skipped, as Ansible skips it{did_you_mean(key, _SECTIONS)}")
+            continue
+        if isinstance(vnode, ScalarNode) and not is_null(vnode):
+            if key == "vars":
+                # Ansible turns the text into a variable of that name with no value.
+                b.warn(
+                    here,
+                    f"not a mapping: Ansible reads {vnode.value!r} as the name of a "
+                    "variable with no value (write `vars: {name: value}`)",
+                )
+                b.set_group_var(name, vnode.value, None, here)
+                continue
             # Ansible accepts `hosts: web1` and `children: kvm` for a single entry.
             _entry(doc, b, name, key, vnode.value, None, doc.origin(vnode, f"{here.path}"))
             continue

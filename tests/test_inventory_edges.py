@@ -1,0 +1,81 @@
+"""What Ansible reads with a warning is read with a warning (file:line, did you mean), and
+INI values become what Ansible makes of them; both checked against ansible-core."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from ansible_oracle import inventory_list
+
+from fleetmon.inventory import load_inventory, render_list
+
+DATA = Path(__file__).parent / "data" / "inventories"
+WARN = sorted(p.name for p in (DATA / "warn").iterdir())
+
+INI_VALUES = (
+    "h1 a=set() b=\"b'single'\" c=... d=1+2j e=(1,2) f={1,2} g=0x1F h=1_000 i=-3 j=+4 k=07"
+    " l=u'x' m=r'\\d' n=[1,{2:3}] o=None p=true q=1e3 r='a b' s=not#comment"
+    " t=\"{1: b'x', 'k': (1, ...)}\" u=frozenset() v=\"'{{ x }}'\"\n"
+)
+MIXED_YAML = """\
+all:
+  children:
+    kvm:
+      host:
+        kvm01:
+      hosts:
+        kvm02:
+      vars: ansible_user=ops
+    web:
+      hostz: web1
+      hosts: web2
+      children: db
+xen: [xen01]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WARN)
+def test_read_with_a_warning_as_ansible(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(DATA / "warn" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    expected = (tmp_path / name).read_text().splitlines()[0].removeprefix("# warn: ")
+    inv = load_inventory(name)
+    assert inv.warnings == (expected,)
+    assert json.loads(render_list(inv)) == inventory_list(tmp_path / name, home=tmp_path / "home")
+
+
+@pytest.mark.slow
+def test_ini_values_and_mixed_yaml_as_ansible(tmp_path: Path) -> None:
+    (tmp_path / "values.ini").write_text(INI_VALUES)
+    (tmp_path / "mixed.yml").write_text(MIXED_YAML)
+    for name in ("values.ini", "mixed.yml"):
+        mine = json.loads(render_list(load_inventory(str(tmp_path / name)), show_secrets=True))
+        assert mine == inventory_list(tmp_path / name, home=tmp_path / "home"), name
+    hostvars = json.loads(render_list(load_inventory(str(tmp_path / "values.ini"))))
+    assert hostvars["_meta"]["hostvars"]["h1"]["b"] == {"__ansible_unsafe": "single"}
+    warnings = load_inventory(str(tmp_path / "mixed.yml")).warnings
+    assert [w.removeprefix(f"{tmp_path}/mixed.yml:") for w in warnings] == [
+        "4: all.children.kvm.host: unknown key: skipped, as Ansible skips it "
+        "(did you mean 'hosts'?)",
+        "8: all.children.kvm.vars: not a mapping: Ansible reads 'ansible_user=ops' as the name "
+        "of a variable with no value (write `vars: {name: value}`)",
+        "10: all.children.web.hostz: unknown key: skipped, as Ansible skips it "
+        "(did you mean 'hosts'?)",
+        "13: xen: not a group (a mapping with hosts, children or vars): skipped, as Ansible "
+        "skips it; got a sequence",
+    ]
+
+
+def test_group_names_ansible_warns_about(tmp_path: Path) -> None:
+    (tmp_path / "h.ini").write_text("[k8s-master]\nm1\n[ok_name]\nn1\n[9lives]\nc1\n")
+    assert load_inventory(str(tmp_path / "h.ini")).warnings == (
+        "group names with characters other than letters, digits and _ (Ansible warns about "
+        f"them; they are not usable as variable names in templates): 'k8s-master' "
+        f"({tmp_path}/h.ini:1), '9lives' ({tmp_path}/h.ini:5)",
+    )
