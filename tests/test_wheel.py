@@ -31,6 +31,8 @@ SOURCE = ROOT / "fleetmon"
 #: What a wheel build reads: anything else in the tree must not matter to it.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "LICENSES", "fleetmon")
 SHIPPED_RULES = {"linux-host.yaml", "kvm.yaml", "xen.yaml"}
+#: Loaded too when the run keeps a history (the suite runs with FLEETMON_HISTORY=none).
+HISTORY_RULES = {"history.yaml"}
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def test_the_wheel_holds_the_package_folder_and_the_licences(installed: Installe
     packaged = {n for n in names if n.startswith("fleetmon/")}
     assert packaged == expected
     # ... naming what the issue asks for, so a rename cannot empty the check above.
-    assert {f"fleetmon/playbooks/{r}" for r in SHIPPED_RULES} <= packaged
+    assert {f"fleetmon/playbooks/{r}" for r in SHIPPED_RULES | HISTORY_RULES} <= packaged
     assert "fleetmon/templates/report.html.j2" in packaged
     assert "fleetmon/sim/data/sysstat/root2/proc/stat" in packaged
     assert "fleetmon/sim/data/lab-libvirt9-qemu7-tcg/sample2/domstats--raw.txt" in packaged
@@ -155,7 +157,7 @@ def test_run_on_localhost_with_the_shipped_rules(installed: Installed) -> None:
 def test_rules_lint_on_the_installed_playbooks(installed: Installed) -> None:
     out = installed.run("rules", "lint", str(installed.site / "playbooks"))
     assert out.returncode == 0, out.stderr
-    assert re.fullmatch(r"\d+ rules OK in 3 file\(s\)\n", out.stdout), out.stdout
+    assert re.fullmatch(r"\d+ rules OK in 4 file\(s\)\n", out.stdout), out.stdout
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 import fleetmon
@@ -18,6 +18,7 @@ from fleetmon.io.atomic import write_output
 from fleetmon.model import Finding, HostReport, HostSpec, Report, RunInfo
 from fleetmon.render.json import json_chunks, render_json
 from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules
+from fleetmon.rules.historical import Past, RuleState, StateKey
 from fleetmon.rules.verdict import exit_code
 
 
@@ -56,7 +57,10 @@ def rule_set(args: argparse.Namespace) -> tuple[RuleSet | None, tuple[str, ...]]
     """The rules of this run (None with --no-rules) and the files they came from."""
     if getattr(args, "no_rules", False):
         return None, ()
-    files = args.rules or default_rule_files(str(playbooks_dir()))
+    from fleetmon.history.paths import resolve
+
+    with_history = resolve(getattr(args, "history", "none")) is not None
+    files = args.rules or default_rule_files(str(playbooks_dir()), history=with_history)
     return load_rules(files), tuple(files)
 
 
@@ -67,7 +71,10 @@ def build_report(
     run: RunInfo,
     rules: RuleSet | None,
     inventory: Inventory | None,
+    past: Past | None = None,
+    states: MutableMapping[StateKey, RuleState | None] | None = None,
 ) -> Report:
+    """The report: fleet statistics, the rules (with the history's `past`), exit code."""
     evaluator = None
     if rules is not None:
 
@@ -79,7 +86,15 @@ def build_report(
         def evaluator(
             hosts: tuple[HostReport, ...], fleet: Mapping[str, object]
         ) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
-            return evaluate(rules, hosts, specs, fleet, match)  # type: ignore[arg-type]
+            return evaluate(
+                rules,
+                hosts,
+                specs,
+                fleet,  # type: ignore[arg-type]
+                match,
+                past=past,
+                states_out=states,
+            )
 
     def code(hosts: tuple[HostReport, ...], fleet_findings: tuple[Finding, ...]) -> int:
         return exit_code(hosts, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)

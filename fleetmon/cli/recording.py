@@ -11,14 +11,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sqlite3
 import sys
+from collections.abc import Sequence
+from dataclasses import astuple
 from types import TracebackType
 
 from fleetmon.cli.common import write_outputs
-from fleetmon.errors import HistoryError, OutputError
+from fleetmon.errors import HistoryError, OutputError, RuleError
 from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
+from fleetmon.history.forrules import fetch_points, load_states
+from fleetmon.history.store import failed
+from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
-from fleetmon.model import Report
+from fleetmon.model import HostReport, Report
+from fleetmon.rules import RuleSet
+from fleetmon.rules.historical import Past, RuleState, StateKey
 
 
 def lock_path(history: str) -> str:
@@ -40,6 +48,8 @@ class Recorder:
         #: disk): the run goes on, its reports are written, then this is raised.
         self.error: HistoryError | None = None
         self._stack = contextlib.ExitStack()  # what __exit__ undoes
+        #: The states the rules leave this run, recorded with it.
+        self.states: dict[StateKey, RuleState | None] = {}
 
     def __enter__(self) -> Recorder:
         if self.path is None:
@@ -79,19 +89,46 @@ class Recorder:
         """What the reports should say about the history (network filesystem, upgrade)."""
         return tuple(self.hist.notes) if self.hist is not None else ()
 
+    def past(
+        self, rules: RuleSet | None, hosts: Sequence[HostReport], started_at: str
+    ) -> Past | None:
+        """What the rules read from the history: their series and states (None: no history)."""
+        if self.hist is None or rules is None:
+            return None
+        now = run_time(started_at)
+        needs = {(c.metric, c.window_s, c.hourly) for c in rules.history_calls()}
+        try:
+            points = fetch_points(self.hist, needs, hosts, now)
+            states = {k: RuleState(*v) for k, v in load_states(self.hist).items()}
+        except sqlite3.Error as exc:
+            raise failed(self.hist.path, exc, "cannot read it") from None
+        return Past(now, points, states)
+
     def record(self, report: Report) -> None:
-        """Record the run (HistoryError when it cannot be)."""
+        """Record the run and the rules' states (HistoryError when it cannot be)."""
         if self.error is not None:
             raise self.error
         if self.hist is not None:
-            record_run(self.hist, report, self.keep)
+            states = {k: None if v is None else astuple(v) for k, v in self.states.items()}
+            record_run(self.hist, report, self.keep, states)
 
 
-def recorder(args: argparse.Namespace) -> Recorder:
-    """The Recorder of `run` or `report DIR` from their options (OptionError if invalid)."""
+def recorder(args: argparse.Namespace, rules: RuleSet | None = None) -> Recorder:
+    """The Recorder of `run` or `report DIR` from their options (OptionError if invalid;
+    RuleError when a rule needs the history and --history is none)."""
     keep = parse_keep(args.history_keep) if args.history_keep else None
+    path = resolve(args.history)
+    needy = rules.needing_history() if rules is not None and path is None else None
+    if needy is not None:
+        file, _, line = needy.origin.rsplit(", ", 1)[-1].rpartition(":")
+        raise RuleError(
+            f"rule '{needy.name}': for:, keep_firing_for: and the history functions need "
+            "the history of earlier runs, and --history is none",
+            file=file,
+            line=int(line) if line.isdigit() else None,
+        )
     return Recorder(
-        resolve(args.history),
+        path,
         keep,
         lock=not getattr(args, "no_lock", False),
         wait_s=getattr(args, "lock_wait", 0.0),

@@ -21,7 +21,7 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
     run, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
-    rec = recorder(args)
+    rec = recorder(args, rules)
     run = RunInfo(
         fleetmon_version=__version__,
         started_at=run.started_at,
@@ -48,6 +48,7 @@ def command(args: argparse.Namespace) -> int:
         del batch
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
-        report = build_report(args, hosts, specs, run, rules, None)
+        past = rec.past(rules, hosts, run.started_at)
+        report = build_report(args, hosts, specs, run, rules, None, past, rec.states)
         finish(args, report, rec)  # the outputs, then the history
     return report.exit_code

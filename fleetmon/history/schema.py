@@ -21,7 +21,7 @@ from fleetmon.model.catalog import MetricDef
 #: `PRAGMA application_id` of a fleetmon history: "FLMH".
 APPLICATION_ID = 0x464C4D48
 #: The schema this version writes (`PRAGMA user_version`); see MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Bits of a key holding the entity id (16.7 million entities over the file's life).
 ENTITY_BITS = 24
 ENTITY_MASK = (1 << ENTITY_BITS) - 1
@@ -113,6 +113,16 @@ CREATE UNIQUE INDEX entities_by_name ON entities (scope, host, name) WHERE uuid 
 CREATE UNIQUE INDEX entities_by_uuid ON entities (scope, uuid) WHERE uuid IS NOT NULL;
 CREATE INDEX entities_named ON entities (scope, name);
 CREATE TABLE texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE) STRICT;
+"""
+
+
+#: Each rule's pending and firing subjects (schema 2): what `for:` counts across runs.
+STATES_TABLE = """
+CREATE TABLE rule_states (
+    rule TEXT NOT NULL, scope TEXT NOT NULL, host TEXT NOT NULL, subject TEXT NOT NULL,
+    state TEXT NOT NULL, severity TEXT NOT NULL, since_t INTEGER NOT NULL,
+    runs INTEGER NOT NULL, last_t INTEGER NOT NULL,
+    PRIMARY KEY (rule, scope, host, subject)) STRICT, WITHOUT ROWID
 """
 
 

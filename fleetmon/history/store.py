@@ -212,8 +212,12 @@ def _register(
     )
 
 
+def _rule_states(conn: sqlite3.Connection) -> None:
+    conn.execute(schema.STATES_TABLE)
+
+
 #: schema version -> the step that brings a file from the version before to it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create, 2: _rule_states}
 
 
 def _migrate(hist: History, version: int) -> None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import retention, schema
+from fleetmon.history.forrules import save_states
 from fleetmon.history.store import History, failed, transaction
-from fleetmon.model import HostReport, Metrics, MetricValue, Report, Row
+from fleetmon.history.subjects import rows_of
+from fleetmon.model import Metrics, MetricValue, Report
 
 _SHIFT = schema.ENTITY_BITS
 _INT64 = (1 << 63) - 1
@@ -30,12 +32,6 @@ def run_time(started_at: str) -> int:
         return int(datetime.fromisoformat(started_at).timestamp())
     except ValueError:
         raise HistoryError(f"run start {started_at!r} is not an ISO 8601 time") from None
-
-
-def rows_of(host: HostReport, scope: str) -> tuple[Row, ...]:
-    """A host's rows of one row scope."""
-    fields = {"disk": host.disks, "nic": host.nics, "fs": host.filesystems, "vm": host.vms}
-    return fields.get(scope, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +222,13 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     return values, rows, seen
 
 
-def record_run(hist: History, report: Report, keep: retention.Retention | None = None) -> Recorded:
-    """Write one run and apply the retention, in one transaction (all or nothing)."""
+def record_run(
+    hist: History,
+    report: Report,
+    keep: retention.Retention | None = None,
+    states: Mapping[tuple[str, str, str, str], tuple[str, str, int, int, int] | None] | None = None,
+) -> Recorded:
+    """Write one run, the rules' states and apply the retention, in one transaction."""
     if not hist.writable:
         raise HistoryError(f"history {hist.path}: opened read-only")
     conn = hist.conn
@@ -259,6 +260,8 @@ def record_run(hist: History, report: Report, keep: retention.Retention | None =
                 ),
             )
             values, rows, _ = _insert_rows(hist, report, t)
+            if states is not None:
+                save_states(conn, states, t - rules.raw_s)
             deleted = retention.apply(hist, rules, recorded_t=t)
     except sqlite3.Error as exc:
         hist.texts = {}  # ids made in the rolled-back transaction are gone

@@ -114,6 +114,9 @@ class Finding:
     value: MetricValue
     threshold: str | None
     message: str
+    #: Across runs (with a history): pending, firing or resolved, and since when (ISO).
+    state: str | None = None
+    since: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

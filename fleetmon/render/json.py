@@ -51,7 +51,14 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "value": _value(f.value),
         "threshold": f.threshold,
         "message": f.message,
+        "state": f.state,
+        "since": f.since,
     }
+
+
+def _listed(f: Finding) -> bool:
+    """Findings that say something: not OK, or OK on their way in or out (pending, resolved)."""
+    return f.severity is not Severity.OK or f.state is not None
 
 
 def host_verdict(host: HostReport) -> str:
@@ -98,7 +105,7 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
         "notes": list(h.notes),
         # OK verdicts are kept in the model for JUnit's passed test cases; the report lists
         # what is wrong or unknown.
-        "findings": [finding_dict(f) for f in h.findings if f.severity is not Severity.OK],
+        "findings": [finding_dict(f) for f in h.findings if _listed(f)],
     }
 
 

@@ -95,6 +95,23 @@ def _finding_rows(report: Report) -> list[tuple[str, Finding]]:
     return pairs
 
 
+def _changes(report: Report, limit: int = 20) -> list[str]:
+    """New and resolved findings since the last run (with a history), before the rest."""
+    started = report.run.started_at
+    pairs = [(h.name, f) for h in report.hosts for f in h.findings]
+    new = [(h, f) for h, f in pairs if f.state == "firing" and f.since == started]
+    gone = [(h, f) for h, f in pairs if f.state == "resolved"]
+    out: list[str] = []
+    for title, items in (("New since the last run", new), ("Resolved since the last run", gone)):
+        if items:
+            rows = [[f.severity.value.upper(), h, f.subject, f.rule, f.message] for h, f in items]
+            out += [title, tabulate(rows[:limit], headers=["SEVERITY", "HOST", "SUBJECT",
+                                                           "RULE", "MESSAGE"]), ""]  # fmt: skip
+            if len(items) > limit:
+                out.insert(-1, f"… and {len(items) - limit} more")
+    return out
+
+
 def _host_sort_key(h: HostReport) -> tuple[int, int, float]:
     return (0 if not h.collected else 1, _VERDICT_ORDER[host_verdict(h)], -_f(h, "cpu.busy_pct"))
 
@@ -279,6 +296,7 @@ def render_text(report: Report, max_findings: int = MAX_FINDINGS) -> str:
     lines += [f"WARNING: {note}" for note in run.host_key_notes]
     lines += [f"note: {note}" for note in run.notes]
     lines.append("")
+    lines += _changes(report)
     findings = _finding_rows(report)
     if findings:
         rows = [

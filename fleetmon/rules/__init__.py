@@ -13,16 +13,20 @@ from fleetmon.rules.ruleset import Rule, RuleSet
 #: The shipped rule files applied when no `-r` is given; kvm.yaml and xen.yaml gate
 #: themselves on the `hypervisor` name (see playbooks/README.md).
 DEFAULT_FILES = ("linux-host.yaml", "kvm.yaml", "xen.yaml")
+#: Shipped rules over the history of earlier runs: loaded when the run keeps one.
+HISTORY_FILES = ("history.yaml",)
 
 
-def default_rule_files(playbooks_dir: str) -> list[str]:
-    """The shipped rule files, in the order they are loaded."""
+def default_rule_files(playbooks_dir: str, history: bool = False) -> list[str]:
+    """The shipped rule files, in the order they are loaded (history.yaml with a history)."""
     folder = playbooks_dir.rstrip("/") or "/"
-    return [f"{folder.rstrip('/')}/{name}" for name in DEFAULT_FILES]
+    names = (*DEFAULT_FILES, *(HISTORY_FILES if history else ()))
+    return [f"{folder.rstrip('/')}/{name}" for name in names]
 
 
 __all__ = [
     "DEFAULT_FILES",
+    "HISTORY_FILES",
     "Rule",
     "RuleSet",
     "default_rule_files",

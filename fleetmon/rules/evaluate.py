@@ -22,9 +22,11 @@ from fleetmon.model import (
     catalog,
 )
 from fleetmon.rules.expr import EvalError, mangle
+from fleetmon.rules.historical import Fits, Past, RuleState, StateKey, layer, no_value
 from fleetmon.rules.overrides import host_overrides
 from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule, RuleSet
+from fleetmon.rules.states import advance_all
 
 _ROWS: dict[str, Callable[[HostReport], tuple[Row, ...]]] = {
     "disk": lambda h: h.disks,
@@ -103,7 +105,8 @@ class _Judge:
         self.thresholds = _thresholds(rule)
         # The conditions in the order they are tried, built once: 84 judgments per host.
         self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
-        readers = (*self.conds, rule.expr, rule.message)
+        readers = (*self.conds, rule.expr, rule.message, rule.apply)
+        self.label = rule.apply.source if rule.apply is not None else rule.metric
         #: The only context names this rule's expressions and message can read.
         self.reads = frozenset().union(*(x.reads for x in readers if x is not None))
         self.levels = tuple(
@@ -144,16 +147,23 @@ class _Judge:
         if metric is not None and metric in metrics:
             value = metrics[metric]
             ctx["value"] = value
+        if "__bound" in ctx:
+            ctx["__bound"].fits, ctx["__bound"].last = Fits(r.min_points or 2, r.min_r2), None
         for cond in self.conds:
             try:
                 if not cond.truth(ctx):
                     return None
             except EvalError as exc:
-                return self.unknown(subject, value, f"when: {exc}")
+                return None if no_value(exc) else self.unknown(subject, value, f"when: {exc}")
         if r.expr is not None:
             return self._judge_expr(host, subject, ctx)
         assert metric is not None
-        if metric not in metrics:
+        if r.apply is not None:
+            try:
+                value = ctx["value"] = r.apply(ctx)
+            except EvalError as exc:
+                return self._no_value(host, subject, exc, r.apply.source)
+        elif metric not in metrics:
             return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
         if value is None:
             why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
@@ -164,8 +174,18 @@ class _Judge:
                     return self._alert(host, severity, subject, value, th.text, ctx)
         except ValueKindError as exc:
             return self.unknown(subject, value, str(exc))
-        ok = self._about(host, subject, f"{metric} = {fmt_value(value)} ({self.thresholds})")
-        return self.finding(Severity.OK, subject, value, self.thresholds, ok)
+        ok = f"{self.label} = {fmt_value(value)} ({self.thresholds})"
+        return self.finding(
+            Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
+        )
+
+    def _no_value(self, host: str, subject: str, exc: EvalError, source: str) -> Finding:
+        """OK when a history function has nothing to say (too few points...), else UNKNOWN."""
+        quiet = no_value(exc)
+        if quiet is None:
+            return self.unknown(subject, None, f"{source}: {exc}")
+        msg = self._about(host, subject, f"{source}: not judged: {quiet}")
+        return self.finding(Severity.OK, subject, None, self.thresholds, msg)
 
     def _judge_expr(self, host: str, subject: str, ctx: MutableMapping[str, Any]) -> Finding:
         r = self.rule
@@ -174,7 +194,7 @@ class _Judge:
         try:
             holds = r.expr.truth(ctx)
         except EvalError as exc:
-            return self.unknown(subject, None, f"expr: {exc}")
+            return self._no_value(host, subject, exc, "expr")
         if not holds:
             msg = self._about(host, subject, f"{r.expr.source} does not hold")
             return self.finding(Severity.OK, subject, None, r.expr.source, msg)
@@ -191,7 +211,7 @@ class _Judge:
     ) -> Finding:
         r = self.rule
         if r.metric is not None:
-            default = f"{r.metric} = {fmt_value(value)} ({severity.value}: {th})"
+            default = f"{self.label} = {fmt_value(value)} ({severity.value}: {th})"
         else:
             default = f"{r.expr.source if r.expr else th} holds"
         default = self._about(host, subject, default)
@@ -228,7 +248,11 @@ def _flat(reads: Collection[str], maps: Sequence[Mapping[str, Any]]) -> dict[str
 
 
 def _host_findings(
-    rules: Sequence[Rule], host: HostReport, base: Sequence[Mapping[str, Any]], judges: _Judges
+    rules: Sequence[Rule],
+    host: HostReport,
+    base: Sequence[Mapping[str, Any]],
+    judges: _Judges,
+    past: Past | None = None,
 ) -> list[Finding]:
     out: list[Finding] = []
     name = host.name
@@ -251,6 +275,7 @@ def _host_findings(
         if rule.scope == "host":
             if host_flat is None:
                 host_flat = _flat(reads["host"], ({"scope": "host"}, *tail))
+                host_flat |= layer(past, "host", name, name, host.metrics, reads["host"])
             f = judge.judge(name, name, host.metrics, dict(host_flat))
             if f is not None:
                 out.append(f)
@@ -276,6 +301,8 @@ def _host_findings(
                 )
                 for row in _ROWS[rule.scope](host)
             ]
+            for row, flat, metrics in layers:
+                flat |= layer(past, rule.scope, name, row.name, metrics, reads[rule.scope])
         for row, flat, metrics in layers:
             f = judge.judge(name, row.name, metrics, dict(flat))
             if f is not None:
@@ -291,8 +318,13 @@ def evaluate(
     match: Matcher | None = None,
     *,
     all_groups: Mapping[str, Collection[str]] | None = None,
+    past: Past | None = None,
+    states_out: MutableMapping[StateKey, RuleState | None] | None = None,
 ) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
     """Hosts with their findings filled in, and the fleet-scope findings.
+
+    With `past` (the history), the rules' history functions have their points and each
+    finding its state across runs; the states to record go into `states_out`.
 
     `match` resolves a play's `hosts:` pattern to host names (the inventory's matcher);
     without it a built-in Ansible-style matcher over `specs`/`hosts` groups is used.
@@ -327,7 +359,12 @@ def evaluate(
             "hypervisor": hypervisor_of(host, host_vars),
         }
         base = (own, fleet_ctx, host_vars)  # first wins, as in {**host_vars, **fleet, **own}
-        findings = _host_findings([r for r in tuned if r.enabled], host, base, judges)
+        enabled = [r for r in tuned if r.enabled]
+        findings = _host_findings(enabled, host, base, judges, past)
+        if past is not None and states_out is not None:
+            by_name = {r.name: r for r in enabled}
+            now = int(past.now_t)
+            findings = advance_all(by_name, host.name, findings, past.states, now, states_out)
         out.append(
             dataclasses.replace(
                 host, findings=(*host.findings, *findings), notes=(*host.notes, *notes)

@@ -21,7 +21,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fleetmon.errors import did_you_mean
 from fleetmon.model import catalog
+from fleetmon.model.durations import format_duration
 from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
+from fleetmon.rules.historical import FITS, FUNCTIONS, Call, window_of
 
 #: Guards against a rule file eating the machine: `'x' * 10**9`, `9 ** 9 ** 9`.
 MAX_SEQUENCE_LEN = 100_000
@@ -51,6 +53,7 @@ def _environment() -> _Env:
     env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     # No range/cycler/joiner/namespace/lipsum/dict: nothing a rule needs, less to escape through.
     env.globals.clear()
+    env.filters["duration"] = format_duration  # {{ value | duration }}: 2.3 days
     return env
 
 
@@ -58,8 +61,11 @@ ENV = _environment()
 
 _PREFIXES = frozenset(n.split(".", 1)[0] for n in catalog.names() if "." in n)
 _KNOWN = frozenset(catalog.names())
+_HISTORY = "|".join(sorted(FUNCTIONS, key=len, reverse=True))
 _TOKEN_RE = re.compile(
     r"""(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+    # A history function's metric is passed by name: `deriv(mem.used_pct, ...)`.
+    rf"|(?<![\w.])(?P<fn>{_HISTORY})(?P<open>\s*\(\s*)(?P<arg>[A-Za-z_]\w*(?:\.\w+)+)"
     r"|(?<![\w.])(?P<name>[A-Za-z_]\w*(?:\.\w+)+)(?P<call>\s*\()?"
 )
 _BLOCK_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
@@ -75,6 +81,14 @@ def _rewrite(source: str, used: list[str]) -> str:
     """Replace known dotted metric names by identifiers; refuse unknown ones with a hint."""
 
     def sub(m: re.Match[str]) -> str:
+        if m.group("fn"):
+            arg = m.group("arg")
+            if arg not in _KNOWN or arg.startswith("fleet."):
+                raise ExprError(
+                    f"{m.group('fn')}: unknown metric '{arg}'{did_you_mean(arg, _KNOWN)}"
+                )
+            used.append(arg)
+            return f'{m.group("fn")}{m.group("open")}"{arg}"'
         name = m.group("name")
         if name is None:
             return m.group(0)
@@ -137,6 +151,8 @@ class Expr:
     _names: Mapping[str, str] = field(repr=False, compare=False)
     _reads: frozenset[str] = field(repr=False, compare=False)
     _fast: Fn | None = field(default=None, repr=False, compare=False)
+    #: The history functions it calls, with their metrics and windows.
+    history: tuple[Call, ...] = ()
 
     @property
     def reads(self) -> frozenset[str]:
@@ -196,7 +212,39 @@ def compile_expr(source: str) -> Expr:
         n.name for n in (node, *node.find_all(nodes.Name)) if isinstance(n, nodes.Name)
     )
     fast = compile_fast(node)
-    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads, fast)
+    calls = _history_calls(node)
+    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads, fast, calls)
+
+
+def _history_calls(node: nodes.Node) -> tuple[Call, ...]:
+    """The history functions an expression calls; ExprError unless their arguments are
+    literals (the command line fetches the windows they name before the rules run)."""
+    out = []
+    for call in (node, *node.find_all(nodes.Call)):  # find_all leaves the root out
+        if not isinstance(call, nodes.Call):
+            continue
+        if not (isinstance(call.node, nodes.Name) and call.node.name in FUNCTIONS):
+            continue
+        fn = call.node.name
+        args: list[object] = []
+        for a in call.args:
+            if isinstance(a, nodes.Neg) and isinstance(a.node, nodes.Const):
+                args.append(-a.node.value)
+            elif isinstance(a, nodes.Const):
+                args.append(a.value)
+            else:
+                raise ExprError(f"{fn}: give its arguments as literals ('6h', 95)")
+        allowed = ("min_points", "min_r2") if fn in FITS else ()
+        for kw in call.kwargs:
+            if kw.key not in allowed:
+                raise ExprError(f"{fn}: unknown argument '{kw.key}'")
+        if call.dyn_args or call.dyn_kwargs or not args or not isinstance(args[0], str):
+            raise ExprError(f"{fn}: the first argument is a metric name")
+        try:
+            out.append(window_of(fn, args[0], args[1:]))
+        except ValueError as exc:
+            raise ExprError(str(exc)) from None
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

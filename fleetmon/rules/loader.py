@@ -18,10 +18,12 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
 from fleetmon.model import Severity, catalog
+from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.model.yamlnodes import YamlDoc
-from fleetmon.rules.expr import ExprError, compile_expr, compile_message
+from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
+from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import Comparison, ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet
+from fleetmon.rules.ruleset import Rule, RuleSet, Span
 
 PLAY_KEYS = ("name", "hosts", "when", "rules")
 RULE_KEYS = (
@@ -37,9 +39,21 @@ RULE_KEYS = (
     "enabled",
     "reason",
     "source",
+    "apply",
+    "for",
+    "keep_firing_for",
+    "min_points",
+    "min_r2",
 )
 #: Keys a name-only rule may set to tune an earlier rule of the same name.
-TUNE_KEYS = ("warning", "critical", "severity", "message", "when", "enabled", "reason", "source")
+TUNE_KEYS: tuple[str, ...] = (
+    *("warning", "critical", "severity", "message", "when", "enabled", "reason", "source"),
+    *("apply", "for", "keep_firing_for", "min_points", "min_r2"),
+)
+#: Rule keys whose Rule attribute is spelt otherwise (`for` is a Python keyword).
+_ATTRS = {"for": "for_"}
+_APPLY_RE = re.compile(r"\s*([a-z_0-9]+)\s*\((.*)\)\s*", re.DOTALL)
+_RUNS_RE = re.compile(r"\s*(\d+)\s*runs?\s*")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -147,7 +161,12 @@ def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
         raise doc.error(keys["name"], f"{label}: name: use letters, digits, '-', '_' and '.'")
     line = doc.line(node)
     origin = f"{doc.file}:{line}"
-    fields = {k: _field(doc, label, k, v) for k, v in keys.items() if k != "name"}
+    fields = {_ATTRS.get(k, k): _field(doc, label, k, v) for k, v in keys.items() if k != "name"}
+    if "apply" in fields and "metric" in fields:
+        try:
+            fields["apply"] = compile_apply(fields["apply"], fields["metric"])
+        except ExprError as exc:
+            raise doc.error(keys["apply"], f"{label}: apply: {exc}") from exc
     if "metric" not in fields and "expr" not in fields:
         if not fields:
             raise doc.error(node, f"{label}: needs metric or expr")
@@ -200,15 +219,56 @@ def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
             if not isinstance(raw, bool):
                 raise doc.error(node, f"{what}: expected true or false, got {raw!r}")
             return raw
+        if key in ("apply", "for", "keep_firing_for", "min_points", "min_r2"):
+            return _history_key(key, raw)
         return doc.string(node, what)  # reason, source
-    except (ThresholdError, ExprError) as exc:
+    except (ThresholdError, ExprError, ValueError) as exc:
         raise doc.error(node, f"{what}: {exc}") from exc
+
+
+def _history_key(key: str, raw: Any) -> Any:
+    """The value of apply, for, keep_firing_for, min_points or min_r2; ValueError if bad."""
+    if key == "apply":
+        m = _APPLY_RE.fullmatch(raw) if isinstance(raw, str) else None
+        if m is None or m.group(1) not in FUNCTIONS:
+            names = ", ".join(sorted(FUNCTIONS))
+            raise ValueError(f"expected a history function of the metric ({names}), got {raw!r}")
+        return raw
+    if key == "min_points":
+        if not isinstance(raw, int) or isinstance(raw, bool) or raw < 2:
+            raise ValueError(f"expected a whole number of at least 2, got {raw!r}")
+        return raw
+    if key == "min_r2":
+        if not isinstance(raw, int | float) or isinstance(raw, bool) or not 0 <= raw <= 1:
+            raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
+        return float(raw)
+    text = str(raw)
+    runs = _RUNS_RE.fullmatch(text)
+    if runs and key == "for":
+        if int(runs.group(1)) < 1:
+            raise ValueError("expected at least 1 run")
+        return Span(int(runs.group(1)), "runs", text.strip())
+    try:
+        return Span(parse_duration(text), "s", text.strip())
+    except DurationError as exc:
+        runs_too = " or a number of runs ('3 runs')" if key == "for" else ""
+        raise ValueError(f"{exc}{runs_too}") from None
+
+
+def compile_apply(text: str, metric: str) -> Expr:
+    """`time_to(100, "24h")` on fs.used_pct -> the expression time_to(fs.used_pct, 100, "24h")."""
+    m = _APPLY_RE.fullmatch(text)
+    assert m is not None
+    args = m.group(2).strip()
+    return compile_expr(f"{m.group(1)}({metric}{', ' + args if args else ''})")
 
 
 def check_rule(rule: Rule) -> str | None:
     """Why a complete rule is inconsistent, or None (also used after tunes and overrides)."""
     if rule.metric is not None and rule.expr is not None:
         return "give metric or expr, not both"
+    if rule.apply is not None and rule.metric is None:
+        return "apply is for metric rules (an expr calls the history functions itself)"
     if rule.expr is not None:
         if rule.warning is not None or rule.critical is not None:
             return "expr rules take severity (warning or critical), not warning/critical"
@@ -250,7 +310,15 @@ def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -
                 file=filename,
                 line=entry.line,
             )
-        tuned = dataclasses.replace(earlier, **entry.changes)
+        changes = dict(entry.changes)
+        if isinstance(changes.get("apply"), str) and earlier.metric is not None:
+            try:
+                changes["apply"] = compile_apply(changes["apply"], earlier.metric)
+            except ExprError as exc:
+                raise RuleError(
+                    f"rule '{entry.name}': apply: {exc}", file=filename, line=entry.line
+                ) from exc
+        tuned = dataclasses.replace(earlier, **changes)
         problem = check_rule(tuned)
         if problem:
             raise RuleError(f"rule '{entry.name}': {problem}", file=filename, line=entry.line)

@@ -1,0 +1,114 @@
+"""What the rules read from the history (I/O): the points of the metrics their history
+functions name, and each rule's pending and firing subjects.
+
+Fetched before the rules run, for the subjects of this run only, so the rules stay pure;
+the states the rules leave are written with the run (write.record_run).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+
+from fleetmon.history import query, retention
+from fleetmon.history.store import History
+from fleetmon.history.subjects import rows_of
+from fleetmon.model import HostReport, catalog
+
+#: (scope, host, subject) -> (metric, tier) -> [(t, value)], oldest first.
+Points = dict[tuple[str, str, str], dict[tuple[str, str], list[tuple[float, float]]]]
+#: (rule, scope, host, subject) -> (state, severity, since_t, runs, last_t)
+States = dict[tuple[str, str, str, str], tuple[str, str, int, int, int]]
+
+
+def _subjects(
+    hist: History, hosts: Sequence[HostReport], scope: str
+) -> dict[int, tuple[str, str, str]]:
+    """Entity id -> (scope, host, subject) of this run's subjects of one scope."""
+    by_name: dict[tuple[str, str], int] = {}
+    by_uuid: dict[str, int] = {}
+    rows = hist.conn.execute("SELECT id, host, name, uuid FROM entities WHERE scope = ?", (scope,))
+    for eid, host, name, uuid in rows:
+        if uuid:
+            by_uuid[uuid] = eid
+        else:
+            by_name[host, name] = eid
+    out: dict[int, tuple[str, str, str]] = {}
+    for h in hosts:
+        if scope == "host":
+            found = by_name.get((h.name, h.name))
+            if found is not None:
+                out[found] = (scope, h.name, h.name)
+            continue
+        for r in rows_of(h, scope):
+            uuid = r.labels.get("uuid")
+            eid = by_uuid.get(uuid) if uuid else by_name.get((h.name, r.name))
+            if eid is not None and eid not in out:
+                out[eid] = (scope, h.name, r.name)
+    return out
+
+
+def fetch_points(
+    hist: History,
+    needs: Iterable[tuple[str, int, bool]],
+    hosts: Sequence[HostReport],
+    now_t: int,
+) -> Points:
+    """The points of each (metric, window_s, hourly) need, for this run's subjects.
+
+    A window within the raw retention reads one point per run; a longer one, or `hourly`,
+    the hourly averages.
+    """
+    raw_span = retention.stored(hist).raw_s
+    wanted: dict[tuple[str, str], tuple[int, set[str]]] = {}
+    for metric, window_s, hourly in needs:
+        scope = catalog.scope_of(metric)
+        if scope is None or scope == "fleet":
+            continue
+        tier = "hourly" if hourly or window_s > raw_span else "raw"
+        span, metrics = wanted.get((scope, tier), (0, set()))
+        wanted[scope, tier] = (max(span, window_s), metrics | {metric})
+    out: Points = {}
+    for (scope, tier), (span, metrics) in wanted.items():
+        have = {c.metric for c in hist.columns.get(scope, ())}
+        names = sorted(m for m in metrics if m in have)
+        subjects = _subjects(hist, hosts, scope)
+        if not names or not subjects:
+            continue
+        found = query.series(hist, tier, scope, list(subjects), names, now_t - span, now_t)
+        for eid, points in found.items():
+            series = out.setdefault(subjects[eid], {})
+            for i, metric in enumerate(names):
+                series[metric, tier] = [
+                    (float(t), float(v[i]))  # type: ignore[arg-type]
+                    for t, v in points
+                    if isinstance(v[i], int | float) and not isinstance(v[i], bool)
+                ]
+    return out
+
+
+def load_states(hist: History) -> States:
+    """Every rule's pending and firing subjects, as the last runs left them."""
+    try:
+        rows = hist.conn.execute(
+            "SELECT rule, scope, host, subject, state, severity, since_t, runs, last_t"
+            " FROM rule_states"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a reader of a file not yet upgraded
+        return {}
+    return {(r[0], r[1], r[2], r[3]): (r[4], r[5], r[6], r[7], r[8]) for r in rows}
+
+
+def save_states(
+    conn: sqlite3.Connection,
+    states: Mapping[tuple[str, str, str, str], tuple[str, str, int, int, int] | None],
+    stale_before: int,
+) -> None:
+    """Write the states the rules left (None: back to OK), drop those not seen for long."""
+    gone = [k for k, v in states.items() if v is None]
+    kept = [(*k, *v) for k, v in states.items() if v is not None]
+    conn.executemany(
+        "DELETE FROM rule_states WHERE rule = ? AND scope = ? AND host = ? AND subject = ?", gone
+    )
+    conn.executemany("INSERT OR REPLACE INTO rule_states VALUES (?,?,?,?,?,?,?,?,?)", kept)
+    conn.execute("DELETE FROM rule_states WHERE last_t < ?", (stale_before,))

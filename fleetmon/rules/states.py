@@ -1,0 +1,111 @@
+"""Rule states over runs (pure): pending, firing, resolved; `for:` and `keep_firing_for:`.
+
+Prometheus's alerting states, counted in runs or in time: a subject that breaks a rule is
+`pending` until the rule's `for:` has passed (its finding stays OK meanwhile), then
+`firing`; once it passes again it is `resolved` for that run, unless `keep_firing_for:`
+keeps it firing a while. An UNKNOWN verdict (a metric missing this run) neither advances
+nor resets the count, nor does a run in which the subject was not collected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import UTC, datetime
+
+from fleetmon.model import Finding, Severity
+from fleetmon.model.durations import format_duration
+from fleetmon.rules.historical import RuleState, StateKey
+from fleetmon.rules.ruleset import Rule, Span
+
+ALERTING = (Severity.WARNING, Severity.CRITICAL)
+
+
+def iso(t: float) -> str:
+    """Unix seconds as the report's time format."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _held(span: Span | None, runs: int, seconds: float) -> bool:
+    if span is None:
+        return True
+    return runs >= span.count if span.unit == "runs" else seconds >= span.count
+
+
+def _kept(span: Span | None, prev: RuleState, now_t: int) -> bool:
+    return span is not None and now_t - prev.last_t < span.count
+
+
+def advance(
+    rule: Rule, finding: Finding, prev: RuleState | None, now_t: int
+) -> tuple[Finding, RuleState | None, bool]:
+    """This run's finding with its state, the state to keep, and whether to write it
+    (False: leave the stored state as it is)."""
+    sev = finding.severity
+    if sev is Severity.UNKNOWN:
+        if prev is None:
+            return finding, None, False
+        return dataclasses.replace(finding, state=prev.state, since=iso(prev.since_t)), prev, False
+    if sev in ALERTING:
+        runs = prev.runs + 1 if prev is not None else 1
+        since = prev.since_t if prev is not None else now_t
+        firing = (prev is not None and prev.state == "firing") or _held(
+            rule.for_, runs, now_t - since
+        )
+        state = RuleState("firing" if firing else "pending", sev.value, since, runs, now_t)
+        if firing:
+            return dataclasses.replace(finding, state="firing", since=iso(since)), state, True
+        assert rule.for_ is not None
+        pending = dataclasses.replace(
+            finding,
+            severity=Severity.OK,
+            state="pending",
+            since=iso(since),
+            message=f"pending ({_progress(rule.for_, runs, now_t - since)}): {finding.message}",
+        )
+        return pending, state, True
+    if prev is None:
+        return finding, None, False
+    if prev.state == "firing" and _kept(rule.keep_firing_for, prev, now_t):
+        assert rule.keep_firing_for is not None
+        kept = dataclasses.replace(
+            finding,
+            severity=Severity(prev.severity),
+            state="firing",
+            since=iso(prev.since_t),
+            message=f"still firing (keep_firing_for {rule.keep_firing_for.text}): "
+            f"{finding.message}",
+        )
+        return kept, prev, False
+    if prev.state == "firing":
+        return dataclasses.replace(finding, state="resolved", since=iso(now_t)), None, True
+    return finding, None, True  # pending, then passed: back to nothing
+
+
+def _progress(span: Span, runs: int, seconds: float) -> str:
+    if span.unit == "runs":
+        return f"{runs} of {span.count} runs"
+    return f"{format_duration(seconds)} of {span.text}"
+
+
+def advance_all(
+    rules: Mapping[str, Rule],
+    host: str,
+    findings: Sequence[Finding],
+    prev: Mapping[StateKey, RuleState],
+    now_t: int,
+    out: MutableMapping[StateKey, RuleState | None],
+) -> list[Finding]:
+    """A host's findings with their states; the states to write (None: delete) into `out`."""
+    result = []
+    for f in findings:
+        rule = rules.get(f.rule)
+        if rule is None:
+            result.append(f)
+            continue
+        key = (f.rule, f.scope, host, f.subject)
+        new, state, write = advance(rule, f, prev.get(key), now_t)
+        if write:
+            out[key] = state
+        result.append(new)
+    return result

@@ -1,0 +1,77 @@
+"""What the rules read from the history: points fetched for this run's subjects, states."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+from reportfactory import sample_report
+from test_history_write import T0_S, at, minutes
+
+from fleetmon.history import open_history, record_run, schema, store
+from fleetmon.history.forrules import fetch_points, load_states
+
+
+def test_points_of_this_run_s_subjects(tmp_path: Path) -> None:
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    for i in range(3):
+        record_run(hist, at(rep, minutes(5 * i)))
+    now = T0_S + 15 * 60
+    needs = {("cpu.busy_pct", 3600, False), ("vm.cpu_pct", 600, False)}
+    points = fetch_points(hist, needs, rep.hosts, now)
+    kvm01 = rep.hosts[0]
+    busy = float(kvm01.metrics["cpu.busy_pct"])  # type: ignore[arg-type]
+    assert points["host", "kvm01", "kvm01"]["cpu.busy_pct", "raw"] == [
+        (float(T0_S + 300 * i), pytest.approx(busy, abs=0.005)) for i in range(3)
+    ]
+    # vm.cpu_pct over 10 minutes: the runs at +5 and +10 min (the window is left-open).
+    vm1 = points["vm", "kvm01", "vm1"]["vm.cpu_pct", "raw"]
+    assert [t for t, _ in vm1] == [T0_S + 300.0, T0_S + 600.0]
+    kvm03 = points.get(("host", "kvm03", "kvm03"), {})
+    assert kvm03.get(("cpu.busy_pct", "raw"), []) == []  # never collected: no values
+    hist.close()
+
+
+def test_a_longer_window_than_the_raw_tier_reads_hourly_averages(tmp_path: Path) -> None:
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    for i in range(14):  # 70 minutes: the first hour is rolled up
+        record_run(hist, at(rep, minutes(5 * i)))
+    now = T0_S + 70 * 60
+    points = fetch_points(hist, {("cpu.busy_pct", 30 * 86_400, False)}, rep.hosts, now)
+    (point,) = points["host", "kvm01", "kvm01"]["cpu.busy_pct", "hourly"]
+    assert point[0] == T0_S
+    hist.close()
+
+
+def test_a_schema_1_file_gains_the_rule_states_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "h.sqlite")
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    hist = open_history(path, writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    hist = open_history(path, writable=True)
+    assert hist.notes == [f"history {path} upgraded from schema 1 to 2"]
+    assert load_states(hist) == {}
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    rep = dataclasses.replace(sample_report())
+    rec = record_run(
+        hist,
+        at(rep, minutes(5)),
+        states={("r", "host", "kvm01", "kvm01"): ("firing", "warning", 1, 1, T0_S + 300)},
+    )
+    assert rec.t == T0_S + 300
+    assert load_states(hist) == {
+        ("r", "host", "kvm01", "kvm01"): ("firing", "warning", 1, 1, T0_S + 300)
+    }
+    hist.close()
+    assert sorted(store.MIGRATIONS) == [1, 2]

@@ -1,0 +1,89 @@
+"""Rules over time from the command line: `for:` counted over real recorded runs, states in
+the JSON report, and the input error of `for:` without a history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+from clirun import fleetmon
+from test_history_cli import LOCAL, _with_start
+
+RULES = textwrap.dedent(
+    """\
+    - hosts: all
+      rules:
+        - name: always-3-runs
+          expr: "cpu.count > 0"
+          severity: warning
+          for: 3 runs
+          message: "{{ host }} has CPUs"
+        - name: busy-avg
+          metric: cpu.busy_pct
+          apply: avg_over("1d")
+          warning: "> 1000"
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("raw") / "run"
+    res = fleetmon("run", LOCAL, "-i", "0.2", "-q", "--save-raw", out, "--format", "nagios")
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    return out
+
+
+def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    hist = tmp_path / "h.sqlite"
+    seen = []
+    for minute in ("00", "05", "10", "15"):
+        start = f"2030-01-01T00:{minute}:00Z"
+        res = fleetmon("report", _with_start(raw_dir, tmp_path, start), "-r", rules,
+                       "--history", hist, "--format", "json")  # fmt: skip
+        assert res.returncode in (0, 1, 2, 3), res.stderr
+        doc = json.loads(res.stdout)
+        (f,) = [f for f in doc["hosts"][0]["findings"] if f["rule"] == "always-3-runs"]
+        seen.append((f["severity"], f["state"], f["since"]))
+    first = "2030-01-01T00:00:00Z"
+    assert seen == [
+        ("ok", "pending", first),  # OK findings are in the JSON too, with their state
+        ("ok", "pending", first),
+        ("warning", "firing", first),
+        ("warning", "firing", first),
+    ]
+    conn = sqlite3.connect(hist)
+    assert conn.execute("SELECT rule, state, runs FROM rule_states").fetchall() == [
+        ("always-3-runs", "firing", 4)
+    ]
+    conn.close()
+
+
+def test_the_text_report_lists_what_is_new_first(raw_dir: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.replace("for: 3 runs", "for: 1 run"))
+    hist = tmp_path / "h.sqlite"
+    res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:00:00Z"),
+                   "-r", rules, "--history", hist)  # fmt: skip
+    lines = res.stdout.splitlines()
+    start = lines.index("New since the last run")
+    assert lines[start + 3].split()[:4] == ["WARNING", "localhost", "localhost", "always-3-runs"]
+    res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:05:00Z"),
+                   "-r", rules, "--history", hist)  # fmt: skip
+    assert "New since the last run" not in res.stdout  # still firing: not new
+
+
+def test_for_without_a_history_is_an_input_error(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    res = fleetmon("run", LOCAL, "-i", "0.1", "-r", rules, "--history", "none")
+    assert res.returncode == 4
+    assert res.stderr == (
+        f"fleetmon: error: {rules}:3: rule 'always-3-runs': for:, keep_firing_for: and the "
+        "history functions need the history of earlier runs, and --history is none\n"
+    )

@@ -1,0 +1,319 @@
+"""Rules over time: history functions, metric-rule modifiers, fit requirements, states."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import textwrap
+from collections.abc import Sequence
+
+import pytest
+from reportfactory import host, vm
+
+from fleetmon.errors import RuleError
+from fleetmon.model import Finding, HostReport, HostSpec, Row, Severity
+from fleetmon.rules import evaluate, parse_rules
+from fleetmon.rules.expr import ExprError, compile_expr
+from fleetmon.rules.historical import Call, Past, RuleState
+from fleetmon.rules.loader import merge
+from fleetmon.rules.ruleset import RuleSet, Span
+
+NOW = 1_795_662_000.0
+
+
+def rules(text: str) -> RuleSet:
+    merged: dict[str, object] = {}
+    merge(parse_rules(textwrap.dedent(text), "r.yaml"), "r.yaml", merged)  # type: ignore[arg-type]
+    return RuleSet(tuple(merged.values()))  # type: ignore[arg-type]
+
+
+def fs_host(used: float) -> HostReport:
+    rng = random.Random(1)
+    h = host("kvm01", rng)
+    fs = Row("/var", {"fs.used_pct": used, "fs.inodes_used_pct": 1.0, "fs.free_bytes": 10})
+    return dataclasses.replace(h, filesystems=(fs,))
+
+
+def judge(
+    rs: RuleSet, hosts: Sequence[HostReport], past: Past | None, states: dict | None = None
+) -> list[Finding]:
+    specs = {h.name: HostSpec(h.name, "192.0.2.1") for h in hosts}
+    out, _ = evaluate(rs, hosts, specs, {}, past=past, states_out=states)
+    return [f for h in out for f in h.findings]
+
+
+def test_expressions_record_their_history_calls() -> None:
+    e = compile_expr(
+        'deriv(mem.used_pct, "6h", min_r2=0.9) > 0 and avg_over(cpu.busy_pct, "1h") > 5'
+    )
+    assert e.history == (
+        Call("deriv", "mem.used_pct", 21_600),
+        Call("avg_over", "cpu.busy_pct", 3600),
+    )
+    assert compile_expr("time_to(fs.used_pct, 100, '1d') < 3").history == (
+        Call("time_to", "fs.used_pct", 86_400),
+    )
+    assert compile_expr("anomaly(cpu.busy_pct) > 3.5").history[0].hourly
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            'avg_over(cpu.busy, "1h") > 1',
+            "avg_over: unknown metric 'cpu.busy' (did you mean 'cpu.busy_pct'?)",
+        ),
+        ('avg_over(cpu.busy_pct, "1 hour") > 1', "avg_over: expected a duration such as 30s"),
+        ("avg_over(cpu.busy_pct, window) > 1", "avg_over: give its arguments as literals"),
+        ('deriv(cpu.busy_pct, "1h", min_ppoints=3) > 1', "deriv: unknown argument 'min_ppoints'"),
+        ('time_to(fs.used_pct, "90", "1h") > 1', "time_to: the threshold must be a number"),
+        ("avg_over(cpu.busy_pct) > 1", "avg_over takes a metric and window"),
+    ],
+)
+def test_history_call_errors(source: str, message: str) -> None:
+    with pytest.raises(ExprError) as err:
+        compile_expr(source)
+    assert str(err.value).startswith(message)
+
+
+def test_rule_keys_for_the_history() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: fill
+              metric: fs.used_pct
+              apply: time_to(100, "24h")
+              min_points: 6
+              min_r2: 0.8
+              warning: "< 259200"
+              for: 3 runs
+              keep_firing_for: 30m
+        """
+    )
+    (r,) = rs.rules
+    assert r.apply is not None
+    assert r.apply.source == 'time_to(fs.used_pct, 100, "24h")'
+    assert (r.min_points, r.min_r2) == (6, 0.8)
+    assert r.for_ == Span(3, "runs", "3 runs")
+    assert r.keep_firing_for == Span(1800, "s", "30m")
+    assert rs.needing_history() is r
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("apply: avg(1h)", "r.yaml:5: rule 'x': apply: expected a history function of the metric"),
+        ("for: three runs", "r.yaml:5: rule 'x': for: expected a duration such as 30s"),
+        ("keep_firing_for: 3 runs", "r.yaml:5: rule 'x': keep_firing_for: expected a duration"),
+        ("min_points: 1", "r.yaml:5: rule 'x': min_points: expected a whole number of at least 2"),
+        ("min_r2: 2", "r.yaml:5: rule 'x': min_r2: expected a number from 0 to 1, got 2"),
+    ],
+)
+def test_rule_key_errors_name_file_and_line(key: str, message: str) -> None:
+    text = "- hosts: all\n  rules:\n    - name: x\n      metric: cpu.busy_pct\n"
+    text += f"      {key}\n      warning: '> 1'\n"
+    with pytest.raises(RuleError) as err:
+        parse_rules(text, "r.yaml")
+    assert str(err.value).startswith(message)
+
+
+def _past(
+    points: dict[str, list[tuple[float, float]]], scope: str = "fs", subject: str = "/var"
+) -> Past:
+    series = {(scope, "kvm01", subject): {(m, "raw"): p for m, p in points.items()}}
+    return Past(NOW, series)
+
+
+def test_time_to_applied_to_a_filling_filesystem() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: fill
+              metric: fs.used_pct
+              apply: time_to(100, "24h")
+              min_points: 4
+              warning: "< 259200"
+              message: "{{ subject }} full in {{ value | duration }}"
+        """
+    )
+    # 1 point per hour, 2 % an hour; this run's value is the newest: 90 % now, full in 5 h.
+    pts = [(NOW - 3600 * k, 90.0 - 2 * k) for k in range(5, 0, -1)]
+    (f,) = judge(rs, [fs_host(90.0)], _past({"fs.used_pct": pts}))
+    assert (f.severity, f.subject, f.message) == (Severity.WARNING, "/var", "/var full in 5 h")
+    assert f.value == pytest.approx(5 * 3600)
+
+
+def test_too_few_points_or_no_line_is_ok_with_the_reason() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: fill
+              metric: fs.used_pct
+              apply: time_to(100, "24h")
+              min_points: 6
+              min_r2: 0.9
+              warning: "< 259200"
+        """
+    )
+    few = [(NOW - 3600.0, 80.0)]
+    (f,) = judge(rs, [fs_host(90.0)], _past({"fs.used_pct": few}))
+    assert f.severity is Severity.OK
+    assert f.message == (
+        '/var: time_to(fs.used_pct, 100, "24h"): not judged: 2 fs.used_pct point(s) in 24h, '
+        "6 needed for a fit"
+    )
+    noisy = [
+        (NOW - 3600.0 * k, v)
+        for k, v in zip(range(8, 0, -1), [50, 80, 40, 90, 30, 95, 20, 99], strict=True)
+    ]
+    (f,) = judge(rs, [fs_host(10.0)], _past({"fs.used_pct": noisy}))
+    assert f.severity is Severity.OK
+    assert "is no line (R² 0." in f.message
+
+
+def test_expressions_over_windows() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: busy-hour
+              expr: 'avg_over(cpu.busy_pct, "1h") > 50 and max_over(cpu.busy_pct, "1h") < 100'
+              severity: critical
+              message: "{{ host }} averaged over 50% for an hour"
+        """
+    )
+    h = host("kvm01", random.Random(2), level=60.0)
+    busy = float(h.metrics["cpu.busy_pct"])  # type: ignore[arg-type]
+    # The window is (now - 1h, now]: the point an hour ago is out.
+    pts = [(NOW - 3600, 0.0), (NOW - 1800, 70.0), (NOW - 600, 80.0)]
+    past = Past(NOW, {("host", "kvm01", "kvm01"): {("cpu.busy_pct", "raw"): pts}})
+    (f,) = [f for f in judge(rs, [h], past) if f.rule == "busy-hour"]
+    expected = Severity.CRITICAL if (70 + 80 + busy) / 3 > 50 else Severity.OK
+    assert f.severity is expected
+
+
+def _steal(value: float) -> HostReport:
+    h = host("kvm01", random.Random(3))
+    return dataclasses.replace(h, metrics={**h.metrics, "cpu.steal_pct": value})
+
+
+STEAL = """
+- hosts: all
+  rules:
+    - name: steal-3
+      metric: cpu.steal_pct
+      for: 3 runs
+      keep_firing_for: 15m
+      warning: "> 10"
+"""
+
+
+def _run(value: float | None, t: float, states: dict) -> Finding:
+    h = (
+        _steal(value)
+        if value is not None
+        else dataclasses.replace(
+            _steal(0.0),
+            metrics={k: v for k, v in _steal(0.0).metrics.items() if k != "cpu.steal_pct"},
+        )
+    )
+    out: dict = {}
+    past = Past(t, {}, dict(states))
+    (f,) = judge(rules(STEAL), [h], past, out)
+    for k, v in out.items():
+        if v is None:
+            states.pop(k, None)
+        else:
+            states[k] = v
+    return f
+
+
+def test_for_three_runs_then_firing_then_kept_then_resolved() -> None:
+    states: dict = {}
+    t = NOW
+    seen = []
+    for value in (20.0, 20.0, None, 20.0, 1.0, 1.0):  # None: steal not reported that run
+        f = _run(value, t, states)
+        seen.append((f.severity.value, f.state))
+        t += 600
+    assert seen == [
+        ("ok", "pending"),
+        ("ok", "pending"),
+        ("unknown", "pending"),  # neither advances nor resets the count
+        ("warning", "firing"),
+        ("warning", "firing"),  # passed, but kept firing for 15 minutes
+        ("ok", "resolved"),
+    ]
+
+
+def test_firing_since_the_first_alerting_run() -> None:
+    states: dict = {}
+    for k in range(3):
+        f = _run(20.0, NOW + 600 * k, states)
+    assert f.state == "firing"
+    assert f.since == "2026-11-26T03:00:00Z"
+    assert states[("steal-3", "host", "kvm01", "kvm01")] == RuleState(
+        "firing", "warning", int(NOW), 3, int(NOW) + 1200
+    )
+    assert _run(20.0, NOW + 1800, states).message.startswith("cpu.steal_pct = 20")
+    f = _run(20.0, NOW, {})
+    assert f.message == "pending (1 of 3 runs): cpu.steal_pct = 20 (warning: > 10)"
+
+
+def test_without_a_history_states_are_not_tracked() -> None:
+    f = judge(rules(STEAL), [_steal(20.0)], None)[0]
+    assert (f.severity, f.state) == (Severity.WARNING, None)
+
+
+def test_vm_rows_read_their_own_series() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: leak
+              expr: deriv(vm.mem_used_pct, "24h", min_points=3, min_r2=0.9) * 86400 > 10
+              scope: vm
+              severity: warning
+        """
+    )
+    rng = random.Random(4)
+    guest = vm("web-3", rng)
+    guest = dataclasses.replace(guest, metrics={**guest.metrics, "vm.mem_used_pct": 80.0})
+    h = dataclasses.replace(host("kvm01", rng, vms=[guest]), vms=(guest,))
+    rising = [(NOW - 3600.0 * k, 80.0 - k) for k in range(12, 0, -1)]  # +1 point an hour
+    (f,) = judge(rs, [h], _past({"vm.mem_used_pct": rising}, "vm", "web-3"))
+    assert (f.severity, f.subject) == (Severity.WARNING, "web-3")
+
+
+def test_the_shipped_history_rules_load_only_with_a_history() -> None:
+    from pathlib import Path
+
+    import fleetmon
+    from fleetmon.rules import default_rule_files, load_rules
+
+    folder = str(Path(fleetmon.__file__).parent / "playbooks")
+    assert default_rule_files(folder)[-1].endswith("xen.yaml")
+    files = default_rule_files(folder, history=True)
+    assert files[-1].endswith("history.yaml")
+    rs = load_rules(files)
+    shipped = {r.name: r for r in rs.rules if r.origin.startswith(files[-1])}
+    assert sorted(shipped) == [
+        "fs-full-in-3-days",
+        "host-steal-sustained",
+        "host-unusual-for-the-hour",
+        "kvm-vm-mem-rising",
+        "kvm-vm-vcpu-delay-sustained",
+    ]
+    for r in shipped.values():
+        assert r.reason
+        assert r.source
+        assert r.needs_history()
+
+
+def test_a_call_at_the_root_of_an_expression_is_fetched_too() -> None:
+    assert compile_expr('avg_over(cpu.busy_pct, "1h")').history == (
+        Call("avg_over", "cpu.busy_pct", 3600),
+    )
