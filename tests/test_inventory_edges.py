@@ -20,6 +20,21 @@ INI_VALUES = (
     " l=u'x' m=r'\\d' n=[1,{2:3}] o=None p=true q=1e3 r='a b' s=not#comment"
     " t=\"{1: b'x', 'k': (1, ...)}\" u=frozenset() v=\"'{{ x }}'\"\n"
 )
+TOML = """\
+[all.vars]
+ntp = "192.0.2.1"
+
+[kvm]
+children = ["prod"]
+vars = { fleetmon_hypervisor = "kvm", ports = [22, 2222] }
+
+[kvm.hosts]
+"kvm[01:03]" = { ansible_user = "ops" }
+"kvm09:2222" = {}
+
+[prod.hosts.kvm01]
+rack = 7
+"""
 MIXED_YAML = """\
 all:
   children:
@@ -51,10 +66,11 @@ def test_read_with_a_warning_as_ansible(
 
 
 @pytest.mark.slow
-def test_ini_values_and_mixed_yaml_as_ansible(tmp_path: Path) -> None:
+def test_ini_values_mixed_yaml_and_toml_as_ansible(tmp_path: Path) -> None:
     (tmp_path / "values.ini").write_text(INI_VALUES)
     (tmp_path / "mixed.yml").write_text(MIXED_YAML)
-    for name in ("values.ini", "mixed.yml"):
+    (tmp_path / "hosts.toml").write_text(TOML)
+    for name in ("values.ini", "mixed.yml", "hosts.toml"):
         mine = json.loads(render_list(load_inventory(str(tmp_path / name)), show_secrets=True))
         assert mine == inventory_list(tmp_path / name, home=tmp_path / "home"), name
     hostvars = json.loads(render_list(load_inventory(str(tmp_path / "values.ini"))))

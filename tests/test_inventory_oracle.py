@@ -67,6 +67,7 @@ CASES = [
         ),
     ),
     Case("valid_sample.yml", (f"{AC}/ansible-inventory/valid_sample.yml",), ("ungrouped",)),
+    Case("valid_sample.toml", (f"{AC}/ansible-inventory/valid_sample.toml",), ("somegroup",)),
     Case("unicode.yml", (f"{AC}/ansible-inventory/unicode.yml",), ("příbor", "p*")),
     Case("inv_with_int.yml", (f"{AC}/inventory/inv_with_int.yml",)),
     Case(
@@ -163,10 +164,6 @@ CASES = [
         "docs group structure",
         ("ansible-documentation/getting_started/inventory_group_structure.yaml",),
         ("datacenter", "network:!spines", "leaf*:webserver01"),
-    ),
-    Case(
-        "docs variables",
-        ("ansible-documentation/getting_started/inventory_variables_group.yaml",),
     ),
     Case("docs ee hosts.yml", ("ansible-documentation/getting_started_ee/hosts.yml",)),
 ]

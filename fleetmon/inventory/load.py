@@ -3,9 +3,9 @@
 As ansible-core's InventoryManager: each source in order is a host list (`a,b,`), a folder
 (its files read in name order, recursively, skipping Ansible's ignored names and
 extensions), an inventory script (executable with `#!`: dynamic.py) or a file; all go into
-one inventory. A file's format is chosen as Ansible's plugin chain would: `--list` JSON,
-.yaml/.yml/.json YAML, .ini/.cfg INI, anything else YAML when it is a YAML mapping, else
-INI. Vars files are found beside each source (beside a folder source: inside it) as
+one inventory. A file's format is chosen as Ansible's plugin chain would: .toml TOML,
+`--list` JSON, .yaml/.yml/.json YAML, .ini/.cfg INI, anything else YAML when it is a YAML
+mapping, else INI. Vars files are found beside each source (beside a folder source: inside it) as
 Ansible's host_group_vars plugin does, and layered in source order.
 """
 
@@ -30,6 +30,7 @@ from fleetmon.inventory.dynamic import (
 from fleetmon.inventory.inisrc import parse_ini_inventory
 from fleetmon.inventory.ranges import RangeError, split_port
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
+from fleetmon.inventory.tomlsrc import parse_toml_inventory
 from fleetmon.inventory.values import is_encrypted
 from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
 from fleetmon.model import HostSpec
@@ -240,7 +241,9 @@ def _read_file(
             raise Origin(path, text[: plugin.start()].count("\n") + 1, "plugin").error(detail)
         b.warnings.append(f"{path}: {detail} (skipped)")  # Ansible too goes on without it
         return
-    if is_inventory_json(text):
+    if path.endswith(".toml"):
+        parse_toml_inventory(text, path, b)
+    elif is_inventory_json(text):
         parse_inventory_json(text, path, b)
     elif detect_format(path, text) == "yaml":
         parse_yaml_inventory(text, path, b)
