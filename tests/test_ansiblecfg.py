@@ -152,3 +152,16 @@ def test_run_without_an_inventory_uses_the_configured_one(tmp_path: Path) -> Non
     r = fleetmon("run", "-q", env={"ANSIBLE_CONFIG": str(tmp_path / "none.cfg")})
     assert r.returncode == 4
     assert r.stderr.startswith("fleetmon: error: no inventory: name one (fleetmon run INVENTORY)")
+
+
+def test_a_missing_configured_key_names_ansible_cfg(tmp_path: Path) -> None:
+    (tmp_path / "hosts.ini").write_text("kvm01 ansible_host=192.0.2.1\n")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nprivate_key_file = no-such-key\n")
+    r = fleetmon(
+        "run", tmp_path / "hosts.ini", env={"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")}
+    )
+    assert r.returncode == 4
+    assert r.stderr == (
+        f"fleetmon: error: cannot read key file '{tmp_path}/no-such-key': No such file or "
+        "directory (private_key_file of ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE)\n"
+    )

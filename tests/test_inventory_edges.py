@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from ansible_oracle import inventory_list
 
+from fleetmon.errors import InventoryError
 from fleetmon.inventory import load_inventory, render_list
 
 DATA = Path(__file__).parent / "data" / "inventories"
@@ -95,3 +96,19 @@ def test_group_names_ansible_warns_about(tmp_path: Path) -> None:
         f"them; they are not usable as variable names in templates): 'k8s-master' "
         f"({tmp_path}/h.ini:1), '9lives' ({tmp_path}/h.ini:5)",
     )
+
+
+def test_toml_errors_name_the_line_or_key(tmp_path: Path) -> None:
+    cases = [
+        ("[kvm]\nhosts = 1\n", "bad.toml: kvm.hosts: expected a table of hosts, got 1"),
+        ("[kvm\n", "bad.toml:1: invalid TOML: Expected ']' at the end of a table declaration"),
+        (
+            "[kvm.hosts]\n'web[1:' = {}\n",
+            "bad.toml: kvm.hosts.web[1:: host 'web[1:' ends in ':' (reserved for a port number)",
+        ),
+    ]
+    for text, message in cases:
+        (tmp_path / "bad.toml").write_text(text)
+        with pytest.raises(InventoryError) as e:
+            load_inventory(str(tmp_path / "bad.toml"))
+        assert str(e.value) == f"{tmp_path}/{message}"

@@ -149,7 +149,7 @@ def parse_config(
             parser.read_string(text, source=file or "ansible.cfg")
         except configparser.Error as e:
             line = getattr(e, "lineno", None)
-            message = " ".join(str(e).split())
+            message = str(e).splitlines()[0].rstrip(".")
             raise InventoryError(f"invalid ansible.cfg: {message}", file=file, line=line) from None
     found: dict[str, object] = {}
     base = os.path.dirname(os.path.abspath(file)) if file else None

@@ -267,6 +267,10 @@ def check_key_files(inv: Inventory, hosts: Iterable[HostSpec]) -> None:
             origin = inv.origin(h.name, "ansible_ssh_private_key_file") or inv.origin(
                 h.name, "ansible_private_key_file"
             )
-            raise (
-                origin.error(detail) if origin else InventoryError(detail, file=inv.path)
-            ) from None
+            if origin is not None:
+                raise origin.error(detail) from None
+            if not {"ansible_ssh_private_key_file", "ansible_private_key_file"} & set(h.vars):
+                # Not the inventory's: ansible.cfg's private_key_file (or its variable).
+                detail += " (private_key_file of ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE)"
+                raise InventoryError(detail) from None
+            raise InventoryError(detail, file=inv.path) from None

@@ -7,6 +7,7 @@ names) and `vars` (a table). tomllib keeps no line numbers: errors name the key 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from typing import Any
 
@@ -15,6 +16,7 @@ from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
 
 _SECTIONS = ("vars", "children", "hosts")
+_AT = re.compile(r" \(at line (\d+), column \d+\)")
 
 
 def parse_toml_inventory(text: str, file: str, b: Builder) -> None:
@@ -22,7 +24,9 @@ def parse_toml_inventory(text: str, file: str, b: Builder) -> None:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise InventoryError(f"invalid TOML: {e}", file=file) from None
+        m = _AT.search(str(e))
+        line = int(m.group(1)) if m else None
+        raise InventoryError(f"invalid TOML: {_AT.sub('', str(e))}", file=file, line=line) from None
     top = Origin(file, None)
     for name, group in data.items():
         _group(b, name, group, top.child(name))
