@@ -148,3 +148,11 @@ def test_split_patterns(pattern: str, parts: list[str]) -> None:
 def test_order_patterns() -> None:
     assert order_patterns(["!a", "b", "&c", "d", "!e"]) == ["b", "d", "&c", "!a", "!e"]
     assert order_patterns(["!a"]) == ["all", "!a"]
+
+
+def test_all_subscripts_follow_alls_own_hosts_first(tmp_path: Path) -> None:
+    # ansible-core 2.19 answers w1 and w0 here: `all` lists its own hosts before its groups'.
+    (tmp_path / "o.ini").write_text("[web]\nw2\nw1\n[all]\nw1\nw0\n")
+    inv = load_inventory(str(tmp_path / "o.ini"))
+    assert [h.name for h in inv.select("all[0]")] == ["w1"]
+    assert [h.name for h in inv.select("all[1]")] == ["w0"]
