@@ -5,6 +5,7 @@ explores the neighbourhood of real output, where parser bugs live."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,14 @@ from hypothesis import strategies as st
 from probetext import NONCE, probe_stdout
 
 from fleetmon.analyse.host import compute_host
-from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.analyse.vms import compute_vms
 from fleetmon.errors import ProbeParseError
-from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.render.json import render_json
+from fleetmon.render.junit import render_junit
+from fleetmon.render.nagios import render_nagios
+from fleetmon.render.text import render_text
 from fleetmon.sources.df import parse_df
 from fleetmon.sources.diskstats import parse_diskstats
 from fleetmon.sources.loadavg import parse_loadavg
@@ -57,6 +62,7 @@ PARSERS: list[tuple[str, Callable[[str], Any], Path]] = [
     ("xentop", parse_xentop, XENTOP),
 ]
 
+RUN = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -106,3 +112,57 @@ def test_whole_probe_output_cut_or_spliced(cut: int, junk: bytes, kvm: bool) -> 
     if host.status is Status.PARSE_ERROR:
         assert host.error is not None
         assert host.error.startswith("parse error: section ")
+
+
+#: Absurd magnitudes a hostile target can print where a number belongs (issue 16).
+ABSURD = st.one_of(
+    st.integers(min_value=2**63, max_value=10**600).map(str),
+    st.integers(max_value=-1, min_value=-(10**400)).map(str),
+    st.sampled_from(["1e308", "-1e308", "1e999", "inf", "-inf", "nan", "NaN", "Infinity"]),
+    st.sampled_from(["18446744073709551615", "18446744073709551616", "9" * 4301, "0" * 500]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+_NUMBER = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?(?![\w.])")
+
+
+def _with_absurd_numbers(text: str, data: st.DataObject) -> str:
+    """`text` with a few of its numbers replaced by absurd ones."""
+    spans = [m.span() for m in _NUMBER.finditer(text)]
+    if not spans:
+        return text + data.draw(ABSURD)
+    chosen = sorted(
+        set(data.draw(st.lists(st.sampled_from(spans), min_size=1, max_size=4))), reverse=True
+    )
+    for start, end in chosen:
+        text = text[:start] + data.draw(ABSURD) + text[end:]
+    return text
+
+
+@pytest.mark.parametrize(("name", "parse", "capture"), PARSERS, ids=[p[0] for p in PARSERS])
+@FUZZ
+@given(data=st.data())
+def test_absurd_magnitudes(
+    name: str, parse: Callable[[str], Any], capture: Path, data: st.DataObject
+) -> None:
+    _only_parse_errors(parse, _with_absurd_numbers(capture.read_text(encoding="utf-8"), data))
+
+
+@FUZZ
+@given(data=st.data(), kvm=st.booleans())
+def test_whole_probe_output_with_absurd_magnitudes(data: st.DataObject, kvm: bool) -> None:
+    # Numbers of the sections only: a marker's sample or status changed is another test.
+    lines = probe_stdout(kvm=kvm).split("\n")
+    body = [i for i, line in enumerate(lines) if not line.startswith("@@fleetmon-")]
+    for i in set(data.draw(st.lists(st.sampled_from(body), min_size=1, max_size=3))):
+        lines[i] = _with_absurd_numbers(lines[i], data)
+    text = "\n".join(lines)
+    spec = HostSpec(name="h", address="h")
+    report = build_report([RawResult(spec, Status.OK, stdout=text, nonce=NONCE)], RUN)
+    (host,) = report.hosts
+    assert host.status in (Status.OK, Status.PARSE_ERROR)
+    if host.status is Status.PARSE_ERROR:
+        assert host.error is not None
+        assert host.error.startswith("parse error: section "), host.error
+    # The byte formatter and every other renderer take whatever analysis let through.
+    for render in (render_text, render_nagios, render_json, render_junit):
+        assert render(report)

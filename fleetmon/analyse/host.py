@@ -53,12 +53,18 @@ class HostOptions:
 
 
 class _Notes:
+    """Notes in order, each once (a dict: one per device can be 100,000s, `in` on a list
+    made that quadratic)."""
+
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self._seen: dict[str, None] = {}
+
+    @property
+    def items(self) -> list[str]:
+        return list(self._seen)
 
     def add(self, note: str) -> None:
-        if note not in self.items:
-            self.items.append(note)
+        self._seen.setdefault(note)
 
 
 def _parse(out: ProbeOutput, sample: int, name: str, parser: Callable[[str], T]) -> T | None:

@@ -117,8 +117,9 @@ def analyse_host(raw: RawResult) -> HostReport:
         hm, hypervisor = _host_metrics(out)
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
-    except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
-        # A parser bug must not take the fleet run down: the host says what broke.
+    except Exception as exc:
+        # Last resort: a parser bug (or an OverflowError, MemoryError...) must not take the
+        # fleet run down: the host says what broke. BaseException (signals) is not caught.
         log.debug("internal error analysing %s", spec.name, exc_info=True)
         return dataclasses.replace(
             base,

@@ -314,7 +314,8 @@ def _xen(
             m["vm.cpu_pct"] = 100.0 * cpu_s / (d.vcpus * dt) if d.vcpus else None
             m["vm.cpu_host_pct"] = 100.0 * cpu_s / (cpus * dt) if cpus else None
         rows.append(Row(d.name, m))
-        nets = t2.nets if t2 and t2.nets is not None else 1
+        # NETS is the host's word: never more ports than a domain can have (MAX_DEVICES).
+        nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
             nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name
     return VmResult(

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of
+from fleetmon.sources import lines_of, to_int
 
-_ROW_RE = re.compile(r"(?P<src>\S.*?)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+%|-)\s+(?P<mnt>\S.*)")
+_ROW_RE = re.compile(
+    r"(?P<src>\S.*?)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+%|-)\s+(?P<mnt>\S.*)"
+)
 
 PSEUDO_SOURCES = frozenset(
     [
@@ -78,7 +80,10 @@ def parse_df(text: str, section: str = "df_k") -> tuple[DfRow, ...]:
             raise ProbeParseError(
                 section, f"expected 'source total used avail pct mount': {line[:80]!r}"
             )
-        total, used, avail = (None if g == "-" else int(g) for g in m.group(2, 3, 4))
+        total, used, avail = (
+            None if g == "-" else to_int(section, g, f"{m.group('mnt')[:40]!r} {what}")
+            for g, what in zip(m.group(2, 3, 4), ("total", "used", "available"), strict=True)
+        )
         rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
     return tuple(rows)
 

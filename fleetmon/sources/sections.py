@@ -76,7 +76,10 @@ def marker(nonce: str) -> str:
     return f"@@fleetmon-{nonce}@@"
 
 
-_MARK_RE = re.compile(r"^@@fleetmon-([0-9a-f]+)@@ (begin|end) (\d+) ([a-z_0-9]+)(?: (-?\d+))?$")
+#: Sample numbers and exit statuses are small: a longer number is a malformed marker.
+_MARK_RE = re.compile(
+    r"^@@fleetmon-([0-9a-f]+)@@ (begin|end) ([0-9]{1,9}) ([a-z_0-9]+)(?: (-?[0-9]{1,9}))?$"
+)
 
 
 def split_output(stdout: str, nonce: str) -> ProbeOutput:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int, to_ints
+from fleetmon.sources import MAX_DIGITS, lines_of, to_int, to_ints
 
 _COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest")
 _TOTAL_COLUMNS = frozenset(_COLUMNS[:8])
@@ -71,7 +71,9 @@ def parse_stat(text: str) -> Stat:
         key = parts[0]
         if key == "cpu":
             total = _cpu_times(key, parts[1:])
-        elif key.startswith("cpu") and key[3:].isdigit():
+        elif key.startswith("cpu") and key[3:].isascii() and key[3:].isdigit():
+            if len(key) > 3 + MAX_DIGITS:
+                raise ProbeParseError("stat", f"cpu line name of {len(key)} characters")
             cpus.append((key, _cpu_times(key, parts[1:])))
         elif key in ("intr", "ctxt", "btime", "processes", "procs_running", "procs_blocked"):
             if len(parts) < 2:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sources import bounded_int
 
 #: virDomainState (include/libvirt/libvirt-domain.h), index = state.state.
 STATES = (
@@ -28,6 +29,12 @@ STATES = (
 
 #: States whose domain has a QEMU process, hence counters.
 ACTIVE_STATES = frozenset({"running", "blocked", "paused", "shutdown", "pmsuspended"})
+
+
+#: Devices (net.N, block.N) read per domain at most; libvirt guests have a few dozen.
+MAX_DEVICES = 4096
+#: Domains per host at most: hosts run hundreds; a bound on the per-VM analysis time.
+MAX_DOMAINS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,6 @@ class DomainStats:
         cached = self._index.get(group)
         if cached is not None:
             return cached
-        count = self.num(f"{group}.count")
         head = f"{group}."
         # One pass over the fields, bucketed by the N of `group.N.sub`.
         buckets: dict[str, dict[str, int | str]] = {}
@@ -80,12 +86,18 @@ class DomainStats:
                 if dot:
                     buckets.setdefault(idx, {})[sub] = v
         out: dict[str, dict[str, int | str]] = {}
-        for i in range(count or 0):
+        for i in self._slot_numbers(group):
             entry = buckets.get(str(i), {})
             name = entry.get("name")
             out[f"{name}" if name is not None else f"#{i}"] = entry
         self._index[group] = out
         return out
+
+    def _slot_numbers(self, group: str) -> range:
+        """0..`group.count`-1, but never more slots than this record has fields, nor more
+        than MAX_DEVICES: the count is the host's word, not a size to allocate by."""
+        count = self.num(f"{group}.count") or 0
+        return range(max(0, min(count, MAX_DEVICES, len(self.fields))))
 
     def device_slots(self, group: str) -> dict[str, int]:
         """The keys of indexed(group) -> the N of their `group.N.*` fields (built once)."""
@@ -93,7 +105,7 @@ class DomainStats:
         if cached is not None:
             return cached
         out: dict[str, int] = {}
-        for i in range(self.num(f"{group}.count") or 0):
+        for i in self._slot_numbers(group):
             name = self.fields.get(f"{group}.{i}.name")
             out[f"{name}" if name is not None else f"#{i}"] = i
         self._slots[group] = out
@@ -113,7 +125,7 @@ class DomainStats:
         return sorted(found)
 
 
-_VCPU_RE = re.compile(r"^vcpu\.(\d+)\.")
+_VCPU_RE = re.compile(r"^vcpu\.([0-9]{1,9})\.")
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
 
 
@@ -129,6 +141,10 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
         if line.startswith("Domain: '") and (m := _DOMAIN_RE.match(line)):
             if name is not None:
                 domains.append(DomainStats(name, fields))
+            if len(domains) >= MAX_DOMAINS:
+                raise ProbeParseError(
+                    "virsh_domstats", f"more than {MAX_DOMAINS} domains (not a real host)"
+                )
             name, fields = m.group(1), {}
             continue
         key, sep, value = stripped.partition("=")
@@ -139,7 +155,12 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
             )
         # isdecimal() is the regex `-?\d+`'s \d, without a regex call per line.
         digits = value[1:] if value[:1] == "-" else value
-        fields[key] = int(value) if digits.isdecimal() else value
+        if digits.isdecimal():
+            # libvirt's numbers are (u)int64 at most: refuse a longer one before int().
+            number = bounded_int("virsh_domstats", digits, key[:60])
+            fields[key] = -number if value[:1] == "-" else number
+        else:
+            fields[key] = value
     if name is not None:
         domains.append(DomainStats(name, fields))
     return tuple(domains)
@@ -161,11 +182,13 @@ def parse_nodeinfo(text: str) -> NodeInfo:
         if sep:
             kv[key.strip()] = value.strip()
     cpus = kv.get("CPU(s)", "")
-    mem = re.fullmatch(r"(\d+) KiB", kv.get("Memory size", ""))
+    mem = re.fullmatch(r"([0-9]+) KiB", kv.get("Memory size", ""))
+    cpus = cpus if cpus.isascii() else ""
     if not cpus.isdigit() and mem is None:
         raise ProbeParseError("virsh_nodeinfo", "no 'CPU(s):' or 'Memory size:' line")
     return NodeInfo(
-        int(cpus) if cpus.isdigit() else None, int(mem.group(1)) * 1024 if mem else None
+        bounded_int("virsh_nodeinfo", cpus, "CPU(s)") if cpus.isdigit() else None,
+        bounded_int("virsh_nodeinfo", mem.group(1), "Memory size") * 1024 if mem else None,
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int
+from fleetmon.sources import MAX_DIGITS, lines_of, to_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,12 @@ def parse_vmstat(text: str) -> VmStat:
     rows = [line.split() for line in lines_of(text)]
     values = [parts[1] for parts in rows if len(parts) == 2]
     joined = "".join(values)
-    if len(values) == len(rows) and joined.isascii() and joined.isdigit():
+    if (
+        len(values) == len(rows)
+        and joined.isascii()
+        and joined.isdigit()
+        and max(map(len, values), default=0) < MAX_DIGITS
+    ):
         # The usual file: every line a name and an unsigned count, checked in one go.
         counters = {parts[0]: int(parts[1]) for parts in rows}
         if counters:

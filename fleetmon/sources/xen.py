@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sources import to_float, to_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +53,20 @@ def parse_xl_list(text: str) -> tuple[XlDomain, ...]:
     for line in lines[1:]:
         # Names may hold spaces (a dying domain is "(null)"): split the numbers off the right.
         parts = line.rsplit(None, len(header) - 1)
-        try:
-            name, domid, mem, vcpus, flags, cpu = parts[:6]
-            out.append(XlDomain(name.strip(), int(domid), int(mem), int(vcpus), flags, float(cpu)))
-        except ValueError:
-            raise ProbeParseError("xl_list", f"malformed line {line[:80]!r}") from None
+        if len(parts) < 6 or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
+            raise ProbeParseError("xl_list", f"malformed line {line[:80]!r}")
+        name, domid, mem, vcpus, flags, cpu = parts[:6]
+        what = f"{name.strip()[:40]} "
+        out.append(
+            XlDomain(
+                name.strip(),
+                to_int("xl_list", domid, what + "ID"),
+                to_int("xl_list", mem, what + "Mem"),
+                to_int("xl_list", vcpus, what + "VCPUs"),
+                flags,
+                to_float("xl_list", cpu, what + "Time(s)"),
+            )
+        )
     return tuple(out)
 
 
@@ -79,7 +89,7 @@ def parse_xl_info(text: str) -> XlInfo:
 
     def num(key: str) -> int | None:
         value = kv.get(key, "")
-        return int(value) if value.isdigit() else None
+        return to_int("xl_info", value, key) if value.isascii() and value.isdigit() else None
 
     cpus, total, free = num("nr_cpus"), num("total_memory"), num("free_memory")
     if cpus is None and total is None:
@@ -111,7 +121,7 @@ class XentopRow:
     vbd_wsect: int | None
 
 
-_NUM_RE = re.compile(r"^\d+(\.\d+)?$")
+_NUM_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
 def _row(header: list[str], line: str) -> XentopRow:
@@ -130,7 +140,9 @@ def _row(header: list[str], line: str) -> XentopRow:
 
     def num(col: str) -> int | None:
         value = values.get(col)
-        return int(value) if value is not None and value.isdigit() else None
+        if value is None or not value.isascii() or not value.isdigit():
+            return None
+        return to_int("xentop", value, col)
 
     cpu = values.get("CPU(%)", "")
     if not _NUM_RE.match(cpu) or "STATE" not in values:
@@ -138,7 +150,7 @@ def _row(header: list[str], line: str) -> XentopRow:
     return XentopRow(
         name=" ".join(tokens),
         flags=values["STATE"],
-        cpu_pct=float(cpu),
+        cpu_pct=to_float("xentop", cpu, "CPU(%)"),
         mem_kib=num("MEM(k)"),
         maxmem_kib=num("MAXMEM(k)"),
         vcpus=num("VCPUS"),

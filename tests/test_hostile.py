@@ -1,0 +1,123 @@
+"""A hostile target (issue 16): absurd magnitudes, counts that would size allocations and the
+largest output under the cap make one host `parse_error` (or a plain result) quickly, in
+bounded memory, and never an exception that ends the run."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import pytest
+from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines
+from probetext import NONCE
+
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.errors import ProbeParseError
+from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.sources import to_float, to_int, to_ints
+from fleetmon.sources.virsh import MAX_DEVICES, parse_domstats
+
+#: CPU seconds allowed to analyse the largest output under the cap (measured ~1-3 s on a
+#: loaded 2-core machine; the bound catches anything quadratic, which took 726 s).
+MAX_CPU_S = 4.0
+
+
+def _analyse(stdout: str) -> tuple[Status, str | None]:
+    host = analyse_host(
+        RawResult(HostSpec(name="evil", address="evil"), Status.OK, stdout=stdout, nonce=NONCE)
+    )
+    return host.status, host.error
+
+
+def test_counter_tokens_bounded_to_u64() -> None:
+    assert to_int("stat", str(2**64 - 1), "ctxt") == 2**64 - 1
+    with pytest.raises(ProbeParseError, match=r"^section stat: ctxt: 21-digit value exceeds"):
+        to_int("stat", str(2**64 * 10), "ctxt")
+    with pytest.raises(ProbeParseError, match=r"^section stat: ctxt: 20-digit value exceeds"):
+        to_int("stat", str(2**64), "ctxt")
+    with pytest.raises(ProbeParseError, match=r"cpu column 2: 400-digit value exceeds 2\*\*64"):
+        to_ints("stat", ["1", HUGE, "3"], "cpu column ")
+    with pytest.raises(ProbeParseError, match=r"^section loadavg: load 1m: '1e308' exceeds"):
+        to_float("loadavg", "1e308", "load 1m")
+
+
+@pytest.mark.parametrize(
+    ("sect", "error"),
+    [
+        ("uptime", "parse error: section uptime: uptime: expected a finite number, got '9999"),
+        ("stat", "parse error: section stat: cpu column 1: 400-digit value exceeds 2**64"),
+        ("meminfo", "parse error: section meminfo: MemTotal: 400-digit value exceeds 2**64"),
+        ("vmstat", "parse error: section vmstat: nr_free_pages: 400-digit value exceeds"),
+        ("loadavg", "parse error: section loadavg: load 1m: expected a finite number"),
+        ("diskstats", "parse error: section diskstats:"),
+        ("net_dev", "parse error: section net_dev: lo column 1: 400-digit value exceeds"),
+        ("pressure_io", "parse error: section pressure_io: avg10: expected a finite number"),
+    ],
+)
+def test_huge_counter_makes_the_host_parse_error(sect: str, error: str) -> None:
+    status, message = _analyse(huge_counter(sect))
+    assert status is Status.PARSE_ERROR
+    assert message is not None
+    assert message.startswith(error), message
+
+
+def test_huge_vm_counter_costs_the_vms_not_the_host() -> None:
+    host = analyse_host(
+        RawResult(
+            HostSpec(name="evil", address="evil"),
+            Status.OK,
+            stdout=huge_counter("virsh_domstats"),
+            nonce=NONCE,
+        )
+    )
+    assert host.status is Status.OK
+    assert host.vms == ()
+    assert (
+        "VMs not reported: kvm output unreadable: section virsh_domstats: state.state:"
+        " 400-digit value exceeds 2**64 (not a counter)"
+    ) in host.notes
+
+
+def test_huge_counts_allocate_nothing() -> None:
+    text = huge_counts()
+    tracemalloc.start()
+    try:
+        start = time.process_time()
+        status, error = _analyse(text)
+        elapsed = time.process_time() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"net.count=999999999999: {elapsed * 1000:.1f} ms CPU, {peak / 1024:.0f} KiB peak")
+    assert (status, error) == (Status.OK, None)
+    assert elapsed < 0.5
+    assert peak < 8 * 1024 * 1024  # the output itself is ~40 KiB; 999999999999 slots were GBs
+
+
+def test_device_slots_are_what_was_printed() -> None:
+    (dom,) = parse_domstats(
+        "Domain: 'evil'\n  net.count=999999999999\n  net.0.name=vnet0\n  block.count=5\n"
+    )
+    assert list(dom.indexed("net")) == ["vnet0", "#1", "#2"]  # no more than the 3 fields
+    assert list(dom.device_slots("block")) == ["#0", "#1", "#2"]
+    many = "".join(f"  net.{i}.name=n{i}\n" for i in range(MAX_DEVICES + 10))
+    (big,) = parse_domstats(f"Domain: 'big'\n  net.count={MAX_DEVICES + 10}\n{many}")
+    assert len(big.indexed("net")) == MAX_DEVICES
+
+
+def test_more_domains_than_a_host_runs_is_a_parse_error() -> None:
+    text = "".join(f"Domain: 'vm{i}'\n  state.state=1\n" for i in range(5000))
+    with pytest.raises(ProbeParseError, match=r"more than 4096 domains"):
+        parse_domstats(text)
+
+
+@pytest.mark.parametrize("name", ["diskstats", "net_dev", "virsh_domstats"])
+def test_largest_output_under_the_cap_analyses_in_linear_time(name: str) -> None:
+    text = many_lines(name)
+    assert CAP_BYTES - 1024 * 1024 < len(text.encode()) <= CAP_BYTES
+    start = time.process_time()
+    status, error = _analyse(text)
+    elapsed = time.process_time() - start
+    print(f"{name}: {len(text) / 2**20:.1f} MiB analysed in {elapsed:.2f} s CPU")
+    assert (status, error) == (Status.OK, None)
+    assert elapsed <= MAX_CPU_S
