@@ -38,10 +38,10 @@ def huge_counts(nonce: str = NONCE) -> str:
         "  net.count=999999999999\n  block.count=999999999999\n  net.0.name=vnet0\n"
         "  net.0.rx.bytes=1\n\n"
     )
-    return _with_sections(nonce, "virsh_domstats", doms, doms)
+    return with_sections(nonce, "virsh_domstats", doms, doms)
 
 
-def _with_sections(nonce: str, name: str, first: str, second: str) -> str:
+def with_sections(nonce: str, name: str, first: str, second: str) -> str:
     """The composite KVM host with section `name` of both samples replaced."""
     text = probe_stdout(kvm=True)
     for sample, body in ((1, first), (2, second)):
@@ -79,4 +79,4 @@ def many_lines(name: str, nonce: str = NONCE, cap: int = CAP_BYTES) -> str:
             for i in range(4096)
         )
     assert len(body) <= budget
-    return _with_sections(nonce, name, body, body)
+    return with_sections(nonce, name, body, body)

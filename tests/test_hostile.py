@@ -8,12 +8,14 @@ import time
 import tracemalloc
 
 import pytest
-from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines
+from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines, with_sections
 from probetext import NONCE
 
-from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.errors import ProbeParseError
-from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.render.nagios import render_nagios
+from fleetmon.render.text import clean, render_text
 from fleetmon.sources import to_float, to_int, to_ints
 from fleetmon.sources.virsh import MAX_DEVICES, parse_domstats
 
@@ -121,3 +123,37 @@ def test_largest_output_under_the_cap_analyses_in_linear_time(name: str) -> None
     print(f"{name}: {len(text) / 2**20:.1f} MiB analysed in {elapsed:.2f} s CPU")
     assert (status, error) == (Status.OK, None)
     assert elapsed <= MAX_CPU_S
+
+
+#: Names and reasons a target (or a dynamic inventory) controls: a bidi override, the
+#: isolates, line and paragraph separators, a zero-width joiner, OSC 52 and clear-screen.
+HOSTILE_TEXT = "evil\u202eexe.gpj\u2066x\u2069\u2028y\u2029z\u200d\x1b]52;c;QQ==\x07\x1b[2J"
+UNSAFE = ("\u202e", "\u2066", "\u2069", "\u2028", "\u2029", "\u200d", "\x1b", "\x07")
+
+
+def test_target_supplied_names_are_escaped_in_text_and_nagios() -> None:
+    vm = "vm\u202eexe.gpj\u2066\x1b[2J"
+    domstats = f"Domain: '{vm}'\n  state.state=1\n  cpu.time=1\n  vcpu.current=1\n"
+    raws = [
+        RawResult(
+            HostSpec(name="kvm", address="kvm"),
+            Status.OK,
+            stdout=with_sections(NONCE, "virsh_domstats", domstats, domstats),
+            nonce=NONCE,
+        ),
+        RawResult(
+            HostSpec(name=HOSTILE_TEXT, address="h"),
+            Status.COMMAND_FAILED,
+            reason=f"probe failed: {HOSTILE_TEXT}",
+        ),
+    ]
+    report = build_report(raws, RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml"))
+    assert [vm.name for vm in report.hosts[0].vms] == [vm]
+    text, nagios = render_text(report), render_nagios(report)
+    for output in (text, nagios):
+        assert not any(char in output for char in UNSAFE), output
+    assert "evil\\u202eexe.gpj\\u2066x\\u2069\\u2028y\\u2029z\\u200d\\x1b]52;c;QQ==\\x07" in text
+    # Nagios output keeps one line per item: the separators are whitespace, made spaces.
+    assert "evil\\u202eexe.gpj\\u2066x\\u2069 y z\\u200d\\x1b]52;c;QQ==\\x07" in nagios
+    assert "vm\\u202eexe.gpj\\u2066\\x1b[2J" in text
+    assert clean("plain ascii and ünïcode") == "plain ascii and ünïcode"

@@ -6,7 +6,6 @@ the VM view, and every host that was not collected with its reason.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 
 from tabulate import tabulate as _tabulate
@@ -17,15 +16,20 @@ from fleetmon.render.json import host_verdict, summary
 TOP = 10
 #: Findings rows shown by default: a fleet-wide problem would otherwise bury the rest.
 MAX_FINDINGS = 50
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(char: str) -> str:
+    return char if char.isprintable() else repr(char)[1:-1]
 
 
 def clean(text: object) -> str:
-    """Text from a host made safe for a terminal: control characters shown as escapes."""
+    """Text from a host made safe for a terminal: every non-printable character shown as an
+    escape (`\x1b`, `\u202e`): C0/C1 controls, and the format and separator characters that
+    reorder or break lines (bidi overrides U+202A-U+202E/U+2066-U+2069, U+2028/U+2029)."""
     s = str(text)
-    if s.isprintable():  # no control character can be in it: skip the regex (300,000 cells)
+    if s.isprintable():  # nothing to escape: the common case (300,000 cells)
         return s
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], s)
+    return "".join(map(_escape, s))
 
 
 _SEV_ORDER = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
