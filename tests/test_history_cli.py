@@ -245,3 +245,19 @@ def test_a_full_disk_fails_the_history_but_not_the_report(
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
     conn.close()
+
+
+def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
+    hist = tmp_path / "h.sqlite"
+    first = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    assert json.loads(first.stdout)["hosts"][0]["since_last_run"] is None
+    second = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    (h,) = json.loads(second.stdout)["hosts"]
+    gap = h["since_last_run"]
+    assert gap["interval_s"] > 0.1  # the whole gap between the runs, not the 0.1 s sample
+    shares = [gap["metrics"][f"cpu.{n}_pct"] for n in ("user", "nice", "system", "idle")]
+    assert 0 <= gap["metrics"]["cpu.busy_pct"] <= 100
+    assert sum(s for s in shares if s is not None) <= 100.5
+    assert set(gap["rows"]) <= {"disk", "nic", "vm"}
+    text = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist).stdout
+    assert "Since the last run: this run's sample / the average over the whole gap" in text

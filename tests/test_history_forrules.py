@@ -58,9 +58,9 @@ def test_a_schema_1_file_gains_the_rule_states_table(
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (1,)
     conn.close()
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
     hist = open_history(path, writable=True)
-    assert hist.notes == [f"history {path} upgraded from schema 1 to 2"]
+    assert hist.notes == [f"history {path} upgraded from schema 1 to 3"]
     assert load_states(hist) == {}
     assert hist.conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
     rep = dataclasses.replace(sample_report())
@@ -74,4 +74,26 @@ def test_a_schema_1_file_gains_the_rule_states_table(
         ("r", "host", "kvm01", "kvm01"): ("firing", "warning", 1, 1, T0_S + 300)
     }
     hist.close()
-    assert sorted(store.MIGRATIONS) == [1, 2]
+    assert sorted(store.MIGRATIONS) == [1, 2, 3]
+
+
+def test_the_latest_counters_of_each_subject_are_kept(tmp_path: Path) -> None:
+    from fleetmon.history.forrules import load_counters
+
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    kvm01 = rep.hosts[0]
+    counters = {("host", ""): {"uptime_s": 100.5, "boot_id": "b", "cpu.user": 7}}
+    counters[("vm", "vm1")] = {"cpu.time": 123}
+    hosts = (dataclasses.replace(kvm01, counters=counters), *rep.hosts[1:])
+    record_run(hist, dataclasses.replace(at(rep, minutes(5)), hosts=hosts))
+    record_run(hist, at(rep, minutes(0)))  # a run recorded late, without counters
+    found = load_counters(hist, hosts, T0_S + 600)
+    assert found == {
+        "kvm01": {
+            ("host", ""): {"uptime_s": 100.5, "boot_id": "b", "cpu.user": 7, "_t": T0_S + 300},
+            ("vm", "vm1"): {"cpu.time": 123, "_t": T0_S + 300},
+        }
+    }
+    assert load_counters(hist, hosts, T0_S + 300) == {}  # only runs before this one
+    hist.close()

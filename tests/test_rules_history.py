@@ -317,3 +317,23 @@ def test_a_call_at_the_root_of_an_expression_is_fetched_too() -> None:
     assert compile_expr('avg_over(cpu.busy_pct, "1h")').history == (
         Call("avg_over", "cpu.busy_pct", 3600),
     )
+
+
+def test_since_last_run_reads_the_average_over_the_gap() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: busy-gap
+              expr: since_last_run(cpu.busy_pct) > 80 and cpu.busy_pct < 50
+              severity: warning
+              message: "busy on average since the last run though idle now"
+        """
+    )
+    h = host("kvm01", random.Random(5), level=10.0)
+    gaps = {("host", "kvm01", "kvm01"): {"cpu.busy_pct": 95.0}}
+    (f,) = [f for f in judge(rs, [h], Past(NOW, {}, {}, gaps)) if f.rule == "busy-gap"]
+    assert f.severity is Severity.WARNING
+    (f,) = [f for f in judge(rs, [h], Past(NOW)) if f.rule == "busy-gap"]
+    assert f.severity is Severity.OK
+    assert f.message.endswith("no cpu.busy_pct average since the last run (first run, or a reboot)")

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from fleetmon.analyse.counters import all_counters
 from fleetmon.analyse.fleet import fleet_stats
 from fleetmon.analyse.host import compute_host
 from fleetmon.analyse.vms import compute_vms
@@ -115,6 +116,8 @@ def analyse_host(raw: RawResult) -> HostReport:
     try:
         out = split_output(raw.stdout, raw.nonce)
         hm, hypervisor = _host_metrics(out)
+        rows = {"disk": hm.disks, "nic": hm.nics, "vm": hm.vms}
+        counters = all_counters(out, {s: tuple(r.name for r in rs) for s, rs in rows.items()})
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
     except Exception as exc:
@@ -136,6 +139,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         vms=hm.vms,
         notes=hm.notes,
         hypervisor=hypervisor,
+        counters=counters,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import sys
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from types import TracebackType
 
+from fleetmon.analyse.gap import since_last_run
 from fleetmon.cli.common import write_outputs
 from fleetmon.errors import HistoryError, OutputError, RuleError
 from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
-from fleetmon.history.forrules import fetch_points, load_states
+from fleetmon.history.forrules import fetch_points, load_counters, load_states
 from fleetmon.history.store import failed
 from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
@@ -89,20 +91,28 @@ class Recorder:
         """What the reports should say about the history (network filesystem, upgrade)."""
         return tuple(self.hist.notes) if self.hist is not None else ()
 
-    def past(
+    def prepare(
         self, rules: RuleSet | None, hosts: Sequence[HostReport], started_at: str
-    ) -> Past | None:
-        """What the rules read from the history: their series and states (None: no history)."""
-        if self.hist is None or rules is None:
-            return None
+    ) -> tuple[list[HostReport], Past | None]:
+        """The hosts with their averages since the last run, and what the rules read from
+        the history: their series, states and those averages (None: no history)."""
+        if self.hist is None:
+            return list(hosts), None
         now = run_time(started_at)
-        needs = {(c.metric, c.window_s, c.hourly) for c in rules.history_calls()}
+        calls = rules.history_calls() if rules is not None else []
         try:
-            points = fetch_points(self.hist, needs, hosts, now)
+            hosts = since_last(hosts, load_counters(self.hist, hosts, now))
+            points = fetch_points(self.hist, {(c.metric, c.window_s, c.hourly) for c in calls},
+                                  hosts, now)  # fmt: skip
             states = {k: RuleState(*v) for k, v in load_states(self.hist).items()}
         except sqlite3.Error as exc:
             raise failed(self.hist.path, exc, "cannot read it") from None
-        return Past(now, points, states)
+        gaps = {
+            (scope, h.name, name or h.name): metrics
+            for h in hosts
+            for (scope, name), metrics in h.since_last.items()
+        }
+        return list(hosts), Past(now, points, states, gaps)
 
     def record(self, report: Report) -> None:
         """Record the run and the rules' states (HistoryError when it cannot be)."""
@@ -111,6 +121,24 @@ class Recorder:
         if self.hist is not None:
             states = {k: None if v is None else astuple(v) for k, v in self.states.items()}
             record_run(self.hist, report, self.keep, states)
+
+
+def since_last(
+    hosts: Sequence[HostReport],
+    previous: dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]],
+) -> list[HostReport]:
+    """Each host with its averages over the gap since its last recorded run."""
+    out = []
+    for h in hosts:
+        prev = previous.get(h.name)
+        if not h.collected or not prev:
+            out.append(h)
+            continue
+        cpus = h.metrics.get("cpu.count")
+        dt, gaps, note = since_last_run(prev, h.counters, cpus if isinstance(cpus, int) else None)
+        notes = (*h.notes, note) if note else h.notes
+        out.append(dataclasses.replace(h, since_last=gaps, since_last_s=dt, notes=notes))
+    return out
 
 
 def recorder(args: argparse.Namespace, rules: RuleSet | None = None) -> Recorder:

@@ -48,7 +48,7 @@ def command(args: argparse.Namespace) -> int:
         del batch
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
-        past = rec.past(rules, hosts, run.started_at)
+        hosts, past = rec.prepare(rules, hosts, run.started_at)
         report = build_report(args, hosts, specs, run, rules, None, past, rec.states)
         finish(args, report, rec)  # the outputs, then the history
     return report.exit_code

@@ -119,7 +119,7 @@ def command(args: argparse.Namespace) -> int:
         analysed = in_selection_order(selected, [*analysed, *map(analyse_host, skipped)])
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
-        past = rec.past(rules, analysed, run.started_at)
+        analysed, past = rec.prepare(rules, analysed, run.started_at)
         report = build_report(args, analysed, specs, run, rules, inventory, past, rec.states)
         finish(args, report, rec)  # the outputs, then the history
     return report.exit_code

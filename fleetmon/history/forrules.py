@@ -7,6 +7,7 @@ the states the rules leave are written with the run (write.record_run).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -63,7 +64,7 @@ def fetch_points(
     wanted: dict[tuple[str, str], tuple[int, set[str]]] = {}
     for metric, window_s, hourly in needs:
         scope = catalog.scope_of(metric)
-        if scope is None or scope == "fleet":
+        if scope is None or scope == "fleet" or window_s <= 0:
             continue
         tier = "hourly" if hourly or window_s > raw_span else "raw"
         span, metrics = wanted.get((scope, tier), (0, set()))
@@ -84,6 +85,35 @@ def fetch_points(
                     for t, v in points
                     if isinstance(v[i], int | float) and not isinstance(v[i], bool)
                 ]
+    return out
+
+
+def load_counters(
+    hist: History, hosts: Sequence[HostReport], before_t: int
+) -> dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]]:
+    """host -> (scope, name) -> the counters its subjects' latest run before `before_t`
+    kept (the host's under ("host", ""))."""
+    ids: dict[int, tuple[str, str, str]] = {}
+    for scope in ("host", "disk", "nic", "vm"):
+        ids.update(_subjects(hist, hosts, scope))
+    out: dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]] = {}
+    if not ids:
+        return out
+    rows = hist.conn.execute(
+        "SELECT entity, t, counters FROM last_counters WHERE t < ?", (before_t,)
+    )
+    for eid, run_t, text in rows:
+        found = ids.get(eid)
+        if found is None:
+            continue
+        scope, host, name = found
+        key = (scope, "" if scope == "host" else name)
+        try:
+            counters = json.loads(text)
+        except ValueError:
+            continue
+        counters["_t"] = run_t  # which run they are from
+        out.setdefault(host, {})[key] = counters
     return out
 
 

@@ -21,7 +21,7 @@ from fleetmon.model.catalog import MetricDef
 #: `PRAGMA application_id` of a fleetmon history: "FLMH".
 APPLICATION_ID = 0x464C4D48
 #: The schema this version writes (`PRAGMA user_version`); see MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Bits of a key holding the entity id (16.7 million entities over the file's life).
 ENTITY_BITS = 24
 ENTITY_MASK = (1 << ENTITY_BITS) - 1
@@ -123,6 +123,14 @@ CREATE TABLE rule_states (
     state TEXT NOT NULL, severity TEXT NOT NULL, since_t INTEGER NOT NULL,
     runs INTEGER NOT NULL, last_t INTEGER NOT NULL,
     PRIMARY KEY (rule, scope, host, subject)) STRICT, WITHOUT ROWID
+"""
+
+
+#: Each subject's cumulative counters of its latest run (schema 3), as JSON: with the next
+#: run's, the exact averages over the gap between them (analyse/gap.py).
+COUNTERS_TABLE = """
+CREATE TABLE last_counters (
+    entity INTEGER PRIMARY KEY, t INTEGER NOT NULL, counters TEXT NOT NULL) STRICT
 """
 
 

@@ -216,8 +216,16 @@ def _rule_states(conn: sqlite3.Connection) -> None:
     conn.execute(schema.STATES_TABLE)
 
 
+def _last_counters(conn: sqlite3.Connection) -> None:
+    conn.execute(schema.COUNTERS_TABLE)
+
+
 #: schema version -> the step that brings a file from the version before to it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create, 2: _rule_states}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create,
+    2: _rule_states,
+    3: _last_counters,
+}
 
 
 def _migrate(hist: History, version: int) -> None:

@@ -9,6 +9,7 @@ another host; anything else is known by (scope, host, name). A run recorded agai
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,6 +190,7 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     ents = _Entities(hist.conn)
     values = rows = 0
     seen: list[int] = []
+    counters: list[tuple[int, int, str]] = []
     for scope, cols in hist.columns.items():
         encode = _Encoder(cols, texts)
         batch: dict[int, list[int | None]] = {}
@@ -210,6 +212,9 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
                 values += n
                 status = texts(host.status.value) if scope == "host" else None
                 batch[eid] = [(t << _SHIFT) | eid, status, *vals]
+                cnt = host.counters.get((scope, "" if scope == "host" else name))
+                if cnt:
+                    counters.append((eid, t, json.dumps(cnt, separators=(",", ":"))))
         names = ", ".join(["k", "status", *(schema.q(c.metric) for c in cols)])
         marks = ", ".join("?" * (len(cols) + 2))
         hist.conn.executemany(
@@ -219,6 +224,15 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
         rows += len(batch)
         seen += batch
     ents.flush(seen, t)
+    # The latest counters of each subject (a run recorded late leaves newer ones alone).
+    if not counters:
+        return values, rows, seen
+    hist.conn.executemany(
+        "INSERT INTO last_counters (entity, t, counters) VALUES (?, ?, ?) ON CONFLICT (entity)"
+        " DO UPDATE SET t = excluded.t, counters = excluded.counters"
+        " WHERE excluded.t >= last_counters.t",
+        counters,
+    )
     return values, rows, seen
 
 

@@ -103,9 +103,27 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
         "filesystems": [rows(r) for r in h.filesystems],
         "vms": [rows(r) for r in h.vms],
         "notes": list(h.notes),
+        "since_last_run": _since_last(h),
         # OK verdicts are kept in the model for JUnit's passed test cases; the report lists
         # what is wrong or unknown.
         "findings": [finding_dict(f) for f in h.findings if _listed(f)],
+    }
+
+
+def _since_last(h: HostReport) -> dict[str, Any] | None:
+    """Averages over the whole gap since the last run (with a history): the host's metrics,
+    and its rows' by scope and name."""
+    if h.since_last_s is None:
+        return None
+    rows: dict[str, dict[str, Any]] = {}
+    for (scope, name), metrics in h.since_last.items():
+        if scope != "host":
+            rows.setdefault(scope, {})[name] = {k: _value(v) for k, v in metrics.items()}
+    host = h.since_last.get(("host", ""), {})
+    return {
+        "interval_s": h.since_last_s,
+        "metrics": {k: _value(v) for k, v in host.items()},
+        "rows": rows,
     }
 
 

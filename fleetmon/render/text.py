@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tabulate import tabulate as _tabulate
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, Status
+from fleetmon.model.durations import format_duration
 from fleetmon.render.json import host_verdict, summary
 
 TOP = 10
@@ -97,6 +98,37 @@ def _finding_rows(report: Report) -> list[tuple[str, Finding]]:
     pairs += [("(fleet)", f) for f in report.findings if f.severity is not ok]
     pairs.sort(key=lambda p: (_SEV_ORDER[p[1].severity], p[0], p[1].rule))
     return pairs
+
+
+def _since_last(hosts: Sequence[HostReport], limit: int = 20) -> list[str]:
+    """Now and on average since the last run (exact, from the counters of both runs), the
+    hosts busiest over the gap first."""
+    gapped = [h for h in hosts if h.since_last_s is not None]
+    if not gapped:
+        return []
+
+    def avg(h: HostReport, metric: str) -> MetricValue:
+        return h.since_last.get(("host", ""), {}).get(metric)
+
+    def busy(h: HostReport) -> float:
+        v = avg(h, "cpu.busy_pct")
+        return float(v) if isinstance(v, int | float) else -1.0
+
+    rows = [
+        [
+            h.name,
+            format_duration(h.since_last_s or 0),
+            *(f"{num(h.metrics.get(m))} / {num(avg(h, m))}" for m in _GAP_METRICS),
+        ]
+        for h in sorted(gapped, key=busy, reverse=True)[:limit]
+    ]
+    hdr = ["HOST", "SINCE", "CPU% NOW/AVG", "IOW% NOW/AVG", "STEAL% NOW/AVG", "FORKS/S NOW/AVG"]
+    title = "Since the last run: this run's sample / the average over the whole gap"
+    more = [f"… and {len(gapped) - limit} more hosts"] if len(gapped) > limit else []
+    return [title, tabulate(rows, headers=hdr, disable_numparse=True), *more, ""]
+
+
+_GAP_METRICS = ("cpu.busy_pct", "cpu.iowait_pct", "cpu.steal_pct", "cpu.forks_per_s")
 
 
 def _changes(report: Report, limit: int = 20) -> list[str]:
@@ -322,6 +354,7 @@ def render_text(report: Report, max_findings: int = MAX_FINDINGS) -> str:
         lines.append("")
     if any(h.collected for h in report.hosts):
         lines += ["Hosts", _hosts_table(report.hosts), ""]
+    lines += _since_last(report.hosts)
     lines += _devices(report)
     lines += _vms(report)
     failed = [h for h in report.hosts if h.status is not Status.OK]

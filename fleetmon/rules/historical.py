@@ -34,6 +34,7 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "predict_linear": (("window", "horizon"), 0),
     "time_to": (("threshold", "window"), 1),
     "anomaly": (("weeks",), None),
+    "since_last_run": ((), None),
 }
 NAMES = frozenset(FUNCTIONS)
 #: Functions that fit a line: they take min_points and min_r2.
@@ -66,6 +67,10 @@ def window_of(fn: str, metric: str, args: Sequence[object]) -> Call:
         raise ValueError(f"{fn}: unknown metric '{metric}'")
     if len(args) > len(params):
         raise ValueError(f"{fn} takes a metric and {', '.join(params)}")
+    if fn == "since_last_run":
+        if args:
+            raise ValueError("since_last_run takes a metric only")
+        return Call(fn, metric, 0)
     if fn == "anomaly":
         weeks = args[0] if args else ANOMALY_WEEKS
         if not isinstance(weeks, int) or not 1 <= weeks <= 52:
@@ -122,6 +127,8 @@ class Past:
     )
     #: Each rule's pending or firing subjects after the previous runs.
     states: Mapping[StateKey, RuleState] = field(default_factory=dict)
+    #: Each subject's averages over the whole gap since the last run (analyse/gap.py).
+    gaps: Mapping[Subject, Mapping[str, MetricValue]] = field(default_factory=dict)
 
     def points(self, subject: Subject, metric: str, hourly: bool) -> Sequence[Point]:
         """The stored points of one metric of a subject ((): none recorded)."""
@@ -268,6 +275,15 @@ class Bound:
         if seconds is None:
             raise NoValue(f"{metric} is not heading for {threshold:g} (fit over {window})")
         return seconds
+
+    def since_last_run(self, metric: str) -> float:
+        """The metric's exact average over the whole gap since the last run (from the
+        counters of both runs, as sar -f), not this run's spot sample."""
+        key = subject_key(self.scope, self.host, self.subject, metric)
+        value = self.past.gaps.get(key, {}).get(metric)
+        if not _number(value):
+            raise NoValue(f"no {metric} average since the last run (first run, or a reboot)")
+        return float(value)  # type: ignore[arg-type]
 
     def anomaly(self, metric: str, weeks: int = ANOMALY_WEEKS) -> float:
         """Distance of this run's value from the median of the same hour of the week over

@@ -1,0 +1,137 @@
+"""The cumulative counters of one sample (pure): what the history keeps to average a gap.
+
+`sar -f` averages a whole interval from two snapshots of the kernel's counters; fleetmon
+keeps the counters of each run's second sample, so two consecutive runs give the exact
+average over the gap between them (analyse/gap.py), not only the 1-5 s spot sample of
+each. Per subject: the host (/proc/stat CPU ticks and totals, /proc/vmstat, PSI totals,
+the uptime and boot id that guard the gap), each disk and NIC row (their diskstats and
+net/dev fields), each KVM VM (domstats cpu.time, vCPU delay, block and net sums, balloon).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources import virsh
+from fleetmon.sources.diskstats import parse_diskstats
+from fleetmon.sources.netdev import parse_net_dev
+from fleetmon.sources.pressure import parse_pressure
+from fleetmon.sources.sections import ProbeOutput
+from fleetmon.sources.stat import parse_stat
+from fleetmon.sources.uptime import parse_boot_id, parse_uptime
+from fleetmon.sources.vmstat import parse_vmstat
+
+#: One subject's counters: numbers, and the host's boot id.
+Counters = dict[str, int | float | str | None]
+
+#: /proc/vmstat fields kept (paging.*, oom.kills).
+VMSTAT = ("pswpin", "pswpout", "pgmajfault", "oom_kill")
+#: KVM domstats counters kept, summed over a VM's devices and vCPUs.
+VM_SUMS = {
+    "block": ("rd.reqs", "wr.reqs", "rd.bytes", "wr.bytes", "rd.times", "wr.times"),
+    "net": ("rx.bytes", "tx.bytes", "rx.drop", "tx.drop"),
+}
+VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault")
+
+
+def _parse(out: ProbeOutput, sample: int, name: str, parser: Any) -> Any:
+    text = out.text(sample, name)
+    if not text:
+        return None
+    try:
+        return parser(text)
+    except (ValueError, IndexError, KeyError, ProbeParseError):
+        return None
+
+
+def host_counters(out: ProbeOutput, sample: int = 2) -> Counters:
+    """The host's counters in one sample: uptime, boot id, CPU ticks, totals, PSI."""
+    c: Counters = {}
+    up = _parse(out, sample, "uptime", parse_uptime)
+    c["uptime_s"] = up.up_s if up is not None else None
+    c["boot_id"] = _parse(out, sample, "boot_id", parse_boot_id)
+    st = _parse(out, sample, "stat", parse_stat)
+    if st is not None:
+        c.update({f"cpu.{k}": v for k, v in _fields(st.total).items()})
+        c.update(ctxt=st.ctxt, intr=st.intr_total, processes=st.processes, btime=st.btime)
+    vm = _parse(out, sample, "vmstat", parse_vmstat)
+    if vm is not None:
+        c.update({k: vm.get(k) for k in VMSTAT})
+    for res in ("cpu", "io", "memory"):
+        section = f"pressure_{res}"
+        p = _parse(out, sample, section, lambda t, s=section: parse_pressure(t, section=s))
+        if p is not None:
+            c[f"psi.{res}.some_us"] = p.some.total_us if p.some else None
+            c[f"psi.{res}.full_us"] = p.full.total_us if p.full else None
+    return c
+
+
+def row_counters(
+    out: ProbeOutput, scope: str, names: Collection[str], sample: int = 2
+) -> dict[str, Counters]:
+    """The counters of the disks or NICs called `names` in one sample, by device name."""
+    if scope == "disk":
+        ds = _parse(out, sample, "diskstats", parse_diskstats)
+        devices: tuple[Any, ...] = ds.devices if ds is not None else ()
+    elif scope == "nic":
+        devices = _parse(out, sample, "net_dev", parse_net_dev) or ()
+    else:
+        return {}
+    return {d.name: _fields(d) for d in devices if d.name in names}
+
+
+def _fields(obj: Any) -> Counters:
+    # Field by field: dataclasses.asdict deep-copies, 3x the cost of the parse itself.
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = tuple(
+            f.name for f in dataclasses.fields(obj) if f.name != "name"
+        )
+    return {n: getattr(obj, n) for n in names}
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
+    """Each KVM domain's counters in one sample (sums over its devices and vCPUs)."""
+    sec = out.get(sample, "virsh_domstats")
+    if sec is None or sec.rc != 0 or not sec.text:
+        return {}
+    text = sec.text
+    out_: dict[str, Counters] = {}
+    for d in virsh.parse_domstats(text):
+        if d.state not in virsh.ACTIVE_STATES:
+            continue
+        c: Counters = {k: d.num(k) for k in VM_FIELDS}
+        delays = [d.num(f"vcpu.{i}.delay") for i in d.vcpu_indices()]
+        c["vcpu.delay"] = None if not delays or None in delays else sum(delays)  # type: ignore[arg-type]
+        for group, keys in VM_SUMS.items():
+            slots = d.device_slots(group)
+            for key in keys:
+                vals = [d.device_field(group, slot, key) for slot in slots.values()]
+                ok = all(isinstance(v, int) for v in vals)
+                c[f"{group}.{key}"] = sum(vals) if ok and vals else None  # type: ignore[arg-type]
+        out_[d.name] = c
+    return out_
+
+
+def all_counters(
+    out: ProbeOutput, rows: Mapping[str, tuple[str, ...]], sample: int = 2
+) -> dict[tuple[str, str], Counters]:
+    """(scope, name) -> counters of the host (name "") and of the rows the report keeps."""
+    found: dict[tuple[str, str], Counters] = {("host", ""): host_counters(out, sample)}
+    for scope, names in rows.items():
+        if not names:
+            continue
+        wanted = set(names)
+        per = (
+            vm_counters(out, sample) if scope == "vm" else row_counters(out, scope, wanted, sample)
+        )
+        for name in names:
+            if name in per:
+                found[scope, name] = per[name]
+    return found

@@ -1,0 +1,86 @@
+"""Averages over the gap between two runs (analyse/counters.py, analyse/gap.py).
+
+The invariant that checks every formula: when the "previous run" is the first sample and
+"this run" the second, the averages over the gap are the spot metrics, exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from probetext import NONCE, probe_stdout
+
+from fleetmon.analyse.counters import all_counters
+from fleetmon.analyse.gap import since_last_run
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.model import HostReport, HostSpec, RawResult, Status
+from fleetmon.sources.sections import split_output
+
+
+def _host(stdout: str) -> tuple[HostReport, dict, dict]:
+    raw = RawResult(HostSpec("kvm01", "192.0.2.1"), Status.OK, stdout=stdout, nonce=NONCE)
+    h = analyse_host(raw)
+    out = split_output(stdout, NONCE)
+    rows = {
+        "disk": tuple(r.name for r in h.disks),
+        "nic": tuple(r.name for r in h.nics),
+        "vm": tuple(r.name for r in h.vms),
+    }
+    return h, all_counters(out, rows, 1), all_counters(out, rows, 2)
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [probe_stdout(kvm=True), probe_stdout(("root2", "root3"))],
+    ids=["sysstat-root1-root2-lab-kvm", "sysstat-root2-root3"],
+)
+def test_the_gap_between_two_samples_is_the_spot_metrics(stdout: str) -> None:
+    h, first, second = _host(stdout)
+    assert h.counters == second  # what the history keeps: the second sample's counters
+    cpus = h.metrics["cpu.count"]
+    dt, gaps, note = since_last_run(first, second, cpus if isinstance(cpus, int) else None)
+    assert (dt, note) == (h.interval_s, None)
+    subjects = [("host", "", h.metrics)]
+    subjects += [("disk", r.name, r.metrics) for r in h.disks]
+    subjects += [("nic", r.name, r.metrics) for r in h.nics]
+    subjects += [
+        ("vm", r.name, r.metrics) for r in h.vms if r.metrics.get("vm.cpu_pct") is not None
+    ]
+    compared = 0
+    for scope, name, metrics in subjects:
+        gap = gaps[scope, name]
+        for metric, value in gap.items():
+            assert metric in metrics, (scope, name, metric)
+            if value is None or metrics[metric] is None:
+                assert value == metrics[metric], (scope, name, metric)
+                continue
+            assert value == pytest.approx(metrics[metric], rel=1e-12, abs=1e-12), (scope, metric)
+            compared += 1
+    assert compared > 60
+
+
+def test_a_reboot_between_the_runs_gives_no_average() -> None:
+    _, first, second = _host(probe_stdout(kvm=True))
+    rebooted = {**second, ("host", ""): {**second["host", ""], "boot_id": "another"}}
+    assert since_last_run(first, rebooted, 8) == (
+        None, {}, "rebooted since the last run: no average over the gap"
+    )  # fmt: skip
+    back = {**second, ("host", ""): {**second["host", ""], "uptime_s": 1.0}}
+    assert since_last_run(first, back, 8)[2] == (
+        "uptime went back since the last run (a reboot): no average over the gap"
+    )
+
+
+def test_a_vm_restarted_in_the_gap_has_no_average() -> None:
+    _, first, second = _host(probe_stdout(kvm=True))
+    vm = next(k for k in second if k[0] == "vm")
+    restarted = {**second, vm: {**second[vm], "cpu.time": 5}}
+    _, gaps, _ = since_last_run(first, restarted, 8)
+    assert gaps[vm] == {}
+
+
+def test_rows_of_an_older_run_than_the_host_s_are_left_out() -> None:
+    _, first, second = _host(probe_stdout(kvm=True))
+    older = {k: {**v, "_t": 100 if k[0] == "disk" else 200} for k, v in first.items()}
+    _, gaps, _ = since_last_run(older, second, 8)
+    assert not [k for k in gaps if k[0] == "disk"]
+    assert [k for k in gaps if k[0] == "nic"]
