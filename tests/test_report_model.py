@@ -17,6 +17,7 @@ RUN = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "fleet.yaml")
 HOST_KEYS = {
     "name", "address", "groups", "status", "error", "hypervisor", "interval_s", "metrics",
     "disks", "nics", "filesystems", "vms", "notes", "findings",
+    "since_last_run",  # null without a history (issue 13)
 }  # fmt: skip
 
 
