@@ -10,6 +10,7 @@ sysstat does: the 11 base counters, discards ignored. Rates follow iostat -x / s
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -57,6 +58,9 @@ class DiskStats:
     old_partitions: tuple[str, ...] = ()
 
 
+# Memoised for the last two texts: the history's counters (analyse/counters.py) read the
+# second sample again after the deltas did; the result is immutable, so it is shared.
+@functools.lru_cache(maxsize=2)
 def parse_diskstats(text: str) -> DiskStats:
     """Parse /proc/diskstats."""
     devices: list[DiskStat] = []

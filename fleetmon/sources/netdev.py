@@ -11,6 +11,7 @@ wins, see METRICS.md) counts from zero then (sa_common.c), and so do we, with a 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
@@ -53,6 +54,9 @@ _RATE_FIELDS = (
 NIC_METRICS = tuple(name for name, _ in _RATE_FIELDS)
 
 
+# Memoised for the last two texts: the history's counters (analyse/counters.py) read the
+# second sample again after the deltas did; the result is immutable, so it is shared.
+@functools.lru_cache(maxsize=2)
 def parse_net_dev(text: str) -> tuple[NetDev, ...]:
     """Parse /proc/net/dev, interfaces in file order."""
     out: list[NetDev] = []

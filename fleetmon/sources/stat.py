@@ -10,6 +10,7 @@ Shares follow mpstat: each Δ clamped at 0 (iowait can go backwards, a CPU back 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 from fleetmon.errors import ProbeParseError
@@ -61,6 +62,9 @@ def _cpu_times(name: str, tokens: list[str]) -> CpuTimes:
     return CpuTimes(*to_ints("stat", tokens[:10], f"{name} column "))
 
 
+# Memoised for the last two texts: the history's counters (analyse/counters.py) read the
+# second sample again after the deltas did; the result is immutable, so it is shared.
+@functools.lru_cache(maxsize=2)
 def parse_stat(text: str) -> Stat:
     """Parse /proc/stat; the aggregate `cpu` line is required."""
     total: CpuTimes | None = None

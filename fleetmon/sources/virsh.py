@@ -8,6 +8,7 @@ are KiB. A shut-off domain (state.state=5) carries only maxima and allocation fi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -129,6 +130,9 @@ _VCPU_RE = re.compile(r"^vcpu\.([0-9]{1,9})\.")
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
 
 
+# Memoised for the last two texts: the history's counters (analyse/counters.py) read the
+# second sample again after the deltas did; the result is immutable, so it is shared.
+@functools.lru_cache(maxsize=2)
 def parse_domstats(text: str) -> tuple[DomainStats, ...]:
     """Every domain record of `virsh domstats` output, in the order printed."""
     domains: list[DomainStats] = []
