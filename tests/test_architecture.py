@@ -57,7 +57,6 @@ ALLOWED: dict[str, set[str]] = {
 #: Stages whose modules do no I/O, and the exceptions, each with its reason.
 PURE_STAGES = {"model", "sources", "analyse", "rules", "render"}
 PURE_EXCEPTIONS = {
-    "fleetmon.analyse.executor": "spreads analysis over an Executor (worker processes)",
     "fleetmon.rules.loader": "reads the rule files; parse_rules(text) is its pure part",
 }
 #: Modules that reach the outside world: a pure module importing one does I/O.

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clirun import fleetmon
@@ -17,7 +18,7 @@ from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
 from fleetmon.errors import InputError
 from fleetmon.io.rawstore import RawWriter, iter_raw, load_raw, save_raw
-from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 
 #: How long each fake host takes, by name: they finish in the order b, c, a.
 DELAYS_S = {"a": 0.3, "b": 0.0, "c": 0.1, "slow": 30.0}
@@ -173,14 +174,16 @@ def test_raw_folder_errors_name_the_file(tmp_path: Path) -> None:
     assert str(err.value) == f"{index}: malformed entry: hosts: expected a list"
 
 
-def test_report_analyses_in_batches_over_worker_processes(
+def test_report_analyses_over_worker_processes_reading_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from concurrent.futures import Future
+
     from probetext import NONCE, probe_stdout
 
-    from fleetmon.analyse import executor as parallel
     from fleetmon.cli import report as commands
     from fleetmon.cli.main import main
+    from fleetmon.cli.pool import process_pool
     from fleetmon.render.json import report_dict
 
     raws = [
@@ -193,19 +196,70 @@ def test_report_analyses_in_batches_over_worker_processes(
         for i in range(7)
     ]
     save_raw(str(tmp_path), RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv"), raws)
-    # Batches of 3 hosts, each analysed by 2 forked workers: 3 + 3 + 1.
-    monkeypatch.setattr(commands, "REPORT_BATCH", 3)
-    batches: list[int] = []
+    # Tasks of 2 hosts, at most 2 in flight, on 2 worker processes: 2 + 2 + 2 + 1.
+    monkeypatch.setattr(commands, "MIN_HOSTS", 2)
+    monkeypatch.setattr(commands, "CHUNK", 2)
+    monkeypatch.setattr(commands, "AHEAD", 2)
+    monkeypatch.setattr(commands, "default_workers", lambda: 2)
+    tasks: list[list[str]] = []
 
-    def analyse_many(batch: list[RawResult]) -> list[HostReport]:
-        batches.append(len(batch))
-        return parallel.analyse_many(batch, workers=2, min_hosts=2, chunk=1)
+    class Recording:
+        """The real pool (fleetmon.cli.pool), its tasks noted as they are submitted."""
 
-    monkeypatch.setattr(commands, "analyse_many", analyse_many)
+        def __init__(self, workers: int) -> None:
+            self.pool = process_pool(workers)
+
+        def __enter__(self) -> Recording:
+            self.pool.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.pool.shutdown()
+
+        def submit(self, fn: Any, /, *args: Any) -> Future[Any]:
+            tasks.append([raw.host.name for raw in args[0]])
+            return self.pool.submit(fn, *args)
+
+    monkeypatch.setattr(commands, "process_pool", Recording)
     code = main(["report", str(tmp_path), "--no-rules", "--format", "json"])
-    assert batches == [3, 3, 1]
+    assert tasks == [["h0", "h1"], ["h2", "h3"], ["h4", "h5"], ["h6"]]
     doc = json.loads(capsys.readouterr().out)
     expected = report_dict(build_report(raws, RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv")))
     assert code == expected["exit_code"] == 0
     assert [h["name"] for h in doc["hosts"]] == [f"h{i}" for i in range(7)]
     assert doc["hosts"] == expected["hosts"]
+
+
+@pytest.mark.parametrize(("hosts", "workers"), [(3, 2), (7, 1)])
+def test_report_of_few_hosts_or_one_core_starts_no_pool(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    hosts: int,
+    workers: int,
+) -> None:
+    from probetext import NONCE, probe_stdout
+
+    from fleetmon.cli import report as commands
+    from fleetmon.cli.main import main
+
+    raws = [
+        RawResult(
+            HostSpec(name=f"h{i}", address="192.0.2.1"),
+            Status.OK,
+            stdout=probe_stdout(),
+            nonce=NONCE,
+        )
+        for i in range(hosts)
+    ]
+    save_raw(str(tmp_path), RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv"), raws)
+    monkeypatch.setattr(commands, "MIN_HOSTS", 4)
+    monkeypatch.setattr(commands, "default_workers", lambda: workers)
+
+    def no_pool(workers: int) -> None:
+        raise AssertionError("a pool was started")
+
+    monkeypatch.setattr(commands, "process_pool", no_pool)
+    assert main(["report", str(tmp_path), "--no-rules", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [h["name"] for h in doc["hosts"]] == [f"h{i}" for i in range(hosts)]

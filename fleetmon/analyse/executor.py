@@ -1,93 +1,90 @@
-"""Analyse and render stages over forked processes: the same results, on every core.
+"""Analysis of many hosts as picklable tasks on an executor given by the caller (pure).
 
-Parsing and deltas are pure and per host, so big replays (`fleetmon report` of 10,000 hosts)
-split them across worker processes; the renderers are independent of each other. An edge
-module: it starts processes. Small inputs, one core, or no fork run serially here.
+The executor comes from outside: a ProcessPoolExecutor from the command line, a thread pool
+in tests, a Dask cluster's `client.get_executor()`. This module only submits
+`analyse_chunk(raws)` tasks and hands their results back in input order; with no executor,
+the hosts are analysed here, one after the other.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import ParamSpec, Protocol, TypeVar
 
 from fleetmon.analyse.pipeline import analyse_host
-from fleetmon.model import HostReport, RawResult, Report
+from fleetmon.model import HostReport, RawResult
 
-#: Below this many hosts a pool costs more (start-up, pickling) than it saves.
-MIN_HOSTS = 400
 #: Hosts per task: big enough to amortise a round trip, small enough to balance the cores.
 CHUNK = 250
+#: Tasks in flight at once (analyse_iter): the raw text held is bounded by AHEAD * CHUNK hosts.
+AHEAD = 8
 
-#: The raw results of the current call, inherited by forked workers (never pickled: 10,000
-#: hosts are 400 MB of probe output).
-_RAWS: Sequence[RawResult] = ()
-#: The report and renderers of the current render_many call, inherited the same way.
-_RENDER: tuple[Report | None, Sequence[Callable[[Report], str]]] = (None, ())
-
-
-def _analyse_slice(bounds: tuple[int, int]) -> list[HostReport]:
-    start, stop = bounds
-    return [analyse_host(r) for r in _RAWS[start:stop]]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_R_co = TypeVar("_R_co", covariant=True)
 
 
-def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+class Future(Protocol[_R_co]):
+    """What is used of a submitted task: concurrent.futures.Future's result and cancel."""
+
+    def result(self, timeout: float | None = None) -> _R_co: ...
+
+    def cancel(self) -> bool: ...
+
+
+class Executor(Protocol):
+    """What is used of an executor: concurrent.futures.Executor.submit.
+
+    Any `concurrent.futures.Executor` fits (process or thread pools, Dask's
+    `Client.get_executor()`); the task and its argument must pickle for a process or cluster.
+    """
+
+    def submit(
+        self, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Future[_R]: ...
+
+
+def analyse_chunk(raws: Sequence[RawResult]) -> list[HostReport]:
+    """`analyse_host` of each raw result, in order: one task (picklable in and out)."""
+    return [analyse_host(r) for r in raws]
 
 
 def analyse_many(
-    raws: Sequence[RawResult],
-    workers: int | None = None,
-    min_hosts: int = MIN_HOSTS,
-    chunk: int = CHUNK,
+    raws: Sequence[RawResult], executor: Executor | None = None, chunk: int = CHUNK
 ) -> list[HostReport]:
-    """`analyse_host` of every raw result, in order, over `workers` processes when worth it."""
-    global _RAWS
-    n_workers = default_workers() if workers is None else workers
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    if n_workers < 2 or len(raws) < min_hosts or not fork:
-        return [analyse_host(r) for r in raws]
-    bounds = [(i, min(i + chunk, len(raws))) for i in range(0, len(raws), chunk)]
-    _RAWS = raws
+    """`analyse_host` of every raw result, in order: on `executor` in tasks of `chunk` hosts
+    (all submitted at once), or here when it is None."""
+    return list(analyse_iter(raws, executor, chunk, ahead=max(1, -(-len(raws) // chunk))))
+
+
+def analyse_iter(
+    raws: Iterable[RawResult],
+    executor: Executor | None = None,
+    chunk: int = CHUNK,
+    ahead: int = AHEAD,
+) -> Iterator[HostReport]:
+    """`analyse_host` of each raw result as `raws` is read, in order: on `executor` in tasks of
+    `chunk` hosts, at most `ahead` of them in flight, or here when it is None.
+
+    A task's error is raised here, in its turn; the tasks not yet done are then cancelled.
+    """
+    if chunk < 1 or ahead < 1:
+        raise ValueError(f"chunk and ahead must be at least 1 (got {chunk}, {ahead})")
+    if executor is None:
+        yield from map(analyse_host, raws)
+        return
+    it = iter(raws)
+    pending: deque[Future[list[HostReport]]] = deque()
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-            out: list[HostReport] = []
-            for part in pool.map(_analyse_slice, bounds):
-                out.extend(part)
-            return out
+        while True:
+            while len(pending) < ahead and (part := list(itertools.islice(it, chunk))):
+                pending.append(executor.submit(analyse_chunk, part))
+            if not pending:
+                return
+            # The oldest first: results leave in input order while later tasks run.
+            yield from pending.popleft().result()
     finally:
-        _RAWS = ()
-
-
-def _render_one(index: int) -> str:
-    report, renderers = _RENDER
-    assert report is not None
-    return renderers[index](report)
-
-
-def render_many(
-    report: Report,
-    renderers: Sequence[Callable[[Report], str]],
-    workers: int | None = None,
-    min_hosts: int = MIN_HOSTS,
-) -> list[str]:
-    """Each renderer's text for `report`, in order; big reports render in forked processes."""
-    global _RENDER
-    n_workers = min(default_workers() if workers is None else workers, len(renderers))
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    if n_workers < 2 or len(report.hosts) < min_hosts or not fork:
-        return [fn(report) for fn in renderers]
-    _RENDER = (report, renderers)
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-            # Only the texts come back through the pipe; the report is inherited, not sent.
-            return list(pool.map(_render_one, range(len(renderers))))
-    finally:
-        _RENDER = (None, ())
+        for future in pending:
+            future.cancel()

@@ -3,52 +3,72 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
+import itertools
+from collections.abc import Iterator
 
 from fleetmon import __version__
-from fleetmon.analyse.executor import analyse_many
+from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
 from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
 from fleetmon.io.rawstore import iter_raw
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo
 
-#: Hosts read from a --save-raw folder per analysis batch (~40 KB of raw text each).
-REPORT_BATCH = 2000
+#: Below this many hosts a pool of workers costs more (start-up, pickling) than it saves.
+MIN_HOSTS = 400
 
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
-    run, raws = iter_raw(args.raw_dir, args.output_cap)
+    saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
     rec = recorder(args, rules)
-    run = RunInfo(
-        fleetmon_version=__version__,
-        started_at=run.started_at,
-        interval_s=run.interval_s,
-        inventory=run.inventory,
-        rule_files=rule_files,
-        limit=run.limit,
-        host_key_notes=run.host_key_notes,
-    )
     with rec, lean_gc():
-        run = dataclasses.replace(run, notes=rec.notes)
-        # Raw text a batch at a time: read, analysed over every core (forked workers inherit
-        # the batch), dropped. Memory stays bounded by the batch, not the fleet.
+        run = _replay_info(saved, rule_files, rec.notes)
         specs: dict[str, HostSpec] = {}
-        hosts: list[HostReport] = []
-        batch: list[RawResult] = []
-        for raw in raws:
-            specs[raw.host.name] = raw.host
-            batch.append(raw)
-            if len(batch) >= REPORT_BATCH:
-                hosts.extend(analyse_many(batch))
-                batch = []
-        hosts.extend(analyse_many(batch))
-        del batch
+        hosts = analyse_replay(_noting_specs(raws, specs))
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
         hosts, past = rec.prepare(rules, hosts, run.started_at)
         report = build_report(args, hosts, specs, run, rules, None, past, rec.states)
         finish(args, report, rec)  # the outputs, then the history
     return report.exit_code
+
+
+def _replay_info(saved: RunInfo, rule_files: tuple[str, ...], notes: tuple[str, ...]) -> RunInfo:
+    """The saved run's facts, with this fleetmon, these rule files and this history's notes."""
+    return RunInfo(
+        fleetmon_version=__version__,
+        started_at=saved.started_at,
+        interval_s=saved.interval_s,
+        inventory=saved.inventory,
+        rule_files=rule_files,
+        limit=saved.limit,
+        host_key_notes=saved.host_key_notes,
+        notes=notes,
+    )
+
+
+def _noting_specs(raws: Iterator[RawResult], specs: dict[str, HostSpec]) -> Iterator[RawResult]:
+    for raw in raws:
+        specs[raw.host.name] = raw.host
+        yield raw
+
+
+def analyse_replay(raws: Iterator[RawResult]) -> list[HostReport]:
+    """Every host analysed, in order, over worker processes when there are enough to pay.
+
+    Hosts are read as the workers take them: the raw text held at once (~40 KB a host) is
+    bounded by the tasks in flight (AHEAD * CHUNK hosts), not by the fleet.
+    """
+    head = list(itertools.islice(raws, MIN_HOSTS))
+    enough = len(head) >= MIN_HOSTS
+    # The head's list is dropped once read (a list iterator lets go of it when exhausted).
+    rest = itertools.chain(iter(head), raws)
+    del head
+    workers = default_workers()
+    if not enough or workers < 2:
+        return list(analyse_iter(rest))
+    with process_pool(workers) as pool:
+        return list(analyse_iter(rest, pool, chunk=CHUNK, ahead=AHEAD))
