@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import gc
 import sys
+from collections.abc import Sequence
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
@@ -59,67 +60,109 @@ def command(args: argparse.Namespace) -> int:
     hosts, skipped = plan(opened, selected)
     check_key_files(inventory, hosts)
     rules, rule_files = rule_set(args)
-    outputs = (args.output, args.json_out, args.html, args.junit)
-    for path in filter(None, outputs):
-        check_output(path)  # a block device, a folder, a missing folder: before collecting
-    lock_path = args.lock or default_lock_path(*outputs)  # beside a regular file only
-    lock = (
-        run_lock(lock_path, args.lock_wait)
-        if lock_path and not args.no_lock
-        else contextlib.nullcontext()
-    )
+    _check_outputs(args)
     rec = recorder(args, rules)
-    with lock, rec, lean_gc():
-        run = RunInfo(
-            fleetmon_version=__version__,
-            started_at=utc_now(),
-            interval_s=args.interval,
-            inventory=inventory.path,
-            rule_files=rule_files,
-            limit=args.limit,
-            host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),
-            notes=rec.notes,
-        )
-        opts = CollectOptions(
-            interval_s=args.interval,
-            forks=args.forks,
-            connect_timeout_s=args.connect_timeout,
-            timeout_s=args.timeout,
-            accept_new_host_keys=args.accept_new_host_keys,
-            known_hosts=args.known_hosts,
-            output_cap_bytes=args.output_cap,
-        )
-        progress = Progress(len(hosts), enabled=not args.quiet)
-        writer = RawWriter(args.save_raw) if args.save_raw else None
-
-        def on_done(index: int, raw: RawResult) -> HostReport:
-            # Analysed as it arrives (the loop idles while other hosts' probes sleep) and
-            # its raw output dropped here, so the run never holds every host's output.
-            progress(raw.status is Status.OK)
-            if writer is not None:
-                writer.add(index, raw)
-            return analyse_host(raw)
-
-        try:
-            analysed = run_async(
-                collect_each(
-                    hosts,
-                    opts,
-                    functools.partial(probe_options, args.interval),
-                    on_done,
-                    host_options=functools.partial(host_collect_options, opts),
-                )
-            )
-        finally:
-            progress.finish()
-        if writer is not None:
-            for i, raw in enumerate(skipped, len(hosts)):
-                writer.add(i, raw)
-            writer.finish(run)
-        analysed = in_selection_order(selected, [*analysed, *map(analyse_host, skipped)])
+    with _lock_for(args), rec, lean_gc():
+        run = _run_info(args, inventory.path, hosts, rule_files, rec.notes)
+        analysed = in_selection_order(selected, _collect_and_analyse(args, hosts, skipped, run))
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
         analysed, past = rec.prepare(rules, analysed, run.started_at)
         report = build_report(args, analysed, specs, run, rules, inventory, past, rec.states)
         finish(args, report, rec)  # the outputs, then the history
     return report.exit_code
+
+
+def _outputs(args: argparse.Namespace) -> tuple[str | None, ...]:
+    return (args.output, args.json_out, args.html, args.junit)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any host is probed, an output that cannot be written (a block device,
+    a folder, a missing folder)."""
+    for path in filter(None, _outputs(args)):
+        check_output(path)
+
+
+def _lock_for(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """The run's lock: --lock, else one beside a regular output file; none with --no-lock."""
+    lock_path = args.lock or default_lock_path(*_outputs(args))
+    if lock_path and not args.no_lock:
+        return run_lock(lock_path, args.lock_wait)
+    return contextlib.nullcontext()
+
+
+def _run_info(
+    args: argparse.Namespace,
+    inventory: str,
+    hosts: Sequence[HostSpec],
+    rule_files: tuple[str, ...],
+    notes: tuple[str, ...],
+) -> RunInfo:
+    """The facts at the top of the report; the run starts once the locks are held."""
+    return RunInfo(
+        fleetmon_version=__version__,
+        started_at=utc_now(),
+        interval_s=args.interval,
+        inventory=inventory,
+        rule_files=rule_files,
+        limit=args.limit,
+        host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),
+        notes=notes,
+    )
+
+
+def _collect_options(args: argparse.Namespace) -> CollectOptions:
+    """The run-wide collection settings from the command line."""
+    return CollectOptions(
+        interval_s=args.interval,
+        forks=args.forks,
+        connect_timeout_s=args.connect_timeout,
+        timeout_s=args.timeout,
+        accept_new_host_keys=args.accept_new_host_keys,
+        known_hosts=args.known_hosts,
+        output_cap_bytes=args.output_cap,
+    )
+
+
+def _collect_and_analyse(
+    args: argparse.Namespace, hosts: Sequence[HostSpec], skipped: Sequence[RawResult], run: RunInfo
+) -> list[HostReport]:
+    """The collected hosts, then the skipped ones, analysed; with --save-raw, every raw
+    result stored (the skipped after the collected) and the folder completed."""
+    writer = RawWriter(args.save_raw) if args.save_raw else None
+    analysed = _collect(args, hosts, writer)
+    if writer is not None:
+        for i, raw in enumerate(skipped, len(hosts)):
+            writer.add(i, raw)
+        writer.finish(run)
+    return [*analysed, *map(analyse_host, skipped)]
+
+
+def _collect(
+    args: argparse.Namespace, hosts: Sequence[HostSpec], writer: RawWriter | None
+) -> list[HostReport]:
+    """Every host probed and analysed as it answers, in inventory order."""
+    opts = _collect_options(args)
+    progress = Progress(len(hosts), enabled=not args.quiet)
+
+    def on_done(index: int, raw: RawResult) -> HostReport:
+        # Analysed as it arrives (the loop idles while other hosts' probes sleep) and
+        # its raw output dropped here, so the run never holds every host's output.
+        progress(raw.status is Status.OK)
+        if writer is not None:
+            writer.add(index, raw)
+        return analyse_host(raw)
+
+    try:
+        return run_async(
+            collect_each(
+                hosts,
+                opts,
+                functools.partial(probe_options, args.interval),
+                on_done,
+                host_options=functools.partial(host_collect_options, opts),
+            )
+        )
+    finally:
+        progress.finish()
