@@ -51,6 +51,10 @@ ERRORS = {
     "bad-name.yaml": "4: rule 'host steal': name: use letters, digits, '-', '_' and '.'",
     "alias-bomb.yaml": "13: YAML aliases expand this value to more than 100000 nodes "
     "(an alias bomb?)",
+    "huge-width.yaml": "8: rule 'steal': message: center(1000000000) would build "
+    "1,000,000,000 characters or items (a rule judgement may build 1,000,000)",
+    "no-functions.yaml": "8: rule 'loop': when: 'range()' is not available: the functions of "
+    "rule expressions are the history functions (avg_over, deriv, time_to, …)",
     "unknown-tag.yaml": "6: YAML syntax error: could not determine a constructor for the tag "
     "'tag:yaml.org,2002:python/object/apply:os.system'",
 }

@@ -11,6 +11,10 @@ from fleetmon.model import Severity
 from fleetmon.rules import evaluate, load_rules
 from fleetmon.rules.expr import ExprError, compile_expr, compile_message
 
+NO_FUNCTIONS = (
+    "the functions of rule expressions are the history functions (avg_over, deriv, time_to, …)"
+)
+
 
 @pytest.mark.parametrize(
     ("source", "message"),
@@ -25,6 +29,10 @@ from fleetmon.rules.expr import ExprError, compile_expr, compile_message
         ("cpu.bussy_pct > 1", "unknown metric 'cpu.bussy_pct' (did you mean 'cpu.busy_pct'?)"),
         ("host.rebooot", "unknown metric 'host.rebooot' (did you mean 'host.rebooted'?)"),
         ("", "expected a non-empty expression string"),
+        ("range(10) | length > 1", f"'range()' is not available: {NO_FUNCTIONS}"),
+        ("namespace(a=1)", f"'namespace()' is not available: {NO_FUNCTIONS}"),
+        ("groups['all'].append('x') is none", "'.append()' is not available in rule expressions"),
+        ("9 ** 99999 > 1", "exponent 99999 is larger than 1000"),
     ],
 )
 def test_refused_when_compiled(source: str, message: str) -> None:
@@ -48,21 +56,26 @@ def test_refused_in_message_templates() -> None:
     ("when", "reason"),
     [
         (
-            "(subject|attr('_' ~ '_class__')).mro()",
+            "(subject|attr('_' ~ '_class__')) | string",
             "when: access to attribute '__class__' of 'str' object is unsafe.",
         ),
         (
             "subject[('_' ~ '_class__')]",
             "when: access to attribute '__class__' of 'str' object is unsafe.",
         ),
-        ("range(10) | length > 1", "when: 'range' is undefined"),
         ("cycler", "when: 'cycler' is undefined"),
-        ("namespace(a=1)", "when: 'namespace' is undefined"),
-        ("('x' * 1000000) | length > 1", "when: result longer than 100000 items refused"),
-        ("9 ** 99999 > 1", "when: exponent 99999 is larger than 1000"),
         (
-            "groups['all'].append('x') is none",
+            "('x' * (value | int * 100000)) | length > 1",
+            "when: expression exceeded its budget (more than 1,000,000 characters or items)",
+        ),
+        ("9 ** (value * 2000) > 1", "when: exponent 100000.0 is larger than 1000"),
+        (
+            "(groups['all'] | attr('app' ~ 'end'))('x') is none",
             "when: access to attribute 'append' of 'list' object is unsafe.",
+        ),
+        (
+            "(subject | attr('trans' ~ 'late'))({}) is none",
+            "when: 'translate()' is not available in rule expressions",
         ),
     ],
 )

@@ -2,6 +2,7 @@
 
 Dotted metric names (`cpu.busy_pct`, `load.1m`, `fleet.cpu.busy_pct.p95`) are rewritten to
 plain identifiers before jinja2 parses them, so `host` stays the host name and `1m` parses.
+Each evaluation gets its own budget (budget.py): past it, the judgement fails with the reason.
 """
 
 from __future__ import annotations
@@ -14,50 +15,22 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.environment import Template, TemplateExpression
-from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fleetmon.errors import did_you_mean
 from fleetmon.model import catalog
-from fleetmon.model.durations import format_duration
+from fleetmon.rules.budget import (
+    MAX_INT_DIGITS,
+    MAX_MESSAGE_CHARS,
+    METER,
+    BudgetExceeded,
+    Meter,
+)
+from fleetmon.rules.exprcheck import ExprError as ExprError
+from fleetmon.rules.exprcheck import check
 from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
 from fleetmon.rules.historical import FITS, FUNCTIONS, Call, window_of
-
-#: Guards against a rule file eating the machine: `'x' * 10**9`, `9 ** 9 ** 9`.
-MAX_SEQUENCE_LEN = 100_000
-MAX_EXPONENT = 1_000
-
-
-class ExprError(ValueError):
-    """An expression or template that cannot be compiled; the message says why."""
-
-
-class _Env(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-            return left**right
-        for seq, count in ((left, right), (right, left)):
-            sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-            if sized and len(seq) * count > MAX_SEQUENCE_LEN:
-                raise SecurityError(f"result longer than {MAX_SEQUENCE_LEN} items refused")
-        return left * right
-
-
-def _environment() -> _Env:
-    env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-    # No range/cycler/joiner/namespace/lipsum/dict: nothing a rule needs, less to escape through.
-    env.globals.clear()
-    env.filters["duration"] = format_duration  # {{ value | duration }}: 2.3 days
-    return env
-
-
-ENV = _environment()
+from fleetmon.rules.sandbox import ENV, instrument
 
 _PREFIXES = frozenset(n.split(".", 1)[0] for n in catalog.names() if "." in n)
 _KNOWN = frozenset(catalog.names())
@@ -104,27 +77,6 @@ def _rewrite(source: str, used: list[str]) -> str:
     return _TOKEN_RE.sub(sub, source)
 
 
-def _check(node: nodes.Node, text: str) -> None:
-    """Refuse literal access to underscore names; the sandbox still guards computed ones."""
-    bad_names: list[str] = []
-    for n in (node, *node.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter))):
-        bad: object = None
-        if isinstance(n, nodes.Getattr):
-            bad = n.attr
-        elif isinstance(n, nodes.Getitem) and isinstance(n.arg, nodes.Const):
-            bad = n.arg.value
-        elif isinstance(n, nodes.Name):
-            bad = n.name
-        elif isinstance(n, nodes.Filter) and n.name == "attr" and n.args:
-            arg = n.args[0]
-            bad = arg.value if isinstance(arg, nodes.Const) else None
-        if isinstance(bad, str) and bad.startswith("_"):
-            bad_names.append(bad)
-    if bad_names:
-        first = min(bad_names, key=text.find)  # the one written first reads best
-        raise ExprError(f"access to '{first}' is not allowed")
-
-
 def _demangler(used: list[str]) -> Mapping[str, str]:
     return {mangle(u): u for u in used}
 
@@ -137,8 +89,11 @@ def _demangle(text: str, names: Mapping[str, str]) -> str:
 
 def _pick(context: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
     # jinja2 copies the whole context on every call: hand it only the names the
-    # expression reads (a host context holds hundreds of metrics and fleet statistics).
-    return {n: context[n] for n in names if n in context}
+    # expression reads (a host context holds hundreds of metrics and fleet statistics),
+    # and the budget of this one evaluation.
+    out = {n: context[n] for n in names if n in context}
+    out[METER] = Meter()
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +160,22 @@ def compile_expr(source: str) -> Expr:
         raise ExprError(
             f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
         ) from exc
-    _check(node, text)
-    fn = ENV.compile_expression(text, undefined_to_none=False)
+    except ValueError:  # the lexer's int() refuses more digits than Python prints
+        raise ExprError(f"a number of more than {MAX_INT_DIGITS:,} digits") from None
+    try:
+        check(node, text)
+    except ExprError as exc:
+        raise ExprError(_demangle(str(exc), _demangler(used))) from None
     # An expression binds no names (no for/set), so every Name it loads is a read.
     reads = frozenset(
         n.name for n in (node, *node.find_all(nodes.Name)) if isinstance(n, nodes.Name)
     )
-    fast = compile_fast(node)
+    fast = compile_fast(node)  # before instrument(): the fast path charges nothing
     calls = _history_calls(node)
+    # What ENV.compile_expression does, from the checked tree.
+    tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), node, lineno=1)], lineno=1)
+    instrument(tree)
+    fn = TemplateExpression(ENV.from_string(tree), undefined_to_none=False)
     return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads, fast, calls)
 
 
@@ -264,7 +227,14 @@ class MessageTemplate:
     def render(self, context: Mapping[str, Any]) -> str:
         """The message text; EvalError when the template fails on this data."""
         try:
-            return self._template.render(_pick(context, self._reads))
+            parts = []
+            size = 0
+            for part in self._template.generate(_pick(context, self._reads)):
+                size += len(part)
+                if size > MAX_MESSAGE_CHARS:
+                    raise BudgetExceeded(f"a message longer than {MAX_MESSAGE_CHARS:,} characters")
+                parts.append(part)
+            return "".join(parts)
         except Exception as exc:  # user template: see Expr.__call__
             raise EvalError(_demangle(str(exc), self._names)) from exc
 
@@ -282,6 +252,12 @@ def compile_message(source: str) -> MessageTemplate:
         raise ExprError(
             f"syntax error in '{source}': {_demangle(exc.message or '', names)}"
         ) from exc
-    _check(tree, text)
+    except ValueError:  # see compile_expr
+        raise ExprError(f"a number of more than {MAX_INT_DIGITS:,} digits") from None
+    try:
+        check(tree, text)
+    except ExprError as exc:
+        raise ExprError(_demangle(str(exc), names)) from None
     reads = frozenset(meta.find_undeclared_variables(tree))
-    return MessageTemplate(source, ENV.from_string(text), names, reads)
+    instrument(tree)
+    return MessageTemplate(source, ENV.from_string(tree), names, reads)
