@@ -4,14 +4,11 @@ so at file:line), or stopped by its judgement's budget while the run goes on (is
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from clirun import ROOT
+from clirun import measured
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from probetext import NONCE, probe_stdout
@@ -34,24 +31,6 @@ OPS = "expression exceeded its budget (more than 10,000 operations)"
 DIGITS = "expression exceeded its budget (a number of more than 4,300 digits)"
 LONG = "expression exceeded its budget (a message longer than 4,096 characters)"
 BIG = "would build 1,000,000,000 characters or items (a rule judgement may build 1,000,000)"
-
-
-def _measured(*args: str | Path) -> tuple[int, float, float, str]:
-    """`python -m fleetmon ARGS`: its exit code, wall time (s), peak RSS (MB) and stderr."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetmon", *map(str, args)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    with proc.stderr:
-        stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.monotonic() - started, usage.ru_maxrss / 1024, stderr
 
 
 @pytest.mark.parametrize(
@@ -120,11 +99,14 @@ def test_message_statements_refused_when_the_file_loads(source: str, message: st
 
 def test_rules_lint_refuses_at_file_and_line_quickly() -> None:
     path = Path(__file__).parent / "data" / "rules" / "bad" / "huge-width.yaml"
-    code, wall_s, rss_mb, stderr = _measured("rules", "lint", path)
-    assert code == 4
-    assert stderr == f"fleetmon: error: {path}:8: rule 'steal': message: center(1000000000) {BIG}\n"
-    assert wall_s < 5.0
-    assert rss_mb < 100
+    lint = measured("rules", "lint", path)
+    assert lint.returncode == 4
+    assert (
+        lint.stderr
+        == f"fleetmon: error: {path}:8: rule 'steal': message: center(1000000000) {BIG}\n"
+    )
+    assert lint.wall_s < 5.0
+    assert lint.maxrss_mb < 100
 
 
 #: Written so that only the host's data gives the size: they pass `rules lint`.
@@ -312,11 +294,9 @@ def test_every_hostile_rule_over_100_hosts_in_bounded_time_and_memory(tmp_path: 
     path = _rule_file(tmp_path, "".join(rules).replace("\\'", "''"))
     out = tmp_path / "report.json"
     report = ("report", tmp_path / "raw", "--format", "json", "-o")
-    code, wall_s, rss_mb, stderr = _measured(*report, out, "-r", path)
-    base_code, base_wall_s, base_rss_mb, _ = _measured(
-        *report, tmp_path / "base.json", "--no-rules"
-    )
-    assert (code, base_code) == (3, 0), stderr
+    run = measured(*report, out, "-r", path)
+    base = measured(*report, tmp_path / "base.json", "--no-rules")
+    assert (run.returncode, base.returncode) == (3, 0), run.stderr
     doc = json.loads(out.read_text())
     assert len(doc["hosts"]) == 100
     for h in doc["hosts"]:
@@ -324,5 +304,6 @@ def test_every_hostile_rule_over_100_hosts_in_bounded_time_and_memory(tmp_path: 
         assert got.keys() == expected.keys()
         for rule, text in expected.items():
             assert text in got[rule], (rule, got[rule])
-    assert wall_s < 5.0, f"{wall_s:.1f} s (without rules {base_wall_s:.1f} s)"
-    assert rss_mb - base_rss_mb < 100, f"{rss_mb:.0f} MB (without rules {base_rss_mb:.0f} MB)"
+    assert run.wall_s < 5.0, f"{run.wall_s:.1f} s (without rules {base.wall_s:.1f} s)"
+    extra_mb = run.maxrss_mb - base.maxrss_mb
+    assert extra_mb < 100, f"{run.maxrss_mb:.0f} MB (without rules {base.maxrss_mb:.0f} MB)"
