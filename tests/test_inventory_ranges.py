@@ -44,8 +44,18 @@ def test_expand_range(pattern: str, expected: list[str]) -> None:
         ("web[1:]", "range [1:] has no end"),
         ("web[1:3", "unbalanced '[' in 'web[1:3'"),
         ("web1:3]", "unbalanced ']' in 'web1:3]'"),
-        ("web[1:1000000000]", "range [1:1000000000] has more than 1,000,000 hosts"),
-        ("w[1:2000]x[1:2000]", "'w[1:2000]x[1:2000]' expands to more than 1,000,000 hosts"),
+        (
+            "web[1:1000000000]",
+            "'web[1:1000000000]' expands to 1,000,000,000 hosts, more than the 100,000 an "
+            "inventory may have (FLEETMON_MAX_HOSTS sets another limit)",
+        ),
+        (
+            "w[1:400]x[1:400]",
+            "'w[1:400]x[1:400]' expands to 160,000 hosts, more than the 100,000 an inventory may "
+            "have (FLEETMON_MAX_HOSTS sets another limit)",
+        ),
+        ("w[1:" + "9" * 40 + "]", "range [1:" + "9" * 40 + "] bounds have more than 30 digits"),
+        ("a]b[1:2]", "unbalanced ']' in 'a]b[1:2]'"),
     ],
 )
 def test_bad_range(pattern: str, message: str) -> None:

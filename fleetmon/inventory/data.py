@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetmon.errors import InventoryError
+from fleetmon.inventory.ranges import MAX_HOSTS, RAISE_HINT
 from fleetmon.inventory.values import is_deferred
 from fleetmon.inventory.vars import check_var
+
+#: Entries (a host named in a group) allowed per host: a fleet lists a host in a few groups.
+ENTRIES_PER_HOST = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +86,16 @@ def _where(origin: Origin) -> str:
 
 
 class Builder:
-    """Collects groups, hosts and their variables in definition order."""
+    """Collects groups, hosts and their variables in definition order.
 
-    def __init__(self, file: str) -> None:
+    At most `max_hosts` hosts, named at most ENTRIES_PER_HOST times as many times in all
+    (a host may be listed in several groups): the work stays bounded whatever the sources.
+    """
+
+    def __init__(self, file: str, max_hosts: int = MAX_HOSTS) -> None:
         self.file = file  # the source being read (several sources share one builder)
+        self.max_hosts = max_hosts
+        self._entries_left = max_hosts * ENTRIES_PER_HOST
         self.groups: dict[str, GroupData] = {}
         self.hosts: dict[str, HostData] = {}
         #: What Ansible would warn about and read anyway: `file:line: message`, in order.
@@ -127,8 +137,19 @@ class Builder:
 
     def add_host(self, name: str, group: str, origin: Origin) -> HostData:
         """Declare host `name` in `group`; a second declaration is the same host."""
+        self._entries_left -= 1
+        if self._entries_left < 0:
+            limit = self.max_hosts * ENTRIES_PER_HOST
+            raise origin.error(
+                f"hosts are named more than {limit:,} times in all, ten times the "
+                f"{self.max_hosts:,} hosts allowed ({RAISE_HINT})"
+            )
         h = self.hosts.get(name)
         if h is None:
+            if len(self.hosts) >= self.max_hosts:
+                raise origin.error(
+                    f"the inventory would have more than {self.max_hosts:,} hosts ({RAISE_HINT})"
+                )
             h = self.hosts[name] = HostData(name, origin, source=self.file)
         h.groups[group] = None
         self.groups[group].hosts[name] = None

@@ -138,7 +138,7 @@ class _Reader:
         if tokens[0] == "---":
             raise at.error("'---' looks like YAML: name the file .yaml or .yml")
         try:
-            names, port = expand_host_pattern(tokens[0])
+            names, port = expand_host_pattern(tokens[0], self.b.max_hosts)
         except RangeError as e:
             raise at.child(tokens[0]).error(str(e)) from None
         path = f"{self.group}.hosts.{tokens[0]}"

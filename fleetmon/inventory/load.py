@@ -14,11 +14,11 @@ from __future__ import annotations
 import gc
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from fleetmon.errors import InventoryError
+from fleetmon.errors import InventoryError, OptionError
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.dynamic import (
     SCRIPT_TIMEOUT_S,
@@ -28,7 +28,7 @@ from fleetmon.inventory.dynamic import (
     read_script,
 )
 from fleetmon.inventory.inisrc import parse_ini_inventory
-from fleetmon.inventory.ranges import RangeError, split_port
+from fleetmon.inventory.ranges import MAX_HOSTS, RangeError, split_port
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
 from fleetmon.inventory.tomlsrc import parse_toml_inventory
 from fleetmon.inventory.values import is_encrypted
@@ -48,6 +48,7 @@ _IGNORED = re.compile(
     r"|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$"
 )
 _PLUGIN = re.compile(r"^plugin:[ \t]*['\"]?([^\s'\"#]+)", re.MULTILINE)
+MAX_HOSTS_VAR = "FLEETMON_MAX_HOSTS"
 
 
 def read_text(path: str, secrets: Sequence[Secret] = ()) -> str:
@@ -145,17 +146,29 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def max_hosts(environ: Mapping[str, str] = os.environ) -> int:
+    """The most hosts an inventory may have: $FLEETMON_MAX_HOSTS, else ranges.MAX_HOSTS."""
+    text = environ.get(MAX_HOSTS_VAR, "").strip()
+    if not text:
+        return MAX_HOSTS
+    if not text.isdecimal() or int(text) < 1:
+        raise OptionError(f"{MAX_HOSTS_VAR}={text!r}: expected a number of hosts (at least 1)")
+    return int(text)
+
+
 def load_inventory(
     sources: str | Sequence[str],
     secrets: Sequence[Secret] = (),
     script_timeout_s: float = SCRIPT_TIMEOUT_S,
+    limit: int | None = None,
 ) -> Inventory:
     """Load inventory sources (files, folders, scripts, host lists) into one inventory, with
     the group_vars/ and host_vars/ beside each; InventoryError on any problem, naming the
-    file and line. `secrets` open vault-encrypted files."""
+    file and line. `secrets` open vault-encrypted files. Past `limit` hosts in all (default:
+    max_hosts()) the inventory is refused before more are built."""
     paths = [sources] if isinstance(sources, str) else list(sources)
     with _gc_paused():
-        b = Builder(paths[0] if paths else "")
+        b = Builder(paths[0] if paths else "", max_hosts() if limit is None else limit)
         for source in paths:
             _read_source(b, source, secrets, script_timeout_s)
         b.reconcile()

@@ -67,7 +67,7 @@ def _hosts(b: Builder, group: str, pattern: str, hvars: Any, at: Origin) -> None
     if not isinstance(hvars, dict):
         raise at.error(f"expected a table of variables, got {hvars!r}")
     try:
-        names, port = expand_host_pattern(pattern)
+        names, port = expand_host_pattern(pattern, b.max_hosts)
     except RangeError as e:
         raise at.error(str(e)) from None
     for host_name in names:

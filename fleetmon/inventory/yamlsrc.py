@@ -128,7 +128,7 @@ def _entry(
 
 def _hosts(doc: _Doc, b: Builder, group: str, pattern: str, node: Node | None, at: Origin) -> None:
     try:
-        names, port = expand_host_pattern(pattern)
+        names, port = expand_host_pattern(pattern, b.max_hosts)
     except RangeError as e:
         raise at.error(str(e)) from None
     hvars = _mapping(doc, node, at.path, "a mapping of variables") if node is not None else None
