@@ -40,8 +40,27 @@ class Interrupted(BaseException):
         self.code = code
 
 
+def _restore_signal_handlers(previous: dict[signal.Signals, Any]) -> None:
+    """Give SIGINT/SIGTERM back to the handlers they had before the loop took them.
+
+    Closing the loop would reset them to the defaults: a SIGTERM during the rules or the
+    writing that follow would kill the process outright, neither exit 143 nor clean.
+    Blocked meanwhile, a signal that arrives waits and then goes to the restored handler.
+    """
+    loop = asyncio.get_running_loop()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, previous)
+    try:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            if handler is not None:  # None: a handler not set from Python, left as it is
+                signal.signal(sig, handler)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; SIGINT/SIGTERM cancel it and raise Interrupted."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     async def main() -> T:
         task = asyncio.ensure_future(coro)
@@ -52,6 +71,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
             if "code" in got:
                 raise Interrupted(got["code"]) from None
             raise
+        finally:
+            _restore_signal_handlers(previous)
 
     return asyncio.run(main())
 
