@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,19 +51,25 @@ class Measured:
 
 
 def measured(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> Measured:
-    """`python -m fleetmon ARGS...` (stdout discarded), timed, with its peak RSS (wait4)."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetmon", *map(str, args)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stderr is not None
-    with proc.stderr:
-        stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(proc.returncode, stderr, time.monotonic() - started, usage.ru_maxrss / 1024)
+    """`python -m fleetmon ARGS...` (stdout discarded), timed, with its own peak RSS.
+
+    Started through benchmarks/spawn.py, a small process: Linux carries a parent's memory
+    high-water mark into a child at exec, so a child of pytest would report pytest's.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        usage = Path(tmp) / "usage.json"
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-S", str(ROOT / "benchmarks" / "spawn.py"), str(usage), "-",
+             sys.executable, "-m", "fleetmon", *map(str, args)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=300,
+            check=False,
+        )  # fmt: skip
+        wall_s = time.monotonic() - started
+        figures = json.loads(usage.read_text())
+    return Measured(figures["rc"], proc.stderr, wall_s, figures["maxrss_kb"] / 1024)
