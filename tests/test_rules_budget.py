@@ -30,6 +30,7 @@ CELLS = "expression exceeded its budget (more than 1,000,000 characters or items
 OPS = "expression exceeded its budget (more than 10,000 operations)"
 DIGITS = "expression exceeded its budget (a number of more than 4,300 digits)"
 LONG = "expression exceeded its budget (a message longer than 4,096 characters)"
+DEEP = "nested too deeply to compile (split it into simpler rules)"
 BIG = "would build 1,000,000,000 characters or items (a rule judgement may build 1,000,000)"
 
 
@@ -63,6 +64,9 @@ BIG = "would build 1,000,000,000 characters or items (a rule judgement may build
         ("host | uper", "unknown filter 'uper' (did you mean 'upper'?)"),
         ("host is evn", "unknown test 'evn' (did you mean 'even'?)"),
         ("host | _iterate(1)", "access to '_iterate' is not allowed"),
+        # Python's compiler gave up on jinja2's code (SyntaxError, RecursionError: exit 70).
+        ("+".join(["value"] * 300) + " > 1", DEEP),
+        ("+".join(["value"] * 20_000) + " > 1", DEEP),
     ],
 )
 def test_refused_when_the_file_loads(source: str, message: str) -> None:
@@ -89,6 +93,7 @@ def test_refused_when_the_file_loads(source: str, message: str) -> None:
             "{% for %} and {% set %})",
         ),
         ("{{ host | center(10 ** 9) }}", f"center(1000000000) {BIG}"),
+        ("{{ " + " + ".join(["value"] * 300) + " }}", DEEP),
     ],
 )
 def test_message_statements_refused_when_the_file_loads(source: str, message: str) -> None:

@@ -26,8 +26,8 @@ from fleetmon.rules.budget import (
     BudgetExceeded,
     Meter,
 )
+from fleetmon.rules.exprcheck import TOO_DEEP, check
 from fleetmon.rules.exprcheck import ExprError as ExprError
-from fleetmon.rules.exprcheck import check
 from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
 from fleetmon.rules.historical import FITS, FUNCTIONS, Call, window_of
 from fleetmon.rules.sandbox import ENV, instrument
@@ -148,6 +148,13 @@ def compile_expr(source: str) -> Expr:
     """Compile a `when:`/`expr:` expression; ExprError when it is invalid or unsafe."""
     if not isinstance(source, str) or not source.strip():
         raise ExprError("expected a non-empty expression string")
+    try:
+        return _compile_expr(source)
+    except (RecursionError, SyntaxError):  # jinja2's parser, or Python's, on `a+a+…+a`
+        raise ExprError(TOO_DEEP) from None
+
+
+def _compile_expr(source: str) -> Expr:
     used: list[str] = []
     text = _rewrite(source, used)
     try:
@@ -243,6 +250,13 @@ def compile_message(source: str) -> MessageTemplate:
     """Compile a `message:` template; ExprError when it is invalid or unsafe."""
     if not isinstance(source, str):
         raise ExprError(f"expected a string, got {source!r}")
+    try:
+        return _compile_message(source)
+    except (RecursionError, SyntaxError):  # see compile_expr
+        raise ExprError(TOO_DEEP) from None
+
+
+def _compile_message(source: str) -> MessageTemplate:
     used: list[str] = []
     text = _BLOCK_RE.sub(lambda m: _rewrite(m.group(0), used), source)
     names = _demangler(used)

@@ -33,6 +33,10 @@ class ExprError(ValueError):
     """An expression or template that cannot be compiled; the message says why."""
 
 
+#: Nesting a rule never needs and Python's compiler cannot take (it stops at 200 brackets;
+#: jinja2's code for `a + b` is a call, two brackets deep).
+MAX_DEPTH = 100
+TOO_DEEP = "nested too deeply to compile (split it into simpler rules)"
 _UNKNOWN: Any = object()
 #: Message statements allowed; the others are named in the error as they are written.
 _STATEMENTS = (nodes.Output, nodes.If, nodes.For, nodes.Assign, nodes.With)
@@ -193,8 +197,21 @@ def _check_names(tree: nodes.Node, text: str) -> None:
         raise ExprError(f"access to '{first}' is not allowed")
 
 
+def _depth(tree: nodes.Node) -> int:
+    """How deeply the tree nests, walked without recursion (`a+a+…+a` nests per `+`)."""
+    deepest = 0
+    todo = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
 def check(tree: nodes.Node, text: str) -> None:
     """ExprError for the first thing a rule expression or message may not say."""
+    if _depth(tree) > MAX_DEPTH:
+        raise ExprError(TOO_DEEP)
     _check_names(tree, text)
     for stmt in tree.find_all(nodes.Stmt):
         if not isinstance(stmt, _STATEMENTS):
@@ -206,6 +223,7 @@ def check(tree: nodes.Node, text: str) -> None:
         if isinstance(stmt, nodes.For) and stmt.recursive:
             raise ExprError("'{% for … recursive %}' is not allowed in a message")
     kinds = (nodes.Filter, nodes.Test, nodes.Call, nodes.BinExpr, nodes.Const)
+    folded: set[int] = set()  # operations already checked as part of an outer one
     for node in (tree, *tree.find_all(kinds)):
         if isinstance(node, nodes.Filter):
             _check_filter(node)
@@ -213,5 +231,6 @@ def check(tree: nodes.Node, text: str) -> None:
             raise ExprError(f"unknown test '{node.name}'{did_you_mean(node.name, ENV.tests)}")
         elif isinstance(node, nodes.Call):
             _check_call(node)
-        elif isinstance(node, nodes.BinExpr | nodes.Const):
+        elif isinstance(node, nodes.BinExpr | nodes.Const) and id(node) not in folded:
             _const(node)
+            folded.update(id(n) for n in node.find_all((nodes.BinExpr, nodes.Const)))
