@@ -42,16 +42,20 @@ def popen(*args: str | os.PathLike[str]) -> subprocess.Popen[str]:
 
 @dataclass(frozen=True)
 class Measured:
-    """A finished `fleetmon` process: exit code, stderr, wall time and its own peak RSS."""
+    """A finished `fleetmon` process: exit code, stderr, wall and CPU time, own peak RSS.
+
+    CPU time (user + system) is the work done, whatever else the machine is running.
+    """
 
     returncode: int
     stderr: str
     wall_s: float
+    cpu_s: float
     maxrss_mb: float
 
 
 def measured(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> Measured:
-    """`python -m fleetmon ARGS...` (stdout discarded), timed, with its own peak RSS.
+    """`python -m fleetmon ARGS...` (stdout discarded), timed, with its own figures.
 
     Started through benchmarks/spawn.py, a small process: Linux carries a parent's memory
     high-water mark into a child at exec, so a child of pytest would report pytest's.
@@ -72,4 +76,6 @@ def measured(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -
         )  # fmt: skip
         wall_s = time.monotonic() - started
         figures = json.loads(usage.read_text())
-    return Measured(figures["rc"], proc.stderr, wall_s, figures["maxrss_kb"] / 1024)
+    return Measured(
+        figures["rc"], proc.stderr, wall_s, figures["cpu_s"], figures["maxrss_kb"] / 1024
+    )

@@ -110,7 +110,7 @@ def test_rules_lint_refuses_at_file_and_line_quickly() -> None:
         lint.stderr
         == f"fleetmon: error: {path}:8: rule 'steal': message: center(1000000000) {BIG}\n"
     )
-    assert lint.wall_s < 5.0
+    assert lint.cpu_s < 2.0
     assert lint.maxrss_mb < 100
 
 
@@ -309,6 +309,8 @@ def test_every_hostile_rule_over_100_hosts_in_bounded_time_and_memory(tmp_path: 
         assert got.keys() == expected.keys()
         for rule, text in expected.items():
             assert text in got[rule], (rule, got[rule])
-    assert run.wall_s < 5.0, f"{run.wall_s:.1f} s (without rules {base.wall_s:.1f} s)"
+    # CPU time: the work done, whatever else the machine runs (wall time, idle: ~3 s).
+    assert run.cpu_s < 5.0, f"{run.cpu_s:.1f} s (without rules {base.cpu_s:.1f} s)"
+    assert run.wall_s < 30.0
     extra_mb = run.maxrss_mb - base.maxrss_mb
     assert extra_mb < 100, f"{run.maxrss_mb:.0f} MB (without rules {base.maxrss_mb:.0f} MB)"
