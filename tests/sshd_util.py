@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -46,17 +48,55 @@ def keygen(path: Path, *, kind: str = "ed25519", passphrase: str = "", comment: 
     return path
 
 
-def ensure_user(name: str) -> pwd.struct_passwd:
-    """A local login user for ForceCommand tests (home /tmp, shell /bin/sh, not locked)."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
+#: Test users are `fmt<pid>-<4 hex>-<role>`: unique to one pytest process, so concurrent
+#: sessions on one machine (several worktrees) never share, reuse or delete each other's.
+_TEST_USER = re.compile(r"fmt(\d+)-[0-9a-f]{4}-[a-z]+")
+#: useradd/userdel exit codes: 10 "cannot lock /etc/passwd" (another one is running), 9
+#: "username already in use", 8 "user currently used by a process".
+_LOCKED, _IN_USE, _BUSY = 10, 9, 8
+
+
+def _shadow_tool(argv: list[str], retry_on: tuple[int, ...], timeout_s: float = 30.0) -> int:
+    """Run useradd/userdel, retrying while /etc/passwd is locked by a concurrent one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        res = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if res.returncode not in retry_on or time.monotonic() > deadline:
+            return res.returncode
+        time.sleep(0.1)
+
+
+def create_user(role: str, *, shell: str = "/bin/sh") -> str:
+    """A new local login user for this session only (home /tmp, not locked): its name.
+
+    Never an existing account: a user left by another run may have another shell, and one
+    of a concurrent session may be deleted under us. Remove it with remove_user().
+    """
+    sweep_stale_users()
+    while True:
+        name = f"fmt{os.getpid()}-{secrets.token_hex(2)}-{role}"
         # "*" instead of useradd's "!": sshd (UsePAM no) refuses "!"-locked accounts.
-        subprocess.run(
-            ["useradd", "-M", "-d", "/tmp", "-s", "/bin/sh", "-p", "*", name],
-            check=True,
+        rc = _shadow_tool(
+            ["useradd", "-M", "-d", "/tmp", "-s", shell, "-p", "*", name], retry_on=(_LOCKED,)
         )
-        return pwd.getpwnam(name)
+        if rc == 0:
+            return name
+        if rc != _IN_USE:
+            raise RuntimeError(f"useradd {name} exited {rc}")
+
+
+def sweep_stale_users() -> None:
+    """Remove test users whose pytest process is gone (a run that was killed)."""
+    for entry in pwd.getpwall():
+        m = _TEST_USER.fullmatch(entry.pw_name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            remove_user(entry.pw_name)
+        except PermissionError:
+            pass  # alive
 
 
 def kill_user_processes(name: str) -> None:
@@ -71,10 +111,27 @@ def kill_user_processes(name: str) -> None:
 
 
 def remove_user(name: str) -> None:
-    """Delete a test user made by ensure_user (after killing its processes)."""
-    with contextlib.suppress(KeyError):
-        kill_user_processes(name)
-    subprocess.run(["userdel", name], check=False, capture_output=True)
+    """Delete a test user made by create_user (after killing its processes)."""
+    if not _TEST_USER.fullmatch(name):
+        raise ValueError(f"{name} is not a test user of create_user()")
+    for _ in range(50):
+        try:
+            kill_user_processes(name)
+        except KeyError:
+            return  # already gone
+        if _shadow_tool(["userdel", name], retry_on=(_LOCKED,)) != _BUSY:
+            return
+        time.sleep(0.1)  # a killed process not reaped yet
+
+
+def changed_key_reason(port: int, *files: Path | str, host: str = LOOPBACK) -> str:
+    """fleetmon's reason for a host whose key differs from the one pinned in `files`."""
+    pat = f"[{host}]:{port}"
+    return (
+        f"host key for {pat} does not match the one pinned in {', '.join(map(str, files))} "
+        "(REMOTE HOST IDENTIFICATION HAS CHANGED: a reinstalled host or a man-in-the-middle; "
+        f"once checked: ssh-keygen -f {files[0]} -R '{pat}')"
+    )
 
 
 def _supports(option: str, workdir: Path, base: str) -> bool:

@@ -17,6 +17,8 @@ import pytest
 import sshd_util
 import yaml
 
+from fleetmon.collect.base import Outcome
+from fleetmon.collect.local import run_local
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect, usable_forks
 from fleetmon.collect.ssh import encryption_algs
@@ -114,6 +116,45 @@ def test_local_connection_runs_the_same_probe() -> None:
     assert r.elapsed_s >= INTERVAL_S
 
 
+@pytest.mark.parametrize("exited_before_write", [False, True])
+def test_local_probe_that_exits_at_once_reports_its_own_reason(
+    monkeypatch: pytest.MonkeyPatch, exited_before_write: bool
+) -> None:
+    """sh closes its stdin and fails before fleetmon has written the script (issue 11): the
+    failed write is not the reason, the exit status and stderr are."""
+    monkeypatch.setattr("fleetmon.collect.local.REMOTE_COMMAND", "exec 0<&-; echo boom >&2; exit 3")
+    if exited_before_write:  # the race lost every time: write only once sh has gone
+        real = asyncio.create_subprocess_exec
+
+        async def late(*args: Any, **kw: Any) -> asyncio.subprocess.Process:
+            proc = await real(*args, **kw)
+            await proc.wait()  # its output waits in the pipes' buffers
+            return proc
+
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", late)
+    # Twenty at once, each script far beyond a pipe's 64 KiB: every write meets EPIPE.
+    outcomes = asyncio.run(_many_local(20, "x" * (1 << 20)))
+    assert {(o.stdout, o.stderr, o.exit_status, o.exit_note) for o in outcomes} == {
+        (b"", b"boom\n", 3, None)
+    }
+    [r] = _run([HostSpec(name="me", address="localhost", connection="local")])
+    assert (r.status, r.reason, r.exit_status) == (Status.COMMAND_FAILED, "probe exited 3: boom", 3)
+
+
+async def _many_local(n: int, script: str) -> list[Outcome]:
+    return list(await asyncio.gather(*(run_local(script, 1 << 20) for _ in range(n))))
+
+
+def test_a_user_name_ssh_cannot_carry_is_a_reason() -> None:
+    # Not "unexpected error: SASLPrepError" (issue 16). The inventory refuses control
+    # characters at load time; what else RFC 4013 prohibits is caught per host.
+    [r] = _run([HostSpec(name="bidi", address="127.0.0.1", port=1, user="ro\u202eot")])
+    assert (r.status, r.reason) == (
+        Status.AUTH_FAILED,
+        "user name 'ro\\u202eot' cannot be used over SSH: Prohibited character: '\\u202e'",
+    )
+
+
 @pytest.mark.sshd
 def test_changed_host_key_is_refused_before_any_command(
     sshd_factory: object, tmp_path: Path
@@ -124,7 +165,7 @@ def test_changed_host_key_is_refused_before_any_command(
     kh.write_text(f"[127.0.0.1]:{server.port} {other.with_suffix('.pub').read_text()}")
     [r] = _run([_spec(server, "x")], known_hosts=str(kh))
     assert r.status is Status.HOSTKEY_MISMATCH, r.reason
-    assert r.reason == f"host key for [127.0.0.1]:{server.port} does not match {kh}"
+    assert r.reason == sshd_util.changed_key_reason(server.port, kh)
     # The key exchange failed, so the client never authenticated nor opened a session.
     deadline = time.monotonic() + 5
     while "[preauth]" not in server.log_text() and time.monotonic() < deadline:
@@ -263,6 +304,8 @@ _FD_CHILD = """
 import asyncio, json, resource, socket
 from fleetmon.collect.runner import CollectOptions, collect, usable_forks
 from fleetmon.model import HostSpec
+from fleetmon.collect.base import Outcome
+from fleetmon.collect.local import run_local
 from fleetmon.collect.probe import ProbeOptions
 
 resource.setrlimit(resource.RLIMIT_NOFILE, (80, 80))

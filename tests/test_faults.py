@@ -1,21 +1,26 @@
-"""Fault matrix (issue 6 items 1, 6, 7): misbehaving hosts played by a real OpenSSH sshd.
+"""Fault matrix (issue 6 items 1, 6, 7; issue 11): misbehaving hosts played by a real sshd.
 
-A test-only sshd gives each fault its own user through `Match User` + `ForceCommand`; a plain
-TCP listener that never speaks plays the silent host. Every bad host must end as a status with
-a reason, the good host must still be collected, and the run must end within the deadline.
+A test-only sshd gives each fault its own user (created for this session) through
+`Match User` + `ForceCommand`, or a login shell that fails; a plain TCP listener that never
+speaks plays the silent host. Every bad host must end as a status with a reason, the good
+host must still be collected, and the run must end within the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import resource
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
+import proctree
 import pytest
 import sshd_util
 
@@ -33,31 +38,53 @@ FAULTS = {
     "fm-garbage": "head -c 100000 /dev/urandom",
     "fm-flood": "head -c 300000000 /dev/zero",
 }
+#: Accounts whose login shell ends the session at once, before reading the probe.
+SHELLS = {"fm-false": "/bin/false", "fm-nologin": "/usr/sbin/nologin"}
+#: What a host that fails fast must report, every time (issue 11).
+FAST_FAILURES = {
+    "fm-fail": (Status.COMMAND_FAILED, "probe exited 3: boom"),
+    "fm-false": (Status.COMMAND_FAILED, "probe exited 1 with no error output"),
+    "fm-nologin": (
+        Status.COMMAND_FAILED,
+        "probe exited 1: This account is currently not available.",
+    ),
+}
 DEADLINE_S = 4.0
 CONNECT_TIMEOUT_S = 2.0
 
 
+#: Role ("fm-hang"...) -> the login made for it in this session.
+USERS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def fault_sshd(sshd_factory: Callable[..., sshd_util.Sshd]) -> Iterator[sshd_util.Sshd]:
-    """An sshd where each test-only user gets a misbehaving ForceCommand."""
-    for user in FAULTS:
-        sshd_util.ensure_user(user)
-    blocks = "".join(f"Match User {u}\n    ForceCommand {cmd}\n" for u, cmd in FAULTS.items())
+    """An sshd where each fault role has its own new user: a misbehaving ForceCommand, or a
+    login shell that fails."""
     try:
+        for role in FAULTS:
+            USERS[role] = sshd_util.create_user(role.removeprefix("fm-"))
+        for role, shell in SHELLS.items():
+            USERS[role] = sshd_util.create_user(role.removeprefix("fm-"), shell=shell)
+        blocks = "".join(
+            f"Match User {USERS[role]}\n    ForceCommand {cmd}\n" for role, cmd in FAULTS.items()
+        )
         yield sshd_factory(extra_config=blocks)
     finally:
-        for user in FAULTS:
+        for user in USERS.values():
             sshd_util.remove_user(user)
+        USERS.clear()
 
 
 def _host(
-    server: sshd_util.Sshd, user: str, *, name: str | None = None, key_file: Path | None = None
+    server: sshd_util.Sshd, role: str, *, name: str | None = None, key_file: Path | None = None
 ) -> HostSpec:
+    """A host that logs in as `role` (a FAULTS or SHELLS role, or root), named after it."""
     return HostSpec(
-        name=name or user,
+        name=name or role,
         address=server.host,
         port=server.port,
-        user=user,
+        user=USERS.get(role, role),
         key_file=str(key_file or server.client_key),
     )
 
@@ -88,7 +115,7 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
         silent_port = server.sockets[0].getsockname()[1]
         hosts = [
             _host(fault_sshd, "root"),
-            *(_host(fault_sshd, user) for user in FAULTS),
+            *(_host(fault_sshd, role) for role in (*FAULTS, *SHELLS)),
             HostSpec(name="silent", address="127.0.0.1", port=silent_port),
             HostSpec(name="refused", address="127.0.0.3", port=refused_port),
             _host(fault_sshd, "root", name="stranger", key_file=stranger),
@@ -121,7 +148,7 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
             Status.TIMEOUT,
             "deadline: probe gave no complete result within 4 s (0 bytes of output so far)",
         ),
-        "fm-fail": (Status.COMMAND_FAILED, "probe exited 3: boom"),
+        **FAST_FAILURES,
         "fm-garbage": (Status.OK, None),
         "fm-flood": (
             Status.COMMAND_FAILED,
@@ -136,10 +163,7 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
             Status.AUTH_FAILED,
             f"permission denied for user root at 127.0.0.1:{port} (publickey)",
         ),
-        "changed-key": (
-            Status.HOSTKEY_MISMATCH,
-            f"host key for [127.0.0.1]:{sshd.port} does not match {kh}",
-        ),
+        "changed-key": (Status.HOSTKEY_MISMATCH, sshd_util.changed_key_reason(sshd.port, kh)),
     }
     assert by["fm-fail"].exit_status == 3
     assert by["fm-fail"].stderr == "boom\nsecond line\n"
@@ -153,6 +177,55 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
     assert wall_s < DEADLINE_S + 3.0
     assert by["fm-hang"].elapsed_s is not None
     assert DEADLINE_S <= by["fm-hang"].elapsed_s < DEADLINE_S + 1.0
+
+
+@pytest.fixture
+def write_after_close(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Hold every probe channel until the remote side has closed it, then let fleetmon write
+    the script: the race a fast-failing host wins under load, forced every time. The list
+    says, per channel, whether it was closed before the write."""
+    real = asyncssh.SSHClientConnection.create_process
+    closed_first: list[bool] = []
+
+    async def late(self: asyncssh.SSHClientConnection, *args: Any, **kw: Any) -> Any:
+        proc = await real(self, *args, **kw)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.channel.wait_closed(), 10)
+        closed_first.append(proc.channel.is_closing())
+        return proc
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", late)
+    return closed_first
+
+
+def _fast_failures(server: sshd_util.Sshd, copies: int) -> dict[str, set[tuple[Status, str]]]:
+    hosts = [
+        _host(server, role, name=f"{role}-{i}") for role in FAST_FAILURES for i in range(copies)
+    ]
+    opts = CollectOptions(
+        interval_s=0.2, timeout_s=30, connect_timeout_s=20, known_hosts=str(server.known_hosts)
+    )
+    results = asyncio.run(collect(hosts, opts, _probe))
+    got: dict[str, set[tuple[Status, str]]] = {}
+    for r in results:
+        assert r.reason is not None
+        got.setdefault(r.host.name.rsplit("-", 1)[0], set()).add((r.status, r.reason))
+    return got
+
+
+def test_a_host_closed_before_the_probe_is_sent_reports_its_own_reason(
+    fault_sshd: sshd_util.Sshd, write_after_close: list[bool]
+) -> None:
+    # Not "unexpected error: BrokenPipeError: Channel not open for sending" (issue 11).
+    got = _fast_failures(fault_sshd, copies=3)
+    assert write_after_close == [True] * 3 * len(FAST_FAILURES)
+    assert got == {role: {expected} for role, expected in FAST_FAILURES.items()}
+
+
+def test_fast_failing_hosts_get_their_reason_every_time(fault_sshd: sshd_util.Sshd) -> None:
+    # The same without holding the write back: twenty of each at once, racing for real.
+    got = _fast_failures(fault_sshd, copies=20)
+    assert got == {role: {expected} for role, expected in FAST_FAILURES.items()}
 
 
 def test_flood_keeps_memory_bounded(fault_sshd: sshd_util.Sshd) -> None:
@@ -182,45 +255,41 @@ def _established_to(port: int) -> int:
 
 
 def test_cancel_closes_connections_and_kills_local_probes(fault_sshd: sshd_util.Sshd) -> None:
-    marker_interval = "29.713"  # a sleep argument no other process uses
+    interval = "29.713"  # the local probe's `sleep 29.713`, looked for under this process only
+    sleep_argv = ("sleep", interval)
 
     def probe(h: HostSpec) -> ProbeOptions:
-        interval = float(marker_interval) if h.connection == "local" else 0.2
-        return ProbeOptions(interval_s=interval, hypervisor="none")
+        return ProbeOptions(
+            interval_s=float(interval) if h.connection == "local" else 0.2, hypervisor="none"
+        )
 
     hosts = [_host(fault_sshd, "fm-hang") for _ in range(5)]
     hosts.append(HostSpec(name="local", address="localhost", connection="local"))
     opts = CollectOptions(known_hosts=str(fault_sshd.known_hosts), timeout_s=600)
 
-    async def run() -> float:
+    async def run() -> tuple[float, list[int]]:
         task = asyncio.create_task(collect(hosts, opts, probe))
-        for _ in range(200):  # up to 10 s for the five sessions to be up
-            if _established_to(fault_sshd.port) >= 5:
+        deadline = time.monotonic() + 30  # generous: the machine may be busy
+        sleepers: list[int] = []
+        while time.monotonic() < deadline:
+            sleepers = proctree.descendants_running(os.getpid(), sleep_argv)
+            if _established_to(fault_sshd.port) >= 5 and sleepers:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         assert _established_to(fault_sshd.port) >= 5
+        assert sleepers, "the local probe never reached its sleep"
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return time.monotonic() - started
+        return time.monotonic() - started, sleepers
 
-    cancel_s = asyncio.run(run())
+    cancel_s, sleepers = asyncio.run(run())
     assert cancel_s < 2.0
     time.sleep(0.3)
     assert _established_to(fault_sshd.port) == 0
-    sleepers = [
-        p for p in Path("/proc").iterdir() if p.name.isdigit() and marker_interval in _cmdline(p)
-    ]
-    assert sleepers == []
-
-
-def _cmdline(proc_dir: Path) -> str:
-    try:
-        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
+    assert proctree.still_running(sleepers, sleep_argv) == []
 
 
 def test_no_secret_reaches_reasons_or_debug_logs(

@@ -61,7 +61,7 @@ def test_a_wrong_known_hosts_file_in_the_inventory_is_a_mismatch(
     # The right file run-wide does not rescue it: the host's own setting wins, as `ssh -o`.
     [r] = _collect(inv, str(sshd.known_hosts))
     assert r.status is Status.HOSTKEY_MISMATCH
-    assert r.reason == f"host key for [{sshd.host}]:{sshd.port} does not match {wrong}"
+    assert r.reason == sshd_util.changed_key_reason(sshd.port, wrong)
 
 
 def test_an_inventory_known_hosts_file_without_the_host_is_unknown(

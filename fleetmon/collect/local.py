@@ -39,8 +39,10 @@ async def run_local(script: str, cap_bytes: int) -> Outcome:
     assert proc.stdout is not None
     assert proc.stderr is not None
     try:
-        proc.stdin.write(script.encode())
+        # sh may have gone before reading the script (a probe that exits at once): its
+        # stderr and exit status are still read below and say why.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(script.encode())
             await proc.stdin.drain()
         proc.stdin.close()
         out, err = await read_both(proc.stdout.read, proc.stderr.read, cap_bytes)

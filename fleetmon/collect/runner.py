@@ -103,6 +103,9 @@ def _result(host: HostSpec, outcome: Outcome, nonce: str, elapsed_s: float) -> R
         return RawResult(host, Status.OK, None, stdout, 0, stderr, elapsed_s, nonce)
     how = outcome.exit_note or f"exited {outcome.exit_status}"
     err = first_line(outcome.stderr)
+    if not err and nonce not in stdout:
+        # Not the probe speaking: nologin(8) prints its refusal on stdout.
+        err = first_line(outcome.stdout)
     reason = f"probe {how}: {err}" if err else f"probe {how} with no error output"
     return RawResult(
         host, Status.COMMAND_FAILED, reason, stdout, outcome.exit_status, stderr, elapsed_s, nonce

@@ -1,6 +1,6 @@
 """Collect stage, SSH transport (I/O): one asyncssh connection and one exec channel per host.
 
-Honours ~/.ssh/config, ssh-agent and known_hosts (the inventory's UserKnownHostsFile first;
+Honours ~/.ssh/config, ssh-agent and the user and global known_hosts files (hostkeys.py;
 verified by default, accept-new on request). Every failure becomes a HostFailure with a
 reason in words; key material is never put in one.
 """
@@ -11,15 +11,23 @@ import copy
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 from asyncssh.encryption import get_default_encryption_algs
 from asyncssh.public_key import load_default_keypairs
+from asyncssh.saslprep import SASLPrepError
 
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome, read_both
+from fleetmon.collect.hostkeys import (
+    KnownHosts,
+    KnownHostsCache,
+    KnownHostsFiles,
+    host_pattern,
+    known_hosts_files,
+)
 from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.model import HostSpec, Status
 
@@ -74,7 +82,7 @@ class _HostMeta:
     """What ssh_config and the inventory make of one host's connection settings."""
 
     user: str
-    known_hosts: list[str] | None
+    known_hosts: KnownHostsFiles
     #: encryption_algs for asyncssh; None: leave them to ssh_config's `Ciphers`.
     ciphers: list[str] | None
 
@@ -89,16 +97,6 @@ class ClientKeys:
     from_key_file: bool = True
 
 
-@dataclass(slots=True)
-class _KnownHosts:
-    """A loaded known_hosts set, and the file accept-new appends to (OpenSSH: the first)."""
-
-    hosts: asyncssh.SSHKnownHosts
-    label: str
-    append_to: str | None
-    accepted: dict[str, object] = field(default_factory=dict)
-
-
 class SshContext:
     """Per-run caches shared by all hosts: key files, known_hosts sets, ssh_config lookups."""
 
@@ -107,7 +105,7 @@ class SshContext:
         self.config: list[str] | tuple[()] = [opts.ssh_config] if opts.ssh_config else ()
         self._keys: dict[str, ClientKeys] = {}
         self._default_keys: ClientKeys | None = None
-        self._known: dict[tuple[str, ...], _KnownHosts] = {}
+        self.known_hosts = KnownHostsCache()
         self._meta: dict[tuple[str, int, str | None, str | None], _HostMeta] = {}
         # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
         default_config = Path("~/.ssh/config").expanduser()
@@ -166,63 +164,43 @@ class SshContext:
         )
 
     def meta(self, host: HostSpec) -> _HostMeta:
-        """User, known_hosts files and ciphers for a host. known_hosts: its inventory's
-        UserKnownHostsFile first (as `ssh -o` beats ssh_config), then --known-hosts, then
-        ssh_config's. Ciphers: ssh_config's `Ciphers` when it sets one, else ours."""
+        """User, known_hosts files and ciphers for a host (known_hosts_files says which
+        files). Ciphers: ssh_config's `Ciphers` when it sets one, else ours. HostFailure for
+        a user name SSH cannot carry (RFC 4013 SASLprep, as asyncssh applies it)."""
         # Without an ssh_config nothing here depends on the address: one lookup per user
         # instead of one per host (building asyncssh's options costs a getpwuid each).
         address, port = (host.address, host.port) if self.any_config else ("", 0)
         key = (address, port, host.user, host.known_hosts)
         if key not in self._meta:
-            o = asyncssh.SSHClientConnectionOptions(
-                config=self.config,
-                host=host.address,
-                port=host.port,
-                username=host.user if host.user else (),
-                known_hosts=self.opts.known_hosts if self.opts.known_hosts else (),
-                client_keys=None,
-                agent_path=None,
-            )
-            files: list[str] | None
-            found: object = o.known_hosts
-            if found is None:
-                files = None  # UserKnownHostsFile none
-            elif isinstance(found, str):
-                files = [found]
-            else:
-                assert isinstance(found, list | tuple)
-                files = [str(f) for f in found] or [str(Path("~/.ssh/known_hosts").expanduser())]
-            if host.known_hosts is not None:
-                own = host.known_hosts
-                files = None if own.lower() == "none" else own.split()
+            try:
+                o = asyncssh.SSHClientConnectionOptions(
+                    config=self.config,
+                    host=host.address,
+                    port=host.port,
+                    username=host.user if host.user else (),
+                    client_keys=None,
+                    agent_path=None,
+                )
+            except SASLPrepError as exc:
+                raise HostFailure(
+                    Status.AUTH_FAILED, f"user name {host.user!r} cannot be used over SSH: {exc}"
+                ) from None
+            files = known_hosts_files(o.config, self.opts.known_hosts, host.known_hosts)
             # Options differing from asyncssh's defaults can only come from a Ciphers line.
             own_ciphers = list(o.encryption_algs) != get_default_encryption_algs()
             self._meta[key] = _HostMeta(o.username, files, None if own_ciphers else _CIPHERS)
         return self._meta[key]
 
-    def known_hosts(self, files: list[str] | None) -> _KnownHosts:
-        """The known_hosts set for these files, loaded once per run."""
-        key = tuple(files or ())
-        if key not in self._known:
-            readable = [f for f in key if os.access(f, os.R_OK)]
-            kh = asyncssh.read_known_hosts(readable) if readable else asyncssh.SSHKnownHosts()
-            label = ", ".join(key) if key else "known_hosts (none configured)"
-            self._known[key] = _KnownHosts(kh, label, key[0] if key else None)
-        return self._known[key]
-
-
-def _pattern(host: str, port: int | None) -> str:
-    return host if port in (None, 22) else f"[{host}]:{port}"
-
 
 class _Client(asyncssh.SSHClient):
     """Tracks connection progress and applies the unknown/changed host-key policy."""
 
-    def __init__(self, progress: Progress, kh: _KnownHosts | None, accept_new: bool) -> None:
+    def __init__(self, progress: Progress, kh: KnownHosts | None, accept_new: bool) -> None:
         self.progress = progress
         self.kh = kh
         self.accept_new = accept_new
         self.verdict: str | None = None
+        self.addr = ""
 
     def connection_made(self, conn: Any) -> None:
         self.progress.conn = conn
@@ -230,25 +208,9 @@ class _Client(asyncssh.SSHClient):
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
         # asyncssh calls this only for a key that known_hosts does not already trust.
         assert self.kh is not None
-        found = self.kh.hosts.match(host, addr, port)
-        if key in found[0]:
-            return True  # added by accept-new for another host of this run
-        if found[0] or found[1]:
-            self.verdict = "mismatch"
-            return False
-        if not self.accept_new:
-            self.verdict = "unknown"
-            return False
-        line = f"{_pattern(host, port)} {key.export_public_key().decode().strip()}\n"
-        if self.kh.append_to is not None:
-            try:
-                with open(self.kh.append_to, "a", encoding="ascii") as fh:
-                    fh.write(line)
-            except OSError as exc:
-                log.warning("cannot add host key to %s: %s", self.kh.append_to, exc.strerror)
-        self.kh.hosts.load(line)
-        log.info("added host key for %s to %s", _pattern(host, port), self.kh.label)
-        return True
+        self.addr = addr
+        self.verdict = self.kh.verdict(host, addr, port, key, self.accept_new)
+        return self.verdict == "trusted"
 
 
 def _parse_hop(spec: str) -> tuple[str | None, str, int]:
@@ -274,7 +236,7 @@ async def _connect(
     meta = ctx.meta(host)
     user = meta.user
     target = f"{host.address}:{host.port}"
-    kh = ctx.known_hosts(meta.known_hosts) if host.host_key_checking else None
+    kh = ctx.known_hosts.get(meta.known_hosts) if host.host_key_checking else None
     client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
     kwargs: dict[str, Any] = {}
     if client_keys.keys:
@@ -296,13 +258,15 @@ async def _connect(
             request_pty=False,
             **kwargs,
         )
-    except asyncssh.HostKeyNotVerifiable:
-        pat = _pattern(host.address, host.port)
+    except asyncssh.HostKeyNotVerifiable as exc:
         assert kh is not None
         if client.verdict == "unknown":
-            why = f"no host key for {pat} in {kh.label} (use --accept-new-host-keys)"
-        else:
-            why = f"host key for {pat} does not match {kh.label}"
+            why = kh.unknown_reason(host.address, host.port)
+        elif client.verdict == "mismatch":
+            why = kh.mismatch_reason(host.address, client.addr, host.port)
+        else:  # refused by asyncssh itself: a @revoked key, a bad certificate
+            pat = host_pattern(host.address, host.port)
+            why = f"host key for {pat} refused: {exc.reason} ({kh.label})"
         raise HostFailure(Status.HOSTKEY_MISMATCH, why) from None
     except asyncssh.PermissionDenied:
         how = (
@@ -382,9 +346,15 @@ async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Ou
         progress.output_bytes += len(data)
         return data
 
+    sent = True
     try:
-        proc.stdin.write(script.encode())
-        proc.stdin.write_eof()
+        try:
+            proc.stdin.write(script.encode())
+            proc.stdin.write_eof()
+        except BrokenPipeError:
+            # The remote side closed first (a forced command, a /bin/false or nologin
+            # shell): what it printed and its exit status say why, so read them still.
+            sent = False
         out, err = await read_both(read_out, proc.stderr.read, cap_bytes)
         await proc.wait_closed()
     except asyncssh.DisconnectError as exc:
@@ -396,5 +366,6 @@ async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Ou
     if proc.exit_signal is not None:
         return Outcome(out, err, None, f"killed by signal {proc.exit_signal[0]}")
     if proc.exit_status is None:
-        return Outcome(out, err, None, "ended without an exit status")
+        unsent = "" if sent else " (the session closed before the probe was sent)"
+        return Outcome(out, err, None, f"ended without an exit status{unsent}")
     return Outcome(out, err, int(proc.exit_status))
