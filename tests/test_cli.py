@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import proctree
 import pytest
 from clirun import ROOT, fleetmon, popen
 
@@ -104,20 +105,10 @@ def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
     ]
 
 
-def _wait_for_child(pid: int, timeout_s: float = 60) -> None:
-    """Wait until process `pid` has a child (the local probe's sh)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                time.sleep(0.3)
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"process {pid} started no probe within {timeout_s} s")
+#: The local probe's interval in the signal tests: its `sleep 29.713` (under the fleetmon
+#: process, not merely any child of it: Python may run helpers such as ldconfig while it
+#: imports) shows that the probe runs and the signal handlers are in place.
+PROBE_SLEEP = ("sleep", "29.713")
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -126,9 +117,11 @@ def test_signal_stops_quickly_and_keeps_previous_report(
 ) -> None:
     out = tmp_path / "fleet.json"
     out.write_text("previous report\n")
-    proc = popen("run", _local_inventory(tmp_path), "-i", "30", "--format", "json", "-o", out)
+    proc = popen(
+        "run", _local_inventory(tmp_path), "-i", PROBE_SLEEP[1], "--format", "json", "-o", out
+    )
     try:
-        _wait_for_child(proc.pid)  # the local probe runs: we are inside the 30 s interval
+        proctree.wait_for_descendant(proc.pid, PROBE_SLEEP)  # inside the probe's interval
         sent = time.monotonic()
         proc.send_signal(sig)
         _stdout, stderr = proc.communicate(timeout=10)

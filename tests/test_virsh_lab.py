@@ -3,6 +3,8 @@
 Run through a local `sh`, as `ansible_connection: local` does; the SSH path is in
 test_e2e_lab.py. Figures are live, so the tests check invariants: every counter the guests
 move is positive, and each VM's CPU use fits inside virsh's own reading taken around it.
+The machine may run other libvirt domains besides the lab's: the tests judge the lab's own
+guests, and check the hypervisor totals against whatever domains the probe saw.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ def test_lab_guests_every_counter_moves_and_cpu_fits_virsh(lab_hypervisor: Lab) 
     host_cpus = os.cpu_count() or 1
     res = compute_vms(out, host_cpus, None, dt)  # type: ignore[arg-type]
     assert res.hypervisor == "kvm"
-    assert res.notes == ()
+    # A note on another domain ("VM x started between the samples") is not the lab's concern;
+    # one on a lab guest, or on the whole hypervisor, is.
+    mine = [f"VM {d} " for d in lab_hypervisor.domains]
+    assert [n for n in res.notes if not n.startswith("VM ") or n.startswith(tuple(mine))] == []
     vms = {r.name: r.metrics for r in res.vms}
     assert set(lab_hypervisor.domains) <= set(vms)
     for name in lab_hypervisor.domains:
@@ -69,11 +74,14 @@ def test_lab_guests_every_counter_moves_and_cpu_fits_virsh(lab_hypervisor: Lab) 
         outer_ns = after[name].num("cpu.time") - before[name].num("cpu.time")  # type: ignore[operator]
         assert 0 < used_ns <= outer_ns * 1.0001
         assert m["vm.cpu_host_pct"] == pytest.approx(m["vm.cpu_pct"] / host_cpus)  # type: ignore[operator]
-    assert res.nic_vm == lab_hypervisor.taps
-    running = sum(1 for m in vms.values() if m["vm.state"] == "running")
-    assert res.hv_metrics["hv.vms_running"] == running
-    assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == pytest.approx(running / host_cpus)
-    total = sum(m["vm.cpu_host_pct"] for m in vms.values() if m["vm.cpu_host_pct"] is not None)
+    lab_nics = {nic: vm for nic, vm in res.nic_vm.items() if vm in lab_hypervisor.domains}
+    assert lab_nics == lab_hypervisor.taps
+    # The totals cover every domain the probe saw, the lab's and any other.
+    running = [m for m in vms.values() if m["vm.state"] in ("running", "blocked")]
+    assert res.hv_metrics["hv.vms_running"] == len(running)
+    vcpus = sum(v for m in running if isinstance(v := m["vm.vcpus"], int))
+    assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == pytest.approx(vcpus / host_cpus)
+    total = sum(m["vm.cpu_host_pct"] for m in running if m["vm.cpu_host_pct"] is not None)
     assert res.hv_metrics["hv.vm_cpu_pct"] == pytest.approx(total)
 
 
