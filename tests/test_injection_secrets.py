@@ -24,10 +24,36 @@ def _payloads(marker: Path) -> list[str]:
         f"; touch {m}-semicolon",
         f"' ; touch {m}-squote ; '",
         f'" ; touch {m}-dquote ; "',
-        f"\ntouch {m}-newline\n",
         f"| touch {m}-pipe",
         f"&& touch {m}-and",
     ]
+
+
+#: The variables the payloads go into, and a host that uses them.
+_HOSTILE_VARS = (
+    "ansible_user",
+    "ansible_ssh_private_key_file",
+    "ansible_become_user",
+    "fleetmon_virsh_uri",
+    "ansible_host",
+)
+
+
+def test_a_newline_in_a_connection_variable_is_bad_input(tmp_path: Path) -> None:
+    """A payload on a line of its own never gets as far as a connection: exit 4 at load time,
+    naming the file, line, host and variable (issue 16: not "unexpected error: SASLPrepError")."""
+    marker = tmp_path / "MARKER"
+    for var in _HOSTILE_VARS:
+        inv = tmp_path / "newline.yaml"
+        value = f"\ntouch {marker}-newline\n"
+        inv.write_text(yaml.safe_dump({"all": {"hosts": {"kvm07": {var: value}}}}))
+        r = fleetmon("run", inv, "-i", "0.2")
+        assert r.returncode == 4, r.stderr
+        assert r.stderr == (
+            f"fleetmon: error: {inv}:4: all.hosts.kvm07.{var}: control characters are not "
+            f"allowed, got {value!r}\n"
+        )
+    assert not list(tmp_path.glob("MARKER*"))
 
 
 @pytest.mark.sshd

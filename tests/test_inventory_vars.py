@@ -235,6 +235,14 @@ def test_parse_bool(value: object, result: bool) -> None:
         ("ansible_host", "", "expected a non-empty string, got ''"),
         ("ansible_host", 5, "expected a non-empty string, got 5"),
         ("ansible_user", ["a"], "expected a non-empty string, got ['a']"),
+        ("ansible_user", "root\nx", "control characters are not allowed, got 'root\\nx'"),
+        ("ansible_host", "\x1b[2Jkvm", "control characters are not allowed, got '\\x1b[2Jkvm'"),
+        ("ansible_become_user", "a\u2028b", "control characters are not allowed, got 'a\\u2028b'"),
+        (
+            "ansible_ssh_common_args",
+            "-o ProxyJump=j\x00",
+            "control characters are not allowed, got '-o ProxyJump=j\\x00'",
+        ),
         ("ansible_become", "2", "expected a boolean (true/false, yes/no), got '2'"),
         ("fleetmon_host_key_checking", None, "expected a boolean (true/false, yes/no), got None"),
         ("ansible_connection", "", "expected a non-empty string, got ''"),
@@ -259,6 +267,11 @@ def test_check_var(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=r".*") as e:
         check_var(name, value)
     assert str(e.value) == message
+
+
+def test_ssh_args_may_span_lines() -> None:
+    # A YAML literal block (`|`) puts each option on its own line: whitespace to ssh.
+    check_var("ansible_ssh_common_args", "-o ProxyJump=j\n\t-o UserKnownHostsFile=/k\r\n")
 
 
 def test_unknown_non_fleetmon_vars_are_anyones() -> None:

@@ -45,6 +45,10 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 #: ssh_config(5) StrictHostKeyChecking values.
 _STRICT_VALUES = ("yes", "no", "ask", "accept-new", "off")
+#: C0, DEL and C1 control characters: never part of a host, user, file name or URI, and
+#: refused by SSH for a user name (RFC 4013); ssh arguments may still be split by whitespace.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_SPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_bool(value: Any) -> bool:
@@ -98,10 +102,16 @@ def parse_size(value: Any) -> int:
     raise ValueError(f"expected a positive size in bytes (e.g. 16777216 or '16MiB'), got {value!r}")
 
 
-def _string(value: Any) -> str:
+def _text(value: Any, control: re.Pattern[str]) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty string, got {value!r}")
+    if control.search(value):
+        raise ValueError(f"control characters are not allowed, got {value!r}")
     return value
+
+
+def _string(value: Any) -> str:
+    return _text(value, _CONTROL)
 
 
 def connection_kind(name: str) -> str:
@@ -123,8 +133,9 @@ def _connection(value: Any) -> str:
 
 
 def _ssh_args(value: Any) -> str | None:
+    text = _text(value, _CONTROL_BUT_SPACE)
     try:
-        args = shlex.split(_string(value))
+        args = shlex.split(text)
     except ValueError as e:
         raise ValueError(f"cannot split into arguments ({e}): {value!r}") from None
     strict = ssh_option(args, "StrictHostKeyChecking")
