@@ -20,6 +20,7 @@ from types import TracebackType
 
 from fleetmon.analyse.gap import since_last_run
 from fleetmon.cli.common import write_outputs
+from fleetmon.cli.historyhtml import report_trends
 from fleetmon.errors import HistoryError, OutputError, RuleError
 from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
 from fleetmon.history.forrules import fetch_points, load_counters, load_states
@@ -167,6 +168,11 @@ def finish(args: argparse.Namespace, report: Report, rec: Recorder) -> None:
     """Write every output, then record the run: a failure of either does not stop the
     other, and both are reported (exit 4)."""
     failure: OutputError | None = None
+    if rec.hist is not None and (args.html or args.format == "html"):
+        try:
+            report = report_trends(rec.hist, report, run_time(report.run.started_at))
+        except sqlite3.Error as exc:
+            raise failed(rec.hist.path, exc, "cannot read it") from None
     try:
         write_outputs(args, report)
     except OutputError as exc:

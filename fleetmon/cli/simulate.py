@@ -77,6 +77,15 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="write the client key the hosts accept (default: INVENTORY.key)",
     )
     p.add_argument(
+        "--fill-history",
+        metavar="PATH",
+        help="no server: write --days of runs of the fleet, every --every, into this history "
+        "(a simulated clock, trends built in) and exit",
+    )
+    p.add_argument("--days", type=float, default=7.0, metavar="N", help="with --fill-history")
+    p.add_argument("--every", default="5m", metavar="DURATION", help="with --fill-history")
+    p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
+    p.add_argument(
         "--known-hosts-out",
         metavar="FILE",
         help="write the hosts' known_hosts (default: INVENTORY.known_hosts)",
@@ -133,6 +142,10 @@ def ready_lines(sim: Simulator, inv: Path | None) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Serve the simulated fleet until SIGINT or SIGTERM; exit 0."""
+    if args.fill_history:
+        from fleetmon.cli.simhistory import fill_history
+
+        return fill_history(args)
     import asyncio
     import signal
 

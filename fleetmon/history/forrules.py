@@ -22,10 +22,11 @@ Points = dict[tuple[str, str, str], dict[tuple[str, str], list[tuple[float, floa
 States = dict[tuple[str, str, str, str], tuple[str, str, int, int, int]]
 
 
-def _subjects(
+def subjects_of(
     hist: History, hosts: Sequence[HostReport], scope: str
 ) -> dict[int, tuple[str, str, str]]:
-    """Entity id -> (scope, host, subject) of this run's subjects of one scope."""
+    """Entity id -> (scope, host, subject) of this run's subjects of one scope (a VM known
+    by its UUID under the host and name it has this run)."""
     by_name: dict[tuple[str, str], int] = {}
     by_uuid: dict[str, int] = {}
     rows = hist.conn.execute("SELECT id, host, name, uuid FROM entities WHERE scope = ?", (scope,))
@@ -73,7 +74,7 @@ def fetch_points(
     for (scope, tier), (span, metrics) in wanted.items():
         have = {c.metric for c in hist.columns.get(scope, ())}
         names = sorted(m for m in metrics if m in have)
-        subjects = _subjects(hist, hosts, scope)
+        subjects = subjects_of(hist, hosts, scope)
         if not names or not subjects:
             continue
         found = query.series(hist, tier, scope, list(subjects), names, now_t - span, now_t)
@@ -95,7 +96,7 @@ def load_counters(
     kept (the host's under ("host", ""))."""
     ids: dict[int, tuple[str, str, str]] = {}
     for scope in ("host", "disk", "nic", "vm"):
-        ids.update(_subjects(hist, hosts, scope))
+        ids.update(subjects_of(hist, hosts, scope))
     out: dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]] = {}
     if not ids:
         return out

@@ -22,6 +22,7 @@ from fleetmon.model.records import (
     RunInfo,
     Severity,
     Status,
+    Trend,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "RunInfo",
     "Severity",
     "Status",
+    "Trend",
 ]

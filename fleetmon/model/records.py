@@ -183,6 +183,19 @@ class RunInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Trend:
+    """One metric of one subject over a window, as bucket averages oldest first (None: no
+    value recorded then): a sparkline of the HTML report."""
+
+    scope: str
+    subject: str
+    metric: str
+    window: str  # "24h" or "7d"
+    values: tuple[float | None, ...]
+    label: str = ""  # when not the metric's own ("rx+tx")
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The consolidated report every renderer turns into text."""
 
@@ -191,3 +204,6 @@ class Report:
     fleet: Mapping[str, FleetStat]
     exit_code: int
     findings: tuple[Finding, ...] = ()  # fleet-scope findings (host ones live on the host)
+    #: From the history, by host name: sparklines, and forecasts in words.
+    trends: Mapping[str, tuple[Trend, ...]] = field(default_factory=dict)
+    forecasts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

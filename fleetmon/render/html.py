@@ -34,6 +34,7 @@ from fleetmon.render.htmlfmt import (
     sort_key,
     unit_of,
 )
+from fleetmon.render.htmltrends import changes, trend_map
 from fleetmon.render.htmlviews import Cell, FindingView, FleetRow, HostView, Seg, Strip, Table
 from fleetmon.render.json import host_verdict, summary
 
@@ -334,6 +335,8 @@ def render_html(report: Report) -> str:
             hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in detailed],
             not_detailed=len(ordered) - len(detailed),
             lean_hosts=LEAN_HOSTS,
+            trends=trend_map(report),
+            changes=changes(report),
             css=css,
             js=js,
             csp=csp,

@@ -1,0 +1,90 @@
+"""`fleetmon simulate --fill-history PATH` (I/O edge): weeks of runs of the simulated fleet
+written to a history in seconds, on a simulated clock, without SSH.
+
+The fleet answers one probe for real and the pipeline analyses it, as `fleetmon run` would;
+sim/timeline.py moves its figures over the period, with trends built in. Then `fleetmon
+history`, `fleetmon report` and the HTML report have something to show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from fleetmon import __version__
+from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
+from fleetmon.cli.recording import Recorder
+from fleetmon.errors import OptionError
+from fleetmon.history import parse_keep, record_run
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.model.durations import DurationError, parse_duration
+from fleetmon.sim.answer import Answer, ScriptInfo
+from fleetmon.sim.captures import load_captures
+from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet, parse_faults
+from fleetmon.sim.render import Moment, machine_df
+from fleetmon.sim.timeline import timeline
+
+NONCE = "5e" * 8
+
+
+def _df(flag: str) -> str:
+    # As the simulator's server does: this machine's df, shared by every simulated host.
+    try:
+        out = subprocess.run(["df", "-P", flag], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return machine_df(out.stdout)
+
+
+def _raw(host: HostProfile, answer: Answer | None, t0: float) -> RawResult:
+    spec = HostSpec(host.name, host.address, port=host.port, groups=(host.kind, host.rack))
+    if answer is None:
+        return RawResult(spec, Status.UNREACHABLE, f"simulated fault: {host.fault}")
+    stdout = answer.first(Moment(0.0, t0)) + answer.second(Moment(1.0, t0 + 1.0))
+    return RawResult(spec, Status.OK, None, stdout=stdout, exit_status=0, nonce=NONCE)
+
+
+def fill_history(args: argparse.Namespace) -> int:
+    """Write --days of runs every --every of the simulated fleet into --fill-history."""
+    try:
+        every = parse_duration(args.every)
+    except DurationError as exc:
+        raise OptionError(f"--every: {exc}") from None
+    runs = int(args.days * 86_400 // every)
+    if runs < 1:
+        raise OptionError("--days: shorter than one --every")
+    where = endpoints(args.base_address, args.hosts, args.port, args.ports_per_address)
+    fleet = make_fleet(args.hosts, args.kind, args.seed, parse_faults(args.faults), where)
+    cap = load_captures()
+    df_k, df_i = _df("-k"), _df("-i")
+    info = ScriptInfo(nonce=NONCE, interval_s=1.0, hypervisor="auto")
+    now = int(time.time()) // every * every
+    start = now - (runs - 1) * every
+    raws = [
+        _raw(h, None if h.fault else Answer(cap, h, info, df_k, df_i), float(start)) for h in fleet
+    ]
+    run = RunInfo(__version__, "", 1.0, f"simulate --hosts {args.hosts} --kind {args.kind}")
+    base = report_from_hosts([analyse_host(r) for r in raws], run)
+    keep = parse_keep(args.history_keep) if args.history_keep else None
+    began = time.monotonic()
+    with Recorder(args.fill_history, keep, lock=True, wait_s=0.0) as rec:
+        assert rec.hist is not None or rec.error is not None
+        if rec.error is not None:
+            raise rec.error
+        assert rec.hist is not None
+        for n, report in enumerate(timeline(base, start, runs, every, args.seed), 1):
+            record_run(rec.hist, report, keep)
+            if sys.stderr.isatty() and (n % 200 == 0 or n == runs):
+                sys.stderr.write(
+                    f"\rfleetmon simulate: {n}/{runs} runs written, "
+                    f"{time.monotonic() - began:.0f} s"
+                )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    sys.stdout.write(
+        f"{runs} runs of {args.hosts} simulated hosts, every {args.every} over {args.days:g} "
+        f"days, written to {args.fill_history} in {time.monotonic() - began:.1f} s\n"
+    )
+    return 0

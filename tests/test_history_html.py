@@ -1,0 +1,137 @@
+"""The history in the HTML report: sparklines, forecasts in words, what changed; and the
+simulator's weeks of history on a simulated clock that feed them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
+from fleetmon.cli.historyhtml import report_trends
+from fleetmon.cli.simhistory import NONCE, _df, _raw, fill_history
+from fleetmon.history import open_history
+from fleetmon.model import Finding, RunInfo, Severity, Trend
+from fleetmon.render.html import render_html
+from fleetmon.render.htmltrends import LEVELS, changes, encode, host_trends, spark
+from fleetmon.sim.answer import Answer, ScriptInfo
+from fleetmon.sim.captures import load_captures
+from fleetmon.sim.hosts import endpoints, make_fleet
+from fleetmon.sim.timeline import activity, timeline
+
+MONDAY = 1_795_392_000  # 2026-11-23T00:00:00Z, a Monday
+
+
+def test_encode_scales_to_64_levels_with_gaps() -> None:
+    # 50 % of 63 levels is 31.5: level 32, W
+    assert encode([0.0, 50.0, None, 100.0]) == ("0W " + LEVELS[-1], 0.0, 100.0)
+    assert encode([None, 3.0]) is None
+    flat = spark(Trend("host", "h", "mem.used_pct", "24h", (40.0, 40.0)))
+    assert flat is not None
+    assert (flat.data, flat.hi) == ("", "40.0\u2009%")  # a flat line: its value, no line
+    assert spark(Trend("host", "h", "cpu.steal_pct", "24h", (0.0, 0.0, 0.0))) is None
+
+
+def test_activity_follows_the_working_day() -> None:
+    assert activity(MONDAY + 3 * 3600) == pytest.approx(0.35)  # 03:00 Monday
+    assert activity(MONDAY + 13 * 3600) == pytest.approx(1.4)  # 13:00 Monday
+    assert activity(MONDAY + 5 * 86_400 + 13 * 3600) == pytest.approx(0.65)  # Saturday
+
+
+@pytest.fixture(scope="module")
+def base() -> object:
+    fleet = make_fleet(4, "kvm", 0, {}, endpoints("127.0.1.1", 4, 2222, 1))
+    cap, info = load_captures(), ScriptInfo(NONCE, 1.0, "auto")
+    df_k, df_i = _df("-k"), _df("-i")
+    raws = [_raw(h, Answer(cap, h, info, df_k, df_i), float(MONDAY)) for h in fleet]
+    return report_from_hosts([analyse_host(r) for r in raws], RunInfo("0.1.0", "", 1.0, "sim"))
+
+
+def test_timeline_builds_the_trends_in(base: object) -> None:
+    reports = list(timeline(base, MONDAY, 48, 1800))  # type: ignore[arg-type]
+    assert [r.run.started_at for r in reports[:2]] == [
+        "2026-11-23T00:00:00Z",
+        "2026-11-23T00:30:00Z",
+    ]
+    filling = [
+        max(float(f.metrics["fs.used_pct"] or 0) for f in r.hosts[3].filesystems) for r in reports
+    ]
+    assert filling[0] == pytest.approx(55.0)
+    assert filling[-1] == pytest.approx(94.0)
+    assert filling == sorted(filling)
+
+
+def test_sparklines_and_forecasts_from_a_filled_history(base: object, tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    args = argparse.Namespace(
+        every="30m", days=2.0, base_address="127.0.1.1", hosts=4, port=2222,
+        ports_per_address=1, kind="kvm", seed=0, faults=None, fill_history=str(path),
+        history_keep=None,
+    )  # fmt: skip
+    assert fill_history(args) == 0
+    hist = open_history(str(path), writable=False)
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone() == (96,)
+    last_t = hist.conn.execute("SELECT max(t) FROM runs").fetchone()[0]
+    now = last_t + 1800
+    report = list(timeline(base, now - 95 * 1800, 96, 1800))[-1]  # type: ignore[arg-type]
+    decorated = report_trends(hist, report, now)
+    hist.close()
+    trends = decorated.trends["kvm0001"]
+    day = [t for t in trends if t.scope == "host" and t.window == "24h"]
+    assert {t.metric for t in day} == {"cpu.busy_pct", "cpu.steal_pct", "mem.used_pct"}
+    assert all(len(t.values) == 24 for t in day)
+    assert all(len(t.values) == 28 for t in trends if t.window == "7d")
+    assert {t.scope for t in trends} == {"host", "disk", "nic", "vm"}
+    (forecast,) = decorated.forecasts["kvm0004"]  # the 4th host's filesystem fills
+    assert forecast.startswith("/ full in ")
+    assert "at the rate of the last 24 h (fit over 4" in forecast
+    page = render_html(decorated)
+    assert page.count("<table class=tr>") == 4
+    assert 'data-v="' in page
+    assert forecast.replace("²", "&sup2;") in page or forecast in page
+    views = host_trends(decorated)
+    labels = [label for label, _ in views["kvm0001"].rows]
+    assert labels[:2] == ["CPU busy", "mem used"]  # no steal on this host: no line for it
+    assert "steal" not in labels
+
+
+def test_new_and_resolved_findings_head_the_page(base: object) -> None:
+    report = base  # type: ignore[assignment]
+    started = "2030-01-01T00:00:00Z"
+    new = Finding("r1", Severity.WARNING, "host", "kvm0001", None, None, None, "new one",
+                  state="firing", since=started)  # fmt: skip
+    gone = Finding("r2", Severity.OK, "host", "kvm0002", None, None, None, "passes again",
+                   state="resolved", since=started)  # fmt: skip
+    old = Finding("r3", Severity.WARNING, "host", "kvm0003", None, None, None, "still on",
+                  state="firing", since="2029-12-31T00:00:00Z")  # fmt: skip
+    hosts = list(report.hosts)  # type: ignore[attr-defined]
+    hosts[0] = dataclasses.replace(hosts[0], findings=(new, old))
+    hosts[1] = dataclasses.replace(hosts[1], findings=(gone,))
+    run = dataclasses.replace(report.run, started_at=started)  # type: ignore[attr-defined]
+    rep = dataclasses.replace(report, run=run, hosts=tuple(hosts))  # type: ignore[type-var]
+    n, g = changes(rep)
+    assert [c.finding.rule for c in n] == ["r1"]
+    assert [c.finding.rule for c in g] == ["r2"]
+    page = render_html(rep)
+    section = page[page.index("<section id=changes>") : page.index("<section id=findings>")]
+    assert "<h3>New</h3>" in section
+    assert "kvm0001: new one" in section
+    assert "kvm0002: passes again" in section
+    assert "still on" not in section
+
+
+def test_simulate_fill_history_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "demo.sqlite"
+    res = subprocess.run(
+        [sys.executable, "-m", "fleetmon", "simulate", "--hosts", "3", "--fill-history", path,
+         "--days", "1", "--every", "1h"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(
+        f"24 runs of 3 simulated hosts, every 1h over 1 days, written to {path} in "
+    )
