@@ -50,7 +50,7 @@ def keygen(path: Path, *, kind: str = "ed25519", passphrase: str = "", comment: 
 
 #: Test users are `fmt<pid>-<4 hex>-<role>`: unique to one pytest process, so concurrent
 #: sessions on one machine (several worktrees) never share, reuse or delete each other's.
-_TEST_USER = re.compile(r"fmt(\d+)-[0-9a-f]{4}-[a-z]+")
+_TEST_USER = re.compile(r"fmt(\d+)-[0-9a-f]{4}-[a-z][a-z-]*")
 #: useradd/userdel exit codes: 10 "cannot lock /etc/passwd" (another one is running), 9
 #: "username already in use", 8 "user currently used by a process".
 _LOCKED, _IN_USE, _BUSY = 10, 9, 8

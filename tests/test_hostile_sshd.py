@@ -43,7 +43,8 @@ MAX_RSS_MIB = 1400
 def hostile_sshd(
     sshd_factory: Callable[..., sshd_util.Sshd],
 ) -> Iterator[tuple[sshd_util.Sshd, dict[str, str]]]:
-    """An sshd whose users fm-evil-* print crafted probe output; root runs the real probe."""
+    """An sshd whose users (one per fm-evil-* role, made for this session) print crafted probe
+    output; root runs the real probe. Yields the server and role -> login."""
     # Readable by the test users (pytest's tmp_path is root's, mode 0700).
     folder = Path(tempfile.mkdtemp(prefix="fleetmon-hostile-", dir="/tmp"))
     folder.chmod(0o755)
@@ -56,17 +57,18 @@ def hostile_sshd(
     script.write_text(FORCED)
     script.chmod(0o755)
     blocks = ""
-    for user, text in outputs.items():
-        path = folder / f"{user}.out"
-        path.write_text(text)
-        path.chmod(0o644)
-        sshd_util.ensure_user(user)
-        blocks += f"Match User {user}\n    ForceCommand /bin/sh {script} {path}\n"
+    logins: dict[str, str] = {}
     try:
-        yield sshd_factory(extra_config=blocks), {u: str(folder) for u in outputs}
+        for role, text in outputs.items():
+            path = folder / f"{role}.out"
+            path.write_text(text)
+            path.chmod(0o644)
+            login = logins[role] = sshd_util.create_user(role.removeprefix("fm-"))
+            blocks += f"Match User {login}\n    ForceCommand /bin/sh {script} {path}\n"
+        yield sshd_factory(extra_config=blocks), logins
     finally:
-        for user in outputs:
-            sshd_util.remove_user(user)
+        for login in logins.values():
+            sshd_util.remove_user(login)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -76,11 +78,11 @@ def test_hostile_hosts_do_not_take_the_run_down(
     server, users = hostile_sshd
     inv = server.inventory(3, tmp_path, prefix="ok")
     doc = yaml.safe_load(inv.read_text())
-    for user in users:
-        doc["all"]["hosts"][user] = {
+    for role, login in users.items():
+        doc["all"]["hosts"][role] = {
             "ansible_host": server.host,
             "ansible_port": server.port,
-            "ansible_user": user,
+            "ansible_user": login,
             "ansible_ssh_private_key_file": str(server.client_key),
         }
     inv.write_text(yaml.safe_dump(doc, sort_keys=False))
