@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.progress import Progress
 from fleetmon.cli.recording import finish, recorder
-from fleetmon.cli.runtime import Progress, run_async, utc_now
+from fleetmon.cli.runtime import run_async, utc_now
 from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
@@ -144,24 +145,27 @@ def _collect(
 ) -> list[HostReport]:
     """Every host probed and analysed as it answers, in inventory order."""
     opts = _collect_options(args)
-    progress = Progress(len(hosts), enabled=not args.quiet)
+    progress = Progress([h.name for h in hosts], not args.quiet, slow_after_s=args.interval)
 
     def on_done(index: int, raw: RawResult) -> HostReport:
         # Analysed as it arrives (the loop idles while other hosts' probes sleep) and
         # its raw output dropped here, so the run never holds every host's output.
-        progress(raw.status is Status.OK)
+        progress.done(index, raw.status is Status.OK)
         if writer is not None:
             writer.add(index, raw)
         return analyse_host(raw)
 
     try:
         return run_async(
-            collect_each(
-                hosts,
-                opts,
-                functools.partial(probe_options, args.interval),
-                on_done,
-                host_options=functools.partial(host_collect_options, opts),
+            progress.track(
+                collect_each(
+                    hosts,
+                    opts,
+                    functools.partial(probe_options, args.interval),
+                    on_done,
+                    host_options=functools.partial(host_collect_options, opts),
+                    on_start=progress.start,
+                )
             )
         )
     finally:

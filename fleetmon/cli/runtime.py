@@ -1,11 +1,9 @@
-"""The process around a command (I/O edge): signals, the event loop, progress, the clock."""
+"""The process around a command (I/O edge): signals, the event loop, the clock."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
-import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -75,33 +73,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
             _restore_signal_handlers(previous)
 
     return asyncio.run(main())
-
-
-class Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = total
-        self.done = 0
-        self.failed = 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, ok: bool) -> None:
-        self.done += 1
-        self.failed += 0 if ok else 1
-        if self.enabled:
-            elapsed = time.monotonic() - self.started
-            sys.stderr.write(
-                f"\r\x1b[Kfleetmon: {self.done}/{self.total} hosts done, "
-                f"{self.failed} failed, {elapsed:.1f} s"
-            )
-            sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 def terminate(signum: int, frame: object) -> None:

@@ -147,6 +147,7 @@ async def collect_each(
     probe_options: Callable[[HostSpec], ProbeOptions],
     handle: Callable[[int, RawResult], T],
     host_options: Callable[[HostSpec], CollectOptions] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> list[T]:
     """Probe every host, at most `opts.forks` at a time, and hand each result to `handle`.
 
@@ -155,7 +156,7 @@ async def collect_each(
     what it returns is kept, in the order of `hosts`. An exception from `handle` stops the
     run (every other host is cancelled) and is raised as itself. `host_options` gives a
     host its own time limits and output cap; concurrency and the host-key policy stay the
-    run's.
+    run's. `on_start(index)` runs when a host gets its slot (the progress line's clock).
     """
     jobs: list[tuple[str, str]] = []
     for host in hosts:
@@ -167,6 +168,8 @@ async def collect_each(
     async def one(i: int, host: HostSpec, script: str, nonce: str) -> T:
         hopts = host_options(host) if host_options is not None else opts
         async with slots:
+            if on_start is not None:
+                on_start(i)
             result = await _collect_one(host, script, nonce, hopts, ctx.with_opts(hopts))
         return handle(i, result)
 
