@@ -7,6 +7,7 @@ inventory variable that reaches the probe or the SSH connection; no marker may a
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import pytest
 import sshd_util
 import yaml
 from clirun import fleetmon
+
+from fleetmon.inventory import load_inventory
+from fleetmon.inventory.connect import plan_hosts
+from fleetmon.inventory.vault import Secret, encrypt
 
 
 def _payloads(marker: Path) -> list[str]:
@@ -54,6 +59,24 @@ def test_a_newline_in_a_connection_variable_is_bad_input(tmp_path: Path) -> None
             f"allowed, got {value!r}\n"
         )
     assert not list(tmp_path.glob("MARKER*"))
+
+
+def test_a_newline_in_a_vaulted_user_skips_that_host_with_the_reason(tmp_path: Path) -> None:
+    """A `!vault` value is only decrypted when connecting: the same check makes that host
+    skipped, with the variable and its place, and the others are collected."""
+    secret = Secret("default", b"correct horse")
+    user = encrypt(b"root\ntouch /tmp/x", secret, b"0" * 32)
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    ok:\n      ansible_user: root\n    kvm07:\n"
+        "      ansible_user: !vault |\n" + textwrap.indent(user, " " * 8)
+    )
+    loaded = load_inventory(str(inv))
+    ok, bad = plan_hosts(loaded, list(loaded.hosts.values()), [secret])
+    assert (ok.skip, bad.skip) == (
+        None,
+        f"ansible_user ({inv}:6): control characters are not allowed, got 'root\\ntouch /tmp/x'",
+    )
 
 
 @pytest.mark.sshd
