@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 
 import pytest
@@ -172,3 +173,20 @@ def test_track_stops_its_ticker_when_the_run_is_cancelled() -> None:
         return len(asyncio.all_tasks())
 
     assert asyncio.run(run()) == 1
+
+
+def test_a_real_terminal_of_unknown_width_gets_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new pty reports 0 columns: the line is fitted to 80, not cut to nothing."""
+    monkeypatch.delenv("COLUMNS")
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as term:
+        p = Progress(["kvm07"], True, stream=term, slow_after_s=0.0)
+        p.start(0)
+        p.draw()
+        p.finish()
+    drawn = os.read(master, 4096).decode()
+    os.close(master)
+    assert drawn.startswith(
+        "\r\x1b[Kfleetmon: 0/1 hosts done, 0 failed, 0.0 s; waiting on kvm07 (0 s)"
+    )
+    assert drawn.endswith("\r\x1b[K")

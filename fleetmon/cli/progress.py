@@ -27,13 +27,15 @@ def _printable(name: str) -> str:
 
 
 def _columns(stream: TextIO) -> int:
-    """COLUMNS when set (as shutil.get_terminal_size), else the stream's terminal, else 80."""
+    """COLUMNS when set (as shutil.get_terminal_size), else the stream's terminal, else 80
+    (also for a terminal that reports 0 columns, as a new pty does)."""
+    columns = 0
     with contextlib.suppress(KeyError, ValueError):
-        return max(2, int(os.environ["COLUMNS"]))
-    try:
-        return os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, OSError, ValueError):
-        return 80
+        columns = int(os.environ["COLUMNS"])
+    if columns <= 0:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            columns = os.get_terminal_size(stream.fileno()).columns
+    return columns if columns > 1 else 80
 
 
 class Progress:
