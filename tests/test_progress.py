@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import select
 import time
 
 import pytest
@@ -180,13 +181,15 @@ def test_a_real_terminal_of_unknown_width_gets_80_columns(monkeypatch: pytest.Mo
     monkeypatch.delenv("COLUMNS")
     master, slave = os.openpty()
     with os.fdopen(slave, "w") as term:
-        p = Progress(["kvm07"], True, stream=term, slow_after_s=0.0)
+        p = Progress(["kvm07"], True, stream=term, slow_after_s=0.0, clock=Clock())
         p.start(0)
         p.draw()
         p.finish()
-    drawn = os.read(master, 4096).decode()
+    drawn = b""
+    # A pty may hand the bytes over in pieces.
+    while drawn.count(b"\r\x1b[K") < 2 and select.select([master], [], [], 10)[0]:
+        drawn += os.read(master, 4096)
     os.close(master)
-    assert drawn.startswith(
-        "\r\x1b[Kfleetmon: 0/1 hosts done, 0 failed, 0.0 s; waiting on kvm07 (0 s)"
+    assert drawn.decode() == (
+        "\r\x1b[Kfleetmon: 0/1 hosts done, 0 failed, 0.0 s; waiting on kvm07 (0 s)\r\x1b[K"
     )
-    assert drawn.endswith("\r\x1b[K")
