@@ -80,10 +80,12 @@ def test_typo_in_rule_file_suggests_the_metric(tmp_path: Path) -> None:
 def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
     out = tmp_path / "fleet.json"
     html = tmp_path / "fleet.html"
+    started = time.monotonic()
     r = fleetmon(
         "run", _local_inventory(tmp_path), "-i", "0.5", "--format", "json", "-o", out,
         "--html", html,
     )  # fmt: skip
+    wall_s = time.monotonic() - started
     assert r.stdout == ""
     doc = json.loads(out.read_text())
     assert r.returncode == doc["exit_code"]
@@ -92,7 +94,8 @@ def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
     (host,) = doc["hosts"]
     assert host["name"] == "here"
     assert host["status"] == "ok"
-    assert 0.4 < host["interval_s"] < 5
+    # The probe runs at nice 19: a busy machine may stretch its interval, not beyond the run.
+    assert 0.48 <= host["interval_s"] <= wall_s
     assert doc["summary"]["collected"] == 1
     assert host["metrics"]["cpu.count"] >= 1
     assert html.read_text().lstrip().lower().startswith("<!doctype html>")

@@ -68,7 +68,10 @@ def _assert_real_probe(r: RawResult) -> None:
     assert out.text(0, "df_k") is not None
     assert out.text(0, "times") is not None
     measured = _uptime_s(r.stdout, r.nonce, 2) - _uptime_s(r.stdout, r.nonce, 1)
-    assert INTERVAL_S - 0.02 <= measured <= INTERVAL_S + 2.0
+    # The probe runs at nice 19: on a busy machine its samples may come seconds apart, but
+    # never further apart than the whole collection of the host took (+ uptime's 0.01 s).
+    assert r.elapsed_s is not None
+    assert INTERVAL_S - 0.02 <= measured <= r.elapsed_s + 0.01
 
 
 @pytest.mark.sshd

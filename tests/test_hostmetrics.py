@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -321,6 +322,7 @@ def test_options_widen_the_rows() -> None:
 
 def test_live_probe_on_this_machine() -> None:
     opts = ProbeOptions(interval_s=0.5)
+    started = time.monotonic()
     proc = subprocess.run(
         shlex.split(REMOTE_COMMAND),
         input=build_script(opts),
@@ -329,11 +331,14 @@ def test_live_probe_on_this_machine() -> None:
         timeout=60,
         check=True,
     )
+    wall_s = time.monotonic() - started
     out = split_output(proc.stdout, opts.nonce)
     hm = compute_host(out)
     m = hm.metrics
     assert hm.interval_s is not None
-    assert 0.45 <= hm.interval_s <= 2.0
+    # The probe runs at nice 19: on a busy machine its samples may be seconds apart (7.8 s
+    # seen beside two busy loops), never further apart than the probe took.
+    assert 0.45 <= hm.interval_s <= wall_s + 0.01
     assert m["host.rebooted"] is False
     parts = ["user", "nice", "system", "iowait", "irq", "softirq", "steal", "idle"]
     total = sum(num(m[f"cpu.{p}_pct"] or 0.0) for p in parts)
