@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import pytest
 
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect
@@ -41,6 +42,9 @@ class _Server(asyncssh.SSHServer):
         return self._handle
 
     async def _handle(self, stdin: Any, stdout: Any, stderr: Any) -> None:
+        if self.user == "slam":  # closes at once, reads nothing, no exit status
+            stdout.channel.close()
+            return
         await stdin.read()  # the whole script, up to EOF
         if self.user == "signal":
             stderr.write(b"killed\n")
@@ -81,3 +85,23 @@ def test_session_level_failures_are_reasons(tmp_path: Path) -> None:
         (Status.COMMAND_FAILED, "probe ended without an exit status with no error output"),
     ]
     assert results[2].exit_status is None
+
+
+def test_a_session_closed_before_the_probe_is_sent_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write is held until the server has closed the channel: the race lost every time.
+    real = asyncssh.SSHClientConnection.create_process
+
+    async def late(self: asyncssh.SSHClientConnection, *args: Any, **kw: Any) -> Any:
+        proc = await real(self, *args, **kw)
+        await asyncio.wait_for(proc.channel.wait_closed(), 10)
+        return proc
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", late)
+    [r], _ = asyncio.run(_run(["slam"], tmp_path))
+    assert (r.status, r.reason) == (
+        Status.COMMAND_FAILED,
+        "probe ended without an exit status (the session closed before the probe was sent) "
+        "with no error output",
+    )
