@@ -88,5 +88,8 @@ def test_fleetmon_run_json_over_real_sshd(sshd: sshd_util.Sshd, tmp_path: Path) 
         assert 0.0 <= m["mem.used_pct"] <= 100.0
         assert m["uptime_s"] > 0
         assert m["host.rebooted"] is False
-    # Concurrent: twenty 1-second probes and a refused host in far less than 20 s.
-    assert wall_s < 15.0
+    # Concurrent: in series, twenty probes of at least 1 s each would read this machine's
+    # uptime at least 19 s apart; at once, they read it within a few seconds (a wall-clock
+    # bound instead failed on a busy machine: 15.9 s beside two busy loops).
+    uptimes = [h["metrics"]["uptime_s"] for h in hosts.values()]
+    assert max(uptimes) - min(uptimes) < 19.0
