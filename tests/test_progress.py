@@ -95,10 +95,11 @@ def test_a_hostile_name_cannot_move_the_cursor_and_the_line_fits_the_terminal(
     p.start(0)
     p.start(1)
     p.draw()
-    # Control and bidi characters shown as "?"; names dropped to fit (one column kept free,
-    # so the line never wraps at the margin).
+    # Control and bidi characters escaped; names dropped to fit (one column kept free, so
+    # the line never wraps at the margin).
     assert tty.lines() == [
-        "fleetmon: 0/2 hosts done, 0 failed, 0.0 s; waiting on evil?[2J?name? (0 s) and 1 more"
+        "fleetmon: 0/2 hosts done, 0 failed, 0.0 s; "
+        "waiting on evil\\x1b[2J\\nname\\u202e (0 s) and 1 more"
     ]
     monkeypatch.delenv("COLUMNS")  # a stream without a terminal size: 80 columns
     p.draw(force=True)

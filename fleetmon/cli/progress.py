@@ -13,17 +13,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO, TypeVar
 
+from fleetmon.render.text import clean
+
 T = TypeVar("T")
 
 #: The line is drawn at most this often (4 times a second), whatever the number of hosts.
 REDRAW_S = 0.25
 #: How many outstanding hosts are named.
 NAMED = 3
-
-
-def _printable(name: str) -> str:
-    # Host names come from the inventory: a control character must not move the cursor.
-    return name if name.isprintable() else "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _columns(stream: TextIO) -> int:
@@ -99,7 +96,8 @@ class Progress:
         )
         if not slow:
             return text[:width]
-        names = [f"{_printable(self.names[i])} ({now - t:.0f} s)" for i, t in slow[:NAMED]]
+        # Host names come from the inventory: escaped as every text printed (render.text).
+        names = [f"{clean(self.names[i])} ({now - t:.0f} s)" for i, t in slow[:NAMED]]
         count = len(slow)
         if count > NAMED:
             count = sum(1 for t in self._running.values() if now - t >= self.slow_after_s)
