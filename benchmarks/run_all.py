@@ -19,11 +19,12 @@ from typing import Any
 
 import defaults
 import fleet
+import history_bench
 import offline
 import simulated
 from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
-PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory")
+PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory", "history")
 
 
 def _fleet(quick: bool) -> dict[str, Any]:
@@ -56,6 +57,12 @@ def _defaults(quick: bool) -> dict[str, Any]:
     return doc
 
 
+def _history(quick: bool) -> dict[str, Any]:
+    doc = history_bench.bench(quick=quick)
+    print(history_bench.render(doc), flush=True)
+    return doc
+
+
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
         res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
@@ -71,6 +78,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "defaults": _defaults,
     "html": _script("html_bench.py"),
     "inventory": _script("inventory_bench.py"),
+    "history": _history,
 }
 
 
@@ -99,6 +107,21 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
     off = results.get("offline")
     if off and "cli" in off:
         _target(rows, "offline 10,000 hosts: seconds", off["cli"]["wall_s"], offline.TARGET_S)
+    hist = results.get("history")
+    if hist and "size" in hist:
+        t = history_bench.TARGETS
+        _target(rows, "history: write 100 hosts x 20 VMs (ms)", hist["write_100"]["median_ms"],
+                t["write_100_ms"])  # fmt: skip
+        _target(rows, "history: write 1,000 hosts x 20 VMs (ms)",
+                hist["write_1000"]["median_ms"], t["write_1000_ms"])  # fmt: skip
+        _target(rows, "history: bytes per stored value", hist["size"]["bytes_per_value"],
+                t["bytes_per_value"])  # fmt: skip
+        _target(rows, "history: retention pass (s)", hist["size"]["retention_pass_s"],
+                t["retention_pass_s"])  # fmt: skip
+        _target(rows, "history: HTML queries, 100 x 20 (s)", hist["size"]["html_queries_s"],
+                t["html_queries_s"])  # fmt: skip
+        _target(rows, "history: predict_linear 24 h, 1,000 hosts (s)",
+                hist["rule"]["added_s"], t["predict_linear_1000_s"])  # fmt: skip
     fd = results.get("defaults", {}).get("fd_limit", {})
     for label, r in fd.items():
         good = r["ok"] == r["hosts"] and not r["emfile_seen"]

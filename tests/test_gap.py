@@ -6,6 +6,8 @@ The invariant that checks every formula: when the "previous run" is the first sa
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from probetext import NONCE, probe_stdout
 
@@ -35,7 +37,8 @@ def _host(stdout: str) -> tuple[HostReport, dict, dict]:
 )
 def test_the_gap_between_two_samples_is_the_spot_metrics(stdout: str) -> None:
     h, first, second = _host(stdout)
-    assert h.counters == second  # what the history keeps: the second sample's counters
+    # What the history keeps: the second sample's counters, as compact JSON.
+    assert {k: json.loads(v) for k, v in h.counters.items()} == second
     cpus = h.metrics["cpu.count"]
     dt, gaps, note = since_last_run(first, second, cpus if isinstance(cpus, int) else None)
     assert (dt, note) == (h.interval_s, None)

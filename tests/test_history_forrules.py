@@ -83,8 +83,8 @@ def test_the_latest_counters_of_each_subject_are_kept(tmp_path: Path) -> None:
     hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
     rep = sample_report()
     kvm01 = rep.hosts[0]
-    counters = {("host", ""): {"uptime_s": 100.5, "boot_id": "b", "cpu.user": 7}}
-    counters[("vm", "vm1")] = {"cpu.time": 123}
+    counters = {("host", ""): '{"uptime_s":100.5,"boot_id":"b","cpu.user":7}'}
+    counters[("vm", "vm1")] = '{"cpu.time":123}'
     hosts = (dataclasses.replace(kvm01, counters=counters), *rep.hosts[1:])
     record_run(hist, dataclasses.replace(at(rep, minutes(5)), hosts=hosts))
     record_run(hist, at(rep, minutes(0)))  # a run recorded late, without counters

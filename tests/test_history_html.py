@@ -135,3 +135,29 @@ def test_simulate_fill_history_from_the_command_line(tmp_path: Path) -> None:
     assert res.stdout.startswith(
         f"24 runs of 3 simulated hosts, every 1h over 1 days, written to {path} in "
     )
+
+
+def test_bucket_averages_by_key_lookups_equal_the_range_scan(base: object, tmp_path: Path) -> None:
+    """A few NICs of many are read by key; every NIC by a scan: the same averages."""
+    from fleetmon.history.sparks import bucketed
+
+    path = tmp_path / "h.sqlite"
+    args = argparse.Namespace(
+        every="20m", days=1.5, base_address="127.0.1.1", hosts=4, port=2222,
+        ports_per_address=1, kind="kvm", seed=0, faults=None, fill_history=str(path),
+        history_keep=None,
+    )  # fmt: skip
+    fill_history(args)
+    hist = open_history(str(path), writable=False)
+    ids = [i for (i,) in hist.conn.execute("SELECT id FROM entities WHERE scope = 'nic'")]
+    now = hist.conn.execute("SELECT max(t) FROM runs").fetchone()[0] + 1
+    metrics = ["nic.rx_bytes_per_s"]
+    for size, since in ((3600, now - 86_400), (21_600, now - 7 * 86_400)):
+        every = bucketed(hist, "nic", ids, metrics, since, now, size)  # a scan
+        busy = sorted(ids, key=lambda i: -sum(every.get(i, {}).get(metrics[0], {}).values()))
+        few = bucketed(hist, "nic", busy[:2], metrics, since, now, size)  # by key
+        assert sorted(few) == sorted(busy[:2])
+        for eid, per in few.items():
+            assert per[metrics[0]] == pytest.approx(every[eid][metrics[0]])
+            assert max(per[metrics[0]].values()) > 0
+    hist.close()

@@ -7,6 +7,7 @@ never stops the run.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -117,7 +118,8 @@ def analyse_host(raw: RawResult) -> HostReport:
         out = split_output(raw.stdout, raw.nonce)
         hm, hypervisor = _host_metrics(out)
         rows = {"disk": hm.disks, "nic": hm.nics, "vm": hm.vms}
-        counters = all_counters(out, {s: tuple(r.name for r in rs) for s, rs in rows.items()})
+        found = all_counters(out, {s: tuple(r.name for r in rs) for s, rs in rows.items()})
+        counters = {k: json.dumps(v, separators=(",", ":")) for k, v in found.items()}
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
     except Exception as exc:

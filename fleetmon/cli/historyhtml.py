@@ -89,11 +89,13 @@ def _series(
 def _forecasts(hist: History, hosts: Sequence[HostReport], now: int) -> dict[str, tuple[str, ...]]:
     ids = subjects_of(hist, hosts, "fs")
     current = {(h.name, r.name): r.metrics.get("fs.used_pct") for h in hosts for r in h.filesystems}
-    found = query.series(hist, "raw", "fs", list(ids), ["fs.used_pct"], now - FIT_WINDOW_S, now)
+    found = query.numeric_points(
+        hist, "raw", "fs", list(ids), ["fs.used_pct"], now - FIT_WINDOW_S, now
+    )
     out: dict[str, list[str]] = {}
-    for eid, points in found.items():
+    for eid, per in found.items():
         _, host, mount = ids[eid]
-        pts = [(float(t), float(v)) for t, (v,) in points if isinstance(v, int | float)]
+        pts = per["fs.used_pct"]
         now_v = current.get((host, mount))
         if isinstance(now_v, int | float):
             pts.append((float(now), float(now_v)))

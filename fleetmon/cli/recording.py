@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import sqlite3
 import sys
@@ -136,7 +137,8 @@ def since_last(
             out.append(h)
             continue
         cpus = h.metrics.get("cpu.count")
-        dt, gaps, note = since_last_run(prev, h.counters, cpus if isinstance(cpus, int) else None)
+        cur = {k: json.loads(v) for k, v in h.counters.items()}
+        dt, gaps, note = since_last_run(prev, cur, cpus if isinstance(cpus, int) else None)
         notes = (*h.notes, note) if note else h.notes
         out.append(dataclasses.replace(h, since_last=gaps, since_last_s=dt, notes=notes))
     return out

@@ -77,15 +77,11 @@ def fetch_points(
         subjects = subjects_of(hist, hosts, scope)
         if not names or not subjects:
             continue
-        found = query.series(hist, tier, scope, list(subjects), names, now_t - span, now_t)
-        for eid, points in found.items():
+        found = query.numeric_points(hist, tier, scope, list(subjects), names, now_t - span, now_t)
+        for eid, per in found.items():
             series = out.setdefault(subjects[eid], {})
-            for i, metric in enumerate(names):
-                series[metric, tier] = [
-                    (float(t), float(v[i]))  # type: ignore[arg-type]
-                    for t, v in points
-                    if isinstance(v[i], int | float) and not isinstance(v[i], bool)
-                ]
+            for metric, points in per.items():
+                series[metric, tier] = points
     return out
 
 

@@ -7,10 +7,12 @@ lookup per run or bucket), many by one scan of the time range.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
@@ -128,6 +130,71 @@ def series(
         eid = k & _MASK
         if eid in wanted:
             out[eid].append(point(k >> _SHIFT, row))
+    return out
+
+
+def numeric_points(
+    hist: History,
+    tier: str,
+    scope: str,
+    ids: Sequence[int],
+    metrics: Sequence[str],
+    since_t: int,
+    until_t: int,
+) -> dict[int, dict[str, list[tuple[float, float]]]]:
+    """The numbers only (the hourly tier's averages), as (time, value) lists per entity and
+    metric: what rules and fits read, without series()'s per-point decoding (a day of 1,000
+    hosts is 288,000 rows)."""
+    cols = [column(hist, scope, m) for m in metrics]
+    names = [c.metric if tier == "raw" else f"{c.metric}:avg" for c in cols]
+    scales = [float(c.scale or 1) for c in cols]
+    out: dict[int, dict[str, list[tuple[float, float]]]] = {
+        i: {m: [] for m in metrics} for i in ids
+    }
+    table = schema.table(tier, scope)
+    rows: Iterable[Sequence[Any]]
+    if len(ids) <= _BY_KEY_MAX:
+        sql = _keyed_sql(tier, table, names)
+        rows = (
+            ((t << _SHIFT) | eid, *vals)
+            for eid in ids
+            for t, *vals in hist.conn.execute(sql, (since_t, until_t, eid))
+        )
+    else:
+        # Grouped by entity in SQLite, each group's times and values as JSON arrays that
+        # json.loads reads at C speed: Python never walks the rows one by one.
+        arrays = ", ".join(
+            f"json_group_array({schema.q(n)} * 1.0 / {s})"
+            for n, s in zip(names, scales, strict=True)
+        )
+        grouped = hist.conn.execute(
+            f"SELECT k & {_MASK}, json_group_array(k >> {_SHIFT}), {arrays} FROM {table}"
+            " WHERE k >= ? AND k < ? GROUP BY 1",
+            (since_t << _SHIFT, until_t << _SHIFT),
+        )
+        for eid, times_json, *values_json in grouped:
+            per = out.get(eid)
+            if per is None:
+                continue
+            times = json.loads(times_json)
+            for m, vj in zip(metrics, values_json, strict=True):
+                got = [
+                    (float(t), v)
+                    for t, v in zip(times, json.loads(vj), strict=True)
+                    if v is not None
+                ]
+                got.sort()  # a group's rows in key order is not promised
+                per[m] = got
+        return out
+    pairs = list(zip(metrics, scales, strict=True))
+    for k, *vals in rows:
+        per = out.get(k & _MASK)
+        if per is None:
+            continue
+        t = float(k >> _SHIFT)
+        for (m, scale), v in zip(pairs, vals, strict=True):
+            if v is not None:
+                per[m].append((t, v / scale))
     return out
 
 

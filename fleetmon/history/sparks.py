@@ -7,6 +7,7 @@ hundred thousand hourly rows read in C, and only the buckets reach Python.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from fleetmon.history import schema
@@ -17,6 +18,31 @@ _MASK = schema.ENTITY_MASK
 
 #: entity id -> metric -> bucket start -> average
 Buckets = dict[int, dict[str, dict[int, float]]]
+
+
+def _sql(scope: str, tier: str, cols: Sequence[str], bucket_s: int, keyed: bool) -> str:
+    """The bucket averages' query: a scan of the range, or (a few of many entities: the
+    busiest NIC of each host among its VMs' ports) a lookup of each one's keys."""
+    table = schema.table(tier, scope)
+    key = f"(k >> {_SHIFT}) / {bucket_s} * {bucket_s}"
+    if not keyed:
+        return (
+            f"SELECT k & {_MASK}, {key}, {', '.join(cols)} FROM {table}"
+            " WHERE k >= ? AND k < ? GROUP BY 1, 2"
+        )
+    # The times that have rows: each hour (hourly tier) or each run (raw tier).
+    times = (
+        "WITH RECURSIVE h(t) AS (SELECT ?2 / 3600 * 3600 UNION ALL SELECT t + 3600 FROM h"
+        " WHERE t + 3600 < ?3)"
+        if tier == "hourly"
+        else "WITH h(t) AS (SELECT t FROM runs WHERE t >= ?2 AND t < ?3)"
+    )
+    return (
+        f"{times}, e(id) AS (SELECT value FROM json_each(?1))"
+        f" SELECT e.id, h.t / {bucket_s} * {bucket_s}, {', '.join(cols)}"
+        f" FROM h CROSS JOIN e JOIN {table} ON k = (h.t << {_SHIFT}) | e.id"
+        " WHERE h.t >= ?2 GROUP BY 1, 2"
+    )
 
 
 def _rolled_to(hist: History) -> int:
@@ -45,14 +71,14 @@ def bucketed(
         ("hourly", since_t, rolled, [f"avg({schema.q(m + ':avg')})" for m in names]),
         ("raw", rolled, until_t, [f"avg({schema.q(m)})" for m in names]),
     )
+    total = hist.conn.execute("SELECT count(*) FROM entities WHERE scope = ?", (scope,))
+    keyed = len(ids) * 4 < total.fetchone()[0]
     for tier, lo, hi, cols in parts:
         if hi <= lo:
             continue
-        sql = (
-            f"SELECT k & {_MASK}, (k >> {_SHIFT}) / {bucket_s} * {bucket_s}, {', '.join(cols)}"
-            f" FROM {schema.table(tier, scope)} WHERE k >= ? AND k < ? GROUP BY 1, 2"
-        )
-        for eid, start, *vals in hist.conn.execute(sql, (lo << _SHIFT, hi << _SHIFT)):
+        sql = _sql(scope, tier, cols, bucket_s, keyed)
+        bounds = (json.dumps(sorted(wanted)), lo, hi) if keyed else (lo << _SHIFT, hi << _SHIFT)
+        for eid, start, *vals in hist.conn.execute(sql, bounds):
             if eid not in wanted:
                 continue
             per = out.setdefault(eid, {})

@@ -9,7 +9,6 @@ another host; anything else is known by (scope, host, name). A run recorded agai
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -133,44 +132,44 @@ def stored_int(value: MetricValue, scale: int) -> int | None:
 
 
 class _Encoder:
-    """A scope's metrics -> the integers of its row, walking only the metrics a row has."""
+    """A scope's metrics -> the values of its row: numbers as they are (SQLite scales and
+    rounds them, see insert_sql), states as their text ids."""
 
     def __init__(self, cols: Sequence[schema.Column], texts: _Texts) -> None:
-        self.width = len(cols)
-        self.pos = {c.metric: (i, c.scale) for i, c in enumerate(cols)}
+        self.names = [c.metric for c in cols]
+        self.states = [i for i, c in enumerate(cols) if c.scale == 0]
         self.texts = texts
 
-    def __call__(self, metrics: Metrics) -> tuple[list[int | None], int]:
-        """The row's stored values, and how many are not null."""
-        out: list[int | None] = [None] * self.width
-        pos = self.pos
-        n = 0
-        for name, v in metrics.items():
-            found = pos.get(name)
-            if found is None or v is None:
-                continue
-            i, scale = found
-            x: int | None
-            if type(v) is float:
-                try:
-                    x = round(v * scale)
-                except (ValueError, OverflowError):  # nan, inf
-                    continue
-                if not -_INT64 <= x <= _INT64:
-                    continue
-            elif type(v) is int and scale == 1 and -_INT64 <= v <= _INT64:
-                x = v
-            elif scale == 0:
-                if type(v) is not str:
-                    continue
-                x = self.texts(v)
-            else:
-                x = stored_int(v, scale)
-                if x is None:
-                    continue
-            out[i] = x
-            n += 1
-        return out, n
+    def __call__(self, metrics: Metrics) -> tuple[list[MetricValue], int]:
+        """The row's values, and how many are not null."""
+        get = metrics.get
+        out = [get(name) for name in self.names]
+        for i in self.states:
+            v = out[i]
+            out[i] = self.texts(v) if isinstance(v, str) else None
+        return out, len(out) - out.count(None)
+
+
+#: Beyond SQLite's integers (a value no metric has): stored as null, as an unknown.
+_CLAMPED = "9223372036854775807, -9223372036854775808"
+
+
+def insert_sql(scope: str, cols: Sequence[schema.Column]) -> str:
+    """The INSERT of one raw row, scaling and rounding each number in SQL (C speed: the
+    Python loop it replaces was 60 % of a write): round(value * scale) as an integer; an
+    integer of scale 1 as it is; anything else (text, NaN, infinity) null."""
+    values = ["?1", "?2"]
+    for n, c in enumerate(cols, start=3):
+        if c.scale == 0:
+            values.append(f"?{n}")
+            continue
+        scaled = f"CAST(round(?{n} * {c.scale}) AS INTEGER)"
+        number = f"nullif(nullif({scaled}, {_CLAMPED.split(', ')[0]}), {_CLAMPED.split(', ')[1]})"
+        if c.scale == 1:
+            number = f"CASE typeof(?{n}) WHEN 'integer' THEN ?{n} ELSE {number} END"
+        values.append(f"CASE WHEN typeof(?{n}) IN ('integer', 'real') THEN {number} END")
+    names = ", ".join(["k", "status", *(schema.q(c.metric) for c in cols)])
+    return f"INSERT INTO {schema.table('raw', scope)} ({names}) VALUES ({', '.join(values)})"
 
 
 def _pick_run_time(conn: sqlite3.Connection, report: Report) -> tuple[int, bool]:
@@ -193,7 +192,7 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     counters: list[tuple[int, int, str]] = []
     for scope, cols in hist.columns.items():
         encode = _Encoder(cols, texts)
-        batch: dict[int, list[int | None]] = {}
+        batch: dict[int, list[MetricValue]] = {}
         for host in report.hosts:
             if scope == "host":
                 subjects: Iterable[tuple[str, Metrics, str | None]] = [
@@ -214,13 +213,8 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
                 batch[eid] = [(t << _SHIFT) | eid, status, *vals]
                 cnt = host.counters.get((scope, "" if scope == "host" else name))
                 if cnt:
-                    counters.append((eid, t, json.dumps(cnt, separators=(",", ":"))))
-        names = ", ".join(["k", "status", *(schema.q(c.metric) for c in cols)])
-        marks = ", ".join("?" * (len(cols) + 2))
-        hist.conn.executemany(
-            f"INSERT INTO {schema.table('raw', scope)} ({names}) VALUES ({marks})",
-            batch.values(),
-        )
+                    counters.append((eid, t, cnt))
+        hist.conn.executemany(insert_sql(scope, cols), batch.values())
         rows += len(batch)
         seen += batch
     ents.flush(seen, t)
