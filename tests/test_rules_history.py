@@ -337,3 +337,31 @@ def test_since_last_run_reads_the_average_over_the_gap() -> None:
     (f,) = [f for f in judge(rs, [h], Past(NOW)) if f.rule == "busy-gap"]
     assert f.severity is Severity.OK
     assert f.message.endswith("no cpu.busy_pct average since the last run (first run, or a reboot)")
+
+
+def test_anomaly_against_the_same_hour_of_past_weeks() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: unusual
+              expr: anomaly(cpu.busy_pct, 4) > 3.5
+              severity: warning
+        """
+    )
+    h = host("kvm01", random.Random(6), level=50.0)
+    busy = float(h.metrics["cpu.busy_pct"])  # type: ignore[arg-type]
+    week, hour = 7 * 86_400, NOW // 3600 * 3600
+    usual = [
+        (hour - k * week, v) for k, v in zip(range(1, 5), [10.0, 12.0, 11.0, 13.0], strict=True)
+    ]
+    other_hours = [(hour - k * week + 3600, busy) for k in range(1, 5)]  # not this hour
+    past = Past(
+        NOW, {("host", "kvm01", "kvm01"): {("cpu.busy_pct", "hourly"): usual + other_hours}}
+    )
+    (f,) = [f for f in judge(rs, [h], past) if f.rule == "unusual"]
+    assert f.severity is (Severity.WARNING if busy > 11.5 + 3.5 * 1.4826 else Severity.OK)
+    few = Past(NOW, {("host", "kvm01", "kvm01"): {("cpu.busy_pct", "hourly"): usual[:2]}})
+    (f,) = [f for f in judge(rs, [h], few) if f.rule == "unusual"]
+    assert f.severity is Severity.OK
+    assert f.message.endswith("cpu.busy_pct: 2 week(s) of this hour recorded, 3 needed")
