@@ -252,6 +252,7 @@ def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
     hist = tmp_path / "h.sqlite"
     first = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
     assert json.loads(first.stdout)["hosts"][0]["since_last_run"] is None
+    time.sleep(1.1)  # runs are keyed by their second: one in the same second replaces it
     second = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
     (h,) = json.loads(second.stdout)["hosts"]
     gap = h["since_last_run"]
@@ -260,6 +261,6 @@ def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
     assert 0 <= gap["metrics"]["cpu.busy_pct"] <= 100
     assert sum(s for s in shares if s is not None) <= 100.5
     assert set(gap["rows"]) <= {"disk", "nic", "vm"}
-    time.sleep(1.1)  # runs are keyed by their second: a third in the same one replaces it
+    time.sleep(1.1)
     text = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist).stdout
     assert "Since the last run: this run's sample / the average over the whole gap" in text
