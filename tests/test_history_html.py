@@ -75,6 +75,10 @@ def test_sparklines_and_forecasts_from_a_filled_history(base: object, tmp_path: 
     assert fill_history(args) == 0
     hist = open_history(str(path), writable=False)
     assert hist.conn.execute("SELECT count(*) FROM runs").fetchone() == (96,)
+    # The simulator lists its domains' UUIDs as virsh does: every VM known by its UUID.
+    vms = hist.conn.execute("SELECT count(*), count(uuid) FROM entities WHERE scope = 'vm'")
+    total, with_uuid = vms.fetchone()
+    assert total == with_uuid > 0
     last_t = hist.conn.execute("SELECT max(t) FROM runs").fetchone()[0]
     now = last_t + 1800
     report = list(timeline(base, now - 95 * 1800, 96, 1800))[-1]  # type: ignore[arg-type]

@@ -152,6 +152,8 @@ class Answer:
             ok = host.kind == "kvm"
             text = render.render_nodeinfo(self.cap, host) if ok else _NOT_FOUND.format("virsh")
             out.append(section(self.marker, 0, "virsh_nodeinfo", text, 0 if ok else 127))
+            text = render.render_uuids(host) if ok else _NOT_FOUND.format("virsh")
+            out.append(section(self.marker, 0, "vm_uuids", text, 0 if ok else 127))
         elif self.hypervisor == "xen":
             ok = host.kind == "xen"
             text = render.render_xl_info(self.cap, host) if ok else _NOT_FOUND.format("xl")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import uuid
 from dataclasses import dataclass
 
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures, Domain
@@ -347,3 +348,12 @@ def fill_root(df_k: str, used_frac: float) -> str:
             line = f"{f[0]:<23} {size:>11} {used:>8} {avail:>9} {pct:>8}% /\n"
         out.append(line)
     return "".join(out)
+
+
+def render_uuids(host: HostProfile) -> str:
+    """`virsh -q list --all --uuid --name`: each domain's UUID, derived from its name (a
+    simulated VM keeps it wherever it runs), as virsh prints them ("%-36s %-30s")."""
+    return "".join(
+        f"{uuid.uuid5(uuid.NAMESPACE_URL, 'fleetmon-sim:' + vm.name)} {vm.name}\n"
+        for vm in host.vms
+    )
