@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from test_rules_util import host
 
 from fleetmon.errors import OptionError
-from fleetmon.model import Finding, HostReport, Severity, Status
-from fleetmon.rules.verdict import exit_code, worst_first
+from fleetmon.model import (
+    SEVERITIES_WORST_FIRST,
+    Finding,
+    HostReport,
+    Report,
+    RunInfo,
+    Severity,
+    Status,
+    worst,
+)
+from fleetmon.render.json import render_json
+from fleetmon.rules.verdict import EXIT_CODES, exit_code, host_verdict, summary, worst_first
 
 
 def f(sev: Severity, rule: str = "r") -> Finding:
@@ -67,6 +78,33 @@ def test_bad_policies() -> None:
     with pytest.raises(OptionError) as exc:
         exit_code([], (), fail_on="unknown")
     assert str(exc.value) == "--fail-on: expected warning or critical, got 'unknown'"
+
+
+def test_severity_order_is_the_exit_code_s() -> None:
+    assert [s.value for s in SEVERITIES_WORST_FIRST] == ["critical", "unknown", "warning", "ok"]
+    assert [s.rank for s in (OK, W, U, C)] == [0, 1, 2, 3]
+    assert worst([]) is OK
+    assert worst([W, U, OK]) is U
+    assert worst(iter([OK, C, U])) is C
+
+
+@pytest.mark.parametrize(("sevs", "down", "policy", "code"), [m for m in MATRIX if not m[1]])
+def test_host_verdict_agrees_with_the_exit_code(
+    sevs: tuple[Severity, ...], down: bool, policy: str, code: int
+) -> None:
+    (h,) = hosts_with(*sevs, down=down)
+    assert EXIT_CODES[host_verdict(h)] == code
+
+
+def test_summary_counts_a_warning_and_an_unknown_as_unknown() -> None:
+    hosts = (*hosts_with(W, U, down=True), dataclasses.replace(host("w"), findings=(f(W),)))
+    run = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml")
+    report = Report(run, hosts, {}, exit_code(hosts))
+    counts = {"hosts": 3, "collected": 2, "failed": 1, "ok": 0, "warning": 1}
+    assert summary(report) == {**counts, "critical": 0, "unknown": 1}
+    # The JSON summary said "warning" for h until the order was defined once (issue 10).
+    assert json.loads(render_json(report))["summary"] == summary(report)
+    assert report.exit_code == 3
 
 
 def test_worst_first() -> None:

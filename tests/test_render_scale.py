@@ -15,8 +15,9 @@ from fleetmon.render import html as html_mod
 from fleetmon.render import json as json_mod
 from fleetmon.render.html import render_html
 from fleetmon.render.htmlfmt import anchors
-from fleetmon.render.json import host_verdict, json_chunks, render_json, report_dict
+from fleetmon.render.json import json_chunks, render_json, report_dict
 from fleetmon.render.text import clean
+from fleetmon.rules.verdict import host_verdict
 
 
 @pytest.fixture(scope="module")

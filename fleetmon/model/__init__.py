@@ -1,6 +1,6 @@
 """The model (pure): the records every stage passes on, severities and the metric catalogue.
 
-records.py   hosts, probe results, rows keyed by scope, findings, reports
+records.py   hosts, probe results, rows keyed by scope, findings, reports, Severity's order
 catalog.py   the one source of metric names, scopes, units and help text
 yamlnodes.py YAML text to nodes that keep their lines, for the inventory and rule loaders
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fleetmon.model.records import (
     HYPERVISOR_MODES,
+    SEVERITIES_WORST_FIRST,
     Finding,
     FleetStat,
     HostMetrics,
@@ -23,10 +24,12 @@ from fleetmon.model.records import (
     Severity,
     Status,
     Trend,
+    worst,
 )
 
 __all__ = [
     "HYPERVISOR_MODES",
+    "SEVERITIES_WORST_FIRST",
     "Finding",
     "FleetStat",
     "HostMetrics",
@@ -41,4 +44,5 @@ __all__ = [
     "Severity",
     "Status",
     "Trend",
+    "worst",
 ]

@@ -5,7 +5,7 @@ Metric names and JSON keys follow ../shared/METRICS.md; units are in the names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,12 +33,33 @@ class Status(StrEnum):
 
 
 class Severity(StrEnum):
-    """A finding's severity, Nagios order."""
+    """A finding's severity. `rank` orders them as the exit code does (METRICS.md: 2 if
+    anything is critical, else 3 if unknown, else 1 if warning): the one order of the project.
+    """
 
     OK = "ok"
     WARNING = "warning"
     CRITICAL = "critical"
     UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """How bad: ok 0 < warning 1 < unknown 2 < critical 3 (sort by -rank for worst first)."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.OK: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2, Severity.CRITICAL: 3}
+#: Worst first.
+SEVERITIES_WORST_FIRST = tuple(sorted(Severity, key=_SEVERITY_RANK.__getitem__, reverse=True))
+
+
+def worst(severities: Iterable[Severity]) -> Severity:
+    """The worst of some severities by `Severity.rank`; OK when there are none."""
+    present = set(severities)  # a host has dozens of findings, a fleet 10,000 hosts of them
+    for s in SEVERITIES_WORST_FIRST:
+        if s in present:
+            return s
+    return Severity.OK
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from fleetmon.model import (
+    SEVERITIES_WORST_FIRST,
     Finding,
     FleetStat,
     HostReport,
@@ -36,7 +37,7 @@ from fleetmon.render.htmlfmt import (
 )
 from fleetmon.render.htmltrends import changes, trend_map
 from fleetmon.render.htmlviews import Cell, FindingView, FleetRow, HostView, Seg, Strip, Table
-from fleetmon.render.json import host_verdict, summary
+from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
 FOLD_ROWS = 8
@@ -47,9 +48,10 @@ TOP_FINDINGS = 30
 #: Above this many hosts the page is lean: hosts whose every check passed get a row in the
 #: fleet table but no section of their own (10,000 hosts would make a 40 MB page).
 LEAN_HOSTS = 2000
-#: Worst first; a host not collected ranks with UNKNOWN, as in the exit code.
-_RANK = {"critical": 0, "failed": 1, "unknown": 2, "warning": 3, "ok": 4}
-_SEV_RANK = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
+#: A host's status, worst first (the status column's sort key): its verdict in Severity's
+#: order, and a host not collected just after CRITICAL (it counts as UNKNOWN in the exit code).
+_WORST, *_REST = (s.value for s in SEVERITIES_WORST_FIRST)
+_RANK = {v: i for i, v in enumerate((_WORST, "failed", *_REST))}
 #: The CPU bar's segments: (css class, label, metrics summed).
 CPU_PARTS = (
     ("u", "user", ("cpu.user_pct",)),
@@ -213,7 +215,7 @@ def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostVie
     if h.vms:
         tables.append(("Virtual machines", _vm_table(h.vms)))
     bad = [f for f in h.findings if f.severity is not Severity.OK]
-    findings = tuple(sorted(bad, key=lambda f: _SEV_RANK[f.severity]))
+    findings = tuple(sorted(bad, key=lambda f: -f.severity.rank))
     passed = len(h.findings) - len(bad)
     metrics = _metrics(h.metrics)
     return HostView(h, anchor, verdict, groups, metrics, tuple(tables), findings, passed)
@@ -283,7 +285,7 @@ def _assets() -> tuple[Markup, Markup, str]:
 def render_html(report: Report) -> str:
     """The whole report as one HTML page with inline CSS, SVG and a small script."""
     ids = anchors(h.name for h in report.hosts)
-    verdicts = {h.name: host_verdict(h) if h.collected else "failed" for h in report.hosts}
+    verdicts = {h.name: host_verdict(h).value if h.collected else "failed" for h in report.hosts}
     groups = sorted({g for h in report.hosts for g in h.groups})
     gidx = {g: str(i) for i, g in enumerate(groups)}
     hgroups = {h.name: " ".join(gidx[g] for g in h.groups) for h in report.hosts}
@@ -308,7 +310,7 @@ def render_html(report: Report) -> str:
             FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
             for name, f in bad
         ),
-        key=lambda v: _SEV_RANK[v.finding.severity],
+        key=lambda v: -v.finding.severity.rank,
     )
     strips = [
         _strip(n, report.fleet[n], report.hosts, linked)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity
+from fleetmon.rules.verdict import summary
 
 SCHEMA = "fleetmon.report/1"
 
@@ -59,30 +59,6 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 def _listed(f: Finding) -> bool:
     """Findings that say something: not OK, or OK on their way in or out (pending, resolved)."""
     return f.severity is not Severity.OK or f.state is not None
-
-
-def host_verdict(host: HostReport) -> str:
-    """A host's worst finding: ok, warning, critical or unknown."""
-    sev = {f.severity for f in host.findings}
-    for s in (Severity.CRITICAL, Severity.WARNING, Severity.UNKNOWN):
-        if s in sev:
-            return s.value
-    return "ok"
-
-
-def summary(report: Report) -> dict[str, int]:
-    """Host counts: all, collected, failed, and collected hosts by worst finding."""
-    collected = [h for h in report.hosts if h.collected]
-    verdicts = Counter(host_verdict(h) for h in collected)
-    return {
-        "hosts": len(report.hosts),
-        "collected": len(collected),
-        "failed": len(report.hosts) - len(collected),
-        "ok": verdicts["ok"],
-        "warning": verdicts["warning"],
-        "critical": verdicts["critical"],
-        "unknown": verdicts["unknown"],
-    }
 
 
 def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:

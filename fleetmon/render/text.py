@@ -12,7 +12,7 @@ from tabulate import tabulate as _tabulate
 
 from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, Status
 from fleetmon.model.durations import format_duration
-from fleetmon.render.json import host_verdict, summary
+from fleetmon.rules.verdict import host_verdict, summary
 
 TOP = 10
 #: Findings rows shown by default: a fleet-wide problem would otherwise bury the rest.
@@ -31,10 +31,6 @@ def clean(text: object) -> str:
     if s.isprintable():  # nothing to escape: the common case (300,000 cells)
         return s
     return "".join(map(_escape, s))
-
-
-_SEV_ORDER = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
-_VERDICT_ORDER = {"critical": 0, "unknown": 1, "warning": 2, "ok": 3}
 
 
 def tabulate(rows: list[list[str]], headers: list[str], **kw: str | bool) -> str:
@@ -96,7 +92,7 @@ def _finding_rows(report: Report) -> list[tuple[str, Finding]]:
     ok = Severity.OK
     pairs = [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
     pairs += [("(fleet)", f) for f in report.findings if f.severity is not ok]
-    pairs.sort(key=lambda p: (_SEV_ORDER[p[1].severity], p[0], p[1].rule))
+    pairs.sort(key=lambda p: (-p[1].severity.rank, p[0], p[1].rule))
     return pairs
 
 
@@ -149,7 +145,7 @@ def _changes(report: Report, limit: int = 20) -> list[str]:
 
 
 def _host_sort_key(h: HostReport) -> tuple[int, int, float]:
-    return (0 if not h.collected else 1, _VERDICT_ORDER[host_verdict(h)], -_f(h, "cpu.busy_pct"))
+    return (0 if not h.collected else 1, -host_verdict(h).rank, -_f(h, "cpu.busy_pct"))
 
 
 def _busiest(rows: Sequence[Row], key: Callable[[Row], float | None]) -> tuple[str, float] | None:
@@ -184,7 +180,7 @@ def _hosts_table(hosts: Sequence[HostReport]) -> str:
         rows.append(
             [
                 h.name,
-                host_verdict(h).upper(),
+                host_verdict(h).value.upper(),
                 num(m.get("cpu.busy_pct")),
                 num(m.get("cpu.iowait_pct")),
                 num(m.get("cpu.steal_pct")),

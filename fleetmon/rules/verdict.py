@@ -1,23 +1,50 @@
-"""The health verdict (pure): findings and host statuses -> the process exit code.
+"""The health verdicts (pure): a host's worst finding, the report's counts, the exit code.
 
 METRICS.md: 2 if any CRITICAL; else 3 if a host was not collected or a rule was UNKNOWN;
-else 1 if any WARNING; else 0. `--unreachable` decides how uncollected hosts count.
+else 1 if any WARNING; else 0. `--unreachable` decides how uncollected hosts count. A host's
+verdict takes the same order (Severity.rank), so the summary agrees with the exit code.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from fleetmon.errors import OptionError
-from fleetmon.model import Finding, HostReport, Severity
+from fleetmon.model import Finding, HostReport, Report, Severity, worst
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 UNREACHABLE_POLICIES = ("critical", "unknown", "ignore")
 FAIL_ON = ("warning", "critical")
 
-#: Worst first, in the exit code's precedence: critical, unknown, warning, ok.
-SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.OK: 3}
+#: The Nagios plugin code of each severity: the exit code is the worst one's.
+EXIT_CODES = {
+    Severity.OK: OK,
+    Severity.WARNING: WARNING,
+    Severity.CRITICAL: CRITICAL,
+    Severity.UNKNOWN: UNKNOWN,
+}
 CODE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+def host_verdict(host: HostReport) -> Severity:
+    """A host's worst finding (OK without any): critical, unknown, warning, ok."""
+    return worst(f.severity for f in host.findings)
+
+
+def summary(report: Report) -> dict[str, int]:
+    """Host counts: all, collected, failed, and collected hosts by their verdict."""
+    collected = [h for h in report.hosts if h.collected]
+    verdicts = Counter(host_verdict(h) for h in collected)
+    return {
+        "hosts": len(report.hosts),
+        "collected": len(collected),
+        "failed": len(report.hosts) - len(collected),
+        "ok": verdicts[Severity.OK],
+        "warning": verdicts[Severity.WARNING],
+        "critical": verdicts[Severity.CRITICAL],
+        "unknown": verdicts[Severity.UNKNOWN],
+    }
 
 
 def all_findings(
@@ -31,7 +58,7 @@ def all_findings(
 def worst_first(pairs: Iterable[tuple[str, Finding]]) -> list[tuple[str, Finding]]:
     """Non-OK findings sorted critical, unknown, warning; stable within a severity."""
     problems = [p for p in pairs if p[1].severity is not Severity.OK]
-    return sorted(problems, key=lambda p: SEVERITY_RANK[p[1].severity])
+    return sorted(problems, key=lambda p: -p[1].severity.rank)
 
 
 def exit_code(
@@ -52,11 +79,6 @@ def exit_code(
     if fail_on not in FAIL_ON:
         raise OptionError(f"--fail-on: expected warning or critical, got '{fail_on}'")
     severities = {f.severity for _host, f in all_findings(hosts, fleet_findings)}
-    uncollected = any(not h.collected for h in hosts)
-    if Severity.CRITICAL in severities or (uncollected and unreachable == "critical"):
-        return CRITICAL
-    if Severity.UNKNOWN in severities or (uncollected and unreachable == "unknown"):
-        return UNKNOWN
-    if Severity.WARNING in severities:
-        return WARNING
-    return OK
+    if unreachable != "ignore" and any(not h.collected for h in hosts):
+        severities.add(Severity(unreachable))
+    return EXIT_CODES[worst(severities)]
