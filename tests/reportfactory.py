@@ -231,10 +231,12 @@ def host(
         error=None,
         interval_s=round(rng.uniform(1.0, 1.01), 3),
         metrics=m,
-        disks=tuple(disks),
-        nics=tuple(nics),
-        filesystems=(*fss, fs("/var/lib/libvirt/images", 61.0, 800)),
-        vms=tuple(vms),
+        rows={
+            "disk": tuple(disks),
+            "nic": tuple(nics),
+            "fs": (*fss, fs("/var/lib/libvirt/images", 61.0, 800)),
+            "vm": tuple(vms),
+        },
         notes=tuple(notes),
         findings=tuple(findings),
     )

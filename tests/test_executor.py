@@ -58,7 +58,7 @@ def test_every_executor_gives_the_serial_results_in_order(kind: str) -> None:
     assert [h.status for h in got].count(Status.PARSE_ERROR) == 4
     assert [h.status for h in got].count(Status.TIMEOUT) == 3
     assert sum(1 for h in got if h.hypervisor == "kvm") == 8
-    assert sum(len(h.vms) for h in got) > 0
+    assert sum(len(h.rows_of("vm")) for h in got) > 0
 
 
 def test_records_survive_pickling() -> None:
@@ -66,7 +66,10 @@ def test_records_survive_pickling() -> None:
     reports = analyse_chunk(raws)
     assert pickle.loads(pickle.dumps(raws)) == raws
     assert pickle.loads(pickle.dumps(reports)) == reports
-    assert any(h.vms and h.disks and h.nics and h.filesystems for h in reports)
+    assert any(
+        h.rows_of("vm") and h.rows_of("disk") and h.rows_of("nic") and h.rows_of("fs")
+        for h in reports
+    )
 
 
 def test_empty_input_submits_nothing() -> None:

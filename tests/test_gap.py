@@ -23,9 +23,9 @@ def _host(stdout: str) -> tuple[HostReport, dict, dict]:
     h = analyse_host(raw)
     out = split_output(stdout, NONCE)
     rows = {
-        "disk": tuple(r.name for r in h.disks),
-        "nic": tuple(r.name for r in h.nics),
-        "vm": tuple(r.name for r in h.vms),
+        "disk": tuple(r.name for r in h.rows_of("disk")),
+        "nic": tuple(r.name for r in h.rows_of("nic")),
+        "vm": tuple(r.name for r in h.rows_of("vm")),
     }
     return h, all_counters(out, rows, 1), all_counters(out, rows, 2)
 
@@ -43,10 +43,12 @@ def test_the_gap_between_two_samples_is_the_spot_metrics(stdout: str) -> None:
     dt, gaps, note = since_last_run(first, second, cpus if isinstance(cpus, int) else None)
     assert (dt, note) == (h.interval_s, None)
     subjects = [("host", "", h.metrics)]
-    subjects += [("disk", r.name, r.metrics) for r in h.disks]
-    subjects += [("nic", r.name, r.metrics) for r in h.nics]
+    subjects += [("disk", r.name, r.metrics) for r in h.rows_of("disk")]
+    subjects += [("nic", r.name, r.metrics) for r in h.rows_of("nic")]
     subjects += [
-        ("vm", r.name, r.metrics) for r in h.vms if r.metrics.get("vm.cpu_pct") is not None
+        ("vm", r.name, r.metrics)
+        for r in h.rows_of("vm")
+        if r.metrics.get("vm.cpu_pct") is not None
     ]
     compared = 0
     for scope, name, metrics in subjects:

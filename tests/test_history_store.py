@@ -126,7 +126,7 @@ def test_a_metric_added_to_the_catalogue_is_a_migration(
         "vm.vcpu_delay_pct:max",
         "vm.vcpu_delay_pct:n",
     ]
-    vm = next(r for h in report.hosts for r in h.vms if "vm.vcpu_delay_pct" in r.metrics)
+    vm = next(r for h in report.hosts for r in h.rows_of("vm") if "vm.vcpu_delay_pct" in r.metrics)
     ent = query.entities(hist, "vm", name=vm.name)[0]
     points = query.series(hist, "raw", "vm", [ent.id], ["vm.vcpu_delay_pct"], 0, 2**40)[ent.id]
     assert [v for _, (v,) in points] == [None, vm.metrics["vm.vcpu_delay_pct"]]

@@ -42,7 +42,7 @@ def minutes(n: int) -> str:
 
 
 def with_vms(h: HostReport, vms: list[Row]) -> HostReport:
-    return dataclasses.replace(h, vms=tuple(vms))
+    return dataclasses.replace(h, rows={**h.rows, "vm": tuple(vms)})
 
 
 def test_run_time_is_the_unix_second_of_started_at() -> None:
@@ -60,9 +60,13 @@ def test_every_value_comes_back_at_its_unit_s_resolution(hist: History) -> None:
     for h in rep.hosts:
         scopes: list[tuple[str, str, dict[str, object]]] = [("host", h.name, dict(h.metrics))]
         if h.collected:
-            for scope, rows in (("disk", h.disks), ("nic", h.nics), ("fs", h.filesystems)):
+            for scope, rows in (
+                ("disk", h.rows_of("disk")),
+                ("nic", h.rows_of("nic")),
+                ("fs", h.rows_of("fs")),
+            ):
                 scopes += [(scope, r.name, dict(r.metrics)) for r in rows]
-            scopes += [("vm", r.name, dict(r.metrics)) for r in h.vms]
+            scopes += [("vm", r.name, dict(r.metrics)) for r in h.rows_of("vm")]
         for scope, name, metrics in scopes:
             (ent,) = query.entities(hist, scope, h.name, name)
             names = [m.name for m in catalog.ALL.values() if m.scope == scope]
@@ -138,7 +142,7 @@ def test_the_same_run_recorded_again_replaces_itself(hist: History) -> None:
     again = record_run(hist, rep)
     assert (first.replaced, again.replaced, again.t) == (False, True, first.t)
     assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
-    vms = sum(len(h.vms) for h in rep.hosts)
+    vms = sum(len(h.rows_of("vm")) for h in rep.hosts)
     assert hist.conn.execute("SELECT count(*) FROM raw_vm").fetchone()[0] == vms
     rows = sum(
         hist.conn.execute(f"SELECT count(*) FROM raw_{s}").fetchone()[0] for s in hist.columns

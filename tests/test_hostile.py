@@ -73,7 +73,7 @@ def test_huge_vm_counter_costs_the_vms_not_the_host() -> None:
         )
     )
     assert host.status is Status.OK
-    assert host.vms == ()
+    assert host.rows_of("vm") == ()
     assert (
         "VMs not reported: kvm output unreadable: section virsh_domstats: state.state:"
         " 400-digit value exceeds 2**64 (not a counter)"
@@ -148,7 +148,7 @@ def test_target_supplied_names_are_escaped_in_text_and_nagios() -> None:
         ),
     ]
     report = build_report(raws, RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml"))
-    assert [vm.name for vm in report.hosts[0].vms] == [vm]
+    assert [vm.name for vm in report.hosts[0].rows_of("vm")] == [vm]
     text, nagios = render_text(report), render_nagios(report)
     for output in (text, nagios):
         assert not any(char in output for char in UNSAFE), output

@@ -168,8 +168,14 @@ def test_host_rates_equal_sar_and_mpstat(pair: tuple[HostMetrics, str, str, int]
 def test_disks_equal_sar_d(pair: tuple[HostMetrics, str, str, int]) -> None:
     hm, ts, _, _ = pair
     sar = SAR[ts]
-    assert [r.name for r in hm.disks] == ["sda", "sdb", "sdq", "sdr", "sds"]  # sar's DEV rows
-    for r in hm.disks:
+    assert [r.name for r in hm.rows_of("disk")] == [
+        "sda",
+        "sdb",
+        "sdq",
+        "sdr",
+        "sds",
+    ]  # sar's DEV rows
+    for r in hm.rows_of("disk"):
         m = r.metrics
         assert fmt(num(m["disk.read_bytes_per_s"]) / 1024) == sar[("rkB/s", r.name)]
         assert fmt(num(m["disk.write_bytes_per_s"]) / 1024) == sar[("wkB/s", r.name)]
@@ -188,7 +194,13 @@ def test_disks_equal_sar_d(pair: tuple[HostMetrics, str, str, int]) -> None:
 def test_nics_equal_sar_n_dev(pair: tuple[HostMetrics, str, str, int]) -> None:
     hm, ts, _, _ = pair
     sar = SAR[ts]
-    assert [r.name for r in hm.nics] == ["virbr0-nic", "enp6s0", "virbr0", "virbr0-1", "wlp5s0"]
+    assert [r.name for r in hm.rows_of("nic")] == [
+        "virbr0-nic",
+        "enp6s0",
+        "virbr0",
+        "virbr0-1",
+        "wlp5s0",
+    ]
     cols = {
         "nic.rx_packets_per_s": "rxpck/s",
         "nic.tx_packets_per_s": "txpck/s",
@@ -197,7 +209,7 @@ def test_nics_equal_sar_n_dev(pair: tuple[HostMetrics, str, str, int]) -> None:
         "nic.rx_drops_per_s": "rxdrop/s",
         "nic.tx_drops_per_s": "txdrop/s",
     }
-    for r in hm.nics:
+    for r in hm.rows_of("nic"):
         m = r.metrics
         assert fmt(num(m["nic.rx_bytes_per_s"]) / 1024) == sar[("rxkB/s", r.name)]
         assert fmt(num(m["nic.tx_bytes_per_s"]) / 1024) == sar[("txkB/s", r.name)]
@@ -221,7 +233,7 @@ def test_every_host_metric_is_reported() -> None:
 
 def test_devices_in_one_sample_only_are_skipped_with_a_note() -> None:
     hm = compute_host(probe_from_roots("root3", "root4"))
-    assert [r.name for r in hm.nics] == ["enp6s0", "virbr0-1", "wlp5s0"]
+    assert [r.name for r in hm.rows_of("nic")] == ["enp6s0", "virbr0-1", "wlp5s0"]
     for note in (
         "NIC enp6s1 present in the second sample only: skipped",
         "NIC wlp5s1 present in the second sample only: skipped",
@@ -230,7 +242,7 @@ def test_devices_in_one_sample_only_are_skipped_with_a_note() -> None:
         "disk sdb present in the first sample only: skipped",
     ):
         assert note in hm.notes
-    assert "sdq" not in [r.name for r in hm.disks]
+    assert "sdq" not in [r.name for r in hm.rows_of("disk")]
 
 
 def test_seven_column_stat_and_missing_psi() -> None:
@@ -256,7 +268,9 @@ def test_reboot_nulls_every_delta() -> None:
     assert [k for k in rates if k != "cpu.count" and m[k] is not None] == []
     assert m["mem.used_pct"] is not None  # gauges still stand
     assert m["load.1m"] == 3.16
-    assert all(v is None for r in hm.disks + hm.nics for v in r.metrics.values())
+    assert all(
+        v is None for r in hm.rows_of("disk") + hm.rows_of("nic") for v in r.metrics.values()
+    )
     assert "host rebooted between the two samples: every rate and delta is null" in hm.notes
 
 
@@ -274,7 +288,7 @@ def test_zero_interval_gives_null_rates() -> None:
     assert "interval 0.0 s is not positive: every rate is null" in hm.notes
     assert hm.metrics["cpu.ctxt_per_s"] is None
     assert hm.metrics["psi.io_some_pct"] is None
-    assert all(r.metrics["nic.rx_bytes_per_s"] is None for r in hm.nics)
+    assert all(r.metrics["nic.rx_bytes_per_s"] is None for r in hm.rows_of("nic"))
 
 
 def test_missing_files_give_notes_not_crashes() -> None:
@@ -286,7 +300,7 @@ def test_missing_files_give_notes_not_crashes() -> None:
     assert hm.metrics["host.rebooted"] is None
     assert "/proc/stat unreadable: cpu.* and procs.* null" in hm.notes
     assert "df -P -k failed: no filesystem rows" in hm.notes
-    assert (hm.disks, hm.nics, hm.filesystems) == ((), (), ())
+    assert (hm.rows_of("disk"), hm.rows_of("nic"), hm.rows_of("fs")) == ((), (), ())
 
 
 def test_garbled_section_raises_naming_it() -> None:
@@ -307,11 +321,11 @@ def test_options_widen_the_rows() -> None:
             include_lo=True, include_pseudo_fs=True,
         ),
     )  # fmt: skip
-    assert "lo" in [r.name for r in wide.nics]
-    assert {"sda1", "sr0", "sde"} <= {r.name for r in wide.disks}
-    assert [r.name for r in wide.filesystems] == ["/dev", "/dev/shm", "/"]
+    assert "lo" in [r.name for r in wide.rows_of("nic")]
+    assert {"sda1", "sr0", "sde"} <= {r.name for r in wide.rows_of("disk")}
+    assert [r.name for r in wide.rows_of("fs")] == ["/dev", "/dev/shm", "/"]
     narrow = compute_host(out)
-    (root,) = narrow.filesystems
+    (root,) = narrow.rows_of("fs")
     assert (root.name, root.metrics["fs.used_pct"], root.metrics["fs.inodes_used_pct"]) == (
         "/",
         23.0,
@@ -346,11 +360,11 @@ def test_live_probe_on_this_machine() -> None:
     assert 0.0 <= num(m["mem.used_pct"]) <= 100.0
     assert isinstance(m["cpu.count"], int)
     assert m["cpu.count"] >= 1
-    for r in hm.disks + hm.nics:
+    for r in hm.rows_of("disk") + hm.rows_of("nic"):
         assert all(v is None or num(v) >= 0 for v in r.metrics.values()), r
     # Whatever df printed for "/" (a real device; overlay in a container is left out as a
     # pseudo filesystem, and a chroot may show none) must come back as a row.
     df_text = out.text(0, "df_k")
     df_rows = parse_df(df_text) if df_text else ()
     root = [r for r in df_rows if r.mount == "/" and not is_pseudo(r)]
-    assert any(r.name == "/" for r in hm.filesystems) == bool(root)
+    assert any(r.name == "/" for r in hm.rows_of("fs")) == bool(root)

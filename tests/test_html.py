@@ -212,7 +212,7 @@ def test_vm_table_marks_top_vms_and_folds() -> None:
     part = section(render_html(report), "host-kvm02")
     assert "<details><summary>Virtual machines (12)</summary>" in part
     vm_rows = re.findall(r"<tr><td(?: class=top)?>(app-\d\d)<td", part)
-    by_cpu = sorted(kvm02.vms, key=lambda v: -float(v.metrics["vm.cpu_pct"]))  # type: ignore[arg-type]
+    by_cpu = sorted(kvm02.rows_of("vm"), key=lambda v: -float(v.metrics["vm.cpu_pct"]))  # type: ignore[arg-type]
     assert vm_rows == [v.name for v in by_cpu]
     assert re.findall(r"<td class=top>(app-\d\d)", part) == [v.name for v in by_cpu[:3]]
     head = re.search(r"<th>VM<th>vCPUs<th>CPU %<th>vCPU delay %<th>memory (\w+)<th>", part)
@@ -265,7 +265,7 @@ def test_unknown_figures_are_dashes_not_zeros() -> None:
     metrics = {"cpu.busy_pct": None, "cpu.idle_pct": nan, "mem.used_pct": float("inf")}
     host = HostReport(
         "rebooted", "10.0.0.9", ("kvm",), Status.OK, None, 1.0, metrics,
-        disks=(Row("sda", {"disk.util_pct": None}),),
+        rows={"disk": (Row("sda", {"disk.util_pct": None}),)},
         notes=("host rebooted between samples: every rate is unknown",),
     )  # fmt: skip
     stat = FleetStat(1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -367,7 +367,7 @@ def test_report_computed_from_captures() -> None:
     report = rf.captured_report()
     page = render_html(report)
     kvm01 = report.hosts[0]
-    vm1 = next(v for v in kvm01.vms if v.name == "vm1")
+    vm1 = next(v for v in kvm01.rows_of("vm") if v.name == "vm1")
     part = section(page, "host-kvm01")
     assert "· hypervisor kvm · measured over 31.170 s" in part
     assert "<li>disk dm-2 present in the first sample only: skipped" in part

@@ -45,9 +45,8 @@ def test_big_json_is_the_same_document_one_host_per_line(fleet: Report) -> None:
 def test_big_json_turns_nan_and_infinity_into_null(fleet: Report) -> None:
     bad = fleet.hosts[5]
     row = Row("sdz", {"disk.util_pct": math.nan, "disk.r_await_ms": 1.5})
-    bad = dataclasses.replace(
-        bad, metrics={**bad.metrics, "cpu.busy_pct": math.inf}, disks=(*bad.disks, row)
-    )
+    rows = {**bad.rows, "disk": (*bad.rows_of("disk"), row)}
+    bad = dataclasses.replace(bad, metrics={**bad.metrics, "cpu.busy_pct": math.inf}, rows=rows)
     report = dataclasses.replace(fleet, hosts=(*fleet.hosts[:5], bad, *fleet.hosts[6:]))
     doc = json.loads(render_json(report))  # json.loads would accept NaN: check the values
     host = doc["hosts"][5]

@@ -35,12 +35,12 @@ def test_kvm_host_from_captures_has_host_vm_and_hypervisor_figures() -> None:
     # Remote clock: sysstat root1 -> root2 uptimes 7192.55 -> 7223.72.
     assert host.interval_s == pytest.approx(31.17)
     assert host.metrics["cpu.count"] == 8
-    assert {vm.name for vm in host.vms} == {"vm1", "vm2"}
+    assert {vm.name for vm in host.rows_of("vm")} == {"vm1", "vm2"}
     assert host.metrics["hv.vms_running"] == 2
     assert host.metrics["hv.vms_total"] == 2
     # Two 1-vCPU guests on the 8 CPUs of the sysstat host's /proc/stat.
     assert host.metrics["hv.vcpu_overcommit_ratio"] == pytest.approx(2 / 8)
-    vm1 = next(vm for vm in host.vms if vm.name == "vm1")
+    vm1 = next(vm for vm in host.rows_of("vm") if vm.name == "vm1")
     assert vm1.labels["hypervisor"] == "kvm"
     # vm1's cpu.time 4874849000 -> 5136834000 ns over the host's 31.17 s, 1 vCPU.
     assert vm1.metrics["vm.cpu_pct"] == pytest.approx(100 * 261985000 / (1e9 * 31.17), rel=1e-6)
@@ -52,7 +52,7 @@ def test_plain_host_has_no_vm_section() -> None:
     host = analyse_host(_raw("web01", probe_stdout(("root2", "root3"))))
     assert host.status is Status.OK
     assert host.hypervisor == "none"
-    assert host.vms == ()
+    assert host.rows_of("vm") == ()
     assert not any(k.startswith("hv.") for k in host.metrics)
 
 

@@ -82,7 +82,7 @@ def test_rows_and_when_on_subject() -> None:
         Row("/srv", {"fs.used_pct": 85.5}),
         Row("/old", {}),
     )
-    hosts, _ = run(BASE, [host("h", (), OK_METRICS, filesystems=fs)])
+    hosts, _ = run(BASE, [host("h", (), OK_METRICS, fs=fs)])
     got = {f.subject: (f.severity, f.message) for f in by_rule(hosts["h"], "fs-full")}
     assert got == {
         "/": (Severity.CRITICAL, "/: fs.used_pct = 96 (critical: ~:95)"),
@@ -116,9 +116,9 @@ def test_play_host_pattern_and_vm_rows() -> None:
         Row("old", {"vm.state": "shutoff"}),
         Row("new", {"vm.state": "running", "vm.cpu_pct": None}),
     )
-    kvm01 = host("kvm01", ("kvm",), OK_METRICS, vms=vms)
-    lab1 = host("lab1", ("kvm",), OK_METRICS, vms=vms)
-    web1 = host("web1", ("web",), OK_METRICS, vms=vms)
+    kvm01 = host("kvm01", ("kvm",), OK_METRICS, vm=vms)
+    lab1 = host("lab1", ("kvm",), OK_METRICS, vm=vms)
+    web1 = host("web1", ("web",), OK_METRICS, vm=vms)
     hosts, _ = run(BASE, [kvm01, lab1, web1])
     got = {f.subject: (f.severity, f.message) for f in by_rule(hosts["kvm01"], "vm-cpu-saturated")}
     assert got == {
@@ -143,7 +143,7 @@ def test_match_callable_is_used() -> None:
     vms = (Row("v", {"vm.state": "running", "vm.cpu_pct": 99.0}),)
     hosts, _ = run(
         BASE,
-        [host("kvm01", ("kvm",), OK_METRICS, vms=vms), host("lab1", ("kvm",), OK_METRICS, vms=vms)],
+        [host("kvm01", ("kvm",), OK_METRICS, vm=vms), host("lab1", ("kvm",), OK_METRICS, vm=vms)],
         match=match,
     )
     assert sorted(set(calls)) == ["all", "kvm:!lab*"]

@@ -31,7 +31,7 @@ def fs_host(used: float) -> HostReport:
     rng = random.Random(1)
     h = host("kvm01", rng)
     fs = Row("/var", {"fs.used_pct": used, "fs.inodes_used_pct": 1.0, "fs.free_bytes": 10})
-    return dataclasses.replace(h, filesystems=(fs,))
+    return dataclasses.replace(h, rows={**h.rows, "fs": (fs,)})
 
 
 def judge(
@@ -282,7 +282,7 @@ def test_vm_rows_read_their_own_series() -> None:
     rng = random.Random(4)
     guest = vm("web-3", rng)
     guest = dataclasses.replace(guest, metrics={**guest.metrics, "vm.mem_used_pct": 80.0})
-    h = dataclasses.replace(host("kvm01", rng, vms=[guest]), vms=(guest,))
+    h = host("kvm01", rng, vms=[guest])
     rising = [(NOW - 3600.0 * k, 80.0 - k) for k in range(12, 0, -1)]  # +1 point an hour
     (f,) = judge(rs, [h], _past({"vm.mem_used_pct": rising}, "vm", "web-3"))
     assert (f.severity, f.subject) == (Severity.WARNING, "web-3")

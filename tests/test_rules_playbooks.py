@@ -49,19 +49,19 @@ def test_plain_host_is_healthy_without_psi() -> None:
 
 def test_kvm_rules_apply_to_kvm_hosts_only() -> None:
     vms = (Row("web-3", VM, {"hypervisor": "kvm"}),)
-    found = _eval(host("kvm01", (), {**HOST, **HV}, vms=vms))
+    found = _eval(host("kvm01", (), {**HOST, **HV}, vm=vms))
     assert [(f.rule, f.severity, f.subject) for f in found] == [
         ("kvm-vm-vcpu-delay", Severity.CRITICAL, "web-3")
     ]
     assert found[0].message == ("VM web-3 on kvm01: vCPUs waited 12.0% of the time for a host CPU")
     # Declared Xen in the inventory: the KVM set stays out, the Xen set has no delay rule.
-    assert _eval(host("kvm01", (), {**HOST, **HV}, vms=vms), fleetmon_hypervisor="xen") == []
+    assert _eval(host("kvm01", (), {**HOST, **HV}, vm=vms), fleetmon_hypervisor="xen") == []
 
 
 def test_unidentified_hypervisor_is_said() -> None:
-    found = _eval(host("hv1", (), {**HOST, **HV}, vms=(Row("v", VM),)))
+    found = _eval(host("hv1", (), {**HOST, **HV}, vm=(Row("v", VM),)))
     assert [(f.rule, f.severity) for f in found] == [("hypervisor-unidentified", Severity.WARNING)]
-    found = _eval(host("hv1", (), {**HOST, **HV}, vms=(Row("v", VM),)), fleetmon_hypervisor="kvm")
+    found = _eval(host("hv1", (), {**HOST, **HV}, vm=(Row("v", VM),)), fleetmon_hypervisor="kvm")
     assert [f.rule for f in found] == ["kvm-vm-vcpu-delay"]
 
 

@@ -13,12 +13,11 @@ def host(
     groups: tuple[str, ...] = (),
     metrics: Mapping[str, MetricValue] | None = None,
     *,
-    disks: tuple[Row, ...] = (),
-    filesystems: tuple[Row, ...] = (),
-    vms: tuple[Row, ...] = (),
     status: Status = Status.OK,
     error: str | None = None,
+    **rows: tuple[Row, ...],
 ) -> HostReport:
+    """A host; its rows by scope name as keywords (`vm=(Row(...),)`)."""
     return HostReport(
         name=name,
         address=f"{name}.example",
@@ -27,9 +26,7 @@ def host(
         error=error,
         interval_s=1.0 if status is Status.OK else None,
         metrics=dict(metrics or {}),
-        disks=disks,
-        filesystems=filesystems,
-        vms=vms,
+        rows=rows,
     )
 
 

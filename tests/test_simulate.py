@@ -218,10 +218,14 @@ def test_host_metrics_are_the_profile_s_numbers() -> None:
             checked += 1
         else:
             assert m["cpu.busy_pct"] <= busy + 0.5
-        for fs in report.filesystems:
+        for fs in report.rows_of("fs"):
             if fs.name == "/":
                 assert (fs.metrics["fs.used_pct"] > 98) is host.full_fs
-        rates = [v for row in report.disks + report.nics for v in row.metrics.values()]
+        rates = [
+            v
+            for row in report.rows_of("disk") + report.rows_of("nic")
+            for v in row.metrics.values()
+        ]
         assert all(v is None or v >= 0 for v in rates if isinstance(v, float))
     assert checked > 20
 
@@ -229,7 +233,7 @@ def test_host_metrics_are_the_profile_s_numbers() -> None:
 def test_kvm_guests_report_their_profile_s_load() -> None:
     host = next(h for h in _fleet("kvm") if any(not vm.running for vm in h.vms))
     _, report = _analyse(host)
-    vms = {row.name: row.metrics for row in report.vms}
+    vms = {row.name: row.metrics for row in report.rows_of("vm")}
     assert set(vms) == {vm.name for vm in host.vms}
     running = [vm for vm in host.vms if vm.running]
     assert report.metrics["hv.vms_running"] == len(running)
@@ -245,7 +249,7 @@ def test_kvm_guests_report_their_profile_s_load() -> None:
         assert m["vm.mem_max_bytes"] == vm.mem_kib * 1024
         assert m["vm.net_rx_bytes_per_s"] >= 0
     # The tap devices in /proc/net/dev are labelled with their guest.
-    taps = {n.labels.get("vm") for n in report.nics if n.name.startswith("vnet")}
+    taps = {n.labels.get("vm") for n in report.rows_of("nic") if n.name.startswith("vnet")}
     assert taps == {vm.name for vm in running}
 
 
@@ -256,7 +260,7 @@ def test_xen_guests_get_cpu_from_xl_list_time() -> None:
     out, report = _analyse(host)
     assert out.get(0, "xentop") is not None
     running = [vm for vm in host.vms if vm.running]
-    vms = {row.name: row.metrics for row in report.vms}
+    vms = {row.name: row.metrics for row in report.rows_of("vm")}
     assert set(vms) == {vm.name for vm in running}  # a shut-off Xen domain does not exist
     for vm in running:
         m = vms[vm.name]

@@ -58,7 +58,7 @@ def test_xen_vm_rows_carry_their_uuid() -> None:
     )  # fmt: skip
     raw = RawResult(HostSpec("xen01", "local"), Status.OK, stdout=proc.stdout, nonce=opts.nonce)
     host = analyse_host(raw)
-    assert {r.name: r.labels.get("uuid") for r in host.vms} == {
+    assert {r.name: r.labels.get("uuid") for r in host.rows_of("vm")} == {
         "win": "6a9b6a2c-7f3e-4a1e-9d3b-0c1d2e3f4a5b",
         "linux": "b1a8e0e2-2f4d-4c6a-8e9f-1a2b3c4d5e6f",
     }

@@ -343,11 +343,9 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
 
     d1, d2 = _pair(out, "diskstats", parse_diskstats)
     n1, n2 = _pair(out, "net_dev", parse_net_dev)
-    return HostMetrics(
-        interval_s=interval_s,
-        metrics=metrics,
-        disks=_disks(d1, d2, ok, dt, opts, notes),
-        nics=_nics(n1, n2, ok, dt, opts, notes),
-        filesystems=_filesystems(out, opts, notes),
-        notes=tuple(notes.items),
-    )
+    rows = {
+        "disk": _disks(d1, d2, ok, dt, opts, notes),
+        "nic": _nics(n1, n2, ok, dt, opts, notes),
+        "fs": _filesystems(out, opts, notes),
+    }
+    return HostMetrics(interval_s=interval_s, metrics=metrics, rows=rows, notes=tuple(notes.items))

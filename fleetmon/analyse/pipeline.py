@@ -92,12 +92,10 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
         )
         for row in vm.vms
     )
+    # A VM's tap or vif port is one of the host's NICs: labelled with the VM it serves.
+    rows = {**hm.rows, "nic": _label_vm_ports(hm.rows_of("nic"), vm.nic_vm), "vm": vms}
     merged = dataclasses.replace(
-        hm,
-        metrics={**hm.metrics, **vm.hv_metrics},
-        nics=_label_vm_ports(hm.nics, vm.nic_vm),
-        vms=vms,
-        notes=tuple(notes),
+        hm, metrics={**hm.metrics, **vm.hv_metrics}, rows=rows, notes=tuple(notes)
     )
     return merged, vm.hypervisor
 
@@ -117,8 +115,8 @@ def analyse_host(raw: RawResult) -> HostReport:
     try:
         out = split_output(raw.stdout, raw.nonce)
         hm, hypervisor = _host_metrics(out)
-        rows = {"disk": hm.disks, "nic": hm.nics, "vm": hm.vms}
-        found = all_counters(out, {s: tuple(r.name for r in rs) for s, rs in rows.items()})
+        names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
+        found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
         counters = {k: json.dumps(v, separators=(",", ":")) for k, v in found.items()}
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
@@ -135,10 +133,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         base,
         interval_s=hm.interval_s,
         metrics=hm.metrics,
-        disks=hm.disks,
-        nics=hm.nics,
-        filesystems=hm.filesystems,
-        vms=hm.vms,
+        rows=hm.rows,
         notes=hm.notes,
         hypervisor=hypervisor,
         counters=counters,

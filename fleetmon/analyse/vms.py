@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
+from fleetmon.model.catalog import VM
 from fleetmon.sources import virsh, xen
 from fleetmon.sources.sections import ProbeOutput
 
@@ -19,14 +20,7 @@ NS = 1_000_000_000
 MIB = 1024 * 1024
 
 #: Every vm.* metric of a VM that has counters, in catalogue order.
-VM_METRICS = (
-    "vm.state", "vm.vcpus", "vm.cpu_pct", "vm.cpu_host_pct", "vm.vcpu_delay_pct",
-    "vm.mem_max_bytes", "vm.mem_current_bytes", "vm.mem_used_pct", "vm.swap_in_bytes_per_s",
-    "vm.major_faults_per_s", "vm.disk_reads_per_s", "vm.disk_writes_per_s",
-    "vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s", "vm.disk_r_await_ms",
-    "vm.disk_w_await_ms", "vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s",
-    "vm.net_rx_drops_per_s", "vm.net_tx_drops_per_s",
-)  # fmt: skip
+VM_METRICS = tuple(m.name for m in VM)
 
 #: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
 RUNNING = frozenset({"running", "blocked"})
@@ -36,7 +30,7 @@ RUNNING = frozenset({"running", "blocked"})
 class VmResult:
     """The VMs of one host, its hv.* metrics, and facts the host rows need."""
 
-    vms: tuple[Row, ...] = ()
+    vms: tuple[Row, ...] = ()  # the rows of scope "vm"
     hv_metrics: Mapping[str, MetricValue] = field(default_factory=dict)
     #: Host interface name (tap/vif) -> the VM it belongs to.
     nic_vm: Mapping[str, str] = field(default_factory=dict)

@@ -7,5 +7,4 @@ from fleetmon.model import HostReport, Row
 
 def rows_of(host: HostReport, scope: str) -> tuple[Row, ...]:
     """A host's rows of one row scope."""
-    fields = {"disk": host.disks, "nic": host.nics, "fs": host.filesystems, "vm": host.vms}
-    return fields.get(scope, ())
+    return host.rows_of(scope)

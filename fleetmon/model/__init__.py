@@ -1,7 +1,7 @@
 """The model (pure): the records every stage passes on, severities and the metric catalogue.
 
 records.py   hosts, probe results, rows keyed by scope, findings, reports, Severity's order
-catalog.py   the one source of metric names, scopes, units and help text
+catalog.py   the one source of metric names, scopes, units and help text; the row scopes
 yamlnodes.py YAML text to nodes that keep their lines, for the inventory and rule loaders
 """
 
@@ -20,6 +20,7 @@ from fleetmon.model.records import (
     RawResult,
     Report,
     Row,
+    Rows,
     RunInfo,
     Severity,
     Status,
@@ -40,6 +41,7 @@ __all__ = [
     "RawResult",
     "Report",
     "Row",
+    "Rows",
     "RunInfo",
     "Severity",
     "Status",

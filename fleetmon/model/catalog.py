@@ -1,13 +1,11 @@
-"""The metric catalogue of ../shared/METRICS.md as data (pure): names, scopes, units.
-
-Rules validate metric names against it, reports take labels and units from it.
+"""The metric catalogue of ../shared/METRICS.md as data (pure): names, scopes, units, and the
+row scopes that the JSON writer, the rules and every renderer iterate instead of naming kinds
+of row (a new kind, such as containers, is an entry in ROW_SCOPES).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-SCOPES = ("host", "disk", "nic", "fs", "vm", "fleet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +16,59 @@ class MetricDef:
     scope: str
     unit: str
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column of a table of rows: one metric, or the sum of several (rx + tx), in `unit`."""
+
+    label: str
+    metrics: tuple[str, ...]
+    unit: str
+    digits: int = 1  # decimals of a figure shown as a plain number (text)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Rows across the fleet, the largest `by` first: a top table of the text report."""
+
+    title: str
+    by: Column
+
+
+@dataclass(frozen=True, slots=True)
+class RowScope:
+    """A kind of row a host has: what the stages after the sources need to carry, judge and
+    show its rows without naming it.
+
+    The rules take `name` as a rule's scope; the JSON report lists the rows under `key` (in
+    ROW_SCOPES order); the text report has its `rankings`' top tables of `columns` and a
+    `busiest` column in its hosts table; the HTML report gives each host a `title` table
+    and its fleet table the same `busiest` column.
+    """
+
+    name: str  # the rules' scope and the metrics' prefix: "disk"
+    key: str  # the JSON report's list of the rows: "disks"
+    title: str  # a host's table of them: "Disks"
+    noun: str  # one row, heading the text tables' name column: "disk"
+    name_label: str  # what a row's name is, heading the HTML tables' name column: "device"
+    metrics: tuple[MetricDef, ...]
+    #: The top tables across the fleet; the first also picks a host's busiest row.
+    rankings: tuple[Ranking, ...]
+    #: The top tables' columns: a terminal is narrow, so a few, summed where they pair up.
+    columns: tuple[Column, ...]
+    #: Heading of the hosts tables' column naming each host's busiest row; None: no column.
+    busiest: str | None = None
+    #: A host's table of its rows (HTML): () is every metric any row has; named columns make
+    #: a compact table instead, sorted by the first ranking, its top rows marked.
+    detail: tuple[Column, ...] = ()
+    #: The top tables lead with the row's name, then its host (a VM is known by its name).
+    name_first: bool = False
+    #: The row scope whose figures a row repeats when it carries that scope's name as a label
+    #: (a VM's tap port, {"vm": "web-3"}): named beside the row, and passed over in a host's
+    #: busiest pick and table unless it errs or drops (`echo_note` counts those left out).
+    echo: str | None = None
+    echo_note: str = ""
 
 
 def _defs(scope: str, rows: str) -> tuple[MetricDef, ...]:
@@ -141,6 +192,86 @@ VM = _defs(
 )
 
 ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM)}
+
+#: Decimals of a plain figure by unit, where one is not enough.
+_DIGITS = {"ms": 2, "req": 2}
+
+
+def _col(*metrics: str, label: str | None = None, digits: int | None = None) -> Column:
+    """A column of catalogue metrics (summed if several): their unit, the first's label."""
+    first = ALL[metrics[0]]
+    if any(ALL[m].unit != first.unit for m in metrics):
+        raise ValueError(f"{metrics}: a column sums metrics of one unit")
+    places = _DIGITS.get(first.unit, 1) if digits is None else digits
+    return Column(label or first.label, metrics, first.unit, places)
+
+
+#: Every kind of row, in the JSON report's order (do not reorder: readers rely on it).
+ROW_SCOPES: tuple[RowScope, ...] = (
+    RowScope(
+        "disk", "disks", "Disks", "disk", "device", DISK,
+        rankings=(Ranking("Busiest disks", _col("disk.util_pct")),),
+        columns=(
+            _col("disk.util_pct"), _col("disk.reads_per_s"), _col("disk.writes_per_s"),
+            _col("disk.read_bytes_per_s"), _col("disk.write_bytes_per_s"),
+            _col("disk.r_await_ms"), _col("disk.w_await_ms"), _col("disk.queue_depth"),
+        ),
+        busiest="busiest disk",
+    ),
+    RowScope(
+        "nic", "nics", "Network interfaces", "NIC", "interface", NIC,
+        rankings=(
+            Ranking("Busiest NICs", _col("nic.rx_bytes_per_s", "nic.tx_bytes_per_s")),
+        ),
+        columns=(
+            _col("nic.rx_bytes_per_s"), _col("nic.tx_bytes_per_s"),
+            _col("nic.rx_packets_per_s"), _col("nic.tx_packets_per_s"),
+            _col("nic.rx_errors_per_s", "nic.tx_errors_per_s", label="err/s"),
+            _col("nic.rx_drops_per_s", "nic.tx_drops_per_s", label="drop/s"),
+        ),
+        busiest="busiest NIC",
+        echo="vm",
+        echo_note="{n} VM ports without drops or errors: see the VM table.",
+    ),
+    RowScope(
+        "fs", "filesystems", "Filesystems", "mount", "mount", FS,
+        rankings=(Ranking("Fullest filesystems", _col("fs.used_pct")),),
+        columns=(
+            _col("fs.used_pct", digits=0),
+            _col("fs.inodes_used_pct", label="inodes", digits=0),
+            _col("fs.free_bytes"),
+        ),
+        busiest="fullest fs",
+    ),
+    RowScope(
+        "vm", "vms", "Virtual machines", "VM", "VM", VM,
+        rankings=(
+            Ranking("Top VMs by CPU", _col("vm.cpu_pct")),
+            Ranking("Top VMs by vCPU delay (steal)", _col("vm.vcpu_delay_pct")),
+            Ranking(
+                "Top VMs by disk", _col("vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s")
+            ),
+            Ranking("Top VMs by network", _col("vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s")),
+        ),
+        columns=(
+            _col("vm.state"), _col("vm.vcpus"), _col("vm.cpu_pct"),
+            _col("vm.vcpu_delay_pct", label="delay"),
+            _col("vm.mem_current_bytes", label="mem"),
+            _col("vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s", label="disk"),
+            _col("vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s", label="net"),
+        ),
+        detail=(
+            _col("vm.vcpus"), _col("vm.cpu_pct"), _col("vm.vcpu_delay_pct"),
+            _col("vm.mem_current_bytes", label="memory"), _col("vm.mem_used_pct"),
+            _col("vm.disk_read_bytes_per_s"), _col("vm.disk_write_bytes_per_s"),
+            _col("vm.net_rx_bytes_per_s"), _col("vm.net_tx_bytes_per_s"),
+        ),
+        name_first=True,
+    ),
+)  # fmt: skip
+ROW_SCOPE: dict[str, RowScope] = {s.name: s for s in ROW_SCOPES}
+
+SCOPES = ("host", *ROW_SCOPE, "fleet")
 
 #: Statistics computed per host metric for scope `fleet` (`fleet.cpu.busy_pct.p95`).
 FLEET_STATS = ("min", "median", "p95", "max", "mean", "stddev")

@@ -100,7 +100,7 @@ class RawResult:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One disk, NIC, filesystem or VM of a host, with its metrics.
+    """One row of a host in a row scope (a disk, a NIC, a filesystem, a VM), with its metrics.
 
     `labels` carries non-metric facts such as {"vm": "web-3"} on a NIC that is a VM's tap port.
     """
@@ -110,17 +110,23 @@ class Row:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+#: A host's rows by scope name ("disk" -> its disks), each in the order its source found them.
+#: The scopes are catalog.ROW_SCOPES; a scope without rows may be absent.
+Rows = Mapping[str, tuple[Row, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class HostMetrics:
     """Everything computed from one host's two samples (deltas stage output)."""
 
     interval_s: float | None
     metrics: Metrics
-    disks: tuple[Row, ...] = ()
-    nics: tuple[Row, ...] = ()
-    filesystems: tuple[Row, ...] = ()
-    vms: tuple[Row, ...] = ()
+    rows: Rows = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+    def rows_of(self, scope: str) -> tuple[Row, ...]:
+        """The rows of one scope ("disk"), empty when there are none."""
+        return self.rows.get(scope, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +157,7 @@ class HostReport:
     error: str | None
     interval_s: float | None = None
     metrics: Metrics = field(default_factory=dict)
-    disks: tuple[Row, ...] = ()
-    nics: tuple[Row, ...] = ()
-    filesystems: tuple[Row, ...] = ()
-    vms: tuple[Row, ...] = ()
+    rows: Rows = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
     #: What the probe found or the inventory declared: kvm, xen or none.
@@ -170,6 +173,10 @@ class HostReport:
     @property
     def collected(self) -> bool:
         return self.status is Status.OK
+
+    def rows_of(self, scope: str) -> tuple[Row, ...]:
+        """The rows of one scope ("disk"), empty when there are none."""
+        return self.rows.get(scope, ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import jinja2
 from markupsafe import Markup
@@ -25,6 +25,7 @@ from fleetmon.model import (
     Severity,
     catalog,
 )
+from fleetmon.model.catalog import Column, RowScope
 from fleetmon.render.htmlfmt import (
     DASH,
     anchors,
@@ -41,8 +42,10 @@ from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
 FOLD_ROWS = 8
-#: How many VMs per host are marked as the top ones by CPU.
-TOP_VMS = 3
+#: How many rows of a compact table (a host's VMs) are marked as its top ones.
+TOP_ROWS = 3
+#: A row's state that goes without saying.
+RUNNING = "running"
 #: Findings listed at the top before the rest is folded away.
 TOP_FINDINGS = 30
 #: Above this many hosts the page is lean: hosts whose every check passed get a row in the
@@ -72,22 +75,48 @@ STRIP_W = 300.0
 MIN_STRIP_HOSTS = 3
 
 
-def _best(rows: Iterable[Row], metric: str) -> tuple[Row, float] | None:
+def _figures(rows: Sequence[Row], col: Column) -> list[float | None]:
+    """Each row's figure in a column: its one metric, or the sum of those known (None if none).
+
+    One call per table column, not per cell: a 10,000-host page reads a million figures.
+    """
+    if len(col.metrics) == 1:
+        name = col.metrics[0]
+        return [number(r.metrics.get(name)) for r in rows]
+    out: list[float | None] = []
+    for r in rows:
+        total: float | None = None
+        for m in col.metrics:
+            x = number(r.metrics.get(m))
+            if x is not None:
+                total = x if total is None else total + x
+        out.append(total)
+    return out
+
+
+def _own(rows: Sequence[Row], scope: RowScope) -> Sequence[Row]:
+    """The rows that are not an echo of another scope's (a VM's port), or all if none is."""
+    if scope.echo is None:
+        return rows
+    return [r for r in rows if scope.echo not in r.labels] or rows
+
+
+def _busiest(h: HostReport, scope: RowScope) -> Cell:
+    """The fleet table's cell for a host's busiest row of `scope`, named in small type."""
+    by = scope.rankings[0].by
+    rows = _own(h.rows_of(scope.name), scope)
     best: tuple[Row, float] | None = None
-    for row in rows:
-        x = number(row.metrics.get(metric))
+    for row, x in zip(rows, _figures(rows, by), strict=True):
         if x is not None and (best is None or x > best[1]):
             best = (row, x)
-    return best
+    if best is None:
+        return Cell(DASH)
+    return Cell(fmt(best[1], by.unit), sort_key(best[1]), best[0].name)
 
 
-def _nic_total(row: Row) -> float | None:
-    rx = number(row.metrics.get("nic.rx_bytes_per_s"))
-    tx = number(row.metrics.get("nic.tx_bytes_per_s"))
-    return None if rx is None and tx is None else (rx or 0.0) + (tx or 0.0)
-
-
-def _fleet_row(h: HostReport, anchor: str, verdict: str, groups: str) -> FleetRow:
+def _fleet_row(
+    h: HostReport, anchor: str, verdict: str, groups: str, busiest: Sequence[RowScope]
+) -> FleetRow:
     m = h.metrics
     segs: list[Seg] = []
     title: list[str] = []
@@ -109,15 +138,7 @@ def _fleet_row(h: HostReport, anchor: str, verdict: str, groups: str) -> FleetRo
         Cell(fmt(m.get("mem.used_pct"), "%"), sort_key(number(m.get("mem.used_pct")))),
         Cell(fmt(m.get("load.per_cpu"), "load"), sort_key(number(m.get("load.per_cpu")))),
     ]
-    disk = _best(h.disks, "disk.util_pct")
-    cells.append(Cell(fmt(disk[1], "%"), sort_key(disk[1]), disk[0].name) if disk else Cell(DASH))
-    nics = [r for r in h.nics if "vm" not in r.labels] or list(h.nics)
-    nic = max(
-        ((r, t) for r in nics if (t := _nic_total(r)) is not None), key=lambda p: p[1], default=None
-    )
-    cells.append(Cell(fmt(nic[1], "B/s"), sort_key(nic[1]), nic[0].name) if nic else Cell(DASH))
-    fs = _best(h.filesystems, "fs.used_pct")
-    cells.append(Cell(fmt(fs[1], "%"), sort_key(fs[1]), fs[0].name) if fs else Cell(DASH))
+    cells += [_busiest(h, scope) for scope in busiest]
     running = number(m.get("hv.vms_running"))
     total = number(m.get("hv.vms_total"))
     vms = DASH if running is None else f"{running:.0f}" + (f"/{total:.0f}" if total else "")
@@ -140,80 +161,66 @@ def _metrics(metrics: Mapping[str, MetricValue]) -> tuple[tuple[str, str, str], 
     return tuple(out)
 
 
-def _rows_table(rows: Sequence[Row], defs: Sequence[catalog.MetricDef], first: str) -> Table:
-    cols = [d for d in defs if any(d.name in r.metrics for r in rows)]
+def _noisy(r: Row) -> bool:
+    return any((number(v) or 0) > 0 for k, v in r.metrics.items() if "errors" in k or "drops" in k)
+
+
+def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
+    """A host's rows of `scope`, every metric any of them has in a column."""
+    extra = ""
+    if scope.echo is not None:
+        # An echo (a VM's tap port) repeats figures its own scope's table shows (the VM's
+        # network): listed only when it errs or drops.
+        quiet = {id(r) for r in rows if scope.echo in r.labels and not _noisy(r)}
+        rows = [r for r in rows if id(r) not in quiet]
+        extra = scope.echo_note.format(n=len(quiet)) if quiet else ""
+    cols = [d for d in scope.metrics if any(d.name in r.metrics for r in rows)]
     body = tuple(
         (Cell(r.name), *(Cell(fmt(r.metrics.get(d.name), d.unit)) for d in cols)) for r in rows
     )
-    return Table((first, *(d.label for d in cols)), body, len(rows) > FOLD_ROWS)
+    return Table((scope.name_label, *(d.label for d in cols)), body, len(rows) > FOLD_ROWS, extra)
 
 
-def _nic_table(nics: Sequence[Row]) -> Table:
-    def noisy(r: Row) -> bool:
-        return any(
-            (number(v) or 0) > 0 for k, v in r.metrics.items() if "errors" in k or "drops" in k
-        )
-
-    # A VM's tap port repeats the VM table's network figures: listed only when it drops.
-    ports = [r for r in nics if "vm" in r.labels]
-    shown = [r for r in nics if "vm" not in r.labels or noisy(r)]
-    table = _rows_table(shown, catalog.NIC, "interface")
-    hidden = len(ports) - sum(1 for r in shown if "vm" in r.labels)
-    extra = f"{hidden} VM ports without drops or errors: see the VM table." if hidden else ""
-    return Table(table.head, table.rows, table.fold, extra)
-
-
-_VM_COLS = (
-    ("vCPUs", "vm.vcpus", "count"),
-    ("CPU", "vm.cpu_pct", "%"),
-    ("vCPU delay", "vm.vcpu_delay_pct", "%"),
-    ("memory", "vm.mem_current_bytes", "B"),
-    ("mem used", "vm.mem_used_pct", "%"),
-    ("disk read", "vm.disk_read_bytes_per_s", "B/s"),
-    ("disk write", "vm.disk_write_bytes_per_s", "B/s"),
-    ("net rx", "vm.net_rx_bytes_per_s", "B/s"),
-    ("net tx", "vm.net_tx_bytes_per_s", "B/s"),
-)
-
-
-def _vm_table(vms: Sequence[Row]) -> Table:
-    def cpu(r: Row) -> float:
-        x = number(r.metrics.get("vm.cpu_pct"))
-        return -1.0 if x is None else x
-
-    ordered = sorted(vms, key=cpu, reverse=True)
+def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
+    """A host's rows of `scope` in its `detail` columns, busiest first (VMs by CPU)."""
+    ranked = [
+        (r, -1.0 if x is None else x)
+        for r, x in zip(rows, _figures(rows, scope.rankings[0].by), strict=True)
+    ]
+    ranked.sort(key=lambda p: p[1], reverse=True)
+    ordered = [r for r, _x in ranked]
     # Marks only help when there is a crowd to pick from.
-    top = {id(r) for r in ordered[:TOP_VMS] if cpu(r) > 0} if len(vms) > TOP_VMS else set()
-    states = [fmt(r.metrics.get("vm.state"), "state") for r in ordered]
+    top = {id(r) for r, x in ranked[:TOP_ROWS] if x > 0} if len(rows) > TOP_ROWS else set()
+    # A row's state, when the scope has one, is said under its name unless it is running.
+    state = next((d.name for d in scope.metrics if d.unit == "state"), None)
+    states = [fmt(r.metrics.get(state), "state") if state else RUNNING for r in ordered]
     columns: list[list[Cell]] = [
         [
-            Cell(r.name, "", "" if st == "running" else st, "top" * (id(r) in top))
+            Cell(r.name, "", "" if st == RUNNING else st, "top" * (id(r) in top))
             for r, st in zip(ordered, states, strict=True)
         ]
     ]
-    head = ["VM"]
-    for label, name, unit in _VM_COLS:
-        xs = [number(r.metrics.get(name)) for r in ordered]
+    head = [scope.name_label]
+    for col in scope.detail:
+        xs = _figures(ordered, col)
         known = [x for x in xs if x is not None]
         # The largest figure of a column is highlighted (the busiest disk, the noisiest NIC).
+        unit = col.unit
         peak = max(known) if unit != "count" and len(known) >= 3 and max(known) > 0 else None
         suffix, texts = column(xs, unit)
-        head.append(label + suffix)
+        head.append(col.label + suffix)
         columns.append([Cell(t, cls="hi" * (x == peak)) for t, x in zip(texts, xs, strict=True)])
-    rows = tuple(zip(*columns, strict=True))
-    return Table(tuple(head), rows, len(rows) > FOLD_ROWS)
+    body = tuple(zip(*columns, strict=True))
+    return Table(tuple(head), body, len(body) > FOLD_ROWS)
 
 
 def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostView:
     tables: list[tuple[str, Table]] = []
-    if h.disks:
-        tables.append(("Disks", _rows_table(h.disks, catalog.DISK, "device")))
-    if h.nics:
-        tables.append(("Network interfaces", _nic_table(h.nics)))
-    if h.filesystems:
-        tables.append(("Filesystems", _rows_table(h.filesystems, catalog.FS, "mount")))
-    if h.vms:
-        tables.append(("Virtual machines", _vm_table(h.vms)))
+    for scope in catalog.ROW_SCOPES:
+        rows = h.rows_of(scope.name)
+        if rows:
+            table = _compact_table(rows, scope) if scope.detail else _rows_table(rows, scope)
+            tables.append((scope.title, table))
     bad = [f for f in h.findings if f.severity is not Severity.OK]
     findings = tuple(sorted(bad, key=lambda f: -f.severity.rank))
     passed = len(h.findings) - len(bad)
@@ -250,6 +257,11 @@ def _strip(
     )  # fmt: skip
 
 
+def _one_of(words: Sequence[str]) -> str:
+    """`a, b or c`."""
+    return " or ".join(w for w in (", ".join(words[:-1]), *words[-1:]) if w)
+
+
 _LOADER = jinja2.PackageLoader("fleetmon", "templates")
 
 
@@ -282,6 +294,24 @@ def _assets() -> tuple[Markup, Markup, str]:
     return Markup(css), Markup(js), csp
 
 
+def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
+    """The findings that are not OK, worst first, fleet ones first within a severity."""
+    # OK verdicts are only counted: a view (or even a pair) for each would cost 84 objects
+    # per host.
+    ok = Severity.OK
+    bad: list[tuple[str | None, Finding]] = [
+        (None, f) for f in report.findings if f.severity is not ok
+    ]
+    bad += [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    return sorted(
+        (
+            FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
+            for name, f in bad
+        ),
+        key=lambda v: -v.finding.severity.rank,
+    )
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML page with inline CSS, SVG and a small script."""
     ids = anchors(h.name for h in report.hosts)
@@ -294,24 +324,14 @@ def render_html(report: Report) -> str:
     detailed = [h for h in ordered if not lean or verdicts[h.name] != "ok"]
     # Links only to the sections on the page (every host with a finding has one).
     linked = {h.name: ids[h.name] for h in detailed} if lean else ids
+    # The row scopes with a column of each host's busiest row (disk, NIC, filesystem).
+    busiest = [s for s in catalog.ROW_SCOPES if s.busiest]
     fleet_rows = [
-        _fleet_row(h, linked.get(h.name, ""), verdicts[h.name], hgroups[h.name]) for h in ordered
+        _fleet_row(h, linked.get(h.name, ""), verdicts[h.name], hgroups[h.name], busiest)
+        for h in ordered
     ]
-    # OK verdicts are only counted: a view (or even a pair) for each would cost 84 objects
-    # per host.
-    ok = Severity.OK
-    bad: list[tuple[str | None, Finding]] = [
-        (None, f) for f in report.findings if f.severity is not ok
-    ]
-    bad += [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    problems = _problems(report, ids)
     everything = len(report.findings) + sum(len(h.findings) for h in report.hosts)
-    problems = sorted(
-        (
-            FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
-            for name, f in bad
-        ),
-        key=lambda v: -v.finding.severity.rank,
-    )
     strips = [
         _strip(n, report.fleet[n], report.hosts, linked)
         for n in STRIPS
@@ -330,6 +350,8 @@ def render_html(report: Report) -> str:
             passed=everything - len(problems),
             groups=groups,
             fleet_rows=fleet_rows,
+            busiest_heads=[s.busiest for s in busiest],
+            busiest_names=_one_of([s.name_label for s in busiest]),
             cpu_parts=CPU_PARTS,
             strips=strips,
             strip_w=STRIP_W,

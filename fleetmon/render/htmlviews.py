@@ -38,12 +38,12 @@ class FleetRow:
     cpu: Cell
     cpu_title: str
     segs: tuple[Seg, ...]
-    cells: tuple[Cell, ...]  # memory, load, disk, NIC, fs, VMs, overcommit
+    cells: tuple[Cell, ...]  # memory, load, each row scope's busiest row, VMs, overcommit
 
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A per-host table (disks, NICs, filesystems, VMs), folded when long."""
+    """A host's table of one row scope (its disks, its VMs), folded when long."""
 
     head: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]

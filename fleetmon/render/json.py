@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity
+from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, catalog
 from fleetmon.rules.verdict import summary
 
 SCHEMA = "fleetmon.report/1"
@@ -65,7 +65,7 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
     # clean=False leaves the metric mappings as they are, for the encoder to refuse (NaN,
     # infinity, a non-dict mapping) before the host is done again the careful way.
     rows: Callable[[Row], dict[str, Any]] = _row if clean else _raw_row
-    return {
+    out: dict[str, Any] = {
         "name": h.name,
         "address": h.address,
         "groups": list(h.groups),
@@ -74,16 +74,15 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
         "hypervisor": h.hypervisor,
         "interval_s": h.interval_s,
         "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
-        "disks": [rows(r) for r in h.disks],
-        "nics": [rows(r) for r in h.nics],
-        "filesystems": [rows(r) for r in h.filesystems],
-        "vms": [rows(r) for r in h.vms],
-        "notes": list(h.notes),
-        "since_last_run": _since_last(h),
-        # OK verdicts are kept in the model for JUnit's passed test cases; the report lists
-        # what is wrong or unknown.
-        "findings": [finding_dict(f) for f in h.findings if _listed(f)],
     }
+    for scope in catalog.ROW_SCOPES:  # "disks", "nics", "filesystems", "vms", in this order
+        out[scope.key] = [rows(r) for r in h.rows_of(scope.name)]
+    out["notes"] = list(h.notes)
+    out["since_last_run"] = _since_last(h)
+    # OK verdicts are kept in the model for JUnit's passed test cases; the report lists what
+    # is wrong or unknown.
+    out["findings"] = [finding_dict(f) for f in h.findings if _listed(f)]
+    return out
 
 
 def _since_last(h: HostReport) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ renderers show the non-OK ones. A missing or null metric is UNKNOWN, never a sil
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fleetmon.inventory.patterns import Matcher, matcher
@@ -27,13 +27,6 @@ from fleetmon.rules.overrides import host_overrides
 from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule, RuleSet
 from fleetmon.rules.states import advance_all
-
-_ROWS: dict[str, Callable[[HostReport], tuple[Row, ...]]] = {
-    "disk": lambda h: h.disks,
-    "nic": lambda h: h.nics,
-    "fs": lambda h: h.filesystems,
-    "vm": lambda h: h.vms,
-}
 
 
 def groups_of(hosts: Sequence[HostReport], specs: Mapping[str, HostSpec]) -> dict[str, list[str]]:
@@ -57,11 +50,12 @@ def hypervisor_of(host: HostReport, host_vars: Mapping[str, Any]) -> str:
         return str(declared)
     if host.hypervisor in ("kvm", "xen"):
         return host.hypervisor
-    for row in host.vms:
+    vms = host.rows_of("vm")
+    for row in vms:
         label = row.labels.get("hypervisor")
         if label:
             return label
-    if not host.vms and not any(k.startswith("hv.") for k in host.metrics):
+    if not vms and not any(k.startswith("hv.") for k in host.metrics):
         return "none"
     return "unknown"
 
@@ -299,7 +293,7 @@ def _host_findings(
                     ),
                     {**host.metrics, **row.metrics},
                 )
-                for row in _ROWS[rule.scope](host)
+                for row in host.rows_of(rule.scope)
             ]
             for row, flat, metrics in layers:
                 flat |= layer(past, rule.scope, name, row.name, metrics, reads[rule.scope])
