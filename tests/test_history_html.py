@@ -58,7 +58,7 @@ def test_timeline_builds_the_trends_in(base: object) -> None:
         "2026-11-23T00:30:00Z",
     ]
     filling = [
-        max(float(f.metrics["fs.used_pct"] or 0) for f in r.hosts[3].filesystems) for r in reports
+        max(float(f.metrics["fs.used_pct"] or 0) for f in r.hosts[3].rows_of("fs")) for r in reports
     ]
     assert filling[0] == pytest.approx(55.0)
     assert filling[-1] == pytest.approx(94.0)

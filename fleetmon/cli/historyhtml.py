@@ -40,16 +40,17 @@ def _num(row: Row, metric: str) -> float:
 def _picks(h: HostReport, top_vms: int) -> dict[str, set[str]]:
     """The rows of a host that get sparklines: busiest disk and NIC, top and alerting VMs."""
     out: dict[str, set[str]] = {"disk": set(), "nic": set(), "vm": set()}
-    if h.disks:
-        out["disk"].add(max(h.disks, key=lambda r: _num(r, "disk.util_pct")).name)
-    nics = [r for r in h.nics if "vm" not in r.labels] or list(h.nics)  # not a VM's port
+    disks, all_nics, vms = h.rows_of("disk"), h.rows_of("nic"), h.rows_of("vm")
+    if disks:
+        out["disk"].add(max(disks, key=lambda r: _num(r, "disk.util_pct")).name)
+    nics = [r for r in all_nics if "vm" not in r.labels] or list(all_nics)  # not a VM's port
     if nics:
         both = lambda r: _num(r, "nic.rx_bytes_per_s") + _num(r, "nic.tx_bytes_per_s")  # noqa: E731
         out["nic"].add(max(nics, key=both).name)
-    running = sorted(h.vms, key=lambda r: -_num(r, "vm.cpu_pct"))
+    running = sorted(vms, key=lambda r: -_num(r, "vm.cpu_pct"))
     out["vm"].update(r.name for r in running[:top_vms] if _num(r, "vm.cpu_pct") >= 0)
     bad = {f.subject for f in h.findings if f.scope == "vm" and f.severity is not Severity.OK}
-    out["vm"].update(r.name for r in h.vms if r.name in bad)
+    out["vm"].update(r.name for r in vms if r.name in bad)
     return out
 
 
@@ -88,7 +89,9 @@ def _series(
 
 def _forecasts(hist: History, hosts: Sequence[HostReport], now: int) -> dict[str, tuple[str, ...]]:
     ids = subjects_of(hist, hosts, "fs")
-    current = {(h.name, r.name): r.metrics.get("fs.used_pct") for h in hosts for r in h.filesystems}
+    current = {
+        (h.name, r.name): r.metrics.get("fs.used_pct") for h in hosts for r in h.rows_of("fs")
+    }
     found = query.numeric_points(
         hist, "raw", "fs", list(ids), ["fs.used_pct"], now - FIT_WINDOW_S, now
     )

@@ -72,7 +72,7 @@ def _host_at(h: HostReport, i: int, t: float, frac: float, rng: random.Random) -
     mem = m.get("mem.used_pct")
     if isinstance(mem, int | float):
         m["mem.used_pct"] = min(99.0, mem * (0.9 + 0.15 * activity(t)))
-    fss = list(h.filesystems)
+    fss = list(h.rows_of("fs"))
     if i % 10 == 3 and fss:
         # The fullest filesystem fills from 55 % to 94 % over the period: full days later.
         j = max(range(len(fss)), key=lambda n: float(fss[n].metrics.get("fs.used_pct") or 0))
@@ -82,7 +82,7 @@ def _host_at(h: HostReport, i: int, t: float, frac: float, rng: random.Random) -
         fss[j] = dataclasses.replace(fss[j], metrics={**fss[j].metrics, "fs.used_pct": used,
                                                        "fs.free_bytes": free})  # fmt: skip
     vms = []
-    for n, vm in enumerate(h.vms):
+    for n, vm in enumerate(h.rows_of("vm")):
         vm_m = _scale(vm.metrics, k)
         if (i * 31 + n) % 15 == 7 and vm_m.get("vm.state") == "running":
             vm_m["vm.mem_used_pct"] = 40.0 + 50.0 * frac  # a leak
@@ -90,10 +90,14 @@ def _host_at(h: HostReport, i: int, t: float, frac: float, rng: random.Random) -
     return dataclasses.replace(
         h,
         metrics=m,
-        disks=tuple(Row(r.name, _scale(r.metrics, k), r.labels) for r in h.disks),
-        nics=tuple(Row(r.name, _scale(r.metrics, k), r.labels) for r in h.nics),
-        filesystems=tuple(fss),
-        vms=tuple(vms),
+        rows={
+            **{
+                s: tuple(Row(r.name, _scale(r.metrics, k), r.labels) for r in rs)
+                for s, rs in h.rows.items()
+            },
+            "fs": tuple(fss),
+            "vm": tuple(vms),
+        },
         counters={},
         findings=(),
     )
