@@ -1,0 +1,62 @@
+"""docs/METRICS.md, the catalogue users read, and fleetmon/model/catalog.py, the one the code
+reads, name the same metrics in the same scopes: a metric added to one and not the other fails
+here (the doc's tables are checked, not generated, so their formulas stay hand-written)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from clirun import ROOT
+
+from fleetmon.model import catalog
+
+DOC = ROOT / "docs" / "METRICS.md"
+#: A section that lists metrics of one scope: "## Disk (scope `disk`, one row per whole device)".
+SECTION = re.compile(r"^## .*\(scope `(\w+)`")
+NAME = re.compile(r"`([a-z0-9_]+(?:\.[a-z0-9_]+)*)`")
+
+
+def _documented() -> dict[str, set[str]]:
+    """Metric names in the first column of each scope section's tables, by scope."""
+    out: dict[str, set[str]] = defaultdict(set)
+    scope: str | None = None
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            m = SECTION.match(line)
+            scope = m.group(1) if m else None
+        elif scope and line.startswith("| `"):
+            first = line.split("|")[1]
+            out[scope].update(NAME.findall(first))
+    return out
+
+
+def _catalogued() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for m in catalog.ALL.values():
+        out[m.scope].add(m.name)
+    return out
+
+
+def test_every_catalogue_metric_is_documented_in_its_scope() -> None:
+    doc = _documented()
+    missing = {s: sorted(names - doc.get(s, set())) for s, names in _catalogued().items()}
+    assert {s: n for s, n in missing.items() if n} == {}
+
+
+def test_every_documented_metric_is_in_the_catalogue() -> None:
+    cat = _catalogued()
+    extra = {s: sorted(names - cat.get(s, set())) for s, names in _documented().items()}
+    assert {s: n for s, n in extra.items() if n and s != "fleet"} == {}
+
+
+def test_every_row_scope_has_a_section() -> None:
+    doc = _documented()
+    assert [s.name for s in catalog.ROW_SCOPES if s.name not in doc] == []
+
+
+def test_the_parser_sees_every_table_row() -> None:
+    # A guard on the guard: the doc has the scopes and a plausible count of names.
+    doc = _documented()
+    assert {"host", "disk", "nic", "fs", "vm"} <= set(doc)
+    assert sum(len(v) for v in doc.values()) == len(catalog.ALL)
