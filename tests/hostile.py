@@ -51,22 +51,23 @@ def with_sections(nonce: str, name: str, first: str, second: str) -> str:
     return text.replace(NONCE, nonce) if nonce != NONCE else text
 
 
-def many_lines(name: str, nonce: str = NONCE, cap: int = CAP_BYTES) -> str:
+def many_lines(name: str, nonce: str = NONCE, cap: int = CAP_BYTES, count: int = 0) -> str:
     """The composite host with `name` (diskstats, net_dev or virsh_domstats) as many short,
-    distinct lines as fit in both samples under the output cap."""
+    distinct lines as fit in both samples under the output cap (or `count` device lines a
+    sample, for diskstats and net_dev)."""
     budget = (cap - len(probe_stdout(kvm=True)) - 4096) // 2
     if name == "diskstats":
         width = len("   8 000 vd000000x 1 2 3 4 5 6 7 8 9 10 11\n")
         body = "".join(
             f"   8 {i % 256:3d} vd{i:06d}x 1 2 3 4 5 6 7 8 9 10 11\n"
-            for i in range(budget // width)
+            for i in range(count or budget // width)
         )
     elif name == "net_dev":
         head = "Inter-|\n face |\n"
         width = len("e000000: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n")
         body = head + "".join(
             f"e{i:06d}: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"
-            for i in range((budget - len(head)) // width)
+            for i in range(count or (budget - len(head)) // width)
         )
     else:
         # At most MAX_DOMAINS domains, each with as many net devices as fit.

@@ -16,7 +16,7 @@ from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 from fleetmon.render.nagios import render_nagios
 from fleetmon.render.text import clean, render_text
-from fleetmon.sources import to_float, to_int, to_ints
+from fleetmon.sources import MAX_DEVICE_LINES, to_float, to_int, to_ints
 from fleetmon.sources.virsh import MAX_DEVICES, parse_domstats
 
 #: CPU seconds allowed to analyse the largest output under the cap (measured ~1-3 s on a
@@ -113,14 +113,44 @@ def test_more_domains_than_a_host_runs_is_a_parse_error() -> None:
         parse_domstats(text)
 
 
-@pytest.mark.parametrize("name", ["diskstats", "net_dev", "virsh_domstats"])
-def test_largest_output_under_the_cap_analyses_in_linear_time(name: str) -> None:
-    text = many_lines(name)
-    assert CAP_BYTES - 1024 * 1024 < len(text.encode()) <= CAP_BYTES
+def _timed(text: str) -> tuple[Status, str | None, float]:
     start = time.process_time()
     status, error = _analyse(text)
-    elapsed = time.process_time() - start
-    print(f"{name}: {len(text) / 2**20:.1f} MiB analysed in {elapsed:.2f} s CPU")
+    return status, error, time.process_time() - start
+
+
+def test_largest_domstats_under_the_cap_analyses_in_linear_time() -> None:
+    text = many_lines("virsh_domstats")
+    assert CAP_BYTES - 1024 * 1024 < len(text.encode()) <= CAP_BYTES
+    status, error, elapsed = _timed(text)
+    print(f"virsh_domstats: {len(text) / 2**20:.1f} MiB analysed in {elapsed:.2f} s CPU")
+    assert (status, error) == (Status.OK, None)
+    assert elapsed <= MAX_CPU_S
+
+
+@pytest.mark.parametrize("name", ["diskstats", "net_dev"])
+def test_more_devices_than_a_host_has_is_refused_before_parsing(name: str) -> None:
+    # The largest output under the cap: ~97,000 device lines a sample.
+    text = many_lines(name)
+    assert CAP_BYTES - 1024 * 1024 < len(text.encode()) <= CAP_BYTES
+    status, error, elapsed = _timed(text)
+    print(f"{name}: {len(text) / 2**20:.1f} MiB refused in {elapsed:.2f} s CPU")
+    assert status is Status.PARSE_ERROR
+    assert error is not None
+    assert error.startswith(f"parse error: section {name}: ")
+    assert f"more than the {MAX_DEVICE_LINES} devices fleetmon reads" in error
+    assert elapsed <= MAX_CPU_S / 4  # counted, not parsed
+
+
+@pytest.mark.parametrize("name", ["diskstats", "net_dev"])
+def test_as_many_devices_as_fleetmon_reads_analyse_in_linear_time(name: str) -> None:
+    # At the device limit (which counts a sample's lines, net_dev's two headers included).
+    text = many_lines(name, count=MAX_DEVICE_LINES - 2)
+    lines = 2 * (MAX_DEVICE_LINES - 2)
+    status, error, elapsed = _timed(text)
+    print(
+        f"{name}: {len(text) / 2**20:.1f} MiB, {lines} device lines analysed in {elapsed:.2f} s CPU"
+    )
     assert (status, error) == (Status.OK, None)
     assert elapsed <= MAX_CPU_S
 

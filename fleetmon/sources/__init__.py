@@ -76,6 +76,23 @@ def to_float(section: str, token: str, what: str) -> float:
     return value
 
 
+#: Device lines read from one section (diskstats, net_dev): a few thousand on the largest
+#: SAN hosts; more is a host that prints to exhaust the collector, refused before parsing
+#: so that the largest output under the cap costs well under its 2 s (issue 16).
+MAX_DEVICE_LINES = 32768
+
+
+def device_lines(section: str, text: str, limit: int = MAX_DEVICE_LINES) -> list[str]:
+    """lines_of(text), or ProbeParseError when it has more than `limit` lines (counted
+    before anything is split: one C-speed pass)."""
+    count = text.count("\n")
+    if count > limit:
+        raise ProbeParseError(
+            section, f"{count} lines, more than the {limit} devices fleetmon reads from it"
+        )
+    return lines_of(text)
+
+
 def lines_of(text: str) -> list[str]:
     """Non-blank lines, CRLF tolerated (a committed capture may carry it; /proc never does)."""
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]

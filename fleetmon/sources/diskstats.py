@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import WRAP_32, lines_of, to_int, to_ints
+from fleetmon.sources import WRAP_32, device_lines, to_int, to_ints
 
 SECTOR_BYTES = 512
 #: Digits of a partition number at most (2**20 minors: 7 digits; a margin kept).
@@ -65,7 +65,7 @@ def parse_diskstats(text: str) -> DiskStats:
     """Parse /proc/diskstats."""
     devices: list[DiskStat] = []
     old: list[str] = []
-    for line in lines_of(text):
+    for line in device_lines("diskstats", text):
         parts = line.split()
         if len(parts) == 7:
             old.append(parts[2])

@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_ints
+from fleetmon.sources import device_lines, to_ints
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ NIC_METRICS = tuple(name for name, _ in _RATE_FIELDS)
 def parse_net_dev(text: str) -> tuple[NetDev, ...]:
     """Parse /proc/net/dev, interfaces in file order."""
     out: list[NetDev] = []
-    for line in lines_of(text):
+    for line in device_lines("net_dev", text):
         if "|" in line:
             continue  # the two header lines
         name, colon, rest = line.rpartition(":")
