@@ -263,3 +263,41 @@ def test_report_of_few_hosts_or_one_core_starts_no_pool(
     assert main(["report", str(tmp_path), "--no-rules", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [h["name"] for h in doc["hosts"]] == [f"h{i}" for i in range(hosts)]
+
+
+def test_a_big_output_is_handled_off_the_loop_while_the_others_go_on() -> None:
+    # "b" is big (offloaded): its handler waits for "c" to be handed over. Were it on the
+    # loop, c could not finish meanwhile: b would give up after 20 s and end first.
+    import threading
+
+    loop_thread = threading.get_ident()
+    events: list[str] = []
+    where: dict[str, bool] = {}
+    c_done = threading.Event()
+
+    def handle(index: int, raw: RawResult) -> str:
+        name = raw.host.name
+        where[name] = threading.get_ident() == loop_thread
+        if name == "b":
+            c_done.wait(20)
+        events.append(f"end {name}")
+        if name == "c":
+            c_done.set()
+        return name
+
+    answers = {"b": FakeAnswer("x" * 100, 0.0), "c": FakeAnswer("small", 0.2)}
+
+    async def go() -> list[str]:
+        return await collect_each(
+            _hosts("b", "c"),
+            CollectOptions(),
+            lambda _: ProbeOptions(),
+            handle,
+            offload=lambda raw: len(raw.stdout) >= 100,
+        )
+
+    with fake_transport(answers):
+        results = asyncio.run(go())
+    assert results == ["b", "c"]
+    assert where == {"b": False, "c": True}
+    assert events == ["end c", "end b"]

@@ -148,6 +148,7 @@ async def collect_each(
     handle: Callable[[int, RawResult], T],
     host_options: Callable[[HostSpec], CollectOptions] | None = None,
     on_start: Callable[[int], None] | None = None,
+    offload: Callable[[RawResult], bool] | None = None,
 ) -> list[T]:
     """Probe every host, at most `opts.forks` at a time, and hand each result to `handle`.
 
@@ -157,6 +158,9 @@ async def collect_each(
     run (every other host is cancelled) and is raised as itself. `host_options` gives a
     host its own time limits and output cap; concurrency and the host-key policy stay the
     run's. `on_start(index)` runs when a host gets its slot (the progress line's clock).
+    When `offload(result)` is true (a big output), `handle` runs in a worker thread so the
+    loop keeps serving the other hosts' connections meanwhile (the interpreter switches
+    threads every few milliseconds): `handle` must then be safe to call from a thread.
     """
     jobs: list[tuple[str, str]] = []
     for host in hosts:
@@ -171,6 +175,8 @@ async def collect_each(
             if on_start is not None:
                 on_start(i)
             result = await _collect_one(host, script, nonce, hopts, ctx.with_opts(hopts))
+        if offload is not None and offload(result):
+            return await asyncio.to_thread(handle, i, result)
         return handle(i, result)
 
     try:
