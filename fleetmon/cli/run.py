@@ -6,9 +6,9 @@ import argparse
 import contextlib
 import dataclasses
 import functools
-import threading
 import gc
 import sys
+import threading
 from collections.abc import Sequence
 
 from fleetmon import __version__
