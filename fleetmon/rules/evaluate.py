@@ -23,7 +23,7 @@ from fleetmon.model import (
 )
 from fleetmon.rules.expr import EvalError, mangle
 from fleetmon.rules.historical import Fits, Past, RuleState, StateKey, layer, no_value
-from fleetmon.rules.overrides import host_overrides
+from fleetmon.rules.overrides import Tuner
 from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule, RuleSet
 from fleetmon.rules.states import advance_all
@@ -330,6 +330,7 @@ def evaluate(
     fleet_ctx = fleet_context(fleet)
     out: list[HostReport] = []
     judges = _Judges(rs.rules)
+    tune = Tuner(rs.names())
     for host in hosts:
         spec = specs.get(host.name)
         host_vars: Mapping[str, Any] = spec.vars if spec else {}
@@ -344,7 +345,7 @@ def evaluate(
                 selected[rule.hosts] = set(resolve(rule.hosts))
             if host.name in selected[rule.hosts]:
                 applicable.append(rule)
-        tuned, notes = host_overrides(host.name, host_vars, applicable, rs.names())
+        tuned, notes = tune(host.name, host_vars, applicable)
         own = {
             "vars": dict(host_vars),
             "host": host.name,
