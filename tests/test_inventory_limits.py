@@ -141,3 +141,27 @@ def test_alias_bomb_in_group_vars_exits_4_quickly(tmp_path: Path) -> None:
     assert r.wall_s < 10.0
     assert r.maxrss_mb < 100
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "shown"),
+    [
+        ("n.yaml", 'all:\n  hosts:\n    ok: {}\n    "ev\\x1b]52;c;QQ==\\x07il": {}\n', "4", "ev"),
+        ("n.ini", "[g]\nok\nbad\x1b[2Jname\n", "3", "bad"),
+        ("n.json", '{"all": {"hosts": {"a\\u2028b": {}}}}', "1", "a"),
+    ],
+)
+def test_a_host_name_with_control_characters_is_refused_and_shown_escaped(
+    tmp_path: Path, name: str, text: str, where: str, shown: str
+) -> None:
+    # A name is printed in every report and handed to ssh: an escape sequence or a line
+    # break in it is an input error naming the place, and the error itself is escaped.
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    r = measured("inventory", path)
+    assert r.returncode == 4
+    assert r.stderr.startswith(f"fleetmon: error: {path}:{where}: ")
+    assert "control characters are not allowed" in r.stderr or "unbalanced" in r.stderr
+    assert f"'{shown}" in r.stderr
+    assert r.stderr.endswith("\n")
+    assert r.stderr[:-1].isprintable()  # one line, every control escaped

@@ -24,6 +24,7 @@ from fleetmon.errors import (
     LockError,
     OptionError,
 )
+from fleetmon.render.text import clean
 
 log = logging.getLogger("fleetmon")
 
@@ -69,20 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = dispatch(args)
     except Interrupted as exc:
-        sys.stderr.write(f"fleetmon: {exc}\n")
+        sys.stderr.write(f"fleetmon: {clean(exc)}\n")
         code = exc.code
     except InputError as exc:
         if args.debug:
             log.exception("invalid input")
-        sys.stderr.write(f"fleetmon: error: {exc}\n")
+        sys.stderr.write(f"fleetmon: error: {clean(exc)}\n")
         code = EXIT_INPUT
     except LockError as exc:
-        sys.stderr.write(f"fleetmon: {exc}\n")
+        sys.stderr.write(f"fleetmon: {clean(exc)}\n")
         code = 3
     except FleetmonError as exc:
         if args.debug:
             log.exception("error")
-        sys.stderr.write(f"fleetmon: error: {exc}\n")
+        sys.stderr.write(f"fleetmon: error: {clean(exc)}\n")
         code = EXIT_INPUT
     except KeyboardInterrupt:
         sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         sys.stderr.write(
-            f"fleetmon: internal error: {type(exc).__name__}: {exc}"
+            f"fleetmon: internal error: {type(exc).__name__}: {clean(exc)}"
             " (run with --debug for details)\n"
         )
         code = EXIT_INTERNAL

@@ -13,7 +13,7 @@ from typing import Any
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.ranges import MAX_HOSTS, RAISE_HINT
 from fleetmon.inventory.values import is_deferred
-from fleetmon.inventory.vars import check_var
+from fleetmon.inventory.vars import CONTROL, check_var
 
 #: Entries (a host named in a group) allowed per host: a fleet lists a host in a few groups.
 ENTRIES_PER_HOST = 10
@@ -146,6 +146,10 @@ class Builder:
             )
         h = self.hosts.get(name)
         if h is None:
+            if CONTROL.search(name):
+                # A name is printed in every report and passed to ssh: like a user name,
+                # it may not carry a line break, an escape sequence or another control.
+                raise origin.error(f"host name {name!r}: control characters are not allowed")
             if len(self.hosts) >= self.max_hosts:
                 raise origin.error(
                     f"the inventory would have more than {self.max_hosts:,} hosts ({RAISE_HINT})"

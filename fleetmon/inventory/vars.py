@@ -47,7 +47,7 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 _STRICT_VALUES = ("yes", "no", "ask", "accept-new", "off")
 #: C0, DEL and C1 control characters: never part of a host, user, file name or URI, and
 #: refused by SSH for a user name (RFC 4013); ssh arguments may still be split by whitespace.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_SPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -111,7 +111,7 @@ def _text(value: Any, control: re.Pattern[str]) -> str:
 
 
 def _string(value: Any) -> str:
-    return _text(value, _CONTROL)
+    return _text(value, CONTROL)
 
 
 def connection_kind(name: str) -> str:

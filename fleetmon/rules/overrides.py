@@ -78,8 +78,7 @@ class Tuner:
             return hit[1], hit[2]
         changes = {str(name): _changes(host, str(name), spec) for name, spec in raw.items()}
         notes = [
-            f"{VAR}: no rule named '{name}' in the rule files"
-            f"{did_you_mean(name, self._known_list)}"
+            f"{VAR}: no rule named '{name}' in the rule files{did_you_mean(name, self._known_list)}"
             for name in changes
             if name not in self._known
         ]
