@@ -44,7 +44,8 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
     seen = []
     for minute in ("00", "05", "10", "15"):
         start = f"2030-01-01T00:{minute}:00Z"
-        res = fleetmon("report", _with_start(raw_dir, tmp_path, start), "-r", rules,
+        res = fleetmon("report", _with_start(raw_dir, tmp_path, start),
+                       "--no-default-rules", "-r", rules,
                        "--history", hist, "--format", "json")  # fmt: skip
         assert res.returncode in (0, 1, 2, 3), res.stderr
         doc = json.loads(res.stdout)
@@ -69,19 +70,21 @@ def test_the_text_report_lists_what_is_new_first(raw_dir: Path, tmp_path: Path) 
     rules.write_text(RULES.replace("for: 3 runs", "for: 1 run"))
     hist = tmp_path / "h.sqlite"
     res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:00:00Z"),
-                   "-r", rules, "--history", hist)  # fmt: skip
+                   "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
     lines = res.stdout.splitlines()
     start = lines.index("New since the last run")
     assert lines[start + 3].split()[:4] == ["WARNING", "localhost", "localhost", "always-3-runs"]
     res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:05:00Z"),
-                   "-r", rules, "--history", hist)  # fmt: skip
+                   "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
     assert "New since the last run" not in res.stdout  # still firing: not new
 
 
 def test_for_without_a_history_is_an_input_error(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    res = fleetmon("run", LOCAL, "-i", "0.1", "-r", rules, "--history", "none")
+    res = fleetmon(
+        "run", LOCAL, "-i", "0.1", "--no-default-rules", "-r", rules, "--history", "none"
+    )
     assert res.returncode == 4
     assert res.stderr == (
         f"fleetmon: error: {rules}:3: rule 'always-3-runs': for:, keep_firing_for: and the "

@@ -250,9 +250,19 @@ def test_seven_column_stat_and_missing_psi() -> None:
     m = hm.metrics
     assert (m["cpu.steal_pct"], m["cpu.guest_pct"]) == (None, None)
     assert isinstance(m["cpu.busy_pct"], float)
-    assert m["psi.cpu_some_pct"] is None
-    assert m["psi.io_full_pct"] is None
-    assert "/proc/pressure/cpu absent (kernel < 4.20 or PSI off): psi.cpu_* null" in hm.notes
+    # No /proc/pressure in either sample: not offered, so absent (METRICS.md), not null.
+    assert [k for k in m if k.startswith("psi.")] == []
+    assert "/proc/pressure/cpu absent (kernel < 4.20 or PSI off): psi.cpu_* not offered" in hm.notes
+
+
+def test_psi_in_one_sample_only_is_null() -> None:
+    out = probe_from_roots("root1", "root2")
+    sections = dict(out.sections)
+    sections[(2, "pressure_io")] = Section(2, "pressure_io", "", 1)
+    hm = compute_host(ProbeOutput(sections))
+    assert (hm.metrics["psi.io_some_pct"], hm.metrics["psi.io_full_pct"]) == (None, None)
+    assert isinstance(hm.metrics["psi.cpu_some_pct"], float)
+    assert "/proc/pressure/io read in one sample only: psi.io_* null" in hm.notes
 
 
 def test_reboot_nulls_every_delta() -> None:

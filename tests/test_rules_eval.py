@@ -57,15 +57,17 @@ def test_host_threshold(steal: float, severity: Severity, threshold: str, messag
     )
 
 
-def test_missing_and_null_metrics_are_unknown() -> None:
+def test_absent_metric_is_not_judged_and_null_is_unknown() -> None:
+    # Absent: the host does not offer it (a kernel without the source): OK, saying so.
     missing = host("a", (), {"load.per_cpu": 0.5, "cpu.iowait_pct": 1.0})
+    # Null: offered, but not computable this run: UNKNOWN.
     null = host("b", (), {**OK_METRICS, "cpu.steal_pct": None})
     hosts, _ = run(BASE, [missing, null])
     f = one(hosts["a"], "host-steal")
     assert (f.severity, f.value, f.message) == (
-        Severity.UNKNOWN,
+        Severity.OK,
         None,
-        "cpu.steal_pct not reported for a",
+        "not judged: cpu.steal_pct not offered by a (see notes)",
     )
     f = one(hosts["b"], "host-steal")
     assert (f.severity, f.message) == (
@@ -88,7 +90,7 @@ def test_rows_and_when_on_subject() -> None:
         "/": (Severity.CRITICAL, "/: fs.used_pct = 96 (critical: ~:95)"),
         "/var": (Severity.OK, "/var: fs.used_pct = 85 (warning ~:85, critical ~:95)"),
         "/srv": (Severity.WARNING, "/srv: fs.used_pct = 85.5 (warning: ~:85)"),
-        "/old": (Severity.UNKNOWN, "fs.used_pct not reported for /old"),
+        "/old": (Severity.OK, "/old: not judged: fs.used_pct not offered by h (see notes)"),
     }
 
 
@@ -106,7 +108,10 @@ def test_expr_rule() -> None:
     )
     assert one(hosts["b"], "io-stall").severity is Severity.OK
     f = one(hosts["c"], "io-stall")
-    assert (f.severity, f.message) == (Severity.UNKNOWN, "expr: 'cpu.iowait_pct' is undefined")
+    assert (f.severity, f.message) == (
+        Severity.OK,
+        "not judged: cpu.iowait_pct not offered by c (see notes)",
+    )
 
 
 def test_play_host_pattern_and_vm_rows() -> None:

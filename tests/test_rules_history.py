@@ -195,7 +195,7 @@ def test_expressions_over_windows() -> None:
     assert f.severity is expected
 
 
-def _steal(value: float) -> HostReport:
+def _steal(value: float | None) -> HostReport:
     h = host("kvm01", random.Random(3))
     return dataclasses.replace(h, metrics={**h.metrics, "cpu.steal_pct": value})
 
@@ -211,10 +211,10 @@ STEAL = """
 """
 
 
-def _run(value: float | None, t: float, states: dict) -> Finding:
+def _run(value: float | str | None, t: float, states: dict) -> Finding:
     h = (
         _steal(value)
-        if value is not None
+        if not isinstance(value, str)
         else dataclasses.replace(
             _steal(0.0),
             metrics={k: v for k, v in _steal(0.0).metrics.items() if k != "cpu.steal_pct"},
@@ -231,18 +231,27 @@ def _run(value: float | None, t: float, states: dict) -> Finding:
     return f
 
 
-def test_for_three_runs_then_firing_then_kept_then_resolved() -> None:
+@pytest.mark.parametrize(
+    ("third", "verdict"),
+    [
+        (None, "unknown"),  # steal null that run: not computable
+        ("absent", "ok"),  # steal not offered that run: not judged
+    ],
+)
+def test_for_three_runs_then_firing_then_kept_then_resolved(
+    third: float | str | None, verdict: str
+) -> None:
     states: dict = {}
     t = NOW
     seen = []
-    for value in (20.0, 20.0, None, 20.0, 1.0, 1.0):  # None: steal not reported that run
+    for value in (20.0, 20.0, third, 20.0, 1.0, 1.0):
         f = _run(value, t, states)
         seen.append((f.severity.value, f.state))
         t += 600
     assert seen == [
         ("ok", "pending"),
         ("ok", "pending"),
-        ("unknown", "pending"),  # neither advances nor resets the count
+        (verdict, "pending"),  # neither advances nor resets the count
         ("warning", "firing"),
         ("warning", "firing"),  # passed, but kept firing for 15 minutes
         ("ok", "resolved"),

@@ -65,9 +65,27 @@ def test_unidentified_hypervisor_is_said() -> None:
     assert [f.rule for f in found] == ["kvm-vm-vcpu-delay"]
 
 
-def test_missing_host_metric_is_unknown_not_a_pass() -> None:
+def test_metric_the_kernel_does_not_offer_is_not_judged() -> None:
     metrics = {k: v for k, v in HOST.items() if k != "oom.kills"}  # kernel before 4.13
-    found = _eval(host("old", (), metrics))
+    out, _ = evaluate(SHIPPED, [host("old", (), metrics)], {"old": spec("old", ())}, {})
+    (f,) = [f for f in out[0].findings if f.rule == "host-oom-kill"]
+    assert (f.severity, f.message) == (
+        Severity.OK,
+        "not judged: oom.kills not offered by old (see notes)",
+    )
+
+
+def test_metric_not_computable_this_run_is_unknown() -> None:
+    found = _eval(host("h", (), {**HOST, "oom.kills": None, "psi.io_full_pct": None}))
     assert [(f.rule, f.severity, f.message) for f in found] == [
-        ("host-oom-kill", Severity.UNKNOWN, "oom.kills not reported for old")
+        (
+            "host-io-pressure",
+            Severity.UNKNOWN,
+            "psi.io_full_pct is null for h: not computable this run (see notes)",
+        ),
+        (
+            "host-oom-kill",
+            Severity.UNKNOWN,
+            "oom.kills is null for h: not computable this run (see notes)",
+        ),
     ]

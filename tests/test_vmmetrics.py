@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetmon.analyse.vms import VM_METRICS, compute_vms
+from fleetmon.analyse.vms import HV_METRICS, VM_METRICS, compute_vms
 from fleetmon.sources.sections import ProbeOutput, Section
 
 DATA = Path(__file__).parent / "data"
@@ -193,7 +193,9 @@ def test_virsh_failure_costs_the_vms_with_a_note(text: str, rc: int, note: str) 
     )
     res = compute_vms(out, host_cpus=2, host_mem_bytes=None, interval_s=1.0)
     assert res.vms == ()
-    assert res.hv_metrics == {}
+    # A hypervisor whose VMs could not be listed: its figures are not computable this run
+    # (null, so its rules say UNKNOWN), not absent as on a host without a hypervisor.
+    assert res.hv_metrics == dict.fromkeys(HV_METRICS)
     assert res.notes == (note,)
 
 
@@ -201,6 +203,7 @@ def test_unreadable_domstats_is_a_note_not_a_host_failure() -> None:
     text = (DATA / "glances" / "virsh-domstats-win11-trimmed.txt").read_text()
     res = compute_vms(kvm(text, text), host_cpus=2, host_mem_bytes=None, interval_s=1.0)
     assert res.vms == ()
+    assert res.hv_metrics == dict.fromkeys(HV_METRICS)
     assert res.notes == (
         "VMs not reported: kvm output unreadable: section virsh_domstats: line 62: expected "
         "\"Domain: '<name>'\" or 'key=value', got '  vcpu.1...'",

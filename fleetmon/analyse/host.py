@@ -131,10 +131,10 @@ def _cpu(st1: Stat | None, st2: Stat | None, ok: bool, dt: float | None) -> dict
 def _vm(
     v1: VmStat | None, v2: VmStat | None, ok: bool, dt: float | None, notes: _Notes
 ) -> dict[str, MetricValue]:
+    if v2 is not None and v2.get("oom_kill") is None:
+        notes.add("oom_kill absent from /proc/vmstat (kernel < 4.13): oom.kills not offered")
     if v1 is None or v2 is None or not ok:
         return {}
-    if v2.get("oom_kill") is None:
-        notes.add("oom_kill absent from /proc/vmstat (kernel < 4.13): oom.kills not reported")
 
     def d(name: str) -> int | None:
         return _counter_delta(v1.get(name), v2.get(name))
@@ -156,17 +156,28 @@ _PSI = (
 )
 
 
-def _psi(out: ProbeOutput, ok: bool, dt: float | None, notes: _Notes) -> dict[str, MetricValue]:
+def _psi(
+    out: ProbeOutput, ok: bool, dt: float | None, notes: _Notes
+) -> tuple[dict[str, MetricValue], set[str]]:
+    """PSI metrics, and those the kernel does not offer: a file missing from both samples
+    (before 4.20, CONFIG_PSI off, or psi=0 as RHEL 8 boots) is absent, not null."""
     m: dict[str, MetricValue] = {}
     files: dict[str, tuple[Pressure | None, Pressure | None]] = {}
+    absent: set[str] = set()
     for section in ("pressure_cpu", "pressure_io", "pressure_memory"):
         parser = functools.partial(parse_pressure, section=section)
         files[section] = (_parse(out, 1, section, parser), _parse(out, 2, section, parser))
-        if None in files[section]:
-            name = section.removeprefix("pressure_")
-            notes.add(f"/proc/pressure/{name} absent (kernel < 4.20 or PSI off): psi.{name}_* null")
+        name = section.removeprefix("pressure_")
+        if files[section] == (None, None):
+            absent.add(section)
+            notes.add(
+                f"/proc/pressure/{name} absent (kernel < 4.20 or PSI off): psi.{name}_* not offered"
+            )
+        elif None in files[section]:
+            notes.add(f"/proc/pressure/{name} read in one sample only: psi.{name}_* null")
+    not_offered = {metric for metric, section, _ in _PSI if section in absent}
     if not ok:
-        return m
+        return m, not_offered
     for metric, section, kind in _PSI:
         p1, p2 = files[section]
         l1 = None if p1 is None else getattr(p1, kind)
@@ -175,7 +186,7 @@ def _psi(out: ProbeOutput, ok: bool, dt: float | None, notes: _Notes) -> dict[st
             continue
         delta = _counter_delta(l1.total_us, l2.total_us)
         m[metric] = None if delta is None else 100.0 * delta / (dt * 1e6)
-    return m
+    return m, not_offered
 
 
 def _keep_disk(name: str, names: set[str], opts: HostOptions) -> bool:
@@ -339,7 +350,12 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
     if v1 is None or v2 is None:
         notes.add("/proc/vmstat unreadable: paging.* and oom.kills null")
     metrics.update(_vm(v1, v2, ok, dt, notes))
-    metrics.update(_psi(out, ok, dt, notes))
+    if v2 is not None and v2.get("oom_kill") is None:
+        del metrics["oom.kills"]  # not offered by the kernel: absent (METRICS.md)
+    psi, not_offered = _psi(out, ok, dt, notes)
+    metrics.update(psi)
+    for name in not_offered:
+        del metrics[name]
 
     d1, d2 = _pair(out, "diskstats", parse_diskstats)
     n1, n2 = _pair(out, "net_dev", parse_net_dev)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
-from fleetmon.model.catalog import VM
+from fleetmon.model.catalog import HOST, VM
 from fleetmon.sources import virsh, xen
 from fleetmon.sources.sections import ProbeOutput
 
@@ -21,6 +21,10 @@ MIB = 1024 * 1024
 
 #: Every vm.* metric of a VM that has counters, in catalogue order.
 VM_METRICS = tuple(m.name for m in VM)
+
+#: The host's hypervisor figures: null, not absent, when its hypervisor's tools failed
+#: (not computable this run; absent means the host runs no hypervisor).
+HV_METRICS = tuple(m.name for m in HOST if m.name.startswith("hv."))
 
 #: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
 RUNNING = frozenset({"running", "blocked"})
@@ -68,8 +72,15 @@ def compute_vms(
             return _xen(out, host_cpus, host_mem_bytes, interval_s)
     except ProbeParseError as exc:
         # The host's own figures are still good: lose the VMs, say why.
-        return VmResult(hypervisor=hv, notes=(f"VMs not reported: {hv} output unreadable: {exc}",))
+        return _not_reported(hv, f"{hv} output unreadable: {exc}")
     return VmResult()
+
+
+def _not_reported(hv: str, reason: str) -> VmResult:
+    """A hypervisor whose VMs could not be listed: hv.* null, and why."""
+    return VmResult(
+        hypervisor=hv, hv_metrics=dict.fromkeys(HV_METRICS), notes=(f"VMs not reported: {reason}",)
+    )
 
 
 def _failed(out: ProbeOutput, sample: int, name: str) -> str | None:
@@ -120,7 +131,7 @@ def _kvm(
 ) -> VmResult:
     reason = _failed(out, 1, "virsh_domstats") or _failed(out, 2, "virsh_domstats")
     if reason:
-        return VmResult(hypervisor="kvm", notes=(f"VMs not reported: {reason}",))
+        return _not_reported("kvm", reason)
     s1 = {d.name: d for d in virsh.parse_domstats(out.text(1, "virsh_domstats") or "")}
     s2 = virsh.parse_domstats(out.text(2, "virsh_domstats") or "")
     node_text = out.text(0, "virsh_nodeinfo")
@@ -247,7 +258,7 @@ def _xen(
 ) -> VmResult:
     reason = _failed(out, 2, "xl_list")
     if reason:
-        return VmResult(hypervisor="xen", notes=(f"VMs not reported: {reason}",))
+        return _not_reported("xen", reason)
     notes: list[str] = []
     info_text = out.text(0, "xl_info")
     info = xen.parse_xl_info(info_text) if info_text else xen.XlInfo(None, None, None)

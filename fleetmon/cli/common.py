@@ -53,6 +53,26 @@ def playbooks_dir() -> Path:
     return Path(fleetmon.__file__).resolve().parent / "playbooks"
 
 
+def rule_files_of(args: argparse.Namespace, history: bool = False) -> list[str]:
+    """The rule files to load: the shipped playbooks, then each `-r` file or folder on top
+    (`--no-default-rules`: the `-r` ones only). A file named twice is loaded once, first."""
+    own = list(getattr(args, "rules", None) or [])
+    if getattr(args, "no_default_rules", False):
+        if not own:
+            raise OptionError("--no-default-rules needs -r FILE (or use --no-rules)")
+        shipped: list[str] = []
+    else:
+        shipped = default_rule_files(str(playbooks_dir()), history=history)
+    seen: set[str] = set()
+    out: list[str] = []
+    for f in [*shipped, *own]:
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
 def rule_set(args: argparse.Namespace) -> tuple[RuleSet | None, tuple[str, ...]]:
     """The rules of this run (None with --no-rules) and the files they came from."""
     if getattr(args, "no_rules", False):
@@ -60,7 +80,7 @@ def rule_set(args: argparse.Namespace) -> tuple[RuleSet | None, tuple[str, ...]]
     from fleetmon.history.paths import resolve
 
     with_history = resolve(getattr(args, "history", "none")) is not None
-    files = args.rules or default_rule_files(str(playbooks_dir()), history=with_history)
+    files = rule_files_of(args, history=with_history)
     return load_rules(files), tuple(files)
 
 

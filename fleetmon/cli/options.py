@@ -60,14 +60,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", metavar="FILE", help="also write the HTML report")
     p.add_argument("--json", metavar="FILE", dest="json_out", help="also write the JSON report")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one suite per host)")
-    p.add_argument(
-        "-r",
-        "--rules",
-        action="append",
-        default=None,
-        metavar="FILE",
-        help="rule file or folder (repeatable; default: the shipped playbooks)",
-    )
+    _add_rule_files(p)
     p.add_argument("--no-rules", action="store_true", help="evaluate no rules")
     p.add_argument(
         "--unreachable",
@@ -76,6 +69,24 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
         help="how hosts that were not collected count in the exit code",
     )
     p.add_argument("--fail-on", choices=("warning", "critical"), default="critical")
+
+
+def _add_rule_files(p: argparse.ArgumentParser) -> None:
+    """-r (on top of the shipped playbooks) and --no-default-rules."""
+    p.add_argument(
+        "-r",
+        "--rules",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="rule file or folder, loaded after the shipped playbooks (repeatable; a later "
+        "rule of the same name replaces or tunes the earlier one)",
+    )
+    p.add_argument(
+        "--no-default-rules",
+        action="store_true",
+        help="do not load the shipped playbooks: only the -r files",
+    )
 
 
 def _add_inventory_args(p: argparse.ArgumentParser, *flags: str) -> None:
@@ -285,11 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="check rule files, or show which apply where")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
-    lint = rsub.add_parser("lint", help="check rule files without connecting anywhere")
-    lint.add_argument("files", nargs="+")
+    lint = rsub.add_parser(
+        "lint",
+        help="check rule files without connecting anywhere, on top of the shipped playbooks",
+    )
+    lint.add_argument("files", nargs="+", metavar="FILE", help="rule file or folder")
+    lint.add_argument(
+        "--no-default-rules",
+        action="store_true",
+        help="check the files alone, not on top of the shipped playbooks",
+    )
     lst = rsub.add_parser("list", help="print the rules that apply to each host")
     _add_inventory_args(lst, "-i")
-    lst.add_argument("-r", "--rules", action="append", default=None, metavar="FILE")
+    _add_rule_files(lst)
     lst.add_argument("-l", "--limit", metavar="PATTERN")
     _add_vault_options(lst)
     return parser

@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fleetmon.cli.common import playbooks_dir
+from fleetmon.cli.common import rule_files_of
 from fleetmon.cli.sources import open_inventory, warn
-from fleetmon.rules import default_rule_files, load_rules, render_rule_list
+from fleetmon.rules import load_rules, render_rule_list
 
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon rules lint FILE...` and `fleetmon rules list INVENTORY`."""
     if args.rules_command == "lint":
-        rs = load_rules(args.files)
+        # The files as a run loads them: on top of the shipped playbooks (history.yaml
+        # included: a run keeps a history by default), so a file may tune a shipped rule.
+        args.rules = args.files
+        rs = load_rules(rule_files_of(args, history=True))
         sys.stdout.write(f"{len(rs.rules)} rules OK in {len(rs.files)} file(s)\n")
         return 0
     inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit, warn=warn)
-    files = args.rules or default_rule_files(str(playbooks_dir()))
+    files = rule_files_of(args)
     sys.stdout.write(
         render_rule_list(
             load_rules(files), hosts, lambda p: {h.name for h in inventory.select_quiet(p)}

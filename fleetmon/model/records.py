@@ -144,6 +144,9 @@ class Finding:
     #: Across runs (with a history): pending, firing or resolved, and since when (ISO).
     state: str | None = None
     since: str | None = None
+    #: False for an OK that judged nothing: the subject does not offer a metric the rule
+    #: needs. Like UNKNOWN, it neither advances nor resets a rule's state across runs.
+    judged: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Rules applied to collected hosts and fleet statistics (pure): findings per rule x subject.
 
 Every rule that applies yields a finding per subject, OK included (JUnit needs the passes);
-renderers show the non-OK ones. A missing or null metric is UNKNOWN, never a silent pass.
+renderers show the non-OK ones. A null metric is UNKNOWN, never a silent pass; an absent one
+(not offered by the host) is not judged (judge.py).
 """
 
 from __future__ import annotations
@@ -11,20 +12,11 @@ from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fleetmon.inventory.patterns import Matcher, matcher
-from fleetmon.model import (
-    Finding,
-    FleetStat,
-    HostReport,
-    HostSpec,
-    MetricValue,
-    Row,
-    Severity,
-    catalog,
-)
-from fleetmon.rules.expr import EvalError, mangle
-from fleetmon.rules.historical import Fits, Past, RuleState, StateKey, layer, no_value
+from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, MetricValue, Row, catalog
+from fleetmon.rules.expr import mangle
+from fleetmon.rules.historical import Past, RuleState, StateKey, layer
+from fleetmon.rules.judge import Judge, Judges
 from fleetmon.rules.overrides import Tuner
-from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule, RuleSet
 from fleetmon.rules.states import advance_all
 
@@ -60,13 +52,6 @@ def hypervisor_of(host: HostReport, host_vars: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def fmt_value(value: MetricValue) -> str:
-    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
 def _metrics(metrics: Mapping[str, MetricValue]) -> dict[str, MetricValue]:
     return {mangle(k): v for k, v in metrics.items()}
 
@@ -78,156 +63,6 @@ def fleet_context(fleet: Mapping[str, FleetStat]) -> dict[str, float]:
         for name in catalog.FLEET_STATS:
             out[mangle(f"fleet.{metric}.{name}")] = getattr(stat, name)
     return out
-
-
-def _thresholds(rule: Rule) -> str | None:
-    if rule.expr is not None:
-        return rule.expr.source
-    parts = [
-        f"{lvl} {th.text}"
-        for lvl, th in (("warning", rule.warning), ("critical", rule.critical))
-        if th is not None
-    ]
-    return ", ".join(parts) or None
-
-
-class _Judge:
-    """Evaluates one rule on one subject, given the context of the host (or fleet)."""
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-        self.thresholds = _thresholds(rule)
-        # The conditions in the order they are tried, built once: 84 judgments per host.
-        self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
-        readers = (*self.conds, rule.expr, rule.message, rule.apply)
-        self.label = rule.apply.source if rule.apply is not None else rule.metric
-        #: The only context names this rule's expressions and message can read.
-        self.reads = frozenset().union(*(x.reads for x in readers if x is not None))
-        self.levels = tuple(
-            (severity, th)
-            for severity, th in (
-                (Severity.CRITICAL, rule.critical),
-                (Severity.WARNING, rule.warning),
-            )
-            if th is not None
-        )
-
-    def finding(
-        self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str
-    ) -> Finding:
-        r = self.rule
-        return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
-
-    def _about(self, host: str, subject: str, text: str) -> str:
-        return text if subject in (host, self.rule.metric) else f"{subject}: {text}"
-
-    def _for(self, subject: str) -> str:
-        return "" if subject == self.rule.metric else f" for {subject}"
-
-    def unknown(self, subject: str, value: MetricValue, reason: str) -> Finding:
-        return self.finding(Severity.UNKNOWN, subject, value, self.thresholds, reason)
-
-    def judge(
-        self,
-        host: str,
-        subject: str,
-        metrics: Mapping[str, MetricValue],
-        ctx: MutableMapping[str, Any],
-    ) -> Finding | None:
-        """The finding for one subject, or None when `when:` excludes it."""
-        r = self.rule
-        value: MetricValue = None
-        metric = r.metric
-        if metric is not None and metric in metrics:
-            value = metrics[metric]
-            ctx["value"] = value
-        if "__bound" in ctx:
-            ctx["__bound"].fits, ctx["__bound"].last = Fits(r.min_points or 2, r.min_r2), None
-        for cond in self.conds:
-            try:
-                if not cond.truth(ctx):
-                    return None
-            except EvalError as exc:
-                return None if no_value(exc) else self.unknown(subject, value, f"when: {exc}")
-        if r.expr is not None:
-            return self._judge_expr(host, subject, ctx)
-        assert metric is not None
-        if r.apply is not None:
-            try:
-                value = ctx["value"] = r.apply(ctx)
-            except EvalError as exc:
-                return self._no_value(host, subject, exc, r.apply.source)
-        elif metric not in metrics:
-            return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
-        if value is None:
-            why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
-            return self.unknown(subject, None, why)
-        try:
-            for severity, th in self.levels:
-                if th.alerts(value):
-                    return self._alert(host, severity, subject, value, th.text, ctx)
-        except ValueKindError as exc:
-            return self.unknown(subject, value, str(exc))
-        ok = f"{self.label} = {fmt_value(value)} ({self.thresholds})"
-        return self.finding(
-            Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
-        )
-
-    def _no_value(self, host: str, subject: str, exc: EvalError, source: str) -> Finding:
-        """OK when a history function has nothing to say (too few points...), else UNKNOWN."""
-        quiet = no_value(exc)
-        if quiet is None:
-            return self.unknown(subject, None, f"{source}: {exc}")
-        msg = self._about(host, subject, f"{source}: not judged: {quiet}")
-        return self.finding(Severity.OK, subject, None, self.thresholds, msg)
-
-    def _judge_expr(self, host: str, subject: str, ctx: MutableMapping[str, Any]) -> Finding:
-        r = self.rule
-        assert r.expr is not None
-        assert r.severity is not None
-        try:
-            holds = r.expr.truth(ctx)
-        except EvalError as exc:
-            return self._no_value(host, subject, exc, "expr")
-        if not holds:
-            msg = self._about(host, subject, f"{r.expr.source} does not hold")
-            return self.finding(Severity.OK, subject, None, r.expr.source, msg)
-        return self._alert(host, r.severity, subject, None, r.expr.source, ctx)
-
-    def _alert(
-        self,
-        host: str,
-        severity: Severity,
-        subject: str,
-        value: MetricValue,
-        th: str,
-        ctx: MutableMapping[str, Any],
-    ) -> Finding:
-        r = self.rule
-        if r.metric is not None:
-            default = f"{self.label} = {fmt_value(value)} ({severity.value}: {th})"
-        else:
-            default = f"{r.expr.source if r.expr else th} holds"
-        default = self._about(host, subject, default)
-        msg = default
-        if r.message is not None:
-            ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)
-            try:
-                msg = r.message.render(ctx)
-            except EvalError as exc:
-                msg = f"{default} (message template failed: {exc})"
-        return self.finding(severity, subject, value, th, msg)
-
-
-class _Judges:
-    """One _Judge per rule object: built once per run, again only for rules a host tuned."""
-
-    def __init__(self, rules: Sequence[Rule]) -> None:
-        self._by_id = {id(r): (r, _Judge(r)) for r in rules}
-
-    def __call__(self, rule: Rule) -> _Judge:
-        found = self._by_id.get(id(rule))
-        return found[1] if found is not None and found[0] is rule else _Judge(rule)
 
 
 def _flat(reads: Collection[str], maps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -245,7 +80,7 @@ def _host_findings(
     rules: Sequence[Rule],
     host: HostReport,
     base: Sequence[Mapping[str, Any]],
-    judges: _Judges,
+    judges: Judges,
     past: Past | None = None,
 ) -> list[Finding]:
     out: list[Finding] = []
@@ -329,7 +164,7 @@ def evaluate(
     selected: dict[str, set[str]] = {}
     fleet_ctx = fleet_context(fleet)
     out: list[HostReport] = []
-    judges = _Judges(rs.rules)
+    judges = Judges(rs.rules)
     tune = Tuner(rs.names())
     for host in hosts:
         spec = specs.get(host.name)
@@ -384,7 +219,7 @@ def _fleet_findings(
             continue
         subject = rule.metric or rule.name
         ctx = {**fleet_ctx, "host": "fleet", "subject": subject, "groups": groups, "scope": "fleet"}
-        f = _Judge(rule).judge("fleet", subject, values, ctx)
+        f = Judge(rule).judge("fleet", subject, values, ctx)
         if f is not None:
             out.append(f)
     return out

@@ -7,6 +7,7 @@ Walks the YAML node tree of model.yamlnodes rather than plain data, so every err
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -326,7 +327,8 @@ def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -
 
 
 def rule_files(paths: Sequence[str]) -> list[str]:
-    """Expand folders into their sorted *.yaml/*.yml files (I/O: lists directories)."""
+    """Expand folders into their sorted *.yaml/*.yml files (I/O: lists directories); a file
+    reached twice (a shipped playbook also given with -r) is kept in its first place."""
     out: list[str] = []
     for p in paths:
         path = Path(p)
@@ -337,7 +339,14 @@ def rule_files(paths: Sequence[str]) -> list[str]:
             out.extend(found)
         else:
             out.append(p)
-    return out
+    seen: set[str] = set()
+    unique = []
+    for f in out:
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
 
 
 def load_rules(paths: Sequence[str]) -> RuleSet:

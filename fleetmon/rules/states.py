@@ -3,8 +3,9 @@
 Prometheus's alerting states, counted in runs or in time: a subject that breaks a rule is
 `pending` until the rule's `for:` has passed (its finding stays OK meanwhile), then
 `firing`; once it passes again it is `resolved` for that run, unless `keep_firing_for:`
-keeps it firing a while. An UNKNOWN verdict (a metric missing this run) neither advances
-nor resets the count, nor does a run in which the subject was not collected.
+keeps it firing a while. An UNKNOWN verdict (a metric not computable this run) neither
+advances nor resets the count, nor does an OK that judged nothing (a metric the subject does
+not offer), nor a run in which the subject was not collected.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def advance(
     """This run's finding with its state, the state to keep, and whether to write it
     (False: leave the stored state as it is)."""
     sev = finding.severity
-    if sev is Severity.UNKNOWN:
+    if sev is Severity.UNKNOWN or not finding.judged:
         if prev is None:
             return finding, None, False
         return dataclasses.replace(finding, state=prev.state, since=iso(prev.since_t)), prev, False

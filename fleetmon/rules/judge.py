@@ -1,0 +1,211 @@
+"""One rule judged on one subject (pure): the finding, from the subject's context.
+
+Metric rules compare the value with their thresholds; expression rules evaluate `expr:`.
+Absent metrics (not offered by the host) are not judged; null ones are UNKNOWN (METRICS.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
+
+from fleetmon.model import Finding, MetricValue, Severity, catalog
+from fleetmon.rules.expr import EvalError
+from fleetmon.rules.historical import Fits, no_value
+from fleetmon.rules.ranges import ValueKindError
+from fleetmon.rules.ruleset import Rule
+
+
+def fmt_value(value: MetricValue) -> str:
+    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _thresholds(rule: Rule) -> str | None:
+    if rule.expr is not None:
+        return rule.expr.source
+    parts = [
+        f"{lvl} {th.text}"
+        for lvl, th in (("warning", rule.warning), ("critical", rule.critical))
+        if th is not None
+    ]
+    return ", ".join(parts) or None
+
+
+class Judge:
+    """Evaluates one rule on one subject, given the context of the host (or fleet)."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.thresholds = _thresholds(rule)
+        # The conditions in the order they are tried, built once: 84 judgments per host.
+        self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
+        readers = (*self.conds, rule.expr, rule.message, rule.apply)
+        self.label = rule.apply.source if rule.apply is not None else rule.metric
+        #: The only context names this rule's expressions and message can read.
+        self.reads = frozenset().union(*(x.reads for x in readers if x is not None))
+        #: Catalogue metrics the conditions and expression read that a subject of this scope
+        #: may lack because its host does not offer them (PSI before 4.20): an expression
+        #: failing on one of those is not judged, as a metric rule on it is not.
+        tried = (*self.conds, rule.expr)
+        own = {rule.scope, "host"} if rule.scope != "fleet" else set()
+        self.offerable = tuple(
+            dict.fromkeys(
+                m for x in tried if x is not None for m in x.metrics if catalog.scope_of(m) in own
+            )
+        )
+        self.levels = tuple(
+            (severity, th)
+            for severity, th in (
+                (Severity.CRITICAL, rule.critical),
+                (Severity.WARNING, rule.warning),
+            )
+            if th is not None
+        )
+
+    def finding(
+        self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str
+    ) -> Finding:
+        r = self.rule
+        return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
+
+    def _about(self, host: str, subject: str, text: str) -> str:
+        return text if subject in (host, self.rule.metric) else f"{subject}: {text}"
+
+    def _for(self, subject: str) -> str:
+        return "" if subject == self.rule.metric else f" for {subject}"
+
+    def unknown(self, subject: str, value: MetricValue, reason: str) -> Finding:
+        return self.finding(Severity.UNKNOWN, subject, value, self.thresholds, reason)
+
+    def judge(
+        self,
+        host: str,
+        subject: str,
+        metrics: Mapping[str, MetricValue],
+        ctx: MutableMapping[str, Any],
+    ) -> Finding | None:
+        """The finding for one subject, or None when `when:` excludes it."""
+        r = self.rule
+        value: MetricValue = None
+        metric = r.metric
+        if metric is not None and metric in metrics:
+            value = metrics[metric]
+            ctx["value"] = value
+        if "__bound" in ctx:
+            ctx["__bound"].fits, ctx["__bound"].last = Fits(r.min_points or 2, r.min_r2), None
+        for cond in self.conds:
+            try:
+                if not cond.truth(ctx):
+                    return None
+            except EvalError as exc:
+                # A condition on a metric the host does not offer cannot hold: no finding.
+                if no_value(exc) or self._not_offered(metrics):
+                    return None
+                return self.unknown(subject, value, f"when: {exc}")
+        if r.expr is not None:
+            return self._judge_expr(host, subject, metrics, ctx)
+        assert metric is not None
+        if metric not in metrics and r.scope != "fleet":
+            return self._not_judged(host, subject, (metric,))
+        if r.apply is not None:
+            try:
+                value = ctx["value"] = r.apply(ctx)
+            except EvalError as exc:
+                return self._no_value(host, subject, exc, r.apply.source)
+        elif metric not in metrics:
+            return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
+        if value is None:
+            why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
+            return self.unknown(subject, None, why)
+        try:
+            for severity, th in self.levels:
+                if th.alerts(value):
+                    return self._alert(host, severity, subject, value, th.text, ctx)
+        except ValueKindError as exc:
+            return self.unknown(subject, value, str(exc))
+        ok = f"{self.label} = {fmt_value(value)} ({self.thresholds})"
+        return self.finding(
+            Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
+        )
+
+    def _not_offered(self, metrics: Mapping[str, MetricValue]) -> tuple[str, ...]:
+        """The metrics the rule reads that this subject's host does not offer."""
+        return tuple(m for m in self.offerable if m not in metrics)
+
+    def _not_judged(self, host: str, subject: str, absent: Sequence[str]) -> Finding:
+        """OK, saying so: the subject does not offer a metric the rule needs (METRICS.md:
+        absent is "not offered", null is "not computable this run")."""
+        names = ", ".join(absent)
+        text = f"not judged: {names} not offered by {host} (see notes)"
+        msg = self._about(host, subject, text)
+        ok = self.finding(Severity.OK, subject, None, self.thresholds, msg)
+        return dataclasses.replace(ok, judged=False)
+
+    def _no_value(self, host: str, subject: str, exc: EvalError, source: str) -> Finding:
+        """OK when a history function has nothing to say (too few points...), else UNKNOWN."""
+        quiet = no_value(exc)
+        if quiet is None:
+            return self.unknown(subject, None, f"{source}: {exc}")
+        msg = self._about(host, subject, f"{source}: not judged: {quiet}")
+        return self.finding(Severity.OK, subject, None, self.thresholds, msg)
+
+    def _judge_expr(
+        self,
+        host: str,
+        subject: str,
+        metrics: Mapping[str, MetricValue],
+        ctx: MutableMapping[str, Any],
+    ) -> Finding:
+        r = self.rule
+        assert r.expr is not None
+        assert r.severity is not None
+        try:
+            holds = r.expr.truth(ctx)
+        except EvalError as exc:
+            absent = self._not_offered(metrics)
+            if absent and not no_value(exc):
+                return self._not_judged(host, subject, absent)
+            return self._no_value(host, subject, exc, "expr")
+        if not holds:
+            msg = self._about(host, subject, f"{r.expr.source} does not hold")
+            return self.finding(Severity.OK, subject, None, r.expr.source, msg)
+        return self._alert(host, r.severity, subject, None, r.expr.source, ctx)
+
+    def _alert(
+        self,
+        host: str,
+        severity: Severity,
+        subject: str,
+        value: MetricValue,
+        th: str,
+        ctx: MutableMapping[str, Any],
+    ) -> Finding:
+        r = self.rule
+        if r.metric is not None:
+            default = f"{self.label} = {fmt_value(value)} ({severity.value}: {th})"
+        else:
+            default = f"{r.expr.source if r.expr else th} holds"
+        default = self._about(host, subject, default)
+        msg = default
+        if r.message is not None:
+            ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)
+            try:
+                msg = r.message.render(ctx)
+            except EvalError as exc:
+                msg = f"{default} (message template failed: {exc})"
+        return self.finding(severity, subject, value, th, msg)
+
+
+class Judges:
+    """One Judge per rule object: built once per run, again only for rules a host tuned."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._by_id = {id(r): (r, Judge(r)) for r in rules}
+
+    def __call__(self, rule: Rule) -> Judge:
+        found = self._by_id.get(id(rule))
+        return found[1] if found is not None and found[0] is rule else Judge(rule)
