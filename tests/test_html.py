@@ -215,7 +215,9 @@ def test_vm_table_marks_top_vms_and_folds() -> None:
     by_cpu = sorted(kvm02.rows_of("vm"), key=lambda v: -float(v.metrics["vm.cpu_pct"]))  # type: ignore[arg-type]
     assert vm_rows == [v.name for v in by_cpu]
     assert re.findall(r"<td class=top>(app-\d\d)", part) == [v.name for v in by_cpu[:3]]
-    head = re.search(r"<th>VM<th>vCPUs<th>CPU %<th>vCPU delay %<th>memory (\w+)<th>", part)
+    head = re.search(
+        r"<th>VM<th>vCPUs<th>CPU/vCPU %<th>CPU of host %<th>vCPU delay %<th>memory (\w+)<th>", part
+    )
     assert head is not None
     assert head[1] in ("GiB", "MiB")
 
@@ -342,7 +344,8 @@ def test_host_lists_problems_and_counts_passed_checks() -> None:
     warn = rf.finding("steal", Severity.WARNING, "host", "kvm01", "cpu.steal_pct", 6.0, "> 5")
     host = rf.host("kvm01", rng, findings=[*checks, warn, unknown])
     part = section(render_html(rf.report([host])), "host-kvm01")
-    assert re.findall(r'<li><span class="b (\w+)">', part) == ["unknown", "warning"]
+    # A measured problem before one that could not be judged (Severity.listing).
+    assert re.findall(r'<li><span class="b (\w+)">', part) == ["warning", "unknown"]
     assert "<p class=meta>40 checks passed." in part
     assert "ok-1" not in part
 

@@ -57,7 +57,7 @@ def _counts(el: ET.Element) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(("fail_on", "failures"), [("critical", 2), ("warning", 3)])
 def test_junit_shape_and_counts(fail_on: str, failures: int) -> None:
-    text = render_junit(report(), fail_on)
+    text = render_junit(report(), fail_on, passes="all")
     root = ET.fromstring(text)
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == (
@@ -123,3 +123,24 @@ def test_empty_report_is_valid() -> None:
     root = ET.fromstring(render_junit(Report(RUN, (), {}, 0, ()), "critical"))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("0", "0", "0")
     assert root.findall("testsuite") == []
+
+
+def test_junit_passes_summary_and_none() -> None:
+    """summary (the default): one passing case per collected host for its OK checks, a
+    warning that passes keeps its case; none: only failures and errors."""
+    summary = ET.fromstring(render_junit(report()))
+    kvm01, kvm02, fleet = summary.findall("testsuite")
+    names = [c.get("name") for c in kvm01.iter("testcase")]
+    assert names == ["vm-cpu: web-4", "vm-cpu: web-3", "vm-cpu: new\ufffdvm",
+                     "collected, 1 check passed"]  # fmt: skip
+    assert _counts(kvm01) == (4, 1, 1)
+    assert [c.get("name") for c in kvm02.iter("testcase")] == ["collect"]
+    assert [c.get("name") for c in fleet.iter("testcase")] == ["fleet-busy: fleet.cpu.busy_pct.p95"]
+    assert (summary.get("tests"), summary.get("failures"), summary.get("errors")) == ("6", "2", "2")
+    none = ET.fromstring(render_junit(report(), passes="none"))
+    names = [c.get("name") for s in none.findall("testsuite") for c in s.iter("testcase")]
+    assert names == ["vm-cpu: web-3", "vm-cpu: new\ufffdvm", "collect",
+                     "fleet-busy: fleet.cpu.busy_pct.p95"]  # fmt: skip
+    with pytest.raises(OptionError) as exc:
+        render_junit(report(), passes="some")
+    assert str(exc.value) == "--junit-passes: expected none, summary or all, got 'some'"

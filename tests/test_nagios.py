@@ -43,13 +43,17 @@ def report(code: int) -> Report:
 
 
 def test_nagios_output() -> None:
+    # Hosts counted by their worst finding and named; then the findings counted. The long
+    # output: critical, the hosts not collected, warning, unknown.
     assert render_nagios(report(2)) == (
-        "FLEETMON CRITICAL - 1 critical, 1 warning, 1 unknown, 1 not collected on 2 hosts"
-        " | 'critical'=1;;;0 'warning'=1;;;0 'unknown'=1;;;0 'unreachable'=1;;;0 'hosts'=2;;;0\n"
+        "FLEETMON CRITICAL - 2 hosts: 1 critical (kvm01), 0 warning, 1 not collected (kvm02),"
+        " 0 ok; findings: 1 critical, 1 warning, 1 unknown"
+        " | 'critical'=1;;;0 'warning'=1;;;0 'unknown'=1;;;0 'unreachable'=1;;;0 'hosts'=2;;;0"
+        " 'hosts_critical'=1;;;0 'hosts_warning'=0;;;0 'hosts_unknown'=0;;;0\n"
         "CRITICAL: kvm01 web-3 vm-cpu: web-3 CPU 99%\n"
-        "UNKNOWN: fleet fleet-busy: fleet.cpu.busy_pct.p95 not reported\n"
-        "WARNING: kvm01 web/4 vm-cpu: web/4 CPU 91% on kvm01\n"
         "NOT COLLECTED: kvm02 unreachable: connect timed out after 10 s\n"
+        "WARNING: kvm01 web/4 vm-cpu: web/4 CPU 91% on kvm01\n"
+        "UNKNOWN: fleet fleet-busy: fleet.cpu.busy_pct.p95 not reported\n"
     )
 
 
@@ -70,8 +74,9 @@ def test_plugin_guidelines_shape() -> None:
 def test_all_ok() -> None:
     r = Report(RUN, (host("a"),), {}, 0, ())
     assert render_nagios(r) == (
-        "FLEETMON OK - 0 critical, 0 warning on 1 host | 'critical'=0;;;0 'warning'=0;;;0"
-        " 'unknown'=0;;;0 'unreachable'=0;;;0 'hosts'=1;;;0\n"
+        "FLEETMON OK - 1 host: 0 critical, 0 warning, 1 ok; findings: 0 critical, 0 warning"
+        " | 'critical'=0;;;0 'warning'=0;;;0 'unknown'=0;;;0 'unreachable'=0;;;0 'hosts'=1;;;0"
+        " 'hosts_critical'=0;;;0 'hosts_warning'=0;;;0 'hosts_unknown'=0;;;0\n"
     )
 
 
@@ -90,3 +95,42 @@ def test_host_values_cannot_break_the_plugin_output() -> None:
     assert all("|" not in ln for ln in lines[1:])
     assert not any(c in text for c in "\x1b\x07")
     assert "evil vm/x\\x1b[2J" in lines[1]
+
+
+def _fleet(n: int) -> Report:
+    """`n` hosts, each with a warning of its own rule and every tenth a critical; every third
+    not collected, with a long reason."""
+    hosts = []
+    for i in range(n):
+        if i % 3 == 2:
+            hosts.append(host(f"h{i:04d}", status=Status.UNREACHABLE, error="refused " * 8))
+            continue
+        found = [Finding(f"r{i}", Severity.WARNING, "host", f"h{i:04d}", "cpu.busy_pct", 91.0,
+                         "> 90", f"busy {i} " * 6)]  # fmt: skip
+        if i % 10 == 0:
+            found.append(Finding(f"c{i}", Severity.CRITICAL, "host", f"h{i:04d}", "mem.used_pct",
+                                 99.0, "> 95", f"full {i} " * 6))  # fmt: skip
+        hosts.append(dataclasses.replace(host(f"h{i:04d}"), findings=tuple(found)))
+    return Report(RUN, tuple(hosts), {}, 2, ())
+
+
+def test_long_output_is_capped_worst_first_with_the_hosts_not_collected_kept() -> None:
+    out = render_nagios(_fleet(150), max_bytes=8000)
+    assert len(out.encode()) <= 8000
+    first, *rest = out.splitlines()
+    # The worst hosts are named on the status line, three of them and how many more.
+    assert "10 critical (h0000, h0010, h0030 +7), 90 warning (h0001, h0003, h0004 +87)" in first
+    assert "50 not collected (h0002, h0005, h0008 +47)" in first
+    assert "findings: 10 critical, 100 warning" in first
+    kinds = [line.split(":")[0] for line in rest[:-1]]
+    assert kinds == sorted(kinds, key=["CRITICAL", "NOT COLLECTED", "WARNING"].index)
+    # Every critical and every host not collected made it; the warnings were cut.
+    assert (kinds.count("CRITICAL"), kinds.count("NOT COLLECTED")) == (10, 50)
+    assert 0 < kinds.count("WARNING") < 100
+    assert rest[-1] == f"... {1 + 10 + 50 + 100 - 1 - len(kinds)} more lines cut at " + (
+        "--nagios-max-bytes 8000"
+    )
+    # A larger budget keeps everything in the same order: the cut only drops the tail.
+    whole = render_nagios(_fleet(150), max_bytes=10**7).splitlines()
+    assert len(whole) == 1 + 10 + 50 + 100
+    assert whole[1 : len(kinds) + 1] == rest[:-1]

@@ -157,7 +157,7 @@ def test_detected_kvm_host_gets_the_kvm_rules_and_json_lists_no_ok_findings() ->
 
 def _findings_section(text: str) -> list[str]:
     lines = text.splitlines()
-    start = lines.index("Findings")
+    start = next(i for i, line in enumerate(lines) if line.startswith("Findings: "))
     return lines[start + 1 : lines.index("", start)]
 
 
@@ -181,9 +181,9 @@ def test_text_findings_are_capped_worst_first_with_a_count_of_the_rest() -> None
     assert "busy 46" in table[51]  # warnings by rule: rule-00 .. rule-46 fit
     assert "busy 47" not in "\n".join(table)
     # 63 findings past ok, 50 shown.
-    assert table[-1] == "… and 13 more findings (see --format json or html)"
+    assert table[-1] == "… and 13 more lines of findings (see --format json or html)"
     # Within the cap: no count line; a caller may choose another cap.
     assert len(_findings_section(render_text(report, max_findings=63))) == 2 + 63
     assert _findings_section(render_text(report, max_findings=3))[-1] == (
-        "… and 60 more findings (see --format json or html)"
+        "… and 60 more lines of findings (see --format json or html)"
     )

@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import gc
 import os
+import shutil
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
@@ -22,16 +24,21 @@ from fleetmon.rules.historical import Past, RuleState, StateKey
 from fleetmon.rules.verdict import exit_code
 
 
-def render(fmt: str, report: Report) -> str:
-    """The report as text, json, html or nagios.
+def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> str:
+    """The report as text, json, html or nagios, laid out as `args` ask (--width, --top...).
 
     Each renderer is imported when first asked for: start-up time is client CPU that every
     run pays (3 ms per host at 100 hosts), and a JSON run needs no HTML templates.
     """
     if fmt == "text":
-        from fleetmon.render.text import render_text
+        from fleetmon.render.text import TextOptions, render_text
 
-        return render_text(report)
+        opts = TextOptions(
+            width=text_width(args),
+            problems=bool(getattr(args, "problems", False)),
+            top=getattr(args, "top", None),
+        )
+        return render_text(report, opts)
     if fmt == "json":
         return render_json(report)
     if fmt == "html":
@@ -39,10 +46,27 @@ def render(fmt: str, report: Report) -> str:
 
         return render_html(report)
     if fmt == "nagios":
-        from fleetmon.render.nagios import render_nagios
+        from fleetmon.render.nagios import MAX_BYTES, render_nagios
 
-        return render_nagios(report)
+        return render_nagios(report, getattr(args, "nagios_max_bytes", MAX_BYTES))
     raise OptionError(f"unknown format {fmt!r}")  # pragma: no cover
+
+
+def text_width(args: argparse.Namespace | None) -> int | None:
+    """The text report's width: --width (0: none); else, when it goes to standard output,
+    $COLUMNS or the terminal's width; else (a file, a pipe without $COLUMNS) none."""
+    asked = getattr(args, "width", None)
+    if asked is not None:
+        return asked or None
+    if getattr(args, "output", None) not in (None, "-", "/dev/stdout"):
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdecimal() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        # A new pty may report 0 columns: 80 then, as the progress line does.
+        return shutil.get_terminal_size().columns or 80
+    return None
 
 
 def playbooks_dir() -> Path:
@@ -154,14 +178,17 @@ def write_outputs(args: argparse.Namespace, report: Report) -> None:
     are then raised together as one OutputError (exit 4)."""
     # JSON is written as render.json yields it: the whole text at once was the run's peak
     # memory (~60 MB more at 1,000 hosts).
-    main_text = render(args.format, report) if args.format != "json" else None
+    main_text = render(args.format, report, args) if args.format != "json" else None
     outputs: list[tuple[str, Callable[[], Iterable[str]]]] = []
     if args.html:
         outputs.append((args.html, lambda: (render("html", report),)))
     if args.junit:
         from fleetmon.render.junit import render_junit
 
-        outputs.append((args.junit, lambda: (render_junit(report, fail_on=args.fail_on),)))
+        passes = getattr(args, "junit_passes", "summary")
+        outputs.append(
+            (args.junit, lambda: (render_junit(report, fail_on=args.fail_on, passes=passes),))
+        )
     if args.json_out:
         outputs.append((args.json_out, lambda: json_chunks(report)))
     main: Iterable[str] = json_chunks(report) if main_text is None else (main_text,)

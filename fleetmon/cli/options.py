@@ -14,6 +14,9 @@ from fleetmon import __version__
 from fleetmon.errors import EXIT_INPUT
 
 FORMATS = ("text", "json", "html", "nagios")
+#: Nagios Core keeps 8 KiB of a plugin's output (MAX_PLUGIN_OUTPUT_LENGTH, 8192 bytes):
+#: 8,000 leaves room for the line ends and a transport's framing (NRPE, check_by_ssh).
+NAGIOS_MAX_BYTES = 8000
 
 DESCRIPTION = """\
 Agentless performance monitoring of KVM and Xen hypervisor fleets over SSH. fleetmon reads
@@ -54,6 +57,21 @@ def _positive(kind: type[float] | type[int], name: str) -> Callable[[str], float
     return parse
 
 
+def _non_negative_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text!r}"
+            ) from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
+        return value
+
+    return parse
+
+
 def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="text", help="main output format")
     p.add_argument("-o", "--output", metavar="FILE", help="write the main output here")
@@ -68,7 +86,47 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
         default="unknown",
         help="how hosts that were not collected count in the exit code",
     )
-    p.add_argument("--fail-on", choices=("warning", "critical"), default="critical")
+    p.add_argument(
+        "--fail-on",
+        choices=("warning", "critical"),
+        default="critical",
+        help="the least severity that JUnit counts as a failed test (default: critical)",
+    )
+    p.add_argument(
+        "--problems",
+        action="store_true",
+        help="text report: only hosts with findings or not collected in its host tables",
+    )
+    p.add_argument(
+        "--top",
+        type=_positive(int, "--top"),
+        default=None,
+        metavar="N",
+        help="text report: at most N rows in each table of hosts, VMs, disks... (default: "
+        "every host, 10 in the top tables)",
+    )
+    p.add_argument(
+        "--width",
+        type=_non_negative_int("--width"),
+        default=None,
+        metavar="COLUMNS",
+        help="text report: no line wider (default, when it goes to standard output: $COLUMNS, "
+        "else the terminal's width; to a file or a pipe: no limit; 0: no limit)",
+    )
+    p.add_argument(
+        "--nagios-max-bytes",
+        type=_positive(int, "--nagios-max-bytes"),
+        default=NAGIOS_MAX_BYTES,
+        metavar="BYTES",
+        help=f"nagios format: cut the long output to this size, worst first (default "
+        f"{NAGIOS_MAX_BYTES}: under Nagios Core's 8 KiB plugin output limit)",
+    )
+    p.add_argument(
+        "--junit-passes",
+        choices=("none", "summary", "all"),
+        default="summary",
+        help="JUnit: passed checks as no test case, one per host (default), or one each",
+    )
 
 
 def _add_rule_files(p: argparse.ArgumentParser) -> None:
@@ -208,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inventory_args(run)  # -i is --interval here
     run.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
     run.add_argument(
-        "-i", "--interval", type=_positive(float, "--interval"), default=1.0, metavar="S"
+        "-i",
+        "--interval",
+        type=_positive(float, "--interval"),
+        default=1.0,
+        metavar="S",
+        help="seconds between the probe's two samples; rates are averages over it (default 1)",
     )
     # 200: benchmarks/defaults.py sweep, 1,000 sim hosts 16.7 s at 100 -> 11.3 s; sshd 8.6 -> 8.3
     run.add_argument(
@@ -253,7 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="lock file (default: beside the first output that is a regular file)",
     )
     run.add_argument("--no-lock", action="store_true", help="do not take the lock")
-    run.add_argument("--lock-wait", type=float, default=0.0, metavar="S")
+    run.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait this long for another run's lock before giving up (default 0: at once)",
+    )
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_history_option(run)

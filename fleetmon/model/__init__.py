@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fleetmon.model.records import (
     HYPERVISOR_MODES,
+    SEVERITIES_LISTED,
     SEVERITIES_WORST_FIRST,
     Finding,
     FleetStat,
@@ -30,6 +31,7 @@ from fleetmon.model.records import (
 
 __all__ = [
     "HYPERVISOR_MODES",
+    "SEVERITIES_LISTED",
     "SEVERITIES_WORST_FIRST",
     "Finding",
     "FleetStat",

@@ -69,6 +69,9 @@ class RowScope:
     #: busiest pick and table unless it errs or drops (`echo_note` counts those left out).
     echo: str | None = None
     echo_note: str = ""
+    #: Labels of `columns` a narrow terminal drops first, in this order (never the column a
+    #: top table is ranked by).
+    narrow: tuple[str, ...] = ()
 
 
 def _defs(scope: str, rows: str) -> tuple[MetricDef, ...]:
@@ -170,8 +173,8 @@ VM = _defs(
     """
     vm.state | state | state
     vm.vcpus | count | vCPUs
-    vm.cpu_pct | % | CPU
-    vm.cpu_host_pct | % | host CPU
+    vm.cpu_pct | % | CPU per vCPU
+    vm.cpu_host_pct | % | CPU of the host
     vm.vcpu_delay_pct | % | vCPU delay
     vm.mem_max_bytes | B | mem max
     vm.mem_current_bytes | B | mem current
@@ -217,6 +220,7 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             _col("disk.r_await_ms"), _col("disk.w_await_ms"), _col("disk.queue_depth"),
         ),
         busiest="busiest disk",
+        narrow=("aqu-sz", "r/s", "w/s", "r_await", "w_await"),
     ),
     RowScope(
         "nic", "nics", "Network interfaces", "NIC", "interface", NIC,
@@ -230,6 +234,7 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             _col("nic.rx_drops_per_s", "nic.tx_drops_per_s", label="drop/s"),
         ),
         busiest="busiest NIC",
+        narrow=("rx pkt/s", "tx pkt/s", "err/s"),
         echo="vm",
         echo_note="{n} VM ports without drops or errors: see the VM table.",
     ),
@@ -246,7 +251,7 @@ ROW_SCOPES: tuple[RowScope, ...] = (
     RowScope(
         "vm", "vms", "Virtual machines", "VM", "VM", VM,
         rankings=(
-            Ranking("Top VMs by CPU", _col("vm.cpu_pct")),
+            Ranking("Top VMs by CPU (per vCPU)", _col("vm.cpu_pct", label="%CPU/vCPU")),
             Ranking("Top VMs by vCPU delay (steal)", _col("vm.vcpu_delay_pct")),
             Ranking(
                 "Top VMs by disk", _col("vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s")
@@ -254,19 +259,23 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             Ranking("Top VMs by network", _col("vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s")),
         ),
         columns=(
-            _col("vm.state"), _col("vm.vcpus"), _col("vm.cpu_pct"),
+            # virt-top's %CPU is of the host; ours is per vCPU, so both are labelled.
+            _col("vm.state"), _col("vm.vcpus"), _col("vm.cpu_pct", label="%CPU/vCPU"),
+            _col("vm.cpu_host_pct", label="%host"),
             _col("vm.vcpu_delay_pct", label="delay"),
             _col("vm.mem_current_bytes", label="mem"),
             _col("vm.disk_read_bytes_per_s", "vm.disk_write_bytes_per_s", label="disk"),
             _col("vm.net_rx_bytes_per_s", "vm.net_tx_bytes_per_s", label="net"),
         ),
         detail=(
-            _col("vm.vcpus"), _col("vm.cpu_pct"), _col("vm.vcpu_delay_pct"),
+            _col("vm.vcpus"), _col("vm.cpu_pct", label="CPU/vCPU"),
+            _col("vm.cpu_host_pct", label="CPU of host"), _col("vm.vcpu_delay_pct"),
             _col("vm.mem_current_bytes", label="memory"), _col("vm.mem_used_pct"),
             _col("vm.disk_read_bytes_per_s"), _col("vm.disk_write_bytes_per_s"),
             _col("vm.net_rx_bytes_per_s"), _col("vm.net_tx_bytes_per_s"),
         ),
         name_first=True,
+        narrow=("state", "%host", "delay", "mem", "vcpus"),
     ),
 )  # fmt: skip
 ROW_SCOPE: dict[str, RowScope] = {s.name: s for s in ROW_SCOPES}

@@ -47,10 +47,28 @@ class Severity(StrEnum):
         """How bad: ok 0 < warning 1 < unknown 2 < critical 3 (sort by -rank for worst first)."""
         return _SEVERITY_RANK[self]
 
+    @property
+    def listing(self) -> int:
+        """Where a list puts it: critical 3 > warning 2 > unknown 1 > ok 0 (sort by -listing).
+
+        Lists read by a person (findings, hosts, Nagios long output) put what can be acted
+        on first: a warning is a measured problem, an unknown a figure that could not be
+        judged. The exit code and a host's verdict keep `rank` (unknown above warning).
+        """
+        return _SEVERITY_LISTING[self]
+
 
 _SEVERITY_RANK = {Severity.OK: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2, Severity.CRITICAL: 3}
+_SEVERITY_LISTING = {
+    Severity.OK: 0,
+    Severity.UNKNOWN: 1,
+    Severity.WARNING: 2,
+    Severity.CRITICAL: 3,
+}
 #: Worst first.
 SEVERITIES_WORST_FIRST = tuple(sorted(Severity, key=_SEVERITY_RANK.__getitem__, reverse=True))
+#: The order of lists read by a person: critical, warning, unknown, ok.
+SEVERITIES_LISTED = tuple(sorted(Severity, key=_SEVERITY_LISTING.__getitem__, reverse=True))
 
 
 def worst(severities: Iterable[Severity]) -> Severity:

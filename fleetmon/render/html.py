@@ -38,6 +38,7 @@ from fleetmon.render.htmlfmt import (
 )
 from fleetmon.render.htmltrends import changes, trend_map
 from fleetmon.render.htmlviews import Cell, FindingView, FleetRow, HostView, Seg, Strip, Table
+from fleetmon.render.pick import busiest
 from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
@@ -94,23 +95,13 @@ def _figures(rows: Sequence[Row], col: Column) -> list[float | None]:
     return out
 
 
-def _own(rows: Sequence[Row], scope: RowScope) -> Sequence[Row]:
-    """The rows that are not an echo of another scope's (a VM's port), or all if none is."""
-    if scope.echo is None:
-        return rows
-    return [r for r in rows if scope.echo not in r.labels] or rows
-
-
 def _busiest(h: HostReport, scope: RowScope) -> Cell:
-    """The fleet table's cell for a host's busiest row of `scope`, named in small type."""
-    by = scope.rankings[0].by
-    rows = _own(h.rows_of(scope.name), scope)
-    best: tuple[Row, float] | None = None
-    for row, x in zip(rows, _figures(rows, by), strict=True):
-        if x is not None and (best is None or x > best[1]):
-            best = (row, x)
+    """The fleet table's cell for a host's busiest row of `scope` (render.pick: the text
+    report names the same one), named in small type."""
+    best = busiest(h, scope)
     if best is None:
         return Cell(DASH)
+    by = scope.rankings[0].by
     return Cell(fmt(best[1], by.unit), sort_key(best[1]), best[0].name)
 
 
@@ -209,7 +200,9 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
         peak = max(known) if unit != "count" and len(known) >= 3 and max(known) > 0 else None
         suffix, texts = column(xs, unit)
         head.append(col.label + suffix)
-        columns.append([Cell(t, cls="hi" * (x == peak)) for t, x in zip(texts, xs, strict=True)])
+        # (An unknown figure is never the peak: a column of dashes has none.)
+        marks = ["hi" * (x is not None and x == peak) for x in xs]
+        columns.append([Cell(t, cls=m) for t, m in zip(texts, marks, strict=True)])
     body = tuple(zip(*columns, strict=True))
     return Table(tuple(head), body, len(body) > FOLD_ROWS)
 
@@ -222,7 +215,7 @@ def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostVie
             table = _compact_table(rows, scope) if scope.detail else _rows_table(rows, scope)
             tables.append((scope.title, table))
     bad = [f for f in h.findings if f.severity is not Severity.OK]
-    findings = tuple(sorted(bad, key=lambda f: -f.severity.rank))
+    findings = tuple(sorted(bad, key=lambda f: -f.severity.listing))
     passed = len(h.findings) - len(bad)
     metrics = _metrics(h.metrics)
     return HostView(h, anchor, verdict, groups, metrics, tuple(tables), findings, passed)
@@ -295,7 +288,8 @@ def _assets() -> tuple[Markup, Markup, str]:
 
 
 def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
-    """The findings that are not OK, worst first, fleet ones first within a severity."""
+    """The findings that are not OK, critical, warning then unknown (Severity.listing), fleet
+    ones first within a severity."""
     # OK verdicts are only counted: a view (or even a pair) for each would cost 84 objects
     # per host.
     ok = Severity.OK
@@ -308,7 +302,7 @@ def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
             FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
             for name, f in bad
         ),
-        key=lambda v: -v.finding.severity.rank,
+        key=lambda v: -v.finding.severity.listing,
     )
 
 

@@ -2,6 +2,8 @@
 
 Shape of the Ant JUnit schema that Jenkins, GitLab and GitHub read: CRITICAL is a failure,
 UNKNOWN an error, WARNING a pass with its message in system-out unless fail_on is warning.
+`passes` decides what the checks that passed become: one case each ("all": 110,000 cases
+at 1,000 hosts, 10 MB a build), one case per host ("summary", the default) or none.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from fleetmon.errors import OptionError
 from fleetmon.model import Finding, HostReport, Report, Severity
 from fleetmon.rules.verdict import FAIL_ON
+
+PASSES = ("none", "summary", "all")
 
 # XML 1.0 forbids most control characters; names and errors come from remote machines.
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -34,11 +38,7 @@ def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
 def _finding_case(suite: ET.Element, classname: str, f: Finding, fail_on: str) -> str | None:
     """Add one finding's testcase; return 'failure', 'error' or None (passed)."""
     case = _case(suite, classname, f"{f.rule}: {f.subject}")
-    kind: str | None = None
-    if f.severity is Severity.CRITICAL or (f.severity is Severity.WARNING and fail_on == "warning"):
-        kind = "failure"
-    elif f.severity is Severity.UNKNOWN:
-        kind = "error"
+    kind = _kind(f, fail_on)
     if kind is not None:
         detail = f"metric: {f.metric}\nvalue: {f.value}\nthreshold: {f.threshold}\n"
         el = ET.SubElement(case, kind, message=_x(f.message), type=f.severity.value)
@@ -48,6 +48,13 @@ def _finding_case(suite: ET.Element, classname: str, f: Finding, fail_on: str) -
     return kind
 
 
+def _kind(f: Finding, fail_on: str) -> str | None:
+    """'failure', 'error' or None (passed) for a finding."""
+    if f.severity is Severity.CRITICAL or (f.severity is Severity.WARNING and fail_on == "warning"):
+        return "failure"
+    return "error" if f.severity is Severity.UNKNOWN else None
+
+
 def _suite(
     root: ET.Element,
     index: int,
@@ -55,8 +62,9 @@ def _suite(
     stamp: str,
     host: HostReport | None,
     findings: Sequence[Finding],
-    fail_on: str,
+    options: tuple[str, str],
 ) -> tuple[int, int, int]:
+    fail_on, passes = options
     suite = ET.SubElement(root, "testsuite", name=_x(name), id=str(index), package="fleetmon")
     props = ET.SubElement(suite, "properties")
     classname = f"fleetmon.{name}"
@@ -65,14 +73,29 @@ def _suite(
         ET.SubElement(props, "property", name="address", value=_x(host.address))
         ET.SubElement(props, "property", name="groups", value=_x(",".join(host.groups)))
         ET.SubElement(props, "property", name="status", value=host.status.value)
-        case = _case(suite, classname, "collect")
-        if host.collected:
-            kinds.append(None)
-        else:
+        if not host.collected:
+            case = _case(suite, classname, "collect")
             err = ET.SubElement(case, "error", message=_x(host.error or ""), type=host.status.value)
             err.text = _x(f"{host.name} was not collected: {host.status.value}")
             kinds.append("error")
-    kinds += [_finding_case(suite, classname, f, fail_on) for f in findings]
+        elif passes == "all":
+            _case(suite, classname, "collect")
+            kinds.append(None)
+    # "summary": the OK checks become one case; a warning that passes keeps its own (its
+    # message is in system-out). "none": only failures and errors.
+    ok = Severity.OK
+    if passes == "all":
+        shown = list(findings)
+    elif passes == "summary":
+        shown = [f for f in findings if f.severity is not ok]
+    else:
+        shown = [f for f in findings if _kind(f, fail_on) is not None]
+    kinds += [_finding_case(suite, classname, f, fail_on) for f in shown]
+    n = sum(1 for f in findings if f.severity is ok)
+    if passes == "summary" and (host.collected if host is not None else n > 0):
+        what = "collected, " if host is not None else ""
+        _case(suite, classname, f"{what}{n} check{'s' * (n != 1)} passed")
+        kinds.append(None)
     ET.SubElement(suite, "system-out")
     ET.SubElement(suite, "system-err")
     counts = (len(kinds), kinds.count("failure"), kinds.count("error"))
@@ -88,10 +111,12 @@ def _suite(
     return counts
 
 
-def render_junit(report: Report, fail_on: str = "critical") -> str:
+def render_junit(report: Report, fail_on: str = "critical", passes: str = "summary") -> str:
     """The JUnit XML document of a report (a `fleet` suite when there are fleet findings)."""
     if fail_on not in FAIL_ON:
         raise OptionError(f"--fail-on: expected warning or critical, got '{fail_on}'")
+    if passes not in PASSES:
+        raise OptionError(f"--junit-passes: expected none, summary or all, got '{passes}'")
     root = ET.Element("testsuites", name="fleetmon")
     stamp = _timestamp(report.run.started_at)
     totals = [0, 0, 0]
@@ -101,7 +126,7 @@ def render_junit(report: Report, fail_on: str = "critical") -> str:
     if report.findings:
         suites.append(("fleet", None, report.findings))
     for index, (name, host, findings) in enumerate(suites):
-        counts = _suite(root, index, name, stamp, host, findings, fail_on)
+        counts = _suite(root, index, name, stamp, host, findings, (fail_on, passes))
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
     root.attrib.update(tests=str(totals[0]), failures=str(totals[1]), errors=str(totals[2]))
     ET.indent(root)

@@ -57,9 +57,10 @@ def all_findings(
 
 
 def worst_first(pairs: Iterable[tuple[str, Finding]]) -> list[tuple[str, Finding]]:
-    """Non-OK findings sorted critical, unknown, warning; stable within a severity."""
+    """Non-OK findings sorted critical, warning, unknown (Severity.listing); stable within a
+    severity."""
     problems = [p for p in pairs if p[1].severity is not Severity.OK]
-    return sorted(problems, key=lambda p: -p[1].severity.rank)
+    return sorted(problems, key=lambda p: -p[1].severity.listing)
 
 
 def exit_code(

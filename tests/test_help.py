@@ -1,0 +1,57 @@
+"""Every option of `fleetmon run` and `fleetmon report` has help text in `--help` and a row in
+the README's option table, under each of its names (a test, so a new option cannot skip it)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+from clirun import ROOT, fleetmon
+
+from fleetmon.cli.options import build_parser
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: argparse.ArgumentParser = sub.choices[name]
+    return found
+
+
+def _options(name: str) -> list[argparse.Action]:
+    return [a for a in _subparser(name)._actions if a.option_strings and a.dest != "help"]
+
+
+def _readme_table() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("Options of `fleetmon run`")
+    table = text[start : text.index("\n\n", text.index("| option |", start))]
+    return table
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_every_option_has_help_text(command: str) -> None:
+    missing = [a.option_strings for a in _options(command) if not (a.help or "").strip()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_every_option_is_in_the_readme_table(command: str) -> None:
+    table = _readme_table()
+    names = [s for a in _options(command) for s in a.option_strings] + ["--debug"]
+    missing = [n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", table)]
+    assert missing == []
+
+
+def test_help_shows_the_help_of_the_options_issue_11_named() -> None:
+    r = fleetmon("run", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    for words in (
+        "-i S, --interval S seconds between the probe's two samples",
+        "--connect-timeout S TCP + SSH handshake limit",
+        "--lock-wait S wait this long for another run's lock",
+        "--fail-on {warning,critical} the least severity that JUnit counts as a failed test",
+    ):
+        assert words in text
