@@ -45,7 +45,8 @@ def test_a_rule_fires_on_every_selected_host_through_sshd(
     )  # fmt: skip
     assert r.returncode == 2, r.stdout + r.stderr
     status_line = r.stdout.splitlines()[0]
-    assert status_line.startswith("FLEETMON CRITICAL - 3 critical")
+    assert status_line.startswith("FLEETMON CRITICAL - 4 hosts: 3 critical (h01, h02, h04),")
+    assert "; findings: 3 critical, 0 warning |" in status_line
     assert "'critical'=3;;;0" in status_line
     doc = json.loads(out.read_text())
     assert doc["exit_code"] == 2
