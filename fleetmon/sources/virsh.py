@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import bounded_int
+from fleetmon.sources import MAX_DIGITS, bounded_int
 
 #: virDomainState (include/libvirt/libvirt-domain.h), index = state.state.
 STATES = (
@@ -51,6 +51,8 @@ class DomainStats:
     _slots: dict[str, dict[str, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    #: vcpu_indices(), built once: the deltas and the history's counters both ask.
+    _vcpus: list[list[int]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def num(self, key: str) -> int | None:
         """The integer field, or None when absent or not an integer."""
@@ -118,12 +120,14 @@ class DomainStats:
 
     def vcpu_indices(self) -> list[int]:
         """The N of every `vcpu.N.*` field, sorted."""
-        found = {
-            int(m.group(1))
-            for k in self.fields
-            if k.startswith("vcpu.") and (m := _VCPU_RE.match(k))
-        }
-        return sorted(found)
+        if not self._vcpus:
+            found = {
+                int(m.group(1))
+                for k in self.fields
+                if k.startswith("vcpu.") and (m := _VCPU_RE.match(k))
+            }
+            self._vcpus.append(sorted(found))
+        return list(self._vcpus[0])
 
 
 _VCPU_RE = re.compile(r"^vcpu\.([0-9]{1,9})\.")
@@ -161,7 +165,11 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
         digits = value[1:] if value[:1] == "-" else value
         if digits.isdecimal():
             # libvirt's numbers are (u)int64 at most: refuse a longer one before int().
-            number = bounded_int("virsh_domstats", digits, key[:60])
+            number = (
+                int(digits)
+                if len(digits) < MAX_DIGITS
+                else bounded_int("virsh_domstats", digits, key[:60])
+            )
             fields[key] = -number if value[:1] == "-" else number
         else:
             fields[key] = value

@@ -6,6 +6,7 @@ with kernel versions: pswpin/pswpout/pgmajfault exist since 2.6, oom_kill since 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ class VmStat:
         return self.counters.get(name)
 
 
+# Memoised for the last two texts, like the other sampled sections: the history's counters
+# read the second sample again after the deltas did.
+@functools.lru_cache(maxsize=2)
 def parse_vmstat(text: str) -> VmStat:
     """Parse /proc/vmstat."""
     rows = [line.split() for line in lines_of(text)]
