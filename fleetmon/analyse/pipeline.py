@@ -114,6 +114,16 @@ def analyse_host(raw: RawResult) -> HostReport:
         return base
     try:
         out = split_output(raw.stdout, raw.nonce)
+    except ProbeParseError as exc:
+        return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
+    return analyse_output(base, out)
+
+
+def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
+    """A collected host's report from its two samples, already split: `fleetmon run`'s
+    probe output, or two consecutive samples of the streaming collector
+    (sources.sections.pair_output). `base` names the host; its status is ok."""
+    try:
         hm, hypervisor = _host_metrics(out)
         names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
         found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
@@ -123,7 +133,7 @@ def analyse_host(raw: RawResult) -> HostReport:
     except Exception as exc:
         # Last resort: a parser bug (or an OverflowError, MemoryError...) must not take the
         # fleet run down: the host says what broke. BaseException (signals) is not caught.
-        log.debug("internal error analysing %s", spec.name, exc_info=True)
+        log.debug("internal error analysing %s", base.name, exc_info=True)
         return dataclasses.replace(
             base,
             status=Status.PARSE_ERROR,

@@ -17,7 +17,13 @@ import shlex
 from dataclasses import dataclass, field
 
 from fleetmon.model import HYPERVISOR_MODES
-from fleetmon.sources.sections import ONCE_SECTIONS, PROBE_VERSION, SAMPLE_SECTIONS, marker
+from fleetmon.sources.sections import (
+    ONCE_SECTIONS,
+    PROBE_VERSION,
+    SAMPLE_SECTIONS,
+    TICK_END_SECTION,
+    marker,
+)
 
 #: The command run on the target; the script arrives on its stdin.
 REMOTE_COMMAND = "env LC_ALL=C LANG=C nice -n 19 sh -s"
@@ -45,16 +51,16 @@ def _interval_arg(interval_s: float) -> str:
     return text or "0"
 
 
-def build_script(opts: ProbeOptions) -> str:
-    """The sh script for one host."""
+def _prelude(opts: ProbeOptions) -> list[str]:
+    """The script's definitions and detection, up to and including the `sample` function:
+    what the one-shot probe and the streaming loop share."""
     if opts.hypervisor not in HYPERVISOR_MODES:
         raise ValueError(f"hypervisor must be one of {HYPERVISOR_MODES}")
     if not re.fullmatch(r"[0-9a-f]{8,64}", opts.nonce):
         raise ValueError("nonce must be lowercase hex")
-    interval = _interval_arg(opts.interval_s)
     xentop_delay = xentop_delay_s(opts.interval_s)
     q = shlex.quote
-    lines = [
+    return [
         f"M={q(marker(opts.nonce))}",
         # Every command reads /dev/null: the rest of this script is on sh's stdin.
         'fm() { _s=$1; _n=$2; shift 2; printf \'%s begin %s %s\\n\' "$M" "$_s" "$_n";'
@@ -109,6 +115,16 @@ def build_script(opts: ProbeOptions) -> str:
         '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
         '  if [ "$FM_HV" = xen ]; then fm $1 xl_list fm_xl_list; fi',
         "}",
+    ]
+
+
+def build_script(opts: ProbeOptions) -> str:
+    """The sh script for one host."""
+    interval = _interval_arg(opts.interval_s)
+    xentop_delay = xentop_delay_s(opts.interval_s)
+    q = shlex.quote
+    lines = [
+        *_prelude(opts),
         "sample 1",
         # On Xen, xentop's two iterations take the place of the sleep between the samples.
         'if [ "$FM_HV" = xen ]; then fm 0 xentop fm_xentop;'
@@ -120,6 +136,50 @@ def build_script(opts: ProbeOptions) -> str:
         "fm 0 times times",
         "exit 0",
     ]
+    return _compound(lines)
+
+
+def _compound(lines: list[str]) -> str:
     # The whole script is one compound command, so sh has read all of it before running
     # any of it (a dropped connection cannot leave half a script executing).
     return "{\n" + "\n".join(lines) + "\n}\n"
+
+
+#: The streaming loop re-reads the once-per-run sections (df, nodeinfo, UUIDs) every this
+#: many ticks: a filesystem filling or a VM defined shows within a minute at 2 s ticks.
+ONCE_EVERY_TICKS = 30
+
+
+def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
+    """The looping sh script of the streaming collector: sample N, `times`, sleep, sample N+1...
+
+    Each tick is sample N (N = 1, 2, ...) ending with its `times` section, the tick's end
+    for the reader (sources.sections.TICK_END_SECTION); the once-per-run sections come as
+    sample 0 before samples 1, 1 + ONCE_EVERY_TICKS... The interval between two samples is
+    measured on the remote clock (/proc/uptime), so the sleep's drift is harmless. Xen's
+    xentop is not run (its own two iterations would double the tick): VM CPU comes from the
+    Δ of xl list's Time(s), as when a host lacks xentop. `ticks` ends the loop (tests).
+    """
+    interval = _interval_arg(opts.interval_s)
+    q = shlex.quote
+    more = "[ $N -le " + str(ticks) + " ]" if ticks is not None else ":"
+    lines = [
+        *_prelude(opts),
+        "fm_once() {",
+        *[f"  fm 0 {name} {q(cmd)}" for name, cmd in ONCE_SECTIONS],
+        '  if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids;'
+        " fi",
+        '  if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
+        "}",
+        "FM_STREAM=1",
+        "N=1",
+        f"while {more}; do",
+        f"  [ $(( (N - 1) % {ONCE_EVERY_TICKS} )) = 0 ] && fm_once",
+        "  sample $N",
+        f"  fm $N {TICK_END_SECTION} times",
+        "  N=$((N + 1))",
+        f"  {more} && sleep {q(interval)}",
+        "done",
+        "exit 0",
+    ]
+    return _compound(lines)

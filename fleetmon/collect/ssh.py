@@ -7,10 +7,12 @@ reason in words; key material is never put in one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,18 +319,27 @@ async def _open_jumps(
     return conns
 
 
-async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progress) -> Outcome:
-    """Run the probe on `host` over SSH; raise HostFailure on any failure."""
+@contextlib.asynccontextmanager
+async def ssh_connection(ctx: SshContext, host: HostSpec, progress: Progress) -> AsyncIterator[Any]:
+    """`async with ssh_connection(...) as conn:` one logged-in connection to `host` (through
+    its ProxyJump hops) with the run's host-key policy; HostFailure when it cannot be made.
+    The streaming collector keeps it open; run_ssh uses it for one probe."""
     keys = ctx.client_keys(host.key_file or None)
     jumps = await _open_jumps(ctx, host, progress, keys)
     try:
         conn = await _connect(ctx, host, progress, jumps[-1] if jumps else None, keys)
         async with conn:
-            return await _run(conn, script, ctx.opts.output_cap_bytes, progress)
+            yield conn
     finally:
         for c in reversed(jumps):
             c.close()
             await c.wait_closed()
+
+
+async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progress) -> Outcome:
+    """Run the probe on `host` over SSH; raise HostFailure on any failure."""
+    async with ssh_connection(ctx, host, progress) as conn:
+        return await _run(conn, script, ctx.opts.output_cap_bytes, progress)
 
 
 async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Outcome:

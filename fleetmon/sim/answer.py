@@ -14,12 +14,21 @@ from fleetmon.sim import render
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sim.render import Moment
-from fleetmon.sources.sections import ONCE_SECTIONS, PROBE_VERSION, SAMPLE_SECTIONS
+from fleetmon.sources.sections import (
+    ONCE_SECTIONS,
+    PROBE_VERSION,
+    SAMPLE_SECTIONS,
+    TICK_END_SECTION,
+)
 
 # The script may arrive on stdin as built, or pasted into a command line (quoted by sh -c).
 _NONCE_RE = re.compile(r"M=['\"]?@@fleetmon-([0-9a-f]{8,64})@@")
 _SLEEP_RE = re.compile(r"sleep\s+['\"]?([0-9]+(?:\.[0-9]*)?)")
 _HV_RE = re.compile(r"FM_HV=['\"]*(auto|kvm|xen|none)\b")
+#: The streaming collector's looping script (collect.probe.build_stream_script), and its
+#: tick limit when it has one.
+_STREAM_RE = re.compile(r"\bFM_STREAM=1\b")
+_TICKS_RE = re.compile(r"while \[ \$N -le ([0-9]+) \]")
 
 #: What dash says for a command that is not installed (exit status 127).
 _NOT_FOUND = "sh: 1: {}: not found\n"
@@ -34,6 +43,9 @@ class ScriptInfo:
     nonce: str
     interval_s: float
     hypervisor: str  # auto, kvm, xen or none
+    #: The looping script of the streaming collector, and its tick limit (None: forever).
+    stream: bool = False
+    ticks: int | None = None
 
 
 def parse_script(text: str) -> ScriptInfo | None:
@@ -43,10 +55,13 @@ def parse_script(text: str) -> ScriptInfo | None:
         return None
     sleep = _SLEEP_RE.search(text)
     hv = _HV_RE.search(text)
+    ticks = _TICKS_RE.search(text)
     return ScriptInfo(
         nonce=nonce.group(1),
         interval_s=float(sleep.group(1)) if sleep else 1.0,
         hypervisor=hv.group(1) if hv else "auto",
+        stream=_STREAM_RE.search(text) is not None,
+        ticks=int(ticks.group(1)) if ticks else None,
     )
 
 
@@ -124,25 +139,27 @@ class Answer:
             return _NOT_FOUND.format("xl"), 127
         return render.render_xl_list(self.cap, self.host, at), 0
 
-    def first(self, at: Moment) -> str:
-        """Detection and sample 1, up to the wait between the samples."""
+    def _meta(self) -> str:
         kind = self.host.kind
         meta = (
             f"probe={PROBE_VERSION}\nhypervisor={self.hypervisor}\n"
             f"virsh={'/usr/bin/virsh' if kind == 'kvm' else ''}\n"
             f"xl={'/usr/sbin/xl' if kind == 'xen' else ''}\nxentop=\n"
         )
-        out = [section(self.marker, 0, "meta", meta, 0), *self._sample(1, at)]
+        return section(self.marker, 0, "meta", meta, 0)
+
+    def first(self, at: Moment) -> str:
+        """Detection and sample 1, up to the wait between the samples."""
+        out = [self._meta(), *self._sample(1, at)]
         if self.hypervisor == "xen":
             # No xentop capture exists to build from: the host lacks it, so the script
             # falls back to `sleep` (and the xl list Time(s) column gives VM CPU).
             out.append(section(self.marker, 0, "xentop", _NOT_FOUND.format("xentop"), 127))
         return "".join(out)
 
-    def second(self, at: Moment) -> str:
-        """Sample 2 and the once-per-run sections."""
+    def _once(self) -> list[str]:
         host = self.host
-        out = self._sample(2, at)
+        out = []
         df_k = render.fill_root(self.df_k, 0.985) if host.full_fs else self.df_k
         once = {"df_k": df_k, "df_i": self.df_i}
         for name, _ in ONCE_SECTIONS:
@@ -158,5 +175,20 @@ class Answer:
             ok = host.kind == "xen"
             text = render.render_xl_info(self.cap, host) if ok else _NOT_FOUND.format("xl")
             out.append(section(self.marker, 0, "xl_info", text, 0 if ok else 127))
+        return out
+
+    def second(self, at: Moment) -> str:
+        """Sample 2 and the once-per-run sections."""
+        out = [*self._sample(2, at), *self._once()]
         out.append(section(self.marker, 0, "times", _TIMES, 0))
+        return "".join(out)
+
+    def tick(self, number: int, at: Moment, once: bool) -> str:
+        """Tick `number` of the streaming loop: the meta section first (tick 1), the
+        once-per-run sections when `once`, sample `number`, and its `times` (the tick's end)."""
+        out = [self._meta()] if number == 1 else []
+        if once:
+            out += self._once()
+        out += self._sample(number, at)
+        out.append(section(self.marker, number, TICK_END_SECTION, _TIMES, 0))
         return "".join(out)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from fleetmon.collect.probe import REMOTE_COMMAND
+from fleetmon.collect.probe import ONCE_EVERY_TICKS, REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet
@@ -52,6 +52,9 @@ class SimConfig:
     seed: int = 0
     #: Accept any client key (else only the simulator's client key).
     accept_any_key: bool = False
+    #: Simulated seconds per real second for the streaming loop: at 10, a 2 s tick is
+    #: answered every 0.2 s with the hosts' clocks moved on by 2 s (long runs in less time).
+    time_scale: float = 1.0
 
 
 def raise_fd_limit() -> int:
@@ -214,10 +217,35 @@ class Simulator:
             process.exit(1)
             return
         answer = Answer(self._cap, host, info, self._df_k, self._df_i)
+        if info.stream:
+            await self._stream(answer, process)
+            return
         process.stdout.write(answer.first(self.moment()).encode())
         await asyncio.sleep(info.interval_s)
         process.stdout.write(answer.second(self.moment()).encode())
         self.answers += 1
+        process.exit(0)
+
+
+    async def _stream(self, answer: Answer, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """The looping script: one tick every interval on a simulated clock that starts at
+        the connection and moves on by exactly the interval per tick (time_scale faster than
+        real time), until the client goes away or the script's tick limit."""
+        info = answer.info
+        start = self.moment()
+        real_wait_s = info.interval_s / self.config.time_scale
+        number = 1
+        while info.ticks is None or number <= info.ticks:
+            virtual_s = (number - 1) * info.interval_s
+            at = Moment(start.since_start_s + virtual_s, start.epoch_s + virtual_s)
+            once = (number - 1) % ONCE_EVERY_TICKS == 0
+            process.stdout.write(answer.tick(number, at, once).encode())
+            # Backpressure: a client that stops reading does not grow this server's buffers.
+            await process.stdout.drain()
+            self.answers += 1
+            number += 1
+            if info.ticks is None or number <= info.ticks:
+                await asyncio.sleep(real_wait_s)
         process.exit(0)
 
 

@@ -43,6 +43,11 @@ ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The streaming loop's last section of each tick (collect.probe.build_stream_script): the
+#: shell's cumulative CPU times, whose end marker tells the reader a sample is complete.
+TICK_END_SECTION = "times"
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """One section of probe output."""
@@ -113,4 +118,53 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
         raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
     if not sections:
         raise ProbeParseError("markers", "no probe sections in the output")
+    return ProbeOutput(sections)
+
+
+def tick_end_re(nonce: str) -> re.Pattern[bytes]:
+    """The end-marker line of a streamed tick (its TICK_END_SECTION), found in raw bytes."""
+    mark = re.escape(marker(nonce).encode())
+    name = TICK_END_SECTION.encode()
+    return re.compile(rb"^" + mark + rb" end ([0-9]{1,9}) " + name + rb" -?[0-9]{1,9}\n", re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One streamed sample: its number, its sections by name, and the sample-0 sections
+    (meta, df, nodeinfo, UUIDs) that came with it, if any."""
+
+    number: int
+    sections: Mapping[str, Section]
+    once: Mapping[str, Section]
+
+
+def split_tick(stdout: str, nonce: str) -> Tick:
+    """One streamed tick's text (up to its end marker) as a Tick; ProbeParseError when it
+    holds anything but sample 0 and one sample N."""
+    out = split_output(stdout, nonce)
+    numbers = {sample for sample, _ in out.sections if sample != 0}
+    if len(numbers) != 1:
+        raise ProbeParseError("markers", f"a streamed tick holds samples {sorted(numbers)}")
+    (number,) = numbers
+    sections: dict[str, Section] = {}
+    once: dict[str, Section] = {}
+    for (sample, name), sec in out.sections.items():
+        (sections if sample else once)[name] = sec
+    return Tick(number, sections, once)
+
+
+def pair_output(
+    once: Mapping[str, Section], first: Mapping[str, Section], second: Mapping[str, Section]
+) -> ProbeOutput:
+    """Two consecutive streamed samples as the probe's two-sample output: `first` becomes
+    sample 1, `second` sample 2, `once` sample 0. The analysis then reads them exactly as
+    it reads `fleetmon run`'s probe (one implementation of every rate). The tick's `times`
+    (the looping shell's CPU since it started) is left out: it is not one probe's cost."""
+    sections: dict[tuple[int, str], Section] = {
+        (0, name): sec for name, sec in once.items() if name != TICK_END_SECTION
+    }
+    for sample, part in ((1, first), (2, second)):
+        for name, sec in part.items():
+            if name != TICK_END_SECTION:
+                sections[(sample, name)] = Section(sample, name, sec.text, sec.rc)
     return ProbeOutput(sections)

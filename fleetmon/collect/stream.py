@@ -1,0 +1,291 @@
+"""Collect stage, streaming (I/O): one connection per host kept open, the looping probe on it,
+and each pair of consecutive samples handed on as the second one arrives.
+
+A host that drops is retried with exponential backoff and jitter, its state and since-when
+kept for the views; a changed host key stops that host for good (never re-accepted). Memory
+per host is bounded: the last sample, the once-per-run sections, at most one tick of text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
+from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
+from fleetmon.collect.runner import usable_forks
+from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
+from fleetmon.errors import ProbeParseError
+from fleetmon.model import HostSpec, Status
+from fleetmon.sources.sections import ProbeOutput, Section, pair_output, split_tick, tick_end_re
+
+log = logging.getLogger(__name__)
+
+#: The first retry after a failure waits about this long; each further one twice as long.
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+#: Reads stdout: a chunk at a time (b"" at the end).
+Reader = Callable[[int], Awaitable[bytes]]
+#: Opens the looping probe on one host: (context, host, script, progress) -> its stdout.
+StreamOpener = Callable[
+    [SshContext, HostSpec, str, Progress], contextlib.AbstractAsyncContextManager[Reader]
+]
+
+
+def backoff_s(failures: int, rng: random.Random) -> float:
+    """The wait before retry number `failures` (1, 2...): BACKOFF_FIRST_S doubled each time up
+    to BACKOFF_MAX_S, the second half of it random ("equal jitter"), so that a fleet
+    dropped by one network blip does not reconnect all at once."""
+    base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1))
+    return base / 2 + rng.uniform(0.0, base / 2)
+
+
+@dataclass(slots=True)
+class Link:
+    """One host's connection as the views show it: its state and since when (Unix time)."""
+
+    spec: HostSpec
+    #: "connecting", "live" (ticks arrive), "down" (waiting to retry), "stopped" (for good).
+    state: str = "connecting"
+    since: float = field(default_factory=time.time)
+    #: The last failure: its status and reason (kept while live again, for the views).
+    status: Status | None = None
+    reason: str | None = None
+    ticks: int = 0
+    failures: int = 0
+    retry_at: float | None = None
+    last_tick_at: float | None = None
+
+    def enter(self, state: str, status: Status | None = None, reason: str | None = None) -> None:
+        """Move to `state` (the since-when only changes with the state)."""
+        if state != self.state:
+            self.state = state
+            self.since = time.time()
+        if status is not None:
+            self.status, self.reason = status, reason
+
+
+@contextlib.asynccontextmanager
+async def _drained(stderr_read: Reader) -> AsyncIterator[Callable[[], str]]:
+    """stderr read to its end in the background (a full stderr window would stall stdout on
+    the same channel); yields a function giving its first line so far."""
+    head: list[bytes] = []
+
+    async def drain() -> None:
+        head.append(await read_head(stderr_read))
+
+    task = asyncio.ensure_future(drain())
+    try:
+        yield lambda: first_line(head[0]) if head else ""
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncssh.Error, OSError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def ssh_stream(
+    ctx: SshContext, host: HostSpec, script: str, progress: Progress
+) -> AsyncIterator[Reader]:
+    """The looping probe over one SSH connection (ssh.ssh_connection: the same options,
+    keys and host-key policy as `fleetmon run`)."""
+    async with ssh_connection(ctx, host, progress) as conn:
+        progress.stage = "opening"
+        try:
+            proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
+        except asyncssh.ChannelOpenError as exc:
+            raise HostFailure(
+                Status.COMMAND_FAILED, f"cannot open a session channel: {exc.reason}"
+            ) from None
+        progress.stage = "running"
+        try:
+            proc.stdin.write(script.encode())
+            proc.stdin.write_eof()
+            async with _drained(proc.stderr.read) as err:
+
+                async def read(n: int) -> bytes:
+                    data: bytes = await proc.stdout.read(n)
+                    if not data and err():
+                        raise HostFailure(Status.COMMAND_FAILED, f"probe loop ended: {err()}")
+                    return data
+
+                yield read
+        finally:
+            proc.close()
+
+
+@contextlib.asynccontextmanager
+async def local_stream(
+    ctx: SshContext, host: HostSpec, script: str, progress: Progress
+) -> AsyncIterator[Reader]:
+    """The looping probe through a local `sh` (`ansible_connection: local`), in its own
+    session so that closing kills its `sleep` too."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            REMOTE_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise HostFailure(Status.COMMAND_FAILED, f"cannot start sh: {exc.strerror}") from exc
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(script.encode())
+            await proc.stdin.drain()
+        proc.stdin.close()
+        yield proc.stdout.read
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.shield(proc.wait())
+
+
+#: `ansible_connection` -> how the looping probe is opened there.
+STREAM_OPENERS: dict[str, StreamOpener] = {"ssh": ssh_stream, "local": local_stream}
+
+
+class StreamCollector:
+    """Every host's looping probe, concurrently, until cancelled.
+
+    `on_pair(index, output)` gets each pair of consecutive samples of host `hosts[index]` as
+    a two-sample ProbeOutput (the analysis of `fleetmon run` applies to it unchanged);
+    `on_change(index, link)` each change of a host's state. Both run on the event loop.
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[HostSpec],
+        opts: CollectOptions,
+        probe_options: Callable[[HostSpec], ProbeOptions],
+        on_pair: Callable[[int, ProbeOutput], None],
+        on_change: Callable[[int, Link], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.hosts = tuple(hosts)
+        self.opts = opts
+        self.probe_options = probe_options
+        self.on_pair = on_pair
+        self.on_change = on_change
+        self.links = [Link(h) for h in self.hosts]
+        self.rng = rng or random.Random()
+        self.ctx = SshContext(opts)
+        # Connections are made `forks` at a time; once streaming, a host holds no slot.
+        self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
+
+    async def run(self) -> None:
+        """Stream from every host until cancelled (or every host stopped for good)."""
+        async with asyncio.TaskGroup() as tg:
+            for i in range(len(self.hosts)):
+                tg.create_task(self._host(i))
+
+    def _changed(self, i: int) -> None:
+        if self.on_change is not None:
+            self.on_change(i, self.links[i])
+
+    async def _host(self, i: int) -> None:
+        link = self.links[i]
+        while True:
+            try:
+                await self._stream(i)
+                status, reason = Status.COMMAND_FAILED, "probe loop ended"
+            except HostFailure as exc:
+                status, reason = exc.status, exc.reason
+            except TimeoutError:
+                status = Status.TIMEOUT
+                reason = f"no complete sample within {self.opts.deadline_s:g} s"
+            except (asyncssh.Error, OSError) as exc:
+                status, reason = Status.UNREACHABLE, f"connection lost: {exc}"
+            if status is Status.HOSTKEY_MISMATCH:
+                # Never retried: the key must be checked by a person (ssh-keygen -R).
+                link.enter("stopped", status, reason)
+                self._changed(i)
+                log.warning("%s: stopped: %s", link.spec.name, reason)
+                return
+            link.failures += 1
+            wait_s = backoff_s(link.failures, self.rng)
+            link.retry_at = time.time() + wait_s
+            link.enter("down", status, reason)
+            self._changed(i)
+            log.info("%s: %s: %s (retry in %.1f s)", link.spec.name, status.value, reason, wait_s)
+            await asyncio.sleep(wait_s)
+            link.enter("connecting")
+            self._changed(i)
+
+    async def _stream(self, i: int) -> None:
+        spec = self.hosts[i]
+        opener = STREAM_OPENERS.get(spec.connection)
+        if opener is None:
+            raise HostFailure(Status.COMMAND_FAILED, f"no streaming for {spec.connection!r}")
+        popts = self.probe_options(spec)
+        script = build_stream_script(popts)
+        target = f"{spec.address}:{spec.port}" if spec.connection == "ssh" else spec.connection
+        progress = Progress(target)
+        async with contextlib.AsyncExitStack() as stack:
+            async with self._slots:
+                try:
+                    async with asyncio.timeout(self.opts.connect_timeout_s + 5.0):
+                        read = await stack.enter_async_context(
+                            opener(self.ctx, spec, script, progress)
+                        )
+                except TimeoutError:
+                    why = progress.stalled(self.opts.connect_timeout_s + 5.0, "connect timeout")
+                    raise HostFailure(Status.TIMEOUT, why) from None
+            await self._ticks(i, read, popts.nonce)
+
+    async def _ticks(self, i: int, read: Reader, nonce: str) -> None:
+        """Read ticks until the stream ends; each sample after the first makes a pair."""
+        link = self.links[i]
+        end_re = tick_end_re(nonce)
+        buf = bytearray()
+        once: dict[str, Section] = {}
+        prev: dict[str, Section] | None = None
+        cap = self.opts.output_cap_bytes
+        while True:
+            async with asyncio.timeout(self.opts.deadline_s):
+                m = end_re.search(buf)
+                while m is None:
+                    chunk = await read(CHUNK_BYTES)
+                    if not chunk:
+                        return
+                    start = max(0, len(buf) - 200)  # a marker line may straddle two chunks
+                    buf += chunk
+                    if len(buf) > cap:
+                        raise HostFailure(
+                            Status.COMMAND_FAILED, f"one sample exceeded the {cap} byte cap"
+                        )
+                    m = end_re.search(buf, start)
+            text = bytes(buf[: m.end()]).decode("utf-8", "replace")
+            del buf[: m.end()]
+            try:
+                tick = split_tick(text, nonce)
+            except ProbeParseError as exc:
+                raise HostFailure(Status.PARSE_ERROR, f"parse error: {exc}") from None
+            once.update(tick.once)
+            if prev is not None:
+                self.on_pair(i, pair_output(once, prev, tick.sections))
+            prev = dict(tick.sections)
+            link.ticks += 1
+            link.last_tick_at = time.time()
+            if link.state != "live":
+                link.failures = 0
+                link.retry_at = None
+                link.enter("live")
+                self._changed(i)
+
