@@ -36,6 +36,8 @@ COMMANDS = {
     "rules": "rules",
     "simulate": "simulate",
     "history": "history",
+    "top": "top",
+    "serve": "serve",
 }
 
 

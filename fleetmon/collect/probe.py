@@ -121,7 +121,7 @@ def _prelude(opts: ProbeOptions) -> list[str]:
 def build_script(opts: ProbeOptions) -> str:
     """The sh script for one host."""
     interval = _interval_arg(opts.interval_s)
-    xentop_delay = xentop_delay_s(opts.interval_s)
+    xentop_delay_s(opts.interval_s)
     q = shlex.quote
     lines = [
         *_prelude(opts),
@@ -167,8 +167,7 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
         *_prelude(opts),
         "fm_once() {",
         *[f"  fm 0 {name} {q(cmd)}" for name, cmd in ONCE_SECTIONS],
-        '  if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids;'
-        " fi",
+        '  if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids; fi',
         '  if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
         "}",
         "FM_STREAM=1",

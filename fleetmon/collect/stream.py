@@ -288,4 +288,3 @@ class StreamCollector:
                 link.retry_at = None
                 link.enter("live")
                 self._changed(i)
-

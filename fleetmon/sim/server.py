@@ -226,7 +226,6 @@ class Simulator:
         self.answers += 1
         process.exit(0)
 
-
     async def _stream(self, answer: Answer, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """The looping script: one tick every interval on a simulated clock that starts at
         the connection and moves on by exactly the interval per tick (time_scale faster than

@@ -1,0 +1,207 @@
+"""The live modes' fleet (I/O edge): the streaming collector's pairs analysed as they arrive,
+each host's connection state, and the report of the latest tick for `top` and `serve`.
+
+The collector runs on an event loop (its own thread for `top`); the views read `snapshot()`,
+an immutable Report replaced whole once per tick, so a view never waits for SSH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fleetmon import __version__
+from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_notes
+from fleetmon.cli.common import build_report, rule_set
+from fleetmon.cli.run import probe_options
+from fleetmon.cli.runtime import utc_now
+from fleetmon.cli.sources import Opened, in_selection_order, open_inventory, plan, warn
+from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.stream import Link, StreamCollector
+from fleetmon.errors import OptionError
+from fleetmon.inventory import Inventory, check_key_files
+from fleetmon.model import HostReport, HostSpec, RawResult, Report, RunInfo, Status
+from fleetmon.rules import RuleSet
+from fleetmon.sources.sections import ProbeOutput
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def link_words(link: Link, now: float) -> str:
+    """A host without a current sample, in words: what failed, since when, the next try."""
+    since = f"since {_iso(link.since)}"
+    if link.state == "stopped":
+        return f"{link.reason} (stopped {since})"
+    if link.state == "down":
+        retry = "" if link.retry_at is None else f"; retry in {max(0.0, link.retry_at - now):.0f} s"
+        return f"{link.reason} (down {since}{retry})"
+    if link.status is not None:
+        return f"reconnecting {since} (last failure: {link.reason})"
+    return f"connecting {since}: the first rates come with the second sample"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a live mode watches: the hosts streamed, those skipped, the rules."""
+
+    inventory: Inventory
+    hosts: tuple[HostSpec, ...]
+    skipped: tuple[RawResult, ...]
+    selected: tuple[HostSpec, ...]
+    rules: RuleSet | None
+    rule_files: tuple[str, ...]
+
+
+def load_plan(args: argparse.Namespace) -> Plan:
+    """Inventory, --limit, the hosts' connection plans and the rules (at start and on SIGHUP)."""
+    opened: Opened = open_inventory(args)
+    inventory = opened.inventory
+    selected = inventory.select(args.limit, warn=warn)
+    if not selected:
+        raise OptionError(f"{inventory.path}: the inventory has no hosts to watch")
+    hosts, skipped = plan(opened, selected)
+    check_key_files(inventory, hosts)
+    rules, files = rule_set(args)
+    return Plan(inventory, tuple(hosts), tuple(skipped), tuple(selected), rules, files)
+
+
+def collect_options(args: argparse.Namespace) -> CollectOptions:
+    """The collection settings of a live mode: its tick is the probe's interval."""
+    return CollectOptions(
+        interval_s=args.delay,
+        forks=args.forks,
+        connect_timeout_s=args.connect_timeout,
+        timeout_s=args.timeout,
+        accept_new_host_keys=args.accept_new_host_keys,
+        known_hosts=args.known_hosts,
+        output_cap_bytes=args.output_cap,
+    )
+
+
+class LiveFleet:
+    """Each host's latest analysed pair (or its connection state) and the latest report."""
+
+    def __init__(self, args: argparse.Namespace, p: Plan, seed: LiveFleet | None = None) -> None:
+        self.args = args
+        self.plan = p
+        self.links: list[Link] = [Link(h) for h in p.hosts]
+        self.latest: list[HostReport | None] = [None] * len(p.hosts)
+        if seed is not None:
+            # A reload: a host whose connection settings did not change shows its last
+            # figures while it reconnects, so a scrape in between loses no series.
+            old = {h.name: (h, seed.latest[i]) for i, h in enumerate(seed.plan.hosts)}
+            for i, h in enumerate(p.hosts):
+                spec, rep = old.get(h.name, (None, None))
+                if spec == h:
+                    self.latest[i] = rep
+        self._skipped = [analyse_host(r) for r in p.skipped]
+        self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
+        self._report: Report | None = None
+        self.ticks = 0
+        self.last_tick_mono = time.monotonic()
+        self.tick_cpu_s = 0.0  # client CPU spent analysing pairs (the benchmark's figure)
+        self.lock = threading.Lock()
+
+    def on_pair(self, i: int, out: ProbeOutput) -> None:
+        """A host's newest pair of samples, analysed as `fleetmon run` would."""
+        t0 = time.thread_time()
+        spec = self.plan.hosts[i]
+        base = HostReport(
+            name=spec.name, address=spec.address, groups=spec.groups, status=Status.OK, error=None
+        )
+        self.latest[i] = analyse_output(base, out)
+        self.tick_cpu_s += time.thread_time() - t0
+
+    def on_change(self, i: int, link: Link) -> None:
+        """A host's connection changed state: a dropped host loses its figures."""
+        self.links[i] = link
+        if link.state in ("down", "stopped"):
+            self.latest[i] = None
+
+    def host_reports(self) -> list[HostReport]:
+        """Every host as of now: its latest analysed pair, or its state in words."""
+        now = time.time()
+        out: list[HostReport] = []
+        for spec, link, rep in zip(self.plan.hosts, self.links, self.latest, strict=True):
+            if rep is not None and link.state in ("live", "connecting"):
+                out.append(rep)
+                continue
+            status = link.status if link.state in ("down", "stopped") else Status.SKIPPED
+            out.append(
+                HostReport(
+                    name=spec.name,
+                    address=spec.address,
+                    groups=spec.groups,
+                    status=status or Status.SKIPPED,
+                    error=link_words(link, now),
+                )
+            )
+        return in_selection_order(list(self.plan.selected), [*out, *self._skipped])
+
+    def refresh(self) -> Report:
+        """The report of this tick (rules judged, exit code), kept for snapshot()."""
+        run = RunInfo(
+            fleetmon_version=__version__,
+            started_at=utc_now(),
+            interval_s=self.args.delay,
+            inventory=self.plan.inventory.path,
+            rule_files=self.plan.rule_files,
+            limit=self.args.limit,
+            host_key_notes=host_key_notes(self.plan.hosts, self.args.accept_new_host_keys),
+        )
+        report = build_report(
+            self.args, self.host_reports(), self._specs, run, self.plan.rules, self.plan.inventory
+        )
+        with self.lock:
+            self._report = report
+            self.ticks += 1
+            self.last_tick_mono = time.monotonic()
+        return report
+
+    def snapshot(self) -> Report | None:
+        """The latest tick's report (None before the first tick)."""
+        with self.lock:
+            return self._report
+
+    def links_snapshot(self) -> list[Link]:
+        """Copies of the hosts' connection states."""
+        return [dataclasses.replace(link) for link in self.links]
+
+
+async def run_live(
+    fleet: LiveFleet,
+    stop: asyncio.Event,
+    on_tick: Callable[[Report], None] | None = None,
+) -> None:
+    """Stream every host of the fleet's plan and refresh its report once per tick, until
+    `stop` is set."""
+    args, p = fleet.args, fleet.plan
+    opts = collect_options(args)
+    collector = StreamCollector(
+        p.hosts,
+        opts,
+        lambda spec: probe_options(args.delay, spec),
+        fleet.on_pair,
+        fleet.on_change,
+    )
+    fleet.links = collector.links
+    task = asyncio.ensure_future(collector.run())
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.delay)
+            report = fleet.refresh()
+            if on_tick is not None:
+                on_tick(report)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

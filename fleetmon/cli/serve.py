@@ -1,0 +1,364 @@
+"""`fleetmon serve INVENTORY --listen 127.0.0.1:9712` (I/O edge): an exporter and a live report
+over the streaming collector.
+
+    /metrics      Prometheus/OpenMetrics exposition of the latest tick (render.prom)
+    /             the HTML report of the latest tick, refreshing itself every tick
+    /api/report   the JSON report of the latest tick
+    /healthz      200 while ticks come, 503 before the first and when they stop
+
+A request only reads the latest tick's report (rendered once per tick and kept), so it never
+waits for SSH. The HTTP server (the standard library's, one thread per request) runs beside
+the collector's event loop. Anything but loopback needs the web-config file's TLS and basic
+auth, or --insecure-listen. SIGHUP reloads the inventory and rules, SIGTERM stops cleanly
+(exit 0); systemd's notify protocol is spoken when NOTIFY_SOCKET is set (contrib/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from fleetmon.cli.live import LiveFleet, Plan, load_plan, run_live
+from fleetmon.cli.webconfig import BasicAuth, WebConfig, read_web_config, ssl_context
+from fleetmon.errors import FleetmonError, OptionError
+from fleetmon.model import Report
+from fleetmon.render.json import render_json
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port`; OptionError naming --listen."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise OptionError(f"--listen: expected ADDRESS:PORT, got {text!r}")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and the loopback names."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, web: WebConfig, insecure: bool) -> None:
+    """Off loopback, TLS and basic auth are required unless --insecure-listen says otherwise."""
+    if is_loopback(host) or insecure:
+        return
+    missing = [what for what, ok in (("TLS", web.tls), ("basic auth", bool(web.users))) if not ok]
+    if missing:
+        raise OptionError(
+            f"--listen {host}: not a loopback address, and {' and '.join(missing)} not "
+            "configured: give --web-config-file with tls_server_config and "
+            "basic_auth_users, or --insecure-listen"
+        )
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about the service's state, when it runs us."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]  # an abstract socket
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(path)
+        s.sendall(state.encode())
+
+
+class Holder:
+    """The fleet being watched (replaced on SIGHUP) and each tick's rendered pages."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.fleet: LiveFleet | None = None
+        self.previous: Report | None = None  # the last report before a reload
+        self._pages: dict[str, tuple[Report, bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def report(self) -> Report | None:
+        fleet = self.fleet
+        got = fleet.snapshot() if fleet is not None else None
+        return got if got is not None else self.previous
+
+    def page(self, name: str, report: Report, make: Callable[[Report], tuple[str, str]]) -> bytes:
+        """The page rendered from this tick's report (once per tick, whoever asks)."""
+        with self._lock:
+            kept = self._pages.get(name)
+            if kept is not None and kept[0] is report:
+                return kept[1]
+        body, _ = make(report)
+        data = body.encode()
+        with self._lock:
+            self._pages[name] = (report, data, "")
+        return data
+
+
+def _metrics_module() -> Any:
+    """The exports issue's Prometheus exposition (render.prom), when it is installed."""
+    try:
+        return importlib.import_module("fleetmon.render.prom")
+    except ImportError:
+        return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET of the four paths; everything else 404 (or 405 for other methods)."""
+
+    server: Server
+    protocol_version = "HTTP/1.1"
+    server_version = "fleetmon"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(
+        self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_POST(self) -> None:
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET only\n", "text/plain", {"Allow": "GET"})
+
+    def do_GET(self) -> None:
+        if not self.server.auth.check(self.headers.get("Authorization")):
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                b"authentication required\n",
+                "text/plain; charset=utf-8",
+                {"WWW-Authenticate": 'Basic realm="fleetmon"'},
+            )
+            return
+        path = urlsplit(self.path).path
+        route = {
+            "/": self._html,
+            "/metrics": self._metrics,
+            "/api/report": self._json,
+            "/healthz": self._health,
+        }.get(path)
+        if route is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+            return
+        route()
+
+    def _waiting(self) -> None:
+        self._send(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            b"no tick yet: the first samples are on their way\n",
+            "text/plain; charset=utf-8",
+            {"Retry-After": str(max(1, round(self.server.holder.delay_s)))},
+        )
+
+    def _html(self) -> None:
+        report = self.server.holder.report()
+        if report is None:
+            self._waiting()
+            return
+        from fleetmon.render.html import render_html
+
+        body = self.server.holder.page("html", report, lambda r: (render_html(r), ""))
+        # The page reloads itself each tick (the Refresh header: no change to the report's
+        # template, whose CSP allows no inline script beyond its own).
+        refresh = str(max(1, round(report.run.interval_s)))
+        self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", {"Refresh": refresh})
+
+    def _json(self) -> None:
+        report = self.server.holder.report()
+        if report is None:
+            self._waiting()
+            return
+        body = self.server.holder.page("json", report, lambda r: (render_json(r), ""))
+        self._send(HTTPStatus.OK, body, "application/json")
+
+    def _metrics(self) -> None:
+        prom = _metrics_module()
+        if prom is None:
+            self._send(
+                HTTPStatus.NOT_IMPLEMENTED,
+                b"this build has no Prometheus exposition\n",
+                "text/plain; charset=utf-8",
+            )
+            return
+        report = self.server.holder.report()
+        if report is None:
+            self._waiting()
+            return
+        openmetrics = "application/openmetrics-text" in (self.headers.get("Accept") or "")
+        name = "openmetrics" if openmetrics else "prometheus"
+        body = self.server.holder.page(
+            name, report, lambda r: (prom.render_prometheus(r, openmetrics=openmetrics), "")
+        )
+        ctype = prom.CONTENT_TYPE_OPENMETRICS if openmetrics else prom.CONTENT_TYPE_TEXT
+        self._send(HTTPStatus.OK, body, ctype)
+
+    def _health(self) -> None:
+        holder = self.server.holder
+        fleet = holder.fleet
+        report = holder.report()
+        if fleet is None or report is None:
+            self._waiting()
+            return
+        age = time.monotonic() - fleet.last_tick_mono
+        live = sum(1 for h in report.hosts if h.collected)
+        text = f"tick {fleet.ticks}, {age:.1f} s ago; {live}/{len(report.hosts)} hosts live\n"
+        stale = age > 3 * holder.delay_s + 5
+        code = HTTPStatus.SERVICE_UNAVAILABLE if stale else HTTPStatus.OK
+        self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")
+
+
+class Server(ThreadingHTTPServer):
+    """The HTTP(S) server: one thread per request, TLS per connection in that thread."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        holder: Holder,
+        auth: BasicAuth,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self.holder = holder
+        self.auth = auth
+        self.tls = tls
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            # The handshake happens on the request's thread, at its first read.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("request from %s failed", client_address, exc_info=True)
+
+
+def make_server(args: argparse.Namespace, holder: Holder) -> Server:
+    """The listening server, with the exposure checked (bound now: a busy port is an error
+    before any host is contacted)."""
+    host, port = parse_listen(args.listen)
+    path = args.web_config_file
+    web = read_web_config(path) if path else WebConfig()
+    check_exposure(host, web, args.insecure_listen)
+    tls = ssl_context(web, path) if web.tls else None
+    try:
+        return Server((host, port), holder, BasicAuth(web.users), tls)
+    except OSError as exc:
+        raise OptionError(f"--listen {args.listen}: cannot listen: {exc.strerror}") from None
+
+
+class _Watch:
+    """One LiveFleet streaming on the loop: started for a plan, stopped for the next."""
+
+    def __init__(
+        self, args: argparse.Namespace, plan: Plan, holder: Holder, seed: LiveFleet | None = None
+    ) -> None:
+        self.fleet = LiveFleet(args, plan, seed)
+        holder.fleet = self.fleet
+        self.stop = asyncio.Event()
+        self.task = asyncio.ensure_future(run_live(self.fleet, self.stop))
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def _first(*aws: asyncio.Future[Any]) -> None:
+    await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: Holder) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reload = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    thread = threading.Thread(target=server.serve_forever, name="fleetmon-http", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    scheme = "https" if server.tls is not None else "http"
+    log.warning("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, host, port)
+    sd_notify("READY=1")
+    watch = _Watch(args, plan, holder)
+    try:
+        while True:
+            waiters = [asyncio.ensure_future(e.wait()) for e in (stop, reload)]
+            try:
+                await _first(watch.task, *waiters)
+            finally:
+                for w in waiters:
+                    w.cancel()
+            if watch.task.done():
+                watch.task.result()  # the collector failed: raised here
+            if stop.is_set():
+                break
+            reload.clear()
+            sd_notify("RELOADING=1")
+            try:
+                plan = load_plan(args)
+            except FleetmonError as exc:
+                log.error("reload refused, still watching the old inventory: %s", exc)
+            else:
+                holder.previous = watch.fleet.snapshot() or holder.previous
+                await watch.close()
+                watch = _Watch(args, plan, holder, seed=watch.fleet)
+                log.warning("reloaded: %d hosts", len(plan.hosts))
+            sd_notify("READY=1")
+    finally:
+        sd_notify("STOPPING=1")
+        await watch.close()
+        await asyncio.to_thread(server.shutdown)
+        log.warning("stopped")
+
+
+def command(args: argparse.Namespace) -> int:
+    """`fleetmon serve`: until SIGTERM (exit 0)."""
+    if not args.debug:
+        logging.getLogger("fleetmon").setLevel(logging.INFO)
+    holder = Holder(args.delay)
+    server = make_server(args, holder)
+    try:
+        plan = load_plan(args)
+        asyncio.run(_serve(args, plan, server, holder))
+    finally:
+        server.server_close()
+    return 0

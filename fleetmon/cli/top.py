@@ -1,0 +1,279 @@
+"""`fleetmon top INVENTORY` (I/O edge): a fleet-wide virt-top over the streaming collector.
+
+Full screen with curses (Python's own binding of ncurses: key input, colours, resizing and
+restoring the terminal, with no dependency to add; rich's Live draws but reads no keys, and
+textual would bring a whole application framework for one table). The screens themselves
+are render/top.py's lines. `--batch`, or a standard output that is not a terminal, prints
+plain frames like `top -b`: no escape sequences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import curses
+import dataclasses
+import os
+import shutil
+import sys
+import threading
+import time
+from typing import Any
+
+from fleetmon.cli.live import LiveFleet, load_plan, run_live
+from fleetmon.cli.runtime import run_async
+from fleetmon.model import Report, Severity
+from fleetmon.render.top import SORT_KEYS, VIEWS, Line, ViewState, frame, items
+
+HELP = (
+    "q quit  P cpu  M mem  < > sort column  R reverse  v hosts/VMs  / filter  "
+    "Enter drill in  Esc back  space pause  arrows move"
+)
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def _ready(fleet: LiveFleet, started: float, grace_s: float) -> bool:
+    """Every host has its first pair or a failure (or the grace time is over): a first
+    frame of "connecting" rows would tell a script nothing."""
+    if time.monotonic() - started > grace_s:
+        return True
+    return all(
+        rep is not None or link.state in ("down", "stopped")
+        for rep, link in zip(fleet.latest, fleet.links, strict=True)
+    )
+
+
+def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
+    """`--batch -n COUNT`: COUNT plain-text frames, one per tick, then exit 0."""
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 160
+    printed = 0
+    started = time.monotonic()
+    grace_s = args.connect_timeout + 3 * args.delay
+    stop: asyncio.Event | None = None
+
+    def on_tick(report: Report) -> None:
+        nonlocal printed
+        if not _ready(fleet, started, grace_s):
+            return
+        state = ViewState(view=args.view, sort=SORT_KEYS["P"][args.view])
+        rows = len(items(report, state)) + 2
+        lines = frame(report, state, width, rows + 3, _clock())
+        sys.stdout.write("\n".join(ln.text.rstrip() for ln in lines) + "\n\n")
+        sys.stdout.flush()
+        printed += 1
+        if args.count and printed >= args.count and stop is not None:
+            stop.set()
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        await run_live(fleet, stop, on_tick)
+
+    run_async(main())
+    return 0
+
+
+class _Loop:
+    """The collector's event loop in a thread of its own; the screen reads snapshots."""
+
+    def __init__(self, fleet: LiveFleet) -> None:
+        self.fleet = fleet
+        self.loop = asyncio.new_event_loop()
+        self.stop: asyncio.Event | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="fleetmon-collect", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.stop = asyncio.Event()
+            await run_live(self.fleet, self.stop)
+
+        try:
+            self.loop.run_until_complete(main())
+        except BaseException as exc:  # shown by the screen's thread
+            self.error = exc
+        finally:
+            self.loop.close()
+
+    def __enter__(self) -> _Loop:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        deadline = time.monotonic() + 5
+        while self.stop is None and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.stop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout=10)
+
+
+_COLOURS = {Severity.CRITICAL: 1, Severity.WARNING: 2, Severity.UNKNOWN: 3}
+
+
+def _attr(line: Line) -> int:
+    attr = curses.A_NORMAL
+    if line.severity is not None and curses.has_colors():
+        attr |= curses.color_pair(_COLOURS.get(line.severity, 0))
+    if line.severity is Severity.CRITICAL:
+        attr |= curses.A_BOLD
+    if line.kind == "head":
+        attr |= curses.A_REVERSE if line.kind == "head" else 0
+    if line.kind == "cursor":
+        attr |= curses.A_REVERSE | curses.A_BOLD
+    return attr
+
+
+class Screen:
+    """The curses front end: keys change a ViewState, each tick or key redraws."""
+
+    def __init__(self, stdscr: Any, fleet: LiveFleet, view: str) -> None:
+        self.scr = stdscr
+        self.fleet = fleet
+        self.state = ViewState(view=view, sort=SORT_KEYS["P"][view])
+        self.report: Report | None = None
+        self.prompt: str | None = None  # the filter being typed
+        self.help = False
+
+    def draw(self) -> None:
+        height, width = self.scr.getmaxyx()
+        self.scr.erase()
+        if self.report is None:
+            self.scr.addnstr(0, 0, f"fleetmon top - {_clock()}  connecting...", width - 1)
+        else:
+            for y, line in enumerate(
+                frame(self.report, self.state, width - 1, height - 1, _clock())
+            ):
+                self.scr.addnstr(y, 0, line.text, width - 1, _attr(line))
+        bottom = HELP if self.help else "h help"
+        if self.prompt is not None:
+            bottom = f"filter: {self.prompt}"
+        self.scr.addnstr(height - 1, 0, bottom, width - 1, curses.A_DIM)
+        self.scr.refresh()
+
+    def _rows(self) -> int:
+        return len(items(self.report, self.state)) if self.report is not None else 0
+
+    def _move(self, delta: int) -> None:
+        height, _ = self.scr.getmaxyx()
+        visible = max(1, height - 5)
+        cursor = max(0, min(self._rows() - 1, self.state.cursor + delta))
+        offset = self.state.offset
+        if cursor < offset:
+            offset = cursor
+        elif cursor >= offset + visible:
+            offset = cursor - visible + 1
+        self.state = dataclasses.replace(self.state, cursor=cursor, offset=offset)
+
+    def _sort_step(self, step: int) -> None:
+        heads = [c.head for c in self.state.columns()]
+        i = heads.index(self.state.sort) if self.state.sort in heads else 0
+        self.state = dataclasses.replace(self.state, sort=heads[(i + step) % len(heads)])
+
+    def _drill(self) -> None:
+        if self.report is None:
+            return
+        rows = items(self.report, self.state)
+        if rows and 0 <= self.state.cursor < len(rows):
+            self.state = dataclasses.replace(self.state, host=rows[self.state.cursor].host.name)
+
+    def _typed(self, key: int) -> None:
+        assert self.prompt is not None
+        if key in (10, 13, curses.KEY_ENTER):
+            self.state = dataclasses.replace(self.state, pattern=self.prompt, cursor=0, offset=0)
+            self.prompt = None
+        elif key == 27:
+            self.prompt = None
+        elif key in (curses.KEY_BACKSPACE, 127, 8):
+            self.prompt = self.prompt[:-1]
+        elif 32 <= key < 127:
+            self.prompt += chr(key)
+
+    def key(self, key: int) -> bool:
+        """Apply one key; False to quit."""
+        if self.prompt is not None:
+            self._typed(key)
+            return True
+        ch = chr(key) if 0 <= key < 256 else ""
+        s = self.state
+        if ch == "q":
+            return False
+        if ch in SORT_KEYS:
+            self.state = dataclasses.replace(s, sort=SORT_KEYS[ch][s.view], ascending=False)
+        elif ch == "<":
+            self._sort_step(-1)
+        elif ch == ">":
+            self._sort_step(1)
+        elif ch == "R":
+            self.state = dataclasses.replace(s, ascending=not s.ascending)
+        elif ch in ("v", "\t"):
+            view = VIEWS[(VIEWS.index(s.view) + 1) % len(VIEWS)]
+            self.state = ViewState(view=view, sort=SORT_KEYS["P"][view], pattern=s.pattern)
+        elif ch == "/":
+            self.prompt = ""
+        elif ch == " ":
+            self.state = dataclasses.replace(s, paused=not s.paused)
+        elif ch in ("h", "?"):
+            self.help = not self.help
+        elif key in (10, 13, curses.KEY_ENTER, curses.KEY_RIGHT):
+            self._drill()
+        elif key in (27, curses.KEY_LEFT, curses.KEY_BACKSPACE, 127):
+            self.state = dataclasses.replace(s, host=None)
+        elif key == curses.KEY_DOWN:
+            self._move(1)
+        elif key == curses.KEY_UP:
+            self._move(-1)
+        elif key == curses.KEY_NPAGE:
+            self._move(10)
+        elif key == curses.KEY_PPAGE:
+            self._move(-10)
+        return True
+
+    def run(self, loop: _Loop) -> None:
+        seen = -1
+        while loop.thread.is_alive() or loop.error is None:
+            if loop.error is not None:
+                raise loop.error
+            if not self.state.paused and self.fleet.ticks != seen:
+                seen = self.fleet.ticks
+                self.report = self.fleet.snapshot()
+            self.draw()
+            key = self.scr.getch()  # waits up to the timeout set below
+            if key == -1 or key == curses.KEY_RESIZE:
+                continue
+            if not self.key(key):
+                return
+
+
+def _curses(stdscr: Any, fleet: LiveFleet, view: str) -> None:
+    with contextlib.suppress(curses.error):
+        curses.curs_set(0)
+    if curses.has_colors():
+        curses.use_default_colors()
+        curses.init_pair(1, curses.COLOR_RED, -1)
+        curses.init_pair(2, curses.COLOR_YELLOW, -1)
+        curses.init_pair(3, curses.COLOR_MAGENTA, -1)
+    stdscr.keypad(True)
+    stdscr.timeout(250)
+    # Esc is a key of its own here: no waiting a second for an escape sequence after it.
+    with contextlib.suppress(AttributeError):
+        curses.set_escdelay(25)
+    with _Loop(fleet) as loop:
+        Screen(stdscr, fleet, view).run(loop)
+
+
+def command(args: argparse.Namespace) -> int:
+    """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
+    fleet = LiveFleet(args, load_plan(args))
+    if args.batch or not sys.stdout.isatty():
+        return batch(args, fleet)
+    if shutil.get_terminal_size().lines < 5:
+        args.count = args.count or 1
+        return batch(args, fleet)
+    curses.wrapper(_curses, fleet, args.view)
+    return 0

@@ -1,0 +1,189 @@
+"""`fleetmon serve --web-config-file` (I/O edge): the Prometheus exporter-toolkit web
+configuration, TLS and basic authentication, as node_exporter reads it.
+
+    tls_server_config:
+      cert_file: server.crt
+      key_file: server.key
+      client_auth_type: RequireAndVerifyClientCert   # optional, with client_ca_file
+      client_ca_file: ca.crt
+      min_version: TLS12                              # optional
+    basic_auth_users:
+      alice: $2y$10$...                               # bcrypt hashes (htpasswd -B)
+
+Relative paths are relative to the file, as in exporter-toolkit. A bad file is one error
+line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from fleetmon.errors import OptionError
+
+_TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
+_TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
+_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_OPTIONAL,
+    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """TLS files and basic-auth users (name -> bcrypt hash); empty: plain HTTP, no auth."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_ca_file: str | None = None
+    client_auth_type: str = "NoClientCert"
+    min_version: str = "TLS12"
+    users: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise OptionError(f"{where}: expected a mapping")
+    return value
+
+
+def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
+    extra = sorted(k for k in keys if k not in allowed)
+    if extra:
+        raise OptionError(f"{where}.{extra[0]}: unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def parse_web_config(text: str, path: str) -> WebConfig:
+    """The web configuration in `text` (read from `path`); OptionError naming file and key."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise OptionError(f"{path}{line}: not YAML: {getattr(exc, 'problem', exc)}") from None
+    top = _mapping(doc, path)
+    _unknown(set(top), _TOP_KEYS, path)
+    tls = _mapping(top.get("tls_server_config"), f"{path}: tls_server_config")
+    _unknown(set(tls), _TLS_KEYS, f"{path}: tls_server_config")
+    base = os.path.dirname(os.path.abspath(path))
+
+    def file_of(key: str) -> str | None:
+        value = tls.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise OptionError(f"{path}: tls_server_config.{key}: expected a file name")
+        return os.path.join(base, value)
+
+    cert, key = file_of("cert_file"), file_of("key_file")
+    if (cert is None) != (key is None):
+        missing = "key_file" if key is None else "cert_file"
+        raise OptionError(f"{path}: tls_server_config.{missing}: missing")
+    auth = str(tls.get("client_auth_type", "NoClientCert"))
+    if auth not in _CLIENT_AUTH:
+        raise OptionError(f"{path}: tls_server_config.client_auth_type: unknown value {auth!r}")
+    version = str(tls.get("min_version", "TLS12"))
+    if version not in _VERSIONS:
+        raise OptionError(f"{path}: tls_server_config.min_version: unknown value {version!r}")
+    users: dict[str, bytes] = {}
+    for name, hashed in _mapping(top.get("basic_auth_users"), f"{path}: basic_auth_users").items():
+        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise OptionError(f"{path}: basic_auth_users.{name}: expected a bcrypt hash")
+        users[str(name)] = hashed.encode()
+    return WebConfig(cert, key, file_of("client_ca_file"), auth, version, users)
+
+
+def read_web_config(path: str) -> WebConfig:
+    """parse_web_config of a file; OptionError when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise OptionError(f"{path}: cannot read the web config: {exc.strerror}") from None
+    return parse_web_config(text, path)
+
+
+def ssl_context(cfg: WebConfig, path: str) -> ssl.SSLContext:
+    """The server's TLS context; OptionError naming the file that cannot be loaded."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _VERSIONS[cfg.min_version]
+    assert cfg.cert_file is not None
+    assert cfg.key_file is not None
+    try:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise OptionError(
+            f"{path}: tls_server_config: cannot load the certificate: {why}"
+        ) from None
+    ctx.verify_mode = _CLIENT_AUTH[cfg.client_auth_type]
+    if cfg.client_ca_file is not None:
+        try:
+            ctx.load_verify_locations(cfg.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise OptionError(f"{path}: tls_server_config.client_ca_file: {why}") from None
+    return ctx
+
+
+class BasicAuth:
+    """Checks `Authorization: Basic` headers against the bcrypt hashes; a pair that passed
+    is remembered (by a keyed digest, never the password) so a scrape every few seconds does
+    not pay bcrypt's deliberate ~0.1 s each time, as exporter-toolkit caches too."""
+
+    def __init__(self, users: Mapping[str, bytes]) -> None:
+        self.users = dict(users)
+        self._key = os.urandom(32)
+        self._ok: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None) -> bool:
+        """True when the header names a user and its password."""
+        if not self.users:
+            return True
+        if header is None or not header.startswith("Basic "):
+            return False
+        try:
+            user, sep, password = (
+                base64.b64decode(header[6:], validate=True).decode().partition(":")
+            )
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if not sep or hashed is None:
+            return False
+        digest = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            if digest in self._ok:
+                return True
+        import bcrypt
+
+        if not bcrypt.checkpw(password.encode(), hashed):
+            return False
+        with self._lock:
+            self._ok.add(digest)
+        return True
