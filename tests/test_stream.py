@@ -1,0 +1,311 @@
+"""The streaming collector: the looping probe, pairs analysed as `fleetmon run` analyses its
+two samples, reconnects with backoff, a changed host key stopping a host; against the
+simulator (in process), a local sh and the real sshd."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from fleetmon.analyse.pipeline import analyse_host, analyse_output
+from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.probe import (
+    ONCE_EVERY_TICKS,
+    REMOTE_COMMAND,
+    ProbeOptions,
+    build_stream_script,
+)
+from fleetmon.collect.stream import BACKOFF_MAX_S, Link, StreamCollector, backoff_s
+from fleetmon.model import HostReport, HostSpec, RawResult, Status
+from fleetmon.sim.answer import Answer, parse_script
+from fleetmon.sim.captures import load_captures
+from fleetmon.sim.hosts import endpoints, make_fleet
+from fleetmon.sim.render import Moment
+from fleetmon.sim.server import SimConfig, Simulator, serve
+from fleetmon.sources.sections import ProbeOutput, pair_output, split_tick, tick_end_re
+from tests import sshd_util
+
+
+def _block() -> str:
+    return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
+
+
+def _base(name: str) -> HostReport:
+    return HostReport(name=name, address="x", groups=(), status=Status.OK, error=None)
+
+
+# --- same sample pair, same metrics --------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["kvm", "xen", "linux"])
+def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
+    """The simulator answers the two-sample probe and the loop from the same host state:
+    the loop's ticks 7 and 8 at the moments of the probe's samples 1 and 2 must analyse to
+    the very same report (every metric, row and note)."""
+    host = next(h for h in make_fleet(12, "mixed", 3, {}, endpoints("127.0.1.1", 12, 2222, 1)) if h.kind == kind)
+    cap = load_captures()
+    opts = ProbeOptions(interval_s=2.0, hypervisor="auto")
+    info = parse_script(build_stream_script(opts))
+    assert info is not None and info.stream and info.interval_s == 2.0
+    answer = Answer(cap, host, info, "", "")
+    at1, at2 = Moment(300.0, 1_800_000_000.0), Moment(302.0, 1_800_000_002.0)
+
+    two_sample = answer.first(at1) + answer.second(at2)
+    raw = RawResult(HostSpec(host.name, host.address), Status.OK, stdout=two_sample, nonce=opts.nonce)
+    by_run = analyse_host(raw)
+
+    stream = answer.tick(1, Moment(298.0, 0.0), once=True)
+    stream += answer.tick(7, at1, once=False) + answer.tick(8, at2, once=False)
+    texts = _ticks(stream.encode(), opts.nonce)
+    assert [t[0] for t in texts] == [1, 7, 8]
+    once = {**texts[0][1].once}
+    by_stream = analyse_output(_base(host.name), pair_output(once, texts[1][1].sections, texts[2][1].sections))
+
+    assert by_run.status is Status.OK
+    assert by_stream.interval_s == by_run.interval_s == 2.0
+    assert by_stream.metrics == by_run.metrics
+    assert by_stream.rows == by_run.rows
+    assert by_stream.counters == by_run.counters
+    assert by_stream.hypervisor == by_run.hypervisor == (kind if kind != "linux" else "none")
+    # The same notes, but for why xentop is not used: the loop never runs it (its two
+    # iterations would double the tick); this simulated Xen host lacks it anyway.
+    xentop = "xentop was unavailable (xentop failed: sh: 1: xentop: not found)"
+    streamed = "xentop was unavailable (no xentop section in the probe output)"
+    assert by_stream.notes == tuple(n.replace(xentop, streamed) for n in by_run.notes)
+    assert (kind == "xen") == any(streamed in n for n in by_stream.notes)
+    if kind != "linux":
+        assert by_stream.rows_of("vm"), "VM rows expected"
+
+
+def _ticks(data: bytes, nonce: str) -> list[tuple[int, object]]:
+    out = []
+    pos = 0
+    for m in tick_end_re(nonce).finditer(data):
+        tick = split_tick(data[pos : m.end()].decode(), nonce)
+        out.append((tick.number, tick))
+        pos = m.end()
+    assert pos == len(data)
+    return out  # type: ignore[return-value]
+
+
+def test_the_looping_script_runs_in_a_real_sh() -> None:
+    """The script itself under dash/sh: 3 ticks, each sample numbered, the once-per-run
+    sections with the first, the last tick ending the script."""
+    import subprocess
+
+    opts = ProbeOptions(interval_s=0.2, hypervisor="none")
+    script = build_stream_script(opts, ticks=3)
+    out = subprocess.run(
+        ["sh", "-c", REMOTE_COMMAND], input=script.encode(), capture_output=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    ticks = _ticks(out.stdout, opts.nonce)
+    assert [n for n, _ in ticks] == [1, 2, 3]
+    first = ticks[0][1]
+    assert {"meta", "df_k", "df_i"} <= set(first.once)  # type: ignore[attr-defined]
+    assert not ticks[1][1].once  # type: ignore[attr-defined]
+    pair = pair_output(first.once, first.sections, ticks[1][1].sections)  # type: ignore[attr-defined]
+    rep = analyse_output(_base("local"), pair)
+    assert rep.status is Status.OK, rep.error
+    # The remote clock: Δ uptime, at least the sleep between the samples.
+    assert rep.interval_s is not None and rep.interval_s >= 0.19
+    shares = [rep.metrics[f"cpu.{k}_pct"] for k in ("user", "nice", "system", "iowait", "irq",
+              "softirq", "steal", "idle")]  # fmt: skip
+    assert abs(sum(float(s) for s in shares if s is not None) - 100.0) < 0.5
+
+
+def test_once_sections_come_back_every_n_ticks() -> None:
+    script = build_stream_script(ProbeOptions(interval_s=2.0))
+    assert f"$(( (N - 1) % {ONCE_EVERY_TICKS} )) = 0 ] && fm_once" in script
+    assert "while :; do" in script
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(1)
+    waits = [[backoff_s(n, rng) for _ in range(200)] for n in range(1, 10)]
+    for n, ws in enumerate(waits, 1):
+        base = min(BACKOFF_MAX_S, 2.0 ** (n - 1))
+        assert all(base / 2 <= w <= base for w in ws)
+        assert max(ws) - min(ws) > base / 4  # jittered, not one value
+    assert max(waits[-1]) <= BACKOFF_MAX_S
+
+
+# --- against the simulator -------------------------------------------------------------------
+
+
+class _Fleet:
+    """A simulator and the host specs that reach it."""
+
+    def __init__(self, sim: Simulator, tmp: Path, known_hosts: str | None = None) -> None:
+        key = tmp / "key"
+        sim.client_key.write_private_key(str(key))
+        os.chmod(key, 0o600)
+        kh = tmp / "known_hosts"
+        kh.write_text(known_hosts if known_hosts is not None else sim.known_hosts())
+        self.specs = [
+            HostSpec(h.name, h.address, h.port, user="sim", key_file=str(key), known_hosts=str(kh))
+            for h in sim.hosts
+        ]
+
+
+async def _run_until(
+    collector: StreamCollector, done: Callable[[], bool], limit_s: float = 30.0
+) -> None:
+    task = asyncio.ensure_future(collector.run())
+    try:
+        deadline = time.monotonic() + limit_s
+        while not done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert done(), "condition not reached in time"
+
+
+def test_simulated_hosts_stream_on_a_simulated_clock(tmp_path: Path) -> None:
+    """time_scale 20: a 2 s tick every 0.1 s of real time, and every pair's interval is the
+    simulated 2 s exactly (the remote clock, not the client's)."""
+    pairs: list[tuple[int, HostReport]] = []
+
+    async def main() -> float:
+        cfg = SimConfig(hosts=3, kind="mixed", base_address=_block() + ".1", port=0, time_scale=20)
+        async with serve(cfg) as sim:
+            fleet = _Fleet(sim, tmp_path)
+
+            def on_pair(i: int, out: ProbeOutput) -> None:
+                pairs.append((i, analyse_output(_base(fleet.specs[i].name), out)))
+
+            c = StreamCollector(fleet.specs, CollectOptions(interval_s=2.0),
+                                lambda s: ProbeOptions(interval_s=2.0), on_pair)  # fmt: skip
+            t0 = time.monotonic()
+            await _run_until(c, lambda: all(sum(1 for i, _ in pairs if i == k) >= 10 for k in range(3)))
+            assert [link.state for link in c.links] == ["live"] * 3
+            return time.monotonic() - t0
+
+    elapsed = asyncio.run(main())
+    assert elapsed < 10.0  # 10 simulated ticks of 2 s each took far less than 20 s
+    assert {r.interval_s for _, r in pairs} == {2.0}
+    assert all(r.status is Status.OK for _, r in pairs)
+    vms = {len(r.rows_of("vm")) for _, r in pairs}
+    assert max(vms) > 0
+
+
+def test_a_dropped_host_is_down_since_then_reconnects(tmp_path: Path) -> None:
+    changes: list[tuple[str, Status | None, float]] = []
+
+    async def main() -> None:
+        cfg = SimConfig(hosts=1, base_address=_block() + ".1", port=0, time_scale=10)
+        async with serve(cfg) as sim:
+            fleet = _Fleet(sim, tmp_path)
+            got: list[int] = []
+
+            def on_change(i: int, link: Link) -> None:
+                changes.append((link.state, link.status, link.since))
+
+            c = StreamCollector(fleet.specs, CollectOptions(interval_s=1.0),
+                                lambda s: ProbeOptions(interval_s=1.0),
+                                lambda i, out: got.append(i), on_change,
+                                rng=random.Random(0))  # fmt: skip
+            task = asyncio.ensure_future(c.run())
+            try:
+                while len(got) < 3:
+                    await asyncio.sleep(0.02)
+                for conn in list(sim._conns):  # the network drops the connection
+                    conn.close()
+                while c.links[0].state != "down":
+                    await asyncio.sleep(0.02)
+                link = c.links[0]
+                assert link.status is Status.UNREACHABLE or link.status is Status.COMMAND_FAILED
+                assert link.retry_at is not None and link.retry_at > link.since
+                before = len(got)
+                async with asyncio.timeout(20):
+                    while len(got) < before + 2:
+                        await asyncio.sleep(0.02)
+                assert c.links[0].state == "live" and c.links[0].failures == 0
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    states = [s for s, _, _ in changes]
+    assert states == ["live", "down", "connecting", "live"]
+    assert changes[1][2] <= changes[2][2] <= changes[3][2]
+
+
+def test_a_changed_host_key_stops_the_host_for_good(tmp_path: Path) -> None:
+    async def main() -> tuple[Link, int]:
+        cfg = SimConfig(hosts=1, base_address=_block() + ".1", port=0)
+        async with serve(cfg) as sim:
+            other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+            h = sim.hosts[0]
+            fleet = _Fleet(sim, tmp_path, f"[{h.address}]:{h.port} {other}")
+            c = StreamCollector(fleet.specs, CollectOptions(interval_s=1.0),
+                                lambda s: ProbeOptions(interval_s=1.0), lambda i, o: None)  # fmt: skip
+            task = asyncio.ensure_future(c.run())
+            async with asyncio.timeout(20):
+                await task  # every host stopped: run() returns by itself
+            # No retry: nothing more reaches the server in 3 s (a retry would come in ~1).
+            answers = sim.answers
+            await asyncio.sleep(3)
+            assert sim.answers == answers
+            return c.links[0], len(sim._conns)
+
+    link, conns = asyncio.run(main())
+    assert link.state == "stopped"
+    assert link.status is Status.HOSTKEY_MISMATCH
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in (link.reason or "")
+    assert conns == 0
+
+
+# --- a real sshd -------------------------------------------------------------------------------
+
+
+@pytest.mark.sshd
+def test_streaming_from_the_real_sshd(sshd: sshd_util.Sshd) -> None:
+    spec = HostSpec("real", sshd.host, sshd.port, user=sshd.user, key_file=str(sshd.client_key))
+    opts = CollectOptions(interval_s=0.5, known_hosts=str(sshd.known_hosts))
+    reports: list[HostReport] = []
+
+    def on_pair(i: int, out: ProbeOutput) -> None:
+        reports.append(analyse_output(_base("real"), out))
+
+    async def main() -> None:
+        c = StreamCollector([spec], opts, lambda s: ProbeOptions(interval_s=0.5), on_pair)
+        await _run_until(c, lambda: len(reports) >= 3, limit_s=60)
+
+    asyncio.run(main())
+    for rep in reports:
+        assert rep.status is Status.OK, rep.error
+        assert rep.interval_s is not None and 0.45 <= rep.interval_s < 5
+        busy = rep.metrics["cpu.busy_pct"]
+        idle = rep.metrics["cpu.idle_pct"]
+        assert isinstance(busy, float) and isinstance(idle, float)
+        assert abs(busy + idle - 100.0) < 0.5
+    # Consecutive pairs share a sample: each starts where the one before ended.
+    ups = [rep.metrics["uptime_s"] for rep in reports]
+    assert ups == sorted(ups) and len(set(ups)) == len(ups)
+
+
+def test_a_local_host_streams_through_sh() -> None:
+    spec = dataclasses.replace(HostSpec("me", "localhost"), connection="local")
+    reports: list[HostReport] = []
+
+    async def main() -> None:
+        c = StreamCollector([spec], CollectOptions(interval_s=0.3),
+                            lambda s: ProbeOptions(interval_s=0.3, hypervisor="none"),
+                            lambda i, out: reports.append(analyse_output(_base("me"), out)))  # fmt: skip
+        await _run_until(c, lambda: len(reports) >= 2)
+
+    asyncio.run(main())
+    assert all(r.status is Status.OK and r.interval_s and r.interval_s >= 0.29 for r in reports)
