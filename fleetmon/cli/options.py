@@ -236,14 +236,7 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="largest sample accepted",
     )
-    p.add_argument(
-        "-r",
-        "--rules",
-        action="append",
-        default=None,
-        metavar="FILE",
-        help="rule file or folder (repeatable; default: the shipped playbooks)",
-    )
+    _add_rule_files(p)
     p.add_argument("--no-rules", action="store_true", help="evaluate no rules")
     p.set_defaults(unreachable="unknown", fail_on="critical", history="none")
     _add_vault_options(p)

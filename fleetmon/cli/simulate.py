@@ -48,6 +48,16 @@ def _ms(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Add the `simulate` options to its subparser."""
     p.add_argument("--hosts", type=_count, default=200, metavar="N", help="hosts to play")
@@ -69,6 +79,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="scripted faults, e.g. unreachable=2,timeout=1,garbage=1,auth=1,cmdfail=1",
     )
     p.add_argument("--seed", type=int, default=0, help="same seed, same fleet")
+    p.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="simulated seconds per real second for streaming (top/serve) connections",
+    )
     p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
     p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
     p.add_argument(
@@ -163,6 +180,7 @@ def command(args: argparse.Namespace) -> int:
         faults=parse_faults(args.faults),
         seed=args.seed,
         accept_any_key=not (args.inventory_out or args.client_key_out),
+        time_scale=args.time_scale,
     )
     limit = raise_fd_limit()
     if limit < config.hosts + 64:

@@ -140,7 +140,7 @@ HOST_COLUMNS: tuple[TopColumn, ...] = (
 
 VM_COLUMNS: tuple[TopColumn, ...] = (
     TopColumn("VM", 18, lambda it: clean(it.name), lambda it: it.name, keep=0),
-    TopColumn("HOST", 14, lambda it: clean(it.host.name), lambda it: it.host.name, keep=2),
+    TopColumn("HOST", 12, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
     TopColumn(
         "STATE",
         8,
@@ -264,16 +264,21 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
     vms = sum(len(h.rows_of("vm")) for h in report.hosts)
     # SKIPPED: not streamed (the inventory says why), or waiting for its first two samples.
     waiting = sum(1 for h in report.hosts if h.status is Status.SKIPPED)
+    counts = [f"{s['collected']} live"]
+    if waiting:
+        counts.append(f"{waiting} waiting")
+    if s["failed"] - waiting:
+        counts.append(f"{s['failed'] - waiting} down")
     first = (
-        f"fleetmon top - {clock}  every {report.run.interval_s:g} s  hosts {s['hosts']}: "
-        f"{s['collected']} live, {waiting} waiting, {s['failed'] - waiting} down  VMs {vms}"
+        f"fleetmon top - {clock}  {report.run.interval_s:g} s  hosts {s['hosts']}: "
+        f"{', '.join(counts)}  VMs {vms}"
     )
-    flags = " PAUSED" if state.paused else ""
+    flags = "  PAUSED" if state.paused else ""
     filt = f"  filter: {clean(state.pattern)}" if state.pattern else ""
-    order = "ascending" if state.ascending else "descending"
+    order = "asc" if state.ascending else "desc"
     second = (
-        f"findings: {s['critical']} critical, {s['warning']} warning  view: {state.view}  "
-        f"sort: {state.sort} {order}{filt}{flags}"
+        f"findings: {s['critical']} critical, {s['warning']} warning  "
+        f"{state.view} by {state.sort} {order}{filt}{flags}"
     )
     return [Line(first, kind="title"), Line(second, kind="title")]
 

@@ -1,0 +1,37 @@
+"""Test helper: `fleetmon simulate` in a subprocess on a random 127.x.y.0/24 block, with the
+YAML inventory it writes (for the live modes' end-to-end tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+FLEETMON = str(Path(sys.executable).with_name("fleetmon"))
+
+
+@contextlib.contextmanager
+def simulated_fleet(
+    tmp: Path, hosts: int = 12, kind: str = "mixed", faults: str = "", seed: int = 5,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Path]:  # fmt: skip
+    """Yields the inventory of a running simulator; stops it after."""
+    inv = tmp / "fleet.yaml"
+    block = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
+    cmd = [FLEETMON, "simulate", "--hosts", str(hosts), "--kind", kind, "--seed", str(seed)]
+    cmd += ["--base-address", block + ".1", "--port", "0", "--inventory-out", str(inv), *extra]
+    if faults:
+        cmd += ["--faults", faults]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready.startswith("fleetmon simulate: ready:"), ready + (proc.stderr.read() if proc.stderr else "")
+        proc.stdout.readline()
+        yield inv
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)

@@ -1,0 +1,213 @@
+"""`fleetmon top` in a real pseudo-terminal read through pyte (a VT100 emulator), against a
+simulated fleet: hosts shown, sorting changes the order, filter, drill-in, the VMs view,
+resizing stays readable, q exits and gives the terminal back; `--batch` prints plain text."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyte
+import pytest
+
+from tests.livesim import FLEETMON, simulated_fleet
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with simulated_fleet(tmp_path_factory.mktemp("top"), hosts=12, faults="unreachable=1") as inv:
+        yield inv
+
+
+class Tty:
+    """fleetmon top on the slave side of a pty; the master side fed to pyte."""
+
+    def __init__(self, argv: list[str], rows: int = 24, cols: int = 80) -> None:
+        self.master, self.slave = pty.openpty()
+        self._winsize(rows, cols)
+        self.attrs_before = termios.tcgetattr(self.slave)
+        env = {**os.environ, "TERM": "xterm", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
+        self.proc = subprocess.Popen(
+            argv, stdin=self.slave, stdout=self.slave, stderr=subprocess.PIPE,
+            env=env, start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )  # fmt: skip
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+
+    def _winsize(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.screen.resize(rows, cols)
+        self._winsize(rows, cols)  # the kernel sends SIGWINCH to the foreground group
+        os.killpg(self.proc.pid, signal.SIGWINCH)
+
+    def pump(self, seconds: float = 0.2) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                break
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                break
+            self.raw += data
+            self.stream.feed(data)
+
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display]
+
+    def wait_for(self, cond: Callable[[list[str]], bool], limit_s: float = 30.0) -> list[str]:
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            self.pump(0.2)
+            if cond(self.lines()):
+                return self.lines()
+        raise AssertionError("screen never matched:\n" + "\n".join(self.lines()))
+
+    def key(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def _rows(lines: list[str]) -> list[list[str]]:
+    """The table's rows under its HOST/VM heading, split into cells."""
+    start = next(i for i, ln in enumerate(lines) if re.match(r"^(HOST|VM) ", ln))
+    out = []
+    for ln in lines[start + 1 :]:
+        if not ln.strip() or ln.startswith("h help") or ln.startswith("q quit"):
+            break
+        out.append(ln.split())
+    return out
+
+
+def _column(lines: list[str], head: str) -> list[float]:
+    """A numeric column's figures (right-aligned: each ends where its heading ends)."""
+    heading = next(ln for ln in lines if re.match(r"^(HOST|VM) ", ln))
+    end = re.search(rf"(?<!\S){re.escape(head)}(?!\S)", heading)
+    assert end is not None, heading
+    start = next(i for i, ln in enumerate(lines) if ln == heading)
+    vals = []
+    for ln in lines[start + 1 :]:
+        if not ln.strip() or ln.startswith(("h help", "q quit")):
+            break
+        if "UNREACHABLE" in ln or "SKIPPED" in ln:
+            continue
+        cell = ln[: end.end()].split()[-1]
+        vals.append(-1.0 if cell == "-" else float(cell))
+    return vals
+
+
+def _live(lines: list[str]) -> bool:
+    m = re.search(r"hosts 12: (\d+) live", "\n".join(lines))
+    return m is not None and int(m.group(1)) == 11 and len(_rows(lines)) >= 11
+
+
+@pytest.mark.slow
+def test_top_in_a_real_terminal(fleet: Path) -> None:
+    tty = Tty([FLEETMON, "top", str(fleet), "-d", "0.5", "--no-rules"])
+    try:
+        lines = tty.wait_for(_live)
+        assert lines[0].startswith("fleetmon top - ")
+        assert all(len(ln) <= 80 for ln in lines)
+        cpu = _column(lines, "CPU%")
+        assert len(cpu) == 11 and cpu == sorted(cpu, reverse=True)
+        by_cpu = [r[0] for r in _rows(lines)]
+        # The unreachable host is listed last, with its state and since when.
+        assert re.search(r"UNREACHABLE .*refused \(down since 20\d\d-", lines[3 + 12]) or any(
+            "UNREACHABLE" in ln and "down since" in ln for ln in lines
+        )
+
+        tty.key("M")  # top's memory sort
+        lines = tty.wait_for(lambda ls: "by MEM%" in "\n".join(ls) and _live(ls))
+        mem = _column(lines, "MEM%")
+        assert mem == sorted(mem, reverse=True)
+        assert [r[0] for r in _rows(lines)] != by_cpu
+
+        tty.key("/kvm\r")  # filter
+        lines = tty.wait_for(lambda ls: "filter: kvm" in "\n".join(ls))
+        names = [r[0] for r in _rows(lines)]
+        assert names and all("kvm" in n for n in names)
+
+        tty.key("\r")  # drill into the first host (the cursor's)
+        lines = tty.wait_for(lambda ls: any(ln.startswith("DISK ") for ln in ls))
+        assert any(ln.startswith(names[0]) for ln in lines)
+        tty.key("\x1b")  # back
+        tty.wait_for(lambda ls: any(ln.startswith("HOST ") for ln in ls))
+
+        tty.key("/\rv")  # filter cleared, VMs view
+        lines = tty.wait_for(lambda ls: any(ln.startswith("VM ") for ln in ls) and len(_rows(ls)) > 5)
+        vcpu = _column(lines, "%CPU")
+        assert vcpu == sorted(vcpu, reverse=True)
+
+        tty.resize(16, 60)
+        lines = tty.wait_for(
+            lambda ls: any(ln.startswith("VM ") for ln in ls) and len(_rows(ls)) >= 5
+            and "%CPU" in next(ln for ln in ls if ln.startswith("VM "))
+        )  # fmt: skip
+        assert all(len(ln) <= 60 for ln in lines)
+        head = next(ln for ln in lines if ln.startswith("VM ")).split()
+        assert {"%CPU", "MEM"} <= set(head)
+        assert all(len(cells) == len(head) for cells in _rows(lines))  # no wrapped rows
+
+        tty.key("q")
+        assert tty.proc.wait(timeout=15) == 0
+        tty.pump(0.3)
+        raw = bytes(tty.raw)
+        # curses left the alternate screen and the line discipline is back as it was.
+        assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") > -1
+        assert termios.tcgetattr(tty.slave) == tty.attrs_before
+    finally:
+        tty.close()
+
+
+@pytest.mark.slow
+def test_batch_frames_are_plain_text(fleet: Path) -> None:
+    cmd = [FLEETMON, "top", str(fleet), "--batch", "-n", "2", "-d", "0.5", "--no-rules"]
+    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode()
+    assert "\x1b" not in text
+    frames = ["fleetmon top - " + f for f in text.split("fleetmon top - ")[1:]]
+    assert len(frames) == 2
+    for frame in frames:
+        lines = frame.splitlines()
+        assert all(len(ln) <= 120 for ln in lines)
+        assert "hosts 12: 11 live" in lines[0]
+        assert sum(1 for ln in lines if re.match(r"(kvm|xen|linux)\d{4} ", ln)) == 12
+        cpu = _column(lines, "CPU%")
+        assert cpu == sorted(cpu, reverse=True) and len(cpu) == 11
+
+
+@pytest.mark.slow
+def test_without_a_terminal_top_prints_frames(fleet: Path) -> None:
+    """Standard output a pipe, no --batch: plain frames all the same, no escapes."""
+    cmd = [FLEETMON, "top", str(fleet), "-n", "1", "-d", "0.5", "--view", "vms", "--no-rules"]
+    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "100"})
+    assert out.returncode == 0, out.stderr
+    assert b"\x1b" not in out.stdout
+    assert out.stdout.decode().count("fleetmon top - ") == 1
+    assert re.search(r"^VM +HOST +STATE +%CPU +%VCPU +DELAY%", out.stdout.decode(), re.M)
