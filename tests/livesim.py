@@ -29,7 +29,9 @@ def simulated_fleet(
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()
-        assert ready.startswith("fleetmon simulate: ready:"), ready + (proc.stderr.read() if proc.stderr else "")
+        assert ready.startswith("fleetmon simulate: ready:"), ready + (
+            proc.stderr.read() if proc.stderr else ""
+        )
         proc.stdout.readline()
         yield inv
     finally:

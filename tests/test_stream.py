@@ -50,16 +50,24 @@ def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
     """The simulator answers the two-sample probe and the loop from the same host state:
     the loop's ticks 7 and 8 at the moments of the probe's samples 1 and 2 must analyse to
     the very same report (every metric, row and note)."""
-    host = next(h for h in make_fleet(12, "mixed", 3, {}, endpoints("127.0.1.1", 12, 2222, 1)) if h.kind == kind)
+    host = next(
+        h
+        for h in make_fleet(12, "mixed", 3, {}, endpoints("127.0.1.1", 12, 2222, 1))
+        if h.kind == kind
+    )
     cap = load_captures()
     opts = ProbeOptions(interval_s=2.0, hypervisor="auto")
     info = parse_script(build_stream_script(opts))
-    assert info is not None and info.stream and info.interval_s == 2.0
+    assert info is not None
+    assert info.stream
+    assert info.interval_s == 2.0
     answer = Answer(cap, host, info, "", "")
     at1, at2 = Moment(300.0, 1_800_000_000.0), Moment(302.0, 1_800_000_002.0)
 
     two_sample = answer.first(at1) + answer.second(at2)
-    raw = RawResult(HostSpec(host.name, host.address), Status.OK, stdout=two_sample, nonce=opts.nonce)
+    raw = RawResult(
+        HostSpec(host.name, host.address), Status.OK, stdout=two_sample, nonce=opts.nonce
+    )
     by_run = analyse_host(raw)
 
     stream = answer.tick(1, Moment(298.0, 0.0), once=True)
@@ -67,7 +75,9 @@ def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
     texts = _ticks(stream.encode(), opts.nonce)
     assert [t[0] for t in texts] == [1, 7, 8]
     once = {**texts[0][1].once}
-    by_stream = analyse_output(_base(host.name), pair_output(once, texts[1][1].sections, texts[2][1].sections))
+    by_stream = analyse_output(
+        _base(host.name), pair_output(once, texts[1][1].sections, texts[2][1].sections)
+    )
 
     assert by_run.status is Status.OK
     assert by_stream.interval_s == by_run.interval_s == 2.0
@@ -116,7 +126,8 @@ def test_the_looping_script_runs_in_a_real_sh() -> None:
     rep = analyse_output(_base("local"), pair)
     assert rep.status is Status.OK, rep.error
     # The remote clock: Δ uptime, at least the sleep between the samples.
-    assert rep.interval_s is not None and rep.interval_s >= 0.19
+    assert rep.interval_s is not None
+    assert rep.interval_s >= 0.19
     shares = [rep.metrics[f"cpu.{k}_pct"] for k in ("user", "nice", "system", "iowait", "irq",
               "softirq", "steal", "idle")]  # fmt: skip
     assert abs(sum(float(s) for s in shares if s is not None) - 100.0) < 0.5
@@ -159,14 +170,20 @@ class _Fleet:
         ]
 
 
+async def _until(cond: Callable[[], bool], limit_s: float = 30.0) -> None:
+    """Poll `cond` every 20 ms for at most `limit_s` (returns either way)."""
+    for _ in range(int(limit_s / 0.02)):
+        if cond():
+            return
+        await asyncio.sleep(0.02)
+
+
 async def _run_until(
     collector: StreamCollector, done: Callable[[], bool], limit_s: float = 30.0
 ) -> None:
     task = asyncio.ensure_future(collector.run())
     try:
-        deadline = time.monotonic() + limit_s
-        while not done() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await _until(done, limit_s)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -189,7 +206,9 @@ def test_simulated_hosts_stream_on_a_simulated_clock(tmp_path: Path) -> None:
             c = StreamCollector(fleet.specs, CollectOptions(interval_s=2.0),
                                 lambda s: ProbeOptions(interval_s=2.0), on_pair)  # fmt: skip
             t0 = time.monotonic()
-            await _run_until(c, lambda: all(sum(1 for i, _ in pairs if i == k) >= 10 for k in range(3)))
+            await _run_until(
+                c, lambda: all(sum(1 for i, _ in pairs if i == k) >= 10 for k in range(3))
+            )
             assert [link.state for link in c.links] == ["live"] * 3
             return time.monotonic() - t0
 
@@ -219,20 +238,18 @@ def test_a_dropped_host_is_down_since_then_reconnects(tmp_path: Path) -> None:
                                 rng=random.Random(0))  # fmt: skip
             task = asyncio.ensure_future(c.run())
             try:
-                while len(got) < 3:
-                    await asyncio.sleep(0.02)
+                await _until(lambda: len(got) >= 3)
                 for conn in list(sim._conns):  # the network drops the connection
                     conn.close()
-                while c.links[0].state != "down":
-                    await asyncio.sleep(0.02)
+                await _until(lambda: c.links[0].state == "down")
                 link = c.links[0]
                 assert link.status is Status.UNREACHABLE or link.status is Status.COMMAND_FAILED
-                assert link.retry_at is not None and link.retry_at > link.since
+                assert link.retry_at is not None
+                assert link.retry_at > link.since
                 before = len(got)
-                async with asyncio.timeout(20):
-                    while len(got) < before + 2:
-                        await asyncio.sleep(0.02)
-                assert c.links[0].state == "live" and c.links[0].failures == 0
+                await _until(lambda: len(got) >= before + 2)
+                assert c.links[0].state == "live"
+                assert c.links[0].failures == 0
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -250,8 +267,12 @@ def test_a_changed_host_key_stops_the_host_for_good(tmp_path: Path) -> None:
             other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
             h = sim.hosts[0]
             fleet = _Fleet(sim, tmp_path, f"[{h.address}]:{h.port} {other}")
-            c = StreamCollector(fleet.specs, CollectOptions(interval_s=1.0),
-                                lambda s: ProbeOptions(interval_s=1.0), lambda i, o: None)  # fmt: skip
+            c = StreamCollector(
+                fleet.specs,
+                CollectOptions(interval_s=1.0),
+                lambda s: ProbeOptions(interval_s=1.0),
+                lambda i, o: None,
+            )
             task = asyncio.ensure_future(c.run())
             async with asyncio.timeout(20):
                 await task  # every host stopped: run() returns by itself
@@ -287,14 +308,17 @@ def test_streaming_from_the_real_sshd(sshd: sshd_util.Sshd) -> None:
     asyncio.run(main())
     for rep in reports:
         assert rep.status is Status.OK, rep.error
-        assert rep.interval_s is not None and 0.45 <= rep.interval_s < 5
+        assert rep.interval_s is not None
+        assert 0.45 <= rep.interval_s < 5
         busy = rep.metrics["cpu.busy_pct"]
         idle = rep.metrics["cpu.idle_pct"]
-        assert isinstance(busy, float) and isinstance(idle, float)
+        assert isinstance(busy, float)
+        assert isinstance(idle, float)
         assert abs(busy + idle - 100.0) < 0.5
     # Consecutive pairs share a sample: each starts where the one before ended.
     ups = [rep.metrics["uptime_s"] for rep in reports]
-    assert ups == sorted(ups) and len(set(ups)) == len(ups)
+    assert ups == sorted(ups)
+    assert len(set(ups)) == len(ups)
 
 
 def test_a_local_host_streams_through_sh() -> None:
@@ -302,9 +326,12 @@ def test_a_local_host_streams_through_sh() -> None:
     reports: list[HostReport] = []
 
     async def main() -> None:
-        c = StreamCollector([spec], CollectOptions(interval_s=0.3),
-                            lambda s: ProbeOptions(interval_s=0.3, hypervisor="none"),
-                            lambda i, out: reports.append(analyse_output(_base("me"), out)))  # fmt: skip
+        c = StreamCollector(
+            [spec],
+            CollectOptions(interval_s=0.3),
+            lambda s: ProbeOptions(interval_s=0.3, hypervisor="none"),
+            lambda i, out: reports.append(analyse_output(_base("me"), out)),
+        )
         await _run_until(c, lambda: len(reports) >= 2)
 
     asyncio.run(main())

@@ -134,7 +134,8 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
         assert lines[0].startswith("fleetmon top - ")
         assert all(len(ln) <= 80 for ln in lines)
         cpu = _column(lines, "CPU%")
-        assert len(cpu) == 11 and cpu == sorted(cpu, reverse=True)
+        assert len(cpu) == 11
+        assert cpu == sorted(cpu, reverse=True)
         by_cpu = [r[0] for r in _rows(lines)]
         # The unreachable host is listed last, with its state and since when.
         assert re.search(r"UNREACHABLE .*refused \(down since 20\d\d-", lines[3 + 12]) or any(
@@ -150,7 +151,8 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
         tty.key("/kvm\r")  # filter
         lines = tty.wait_for(lambda ls: "filter: kvm" in "\n".join(ls))
         names = [r[0] for r in _rows(lines)]
-        assert names and all("kvm" in n for n in names)
+        assert names
+        assert all("kvm" in n for n in names)
 
         tty.key("\r")  # drill into the first host (the cursor's)
         lines = tty.wait_for(lambda ls: any(ln.startswith("DISK ") for ln in ls))
@@ -159,7 +161,9 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
         tty.wait_for(lambda ls: any(ln.startswith("HOST ") for ln in ls))
 
         tty.key("/\rv")  # filter cleared, VMs view
-        lines = tty.wait_for(lambda ls: any(ln.startswith("VM ") for ln in ls) and len(_rows(ls)) > 5)
+        lines = tty.wait_for(
+            lambda ls: any(ln.startswith("VM ") for ln in ls) and len(_rows(ls)) > 5
+        )
         vcpu = _column(lines, "%CPU")
         assert vcpu == sorted(vcpu, reverse=True)
 
@@ -187,7 +191,9 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
 @pytest.mark.slow
 def test_batch_frames_are_plain_text(fleet: Path) -> None:
     cmd = [FLEETMON, "top", str(fleet), "--batch", "-n", "2", "-d", "0.5", "--no-rules"]
-    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+    out = subprocess.run(
+        cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "120"}
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode()
     assert "\x1b" not in text
@@ -199,14 +205,17 @@ def test_batch_frames_are_plain_text(fleet: Path) -> None:
         assert "hosts 12: 11 live" in lines[0]
         assert sum(1 for ln in lines if re.match(r"(kvm|xen|linux)\d{4} ", ln)) == 12
         cpu = _column(lines, "CPU%")
-        assert cpu == sorted(cpu, reverse=True) and len(cpu) == 11
+        assert cpu == sorted(cpu, reverse=True)
+        assert len(cpu) == 11
 
 
 @pytest.mark.slow
 def test_without_a_terminal_top_prints_frames(fleet: Path) -> None:
     """Standard output a pipe, no --batch: plain frames all the same, no escapes."""
     cmd = [FLEETMON, "top", str(fleet), "-n", "1", "-d", "0.5", "--view", "vms", "--no-rules"]
-    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "100"})
+    out = subprocess.run(
+        cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "100"}
+    )
     assert out.returncode == 0, out.stderr
     assert b"\x1b" not in out.stdout
     assert out.stdout.decode().count("fleetmon top - ") == 1

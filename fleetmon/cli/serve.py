@@ -316,7 +316,7 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
     thread.start()
     host, port = server.server_address[:2]
     scheme = "https" if server.tls is not None else "http"
-    log.warning("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, host, port)
+    log.info("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, host, port)
     sd_notify("READY=1")
     watch = _Watch(args, plan, holder)
     try:
@@ -341,13 +341,13 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
                 holder.previous = watch.fleet.snapshot() or holder.previous
                 await watch.close()
                 watch = _Watch(args, plan, holder, seed=watch.fleet)
-                log.warning("reloaded: %d hosts", len(plan.hosts))
+                log.info("reloaded: %d hosts", len(plan.hosts))
             sd_notify("READY=1")
     finally:
         sd_notify("STOPPING=1")
         await watch.close()
         await asyncio.to_thread(server.shutdown)
-        log.warning("stopped")
+        log.info("stopped")
 
 
 def command(args: argparse.Namespace) -> int:

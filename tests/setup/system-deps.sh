@@ -13,6 +13,9 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86 qem
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v sudo >/dev/null 2>&1 || need="$need sudo"
 command -v df >/dev/null 2>&1 || need="$need coreutils"
+# curl: a real HTTPS client of `fleetmon serve`; systemd-analyze checks its unit file.
+command -v curl >/dev/null 2>&1 || need="$need curl"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: missing$need (run as root to install them)" >&2

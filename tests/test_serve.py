@@ -1,0 +1,305 @@
+"""`fleetmon serve` end to end against a simulated fleet: the four paths, a scrape that never
+waits for SSH, TLS and basic auth with real clients (curl, Python's ssl), the loopback rule,
+SIGHUP reloading the inventory, SIGTERM stopping cleanly, and the systemd unit."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import http.client
+import json
+import os
+import shlex
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from fleetmon.cli.options import build_parser
+from tests.livesim import FLEETMON, simulated_fleet
+from tests.sshd_util import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with simulated_fleet(tmp_path_factory.mktemp("serve"), hosts=8, faults="unreachable=1") as inv:
+        yield inv
+
+
+class Served:
+    """A `fleetmon serve` process and its address."""
+
+    def __init__(self, argv: list[str], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def get(self, path: str, headers: dict[str, str] | None = None,
+            tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        conn: http.client.HTTPConnection
+        if tls is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        else:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=tls)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def wait_ready(self, live: int, limit_s: float = 60.0, **kw: Any) -> dict[str, Any]:
+        """Poll /api/report until `live` hosts are collected; the report then."""
+        end = time.monotonic() + limit_s
+        last: Any = None
+        while time.monotonic() < end:
+            assert self.proc.poll() is None, self.stop()
+            try:
+                code, _, body = self.get("/api/report", **kw)
+            except OSError as exc:
+                last = exc
+                time.sleep(0.2)
+                continue
+            last = code
+            if code == 200:
+                doc = json.loads(body)
+                if sum(1 for h in doc["hosts"] if h["status"] == "ok") >= live:
+                    return doc  # type: ignore[no-any-return]
+            time.sleep(0.2)
+        raise AssertionError(f"not ready: {last}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err.decode()
+
+
+def _serve(inv: Path, *extra: str) -> Served:
+    port = free_port()
+    argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "0.5", *extra]
+    return Served(argv, port)
+
+
+@pytest.mark.slow
+def test_serve_answers_from_the_latest_tick(fleet: Path, tmp_path: Path) -> None:
+    served = _serve(fleet)
+    try:
+        doc = served.wait_ready(live=7)
+        hosts = {h["name"]: h for h in doc["hosts"]}
+        assert len(hosts) == 8
+        down = [h for h in hosts.values() if h["status"] != "ok"]
+        assert len(down) == 1
+        assert down[0]["status"] == "unreachable"
+        assert "down since 20" in down[0]["error"]
+        vms = [v for h in hosts.values() for v in h.get("vms", [])]
+        assert vms
+        assert any(isinstance(v["metrics"]["vm.cpu_pct"], float) for v in vms)
+
+        code, headers, body = served.get("/")
+        assert code == 200
+        assert headers["content-type"].startswith("text/html")
+        assert headers["refresh"] == "1"  # the page reloads itself each tick (0.5 s rounded up)
+        assert all(name.encode() in body for name in hosts)
+
+        code, _, body = served.get("/healthz")
+        assert code == 200
+        assert body.startswith(b"ok: tick ")
+        assert served.get("/nope")[0] == 404
+
+        # A scrape never waits for SSH: 20 requests in a row, each well under a tick.
+        t0 = time.monotonic()
+        for _ in range(20):
+            assert served.get("/api/report")[0] == 200
+        assert (time.monotonic() - t0) / 20 < 0.25
+
+        # SIGHUP: the inventory is read again (one host less), the rest stays live.
+        data = yaml.safe_load(fleet.read_text())
+        kind = next(
+            k
+            for k, v in data["all"]["children"].items()
+            if v.get("hosts") and k in ("kvm", "xen", "linux")
+        )
+        gone = sorted(data["all"]["children"][kind]["hosts"])[0]
+        original = fleet.read_text()
+        del data["all"]["children"][kind]["hosts"][gone]
+        for group in data["all"]["children"].values():
+            (group.get("hosts") or {}).pop(gone, None)
+        fleet.write_text(yaml.safe_dump(data))
+        try:
+            served.proc.send_signal(signal.SIGHUP)
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                doc = json.loads(served.get("/api/report")[2])
+                if len(doc["hosts"]) == 7:
+                    break
+                time.sleep(0.2)
+            assert gone not in {h["name"] for h in doc["hosts"]}
+            assert len(doc["hosts"]) == 7
+        finally:
+            fleet.write_text(original)
+        assert served.proc.poll() is None
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    assert "reloaded: 7 hosts" in err
+    assert err.rstrip().endswith("stopped")
+    assert "Traceback" not in err
+
+
+def _tls_files(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    crt, pem = tmp / "server.crt", tmp / "server.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return crt, pem
+
+
+@pytest.mark.slow
+def test_tls_and_basic_auth_with_real_clients(fleet: Path, tmp_path: Path) -> None:
+    crt, _ = _tls_files(tmp_path)
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    config = tmp_path / "web.yml"
+    config.write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  prom: '{hashed}'\n"
+    )
+    served = _serve(fleet, "--web-config-file", str(config))
+    tls = ssl.create_default_context(cafile=str(crt))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"prom:s3cret").decode()}
+    try:
+        served.wait_ready(live=7, tls=tls, headers=auth)
+        assert served.get("/healthz", auth, tls)[0] == 200
+        code, headers, _ = served.get("/api/report", tls=tls)
+        assert code == 401
+        assert headers["www-authenticate"] == 'Basic realm="fleetmon"'
+        bad = {"Authorization": "Basic " + base64.b64encode(b"prom:wrong").decode()}
+        assert served.get("/api/report", bad, tls)[0] == 401
+        # curl, as an operator would check it: the certificate verified, the user known.
+        url = f"https://127.0.0.1:{served.port}/healthz"
+        ok = subprocess.run(["curl", "-sS", "--cacert", str(crt), "-u", "prom:s3cret", url],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.startswith("ok: tick ")
+        unverified = subprocess.run(["curl", "-sS", "-u", "prom:s3cret", url],
+                                    capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert unverified.returncode == 60  # curl: peer certificate cannot be authenticated
+        with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+            served.get("/healthz")  # plain HTTP to a TLS port gets no answer
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--listen", "0.0.0.0:9712"],
+            "--listen 0.0.0.0: not a loopback address, and TLS and basic auth not configured",
+        ),
+        (["--listen", "localhost"], "--listen: expected ADDRESS:PORT, got 'localhost'"),
+    ],
+)
+def test_exposure_is_refused_without_tls_and_auth(
+    fleet: Path, args: list[str], message: str
+) -> None:
+    out = subprocess.run(
+        [FLEETMON, "serve", str(fleet), *args], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 4
+    assert out.stderr.startswith(f"fleetmon: error: {message}")
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tls_server_config:\n  cert_file: a.crt\n", "tls_server_config.key_file: missing"),
+        ("tls_server_config:\n  certfile: a\n", "tls_server_config.certfile: unknown key"),
+        ("basic_auth_users:\n  bob: plain\n", "basic_auth_users.bob: expected a bcrypt hash"),
+        ("tls: [\n", "not YAML"),
+        ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
+         "tls_server_config: cannot load the certificate: No such file or directory"),
+    ],
+)  # fmt: skip
+def test_a_bad_web_config_names_file_and_key(
+    fleet: Path, tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(text)
+    cmd = [FLEETMON, "serve", str(fleet), "--listen", f"127.0.0.1:{free_port()}",
+           "--web-config-file", str(config)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert out.stderr.startswith(f"fleetmon: error: {config}"), out.stderr
+    assert message in out.stderr
+    assert out.stderr.count("\n") == 1
+
+
+def test_the_systemd_unit_runs_fleetmon_serve() -> None:
+    unit = ROOT / "contrib" / "fleetmon-serve.service"
+    text = unit.read_text()
+    exec_start = next(ln for ln in text.splitlines() if ln.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert argv[0].endswith("/fleetmon")
+    assert argv[1] == "serve"
+    args = build_parser().parse_args(argv[1:])  # the options exist and parse
+    assert args.listen == "127.0.0.1:9712"
+    assert args.delay == 2.0
+    assert "Type=notify" in text
+    assert "Restart=on-failure" in text
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.fail("systemd-analyze missing: run tests/setup/system-deps.sh")
+    copy = Path(os.environ.get("TMPDIR", "/tmp")) / f"fleetmon-serve-{os.getpid()}.service"
+    copy.write_text(text.replace(argv[0], FLEETMON))
+    try:
+        out = subprocess.run(
+            [tool, "verify", str(copy)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        copy.unlink()
+    assert out.returncode == 0, out.stderr
