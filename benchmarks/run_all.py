@@ -20,11 +20,12 @@ from typing import Any
 import defaults
 import fleet
 import history_bench
+import live_bench
 import offline
 import simulated
 from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
-PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory", "history")
+PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live")
 
 
 def _fleet(quick: bool) -> dict[str, Any]:
@@ -63,6 +64,13 @@ def _history(quick: bool) -> dict[str, Any]:
     return doc
 
 
+def _live(quick: bool) -> dict[str, Any]:
+    # Issue 17: 1,000 hosts at 2 s ticks; --quick: 2 minutes instead of 10.
+    doc = live_bench.bench(1000, minutes=2.0 if quick else 10.0, time_scale=1.0, rules=True)
+    print(live_bench.render(doc), flush=True)
+    return doc
+
+
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
         res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
@@ -79,6 +87,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "html": _script("html_bench.py"),
     "inventory": _script("inventory_bench.py"),
     "history": _history,
+    "live": _live,
 }
 
 
@@ -127,6 +136,10 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
         good = r["ok"] == r["hosts"] and not r["emfile_seen"]
         rows.append((f"{label}: all ok, no EMFILE", f"{r['ok']}/{r['hosts']}", "all",
                      "met" if good else "MISSED"))  # fmt: skip
+    live = results.get("live")
+    if live and "cpu_ms_per_host_tick" in live:
+        _target(rows, "live N=1000: client CPU per host per tick (ms)",
+                live["cpu_ms_per_host_tick"], live_bench.TARGET_CPU_MS_PER_HOST_TICK)  # fmt: skip
     return rows
 
 

@@ -107,6 +107,7 @@ class LiveFleet:
         self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
         self._report: Report | None = None
         self.ticks = 0
+        self.pairs = 0  # pairs of samples analysed, all hosts together
         self.last_tick_mono = time.monotonic()
         self.tick_cpu_s = 0.0  # client CPU spent analysing pairs (the benchmark's figure)
         self.lock = threading.Lock()
@@ -119,6 +120,7 @@ class LiveFleet:
             name=spec.name, address=spec.address, groups=spec.groups, status=Status.OK, error=None
         )
         self.latest[i] = analyse_output(base, out)
+        self.pairs += 1
         self.tick_cpu_s += time.thread_time() - t0
 
     def on_change(self, i: int, link: Link) -> None:

@@ -197,51 +197,6 @@ def _add_vault_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_live_options(p: argparse.ArgumentParser) -> None:
-    """What `top` and `serve` share: the inventory, the tick, the connections, the rules."""
-    _add_inventory_args(p, "-i")
-    p.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
-    p.add_argument(
-        "-d",
-        "--delay",
-        type=_positive(float, "-d"),
-        default=2.0,
-        metavar="SECONDS",
-        help="seconds between two samples of a host (default 2)",
-    )
-    p.add_argument(
-        "-f",
-        "--forks",
-        type=_positive(int, "--forks"),
-        default=None,
-        metavar="N",
-        help="connections opened at once (default: ansible.cfg forks, else 200)",
-    )
-    p.add_argument(
-        "--connect-timeout", type=_positive(float, "--connect-timeout"), default=None, metavar="S"
-    )
-    p.add_argument(
-        "--timeout",
-        type=_positive(float, "--timeout"),
-        default=None,
-        metavar="S",
-        help="a host with no complete sample for this long is reconnected (default: delay + 30 s)",
-    )
-    p.add_argument("--accept-new-host-keys", action="store_true")
-    p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")
-    p.add_argument(
-        "--output-cap",
-        type=_positive(int, "--output-cap"),
-        default=16 * 1024 * 1024,
-        metavar="BYTES",
-        help="largest sample accepted",
-    )
-    _add_rule_files(p)
-    p.add_argument("--no-rules", action="store_true", help="evaluate no rules")
-    p.set_defaults(unreachable="unknown", fail_on="critical", history="none")
-    _add_vault_options(p)
-
-
 def _add_history_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--history",
@@ -408,32 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_history_parser(sub)
 
-    top = sub.add_parser("top", help="a live fleet-wide virt-top over kept-open connections")
-    _add_live_options(top)
-    top.add_argument("-b", "--batch", action="store_true", help="plain text frames, like top -b")
-    top.add_argument(
-        "-n",
-        "--count",
-        type=_positive(int, "-n"),
-        default=None,
-        metavar="COUNT",
-        help="with --batch: frames to print before exiting (default: until killed)",
-    )
-    top.add_argument("--view", choices=("hosts", "vms"), default="hosts", help="the first view")
+    from fleetmon.cli.liveoptions import configure_live
 
-    serve = sub.add_parser("serve", help="an exporter and live report over kept-open connections")
-    _add_live_options(serve)
-    serve.add_argument("--listen", default="127.0.0.1:9712", metavar="ADDRESS:PORT")
-    serve.add_argument(
-        "--web-config-file",
-        metavar="FILE",
-        help="TLS and basic-auth settings (Prometheus exporter-toolkit format)",
-    )
-    serve.add_argument(
-        "--insecure-listen",
-        action="store_true",
-        help="allow a non-loopback address without TLS and authentication",
-    )
+    configure_live(sub, _positive, _add_inventory_args, _add_rule_files, _add_vault_options)
 
     rules = sub.add_parser("rules", help="check rule files, or show which apply where")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)

@@ -234,7 +234,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         age = time.monotonic() - fleet.last_tick_mono
         live = sum(1 for h in report.hosts if h.collected)
-        text = f"tick {fleet.ticks}, {age:.1f} s ago; {live}/{len(report.hosts)} hosts live\n"
+        text = (
+            f"tick {fleet.ticks}, {age:.1f} s ago; {live}/{len(report.hosts)} hosts live; "
+            f"{fleet.pairs} samples analysed\n"
+        )
         stale = age > 3 * holder.delay_s + 5
         code = HTTPStatus.SERVICE_UNAVAILABLE if stale else HTTPStatus.OK
         self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")

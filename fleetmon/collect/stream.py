@@ -212,6 +212,10 @@ class StreamCollector:
                 reason = f"no complete sample within {self.opts.deadline_s:g} s"
             except (asyncssh.Error, OSError) as exc:
                 status, reason = Status.UNREACHABLE, f"connection lost: {exc}"
+            except Exception as exc:  # one host's bug never stops the others
+                log.debug("host %s: unexpected error", link.spec.name, exc_info=True)
+                status = Status.COMMAND_FAILED
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
             if status is Status.HOSTKEY_MISMATCH:
                 # Never retried: the key must be checked by a person (ssh-keygen -R).
                 link.enter("stopped", status, reason)

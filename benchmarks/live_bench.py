@@ -1,0 +1,166 @@
+"""Benchmark: `fleetmon serve` over the streaming collector against `fleetmon simulate` (I/O).
+
+Issue 17's figures: the client's CPU per host per tick (target <= 1 ms at 1,000 hosts and
+2 s ticks: no handshakes, just reading and analysing), and flat memory and file descriptors
+over a long run. The simulator is its own process (`--time-scale X` answers a 2 s tick every
+2/X s with the hosts' clocks moved on by 2 s, so a long run of simulated ticks takes less
+time); `fleetmon serve` is measured from /proc: CPU (user + sys), RSS and open fds, sampled
+every few seconds, and /healthz's count of samples analysed.
+    .venv/bin/python benchmarks/live_bench.py [--hosts 1000] [--minutes 5] [--time-scale 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from measure import FLEETMON, log, machine, save, table
+from simulated import simulator
+
+TARGET_CPU_MS_PER_HOST_TICK = 1.0
+TICK_S = 2.0
+_PAIRS = re.compile(rb"(\d+)/(\d+) hosts live; (\d+) samples analysed")
+
+
+def _proc(pid: int) -> tuple[float, float, int]:
+    """CPU seconds (user + sys), RSS in MB and open fds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss_kb = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    return cpu, rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _health(port: int) -> tuple[int, int, int]:
+    """(hosts live, hosts, samples analysed) from /healthz."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        m = _PAIRS.search(r.read())
+    assert m is not None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def bench(hosts: int, minutes: float, time_scale: float, rules: bool) -> dict[str, Any]:
+    """One long run; samples every 10 s after the fleet is live."""
+    with tempfile.TemporaryDirectory(prefix="fleetmon-live-") as tmp:
+        extra = ["--time-scale", f"{time_scale:g}"]
+        with simulator(hosts, Path(tmp), latency_ms=0.0, extra=extra) as fleet:
+            port = _free_port()
+            argv = [str(FLEETMON), "serve", str(fleet.inventory), "--listen",
+                    f"127.0.0.1:{port}", "-d", f"{TICK_S:g}"]  # fmt: skip
+            if not rules:
+                argv.append("--no-rules")
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                return _watch(proc, port, fleet, hosts, minutes, time_scale)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+
+
+def _watch(
+    proc: subprocess.Popen[bytes], port: int, fleet: Any, hosts: int, minutes: float,
+    time_scale: float,
+) -> dict[str, Any]:  # fmt: skip
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            live, _, _ = _health(port)
+        except OSError:
+            live = 0
+        if live >= hosts:
+            break
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"only {live} of {hosts} hosts live")
+        time.sleep(1)
+    time.sleep(3 * TICK_S)  # past the first ticks' start-up
+    samples = []
+    t0 = time.monotonic()
+    sim0 = fleet.cpu_s()
+    while True:
+        now = time.monotonic() - t0
+        cpu, rss, fds = _proc(proc.pid)
+        live, _, pairs = _health(port)
+        samples.append({"t_s": round(now, 1), "cpu_s": cpu, "rss_mb": round(rss, 1),
+                        "fds": fds, "pairs": pairs, "live": live})  # fmt: skip
+        log(f"t={now:6.0f}s rss={rss:.1f} MB fds={fds} pairs={pairs} live={live}")
+        if now >= minutes * 60:
+            break
+        time.sleep(10)
+    first, last = samples[0], samples[-1]
+    pairs = last["pairs"] - first["pairs"]
+    cpu_ms = 1000 * (last["cpu_s"] - first["cpu_s"]) / max(1, pairs)
+    half = samples[len(samples) // 2 :]
+    return {
+        "hosts": hosts,
+        "tick_s": TICK_S,
+        "time_scale": time_scale,
+        "minutes": minutes,
+        "simulated_ticks_per_host": round(pairs / hosts, 1),
+        "cpu_ms_per_host_tick": round(cpu_ms, 3),
+        "client_cores": round((last["cpu_s"] - first["cpu_s"]) / (last["t_s"] - first["t_s"]), 3),
+        "sim_cores": round((fleet.cpu_s() - sim0) / (last["t_s"] - first["t_s"]), 3),
+        "rss_mb_first": first["rss_mb"],
+        "rss_mb_last": last["rss_mb"],
+        "rss_mb_max_second_half": max(s["rss_mb"] for s in half),
+        "rss_mb_min_second_half": min(s["rss_mb"] for s in half),
+        "fds": sorted({s["fds"] for s in samples}),
+        "samples": samples,
+        "machine": machine(),
+    }
+
+
+def render(doc: dict[str, Any]) -> str:
+    rows = [
+        ("hosts", doc["hosts"]),
+        ("tick (simulated s) / time scale", f"{doc['tick_s']:g} / {doc['time_scale']:g}"),
+        ("minutes (real)", doc["minutes"]),
+        ("simulated ticks per host", doc["simulated_ticks_per_host"]),
+        ("client CPU per host per tick (ms)", doc["cpu_ms_per_host_tick"]),
+        ("client cores busy", doc["client_cores"]),
+        ("simulator cores busy", doc["sim_cores"]),
+        ("RSS first / last (MB)", f"{doc['rss_mb_first']} / {doc['rss_mb_last']}"),
+        (
+            "RSS second half min..max (MB)",
+            f"{doc['rss_mb_min_second_half']}..{doc['rss_mb_max_second_half']}",
+        ),
+        ("open fds seen", ", ".join(map(str, doc["fds"]))),
+    ]
+    return table(rows, ["fleetmon serve, streaming", "figure"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hosts", type=int, default=1000)
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--no-rules", action="store_true")
+    args = p.parse_args(argv)
+    doc = bench(args.hosts, args.minutes, args.time_scale, not args.no_rules)
+    print(render(doc), flush=True)
+    save(f"live-{args.hosts}", doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The options of `fleetmon top` and `fleetmon serve` (edge): argparse only, as options.py.
+
+options.py hands over its helpers (kept there, where every other subcommand uses them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Positive = Callable[[type[float] | type[int], str], Callable[[str], float | int]]
+Adder = Callable[..., None]
+
+
+def _add_live_options(
+    p: argparse.ArgumentParser, positive: Positive, inventory: Adder, rules: Adder, vault: Adder
+) -> None:
+    """What `top` and `serve` share: the inventory, the tick, the connections, the rules."""
+    inventory(p, "-i")
+    p.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
+    p.add_argument(
+        "-d",
+        "--delay",
+        type=positive(float, "-d"),
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between two samples of a host (default 2)",
+    )
+    p.add_argument(
+        "-f",
+        "--forks",
+        type=positive(int, "--forks"),
+        default=None,
+        metavar="N",
+        help="connections opened at once (default: ansible.cfg forks, else 200)",
+    )
+    p.add_argument(
+        "--connect-timeout", type=positive(float, "--connect-timeout"), default=None, metavar="S"
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive(float, "--timeout"),
+        default=None,
+        metavar="S",
+        help="a host with no complete sample for this long is reconnected (default: delay + 30 s)",
+    )
+    p.add_argument("--accept-new-host-keys", action="store_true")
+    p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")
+    p.add_argument(
+        "--output-cap",
+        type=positive(int, "--output-cap"),
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest sample accepted",
+    )
+    rules(p)
+    p.add_argument("--no-rules", action="store_true", help="evaluate no rules")
+    p.set_defaults(unreachable="unknown", fail_on="critical", history="none")
+    vault(p)
+
+
+def configure_live(
+    sub: Any, positive: Positive, inventory: Adder, rules: Adder, vault: Adder
+) -> None:
+    """Add the `top` and `serve` subcommands to the parser's subparsers."""
+    top = sub.add_parser("top", help="a live fleet-wide virt-top over kept-open connections")
+    _add_live_options(top, positive, inventory, rules, vault)
+    top.add_argument("-b", "--batch", action="store_true", help="plain text frames, like top -b")
+    top.add_argument(
+        "-n",
+        "--count",
+        type=positive(int, "-n"),
+        default=None,
+        metavar="COUNT",
+        help="frames to print before exiting, with --batch (default: until killed)",
+    )
+    top.add_argument("--view", choices=("hosts", "vms"), default="hosts", help="the first view")
+
+    serve = sub.add_parser("serve", help="an exporter and live report over kept-open connections")
+    _add_live_options(serve, positive, inventory, rules, vault)
+    serve.add_argument("--listen", default="127.0.0.1:9712", metavar="ADDRESS:PORT")
+    serve.add_argument(
+        "--web-config-file",
+        metavar="FILE",
+        help="TLS and basic-auth settings (Prometheus exporter-toolkit format)",
+    )
+    serve.add_argument(
+        "--insecure-listen",
+        action="store_true",
+        help="allow a non-loopback address without TLS and authentication",
+    )
