@@ -28,6 +28,7 @@ from fleetmon.model import (
     RunInfo,
     Status,
 )
+from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.sections import ProbeOutput, split_output
 from fleetmon.sources.uuids import parse_virsh_uuids, parse_xl_uuids
 
@@ -79,7 +80,8 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
         host_mem_bytes=mem if isinstance(mem, int) else None,
         interval_s=hm.interval_s,
     )
-    notes = list(hm.notes) + list(vm.notes)
+    ctr = compute_containers(out, cpus if isinstance(cpus, int) else None, hm.interval_s)
+    notes = list(hm.notes) + list(vm.notes) + list(ctr.notes)
     cost = probe_cpu_ms(out)
     if cost is not None and cost > PROBE_CPU_NOTE_MS:
         notes.append(f"the probe used {cost:.0f} ms of CPU on this host")
@@ -89,11 +91,14 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
             row,
             labels={**row.labels, "hypervisor": vm.hypervisor}
             | ({"uuid": uuids[row.name]} if row.name in uuids else {}),
+            # The QEMU process's cgroup: its host-side memory and I/O (libvirt VMs only).
+            metrics={**row.metrics, **ctr.vm_metrics.get(row.name, {})},
         )
         for row in vm.vms
     )
     # A VM's tap or vif port is one of the host's NICs: labelled with the VM it serves.
     rows = {**hm.rows, "nic": _label_vm_ports(hm.rows_of("nic"), vm.nic_vm), "vm": vms}
+    rows["ctr"] = ctr.rows
     merged = dataclasses.replace(
         hm, metrics={**hm.metrics, **vm.hv_metrics}, rows=rows, notes=tuple(notes)
     )

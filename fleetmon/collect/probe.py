@@ -38,6 +38,8 @@ class ProbeOptions:
     virsh_uri: str = "qemu:///system"
     become: bool = False
     become_user: str | None = None
+    #: Where the cgroup tree is mounted (a test or benchmark points it at a recorded tree).
+    cgroup_root: str = "/sys/fs/cgroup"
     nonce: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
@@ -72,6 +74,7 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         'PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"; export PATH',
         f"FM_HV={q(opts.hypervisor)}",
         f"FM_URI={q(opts.virsh_uri)}",
+        f"FM_CG={q(opts.cgroup_root)}",
         f"FM_BECOME={'1' if opts.become else ''}",
         f"FM_BUSER={q(opts.become_user or '')}",
         # `fm_hv SECONDS cmd...`: a hypervisor command, through `sudo -n` when become is on

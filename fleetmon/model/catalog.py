@@ -191,10 +191,36 @@ VM = _defs(
     vm.net_tx_bytes_per_s | B/s | net tx
     vm.net_rx_drops_per_s | /s | net rx drop/s
     vm.net_tx_drops_per_s | /s | net tx drop/s
+    vm.host_rss_bytes | B | host RSS
+    vm.host_read_bytes_per_s | B/s | host read
+    vm.host_write_bytes_per_s | B/s | host write
     """,
 )
 
-ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM)}
+CTR = _defs(
+    "ctr",
+    """
+    ctr.cpu_pct | % | CPU
+    ctr.cpu_host_pct | % | host CPU
+    ctr.cpu_throttled_pct | % | throttled
+    ctr.mem_bytes | B | memory
+    ctr.mem_limit_bytes | B | mem limit
+    ctr.mem_limit_pct | % | of limit
+    ctr.mem_anon_bytes | B | anon
+    ctr.mem_file_bytes | B | file cache
+    ctr.oom_kills | count | OOM kills
+    ctr.disk_read_bytes_per_s | B/s | disk read
+    ctr.disk_write_bytes_per_s | B/s | disk write
+    ctr.psi_cpu_some_pct | % | PSI cpu some
+    ctr.psi_memory_some_pct | % | PSI mem some
+    ctr.psi_memory_full_pct | % | PSI mem full
+    ctr.psi_io_some_pct | % | PSI io some
+    ctr.psi_io_full_pct | % | PSI io full
+    ctr.pids | count | pids
+    """,
+)
+
+ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM, *CTR)}
 
 #: Decimals of a plain figure by unit, where one is not enough.
 _DIGITS = {"ms": 2, "req": 2}
@@ -276,6 +302,26 @@ ROW_SCOPES: tuple[RowScope, ...] = (
         ),
         name_first=True,
         narrow=("state", "%host", "delay", "mem", "vcpus"),
+    ),
+    RowScope(
+        "ctr", "containers", "Containers", "container", "container", CTR,
+        rankings=(
+            Ranking("Top containers by CPU", _col("ctr.cpu_pct")),
+            Ranking("Containers nearest their memory limit", _col("ctr.mem_limit_pct")),
+        ),
+        columns=(
+            _col("ctr.cpu_pct"), _col("ctr.cpu_throttled_pct"),
+            _col("ctr.mem_bytes", label="mem"), _col("ctr.mem_limit_pct", digits=0),
+            _col("ctr.disk_read_bytes_per_s", "ctr.disk_write_bytes_per_s", label="disk"),
+            _col("ctr.pids"),
+        ),
+        detail=(
+            _col("ctr.cpu_pct"), _col("ctr.cpu_throttled_pct"), _col("ctr.mem_bytes"),
+            _col("ctr.mem_limit_bytes"), _col("ctr.mem_limit_pct"), _col("ctr.oom_kills"),
+            _col("ctr.disk_read_bytes_per_s"), _col("ctr.disk_write_bytes_per_s"),
+            _col("ctr.psi_cpu_some_pct"), _col("ctr.psi_memory_some_pct"), _col("ctr.pids"),
+        ),
+        name_first=True,
     ),
 )  # fmt: skip
 ROW_SCOPE: dict[str, RowScope] = {s.name: s for s in ROW_SCOPES}

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, NAMES_COMMAND, find_command
 
 PROBE_VERSION = 1
 
@@ -34,12 +35,16 @@ SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("pressure_cpu", "rd /proc/pressure/cpu"),
     ("pressure_io", "rd /proc/pressure/io"),
     ("pressure_memory", "rd /proc/pressure/memory"),
+    # Containers' cgroup counters, one find + grep over the tree (sources/cgroups.py).
+    ("cgroup", find_command(COUNTER_FILES)),
 )
 
 #: Sections read once, after the second sample (sample 0).
 ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("df_k", "$FM_T df -P -k 2>/dev/null"),
     ("df_i", "$FM_T df -P -i 2>/dev/null"),
+    ("cgroup_mem", find_command(GAUGE_FILES)),
+    ("ctr_names", NAMES_COMMAND),
 )
 
 

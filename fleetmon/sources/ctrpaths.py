@@ -1,0 +1,107 @@
+"""Parse stage: which container a cgroup path belongs to (pure).
+
+Layouts, by runtime and cgroup driver (systemd: a `.scope` per container; cgroupfs: plain
+directories), as the runtimes document them:
+- Docker: `system.slice/docker-<id>.scope`, `docker/<id>` (cgroupfs);
+- Podman: `machine.slice/libpod-<id>.scope`, `libpod_parent/libpod-<id>` (cgroupfs);
+- Kubernetes (containerd, CRI-O, Docker): `kubepods[-<qos>].slice/…-pod<uid>.slice/
+  cri-containerd-<id>.scope` | `crio-<id>.scope` | `docker-<id>.scope`, or with cgroupfs
+  `kubepods/[<qos>/]pod<uid>/<id>`; no QoS level means Guaranteed;
+- LXC 4+: `lxc.payload.<name>` (older: `lxc/<name>`); libvirt-lxc `machine/<name>.libvirt-lxc`;
+- systemd-nspawn: `machine.slice/systemd-nspawn@<name>.service`, `machine-<name>.scope`;
+- libvirt QEMU: `machine.slice/machine-qemu\\x2d<n>\\x2d<name>.scope` (systemd),
+  `machine/qemu-<n>-<name>.libvirt-qemu` or `machine/<name>.libvirt-qemu` (cgroupfs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    """A container (or libvirt VM) a cgroup belongs to."""
+
+    #: docker, podman, containerd, cri-o, k8s (cgroupfs: runtime unknown), lxc, nspawn, or
+    #: qemu (a libvirt VM)
+    kind: str
+    id: str  # the runtime's id (hex) or, for LXC/nspawn/libvirt, the name
+    name: str | None = None  # when the path itself names it
+    pod: str | None = None  # Kubernetes pod UID
+    qos: str | None = None  # Kubernetes QoS class
+
+
+_HEX = r"([0-9a-f]{64})"
+_LEAF = (
+    (re.compile(rf"^docker-{_HEX}\.scope$"), "docker"),
+    (re.compile(rf"^libpod-{_HEX}(?:\.scope)?$"), "podman"),
+    (re.compile(rf"^cri-containerd-{_HEX}\.scope$"), "containerd"),
+    (re.compile(rf"^crio-{_HEX}\.scope$"), "cri-o"),
+)
+_POD_RE = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
+_QOS = {"burstable": "Burstable", "besteffort": "BestEffort"}
+_QEMU_SCOPE_RE = re.compile(r"^machine-qemu\\x2d[0-9]+\\x2d(.+)\.scope$")
+_QEMU_DIR_RE = re.compile(r"^(?:qemu-[0-9]+-)?(.+)\.libvirt-qemu$")
+_ESCAPE_RE = re.compile(r"\\x([0-9a-f]{2})")
+
+
+def unescape(unit: str) -> str:
+    """A systemd unit name's `\\xNN` escapes decoded (systemd.unit(5), "String Escaping")."""
+    return _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), unit)
+
+
+def _kube(parts: list[str], kind: str, cid: str) -> Ident:
+    joined = "/".join(parts)
+    if "kubepods" not in joined:
+        return Ident(kind, cid)
+    pod = _POD_RE.search(joined)
+    qos = next((q for k, q in _QOS.items() if k in joined), "Guaranteed")
+    uid = pod.group(1).replace("_", "-") if pod else None
+    return Ident(kind, cid, pod=uid, qos=qos)
+
+
+def identify(path: str) -> Ident | None:
+    """The container whose own cgroup `path` is; None for anything else (a slice, a pod,
+    a daemon, a container's sub-cgroup)."""
+    parts = path.split("/")
+    leaf = parts[-1]
+    parent = parts[-2] if len(parts) > 1 else ""
+    for regex, kind in _LEAF:
+        m = regex.match(leaf)
+        if m is not None:
+            return _kube(parts, kind, m.group(1))
+    if re.fullmatch(_HEX, leaf):
+        if parent == "docker":
+            return Ident("docker", leaf)
+        if parent.startswith("pod") and "kubepods" in path:
+            return _kube(parts, "k8s", leaf)
+        return None
+    if leaf.startswith("lxc.payload."):
+        name = leaf[len("lxc.payload.") :]
+        return Ident("lxc", name, name) if name else None
+    if parent == "lxc" and len(parts) == 2:
+        return Ident("lxc", leaf, leaf)
+    if leaf.endswith(".libvirt-lxc") and parent == "machine":
+        name = leaf[: -len(".libvirt-lxc")]
+        return Ident("lxc", name, name)
+    return _machine(parent, leaf)
+
+
+def _machine(parent: str, leaf: str) -> Ident | None:
+    if parent == "machine.slice":
+        m = _QEMU_SCOPE_RE.match(leaf)
+        if m is not None:
+            name = unescape(m.group(1))
+            return Ident("qemu", name, name)
+        if leaf.startswith("systemd-nspawn@") and leaf.endswith(".service"):
+            name = unescape(leaf[len("systemd-nspawn@") : -len(".service")])
+            return Ident("nspawn", name, name)
+        if leaf.startswith("machine-") and leaf.endswith(".scope"):
+            name = unescape(leaf[len("machine-") : -len(".scope")])
+            return Ident("nspawn", name, name)
+    if parent == "machine":
+        m = _QEMU_DIR_RE.match(leaf)
+        if m is not None:
+            return Ident("qemu", m.group(1), m.group(1))
+    return None
