@@ -26,8 +26,10 @@ from fleetmon.rules import evaluate, load_rules
 
 def test_row_scopes_are_consistent_with_the_metrics() -> None:
     names = [s.name for s in catalog.ROW_SCOPES]
-    assert names == ["disk", "nic", "fs", "vm"]
-    assert [s.key for s in catalog.ROW_SCOPES] == ["disks", "nics", "filesystems", "vms"]
+    assert names == ["disk", "nic", "fs", "vm", "ctr"]
+    assert [s.key for s in catalog.ROW_SCOPES] == [
+        "disks", "nics", "filesystems", "vms", "containers",
+    ]  # fmt: skip
     assert ("host", *names, "fleet") == catalog.SCOPES
     row_metrics = {m.name for s in catalog.ROW_SCOPES for m in s.metrics}
     assert set(catalog.ALL) == {m.name for m in catalog.HOST} | row_metrics
@@ -55,69 +57,69 @@ def test_analysis_gives_rows_of_known_scopes_only() -> None:
     assert kvm.rows_of("ctr") == ()
 
 
-# --- a new scope, as the containers issue will add it ---------------------------------
+# --- a new scope, as adding one to the catalogue makes it (ctr was added this way) ---------------------------------
 
-CTR_METRICS = (
-    MetricDef("ctr.state", "ctr", "state", "state"),
-    MetricDef("ctr.cpu_pct", "ctr", "%", "CPU"),
-    MetricDef("ctr.mem_bytes", "ctr", "B", "memory"),
+POD_METRICS = (
+    MetricDef("pod.state", "pod", "state", "state"),
+    MetricDef("pod.cpu_pct", "pod", "%", "CPU"),
+    MetricDef("pod.mem_bytes", "pod", "B", "memory"),
 )
-CTR = RowScope(
-    "ctr", "containers", "Containers", "container", "container", CTR_METRICS,
-    rankings=(Ranking("Top containers by CPU", Column("CPU", ("ctr.cpu_pct",), "%")),),
-    columns=(Column("cpu", ("ctr.cpu_pct",), "%"), Column("mem", ("ctr.mem_bytes",), "B")),
-    busiest="busiest container",
+POD = RowScope(
+    "pod", "pods", "Pods", "pod", "pod", POD_METRICS,
+    rankings=(Ranking("Top pods by CPU", Column("CPU", ("pod.cpu_pct",), "%")),),
+    columns=(Column("cpu", ("pod.cpu_pct",), "%"), Column("mem", ("pod.mem_bytes",), "B")),
+    busiest="busiest pod",
 )  # fmt: skip
 
 
 @pytest.fixture
-def with_containers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The catalogue with a `ctr` entry: what adding the scope to catalog.py does."""
-    monkeypatch.setattr(catalog, "ROW_SCOPES", (*catalog.ROW_SCOPES, CTR))
-    monkeypatch.setattr(catalog, "ROW_SCOPE", {**catalog.ROW_SCOPE, "ctr": CTR})
-    monkeypatch.setattr(catalog, "SCOPES", (*catalog.SCOPES, "ctr"))
-    monkeypatch.setattr(catalog, "ALL", {**catalog.ALL, **{m.name: m for m in CTR_METRICS}})
+def with_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue with a `pod` entry: what adding the scope to catalog.py does."""
+    monkeypatch.setattr(catalog, "ROW_SCOPES", (*catalog.ROW_SCOPES, POD))
+    monkeypatch.setattr(catalog, "ROW_SCOPE", {**catalog.ROW_SCOPE, "pod": POD})
+    monkeypatch.setattr(catalog, "SCOPES", (*catalog.SCOPES, "pod"))
+    monkeypatch.setattr(catalog, "ALL", {**catalog.ALL, **{m.name: m for m in POD_METRICS}})
 
 
 def _report(tmp_path: Path) -> Report:
-    rules = tmp_path / "ctr.yaml"
+    rules = tmp_path / "pod.yaml"
     rules.write_text(
-        "- name: containers\n  hosts: all\n  rules:\n"
-        "    - name: ctr-cpu\n      metric: ctr.cpu_pct\n      warning: '> 90'\n",
+        "- name: pods\n  hosts: all\n  rules:\n"
+        "    - name: pod-cpu\n      metric: pod.cpu_pct\n      warning: '> 90'\n",
         encoding="utf-8",
     )
-    ctrs = (
-        Row("web", {"ctr.state": "running", "ctr.cpu_pct": 97.5, "ctr.mem_bytes": 3 << 30}),
-        Row("cron", {"ctr.state": "exited", "ctr.cpu_pct": 0.0, "ctr.mem_bytes": 0}),
+    pods = (
+        Row("web", {"pod.state": "running", "pod.cpu_pct": 97.5, "pod.mem_bytes": 3 << 30}),
+        Row("cron", {"pod.state": "exited", "pod.cpu_pct": 0.0, "pod.mem_bytes": 0}),
     )
     disks = (Row("sda", {"disk.util_pct": 12.0}),)
-    h = host("app01", ("web",), {"cpu.busy_pct": 40.0}, disk=disks, ctr=ctrs)
+    h = host("app01", ("web",), {"cpu.busy_pct": 40.0}, disk=disks, pod=pods)
     hosts, fleet = evaluate(load_rules([str(rules)]), [h], {"app01": spec("app01")}, {})
     return Report(rf.RUN, hosts, {}, 1, fleet)
 
 
-@pytest.mark.usefixtures("with_containers")
+@pytest.mark.usefixtures("with_pods")
 def test_a_new_scope_is_judged_and_shown_by_every_output(tmp_path: Path) -> None:
     report = _report(tmp_path)
     (h,) = report.hosts
     assert [(f.scope, f.subject, f.severity) for f in h.findings] == [
-        ("ctr", "web", Severity.WARNING),
-        ("ctr", "cron", Severity.OK),
+        ("pod", "web", Severity.WARNING),
+        ("pod", "cron", Severity.OK),
     ]
     doc = json.loads(render_json(report), object_pairs_hook=dict)
     keys = list(doc["hosts"][0])
     assert keys[keys.index("metrics") :] == [
-        "metrics", "disks", "nics", "filesystems", "vms", "containers", "notes",
+        "metrics", "disks", "nics", "filesystems", "vms", "containers", "pods", "notes",
         "since_last_run", "findings",
     ]  # fmt: skip
-    assert doc["hosts"][0]["containers"][0] == {
+    assert doc["hosts"][0]["pods"][0] == {
         "name": "web",
-        "metrics": {"ctr.state": "running", "ctr.cpu_pct": 97.5, "ctr.mem_bytes": 3 << 30},
+        "metrics": {"pod.state": "running", "pod.cpu_pct": 97.5, "pod.mem_bytes": 3 << 30},
     }
     text = render_text(report)
     lines = text.splitlines()
     head = lines[lines.index("Hosts") + 1]
-    assert head.index("FULLEST FS") < head.index("BUSIEST CONTAINER") < head.index("VMS")
+    assert head.index("FULLEST FS") < head.index("BUSIEST POD") < head.index("VMS")
     assert lines[lines.index("Hosts") + 3].split()[-7:] == [
         "sda",
         "12%",
@@ -127,17 +129,17 @@ def test_a_new_scope_is_judged_and_shown_by_every_output(tmp_path: Path) -> None
         "98%",
         "-",
     ]
-    top = text[text.index("Top containers by CPU") :].splitlines()
-    assert top[1].split() == ["HOST", "CONTAINER", "CPU%", "MEM"]
+    top = text[text.index("Top pods by CPU") :].splitlines()
+    assert top[1].split() == ["HOST", "POD", "CPU%", "MEM"]
     assert top[3].split() == ["app01", "web", "97.5", "3.0", "GiB"]
     assert top[4].split() == ["app01", "cron", "0.0", "0", "B"]
     assert len(top) == 5  # the last table of the report
     page = render_html(report)
-    assert "<th>fullest fs<th>busiest container<th>VMs<th>" in page
-    assert "name the device, interface, mount or container." in page
-    assert "<h4>Containers</h4>" in page
-    assert "<th>container<th>state<th>CPU<th>memory<tbody>\n<tr><td>web<td>running<td>97.5" in page
-    assert "WARNING: app01 web ctr-cpu: web: ctr.cpu_pct = 97.5 (warning: > 90)" in (
+    assert "<th>fullest fs<th>busiest pod<th>VMs<th>" in page
+    assert "name the device, interface, mount or pod." in page
+    assert "<h4>Pods</h4>" in page
+    assert "<th>pod<th>state<th>CPU<th>memory<tbody>\n<tr><td>web<td>running<td>97.5" in page
+    assert "WARNING: app01 web pod-cpu: web: pod.cpu_pct = 97.5 (warning: > 90)" in (
         render_nagios(report)
     )
 
@@ -146,11 +148,11 @@ def test_a_scope_absent_from_the_catalogue_is_refused_by_the_rules(tmp_path: Pat
     with pytest.raises(RuleError) as exc:
         _report(tmp_path)
     # The loader's own tests pin the whole message; the point here is the scope's absence.
-    assert "unknown metric 'ctr.cpu_pct'" in str(exc.value)
+    assert "unknown metric 'pod.cpu_pct'" in str(exc.value)
 
 
 def test_without_rows_a_scope_has_an_empty_list_and_no_table() -> None:
     report = rf.sample_report()
     bare = dataclasses.replace(report.hosts[0], rows={})
     doc = json.loads(render_json(dataclasses.replace(report, hosts=(bare,))))
-    assert [doc["hosts"][0][s.key] for s in catalog.ROW_SCOPES] == [[], [], [], []]
+    assert [doc["hosts"][0][s.key] for s in catalog.ROW_SCOPES] == [[], [], [], [], []]

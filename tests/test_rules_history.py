@@ -304,7 +304,7 @@ def test_the_shipped_history_rules_load_only_with_a_history() -> None:
     from fleetmon.rules import default_rule_files, load_rules
 
     folder = str(Path(fleetmon.__file__).parent / "playbooks")
-    assert default_rule_files(folder)[-1].endswith("xen.yaml")
+    assert default_rule_files(folder)[-1].endswith("containers.yaml")
     files = default_rule_files(folder, history=True)
     assert files[-1].endswith("history.yaml")
     rs = load_rules(files)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "fleetmon"
 #: What a wheel build reads: anything else in the tree must not matter to it.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "LICENSES", "fleetmon")
-SHIPPED_RULES = {"linux-host.yaml", "kvm.yaml", "xen.yaml"}
+SHIPPED_RULES = {"linux-host.yaml", "kvm.yaml", "xen.yaml", "containers.yaml"}
 #: Loaded too when the run keeps a history (the suite runs with FLEETMON_HISTORY=none).
 HISTORY_RULES = {"history.yaml"}
 

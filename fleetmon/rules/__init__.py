@@ -11,8 +11,9 @@ from fleetmon.rules.loader import load_rules, parse_rules
 from fleetmon.rules.ruleset import Rule, RuleSet
 
 #: The shipped rule files applied when no `-r` is given; kvm.yaml and xen.yaml gate
-#: themselves on the `hypervisor` name (see playbooks/README.md).
-DEFAULT_FILES = ("linux-host.yaml", "kvm.yaml", "xen.yaml")
+#: themselves on the `hypervisor` name (see playbooks/README.md); containers.yaml judges
+#: the ctr rows, which only hosts running containers have.
+DEFAULT_FILES = ("linux-host.yaml", "kvm.yaml", "xen.yaml", "containers.yaml")
 #: Shipped rules over the history of earlier runs: loaded when the run keeps one.
 HISTORY_FILES = ("history.yaml",)
 

@@ -1,0 +1,109 @@
+"""Real containers for the tests: rootful Podman with runc and the cgroupfs manager, explicit
+ulimits and a busybox root filesystem from a local directory (../shared/lab/containers.md:
+no image registry is reachable, crun refuses this hybrid cgroup host).
+
+The root filesystem is Debian's busybox-static (`apt-get download` + `dpkg-deb -x`, nothing
+installed), built once and cached under /var/tmp.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from rootonly import require_root
+
+ROOTFS = Path("/var/tmp/fleetmon-test-rootfs-busybox")
+PODMAN = ("podman", "--runtime", "runc", "--cgroup-manager=cgroupfs")
+#: podman's default nofile limit (1048576) exceeds this machine's hard limit.
+ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_podman() -> None:
+    """Skip (fail under CI=true: tests/setup/system-deps.sh installs them) without podman
+    and runc, or without root."""
+    require_root("rootful podman")
+    missing = [c for c in ("podman", "runc", "conmon", "apt-get", "dpkg-deb") if not _which(c)]
+    if missing:
+        msg = f"missing {', '.join(missing)} (tests/setup/system-deps.sh installs them)"
+        if _in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def _which(cmd: str) -> bool:
+    return shutil.which(cmd) is not None or Path(f"/usr/libexec/podman/{cmd}").exists()
+
+
+def busybox_rootfs() -> Path:
+    """A root filesystem holding busybox and its applets' links, built once."""
+    if (ROOTFS / "bin" / "sh").exists():
+        return ROOTFS
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            ["apt-get", "download", "busybox-static"],
+            cwd=tmp, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        (deb,) = Path(tmp).glob("busybox-static_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), f"{tmp}/x"], check=True, timeout=60)
+        build = Path(f"{ROOTFS}.tmp{os.getpid()}")
+        for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
+            (build / d).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f"{tmp}/x/bin/busybox", build / "bin" / "busybox")
+        for applet in ("sh", "cat", "sleep", "dd", "head", "tr", "rm"):
+            (build / "bin" / applet).symlink_to("busybox")
+        build.rename(ROOTFS)
+    return ROOTFS
+
+
+def podman(*args: str, timeout: float = 60) -> str:
+    """`podman ARGS` with the runtime and cgroup manager that work here; its stdout."""
+    proc = subprocess.run(
+        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+#: What each test container does: a CPU hog under a half-CPU quota (throttled), and a
+#: shell holding ~30 MB of a 64 MB limit (busybox's tr needs room of its own: 50 MB of
+#: 64 was OOM-killed).
+WORKLOADS = {
+    "cpu": (("--cpus", "0.5"), "while true; do :; done"),
+    "mem": (
+        ("--memory", "64m"),
+        "x=$(head -c 30000000 /dev/zero | tr '\\0' a); while true; do sleep 1; done",
+    ),
+}
+
+
+@contextmanager
+def containers(prefix: str) -> Iterator[dict[str, str]]:
+    """The WORKLOADS containers, started detached; role -> container id; removed after."""
+    rootfs = busybox_rootfs()
+    ids: dict[str, str] = {}
+    try:
+        for role, (opts, script) in WORKLOADS.items():
+            out = podman(
+                "run", "-d", "--name", f"{prefix}-{role}", *ULIMITS, *opts,
+                "--rootfs", str(rootfs), "sh", "-c", script,
+            )  # fmt: skip
+            ids[role] = out.strip().splitlines()[-1]
+        yield ids
+    finally:
+        for role in WORKLOADS:
+            subprocess.run(
+                [*PODMAN, "rm", "-f", "-t", "0", f"{prefix}-{role}"],
+                capture_output=True, timeout=60, check=False,
+            )  # fmt: skip

@@ -1,0 +1,282 @@
+"""Containers (scope ctr): the probe's cgroup read on recorded trees, path identification, and
+the deltas on a capture of real Podman containers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from probetext import NONCE, section
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources.cgroups import parse_cgroups, parse_names
+from fleetmon.sources.containers import compute_containers
+from fleetmon.sources.ctrpaths import Ident, identify
+from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
+
+DATA = Path(__file__).parent / "data"
+PODMAN = DATA / "fleetmon-capture" / "cgroup-podman-v1-hybrid"
+COUCHBASE = DATA / "couchbase-platform" / "cgroup" / "test"
+ID_CPU = "197bb429348379254dca1bdeb1b150cfa13694c6ed4dfe7d30a81d7a492f5a4c"
+ID_MEM = "70eb230c68b046f89ae7f994b987887f4c8668cd42b3d0f21b84abefee382da9"
+HEX = "0123456789abcdef" * 4
+
+
+def read_tree(root: Path, name: str) -> str:
+    """The probe's own command for section `name` run on a cgroup tree at `root`."""
+    cmd = dict(SAMPLE_SECTIONS + ONCE_SECTIONS)[name]
+    proc = subprocess.run(
+        ["sh", "-c", 'FM_CG="$1"; eval "$2"', "sh", str(root), cmd],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return proc.stdout
+
+
+def plant(root: Path, cgroup: str, files: Path) -> None:
+    """The recorded files of `files` as the cgroup `cgroup` under `root`."""
+    dest = root / cgroup
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, dest / f.name)
+
+
+def output(samples: tuple[str, str], mem: str, names: str = "", uptimes: str = "") -> str:
+    up = uptimes.split("|") if uptimes else ["100.00 1.00\n", "101.00 2.00\n"]
+    return "".join(
+        [
+            section(1, "uptime", up[0]),
+            section(1, "cgroup", samples[0]),
+            section(2, "uptime", up[1]),
+            section(2, "cgroup", samples[1]),
+            section(0, "cgroup_mem", mem),
+            section(0, "ctr_names", names),
+        ]
+    )
+
+
+# --- cgroup v2: the recorded tree of a Docker container (Ubuntu 22.04), in two layouts --
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "ident"),
+    [
+        (f"system.slice/docker-{HEX}.scope", Ident("docker", HEX)),
+        (
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+            f"0f0e0d0c_0000_4000_8000_000000000001.slice/cri-containerd-{HEX}.scope",
+            Ident("containerd", HEX, pod="0f0e0d0c-0000-4000-8000-000000000001", qos="Burstable"),
+        ),
+    ],
+)
+def test_v2_recorded_tree_read_by_the_probe_command(
+    tmp_path: Path, cgroup: str, ident: Ident
+) -> None:
+    plant(tmp_path, cgroup, COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
+    plant(tmp_path, "system.slice/cron.service", COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
+    counters, gauges = read_tree(tmp_path, "cgroup"), read_tree(tmp_path, "cgroup_mem")
+    assert "cron.service" not in counters + gauges  # not a container's cgroup: not read
+    assert "kernel_stack" not in gauges  # grep keeps the lines the parser reads only
+    assert identify(cgroup) == ident
+    (values,) = parse_cgroups(counters).values()
+    assert values.version == 2
+    assert dict(values.values) == {
+        "cpu_ns": 528946079000,
+        "nr_periods": 2914,
+        "nr_throttled": 222,
+        "throttled_ns": 2261444000,
+        "read_bytes": 40824832,
+        "write_bytes": 824999936,
+        "oom_kills": 0,
+        "psi_cpu_some_us": 576908731,
+        "psi_cpu_full_us": 338250181,
+        "psi_memory_some_us": 446327,
+        "psi_memory_full_us": 308567,
+        "psi_io_some_us": 4120174,
+        "psi_io_full_us": 4106664,
+    }
+    (mem,) = parse_cgroups(gauges).values()
+    assert dict(mem.values) == {
+        "mem_usage": 2766684160,
+        "mem_limit": 8589934592,
+        "mem_anon": 2147508224,
+        "mem_file": 590389248,
+        "inactive_file": 42106880,
+        "pids": 14,
+    }
+    text = output((counters, counters), gauges)
+    (row,) = compute_containers(split_output(text, NONCE), 4, 1.0).rows
+    assert row.name == HEX[:12]  # no name readable: the short id
+    assert row.labels["runtime"] == ident.kind and row.labels["cgroup"] == "v2"
+    m = row.metrics
+    assert m["ctr.mem_bytes"] == 2766684160 - 42106880  # working set: usage - inactive file
+    assert m["ctr.mem_limit_pct"] == pytest.approx((2766684160 - 42106880) / 8589934592 * 100)
+    assert m["ctr.cpu_pct"] == 0.0  # the same tree twice: nothing happened between
+    assert m["ctr.cpu_throttled_pct"] == 0.0
+    assert m["ctr.pids"] == 14
+
+
+def test_v1_recorded_tree_read_by_the_probe_command(tmp_path: Path) -> None:
+    """Couchbase's v1 files (Ubuntu 20.04), each controller's own, as Docker's cgroupfs
+    layout `<controller>/docker/<id>`."""
+    v1 = COUCHBASE / "v1" / "sys" / "fs" / "cgroup"
+    for controller in ("cpu", "cpuacct", "memory"):
+        plant(tmp_path / controller, f"docker/{HEX}", v1 / controller)
+    (values,) = parse_cgroups(read_tree(tmp_path, "cgroup")).values()
+    assert values.version == 1
+    assert dict(values.values) == {
+        "cpuacct_ns": 3321492315750,
+        "nr_periods": 13498,
+        "nr_throttled": 12651,
+        "throttled_ns": 6807531343393,
+        "oom_kills": 0,
+    }
+    (mem,) = parse_cgroups(read_tree(tmp_path, "cgroup_mem")).values()
+    assert dict(mem.values) == {
+        "mem_usage": 6852075520,
+        "mem_limit": 17179869184,
+        "mem_anon": 863055872,  # total_rss
+        "mem_file": 5943459840,  # total_cache
+        "inactive_file": 4192505856,  # total_inactive_file
+    }
+    assert identify(f"docker/{HEX}") == Ident("docker", HEX)
+
+
+def test_a_missing_cgroup_root_fails_the_section(tmp_path: Path) -> None:
+    cmd = dict(SAMPLE_SECTIONS)["cgroup"]
+    proc = subprocess.run(
+        ["sh", "-c", 'FM_CG="$1"; eval "$2"', "sh", str(tmp_path / "nope"), cmd],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and proc.stdout == ""  # dash: cd fails with 2
+
+
+# --- cgroup v1 (hybrid) live capture: two Podman containers ------------------------------
+
+
+def _podman_capture() -> str:
+    parts = [(PODMAN / f).read_text(encoding="utf-8") for f in (
+        "sample1-uptime.txt", "sample2-uptime.txt", "sample1-cgroup.txt",
+        "sample2-cgroup.txt", "cgroup_mem.txt", "ctr_names.txt",
+    )]  # fmt: skip
+    return output((parts[2], parts[3]), parts[4], parts[5], f"{parts[0]}|{parts[1]}")
+
+
+def test_podman_capture_gives_what_podman_stats_said() -> None:
+    """Exact figures from the capture's counters; `podman stats` around it said fmcap-cpu
+    44-45 % CPU (since its start, under a 0.5 CPU quota), fmcap-mem 30.69 MB / 67.11 MB."""
+    result = compute_containers(split_output(_podman_capture(), NONCE), 2, 1.01)
+    rows = {r.name: r for r in result.rows}
+    assert set(rows) == {"fmcap-cpu", "fmcap-mem"}  # named from containers.json
+    cpu, mem = rows["fmcap-cpu"].metrics, rows["fmcap-mem"].metrics
+    assert rows["fmcap-cpu"].labels == {
+        "runtime": "podman",
+        "id": ID_CPU,
+        "cgroup": "v1",
+        "path": f"libpod_parent/libpod-{ID_CPU}",
+    }
+    assert cpu["ctr.cpu_pct"] == pytest.approx((1967552357 - 1464119942) / 1.01e9 * 100)
+    assert cpu["ctr.cpu_host_pct"] == pytest.approx(cpu["ctr.cpu_pct"] / 2)  # type: ignore[operator]
+    assert cpu["ctr.cpu_throttled_pct"] == pytest.approx((21 - 16) / (43 - 33) * 100)
+    assert cpu["ctr.psi_cpu_some_pct"] == pytest.approx((2394863 - 1880667) / 1.01e6 * 100)
+    assert cpu["ctr.mem_limit_bytes"] is None  # 9223372036854771712: no limit
+    assert cpu["ctr.mem_limit_pct"] is None
+    assert mem["ctr.mem_bytes"] == 30687232
+    assert mem["ctr.mem_limit_bytes"] == 67108864
+    assert mem["ctr.mem_limit_pct"] == pytest.approx(45.7275390625)
+    assert mem["ctr.mem_anon_bytes"] == 30208000
+    assert mem["ctr.pids"] == 2
+    assert mem["ctr.oom_kills"] == 0
+    assert mem["ctr.cpu_throttled_pct"] == 0.0  # no quota: no periods, never throttled
+    assert (mem["ctr.disk_read_bytes_per_s"], mem["ctr.disk_write_bytes_per_s"]) == (0.0, 0.0)
+    assert result.vm_metrics == {} and result.notes == ()
+
+
+def test_a_container_started_between_the_samples_has_no_rates() -> None:
+    text = _podman_capture()
+    first, rest = text.split("begin 2 cgroup", 1)
+    first = "\n".join(line for line in first.split("\n") if ID_MEM not in line)
+    result = compute_containers(split_output(first + "begin 2 cgroup" + rest, NONCE), 2, 1.01)
+    mem = next(r for r in result.rows if r.name == "fmcap-mem").metrics
+    assert mem["ctr.cpu_pct"] is None and mem["ctr.mem_bytes"] == 30687232
+    assert result.notes == ("1 container(s) started between the two samples: no rates for them",)
+
+
+def test_no_cgroup_sections_no_rows() -> None:
+    text = section(1, "uptime", "1.0 1.0\n") + section(2, "cgroup", "", rc=1)
+    assert compute_containers(split_output(text, NONCE), 2, 1.0).rows == ()
+
+
+# --- identification, names, bad input ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "ident"),
+    [
+        (f"docker/{HEX}", Ident("docker", HEX)),
+        (f"system.slice/docker-{HEX}.scope", Ident("docker", HEX)),
+        (f"machine.slice/libpod-{HEX}.scope", Ident("podman", HEX)),
+        (f"libpod_parent/libpod-{HEX}", Ident("podman", HEX)),
+        (f"libpod_parent/libpod-conmon-{HEX}", None),
+        (f"kubepods/besteffort/pod49ccade5-8a0b-4389-99ae-0c74a2533472/{HEX}",
+         Ident("k8s", HEX, pod="49ccade5-8a0b-4389-99ae-0c74a2533472", qos="BestEffort")),
+        (f"kubepods/pod49ccade5-8a0b-4389-99ae-0c74a2533472/{HEX}",
+         Ident("k8s", HEX, pod="49ccade5-8a0b-4389-99ae-0c74a2533472", qos="Guaranteed")),
+        ("kubepods.slice/kubepods-pod49ccade5_8a0b_4389_99ae_0c74a2533472.slice/"
+         f"crio-{HEX}.scope",
+         Ident("cri-o", HEX, pod="49ccade5-8a0b-4389-99ae-0c74a2533472", qos="Guaranteed")),
+        ("kubepods.slice/kubepods-burstable.slice", None),
+        ("lxc.payload.web01", Ident("lxc", "web01", "web01")),
+        ("lxc/db", Ident("lxc", "db", "db")),
+        ("machine/shell.libvirt-lxc", Ident("lxc", "shell", "shell")),
+        ("machine.slice/systemd-nspawn@build\\x2d1.service", Ident("nspawn", "build-1", "build-1")),
+        ("machine.slice/machine-arch.scope", Ident("nspawn", "arch", "arch")),
+        ("machine.slice/machine-qemu\\x2d3\\x2dweb\\x2d1.scope", Ident("qemu", "web-1", "web-1")),
+        ("machine/qemu-1-lab-a.libvirt-qemu", Ident("qemu", "lab-a", "lab-a")),
+        ("machine/old.libvirt-qemu", Ident("qemu", "old", "old")),
+        ("system.slice/docker.service", None),
+        (f"system.slice/docker-{HEX}.scope/init", None),
+    ],
+)  # fmt: skip
+def test_identify(path: str, ident: Ident | None) -> None:
+    assert identify(path) == ident
+
+
+def test_names_from_docker_and_podman_storage() -> None:
+    text = (
+        f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'
+        f'"id":"{ID_CPU}","names":["fmcap-cpu"\n'
+    )
+    assert parse_names(text) == {HEX: "web", ID_CPU: "fmcap-cpu"}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"./docker/{HEX}/cpuacct.usage:12x4", "cpuacct.usage: expected an unsigned integer"),
+        (f"./docker/{HEX}/cpu.stat:nr_periods -3", "cpu.stat nr_periods: expected an unsigned"),
+        (f"./docker/{HEX}/cpuacct.usage:" + "9" * 21, "cpuacct.usage: expected an unsigned"),
+    ],
+)
+def test_a_garbled_value_names_the_section_and_file(line: str, message: str) -> None:
+    with pytest.raises(ProbeParseError) as exc:
+        parse_cgroups(line + "\n", "cgroup")
+    assert str(exc.value).startswith(f"section cgroup: {message}")
+
+
+def test_lines_of_other_files_and_hostile_paths_are_ignored() -> None:
+    text = (
+        f"./docker/{HEX}/memory.swap.current:5\n"
+        "./lxc.payload.a:b/pids.current:3\n"  # a ':' in an LXC name: the file decides
+        "garbage without a path\n"
+    )
+    assert {k: dict(v.values) for k, v in parse_cgroups(text).items()} == {
+        "lxc.payload.a:b": {"pids": 3}
+    }
+
+
+def test_probe_command_runs_on_this_machine() -> None:
+    text = read_tree(Path("/sys/fs/cgroup"), "cgroup")
+    parse_cgroups(text)  # whatever runs here parses
