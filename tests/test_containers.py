@@ -109,7 +109,8 @@ def test_v2_recorded_tree_read_by_the_probe_command(
     text = output((counters, counters), gauges)
     (row,) = compute_containers(split_output(text, NONCE), 4, 1.0).rows
     assert row.name == HEX[:12]  # no name readable: the short id
-    assert row.labels["runtime"] == ident.kind and row.labels["cgroup"] == "v2"
+    assert row.labels["runtime"] == ident.kind
+    assert row.labels["cgroup"] == "v2"
     m = row.metrics
     assert m["ctr.mem_bytes"] == 2766684160 - 42106880  # working set: usage - inactive file
     assert m["ctr.mem_limit_pct"] == pytest.approx((2766684160 - 42106880) / 8589934592 * 100)
@@ -150,7 +151,8 @@ def test_a_missing_cgroup_root_fails_the_section(tmp_path: Path) -> None:
         ["sh", "-c", 'FM_CG="$1"; eval "$2"', "sh", str(tmp_path / "nope"), cmd],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert proc.returncode != 0 and proc.stdout == ""  # dash: cd fails with 2
+    assert proc.returncode != 0
+    assert proc.stdout == ""
 
 
 # --- cgroup v1 (hybrid) live capture: two Podman containers ------------------------------
@@ -191,7 +193,8 @@ def test_podman_capture_gives_what_podman_stats_said() -> None:
     assert mem["ctr.oom_kills"] == 0
     assert mem["ctr.cpu_throttled_pct"] == 0.0  # no quota: no periods, never throttled
     assert (mem["ctr.disk_read_bytes_per_s"], mem["ctr.disk_write_bytes_per_s"]) == (0.0, 0.0)
-    assert result.vm_metrics == {} and result.notes == ()
+    assert result.vm_metrics == {}
+    assert result.notes == ()
 
 
 def test_a_container_started_between_the_samples_has_no_rates() -> None:
@@ -200,7 +203,8 @@ def test_a_container_started_between_the_samples_has_no_rates() -> None:
     first = "\n".join(line for line in first.split("\n") if ID_MEM not in line)
     result = compute_containers(split_output(first + "begin 2 cgroup" + rest, NONCE), 2, 1.01)
     mem = next(r for r in result.rows if r.name == "fmcap-mem").metrics
-    assert mem["ctr.cpu_pct"] is None and mem["ctr.mem_bytes"] == 30687232
+    assert mem["ctr.cpu_pct"] is None
+    assert mem["ctr.mem_bytes"] == 30687232
     assert result.notes == ("1 container(s) started between the two samples: no rates for them",)
 
 

@@ -57,7 +57,7 @@ def test_analysis_gives_rows_of_known_scopes_only() -> None:
     assert kvm.rows_of("ctr") == ()
 
 
-# --- a new scope, as adding one to the catalogue makes it (ctr was added this way) ---------------------------------
+# --- a new scope, as adding one to the catalogue makes it (ctr came in this way) -----
 
 POD_METRICS = (
     MetricDef("pod.state", "pod", "state", "state"),

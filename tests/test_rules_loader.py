@@ -183,7 +183,12 @@ def test_play_without_name_and_yml_suffix(tmp_path: Path) -> None:
 
 def test_shipped_playbooks_load_and_document_every_rule() -> None:
     files = default_rule_files(str(Path(__file__).parent.parent / "fleetmon" / "playbooks"))
-    assert [Path(f).name for f in files] == ["linux-host.yaml", "kvm.yaml", "xen.yaml", "containers.yaml"]
+    assert [Path(f).name for f in files] == [
+        "linux-host.yaml",
+        "kvm.yaml",
+        "xen.yaml",
+        "containers.yaml",
+    ]
     rs = load_rules(files)
     assert len(rs.rules) >= 30
     for rule in rs.rules:

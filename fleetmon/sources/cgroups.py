@@ -61,8 +61,8 @@ def find_command(files: tuple[str, ...]) -> str:
 #: Names without a daemon call: Docker's config.v2.json ("Name":"/web") and Podman's
 #: container storage (containers.json: "id":"…","names":["web"], in that key order).
 NAMES_COMMAND = (
-    "grep -H -o '\"Name\":\"/[^\"]*\"' /var/lib/docker/containers/*/config.v2.json"
-    " 2>/dev/null; grep -o '\"id\":\"[0-9a-f]*\",\"names\":\\[\"[^\"]*\"'"
+    'grep -H -o \'"Name":"/[^"]*"\' /var/lib/docker/containers/*/config.v2.json'
+    ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
     " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null; true"
 )
 
@@ -113,9 +113,11 @@ def _fields(section: str, file: str, line: str) -> Iterator[tuple[str, int | Non
         for pair in line.split()[1:]:
             key, _, value = pair.partition("=")
             if key in ("rbytes", "wbytes"):
-                yield ("read_bytes" if key == "rbytes" else "write_bytes"), _int(
-                    section, value, f"{file} {key}"
-                ), True
+                yield (
+                    ("read_bytes" if key == "rbytes" else "write_bytes"),
+                    _int(section, value, f"{file} {key}"),
+                    True,
+                )
     elif file == "blkio.throttle.io_service_bytes":  # "8:0 Read 4096" per device, "Total 0"
         _dev, op, value = line.split(" ", 2) if line[0].isdigit() else ("", "", "0")
         if not op:  # the Total line: the file exists, so no line means no I/O

@@ -39,7 +39,9 @@ _LEAF = (
     (re.compile(rf"^cri-containerd-{_HEX}\.scope$"), "containerd"),
     (re.compile(rf"^crio-{_HEX}\.scope$"), "cri-o"),
 )
-_POD_RE = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
+_POD_RE = re.compile(
+    r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
+)
 _QOS = {"burstable": "Burstable", "besteffort": "BestEffort"}
 _QEMU_SCOPE_RE = re.compile(r"^machine-qemu\\x2d[0-9]+\\x2d(.+)\.scope$")
 _QEMU_DIR_RE = re.compile(r"^(?:qemu-[0-9]+-)?(.+)\.libvirt-qemu$")

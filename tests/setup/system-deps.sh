@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the system packages the tests need, when missing (Debian, as root).
 # openssh-server: the real sshd the SSH tests start; libvirt + QEMU: the lab hypervisor;
-# chromium: the HTML report's browser test. Without root, report what is missing.
+# chromium: the HTML report's browser test; podman + runc + conmon: the live containers test
+# (tests/podman_util.py; runc, as crun refuses a hybrid cgroup host).
+# Without root, report what is missing.
 set -eu
 need=""
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need="$need openssh-server"
@@ -16,6 +18,9 @@ command -v df >/dev/null 2>&1 || need="$need coreutils"
 # curl: a real HTTPS client of `fleetmon serve`; systemd-analyze checks its unit file.
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+command -v podman >/dev/null 2>&1 || need="$need podman"
+command -v runc >/dev/null 2>&1 || need="$need runc"
+command -v conmon >/dev/null 2>&1 || [ -x /usr/libexec/podman/conmon ] || need="$need conmon"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: missing$need (run as root to install them)" >&2

@@ -1,0 +1,99 @@
+"""Live: `fleetmon run` on this machine while real Podman containers run (tests/podman_util.py),
+checked against `podman stats --no-stream` read just before and just after the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import podman_util
+import pytest
+from clirun import fleetmon
+
+pytestmark = [pytest.mark.slow]
+
+_SI = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+_DURATION_RE = re.compile(r"([0-9.]+)(h|ms|µs|us|ns|m|s)")
+_UNIT_S = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+
+
+def si_bytes(text: str) -> float:
+    """podman's "30.77MB" (SI units, as docker/go-units HumanSize prints)."""
+    m = re.fullmatch(r"([0-9.]+)([kMGT]?B)", text.strip())
+    assert m is not None, text
+    return float(m.group(1)) * _SI[m.group(2)]
+
+
+def go_duration_s(text: str) -> float:
+    """A Go time.Duration string ("1m24.2s", "250.07ms") in seconds."""
+    return sum(float(n) * _UNIT_S[u] for n, u in _DURATION_RE.findall(text))
+
+
+def podman_stats() -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in json.loads(podman_util.podman("stats", "--no-stream",
+                                                                "--format", "json"))}  # fmt: skip
+
+
+def test_fleetmon_sees_the_podman_containers_as_podman_stats_does(tmp_path: Path) -> None:
+    podman_util.require_podman()
+    prefix = f"fmtest-{os.getpid()}"
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n", "utf-8")
+    with podman_util.containers(prefix):
+        time.sleep(2)  # the memory holder fills its 30 MB
+        before = podman_stats()
+        proc = fleetmon("run", inv, "--format", "json", "-i", "2", "--no-lock",
+                        "--history", "none", "-q")  # fmt: skip
+        after = podman_stats()
+    # 0-3 by the findings of this machine (no libvirtd here: unknowns): not the point.
+    assert proc.returncode in (0, 1, 2, 3), proc.stderr
+    (host,) = json.loads(proc.stdout)["hosts"]
+    assert host["status"] == "ok", host["error"]
+    rows = {c["name"]: c for c in host["containers"]}
+    cpu_name, mem_name = f"{prefix}-cpu", f"{prefix}-mem"
+    assert {cpu_name, mem_name} <= set(rows)
+    cpu, mem = rows[cpu_name]["metrics"], rows[mem_name]["metrics"]
+    assert rows[cpu_name]["labels"]["runtime"] == "podman"
+    assert rows[cpu_name]["labels"]["id"].startswith(before[cpu_name]["id"])
+
+    # CPU: the probe's two samples lie between podman's two readings, so the CPU time it
+    # saw cannot exceed what podman's cumulative cpu_time grew by; the quota caps it at 50 %.
+    dt = host["interval_s"]
+    used_s = cpu["ctr.cpu_pct"] / 100 * dt
+    outer_s = go_duration_s(after[cpu_name]["cpu_time"]) - go_duration_s(
+        before[cpu_name]["cpu_time"]
+    )
+    assert 0 < used_s <= outer_s * 1.0001, (used_s, outer_s)
+    # --cpus 0.5: a busy loop gets at most its quota, then waits out the period (throttled);
+    # on a machine busy with other work it may get less and never reach the quota.
+    assert 0 < cpu["ctr.cpu_pct"] <= 50 * 1.05
+    throttled = cpu["ctr.cpu_throttled_pct"]
+    assert 0 <= throttled <= 100
+    assert cpu["ctr.cpu_host_pct"] == pytest.approx(
+        cpu["ctr.cpu_pct"] / host["metrics"]["cpu.count"]
+    )
+
+    # Memory: podman reads the same cgroup (v1: usage_in_bytes, 2 decimals of MB).
+    for stats in (before, after):
+        used, _, limit = stats[mem_name]["mem_usage"].partition(" / ")
+        assert mem["ctr.mem_bytes"] == pytest.approx(si_bytes(used), rel=0.05)
+        assert mem["ctr.mem_limit_bytes"] == pytest.approx(si_bytes(limit), rel=0.001)
+    assert mem["ctr.mem_limit_bytes"] == 64 << 20
+    assert 40 < mem["ctr.mem_limit_pct"] < 55  # 30 MB of 64 MiB, plus busybox
+    assert mem["ctr.pids"] == int(after[mem_name]["pids"])
+    assert mem["ctr.oom_kills"] == 0
+    assert cpu["ctr.mem_limit_bytes"] is None  # no --memory: no limit
+
+    # The shipped rules judged them (the JSON lists findings that are not OK).
+    found = {(f["rule"], f["subject"]): f for f in host["findings"]}
+    if throttled > 25:
+        finding = found[("ctr-cpu-throttled", cpu_name)]
+        assert finding["severity"] == ("critical" if throttled > 75 else "warning")
+        assert finding["message"].startswith(f"container {cpu_name} on here was throttled in ")
+    else:
+        assert ("ctr-cpu-throttled", cpu_name) not in found
+    assert not [k for k in found if k[0].startswith("ctr-") and k[1] == mem_name]
