@@ -22,6 +22,7 @@ from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.sim.answer import Answer, ScriptInfo
 from fleetmon.sim.captures import load_captures
+from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet, parse_faults
 from fleetmon.sim.render import Moment, machine_df
 from fleetmon.sim.timeline import timeline
@@ -56,7 +57,11 @@ def fill_history(args: argparse.Namespace) -> int:
     if runs < 1:
         raise OptionError("--days: shorter than one --every")
     where = endpoints(args.base_address, args.hosts, args.port, args.ports_per_address)
-    fleet = make_fleet(args.hosts, args.kind, args.seed, parse_faults(args.faults), where)
+    fleet = with_containers(
+        make_fleet(args.hosts, args.kind, args.seed, parse_faults(args.faults), where),
+        getattr(args, "containers", 0),  # a Namespace built by hand (tests) may lack it
+        args.seed,
+    )
     cap = load_captures()
     df_k, df_i = _df("-k"), _df("-i")
     info = ScriptInfo(nonce=NONCE, interval_s=1.0, hypervisor="auto")

@@ -86,6 +86,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="simulated seconds per real second for streaming (top/serve) connections",
     )
+    p.add_argument(
+        "--containers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd)",
+    )
     p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
     p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
     p.add_argument(
@@ -179,6 +186,7 @@ def command(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         faults=parse_faults(args.faults),
         seed=args.seed,
+        containers=args.containers,
         accept_any_key=not (args.inventory_out or args.client_key_out),
         time_scale=args.time_scale,
     )

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleetmon.sim import render
+from fleetmon.sim import containers, render
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sim.render import Moment
@@ -114,6 +114,8 @@ class Answer:
             "pressure_cpu": psi("cpu"),
             "pressure_io": psi("io"),
             "pressure_memory": psi("memory"),
+            # A host without containers: the probe's find finds nothing, successfully.
+            "cgroup": lambda: (containers.render_counters(host, at.uptime(host)), 0),
         }
 
     def _sample(self, n: int, at: Moment) -> list[str]:
@@ -162,6 +164,9 @@ class Answer:
         out = []
         df_k = render.fill_root(self.df_k, 0.985) if host.full_fs else self.df_k
         once = {"df_k": df_k, "df_i": self.df_i}
+        if host.containers:
+            once["cgroup_mem"] = containers.render_gauges(host)
+            once["ctr_names"] = containers.render_names(host)
         for name, _ in ONCE_SECTIONS:
             text = once.get(name, "")
             out.append(section(self.marker, 0, name, text, 0 if text else 1))

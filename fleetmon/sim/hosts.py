@@ -11,6 +11,7 @@ import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fleetmon.errors import OptionError
 
@@ -66,6 +67,8 @@ class HostProfile:
     vms: tuple[VmProfile, ...] = ()
     hv_cpus: int = 0  # Xen: the machine's CPUs (xl info nr_cpus)
     hv_mem_mib: int = 0  # Xen: the machine's memory (xl info total_memory)
+    #: `--containers N` (fleetmon.sim.containers.ContainerProfile each).
+    containers: tuple[Any, ...] = ()
 
 
 def parse_faults(spec: str | None) -> dict[str, int]:

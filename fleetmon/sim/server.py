@@ -23,6 +23,7 @@ import asyncssh
 from fleetmon.collect.probe import ONCE_EVERY_TICKS, REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures
+from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet
 from fleetmon.sim.render import Moment, machine_df
 
@@ -50,6 +51,8 @@ class SimConfig:
     latency_ms: float = 0.0
     faults: Mapping[str, int] = field(default_factory=dict)
     seed: int = 0
+    #: Containers on each Linux and KVM host (fleetmon.sim.containers).
+    containers: int = 0
     #: Accept any client key (else only the simulator's client key).
     accept_any_key: bool = False
     #: Simulated seconds per real second for the streaming loop: at 10, a 2 s tick is
@@ -104,8 +107,10 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         where = endpoints(config.base_address, config.hosts, config.port, config.ports_per_address)
-        self.hosts: tuple[HostProfile, ...] = make_fleet(
-            config.hosts, config.kind, config.seed, config.faults, where
+        self.hosts: tuple[HostProfile, ...] = with_containers(
+            make_fleet(config.hosts, config.kind, config.seed, config.faults, where),
+            config.containers,
+            config.seed,
         )
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")

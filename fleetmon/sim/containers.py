@@ -1,0 +1,174 @@
+"""Simulator (edge): containers on the simulated hosts, and the probe's cgroup sections.
+
+`--containers N` gives every Linux and KVM host N containers; hosts of even index run
+cgroup v2 (Docker under systemd: `system.slice/docker-<id>.scope`, PSI files), odd ones
+cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-<id>`). The
+lines are what the probe's `find … -exec grep` prints, in the formats of the recorded trees
+(tests/data/couchbase-platform, tests/data/fleetmon-capture/cgroup-podman-v1-hybrid); the
+values are drawn from the seed. Counters grow with the host's uptime, so the rates between
+two samples are exactly the profile's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fleetmon.sim.hosts import HostProfile
+
+_ROLES = ("api", "web", "worker", "cache", "cron", "proxy", "db", "queue", "auth", "search")
+_MIB = 1 << 20
+#: v1 prints PAGE_COUNTER_MAX pages as bytes for "no limit".
+_V1_UNLIMITED = 9223372036854771712
+_PERIOD_S = 0.1  # CFS period (cpu.cfs_period_us / cpu.max's second field)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerProfile:
+    """One container: what it uses and what it may use."""
+
+    name: str
+    id: str
+    cpu_share: float  # of one CPU
+    quota_cpus: float | None  # --cpus; None: no quota
+    mem_bytes: int
+    limit_bytes: int | None
+    file_bytes: int
+    oom_kills: int
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    pids: int
+    age_s: float
+
+
+def _container(rng: random.Random, host_no: int, k: int) -> ContainerProfile:
+    quota = rng.choice((None, None, 0.5, 1.0, 2.0))
+    want = rng.betavariate(1.5, 6) * 2
+    share = min(want, quota) if quota else want
+    limit = rng.choice((None, 256 * _MIB, 512 * _MIB, 1024 * _MIB, 4096 * _MIB))
+    mem = int((limit or 2048 * _MIB) * rng.uniform(0.05, 0.99 if k % 17 == 3 else 0.7))
+    return ContainerProfile(
+        name=f"{rng.choice(_ROLES)}-{host_no:04d}-{k + 1}",
+        id=f"{rng.getrandbits(256):064x}",
+        cpu_share=round(share, 4),
+        quota_cpus=quota,
+        mem_bytes=mem,
+        limit_bytes=limit,
+        file_bytes=int(mem * rng.uniform(0.0, 0.5)),
+        oom_kills=1 if k % 53 == 7 else 0,
+        read_bytes_per_s=round(rng.lognormvariate(8, 2), 1),
+        write_bytes_per_s=round(rng.lognormvariate(9, 2), 1),
+        pids=rng.randint(1, 60),
+        age_s=round(rng.uniform(600, 30 * 86400), 1),
+    )
+
+
+def with_containers(
+    hosts: Sequence[HostProfile], per_host: int, seed: int
+) -> tuple[HostProfile, ...]:
+    """The fleet with `per_host` containers on each Linux and KVM host (0: unchanged)."""
+    if per_host <= 0:
+        return tuple(hosts)
+    out = []
+    for h in hosts:
+        if h.kind not in ("linux", "kvm"):
+            out.append(h)
+            continue
+        rng = random.Random(f"fleetmon-sim:{seed}:{h.index}:containers")
+        ctrs = tuple(_container(rng, h.index + 1, k) for k in range(per_host))
+        out.append(dataclasses.replace(h, containers=ctrs))
+    return tuple(out)
+
+
+def _v2(host: HostProfile) -> bool:
+    return host.index % 2 == 0
+
+
+def _dir(host: HostProfile, c: ContainerProfile, controller: str) -> str:
+    if _v2(host):
+        return f"./system.slice/docker-{c.id}.scope"
+    return f"./{controller}/libpod_parent/libpod-{c.id}"
+
+
+def render_counters(host: HostProfile, uptime_s: float) -> str:
+    """The `cgroup` section at this uptime."""
+    lines: list[str] = []
+    for c in host.containers:
+        t = min(c.age_s + (uptime_s - host.uptime_at_start_s), uptime_s)
+        cpu_ns = int(c.cpu_share * t * 1e9)
+        periods = int(t / _PERIOD_S) if c.quota_cpus else 0
+        throttled = int(periods * max(0.0, 1 - c.quota_cpus / 2)) if c.quota_cpus else 0
+        rd, wr = int(c.read_bytes_per_s * t), int(c.write_bytes_per_s * t)
+        if _v2(host):
+            d = _dir(host, c, "")
+            lines += [
+                f"{d}/cpu.stat:usage_usec {cpu_ns // 1000}",
+                f"{d}/cpu.stat:nr_periods {periods}",
+                f"{d}/cpu.stat:nr_throttled {throttled}",
+                f"{d}/cpu.stat:throttled_usec {throttled * 20_000}",
+                f"{d}/io.stat:8:0 rbytes={rd} wbytes={wr} rios={rd // 4096} wios={wr // 4096}"
+                " dbytes=0 dios=0",
+                f"{d}/memory.events:oom_kill {c.oom_kills}",
+            ]
+            for res, share in (("cpu", 0.2), ("memory", 0.01), ("io", 0.02)):
+                us = int(share * c.cpu_share * t * 1e6)
+                lines.append(
+                    f"{d}/{res}.pressure:some avg10=0.00 avg60=0.00 avg300=0.00 total={us}"
+                )
+                lines.append(
+                    f"{d}/{res}.pressure:full avg10=0.00 avg60=0.00 avg300=0.00 total={us // 2}"
+                )
+        else:
+            lines += [
+                f"{_dir(host, c, 'cpuacct')}/cpuacct.usage:{cpu_ns}",
+                f"{_dir(host, c, 'cpu')}/cpu.stat:nr_periods {periods}",
+                f"{_dir(host, c, 'cpu')}/cpu.stat:nr_throttled {throttled}",
+                f"{_dir(host, c, 'cpu')}/cpu.stat:throttled_time {throttled * 20_000_000}",
+                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Read {rd}",
+                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Write {wr}",
+                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:Total {rd + wr}",
+                f"{_dir(host, c, 'memory')}/memory.oom_control:oom_kill {c.oom_kills}",
+            ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def render_gauges(host: HostProfile) -> str:
+    """The `cgroup_mem` section (memory, limits, pids)."""
+    lines: list[str] = []
+    for c in host.containers:
+        usage = c.mem_bytes + c.file_bytes // 2  # half the cache inactive, as reclaim leaves it
+        anon = c.mem_bytes - c.file_bytes // 2
+        if _v2(host):
+            d = _dir(host, c, "")
+            lines += [
+                f"{d}/memory.current:{usage}",
+                f"{d}/memory.max:{c.limit_bytes if c.limit_bytes else 'max'}",
+                f"{d}/memory.stat:anon {max(anon, 0)}",
+                f"{d}/memory.stat:file {c.file_bytes}",
+                f"{d}/memory.stat:inactive_file {c.file_bytes // 2}",
+                f"{d}/pids.current:{c.pids}",
+            ]
+        else:
+            m = _dir(host, c, "memory")
+            lines += [
+                f"{_dir(host, c, 'pids')}/pids.current:{c.pids}",
+                f"{m}/memory.stat:inactive_file 0",
+                f"{m}/memory.stat:total_cache {c.file_bytes}",
+                f"{m}/memory.stat:total_rss {max(anon, 0)}",
+                f"{m}/memory.stat:total_inactive_file {c.file_bytes // 2}",
+                f"{m}/memory.limit_in_bytes:{c.limit_bytes or _V1_UNLIMITED}",
+                f"{m}/memory.usage_in_bytes:{usage}",
+            ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def render_names(host: HostProfile) -> str:
+    """The `ctr_names` section: Docker's config.v2.json names, Podman's containers.json."""
+    if _v2(host):
+        return "".join(
+            f'/var/lib/docker/containers/{c.id}/config.v2.json:"Name":"/{c.name}"\n'
+            for c in host.containers
+        )
+    return "".join(f'"id":"{c.id}","names":["{c.name}"\n' for c in host.containers)
