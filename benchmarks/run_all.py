@@ -2,7 +2,8 @@
 
 Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
 (simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
-inventory benchmarks. Each part's own table is printed as it ends; the closing table holds
+inventory benchmarks, the history's, and the containers' (containers_bench.py). Each part's
+own table is printed as it ends; the closing table holds
 every target with its figure. A part that crashes is reported and the others still run.
     .venv/bin/python benchmarks/run_all.py [--quick] [--only fleet simulated ...]
 """
@@ -17,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import containers_bench
 import defaults
 import fleet
 import history_bench
@@ -25,7 +27,10 @@ import offline
 import simulated
 from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
-PARTS = ("fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live")
+PARTS = (
+    "fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live",
+    "containers",
+)  # fmt: skip
 
 
 def _fleet(quick: bool) -> dict[str, Any]:
@@ -71,6 +76,12 @@ def _live(quick: bool) -> dict[str, Any]:
     return doc
 
 
+def _containers(quick: bool) -> dict[str, Any]:
+    doc = containers_bench.bench(quick=quick)
+    print(containers_bench.render(doc), flush=True)
+    return doc
+
+
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
         res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
@@ -88,6 +99,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "inventory": _script("inventory_bench.py"),
     "history": _history,
     "live": _live,
+    "containers": _containers,
 }
 
 
@@ -131,6 +143,14 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
                 t["html_queries_s"])  # fmt: skip
         _target(rows, "history: predict_linear 24 h, 1,000 hosts (s)",
                 hist["rule"]["added_s"], t["predict_linear_1000_s"])  # fmt: skip
+    ctr = results.get("containers")
+    if ctr and "probe" in ctr:
+        for v in ("v2", "v1"):
+            _target(rows, f"200 containers: probe CPU added, cgroup {v} (ms)",
+                    ctr["probe"][v]["added_ms"], containers_bench.TARGET_PROBE_MS)  # fmt: skip
+        _target(rows, "200 containers: client CPU added per host (ms)",
+                ctr["client"]["cli_cpu_ms_per_host"]["added"],
+                containers_bench.TARGET_CLIENT_MS)  # fmt: skip
     fd = results.get("defaults", {}).get("fd_limit", {})
     for label, r in fd.items():
         good = r["ok"] == r["hosts"] and not r["emfile_seen"]

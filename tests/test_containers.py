@@ -19,8 +19,8 @@ from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_outp
 DATA = Path(__file__).parent / "data"
 PODMAN = DATA / "fleetmon-capture" / "cgroup-podman-v1-hybrid"
 COUCHBASE = DATA / "couchbase-platform" / "cgroup" / "test"
-ID_CPU = "197bb429348379254dca1bdeb1b150cfa13694c6ed4dfe7d30a81d7a492f5a4c"
-ID_MEM = "70eb230c68b046f89ae7f994b987887f4c8668cd42b3d0f21b84abefee382da9"
+ID_CPU = "d4d7575bd79ab04f9aa1c8d08f469ebbaf4f9f1f199e2c8e47baa546efa1bc70"
+ID_MEM = "68256371ce8d26236510da2c168bf76451984387ae9915e15e7f4e9cedf41205"
 HEX = "0123456789abcdef" * 4
 
 
@@ -74,6 +74,8 @@ def output(samples: tuple[str, str], mem: str, names: str = "", uptimes: str = "
 def test_v2_recorded_tree_read_by_the_probe_command(
     tmp_path: Path, cgroup: str, ident: Ident
 ) -> None:
+    # A v2 root has cgroup.controllers (written here: the recording's is its container's).
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
     plant(tmp_path, cgroup, COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
     plant(tmp_path, "system.slice/cron.service", COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
     counters, gauges = read_tree(tmp_path, "cgroup"), read_tree(tmp_path, "cgroup_mem")
@@ -89,13 +91,6 @@ def test_v2_recorded_tree_read_by_the_probe_command(
         "throttled_ns": 2261444000,
         "read_bytes": 40824832,
         "write_bytes": 824999936,
-        "oom_kills": 0,
-        "psi_cpu_some_us": 576908731,
-        "psi_cpu_full_us": 338250181,
-        "psi_memory_some_us": 446327,
-        "psi_memory_full_us": 308567,
-        "psi_io_some_us": 4120174,
-        "psi_io_full_us": 4106664,
     }
     (mem,) = parse_cgroups(gauges).values()
     assert dict(mem.values) == {
@@ -105,6 +100,13 @@ def test_v2_recorded_tree_read_by_the_probe_command(
         "mem_file": 590389248,
         "inactive_file": 42106880,
         "pids": 14,
+        "oom_kills": 0,
+        "psi_cpu_some_avg10_x100": 6595,  # avg10=65.95
+        "psi_cpu_full_avg10_x100": 3286,
+        "psi_memory_some_avg10_x100": 105,
+        "psi_memory_full_avg10_x100": 36,
+        "psi_io_some_avg10_x100": 60,
+        "psi_io_full_avg10_x100": 60,
     }
     text = output((counters, counters), gauges)
     (row,) = compute_containers(split_output(text, NONCE), 4, 1.0).rows
@@ -117,6 +119,7 @@ def test_v2_recorded_tree_read_by_the_probe_command(
     assert m["ctr.cpu_pct"] == 0.0  # the same tree twice: nothing happened between
     assert m["ctr.cpu_throttled_pct"] == 0.0
     assert m["ctr.pids"] == 14
+    assert m["ctr.psi_cpu_some_pct"] == 65.95
 
 
 def test_v1_recorded_tree_read_by_the_probe_command(tmp_path: Path) -> None:
@@ -132,7 +135,6 @@ def test_v1_recorded_tree_read_by_the_probe_command(tmp_path: Path) -> None:
         "nr_periods": 13498,
         "nr_throttled": 12651,
         "throttled_ns": 6807531343393,
-        "oom_kills": 0,
     }
     (mem,) = parse_cgroups(read_tree(tmp_path, "cgroup_mem")).values()
     assert dict(mem.values) == {
@@ -141,6 +143,7 @@ def test_v1_recorded_tree_read_by_the_probe_command(tmp_path: Path) -> None:
         "mem_anon": 863055872,  # total_rss
         "mem_file": 5943459840,  # total_cache
         "inactive_file": 4192505856,  # total_inactive_file
+        "oom_kills": 0,
     }
     assert identify(f"docker/{HEX}") == Ident("docker", HEX)
 
@@ -168,8 +171,9 @@ def _podman_capture() -> str:
 
 def test_podman_capture_gives_what_podman_stats_said() -> None:
     """Exact figures from the capture's counters; `podman stats` around it said fmcap-cpu
-    44-45 % CPU (since its start, under a 0.5 CPU quota), fmcap-mem 30.69 MB / 67.11 MB."""
-    result = compute_containers(split_output(_podman_capture(), NONCE), 2, 1.01)
+    44.33 % / 42.46 % CPU (since its start, under a 0.5 CPU quota), fmcap-mem 30.69 MB and
+    30.61 MB of 67.11 MB (45.73 % / 45.61 %)."""
+    result = compute_containers(split_output(_podman_capture(), NONCE), 2, 1.0)
     rows = {r.name: r for r in result.rows}
     assert set(rows) == {"fmcap-cpu", "fmcap-mem"}  # named from containers.json
     cpu, mem = rows["fmcap-cpu"].metrics, rows["fmcap-mem"].metrics
@@ -179,21 +183,31 @@ def test_podman_capture_gives_what_podman_stats_said() -> None:
         "cgroup": "v1",
         "path": f"libpod_parent/libpod-{ID_CPU}",
     }
-    assert cpu["ctr.cpu_pct"] == pytest.approx((1967552357 - 1464119942) / 1.01e9 * 100)
+    assert cpu["ctr.cpu_pct"] == pytest.approx((1850534922 - 1481326929) / 1e9 * 100)
     assert cpu["ctr.cpu_host_pct"] == pytest.approx(cpu["ctr.cpu_pct"] / 2)  # type: ignore[operator]
-    assert cpu["ctr.cpu_throttled_pct"] == pytest.approx((21 - 16) / (43 - 33) * 100)
-    assert cpu["ctr.psi_cpu_some_pct"] == pytest.approx((2394863 - 1880667) / 1.01e6 * 100)
+    # 10 periods, none throttled: the busy machine gave it less than its quota that second
+    assert cpu["ctr.cpu_throttled_pct"] == 0.0
+    assert cpu["ctr.psi_cpu_some_pct"] == 13.67  # unified/…/cpu.pressure avg10
     assert cpu["ctr.mem_limit_bytes"] is None  # 9223372036854771712: no limit
     assert cpu["ctr.mem_limit_pct"] is None
-    assert mem["ctr.mem_bytes"] == 30687232
+    assert mem["ctr.mem_bytes"] == 30605312
     assert mem["ctr.mem_limit_bytes"] == 67108864
-    assert mem["ctr.mem_limit_pct"] == pytest.approx(45.7275390625)
-    assert mem["ctr.mem_anon_bytes"] == 30208000
+    assert mem["ctr.mem_limit_pct"] == pytest.approx(30605312 / 67108864 * 100)  # 45.61 %
+    assert mem["ctr.mem_anon_bytes"] == 30199808
     assert mem["ctr.pids"] == 2
     assert mem["ctr.oom_kills"] == 0
     assert mem["ctr.cpu_throttled_pct"] == 0.0  # no quota: no periods, never throttled
     assert (mem["ctr.disk_read_bytes_per_s"], mem["ctr.disk_write_bytes_per_s"]) == (0.0, 0.0)
-    assert result.vm_metrics == {}
+    # The lab's two libvirt guests ran then (another session's): their QEMU cgroups give
+    # their VM rows host-side figures (~203 MB of anonymous memory each; no I/O counted).
+    assert result.vm_metrics == {
+        vm: {
+            "vm.host_rss_bytes": rss,
+            "vm.host_read_bytes_per_s": 0.0,
+            "vm.host_write_bytes_per_s": 0.0,
+        }
+        for vm, rss in (("fmlab1", 202731520), ("fmlab2", 202915840))
+    }
     assert result.notes == ()
 
 
@@ -204,7 +218,7 @@ def test_a_container_started_between_the_samples_has_no_rates() -> None:
     result = compute_containers(split_output(first + "begin 2 cgroup" + rest, NONCE), 2, 1.01)
     mem = next(r for r in result.rows if r.name == "fmcap-mem").metrics
     assert mem["ctr.cpu_pct"] is None
-    assert mem["ctr.mem_bytes"] == 30687232
+    assert mem["ctr.mem_bytes"] == 30605312
     assert result.notes == ("1 container(s) started between the two samples: no rates for them",)
 
 

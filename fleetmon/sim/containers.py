@@ -110,16 +110,7 @@ def render_counters(host: HostProfile, uptime_s: float) -> str:
                 f"{d}/cpu.stat:throttled_usec {throttled * 20_000}",
                 f"{d}/io.stat:8:0 rbytes={rd} wbytes={wr} rios={rd // 4096} wios={wr // 4096}"
                 " dbytes=0 dios=0",
-                f"{d}/memory.events:oom_kill {c.oom_kills}",
             ]
-            for res, share in (("cpu", 0.2), ("memory", 0.01), ("io", 0.02)):
-                us = int(share * c.cpu_share * t * 1e6)
-                lines.append(
-                    f"{d}/{res}.pressure:some avg10=0.00 avg60=0.00 avg300=0.00 total={us}"
-                )
-                lines.append(
-                    f"{d}/{res}.pressure:full avg10=0.00 avg60=0.00 avg300=0.00 total={us // 2}"
-                )
         else:
             lines += [
                 f"{_dir(host, c, 'cpuacct')}/cpuacct.usage:{cpu_ns}",
@@ -129,7 +120,6 @@ def render_counters(host: HostProfile, uptime_s: float) -> str:
                 f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Read {rd}",
                 f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Write {wr}",
                 f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:Total {rd + wr}",
-                f"{_dir(host, c, 'memory')}/memory.oom_control:oom_kill {c.oom_kills}",
             ]
     return "".join(f"{line}\n" for line in lines)
 
@@ -149,7 +139,13 @@ def render_gauges(host: HostProfile) -> str:
                 f"{d}/memory.stat:file {c.file_bytes}",
                 f"{d}/memory.stat:inactive_file {c.file_bytes // 2}",
                 f"{d}/pids.current:{c.pids}",
+                f"{d}/memory.events:oom_kill {c.oom_kills}",
             ]
+            for res, share in (("cpu", 0.2), ("memory", 0.01), ("io", 0.02)):
+                some = psi_avg10(share * c.cpu_share * 100)
+                lines.append(f"{d}/{res}.pressure:some avg10={some} avg60={some} avg300={some}"
+                             f" total={int(share * c.cpu_share * c.age_s * 1e6)}")  # fmt: skip
+                lines.append(f"{d}/{res}.pressure:full avg10=0.00 avg60=0.00 avg300=0.00 total=0")
         else:
             m = _dir(host, c, "memory")
             lines += [
@@ -160,8 +156,14 @@ def render_gauges(host: HostProfile) -> str:
                 f"{m}/memory.stat:total_inactive_file {c.file_bytes // 2}",
                 f"{m}/memory.limit_in_bytes:{c.limit_bytes or _V1_UNLIMITED}",
                 f"{m}/memory.usage_in_bytes:{usage}",
+                f"{m}/memory.oom_control:oom_kill {c.oom_kills}",
             ]
     return "".join(f"{line}\n" for line in lines)
+
+
+def psi_avg10(pct: float) -> str:
+    """A PSI average as the kernel prints it (%lu.%02lu)."""
+    return f"{min(pct, 100.0):.2f}"
 
 
 def render_names(host: HostProfile) -> str:

@@ -76,13 +76,13 @@ def container_metrics(
         "ctr.cpu_throttled_pct": _throttled_pct(v1, v2),
     }
     m.update(_memory(g))
-    m["ctr.oom_kills"] = v2.get("oom_kills")
+    m["ctr.oom_kills"] = g.get("oom_kills")
     m["ctr.disk_read_bytes_per_s"] = _rate(_delta(v1, v2, "read_bytes"), dt)
     m["ctr.disk_write_bytes_per_s"] = _rate(_delta(v1, v2, "write_bytes"), dt)
     for res, kinds in (("cpu", ("some",)), ("memory", ("some", "full")), ("io", ("some", "full"))):
         for kind in kinds:
-            d = _delta(v1, v2, f"psi_{res}_{kind}_us")
-            m[f"ctr.psi_{res}_{kind}_pct"] = _rate(d, dt, 100 / 1e6)
+            avg = g.get(f"psi_{res}_{kind}_avg10_x100")
+            m[f"ctr.psi_{res}_{kind}_pct"] = None if avg is None else avg / 100
     m["ctr.pids"] = g.get("pids")
     return m
 
