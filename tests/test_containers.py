@@ -273,9 +273,10 @@ def test_names_from_docker_and_podman_storage() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        (f"./docker/{HEX}/cpuacct.usage:12x4", "cpuacct.usage: expected an unsigned integer"),
-        (f"./docker/{HEX}/cpu.stat:nr_periods -3", "cpu.stat nr_periods: expected an unsigned"),
-        (f"./docker/{HEX}/cpuacct.usage:" + "9" * 21, "cpuacct.usage: expected an unsigned"),
+        (f"./docker/{HEX}/cpuacct.usage:12x4", "cpuacct.usage: malformed line '12x4'"),
+        (f"./docker/{HEX}/cpu.stat:nr_periods -3", "cpu.stat: malformed line 'nr_periods -3'"),
+        (f"./docker/{HEX}/cpuacct.usage:" + "9" * 21, "cpuacct.usage: malformed line '999"),
+        (f"./docker/{HEX}/cpu.pressure:some avg10=1.5 total=3", "cpu.pressure: malformed line"),
     ],
 )
 def test_a_garbled_value_names_the_section_and_file(line: str, message: str) -> None:

@@ -16,7 +16,8 @@ from fleetmon.render.text import render_text
 RUN = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "fleet.yaml")
 HOST_KEYS = {
     "name", "address", "groups", "status", "error", "hypervisor", "interval_s", "metrics",
-    "disks", "nics", "filesystems", "vms", "notes", "findings",
+    "disks", "nics", "filesystems", "vms", "containers", "guests", "notes", "findings",
+    "product_uuid",
     "since_last_run",  # null without a history (issue 13)
 }  # fmt: skip
 

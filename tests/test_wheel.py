@@ -157,7 +157,7 @@ def test_run_on_localhost_with_the_shipped_rules(installed: Installed) -> None:
 def test_rules_lint_on_the_installed_playbooks(installed: Installed) -> None:
     out = installed.run("rules", "lint", str(installed.site / "playbooks"))
     assert out.returncode == 0, out.stderr
-    assert re.fullmatch(r"\d+ rules OK in 4 file\(s\)\n", out.stdout), out.stdout
+    assert re.fullmatch(r"\d+ rules OK in 5 file\(s\)\n", out.stdout), out.stdout
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from fleetmon.analyse.counters import all_counters
 from fleetmon.analyse.fleet import fleet_stats
+from fleetmon.analyse.guests import link_guests
 from fleetmon.analyse.host import compute_host
 from fleetmon.analyse.vms import compute_vms
 from fleetmon.errors import ProbeParseError
@@ -30,7 +31,7 @@ from fleetmon.model import (
 )
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.sections import ProbeOutput, split_output
-from fleetmon.sources.uuids import parse_virsh_uuids, parse_xl_uuids
+from fleetmon.sources.uuids import parse_product_uuid, parse_virsh_uuids, parse_xl_uuids
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,14 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
 def analyse_host(raw: RawResult) -> HostReport:
     """One host's report row from what collection got back."""
     spec = raw.host
+    vm_of = spec.vars.get("fleetmon_vm_of")
     base = HostReport(
         name=spec.name,
         address=spec.address if spec.connection != "local" else "local",
         groups=spec.groups,
         status=raw.status,
         error=raw.reason,
+        vm_of=str(vm_of) if vm_of else None,
     )
     if raw.status is not Status.OK:
         return base
@@ -152,6 +155,7 @@ def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
         notes=hm.notes,
         hypervisor=hypervisor,
         counters=counters,
+        product_uuid=parse_product_uuid(out.text(0, "product_uuid") or ""),
     )
 
 
@@ -187,7 +191,7 @@ def report_from_hosts(
 ) -> Report:
     """The whole report from hosts already analysed (analyse_host): fleet statistics,
     rules, exit code."""
-    analysed = tuple(hosts)
+    analysed = link_guests(tuple(hosts))  # a guest that is also a VM here: both sides
     fleet = fleet_stats(analysed)
     fleet_findings: tuple[Finding, ...] = ()
     if evaluate is not None:

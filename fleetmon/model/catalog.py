@@ -220,7 +220,21 @@ CTR = _defs(
     """,
 )
 
-ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM, *CTR)}
+GUEST = _defs(
+    "guest",
+    """
+    guest.steal_pct | % | steal (guest)
+    guest.vcpu_delay_pct | % | vCPU delay (host)
+    guest.busy_pct | % | CPU busy (guest)
+    guest.vm_cpu_pct | % | vCPU busy (host)
+    guest.mem_available_bytes | B | available (guest)
+    guest.mem_total_bytes | B | memory (guest)
+    guest.balloon_bytes | B | balloon (host)
+    guest.host_rss_bytes | B | QEMU RSS (host)
+    """,
+)
+
+ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM, *CTR, *GUEST)}
 
 #: Decimals of a plain figure by unit, where one is not enough.
 _DIGITS = {"ms": 2, "req": 2}
@@ -320,6 +334,21 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             _col("ctr.mem_limit_bytes"), _col("ctr.mem_limit_pct"), _col("ctr.oom_kills"),
             _col("ctr.disk_read_bytes_per_s"), _col("ctr.disk_write_bytes_per_s"),
             _col("ctr.psi_cpu_some_pct"), _col("ctr.psi_memory_some_pct"), _col("ctr.pids"),
+        ),
+        name_first=True,
+    ),
+    RowScope(
+        "guest", "guests", "Guests seen from both sides", "guest", "hypervisor/VM", GUEST,
+        rankings=(
+            Ranking("Guests seen from both sides, by steal", _col("guest.steal_pct")),
+        ),
+        columns=(
+            _col("guest.steal_pct", label="steal"),
+            _col("guest.vcpu_delay_pct", label="delay"),
+            _col("guest.busy_pct", label="busy"), _col("guest.vm_cpu_pct", label="vCPU"),
+            _col("guest.mem_available_bytes", label="avail"),
+            _col("guest.balloon_bytes", label="balloon"),
+            _col("guest.host_rss_bytes", label="RSS"),
         ),
         name_first=True,
     ),

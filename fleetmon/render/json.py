@@ -72,6 +72,7 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
         "status": h.status.value,
         "error": h.error,
         "hypervisor": h.hypervisor,
+        "product_uuid": h.product_uuid,
         "interval_s": h.interval_s,
         "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
     }

@@ -189,28 +189,68 @@ def _keyed(section: str, file: str, key: str, value: str) -> Iterator[tuple[str,
         yield field, _int(section, value, f"{file} {key}") * scale, False
 
 
+#: Files of one number, and the field each gives (most lines of the gauges' section).
+_SINGLE = {
+    "memory.current": "mem_usage", "memory.usage_in_bytes": "mem_usage",
+    "cpuacct.usage": "cpuacct_ns", "pids.current": "pids",
+}  # fmt: skip
+#: Files of `key value` lines, read through _KEYS.
+_KEYED = frozenset({"cpu.stat", "memory.stat", "memory.events", "memory.oom_control"})
+_FILES = frozenset(COUNTER_FILES + GAUGE_FILES)
+
+
+def _number(token: str) -> int:
+    if not token.isdigit() or len(token) > MAX_DIGITS:
+        raise ValueError(token)
+    return int(token)
+
+
+def _store(values: dict[str, int | None], section: str, file: str, line: str) -> None:
+    """One kept line of `file` into its cgroup's values (ValueError when malformed)."""
+    if file in _KEYED:
+        key, _, token = line.partition(" ")
+        hit = _KEYS.get(key)
+        if hit is not None:
+            values[hit[0]] = _number(token) * hit[1]
+        return
+    single = _SINGLE.get(file)
+    if single is not None:
+        values[single] = _number(line)
+        return
+    for field, value, summed in _fields(section, file, line):
+        if summed and value is not None:
+            values[field] = value + (values.get(field) or 0)
+        else:
+            values[field] = value
+
+
 def parse_cgroups(text: str, section: str = "cgroup") -> dict[str, CgroupValues]:
     """Every cgroup's values by its path below the root (v1 controller mount stripped)."""
     found: dict[str, dict[str, int | None]] = {}
     version: dict[str, int] = {}
-    for m in _LINE_RE.finditer(text):
-        path, file, line = m.group(1), m.group(2), m.group(3).rstrip("\r")
-        mount, _, rest = path.partition("/")
-        v = 1 if mount in _V1_MOUNTS and rest else 2
-        key = rest if v == 1 else path
-        values = found.get(key)
+    by_path: dict[str, dict[str, int | None]] = {}  # as printed, mount included
+    for raw in text.split("\n"):
+        # `path/file:line`; a path with a ':' in it (an LXC name) takes the slow way.
+        head, sep, line = raw.partition(":")
+        path, _, file = head.rpartition("/")
+        if not sep or file not in _FILES:
+            m = _LINE_RE.match(raw)
+            if m is None:
+                continue
+            path, file, line = m.group(1), m.group(2), m.group(3)
+        values = by_path.get(path)
         if values is None:
-            values = found[key] = {}
-            version[key] = v
-        elif v == 2:
-            version[key] = 2
+            key = path[2:] if path.startswith("./") else path
+            mount, _, rest = key.partition("/")
+            v1 = mount in _V1_MOUNTS and bool(rest)
+            key = rest if v1 else key
+            values = found.get(key)
+            if values is None:
+                values = found[key] = {}
+                version[key] = 1 if v1 else 2
+            by_path[path] = values
         try:
-            for field, value, summed in _fields(section, file, line):
-                if summed and value is not None:
-                    prev = values.get(field)
-                    values[field] = value + (prev or 0)
-                else:
-                    values[field] = value
+            _store(values, section, file, line.rstrip("\r"))
         except ValueError:
             raise ProbeParseError(section, f"{file}: malformed line {line[:80]!r}") from None
     return {k: CgroupValues(version[k], v) for k, v in found.items()}

@@ -44,6 +44,13 @@ ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("df_k", "$FM_T df -P -k 2>/dev/null"),
     ("df_i", "$FM_T df -P -i 2>/dev/null"),
     ("cgroup_mem", find_command(GAUGE_FILES)),
+    # The SMBIOS UUID: a guest's libvirt domain UUID (analyse/guests.py). Root only (0400):
+    # through sudo when become is on.
+    (
+        "product_uuid",
+        "rd /sys/class/dmi/id/product_uuid"
+        ' || { [ -n "$FM_BECOME" ] && fm_hv 5 cat /sys/class/dmi/id/product_uuid 2>/dev/null; }',
+    ),
     ("ctr_names", NAMES_COMMAND),
 )
 

@@ -21,6 +21,19 @@ _XL_LINE = re.compile(
 _NIL = "00000000-0000-0000-0000-000000000000"
 
 
+_PRODUCT_UUID = re.compile(rf"\s*({_UUID})\s*")
+
+
+def parse_product_uuid(text: str) -> str | None:
+    """/sys/class/dmi/id/product_uuid (lowercase), or None: unreadable, empty, not a UUID,
+    or all zeros/ones (firmware that leaves SMBIOS type 1 unset)."""
+    m = _PRODUCT_UUID.fullmatch(text)
+    if m is None:
+        return None
+    uuid = m.group(1).lower()
+    return None if uuid in (_NIL, "ffffffff-ffff-ffff-ffff-ffffffffffff") else uuid
+
+
 def parse_virsh_uuids(text: str) -> dict[str, str]:
     """Domain name -> UUID (lowercase) from `virsh -q list --all --uuid --name`."""
     out: dict[str, str] = {}

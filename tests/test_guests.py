@@ -1,0 +1,131 @@
+"""A guest seen from both sides: the VM row of the lab hypervisor and a stand-in guest host
+linked by the real domain UUID the guest read from its own SMBIOS (captures of one run), by
+`fleetmon_vm_of`, and judged by the shipped pair rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from lab.guest import console_sections
+from probetext import section
+
+from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
+from fleetmon.model import HostReport, HostSpec, RawResult, Row, RunInfo, Status
+from fleetmon.render.json import render_json
+from fleetmon.render.text import render_text
+
+CAPTURE = Path(__file__).parent / "data" / "fleetmon-capture" / "lab-guest"
+UUID = "fa0c3cdd-b482-4d73-b722-e38c429839bf"
+GUEST_NONCE = "00000000000000ff"
+RUN = RunInfo("0.1.0", "2026-11-30T05:41:00Z", 1.0, "inv.yaml")
+
+
+def hypervisor(name: str = "kvm-lab") -> HostReport:
+    """The lab hypervisor, probed for real while the stand-in guest ran."""
+    text = (CAPTURE / "hypervisor-probe.txt").read_text(encoding="utf-8")
+    spec = HostSpec(name, "127.0.0.1")
+    return analyse_host(RawResult(spec, Status.OK, stdout=text, nonce="1ab0c0ffee000014"))
+
+
+def guest_output(uuid: str | None = None) -> str:
+    """The stand-in guest's probe output: what it printed on its console, as sections."""
+    secs = console_sections((CAPTURE / "guest-console.txt").read_text(encoding="utf-8"))
+    if uuid is not None:
+        secs[0, "product_uuid"] = uuid + "\n"
+    return "".join(section(s, n, t, nonce=GUEST_NONCE) for (s, n), t in secs.items())
+
+
+def guest(name: str = "guest01", uuid: str | None = None, **var: str) -> HostReport:
+    spec = HostSpec(name, "192.0.2.10", vars=var)
+    raw = RawResult(spec, Status.OK, stdout=guest_output(uuid), nonce=GUEST_NONCE)
+    return analyse_host(raw)
+
+
+def test_the_capture_is_one_machine_seen_twice() -> None:
+    assert (CAPTURE / "virsh-domuuid.txt").read_text() == UUID + "\n"
+    g = guest()
+    assert g.status is Status.OK, g.error
+    assert g.product_uuid == UUID  # its own SMBIOS UUID, as libvirt named the domain
+    hv = hypervisor()
+    vm = next(r for r in hv.rows_of("vm") if r.name == "fmctr-guest")
+    assert vm.labels["uuid"] == UUID
+    assert vm.metrics["vm.host_rss_bytes"] == 170610688  # its QEMU's cgroup
+
+
+def test_linked_by_uuid_both_ways_with_both_views_side_by_side() -> None:
+    report = report_from_hosts([hypervisor(), guest()], RUN)
+    hv, g = report.hosts
+    vm = next(r for r in hv.rows_of("vm") if r.name == "fmctr-guest")
+    assert vm.labels["guest_host"] == "guest01"
+    assert all("guest_host" not in r.labels for r in hv.rows_of("vm") if r is not vm)
+    (pair,) = g.rows_of("guest")
+    assert pair.name == "kvm-lab/fmctr-guest"
+    assert pair.labels == {"hypervisor": "kvm-lab", "vm": "fmctr-guest", "matched_by": "uuid",
+                           "uuid": UUID}  # fmt: skip
+    m = pair.metrics
+    assert m["guest.vcpu_delay_pct"] == vm.metrics["vm.vcpu_delay_pct"]
+    assert m["guest.vm_cpu_pct"] == vm.metrics["vm.cpu_pct"]
+    assert m["guest.balloon_bytes"] == vm.metrics["vm.mem_current_bytes"]
+    assert m["guest.host_rss_bytes"] == 170610688
+    assert m["guest.steal_pct"] == g.metrics["cpu.steal_pct"]
+    assert m["guest.busy_pct"] == g.metrics["cpu.busy_pct"]
+    assert m["guest.mem_available_bytes"] == g.metrics["mem.available_bytes"]
+    assert m["guest.mem_total_bytes"] == 62160 * 1024  # the guest's MemTotal
+    doc = json.loads(render_json(report))
+    assert doc["hosts"][1]["guests"][0]["labels"]["hypervisor"] == "kvm-lab"
+    assert "Guests seen from both sides" in render_text(report)
+
+
+def test_linked_by_the_inventory_variable() -> None:
+    other = "00000000-0000-4000-8000-000000000001"  # its own UUID matches no VM
+    g = guest(uuid=other, fleetmon_vm_of="kvm-lab/fmctr-guest")
+    _, linked = report_from_hosts([hypervisor(), g], RUN).hosts
+    assert linked.rows_of("guest")[0].labels["matched_by"] == "inventory"
+
+
+def test_an_unmatched_variable_is_a_note_and_no_uuid_no_link() -> None:
+    g = guest(uuid="00000000-0000-4000-8000-000000000001", fleetmon_vm_of="kvm-lab/nope")
+    hv, unlinked = report_from_hosts([hypervisor(), g], RUN).hosts
+    assert unlinked.rows_of("guest") == ()
+    assert "fleetmon_vm_of: no VM 'kvm-lab/nope' in this run" in unlinked.notes
+    assert all("guest_host" not in r.labels for r in hv.rows_of("vm"))
+
+
+@pytest.mark.parametrize(
+    ("text", "uuid"),
+    [
+        ("FA0C3CDD-B482-4D73-B722-E38C429839BF\n", UUID),  # some firmware prints upper case
+        ("not a uuid\n", None),
+        ("", None),
+    ],
+)
+def test_product_uuid_parsing(text: str, uuid: str | None) -> None:
+    from fleetmon.sources.uuids import parse_product_uuid
+
+    assert parse_product_uuid(text) == uuid
+
+
+def _pair_host(steal: float, delay: float) -> HostReport:
+    row = Row("kvm-lab/web", {"guest.steal_pct": steal, "guest.vcpu_delay_pct": delay},
+              {"hypervisor": "kvm-lab", "vm": "web"})  # fmt: skip
+    return dataclasses.replace(guest(), rows={**guest().rows, "guest": (row,)})
+
+
+@pytest.mark.parametrize(
+    ("steal", "delay", "severity"),
+    [(25.0, 0.5, "warning"), (0.5, 25.0, "warning"), (20.0, 18.0, "ok"), (0.0, 0.0, "ok")],
+)
+def test_the_shipped_pair_rule(steal: float, delay: float, severity: str) -> None:
+    import fleetmon
+    from fleetmon.rules import evaluate, load_rules
+
+    rules = load_rules([str(Path(fleetmon.__file__).parent / "playbooks" / "linux-host.yaml")])
+    h = _pair_host(steal, delay)
+    (judged,), _ = evaluate(rules, [h], {h.name: HostSpec(h.name, "192.0.2.10")}, {})
+    (f,) = [f for f in judged.findings if f.rule == "guest-steal-vs-delay"]
+    assert f.severity.value == severity
+    if severity == "warning":
+        assert f.message.startswith("guest01 as VM web on kvm-lab: steal ")
