@@ -13,7 +13,7 @@ import pytest
 
 from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
 from fleetmon.cli.historyhtml import report_trends
-from fleetmon.cli.simhistory import NONCE, _df, _raw, fill_history
+from fleetmon.cli.simhistory import NONCE, _raw, fill_history
 from fleetmon.history import open_history
 from fleetmon.model import Finding, RunInfo, Severity, Trend
 from fleetmon.render.html import render_html
@@ -21,6 +21,7 @@ from fleetmon.render.htmltrends import LEVELS, changes, encode, host_trends, spa
 from fleetmon.sim.answer import Answer, ScriptInfo
 from fleetmon.sim.captures import load_captures
 from fleetmon.sim.hosts import endpoints, make_fleet
+from fleetmon.sim.server import local_df
 from fleetmon.sim.timeline import activity, timeline
 
 MONDAY = 1_795_392_000  # 2026-11-23T00:00:00Z, a Monday
@@ -46,7 +47,7 @@ def test_activity_follows_the_working_day() -> None:
 def base() -> object:
     fleet = make_fleet(4, "kvm", 0, {}, endpoints("127.0.1.1", 4, 2222, 1))
     cap, info = load_captures(), ScriptInfo(NONCE, 1.0, "auto")
-    df_k, df_i = _df("-k"), _df("-i")
+    df_k, df_i = local_df("-k"), local_df("-i")
     raws = [_raw(h, Answer(cap, h, info, df_k, df_i), float(MONDAY)) for h in fleet]
     return report_from_hosts([analyse_host(r) for r in raws], RunInfo("0.1.0", "", 1.0, "sim"))
 

@@ -452,3 +452,25 @@ def test_fleetmon_run_collects_the_simulated_fleet(simulator: tuple[Path, Path, 
         cpu = [v["metrics"]["vm.cpu_pct"] for v in h["vms"]]
         assert cpu, h["name"]
         assert all(0 <= c <= 100 for c in cpu), (h["name"], cpu)
+
+
+def test_a_machine_without_a_visible_root_filesystem_serves_the_recorded_df(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # In a chroot df sees only the pseudo filesystems mounted inside it: the simulated hosts
+    # then get the recorded df of the development VM, so they still have a "/" to fill.
+    import subprocess
+
+    from fleetmon.sim import server
+
+    chroot = "Filesystem 1024-blocks Used Available Capacity Mounted on\nproc 0 0 0 - /proc\n"
+    monkeypatch.setattr(
+        server.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=chroot, stderr=""),
+    )
+    assert server.local_df("-k").splitlines()[-1].split()[-1] == "/"
+    assert "/dev/vda" in server.local_df("-i")
+    monkeypatch.undo()
+    here = server.local_df("-k")  # this machine's own, which has a root filesystem
+    assert any(line.split()[-1:] == ["/"] for line in here.splitlines()[1:])

@@ -9,7 +9,6 @@ history`, `fleetmon report` and the HTML report have something to show.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 
@@ -24,19 +23,11 @@ from fleetmon.sim.answer import Answer, ScriptInfo
 from fleetmon.sim.captures import load_captures
 from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet, parse_faults
-from fleetmon.sim.render import Moment, machine_df
+from fleetmon.sim.render import Moment
+from fleetmon.sim.server import local_df
 from fleetmon.sim.timeline import timeline
 
 NONCE = "5e" * 8
-
-
-def _df(flag: str) -> str:
-    # As the simulator's server does: this machine's df, shared by every simulated host.
-    try:
-        out = subprocess.run(["df", "-P", flag], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return machine_df(out.stdout)
 
 
 def _raw(host: HostProfile, answer: Answer | None, t0: float) -> RawResult:
@@ -63,7 +54,7 @@ def fill_history(args: argparse.Namespace) -> int:
         args.seed,
     )
     cap = load_captures()
-    df_k, df_i = _df("-k"), _df("-i")
+    df_k, df_i = local_df("-k"), local_df("-i")
     info = ScriptInfo(nonce=NONCE, interval_s=1.0, hypervisor="auto")
     now = int(time.time()) // every * every
     start = now - (runs - 1) * every

@@ -22,7 +22,7 @@ import asyncssh
 
 from fleetmon.collect.probe import ONCE_EVERY_TICKS, REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
-from fleetmon.sim.captures import load_captures
+from fleetmon.sim.captures import load_captures, read_capture
 from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet
 from fleetmon.sim.render import Moment, machine_df
@@ -68,15 +68,20 @@ def raise_fd_limit() -> int:
     return hard
 
 
-def _df(flag: str) -> str:
-    # The only real df we have is this machine's: every simulated host shares it.
+def local_df(flag: str) -> str:
+    """`df -P <flag>` (-k or -i) of this machine, which every simulated host shares (the only
+    real df we have); a recorded one (fleetmon/sim/data/fleetmon-capture) when this machine's
+    shows no root filesystem, as in a chroot, whose mounts are outside its view."""
     try:
         out = subprocess.run(
             ["df", "-P", flag], capture_output=True, text=True, check=False, timeout=10
-        )
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return machine_df(out.stdout)
+        out = ""
+    text = machine_df(out)
+    if any(line.split()[-1:] == ["/"] for line in text.splitlines()[1:]):
+        return text
+    return read_capture(f"fleetmon-capture/df-P-{flag.lstrip('-')}.txt")
 
 
 def _listening_socket(address: str, port: int) -> socket.socket:
@@ -126,7 +131,7 @@ class Simulator:
 
     async def start(self) -> None:
         """Listen on every reachable host's address and port."""
-        self._df_k, self._df_i = _df("-k"), _df("-i")
+        self._df_k, self._df_i = local_df("-k"), local_df("-i")
         options = asyncssh.SSHServerConnectionOptions(
             server_host_keys=[self.host_key],
             server_factory=lambda: _Server(self),
