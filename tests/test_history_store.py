@@ -181,6 +181,16 @@ def test_this_machine_s_history_folder_has_a_filesystem(tmp_path: Path) -> None:
     assert paths.filesystem_of(str(tmp_path / "h.sqlite")) not in (None, "")
 
 
+def test_statfs_names_the_filesystem_when_no_mount_covers_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chroot's mountinfo lists only the mounts inside it: statfs(2) still answers.
+    monkeypatch.setattr(paths, "parse_mountinfo", lambda text: [])
+    assert paths.filesystem_of(str(tmp_path / "h.sqlite")) == paths.statfs_type(str(tmp_path))
+    assert paths.statfs_type("/dev/shm") == "tmpfs"
+    assert paths.statfs_type(str(tmp_path / "missing" / "dir")) is None
+
+
 @pytest.mark.parametrize(
     ("env", "euid", "expected"),
     [

@@ -96,11 +96,25 @@ def test_live_probe_on_a_kernel_view_without_psi(tmp_path: Path) -> None:
     )
     out = tmp_path / "report.json"
     script = (
+        # /proc made private first: --propagation unchanged (a chroot's / is no mount point,
+        # so unshare cannot make it private) must not let the tmpfs reach the machine's /proc.
+        "mount --make-rprivate /proc && "
         'mount -t tmpfs none /proc/pressure && exec "$0" -m fleetmon run "$1" --interval 1 '
         '--no-lock -q --history none --format json -o "$2"'
     )
     r = subprocess.run(
-        [unshare, "-m", "sh", "-c", script, sys.executable, str(inv), str(out)],
+        [
+            unshare,
+            "-m",
+            "--propagation",
+            "unchanged",
+            "sh",
+            "-c",
+            script,
+            sys.executable,
+            str(inv),
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

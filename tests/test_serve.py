@@ -298,7 +298,7 @@ def test_the_systemd_unit_runs_fleetmon_serve() -> None:
     copy.write_text(text.replace(argv[0], FLEETMON))
     try:
         out = subprocess.run(
-            [tool, "verify", str(copy)], capture_output=True, text=True, timeout=60
+            [tool, "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60
         )
     finally:
         copy.unlink()

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,10 +100,37 @@ def is_network_fs(fstype: str | None) -> bool:
 
 
 def filesystem_of(path: str) -> str | None:
-    """The filesystem type of the folder holding `path`, from /proc/self/mountinfo."""
+    """The filesystem type of the folder holding `path`, from /proc/self/mountinfo, or from
+    statfs(2)'s magic number when no mount there covers it (a chroot sees only the mounts
+    inside it, not the filesystem its root lives on)."""
     folder = os.path.dirname(os.path.realpath(path))
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
-            return fstype_at(folder, parse_mountinfo(fh.read()))
+            found = fstype_at(folder, parse_mountinfo(fh.read()))
     except OSError:
-        return None  # not Linux, or no /proc: WAL, as on any local disk
+        found = None  # not Linux, or no /proc
+    return found if found is not None else statfs_type(folder)
+
+
+#: statfs(2) f_type magic numbers (linux/magic.h) of the common local filesystems and of
+#: the network ones NETWORK_FS names; another magic is shown as hex (a local disk: WAL).
+_MAGIC = {
+    0xEF53: "ext4", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
+    0x794C7630: "overlay", 0x2FC12FC1: "zfs", 0x6969: "nfs", 0x517B: "smbfs",
+    0xFF534D42: "cifs", 0xFE534D42: "smb3", 0x65735546: "fuse", 0x01021997: "9p",
+    0x00C36400: "ceph", 0x5346414F: "afs", 0x0BD00BD0: "lustre", 0x47504653: "gpfs",
+}  # fmt: skip
+
+
+def statfs_type(folder: str) -> str | None:
+    """The filesystem type of `folder` by statfs(2) (f_type, the struct's first field), or
+    None when the call is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
+        if libc.statfs(os.fsencode(folder), buf) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    magic = ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+    return _MAGIC.get(magic, f"0x{magic:x}")
