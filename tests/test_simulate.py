@@ -24,7 +24,7 @@ from fleetmon.errors import OptionError, ProbeParseError
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, ScriptInfo, parse_script
 from fleetmon.sim.captures import SYSSTAT_DT_S, load_captures, read_capture
-from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet, parse_faults
+from fleetmon.sim.hosts import GUEST_CPU_MAX, HostProfile, endpoints, make_fleet, parse_faults
 from fleetmon.sim.render import Moment, cpu_shares, fill_root, xl_list_line
 from fleetmon.sim.server import CMDFAIL_STDERR, SimConfig, serve
 from fleetmon.sources.sections import ProbeOutput, split_output
@@ -164,11 +164,12 @@ def test_a_full_root_is_rounded_up_as_df_does() -> None:
 
 def test_script_facts_come_from_the_real_probe() -> None:
     script = build_script(ProbeOptions(interval_s=2.5, hypervisor="kvm", nonce="abcdef0123"))
-    assert parse_script(script) == ScriptInfo("abcdef0123", 2.5, "kvm")
+    # xentop's -d: whole seconds, rounded up.
+    assert parse_script(script) == ScriptInfo("abcdef0123", 2.5, "kvm", 3)
     # The same script pasted into a command line (Ansible raw, pssh) is found there too.
     import shlex
 
-    assert parse_script("sh -c " + shlex.quote(script)) == ScriptInfo("abcdef0123", 2.5, "kvm")
+    assert parse_script("sh -c " + shlex.quote(script)) == ScriptInfo("abcdef0123", 2.5, "kvm", 3)
     assert parse_script("true") is None
 
 
@@ -254,9 +255,13 @@ def test_kvm_guests_report_their_profile_s_load() -> None:
 
 
 def test_xen_guests_get_cpu_from_xl_list_time() -> None:
-    # The simulated dom0 has no xentop (no capture to build it from): VM CPU comes from the
-    # Δ of xl list's Time(s), which the simulator advances at each guest's profile share.
-    host = next(h for h in _fleet("xen") if len([vm for vm in h.vms if vm.running]) >= 2)
+    # A simulated dom0 without xentop: VM CPU comes from the Δ of xl list's Time(s), which
+    # the simulator advances at each guest's profile share.
+    host = next(
+        h
+        for h in _fleet("xen")
+        if len([vm for vm in h.vms if vm.running]) >= 2 and not h.has_xentop
+    )
     out, report = _analyse(host)
     assert out.get(0, "xentop") is not None
     running = [vm for vm in host.vms if vm.running]
@@ -275,6 +280,44 @@ def test_xen_guests_get_cpu_from_xl_list_time() -> None:
         sum(p for p in host_pcts if isinstance(p, float))
     )
     assert any(n.startswith("VM CPU figures from xl list's Time(s)") for n in report.notes)
+    assert "hv.mem_overcommit_ratio" not in report.metrics  # no maximum without xentop
+    assert any(n.startswith("memory overcommit not reported") for n in report.notes)
+
+
+def test_most_xen_hosts_have_xentop_and_show_vm_disk_and_network() -> None:
+    fleet = [h for h in make_fleet(200, "mixed", 0, {}, [("127.0.0.1", 0)] * 200)]
+    xen_hosts = [h for h in fleet if h.kind == "xen"]
+    assert 0.6 < sum(h.has_xentop for h in xen_hosts) / len(xen_hosts) < 1.0
+    host = next(h for h in xen_hosts if h.has_xentop and sum(vm.running for vm in h.vms) >= 2)
+    out, report = _analyse(host)
+    assert out.get(0, "xentop") is not None
+    vms = {row.name: row.metrics for row in report.rows_of("vm")}
+    for vm in (vm for vm in host.vms if vm.running):
+        m = vms[vm.name]
+        # xentop's CPU(%) is exact over its own -d seconds.
+        assert m["vm.cpu_pct"] == pytest.approx(100 * vm.cpu_share, abs=0.06)
+        assert m["vm.cpu_host_pct"] == pytest.approx(
+            100 * vm.cpu_share * vm.vcpus / host.hv_cpus, abs=0.06
+        )
+        for key in ("vm.disk_reads_per_s", "vm.disk_read_bytes_per_s", "vm.net_rx_bytes_per_s"):
+            assert isinstance(m[key], float), key
+            assert m[key] >= 0
+        assert m["vm.mem_max_bytes"] == (vm.mem_kib + 1024) * 1024
+    assert not any("xentop" in n for n in report.notes), report.notes
+    ratio = report.metrics["hv.mem_overcommit_ratio"]
+    running = [vm for vm in host.vms if vm.running]
+    expected = sum((vm.mem_kib + 1024) * 1024 for vm in running) / (host.hv_mem_mib * 1024 * 1024)
+    assert ratio == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["kvm", "xen", "mixed"])
+def test_no_simulated_machine_gives_its_guests_more_cpu_than_it_has(kind: str) -> None:
+    # xen0197 of the default mixed fleet asked for 124.7 % of its 16 CPUs (a report showed
+    # 125.6 % guest CPU): guests are now fitted into GUEST_CPU_MAX of the CPUs they share.
+    for h in make_fleet(1000, kind, 0, {}, [("127.0.0.1", 0)] * 1000):
+        cpus = h.hv_cpus - h.cpus if h.kind == "xen" else h.cpus
+        demand = sum(vm.vcpus * vm.cpu_share for vm in h.vms if vm.running)
+        assert demand <= GUEST_CPU_MAX * cpus + 0.01, h.name
 
 
 # --- the server -------------------------------------------------------------------------

@@ -310,7 +310,11 @@ def test_xen_without_xentop_or_interval_lists_the_guests_without_rates() -> None
     assert res.notes == (
         "Xen dom0: /proc describes dom0 only, and xl info failed: sudo: a password is required",
         "VM rates not reported: xentop failed: sudo: a password is required",
+        "memory overcommit not reported: the maximum memory of 2 of 2 running VMs is not"
+        " known (xentop unavailable)",
     )
+    # Absent, not a sum of nothing (it was 0.00): no rule judges it.
+    assert "hv.mem_overcommit_ratio" not in res.hv_metrics
     assert res.hv_metrics["hv.vcpu_overcommit_ratio"] == 3 / 2  # dom0's view: no xl info
     assert res.hv_metrics["hv.vm_cpu_pct"] is None  # running guests, none with a rate
 
@@ -391,6 +395,8 @@ def test_xen_without_xentop_cpu_from_xl_list_time(
         "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)",
         "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
         f" unavailable ({why}); VM disk and network rates not reported",
+        "memory overcommit not reported: the maximum memory of 2 of 2 running VMs is not"
+        " known (xentop unavailable)",
     )
 
 
@@ -425,6 +431,8 @@ def test_xen_without_xentop_two_real_ganeti_lists() -> None:
     assert res.notes[2:] == (
         "VM (null) started between the samples: no rates for it",
         "VM alsodying.example.com started between the samples: no rates for it",
+        "memory overcommit not reported: the maximum memory of 1 of 1 running VMs is not"
+        " known (xentop unavailable)",
     )
 
 
@@ -451,6 +459,8 @@ def test_xen_without_xentop_a_restarted_domain_gets_no_rates() -> None:
     assert res.notes[2:] == (
         "VM web3106215069.example.com restarted between the samples: no rates for it",
         "VM testinstance.example.com restarted between the samples: no rates for it",
+        "memory overcommit not reported: the maximum memory of 3 of 3 running VMs is not"
+        " known (xentop unavailable)",
     )
     assert res.hv_metrics["hv.vm_cpu_pct"] == pytest.approx(10.0)
 
@@ -469,6 +479,8 @@ def test_xen_without_xentop_or_first_xl_list() -> None:
     assert res.notes[1:] == (
         "VM rates not reported: xentop failed: sh: 1: xentop: not found,"
         " and xl list failed: no answer within the probe's time limit (timed out)",
+        "memory overcommit not reported: the maximum memory of 2 of 2 running VMs is not"
+        " known (xentop unavailable)",
     )
 
 
@@ -480,3 +492,22 @@ def test_xen_xl_list_failure() -> None:
     )
     res = compute_vms(out, host_cpus=2, host_mem_bytes=None, interval_s=1.0)
     assert res.notes == ("VMs not reported: xl list failed: sh: 1: xl: not found",)
+
+
+def test_guest_cpu_past_the_machine_is_null_with_a_note_and_rounding_is_capped() -> None:
+    from fleetmon.analyse.hv import hv_metrics
+    from fleetmon.model import Row
+
+    def vm(name: str, host_pct: float) -> Row:
+        return Row(name, {"vm.state": "running", "vm.vcpus": 8, "vm.cpu_host_pct": host_pct,
+                          "vm.mem_max_bytes": 4 * MIB})  # fmt: skip
+
+    over, notes = hv_metrics([vm("a", 70.0), vm("b", 55.6)], 16, 64 * MIB, "-")
+    assert over["hv.vm_cpu_pct"] is None
+    assert notes == [
+        "guest CPU not reported: the VMs' figures add up to 125.6 % of the machine's 16 CPUs,"
+        " more than it has"
+    ]
+    near, notes = hv_metrics([vm("a", 70.0), vm("b", 30.4)], 16, 64 * MIB, "-")
+    assert (near["hv.vm_cpu_pct"], notes) == (100.0, [])
+    assert near["hv.mem_overcommit_ratio"] == 8 / 64

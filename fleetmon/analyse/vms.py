@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fleetmon.analyse.hv import hv_metrics, share
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
 from fleetmon.model.catalog import HOST, VM
@@ -25,9 +26,6 @@ VM_METRICS = tuple(m.name for m in VM)
 #: The host's hypervisor figures: null, not absent, when its hypervisor's tools failed
 #: (not computable this run; absent means the host runs no hypervisor).
 HV_METRICS = tuple(m.name for m in HOST if m.name.startswith("hv."))
-
-#: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
-RUNNING = frozenset({"running", "blocked"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,35 +90,15 @@ def _failed(out: ProbeOutput, sample: int, name: str) -> str | None:
     return None
 
 
-def _hv_metrics(
-    rows: list[Row], host_cpus: int | None, host_mem_bytes: int | None
-) -> dict[str, MetricValue]:
-    """METRICS.md `hv.*`: counts, overcommit over running VMs, summed guest CPU."""
-    running = [r.metrics for r in rows if r.metrics.get("vm.state") in RUNNING]
-
-    def total(key: str) -> float:
-        return sum(v for m in running if isinstance(v := m.get(key), int | float))
-
-    known_cpu = [m["vm.cpu_host_pct"] for m in running if m.get("vm.cpu_host_pct") is not None]
-    return {
-        "hv.vms_running": len(running),
-        "hv.vms_total": len(rows),
-        "hv.vcpu_overcommit_ratio": total("vm.vcpus") / host_cpus if host_cpus else None,
-        "hv.mem_overcommit_ratio": total("vm.mem_max_bytes") / host_mem_bytes
-        if host_mem_bytes
-        else None,
-        # No running VM is a true 0; running VMs none of which has a rate is unknown.
-        "hv.vm_cpu_pct": total("vm.cpu_host_pct") if known_cpu or not running else None,
-    }
-
-
 def _rate(delta: int | None, dt: float | None, scale: float = 1.0) -> float | None:
     return None if delta is None or not dt else delta * scale / dt
 
 
 def _pct_of(delta: int | None, units: int | None, dt: float | None) -> float | None:
     """100·Δns/(units·10⁹·Δt): the share of `units` CPUs busy."""
-    return None if delta is None or not units or not dt else 100.0 * delta / (units * NS * dt)
+    return (
+        None if delta is None or not units or not dt else share(100.0 * delta / (units * NS * dt))
+    )
 
 
 # ------------------------------------------------------------------------------ KVM
@@ -162,11 +140,12 @@ def _kvm(
         rows.append(Row(d2.name, _kvm_vm(d2, usable, cpus, dt)))
     names2 = {d.name for d in s2}
     notes += [f"VM {n} disappeared between the samples" for n in s1 if n not in names2]
+    hv, hv_notes = hv_metrics(rows, cpus, mem, "no balloon.maximum in virsh domstats")
     return VmResult(
         vms=tuple(rows),
-        hv_metrics=_hv_metrics(rows, cpus, mem),
+        hv_metrics=hv,
         nic_vm=nic_vm,
-        notes=tuple(notes),
+        notes=(*notes, *hv_notes),
         hypervisor="kvm",
     )
 
@@ -316,18 +295,20 @@ def _xen(
         if cpu_s is not None and dt:
             # A guest cannot run longer than VCPUS·Δt: any excess is Time(s)'s rounding.
             cpu_s = min(cpu_s, d.vcpus * dt)
-            m["vm.cpu_pct"] = 100.0 * cpu_s / (d.vcpus * dt) if d.vcpus else None
-            m["vm.cpu_host_pct"] = 100.0 * cpu_s / (cpus * dt) if cpus else None
+            m["vm.cpu_pct"] = share(100.0 * cpu_s / (d.vcpus * dt)) if d.vcpus else None
+            m["vm.cpu_host_pct"] = share(100.0 * cpu_s / (cpus * dt)) if cpus else None
         rows.append(Row(d.name, m))
         # NETS is the host's word: never more ports than a domain can have (MAX_DEVICES).
         nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
             nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name
+    max_from = "xentop unavailable" if top_fail else "xentop's MAXMEM says no limit"
+    hv, hv_notes = hv_metrics(rows, cpus, mem, max_from)
     return VmResult(
         vms=tuple(rows),
-        hv_metrics=_hv_metrics(rows, cpus, mem),
+        hv_metrics=hv,
         nic_vm=nic_vm,
-        notes=tuple(notes),
+        notes=(*notes, *hv_notes),
         hypervisor="xen",
         host_cpus=info.nr_cpus,
         host_mem_bytes=info.total_memory_bytes,
@@ -367,8 +348,8 @@ def _xen_vm(
         return None if a is None or b is None or b < a else b - a
 
     # CPU(%) is already 100·Δns/Δwall over the last xentop interval: only divide.
-    m["vm.cpu_pct"] = t2.cpu_pct / d.vcpus if d.vcpus else None
-    m["vm.cpu_host_pct"] = t2.cpu_pct / host_cpus if host_cpus else None
+    m["vm.cpu_pct"] = share(t2.cpu_pct / d.vcpus) if d.vcpus else None
+    m["vm.cpu_host_pct"] = share(t2.cpu_pct / host_cpus) if host_cpus else None
     m["vm.disk_reads_per_s"] = _rate(diff(t1.vbd_rd, t2.vbd_rd), dt)
     m["vm.disk_writes_per_s"] = _rate(diff(t1.vbd_wr, t2.vbd_wr), dt)
     m["vm.disk_read_bytes_per_s"] = _rate(diff(t1.vbd_rsect, t2.vbd_rsect), dt, 512)

@@ -14,6 +14,7 @@ from fleetmon.sim import containers, render
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sim.render import Moment
+from fleetmon.sim.xentop import render_xentop
 from fleetmon.sources.sections import (
     ONCE_SECTIONS,
     PROBE_VERSION,
@@ -29,6 +30,7 @@ _HV_RE = re.compile(r"FM_HV=['\"]*(auto|kvm|xen|none)\b")
 #: tick limit when it has one.
 _STREAM_RE = re.compile(r"\bFM_STREAM=1\b")
 _TICKS_RE = re.compile(r"while \[ \$N -le ([0-9]+) \]")
+_XENTOP_DELAY_RE = re.compile(r"xentop -b -f -i 2 -d ([0-9]+)")
 
 #: What dash says for a command that is not installed (exit status 127).
 _NOT_FOUND = "sh: 1: {}: not found\n"
@@ -46,6 +48,7 @@ class ScriptInfo:
     #: The looping script of the streaming collector, and its tick limit (None: forever).
     stream: bool = False
     ticks: int | None = None
+    xentop_delay_s: int = 1  # xentop's -d, whole seconds
 
 
 def parse_script(text: str) -> ScriptInfo | None:
@@ -56,12 +59,14 @@ def parse_script(text: str) -> ScriptInfo | None:
     sleep = _SLEEP_RE.search(text)
     hv = _HV_RE.search(text)
     ticks = _TICKS_RE.search(text)
+    delay = _XENTOP_DELAY_RE.search(text)
     return ScriptInfo(
         nonce=nonce.group(1),
         interval_s=float(sleep.group(1)) if sleep else 1.0,
         hypervisor=hv.group(1) if hv else "auto",
         stream=_STREAM_RE.search(text) is not None,
         ticks=int(ticks.group(1)) if ticks else None,
+        xentop_delay_s=int(delay.group(1)) if delay else 1,
     )
 
 
@@ -89,6 +94,18 @@ class Answer:
         if self.info.hypervisor != "auto":
             return self.info.hypervisor
         return {"kvm": "kvm", "xen": "xen"}.get(self.host.kind, "none")
+
+    @property
+    def xentop(self) -> bool:
+        """Whether this answer has xentop's two iterations (a Xen host that has it, asked
+        by the two-sample probe: the streaming loop does not run xentop)."""
+        xen = self.hypervisor == "xen" and self.host.kind == "xen"
+        return xen and self.host.has_xentop and not self.info.stream
+
+    @property
+    def wait_s(self) -> float:
+        """Seconds between the two samples: xentop's iterations where it runs, else the sleep."""
+        return float(self.info.xentop_delay_s) if self.xentop else self.info.interval_s
 
     def _sample_files(self, at: Moment) -> dict[str, Callable[[], tuple[str, int]]]:
         cap, host = self.cap, self.host
@@ -146,16 +163,21 @@ class Answer:
         meta = (
             f"probe={PROBE_VERSION}\nhypervisor={self.hypervisor}\n"
             f"virsh={'/usr/bin/virsh' if kind == 'kvm' else ''}\n"
-            f"xl={'/usr/sbin/xl' if kind == 'xen' else ''}\nxentop=\n"
+            f"xl={'/usr/sbin/xl' if kind == 'xen' else ''}\n"
+            f"xentop={'/usr/sbin/xentop' if self.xentop else ''}\n"
+            f"become=\nxentop_delay_s={self.info.xentop_delay_s}\n"
         )
         return section(self.marker, 0, "meta", meta, 0)
 
     def first(self, at: Moment) -> str:
         """Detection and sample 1, up to the wait between the samples."""
         out = [self._meta(), *self._sample(1, at)]
-        if self.hypervisor == "xen":
-            # No xentop capture exists to build from: the host lacks it, so the script
-            # falls back to `sleep` (and the xl list Time(s) column gives VM CPU).
+        if self.xentop:
+            # Its two iterations, -d seconds apart, stand in for the sleep.
+            text = render_xentop(self.cap, self.host, at, self.info.xentop_delay_s)
+            out.append(section(self.marker, 0, "xentop", text, 0))
+        elif self.hypervisor == "xen":
+            # The script falls back to `sleep` (xl list's Time(s) gives VM CPU).
             out.append(section(self.marker, 0, "xentop", _NOT_FOUND.format("xentop"), 127))
         return "".join(out)
 

@@ -10,7 +10,7 @@ import ipaddress
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetmon.errors import OptionError
@@ -69,6 +69,7 @@ class HostProfile:
     hv_mem_mib: int = 0  # Xen: the machine's memory (xl info total_memory)
     #: `--containers N` (fleetmon.sim.containers.ContainerProfile each).
     containers: tuple[Any, ...] = ()
+    has_xentop: bool = False  # Xen: xentop installed (VM disk and network figures)
 
 
 def parse_faults(spec: str | None) -> dict[str, int]:
@@ -158,6 +159,24 @@ def _vms(
     return tuple(vms)
 
 
+#: Of the machine's CPUs, the most its guests keep busy: a real machine cannot give its
+#: guests more CPU time than it has (a Xen fleet once showed 125.6 % of the machine).
+GUEST_CPU_MAX = 0.9
+#: Share of simulated Xen hosts with xentop installed; the rest show the fallback.
+XENTOP_SHARE = 0.8
+
+
+def fit_guests(vms: tuple[VmProfile, ...], cpus: int) -> tuple[VmProfile, ...]:
+    """The guests with their CPU shares scaled down, if need be, so the running ones use at
+    most GUEST_CPU_MAX of `cpus` (the CPUs they share: a KVM host's, a Xen machine's less
+    dom0's)."""
+    demand = sum(vm.vcpus * vm.cpu_share for vm in vms if vm.running)
+    room = GUEST_CPU_MAX * cpus
+    if demand <= room:
+        return vms
+    return tuple(replace(vm, cpu_share=round(vm.cpu_share * room / demand, 3)) for vm in vms)
+
+
 def make_fleet(
     count: int,
     kind: str,
@@ -191,7 +210,7 @@ def make_fleet(
         vms: tuple[VmProfile, ...] = ()
         if k == "kvm":
             cpus = rng.choice((16, 24, 32, 48, 64))
-            vms = _vms(rng, i + 1, cpus, i in hot, i in steal)
+            vms = fit_guests(_vms(rng, i + 1, cpus, i in hot, i in steal), cpus)
             # Sized for its guests, as a planner would, with room for the host itself.
             need = sum(vm.mem_kib for vm in vms if vm.running) * 1.15
             sizes = [g * _GIB_KIB for g in (64, 128, 256, 384, 512)]
@@ -200,8 +219,8 @@ def make_fleet(
         elif k == "xen":
             hv_cpus = rng.choice((16, 24, 32, 48))
             hv_mem = rng.choice((64, 128, 256)) * 1024
-            vms = _vms(rng, i + 1, hv_cpus, i in hot, False)
             cpus, mem = 4, 4 * _GIB_KIB  # dom0's share of the machine
+            vms = fit_guests(_vms(rng, i + 1, hv_cpus, i in hot, False), hv_cpus - cpus)
         else:
             cpus = rng.choice((2, 4, 4, 8, 8, 16))
             mem = rng.choice((4, 8, 16, 32, 64)) * _GIB_KIB
@@ -234,6 +253,9 @@ def make_fleet(
                 vms=vms,
                 hv_cpus=hv_cpus,
                 hv_mem_mib=hv_mem,
+                # Its own generator: the other draws (and so the rest of the fleet) stay.
+                has_xentop=k == "xen"
+                and random.Random(f"fleetmon-sim:{seed}:{i}:xentop").random() < XENTOP_SHARE,
             )
         )
     return tuple(hosts)

@@ -231,7 +231,7 @@ class Simulator:
             await self._stream(answer, process)
             return
         process.stdout.write(answer.first(self.moment()).encode())
-        await asyncio.sleep(info.interval_s)
+        await asyncio.sleep(answer.wait_s)
         process.stdout.write(answer.second(self.moment()).encode())
         self.answers += 1
         process.exit(0)

@@ -1,0 +1,68 @@
+"""Deltas stage for a hypervisor's own figures (pure): METRICS.md `hv.*` from its VMs' rows.
+
+A figure is never made up from missing parts: memory overcommit needs every running VM's
+maximum memory, which a Xen host offers only through xentop (and not for a domain without a
+limit); without it the ratio is absent (not offered: rules do not judge it), with a note,
+where it used to be a sum of nothing, 0.00. No share of the machine exceeds 100 %.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fleetmon.model import MetricValue, Row
+
+#: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
+RUNNING = frozenset({"running", "blocked"})
+#: How far summed guest CPU may pass 100 % of the machine and still be rounding (xl list's
+#: Time(s) has 0.1 s steps; samples are not taken at one instant): capped at 100 then.
+ROUNDING_PCT = 1.0
+
+
+def share(pct: float | None) -> float | None:
+    """A share of CPUs, in percent, capped at 100: sampling jitter can put a Δ a hair past
+    its Δt, and a share of a machine cannot be more than all of it."""
+    return None if pct is None else min(pct, 100.0)
+
+
+def _number(v: MetricValue) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def hv_metrics(
+    rows: Sequence[Row], host_cpus: int | None, host_mem_bytes: int | None, max_mem_from: str
+) -> tuple[dict[str, MetricValue], list[str]]:
+    """`hv.*` (counts, overcommit over the running VMs, summed guest CPU) and the notes that
+    say why one is null. `max_mem_from` names where the VMs' maximum memory comes from."""
+    running = [r for r in rows if r.metrics.get("vm.state") in RUNNING]
+    notes: list[str] = []
+
+    def total(key: str) -> float:
+        return sum(x for r in running if (x := _number(r.metrics.get(key))) is not None)
+
+    out: dict[str, MetricValue] = {
+        "hv.vms_running": len(running),
+        "hv.vms_total": len(rows),
+        "hv.vcpu_overcommit_ratio": total("vm.vcpus") / host_cpus if host_cpus else None,
+    }
+    no_max = [r.name for r in running if _number(r.metrics.get("vm.mem_max_bytes")) is None]
+    if no_max:
+        notes.append(
+            f"memory overcommit not reported: the maximum memory of {len(no_max)} of "
+            f"{len(running)} running VMs is not known ({max_mem_from})"
+        )
+    else:
+        out["hv.mem_overcommit_ratio"] = (
+            total("vm.mem_max_bytes") / host_mem_bytes if host_mem_bytes else None
+        )
+    known_cpu = [r for r in running if _number(r.metrics.get("vm.cpu_host_pct")) is not None]
+    # No running VM is a true 0; running VMs none of which has a rate is unknown.
+    guest: float | None = total("vm.cpu_host_pct") if known_cpu or not running else None
+    if guest is not None and guest > 100.0 + ROUNDING_PCT:
+        notes.append(
+            f"guest CPU not reported: the VMs' figures add up to {guest:.1f} % of the "
+            f"machine's {host_cpus} CPUs, more than it has"
+        )
+        guest = None
+    out["hv.vm_cpu_pct"] = share(guest)
+    return out, notes
