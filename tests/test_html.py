@@ -158,7 +158,7 @@ def test_run_facts_counts_and_findings_worst_first(sample: str) -> None:
 def test_failed_host_shows_its_reason(sample: str) -> None:
     row = fleet_row(sample, "kvm03")
     assert '<span class="b failed">unreachable</span>' in row
-    assert "<td colspan=8 class=reason>connect to 10.0.0.13:22 timed out after 10 s" in row
+    assert "<td colspan=9 class=reason>connect to 10.0.0.13:22 timed out after 10 s" in row
     assert '<span class="b failed">auth failed</span>' in fleet_row(sample, "kvm04")
     part = section(sample, "host-kvm03")
     assert "<p class=err>connect to 10.0.0.13:22 timed out after 10 s" in part
@@ -380,7 +380,55 @@ def test_report_computed_from_captures() -> None:
     assert f"<tr><td>vm1<td>1<td>{cpu:.1f}<td>" in part
     assert "<h4>Virtual machines</h4>" in part
     assert "Virtual machines" not in section(page, "host-web01")
-    assert "<td colspan=8 class=reason>probe timed out after 30 s" in fleet_row(page, "kvm02")
+    assert "<td colspan=9 class=reason>probe timed out after 30 s" in fleet_row(page, "kvm02")
     evil = section(page, anchors([rf.HOSTILE_HOST])[rf.HOSTILE_HOST])
     assert "<h3>&lt;script&gt;alert(1)&lt;/script&gt; <span" in evil
     assert len(Page(page).tags("script")) == 1
+
+
+def _table_after(page: str, title: str) -> tuple[list[str], list[list[str]]]:
+    """The headings and cell texts of the first table after `title`."""
+    start = page.index(title)
+    table = page[start : page.index("</table>", start)]
+    head = re.findall(r"<th(?:\s[^>]*)?>([^<]*)", table.split("<tbody>")[0])
+    rows = [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.split(r"<td[^>]*>", row)[1:]]
+        for row in table.split("<tbody>")[1].split("\n<tr>")[1:]
+    ]
+    return head, rows
+
+
+def test_row_tables_have_one_unit_per_column() -> None:
+    rng = random.Random(5)
+    fast = rf.disk("sda", 90.0, rng)
+    slow = dataclasses.replace(
+        rf.disk("sdb", 1.0, rng),
+        metrics={**rf.disk("sdb", 1.0, rng).metrics, "disk.read_bytes_per_s": 300.0},
+    )
+    h = dataclasses.replace(rf.host("kvm01", rng), rows={"disk": (fast, slow)})
+    page = render_html(rf.report([h]))
+    head, rows = _table_after(section(page, "host-kvm01"), "<h4>Disks</h4>")
+    read = next(i for i, name in enumerate(head) if name.startswith("read "))
+    assert head[read] in ("read KiB/s", "read MiB/s")  # the unit once, in the heading
+    assert all(re.fullmatch(r"\d+(\.\d)?", r[read]) for r in rows), rows  # bare figures
+    # 300 B/s beside MiB/s figures: a small number in the same unit, not "300 B/s".
+    assert "B/s" not in "".join(r[read] for r in rows)
+
+
+def test_fleet_views_of_vms_and_hypervisors(sample: str) -> None:
+    assert "<th>vCPU overcommit<th>mem overcommit<tbody>" in sample  # two sortable columns
+    head, rows = _table_after(sample, "<h2>Hypervisors</h2>")
+    assert head[2:4] == ["vCPU overcommit", "memory overcommit"]
+    assert 'class="d fleet sortable"' in sample[sample.index("<h2>Hypervisors</h2>") :][:200]
+    assert [r[0] for r in rows][:2] == ["<script>alert(1)</script>".replace("<", "&lt;").replace(
+        ">", "&gt;"), "kvm01"]  # fmt: skip
+    for title in ("Top VMs by CPU (per vCPU)", "Top VMs by vCPU delay (steal)",
+                  "Top VMs by disk", "Top VMs by network"):  # fmt: skip
+        head, rows = _table_after(sample, f"<h3>{title}</h3>")
+        assert head[:2] == ["VM", "host"]
+        assert "CPU per vCPU %" in head
+        assert "CPU of the host %" in head
+        assert 0 < len(rows) <= 10
+    head, rows = _table_after(sample, "<h3>Top VMs by CPU (per vCPU)</h3>")
+    cpu = [float(r[head.index("CPU per vCPU %")]) for r in rows]
+    assert cpu == sorted(cpu, reverse=True)

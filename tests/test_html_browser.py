@@ -360,3 +360,58 @@ def test_page_from_captured_probe_output(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(ARTIFACTS / "html-report-captured-full.png", full=True)
     assert problems(page, path.as_uri()) == []
+
+
+def test_findings_stay_readable_at_phone_width(browser: WebSocket, report_url: str) -> None:
+    """At 400 px the findings table becomes one block per finding: no column squeezed to a
+    word a line, nothing wider than the screen; wide tables scroll inside their own box."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=400, height=800,
+              deviceScaleFactor=1, mobile=True)  # fmt: skip
+    page.open(report_url)
+    assert page.js("document.documentElement.clientWidth") == 400
+    # The page itself never scrolls sideways: the fleet table scrolls in its own box.
+    assert page.js("document.documentElement.scrollWidth") <= 400
+    rows = page.js(
+        "Array.from(document.querySelectorAll('#findings tbody tr'), r => {"
+        " const m = r.cells[3].getBoundingClientRect(), b = r.getBoundingClientRect();"
+        " return [m.width, m.height, b.left, b.right,"
+        "  parseFloat(getComputedStyle(r.cells[3]).lineHeight)]; })"
+    )
+    assert len(rows) == 5
+    for width, height, left, right, line in rows:
+        assert left >= 0
+        assert right <= 400
+        assert width >= 300  # the message gets the screen's width, not a sliver of it
+        assert height <= 4 * line  # a few lines, not a word a line
+    labels = page.js(
+        "getComputedStyle(document.querySelector('#findings td[data-l=rule]'), '::before').content"
+    )
+    assert labels == '"rule "'
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(ARTIFACTS / "html-report-phone.png", full=True)
+    assert problems(page, report_url) == []
+
+
+def test_hypervisors_sort_on_vcpu_and_memory_overcommit_apart(
+    browser: WebSocket, report_url: str
+) -> None:
+    page = new_page(browser)
+    page.open(report_url)
+
+    def column(n: int) -> list[float]:
+        return list(page.js(
+            "Array.from(document.querySelectorAll('#hypervisors tbody tr'),"
+            f" r => parseFloat(r.cells[{n}].textContent))"
+        ))  # fmt: skip
+
+    # Below the fold: scrolled to, as a person would, so the click lands on the heading.
+    page.js("document.getElementById('hypervisors').scrollIntoView({block: 'center'})")
+    page.click("#hypervisors thead th:nth-child(4)")  # memory overcommit: largest first
+    mem = column(3)
+    assert mem == sorted(mem, reverse=True)
+    page.click("#hypervisors thead th:nth-child(3)")  # vCPU overcommit
+    vcpu = column(2)
+    assert vcpu == sorted(vcpu, reverse=True)
+    assert len(vcpu) == 3
+    assert problems(page, report_url) == []

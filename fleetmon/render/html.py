@@ -26,12 +26,15 @@ from fleetmon.model import (
     catalog,
 )
 from fleetmon.model.catalog import Column, RowScope
+from fleetmon.render.htmlfleet import hypervisors, rankings
 from fleetmon.render.htmlfmt import (
     DASH,
     anchors,
     ceiling,
     column,
+    columnar,
     fmt,
+    heading,
     number,
     sort_key,
     unit_of,
@@ -134,10 +137,10 @@ def _fleet_row(
     total = number(m.get("hv.vms_total"))
     vms = DASH if running is None else f"{running:.0f}" + (f"/{total:.0f}" if total else "")
     cells.append(Cell(vms, sort_key(running)))
-    vcpu = number(m.get("hv.vcpu_overcommit_ratio"))
-    mem = number(m.get("hv.mem_overcommit_ratio"))
-    over = DASH if vcpu is None and mem is None else f"{fmt(vcpu, 'ratio')} / {fmt(mem, 'ratio')}"
-    cells.append(Cell(over, sort_key(vcpu)))
+    # vCPU and memory overcommit in a column each: sorted on their own.
+    for name in ("hv.vcpu_overcommit_ratio", "hv.mem_overcommit_ratio"):
+        x = number(m.get(name))
+        cells.append(Cell(fmt(x, "ratio"), sort_key(x)))
     return FleetRow(
         h, anchor, verdict, _RANK[verdict], groups,
         Cell(fmt(busy, "%"), sort_key(busy)), ", ".join(title), tuple(segs), tuple(cells),
@@ -157,7 +160,7 @@ def _noisy(r: Row) -> bool:
 
 
 def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
-    """A host's rows of `scope`, every metric any of them has in a column."""
+    """A host's rows of `scope`, every metric any of them has in a column, one unit a column."""
     extra = ""
     if scope.echo is not None:
         # An echo (a VM's tap port) repeats figures its own scope's table shows (the VM's
@@ -166,10 +169,17 @@ def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
         rows = [r for r in rows if id(r) not in quiet]
         extra = scope.echo_note.format(n=len(quiet)) if quiet else ""
     cols = [d for d in scope.metrics if any(d.name in r.metrics for r in rows)]
-    body = tuple(
-        (Cell(r.name), *(Cell(fmt(r.metrics.get(d.name), d.unit)) for d in cols)) for r in rows
-    )
-    return Table((scope.name_label, *(d.label for d in cols)), body, len(rows) > FOLD_ROWS, extra)
+    head = [scope.name_label]
+    columns: list[list[Cell]] = [[Cell(r.name) for r in rows]]
+    for d in cols:
+        if columnar(d.unit):
+            suffix, texts = column([number(r.metrics.get(d.name)) for r in rows], d.unit)
+        else:  # a state, a duration: each cell in its own words
+            suffix, texts = "", [fmt(r.metrics.get(d.name), d.unit) for r in rows]
+        head.append(heading(d.label, suffix))
+        columns.append([Cell(t) for t in texts])
+    body = tuple(zip(*columns, strict=True))
+    return Table(tuple(head), body, len(rows) > FOLD_ROWS, extra)
 
 
 def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
@@ -199,7 +209,7 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
         unit = col.unit
         peak = max(known) if unit != "count" and len(known) >= 3 and max(known) > 0 else None
         suffix, texts = column(xs, unit)
-        head.append(col.label + suffix)
+        head.append(heading(col.label, suffix))
         # (An unknown figure is never the peak: a column of dashes has none.)
         marks = ["hi" * (x is not None and x == peak) for x in xs]
         columns.append([Cell(t, cls=m) for t, m in zip(texts, marks, strict=True)])
@@ -354,6 +364,8 @@ def render_html(report: Report) -> str:
             not_detailed=len(ordered) - len(detailed),
             lean_hosts=LEAN_HOSTS,
             trends=trend_map(report),
+            hypervisors=hypervisors(ordered, linked),
+            rankings=rankings(report.hosts, linked),
             changes=changes(report),
             css=css,
             js=js,

@@ -104,23 +104,44 @@ def anchors(names: Iterable[str]) -> dict[str, str]:
 
 
 _IEC = ("", "Ki", "Mi", "Gi", "Ti", "Pi")
+_SI = ("", "k", "M", "G")
+#: Units whose figures a table column shows as they are, with these decimals, and the
+#: heading's suffix.
+_PLAIN = {"count": 0, "%": 1, "ms": 1, "load": 2, "req": 2, "ratio": 2}
+_PLAIN_HEAD = {"%": " %", "ms": " ms"}
 
 
 def column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
-    """One unit for a whole column (its header) and bare figures in it, easier to compare."""
-    if unit == "count":
-        return "", [DASH if x is None else f"{x:.0f}" for x in xs]
-    if unit == "%":
-        return " %", [DASH if x is None else f"{x:.1f}" for x in xs]
+    """One unit for a whole column (its header suffix) and bare figures in it, easier to
+    compare: bytes scaled by 1024 (KiB/s), rates by 1000 (k/s), both chosen by the column's
+    largest figure, so one table never mixes B/s and MiB/s in a column."""
+    if unit in _PLAIN:
+        digits = _PLAIN[unit]
+        return _PLAIN_HEAD.get(unit, ""), [DASH if x is None else f"{x:.{digits}f}" for x in xs]
+    byte = unit in ("B", "B/s")
+    prefixes, step = (_IEC, 1024.0) if byte else (_SI, 1000.0)
     top = max((abs(x) for x in xs if x is not None), default=0.0)
     i = 0
-    while top >= 1024 and i < len(_IEC) - 1:
-        top /= 1024
+    while top >= step and i < len(prefixes) - 1:
+        top /= step
         i += 1
-    div = 1024.0**i
+    div = step**i
     digits = 1 if top < 100 else 0
     cells = [DASH if x is None else f"{x / div:.{digits}f}" for x in xs]
-    return f" {_IEC[i]}{unit}", cells
+    return f" {prefixes[i]}{unit}", cells  # " KiB/s", " k/s"
+
+
+def heading(label: str, suffix: str) -> str:
+    """A column's heading: its label and the column's unit, once ("r/s", "rx pkt k/s")."""
+    if label.endswith("/s") and suffix.endswith("/s"):
+        prefix = suffix.strip()[: -len("/s")]
+        return f"{label[:-2]} {prefix}/s" if prefix else label
+    return label + suffix
+
+
+def columnar(unit: str) -> bool:
+    """Whether `column` can give a column of this unit one scale (not durations or text)."""
+    return unit in _PLAIN or unit in ("B", "B/s", "/s", "pages/s")
 
 
 def unit_of(metric: str | None) -> str:

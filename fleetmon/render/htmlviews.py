@@ -15,6 +15,7 @@ class Cell:
     sort: str = ""
     sub: str = ""  # the device, interface or mount the figure belongs to; a VM's state
     cls: str = ""  # "top" marks a top VM, "hi" a column's largest figure
+    link: str = ""  # the anchor of the host section it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class Table:
     rows: tuple[tuple[Cell, ...], ...]
     fold: bool
     extra: str = ""  # a line under the table
+    #: Sorted on a click on a heading (the script); its first `text_cols` columns by text.
+    sortable: bool = False
+    text_cols: int = 1
 
 
 @dataclass(frozen=True, slots=True)
