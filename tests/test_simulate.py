@@ -165,11 +165,13 @@ def test_a_full_root_is_rounded_up_as_df_does() -> None:
 def test_script_facts_come_from_the_real_probe() -> None:
     script = build_script(ProbeOptions(interval_s=2.5, hypervisor="kvm", nonce="abcdef0123"))
     # xentop's -d: whole seconds, rounded up.
-    assert parse_script(script) == ScriptInfo("abcdef0123", 2.5, "kvm", 3)
+    assert parse_script(script) == ScriptInfo("abcdef0123", 2.5, "kvm", xentop_delay_s=3)
     # The same script pasted into a command line (Ansible raw, pssh) is found there too.
     import shlex
 
-    assert parse_script("sh -c " + shlex.quote(script)) == ScriptInfo("abcdef0123", 2.5, "kvm", 3)
+    assert parse_script("sh -c " + shlex.quote(script)) == ScriptInfo(
+        "abcdef0123", 2.5, "kvm", xentop_delay_s=3
+    )
     assert parse_script("true") is None
 
 
