@@ -114,9 +114,12 @@ def analyse_ms(per_host: int, repeats: int) -> float:
     times = []
     for host in fleet:
         ans = Answer(load_captures(), host, info, "", "")
-        text = ans.first(Moment(0.0, 0.0)) + ans.second(Moment(1.0, 1.0))
+        t0 = 1_790_000_000.0  # moments as the simulator's own: 1 s apart, 10 s in
+        text = ans.first(Moment(10.0, t0)) + ans.second(Moment(11.0, t0 + 1))
         raw = RawResult(HostSpec(host.name, host.address), Status.OK, stdout=text,
                         nonce=info.nonce)  # fmt: skip
+        if analyse_host(raw).status is not Status.OK:
+            raise RuntimeError(f"{host.name}: {analyse_host(raw).error}")
         for _ in range(repeats):
             t0 = time.process_time()
             analyse_host(raw)

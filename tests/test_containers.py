@@ -181,7 +181,6 @@ def test_podman_capture_gives_what_podman_stats_said() -> None:
         "runtime": "podman",
         "id": ID_CPU,
         "cgroup": "v1",
-        "path": f"libpod_parent/libpod-{ID_CPU}",
     }
     assert cpu["ctr.cpu_pct"] == pytest.approx((1850534922 - 1481326929) / 1e9 * 100)
     assert cpu["ctr.cpu_host_pct"] == pytest.approx(cpu["ctr.cpu_pct"] / 2)  # type: ignore[operator]

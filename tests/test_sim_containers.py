@@ -44,7 +44,8 @@ def test_container_rows_are_the_profiles_numbers(index: int, version: str) -> No
         assert m["ctr.pids"] == c.pids
         assert m["ctr.disk_write_bytes_per_s"] == pytest.approx(c.write_bytes_per_s, rel=0.01)
         throttled = m["ctr.cpu_throttled_pct"]
-        assert (throttled > 0) == (c.quota_cpus is not None and c.quota_cpus < 2)
+        full = c.quota_cpus is not None and c.cpu_share >= 0.95 * c.quota_cpus
+        assert throttled == (80.0 if full else 0.0)
         psi = m["ctr.psi_cpu_some_pct"]
         assert (psi is None) == (version == "v1")  # PSI files are v2's
 

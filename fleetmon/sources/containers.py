@@ -95,8 +95,10 @@ def _vm_metrics(v1: Values, v2: Values, g: Values, dt: float | None) -> dict[str
     }
 
 
-def _labels(ident: Ident, version: int, path: str) -> dict[str, str]:
-    labels = {"runtime": ident.kind, "id": ident.id, "cgroup": f"v{version}", "path": path}
+def _labels(ident: Ident, version: int) -> dict[str, str]:
+    # Not the cgroup path: runtime and id name it, and 200 containers' paths would be a
+    # fifth of a host's JSON.
+    labels = {"runtime": ident.kind, "id": ident.id, "cgroup": f"v{version}"}
     if ident.pod:
         labels["pod"] = ident.pod
     if ident.qos:
@@ -136,7 +138,7 @@ def compute_containers(
         name = names.get(ident.id) or ident.name or ident.id[:12]
         metrics = container_metrics(s1.values, s2.values, g.values, host_cpus, interval_s)
         version = s2.version if path in c2 else g.version
-        rows.append(Row(name, metrics, _labels(ident, version, path)))
+        rows.append(Row(name, metrics, _labels(ident, version)))
     rows = _unique(rows)
     notes = (
         (f"{started} container(s) started between the two samples: no rates for them",)
