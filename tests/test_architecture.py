@@ -5,9 +5,10 @@ The stages (a folder each under fleetmon/) and what each may import:
 
     model      records, severities, the metric catalogue        <- everyone
     sources    one module per probe section (parse)             <- collect, analyse, sim
-    inventory  Ansible inventories, the one pattern matcher      <- rules, cli
-    collect    the probe script and the transports (I/O)         <- sim, cli
-    analyse    deltas, VMs, fleet statistics, the report model   <- cli
+    inventory  Ansible inventories, the one pattern matcher      <- rules, cluster, cli
+    collect    the probe script and the transports (I/O)         <- sim, cluster, cli
+    analyse    deltas, VMs, fleet statistics, the report model   <- cluster, cli
+    cluster    shards of a run on a Dask cluster (I/O)           <- cli
     rules      rule files, expressions, verdicts                 <- render, cli
     render     text, json, html, nagios, junit (pure)            <- cli
     io         atomic files, the lock, the raw store (I/O)       <- cli
@@ -41,7 +42,9 @@ ALLOWED: dict[str, set[str]] = {
     "io": {"model"},
     "history": {"model"},
     "sim": {"model", "sources", "collect"},
+    "cluster": {"model", "sources", "inventory", "collect", "analyse"},
     "cli": {
+        "cluster",
         "model",
         "sources",
         "inventory",

@@ -250,6 +250,31 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
         _add_history_option(p)
 
 
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS|local:N",
+        help="collect and analyse in shards on a Dask cluster: its scheduler's address "
+        "(tcp://HOST:8786), or local:N for N local worker processes (pip install "
+        "'fleetmon[cluster]')",
+    )
+    p.add_argument(
+        "--shard-size",
+        type=_positive(int, "--shard-size"),
+        default=500,
+        metavar="N",
+        help="hosts per shard, the most (default 500; a site's hosts are sharded apart)",
+    )
+    p.add_argument(
+        "--shard-timeout",
+        type=_positive(float, "--shard-timeout"),
+        default=None,
+        metavar="S",
+        help="how long one attempt of a shard may run (default: its waves of --forks hosts "
+        "at the per-host deadline, plus 30 s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(
@@ -324,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for another run's lock before giving up (default 0: at once)",
     )
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
+    _add_cluster_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_history_option(run)
     _add_keep_option(run)

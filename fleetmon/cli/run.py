@@ -20,6 +20,7 @@ from fleetmon.cli.runtime import run_async, utc_now
 from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect_each
+from fleetmon.errors import OptionError
 from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import check_output, default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
@@ -53,6 +54,11 @@ def host_collect_options(opts: CollectOptions, spec: HostSpec) -> CollectOptions
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon run INVENTORY`: collect, analyse, report."""
+    if args.cluster is not None:
+        from fleetmon.cluster.engine import load_distributed, parse_cluster
+
+        parse_cluster(args.cluster)
+        load_distributed()  # or say how to install it, before anything is read or probed
     opened = open_inventory(args)
     inventory = opened.inventory
     selected = inventory.select(args.limit, warn=warn)
@@ -60,13 +66,18 @@ def command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"fleetmon: {inventory.path}: the inventory has no hosts to collect\n")
         return 3  # UNKNOWN: nothing was looked at
     hosts, skipped = plan(opened, selected)
-    check_key_files(inventory, hosts)
+    if args.cluster is None:
+        check_key_files(inventory, hosts)  # with --cluster, the workers' files are read there
+    elif args.save_raw:
+        raise OptionError("--save-raw cannot be used with --cluster: raw output stays on workers")
     rules, rule_files = rule_set(args)
     _check_outputs(args)
     rec = recorder(args, rules)
     with _lock_for(args), rec, lean_gc():
         run = _run_info(args, inventory.path, hosts, rule_files, rec.notes)
-        analysed = in_selection_order(selected, _collect_and_analyse(args, hosts, skipped, run))
+        collected, cluster_notes = _collect_and_analyse(args, hosts, skipped, run)
+        analysed = in_selection_order(selected, collected)
+        run = dataclasses.replace(run, notes=(*run.notes, *cluster_notes))
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
         analysed, past = rec.prepare(rules, analysed, run.started_at)
@@ -129,16 +140,30 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
 def _collect_and_analyse(
     args: argparse.Namespace, hosts: Sequence[HostSpec], skipped: Sequence[RawResult], run: RunInfo
-) -> list[HostReport]:
-    """The collected hosts, then the skipped ones, analysed; with --save-raw, every raw
-    result stored (the skipped after the collected) and the folder completed."""
+) -> tuple[list[HostReport], tuple[str, ...]]:
+    """The collected hosts, then the skipped ones, analysed, and notes about the run; with
+    --save-raw, every raw result stored (the skipped after the collected) and the folder
+    completed; with --cluster, the hosts collected and analysed by shards on Dask workers."""
+    notes: tuple[str, ...] = ()
     writer = RawWriter(args.save_raw) if args.save_raw else None
-    analysed = _collect(args, hosts, writer)
+    if args.cluster is not None:
+        from fleetmon.cli.clusterrun import collect_on_cluster
+
+        opts = _collect_options(args)
+        analysed, notes = collect_on_cluster(
+            args,
+            hosts,
+            opts,
+            functools.partial(probe_options, args.interval),
+            functools.partial(host_collect_options, opts),
+        )
+    else:
+        analysed = _collect(args, hosts, writer)
     if writer is not None:
         for i, raw in enumerate(skipped, len(hosts)):
             writer.add(i, raw)
         writer.finish(run)
-    return [*analysed, *map(analyse_host, skipped)]
+    return [*analysed, *map(analyse_host, skipped)], notes
 
 
 #: An output this size (a usual host prints 20-200 KB) is analysed off the event loop: up to

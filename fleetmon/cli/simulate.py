@@ -78,6 +78,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="scripted faults, e.g. unreachable=2,timeout=1,garbage=1,auth=1,cmdfail=1",
     )
+    p.add_argument(
+        "--sites",
+        metavar="NAME,NAME",
+        help="deal the hosts into these sites (fleetmon_site in the inventory), each site on "
+        "its own /16 of loopback from --base-address on (site 2: 65,536 addresses further)",
+    )
     p.add_argument("--seed", type=int, default=0, help="same seed, same fleet")
     p.add_argument(
         "--time-scale",
@@ -157,6 +163,13 @@ def ready_lines(sim: Simulator, inv: Path | None) -> str:
         f"fleetmon simulate: ready: {len(hosts)} hosts ({kinds}) on "
         f"{first.address}:{first.port} .. {last.address}:{last.port}; faults: {fault_text}\n"
     )
+    for site in sim.config.sites:
+        mine = [h for h in hosts if h.site == site]
+        if mine:
+            out += (
+                f"fleetmon simulate: site {site}: {len(mine)} hosts on "
+                f"{mine[0].address}:{mine[0].port} .. {mine[-1].address}:{mine[-1].port}\n"
+            )
     if inv is not None:
         out += f"fleetmon simulate: collect them with: fleetmon run {inv}\n"
     if sim.config.accept_any_key:
@@ -174,7 +187,7 @@ def command(args: argparse.Namespace) -> int:
     import signal
 
     from fleetmon.errors import OptionError
-    from fleetmon.sim.hosts import parse_faults
+    from fleetmon.sim.hosts import parse_faults, parse_sites
     from fleetmon.sim.server import SimConfig, Simulator, raise_fd_limit
 
     config = SimConfig(
@@ -189,6 +202,7 @@ def command(args: argparse.Namespace) -> int:
         containers=args.containers,
         accept_any_key=not (args.inventory_out or args.client_key_out),
         time_scale=args.time_scale,
+        sites=parse_sites(args.sites),
     )
     limit = raise_fd_limit()
     if limit < config.hosts + 64:

@@ -28,6 +28,7 @@ FLEETMON_VARS: frozenset[str] = frozenset(
         "fleetmon_connect_timeout",
         "fleetmon_timeout",
         "fleetmon_output_cap",
+        "fleetmon_site",
     }
 )
 
@@ -161,6 +162,18 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value
 
 
+#: A site name: it becomes a Dask resource name, `site-NAME` (run --cluster).
+_SITE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def parse_site(value: Any) -> str:
+    """`fleetmon_site`: letters, digits, `_`, `.`, `-` (a Dask worker's `--resources`
+    option splits on `=`, `,` and spaces, so a site name has none of them)."""
+    if not isinstance(value, str) or not _SITE_RE.fullmatch(value):
+        raise ValueError(f"expected a site name of letters, digits, '_', '.', '-', got {value!r}")
+    return value
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -194,6 +207,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "fleetmon_connect_timeout": parse_seconds,
     "fleetmon_timeout": parse_seconds,
     "fleetmon_output_cap": parse_size,
+    "fleetmon_site": parse_site,
 }
 
 
@@ -357,6 +371,7 @@ class FleetmonVars:
     connect_timeout_s: float | None = None
     timeout_s: float | None = None
     output_cap_bytes: int | None = None
+    site: str | None = None
 
 
 def fleetmon_vars(spec: HostSpec) -> FleetmonVars:
@@ -369,6 +384,7 @@ def fleetmon_vars(spec: HostSpec) -> FleetmonVars:
         connect_timeout_s=_opt(v, "fleetmon_connect_timeout", parse_seconds),
         timeout_s=_opt(v, "fleetmon_timeout", parse_seconds),
         output_cap_bytes=_opt(v, "fleetmon_output_cap", parse_size),
+        site=_opt(v, "fleetmon_site", parse_site),
     )
 
 

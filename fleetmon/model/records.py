@@ -30,6 +30,10 @@ class Status(StrEnum):
     COMMAND_FAILED = "command_failed"
     PARSE_ERROR = "parse_error"
     SKIPPED = "skipped"  # not collected: the inventory says why (connection type, vault...)
+    #: `run --cluster`: the shard holding the host failed twice (a worker died, the task
+    #: raised, no worker offers its site) or ran past its deadline twice.
+    SHARD_FAILED = "shard_failed"
+    SHARD_TIMEOUT = "shard_timeout"
 
 
 class Severity(StrEnum):

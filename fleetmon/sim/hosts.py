@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -70,6 +71,20 @@ class HostProfile:
     #: `--containers N` (fleetmon.sim.containers.ContainerProfile each).
     containers: tuple[Any, ...] = ()
     has_xentop: bool = False  # Xen: xentop installed (VM disk and network figures)
+    site: str | None = None  # `--sites`: the site whose bastion alone may reach it
+
+
+def parse_sites(spec: str | None) -> tuple[str, ...]:
+    """`a,b` -> ("a", "b"): site names as `fleetmon_site` takes them; OptionError if bad."""
+    if not spec:
+        return ()
+    sites = tuple(s.strip() for s in spec.split(","))
+    for site in sites:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", site):
+            raise OptionError(f"--sites: {site!r} is not a site name (letters, digits, _ . -)")
+    if len(set(sites)) != len(sites):
+        raise OptionError(f"--sites: {spec!r} names a site twice")
+    return sites
 
 
 def parse_faults(spec: str | None) -> dict[str, int]:
@@ -113,6 +128,31 @@ def endpoints(base: str, count: int, port: int, per_address: int) -> list[tuple[
         )
         for i in range(count)
     ]
+
+
+#: Each site's hosts get their own /16 of loopback addresses: site k starts k * 65,536 on.
+SITE_STRIDE = 1 << 16
+
+
+def site_endpoints(
+    base: str, count: int, port: int, per_address: int, sites: Sequence[str]
+) -> tuple[list[tuple[str, int]], list[str | None]]:
+    """The endpoints of `count` hosts dealt into `sites` in even, consecutive blocks (the
+    first sites get one more when it does not divide), and each host's site."""
+    if not sites:
+        return endpoints(base, count, port, per_address), [None] * count
+    try:
+        first = int(ipaddress.ip_address(base))
+    except ValueError:
+        raise OptionError(f"--base-address: {base!r} is not an IP address") from None
+    where: list[tuple[str, int]] = []
+    site_of: list[str | None] = []
+    for k, site in enumerate(sites):
+        n = count // len(sites) + (1 if k < count % len(sites) else 0)
+        start = str(ipaddress.ip_address(first + k * SITE_STRIDE))
+        where += endpoints(start, n, port, per_address)
+        site_of += [site] * n
+    return where, site_of
 
 
 def _kind_of(kind: str, rng: random.Random) -> str:

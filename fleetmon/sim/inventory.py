@@ -1,7 +1,8 @@
 """Simulator (edge): the Ansible YAML inventory that matches a simulated fleet (pure text).
 
-Groups: the host's kind (kvm, xen, linux) and its rack (20 hosts each). A faulty host carries
-`sim_fault` so a reader of the report can tell a scripted failure from a real one.
+Groups: the host's kind (kvm, xen, linux), its rack (20 hosts each) and, with `--sites`, its
+site (`site_NAME`, and `fleetmon_site: NAME` on the host). A faulty host carries `sim_fault` so
+a reader of the report can tell a scripted failure from a real one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def render_inventory(
         entry: dict[str, Any] = {"ansible_host": h.address, "ansible_port": h.port}
         if h.fault:
             entry["sim_fault"] = h.fault
+        if h.site:
+            entry["fleetmon_site"] = h.site
+            racks.setdefault(f"site_{h.site}", {})[h.name] = None
         kinds.setdefault(h.kind, {})[h.name] = entry
         racks.setdefault(h.rack, {})[h.name] = None
     children: dict[str, Any] = {k: {"hosts": v} for k, v in sorted(kinds.items())}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import re
@@ -24,7 +25,7 @@ from fleetmon.collect.probe import ONCE_EVERY_TICKS, REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures, read_capture
 from fleetmon.sim.containers import with_containers
-from fleetmon.sim.hosts import HostProfile, endpoints, make_fleet
+from fleetmon.sim.hosts import HostProfile, make_fleet, site_endpoints
 from fleetmon.sim.render import Moment, machine_df
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class SimConfig:
     #: Simulated seconds per real second for the streaming loop: at 10, a 2 s tick is
     #: answered every 0.2 s with the hosts' clocks moved on by 2 s (long runs in less time).
     time_scale: float = 1.0
+    #: Site names: the hosts dealt into them, each site on its own /16 of loopback.
+    sites: tuple[str, ...] = ()
 
 
 def raise_fd_limit() -> int:
@@ -111,9 +114,15 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        where = endpoints(config.base_address, config.hosts, config.port, config.ports_per_address)
+        where, sites = site_endpoints(
+            config.base_address, config.hosts, config.port, config.ports_per_address, config.sites
+        )
+        fleet = make_fleet(config.hosts, config.kind, config.seed, config.faults, where)
         self.hosts: tuple[HostProfile, ...] = with_containers(
-            make_fleet(config.hosts, config.kind, config.seed, config.faults, where),
+            tuple(
+                dataclasses.replace(h, site=site) if site else h
+                for h, site in zip(fleet, sites, strict=True)
+            ),
             config.containers,
             config.seed,
         )

@@ -1,0 +1,81 @@
+"""`fleetmon run --cluster` (I/O edge): the run's hosts collected and analysed by shards on a
+Dask cluster; the client gets their analysed reports back, in inventory order.
+
+The rules, the outputs and the history stay the client's, exactly as in a local run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from fleetmon.cli.progress import Progress
+from fleetmon.cluster.engine import ShardRunner, connect
+from fleetmon.cluster.shards import Shard, failed_hosts, make_shards
+from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.inventory import fleetmon_vars
+from fleetmon.model import HostReport, HostSpec, Status
+
+
+def site_of(spec: HostSpec) -> str | None:
+    """The host's `fleetmon_site`, None when it has none."""
+    return fleetmon_vars(spec).site
+
+
+def collect_on_cluster(
+    args: argparse.Namespace,
+    hosts: Sequence[HostSpec],
+    opts: CollectOptions,
+    probe_options: Callable[[HostSpec], ProbeOptions],
+    host_options: Callable[[HostSpec], CollectOptions],
+) -> tuple[list[HostReport], tuple[str, ...]]:
+    """Every host's report, in the order of `hosts`, and the run's notes about the cluster
+    (where each shard ran, what was retried or failed)."""
+    shards = make_shards(hosts, opts, probe_options, host_options, site_of, args.shard_size)
+    index = {h.name: i for i, h in enumerate(hosts)}
+    out: list[HostReport | None] = [None] * len(hosts)
+    progress = Progress([h.name for h in hosts], not args.quiet, slow_after_s=args.interval)
+
+    def on_start(shard: Shard) -> None:
+        for name in shard.names:
+            progress.start(index[name])
+
+    def on_done(shard: Shard, reports: Sequence[HostReport]) -> None:
+        for r in reports:
+            i = index[r.name]
+            if out[i] is None:  # exactly once, whatever a retry brings back
+                out[i] = r
+                progress.done(i, r.collected)
+
+    notes: list[str] = []
+    runner = ShardRunner(None, on_start, on_done, args.shard_timeout, progress.draw)
+    try:
+        sites = sorted({s.site for s in shards if s.site is not None})
+        with connect(args.cluster, args.connect_timeout, sites) as client:
+            runner.client = client
+            runner.run(shards)
+    except OSError as exc:
+        notes.append(f"--cluster {args.cluster}: {exc}")
+        for shard in shards:
+            on_done(shard, failed_hosts(shard, Status.SHARD_FAILED, str(exc)))
+    finally:
+        progress.finish()
+    for shard in shards:  # none is left out; this only guards that promise
+        on_done(shard, failed_hosts(shard, Status.SHARD_FAILED, "the shard never reported"))
+    notes = [*_placement(args.cluster, len(shards), runner), *runner.notes, *notes]
+    return [r for r in out if r is not None], tuple(notes)
+
+
+def _placement(cluster: str, count: int, runner: ShardRunner) -> list[str]:
+    """One note for the cluster, then one per worker: the shards it ran and its CPU time."""
+    by_worker: dict[str, list[str]] = defaultdict(list)
+    cpu: dict[str, float] = defaultdict(float)
+    for r in runner.results:
+        by_worker[r.worker].append(r.key)
+        cpu[r.worker] += r.cpu_s
+    notes = [f"cluster {cluster}: {count} shard(s) on {len(by_worker)} worker(s)"]
+    for worker, keys in sorted(by_worker.items()):
+        notes.append(f"worker {worker}: shards {', '.join(sorted(keys))} ({cpu[worker]:.1f} s CPU)")
+    return notes

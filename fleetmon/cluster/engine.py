@@ -1,0 +1,262 @@
+"""Cluster runs, the client's side (I/O): shards submitted to a Dask scheduler, each retried
+once, their hosts gathered; every host of the run comes back exactly once.
+
+An attempt fails when its task raises, when its worker dies (Dask's KilledWorker) or when it
+runs past the shard's deadline (counted from the start its worker announces, not from the
+submission: a shard waiting for a free worker is not late). The second attempt goes to
+another eligible worker when there is one; a second failure makes the shard's hosts
+`shard_failed` or `shard_timeout`, with both reasons.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from fleetmon.cluster.shards import Shard, failed_hosts, site_resource
+from fleetmon.cluster.task import TOPIC, ShardResult, run_shard
+from fleetmon.errors import OptionError
+from fleetmon.model import HostReport, Status
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "--cluster needs Dask's distributed scheduler: pip install 'fleetmon[cluster]'"
+#: How often the client looks at its shards (results, deadlines, workers gone).
+POLL_S = 0.2
+#: How often it asks the scheduler which workers are alive (for shards waiting on a site).
+WORKERS_EVERY_S = 2.0
+#: Attempts per shard: the first, and one retry.
+ATTEMPTS = 2
+
+
+def load_distributed() -> ModuleType:
+    """The `distributed` package, or OptionError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise OptionError(INSTALL_HINT) from None
+    return distributed
+
+
+def parse_cluster(text: str) -> tuple[str, int]:
+    """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0)."""
+    if text.startswith("local:"):
+        n = text.removeprefix("local:")
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise OptionError(f"--cluster {text!r}: local:N needs a number of workers, 1-256")
+        return "local", int(n)
+    if "://" not in text:
+        raise OptionError(
+            f"--cluster {text!r}: expected a Dask scheduler address (tcp://HOST:PORT) or local:N"
+        )
+    return text, 0
+
+
+@contextlib.contextmanager
+def connect(text: str, timeout_s: float, sites: Sequence[str] = ()) -> Iterator[Any]:
+    """A Dask client: of the scheduler at `text`, or of a local cluster of N worker processes
+    (`local:N`, one thread each, every one offering every site of `sites`; a task whose
+    worker dies fails at once, fleetmon retries it). OSError when the scheduler cannot be
+    reached."""
+    address, workers = parse_cluster(text)
+    distributed = load_distributed()
+    import dask
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # Dask logs every worker and client coming and going at INFO: not a run's business.
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    with contextlib.ExitStack() as stack:
+        if address == "local":
+            stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    # Its HTTP server on a free loopback port: 8787 may be another cluster's.
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.ERROR,
+                    resources={site_resource(s): 1 for s in sites},
+                )
+            )
+            client = stack.enter_context(distributed.Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(distributed.Client(address, timeout=timeout_s))
+            except (OSError, TimeoutError) as exc:
+                raise OSError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        yield client
+
+
+@dataclass
+class _Attempt:
+    shard: Shard
+    number: int
+    future: Any
+    reasons: tuple[str, ...]
+    started: float | None = None
+    worker: str | None = None
+
+
+class ShardRunner:
+    """Submit the shards, watch them, retry once, and hand every shard's hosts to `on_done`."""
+
+    def __init__(
+        self,
+        client: Any,
+        on_start: Callable[[Shard], None] = lambda s: None,
+        on_done: Callable[[Shard, Sequence[HostReport]], None] = lambda s, h: None,
+        deadline_s: float | None = None,
+        tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.client = client
+        self.on_start, self.on_done, self.tick = on_start, on_done, tick
+        self.deadline_s = deadline_s
+        self.run_id = uuid.uuid4().hex[:12]
+        self.notes: list[str] = []
+        self.results: list[ShardResult] = []
+        self._starts: dict[tuple[str, int], tuple[float, str]] = {}
+        self._workers: dict[str, Any] = {}
+        self._workers_at = float("-inf")
+
+    def _event(self, event: tuple[float, Any]) -> None:
+        # Called on the client's own event loop thread: one dict item set, atomic.
+        msg = event[1]
+        self._starts[(str(msg["key"]), int(msg["attempt"]))] = (time.monotonic(), msg["worker"])
+
+    def _eligible(self, shard: Shard, refresh: bool = False) -> list[str]:
+        now = time.monotonic()
+        if refresh or now - self._workers_at > WORKERS_EVERY_S:
+            self._workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            self._workers_at = now
+        need = shard.resources
+        return [
+            addr
+            for addr, info in self._workers.items()
+            if all((info.get("resources") or {}).get(r, 0) >= n for r, n in need.items())
+        ]
+
+    def _submit(
+        self, shard: Shard, number: int, reasons: tuple[str, ...], avoid: str | None
+    ) -> _Attempt | None:
+        eligible = self._eligible(shard, refresh=number > 1)
+        if not eligible:
+            self._no_worker(shard, reasons)
+            return None
+        others = [w for w in eligible if w != avoid]
+        future = self.client.submit(
+            run_shard,
+            shard,
+            number,
+            key=f"fleetmon-{self.run_id}-{shard.key}-{number}",
+            resources=shard.resources or None,
+            workers=others if avoid is not None and others else None,
+            allow_other_workers=False,
+            pure=False,
+        )
+        return _Attempt(shard, number, future, reasons)
+
+    def _no_worker(self, shard: Shard, reasons: tuple[str, ...]) -> None:
+        need = site_resource(shard.site) if shard.site else "any"
+        why = (
+            f"no worker offers the resource {need} (start one with"
+            f" `dask worker SCHEDULER --resources {need}=1`)"
+            if shard.site
+            else "no worker is connected to the scheduler"
+        )
+        self._fail(shard, Status.SHARD_FAILED, (*reasons, why))
+
+    def _fail(self, shard: Shard, status: Status, reasons: tuple[str, ...]) -> None:
+        reason = f"shard {shard.key}: " + "; ".join(reasons)
+        self.notes.append(f"{reason} ({len(shard.hosts)} hosts not collected)")
+        self.on_done(shard, failed_hosts(shard, status, reason))
+
+    def run(self, shards: Sequence[Shard]) -> None:
+        """Every shard to its end: its hosts collected, or failed twice."""
+        self.client.subscribe_topic(TOPIC, self._event)
+        try:
+            pending = [a for s in shards if (a := self._submit(s, 1, (), None)) is not None]
+            while pending:
+                self._wait(pending)
+                pending = [n for a in pending for n in self._step(a)]
+                self.tick()
+        finally:
+            self.client.unsubscribe_topic(TOPIC)
+
+    def _wait(self, pending: Sequence[_Attempt]) -> None:
+        import distributed
+
+        with contextlib.suppress(TimeoutError):
+            distributed.wait(  # type: ignore[no-untyped-call]
+                [a.future for a in pending], timeout=POLL_S, return_when="FIRST_COMPLETED"
+            )
+
+    def _step(self, a: _Attempt) -> list[_Attempt]:
+        """The attempt again if it goes on, its retry if it failed once, else nothing."""
+        if a.started is None and (hit := self._starts.get((a.shard.key, a.number))):
+            a.started, a.worker = hit
+            if a.number == 1:
+                self.on_start(a.shard)
+        status = a.future.status
+        if status == "finished":
+            return self._finished(a)
+        if status in ("error", "cancelled", "lost"):
+            return self._retry(a, Status.SHARD_FAILED, self._why(a))
+        eligible = self._eligible(a.shard)
+        if a.worker is not None and a.worker not in self._workers:
+            # Gone from the scheduler: its task would wait for a worker that may never come
+            # back (the only one of its site), or be rerun by the scheduler unseen.
+            a.future.cancel()
+            return self._retry(a, Status.SHARD_FAILED, f"its worker {a.worker} left the cluster")
+        if not eligible:
+            a.future.cancel()
+            self._no_worker(a.shard, a.reasons)
+            return []
+        limit = self.deadline_s or a.shard.deadline_s()
+        if a.started is not None and time.monotonic() - a.started > limit:
+            a.future.cancel()
+            where = f" on worker {a.worker}" if a.worker else ""
+            why = f"ran past its deadline of {limit:g} s{where}"
+            return self._retry(a, Status.SHARD_TIMEOUT, why)
+        return [a]
+
+    def _why(self, a: _Attempt) -> str:
+        try:
+            exc = a.future.exception(timeout=5)
+        except Exception as err:  # the scheduler forgot the task (a cancelled, lost future)
+            exc = err
+        name = type(exc).__name__
+        if name == "KilledWorker":
+            worker = getattr(getattr(exc, "last_worker", None), "address", a.worker)
+            return f"its worker {worker} died"
+        where = f" on worker {a.worker}" if a.worker else ""
+        return f"attempt {a.number} failed{where}: {name}: {exc}"
+
+    def _retry(self, a: _Attempt, status: Status, why: str) -> list[_Attempt]:
+        reasons = (*a.reasons, f"attempt {a.number}: {why}")
+        if a.number >= ATTEMPTS:
+            self._fail(a.shard, status, reasons)
+            return []
+        self.notes.append(f"shard {a.shard.key}: retried ({why})")
+        nxt = self._submit(a.shard, a.number + 1, reasons, a.worker)
+        return [] if nxt is None else [nxt]
+
+    def _finished(self, a: _Attempt) -> list[_Attempt]:
+        result: ShardResult = a.future.result()
+        a.future.release()
+        self.results.append(result)
+        got = {h.name: h for h in result.hosts}
+        hosts = [got.get(n) for n in a.shard.names]
+        missing = [n for n, h in zip(a.shard.names, hosts, strict=True) if h is None]
+        if missing:  # never from run_shard; a host is accounted for all the same
+            lost = failed_hosts(a.shard, Status.SHARD_FAILED, "missing from its shard's result")
+            hosts = [h or lost[i] for i, h in enumerate(hosts)]
+        self.on_done(a.shard, [h for h in hosts if h is not None])
+        return []

@@ -1,0 +1,89 @@
+"""Cluster runs, the worker's side (I/O): one shard collected and analysed where it runs.
+
+`run_shard` is the Dask task: the same collect stage and `analyse_host` as a local run, on
+an event loop of its own in the worker's thread; it returns the analysed host reports (a
+few KB a host), never the raw probe output. Key files, known_hosts files and the ssh-agent
+are those of the worker's machine: the paths the inventory names are opened there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.cluster.shards import Shard, ShardHost
+from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import collect_each
+from fleetmon.model import HostReport, HostSpec, RawResult
+
+log = logging.getLogger(__name__)
+
+#: The Dask event topic on which each attempt says where and when it started.
+TOPIC = "fleetmon-shard"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    """What a shard's task returns: its hosts analysed, where it ran, what it cost there."""
+
+    key: str
+    worker: str
+    hosts: tuple[HostReport, ...]
+    elapsed_s: float
+    cpu_s: float
+
+
+def _worker() -> str:
+    """This worker's address, after telling the client the attempt started (or "in-process"
+    outside a Dask worker)."""
+    try:
+        from distributed import get_worker
+    except ImportError:  # pragma: no cover - the task only runs where Dask is
+        return "in-process"
+    try:
+        worker = get_worker()
+    except ValueError:  # called directly, not as a task
+        return "in-process"
+    return str(worker.address)
+
+
+def announce(key: str, attempt: int) -> str:
+    """Log the attempt's start on the scheduler's event log (the client's deadline starts
+    then, not while the task waits for a free worker); the worker's address."""
+    address = _worker()
+    if address != "in-process":
+        from distributed import get_worker
+
+        get_worker().log_event(TOPIC, {"key": key, "attempt": attempt, "worker": address})
+    return address
+
+
+async def collect_shard(shard: Shard) -> list[HostReport]:
+    """Probe the shard's hosts at most `forks` at a time, each analysed as it answers."""
+    by_name: dict[str, ShardHost] = {h.spec.name: h for h in shard.hosts}
+
+    def probe(spec: HostSpec) -> ProbeOptions:
+        return by_name[spec.name].probe
+
+    def limits(spec: HostSpec) -> CollectOptions:
+        return by_name[spec.name].opts
+
+    def done(_: int, raw: RawResult) -> HostReport:
+        return analyse_host(raw)
+
+    specs = [h.spec for h in shard.hosts]
+    return await collect_each(specs, shard.opts, probe, done, host_options=limits)
+
+
+def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
+    """The Dask task of one shard: collect and analyse its hosts; their reports in order."""
+    address = announce(shard.key, attempt)
+    started, cpu = time.monotonic(), time.thread_time()
+    hosts = asyncio.run(collect_shard(shard))
+    elapsed = time.monotonic() - started
+    log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
+    return ShardResult(shard.key, address, tuple(hosts), elapsed, time.thread_time() - cpu)
