@@ -101,6 +101,10 @@ class _Attempt:
     number: int
     future: Any
     reasons: tuple[str, ...]
+    #: The attempt number the task was given (its start events carry it).
+    arg: int = 1
+    #: Start events seen: more than one when the scheduler reran the task itself.
+    seen: int = 0
     started: float | None = None
     worker: str | None = None
 
@@ -122,14 +126,15 @@ class ShardRunner:
         self.run_id = uuid.uuid4().hex[:12]
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
-        self._starts: dict[tuple[str, int], tuple[float, str]] = {}
+        self._starts: dict[tuple[str, int], list[tuple[float, str]]] = {}
         self._workers: dict[str, Any] = {}
         self._workers_at = float("-inf")
 
     def _event(self, event: tuple[float, Any]) -> None:
         # Called on the client's own event loop thread: one dict item set, atomic.
         msg = event[1]
-        self._starts[(str(msg["key"]), int(msg["attempt"]))] = (time.monotonic(), msg["worker"])
+        key = (str(msg["key"]), int(msg["attempt"]))
+        self._starts.setdefault(key, []).append((time.monotonic(), str(msg["worker"])))
 
     def _eligible(self, shard: Shard, refresh: bool = False) -> list[str]:
         now = time.monotonic()
@@ -161,7 +166,7 @@ class ShardRunner:
             allow_other_workers=False,
             pure=False,
         )
-        return _Attempt(shard, number, future, reasons)
+        return _Attempt(shard, number, future, reasons, arg=number)
 
     def _no_worker(self, shard: Shard, reasons: tuple[str, ...]) -> None:
         need = site_resource(shard.site) if shard.site else "any"
@@ -200,10 +205,9 @@ class ShardRunner:
 
     def _step(self, a: _Attempt) -> list[_Attempt]:
         """The attempt again if it goes on, its retry if it failed once, else nothing."""
-        if a.started is None and (hit := self._starts.get((a.shard.key, a.number))):
-            a.started, a.worker = hit
-            if a.number == 1:
-                self.on_start(a.shard)
+        starts = self._starts.get((a.shard.key, a.arg), [])
+        if len(starts) > a.seen:
+            self._started(a, starts)
         status = a.future.status
         if status == "finished":
             return self._finished(a)
@@ -227,6 +231,20 @@ class ShardRunner:
             return self._retry(a, Status.SHARD_TIMEOUT, why)
         return [a]
 
+    def _started(self, a: _Attempt, starts: list[tuple[float, str]]) -> None:
+        if a.seen == 0 and a.number == 1:
+            self.on_start(a.shard)
+        for at, worker in starts[a.seen :]:
+            if a.worker is not None and worker != a.worker:
+                # The scheduler ran it again elsewhere (its worker died: Dask's own
+                # rescheduling, distributed.scheduler.allowed-failures): that is its retry.
+                why = f"its worker {a.worker} left mid-run; the scheduler reran it on {worker}"
+                self.notes.append(f"shard {a.shard.key}: retried ({why})")
+                a.reasons = (*a.reasons, f"attempt {a.number}: {why}")
+                a.number = min(a.number + 1, ATTEMPTS)
+            a.started, a.worker = at, worker
+        a.seen = len(starts)
+
     def _why(self, a: _Attempt) -> str:
         try:
             exc = a.future.exception(timeout=5)
@@ -237,7 +255,7 @@ class ShardRunner:
             worker = getattr(getattr(exc, "last_worker", None), "address", a.worker)
             return f"its worker {worker} died"
         where = f" on worker {a.worker}" if a.worker else ""
-        return f"attempt {a.number} failed{where}: {name}: {exc}"
+        return f"failed{where}: {name}: {exc}"
 
     def _retry(self, a: _Attempt, status: Status, why: str) -> list[_Attempt]:
         reasons = (*a.reasons, f"attempt {a.number}: {why}")

@@ -1,0 +1,208 @@
+"""`fleetmon run --cluster`: shards on a real Dask cluster (the `dask scheduler` and `dask
+worker` CLIs on loopback), against the simulator playing two sites."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from clirun import fleetmon
+from daskcli import Cluster, Sim, require_dask, start_cluster, start_sim, stop, stop_sim
+
+pytestmark = pytest.mark.slow
+
+
+def _base() -> str:
+    """A random 127.x.y.1 (x <= 200: the second site is 65,536 addresses further on)."""
+    return f"127.{random.randint(100, 200)}.{random.randint(0, 255)}.1"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require_dask()
+    c = start_cluster(
+        tmp_path_factory.mktemp("dask"), {"a": ["--resources", "site-a=1"], "any": []}
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    s = start_sim(
+        tmp_path_factory.mktemp("sim"),
+        ["--hosts", "24", "--sites", "a,b", "--base-address", _base(), "--kind", "mixed"],
+    )
+    yield s
+    stop_sim(s)
+
+
+def _unpin(inventory: Path, site: str, out: Path) -> Path:
+    """The inventory with `site`'s hosts left without a fleetmon_site (any worker's)."""
+    doc = yaml.safe_load(inventory.read_text())
+    for group in doc["all"]["children"].values():
+        for entry in (group.get("hosts") or {}).values():
+            if isinstance(entry, dict) and entry.get("fleetmon_site") == site:
+                del entry["fleetmon_site"]
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def _run(*args: object) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    res = fleetmon("run", *args, "-q", "--format", "json", "--history", "none", timeout=300)
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    return res, json.loads(res.stdout)
+
+
+def _worker_shards(report: dict[str, Any]) -> dict[str, list[str]]:
+    """Worker address -> the shards the run's notes say it ran."""
+    out = {}
+    for note in report["notes"]:
+        if note.startswith("worker "):
+            worker, _, rest = note.removeprefix("worker ").partition(": shards ")
+            out[worker] = rest.rsplit(" (", 1)[0].split(", ")
+    return out
+
+
+def _site_of(inventory: Path) -> dict[str, str | None]:
+    doc = yaml.safe_load(inventory.read_text())
+    return {
+        name: (entry or {}).get("fleetmon_site")
+        for group in doc["all"]["children"].values()
+        for name, entry in (group.get("hosts") or {}).items()
+        if isinstance(entry, dict)
+    }
+
+
+def test_shards_land_on_their_site_s_worker_and_match_a_local_run(
+    cluster: Cluster, sim: Sim, tmp_path: Path
+) -> None:
+    inv = _unpin(sim.inventory, "b", tmp_path / "inv.yaml")
+    sites = _site_of(inv)
+    _, local = _run(inv)
+    _, dist = _run(inv, "--cluster", cluster.address, "--shard-size", "5")
+    placed = _worker_shards(dist)
+    a_addr = cluster.worker_address("a")
+    # Site a: 12 hosts in 3 shards of 4, every one on the worker offering site-a.
+    assert sorted(k for keys in placed.values() for k in keys if k.startswith("site-a")) == [
+        "site-a/1of3", "site-a/2of3", "site-a/3of3",
+    ]  # fmt: skip
+    assert [k for w, keys in placed.items() if w != a_addr for k in keys if "site-a" in k] == []
+    assert sum(len(keys) for keys in placed.values()) == 6
+    # The same hosts in the same order, with the same statuses and the same fixed facts;
+    # the rates come from two probes of the simulator a few seconds apart.
+    assert [h["name"] for h in dist["hosts"]] == [h["name"] for h in local["hosts"]]
+    assert len(dist["hosts"]) == len(sites) == 24
+    for d, lo in zip(dist["hosts"], local["hosts"], strict=True):
+        same = ("status", "address", "groups", "hypervisor", "error")
+        assert {k: d[k] for k in same} == {k: lo[k] for k in same}
+        assert d["metrics"].keys() == lo["metrics"].keys()
+        for key in ("cpu.count", "mem.total_bytes"):
+            assert d["metrics"][key] == lo["metrics"][key]
+        for scope in ("disks", "nics", "filesystems", "vms"):
+            assert [r["name"] for r in d[scope]] == [r["name"] for r in lo[scope]]
+        busy_d, busy_l = d["metrics"]["cpu.busy_pct"], lo["metrics"]["cpu.busy_pct"]
+        assert abs(busy_d - busy_l) < 5, (d["name"], busy_d, busy_l)
+    assert dist["summary"]["collected"] == local["summary"]["collected"] == 24
+    assert dist["fleet"]["metrics"].keys() == local["fleet"]["metrics"].keys()
+
+
+def test_a_site_without_a_worker_is_accounted_for_as_shard_failed(
+    cluster: Cluster, sim: Sim
+) -> None:
+    res, report = _run(sim.inventory, "--cluster", cluster.address)
+    sites = _site_of(sim.inventory)
+    statuses = {h["name"]: (h["status"], h["error"]) for h in report["hosts"]}
+    assert sorted(statuses) == sorted(sites)
+    for name, site in sites.items():
+        status, error = statuses[name]
+        if site == "a":
+            assert status == "ok"
+        else:
+            assert status == "shard_failed"
+            assert error == (
+                "shard site-b/1of1: no worker offers the resource site-b (start one with"
+                " `dask worker SCHEDULER --resources site-b=1`)"
+            )
+    # Hosts not collected make the run UNKNOWN (3) unless something is CRITICAL (2).
+    assert res.returncode == (2 if report["summary"]["critical"] else 3)
+    assert report["summary"]["failed"] == 12
+
+
+def test_a_shard_past_its_deadline_is_retried_then_shard_timeout(tmp_path: Path) -> None:
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base(), "--faults", "timeout=1"])
+    try:
+        started = time.monotonic()
+        _, report = _run(
+            s.inventory, "--cluster", c.address, "--shard-size", "4",
+            "--shard-timeout", "8", "--timeout", "60",
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    finally:
+        stop_sim(s)
+        c.close()
+    by_status = Counter(h["status"] for h in report["hosts"])
+    assert by_status == {"ok": 4, "shard_timeout": 4}
+    late = [h for h in report["hosts"] if h["status"] == "shard_timeout"]
+    assert len({h["error"] for h in late}) == 1
+    error = late[0]["error"]
+    assert error.startswith("shard any/")
+    assert error.count("ran past its deadline of 8 s on worker tcp://127.0.0.1:") == 2
+    assert "attempt 1: " in error
+    assert "attempt 2: " in error
+    assert any("retried (ran past its deadline of 8 s" in n for n in report["notes"])
+    assert elapsed >= 16  # two attempts of 8 s, not the per-host 60
+
+
+def _running_on(address: str, worker: str, wait_s: float = 60) -> None:
+    """Return once `worker` has announced the start of a fleetmon shard (the event each
+    attempt logs on the scheduler)."""
+    import distributed
+
+    with distributed.Client(address, timeout=20) as client:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            events = client.get_events("fleetmon-shard")
+            if any(msg["worker"] == worker for _, msg in events):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"{worker} never ran a shard")
+
+
+def test_a_worker_killed_mid_run_has_its_shards_retried(tmp_path: Path) -> None:
+    require_dask()
+    c = start_cluster(tmp_path, {"a": ["--resources", "site-a=1"], "b": []})
+    s = start_sim(tmp_path, ["--hosts", "20", "--sites", "a,b", "--base-address", _base()])
+    inv = _unpin(s.inventory, "b", tmp_path / "inv.yaml")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fleetmon", "run", str(inv), "--cluster", c.address,
+             "--shard-size", "5", "-i", "3", "-q", "--format", "json", "--history", "none"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        b_addr = c.worker_address("b")
+        _running_on(c.address, b_addr)
+        stop(c.workers["b"], signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        stop_sim(s)
+        c.close()
+    report = json.loads(out)
+    assert sorted(h["name"] for h in report["hosts"]) == sorted(_site_of(inv))
+    assert Counter(h["status"] for h in report["hosts"]) == {"ok": 20}, err
+    retried = [n for n in report["notes"] if "retried" in n]
+    assert retried, report["notes"]
+    assert all(f"its worker {b_addr}" in n for n in retried), report["notes"]
+    assert list(_worker_shards(report)) == [c.worker_address("a")]
