@@ -1,0 +1,195 @@
+"""Cluster runs without a cluster process: shards, the options, the missing extra, and the
+engine on an in-process Dask cluster against canned probe output (exact figures)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from clirun import fleetmon
+from probetext import NONCE, probe_stdout
+
+from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.cluster.engine import ShardRunner, parse_cluster
+from fleetmon.cluster.shards import make_shards
+from fleetmon.cluster.task import run_shard
+from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
+from fleetmon.collect.probe import ProbeOptions
+from fleetmon.collect.runner import TRANSPORTS
+from fleetmon.collect.ssh import Progress, SshContext
+from fleetmon.errors import OptionError
+from fleetmon.model import HostReport, HostSpec, RawResult, Status
+from fleetmon.sim.hosts import parse_sites, site_endpoints
+
+OPTS = CollectOptions(interval_s=1.0, forks=10)
+
+
+def _spec(name: str, site: str | None = None, secret: str = "") -> HostSpec:
+    vars_ = {"fleetmon_site": site} if site else {}
+    if secret:
+        vars_["db_password"] = secret
+    return HostSpec(name=name, address="127.0.0.1", connection="replay", vars=vars_)
+
+
+def _site(h: HostSpec) -> str | None:
+    site = h.vars.get("fleetmon_site")
+    return site if isinstance(site, str) else None
+
+
+def _shards(hosts: list[HostSpec], size: int = 500) -> list:  # type: ignore[type-arg]
+    return make_shards(
+        hosts, OPTS, lambda h: ProbeOptions(interval_s=1.0), lambda h: OPTS, _site, size
+    )
+
+
+def test_hosts_are_cut_by_site_then_into_even_shards() -> None:
+    hosts = [_spec(f"a{i}", "a") for i in range(7)] + [_spec(f"n{i}") for i in range(5)]
+    hosts.insert(3, _spec("b0", "b"))
+    shards = _shards(hosts, size=3)
+    assert [(s.key, s.site, s.names) for s in shards] == [
+        ("site-a/1of3", "a", ("a0", "a1", "a2")),
+        ("site-a/2of3", "a", ("a3", "a4", "a5")),
+        ("site-a/3of3", "a", ("a6",)),
+        ("site-b/1of1", "b", ("b0",)),
+        ("any/1of2", None, ("n0", "n1", "n2")),
+        ("any/2of2", None, ("n3", "n4")),
+    ]
+    assert [s.resources for s in shards[2:5]] == [{"site-a": 1}, {"site-b": 1}, {}]
+    assert sorted(n for s in shards for n in s.names) == sorted(h.name for h in hosts)
+
+
+def test_a_shard_carries_no_inventory_variable() -> None:
+    (shard,) = _shards([_spec("x", "a", secret="hunter2")])
+    assert shard.hosts[0].spec.vars == {}
+    assert "hunter2" not in repr(shard)
+
+
+def test_a_shard_s_deadline_counts_its_waves_of_forks() -> None:
+    (shard,) = _shards([_spec(f"h{i}") for i in range(25)])
+    # 25 hosts at 10 at a time: 3 waves of (interval 1 + 30 s) each, plus 30 s.
+    assert shard.deadline_s() == 3 * 31.0 + 30.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("local:0", "--cluster 'local:0': local:N needs a number of workers, 1-256"),
+        ("local:", "--cluster 'local:': local:N needs a number of workers, 1-256"),
+        (
+            "sched:8786",
+            "--cluster 'sched:8786': expected a Dask scheduler address (tcp://HOST:PORT)"
+            " or local:N",
+        ),
+    ],
+)
+def test_bad_cluster_addresses_are_refused(text: str, message: str) -> None:
+    with pytest.raises(OptionError) as err:
+        parse_cluster(text)
+    assert str(err.value) == message
+
+
+def test_cluster_options_parse() -> None:
+    assert parse_cluster("local:2") == ("local", 2)
+    assert parse_cluster("tcp://10.0.0.5:8786") == ("tcp://10.0.0.5:8786", 0)
+
+
+def test_without_dask_cluster_says_how_to_install_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "distributed"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('not installed')\n")
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("h1 ansible_host=127.0.0.1\n")
+    res = fleetmon("run", inv, "--cluster", "local:2", env={"PYTHONPATH": str(tmp_path)})
+    assert res.returncode == 4
+    assert res.stderr == (
+        "fleetmon: error: --cluster needs Dask's distributed scheduler:"
+        " pip install 'fleetmon[cluster]'\n"
+    )
+
+
+def test_a_bad_site_name_names_its_file_and_line(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("all:\n  hosts:\n    h1:\n      fleetmon_site: 'a=b'\n")
+    res = fleetmon("run", inv, "--cluster", "local:1")
+    assert res.returncode == 4
+    assert res.stderr.startswith(f"fleetmon: error: {inv}:4: ")
+    assert "expected a site name of letters, digits, '_', '.', '-', got 'a=b'" in res.stderr
+
+
+def test_simulated_sites_get_their_own_block_of_loopback() -> None:
+    where, sites = site_endpoints("127.0.1.1", 5, 2222, 1, parse_sites("a,b"))
+    assert where == [
+        ("127.0.1.1", 2222), ("127.0.1.2", 2222), ("127.0.1.3", 2222),
+        ("127.1.1.1", 2222), ("127.1.1.2", 2222),
+    ]  # fmt: skip
+    assert sites == ["a", "a", "a", "b", "b"]
+    with pytest.raises(OptionError, match=r"leaves 127\.0\.0\.0/8"):
+        site_endpoints("127.255.0.1", 4, 22, 1, ("a", "b"))
+    with pytest.raises(OptionError, match="names a site twice"):
+        parse_sites("a,a")
+
+
+# --- the engine and the task on an in-process Dask cluster, canned output ----------------
+
+_NONCE_RE = re.compile(r"@@fleetmon-([0-9a-f]+)@@")
+ANSWERS = {"kvm-a": probe_stdout(kvm=True), "plain-b": probe_stdout(), "plain-c": "garbage\n"}
+
+
+async def _replay(
+    host: HostSpec, script: str, opts: CollectOptions, ctx: SshContext, progress: Progress
+) -> Outcome:
+    """The canned output of the host, with this probe's nonce (the script names it)."""
+    if host.name not in ANSWERS:
+        raise HostFailure(Status.UNREACHABLE, "no answer")
+    match = _NONCE_RE.search(script)
+    assert match is not None
+    return Outcome(ANSWERS[host.name].replace(NONCE, match.group(1)).encode(), b"", 0)
+
+
+@pytest.fixture
+def replay() -> object:
+    TRANSPORTS["replay"] = _replay
+    yield
+    del TRANSPORTS["replay"]
+
+
+def _local(spec: HostSpec, shard_host_nonce: str) -> HostReport:
+    """What a local run makes of the same output: analyse_host of the raw result."""
+    out = ANSWERS.get(spec.name)
+    if out is None:
+        return analyse_host(RawResult(spec, Status.UNREACHABLE, "no answer"))
+    stdout = out.replace(NONCE, shard_host_nonce)
+    return analyse_host(RawResult(spec, Status.OK, None, stdout, 0, "", 0.0, shard_host_nonce))
+
+
+@pytest.mark.usefixtures("replay")
+def test_the_task_gives_what_the_local_pipeline_gives() -> None:
+    hosts = [_spec(n, "a" if n.endswith("a") else None) for n in [*ANSWERS, "gone"]]
+    shards = _shards(hosts)
+    got = [h for s in shards for h in run_shard(s).hosts]
+    want = [_local(h.spec, h.probe.nonce) for s in shards for h in s.hosts]
+    assert got == want
+    assert [h.status for h in got] == [Status.OK, Status.OK, Status.PARSE_ERROR, Status.UNREACHABLE]
+
+
+@pytest.mark.usefixtures("replay")
+def test_the_engine_on_an_in_process_cluster_returns_every_host_once() -> None:
+    distributed = pytest.importorskip("distributed")
+    hosts = [_spec(n) for n in [*ANSWERS, "gone"]] + [_spec("pinned", "nowhere")]
+    shards = _shards(hosts, size=2)
+    done: dict[str, HostReport] = {}
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        runner = ShardRunner(client, on_done=lambda s, hs: done.update((h.name, h) for h in hs))
+        runner.run(shards)
+    want = {h.spec.name: _local(h.spec, h.probe.nonce) for s in shards for h in s.hosts}
+    assert sorted(done) == sorted(h.name for h in hosts)
+    for name in ANSWERS:
+        assert done[name] == want[name]
+    assert done["pinned"].status is Status.SHARD_FAILED
+    assert runner.notes[-1].startswith("shard site-nowhere/1of1: no worker offers the resource")
