@@ -32,6 +32,7 @@ log = logging.getLogger("fleetmon")
 COMMANDS = {
     "run": "run",
     "report": "report",
+    "merge": "merge",
     "inventory": "inventory",
     "rules": "rules",
     "simulate": "simulate",

@@ -369,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keep_option(rep)
     _add_render_options(rep)
 
+    merge = sub.add_parser(
+        "merge",
+        help="one report from the JSON reports of several runs (one per site): hosts "
+        "deduplicated, fleet statistics and fleet rules over the merged fleet",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    _add_render_options(merge)
+
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")
     _add_inventory_args(inv, "-i")
     mode = inv.add_mutually_exclusive_group()

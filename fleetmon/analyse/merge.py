@@ -1,0 +1,213 @@
+"""`fleetmon merge`: JSON reports (schema fleetmon.report/1) back into hosts, and the hosts of
+several reports made one fleet (pure).
+
+Deduplication: a host (by name) found in several reports is taken from the report where it
+was collected; if it was collected in several, or in none, from the report that started
+last; on a tie, from the one named first. A host keeps the findings its own run gave it
+(judged with its inventory's thresholds and its history); the fleet statistics and the
+fleet-scope rules are computed again over the merged fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fleetmon.errors import InputError
+from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
+
+SCHEMA = "fleetmon.report/1"
+_STATUSES = {s.value: s for s in Status}
+_SEVERITIES = {s.value: s for s in Severity}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadReport:
+    """One input report: where it came from, its run facts and its hosts."""
+
+    source: str
+    started_at: str
+    interval_s: float
+    inventory: str
+    limit: str | None
+    hosts: tuple[HostReport, ...]
+
+
+def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in doc:
+        raise InputError(f"{where}{key}: missing")
+    value = doc[key]
+    # JSON true is not a number: bool is an int to isinstance.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not str):
+        raise InputError(f"{where}{key}: expected {_kind_name(kind)}, got {value!r}"[:300])
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return " or ".join(dict.fromkeys(names.get(k, "null") for k in kinds))
+
+
+def _metrics(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected an object, got {value!r}"[:300])
+    for k, v in value.items():
+        if not isinstance(v, _SCALARS):
+            raise InputError(f"{where}.{k}: expected a number, string or null, got {v!r}"[:300])
+    return value
+
+
+def _rows(h: Mapping[str, Any], key: str, where: str) -> tuple[Row, ...]:
+    rows = []
+    for i, r in enumerate(h.get(key) or ()):
+        at = f"{where}{key}[{i}]."
+        if not isinstance(r, dict):
+            raise InputError(f"{at[:-1]}: expected an object")
+        labels = r.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise InputError(f"{at}labels: expected an object of strings")
+        rows.append(
+            Row(_need(r, "name", str, at), _metrics(r.get("metrics"), f"{at}metrics"), labels)
+        )
+    return tuple(rows)
+
+
+def _since_last(
+    h: Mapping[str, Any], where: str
+) -> tuple[dict[tuple[str, str], Any], float | None]:
+    s = h.get("since_last_run")
+    if s is None:
+        return {}, None
+    at = f"{where}since_last_run."
+    if not isinstance(s, dict):
+        raise InputError(f"{at[:-1]}: expected an object or null")
+    out = {("host", ""): _metrics(s.get("metrics", {}), f"{at}metrics")}
+    rows = s.get("rows") or {}
+    if not isinstance(rows, dict):
+        raise InputError(f"{at}rows: expected an object")
+    for scope, by_name in rows.items():
+        if not isinstance(by_name, dict):
+            raise InputError(f"{at}rows.{scope}: expected an object")
+        for name, metrics in by_name.items():
+            out[(scope, name)] = _metrics(metrics, f"{at}rows.{scope}.{name}")
+    return out, _need(s, "interval_s", (int, float), at)
+
+
+def _opt_str(f: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = f.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{where}{key}: expected a string or null, got {value!r}"[:300])
+    return value
+
+
+def finding_from_json(f: Any, where: str) -> Finding:
+    """One finding as render.json.finding_dict wrote it."""
+    if not isinstance(f, dict):
+        raise InputError(f"{where[:-1]}: expected an object")
+    severity = _need(f, "severity", str, where)
+    if severity not in _SEVERITIES:
+        raise InputError(f"{where}severity: unknown severity {severity!r}"[:300])
+    value = f.get("value")
+    if not isinstance(value, _SCALARS):
+        raise InputError(f"{where}value: expected a number, string or null")
+    return Finding(
+        rule=_need(f, "rule", str, where),
+        severity=_SEVERITIES[severity],
+        scope=_need(f, "scope", str, where),
+        subject=_need(f, "subject", str, where),
+        metric=_opt_str(f, "metric", where),
+        value=value,
+        threshold=_opt_str(f, "threshold", where),
+        message=_need(f, "message", str, where),
+        state=_opt_str(f, "state", where),
+        since=_opt_str(f, "since", where),
+    )
+
+
+def host_from_json(h: Any, where: str) -> HostReport:
+    """One host of a JSON report; InputError naming the key path when it is malformed."""
+    if not isinstance(h, dict):
+        raise InputError(f"{where[:-1]}: expected an object")
+    status = _need(h, "status", str, where)
+    if status not in _STATUSES:
+        raise InputError(f"{where}status: unknown status {status!r}"[:300])
+    groups = _need(h, "groups", list, where)
+    if not all(isinstance(g, str) for g in groups):
+        raise InputError(f"{where}groups: expected a list of strings")
+    notes = h.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise InputError(f"{where}notes: expected a list of strings")
+    since, since_s = _since_last(h, where)
+    findings = h.get("findings") or []
+    if not isinstance(findings, list):
+        raise InputError(f"{where}findings: expected a list")
+    interval = h.get("interval_s")
+    if interval is not None and not isinstance(interval, int | float):
+        raise InputError(f"{where}interval_s: expected a number or null")
+    return HostReport(
+        name=_need(h, "name", str, where),
+        address=_need(h, "address", str, where),
+        groups=tuple(groups),
+        status=_STATUSES[status],
+        error=_need(h, "error", (str, type(None)), where),
+        interval_s=interval,
+        metrics=_metrics(h.get("metrics", {}), f"{where}metrics"),
+        rows={s.name: _rows(h, s.key, where) for s in catalog.ROW_SCOPES if h.get(s.key)},
+        notes=tuple(notes),
+        findings=tuple(
+            finding_from_json(f, f"{where}findings[{i}].") for i, f in enumerate(findings)
+        ),
+        hypervisor=_need(h, "hypervisor", str, where),
+        since_last=since,
+        since_last_s=since_s,
+    )
+
+
+def report_from_json(doc: Any, source: str) -> ReadReport:
+    """A parsed JSON report; InputError `SOURCE: key.path: ...` when it is not one."""
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise InputError(f"{source}: not a fleetmon JSON report (schema {SCHEMA})")
+    hosts = _need(doc, "hosts", list, "")
+    return ReadReport(
+        source=source,
+        started_at=_need(doc, "started_at", str, ""),
+        interval_s=_need(doc, "interval_s", (int, float), ""),
+        inventory=_need(doc, "inventory", str, ""),
+        limit=_need(doc, "limit", (str, type(None)), ""),
+        hosts=tuple(host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)),
+    )
+
+
+def merge_hosts(reports: Sequence[ReadReport]) -> tuple[list[HostReport], list[str]]:
+    """One host per name, by the module's rule, in the order first seen; notes saying which
+    report each duplicated host was taken from."""
+    chosen: dict[str, tuple[HostReport, int]] = {}
+    dupes: dict[str, list[int]] = {}
+    for n, rep in enumerate(reports):
+        for h in rep.hosts:
+            if h.name not in chosen:
+                chosen[h.name] = (h, n)
+                continue
+            dupes.setdefault(h.name, [chosen[h.name][1]]).append(n)
+            if _better(h, rep, *chosen[h.name], reports):
+                chosen[h.name] = (h, n)
+    notes = []
+    for name, seen in dupes.items():
+        kept = reports[chosen[name][1]].source
+        where = ", ".join(reports[i].source for i in seen)
+        notes.append(f"host {name} is in {where}: kept {kept}'s")
+    if len(notes) > 20:
+        notes = [*notes[:20], f"and {len(notes) - 20} more hosts found in several reports"]
+    return [h for h, _ in chosen.values()], notes
+
+
+def _better(
+    new: HostReport, rep: ReadReport, old: HostReport, old_n: int, reports: Sequence[ReadReport]
+) -> bool:
+    if new.collected != old.collected:
+        return new.collected
+    # ISO 8601 UTC strings of one format sort as their times do.
+    return rep.started_at > reports[old_n].started_at

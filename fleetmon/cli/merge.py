@@ -1,0 +1,97 @@
+"""`fleetmon merge A.json B.json ...` (I/O edge): the JSON reports of several runs (one per
+site's bastion) made one report: hosts deduplicated (fleetmon.analyse.merge), each with the
+findings its own run gave it; the fleet statistics and the fleet-scope rules computed again
+over the merged fleet; every output written as `run` writes it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+
+from fleetmon import __version__
+from fleetmon.analyse.merge import ReadReport, merge_hosts, report_from_json
+from fleetmon.analyse.pipeline import report_from_hosts
+from fleetmon.cli.common import printable_run, rule_set, write_outputs
+from fleetmon.cli.runtime import utc_now
+from fleetmon.errors import InputError
+from fleetmon.io.files import TooLarge, read_regular
+from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, RunInfo
+from fleetmon.rules import RuleSet, evaluate
+from fleetmon.rules.verdict import exit_code
+
+#: A JSON report of 10,000 hosts is ~100 MB; past this a file is not one of ours.
+MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+
+def read_report(path: str) -> ReadReport:
+    """One JSON report from a file; InputError naming the file (and line) when it is not."""
+    try:
+        data = read_regular(path, MAX_BYTES)
+    except TooLarge:
+        raise InputError(f"larger than {MAX_BYTES >> 20} MiB", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    try:
+        doc = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason}", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    try:
+        return report_from_json(doc, path)
+    except InputError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise InputError(str(exc), file=path) from None
+
+
+def _run_info(
+    reports: Sequence[ReadReport], rule_files: tuple[str, ...], notes: list[str]
+) -> RunInfo:
+    sources = "; ".join(
+        f"{r.source} ({len(r.hosts)} hosts, started {r.started_at}"
+        + (f", limit {r.limit}" if r.limit else "")
+        + ")"
+        for r in reports
+    )
+    intervals = sorted({r.interval_s for r in reports})
+    if len(intervals) > 1:
+        notes.append(f"the reports' intervals differ: {', '.join(f'{i:g} s' for i in intervals)}")
+    return RunInfo(
+        fleetmon_version=__version__,
+        started_at=min(r.started_at for r in reports),
+        interval_s=reports[0].interval_s,
+        inventory=", ".join(dict.fromkeys(r.inventory for r in reports)),
+        rule_files=rule_files,
+        notes=(f"merged at {utc_now()} from {len(reports)} reports: {sources}", *notes),
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    """`fleetmon merge`: one report from several JSON reports."""
+    reports = [read_report(p) for p in args.reports]
+    hosts, notes = merge_hosts(reports)
+    rules, rule_files = rule_set(args)
+    run = _run_info(reports, rule_files, notes)
+    specs = {h.name: HostSpec(h.name, h.address, groups=h.groups) for h in hosts}
+    fleet_rules = (
+        None
+        if rules is None
+        else RuleSet(tuple(r for r in rules.rules if r.scope == "fleet"), rules.files)
+    )
+
+    def fleet_only(
+        merged: tuple[HostReport, ...], fleet: Mapping[str, FleetStat]
+    ) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
+        if fleet_rules is None:
+            return merged, ()
+        _, fleet_findings = evaluate(fleet_rules, merged, specs, fleet)
+        return merged, fleet_findings  # each host keeps its own run's findings
+
+    def code(merged: tuple[HostReport, ...], fleet_findings: tuple[Finding, ...]) -> int:
+        return exit_code(merged, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)
+
+    report = report_from_hosts(hosts, printable_run(run), evaluate=fleet_only, exit_code=code)
+    write_outputs(args, report)
+    return report.exit_code
