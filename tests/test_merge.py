@@ -1,0 +1,127 @@
+"""`fleetmon merge`: JSON reports of real runs (local hosts: this machine's /proc) made one."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import fleetmon
+
+FLEET_RULE = """\
+- hosts: all
+  rules:
+    - name: fleet-busiest
+      expr: "fleet.cpu.busy_pct.max >= 0"
+      scope: fleet
+      severity: warning
+      message: "busiest {{ fleet.cpu.busy_pct.max | round(3) }}"
+"""
+
+
+def _run(tmp: Path, inv: Path, limit: str, name: str) -> Path:
+    out = tmp / name
+    res = fleetmon(
+        "run", inv, "-l", limit, "-q", "--history", "none", "--format", "json", "-o", out
+    )
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    tmp = tmp_path_factory.mktemp("merge")
+    inv = tmp / "hosts.ini"
+    inv.write_text("[site_a]\nh1\nh2\n[site_b]\nh3\n[all:vars]\nansible_connection=local\n")
+    a = _run(tmp, inv, "h1:h2", "a.json")
+    b = _run(tmp, inv, "h2:h3", "b.json")
+    return a, b, tmp
+
+
+def _merge(*args: object) -> tuple[int, dict[str, Any], str]:
+    res = fleetmon("merge", *args, "--format", "json")
+    return res.returncode, json.loads(res.stdout) if res.stdout else {}, res.stderr
+
+
+def test_merged_hosts_are_deduplicated_by_the_stated_rule(
+    reports: tuple[Path, Path, Path],
+) -> None:
+    a, b, _ = reports
+    code, doc, err = _merge(a, b)
+    assert code in (0, 1, 2, 3), err
+    assert [h["name"] for h in doc["hosts"]] == ["h1", "h2", "h3"]
+    # h2 was collected in both: the later run's (b) is kept, and said so.
+    h2_b = next(h for h in json.loads(b.read_text())["hosts"] if h["name"] == "h2")
+    h2 = doc["hosts"][1]
+    assert h2["metrics"] == h2_b["metrics"]
+    assert f"host h2 is in {a}, {b}: kept {b}'s" in doc["notes"]
+    assert doc["notes"][0].startswith("merged at ")
+    assert doc["summary"]["hosts"] == 3
+
+
+def test_fleet_statistics_are_over_the_merged_fleet(reports: tuple[Path, Path, Path]) -> None:
+    a, b, _ = reports
+    _, doc, _ = _merge(a, b)
+    busy = [h["metrics"]["cpu.busy_pct"] for h in doc["hosts"]]
+    stat = doc["fleet"]["metrics"]["cpu.busy_pct"]
+    assert stat["count"] == 3
+    assert stat["max"] == pytest.approx(max(busy))
+    assert stat["median"] == pytest.approx(statistics.median(busy))
+
+
+def test_fleet_rules_are_judged_on_the_merged_fleet(reports: tuple[Path, Path, Path]) -> None:
+    a, b, tmp = reports
+    rule = tmp / "fleet.yaml"
+    rule.write_text(FLEET_RULE)
+    code, doc, err = _merge(a, b, "-r", rule)
+    assert err == ""
+    busiest = max(h["metrics"]["cpu.busy_pct"] for h in doc["hosts"])
+    assert [(f["rule"], f["message"]) for f in doc["fleet"]["findings"]] == [
+        ("fleet-busiest", f"busiest {round(busiest, 3)}")
+    ]
+    # The fleet warning makes it at least 1; this machine's hosts may add worse.
+    summary = doc["summary"]
+    assert code == (2 if summary["critical"] else 3 if summary["unknown"] else 1)
+
+
+def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("h1 ansible_connection=local\n")
+    ok = _run(tmp_path, inv, "h1", "ok.json")
+    doc = json.loads(ok.read_text())
+    failed = dict(doc, started_at="2099-01-01T00:00:00Z")
+    failed["hosts"] = [dict(doc["hosts"][0], status="shard_failed", error="shard any/1of1: x")]
+    bad = tmp_path / "failed.json"
+    bad.write_text(json.dumps(failed))
+    _, merged, _ = _merge(bad, ok)
+    assert [(h["name"], h["status"]) for h in merged["hosts"]] == [("h1", "ok")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{\n  "schema": 1,\n',
+            "{f}:3: not JSON: Expecting property name enclosed in double quotes",
+        ),
+        ('{"schema": "other/1"}', "{f}: not a fleetmon JSON report (schema fleetmon.report/1)"),
+        (
+            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            ' "inventory": "i", "limit": null, "hosts": [{"name": "h", "status": "fine"}]}',
+            "{f}: hosts[0].status: unknown status 'fine'",
+        ),
+        (
+            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            ' "inventory": "i", "limit": null, "hosts": [{"name": 3}]}',
+            "{f}: hosts[0].status: missing",
+        ),
+    ],
+)
+def test_a_bad_report_is_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "bad.json"
+    f.write_text(text)
+    res = fleetmon("merge", f)
+    assert res.returncode == 4
+    assert res.stderr == f"fleetmon: error: {message.format(f=f)}\n"
