@@ -1,4 +1,4 @@
-"""`make bench` (I/O): every benchmark of issues 2 and 7, one figures table, results/*.json.
+"""`make bench` (I/O): every benchmark of issues 2, 7, 13 and 15, one figures table, results/*.json.
 
 Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
 (simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import cluster_bench
 import containers_bench
 import defaults
 import fleet
@@ -29,7 +30,7 @@ from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
 PARTS = (
     "fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live",
-    "containers",
+    "containers", "cluster",
 )  # fmt: skip
 
 
@@ -82,6 +83,13 @@ def _containers(quick: bool) -> dict[str, Any]:
     return doc
 
 
+def _cluster(quick: bool) -> dict[str, Any]:
+    doc = cluster_bench.bench([2000] if quick else [10_000], rounds=1 if quick else 2,
+                              small=200, small_rounds=1 if quick else 3)  # fmt: skip
+    print(cluster_bench.render(doc), flush=True)
+    return doc
+
+
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
         res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
@@ -100,6 +108,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "history": _history,
     "live": _live,
     "containers": _containers,
+    "cluster": _cluster,
 }
 
 
@@ -151,6 +160,7 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
         _target(rows, "200 containers: client CPU added per host (ms)",
                 ctr["client"]["cli_cpu_ms_per_host"]["added"],
                 containers_bench.TARGET_CLIENT_MS)  # fmt: skip
+    _cluster_targets(rows, results.get("cluster", {}))
     fd = results.get("defaults", {}).get("fd_limit", {})
     for label, r in fd.items():
         good = r["ok"] == r["hosts"] and not r["emfile_seen"]
@@ -161,6 +171,23 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
         _target(rows, "live N=1000: client CPU per host per tick (ms)",
                 live["cpu_ms_per_host_tick"], live_bench.TARGET_CPU_MS_PER_HOST_TICK)  # fmt: skip
     return rows
+
+
+def _cluster_targets(rows: list[tuple[object, ...]], doc: dict[str, Any]) -> None:
+    t = cluster_bench
+    for n, part in doc.get("sizes", {}).items():
+        _target(rows, f"sim N={n}, one machine: wall - interval (s)",
+                part["local"]["wall_minus_interval_s"], t.TARGET_OVER_INTERVAL_S)  # fmt: skip
+        _target(rows, f"sim N={n}, one machine: peak RSS (MB)", part["local"]["maxrss_mb"],
+                t.TARGET_RSS_MB)  # fmt: skip
+        _target(rows, f"sim N={n}: --cluster local:2 / local, total CPU", part["cpu_ratio"],
+                t.TARGET_CLUSTER_CPU_RATIO)  # fmt: skip
+        _target(rows, f"sim N={n}: --cluster local:2 / local, wall", part["wall_ratio"],
+                t.TARGET_CLUSTER_WALL_RATIO)  # fmt: skip
+    small = doc.get("small")
+    if small:
+        _target(rows, f"sim N={small['hosts']}: cluster overhead (s)", small["overhead_s"],
+                t.TARGET_OVERHEAD_S)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

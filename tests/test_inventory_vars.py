@@ -288,6 +288,7 @@ def test_fleetmon_vars_typed() -> None:
         "fleetmon_connect_timeout",
         "fleetmon_timeout",
         "fleetmon_output_cap",
+        "fleetmon_site",
     }
     assert fleetmon_vars(spec()) == FleetmonVars()
     assert fleetmon_vars(
@@ -298,8 +299,9 @@ def test_fleetmon_vars_typed() -> None:
             fleetmon_connect_timeout="2.5",
             fleetmon_timeout=40,
             fleetmon_output_cap="16MiB",
+            fleetmon_site="paris-1",
         )
-    ) == FleetmonVars("xen", "qemu+ssh://x/system", {"cpu": 1}, 2.5, 40.0, 16 << 20)
+    ) == FleetmonVars("xen", "qemu+ssh://x/system", {"cpu": 1}, 2.5, 40.0, 16 << 20, "paris-1")
     assert fleetmon_vars(spec(fleetmon_output_cap="512k")).output_cap_bytes == 512 << 10
 
 
