@@ -250,31 +250,6 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
         _add_history_option(p)
 
 
-def _add_cluster_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS|local:N",
-        help="collect and analyse in shards on a Dask cluster: its scheduler's address "
-        "(tcp://HOST:8786), or local:N for N local worker processes (pip install "
-        "'fleetmon[cluster]')",
-    )
-    p.add_argument(
-        "--shard-size",
-        type=_positive(int, "--shard-size"),
-        default=500,
-        metavar="N",
-        help="hosts per shard, the most (default 500; a site's hosts are sharded apart)",
-    )
-    p.add_argument(
-        "--shard-timeout",
-        type=_positive(float, "--shard-timeout"),
-        default=None,
-        metavar="S",
-        help="how long one attempt of a shard may run (default: its waves of --forks hosts "
-        "at the per-host deadline, plus 30 s)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(
@@ -349,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for another run's lock before giving up (default 0: at once)",
     )
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
-    _add_cluster_options(run)
+    from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
+
+    add_cluster_options(run, _positive)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_history_option(run)
     _add_keep_option(run)
@@ -369,13 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keep_option(rep)
     _add_render_options(rep)
 
-    merge = sub.add_parser(
-        "merge",
-        help="one report from the JSON reports of several runs (one per site): hosts "
-        "deduplicated, fleet statistics and fleet rules over the merged fleet",
-    )
-    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
-    _add_render_options(merge)
+    add_merge_parser(sub, _add_render_options)
 
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")
     _add_inventory_args(inv, "-i")

@@ -19,7 +19,7 @@ from fleetmon.cli.recording import finish, recorder
 from fleetmon.cli.runtime import run_async, utc_now
 from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.probe import ProbeOptions
-from fleetmon.collect.runner import CollectOptions, collect_each
+from fleetmon.collect.runner import CollectOptions, big_output, collect_each
 from fleetmon.errors import OptionError
 from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import check_output, default_lock_path, run_lock
@@ -166,15 +166,6 @@ def _collect_and_analyse(
     return [*analysed, *map(analyse_host, skipped)], notes
 
 
-#: An output this size (a usual host prints 20-200 KB) is analysed off the event loop: up to
-#: ~0.6 s of CPU at the output cap (issue 16) that would otherwise stall every other host.
-OFFLOAD_BYTES = 1 << 20
-
-
-def _big(raw: RawResult) -> bool:
-    return len(raw.stdout) >= OFFLOAD_BYTES
-
-
 def _collect(
     args: argparse.Namespace, hosts: Sequence[HostSpec], writer: RawWriter | None
 ) -> list[HostReport]:
@@ -203,7 +194,7 @@ def _collect(
                     on_done,
                     host_options=functools.partial(host_collect_options, opts),
                     on_start=progress.start,
-                    offload=_big,
+                    offload=big_output,
                 )
             )
         )

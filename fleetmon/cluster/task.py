@@ -17,7 +17,7 @@ from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cluster.shards import Shard, ShardHost
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
-from fleetmon.collect.runner import collect_each
+from fleetmon.collect.runner import big_output, collect_each
 from fleetmon.model import HostReport, HostSpec, RawResult
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,9 @@ async def collect_shard(shard: Shard) -> list[HostReport]:
         return analyse_host(raw)
 
     specs = [h.spec for h in shard.hosts]
-    return await collect_each(specs, shard.opts, probe, done, host_options=limits)
+    return await collect_each(
+        specs, shard.opts, probe, done, host_options=limits, offload=big_output
+    )
 
 
 def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:

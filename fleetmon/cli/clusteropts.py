@@ -1,0 +1,50 @@
+"""The command line's options for cluster runs and `fleetmon merge` (edge): argparse only,
+imported when the parser is built (as options.py is, so `--help` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+Positive = Callable[[type[float] | type[int], str], Callable[[str], float | int]]
+
+
+def add_cluster_options(p: argparse.ArgumentParser, positive: Positive) -> None:
+    """`run`'s --cluster, --shard-size and --shard-timeout (`positive`: options.py's checker
+    of numbers above 0)."""
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS|local:N",
+        help="collect and analyse in shards on a Dask cluster: its scheduler's address "
+        "(tcp://HOST:8786), or local:N for N local worker processes (pip install "
+        "'fleetmon[cluster]')",
+    )
+    p.add_argument(
+        "--shard-size",
+        type=positive(int, "--shard-size"),
+        default=500,
+        metavar="N",
+        help="hosts per shard, the most (default 500; a site's hosts are sharded apart)",
+    )
+    p.add_argument(
+        "--shard-timeout",
+        type=positive(float, "--shard-timeout"),
+        default=None,
+        metavar="S",
+        help="how long one attempt of a shard may run (default: its waves of --forks hosts "
+        "at the per-host deadline, plus 30 s)",
+    )
+
+
+def add_merge_parser(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    add_render_options: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """`fleetmon merge REPORT.json...` and its output options (those of `run`)."""
+    merge = sub.add_parser(
+        "merge",
+        help="one report from the JSON reports of several runs (one per site): hosts "
+        "deduplicated, fleet statistics and fleet rules over the merged fleet",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    add_render_options(merge)
