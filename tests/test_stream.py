@@ -336,3 +336,35 @@ def test_a_local_host_streams_through_sh() -> None:
 
     asyncio.run(main())
     assert all(r.status is Status.OK and r.interval_s and r.interval_s >= 0.29 for r in reports)
+
+
+@pytest.mark.parametrize("kind", ["kvm", "xen"])
+def test_the_memo_shares_a_sample_between_two_pairs_and_changes_nothing(kind: str) -> None:
+    """The collector's memo: sample N, parsed for pair (N-1, N), is not parsed again for
+    pair (N, N+1); the reports are those of the same pairs analysed without it."""
+    where = endpoints("127.0.1.1", 12, 2222, 1)
+    host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == kind)
+    opts = ProbeOptions(interval_s=2.0)
+    info = parse_script(build_stream_script(opts))
+    assert info is not None
+    answer = Answer(load_captures(), host, info, "", "")
+    ticks = [
+        split_tick(answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1), opts.nonce)
+        for n in (1, 2, 3)
+    ]
+    once = dict(ticks[0].once)
+    memo: dict[tuple[str, str, str], object] = {}
+    first = analyse_output(
+        _base("h"), pair_output(once, ticks[0].sections, ticks[1].sections, memo)
+    )
+    shared = {k for k in memo if k[2] is ticks[1].sections[k[0]].text}
+    assert any(k[0] == "stat" for k in shared)
+    assert any(k[0] == ("virsh_domstats" if kind == "kvm" else "xl_list") for k in shared)
+    cached = {k: memo[k] for k in shared}
+    second = analyse_output(
+        _base("h"), pair_output(once, ticks[1].sections, ticks[2].sections, memo)
+    )
+    assert all(memo[k] is v for k, v in cached.items())  # reused, not parsed again
+    for got, (a, b) in ((first, (0, 1)), (second, (1, 2))):
+        plain = analyse_output(_base("h"), pair_output(once, ticks[a].sections, ticks[b].sections))
+        assert got == plain

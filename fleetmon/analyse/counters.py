@@ -38,11 +38,10 @@ VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault
 
 
 def _parse(out: ProbeOutput, sample: int, name: str, parser: Any) -> Any:
-    text = out.text(sample, name)
-    if not text:
+    if not out.text(sample, name):
         return None
     try:
-        return parser(text)
+        return out.parsed(sample, name, parser)
     except (ValueError, IndexError, KeyError, ProbeParseError):
         return None
 
@@ -101,9 +100,8 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
     sec = out.get(sample, "virsh_domstats")
     if sec is None or sec.rc != 0 or not sec.text:
         return {}
-    text = sec.text
     out_: dict[str, Counters] = {}
-    for d in virsh.parse_domstats(text):
+    for d in out.parsed(sample, "virsh_domstats", virsh.parse_domstats) or ():
         if d.state not in virsh.ACTIVE_STATES:
             continue
         c: Counters = {k: d.num(k) for k in VM_FIELDS}

@@ -68,8 +68,7 @@ class _Notes:
 
 
 def _parse(out: ProbeOutput, sample: int, name: str, parser: Callable[[str], T]) -> T | None:
-    text = out.text(sample, name)
-    return None if text is None else parser(text)
+    return out.parsed(sample, name, parser)
 
 
 def _pair(out: ProbeOutput, name: str, parser: Callable[[str], T]) -> tuple[T | None, T | None]:

@@ -110,8 +110,8 @@ def _kvm(
     reason = _failed(out, 1, "virsh_domstats") or _failed(out, 2, "virsh_domstats")
     if reason:
         return _not_reported("kvm", reason)
-    s1 = {d.name: d for d in virsh.parse_domstats(out.text(1, "virsh_domstats") or "")}
-    s2 = virsh.parse_domstats(out.text(2, "virsh_domstats") or "")
+    s1 = {d.name: d for d in out.parsed(1, "virsh_domstats", virsh.parse_domstats) or ()}
+    s2 = out.parsed(2, "virsh_domstats", virsh.parse_domstats) or ()
     node_text = out.text(0, "virsh_nodeinfo")
     node = virsh.parse_nodeinfo(node_text) if node_text else virsh.NodeInfo(None, None)
     cpus = host_cpus or node.cpus
@@ -250,11 +250,11 @@ def _xen(
         )
     else:
         notes.append(f"Xen dom0: /proc describes dom0 only, and {_failed(out, 0, 'xl_info')}")
-    list1 = out.text(1, "xl_list")
     # None: sample 1's xl list failed, so nobody can say which guests are new.
-    before = {d.name: d for d in xen.parse_xl_list(list1)} if list1 is not None else None
+    parsed1 = out.parsed(1, "xl_list", xen.parse_xl_list)
+    before = {d.name: d for d in parsed1} if parsed1 is not None else None
     # Domain 0 is the host itself (its figures are the host's), not a guest.
-    guests = [d for d in xen.parse_xl_list(out.text(2, "xl_list") or "") if d.domid != 0]
+    guests = [d for d in out.parsed(2, "xl_list", xen.parse_xl_list) or () if d.domid != 0]
     top_fail = _failed(out, 0, "xentop")
     blocks = xen.parse_xentop(out.text(0, "xentop") or "") if top_fail is None else ()
     if top_fail is None and len(blocks) < 2:

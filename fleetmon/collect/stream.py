@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncssh
 
@@ -260,6 +261,7 @@ class StreamCollector:
         buf = bytearray()
         once: dict[str, Section] = {}
         prev: dict[str, Section] | None = None
+        memo: dict[tuple[str, str, str], Any] = {}
         cap = self.opts.output_cap_bytes
         while True:
             async with asyncio.timeout(self.opts.deadline_s):
@@ -283,8 +285,11 @@ class StreamCollector:
                 raise HostFailure(Status.PARSE_ERROR, f"parse error: {exc}") from None
             once.update(tick.once)
             if prev is not None:
-                self.on_pair(i, pair_output(once, prev, tick.sections))
+                self.on_pair(i, pair_output(once, prev, tick.sections, memo))
             prev = dict(tick.sections)
+            # What the next pair can reuse: the parses of this sample and of `once`.
+            keep = {id(s.text) for s in (*prev.values(), *once.values())}
+            memo = {k: v for k, v in memo.items() if id(k[2]) in keep}
             link.ticks += 1
             link.last_tick_at = time.time()
             if link.state != "live":

@@ -13,11 +13,14 @@ without a final newline (facter's loadavg) comes back exactly as it is.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, NAMES_COMMAND, find_command
+
+T = TypeVar("T")
 
 PROBE_VERSION = 1
 
@@ -75,6 +78,9 @@ class ProbeOutput:
     """A host's probe output, split into sections keyed by (sample, name)."""
 
     sections: Mapping[tuple[int, str], Section]
+    #: Parsed sections by (section, parser, text): the streaming collector shares one between
+    #: two consecutive pairs, so the sample they share is parsed once (None: no memo).
+    memo: MutableMapping[tuple[str, str, str], Any] | None = field(default=None, compare=False)
 
     def get(self, sample: int, name: str) -> Section | None:
         """The section, or None when the probe did not print it."""
@@ -86,6 +92,28 @@ class ProbeOutput:
         if sec is None or sec.rc != 0:
             return None
         return sec.text
+
+    def parsed(self, sample: int, name: str, parser: Callable[[str], T]) -> T | None:
+        """parser(text) of the section, None when it is absent or its command failed. With a
+        memo, a text already parsed by the same parser is not parsed again (the parsers are
+        pure and their results frozen, so sharing them changes nothing)."""
+        text = self.text(sample, name)
+        if text is None:
+            return None
+        if self.memo is None:
+            return parser(text)
+        key = (name, _parser_key(parser), text)
+        try:
+            value: T = self.memo[key]
+        except KeyError:
+            value = self.memo[key] = parser(text)
+        return value
+
+
+def _parser_key(parser: Callable[..., Any]) -> str:
+    func = getattr(parser, "func", parser)  # functools.partial: its function and keywords
+    kw = getattr(parser, "keywords", None)
+    return f"{func.__module__}.{func.__qualname__}{sorted(kw.items()) if kw else ''}"
 
 
 def marker(nonce: str) -> str:
@@ -166,12 +194,16 @@ def split_tick(stdout: str, nonce: str) -> Tick:
 
 
 def pair_output(
-    once: Mapping[str, Section], first: Mapping[str, Section], second: Mapping[str, Section]
+    once: Mapping[str, Section],
+    first: Mapping[str, Section],
+    second: Mapping[str, Section],
+    memo: MutableMapping[tuple[str, str, str], Any] | None = None,
 ) -> ProbeOutput:
     """Two consecutive streamed samples as the probe's two-sample output: `first` becomes
     sample 1, `second` sample 2, `once` sample 0. The analysis then reads them exactly as
     it reads `fleetmon run`'s probe (one implementation of every rate). The tick's `times`
-    (the looping shell's CPU since it started) is left out: it is not one probe's cost."""
+    (the looping shell's CPU since it started) is left out: it is not one probe's cost.
+    `memo` (ProbeOutput.memo) is kept by the caller from one pair to the next."""
     sections: dict[tuple[int, str], Section] = {
         (0, name): sec for name, sec in once.items() if name != TICK_END_SECTION
     }
@@ -179,4 +211,4 @@ def pair_output(
         for name, sec in part.items():
             if name != TICK_END_SECTION:
                 sections[(sample, name)] = Section(sample, name, sec.text, sec.rc)
-    return ProbeOutput(sections)
+    return ProbeOutput(sections, memo)
