@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,15 @@ def _proc(pid: int) -> tuple[float, float, int]:
 
 def _health(port: int) -> tuple[int, int, int]:
     """(hosts live, hosts, samples analysed) from /healthz."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
-        m = _PAIRS.search(r.read())
-    assert m is not None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            body = r.read()
+    except urllib.error.HTTPError as exc:  # 503: no tick yet, or ticks late (stale)
+        body = exc.read()
+        log(f"/healthz {exc.code}: {body.decode(errors='replace').strip()}")
+    m = _PAIRS.search(body)
+    if m is None:
+        return 0, 0, 0
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
 
 
@@ -60,11 +67,30 @@ def _free_port() -> int:
         return port
 
 
+def _run_baseline(inventory: Path, tmp: Path) -> dict[str, Any]:
+    """`fleetmon run` of the same fleet in the same run: its client CPU per host (the cost
+    of a connection, a handshake and one probe each time, which streaming avoids)."""
+    out = tmp / "run.json"
+    argv = [str(FLEETMON), "run", str(inventory), "-i", f"{TICK_S:g}", "--format", "json",
+            "-o", str(out), "--no-lock", "-q"]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    hosts = sum(
+        1 for h in __import__("json").loads(out.read_text())["hosts"] if h["status"] == "ok"
+    )
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": round(time.monotonic() - t0, 2), "cpu_s": round(cpu, 2), "hosts_ok": hosts,
+            "cpu_ms_per_host": round(1000 * cpu / max(1, hosts), 2)}  # fmt: skip
+
+
 def bench(hosts: int, minutes: float, time_scale: float, rules: bool) -> dict[str, Any]:
     """One long run; samples every 10 s after the fleet is live."""
     with tempfile.TemporaryDirectory(prefix="fleetmon-live-") as tmp:
         extra = ["--time-scale", f"{time_scale:g}"]
         with simulator(hosts, Path(tmp), latency_ms=0.0, extra=extra) as fleet:
+            baseline = _run_baseline(fleet.inventory, Path(tmp))
             port = _free_port()
             argv = [str(FLEETMON), "serve", str(fleet.inventory), "--listen",
                     f"127.0.0.1:{port}", "-d", f"{TICK_S:g}"]  # fmt: skip
@@ -72,10 +98,19 @@ def bench(hosts: int, minutes: float, time_scale: float, rules: bool) -> dict[st
                 argv.append("--no-rules")
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                return _watch(proc, port, fleet, hosts, minutes, time_scale)
+                doc = _watch(proc, port, fleet, hosts, minutes, time_scale)
+                doc["baseline_run"] = baseline
             finally:
+                t0 = time.monotonic()
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
+                try:
+                    proc.wait(300)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            doc["sigterm_to_exit_s"] = round(time.monotonic() - t0, 2)
+            doc["exit_code"] = proc.returncode
+            return doc
 
 
 def _watch(
@@ -145,6 +180,12 @@ def render(doc: dict[str, Any]) -> str:
             f"{doc['rss_mb_min_second_half']}..{doc['rss_mb_max_second_half']}",
         ),
         ("open fds seen", ", ".join(map(str, doc["fds"]))),
+        (
+            "same run: fleetmon run, client CPU per host (ms)",
+            doc["baseline_run"]["cpu_ms_per_host"],
+        ),
+        ("load average (1 min) at the end", round(doc["machine"]["loadavg_1m"], 1)),
+        ("SIGTERM to exit (s), exit code", f"{doc['sigterm_to_exit_s']}, {doc['exit_code']}"),
     ]
     return table(rows, ["fleetmon serve, streaming", "figure"])
 

@@ -121,7 +121,7 @@ def test_serve_answers_from_the_latest_tick(fleet: Path, tmp_path: Path) -> None
 
         code, _, body = served.get("/healthz")
         assert code == 200
-        assert body.startswith(b"ok: tick ")
+        assert body.startswith(b"ok: last sample ")
         assert served.get("/nope")[0] == 404
 
         # A scrape never waits for SSH: 20 requests in a row, each well under a tick.
@@ -221,7 +221,7 @@ def test_tls_and_basic_auth_with_real_clients(fleet: Path, tmp_path: Path) -> No
         ok = subprocess.run(["curl", "-sS", "--cacert", str(crt), "-u", "prom:s3cret", url],
                             capture_output=True, text=True, timeout=30)  # fmt: skip
         assert ok.returncode == 0, ok.stderr
-        assert ok.stdout.startswith("ok: tick ")
+        assert ok.stdout.startswith("ok: last sample ")
         unverified = subprocess.run(["curl", "-sS", "-u", "prom:s3cret", url],
                                     capture_output=True, text=True, timeout=30)  # fmt: skip
         assert unverified.returncode == 60  # curl: peer certificate cannot be authenticated

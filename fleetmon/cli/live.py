@@ -2,7 +2,9 @@
 each host's connection state, and the report of the latest tick for `top` and `serve`.
 
 The collector runs on an event loop (its own thread for `top`); the views read `snapshot()`,
-an immutable Report replaced whole once per tick, so a view never waits for SSH.
+an immutable Report built from the latest samples at most once per tick, when a view asks
+for it (the rules cost CPU: a scrape every 15 s judges the fleet every 15 s, not every tick),
+so a view never waits for SSH.
 """
 
 from __future__ import annotations
@@ -106,9 +108,10 @@ class LiveFleet:
         self._skipped = [analyse_host(r) for r in p.skipped]
         self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
         self._report: Report | None = None
-        self.ticks = 0
+        self.ticks = 0  # reports built
+        self._built_mono = 0.0
         self.pairs = 0  # pairs of samples analysed, all hosts together
-        self.last_tick_mono = time.monotonic()
+        self.last_pair_mono: float | None = None  # when the last pair was analysed
         self.tick_cpu_s = 0.0  # client CPU spent analysing pairs (the benchmark's figure)
         self.lock = threading.Lock()
 
@@ -121,6 +124,7 @@ class LiveFleet:
         )
         self.latest[i] = analyse_output(base, out)
         self.pairs += 1
+        self.last_pair_mono = time.monotonic()
         self.tick_cpu_s += time.thread_time() - t0
 
     def on_change(self, i: int, link: Link) -> None:
@@ -150,7 +154,7 @@ class LiveFleet:
         return in_selection_order(list(self.plan.selected), [*out, *self._skipped])
 
     def refresh(self) -> Report:
-        """The report of this tick (rules judged, exit code), kept for snapshot()."""
+        """The report of the latest samples (rules judged, exit code), kept for snapshot()."""
         run = RunInfo(
             fleetmon_version=__version__,
             started_at=utc_now(),
@@ -163,16 +167,22 @@ class LiveFleet:
         report = build_report(
             self.args, self.host_reports(), self._specs, run, self.plan.rules, self.plan.inventory
         )
-        with self.lock:
-            self._report = report
-            self.ticks += 1
-            self.last_tick_mono = time.monotonic()
+        self._report = report
+        self.ticks += 1
+        self._built_mono = time.monotonic()
         return report
 
-    def snapshot(self) -> Report | None:
-        """The latest tick's report (None before the first tick)."""
+    def snapshot(self) -> Report:
+        """The report of the latest samples: the one built this tick, else a new one."""
         with self.lock:
+            fresh = time.monotonic() - self._built_mono < self.args.delay
+            if self._report is None or not fresh:
+                return self.refresh()
             return self._report
+
+    def kept(self) -> Report | None:
+        """The last report built, without building one (None before the first)."""
+        return self._report
 
     def links_snapshot(self) -> list[Link]:
         """Copies of the hosts' connection states."""
@@ -184,8 +194,8 @@ async def run_live(
     stop: asyncio.Event,
     on_tick: Callable[[Report], None] | None = None,
 ) -> None:
-    """Stream every host of the fleet's plan and refresh its report once per tick, until
-    `stop` is set."""
+    """Stream every host of the fleet's plan until `stop` is set; with `on_tick`, a report
+    is built and handed to it once per tick."""
     args, p = fleet.args, fleet.plan
     opts = collect_options(args)
     collector = StreamCollector(
@@ -201,9 +211,8 @@ async def run_live(
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=args.delay)
-            report = fleet.refresh()
             if on_tick is not None:
-                on_tick(report)
+                on_tick(fleet.snapshot())
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

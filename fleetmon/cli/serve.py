@@ -4,7 +4,7 @@ over the streaming collector.
     /metrics      Prometheus/OpenMetrics exposition of the latest tick (render.prom)
     /             the HTML report of the latest tick, refreshing itself every tick
     /api/report   the JSON report of the latest tick
-    /healthz      200 while ticks come, 503 before the first and when they stop
+    /healthz      200 while samples come, 503 before the first and when they stop
 
 A request only reads the latest tick's report (rendered once per tick and kept), so it never
 waits for SSH. The HTTP server (the standard library's, one thread per request) runs beside
@@ -101,8 +101,11 @@ class Holder:
 
     def report(self) -> Report | None:
         fleet = self.fleet
-        got = fleet.snapshot() if fleet is not None else None
-        return got if got is not None else self.previous
+        if fleet is None:
+            return self.previous
+        if fleet.pairs == 0 and self.previous is not None:
+            return self.previous  # just reloaded: the old figures until new ones come
+        return fleet.snapshot()
 
     def page(self, name: str, report: Report, make: Callable[[Report], tuple[str, str]]) -> bytes:
         """The page rendered from this tick's report (once per tick, whoever asks)."""
@@ -232,10 +235,14 @@ class Handler(BaseHTTPRequestHandler):
         if fleet is None or report is None:
             self._waiting()
             return
-        age = time.monotonic() - fleet.last_tick_mono
+        last = fleet.last_pair_mono
+        if last is None:
+            self._waiting()
+            return
+        age = time.monotonic() - last
         live = sum(1 for h in report.hosts if h.collected)
         text = (
-            f"tick {fleet.ticks}, {age:.1f} s ago; {live}/{len(report.hosts)} hosts live; "
+            f"last sample {age:.1f} s ago; {live}/{len(report.hosts)} hosts live; "
             f"{fleet.pairs} samples analysed\n"
         )
         stale = age > 3 * holder.delay_s + 5
@@ -341,7 +348,7 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
             except FleetmonError as exc:
                 log.error("reload refused, still watching the old inventory: %s", exc)
             else:
-                holder.previous = watch.fleet.snapshot() or holder.previous
+                holder.previous = watch.fleet.kept() or holder.previous
                 await watch.close()
                 watch = _Watch(args, plan, holder, seed=watch.fleet)
                 log.info("reloaded: %d hosts", len(plan.hosts))

@@ -235,12 +235,13 @@ class Screen:
         return True
 
     def run(self, loop: _Loop) -> None:
-        seen = -1
+        taken = 0.0
         while loop.thread.is_alive() or loop.error is None:
             if loop.error is not None:
                 raise loop.error
-            if not self.state.paused and self.fleet.ticks != seen:
-                seen = self.fleet.ticks
+            now = time.monotonic()
+            if not self.state.paused and now - taken >= self.fleet.args.delay:
+                taken = now
                 self.report = self.fleet.snapshot()
             self.draw()
             key = self.scr.getch()  # waits up to the timeout set below
