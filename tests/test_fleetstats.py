@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from fleetmon.analyse.fleet import fleet_stats, percentile, robust_outliers
-from fleetmon.model import HostReport, Status
+from fleetmon.model import HostReport, Status, catalog
 
 
 def _host(name: str, groups: tuple[str, ...], **metrics: float) -> HostReport:
@@ -89,3 +89,30 @@ def test_non_numeric_and_null_metrics_are_not_aggregated() -> None:
     stats = fleet_stats(hosts)
     assert set(stats) == {"uptime_s"}
     assert stats["uptime_s"].count == 1
+
+
+def test_noise_is_not_an_outlier_the_catalogue_says_what_difference_matters() -> None:
+    # The case: PSI cpu from 0 to 0.039 % over a fleet; a robust z-score over such a
+    # spread called 18 hosts outliers. Under 5 points from the median nobody is one.
+    values = [0.0] * 12 + [0.001, 0.002] + [0.039] * 3
+    hosts = [_host(f"h{i}", ("g",), psi__cpu_some_pct=v) for i, v in enumerate(values)]
+    # Without a minimum difference, the three at 0.039 % are "outliers" (z-score 4.0).
+    assert robust_outliers({h.name: v for h, v in zip(hosts, values, strict=True)}) == {
+        "h14",
+        "h15",
+        "h16",
+    }
+    assert catalog.outlier_min_diff("psi.cpu_some_pct") == 5.0
+    assert fleet_stats(hosts)["psi.cpu_some_pct"].outliers == ()
+    # A stall that matters is still one.
+    hosts.append(_host("stalled", ("g",), psi__cpu_some_pct=30.0))
+    assert fleet_stats(hosts)["psi.cpu_some_pct"].outliers == ("stalled",)
+
+
+def test_every_catalogue_metric_of_a_known_unit_has_a_minimum_difference() -> None:
+    for name, m in catalog.ALL.items():
+        if m.unit not in ("state", "bool"):
+            assert catalog.outlier_min_diff(name) > 0, name
+    assert catalog.outlier_min_diff("load.per_cpu") == 0.5  # a metric's own overrides its unit
+    assert catalog.outlier_min_diff("mem.total_bytes") == 1024**3
+    assert catalog.outlier_min_diff("not.a_metric") == 0.0

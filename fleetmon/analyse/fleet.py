@@ -3,7 +3,9 @@
 An outlier is a host whose value is a robust outlier within one of its inventory groups:
 modified z-score |x - median| / (1.4826 * MAD) > 3.5 (Iglewicz and Hoaglin). When the MAD is
 0 (most of the group identical) the mean absolute deviation scaled by 1.2533 stands in, as
-IBM's SPSS does; when that is 0 too, nobody is an outlier.
+IBM's SPSS does; when that is 0 too, nobody is an outlier. A host must also be at least the
+catalogue's minimum difference for the metric (catalog.outlier_min_diff: 5 points of a
+percentage...) from the median, so a spread of noise (PSI cpu of 0 to 0.039 %) flags nobody.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from fleetmon.model import FleetStat, HostReport
+from fleetmon.model import FleetStat, HostReport, catalog
 
 OUTLIER_Z = 3.5
 #: Groups smaller than this have no meaningful spread, so they flag nobody.
@@ -42,8 +44,9 @@ def _numeric(value: object) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def robust_outliers(values: Mapping[str, float]) -> set[str]:
-    """Names whose value is a robust outlier among `values` (modified z-score > 3.5)."""
+def robust_outliers(values: Mapping[str, float], min_diff: float = 0.0) -> set[str]:
+    """Names whose value is a robust outlier among `values` (modified z-score > 3.5) and at
+    least `min_diff` from their median."""
     if len(values) < MIN_GROUP:
         return set()
     xs = list(values.values())
@@ -53,7 +56,11 @@ def robust_outliers(values: Mapping[str, float]) -> set[str]:
     scale = 1.4826 * mad if mad > 0 else 1.2533 * statistics.fmean(deviations)
     if scale <= 0:
         return set()
-    return {name for name, x in values.items() if abs(x - med) / scale > OUTLIER_Z}
+    return {
+        name
+        for name, x in values.items()
+        if abs(x - med) / scale > OUTLIER_Z and abs(x - med) >= min_diff
+    }
 
 
 def fleet_stats(hosts: Sequence[HostReport]) -> dict[str, FleetStat]:
@@ -76,8 +83,9 @@ def fleet_stats(hosts: Sequence[HostReport]) -> dict[str, FleetStat]:
         for host_name, x in per_host.items():
             for group in groups_of[host_name]:
                 members[group][host_name] = x
+        min_diff = catalog.outlier_min_diff(name)
         for group_values in members.values():
-            outliers |= robust_outliers(group_values)
+            outliers |= robust_outliers(group_values, min_diff)
         result[name] = FleetStat(
             count=len(xs),
             min=xs[0],
