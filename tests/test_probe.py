@@ -162,3 +162,38 @@ def test_become_without_a_sudo_password_fails_at_once_with_a_note() -> None:
     assert out.text(2, "stat") is not None  # the host sections are unaffected
     res = compute_vms(out, 2, None, 0.2)
     assert res.notes == ("VMs not reported: virsh domstats failed: sudo: a password is required",)
+
+
+VIRSH_STANDIN = Path(__file__).parent / "bin" / "virsh-standin"
+
+
+@pytest.mark.parametrize("reask", ["ok", "fail"])
+def test_a_domain_nowait_passed_over_is_asked_again(tmp_path: Path, reask: str) -> None:
+    # `virsh domstats --nowait` answers for a busy domain without its monitor's figures
+    # (memory stats, block counters): the lab's e2e test saw vm.mem_used_pct null under load.
+    log = tmp_path / "virsh.log"
+    out, _ = run_probe(
+        ProbeOptions(hypervisor="kvm", interval_s=0.2),
+        path_prefix=VIRSH_STANDIN,
+        VIRSH_STANDIN_STATE=str(tmp_path),
+        VIRSH_STANDIN_LOG=str(log),
+        VIRSH_STANDIN_REASK=reask,
+    )
+    calls = [line for line in log.read_text().splitlines() if " domstats " in f" {line} "]
+    stats = "--state --cpu-total --balloon --vcpu --interface --block"
+    first = f"-q -c qemu:///system domstats --raw --nowait {stats}"
+    again = f"-q -c qemu:///system domstats --raw {stats} -- vm2"
+    # Each sample: one --nowait answer, then vm2 (running, without balloon.rss) asked again
+    # without --nowait; vm1, answered in full, is not.
+    assert calls == [first, again, first, again]
+    res = compute_vms(out, host_cpus=2, host_mem_bytes=None, interval_s=0.2)
+    vms = {r.name: r.metrics for r in res.vms}
+    assert list(vms) == ["vm2", "vm1"]  # the order virsh printed them, once each
+    assert vms["vm1"]["vm.mem_used_pct"] is not None
+    if reask == "ok":
+        for key in ("vm.mem_used_pct", "vm.disk_reads_per_s", "vm.disk_read_bytes_per_s"):
+            assert vms["vm2"][key] is not None, key
+    else:  # a re-ask that fails (or times out) leaves the first answer: no made-up figure
+        assert vms["vm2"]["vm.mem_used_pct"] is None
+        assert vms["vm2"]["vm.disk_reads_per_s"] is None
+        assert vms["vm2"]["vm.cpu_pct"] is not None

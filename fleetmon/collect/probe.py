@@ -93,13 +93,30 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' "$(command -v xl 2>/dev/null)" "$(command -v xentop 2>/dev/null)";'
         f" printf 'become=%s\\nxentop_delay_s=%s\\n' \"$FM_BECOME\" {xentop_delay}; }}",
         "fm 0 meta fm_meta",
-        # --nowait (libvirt 4.5+) skips domains whose monitor is busy instead of waiting;
-        # older virsh rejects the option: ask again without it.
+        # --nowait (libvirt 4.5+) does not wait for a domain whose monitor is busy: its record
+        # then lacks what the monitor gives (balloon.rss and the other memory stats, block
+        # rd/wr counters). Older virsh rejects the option: ask again without it.
         "FM_NOWAIT=--nowait",
+        "FM_STATS='--state --cpu-total --balloon --vcpu --interface --block'",
         'fm_domstats() { _o=$(fm_hv 10 virsh -q -c "$FM_URI" domstats --raw $FM_NOWAIT'
-        " --state --cpu-total --balloon --vcpu --interface --block 2>&1); _r=$?;"
+        " $FM_STATS 2>&1); _r=$?;"
         ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
-        ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
+        ' [ -n "$_o" ] && printf \'%s\\n\' "$_o";'
+        ' [ "$_r" = 0 ] && [ -n "$FM_NOWAIT" ] && printf \'%s\\n\' "$_o" | fm_reask; return $_r; }',
+        # The running (1) or blocked (2) domains that --nowait answered without balloon.rss
+        # are asked again, waiting for them up to 5 s (a busy monitor answers in milliseconds;
+        # a hung one must not cost the host its deadline): their complete record,
+        # printed after, replaces the first (sources/virsh.py). A failed re-ask adds nothing.
+        "fm_reask() { set --; _d=; _up=; _rss=;"
+        ' while IFS= read -r _l; do case "$_l" in'
+        ' "Domain: \'"*"\'") [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
+        ' _d=${_l#"Domain: \'"}; _d=${_d%"\'"}; _up=; _rss=;;'
+        " '  state.state=1'|'  state.state=2') _up=1;; '  balloon.rss='*) _rss=1;;"
+        " esac; done;"
+        ' [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
+        " [ $# -gt 0 ] || return 0;"
+        ' _o=$(fm_hv 5 virsh -q -c "$FM_URI" domstats --raw $FM_STATS -- "$@" 2>/dev/null)'
+        ' && [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return 0; }',
         'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
         # The domains' UUIDs, a VM's identity in the history across renames and migrations:
         # domstats does not print them; one list does (sources/uuids.py).

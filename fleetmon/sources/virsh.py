@@ -4,6 +4,9 @@
 one blank line (virsh(1), tools/virsh-domain-monitor.c). Despite the man page, every time
 (cpu.time, vcpu.N.time, vcpu.N.delay, block.N.rd.times) is in nanoseconds; balloon.* sizes
 are KiB. A shut-off domain (state.state=5) carries only maxima and allocation fields.
+With --nowait (libvirt 4.5+), a domain whose monitor is busy gets a record without what the
+monitor gives; the probe asks for such domains again and prints their complete record
+after: a later record of a domain replaces the earlier one, in the earlier one's place.
 """
 
 from __future__ import annotations
@@ -138,8 +141,9 @@ _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
 # second sample again after the deltas did; the result is immutable, so it is shared.
 @functools.lru_cache(maxsize=2)
 def parse_domstats(text: str) -> tuple[DomainStats, ...]:
-    """Every domain record of `virsh domstats` output, in the order printed."""
-    domains: list[DomainStats] = []
+    """Every domain record of `virsh domstats` output, in the order printed; a domain printed
+    twice (asked again after --nowait passed it over) has its last record."""
+    domains: dict[str, DomainStats] = {}
     name: str | None = None
     fields: dict[str, int | str] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -148,7 +152,7 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
             continue
         if line.startswith("Domain: '") and (m := _DOMAIN_RE.match(line)):
             if name is not None:
-                domains.append(DomainStats(name, fields))
+                domains[name] = DomainStats(name, fields)
             if len(domains) >= MAX_DOMAINS:
                 raise ProbeParseError(
                     "virsh_domstats", f"more than {MAX_DOMAINS} domains (not a real host)"
@@ -174,8 +178,8 @@ def parse_domstats(text: str) -> tuple[DomainStats, ...]:
         else:
             fields[key] = value
     if name is not None:
-        domains.append(DomainStats(name, fields))
-    return tuple(domains)
+        domains[name] = DomainStats(name, fields)
+    return tuple(domains.values())
 
 
 @dataclass(frozen=True, slots=True)
