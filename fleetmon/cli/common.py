@@ -125,7 +125,7 @@ def build_report(
         def match(pattern: str) -> set[str]:
             if inventory is not None:
                 return {h.name for h in inventory.select_quiet(pattern)}
-            return _match_from_specs(pattern, list(specs.values()))
+            return match_from_specs(pattern, list(specs.values()))
 
         def evaluator(
             hosts: tuple[HostReport, ...], fleet: Mapping[str, object]
@@ -166,7 +166,8 @@ def printable_run(run: RunInfo) -> RunInfo:
     )
 
 
-def _match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
+def match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
+    """The hosts among `specs` an Ansible host pattern selects (without an inventory)."""
     from fleetmon.inventory.patterns import match_pattern
 
     return set(match_pattern(pattern, specs))

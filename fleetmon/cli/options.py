@@ -384,6 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the files alone, not on top of the shipped playbooks",
     )
+    lint.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        default=[],
+        dest="inventories",
+        metavar="SOURCE",
+        help="count the hosts each problem makes UNKNOWN (and know their variables)",
+    )
+    lint.add_argument(
+        "--raw",
+        metavar="DIR",
+        help="a --save-raw folder: judge it and say what each rule judges UNKNOWN",
+    )
     lst = rsub.add_parser("list", help="print the rules that apply to each host")
     _add_inventory_args(lst, "-i")
     _add_rule_files(lst)

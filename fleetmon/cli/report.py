@@ -27,7 +27,7 @@ def command(args: argparse.Namespace) -> int:
     with rec, lean_gc():
         run = _replay_info(saved, rule_files, rec.notes)
         specs: dict[str, HostSpec] = {}
-        hosts = analyse_replay(_noting_specs(raws, specs))
+        hosts = analyse_replay(noting_specs(raws, specs))
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
         hosts, past = rec.prepare(rules, hosts, run.started_at)
@@ -50,7 +50,8 @@ def _replay_info(saved: RunInfo, rule_files: tuple[str, ...], notes: tuple[str, 
     )
 
 
-def _noting_specs(raws: Iterator[RawResult], specs: dict[str, HostSpec]) -> Iterator[RawResult]:
+def noting_specs(raws: Iterator[RawResult], specs: dict[str, HostSpec]) -> Iterator[RawResult]:
+    """The raw results, each host's spec noted in `specs` as it goes by."""
     for raw in raws:
         specs[raw.host.name] = raw.host
         yield raw

@@ -13,12 +13,9 @@ from fleetmon.rules import load_rules, render_rule_list
 def command(args: argparse.Namespace) -> int:
     """`fleetmon rules lint FILE...` and `fleetmon rules list INVENTORY`."""
     if args.rules_command == "lint":
-        # The files as a run loads them: on top of the shipped playbooks (history.yaml
-        # included: a run keeps a history by default), so a file may tune a shipped rule.
-        args.rules = args.files
-        rs = load_rules(rule_files_of(args, history=True))
-        sys.stdout.write(f"{len(rs.rules)} rules OK in {len(rs.files)} file(s)\n")
-        return 0
+        from fleetmon.cli import lint
+
+        return lint.command(args)
     inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit, warn=warn)
     files = rule_files_of(args)

@@ -172,7 +172,8 @@ def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
         if not fields:
             raise doc.error(node, f"{label}: needs metric or expr")
         return _Tune(name, origin, line, fields)
-    rule = dataclasses.replace(base, name=name, origin=origin, **fields)
+    key_lines = tuple((k, doc.line(v)) for k, v in keys.items())
+    rule = dataclasses.replace(base, name=name, origin=origin, key_lines=key_lines, **fields)
     if rule.metric is not None:
         scope = catalog.scope_of(rule.metric)
         if "scope" in fields and fields["scope"] != scope:

@@ -46,6 +46,8 @@ class Rule:
     #: What a fit must have for the rule to judge (deriv, predict_linear, time_to).
     min_points: int | None = None
     min_r2: float | None = None
+    #: The line of each key the rule's file gave it (`rules lint` points at the `when:`).
+    key_lines: tuple[tuple[str, int], ...] = ()
 
     def history_calls(self) -> tuple[Call, ...]:
         """The history functions the rule's expressions call."""
