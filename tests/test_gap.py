@@ -32,8 +32,9 @@ def _host(stdout: str) -> tuple[HostReport, dict, dict]:
 
 @pytest.mark.parametrize(
     "stdout",
-    [probe_stdout(kvm=True), probe_stdout(("root2", "root3"))],
-    ids=["sysstat-root1-root2-lab-kvm", "sysstat-root2-root3"],
+    [probe_stdout(kvm=True), probe_stdout(("root2", "root3")), probe_stdout(("root6", "root7"))],
+    # root6/7: no /proc/pressure, so no psi.* (not offered) over the gap either.
+    ids=["sysstat-root1-root2-lab-kvm", "sysstat-root2-root3", "sysstat-root6-root7-no-psi"],
 )
 def test_the_gap_between_two_samples_is_the_spot_metrics(stdout: str) -> None:
     h, first, second = _host(stdout)

@@ -74,8 +74,11 @@ def host_gap(prev: Counters, cur: Counters, dt: float) -> dict[str, MetricValue]
     m["paging.swap_in_pages_per_s"] = _rate(_delta(prev, cur, "pswpin"), dt)
     m["paging.swap_out_pages_per_s"] = _rate(_delta(prev, cur, "pswpout"), dt)
     m["paging.major_faults_per_s"] = _rate(_delta(prev, cur, "pgmajfault"), dt)
-    m["oom.kills"] = _delta(prev, cur, "oom_kill")
+    if not ("oom_kill" in cur and cur["oom_kill"] is None):  # None: the kernel has none
+        m["oom.kills"] = _delta(prev, cur, "oom_kill")
     for metric, key in _PSI:
+        if key not in prev and key not in cur:
+            continue  # no /proc/pressure in either run: not offered (METRICS.md), absent
         d = _delta(prev, cur, key)
         m[metric] = None if d is None else 100.0 * d / (dt * 1e6)
     return m
