@@ -374,29 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="check rule files, or show which apply where")
     rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
-    lint = rsub.add_parser(
-        "lint",
-        help="check rule files without connecting anywhere, on top of the shipped playbooks",
-    )
+    lint = rsub.add_parser("lint", help="check rule files (on top of the shipped playbooks)")
     lint.add_argument("files", nargs="+", metavar="FILE", help="rule file or folder")
+    lint.add_argument("--no-default-rules", action="store_true", help="check the files alone")
     lint.add_argument(
-        "--no-default-rules",
-        action="store_true",
-        help="check the files alone, not on top of the shipped playbooks",
-    )
+        *("-i", "--inventory"), action="append", default=[], dest="inventories",
+        metavar="SOURCE", help="count the hosts each problem makes UNKNOWN (their variables)",
+    )  # fmt: skip
     lint.add_argument(
-        "-i",
-        "--inventory",
-        action="append",
-        default=[],
-        dest="inventories",
-        metavar="SOURCE",
-        help="count the hosts each problem makes UNKNOWN (and know their variables)",
-    )
-    lint.add_argument(
-        "--raw",
-        metavar="DIR",
-        help="a --save-raw folder: judge it and say what each rule judges UNKNOWN",
+        "--raw", metavar="DIR", help="a --save-raw folder: count each rule's UNKNOWN subjects"
     )
     lst = rsub.add_parser("list", help="print the rules that apply to each host")
     _add_inventory_args(lst, "-i")
