@@ -240,31 +240,18 @@ ALL: dict[str, MetricDef] = {m.name: m for m in (*HOST, *DISK, *NIC, *FS, *VM, *
 #: unit: a robust z-score of 3.5 over a spread of near-identical values (PSI cpu between 0
 #: and 0.039 %) would otherwise flag noise. Percentages are in points.
 _OUTLIER_MIN_BY_UNIT: dict[str, float] = {
-    "%": 5.0,
-    "load": 1.0,
-    "/s": 100.0,
-    "pages/s": 100.0,
-    "count": 1.0,
-    "ratio": 0.5,
-    "B": 1024.0**3,
-    "B/s": 1024.0**2,
-    "ms": 10.0,
-    "req": 1.0,
-    "s": 86400.0,
-}
+    "%": 5.0, "load": 1.0, "/s": 100.0, "pages/s": 100.0, "count": 1.0, "ratio": 0.5,
+    "B": 1024.0**3, "B/s": 1024.0**2, "ms": 10.0, "req": 1.0, "s": 86400.0,
+}  # fmt: skip
 #: Where a metric's own scale differs from its unit's.
 _OUTLIER_MIN_BY_METRIC: dict[str, float] = {
-    "load.per_cpu": 0.5,
-    "cpu.ctxt_per_s": 10000.0,
-    "cpu.intr_per_s": 10000.0,
-    "cpu.forks_per_s": 20.0,
-    "procs.running": 2.0,
-}
+    "load.per_cpu": 0.5, "cpu.ctxt_per_s": 10000.0, "cpu.intr_per_s": 10000.0,
+    "cpu.forks_per_s": 20.0, "procs.running": 2.0,
+}  # fmt: skip
 
 
 def outlier_min_diff(metric: str) -> float:
-    """How far from its group's median a host's value must be, at least, to be an outlier
-    (in the metric's unit); 0 for a metric of no listed unit."""
+    """The least distance from its group's median that makes a value an outlier (0: any)."""
     if metric in _OUTLIER_MIN_BY_METRIC:
         return _OUTLIER_MIN_BY_METRIC[metric]
     m = ALL.get(metric)
