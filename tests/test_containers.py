@@ -298,3 +298,25 @@ def test_lines_of_other_files_and_hostile_paths_are_ignored() -> None:
 def test_probe_command_runs_on_this_machine() -> None:
     text = read_tree(Path("/sys/fs/cgroup"), "cgroup")
     parse_cgroups(text)  # whatever runs here parses
+
+
+def test_past_arg_max_no_containers_and_a_note(tmp_path: Path) -> None:
+    """ARG_MAX is a quarter of the stack limit (at least 128 KiB): under `ulimit -s 256`
+    300 containers' files no longer fit on grep's command line."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    for i in range(300):
+        plant(tmp_path, f"system.slice/docker-{i:064x}.scope", v2)
+    cmd = dict(ONCE_SECTIONS)["cgroup_mem"]
+    proc = subprocess.run(
+        ["sh", "-c", 'ulimit -s 256; FM_CG="$1"; eval "$2"', "sh", str(tmp_path), cmd],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert "Argument list too long" in proc.stdout
+    assert parse_cgroups(proc.stdout) == {}
+    text = output(("", ""), proc.stdout)
+    result = compute_containers(split_output(text, NONCE), 4, 1.0)
+    assert result.rows == ()
+    assert result.notes == (
+        "too many containers for the probe's one grep (ARG_MAX): containers not reported",
+    )

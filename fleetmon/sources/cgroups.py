@@ -79,13 +79,14 @@ def find_command(files: tuple[str, ...]) -> str:
     no walk of the whole tree, no process per container); a glob that matches nothing stays
     as written and grep -s passes over it. cgroup v2 has cgroup.controllers at its root.
     The files are grep's arguments: 1,000-2,000 containers (8 gauge files each, paths of
-    100-200 bytes) reach ARG_MAX's 2 MiB, and the section is then empty (METRICS.md).
+    100-200 bytes) reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then the
+    section's text (grep -s keeps its own file errors quiet), which TOO_MANY detects.
     """
     # `true`: grep exits 1 or 2 when nothing matched; only a missing root fails the section.
     return (
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
         f" then set -- {_globs(files, False)}; else set -- {_globs(files, True)}; fi;"
-        f" grep -s -H -E '{KEEP_RE}' \"$@\"; true)"
+        f" grep -s -H -E '{KEEP_RE}' \"$@\" 2>&1; true)"
     )
 
 
@@ -96,6 +97,9 @@ NAMES_COMMAND = (
     ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
     " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null; true"
 )
+
+#: What sh prints when the files passed to grep exceed ARG_MAX (E2BIG's strerror).
+TOO_MANY = "Argument list too long"
 
 #: cgroup v1 controller mounts as the first path component (`cpu,cpuacct` is one mount).
 _V1_MOUNTS = frozenset(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleetmon.model import MetricValue, Row
-from fleetmon.sources.cgroups import CgroupValues, parse_cgroups, parse_names
+from fleetmon.sources.cgroups import TOO_MANY, CgroupValues, parse_cgroups, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 
@@ -119,6 +119,10 @@ def compute_containers(
     """Container rows (sorted by name) and libvirt VMs' host-side metrics."""
     if out.text(2, "cgroup") is None and out.text(0, "cgroup_mem") is None:
         return CtrResult()
+    if any(TOO_MANY in (out.text(s, n) or "") for s, n in ((1, "cgroup"), (2, "cgroup"),
+                                                          (0, "cgroup_mem"))):  # fmt: skip
+        return CtrResult(notes=("too many containers for the probe's one grep (ARG_MAX):"
+                                " containers not reported",))  # fmt: skip
     c1, c2, gauges = _sections(out)
     names = parse_names(out.text(0, "ctr_names") or "")
     empty = CgroupValues(2, {})
