@@ -312,9 +312,11 @@ def test_streaming_from_the_real_sshd(sshd: sshd_util.Sshd) -> None:
         assert 0.45 <= rep.interval_s < 5
         busy = rep.metrics["cpu.busy_pct"]
         idle = rep.metrics["cpu.idle_pct"]
+        iowait = rep.metrics["cpu.iowait_pct"]
         assert isinstance(busy, float)
         assert isinstance(idle, float)
-        assert abs(busy + idle - 100.0) < 0.5
+        assert isinstance(iowait, float)
+        assert abs(busy + idle + iowait - 100.0) < 0.5  # busy = 100 - idle - iowait
     # Consecutive pairs share a sample: each starts where the one before ended.
     ups = [rep.metrics["uptime_s"] for rep in reports]
     assert ups == sorted(ups)
