@@ -55,3 +55,15 @@ def test_help_shows_the_help_of_the_options_issue_11_named() -> None:
         "--fail-on {warning,critical} the least severity that JUnit counts as a failed test",
     ):
         assert words in text
+
+
+def test_default_timeout_is_the_interval_plus_the_measured_margin() -> None:
+    from fleetmon.cli.options import TIMEOUT_MARGIN_S
+    from fleetmon.cli.run import _collect_options
+
+    args = build_parser().parse_args(["run", "inv.yaml", "-i", "2.5", "--connect-timeout", "4"])
+    assert TIMEOUT_MARGIN_S == 10.0  # benchmarks/timeout_bench.py: see cli/options.py
+    assert _collect_options(args).deadline_s == 12.5
+    args = build_parser().parse_args(["run", "inv.yaml", "--timeout", "7"])
+    assert _collect_options(args).deadline_s == 7.0
+    assert "(default: interval + 10 s)" in " ".join(fleetmon("run", "--help").stdout.split())

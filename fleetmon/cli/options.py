@@ -17,6 +17,12 @@ FORMATS = ("text", "json", "html", "nagios")
 #: Nagios Core keeps 8 KiB of a plugin's output (MAX_PLUGIN_OUTPUT_LENGTH, 8192 bytes):
 #: 8,000 leaves room for the line ends and a transport's framing (NRPE, check_by_ssh).
 NAGIOS_MAX_BYTES = 8000
+#: `run --timeout` default: the interval plus this. benchmarks/timeout_bench.py measured a
+#: host's time past the interval, connect to the probe's exit: 0.14-0.28 s for this
+#: machine's own probe, median 1.6 s and at most 3.5 s for 200 simulated hosts connecting
+#: at once (50 ms added per reply, 2 shared cores): 10 s is about three times the worst, and
+#: a hung host holds a run interval + 10 s, not interval + 30 s as before.
+TIMEOUT_MARGIN_S = 10.0
 
 DESCRIPTION = """\
 Agentless performance monitoring of KVM and Xen hypervisor fleets over SSH. fleetmon reads
@@ -295,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(float, "--timeout"),
         default=None,
         metavar="S",
-        help="per-host deadline (default: interval + 30 s)",
+        help=f"per-host deadline, connect to the probe's exit (default: interval + "
+        f"{TIMEOUT_MARGIN_S:g} s)",
     )
     run.add_argument(
         "--accept-new-host-keys",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
 from fleetmon.cli.recording import finish, recorder
 from fleetmon.cli.runtime import run_async, utc_now
@@ -131,7 +132,7 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         interval_s=args.interval,
         forks=args.forks,
         connect_timeout_s=args.connect_timeout,
-        timeout_s=args.timeout,
+        timeout_s=args.timeout if args.timeout is not None else args.interval + TIMEOUT_MARGIN_S,
         accept_new_host_keys=args.accept_new_host_keys,
         known_hosts=args.known_hosts,
         output_cap_bytes=args.output_cap,
