@@ -7,6 +7,7 @@
      |    +-- OptionError
      +-- LockError                another run holds the lock: exit 3
      +-- OutputError              a report could not be written where asked: exit 4
+     |    +-- ExportError         a Pushgateway, InfluxDB or Alertmanager refused or failed
      +-- HistoryError             the history file is not usable, or a run not recorded: exit 4
      +-- ProbeParseError          a host's output could not be parsed (becomes parse_error)
 
@@ -60,6 +61,11 @@ class LockError(FleetmonError):
 
 class OutputError(FleetmonError):
     """A report (or the raw folder) could not be written; the message names the path."""
+
+
+class ExportError(OutputError):
+    """A network sink (Pushgateway, InfluxDB, Alertmanager) could not be reached or refused
+    what was sent, after its retries; the message names the URL and why."""
 
 
 class HistoryError(FleetmonError):

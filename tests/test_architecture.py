@@ -10,8 +10,10 @@ The stages (a folder each under fleetmon/) and what each may import:
     analyse    deltas, VMs, fleet statistics, the report model   <- cluster, cli
     cluster    shards of a run on a Dask cluster (I/O)           <- cli
     rules      rule files, expressions, verdicts                 <- render, cli
-    render     text, json, html, nagios, junit (pure)            <- cli
+    render     text, json, html, nagios, junit, prometheus,      <- cli
+               influx, alerts (pure)
     io         atomic files, the lock, the raw store (I/O)       <- cli
+    export     Pushgateway, InfluxDB, Alertmanager (network I/O) <- cli
     history    the SQLite history across runs (I/O)              <- cli
     sim        the simulator (I/O)                               <- cli
     cli        the command line (I/O)
@@ -40,6 +42,8 @@ ALLOWED: dict[str, set[str]] = {
     "rules": {"model", "inventory"},
     "render": {"model", "rules"},
     "io": {"model"},
+    # The network sinks send what render made; they never render nor read the model.
+    "export": set(),
     "history": {"model"},
     "sim": {"model", "sources", "collect"},
     "cluster": {"model", "sources", "inventory", "collect", "analyse"},
@@ -53,6 +57,7 @@ ALLOWED: dict[str, set[str]] = {
         "rules",
         "render",
         "io",
+        "export",
         "history",
         "sim",
     },
@@ -70,12 +75,14 @@ IO_MODULES = {
     "fcntl",
     "glob",
     "http",
+    "httpx",
     "io",
     "logging.handlers",
     "mmap",
     "multiprocessing",
     "os",
     "pathlib",
+    "prometheus_client.exposition",
     "pty",
     "random",
     "resource",

@@ -28,7 +28,7 @@ from fleetmon.sources.netdev import NIC_METRICS, NetDev, nic_rates, parse_net_de
 from fleetmon.sources.pressure import Pressure, parse_pressure
 from fleetmon.sources.sections import ProbeOutput
 from fleetmon.sources.stat import Stat, cpu_shares, max_core_busy_pct, parse_stat
-from fleetmon.sources.uptime import parse_boot_id, parse_uptime
+from fleetmon.sources.uptime import Uptime, parse_boot_id, parse_uptime
 from fleetmon.sources.vmstat import VmStat, parse_vmstat
 
 T = TypeVar("T")
@@ -363,4 +363,18 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
         "nic": _nics(n1, n2, ok, dt, opts, notes),
         "fs": _filesystems(out, opts, notes),
     }
-    return HostMetrics(interval_s=interval_s, metrics=metrics, rows=rows, notes=tuple(notes.items))
+    return HostMetrics(
+        interval_s=interval_s,
+        metrics=metrics,
+        rows=rows,
+        notes=tuple(notes.items),
+        sampled_at_ns=_sampled_at_ns(u2, st2),
+    )
+
+
+def _sampled_at_ns(up: Uptime | None, st: Stat | None) -> int | None:
+    """The remote clock at a sample: boot time + uptime, in nanoseconds (the kernel derives
+    btime as now - uptime, in whole seconds: within a second of the host's clock)."""
+    if up is None or st is None or st.btime is None:
+        return None
+    return st.btime * 1_000_000_000 + round(up.up_s * 1e9)

@@ -117,6 +117,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         status=raw.status,
         error=raw.reason,
         vm_of=str(vm_of) if vm_of else None,
+        collection_s=raw.elapsed_s,
     )
     if raw.status is not Status.OK:
         return base
@@ -156,6 +157,7 @@ def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
         hypervisor=hypervisor,
         counters=counters,
         product_uuid=parse_product_uuid(out.text(0, "product_uuid") or ""),
+        sampled_at_ns=hm.sampled_at_ns,
     )
 
 

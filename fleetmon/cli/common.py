@@ -25,7 +25,8 @@ from fleetmon.rules.verdict import exit_code
 
 
 def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> str:
-    """The report as text, json, html or nagios, laid out as `args` ask (--width, --top...).
+    """The report as text, json, html, nagios, prometheus, openmetrics or influx, laid out as
+    `args` ask (--width, --top...).
 
     Each renderer is imported when first asked for: start-up time is client CPU that every
     run pays (3 ms per host at 100 hosts), and a JSON run needs no HTML templates.
@@ -49,6 +50,14 @@ def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> 
         from fleetmon.render.nagios import MAX_BYTES, render_nagios
 
         return render_nagios(report, getattr(args, "nagios_max_bytes", MAX_BYTES))
+    if fmt in ("prometheus", "openmetrics"):
+        from fleetmon.render.prom import render_prometheus
+
+        return render_prometheus(report, openmetrics=fmt == "openmetrics")
+    if fmt == "influx":
+        from fleetmon.render.influx import render_influx
+
+        return render_influx(report)
     raise OptionError(f"unknown format {fmt!r}")  # pragma: no cover
 
 
@@ -174,12 +183,17 @@ def match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
 
 
 def write_outputs(args: argparse.Namespace, report: Report) -> None:
-    """Write every output asked for: --html, --junit, --json, then the main one (-o, or
-    standard output). One that cannot be written does not stop the others; the failures
-    are then raised together as one OutputError (exit 4)."""
-    # JSON is written as render.json yields it: the whole text at once was the run's peak
-    # memory (~60 MB more at 1,000 hosts).
-    main_text = render(args.format, report, args) if args.format != "json" else None
+    """Write every output asked for: --html, --junit, --json, --prom-textfile, then the
+    main one (-o, or standard output). One that cannot be written does not stop the others;
+    the failures are then raised together as one OutputError (exit 4)."""
+    from fleetmon.cli.exports import file_exports, format_chunks
+
+    # JSON, Prometheus and InfluxDB are written as their renderers yield them: the whole
+    # text at once was the run's peak memory (~60 MB more at 1,000 hosts).
+    streamed = (
+        json_chunks(report) if args.format == "json" else format_chunks(args.format, report, args)
+    )
+    main_text = render(args.format, report, args) if streamed is None else None
     outputs: list[tuple[str, Callable[[], Iterable[str]]]] = []
     if args.html:
         outputs.append((args.html, lambda: (render("html", report),)))
@@ -192,7 +206,8 @@ def write_outputs(args: argparse.Namespace, report: Report) -> None:
         )
     if args.json_out:
         outputs.append((args.json_out, lambda: json_chunks(report)))
-    main: Iterable[str] = json_chunks(report) if main_text is None else (main_text,)
+    outputs += file_exports(args, report)
+    main: Iterable[str] = streamed if streamed is not None else (main_text or "",)
     outputs.append((args.output or "-", lambda: main))
     failed = []
     for path, chunks in outputs:

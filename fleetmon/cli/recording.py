@@ -21,8 +21,9 @@ from types import TracebackType
 
 from fleetmon.analyse.gap import since_last_run
 from fleetmon.cli.common import write_outputs
+from fleetmon.cli.exports import send_exports
 from fleetmon.cli.historyhtml import report_trends
-from fleetmon.errors import HistoryError, OutputError, RuleError
+from fleetmon.errors import ExportError, HistoryError, OutputError, RuleError
 from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
 from fleetmon.history.forrules import fetch_points, load_counters, load_states
 from fleetmon.history.store import failed
@@ -166,9 +167,12 @@ def recorder(args: argparse.Namespace, rules: RuleSet | None = None) -> Recorder
     )
 
 
-def finish(args: argparse.Namespace, report: Report, rec: Recorder) -> None:
-    """Write every output, then record the run: a failure of either does not stop the
-    other, and both are reported (exit 4)."""
+def finish(
+    args: argparse.Namespace, report: Report, rec: Recorder, rules: RuleSet | None = None
+) -> None:
+    """Write every output, record the run, then send the exports (Pushgateway, InfluxDB,
+    Alertmanager): a failure of one does not stop the others, and all are reported (exit 4).
+    """
     failure: OutputError | None = None
     if rec.hist is not None and (args.html or args.format == "html"):
         try:
@@ -179,12 +183,19 @@ def finish(args: argparse.Namespace, report: Report, rec: Recorder) -> None:
         write_outputs(args, report)
     except OutputError as exc:
         failure = exc
+    history: HistoryError | None = None
     try:
         rec.record(report)
     except HistoryError as exc:
+        history = exc
+    try:
+        send_exports(args, report, rules)
+    except ExportError as exc:
+        failure = exc if failure is None else OutputError(f"{failure}; {exc}")
+    if history is not None:
         if failure is not None:
-            raise OutputError(f"{failure}; {exc}") from None
+            raise OutputError(f"{failure}; {history}") from None
         sys.stderr.write("fleetmon: the reports were written, but not the history:\n")
-        raise
+        raise history
     if failure is not None:
         raise failure

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from fleetmon import __version__
 from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
 from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.exports import check_exports
 from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
 from fleetmon.io.rawstore import iter_raw
@@ -21,6 +22,7 @@ MIN_HOSTS = 400
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
+    check_exports(args)
     saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
     rec = recorder(args, rules)
@@ -32,7 +34,7 @@ def command(args: argparse.Namespace) -> int:
         gc.freeze()
         hosts, past = rec.prepare(rules, hosts, run.started_at)
         report = build_report(args, hosts, specs, run, rules, None, past, rec.states)
-        finish(args, report, rec)  # the outputs, then the history
+        finish(args, report, rec, rules)  # the outputs, the history, then the exports
     return report.exit_code
 
 
@@ -47,6 +49,7 @@ def _replay_info(saved: RunInfo, rule_files: tuple[str, ...], notes: tuple[str, 
         limit=saved.limit,
         host_key_notes=saved.host_key_notes,
         notes=notes,
+        duration_s=saved.duration_s,
     )
 
 

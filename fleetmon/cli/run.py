@@ -9,11 +9,13 @@ import functools
 import gc
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.exports import check_exports
 from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
 from fleetmon.cli.recording import finish, recorder
@@ -76,26 +78,26 @@ def command(args: argparse.Namespace) -> int:
     rec = recorder(args, rules)
     with _lock_for(args), rec, lean_gc():
         run = _run_info(args, inventory.path, hosts, rule_files, rec.notes)
-        collected, cluster_notes = _collect_and_analyse(args, hosts, skipped, run)
-        analysed = in_selection_order(selected, collected)
-        run = dataclasses.replace(run, notes=(*run.notes, *cluster_notes))
+        found, run = _collect_and_analyse(args, hosts, skipped, run)
+        analysed = in_selection_order(selected, found)
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
         analysed, past = rec.prepare(rules, analysed, run.started_at)
         report = build_report(args, analysed, specs, run, rules, inventory, past, rec.states)
-        finish(args, report, rec)  # the outputs, then the history
+        finish(args, report, rec, rules)  # the outputs, the history, then the exports
     return report.exit_code
 
 
 def _outputs(args: argparse.Namespace) -> tuple[str | None, ...]:
-    return (args.output, args.json_out, args.html, args.junit)
+    return (args.output, args.json_out, args.html, args.junit, args.prom_textfile)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any host is probed, an output that cannot be written (a block device,
-    a folder, a missing folder)."""
+    a folder, a missing folder) and an export option that cannot work."""
     for path in filter(None, _outputs(args)):
         check_output(path)
+    check_exports(args)
 
 
 def _lock_for(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
@@ -141,10 +143,12 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
 def _collect_and_analyse(
     args: argparse.Namespace, hosts: Sequence[HostSpec], skipped: Sequence[RawResult], run: RunInfo
-) -> tuple[list[HostReport], tuple[str, ...]]:
-    """The collected hosts, then the skipped ones, analysed, and notes about the run; with
-    --save-raw, every raw result stored (the skipped after the collected) and the folder
-    completed; with --cluster, the hosts collected and analysed by shards on Dask workers."""
+) -> tuple[list[HostReport], RunInfo]:
+    """The collected hosts, then the skipped ones, analysed, and the run with its duration and
+    notes; with --save-raw, every raw result stored (the skipped after the collected) and the
+    folder completed; with --cluster, the hosts collected and analysed by shards on Dask
+    workers."""
+    started = time.monotonic()
     notes: tuple[str, ...] = ()
     writer = RawWriter(args.save_raw) if args.save_raw else None
     if args.cluster is not None:
@@ -160,11 +164,14 @@ def _collect_and_analyse(
         )
     else:
         analysed = _collect(args, hosts, writer)
+    analysed = [*analysed, *map(analyse_host, skipped)]
+    duration_s = round(time.monotonic() - started, 3)
+    run = dataclasses.replace(run, notes=(*run.notes, *notes), duration_s=duration_s)
     if writer is not None:
         for i, raw in enumerate(skipped, len(hosts)):
             writer.add(i, raw)
         writer.finish(run)
-    return [*analysed, *map(analyse_host, skipped)], notes
+    return analysed, run
 
 
 def _collect(

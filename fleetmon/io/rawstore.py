@@ -150,6 +150,7 @@ class RawWriter:
                 "inventory": run.inventory,
                 "limit": run.limit,
                 "host_key_notes": list(run.host_key_notes),
+                "duration_s": run.duration_s,
             },
             "hosts": [self._entries[i] for i in sorted(self._entries)],
         }
@@ -221,6 +222,7 @@ def iter_raw(
             inventory=str(r["inventory"]),
             limit=_opt_str(r.get("limit")),
             host_key_notes=_strings(r.get("host_key_notes", []), "run.host_key_notes"),
+            duration_s=_opt(r.get("duration_s"), float),
         )
         entries = doc["hosts"]
         if not isinstance(entries, list):

@@ -145,6 +145,9 @@ class HostMetrics:
     metrics: Metrics
     rows: Rows = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: The remote clock at the second sample, Unix nanoseconds: its boot time (btime, whole
+    #: seconds) plus its uptime, so within a second of the host's own clock; None unknown.
+    sampled_at_ns: int | None = None
 
     def rows_of(self, scope: str) -> tuple[Row, ...]:
         """The rows of one scope ("disk"), empty when there are none."""
@@ -199,6 +202,10 @@ class HostReport:
     product_uuid: str | None = None
     #: The inventory's `fleetmon_vm_of: hypervisor/domain`, when set.
     vm_of: str | None = None
+    #: Seconds the host took to collect (connect, probe, answer), when it was tried.
+    collection_s: float | None = None
+    #: The remote clock at the second sample, Unix nanoseconds (HostMetrics.sampled_at_ns).
+    sampled_at_ns: int | None = None
 
     @property
     def collected(self) -> bool:
@@ -237,6 +244,8 @@ class RunInfo:
     host_key_notes: tuple[str, ...] = ()
     #: Facts about the run itself (the history file's journal, its upgrade...).
     notes: tuple[str, ...] = ()
+    #: Seconds from the run's start until its last host was collected and analysed.
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

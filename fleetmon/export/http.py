@@ -1,0 +1,98 @@
+"""One HTTP request with a timeout and retries (I/O edge), for every network sink.
+
+A connection that fails or times out, and an answer of 429 or 5xx, are tried again after
+a growing pause; any other answer outside 2xx is final. The error names the request by
+its URL without credentials (no user, password or query string), the attempts made and
+what the server said.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from fleetmon.errors import ExportError, OptionError
+
+#: Answers worth another try: the server is busy or broken for now.
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: How much of an error answer the message quotes.
+QUOTE_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """Timeout of each attempt, attempts after the first, the first pause between them."""
+
+    timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.5
+    #: For tests: a transport that answers in process (httpx.MockTransport).
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+def shown(url: str) -> str:
+    """A URL as an error message may show it: no credentials, no query string."""
+    try:
+        u = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(invalid URL)"
+    port = f":{u.port}" if u.port else ""
+    return f"{u.scheme}://{u.host}{port}{u.path}"
+
+
+def check_url(url: str, option: str) -> httpx.URL:
+    """An http(s) URL with a host, or an OptionError naming the option."""
+    try:
+        u = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise OptionError(f"{option}: not a URL: {url!r} ({exc})") from None
+    if u.scheme not in ("http", "https") or not u.host:
+        raise OptionError(f"{option}: expected an http:// or https:// URL, got {url!r}")
+    return u
+
+
+def _said(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")
+
+
+def send(
+    method: str,
+    url: str | httpx.URL,
+    body: Callable[[], Iterable[bytes]] | bytes,
+    *,
+    headers: Mapping[str, str],
+    what: str,
+    options: HttpOptions,
+) -> httpx.Response:
+    """Send a request until it succeeds (2xx) or its attempts run out (ExportError).
+
+    `body` is bytes or a function giving the body's pieces afresh for each attempt.
+    """
+    target = shown(str(url))
+    attempts = options.retries + 1
+    last = ""
+    with httpx.Client(timeout=options.timeout_s, transport=options.transport) as client:
+        for attempt in range(attempts):
+            if attempt:
+                options.sleep(options.backoff_s * 2 ** (attempt - 1))
+            content = body if isinstance(body, bytes) else body()
+            try:
+                response = client.request(method, url, content=content, headers=dict(headers))
+            except httpx.TimeoutException:
+                last = f"no answer within {options.timeout_s:g} s"
+                continue
+            except httpx.TransportError as exc:
+                last = f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(exc)
+                continue
+            if response.is_success:
+                return response
+            last = f"HTTP {response.status_code}: {_said(response)}"
+            if response.status_code not in RETRY_STATUS:
+                raise ExportError(f"{what} {target}: {last}")
+    tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+    raise ExportError(f"{what} {target}: {last}{tries}")

@@ -1,0 +1,132 @@
+"""The network sinks (I/O edge): a Pushgateway, InfluxDB's write endpoints, Alertmanager.
+
+Each takes what the pure renderers made (render.prom, render.influx, render.alerts) and
+sends it with export.http's timeout and retries; their URLs are checked before the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import httpx
+
+from fleetmon.errors import OptionError
+from fleetmon.export.http import HttpOptions, check_url, send
+
+#: Content-Type of the Prometheus text exposition format 0.0.4.
+PROM_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+#: Largest body of one InfluxDB write: 1.x refuses more than 25 MB by default
+#: ([http] max-body-size); InfluxData advise batches of about 5,000 lines.
+INFLUX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def grouping_path(job: str, grouping: Mapping[str, str]) -> str:
+    """The Pushgateway path of a group: `/metrics/job/fleetmon/inventory@base64/...`.
+
+    A value with a `/` (a path), or an empty one, is base64url-encoded as the Pushgateway's
+    README says; others are percent-encoded.
+    """
+    parts = [("job", job), *grouping.items()]
+    out = "/metrics"
+    for key, value in parts:
+        if "/" in value or not value:
+            encoded = base64.urlsafe_b64encode(value.encode()).decode() or "="
+            out += f"/{key}@base64/{encoded}"
+        else:
+            out += f"/{key}/{urllib.parse.quote(value, safe='')}"
+    return out
+
+
+def check_push_url(url: str) -> None:
+    """Refuse, before the run, a --push URL that is not http(s)://host[:port][/prefix]."""
+    u = check_url(url, "--push")
+    if u.query:
+        raise OptionError(f"--push: the Pushgateway's address only, no query: {url!r}")
+
+
+def push(
+    url: str,
+    chunks: Sequence[str],
+    *,
+    job: str,
+    grouping: Mapping[str, str],
+    options: HttpOptions,
+) -> None:
+    """Replace the group's metrics on a Pushgateway (PUT: a VM gone since the last push
+    goes with it)."""
+    target = url.rstrip("/") + grouping_path(job, grouping)
+    send("PUT", target, lambda: _encoded(chunks), headers={"Content-Type": PROM_TEXT},
+         what="Pushgateway", options=options)  # fmt: skip
+
+
+def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
+    for c in chunks:
+        yield c.encode("utf-8")
+
+
+def check_influx_url(url: str) -> httpx.URL:
+    """The InfluxDB write URL: 1.x `.../write?db=NAME` or 2.x `.../api/v2/write?bucket=B`
+    (with org or orgID); else an OptionError saying which."""
+    u = check_url(url, "--influx-url")
+    params = u.params
+    if u.path.endswith("/api/v2/write"):
+        if "bucket" not in params or not ({"org", "orgID"} & set(params)):
+            raise OptionError(f"--influx-url: InfluxDB 2 writes need ?org=...&bucket=...: {url!r}")
+    elif u.path.endswith("/write"):
+        if "db" not in params:
+            raise OptionError(f"--influx-url: InfluxDB 1.x writes need ?db=NAME: {url!r}")
+    else:
+        raise OptionError(
+            "--influx-url: expected the write endpoint, http://HOST:8086/write?db=NAME "
+            f"(1.x) or http://HOST:8086/api/v2/write?org=O&bucket=B (2.x), got {url!r}"
+        )
+    if params.get("precision", "ns") not in ("ns", "n"):
+        raise OptionError(f"--influx-url: fleetmon writes nanoseconds; drop precision=: {url!r}")
+    return u
+
+
+def batches(chunks: Iterable[str], limit: int = INFLUX_BATCH_BYTES) -> Iterator[bytes]:
+    """Whole chunks (a host's lines each) joined into bodies of at most `limit` bytes (a
+    single larger chunk is a body of its own)."""
+    batch: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        data = chunk.encode("utf-8")
+        if batch and size + len(data) > limit:
+            yield b"".join(batch)
+            batch, size = [], 0
+        batch.append(data)
+        size += len(data)
+    if batch:
+        yield b"".join(batch)
+
+
+def influx_write(
+    url: str, chunks: Iterable[str], *, token: str | None, options: HttpOptions
+) -> int:
+    """Write line protocol to InfluxDB in batches; the number of requests it took."""
+    u = check_influx_url(url)
+    if "precision" not in u.params:
+        u = u.copy_merge_params({"precision": "ns"})
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    n = 0
+    for body in batches(chunks):
+        send("POST", u, body, headers=headers, what="InfluxDB", options=options)
+        n += 1
+    return n
+
+
+def check_alertmanager_url(url: str) -> None:
+    """Refuse, before the run, an --alertmanager URL that is not http(s)://host[:port]."""
+    check_url(url, "--alertmanager")
+
+
+def post_alerts(url: str, body: str, *, options: HttpOptions) -> None:
+    """POST the alerts to one Alertmanager's v2 API."""
+    target = url.rstrip("/") + "/api/v2/alerts"
+    send("POST", target, body.encode("utf-8"), headers={"Content-Type": "application/json"},
+         what="Alertmanager", options=options)  # fmt: skip

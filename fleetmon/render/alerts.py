@@ -1,0 +1,99 @@
+"""`--alertmanager URL` (pure): the findings as alerts for Alertmanager's v2 API
+(POST /api/v2/alerts), so routing, silences, inhibition and notification stay the
+Alertmanager's, as for Prometheus's own alerting rules.
+
+An alert is a finding at warning or critical: labels `alertname` (the rule), `host`,
+`subject`, `severity` and, when asked, `groups`; annotations `message`, `reason` and
+`source` (the rule's), `value` and `threshold`. `startsAt` is when the finding began where
+the history knows it (its `since` while firing), else the run's start (Alertmanager keeps
+the earliest it was given). `endsAt` is `now + ttl`: each run renews it, and alerts from a
+fleetmon that stopped running resolve on their own, as Prometheus's do.
+
+An alert ends when its finding resolves (the history's `resolved` state): it is posted
+with `endsAt` then. Severity is a label, so a finding that changed severity is a new
+alert: the other severity's alert of the same rule and subject is posted as ended too (a
+resolved alert that never fired sends no notification).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetmon.model import Finding, HostReport, Report, Severity
+from fleetmon.render.promfamilies import epoch_s, groups_label
+from fleetmon.rules import RuleSet
+
+ALERTING = (Severity.WARNING, Severity.CRITICAL)
+
+
+def rfc3339(t: float) -> str:
+    """Unix seconds as Alertmanager's time format."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _findings(report: Report) -> Iterator[tuple[HostReport | None, Finding]]:
+    for h in report.hosts:
+        for f in h.findings:
+            yield h, f
+    for f in report.findings:
+        yield None, f
+
+
+def alerts(
+    report: Report,
+    rules: RuleSet | None,
+    *,
+    now_s: float,
+    ttl_s: float,
+    groups: bool = False,
+) -> list[dict[str, Any]]:
+    """The alerts to post for a report, at `now_s` (Unix seconds)."""
+    by_name = {r.name: r for r in rules.rules} if rules is not None else {}
+    started = epoch_s(report.run.started_at)
+    out: list[dict[str, Any]] = []
+    for h, f in _findings(report):
+        firing = f.severity in ALERTING
+        if not firing and f.state != "resolved":
+            continue
+        labels = {"alertname": f.rule, "subject": f.subject}
+        if h is not None:
+            labels["host"] = h.name
+            if groups and h.groups:
+                labels["groups"] = groups_label(h.groups)
+        labels = {k: v for k, v in labels.items() if v}
+        rule = by_name.get(f.rule)
+        notes = {
+            "message": f.message,
+            "reason": rule.reason if rule is not None else None,
+            "source": rule.source if rule is not None else None,
+            "value": None if f.value is None else str(f.value),
+            "threshold": f.threshold,
+        }
+        annotations = {k: v for k, v in notes.items() if v}
+        for severity in ALERTING:
+            alert: dict[str, Any] = {
+                "labels": {**labels, "severity": severity.value},
+                "annotations": annotations,
+            }
+            if severity is f.severity:
+                since = epoch_s(f.since) if f.state == "firing" and f.since else None
+                begun = since if since is not None else started
+                if begun is not None:
+                    alert["startsAt"] = rfc3339(min(begun, now_s))
+                alert["endsAt"] = rfc3339(now_s + ttl_s)
+            else:
+                ended = epoch_s(f.since) if f.state == "resolved" and f.since else None
+                alert["endsAt"] = rfc3339(ended if ended is not None else now_s)
+            out.append(alert)
+    return out
+
+
+def render_alerts(
+    report: Report, rules: RuleSet | None, *, now_s: float, ttl_s: float, groups: bool = False
+) -> str:
+    """The body of POST /api/v2/alerts."""
+    payload = alerts(report, rules, now_s=now_s, ttl_s=ttl_s, groups=groups)
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
