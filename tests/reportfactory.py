@@ -33,6 +33,11 @@ HOSTILE_VM = "'; DROP TABLE vms; --"
 HOSTILE_MOUNT = '/mnt/"><img src=x onerror=alert(2)>'
 HOSTILE_NIC = "eth0</title><script>alert(3)</script>"
 HOSTILE_ERROR = "connect failed: <b>refused</b> & 'quoted' \"too\""
+#: Names that break exposition formats: a quote, a newline and a brace (Prometheus labels,
+#: OpenMetrics), a comma and equals signs (InfluxDB tags), a trailing backslash (InfluxDB).
+HOSTILE_QUOTE = 'a"b\nc}'
+HOSTILE_COMMA = "x,y=z"
+HOSTILE_BACKSLASH = "back slash\\"
 GiB = 1024**3
 
 RUN = RunInfo(
@@ -369,3 +374,26 @@ def captured_report() -> Report:
         RawResult(timeout, Status.TIMEOUT, "probe timed out after 30 s"),
     ]
     return build_report(raws, RUN)
+
+
+def hostile_report() -> Report:
+    """sample_report's fleet plus a host whose every name breaks some exposition format."""
+    rng = random.Random(7)
+    vms = [vm(HOSTILE_QUOTE, rng, cpu_pct=41.2), vm(HOSTILE_COMMA, rng), vm(HOSTILE_BACKSLASH, rng)]
+    findings = [
+        finding("vm-cpu", Severity.WARNING, "vm", HOSTILE_QUOTE, "vm.cpu_pct", 41.2, "> 40"),
+        finding("fs-full", Severity.CRITICAL, "fs", HOSTILE_COMMA, "fs.used_pct", 99.0, "> 95"),
+    ]
+    evil = host(
+        HOSTILE_COMMA,
+        rng,
+        groups=("kvm", HOSTILE_QUOTE),
+        vms=vms,
+        extra_nics=[nic(HOSTILE_QUOTE, 10.0, 20.0)],
+        filesystems=[fs(HOSTILE_COMMA, 99.0, 1), fs(HOSTILE_BACKSLASH, 10.0, 9)],
+        findings=findings,
+    )
+    evil = dataclasses.replace(evil, hypervisor="kvm")
+    base = sample_report()
+    hosts = (*base.hosts, evil, failed(HOSTILE_QUOTE, Status.UNREACHABLE, HOSTILE_ERROR))
+    return report(hosts, findings=base.findings, run=base.run)

@@ -1,0 +1,203 @@
+"""Prometheus and OpenMetrics exposition (render.prom): the catalogue's names, the bytes
+prometheus_client's own writers make of the same families, hostile names that parse back
+as they were, no stale series, and a new row scope exported without an edit."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import reportfactory as rf
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics import exposition as om
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+from prometheus_client.parser import text_string_to_metric_families as text_parse
+from test_row_scopes import with_containers  # noqa: F401 (a fixture)
+
+from fleetmon.model import Report, Row, Status, catalog
+from fleetmon.model.series import RESERVED, prom_metric
+from fleetmon.render.prom import ReportCollector, render_prometheus
+from fleetmon.render.promfamilies import metric_families, scaled
+
+REPORTS = {
+    "sample": rf.sample_report,
+    "hostile": rf.hostile_report,
+    "captured": rf.captured_report,
+}
+NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def _series(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of one family, parsed by prometheus_client: labels -> value."""
+    out = {}
+    for fam in text_parse(text):
+        for s in fam.samples:
+            if s.name == name:
+                out[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def test_every_catalogue_metric_has_a_legal_distinct_name() -> None:
+    names = [prom_metric(m).name for m in catalog.ALL.values()]
+    assert len(set(names)) == len(names)
+    for m in catalog.ALL.values():
+        p = prom_metric(m)
+        assert NAME.fullmatch(p.name), p.name
+        assert p.name.startswith(f"fleetmon_{m.scope}_")
+        assert not p.name.endswith(RESERVED), p.name
+        assert not p.unit or p.name.endswith(f"_{p.unit}")
+        assert "_pct" not in p.name, p.name
+        assert not p.name.endswith("_ms"), p.name
+        assert p.help
+        assert f"(fleetmon {m.name})" in p.help
+
+
+@pytest.mark.parametrize(
+    ("metric", "name", "unit", "exp10"),
+    [
+        ("cpu.busy_pct", "fleetmon_host_cpu_busy_ratio", "ratio", -2),
+        ("cpu.count", "fleetmon_host_cpus", "", 0),
+        ("hv.vms_total", "fleetmon_host_hv_vms", "", 0),
+        ("uptime_s", "fleetmon_host_uptime_seconds", "seconds", 0),
+        ("host.rebooted", "fleetmon_host_rebooted", "", 0),
+        ("disk.r_await_ms", "fleetmon_disk_r_await_seconds", "seconds", -3),
+        ("disk.read_bytes_per_s", "fleetmon_disk_read_bytes_per_second", "", 0),
+        ("fs.free_bytes", "fleetmon_fs_free_bytes", "bytes", 0),
+        ("vm.vcpu_delay_pct", "fleetmon_vm_vcpu_delay_ratio", "ratio", -2),
+        ("vm.state", "fleetmon_vm_state", "", 0),
+    ],
+)
+def test_names_follow_the_prometheus_conventions(
+    metric: str, name: str, unit: str, exp10: int
+) -> None:
+    p = prom_metric(catalog.ALL[metric])
+    assert (p.name, p.unit, p.exp10) == (name, unit, exp10)
+
+
+def test_scaling_is_decimal() -> None:
+    assert scaled(41.2, -2) == 0.412  # 41.2 / 100 is 0.41200000000000003
+    assert scaled(3.5, -3) == 0.0035
+    assert scaled(1e-05, -2) == 1e-07
+    assert scaled(7, -2) == 0.07
+    assert scaled(True, 0) == 1.0
+    assert scaled(float("nan"), 0) is None
+    assert scaled("running", 0) is None
+
+
+@pytest.mark.parametrize("which", sorted(REPORTS))
+@pytest.mark.parametrize("groups", [False, True])
+def test_the_text_is_prometheus_clients_own(which: str, groups: bool) -> None:
+    report = REPORTS[which]()
+    collector = ReportCollector(lambda: report, groups=groups)
+    assert render_prometheus(report, groups=groups).encode() == generate_latest(collector)
+    assert render_prometheus(report, openmetrics=True, groups=groups).encode() == (
+        om.generate_latest(collector, escaping=om.ALLOWUTF8)
+    )
+
+
+def test_hostile_names_parse_back_as_they_were() -> None:
+    report = rf.hostile_report()
+    for openmetrics in (False, True):
+        text = render_prometheus(report, openmetrics=openmetrics, groups=True)
+        families = list((om_parse if openmetrics else text_parse)(text))
+        values = {v for f in families for s in f.samples for v in s.labels.values()}
+        for name in (rf.HOSTILE_QUOTE, rf.HOSTILE_COMMA, rf.HOSTILE_BACKSLASH, rf.HOSTILE_VM):
+            assert name in values
+        assert f",kvm,{rf.HOSTILE_QUOTE}," in values  # the groups label
+    cpu = _series(render_prometheus(report), "fleetmon_vm_cpu_ratio")
+    key = (("host", rf.HOSTILE_COMMA), ("hypervisor", "kvm"), ("vm", rf.HOSTILE_QUOTE))
+    assert cpu[key] == 0.412
+
+
+def test_the_run_and_every_hosts_status() -> None:
+    report = dataclasses.replace(
+        rf.sample_report(), run=dataclasses.replace(rf.RUN, duration_s=12.5)
+    )
+    text = render_prometheus(report)
+    assert _series(text, "fleetmon_run_timestamp_seconds") == {(): 1795662000.0}
+    assert _series(text, "fleetmon_run_duration_seconds") == {(): 12.5}
+    assert _series(text, "fleetmon_run_exit_code") == {(): 2.0}
+    hosts = _series(text, "fleetmon_hosts")
+    assert hosts[(("status", "ok"),)] == 6
+    assert hosts[(("status", "unreachable"),)] == 1
+    assert hosts[(("status", "timeout"),)] == 0
+    assert sum(hosts.values()) == len(report.hosts)
+    up = _series(text, "fleetmon_host_up")
+    assert up[(("host", "kvm03"), ("status", "unreachable"))] == 0
+    assert up[(("host", "kvm01"), ("status", "ok"))] == 1
+    assert len(up) == len(report.hosts)
+    findings = _series(text, "fleetmon_finding")
+    assert findings[(("host", "kvm01"), ("rule", "vm-cpu-saturated"), ("scope", "vm"),
+                     ("severity", "critical"), ("subject", "vm1"))] == 1  # fmt: skip
+    assert findings[(("rule", "fleet-busy"), ("scope", "fleet"), ("severity", "warning"),
+                     ("subject", "kvm"))] == 1  # fmt: skip
+
+
+def test_a_host_not_collected_keeps_only_its_up_series() -> None:
+    text = render_prometheus(rf.sample_report())
+    lines = [line for line in text.splitlines() if 'host="kvm03"' in line]
+    assert lines == ['fleetmon_host_up{host="kvm03",status="unreachable"} 0.0']
+
+
+def test_rows_are_labelled_by_their_scope() -> None:
+    text = render_prometheus(rf.sample_report())
+    assert 'fleetmon_disk_util_ratio{host="kvm01",hypervisor="kvm",disk="nvme0n1"}' not in text
+    assert re.search(r'fleetmon_disk_util_ratio\{disk="nvme0n1",host="kvm01"\} ', text)
+    assert re.search(r'fleetmon_fs_used_ratio\{host="web01",mountpoint="/"\} 0\.88\n', text)
+    # A VM's tap port names its VM; a host's own NIC has no vm label.
+    assert re.search(r'fleetmon_nic_rx_bytes_per_second\{host="kvm01",nic="vnet2",vm="vm1"\}', text)
+    assert re.search(r'fleetmon_nic_rx_bytes_per_second\{host="kvm01",nic="enp6s0"\}', text)
+    assert 'fleetmon_vm_state{host="kvm01",state="shutoff",vm="build-7"} 1.0' in text
+    # A host without a hypervisor has no hypervisor label.
+    assert re.search(r'fleetmon_host_cpu_busy_ratio\{host="web01"\} ', text)
+
+
+def test_groups_are_opt_in() -> None:
+    report = rf.sample_report()
+    assert "groups=" not in render_prometheus(report)
+    text = render_prometheus(report, groups=True)
+    assert 'fleetmon_host_up{groups=",kvm,prod,",host="kvm01",status="ok"} 1.0' in text
+
+
+def test_no_timestamps() -> None:
+    for line in render_prometheus(rf.sample_report(), openmetrics=True).splitlines():
+        if not line.startswith("#"):
+            assert len(line.rsplit("} ", 1)[-1].split()) in (1, 2), line  # value only
+
+
+@pytest.mark.usefixtures("with_containers")
+def test_a_new_scope_is_exported_without_an_edit() -> None:
+    ctrs = (Row("web", {"ctr.state": "running", "ctr.cpu_pct": 97.5, "ctr.mem_bytes": 3 << 30}),)
+    h = dataclasses.replace(rf.sample_report().hosts[0], rows={"ctr": ctrs}, hypervisor="kvm")
+    text = render_prometheus(Report(rf.RUN, (h,), {}, 0))
+    assert 'fleetmon_ctr_cpu_ratio{ctr="web",host="kvm01",hypervisor="kvm"} 0.975' in text
+    assert 'fleetmon_ctr_mem_bytes{ctr="web",host="kvm01",hypervisor="kvm"} 3.221225472e+09' in (
+        text
+    )
+    assert 'fleetmon_ctr_state{ctr="web",host="kvm01",hypervisor="kvm",state="running"} 1.0' in (
+        text
+    )
+
+
+def test_families_are_what_a_long_running_exporter_needs() -> None:
+    """`metric_families` takes a Report and nothing else: no file, no option, no clock."""
+    families = list(metric_families(rf.sample_report()))
+    names = [f.name for f in families]
+    assert len(names) == len(set(names))
+    assert names[:5] == [
+        "fleetmon_run_timestamp_seconds",
+        "fleetmon_run_exit_code",
+        "fleetmon_hosts",
+        "fleetmon_host_up",
+        "fleetmon_finding",
+    ]
+    assert list(ReportCollector(lambda: None).collect()) == []
+
+
+def test_an_empty_fleet() -> None:
+    report = Report(rf.RUN, (), {}, 3)
+    text = render_prometheus(report)
+    assert _series(text, "fleetmon_hosts")[(("status", "ok"),)] == 0
+    failed = rf.failed("kvm9", Status.TIMEOUT, "timed out")
+    assert "fleetmon_host_cpus" not in render_prometheus(Report(rf.RUN, (failed,), {}, 3))
