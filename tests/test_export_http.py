@@ -1,0 +1,180 @@
+"""The network sinks' HTTP (export.http, export.sinks) against in-process transports: the
+retries, the errors a user reads, the URLs checked before a run, the requests sent."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from fleetmon.errors import ExportError, OptionError
+from fleetmon.export.http import HttpOptions, send, shown
+from fleetmon.export.sinks import (
+    batches,
+    check_influx_url,
+    check_push_url,
+    grouping_path,
+    influx_write,
+    post_alerts,
+    push,
+)
+
+
+def _options(
+    handler: Callable[[httpx.Request], httpx.Response], retries: int = 2
+) -> tuple[HttpOptions, list[float]]:
+    slept: list[float] = []
+    return (
+        HttpOptions(timeout_s=1, retries=retries, transport=httpx.MockTransport(handler),
+                    sleep=slept.append),
+        slept,
+    )  # fmt: skip
+
+
+def test_a_busy_server_is_tried_again() -> None:
+    answers = iter([503, 429, 200])
+    opts, slept = _options(lambda r: httpx.Response(next(answers)))
+    assert send("PUT", "http://pg:9091/x", b"", headers={}, what="Pushgateway",
+                options=opts).status_code == 200  # fmt: skip
+    assert slept == [0.5, 1.0]
+
+
+def test_a_refusal_is_final_and_quoted() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(400, text="text format parsing error in line 3:\n bad")
+
+    opts, _ = _options(handler)
+    with pytest.raises(ExportError) as exc:
+        send("PUT", "http://u:secret@pg:9091/m?p=pw", b"", headers={}, what="Pushgateway",
+             options=opts)  # fmt: skip
+    assert str(exc.value) == (
+        "Pushgateway http://pg:9091/m: HTTP 400: text format parsing error in line 3: bad"
+    )
+    assert len(calls) == 1
+
+
+def test_a_dead_server_is_an_error_after_every_attempt() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    opts, slept = _options(handler)
+    with pytest.raises(ExportError) as exc:
+        send("POST", "http://am:9093/api/v2/alerts", b"[]", headers={}, what="Alertmanager",
+             options=opts)  # fmt: skip
+    assert str(exc.value) == (
+        "Alertmanager http://am:9093/api/v2/alerts: cannot connect: [Errno 111] Connection "
+        "refused (after 3 attempts)"
+    )
+    assert len(slept) == 2
+
+
+def test_a_timeout_says_so() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    opts, _ = _options(handler, retries=0)
+    with pytest.raises(ExportError, match=r"^InfluxDB http://db:8086/write: no answer within 1 s$"):
+        send("POST", "http://db:8086/write?db=x", b"", headers={}, what="InfluxDB", options=opts)
+
+
+def test_urls_are_shown_without_credentials() -> None:
+    assert shown("https://user:pw@example.net:8443/a/b?token=t") == "https://example.net:8443/a/b"
+
+
+def test_the_pushgateway_group_path() -> None:
+    assert grouping_path("fleetmon", {"inventory": "inv.yaml"}) == (
+        "/metrics/job/fleetmon/inventory/inv.yaml"
+    )
+    path = grouping_path("fleetmon", {"inventory": "/etc/ansible/hosts.yaml"})
+    encoded = path.rsplit("/", 1)[1]
+    assert path.startswith("/metrics/job/fleetmon/inventory@base64/")
+    assert base64.urlsafe_b64decode(encoded) == b"/etc/ansible/hosts.yaml"
+    assert (
+        grouping_path("fleetmon", {"inventory": ""}) == "/metrics/job/fleetmon/inventory@base64/="
+    )
+    assert (
+        grouping_path("fleetmon", {"inventory": "a b?"})
+        == "/metrics/job/fleetmon/inventory/a%20b%3F"
+    )
+
+
+def test_push_puts_the_text() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    opts, _ = _options(handler)
+    push("http://pg:9091/prefix/", ["# HELP a x\n", "a 1\n"], job="fleetmon",
+         grouping={"inventory": "inv.yaml"}, options=opts)  # fmt: skip
+    (req,) = seen
+    assert (req.method, str(req.url)) == (
+        "PUT", "http://pg:9091/prefix/metrics/job/fleetmon/inventory/inv.yaml"
+    )  # fmt: skip
+    assert req.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert req.read() == b"# HELP a x\na 1\n"
+
+
+def test_influx_writes_in_batches_with_a_token() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    opts, _ = _options(handler)
+    url = "http://db:8086/api/v2/write?org=o&bucket=b"
+    chunks = ["m v=1 1\n" * 100_000, "m v=2 2\n" * 500_000, "m v=3 3\n"]
+    assert influx_write(url, chunks, token="tok", options=opts) == 2
+    assert [len(r.read()) for r in seen] == [800_000, 4_000_008]
+    assert seen[0].headers["authorization"] == "Token tok"
+    assert seen[0].url.params["precision"] == "ns"
+
+
+def test_batches_keep_chunks_whole() -> None:
+    assert list(batches(["aa", "bb", "cc"], limit=4)) == [b"aabb", b"cc"]
+    assert list(batches(["aaaaa", "b"], limit=4)) == [b"aaaaa", b"b"]
+    assert list(batches([])) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://db:8086", "--influx-url: expected the write endpoint"),
+        ("http://db:8086/write", "--influx-url: InfluxDB 1.x writes need ?db=NAME"),
+        ("http://db:8086/api/v2/write?bucket=b", "--influx-url: InfluxDB 2 writes need ?org="),
+        ("http://db:8086/write?db=x&precision=s", "--influx-url: fleetmon writes nanoseconds"),
+        ("ftp://db/write?db=x", "--influx-url: expected an http:// or https:// URL"),
+    ],
+)
+def test_influx_urls_are_checked(url: str, message: str) -> None:
+    with pytest.raises(OptionError) as exc:
+        check_influx_url(url)
+    assert str(exc.value).startswith(message)
+
+
+def test_push_urls_are_checked() -> None:
+    check_push_url("http://pg:9091")
+    with pytest.raises(OptionError, match=r"^--push: the Pushgateway's address only, no query"):
+        check_push_url("http://pg:9091/?job=x")
+    with pytest.raises(OptionError, match=r"^--push: expected an http:// or https:// URL"):
+        check_push_url("pg:9091")
+
+
+def test_alerts_are_posted_as_json() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    opts, _ = _options(handler)
+    post_alerts("http://am:9093/", '[{"labels":{"alertname":"x"}}]', options=opts)
+    assert str(seen[0].url) == "http://am:9093/api/v2/alerts"
+    assert seen[0].headers["content-type"] == "application/json"
