@@ -2,9 +2,10 @@
 
 Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
 (simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
-inventory benchmarks, the history's, and the containers' (containers_bench.py). Each part's
-own table is printed as it ends; the closing table holds
-every target with its figure. A part that crashes is reported and the others still run.
+inventory benchmarks, the history's, the containers' (containers_bench.py) and the exports'
+(exports_bench.py: Prometheus, OpenMetrics, InfluxDB). Each part's own table is printed as
+it ends; the closing table holds every target with its figure. A part that crashes is
+reported and the others still run.
     .venv/bin/python benchmarks/run_all.py [--quick] [--only fleet simulated ...]
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import cluster_bench
 import containers_bench
 import defaults
+import exports_bench
 import fleet
 import history_bench
 import live_bench
@@ -30,7 +32,7 @@ from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
 PARTS = (
     "fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live",
-    "containers", "cluster",
+    "containers", "cluster", "exports",
 )  # fmt: skip
 
 
@@ -90,6 +92,12 @@ def _cluster(quick: bool) -> dict[str, Any]:
     return doc
 
 
+def _exports(quick: bool) -> dict[str, Any]:
+    doc = exports_bench.bench(1000, 20, repeat=1 if quick else 3)
+    print(exports_bench.render(doc), flush=True)
+    return doc
+
+
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
         res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
@@ -109,6 +117,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "live": _live,
     "containers": _containers,
     "cluster": _cluster,
+    "exports": _exports,
 }
 
 
@@ -161,6 +170,13 @@ def targets(results: dict[str, Any]) -> list[tuple[object, ...]]:
                 ctr["client"]["cli_cpu_ms_per_host"]["added"],
                 containers_bench.TARGET_CLIENT_MS)  # fmt: skip
     _cluster_targets(rows, results.get("cluster", {}))
+    exp = results.get("exports")
+    if exp and "prometheus" in exp:
+        for fmt in ("prometheus", "openmetrics", "influx"):
+            _target(rows, f"exports 1,000 x 20: {fmt} CPU (s)", exp[fmt]["cpu_best_s"],
+                    exports_bench.TARGETS["seconds"])  # fmt: skip
+            _target(rows, f"exports 1,000 x 20: {fmt} extra memory (MB)",
+                    exp[fmt]["held_extra_mb"], exports_bench.TARGETS["extra_mb"])  # fmt: skip
     fd = results.get("defaults", {}).get("fd_limit", {})
     for label, r in fd.items():
         good = r["ok"] == r["hosts"] and not r["emfile_seen"]
