@@ -19,7 +19,8 @@ run: $(STAMP)
 	$(FLEETMON) run inventories/localhost.yaml --html report.html || [ $$? -le 3 ]
 	@echo "HTML report: $(CURDIR)/report.html"
 
-# Installs what the tests need (openssh-server, libvirt + QEMU, chromium) when missing,
+# Installs what the tests need (openssh-server, libvirt + QEMU, chromium, the Prometheus
+# servers and InfluxDB of the export tests) when missing,
 # then runs the whole suite.
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q

@@ -73,6 +73,17 @@ def _golden_json(tmp_path: Path, *args: str) -> dict[str, Any]:
     return doc
 
 
+def _top_delays(doc: dict[str, Any], n: int = 10) -> list[tuple[float, str, str]]:
+    """The JSON report's n VMs of the largest vCPU delay: (percent, host, VM)."""
+    delays = [
+        (v["metrics"]["vm.vcpu_delay_pct"], h["name"], v["name"])
+        for h in doc["hosts"]
+        for v in h["vms"]
+        if v["metrics"].get("vm.vcpu_delay_pct") is not None
+    ]
+    return sorted(delays, reverse=True)[:n]
+
+
 # --- promtool --------------------------------------------------------------------------
 
 
@@ -177,6 +188,16 @@ def test_prometheus_scrapes_the_push_and_promql_gives_the_json_figures(
             return result
 
         result = ps.wait_for("fleetmon_vm_cpu_ratio in Prometheus", query)
+        # The README's "top 10 VMs by vCPU delay".
+        top = ps.get_json(
+            f"{prom.url}/api/v1/query", query="topk(10, fleetmon_vm_vcpu_delay_ratio)"
+        )
+    got_top = [(r["metric"]["host"], r["metric"]["vm"], float(r["value"][1]))
+               for r in top["data"]["result"]]  # fmt: skip
+    got_top.sort(key=lambda x: -x[2])
+    want_top = _top_delays(doc)
+    assert [(h, v) for h, v, _ in got_top] == [(h, v) for _, h, v in want_top]
+    assert [d for _, _, d in got_top] == pytest.approx([d / 100 for d, _, _ in want_top])
     got = {(r["metric"]["host"], r["metric"]["vm"]): float(r["value"][1]) for r in result}
     want = {
         (h["name"], v["name"]): v["metrics"]["vm.cpu_pct"] / 100
@@ -366,6 +387,11 @@ def test_influxdb_gives_back_the_values_tags_and_timestamps(
     assert sorted(r["host"] for r in host_rows) == sorted(h["name"] for h in collected)
     busy = {r["host"]: r["cpu_busy_pct"] for r in host_rows}
     assert busy == {h["name"]: h["metrics"]["cpu.busy_pct"] for h in collected}
+    # The README's "top 10 VMs by vCPU delay".
+    q = 'SELECT top("vcpu_delay_pct", "host", "vm", 10) FROM "fleetmon_vm" WHERE time > 0'
+    (top,) = _influx_query(influxdb, q)
+    got_top = sorted(((row[1], row[2], row[3]) for row in top["values"]), reverse=True)
+    assert got_top == _top_delays(doc)
     up = _rows(_influx_query(influxdb, "SELECT * FROM fleetmon_host_up GROUP BY *"))
     assert {(r["host"], r["status"], r["up"]) for r in up} == {
         (h["name"], h["status"], int(h["status"] == "ok")) for h in doc["hosts"]

@@ -43,6 +43,9 @@ OUTPUTS = {
     "report.nagios": ("--format", "nagios"),
     "report.html": ("--format", "json", "--html"),
     "report.junit.xml": ("--format", "json", "--junit"),
+    "report.prom": ("--format", "prometheus"),
+    "report.om": ("--format", "openmetrics"),
+    "report.influx": ("--format", "influx"),
 }
 
 

@@ -2,7 +2,9 @@
 # Install the system packages the tests need, when missing (Debian, as root).
 # openssh-server: the real sshd the SSH tests start; libvirt + QEMU: the lab hypervisor;
 # chromium: the HTML report's browser test; podman + runc + conmon: the live containers test
-# (tests/podman_util.py; runc, as crun refuses a hybrid cgroup host).
+# (tests/podman_util.py; runc, as crun refuses a hybrid cgroup host); Prometheus (and
+# promtool), the Pushgateway, Alertmanager, node_exporter and InfluxDB 1.x: the servers the
+# export tests start (their packages' own services are not used).
 # Without root, report what is missing.
 set -eu
 need=""
@@ -21,6 +23,11 @@ command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 command -v podman >/dev/null 2>&1 || need="$need podman"
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v conmon >/dev/null 2>&1 || [ -x /usr/libexec/podman/conmon ] || need="$need conmon"
+command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+command -v prometheus-pushgateway >/dev/null 2>&1 || need="$need prometheus-pushgateway"
+command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
+command -v prometheus-node-exporter >/dev/null 2>&1 || need="$need prometheus-node-exporter"
+command -v influxd >/dev/null 2>&1 || need="$need influxdb"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: missing$need (run as root to install them)" >&2
