@@ -18,12 +18,11 @@ resolved alert that never fired sends no notification).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetmon.model import Finding, HostReport, Report, Severity
-from fleetmon.render.promfamilies import epoch_s, groups_label
+from fleetmon.model import Report, Severity
+from fleetmon.render.labels import epoch_s, groups_label, report_findings
 from fleetmon.rules import RuleSet
 
 ALERTING = (Severity.WARNING, Severity.CRITICAL)
@@ -32,14 +31,6 @@ ALERTING = (Severity.WARNING, Severity.CRITICAL)
 def rfc3339(t: float) -> str:
     """Unix seconds as Alertmanager's time format."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _findings(report: Report) -> Iterator[tuple[HostReport | None, Finding]]:
-    for h in report.hosts:
-        for f in h.findings:
-            yield h, f
-    for f in report.findings:
-        yield None, f
 
 
 def alerts(
@@ -54,7 +45,7 @@ def alerts(
     by_name = {r.name: r for r in rules.rules} if rules is not None else {}
     started = epoch_s(report.run.started_at)
     out: list[dict[str, Any]] = []
-    for h, f in _findings(report):
+    for h, f in report_findings(report):
         firing = f.severity in ALERTING
         if not firing and f.state != "resolved":
             continue

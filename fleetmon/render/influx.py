@@ -24,10 +24,10 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
-from fleetmon.model import Finding, HostReport, MetricValue, Report, Severity, catalog
+from fleetmon.model import HostReport, MetricValue, Report, catalog
 from fleetmon.model.catalog import MetricDef
 from fleetmon.model.series import PREFIX, influx_kind, measurement, quantity
-from fleetmon.render.promfamilies import epoch_s, groups_label
+from fleetmon.render.labels import epoch_s, host_labels, problem_labels, row_labels
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_NAMES = {"\n": r"\n", "\r": r"\r", "\t": r"\t"}
@@ -94,13 +94,6 @@ def _defs(metrics: Sequence[MetricDef]) -> list[tuple[MetricDef, str, str]]:
     return [(m, escape_tag(quantity(m)), influx_kind(m)) for m in metrics]
 
 
-def _host_tags(h: HostReport, groups: bool) -> dict[str, str]:
-    tags = {"host": h.name, "hypervisor": "" if h.hypervisor == "none" else h.hypervisor}
-    if groups:
-        tags["groups"] = groups_label(h.groups)
-    return tags
-
-
 def influx_chunks(report: Report, *, groups: bool = False) -> Iterator[str]:
     """The report's lines, one host at a time, then its findings and the run's line."""
     run_ns = round((epoch_s(report.run.started_at) or 0.0) * 1e9)
@@ -120,7 +113,7 @@ def host_lines(
     groups: bool,
 ) -> Iterator[str]:
     """One host's lines: its up line, its metrics, its rows scope by scope."""
-    base = _host_tags(h, groups)
+    base = host_labels(h, groups=groups)
     ts = h.sampled_at_ns if h.sampled_at_ns is not None else run_ns
     up = f"up={int(h.collected)}i"
     if h.collection_s is not None:
@@ -136,30 +129,16 @@ def host_lines(
     if fields:
         yield f"{escape_measurement(measurement('host'))}{tags} {fields} {ts}\n"
     for scope, name, defs in scopes:
-        label = scope.series_label
-        echo = catalog.ROW_SCOPE[scope.echo].series_label if scope.echo else None
         for row in h.rows_of(scope.name):
-            row_tags = {**base, label: row.name}
-            if echo is not None and scope.echo is not None:
-                row_tags[echo] = row.labels.get(scope.echo, "")
             fields = _fields(defs, row.metrics)
             if fields:
-                yield f"{escape_measurement(name)}{_tags(row_tags)} {fields} {ts}\n"
+                tags = _tags(row_labels(scope, base, row))
+                yield f"{escape_measurement(name)}{tags} {fields} {ts}\n"
 
 
 def finding_lines(report: Report, run_ns: int, groups: bool = False) -> Iterator[str]:
     """`fleetmon_finding` for each finding that is not OK (the fleet's have no host)."""
-    pairs: list[tuple[HostReport | None, Finding]] = [
-        (h, f) for h in report.hosts for f in h.findings
-    ]
-    pairs += [(None, f) for f in report.findings]
-    for h, f in pairs:
-        if f.severity is Severity.OK:
-            continue
-        tags = {"host": h.name if h is not None else "", "rule": f.rule, "scope": f.scope,
-                "severity": f.severity.value, "subject": f.subject}  # fmt: skip
-        if groups and h is not None:
-            tags["groups"] = groups_label(h.groups)
+    for h, f, tags in problem_labels(report, groups=groups):
         fields = [f"message={string_field(f.message)}"]
         value = None if isinstance(f.value, str) else field_value(f.value, "float")
         if value is not None:

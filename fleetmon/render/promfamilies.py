@@ -14,11 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from fleetmon.model import Finding, HostReport, MetricValue, Report, Severity, Status, catalog
+from fleetmon.model import HostReport, MetricValue, Report, Status, catalog
 from fleetmon.model.catalog import MetricDef, RowScope
 from fleetmon.model.series import PREFIX, PromMetric, prom_metric
+from fleetmon.render.labels import (
+    epoch_s,
+    groups_label,
+    host_labels,
+    problem_labels,
+    row_label_names,
+    row_labels,
+)
 
 #: One series: its label values (in the family's label order), its value.
 Sample = tuple[tuple[str, ...], float]
@@ -52,27 +59,6 @@ def scaled(v: MetricValue, exp10: int) -> float | None:
     return float(f"{mantissa}e{int(exp or 0) + exp10}")
 
 
-def epoch_s(iso: str) -> float | None:
-    """The report's ISO 8601 UTC time ("2026-11-26T03:00:00Z") as Unix seconds."""
-    try:
-        return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
-def groups_label(groups: Iterable[str]) -> str:
-    """A host's groups as one label value: `,kvm,prod,` (match with =~".*,prod,.*")."""
-    names = list(groups)
-    return f",{','.join(names)}," if names else ""
-
-
-def _host_base(h: HostReport, groups: bool) -> dict[str, str]:
-    base = {"host": h.name, "hypervisor": "" if h.hypervisor == "none" else h.hypervisor}
-    if groups:
-        base["groups"] = groups_label(h.groups)
-    return base
-
-
 def _ordered(names: Iterable[str], labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(labels.get(n, "") for n in names)
 
@@ -84,7 +70,7 @@ def metric_families(report: Report, *, groups: bool = False) -> Iterator[Family]
     yield from host_status_families(report, groups=groups)
     yield finding_family(report, groups=groups)
     collected = [h for h in report.hosts if h.collected]
-    bases = [_host_base(h, groups) for h in collected]
+    bases = [host_labels(h, groups=groups) for h in collected]
     names = tuple(sorted(bases[0])) if bases else ("host",)
     host_rows = [(_ordered(names, b), h.metrics) for h, b in zip(collected, bases, strict=True)]
     for m in catalog.HOST:
@@ -137,19 +123,9 @@ def finding_family(report: Report, *, groups: bool = False) -> Family:
     names: tuple[str, ...] = ("host", "rule", "scope", "severity", "subject")
     if groups:
         names = ("groups", *names)
-    pairs: list[tuple[HostReport | None, Finding]] = [
-        (h, f) for h in report.hosts for f in h.findings
+    samples = [
+        (_ordered(names, labels), 1.0) for _h, _f, labels in problem_labels(report, groups=groups)
     ]
-    pairs += [(None, f) for f in report.findings]  # the fleet's: no host
-    samples: list[Sample] = []
-    for h, f in pairs:
-        if f.severity is Severity.OK:
-            continue
-        labels = {"host": h.name if h is not None else "", "rule": f.rule, "scope": f.scope,
-                  "severity": f.severity.value, "subject": f.subject}  # fmt: skip
-        if groups and h is not None:
-            labels["groups"] = groups_label(h.groups)
-        samples.append((_ordered(names, labels), 1.0))
     return Family(f"{PREFIX}_finding", "a rule's finding that is not OK, worth 1", names, samples)
 
 
@@ -157,16 +133,12 @@ def scope_families(
     scope: RowScope, hosts: Sequence[HostReport], bases: Sequence[Mapping[str, str]]
 ) -> Iterator[Family]:
     """The families of one row scope over the hosts (with their base labels)."""
-    label = scope.series_label
-    echo = catalog.ROW_SCOPE[scope.echo].series_label if scope.echo else None
-    names = tuple(sorted({*(bases[0] if bases else ("host",)), label, *filter(None, [echo])}))
-    rows = []
-    for h, base in zip(hosts, bases, strict=True):
-        for row in h.rows_of(scope.name):
-            labels = {**base, label: row.name}
-            if echo is not None and scope.echo is not None:
-                labels[echo] = row.labels.get(scope.echo, "")
-            rows.append((_ordered(names, labels), row.metrics))
+    names = tuple(sorted({*(bases[0] if bases else ("host",)), *row_label_names(scope)}))
+    rows = [
+        (_ordered(names, row_labels(scope, base, row)), row.metrics)
+        for h, base in zip(hosts, bases, strict=True)
+        for row in h.rows_of(scope.name)
+    ]
     if not rows:
         return
     for m in scope.metrics:

@@ -1,0 +1,75 @@
+"""What every export says of a host, a row and a finding (pure): the Prometheus labels and
+InfluxDB tags (`host`, `hypervisor`, opt-in `groups`, the row's own label and the VM a NIC
+serves), the findings with their host, and the report's times as Unix seconds.
+
+An empty value is no label (Prometheus reads it so; InfluxDB refuses empty tags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+
+from fleetmon.model import Finding, HostReport, Report, Row, Severity, catalog
+from fleetmon.model.catalog import RowScope
+
+
+def epoch_s(iso: str) -> float | None:
+    """The report's ISO 8601 UTC time ("2026-11-26T03:00:00Z") as Unix seconds."""
+    try:
+        return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def groups_label(groups: Iterable[str]) -> str:
+    """A host's groups as one label value: `,kvm,prod,` (match with =~".*,prod,.*")."""
+    names = list(groups)
+    return f",{','.join(names)}," if names else ""
+
+
+def host_labels(h: HostReport, *, groups: bool = False) -> dict[str, str]:
+    """`host`, `hypervisor` (kvm or xen; a plain host has none) and, if asked, `groups`."""
+    labels = {"host": h.name, "hypervisor": "" if h.hypervisor == "none" else h.hypervisor}
+    if groups:
+        labels["groups"] = groups_label(h.groups)
+    return labels
+
+
+def row_label_names(scope: RowScope) -> tuple[str, ...]:
+    """The labels a row of the scope adds to its host's: its own (`vm`, `disk`, `nic`,
+    `mountpoint`), then the one naming the row it serves (a NIC's `vm`), if any."""
+    echo = catalog.ROW_SCOPE[scope.echo].series_label if scope.echo else None
+    return (scope.series_label, echo) if echo else (scope.series_label,)
+
+
+def row_labels(scope: RowScope, base: Mapping[str, str], row: Row) -> dict[str, str]:
+    """A row's labels: its host's, its name, and the row it serves (RowScope.echo)."""
+    labels = {**base, scope.series_label: row.name}
+    if scope.echo is not None:
+        labels[catalog.ROW_SCOPE[scope.echo].series_label] = row.labels.get(scope.echo, "")
+    return labels
+
+
+def report_findings(report: Report) -> Iterator[tuple[HostReport | None, Finding]]:
+    """Every finding with its host, hosts first, then the fleet's (no host)."""
+    for h in report.hosts:
+        for f in h.findings:
+            yield h, f
+    for f in report.findings:
+        yield None, f
+
+
+def problem_labels(
+    report: Report, *, groups: bool = False
+) -> Iterator[tuple[HostReport | None, Finding, dict[str, str]]]:
+    """Each finding that is not OK with its labels: `host`, `rule`, `scope`, `severity`,
+    `subject` (and `groups`)."""
+    for h, f in report_findings(report):
+        if f.severity is Severity.OK:
+            continue
+        labels = {"host": h.name if h is not None else "", "rule": f.rule, "scope": f.scope,
+                  "severity": f.severity.value, "subject": f.subject}  # fmt: skip
+        if groups and h is not None:
+            labels["groups"] = groups_label(h.groups)
+        yield h, f, labels
