@@ -18,7 +18,7 @@ from typing import Any
 import promservers as ps
 import pytest
 import reportfactory as rf
-from clirun import fleetmon
+from clirun import ROOT, fleetmon
 from test_report_golden import RAW
 
 from fleetmon.analyse.pipeline import analyse_host
@@ -33,6 +33,7 @@ from fleetmon.render.prom import CONTENT_TYPE_OPENMETRICS, prometheus_chunks, re
 pytestmark = pytest.mark.slow
 
 FAST = HttpOptions(timeout_s=10, retries=0)
+LOCAL = ROOT / "inventories" / "localhost.yaml"
 
 
 @pytest.fixture
@@ -422,3 +423,60 @@ def test_influxdb_refusing_a_write_is_an_error(influxdb: ps.Server, tmp_path: Pa
     assert f"InfluxDB {influxdb.url}/write: HTTP 404: " in r.stderr
     assert "database not found" in r.stderr
     assert (tmp_path / "r.txt").exists()
+
+
+# --- a real run ------------------------------------------------------------------------------
+
+
+def test_a_local_run_exports_its_times(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    started = time.time()
+    r = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw,
+                 "--format", "prometheus", "--no-rules")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    check = _promtool(r.stdout)
+    assert check.returncode == 0, check.stdout + check.stderr
+    (duration,) = re.findall(r"^fleetmon_run_duration_seconds (\S+)$", r.stdout, re.M)
+    assert 0.1 < float(duration) < 60
+    (took,) = re.findall(r'^fleetmon_host_collection_seconds\{host="localhost"\} (\S+)$',
+                         r.stdout, re.M)  # fmt: skip
+    assert 0.1 < float(took) <= float(duration)
+    # `report DIR` shows the run's own duration, and the host's clock at its second sample.
+    again = fleetmon("report", raw, "--history", "none", "--format", "prometheus", "--no-rules")
+    assert f"\nfleetmon_run_duration_seconds {duration}\n" in again.stdout
+    influx = fleetmon("report", raw, "--history", "none", "--format", "influx", "--no-rules")
+    line = next(x for x in influx.stdout.splitlines() if x.startswith("fleetmon_host,"))
+    sampled_s = int(line.rsplit(" ", 1)[1]) / 1e9
+    assert started - 2 < sampled_s < time.time() + 2  # btime is whole seconds
+
+
+def test_a_finding_that_resolves_ends_its_alert(
+    tmp_path: Path, alertmanagers: list[ps.Server]
+) -> None:
+    """Two runs with a history: the finding fires, then resolves; Alertmanager follows."""
+    am = alertmanagers[0]
+    hist = tmp_path / "history.sqlite"
+    rules = {}
+    for name, threshold in (("fires", "> 0"), ("passes", "> 100000")):
+        rules[name] = tmp_path / f"{name}.yaml"
+        rules[name].write_text(
+            "- name: test\n  hosts: all\n  rules:\n    - name: cpus-present\n"
+            f"      metric: cpu.count\n      warning: '{threshold}'\n",
+            encoding="utf-8",
+        )
+    args = ("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--alertmanager", am.url,
+            "--format", "json")  # fmt: skip
+    first = fleetmon(*args, "-r", rules["fires"])
+    assert first.returncode == 1, first.stderr
+    (finding,) = json.loads(first.stdout)["hosts"][0]["findings"]
+    assert (finding["state"], finding["severity"]) == ("firing", "warning")
+    (alert,) = ps.wait_for("the alert", lambda: _alerts(am))
+    assert alert["labels"] == {"alertname": "cpus-present", "host": "localhost",
+                               "subject": "localhost", "severity": "warning"}  # fmt: skip
+    assert alert["startsAt"].startswith(finding["since"].removesuffix("Z"))
+    time.sleep(1.1)  # a run in the same second would replace the first in the history
+    second = fleetmon(*args, "-r", rules["passes"])
+    assert second.returncode == 0, second.stderr
+    (finding,) = json.loads(second.stdout)["hosts"][0]["findings"]
+    assert finding["state"] == "resolved"
+    assert _alerts(am) == []
