@@ -20,18 +20,16 @@ JOB = "fleetmon"
 
 
 def check_exports(args: argparse.Namespace) -> None:
-    """Refuse bad export options before any host is collected (OptionError, exit 4)."""
+    """Refuse bad export options before any host is collected (OptionError, exit 4); the
+    textfile's path is checked with the other outputs'."""
     from fleetmon.export.sinks import check_alertmanager_url, check_influx_url, check_push_url
-    from fleetmon.io.atomic import check_output
 
     path = args.prom_textfile
-    if path is not None:
-        if not path.endswith(".prom"):
-            raise OptionError(
-                f"--prom-textfile: node_exporter's textfile collector reads *.prom files "
-                f"only, got {path!r}"
-            )
-        check_output(path)
+    if path is not None and not path.endswith(".prom"):
+        raise OptionError(
+            f"--prom-textfile: node_exporter's textfile collector reads *.prom files only, "
+            f"got {path!r}"
+        )
     if args.push:
         check_push_url(args.push)
     if args.influx_url:
