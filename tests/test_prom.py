@@ -9,6 +9,7 @@ import re
 
 import pytest
 import reportfactory as rf
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
@@ -201,3 +202,13 @@ def test_an_empty_fleet() -> None:
     assert _series(text, "fleetmon_hosts")[(("status", "ok"),)] == 0
     failed = rf.failed("kvm9", Status.TIMEOUT, "timed out")
     assert "fleetmon_host_cpus" not in render_prometheus(Report(rf.RUN, (failed,), {}, 3))
+
+
+def test_a_registry_serves_the_latest_report() -> None:
+    """What a long-running exporter does: register the collector, let the library write."""
+    latest: list[Report] = []
+    registry = CollectorRegistry()
+    registry.register(ReportCollector(lambda: latest[-1] if latest else None))
+    assert generate_latest(registry) == b""
+    latest.append(rf.sample_report())
+    assert generate_latest(registry) == render_prometheus(latest[-1]).encode()
