@@ -38,9 +38,7 @@ def _formats(report: Report) -> dict[str, Callable[[], Iterable[str | bytes]]]:
         "prometheus": lambda: prometheus_chunks(report),
         "openmetrics": lambda: prometheus_chunks(report, openmetrics=True),
         "influx": lambda: influx_chunks(report),
-        "prometheus_client (baseline)": lambda: (
-            generate_latest(ReportCollector(lambda: report)),
-        ),
+        "prometheus_client (baseline)": lambda: (generate_latest(ReportCollector(lambda: report)),),
     }
 
 

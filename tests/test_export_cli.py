@@ -22,7 +22,10 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
             "fleetmon: error: --push: expected an http:// or https://",
         ),
         (("--alertmanager", "am"), "fleetmon: error: --alertmanager: expected an http:// or"),
-        (("--export-retries", "-1"), "fleetmon: error: --export-retries must be 0 or more"),
+        (
+            ("--export-retries", "-1"),
+            "fleetmon: error: argument --export-retries: --export-retries must be 0 or more",
+        ),
         (("--prom-textfile", "x.txt"), "fleetmon: error: --prom-textfile: node_exporter's"),
     ],
 )

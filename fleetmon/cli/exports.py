@@ -37,8 +37,6 @@ def check_exports(args: argparse.Namespace) -> None:
     for url in args.alertmanager:
         check_alertmanager_url(url)
     alert_ttl_s(args)
-    if args.export_retries < 0:
-        raise OptionError(f"--export-retries must be 0 or more, got {args.export_retries}")
 
 
 def alert_ttl_s(args: argparse.Namespace) -> int:

@@ -7,10 +7,12 @@ fast; each subcommand's module is imported when it runs.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import NoReturn
 
 from fleetmon import __version__
+from fleetmon.cli.argtypes import non_negative_int as _non_negative_int
+from fleetmon.cli.argtypes import positive as _positive
+from fleetmon.cli.exportoptions import add_export_options
 from fleetmon.errors import EXIT_INPUT
 
 FORMATS = ("text", "json", "html", "nagios", "prometheus", "openmetrics", "influx")
@@ -48,34 +50,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"fleetmon: error: {message} (see '{self.prog} --help')\n")
-
-
-def _positive(kind: type[float] | type[int], name: str) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
-        return value
-
-    return parse
-
-
-def _non_negative_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be a whole number, got {text!r}"
-            ) from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
-        return value
-
-    return parse
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
@@ -133,59 +107,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
         default="summary",
         help="JUnit: passed checks as no test case, one per host (default), or one each",
     )
-    _add_export_options(p)
-
-
-def _add_export_options(p: argparse.ArgumentParser) -> None:
-    """Prometheus, InfluxDB and Alertmanager: the textfile and the network sinks."""
-    e = p.add_argument_group("exports (Prometheus, InfluxDB, Alertmanager)")
-    e.add_argument(
-        "--prom-textfile",
-        metavar="FILE.prom",
-        help="also write Prometheus text for node_exporter's textfile collector",
-    )
-    e.add_argument(
-        "--push",
-        metavar="URL",
-        help="push to this Prometheus Pushgateway "
-        "(job fleetmon, grouped by inventory; replaces the last push)",
-    )
-    e.add_argument(
-        "--influx-url",
-        metavar="URL",
-        help="write InfluxDB line protocol here: "
-        "http://HOST:8086/write?db=NAME (1.x) or .../api/v2/write?org=O&bucket=B "
-        "(2.x, token in $INFLUX_TOKEN)",
-    )
-    e.add_argument(
-        "--alertmanager",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="post warning and critical findings as alerts to this Alertmanager "
-        "(repeatable, for an HA pair)",
-    )
-    e.add_argument(
-        "--alert-ttl",
-        default="15m",
-        metavar="DURATION",
-        help="how long a posted alert lasts unless a later run renews it "
-        "(default 15m: a few times the cron interval)",
-    )
-    e.add_argument(
-        "--export-groups",
-        action="store_true",
-        help="label every series and alert with the host's inventory groups",
-    )
-    e.add_argument(
-        "--export-timeout",
-        type=_positive(float, "--export-timeout"),
-        default=10.0,
-        metavar="S",
-        help="time limit of each request to a sink (default 10)",
-    )
-    e.add_argument("--export-retries", type=int, default=2, metavar="N",
-                   help="attempts after the first when a sink fails (default 2)")  # fmt: skip
+    add_export_options(p)
 
 
 def _add_rule_files(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,39 @@
+"""Types of command-line options (edge): numbers checked as argparse reads them, so a bad
+value is one line naming the option (exit 4). Standard library only: `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def positive(kind: type[float] | type[int], name: str) -> Callable[[str], float | int]:
+    """An option's type: a number of `kind` greater than 0."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def non_negative_int(name: str) -> Callable[[str], int]:
+    """An option's type: a whole number, 0 or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text!r}"
+            ) from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
+        return value
+
+    return parse

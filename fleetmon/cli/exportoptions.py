@@ -1,0 +1,65 @@
+"""The export options of `run` and `report DIR` (edge): Prometheus textfile, Pushgateway,
+InfluxDB, Alertmanager. Standard library only, as options.py: `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+
+from fleetmon.cli.argtypes import non_negative_int, positive
+
+
+def add_export_options(p: argparse.ArgumentParser) -> None:
+    """Prometheus, InfluxDB and Alertmanager: the textfile and the network sinks."""
+    e = p.add_argument_group("exports (Prometheus, InfluxDB, Alertmanager)")
+    e.add_argument(
+        "--prom-textfile",
+        metavar="FILE.prom",
+        help="also write Prometheus text for node_exporter's textfile collector",
+    )
+    e.add_argument(
+        "--push",
+        metavar="URL",
+        help="push to this Prometheus Pushgateway "
+        "(job fleetmon, grouped by inventory; replaces the last push)",
+    )
+    e.add_argument(
+        "--influx-url",
+        metavar="URL",
+        help="write InfluxDB line protocol here: "
+        "http://HOST:8086/write?db=NAME (1.x) or .../api/v2/write?org=O&bucket=B "
+        "(2.x, token in $INFLUX_TOKEN)",
+    )
+    e.add_argument(
+        "--alertmanager",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="post warning and critical findings as alerts to this Alertmanager "
+        "(repeatable, for an HA pair)",
+    )
+    e.add_argument(
+        "--alert-ttl",
+        default="15m",
+        metavar="DURATION",
+        help="how long a posted alert lasts unless a later run renews it "
+        "(default 15m: a few times the cron interval)",
+    )
+    e.add_argument(
+        "--export-groups",
+        action="store_true",
+        help="label every series and alert with the host's inventory groups",
+    )
+    e.add_argument(
+        "--export-timeout",
+        type=positive(float, "--export-timeout"),
+        default=10.0,
+        metavar="S",
+        help="time limit of each request to a sink (default 10)",
+    )
+    e.add_argument(
+        "--export-retries",
+        type=non_negative_int("--export-retries"),
+        default=2,
+        metavar="N",
+        help="attempts after the first when a sink fails (default 2)",
+    )
