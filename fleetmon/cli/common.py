@@ -25,8 +25,8 @@ from fleetmon.rules.verdict import exit_code
 
 
 def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> str:
-    """The report as text, json, html, nagios, prometheus, openmetrics or influx, laid out as
-    `args` ask (--width, --top...).
+    """The report as text, json, html or nagios, laid out as `args` ask (--width, --top...);
+    Prometheus and InfluxDB are written in pieces (cli.exports.format_chunks).
 
     Each renderer is imported when first asked for: start-up time is client CPU that every
     run pays (3 ms per host at 100 hosts), and a JSON run needs no HTML templates.
@@ -50,14 +50,6 @@ def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> 
         from fleetmon.render.nagios import MAX_BYTES, render_nagios
 
         return render_nagios(report, getattr(args, "nagios_max_bytes", MAX_BYTES))
-    if fmt in ("prometheus", "openmetrics"):
-        from fleetmon.render.prom import render_prometheus
-
-        return render_prometheus(report, openmetrics=fmt == "openmetrics")
-    if fmt == "influx":
-        from fleetmon.render.influx import render_influx
-
-        return render_influx(report)
     raise OptionError(f"unknown format {fmt!r}")  # pragma: no cover
 
 
@@ -190,10 +182,11 @@ def write_outputs(args: argparse.Namespace, report: Report) -> None:
 
     # JSON, Prometheus and InfluxDB are written as their renderers yield them: the whole
     # text at once was the run's peak memory (~60 MB more at 1,000 hosts).
-    streamed = (
+    main = (
         json_chunks(report) if args.format == "json" else format_chunks(args.format, report, args)
     )
-    main_text = render(args.format, report, args) if streamed is None else None
+    if main is None:
+        main = (render(args.format, report, args),)
     outputs: list[tuple[str, Callable[[], Iterable[str]]]] = []
     if args.html:
         outputs.append((args.html, lambda: (render("html", report),)))
@@ -207,7 +200,6 @@ def write_outputs(args: argparse.Namespace, report: Report) -> None:
     if args.json_out:
         outputs.append((args.json_out, lambda: json_chunks(report)))
     outputs += file_exports(args, report)
-    main: Iterable[str] = streamed if streamed is not None else (main_text or "",)
     outputs.append((args.output or "-", lambda: main))
     failed = []
     for path, chunks in outputs:
