@@ -465,7 +465,7 @@ def test_a_finding_that_resolves_ends_its_alert(
             encoding="utf-8",
         )
     args = ("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--alertmanager", am.url,
-            "--format", "json")  # fmt: skip
+            "--format", "json", "--no-default-rules")  # fmt: skip
     first = fleetmon(*args, "-r", rules["fires"])
     assert first.returncode == 1, first.stderr
     (finding,) = json.loads(first.stdout)["hosts"][0]["findings"]
