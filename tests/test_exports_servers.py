@@ -19,6 +19,7 @@ import promservers as ps
 import pytest
 import reportfactory as rf
 from clirun import ROOT, fleetmon
+from livesim import FLEETMON, simulated_fleet
 from test_report_golden import RAW
 
 from fleetmon.analyse.pipeline import analyse_host
@@ -480,3 +481,49 @@ def test_a_finding_that_resolves_ends_its_alert(
     (finding,) = json.loads(second.stdout)["hosts"][0]["findings"]
     assert finding["state"] == "resolved"
     assert _alerts(am) == []
+
+
+# --- fleetmon serve (issue 17) -----------------------------------------------------------------
+
+
+def test_serve_metrics_is_the_exposition_and_prometheus_scrapes_it(tmp_path: Path) -> None:
+    """`fleetmon serve`'s /metrics is render.prom of its latest tick: promtool passes it,
+    OpenMetrics on request, and a real Prometheus scrapes the VM figures from it."""
+    with simulated_fleet(tmp_path, hosts=3, kind="kvm", faults="unreachable=1") as inv:
+        port = ps.free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "0.5"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+
+            def ready() -> str:
+                try:
+                    status, body = ps.http("GET", f"{url}/metrics")
+                except OSError:
+                    return ""
+                text = body.decode() if status == 200 else ""
+                return text if text.count('fleetmon_host_up{host="') == 3 and (
+                    "fleetmon_vm_cpu_ratio{" in text) else ""  # fmt: skip
+
+            text = ps.wait_for("serve's /metrics", ready, timeout_s=60)
+            check = _promtool(text)
+            assert check.returncode == 0, check.stdout + check.stderr
+            status, body = ps.http("GET", f"{url}/metrics",
+                                   headers={"Accept": "application/openmetrics-text"})  # fmt: skip
+            assert status == 200
+            assert body.endswith(b"\n# EOF\n")
+            with ps.running(ps.prometheus, tmp_path, {"serve": f"127.0.0.1:{port}"}) as prom:
+
+                def query() -> list[dict[str, Any]]:
+                    got = ps.get_json(f"{prom.url}/api/v1/query", query="fleetmon_vm_cpu_ratio")
+                    result: list[dict[str, Any]] = got["data"]["result"]
+                    return result
+
+                result = ps.wait_for("fleetmon_vm_cpu_ratio from serve", query)
+                up = ps.get_json(f"{prom.url}/api/v1/query", query="sum(fleetmon_host_up)")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=20)
+    assert {r["metric"]["job"] for r in result} == {"serve"}
+    assert all(0 <= float(r["value"][1]) <= 1.5 for r in result)
+    assert float(up["data"]["result"][0]["value"][1]) == 2  # one of three is unreachable
