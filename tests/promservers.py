@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import ROOT, fleetmon
+from test_report_golden import RAW
+
+from fleetmon.export.http import HttpOptions
 
 BINARIES = {
     "prometheus": "prometheus",
@@ -33,6 +37,9 @@ BINARIES = {
     "influxd": "influxdb",
 }
 START_TIMEOUT_S = 60.0
+#: Sinks in the tests: no retry, a server here answers at once.
+FAST = HttpOptions(timeout_s=10, retries=0)
+LOCAL = ROOT / "inventories" / "localhost.yaml"
 
 
 def require(binary: str) -> str:
@@ -195,3 +202,30 @@ def running(factory: Callable[..., Server], *args: Any) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def promtool(text: str) -> subprocess.CompletedProcess[str]:
+    """`promtool check metrics` of a text (its lint rules too)."""
+    return subprocess.run([require("promtool"), "check", "metrics"], input=text,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def golden_json(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """`fleetmon report` of the golden raw folder with `args`: its JSON report."""
+    out = tmp_path / "report.json"
+    r = fleetmon("report", RAW, "--history", "none", "--json", out, *args, "-o", "/dev/null")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == ""
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+def top_delays(doc: dict[str, Any], n: int = 10) -> list[tuple[float, str, str]]:
+    """The JSON report's n VMs of the largest vCPU delay: (percent, host, VM)."""
+    delays = [
+        (v["metrics"]["vm.vcpu_delay_pct"], h["name"], v["name"])
+        for h in doc["hosts"]
+        for v in h["vms"]
+        if v["metrics"].get("vm.vcpu_delay_pct") is not None
+    ]
+    return sorted(delays, reverse=True)[:n]
