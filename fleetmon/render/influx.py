@@ -98,7 +98,9 @@ def influx_chunks(report: Report, *, groups: bool = False) -> Iterator[str]:
     """The report's lines, one host at a time, then its findings and the run's line."""
     run_ns = round((epoch_s(report.run.started_at) or 0.0) * 1e9)
     host_defs = _defs(catalog.HOST)
-    scopes = [(s, measurement(s.name), _defs(s.metrics)) for s in catalog.ROW_SCOPES]
+    scopes = [
+        (s, escape_measurement(measurement(s.name)), _defs(s.metrics)) for s in catalog.ROW_SCOPES
+    ]
     for h in report.hosts:
         yield "".join(host_lines(h, run_ns, host_defs, scopes, groups))
     yield "".join(finding_lines(report, run_ns, groups))
@@ -112,7 +114,8 @@ def host_lines(
     scopes: Sequence[tuple[catalog.RowScope, str, Sequence[tuple[MetricDef, str, str]]]],
     groups: bool,
 ) -> Iterator[str]:
-    """One host's lines: its up line, its metrics, its rows scope by scope."""
+    """One host's lines: its up line, its metrics, its rows scope by scope (`scopes`: each
+    with its measurement, escaped, and its fields)."""
     base = host_labels(h, groups=groups)
     ts = h.sampled_at_ns if h.sampled_at_ns is not None else run_ns
     up = f"up={int(h.collected)}i"
@@ -133,7 +136,7 @@ def host_lines(
             fields = _fields(defs, row.metrics)
             if fields:
                 tags = _tags(row_labels(scope, base, row))
-                yield f"{escape_measurement(name)}{tags} {fields} {ts}\n"
+                yield f"{name}{tags} {fields} {ts}\n"
 
 
 def finding_lines(report: Report, run_ns: int, groups: bool = False) -> Iterator[str]:
