@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 import reportfactory as rf
-from test_row_scopes import with_containers  # noqa: F401 (a fixture)
+from test_row_scopes import with_pods  # noqa: F401 (a fixture)
 
 from fleetmon.model import Report, Row, catalog
 from fleetmon.model.series import influx_kind, measurement
@@ -128,12 +128,22 @@ def test_hostile_names_stay_inside_their_tags() -> None:
     assert all("\n" not in x for x in lines)
 
 
-@pytest.mark.usefixtures("with_containers")
+@pytest.mark.usefixtures("with_pods")
 def test_a_new_scope_is_a_measurement_without_an_edit() -> None:
-    ctrs = (Row("web", {"ctr.state": "running", "ctr.cpu_pct": 97.5, "ctr.mem_bytes": 3 << 30}),)
+    pods = (Row("web", {"pod.state": "running", "pod.cpu_pct": 97.5, "pod.mem_bytes": 3 << 30}),)
+    h = dataclasses.replace(rf.sample_report().hosts[0], rows={"pod": pods})
+    (line,) = _lines(Report(rf.RUN, (h,), {}, 0), measurement("pod"))
+    assert line == (
+        'fleetmon_pod,host=kvm01,pod=web state="running",cpu_pct=97.5,mem_bytes=3221225472i '
+        "1795662000000000000"
+    )
+
+
+def test_containers_are_tagged_container() -> None:
+    ctrs = (Row("web", {"ctr.cpu_pct": 150.0, "ctr.oom_kills": 3}),)
     h = dataclasses.replace(rf.sample_report().hosts[0], rows={"ctr": ctrs})
     (line,) = _lines(Report(rf.RUN, (h,), {}, 0), measurement("ctr"))
-    assert line == (
-        'fleetmon_ctr,ctr=web,host=kvm01 state="running",cpu_pct=97.5,mem_bytes=3221225472i '
-        "1795662000000000000"
+    assert (
+        line
+        == "fleetmon_ctr,container=web,host=kvm01 cpu_pct=150.0,oom_kills=3i 1795662000000000000"
     )

@@ -14,7 +14,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-from test_row_scopes import with_containers  # noqa: F401 (a fixture)
+from test_row_scopes import with_pods  # noqa: F401 (a fixture)
 
 from fleetmon.model import Report, Row, Status, catalog
 from fleetmon.model.series import RESERVED, prom_metric
@@ -167,18 +167,38 @@ def test_no_timestamps() -> None:
             assert len(line.rsplit("} ", 1)[-1].split()) in (1, 2), line  # value only
 
 
-@pytest.mark.usefixtures("with_containers")
+@pytest.mark.usefixtures("with_pods")
 def test_a_new_scope_is_exported_without_an_edit() -> None:
-    ctrs = (Row("web", {"ctr.state": "running", "ctr.cpu_pct": 97.5, "ctr.mem_bytes": 3 << 30}),)
-    h = dataclasses.replace(rf.sample_report().hosts[0], rows={"ctr": ctrs}, hypervisor="kvm")
+    pods = (Row("web", {"pod.state": "running", "pod.cpu_pct": 97.5, "pod.mem_bytes": 3 << 30}),)
+    h = dataclasses.replace(rf.sample_report().hosts[0], rows={"pod": pods}, hypervisor="kvm")
     text = render_prometheus(Report(rf.RUN, (h,), {}, 0))
-    assert 'fleetmon_ctr_cpu_ratio{ctr="web",host="kvm01",hypervisor="kvm"} 0.975' in text
-    assert 'fleetmon_ctr_mem_bytes{ctr="web",host="kvm01",hypervisor="kvm"} 3.221225472e+09' in (
+    assert 'fleetmon_pod_cpu_ratio{host="kvm01",hypervisor="kvm",pod="web"} 0.975' in text
+    assert 'fleetmon_pod_mem_bytes{host="kvm01",hypervisor="kvm",pod="web"} 3.221225472e+09' in (
         text
     )
-    assert 'fleetmon_ctr_state{ctr="web",host="kvm01",hypervisor="kvm",state="running"} 1.0' in (
+    assert 'fleetmon_pod_state{host="kvm01",hypervisor="kvm",pod="web",state="running"} 1.0' in (
         text
     )
+
+
+def test_containers_are_labelled_and_their_oom_kills_are_a_counter() -> None:
+    ctrs = (Row("web", {"ctr.cpu_pct": 150.0, "ctr.oom_kills": 3, "ctr.pids": 12}),)
+    h = dataclasses.replace(rf.sample_report().hosts[0], rows={"ctr": ctrs})
+    report = Report(rf.RUN, (h,), {}, 0)
+    text = render_prometheus(report)
+    assert 'fleetmon_ctr_cpu_ratio{container="web",host="kvm01"} 1.5\n' in text  # 1.5 CPUs
+    assert 'fleetmon_ctr_pids{container="web",host="kvm01"} 12.0\n' in text
+    # Cumulative since the cgroup was created (METRICS.md): a counter, named so.
+    assert "# TYPE fleetmon_ctr_oom_kills_total counter\n" in text
+    assert 'fleetmon_ctr_oom_kills_total{container="web",host="kvm01"} 3.0\n' in text
+    omtext = render_prometheus(report, openmetrics=True)
+    assert "# TYPE fleetmon_ctr_oom_kills counter\n" in omtext
+    assert 'fleetmon_ctr_oom_kills_total{container="web",host="kvm01"} 3.0\n' in omtext
+    collector = ReportCollector(lambda: report)
+    assert text.encode() == generate_latest(collector)
+    assert omtext.encode() == om.generate_latest(collector, escaping=om.ALLOWUTF8)
+    check = [f for f in text_parse(text) if f.name == "fleetmon_ctr_oom_kills"]
+    assert check[0].type == "counter"
 
 
 def test_families_are_what_a_long_running_exporter_needs() -> None:

@@ -3,9 +3,10 @@ fields, derived from each MetricDef and its scope, so a new row scope is exporte
 
 Prometheus (https://prometheus.io/docs/practices/naming/): `fleetmon_<scope>_<quantity>`
 in base units: a percentage becomes a ratio 0-1 (`_ratio`), milliseconds seconds,
-`_per_s` `_per_second`; every catalogue metric is a gauge (rates and levels over the
-sample interval, not counters), so none ends in `_total`, nor in `_count`, `_sum` or
-`_bucket`, which the format reserves. A `state` is a label of a series worth 1.
+`_per_s` `_per_second`. A catalogue metric is a gauge (a rate or level over the sample
+interval), except the few that count since something began (COUNTERS), which are counters
+named `..._total`; a gauge never ends in `_total`, `_count`, `_sum` or `_bucket`, which the
+format reserves. A `state` is a label of a series worth 1.
 
 InfluxDB keeps the catalogue's own units (percent, as Telegraf does): a measurement per
 scope, the metric's name without the scope as the field, typed by its unit.
@@ -22,6 +23,9 @@ PREFIX = "fleetmon"
 
 #: Names whose derived form would end in a suffix the exposition formats reserve.
 RENAMED = {"cpu.count": "cpus", "hv.vms_total": "hv_vms"}
+#: Metrics that count since something began, not over the sample interval: Prometheus
+#: counters (METRICS.md: a container's OOM kills are its cgroup's since it was created).
+COUNTERS = frozenset({"ctr.oom_kills"})
 #: Suffixes a gauge may not end in (promtool check metrics; OpenMetrics).
 RESERVED = ("_total", "_count", "_sum", "_bucket", "_created", "_info")
 
@@ -31,7 +35,7 @@ class PromMetric:
     """One catalogue metric as a Prometheus gauge family."""
 
     source: str  # the catalogue's name: "vm.cpu_pct"
-    name: str  # "fleetmon_vm_cpu_ratio"
+    name: str  # "fleetmon_vm_cpu_ratio"; a counter's samples add `_total`
     help: str
     unit: str  # OpenMetrics `# UNIT`, a suffix of `name`: "ratio", "bytes", "seconds" or ""
     #: The value is the catalogue's times 10**exp10 (-2: percent to ratio, -3: ms to s).
@@ -40,6 +44,7 @@ class PromMetric:
     state_label: str | None = None
     #: A bool metric: 1 or 0.
     boolean: bool = False
+    kind: str = "gauge"  # or "counter"
 
 
 #: Catalogue unit -> (the name's suffix in that unit, its base-unit suffix, OpenMetrics
@@ -52,7 +57,8 @@ _UNITS: dict[str, tuple[str, str, str, int]] = {
     "ratio": ("_ratio", "_ratio", "ratio", 0),
 }
 #: What HELP adds where the name alone leaves the unit in doubt.
-_UNIT_WORDS = {"%": "as a ratio 0-1", "ms": "in seconds", "s": "in seconds", "bool": "1 or 0"}
+_UNIT_WORDS = {"%": "as a ratio (100% is 1)", "ms": "in seconds", "s": "in seconds",
+               "bool": "1 or 0"}  # fmt: skip
 
 
 def quantity(m: MetricDef) -> str:
@@ -85,6 +91,7 @@ def prom_metric(m: MetricDef) -> PromMetric:
         exp10=exp10,
         state_label=base.rpartition("_")[2] if m.unit == "state" else None,
         boolean=m.unit == "bool",
+        kind="counter" if m.name in COUNTERS else "gauge",
     )
 
 

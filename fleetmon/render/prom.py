@@ -46,10 +46,12 @@ def exposition_chunks(families: Iterable[Family], *, openmetrics: bool = False) 
     labels_by_names: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
     fmt: Callable[[float], str] = floatToGoString
     for f in families:
-        name = f.name
-        lines = [f"# HELP {name} {_help(f.help, openmetrics)}\n", f"# TYPE {name} {f.kind}\n"]
+        # The text format names a counter's family as its samples; OpenMetrics without _total.
+        name = f.sample_name
+        family = f.name if openmetrics else name
+        lines = [f"# HELP {family} {_help(f.help, openmetrics)}\n", f"# TYPE {family} {f.kind}\n"]
         if openmetrics and f.unit:
-            lines.append(f"# UNIT {name} {f.unit}\n")
+            lines.append(f"# UNIT {family} {f.unit}\n")
         # A row's labels are the same in each of its families: rendered once.
         cache = labels_by_names.setdefault(f.labels, {})
         for values, value in f.samples:
@@ -77,9 +79,9 @@ def render_prometheus(report: Report, *, openmetrics: bool = False, groups: bool
 def client_metric(f: Family) -> Metric:
     """One family as prometheus_client's Metric (empty label values left out)."""
     m = Metric(f.name, f.help, f.kind, f.unit)
-    names = f.labels
+    names, sample = f.labels, f.sample_name
     for values, value in f.samples:
-        m.add_sample(f.name, {n: v for n, v in zip(names, values, strict=True) if v}, value)
+        m.add_sample(sample, {n: v for n, v in zip(names, values, strict=True) if v}, value)
     return m
 
 

@@ -40,7 +40,12 @@ class Family:
     labels: tuple[str, ...]  # label names, sorted as the exposition writes them
     samples: Sequence[Sample]
     unit: str = ""  # OpenMetrics UNIT, a suffix of the name
-    kind: str = "gauge"
+    kind: str = "gauge"  # or "counter", whose samples are named `<name>_total`
+
+    @property
+    def sample_name(self) -> str:
+        """The name of the family's samples (a counter's end in `_total`)."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
 
 
 def scaled(v: MetricValue, exp10: int) -> float | None:
@@ -162,7 +167,7 @@ def _metric_family(
             if isinstance(v, str) and v:
                 add(((*values[:at], v, *values[at:]), 1.0))
         if samples:
-            yield Family(p.name, p.help, state_names, samples, p.unit)
+            yield Family(p.name, p.help, state_names, samples, p.unit, p.kind)
         return
     for values, metrics in rows:
         v = metrics.get(key)
@@ -175,4 +180,4 @@ def _metric_family(
         if f is not None:
             add((values, f))
     if samples:
-        yield Family(p.name, p.help, names, samples, p.unit)
+        yield Family(p.name, p.help, names, samples, p.unit, p.kind)
