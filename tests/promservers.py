@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -204,10 +205,20 @@ def running(factory: Callable[..., Server], *args: Any) -> Iterator[Server]:
         server.stop()
 
 
-def promtool(text: str) -> subprocess.CompletedProcess[str]:
-    """`promtool check metrics` of a text (its lint rules too)."""
-    return subprocess.run([require("promtool"), "check", "metrics"], input=text,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+def promtool(text: str, *, openmetrics: bool = False) -> list[str]:
+    """What `promtool check metrics` finds wrong with a text, its lint rules included: []
+    when nothing. promtool 2.42 reads OpenMetrics as the text format 0.0.4, where a counter's
+    HELP names its samples (`x_total`) and OpenMetrics names the family (`x`): that one
+    misreading ("x_total no help text") is left out; Prometheus's own OpenMetrics parser
+    reads the same text in test_prometheus_parses_openmetrics_with_hostile_names."""
+    r = subprocess.run([require("promtool"), "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    found = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+    if openmetrics:
+        counters = re.findall(r"^# TYPE (\S+) counter$", text, re.M)
+        found = [x for x in found if x not in {f"{c}_total no help text" for c in counters}]
+    assert found or r.returncode in (0, 3), r.returncode  # 3: lint problems, all excused
+    return found
 
 
 def golden_json(tmp_path: Path, *args: str) -> dict[str, Any]:

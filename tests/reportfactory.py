@@ -393,7 +393,20 @@ def hostile_report() -> Report:
         filesystems=[fs(HOSTILE_COMMA, 99.0, 1), fs(HOSTILE_BACKSLASH, 10.0, 9)],
         findings=findings,
     )
-    evil = dataclasses.replace(evil, hypervisor="kvm")
+    ctr = Row(HOSTILE_QUOTE, {
+        "ctr.cpu_pct": 150.0, "ctr.cpu_host_pct": 4.7, "ctr.cpu_throttled_pct": 2.0,
+        "ctr.mem_bytes": 3 * GiB, "ctr.mem_limit_bytes": 4 * GiB, "ctr.mem_limit_pct": 75.0,
+        "ctr.mem_anon_bytes": 2 * GiB, "ctr.mem_file_bytes": GiB, "ctr.oom_kills": 1,
+        "ctr.disk_read_bytes_per_s": 1e6, "ctr.disk_write_bytes_per_s": 2e6,
+        "ctr.psi_cpu_some_pct": 1.5, "ctr.psi_memory_some_pct": 0.0, "ctr.pids": 12,
+    })  # fmt: skip
+    guest = Row(f"{HOSTILE_COMMA}/{HOSTILE_QUOTE}", {
+        "guest.steal_pct": 3.0, "guest.vcpu_delay_pct": 2.5, "guest.busy_pct": 40.0,
+        "guest.vm_cpu_pct": 41.2, "guest.mem_available_bytes": GiB, "guest.balloon_bytes": 2 * GiB,
+    })  # fmt: skip
+    evil = dataclasses.replace(
+        evil, hypervisor="kvm", rows={**evil.rows, "ctr": (ctr,), "guest": (guest,)}
+    )
     base = sample_report()
     hosts = (*base.hosts, evil, failed(HOSTILE_QUOTE, Status.UNREACHABLE, HOSTILE_ERROR))
     return report(hosts, findings=base.findings, run=base.run)

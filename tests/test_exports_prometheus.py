@@ -43,9 +43,7 @@ def test_promtool_passes_the_cli_output(fmt: str, tmp_path: Path) -> None:
     r = fleetmon("report", RAW, "--history", "none", "--format", fmt, "--export-groups")
     assert r.returncode == 2, r.stderr
     assert 'fleetmon_vm_cpu_ratio{groups=",kvm,rack01,",host="kvm0007",' in r.stdout
-    check = ps.promtool(r.stdout)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout + check.stderr == ""
+    assert ps.promtool(r.stdout, openmetrics=fmt == "openmetrics") == []
 
 
 @pytest.mark.parametrize("openmetrics", [False, True])
@@ -53,17 +51,13 @@ def test_promtool_passes_the_cli_output(fmt: str, tmp_path: Path) -> None:
 def test_promtool_passes_hostile_and_captured_reports(which: str, openmetrics: bool) -> None:
     report = rf.hostile_report() if which == "hostile" else rf.captured_report()
     text = render_prometheus(report, openmetrics=openmetrics, groups=True)
-    check = ps.promtool(text)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout + check.stderr == ""
+    assert ps.promtool(text, openmetrics=openmetrics) == []
 
 
 def test_promtool_passes_500_hosts_of_20_vms() -> None:
     text = render_prometheus(rf.fleet_report(500, 20))
     assert text.count('fleetmon_vm_cpu_ratio{host="') > 9000
-    check = ps.promtool(text)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout + check.stderr == ""
+    assert ps.promtool(text) == []
 
 
 # --- node_exporter's textfile collector ------------------------------------------------
@@ -235,8 +229,7 @@ def test_a_local_run_exports_its_times(tmp_path: Path) -> None:
     r = fleetmon("run", ps.LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw,
                  "--format", "prometheus", "--no-rules")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    check = ps.promtool(r.stdout)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert ps.promtool(r.stdout) == []
     (duration,) = re.findall(r"^fleetmon_run_duration_seconds (\S+)$", r.stdout, re.M)
     assert 0.1 < float(duration) < 60
     (took,) = re.findall(r'^fleetmon_host_collection_seconds\{host="localhost"\} (\S+)$',
@@ -274,8 +267,7 @@ def test_serve_metrics_is_the_exposition_and_prometheus_scrapes_it(tmp_path: Pat
                     "fleetmon_vm_cpu_ratio{" in text) else ""  # fmt: skip
 
             text = ps.wait_for("serve's /metrics", ready, timeout_s=60)
-            check = ps.promtool(text)
-            assert check.returncode == 0, check.stdout + check.stderr
+            assert ps.promtool(text) == []
             status, body = ps.http("GET", f"{url}/metrics",
                                    headers={"Accept": "application/openmetrics-text"})  # fmt: skip
             assert status == 200
