@@ -1,11 +1,12 @@
-"""`make bench` (I/O): every benchmark of issues 2, 7, 13 and 15, one figures table, results/*.json.
+"""`make bench` (I/O): every benchmark of issues 2, 7, 13, 15 and 18, one figures table,
+results/*.json.
 
 Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
 (simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
-inventory benchmarks, the history's, the containers' (containers_bench.py) and the exports'
-(exports_bench.py: Prometheus, OpenMetrics, InfluxDB). Each part's own table is printed as
-it ends; the closing table holds every target with its figure. A part that crashes is
-reported and the others still run.
+inventory benchmarks, the history's, the containers' (containers_bench.py), the cluster's
+(cluster_bench.py) and the exports' (exports_bench.py: Prometheus, OpenMetrics, InfluxDB).
+Each part's own table is printed as it ends; the closing table holds every target with its
+figure. A part that crashes is reported and the others still run.
     .venv/bin/python benchmarks/run_all.py [--quick] [--only fleet simulated ...]
 """
 

@@ -16,8 +16,7 @@ class MetricDef:
     scope: str
     unit: str
     label: str
-    #: What it measures, in a phrase (the exports' HELP text); "" leaves the label to say it.
-    help: str = ""
+    help: str = ""  # what it measures, in a phrase (the exports' HELP); "": the label says it
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +73,6 @@ class RowScope:
     #: Labels of `columns` a narrow terminal drops first, in this order (never the column a
     #: top table is ranked by).
     narrow: tuple[str, ...] = ()
-    #: The label naming a row in the exports (Prometheus label, InfluxDB tag): "" is `name`.
-    label: str = ""
-
-    @property
-    def series_label(self) -> str:
-        """The exports' label naming a row of this scope: `label`, else the scope's name."""
-        return self.label or self.name
 
 
 def _defs(scope: str, rows: str) -> tuple[MetricDef, ...]:
@@ -318,7 +310,6 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             _col("fs.free_bytes"),
         ),
         busiest="fullest fs",
-        label="mountpoint",  # node_exporter's name for it
     ),
     RowScope(
         "vm", "vms", "Virtual machines", "VM", "VM", VM,
@@ -368,7 +359,6 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             _col("ctr.psi_cpu_some_pct"), _col("ctr.psi_memory_some_pct"), _col("ctr.pids"),
         ),
         name_first=True,
-        label="container",  # cAdvisor's and kube-state-metrics' name for it
     ),
     RowScope(
         "guest", "guests", "Guests seen from both sides", "guest", "hypervisor/VM", GUEST,

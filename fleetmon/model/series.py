@@ -23,6 +23,9 @@ PREFIX = "fleetmon"
 
 #: Names whose derived form would end in a suffix the exposition formats reserve.
 RENAMED = {"cpu.count": "cpus", "hv.vms_total": "hv_vms"}
+#: The label naming a row of a scope in the exports, where it is not the scope's name:
+#: node_exporter's `mountpoint` for a filesystem, cAdvisor's `container` for a container.
+ROW_LABELS = {"fs": "mountpoint", "ctr": "container"}
 #: Metrics that count since something began, not over the sample interval: Prometheus
 #: counters (METRICS.md: a container's OOM kills are its cgroup's since it was created).
 COUNTERS = frozenset({"ctr.oom_kills"})
@@ -93,6 +96,11 @@ def prom_metric(m: MetricDef) -> PromMetric:
         boolean=m.unit == "bool",
         kind="counter" if m.name in COUNTERS else "gauge",
     )
+
+
+def row_label(scope: str) -> str:
+    """The Prometheus label and InfluxDB tag naming a row of the scope: `vm`, `disk`..."""
+    return ROW_LABELS.get(scope, scope)
 
 
 def measurement(scope: str) -> str:

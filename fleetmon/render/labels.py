@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
-from fleetmon.model import Finding, HostReport, Report, Row, Severity, catalog
+from fleetmon.model import Finding, HostReport, Report, Row, Severity
 from fleetmon.model.catalog import RowScope
+from fleetmon.model.series import row_label
 
 
 def epoch_s(iso: str) -> float | None:
@@ -39,15 +40,15 @@ def host_labels(h: HostReport, *, groups: bool = False) -> dict[str, str]:
 def row_label_names(scope: RowScope) -> tuple[str, ...]:
     """The labels a row of the scope adds to its host's: its own (`vm`, `disk`, `nic`,
     `mountpoint`), then the one naming the row it serves (a NIC's `vm`), if any."""
-    echo = catalog.ROW_SCOPE[scope.echo].series_label if scope.echo else None
-    return (scope.series_label, echo) if echo else (scope.series_label,)
+    own = row_label(scope.name)
+    return (own, row_label(scope.echo)) if scope.echo else (own,)
 
 
 def row_labels(scope: RowScope, base: Mapping[str, str], row: Row) -> dict[str, str]:
     """A row's labels: its host's, its name, and the row it serves (RowScope.echo)."""
-    labels = {**base, scope.series_label: row.name}
+    labels = {**base, row_label(scope.name): row.name}
     if scope.echo is not None:
-        labels[catalog.ROW_SCOPE[scope.echo].series_label] = row.labels.get(scope.echo, "")
+        labels[row_label(scope.echo)] = row.labels.get(scope.echo, "")
     return labels
 
 

@@ -3,7 +3,7 @@ a long-running exporter's scrape show, independent of any file or command line.
 
 Series of a host that was not collected are left out, so a scraper sees no stale value:
 such a host keeps only `fleetmon_host_up{status=...} 0` (and its collection time). Labels:
-`host`, the row's own (`vm`, `disk`, `nic`, `mountpoint`: RowScope.series_label), the
+`host`, the row's own (`vm`, `disk`, `nic`, `mountpoint`: series.row_label), the
 VM a NIC serves (`vm`, RowScope.echo), `hypervisor` (kvm, xen; none is no label) and, when
 asked, `groups` (",kvm,prod,", the Prometheus service-discovery convention for lists).
 An empty label value is no label, as Prometheus reads it.
