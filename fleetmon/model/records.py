@@ -202,8 +202,9 @@ class HostReport:
     product_uuid: str | None = None
     #: The inventory's `fleetmon_vm_of: hypervisor/domain`, when set.
     vm_of: str | None = None
-    #: Seconds the host took to collect (connect, probe, answer), when it was tried.
-    collection_s: float | None = None
+    #: Seconds the host took to collect (connect, probe, answer), when it was tried: how the
+    #: run went, not what the host is, so two reports of one host compare equal without it.
+    collection_s: float | None = field(default=None, compare=False)
     #: The remote clock at the second sample, Unix nanoseconds (HostMetrics.sampled_at_ns).
     sampled_at_ns: int | None = None
 
