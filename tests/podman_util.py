@@ -95,10 +95,17 @@ def containers(prefix: str) -> Iterator[dict[str, str]]:
     ids: dict[str, str] = {}
     try:
         for role, (opts, script) in WORKLOADS.items():
-            out = podman(
-                "run", "-d", "--name", f"{prefix}-{role}", *ULIMITS, *opts,
-                "--rootfs", str(rootfs), "sh", "-c", script,
-            )  # fmt: skip
+            try:
+                out = podman(
+                    "run", "-d", "--name", f"{prefix}-{role}", *ULIMITS, *opts,
+                    "--rootfs", str(rootfs), "sh", "-c", script,
+                )  # fmt: skip
+            except RuntimeError as exc:
+                # In a chroot (fresh-machine.sh) / is no mount point and runc cannot pivot:
+                # the machine cannot run containers at all. A failure under CI=true.
+                if "error preparing rootfs" not in str(exc) or _in_ci():
+                    raise
+                pytest.skip(f"this machine cannot start a container: {exc}")
             ids[role] = out.strip().splitlines()[-1]
         yield ids
     finally:
