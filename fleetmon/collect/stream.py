@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 import asyncssh
 
 from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
+from fleetmon.collect.local import start_probe_sh, stop_group
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
 from fleetmon.collect.runner import usable_forks
 from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
@@ -131,31 +130,12 @@ async def local_stream(
 ) -> AsyncIterator[Reader]:
     """The looping probe through a local `sh` (`ansible_connection: local`), in its own
     session so that closing kills its `sleep` too."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "sh",
-            "-c",
-            REMOTE_COMMAND,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise HostFailure(Status.COMMAND_FAILED, f"cannot start sh: {exc.strerror}") from exc
-    assert proc.stdin is not None
+    proc = await start_probe_sh(script, asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
     try:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(script.encode())
-            await proc.stdin.drain()
-        proc.stdin.close()
         yield proc.stdout.read
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.shield(proc.wait())
+        await stop_group(proc)
 
 
 #: `ansible_connection` -> how the looping probe is opened there.
