@@ -39,7 +39,7 @@ from fleetmon.render.htmlfmt import (
     sort_key,
     unit_of,
 )
-from fleetmon.render.htmltrends import changes, trend_map
+from fleetmon.render.htmltrends import WINDOWS, changes, trend_map
 from fleetmon.render.htmlviews import Cell, FindingView, FleetRow, HostView, Seg, Strip, Table
 from fleetmon.render.pick import busiest
 from fleetmon.rules.verdict import host_verdict, summary
@@ -364,6 +364,7 @@ def render_html(report: Report) -> str:
             not_detailed=len(ordered) - len(detailed),
             lean_hosts=LEAN_HOSTS,
             trends=trend_map(report),
+            windows=WINDOWS,
             hypervisors=hypervisors(ordered, linked),
             rankings=rankings(report.hosts, linked),
             changes=changes(report),

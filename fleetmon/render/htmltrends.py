@@ -1,9 +1,9 @@
 """The history in the HTML report (pure): sparklines, forecasts in words, what changed.
 
-A sparkline is sent as its values scaled to 64 levels, one character each (`data-v`), with
-its range in words beside it; the page's script draws each as an inline SVG polyline. The
-numbers of 500 hosts then weigh ~0.4 MB, not the ~2 MB of drawn paths, and the page keeps
-within its size budget.
+A sparkline is sent as its values scaled to 64 levels, one character each (the `data-v` of
+its table cell), with its range in words in the cell; the page's script draws each as an
+inline SVG polyline. The numbers of 500 hosts then weigh ~0.4 MB, not the ~2 MB of drawn
+paths, and the page keeps within its size budget.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ WINDOWS = {"24h": "24 h", "7d": "7 d"}
 
 @dataclass(frozen=True, slots=True)
 class Spark:
-    """One sparkline: its window, encoded values (empty: a flat line), range in words."""
+    """One sparkline: its window ("24h"), encoded values (empty: a flat line), range in words."""
 
     window: str
     data: str
@@ -30,13 +30,17 @@ class Spark:
     hi: str
 
 
+#: One row of the sparklines table: what it shows, and a cell per window (None: no line).
+SparkRow = tuple[str, tuple[Spark | None, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class HostTrends:
     """A host's history on its section: a row of sparklines per metric (the host's, its
-    busiest disk's and NIC's), one per VM shown, and its forecasts."""
+    busiest disk's and NIC's, then each VM's shown), a cell per window, and its forecasts."""
 
-    rows: tuple[tuple[str, tuple[Spark, ...]], ...]
-    vms: tuple[tuple[str, tuple[tuple[str, Spark], ...]], ...]
+    rows: tuple[SparkRow, ...]
+    vms: tuple[SparkRow, ...]
     forecasts: tuple[str, ...]
 
 
@@ -77,30 +81,31 @@ def spark(t: Trend) -> Spark | None:
     high = fmt(hi, unit)
     if unit == "%":  # 4.5-8.6 %: the unit once (bytes keep theirs: KiB to MiB)
         low = low.removesuffix("%").rstrip()
-    return Spark(WINDOWS.get(t.window, t.window), "" if lo == hi else data, low, high)
+    return Spark(t.window, "" if lo == hi else data, low, high)
+
+
+def _rows(cells: Mapping[str, dict[str, Spark]]) -> tuple[SparkRow, ...]:
+    """Each row's sparklines in the table's window columns (a gap where a window has none)."""
+    return tuple((k, tuple(v.get(w) for w in WINDOWS)) for k, v in cells.items())
 
 
 def host_trends(report: Report) -> dict[str, HostTrends]:
     """Each host's sparklines (the host's own, then its VMs') and forecasts."""
     out: dict[str, HostTrends] = {}
     for name, trends in report.trends.items():
-        rows: dict[str, list[Spark]] = {}
-        vms: dict[str, list[tuple[str, Spark]]] = {}
+        rows: dict[str, dict[str, Spark]] = {}
+        vms: dict[str, dict[str, Spark]] = {}
         for t in trends:
             s = spark(t)
             if s is None:
                 continue
-            if t.scope == "vm":
-                vms.setdefault(t.subject, []).append((label_of(t), s))
+            if t.scope == "vm":  # a row per VM and metric, under the same window columns
+                vms.setdefault(f"VM {t.subject} {label_of(t)}", {})[t.window] = s
             else:
-                rows.setdefault(label_of(t), []).append(s)
+                rows.setdefault(label_of(t), {})[t.window] = s
         forecasts = tuple(report.forecasts.get(name, ()))
         if rows or vms or forecasts:
-            out[name] = HostTrends(
-                tuple((k, tuple(v)) for k, v in rows.items()),
-                tuple((k, tuple(v)) for k, v in vms.items()),
-                forecasts,
-            )
+            out[name] = HostTrends(_rows(rows), _rows(vms), forecasts)
     return out
 
 
