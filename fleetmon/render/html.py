@@ -36,6 +36,7 @@ from fleetmon.render.htmlfmt import (
     fmt,
     heading,
     number,
+    sort_attr,
     sort_key,
     unit_of,
 )
@@ -68,6 +69,9 @@ CPU_PARTS = (
     ("g", "guest", ("cpu.guest_pct",)),
     ("o", "nice/irq/softirq", ("cpu.nice_pct", "cpu.irq_pct", "cpu.softirq_pct")),
 )
+#: The CPU bar's width in CSS pixels (svg.cpu in report.css.j2): its segments are drawn in
+#: pixels, so the page needs no viewBox on each bar.
+CPU_BAR_PX = 90
 #: Metrics drawn as distribution strips, when the fleet statistics have them.
 STRIPS = (
     "cpu.busy_pct", "cpu.steal_pct", "cpu.iowait_pct", "mem.used_pct", "mem.swap_used_pct",
@@ -105,7 +109,7 @@ def _busiest(h: HostReport, scope: RowScope) -> Cell:
     if best is None:
         return Cell(DASH)
     by = scope.rankings[0].by
-    return Cell(fmt(best[1], by.unit), sort_key(best[1]), best[0].name)
+    return Cell(fmt(best[1], by.unit), sort_attr(best[1], by.unit), best[0].name)
 
 
 def _fleet_row(
@@ -114,33 +118,36 @@ def _fleet_row(
     m = h.metrics
     segs: list[Seg] = []
     title: list[str] = []
-    x0 = 0.0
+    done = 0.0  # percent of the bar drawn
     for cls, label, names in CPU_PARTS:
         values = [number(m.get(n)) for n in names]
         if all(v is None for v in values):
             continue
         share = sum(v for v in values if v is not None)
         title.append(f"{label} {share:.1f}%")
-        if share > 0:
-            segs.append(Seg(cls, f"{x0:.1f}", f"{share:.1f}"))
-            x0 += share
+        # Whole pixels, each segment from where the last one ended (no gap, no overlap): the
+        # title and the figure beside the bar say the exact shares.
+        x0, x1 = round(done * CPU_BAR_PX / 100), round((done + share) * CPU_BAR_PX / 100)
+        done += max(share, 0.0)
+        if x1 > x0:
+            segs.append(Seg(cls, str(x0), str(x1 - x0)))
     idle = number(m.get("cpu.idle_pct"))
     if idle is not None:
         title.append(f"idle {idle:.1f}%")
     busy = number(m.get("cpu.busy_pct"))
     cells: list[Cell] = [
-        Cell(fmt(m.get("mem.used_pct"), "%"), sort_key(number(m.get("mem.used_pct")))),
-        Cell(fmt(m.get("load.per_cpu"), "load"), sort_key(number(m.get("load.per_cpu")))),
+        Cell(fmt(m.get("mem.used_pct"), "%")),
+        Cell(fmt(m.get("load.per_cpu"), "load")),
     ]
     cells += [_busiest(h, scope) for scope in busiest]
     running = number(m.get("hv.vms_running"))
     total = number(m.get("hv.vms_total"))
     vms = DASH if running is None else f"{running:.0f}" + (f"/{total:.0f}" if total else "")
-    cells.append(Cell(vms, sort_key(running)))
+    cells.append(Cell(vms))  # "3/4": the script sorts on the running VMs
     # vCPU and memory overcommit in a column each: sorted on their own.
     for name in ("hv.vcpu_overcommit_ratio", "hv.mem_overcommit_ratio"):
         x = number(m.get(name))
-        cells.append(Cell(fmt(x, "ratio"), sort_key(x)))
+        cells.append(Cell(fmt(x, "ratio")))
     return FleetRow(
         h, anchor, verdict, _RANK[verdict], groups,
         Cell(fmt(busy, "%"), sort_key(busy)), ", ".join(title), tuple(segs), tuple(cells),

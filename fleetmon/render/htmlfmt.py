@@ -85,6 +85,17 @@ def sort_key(v: float | None) -> str:
     return "" if v is None else f"{v:.6g}"
 
 
+#: Units `fmt` writes as the bare figure first ("47.6%", "1.25×", "0.93", "3/4"): the
+#: sorting script reads that figure, so such a cell needs no data-s.
+_LEADS = frozenset(("%", "ratio", "load", "req", "count"))
+
+
+def sort_attr(v: float | None, unit: str) -> str:
+    """sort_key, or "" when the cell's text starts with the figure itself (same order but for
+    ties within the shown precision, which keep the table's order)."""
+    return "" if unit in _LEADS else sort_key(v)
+
+
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

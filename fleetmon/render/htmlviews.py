@@ -20,7 +20,7 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class Seg:
-    """One segment of a host's CPU bar, in percent of the bar's width."""
+    """One segment of a host's CPU bar: where it starts and its width, in pixels."""
 
     cls: str
     x: str
