@@ -33,7 +33,7 @@ def test_encode_scales_to_64_levels_with_gaps() -> None:
     assert encode([None, 3.0]) is None
     flat = spark(Trend("host", "h", "mem.used_pct", "24h", (40.0, 40.0)))
     assert flat is not None
-    assert (flat.data, flat.hi) == ("", "40.0\u2009%")  # a flat line: its value, no line
+    assert (flat.data, flat.hi) == ("", "40.0%")  # a flat line: its value, no line
     assert spark(Trend("host", "h", "cpu.steal_pct", "24h", (0.0, 0.0, 0.0))) is None
 
 

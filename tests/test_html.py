@@ -285,7 +285,7 @@ def test_unknown_figures_are_dashes_not_zeros() -> None:
     [
         (None, "%", DASH),
         (float("nan"), "%", DASH),
-        (12.345, "%", "12.3\u2009%"),
+        (12.345, "%", "12.3%"),
         (0, "B", "0 B"),
         (1536, "B", "1.5 KiB"),
         (256 * 1024**3, "B", "256 GiB"),

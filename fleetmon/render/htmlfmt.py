@@ -58,7 +58,7 @@ def fmt(v: MetricValue, unit: str) -> str:
     if x is None:
         return DASH
     if unit == "%":
-        return f"{x:.1f}\u2009%"
+        return f"{x:.1f}%"  # "12.3%", as the text report writes it
     if unit == "B":
         return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
     if unit == "B/s":

@@ -79,8 +79,8 @@ def spark(t: Trend) -> Spark | None:
     unit = (catalog.ALL[t.metric].unit if t.metric in catalog.ALL else "") or ""
     low = fmt(lo, unit)
     high = fmt(hi, unit)
-    if unit == "%":  # 4.5-8.6 %: the unit once (bytes keep theirs: KiB to MiB)
-        low = low.removesuffix("%").rstrip()
+    if unit == "%":  # 4.5-8.6%: the unit once (bytes keep theirs: KiB to MiB)
+        low = low.removesuffix("%")
     return Spark(t.window, "" if lo == hi else data, low, high)
 
 
