@@ -127,7 +127,7 @@ def column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
     compare: bytes scaled by 1024 (KiB/s), rates by 1000 (k/s), both chosen by the column's
     largest figure, so one table never mixes B/s and MiB/s in a column."""
     if unit in _PLAIN:
-        digits = _PLAIN[unit]
+        digits = _whole(xs, 1.0, _PLAIN[unit])
         return _PLAIN_HEAD.get(unit, ""), [DASH if x is None else f"{x:.{digits}f}" for x in xs]
     byte = unit in ("B", "B/s")
     prefixes, step = (_IEC, 1024.0) if byte else (_SI, 1000.0)
@@ -137,9 +137,15 @@ def column(xs: Sequence[float | None], unit: str) -> tuple[str, list[str]]:
         top /= step
         i += 1
     div = step**i
-    digits = 1 if top < 100 else 0
+    digits = _whole(xs, div, 1 if top < 100 else 0)
     cells = [DASH if x is None else f"{x / div:.{digits}f}" for x in xs]
     return f" {prefixes[i]}{unit}", cells  # " KiB/s", " k/s"
+
+
+def _whole(xs: Sequence[float | None], div: float, digits: int) -> int:
+    """`digits`, or none when every figure of the column is a whole number at its scale
+    (4 GiB of memory, 0 errors/s): "4", not "4.0", and the column still lines up."""
+    return 0 if all(x is None or (x / div).is_integer() for x in xs) else digits
 
 
 def heading(label: str, suffix: str) -> str:
