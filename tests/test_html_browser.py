@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -310,6 +311,11 @@ def test_page_loads_clean_and_sorts_on_click(browser: WebSocket, report_url: str
     shown = "#hosts tbody tr:not([hidden]) th"
     visible = page.js(f"Array.from(document.querySelectorAll('{shown}'), e => e.textContent)")
     assert sorted(visible) == ["kvm01", "kvm02", "web01"]  # group "prod"
+    # Their sections alone stay: each goes with its row (the row's link names it).
+    sections = page.js(
+        "Array.from(document.querySelectorAll('section.host:not([hidden])'), s => s.id)"
+    )
+    assert sorted(sections) == ["host-kvm01", "host-kvm02", "host-web01"]
     assert page.js("document.getElementById('shown').textContent") == "3 of 9 hosts"
     page.js("document.getElementById('group').value = ''; "
             "document.getElementById('group').dispatchEvent(new Event('change'))")  # fmt: skip
@@ -322,6 +328,77 @@ def test_page_loads_clean_and_sorts_on_click(browser: WebSocket, report_url: str
     pdf = page.call("Page.printToPDF", printBackground=True)
     (ARTIFACTS / "html-report.pdf").write_bytes(base64.b64decode(pdf["data"]))
     assert problems(page, report_url) == []
+
+
+def test_top_vms_marked_by_the_table_class(browser: WebSocket, report_url: str) -> None:
+    """A host's 3 busiest VMs (its VM table's first rows) are bold with a bar, the rest not."""
+    page = new_page(browser, js=False)
+    page.open(report_url)
+    marks = page.js(
+        "Array.from(document.querySelectorAll('#host-kvm02 table.t3 tbody td:first-child'),"
+        " c => [getComputedStyle(c).fontWeight, getComputedStyle(c).boxShadow !== 'none'])"
+    )
+    assert len(marks) == 12
+    assert marks[:3] == [["600", True]] * 3
+    assert marks[3:] == [["400", False]] * 9
+    heads = page.js("getComputedStyle(document.querySelector('#host-kvm02 thead th')).boxShadow")
+    assert heads == "none"
+
+
+def _with_trends() -> str:
+    """The sample report with kvm01's history: lines with a gap, a flat one, a window with
+    no line, a VM's line."""
+    from fleetmon.model import Trend
+
+    day = tuple(float(10 + (i * 7) % 40) for i in range(24))
+    gap = (*day[:10], None, None, *day[12:])
+    trends = (
+        Trend("host", "kvm01", "cpu.busy_pct", "24h", day),
+        Trend("host", "kvm01", "cpu.busy_pct", "7d", tuple(float(i) for i in range(28))),
+        Trend("host", "kvm01", "mem.used_pct", "24h", gap),
+        Trend("host", "kvm01", "mem.used_pct", "7d", (40.0,) * 28),  # flat: its value alone
+        Trend("host", "kvm01", "cpu.steal_pct", "7d", day),  # no 24 h line: under 7 d still
+        Trend("vm", "web-1", "vm.cpu_pct", "24h", day),
+    )
+    rep = rf.sample_report()
+    return render_html(dataclasses.replace(rep, trends={"kvm01": trends}))
+
+
+def test_sparklines_drawn_in_their_cells(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("trends") / "report.html"
+    path.write_text(_with_trends(), encoding="utf-8")
+    cells = (
+        "Array.from(document.querySelectorAll('#host-kvm01 table.tr tr'), r =>"
+        " Array.from(r.cells, c => [c.textContent.trim(), Array.from(c.querySelectorAll('polyline'),"
+        " p => p.getAttribute('points').split(' ').length)]))"
+    )
+    page = new_page(browser)
+    page.open(path.as_uri())
+    rows = page.js(cells)
+    assert rows == [
+        [["", []], ["last 24 h", []], ["last 7 d", []]],
+        [["CPU busy", []], ["10.0-49.0%", [24]], ["0.0-27.0%", [28]]],
+        [["mem used", []], ["10.0-49.0%", [10, 12]], ["40.0%", []]],  # a gap: two lines
+        [["steal", []], ["", []], ["10.0-49.0%", [24]]],
+        [["VM web-1 CPU per vCPU", []], ["10.0-49.0%", [24]], ["", []]],
+    ]
+    first = "document.querySelector('#host-kvm01 td[data-v]').firstChild.nodeName"
+    assert page.js(first) == "svg"  # the line, then its range
+    # Every point inside the 60 x 14 box.
+    points = page.js(
+        "Array.from(document.querySelectorAll('table.tr polyline'), p => p.getAttribute('points'))"
+        ".join(' ').split(' ').map(xy => xy.split(',').map(Number))"
+    )
+    assert all(1 <= x <= 59 and 1 <= y <= 13 for x, y in points)
+    assert problems(page, path.as_uri()) == []
+    off = new_page(browser, js=False)
+    off.open(path.as_uri())
+    assert off.js(cells)[1:3] == [
+        [["CPU busy", []], ["10.0-49.0%", []], ["0.0-27.0%", []]],
+        [["mem used", []], ["10.0-49.0%", []], ["40.0%", []]],
+    ]
 
 
 def test_page_without_javascript_shows_everything(browser: WebSocket, report_url: str) -> None:

@@ -47,7 +47,8 @@ from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
 FOLD_ROWS = 8
-#: How many rows of a compact table (a host's VMs) are marked as its top ones.
+#: How many rows of a compact table (a host's VMs) are marked as its top ones (report.css.j2
+#: styles the table classes t1 to t3).
 TOP_ROWS = 3
 #: A row's state that goes without saying.
 RUNNING = "running"
@@ -197,14 +198,15 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
     ]
     ranked.sort(key=lambda p: p[1], reverse=True)
     ordered = [r for r, _x in ranked]
-    # Marks only help when there is a crowd to pick from.
-    top = {id(r) for r, x in ranked[:TOP_ROWS] if x > 0} if len(rows) > TOP_ROWS else set()
+    # Marks only help when there is a crowd to pick from; the busiest come first, so the
+    # marked rows are the table's first ones.
+    top = sum(1 for _r, x in ranked[:TOP_ROWS] if x > 0) if len(rows) > TOP_ROWS else 0
     # A row's state, when the scope has one, is said under its name unless it is running.
     state = next((d.name for d in scope.metrics if d.unit == "state"), None)
     states = [fmt(r.metrics.get(state), "state") if state else RUNNING for r in ordered]
     columns: list[list[Cell]] = [
         [
-            Cell(r.name, "", "" if st == RUNNING else st, "top" * (id(r) in top))
+            Cell(r.name, "", "" if st == RUNNING else st)
             for r, st in zip(ordered, states, strict=True)
         ]
     ]
@@ -221,10 +223,10 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
         marks = ["hi" * (x is not None and x == peak) for x in xs]
         columns.append([Cell(t, cls=m) for t, m in zip(texts, marks, strict=True)])
     body = tuple(zip(*columns, strict=True))
-    return Table(tuple(head), body, len(body) > FOLD_ROWS)
+    return Table(tuple(head), body, len(body) > FOLD_ROWS, top=top)
 
 
-def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostView:
+def _host_view(h: HostReport, anchor: str, verdict: str) -> HostView:
     tables: list[tuple[str, Table]] = []
     for scope in catalog.ROW_SCOPES:
         rows = h.rows_of(scope.name)
@@ -235,7 +237,7 @@ def _host_view(h: HostReport, anchor: str, verdict: str, groups: str) -> HostVie
     findings = tuple(sorted(bad, key=lambda f: -f.severity.listing))
     passed = len(h.findings) - len(bad)
     metrics = _metrics(h.metrics)
-    return HostView(h, anchor, verdict, groups, metrics, tuple(tables), findings, passed)
+    return HostView(h, anchor, verdict, metrics, tuple(tables), findings, passed)
 
 
 def _strip(
@@ -367,7 +369,7 @@ def render_html(report: Report) -> str:
             strips=strips,
             strip_w=STRIP_W,
             min_strip_hosts=MIN_STRIP_HOSTS,
-            hosts=[_host_view(h, ids[h.name], verdicts[h.name], hgroups[h.name]) for h in detailed],
+            hosts=[_host_view(h, ids[h.name], verdicts[h.name]) for h in detailed],
             not_detailed=len(ordered) - len(detailed),
             lean_hosts=LEAN_HOSTS,
             trends=trend_map(report),

@@ -14,7 +14,7 @@ class Cell:
     text: str
     sort: str = ""
     sub: str = ""  # the device, interface or mount the figure belongs to; a VM's state
-    cls: str = ""  # "top" marks a top VM, "hi" a column's largest figure
+    cls: str = ""  # "hi" marks a column's largest figure
     link: str = ""  # the anchor of the host section it names
 
 
@@ -53,6 +53,9 @@ class Table:
     #: Sorted on a click on a heading (the script); its first `text_cols` columns by text.
     sortable: bool = False
     text_cols: int = 1
+    #: Its first `top` rows are marked as the busiest (class t1-t3 on the table, styled in
+    #: report.css.j2: one class a table, not one a row).
+    top: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,6 @@ class HostView:
     host: HostReport
     anchor: str
     verdict: str
-    groups: str
     metrics: tuple[tuple[str, str, str], ...]  # (label, value, metric name)
     tables: tuple[tuple[str, Table], ...]
     findings: tuple[Finding, ...]  # the problems, worst first
