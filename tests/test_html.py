@@ -192,7 +192,7 @@ def test_fleet_rows_worst_first_with_sort_keys(sample: str) -> None:
     busy = kvm01.metrics["cpu.busy_pct"]
     assert f'<td data-s="{busy:.6g}"><svg class=cpu' in row  # the bar's title comes first
     # A cell that starts with its figure has no sort key: the script reads the figure.
-    assert f'<td>{kvm01.metrics["mem.used_pct"]:.1f}%<td>' in row
+    assert f"<td>{kvm01.metrics['mem.used_pct']:.1f}%<td>" in row
     assert "<td>3/4<td>" in row  # 3 of 4 VMs running (one shut off)
     nic = re.search(r'<td data-s="([\d.e+]+)">[\d.]+ [KMG]iB/s<small>', row)  # a scaled figure
     assert nic is not None
@@ -206,7 +206,9 @@ def test_cpu_bar_segments_add_up_to_busy_share() -> None:
         if not h.collected:
             continue
         row = fleet_row(page, markupsafe.escape(h.name))
-        segs = [(int(x), int(w)) for x, w in re.findall(r'<path class=\w d="M(\d+) 5h(\d+)"/>', row)]
+        segs = [
+            (int(x), int(w)) for x, w in re.findall(r'<path class=\w d="M(\d+) 5h(\d+)"/>', row)
+        ]
         # Whole pixels of the 90 px bar, each from where the last one ended.
         assert [x for x, _w in segs] == [sum(w for _x, w in segs[:i]) for i in range(len(segs))]
         idle = float(h.metrics["cpu.idle_pct"])  # type: ignore[arg-type]

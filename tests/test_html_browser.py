@@ -371,8 +371,8 @@ def test_sparklines_drawn_in_their_cells(
     path.write_text(_with_trends(), encoding="utf-8")
     cells = (
         "Array.from(document.querySelectorAll('#host-kvm01 table.tr tr'), r =>"
-        " Array.from(r.cells, c => [c.textContent.trim(), Array.from(c.querySelectorAll('polyline'),"
-        " p => p.getAttribute('points').split(' ').length)]))"
+        " Array.from(r.cells, c => [c.textContent.trim(), Array.from("
+        "c.querySelectorAll('polyline'), p => p.getAttribute('points').split(' ').length)]))"
     )
     page = new_page(browser)
     page.open(path.as_uri())

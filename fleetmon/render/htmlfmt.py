@@ -85,7 +85,7 @@ def sort_key(v: float | None) -> str:
     return "" if v is None else f"{v:.6g}"
 
 
-#: Units `fmt` writes as the bare figure first ("47.6%", "1.25×", "0.93", "3/4"): the
+#: Units `fmt` writes as the bare figure first ("47.6%", "1.25x", "0.93", "3/4"): the
 #: sorting script reads that figure, so such a cell needs no data-s.
 _LEADS = frozenset(("%", "ratio", "load", "req", "count"))
 
