@@ -122,37 +122,36 @@ def marker(nonce: str) -> str:
 
 
 #: Sample numbers and exit statuses are small: a longer number is a malformed marker.
-_MARK_RE = re.compile(
-    r"^@@fleetmon-([0-9a-f]+)@@ (begin|end) ([0-9]{1,9}) ([a-z_0-9]+)(?: (-?[0-9]{1,9}))?$"
-)
+#: A marker line is the marker (whose nonce is hex) and what follows it on its line.
+_NONCE_RE = re.compile(r"[0-9a-f]+")
+_MARK_REST_RE = re.compile(r" (begin|end) ([0-9]{1,9}) ([a-z_0-9]+)(?: (-?[0-9]{1,9}))?")
 
 
 def split_output(stdout: str, nonce: str) -> ProbeOutput:
     """Split probe output into sections; raise ProbeParseError on a broken structure."""
     sections: dict[tuple[int, str], Section] = {}
     mark = marker(nonce)
+    hex_nonce = _NONCE_RE.fullmatch(nonce) is not None
     current: tuple[int, str] | None = None
-    body: list[str] = []
-    for line in stdout.split("\n"):
-        if not line.startswith(mark):
-            if current is not None:
-                body.append(line)
-            continue
-        m = _MARK_RE.match(line)
-        if m is None or m.group(1) != nonce:
-            raise ProbeParseError("markers", f"malformed marker line {line[:80]!r}")
-        kind, sample, name = m.group(2), int(m.group(3)), m.group(4)
+    body = ""
+    # A marker line is a line that starts with the marker: one C-speed split at each of
+    # them (not a look at every line). Each piece is the rest of a marker line, then up to
+    # the newline before the next marker line, which the probe prints as the extra one.
+    for piece in ("\n" + stdout).split("\n" + mark)[1:]:
+        rest, _, after = piece.partition("\n")
+        m = _MARK_REST_RE.fullmatch(rest) if hex_nonce else None
+        if m is None:
+            raise ProbeParseError("markers", f"malformed marker line {(mark + rest)[:80]!r}")
+        kind, sample_text, name, rc = m.groups()
+        sample = int(sample_text)
         if kind == "begin":
             if current is not None:
                 raise ProbeParseError(current[1], "section not terminated")
-            current = (sample, name)
-            body = []
+            current, body = (sample, name), after
         else:
-            if current != (sample, name) or m.group(5) is None:
+            if current != (sample, name) or rc is None:
                 raise ProbeParseError(name, "end marker without matching begin")
-            # The probe prints one extra newline before the end marker: drop it.
-            text = "\n".join(body)
-            sections[current] = Section(sample, name, text, int(m.group(5)))
+            sections[current] = Section(sample, name, body, int(rc))
             current = None
     if current is not None:
         raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
