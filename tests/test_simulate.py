@@ -251,6 +251,10 @@ def test_kvm_guests_report_their_profile_s_load() -> None:
         assert m["vm.vcpu_delay_pct"] == pytest.approx(100 * vm.delay_share, abs=0.6)
         assert m["vm.mem_max_bytes"] == vm.mem_kib * 1024
         assert m["vm.net_rx_bytes_per_s"] >= 0
+        # The capture's net.0.rx.pkts/tx.pkts move on at their rate (7 in 2.73 s) times io_scale.
+        for key in ("vm.net_rx_packets_per_s", "vm.net_tx_packets_per_s"):
+            assert m[key] == pytest.approx(7 / 2.728612977 * vm.io_scale, abs=0.11), key
+        assert m["vm.disk_oo_per_s"] is None  # Xen's VBD_OO only
     # The tap devices in /proc/net/dev are labelled with their guest.
     taps = {n.labels.get("vm") for n in report.rows_of("nic") if n.name.startswith("vnet")}
     assert taps == {vm.name for vm in running}
@@ -305,6 +309,10 @@ def test_most_xen_hosts_have_xentop_and_show_vm_disk_and_network() -> None:
             assert isinstance(m[key], float), key
             assert m[key] >= 0
         assert m["vm.mem_max_bytes"] == (vm.mem_kib + 1024) * 1024
+        # VBD_OO moves one for four writes: each counter truncated, so ±1 of each over 10 s.
+        assert m["vm.disk_oo_per_s"] == pytest.approx(m["vm.disk_writes_per_s"] / 4, abs=0.13)
+        assert m["vm.disk_oo_per_s"] > 0
+        assert m["vm.net_rx_packets_per_s"] is None  # xentop counts no packets
     assert not any("xentop" in n for n in report.notes), report.notes
     ratio = report.metrics["hv.mem_overcommit_ratio"]
     running = [vm for vm in host.vms if vm.running]

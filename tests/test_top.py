@@ -166,6 +166,15 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
         )
         vcpu = _column(lines, "%CPU")
         assert vcpu == sorted(vcpu, reverse=True)
+        # Sorting steps right through the columns to virt-top's RXPK, past what 80 columns
+        # show: the column sorted by is shown all the same, in order.
+        tty.key(">" * 10)
+        lines = tty.wait_for(lambda ls: "vms by RXPK desc" in "\n".join(ls) and len(_rows(ls)) > 5)
+        assert all(len(ln) <= 80 for ln in lines)
+        rxpk = _column(lines, "RXPK")
+        assert rxpk == sorted(rxpk, reverse=True)
+        assert rxpk[0] > 0  # a KVM guest's packets first; Xen's unknown (-) last
+        tty.key("P")
 
         tty.resize(16, 60)
         lines = tty.wait_for(
@@ -220,3 +229,36 @@ def test_without_a_terminal_top_prints_frames(fleet: Path) -> None:
     assert b"\x1b" not in out.stdout
     assert out.stdout.decode().count("fleetmon top - ") == 1
     assert re.search(r"^VM +HOST +STATE +%CPU +%VCPU +DELAY%", out.stdout.decode(), re.M)
+
+
+@pytest.mark.slow
+def test_batch_vms_sorted_by_packets_in_80_columns(fleet: Path) -> None:
+    cmd = [FLEETMON, "top", str(fleet), "-b", "-n", "1", "-d", "0.5", "--view", "vms",
+           "--sort", "txpk", "--no-rules"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert "vms by TXPK desc" in lines[1]
+    assert all(len(ln) <= 80 for ln in lines)
+    txpk = _column(lines, "TXPK")
+    assert txpk == sorted(txpk, reverse=True)
+    rows = _rows(lines)
+    # KVM guests count packets (virsh domstats net.N.tx.pkts); xentop has none: "-".
+    assert all(float(r[-1]) >= 0 for r in rows if r[1].startswith("kvm") and r[2] == "running")
+    assert any(float(r[-1]) > 0 for r in rows if r[1].startswith("kvm") and r[2] == "running")
+    assert [r[-1] for r in rows if r[1].startswith("xen")] == ["-"] * sum(
+        1 for r in rows if r[1].startswith("xen")
+    )
+
+
+def test_sort_option_with_an_unknown_column_is_refused(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    h1:\n      ansible_connection: local\n")
+    cmd = [FLEETMON, "top", str(inv), "-b", "-n", "1", "--sort", "NOPE"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 4
+    assert out.stdout == ""
+    assert out.stderr.startswith(
+        "fleetmon: error: --sort: the hosts view has no column 'NOPE' (columns: HOST,"
+    )
+    assert len(out.stderr.splitlines()) == 1

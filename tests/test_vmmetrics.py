@@ -75,17 +75,21 @@ def test_lab_vm1_every_metric_from_the_formulas() -> None:
         "vm.disk_w_await_ms": (6732745 - 6279699) / 6 / 1e6,
         "vm.net_rx_bytes_per_s": (4194 - 3536) / DT,
         "vm.net_tx_bytes_per_s": (3484 - 2826) / DT,
+        "vm.net_rx_packets_per_s": (47 - 40) / DT,  # net.0.rx.pkts
+        "vm.net_tx_packets_per_s": (38 - 31) / DT,  # net.0.tx.pkts
         "vm.net_rx_drops_per_s": 0.0,
         "vm.net_tx_drops_per_s": 0.0,
     }
     # The QEMU cgroup's figures come with the containers' (sources/containers.py), later.
     host_side = ("vm.host_rss_bytes", "vm.host_read_bytes_per_s", "vm.host_write_bytes_per_s")
     assert [vm1.pop(k) for k in host_side] == [None, None, None]
+    assert vm1.pop("vm.disk_oo_per_s") is None  # xentop's VBD_OO: no KVM counterpart
     assert vm1 == pytest.approx(expected, rel=1e-12)
     # The same figures as plain literals, so a formula slip shows up twice.
     assert vm1["vm.cpu_pct"] == pytest.approx(9.601398300467, rel=1e-12)
     assert vm1["vm.vcpu_delay_pct"] == pytest.approx(0.745404502999987, rel=1e-12)
     assert vm1["vm.disk_read_bytes_per_s"] == pytest.approx(288216.7631060123, rel=1e-12)
+    assert vm1["vm.net_rx_packets_per_s"] == pytest.approx(2.565405962298185, rel=1e-12)
 
 
 def test_lab_host_figures_overcommit_and_tap_ports() -> None:
@@ -253,7 +257,10 @@ def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
         "vm.disk_write_bytes_per_s": 512 * 512.0,
         "vm.net_rx_bytes_per_s": 2 * 1024.0,
         "vm.net_tx_bytes_per_s": 1024 * 1024.0,
+        "vm.disk_oo_per_s": 12.0,  # VBD_OO 2 → 14 over xentop's -d 1
+        # net packets stay null: xentop counts bytes only
     }
+    assert res.vms[0].metrics["vm.disk_oo_per_s"] == 0.0
     assert res.vms[0].metrics["vm.state"] == "running"  # "--b---" blocked = idle, running
     assert res.hv_metrics == pytest.approx(
         {

@@ -111,10 +111,10 @@ def test_xentop_two_iterations_full_names() -> None:
     assert [r.name for r in second] == ["Domain-0", "linux", "win"]
     assert all(r.cpu_pct == 0.0 for r in first)  # no previous sample in the first iteration
     assert second[0] == XentopRow(
-        "Domain-0", "-----r", 12.5, 768000, None, 4, 0, 0, 0, 0, 0, 0, 0
+        "Domain-0", "-----r", 12.5, 768000, None, 4, 0, 0, 0, 0, 0, 0, 0, 0
     )  # MAXMEM "no limit"
     assert second[1] == XentopRow(
-        "linux", "-----r", 150.4, 2097152, 2098176, 2, 1, 6024, 302, 4030, 940, 68096, 7712
+        "linux", "-----r", 150.4, 2097152, 2098176, 2, 1, 6024, 302, 4030, 940, 68096, 7712, 14
     )
 
 
@@ -129,6 +129,7 @@ def test_xentop_vbd_columns_in_error_print_a_dash() -> None:
     line = "  broken --b---  1  0.0  1024  0.1  2048  0.1  1  0  0  0  1  -  -  -  -  -  0"
     ((row,),) = parse_xentop(header + "\n" + line + "\n")
     assert (row.name, row.vbd_rd, row.vbd_wsect, row.maxmem_kib) == ("broken", None, None, 2048)
+    assert row.vbd_oo is None
 
 
 @pytest.mark.parametrize(

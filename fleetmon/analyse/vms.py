@@ -223,6 +223,8 @@ def _kvm_vm(
         "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
         "vm.net_rx_bytes_per_s": _rate(net("rx.bytes"), dt),
         "vm.net_tx_bytes_per_s": _rate(net("tx.bytes"), dt),
+        "vm.net_rx_packets_per_s": _rate(net("rx.pkts"), dt),
+        "vm.net_tx_packets_per_s": _rate(net("tx.pkts"), dt),
         "vm.net_rx_drops_per_s": _rate(net("rx.drop"), dt),
         "vm.net_tx_drops_per_s": _rate(net("tx.drop"), dt),
     })  # fmt: skip
@@ -356,4 +358,6 @@ def _xen_vm(
     m["vm.disk_write_bytes_per_s"] = _rate(diff(t1.vbd_wsect, t2.vbd_wsect), dt, 512)
     m["vm.net_rx_bytes_per_s"] = _rate(diff(t1.netrx_kib, t2.netrx_kib), dt, 1024)
     m["vm.net_tx_bytes_per_s"] = _rate(diff(t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    # xentop counts no packets: vm.net_*_packets_per_s stay null on Xen.
+    m["vm.disk_oo_per_s"] = _rate(diff(t1.vbd_oo, t2.vbd_oo), dt)
     return m

@@ -76,6 +76,12 @@ def configure_live(
         help="frames to print before exiting, with --batch (default: until killed)",
     )
     top.add_argument("--view", choices=("hosts", "vms"), default="hosts", help="the first view")
+    top.add_argument(
+        "-o",
+        "--sort",
+        metavar="COLUMN",
+        help="the column to sort by, as top -o: its heading (RXPK, VBD_OO...; default: CPU)",
+    )
 
     serve = sub.add_parser("serve", help="an exporter and live report over kept-open connections")
     _add_live_options(serve, positive, inventory, rules, vault)

@@ -23,8 +23,18 @@ from typing import Any
 
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import run_async
+from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
-from fleetmon.render.top import SORT_KEYS, VIEWS, Line, ViewState, frame, items
+from fleetmon.render.top import (
+    HOST_COLUMNS,
+    SORT_KEYS,
+    VIEWS,
+    VM_COLUMNS,
+    Line,
+    ViewState,
+    frame,
+    items,
+)
 
 HELP = (
     "q quit  P cpu  M mem  < > sort column  R reverse  v hosts/VMs  / filter  "
@@ -47,6 +57,22 @@ def _ready(fleet: LiveFleet, started: float, grace_s: float) -> bool:
     )
 
 
+def first_state(args: argparse.Namespace) -> ViewState:
+    """The view and sort the screen starts with: --view, --sort (a column's heading, any
+    case) or top's CPU column; OptionError for a column the view does not have."""
+    sort = SORT_KEYS["P"][args.view]
+    if args.sort:
+        heads = [c.head for c in (HOST_COLUMNS if args.view == "hosts" else VM_COLUMNS)]
+        match = [h for h in heads if h.lower() == args.sort.lower()]
+        if not match:
+            raise OptionError(
+                f"--sort: the {args.view} view has no column {args.sort!r} "
+                f"(columns: {', '.join(heads)})"
+            )
+        sort = match[0]
+    return ViewState(view=args.view, sort=sort)
+
+
 def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
     """`--batch -n COUNT`: COUNT plain-text frames, one per tick, then exit 0."""
     width = int(os.environ.get("COLUMNS", "0") or 0) or 160
@@ -59,7 +85,7 @@ def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
         nonlocal printed
         if not _ready(fleet, started, grace_s):
             return
-        state = ViewState(view=args.view, sort=SORT_KEYS["P"][args.view])
+        state = first_state(args)
         rows = len(items(report, state)) + 2
         lines = frame(report, state, width, rows + 3, _clock())
         sys.stdout.write("\n".join(ln.text.rstrip() for ln in lines) + "\n\n")
@@ -132,10 +158,10 @@ def _attr(line: Line) -> int:
 class Screen:
     """The curses front end: keys change a ViewState, each tick or key redraws."""
 
-    def __init__(self, stdscr: Any, fleet: LiveFleet, view: str) -> None:
+    def __init__(self, stdscr: Any, fleet: LiveFleet, state: ViewState) -> None:
         self.scr = stdscr
         self.fleet = fleet
-        self.state = ViewState(view=view, sort=SORT_KEYS["P"][view])
+        self.state = state
         self.report: Report | None = None
         self.prompt: str | None = None  # the filter being typed
         self.help = False
@@ -251,7 +277,7 @@ class Screen:
                 return
 
 
-def _curses(stdscr: Any, fleet: LiveFleet, view: str) -> None:
+def _curses(stdscr: Any, fleet: LiveFleet, state: ViewState) -> None:
     with contextlib.suppress(curses.error):
         curses.curs_set(0)
     if curses.has_colors():
@@ -265,16 +291,17 @@ def _curses(stdscr: Any, fleet: LiveFleet, view: str) -> None:
     with contextlib.suppress(AttributeError):
         curses.set_escdelay(25)
     with _Loop(fleet) as loop:
-        Screen(stdscr, fleet, view).run(loop)
+        Screen(stdscr, fleet, state).run(loop)
 
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
+    state = first_state(args)  # a wrong --sort before any host is contacted
     fleet = LiveFleet(args, load_plan(args))
     if args.batch or not sys.stdout.isatty():
         return batch(args, fleet)
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
         return batch(args, fleet)
-    curses.wrapper(_curses, fleet, args.view)
+    curses.wrapper(_curses, fleet, state)
     return 0

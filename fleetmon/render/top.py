@@ -158,6 +158,10 @@ VM_COLUMNS: tuple[TopColumn, ...] = (
     _col("WRBY", 9, _bytes("vm.disk_write_bytes_per_s"), keep=2),
     _col("RXBY", 9, _bytes("vm.net_rx_bytes_per_s"), keep=2),
     _col("TXBY", 9, _bytes("vm.net_tx_bytes_per_s"), keep=2),
+    # virt-top's packet counts (KVM; xentop has none) and xentop's VBD_OO (Xen only).
+    _col("RXPK", 7, _metric("vm.net_rx_packets_per_s", 0), keep=1),
+    _col("TXPK", 7, _metric("vm.net_tx_packets_per_s", 0), keep=1),
+    _col("VBD_OO", 6, _metric("vm.disk_oo_per_s"), keep=1),
 )
 
 #: top's own keys: P sorts by CPU, M by memory (in both views).
@@ -223,15 +227,22 @@ def items(report: Report, state: ViewState) -> list[Item]:
     return sorted(rows, key=lambda it: str(col.key(it) or ""), reverse=not state.ascending)
 
 
-def fit(columns: Sequence[TopColumn], width: int) -> list[TopColumn]:
-    """The columns that fit `width`, dropping the least needed first; the first (name) column
-    grows into what is left."""
-    cols = list(columns)
-    for level in range(1, 10):
-        if sum(c.width + 1 for c in cols) <= width:
-            break
-        cols = [c for c in cols if c.keep == 0 or c.keep > level]
-    return cols
+def fit(
+    columns: Sequence[TopColumn], width: int, name_width: int | None = None, sort: str = ""
+) -> list[TopColumn]:
+    """The columns that fit `width`: every one that is never dropped and the one sorted by,
+    then the others, most needed first (left to right among equals), each that still fits,
+    so that a narrow terminal shows what fits. The first (name) column counts as
+    `name_width` when its names are shorter than its width (it shrinks to them), and grows
+    into what is left."""
+    first = columns[0].width if name_width is None else min(columns[0].width, name_width)
+    must = {i for i, c in enumerate(columns) if i == 0 or c.keep == 0 or c.head == sort}
+    used = first + 1 + sum(columns[i].width + 1 for i in must if i != 0)
+    for i in sorted(set(range(len(columns))) - must, key=lambda i: (-columns[i].keep, i)):
+        if used + columns[i].width + 1 <= width:
+            used += columns[i].width + 1
+            must.add(i)
+    return [c for i, c in enumerate(columns) if i in must]
 
 
 def _cells(cols: Sequence[TopColumn], values: Sequence[str], width: int, grow: int = 0) -> str:
@@ -285,11 +296,13 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
 
 def table(report: Report, state: ViewState, width: int, height: int) -> list[Line]:
     """The view's header and as many rows as `height` allows, from `state.offset`."""
-    cols = fit(state.columns(), width)
     rows = items(report, state)
     shown = rows[state.offset : state.offset + max(0, height - 1)]
-    # The name column grows to the longest name shown, not further.
-    grow = max((len(cols[0].text(it)) for it in shown), default=0) - cols[0].width
+    # The name column grows to the longest name shown, not further, and shrinks to it.
+    longest = max((len(state.columns()[0].text(it)) for it in shown), default=0)
+    name_width = max(longest, len(state.columns()[0].head))
+    cols = fit(state.columns(), width, name_width, state.sort)
+    grow = longest - cols[0].width
     lines = [Line(_cells(cols, [c.head for c in cols], width, grow), kind="head")]
     for n, it in enumerate(shown):
         kind = "cursor" if n + state.offset == state.cursor else "row"

@@ -3,9 +3,10 @@
 Units: `xl list` Mem is MiB and Time(s) CPU seconds; `xl info` memory is MiB. xentop
 (tools/xentop/xentop.c) prints in batch mode, per iteration, one header line then one line
 per domain, no summary: MEM(k)/MAXMEM(k) in KiB (MAXMEM may be `no limit`), NETTX(k)/NETRX(k)
-cumulative KiB (bytes/1024, truncated), VBD_* cumulative requests and 512-byte sectors (`-`
-when every VBD is in error), CPU(%) = 100·Δns/Δwall since the previous iteration (0 in the
-first). Without `-f` (older xentop) names are cut to 10 characters.
+cumulative KiB (bytes/1024, truncated), VBD_* cumulative requests, 512-byte sectors and
+out-of-request events (VBD_OO) (`-` when every VBD is in error), CPU(%) = 100·Δns/Δwall
+since the previous iteration (0 in the first). Without `-f` (older xentop) names are cut to
+10 characters.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class XentopRow:
     vbd_wr: int | None
     vbd_rsect: int | None
     vbd_wsect: int | None
+    #: VBD_OO: times the domain's block backend ran out of request slots (blkback oo_req,
+    #: summed over its VBDs); None with a `-`, or a xentop without the column.
+    vbd_oo: int | None = None
 
 
 _NUM_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
@@ -161,6 +165,7 @@ def _row(header: list[str], line: str) -> XentopRow:
         vbd_wr=num("VBD_WR"),
         vbd_rsect=num("VBD_RSECT"),
         vbd_wsect=num("VBD_WSECT"),
+        vbd_oo=num("VBD_OO"),
     )
 
 

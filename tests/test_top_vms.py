@@ -1,0 +1,131 @@
+"""`fleetmon top`'s VMs view (render/top.py, pure) over real figures: the lab's KVM capture and
+the Xen stand-in's xentop, analysed by compute_vms. virt-top's packet columns (RXPK, TXPK)
+and xentop's VBD_OO are shown and sortable, null where the hypervisor has no such counter,
+and a narrow terminal keeps what fits."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+from test_vmmetrics import DT, MIB, XEN_DOCS, lab, xen_out
+
+from fleetmon.analyse.vms import compute_vms
+from fleetmon.cli.top import first_state
+from fleetmon.errors import OptionError
+from fleetmon.model import HostReport, Report, RunInfo, Status
+from fleetmon.render.top import VM_COLUMNS, ViewState, fit, items, table
+
+RUN = RunInfo(
+    fleetmon_version="0.1.0",
+    started_at="2026-11-30T08:00:00Z",
+    interval_s=2.0,
+    inventory="fleet.yaml",
+    rule_files=(),
+)
+
+
+def _report() -> Report:
+    kvm = compute_vms(lab(), host_cpus=2, host_mem_bytes=None, interval_s=DT)
+    xen = compute_vms(
+        xen_out("docs", "-f", XEN_DOCS / "xl-list-example.txt", XEN_DOCS / "xl-info-example.txt"),
+        host_cpus=1,
+        host_mem_bytes=750 * MIB,
+        interval_s=1.2,
+    )
+    hosts = (
+        HostReport("kvm-lab", "127.0.0.1", ("kvm",), Status.OK, None, DT, rows={"vm": kvm.vms}),
+        HostReport("xen-docs", "127.0.0.2", ("xen",), Status.OK, None, 1.0, rows={"vm": xen.vms}),
+    )
+    return Report(RUN, hosts, {}, 0)
+
+
+def _cells(width: int, sort: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The heading and each VM's cells by heading, at `width` columns."""
+    lines = table(_report(), ViewState(view="vms", sort=sort), width, 20)
+    assert all(len(ln.text) <= width for ln in lines)
+    head = lines[0].text.split()
+    rows = {}
+    for ln in lines[1:]:
+        cells = ln.text.split()
+        assert len(cells) == len(head), ln.text  # one word per cell: nothing wrapped or merged
+        rows[cells[0]] = dict(zip(head, cells, strict=True))
+    return head, rows
+
+
+def test_packets_and_vbd_oo_columns_with_hand_checked_figures() -> None:
+    head, rows = _cells(200, "%CPU")
+    assert head[-3:] == ["RXPK", "TXPK", "VBD_OO"]
+    # Lab vm1 and vm2: net.0.rx.pkts 40 -> 47 and tx.pkts 31 -> 38 over 2.7286 s: 2.57/s.
+    for name in ("vm1", "vm2"):
+        assert (rows[name]["RXPK"], rows[name]["TXPK"], rows[name]["VBD_OO"]) == ("3", "3", "-")
+    # The stand-in's linux: VBD_OO 2 -> 14 over xentop's -d 1; win's stays 0. No packets.
+    assert (rows["linux"]["RXPK"], rows["linux"]["TXPK"], rows["linux"]["VBD_OO"]) == (
+        "-",
+        "-",
+        "12.0",
+    )
+    assert rows["win"]["VBD_OO"] == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        # Unknown (KVM has no VBD_OO) sorts below any figure.
+        ("VBD_OO", ["linux", "win", "vm2", "vm1"]),
+        ("RXPK", ["vm2", "vm1", "win", "linux"]),
+    ],
+)
+def test_the_new_columns_sort_like_the_others(sort: str, order: list[str]) -> None:
+    state = ViewState(view="vms", sort=sort)
+    assert [it.name for it in items(_report(), state)] == order
+    up = ViewState(view="vms", sort=sort, ascending=True)
+    assert [it.name for it in items(_report(), up)] == order[::-1]
+
+
+def test_80_columns_show_what_fits() -> None:
+    head, rows = _cells(80, "%CPU")
+    # Every column that is never dropped, and an I/O column in the room left (VM names are
+    # short here, so the name column shrinks to them).
+    assert head[:7] == ["VM", "HOST", "STATE", "%CPU", "%VCPU", "DELAY%", "MEM"]
+    assert len(head) > 7
+    assert len(rows) == 4
+    line = table(_report(), ViewState(view="vms"), 80, 20)[0].text
+    assert 72 < len(line.rstrip()) <= 80
+
+
+def test_fit_keeps_every_column_when_there_is_room_and_never_drops_the_key_ones() -> None:
+    assert fit(VM_COLUMNS, 400) == list(VM_COLUMNS)
+    narrow = [c.head for c in fit(VM_COLUMNS, 40)]
+    assert narrow == [c.head for c in VM_COLUMNS if c.keep == 0]
+    # A wider terminal never shows fewer columns.
+    widths = [len(fit(VM_COLUMNS, w)) for w in range(40, 200)]
+    assert widths == sorted(widths)
+
+
+def _args(view: str, sort: str | None) -> argparse.Namespace:
+    return argparse.Namespace(view=view, sort=sort)
+
+
+def test_sort_option_names_a_column_in_any_case() -> None:
+    assert first_state(_args("vms", "rxpk")) == ViewState(view="vms", sort="RXPK")
+    assert first_state(_args("vms", None)) == ViewState(view="vms", sort="%CPU")
+    assert first_state(_args("hosts", None)) == ViewState(view="hosts", sort="CPU%")
+
+
+def test_sort_option_refuses_a_column_of_the_other_view() -> None:
+    with pytest.raises(OptionError) as exc:
+        first_state(_args("hosts", "VBD_OO"))
+    assert re.fullmatch(
+        r"--sort: the hosts view has no column 'VBD_OO' \(columns: HOST, HEALTH, CPU%, .*, NIC\)",
+        str(exc.value),
+    )
+
+
+@pytest.mark.parametrize("sort", ["VBD_OO", "RXPK", "TXPK"])
+def test_a_narrow_terminal_still_shows_the_column_sorted_by(sort: str) -> None:
+    head, rows = _cells(80, sort)
+    assert sort in head
+    assert head[:7] == ["VM", "HOST", "STATE", "%CPU", "%VCPU", "DELAY%", "MEM"]
+    assert rows["vm1"][sort] == ("-" if sort == "VBD_OO" else "3")
