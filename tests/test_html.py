@@ -157,7 +157,7 @@ def test_run_facts_counts_and_findings_worst_first(sample: str) -> None:
 
 def test_failed_host_shows_its_reason(sample: str) -> None:
     row = fleet_row(sample, "kvm03")
-    assert '<td data-s="1"><span class=b>unreachable</span>' in row  # coloured by its row
+    assert "<td><span class=b>unreachable</span>" in row  # coloured by its row
     start = sample.index("<table id=hosts")
     assert '<tr class="failed"' in sample[start : sample.index(">kvm03</a>", start)][-120:]
     assert "<td colspan=9 class=reason>connect to 10.0.0.13:22 timed out after 10 s" in row
@@ -190,8 +190,13 @@ def test_fleet_rows_worst_first_with_sort_keys(sample: str) -> None:
     row = fleet_row(sample, "kvm01")
     kvm01 = rf.sample_report().hosts[0]
     busy = kvm01.metrics["cpu.busy_pct"]
-    assert f'<td data-s="{busy:.6g}"><svg class=cpu' in row  # the bar's title comes first
-    # A cell that starts with its figure has no sort key: the script reads the figure.
+    # A cell whose text starts with its figure has no sort key: the script reads the figure
+    # (the CPU bar's title aside), and the status from the row's class in the heading's order.
+    assert f"</svg>{busy:.1f}%\n<td>" in row
+    assert row.startswith(">kvm01</a><td><span class=b>critical</span>\n<td><svg class=cpu")
+    ranks = " ".join(html_mod._RANK)  # Severity's order, not collected after the worst
+    assert ranks.startswith("critical failed ")
+    assert f'<th data-d=a data-r="{ranks}">status<th>' in sample
     assert f"<td>{kvm01.metrics['mem.used_pct']:.1f}%<td>" in row
     assert "<td>3/4<td>" in row  # 3 of 4 VMs running (one shut off)
     nic = re.search(r'<td data-s="([\d.e+]+)">[\d.]+ [KMG]iB/s<small>', row)  # a scaled figure
@@ -402,10 +407,10 @@ def _table_after(page: str, title: str) -> tuple[list[str], list[list[str]]]:
     """The headings and cell texts of the first table after `title`."""
     start = page.index(title)
     table = page[start : page.index("</table>", start)]
-    head = re.findall(r"<th(?:\s[^>]*)?>([^<]*)", table.split("<tbody>")[0])
+    head_row, *body = table.split("<tr>")[1:]
+    head = re.findall(r"<th(?:\s[^>]*)?>([^<]*)", head_row)
     rows = [
-        [re.sub(r"<[^>]+>", "", c).strip() for c in re.split(r"<td[^>]*>", row)[1:]]
-        for row in table.split("<tbody>")[1].split("\n<tr>")[1:]
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.split(r"<td[^>]*>", row)[1:]] for row in body
     ]
     return head, rows
 

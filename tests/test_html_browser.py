@@ -293,7 +293,7 @@ def test_page_loads_clean_and_sorts_on_click(browser: WebSocket, report_url: str
     page.click("#hosts thead th:nth-child(3)")  # CPU busy: busiest first, failed hosts last
     busy = page.js(
         "Array.from(document.querySelectorAll('#hosts tbody tr'), "
-        "r => r.cells[2].colSpan === 1 ? parseFloat(r.cells[2].dataset.s) : null)"
+        "r => r.cells[2].colSpan === 1 ? parseFloat(r.cells[2].lastChild.textContent) : null)"
     )
     known = [b for b in busy if b is not None]
     assert known == sorted(known, reverse=True)
@@ -302,9 +302,15 @@ def test_page_loads_clean_and_sorts_on_click(browser: WebSocket, report_url: str
     page.click("#hosts thead th:nth-child(3)")  # again: least busy first, failed still last
     busy = page.js(
         "Array.from(document.querySelectorAll('#hosts tbody tr'), "
-        "r => r.cells[2].colSpan === 1 ? parseFloat(r.cells[2].dataset.s) : null)"
+        "r => r.cells[2].colSpan === 1 ? parseFloat(r.cells[2].lastChild.textContent) : null)"
     )
     assert busy == [*sorted(known), None, None, None]
+    page.click("#hosts thead th:nth-child(2)")  # status: worst first, by the rows' verdicts
+    verdicts = page.js("Array.from(document.querySelectorAll('#hosts tbody tr'), r => r.className)")
+    order = page.js("document.querySelector('#hosts thead th:nth-child(2)').dataset.r").split()
+    assert verdicts == sorted(verdicts, key=order.index)
+    assert verdicts[0] == "critical"
+    assert verdicts[-1] == "ok"
 
     page.js("document.getElementById('group').value = '3'; "
             "document.getElementById('group').dispatchEvent(new Event('change'))")  # fmt: skip
@@ -384,7 +390,7 @@ def test_sparklines_drawn_in_their_cells(
         [["steal", []], ["", []], ["10.0-49.0%", [24]]],
         [["VM web-1 CPU per vCPU", []], ["10.0-49.0%", [24]], ["", []]],
     ]
-    first = "document.querySelector('#host-kvm01 td[data-v]').firstChild.nodeName"
+    first = "document.querySelector('#host-kvm01 table.tr td').firstChild.nodeName"
     assert page.js(first) == "svg"  # the line, then its range
     # Every point inside the 60 x 14 box.
     points = page.js(

@@ -37,7 +37,6 @@ from fleetmon.render.htmlfmt import (
     heading,
     number,
     sort_attr,
-    sort_key,
     unit_of,
 )
 from fleetmon.render.htmltrends import WINDOWS, changes, trend_map
@@ -57,8 +56,9 @@ TOP_FINDINGS = 30
 #: Above this many hosts the page is lean: hosts whose every check passed get a row in the
 #: fleet table but no section of their own (10,000 hosts would make a 40 MB page).
 LEAN_HOSTS = 2000
-#: A host's status, worst first (the status column's sort key): its verdict in Severity's
-#: order, and a host not collected just after CRITICAL (it counts as UNKNOWN in the exit code).
+#: A host's status, worst first (the fleet table's order, and the status column's: data-r on
+#: its heading): its verdict in Severity's order, and a host not collected just after CRITICAL
+#: (it counts as UNKNOWN in the exit code).
 _WORST, *_REST = (s.value for s in SEVERITIES_WORST_FIRST)
 _RANK = {v: i for i, v in enumerate((_WORST, "failed", *_REST))}
 #: The CPU bar's segments: (css class, label, metrics summed).
@@ -150,8 +150,8 @@ def _fleet_row(
         x = number(m.get(name))
         cells.append(Cell(fmt(x, "ratio")))
     return FleetRow(
-        h, anchor, verdict, _RANK[verdict], groups,
-        Cell(fmt(busy, "%"), sort_key(busy)), ", ".join(title), tuple(segs), tuple(cells),
+        h, anchor, verdict, groups,
+        Cell(fmt(busy, "%")), ", ".join(title), tuple(segs), tuple(cells),
     )  # fmt: skip
 
 
@@ -366,6 +366,7 @@ def render_html(report: Report) -> str:
             busiest_heads=[s.busiest for s in busiest],
             busiest_names=_one_of([s.name_label for s in busiest]),
             cpu_parts=CPU_PARTS,
+            ranks=list(_RANK),
             strips=strips,
             strip_w=STRIP_W,
             min_strip_hosts=MIN_STRIP_HOSTS,

@@ -33,8 +33,7 @@ class FleetRow:
 
     host: HostReport
     anchor: str
-    verdict: str
-    rank: int
+    verdict: str  # its class: the status column sorts on it (the heading's data-r)
     groups: str  # indices into the group filter's options
     cpu: Cell
     cpu_title: str
