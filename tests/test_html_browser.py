@@ -347,8 +347,11 @@ def test_top_vms_marked_by_the_table_class(browser: WebSocket, report_url: str) 
     assert len(marks) == 12
     assert marks[:3] == [["600", True]] * 3
     assert marks[3:] == [["400", False]] * 9
-    heads = page.js("getComputedStyle(document.querySelector('#host-kvm02 thead th')).boxShadow")
-    assert heads == "none"
+    # The heading row (the first of the body the parser made) is styled as a heading.
+    head = "getComputedStyle(document.querySelector('#host-kvm02 table.t3 th'))"
+    assert page.js(f"{head}.boxShadow") == "none"
+    assert page.js(f"{head}.position") == "sticky"
+    assert page.js(f"{head}.fontSize") == "12px"
 
 
 def _with_trends() -> str:
@@ -384,7 +387,7 @@ def test_sparklines_drawn_in_their_cells(
     page.open(path.as_uri())
     rows = page.js(cells)
     assert rows == [
-        [["", []], ["last 24 h", []], ["last 7 d", []]],
+        [["over time", []], ["last 24 h", []], ["last 7 d", []]],
         [["CPU busy", []], ["10.0-49.0%", [24]], ["0.0-27.0%", [28]]],
         [["mem used", []], ["10.0-49.0%", [10, 12]], ["40.0%", []]],  # a gap: two lines
         [["steal", []], ["", []], ["10.0-49.0%", [24]]],
@@ -399,6 +402,9 @@ def test_sparklines_drawn_in_their_cells(
     )
     assert all(1 <= x <= 59 and 1 <= y <= 13 for x, y in points)
     assert problems(page, path.as_uri()) == []
+    page.js("document.querySelector('#host-kvm01 table.tr').scrollIntoView()")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(ARTIFACTS / "html-report-sparklines.png")
     off = new_page(browser, js=False)
     off.open(path.as_uri())
     assert off.js(cells)[1:3] == [
