@@ -141,7 +141,7 @@ def test_a_new_scope_is_judged_and_shown_by_every_output(tmp_path: Path) -> None
     assert "name the device, interface, mount or pod." in page
     assert "<h4>Pods</h4>" in page
     # One unit a column, in its heading (GiB for the memory column).
-    assert "<th>pod<th>state<th>CPU %<th>memory GiB<tbody>\n<tr><td>web<td>running<td>97.5" in page
+    assert "<th>pod<th>state<th>CPU %<th>memory GiB\n<tr><td>web<td>running<td>97.5" in page
     assert "WARNING: app01 web pod-cpu: web: pod.cpu_pct = 97.5 (warning: > 90)" in (
         render_nagios(report)
     )
