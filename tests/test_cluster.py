@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,44 @@ def test_a_site_without_a_worker_is_accounted_for_as_shard_failed(
     # Hosts not collected make the run UNKNOWN (3) unless something is CRITICAL (2).
     assert res.returncode == (2 if report["summary"]["critical"] else 3)
     assert report["summary"]["failed"] == 12
+
+
+def _processes_marked(mark: str) -> list[int]:
+    """The processes whose environment holds FLEETMON_TEST_MARK=mark."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+            if f"FLEETMON_TEST_MARK={mark}".encode() in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_local_workers_run_every_site_and_no_process_outlives_the_run(sim: Sim) -> None:
+    require_dask()
+    mark = uuid.uuid4().hex
+    res = fleetmon(
+        "run", sim.inventory, "--cluster", "local:2", "-q", "--format", "json",
+        "--history", "none", timeout=300, env={"FLEETMON_TEST_MARK": mark},
+    )  # fmt: skip
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    report = json.loads(res.stdout)
+    assert Counter(h["status"] for h in report["hosts"]) == {"ok": 24}
+    # Each site's 12 hosts in 2 shards (one per worker), though the shard size is 500.
+    placed = _worker_shards(report)
+    assert sorted(k for keys in placed.values() for k in keys) == [
+        "site-a/1of2", "site-a/2of2", "site-b/1of2", "site-b/2of2",
+    ]  # fmt: skip
+    assert len(placed) == 2
+    # The workers, the server they were forked from and multiprocessing's resource tracker
+    # (which exits once its client has) are gone within a few seconds.
+    deadline = time.monotonic() + 10
+    while (left := _processes_marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == []
 
 
 def test_a_shard_past_its_deadline_is_retried_then_shard_timeout(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from clirun import fleetmon
 from probetext import NONCE, probe_stdout
 
 from fleetmon.analyse.pipeline import analyse_host
-from fleetmon.cluster.engine import ShardRunner, parse_cluster
+from fleetmon.cluster.engine import ShardRunner
+from fleetmon.cluster.session import parse_cluster
 from fleetmon.cluster.shards import make_shards
 from fleetmon.cluster.task import run_shard
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome

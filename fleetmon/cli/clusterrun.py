@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from fleetmon.cli.progress import Progress
-from fleetmon.cluster.engine import ShardRunner, connect
+from fleetmon.cluster.engine import ShardRunner
+from fleetmon.cluster.session import Session
 from fleetmon.cluster.shards import Shard, failed_hosts, make_shards
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
@@ -26,14 +27,15 @@ def site_of(spec: HostSpec) -> str | None:
 
 def collect_on_cluster(
     args: argparse.Namespace,
+    session: Session,
     hosts: Sequence[HostSpec],
     opts: CollectOptions,
     probe_options: Callable[[HostSpec], ProbeOptions],
     host_options: Callable[[HostSpec], CollectOptions],
 ) -> tuple[list[HostReport], tuple[str, ...]]:
     """Every host's report, in the order of `hosts`, and the run's notes about the cluster
-    (where each shard ran, what was retried or failed)."""
-    shards = make_shards(hosts, opts, probe_options, host_options, site_of, args.shard_size)
+    (where each shard ran, what was retried or failed). The session is closed (in the
+    background) once the last shard is in."""
     index = {h.name: i for i, h in enumerate(hosts)}
     out: list[HostReport | None] = [None] * len(hosts)
     progress = Progress([h.name for h in hosts], not args.quiet, slow_after_s=args.interval)
@@ -49,18 +51,28 @@ def collect_on_cluster(
                 out[i] = r
                 progress.done(i, r.collected)
 
+    def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:
+        return make_shards(
+            hosts, opts, probe_options, host_options, site_of, args.shard_size, spread
+        )
+
     notes: list[str] = []
-    runner = ShardRunner(None, on_start, on_done, args.shard_timeout, progress.draw)
+    shards: list[Shard] = []
+    runner = ShardRunner(
+        None, on_start, on_done, args.shard_timeout, progress.draw, pin_sites=not session.local
+    )
     try:
-        sites = sorted({s.site for s in shards if s.site is not None})
-        with connect(args.cluster, args.connect_timeout, sites) as client:
-            runner.client = client
-            runner.run(shards)
+        runner.client = session.client()
+        # As many shards as workers at least: local:N's N, or those the scheduler has now.
+        shards = cut((lambda site: session.workers) if session.local else runner.workers_for)
+        runner.run(shards)
     except OSError as exc:
         notes.append(f"--cluster {args.cluster}: {exc}")
+        shards = shards or cut()
         for shard in shards:
             on_done(shard, failed_hosts(shard, Status.SHARD_FAILED, str(exc)))
     finally:
+        session.close_soon()
         progress.finish()
     for shard in shards:  # none is left out; this only guards that promise
         on_done(shard, failed_hosts(shard, Status.SHARD_FAILED, "the shard never reported"))

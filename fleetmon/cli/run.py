@@ -10,7 +10,8 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
@@ -20,7 +21,13 @@ from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
 from fleetmon.cli.recording import finish, recorder
 from fleetmon.cli.runtime import run_async, utc_now
-from fleetmon.cli.sources import in_selection_order, open_inventory, plan, warn
+from fleetmon.cli.sources import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    in_selection_order,
+    open_inventory,
+    plan,
+    warn,
+)
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, big_output, collect_each
 from fleetmon.errors import OptionError
@@ -28,6 +35,9 @@ from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import check_output, default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
+
+if TYPE_CHECKING:  # Dask is imported by a cluster run only
+    from fleetmon.cluster.session import Session
 
 
 def probe_options(interval_s: float, spec: HostSpec) -> ProbeOptions:
@@ -57,11 +67,34 @@ def host_collect_options(opts: CollectOptions, spec: HostSpec) -> CollectOptions
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon run INVENTORY`: collect, analyse, report."""
-    if args.cluster is not None:
-        from fleetmon.cluster.engine import load_distributed, parse_cluster
+    with _cluster_session(args) as session:
+        return _run(args, session)
 
-        parse_cluster(args.cluster)
+
+@contextlib.contextmanager
+def _cluster_session(args: argparse.Namespace) -> Iterator[Session | None]:
+    """With --cluster, its client being connected (its local cluster started) in the
+    background while the inventory and rules load; closed before the run exits."""
+    if args.cluster is None:
+        yield None
+        return
+    from fleetmon.cluster.session import Session, load_distributed, parse_cluster
+
+    parse_cluster(args.cluster)
+    if args.save_raw:
+        raise OptionError("--save-raw cannot be used with --cluster: raw output stays on workers")
+    # The scheduler is reached while ansible.cfg is read: --connect-timeout, else the default.
+    timeout_s = args.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
+    session = Session(args.cluster, timeout_s, preload=("fleetmon.cli.main",))
+    try:
+        session.prestart()
         load_distributed()  # or say how to install it, before anything is read or probed
+        yield session.start()
+    finally:
+        session.close()
+
+
+def _run(args: argparse.Namespace, session: Session | None) -> int:
     opened = open_inventory(args)
     inventory = opened.inventory
     selected = inventory.select(args.limit, warn=warn)
@@ -71,14 +104,12 @@ def command(args: argparse.Namespace) -> int:
     hosts, skipped = plan(opened, selected)
     if args.cluster is None:
         check_key_files(inventory, hosts)  # with --cluster, the workers' files are read there
-    elif args.save_raw:
-        raise OptionError("--save-raw cannot be used with --cluster: raw output stays on workers")
     rules, rule_files = rule_set(args)
     _check_outputs(args)
     rec = recorder(args, rules)
     with _lock_for(args), rec, lean_gc():
         run = _run_info(args, inventory.path, hosts, rule_files, rec.notes)
-        found, run = _collect_and_analyse(args, hosts, skipped, run)
+        found, run = _collect_and_analyse(args, hosts, skipped, run, session)
         analysed = in_selection_order(selected, found)
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
@@ -142,7 +173,11 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
 
 def _collect_and_analyse(
-    args: argparse.Namespace, hosts: Sequence[HostSpec], skipped: Sequence[RawResult], run: RunInfo
+    args: argparse.Namespace,
+    hosts: Sequence[HostSpec],
+    skipped: Sequence[RawResult],
+    run: RunInfo,
+    session: Session | None = None,
 ) -> tuple[list[HostReport], RunInfo]:
     """The collected hosts, then the skipped ones, analysed, and the run with its duration and
     notes; with --save-raw, every raw result stored (the skipped after the collected) and the
@@ -151,12 +186,13 @@ def _collect_and_analyse(
     started = time.monotonic()
     notes: tuple[str, ...] = ()
     writer = RawWriter(args.save_raw) if args.save_raw else None
-    if args.cluster is not None:
+    if session is not None:
         from fleetmon.cli.clusterrun import collect_on_cluster
 
         opts = _collect_options(args)
         analysed, notes = collect_on_cluster(
             args,
+            session,
             hosts,
             opts,
             functools.partial(probe_options, args.interval),

@@ -14,85 +14,22 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from fleetmon.cluster.shards import Shard, failed_hosts, site_resource
 from fleetmon.cluster.task import TOPIC, ShardResult, run_shard
-from fleetmon.errors import OptionError
 from fleetmon.model import HostReport, Status
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "--cluster needs Dask's distributed scheduler: pip install 'fleetmon[cluster]'"
 #: How often the client looks at its shards (results, deadlines, workers gone).
 POLL_S = 0.2
 #: How often it asks the scheduler which workers are alive (for shards waiting on a site).
 WORKERS_EVERY_S = 2.0
 #: Attempts per shard: the first, and one retry.
 ATTEMPTS = 2
-
-
-def load_distributed() -> ModuleType:
-    """The `distributed` package, or OptionError saying how to install it."""
-    try:
-        import distributed
-    except ImportError:
-        raise OptionError(INSTALL_HINT) from None
-    return distributed
-
-
-def parse_cluster(text: str) -> tuple[str, int]:
-    """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0)."""
-    if text.startswith("local:"):
-        n = text.removeprefix("local:")
-        if not n.isdigit() or not 1 <= int(n) <= 256:
-            raise OptionError(f"--cluster {text!r}: local:N needs a number of workers, 1-256")
-        return "local", int(n)
-    if "://" not in text:
-        raise OptionError(
-            f"--cluster {text!r}: expected a Dask scheduler address (tcp://HOST:PORT) or local:N"
-        )
-    return text, 0
-
-
-@contextlib.contextmanager
-def connect(text: str, timeout_s: float, sites: Sequence[str] = ()) -> Iterator[Any]:
-    """A Dask client: of the scheduler at `text`, or of a local cluster of N worker processes
-    (`local:N`, one thread each, every one offering every site of `sites`; a task whose
-    worker dies fails at once, fleetmon retries it). OSError when the scheduler cannot be
-    reached."""
-    address, workers = parse_cluster(text)
-    distributed = load_distributed()
-    import dask
-
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        # Dask logs every worker and client coming and going at INFO: not a run's business.
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-    with contextlib.ExitStack() as stack:
-        if address == "local":
-            stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    # Its HTTP server on a free loopback port: 8787 may be another cluster's.
-                    dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR,
-                    resources={site_resource(s): 1 for s in sites},
-                )
-            )
-            client = stack.enter_context(distributed.Client(cluster))
-        else:
-            try:
-                client = stack.enter_context(distributed.Client(address, timeout=timeout_s))
-            except (OSError, TimeoutError) as exc:
-                raise OSError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
-        yield client
 
 
 @dataclass
@@ -110,7 +47,11 @@ class _Attempt:
 
 
 class ShardRunner:
-    """Submit the shards, watch them, retry once, and hand every shard's hosts to `on_done`."""
+    """Submit the shards, watch them, retry once, and hand every shard's hosts to `on_done`.
+
+    With `pin_sites` false (local:N, whose workers all reach every site), a site's shards go
+    to any worker.
+    """
 
     def __init__(
         self,
@@ -119,10 +60,12 @@ class ShardRunner:
         on_done: Callable[[Shard, Sequence[HostReport]], None] = lambda s, h: None,
         deadline_s: float | None = None,
         tick: Callable[[], None] = lambda: None,
+        pin_sites: bool = True,
     ) -> None:
         self.client = client
         self.on_start, self.on_done, self.tick = on_start, on_done, tick
         self.deadline_s = deadline_s
+        self.pin_sites = pin_sites
         self.run_id = uuid.uuid4().hex[:12]
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
@@ -137,16 +80,27 @@ class ShardRunner:
         self._starts.setdefault(key, []).append((time.monotonic(), str(msg["worker"])))
 
     def _eligible(self, shard: Shard, refresh: bool = False) -> list[str]:
+        return self._offering(self._resources(shard), refresh)
+
+    def _offering(self, need: dict[str, float], refresh: bool = False) -> list[str]:
+        """The live workers offering the resources `need` (asked again every few seconds)."""
         now = time.monotonic()
         if refresh or now - self._workers_at > WORKERS_EVERY_S:
             self._workers = self.client.scheduler_info(n_workers=-1)["workers"]
             self._workers_at = now
-        need = shard.resources
         return [
             addr
             for addr, info in self._workers.items()
             if all((info.get("resources") or {}).get(r, 0) >= n for r, n in need.items())
         ]
+
+    def _resources(self, shard: Shard) -> dict[str, float]:
+        return shard.resources if self.pin_sites else {}
+
+    def workers_for(self, site: str | None) -> int:
+        """How many workers can run a shard of `site` (None: of no site) now."""
+        need = {site_resource(site): 1.0} if site is not None and self.pin_sites else {}
+        return len(self._offering(need))
 
     def _submit(
         self, shard: Shard, number: int, reasons: tuple[str, ...], avoid: str | None
@@ -161,7 +115,7 @@ class ShardRunner:
             shard,
             number,
             key=f"fleetmon-{self.run_id}-{shard.key}-{number}",
-            resources=shard.resources or None,
+            resources=self._resources(shard) or None,
             workers=others if avoid is not None and others else None,
             allow_other_workers=False,
             pure=False,

@@ -79,9 +79,12 @@ def make_shards(
     host_options: Callable[[HostSpec], CollectOptions],
     site_of: Callable[[HostSpec], str | None],
     size: int = SHARD_HOSTS,
+    spread: Callable[[str | None], int] = lambda site: 1,
 ) -> list[Shard]:
     """The shards of a run: hosts grouped by site (those without one together), each group
-    cut into pieces of at most `size` hosts of equal-ish size, in inventory order."""
+    cut into pieces of at most `size` hosts of equal-ish size, in inventory order; into more
+    and smaller pieces when `spread(site)` workers can run them (200 hosts on 2 workers are
+    2 shards of 100, not 1 of 200 and an idle worker)."""
     if size < 1:
         raise ValueError(f"shard size must be at least 1, got {size}")
     groups: dict[str | None, list[ShardHost]] = {}
@@ -90,8 +93,8 @@ def make_shards(
         groups.setdefault(site_of(h), []).append(entry)
     shards = []
     for site, members in groups.items():
-        parts = math.ceil(len(members) / size)
-        per = math.ceil(len(members) / parts)
+        per = math.ceil(len(members) / max(math.ceil(len(members) / size), spread(site), 1))
+        parts = math.ceil(len(members) / per)
         for n in range(parts):
             chunk = tuple(members[n * per : (n + 1) * per])
             label = f"site-{site}" if site is not None else "any"

@@ -1,0 +1,194 @@
+"""Cluster runs, the client's connection (I/O): a Dask client made in a background thread
+while the run reads its inventory and rules, closed in the background while it writes.
+
+With `local:N` the session starts the cluster itself: N worker processes forked from one
+process that imported Dask and fleetmon once, with Dask's periodic bookkeeping (profiler,
+event-loop ticks, system monitor, spilling, work stealing) cut to what a run of a few long
+tasks needs. A `tcp://` cluster's workers are the user's: the README says how to start
+them the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from fleetmon.errors import OptionError
+
+INSTALL_HINT = "--cluster needs Dask's distributed scheduler: pip install 'fleetmon[cluster]'"
+
+#: The client's own event loop, with any cluster: Dask checks the loop's health every 20 ms
+#: (`distributed.admin.tick`), 50 wake-ups a second for a warning a run never needs.
+CLIENT_CONFIG: dict[str, Any] = {"distributed.admin.tick.interval": "1s"}
+
+#: The scheduler and workers of `local:N` (the nanny hands the workers its config).
+LOCAL_CONFIG: dict[str, Any] = {
+    **CLIENT_CONFIG,
+    # A task whose worker dies fails at once: fleetmon retries it on another worker.
+    "distributed.scheduler.allowed-failures": 0,
+    # Each worker runs one shard at a time and fleetmon places them: nothing to steal, and
+    # the stealing extension wakes up every 100 ms to look.
+    "distributed.scheduler.work-stealing": False,
+    # The statistical profiler walks the running task's stack every 10 ms for a dashboard
+    # page a run never shows.
+    "distributed.worker.profile.enabled": False,
+    # The system monitor (psutil CPU, memory, disk and network counters, twice a second)
+    # feeds the dashboard; memory is still measured for the pause and terminate limits.
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    # A shard's result (a few MB) is never spilled to disk; the worker still pauses, then is
+    # restarted, past 80% and 95% of its memory limit, checked once a second.
+    "distributed.worker.memory.target": False,
+    "distributed.worker.memory.spill": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    # Workers forked from one server process that imported Dask and fleetmon once, instead
+    # of N fresh interpreters each importing them (~0.4 s of CPU and ~1 s of wall each).
+    "distributed.worker.multiprocessing-method": "forkserver",
+}
+
+#: What the fork server imports before forking workers: Dask's own list
+#: (distributed.utils.get_mp_context), the client's main module and the shard's task.
+FORKSERVER_PRELOAD = ("distributed", "dask", "msgpack", "cloudpickle", "tornado", "toolz")
+TASK_MODULE = "fleetmon.cluster.task"
+
+
+def load_distributed() -> ModuleType:
+    """The `distributed` package, or OptionError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise OptionError(INSTALL_HINT) from None
+    return distributed
+
+
+def parse_cluster(text: str) -> tuple[str, int]:
+    """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0)."""
+    if text.startswith("local:"):
+        n = text.removeprefix("local:")
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise OptionError(f"--cluster {text!r}: local:N needs a number of workers, 1-256")
+        return "local", int(n)
+    if "://" not in text:
+        raise OptionError(
+            f"--cluster {text!r}: expected a Dask scheduler address (tcp://HOST:PORT) or local:N"
+        )
+    return text, 0
+
+
+def _forkserver(preload: Sequence[str]) -> None:
+    """Start the fork server now, importing Dask's list, the client's main module and the
+    task's modules: in its own process, beside the client's own start. Dask's
+    get_mp_context would set its own list, but only when it starts the server."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", *FORKSERVER_PRELOAD, *preload, TASK_MODULE])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+def _stop_forkserver() -> None:
+    """Stop the fork server and reap it: its CPU and its workers' (it reaped them) are then
+    this process's children's, as spawned workers' would be."""
+    from multiprocessing import forkserver
+
+    # A private method (the standard library's own tests use it); an absent one leaves the
+    # server to exit by itself when this process does, as it would anyway.
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()
+
+
+class Session:
+    """A Dask client being made in a background thread: `client()` waits for it, `close()`
+    ends it (the cluster with it, for local:N), `close_soon()` starts that in a thread."""
+
+    def __init__(self, text: str, timeout_s: float, preload: Sequence[str] = ()) -> None:
+        self.address, self.workers = parse_cluster(text)
+        self.text, self.timeout_s, self.preload = text, timeout_s, tuple(preload)
+        self._stack = contextlib.ExitStack()
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self._closing: threading.Thread | None = None
+        self._started = threading.Thread(target=self._start, name="fleetmon-cluster", daemon=True)
+
+    @property
+    def local(self) -> bool:
+        return self.address == "local"
+
+    def prestart(self) -> Session:
+        """For local:N, start the process the workers are forked from (it imports Dask and
+        fleetmon while this process does the same): call before importing Dask here."""
+        if self.local:
+            self._stack.callback(_stop_forkserver)
+            _forkserver(self.preload)
+        return self
+
+    def start(self) -> Session:
+        """Begin connecting (or starting the local cluster) in the background."""
+        self._started.start()
+        return self
+
+    def _start(self) -> None:
+        try:
+            self._client = self._connect()
+        except BaseException as exc:  # handed to the thread that asks for the client
+            self._error = exc
+
+    def _connect(self) -> Any:
+        distributed = load_distributed()
+        import dask
+
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            # Dask logs every worker and client coming and going at INFO: not a run's business.
+            logging.getLogger("distributed").setLevel(logging.ERROR)
+        stack = self._stack
+        if self.local:
+            stack.enter_context(dask.config.set(LOCAL_CONFIG))
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            )
+            return stack.enter_context(distributed.Client(cluster))
+        stack.enter_context(dask.config.set(CLIENT_CONFIG))
+        try:
+            return stack.enter_context(distributed.Client(self.address, timeout=self.timeout_s))
+        except (OSError, TimeoutError) as exc:
+            raise OSError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from exc
+
+    def client(self) -> Any:
+        """The connected client, once it is; OSError when the scheduler cannot be reached."""
+        self._started.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def close_soon(self) -> None:
+        """Close in a thread: the workers stop while the client goes on with its report."""
+        if self._closing is None and self._started.is_alive() is False:
+            self._closing = threading.Thread(target=self._close, name="fleetmon-cluster-close")
+            self._closing.start()
+
+    def _close(self) -> None:
+        with contextlib.suppress(Exception):  # a cluster that failed to close is not the run's
+            self._stack.close()
+
+    def close(self) -> None:
+        """Close (or wait for the closing started by close_soon)."""
+        if self._started.ident is not None:
+            self._started.join()
+        if self._closing is None:
+            self._close()
+        else:
+            self._closing.join()
