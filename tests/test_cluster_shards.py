@@ -3,6 +3,7 @@ engine on an in-process Dask cluster against canned probe output (exact figures)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import parse_cluster
 from fleetmon.cluster.shards import make_shards
 from fleetmon.cluster.task import run_shard
+from fleetmon.cluster.wire import ROW_FIELDS, WireError, unpack
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import TRANSPORTS
@@ -58,6 +60,21 @@ def test_hosts_are_cut_by_site_then_into_even_shards() -> None:
     ]
     assert [s.resources for s in shards[2:5]] == [{"site-a": 1}, {"site-b": 1}, {}]
     assert sorted(n for s in shards for n in s.names) == sorted(h.name for h in hosts)
+
+
+def test_hosts_are_spread_over_the_workers_that_can_run_them() -> None:
+    hosts = [_spec(f"n{i}") for i in range(5)] + [_spec(f"a{i}", "a") for i in range(3)]
+    shards = make_shards(
+        hosts, OPTS, lambda h: ProbeOptions(interval_s=1.0), lambda h: OPTS, _site, 500,
+        spread=lambda site: 2 if site is None else 4,
+    )  # fmt: skip
+    assert [(s.key, s.names) for s in shards] == [
+        ("any/1of2", ("n0", "n1", "n2")),
+        ("any/2of2", ("n3", "n4")),
+        ("site-a/1of3", ("a0",)),
+        ("site-a/2of3", ("a1",)),
+        ("site-a/3of3", ("a2",)),
+    ]
 
 
 def test_a_shard_carries_no_inventory_variable() -> None:
@@ -172,6 +189,27 @@ def test_the_task_gives_what_the_local_pipeline_gives() -> None:
     want = [_local(h.spec, h.probe.nonce) for s in shards for h in s.hosts]
     assert got == want
     assert [h.status for h in got] == [Status.OK, Status.OK, Status.PARSE_ERROR, Status.UNREACHABLE]
+
+
+@pytest.mark.usefixtures("replay")
+def test_a_run_without_a_history_gets_its_hosts_back_without_their_counters() -> None:
+    hosts = [_spec(n) for n in ANSWERS]
+    (shard,) = make_shards(
+        hosts, OPTS, lambda h: ProbeOptions(interval_s=1.0), lambda h: OPTS, _site,
+        counters=False,
+    )  # fmt: skip
+    want = [_local(h.spec, h.probe.nonce) for h in shard.hosts]
+    assert want[0].counters  # the KVM host's, which a history would keep
+    assert run_shard(shard).hosts == [dataclasses.replace(h, counters={}) for h in want]
+
+
+def test_hosts_from_a_fleetmon_with_other_fields_are_refused() -> None:
+    with pytest.raises(WireError) as err:
+        unpack((("name", "address"), ROW_FIELDS, ((("h1", "10.0.0.1"),))))
+    assert str(err.value) == (
+        "the worker's fleetmon sends host reports with other fields than this one's:"
+        " run the same fleetmon version on the workers and the client"
+    )
 
 
 @pytest.mark.usefixtures("replay")

@@ -16,6 +16,7 @@ from fleetmon.cluster.session import Session
 from fleetmon.cluster.shards import Shard, failed_hosts, make_shards
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
+from fleetmon.history import resolve
 from fleetmon.inventory import fleetmon_vars
 from fleetmon.model import HostReport, HostSpec, Status
 
@@ -53,9 +54,11 @@ def collect_on_cluster(
 
     def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:
         return make_shards(
-            hosts, opts, probe_options, host_options, site_of, args.shard_size, spread
+            hosts, opts, probe_options, host_options, site_of, args.shard_size, spread, counters
         )
 
+    # The second sample's counters come back only for a run that records them.
+    counters = resolve(args.history) is not None
     notes: list[str] = []
     shards: list[Shard] = []
     runner = ShardRunner(

@@ -11,6 +11,7 @@ another eligible worker when there is one; a second failure makes the shard's ho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 
 from fleetmon.cluster.shards import Shard, failed_hosts, site_resource
 from fleetmon.cluster.task import TOPIC, ShardResult, run_shard
+from fleetmon.cluster.wire import WireError
 from fleetmon.model import HostReport, Status
 
 log = logging.getLogger(__name__)
@@ -223,8 +225,13 @@ class ShardRunner:
     def _finished(self, a: _Attempt) -> list[_Attempt]:
         result: ShardResult = a.future.result()
         a.future.release()
-        self.results.append(result)
-        got = {h.name: h for h in result.hosts}
+        try:
+            got = {h.name: h for h in result.hosts}
+        except WireError as exc:
+            self._fail(a.shard, Status.SHARD_FAILED, (*a.reasons, f"worker {result.worker}: {exc}"))
+            return []
+        # Kept for the notes (where it ran, its CPU), without its hosts.
+        self.results.append(dataclasses.replace(result, packed=((), (), ())))
         hosts = [got.get(n) for n in a.shard.names]
         missing = [n for n, h in zip(a.shard.names, hosts, strict=True) if h is None]
         if missing:  # never from run_shard; a host is accounted for all the same

@@ -34,6 +34,8 @@ LOCAL_CONFIG: dict[str, Any] = {
     # Each worker runs one shard at a time and fleetmon places them: nothing to steal, and
     # the stealing extension wakes up every 100 ms to look.
     "distributed.scheduler.work-stealing": False,
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
     # The statistical profiler walks the running task's stack every 10 ms for a dashboard
     # page a run never shows.
     "distributed.worker.profile.enabled": False,
@@ -156,7 +158,10 @@ class Session:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    # The scheduler always serves HTTP: on a free loopback port (8787 may
+                    # be another cluster's), with no dashboard and no routes.
+                    dashboard_address="127.0.0.1:0",
+                    scheduler_kwargs={"dashboard": False},
                     silence_logs=logging.ERROR,
                 )
             )

@@ -48,6 +48,8 @@ class Shard:
     hosts: tuple[ShardHost, ...]
     #: Concurrency and the host-key policy of the run (CollectOptions.forks...).
     opts: CollectOptions
+    #: Whether the hosts come back with their counters (a run recording a history).
+    counters: bool = True
 
     @property
     def resources(self) -> dict[str, float]:
@@ -80,6 +82,7 @@ def make_shards(
     site_of: Callable[[HostSpec], str | None],
     size: int = SHARD_HOSTS,
     spread: Callable[[str | None], int] = lambda site: 1,
+    counters: bool = True,
 ) -> list[Shard]:
     """The shards of a run: hosts grouped by site (those without one together), each group
     cut into pieces of at most `size` hosts of equal-ish size, in inventory order; into more
@@ -98,7 +101,7 @@ def make_shards(
         for n in range(parts):
             chunk = tuple(members[n * per : (n + 1) * per])
             label = f"site-{site}" if site is not None else "any"
-            shards.append(Shard(f"{label}/{n + 1}of{parts}", site, chunk, opts))
+            shards.append(Shard(f"{label}/{n + 1}of{parts}", site, chunk, opts, counters))
     return shards
 
 

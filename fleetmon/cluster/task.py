@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cluster.shards import Shard, ShardHost
+from fleetmon.cluster.wire import Packed, pack, unpack
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import big_output, collect_each
@@ -32,13 +33,19 @@ TOPIC = "fleetmon-shard"
 
 @dataclass(frozen=True, slots=True)
 class ShardResult:
-    """What a shard's task returns: its hosts analysed, where it ran, what it cost there."""
+    """What a shard's task returns: its hosts analysed (packed: wire.py), where it ran, what
+    it cost there."""
 
     key: str
     worker: str
-    hosts: tuple[HostReport, ...]
+    packed: Packed
     elapsed_s: float
     cpu_s: float
+
+    @property
+    def hosts(self) -> list[HostReport]:
+        """The analysed hosts, in the shard's order (WireError from another fleetmon)."""
+        return unpack(self.packed)
 
 
 def _worker() -> str:
@@ -121,4 +128,5 @@ def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
         hosts = asyncio.run(collect_shard(shard))
     elapsed = time.monotonic() - started
     log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
-    return ShardResult(shard.key, address, tuple(hosts), elapsed, time.thread_time() - cpu)
+    packed = pack(hosts, shard.counters)
+    return ShardResult(shard.key, address, packed, elapsed, time.thread_time() - cpu)

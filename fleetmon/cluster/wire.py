@@ -1,0 +1,64 @@
+"""Cluster runs: analysed hosts as a shard's task returns them (pure).
+
+Pickled as dataclasses, each host and each of its ~25 rows goes through the dataclasses
+module's Python-level `__setstate__` (0.17 ms a host to load, 0.12 to dump); as tuples of
+plain values pickle handles them in C, and the client builds the records from them (0.09
+and 0.06 ms). The field names travel once per shard: a worker whose fleetmon has other
+fields is refused in words rather than misread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
+
+from fleetmon.model import HostReport, Row, Status
+
+HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostReport))
+ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Row))
+_STATUS = HOST_FIELDS.index("status")
+_ROWS = HOST_FIELDS.index("rows")
+_COUNTERS = HOST_FIELDS.index("counters")
+_host_values = attrgetter(*HOST_FIELDS)
+_row_values = attrgetter(*ROW_FIELDS)
+
+#: What a shard sends back: the field names of a host and of a row, then one tuple a host.
+Packed = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+
+
+class WireError(ValueError):
+    """A shard's hosts came from a fleetmon whose records differ from this one's."""
+
+
+def pack(hosts: Sequence[HostReport], counters: bool = True) -> Packed:
+    """The hosts as tuples of plain values; without their `counters` (the JSON of the
+    second sample's counters, 8 KB of a host's 12) when `counters` is false: only a run
+    recording a history reads them."""
+    out = []
+    for h in hosts:
+        values = list(_host_values(h))
+        values[_STATUS] = h.status.value
+        values[_ROWS] = {scope: tuple(map(_row_values, rows)) for scope, rows in h.rows.items()}
+        if not counters:
+            values[_COUNTERS] = {}
+        out.append(tuple(values))
+    return HOST_FIELDS, ROW_FIELDS, tuple(out)
+
+
+def unpack(packed: Packed) -> list[HostReport]:
+    """The hosts `pack` was given (WireError when the worker's records differ)."""
+    host_fields, row_fields, hosts = packed
+    if host_fields != HOST_FIELDS or row_fields != ROW_FIELDS:
+        raise WireError(
+            "the worker's fleetmon sends host reports with other fields than this one's:"
+            " run the same fleetmon version on the workers and the client"
+        )
+    out = []
+    for values in hosts:
+        v = list(values)
+        v[_STATUS] = Status(v[_STATUS])
+        v[_ROWS] = {scope: tuple(Row(*r) for r in rows) for scope, rows in v[_ROWS].items()}
+        out.append(HostReport(*v))
+    return out
