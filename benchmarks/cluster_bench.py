@@ -3,15 +3,20 @@
 
 The simulator (its own process, 50 ms latency) shares the two cores with the client: its CPU
 is measured beside each run. For each run: wall minus the interval, the whole tree's CPU
-(the client and, with --cluster, its worker processes: wait4), the client process's own CPU
-(RUSAGE_SELF), peak RSS of the largest process and of the whole tree.
+(the client and, with --cluster, its worker processes and the fork server they come from,
+which the client stops and reaps before it exits: wait4), the client process's own CPU
+(RUSAGE_SELF), the shards' own CPU (the task threads, from the report's notes), peak RSS of
+the largest process and of the whole tree, and the 1-minute load average after the run.
     .venv/bin/python benchmarks/cluster_bench.py [--hosts 10000] [--rounds 2] [--small 200]
+        [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import statistics
 import sys
 import tempfile
@@ -30,7 +35,8 @@ TARGET_CLUSTER_WALL_RATIO = 0.9
 TARGET_OVERHEAD_S = 2.0  # 200 hosts, cluster wall - local wall
 INTERVAL_S = 1.0
 FORKS = 200
-MODES = {"local": (), "cluster": ("--cluster", "local:2")}
+MODES: dict[str, tuple[str, ...]] = {"local": (), "cluster": ("--cluster", "local:2")}
+_TASK_CPU = re.compile(r"\(([\d.]+) s CPU\)$")
 
 
 def run_once(inv: Path, mode: str, work: Path, sim_cpu: Any) -> dict[str, Any]:
@@ -47,6 +53,8 @@ def run_once(inv: Path, mode: str, work: Path, sim_cpu: Any) -> dict[str, Any]:
     sim = sim_cpu() - cpu0
     doc = json.loads(out.read_text()) if out.exists() else {}
     own = json.loads(self_file.read_text())["self_cpu_s"] if self_file.exists() else None
+    notes = [n for n in doc.get("notes", []) if n.startswith(("cluster", "worker"))]
+    tasks = [float(t.group(1)) for n in notes if (t := _TASK_CPU.search(n))]
     return {
         "wall_s": m.wall_s,
         "cpu_s": m.cpu_s,
@@ -56,7 +64,9 @@ def run_once(inv: Path, mode: str, work: Path, sim_cpu: Any) -> dict[str, Any]:
         "sim_cpu_s": sim,
         "rc": m.rc,
         "ok": doc.get("summary", {}).get("collected"),
-        "notes": [n for n in doc.get("notes", []) if n.startswith(("cluster", "worker"))],
+        "task_cpu_s": sum(tasks) if tasks else None,
+        "load_1m": os.getloadavg()[0],
+        "notes": notes,
         "stderr": m.stderr_tail[-400:],
     }
 
@@ -66,7 +76,8 @@ def _summary(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         return [r[key] / n * 1000 for r in runs if r[key] is not None]
 
     out: dict[str, Any] = {"runs": runs}
-    for key, label in (("cpu_s", "cpu"), ("self_cpu_s", "self_cpu"), ("sim_cpu_s", "sim_cpu")):
+    keys = ("cpu_s", "self_cpu_s", "task_cpu_s", "sim_cpu_s")
+    for key, label in ((k, k.removesuffix("_s")) for k in keys):
         vals = per_host_ms(key)
         out[f"{label}_ms_per_host"] = statistics.median(vals) if vals else None
         out[f"{label}_ms_per_host_range"] = [min(vals), max(vals)] if vals else None
@@ -75,6 +86,7 @@ def _summary(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
     out["wall_minus_interval_range"] = [min(walls), max(walls)]
     out["maxrss_mb"] = max(r["maxrss_mb"] for r in runs)
     out["tree_rss_mb"] = max(r["tree_rss_mb"] for r in runs)
+    out["load_1m_range"] = [min(r["load_1m"] for r in runs), max(r["load_1m"] for r in runs)]
     return out
 
 
@@ -92,9 +104,10 @@ def bench_size(n: int, rounds: int) -> dict[str, Any]:
                     runs[mode].append(res)
                     log(
                         f"  N={n} {mode:8s} round {r + 1}: wall {res['wall_s']:7.2f} s  "
-                        f"cpu {res['cpu_s']:7.2f} s (client {res['self_cpu_s'] or 0:.2f})  "
-                        f"sim {res['sim_cpu_s']:6.2f} s  rss {res['maxrss_mb']:5.0f} MB  "
-                        f"ok {res['ok']}/{n}"
+                        f"cpu {res['cpu_s']:7.2f} s (client {res['self_cpu_s'] or 0:.2f}, "
+                        f"shards {res['task_cpu_s'] or 0:.2f})  sim {res['sim_cpu_s']:6.2f} s  "
+                        f"rss {res['maxrss_mb']:5.0f} MB  ok {res['ok']}/{n}  "
+                        f"load {res['load_1m']:.1f}"
                     )
     doc = {m: _summary(rs, n) for m, rs in runs.items()}
     loc, clu = doc["local"], doc["cluster"]
@@ -134,11 +147,14 @@ def render(doc: dict[str, Any]) -> str:
         for mode in MODES:
             s = part[mode]
             lo, hi = s["wall_minus_interval_range"]
+            load = "{:.1f}-{:.1f}".format(*s["load_1m_range"])
             rows.append((part["hosts"], mode, f"{lo:.1f}-{hi:.1f}", s["cpu_ms_per_host"],
-                         s["self_cpu_ms_per_host"], s["sim_cpu_ms_per_host"], s["maxrss_mb"],
-                         s["tree_rss_mb"]))  # fmt: skip
+                         s["self_cpu_ms_per_host"], s["task_cpu_ms_per_host"],
+                         s["sim_cpu_ms_per_host"], s["maxrss_mb"], s["tree_rss_mb"],
+                         load))  # fmt: skip
     heads = ("N", "mode", "wall-interval s", "CPU ms/host (tree)", "client CPU ms/host",
-             "sim CPU ms/host", "peak RSS MB", "tree RSS MB")  # fmt: skip
+             "shards CPU ms/host", "sim CPU ms/host", "peak RSS MB", "tree RSS MB",
+             "load 1m")  # fmt: skip
     notes = []
     for part in doc["sizes"].values():
         r, lo = part["ratios"], part["local"]
@@ -153,7 +169,8 @@ def render(doc: dict[str, Any]) -> str:
         small = doc["small"]
         notes.append(
             f"N={small['hosts']}: cluster overhead {_range(small['ratios']['overhead_s'])}"
-            f" s (target <= {TARGET_OVERHEAD_S:g})"
+            f" s (target <= {TARGET_OVERHEAD_S:g}), wall {_range(small['ratios']['wall'])},"
+            f" CPU {_range(small['ratios']['cpu'])}"
         )
     return table(rows, heads) + "\n" + "\n".join(notes)
 
@@ -172,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--small", type=int, default=200, help="0: no overhead part")
     ap.add_argument("--small-rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2, help="--cluster local:N")
     args = ap.parse_args(argv)
+    MODES["cluster"] = ("--cluster", f"local:{args.workers}")
     doc = bench(args.hosts, args.rounds, args.small, args.small_rounds)
     print(render(doc))
     print(f"saved {save('cluster', doc)}")

@@ -34,6 +34,8 @@ LOCAL_CONFIG: dict[str, Any] = {
     # Each worker runs one shard at a time and fleetmon places them: nothing to steal, and
     # the stealing extension wakes up every 100 ms to look.
     "distributed.scheduler.work-stealing": False,
+    # Nor any data to move between workers: results go straight to the client.
+    "distributed.scheduler.active-memory-manager.start": False,
     "distributed.scheduler.http.routes": [],
     "distributed.worker.http.routes": [],
     # The statistical profiler walks the running task's stack every 10 ms for a dashboard
