@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import random
 import time
@@ -16,6 +17,7 @@ import asyncssh
 import pytest
 
 from fleetmon.analyse.pipeline import analyse_host, analyse_output
+from fleetmon.cli.run import host_collect_options
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import (
     ONCE_EVERY_TICKS,
@@ -45,15 +47,18 @@ def _base(name: str) -> HostReport:
 # --- same sample pair, same metrics --------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["kvm", "xen", "linux"])
-def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "xentop"), [("kvm", False), ("xen", True), ("xen", False), ("linux", False)]
+)
+def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str, xentop: bool) -> None:
     """The simulator answers the two-sample probe and the loop from the same host state:
     the loop's ticks 7 and 8 at the moments of the probe's samples 1 and 2 must analyse to
-    the very same report (every metric, row and note)."""
+    the very same report (every metric, row and note). On Xen, tick 8 opens with xentop's
+    iterations over the wait since tick 7, as the probe has them between its samples."""
     host = next(
         h
         for h in make_fleet(12, "mixed", 3, {}, endpoints("127.0.1.1", 12, 2222, 1))
-        if h.kind == kind
+        if h.kind == kind and h.has_xentop == xentop
     )
     cap = load_captures()
     opts = ProbeOptions(interval_s=2.0, hypervisor="auto")
@@ -74,7 +79,8 @@ def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
     stream += answer.tick(7, at1, once=False) + answer.tick(8, at2, once=False)
     texts = _ticks(stream.encode(), opts.nonce)
     assert [t[0] for t in texts] == [1, 7, 8]
-    once = {**texts[0][1].once}
+    # As the collector keeps them: each tick's sample-0 sections update the once-per-run ones.
+    once = {**texts[0][1].once, **texts[1][1].once, **texts[2][1].once}
     by_stream = analyse_output(
         _base(host.name), pair_output(once, texts[1][1].sections, texts[2][1].sections)
     )
@@ -85,14 +91,16 @@ def test_a_streamed_pair_gives_what_fleetmon_run_computes(kind: str) -> None:
     assert by_stream.rows == by_run.rows
     assert by_stream.counters == by_run.counters
     assert by_stream.hypervisor == by_run.hypervisor == (kind if kind != "linux" else "none")
-    # The same notes, but for why xentop is not used: the loop never runs it (its two
-    # iterations would double the tick); this simulated Xen host lacks it anyway.
-    xentop = "xentop was unavailable (xentop failed: sh: 1: xentop: not found)"
-    streamed = "xentop was unavailable (no xentop section in the probe output)"
-    assert by_stream.notes == tuple(n.replace(xentop, streamed) for n in by_run.notes)
-    assert (kind == "xen") == any(streamed in n for n in by_stream.notes)
+    assert by_stream.notes == by_run.notes
+    missing = "xentop was unavailable (xentop failed: sh: 1: xentop: not found)"
+    assert (kind == "xen" and not xentop) == any(missing in n for n in by_stream.notes)
     if kind != "linux":
         assert by_stream.rows_of("vm"), "VM rows expected"
+    if xentop:  # xentop's disk figures and VBD_OO, which xl list cannot give
+        rates = [r.metrics["vm.disk_oo_per_s"] for r in by_stream.rows_of("vm")]
+        assert rates
+        assert all(isinstance(v, float) for v in rates)
+        assert any(v > 0 for v in rates if isinstance(v, float))
 
 
 def _ticks(data: bytes, nonce: str) -> list[tuple[int, object]]:
@@ -370,3 +378,93 @@ def test_the_memo_shares_a_sample_between_two_pairs_and_changes_nothing(kind: st
     for got, (a, b) in ((first, (0, 1)), (second, (1, 2))):
         plain = analyse_output(_base("h"), pair_output(once, ticks[a].sections, ticks[b].sections))
         assert got == plain
+
+
+def test_a_host_s_own_connect_timeout_applies_as_in_fleetmon_run(tmp_path: Path) -> None:
+    """fleetmon_connect_timeout in the inventory: a host whose port never sends an SSH
+    banner is down after its own 1 s, not the run's 30 s (cli.run.host_collect_options)."""
+    import socket
+
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    opts = CollectOptions(interval_s=1.0, connect_timeout_s=30.0)
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)  # the kernel completes the handshake; nobody ever speaks SSH
+        spec = HostSpec("mute", "127.0.0.1", mute.getsockname()[1], user="x",
+                        known_hosts=str(kh), vars={"fleetmon_connect_timeout": "1"})  # fmt: skip
+
+        async def main() -> tuple[float, Link]:
+            own = functools.partial(host_collect_options, opts)
+            c = StreamCollector([spec], opts, lambda s: ProbeOptions(interval_s=1.0),
+                                lambda i, out: None, host_options=own)  # fmt: skip
+            t0 = time.monotonic()
+            await _run_until(c, lambda: c.links[0].state == "down", limit_s=20)
+            return time.monotonic() - t0, c.links[0]
+
+        elapsed, link = asyncio.run(main())
+    assert elapsed < 5
+    assert link.status is Status.TIMEOUT
+    assert link.reason == f"connect timeout: no SSH banner from 127.0.0.1:{spec.port} within 1 s"
+
+
+def test_a_backlog_of_ticks_is_passed_over_to_the_newest_pair() -> None:
+    """A client behind (several whole ticks in one read) analyses only the newest pair: old
+    samples are split, not analysed, so it catches up instead of falling further behind."""
+    where = endpoints("127.0.1.1", 12, 2222, 1)
+    host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == "kvm")
+    opts = ProbeOptions(interval_s=2.0)
+    info = parse_script(build_stream_script(opts))
+    assert info is not None
+    answer = Answer(load_captures(), host, info, "", "")
+    ticks = [
+        answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1).encode() for n in range(1, 7)
+    ]
+    chunks = [ticks[0] + ticks[1], b"".join(ticks[2:]), b""]  # 1-2, then 3-6 at once
+
+    async def read(n: int) -> bytes:
+        return chunks.pop(0)
+
+    pairs: list[ProbeOutput] = []
+    c = StreamCollector([HostSpec("h", "x")], CollectOptions(interval_s=2.0),
+                        lambda s: opts, lambda i, out: pairs.append(out))  # fmt: skip
+    asyncio.run(c._ticks(0, read, opts.nonce))
+    assert len(pairs) == 2
+    assert (c.links[0].ticks, c.links[0].passed) == (6, 4)  # ticks 1, 3, 4 and 5 passed over
+    split = [split_tick(t.decode(), opts.nonce) for t in ticks]
+    once = dict(split[0].once)
+    newest = analyse_output(_base("h"), pair_output(once, split[4].sections, split[5].sections))
+    assert analyse_output(_base("h"), pairs[1]) == newest
+    first = analyse_output(_base("h"), pair_output(once, split[0].sections, split[1].sections))
+    assert analyse_output(_base("h"), pairs[0]) == first
+
+
+def test_stop_soon_ends_the_streams_without_another_analysis() -> None:
+    """stop_soon() (a signal handler's first move): the pair being handled is the last one
+    analysed, even with more ticks already read, and each host's stream ends by itself."""
+    where = endpoints("127.0.1.1", 12, 2222, 1)
+    host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == "linux")
+    opts = ProbeOptions(interval_s=2.0)
+    info = parse_script(build_stream_script(opts))
+    assert info is not None
+    answer = Answer(load_captures(), host, info, "", "")
+    n = 0
+
+    async def read(size: int) -> bytes:  # an endless stream, one tick per read
+        nonlocal n
+        n += 1
+        await asyncio.sleep(0)  # so that wait_for can end a stream that never stops
+        return answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1).encode()
+
+    pairs: list[ProbeOutput] = []
+
+    def on_pair(i: int, out: ProbeOutput) -> None:
+        pairs.append(out)
+        if len(pairs) == 3:
+            c.stop_soon()
+
+    c = StreamCollector([HostSpec("h", "x")], CollectOptions(interval_s=2.0),
+                        lambda s: opts, on_pair)  # fmt: skip
+    asyncio.run(asyncio.wait_for(c._ticks(0, read, opts.nonce), 10))
+    assert len(pairs) == 3
+    assert c.links[0].ticks == 4

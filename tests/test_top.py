@@ -262,3 +262,22 @@ def test_sort_option_with_an_unknown_column_is_refused(tmp_path: Path) -> None:
         "fleetmon: error: --sort: the hosts view has no column 'NOPE' (columns: HOST,"
     )
     assert len(out.stderr.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_live_xen_guests_show_xentop_vbd_oo_sorted(tmp_path: Path) -> None:
+    """The streaming loop runs xentop in place of its sleep on Xen: the live VMs view has the
+    guests' VBD_OO (the simulator's moves with their writes) and disk rates, sorted by it."""
+    with simulated_fleet(tmp_path, hosts=4, kind="xen") as inv:
+        cmd = [FLEETMON, "top", str(inv), "-b", "-n", "1", "-d", "1", "--view", "vms",
+               "--sort", "vbd_oo", "--no-rules"]  # fmt: skip
+        env = {**os.environ, "COLUMNS": "80"}
+        out = subprocess.run(cmd, capture_output=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert "vms by VBD_OO desc" in lines[1]
+    assert all(len(ln) <= 80 for ln in lines)
+    oo = _column(lines, "VBD_OO")
+    assert len(oo) > 5
+    assert oo == sorted(oo, reverse=True)
+    assert oo[0] > 0

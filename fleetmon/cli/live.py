@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_notes
 from fleetmon.cli.common import build_report, rule_set
-from fleetmon.cli.run import probe_options
+from fleetmon.cli.run import host_collect_options, probe_options
 from fleetmon.cli.runtime import utc_now
 from fleetmon.cli.sources import Opened, in_selection_order, open_inventory, plan, warn
 from fleetmon.collect.base import CollectOptions
@@ -114,6 +115,13 @@ class LiveFleet:
         self.last_pair_mono: float | None = None  # when the last pair was analysed
         self.tick_cpu_s = 0.0  # client CPU spent analysing pairs (the benchmark's figure)
         self.lock = threading.Lock()
+        self.collector: StreamCollector | None = None  # while run_live streams
+
+    def stop_soon(self) -> None:
+        """Stop analysing at once, ahead of the event loop's stop (StreamCollector.stop_soon):
+        from a signal handler or the screen's thread."""
+        if self.collector is not None:
+            self.collector.stop_soon()
 
     def on_pair(self, i: int, out: ProbeOutput) -> None:
         """A host's newest pair of samples, analysed as `fleetmon run` would."""
@@ -204,8 +212,10 @@ async def run_live(
         lambda spec: probe_options(args.delay, spec),
         fleet.on_pair,
         fleet.on_change,
+        host_options=functools.partial(host_collect_options, opts),
     )
     fleet.links = collector.links
+    fleet.collector = collector
     task = asyncio.ensure_future(collector.run())
     try:
         while not stop.is_set():

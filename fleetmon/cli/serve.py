@@ -307,6 +307,7 @@ class _Watch:
         self.task = asyncio.ensure_future(run_live(self.fleet, self.stop))
 
     async def close(self) -> None:
+        self.fleet.stop_soon()
         self.stop.set()
         await asyncio.gather(self.task, return_exceptions=True)
 
@@ -319,8 +320,16 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reload = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_stop(signum: int, frame: object) -> None:
+        # Python's own handler, not the loop's: it runs between two bytecodes of this
+        # thread even while one step of a saturated loop takes seconds (the loop's would
+        # wait for that step), and it stops the analysis first so the steps get short.
+        if holder.fleet is not None:
+            holder.fleet.stop_soon()
+        loop.call_soon_threadsafe(stop.set)
+
+    before = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     thread = threading.Thread(target=server.serve_forever, name="fleetmon-http", daemon=True)
     thread.start()
@@ -357,6 +366,8 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
         sd_notify("STOPPING=1")
         await watch.close()
         await asyncio.to_thread(server.shutdown)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         log.info("stopped")
 
 

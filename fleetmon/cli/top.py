@@ -130,6 +130,7 @@ class _Loop:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.fleet.stop_soon()  # at once: the loop's thread may be in a long step
         deadline = time.monotonic() + 5
         while self.stop is None and self.thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -176,9 +176,11 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
     Each tick is sample N (N = 1, 2, ...) ending with its `times` section, the tick's end
     for the reader (sources.sections.TICK_END_SECTION); the once-per-run sections come as
     sample 0 before samples 1, 1 + ONCE_EVERY_TICKS... The interval between two samples is
-    measured on the remote clock (/proc/uptime), so the sleep's drift is harmless. Xen's
-    xentop is not run (its own two iterations would double the tick): VM CPU comes from the
-    Δ of xl list's Time(s), as when a host lacks xentop. `ticks` ends the loop (tests).
+    measured on the remote clock (/proc/uptime), so the sleep's drift is harmless. On Xen,
+    xentop's two iterations take the place of the sleep, as in the two-sample probe: its
+    section (sample 0) opens the next tick, so the pair (N, N+1) has the xentop of the
+    wait between them (a tick is then xentop's whole seconds); where xentop fails, the
+    loop sleeps and VM CPU comes from xl list's Time(s). `ticks` ends the loop (tests).
     """
     interval = _interval_arg(opts.interval_s)
     q = shlex.quote
@@ -190,6 +192,8 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
         '  if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids; fi',
         '  if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
         "}",
+        f'fm_wait() {{ if [ "$FM_HV" = xen ]; then fm 0 xentop fm_xentop;'
+        f' [ "$_rc" = 0 ] || sleep {q(interval)}; else sleep {q(interval)}; fi; }}',
         "FM_STREAM=1",
         "N=1",
         f"while {more}; do",
@@ -197,7 +201,7 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
         "  sample $N",
         f"  fm $N {TICK_END_SECTION} times",
         "  N=$((N + 1))",
-        f"  {more} && sleep {q(interval)}",
+        f"  {more} && fm_wait",
         "done",
         "exit 0",
     ]

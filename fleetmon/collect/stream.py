@@ -62,6 +62,8 @@ class Link:
     status: Status | None = None
     reason: str | None = None
     ticks: int = 0
+    #: Ticks not analysed because a newer one had already arrived (see _ticks).
+    passed: int = 0
     failures: int = 0
     retry_at: float | None = None
     last_tick_at: float | None = None
@@ -148,6 +150,8 @@ class StreamCollector:
     `on_pair(index, output)` gets each pair of consecutive samples of host `hosts[index]` as
     a two-sample ProbeOutput (the analysis of `fleetmon run` applies to it unchanged);
     `on_change(index, link)` each change of a host's state. Both run on the event loop.
+    `host_options(spec)` gives a host's own collection settings (its inventory's
+    fleetmon_connect_timeout, fleetmon_timeout, fleetmon_output_cap); default: `opts`.
     """
 
     def __init__(
@@ -158,9 +162,12 @@ class StreamCollector:
         on_pair: Callable[[int, ProbeOutput], None],
         on_change: Callable[[int, Link], None] | None = None,
         rng: random.Random | None = None,
+        host_options: Callable[[HostSpec], CollectOptions] | None = None,
     ) -> None:
         self.hosts = tuple(hosts)
         self.opts = opts
+        # Each host's own settings (fleetmon_connect_timeout...), as `fleetmon run` has them.
+        self.host_opts = [host_options(h) if host_options else opts for h in self.hosts]
         self.probe_options = probe_options
         self.on_pair = on_pair
         self.on_change = on_change
@@ -169,6 +176,15 @@ class StreamCollector:
         self.ctx = SshContext(opts)
         # Connections are made `forks` at a time; once streaming, a host holds no slot.
         self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
+        #: Set by stop_soon(): no more pairs are analysed, each host's stream ends.
+        self.stopping = False
+
+    def stop_soon(self) -> None:
+        """Stop analysing and end every stream at its next step: safe from a signal handler
+        or another thread (one attribute written). A saturated client runs every host's
+        backlog in one step of the event loop, which then takes seconds; this makes those
+        steps short, so that the cancellation that follows is prompt."""
+        self.stopping = True
 
     async def run(self) -> None:
         """Stream from every host until cancelled (or every host stopped for good)."""
@@ -182,7 +198,7 @@ class StreamCollector:
 
     async def _host(self, i: int) -> None:
         link = self.links[i]
-        while True:
+        while not self.stopping:
             try:
                 await self._stream(i)
                 status, reason = Status.COMMAND_FAILED, "probe loop ended"
@@ -190,13 +206,15 @@ class StreamCollector:
                 status, reason = exc.status, exc.reason
             except TimeoutError:
                 status = Status.TIMEOUT
-                reason = f"no complete sample within {self.opts.deadline_s:g} s"
+                reason = f"no complete sample within {self.host_opts[i].deadline_s:g} s"
             except (asyncssh.Error, OSError) as exc:
                 status, reason = Status.UNREACHABLE, f"connection lost: {exc}"
             except Exception as exc:  # one host's bug never stops the others
                 log.debug("host %s: unexpected error", link.spec.name, exc_info=True)
                 status = Status.COMMAND_FAILED
                 reason = f"unexpected error: {type(exc).__name__}: {exc}"
+            if self.stopping:
+                return
             if status is Status.HOSTKEY_MISMATCH:
                 # Never retried: the key must be checked by a person (ssh-keygen -R).
                 link.enter("stopped", status, reason)
@@ -222,15 +240,15 @@ class StreamCollector:
         script = build_stream_script(popts)
         target = f"{spec.address}:{spec.port}" if spec.connection == "ssh" else spec.connection
         progress = Progress(target)
+        opts = self.host_opts[i]
+        ctx = self.ctx.with_opts(opts)
         async with contextlib.AsyncExitStack() as stack:
             async with self._slots:
                 try:
-                    async with asyncio.timeout(self.opts.connect_timeout_s + 5.0):
-                        read = await stack.enter_async_context(
-                            opener(self.ctx, spec, script, progress)
-                        )
+                    async with asyncio.timeout(opts.connect_timeout_s + 5.0):
+                        read = await stack.enter_async_context(opener(ctx, spec, script, progress))
                 except TimeoutError:
-                    why = progress.stalled(self.opts.connect_timeout_s + 5.0, "connect timeout")
+                    why = progress.stalled(opts.connect_timeout_s + 5.0, "connect timeout")
                     raise HostFailure(Status.TIMEOUT, why) from None
             await self._ticks(i, read, popts.nonce)
 
@@ -242,9 +260,10 @@ class StreamCollector:
         once: dict[str, Section] = {}
         prev: dict[str, Section] | None = None
         memo: dict[tuple[str, str, str], Any] = {}
-        cap = self.opts.output_cap_bytes
-        while True:
-            async with asyncio.timeout(self.opts.deadline_s):
+        cap = self.host_opts[i].output_cap_bytes
+        deadline_s = self.host_opts[i].deadline_s
+        while not self.stopping:
+            async with asyncio.timeout(deadline_s):
                 m = end_re.search(buf)
                 while m is None:
                     chunk = await read(CHUNK_BYTES)
@@ -264,7 +283,13 @@ class StreamCollector:
             except ProbeParseError as exc:
                 raise HostFailure(Status.PARSE_ERROR, f"parse error: {exc}") from None
             once.update(tick.once)
-            if prev is not None:
+            if end_re.search(buf) is not None:
+                # A newer tick has already arrived (the client fell behind, or the host sent
+                # a burst): this pair is stale and the next supersedes it. Passing over it
+                # costs a split, not an analysis, so a client behind catches up instead of
+                # working through an ever longer backlog of old samples.
+                link.passed += 1
+            elif prev is not None and not self.stopping:
                 self.on_pair(i, pair_output(once, prev, tick.sections, memo))
             prev = dict(tick.sections)
             # What the next pair can reuse: the parses of this sample and of `once`.

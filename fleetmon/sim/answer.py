@@ -97,10 +97,9 @@ class Answer:
 
     @property
     def xentop(self) -> bool:
-        """Whether this answer has xentop's two iterations (a Xen host that has it, asked
-        by the two-sample probe: the streaming loop does not run xentop)."""
+        """Whether this answer has xentop's two iterations (a Xen host that has it)."""
         xen = self.hypervisor == "xen" and self.host.kind == "xen"
-        return xen and self.host.has_xentop and not self.info.stream
+        return xen and self.host.has_xentop
 
     @property
     def wait_s(self) -> float:
@@ -171,15 +170,18 @@ class Answer:
 
     def first(self, at: Moment) -> str:
         """Detection and sample 1, up to the wait between the samples."""
-        out = [self._meta(), *self._sample(1, at)]
+        return "".join([self._meta(), *self._sample(1, at), *self._xentop(at)])
+
+    def _xentop(self, at: Moment) -> list[str]:
+        """The wait after a sample taken at `at`, on Xen: xentop's two iterations, -d seconds
+        apart, in place of the sleep; without xentop, its failure (the script then sleeps
+        and xl list's Time(s) gives VM CPU)."""
         if self.xentop:
-            # Its two iterations, -d seconds apart, stand in for the sleep.
             text = render_xentop(self.cap, self.host, at, self.info.xentop_delay_s)
-            out.append(section(self.marker, 0, "xentop", text, 0))
-        elif self.hypervisor == "xen":
-            # The script falls back to `sleep` (xl list's Time(s) gives VM CPU).
-            out.append(section(self.marker, 0, "xentop", _NOT_FOUND.format("xentop"), 127))
-        return "".join(out)
+            return [section(self.marker, 0, "xentop", text, 0)]
+        if self.hypervisor == "xen":
+            return [section(self.marker, 0, "xentop", _NOT_FOUND.format("xentop"), 127)]
+        return []
 
     def _once(self) -> list[str]:
         host = self.host
@@ -211,9 +213,14 @@ class Answer:
         return "".join(out)
 
     def tick(self, number: int, at: Moment, once: bool) -> str:
-        """Tick `number` of the streaming loop: the meta section first (tick 1), the
+        """Tick `number` of the streaming loop: the meta section first (tick 1), or on Xen
+        the wait since the previous tick (xentop's iterations from `at` less the wait), the
         once-per-run sections when `once`, sample `number`, and its `times` (the tick's end)."""
-        out = [self._meta()] if number == 1 else []
+        if number == 1:
+            out = [self._meta()]
+        else:
+            wait = self.wait_s
+            out = self._xentop(Moment(at.since_start_s - wait, at.epoch_s - wait))
         if once:
             out += self._once()
         out += self._sample(number, at)

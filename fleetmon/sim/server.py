@@ -246,15 +246,17 @@ class Simulator:
         process.exit(0)
 
     async def _stream(self, answer: Answer, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        """The looping script: one tick every interval on a simulated clock that starts at
-        the connection and moves on by exactly the interval per tick (time_scale faster than
-        real time), until the client goes away or the script's tick limit."""
+        """The looping script: one tick every wait (the interval, or xentop's -d on Xen) on a
+        simulated clock that starts at the connection and moves on by exactly the wait per
+        tick (time_scale faster than real time), until the client goes away or the script's
+        tick limit."""
         info = answer.info
         start = self.moment()
-        real_wait_s = info.interval_s / self.config.time_scale
+        # The loop's wait: the sleep, or on Xen xentop's whole seconds in its place.
+        real_wait_s = answer.wait_s / self.config.time_scale
         number = 1
         while info.ticks is None or number <= info.ticks:
-            virtual_s = (number - 1) * info.interval_s
+            virtual_s = (number - 1) * answer.wait_s
             at = Moment(start.since_start_s + virtual_s, start.epoch_s + virtual_s)
             once = (number - 1) % ONCE_EVERY_TICKS == 0
             process.stdout.write(answer.tick(number, at, once).encode())
