@@ -15,7 +15,7 @@ from fleetmon.history import query
 from fleetmon.history.forrules import subjects_of
 from fleetmon.history.sparks import bucketed
 from fleetmon.history.store import History
-from fleetmon.model import HostReport, Report, Row, Severity, Trend
+from fleetmon.model import HostReport, Report, Row, Severity, Trend, notable
 from fleetmon.model.durations import format_duration
 from fleetmon.rules import trends as fits
 
@@ -49,7 +49,9 @@ def _picks(h: HostReport, top_vms: int) -> dict[str, set[str]]:
         out["nic"].add(max(nics, key=both).name)
     running = sorted(vms, key=lambda r: -_num(r, "vm.cpu_pct"))
     out["vm"].update(r.name for r in running[:top_vms] if _num(r, "vm.cpu_pct") >= 0)
-    bad = {f.subject for f in h.findings if f.scope == "vm" and f.severity is not Severity.OK}
+    bad = {
+        f.subject for f in notable(h.findings) if f.scope == "vm" and f.severity is not Severity.OK
+    }
     out["vm"].update(r.name for r in vms if r.name in bad)
     return out
 

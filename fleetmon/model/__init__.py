@@ -12,6 +12,7 @@ from fleetmon.model.records import (
     SEVERITIES_LISTED,
     SEVERITIES_WORST_FIRST,
     Finding,
+    Findings,
     FleetStat,
     HostMetrics,
     HostReport,
@@ -26,6 +27,7 @@ from fleetmon.model.records import (
     Severity,
     Status,
     Trend,
+    notable,
     worst,
 )
 
@@ -34,6 +36,7 @@ __all__ = [
     "SEVERITIES_LISTED",
     "SEVERITIES_WORST_FIRST",
     "Finding",
+    "Findings",
     "FleetStat",
     "HostMetrics",
     "HostReport",
@@ -48,5 +51,6 @@ __all__ = [
     "Severity",
     "Status",
     "Trend",
+    "notable",
     "worst",
 ]

@@ -5,10 +5,10 @@ Metric names and JSON keys follow ../shared/METRICS.md; units are in the names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, overload
 
 #: A metric value: counters are int, rates float, states str, unknown None.
 MetricValue = float | int | str | bool | None
@@ -174,6 +174,90 @@ class Finding:
     judged: bool = True
 
 
+class Pass(Protocol):
+    """What keeps a plain pass packed (rules.judge.Judge): its Finding, made when read."""
+
+    def passed(self, host: str, subject: str, value: MetricValue) -> Finding:
+        """The OK finding of `subject` with its default message."""
+        ...
+
+
+class Findings(Sequence[Finding]):
+    """A host's findings in rule order, as a tuple of them reads.
+
+    Most are plain passes (an OK with its default message: ~80 a host, against a handful of
+    anything else). Those are kept packed, three slots of one flat tuple (the Pass that made
+    it, subject, value) instead of a Finding and its message (230 bytes), and made again only
+    when read: by JUnit's passed cases, or by whoever iterates. `notable()` skips them unmade.
+    Every other finding is kept as it is. Pickles as a plain tuple.
+    """
+
+    __slots__ = ("_host", "_items")
+
+    def __init__(self, host: str, items: Sequence[object]) -> None:
+        # items: Finding objects, and for each packed pass its Pass, subject and value.
+        self._host = host
+        self._items = tuple(items)
+
+    @property
+    def items(self) -> tuple[object, ...]:
+        """The flat tuple: Finding objects, and (Pass, subject, value) runs for passes."""
+        return self._items
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    def stored(self) -> Iterator[Finding]:
+        """The findings kept whole (every one but the plain passes), in order."""
+        return (x for x in self._items if isinstance(x, Finding))
+
+    def __iter__(self) -> Iterator[Finding]:
+        items, host = self._items, self._host
+        i, n = 0, len(items)
+        while i < n:
+            x = items[i]
+            if x.__class__ is Finding:
+                yield x
+                i += 1
+            else:
+                yield x.passed(host, items[i + 1], items[i + 2])  # type: ignore[attr-defined]
+                i += 3
+
+    def __len__(self) -> int:
+        whole = sum(1 for x in self._items if x.__class__ is Finding)
+        return whole + (len(self._items) - whole) // 3
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Finding, ...]: ...
+    def __getitem__(self, index: int | slice) -> Finding | tuple[Finding, ...]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Findings | tuple):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self) -> tuple[type[tuple[Finding, ...]], tuple[tuple[Finding, ...]]]:
+        # Its passes refer to the run's rules (compiled templates): a copy is the findings.
+        return tuple, (tuple(self),)
+
+
+def notable(findings: Iterable[Finding]) -> Iterator[Finding]:
+    """The findings worth reading, in order: not OK, or OK with a state (pending, resolved).
+    A Findings' plain passes are skipped without being made."""
+    source = findings.stored() if isinstance(findings, Findings) else findings
+    return (f for f in source if f.severity is not Severity.OK or f.state is not None)
+
+
 @dataclass(frozen=True, slots=True)
 class HostReport:
     """One host in the report: identity, status and, when collected, its metrics."""
@@ -187,7 +271,8 @@ class HostReport:
     metrics: Metrics = field(default_factory=dict)
     rows: Rows = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    findings: tuple[Finding, ...] = ()
+    #: The rules' verdicts (a Findings after the rules, passes packed; a tuple before).
+    findings: Sequence[Finding] = ()
     #: What the probe found or the inventory declared: kvm, xen or none.
     hypervisor: str = "none"
     #: The second sample's cumulative counters by (scope, row name), the host's under

@@ -24,6 +24,7 @@ from fleetmon.model import (
     Row,
     Severity,
     catalog,
+    notable,
 )
 from fleetmon.model.catalog import Column, RowScope
 from fleetmon.render.htmlfleet import hypervisors, rankings
@@ -233,7 +234,7 @@ def _host_view(h: HostReport, anchor: str, verdict: str) -> HostView:
         if rows:
             table = _compact_table(rows, scope) if scope.detail else _rows_table(rows, scope)
             tables.append((scope.title, table))
-    bad = [f for f in h.findings if f.severity is not Severity.OK]
+    bad = [f for f in notable(h.findings) if f.severity is not Severity.OK]
     findings = tuple(sorted(bad, key=lambda f: -f.severity.listing))
     passed = len(h.findings) - len(bad)
     metrics = _metrics(h.metrics)
@@ -315,7 +316,7 @@ def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
     bad: list[tuple[str | None, Finding]] = [
         (None, f) for f in report.findings if f.severity is not ok
     ]
-    bad += [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    bad += [(h.name, f) for h in report.hosts for f in notable(h.findings) if f.severity is not ok]
     return sorted(
         (
             FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fleetmon.model import Finding, Report, Severity, Trend, catalog
+from fleetmon.model import Finding, Report, Severity, Trend, catalog, notable
 from fleetmon.render.htmlfmt import fmt
 
 #: 64 levels, one character each; a missing bucket is a space.
@@ -130,7 +130,7 @@ def changes(report: Report) -> tuple[tuple[Change, ...], tuple[Change, ...]]:
     new: list[Change] = []
     gone: list[Change] = []
     for h in report.hosts:
-        for f in h.findings:
+        for f in notable(h.findings):
             if f.state == "firing" and f.since == started and f.severity is not Severity.OK:
                 new.append(Change(h.name, f))
             elif f.state == "resolved":

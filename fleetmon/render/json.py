@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, catalog
+from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, catalog, notable
 from fleetmon.rules.verdict import summary
 
 SCHEMA = "fleetmon.report/1"
@@ -56,11 +56,6 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def _listed(f: Finding) -> bool:
-    """Findings that say something: not OK, or OK on their way in or out (pending, resolved)."""
-    return f.severity is not Severity.OK or f.state is not None
-
-
 def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
     # clean=False leaves the metric mappings as they are, for the encoder to refuse (NaN,
     # infinity, a non-dict mapping) before the host is done again the careful way.
@@ -82,7 +77,7 @@ def _host(h: HostReport, clean: bool = True) -> dict[str, Any]:
     out["since_last_run"] = _since_last(h)
     # OK verdicts are kept in the model for JUnit's passed test cases; the report lists what
     # is wrong or unknown.
-    out["findings"] = [finding_dict(f) for f in h.findings if _listed(f)]
+    out["findings"] = [finding_dict(f) for f in notable(h.findings)]
     return out
 
 

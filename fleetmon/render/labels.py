@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
-from fleetmon.model import Finding, HostReport, Report, Row, Severity
+from fleetmon.model import Finding, HostReport, Report, Row, Severity, notable
 from fleetmon.model.catalog import RowScope
 from fleetmon.model.series import row_label
 
@@ -53,9 +53,10 @@ def row_labels(scope: RowScope, base: Mapping[str, str], row: Row) -> dict[str, 
 
 
 def report_findings(report: Report) -> Iterator[tuple[HostReport | None, Finding]]:
-    """Every finding with its host, hosts first, then the fleet's (no host)."""
+    """Every finding that is not a plain pass (model.notable) with its host, hosts first,
+    then the fleet's (no host): what alerts and problem labels are made of."""
     for h in report.hosts:
-        for f in h.findings:
+        for f in notable(h.findings):
             yield h, f
     for f in report.findings:
         yield None, f

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleetmon.model import Finding, HostReport, Report, Severity, Status
+from fleetmon.model import Finding, HostReport, Report, Severity, Status, notable
 from fleetmon.render.pick import figure
 from fleetmon.render.textfit import clean, fit_line, fit_table, shorten, tabulate
 from fleetmon.render.texttables import (
@@ -79,7 +79,7 @@ def fold_findings(report: Report, fleet: str = "(fleet)") -> list[list[tuple[str
     for the host, subject and figures): critical, warning, unknown; larger groups first.
     Fleet findings are under the host name `fleet`."""
     ok = Severity.OK
-    pairs = [(h.name, f) for h in report.hosts for f in h.findings if f.severity is not ok]
+    pairs = [(h.name, f) for h in report.hosts for f in notable(h.findings) if f.severity is not ok]
     pairs += [(fleet, f) for f in report.findings if f.severity is not ok]
     pairs.sort(key=lambda p: (-p[1].severity.listing, p[0], p[1].rule))
     groups: dict[tuple[Severity, str, str | None, str], list[tuple[str, Finding]]] = {}
@@ -120,7 +120,7 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
 def _changes(report: Report, width: int | None, limit: int = 20) -> list[str]:
     """New and resolved findings since the last run (with a history), before the rest."""
     started = report.run.started_at
-    pairs = [(h.name, f) for h in report.hosts for f in h.findings]
+    pairs = [(h.name, f) for h in report.hosts for f in notable(h.findings)]
     new = [(h, f) for h, f in pairs if f.state == "firing" and f.since == started]
     gone = [(h, f) for h, f in pairs if f.state == "resolved"]
     out: list[str] = []
@@ -139,7 +139,7 @@ def _header(report: Report, width: int | None) -> list[str]:
     """What was run, and the counts: hosts by their worst finding, and findings."""
     run = report.run
     s = summary(report)
-    sev = [f.severity for h in report.hosts for f in h.findings] + [
+    sev = [f.severity for h in report.hosts for f in notable(h.findings)] + [
         f.severity for f in report.findings
     ]
     lines = [
@@ -200,8 +200,12 @@ def render_text(
     hosts: Sequence[HostReport] = report.hosts
     lines = _header(report, width)
     if opts.problems:
-        hosts = [h for h in hosts if not h.collected or any(f.severity is not Severity.OK
-                                                            for f in h.findings)]  # fmt: skip
+        ok = Severity.OK
+        hosts = [
+            h
+            for h in hosts
+            if not h.collected or any(f.severity is not ok for f in notable(h.findings))
+        ]
         quiet = len(report.hosts) - len(hosts)
         lines += fit_line(f"--problems: {quiet} hosts without findings are not shown", width)
     lines.append("")

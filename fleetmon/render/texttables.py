@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fleetmon.model import SEVERITIES_LISTED, HostReport, MetricValue, Row, Severity, catalog
+from fleetmon.model import (
+    SEVERITIES_LISTED,
+    HostReport,
+    MetricValue,
+    Row,
+    Severity,
+    catalog,
+    notable,
+)
 from fleetmon.model.catalog import Column, RowScope
 from fleetmon.model.durations import format_duration
 from fleetmon.render.pick import busiest, column_figure, figure
@@ -59,7 +67,7 @@ def host_order(h: HostReport) -> tuple[int, tuple[int, ...], float]:
     """Worst first: not collected, then by the count of findings of each severity in listing
     order (critical, warning, unknown), then the busiest CPU."""
     counts = dict.fromkeys(_LISTED, 0)
-    for f in h.findings:
+    for f in notable(h.findings):
         if f.severity in counts:
             counts[f.severity] += 1
     cpu = figure(h.metrics.get("cpu.busy_pct"))

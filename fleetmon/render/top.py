@@ -11,7 +11,7 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetmon.model import HostReport, MetricValue, Report, Row, Severity, Status, catalog
+from fleetmon.model import HostReport, MetricValue, Report, Row, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
 from fleetmon.rules.verdict import host_verdict, summary
 
@@ -262,7 +262,9 @@ def _numeric_head(c: TopColumn) -> bool:
 def _severity(it: Item) -> Severity | None:
     if not it.host.collected:
         return Severity.UNKNOWN
-    found = [f.severity for f in it.host.findings if it.row is None or f.subject == it.name]
+    found = [
+        f.severity for f in notable(it.host.findings) if it.row is None or f.subject == it.name
+    ]
     if not found:
         return None
     worst = max(found, key=lambda s: s.rank)
@@ -336,7 +338,7 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
             f"load/CPU {num(m.get('load.per_cpu'), 2)}  VMs {_vms(Item(host))}"
         ),
     ]
-    for f in sorted(host.findings, key=lambda f: -f.severity.rank):
+    for f in sorted(notable(host.findings), key=lambda f: -f.severity.rank):
         if f.severity is not Severity.OK:
             text = (
                 f"{f.severity.value.upper()} {clean(f.rule)} {clean(f.subject)}: {clean(f.message)}"

@@ -12,7 +12,16 @@ from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fleetmon.inventory.patterns import Matcher, matcher
-from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, MetricValue, Row, catalog
+from fleetmon.model import (
+    Finding,
+    Findings,
+    FleetStat,
+    HostReport,
+    HostSpec,
+    MetricValue,
+    Row,
+    catalog,
+)
 from fleetmon.rules.expr import mangle
 from fleetmon.rules.historical import Past, RuleState, StateKey, layer
 from fleetmon.rules.judge import Judge, Judges
@@ -82,8 +91,9 @@ def _host_findings(
     base: Sequence[Mapping[str, Any]],
     judges: Judges,
     past: Past | None = None,
-) -> list[Finding]:
-    out: list[Finding] = []
+) -> list[object]:
+    """The host's findings as the items of a Findings (passes packed)."""
+    out: list[object] = []
     name = host.name
     judged = [(rule, judges(rule)) for rule in rules]
     # Expressions and messages read only the names they were compiled with: each judgment
@@ -105,9 +115,7 @@ def _host_findings(
             if host_flat is None:
                 host_flat = _flat(reads["host"], ({"scope": "host"}, *tail))
                 host_flat |= layer(past, "host", name, name, host.metrics, reads["host"])
-            f = judge.judge(name, name, host.metrics, dict(host_flat))
-            if f is not None:
-                out.append(f)
+            judge.judge(name, name, host.metrics, dict(host_flat), out)
             continue
         layers = row_layers.get(rule.scope)
         if layers is None:
@@ -133,9 +141,7 @@ def _host_findings(
             for row, flat, metrics in layers:
                 flat |= layer(past, rule.scope, name, row.name, metrics, reads[rule.scope])
         for row, flat, metrics in layers:
-            f = judge.judge(name, row.name, metrics, dict(flat))
-            if f is not None:
-                out.append(f)
+            judge.judge(name, row.name, metrics, dict(flat), out)
     return out
 
 
@@ -190,16 +196,13 @@ def evaluate(
         }
         base = (own, fleet_ctx, host_vars)  # first wins, as in {**host_vars, **fleet, **own}
         enabled = [r for r in tuned if r.enabled]
-        findings = _host_findings(enabled, host, base, judges, past)
+        items = [*host.findings, *_host_findings(enabled, host, base, judges, past)]
+        findings = Findings(host.name, items)
         if past is not None and states_out is not None:
             by_name = {r.name: r for r in enabled}
             now = int(past.now_t)
-            findings = advance_all(by_name, host.name, findings, past.states, now, states_out)
-        out.append(
-            dataclasses.replace(
-                host, findings=(*host.findings, *findings), notes=(*host.notes, *notes)
-            )
-        )
+            findings = advance_all(by_name, findings, past.states, now, states_out)
+        out.append(dataclasses.replace(host, findings=findings, notes=(*host.notes, *notes)))
     return tuple(out), tuple(_fleet_findings(rs, fleet, fleet_ctx, groups))
 
 
@@ -213,13 +216,11 @@ def _fleet_findings(
     for metric, stat in fleet.items():
         for name in catalog.FLEET_STATS:
             values[f"fleet.{metric}.{name}"] = getattr(stat, name)
-    out: list[Finding] = []
+    out: list[object] = []
     for rule in rs.rules:
         if rule.scope != "fleet" or not rule.enabled:
             continue
         subject = rule.metric or rule.name
         ctx = {**fleet_ctx, "host": "fleet", "subject": subject, "groups": groups, "scope": "fleet"}
-        f = Judge(rule).judge("fleet", subject, values, ctx)
-        if f is not None:
-            out.append(f)
-    return out
+        Judge(rule).judge("fleet", subject, values, ctx, out)
+    return list(Findings("fleet", out))

@@ -87,8 +87,10 @@ class Judge:
         subject: str,
         metrics: Mapping[str, MetricValue],
         ctx: MutableMapping[str, Any],
-    ) -> Finding | None:
-        """The finding for one subject, or None when `when:` excludes it."""
+        out: list[object],
+    ) -> None:
+        """Appends the finding for one subject to `out` (nothing when `when:` excludes it);
+        a plain pass goes in packed, as this judge, the subject and the value (Findings)."""
         r = self.rule
         value: MetricValue = None
         metric = r.metric
@@ -100,14 +102,37 @@ class Judge:
         for cond in self.conds:
             try:
                 if not cond.truth(ctx):
-                    return None
+                    return
             except EvalError as exc:
                 # A condition on a metric the host does not offer cannot hold: no finding.
-                if no_value(exc) or self._not_offered(metrics):
-                    return None
-                return self.unknown(subject, value, f"when: {exc}")
+                if not (no_value(exc) or self._not_offered(metrics)):
+                    out.append(self.unknown(subject, value, f"when: {exc}"))
+                return
         if r.expr is not None:
-            return self._judge_expr(host, subject, metrics, ctx)
+            found = self._judge_expr(host, subject, metrics, ctx)
+            if found is None:
+                out += (self, subject, None)
+            else:
+                out.append(found)
+            return
+        assert metric is not None
+        found = self._judge_metric(host, subject, metrics, ctx, value)
+        if found is None:
+            out += (self, subject, ctx["value"])
+        else:
+            out.append(found)
+
+    def _judge_metric(
+        self,
+        host: str,
+        subject: str,
+        metrics: Mapping[str, MetricValue],
+        ctx: MutableMapping[str, Any],
+        value: MetricValue,
+    ) -> Finding | None:
+        """A metric rule's finding; None for a plain pass (`ctx["value"]` holds the value)."""
+        r = self.rule
+        metric = r.metric
         assert metric is not None
         if metric not in metrics and r.scope != "fleet":
             return self._not_judged(host, subject, (metric,))
@@ -127,6 +152,14 @@ class Judge:
                     return self._alert(host, severity, subject, value, th.text, ctx)
         except ValueKindError as exc:
             return self.unknown(subject, value, str(exc))
+        return None
+
+    def passed(self, host: str, subject: str, value: MetricValue) -> Finding:
+        """The plain pass of `subject` (packed by judge()), with its default message."""
+        r = self.rule
+        if r.expr is not None:
+            msg = self._about(host, subject, f"{r.expr.source} does not hold")
+            return self.finding(Severity.OK, subject, None, r.expr.source, msg)
         ok = f"{self.label} = {fmt_value(value)} ({self.thresholds})"
         return self.finding(
             Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
@@ -159,7 +192,8 @@ class Judge:
         subject: str,
         metrics: Mapping[str, MetricValue],
         ctx: MutableMapping[str, Any],
-    ) -> Finding:
+    ) -> Finding | None:
+        """An expression rule's finding; None for a plain pass (it does not hold)."""
         r = self.rule
         assert r.expr is not None
         assert r.severity is not None
@@ -171,8 +205,7 @@ class Judge:
                 return self._not_judged(host, subject, absent)
             return self._no_value(host, subject, exc, "expr")
         if not holds:
-            msg = self._about(host, subject, f"{r.expr.source} does not hold")
-            return self.finding(Severity.OK, subject, None, r.expr.source, msg)
+            return None
         return self._alert(host, r.severity, subject, None, r.expr.source, ctx)
 
     def _alert(

@@ -11,12 +11,14 @@ not offer), nor a run in which the subject was not collected.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
+from typing import cast
 
-from fleetmon.model import Finding, Severity
+from fleetmon.model import Finding, Findings, MetricValue, Severity
 from fleetmon.model.durations import format_duration
 from fleetmon.rules.historical import RuleState, StateKey
+from fleetmon.rules.judge import Judge
 from fleetmon.rules.ruleset import Rule, Span
 
 ALERTING = (Severity.WARNING, Severity.CRITICAL)
@@ -91,15 +93,33 @@ def _progress(span: Span, runs: int, seconds: float) -> str:
 
 def advance_all(
     rules: Mapping[str, Rule],
-    host: str,
-    findings: Sequence[Finding],
+    findings: Findings,
     prev: Mapping[StateKey, RuleState],
     now_t: int,
     out: MutableMapping[StateKey, RuleState | None],
-) -> list[Finding]:
-    """A host's findings with their states; the states to write (None: delete) into `out`."""
-    result = []
-    for f in findings:
+) -> Findings:
+    """A host's findings with their states; the states to write (None: delete) into `out`.
+
+    A plain pass stays packed unless its subject had a state (it resolves, or a rule's
+    `for:` was pending): an OK without one before is left as it is.
+    """
+    host = findings.host
+    items = findings.items
+    result: list[object] = []
+    i, n = 0, len(items)
+    while i < n:
+        f = items[i]
+        if isinstance(f, Finding):
+            i += 1
+        else:
+            maker = cast(Judge, f)
+            subject = cast(str, items[i + 1])
+            packed = items[i : i + 3]
+            i += 3
+            if (maker.rule.name, maker.rule.scope, host, subject) not in prev:
+                result += packed  # advance(): an OK without a state stays as it is
+                continue
+            f = maker.passed(host, subject, cast(MetricValue, items[i - 1]))
         rule = rules.get(f.rule)
         if rule is None:
             result.append(f)
@@ -109,4 +129,4 @@ def advance_all(
         if write:
             out[key] = state
         result.append(new)
-    return result
+    return Findings(host, result)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from fleetmon.errors import OptionError
-from fleetmon.model import Finding, HostReport, Report, Severity, worst
+from fleetmon.model import Finding, HostReport, Report, Severity, notable, worst
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 UNREACHABLE_POLICIES = ("critical", "unknown", "ignore")
@@ -30,7 +30,7 @@ CODE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKN
 def host_verdict(host: HostReport) -> Severity:
     """A host's worst finding (OK without any): critical, unknown, warning, ok."""
     # A set display, not a generator: 10,000 hosts have 600,000 findings to look at.
-    return worst({f.severity for f in host.findings})
+    return worst({f.severity for f in notable(host.findings)})
 
 
 def summary(report: Report) -> dict[str, int]:
@@ -80,7 +80,8 @@ def exit_code(
         )
     if fail_on not in FAIL_ON:
         raise OptionError(f"--fail-on: expected warning or critical, got '{fail_on}'")
-    severities = {f.severity for _host, f in all_findings(hosts, fleet_findings)}
+    severities = {f.severity for h in hosts for f in notable(h.findings)}
+    severities.update(f.severity for f in fleet_findings)
     if unreachable != "ignore" and any(not h.collected for h in hosts):
         severities.add(Severity(unreachable))
     return EXIT_CODES[worst(severities)]
