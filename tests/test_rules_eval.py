@@ -342,3 +342,40 @@ def test_state_value_against_number_is_unknown(tmp_path: Path) -> None:
         Severity.UNKNOWN,
         "value 'lots' is not a number, threshold '> 50' needs one",
     )
+
+
+PLAY_ON_VARS = """
+- hosts: all
+  when: "vars.env == 'prod' and hypervisor == 'kvm'"
+  rules:
+    - name: vm-busy
+      metric: vm.cpu_pct
+      warning: "> 50"
+"""
+
+
+def test_a_play_when_on_host_names_is_tried_once_per_host_with_the_same_verdicts(
+    tmp_path: Path,
+) -> None:
+    # The play's condition reads only what every subject of a host shares: evaluate tries it
+    # once per host; an error there still gives each subject its own UNKNOWN, as before.
+    path = tmp_path / "play.yaml"
+    path.write_text(PLAY_ON_VARS)
+    rs = load_rules([str(path)])
+    vms = (Row("web-1", {"vm.cpu_pct": 80.0}), Row("web-2", {"vm.cpu_pct": 10.0}))
+    hosts = [host(n, ("kvm",), {"cpu.steal_pct": 1.0}, vm=vms) for n in ("p", "d", "u")]
+    specs = [spec("p", ("kvm",), env="prod", fleetmon_hypervisor="kvm")]
+    specs += [spec("d", ("kvm",), env="dev", fleetmon_hypervisor="kvm")]
+    specs += [spec("u", ("kvm",), fleetmon_hypervisor="kvm")]
+    out, _ = run(rs, hosts, specs)
+    assert [(f.subject, f.severity) for f in out["p"].findings] == [
+        ("web-1", Severity.WARNING),
+        ("web-2", Severity.OK),
+    ]
+    assert out["d"].findings == ()
+    unknown = list(out["u"].findings)
+    assert [(f.subject, f.severity) for f in unknown] == [
+        ("web-1", Severity.UNKNOWN),
+        ("web-2", Severity.UNKNOWN),
+    ]
+    assert all(f.message.startswith("when: ") and "env" in f.message for f in unknown)

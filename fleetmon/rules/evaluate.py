@@ -22,7 +22,7 @@ from fleetmon.model import (
     Row,
     catalog,
 )
-from fleetmon.rules.expr import mangle
+from fleetmon.rules.expr import EvalError, mangle
 from fleetmon.rules.historical import Past, RuleState, StateKey, layer
 from fleetmon.rules.judge import Judge, Judges
 from fleetmon.rules.overrides import Tuner
@@ -92,7 +92,8 @@ def _host_findings(
     judges: Judges,
     past: Past | None = None,
 ) -> list[object]:
-    """The host's findings as the items of a Findings (passes packed)."""
+    """The host's findings as the items of a Findings (passes packed). `base`: the host's
+    own names (evaluate's `own`: hypervisor, vars...), the fleet's, its variables."""
     out: list[object] = []
     name = host.name
     judged = [(rule, judges(rule)) for rule in rules]
@@ -110,12 +111,21 @@ def _host_findings(
     host_flat: dict[str, Any] | None = None
     # Per row: its flat context, and its metrics over the host's (row first), merged once.
     row_layers: dict[str, list[tuple[Row, dict[str, Any], dict[str, MetricValue]]]] = {}
+    own = base[0]
     for rule, judge in judged:
+        conds = judge.conds
+        if judge.host_cond is not None:
+            try:
+                if not judge.host_cond.truth(own):
+                    continue  # the play is not for this host: none of its subjects
+                conds = judge.subject_conds
+            except EvalError:
+                pass  # each subject tries it, and words its own finding
         if rule.scope == "host":
             if host_flat is None:
                 host_flat = _flat(reads["host"], ({"scope": "host"}, *tail))
                 host_flat |= layer(past, "host", name, name, host.metrics, reads["host"])
-            judge.judge(name, name, host.metrics, dict(host_flat), out)
+            judge.judge(name, name, host.metrics, dict(host_flat), out, conds)
             continue
         layers = row_layers.get(rule.scope)
         if layers is None:
@@ -141,7 +151,7 @@ def _host_findings(
             for row, flat, metrics in layers:
                 flat |= layer(past, rule.scope, name, row.name, metrics, reads[rule.scope])
         for row, flat, metrics in layers:
-            judge.judge(name, row.name, metrics, dict(flat), out)
+            judge.judge(name, row.name, metrics, dict(flat), out, conds)
     return out
 
 

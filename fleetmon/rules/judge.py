@@ -11,10 +11,16 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fleetmon.model import Finding, MetricValue, Severity, catalog
-from fleetmon.rules.expr import EvalError
+from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
 from fleetmon.rules.ranges import ValueKindError
 from fleetmon.rules.ruleset import Rule
+
+#: The context names of a host's own (rules.evaluate): the same for each of its subjects.
+#: No metric's expression name (mangle) is one of them, so no row or metric shadows them.
+HOST_NAMES = frozenset({"hypervisor", "host", "groups", "group_names", "vars"}) - frozenset(
+    mangle(m) for m in catalog.names()
+)
 
 
 def fmt_value(value: MetricValue) -> str:
@@ -43,6 +49,11 @@ class Judge:
         self.thresholds = _thresholds(rule)
         # The conditions in the order they are tried, built once: 84 judgments per host.
         self.conds = tuple(c for c in (rule.play_when, rule.when) if c is not None)
+        play = rule.play_when
+        #: The play's `when:` if it reads only what every subject of a host shares
+        #: (`hypervisor == 'kvm'`): tried once per host, then `subject_conds` per subject.
+        self.host_cond = play if play is not None and play.reads <= HOST_NAMES else None
+        self.subject_conds = tuple(c for c in self.conds if c is not self.host_cond)
         readers = (*self.conds, rule.expr, rule.message, rule.apply)
         self.label = rule.apply.source if rule.apply is not None else rule.metric
         #: The only context names this rule's expressions and message can read.
@@ -88,9 +99,11 @@ class Judge:
         metrics: Mapping[str, MetricValue],
         ctx: MutableMapping[str, Any],
         out: list[object],
+        conds: Sequence[Expr] | None = None,
     ) -> None:
         """Appends the finding for one subject to `out` (nothing when `when:` excludes it);
-        a plain pass goes in packed, as this judge, the subject and the value (Findings)."""
+        a plain pass goes in packed, as this judge, the subject and the value (Findings).
+        `conds`: the conditions left to try (default: all of them)."""
         r = self.rule
         value: MetricValue = None
         metric = r.metric
@@ -99,7 +112,7 @@ class Judge:
             ctx["value"] = value
         if "__bound" in ctx:
             ctx["__bound"].fits, ctx["__bound"].last = Fits(r.min_points or 2, r.min_r2), None
-        for cond in self.conds:
+        for cond in self.conds if conds is None else conds:
             try:
                 if not cond.truth(ctx):
                     return
