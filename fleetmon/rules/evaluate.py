@@ -61,10 +61,6 @@ def hypervisor_of(host: HostReport, host_vars: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def _metrics(metrics: Mapping[str, MetricValue]) -> dict[str, MetricValue]:
-    return {mangle(k): v for k, v in metrics.items()}
-
-
 def fleet_context(fleet: Mapping[str, FleetStat]) -> dict[str, float]:
     """`fleet.<metric>.<stat>` values under their expression names."""
     out: dict[str, float] = {}
@@ -74,11 +70,44 @@ def fleet_context(fleet: Mapping[str, FleetStat]) -> dict[str, float]:
     return out
 
 
-def _flat(reads: Collection[str], maps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The names rules read, each from the first map that has it (a ChainMap, flattened)."""
+#: Rule lists worked out at most (hosts with thresholds of their own each have one).
+MAX_PLANS = 64
+#: The names a subject's own layer sets (row first), over the host's metrics and the rest.
+_OWN = ("subject", "labels", "scope")
+
+
+class _Plan:
+    """What one list of rules reads, worked out once for every host judged by that list."""
+
+    __slots__ = ("judged", "names", "own", "reads")
+
+    def __init__(self, rules: Sequence[Rule], judges: Judges) -> None:
+        self.judged = [(rule, judges(rule)) for rule in rules]
+        reads: dict[str, set[str]] = {}
+        for rule, judge in self.judged:
+            reads.setdefault(rule.scope, set()).update(judge.reads)
+        #: Per scope: the names read, each with the metric it names (expr.mangle reversed:
+        #: no metric name holds "__"), subject/labels/scope apart.
+        self.names = {
+            scope: tuple((n, n.replace("__", ".")) for n in sorted(names) if n not in _OWN)
+            for scope, names in reads.items()
+        }
+        self.own = {scope: tuple(n for n in _OWN if n in names) for scope, names in reads.items()}
+        self.reads = {scope: frozenset(names) for scope, names in reads.items()}
+
+
+def _under(
+    names: Sequence[tuple[str, str]],
+    metrics: Mapping[str, MetricValue],
+    base: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The names read from the host's metrics, else from the first of `base` that has it."""
     out: dict[str, Any] = {}
-    for n in reads:
-        for m in maps:
+    for n, metric in names:
+        if metric in metrics:
+            out[n] = metrics[metric]
+            continue
+        for m in base:
             if n in m:
                 out[n] = m[n]
                 break
@@ -86,33 +115,23 @@ def _flat(reads: Collection[str], maps: Sequence[Mapping[str, Any]]) -> dict[str
 
 
 def _host_findings(
-    rules: Sequence[Rule],
+    plan: _Plan,
     host: HostReport,
     base: Sequence[Mapping[str, Any]],
-    judges: Judges,
     past: Past | None = None,
 ) -> list[object]:
     """The host's findings as the items of a Findings (passes packed). `base`: the host's
     own names (evaluate's `own`: hypervisor, vars...), the fleet's, its variables."""
     out: list[object] = []
     name = host.name
-    judged = [(rule, judges(rule)) for rule in rules]
+    hm = host.metrics
     # Expressions and messages read only the names they were compiled with: each judgment
     # gets a small dict of those its scope's rules read (copied, as judge() writes `value`
-    # into it), looked up once per subject, instead of a ChainMap over hundreds of names.
-    reads: dict[str, set[str]] = {}
-    for rule, judge in judged:
-        reads.setdefault(rule.scope, set()).update(judge.reads)
-    tail: tuple[Mapping[str, Any], ...] = (
-        {"subject": name, "labels": {}},
-        _metrics(host.metrics),
-        *base,
-    )
+    # into it), looked up once per subject: a row's metrics, the host's, then `base`.
     host_flat: dict[str, Any] | None = None
-    # Per row: its flat context, and its metrics over the host's (row first), merged once.
-    row_layers: dict[str, list[tuple[Row, dict[str, Any], dict[str, MetricValue]]]] = {}
+    row_layers: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
     own = base[0]
-    for rule, judge in judged:
+    for rule, judge in plan.judged:
         conds = judge.conds
         if judge.host_cond is not None:
             try:
@@ -121,37 +140,43 @@ def _host_findings(
                 conds = judge.subject_conds
             except EvalError:
                 pass  # each subject tries it, and words its own finding
-        if rule.scope == "host":
+        scope = rule.scope
+        if scope == "host":
             if host_flat is None:
-                host_flat = _flat(reads["host"], ({"scope": "host"}, *tail))
-                host_flat |= layer(past, "host", name, name, host.metrics, reads["host"])
-            judge.judge(name, name, host.metrics, dict(host_flat), out, conds)
+                host_flat = _under(plan.names["host"], hm, base)
+                mine = {"subject": name, "labels": {}, "scope": "host"}
+                host_flat |= {n: mine[n] for n in plan.own["host"]}
+                host_flat |= layer(past, "host", name, name, hm, plan.reads["host"])
+            judge.judge(name, name, hm, dict(host_flat), out, conds)
             continue
-        layers = row_layers.get(rule.scope)
+        layers = row_layers.get(scope)
         if layers is None:
-            layers = row_layers[rule.scope] = [
-                (
-                    row,
-                    _flat(
-                        reads[rule.scope],
-                        (
-                            {
-                                **_metrics(row.metrics),
-                                "subject": row.name,
-                                "labels": dict(row.labels),
-                                "scope": rule.scope,
-                            },
-                            *tail,
-                        ),
-                    ),
-                    {**host.metrics, **row.metrics},
-                )
-                for row in host.rows_of(rule.scope)
-            ]
-            for row, flat, metrics in layers:
-                flat |= layer(past, rule.scope, name, row.name, metrics, reads[rule.scope])
-        for row, flat, metrics in layers:
-            judge.judge(name, row.name, metrics, dict(flat), out, conds)
+            layers = row_layers[scope] = _row_layers(plan, scope, host, base, past)
+        for row, flat in layers:
+            judge.judge(name, row.name, row.metrics, dict(flat), out, conds, hm)
+    return out
+
+
+def _row_layers(
+    plan: _Plan, scope: str, host: HostReport, base: Sequence[Mapping[str, Any]], past: Past | None
+) -> list[tuple[Row, dict[str, Any]]]:
+    """Each row of `scope` with its flat context: its own metrics over the host's."""
+    names = plan.names[scope]
+    common = _under(names, host.metrics, base)
+    out = []
+    for row in host.rows_of(scope):
+        rm = row.metrics
+        flat = dict(common)
+        for n, metric in names:
+            if metric in rm:
+                flat[n] = rm[metric]
+        mine = {"subject": row.name, "labels": row.labels, "scope": scope}
+        for n in plan.own[scope]:
+            flat[n] = dict(row.labels) if n == "labels" else mine[n]
+        if past is not None:
+            metrics = {**host.metrics, **rm}
+            flat |= layer(past, scope, host.name, row.name, metrics, plan.reads[scope])
+        out.append((row, flat))
     return out
 
 
@@ -181,6 +206,7 @@ def evaluate(
     fleet_ctx = fleet_context(fleet)
     out: list[HostReport] = []
     judges = Judges(rs.rules)
+    plans: dict[tuple[int, ...], _Plan] = {}  # by the ids of the rules (kept alive in it)
     tune = Tuner(rs.names())
     for host in hosts:
         spec = specs.get(host.name)
@@ -206,7 +232,13 @@ def evaluate(
         }
         base = (own, fleet_ctx, host_vars)  # first wins, as in {**host_vars, **fleet, **own}
         enabled = [r for r in tuned if r.enabled]
-        items = [*host.findings, *_host_findings(enabled, host, base, judges, past)]
+        key = tuple(map(id, enabled))
+        plan = plans.get(key)
+        if plan is None:
+            plan = _Plan(enabled, judges)
+            if len(plans) < MAX_PLANS:  # a host's own thresholds make rules of its own
+                plans[key] = plan
+        items = [*host.findings, *_host_findings(plan, host, base, past)]
         findings = Findings(host.name, items)
         if past is not None and states_out is not None:
             by_name = {r.name: r for r in enabled}

@@ -28,7 +28,7 @@ from fleetmon.rules.budget import (
 )
 from fleetmon.rules.exprcheck import TOO_DEEP, check
 from fleetmon.rules.exprcheck import ExprError as ExprError
-from fleetmon.rules.fastexpr import Fallback, Fn, compile_fast
+from fleetmon.rules.fastexpr import Fn, compile_fast
 from fleetmon.rules.historical import FITS, FUNCTIONS, Call, window_of
 from fleetmon.rules.sandbox import ENV, instrument
 
@@ -119,8 +119,11 @@ class Expr:
         if self._fast is not None:
             try:
                 return self._fast(context)
-            except Fallback:
+            except Exception:  # Fallback, or None > 3 and the like
                 pass  # the sandbox below decides, and words any error
+        return self._slow(context)
+
+    def _slow(self, context: Mapping[str, Any]) -> Any:
         try:
             value = self._fn(_pick(context, self._reads))
             if isinstance(value, StrictUndefined):
@@ -133,7 +136,12 @@ class Expr:
 
     def truth(self, context: Mapping[str, Any]) -> bool:
         """The expression as a condition; EvalError when it cannot be decided."""
-        value = self(context)
+        if self._fast is not None:
+            try:
+                return bool(self._fast(context))  # one call per condition: 170 a host
+            except Exception:
+                pass
+        value = self._slow(context)
         try:
             return bool(value)
         except Exception as exc:

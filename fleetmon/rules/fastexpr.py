@@ -5,7 +5,8 @@ sandbox for each of them costs a jinja2 context per judgment (~1 ms per host). O
 constants, tuples/lists of them, and/or/not, comparisons and the defined/undefined/none tests
 are compiled, to the same Python operations jinja2's code generator emits for them. Anything
 else returns None (the sandbox evaluates it); a missing name or any exception at run time
-raises Fallback, and the caller asks the sandbox, which gives the exact value or error text.
+raises (Fallback for a missing name), and the caller asks the sandbox, which gives the exact
+value or error text.
 """
 
 from __future__ import annotations
@@ -126,17 +127,6 @@ def build(node: nodes.Node) -> Fn | None:
 
 
 def compile_fast(node: nodes.Node) -> Fn | None:
-    """The expression's fast closure (raising Fallback when undecided), or None."""
-    fn = build(node)
-    if fn is None:
-        return None
-
-    def run(ctx: Mapping[str, Any]) -> Any:
-        try:
-            return fn(ctx)
-        except Fallback:
-            raise
-        except Exception as exc:  # None > 3 and the like: the sandbox words the error
-            raise Fallback(str(exc)) from exc
-
-    return run
+    """The expression's fast closure, or None. It raises Fallback for a missing name, and
+    whatever Python raises (None > 3): the caller then asks the sandbox, which words it."""
+    return build(node)

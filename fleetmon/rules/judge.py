@@ -100,16 +100,23 @@ class Judge:
         ctx: MutableMapping[str, Any],
         out: list[object],
         conds: Sequence[Expr] | None = None,
+        under: Mapping[str, MetricValue] | None = None,
     ) -> None:
         """Appends the finding for one subject to `out` (nothing when `when:` excludes it);
         a plain pass goes in packed, as this judge, the subject and the value (Findings).
-        `conds`: the conditions left to try (default: all of them)."""
+        `conds`: the conditions left to try (default: all of them). `under`: the host's
+        metrics under a row's `metrics` (the row's win), for a row subject."""
         r = self.rule
         value: MetricValue = None
         metric = r.metric
-        if metric is not None and metric in metrics:
-            value = metrics[metric]
-            ctx["value"] = value
+        offered = False
+        if metric is not None:
+            if metric in metrics:
+                value, offered = metrics[metric], True
+            elif under is not None and metric in under:
+                value, offered = under[metric], True
+            if offered:
+                ctx["value"] = value
         if "__bound" in ctx:
             ctx["__bound"].fits, ctx["__bound"].last = Fits(r.min_points or 2, r.min_r2), None
         for cond in self.conds if conds is None else conds:
@@ -118,18 +125,18 @@ class Judge:
                     return
             except EvalError as exc:
                 # A condition on a metric the host does not offer cannot hold: no finding.
-                if not (no_value(exc) or self._not_offered(metrics)):
+                if not (no_value(exc) or self._not_offered(metrics, under)):
                     out.append(self.unknown(subject, value, f"when: {exc}"))
                 return
         if r.expr is not None:
-            found = self._judge_expr(host, subject, metrics, ctx)
+            found = self._judge_expr(host, subject, metrics, under, ctx)
             if found is None:
                 out += (self, subject, None)
             else:
                 out.append(found)
             return
         assert metric is not None
-        found = self._judge_metric(host, subject, metrics, ctx, value)
+        found = self._judge_metric(host, subject, offered, ctx, value)
         if found is None:
             out += (self, subject, ctx["value"])
         else:
@@ -139,7 +146,7 @@ class Judge:
         self,
         host: str,
         subject: str,
-        metrics: Mapping[str, MetricValue],
+        offered: bool,
         ctx: MutableMapping[str, Any],
         value: MetricValue,
     ) -> Finding | None:
@@ -147,14 +154,14 @@ class Judge:
         r = self.rule
         metric = r.metric
         assert metric is not None
-        if metric not in metrics and r.scope != "fleet":
+        if not offered and r.scope != "fleet":
             return self._not_judged(host, subject, (metric,))
         if r.apply is not None:
             try:
                 value = ctx["value"] = r.apply(ctx)
             except EvalError as exc:
                 return self._no_value(host, subject, exc, r.apply.source)
-        elif metric not in metrics:
+        elif not offered:
             return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
         if value is None:
             why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
@@ -178,9 +185,15 @@ class Judge:
             Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
         )
 
-    def _not_offered(self, metrics: Mapping[str, MetricValue]) -> tuple[str, ...]:
+    def _not_offered(
+        self, metrics: Mapping[str, MetricValue], under: Mapping[str, MetricValue] | None
+    ) -> tuple[str, ...]:
         """The metrics the rule reads that this subject's host does not offer."""
-        return tuple(m for m in self.offerable if m not in metrics)
+        if not self.offerable:
+            return ()
+        return tuple(
+            m for m in self.offerable if m not in metrics and (under is None or m not in under)
+        )
 
     def _not_judged(self, host: str, subject: str, absent: Sequence[str]) -> Finding:
         """OK, saying so: the subject does not offer a metric the rule needs (METRICS.md:
@@ -204,6 +217,7 @@ class Judge:
         host: str,
         subject: str,
         metrics: Mapping[str, MetricValue],
+        under: Mapping[str, MetricValue] | None,
         ctx: MutableMapping[str, Any],
     ) -> Finding | None:
         """An expression rule's finding; None for a plain pass (it does not hold)."""
@@ -213,7 +227,7 @@ class Judge:
         try:
             holds = r.expr.truth(ctx)
         except EvalError as exc:
-            absent = self._not_offered(metrics)
+            absent = self._not_offered(metrics, under)
             if absent and not no_value(exc):
                 return self._not_judged(host, subject, absent)
             return self._no_value(host, subject, exc, "expr")
