@@ -192,12 +192,15 @@ class Findings(Sequence[Finding]):
     Every other finding is kept as it is. Pickles as a plain tuple.
     """
 
-    __slots__ = ("_host", "_items")
+    __slots__ = ("_host", "_items", "_len", "_stored")
 
     def __init__(self, host: str, items: Sequence[object]) -> None:
         # items: Finding objects, and for each packed pass its Pass, subject and value.
         self._host = host
         self._items = tuple(items)
+        # Read by every renderer and verdict (notable): found once, an empty tuple for most.
+        self._stored = tuple([x for x in self._items if x.__class__ is Finding])
+        self._len = len(self._stored) + (len(self._items) - len(self._stored)) // 3
 
     @property
     def items(self) -> tuple[object, ...]:
@@ -208,9 +211,9 @@ class Findings(Sequence[Finding]):
     def host(self) -> str:
         return self._host
 
-    def stored(self) -> Iterator[Finding]:
+    def stored(self) -> tuple[Finding, ...]:
         """The findings kept whole (every one but the plain passes), in order."""
-        return (x for x in self._items if isinstance(x, Finding))
+        return self._stored
 
     def __iter__(self) -> Iterator[Finding]:
         items, host = self._items, self._host
@@ -225,8 +228,7 @@ class Findings(Sequence[Finding]):
                 i += 3
 
     def __len__(self) -> int:
-        whole = sum(1 for x in self._items if x.__class__ is Finding)
-        return whole + (len(self._items) - whole) // 3
+        return self._len
 
     @overload
     def __getitem__(self, index: int) -> Finding: ...
