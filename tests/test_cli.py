@@ -219,3 +219,28 @@ def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
     assert host["status"] == "timeout"
     assert "1 s" in host["error"]
     assert took < 20
+
+
+def test_live_modes_apply_a_host_s_ansible_ssh_timeout(tmp_path: Path) -> None:
+    """`top` (and `serve`: the same collector) stream with the host's own connect timeout:
+    a host that never speaks SSH is shown down after its ansible_ssh_timeout of 1 s."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        port = silent.getsockname()[1]
+        inv = tmp_path / "inv.yaml"
+        inv.write_text(
+            "all:\n  hosts:\n    mute:\n      ansible_host: 127.0.0.1\n"
+            f"      ansible_port: {port}\n      ansible_ssh_timeout: 1\n",
+            encoding="utf-8",
+        )
+        started = time.monotonic()
+        r = fleetmon("top", inv, "-b", "-n", "1", "-d", "0.5", "--connect-timeout", "60")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert r.returncode == 0, r.stderr
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("mute "))
+    assert f"TIMEOUT  connect timeout: no SSH banner from 127.0.0.1:{port} within 1 s" in row
+    assert took < 20

@@ -305,6 +305,15 @@ def test_fleetmon_vars_typed() -> None:
     assert fleetmon_vars(spec(fleetmon_output_cap="512k")).output_cap_bytes == 512 << 10
 
 
+def test_ansible_ssh_timeout_is_the_connect_timeout_unless_fleetmon_s_own_is_set() -> None:
+    # The ssh connection plugin's `timeout` option reads ansible_ssh_timeout (Ansible 2.11+).
+    assert fleetmon_vars(spec(ansible_ssh_timeout=7)).connect_timeout_s == 7.0
+    both = spec(ansible_ssh_timeout="7", fleetmon_connect_timeout="2.5")
+    assert fleetmon_vars(both).connect_timeout_s == 2.5
+    with pytest.raises(ValueError, match=r"^expected a positive number of seconds, got 'soon'$"):
+        check_var("ansible_ssh_timeout", "soon")
+
+
 # --- known_hosts and host-key checking from the ssh args --------------------------------
 
 NO_CHECK = "-o StrictHostKeyChecking=no"

@@ -200,6 +200,8 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "ansible_become_user": _string,
     "ansible_host_key_checking": parse_bool,
     "ansible_group_priority": _integer,
+    # The ssh connection plugin's `timeout` (Ansible 2.11+): fleetmon_connect_timeout wins.
+    "ansible_ssh_timeout": parse_seconds,
     "fleetmon_hypervisor": _hypervisor,
     "fleetmon_virsh_uri": _string,
     "fleetmon_host_key_checking": parse_bool,
@@ -381,7 +383,8 @@ def fleetmon_vars(spec: HostSpec) -> FleetmonVars:
         hypervisor=_hypervisor(v.get("fleetmon_hypervisor", "auto")),
         virsh_uri=v.get("fleetmon_virsh_uri"),
         thresholds=v.get("fleetmon_thresholds"),
-        connect_timeout_s=_opt(v, "fleetmon_connect_timeout", parse_seconds),
+        connect_timeout_s=_opt(v, "fleetmon_connect_timeout", parse_seconds)
+        or _opt(v, "ansible_ssh_timeout", parse_seconds),
         timeout_s=_opt(v, "fleetmon_timeout", parse_seconds),
         output_cap_bytes=_opt(v, "fleetmon_output_cap", parse_size),
         site=_opt(v, "fleetmon_site", parse_site),
