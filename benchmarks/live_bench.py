@@ -29,7 +29,7 @@ from simulated import simulator
 
 TARGET_CPU_MS_PER_HOST_TICK = 1.0
 TICK_S = 2.0
-_PAIRS = re.compile(rb"(\d+)/(\d+) hosts live; (\d+) samples analysed")
+_PAIRS = re.compile(rb"(\d+)/(\d+) hosts live; (\d+) samples analysed; (\d+) passed over")
 
 
 def _proc(pid: int) -> tuple[float, float, int]:
@@ -44,8 +44,8 @@ def _proc(pid: int) -> tuple[float, float, int]:
     return cpu, rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _health(port: int) -> tuple[int, int, int]:
-    """(hosts live, hosts, samples analysed) from /healthz."""
+def _health(port: int) -> tuple[int, int, int, int]:
+    """(hosts live, hosts, samples analysed, ticks passed over) from /healthz."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
             body = r.read()
@@ -54,8 +54,8 @@ def _health(port: int) -> tuple[int, int, int]:
         log(f"/healthz {exc.code}: {body.decode(errors='replace').strip()}")
     m = _PAIRS.search(body)
     if m is None:
-        return 0, 0, 0
-    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return 0, 0, 0, 0
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4))
 
 
 def _free_port() -> int:
@@ -120,7 +120,7 @@ def _watch(
     deadline = time.monotonic() + 300
     while True:
         try:
-            live, _, _ = _health(port)
+            live, _, _, _ = _health(port)
         except OSError:
             live = 0
         if live >= hosts:
@@ -135,10 +135,10 @@ def _watch(
     while True:
         now = time.monotonic() - t0
         cpu, rss, fds = _proc(proc.pid)
-        live, _, pairs = _health(port)
+        live, _, pairs, passed = _health(port)
         samples.append({"t_s": round(now, 1), "cpu_s": cpu, "rss_mb": round(rss, 1),
-                        "fds": fds, "pairs": pairs, "live": live})  # fmt: skip
-        log(f"t={now:6.0f}s rss={rss:.1f} MB fds={fds} pairs={pairs} live={live}")
+                        "fds": fds, "pairs": pairs, "passed": passed, "live": live})  # fmt: skip
+        log(f"t={now:6.0f}s rss={rss:.1f} MB fds={fds} pairs={pairs} passed={passed} live={live}")
         if now >= minutes * 60:
             break
         time.sleep(10)
@@ -155,6 +155,13 @@ def _watch(
         "cpu_ms_per_host_tick": round(cpu_ms, 3),
         "client_cores": round((last["cpu_s"] - first["cpu_s"]) / (last["t_s"] - first["t_s"]), 3),
         "sim_cores": round((fleet.cpu_s() - sim0) / (last["t_s"] - first["t_s"]), 3),
+        # Ticks read but not analysed because a newer one had arrived (the client behind).
+        "ticks_passed_over": last["passed"] - first["passed"],
+        "rss_mb_at_minutes": {
+            m: next((x["rss_mb"] for x in samples if x["t_s"] >= 60 * m), None)
+            for m in (1, 2, 5, 10, 20, 30)
+            if m <= minutes
+        },
         "rss_mb_first": first["rss_mb"],
         "rss_mb_last": last["rss_mb"],
         "rss_mb_max_second_half": max(s["rss_mb"] for s in half),
@@ -172,6 +179,11 @@ def render(doc: dict[str, Any]) -> str:
         ("minutes (real)", doc["minutes"]),
         ("simulated ticks per host", doc["simulated_ticks_per_host"]),
         ("client CPU per host per tick (ms)", doc["cpu_ms_per_host_tick"]),
+        ("ticks passed over (client behind)", doc["ticks_passed_over"]),
+        (
+            "RSS at minutes (MB)",
+            ", ".join(f"{m}: {v}" for m, v in doc["rss_mb_at_minutes"].items()),
+        ),
         ("client cores busy", doc["client_cores"]),
         ("simulator cores busy", doc["sim_cores"]),
         ("RSS first / last (MB)", f"{doc['rss_mb_first']} / {doc['rss_mb_last']}"),

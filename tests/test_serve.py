@@ -9,6 +9,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -318,6 +319,11 @@ def test_sigterm_stops_a_saturated_serve_within_seconds(tmp_path: Path) -> None:
         try:
             served.wait_ready(live=60, limit_s=90)
             time.sleep(3)  # saturated by now: a backlog in every connection
+            # The client behind analyses each host's newest pair and passes over the rest.
+            body = served.get("/healthz")[2].decode()
+            passed = re.search(r"; (\d+) samples analysed; (\d+) passed over$", body.strip())
+            assert passed is not None, body
+            assert int(passed.group(2)) > 0
             t0 = time.monotonic()
             code, err = served.stop()
             elapsed = time.monotonic() - t0

@@ -241,9 +241,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         age = time.monotonic() - last
         live = sum(1 for h in report.hosts if h.collected)
+        passed = sum(link.passed for link in fleet.links)  # the client fell behind
         text = (
             f"last sample {age:.1f} s ago; {live}/{len(report.hosts)} hosts live; "
-            f"{fleet.pairs} samples analysed\n"
+            f"{fleet.pairs} samples analysed; {passed} passed over\n"
         )
         stale = age > 3 * holder.delay_s + 5
         code = HTTPStatus.SERVICE_UNAVAILABLE if stale else HTTPStatus.OK
