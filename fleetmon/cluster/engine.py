@@ -26,8 +26,9 @@ from fleetmon.model import HostReport, Status
 
 log = logging.getLogger(__name__)
 
-#: How often the client looks at its shards (results, deadlines, workers gone).
-POLL_S = 0.2
+#: How often the client looks at its shards (deadlines, start events, workers gone): a
+#: finished shard is seen at once, each look costs the client's event loop a round trip.
+POLL_S = 0.5
 #: How often it asks the scheduler which workers are alive (for shards waiting on a site).
 WORKERS_EVERY_S = 2.0
 #: Attempts per shard: the first, and one retry.
