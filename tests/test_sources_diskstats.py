@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,8 +105,8 @@ BASE = DiskStat(8, 0, "sda", 100, 0, 800, 50, 10, 0, 80, 20, 0, 60, 70)
 
 
 def test_ms_fields_wrap_at_32_bits() -> None:
-    prev = replace(BASE, ms_reading=2**32 - 10, ms_io=2**32 - 100, weighted_ms=2**32 - 1)
-    cur = replace(BASE, reads=110, ms_reading=30, ms_io=400, weighted_ms=999)
+    prev = BASE._replace(ms_reading=2**32 - 10, ms_io=2**32 - 100, weighted_ms=2**32 - 1)
+    cur = BASE._replace(reads=110, ms_reading=30, ms_io=400, weighted_ms=999)
     r = disk_rates(prev, cur, 2.0)
     assert r.r_await_ms == 4.0  # (10 + 30) ms over 10 reads
     assert r.util_pct == 25.0  # 500 ms busy in 2 s
@@ -117,8 +116,8 @@ def test_ms_fields_wrap_at_32_bits() -> None:
 
 
 def test_counts_going_down_count_from_zero_like_sysstat() -> None:
-    cur = replace(BASE, reads=21, sectors_read=1412, ms_reading=987, writes=0, sectors_written=0)
-    r = disk_rates(replace(BASE, reads=51, sectors_read=4216), cur, 1.0)
+    cur = BASE._replace(reads=21, sectors_read=1412, ms_reading=987, writes=0, sectors_written=0)
+    r = disk_rates(BASE._replace(reads=51, sectors_read=4216), cur, 1.0)
     assert r.reregistered
     assert (r.reads_per_s, r.read_bytes_per_s, r.r_await_ms) == (21.0, 1412 * 512.0, 47.0)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,7 @@ def test_recreated_interface_counts_from_zero_like_sar() -> None:
 
 def test_error_counter_alone_going_down_gives_no_rate_for_it() -> None:
     nic = parse_net_dev(read("jamescun-procfs/testdata/proc/net/dev"))[2]  # wg0
-    r = nic_rates(nic, replace(nic, rx_errors=0), 1.0)
+    r = nic_rates(nic, nic._replace(rx_errors=0), 1.0)
     assert not r.recreated
     assert r.rates["nic.rx_errors_per_s"] is None
     assert r.rates["nic.rx_bytes_per_s"] == 0.0

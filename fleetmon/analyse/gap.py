@@ -9,7 +9,6 @@ in between (another boot id, or uptime gone back) gives no average, with a note.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from fleetmon.sources.stat import CpuTimes, cpu_shares
 NS = 1_000_000_000
 #: One subject's counters, as analyse/counters.py gives them or the history kept them.
 Counters = Mapping[str, int | float | str | None]
-_CPU = tuple(f.name for f in dataclasses.fields(CpuTimes))
+_CPU = CpuTimes._fields
 _PSI = (
     ("psi.cpu_some_pct", "psi.cpu.some_us"),
     ("psi.memory_some_pct", "psi.memory.some_us"),
@@ -85,7 +84,7 @@ def host_gap(prev: Counters, cur: Counters, dt: float) -> dict[str, MetricValue]
 
 
 def _fields(cls: Any, c: Counters, **fixed: Any) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = set(cls._fields)  # a NamedTuple's
     try:
         return cls(**fixed, **{k: v for k, v in c.items() if k in names})
     except TypeError:

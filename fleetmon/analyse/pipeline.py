@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 PROBE_CPU_NOTE_MS = 50.0
 
 _TIMES_RE = re.compile(r"(\d+)m([\d.]+)s")
+#: json.dumps(v, separators=(",", ":")), without building an encoder per call.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def probe_cpu_ms(out: ProbeOutput) -> float | None:
@@ -136,7 +138,7 @@ def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
         hm, hypervisor = _host_metrics(out)
         names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
         found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
-        counters = {k: json.dumps(v, separators=(",", ":")) for k, v in found.items()}
+        counters = {k: _compact_json(v) for k, v in found.items()}
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
     except Exception as exc:

@@ -8,11 +8,12 @@ read /proc/zoneinfo (our probe does not): MemFree + Cached, which over-counts a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int
+from fleetmon.sources import MAX_DIGITS, lines_of, to_int
 
 AVAILABLE_ESTIMATED_NOTE = (
     "MemAvailable absent (kernel < 3.14): mem.available_bytes estimated as MemFree + Cached"
@@ -41,8 +42,23 @@ class MemInfo:
         return free + self.values.get("Cached", 0), True
 
 
+#: A usual line: a key without blank or colon, an unsigned count below 2**64, kB or nothing.
+_LINE_RE = re.compile(rf"^([^\s:]+):[ ]*([0-9]{{1,{MAX_DIGITS - 1}}})(?: kB)?$", re.M)
+
+
 def parse_meminfo(text: str) -> MemInfo:
     """Parse /proc/meminfo; MemTotal is required."""
+    found = _LINE_RE.findall(text)
+    if len(found) == text.count("\n") and text.endswith("\n"):
+        # Every line a usual one (each match is a whole line): no check is left to do.
+        values = dict(found)
+        if "MemTotal" in values:
+            return MemInfo(dict(zip(values, map(int, values.values()), strict=True)))
+    return _parse_meminfo_lines(text)
+
+
+def _parse_meminfo_lines(text: str) -> MemInfo:
+    """parse_meminfo(), one line at a time (and its errors)."""
     values: dict[str, int] = {}
     for line in lines_of(text):
         key, colon, rest = line.partition(":")

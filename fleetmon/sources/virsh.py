@@ -126,16 +126,17 @@ class DomainStats:
     def vcpu_indices(self) -> list[int]:
         """The N of every `vcpu.N.*` field, sorted."""
         if not self._vcpus:
-            found = {
-                int(m.group(1))
-                for k in self.fields
-                if k.startswith("vcpu.") and (m := _VCPU_RE.match(k))
-            }
+            found: set[int] = set()
+            for k in self.fields:
+                if k[:5] == "vcpu.":
+                    n, dot, _ = k[5:].partition(".")
+                    # `vcpu.N.`, N of 1 to 9 ASCII digits (string tests, not a regex per key).
+                    if dot and 0 < len(n) <= 9 and n.isascii() and n.isdigit():
+                        found.add(int(n))
             self._vcpus.append(sorted(found))
         return list(self._vcpus[0])
 
 
-_VCPU_RE = re.compile(r"^vcpu\.([0-9]{1,9})\.")
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
 
 

@@ -7,6 +7,7 @@ with kernel versions: pswpin/pswpout/pgmajfault exist since 2.6, oom_kill since 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,20 +31,17 @@ class VmStat:
 @functools.lru_cache(maxsize=2)
 def parse_vmstat(text: str) -> VmStat:
     """Parse /proc/vmstat."""
-    rows = [line.split() for line in lines_of(text)]
-    values = [parts[1] for parts in rows if len(parts) == 2]
-    joined = "".join(values)
-    if (
-        len(values) == len(rows)
-        and joined.isascii()
-        and joined.isdigit()
-        and max(map(len, values), default=0) < MAX_DIGITS
-    ):
-        # The usual file: every line a name and an unsigned count, checked in one go.
-        counters = {parts[0]: int(parts[1]) for parts in rows}
+    if _USUAL_RE.fullmatch(text):
+        # The usual file, checked by one regex: split() alternates names and counts.
+        tokens = text.split()
+        counters = dict(zip(tokens[::2], map(int, tokens[1::2]), strict=True))
         if counters:
             return VmStat(counters)
     return _parse_vmstat_lines(text)
+
+
+#: Lines of a name and an unsigned count below 2**64 (fewer than MAX_DIGITS digits).
+_USUAL_RE = re.compile(rf"(?:[a-z_0-9]+ [0-9]{{1,{MAX_DIGITS - 1}}}\n)*")
 
 
 def _parse_vmstat_lines(text: str) -> VmStat:
