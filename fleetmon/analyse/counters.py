@@ -11,13 +11,14 @@ net/dev fields), each KVM VM (domstats cpu.time, vCPU delay, block and net sums,
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from itertools import repeat
 from typing import Any
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import virsh
 from fleetmon.sources.diskstats import parse_diskstats
 from fleetmon.sources.netdev import parse_net_dev
-from fleetmon.sources.pressure import parse_pressure
+from fleetmon.sources.pressure import SECTION_PARSERS
 from fleetmon.sources.sections import ProbeOutput
 from fleetmon.sources.stat import parse_stat
 from fleetmon.sources.uptime import parse_boot_id, parse_uptime
@@ -34,6 +35,10 @@ VM_SUMS = {
     "net": ("rx.bytes", "tx.bytes", "rx.drop", "tx.drop"),
 }
 VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault")
+#: VM_SUMS with each counter's name (`block.rd.reqs`), formatted once.
+_VM_SUM_NAMES = tuple(
+    (group, tuple((key, f"{group}.{key}") for key in keys)) for group, keys in VM_SUMS.items()
+)
 
 
 def _parse(out: ProbeOutput, sample: int, name: str, parser: Any) -> Any:
@@ -58,9 +63,9 @@ def host_counters(out: ProbeOutput, sample: int = 2) -> Counters:
     vm = _parse(out, sample, "vmstat", parse_vmstat)
     if vm is not None:
         c.update({k: vm.get(k) for k in VMSTAT})
-    for res in ("cpu", "io", "memory"):
-        section = f"pressure_{res}"
-        p = _parse(out, sample, section, lambda t, s=section: parse_pressure(t, section=s))
+    for section, parser in SECTION_PARSERS:
+        res = section.removeprefix("pressure_")
+        p = _parse(out, sample, section, parser)
         if p is not None:
             c[f"psi.{res}.some_us"] = p.some.total_us if p.some else None
             c[f"psi.{res}.full_us"] = p.full.total_us if p.full else None
@@ -100,12 +105,13 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
         c: Counters = {k: d.num(k) for k in VM_FIELDS}
         delays = [d.num(f"vcpu.{i}.delay") for i in d.vcpu_indices()]
         c["vcpu.delay"] = None if not delays or None in delays else sum(delays)  # type: ignore[arg-type]
-        for group, keys in VM_SUMS.items():
-            slots = d.device_slots(group)
-            for key in keys:
-                vals = [d.device_field(group, slot, key) for slot in slots.values()]
-                ok = all(isinstance(v, int) for v in vals)
-                c[f"{group}.{key}"] = sum(vals) if ok and vals else None  # type: ignore[arg-type]
+        get = d.fields.get  # device_field(), without a call more per device and key
+        for group, keys in _VM_SUM_NAMES:
+            slots = tuple(d.device_slots(group).values())
+            for key, name in keys:
+                vals = [get(f"{group}.{slot}.{key}") for slot in slots]
+                ok = all(map(isinstance, vals, repeat(int)))
+                c[name] = sum(vals) if ok and vals else None  # type: ignore[arg-type]
         out_[d.name] = c
     return out_
 

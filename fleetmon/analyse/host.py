@@ -6,7 +6,6 @@ between the samples or a non-positive interval gives None plus a note, never a m
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,7 +13,7 @@ from typing import TypeVar
 from fleetmon.model import HostMetrics, MetricValue, Row
 from fleetmon.model.catalog import DISK, HOST
 from fleetmon.sources import rate
-from fleetmon.sources.df import df_pct, is_pseudo, parse_df
+from fleetmon.sources.df import DfRow, df_pct, is_pseudo, parse_df
 from fleetmon.sources.diskstats import (
     DiskStats,
     disk_rates,
@@ -25,7 +24,7 @@ from fleetmon.sources.diskstats import (
 from fleetmon.sources.loadavg import parse_loadavg
 from fleetmon.sources.meminfo import memory_metrics, parse_meminfo
 from fleetmon.sources.netdev import NIC_METRICS, NetDev, nic_rates, parse_net_dev
-from fleetmon.sources.pressure import Pressure, parse_pressure
+from fleetmon.sources.pressure import SECTION_PARSERS, Pressure
 from fleetmon.sources.sections import ProbeOutput
 from fleetmon.sources.stat import Stat, cpu_shares, max_core_busy_pct, parse_stat
 from fleetmon.sources.uptime import Uptime, parse_boot_id, parse_uptime
@@ -163,8 +162,7 @@ def _psi(
     m: dict[str, MetricValue] = {}
     files: dict[str, tuple[Pressure | None, Pressure | None]] = {}
     absent: set[str] = set()
-    for section in ("pressure_cpu", "pressure_io", "pressure_memory"):
-        parser = functools.partial(parse_pressure, section=section)
+    for section, parser in SECTION_PARSERS:
         files[section] = (_parse(out, 1, section, parser), _parse(out, 2, section, parser))
         name = section.removeprefix("pressure_")
         if files[section] == (None, None):
@@ -278,12 +276,20 @@ def _nics(
     return tuple(rows)
 
 
+def _parse_df_k(text: str) -> tuple[DfRow, ...]:
+    return parse_df(text, "df_k")
+
+
+def _parse_df_i(text: str) -> tuple[DfRow, ...]:
+    return parse_df(text, "df_i")
+
+
 def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Row, ...]:
-    blocks = _parse(out, 0, "df_k", lambda t: parse_df(t, "df_k"))
+    blocks = _parse(out, 0, "df_k", _parse_df_k)
     if blocks is None:
         notes.add("df -P -k failed: no filesystem rows")
         return ()
-    inodes = _parse(out, 0, "df_i", lambda t: parse_df(t, "df_i"))
+    inodes = _parse(out, 0, "df_i", _parse_df_i)
     if inodes is None:
         notes.add("df -P -i failed: fs.inodes_used_pct null")
     by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}

@@ -23,6 +23,7 @@ from fleetmon.model import (
     HostMetrics,
     HostReport,
     HostSpec,
+    Metrics,
     RawResult,
     Report,
     Row,
@@ -58,11 +59,17 @@ def _label_vm_ports(nics: tuple[Row, ...], nic_vm: Mapping[str, str]) -> tuple[R
     if not nic_vm:
         return nics
     return tuple(
-        dataclasses.replace(row, labels={**row.labels, "vm": nic_vm[row.name]})
+        _row(row, row.metrics, {**row.labels, "vm": nic_vm[row.name]})
         if row.name in nic_vm
         else row
         for row in nics
     )
+
+
+def _row(row: Row, metrics: Metrics, labels: Mapping[str, str]) -> Row:
+    """dataclasses.replace(row, metrics=..., labels=...) at a third of its cost (two per VM
+    per host); Row's fields are these three."""
+    return Row(row.name, metrics, labels)
 
 
 def _uuids(out: ProbeOutput, hypervisor: str) -> dict[str, str]:
@@ -90,12 +97,12 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
         notes.append(f"the probe used {cost:.0f} ms of CPU on this host")
     uuids = _uuids(out, vm.hypervisor)
     vms = tuple(
-        dataclasses.replace(
+        _row(
             row,
-            labels={**row.labels, "hypervisor": vm.hypervisor}
-            | ({"uuid": uuids[row.name]} if row.name in uuids else {}),
             # The QEMU process's cgroup: its host-side memory and I/O (libvirt VMs only).
-            metrics={**row.metrics, **ctr.vm_metrics.get(row.name, {})},
+            {**row.metrics, **ctr.vm_metrics.get(row.name, {})},
+            {**row.labels, "hypervisor": vm.hypervisor}
+            | ({"uuid": uuids[row.name]} if row.name in uuids else {}),
         )
         for row in vm.vms
     )

@@ -161,12 +161,13 @@ def _device_sum(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, key: s
     # Slots rather than indexed(): the same devices, matched by name, without a dict of
     # every device's fields (ten keys per VM per host add up over a fleet).
     before, after = d1.device_slots(group), d2.device_slots(group)
+    get1, get2 = d1.fields.get, d2.fields.get  # device_field(), without a call more
     total: int | None = None
     for name, slot in after.items():
         old = before.get(name)
         if old is None:
             continue  # hot-plugged between the samples: no Δ for it
-        a, b = d1.device_field(group, old, key), d2.device_field(group, slot, key)
+        a, b = get1(f"{group}.{old}.{key}"), get2(f"{group}.{slot}.{key}")
         if not isinstance(a, int) or not isinstance(b, int) or b < a:
             return None
         total = (total or 0) + b - a

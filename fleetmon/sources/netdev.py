@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS, device_lines, to_ints
@@ -111,11 +111,24 @@ class NicRates:
 
 def nic_rates(prev: NetDev, cur: NetDev, interval_s: float) -> NicRates:
     """nic.* between two samples (interval_s > 0), sar -n DEV semantics."""
-    main = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
-    recreated = any(getattr(cur, f) < getattr(prev, f) for f in main)
+    recreated = (
+        cur.rx_bytes < prev.rx_bytes
+        or cur.tx_bytes < prev.tx_bytes
+        or cur.rx_packets < prev.rx_packets
+        or cur.tx_packets < prev.tx_packets
+    )
+    after, before = _counters(cur), _counters(prev)
     rates: dict[str, float | None] = {}
-    for metric, f in _RATE_FIELDS:
-        before = 0 if recreated else getattr(prev, f)
-        delta = getattr(cur, f) - before
+    for metric, i in _RATE_INDEX:
+        delta = after[i] - (0 if recreated else before[i])
         rates[metric] = None if delta < 0 else delta / interval_s
     return NicRates(rates, recreated)
+
+
+def _counters(nic: NetDev) -> tuple[int, ...]:
+    """Every field but the name."""
+    return cast("tuple[int, ...]", nic[1:])
+
+
+#: _RATE_FIELDS with each field's position in _counters().
+_RATE_INDEX = tuple((metric, NetDev._fields.index(f) - 1) for metric, f in _RATE_FIELDS)

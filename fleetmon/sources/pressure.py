@@ -7,15 +7,16 @@ time in microseconds; the avg fields are the kernel's own running averages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_float, to_int
+from fleetmon.sources import MAX_DIGITS, lines_of, to_float, to_int
 
 
-@dataclass(frozen=True, slots=True)
-class PressureLine:
-    """One "some" or "full" line."""
+class PressureLine(NamedTuple):
+    """One "some" or "full" line (a NamedTuple: cheaper to build than a frozen dataclass)."""
 
     avg10: float
     avg60: float
@@ -23,16 +24,36 @@ class PressureLine:
     total_us: int
 
 
-@dataclass(frozen=True, slots=True)
-class Pressure:
+class Pressure(NamedTuple):
     """A pressure file; `full` is None when the kernel prints no full line."""
 
     some: PressureLine | None
     full: PressureLine | None
 
 
+#: The usual line: averages as the kernel prints them (LOAD_INT.LOAD_FRAC, two decimals) and
+#: a total below 2**64.
+_AVG = r"([0-9]{1,6}\.[0-9]{2})"
+_LINE = rf"avg10={_AVG} avg60={_AVG} avg300={_AVG} total=([0-9]{{1,{MAX_DIGITS - 1}}})\n"
+_USUAL_RE = re.compile(rf"some {_LINE}(?:full {_LINE})?")
+
+
 def parse_pressure(text: str, section: str = "pressure") -> Pressure:
     """Parse one /proc/pressure/* file; `section` names it in errors."""
+    m = _USUAL_RE.fullmatch(text)
+    if m is not None:
+        # Checked by the regex: float() and int() of such tokens are what to_float/to_int give.
+        g = m.groups()
+        some = PressureLine(float(g[0]), float(g[1]), float(g[2]), int(g[3]))
+        full = (
+            None if g[4] is None else PressureLine(float(g[4]), float(g[5]), float(g[6]), int(g[7]))
+        )
+        return Pressure(some, full)
+    return _parse_pressure_lines(text, section)
+
+
+def _parse_pressure_lines(text: str, section: str) -> Pressure:
+    """parse_pressure(), one line at a time (and its errors)."""
     found: dict[str, PressureLine] = {}
     for line in lines_of(text):
         kind, *pairs = line.split()
@@ -58,3 +79,25 @@ def parse_pressure(text: str, section: str = "pressure") -> Pressure:
     if not found:
         raise ProbeParseError(section, "empty")
     return Pressure(found.get("some"), found.get("full"))
+
+
+def _parse_cpu(text: str) -> Pressure:
+    return parse_pressure(text, section="pressure_cpu")
+
+
+def _parse_io(text: str) -> Pressure:
+    return parse_pressure(text, section="pressure_io")
+
+
+def _parse_memory(text: str) -> Pressure:
+    return parse_pressure(text, section="pressure_memory")
+
+
+#: The probe's PSI sections, each with its parser: module functions, so that the memo of
+#: ProbeOutput.parsed keys them once (a partial made per call gets its key built each time)
+#: and the deltas and the counters share their parses.
+SECTION_PARSERS: tuple[tuple[str, Callable[[str], Pressure]], ...] = (
+    ("pressure_cpu", _parse_cpu),
+    ("pressure_io", _parse_io),
+    ("pressure_memory", _parse_memory),
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS, lines_of, to_int, to_ints
@@ -226,7 +226,11 @@ def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, .
             continue
         # cpu_shares(...).busy_pct, without the other nine shares (hosts have 100s of CPUs):
         # the Δ of the eight columns of T (user..steal), each clamped at 0.
-        d = list(map(_delta, old[:8], times[:8]))
+        a, b = old[:8], times[:8]
+        if None in a or None in b:
+            d = list(map(_delta, a, b))
+        else:  # _delta inline: every column printed (the usual kernel)
+            d = [y - x if y > x else 0 for x, y in zip(_ints(a), _ints(b), strict=True)]
         total = sum(v for v in d if v is not None)
         if total == 0:
             continue
@@ -236,3 +240,8 @@ def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, .
         if busiest is None or busy > busiest:
             busiest = busy
     return busiest, one_side
+
+
+def _ints(times: tuple[int | None, ...]) -> tuple[int, ...]:
+    """Columns already checked for None."""
+    return cast("tuple[int, ...]", times)
