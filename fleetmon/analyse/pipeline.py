@@ -74,10 +74,10 @@ def _row(row: Row, metrics: Metrics, labels: Mapping[str, str]) -> Row:
 
 def _uuids(out: ProbeOutput, hypervisor: str) -> dict[str, str]:
     """VM name -> domain UUID, when the probe could list them (else keyed by name)."""
-    text = out.text(0, "vm_uuids")
-    if not text:
+    if not out.text(0, "vm_uuids"):
         return {}
-    return parse_xl_uuids(text) if hypervisor == "xen" else parse_virsh_uuids(text)
+    parser = parse_xl_uuids if hypervisor == "xen" else parse_virsh_uuids
+    return out.parsed(0, "vm_uuids", parser) or {}
 
 
 def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:

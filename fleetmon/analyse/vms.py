@@ -43,10 +43,16 @@ class VmResult:
     host_mem_bytes: int | None = None
 
 
-def probe_meta(out: ProbeOutput) -> dict[str, str]:
+def probe_meta(out: ProbeOutput) -> Mapping[str, str]:
     """The probe's `meta` section (probe version, hypervisor found, tool paths)."""
+    # Through the memo: a streamed host's meta is read once, not at every tick.
+    return out.parsed(0, "meta", parse_meta) or {}
+
+
+def parse_meta(text: str) -> dict[str, str]:
+    """`key=value` lines of the `meta` section."""
     meta: dict[str, str] = {}
-    for line in (out.text(0, "meta") or "").splitlines():
+    for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep:
             meta[key.strip()] = value.strip()
@@ -113,7 +119,8 @@ def _kvm(
     s1 = {d.name: d for d in out.parsed(1, "virsh_domstats", virsh.parse_domstats) or ()}
     s2 = out.parsed(2, "virsh_domstats", virsh.parse_domstats) or ()
     node_text = out.text(0, "virsh_nodeinfo")
-    node = virsh.parse_nodeinfo(node_text) if node_text else virsh.NodeInfo(None, None)
+    node = out.parsed(0, "virsh_nodeinfo", virsh.parse_nodeinfo) if node_text else None
+    node = node or virsh.NodeInfo(None, None)
     cpus = host_cpus or node.cpus
     mem = host_mem_bytes or node.mem_bytes
     notes: list[str] = []

@@ -10,10 +10,10 @@ the share of what non-root users can use. Pseudo filesystems are told by their s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources import lines_of, to_int
+from fleetmon.sources import MAX_DIGITS, lines_of, to_int
 
 _ROW_RE = re.compile(
     r"(?P<src>\S.*?)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+%|-)\s+(?P<mnt>\S.*)"
@@ -57,9 +57,9 @@ PSEUDO_SOURCES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DfRow:
-    """One df line: 1K blocks (or inodes with -i); None where df prints '-'."""
+class DfRow(NamedTuple):
+    """One df line: 1K blocks (or inodes with -i); None where df prints '-'. A NamedTuple:
+    cheaper to build than a frozen dataclass."""
 
     source: str
     mount: str
@@ -81,11 +81,20 @@ def parse_df(text: str, section: str = "df_k") -> tuple[DfRow, ...]:
                 section, f"expected 'source total used avail pct mount': {line[:80]!r}"
             )
         total, used, avail = (
-            None if g == "-" else to_int(section, g, f"{m.group('mnt')[:40]!r} {what}")
+            _count(section, m, g, what)
             for g, what in zip(m.group(2, 3, 4), ("total", "used", "available"), strict=True)
         )
         rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
     return tuple(rows)
+
+
+def _count(section: str, m: re.Match[str], token: str, what: str) -> int | None:
+    """A number column: None for '-', else its digits (the regex's) as an int, below 2**64."""
+    if token == "-":
+        return None
+    if len(token) < MAX_DIGITS:
+        return int(token)  # the usual case, without building the error's field name
+    return to_int(section, token, f"{m.group('mnt')[:40]!r} {what}")
 
 
 def df_pct(used: int | None, available: int | None) -> float | None:
