@@ -107,9 +107,9 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
         c["vcpu.delay"] = None if not delays or None in delays else sum(delays)  # type: ignore[arg-type]
         get = d.fields.get  # device_field(), without a call more per device and key
         for group, keys in _VM_SUM_NAMES:
-            slots = tuple(d.device_slots(group).values())
+            prefixes = [f"{group}.{slot}." for slot in d.device_slots(group).values()]
             for key, name in keys:
-                vals = [get(f"{group}.{slot}.{key}") for slot in slots]
+                vals = [get(p + key) for p in prefixes]
                 ok = all(map(isinstance, vals, repeat(int)))
                 c[name] = sum(vals) if ok and vals else None  # type: ignore[arg-type]
         out_[d.name] = c

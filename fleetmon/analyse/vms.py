@@ -163,22 +163,34 @@ def _delta(d1: virsh.DomainStats, d2: virsh.DomainStats, key: str) -> int | None
     return None if a is None or b is None or b < a else b - a
 
 
-def _device_sum(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, key: str) -> int | None:
-    """ΣΔ of `group.N.key` over the devices (matched by name) present in both samples."""
-    # Slots rather than indexed(): the same devices, matched by name, without a dict of
-    # every device's fields (ten keys per VM per host add up over a fleet).
+def _device_sums(
+    d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, keys: tuple[str, ...]
+) -> dict[str, int | None]:
+    """Per key, ΣΔ of `group.N.key` over the devices (matched by name) present in both
+    samples; None for a key when a device lacks it or its counter went down."""
     before, after = d1.device_slots(group), d2.device_slots(group)
-    get1, get2 = d1.fields.get, d2.fields.get  # device_field(), without a call more
-    total: int | None = None
-    for name, slot in after.items():
-        old = before.get(name)
-        if old is None:
-            continue  # hot-plugged between the samples: no Δ for it
-        a, b = get1(f"{group}.{old}.{key}"), get2(f"{group}.{slot}.{key}")
-        if not isinstance(a, int) or not isinstance(b, int) or b < a:
-            return None
-        total = (total or 0) + b - a
-    return total
+    # Slots rather than indexed(): the same devices, matched by name, without a dict of
+    # every device's fields. A device hot-plugged between the samples has no Δ.
+    pairs = [
+        (f"{group}.{before[n]}.", f"{group}.{slot}.") for n, slot in after.items() if n in before
+    ]
+    get1, get2 = d1.fields.get, d2.fields.get
+    sums: dict[str, int | None] = {}
+    for key in keys:
+        total: int | None = None
+        for p1, p2 in pairs:
+            a, b = get1(p1 + key), get2(p2 + key)
+            if not isinstance(a, int) or not isinstance(b, int) or b < a:
+                total = None
+                break
+            total = (total or 0) + b - a
+        sums[key] = total
+    return sums
+
+
+#: The domstats counters of a VM's disks and NICs that its metrics sum.
+_BLOCK_KEYS = ("rd.reqs", "wr.reqs", "rd.times", "wr.times", "rd.bytes", "wr.bytes")
+_NET_KEYS = ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
 
 
 def _kib(value: int | None) -> int | None:
@@ -208,12 +220,8 @@ def _kvm_vm(
     delays = [_delta(d1, d2, f"vcpu.{i}.delay") for i in d2.vcpu_indices()]
     delay = None if not delays or None in delays else sum(x for x in delays if x is not None)
 
-    def blk(key: str) -> int | None:
-        return _device_sum(d1, d2, "block", key)
-
-    def net(key: str) -> int | None:
-        return _device_sum(d1, d2, "net", key)
-
+    blk = _device_sums(d1, d2, "block", _BLOCK_KEYS).__getitem__
+    net = _device_sums(d1, d2, "net", _NET_KEYS).__getitem__
     rd_reqs, wr_reqs = blk("rd.reqs"), blk("wr.reqs")
     rd_ns, wr_ns = blk("rd.times"), blk("wr.times")
     m.update({
