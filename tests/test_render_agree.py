@@ -9,8 +9,9 @@ import re
 import pytest
 from test_report_golden import _in_process_report
 
-from fleetmon.model import catalog
+from fleetmon.model import MetricValue, catalog
 from fleetmon.render.html import render_html
+from fleetmon.render.pick import figure
 from fleetmon.render.text import TextOptions, render_text
 
 
@@ -72,3 +73,27 @@ def test_text_fits_the_width(width: int) -> None:
         assert host in text
     wide = render_text(report)
     assert max(len(line) for line in wide.splitlines()) > 100
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (12.5, 12.5),
+        (-0.0, -0.0),
+        (3, 3.0),
+        (0, 0.0),
+        (True, None),
+        (False, None),
+        (None, None),
+        ("running", None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (-float("inf"), None),
+    ],
+)
+def test_a_figure_is_a_finite_number_and_nothing_else(
+    value: MetricValue, expected: float | None
+) -> None:
+    got = figure(value)
+    assert got == expected
+    assert got is None or type(got) is float

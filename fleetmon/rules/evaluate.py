@@ -1,7 +1,8 @@
 """Rules applied to collected hosts and fleet statistics (pure): findings per rule x subject.
 
 Every rule that applies yields a finding per subject, OK included (JUnit needs the passes);
-renderers show the non-OK ones. A null metric is UNKNOWN, never a silent pass; an absent one
+renderers show the non-OK ones (model.notable), so a plain pass is kept packed in the host's
+Findings and made only if read. A null metric is UNKNOWN, never a silent pass; an absent one
 (not offered by the host) is not judged (judge.py).
 """
 
