@@ -48,13 +48,19 @@ _LINE_RE = re.compile(rf"^([^\s:]+):[ ]*([0-9]{{1,{MAX_DIGITS - 1}}})(?: kB)?$",
 
 def parse_meminfo(text: str) -> MemInfo:
     """Parse /proc/meminfo; MemTotal is required."""
+    fast = _parse_meminfo_fast(text)
+    return fast if fast is not None else _parse_meminfo_lines(text)
+
+
+def _parse_meminfo_fast(text: str) -> MemInfo | None:
+    """parse_meminfo() of a file of usual lines only, by one regex; None for anything else."""
     found = _LINE_RE.findall(text)
     if len(found) == text.count("\n") and text.endswith("\n"):
         # Every line a usual one (each match is a whole line): no check is left to do.
         values = dict(found)
         if "MemTotal" in values:
             return MemInfo(dict(zip(values, map(int, values.values()), strict=True)))
-    return _parse_meminfo_lines(text)
+    return None
 
 
 def _parse_meminfo_lines(text: str) -> MemInfo:

@@ -40,16 +40,20 @@ _USUAL_RE = re.compile(rf"some {_LINE}(?:full {_LINE})?")
 
 def parse_pressure(text: str, section: str = "pressure") -> Pressure:
     """Parse one /proc/pressure/* file; `section` names it in errors."""
+    fast = _parse_pressure_fast(text)
+    return fast if fast is not None else _parse_pressure_lines(text, section)
+
+
+def _parse_pressure_fast(text: str) -> Pressure | None:
+    """parse_pressure() of the usual file, checked by one regex; None for anything else."""
     m = _USUAL_RE.fullmatch(text)
-    if m is not None:
-        # Checked by the regex: float() and int() of such tokens are what to_float/to_int give.
-        g = m.groups()
-        some = PressureLine(float(g[0]), float(g[1]), float(g[2]), int(g[3]))
-        full = (
-            None if g[4] is None else PressureLine(float(g[4]), float(g[5]), float(g[6]), int(g[7]))
-        )
-        return Pressure(some, full)
-    return _parse_pressure_lines(text, section)
+    if m is None:
+        return None
+    # Checked by the regex: float() and int() of such tokens are what to_float/to_int give.
+    g = m.groups()
+    some = PressureLine(float(g[0]), float(g[1]), float(g[2]), int(g[3]))
+    full = None if g[4] is None else PressureLine(float(g[4]), float(g[5]), float(g[6]), int(g[7]))
+    return Pressure(some, full)
 
 
 def _parse_pressure_lines(text: str, section: str) -> Pressure:

@@ -31,13 +31,17 @@ class VmStat:
 @functools.lru_cache(maxsize=2)
 def parse_vmstat(text: str) -> VmStat:
     """Parse /proc/vmstat."""
-    if _USUAL_RE.fullmatch(text):
-        # The usual file, checked by one regex: split() alternates names and counts.
-        tokens = text.split()
-        counters = dict(zip(tokens[::2], map(int, tokens[1::2]), strict=True))
-        if counters:
-            return VmStat(counters)
-    return _parse_vmstat_lines(text)
+    fast = _parse_vmstat_fast(text)
+    return fast if fast is not None else _parse_vmstat_lines(text)
+
+
+def _parse_vmstat_fast(text: str) -> VmStat | None:
+    """parse_vmstat() of the usual file, checked by one regex; None for anything else."""
+    if not _USUAL_RE.fullmatch(text):
+        return None
+    tokens = text.split()  # names and counts, alternating
+    counters = dict(zip(tokens[::2], map(int, tokens[1::2]), strict=True))
+    return VmStat(counters) if counters else None
 
 
 #: Lines of a name and an unsigned count below 2**64 (fewer than MAX_DIGITS digits).
