@@ -11,6 +11,7 @@ import pytest
 from probetext import NONCE, section
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sources.cgrouplines import parse_cgroup_lines
 from fleetmon.sources.cgroups import parse_cgroups, parse_names
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.ctrpaths import Ident, identify
@@ -148,6 +149,34 @@ def test_v1_recorded_tree_read_by_the_probe_command(tmp_path: Path) -> None:
     assert identify(f"docker/{HEX}") == Ident("docker", HEX)
 
 
+def test_devices_add_up_and_blkio_total_alone_is_zero(tmp_path: Path) -> None:
+    """The probe's awk on io.stat of two devices (the recorded line, and again as 8:48),
+    and on blkio files of a v1 host: device lines, or the `Total 0` alone of a container
+    that did no I/O (as in the Podman capture)."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    plant(tmp_path, f"system.slice/docker-{HEX}.scope", COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
+    io = tmp_path / "system.slice" / f"docker-{HEX}.scope" / "io.stat"
+    line = io.read_text()
+    io.write_text(line + line.replace("8:32", "8:48"))
+    (values,) = parse_cgroups(read_tree(tmp_path, "cgroup")).values()
+    assert (values.values["read_bytes"], values.values["write_bytes"]) == (
+        2 * 40824832, 2 * 824999936,
+    )  # fmt: skip
+    v1 = tmp_path / "v1"
+    blkio = v1 / "blkio" / "docker"
+    (blkio / HEX).mkdir(parents=True)
+    (blkio / HEX / "blkio.throttle.io_service_bytes").write_text(
+        "8:0 Read 4096\n8:0 Write 512\n8:0 Sync 4608\n8:16 Read 1\nTotal 4609\n"
+    )
+    (blkio / ID_CPU).mkdir()
+    (blkio / ID_CPU / "blkio.throttle.io_service_bytes").write_text("Total 0\n")
+    found = parse_cgroups(read_tree(v1, "cgroup"))
+    assert {k: dict(v.values) for k, v in found.items()} == {
+        f"docker/{HEX}": {"read_bytes": 4097, "write_bytes": 512},
+        f"docker/{ID_CPU}": {"read_bytes": 0, "write_bytes": 0},
+    }
+
+
 def test_a_missing_cgroup_root_fails_the_section(tmp_path: Path) -> None:
     cmd = dict(SAMPLE_SECTIONS)["cgroup"]
     proc = subprocess.run(
@@ -272,25 +301,74 @@ def test_names_from_docker_and_podman_storage() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
+        (f"docker/{HEX}\tca=12x4", f"cpuacct.usage: malformed value 'ca=12x4' of 'docker/{HEX}'"),
+        (f"docker/{HEX}\tnp=-3", "cpu.stat: malformed value 'np=-3'"),
+        (f"docker/{HEX}\tca=" + "9" * 21, "cpuacct.usage: malformed value 'ca=999"),
+        (f"docker/{HEX}\tpcs=1.5", "cpu.pressure: malformed value 'pcs=1.5'"),
+        (f"docker/{HEX}\tr=1 r=", "io.stat: malformed value 'r='"),
+        (f"docker/{HEX}\tl=maxi", "memory.max: malformed value 'l=maxi'"),
+    ],
+)
+def test_a_garbled_value_names_the_section_and_file(line: str, message: str) -> None:
+    with pytest.raises(ProbeParseError) as exc:
+        parse_cgroups("#cgroup v1\n" + line + "\n", "cgroup")
+    assert str(exc.value).startswith(f"section cgroup: {message}")
+
+
+def test_unknown_keys_lines_without_a_tab_and_hostile_paths() -> None:
+    text = (
+        "#cgroup v2\n"
+        f"docker/{HEX}\tzz=5 m=7\n"  # a key of a later probe: passed over
+        "lxc.payload.a:b c\tp=3\n"  # a path is whatever comes before the tab
+        "sh: 1: awk: not found\n"
+    )
+    assert {k: dict(v.values) for k, v in parse_cgroups(text).items()} == {
+        f"docker/{HEX}": {"mem_usage": 7},
+        "lxc.payload.a:b c": {"pids": 3},
+    }
+
+
+def test_a_v1_container_s_mounts_merge_and_devices_add_up() -> None:
+    text = (
+        "#cgroup v1\n"
+        f"docker/{HEX}\tnp=5 nt=1 tn=7\n"  # cpu/
+        f"docker/{HEX}\tca=9\n"  # cpuacct/
+        f"docker/{HEX}\tr=10+1 w=20+2\n"  # blkio/: two devices
+        f"docker/{HEX}\tl=9223372036854771712 m=4\n"  # memory/: no limit
+    )
+    (values,) = parse_cgroups(text).values()
+    assert values.version == 1
+    assert dict(values.values) == {
+        "nr_periods": 5, "nr_throttled": 1, "throttled_ns": 7, "cpuacct_ns": 9,
+        "read_bytes": 11, "write_bytes": 22, "mem_limit": None, "mem_usage": 4,
+    }  # fmt: skip
+
+
+# --- the grep lines of probes before the awk reader (raw folders saved then) -------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
         (f"./docker/{HEX}/cpuacct.usage:12x4", "cpuacct.usage: malformed line '12x4'"),
         (f"./docker/{HEX}/cpu.stat:nr_periods -3", "cpu.stat: malformed line 'nr_periods -3'"),
         (f"./docker/{HEX}/cpuacct.usage:" + "9" * 21, "cpuacct.usage: malformed line '999"),
         (f"./docker/{HEX}/cpu.pressure:some avg10=1.5 total=3", "cpu.pressure: malformed line"),
     ],
 )
-def test_a_garbled_value_names_the_section_and_file(line: str, message: str) -> None:
+def test_a_garbled_grep_line_names_the_section_and_file(line: str, message: str) -> None:
     with pytest.raises(ProbeParseError) as exc:
-        parse_cgroups(line + "\n", "cgroup")
+        parse_cgroup_lines(line + "\n", "cgroup")
     assert str(exc.value).startswith(f"section cgroup: {message}")
 
 
-def test_lines_of_other_files_and_hostile_paths_are_ignored() -> None:
+def test_grep_lines_of_other_files_and_hostile_paths_are_ignored() -> None:
     text = (
         f"./docker/{HEX}/memory.swap.current:5\n"
         "./lxc.payload.a:b/pids.current:3\n"  # a ':' in an LXC name: the file decides
         "garbage without a path\n"
     )
-    assert {k: dict(v.values) for k, v in parse_cgroups(text).items()} == {
+    assert {k: dict(v.values) for k, v in parse_cgroup_lines(text).items()} == {
         "lxc.payload.a:b": {"pids": 3}
     }
 
@@ -301,12 +379,11 @@ def test_probe_command_runs_on_this_machine() -> None:
 
 
 def test_past_arg_max_no_containers_and_a_note(tmp_path: Path) -> None:
-    """ARG_MAX is a quarter of the stack limit (at least 128 KiB): under `ulimit -s 256`
-    300 containers' files no longer fit on grep's command line."""
+    """ARG_MAX is a quarter of the stack limit (at least 128 KiB): 1,600 container
+    directories (paths of ~90 bytes) no longer fit on awk's command line."""
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
-    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
-    for i in range(300):
-        plant(tmp_path, f"system.slice/docker-{i:064x}.scope", v2)
+    for i in range(1600):
+        (tmp_path / "system.slice" / f"docker-{i:064x}.scope").mkdir(parents=True)
     cmd = dict(ONCE_SECTIONS)["cgroup_mem"]
     proc = subprocess.run(
         ["sh", "-c", 'ulimit -s 256; FM_CG="$1"; eval "$2"', "sh", str(tmp_path), cmd],
@@ -318,5 +395,5 @@ def test_past_arg_max_no_containers_and_a_note(tmp_path: Path) -> None:
     result = compute_containers(split_output(text, NONCE), 4, 1.0)
     assert result.rows == ()
     assert result.notes == (
-        "too many containers for the probe's one grep (ARG_MAX): containers not reported",
+        "too many containers for the probe's one awk (ARG_MAX): containers not reported",
     )

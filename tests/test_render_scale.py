@@ -10,7 +10,7 @@ import pytest
 import reportfactory as rf
 from test_html import Page
 
-from fleetmon.model import Report, Row
+from fleetmon.model import Report, Row, catalog
 from fleetmon.render import html as html_mod
 from fleetmon.render import json as json_mod
 from fleetmon.render.html import render_html
@@ -39,7 +39,30 @@ def test_big_json_is_the_same_document_one_host_per_line(fleet: Report) -> None:
     assert "".join(chunks) == text
     assert len(chunks) > len(fleet.hosts)  # written as they come, never one 100 MB string
     small = Report(fleet.run, fleet.hosts[:3], fleet.fleet, fleet.exit_code)
-    assert render_json(small) == json.dumps(report_dict(small), indent=2) + "\n"
+    assert json.loads(render_json(small)) == report_dict(small)
+
+
+def test_small_json_is_indented_with_each_row_on_one_line(fleet: Report) -> None:
+    small = Report(fleet.run, fleet.hosts[:3], fleet.fleet, fleet.exit_code)
+    text = render_json(small)
+    doc = report_dict(small)
+    assert json.loads(text) == doc
+    rows = [r for h in doc["hosts"] for s in catalog.ROW_SCOPES for r in h[s.key]]
+    assert len(rows) > 10
+    lines = set(text.splitlines())
+    for row in rows:  # one line each, in its list of a host (3 levels in)
+        assert f"        {json.dumps(row)}" in lines or f"        {json.dumps(row)}," in lines
+    assert '  "hosts": [' in lines  # the rest indented as json.dumps(indent=2) writes it
+    assert '      "status": "ok",' in lines
+    # A row the encoder refuses as it is (NaN) is cleaned: null, on its line all the same.
+    bad = small.hosts[0]
+    row = Row("sdz", {"disk.util_pct": math.nan, "disk.r_await_ms": 1.5})
+    bad = dataclasses.replace(bad, rows={**bad.rows, "disk": (*bad.rows_of("disk"), row)})
+    text = render_json(dataclasses.replace(small, hosts=(bad, *small.hosts[1:])))
+    assert (
+        '        {"name": "sdz", "metrics": {"disk.util_pct": null, "disk.r_await_ms": 1.5}}'
+        in (text.splitlines())
+    )
 
 
 def test_big_json_turns_nan_and_infinity_into_null(fleet: Report) -> None:

@@ -3,8 +3,9 @@
 `--containers N` gives every Linux and KVM host N containers; hosts of even index run
 cgroup v2 (Docker under systemd: `system.slice/docker-<id>.scope`, PSI files), odd ones
 cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-<id>`). The
-lines are what the probe's `find … -exec grep` prints, in the formats of the recorded trees
-(tests/data/couchbase-platform, tests/data/fleetmon-capture/cgroup-podman-v1-hybrid); the
+lines are what the probe's awk (sources/cgroups.py AWK_READ) prints of the files of the
+recorded trees (tests/data/couchbase-platform, tests/data/fleetmon-capture/
+cgroup-podman-v1-hybrid); the
 values are drawn from the seed. Counters grow with the host's uptime, so the rates between
 two samples are exactly the profile's.
 """
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetmon.sim.hosts import HostProfile
+from fleetmon.sources.cgroups import COMPACT_HEAD
 
 _ROLES = ("api", "web", "worker", "cache", "cron", "proxy", "db", "queue", "auth", "search")
 _MIB = 1 << 20
@@ -86,10 +88,14 @@ def _v2(host: HostProfile) -> bool:
     return host.index % 2 == 0
 
 
-def _dir(host: HostProfile, c: ContainerProfile, controller: str) -> str:
+def _dir(host: HostProfile, c: ContainerProfile) -> str:
     if _v2(host):
-        return f"./system.slice/docker-{c.id}.scope"
-    return f"./{controller}/libpod_parent/libpod-{c.id}"
+        return f"system.slice/docker-{c.id}.scope"
+    return f"libpod_parent/libpod-{c.id}"
+
+
+def _head(host: HostProfile) -> str:
+    return f"{COMPACT_HEAD}{2 if _v2(host) else 1}\n"
 
 
 def render_counters(host: HostProfile, uptime_s: float) -> str:
@@ -104,26 +110,16 @@ def render_counters(host: HostProfile, uptime_s: float) -> str:
         throttled = int(periods * 0.8) if full else 0
         rd, wr = int(c.read_bytes_per_s * t), int(c.write_bytes_per_s * t)
         if _v2(host):
-            d = _dir(host, c, "")
+            lines.append(f"{_dir(host, c)}\tu={cpu_ns // 1000} np={periods} nt={throttled}"
+                         f" tu={throttled * 20_000} r={rd} w={wr}")  # fmt: skip
+        else:  # the mounts' lines (cpu, cpuacct, blkio) as the probe's awk prints them
+            d = _dir(host, c)
             lines += [
-                f"{d}/cpu.stat:usage_usec {cpu_ns // 1000}",
-                f"{d}/cpu.stat:nr_periods {periods}",
-                f"{d}/cpu.stat:nr_throttled {throttled}",
-                f"{d}/cpu.stat:throttled_usec {throttled * 20_000}",
-                f"{d}/io.stat:8:0 rbytes={rd} wbytes={wr} rios={rd // 4096} wios={wr // 4096}"
-                " dbytes=0 dios=0",
+                f"{d}\tnp={periods} nt={throttled} tn={throttled * 20_000_000}",
+                f"{d}\tca={cpu_ns}",
+                f"{d}\tr={rd} w={wr}",
             ]
-        else:
-            lines += [
-                f"{_dir(host, c, 'cpuacct')}/cpuacct.usage:{cpu_ns}",
-                f"{_dir(host, c, 'cpu')}/cpu.stat:nr_periods {periods}",
-                f"{_dir(host, c, 'cpu')}/cpu.stat:nr_throttled {throttled}",
-                f"{_dir(host, c, 'cpu')}/cpu.stat:throttled_time {throttled * 20_000_000}",
-                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Read {rd}",
-                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:8:0 Write {wr}",
-                f"{_dir(host, c, 'blkio')}/blkio.throttle.io_service_bytes:Total {rd + wr}",
-            ]
-    return "".join(f"{line}\n" for line in lines)
+    return _head(host) + "".join(f"{line}\n" for line in lines)
 
 
 def render_gauges(host: HostProfile) -> str:
@@ -131,36 +127,23 @@ def render_gauges(host: HostProfile) -> str:
     lines: list[str] = []
     for c in host.containers:
         usage = c.mem_bytes + c.file_bytes // 2  # half the cache inactive, as reclaim leaves it
-        anon = c.mem_bytes - c.file_bytes // 2
+        anon = max(c.mem_bytes - c.file_bytes // 2, 0)
+        d = _dir(host, c)
         if _v2(host):
-            d = _dir(host, c, "")
-            lines += [
-                f"{d}/memory.current:{usage}",
-                f"{d}/memory.max:{c.limit_bytes if c.limit_bytes else 'max'}",
-                f"{d}/memory.stat:anon {max(anon, 0)}",
-                f"{d}/memory.stat:file {c.file_bytes}",
-                f"{d}/memory.stat:inactive_file {c.file_bytes // 2}",
-                f"{d}/pids.current:{c.pids}",
-                f"{d}/memory.events:oom_kill {c.oom_kills}",
-            ]
-            for res, share in (("cpu", 0.2), ("memory", 0.01), ("io", 0.02)):
-                some = psi_avg10(share * c.cpu_share * 100)
-                lines.append(f"{d}/{res}.pressure:some avg10={some} avg60={some} avg300={some}"
-                             f" total={int(share * c.cpu_share * c.age_s * 1e6)}")  # fmt: skip
-                lines.append(f"{d}/{res}.pressure:full avg10=0.00 avg60=0.00 avg300=0.00 total=0")
+            psi = []
+            for res, share in (("c", 0.2), ("m", 0.01), ("i", 0.02)):
+                avg = psi_avg10(share * c.cpu_share * 100).replace(".", "")  # x 100
+                psi.append(f"p{res}s={avg} p{res}f=0")
+            lines.append(f"{d}\tm={usage} l={c.limit_bytes if c.limit_bytes else 'max'}"
+                         f" a={anon} f={c.file_bytes} i={c.file_bytes // 2} p={c.pids}"
+                         f" o={c.oom_kills} {' '.join(psi)}")  # fmt: skip
         else:
-            m = _dir(host, c, "memory")
             lines += [
-                f"{_dir(host, c, 'pids')}/pids.current:{c.pids}",
-                f"{m}/memory.stat:inactive_file 0",
-                f"{m}/memory.stat:total_cache {c.file_bytes}",
-                f"{m}/memory.stat:total_rss {max(anon, 0)}",
-                f"{m}/memory.stat:total_inactive_file {c.file_bytes // 2}",
-                f"{m}/memory.limit_in_bytes:{c.limit_bytes or _V1_UNLIMITED}",
-                f"{m}/memory.usage_in_bytes:{usage}",
-                f"{m}/memory.oom_control:oom_kill {c.oom_kills}",
+                f"{d}\tp={c.pids}",
+                f"{d}\ti=0 f={c.file_bytes} a={anon} i={c.file_bytes // 2}"
+                f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}",
             ]
-    return "".join(f"{line}\n" for line in lines)
+    return _head(host) + "".join(f"{line}\n" for line in lines)
 
 
 def psi_avg10(pct: float) -> str:

@@ -1,7 +1,8 @@
 """Parse stage for container cgroups (pure): the probe's one-pass read of the cgroup tree.
 
-The probe runs one `find … -exec grep -H -E RE {} +` under the cgroup root (sections.py):
-one line per kept line of every matching file, `./<cgroup path>/<file>:<line>`. cgroup v2
+The probe runs one awk under the cgroup root (AWK_READ, sections.py) that prints one line
+per container cgroup, `<cgroup path>\t<key>=<value> ...`; probes before it printed grep's
+lines, still read by sources/cgrouplines.py (raw folders saved then). cgroup v2
 (kernel 4.5+; PSI files 4.20+, `memory.events` oom_kill 4.13+) puts every controller's
 files in one directory; cgroup v1 has one tree per controller, so the path starts with the
 controller's mount (`./memory/docker/<id>/memory.stat`), which the parser strips. Units:
@@ -12,7 +13,7 @@ PSI totals in µs (Documentation/admin-guide/cgroup-v2.rst, cgroup-v1/{cpuacct,m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetmon.errors import ProbeParseError
@@ -52,41 +53,90 @@ V1_MOUNTS_OF = {
     "memory.stat": ("memory",), "memory.oom_control": ("memory",), "pids.current": ("pids",),
 }  # fmt: skip
 
-#: The lines kept of those files (grep -E, so the probe sends no more than the parser
-#: reads): single numbers and `max`, the named keys, `maj:min` device lines and blkio's
-#: Total, PSI lines.
-KEEP_RE = (
-    "^([0-9]+|max)$"
-    "|^(usage_usec|nr_periods|nr_throttled|throttled_usec|throttled_time|oom_kill"
-    "|anon|file|inactive_file|total_rss|total_cache|total_inactive_file) "
-    "|^[0-9]+:[0-9]+ (rbytes|Read|Write)|^Total "
-    "|^(some|full) "
+#: Short keys of the compact lines (below): file, or file's key -> what the parser stores.
+#: Single-number files, by file name.
+_AWK_ONE = (
+    "memory.current m memory.usage_in_bytes m memory.max l memory.limit_in_bytes l"
+    " cpuacct.usage ca pids.current p"
+)
+#: `key value` lines, by key (cpu.stat, memory.stat, memory.events, memory.oom_control).
+_AWK_KEY = (
+    "usage_usec u nr_periods np nr_throttled nt throttled_usec tu throttled_time tn"
+    " oom_kill o anon a total_rss a file f total_cache f inactive_file i"
+    " total_inactive_file i"
+)
+#: The reader, one awk: every container directory given (the shell's globs), every file of
+#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), the kept
+#: lines printed as one line per directory, `<path below the root>\t<key>=<value> ...`,
+#: as soon as the directory is read. POSIX awk only (mawk, gawk, busybox); values are
+#: copied as text, never computed (awk's numbers are doubles). Against a grep of every file
+#: with its path on each line (650 KB for 200 containers): one glob per directory, not per
+#: file, a sixth of the bytes, a token for the client to read where it read a line.
+#: io.stat and blkio give r=/w= with their devices' bytes joined by + (the parser sums
+#: them; blkio's `Total` line alone gives r=0 w=0: a cgroup without I/O says 0); a PSI
+#: line its avg10 x 100 (the dot of %lu.%02lu dropped, a value not of that form left as it
+#: is for the parser to refuse), as p<resource initial><some|full initial>; v2
+#: memory.stat stops at inactive_file (its
+#: third key of ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the
+#: path's first component, is dropped (one container's mounts give lines of one path,
+#: which the parser merges). mawk ends on a read error (a cgroup removed while read):
+#: the directories already printed are kept.
+AWK_READ = (
+    'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
+    " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
+    ' n = split("' + _AWK_KEY + '", a, " ");'
+    " for (i = 1; i < n; i += 2) key[a[i]] = a[i + 1];"
+    ' n = split(fl, a, " "); for (i = 1; i <= n; i++) { m = ""; f = a[i];'
+    ' if (v1) { j = index(f, ":"); m = substr(f, 1, j - 1); f = substr(f, j + 1) }'
+    " fs[m, ++nf[m]] = f }"
+    ' print "#cgroup v" (v1 ? 1 : 2);'
+    ' for (k = 1; k < ARGC; k++) { p = ARGV[k]; m = ""; d = p;'
+    ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1) }'
+    ' t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
+    ' if (f in one) { if ((getline l < g) > 0) t = t " " one[f] "=" l }'
+    ' else if (f ~ /pressure$/) { while ((getline l < g) > 0) { split(l, w, " ");'
+    ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) sub(/[.]/, "", v);'
+    ' t = t " p" substr(f, 1, 1) substr(w[1], 1, 1) "=" v } }'
+    ' else if (f == "io.stat" || f == "blkio.throttle.io_service_bytes") { rs = ""; ws = "";'
+    ' z = 0; while ((getline l < g) > 0) { c = split(l, w, " ");'
+    ' if (w[1] == "Total") z = 1; else if (w[2] == "Read") rs = rs "+" w[3];'
+    ' else if (w[2] == "Write") ws = ws "+" w[3];'
+    ' else for (i = 2; i <= c; i++) if (w[i] ~ /^rbytes=/) rs = rs "+" substr(w[i], 8);'
+    ' else if (w[i] ~ /^wbytes=/) ws = ws "+" substr(w[i], 8) }'
+    ' if (rs != "" || ws != "") t = t " r=" (rs == "" ? 0 : substr(rs, 2)) " w="'
+    ' (ws == "" ? 0 : substr(ws, 2)); else if (z) t = t " r=0 w=0" }'
+    ' else { while ((getline l < g) > 0) { i = index(l, " "); x = substr(l, 1, i - 1);'
+    ' if (x in key) { t = t " " key[x] "=" substr(l, i + 1);'
+    ' if (x == "inactive_file" && !v1) break } } }'
+    r' close(g) } if (t != "") print d "\t" substr(t, 2) } }'
 )
 
 
-def _globs(files: tuple[str, ...], v1: bool) -> str:
-    words = []
-    for f in files:
-        mounts = V1_MOUNTS_OF.get(f, ()) if v1 else ("",)
-        words += [f"{m}/{d}/{f}" if m else f"{d}/{f}" for m in mounts for d in CONTAINER_GLOBS]
-    return " ".join(words)
+def _dirs(files: tuple[str, ...], v1: bool) -> str:
+    """The container directory globs (v1: below each mount that holds one of `files`)."""
+    if not v1:
+        return " ".join(CONTAINER_GLOBS)
+    mounts = dict.fromkeys(m for f in files for m in V1_MOUNTS_OF.get(f, ()))
+    return " ".join(f"{m}/{d}" for m in mounts for d in CONTAINER_GLOBS)
 
 
 def find_command(files: tuple[str, ...]) -> str:
-    """The sh command reading `files` of every container cgroup under $FM_CG in one grep.
+    """The sh command reading `files` of every container cgroup under $FM_CG with one awk
+    (AWK_READ).
 
     The shell's globs find the containers' directories (a readdir of a few parent folders;
     no walk of the whole tree, no process per container); a glob that matches nothing stays
-    as written and grep -s passes over it. cgroup v2 has cgroup.controllers at its root.
-    The files are grep's arguments: 1,000-2,000 containers (8 gauge files each, paths of
-    100-200 bytes) reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then the
-    section's text (grep -s keeps its own file errors quiet), which TOO_MANY detects.
+    as written and awk finds no file in it. cgroup v2 has cgroup.controllers at its root.
+    The directories are awk's arguments: some 10,000 containers (paths of 100-200 bytes)
+    reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then the section's text,
+    which TOO_MANY detects.
     """
-    # `true`: grep exits 1 or 2 when nothing matched; only a missing root fails the section.
+    v1_files = " ".join(f"{m}:{f}" for f in files for m in V1_MOUNTS_OF.get(f, ()))
     return (
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
-        f" then set -- {_globs(files, False)}; else set -- {_globs(files, True)}; fi;"
-        f" grep -s -H -E '{KEEP_RE}' \"$@\" 2>&1; true)"
+        f" then v1=0; fl='{' '.join(files)}'; set -- {_dirs(files, False)};"
+        f" else v1=1; fl='{v1_files}'; set -- {_dirs(files, True)}; fi;"
+        f' awk -v v1=$v1 -v fl="$fl" \'{AWK_READ}\' "$@" 2>&1; true)'
     )
 
 
@@ -101,16 +151,6 @@ NAMES_COMMAND = (
 #: What sh prints when the files passed to grep exceed ARG_MAX (E2BIG's strerror).
 TOO_MANY = "Argument list too long"
 
-#: cgroup v1 controller mounts as the first path component (`cpu,cpuacct` is one mount).
-_V1_MOUNTS = frozenset(
-    {"cpu", "cpuacct", "cpu,cpuacct", "cpuacct,cpu", "memory", "blkio", "pids", "cpuset",
-     "devices", "freezer", "net_cls", "net_prio", "net_cls,net_prio", "perf_event",
-     "hugetlb", "rdma", "misc", "systemd", "unified", "name=systemd"}
-)  # fmt: skip
-_LINE_RE = re.compile(
-    r"^(?:\./)?(.*)/(" + "|".join(re.escape(f) for f in COUNTER_FILES + GAUGE_FILES) + r"):(.*)$",
-    re.MULTILINE,
-)
 #: Values at or above this are "no limit" (v1 prints PAGE_COUNTER_MAX pages in bytes).
 UNLIMITED = 1 << 62
 
@@ -123,86 +163,29 @@ class CgroupValues:
     values: Mapping[str, int | None]
 
 
-def _int(section: str, token: str, what: str) -> int:
-    if not token.isdigit() or len(token) > MAX_DIGITS:
-        raise ProbeParseError(section, f"{what}: expected an unsigned integer, got {token[:40]!r}")
-    return int(token)
-
-
-def _fields(section: str, file: str, line: str) -> Iterator[tuple[str, int | None, bool]]:
-    """(field, value, summed) pairs of one kept line of `file`."""
-    if file in ("memory.max", "memory.limit_in_bytes"):
-        v = None if line == "max" else _int(section, line, file)
-        yield "mem_limit", None if v is not None and v >= UNLIMITED else v, False
-    elif file in ("memory.current", "memory.usage_in_bytes"):
-        yield "mem_usage", _int(section, line, file), False
-    elif file == "cpuacct.usage":  # ns; preferred to a hybrid host's unified usage_usec
-        yield "cpuacct_ns", _int(section, line, file), False
-    elif file == "pids.current":
-        yield "pids", _int(section, line, file), False
-    elif file.endswith(".pressure"):  # "some avg10=1.05 avg60=0.29 avg300=0.06 total=446327"
-        kind, _, rest = line.partition(" ")
-        key, _, avg = rest.partition(" ")[0].partition("=")
-        whole, _, frac = avg.partition(".")
-        if key != "avg10" or len(frac) != 2:  # the kernel prints %lu.%02lu
-            raise ValueError(line)
-        avg_x100 = _int(section, whole, file) * 100 + _int(section, frac, file)
-        yield f"psi_{file[: -len('.pressure')]}_{kind}_avg10_x100", avg_x100, False
-    elif file == "io.stat":  # "8:0 rbytes=1 wbytes=2 rios=3 …", one line per device
-        for pair in line.split()[1:]:
-            key, _, value = pair.partition("=")
-            if key in ("rbytes", "wbytes"):
-                yield (
-                    ("read_bytes" if key == "rbytes" else "write_bytes"),
-                    _int(section, value, f"{file} {key}"),
-                    True,
-                )
-    elif file == "blkio.throttle.io_service_bytes":  # "8:0 Read 4096" per device, "Total 0"
-        _dev, op, value = line.split(" ", 2) if line[0].isdigit() else ("", "", "0")
-        if not op:  # the Total line: the file exists, so no line means no I/O
-            yield "read_bytes", 0, True
-            yield "write_bytes", 0, True
-            return
-        yield ("read_bytes" if op == "Read" else "write_bytes"), _int(section, value, file), True
-    else:
-        key, _, value = line.partition(" ")
-        yield from _keyed(section, file, key, value)
-
-
-#: Keys of cpu.stat, memory.stat, memory.events and memory.oom_control -> (field, scale).
-_KEYS = {
-    "usage_usec": ("cpu_ns", 1000),
-    "nr_periods": ("nr_periods", 1),
-    "nr_throttled": ("nr_throttled", 1),
-    "throttled_usec": ("throttled_ns", 1000),
-    "throttled_time": ("throttled_ns", 1),
-    "oom_kill": ("oom_kills", 1),
-    # v1 memory.stat: the total_ keys count the whole subtree (`use_hierarchy`), and follow
-    # the local ones, so they win.
-    "anon": ("mem_anon", 1),
-    "total_rss": ("mem_anon", 1),
-    "file": ("mem_file", 1),
-    "total_cache": ("mem_file", 1),
-    "inactive_file": ("inactive_file", 1),
-    "total_inactive_file": ("inactive_file", 1),
-}
-
-
-def _keyed(section: str, file: str, key: str, value: str) -> Iterator[tuple[str, int, bool]]:
-    found = _KEYS.get(key)
-    if found is not None:
-        field, scale = found
-        yield field, _int(section, value, f"{file} {key}") * scale, False
-
-
-#: Files of one number, and the field each gives (most lines of the gauges' section).
-_SINGLE = {
-    "memory.current": "mem_usage", "memory.usage_in_bytes": "mem_usage",
-    "cpuacct.usage": "cpuacct_ns", "pids.current": "pids",
+#: The compact keys (AWK_READ) of one number -> (field, scale to ns, bytes or a count).
+_TOKENS = {
+    "u": ("cpu_ns", 1000), "ca": ("cpuacct_ns", 1), "np": ("nr_periods", 1),
+    "nt": ("nr_throttled", 1), "tu": ("throttled_ns", 1000), "tn": ("throttled_ns", 1),
+    "o": ("oom_kills", 1), "a": ("mem_anon", 1), "f": ("mem_file", 1),
+    "i": ("inactive_file", 1), "m": ("mem_usage", 1), "p": ("pids", 1),
 }  # fmt: skip
-#: Files of `key value` lines, read through _KEYS.
-_KEYED = frozenset({"cpu.stat", "memory.stat", "memory.events", "memory.oom_control"})
-_FILES = frozenset(COUNTER_FILES + GAUGE_FILES)
+#: PSI averages: p<resource><kind> -> field (avg10 x 100).
+_PSI = {
+    f"p{res[0]}{kind[0]}": f"psi_{res}_{kind}_avg10_x100"
+    for res in ("cpu", "memory", "io") for kind in ("some", "full")
+}  # fmt: skip
+_TOKENS |= {k: (v, 1) for k, v in _PSI.items()}
+#: Per-device keys, summed over the devices.
+_SUMMED = {"r": "read_bytes", "w": "write_bytes"}
+#: The file each key came from, for error messages.
+_FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
+    "ca": "cpuacct.usage", "o": "memory.events", "a": "memory.stat", "f": "memory.stat",
+    "i": "memory.stat", "m": "memory.current", "p": "pids.current", "l": "memory.max",
+    "r": "io.stat", "w": "io.stat",
+} | {k: f"{v.split('_')[1]}.pressure" for k, v in _PSI.items()}  # fmt: skip
+#: The first line of AWK_READ's output.
+COMPACT_HEAD = "#cgroup v"
 
 
 def _number(token: str) -> int:
@@ -211,55 +194,47 @@ def _number(token: str) -> int:
     return int(token)
 
 
-def _store(values: dict[str, int | None], section: str, file: str, line: str) -> None:
-    """One kept line of `file` into its cgroup's values (ValueError when malformed)."""
-    if file in _KEYED:
-        key, _, token = line.partition(" ")
-        hit = _KEYS.get(key)
-        if hit is not None:
-            values[hit[0]] = _number(token) * hit[1]
-        return
-    single = _SINGLE.get(file)
-    if single is not None:
-        values[single] = _number(line)
-        return
-    for field, value, summed in _fields(section, file, line):
-        if summed and value is not None:
-            values[field] = value + (values.get(field) or 0)
-        else:
-            values[field] = value
+def _other(values: dict[str, int | None], key: str, token: str) -> None:
+    """A key that is not a plain number: per-device sums, the limit."""
+    summed = _SUMMED.get(key)
+    if summed is not None:  # one device: a number; more: joined by +
+        values[summed] = sum(_number(t) for t in token.split("+"))
+    elif key == "l":
+        v = None if token == "max" else _number(token)
+        values["mem_limit"] = None if v is not None and v >= UNLIMITED else v
 
 
 def parse_cgroups(text: str, section: str = "cgroup") -> dict[str, CgroupValues]:
-    """Every cgroup's values by its path below the root (v1 controller mount stripped)."""
+    """Every cgroup's values by its path below the root, from AWK_READ's lines (a v1
+    container's mounts give one line each, merged here). Lines without a tab (a shell's
+    error) are passed over."""
+    lines = text.split("\n")
+    version = 1 if lines[0] == COMPACT_HEAD + "1" else 2
     found: dict[str, dict[str, int | None]] = {}
-    version: dict[str, int] = {}
-    by_path: dict[str, dict[str, int | None]] = {}  # as printed, mount included
-    for raw in text.split("\n"):
-        # `path/file:line`; a path with a ':' in it (an LXC name) takes the slow way.
-        head, sep, line = raw.partition(":")
-        path, _, file = head.rpartition("/")
-        if not sep or file not in _FILES:
-            m = _LINE_RE.match(raw)
-            if m is None:
-                continue
-            path, file, line = m.group(1), m.group(2), m.group(3)
-        values = by_path.get(path)
+    tokens = _TOKENS
+    for line in lines[1:]:
+        path, tab, rest = line.partition("\t")
+        if not tab:
+            continue
+        values = found.get(path)
         if values is None:
-            key = path[2:] if path.startswith("./") else path
-            mount, _, rest = key.partition("/")
-            v1 = mount in _V1_MOUNTS and bool(rest)
-            key = rest if v1 else key
-            values = found.get(key)
-            if values is None:
-                values = found[key] = {}
-                version[key] = 1 if v1 else 2
-            by_path[path] = values
-        try:
-            _store(values, section, file, line.rstrip("\r"))
-        except ValueError:
-            raise ProbeParseError(section, f"{file}: malformed line {line[:80]!r}") from None
-    return {k: CgroupValues(version[k], v) for k, v in found.items()}
+            values = found[path] = {}
+        for token in rest.split(" "):
+            key, _, value = token.partition("=")
+            try:
+                hit = tokens.get(key)
+                if hit is None:
+                    _other(values, key, value)
+                elif value.isdigit() and len(value) <= MAX_DIGITS:
+                    values[hit[0]] = int(value) * hit[1]
+                else:
+                    raise ValueError(value)
+            except ValueError:
+                file = _FILE_OF.get(key, "?")
+                raise ProbeParseError(
+                    section, f"{file}: malformed value {token[:80]!r} of {path[:120]!r}"
+                ) from None
+    return {k: CgroupValues(version, v) for k, v in found.items()}
 
 
 _DOCKER_NAME_RE = re.compile(r'/([0-9a-f]{64})/config\.v2\.json:"Name":"/([^"]*)"$')

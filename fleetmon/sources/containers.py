@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleetmon.model import MetricValue, Row
-from fleetmon.sources.cgroups import TOO_MANY, CgroupValues, parse_cgroups, parse_names
+from fleetmon.sources.cgrouplines import parse_cgroup_lines
+from fleetmon.sources.cgroups import (
+    COMPACT_HEAD,
+    TOO_MANY,
+    CgroupValues,
+    parse_cgroups,
+    parse_names,
+)
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 
@@ -106,9 +113,16 @@ def _labels(ident: Ident, version: int) -> dict[str, str]:
     return labels
 
 
+def _parse(text: str, section: str) -> dict[str, CgroupValues]:
+    """The probe's awk lines, or an earlier probe's grep lines (a raw folder saved then)."""
+    if not text or text.startswith(COMPACT_HEAD):
+        return parse_cgroups(text, section)
+    return parse_cgroup_lines(text, section)
+
+
 def _sections(out: ProbeOutput) -> tuple[dict[str, CgroupValues], ...]:
     return tuple(
-        parse_cgroups(out.text(sample, name) or "", name)
+        _parse(out.text(sample, name) or "", name)
         for sample, name in ((1, "cgroup"), (2, "cgroup"), (0, "cgroup_mem"))
     )
 
@@ -121,7 +135,7 @@ def compute_containers(
         return CtrResult()
     if any(TOO_MANY in (out.text(s, n) or "") for s, n in ((1, "cgroup"), (2, "cgroup"),
                                                           (0, "cgroup_mem"))):  # fmt: skip
-        return CtrResult(notes=("too many containers for the probe's one grep (ARG_MAX):"
+        return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
     c1, c2, gauges = _sections(out)
     names = parse_names(out.text(0, "ctr_names") or "")

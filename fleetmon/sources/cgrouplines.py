@@ -1,0 +1,167 @@
+"""Parse stage for container cgroups (pure): the cgroup sections of probes before AWK_READ.
+
+Those probes ran `grep -s -H -E RE <files>` under the cgroup root: one line per kept line
+of every file, `[./]<cgroup path>/<file>:<line>`, cgroup v1 paths starting with the
+controller's mount (`memory/docker/<id>/memory.stat`), which the parser strips. Raw folders
+saved then (`--save-raw`) and the captures made with them are read here; units as in
+sources/cgroups.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from fleetmon.errors import ProbeParseError
+from fleetmon.sources import MAX_DIGITS
+from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, UNLIMITED, CgroupValues
+
+#: cgroup v1 controller mounts as the first path component (`cpu,cpuacct` is one mount).
+_V1_MOUNTS = frozenset(
+    {"cpu", "cpuacct", "cpu,cpuacct", "cpuacct,cpu", "memory", "blkio", "pids", "cpuset",
+     "devices", "freezer", "net_cls", "net_prio", "net_cls,net_prio", "perf_event",
+     "hugetlb", "rdma", "misc", "systemd", "unified", "name=systemd"}
+)  # fmt: skip
+_LINE_RE = re.compile(
+    r"^(?:\./)?(.*)/(" + "|".join(re.escape(f) for f in COUNTER_FILES + GAUGE_FILES) + r"):(.*)$",
+    re.MULTILINE,
+)
+
+
+def _int(section: str, token: str, what: str) -> int:
+    if not token.isdigit() or len(token) > MAX_DIGITS:
+        raise ProbeParseError(section, f"{what}: expected an unsigned integer, got {token[:40]!r}")
+    return int(token)
+
+
+def _fields(section: str, file: str, line: str) -> Iterator[tuple[str, int | None, bool]]:
+    """(field, value, summed) pairs of one kept line of `file`."""
+    if file in ("memory.max", "memory.limit_in_bytes"):
+        v = None if line == "max" else _int(section, line, file)
+        yield "mem_limit", None if v is not None and v >= UNLIMITED else v, False
+    elif file in ("memory.current", "memory.usage_in_bytes"):
+        yield "mem_usage", _int(section, line, file), False
+    elif file == "cpuacct.usage":  # ns; preferred to a hybrid host's unified usage_usec
+        yield "cpuacct_ns", _int(section, line, file), False
+    elif file == "pids.current":
+        yield "pids", _int(section, line, file), False
+    elif file.endswith(".pressure"):  # "some avg10=1.05 avg60=0.29 avg300=0.06 total=446327"
+        kind, _, rest = line.partition(" ")
+        key, _, avg = rest.partition(" ")[0].partition("=")
+        whole, _, frac = avg.partition(".")
+        if key != "avg10" or len(frac) != 2:  # the kernel prints %lu.%02lu
+            raise ValueError(line)
+        avg_x100 = _int(section, whole, file) * 100 + _int(section, frac, file)
+        yield f"psi_{file[: -len('.pressure')]}_{kind}_avg10_x100", avg_x100, False
+    elif file == "io.stat":  # "8:0 rbytes=1 wbytes=2 rios=3 …", one line per device
+        for pair in line.split()[1:]:
+            key, _, value = pair.partition("=")
+            if key in ("rbytes", "wbytes"):
+                yield (
+                    ("read_bytes" if key == "rbytes" else "write_bytes"),
+                    _int(section, value, f"{file} {key}"),
+                    True,
+                )
+    elif file == "blkio.throttle.io_service_bytes":  # "8:0 Read 4096" per device, "Total 0"
+        _dev, op, value = line.split(" ", 2) if line[0].isdigit() else ("", "", "0")
+        if not op:  # the Total line: the file exists, so no line means no I/O
+            yield "read_bytes", 0, True
+            yield "write_bytes", 0, True
+            return
+        yield ("read_bytes" if op == "Read" else "write_bytes"), _int(section, value, file), True
+    else:
+        key, _, value = line.partition(" ")
+        yield from _keyed(section, file, key, value)
+
+
+#: Keys of cpu.stat, memory.stat, memory.events and memory.oom_control -> (field, scale).
+_KEYS = {
+    "usage_usec": ("cpu_ns", 1000),
+    "nr_periods": ("nr_periods", 1),
+    "nr_throttled": ("nr_throttled", 1),
+    "throttled_usec": ("throttled_ns", 1000),
+    "throttled_time": ("throttled_ns", 1),
+    "oom_kill": ("oom_kills", 1),
+    # v1 memory.stat: the total_ keys count the whole subtree (`use_hierarchy`), and follow
+    # the local ones, so they win.
+    "anon": ("mem_anon", 1),
+    "total_rss": ("mem_anon", 1),
+    "file": ("mem_file", 1),
+    "total_cache": ("mem_file", 1),
+    "inactive_file": ("inactive_file", 1),
+    "total_inactive_file": ("inactive_file", 1),
+}
+
+
+def _keyed(section: str, file: str, key: str, value: str) -> Iterator[tuple[str, int, bool]]:
+    found = _KEYS.get(key)
+    if found is not None:
+        field, scale = found
+        yield field, _int(section, value, f"{file} {key}") * scale, False
+
+
+#: Files of one number, and the field each gives (most lines of the gauges' section).
+_SINGLE = {
+    "memory.current": "mem_usage", "memory.usage_in_bytes": "mem_usage",
+    "cpuacct.usage": "cpuacct_ns", "pids.current": "pids",
+}  # fmt: skip
+#: Files of `key value` lines, read through _KEYS.
+_KEYED = frozenset({"cpu.stat", "memory.stat", "memory.events", "memory.oom_control"})
+_FILES = frozenset(COUNTER_FILES + GAUGE_FILES)
+
+
+def _number(token: str) -> int:
+    if not token.isdigit() or len(token) > MAX_DIGITS:
+        raise ValueError(token)
+    return int(token)
+
+
+def _store(values: dict[str, int | None], section: str, file: str, line: str) -> None:
+    """One kept line of `file` into its cgroup's values (ValueError when malformed)."""
+    if file in _KEYED:
+        key, _, token = line.partition(" ")
+        hit = _KEYS.get(key)
+        if hit is not None:
+            values[hit[0]] = _number(token) * hit[1]
+        return
+    single = _SINGLE.get(file)
+    if single is not None:
+        values[single] = _number(line)
+        return
+    for field, value, summed in _fields(section, file, line):
+        if summed and value is not None:
+            values[field] = value + (values.get(field) or 0)
+        else:
+            values[field] = value
+
+
+def parse_cgroup_lines(text: str, section: str = "cgroup") -> dict[str, CgroupValues]:
+    """Every cgroup's values by its path below the root (v1 controller mount stripped)."""
+    found: dict[str, dict[str, int | None]] = {}
+    version: dict[str, int] = {}
+    by_path: dict[str, dict[str, int | None]] = {}  # as printed, mount included
+    for raw in text.split("\n"):
+        # `path/file:line`; a path with a ':' in it (an LXC name) takes the slow way.
+        head, sep, line = raw.partition(":")
+        path, _, file = head.rpartition("/")
+        if not sep or file not in _FILES:
+            m = _LINE_RE.match(raw)
+            if m is None:
+                continue
+            path, file, line = m.group(1), m.group(2), m.group(3)
+        values = by_path.get(path)
+        if values is None:
+            key = path[2:] if path.startswith("./") else path
+            mount, _, rest = key.partition("/")
+            v1 = mount in _V1_MOUNTS and bool(rest)
+            key = rest if v1 else key
+            values = found.get(key)
+            if values is None:
+                values = found[key] = {}
+                version[key] = 1 if v1 else 2
+            by_path[path] = values
+        try:
+            _store(values, section, file, line.rstrip("\r"))
+        except ValueError:
+            raise ProbeParseError(section, f"{file}: malformed line {line[:80]!r}") from None
+    return {k: CgroupValues(version[k], v) for k, v in found.items()}
