@@ -5,7 +5,9 @@ Each figure is measured in this process on files of its own under a temporary fo
 machine's real history is never touched), from tests/reportfactory.py's fleets moved over
 time by the simulator's timeline (sim/timeline.py):
 - write: one run of 100 hosts x 20 VMs and of 1,000 hosts x 20 VMs into a file already
-  holding a day of runs (median of --rounds runs); target <= 100 ms and <= 1 s;
+  holding a day of runs (median of --rounds runs); target <= 100 ms and <= 1 s; and of
+  100 hosts x 20 VMs x 20 containers against the same without containers (rounds
+  interleaved, files holding 3 hours of runs);
 - size: 8 days of 5-minute runs of 100 hosts x 20 VMs (2,304 runs): file bytes per value
   stored (raw values, and every number including the hourly/daily rollups); target <= 6;
 - retention: the pass at the end of a run that closes an hour and drops the oldest raw
@@ -37,7 +39,7 @@ from fleetmon.cli.historyhtml import report_trends
 from fleetmon.cli.recording import Recorder
 from fleetmon.history import open_history, record_run, retention
 from fleetmon.history.store import transaction
-from fleetmon.model import HostSpec
+from fleetmon.model import HostSpec, Row, catalog
 from fleetmon.rules import evaluate, parse_rules
 from fleetmon.rules.ruleset import RuleSet
 from fleetmon.sim.timeline import timeline
@@ -80,6 +82,54 @@ def bench_write(tmp: Path, hosts: int, rounds: int) -> dict[str, Any]:
     hist.close()
     return {"hosts": hosts, "vms": hosts * 20, "values": values,
             "median_ms": 1000 * statistics.median(times), "best_ms": 1000 * min(times)}  # fmt: skip
+
+
+def with_containers(base: Any, per_host: int) -> Any:
+    """The fleet with `per_host` Docker containers on each collected host (every ctr.*
+    metric of the catalogue set, as the probe gives them)."""
+    hosts = []
+    for i, h in enumerate(base.hosts):
+        if not h.collected:
+            hosts.append(h)
+            continue
+        rows = []
+        for j in range(per_host):
+            metrics = {m.name: float(1 + (i * 7 + j * 3 + n) % 90)
+                       for n, m in enumerate(catalog.CTR)}  # fmt: skip
+            metrics["ctr.pids"] = 3 + j
+            labels = {"runtime": "docker", "id": f"{i:032x}{j:032x}", "cgroup": "v2"}
+            rows.append(Row(f"app-{j:02d}", metrics, labels))
+        hosts.append(dataclasses.replace(h, rows={**h.rows, "ctr": tuple(rows)}))
+    return dataclasses.replace(base, hosts=tuple(hosts))
+
+
+def bench_write_containers(
+    tmp: Path, hosts: int, rounds: int, per_host: int = 20
+) -> dict[str, Any]:
+    """One run's write with `per_host` containers a host and without, into files holding a
+    few hours of runs each, rounds interleaved (issue 14: containers in the history)."""
+    plain = reportfactory.fleet_report(hosts, 20)
+    fleets = {"containers": with_containers(plain, per_host), "none": plain}
+    times: dict[str, list[float]] = {k: [] for k in fleets}
+    values: dict[str, int] = {}
+    hists = {}
+    for k, base in fleets.items():
+        path = tmp / f"write-ctr-{k}.sqlite"
+        _fill(path, base, 36)
+        hists[k] = open_history(str(path), writable=True)
+    later = T0 + 86_400
+    runs = {k: list(timeline(base, later, rounds, EVERY)) for k, base in fleets.items()}
+    for r in range(rounds):
+        for k in fleets:
+            t0 = time.perf_counter()
+            values[k] = record_run(hists[k], runs[k][r]).values
+            times[k].append(time.perf_counter() - t0)
+    for h in hists.values():
+        h.close()
+    med = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return {"hosts": hosts, "vms": hosts * 20, "containers": hosts * per_host,
+            "values": values, "median_ms": med,
+            "added_ms": med["containers"] - med["none"], "rounds": rounds}  # fmt: skip
 
 
 def _numbers(path: Path) -> tuple[int, int]:
@@ -216,6 +266,7 @@ def bench(quick: bool = False, days: float = 8.0, rounds: int = 5) -> dict[str, 
         tmp = Path(folder)
         doc: dict[str, Any] = {"targets": TARGETS}
         doc["write_100"] = bench_write(tmp, 100, rounds)
+        doc["write_containers"] = bench_write_containers(tmp, 100, rounds)
         doc["write_1000"] = bench_write(tmp, 1000, 2 if quick else rounds)
         doc["size"] = bench_size(tmp, 1.0 if quick else days)
         doc["rule"] = bench_rule(tmp, 1000)
@@ -226,7 +277,12 @@ def bench(quick: bool = False, days: float = 8.0, rounds: int = 5) -> dict[str, 
 def render(doc: dict[str, Any]) -> str:
     """The figures as lines of text."""
     w1, w2, s, r, p = (doc[k] for k in ("write_100", "write_1000", "size", "rule", "page"))
+    wc = doc["write_containers"]
     return "\n".join([
+        f"history write, 100 hosts x 20 VMs x 20 containers: median "
+        f"{wc['median_ms']['containers']:.0f} ms ({wc['values']['containers']} values), "
+        f"without containers {wc['median_ms']['none']:.0f} ms ({wc['values']['none']} values): "
+        f"{wc['added_ms']:.0f} ms added",
         f"history write, 100 hosts x 20 VMs ({w1['values']} values): median "
         f"{w1['median_ms']:.0f} ms, best {w1['best_ms']:.0f} ms (target <= 100 ms)",
         f"history write, 1,000 hosts x 20 VMs ({w2['values']} values): median "

@@ -28,6 +28,8 @@ KEY_METRICS = {
     "disk": ("disk.util_pct", "disk.read_bytes_per_s", "disk.write_bytes_per_s"),
     "nic": ("nic.rx_bytes_per_s", "nic.tx_bytes_per_s", "nic.rx_drops_per_s"),
     "fs": ("fs.used_pct", "fs.free_bytes", "fs.inodes_used_pct"),
+    "ctr": ("ctr.cpu_pct", "ctr.cpu_throttled_pct", "ctr.mem_bytes", "ctr.mem_limit_pct"),
+    "guest": ("guest.steal_pct", "guest.vcpu_delay_pct", "guest.busy_pct", "guest.vm_cpu_pct"),
 }
 
 
@@ -79,7 +81,7 @@ def command(args: argparse.Namespace) -> int:
 def _scope_of(args: argparse.Namespace, metrics: list[str]) -> tuple[str, str | None]:
     named = [(s, getattr(args, s)) for s in KEY_METRICS if s != "host" and getattr(args, s)]
     if len(named) > 1:
-        raise OptionError("give one of --vm, --disk, --nic, --fs")
+        raise OptionError("give one of " + ", ".join(f"--{s}" for s in KEY_METRICS if s != "host"))
     scopes = {catalog.scope_of(m) for m in metrics}
     if None in scopes:
         bad = next(m for m in metrics if catalog.scope_of(m) is None)

@@ -206,12 +206,21 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     show = hsub.add_parser("show", help="one host's (or VM's, disk's...) metrics over time")
     show.add_argument("host", metavar="HOST")
     show.add_argument("metrics", nargs="*", metavar="METRIC", help="default: the key metrics")
-    for scope, what in (("vm", "VM"), ("disk", "disk"), ("nic", "NIC"), ("fs", "mount point")):
+    for scope, what in (
+        ("vm", "VM"),
+        ("disk", "disk"),
+        ("nic", "NIC"),
+        ("fs", "mount point"),
+        ("ctr", "container"),
+        ("guest", "guest pair (HYPERVISOR/VM)"),
+    ):
         show.add_argument(f"--{scope}", metavar="NAME", help=f"this {what} of HOST")
     show.add_argument("--stat", choices=("avg", "min", "max"), default="avg",
                       help="which statistic of the hourly and daily tiers")  # fmt: skip
     export = hsub.add_parser("export", help="every value in a time range, as CSV or JSON")
-    export.add_argument("--scope", action="append", choices=("host", "disk", "nic", "fs", "vm"))
+    export.add_argument(
+        "--scope", action="append", choices=("host", "disk", "nic", "fs", "vm", "ctr", "guest")
+    )
     prune = hsub.add_parser("prune", help="apply the retention now (rollups, old rows deleted)")
     _add_keep_option(prune)
     prune.add_argument("--vacuum", action="store_true", help="then give freed space back")

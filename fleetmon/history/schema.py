@@ -21,7 +21,7 @@ from fleetmon.model.catalog import MetricDef
 #: `PRAGMA application_id` of a fleetmon history: "FLMH".
 APPLICATION_ID = 0x464C4D48
 #: The schema this version writes (`PRAGMA user_version`); see MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Bits of a key holding the entity id (16.7 million entities over the file's life).
 ENTITY_BITS = 24
 ENTITY_MASK = (1 << ENTITY_BITS) - 1
@@ -63,14 +63,23 @@ def rolled_up(metric: MetricDef) -> bool:
 
 
 def stored_scopes() -> tuple[tuple[str, tuple[MetricDef, ...]], ...]:
-    """Every scope a run stores, with its catalogue metrics: the host, then each row scope."""
+    """Every scope a run stores, with its catalogue metrics: the host, then each row scope
+    (containers and guest pairs since schema 4)."""
     return (
         ("host", catalog.HOST),
         ("disk", catalog.DISK),
         ("nic", catalog.NIC),
         ("fs", catalog.FS),
         ("vm", catalog.VM),
+        *SCOPES_4,
     )
+
+
+#: The scopes schema 4 added: containers (an entity per container id) and guest pairs.
+SCOPES_4: tuple[tuple[str, tuple[MetricDef, ...]], ...] = (
+    ("ctr", catalog.CTR),
+    ("guest", catalog.GUEST),
+)
 
 
 @dataclass(frozen=True, slots=True)

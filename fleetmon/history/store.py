@@ -220,11 +220,27 @@ def _last_counters(conn: sqlite3.Connection) -> None:
     conn.execute(schema.COUNTERS_TABLE)
 
 
+def _row_scopes_4(conn: sqlite3.Connection) -> None:
+    """The ctr and guest tables, in a file made before them (a new file has them from
+    _create)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for scope, metrics in schema.SCOPES_4:
+        made = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (schema.table("raw", scope),),
+        ).fetchone()
+        if made is None:
+            for stmt in schema.create_scope(scope, metrics):
+                conn.execute(stmt)
+            _register(conn, scope, metrics, now)
+
+
 #: schema version -> the step that brings a file from the version before to it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create,
     2: _rule_states,
     3: _last_counters,
+    4: _row_scopes_4,
 }
 
 

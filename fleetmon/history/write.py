@@ -1,8 +1,9 @@
 """Recording a run in the history (I/O): one transaction per run, retention included.
 
-Each subject (host, disk, NIC, filesystem, VM) is an entity with a stable id: a VM with a
-UUID (libvirt domain UUID, Xen domain UUID) keeps its id across a rename or a migration to
-another host; anything else is known by (scope, host, name). A run recorded again (the same
+Each subject (host, disk, NIC, filesystem, VM, container, guest pair) is an entity with a
+stable id: a VM with a UUID (libvirt domain UUID, Xen domain UUID) keeps its id across a
+rename or a migration to another host, a container its runtime id across a rename
+(subjects.identity); anything else is known by (scope, host, name). A run recorded again (the same
 `started_at` and inventory, e.g. `fleetmon report DIR` twice) replaces its earlier record.
 """
 
@@ -19,7 +20,7 @@ from fleetmon.errors import HistoryError
 from fleetmon.history import retention, schema
 from fleetmon.history.forrules import save_states
 from fleetmon.history.store import History, failed, transaction
-from fleetmon.history.subjects import rows_of
+from fleetmon.history.subjects import identity, rows_of
 from fleetmon.model import Metrics, MetricValue, Report
 
 _SHIFT = schema.ENTITY_BITS
@@ -201,7 +202,7 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
             elif not host.collected:
                 continue
             else:
-                subjects = ((r.name, r.metrics, r.labels.get("uuid")) for r in rows_of(host, scope))
+                subjects = ((r.name, r.metrics, identity(scope, r)) for r in rows_of(host, scope))
             for name, metrics, uuid in subjects:
                 eid = ents.id(scope, host.name, name, uuid, t)
                 if eid in batch:

@@ -1,0 +1,106 @@
+"""Containers and guest pairs in the history (schema 4): the migration of a schema 3 file,
+a container's identity, `history show HOST --ctr NAME`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from clirun import fleetmon
+from reportfactory import sample_report
+from test_history_write import T0_S, at, minutes
+
+from fleetmon.history import open_history, query, record_run, schema
+from fleetmon.model import HostReport, Report, Row
+
+#: Written by fleetmon at 6197f73 (schema 3, before containers were stored): `fleetmon report
+#: tests/data/golden-report/raw --history FILE`.
+SCHEMA_3 = Path(__file__).parent / "data" / "history" / "schema3-golden.sqlite"
+ID_A = "a" * 64
+ID_B = "b" * 64
+
+
+def ctr(name: str, cid: str, cpu: float, runtime: str = "docker") -> Row:
+    metrics = {"ctr.cpu_pct": cpu, "ctr.mem_bytes": 1 << 20, "ctr.mem_limit_pct": 12.5}
+    return Row(name, metrics, {"runtime": runtime, "id": cid, "cgroup": "v2"})
+
+
+def with_ctrs(rep: Report, rows: dict[str, tuple[Row, ...]]) -> Report:
+    hosts: list[HostReport] = [
+        dataclasses.replace(h, rows={**h.rows, "ctr": rows[h.name]}) if h.name in rows else h
+        for h in rep.hosts
+    ]
+    return dataclasses.replace(rep, hosts=tuple(hosts))
+
+
+def test_a_schema_3_file_gains_the_container_and_guest_tables(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    shutil.copyfile(SCHEMA_3, path)
+    hist = open_history(str(path), writable=True)
+    assert hist.notes == [f"history {path} upgraded from schema 3 to 4"]
+    assert set(hist.columns) == {"host", "disk", "nic", "fs", "vm", "ctr", "guest"}
+    tables = {r[0] for r in hist.conn.execute("SELECT name FROM sqlite_master")}
+    assert {f"{tier}_{s}" for tier in schema.TIERS for s in ("ctr", "guest")} <= tables
+    # What the old file held is still there: its run and its 8 hosts.
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    assert len(query.entities(hist, "host")) == 8
+    rep = with_ctrs(sample_report(), {"web01": (ctr("api", ID_A, 42.5),)})
+    rec = record_run(hist, at(rep, minutes(0)))
+    assert rec.t == T0_S
+    (ent,) = query.entities(hist, "ctr", "web01", "api")
+    assert ent.uuid == ID_A
+    points = query.series(hist, "raw", "ctr", [ent.id], ["ctr.cpu_pct"], 0, 2**40)[ent.id]
+    assert [v for _, (v,) in points] == [42.5]
+    hist.close()
+    hist = open_history(str(path), writable=True)  # again: nothing left to do
+    assert hist.notes == []
+    hist.close()
+
+
+def test_a_container_is_its_runtime_id_across_renames(tmp_path: Path) -> None:
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    runs = [
+        {"web01": (ctr("api", ID_A, 10.0),), "kvm01": (ctr("web", "web", 1.0, "lxc"),)},
+        # renamed (same id); an LXC container of the same name on another host
+        {"web01": (ctr("api-old", ID_A, 20.0),), "kvm02": (ctr("web", "web", 2.0, "lxc"),)},
+        # recreated under its first name: a new id, a new entity
+        {"web01": (ctr("api", ID_B, 30.0),)},
+    ]
+    for i, rows in enumerate(runs):
+        record_run(hist, at(with_ctrs(rep, rows), minutes(5 * i)))
+    by_id = {e.uuid: e for e in query.entities(hist, "ctr") if e.uuid}
+    assert (by_id[ID_A].name, by_id[ID_B].name) == ("api-old", "api")
+    a = query.series(hist, "raw", "ctr", [by_id[ID_A].id], ["ctr.cpu_pct"], 0, 2**40)
+    assert [v for _, (v,) in a[by_id[ID_A].id]] == [10.0, 20.0]
+    lxc = query.entities(hist, "ctr", name="web")
+    assert sorted(e.host for e in lxc) == ["kvm01", "kvm02"]  # a name, not an id: per host
+    assert all(e.uuid is None for e in lxc)
+    hist.close()
+
+
+def test_history_show_a_container(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    hist = open_history(str(path), writable=True)
+    rep = sample_report()
+    for i, cpu in enumerate((10.0, 20.0, 30.0)):
+        rows = {"web01": (ctr("api", ID_A, cpu), ctr("db", ID_B, 1.0))}
+        record_run(hist, at(with_ctrs(rep, rows), minutes(5 * i)))
+    hist.close()
+    args = ("history", "show", "web01", "--ctr", "api", "--history", path, "--since", "3650d",
+            "--tier", "raw")  # fmt: skip
+    res = fleetmon(*args, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["scope"], doc["subject"]) == ("ctr", "api")
+    assert doc["metrics"][0] == "ctr.cpu_pct"
+    cpu = [p[1] for s in doc["series"] for p in s["points"]]
+    assert cpu == [10.0, 20.0, 30.0]
+    res = fleetmon(*args)
+    assert res.returncode == 0, res.stderr
+    assert "ctr.cpu_throttled_pct" in res.stdout  # the key metrics of a container
+    res = fleetmon("history", "show", "web01", "--ctr", "nope", "--history", path)
+    assert res.returncode == 4
+    assert res.stderr.strip().endswith(f"history {path}: nothing recorded for ctr nope of web01")
