@@ -14,6 +14,7 @@ from probetext import section
 
 from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
 from fleetmon.model import HostReport, HostSpec, RawResult, Row, RunInfo, Status
+from fleetmon.render.html import render_html
 from fleetmon.render.json import render_json
 from fleetmon.render.text import render_text
 
@@ -77,6 +78,21 @@ def test_linked_by_uuid_both_ways_with_both_views_side_by_side() -> None:
     doc = json.loads(render_json(report))
     assert doc["hosts"][1]["guests"][0]["labels"]["hypervisor"] == "kvm-lab"
     assert "Guests seen from both sides" in render_text(report)
+
+
+def test_the_vm_tables_link_to_the_guest_host_and_back() -> None:
+    report = report_from_hosts([hypervisor(), guest()], RUN)
+    page = render_html(report)
+    anchors = {h.name: f"host-{h.name}" for h in report.hosts}
+    assert f'id="{anchors["guest01"]}"' in page
+    assert f'id="{anchors["kvm-lab"]}"' in page
+    # The hypervisor's VM table: the VM's name links to its guest's section, which it names.
+    assert f'<a href="#{anchors["guest01"]}">fmctr-guest</a> <i>host guest01</i>' in page
+    # And back: the guest's table of its pair links to the hypervisor's section.
+    assert f'<a href="#{anchors["kvm-lab"]}">kvm-lab/fmctr-guest</a> <i>on kvm-lab</i>' in page
+    text = render_text(report)
+    assert "fmctr-guest (host guest01)" in text  # the text report's VM tables
+    assert "kvm-lab/fmctr-guest" in text  # its guests table, on the guest's line
 
 
 def test_linked_by_the_inventory_variable() -> None:

@@ -168,7 +168,24 @@ def _noisy(r: Row) -> bool:
     return any((number(v) or 0) > 0 for k, v in r.metrics.items() if "errors" in k or "drops" in k)
 
 
-def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
+#: The label naming another host of the report a row is also seen from: a VM's guest (the
+#: VM is an inventory host too), a guest pair's hypervisor. Its name links to that section.
+_HOST_LABEL = {"vm": "guest_host", "guest": "hypervisor"}
+
+
+def _name_cell(
+    r: Row, scope: RowScope, links: Mapping[str, str], sub: str = "", cls: str = ""
+) -> Cell:
+    """A row's name; linked to the host section it is also seen from (a VM's guest host,
+    and back), which the sub-line names."""
+    other = r.labels.get(_HOST_LABEL.get(scope.name, ""), "")
+    if not other:
+        return Cell(r.name, "", sub, cls)
+    also = f"host {other}" if scope.name == "vm" else f"on {other}"
+    return Cell(r.name, "", f"{sub}, {also}" if sub else also, cls, links.get(other, ""))
+
+
+def _rows_table(rows: Sequence[Row], scope: RowScope, links: Mapping[str, str]) -> Table:
     """A host's rows of `scope`, every metric any of them has in a column, one unit a column."""
     extra = ""
     if scope.echo is not None:
@@ -179,7 +196,7 @@ def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
         extra = scope.echo_note.format(n=len(quiet)) if quiet else ""
     cols = [d for d in scope.metrics if any(d.name in r.metrics for r in rows)]
     head = [scope.name_label]
-    columns: list[list[Cell]] = [[Cell(r.name) for r in rows]]
+    columns: list[list[Cell]] = [[_name_cell(r, scope, links) for r in rows]]
     for d in cols:
         if columnar(d.unit):
             suffix, texts = column([number(r.metrics.get(d.name)) for r in rows], d.unit)
@@ -191,7 +208,7 @@ def _rows_table(rows: Sequence[Row], scope: RowScope) -> Table:
     return Table(tuple(head), body, len(rows) > FOLD_ROWS, extra)
 
 
-def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
+def _compact_table(rows: Sequence[Row], scope: RowScope, links: Mapping[str, str]) -> Table:
     """A host's rows of `scope` in its `detail` columns, busiest first (VMs by CPU)."""
     ranked = [
         (r, -1.0 if x is None else x)
@@ -207,7 +224,7 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
     states = [fmt(r.metrics.get(state), "state") if state else RUNNING for r in ordered]
     columns: list[list[Cell]] = [
         [
-            Cell(r.name, "", "" if st == RUNNING else st)
+            _name_cell(r, scope, links, "" if st == RUNNING else st)
             for r, st in zip(ordered, states, strict=True)
         ]
     ]
@@ -227,12 +244,13 @@ def _compact_table(rows: Sequence[Row], scope: RowScope) -> Table:
     return Table(tuple(head), body, len(body) > FOLD_ROWS, top=top)
 
 
-def _host_view(h: HostReport, anchor: str, verdict: str) -> HostView:
+def _host_view(h: HostReport, anchor: str, verdict: str, links: Mapping[str, str]) -> HostView:
     tables: list[tuple[str, Table]] = []
     for scope in catalog.ROW_SCOPES:
         rows = h.rows_of(scope.name)
         if rows:
-            table = _compact_table(rows, scope) if scope.detail else _rows_table(rows, scope)
+            build = _compact_table if scope.detail else _rows_table
+            table = build(rows, scope, links)
             tables.append((scope.title, table))
     bad = [f for f in notable(h.findings) if f.severity is not Severity.OK]
     findings = tuple(sorted(bad, key=lambda f: -f.severity.listing))
@@ -371,7 +389,7 @@ def render_html(report: Report) -> str:
             strips=strips,
             strip_w=STRIP_W,
             min_strip_hosts=MIN_STRIP_HOSTS,
-            hosts=[_host_view(h, ids[h.name], verdicts[h.name]) for h in detailed],
+            hosts=[_host_view(h, ids[h.name], verdicts[h.name], linked) for h in detailed],
             not_detailed=len(ordered) - len(detailed),
             lean_hosts=LEAN_HOSTS,
             trends=trend_map(report),

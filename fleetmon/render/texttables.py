@@ -166,6 +166,8 @@ def _ranked_row(scope: RowScope, h: HostReport, r: Row) -> list[str]:
     name = r.name
     if scope.echo is not None and scope.echo in r.labels:  # "vnet3 (VM web-1)"
         name += f" ({catalog.ROW_SCOPE[scope.echo].name_label} {r.labels[scope.echo]})"
+    if scope.name == "vm" and r.labels.get("guest_host"):  # "web-3 (host web03)": a guest
+        name += f" (host {r.labels['guest_host']})"
     figures = [figure_text(_value(r, c), c.unit, c.digits) for c in scope.columns]
     return [name, h.name, *figures] if scope.name_first else [h.name, name, *figures]
 
