@@ -290,6 +290,79 @@ def test_identify(path: str, ident: Ident | None) -> None:
     assert identify(path) == ident
 
 
+#: Real projects' path strings (each noted): cAdvisor's CRI-O factory test (google/cadvisor
+#: lib/container/crio/factory_test.go @ 6a0c4f25, Apache-2.0): a container's `.scope`, and
+#: the same id without it or as `crio-conmon-`, `.mount`, which are not containers;
+#: a public Rust project's test of rootless Podman (`/proc/PID/cgroup` of a container on
+#: Gentoo and openSUSE: the leading `0::/` and trailing `/container` dropped, the scope is
+#: the container's own cgroup); kubelet's rootless patch (containerd under the user's systemd,
+#: rootlesskit); the rest built by the formats of podman's libpod/util_linux.go and
+#: libpod/container.go (@ c6580b4a), nerdctl's pkg/cmd/container/run_cgroup_linux.go
+#: (@ 8da50408) through runc's slice:prefix:name, and containerd's pkg/oci/spec.go
+#: (@ 301026e5, `/<namespace>/<id>`).
+CRIO_ID = "81e5c2990803c383229c9680ce964738d5e566d97f5bd436ac34808d2ec75d5f"
+CRIO_POD = "kubepods/pod068e8fa0-9213-11e7-a01f-507b9d4141fa"
+ROOTLESS_ID = "3f084b4c7b789c1a0f174da3fcd339e31125d3096b3ff46a0bef4fad71d09362"
+KUBELET_ID = "6938564e754ad86269a536ed19172af0eff5f7ff0a41eefc5b433a76f1f38f16"
+USER_1000 = "user.slice/user-1000.slice/user@1000.service/user.slice"
+
+
+@pytest.mark.parametrize(
+    ("path", "ident"),
+    [
+        (f"{CRIO_POD}/crio-{CRIO_ID}.scope",
+         Ident("cri-o", CRIO_ID, pod="068e8fa0-9213-11e7-a01f-507b9d4141fa", qos="Guaranteed")),
+        (f"{CRIO_POD}/crio-{CRIO_ID}", None),
+        (f"{CRIO_POD}/crio-conmon-{CRIO_ID}", None),
+        (f"{CRIO_POD}/crio-{CRIO_ID}.mount", None),
+        (f"system.slice/crio-{CRIO_ID}.scope", Ident("cri-o", CRIO_ID)),
+        (f"system.slice/crio-conmon-{CRIO_ID}.scope", None),
+        (f"{USER_1000}/libpod-{ROOTLESS_ID}.scope", Ident("podman", ROOTLESS_ID)),
+        (f"{USER_1000}/libpod-{ROOTLESS_ID}.scope/container", None),
+        (f"{USER_1000}/user-libpod_pod_{HEX}.slice/libpod-{ROOTLESS_ID}.scope",
+         Ident("podman", ROOTLESS_ID, pod=HEX)),
+        (f"machine.slice/machine-libpod_pod_{HEX}.slice/libpod-{ROOTLESS_ID}.scope",
+         Ident("podman", ROOTLESS_ID, pod=HEX)),
+        ("user.slice/user-1001.slice/user@1001.service/user.slice/"
+         f"cri-containerd-{KUBELET_ID}.scope", Ident("containerd", KUBELET_ID)),
+        (f"system.slice/nerdctl-{HEX}.scope", Ident("containerd", HEX)),
+        (f"{USER_1000}/nerdctl-{HEX}.scope", Ident("containerd", HEX)),
+        (f"default/{HEX}", Ident("containerd", HEX)),
+        ("default/redis", Ident("containerd", "redis", "redis")),  # `ctr run IMAGE redis`
+        ("system.slice/containerd.service", None),
+    ],
+)  # fmt: skip
+def test_identify_rootless_pods_and_runtimes_outside_kubernetes(
+    path: str, ident: Ident | None
+) -> None:
+    assert identify(path) == ident
+
+
+def test_the_probe_finds_rootless_pod_and_plain_containerd_cgroups(tmp_path: Path) -> None:
+    """The recorded v2 files planted at those paths: the probe's globs find each container
+    (and no sub-cgroup or daemon), the rows say which runtime."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    planted = {
+        f"{USER_1000}/libpod-{ROOTLESS_ID}.scope": "podman",
+        f"{USER_1000}/user-libpod_pod_{HEX}.slice/libpod-{ID_CPU}.scope": "podman",
+        f"machine.slice/machine-libpod_pod_{HEX}.slice/libpod-{ID_MEM}.scope": "podman",
+        f"system.slice/nerdctl-{KUBELET_ID}.scope": "containerd",
+        "default/redis": "containerd",
+        f"system.slice/crio-{CRIO_ID}.scope": "cri-o",
+    }
+    for cgroup in (*planted, f"{USER_1000}/libpod-{ROOTLESS_ID}.scope/container",
+                   "system.slice/containerd.service"):  # fmt: skip
+        plant(tmp_path, cgroup, v2)
+    text = output((read_tree(tmp_path, "cgroup"),) * 2, read_tree(tmp_path, "cgroup_mem"))
+    rows = compute_containers(split_output(text, NONCE), 4, 1.0).rows
+    assert sorted((r.labels["runtime"], r.labels["id"]) for r in rows) == sorted(
+        (kind, identify(path).id)
+        for path, kind in planted.items()  # type: ignore[union-attr]
+    )
+    assert all(r.metrics["ctr.pids"] == 14 for r in rows)  # each read in full
+
+
 def test_names_from_docker_and_podman_storage() -> None:
     text = (
         f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'

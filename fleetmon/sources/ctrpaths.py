@@ -3,7 +3,16 @@
 Layouts, by runtime and cgroup driver (systemd: a `.scope` per container; cgroupfs: plain
 directories), as the runtimes document them:
 - Docker: `system.slice/docker-<id>.scope`, `docker/<id>` (cgroupfs);
-- Podman: `machine.slice/libpod-<id>.scope`, `libpod_parent/libpod-<id>` (cgroupfs);
+- Podman: `machine.slice/libpod-<id>.scope`, `libpod_parent/libpod-<id>` (cgroupfs); in a
+  pod `machine.slice/machine-libpod_pod_<pod>.slice/libpod-<id>.scope`; rootless under the
+  user's systemd, `user.slice/user-<uid>.slice/user@<uid>.service/user.slice/libpod-<id>.scope`
+  (in a pod `…/user.slice/user-libpod_pod_<pod>.slice/libpod-<id>.scope`) (podman's
+  libpod/util_linux.go assembleSystemdCgroupName, libpod/container.go);
+- containerd outside Kubernetes: nerdctl with systemd `system.slice/nerdctl-<id>.scope`
+  (rootless: below user.slice as Podman), ctr and nerdctl with cgroupfs `/<namespace>/<id>`
+  (containerd pkg/oci/spec.go; the `default` namespace is read; ctr's ids are names);
+- CRI-O outside kubepods: `system.slice/crio-<id>.scope` (its conmon `crio-conmon-<id>` is
+  not the container);
 - Kubernetes (containerd, CRI-O, Docker): `kubepods[-<qos>].slice/…-pod<uid>.slice/
   cri-containerd-<id>.scope` | `crio-<id>.scope` | `docker-<id>.scope`, or with cgroupfs
   `kubepods/[<qos>/]pod<uid>/<id>`; no QoS level means Guaranteed;
@@ -38,7 +47,9 @@ _LEAF = (
     (re.compile(rf"^libpod-{_HEX}(?:\.scope)?$"), "podman"),
     (re.compile(rf"^cri-containerd-{_HEX}\.scope$"), "containerd"),
     (re.compile(rf"^crio-{_HEX}\.scope$"), "cri-o"),
+    (re.compile(rf"^nerdctl-{_HEX}\.scope$"), "containerd"),
 )
+_LIBPOD_POD_RE = re.compile(r"^(?:machine|user)-libpod_pod_([0-9a-f]{64})\.slice$")
 _POD_RE = re.compile(
     r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
 )
@@ -56,7 +67,8 @@ def unescape(unit: str) -> str:
 def _kube(parts: list[str], kind: str, cid: str) -> Ident:
     joined = "/".join(parts)
     if "kubepods" not in joined:
-        return Ident(kind, cid)
+        pod = _LIBPOD_POD_RE.match(parts[-2]) if len(parts) > 1 else None
+        return Ident(kind, cid, pod=pod.group(1) if pod else None)
     pod = _POD_RE.search(joined)
     qos = next((q for k, q in _QOS.items() if k in joined), "Guaranteed")
     uid = pod.group(1).replace("_", "-") if pod else None
@@ -73,6 +85,8 @@ def identify(path: str) -> Ident | None:
         m = regex.match(leaf)
         if m is not None:
             return _kube(parts, kind, m.group(1))
+    if parent == "default" and len(parts) == 2 and leaf:  # containerd's namespace
+        return Ident("containerd", leaf, None if re.fullmatch(_HEX, leaf) else leaf)
     if re.fullmatch(_HEX, leaf):
         if parent == "docker":
             return Ident("docker", leaf)
