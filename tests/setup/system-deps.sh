@@ -28,6 +28,9 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || need="$need prometheus-push
 command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
 command -v prometheus-node-exporter >/dev/null 2>&1 || need="$need prometheus-node-exporter"
 command -v influxd >/dev/null 2>&1 || need="$need influxdb"
+# busybox: its awk runs the probe's cgroup reader as on an Alpine host (mawk is Debian's).
+command -v busybox >/dev/null 2>&1 || need="$need busybox"
+command -v mawk >/dev/null 2>&1 || need="$need mawk"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: missing$need (run as root to install them)" >&2

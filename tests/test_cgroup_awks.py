@@ -1,0 +1,87 @@
+"""The probe's cgroup reader (sources/cgroups.py AWK_READ) under each awk a host may have:
+mawk (Debian, Ubuntu), busybox (Alpine, embedded); the same lines from each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_containers import COUCHBASE, HEX, ID_CPU, plant
+
+from fleetmon.sources.cgroups import parse_cgroups
+from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS
+
+AWKS = {"mawk": ["mawk"], "busybox": ["busybox", "awk"]}
+
+
+def awk_dir(tmp: Path, name: str) -> Path:
+    """A folder whose `awk` is that awk (first on PATH for the probe's command)."""
+    argv = AWKS[name]
+    if shutil.which(argv[0]) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{argv[0]} is missing: tests/setup/system-deps.sh installs it")
+        pytest.skip(f"{argv[0]} not installed")
+    folder = tmp / f"awk-{name}"
+    folder.mkdir(exist_ok=True)
+    script = folder / "awk"
+    script.write_text(f'#!/bin/sh\nexec {" ".join(argv)} "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+def tree(root: Path) -> Path:
+    """A v2 tree (a Docker and a Kubernetes container, two io devices, a service) and a v1
+    tree (cpu, cpuacct, memory, blkio) under root."""
+    v2 = root / "v2"
+    v2.mkdir(parents=True)
+    (v2 / "cgroup.controllers").write_text("cpu io memory pids\n")
+    files = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    for cgroup in (f"system.slice/docker-{HEX}.scope", "system.slice/cron.service",
+                   f"kubepods.slice/kubepods-pod0f0e0d0c_0000_4000_8000_000000000001.slice/"
+                   f"cri-containerd-{ID_CPU}.scope"):  # fmt: skip
+        plant(v2, cgroup, files)
+    io = v2 / "system.slice" / f"docker-{HEX}.scope" / "io.stat"
+    io.write_text(io.read_text() * 2)  # the same device line twice: summed
+    v1 = root / "v1"
+    for controller in ("cpu", "cpuacct", "memory"):
+        plant(
+            v1 / controller,
+            f"docker/{HEX}",
+            COUCHBASE / "v1" / "sys" / "fs" / "cgroup" / controller,
+        )
+    blkio = v1 / "blkio" / "docker" / HEX
+    blkio.mkdir(parents=True)
+    (blkio / "blkio.throttle.io_service_bytes").write_text("8:0 Read 7\n8:0 Write 9\nTotal 16\n")
+    return root
+
+
+def run(cmd: str, root: Path, path_first: Path) -> str:
+    env = {**os.environ, "PATH": f"{path_first}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        ["sh", "-c", 'FM_CG="$1"; eval "$2"', "sh", str(root), cmd],
+        capture_output=True, text=True, check=True, timeout=30, env=env,
+    )  # fmt: skip
+    return proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(AWKS))
+def test_every_awk_prints_the_same_lines(tmp_path: Path, name: str) -> None:
+    roots = tree(tmp_path / "trees")
+    mine, ref = awk_dir(tmp_path, name), awk_dir(tmp_path, "mawk")
+    cmds = dict(SAMPLE_SECTIONS + ONCE_SECTIONS)
+    for version in ("v2", "v1"):
+        for section in ("cgroup", "cgroup_mem"):
+            text = run(cmds[section], roots / version, mine)
+            assert text == run(cmds[section], roots / version, ref)
+            assert text.startswith(f"#cgroup {version}\n")
+            found = parse_cgroups(text, section)
+            assert found  # every container read, none of the service's files
+            assert not any("cron" in path for path in found)
+    counters = parse_cgroups(run(cmds["cgroup"], roots / "v2", mine))
+    docker = counters[f"system.slice/docker-{HEX}.scope"].values
+    assert (docker["read_bytes"], docker["write_bytes"]) == (2 * 40824832, 2 * 824999936)
+    v1 = parse_cgroups(run(cmds["cgroup"], roots / "v1", mine))[f"docker/{HEX}"].values
+    assert (v1["read_bytes"], v1["write_bytes"], v1["cpuacct_ns"]) == (7, 9, 3321492315750)
