@@ -41,7 +41,16 @@ from fleetmon.render.htmlfmt import (
     unit_of,
 )
 from fleetmon.render.htmltrends import WINDOWS, changes, trend_map
-from fleetmon.render.htmlviews import Cell, FindingView, FleetRow, HostView, Seg, Strip, Table
+from fleetmon.render.htmlviews import (
+    Cell,
+    FindingView,
+    FleetRow,
+    HostView,
+    Seg,
+    Strip,
+    Table,
+    name_cell,
+)
 from fleetmon.render.pick import busiest
 from fleetmon.rules.verdict import host_verdict, summary
 
@@ -168,23 +177,6 @@ def _noisy(r: Row) -> bool:
     return any((number(v) or 0) > 0 for k, v in r.metrics.items() if "errors" in k or "drops" in k)
 
 
-#: The label naming another host of the report a row is also seen from: a VM's guest (the
-#: VM is an inventory host too), a guest pair's hypervisor. Its name links to that section.
-_HOST_LABEL = {"vm": "guest_host", "guest": "hypervisor"}
-
-
-def _name_cell(
-    r: Row, scope: RowScope, links: Mapping[str, str], sub: str = "", cls: str = ""
-) -> Cell:
-    """A row's name; linked to the host section it is also seen from (a VM's guest host,
-    and back), which the sub-line names."""
-    other = r.labels.get(_HOST_LABEL.get(scope.name, ""), "")
-    if not other:
-        return Cell(r.name, "", sub, cls)
-    also = f"host {other}" if scope.name == "vm" else f"on {other}"
-    return Cell(r.name, "", f"{sub}, {also}" if sub else also, cls, links.get(other, ""))
-
-
 def _rows_table(rows: Sequence[Row], scope: RowScope, links: Mapping[str, str]) -> Table:
     """A host's rows of `scope`, every metric any of them has in a column, one unit a column."""
     extra = ""
@@ -196,7 +188,7 @@ def _rows_table(rows: Sequence[Row], scope: RowScope, links: Mapping[str, str]) 
         extra = scope.echo_note.format(n=len(quiet)) if quiet else ""
     cols = [d for d in scope.metrics if any(d.name in r.metrics for r in rows)]
     head = [scope.name_label]
-    columns: list[list[Cell]] = [[_name_cell(r, scope, links) for r in rows]]
+    columns: list[list[Cell]] = [[name_cell(r, scope, links) for r in rows]]
     for d in cols:
         if columnar(d.unit):
             suffix, texts = column([number(r.metrics.get(d.name)) for r in rows], d.unit)
@@ -224,7 +216,7 @@ def _compact_table(rows: Sequence[Row], scope: RowScope, links: Mapping[str, str
     states = [fmt(r.metrics.get(state), "state") if state else RUNNING for r in ordered]
     columns: list[list[Cell]] = [
         [
-            _name_cell(r, scope, links, "" if st == RUNNING else st)
+            name_cell(r, scope, links, "" if st == RUNNING else st)
             for r, st in zip(ordered, states, strict=True)
         ]
     ]

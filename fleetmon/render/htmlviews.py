@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fleetmon.model import Finding, FleetStat, HostReport
+from fleetmon.model import Finding, FleetStat, HostReport, Row
+from fleetmon.model.catalog import RowScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +96,20 @@ class Strip:
     outliers: tuple[tuple[str, str, str], ...]  # (host, anchor, x)
     scale: tuple[str, str]
     facts: str
+
+
+#: The label naming another host of the report a row is also seen from: a VM's guest (the
+#: VM is an inventory host too), a guest pair's hypervisor. Its name links to that section.
+_HOST_LABEL = {"vm": "guest_host", "guest": "hypervisor"}
+
+
+def name_cell(
+    r: Row, scope: RowScope, links: Mapping[str, str], sub: str = "", cls: str = ""
+) -> Cell:
+    """A row's name; linked to the host section it is also seen from (a VM's guest host,
+    and back), which the sub-line names."""
+    other = r.labels.get(_HOST_LABEL.get(scope.name, ""), "")
+    if not other:
+        return Cell(r.name, "", sub, cls)
+    also = f"host {other}" if scope.name == "vm" else f"on {other}"
+    return Cell(r.name, "", f"{sub}, {also}" if sub else also, cls, links.get(other, ""))
