@@ -177,6 +177,22 @@ def test_devices_add_up_and_blkio_total_alone_is_zero(tmp_path: Path) -> None:
     }
 
 
+def test_a_tab_or_newline_in_a_cgroup_name_keeps_one_line_per_container(tmp_path: Path) -> None:
+    """An LXC container may be called anything: its directory's tab and newline are
+    printed as `?`, so a name cannot split a line or fake another container's values."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    plant(tmp_path, "lxc.payload.we\nird\tm=1 p=999", v2)
+    plant(tmp_path, f"system.slice/docker-{HEX}.scope", v2)
+    text = read_tree(tmp_path, "cgroup_mem")
+    assert len(text.splitlines()) == 3  # the head line and one line per container
+    found = parse_cgroups(text)
+    assert set(found) == {"lxc.payload.we?ird?m=1 p=999", f"system.slice/docker-{HEX}.scope"}
+    assert all(v.values["pids"] == 14 for v in found.values())
+    rows = compute_containers(split_output(output(("", ""), text), NONCE), 4, 1.0).rows
+    assert sorted(r.name for r in rows) == [HEX[:12], "we?ird?m=1 p=999"]
+
+
 def test_a_missing_cgroup_root_fails_the_section(tmp_path: Path) -> None:
     cmd = dict(SAMPLE_SECTIONS)["cgroup"]
     proc = subprocess.run(

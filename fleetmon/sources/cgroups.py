@@ -89,7 +89,8 @@ _AWK_KEY = (
 #: third key of ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the
 #: path's first component, is dropped (one container's mounts give lines of one path,
 #: which the parser merges). mawk ends on a read error (a cgroup removed while read):
-#: the directories already printed are kept.
+#: the directories already printed are kept. A tab or newline in a directory's name (an
+#: LXC container may be called anything) is printed as `?`: one line per directory.
 AWK_READ = (
     'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
     " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
@@ -117,7 +118,7 @@ AWK_READ = (
     ' else { while ((getline l < g) > 0) { i = index(l, " "); x = substr(l, 1, i - 1);'
     ' if (x in key) { t = t " " key[x] "=" substr(l, i + 1);'
     ' if (x == "inactive_file" && !v1) break } } }'
-    r' close(g) } if (t != "") print d "\t" substr(t, 2) } }'
+    r' close(g) } if (t != "") { gsub(/[\t\n]/, "?", d); print d "\t" substr(t, 2) } } }'
 )
 
 
