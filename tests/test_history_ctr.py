@@ -106,3 +106,16 @@ def test_history_show_a_container(tmp_path: Path) -> None:
     res = fleetmon("history", "show", "web01", "--ctr", "nope", "--history", path)
     assert res.returncode == 4
     assert res.stderr.strip().endswith(f"history {path}: nothing recorded for ctr nope of web01")
+
+
+def test_container_rows_roll_up_and_age_like_the_others(tmp_path: Path) -> None:
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    for i in range(14):  # 70 minutes of 5-minute runs: the first hour is rolled up
+        rows = {"web01": (ctr("api", ID_A, float(10 + i)),)}
+        record_run(hist, at(with_ctrs(rep, rows), minutes(5 * i)))
+    (ent,) = query.entities(hist, "ctr", "web01", "api")
+    (point,) = query.series(hist, "hourly", "ctr", [ent.id], ["ctr.cpu_pct"], 0, 2**40)[ent.id]
+    assert point[0] == T0_S
+    assert point[1] == (15.5,)  # the average of the hour's 12 runs, 10 to 21
+    hist.close()
