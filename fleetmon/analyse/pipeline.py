@@ -137,15 +137,20 @@ def analyse_host(raw: RawResult) -> HostReport:
     return analyse_output(base, out)
 
 
-def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
+def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) -> HostReport:
     """A collected host's report from its two samples, already split: `fleetmon run`'s
     probe output, or two consecutive samples of the streaming collector
-    (sources.sections.pair_output). `base` names the host; its status is ok."""
+    (sources.sections.pair_output). `base` names the host; its status is ok.
+
+    `counters=False` leaves out the raw cumulative counters kept for the history (the live
+    modes write no history: they would be worked out again at every tick for nothing)."""
     try:
         hm, hypervisor = _host_metrics(out)
-        names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
-        found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
-        counters = {k: _compact_json(v) for k, v in found.items()}
+        kept: dict[tuple[str, str], str] = {}
+        if counters:
+            names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
+            found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
+            kept = {k: _compact_json(v) for k, v in found.items()}
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
     except Exception as exc:
@@ -164,7 +169,7 @@ def analyse_output(base: HostReport, out: ProbeOutput) -> HostReport:
         rows=hm.rows,
         notes=hm.notes,
         hypervisor=hypervisor,
-        counters=counters,
+        counters=kept,
         product_uuid=parse_product_uuid(out.text(0, "product_uuid") or ""),
         sampled_at_ns=hm.sampled_at_ns,
     )
