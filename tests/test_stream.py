@@ -424,6 +424,7 @@ def test_a_backlog_of_ticks_is_passed_over_to_the_newest_pair() -> None:
     chunks = [ticks[0] + ticks[1], b"".join(ticks[2:]), b""]  # 1-2, then 3-6 at once
 
     async def read(n: int) -> bytes:
+        c.analyse_pending()  # the analyser's turn comes between two reads
         return chunks.pop(0)
 
     pairs: list[ProbeOutput] = []
@@ -454,6 +455,7 @@ def test_stop_soon_ends_the_streams_without_another_analysis() -> None:
     async def read(size: int) -> bytes:  # an endless stream, one tick per read
         nonlocal n
         n += 1
+        c.analyse_pending()  # the analyser's turn comes between two reads
         await asyncio.sleep(0)  # so that wait_for can end a stream that never stops
         return answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1).encode()
 
@@ -468,4 +470,22 @@ def test_stop_soon_ends_the_streams_without_another_analysis() -> None:
                         lambda s: opts, on_pair)  # fmt: skip
     asyncio.run(asyncio.wait_for(c._ticks(0, read, opts.nonce), 10))
     assert len(pairs) == 3
-    assert c.links[0].ticks == 4
+    assert c.links[0].ticks == 5  # the tick read as it stopped is neither queued nor analysed
+    assert c.analyse_pending() == 0
+
+
+def test_a_pair_superseded_in_the_queue_keeps_its_place() -> None:
+    """The analyser behind: a host whose waiting pair is replaced by a newer one keeps its
+    turn (were it sent to the back, a host could be superseded for ever)."""
+    done: list[int] = []
+    c = StreamCollector([HostSpec("a", "x"), HostSpec("b", "y")], CollectOptions(),
+                        lambda s: ProbeOptions(), lambda i, out: done.append(i))  # fmt: skip
+    pair = ProbeOutput({})
+    c._queue(0, pair)
+    c._queue(1, pair)
+    c._queue(0, pair)  # host a's newer pair, before the analyser came by
+    assert c.analyse_pending(limit=1) == 1
+    assert done == [0]
+    assert (c.links[0].passed, c.links[1].passed) == (1, 0)
+    assert c.analyse_pending() == 1
+    assert done == [0, 1]

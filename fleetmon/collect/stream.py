@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 #: The first retry after a failure waits about this long; each further one twice as long.
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+#: Pairs the analyser takes in one step of the event loop before letting the I/O in.
+ANALYSE_BATCH = 4
 
 #: Reads stdout: a chunk at a time (b"" at the end).
 Reader = Callable[[int], Awaitable[bytes]]
@@ -62,7 +64,7 @@ class Link:
     status: Status | None = None
     reason: str | None = None
     ticks: int = 0
-    #: Ticks not analysed because a newer one had already arrived (see _ticks).
+    #: Ticks not analysed because a newer one had arrived first (_ticks, _queue).
     passed: int = 0
     failures: int = 0
     retry_at: float | None = None
@@ -178,6 +180,10 @@ class StreamCollector:
         self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
         #: Set by stop_soon(): no more pairs are analysed, each host's stream ends.
         self.stopping = False
+        #: Each host's newest pair not analysed yet, oldest first (the analyser's queue): a
+        #: newer pair replaces a waiting one, so it holds at most one per host.
+        self._pending: dict[int, ProbeOutput] = {}
+        self._queued = asyncio.Event()
 
     def stop_soon(self) -> None:
         """Stop analysing and end every stream at its next step: safe from a signal handler
@@ -188,9 +194,52 @@ class StreamCollector:
 
     async def run(self) -> None:
         """Stream from every host until cancelled (or every host stopped for good)."""
-        async with asyncio.TaskGroup() as tg:
-            for i in range(len(self.hosts)):
-                tg.create_task(self._host(i))
+        analyser = asyncio.ensure_future(self._analyser())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for i in range(len(self.hosts)):
+                    tg.create_task(self._host(i))
+        finally:
+            analyser.cancel()
+            await asyncio.gather(analyser, return_exceptions=True)
+
+    def _queue(self, i: int, out: ProbeOutput) -> None:
+        if i in self._pending:
+            # Superseded before its turn came; the newer pair keeps the older's place in the
+            # queue (sent to the back, a host could be superseded for ever).
+            self.links[i].passed += 1
+        self._pending[i] = out
+        self._queued.set()
+
+    def analyse_pending(self, limit: int | None = None) -> int:
+        """on_pair for the waiting pairs, oldest first (at most `limit`); how many."""
+        done = 0
+        while self._pending and not self.stopping and (limit is None or done < limit):
+            i = next(iter(self._pending))
+            out = self._pending.pop(i)
+            try:
+                self.on_pair(i, out)
+            except Exception:  # one host's bug never stops the others' analysis
+                log.warning("%s: analysis failed", self.hosts[i].name, exc_info=True)
+            if out.memo is not None:
+                # What the next pair can reuse: the parses of this pair's second sample and
+                # of the once-per-run sections (the next pair's sample 1 is this one's 2).
+                keep = {id(sec.text) for (n, _), sec in out.sections.items() if n != 1}
+                for key in [k for k in out.memo if id(k[2]) not in keep]:
+                    del out.memo[key]
+            done += 1
+        return done
+
+    async def _analyser(self) -> None:
+        """The pairs analysed a few at a time, with the event loop's I/O (reads, the other
+        hosts' handshakes) served in between: analysing every host's pair as it arrived
+        made one step of a saturated loop last seconds, and handshakes then timed out."""
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._pending and not self.stopping:
+                self.analyse_pending(ANALYSE_BATCH)
+                await asyncio.sleep(0)
 
     def _changed(self, i: int) -> None:
         if self.on_change is not None:
@@ -215,6 +264,7 @@ class StreamCollector:
                 reason = f"unexpected error: {type(exc).__name__}: {exc}"
             if self.stopping:
                 return
+            self._pending.pop(i, None)  # no figures from a stream that ended
             if status is Status.HOSTKEY_MISMATCH:
                 # Never retried: the key must be checked by a person (ssh-keygen -R).
                 link.enter("stopped", status, reason)
@@ -290,11 +340,8 @@ class StreamCollector:
                 # working through an ever longer backlog of old samples.
                 link.passed += 1
             elif prev is not None and not self.stopping:
-                self.on_pair(i, pair_output(once, prev, tick.sections, memo))
+                self._queue(i, pair_output(once, prev, tick.sections, memo))
             prev = dict(tick.sections)
-            # What the next pair can reuse: the parses of this sample and of `once`.
-            keep = {id(s.text) for s in (*prev.values(), *once.values())}
-            memo = {k: v for k, v in memo.items() if id(k[2]) in keep}
             link.ticks += 1
             link.last_tick_at = time.time()
             if link.state != "live":
