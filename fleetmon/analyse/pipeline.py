@@ -115,8 +115,8 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
     return merged, vm.hypervisor
 
 
-def analyse_host(raw: RawResult) -> HostReport:
-    """One host's report row from what collection got back."""
+def analyse_host(raw: RawResult, counters: bool = True) -> HostReport:
+    """One host's report row from what collection got back; `counters` as analyse_output's."""
     spec = raw.host
     vm_of = spec.vars.get("fleetmon_vm_of")
     base = HostReport(
@@ -134,7 +134,7 @@ def analyse_host(raw: RawResult) -> HostReport:
         out = split_output(raw.stdout, raw.nonce)
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")
-    return analyse_output(base, out)
+    return analyse_output(base, out, counters)
 
 
 def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) -> HostReport:
@@ -142,8 +142,8 @@ def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) ->
     probe output, or two consecutive samples of the streaming collector
     (sources.sections.pair_output). `base` names the host; its status is ok.
 
-    `counters=False` leaves out the raw cumulative counters kept for the history (the live
-    modes write no history: they would be worked out again at every tick for nothing)."""
+    `counters=False` leaves out the raw cumulative counters kept for the history: only a run
+    that records one reads them (not the live modes, not `run --history none`)."""
     try:
         hm, hypervisor = _host_metrics(out)
         kept: dict[tuple[str, str], str] = {}

@@ -31,6 +31,7 @@ from fleetmon.cli.sources import (
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, big_output, collect_each
 from fleetmon.errors import OptionError
+from fleetmon.history import resolve
 from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import check_output, default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
@@ -218,6 +219,7 @@ def _collect(
     progress = Progress([h.name for h in hosts], not args.quiet, slow_after_s=args.interval)
 
     books = threading.Lock()  # a big host's on_done runs in a thread (offload)
+    counters = resolve(args.history) is not None  # only a history reads them
 
     def on_done(index: int, raw: RawResult) -> HostReport:
         # Analysed as it arrives (the loop idles while other hosts' probes sleep) and
@@ -226,7 +228,7 @@ def _collect(
             progress.done(index, raw.status is Status.OK)
             if writer is not None:
                 writer.add(index, raw)
-        return analyse_host(raw)
+        return analyse_host(raw, counters)
 
     try:
         return run_async(

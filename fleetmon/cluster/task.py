@@ -84,7 +84,7 @@ async def collect_shard(shard: Shard) -> list[HostReport]:
         return by_name[spec.name].opts
 
     def done(_: int, raw: RawResult) -> HostReport:
-        return analyse_host(raw)
+        return analyse_host(raw, shard.counters)
 
     specs = [h.spec for h in shard.hosts]
     return await collect_each(
@@ -128,5 +128,5 @@ def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
         hosts = asyncio.run(collect_shard(shard))
     elapsed = time.monotonic() - started
     log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
-    packed = pack(hosts, shard.counters)
+    packed = pack(hosts)
     return ShardResult(shard.key, address, packed, elapsed, time.thread_time() - cpu)

@@ -20,7 +20,6 @@ HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostReport))
 ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Row))
 _STATUS = HOST_FIELDS.index("status")
 _ROWS = HOST_FIELDS.index("rows")
-_COUNTERS = HOST_FIELDS.index("counters")
 _host_values = attrgetter(*HOST_FIELDS)
 _row_values = attrgetter(*ROW_FIELDS)
 
@@ -32,17 +31,14 @@ class WireError(ValueError):
     """A shard's hosts came from a fleetmon whose records differ from this one's."""
 
 
-def pack(hosts: Sequence[HostReport], counters: bool = True) -> Packed:
-    """The hosts as tuples of plain values; without their `counters` (the JSON of the
-    second sample's counters, 8 KB of a host's 12) when `counters` is false: only a run
-    recording a history reads them."""
+def pack(hosts: Sequence[HostReport]) -> Packed:
+    """The hosts as tuples of plain values (a shard of a run that records no history analyses
+    them without their counters, 8 KB of a host's 12: see Shard.counters)."""
     out = []
     for h in hosts:
         values = list(_host_values(h))
         values[_STATUS] = h.status.value
         values[_ROWS] = {scope: tuple(map(_row_values, rows)) for scope, rows in h.rows.items()}
-        if not counters:
-            values[_COUNTERS] = {}
         out.append(tuple(values))
     return HOST_FIELDS, ROW_FIELDS, tuple(out)
 
