@@ -217,7 +217,7 @@ def _kvm_vm(
         return m
     cpu = _delta(d1, d2, "cpu.time")
     # vcpu.N.delay: libvirt 6.x+ on Linux (schedstat of the vCPU thread); absent = unknown.
-    delays = [_delta(d1, d2, f"vcpu.{i}.delay") for i in d2.vcpu_indices()]
+    delays = [_delta(d1, d2, key) for key in d2.vcpu_keys("delay")]
     delay = None if not delays or None in delays else sum(x for x in delays if x is not None)
 
     blk = _device_sums(d1, d2, "block", _BLOCK_KEYS).__getitem__

@@ -319,7 +319,8 @@ class StreamCollector:
                     chunk = await read(CHUNK_BYTES)
                     if not chunk:
                         return
-                    start = max(0, len(buf) - 200)  # a marker line may straddle two chunks
+                    # A marker line (and the newline before it) may straddle two chunks.
+                    start = max(0, len(buf) - 200)
                     buf += chunk
                     if len(buf) > cap:
                         raise HostFailure(

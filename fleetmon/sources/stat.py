@@ -11,9 +11,10 @@ Shares follow mpstat: each Δ clamped at 0 (iowait can go backwards, a CPU back 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
-from operator import sub
+from operator import itemgetter, mul, sub, truediv
 from typing import NamedTuple, cast
 
 from fleetmon.errors import ProbeParseError
@@ -217,6 +218,9 @@ def cpu_shares(prev: CpuTimes, cur: CpuTimes) -> CpuShares | None:
 
 def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, ...]]:
     """The busiest cpuN present in both samples, and the cpuN lines seen in one sample only."""
+    fast = _max_busy_fast(prev, cur)
+    if fast is not None:
+        return fast, ()
     before = dict(prev.cpus)
     after = dict(cur.cpus)
     one_side = tuple(sorted(set(before) ^ set(after), key=lambda n: int(n[3:])))
@@ -243,6 +247,35 @@ def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, .
     return busiest, one_side
 
 
-def _ints(times: tuple[int | None, ...]) -> tuple[int, ...]:
+def _max_busy_fast(prev: Stat, cur: Stat) -> float | None:
+    """max_core_busy_pct()'s figure when both samples list the same CPUs in the same order,
+    each with the eight columns of T, and every CPU's T moved: the same arithmetic, column
+    by column over every CPU at C speed instead of a loop per CPU (hosts have 100s). None
+    for anything else, which the loop then handles."""
+    names = list(map(itemgetter(0), cur.cpus))
+    if not names or names != list(map(itemgetter(0), prev.cpus)) or len(set(names)) < len(names):
+        return None
+    a = list(chain.from_iterable(map(itemgetter(1), prev.cpus)))
+    b = list(chain.from_iterable(map(itemgetter(1), cur.cpus)))
+    width = len(_FIELDS)
+    cols_a = [a[k::width] for k in range(8)]  # user..steal of every CPU, a list per column
+    cols_b = [b[k::width] for k in range(8)]
+    if any(None in col for col in (*cols_a, *cols_b)):
+        return None
+    # Each column's Δ clamped at 0, as _delta; then T per CPU, and busy = 100 - idle - iowait.
+    d = [
+        list(map(max, map(sub, _ints(y), _ints(x)), repeat(0)))
+        for x, y in zip(cols_a, cols_b, strict=True)
+    ]
+    totals = list(map(sum, zip(*d, strict=True)))
+    if 0 in totals:
+        return None
+    idle = map(truediv, map(mul, repeat(100.0), d[3]), totals)
+    iowait = map(truediv, map(mul, repeat(100.0), d[4]), totals)
+    busiest: float = max(map(sub, map(sub, repeat(100.0), idle), iowait))
+    return busiest
+
+
+def _ints(times: Sequence[int | None]) -> Sequence[int]:
     """Columns already checked for None."""
-    return cast("tuple[int, ...]", times)
+    return cast("Sequence[int]", times)

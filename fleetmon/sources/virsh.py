@@ -56,8 +56,10 @@ class DomainStats:
     _slots: dict[str, dict[str, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    #: vcpu_indices(), built once: the deltas and the history's counters both ask.
-    _vcpus: list[list[int]] = field(default_factory=list, init=False, repr=False, compare=False)
+    #: vcpu_indices(), found once: the deltas and the history's counters both ask.
+    _vcpus: list[tuple[int, ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def num(self, key: str) -> int | None:
         """The integer field, or None when absent or not an integer."""
@@ -125,16 +127,44 @@ class DomainStats:
 
     def vcpu_indices(self) -> list[int]:
         """The N of every `vcpu.N.*` field, sorted."""
+        return list(self._vcpu_numbers())
+
+    def vcpu_keys(self, sub: str) -> tuple[str, ...]:
+        """`vcpu.N.<sub>` for every N of vcpu_indices(), in its order."""
+        return _vcpu_keys(self._vcpu_numbers(), sub)
+
+    def _vcpu_numbers(self) -> tuple[int, ...]:
         if not self._vcpus:
-            found: set[int] = set()
-            for k in self.fields:
-                if k[:5] == "vcpu.":
-                    n, dot, _ = k[5:].partition(".")
-                    # `vcpu.N.`, N of 1 to 9 ASCII digits (string tests, not a regex per key).
-                    if dot and 0 < len(n) <= 9 and n.isascii() and n.isdigit():
-                        found.add(int(n))
-            self._vcpus.append(sorted(found))
-        return list(self._vcpus[0])
+            keys = tuple(self.fields)
+            cached = len(keys) <= _SHAPE_MAX_KEYS
+            self._vcpus.append(_cached_vcpu_numbers(keys) if cached else _vcpu_numbers(keys))
+        return self._vcpus[0]
+
+
+#: Records of more fields than this are scanned without the cache (which would keep them).
+_SHAPE_MAX_KEYS = 2048
+
+
+def _vcpu_numbers(keys: tuple[str, ...]) -> tuple[int, ...]:
+    found: set[int] = set()
+    for k in keys:
+        if k[:5] == "vcpu.":
+            n, dot, _ = k[5:].partition(".")
+            # `vcpu.N.`, N of 1 to 9 ASCII digits (string tests, not a regex per key).
+            if dot and 0 < len(n) <= 9 and n.isascii() and n.isdigit():
+                found.add(int(n))
+    return tuple(sorted(found))
+
+
+# A function of a record's keys alone, and those are the same sample after sample (a VM's
+# vCPUs change only when it is reconfigured), and the same for the VMs of one shape: cached
+# by them, so a streamed host's records are not scanned at every tick.
+_cached_vcpu_numbers = functools.lru_cache(maxsize=256)(_vcpu_numbers)
+
+
+@functools.lru_cache(maxsize=256)
+def _vcpu_keys(numbers: tuple[int, ...], sub: str) -> tuple[str, ...]:
+    return tuple(f"vcpu.{n}.{sub}" for n in numbers)
 
 
 _DOMAIN_RE = re.compile(r"^Domain: '(.*)'$")
