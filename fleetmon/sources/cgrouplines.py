@@ -10,7 +10,7 @@ sources/cgroups.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
@@ -165,3 +165,26 @@ def parse_cgroup_lines(text: str, section: str = "cgroup") -> dict[str, CgroupVa
         except ValueError:
             raise ProbeParseError(section, f"{file}: malformed line {line[:80]!r}") from None
     return {k: CgroupValues(version[k], v) for k, v in found.items()}
+
+
+#: parse_cgroup_lines' fields -> the short keys of sources/cgroups.read_compact, and the
+#: scale read_compact's values are in (cpu_ns: usage_usec x 1000; throttled_ns: ns).
+_SHORT = {
+    "cpu_ns": ("u", 1000), "cpuacct_ns": ("ca", 1), "nr_periods": ("np", 1),
+    "nr_throttled": ("nt", 1), "throttled_ns": ("tn", 1), "oom_kills": ("o", 1),
+    "mem_anon": ("a", 1), "mem_file": ("f", 1), "inactive_file": ("i", 1),
+    "mem_usage": ("m", 1), "pids": ("p", 1), "mem_limit": ("l", 1), "read_bytes": ("r", 1),
+    "write_bytes": ("w", 1),
+} | {
+    f"psi_{res}_{kind}_avg10_x100": (f"p{res[0]}{kind[0]}", 1)
+    for res in ("cpu", "memory", "io") for kind in ("some", "full")
+}  # fmt: skip
+
+
+def compact(values: Mapping[str, int | None]) -> dict[str, int | None]:
+    """One cgroup's values as read_compact keeps them (the short keys, the files' units)."""
+    out: dict[str, int | None] = {}
+    for field, v in values.items():
+        key, scale = _SHORT[field]
+        out[key] = v if v is None or scale == 1 else v // scale
+    return out

@@ -12,14 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fleetmon.model import MetricValue, Row
-from fleetmon.sources.cgrouplines import parse_cgroup_lines
-from fleetmon.sources.cgroups import (
-    COMPACT_HEAD,
-    TOO_MANY,
-    CgroupValues,
-    parse_cgroups,
-    parse_names,
-)
+from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
+from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, parse_names, read_compact
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 
@@ -33,7 +27,9 @@ class CtrResult:
     notes: tuple[str, ...] = ()
 
 
+#: One cgroup's values by read_compact's short keys, in the files' units (sources/cgroups.py).
 Values = Mapping[str, int | None]
+_EMPTY: Values = {}
 
 
 def _delta(v1: Values, v2: Values, key: str) -> int | None:
@@ -43,62 +39,61 @@ def _delta(v1: Values, v2: Values, key: str) -> int | None:
     return b - a
 
 
-def _rate(d: int | None, dt: float | None, scale: float = 1.0) -> float | None:
-    return None if d is None or not dt else d / dt * scale
+def _rate(d: int | None, dt: float | None) -> float | None:
+    return None if d is None or not dt else d / dt
 
 
-def _throttled_pct(v1: Values, v2: Values) -> float | None:
-    periods = _delta(v1, v2, "nr_periods")
-    if periods is None:
-        return None
-    if periods == 0:  # no quota, or no CPU wanted: not throttled
-        return 0.0
-    throttled = _delta(v1, v2, "nr_throttled")
-    return None if throttled is None else min(100.0, throttled / periods * 100)
-
-
-def _memory(g: Values) -> dict[str, MetricValue]:
-    usage, limit = g.get("mem_usage"), g.get("mem_limit")
-    inactive = g.get("inactive_file") or 0
-    used = None if usage is None else max(0, usage - inactive)
-    pct = None if used is None or not limit else used / limit * 100
-    return {
-        "ctr.mem_bytes": used,
-        "ctr.mem_limit_bytes": limit,
-        "ctr.mem_limit_pct": pct,
-        "ctr.mem_anon_bytes": g.get("mem_anon"),
-        "ctr.mem_file_bytes": g.get("mem_file"),
-    }
+def _pct(avg_x100: int | None) -> float | None:
+    return None if avg_x100 is None else avg_x100 / 100
 
 
 def container_metrics(
     v1: Values, v2: Values, g: Values, host_cpus: int | None, dt: float | None
 ) -> dict[str, MetricValue]:
     """One container's ctr.* metrics from its two counter samples and its gauges."""
-    used = _delta(v1, v2, "cpuacct_ns") if "cpuacct_ns" in v2 else _delta(v1, v2, "cpu_ns")
-    cpu = _rate(used, dt, 100 / 1e9)
-    m: dict[str, MetricValue] = {
+    if "ca" in v2:  # cpuacct.usage (ns), preferred to a hybrid host's unified usage_usec
+        used = _delta(v1, v2, "ca")
+    else:
+        used = _delta(v1, v2, "u")
+        used = None if used is None else used * 1000
+    cpu = None if used is None or not dt else used / dt * (100 / 1e9)
+    periods = _delta(v1, v2, "np")
+    throttled = None if periods is None else _delta(v1, v2, "nt")
+    usage, limit = g.get("m"), g.get("l")
+    if limit is not None and limit >= UNLIMITED:
+        limit = None
+    used_mem = None if usage is None else max(0, usage - (g.get("i") or 0))
+    get = g.get
+    return {
         "ctr.cpu_pct": cpu,
         "ctr.cpu_host_pct": cpu / host_cpus if cpu is not None and host_cpus else None,
-        "ctr.cpu_throttled_pct": _throttled_pct(v1, v2),
-    }
-    m.update(_memory(g))
-    m["ctr.oom_kills"] = g.get("oom_kills")
-    m["ctr.disk_read_bytes_per_s"] = _rate(_delta(v1, v2, "read_bytes"), dt)
-    m["ctr.disk_write_bytes_per_s"] = _rate(_delta(v1, v2, "write_bytes"), dt)
-    for res, kinds in (("cpu", ("some",)), ("memory", ("some", "full")), ("io", ("some", "full"))):
-        for kind in kinds:
-            avg = g.get(f"psi_{res}_{kind}_avg10_x100")
-            m[f"ctr.psi_{res}_{kind}_pct"] = None if avg is None else avg / 100
-    m["ctr.pids"] = g.get("pids")
-    return m
+        # no quota, or no CPU wanted: not throttled
+        "ctr.cpu_throttled_pct": (
+            None if periods is None else 0.0 if periods == 0 else
+            None if throttled is None else min(100.0, throttled / periods * 100)
+        ),
+        "ctr.mem_bytes": used_mem,
+        "ctr.mem_limit_bytes": limit,
+        "ctr.mem_limit_pct": None if used_mem is None or not limit else used_mem / limit * 100,
+        "ctr.mem_anon_bytes": get("a"),
+        "ctr.mem_file_bytes": get("f"),
+        "ctr.oom_kills": get("o"),
+        "ctr.disk_read_bytes_per_s": _rate(_delta(v1, v2, "r"), dt),
+        "ctr.disk_write_bytes_per_s": _rate(_delta(v1, v2, "w"), dt),
+        "ctr.psi_cpu_some_pct": _pct(get("pcs")),
+        "ctr.psi_memory_some_pct": _pct(get("pms")),
+        "ctr.psi_memory_full_pct": _pct(get("pmf")),
+        "ctr.psi_io_some_pct": _pct(get("pis")),
+        "ctr.psi_io_full_pct": _pct(get("pif")),
+        "ctr.pids": get("p"),
+    }  # fmt: skip
 
 
 def _vm_metrics(v1: Values, v2: Values, g: Values, dt: float | None) -> dict[str, MetricValue]:
     return {
-        "vm.host_rss_bytes": g.get("mem_anon"),
-        "vm.host_read_bytes_per_s": _rate(_delta(v1, v2, "read_bytes"), dt),
-        "vm.host_write_bytes_per_s": _rate(_delta(v1, v2, "write_bytes"), dt),
+        "vm.host_rss_bytes": g.get("a"),
+        "vm.host_read_bytes_per_s": _rate(_delta(v1, v2, "r"), dt),
+        "vm.host_write_bytes_per_s": _rate(_delta(v1, v2, "w"), dt),
     }
 
 
@@ -113,14 +108,23 @@ def _labels(ident: Ident, version: int) -> dict[str, str]:
     return labels
 
 
-def _parse(text: str, section: str) -> dict[str, CgroupValues]:
+#: Each cgroup's values and cgroup version, by its path.
+_Section = tuple[Mapping[str, Values], Mapping[str, int]]
+
+
+def _parse(text: str, section: str) -> _Section:
     """The probe's awk lines, or an earlier probe's grep lines (a raw folder saved then)."""
     if not text or text.startswith(COMPACT_HEAD):
-        return parse_cgroups(text, section)
-    return parse_cgroup_lines(text, section)
+        version, found = read_compact(text, section)
+        return found, dict.fromkeys(found, version)
+    parsed = parse_cgroup_lines(text, section)
+    return (
+        {path: compact(v.values) for path, v in parsed.items()},
+        {path: v.version for path, v in parsed.items()},
+    )
 
 
-def _sections(out: ProbeOutput) -> tuple[dict[str, CgroupValues], ...]:
+def _sections(out: ProbeOutput) -> tuple[_Section, ...]:
     return tuple(
         _parse(out.text(sample, name) or "", name)
         for sample, name in ((1, "cgroup"), (2, "cgroup"), (0, "cgroup_mem"))
@@ -137,25 +141,25 @@ def compute_containers(
                                                           (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
-    c1, c2, gauges = _sections(out)
+    (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     names = parse_names(out.text(0, "ctr_names") or "")
-    empty = CgroupValues(2, {})
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
     started = 0
-    for path in sorted(set(c2) | set(gauges)):
+    for path in sorted(c2.keys() | gauges.keys()):
         ident = identify(path)
         if ident is None:
             continue
-        s1, s2, g = c1.get(path, empty), c2.get(path, empty), gauges.get(path, empty)
-        if path not in c1 and path in c2:
-            started += 1
+        s1, s2, g = c1.get(path), c2.get(path), gauges.get(path, _EMPTY)
+        if s1 is None:
+            s1 = _EMPTY
+            started += s2 is not None
         if ident.kind == "qemu":
-            vms[ident.id] = _vm_metrics(s1.values, s2.values, g.values, interval_s)
+            vms[ident.id] = _vm_metrics(s1, s2 or _EMPTY, g, interval_s)
             continue
         name = names.get(ident.id) or ident.name or ident.id[:12]
-        metrics = container_metrics(s1.values, s2.values, g.values, host_cpus, interval_s)
-        version = s2.version if path in c2 else g.version
+        metrics = container_metrics(s1, s2 or _EMPTY, g, host_cpus, interval_s)
+        version = v2[path] if s2 is not None else vg[path]
         rows.append(Row(name, metrics, _labels(ident, version)))
     rows = _unique(rows)
     notes = (

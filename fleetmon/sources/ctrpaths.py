@@ -42,13 +42,11 @@ class Ident:
 
 
 _HEX = r"([0-9a-f]{64})"
-_LEAF = (
-    (re.compile(rf"^docker-{_HEX}\.scope$"), "docker"),
-    (re.compile(rf"^libpod-{_HEX}(?:\.scope)?$"), "podman"),
-    (re.compile(rf"^cri-containerd-{_HEX}\.scope$"), "containerd"),
-    (re.compile(rf"^crio-{_HEX}\.scope$"), "cri-o"),
-    (re.compile(rf"^nerdctl-{_HEX}\.scope$"), "containerd"),
-)
+#: A runtime's own leaf: `<prefix>-<id>.scope` (Podman with cgroupfs: no `.scope`), one
+#: match for every runtime (the prefix then gives the runtime).
+_LEAF_RE = re.compile(rf"(docker|libpod|cri-containerd|crio|nerdctl)-{_HEX}(\.scope)?")
+_KIND_OF = {"docker": "docker", "libpod": "podman", "cri-containerd": "containerd",
+            "crio": "cri-o", "nerdctl": "containerd"}  # fmt: skip
 _LIBPOD_POD_RE = re.compile(r"^(?:machine|user)-libpod_pod_([0-9a-f]{64})\.slice$")
 _POD_RE = re.compile(
     r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
@@ -64,13 +62,12 @@ def unescape(unit: str) -> str:
     return _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), unit)
 
 
-def _kube(parts: list[str], kind: str, cid: str) -> Ident:
-    joined = "/".join(parts)
-    if "kubepods" not in joined:
-        pod = _LIBPOD_POD_RE.match(parts[-2]) if len(parts) > 1 else None
+def _kube(path: str, parent: str, kind: str, cid: str) -> Ident:
+    if "kubepods" not in path:
+        pod = _LIBPOD_POD_RE.match(parent) if "libpod_pod_" in parent else None
         return Ident(kind, cid, pod=pod.group(1) if pod else None)
-    pod = _POD_RE.search(joined)
-    qos = next((q for k, q in _QOS.items() if k in joined), "Guaranteed")
+    pod = _POD_RE.search(path)
+    qos = next((q for k, q in _QOS.items() if k in path), "Guaranteed")
     uid = pod.group(1).replace("_", "-") if pod else None
     return Ident(kind, cid, pod=uid, qos=qos)
 
@@ -81,17 +78,16 @@ def identify(path: str) -> Ident | None:
     parts = path.split("/")
     leaf = parts[-1]
     parent = parts[-2] if len(parts) > 1 else ""
-    for regex, kind in _LEAF:
-        m = regex.match(leaf)
-        if m is not None:
-            return _kube(parts, kind, m.group(1))
+    m = _LEAF_RE.fullmatch(leaf)
+    if m is not None and (m.group(3) or m.group(1) == "libpod"):
+        return _kube(path, parent, _KIND_OF[m.group(1)], m.group(2))
     if parent == "default" and len(parts) == 2 and leaf:  # containerd's namespace
         return Ident("containerd", leaf, None if re.fullmatch(_HEX, leaf) else leaf)
     if re.fullmatch(_HEX, leaf):
         if parent == "docker":
             return Ident("docker", leaf)
         if parent.startswith("pod") and "kubepods" in path:
-            return _kube(parts, "k8s", leaf)
+            return _kube(path, parent, "k8s", leaf)
         return None
     if leaf.startswith("lxc.payload."):
         name = leaf[len("lxc.payload.") :]
