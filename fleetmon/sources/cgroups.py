@@ -291,11 +291,15 @@ def read_compact(
     keys, numbers = flat[0::2], flat[1::2]
     ints = _values(numbers, joined)
     ends = list(accumulate(rest.count("=") for rest in rests))
-    starts = [0, *ends[:-1]]
-    lined = (
-        dict(zip(keys[a:b], ints[a:b], strict=True)) for a, b in zip(starts, ends, strict=True)
-    )
-    return version, _merged(paths, lined)
+    found: dict[str, dict[str, int | None]] = {}
+    get = found.get
+    for path, a, b in zip(paths, [0, *ends[:-1]], ends, strict=True):
+        old = get(path)
+        if old is None:
+            found[path] = dict(zip(keys[a:b], ints[a:b], strict=True))
+        else:  # a v1 container's next mount
+            old.update(zip(keys[a:b], ints[a:b], strict=True))
+    return version, found
 
 
 def _merged(

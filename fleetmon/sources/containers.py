@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
@@ -30,6 +31,7 @@ class CtrResult:
 #: One cgroup's values by read_compact's short keys, in the files' units (sources/cgroups.py).
 Values = Mapping[str, int | None]
 _EMPTY: Values = {}
+_NAME = attrgetter("name")
 
 
 def _delta(v1: Values, v2: Values, key: str) -> int | None:
@@ -167,11 +169,13 @@ def compute_containers(
         if started
         else ()
     )
-    return CtrResult(tuple(sorted(rows, key=lambda r: r.name)), vms, notes)
+    return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes)
 
 
 def _unique(rows: list[Row]) -> list[Row]:
     """Two containers of one name (two runtimes): each named with its short id too."""
+    if len(set(map(_NAME, rows))) == len(rows):
+        return rows
     seen: dict[str, int] = {}
     for r in rows:
         seen[r.name] = seen.get(r.name, 0) + 1
