@@ -136,6 +136,28 @@ def test_a_vm_keeps_its_history_across_a_rename_and_a_migration(hist: History) -
     assert len(query.entities(hist, "vm", name="web-3-new")) == 2
 
 
+def test_each_entity_s_last_t_is_the_latest_run_it_was_in(hist: History) -> None:
+    rng = random.Random(2)
+    uuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
+    both = {"kvm01": [dataclasses.replace(vm("web-1", rng), labels={"uuid": uuid})],
+            "kvm02": [vm("db-1", rng)]}  # fmt: skip
+    record_run(hist, at(_vm_report(rng, both), minutes(0)))
+    record_run(hist, at(_vm_report(rng, {"kvm01": both["kvm01"]}), minutes(10)))
+    # A run recorded late (an earlier time) leaves the later last_t alone.
+    record_run(hist, at(_vm_report(rng, both), minutes(5)))
+
+    def last(scope: str, host_: str, name: str) -> tuple[int, int]:
+        (ent,) = query.entities(hist, scope, host_, name)
+        return hist.conn.execute(
+            "SELECT first_t, last_t FROM entities WHERE id = ?", (ent.id,)
+        ).fetchone()
+
+    assert last("vm", "kvm01", "web-1") == (T0_S, T0_S + 600)  # by UUID
+    assert last("host", "kvm01", "kvm01") == (T0_S, T0_S + 600)
+    assert last("vm", "kvm02", "db-1") == (T0_S, T0_S + 300)  # by name; not in the second
+    assert last("host", "kvm02", "kvm02") == (T0_S, T0_S + 300)
+
+
 def test_the_same_run_recorded_again_replaces_itself(hist: History) -> None:
     rep = sample_report()
     first = record_run(hist, rep)
