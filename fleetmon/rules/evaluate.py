@@ -20,7 +20,6 @@ from fleetmon.model import (
     HostReport,
     HostSpec,
     MetricValue,
-    Row,
     catalog,
 )
 from fleetmon.rules.expr import EvalError, mangle
@@ -130,7 +129,7 @@ def _host_findings(
     # gets a small dict of those its scope's rules read (copied, as judge() writes `value`
     # into it), looked up once per subject: a row's metrics, the host's, then `base`.
     host_flat: dict[str, Any] | None = None
-    row_layers: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
+    row_layers: dict[str, _RowLayers] = {}
     own = base[0]
     for rule, judge in plan.judged:
         conds = judge.conds
@@ -152,33 +151,51 @@ def _host_findings(
             continue
         layers = row_layers.get(scope)
         if layers is None:
-            layers = row_layers[scope] = _row_layers(plan, scope, host, base, past)
-        for row, flat in layers:
-            judge.judge(name, row.name, row.metrics, dict(flat), out, conds, hm)
+            layers = row_layers[scope] = _RowLayers(plan, scope, host, base, past)
+        judge.judge_rows(name, layers.rows, layers.flat, out, conds, hm)
     return out
 
 
-def _row_layers(
-    plan: _Plan, scope: str, host: HostReport, base: Sequence[Mapping[str, Any]], past: Past | None
-) -> list[tuple[Row, dict[str, Any]]]:
-    """Each row of `scope` with its flat context: its own metrics over the host's."""
-    names = plan.names[scope]
-    common = _under(names, host.metrics, base)
-    out = []
-    for row in host.rows_of(scope):
+class _RowLayers:
+    """A scope's rows, each with its flat context (its own metrics over the host's), made
+    when a judgment first needs it: Judge.judge_rows decides most container rows without."""
+
+    def __init__(
+        self,
+        plan: _Plan,
+        scope: str,
+        host: HostReport,
+        base: Sequence[Mapping[str, Any]],
+        past: Past | None,
+    ) -> None:
+        self.plan, self.scope, self.host, self.base, self.past = plan, scope, host, base, past
+        self.rows = host.rows_of(scope)
+        self._flats: list[dict[str, Any] | None] = [None] * len(self.rows)
+        self._common: dict[str, Any] | None = None
+
+    def flat(self, i: int) -> dict[str, Any]:
+        """Row i's flat context."""
+        found = self._flats[i]
+        if found is not None:
+            return found
+        plan, scope, host = self.plan, self.scope, self.host
+        names = plan.names[scope]
+        if self._common is None:
+            self._common = _under(names, host.metrics, self.base)
+        row = self.rows[i]
         rm = row.metrics
-        flat = dict(common)
+        flat = dict(self._common)
         for n, metric in names:
             if metric in rm:
                 flat[n] = rm[metric]
         mine = {"subject": row.name, "labels": row.labels, "scope": scope}
         for n in plan.own[scope]:
             flat[n] = dict(row.labels) if n == "labels" else mine[n]
-        if past is not None:
+        if self.past is not None:
             metrics = {**host.metrics, **rm}
-            flat |= layer(past, scope, host.name, row.name, metrics, plan.reads[scope])
-        out.append((row, flat))
-    return out
+            flat |= layer(self.past, scope, host.name, row.name, metrics, plan.reads[scope])
+        self._flats[i] = flat
+        return flat
 
 
 def evaluate(

@@ -7,13 +7,13 @@ Absent metrics (not offered by the host) are not judged; null ones are UNKNOWN (
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from fleetmon.model import Finding, MetricValue, Severity, catalog
+from fleetmon.model import Finding, MetricValue, Row, Severity, catalog
 from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
-from fleetmon.rules.ranges import ValueKindError
+from fleetmon.rules.ranges import OPS, Comparison, ValueKindError
 from fleetmon.rules.ruleset import Rule
 
 #: The context names of a host's own (rules.evaluate): the same for each of its subjects.
@@ -21,6 +21,10 @@ from fleetmon.rules.ruleset import Rule
 HOST_NAMES = frozenset({"hypervisor", "host", "groups", "group_names", "vars"}) - frozenset(
     mangle(m) for m in catalog.names()
 )
+
+
+#: Integers below this convert to a float (float(2**1024) overflows).
+_BIG = 2**1023
 
 
 def fmt_value(value: MetricValue) -> str:
@@ -76,6 +80,57 @@ class Judge:
             )
             if th is not None
         )
+        #: For rows judged by judge_rows: per condition list (all of them, or those left
+        #: when the play's held for the host), the thresholds as (operator, number) when
+        #: the list is only `<metric> is not none`, else None.
+        self._quick = {id(conds): self._plain(conds) for conds in (self.conds, self.subject_conds)}
+
+    def _plain(
+        self, conds: Sequence[Expr]
+    ) -> tuple[tuple[Callable[[Any, Any], Any], float], ...] | None:
+        r = self.rule
+        if r.metric is None or r.expr is not None or r.apply is not None or r.scope == "fleet":
+            return None
+        test = f"{r.metric} is not none"
+        if not all(" ".join(c.source.split()) == test and not c.history for c in conds):
+            return None
+        levels = [th for _, th in self.levels]
+        if not all(isinstance(th, Comparison) and th.operand.__class__ is float for th in levels):
+            return None
+        return tuple((OPS[th.op], float(th.operand)) for th in levels if isinstance(th, Comparison))
+
+    def judge_rows(
+        self,
+        host: str,
+        rows: Sequence[Row],
+        flat: Callable[[int], Mapping[str, Any]],
+        out: list[object],
+        conds: Sequence[Expr],
+        under: Mapping[str, MetricValue],
+    ) -> None:
+        """judge() of each row of a scope, in order; `flat(i)` makes row i's context.
+
+        For a metric rule whose `when:` is at most `<metric> is not none` (the shipped
+        container rules) with numeric thresholds, a row is judged without its context when
+        it can be: a number crossing no threshold is a plain pass, a null value the
+        condition excludes no finding, as judge() finds; anything else (an alert: its
+        message; another kind of value; a metric the row lacks) goes to judge()."""
+        quick = self._quick.get(id(conds))
+        metric = self.rule.metric
+        for i, row in enumerate(rows):
+            rm = row.metrics
+            if quick is not None and metric in rm:
+                value = rm[metric]  # type: ignore[index]
+                if value is None and conds:
+                    continue  # `when:` does not hold
+                cls = value.__class__
+                # A number as Comparison.alerts takes it (not NaN, nor an int past floats).
+                if (cls is float and value == value) or (cls is int and -_BIG < value < _BIG):  # type: ignore[operator]
+                    number = float(value)  # type: ignore[arg-type]
+                    if not any(op(number, x) for op, x in quick):
+                        out += (self, row.name, value)
+                        continue
+            self.judge(host, row.name, rm, dict(flat(i)), out, conds, under)
 
     def finding(
         self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str

@@ -20,7 +20,7 @@ _NUMBER_RE = re.compile(_NUMBER)
 _COMPARISON_RE = re.compile(r"(>=|<=|==|!=|>|<)\s*(.*)", re.DOTALL)
 _RANGE_RE = re.compile(rf"(@)?(?:(~|{_NUMBER})?(:))?({_NUMBER})?")
 
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
+OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -74,14 +74,14 @@ class Comparison:
         cls = value.__class__
         if self.operand.__class__ is float and (cls is int or (cls is float and value == value)):
             # The usual judgment (a number against a number), without the kind checks.
-            return bool(_OPS[self.op](float(value), self.operand))  # type: ignore[arg-type]
+            return bool(OPS[self.op](float(value), self.operand))  # type: ignore[arg-type]
         if self.kind == "number":
-            return bool(_OPS[self.op](_number(value, self.text), self.operand))
+            return bool(OPS[self.op](_number(value, self.text), self.operand))
         if _kind(value) != self.kind:
             raise ValueKindError(
                 f"value {value!r} is not a {self.kind}, threshold '{self.text}' needs one"
             )
-        return bool(_OPS[self.op](value, self.operand))
+        return bool(OPS[self.op](value, self.operand))
 
 
 @dataclass(frozen=True, slots=True)
