@@ -104,8 +104,12 @@ def fleetmon_inventory(job: dict[str, Any], path: Path) -> Path:
     return ansible_inventory(job, path)
 
 
-def cli_argv(inventory: Path, job: dict[str, Any], out: Path, *extra: str) -> list[str]:
-    """`fleetmon run INVENTORY --format json -o OUT` with the job's forks and known_hosts."""
+def cli_argv(
+    inventory: Path, job: dict[str, Any], out: Path, *extra: str, history: Path | None = None
+) -> list[str]:
+    """`fleetmon run INVENTORY --format json -o OUT` with the job's forks and known_hosts,
+    recording its history as a default run does, in `history` (default: history.sqlite
+    beside OUT, in the benchmark's temporary folder): never the machine's own history."""
     return [
         str(FLEETMON),
         "run",
@@ -122,6 +126,8 @@ def cli_argv(inventory: Path, job: dict[str, Any], out: Path, *extra: str) -> li
         str(job["interval_s"]),
         "--known-hosts",
         job["known_hosts"],
+        "--history",
+        str(history or out.parent / "history.sqlite"),
         *extra,
     ]
 
@@ -135,8 +141,8 @@ def cli_ok(out: Path) -> int:
     return sum(1 for h in doc.get("hosts", []) if h.get("status") == "ok")
 
 
-def run_client(name: str, job: dict[str, Any], work: Path) -> Measured:
-    """One measured run of one client on the job."""
+def run_client(name: str, job: dict[str, Any], work: Path, history: Path | None = None) -> Measured:
+    """One measured run of one client on the job (`history`: the CLI's, see cli_argv)."""
     job_path = work / "job.json"
     if not job_path.exists():
         job_path.write_text(json.dumps(job))
@@ -151,7 +157,7 @@ def run_client(name: str, job: dict[str, Any], work: Path) -> Measured:
     if name == "cli":
         out = work / "report.json"
         out.unlink(missing_ok=True)
-        m = run_measured(cli_argv(inventory, job, out), timeout_s=timeout)
+        m = run_measured(cli_argv(inventory, job, out, history=history), timeout_s=timeout)
         return _with_summary(m, {"ok": cli_ok(out), "hosts": len(job["hosts"])})
     if name == "pssh":
         return run_measured(pssh_argv(job_path), timeout_s=timeout)
@@ -175,15 +181,17 @@ def measure_clients(
     work: Path,
     *,
     rounds_of: Callable[[str], int] | None = None,
+    history: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every client `rounds` times, interleaved; their median figures by client name."""
+    """Every client `rounds` times, interleaved; their median figures by client name
+    (`history`: the CLI's history file, see cli_argv)."""
     runs: dict[str, list[Measured]] = {c: [] for c in clients}
     n = len(job["hosts"])
     for r in range(rounds):
         for c in clients:
             if rounds_of is not None and r >= rounds_of(c):
                 continue
-            m = run_client(c, job, work)
+            m = run_client(c, job, work, history)
             ok = m.summary.get("ok")
             log(
                 f"  N={n} {c:8s} round {r + 1}: wall {m.wall_s:6.2f} s  cpu {m.cpu_s:6.2f} s  "

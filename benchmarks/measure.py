@@ -31,9 +31,10 @@ RESULTS = BENCH_DIR / "results"
 VENV_PY = REPO / ".venv" / "bin" / "python"
 FLEETMON = REPO / ".venv" / "bin" / "fleetmon"
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-# The collection benchmarks (issues 2 and 7) run fleetmon without its history, so figures
-# stay comparable with earlier ones and no run writes the machine's real history; the
-# history part (history_bench.py) measures the history with files of its own.
+# No benchmark writes the machine's real history: `fleetmon run` (fleet.cli_argv) records
+# a default run's history in a file of the benchmark's temporary folder; any other fleetmon
+# the benchmarks start has none unless the caller sets FLEETMON_HISTORY (history_bench.py
+# measures the history with files of its own).
 os.environ.setdefault("FLEETMON_HISTORY", "none")
 
 
