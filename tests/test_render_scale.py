@@ -65,6 +65,29 @@ def test_small_json_is_indented_with_each_row_on_one_line(fleet: Report) -> None
     )
 
 
+def test_rows_written_at_once_cut_where_each_row_ends(fleet: Report) -> None:
+    """A scope's rows are encoded together and cut at a separator string: names and labels
+    holding that string, quotes and commas come out as each row encoded alone."""
+    small = dataclasses.replace(fleet, hosts=fleet.hosts[:3])
+    names = ["\x00row\x00", 'a", "\x00row\x00", "b', "\\u0000row\\u0000", ", ", '"', "x"]
+    rows = tuple(
+        Row(n, {"ctr.cpu_pct": 1.5, "ctr.pids": i}, {"id": n, "runtime": "docker"})
+        for i, n in enumerate(names)
+    )
+    bad = dataclasses.replace(small.hosts[0], rows={**small.hosts[0].rows, "ctr": rows})
+    text = render_json(dataclasses.replace(small, hosts=(bad, *small.hosts[1:])))
+    lines = text.splitlines()
+    start = lines.index('      "containers": [')
+    want = [
+        json.dumps({"name": r.name, "metrics": dict(r.metrics), "labels": dict(r.labels)})
+        for r in rows
+    ]
+    assert lines[start + 1 : start + 1 + len(rows)] == [f"        {w}," for w in want[:-1]] + [
+        f"        {want[-1]}"
+    ]
+    assert json.loads(text)["hosts"][0]["containers"][1]["name"] == names[1]
+
+
 def test_big_json_turns_nan_and_infinity_into_null(fleet: Report) -> None:
     bad = fleet.hosts[5]
     row = Row("sdz", {"disk.util_pct": math.nan, "disk.r_await_ms": 1.5})
