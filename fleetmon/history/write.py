@@ -182,9 +182,11 @@ def insert_sql(scope: str, cols: Sequence[schema.Column]) -> str:
             continue
         scaled = f"CAST(round(?{n} * {c.scale}) AS INTEGER)"
         number = f"nullif(nullif({scaled}, {_CLAMPED.split(', ')[0]}), {_CLAMPED.split(', ')[1]})"
-        if c.scale == 1:
-            number = f"CASE typeof(?{n}) WHEN 'integer' THEN ?{n} ELSE {number} END"
-        values.append(f"CASE WHEN typeof(?{n}) IN ('integer', 'real') THEN {number} END")
+        # One typeof() a value (not two): 4,000 container values a host.
+        whole = f"?{n}" if c.scale == 1 else number
+        values.append(
+            f"CASE typeof(?{n}) WHEN 'integer' THEN {whole} WHEN 'real' THEN {number} END"
+        )
     names = ", ".join(["k", "status", *(schema.q(c.metric) for c in cols)])
     return f"INSERT INTO {schema.table('raw', scope)} ({names}) VALUES ({', '.join(values)})"
 
