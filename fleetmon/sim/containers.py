@@ -101,6 +101,7 @@ def _head(host: HostProfile) -> str:
 def render_counters(host: HostProfile, uptime_s: float) -> str:
     """The `cgroup` section at this uptime."""
     lines: list[str] = []
+    mounts: tuple[list[str], list[str], list[str]] = ([], [], [])
     for c in host.containers:
         t = min(c.age_s + (uptime_s - host.uptime_at_start_s), uptime_s)
         cpu_ns = int(c.cpu_share * t * 1e9)
@@ -114,17 +115,18 @@ def render_counters(host: HostProfile, uptime_s: float) -> str:
                          f" tu={throttled * 20_000} r={rd} w={wr}")  # fmt: skip
         else:  # the mounts' lines (cpu, cpuacct, blkio) as the probe's awk prints them
             d = _dir(host, c)
-            lines += [
-                f"{d}\tnp={periods} nt={throttled} tn={throttled * 20_000_000}",
-                f"{d}\tca={cpu_ns}",
-                f"{d}\tr={rd} w={wr}",
-            ]
+            mounts[0].append(f"{d}\tnp={periods} nt={throttled} tn={throttled * 20_000_000}")
+            mounts[1].append(f"{d}\tca={cpu_ns}")
+            mounts[2].append(f"{d}\tr={rd} w={wr}")
+    # v1: the awk reads one mount's directories after the other's (sources/cgroups._dirs).
+    lines += [line for m in mounts for line in m]
     return _head(host) + "".join(f"{line}\n" for line in lines)
 
 
 def render_gauges(host: HostProfile) -> str:
     """The `cgroup_mem` section (memory, limits, pids)."""
     lines: list[str] = []
+    pids: list[str] = []
     for c in host.containers:
         usage = c.mem_bytes + c.file_bytes // 2  # half the cache inactive, as reclaim leaves it
         anon = max(c.mem_bytes - c.file_bytes // 2, 0)
@@ -137,12 +139,13 @@ def render_gauges(host: HostProfile) -> str:
             lines.append(f"{d}\tm={usage} l={c.limit_bytes if c.limit_bytes else 'max'}"
                          f" a={anon} f={c.file_bytes} i={c.file_bytes // 2} p={c.pids}"
                          f" o={c.oom_kills} {' '.join(psi)}")  # fmt: skip
-        else:
-            lines += [
-                f"{d}\tp={c.pids}",
+        else:  # the memory mount's lines, then the pids mount's
+            lines.append(
                 f"{d}\ti=0 f={c.file_bytes} a={anon} i={c.file_bytes // 2}"
-                f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}",
-            ]
+                f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}"
+            )
+            pids.append(f"{d}\tp={c.pids}")
+    lines += pids
     return _head(host) + "".join(f"{line}\n" for line in lines)
 
 

@@ -275,22 +275,12 @@ def read_compact(
     is malformed. `fast=False` always takes the slow way (the tests compare the two)."""
     lines = text.split("\n")
     version = 1 if lines[0] == COMPACT_HEAD + "1" else 2
-    paths: list[str] = []
-    rests: list[str] = []
-    for line in lines[1:]:
-        path, tab, rest = line.partition("\t")
-        if tab:
-            paths.append(path)
-            rests.append(rest)
-    joined = " ".join(rests)
-    if not fast or _PLAIN_RE.fullmatch(joined) is None:
+    paths, rests = cgroup_lines(lines)
+    split = plain_tokens(rests) if fast else None
+    if split is None:
         lined = (_tokens(rest, path, section) for path, rest in zip(paths, rests, strict=True))
         return version, _merged(paths, lined)
-    # One `=` a token: the keys and values alternate.
-    flat = joined.replace(" ", "=").split("=")
-    keys, numbers = flat[0::2], flat[1::2]
-    ints = _values(numbers, joined)
-    ends = list(accumulate(rest.count("=") for rest in rests))
+    keys, ints, ends = split
     found: dict[str, dict[str, int | None]] = {}
     get = found.get
     for path, a, b in zip(paths, [0, *ends[:-1]], ends, strict=True):
@@ -300,6 +290,31 @@ def read_compact(
         else:  # a v1 container's next mount
             old.update(zip(keys[a:b], ints[a:b], strict=True))
     return version, found
+
+
+def cgroup_lines(lines: list[str]) -> tuple[list[str], list[str]]:
+    """The paths and the `key=value` texts of AWK_READ's lines with a tab (the first line,
+    its head, apart)."""
+    paths: list[str] = []
+    rests: list[str] = []
+    for line in lines[1:]:
+        path, tab, rest = line.partition("\t")
+        if tab:
+            paths.append(path)
+            rests.append(rest)
+    return paths, rests
+
+
+def plain_tokens(rests: list[str]) -> tuple[list[str], list[int | None], list[int]] | None:
+    """Every line's keys and values at once, and where each line's end: None unless every
+    line is as the awk prints it (_PLAIN_RE, one match over them all)."""
+    joined = " ".join(rests)
+    if _PLAIN_RE.fullmatch(joined) is None:
+        return None
+    # One `=` a token: the keys and values alternate.
+    flat = joined.replace(" ", "=").split("=")
+    ends = list(accumulate(rest.count("=") for rest in rests))
+    return flat[0::2], _values(flat[1::2], joined), ends
 
 
 def _merged(

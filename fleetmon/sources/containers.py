@@ -15,6 +15,7 @@ from operator import attrgetter
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
 from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, parse_names, read_compact
+from fleetmon.sources.ctrcolumns import METRICS, Columns, metric_columns, read_columns
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 
@@ -143,8 +144,12 @@ def compute_containers(
                                                           (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
-    (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     names = parse_names(out.text(0, "ctr_names") or "")
+    columns = _columns(out)
+    if columns is not None:
+        found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
+        return CtrResult(tuple(sorted(_unique(found), key=_NAME)), on_vms)
+    (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
     started = 0
@@ -170,6 +175,51 @@ def compute_containers(
         else ()
     )
     return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes)
+
+
+def _columns(out: ProbeOutput) -> tuple[Columns, Columns, Columns] | None:
+    """The three sections as columns of the same containers (ctrcolumns), if they are."""
+    found = []
+    for sample, name in ((1, "cgroup"), (2, "cgroup"), (0, "cgroup_mem")):
+        text = out.text(sample, name) or ""
+        cols = read_columns(text) if text.startswith(COMPACT_HEAD) else None
+        if cols is None:
+            return None
+        found.append(cols)
+    s1, s2, g = found
+    return (s1, s2, g) if s1.paths == s2.paths == g.paths else None
+
+
+def _from_columns(
+    s1: Columns,
+    s2: Columns,
+    g: Columns,
+    names: Mapping[str, str],
+    host_cpus: int | None,
+    dt: float | None,
+) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]]]:
+    """compute_containers' rows and VMs when every section is columns of the same
+    containers (none started between the samples): the metrics a column at a time."""
+    columns = metric_columns(s1, s2, g, host_cpus, dt)
+    each = list(zip(*columns, strict=True))
+    anon, read, write = columns[6], columns[9], columns[10]
+    paths = s2.paths
+    rows: list[Row] = []
+    vms: dict[str, Mapping[str, MetricValue]] = {}
+    for i in sorted(range(len(paths)), key=paths.__getitem__):
+        ident = identify(paths[i])
+        if ident is None:
+            continue
+        if ident.kind == "qemu":
+            vms[ident.id] = {
+                "vm.host_rss_bytes": anon[i],
+                "vm.host_read_bytes_per_s": read[i],
+                "vm.host_write_bytes_per_s": write[i],
+            }
+            continue
+        name = names.get(ident.id) or ident.name or ident.id[:12]
+        rows.append(Row(name, dict(zip(METRICS, each[i], strict=True)), _labels(ident, s2.version)))
+    return rows, vms
 
 
 def _unique(rows: list[Row]) -> list[Row]:
