@@ -104,7 +104,9 @@ def _stat_fast(text: str) -> Stat | None:
     if not (joined.isascii() and joined.isdigit()) or max(map(len, ticks)) >= MAX_DIGITS:
         return None
     values = list(map(int, ticks))
-    times = [CpuTimes._make(values[i : i + 10]) for i in range(0, len(values), 10)]
+    # Ten values a line (row[1:11] of rows of 11+ tokens): each CpuTimes made at C speed
+    # by tuple.__new__, as _make makes it, without _make's Python call and length check.
+    times = list(map(tuple.__new__, repeat(CpuTimes), zip(*[iter(values)] * 10, strict=True)))
     scalars: dict[str, int] = {}
     for line in lines[n:]:
         parts = line.split(None, 2)
@@ -262,11 +264,10 @@ def _max_busy_fast(prev: Stat, cur: Stat) -> float | None:
     cols_b = [b[k::width] for k in range(8)]
     if any(None in col for col in (*cols_a, *cols_b)):
         return None
-    # Each column's Δ clamped at 0, as _delta; then T per CPU, and busy = 100 - idle - iowait.
-    d = [
-        list(map(max, map(sub, _ints(y), _ints(x)), repeat(0)))
-        for x, y in zip(cols_a, cols_b, strict=True)
-    ]
+    # Each column's Δ clamped at 0, as _delta (only a column that went down needs it: a
+    # max() per value costs more than the Δ); then T per CPU, busy = 100 - idle - iowait.
+    d = [list(map(sub, _ints(y), _ints(x))) for x, y in zip(cols_a, cols_b, strict=True)]
+    d = [col if min(col) >= 0 else list(map(max, col, repeat(0))) for col in d]
     totals = list(map(sum, zip(*d, strict=True)))
     if 0 in totals:
         return None
