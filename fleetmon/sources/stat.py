@@ -257,16 +257,15 @@ def _max_busy_fast(prev: Stat, cur: Stat) -> float | None:
     names = list(map(itemgetter(0), cur.cpus))
     if not names or names != list(map(itemgetter(0), prev.cpus)) or len(set(names)) < len(names):
         return None
-    a = list(chain.from_iterable(map(itemgetter(1), prev.cpus)))
-    b = list(chain.from_iterable(map(itemgetter(1), cur.cpus)))
-    width = len(_FIELDS)
-    cols_a = [a[k::width] for k in range(8)]  # user..steal of every CPU, a list per column
-    cols_b = [b[k::width] for k in range(8)]
-    if any(None in col for col in (*cols_a, *cols_b)):
+    # user..steal of every CPU, a tuple per column.
+    cols_a = list(zip(*map(itemgetter(1), prev.cpus), strict=True))[:8]
+    cols_b = list(zip(*map(itemgetter(1), cur.cpus), strict=True))[:8]
+    try:
+        d = [list(map(sub, y, x)) for x, y in zip(cols_a, cols_b, strict=True)]
+    except TypeError:  # a column this kernel does not print (None): the loop's case
         return None
-    # Each column's Δ clamped at 0, as _delta (only a column that went down needs it: a
-    # max() per value costs more than the Δ); then T per CPU, busy = 100 - idle - iowait.
-    d = [list(map(sub, _ints(y), _ints(x))) for x, y in zip(cols_a, cols_b, strict=True)]
+    # Each Δ clamped at 0, as _delta (only a column that went down needs it: a max() per
+    # value costs more than the Δ); then T per CPU, and busy = 100 - idle - iowait.
     d = [col if min(col) >= 0 else list(map(max, col, repeat(0))) for col in d]
     totals = list(map(sum, zip(*d, strict=True)))
     if 0 in totals:
