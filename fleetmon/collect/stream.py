@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,7 +308,7 @@ class StreamCollector:
         end_re = tick_end_re(nonce)
         buf = bytearray()
         once: dict[str, Section] = {}
-        prev: dict[str, Section] | None = None
+        prev: Mapping[str, Section] | None = None
         memo: dict[tuple[str, str, str], Any] = {}
         cap = self.host_opts[i].output_cap_bytes
         deadline_s = self.host_opts[i].deadline_s
@@ -327,7 +327,7 @@ class StreamCollector:
                             Status.COMMAND_FAILED, f"one sample exceeded the {cap} byte cap"
                         )
                     m = end_re.search(buf, start)
-            text = bytes(buf[: m.end()]).decode("utf-8", "replace")
+            text = buf[: m.end()].decode("utf-8", "replace")
             del buf[: m.end()]
             try:
                 tick = split_tick(text, nonce)
@@ -342,7 +342,7 @@ class StreamCollector:
                 link.passed += 1
             elif prev is not None and not self.stopping:
                 self._queue(i, pair_output(once, prev, tick.sections, memo))
-            prev = dict(tick.sections)
+            prev = tick.sections
             link.ticks += 1
             link.last_tick_at = time.time()
             if link.state != "live":
