@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources.stat import CpuTimes, cpu_shares, max_core_busy_pct, parse_stat
+from fleetmon.sources.stat import (
+    CpuTimes,
+    _max_busy_fast,
+    _max_busy_loop,
+    cpu_shares,
+    max_core_busy_pct,
+    parse_stat,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -131,6 +138,33 @@ def test_hotplugged_cpu_is_left_out_of_max_core() -> None:
     assert one_side == ("cpu8",)
     # mpstat: CPU 3 is 99.55 nice, 0.00 idle, 0.00 iowait
     assert busiest == pytest.approx(100.0)
+
+
+#: Every /proc/stat capture: paired each with each, counters go up, down or stay, CPUs come
+#: and go, and the 7-column kernels leave columns out.
+_STAT_CAPTURES = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("proc/stat"))
+
+
+@pytest.mark.parametrize("second", _STAT_CAPTURES)
+@pytest.mark.parametrize("first", _STAT_CAPTURES)
+def test_max_core_busy_is_the_per_cpu_loop_s_figure(first: str, second: str) -> None:
+    """The column-at-a-time path gives the loop's figure, to the last bit, or leaves it to
+    the loop."""
+    a, b = parse_stat(read(first)), parse_stat(read(second))
+    assert repr(max_core_busy_pct(a, b)) == repr(_max_busy_loop(a, b))
+
+
+def test_max_core_busy_takes_the_column_path_on_usual_samples() -> None:
+    a = parse_stat(read("sysstat/root1/proc/stat"))
+    b = parse_stat(read("sysstat/root5/proc/stat"))
+    assert [n for n, _ in a.cpus] == [n for n, _ in b.cpus]
+    fast = _max_busy_fast(a, b)
+    assert fast is not None
+    assert (fast, ()) == _max_busy_loop(a, b)
+    # Seven columns (no steal): the loop's case.
+    old = parse_stat(read("sysstat/root6/proc/stat"))
+    assert _max_busy_fast(old, parse_stat(read("sysstat/root7/proc/stat"))) is None
+    assert _max_busy_fast(a, a) is None  # no tick passed: no CPU counts
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import gc
 import os
 import random
 import time
@@ -17,6 +18,7 @@ import asyncssh
 import pytest
 
 from fleetmon.analyse.pipeline import analyse_host, analyse_output
+from fleetmon.cli.live import LIVE_GC_THRESHOLD, _live_gc
 from fleetmon.cli.run import host_collect_options
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import (
@@ -489,3 +491,15 @@ def test_a_pair_superseded_in_the_queue_keeps_its_place() -> None:
     assert (c.links[0].passed, c.links[1].passed) == (1, 0)
     assert c.analyse_pending() == 1
     assert done == [0, 1]
+
+
+def test_the_live_modes_collect_garbage_rarely_and_put_the_settings_back() -> None:
+    """While streaming (run_live): what the start made frozen, collections every
+    LIVE_GC_THRESHOLD objects; after it (a SIGHUP reload runs it again) the settings it
+    found."""
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with _live_gc():
+        assert gc.get_threshold() == LIVE_GC_THRESHOLD
+        assert gc.get_freeze_count() > frozen
+    assert gc.get_threshold() == before

@@ -221,8 +221,11 @@ def cpu_shares(prev: CpuTimes, cur: CpuTimes) -> CpuShares | None:
 def max_core_busy_pct(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, ...]]:
     """The busiest cpuN present in both samples, and the cpuN lines seen in one sample only."""
     fast = _max_busy_fast(prev, cur)
-    if fast is not None:
-        return fast, ()
+    return (fast, ()) if fast is not None else _max_busy_loop(prev, cur)
+
+
+def _max_busy_loop(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, ...]]:
+    """max_core_busy_pct(), one CPU at a time (CPUs in one sample only, columns missing)."""
     before = dict(prev.cpus)
     after = dict(cur.cpus)
     one_side = tuple(sorted(set(before) ^ set(after), key=lambda n: int(n[3:])))
