@@ -82,6 +82,13 @@ def _v2(values: list[str]) -> str:
     return "#cgroup v2\n" + "".join(f"{d}\t{v}\n" for d, v in zip(V2_DIRS, values, strict=True))
 
 
+def _v1(*mounts: list[str]) -> str:
+    """v1 lines as the awk prints them: a mount's block after the other's."""
+    return "#cgroup v1\n" + "".join(
+        f"{d}\t{v}\n" for block in mounts for d, v in zip(V2_DIRS[:2], block, strict=True)
+    )
+
+
 CASES = {
     "limits, no limit, a counter gone down": (
         _v2([f"u={5 * i} np=10 nt={i} r={i} w=7+{i}" for i in range(5)]),
@@ -94,6 +101,11 @@ CASES = {
         _v2([f"ca={i} u=9" for i in range(5)]),
         _v2([f"ca={i * 1000} u=1" for i in range(5)]),
         _v2([f"pcs={i} pms=3 pmf=1 pis=0 pif=9 p=4" for i in range(5)]),
+    ),
+    "lines of two layouts: a container without I/O, one without a limit": (
+        _v2(["u=1 r=1 w=1"] * 4 + ["u=1"]),
+        _v2(["u=2 r=2 w=2"] * 3 + ["u=2", "u=3"]),
+        _v2(["m=1 l=5 i=0"] * 2 + ["m=4 i=1 a=2", "m=1 l=max", "m=1"]),
     ),
     "a key the first sample lacks": (
         _v2(["np=1"] * 5),
@@ -121,8 +133,11 @@ def test_edges_a_column_at_a_time(monkeypatch: pytest.MonkeyPatch, case: str) ->
         # A container started between the samples: not in the first.
         (_v2(["u=1"] * 5).replace(f"docker-{OTHER}", f"docker-{'1' * 64}"), _v2(["u=2"] * 5),
          _v2(["m=1"] * 5)),
-        # Lines of two layouts in one section (a container without I/O).
-        (_v2(["u=1 r=1 w=1"] * 4 + ["u=1"]), _v2(["u=2 r=2 w=2"] * 4 + ["u=2"]), _v2(["m=1"] * 5)),
+        # Some lines with cpuacct.usage, some not: which CPU counter is a container's?
+        (_v2(["ca=1 u=1"] * 4 + ["u=1"]), _v2(["ca=2 u=2"] * 4 + ["u=2"]), _v2(["m=1"] * 5)),
+        # v1: a mount's lines of two layouts (a block of cpu/, then one of cpuacct/).
+        (_v1(["np=1", "np=1"], ["ca=1", "ca=1"]), _v1(["np=2 nt=1", "np=2"], ["ca=3", "ca=3"]),
+         _v1(["m=1", "m=1"])),
         # A line the awk would not print: read token by token.
         (_v2(["u=1"] * 5), _v2(["u=2"] * 4 + ["u=2 zz=x"]), _v2(["m=1"] * 5)),
         # The gauges in another order.

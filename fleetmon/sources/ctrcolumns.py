@@ -51,13 +51,37 @@ def read_columns(text: str) -> Columns | None:
         end = ends[(b + 1) * m - 1]
         layout = keys[start : ends[b * m]]
         n = len(layout)
-        if not n or end - start != n * m or keys[start:end] != layout * m:
+        if n and end - start == n * m and keys[start:end] == layout * m:
+            for j, key in enumerate(layout):
+                values[key] = ints[start + j : end : n]
+        elif blocks == 1:  # v2: a container without a file's keys (no I/O: no r=, w=)
+            return _unlike(version_of(lines), paths, keys, ints, ends)
+        else:
             return None
-        for j, key in enumerate(layout):
-            values[key] = ints[start + j : end : n]
         start = end
-    version = 1 if lines[0] == COMPACT_HEAD + "1" else 2
-    return Columns(version, paths[:m], values)
+    return Columns(version_of(lines), paths[:m], values)
+
+
+def version_of(lines: list[str]) -> int:
+    """The cgroup version AWK_READ's first line names."""
+    return 1 if lines[0] == COMPACT_HEAD + "1" else 2
+
+
+def _unlike(
+    version: int, paths: list[str], keys: list[str], ints: list[int | None], ends: list[int]
+) -> Columns | None:
+    """Columns of lines with keys of their own, one line a cgroup: a key a line lacks is
+    None there, as a container's missing key is to container_metrics. None (read it
+    container by container) when some lines have `ca` and others not: whether `ca` is
+    there decides which CPU counter a container's rate is of."""
+    lined = [
+        dict(zip(keys[a:b], ints[a:b], strict=True))
+        for a, b in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+    union = dict.fromkeys(k for d in lined for k in d)
+    if "ca" in union and not all("ca" in d for d in lined):
+        return None
+    return Columns(version, paths, {k: [d.get(k) for d in lined] for k in union})
 
 
 #: The ctr.* metrics in container_metrics' order.
