@@ -62,6 +62,11 @@ def test_the_gap_between_two_samples_is_the_spot_metrics(stdout: str) -> None:
             assert value == pytest.approx(metrics[metric], rel=1e-12, abs=1e-12), (scope, metric)
             compared += 1
     assert compared > 60
+    vm_gaps = [gaps[k] for k in gaps if k[0] == "vm" and gaps[k]]
+    assert bool(vm_gaps) == ("virsh_domstats" in stdout)
+    if vm_gaps:  # virt-top's packet rates too, not only bytes and drops
+        assert all("vm.net_rx_packets_per_s" in g for g in vm_gaps)
+        assert any(g["vm.net_tx_packets_per_s"] for g in vm_gaps)
 
 
 def test_a_reboot_between_the_runs_gives_no_average() -> None:

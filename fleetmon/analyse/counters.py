@@ -32,7 +32,7 @@ VMSTAT = ("pswpin", "pswpout", "pgmajfault", "oom_kill")
 #: KVM domstats counters kept, summed over a VM's devices and vCPUs.
 VM_SUMS = {
     "block": ("rd.reqs", "wr.reqs", "rd.bytes", "wr.bytes", "rd.times", "wr.times"),
-    "net": ("rx.bytes", "tx.bytes", "rx.drop", "tx.drop"),
+    "net": ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop"),
 }
 VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault")
 #: VM_SUMS with each counter's name (`block.rd.reqs`), formatted once.

@@ -151,6 +151,8 @@ def vm_gap(
         "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
         "vm.net_rx_bytes_per_s": _rate(d("net.rx.bytes"), dt),
         "vm.net_tx_bytes_per_s": _rate(d("net.tx.bytes"), dt),
+        "vm.net_rx_packets_per_s": _rate(d("net.rx.pkts"), dt),
+        "vm.net_tx_packets_per_s": _rate(d("net.tx.pkts"), dt),
         "vm.net_rx_drops_per_s": _rate(d("net.rx.drop"), dt),
         "vm.net_tx_drops_per_s": _rate(d("net.tx.drop"), dt),
     }
