@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -44,9 +45,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 class Served:
     """A `fleetmon serve` process and its address."""
 
-    def __init__(self, argv: list[str], port: int) -> None:
+    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
         self.port = port
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
     def get(self, path: str, headers: dict[str, str] | None = None,
             tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
@@ -304,6 +305,49 @@ def test_the_systemd_unit_runs_fleetmon_serve() -> None:
     finally:
         copy.unlink()
     assert out.returncode == 0, out.stderr
+
+
+def _notifications(sock: socket.socket, until: str, limit_s: float = 30.0) -> list[str]:
+    """The datagrams systemd would read from NOTIFY_SOCKET, up to one that is `until`."""
+    got: list[str] = []
+    end = time.monotonic() + limit_s
+    while until not in got:
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            raise AssertionError(f"no {until} within {limit_s:g} s; got {got}") from None
+    return got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_the_notify_protocol_as_systemd_reads_it(
+    fleet: Path, tmp_path: Path, abstract: bool
+) -> None:
+    """Type=notify: systemd binds a datagram socket, names it in NOTIFY_SOCKET (a path, or
+    `@name` for an abstract one) and reads `READY=1`, `RELOADING=1`, `STOPPING=1` from it
+    (sd_notify(3)); a service that never says READY=1 is killed at its start timeout."""
+    name = f"@fleetmon-test-{os.getpid()}" if abstract else str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name[1:] if abstract else name)
+    port = free_port()
+    argv = [FLEETMON, "serve", str(fleet), "--listen", f"127.0.0.1:{port}", "-d", "0.5"]
+    env = {**os.environ, "NOTIFY_SOCKET": name}
+    served = Served(argv, port, env)
+    proc = served.proc
+    try:
+        assert _notifications(sock, "READY=1") == ["READY=1"]
+        assert served.get("/healthz")[0] in (200, 503)  # listening once it said so
+        proc.send_signal(signal.SIGHUP)
+        assert _notifications(sock, "READY=1") == ["RELOADING=1", "READY=1"]
+        proc.send_signal(signal.SIGTERM)
+        assert _notifications(sock, "STOPPING=1") == ["STOPPING=1"]
+    finally:
+        code, err = served.stop()
+        sock.close()
+    assert code == 0, err
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow
