@@ -14,7 +14,15 @@ from collections.abc import Iterator, Mapping
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
-from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, UNLIMITED, CgroupValues
+from fleetmon.sources.cgroups import (
+    COUNTER_FILES,
+    GAUGE_FILES,
+    KEYED_FIELDS,
+    SHORT_OF,
+    SINGLE_FIELDS,
+    UNLIMITED,
+    CgroupValues,
+)
 
 #: cgroup v1 controller mounts as the first path component (`cpu,cpuacct` is one mount).
 _V1_MOUNTS = frozenset(
@@ -74,38 +82,15 @@ def _fields(section: str, file: str, line: str) -> Iterator[tuple[str, int | Non
         yield from _keyed(section, file, key, value)
 
 
-#: Keys of cpu.stat, memory.stat, memory.events and memory.oom_control -> (field, scale).
-_KEYS = {
-    "usage_usec": ("cpu_ns", 1000),
-    "nr_periods": ("nr_periods", 1),
-    "nr_throttled": ("nr_throttled", 1),
-    "throttled_usec": ("throttled_ns", 1000),
-    "throttled_time": ("throttled_ns", 1),
-    "oom_kill": ("oom_kills", 1),
-    # v1 memory.stat: the total_ keys count the whole subtree (`use_hierarchy`), and follow
-    # the local ones, so they win.
-    "anon": ("mem_anon", 1),
-    "total_rss": ("mem_anon", 1),
-    "file": ("mem_file", 1),
-    "total_cache": ("mem_file", 1),
-    "inactive_file": ("inactive_file", 1),
-    "total_inactive_file": ("inactive_file", 1),
-}
-
-
 def _keyed(section: str, file: str, key: str, value: str) -> Iterator[tuple[str, int, bool]]:
-    found = _KEYS.get(key)
+    found = KEYED_FIELDS.get(key)
     if found is not None:
         field, scale = found
         yield field, _int(section, value, f"{file} {key}") * scale, False
 
 
-#: Files of one number, and the field each gives (most lines of the gauges' section).
-_SINGLE = {
-    "memory.current": "mem_usage", "memory.usage_in_bytes": "mem_usage",
-    "cpuacct.usage": "cpuacct_ns", "pids.current": "pids",
-}  # fmt: skip
-#: Files of `key value` lines, read through _KEYS.
+#: Files of `key value` lines, read through KEYED_FIELDS (single-number files through
+#: SINGLE_FIELDS: most lines of the gauges' section).
 _KEYED = frozenset({"cpu.stat", "memory.stat", "memory.events", "memory.oom_control"})
 _FILES = frozenset(COUNTER_FILES + GAUGE_FILES)
 
@@ -120,11 +105,11 @@ def _store(values: dict[str, int | None], section: str, file: str, line: str) ->
     """One kept line of `file` into its cgroup's values (ValueError when malformed)."""
     if file in _KEYED:
         key, _, token = line.partition(" ")
-        hit = _KEYS.get(key)
+        hit = KEYED_FIELDS.get(key)
         if hit is not None:
             values[hit[0]] = _number(token) * hit[1]
         return
-    single = _SINGLE.get(file)
+    single = SINGLE_FIELDS.get(file)
     if single is not None:
         values[single] = _number(line)
         return
@@ -167,24 +152,10 @@ def parse_cgroup_lines(text: str, section: str = "cgroup") -> dict[str, CgroupVa
     return {k: CgroupValues(version[k], v) for k, v in found.items()}
 
 
-#: parse_cgroup_lines' fields -> the short keys of sources/cgroups.read_compact, and the
-#: scale read_compact's values are in (cpu_ns: usage_usec x 1000; throttled_ns: ns).
-_SHORT = {
-    "cpu_ns": ("u", 1000), "cpuacct_ns": ("ca", 1), "nr_periods": ("np", 1),
-    "nr_throttled": ("nt", 1), "throttled_ns": ("tn", 1), "oom_kills": ("o", 1),
-    "mem_anon": ("a", 1), "mem_file": ("f", 1), "inactive_file": ("i", 1),
-    "mem_usage": ("m", 1), "pids": ("p", 1), "mem_limit": ("l", 1), "read_bytes": ("r", 1),
-    "write_bytes": ("w", 1),
-} | {
-    f"psi_{res}_{kind}_avg10_x100": (f"p{res[0]}{kind[0]}", 1)
-    for res in ("cpu", "memory", "io") for kind in ("some", "full")
-}  # fmt: skip
-
-
 def compact(values: Mapping[str, int | None]) -> dict[str, int | None]:
     """One cgroup's values as read_compact keeps them (the short keys, the files' units)."""
     out: dict[str, int | None] = {}
     for field, v in values.items():
-        key, scale = _SHORT[field]
+        key, scale = SHORT_OF[field]
         out[key] = v if v is None or scale == 1 else v // scale
     return out

@@ -200,6 +200,26 @@ _FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
 COMPACT_HEAD = "#cgroup v"
 
 
+def _pairs(table: str) -> dict[str, str]:
+    words = table.split()
+    return dict(zip(words[0::2], words[1::2], strict=True))
+
+
+#: A `key value` line's key (_AWK_KEY) -> (field, scale): what the awk's short key stands
+#: for (v1 memory.stat's total_ keys count the whole subtree and follow the local ones, so
+#: they win).
+KEYED_FIELDS = {key: _TOKENS[short] for key, short in _pairs(_AWK_KEY).items()}
+#: Single-number files (_AWK_ONE) -> field, the limit files apart (`max`, UNLIMITED).
+SINGLE_FIELDS = {f: _TOKENS[short][0] for f, short in _pairs(_AWK_ONE).items() if short != "l"}
+#: Field -> (short key, the scale of the short key's unit): _TOKENS, _SUMMED and the limit
+#: read backwards; throttled_ns by v1's ns key (`tn`), not v2's µs one.
+SHORT_OF = (
+    {field: (short, scale) for short, (field, scale) in _TOKENS.items() if short != "tu"}
+    | {field: (short, 1) for short, field in _SUMMED.items()}
+    | {"mem_limit": ("l", 1)}
+)
+
+
 def _number(token: str) -> int:
     if not token.isdigit() or len(token) > MAX_DIGITS:
         raise ValueError(token)
@@ -281,15 +301,8 @@ def read_compact(
         lined = (_tokens(rest, path, section) for path, rest in zip(paths, rests, strict=True))
         return version, _merged(paths, lined)
     keys, ints, ends = split
-    found: dict[str, dict[str, int | None]] = {}
-    get = found.get
-    for path, a, b in zip(paths, [0, *ends[:-1]], ends, strict=True):
-        old = get(path)
-        if old is None:
-            found[path] = dict(zip(keys[a:b], ints[a:b], strict=True))
-        else:  # a v1 container's next mount
-            old.update(zip(keys[a:b], ints[a:b], strict=True))
-    return version, found
+    spans = zip([0, *ends[:-1]], ends, strict=True)
+    return version, _merged(paths, (dict(zip(keys[a:b], ints[a:b], strict=True)) for a, b in spans))
 
 
 def cgroup_lines(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -320,7 +333,8 @@ def plain_tokens(rests: list[str]) -> tuple[list[str], list[int | None], list[in
 def _merged(
     paths: list[str], lined: Iterable[dict[str, int | None]]
 ) -> dict[str, dict[str, int | None]]:
-    """Each line's values by its path, a path's later lines (v1 mounts) merged in."""
+    """Each line's values by its path, a path's later lines (a v1 container's next mounts)
+    merged in."""
     found: dict[str, dict[str, int | None]] = {}
     for path, values in zip(paths, lined, strict=True):
         old = found.get(path)
