@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import proctree
@@ -197,23 +199,31 @@ def test_make_run_inventory_exists() -> None:
     assert (ROOT / "inventories" / "localhost.yaml").is_file()
 
 
-def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _mute_host(tmp_path: Path, limit_var: str) -> Iterator[tuple[Path, int]]:
+    """An inventory of one host `mute` on a loopback port that accepts TCP and never speaks
+    SSH, with `limit_var: 1` (its own time limit); the inventory and the port."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
-    silent.listen(8)  # accepts TCP, never speaks SSH
+    silent.listen(8)
     try:
         port = silent.getsockname()[1]
         inv = tmp_path / "inv.yaml"
         inv.write_text(
             "all:\n  hosts:\n    mute:\n      ansible_host: 127.0.0.1\n"
-            f"      ansible_port: {port}\n      fleetmon_connect_timeout: 1\n",
+            f"      ansible_port: {port}\n      {limit_var}: 1\n",
             encoding="utf-8",
         )
+        yield inv, port
+    finally:
+        silent.close()
+
+
+def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
+    with _mute_host(tmp_path, "fleetmon_connect_timeout") as (inv, _):
         started = time.monotonic()
         r = fleetmon("run", inv, "-i", "0.2", "--connect-timeout", "60", "--format", "json")
         took = time.monotonic() - started
-    finally:
-        silent.close()
     assert r.returncode == 3, r.stderr
     (host,) = json.loads(r.stdout)["hosts"]
     assert host["status"] == "timeout"
@@ -224,22 +234,10 @@ def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
 def test_live_modes_apply_a_host_s_ansible_ssh_timeout(tmp_path: Path) -> None:
     """`top` (and `serve`: the same collector) stream with the host's own connect timeout:
     a host that never speaks SSH is shown down after its ansible_ssh_timeout of 1 s."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    try:
-        port = silent.getsockname()[1]
-        inv = tmp_path / "inv.yaml"
-        inv.write_text(
-            "all:\n  hosts:\n    mute:\n      ansible_host: 127.0.0.1\n"
-            f"      ansible_port: {port}\n      ansible_ssh_timeout: 1\n",
-            encoding="utf-8",
-        )
+    with _mute_host(tmp_path, "ansible_ssh_timeout") as (inv, port):
         started = time.monotonic()
         r = fleetmon("top", inv, "-b", "-n", "1", "-d", "0.5", "--connect-timeout", "60")
         took = time.monotonic() - started
-    finally:
-        silent.close()
     assert r.returncode == 0, r.stderr
     row = next(ln for ln in r.stdout.splitlines() if ln.startswith("mute "))
     assert f"TIMEOUT  connect timeout: no SSH banner from 127.0.0.1:{port} within 1 s" in row

@@ -350,16 +350,22 @@ def test_a_local_host_streams_through_sh() -> None:
     assert all(r.status is Status.OK and r.interval_s and r.interval_s >= 0.29 for r in reports)
 
 
-@pytest.mark.parametrize("kind", ["kvm", "xen"])
-def test_the_memo_shares_a_sample_between_two_pairs_and_changes_nothing(kind: str) -> None:
-    """The collector's memo: sample N, parsed for pair (N-1, N), is not parsed again for
-    pair (N, N+1); the reports are those of the same pairs analysed without it."""
+def _streamed(kind: str) -> tuple[ProbeOptions, Answer]:
+    """The streaming probe's options (2 s ticks) and the simulator's answers for a host of
+    `kind` of a small mixed fleet."""
     where = endpoints("127.0.1.1", 12, 2222, 1)
     host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == kind)
     opts = ProbeOptions(interval_s=2.0)
     info = parse_script(build_stream_script(opts))
     assert info is not None
-    answer = Answer(load_captures(), host, info, "", "")
+    return opts, Answer(load_captures(), host, info, "", "")
+
+
+@pytest.mark.parametrize("kind", ["kvm", "xen"])
+def test_the_memo_shares_a_sample_between_two_pairs_and_changes_nothing(kind: str) -> None:
+    """The collector's memo: sample N, parsed for pair (N-1, N), is not parsed again for
+    pair (N, N+1); the reports are those of the same pairs analysed without it."""
+    opts, answer = _streamed(kind)
     ticks = [
         split_tick(answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1), opts.nonce)
         for n in (1, 2, 3)
@@ -414,12 +420,7 @@ def test_a_host_s_own_connect_timeout_applies_as_in_fleetmon_run(tmp_path: Path)
 def test_a_backlog_of_ticks_is_passed_over_to_the_newest_pair() -> None:
     """A client behind (several whole ticks in one read) analyses only the newest pair: old
     samples are split, not analysed, so it catches up instead of falling further behind."""
-    where = endpoints("127.0.1.1", 12, 2222, 1)
-    host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == "kvm")
-    opts = ProbeOptions(interval_s=2.0)
-    info = parse_script(build_stream_script(opts))
-    assert info is not None
-    answer = Answer(load_captures(), host, info, "", "")
+    opts, answer = _streamed("kvm")
     ticks = [
         answer.tick(n, Moment(300.0 + 2 * n, 1.8e9 + 2 * n), n == 1).encode() for n in range(1, 7)
     ]
@@ -446,12 +447,7 @@ def test_a_backlog_of_ticks_is_passed_over_to_the_newest_pair() -> None:
 def test_stop_soon_ends_the_streams_without_another_analysis() -> None:
     """stop_soon() (a signal handler's first move): the pair being handled is the last one
     analysed, even with more ticks already read, and each host's stream ends by itself."""
-    where = endpoints("127.0.1.1", 12, 2222, 1)
-    host = next(h for h in make_fleet(12, "mixed", 3, {}, where) if h.kind == "linux")
-    opts = ProbeOptions(interval_s=2.0)
-    info = parse_script(build_stream_script(opts))
-    assert info is not None
-    answer = Answer(load_captures(), host, info, "", "")
+    opts, answer = _streamed("linux")
     n = 0
 
     async def read(size: int) -> bytes:  # an endless stream, one tick per read
