@@ -103,7 +103,7 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
         if d.state not in virsh.ACTIVE_STATES:
             continue
         c: Counters = {k: d.num(k) for k in VM_FIELDS}
-        delays = [d.num(f"vcpu.{i}.delay") for i in d.vcpu_indices()]
+        delays = [d.num(key) for key in d.vcpu_keys("delay")]
         c["vcpu.delay"] = None if not delays or None in delays else sum(delays)  # type: ignore[arg-type]
         get = d.fields.get  # device_field(), without a call more per device and key
         for group, keys in _VM_SUM_NAMES:
