@@ -7,6 +7,7 @@ own capture. Only the assembly is ours: every section's text is a capture, byte 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -55,3 +56,15 @@ def probe_stdout(roots: tuple[str, str] = ("root1", "root2"), *, kvm: bool = Fal
         parts.append(section(0, "virsh_nodeinfo", (LAB / "sample1" / "nodeinfo.txt").read_text()))
     parts.append(section(0, "times", "0m0.010000s 0m0.020000s\n0m0.030000s 0m0.040000s\n"))
     return "".join(parts)
+
+
+def env_without_awk(tmp_path: Path) -> dict[str, str]:
+    """This environment with a PATH of every command of /usr/bin and /bin but awk's (the
+    probe's output then goes out as the shell writes it)."""
+    bin_dir = tmp_path / "bin-without-awk"
+    bin_dir.mkdir()
+    for d in ("/usr/bin", "/bin"):
+        for entry in os.scandir(d):
+            if "awk" not in entry.name and not (bin_dir / entry.name).exists():
+                (bin_dir / entry.name).symlink_to(entry.path)
+    return {**os.environ, "PATH": str(bin_dir)}

@@ -19,6 +19,7 @@ import pytest
 from fleetmon.analyse.vms import compute_vms, probe_meta
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script, xentop_delay_s
 from fleetmon.sources.sections import SAMPLE_SECTIONS, ProbeOutput, split_output
+from tests.probetext import env_without_awk
 
 STANDINS = Path(__file__).parent / "bin" / "xen-standins"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -98,6 +99,20 @@ def test_no_hypervisor_runs_only_the_host_sections() -> None:
     assert {name for (_, name) in out.sections} >= {n for n, _ in SAMPLE_SECTIONS}
     assert not {"virsh_domstats", "xl_list", "xentop"} & {n for (_, n) in out.sections}
     assert compute_vms(out, 2, None, 0.2).hypervisor == "none"
+
+
+def test_without_awk_the_script_gives_the_same_sections(tmp_path: Path) -> None:
+    """The output goes through awk where the host has one (probe._compound), as the shell
+    writes it where not: the same sections, samples and exit codes either way."""
+    opts = ProbeOptions(hypervisor="none", interval_s=0.2)
+    env = env_without_awk(tmp_path)
+    assert subprocess.run(["sh", "-c", "command -v awk"], env=env).returncode != 0
+    with_awk, _ = run_probe(opts)
+    without, _ = run_probe(opts, **env)
+    sections = [{(key, sec.rc) for key, sec in out.sections.items()} for out in (with_awk, without)]
+    assert sections[0] == sections[1]
+    assert ((2, "stat"), 0) in sections[0]
+    assert all(out.text(0, "times") for out in (with_awk, without))
 
 
 def test_xen_is_detected_and_xentop_replaces_the_sleep(tmp_path: Path) -> None:

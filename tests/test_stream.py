@@ -36,6 +36,7 @@ from fleetmon.sim.render import Moment
 from fleetmon.sim.server import SimConfig, Simulator, serve
 from fleetmon.sources.sections import ProbeOutput, pair_output, split_tick, tick_end_re
 from tests import sshd_util
+from tests.probetext import env_without_awk
 
 
 def _block() -> str:
@@ -116,15 +117,24 @@ def _ticks(data: bytes, nonce: str) -> list[tuple[int, object]]:
     return out  # type: ignore[return-value]
 
 
-def test_the_looping_script_runs_in_a_real_sh() -> None:
+@pytest.mark.parametrize("awk", [True, False], ids=["awk", "no-awk"])
+def test_the_looping_script_runs_in_a_real_sh(awk: bool, tmp_path: Path) -> None:
     """The script itself under dash/sh: 3 ticks, each sample numbered, the once-per-run
-    sections with the first, the last tick ending the script."""
+    sections with the first, the last tick ending the script; the same where the host has
+    no awk to pass the output through."""
     import subprocess
 
     opts = ProbeOptions(interval_s=0.2, hypervisor="none")
     script = build_stream_script(opts, ticks=3)
+    env = None if awk else env_without_awk(tmp_path)
+    if env is not None:
+        assert subprocess.run(["sh", "-c", "command -v awk"], env=env).returncode != 0
     out = subprocess.run(
-        ["sh", "-c", REMOTE_COMMAND], input=script.encode(), capture_output=True, timeout=30
+        ["sh", "-c", REMOTE_COMMAND],
+        input=script.encode(),
+        capture_output=True,
+        timeout=30,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     ticks = _ticks(out.stdout, opts.nonce)
@@ -331,6 +341,43 @@ def test_streaming_from_the_real_sshd(sshd: sshd_util.Sshd) -> None:
     ups = [rep.metrics["uptime_s"] for rep in reports]
     assert ups == sorted(ups)
     assert len(set(ups)) == len(ups)
+
+
+@pytest.mark.sshd
+def test_a_tick_comes_from_openssh_in_a_few_reads_not_one_per_write(
+    sshd: sshd_util.Sshd,
+) -> None:
+    """The shell writes each marker line and each file apart (~45 writes a tick) and sshd
+    sends each read of its pipe as a packet: through the script's awk a tick comes in one
+    read per 4 KB block (plus one or two where a block straddles sshd's reads), where it
+    came in some 35."""
+    opts = ProbeOptions(interval_s=0.3, hypervisor="none")
+    script = build_stream_script(opts, ticks=4)
+    sizes: list[list[int]] = []
+
+    async def main() -> None:
+        async with asyncssh.connect(
+            sshd.host,
+            sshd.port,
+            username=sshd.user,
+            client_keys=[str(sshd.client_key)],
+            known_hosts=str(sshd.known_hosts),
+        ) as conn:
+            proc = await conn.create_process(REMOTE_COMMAND, input=script.encode(), encoding=None)
+            end_re = tick_end_re(opts.nonce)
+            buf, reads = b"", []
+            while chunk := await proc.stdout.read(1 << 20):
+                buf += chunk
+                reads.append(len(chunk))
+                if end_re.search(buf):
+                    sizes.append(reads)
+                    buf, reads = b"", []
+            assert not buf
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert len(sizes) == 4
+    for reads in sizes:
+        assert len(reads) <= sum(reads) // 4096 + 3, reads
 
 
 def test_a_local_host_streams_through_sh() -> None:

@@ -154,15 +154,37 @@ def build_script(opts: ProbeOptions) -> str:
         'if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids; fi',
         'if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
         "fm 0 times times",
-        "exit 0",
     ]
-    return _compound(lines)
+    return _compound(lines, "{ print }")
 
 
-def _compound(lines: list[str]) -> str:
-    # The whole script is one compound command, so sh has read all of it before running
-    # any of it (a dropped connection cannot leave half a script executing).
-    return "{\n" + "\n".join(lines) + "\n}\n"
+#: awk's part in every script (_compound): its output, written in 4 KB blocks, flushed at
+#: the end (the one-shot probe) or at each tick's end (the streaming loop).
+_AWK_TICK = '{ print } index($0, e) == 1 && $4 == "' + TICK_END_SECTION + '" { fflush() }'
+
+
+def _compound(lines: list[str], awk: str, end_line: str = "") -> str:
+    """The script: `lines` as one compound command, so sh has read all of it before running
+    any of it (a dropped connection cannot leave half a script executing), their output
+    through one awk where the host has one.
+
+    The shell's printf and each cat write their own few bytes (some 45 writes a sample),
+    and sshd sends what each read of its pipe gets as a packet of its own, which the client
+    decrypts and handles one at a time: against OpenSSH a 10 KB streamed tick came in 35
+    packets, and in 3-4 through awk, whose output is buffered (4 KB blocks in mawk and
+    busybox). Measured on the client, same run: `top` 3.9 -> 2.2 ms of CPU per tick, `run`
+    13.2 -> 9.3 ms per host. awk passes the lines on as they are (bytes and NULs in mawk;
+    a last line without a newline gets one, and every section ends with its marker line).
+    `times` then counts the shell in the pipeline and its commands, not awk. `end_line`:
+    the marker line's prefix that awk's program finds as `e` (_AWK_TICK).
+    """
+    e = f" -v e={shlex.quote(end_line)}" if end_line else ""
+    return (
+        "{\nfm_probe() {\n"
+        + "\n".join(lines)
+        + "\n}\nif command -v awk >/dev/null 2>&1;"
+        + f" then fm_probe | awk{e} {shlex.quote(awk)}; else fm_probe; fi\nexit 0\n}}\n"
+    )
 
 
 #: The streaming loop re-reads the once-per-run sections (df, nodeinfo, UUIDs) every this
@@ -203,6 +225,5 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
         "  N=$((N + 1))",
         f"  {more} && fm_wait",
         "done",
-        "exit 0",
     ]
-    return _compound(lines)
+    return _compound(lines, _AWK_TICK, f"{marker(opts.nonce)} end ")
