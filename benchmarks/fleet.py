@@ -47,26 +47,28 @@ import sshd_util  # tests/ is put on sys.path above
 
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 
-#: The login user on the benchmark sshd: its shell is /bin/sh with no rc files. As root, every
-#: session would run this machine's ~/.bashrc (bash sources it under sshd), whose
-#: `pyenv init` costs ~180 ms of server CPU per host and would swamp what is measured.
-BENCH_USER = "fleetmon-bench"
-
 CLIENTS = ("bare", "collect", "cli", "pssh", "ansible")
 #: Targets of issue 2 and issue 7 (fleetmon / baseline).
 TARGETS = {"wall_vs_bare": 1.2, "cpu_vs_bare": 1.5, "cpu_vs_pssh": 1 / 3, "cpu_vs_ansible": 0.1}
 
 
 @contextlib.contextmanager
-def bench_sshd() -> Iterator[sshd_util.Sshd]:
-    """A loopback sshd (tests/sshd_util.py) and BENCH_USER, both gone afterwards."""
-    sshd_util.ensure_user(BENCH_USER)
-    server = sshd_util.start_sshd(user=BENCH_USER)
+def bench_sshd(extra_config: str = "") -> Iterator[sshd_util.Sshd]:
+    """A loopback sshd (tests/sshd_util.py) and the user it logs in, both gone afterwards.
+
+    The user is one of its own (sshd_util.create_user: its shell /bin/sh, no rc files). As
+    root, every session would run this machine's ~/.bashrc (bash sources it under sshd),
+    whose `pyenv init` costs ~180 ms of server CPU per host and would swamp what is measured.
+    """
+    user = sshd_util.create_user("bench")
     try:
-        yield server
+        server = sshd_util.start_sshd(user=user, extra_config=extra_config)
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
-        sshd_util.remove_user(BENCH_USER)
+        sshd_util.remove_user(user)
 
 
 def make_job(

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from fleetmon.analyse.vms import compute_vms, probe_meta
-from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script, xentop_delay_s
+from fleetmon.collect.probe import (
+    REMOTE_COMMAND,
+    ProbeOptions,
+    _prelude,
+    build_script,
+    xentop_delay_s,
+)
 from fleetmon.sources.sections import SAMPLE_SECTIONS, ProbeOutput, split_output
 from tests.probetext import env_without_awk
 
@@ -57,8 +63,8 @@ def run_probe(
 def test_the_host_sections_are_unchanged() -> None:
     # Another stage parses these: the hypervisor work must not rename or drop any.
     assert [name for name, _ in SAMPLE_SECTIONS] == [
-        "uptime", "boot_id", "stat", "meminfo", "vmstat", "loadavg", "diskstats", "net_dev",
-        "pressure_cpu", "pressure_io", "pressure_memory", "cgroup",
+        "uptime", "boot_id", "stat", "meminfo", "vmstat", "loadavg", "pressure_cpu",
+        "pressure_io", "pressure_memory", "diskstats", "net_dev", "cgroup",
     ]  # fmt: skip
 
 
@@ -113,6 +119,30 @@ def test_without_awk_the_script_gives_the_same_sections(tmp_path: Path) -> None:
     assert sections[0] == sections[1]
     assert ((2, "stat"), 0) in sections[0]
     assert all(out.text(0, "times") for out in (with_awk, without))
+
+
+def test_one_awk_reads_the_files_as_a_cat_each_would(tmp_path: Path) -> None:
+    """fm_rd (the files of ONE_READER's sections, one awk a sample) prints what `fm N name
+    'rd file'` prints for each: the same bytes, a file that cannot be opened as exit 1."""
+    (tmp_path / "two").write_text("x 1\ny  2\t\n")
+    (tmp_path / "empty").write_text("")
+    opts = ProbeOptions(hypervisor="none")
+    script = "\n".join(
+        [*_prelude(opts), f"fm_rd 1 gone {tmp_path}/gone two {tmp_path}/two none {tmp_path}/empty"]
+    )
+    env = env_without_awk(tmp_path)
+    outs = [
+        subprocess.run(["sh", "-c", script], capture_output=True, env=e, check=True).stdout
+        for e in (None, env)
+    ]
+    after_meta = [o[o.index(b" end 0 meta 0\n") :] for o in outs]  # meta has PATH's virsh
+    assert after_meta[0] == after_meta[1]
+    out = split_output(outs[0].decode(), opts.nonce)
+    assert out.sections[(1, "gone")].rc == 1
+    assert out.sections[(1, "gone")].text == ""
+    assert out.text(1, "two") == "x 1\ny  2\t\n"
+    assert out.sections[(1, "none")] == (1, "none", "", 0)
+    assert [name for _, name in out.sections] == ["meta", "gone", "two", "none"]
 
 
 def test_xen_is_detected_and_xentop_replaces_the_sleep(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fleetmon.model import HYPERVISOR_MODES
 from fleetmon.sources.sections import (
     ONCE_SECTIONS,
+    ONE_READER,
     PROBE_VERSION,
     SAMPLE_SECTIONS,
     TICK_END_SECTION,
@@ -130,12 +131,43 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' 2>&1); _r=$?; case "$_o" in *Usage:*|*"invalid option"*)'
         f" fm_hv {xentop_delay + 10} xentop -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
+        # `fm_rd N name file...`: the files' sections of sample N, read by one awk (each
+        # as `fm N name 'rd file'` prints it: its text, then exit status 1 where it could
+        # not be opened); by a cat each where the host has no awk.
+        "command -v awk >/dev/null 2>&1 && FM_AWK=1",
+        f'fm_rd() {{ _rs=$1; shift; if [ -n "$FM_AWK" ]; then awk -v M="$M" -v n="$_rs"'
+        f' {q(_AWK_RD)} "$@" </dev/null; else while [ $# -gt 1 ];'
+        ' do fm "$_rs" "$1" "rd $2"; shift 2; done; fi; }',
         "sample() {",
-        *[f"  fm $1 {name} {q(cmd)}" for name, cmd in SAMPLE_SECTIONS],
+        *_SAMPLE_LINES,
         '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
         '  if [ "$FM_HV" = xen ]; then fm $1 xl_list fm_xl_list; fi',
         "}",
     ]
+
+
+#: fm_rd's awk: ARGV is name, file, name, file...; getline's -1 (not opened) is cat's 1.
+_AWK_RD = (
+    "BEGIN { for (i = 1; i < ARGC; i += 2) { f = ARGV[i + 1];"
+    ' printf "%s begin %s %s\\n", M, n, ARGV[i]; r = (getline l < f);'
+    " while (r > 0) { print l; r = (getline l < f) } close(f);"
+    ' printf "\\n%s end %s %s %d\\n", M, n, ARGV[i], r < 0 } }'
+)
+
+
+def _sample_lines() -> list[str]:
+    """The `sample` function's body: ONE_READER's sections in one fm_rd (they come first in
+    SAMPLE_SECTIONS, in their order), the others each by `fm`."""
+    files = [(n, c) for n, c in SAMPLE_SECTIONS if n in ONE_READER]
+    assert list(SAMPLE_SECTIONS[: len(files)]) == files, "ONE_READER's sections come first"
+    assert all(c.startswith("rd /") and " " not in c[3:] for _, c in files)
+    return [
+        "  fm_rd $1 " + " ".join(f"{n} {c[3:]}" for n, c in files),
+        *[f"  fm $1 {name} {shlex.quote(cmd)}" for name, cmd in SAMPLE_SECTIONS[len(files) :]],
+    ]
+
+
+_SAMPLE_LINES = _sample_lines()
 
 
 def build_script(opts: ProbeOptions) -> str:

@@ -25,7 +25,8 @@ T = TypeVar("T")
 PROBE_VERSION = 1
 
 #: Sections read in each of the two samples: (name, sh command). `rd` is `cat` with errors
-#: silenced: a missing file gives exit status 1 and empty text (old kernels).
+#: silenced: a missing file gives exit status 1 and empty text (old kernels). The probe
+#: reads the files of ONE_READER's sections with one awk, not a cat each.
 SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("uptime", "rd /proc/uptime"),
     ("boot_id", "rd /proc/sys/kernel/random/boot_id"),
@@ -33,14 +34,26 @@ SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("meminfo", "rd /proc/meminfo"),
     ("vmstat", "rd /proc/vmstat"),
     ("loadavg", "rd /proc/loadavg"),
-    ("diskstats", "rd /proc/diskstats"),
-    ("net_dev", "rd /proc/net/dev"),
     ("pressure_cpu", "rd /proc/pressure/cpu"),
     ("pressure_io", "rd /proc/pressure/io"),
     ("pressure_memory", "rd /proc/pressure/memory"),
+    ("diskstats", "rd /proc/diskstats"),
+    ("net_dev", "rd /proc/net/dev"),
     # Containers' cgroup counters, one find + grep over the tree (sources/cgroups.py).
     ("cgroup", find_command(COUNTER_FILES)),
 )
+
+#: The `rd` sections one awk reads in a sample (collect/probe.py `fm_rd`: one process where
+#: a cat each cost ~8 ms of the host's CPU a sample, against ~1 ms): files the kernel
+#: prints whole at the first read (single_open: uptime, stat, meminfo, loadavg, the PSI
+#: files; boot_id, a sysctl) or whose lines are counters of their own (vmstat), so that
+#: awk's 4 KB reads give what cat's one 128 KB read gives. diskstats and net_dev list
+#: devices, which a read in pieces could see twice or miss when one comes or goes between
+#: the pieces (a hypervisor's tap devices): cat reads them, whole.
+ONE_READER = frozenset(
+    ("uptime", "boot_id", "stat", "meminfo", "vmstat", "loadavg", "pressure_cpu",
+     "pressure_io", "pressure_memory")
+)  # fmt: skip
 
 #: Sections read once, after the second sample (sample 0).
 ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
