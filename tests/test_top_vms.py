@@ -15,7 +15,7 @@ from fleetmon.analyse.vms import compute_vms
 from fleetmon.cli.top import first_state
 from fleetmon.errors import OptionError
 from fleetmon.model import HostReport, Report, RunInfo, Status
-from fleetmon.render.top import VM_COLUMNS, ViewState, fit, items, table
+from fleetmon.render.top import VM_COLUMNS, ViewState, fit, items, table, title
 
 RUN = RunInfo(
     fleetmon_version="0.1.0",
@@ -129,3 +129,23 @@ def test_a_narrow_terminal_still_shows_the_column_sorted_by(sort: str) -> None:
     assert sort in head
     assert head[:7] == ["VM", "HOST", "STATE", "%CPU", "%VCPU", "DELAY%", "MEM"]
     assert rows["vm1"][sort] == ("-" if sort == "VBD_OO" else "3")
+
+
+@pytest.mark.parametrize(
+    ("intervals", "shown"),
+    [
+        ((0.5, 0.52), "0.5 s  hosts"),  # the hosts tick as asked
+        ((0.5, 1.0), "0.5 s (ticks 0.5-1.0 s)  hosts"),  # a Xen host: xentop's whole seconds
+        ((1.0, 1.01), "0.5 s (ticks 1.0 s)  hosts"),
+        ((), "0.5 s  hosts"),  # no pair yet
+    ],
+)
+def test_the_title_shows_the_hosts_own_ticks_where_they_stray_from_d(
+    intervals: tuple[float, ...], shown: str
+) -> None:
+    run = RunInfo("0.1.0", "2026-11-30T08:00:00Z", 0.5, "fleet.yaml", ())
+    hosts = tuple(
+        HostReport(f"h{i}", "127.0.0.1", (), Status.OK, None, dt) for i, dt in enumerate(intervals)
+    )
+    first = title(Report(run, hosts, {}, 0), ViewState(), "12:00:00")[0].text
+    assert f"12:00:00  {shown}" in first

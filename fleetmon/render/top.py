@@ -271,6 +271,19 @@ def _severity(it: Item) -> Severity | None:
     return None if worst is Severity.OK else worst
 
 
+def _ticks(report: Report) -> str:
+    """The refresh asked for (-d), and the hosts' own intervals where they stray from it: a
+    Xen host's tick is xentop's whole seconds, so `-d 0.5` gives it 1 s (its rates use its
+    own interval, measured on its clock)."""
+    asked = report.run.interval_s
+    seen = [h.interval_s for h in report.hosts if h.interval_s]
+    text = f"{asked:g} s"
+    if asked > 0 and seen and not asked * 0.75 <= min(seen) <= max(seen) <= asked * 1.25:
+        lo, hi = f"{min(seen):.1f}", f"{max(seen):.1f}"
+        text += f" (ticks {lo} s)" if lo == hi else f" (ticks {lo}-{hi} s)"
+    return text
+
+
 def title(report: Report, state: ViewState, clock: str) -> list[Line]:
     """The two summary lines at the top, as top has."""
     s = summary(report)
@@ -283,7 +296,7 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
     if s["failed"] - waiting:
         counts.append(f"{s['failed'] - waiting} down")
     first = (
-        f"fleetmon top - {clock}  {report.run.interval_s:g} s  hosts {s['hosts']}: "
+        f"fleetmon top - {clock}  {_ticks(report)}  hosts {s['hosts']}: "
         f"{', '.join(counts)}  VMs {vms}"
     )
     flags = "  PAUSED" if state.paused else ""
