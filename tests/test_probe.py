@@ -121,28 +121,51 @@ def test_without_awk_the_script_gives_the_same_sections(tmp_path: Path) -> None:
     assert all(out.text(0, "times") for out in (with_awk, without))
 
 
+def _fm_rd(tmp_path: Path, *calls: str) -> list[bytes]:
+    """The prelude then `calls` under sh, with awk and without: the outputs after `meta`
+    (whose virsh= line has PATH's)."""
+    script = "\n".join([*_prelude(ProbeOptions(hypervisor="none", nonce=NONCE)), *calls])
+    outs = [
+        subprocess.run(["sh", "-c", script], capture_output=True, env=e, check=True).stdout
+        for e in (None, env_without_awk(tmp_path))
+    ]
+    end = b" end 0 meta 0\n"
+    return [o[o.index(end) + len(end) :] for o in outs]
+
+
+NONCE = "0123456789abcdef"
+
+
 def test_one_awk_reads_the_files_as_a_cat_each_would(tmp_path: Path) -> None:
     """fm_rd (the files of ONE_READER's sections, one awk a sample) prints what `fm N name
     'rd file'` prints for each: the same bytes, a file that cannot be opened as exit 1."""
     (tmp_path / "two").write_text("x 1\ny  2\t\n")
     (tmp_path / "empty").write_text("")
-    opts = ProbeOptions(hypervisor="none")
-    script = "\n".join(
-        [*_prelude(opts), f"fm_rd 1 gone {tmp_path}/gone two {tmp_path}/two none {tmp_path}/empty"]
+    with_awk, without = _fm_rd(
+        tmp_path, f"fm_rd 1 gone {tmp_path}/gone two {tmp_path}/two none {tmp_path}/empty"
     )
-    env = env_without_awk(tmp_path)
-    outs = [
-        subprocess.run(["sh", "-c", script], capture_output=True, env=e, check=True).stdout
-        for e in (None, env)
-    ]
-    after_meta = [o[o.index(b" end 0 meta 0\n") :] for o in outs]  # meta has PATH's virsh
-    assert after_meta[0] == after_meta[1]
-    out = split_output(outs[0].decode(), opts.nonce)
+    assert with_awk == without
+    out = split_output(with_awk.decode(), NONCE)
     assert out.sections[(1, "gone")].rc == 1
     assert out.sections[(1, "gone")].text == ""
     assert out.text(1, "two") == "x 1\ny  2\t\n"
     assert out.sections[(1, "none")] == (1, "none", "", 0)
-    assert [name for _, name in out.sections] == ["meta", "gone", "two", "none"]
+    assert [name for _, name in out.sections] == ["gone", "two", "none"]
+
+
+def test_a_read_error_that_ends_awk_leaves_the_files_to_a_cat_each(tmp_path: Path) -> None:
+    """mawk ends on a read error (a directory here; EOPNOTSUPP from /proc/pressure where a
+    4.18-5.x kernel booted with psi=0): what it printed is whole sections, which the cats'
+    then print again, and the next sample has a cat each from the start."""
+    (tmp_path / "one").write_text("1\n")
+    call = f"fm_rd {{}} one {tmp_path}/one dir {tmp_path} gone {tmp_path}/gone"
+    with_awk, without = _fm_rd(tmp_path, call.format(1), call.format(2))
+    assert with_awk.count(b" begin 1 one\n") == 2  # awk's, then the cat's
+    assert with_awk.count(b" begin 2 one\n") == 1
+    outs = [split_output(o.decode(), NONCE) for o in (with_awk, without)]
+    assert outs[0].sections == outs[1].sections
+    assert outs[0].sections[(2, "dir")].rc == 1
+    assert outs[0].text(2, "one") == "1\n"
 
 
 def test_xen_is_detected_and_xentop_replaces_the_sleep(tmp_path: Path) -> None:

@@ -133,11 +133,14 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
         # `fm_rd N name file...`: the files' sections of sample N, read by one awk (each
         # as `fm N name 'rd file'` prints it: its text, then exit status 1 where it could
-        # not be opened); by a cat each where the host has no awk.
+        # not be opened); by a cat each where the host has no awk, or where awk failed: mawk
+        # ends on a read error (EOPNOTSUPP from /proc/pressure on a 4.18-5.x kernel booted
+        # with psi=0, as RHEL 8 is; ENOTCONN from a crashed lxcfs), having printed only
+        # whole sections, which the cats' then replace; and a cat each from then on.
         "command -v awk >/dev/null 2>&1 && FM_AWK=1",
-        f'fm_rd() {{ _rs=$1; shift; if [ -n "$FM_AWK" ]; then awk -v M="$M" -v n="$_rs"'
-        f' {q(_AWK_RD)} "$@" </dev/null; else while [ $# -gt 1 ];'
-        ' do fm "$_rs" "$1" "rd $2"; shift 2; done; fi; }',
+        f'fm_rd() {{ _rs=$1; shift; [ -n "$FM_AWK" ] && awk -v M="$M" -v n="$_rs"'
+        f' {q(_AWK_RD)} "$@" </dev/null 2>/dev/null && return; FM_AWK=;'
+        ' while [ $# -gt 1 ]; do fm "$_rs" "$1" "rd $2"; shift 2; done; }',
         "sample() {",
         *_SAMPLE_LINES,
         '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
@@ -147,11 +150,13 @@ def _prelude(opts: ProbeOptions) -> list[str]:
 
 
 #: fm_rd's awk: ARGV is name, file, name, file...; getline's -1 (not opened) is cat's 1.
+#: Each file is read whole before its section is printed, so a read error that ends awk
+#: leaves no section half printed.
 _AWK_RD = (
-    "BEGIN { for (i = 1; i < ARGC; i += 2) { f = ARGV[i + 1];"
-    ' printf "%s begin %s %s\\n", M, n, ARGV[i]; r = (getline l < f);'
-    " while (r > 0) { print l; r = (getline l < f) } close(f);"
-    ' printf "\\n%s end %s %s %d\\n", M, n, ARGV[i], r < 0 } }'
+    'BEGIN { for (i = 1; i < ARGC; i += 2) { f = ARGV[i + 1]; t = "";'
+    ' r = (getline l < f); while (r > 0) { t = t l "\\n"; r = (getline l < f) } close(f);'
+    ' printf "%s begin %s %s\\n%s\\n%s end %s %s %d\\n", M, n, ARGV[i], t, M, n, ARGV[i],'
+    " r < 0 } }"
 )
 
 
