@@ -26,6 +26,7 @@ from fleetmon.collect.probe import (
 )
 from fleetmon.sources.sections import SAMPLE_SECTIONS, ProbeOutput, split_output
 from tests.probetext import env_without_awk
+from tests.test_cgroup_awks import awk_dir
 
 STANDINS = Path(__file__).parent / "bin" / "xen-standins"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -166,6 +167,21 @@ def test_a_read_error_that_ends_awk_leaves_the_files_to_a_cat_each(tmp_path: Pat
     assert outs[0].sections == outs[1].sections
     assert outs[0].sections[(2, "dir")].rc == 1
     assert outs[0].text(2, "one") == "1\n"
+
+
+@pytest.mark.parametrize("awk", ["mawk", "busybox"])
+def test_the_probe_under_each_awk_a_host_may_have(awk: str, tmp_path: Path) -> None:
+    """fm_rd's reader and the output's writer under mawk (Debian, Ubuntu) and busybox
+    (Alpine): every section as a cat each gives it (boot_id's text the same)."""
+    opts = ProbeOptions(hypervisor="none", interval_s=0.2)
+    out, _ = run_probe(opts, path_prefix=awk_dir(tmp_path, awk))
+    cats, _ = run_probe(opts, **env_without_awk(tmp_path))
+    assert {(k, sec.rc) for k, sec in out.sections.items()} == {
+        (k, sec.rc) for k, sec in cats.sections.items()
+    }
+    assert out.text(1, "boot_id") == cats.text(2, "boot_id")
+    for sample, name in ((1, "stat"), (2, "meminfo"), (2, "pressure_cpu"), (0, "times")):
+        assert out.text(sample, name), name
 
 
 def test_xen_is_detected_and_xentop_replaces_the_sleep(tmp_path: Path) -> None:
