@@ -9,6 +9,7 @@ samples lie inside that window, so the CPU time it saw cannot exceed virsh's.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,29 @@ def test_lab_hypervisor_through_sshd_text(
     assert proc.returncode == 0, proc.stderr
     for name in lab_hypervisor.domains:
         assert name in proc.stdout
+
+
+def test_lab_hypervisor_live_through_sshd(
+    lab_hypervisor: Lab, sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    """`fleetmon top --batch` streams the lab through sshd (the looping probe, its output
+    through awk): the VMs view of the last frame has every guest, running, with the CPU
+    it used over the tick, of the host and of its one vCPU."""
+    inv = sshd.inventory(1, tmp_path, prefix="kvm")
+    proc = subprocess.run(
+        [str(FLEETMON), "top", str(inv), "--known-hosts", str(sshd.known_hosts), "--no-rules",
+         "-b", "-n", "4", "-d", "1", "--view", "vms", "--sort", "VM"],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.split("fleetmon top - ")[-1].splitlines()
+    assert "1 live" in last[0], last[0]
+    heading = next(ln.split() for ln in last if ln.startswith("VM "))
+    rows = {ln.split()[0]: dict(zip(heading, ln.split(), strict=False)) for ln in last
+            if ln.split() and ln.split()[0] in lab_hypervisor.domains}  # fmt: skip
+    assert set(rows) == set(lab_hypervisor.domains), last
+    for name, row in rows.items():
+        assert "running" in row.values(), (name, row)
+        assert float(row["%VCPU"]) > 0, (name, row)
+        cpus = os.cpu_count() or 1
+        assert float(row["%CPU"]) == pytest.approx(float(row["%VCPU"]) / cpus, abs=0.15), row
