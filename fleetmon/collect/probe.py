@@ -205,15 +205,15 @@ def _compound(lines: list[str], awk: str, end_line: str = "") -> str:
     any of it (a dropped connection cannot leave half a script executing), their output
     through one awk where the host has one.
 
-    The shell's printf and each cat write their own few bytes (some 45 writes a sample),
-    and sshd sends what each read of its pipe gets as a packet of its own, which the client
-    decrypts and handles one at a time: against OpenSSH a 10 KB streamed tick came in 35
-    packets, and in 3-4 through awk, whose output is buffered (4 KB blocks in mawk and
-    busybox). Measured on the client, same run: `top` 3.9 -> 2.2 ms of CPU per tick, `run`
-    13.2 -> 9.3 ms per host. awk passes the lines on as they are (bytes and NULs in mawk;
-    a last line without a newline gets one, and every section ends with its marker line).
-    `times` then counts the shell in the pipeline and its commands, not awk. `end_line`:
-    the marker line's prefix that awk's program finds as `e` (_AWK_TICK).
+    The shell's printf and each command write their own few bytes (some 15 writes a sample;
+    45 with a cat per file, before fm_rd), and sshd sends what each read of its pipe gets
+    as a packet of its own, which the client decrypts and handles one at a time: against
+    OpenSSH a 10 KB streamed tick came in 35-43 packets, and in 3-4 through awk, whose
+    output is buffered (4 KB blocks in mawk and busybox). benchmarks/stream_sshd.py
+    measures both sides against the old way. awk passes the lines on as they are (bytes
+    and NULs in mawk; a last line without a newline gets one, and every section ends with
+    its marker line). `times` then counts the shell in the pipeline and its commands, not
+    awk. `end_line`: the marker line's prefix that awk's program finds as `e` (_AWK_TICK).
     """
     e = f" -v e={shlex.quote(end_line)}" if end_line else ""
     return (
