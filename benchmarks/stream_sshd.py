@@ -1,12 +1,13 @@
 """Benchmark: the streaming collector against a real OpenSSH sshd on loopback (I/O).
 
 `fleetmon top --batch` on N hosts of one sshd for T ticks, against the same on a second
-sshd whose sessions have a PATH without awk (sshd_config `SetEnv`), where the probe's
-output goes out as the shell writes it (collect/probe.py `_compound`: some 45 writes a
-sample, each a packet of its own). Rounds interleaved (the machine is shared and noisy);
-figures are medians: the client's CPU per tick (its start-up and the N handshakes
-included, the same on both sides) and the server side's (sshd and the probes: the rest of
-the machine's busy time over the run, so run it on a machine otherwise quiet).
+sshd whose sessions have a PATH without awk (sshd_config `SetEnv`), where the probe reads
+each /proc file with a cat and its output goes out as the shell writes it (collect/probe.py
+`fm_rd`, `_compound`: some 45 writes a sample, each a packet of its own). Rounds are
+interleaved (the machine is shared and noisy); figures are medians: the client's CPU per
+tick (its start-up and the N handshakes included, the same on both sides) and the server
+side's (sshd and the probes: the rest of the machine's busy time over the run, so run it
+on a machine otherwise quiet).
     .venv/bin/python benchmarks/stream_sshd.py [--hosts 20] [--ticks 15] [--rounds 3]
 """
 
@@ -23,16 +24,7 @@ from typing import Any
 
 from fleet import bench_sshd
 from measure import FLEETMON, log, machine, ratio, run_measured, save, table
-
-
-def _without_awk(directory: Path) -> Path:
-    """A folder of links to every command of /usr/bin and /bin but awk's."""
-    directory.mkdir(mode=0o755)
-    for d in ("/usr/bin", "/bin"):
-        for entry in os.scandir(d):
-            if "awk" not in entry.name and not (directory / entry.name).exists():
-                (directory / entry.name).symlink_to(entry.path)
-    return directory
+from probetext import env_without_awk  # tests/ is on sys.path (fleet.py)
 
 
 def _machine_busy_s() -> float:
@@ -69,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetmon-stream-sshd-"))
         os.chmod(tmp, 0o755)
-        bare = _without_awk(Path(tmp) / "bin")
+        bare = env_without_awk(Path(tmp))["PATH"]
         config = "MaxStartups 200\nMaxSessions 200\n"
         servers = {
             "awk": stack.enter_context(bench_sshd(config)),
