@@ -12,7 +12,7 @@ from probetext import NONCE, section
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgrouplines import parse_cgroup_lines
-from fleetmon.sources.cgroups import parse_cgroups, parse_names
+from fleetmon.sources.cgroups import NAMES_COMMAND, parse_cgroups, parse_names
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
@@ -385,6 +385,38 @@ def test_names_from_docker_and_podman_storage() -> None:
         f'"id":"{ID_CPU}","names":["fmcap-cpu"\n'
     )
     assert parse_names(text) == {HEX: "web", ID_CPU: "fmcap-cpu"}
+
+
+K8S_ID = "5b8e1f0c" * 8
+
+
+def test_kubernetes_names_from_the_kubelet_log_links(tmp_path: Path) -> None:
+    """The kubelet links each container's log as /var/log/containers/<pod>_<namespace>_
+    <container>-<id>.log: a Kubernetes container's row is `<namespace>/<pod>/<container>`;
+    a glob that matched nothing (printf prints it as it is) names nothing."""
+    cgroup = (
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+        f"0f0e0d0c_0000_4000_8000_000000000001.slice/cri-containerd-{K8S_ID}.scope"
+    )
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    plant(tmp_path, cgroup, COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
+    names = (
+        f"/var/log/containers/web-7d4b9c6f5-x2x9q_shop_nginx-{K8S_ID}.log\n"
+        f"/var/log/containers/db-0_shop_postgres-{HEX}.log\n"
+        "/var/log/containers/*.log\n"
+    )
+    assert parse_names(names) == {
+        K8S_ID: "shop/web-7d4b9c6f5-x2x9q/nginx",
+        HEX: "shop/db-0/postgres",
+    }
+    text = output((read_tree(tmp_path, "cgroup"),) * 2, read_tree(tmp_path, "cgroup_mem"), names)
+    (row,) = compute_containers(split_output(text, NONCE), 4, 1.0).rows
+    assert row.name == "shop/web-7d4b9c6f5-x2x9q/nginx"
+    assert row.labels["pod"] == "0f0e0d0c-0000-4000-8000-000000000001"
+    # The probe's command under sh: the links' glob printed (as it is where there are none).
+    done = subprocess.run(["sh", "-c", NAMES_COMMAND], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "/var/log/containers/" in done.stdout
 
 
 @pytest.mark.parametrize(
