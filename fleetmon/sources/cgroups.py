@@ -155,8 +155,8 @@ def find_command(files: tuple[str, ...]) -> str:
 #: Names without a daemon call: Docker's config.v2.json ("Name":"/web"), Podman's
 #: container storage (containers.json: "id":"…","names":["web"], in that key order), and
 #: for Kubernetes the links the kubelet keeps to each container's log,
-#: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (kubelet's
-#: kuberuntime_container.go logSymlink), listed by the shell's printf (no process).
+#: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (pkg/kubelet/kuberuntime
+#: legacy.go, legacyLogSymlink), listed by the shell's printf (no process).
 NAMES_COMMAND = (
     'grep -H -o \'"Name":"/[^"]*"\' /var/lib/docker/containers/*/config.v2.json'
     ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
