@@ -122,6 +122,9 @@ def test_without_awk_the_script_gives_the_same_sections(tmp_path: Path) -> None:
     assert all(out.text(0, "times") for out in (with_awk, without))
 
 
+NONCE = "0123456789abcdef"
+
+
 def _fm_rd(tmp_path: Path, *calls: str) -> list[bytes]:
     """The prelude then `calls` under sh, with awk and without: the outputs after `meta`
     (whose virsh= line has PATH's)."""
@@ -132,9 +135,6 @@ def _fm_rd(tmp_path: Path, *calls: str) -> list[bytes]:
     ]
     end = b" end 0 meta 0\n"
     return [o[o.index(end) + len(end) :] for o in outs]
-
-
-NONCE = "0123456789abcdef"
 
 
 def test_one_awk_reads_the_files_as_a_cat_each_would(tmp_path: Path) -> None:
