@@ -3,7 +3,8 @@ results/*.json.
 
 Runs, in this order: the real-sshd comparison with the peers (fleet.py), the simulator
 (simulated.py), offline replay (offline.py), the defaults (defaults.py), then the HTML and
-inventory benchmarks, the history's, the containers' (containers_bench.py), the cluster's
+inventory benchmarks, the history's, the live modes' (live_bench.py on the simulator,
+stream_sshd.py against a real sshd), the containers' (containers_bench.py), the cluster's
 (cluster_bench.py) and the exports' (exports_bench.py: Prometheus, OpenMetrics, InfluxDB).
 Each part's own table is printed as it ends; the closing table holds every target with its
 figure. A part that crashes is reported and the others still run.
@@ -33,7 +34,7 @@ from measure import BENCH_DIR, VENV_PY, log, machine, save, table
 
 PARTS = (
     "fleet", "simulated", "offline", "defaults", "html", "inventory", "history", "live",
-    "containers", "cluster", "exports",
+    "stream_sshd", "containers", "cluster", "exports",
 )  # fmt: skip
 
 
@@ -116,6 +117,7 @@ RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "inventory": _script("inventory_bench.py"),
     "history": _history,
     "live": _live,
+    "stream_sshd": _script("stream_sshd.py"),
     "containers": _containers,
     "cluster": _cluster,
     "exports": _exports,
