@@ -8,6 +8,7 @@ own capture. Only the assembly is ours: every section's text is a capture, byte 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -67,4 +68,6 @@ def env_without_awk(tmp_path: Path) -> dict[str, str]:
         for entry in os.scandir(d):
             if "awk" not in entry.name and not (bin_dir / entry.name).exists():
                 (bin_dir / entry.name).symlink_to(entry.path)
-    return {**os.environ, "PATH": str(bin_dir)}
+    env = {**os.environ, "PATH": str(bin_dir)}
+    assert subprocess.run(["sh", "-c", "command -v awk"], env=env).returncode != 0
+    return env
