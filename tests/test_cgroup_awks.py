@@ -85,3 +85,69 @@ def test_every_awk_prints_the_same_lines(tmp_path: Path, name: str) -> None:
     assert (docker["read_bytes"], docker["write_bytes"]) == (2 * 40824832, 2 * 824999936)
     v1 = parse_cgroups(run(cmds["cgroup"], roots / "v1", mine))[f"docker/{HEX}"].values
     assert (v1["read_bytes"], v1["write_bytes"], v1["cpuacct_ns"]) == (7, 9, 3321492315750)
+
+
+def _unreadable(path: Path) -> None:
+    """`path` opens but cannot be read: a directory in its place (EISDIR at the read, as a
+    cgroup removed while read gives ENODEV, or a PSI file where PSI is off EOPNOTSUPP)."""
+    path.unlink(missing_ok=True)
+    path.mkdir()
+
+
+@pytest.mark.parametrize("name", sorted(AWKS))
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_file_that_cannot_be_read_costs_one_container(
+    tmp_path: Path, name: str, version: str
+) -> None:
+    # mawk ends at a read error: before, every container after it was lost (and, on a host
+    # whose PSI is off, every container at every sample). Now each directory is read again
+    # by an awk of its own: the others' lines are as on a healthy host.
+    cmds = dict(SAMPLE_SECTIONS + ONCE_SECTIONS)
+    mine = awk_dir(tmp_path, name)
+    roots = [tree(tmp_path / "ok") / version, tree(tmp_path / "bad") / version]
+    if version == "v1":  # a second container beside docker/HEX
+        for at in roots:
+            shutil.copytree(at / "memory" / "docker" / HEX, at / "memory" / "docker" / ("f" * 64))
+    healthy = parse_cgroups(run(cmds["cgroup_mem"], roots[0], mine))
+    root = roots[1]
+    bad = f"system.slice/docker-{HEX}.scope" if version == "v2" else f"docker/{HEX}"
+    _unreadable(root / ("" if version == "v2" else "memory") / bad / "memory.stat")
+    text = run(cmds["cgroup_mem"], root, mine)
+    assert text.startswith(f"#cgroup {version}\n")  # the head first, whatever awk says
+    found = parse_cgroups(text, "cgroup_mem")
+    others = {k: v for k, v in healthy.items() if k != bad}
+    assert others
+    assert {k: v for k, v in found.items() if k != bad} == others
+    if name == "busybox":  # getline's -1: the file passed over, the rest of its line kept
+        assert "mem_anon" not in found[bad].values
+        assert found[bad].values["mem_usage"] == healthy[bad].values["mem_usage"]
+    # mawk: the container whose file failed has no line (its own awk ended too).
+
+
+def test_where_psi_is_off_no_cgroup_psi_file_is_read(tmp_path: Path) -> None:
+    # PSI off (psi=0; RHEL's kernels by default): /proc/pressure is absent and every
+    # cgroup's *.pressure fails to read. Stood in for by a mount namespace whose
+    # /proc/pressure is an empty tmpfs, and PSI files that cannot be read.
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("unshare as root is needed (util-linux, CI runs as root)")
+        pytest.skip("needs unshare as root")
+    cmds = dict(SAMPLE_SECTIONS + ONCE_SECTIONS)
+    mine = awk_dir(tmp_path, "mawk")
+    root = tree(tmp_path / "trees") / "v2"
+    for psi in root.rglob("*.pressure"):
+        _unreadable(psi)
+    script = tmp_path / "cmd.sh"
+    script.write_text(cmds["cgroup_mem"])
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c",
+         'mount -t tmpfs none /proc/pressure && FM_CG="$1" && . "$2"',
+         "sh", str(root), str(script)],
+        capture_output=True, text=True, check=True, timeout=60,
+        env={**os.environ, "PATH": f"{mine}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert "read error" not in proc.stdout  # no PSI file opened: one awk, no failure
+    found = parse_cgroups(proc.stdout, "cgroup_mem")
+    assert len(found) == 2
+    assert all(v.values["pids"] == 14 for v in found.values())
+    assert not any(k.startswith("psi_") for v in found.values() for k in v.values)

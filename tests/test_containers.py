@@ -12,8 +12,9 @@ from probetext import NONCE, section
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgrouplines import parse_cgroup_lines
-from fleetmon.sources.cgroups import NAMES_COMMAND, parse_cgroups, parse_names
+from fleetmon.sources.cgroups import parse_cgroups
 from fleetmon.sources.containers import compute_containers
+from fleetmon.sources.ctrnames import NAMES_COMMAND, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
 

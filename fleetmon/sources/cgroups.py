@@ -90,9 +90,11 @@ _AWK_KEY = (
 #: memory.stat stops at inactive_file (its
 #: third key of ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the
 #: path's first component, is dropped (one container's mounts give lines of one path,
-#: which the parser merges). mawk ends on a read error (a cgroup removed while read):
-#: the directories already printed are kept. A tab or newline in a directory's name (an
-#: LXC container may be called anything) is printed as `?`: one line per directory.
+#: which the parser merges). mawk ends on a read error (exit 2; gawk and busybox pass the
+#: file over): find_command() then reads each directory again with an awk of its own. A
+#: tab or newline in a directory's name (an LXC container may be called anything) is
+#: printed as `?`: one line per directory. The section's first line, COMPACT_HEAD and the
+#: version, is the shell's (so that an awk's error message never comes before it).
 AWK_READ = (
     'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
     " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
@@ -101,7 +103,6 @@ AWK_READ = (
     ' n = split(fl, a, " "); for (i = 1; i <= n; i++) { m = ""; f = a[i];'
     ' if (v1) { j = index(f, ":"); m = substr(f, 1, j - 1); f = substr(f, j + 1) }'
     " fs[m, ++nf[m]] = f }"
-    ' print "#cgroup v" (v1 ? 1 : 2);'
     ' for (k = 1; k < ARGC; k++) { p = ARGV[k]; m = ""; d = p;'
     ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1) }'
     ' t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
@@ -140,29 +141,38 @@ def find_command(files: tuple[str, ...]) -> str:
     no walk of the whole tree, no process per container); a glob that matches nothing stays
     as written and awk finds no file in it. cgroup v2 has cgroup.controllers at its root.
     The directories are awk's arguments: some 10,000 containers (paths of 100-200 bytes)
-    reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then the section's text,
-    which TOO_MANY detects.
+    reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then in the section's
+    text, which TOO_MANY detects.
+
+    A file that opens but cannot be read ends mawk (Debian's and Ubuntu's awk): a cgroup
+    removed while it was read (ENODEV), or a PSI file where PSI is off (EOPNOTSUPP; `psi=0`,
+    or kernels built with it off by default, as RHEL's). Then each directory is read again
+    by an awk of its own, so that one container costs only its own line; and where the
+    host's /proc/pressure/cpu cannot be read (PSI off), the cgroups' PSI files are not
+    read at all: no failure at every sample, no awk per container at every sample.
     """
-    v1_files = " ".join(f"{m}:{f}" for f in files for m in V1_MOUNTS_OF.get(f, ()))
+    psi = [f for f in files if f.endswith(".pressure")]
+    # Where the host's PSI is off, `fl` without the cgroups' PSI files.
+    v2 = f"fl='{_files(files, [], False)}'" + (f"; nopsi='{_files(files, psi, False)}'" * bool(psi))
+    v1 = f"fl='{_files(files, [], True)}'" + (f"; nopsi='{_files(files, psi, True)}'" * bool(psi))
+    no_psi = " { read -r _ </proc/pressure/cpu; } 2>/dev/null || fl=$nopsi;" if psi else ""
     return (
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
-        f" then v1=0; fl='{' '.join(files)}'; set -- {_dirs(files, False)};"
-        f" else v1=1; fl='{v1_files}'; set -- {_dirs(files, True)}; fi;"
-        f' awk -v v1=$v1 -v fl="$fl" \'{AWK_READ}\' "$@" 2>&1; true)'
+        f" then v1=0; {v2}; set -- {_dirs(files, False)};"
+        f" else v1=1; {v1}; set -- {_dirs(files, True)}; fi;{no_psi}"
+        f" echo \"{COMPACT_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
+        ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>&1;'
+        ' [ $? = 2 ] && for d; do awk -v v1=$v1 -v fl="$fl" "$a" "$d" 2>/dev/null; done; true)'
     )
 
 
-#: Names without a daemon call: Docker's config.v2.json ("Name":"/web"), Podman's
-#: container storage (containers.json: "id":"…","names":["web"], in that key order), and
-#: for Kubernetes the links the kubelet keeps to each container's log,
-#: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (pkg/kubelet/kuberuntime
-#: legacy.go, legacyLogSymlink), listed by the shell's printf (no process).
-NAMES_COMMAND = (
-    'grep -H -o \'"Name":"/[^"]*"\' /var/lib/docker/containers/*/config.v2.json'
-    ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
-    " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null;"
-    " printf '%s\\n' /var/log/containers/*.log; true"
-)
+def _files(files: tuple[str, ...], leave_out: list[str], v1: bool) -> str:
+    """AWK_READ's `fl`: `files` but `leave_out`; for v1, as mount:file pairs."""
+    kept = [f for f in files if f not in leave_out]
+    if not v1:
+        return " ".join(kept)
+    return " ".join(f"{m}:{f}" for f in kept for m in V1_MOUNTS_OF.get(f, ()))
+
 
 #: What sh prints when the files passed to grep exceed ARG_MAX (E2BIG's strerror).
 TOO_MANY = "Argument list too long"
@@ -367,30 +377,3 @@ def parse_cgroups(text: str, section: str = "cgroup") -> dict[str, CgroupValues]
     """Every cgroup's values by its path below the root, by field name (read_compact)."""
     version, found = read_compact(text, section)
     return {k: CgroupValues(version, named(v)) for k, v in found.items()}
-
-
-_DOCKER_NAME_RE = re.compile(r'/([0-9a-f]{64})/config\.v2\.json:"Name":"/([^"]*)"$')
-_PODMAN_NAME_RE = re.compile(r'"id":"([0-9a-f]{64})","names":\["([^"]*)"')
-
-
-#: A kubelet log link: pod, namespace and container names (DNS names: never a `_`), id.
-_KUBE_LOG_RE = re.compile(r"/var/log/containers/([^_/]+)_([^_/]+)_([^_/]+)-([0-9a-f]{64})\.log")
-
-
-def parse_names(text: str) -> dict[str, str]:
-    """Container id -> name from Docker's config.v2.json, Podman's containers.json and the
-    kubelet's log links (`<namespace>/<pod>/<container>`, as unique as a host's rows must
-    be: pod names repeat across namespaces, a StatefulSet's `db-0`)."""
-    names: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _DOCKER_NAME_RE.search(line)
-        if m is not None:
-            names[m.group(1)] = m.group(2)
-            continue
-        k = _KUBE_LOG_RE.fullmatch(line)
-        if k is not None:
-            names[k.group(4)] = f"{k.group(2)}/{k.group(1)}/{k.group(3)}"
-            continue
-        for pm in _PODMAN_NAME_RE.finditer(line):
-            names[pm.group(1)] = pm.group(2)
-    return names

@@ -14,8 +14,9 @@ from operator import attrgetter
 
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
-from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, parse_names, read_compact
+from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, read_compact
 from fleetmon.sources.ctrcolumns import METRICS, Columns, metric_columns, read_columns
+from fleetmon.sources.ctrnames import parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, NAMES_COMMAND, find_command
+from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, find_command
+from fleetmon.sources.ctrnames import NAMES_COMMAND
 
 T = TypeVar("T")
 

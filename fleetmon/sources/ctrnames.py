@@ -1,0 +1,48 @@
+"""Parse stage for container names (pure): what the probe's `ctr_names` section gives.
+
+Names come without a daemon call (no `docker ps`, no socket): the runtimes' own files on
+the host, read by grep, and the kubelet's log links, listed by the shell.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Names without a daemon call: Docker's config.v2.json ("Name":"/web"), Podman's
+#: container storage (containers.json: "id":"…","names":["web"], in that key order), and
+#: for Kubernetes the links the kubelet keeps to each container's log,
+#: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (pkg/kubelet/kuberuntime
+#: legacy.go, legacyLogSymlink), listed by the shell's printf (no process).
+NAMES_COMMAND = (
+    'grep -H -o \'"Name":"/[^"]*"\' /var/lib/docker/containers/*/config.v2.json'
+    ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
+    " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null;"
+    " printf '%s\\n' /var/log/containers/*.log; true"
+)
+
+
+_DOCKER_NAME_RE = re.compile(r'/([0-9a-f]{64})/config\.v2\.json:"Name":"/([^"]*)"$')
+_PODMAN_NAME_RE = re.compile(r'"id":"([0-9a-f]{64})","names":\["([^"]*)"')
+
+
+#: A kubelet log link: pod, namespace and container names (DNS names: never a `_`), id.
+_KUBE_LOG_RE = re.compile(r"/var/log/containers/([^_/]+)_([^_/]+)_([^_/]+)-([0-9a-f]{64})\.log")
+
+
+def parse_names(text: str) -> dict[str, str]:
+    """Container id -> name from Docker's config.v2.json, Podman's containers.json and the
+    kubelet's log links (`<namespace>/<pod>/<container>`, as unique as a host's rows must
+    be: pod names repeat across namespaces, a StatefulSet's `db-0`)."""
+    names: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _DOCKER_NAME_RE.search(line)
+        if m is not None:
+            names[m.group(1)] = m.group(2)
+            continue
+        k = _KUBE_LOG_RE.fullmatch(line)
+        if k is not None:
+            names[k.group(4)] = f"{k.group(2)}/{k.group(1)}/{k.group(3)}"
+            continue
+        for pm in _PODMAN_NAME_RE.finditer(line):
+            names[pm.group(1)] = pm.group(2)
+    return names
