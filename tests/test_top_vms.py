@@ -114,6 +114,28 @@ def test_sort_option_names_a_column_in_any_case() -> None:
     assert first_state(_args("hosts", None)) == ViewState(view="hosts", sort="CPU%")
 
 
+@pytest.mark.parametrize(
+    ("view", "typed", "column"),
+    [
+        # top's and virt-top's users type names, not headings: cpu, mem, netrx...
+        ("vms", "cpu", "%CPU"), ("vms", "%cpu", "%CPU"), ("vms", "mem", "MEM"),
+        ("vms", "netrx", "RXBY"), ("vms", "nettx", "TXBY"), ("vms", "blockrdrq", "RDRQ"),
+        ("vms", "BlockWrRq", "WRRQ"), ("vms", "delay", "DELAY%"), ("vms", "vbd_oo", "VBD_OO"),
+        ("hosts", "cpu", "CPU%"), ("hosts", "steal", "STEAL%"), ("hosts", "load/c", "LOAD/C"),
+        ("hosts", "load", "LOAD/C"), ("hosts", "iowait", "IOW%"), ("hosts", "mem", "MEM%"),
+    ],
+)  # fmt: skip
+def test_sort_option_takes_top_and_virt_top_names(view: str, typed: str, column: str) -> None:
+    assert first_state(_args(view, typed)) == ViewState(view=view, sort=column)
+
+
+def test_sort_by_a_name_starts_a_to_z() -> None:
+    assert first_state(_args("vms", "name")) == ViewState(view="vms", sort="VM", ascending=True)
+    assert first_state(_args("hosts", "host")).ascending
+    with pytest.raises(OptionError):  # virt-top's `time` and `id`: no such column here
+        first_state(_args("vms", "time"))
+
+
 def test_sort_option_refuses_a_column_of_the_other_view() -> None:
     with pytest.raises(OptionError) as exc:
         first_state(_args("hosts", "VBD_OO"))

@@ -80,7 +80,8 @@ def configure_live(
         "-o",
         "--sort",
         metavar="COLUMN",
-        help="the column to sort by, as top -o: its heading (RXPK, VBD_OO...; default: CPU)",
+        help="the column to sort by, as top -o: its heading in any case, %% and / optional"
+        " (RXPK, cpu, VBD_OO...), or virt-top's -o name (netrx, blockrdrq...); default: CPU",
     )
 
     serve = sub.add_parser("serve", help="an exporter and live report over kept-open connections")

@@ -57,20 +57,37 @@ def _ready(fleet: LiveFleet, started: float, grace_s: float) -> bool:
     )
 
 
+#: virt-top's `-o` names (virt-top(1): cpu, mem, name, netrx, nettx, blockrdrq,
+#: blockwrrq) and the hosts view's by name, as its users type them.
+_VIRT_TOP_SORT = {
+    "vms": {"name": "VM", "netrx": "RXBY", "nettx": "TXBY", "blockrdrq": "RDRQ",
+            "blockwrrq": "WRRQ"},
+    "hosts": {"name": "HOST", "iowait": "IOW%", "load": "LOAD/C"},
+}  # fmt: skip
+
+
+def _bare(heading: str) -> str:
+    """A heading as --sort compares it: lower case, letters, digits and _ only."""
+    return "".join(c for c in heading.lower() if c.isalnum() or c == "_")
+
+
 def first_state(args: argparse.Namespace) -> ViewState:
     """The view and sort the screen starts with: --view, --sort (a column's heading, any
-    case) or top's CPU column; OptionError for a column the view does not have."""
+    case, with or without its % and /, or virt-top's -o name) or top's CPU column;
+    OptionError for a column the view does not have."""
     sort = SORT_KEYS["P"][args.view]
     if args.sort:
         heads = [c.head for c in (HOST_COLUMNS if args.view == "hosts" else VM_COLUMNS)]
-        match = [h for h in heads if h.lower() == args.sort.lower()]
+        wanted = _VIRT_TOP_SORT.get(args.view, {}).get(args.sort.lower(), args.sort)
+        match = [h for h in heads if _bare(h) == _bare(wanted)]
         if not match:
             raise OptionError(
                 f"--sort: the {args.view} view has no column {args.sort!r} "
                 f"(columns: {', '.join(heads)})"
             )
         sort = match[0]
-    return ViewState(view=args.view, sort=sort)
+    # Names A to Z, as virt-top's -o name; figures the largest first, as top's.
+    return ViewState(view=args.view, sort=sort, ascending=sort in ("HOST", "VM", "STATE"))
 
 
 def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
