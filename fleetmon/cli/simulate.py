@@ -99,6 +99,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd)",
     )
+    p.add_argument(
+        "--guests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Linux hosts that are guests of the fleet's KVM VMs (their SMBIOS UUID the"
+        " domain's): each guest seen from both sides (--kind mixed)",
+    )
     p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
     p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
     p.add_argument(
@@ -200,6 +208,7 @@ def command(args: argparse.Namespace) -> int:
         faults=parse_faults(args.faults),
         seed=args.seed,
         containers=args.containers,
+        guests=args.guests,
         accept_any_key=not (args.inventory_out or args.client_key_out),
         time_scale=args.time_scale,
         sites=parse_sites(args.sites),

@@ -191,6 +191,8 @@ class Answer:
         if host.containers:
             once["cgroup_mem"] = containers.render_gauges(host)
             once["ctr_names"] = containers.render_names(host)
+        if host.guest_of:  # SMBIOS system UUID = the domain UUID (sim/guests.py)
+            once["product_uuid"] = render.vm_uuid(host.guest_of) + "\n"
         for name, _ in ONCE_SECTIONS:
             text = once.get(name, "")
             out.append(section(self.marker, 0, name, text, 0 if text else 1))

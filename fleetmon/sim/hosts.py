@@ -72,6 +72,8 @@ class HostProfile:
     containers: tuple[Any, ...] = ()
     has_xentop: bool = False  # Xen: xentop installed (VM disk and network figures)
     site: str | None = None  # `--sites`: the site whose bastion alone may reach it
+    #: `--guests N`: the VM (of a KVM host of the fleet) this Linux host is the guest of.
+    guest_of: str | None = None
 
 
 def parse_sites(spec: str | None) -> tuple[str, ...]:

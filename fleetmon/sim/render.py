@@ -353,7 +353,9 @@ def fill_root(df_k: str, used_frac: float) -> str:
 def render_uuids(host: HostProfile) -> str:
     """`virsh -q list --all --uuid --name`: each domain's UUID, derived from its name (a
     simulated VM keeps it wherever it runs), as virsh prints them ("%-36s %-30s")."""
-    return "".join(
-        f"{uuid.uuid5(uuid.NAMESPACE_URL, 'fleetmon-sim:' + vm.name)} {vm.name}\n"
-        for vm in host.vms
-    )
+    return "".join(f"{vm_uuid(vm.name)} {vm.name}\n" for vm in host.vms)
+
+
+def vm_uuid(name: str) -> str:
+    """A simulated domain's UUID: derived from its name (the same wherever it runs)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "fleetmon-sim:" + name))

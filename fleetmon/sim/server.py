@@ -25,6 +25,7 @@ from fleetmon.collect.probe import ONCE_EVERY_TICKS, REMOTE_COMMAND
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures, read_capture
 from fleetmon.sim.containers import with_containers
+from fleetmon.sim.guests import with_guests
 from fleetmon.sim.hosts import HostProfile, make_fleet, site_endpoints
 from fleetmon.sim.render import Moment, machine_df
 
@@ -54,6 +55,8 @@ class SimConfig:
     seed: int = 0
     #: Containers on each Linux and KVM host (fleetmon.sim.containers).
     containers: int = 0
+    #: Linux hosts that are guests of the fleet's KVM VMs (fleetmon.sim.guests).
+    guests: int = 0
     #: Accept any client key (else only the simulator's client key).
     accept_any_key: bool = False
     #: Simulated seconds per real second for the streaming loop: at 10, a 2 s tick is
@@ -119,9 +122,12 @@ class Simulator:
         )
         fleet = make_fleet(config.hosts, config.kind, config.seed, config.faults, where)
         self.hosts: tuple[HostProfile, ...] = with_containers(
-            tuple(
-                dataclasses.replace(h, site=site) if site else h
-                for h, site in zip(fleet, sites, strict=True)
+            with_guests(
+                [
+                    dataclasses.replace(h, site=site) if site else h
+                    for h, site in zip(fleet, sites, strict=True)
+                ],
+                config.guests,
             ),
             config.containers,
             config.seed,
