@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fleetmon.cli.argtypes import non_negative_int
+
 if TYPE_CHECKING:
     from fleetmon.sim.server import Simulator
 
@@ -94,14 +96,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--containers",
-        type=int,
+        type=non_negative_int("--containers"),
         default=0,
         metavar="N",
         help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd)",
     )
     p.add_argument(
         "--guests",
-        type=int,
+        type=non_negative_int("--guests"),
         default=0,
         metavar="N",
         help="Linux hosts that are guests of the fleet's KVM VMs (their SMBIOS UUID the"
