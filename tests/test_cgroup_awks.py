@@ -125,10 +125,12 @@ def test_a_file_that_cannot_be_read_costs_one_container(
 
 
 def test_where_psi_is_off_no_cgroup_psi_file_is_read(tmp_path: Path) -> None:
-    # PSI off (psi=0; RHEL's kernels by default): /proc/pressure is absent and every
-    # cgroup's *.pressure fails to read. Stood in for by a mount namespace whose
-    # /proc/pressure is an empty tmpfs, and PSI files that cannot be read.
-    if shutil.which("unshare") is None or os.geteuid() != 0:
+    # PSI off (psi=0; RHEL's kernels by default): /proc/pressure is absent (or unreadable)
+    # and every cgroup's *.pressure fails to read. Where this machine has PSI, stood in for
+    # by a mount namespace whose /proc/pressure is an empty tmpfs; the PSI files of the
+    # tree cannot be read either way.
+    psi_here = Path("/proc/pressure/cpu").exists()
+    if psi_here and (shutil.which("unshare") is None or os.geteuid() != 0):
         if os.environ.get("CI") == "true":
             pytest.fail("unshare as root is needed (util-linux, CI runs as root)")
         pytest.skip("needs unshare as root")
@@ -139,13 +141,21 @@ def test_where_psi_is_off_no_cgroup_psi_file_is_read(tmp_path: Path) -> None:
         _unreadable(psi)
     script = tmp_path / "cmd.sh"
     script.write_text(cmds["cgroup_mem"])
+    run_it = 'FM_CG="$1" && . "$2"'
+    # --propagation unchanged: a chroot's / is no mount point to make private (unshare's
+    # default); /proc made private instead, so the tmpfs never shows outside.
+    hide = "mount --make-private /proc && mount -t tmpfs none /proc/pressure && "
+    argv = (
+        ["unshare", "-m", "--propagation", "unchanged", "sh", "-c", hide + run_it]
+        if psi_here
+        else ["sh", "-c", run_it]
+    )
     proc = subprocess.run(
-        ["unshare", "-m", "sh", "-c",
-         'mount -t tmpfs none /proc/pressure && FM_CG="$1" && . "$2"',
-         "sh", str(root), str(script)],
-        capture_output=True, text=True, check=True, timeout=60,
+        [*argv, "sh", str(root), str(script)], capture_output=True, text=True, timeout=60,
         env={**os.environ, "PATH": f"{mine}:{os.environ['PATH']}"},
     )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert Path("/proc/pressure/cpu").exists() == psi_here  # this namespace's untouched
     assert "read error" not in proc.stdout  # no PSI file opened: one awk, no failure
     found = parse_cgroups(proc.stdout, "cgroup_mem")
     assert len(found) == 2
