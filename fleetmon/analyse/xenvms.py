@@ -1,0 +1,182 @@
+"""Deltas stage for Xen guests (pure): VM rows and hv.* figures from `xl list` (both
+samples), `xl info` and two xentop iterations; without xentop, VM CPU from the Δ of xl
+list's Time(s). Formulas of METRICS.md; a failed Xen tool costs the VMs, never the host.
+"""
+
+from __future__ import annotations
+
+from fleetmon.analyse.hv import hv_metrics, share
+from fleetmon.analyse.vmcommon import (
+    MIB,
+    VM_METRICS,
+    VmResult,
+    failed,
+    not_reported,
+    probe_meta,
+    rate,
+)
+from fleetmon.model import MetricValue, Row
+from fleetmon.sources import virsh, xen
+from fleetmon.sources.sections import ProbeOutput
+
+
+def compute_xen(
+    out: ProbeOutput, host_cpus: int | None, host_mem_bytes: int | None, dt: float | None
+) -> VmResult:
+    """The Xen guests of a dom0's probe output (`host_cpus` and `host_mem_bytes` are
+    dom0's own, used only where xl info is missing)."""
+    reason = failed(out, 2, "xl_list")
+    if reason:
+        return not_reported("xen", reason)
+    info, note = _xl_info(out)
+    cpus = info.nr_cpus or host_cpus
+    mem = info.total_memory_bytes or host_mem_bytes
+    # None: sample 1's xl list failed, so nobody can say which guests are new.
+    parsed1 = out.parsed(1, "xl_list", xen.parse_xl_list)
+    before = {d.name: d for d in parsed1} if parsed1 is not None else None
+    # Domain 0 is the host itself (its figures are the host's), not a guest.
+    guests = [d for d in out.parsed(2, "xl_list", xen.parse_xl_list) or () if d.domid != 0]
+    blocks, top_fail, top_notes = _xentop(out, before is not None and bool(dt))
+    # Without xentop, xl list's Time(s) in both samples still gives each guest's CPU over
+    # the probe's Δt (the script sleeps instead), but nothing gives disk or network.
+    list_cpu = bool(top_fail) and before is not None and bool(dt)
+    rows, nic_vm, notes = _guest_rows(out, guests, before, blocks, list_cpu, cpus, dt)
+    max_from = "xentop unavailable" if top_fail else "xentop's MAXMEM says no limit"
+    hv, hv_notes = hv_metrics(rows, cpus, mem, max_from)
+    return VmResult(
+        vms=tuple(rows),
+        hv_metrics=hv,
+        nic_vm=nic_vm,
+        notes=(note, *top_notes, *notes, *hv_notes),
+        hypervisor="xen",
+        host_cpus=info.nr_cpus,
+        host_mem_bytes=info.total_memory_bytes,
+    )
+
+
+def _xl_info(out: ProbeOutput) -> tuple[xen.XlInfo, str]:
+    """The machine's capacity from xl info (dom0's /proc describes dom0 only), and a note."""
+    info_text = out.text(0, "xl_info")
+    if not info_text:
+        note = f"Xen dom0: /proc describes dom0 only, and {failed(out, 0, 'xl_info')}"
+        return xen.XlInfo(None, None, None), note
+    info = xen.parse_xl_info(info_text)
+    return info, (
+        "Xen dom0: /proc describes dom0 only; host capacity from xl info "
+        f"({info.nr_cpus} CPUs, {(info.total_memory_bytes or 0) // MIB} MiB)"
+    )
+
+
+def _xentop(
+    out: ProbeOutput, list_cpu_possible: bool
+) -> tuple[tuple[tuple[xen.XentopRow, ...], ...], str | None, list[str]]:
+    """xentop's iterations, why they cannot be used (None: they can), and the notes."""
+    top_fail = failed(out, 0, "xentop")
+    blocks = xen.parse_xentop(out.text(0, "xentop") or "") if top_fail is None else ()
+    if top_fail is None and len(blocks) < 2:
+        top_fail = f"xentop printed {len(blocks)} iteration(s), 2 needed"
+    if not top_fail:
+        return blocks, None, []
+    if list_cpu_possible:
+        return (
+            blocks,
+            top_fail,
+            [
+                "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
+                f" unavailable ({top_fail}); VM disk and network rates not reported"
+            ],
+        )
+    why = [top_fail]
+    if out.parsed(1, "xl_list", xen.parse_xl_list) is None:
+        why.append(failed(out, 1, "xl_list") or "")
+    return blocks, top_fail, ["VM rates not reported: " + ", and ".join(why)]
+
+
+def _guest_rows(
+    out: ProbeOutput,
+    guests: list[xen.XlDomain],
+    before: dict[str, xen.XlDomain] | None,
+    blocks: tuple[tuple[xen.XentopRow, ...], ...],
+    list_cpu: bool,
+    cpus: int | None,
+    dt: float | None,
+) -> tuple[list[Row], dict[str, str], list[str]]:
+    """Each guest's row, the host's vif ports -> guest, and the notes on guests."""
+    # The two iterations are xentop's own `-d` seconds apart, not the /proc samples' Δt.
+    delay = probe_meta(out).get("xentop_delay_s", "")
+    top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
+    first = _match(blocks[-2], guests) if len(blocks) >= 2 else {}
+    second = _match(blocks[-1], guests) if len(blocks) >= 2 else {}
+    rows: list[Row] = []
+    nic_vm: dict[str, str] = {}
+    notes: list[str] = []
+    for d in guests:
+        old = before.get(d.name) if before is not None else None
+        t1, t2 = first.get(d.name), second.get(d.name)
+        if before is not None and old is None:
+            notes.append(f"VM {d.name} started between the samples: no rates for it")
+            t1 = None
+        elif old is not None and (old.domid != d.domid or d.cpu_s < old.cpu_s):
+            # Xen gives a new domain a new ID; its Time(s) starts again from 0.
+            notes.append(f"VM {d.name} restarted between the samples: no rates for it")
+            t1 = old = None
+        # Time(s) is printed with one decimal: round the Δ back to it (5626.7 - 5624.2).
+        cpu_s = round(d.cpu_s - old.cpu_s, 1) if list_cpu and old is not None else None
+        m = _xen_vm(d, t1, t2, cpus, top_dt)
+        if cpu_s is not None and dt:
+            # A guest cannot run longer than VCPUS·Δt: any excess is Time(s)'s rounding.
+            cpu_s = min(cpu_s, d.vcpus * dt)
+            m["vm.cpu_pct"] = share(100.0 * cpu_s / (d.vcpus * dt)) if d.vcpus else None
+            m["vm.cpu_host_pct"] = share(100.0 * cpu_s / (cpus * dt)) if cpus else None
+        rows.append(Row(d.name, m))
+        # NETS is the host's word: never more ports than a domain can have (MAX_DEVICES).
+        nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
+        for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
+            nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name
+    return rows, nic_vm, notes
+
+
+def _match(rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]) -> dict[str, xen.XentopRow]:
+    """xentop rows keyed by xl name; a 10-character cut name matches one xl name only."""
+    out: dict[str, xen.XentopRow] = {}
+    for row in rows:
+        exact = [g.name for g in guests if g.name == row.name]
+        cut = [g.name for g in guests if len(row.name) == 10 and g.name[:10] == row.name]
+        names = exact or cut
+        if len(names) == 1:
+            out[names[0]] = row
+    return out
+
+
+def _xen_vm(
+    d: xen.XlDomain,
+    t1: xen.XentopRow | None,
+    t2: xen.XentopRow | None,
+    host_cpus: int | None,
+    dt: float | None,
+) -> dict[str, MetricValue]:
+    m: dict[str, MetricValue] = dict.fromkeys(VM_METRICS)
+    m["vm.state"] = xen.xen_state(d.flags)
+    m["vm.vcpus"] = d.vcpus
+    cur_kib = t2.mem_kib if t2 is not None else None
+    m["vm.mem_current_bytes"] = cur_kib * 1024 if cur_kib is not None else d.mem_mib * MIB
+    if t2 is not None and t2.maxmem_kib is not None:  # None: "no limit"
+        m["vm.mem_max_bytes"] = t2.maxmem_kib * 1024
+    if t1 is None or t2 is None:
+        return m
+
+    def diff(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None or b < a else b - a
+
+    # CPU(%) is already 100·Δns/Δwall over the last xentop interval: only divide.
+    m["vm.cpu_pct"] = share(t2.cpu_pct / d.vcpus) if d.vcpus else None
+    m["vm.cpu_host_pct"] = share(t2.cpu_pct / host_cpus) if host_cpus else None
+    m["vm.disk_reads_per_s"] = rate(diff(t1.vbd_rd, t2.vbd_rd), dt)
+    m["vm.disk_writes_per_s"] = rate(diff(t1.vbd_wr, t2.vbd_wr), dt)
+    m["vm.disk_read_bytes_per_s"] = rate(diff(t1.vbd_rsect, t2.vbd_rsect), dt, 512)
+    m["vm.disk_write_bytes_per_s"] = rate(diff(t1.vbd_wsect, t2.vbd_wsect), dt, 512)
+    m["vm.net_rx_bytes_per_s"] = rate(diff(t1.netrx_kib, t2.netrx_kib), dt, 1024)
+    m["vm.net_tx_bytes_per_s"] = rate(diff(t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    # xentop counts no packets: vm.net_*_packets_per_s stay null on Xen.
+    m["vm.disk_oo_per_s"] = rate(diff(t1.vbd_oo, t2.vbd_oo), dt)
+    return m
