@@ -3,6 +3,7 @@ for every host (render.pick, one definition), and the text fits the width it is 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 
@@ -97,3 +98,19 @@ def test_a_figure_is_a_finite_number_and_nothing_else(
     got = figure(value)
     assert got == expected
     assert got is None or type(got) is float
+
+
+def test_a_hypervisor_whose_tools_failed_shows_dashes_not_none() -> None:
+    # `fleetmon run` on a host with virsh but no libvirtd printed "None/None" in the
+    # Hypervisors table's VMS RUN/ALL column (the Hosts table and the HTML had "-").
+    report = _in_process_report()
+    hv = next(h for h in report.hosts if "hv.vms_total" in h.metrics)
+    failed = dataclasses.replace(
+        hv, metrics={**hv.metrics, "hv.vms_running": None, "hv.vms_total": None}
+    )
+    hosts = tuple(failed if h is hv else h for h in report.hosts)
+    text = render_text(dataclasses.replace(report, hosts=hosts), TextOptions(width=200))
+    section = text[text.index("\nHypervisors\n") :].split("\n\n")[0]
+    line = next(x for x in section.splitlines() if x.startswith(hv.name + " "))
+    assert "None" not in line
+    assert line.split()[2] == "-"  # HOST, HEALTH, then VMS RUN/ALL

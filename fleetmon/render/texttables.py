@@ -5,7 +5,7 @@ width asked for (textfit) and cut to `top` rows when asked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fleetmon.model import (
     SEVERITIES_LISTED,
@@ -95,7 +95,6 @@ def hosts_table(hosts: Sequence[HostReport], width: int | None, top: int | None)
     rows = []
     for h in shown:
         m = h.metrics
-        vms = m.get("hv.vms_running")
         rows.append(
             [
                 h.name,
@@ -106,7 +105,7 @@ def hosts_table(hosts: Sequence[HostReport], width: int | None, top: int | None)
                 num(m.get("mem.used_pct")),
                 num(m.get("load.per_cpu"), 2),
                 *(_busiest_cell(h, s) for s in scopes),
-                "-" if vms is None else f"{vms}/{m.get('hv.vms_total')}",
+                _vm_counts(m),
             ]
         )
     busy = [str(s.busiest).upper() for s in scopes]
@@ -126,7 +125,7 @@ def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None)
         [
             h.name,
             host_verdict(h).upper(),
-            f"{h.metrics.get('hv.vms_running')}/{h.metrics.get('hv.vms_total')}",
+            _vm_counts(h.metrics),
             num(h.metrics.get("hv.vcpu_overcommit_ratio"), 2),
             num(h.metrics.get("hv.mem_overcommit_ratio"), 2),
             num(h.metrics.get("hv.vm_cpu_pct")),
@@ -138,6 +137,12 @@ def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None)
            "HOST CPU%"]  # fmt: skip
     table = fit_table(rows, hdr, width, ["HEALTH", "HOST CPU%"], flex=("HOST",))
     return ["Hypervisors", table, *_more(len(shown), len(hvs), "hypervisors"), ""]
+
+
+def _vm_counts(m: Mapping[str, MetricValue]) -> str:
+    """`running/total` VMs; `-` where the hypervisor's tools failed (both null)."""
+    running, total = m.get("hv.vms_running"), m.get("hv.vms_total")
+    return "-" if running is None else f"{running}/{'-' if total is None else total}"
 
 
 def _top(
