@@ -9,6 +9,7 @@ from test_simulate import _analyse, _fleet
 from fleetmon.analyse.guests import link_guests
 from fleetmon.errors import OptionError
 from fleetmon.sim.guests import with_guests
+from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sim.render import vm_uuid
 
 
@@ -32,6 +33,18 @@ def test_guests_are_linux_hosts_spread_over_the_kvm_hosts() -> None:
     # Nothing else of the fleet moved.
     others = [h for h in fleet if not h.guest_of]
     assert others == [h for h in _fleet("mixed") if h.name in {o.name for o in others}]
+
+
+def test_no_guest_of_a_hypervisor_that_does_not_answer() -> None:
+    # A faulty KVM host is never collected: its VMs' guests would have no pair.
+    faults = {"unreachable": 3, "cmdfail": 3}
+    fleet = make_fleet(40, "mixed", 3, faults, endpoints("127.0.1.1", 40, 2222, 1))
+    guests = with_guests(fleet, 4)
+    on = {vm.name: hv for hv in guests for vm in hv.vms}
+    chosen = [on[h.guest_of] for h in guests if h.guest_of]
+    assert len(chosen) == 4
+    assert all(hv.fault is None for hv in chosen)
+    assert any(hv.kind == "kvm" and hv.fault for hv in fleet)  # the case is there
 
 
 @pytest.mark.parametrize("kind", ["kvm", "linux"])

@@ -20,18 +20,21 @@ from fleetmon.sim.hosts import HostProfile, VmProfile
 
 def with_guests(hosts: Sequence[HostProfile], count: int) -> tuple[HostProfile, ...]:
     """The fleet with `count` of its Linux hosts made guests of running VMs of its KVM hosts
-    (the first Linux hosts that answer, paired with VMs taken from each KVM host in turn);
-    OptionError when the fleet has fewer of either."""
+    (the first Linux hosts that answer, paired with VMs taken from each answering KVM host
+    in turn); OptionError when the fleet has fewer of either."""
     if count <= 0:
         return tuple(hosts)
     linux = [h for h in hosts if h.kind == "linux" and h.fault is None]
     # One VM of each KVM host, then a second of each...: the guests spread over hypervisors.
-    per_host = [[vm for vm in h.vms if vm.running] for h in hosts if h.kind == "kvm"]
+    # Hypervisors that answer: a guest's pair needs both sides collected.
+    per_host = [
+        [vm for vm in h.vms if vm.running] for h in hosts if h.kind == "kvm" and h.fault is None
+    ]
     vms = [vm for vm in chain.from_iterable(zip_longest(*per_host)) if vm is not None]
     if count > min(len(linux), len(vms)):
         raise OptionError(
             f"--guests {count}: the fleet has {len(linux)} Linux hosts that answer and"
-            f" {len(vms)} running KVM VMs (--kind mixed gives both)"
+            f" {len(vms)} running VMs on KVM hosts that answer (--kind mixed gives both)"
         )
     guest_of = {h.index: vm for h, vm in zip(linux[:count], vms, strict=False)}
     return tuple(_as_guest(h, guest_of[h.index]) if h.index in guest_of else h for h in hosts)
