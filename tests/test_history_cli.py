@@ -153,6 +153,11 @@ def test_history_show_errors(week: Path) -> None:
     )
     res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "vm.cpu_pct", "--history", week)
     assert res.stderr == "fleetmon: error: metrics of one scope at a time, got host, vm\n"
+    res = fleetmon("history", "show", "localhost", "cpu.busy", "--history", week)
+    assert (res.returncode, res.stderr) == (
+        4,
+        "fleetmon: error: unknown metric 'cpu.busy' (did you mean 'cpu.busy_pct'?)\n",
+    )
     res = fleetmon("history", "show", "localhost", "--since", "7days", "--history", week)
     assert res.returncode == 4
     assert "--since: expected a duration such as 30s" in res.stderr

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from fleetmon.cli.recording import Recorder
-from fleetmon.errors import HistoryError, OptionError
+from fleetmon.errors import HistoryError, OptionError, did_you_mean
 from fleetmon.history import open_history, parse_keep, query, resolve, retention
 from fleetmon.history.store import History, failed, transaction
 from fleetmon.io.atomic import write_output
@@ -85,7 +85,7 @@ def _scope_of(args: argparse.Namespace, metrics: list[str]) -> tuple[str, str | 
     scopes = {catalog.scope_of(m) for m in metrics}
     if None in scopes:
         bad = next(m for m in metrics if catalog.scope_of(m) is None)
-        raise OptionError(f"unknown metric {bad!r}")
+        raise OptionError(f"unknown metric {bad!r}{did_you_mean(bad, catalog.names())}")
     if len(scopes) > 1:
         shown = ", ".join(sorted(map(str, scopes)))
         raise OptionError(f"metrics of one scope at a time, got {shown}")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetmon.errors import did_you_mean
 from fleetmon.model import MetricValue, catalog
 from fleetmon.model.durations import DurationError, format_duration, parse_duration
 from fleetmon.rules import trends
@@ -64,7 +65,8 @@ def window_of(fn: str, metric: str, args: Sequence[object]) -> Call:
     """The Call of `fn(metric, *args)` with constant arguments; ValueError when invalid."""
     params, widx = FUNCTIONS[fn]
     if catalog.scope_of(metric) in (None, "fleet"):
-        raise ValueError(f"{fn}: unknown metric '{metric}'")
+        kept = (n for n in catalog.names() if catalog.scope_of(n) != "fleet")
+        raise ValueError(f"{fn}: unknown metric '{metric}'{did_you_mean(metric, kept)}")
     if len(args) > len(params):
         raise ValueError(f"{fn} takes a metric and {', '.join(params)}")
     if fn == "since_last_run":
