@@ -85,13 +85,14 @@ class ProbeParseError(FleetmonError):
         super().__init__(f"section {section}: {message}")
 
 
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
+def suggest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The candidate closest to a misspelt `word`, or None when nothing is close."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """`" (did you mean 'hosts'?)"` for a typo, or an empty string."""
-    best = suggest(word, candidates)
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
+    """`" (did you mean 'hosts'?)"` for a typo, or an empty string. `cutoff`: difflib's
+    ratio a candidate needs (names of hosts and VMs: higher, they look alike)."""
+    best = suggest(word, candidates, cutoff)
     return f" (did you mean '{best}'?)" if best else ""

@@ -153,6 +153,11 @@ def test_history_show_errors(week: Path) -> None:
     )
     res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "vm.cpu_pct", "--history", week)
     assert res.stderr == "fleetmon: error: metrics of one scope at a time, got host, vm\n"
+    res = fleetmon("history", "show", "localhst", "--history", week)
+    assert res.stderr == (
+        f"fleetmon: error: history {week}: nothing recorded for localhst"
+        " (did you mean 'localhost'?)\n"
+    )
     res = fleetmon("history", "show", "localhost", "cpu.busy", "--history", week)
     assert (res.returncode, res.stderr) == (
         4,

@@ -110,7 +110,11 @@ def _show(
             found = query.entities(hist, scope, None, name)[:1]
     if not found:
         what = args.host if scope == "host" else f"{scope} {name or '*'} of {args.host}"
-        raise HistoryError(f"history {hist.path}: nothing recorded for {what}")
+        # A typo: the host's (or the host's VM's...) likely intended name.
+        wanted, near = (args.host, None) if scope == "host" else (name, args.host)
+        known = {e.name for e in query.entities(hist, scope, near)} if wanted else set()
+        hint = did_you_mean(wanted, known, cutoff=0.8) if wanted else ""
+        raise HistoryError(f"history {hist.path}: nothing recorded for {what}{hint}")
     points = query.series(
         hist, tier, scope, [e.id for e in found], metrics, since, until, stat=args.stat
     )
