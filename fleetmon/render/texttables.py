@@ -105,7 +105,7 @@ def hosts_table(hosts: Sequence[HostReport], width: int | None, top: int | None)
                 num(m.get("mem.used_pct")),
                 num(m.get("load.per_cpu"), 2),
                 *(_busiest_cell(h, s) for s in scopes),
-                _vm_counts(m),
+                vm_counts(m),
             ]
         )
     busy = [str(s.busiest).upper() for s in scopes]
@@ -125,7 +125,7 @@ def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None)
         [
             h.name,
             host_verdict(h).upper(),
-            _vm_counts(h.metrics),
+            vm_counts(h.metrics),
             num(h.metrics.get("hv.vcpu_overcommit_ratio"), 2),
             num(h.metrics.get("hv.mem_overcommit_ratio"), 2),
             num(h.metrics.get("hv.vm_cpu_pct")),
@@ -139,8 +139,9 @@ def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None)
     return ["Hypervisors", table, *_more(len(shown), len(hvs), "hypervisors"), ""]
 
 
-def _vm_counts(m: Mapping[str, MetricValue]) -> str:
-    """`running/total` VMs; `-` where the hypervisor's tools failed (both null)."""
+def vm_counts(m: Mapping[str, MetricValue]) -> str:
+    """`running/total` VMs; `-` where the hypervisor's tools failed (both null). The text
+    report's tables and `fleetmon top` print it."""
     running, total = m.get("hv.vms_running"), m.get("hv.vms_total")
     return "-" if running is None else f"{running}/{'-' if total is None else total}"
 

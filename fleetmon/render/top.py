@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fleetmon.model import HostReport, MetricValue, Report, Row, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
+from fleetmon.render.texttables import vm_counts
 from fleetmon.rules.verdict import host_verdict, summary
 
 VIEWS = ("hosts", "vms")
@@ -115,9 +116,7 @@ def _verdict(it: Item) -> str:
 
 
 def _vms(it: Item) -> str:
-    m = it.host.metrics
-    running, total = m.get("hv.vms_running"), m.get("hv.vms_total")
-    return "-" if running is None else f"{running}/{total}"
+    return vm_counts(it.host.metrics)
 
 
 def _vm_count(it: Item) -> float:
