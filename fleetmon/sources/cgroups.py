@@ -151,27 +151,31 @@ def find_command(files: tuple[str, ...]) -> str:
     host's /proc/pressure/cpu cannot be read (PSI off), the cgroups' PSI files are not
     read at all: no failure at every sample, no awk per container at every sample.
     """
-    psi = [f for f in files if f.endswith(".pressure")]
-    # Where the host's PSI is off, `fl` without the cgroups' PSI files.
-    v2 = f"fl='{_files(files, [], False)}'" + (f"; nopsi='{_files(files, psi, False)}'" * bool(psi))
-    v1 = f"fl='{_files(files, [], True)}'" + (f"; nopsi='{_files(files, psi, True)}'" * bool(psi))
+    psi = any(f.endswith(".pressure") for f in files)
     no_psi = " { read -r _ </proc/pressure/cpu; } 2>/dev/null || fl=$nopsi;" if psi else ""
     return (
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
-        f" then v1=0; {v2}; set -- {_dirs(files, False)};"
-        f" else v1=1; {v1}; set -- {_dirs(files, True)}; fi;{no_psi}"
+        f" then v1=0; {_lists(files, False)}; set -- {_dirs(files, False)};"
+        f" else v1=1; {_lists(files, True)}; set -- {_dirs(files, True)}; fi;{no_psi}"
         f" echo \"{COMPACT_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
         ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>&1;'
         ' [ $? = 2 ] && for d; do awk -v v1=$v1 -v fl="$fl" "$a" "$d" 2>/dev/null; done; true)'
     )
 
 
-def _files(files: tuple[str, ...], leave_out: list[str], v1: bool) -> str:
-    """AWK_READ's `fl`: `files` but `leave_out`; for v1, as mount:file pairs."""
-    kept = [f for f in files if f not in leave_out]
-    if not v1:
-        return " ".join(kept)
-    return " ".join(f"{m}:{f}" for f in kept for m in V1_MOUNTS_OF.get(f, ()))
+def _lists(files: tuple[str, ...], v1: bool) -> str:
+    """The shell's `fl='...'` (AWK_READ's files; for v1, mount:file pairs) and, where
+    `files` has PSI files, `nopsi='...'`: the same without them, for a host whose PSI is
+    off."""
+
+    def fl(kept: list[str]) -> str:
+        if not v1:
+            return " ".join(kept)
+        return " ".join(f"{m}:{f}" for f in kept for m in V1_MOUNTS_OF.get(f, ()))
+
+    no_psi = [f for f in files if not f.endswith(".pressure")]
+    full = f"fl='{fl(list(files))}'"
+    return full if len(no_psi) == len(files) else f"{full}; nopsi='{fl(no_psi)}'"
 
 
 #: What sh prints when the files passed to grep exceed ARG_MAX (E2BIG's strerror).

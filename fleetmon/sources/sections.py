@@ -40,7 +40,7 @@ SAMPLE_SECTIONS: tuple[tuple[str, str], ...] = (
     ("pressure_memory", "rd /proc/pressure/memory"),
     ("diskstats", "rd /proc/diskstats"),
     ("net_dev", "rd /proc/net/dev"),
-    # Containers' cgroup counters, one find + grep over the tree (sources/cgroups.py).
+    # Containers' cgroup counters, one awk over their folders (sources/cgroups.py).
     ("cgroup", find_command(COUNTER_FILES)),
 )
 
