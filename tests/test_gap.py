@@ -95,3 +95,19 @@ def test_rows_of_an_older_run_than_the_host_s_are_left_out() -> None:
     _, gaps, _ = since_last_run(older, second, 8)
     assert not [k for k in gaps if k[0] == "disk"]
     assert [k for k in gaps if k[0] == "nic"]
+
+
+def test_a_vm_s_share_over_the_gap_is_capped_like_the_spot_sample_s() -> None:
+    # Sampling jitter can put a busy VM's Δcpu.time a hair past vCPUs x Δt: the spot sample
+    # says 100 % (analyse/hv.py share()), and so does the average over the gap (one formula).
+    _, first, second = _host(probe_stdout(kvm=True))
+    dt, _, _ = since_last_run(first, second, 1)
+    assert dt
+    vm = next(k for k in second if k[0] == "vm" and second[k].get("vcpu.current"))
+    vcpus = second[vm]["vcpu.current"]
+    assert isinstance(vcpus, int)
+    over = int(vcpus * 1e9 * dt * 1.004)  # 100.4 % of its vCPUs
+    hot = {**second, vm: {**second[vm], "cpu.time": first[vm]["cpu.time"] + over}}
+    gap = since_last_run(first, hot, 10_000)[1][vm]
+    assert gap["vm.cpu_pct"] == 100.0
+    assert gap["vm.cpu_host_pct"] == pytest.approx(100.4 * vcpus / 10_000)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from itertools import repeat
 from typing import Any
 
+from fleetmon.analyse.vmcommon import KVM_DEVICE_KEYS
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import virsh
 from fleetmon.sources.diskstats import parse_diskstats
@@ -29,15 +30,11 @@ Counters = dict[str, int | float | str | None]
 
 #: /proc/vmstat fields kept (paging.*, oom.kills).
 VMSTAT = ("pswpin", "pswpout", "pgmajfault", "oom_kill")
-#: KVM domstats counters kept, summed over a VM's devices and vCPUs.
-VM_SUMS = {
-    "block": ("rd.reqs", "wr.reqs", "rd.bytes", "wr.bytes", "rd.times", "wr.times"),
-    "net": ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop"),
-}
 VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault")
-#: VM_SUMS with each counter's name (`block.rd.reqs`), formatted once.
+#: KVM_DEVICE_KEYS (kept summed over a VM's devices) with each sum's name (`block.rd.reqs`).
 _VM_SUM_NAMES = tuple(
-    (group, tuple((key, f"{group}.{key}") for key in keys)) for group, keys in VM_SUMS.items()
+    (group, tuple((key, f"{group}.{key}") for key in keys))
+    for group, keys in KVM_DEVICE_KEYS.items()
 )
 
 

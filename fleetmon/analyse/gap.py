@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fleetmon.analyse.vmcommon import kvm_rates
 from fleetmon.model import MetricValue
 from fleetmon.sources.diskstats import DiskStat, disk_rates
 from fleetmon.sources.netdev import NetDev, nic_rates
 from fleetmon.sources.stat import CpuTimes, cpu_shares
 
-NS = 1_000_000_000
 #: One subject's counters, as analyse/counters.py gives them or the history kept them.
 Counters = Mapping[str, int | float | str | None]
 _CPU = CpuTimes._fields
@@ -122,40 +122,11 @@ def nic_gap(prev: Counters, cur: Counters, dt: float) -> dict[str, MetricValue]:
 def vm_gap(
     prev: Counters, cur: Counters, dt: float, host_cpus: int | None
 ) -> dict[str, MetricValue]:
-    """A KVM VM's averages over the gap (METRICS.md formulas on the summed counters); a VM
-    restarted in between (cpu.time gone back) has none."""
-    cpu = _delta(prev, cur, "cpu.time")
-    if cpu is None:
+    """A KVM VM's averages over the gap (the spot sample's formulas on the summed counters);
+    a VM restarted in between (cpu.time gone back) has none."""
+    if _delta(prev, cur, "cpu.time") is None:
         return {}
-    vcpus = _num(cur, "vcpu.current")
-
-    def pct(delta: int | None, units: int | None) -> float | None:
-        return None if delta is None or not units else 100.0 * delta / (units * NS * dt)
-
-    def d(key: str) -> int | None:
-        return _delta(prev, cur, key)
-
-    rd_reqs, wr_reqs = d("block.rd.reqs"), d("block.wr.reqs")
-    rd_ns, wr_ns = d("block.rd.times"), d("block.wr.times")
-    return {
-        "vm.cpu_pct": pct(cpu, vcpus),
-        "vm.cpu_host_pct": pct(cpu, host_cpus),
-        "vm.vcpu_delay_pct": pct(d("vcpu.delay"), vcpus),
-        "vm.swap_in_bytes_per_s": _rate(d("balloon.swap_in"), dt, 1024),
-        "vm.major_faults_per_s": _rate(d("balloon.major_fault"), dt),
-        "vm.disk_reads_per_s": _rate(rd_reqs, dt),
-        "vm.disk_writes_per_s": _rate(wr_reqs, dt),
-        "vm.disk_read_bytes_per_s": _rate(d("block.rd.bytes"), dt),
-        "vm.disk_write_bytes_per_s": _rate(d("block.wr.bytes"), dt),
-        "vm.disk_r_await_ms": rd_ns / rd_reqs / 1e6 if rd_ns is not None and rd_reqs else None,
-        "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
-        "vm.net_rx_bytes_per_s": _rate(d("net.rx.bytes"), dt),
-        "vm.net_tx_bytes_per_s": _rate(d("net.tx.bytes"), dt),
-        "vm.net_rx_packets_per_s": _rate(d("net.rx.pkts"), dt),
-        "vm.net_tx_packets_per_s": _rate(d("net.tx.pkts"), dt),
-        "vm.net_rx_drops_per_s": _rate(d("net.rx.drop"), dt),
-        "vm.net_tx_drops_per_s": _rate(d("net.tx.drop"), dt),
-    }
+    return kvm_rates(lambda key: _delta(prev, cur, key), _num(cur, "vcpu.current"), host_cpus, dt)
 
 
 def since_last_run(

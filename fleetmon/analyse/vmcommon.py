@@ -5,9 +5,10 @@ and how a failed hypervisor command is reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from fleetmon.analyse.hv import share
 from fleetmon.model import MetricValue, Row
 from fleetmon.model.catalog import HOST, VM
 from fleetmon.sources import virsh
@@ -73,3 +74,52 @@ def failed(out: ProbeOutput, sample: int, name: str) -> str | None:
 
 def rate(delta: int | None, dt: float | None, scale: float = 1.0) -> float | None:
     return None if delta is None or not dt else delta * scale / dt
+
+
+#: The KVM domstats counters of a VM's disks and NICs its rates sum (`block.N.rd.reqs`...).
+KVM_DEVICE_KEYS = {
+    "block": ("rd.reqs", "wr.reqs", "rd.bytes", "wr.bytes", "rd.times", "wr.times"),
+    "net": ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop"),
+}
+
+
+def kvm_rates(
+    d: Callable[[str], int | None], vcpus: int | None, host_cpus: int | None, dt: float | None
+) -> dict[str, MetricValue]:
+    """A KVM VM's vm.* rates (METRICS.md) from d(key), the Δ of its summed counters over dt
+    seconds, or None: `cpu.time`, `vcpu.delay` (over its vCPUs), `balloon.swap_in` (KiB),
+    `balloon.major_fault`, `block.rd.reqs`... and `net.rx.bytes`... (over its devices, see
+    KVM_DEVICE_KEYS). One formula for the spot sample (vms.py) and the average over the gap
+    since the last run (gap.py)."""
+
+    def pct(delta: int | None, units: int | None) -> float | None:
+        # 100·Δns/(units·10⁹·Δt): the share of `units` CPUs busy, capped at all of them.
+        return (
+            None
+            if delta is None or not units or not dt
+            else share(100.0 * delta / (units * NS * dt))
+        )
+
+    cpu = d("cpu.time")
+    rd_reqs, wr_reqs = d("block.rd.reqs"), d("block.wr.reqs")
+    rd_ns, wr_ns = d("block.rd.times"), d("block.wr.times")
+    return {
+        "vm.cpu_pct": pct(cpu, vcpus),
+        "vm.cpu_host_pct": pct(cpu, host_cpus),
+        "vm.vcpu_delay_pct": pct(d("vcpu.delay"), vcpus),
+        # balloon.swap_in is KiB (virDomainMemoryStatTags VIR_DOMAIN_MEMORY_STAT_SWAP_IN).
+        "vm.swap_in_bytes_per_s": rate(d("balloon.swap_in"), dt, 1024),
+        "vm.major_faults_per_s": rate(d("balloon.major_fault"), dt),
+        "vm.disk_reads_per_s": rate(rd_reqs, dt),
+        "vm.disk_writes_per_s": rate(wr_reqs, dt),
+        "vm.disk_read_bytes_per_s": rate(d("block.rd.bytes"), dt),
+        "vm.disk_write_bytes_per_s": rate(d("block.wr.bytes"), dt),
+        "vm.disk_r_await_ms": rd_ns / rd_reqs / 1e6 if rd_ns is not None and rd_reqs else None,
+        "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
+        "vm.net_rx_bytes_per_s": rate(d("net.rx.bytes"), dt),
+        "vm.net_tx_bytes_per_s": rate(d("net.tx.bytes"), dt),
+        "vm.net_rx_packets_per_s": rate(d("net.rx.pkts"), dt),
+        "vm.net_tx_packets_per_s": rate(d("net.tx.pkts"), dt),
+        "vm.net_rx_drops_per_s": rate(d("net.rx.drop"), dt),
+        "vm.net_tx_drops_per_s": rate(d("net.tx.drop"), dt),
+    }

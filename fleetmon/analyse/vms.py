@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import functools
 
-from fleetmon.analyse.hv import hv_metrics, share
+from fleetmon.analyse.hv import hv_metrics
 from fleetmon.analyse.vmcommon import (
     HV_METRICS,
-    NS,
+    KVM_DEVICE_KEYS,
     VM_METRICS,
     VmResult,
     failed,
+    kvm_rates,
     not_reported,
     parse_meta,
     probe_meta,
-    rate,
 )
 from fleetmon.analyse.xenvms import compute_xen
 from fleetmon.errors import ProbeParseError
@@ -49,13 +49,6 @@ def compute_vms(
         # The host's own figures are still good: lose the VMs, say why.
         return not_reported(hv, f"{hv} output unreadable: {exc}")
     return VmResult()
-
-
-def _pct_of(delta: int | None, units: int | None, dt: float | None) -> float | None:
-    """100·Δns/(units·10⁹·Δt): the share of `units` CPUs busy."""
-    return (
-        None if delta is None or not units or not dt else share(100.0 * delta / (units * NS * dt))
-    )
 
 
 # ------------------------------------------------------------------------------ KVM
@@ -114,11 +107,11 @@ def _delta(d1: virsh.DomainStats, d2: virsh.DomainStats, key: str) -> int | None
     return b - a if isinstance(a, int) and isinstance(b, int) and b >= a else None
 
 
-def _device_sums(
-    d1: virsh.DomainStats, d2: virsh.DomainStats, group: str, keys: tuple[str, ...]
-) -> dict[str, int | None]:
-    """Per key, ΣΔ of `group.N.key` over the devices (matched by name) present in both
-    samples; None for a key when a device lacks it or its counter went down."""
+def _device_sums(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str) -> dict[str, int | None]:
+    """Per key of KVM_DEVICE_KEYS[group], ΣΔ of `group.N.key` over the devices (matched by
+    name) present in both samples, as `group.key`; None for a key when a device lacks it or
+    its counter went down."""
+    keys, names = _DEVICE_KEYS[group]
     before, after = d1.device_slots(group), d2.device_slots(group)
     # Slots rather than indexed(): the same devices, matched by name, without a dict of
     # every device's fields. A device hot-plugged between the samples has no Δ.
@@ -129,7 +122,7 @@ def _device_sums(
     ]
     get1, get2 = d1.fields.get, d2.fields.get
     sums: dict[str, int | None] = {}
-    for j, key in enumerate(keys):
+    for j, name in enumerate(names):
         total: int | None = None
         for k1, k2 in pairs:
             a, b = get1(k1[j]), get2(k2[j])
@@ -137,8 +130,15 @@ def _device_sums(
                 total = None
                 break
             total = (total or 0) + b - a
-        sums[key] = total
+        sums[name] = total
     return sums
+
+
+#: KVM_DEVICE_KEYS with each sum's name (`block.rd.reqs`), formatted once.
+_DEVICE_KEYS = {
+    group: (keys, tuple(f"{group}.{key}" for key in keys))
+    for group, keys in KVM_DEVICE_KEYS.items()
+}
 
 
 # The same few slots tick after tick: their keys made once (and hashed once), not per VM.
@@ -146,11 +146,6 @@ def _device_sums(
 def _slot_keys(group: str, slot: int, keys: tuple[str, ...]) -> tuple[str, ...]:
     """`group.<slot>.<key>` for each of `keys`."""
     return tuple(f"{group}.{slot}.{key}" for key in keys)
-
-
-#: The domstats counters of a VM's disks and NICs that its metrics sum.
-_BLOCK_KEYS = ("rd.reqs", "wr.reqs", "rd.times", "wr.times", "rd.bytes", "wr.bytes")
-_NET_KEYS = ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
 
 
 def _kib(value: int | None) -> int | None:
@@ -175,33 +170,15 @@ def _kvm_vm(
     })  # fmt: skip
     if d1 is None:
         return m
-    cpu = _delta(d1, d2, "cpu.time")
     # vcpu.N.delay: libvirt 6.x+ on Linux (schedstat of the vCPU thread); absent = unknown.
     delays = [_delta(d1, d2, key) for key in d2.vcpu_keys("delay")]
-    delay = None if not delays or None in delays else sum(x for x in delays if x is not None)
-
-    blk = _device_sums(d1, d2, "block", _BLOCK_KEYS).__getitem__
-    net = _device_sums(d1, d2, "net", _NET_KEYS).__getitem__
-    rd_reqs, wr_reqs = blk("rd.reqs"), blk("wr.reqs")
-    rd_ns, wr_ns = blk("rd.times"), blk("wr.times")
-    m.update({
-        "vm.cpu_pct": _pct_of(cpu, vcpus, dt),
-        "vm.cpu_host_pct": _pct_of(cpu, host_cpus, dt),
-        "vm.vcpu_delay_pct": _pct_of(delay, vcpus, dt),
-        # balloon.swap_in is KiB (virDomainMemoryStatTags VIR_DOMAIN_MEMORY_STAT_SWAP_IN).
-        "vm.swap_in_bytes_per_s": rate(_delta(d1, d2, "balloon.swap_in"), dt, 1024),
-        "vm.major_faults_per_s": rate(_delta(d1, d2, "balloon.major_fault"), dt),
-        "vm.disk_reads_per_s": rate(rd_reqs, dt),
-        "vm.disk_writes_per_s": rate(wr_reqs, dt),
-        "vm.disk_read_bytes_per_s": rate(blk("rd.bytes"), dt),
-        "vm.disk_write_bytes_per_s": rate(blk("wr.bytes"), dt),
-        "vm.disk_r_await_ms": rd_ns / rd_reqs / 1e6 if rd_ns is not None and rd_reqs else None,
-        "vm.disk_w_await_ms": wr_ns / wr_reqs / 1e6 if wr_ns is not None and wr_reqs else None,
-        "vm.net_rx_bytes_per_s": rate(net("rx.bytes"), dt),
-        "vm.net_tx_bytes_per_s": rate(net("tx.bytes"), dt),
-        "vm.net_rx_packets_per_s": rate(net("rx.pkts"), dt),
-        "vm.net_tx_packets_per_s": rate(net("tx.pkts"), dt),
-        "vm.net_rx_drops_per_s": rate(net("rx.drop"), dt),
-        "vm.net_tx_drops_per_s": rate(net("tx.drop"), dt),
-    })  # fmt: skip
+    sums = _device_sums(d1, d2, "block")
+    sums.update(_device_sums(d1, d2, "net"))
+    sums["cpu.time"] = _delta(d1, d2, "cpu.time")
+    sums["vcpu.delay"] = (
+        None if not delays or None in delays else sum(x for x in delays if x is not None)
+    )
+    sums["balloon.swap_in"] = _delta(d1, d2, "balloon.swap_in")
+    sums["balloon.major_fault"] = _delta(d1, d2, "balloon.major_fault")
+    m.update(kvm_rates(sums.get, vcpus, host_cpus, dt))
     return m
