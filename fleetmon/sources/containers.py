@@ -180,15 +180,20 @@ def compute_containers(
 
 def _columns(out: ProbeOutput) -> tuple[Columns, Columns, Columns] | None:
     """The three sections as columns of the same containers (ctrcolumns), if they are."""
-    found = []
-    for sample, name in ((1, "cgroup"), (2, "cgroup"), (0, "cgroup_mem")):
-        text = out.text(sample, name) or ""
-        cols = read_columns(text) if text.startswith(COMPACT_HEAD) else None
-        if cols is None:
-            return None
-        found.append(cols)
-    s1, s2, g = found
+    # Through the memo: a streamed host's sample 1 is the previous pair's sample 2, and its
+    # cgroup_mem is read once a run, so each tick reads one section, not three.
+    s1 = out.parsed(1, "cgroup", _columns_of)
+    s2 = out.parsed(2, "cgroup", _columns_of)
+    g = out.parsed(0, "cgroup_mem", _columns_of)
+    if s1 is None or s2 is None or g is None:
+        return None
     return (s1, s2, g) if s1.paths == s2.paths == g.paths else None
+
+
+def _columns_of(text: str) -> Columns | None:
+    """read_columns of the probe's awk lines (None for an older probe's grep lines). Shared
+    between pairs by the memo: never modified."""
+    return read_columns(text) if text.startswith(COMPACT_HEAD) else None
 
 
 def _from_columns(
