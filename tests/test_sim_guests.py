@@ -11,6 +11,7 @@ from fleetmon.errors import OptionError
 from fleetmon.sim.guests import with_guests
 from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sim.render import vm_uuid
+from fleetmon.sources.virsh import parse_domstats
 
 
 def test_no_option_no_guests_and_the_fleet_unchanged() -> None:
@@ -73,8 +74,38 @@ def test_each_guest_is_seen_from_both_sides() -> None:
         busy = m["guest.vm_cpu_pct"] + m["guest.steal_pct"]
         assert m["guest.busy_pct"] == pytest.approx(busy, abs=0.6)
         assert m["guest.mem_total_bytes"] == m["guest.balloon_bytes"]
+        # The QEMU process's RSS, from the VM's cgroup on the hypervisor.
+        assert 0 < m["guest.host_rss_bytes"] <= m["guest.balloon_bytes"]
     labelled = {
         r.labels["guest_host"] for h in reports for r in h.rows_of("vm") if "guest_host" in r.labels
     }
     assert labelled == {g.name for g in guests}
     assert sum(g.steal_share for g in guests) > 0.03  # delays large enough to tell apart
+
+
+@pytest.mark.parametrize("parity", [0, 1], ids=["cgroup-v2-systemd", "cgroup-v1-cgroupfs"])
+def test_a_kvm_host_s_guests_have_their_qemu_cgroup(parity: int) -> None:
+    # libvirt puts each running guest's QEMU process in a machine cgroup, containers or
+    # not: its host-side memory and I/O are on the VM's row, and agree with domstats.
+    # Hosts of even index run cgroup v2; one with a shut-off guest besides running ones.
+    host = next(
+        h for h in _fleet("kvm") if h.index % 2 == parity and not all(v.running for v in h.vms)
+    )
+    assert not host.containers
+    out, report = _analyse(host)
+    section = out.get(2, "cgroup")
+    assert section is not None
+    assert ("machine/qemu-" if parity else "machine.slice/machine-qemu\\x2d") in section.text
+    domstats = {d.name: d for d in parse_domstats(out.sections[2, "virsh_domstats"].text)}
+    rows = report.rows_of("vm")
+    running = [r for r in rows if r.metrics["vm.state"] == "running"]
+    assert running
+    assert not report.rows_of("ctr")  # a VM's cgroup is not a container
+    for r in running:
+        m = r.metrics
+        assert m["vm.host_rss_bytes"] == domstats[r.name].num("balloon.rss") * 1024  # type: ignore[operator]
+        assert m["vm.host_read_bytes_per_s"] == pytest.approx(m["vm.disk_read_bytes_per_s"])
+        assert m["vm.host_write_bytes_per_s"] == pytest.approx(m["vm.disk_write_bytes_per_s"])
+    # A shut-off guest has no QEMU process, hence no cgroup.
+    assert len(running) < len(rows)
+    assert all(r.metrics.get("vm.host_rss_bytes") is None for r in rows if r not in running)

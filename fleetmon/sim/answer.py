@@ -131,7 +131,12 @@ class Answer:
             "pressure_io": psi("io"),
             "pressure_memory": psi("memory"),
             # A host without containers: the probe's find finds nothing, successfully.
-            "cgroup": lambda: (containers.render_counters(host, at.uptime(host)), 0),
+            "cgroup": lambda: (
+                containers.render_counters(
+                    host, at.uptime(host), containers.vm_cgroups(cap, host, at)
+                ),
+                0,
+            ),
         }
 
     def _sample(self, n: int, at: Moment) -> list[str]:
@@ -188,8 +193,11 @@ class Answer:
         out = []
         df_k = render.fill_root(self.df_k, 0.985) if host.full_fs else self.df_k
         once = {"df_k": df_k, "df_i": self.df_i}
+        # The guests' memory and pids do not move with time: any moment gives them.
+        vms = containers.vm_cgroups(self.cap, host, Moment(0.0, 0.0))
+        if host.containers or vms:
+            once["cgroup_mem"] = containers.render_gauges(host, vms)
         if host.containers:
-            once["cgroup_mem"] = containers.render_gauges(host)
             once["ctr_names"] = containers.render_names(host)
         if host.guest_of:  # SMBIOS system UUID = the domain UUID (sim/guests.py)
             once["product_uuid"] = render.vm_uuid(host.guest_of) + "\n"

@@ -2,7 +2,10 @@
 
 `--containers N` gives every Linux and KVM host N containers; hosts of even index run
 cgroup v2 (Docker under systemd: `system.slice/docker-<id>.scope`, PSI files), odd ones
-cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-<id>`). The
+cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-<id>`).
+Every running KVM guest has libvirt's machine cgroup beside them, containers or not
+(`machine.slice/machine-qemu\\x2d<id>\\x2d<name>.scope` on v2, `machine/qemu-<id>-<name>.
+libvirt-qemu` with cgroupfs on v1): its QEMU process's memory and I/O. The
 lines are what the probe's awk (sources/cgroups.py AWK_READ) prints of the files of the
 recorded trees (tests/data/couchbase-platform, tests/data/fleetmon-capture/
 cgroup-podman-v1-hybrid); the
@@ -17,6 +20,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fleetmon.sim import render
+from fleetmon.sim.captures import Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sources.cgroups import COMPACT_HEAD
 
@@ -94,12 +99,46 @@ def _dir(host: HostProfile, c: ContainerProfile) -> str:
     return f"libpod_parent/libpod-{c.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class VmCgroup:
+    """A running KVM guest's machine cgroup (libvirt's, of its QEMU process) at a moment."""
+
+    path: str
+    cpu_ns: int
+    read_bytes: int
+    write_bytes: int
+    rss_bytes: int
+    pids: int
+
+
+#: QEMU's page cache and file-backed memory (its binary, libraries): a few MiB.
+_QEMU_FILE_BYTES = 12 * _MIB
+
+
+def vm_cgroups(cap: Captures, host: HostProfile, at: render.Moment) -> tuple[VmCgroup, ...]:
+    """The running guests' cgroups (none on other hosts than KVM ones); libvirt numbers
+    the domains it starts 1, 2, ..."""
+    if host.kind != "kvm":
+        return ()
+    out = []
+    for n, vm in enumerate((vm for vm in host.vms if vm.running), 1):
+        cpu_ns, rd, wr = render.vm_host_counters(cap, vm, at)
+        if _v2(host):  # systemd escapes the name's "-" in the scope's (systemd-escape)
+            escaped = vm.name.replace("-", "\\x2d")
+            path = f"machine.slice/machine-qemu\\x2d{n}\\x2d{escaped}.scope"
+        else:
+            path = f"machine/qemu-{n}-{vm.name}.libvirt-qemu"
+        # The emulator, I/O and vCPU threads (one a vCPU).
+        out.append(VmCgroup(path, cpu_ns, rd, wr, render.vm_host_rss_bytes(vm), vm.vcpus + 6))
+    return tuple(out)
+
+
 def _head(host: HostProfile) -> str:
     return f"{COMPACT_HEAD}{2 if _v2(host) else 1}\n"
 
 
-def render_counters(host: HostProfile, uptime_s: float) -> str:
-    """The `cgroup` section at this uptime."""
+def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] = ()) -> str:
+    """The `cgroup` section at this uptime (`vms`: its guests' cgroups at the same moment)."""
     lines: list[str] = []
     mounts: tuple[list[str], list[str], list[str]] = ([], [], [])
     for c in host.containers:
@@ -118,13 +157,21 @@ def render_counters(host: HostProfile, uptime_s: float) -> str:
             mounts[0].append(f"{d}\tnp={periods} nt={throttled} tn={throttled * 20_000_000}")
             mounts[1].append(f"{d}\tca={cpu_ns}")
             mounts[2].append(f"{d}\tr={rd} w={wr}")
+    for vm in vms:  # no CPU quota: periods are not counted
+        if _v2(host):
+            lines.append(f"{vm.path}\tu={vm.cpu_ns // 1000} np=0 nt=0 tu=0"
+                         f" r={vm.read_bytes} w={vm.write_bytes}")  # fmt: skip
+        else:
+            mounts[0].append(f"{vm.path}\tnp=0 nt=0 tn=0")
+            mounts[1].append(f"{vm.path}\tca={vm.cpu_ns}")
+            mounts[2].append(f"{vm.path}\tr={vm.read_bytes} w={vm.write_bytes}")
     # v1: the awk reads one mount's directories after the other's (sources/cgroups._dirs).
     lines += [line for m in mounts for line in m]
     return _head(host) + "".join(f"{line}\n" for line in lines)
 
 
-def render_gauges(host: HostProfile) -> str:
-    """The `cgroup_mem` section (memory, limits, pids)."""
+def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
+    """The `cgroup_mem` section (memory, limits, pids) of the containers and `vms`."""
     lines: list[str] = []
     pids: list[str] = []
     for c in host.containers:
@@ -145,6 +192,18 @@ def render_gauges(host: HostProfile) -> str:
                 f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}"
             )
             pids.append(f"{d}\tp={c.pids}")
+    for vm in vms:  # libvirt sets no memory limit unless asked (<memtune>)
+        usage = vm.rss_bytes + _QEMU_FILE_BYTES
+        if _v2(host):
+            lines.append(f"{vm.path}\tm={usage} l=max a={vm.rss_bytes} f={_QEMU_FILE_BYTES}"
+                         f" i={_QEMU_FILE_BYTES // 2} p={vm.pids} o=0 pcs=000 pcf=0 pms=000"
+                         " pmf=0 pis=000 pif=0")  # fmt: skip
+        else:
+            lines.append(
+                f"{vm.path}\ti=0 f={_QEMU_FILE_BYTES} a={vm.rss_bytes} i={_QEMU_FILE_BYTES // 2}"
+                f" l={_V1_UNLIMITED} m={usage} o=0"
+            )
+            pids.append(f"{vm.path}\tp={vm.pids}")
     lines += pids
     return _head(host) + "".join(f"{line}\n" for line in lines)
 
