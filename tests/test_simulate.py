@@ -23,7 +23,7 @@ from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 from fleetmon.errors import OptionError, ProbeParseError
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, ScriptInfo, parse_script
-from fleetmon.sim.captures import SYSSTAT_DT_S, load_captures, read_capture
+from fleetmon.sim.captures import DOMSTATS_GROUPS, SYSSTAT_DT_S, load_captures, read_capture
 from fleetmon.sim.hosts import GUEST_CPU_MAX, HostProfile, endpoints, make_fleet, parse_faults
 from fleetmon.sim.render import Moment, cpu_shares, fill_root, xl_list_line
 from fleetmon.sim.server import CMDFAIL_STDERR, SimConfig, serve
@@ -527,3 +527,21 @@ def test_a_machine_without_a_visible_root_filesystem_serves_the_recorded_df(
     monkeypatch.undo()
     here = server.local_df("-k")  # this machine's own, which has a root filesystem
     assert any(line.split()[-1:] == ["/"] for line in here.splitlines()[1:])
+
+
+def test_simulated_domstats_has_the_groups_the_probe_asks_for_and_no_other() -> None:
+    # The lab's captures are of `domstats --raw` with every group (dirtyrate.*...); the probe
+    # asks for six: a simulated host answers what a real one would, no more, no less.
+    script = build_script(ProbeOptions(interval_s=1.0, nonce="feedface01"))
+    asked = re.search(r"FM_STATS='([^']*)'", script)
+    assert asked is not None
+    assert sorted(asked.group(1).split()) == sorted(DOMSTATS_GROUPS)
+    out, _ = _analyse(_fleet("kvm")[0])
+    keys = {
+        line.strip().partition("=")[0]
+        for line in out.sections[2, "virsh_domstats"].text.splitlines()
+        if "=" in line
+    }
+    groups = {k.partition(".")[0] + "." for k in keys}
+    assert groups == set(DOMSTATS_GROUPS.values())
+    assert "dirtyrate.calc_mode" in read_capture("lab-libvirt9-qemu7-tcg/sample2/domstats--raw.txt")

@@ -141,8 +141,15 @@ class Domain:
     fields: tuple[tuple[str, str, str], ...]
 
 
+#: The probe's `virsh domstats` options (collect/probe.py FM_STATS) and the fields each gives.
+DOMSTATS_GROUPS = {"--state": "state.", "--cpu-total": "cpu.", "--balloon": "balloon.",
+                   "--vcpu": "vcpu.", "--interface": "net.", "--block": "block."}  # fmt: skip
+
+
 def parse_domstats_pair(first: str, second: str) -> tuple[Domain, ...]:
-    """Pair the records of two `domstats --raw` captures by domain name."""
+    """Pair the records of two `domstats --raw` captures by domain name, with the fields of
+    the groups the probe asks for: the lab's captures have every group (dirtyrate.*...)."""
+    asked = tuple(DOMSTATS_GROUPS.values())
 
     def records(text: str) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}
@@ -152,7 +159,8 @@ def parse_domstats_pair(first: str, second: str) -> tuple[Domain, ...]:
                 current = out.setdefault(line[len("Domain: '") : -1], [])
             elif "=" in line:
                 key, _, value = line.strip().partition("=")
-                current.append((key, value))
+                if key.startswith(asked):
+                    current.append((key, value))
         return out
 
     one, two = records(first), records(second)
