@@ -3,6 +3,7 @@ the deltas on a capture of real Podman containers."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -500,17 +501,43 @@ def test_probe_command_runs_on_this_machine() -> None:
     parse_cgroups(text)  # whatever runs here parses
 
 
-def test_past_arg_max_no_containers_and_a_note(tmp_path: Path) -> None:
-    """ARG_MAX is a quarter of the stack limit (at least 128 KiB): 1,600 container
-    directories (paths of ~90 bytes) no longer fit on awk's command line."""
+def _past_arg_max(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
+    """The probe's cgroup_mem command on 1,600 container directories under a stack limit
+    of 256 KiB: ARG_MAX is a quarter of it (at least 128 KiB), and their paths (~90 bytes)
+    no longer fit on one awk's command line. `path`: the command's PATH."""
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     for i in range(1600):
-        (tmp_path / "system.slice" / f"docker-{i:064x}.scope").mkdir(parents=True)
+        d = tmp_path / "system.slice" / f"docker-{i:064x}.scope"
+        d.mkdir(parents=True)
+        (d / "pids.current").write_text(f"{i}\n")
     cmd = dict(ONCE_SECTIONS)["cgroup_mem"]
-    proc = subprocess.run(
-        ["sh", "-c", 'ulimit -s 256; FM_CG="$1"; eval "$2"', "sh", str(tmp_path), cmd],
-        capture_output=True, text=True, check=True, timeout=60,
+    return subprocess.run(
+        ["sh", "-c", 'ulimit -s 256; FM_CG="$1"; PATH="$2"; eval "$3"', "sh", str(tmp_path),
+         path, cmd],
+        capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
+
+
+def test_past_arg_max_xargs_passes_the_directories_in_batches(tmp_path: Path) -> None:
+    proc = _past_arg_max(tmp_path, os.environ["PATH"])
+    assert "Argument list too long" not in proc.stdout
+    found = parse_cgroups(proc.stdout)
+    assert len(found) == 1600
+    # In the directories' order, as one awk prints them: the column reader's layout.
+    paths = [line.split("\t")[0] for line in proc.stdout.splitlines()[1:]]
+    assert paths == sorted(paths)
+    assert len(paths) == 1600
+    assert {dict(v.values)["pids"] for v in found.values()} == set(range(1600))
+
+
+def test_past_arg_max_without_xargs_no_containers_and_a_note(tmp_path: Path) -> None:
+    bin_ = tmp_path / "bin"  # awk, and no xargs
+    bin_.mkdir()
+    awk = shutil.which("awk")
+    assert awk is not None
+    (bin_ / "awk").symlink_to(awk)
+    (tmp_path / "cg").mkdir()
+    proc = _past_arg_max(tmp_path / "cg", str(bin_))
     assert "Argument list too long" in proc.stdout
     assert parse_cgroups(proc.stdout) == {}
     text = output(("", ""), proc.stdout)

@@ -141,15 +141,19 @@ def find_command(files: tuple[str, ...]) -> str:
     no walk of the whole tree, no process per container); a glob that matches nothing stays
     as written and awk finds no file in it. cgroup v2 has cgroup.controllers at its root.
     The directories are awk's arguments: some 10,000 containers (paths of 100-200 bytes)
-    reach ARG_MAX's 2 MiB; the shell's "Argument list too long" is then in the section's
-    text, which TOO_MANY detects.
+    reach ARG_MAX's 2 MiB (a quarter of the stack limit), and awk cannot be started (E2BIG:
+    the shell's status 126). Then xargs -0 (GNU, busybox, BSD) runs awk on as many as fit
+    at a time, in their order: the same lines. Where xargs cannot, the section says
+    TOO_MANY, and the host's note that its containers are not reported.
 
     A file that opens but cannot be read ends mawk (Debian's and Ubuntu's awk): a cgroup
     removed while it was read (ENODEV), or a PSI file where PSI is off (EOPNOTSUPP; `psi=0`,
     or kernels built with it off by default, as RHEL's). Then each directory is read again
     by an awk of its own, so that one container costs only its own line; and where the
     host's /proc/pressure/cpu cannot be read (PSI off), the cgroups' PSI files are not
-    read at all: no failure at every sample, no awk per container at every sample.
+    read at all: no failure at every sample, no awk per container at every sample. (Past
+    ARG_MAX, such a failure costs the rest of its xargs batch for that sample: an awk per
+    directory of 10,000 would cost the host more than the sample is worth.)
     """
     psi = any(f.endswith(".pressure") for f in files)
     no_psi = " { read -r _ </proc/pressure/cpu; } 2>/dev/null || fl=$nopsi;" if psi else ""
@@ -158,8 +162,11 @@ def find_command(files: tuple[str, ...]) -> str:
         f" then v1=0; {_lists(files, False)}; set -- {_dirs(files, False)};"
         f" else v1=1; {_lists(files, True)}; set -- {_dirs(files, True)}; fi;{no_psi}"
         f" echo \"{COMPACT_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
-        ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>&1;'
-        ' [ $? = 2 ] && for d; do awk -v v1=$v1 -v fl="$fl" "$a" "$d" 2>/dev/null; done; true)'
+        ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>/dev/null; r=$?;'
+        " if [ $r = 126 ]; then printf '%s\\0' \"$@\" |"
+        ' xargs -0 awk -v v1=$v1 -v fl="$fl" "$a" 2>/dev/null;'
+        f" case $? in 0|123) ;; *) echo '{TOO_MANY}';; esac; r=0; fi;"
+        ' [ $r = 2 ] && for d; do awk -v v1=$v1 -v fl="$fl" "$a" "$d" 2>/dev/null; done; true)'
     )
 
 
@@ -178,7 +185,8 @@ def _lists(files: tuple[str, ...], v1: bool) -> str:
     return full if len(no_psi) == len(files) else f"{full}; nopsi='{fl(no_psi)}'"
 
 
-#: What sh prints when the files passed to grep exceed ARG_MAX (E2BIG's strerror).
+#: What the section says when the container directories exceed ARG_MAX and xargs cannot
+#: pass them in batches (E2BIG's strerror, as the shell printed it before xargs was used).
 TOO_MANY = "Argument list too long"
 
 #: Values at or above this are "no limit" (v1 prints PAGE_COUNTER_MAX pages in bytes).
