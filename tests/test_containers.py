@@ -15,7 +15,7 @@ from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgrouplines import parse_cgroup_lines
 from fleetmon.sources.cgroups import parse_cgroups
 from fleetmon.sources.containers import compute_containers
-from fleetmon.sources.ctrnames import NAMES_COMMAND, parse_names
+from fleetmon.sources.ctrnames import DOCKER_CONFIGS, NAMES_COMMAND, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
 
@@ -528,6 +528,23 @@ def test_past_arg_max_xargs_passes_the_directories_in_batches(tmp_path: Path) ->
     assert paths == sorted(paths)
     assert len(paths) == 1600
     assert {dict(v.values)["pids"] for v in found.values()} == set(range(1600))
+
+
+def test_past_arg_max_docker_names_are_read_in_batches(tmp_path: Path) -> None:
+    # The probe's ctr_names command with Docker's folder moved to a temporary one: 1,200
+    # config.v2.json files (paths of ~120 bytes) under a 256 KiB stack, past ARG_MAX.
+    docker = tmp_path / "var-lib-docker-containers"
+    ids = [f"{i:064x}" for i in range(1200)]
+    for i, cid in enumerate(ids):
+        (docker / cid).mkdir(parents=True)
+        (docker / cid / "config.v2.json").write_text(f'{{"ID":"{cid}","Name":"/web-{i}"}}')
+    cmd = NAMES_COMMAND.replace(DOCKER_CONFIGS, f"{docker}/*/config.v2.json")
+    assert cmd != NAMES_COMMAND
+    proc = subprocess.run(
+        ["sh", "-c", f"ulimit -s 256; {cmd}"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0
+    assert parse_names(proc.stdout) == {cid: f"web-{i}" for i, cid in enumerate(ids)}
 
 
 def test_past_arg_max_without_xargs_no_containers_and_a_note(tmp_path: Path) -> None:

@@ -12,10 +12,15 @@ import re
 #: container storage (containers.json: "id":"…","names":["web"], in that key order), and
 #: for Kubernetes the links the kubelet keeps to each container's log,
 #: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (pkg/kubelet/kuberuntime
-#: legacy.go, legacyLogSymlink), listed by the shell's printf (no process).
+#: legacy.go, legacyLogSymlink), listed by the shell's printf (no process). Past ARG_MAX
+#: (some 20,000 Docker containers), grep cannot be started (status 126): xargs -0 passes
+#: the files in batches, as for the cgroups (sources/cgroups.py find_command).
+DOCKER_CONFIGS = "/var/lib/docker/containers/*/config.v2.json"
+_DOCKER_GREP = 'grep -H -o \'"Name":"/[^"]*"\''
 NAMES_COMMAND = (
-    'grep -H -o \'"Name":"/[^"]*"\' /var/lib/docker/containers/*/config.v2.json'
-    ' 2>/dev/null; grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
+    f'(set -- {DOCKER_CONFIGS}; {_DOCKER_GREP} "$@" 2>/dev/null;'
+    f" [ $? = 126 ] && printf '%s\\0' \"$@\" | xargs -0 {_DOCKER_GREP} 2>/dev/null);"
+    ' grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
     " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null;"
     " printf '%s\\n' /var/log/containers/*.log; true"
 )
