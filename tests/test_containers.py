@@ -15,7 +15,7 @@ from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgrouplines import parse_cgroup_lines
 from fleetmon.sources.cgroups import parse_cgroups
 from fleetmon.sources.containers import compute_containers
-from fleetmon.sources.ctrnames import DOCKER_CONFIGS, NAMES_COMMAND, parse_names
+from fleetmon.sources.ctrnames import DOCKER_CONFIGS, NAMES_COMMAND, name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
 
@@ -419,6 +419,40 @@ def test_kubernetes_names_from_the_kubelet_log_links(tmp_path: Path) -> None:
     done = subprocess.run(["sh", "-c", NAMES_COMMAND], capture_output=True, text=True)
     assert done.returncode == 0
     assert "/var/log/containers/" in done.stdout
+
+
+def test_a_kubelet_log_link_cut_at_255_bytes_still_names_its_container(tmp_path: Path) -> None:
+    # legacyLogSymlink cuts `<pod>_<namespace>_<container>-<id>` to 251 bytes (+ ".log"):
+    # with a long pod name the id loses its end, and its prefix still tells the container.
+    pod = "ingest-" + "a" * 180
+    cut = f"{pod}_shop_nginx-{K8S_ID}"[:251] + ".log"
+    assert len(cut) == 255
+    assert K8S_ID not in cut
+    other = "0123456789ab" + "c" * 52
+    # A cut that leaves fewer than a short id's 12 digits: too few to tell.
+    short = f"{'b' * 231}_shop_nginx-{K8S_ID}"[:251] + ".log"
+    assert short.endswith(f"-{K8S_ID[:8]}.log")
+    text = "".join(f"/var/log/containers/{n}\n" for n in (cut, short))
+    names = parse_names(text)
+    assert len(names) == 1
+    get = name_lookup(names)
+    assert get(K8S_ID) == f"shop/{pod}/nginx"
+    assert get(other) is None
+    # Two cut links whose prefixes both start the id: neither is taken.
+    twice = name_lookup({**names, K8S_ID[:20]: "shop/other/nginx"})
+    assert twice(K8S_ID) is None
+    # A link of fewer bytes is never cut: its id must be whole.
+    assert parse_names(f"/var/log/containers/web_shop_nginx-{K8S_ID[:40]}.log\n") == {}
+    # The container's row: named by the cut link.
+    cgroup = (
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+        f"0f0e0d0c_0000_4000_8000_000000000001.slice/cri-containerd-{K8S_ID}.scope"
+    )
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    plant(tmp_path, cgroup, COUCHBASE / "v2" / "sys" / "fs" / "cgroup")
+    out = output((read_tree(tmp_path, "cgroup"),) * 2, read_tree(tmp_path, "cgroup_mem"), text)
+    (row,) = compute_containers(split_output(out, NONCE), 4, 1.0).rows
+    assert row.name == f"shop/{pod}/nginx"
 
 
 @pytest.mark.parametrize(

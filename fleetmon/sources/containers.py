@@ -8,7 +8,7 @@ minus inactive file cache: what the kernel cannot reclaim without I/O), the limi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -16,7 +16,7 @@ from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
 from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, read_compact
 from fleetmon.sources.ctrcolumns import METRICS, Columns, metric_columns, read_columns
-from fleetmon.sources.ctrnames import parse_names
+from fleetmon.sources.ctrnames import name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
 
@@ -145,7 +145,7 @@ def compute_containers(
                                                           (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
-    names = parse_names(out.text(0, "ctr_names") or "")
+    names = name_lookup(parse_names(out.text(0, "ctr_names") or ""))
     columns = _columns(out)
     if columns is not None:
         found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
@@ -165,7 +165,7 @@ def compute_containers(
         if ident.kind == "qemu":
             vms[ident.id] = _vm_metrics(s1, s2 or _EMPTY, g, interval_s)
             continue
-        name = names.get(ident.id) or ident.name or ident.id[:12]
+        name = names(ident.id) or ident.name or ident.id[:12]
         metrics = container_metrics(s1, s2 or _EMPTY, g, host_cpus, interval_s)
         version = v2[path] if s2 is not None else vg[path]
         rows.append(Row(name, metrics, _labels(ident, version)))
@@ -200,7 +200,7 @@ def _from_columns(
     s1: Columns,
     s2: Columns,
     g: Columns,
-    names: Mapping[str, str],
+    names: Callable[[str], str | None],
     host_cpus: int | None,
     dt: float | None,
 ) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]]]:
@@ -223,7 +223,7 @@ def _from_columns(
                 "vm.host_write_bytes_per_s": write[i],
             }
             continue
-        name = names.get(ident.id) or ident.name or ident.id[:12]
+        name = names(ident.id) or ident.name or ident.id[:12]
         rows.append(Row(name, dict(zip(METRICS, each[i], strict=True)), _labels(ident, s2.version)))
     return rows, vms
 

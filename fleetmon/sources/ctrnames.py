@@ -7,6 +7,7 @@ the host, read by grep, and the kubelet's log links, listed by the shell.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 #: Names without a daemon call: Docker's config.v2.json ("Name":"/web"), Podman's
 #: container storage (containers.json: "id":"…","names":["web"], in that key order), and
@@ -31,13 +32,19 @@ _PODMAN_NAME_RE = re.compile(r'"id":"([0-9a-f]{64})","names":\["([^"]*)"')
 
 
 #: A kubelet log link: pod, namespace and container names (DNS names: never a `_`), id.
-_KUBE_LOG_RE = re.compile(r"/var/log/containers/([^_/]+)_([^_/]+)_([^_/]+)-([0-9a-f]{64})\.log")
+#: The kubelet cuts a link's name at ext4's 255 bytes (legacyLogSymlink), the id's end first:
+#: a cut link keeps a prefix of it, used when at least a short id's 12 digits are left.
+_KUBE_LOG_RE = re.compile(
+    r"/var/log/containers/(([^_/]+)_([^_/]+)_([^_/]+)-([0-9a-f]{12,64})\.log)"
+)
+_NAME_MAX = 255
 
 
 def parse_names(text: str) -> dict[str, str]:
     """Container id -> name from Docker's config.v2.json, Podman's containers.json and the
     kubelet's log links (`<namespace>/<pod>/<container>`, as unique as a host's rows must
-    be: pod names repeat across namespaces, a StatefulSet's `db-0`)."""
+    be: pod names repeat across namespaces, a StatefulSet's `db-0`); a link cut at 255
+    bytes gives its id's prefix (name_lookup finds it)."""
     names: dict[str, str] = {}
     for line in text.splitlines():
         m = _DOCKER_NAME_RE.search(line)
@@ -45,9 +52,26 @@ def parse_names(text: str) -> dict[str, str]:
             names[m.group(1)] = m.group(2)
             continue
         k = _KUBE_LOG_RE.fullmatch(line)
-        if k is not None:
-            names[k.group(4)] = f"{k.group(2)}/{k.group(1)}/{k.group(3)}"
+        if k is not None and (len(k.group(5)) == 64 or len(k.group(1)) == _NAME_MAX):
+            names[k.group(5)] = f"{k.group(3)}/{k.group(2)}/{k.group(4)}"
             continue
         for pm in _PODMAN_NAME_RE.finditer(line):
             names[pm.group(1)] = pm.group(2)
     return names
+
+
+def name_lookup(names: Mapping[str, str]) -> Callable[[str], str | None]:
+    """names.get, and for an id without a name of its own, the name of the one cut kubelet
+    link whose id prefix starts it (none when two do)."""
+    cut = [(k, v) for k, v in names.items() if len(k) < 64]
+    if not cut:
+        return names.get
+
+    def get(cid: str) -> str | None:
+        name = names.get(cid)
+        if name is None:
+            found = [v for k, v in cut if cid.startswith(k)]
+            name = found[0] if len(found) == 1 else None
+        return name
+
+    return get
