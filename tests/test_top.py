@@ -25,7 +25,10 @@ from tests.livesim import FLEETMON, simulated_fleet
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with simulated_fleet(tmp_path_factory.mktemp("top"), hosts=12, faults="unreachable=1") as inv:
+    with simulated_fleet(
+        tmp_path_factory.mktemp("top"), hosts=12, faults="unreachable=1",
+        extra=("--containers", "2"),
+    ) as inv:  # fmt: skip
         yield inv
 
 
@@ -94,8 +97,8 @@ class Tty:
 
 
 def _rows(lines: list[str]) -> list[list[str]]:
-    """The table's rows under its HOST/VM heading, split into cells."""
-    start = next(i for i, ln in enumerate(lines) if re.match(r"^(HOST|VM) ", ln))
+    """The table's rows under its HOST/VM/CONTAINER heading, split into cells."""
+    start = next(i for i, ln in enumerate(lines) if re.match(r"^(HOST|VM|CONTAINER) ", ln))
     out = []
     for ln in lines[start + 1 :]:
         if not ln.strip() or ln.startswith("h help") or ln.startswith("q quit"):
@@ -106,7 +109,7 @@ def _rows(lines: list[str]) -> list[list[str]]:
 
 def _column(lines: list[str], head: str) -> list[float]:
     """A numeric column's figures (right-aligned: each ends where its heading ends)."""
-    heading = next(ln for ln in lines if re.match(r"^(HOST|VM) ", ln))
+    heading = next(ln for ln in lines if re.match(r"^(HOST|VM|CONTAINER) ", ln))
     end = re.search(rf"(?<!\S){re.escape(head)}(?!\S)", heading)
     assert end is not None, heading
     start = next(i for i, ln in enumerate(lines) if ln == heading)
@@ -248,6 +251,29 @@ def test_batch_vms_sorted_by_packets_in_80_columns(fleet: Path) -> None:
     assert any(float(r[-1]) > 0 for r in rows if r[1].startswith("kvm") and r[2] == "running")
     assert [r[-1] for r in rows if r[1].startswith("xen")] == ["-"] * sum(
         1 for r in rows if r[1].startswith("xen")
+    )
+
+
+@pytest.mark.slow
+def test_batch_containers_sorted_by_memory_in_80_columns(fleet: Path) -> None:
+    """`podman stats` across the fleet: the simulator's Linux and KVM hosts run two
+    containers each (Docker on cgroup v2, Podman on v1); the down host has none."""
+    cmd = [FLEETMON, "top", str(fleet), "-b", "-n", "1", "-d", "0.5", "--view", "containers",
+           "-o", "mem", "--no-rules"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert "containers by MEM desc" in lines[1]
+    assert re.search(r"  VMs \d+  containers \d+$", lines[1])
+    assert all(len(ln) <= 80 for ln in lines)
+    rows = _rows(lines)
+    hosts = {r[1] for r in rows}
+    assert hosts
+    assert all(h.startswith(("linux", "kvm")) for h in hosts)
+    assert len(rows) == 2 * len(hosts)
+    assert {r[2] for r in rows} == {"docker", "podman"}
+    assert re.match(
+        r"^CONTAINER +HOST +RUNTIME +CPU% ", next(ln for ln in lines if "RUNTIME" in ln)
     )
 
 

@@ -75,7 +75,9 @@ def configure_live(
         metavar="COUNT",
         help="frames to print before exiting, with --batch (default: until killed)",
     )
-    top.add_argument("--view", choices=("hosts", "vms"), default="hosts", help="the first view")
+    top.add_argument(
+        "--view", choices=("hosts", "vms", "containers"), default="hosts", help="the first view"
+    )
     top.add_argument(
         "-o",
         "--sort",

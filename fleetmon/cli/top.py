@@ -26,10 +26,9 @@ from fleetmon.cli.runtime import run_async
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
 from fleetmon.render.top import (
-    HOST_COLUMNS,
+    NAME_HEADS,
     SORT_KEYS,
     VIEWS,
-    VM_COLUMNS,
     Line,
     ViewState,
     frame,
@@ -37,7 +36,7 @@ from fleetmon.render.top import (
 )
 
 HELP = (
-    "q quit  P cpu  M mem  < > sort column  R reverse  v hosts/VMs  / filter  "
+    "q quit  P cpu  M mem  < > sort column  R reverse  v hosts/VMs/containers  / filter  "
     "Enter drill in  Esc back  space pause  arrows move"
 )
 
@@ -58,11 +57,13 @@ def _ready(fleet: LiveFleet, started: float, grace_s: float) -> bool:
 
 
 #: virt-top's `-o` names (virt-top(1): cpu, mem, name, netrx, nettx, blockrdrq,
-#: blockwrrq) and the hosts view's by name, as its users type them.
+#: blockwrrq), the hosts' and the containers' views' by name, as their users type them.
 _VIRT_TOP_SORT = {
     "vms": {"name": "VM", "netrx": "RXBY", "nettx": "TXBY", "blockrdrq": "RDRQ",
             "blockwrrq": "WRRQ"},
     "hosts": {"name": "HOST", "iowait": "IOW%", "load": "LOAD/C"},
+    "containers": {"name": "CONTAINER", "throttled": "THR%", "blockread": "RDBY",
+                   "blockwrite": "WRBY"},
 }  # fmt: skip
 
 
@@ -77,9 +78,11 @@ def first_state(args: argparse.Namespace) -> ViewState:
     OptionError for a column the view does not have."""
     sort = SORT_KEYS["P"][args.view]
     if args.sort:
-        heads = [c.head for c in (HOST_COLUMNS if args.view == "hosts" else VM_COLUMNS)]
+        heads = [c.head for c in ViewState(view=args.view).columns()]
         wanted = _VIRT_TOP_SORT.get(args.view, {}).get(args.sort.lower(), args.sort)
-        match = [h for h in heads if _bare(h) == _bare(wanted)]
+        # The heading as typed first: the containers view has both MEM and MEM%.
+        match = [h for h in heads if h.lower() == wanted.lower()]
+        match = match or [h for h in heads if _bare(h) == _bare(wanted)]
         if not match:
             raise OptionError(
                 f"--sort: the {args.view} view has no column {args.sort!r} "
@@ -87,7 +90,7 @@ def first_state(args: argparse.Namespace) -> ViewState:
             )
         sort = match[0]
     # Names A to Z, as virt-top's -o name; figures the largest first, as top's.
-    return ViewState(view=args.view, sort=sort, ascending=sort in ("HOST", "VM", "STATE"))
+    return ViewState(view=args.view, sort=sort, ascending=sort in NAME_HEADS)
 
 
 def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:

@@ -1,5 +1,6 @@
 """`fleetmon top`'s screens as lines of text (pure): the hosts view, the VMs view (virt-top's
-columns across the fleet) and one host drilled into, sorted, filtered and cut to a size.
+columns across the fleet), the containers view (`podman stats`' across the fleet) and one
+host drilled into, sorted, filtered and cut to a size (columns: render/topcolumns.py).
 
 The curses front end and `--batch` print the same lines; each line carries the severity of
 what it shows, so the terminal can highlight findings as they fire.
@@ -8,163 +9,32 @@ what it shows, so the terminal can highlight findings as they fire.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleetmon.model import HostReport, MetricValue, Report, Row, Severity, Status, catalog, notable
+from fleetmon.model import Report, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
-from fleetmon.render.texttables import vm_counts
-from fleetmon.rules.verdict import host_verdict, summary
-
-VIEWS = ("hosts", "vms")
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One table row: a host, or a VM with its host."""
-
-    host: HostReport
-    row: Row | None = None
-
-    @property
-    def name(self) -> str:
-        return self.row.name if self.row is not None else self.host.name
-
-    def get(self, metric: str) -> MetricValue:
-        if self.row is not None:
-            return self.row.metrics.get(metric)
-        return self.host.metrics.get(metric)
-
-
-@dataclass(frozen=True, slots=True)
-class TopColumn:
-    """A column: its heading, width, the figure it shows and the number it sorts by."""
-
-    head: str
-    width: int
-    text: Callable[[Item], str]
-    key: Callable[[Item], float | str | None]
-    #: Lower is dropped first when the terminal is narrow; 0 never.
-    keep: int = 1
-
-
-def _metric(name: str, digits: int = 1) -> tuple[Callable[[Item], str], Callable[[Item], float]]:
-    def text(it: Item) -> str:
-        return num(it.get(name), digits)
-
-    def key(it: Item) -> float:
-        v = it.get(name)
-        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else -1.0
-
-    return text, key
-
-
-def _bytes(*names: str) -> tuple[Callable[[Item], str], Callable[[Item], float]]:
-    def total(it: Item) -> float | None:
-        vals = [it.get(n) for n in names]
-        nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
-        return sum(nums) if nums else None
-
-    def text(it: Item) -> str:
-        t = total(it)
-        return "-" if t is None else human_bytes(t).replace(" ", "")
-
-    def key(it: Item) -> float:
-        t = total(it)
-        return -1.0 if t is None else t
-
-    return text, key
-
-
-def _col(head: str, width: int, pair: tuple[Callable[[Item], str], Callable[[Item], float]],
-         keep: int = 1) -> TopColumn:  # fmt: skip
-    return TopColumn(head, width, pair[0], pair[1], keep)
-
-
-def _busiest(scope: str) -> tuple[Callable[[Item], str], Callable[[Item], float]]:
-    ranking = catalog.ROW_SCOPE[scope].rankings[0].by
-
-    def score(r: Row) -> float | None:
-        vals = [r.metrics.get(m) for m in ranking.metrics]
-        nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
-        return sum(nums) if nums else None
-
-    def best(it: Item) -> tuple[str, float] | None:
-        scored = [(r.name, s) for r in it.host.rows_of(scope) if (s := score(r)) is not None]
-        return max(scored, key=lambda t: t[1]) if scored else None
-
-    def text(it: Item) -> str:
-        b = best(it)
-        if b is None:
-            return "-"
-        fig = f"{b[1]:.0f}%" if ranking.unit == "%" else human_bytes(b[1]).replace(" ", "")
-        return f"{b[0]} {fig}"
-
-    def key(it: Item) -> float:
-        b = best(it)
-        return -1.0 if b is None else b[1]
-
-    return text, key
-
-
-def _verdict(it: Item) -> str:
-    h = it.host
-    if not h.collected:
-        return h.status.value.upper()
-    v = host_verdict(h)
-    return "-" if v is Severity.OK else v.value.upper()
-
-
-def _vms(it: Item) -> str:
-    return vm_counts(it.host.metrics)
-
-
-def _vm_count(it: Item) -> float:
-    v = it.host.metrics.get("hv.vms_running")
-    return float(v) if isinstance(v, int | float) else -1.0
-
-
-HOST_COLUMNS: tuple[TopColumn, ...] = (
-    TopColumn("HOST", 18, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
-    TopColumn("HEALTH", 8, _verdict, lambda it: float(host_verdict(it.host).rank), keep=0),
-    _col("CPU%", 6, _metric("cpu.busy_pct"), keep=0),
-    _col("STEAL%", 6, _metric("cpu.steal_pct"), keep=5),
-    _col("IOW%", 6, _metric("cpu.iowait_pct"), keep=4),
-    _col("MEM%", 6, _metric("mem.used_pct"), keep=0),
-    _col("LOAD/C", 6, _metric("load.per_cpu", 2), keep=3),
-    TopColumn("VMS", 7, _vms, _vm_count, keep=2),
-    _col("DISK", 14, _busiest("disk"), keep=1),
-    _col("NIC", 16, _busiest("nic"), keep=1),
+from fleetmon.render.topcolumns import (
+    COLUMNS,
+    CTR_COLUMNS,
+    HOST_COLUMNS,
+    NAME_HEADS,
+    SORT_KEYS,
+    TEXT_HEADS,
+    VIEW_SCOPES,
+    VIEWS,
+    VM_COLUMNS,
+    Item,
+    TopColumn,
+    vms_of,
 )
+from fleetmon.rules.verdict import summary
 
-VM_COLUMNS: tuple[TopColumn, ...] = (
-    TopColumn("VM", 18, lambda it: clean(it.name), lambda it: it.name, keep=0),
-    TopColumn("HOST", 12, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
-    TopColumn(
-        "STATE",
-        8,
-        lambda it: clean(it.get("vm.state") or "-"),
-        lambda it: str(it.get("vm.state") or ""),
-        keep=3,
-    ),
-    _col("%CPU", 6, _metric("vm.cpu_host_pct"), keep=0),
-    _col("%VCPU", 6, _metric("vm.cpu_pct"), keep=0),
-    _col("DELAY%", 6, _metric("vm.vcpu_delay_pct"), keep=0),
-    _col("MEM", 9, _bytes("vm.mem_current_bytes"), keep=0),
-    _col("RDRQ", 7, _metric("vm.disk_reads_per_s", 0), keep=1),
-    _col("WRRQ", 7, _metric("vm.disk_writes_per_s", 0), keep=1),
-    _col("RDBY", 9, _bytes("vm.disk_read_bytes_per_s"), keep=2),
-    _col("WRBY", 9, _bytes("vm.disk_write_bytes_per_s"), keep=2),
-    _col("RXBY", 9, _bytes("vm.net_rx_bytes_per_s"), keep=2),
-    _col("TXBY", 9, _bytes("vm.net_tx_bytes_per_s"), keep=2),
-    # virt-top's packet counts (KVM; xentop has none) and xentop's VBD_OO (Xen only).
-    _col("RXPK", 7, _metric("vm.net_rx_packets_per_s", 0), keep=1),
-    _col("TXPK", 7, _metric("vm.net_tx_packets_per_s", 0), keep=1),
-    _col("VBD_OO", 6, _metric("vm.disk_oo_per_s"), keep=1),
-)
-
-#: top's own keys: P sorts by CPU, M by memory (in both views).
-SORT_KEYS = {"P": {"hosts": "CPU%", "vms": "%CPU"}, "M": {"hosts": "MEM%", "vms": "MEM"}}
+__all__ = [
+    "CTR_COLUMNS", "HOST_COLUMNS", "NAME_HEADS", "SORT_KEYS", "VIEWS", "VM_COLUMNS", "Item", "Line",
+    "TopColumn", "ViewState", "fit", "frame", "host_detail", "items", "matches", "table",
+    "title",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +51,7 @@ class ViewState:
     cursor: int = 0  # the row selected (Enter drills into its host)
 
     def columns(self) -> tuple[TopColumn, ...]:
-        return HOST_COLUMNS if self.view == "hosts" else VM_COLUMNS
+        return COLUMNS[self.view]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +75,9 @@ def matches(pattern: str, *names: str) -> bool:
 
 def items(report: Report, state: ViewState) -> list[Item]:
     """The rows of the view, filtered and sorted."""
-    if state.view == "vms":
-        rows = [Item(h, r) for h in report.hosts for r in h.rows_of("vm")]
+    scope = VIEW_SCOPES.get(state.view)
+    if scope is not None:
+        rows = [Item(h, r) for h in report.hosts for r in h.rows_of(scope)]
         rows = [it for it in rows if matches(state.pattern, it.name, it.host.name)]
     else:
         rows = [Item(h) for h in report.hosts if matches(state.pattern, h.name)]
@@ -255,7 +126,7 @@ def _cells(cols: Sequence[TopColumn], values: Sequence[str], width: int, grow: i
 
 
 def _numeric_head(c: TopColumn) -> bool:
-    return c.head not in ("HOST", "VM", "HEALTH", "STATE", "DISK", "NIC")
+    return c.head not in TEXT_HEADS
 
 
 def _severity(it: Item) -> Severity | None:
@@ -284,9 +155,11 @@ def _ticks(report: Report) -> str:
 
 
 def title(report: Report, state: ViewState, clock: str) -> list[Line]:
-    """The two summary lines at the top, as top has."""
+    """The two summary lines at the top, as top has: the clock, tick and hosts; then what
+    fired, what is shown, and the guests' counts last (cut first in a narrow terminal)."""
     s = summary(report)
     vms = sum(len(h.rows_of("vm")) for h in report.hosts)
+    ctrs = sum(len(h.rows_of("ctr")) for h in report.hosts)
     # SKIPPED: not streamed (the inventory says why), or waiting for its first two samples.
     waiting = sum(1 for h in report.hosts if h.status is Status.SKIPPED)
     counts = [f"{s['collected']} live"]
@@ -294,16 +167,14 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
         counts.append(f"{waiting} waiting")
     if s["failed"] - waiting:
         counts.append(f"{s['failed'] - waiting} down")
-    first = (
-        f"fleetmon top - {clock}  {_ticks(report)}  hosts {s['hosts']}: "
-        f"{', '.join(counts)}  VMs {vms}"
-    )
+    first = f"fleetmon top - {clock}  {_ticks(report)}  hosts {s['hosts']}: {', '.join(counts)}"
     flags = "  PAUSED" if state.paused else ""
     filt = f"  filter: {clean(state.pattern)}" if state.pattern else ""
     order = "asc" if state.ascending else "desc"
+    guests = f"VMs {vms}" + (f"  containers {ctrs}" if ctrs else "")
     second = (
         f"findings: {s['critical']} critical, {s['warning']} warning  "
-        f"{state.view} by {state.sort} {order}{filt}{flags}"
+        f"{state.view} by {state.sort} {order}{filt}{flags}  {guests}"
     )
     return [Line(first, kind="title"), Line(second, kind="title")]
 
@@ -316,7 +187,7 @@ def table(report: Report, state: ViewState, width: int, height: int) -> list[Lin
     longest = max((len(state.columns()[0].text(it)) for it in shown), default=0)
     name_width = max(longest, len(state.columns()[0].head))
     cols = fit(state.columns(), width, name_width, state.sort)
-    grow = longest - cols[0].width
+    grow = name_width - cols[0].width  # the heading never cut, even over no rows
     lines = [Line(_cells(cols, [c.head for c in cols], width, grow), kind="head")]
     for n, it in enumerate(shown):
         kind = "cursor" if n + state.offset == state.cursor else "row"
@@ -347,7 +218,7 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
         Line(
             f"CPU {num(m.get('cpu.busy_pct'))}%  steal {num(m.get('cpu.steal_pct'))}%  "
             f"iowait {num(m.get('cpu.iowait_pct'))}%  mem {num(m.get('mem.used_pct'))}%  "
-            f"load/CPU {num(m.get('load.per_cpu'), 2)}  VMs {_vms(Item(host))}"
+            f"load/CPU {num(m.get('load.per_cpu'), 2)}  VMs {vms_of(Item(host))}"
         ),
     ]
     for f in sorted(notable(host.findings), key=lambda f: -f.severity.rank):
