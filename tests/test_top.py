@@ -189,6 +189,17 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
         assert {"%CPU", "MEM"} <= set(head)
         assert all(len(cells) == len(head) for cells in _rows(lines))  # no wrapped rows
 
+        tty.key("v")  # the third view: the fleet's containers, as podman stats shows them
+        lines = tty.wait_for(
+            lambda ls: any(ln.startswith("CONTAINER ") for ln in ls) and len(_rows(ls)) >= 5
+        )
+        assert all(len(ln) <= 60 for ln in lines)
+        assert "containers by CPU% desc" in lines[1]
+        head = next(ln for ln in lines if ln.startswith("CONTAINER ")).split()
+        assert {"CPU%", "MEM"} <= set(head)
+        cpu = _column(lines, "CPU%")
+        assert cpu == sorted(cpu, reverse=True)
+
         tty.key("q")
         assert tty.proc.wait(timeout=15) == 0
         tty.pump(0.3)
