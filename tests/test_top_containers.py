@@ -127,3 +127,13 @@ def test_sort_option_refuses_a_vm_column_in_the_containers_view() -> None:
 
 def test_v_steps_through_three_views() -> None:
     assert VIEWS == ("hosts", "vms", "containers")
+
+
+def test_the_hosts_view_counts_each_host_s_containers() -> None:
+    report = _report(per_host=3)
+    lines = table(report, ViewState(view="hosts", sort="CTRS"), 200, 20)
+    assert lines[0].text.split()[-1] == "CTRS"  # after the busiest disk and NIC
+    assert [ln.text.split()[-1] for ln in lines[1:]] == ["3"] * len(report.hosts)
+    # 80 columns: the busiest disk and NIC keep their room before the count.
+    narrow = table(report, ViewState(view="hosts"), 80, 20)[0].text.split()
+    assert "CTRS" not in narrow or {"DISK", "NIC"} <= set(narrow)

@@ -140,7 +140,7 @@ def test_sort_option_refuses_a_column_of_the_other_view() -> None:
     with pytest.raises(OptionError) as exc:
         first_state(_args("hosts", "VBD_OO"))
     assert re.fullmatch(
-        r"--sort: the hosts view has no column 'VBD_OO' \(columns: HOST, HEALTH, CPU%, .*, NIC\)",
+        r"--sort: the hosts view has no column 'VBD_OO' \(columns: HOST, HEALTH, CPU%, .*, CTRS\)",
         str(exc.value),
     )
 

@@ -115,6 +115,11 @@ def vms_of(it: Item) -> str:
     return vm_counts(it.host.metrics)
 
 
+def _ctr_count(it: Item) -> str:
+    """The host's containers (the containers view lists them)."""
+    return str(len(it.host.rows_of("ctr"))) if it.host.collected else "-"
+
+
 def _vm_count(it: Item) -> float:
     v = it.host.metrics.get("hv.vms_running")
     return float(v) if isinstance(v, int | float) else -1.0
@@ -131,6 +136,7 @@ HOST_COLUMNS: tuple[TopColumn, ...] = (
     TopColumn("VMS", 7, vms_of, _vm_count, keep=2),
     _col("DISK", 14, _busiest("disk"), keep=1),
     _col("NIC", 16, _busiest("nic"), keep=1),
+    TopColumn("CTRS", 5, _ctr_count, lambda it: len(it.host.rows_of("ctr")), keep=1),
 )
 
 VM_COLUMNS: tuple[TopColumn, ...] = (
