@@ -145,7 +145,7 @@ def compute_containers(
                                                           (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
-    names = name_lookup(parse_names(out.text(0, "ctr_names") or ""))
+    names = name_lookup(out.parsed(0, "ctr_names", parse_names) or {})
     columns = _columns(out)
     if columns is not None:
         found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
@@ -178,16 +178,17 @@ def compute_containers(
     return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes)
 
 
-def _columns(out: ProbeOutput) -> tuple[Columns, Columns, Columns] | None:
+def _columns(out: ProbeOutput) -> tuple[Columns, Columns, _Gauges] | None:
     """The three sections as columns of the same containers (ctrcolumns), if they are."""
     # Through the memo: a streamed host's sample 1 is the previous pair's sample 2, and its
-    # cgroup_mem is read once a run, so each tick reads one section, not three.
+    # cgroup_mem is read once a run, so each tick reads one section, not three, and
+    # identifies its containers only when cgroup_mem is read again.
     s1 = out.parsed(1, "cgroup", _columns_of)
     s2 = out.parsed(2, "cgroup", _columns_of)
-    g = out.parsed(0, "cgroup_mem", _columns_of)
+    g = out.parsed(0, "cgroup_mem", _gauges_of)
     if s1 is None or s2 is None or g is None:
         return None
-    return (s1, s2, g) if s1.paths == s2.paths == g.paths else None
+    return (s1, s2, g) if s1.paths == s2.paths == g.cols.paths else None
 
 
 def _columns_of(text: str) -> Columns | None:
@@ -196,24 +197,41 @@ def _columns_of(text: str) -> Columns | None:
     return read_columns(text) if text.startswith(COMPACT_HEAD) else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Gauges:
+    """The cgroup_mem section's columns, what each of its cgroups is, and their order by
+    path (the rows' order before they are sorted by name)."""
+
+    cols: Columns
+    idents: tuple[Ident | None, ...]
+    order: tuple[int, ...]
+
+
+def _gauges_of(text: str) -> _Gauges | None:
+    cols = _columns_of(text)
+    if cols is None:
+        return None
+    order = tuple(sorted(range(len(cols.paths)), key=cols.paths.__getitem__))
+    return _Gauges(cols, tuple(map(identify, cols.paths)), order)
+
+
 def _from_columns(
     s1: Columns,
     s2: Columns,
-    g: Columns,
+    g: _Gauges,
     names: Callable[[str], str | None],
     host_cpus: int | None,
     dt: float | None,
 ) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]]]:
     """compute_containers' rows and VMs when every section is columns of the same
     containers (none started between the samples): the metrics a column at a time."""
-    columns = metric_columns(s1, s2, g, host_cpus, dt)
+    columns = metric_columns(s1, s2, g.cols, host_cpus, dt)
     each = list(zip(*columns, strict=True))
     anon, read, write = columns[6], columns[9], columns[10]
-    paths = s2.paths
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
-    for i in sorted(range(len(paths)), key=paths.__getitem__):
-        ident = identify(paths[i])
+    for i in g.order:
+        ident = g.idents[i]
         if ident is None:
             continue
         if ident.kind == "qemu":
