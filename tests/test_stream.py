@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import functools
 import gc
+import itertools
 import os
 import random
 import time
@@ -31,10 +32,11 @@ from fleetmon.collect.stream import BACKOFF_MAX_S, Link, StreamCollector, backof
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures
+from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sim.render import Moment
 from fleetmon.sim.server import SimConfig, Simulator, serve
-from fleetmon.sources.sections import ProbeOutput, pair_output, split_tick, tick_end_re
+from fleetmon.sources.sections import ProbeOutput, Section, pair_output, split_tick, tick_end_re
 from tests import sshd_util
 from tests.probetext import env_without_awk
 
@@ -545,3 +547,41 @@ def test_the_live_modes_collect_garbage_rarely_and_put_the_settings_back() -> No
         assert gc.get_threshold() == LIVE_GC_THRESHOLD
         assert gc.get_freeze_count() > frozen
     assert gc.get_threshold() == before
+
+
+def test_the_memo_follows_a_container_that_starts_between_ticks() -> None:
+    """A host streams three containers, then four (one started before tick 3); its cgroup
+    gauges and names come again with tick 4's once-a-minute sections. Through the memo
+    (cgroup columns, identities and names kept between ticks), every pair's report is the
+    one analysed without it: the newcomer without rates while its first sample is the
+    pair's second, then with them, and its memory once the gauges list it."""
+    opts, answer = _streamed("linux")
+    three, four = (with_containers((answer.host,), n, 7)[0] for n in (3, 4))
+    assert four.containers[:3] == three.containers
+    answers = [Answer(answer.cap, h, answer.info, "", "") for h in (three, four)]
+    ticks = []
+    for n in range(1, 6):
+        at = Moment(300.0 + 2 * n, 1.8e9 + 2 * n)
+        text = answers[n >= 3].tick(n, at, n in (1, 4))
+        ticks.append(split_tick(text, opts.nonce))
+    once: dict[str, Section] = {}
+    memo: dict[tuple[str, str, str], object] = {}
+    new = four.containers[3]
+    seen = []
+    for a, b in itertools.pairwise(ticks):  # as the collector: each tick's once, then the pair
+        once.update(a.once)
+        once.update(b.once)
+        got = analyse_output(_base("h"), pair_output(once, a.sections, b.sections, memo))
+        assert got == analyse_output(_base("h"), pair_output(once, a.sections, b.sections))
+        rows = {r.labels["id"]: r for r in got.rows_of("ctr")}
+        row = rows.get(new.id)
+        seen.append((len(rows), row and row.name, row and row.metrics["ctr.cpu_pct"],
+                     row and row.metrics["ctr.mem_bytes"]))  # fmt: skip
+    assert seen[0] == (3, None, None, None)
+    # Started between the samples: a row without rates, nor gauges, nor a name yet (its
+    # short id), until tick 4's once-a-minute sections list it.
+    assert seen[1] == (4, new.id[:12], None, None)
+    for count, name, cpu, mem in seen[2:]:
+        assert (count, name) == (4, new.name)
+        assert cpu is not None
+        assert mem is not None
