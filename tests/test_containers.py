@@ -441,6 +441,11 @@ def test_a_kubelet_log_link_cut_at_255_bytes_still_names_its_container(tmp_path:
     # Two cut links whose prefixes both start the id: neither is taken.
     twice = name_lookup({**names, K8S_ID[:20]: "shop/other/nginx"})
     assert twice(K8S_ID) is None
+    # Many cut links (a hostile host's): each container still looks up a handful.
+    many = {f"{i:012x}{'0' * 20}": f"ns/p{i}/c" for i in range(50_000)}
+    lookup = name_lookup({**names, **many})
+    assert lookup(K8S_ID) == f"shop/{pod}/nginx"
+    assert lookup(f"{7:012x}" + "0" * 52) == "ns/p7/c"
     # A link of fewer bytes is never cut: its id must be whole.
     assert parse_names(f"/var/log/containers/web_shop_nginx-{K8S_ID[:40]}.log\n") == {}
     # The container's row: named by the cut link.

@@ -145,7 +145,7 @@ def compute_containers(
                                                           (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
-    names = name_lookup(out.parsed(0, "ctr_names", parse_names) or {})
+    names = out.parsed(0, "ctr_names", _names_of) or _no_names
     columns = _columns(out)
     if columns is not None:
         found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
@@ -189,6 +189,17 @@ def _columns(out: ProbeOutput) -> tuple[Columns, Columns, _Gauges] | None:
     if s1 is None or s2 is None or g is None:
         return None
     return (s1, s2, g) if s1.paths == s2.paths == g.cols.paths else None
+
+
+def _names_of(text: str) -> Callable[[str], str | None]:
+    """The ctr_names section's lookup (ctrnames.name_lookup): a streamed host's is made
+    once per read of that section, not at every tick."""
+    return name_lookup(parse_names(text))
+
+
+def _no_names(cid: str) -> str | None:
+    """The lookup of a host that sent no ctr_names section."""
+    return None
 
 
 def _columns_of(text: str) -> Columns | None:

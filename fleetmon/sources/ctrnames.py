@@ -62,15 +62,19 @@ def parse_names(text: str) -> dict[str, str]:
 
 def name_lookup(names: Mapping[str, str]) -> Callable[[str], str | None]:
     """names.get, and for an id without a name of its own, the name of the one cut kubelet
-    link whose id prefix starts it (none when two do)."""
-    cut = [(k, v) for k, v in names.items() if len(k) < 64]
+    link whose id prefix starts it (none when two do). The cut links are indexed by their
+    first 12 digits: a host that sends many cannot make each container's lookup a scan."""
+    cut: dict[str, list[tuple[str, str]]] = {}
+    for k, v in names.items():
+        if len(k) < 64:
+            cut.setdefault(k[:12], []).append((k, v))
     if not cut:
         return names.get
 
     def get(cid: str) -> str | None:
         name = names.get(cid)
         if name is None:
-            found = [v for k, v in cut if cid.startswith(k)]
+            found = [v for k, v in cut.get(cid[:12], ()) if cid.startswith(k)]
             name = found[0] if len(found) == 1 else None
         return name
 
