@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from itertools import repeat
 from typing import Any
 
-from fleetmon.analyse.vmcommon import KVM_DEVICE_KEYS
+from fleetmon.analyse.vmcommon import KVM_DEVICE_SUMS
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import virsh
 from fleetmon.sources.diskstats import parse_diskstats
@@ -31,11 +31,6 @@ Counters = dict[str, int | float | str | None]
 #: /proc/vmstat fields kept (paging.*, oom.kills).
 VMSTAT = ("pswpin", "pswpout", "pgmajfault", "oom_kill")
 VM_FIELDS = ("cpu.time", "vcpu.current", "balloon.swap_in", "balloon.major_fault")
-#: KVM_DEVICE_KEYS (kept summed over a VM's devices) with each sum's name (`block.rd.reqs`).
-_VM_SUM_NAMES = tuple(
-    (group, tuple((key, f"{group}.{key}") for key in keys))
-    for group, keys in KVM_DEVICE_KEYS.items()
-)
 
 
 def _parse(out: ProbeOutput, sample: int, name: str, parser: Any) -> Any:
@@ -103,9 +98,10 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
         delays = [d.num(key) for key in d.vcpu_keys("delay")]
         c["vcpu.delay"] = None if not delays or None in delays else sum(delays)  # type: ignore[arg-type]
         get = d.fields.get  # device_field(), without a call more per device and key
-        for group, keys in _VM_SUM_NAMES:
+        # Summed over its devices (KVM_DEVICE_SUMS), as the spot sample's deltas are.
+        for group, (keys, names) in KVM_DEVICE_SUMS.items():
             prefixes = [f"{group}.{slot}." for slot in d.device_slots(group).values()]
-            for key, name in keys:
+            for key, name in zip(keys, names, strict=True):
                 vals = [get(p + key) for p in prefixes]
                 ok = all(map(isinstance, vals, repeat(int)))
                 c[name] = sum(vals) if ok and vals else None  # type: ignore[arg-type]

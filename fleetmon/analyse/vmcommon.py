@@ -81,6 +81,12 @@ KVM_DEVICE_KEYS = {
     "block": ("rd.reqs", "wr.reqs", "rd.bytes", "wr.bytes", "rd.times", "wr.times"),
     "net": ("rx.bytes", "tx.bytes", "rx.pkts", "tx.pkts", "rx.drop", "tx.drop"),
 }
+#: Per group, KVM_DEVICE_KEYS and each sum's name (`block.rd.reqs`), formatted once: the
+#: spot sample's deltas (vms.py) and the history's counters (counters.py) name them alike.
+KVM_DEVICE_SUMS = {
+    group: (keys, tuple(f"{group}.{key}" for key in keys))
+    for group, keys in KVM_DEVICE_KEYS.items()
+}
 
 
 def kvm_rates(

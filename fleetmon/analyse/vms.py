@@ -12,7 +12,7 @@ import functools
 from fleetmon.analyse.hv import hv_metrics
 from fleetmon.analyse.vmcommon import (
     HV_METRICS,
-    KVM_DEVICE_KEYS,
+    KVM_DEVICE_SUMS,
     VM_METRICS,
     VmResult,
     failed,
@@ -111,7 +111,7 @@ def _device_sums(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str) -> di
     """Per key of KVM_DEVICE_KEYS[group], ΣΔ of `group.N.key` over the devices (matched by
     name) present in both samples, as `group.key`; None for a key when a device lacks it or
     its counter went down."""
-    keys, names = _DEVICE_KEYS[group]
+    keys, names = KVM_DEVICE_SUMS[group]
     before, after = d1.device_slots(group), d2.device_slots(group)
     # Slots rather than indexed(): the same devices, matched by name, without a dict of
     # every device's fields. A device hot-plugged between the samples has no Δ.
@@ -132,13 +132,6 @@ def _device_sums(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str) -> di
             total = (total or 0) + b - a
         sums[name] = total
     return sums
-
-
-#: KVM_DEVICE_KEYS with each sum's name (`block.rd.reqs`), formatted once.
-_DEVICE_KEYS = {
-    group: (keys, tuple(f"{group}.{key}" for key in keys))
-    for group, keys in KVM_DEVICE_KEYS.items()
-}
 
 
 # The same few slots tick after tick: their keys made once (and hashed once), not per VM.

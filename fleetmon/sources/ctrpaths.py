@@ -24,7 +24,6 @@ directories), as the runtimes document them:
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -73,8 +72,6 @@ def _kube(path: str, parent: str, kind: str, cid: str) -> Ident:
     return Ident(kind, cid, pod=uid, qos=qos)
 
 
-# Paths come back tick after tick: each identified once (an Ident is immutable, shared).
-@functools.lru_cache(maxsize=4096)
 def identify(path: str) -> Ident | None:
     """The container whose own cgroup `path` is; None for anything else (a slice, a pod,
     a daemon, a container's sub-cgroup)."""
