@@ -9,22 +9,15 @@ import argparse
 
 import pytest
 from test_simulate import _analyse
+from test_top_vms import RUN
 
 from fleetmon.cli.top import first_state
 from fleetmon.errors import OptionError
-from fleetmon.model import HostReport, Report, RunInfo, Status
+from fleetmon.model import HostReport, Report, Status
 from fleetmon.render.text import human_bytes, num
 from fleetmon.render.top import CTR_COLUMNS, VIEWS, ViewState, fit, items, table, title
 from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import endpoints, make_fleet
-
-RUN = RunInfo(
-    fleetmon_version="0.1.0",
-    started_at="2026-11-30T08:00:00Z",
-    interval_s=2.0,
-    inventory="fleet.yaml",
-    rule_files=(),
-)
 
 
 def _report(per_host: int = 5) -> Report:
