@@ -25,6 +25,7 @@ from fleetmon.analyse.xenvms import compute_xen
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources import virsh
+from fleetmon.sources.domshape import parse_domstats_shaped
 from fleetmon.sources.sections import ProbeOutput
 
 __all__ = ["HV_METRICS", "VM_METRICS", "VmResult", "compute_vms", "parse_meta", "probe_meta"]
@@ -54,14 +55,19 @@ def compute_vms(
 # ------------------------------------------------------------------------------ KVM
 
 
+def _domstats(out: ProbeOutput, sample: int) -> tuple[virsh.DomainStats, ...] | None:
+    """The sample's records; a streamed host's read by the shape of its previous sample."""
+    return out.parsed_shaped(sample, "virsh_domstats", virsh.parse_domstats, parse_domstats_shaped)
+
+
 def _kvm(
     out: ProbeOutput, host_cpus: int | None, host_mem_bytes: int | None, dt: float | None
 ) -> VmResult:
     reason = failed(out, 1, "virsh_domstats") or failed(out, 2, "virsh_domstats")
     if reason:
         return not_reported("kvm", reason)
-    s1 = {d.name: d for d in out.parsed(1, "virsh_domstats", virsh.parse_domstats) or ()}
-    s2 = out.parsed(2, "virsh_domstats", virsh.parse_domstats) or ()
+    s1 = {d.name: d for d in _domstats(out, 1) or ()}
+    s2 = _domstats(out, 2) or ()
     node_text = out.text(0, "virsh_nodeinfo")
     node = out.parsed(0, "virsh_nodeinfo", virsh.parse_nodeinfo) if node_text else None
     node = node or virsh.NodeInfo(None, None)
