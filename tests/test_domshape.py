@@ -55,12 +55,21 @@ def _shaped(text: str, known: Shape | Unshaped | None) -> Any:
         return ("error", str(e))
 
 
+def _count_shapes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts shape_of() is asked to make a shape of, from now on."""
+    made: list[str] = []
+    real = domshape.shape_of
+    monkeypatch.setattr(domshape, "shape_of", lambda *a: made.append(a[0]) or real(*a))
+    return made
+
+
 def test_the_labs_second_sample_is_read_by_the_firsts_shape() -> None:
     shape = _shape(SAMPLE1)
     read, kept = parse_domstats_shaped(SAMPLE2, shape)
     assert kept is shape  # read by it, not parsed again
     full = parse_domstats(SAMPLE2)
-    assert read == full and [d.name for d in read] == [d.name for d in full]
+    assert read == full
+    assert [d.name for d in read] == [d.name for d in full]
     assert read[0].num("cpu.time") != parse_domstats(SAMPLE1)[0].num("cpu.time")
     # Every field, its type and value, and the names read from the text.
     assert all(dict(a.fields) == dict(b.fields) for a, b in zip(read, full, strict=True))
@@ -80,9 +89,7 @@ def _sim_domstats(ticks: int) -> list[str]:
 def test_a_simulated_stream_is_read_by_one_shape_made_at_its_second_sample(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    made: list[str] = []
-    real = domshape.shape_of
-    monkeypatch.setattr(domshape, "shape_of", lambda *a: made.append(a[0]) or real(*a))
+    made = _count_shapes(monkeypatch)
     known: Shape | Unshaped | None = None
     shapes = []
     for text in _sim_domstats(8):
@@ -90,7 +97,8 @@ def test_a_simulated_stream_is_read_by_one_shape_made_at_its_second_sample(
         assert read == parse_domstats(text)
         shapes.append(known)
     assert isinstance(shapes[0], Unshaped)  # a layout seen once: its skeleton only
-    assert isinstance(shapes[1], Shape) and all(s is shapes[1] for s in shapes[2:])
+    assert isinstance(shapes[1], Shape)
+    assert all(s is shapes[1] for s in shapes[2:])
     assert len(made) == 1
 
 
@@ -160,28 +168,26 @@ def test_texts_without_a_shape_are_parsed_and_not_tried_again(
         SAMPLE1.replace("  state.reason=1\n", "  state.reason=1\n  state.reason=2\n", 1),
     ):
         assert shape_of(odd, parse_domstats(odd)) is None
-        tries: list[str] = []
-        real = domshape.shape_of
-        monkeypatch.setattr(domshape, "shape_of", lambda *a: tries.append(a[0]) or real(*a))
+        tries = _count_shapes(monkeypatch)
         known: Shape | Unshaped | None = None
         for _ in range(4):
             read, known = parse_domstats_shaped(odd, known)
             assert read == parse_domstats(odd)
-        assert known == Unshaped(known.skeleton, True) and len(tries) == 1
+        assert known == Unshaped(known.skeleton, True)
+        assert len(tries) == 1
         monkeypatch.undo()
 
 
 def test_a_layout_changing_at_every_sample_costs_no_shape(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tries: list[str] = []
-    real = domshape.shape_of
-    monkeypatch.setattr(domshape, "shape_of", lambda *a: tries.append(a[0]) or real(*a))
+    tries = _count_shapes(monkeypatch)
     stopped = SAMPLE2.split("\n\n")[0] + "\n"  # the first VM alone
     known: Shape | Unshaped | None = _shape(SAMPLE1)
     for text in (stopped, SAMPLE2, stopped, SAMPLE2, stopped):
         read, known = parse_domstats_shaped(text, known)
-        assert read == parse_domstats(text) and isinstance(known, Unshaped)
+        assert read == parse_domstats(text)
+        assert isinstance(known, Unshaped)
     assert tries == []
 
 
@@ -203,7 +209,8 @@ def test_the_streamed_analysis_with_shapes_is_the_one_without() -> None:
             base = HostReport(host.name, host.address, (), Status.OK, None)
             with_memo = analyse_output(base, pair_output(once, prev, tick.sections, memo))
             plain = analyse_output(base, pair_output(once, prev, tick.sections))
-            assert len(with_memo.rows["vm"]) == 10 and with_memo == plain  # 11 VMs, 10 running
+            assert len(with_memo.rows["vm"]) == 10  # 11 VMs, 10 running
+            assert with_memo == plain
             compared += 1
         prev = tick.sections
     assert compared == 9

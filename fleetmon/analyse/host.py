@@ -307,6 +307,43 @@ def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Ro
     return tuple(rows)
 
 
+def _load_and_memory(out: ProbeOutput, metrics: dict[str, MetricValue], notes: _Notes) -> None:
+    """load.* (per CPU once cpu.count is in `metrics`) and mem.* of the second sample."""
+    load = _parse(out, 2, "loadavg", parse_loadavg)
+    if load is None:
+        notes.add("/proc/loadavg unreadable: load.* null")
+    else:
+        metrics["load.1m"], metrics["load.5m"] = load.load_1m, load.load_5m
+        metrics["load.15m"] = load.load_15m
+        count = metrics.get("cpu.count")
+        if isinstance(count, int) and count > 0:
+            metrics["load.per_cpu"] = load.load_1m / count
+    mem = _parse(out, 2, "meminfo", parse_meminfo)
+    if mem is None:
+        notes.add("/proc/meminfo unreadable: mem.* null")
+    else:
+        values, mem_notes = memory_metrics(mem)
+        metrics.update(values)
+        for note in mem_notes:
+            notes.add(note)
+
+
+def _paging_and_pressure(
+    out: ProbeOutput, metrics: dict[str, MetricValue], ok: bool, dt: float | None, notes: _Notes
+) -> None:
+    """paging.*, oom.kills and psi.*: a metric the kernel does not offer is removed."""
+    v1, v2 = _pair(out, "vmstat", parse_vmstat)
+    if v1 is None or v2 is None:
+        notes.add("/proc/vmstat unreadable: paging.* and oom.kills null")
+    metrics.update(_vm(v1, v2, ok, dt, notes))
+    if v2 is not None and v2.get("oom_kill") is None:
+        del metrics["oom.kills"]  # not offered by the kernel: absent (METRICS.md)
+    psi, not_offered = _psi(out, ok, dt, notes)
+    metrics.update(psi)
+    for name in not_offered:
+        del metrics[name]
+
+
 def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMetrics:
     """Every host, disk, NIC and filesystem metric of METRICS.md from one probe output.
 
@@ -332,35 +369,8 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
         notes.add("/proc/stat unreadable: cpu.* and procs.* null")
     metrics.update(_cpu(st1, st2, ok, dt))
 
-    load = _parse(out, 2, "loadavg", parse_loadavg)
-    if load is None:
-        notes.add("/proc/loadavg unreadable: load.* null")
-    else:
-        metrics["load.1m"], metrics["load.5m"] = load.load_1m, load.load_5m
-        metrics["load.15m"] = load.load_15m
-        count = metrics.get("cpu.count")
-        if isinstance(count, int) and count > 0:
-            metrics["load.per_cpu"] = load.load_1m / count
-
-    mem = _parse(out, 2, "meminfo", parse_meminfo)
-    if mem is None:
-        notes.add("/proc/meminfo unreadable: mem.* null")
-    else:
-        values, mem_notes = memory_metrics(mem)
-        metrics.update(values)
-        for note in mem_notes:
-            notes.add(note)
-
-    v1, v2 = _pair(out, "vmstat", parse_vmstat)
-    if v1 is None or v2 is None:
-        notes.add("/proc/vmstat unreadable: paging.* and oom.kills null")
-    metrics.update(_vm(v1, v2, ok, dt, notes))
-    if v2 is not None and v2.get("oom_kill") is None:
-        del metrics["oom.kills"]  # not offered by the kernel: absent (METRICS.md)
-    psi, not_offered = _psi(out, ok, dt, notes)
-    metrics.update(psi)
-    for name in not_offered:
-        del metrics[name]
+    _load_and_memory(out, metrics, notes)
+    _paging_and_pressure(out, metrics, ok, dt, notes)
 
     d1, d2 = _pair(out, "diskstats", parse_diskstats)
     n1, n2 = _pair(out, "net_dev", parse_net_dev)

@@ -94,34 +94,54 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' "$(command -v xl 2>/dev/null)" "$(command -v xentop 2>/dev/null)";'
         f" printf 'become=%s\\nxentop_delay_s=%s\\n' \"$FM_BECOME\" {xentop_delay}; }}",
         "fm 0 meta fm_meta",
-        # --nowait (libvirt 4.5+) does not wait for a domain whose monitor is busy: its record
-        # then lacks what the monitor gives (balloon.rss and the other memory stats, block
-        # rd/wr counters). Older virsh rejects the option: ask again without it.
-        "FM_NOWAIT=--nowait",
-        "FM_STATS='--state --cpu-total --balloon --vcpu --interface --block'",
-        'fm_domstats() { _o=$(fm_hv 10 virsh -q -c "$FM_URI" domstats --raw $FM_NOWAIT'
-        " $FM_STATS 2>&1); _r=$?;"
-        ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
-        ' [ -n "$_o" ] && printf \'%s\\n\' "$_o";'
-        ' [ "$_r" = 0 ] && [ -n "$FM_NOWAIT" ] && printf \'%s\\n\' "$_o" | fm_reask; return $_r; }',
-        # The running (1) or blocked (2) domains that --nowait answered without balloon.rss
-        # are asked again, waiting for them up to 5 s (a busy monitor answers in milliseconds;
-        # a hung one must not cost the host its deadline): their complete record,
-        # printed after, replaces the first (sources/virsh.py). A failed re-ask adds nothing.
-        "fm_reask() { set --; _d=; _up=; _rss=;"
-        ' while IFS= read -r _l; do case "$_l" in'
-        ' "Domain: \'"*"\'") [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
-        ' _d=${_l#"Domain: \'"}; _d=${_d%"\'"}; _up=; _rss=;;'
-        " '  state.state=1'|'  state.state=2') _up=1;; '  balloon.rss='*) _rss=1;;"
-        " esac; done;"
-        ' [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
-        " [ $# -gt 0 ] || return 0;"
-        ' _o=$(fm_hv 5 virsh -q -c "$FM_URI" domstats --raw $FM_STATS -- "$@" 2>/dev/null)'
-        ' && [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return 0; }',
-        'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
-        # The domains' UUIDs, a VM's identity in the history across renames and migrations:
-        # domstats does not print them; one list does (sources/uuids.py).
-        'fm_uuids() { fm_hv 10 virsh -q -c "$FM_URI" list --all --uuid --name 2>&1; }',
+        *_KVM_FUNCTIONS,
+        *_xen_functions(xentop_delay),
+        *_reader_functions(),
+        "sample() {",
+        *_SAMPLE_LINES,
+        '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
+        '  if [ "$FM_HV" = xen ]; then fm $1 xl_list fm_xl_list; fi',
+        "}",
+    ]
+
+
+#: The KVM side's functions: `virsh domstats` (asked again for the domains --nowait passed
+#: over), nodeinfo, the domains' UUIDs.
+_KVM_FUNCTIONS: tuple[str, ...] = (
+    # --nowait (libvirt 4.5+) does not wait for a domain whose monitor is busy: its record
+    # then lacks what the monitor gives (balloon.rss and the other memory stats, block
+    # rd/wr counters). Older virsh rejects the option: ask again without it.
+    "FM_NOWAIT=--nowait",
+    "FM_STATS='--state --cpu-total --balloon --vcpu --interface --block'",
+    'fm_domstats() { _o=$(fm_hv 10 virsh -q -c "$FM_URI" domstats --raw $FM_NOWAIT'
+    " $FM_STATS 2>&1); _r=$?;"
+    ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
+    ' [ -n "$_o" ] && printf \'%s\\n\' "$_o";'
+    ' [ "$_r" = 0 ] && [ -n "$FM_NOWAIT" ] && printf \'%s\\n\' "$_o" | fm_reask; return $_r; }',
+    # The running (1) or blocked (2) domains that --nowait answered without balloon.rss
+    # are asked again, waiting for them up to 5 s (a busy monitor answers in milliseconds;
+    # a hung one must not cost the host its deadline): their complete record,
+    # printed after, replaces the first (sources/virsh.py). A failed re-ask adds nothing.
+    "fm_reask() { set --; _d=; _up=; _rss=;"
+    ' while IFS= read -r _l; do case "$_l" in'
+    ' "Domain: \'"*"\'") [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
+    ' _d=${_l#"Domain: \'"}; _d=${_d%"\'"}; _up=; _rss=;;'
+    " '  state.state=1'|'  state.state=2') _up=1;; '  balloon.rss='*) _rss=1;;"
+    " esac; done;"
+    ' [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
+    " [ $# -gt 0 ] || return 0;"
+    ' _o=$(fm_hv 5 virsh -q -c "$FM_URI" domstats --raw $FM_STATS -- "$@" 2>/dev/null)'
+    ' && [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return 0; }',
+    'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
+    # The domains' UUIDs, a VM's identity in the history across renames and migrations:
+    # domstats does not print them; one list does (sources/uuids.py).
+    'fm_uuids() { fm_hv 10 virsh -q -c "$FM_URI" list --all --uuid --name 2>&1; }',
+)
+
+
+def _xen_functions(xentop_delay: int) -> list[str]:
+    """The Xen side's functions: xl's lists and info, xentop's two iterations."""
+    return [
         "fm_xl_uuids() { fm_hv 10 xl list -v 2>&1; }",
         "fm_xl_list() { fm_hv 10 xl list 2>&1; }",
         "fm_xl_info() { fm_hv 10 xl info 2>&1; }",
@@ -131,6 +151,13 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' 2>&1); _r=$?; case "$_o" in *Usage:*|*"invalid option"*)'
         f" fm_hv {xentop_delay + 10} xentop -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
+    ]
+
+
+def _reader_functions() -> list[str]:
+    """`fm_rd`, one awk reading many files' sections, and whether the host has an awk."""
+    q = shlex.quote
+    return [
         # `fm_rd N name file...`: the files' sections of sample N, read by one awk (each
         # as `fm N name 'rd file'` prints it: its text, then exit status 1 where it could
         # not be opened); by a cat each where the host has no awk, or where awk failed: mawk
@@ -141,11 +168,6 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         f'fm_rd() {{ _rs=$1; shift; [ -n "$FM_AWK" ] && awk -v M="$M" -v n="$_rs"'
         f' {q(_AWK_RD)} "$@" </dev/null 2>/dev/null && return; FM_AWK=;'
         ' while [ $# -gt 1 ]; do fm "$_rs" "$1" "rd $2"; shift 2; done; }',
-        "sample() {",
-        *_SAMPLE_LINES,
-        '  if [ "$FM_HV" = kvm ]; then fm $1 virsh_domstats fm_domstats; fi',
-        '  if [ "$FM_HV" = xen ]; then fm $1 xl_list fm_xl_list; fi',
-        "}",
     ]
 
 

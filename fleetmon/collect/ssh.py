@@ -262,14 +262,7 @@ async def _connect(
         )
     except asyncssh.HostKeyNotVerifiable as exc:
         assert kh is not None
-        if client.verdict == "unknown":
-            why = kh.unknown_reason(host.address, host.port)
-        elif client.verdict == "mismatch":
-            why = kh.mismatch_reason(host.address, client.addr, host.port)
-        else:  # refused by asyncssh itself: a @revoked key, a bad certificate
-            pat = host_pattern(host.address, host.port)
-            why = f"host key for {pat} refused: {exc.reason} ({kh.label})"
-        raise HostFailure(Status.HOSTKEY_MISMATCH, why) from None
+        raise _host_key_failure(kh, client, host, exc.reason) from None
     except asyncssh.PermissionDenied:
         how = (
             "publickey" if client_keys.from_key_file else "publickey via ssh-agent and default keys"
@@ -294,6 +287,19 @@ async def _connect(
     except OSError as exc:
         why = exc.strerror or str(exc) or type(exc).__name__
         raise HostFailure(Status.UNREACHABLE, f"connect to {target} failed: {why}") from None
+
+
+def _host_key_failure(kh: KnownHosts, client: _Client, host: HostSpec, reason: str) -> HostFailure:
+    """Why the host's key was not accepted: unknown, changed, or refused by asyncssh itself
+    (a @revoked key, a bad certificate)."""
+    if client.verdict == "unknown":
+        why = kh.unknown_reason(host.address, host.port)
+    elif client.verdict == "mismatch":
+        why = kh.mismatch_reason(host.address, client.addr, host.port)
+    else:
+        pat = host_pattern(host.address, host.port)
+        why = f"host key for {pat} refused: {reason} ({kh.label})"
+    return HostFailure(Status.HOSTKEY_MISMATCH, why)
 
 
 async def _open_jumps(

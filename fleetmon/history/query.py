@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
@@ -152,50 +151,52 @@ def numeric_points(
         i: {m: [] for m in metrics} for i in ids
     }
     table = schema.table(tier, scope)
-    rows: Iterable[Sequence[Any]]
-    if len(ids) <= _BY_KEY_MAX:
-        sql = _keyed_sql(tier, table, names)
-        rows = (
-            ((t << _SHIFT) | eid, *vals)
-            for eid in ids
-            for t, *vals in hist.conn.execute(sql, (since_t, until_t, eid))
-        )
-    else:
-        # Grouped by entity in SQLite, each group's times and values as JSON arrays that
-        # json.loads reads at C speed: Python never walks the rows one by one.
-        arrays = ", ".join(
-            f"json_group_array({schema.q(n)} * 1.0 / {s})"
-            for n, s in zip(names, scales, strict=True)
-        )
-        grouped = hist.conn.execute(
-            f"SELECT k & {_MASK}, json_group_array(k >> {_SHIFT}), {arrays} FROM {table}"
-            " WHERE k >= ? AND k < ? GROUP BY 1",
-            (since_t << _SHIFT, until_t << _SHIFT),
-        )
-        for eid, times_json, *values_json in grouped:
-            per = out.get(eid)
-            if per is None:
-                continue
-            times = json.loads(times_json)
-            for m, vj in zip(metrics, values_json, strict=True):
-                got = [
-                    (float(t), v)
-                    for t, v in zip(times, json.loads(vj), strict=True)
-                    if v is not None
-                ]
-                got.sort()  # a group's rows in key order is not promised
-                per[m] = got
+    if len(ids) > _BY_KEY_MAX:
+        _grouped_points(hist, table, names, scales, metrics, since_t, until_t, out)
         return out
+    sql = _keyed_sql(tier, table, names)
     pairs = list(zip(metrics, scales, strict=True))
-    for k, *vals in rows:
-        per = out.get(k & _MASK)
+    for eid in ids:
+        per = out[eid]
+        for t, *vals in hist.conn.execute(sql, (since_t, until_t, eid)):
+            for (m, scale), v in zip(pairs, vals, strict=True):
+                if v is not None:
+                    per[m].append((float(t), v / scale))
+    return out
+
+
+def _grouped_points(
+    hist: History,
+    table: str,
+    names: Sequence[str],
+    scales: Sequence[float],
+    metrics: Sequence[str],
+    since_t: int,
+    until_t: int,
+    out: dict[int, dict[str, list[tuple[float, float]]]],
+) -> None:
+    """numeric_points() of many entities: grouped by entity in SQLite, each group's times
+    and values as JSON arrays that json.loads reads at C speed (Python never walks the rows
+    one by one); entities not in `out` are passed over."""
+    arrays = ", ".join(
+        f"json_group_array({schema.q(n)} * 1.0 / {s})" for n, s in zip(names, scales, strict=True)
+    )
+    grouped = hist.conn.execute(
+        f"SELECT k & {_MASK}, json_group_array(k >> {_SHIFT}), {arrays} FROM {table}"
+        " WHERE k >= ? AND k < ? GROUP BY 1",
+        (since_t << _SHIFT, until_t << _SHIFT),
+    )
+    for eid, times_json, *values_json in grouped:
+        per = out.get(eid)
         if per is None:
             continue
-        t = float(k >> _SHIFT)
-        for (m, scale), v in zip(pairs, vals, strict=True):
-            if v is not None:
-                per[m].append((t, v / scale))
-    return out
+        times = json.loads(times_json)
+        for m, vj in zip(metrics, values_json, strict=True):
+            got = [
+                (float(t), v) for t, v in zip(times, json.loads(vj), strict=True) if v is not None
+            ]
+            got.sort()  # a group's rows in key order is not promised
+            per[m] = got
 
 
 def _keyed_sql(tier: str, table: str, names: Sequence[str]) -> str:

@@ -10,7 +10,7 @@ sources outside, the groups inside).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -143,10 +143,6 @@ def build_inventory(
     # published) only under `ungrouped`, where reconcile also put them.
     groups["all"] = replace(groups["all"], hosts=())
     ancestors = _ancestor_table(b.groups)
-
-    def sort_key(n: str) -> tuple[int, int, str]:  # Ansible's sort_groups
-        return (b.groups[n].depth, b.groups[n].priority, n)
-
     deferred = any(
         is_deferred(layer[k])
         for layer in _all_layers(b, group_files, host_files)
@@ -160,16 +156,7 @@ def build_inventory(
         key = frozenset(h.groups)
         cached = by_groupset.get(key)
         if cached is None:
-            mine = set().union(*(ancestors[g] for g in h.groups)) - {"all"}
-            ordered = sorted(mine, key=sort_key)
-            all_g = b.groups["all"]
-            layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]] = [
-                (all_g.vars, all_g.origins)
-            ]
-            layers += [(b.groups[g].vars, b.groups[g].origins) for g in ordered]
-            layers += [gf.get("all", empty) for gf in group_files]
-            layers += [gf.get(g, empty) for gf in group_files for g in ordered]
-            cached = by_groupset[key] = (tuple(sorted(mine)), _layered(layers))
+            cached = by_groupset[key] = _group_vars(b, h.groups, ancestors, group_files)
         group_names, (gvars, gorigins) = cached
         hvalues, horigins = _layered(
             [(h.vars, h.origins), *(hf.get(name, empty) for hf in host_files)]
@@ -186,6 +173,26 @@ def build_inventory(
             hosts[name] = resolve_host(name, values, group_names)
     files = {n: h.source for n, h in b.hosts.items()}
     return Inventory(path, hosts, groups, origins, files, b.warnings)
+
+
+def _group_vars(
+    b: Builder,
+    host_groups: Iterable[str],
+    ancestors: Mapping[str, frozenset[str]],
+    group_files: Sequence[Mapping[str, VarLayer]],
+) -> tuple[tuple[str, ...], VarLayer]:
+    """A host's group names (its groups and their ancestors but `all`) and the variables
+    they give it, layered as Ansible does: `all`, then the groups in sort_groups order
+    (depth, priority, name), then group_vars/ files' `all` and groups, in source order."""
+    mine = set().union(*(ancestors[g] for g in host_groups)) - {"all"}
+    ordered = sorted(mine, key=lambda n: (b.groups[n].depth, b.groups[n].priority, n))
+    empty: VarLayer = ({}, {})
+    all_g = b.groups["all"]
+    layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]] = [(all_g.vars, all_g.origins)]
+    layers += [(b.groups[g].vars, b.groups[g].origins) for g in ordered]
+    layers += [gf.get("all", empty) for gf in group_files]
+    layers += [gf.get(g, empty) for gf in group_files for g in ordered]
+    return tuple(sorted(mine)), _layered(layers)
 
 
 def _all_layers(

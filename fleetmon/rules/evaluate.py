@@ -224,7 +224,7 @@ def evaluate(
     fleet_ctx = fleet_context(fleet)
     out: list[HostReport] = []
     judges = Judges(rs.rules)
-    plans: dict[tuple[int, ...], _Plan] = {}  # by the ids of the rules (kept alive in it)
+    plans: dict[tuple[int, ...], _Plan] = {}
     tune = Tuner(rs.names())
     for host in hosts:
         spec = specs.get(host.name)
@@ -232,15 +232,7 @@ def evaluate(
         if not host.collected:
             out.append(host)
             continue
-        applicable = []
-        for rule in rs.rules:
-            if rule.scope == "fleet":
-                continue
-            if rule.hosts not in selected:
-                selected[rule.hosts] = set(resolve(rule.hosts))
-            if host.name in selected[rule.hosts]:
-                applicable.append(rule)
-        tuned, notes = tune(host.name, host_vars, applicable)
+        tuned, notes = tune(host.name, host_vars, _applicable(rs, host.name, selected, resolve))
         own = {
             "vars": dict(host_vars),
             "host": host.name,
@@ -250,12 +242,7 @@ def evaluate(
         }
         base = (own, fleet_ctx, host_vars)  # first wins, as in {**host_vars, **fleet, **own}
         enabled = [r for r in tuned if r.enabled]
-        key = tuple(map(id, enabled))
-        plan = plans.get(key)
-        if plan is None:
-            plan = _Plan(enabled, judges)
-            if len(plans) < MAX_PLANS:  # a host's own thresholds make rules of its own
-                plans[key] = plan
+        plan = _plan_of(enabled, plans, judges)
         items = [*host.findings, *_host_findings(plan, host, base, past)]
         findings = Findings(host.name, items)
         if past is not None and states_out is not None:
@@ -264,6 +251,34 @@ def evaluate(
             findings = advance_all(by_name, findings, past.states, now, states_out)
         out.append(dataclasses.replace(host, findings=findings, notes=(*host.notes, *notes)))
     return tuple(out), tuple(_fleet_findings(rs, fleet, fleet_ctx, groups))
+
+
+def _applicable(
+    rs: RuleSet, name: str, selected: dict[str, set[str]], resolve: Matcher
+) -> list[Rule]:
+    """The host rules whose play's `hosts:` pattern selects the host (each pattern resolved
+    once a run, into `selected`)."""
+    applicable = []
+    for rule in rs.rules:
+        if rule.scope == "fleet":
+            continue
+        if rule.hosts not in selected:
+            selected[rule.hosts] = set(resolve(rule.hosts))
+        if name in selected[rule.hosts]:
+            applicable.append(rule)
+    return applicable
+
+
+def _plan_of(enabled: list[Rule], plans: dict[tuple[int, ...], _Plan], judges: Judges) -> _Plan:
+    """The plan of these rules, shared by the hosts they all apply to (by the rules' ids:
+    the plan keeps them alive)."""
+    key = tuple(map(id, enabled))
+    plan = plans.get(key)
+    if plan is None:
+        plan = _Plan(enabled, judges)
+        if len(plans) < MAX_PLANS:  # a host's own thresholds make rules of its own
+            plans[key] = plan
+    return plan
 
 
 def _fleet_findings(

@@ -219,6 +219,46 @@ def fit_guests(vms: tuple[VmProfile, ...], cpus: int) -> tuple[VmProfile, ...]:
     return tuple(replace(vm, cpu_share=round(vm.cpu_share * room / demand, 3)) for vm in vms)
 
 
+def _marked(
+    count: int, seed: int, faults: Mapping[str, int]
+) -> tuple[dict[int, str], set[int], set[int], set[int]]:
+    """Which hosts have which scripted fault, and the few of every fleet a report should
+    flag: a full filesystem, steal (vCPU delay on KVM), hot (CPU and memory)."""
+    fleet_rng = random.Random(f"fleetmon-sim:{seed}")
+    order = list(range(count))
+    fleet_rng.shuffle(order)
+    fault_of: dict[int, str] = {}
+    for name in FAULTS:
+        for _ in range(faults.get(name, 0)):
+            fault_of[order.pop()] = name
+    full = set(order[: max(1, count // 50)]) if count >= 5 else set()
+    steal = set(order[len(full) : len(full) + max(1, count // 25)]) if count >= 5 else set()
+    hot = set(fleet_rng.sample(range(count), max(1, count // 25))) if count >= 5 else set()
+    return fault_of, full, steal, hot
+
+
+def _machine(
+    rng: random.Random, k: str, i: int, hot: bool, steal: bool
+) -> tuple[int, int, tuple[VmProfile, ...], int, int]:
+    """A host's CPUs, memory (KiB), VMs, and a Xen machine's CPUs and memory (MiB) beside
+    dom0's share, drawn from its own generator."""
+    if k == "kvm":
+        cpus = rng.choice((16, 24, 32, 48, 64))
+        vms = fit_guests(_vms(rng, i + 1, cpus, hot, steal), cpus)
+        # Sized for its guests, as a planner would, with room for the host itself.
+        need = sum(vm.mem_kib for vm in vms if vm.running) * 1.15
+        sizes = [g * _GIB_KIB for g in (64, 128, 256, 384, 512)]
+        return cpus, next((m for m in sizes if m >= need), sizes[-1]), vms, 0, 0
+    if k == "xen":
+        hv_cpus = rng.choice((16, 24, 32, 48))
+        hv_mem = rng.choice((64, 128, 256)) * 1024
+        cpus = 4  # dom0's share of the machine
+        vms = fit_guests(_vms(rng, i + 1, hv_cpus, hot, False), hv_cpus - cpus)
+        return cpus, 4 * _GIB_KIB, vms, hv_cpus, hv_mem
+    cpus = rng.choice((2, 4, 4, 8, 8, 16))
+    return cpus, rng.choice((4, 8, 16, 32, 64)) * _GIB_KIB, (), 0, 0
+
+
 def make_fleet(
     count: int,
     kind: str,
@@ -231,41 +271,16 @@ def make_fleet(
         raise OptionError(f"--kind must be one of {', '.join(KINDS)}")
     if sum(faults.values()) > count:
         raise OptionError(f"--faults: {sum(faults.values())} faulty hosts but only {count} hosts")
-    fleet_rng = random.Random(f"fleetmon-sim:{seed}")
-    order = list(range(count))
-    fleet_rng.shuffle(order)
-    fault_of: dict[int, str] = {}
-    for name in FAULTS:
-        for _ in range(faults.get(name, 0)):
-            fault_of[order.pop()] = name
-    # A few hosts of every fleet have something a report should flag.
-    full = set(order[: max(1, count // 50)]) if count >= 5 else set()
-    steal = set(order[len(full) : len(full) + max(1, count // 25)]) if count >= 5 else set()
-    hot = set(fleet_rng.sample(range(count), max(1, count // 25))) if count >= 5 else set()
+    fault_of, full, steal, hot = _marked(count, seed, faults)
     hosts = []
     for i in range(count):
         rng = random.Random(f"fleetmon-sim:{seed}:{i}")
         k = _kind_of(kind, rng)
         address, port = where[i]
         busy = rng.betavariate(2, 6) if i not in hot else rng.uniform(0.8, 0.95)
-        hv_cpus = hv_mem = 0
-        vms: tuple[VmProfile, ...] = ()
+        cpus, mem, vms, hv_cpus, hv_mem = _machine(rng, k, i, i in hot, i in steal)
         if k == "kvm":
-            cpus = rng.choice((16, 24, 32, 48, 64))
-            vms = fit_guests(_vms(rng, i + 1, cpus, i in hot, i in steal), cpus)
-            # Sized for its guests, as a planner would, with room for the host itself.
-            need = sum(vm.mem_kib for vm in vms if vm.running) * 1.15
-            sizes = [g * _GIB_KIB for g in (64, 128, 256, 384, 512)]
-            mem = next((m for m in sizes if m >= need), sizes[-1])
             busy = busy / 4  # a hypervisor's own work is small; its guests add to user time
-        elif k == "xen":
-            hv_cpus = rng.choice((16, 24, 32, 48))
-            hv_mem = rng.choice((64, 128, 256)) * 1024
-            cpus, mem = 4, 4 * _GIB_KIB  # dom0's share of the machine
-            vms = fit_guests(_vms(rng, i + 1, hv_cpus, i in hot, False), hv_cpus - cpus)
-        else:
-            cpus = rng.choice((2, 4, 4, 8, 8, 16))
-            mem = rng.choice((4, 8, 16, 32, 64)) * _GIB_KIB
         uptime = rng.uniform(2 * 86400, 60 * 86400)
         hosts.append(
             HostProfile(
