@@ -21,7 +21,7 @@ import pytest
 from fleetmon.analyse.pipeline import analyse_host, analyse_output
 from fleetmon.cli.live import LIVE_GC_THRESHOLD, _live_gc
 from fleetmon.cli.run import host_collect_options
-from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.base import CollectOptions, HostFailure
 from fleetmon.collect.probe import (
     ONCE_EVERY_TICKS,
     REMOTE_COMMAND,
@@ -585,3 +585,32 @@ def test_the_memo_follows_a_container_that_starts_between_ticks() -> None:
         assert (count, name) == (4, new.name)
         assert cpu is not None
         assert mem is not None
+
+
+@pytest.mark.parametrize(
+    ("sent", "why"),
+    [
+        # A forced command's message, or garbage (the simulator's fault): run's reason.
+        (b"This account is currently not available.\n", "no probe sections in the output"),
+        (bytes(range(256)) * 8, "no probe sections in the output"),
+        # The probe's own output cut short before its first tick's end: the loop ended.
+        (b"@@fleetmon-NONCE@@ begin 0 meta\nprobe=1\n", None),
+        (b"", None),
+    ],
+)
+def test_a_stream_that_ends_before_its_first_tick_says_why(sent: bytes, why: str | None) -> None:
+    opts, _ = _streamed("kvm")
+    chunks = [sent.replace(b"NONCE", opts.nonce.encode()), b""]
+
+    async def read(n: int) -> bytes:
+        return chunks.pop(0)
+
+    c = StreamCollector([HostSpec("h", "x")], CollectOptions(interval_s=2.0),
+                        lambda s: opts, lambda i, out: None)  # fmt: skip
+    if why is None:
+        asyncio.run(c._ticks(0, read, opts.nonce))  # returns: _host says "probe loop ended"
+        return
+    with pytest.raises(HostFailure) as err:
+        asyncio.run(c._ticks(0, read, opts.nonce))
+    assert err.value.status is Status.PARSE_ERROR
+    assert err.value.reason == f"parse error: section markers: {why}"

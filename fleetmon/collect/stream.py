@@ -26,7 +26,15 @@ from fleetmon.collect.runner import usable_forks
 from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
-from fleetmon.sources.sections import ProbeOutput, Section, pair_output, split_tick, tick_end_re
+from fleetmon.sources.sections import (
+    ProbeOutput,
+    Section,
+    marker,
+    pair_output,
+    split_output,
+    split_tick,
+    tick_end_re,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +152,18 @@ async def local_stream(
 
 #: `ansible_connection` -> how the looping probe is opened there.
 STREAM_OPENERS: dict[str, StreamOpener] = {"ssh": ssh_stream, "local": local_stream}
+
+
+def _no_tick(buf: bytearray, nonce: str) -> None:
+    """A stream that ended before its first tick, having sent bytes: where they are not the
+    probe's (a login banner, a forced command's message, garbage), the host's reason is
+    `fleetmon run`'s (no probe sections in the output), not a bare end of the loop."""
+    if marker(nonce).encode() in buf:
+        return  # the probe's own output, cut short: the end of the loop says it
+    try:
+        split_output(buf.decode("utf-8", "replace"), nonce)
+    except ProbeParseError as exc:
+        raise HostFailure(Status.PARSE_ERROR, f"parse error: {exc}") from None
 
 
 class StreamCollector:
@@ -318,6 +338,8 @@ class StreamCollector:
                 while m is None:
                     chunk = await read(CHUNK_BYTES)
                     if not chunk:
+                        if prev is None and buf.strip():
+                            _no_tick(buf, nonce)
                         return
                     # A marker line (and the newline before it) may straddle two chunks.
                     start = max(0, len(buf) - 200)
