@@ -109,3 +109,28 @@ def test_lab_hypervisor_live_through_sshd(
         assert float(row["%VCPU"]) > 0, (name, row)
         cpus = os.cpu_count() or 1
         assert float(row["%CPU"]) == pytest.approx(float(row["%VCPU"]) / cpus, abs=0.15), row
+
+
+def test_lab_domstats_read_by_shape_are_what_the_parser_makes(lab_hypervisor: Lab) -> None:
+    """The streaming collector's shaped reading (sources/domshape.py) on the lab's own
+    `virsh domstats`, as the probe asks for them, sample after sample: each read equals
+    parse_domstats() of the same text, and from the second sample on a shape reads them
+    (the busy guests' counters move: the digits differ, the layout does not)."""
+    from fleetmon.sources.domshape import Shape, parse_domstats_shaped
+    from fleetmon.sources.virsh import parse_domstats
+
+    argv = ["virsh", "-q", "-c", lab_hypervisor.uri, "domstats", "--raw", "--state",
+            "--cpu-total", "--balloon", "--vcpu", "--interface", "--block"]  # fmt: skip
+    known: Any = None
+    texts: list[str] = []
+    served = 0
+    for _ in range(6):
+        text = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+        shape = known
+        read, known = parse_domstats_shaped(text, known)
+        assert read == parse_domstats(text)
+        assert {d.name for d in read} >= set(lab_hypervisor.domains)
+        served += isinstance(shape, Shape) and known is shape
+        texts.append(text)
+    assert len(set(texts)) == len(texts)  # the counters moved between the samples
+    assert served >= 3, "no shape read the lab's samples"
