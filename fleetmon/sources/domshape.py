@@ -70,8 +70,9 @@ class Unshaped(NamedTuple):
 def parse_domstats_shaped(
     text: str, known: Shape | Unshaped | None
 ) -> tuple[tuple[DomainStats, ...], Shape | Unshaped]:
-    """parse_domstats(text), read through `known` when it is the Shape of the previous text
-    and the text has its layout; and what is known of this text's layout for the next one.
+    """parse_domstats(text), read through `known` when it is a Shape (of the text parsed
+    before this one) and the text has its layout; and what is known of this text's layout
+    for the next one.
 
     A shape is made when a layout comes twice running (a host whose layout changes at
     every sample, VMs starting and stopping, costs the skeleton, ~12 us, not a shape, ~0.4

@@ -132,9 +132,10 @@ class ProbeOutput:
     ) -> T | None:
         """parsed(sample, name, parser), where `shaped(text, shape)` gives parser(text) and
         the shape for the next text, reading the text faster when it has the layout of
-        the one the shape came from (sources/domshape.py). With a memo, sample 2 is read
-        by the shape of sample 1, and its own shape is kept beside its parse: a streamed
-        host's next pair reads its new sample by it (the memo keeps what sample 2 left)."""
+        the one the shape came from (sources/domshape.py). With a memo, the section's
+        latest shape is kept in it under SHAPE_TEXT, which a streamed host's memo keeps
+        from pair to pair: every sample parsed is read by the shape of the one parsed
+        before it, also when the samples between them were passed over unread."""
         text = self.text(sample, name)
         if text is None:
             return None
@@ -145,15 +146,15 @@ class ProbeOutput:
         try:
             value: T = self.memo[key]
         except KeyError:
-            prev = self.text(sample - 1, name) if sample == 2 else None
-            shape = None if prev is None else self.memo.get((name, _SHAPE + pkey, prev))
-            value, self.memo[(name, _SHAPE + pkey, text)] = shaped(text, shape)
+            skey = (name, "shape of " + pkey, SHAPE_TEXT)
+            value, self.memo[skey] = shaped(text, self.memo.get(skey))
             self.memo[key] = value
         return value
 
 
-#: The memo's key prefix of a parser's shapes (ProbeOutput.parsed_shaped).
-_SHAPE = "shape of "
+#: The text of a memo's key under which a section's latest shape is kept
+#: (ProbeOutput.parsed_shaped): no sample's text, so that it outlives the samples.
+SHAPE_TEXT = ""
 
 
 def _parser_key(parser: Callable[..., Any]) -> str:
