@@ -12,7 +12,9 @@ parsed, reads the next text that has the same layout with a few C-speed passes:
   the shape's (splitting at whitespace and `=`): a digit in a run of whitespace would make
   one more, and no token can vanish (keys have a non-digit, values are not empty), so
   token N of the text is token N of the shape's text;
-- the key tokens (digits included: `vcpu.1.time` is not `vcpu.0.time`) equal the shape's.
+- the key tokens (digits included: `vcpu.1.time` is not `vcpu.0.time`) equal the shape's,
+  and every name token still starts and ends with its quote (digits may have come before
+  or after it: `Domain: 0'vm2'` is no head to parse_domstats()).
 
 Then a value token is all digits exactly where the shape's was (its non-digit characters
 are the shape's), and the records are what parse_domstats() makes of the text: equal
@@ -113,6 +115,8 @@ def _read(text: str, shape: Shape) -> tuple[DomainStats, ...] | None:
     for (str_keys, int_keys), quoted in zip(
         shape.records, compress(values, shape.names), strict=True
     ):
+        if quoted[0] != "'" or quoted[-1] != "'":  # digits before or after the quotes
+            return None
         fields: dict[str, int | str] = dict(zip(int_keys, ints, strict=False))
         fields.update(zip(str_keys, strs, strict=False))
         name = quoted[1:-1]
