@@ -184,6 +184,10 @@ def test_texts_without_a_shape_are_parsed_and_not_tried_again(
         SAMPLE1.replace("Domain: 'vm2'", "Domain: 'vm two'"),
         SAMPLE1.replace("block.0.path=", "block.0.path=a=b"),
         SAMPLE1.replace("  state.reason=1\n", "  state.reason=1\n  state.reason=2\n", 1),
+        # A value `-` (a digit after it would make a negative number) and a tab: only
+        # virsh's usual form gets a shape.
+        SAMPLE1.replace("net.0.name=tap-vm2", "net.0.name=-"),
+        SAMPLE1.replace("  state.state=1\n", "  state.state=1\t\n", 1),
     ):
         assert shape_of(odd, parse_domstats(odd)) is None
         tries = _count_shapes(monkeypatch)
@@ -233,3 +237,15 @@ def test_the_streamed_analysis_with_shapes_is_the_one_without() -> None:
         prev = tick.sections
     assert compared == 9
     assert any(isinstance(v, Shape) for v in memo.values())
+
+
+def test_a_value_dash_that_digits_make_a_negative_number() -> None:
+    """A value `-` followed by digits at the next sample is a negative number to the
+    parser: the digits alone changed, so a shape of the first text would read it as text."""
+    dash = SAMPLE1.replace("net.0.name=tap-vm2", "net.0.name=-")
+    minus = SAMPLE2.replace("net.0.name=tap-vm2", "net.0.name=-5")
+    known: Shape | Unshaped | None = None
+    for text in (dash, dash, minus):
+        read, known = parse_domstats_shaped(text, known)
+        assert read == parse_domstats(text)
+    assert read[0].fields["net.0.name"] == -5

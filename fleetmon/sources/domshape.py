@@ -33,7 +33,7 @@ from itertools import compress
 from typing import NamedTuple
 
 from fleetmon.sources import MAX_DIGITS
-from fleetmon.sources.virsh import DomainStats, parse_domstats
+from fleetmon.sources.virsh import _ODD_ASCII_SPACE, DomainStats, parse_domstats
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 #: An empty value but the last (`in` is ~2.5x slower than this search over 17 KB).
@@ -130,6 +130,10 @@ def shape_of(
     """The shape of `text` (of this `skeleton`, when known), whose parse_domstats() is
     `domains`; None when the text is not one a shape can read (module docstring)."""
     if not domains or not text.isascii() or _EMPTY_VALUE.search(text) or text[-1:] == "=":
+        return None
+    # Only virsh's usual form (as _domstats_fast reads it): a value `-` that digits made
+    # `-5` would be a number to the parser, and odd whitespace splits lines its own way.
+    if "=-" in text or any(c in text for c in _ODD_ASCII_SPACE):
         return None
     tokens = text.replace("=", " ").split()
     walked = _walk(tokens)
