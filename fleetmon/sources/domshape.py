@@ -131,9 +131,11 @@ def shape_of(
     `domains`; None when the text is not one a shape can read (module docstring)."""
     if not domains or not text.isascii() or _EMPTY_VALUE.search(text) or text[-1:] == "=":
         return None
-    # Only virsh's usual form (as _domstats_fast reads it): a value `-` that digits made
-    # `-5` would be a number to the parser, and odd whitespace splits lines its own way.
-    if "=-" in text or any(c in text for c in _ODD_ASCII_SPACE):
+    # Only virsh's usual form (as _domstats_fast reads it): no value that digits could
+    # make `-5`, a number to the parser (`-`, `5-`: `=-` in the skeleton), and no odd
+    # whitespace, which the parser splits lines at its own way.
+    skeleton = text.translate(_NO_DIGITS) if skeleton is None else skeleton
+    if "=-" in skeleton or any(c in text for c in _ODD_ASCII_SPACE):
         return None
     tokens = text.replace("=", " ").split()
     walked = _walk(tokens)
@@ -151,7 +153,7 @@ def shape_of(
         return bytes(picked)
 
     shape = Shape(
-        text.translate(_NO_DIGITS) if skeleton is None else skeleton,
+        skeleton,
         len(tokens),
         tokens[::2],
         mask(names_at),
