@@ -21,9 +21,11 @@ are the shape's), and the records are what parse_domstats() makes of the text: e
 DomainStats (the same fields, ints bounded by MAX_DIGITS, and strings; a record's integer
 fields first in its dict, which no reader of a record depends on), the domain names read
 from the text. A text of another layout is parsed in full, and its layout gets a shape
-when the next sample has it too. A shape is made only of a text that reads back, through
-it, to parse_domstats()'s own result (anything unusual, e.g. `=` in a value or a name
-with a space, gets no shape).
+when the next sample has it too. A shape is made only of virsh's usual form that reads
+back, through it, to parse_domstats()'s own result: no `=` in a value, no name with a
+space, no odd whitespace, and no `=-` in its skeleton (a value `-` or `5-` that digits
+alone make `-5`, a negative number to the parser). tests/test_domshape.py tries every
+single digit put in or taken out, and hypothesis edits of texts and of shapes' texts.
 """
 
 from __future__ import annotations
