@@ -143,15 +143,14 @@ def shape_of(
     walked = _walk(tokens)
     if walked is None:
         return None
-    keys_at, names_at, strs_at, ints_at, records = walked
-    if text.count("=") != len(keys_at) - len(names_at):  # a value holding `=`: no shape
+    names_at, strs_at, ints_at, records = walked
+    if text.count("=") != len(strs_at) + len(ints_at):  # a value holding `=`: no shape
         return None
-    odd = len(tokens) // 2  # names and values: tokens 1, 3, 5...
 
     def mask(positions: list[int]) -> bytes:
-        picked = bytearray(odd)
+        picked = bytearray(len(tokens) // 2)  # one a name or value: tokens 1, 3, 5...
         for p in positions:
-            picked[p // 2] = 1
+            picked[p] = 1
         return bytes(picked)
 
     shape = Shape(
@@ -167,15 +166,14 @@ def shape_of(
     return shape if _read(text, shape) == domains else None
 
 
-_Walked = tuple[list[int], list[int], list[int], list[int], list[_Keys]]
+_Walked = tuple[list[int], list[int], list[int], list[_Keys]]
 
 
 def _walk(tokens: list[str]) -> _Walked | None:
-    """Where the heads and keys (keys_at), the names, the string and the integer values of
-    `tokens` are, and each record's string keys and integer keys; None for tokens that are
-    not `Domain: 'name'` then `key value` pairs (a key of digits alone included: a vanished
-    value could take its place)."""
-    keys_at: list[int] = []
+    """Where the names, the string values and the integer values are among the odd tokens
+    (token 2k + 1 is odd token k), and each record's string keys and integer keys; None for
+    tokens that are not `Domain: 'name'` then `key value` pairs (a key of digits alone
+    included: a vanished value could take its place)."""
     names_at: list[int] = []
     strs_at: list[int] = []
     ints_at: list[int] = []
@@ -185,19 +183,21 @@ def _walk(tokens: list[str]) -> _Walked | None:
         name = tokens[i + 1] if i + 1 < n else ""
         if tokens[i] != _HEAD or len(name) < 2 or name[0] != "'" or name[-1] != "'":
             return None
-        keys_at.append(i)
-        names_at.append(i + 1)
+        names_at.append(i // 2)
         strs: list[str] = []
         ints: list[str] = []
         i += 2
         while i < n and tokens[i] != _HEAD:
             if i + 1 >= n or tokens[i].isdigit():
                 return None
-            keys_at.append(i)
-            (ints_at if tokens[i + 1].isdigit() else strs_at).append(i + 1)
-            (ints if tokens[i + 1].isdigit() else strs).append(tokens[i])
+            if tokens[i + 1].isdigit():
+                ints_at.append(i // 2)
+                ints.append(tokens[i])
+            else:
+                strs_at.append(i // 2)
+                strs.append(tokens[i])
             i += 2
         if len(set(strs + ints)) != len(strs) + len(ints):  # the parser keeps a twice-given
             return None  # key's last value
         records.append((tuple(strs), tuple(ints)))
-    return keys_at, names_at, strs_at, ints_at, records
+    return names_at, strs_at, ints_at, records

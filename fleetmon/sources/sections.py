@@ -111,17 +111,7 @@ class ProbeOutput:
         """parser(text) of the section, None when it is absent or its command failed. With a
         memo, a text already parsed by the same parser is not parsed again (the parsers are
         pure and their results frozen, so sharing them changes nothing)."""
-        text = self.text(sample, name)
-        if text is None:
-            return None
-        if self.memo is None:
-            return parser(text)
-        key = (name, _parser_key(parser), text)
-        try:
-            value: T = self.memo[key]
-        except KeyError:
-            value = self.memo[key] = parser(text)
-        return value
+        return self._parse(sample, name, parser, None)
 
     def parsed_shaped(
         self,
@@ -136,6 +126,15 @@ class ProbeOutput:
         latest shape is kept in it under SHAPE_TEXT, which a streamed host's memo keeps
         from pair to pair: every sample parsed is read by the shape of the one parsed
         before it, also when the samples between them were passed over unread."""
+        return self._parse(sample, name, parser, shaped)
+
+    def _parse(
+        self,
+        sample: int,
+        name: str,
+        parser: Callable[[str], T],
+        shaped: Callable[[str, Any], tuple[T, Any]] | None,
+    ) -> T | None:
         text = self.text(sample, name)
         if text is None:
             return None
@@ -146,8 +145,11 @@ class ProbeOutput:
         try:
             value: T = self.memo[key]
         except KeyError:
-            skey = (name, "shape of " + pkey, SHAPE_TEXT)
-            value, self.memo[skey] = shaped(text, self.memo.get(skey))
+            if shaped is None:
+                value = parser(text)
+            else:
+                skey = (name, "shape of " + pkey, SHAPE_TEXT)
+                value, self.memo[skey] = shaped(text, self.memo.get(skey))
             self.memo[key] = value
         return value
 
