@@ -5,6 +5,7 @@ SIGHUP reloading the inventory, SIGTERM stopping cleanly, and the systemd unit."
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import http.client
 import json
@@ -350,18 +351,28 @@ def test_the_notify_protocol_as_systemd_reads_it(
     assert "Traceback" not in err
 
 
+@contextlib.contextmanager
+def _fast_kvm_fleet(tmp_path: Path, hosts: int, sim: tuple[str, ...]) -> Iterator[Served]:
+    """`fleetmon serve -d 1` on a simulated KVM fleet run with `sim`'s options (a time
+    scale), once every host is live; killed after, if the caller has not stopped it."""
+    with simulated_fleet(tmp_path, hosts=hosts, kind="kvm", extra=sim) as inv:
+        port = free_port()
+        argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1"]
+        served = Served(argv, port)
+        try:
+            served.wait_ready(live=hosts, limit_s=90)
+            yield served
+        finally:
+            served.stop(signal.SIGKILL)
+
+
 @pytest.mark.slow
 def test_sigterm_stops_a_saturated_serve_within_seconds(tmp_path: Path) -> None:
     """60 hosts whose 1 s ticks come 20 times faster than real time: far more samples than
     the client can analyse, so each step of its event loop runs for seconds. SIGTERM still
     ends it promptly (a Python-level handler stops the analysis first), exit 0."""
-    sim = ("--time-scale", "20")
-    with simulated_fleet(tmp_path, hosts=60, kind="kvm", extra=sim) as inv:
-        port = free_port()
-        argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1"]
-        served = Served(argv, port)
+    with _fast_kvm_fleet(tmp_path, 60, ("--time-scale", "20")) as served:
         try:
-            served.wait_ready(live=60, limit_s=90)
             time.sleep(3)  # saturated by now: a backlog in every connection
             # The client behind analyses each host's newest pair and passes over the rest.
             body = served.get("/healthz")[2].decode()
@@ -392,13 +403,8 @@ def test_a_long_serve_keeps_memory_and_descriptors_flat(tmp_path: Path) -> None:
     the next. The open descriptors do not change and the memory of the last third stays
     within a few MB of the first third's (kept samples, memo or shapes growing with the
     ticks would add ~25 KB a host a tick: tens of MB here)."""
-    sim = ("--time-scale", "10", "--containers", "3")
-    with simulated_fleet(tmp_path, hosts=40, kind="kvm", extra=sim) as inv:
-        port = free_port()
-        argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1"]
-        served = Served(argv, port)
+    with _fast_kvm_fleet(tmp_path, 40, ("--time-scale", "10", "--containers", "3")) as served:
         try:
-            served.wait_ready(live=40, limit_s=90)
             time.sleep(8)  # past the first ticks' one-off costs (shapes, memos, imports)
             seen = []
             for _ in range(16):

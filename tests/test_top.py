@@ -245,15 +245,22 @@ def test_without_a_terminal_top_prints_frames(fleet: Path) -> None:
     assert re.search(r"^VM +HOST +STATE +%CPU +%VCPU +DELAY%", out.stdout.decode(), re.M)
 
 
-@pytest.mark.slow
-def test_batch_vms_sorted_by_packets_in_80_columns(fleet: Path) -> None:
-    cmd = [FLEETMON, "top", str(fleet), "-b", "-n", "1", "-d", "0.5", "--view", "vms",
-           "--sort", "txpk", "--no-rules"]  # fmt: skip
+def _frame_80(fleet: Path, view: str, *sort: str) -> list[str]:
+    """One `top --batch` frame of `view` sorted by `sort` (no rules) in an 80-column
+    terminal, its lines, each checked to fit."""
+    cmd = [FLEETMON, "top", str(fleet), "-b", "-n", "1", "-d", "0.5", "--view", view, *sort,
+           "--no-rules"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.decode().splitlines()
-    assert "vms by TXPK desc" in lines[1]
     assert all(len(ln) <= 80 for ln in lines)
+    return lines
+
+
+@pytest.mark.slow
+def test_batch_vms_sorted_by_packets_in_80_columns(fleet: Path) -> None:
+    lines = _frame_80(fleet, "vms", "--sort", "txpk")
+    assert "vms by TXPK desc" in lines[1]
     txpk = _column(lines, "TXPK")
     assert txpk == sorted(txpk, reverse=True)
     rows = _rows(lines)
@@ -269,14 +276,9 @@ def test_batch_vms_sorted_by_packets_in_80_columns(fleet: Path) -> None:
 def test_batch_containers_sorted_by_memory_in_80_columns(fleet: Path) -> None:
     """`podman stats` across the fleet: the simulator's Linux and KVM hosts run two
     containers each (Docker on cgroup v2, Podman on v1); the down host has none."""
-    cmd = [FLEETMON, "top", str(fleet), "-b", "-n", "1", "-d", "0.5", "--view", "containers",
-           "-o", "mem", "--no-rules"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.decode().splitlines()
+    lines = _frame_80(fleet, "containers", "-o", "mem")
     assert "containers by MEM desc" in lines[1]
     assert re.search(r"  VMs \d+  containers \d+$", lines[1])
-    assert all(len(ln) <= 80 for ln in lines)
     rows = _rows(lines)
     hosts = {r[1] for r in rows}
     assert hosts
