@@ -71,13 +71,19 @@ class Cluster:
         stop(self.scheduler)
 
 
-def start_cluster(folder: Path, workers: dict[str, Sequence[str]], wait_s: float = 60) -> Cluster:
+def start_cluster(
+    folder: Path,
+    workers: dict[str, Sequence[str]],
+    wait_s: float = 60,
+    tls: Sequence[str] = (),
+) -> Cluster:
     """A scheduler on a free loopback port and one single-thread worker per entry of
-    `workers` (name -> extra CLI options, e.g. ["--resources", "site-a=1"]), all registered."""
+    `workers` (name -> extra CLI options, e.g. ["--resources", "site-a=1"]), all registered.
+    `tls`: the --tls-* options of the scheduler and the workers (its scheme is then tls)."""
     sched_file = folder / "scheduler.json"
     sched = _start(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(sched_file)],
+         "--scheduler-file", str(sched_file), *(["--protocol", "tls", *tls] if tls else [])],
         folder / "scheduler.log",
     )  # fmt: skip
     cluster = Cluster("", sched, folder=folder)
@@ -91,7 +97,7 @@ def start_cluster(folder: Path, workers: dict[str, Sequence[str]], wait_s: float
         for name, extra in workers.items():
             cluster.workers[name] = _start(
                 [DASK, "worker", cluster.address, "--name", name, "--nthreads", "1",
-                 "--host", "127.0.0.1", "--no-dashboard", *extra],
+                 "--host", "127.0.0.1", "--no-dashboard", *tls, *extra],
                 folder / f"worker-{name}.log",
             )  # fmt: skip
         for name in workers:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from clirun import fleetmon
 from daskcli import Cluster, Sim, require_dask, start_cluster, start_sim, stop, stop_sim
+from tlsfiles import self_signed
 
 pytestmark = pytest.mark.slow
 
@@ -245,3 +246,62 @@ def test_a_worker_killed_mid_run_has_its_shards_retried(tmp_path: Path) -> None:
     assert retried, report["notes"]
     assert all(f"its worker {b_addr}" in n for n in retried), report["notes"]
     assert list(_worker_shards(report)) == [c.worker_address("a")]
+
+
+def _tls_env(crt: Path, key: Path) -> dict[str, str]:
+    """Dask's client TLS settings as the README names them (environment variables)."""
+    return {
+        "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(crt),
+        "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(crt),
+        "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key),
+    }
+
+
+def test_a_tls_cluster_runs_with_dask_s_tls_settings_and_says_when_they_are_missing(
+    sim: Sim, tmp_path: Path
+) -> None:
+    require_dask()
+    crt, key = self_signed(tmp_path)
+    stranger = self_signed(tmp_path, "stranger")  # a certificate the cluster does not trust
+    c = start_cluster(
+        tmp_path, {"any": []}, tls=["--tls-ca-file", str(crt), "--tls-cert", str(crt),
+                                    "--tls-key", str(key)],
+    )  # fmt: skip
+    inv = _unpin(_unpin(sim.inventory, "a", tmp_path / "a.yaml"), "b", tmp_path / "inv.yaml")
+    args = ("run", inv, "--cluster", c.address, "-q", "--format", "json", "--history", "none")
+    try:
+        assert c.address.startswith("tls://127.0.0.1:")
+        missing = fleetmon(*args, env={k: "" for k in _tls_env(crt, key)})
+        good = fleetmon(*args, timeout=300, env=_tls_env(crt, key))
+        refused = fleetmon(*args, "--connect-timeout", "3", env=_tls_env(*stranger))
+        unreadable = fleetmon(*args, env=_tls_env(tmp_path / "nowhere.crt", key))
+    finally:
+        c.close()
+    assert missing.returncode == 4
+    assert missing.stdout == ""
+    assert missing.stderr == (
+        f"fleetmon: error: --cluster {c.address}: tls:// needs Dask's TLS settings"
+        " (distributed.comm.tls: ca-file, client.cert, client.key; or"
+        " DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"
+        " and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY)\n"
+    )
+    assert unreadable.returncode == 4
+    assert unreadable.stderr == (
+        f"fleetmon: error: --cluster {c.address}: Dask's TLS settings (ca-file"
+        f" {tmp_path}/nowhere.crt, client.cert {tmp_path}/nowhere.crt, client.key {key}):"
+        " [Errno 2] No such file or directory\n"
+    )
+    report = json.loads(good.stdout)
+    assert Counter(h["status"] for h in report["hosts"]) == {"ok": 24}, good.stderr
+    assert list(_worker_shards(report)) == [c.worker_address("any")]
+    assert c.worker_address("any").startswith("tls://")
+    # A client whose certificate the cluster does not trust (nor it the cluster's): every
+    # host is accounted for with the reason, and no traceback.
+    assert refused.returncode == 3, refused.stderr
+    assert "Traceback" not in refused.stderr
+    failed = json.loads(refused.stdout)["hosts"]
+    assert len(failed) == 24
+    assert {h["status"] for h in failed} == {"shard_failed"}
+    assert all(
+        h["error"].startswith(f"cannot reach the Dask scheduler at {c.address}: ") for h in failed
+    ), failed[0]["error"]

@@ -95,6 +95,40 @@ def test_a_shard_s_deadline_counts_its_waves_of_forks() -> None:
         ("local:0", "--cluster 'local:0': local:N needs a number of workers, 1-256"),
         ("local:", "--cluster 'local:': local:N needs a number of workers, 1-256"),
         (
+            "tcp://",
+            "--cluster 'tcp://': expected a Dask scheduler address (tcp://HOST:PORT) or local:N",
+        ),
+        (
+            "tcp://sched",
+            "--cluster 'tcp://sched': expected the scheduler's port, 1-65535"
+            " (`dask scheduler` listens on 8786 by default)",
+        ),
+        (
+            "tcp://sched:0",
+            "--cluster 'tcp://sched:0': expected the scheduler's port, 1-65535"
+            " (`dask scheduler` listens on 8786 by default)",
+        ),
+        (
+            "tcp://sched:99999",
+            "--cluster 'tcp://sched:99999': expected the scheduler's port,"
+            " 1-65535 (`dask scheduler` listens on 8786 by default)",
+        ),
+        (
+            "foo://sched:8786",
+            "--cluster 'foo://sched:8786': unknown scheme 'foo': tcp:// or"
+            " tls:// (with Dask's TLS settings)",
+        ),
+        (
+            "inproc://sched:8786",
+            "--cluster 'inproc://sched:8786': unknown scheme 'inproc':"
+            " tcp:// or tls:// (with Dask's TLS settings)",
+        ),
+        (
+            "tcp://a b:8786",
+            "--cluster 'tcp://a b:8786': expected a Dask scheduler address"
+            " (tcp://HOST:PORT) or local:N",
+        ),
+        (
             "sched:8786",
             "--cluster 'sched:8786': expected a Dask scheduler address (tcp://HOST:PORT)"
             " or local:N",
@@ -110,6 +144,8 @@ def test_bad_cluster_addresses_are_refused(text: str, message: str) -> None:
 def test_cluster_options_parse() -> None:
     assert parse_cluster("local:2") == ("local", 2)
     assert parse_cluster("tcp://10.0.0.5:8786") == ("tcp://10.0.0.5:8786", 0)
+    assert parse_cluster("tls://sched.example:8786/") == ("tls://sched.example:8786", 0)
+    assert parse_cluster("tcp://[::1]:8786") == ("tcp://[::1]:8786", 0)
 
 
 def test_without_dask_cluster_says_how_to_install_it(tmp_path: Path) -> None:

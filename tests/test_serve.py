@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import http.client
 import json
 import os
@@ -25,14 +24,11 @@ from typing import Any
 import bcrypt
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fleetmon.cli.options import build_parser
 from tests.livesim import FLEETMON, simulated_fleet
 from tests.sshd_util import free_port
+from tests.tlsfiles import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,35 +164,7 @@ def test_serve_answers_from_the_latest_tick(fleet: Path, tmp_path: Path) -> None
 
 
 def _tls_files(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    crt, pem = tmp / "server.crt", tmp / "server.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return crt, pem
+    return self_signed(tmp)
 
 
 @pytest.mark.slow

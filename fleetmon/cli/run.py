@@ -79,9 +79,9 @@ def _cluster_session(args: argparse.Namespace) -> Iterator[Session | None]:
     if args.cluster is None:
         yield None
         return
-    from fleetmon.cluster.session import Session, load_distributed, parse_cluster
+    from fleetmon.cluster.session import Session, check_tls, load_distributed, parse_cluster
 
-    parse_cluster(args.cluster)
+    address = parse_cluster(args.cluster)[0]
     if args.save_raw:
         raise OptionError("--save-raw cannot be used with --cluster: raw output stays on workers")
     # The scheduler is reached while ansible.cfg is read: --connect-timeout, else the default.
@@ -89,7 +89,8 @@ def _cluster_session(args: argparse.Namespace) -> Iterator[Session | None]:
     session = Session(args.cluster, timeout_s, preload=("fleetmon.cli.main",))
     try:
         session.prestart()
-        load_distributed()  # or say how to install it, before anything is read or probed
+        # Or say how to install it, or set up TLS, before anything is read or probed.
+        check_tls(address, load_distributed())
         yield session.start()
     finally:
         session.close()

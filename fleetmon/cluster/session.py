@@ -14,6 +14,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 from collections.abc import Sequence
@@ -73,18 +74,70 @@ def load_distributed() -> ModuleType:
     return distributed
 
 
+#: The Dask schemes a scheduler is reached by: `tcp://`, and `tls://` with Dask's TLS
+#: settings (ws, wss and ucx need packages fleetmon does not install; inproc is one
+#: process's own).
+SCHEMES = ("tcp", "tls")
+_ADDRESS = re.compile(
+    r"(?P<scheme>[a-z]+)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)(?::(?P<port>[0-9]{1,5}))?/?"
+)
+
+
 def parse_cluster(text: str) -> tuple[str, int]:
-    """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0)."""
+    """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0).
+    OptionError for anything else, saying what was expected."""
     if text.startswith("local:"):
         n = text.removeprefix("local:")
         if not n.isdigit() or not 1 <= int(n) <= 256:
             raise OptionError(f"--cluster {text!r}: local:N needs a number of workers, 1-256")
         return "local", int(n)
-    if "://" not in text:
+    found = _ADDRESS.fullmatch(text)
+    if found is None:
         raise OptionError(
             f"--cluster {text!r}: expected a Dask scheduler address (tcp://HOST:PORT) or local:N"
         )
-    return text, 0
+    if found["scheme"] not in SCHEMES:
+        raise OptionError(
+            f"--cluster {text!r}: unknown scheme {found['scheme']!r}: tcp:// or tls://"
+            " (with Dask's TLS settings)"
+        )
+    port = found["port"]
+    if port is None or not 1 <= int(port) <= 65535:
+        raise OptionError(
+            f"--cluster {text!r}: expected the scheduler's port, 1-65535"
+            " (`dask scheduler` listens on 8786 by default)"
+        )
+    return text.rstrip("/"), 0
+
+
+#: The Dask settings a `tls://` client needs (`distributed.comm.tls` in a Dask
+#: configuration file, or these variables).
+TLS_SETTINGS = (
+    "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"
+    " and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"
+)
+
+
+def check_tls(address: str, distributed: ModuleType) -> None:
+    """OptionError when `address` is tls:// and Dask's configuration gives the client no
+    TLS context (Dask would fail inside its connect with a TypeError)."""
+    if not address.startswith("tls://"):
+        return
+    try:
+        args = distributed.Security().get_connection_args("client")
+    except (OSError, ValueError) as exc:  # a file that cannot be read, a key not PEM
+        import dask
+
+        named = ", ".join(
+            f"{k} {dask.config.get('distributed.comm.tls.' + k, None)}"
+            for k in ("ca-file", "client.cert", "client.key")
+        )
+        raise OptionError(f"--cluster {address}: Dask's TLS settings ({named}): {exc}") from None
+    if args.get("ssl_context") is None:
+        raise OptionError(
+            f"--cluster {address}: tls:// needs Dask's TLS settings"
+            f" (distributed.comm.tls: ca-file, client.cert, client.key; or {TLS_SETTINGS})"
+        )
 
 
 def _forkserver(preload: Sequence[str]) -> None:
