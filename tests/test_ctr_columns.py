@@ -168,3 +168,31 @@ def test_read_columns_blocks_of_mounts() -> None:
     assert cols.values == {"np": [9, 8], "nt": [2, 4], "ca": [5, 6]}
     assert read_columns(text.replace(f"docker/{OTHER}\tca", f"docker/{HEX}\tca")) is None
     assert read_columns("#cgroup v2\n") is None
+
+
+def test_a_streamed_host_s_heads_are_made_again_for_new_names_or_version() -> None:
+    """The rows' names and labels are kept with the cgroup_mem columns between ticks, and
+    made again when the names lookup (a new read of ctr_names) or the version is another."""
+    c1, c2, gauges = CASES["limits, no limit, a counter gone down"]
+    out = _output(c1, c2, gauges, f'"id":"{HEX}","names":["web"]\n')
+    cols = containers._columns(out)
+    assert cols is not None
+    g = cols[2]
+    names = containers._names_of(f'"id":"{HEX}","names":["web"]\n')
+    first, _vms = containers._from_columns(*cols, names, 4, 1.0)
+    assert first == list(compute_containers(out, 4, 1.0).rows)
+    assert [r.name for r in first] == ["db", "fedcba987654", "web"]
+    kept = g.heads[0][2]
+    assert containers._from_columns(*cols, names, 4, 1.0)[0] == first
+    assert g.heads[0][2] is kept  # not made again
+    renamed = containers._names_of(f'"id":"{HEX}","names":["api"]\n"id":"{OTHER}","names":["db"]\n')
+    heads = g.heads_for(renamed, 2)
+    assert heads is not kept
+    assert [name for _i, name, _labels in heads.rows] == [
+        "api", "db (db)", f"db ({OTHER[:12]})",
+    ]  # fmt: skip
+    assert g.heads_for(renamed, 2) is heads
+    v1 = g.heads_for(renamed, 1)
+    assert {labels["cgroup"] for _i, _n, labels in v1.rows} == {"v1"}
+    assert [i for i, _vm in v1.vms] == [i for i, _vm in heads.vms] == [V2_DIRS.index(
+        "machine.slice/machine-qemu\\x2d1\\x2dweb.scope")]  # fmt: skip

@@ -149,7 +149,7 @@ def compute_containers(
     columns = _columns(out)
     if columns is not None:
         found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
-        return CtrResult(tuple(sorted(_unique(found), key=_NAME)), on_vms)
+        return CtrResult(tuple(found), on_vms)
     (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
@@ -209,13 +209,48 @@ def _columns_of(text: str) -> Columns | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Heads:
+    """What a cgroup_mem section's rows are, for one names lookup and cgroup version: each
+    container's column, its name (made unique) and labels, in the rows' order (by name);
+    each libvirt VM's column and domain id."""
+
+    rows: tuple[tuple[int, str, Mapping[str, str]], ...]
+    vms: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Gauges:
     """The cgroup_mem section's columns, what each of its cgroups is, and their order by
-    path (the rows' order before they are sorted by name)."""
+    path (the rows' order before they are sorted by name). `heads`: the last _Heads made
+    of them, with the names lookup and version it was made for (a streamed host's are the
+    same at every tick until its cgroup_mem or ctr_names is read again)."""
 
     cols: Columns
     idents: tuple[Ident | None, ...]
     order: tuple[int, ...]
+    heads: list[tuple[Callable[[str], str | None], int, _Heads]] = field(default_factory=list)
+
+    def heads_for(self, names: Callable[[str], str | None], version: int) -> _Heads:
+        """The rows' heads (made once for a lookup and version, then kept)."""
+        if self.heads and self.heads[0][0] is names and self.heads[0][1] == version:
+            return self.heads[0][2]
+        rows: list[Row] = []
+        at: list[int] = []
+        vms: list[tuple[int, str]] = []
+        for i in self.order:
+            ident = self.idents[i]
+            if ident is None:
+                continue
+            if ident.kind == "qemu":
+                vms.append((i, ident.id))
+                continue
+            at.append(i)
+            rows.append(Row(names(ident.id) or ident.name or ident.id[:12], {},
+                            _labels(ident, version)))  # fmt: skip
+        by_name = sorted(zip(_unique(rows), at, strict=True), key=lambda p: p[0].name)
+        heads = _Heads(tuple((i, r.name, r.labels) for r, i in by_name), tuple(vms))
+        self.heads[:] = [(names, version, heads)]
+        return heads
 
 
 def _gauges_of(text: str) -> _Gauges | None:
@@ -234,26 +269,23 @@ def _from_columns(
     host_cpus: int | None,
     dt: float | None,
 ) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]]]:
-    """compute_containers' rows and VMs when every section is columns of the same
-    containers (none started between the samples): the metrics a column at a time."""
+    """compute_containers' rows (in their order, by name) and VMs when every section is
+    columns of the same containers (none started between the samples): the metrics a
+    column at a time."""
     columns = metric_columns(s1, s2, g.cols, host_cpus, dt)
     each = list(zip(*columns, strict=True))
     anon, read, write = columns[6], columns[9], columns[10]
-    rows: list[Row] = []
-    vms: dict[str, Mapping[str, MetricValue]] = {}
-    for i in g.order:
-        ident = g.idents[i]
-        if ident is None:
-            continue
-        if ident.kind == "qemu":
-            vms[ident.id] = {
-                "vm.host_rss_bytes": anon[i],
-                "vm.host_read_bytes_per_s": read[i],
-                "vm.host_write_bytes_per_s": write[i],
-            }
-            continue
-        name = names(ident.id) or ident.name or ident.id[:12]
-        rows.append(Row(name, dict(zip(METRICS, each[i], strict=True)), _labels(ident, s2.version)))
+    heads = g.heads_for(names, s2.version)
+    vms: dict[str, Mapping[str, MetricValue]] = {
+        vm: {
+            "vm.host_rss_bytes": anon[i],
+            "vm.host_read_bytes_per_s": read[i],
+            "vm.host_write_bytes_per_s": write[i],
+        }
+        for i, vm in heads.vms
+    }
+    rows = [Row(name, dict(zip(METRICS, each[i], strict=True)), labels)
+            for i, name, labels in heads.rows]  # fmt: skip
     return rows, vms
 
 
