@@ -31,6 +31,8 @@ import fleetmon
 
 PKG = Path(fleetmon.__file__).parent
 MAX_LINES = 400
+#: A function longer than this is a sign to split it (the house style).
+MAX_FUNCTION_LINES = 60
 
 #: Stage -> the stages it may import (besides itself and the top-level errors module).
 ALLOWED: dict[str, set[str]] = {
@@ -254,6 +256,21 @@ def test_module_stays_small(module: str) -> None:
     assert lines <= MAX_LINES, f"{module} has {lines} lines (split past {MAX_LINES})"
 
 
+def _long_functions(source: str) -> list[tuple[str, int]]:
+    """Each function (or method) over MAX_FUNCTION_LINES lines, with its length."""
+    return [
+        (node.name, (node.end_lineno or node.lineno) - node.lineno + 1)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_functions_stay_short(module: str) -> None:
+    assert _long_functions(MODULES[module].read_text()) == []
+
+
 def test_the_checks_can_fail(tmp_path: Path) -> None:
     """The detectors catch what they are for (so a green run means something)."""
     bad = tmp_path / "bad.py"
@@ -267,6 +284,10 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
     ]
     assert "open" in calls
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    assert _long_functions(f"def long():\n{body}\ndef short():\n    pass\n") == [
+        ("long", MAX_FUNCTION_LINES + 1)
+    ]
     assert _stage("fleetmon.render.text") == "render"
     assert "collect" not in ALLOWED["render"]
     assert "collect" not in ALLOWED["inventory"]

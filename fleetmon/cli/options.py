@@ -12,6 +12,7 @@ from typing import NoReturn
 from fleetmon import __version__
 from fleetmon.cli.argtypes import non_negative_int as _non_negative_int
 from fleetmon.cli.argtypes import positive as _positive
+from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
 from fleetmon.cli.exportoptions import add_export_options
 from fleetmon.errors import EXIT_INPUT
 
@@ -240,18 +241,25 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
         _add_history_option(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
-    parser = _Parser(
-        prog="fleetmon",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _add_lock_options(run: argparse.ArgumentParser) -> None:
+    """--lock, --no-lock, --lock-wait: overlapping cron runs."""
+    run.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="lock file (default: beside the first output that is a regular file)",
     )
-    parser.add_argument("--version", action="version", version=f"fleetmon {__version__}")
-    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run.add_argument("--no-lock", action="store_true", help="do not take the lock")
+    run.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait this long for another run's lock before giving up (default 0: at once)",
+    )
 
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`fleetmon run` and its options."""
     run = sub.add_parser("run", help="collect the fleet and report")
     _add_inventory_args(run)  # -i is --interval here
     run.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
@@ -301,28 +309,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest probe output accepted from one host",
     )
-    run.add_argument(
-        "--lock",
-        metavar="FILE",
-        help="lock file (default: beside the first output that is a regular file)",
-    )
-    run.add_argument("--no-lock", action="store_true", help="do not take the lock")
-    run.add_argument(
-        "--lock-wait",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="wait this long for another run's lock before giving up (default 0: at once)",
-    )
+    _add_lock_options(run)
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
-    from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
-
     add_cluster_options(run, _positive)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_history_option(run)
     _add_keep_option(run)
     _add_vault_options(run)
     _add_render_options(run)
+
+
+def _add_rules_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`fleetmon rules lint` and `fleetmon rules list`."""
+    rules = sub.add_parser("rules", help="check rule files, or show which apply where")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    lint = rsub.add_parser("lint", help="check rule files (on top of the shipped playbooks)")
+    lint.add_argument("files", nargs="+", metavar="FILE", help="rule file or folder")
+    lint.add_argument("--no-default-rules", action="store_true", help="check the files alone")
+    lint.add_argument(
+        *("-i", "--inventory"), action="append", default=[], dest="inventories",
+        metavar="SOURCE", help="count the hosts each problem makes UNKNOWN (their variables)",
+    )  # fmt: skip
+    lint.add_argument(
+        "--raw", metavar="DIR", help="a --save-raw folder: count each rule's UNKNOWN subjects"
+    )
+    lst = rsub.add_parser("list", help="print the rules that apply to each host")
+    _add_inventory_args(lst, "-i")
+    _add_rule_files(lst)
+    lst.add_argument("-l", "--limit", metavar="PATTERN")
+    _add_vault_options(lst)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(
+        prog="fleetmon",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fleetmon {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run_parser(sub)
 
     rep = sub.add_parser("report", help="recompute the reports from a --save-raw folder")
     rep.add_argument("raw_dir", metavar="DIR")
@@ -363,21 +392,5 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_live(sub, _positive, _add_inventory_args, _add_rule_files, _add_vault_options)
 
-    rules = sub.add_parser("rules", help="check rule files, or show which apply where")
-    rsub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
-    lint = rsub.add_parser("lint", help="check rule files (on top of the shipped playbooks)")
-    lint.add_argument("files", nargs="+", metavar="FILE", help="rule file or folder")
-    lint.add_argument("--no-default-rules", action="store_true", help="check the files alone")
-    lint.add_argument(
-        *("-i", "--inventory"), action="append", default=[], dest="inventories",
-        metavar="SOURCE", help="count the hosts each problem makes UNKNOWN (their variables)",
-    )  # fmt: skip
-    lint.add_argument(
-        "--raw", metavar="DIR", help="a --save-raw folder: count each rule's UNKNOWN subjects"
-    )
-    lst = rsub.add_parser("list", help="print the rules that apply to each host")
-    _add_inventory_args(lst, "-i")
-    _add_rule_files(lst)
-    lst.add_argument("-l", "--limit", metavar="PATTERN")
-    _add_vault_options(lst)
+    _add_rules_parser(sub)
     return parser

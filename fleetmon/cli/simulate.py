@@ -60,6 +60,31 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """What `simulate` writes: the inventory, its key and known_hosts, or a history."""
+    p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
+    p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
+    p.add_argument(
+        "--client-key-out",
+        metavar="FILE",
+        help="write the client key the hosts accept (default: INVENTORY.key)",
+    )
+    p.add_argument(
+        "--fill-history",
+        metavar="PATH",
+        help="no server: write --days of runs of the fleet, every --every, into this history "
+        "(a simulated clock, trends built in) and exit",
+    )
+    p.add_argument("--days", type=float, default=7.0, metavar="N", help="with --fill-history")
+    p.add_argument("--every", default="5m", metavar="DURATION", help="with --fill-history")
+    p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
+    p.add_argument(
+        "--known-hosts-out",
+        metavar="FILE",
+        help="write the hosts' known_hosts (default: INVENTORY.known_hosts)",
+    )
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Add the `simulate` options to its subparser."""
     p.add_argument("--hosts", type=_count, default=200, metavar="N", help="hosts to play")
@@ -109,27 +134,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="Linux hosts that are guests of the fleet's KVM VMs (their SMBIOS UUID the"
         " domain's): each guest seen from both sides (--kind mixed)",
     )
-    p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
-    p.add_argument("--inventory-out", metavar="FILE", help="write the matching YAML inventory")
-    p.add_argument(
-        "--client-key-out",
-        metavar="FILE",
-        help="write the client key the hosts accept (default: INVENTORY.key)",
-    )
-    p.add_argument(
-        "--fill-history",
-        metavar="PATH",
-        help="no server: write --days of runs of the fleet, every --every, into this history "
-        "(a simulated clock, trends built in) and exit",
-    )
-    p.add_argument("--days", type=float, default=7.0, metavar="N", help="with --fill-history")
-    p.add_argument("--every", default="5m", metavar="DURATION", help="with --fill-history")
-    p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
-    p.add_argument(
-        "--known-hosts-out",
-        metavar="FILE",
-        help="write the hosts' known_hosts (default: INVENTORY.known_hosts)",
-    )
+    _add_output_options(p)
 
 
 def write_files(sim: Simulator, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
