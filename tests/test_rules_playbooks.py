@@ -89,3 +89,23 @@ def test_metric_not_computable_this_run_is_unknown() -> None:
             "oom.kills is null for h: not computable this run (see notes)",
         ),
     ]
+
+
+def test_a_hypervisor_whose_vm_list_failed_is_one_critical_finding() -> None:
+    """virsh or xl failed (the hv.* figures null, as analyse/vms leaves them): one finding
+    saying so, not an UNKNOWN per hypervisor rule; with the list, that rule passes."""
+    failed = dict.fromkeys(HV)
+    for hv, rule, message in (
+        ("kvm", "kvm-vms-not-reported", "libvirt on hv1 gave no VM list: its VMs are not checked"),
+        ("xen", "xen-vms-not-reported",
+         "xl on hv1 gave no domain list: its domains are not checked"),
+    ):  # fmt: skip
+        found = _eval(host("hv1", (), {**HOST, **failed}), fleetmon_hypervisor=hv)
+        assert [(f.rule, f.severity) for f in found] == [(rule, Severity.CRITICAL)]
+        assert found[0].message == f"{message} (see the host's notes)"
+        assert _eval(host("hv1", (), {**HOST, **HV}), fleetmon_hypervisor=hv) == []
+        # A figure null for another reason (every VM restarted between the samples) is
+        # still UNKNOWN.
+        found = _eval(host("hv1", (), {**HOST, **HV, "hv.vm_cpu_pct": None}),
+                      fleetmon_hypervisor=hv)  # fmt: skip
+        assert [(f.rule, f.severity) for f in found] == [(f"{hv}-host-guest-cpu", Severity.UNKNOWN)]
