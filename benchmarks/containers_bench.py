@@ -12,6 +12,9 @@
   run does (a file per fleet in the temporary folder, kept across the rounds); CPU per host
   of the client process, and analyse_host alone on one simulated host in this process.
   Target: <= 1 ms more per host.
+- live: the live modes' path (top, serve) in this process on 60 simulated Linux hosts with
+  200 containers and with none, 11 ticks 2 s apart: each tick split, paired with the one
+  before, analysed, the memo kept for the next (collect/stream.py); CPU per host per tick.
 Usage: .venv/bin/python benchmarks/containers_bench.py [--quick]
 """
 
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +36,21 @@ from fleet import measure_clients
 from measure import log, machine, save, table
 from simulated import sim_job, simulator
 
-from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.analyse.pipeline import analyse_host, analyse_output
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
-from fleetmon.model import HostSpec, RawResult, Status
+from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, ScriptInfo
 from fleetmon.sim.captures import load_captures
 from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sim.render import Moment
+from fleetmon.sources.sections import Section, keep_for_next, pair_output, split_tick
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT / "tests" / "data" / "couchbase-platform" / "cgroup" / "test"
 TARGET_PROBE_MS = 20.0
 TARGET_CLIENT_MS = 1.0
+LIVE_NONCE = "0123456789abcdef"
 V1_CONTROLLERS = {"cpu": "cpu", "cpuacct": "cpu", "memory": "memory", "blkio": "io",
                   "pids": "pids"}  # fmt: skip
 
@@ -129,6 +135,59 @@ def analyse_ms(per_host: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _streamed_texts(hosts: int, per_host: int, ticks: int) -> list[tuple[str, list[str]]]:
+    """Each simulated Linux host's name and its streamed ticks, 2 s apart (as the
+    simulator's looping probe prints them)."""
+    fleet = with_containers(
+        make_fleet(hosts, "linux", 1, {}, endpoints("127.0.1.1", hosts, 22, 1)), per_host, 1
+    )
+    info = ScriptInfo(nonce=LIVE_NONCE, interval_s=2.0, hypervisor="auto")
+    caps = load_captures()
+    t0 = 1_790_000_000.0
+    return [
+        (host.name, [Answer(caps, host, info, "", "").tick(k, Moment(10.0 + 2 * k, t0 + 2 * k),
+                                                           k == 1) for k in range(1, ticks + 1)])
+        for host in fleet
+    ]  # fmt: skip
+
+
+def live_pair_ms(texts: list[tuple[str, list[str]]]) -> float:
+    """CPU ms per host per tick of the live modes' path in this process: each tick split,
+    paired with the previous one, analysed, and the memo kept for the next pair as
+    collect/stream.py does (the first pair, which parses both samples, included)."""
+    t0 = time.process_time()
+    pairs = 0
+    for name, ticks in texts:
+        once: dict[str, Section] = {}
+        prev: Mapping[str, Section] | None = None
+        memo: dict[tuple[str, str, str], Any] = {}
+        for text in ticks:
+            tick = split_tick(text, LIVE_NONCE)
+            once.update(tick.once)
+            if prev is not None:
+                out = pair_output(once, prev, tick.sections, memo)
+                analyse_output(HostReport(name, "127.0.0.1", (), Status.OK, None), out,
+                               counters=False)  # fmt: skip
+                keep_for_next(out)
+                pairs += 1
+            prev = tick.sections
+    return (time.process_time() - t0) * 1000 / pairs
+
+
+def bench_live(hosts: int, rounds: int, n: int = 200) -> dict[str, Any]:
+    """The live modes' CPU per host per tick (in process) with n containers and none,
+    rounds interleaved."""
+    texts = {k: _streamed_texts(hosts, k, 11) for k in (n, 0)}
+    ms: dict[int, list[float]] = {n: [], 0: []}
+    for _ in range(rounds):
+        for k in (n, 0):
+            ms[k].append(live_pair_ms(texts[k]))
+    with_, without = statistics.median(ms[n]), statistics.median(ms[0])
+    log(f"live: {n} containers {with_:.3f} ms a pair, none {without:.3f}")
+    pair = {"containers": with_, "none": without, "added": with_ - without}
+    return {"hosts": hosts, "rounds": rounds, "ticks": 11, "pair_ms": pair}
+
+
 def bench_client(hosts: int, rounds: int, n: int = 200) -> dict[str, Any]:
     """fleetmon run's CPU per host against simulated hosts with n containers and none."""
     cpu: dict[int, list[float]] = {n: [], 0: []}
@@ -160,6 +219,9 @@ def render(doc: dict[str, Any]) -> str:
     c = doc["client"]["cli_cpu_ms_per_host"]
     rows.append(("fleetmon run CPU per host", c["containers"], c["none"], c["added"],
                  f"<= {TARGET_CLIENT_MS:g}"))  # fmt: skip
+    lv = doc["live"]["pair_ms"]
+    rows.append(("live pair per host (in process)", lv["containers"], lv["none"], lv["added"],
+                 f"<= {TARGET_CLIENT_MS:g}"))  # fmt: skip
     a = doc["client"]["analyse_host_ms"]
     rows.append(("analyse_host per host", a["containers"], a["none"],
                  a["containers"] - a["none"], "-"))  # fmt: skip
@@ -171,6 +233,7 @@ def bench(quick: bool = False) -> dict[str, Any]:
     doc: dict[str, Any] = {"machine": machine()}
     doc["probe"] = bench_probe(3 if quick else 7)
     doc["client"] = bench_client(20 if quick else 50, 1 if quick else 3)
+    doc["live"] = bench_live(20 if quick else 60, 3 if quick else 7)
     return doc
 
 

@@ -27,9 +27,9 @@ from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
 from fleetmon.sources.sections import (
-    SHAPE_TEXT,
     ProbeOutput,
     Section,
+    keep_for_next,
     marker,
     pair_output,
     split_output,
@@ -242,14 +242,7 @@ class StreamCollector:
                 self.on_pair(i, out)
             except Exception:  # one host's bug never stops the others' analysis
                 log.warning("%s: analysis failed", self.hosts[i].name, exc_info=True)
-            if out.memo is not None:
-                # What the next pair can reuse: the parses of this pair's second sample and
-                # of the once-per-run sections (the next pair's sample 1 is this one's 2),
-                # and the sections' latest shapes (SHAPE_TEXT).
-                keep = {id(sec.text) for (n, _), sec in out.sections.items() if n != 1}
-                keep.add(id(SHAPE_TEXT))
-                for key in [k for k in out.memo if id(k[2]) not in keep]:
-                    del out.memo[key]
+            keep_for_next(out)
             done += 1
         return done
 

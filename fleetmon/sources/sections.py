@@ -274,3 +274,15 @@ def pair_output(
             if name != TICK_END_SECTION:
                 sections[(sample, name)] = Section(sample, name, sec.text, sec.rc)
     return ProbeOutput(sections, memo)
+
+
+def keep_for_next(out: ProbeOutput) -> None:
+    """Drop from a streamed pair's memo what the next pair cannot reuse: it keeps the parses
+    of this pair's second sample and of the once-per-run sections (the next pair's sample 1
+    is this one's 2), and the sections' latest shapes (SHAPE_TEXT)."""
+    if out.memo is None:
+        return
+    keep = {id(sec.text) for (n, _), sec in out.sections.items() if n != 1}
+    keep.add(id(SHAPE_TEXT))
+    for key in [k for k in out.memo if id(k[2]) not in keep]:
+        del out.memo[key]
