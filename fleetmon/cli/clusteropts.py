@@ -16,7 +16,8 @@ def add_cluster_options(p: argparse.ArgumentParser, positive: Positive) -> None:
         "--cluster",
         metavar="ADDRESS|local:N",
         help="collect and analyse in shards on a Dask cluster: its scheduler's address "
-        "(tcp://HOST:8786), or local:N for N local worker processes (pip install "
+        "(tcp://HOST:8786, or tls://HOST:8786 with Dask's TLS settings), or local:N for N "
+        "local worker processes (pip install "
         "'fleetmon[cluster]')",
     )
     p.add_argument(
