@@ -43,6 +43,27 @@ def test_version() -> None:
         (["run", "inventories/localhost.yaml", "--bogus"], "unrecognized arguments: --bogus"),
         (["run", "inventories/localhost.yaml", "-o", "/nonexistent/dir/r.json"], "/nonexistent"),
         (["report", "/nonexistent-raw-dir"], "/nonexistent-raw-dir"),
+        # Two outputs in one place: texts run into each other, or one replaces the other.
+        (
+            ["run", "inventories/localhost.yaml", "--html", "-"],
+            "--html - and the text report both write to standard output",
+        ),
+        (
+            ["run", "inventories/localhost.yaml", "-o", "/dev/stdout", "--json", "-"],
+            "--json - and -o /dev/stdout both write to standard output",
+        ),
+        (
+            ["run", "inventories/localhost.yaml", "--html", "r.x", "--junit", "./r.x"],
+            "--junit ./r.x and --html r.x both write to ./r.x",
+        ),
+        (
+            ["report", "/nonexistent-raw-dir", "--format", "json", "--json", "-"],
+            "--json - and the json report both write to standard output",
+        ),
+        (
+            ["merge", "a.json", "--html", "-"],
+            "--html - and the text report both write to standard output",
+        ),
         (["rules", "lint", "missing-rules.yaml"], "missing-rules.yaml"),
         ([], "required"),
     ],

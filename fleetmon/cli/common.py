@@ -16,7 +16,7 @@ import fleetmon
 from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.errors import OptionError, OutputError
 from fleetmon.inventory import Inventory
-from fleetmon.io.atomic import write_output
+from fleetmon.io.atomic import resolve_output, write_output
 from fleetmon.model import Finding, HostReport, HostSpec, Report, RunInfo
 from fleetmon.render.json import json_chunks, render_json
 from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules
@@ -172,6 +172,42 @@ def match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
     from fleetmon.inventory.patterns import match_pattern
 
     return set(match_pattern(pattern, specs))
+
+
+#: The report options that name an output, as the user writes them.
+_OUTPUT_OPTIONS = (("-o", "output"), ("--html", "html"), ("--json", "json_out"),
+                   ("--junit", "junit"), ("--prom-textfile", "prom_textfile"))  # fmt: skip
+
+
+def check_outputs_apart(args: argparse.Namespace) -> None:
+    """OptionError (exit 4, before anything is read or probed) when two outputs name the same
+    place: both on standard output their texts would run into each other, and of one file
+    the later write would replace the earlier. (The main output, without -o, is standard
+    output.) A path that cannot be resolved is left to the outputs' own checks."""
+    seen: dict[tuple[str, str | int | None], str] = {}
+    for option, attr in _OUTPUT_OPTIONS:
+        path = getattr(args, attr, None)
+        if attr == "output" and path is None:
+            path = "-"
+        if path is None:
+            continue
+        try:
+            target = resolve_output(path)
+        except OutputError:
+            continue
+        if target.kind == "device":  # /dev/null and the like take any number of outputs
+            continue
+        key = (target.kind, target.fd if target.kind == "stream" else target.path)
+        named = (
+            f"{option} {path}" if attr != "output" or path != "-" else f"the {args.format} report"
+        )
+        if key in seen:
+            where = "standard output" if target.kind == "stream" and target.fd == 1 else path
+            raise OptionError(
+                f"{named} and {seen[key]} both write to {where}: send one of them to another"
+                " file (-o FILE for the main report)"
+            )
+        seen[key] = named
 
 
 def write_outputs(args: argparse.Namespace, report: Report) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
-from fleetmon.cli.common import build_report, lean_gc, rule_set
+from fleetmon.cli.common import build_report, check_outputs_apart, lean_gc, rule_set
 from fleetmon.cli.exports import check_exports
 from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
@@ -130,6 +130,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     a folder, a missing folder) and an export option that cannot work."""
     for path in filter(None, _outputs(args)):
         check_output(path)
+    check_outputs_apart(args)
     check_exports(args)
 
 
