@@ -38,6 +38,16 @@ def test_version() -> None:
         (["run", "missing.yaml"], "missing.yaml"),
         (["run", "inventories/localhost.yaml", "--interval", "abc"], "--interval must be a number"),
         (["run", "inventories/localhost.yaml", "--forks", "0"], "--forks must be greater than 0"),
+        # float() reads nan and inf: no interval, wait or latency is one.
+        (["run", "inventories/localhost.yaml", "-i", "nan"], "--interval must be a finite number"),
+        (["run", "inventories/localhost.yaml", "-i", "inf"], "--interval must be a finite number"),
+        (
+            ["run", "inventories/localhost.yaml", "--lock-wait", "-5"],
+            "--lock-wait must be 0 or more",
+        ),
+        (["top", "inventories/localhost.yaml", "-d", "nan"], "-d must be a finite number"),
+        (["simulate", "--latency-ms", "inf"], "--latency-ms must be a finite number"),
+        (["simulate", "--time-scale", "nan"], "--time-scale must be a finite number"),
         (["run", "inventories/localhost.yaml", "--format", "xml"], "invalid choice: 'xml'"),
         (["run", "inventories/localhost.yaml", "--limit", "nomatch"], "nomatch"),
         (["run", "inventories/localhost.yaml", "--bogus"], "unrecognized arguments: --bogus"),

@@ -4,6 +4,7 @@ value is one line naming the option (exit 4). Standard library only: `--help` st
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 
@@ -15,8 +16,27 @@ def positive(kind: type[float] | type[int], name: str) -> Callable[[str], float 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(value):  # nan and inf: float() reads them, no duration is one
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def non_negative(name: str) -> Callable[[str], float]:
+    """An option's type: a finite number, 0 or more (seconds to wait, milliseconds to add)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
         return value
 
     return parse

@@ -10,6 +10,7 @@ import argparse
 from typing import NoReturn
 
 from fleetmon import __version__
+from fleetmon.cli.argtypes import non_negative as _non_negative
 from fleetmon.cli.argtypes import non_negative_int as _non_negative_int
 from fleetmon.cli.argtypes import positive as _positive
 from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
@@ -251,7 +252,7 @@ def _add_lock_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-lock", action="store_true", help="do not take the lock")
     run.add_argument(
         "--lock-wait",
-        type=float,
+        type=_non_negative("--lock-wait"),
         default=0.0,
         metavar="S",
         help="wait this long for another run's lock before giving up (default 0: at once)",

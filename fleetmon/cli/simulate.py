@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetmon.cli.argtypes import non_negative_int
+from fleetmon.cli.argtypes import non_negative, non_negative_int, positive
 
 if TYPE_CHECKING:
     from fleetmon.sim.server import Simulator
@@ -40,26 +40,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"latency cannot be negative, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
-    return value
-
-
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """What `simulate` writes: the inventory, its key and known_hosts, or a history."""
     p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
@@ -75,7 +55,13 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="no server: write --days of runs of the fleet, every --every, into this history "
         "(a simulated clock, trends built in) and exit",
     )
-    p.add_argument("--days", type=float, default=7.0, metavar="N", help="with --fill-history")
+    p.add_argument(
+        "--days",
+        type=positive(float, "--days"),
+        default=7.0,
+        metavar="N",
+        help="with --fill-history",
+    )
     p.add_argument("--every", default="5m", metavar="DURATION", help="with --fill-history")
     p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
     p.add_argument(
@@ -99,7 +85,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ports-per-address", type=_count, default=1, metavar="N", help="hosts per address"
     )
-    p.add_argument("--latency-ms", type=_ms, default=0.0, metavar="MS", help="added per reply")
+    p.add_argument(
+        "--latency-ms",
+        type=non_negative("--latency-ms"),
+        default=0.0,
+        metavar="MS",
+        help="added per reply",
+    )
     p.add_argument(
         "--faults",
         metavar="SPEC",
@@ -114,7 +106,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same fleet")
     p.add_argument(
         "--time-scale",
-        type=_positive_float,
+        type=positive(float, "--time-scale"),
         default=1.0,
         metavar="X",
         help="simulated seconds per real second for streaming (top/serve) connections",
