@@ -124,6 +124,12 @@ def test_comparison_parse() -> None:
         ),
         ("> ", "bad threshold '>': nothing to compare with"),
         ("> high", "bad threshold '> high': '>' needs a number"),
+        # float() reads 1e400 as inf and "\u0663" (Arabic-Indic three) as 3: neither is a
+        # threshold anyone wrote on purpose.
+        ("> 1e400", "bad threshold '> 1e400': a number too large for a threshold"),
+        ("== -1e999", "bad threshold '== -1e999': a number too large for a threshold"),
+        ("10:1e400", "bad threshold '10:1e400': a number too large for a threshold"),
+        ("> \u0663", "bad threshold '> \u0663': '>' needs a number"),
         (
             "",
             "empty threshold: expected a comparison (> >= < <= == !=) or a Nagios range "

@@ -15,7 +15,7 @@ from typing import Any
 
 from fleetmon.model import MetricValue
 
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # ASCII digits only
 _NUMBER_RE = re.compile(_NUMBER)
 _COMPARISON_RE = re.compile(r"(>=|<=|==|!=|>|<)\s*(.*)", re.DOTALL)
 _RANGE_RE = re.compile(rf"(@)?(?:(~|{_NUMBER})?(:))?({_NUMBER})?")
@@ -134,8 +134,16 @@ def parse_threshold(raw: str | int | float) -> Threshold:
         value = _operand(operand)
         if op not in ("==", "!=") and not isinstance(value, float):
             raise ThresholdError(f"bad threshold '{text}': '{op}' needs a number")
+        if isinstance(value, float):
+            _finite(text, value)
         return Comparison(text, op, value)
     return _parse_range(text)
+
+
+def _finite(text: str, value: float) -> None:
+    """ThresholdError for a number past the largest float (1e400 reads as inf)."""
+    if not math.isfinite(value):
+        raise ThresholdError(f"bad threshold '{text}': a number too large for a threshold")
 
 
 def _parse_range(text: str) -> NagiosRange:
@@ -151,6 +159,9 @@ def _parse_range(text: str) -> NagiosRange:
         end = math.inf if end_s is None else float(end_s)
     else:
         start, end = 0.0, float(end_s)
+    for bound in (start_s, end_s):
+        if bound not in (None, "~"):
+            _finite(text, float(bound))
     if start > end:
         raise ThresholdError(
             f"bad threshold '{text}': range start {_fmt(start)} is greater than end {_fmt(end)}"
