@@ -224,6 +224,22 @@ def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> N
     assert hist.read_bytes() == before
 
 
+def test_a_history_that_is_no_file_is_refused_before_any_lock(tmp_path: Path) -> None:
+    """A device or a FIFO as the history: refused before its lock is taken, so that no
+    `.null.lock` is left in /dev nor a `.fifo.lock` beside the FIFO."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for hist in ("/dev/null", str(fifo)):
+        res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist)
+        assert res.returncode == 4
+        assert res.stderr == (
+            f"fleetmon: error: history {hist}: not a regular file; the file was not touched"
+            " (--history PATH|none)\n"
+        )
+    assert not os.path.exists("/dev/.null.lock")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
 def _limited(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 

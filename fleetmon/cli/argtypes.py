@@ -57,3 +57,15 @@ def non_negative_int(name: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def path_text(name: str) -> Callable[[str], str]:
+    """An option's type: a path, not empty (an unset shell variable, `--history "$H"`, would
+    otherwise mean the default)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} needs a path, got an empty one")
+        return text
+
+    return parse

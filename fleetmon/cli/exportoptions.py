@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from fleetmon.cli.argtypes import non_negative_int, positive
+from fleetmon.cli.argtypes import non_negative_int, path_text, positive
 
 
 def add_export_options(p: argparse.ArgumentParser) -> None:
@@ -13,6 +13,7 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("exports (Prometheus, InfluxDB, Alertmanager)")
     e.add_argument(
         "--prom-textfile",
+        type=path_text("--prom-textfile"),
         metavar="FILE.prom",
         help="also write Prometheus text for node_exporter's textfile collector",
     )

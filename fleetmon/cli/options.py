@@ -11,16 +11,13 @@ from typing import NoReturn
 
 from fleetmon import __version__
 from fleetmon.cli.argtypes import non_negative as _non_negative
-from fleetmon.cli.argtypes import non_negative_int as _non_negative_int
+from fleetmon.cli.argtypes import path_text as _path_text
 from fleetmon.cli.argtypes import positive as _positive
 from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
-from fleetmon.cli.exportoptions import add_export_options
+from fleetmon.cli.renderoptions import add_render_options as _add_render_options
+from fleetmon.cli.renderoptions import add_rule_files as _add_rule_files
 from fleetmon.errors import EXIT_INPUT
 
-FORMATS = ("text", "json", "html", "nagios", "prometheus", "openmetrics", "influx")
-#: Nagios Core keeps 8 KiB of a plugin's output (MAX_PLUGIN_OUTPUT_LENGTH, 8192 bytes):
-#: 8,000 leaves room for the line ends and a transport's framing (NRPE, check_by_ssh).
-NAGIOS_MAX_BYTES = 8000
 #: `run --timeout` default: the interval plus this. benchmarks/timeout_bench.py measured a
 #: host's time past the interval, connect to the probe's exit: 0.14-0.28 s for this
 #: machine's own probe, median 1.6 s and at most 3.5 s for 200 simulated hosts connecting
@@ -52,82 +49,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"fleetmon: error: {message} (see '{self.prog} --help')\n")
-
-
-def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=FORMATS, default="text", help="main output format")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the main output here")
-    p.add_argument("--html", metavar="FILE", help="also write the HTML report")
-    p.add_argument("--json", metavar="FILE", dest="json_out", help="also write the JSON report")
-    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one suite per host)")
-    _add_rule_files(p)
-    p.add_argument("--no-rules", action="store_true", help="evaluate no rules")
-    p.add_argument(
-        "--unreachable",
-        choices=("critical", "unknown", "ignore"),
-        default="unknown",
-        help="how hosts that were not collected count in the exit code",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=("warning", "critical"),
-        default="critical",
-        help="the least severity that JUnit counts as a failed test (default: critical)",
-    )
-    p.add_argument(
-        "--problems",
-        action="store_true",
-        help="text report: only hosts with findings or not collected in its host tables",
-    )
-    p.add_argument(
-        "--top",
-        type=_positive(int, "--top"),
-        default=None,
-        metavar="N",
-        help="text report: at most N rows in each table of hosts, VMs, disks... (default: "
-        "every host, 10 in the top tables)",
-    )
-    p.add_argument(
-        "--width",
-        type=_non_negative_int("--width"),
-        default=None,
-        metavar="COLUMNS",
-        help="text report: no line wider (default, when it goes to standard output: $COLUMNS, "
-        "else the terminal's width; to a file or a pipe: no limit; 0: no limit)",
-    )
-    p.add_argument(
-        "--nagios-max-bytes",
-        type=_positive(int, "--nagios-max-bytes"),
-        default=NAGIOS_MAX_BYTES,
-        metavar="BYTES",
-        help=f"nagios format: cut the long output to this size, worst first (default "
-        f"{NAGIOS_MAX_BYTES}: under Nagios Core's 8 KiB plugin output limit)",
-    )
-    p.add_argument(
-        "--junit-passes",
-        choices=("none", "summary", "all"),
-        default="summary",
-        help="JUnit: passed checks as no test case, one per host (default), or one each",
-    )
-    add_export_options(p)
-
-
-def _add_rule_files(p: argparse.ArgumentParser) -> None:
-    """-r (on top of the shipped playbooks) and --no-default-rules."""
-    p.add_argument(
-        "-r",
-        "--rules",
-        action="append",
-        default=None,
-        metavar="FILE",
-        help="rule file or folder, loaded after the shipped playbooks (repeatable; a later "
-        "rule of the same name replaces or tunes the earlier one)",
-    )
-    p.add_argument(
-        "--no-default-rules",
-        action="store_true",
-        help="do not load the shipped playbooks: only the -r files",
-    )
 
 
 def _add_inventory_args(p: argparse.ArgumentParser, *flags: str) -> None:
@@ -183,6 +104,7 @@ def _add_vault_options(p: argparse.ArgumentParser) -> None:
 def _add_history_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--history",
+        type=_path_text("--history"),
         metavar="PATH|none",
         help="the history file (default: $FLEETMON_HISTORY, else "
         "$XDG_STATE_HOME/fleetmon/history.sqlite; root: /var/lib/fleetmon/history.sqlite); "

@@ -26,7 +26,7 @@ from fleetmon.cli.historyhtml import report_trends
 from fleetmon.errors import ExportError, HistoryError, OutputError, RuleError
 from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
 from fleetmon.history.forrules import fetch_points, load_counters, load_states
-from fleetmon.history.store import failed
+from fleetmon.history.store import check_file, failed
 from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
 from fleetmon.model import HostReport, Report
@@ -59,6 +59,8 @@ class Recorder:
     def __enter__(self) -> Recorder:
         if self.path is None:
             return self
+        # Refused before the lock is taken: a lock beside /dev/null is /dev/.null.lock.
+        check_file(self.path)
         with contextlib.ExitStack() as stack:
             folder = os.path.dirname(os.path.abspath(self.path))
             try:

@@ -58,8 +58,9 @@ def _refuse(path: str, why: str) -> HistoryError:
     )
 
 
-def _check_file(path: str) -> bool:
-    """True when `path` holds data to check, False when there is nothing (or an empty file)."""
+def check_file(path: str) -> bool:
+    """True when `path` holds data to check, False when there is nothing (or an empty file);
+    a refused HistoryError when it is not a history (a device, a folder, another file)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -95,7 +96,7 @@ def _uri_path(path: str) -> str:
 
 def open_history(path: str, *, writable: bool) -> History:
     """Open (a writer: create when missing) and check the history at `path`."""
-    exists = _check_file(path)
+    exists = check_file(path)
     if not exists and not writable:
         raise HistoryError(f"history {path}: no such file (fleetmon run writes it; see --history)")
     if not exists:
