@@ -47,6 +47,9 @@ def test_version() -> None:
         ),
         (["top", "inventories/localhost.yaml", "-d", "nan"], "-d must be a finite number"),
         (["simulate", "--latency-ms", "inf"], "--latency-ms must be a finite number"),
+        # An unset shell variable: --history "" meant the default history.
+        (["run", "inventories/localhost.yaml", "--history", ""], "--history needs a path"),
+        (["report", "raw", "--html", ""], "--html needs a path, got an empty one"),
         (["simulate", "--time-scale", "nan"], "--time-scale must be a finite number"),
         (["run", "inventories/localhost.yaml", "--format", "xml"], "invalid choice: 'xml'"),
         (["run", "inventories/localhost.yaml", "--limit", "nomatch"], "nomatch"),
