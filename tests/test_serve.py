@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import http.client
 import json
 import os
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from fleetmon.cli.options import build_parser
+from fleetmon.cli.servepages import accepts_gzip
 from tests.livesim import FLEETMON, simulated_fleet
 from tests.sshd_util import free_port
 from tests.tlsfiles import self_signed
@@ -122,6 +124,21 @@ def test_serve_answers_from_the_latest_tick(fleet: Path, tmp_path: Path) -> None
         assert code == 200
         assert body.startswith(b"ok: last sample ")
         assert served.get("/nope")[0] == 404
+
+        # Prometheus asks for gzip at every scrape: the same exposition, compressed.
+        code, headers, body = served.get("/metrics", {"Accept-Encoding": "gzip"})
+        assert (code, headers["content-encoding"], headers["vary"]) == (
+            200, "gzip", "Accept-Encoding",
+        )  # fmt: skip
+        text = gzip.decompress(body).decode()
+        assert text.startswith("# HELP ")
+        assert text.endswith("\n")
+        assert all(f'host="{name}"' in text for name in hosts if hosts[name]["status"] == "ok")
+        assert len(body) * 4 < len(text)
+        code, headers, body = served.get("/metrics", {"Accept-Encoding": "gzip;q=0, br"})
+        assert code == 200
+        assert "content-encoding" not in headers
+        assert body.startswith(b"# HELP ")
 
         # A scrape never waits for SSH: 20 requests in a row, each well under a tick.
         t0 = time.monotonic()
@@ -393,3 +410,13 @@ def test_a_long_serve_keeps_memory_and_descriptors_flat(tmp_path: Path) -> None:
     assert max(fds) - min(fds) <= 1, seen
     first, last = [r for r, _ in seen[:5]], [r for r, _ in seen[-5:]]
     assert max(last) <= max(first) + 8.0, seen
+
+
+@pytest.mark.parametrize(
+    ("header", "takes"),
+    [("gzip", True), ("gzip, deflate, br", True), ("deflate, GZIP;q=0.5", True),
+     ("x-gzip", True), ("*", True), ("gzip;q=0", False), ("gzip; q=0.0", False),
+     ("br", False), ("", False), ("gzip;q=x", False), ("identity", False)],
+)  # fmt: skip
+def test_accept_encoding_says_whether_gzip_is_taken(header: str, takes: bool) -> None:
+    assert accepts_gzip(header) is takes

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fleetmon.cli.live import LiveFleet, Plan, load_plan, run_live
+from fleetmon.cli.servepages import Holder, accepts_gzip
 from fleetmon.cli.webconfig import BasicAuth, WebConfig, read_web_config, ssl_context
 from fleetmon.errors import FleetmonError, OptionError
 from fleetmon.model import Report
@@ -89,37 +90,6 @@ def sd_notify(state: str) -> None:
         s.sendall(state.encode())
 
 
-class Holder:
-    """The fleet being watched (replaced on SIGHUP) and each tick's rendered pages."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
-        self.fleet: LiveFleet | None = None
-        self.previous: Report | None = None  # the last report before a reload
-        self._pages: dict[str, tuple[Report, bytes, str]] = {}
-        self._lock = threading.Lock()
-
-    def report(self) -> Report | None:
-        fleet = self.fleet
-        if fleet is None:
-            return self.previous
-        if fleet.pairs == 0 and self.previous is not None:
-            return self.previous  # just reloaded: the old figures until new ones come
-        return fleet.snapshot()
-
-    def page(self, name: str, report: Report, make: Callable[[Report], tuple[str, str]]) -> bytes:
-        """The page rendered from this tick's report (once per tick, whoever asks)."""
-        with self._lock:
-            kept = self._pages.get(name)
-            if kept is not None and kept[0] is report:
-                return kept[1]
-        body, _ = make(report)
-        data = body.encode()
-        with self._lock:
-            self._pages[name] = (report, data, "")
-        return data
-
-
 def _metrics_module() -> Any:
     """The exports issue's Prometheus exposition (render.prom), when it is installed."""
     try:
@@ -137,6 +107,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+    def _gzip(self) -> bool:
+        """Whether the client takes a gzip body (Accept-Encoding; `gzip;q=0` refuses it)."""
+        return accepts_gzip(self.headers.get("Accept-Encoding") or "")
+
+    def _page(
+        self, name: str, report: Report, make: Callable[[Report], tuple[str, str]]
+    ) -> tuple[bytes, dict[str, str]]:
+        """This tick's page, gzipped when the client takes it, and the headers saying so."""
+        if self._gzip():
+            body = self.server.holder.page(name, report, make, gzipped=True)
+            return body, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return self.server.holder.page(name, report, make), {"Vary": "Accept-Encoding"}
 
     def _send(
         self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
@@ -193,19 +176,19 @@ class Handler(BaseHTTPRequestHandler):
             return
         from fleetmon.render.html import render_html
 
-        body = self.server.holder.page("html", report, lambda r: (render_html(r), ""))
+        body, headers = self._page("html", report, lambda r: (render_html(r), ""))
         # The page reloads itself each tick (the Refresh header: no change to the report's
         # template, whose CSP allows no inline script beyond its own).
-        refresh = str(max(1, round(report.run.interval_s)))
-        self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", {"Refresh": refresh})
+        headers["Refresh"] = str(max(1, round(report.run.interval_s)))
+        self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", headers)
 
     def _json(self) -> None:
         report = self.server.holder.report()
         if report is None:
             self._waiting()
             return
-        body = self.server.holder.page("json", report, lambda r: (render_json(r), ""))
-        self._send(HTTPStatus.OK, body, "application/json")
+        body, headers = self._page("json", report, lambda r: (render_json(r), ""))
+        self._send(HTTPStatus.OK, body, "application/json", headers)
 
     def _metrics(self) -> None:
         prom = _metrics_module()
@@ -222,11 +205,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         openmetrics = "application/openmetrics-text" in (self.headers.get("Accept") or "")
         name = "openmetrics" if openmetrics else "prometheus"
-        body = self.server.holder.page(
+        body, headers = self._page(
             name, report, lambda r: (prom.render_prometheus(r, openmetrics=openmetrics), "")
         )
         ctype = prom.CONTENT_TYPE_OPENMETRICS if openmetrics else prom.CONTENT_TYPE_TEXT
-        self._send(HTTPStatus.OK, body, ctype)
+        self._send(HTTPStatus.OK, body, ctype, headers)
 
     def _health(self) -> None:
         holder = self.server.holder

@@ -1,0 +1,73 @@
+"""`fleetmon serve`'s pages (edge): each tick's report rendered once, whoever asks, and
+gzipped once for the clients that take it (Prometheus asks at every scrape)."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable
+
+from fleetmon.cli.live import LiveFleet
+from fleetmon.model import Report
+
+#: gzip level of the pages (Prometheus asks for gzip at every scrape): level 1 makes a
+#: simulated fleet's /metrics 8x smaller for ~3 ms of CPU a MB; level 6, 11.6x for ~7 ms.
+GZIP_LEVEL = 1
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip (RFC 9110: `gzip`, `x-gzip` or `*`,
+    unless its q is 0)."""
+    for item in header.lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = params.replace(" ", "")
+        if q.startswith("q="):
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
+class Holder:
+    """The fleet being watched (replaced on SIGHUP) and each tick's rendered pages."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.fleet: LiveFleet | None = None
+        self.previous: Report | None = None  # the last report before a reload
+        self._pages: dict[str, tuple[Report, bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def report(self) -> Report | None:
+        fleet = self.fleet
+        if fleet is None:
+            return self.previous
+        if fleet.pairs == 0 and self.previous is not None:
+            return self.previous  # just reloaded: the old figures until new ones come
+        return fleet.snapshot()
+
+    def page(
+        self,
+        name: str,
+        report: Report,
+        make: Callable[[Report], tuple[str, str]],
+        gzipped: bool = False,
+    ) -> bytes:
+        """The page rendered from this tick's report (once per tick, whoever asks);
+        `gzipped`: compressed, also once per tick."""
+        key = name + ".gz" if gzipped else name
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is not None and kept[0] is report:
+                return kept[1]
+        if gzipped:
+            data = gzip.compress(self.page(name, report, make), GZIP_LEVEL, mtime=0)
+        else:
+            data = make(report)[0].encode()
+        with self._lock:
+            self._pages[key] = (report, data, "")
+        return data
