@@ -6,6 +6,8 @@ import contextlib
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +278,29 @@ def test_live_modes_apply_a_host_s_ansible_ssh_timeout(tmp_path: Path) -> None:
     row = next(ln for ln in r.stdout.splitlines() if ln.startswith("mute "))
     assert f"TIMEOUT  connect timeout: no SSH banner from 127.0.0.1:{port} within 1 s" in row
     assert took < 20
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # A live view for scripts, read until the reader has what it wants (top -b | head).
+        ["top", "inventories/localhost.yaml", "-b", "-n", "100", "-d", "0.2"],
+        # A report far larger than a pipe's buffer.
+        ["run", "inventories/localhost.yaml", "-i", "0.1", "--history", "none", "--format",
+         "html"],
+    ],
+)  # fmt: skip
+def test_a_reader_that_leaves_early_ends_the_output_quietly(args: list[str]) -> None:
+    """`fleetmon ... | head`: no "Broken pipe" error nor traceback; the command's own
+    exit code (a run's is its health code)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetmon", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if args[0] == "top":
+        assert proc.stdout.read(10)  # the first frame's first bytes, then the reader leaves
+    proc.stdout.close()  # the run's reader leaves before its report is written
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == ""
+    assert proc.returncode in ((0,) if args[0] == "top" else (0, 1, 2, 3))

@@ -24,6 +24,7 @@ from fleetmon.errors import (
     LockError,
     OptionError,
 )
+from fleetmon.io.atomic import discard
 from fleetmon.render.text import clean
 
 log = logging.getLogger("fleetmon")
@@ -91,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
         code = EXIT_SIGINT
+    except BrokenPipeError:
+        # Standard output's reader left (`top -b | head`): stop, quietly, as top does.
+        discard(sys.stdout)
+        code = 0
     except Exception as exc:
         if args.debug:
             raise

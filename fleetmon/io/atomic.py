@@ -197,8 +197,10 @@ def _write_fd(fd: int, chunks: Iterable[str]) -> None:
                 stream.write(chunk)
             stream.flush()
         except BrokenPipeError:
-            _discard(stream)
-            raise
+            # The reader took what it wanted and left (`| head`): not a failure of the
+            # run, whose other outputs, history and exports go on, as `head`'s writer is
+            # not told off either.
+            discard(stream)
         return
     for chunk in chunks:
         data = chunk.encode("utf-8")
@@ -206,7 +208,7 @@ def _write_fd(fd: int, chunks: Iterable[str]) -> None:
             data = data[os.write(fd, data) :]
 
 
-def _discard(stream: TextIO) -> None:
+def discard(stream: TextIO) -> None:
     # The reader went away (`| head`): what Python still buffers would fail again at exit
     # with "Exception ignored"; point the descriptor at /dev/null (Python's signal docs).
     with contextlib.suppress(OSError, ValueError):
