@@ -28,7 +28,15 @@ from fleetmon.collect.probe import (
     ProbeOptions,
     build_stream_script,
 )
-from fleetmon.collect.stream import BACKOFF_MAX_S, Link, StreamCollector, backoff_s
+from fleetmon.collect.stream import (
+    AUTH_BACKOFF_FIRST_S,
+    AUTH_BACKOFF_MAX_S,
+    BACKOFF_MAX_S,
+    Link,
+    StreamCollector,
+    auth_backoff_s,
+    backoff_s,
+)
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, parse_script
 from fleetmon.sim.captures import load_captures
@@ -172,6 +180,21 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
     assert max(waits[-1]) <= BACKOFF_MAX_S
 
 
+def test_a_refused_key_is_retried_slowly_enough_for_fail2ban() -> None:
+    """At most 4 tries in any 10 minutes (fail2ban's sshd jail: 5 failures in 10 minutes),
+    the wait doubling from a minute to a quarter of an hour."""
+    rng = random.Random(2)
+    for _ in range(200):
+        t, tries = 0.0, [0.0]
+        for n in range(1, 12):
+            wait = auth_backoff_s(n, rng)
+            base = min(AUTH_BACKOFF_MAX_S, AUTH_BACKOFF_FIRST_S * 2.0 ** (n - 1))
+            assert base <= wait <= base * 1.25
+            t += wait
+            tries.append(t)
+        assert max(sum(1 for x in tries if a <= x < a + 600) for a in tries) <= 4
+
+
 # --- against the simulator -------------------------------------------------------------------
 
 
@@ -307,6 +330,24 @@ def test_a_changed_host_key_stops_the_host_for_good(tmp_path: Path) -> None:
     assert link.status is Status.HOSTKEY_MISMATCH
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in (link.reason or "")
     assert conns == 0
+
+
+def test_a_host_that_refuses_the_key_waits_a_minute_before_the_next_try(tmp_path: Path) -> None:
+    async def main() -> Link:
+        cfg = SimConfig(hosts=2, base_address=_block() + ".1", port=0, faults={"auth": 1})
+        async with serve(cfg) as sim:
+            fleet = _Fleet(sim, tmp_path)
+            c = StreamCollector(fleet.specs, CollectOptions(interval_s=1.0),
+                                lambda s: ProbeOptions(interval_s=1.0), lambda i, o: None,
+                                rng=random.Random(0))  # fmt: skip
+            refused = next(i for i, h in enumerate(sim.hosts) if h.fault == "auth")
+            await _run_until(c, lambda: c.links[refused].state == "down")
+            return c.links[refused]
+
+    link = asyncio.run(main())
+    assert link.status is Status.AUTH_FAILED
+    assert link.retry_at is not None
+    assert link.retry_at - link.since >= AUTH_BACKOFF_FIRST_S
 
 
 # --- a real sshd -------------------------------------------------------------------------------

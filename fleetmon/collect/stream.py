@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 #: The first retry after a failure waits about this long; each further one twice as long.
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+#: A host that refused our key is retried far more slowly: each retry is one more failed
+#: login in its sshd log, and fail2ban's sshd jail bans an address after 5 failures within
+#: 10 minutes (maxretry, findtime). From 60 s doubling to 15 min, jittered upwards only,
+#: there are at most 4 tries in any 10 minutes; SIGHUP (serve) or a restart tries at once.
+AUTH_BACKOFF_FIRST_S = 60.0
+AUTH_BACKOFF_MAX_S = 900.0
 #: Pairs the analyser takes in one step of the event loop before letting the I/O in.
 ANALYSE_BATCH = 4
 
@@ -59,6 +65,14 @@ def backoff_s(failures: int, rng: random.Random) -> float:
     dropped by one network blip does not reconnect all at once."""
     base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1))
     return base / 2 + rng.uniform(0.0, base / 2)
+
+
+def auth_backoff_s(failures: int, rng: random.Random) -> float:
+    """The wait before retry number `failures` of a host that refused authentication:
+    AUTH_BACKOFF_FIRST_S doubled each time up to AUTH_BACKOFF_MAX_S, plus up to a quarter
+    more at random (never less: the spacing is what keeps fail2ban's count down)."""
+    base = min(AUTH_BACKOFF_MAX_S, AUTH_BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1))
+    return base + rng.uniform(0.0, base / 4)
 
 
 @dataclass(slots=True)
@@ -288,7 +302,8 @@ class StreamCollector:
                 log.warning("%s: stopped: %s", link.spec.name, reason)
                 return
             link.failures += 1
-            wait_s = backoff_s(link.failures, self.rng)
+            slow = status is Status.AUTH_FAILED
+            wait_s = (auth_backoff_s if slow else backoff_s)(link.failures, self.rng)
             link.retry_at = time.time() + wait_s
             link.enter("down", status, reason)
             self._changed(i)
