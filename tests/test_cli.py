@@ -304,3 +304,22 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly(args: list[str]) -> 
     _, err = proc.communicate(timeout=120)
     assert err.decode() == ""
     assert proc.returncode in ((0,) if args[0] == "top" else (0, 1, 2, 3))
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_an_internal_error() -> None:
+    """Only standard output's reader leaving is quiet: a BrokenPipeError from anything
+    else (a child's pipe) is a fault, said as one (exit 70), never a silent 0."""
+    code = (
+        "import sys\n"
+        "from fleetmon.cli import main as m\n"
+        "def broken(args): raise BrokenPipeError(32, 'Broken pipe')\n"
+        "m.dispatch = broken\n"
+        "sys.exit(m.main(['run', 'inventories/localhost.yaml']))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, check=False)  # fmt: skip
+    assert r.returncode == 70
+    assert r.stderr == (
+        "fleetmon: internal error: BrokenPipeError: [Errno 32] Broken pipe"
+        " (run with --debug for details)\n"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import select
 import signal
 import sys
 from collections.abc import Sequence
@@ -92,16 +93,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"fleetmon: interrupted (exit {EXIT_SIGINT})\n")
         code = EXIT_SIGINT
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not stdout_gone():  # another pipe: not the reader leaving, a fault
+            return internal_error(exc, args.debug)
         # Standard output's reader left (`top -b | head`): stop, quietly, as top does.
         discard(sys.stdout)
         code = 0
     except Exception as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(
-            f"fleetmon: internal error: {type(exc).__name__}: {clean(exc)}"
-            " (run with --debug for details)\n"
-        )
-        code = EXIT_INTERNAL
+        return internal_error(exc, args.debug)
     return code
+
+
+def internal_error(exc: Exception, debug: bool) -> int:
+    """Say an unexpected exception in one line (EXIT_INTERNAL); with --debug, raise it."""
+    if debug:
+        raise exc
+    sys.stderr.write(
+        f"fleetmon: internal error: {type(exc).__name__}: {clean(exc)}"
+        " (run with --debug for details)\n"
+    )
+    return EXIT_INTERNAL
+
+
+def stdout_gone() -> bool:
+    """Whether standard output's reader has left: poll(2) reports an error (a pipe without
+    a reader) or a hang-up (a closed socket) on it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (OSError, ValueError):  # no standard output at all
+        return True
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in events)
