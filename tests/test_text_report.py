@@ -70,6 +70,13 @@ def test_findings_fold_and_come_critical_warning_unknown() -> None:
     assert text.splitlines()[2] == "findings: 1 critical, 3 warning, 28 unknown"
 
 
+def test_one_rule_on_several_hosts_is_one_line() -> None:
+    hosts = [dataclasses.replace(h, findings=(_psi(h.name),)) for h in _fleet().hosts[:2]]
+    table = _section(render_text(Report(RUN, tuple(hosts), {}, 3, ())), "Findings")
+    assert table[0] == ("Findings: 2 on 2 hosts, 1 line (a rule saying the same on several "
+                        "hosts is one line)")  # fmt: skip
+
+
 def test_a_note_every_host_shares_is_said_once() -> None:
     notes = _section(render_text(_fleet()), "Notes")
     assert notes == [

@@ -105,7 +105,8 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
     hosts = len({h for g in groups for h, _f in g})
     title = f"Findings: {total} on {hosts} host{'s' * (hosts != 1)}"
     if len(groups) < total:
-        title += f", {len(groups)} lines (a rule saying the same on several hosts is one line)"
+        n = len(groups)
+        title += f", {n} line{'s' * (n != 1)} (a rule saying the same on several hosts is one line)"
     hdr = ["SEVERITY", "N", "WHERE", "VALUE", "THRESHOLD", "RULE", "MESSAGE"]
     table = fit_table(rows, hdr, width, ["THRESHOLD", "RULE", "VALUE"], ("MESSAGE", "WHERE"))
     out = [*fit_line(title, width, "  "), table]
