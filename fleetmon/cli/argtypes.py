@@ -8,16 +8,23 @@ import math
 from collections.abc import Callable
 
 
+def _finite(kind: type[float] | type[int], name: str, text: str) -> float | int:
+    """`text` as a number of `kind`; ArgumentTypeError when it is none, or nan or inf
+    (float() reads them; no duration or size is one)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+    return value
+
+
 def positive(kind: type[float] | type[int], name: str) -> Callable[[str], float | int]:
     """An option's type: a number of `kind` greater than 0."""
 
     def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(value):  # nan and inf: float() reads them, no duration is one
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+        value = _finite(kind, name, text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
         return value
@@ -29,12 +36,7 @@ def non_negative(name: str) -> Callable[[str], float]:
     """An option's type: a finite number, 0 or more (seconds to wait, milliseconds to add)."""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+        value = float(_finite(float, name, text))
         if value < 0:
             raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
         return value

@@ -174,9 +174,15 @@ def match_from_specs(pattern: str, specs: list[HostSpec]) -> set[str]:
     return set(match_pattern(pattern, specs))
 
 
-#: The report options that name an output, as the user writes them.
-_OUTPUT_OPTIONS = (("-o", "output"), ("--html", "html"), ("--json", "json_out"),
+#: The report options that name an output, as the user writes them, and their attributes
+#: (in the order the run lock looks for a regular file to sit beside).
+_OUTPUT_OPTIONS = (("-o", "output"), ("--json", "json_out"), ("--html", "html"),
                    ("--junit", "junit"), ("--prom-textfile", "prom_textfile"))  # fmt: skip
+
+
+def output_paths(args: argparse.Namespace) -> tuple[str | None, ...]:
+    """The paths of the report's outputs as given (None: not asked for, or -o not given)."""
+    return tuple(getattr(args, attr, None) for _, attr in _OUTPUT_OPTIONS)
 
 
 def check_outputs_apart(args: argparse.Namespace) -> None:

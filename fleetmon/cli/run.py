@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
-from fleetmon.cli.common import build_report, check_outputs_apart, lean_gc, rule_set
+from fleetmon.cli.common import (
+    build_report,
+    check_outputs_apart,
+    lean_gc,
+    output_paths,
+    rule_set,
+)
 from fleetmon.cli.exports import check_exports
 from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
@@ -121,14 +127,10 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
     return report.exit_code
 
 
-def _outputs(args: argparse.Namespace) -> tuple[str | None, ...]:
-    return (args.output, args.json_out, args.html, args.junit, args.prom_textfile)
-
-
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any host is probed, an output that cannot be written (a block device,
     a folder, a missing folder) and an export option that cannot work."""
-    for path in filter(None, _outputs(args)):
+    for path in filter(None, output_paths(args)):
         check_output(path)
     check_outputs_apart(args)
     check_exports(args)
@@ -136,7 +138,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _lock_for(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
     """The run's lock: --lock, else one beside a regular output file; none with --no-lock."""
-    lock_path = args.lock or default_lock_path(*_outputs(args))
+    lock_path = args.lock or default_lock_path(*output_paths(args))
     if lock_path and not args.no_lock:
         return run_lock(lock_path, args.lock_wait)
     return contextlib.nullcontext()
