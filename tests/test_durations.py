@@ -10,7 +10,7 @@ from fleetmon.model.durations import DurationError, format_duration, parse_durat
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("30s", 30), ("15m", 900), ("6h", 21_600), ("1h30m", 5400), ("7d", 604_800),
-     ("2w", 1_209_600), ("2y", 63_072_000), (" 8d ", 691_200)],
+     ("2w", 1_209_600), ("2y", 63_072_000), (" 8d ", 691_200), ("292y", 292 * 31_536_000)],
 )  # fmt: skip
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
@@ -24,6 +24,8 @@ def test_parse_duration(text: str, seconds: int) -> None:
         ("1h1h", "'1h1h': units from largest to smallest, each once (1h30m)"),
         ("0s", "'0s': a duration must be longer than 0 s"),
         ("", "expected a duration such as 30s, 15m, 6h, 7d, 2w or 2y, got ''"),
+        ("293y", "'293y': longer than 292y, the longest duration"),
+        ("292y1s", "'292y1s': longer than 292y, the longest duration"),
     ],
 )
 def test_parse_duration_errors(text: str, message: str) -> None:

@@ -207,6 +207,43 @@ def test_history_prune(week: Path, tmp_path: Path) -> None:
     assert status["tiers"]["hourly"]["rows"] > 0
 
 
+def _shown(history: Path, since: str) -> tuple[str, int]:
+    """`history show localhost cpu.busy_pct --since SINCE`: the tier read and its points."""
+    res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "--history", history,
+                   "--since", since, "--format", "json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    return doc["tier"], len(doc["series"][0]["points"])
+
+
+def test_a_long_range_reads_raw_while_raw_holds_all_that_is_kept(
+    week: Path, tmp_path: Path
+) -> None:
+    """--since past the raw tier's retention on a history younger than it: every run is
+    still raw, the hourly rollups lack the hour not over yet (an hour ago: one point)."""
+    assert _shown(week, "30d") == ("raw", 3)
+    assert _shown(week, "100y") == ("raw", 3)  # from 1970, not before
+    copy = tmp_path / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", "raw=1h")
+    assert res.returncode == 0, res.stderr
+    # Raw lost the first run, which only the hourly tier still has: that one is read.
+    tier, points = _shown(copy, "30d")
+    assert tier == "hourly"
+    assert points >= 1
+
+
+def test_a_duration_past_prometheus_longest_is_refused(week: Path) -> None:
+    res = fleetmon("history", "show", "localhost", "--history", week, "--since", "99999999y")
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr == (
+        "fleetmon: error: --since: '99999999y': longer than 292y, the longest duration\n"
+    )
+
+
 def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     hist = tmp_path / "notes.sqlite"
     conn = sqlite3.connect(hist)

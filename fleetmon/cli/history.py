@@ -60,8 +60,9 @@ def command(args: argparse.Namespace) -> int:
             write_output("-", (render_status(status, args.format),))
             return 0 if status.get("integrity", "ok") == "ok" else 4
         now = int(time.time())
-        since = now - _ago(args.since, "--since")
-        until = now - _ago(args.until, "--until") if args.until else now + 1
+        # Before 1970 nothing was recorded: 100y reads as "all of it".
+        since = max(0, now - _ago(args.since, "--since"))
+        until = max(0, now - _ago(args.until, "--until")) if args.until else now + 1
         tier = query.pick_tier(hist, since, now) if args.tier == "auto" else args.tier
         if args.history_command == "show":
             chunks = _show(args, hist, tier, since, until)

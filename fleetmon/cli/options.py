@@ -156,7 +156,7 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
             choices=("auto", "raw", "hourly", "daily") if p is show else ("raw", "hourly", "daily"),
             default="auto" if p is show else "raw",
             help="per-run rows, or hourly/daily summaries (show's auto: the finest that "
-            "reaches back far enough)",
+            "holds all that is kept of the range)",
         )
         p.add_argument("--format", choices=formats, default=formats[0])
         p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
-from fleetmon.history.retention import stored
+from fleetmon.history.retention import first_t, stored
 from fleetmon.history.store import History
 from fleetmon.model import MetricValue
 
@@ -216,10 +216,20 @@ def _keyed_sql(tier: str, table: str, names: Sequence[str]) -> str:
 
 
 def pick_tier(hist: History, since_t: int, now_t: int) -> str:
-    """The finest tier whose retention reaches back to `since_t`."""
+    """The finest tier that holds all that is kept of `since_t`..now: the first whose
+    retention reaches back to `since_t`, or else whose oldest row no coarser tier goes
+    back further than (a history younger than the raw tier's retention is all in raw:
+    its hourly and daily rollups come as the hours and days close)."""
     keep = stored(hist)
-    for tier in schema.TIERS:
+    oldest = {tier: first_t(hist, tier) for tier in schema.TIERS}
+    for i, tier in enumerate(schema.TIERS):
         if now_t - since_t <= keep.span(tier):
+            return tier
+        mine = oldest[tier]
+        coarser = [(oldest[c], c) for c in schema.TIERS[i + 1 :]]
+        if mine is not None and not any(
+            t is not None and t < mine - mine % schema.BUCKET_S[c] for t, c in coarser
+        ):
             return tier
     return "daily"
 

@@ -8,7 +8,6 @@ trends for years). The spans live in the file once set, so every writer applies 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from fleetmon.errors import OptionError
@@ -103,7 +102,7 @@ def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> d
     for tier, source in (("hourly", "raw"), ("daily", "hourly")):
         done = _rolled_to(hist, tier)
         closed = _floor(newest, tier)
-        start = done if done is not None else _first_t(conn, source, hist) or closed
+        start = done if done is not None else first_t(hist, source) or closed
         if start < closed:
             rollup(hist, tier, _floor(start, tier), closed)
         if recorded_t is not None and done is not None and recorded_t < done:
@@ -116,9 +115,10 @@ def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> d
     return _delete_old(hist, keep, newest)
 
 
-def _first_t(conn: sqlite3.Connection, tier: str, hist: History) -> int | None:
+def first_t(hist: History, tier: str) -> int | None:
+    """The time of `tier`'s oldest row (its bucket's start), None when it has none."""
     firsts = [
-        conn.execute(f"SELECT min(k) FROM {schema.table(tier, s)}").fetchone()[0]
+        hist.conn.execute(f"SELECT min(k) FROM {schema.table(tier, s)}").fetchone()[0]
         for s in hist.columns
     ]
     keys = [k for k in firsts if k is not None]

@@ -8,6 +8,8 @@ import re
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
 _PART = re.compile(r"(\d+)([smhdwy])")
 _WHOLE = re.compile(r"(?:\d+[smhdwy])+")
+#: The longest duration, as in Prometheus (int64 nanoseconds: about 292 years).
+MAX_S = 292 * UNITS_S["y"]
 
 
 class DurationError(ValueError):
@@ -17,7 +19,8 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> int:
     """Seconds in a duration such as `15m`, `1h30m` or `2y`; DurationError otherwise.
 
-    Units go from largest to smallest, each once, as Prometheus requires; zero is refused.
+    Units go from largest to smallest, each once, as Prometheus requires; zero and more than 292y
+    (Prometheus's longest) are refused.
     """
     if not isinstance(text, str) or not _WHOLE.fullmatch(text.strip()):
         raise DurationError(f"expected a duration such as 30s, 15m, 6h, 7d, 2w or 2y, got {text!r}")
@@ -28,6 +31,8 @@ def parse_duration(text: str) -> int:
     seconds = sum(int(n) * UNITS_S[unit] for n, unit in parts)
     if seconds <= 0:
         raise DurationError(f"{text!r}: a duration must be longer than 0 s")
+    if seconds > MAX_S:
+        raise DurationError(f"{text!r}: longer than 292y, the longest duration")
     return seconds
 
 
