@@ -47,6 +47,31 @@ def test_a_longer_window_than_the_raw_tier_reads_hourly_averages(tmp_path: Path)
     hist.close()
 
 
+def test_a_292_year_window_walks_only_the_kept_buckets(tmp_path: Path) -> None:
+    """avg_over(m, "292y") reads the hourly tier from its oldest bucket, not hour by hour
+    from 1734: counted in SQLite's virtual machine steps, which no load changes (the walk
+    from 1734 is 2.5 million buckets, tens of millions of steps)."""
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    for i in range(14):
+        record_run(hist, at(rep, minutes(5 * i)))
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    hist.conn.set_progress_handler(count, 1000)
+    now = T0_S + 70 * 60
+    window = 292 * 365 * 86_400
+    points = fetch_points(hist, {("cpu.busy_pct", window, False)}, rep.hosts, now)
+    hist.conn.set_progress_handler(None, 0)
+    (point,) = points["host", "kvm01", "kvm01"]["cpu.busy_pct", "hourly"]
+    assert point[0] == T0_S
+    assert steps[0] < 1000  # under a million steps
+    hist.close()
+
+
 def test_a_schema_1_file_gains_the_rule_states_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -115,9 +115,10 @@ def series(
         return t, tuple(_decode(v, k, s, texts) for v, (k, s) in zip(row, decoders, strict=True))
 
     if len(ids) <= _BY_KEY_MAX:
-        for eid in ids:
-            sql = _keyed_sql(tier, table, names)
-            for t, *row in hist.conn.execute(sql, (since_t, until_t, eid)):
+        sql = _keyed_sql(tier, table, names)
+        start = _walk_from(hist, tier, table, since_t)
+        for eid in ids if start is not None else ():
+            for t, *row in hist.conn.execute(sql, (start, until_t, eid)):
                 out[eid].append(point(t, row))
         return out
     wanted = set(ids)
@@ -155,10 +156,11 @@ def numeric_points(
         _grouped_points(hist, table, names, scales, metrics, since_t, until_t, out)
         return out
     sql = _keyed_sql(tier, table, names)
+    start = _walk_from(hist, tier, table, since_t)
     pairs = list(zip(metrics, scales, strict=True))
-    for eid in ids:
+    for eid in ids if start is not None else ():
         per = out[eid]
-        for t, *vals in hist.conn.execute(sql, (since_t, until_t, eid)):
+        for t, *vals in hist.conn.execute(sql, (start, until_t, eid)):
             for (m, scale), v in zip(pairs, vals, strict=True):
                 if v is not None:
                     per[m].append((float(t), v / scale))
@@ -197,6 +199,16 @@ def _grouped_points(
             ]
             got.sort()  # a group's rows in key order is not promised
             per[m] = got
+
+
+def _walk_from(hist: History, tier: str, table: str, since_t: int) -> int | None:
+    """Where _keyed_sql's walk over a rollup tier's buckets starts: `since_t`, or the
+    table's oldest bucket when later (a walk from 292 years ago is millions of buckets);
+    None when the table is empty."""
+    if tier == "raw":
+        return since_t  # the runs are the walk: no bucket is made up
+    lo = hist.conn.execute(f"SELECT min(k) FROM {table}").fetchone()[0]
+    return None if lo is None else max(since_t, lo >> _SHIFT)
 
 
 def _keyed_sql(tier: str, table: str, names: Sequence[str]) -> str:
