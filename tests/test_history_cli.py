@@ -244,6 +244,20 @@ def test_a_duration_past_prometheus_longest_is_refused(week: Path) -> None:
     )
 
 
+def test_until_before_since_is_refused_and_until_is_shown(week: Path) -> None:
+    res = fleetmon("history", "show", "localhost", "--history", week, "--since", "1d",
+                   "--until", "2d")  # fmt: skip
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr.startswith("fleetmon: error: --until 2d is not after --since 1d: ")
+    # The runs were 3, 2 and 1 hours ago: --since 2h30m --until 30m holds the last two.
+    res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "--history", week,
+                   "--since", "2h30m", "--until", "30m")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    head = res.stdout.splitlines()[0]
+    assert ", 2 point(s) since " in head
+    assert " until " in head
+
+
 def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     hist = tmp_path / "notes.sqlite"
     conn = sqlite3.connect(hist)

@@ -47,10 +47,29 @@ def _ago(text: str, what: str) -> int:
         raise OptionError(f"{what}: {exc}") from None
 
 
+def _range(args: argparse.Namespace, now: int) -> tuple[int, int]:
+    """--since and --until as times, [since, until); checked before the file is opened."""
+    if args.history_command == "status":
+        return 0, now + 1
+    # Before 1970 nothing was recorded: 100y reads as "all of it".
+    since = max(0, now - _ago(args.since, "--since"))
+    if not args.until:
+        return since, now + 1
+    until = max(0, now - _ago(args.until, "--until"))
+    if until <= since:
+        raise OptionError(
+            f"--until {args.until} is not after --since {args.since}: an empty range "
+            "(both count back from now: --since 7d --until 1d is the week to yesterday)"
+        )
+    return since, until
+
+
 def command(args: argparse.Namespace) -> int:
     """Run one `fleetmon history` subcommand."""
     if args.history_command == "prune":
         return _prune(args)
+    now = int(time.time())
+    since, until = _range(args, now)
     hist = open_history(_path(args), writable=False)
     try:
         if args.history_command == "status":
@@ -59,10 +78,6 @@ def command(args: argparse.Namespace) -> int:
                 status["integrity"] = query.integrity(hist)
             write_output("-", (render_status(status, args.format),))
             return 0 if status.get("integrity", "ok") == "ok" else 4
-        now = int(time.time())
-        # Before 1970 nothing was recorded: 100y reads as "all of it".
-        since = max(0, now - _ago(args.since, "--since"))
-        until = max(0, now - _ago(args.until, "--until")) if args.until else now + 1
         tier = query.pick_tier(hist, since, now) if args.tier == "auto" else args.tier
         if args.history_command == "show":
             chunks = _show(args, hist, tier, since, until)
@@ -127,6 +142,7 @@ def _show(
         "tier": tier,
         "stat": args.stat if tier != "raw" else None,
         "since_t": since,
+        "until_t": until if args.until else None,  # None: up to now
     }
     series = [(e.name, points[e.id]) for e in found]
     return render_series(args.format, head, metrics, series)

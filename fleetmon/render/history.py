@@ -72,7 +72,9 @@ def render_series(
     yield (
         f"{clean(str(head['subject']))} ({head['scope']}), {head['tier']}"
         + (f" {head['stat']}" if head["tier"] != "raw" else "")
-        + f", {count} point(s) since {iso(int(str(head['since_t'])))}\n"
+        + f", {count} point(s) since {iso(int(str(head['since_t'])))}"
+        + (f" until {iso(int(str(head['until_t'])))}" if head.get("until_t") is not None else "")
+        + "\n"
     )
     rows = [
         [_short(t), *([name] if several else []), *(_cell(v) for v in vals)]
