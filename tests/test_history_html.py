@@ -107,7 +107,7 @@ def test_new_and_resolved_findings_head_the_page(base: object) -> None:
     report = base  # type: ignore[assignment]
     started = "2030-01-01T00:00:00Z"
     new = Finding("r1", Severity.WARNING, "host", "kvm0001", None, None, None, "new one",
-                  state="firing", since=started)  # fmt: skip
+                  state="firing", since=started, new=True)  # fmt: skip
     gone = Finding("r2", Severity.OK, "host", "kvm0002", None, None, None, "passes again",
                    state="resolved", since=started)  # fmt: skip
     old = Finding("r3", Severity.WARNING, "host", "kvm0003", None, None, None, "still on",
@@ -116,6 +116,9 @@ def test_new_and_resolved_findings_head_the_page(base: object) -> None:
     hosts[0] = dataclasses.replace(hosts[0], findings=(new, old))
     hosts[1] = dataclasses.replace(hosts[1], findings=(gone,))
     run = dataclasses.replace(report.run, started_at=started)  # type: ignore[attr-defined]
+    first = dataclasses.replace(report, run=run, hosts=tuple(hosts))  # type: ignore[type-var]
+    assert changes(first) == ((), ())  # a history's first run: no last run to compare
+    run = dataclasses.replace(run, previous_run_at="2029-12-31T23:55:00Z")
     rep = dataclasses.replace(report, run=run, hosts=tuple(hosts))  # type: ignore[type-var]
     n, g = changes(rep)
     assert [c.finding.rule for c in n] == ["r1"]

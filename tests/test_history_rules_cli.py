@@ -66,17 +66,21 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
 
 
 def test_the_text_report_lists_what_is_new_first(raw_dir: Path, tmp_path: Path) -> None:
+    """`for: 2 runs`: pending at the history's first run (which has no last run to be new
+    against: no section), firing from the second (new), still firing at the third (not)."""
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.replace("for: 3 runs", "for: 1 run"))
+    rules.write_text(RULES.replace("for: 3 runs", "for: 2 runs"))
     hist = tmp_path / "h.sqlite"
-    res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:00:00Z"),
-                   "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
-    lines = res.stdout.splitlines()
-    start = lines.index("New since the last run")
+    out = []
+    for start in ("2030-01-01T00:00:00Z", "2030-01-01T00:05:00Z", "2030-01-01T00:10:00Z"):
+        res = fleetmon("report", _with_start(raw_dir, tmp_path, start),
+                       "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
+        out.append(res.stdout.splitlines())
+    assert not [line for line in out[0] if "since the last run" in line]
+    lines = out[1]
+    start = lines.index("New since the last run (2030-01-01T00:00:00Z)")
     assert lines[start + 3].split()[:4] == ["WARNING", "localhost", "localhost", "always-3-runs"]
-    res = fleetmon("report", _with_start(raw_dir, tmp_path, "2030-01-01T00:05:00Z"),
-                   "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
-    assert "New since the last run" not in res.stdout  # still firing: not new
+    assert not [line for line in out[2] if line.startswith("New since")]  # still firing
 
 
 def test_for_without_a_history_is_an_input_error(tmp_path: Path) -> None:

@@ -119,6 +119,19 @@ class Recorder:
         }
         return list(hosts), Past(now, points, states, gaps)
 
+    def previous_run(self, started_at: str) -> str | None:
+        """When the history's last run before `started_at` started (None: none)."""
+        if self.hist is None:
+            return None
+        try:
+            row = self.hist.conn.execute(
+                "SELECT started_at FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1",
+                (int(run_time(started_at)),),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise failed(self.hist.path, exc, "cannot read it") from None
+        return str(row[0]) if row else None
+
     def record(self, report: Report) -> None:
         """Record the run and the rules' states (HistoryError when it cannot be)."""
         if self.error is not None:

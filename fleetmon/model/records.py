@@ -172,6 +172,8 @@ class Finding:
     #: False for an OK that judged nothing: the subject does not offer a metric the rule
     #: needs. Like UNKNOWN, it neither advances nor resets a rule's state across runs.
     judged: bool = True
+    #: Firing from this run on: pending or passing at the last run (with a history).
+    new: bool = False
 
 
 class Pass(Protocol):
@@ -334,6 +336,9 @@ class RunInfo:
     notes: tuple[str, ...] = ()
     #: Seconds from the run's start until its last host was collected and analysed.
     duration_s: float | None = None
+    #: When the history's last run before this one started (None: no history, or this is
+    #: its first run): what "new since the last run" is new against.
+    previous_run_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,13 +125,15 @@ class Change:
 
 
 def changes(report: Report) -> tuple[tuple[Change, ...], tuple[Change, ...]]:
-    """Findings that started firing this run, and those resolved this run."""
-    started = report.run.started_at
+    """Findings that started firing this run, and those resolved this run (none on a
+    history's first run: nothing to be new against)."""
     new: list[Change] = []
     gone: list[Change] = []
+    if report.run.previous_run_at is None:
+        return (), ()
     for h in report.hosts:
         for f in notable(h.findings):
-            if f.state == "firing" and f.since == started and f.severity is not Severity.OK:
+            if f.state == "firing" and f.new and f.severity is not Severity.OK:
                 new.append(Change(h.name, f))
             elif f.state == "resolved":
                 gone.append(Change(h.name, f))

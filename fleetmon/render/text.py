@@ -120,13 +120,16 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
 
 def _changes(report: Report, width: int | None, limit: int = 20) -> list[str]:
     """New and resolved findings since the last run (with a history), before the rest."""
-    started = report.run.started_at
+    last = report.run.previous_run_at
+    if last is None:
+        return []  # no run before this one: nothing is new nor resolved against it
     pairs = [(h.name, f) for h in report.hosts for f in notable(h.findings)]
-    new = [(h, f) for h, f in pairs if f.state == "firing" and f.since == started]
+    new = [(h, f) for h, f in pairs if f.state == "firing" and f.new]
     gone = [(h, f) for h, f in pairs if f.state == "resolved"]
     out: list[str] = []
     hdr = ["SEVERITY", "HOST", "SUBJECT", "RULE", "MESSAGE"]
-    for title, items in (("New since the last run", new), ("Resolved since the last run", gone)):
+    since = f"since the last run ({last})"
+    for title, items in ((f"New {since}", new), (f"Resolved {since}", gone)):
         if items:
             rows = [[f.severity.value.upper(), h, f.subject, f.rule, f.message] for h, f in items]
             out += [title, fit_table(rows[:limit], hdr, width, ["RULE"], ("MESSAGE", "SUBJECT"))]

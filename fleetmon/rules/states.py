@@ -56,7 +56,9 @@ def advance(
         )
         state = RuleState("firing" if firing else "pending", sev.value, since, runs, now_t)
         if firing:
-            return dataclasses.replace(finding, state="firing", since=iso(since)), state, True
+            new = prev is None or prev.state != "firing"
+            firing_now = dataclasses.replace(finding, state="firing", since=iso(since), new=new)
+            return firing_now, state, True
         assert rule.for_ is not None
         pending = dataclasses.replace(
             finding,
