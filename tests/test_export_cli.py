@@ -27,6 +27,11 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
             "fleetmon: error: argument --export-retries: --export-retries must be 0 or more",
         ),
         (("--prom-textfile", "x.txt"), "fleetmon: error: --prom-textfile: node_exporter's"),
+        (
+            ("--export-retries", "11"),
+            "fleetmon: error: argument --export-retries: --export-retries must be 10 or less",
+        ),
+        (("--alertmanager", "http://am:0/"), "fleetmon: error: --alertmanager: port 0 is not"),
     ],
 )
 def test_bad_export_options_stop_the_run_before_it_starts(

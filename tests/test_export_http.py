@@ -165,6 +165,21 @@ def test_push_urls_are_checked() -> None:
         check_push_url("http://pg:9091/?job=x")
     with pytest.raises(OptionError, match=r"^--push: expected an http:// or https:// URL"):
         check_push_url("pg:9091")
+    check_push_url("http://proxy/pushgateway/")  # behind a reverse proxy's prefix
+    # The push URL of Pushgateway's own README: fleetmon would add its path after it.
+    for url in ("http://pg:9091/metrics/job/x", "http://pg:9091/metrics/job/"):
+        with pytest.raises(OptionError, match=r"^--push: the Pushgateway's address only \("):
+            check_push_url(url)
+    with pytest.raises(OptionError) as err:
+        check_push_url("http://u:pw@pg:99999")
+    assert str(err.value) == "--push: port 99999 is not from 1 to 65535: http://pg:99999/"
+
+
+def test_the_waits_between_attempts_double_up_to_30_s() -> None:
+    opts, slept = _options(lambda r: httpx.Response(503), retries=10)
+    with pytest.raises(ExportError):
+        send("PUT", "http://pg:9091/x", b"", headers={}, what="Pushgateway", options=opts)
+    assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
 
 
 def test_alerts_are_posted_as_json() -> None:

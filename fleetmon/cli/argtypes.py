@@ -44,8 +44,8 @@ def non_negative(name: str) -> Callable[[str], float]:
     return parse
 
 
-def non_negative_int(name: str) -> Callable[[str], int]:
-    """An option's type: a whole number, 0 or more."""
+def non_negative_int(name: str, most: int | None = None) -> Callable[[str], int]:
+    """An option's type: a whole number, 0 or more (and `most` at most)."""
 
     def parse(text: str) -> int:
         try:
@@ -56,6 +56,8 @@ def non_negative_int(name: str) -> Callable[[str], int]:
             ) from None
         if value < 0:
             raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"{name} must be {most} or less, got {text!r}")
         return value
 
     return parse

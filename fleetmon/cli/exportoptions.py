@@ -59,8 +59,9 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     )
     e.add_argument(
         "--export-retries",
-        type=non_negative_int("--export-retries"),
+        type=non_negative_int("--export-retries", 10),
         default=2,
         metavar="N",
-        help="attempts after the first when a sink fails (default 2)",
+        help="attempts after the first when a sink fails (default 2, at most 10; waits "
+        "0.5 s doubling, 30 s at most)",
     )

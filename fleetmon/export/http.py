@@ -34,6 +34,10 @@ class HttpOptions:
     sleep: Callable[[float], None] = time.sleep
 
 
+#: The longest wait between two attempts (0.5 s doubling reached an hour at the 14th).
+MAX_BACKOFF_S = 30.0
+
+
 def shown(url: str) -> str:
     """A URL as an error message may show it: no credentials, no query string."""
     try:
@@ -52,6 +56,8 @@ def check_url(url: str, option: str) -> httpx.URL:
         raise OptionError(f"{option}: not a URL: {url!r} ({exc})") from None
     if u.scheme not in ("http", "https") or not u.host:
         raise OptionError(f"{option}: expected an http:// or https:// URL, got {url!r}")
+    if u.port is not None and not 0 < u.port < 65536:
+        raise OptionError(f"{option}: port {u.port} is not from 1 to 65535: {shown(url)}")
     return u
 
 
@@ -79,7 +85,7 @@ def send(
     with httpx.Client(timeout=options.timeout_s, transport=options.transport) as client:
         for attempt in range(attempts):
             if attempt:
-                options.sleep(options.backoff_s * 2 ** (attempt - 1))
+                options.sleep(min(MAX_BACKOFF_S, options.backoff_s * 2 ** (attempt - 1)))
             content = body if isinstance(body, bytes) else body()
             try:
                 response = client.request(method, url, content=content, headers=dict(headers))

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import httpx
 
 from fleetmon.errors import OptionError
-from fleetmon.export.http import HttpOptions, check_url, send
+from fleetmon.export.http import HttpOptions, check_url, send, shown
 
 #: Content-Type of the Prometheus text exposition format 0.0.4.
 PROM_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,6 +44,12 @@ def check_push_url(url: str) -> None:
     u = check_url(url, "--push")
     if u.query:
         raise OptionError(f"--push: the Pushgateway's address only, no query: {url!r}")
+    if "/metrics/job/" in f"{u.path.rstrip('/')}/":
+        # The push URL of Pushgateway's README: fleetmon makes that path itself.
+        raise OptionError(
+            f"--push: the Pushgateway's address only (http://HOST:9091), fleetmon adds "
+            f"/metrics/job/fleetmon/inventory@base64/...: {shown(url)}"
+        )
 
 
 def push(
