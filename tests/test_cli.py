@@ -229,6 +229,21 @@ def test_save_raw_then_report_recomputes_the_same_figures(tmp_path: Path) -> Non
     # Other rules re-render the same raw data without connecting anywhere.
     none = fleetmon("report", raw, "--no-rules", "--format", "json")
     assert json.loads(none.stdout)["hosts"][0]["findings"] == []
+    # Its own run.json and raw/ are not a report's place; beside them is.
+    saved = (raw / "run.json").read_bytes()
+    for option, out, verb in (
+        ("-o", raw / "run.json", "over"),
+        ("--json", raw / "raw" / "x", "into"),
+    ):
+        res = fleetmon("report", raw, option, out)
+        assert res.returncode == 4
+        assert res.stderr.startswith(f"fleetmon: error: {option} {out} would write {verb} "), (
+            res.stderr
+        )
+    assert (raw / "run.json").read_bytes() == saved
+    assert not (raw / "raw" / "x").exists()
+    beside = fleetmon("report", raw, "--html", raw / "report.html")
+    assert beside.returncode == r.returncode, beside.stderr
 
 
 def test_make_run_inventory_exists() -> None:

@@ -125,3 +125,23 @@ def test_a_bad_report_is_one_line_naming_the_file(tmp_path: Path, text: str, mes
     res = fleetmon("merge", f)
     assert res.returncode == 4
     assert res.stderr == f"fleetmon: error: {message.format(f=f)}\n"
+
+
+def test_an_output_over_a_report_read_is_refused(reports: tuple[Path, Path, Path]) -> None:
+    """`merge a.json b.json -o a.json` would have replaced a site's report with the merged
+    text: refused before anything is read, every input left as it was."""
+    a, b, tmp = reports
+    before = a.read_bytes(), b.read_bytes()
+    link = tmp / "link.json"
+    link.unlink(missing_ok=True)
+    link.symlink_to(a)
+    for option, out in (("-o", a), ("--json", b), ("--html", link)):
+        res = fleetmon("merge", a, b, option, out)
+        assert (res.returncode, res.stdout) == (4, ""), res.stderr
+        assert res.stderr.startswith(f"fleetmon: error: {option} {out} would write over "), (
+            res.stderr
+        )
+    assert (a.read_bytes(), b.read_bytes()) == before
+    res = fleetmon("merge", a, b, "-o", tmp / "merged.txt")  # another file: written
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    assert (tmp / "merged.txt").read_text().startswith("fleetmon ")

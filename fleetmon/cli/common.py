@@ -185,6 +185,35 @@ def output_paths(args: argparse.Namespace) -> tuple[str | None, ...]:
     return tuple(getattr(args, attr, None) for _, attr in _OUTPUT_OPTIONS)
 
 
+def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None:
+    """OptionError (exit 4, before anything is read) when an output would replace a file
+    the command reads (`merge a.json -o a.json`) or write into a folder it reads."""
+    read = []
+    for p in inputs:
+        with contextlib.suppress(OSError):
+            read.append((p, os.path.realpath(p), os.stat(p)))
+    for option, attr in _OUTPUT_OPTIONS:
+        path = getattr(args, attr, None)
+        try:
+            target = resolve_output(path) if path is not None else None
+        except OutputError:
+            continue  # left to the outputs' own checks
+        if target is None or target.kind != "file":
+            continue
+        real = os.path.realpath(target.path)
+        for shown, where, st in read:
+            folder = os.path.isdir(where)
+            if folder:
+                hit = os.path.commonpath([real, where]) == where
+            else:
+                hit = os.path.exists(real) and os.path.samestat(os.stat(real), st)
+            if hit:
+                raise OptionError(
+                    f"{option} {path} would write {'into' if folder else 'over'} {shown}, "
+                    "which this command reads: write the report elsewhere"
+                )
+
+
 def check_outputs_apart(args: argparse.Namespace) -> None:
     """OptionError (exit 4, before anything is read or probed) when two outputs name the same
     place: both on standard output their texts would run into each other, and of one file

@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from fleetmon import __version__
 from fleetmon.analyse.merge import ReadReport, merge_hosts, report_from_json
 from fleetmon.analyse.pipeline import report_from_hosts
-from fleetmon.cli.common import check_outputs_apart, printable_run, rule_set, write_outputs
+from fleetmon.cli.common import (
+    check_outputs_apart,
+    check_outputs_spare,
+    printable_run,
+    rule_set,
+    write_outputs,
+)
 from fleetmon.cli.runtime import utc_now
 from fleetmon.errors import InputError
 from fleetmon.io.files import TooLarge, read_regular
@@ -71,6 +77,7 @@ def _run_info(
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
     check_outputs_apart(args)
+    check_outputs_spare(args, args.reports)
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
     rules, rule_files = rule_set(args)

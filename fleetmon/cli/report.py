@@ -6,11 +6,18 @@ import argparse
 import dataclasses
 import gc
 import itertools
+import os
 from collections.abc import Iterator
 
 from fleetmon import __version__
 from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
-from fleetmon.cli.common import build_report, check_outputs_apart, lean_gc, rule_set
+from fleetmon.cli.common import (
+    build_report,
+    check_outputs_apart,
+    check_outputs_spare,
+    lean_gc,
+    rule_set,
+)
 from fleetmon.cli.exports import check_exports
 from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
@@ -24,6 +31,8 @@ MIN_HOSTS = 400
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
     check_outputs_apart(args)
+    # What --save-raw wrote: run.json and raw/ (a report beside them harms neither).
+    check_outputs_spare(args, [os.path.join(args.raw_dir, n) for n in ("run.json", "raw")])
     check_exports(args)
     saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
