@@ -36,6 +36,8 @@ ERRORS = {
     "bad-message.yaml": "7: rule 'steal': message: syntax error in "
     "'steal {{ value | round(1) }% on {{ host }}': unexpected '}'",
     "no-threshold.yaml": "4: rule 'steal': needs warning or critical",
+    "dead-warning.yaml": "4: rule 'busy': warning '> 90' never fires: critical '> 80' holds "
+    "for every value it does (the critical level is the stricter one)",
     "expr-no-severity.yaml": "4: rule 'io-stall': expr rules need severity: warning or critical",
     "state-threshold.yaml": "4: rule 'vm-down': critical: '> 3' compares vm.state (string) "
     "with a number: write e.g. '!= running'",
@@ -232,3 +234,26 @@ def test_random_text_is_rules_or_one_error_line(text: str) -> None:
     if message:
         assert message.startswith("fuzz.yaml")
         assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("warning", "critical", "dead"),
+    [("> 90", "> 90", True), (">= 90", "> 90", False), ("> 90", ">= 90", True),
+     ("> 80", "> 90", False), ("< 10", "< 20", True), ("< 10", "< 5", False),
+     ("<= 10", "< 10", False), ("> 90", "< 5", False), ("~:90", "> 80", False)],
+)  # fmt: skip
+def test_a_warning_its_critical_always_beats_is_refused(
+    warning: str, critical: str, dead: bool, tmp_path: Path
+) -> None:
+    """The warning's values all meet the critical level too, which is judged first: the
+    warning would never show (Nagios plugins refuse such thresholds as well)."""
+    f = tmp_path / "r.yaml"
+    f.write_text(
+        "- hosts: all\n  rules:\n    - name: busy\n      metric: cpu.busy_pct\n"
+        f"      warning: '{warning}'\n      critical: '{critical}'\n"
+    )
+    if not dead:
+        load_rules([str(f)])
+        return
+    with pytest.raises(RuleError, match=f"warning '{warning}' never fires: critical"):
+        load_rules([str(f)])
