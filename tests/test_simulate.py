@@ -545,3 +545,15 @@ def test_simulated_domstats_has_the_groups_the_probe_asks_for_and_no_other() -> 
     groups = {k.partition(".")[0] + "." for k in keys}
     assert groups == set(DOMSTATS_GROUPS.values())
     assert "dirtyrate.calc_mode" in read_capture("lab-libvirt9-qemu7-tcg/sample2/domstats--raw.txt")
+
+
+def test_containers_past_10000_a_host_are_an_input_error() -> None:
+    """--containers 100000000 built every container in memory before anything listened."""
+    out = subprocess.run(
+        [FLEETMON, "simulate", "--hosts", "1", "--containers", "10001"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (out.returncode, out.stdout) == (4, "")
+    assert out.stderr.startswith(
+        "fleetmon: error: argument --containers: --containers must be 10000 or less, got '10001'"
+    )

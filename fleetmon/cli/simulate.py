@@ -113,10 +113,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--containers",
-        type=non_negative_int("--containers"),
+        type=non_negative_int("--containers", 10_000),
         default=0,
         metavar="N",
-        help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd)",
+        help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd; "
+        "at most 10000)",
     )
     p.add_argument(
         "--guests",
