@@ -48,6 +48,9 @@ def test_version() -> None:
             "--lock-wait must be 0 or more",
         ),
         (["top", "inventories/localhost.yaml", "-d", "nan"], "-d must be a finite number"),
+        # An interval of 1e9 s was a run of 31 years: an hour at most.
+        (["run", "inventories/localhost.yaml", "-i", "1e9"], "--interval must be 3600 or less"),
+        (["serve", "inventories/localhost.yaml", "-d", "3601"], "-d must be 3600 or less"),
         (["simulate", "--latency-ms", "inf"], "--latency-ms must be a finite number"),
         # An unset shell variable: --history "" meant the default history.
         (["run", "inventories/localhost.yaml", "--history", ""], "--history needs a path"),

@@ -20,13 +20,17 @@ def _finite(kind: type[float] | type[int], name: str, text: str) -> float | int:
     return value
 
 
-def positive(kind: type[float] | type[int], name: str) -> Callable[[str], float | int]:
-    """An option's type: a number of `kind` greater than 0."""
+def positive(
+    kind: type[float] | type[int], name: str, most: float | None = None
+) -> Callable[[str], float | int]:
+    """An option's type: a number of `kind` greater than 0 (and `most` at most)."""
 
     def parse(text: str) -> float | int:
         value = _finite(kind, name, text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"{name} must be {most:g} or less, got {text!r}")
         return value
 
     return parse

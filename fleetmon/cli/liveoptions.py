@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-Positive = Callable[[type[float] | type[int], str], Callable[[str], float | int]]
+Positive = Callable[..., Callable[[str], float | int]]  # argtypes.positive
 Adder = Callable[..., None]
 
 
@@ -22,10 +22,10 @@ def _add_live_options(
     p.add_argument(
         "-d",
         "--delay",
-        type=positive(float, "-d"),
+        type=positive(float, "-d", 3600.0),
         default=2.0,
         metavar="SECONDS",
-        help="seconds between two samples of a host (default 2)",
+        help="seconds between two samples of a host (default 2, at most 3600)",
     )
     p.add_argument(
         "-f",

@@ -18,6 +18,8 @@ from fleetmon.cli.renderoptions import add_render_options as _add_render_options
 from fleetmon.cli.renderoptions import add_rule_files as _add_rule_files
 from fleetmon.errors import EXIT_INPUT
 
+#: The longest -i: an hour between a run's two samples (1e9 was a run of 31 years).
+MAX_INTERVAL_S = 3600.0
 #: `run --timeout` default: the interval plus this. benchmarks/timeout_bench.py measured a
 #: host's time past the interval, connect to the probe's exit: 0.14-0.28 s for this
 #: machine's own probe, median 1.6 s and at most 3.5 s for 200 simulated hosts connecting
@@ -189,10 +191,11 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument(
         "-i",
         "--interval",
-        type=_positive(float, "--interval"),
+        type=_positive(float, "--interval", MAX_INTERVAL_S),
         default=1.0,
         metavar="S",
-        help="seconds between the probe's two samples; rates are averages over it (default 1)",
+        help="seconds between the probe's two samples; rates are averages over it (default 1, "
+        "at most 3600)",
     )
     # 200: benchmarks/defaults.py sweep, 1,000 sim hosts 16.7 s at 100 -> 11.3 s; sshd 8.6 -> 8.3
     run.add_argument(
