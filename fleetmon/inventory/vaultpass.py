@@ -75,10 +75,11 @@ def load_secrets(
             secrets.append(Secret(vault_id, _from_file(source, vault_id, secrets)))
         except InventoryError as e:
             failures.append(e)
-            if warn is not None:
-                warn(str(e))
     if failures and not secrets:
-        raise failures[-1]
+        raise failures[-1]  # the error alone: no warning repeating it first
+    if warn is not None:
+        for failure in failures:
+            warn(str(failure))
     return secrets
 
 
