@@ -258,6 +258,28 @@ def test_until_before_since_is_refused_and_until_is_shown(week: Path) -> None:
     assert " until " in head
 
 
+def test_no_output_replaces_the_history(week: Path, tmp_path: Path) -> None:
+    """`history export -o` naming the history wrote the CSV over it; run's and report's
+    outputs there are refused as well, before anything runs, its WAL's name too."""
+    copy = tmp_path / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    before = copy.read_bytes()
+    for argv in (
+        ("history", "export", "--history", copy, "-o", copy),
+        ("history", "show", "localhost", "--history", copy, "-o", f"{copy}-wal"),
+        ("run", LOCAL, "-i", "0.1", "-q", "--history", copy, "--json", copy),
+    ):
+        res = fleetmon(*argv)
+        assert (res.returncode, res.stdout) == (4, ""), res.stderr
+        assert " would write over " in res.stderr
+    assert copy.read_bytes() == before
+    assert not Path(f"{copy}-wal").exists()
+    assert len(_runs(copy)) == 3
+
+
 def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     hist = tmp_path / "notes.sqlite"
     conn = sqlite3.connect(hist)

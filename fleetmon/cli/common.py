@@ -187,11 +187,15 @@ def output_paths(args: argparse.Namespace) -> tuple[str | None, ...]:
 
 def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None:
     """OptionError (exit 4, before anything is read) when an output would replace a file
-    the command reads (`merge a.json -o a.json`) or write into a folder it reads."""
-    read = []
+    the command reads (`merge a.json -o a.json`) or write into a folder it reads. An input
+    not there yet (a history's WAL) is compared by its path."""
+    read: list[tuple[str, str, os.stat_result | None]] = []
     for p in inputs:
-        with contextlib.suppress(OSError):
-            read.append((p, os.path.realpath(p), os.stat(p)))
+        try:
+            st: os.stat_result | None = os.stat(p)
+        except OSError:
+            st = None
+        read.append((p, os.path.realpath(p), st))
     for option, attr in _OUTPUT_OPTIONS:
         path = getattr(args, attr, None)
         try:
@@ -205,6 +209,8 @@ def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None
             folder = os.path.isdir(where)
             if folder:
                 hit = os.path.commonpath([real, where]) == where
+            elif st is None:
+                hit = real == where
             else:
                 hit = os.path.exists(real) and os.path.samestat(os.stat(real), st)
             if hit:
@@ -212,6 +218,13 @@ def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None
                     f"{option} {path} would write {'into' if folder else 'over'} {shown}, "
                     "which this command reads: write the report elsewhere"
                 )
+
+
+def check_history_spared(args: argparse.Namespace, history: str | None) -> None:
+    """OptionError when an output would replace the history file or its WAL (`history
+    export -o` naming the history wrote the CSV over it)."""
+    if history is not None:
+        check_outputs_spare(args, [history, history + "-wal", history + "-shm"])
 
 
 def check_outputs_apart(args: argparse.Namespace) -> None:

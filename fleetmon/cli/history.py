@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
+from fleetmon.cli.common import check_history_spared
 from fleetmon.cli.recording import Recorder
 from fleetmon.errors import HistoryError, OptionError, did_you_mean
 from fleetmon.history import open_history, parse_keep, query, resolve, retention
@@ -70,6 +71,7 @@ def command(args: argparse.Namespace) -> int:
         return _prune(args)
     now = int(time.time())
     since, until = _range(args, now)
+    check_history_spared(args, _path(args))
     hist = open_history(_path(args), writable=False)
     try:
         if args.history_command == "status":

@@ -13,6 +13,7 @@ from fleetmon import __version__
 from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
 from fleetmon.cli.common import (
     build_report,
+    check_history_spared,
     check_outputs_apart,
     check_outputs_spare,
     lean_gc,
@@ -21,6 +22,7 @@ from fleetmon.cli.common import (
 from fleetmon.cli.exports import check_exports
 from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
+from fleetmon.history import resolve
 from fleetmon.io.rawstore import iter_raw
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo
 
@@ -31,6 +33,7 @@ MIN_HOSTS = 400
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
     check_outputs_apart(args)
+    check_history_spared(args, resolve(args.history))
     # What --save-raw wrote: run.json and raw/ (a report beside them harms neither).
     check_outputs_spare(args, [os.path.join(args.raw_dir, n) for n in ("run.json", "raw")])
     check_exports(args)

@@ -17,6 +17,7 @@ from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import (
     build_report,
+    check_history_spared,
     check_outputs_apart,
     lean_gc,
     output_paths,
@@ -134,6 +135,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for path in filter(None, output_paths(args)):
         check_output(path)
     check_outputs_apart(args)
+    check_history_spared(args, resolve(args.history))
     check_exports(args)
 
 
