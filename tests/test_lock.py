@@ -127,6 +127,18 @@ def test_a_fifo_or_device_at_the_lock_path_is_an_input_error_not_a_hang(
     assert r.stdout == ""  # refused before any host was collected
 
 
+def test_a_file_that_is_no_lock_file_is_locked_but_never_truncated(tmp_path: Path) -> None:
+    """`--lock inventory.yaml` truncated the inventory to write a pid into it."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("all:\n  hosts:\n    h1:\n")
+    with run_lock(str(inv)):
+        assert inv.read_text() == "all:\n  hosts:\n    h1:\n"
+    stale = tmp_path / "stale.lock"
+    stale.write_text("12345")  # a pid left by an earlier run: replaced by ours
+    with run_lock(str(stale)):
+        assert stale.read_text() == str(os.getpid())
+
+
 def test_a_lock_file_of_another_user_is_used_but_not_written(tmp_path: Path) -> None:
     require_root("a lock file of another user")
     lock = tmp_path / "shared.lock"

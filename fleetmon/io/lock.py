@@ -70,14 +70,23 @@ def run_lock(path: str, wait_s: float = 0.0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise LockError(_held_message(fd, path, wait_s)) from None
                 time.sleep(0.1)
-        # Our pid for the next run's message, only into a file of ours: a lock file another
-        # user made is used for the flock alone.
-        if os.fstat(fd).st_uid == os.geteuid():
+        # Our pid for the next run's message, only into a lock file of ours: one another user
+        # made, or a file that holds anything but a pid (`--lock inventory.yaml`), is used for
+        # the flock alone, never truncated.
+        if os.fstat(fd).st_uid == os.geteuid() and _pid_or_empty(fd):
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+def _pid_or_empty(fd: int) -> bool:
+    """Whether the file holds nothing or a pid only (a lock file's content)."""
+    if os.fstat(fd).st_size > 20:
+        return False
+    text = os.pread(fd, 21, 0).strip()
+    return not text or text.isdigit()
 
 
 def _held_message(fd: int, path: str, wait_s: float) -> str:
