@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_oracle import inventory_list
+from ansible_oracle import environment, inventory_list, program
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
@@ -155,3 +156,25 @@ def test_cli_takes_several_sources(tmp_path: Path) -> None:
     assert r.stdout == "@all:\n  |--@ungrouped:\n  |--@kvm:\n  |  |--k1\n  |  |--k2\n"
     r = fleetmon("inventory", tmp_path / "a.ini", tmp_path / "b.ini", "--graph")
     assert r.stdout.endswith("|--k1\n  |  |--k2\n")
+
+
+def test_graph_of_one_group_as_ansible_inventory_draws_it(tmp_path: Path) -> None:
+    """`--graph GROUP` (ansible-inventory's optional argument), compared with ansible-core;
+    `--graph INVENTORY` with no other source still reads it as the inventory."""
+    _write(tmp_path, {"h.ini": "[kvm]\nk1\nk2\n[xen]\nx1\n[hv:children]\nkvm\nxen\n"})
+    inv = tmp_path / "h.ini"
+    for group in ("hv", "xen"):
+        ours = fleetmon("inventory", inv, "--graph", group)
+        theirs = subprocess.run(
+            [program("ansible-inventory"), "-i", str(inv), "--graph", group],
+            env=environment(tmp_path / "home"), capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        assert theirs.returncode == 0, theirs.stderr
+        assert (ours.returncode, ours.stdout) == (0, theirs.stdout)
+    whole = fleetmon("inventory", "--graph", inv)
+    assert whole.stdout == fleetmon("inventory", inv, "--graph").stdout
+    assert whole.stdout.startswith("@all:\n")
+    bad = fleetmon("inventory", inv, "--graph", "kvn")
+    assert bad.returncode == 4
+    assert bad.stderr == f"fleetmon: error: {inv}: no group 'kvn' (did you mean 'kvm'?)\n"

@@ -297,7 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("inventory", help="show what an inventory resolves to")
     _add_inventory_args(inv, "-i")
     mode = inv.add_mutually_exclusive_group()
-    mode.add_argument("--graph", action="store_true")
+    mode.add_argument(
+        "--graph",
+        nargs="?",
+        const="all",
+        metavar="GROUP",
+        help="the group tree, of all or of GROUP (as ansible-inventory --graph [GROUP])",
+    )
     mode.add_argument("--list", action="store_true")
     mode.add_argument("--host", metavar="NAME")
     inv.add_argument(
