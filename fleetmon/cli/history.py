@@ -71,8 +71,9 @@ def command(args: argparse.Namespace) -> int:
         return _prune(args)
     now = int(time.time())
     since, until = _range(args, now)
-    check_history_spared(args, _path(args))
-    hist = open_history(_path(args), writable=False)
+    path = _path(args)
+    check_history_spared(args, path)
+    hist = open_history(path, writable=False)
     try:
         if args.history_command == "status":
             status = query.status(hist)

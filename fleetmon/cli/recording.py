@@ -29,7 +29,7 @@ from fleetmon.history.forrules import fetch_points, load_counters, load_states
 from fleetmon.history.store import check_file, failed
 from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
-from fleetmon.model import HostReport, Report
+from fleetmon.model import HostReport, Report, RunInfo
 from fleetmon.rules import RuleSet
 from fleetmon.rules.historical import Past, RuleState, StateKey
 
@@ -97,19 +97,23 @@ class Recorder:
         return tuple(self.hist.notes) if self.hist is not None else ()
 
     def prepare(
-        self, rules: RuleSet | None, hosts: Sequence[HostReport], started_at: str
-    ) -> tuple[list[HostReport], Past | None]:
-        """The hosts with their averages since the last run, and what the rules read from
-        the history: their series, states and those averages (None: no history)."""
+        self, rules: RuleSet | None, hosts: Sequence[HostReport], run: RunInfo
+    ) -> tuple[list[HostReport], Past | None, RunInfo]:
+        """The hosts with their averages since the last run, what the rules read from the
+        history (their series, states and those averages; None: no history), and the run
+        with the time of the history's last run before it."""
         if self.hist is None:
-            return list(hosts), None
-        now = run_time(started_at)
+            return list(hosts), None, run
+        now = run_time(run.started_at)
         calls = rules.history_calls() if rules is not None else []
         try:
             hosts = since_last(hosts, load_counters(self.hist, hosts, now))
             points = fetch_points(self.hist, {(c.metric, c.window_s, c.hourly) for c in calls},
                                   hosts, now)  # fmt: skip
             states = {k: RuleState(*v) for k, v in load_states(self.hist).items()}
+            last = self.hist.conn.execute(
+                "SELECT started_at FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1", (int(now),)
+            ).fetchone()
         except sqlite3.Error as exc:
             raise failed(self.hist.path, exc, "cannot read it") from None
         gaps = {
@@ -117,20 +121,8 @@ class Recorder:
             for h in hosts
             for (scope, name), metrics in h.since_last.items()
         }
-        return list(hosts), Past(now, points, states, gaps)
-
-    def previous_run(self, started_at: str) -> str | None:
-        """When the history's last run before `started_at` started (None: none)."""
-        if self.hist is None:
-            return None
-        try:
-            row = self.hist.conn.execute(
-                "SELECT started_at FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1",
-                (int(run_time(started_at)),),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise failed(self.hist.path, exc, "cannot read it") from None
-        return str(row[0]) if row else None
+        run = dataclasses.replace(run, previous_run_at=str(last[0]) if last else None)
+        return list(hosts), Past(now, points, states, gaps), run
 
     def record(self, report: Report) -> None:
         """Record the run and the rules' states (HistoryError when it cannot be)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import itertools
 import os
@@ -46,8 +45,7 @@ def command(args: argparse.Namespace) -> int:
         hosts = analyse_replay(noting_specs(raws, specs))
         # The analysed fleet lives until exit: no collection needs to walk it again.
         gc.freeze()
-        hosts, past = rec.prepare(rules, hosts, run.started_at)
-        run = dataclasses.replace(run, previous_run_at=rec.previous_run(run.started_at))
+        hosts, past, run = rec.prepare(rules, hosts, run)
         report = build_report(args, hosts, specs, run, rules, None, past, rec.states)
         finish(args, report, rec, rules)  # the outputs, the history, then the exports
     return report.exit_code

@@ -122,8 +122,7 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
         analysed = in_selection_order(selected, found)
         gc.freeze()  # the analysed hosts live until exit: rules and renderers skip them
         specs = {h.name: h for h in [*hosts, *(r.host for r in skipped)]}
-        analysed, past = rec.prepare(rules, analysed, run.started_at)
-        run = dataclasses.replace(run, previous_run_at=rec.previous_run(run.started_at))
+        analysed, past, run = rec.prepare(rules, analysed, run)
         report = build_report(args, analysed, specs, run, rules, inventory, past, rec.states)
         finish(args, report, rec, rules)  # the outputs, the history, then the exports
     return report.exit_code

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
-from fleetmon.history.retention import first_t, stored
+from fleetmon.history.retention import first_t, floor, stored, table_first_t
 from fleetmon.history.store import History
 from fleetmon.model import MetricValue
 
@@ -207,8 +207,8 @@ def _walk_from(hist: History, tier: str, table: str, since_t: int) -> int | None
     None when the table is empty."""
     if tier == "raw":
         return since_t  # the runs are the walk: no bucket is made up
-    lo = hist.conn.execute(f"SELECT min(k) FROM {table}").fetchone()[0]
-    return None if lo is None else max(since_t, lo >> _SHIFT)
+    oldest = table_first_t(hist, table)
+    return None if oldest is None else max(since_t, oldest)
 
 
 def _keyed_sql(tier: str, table: str, names: Sequence[str]) -> str:
@@ -239,9 +239,7 @@ def pick_tier(hist: History, since_t: int, now_t: int) -> str:
             return tier
         mine = oldest[tier]
         coarser = [(oldest[c], c) for c in schema.TIERS[i + 1 :]]
-        if mine is not None and not any(
-            t is not None and t < mine - mine % schema.BUCKET_S[c] for t, c in coarser
-        ):
+        if mine is not None and not any(t is not None and t < floor(mine, c) for t, c in coarser):
             return tier
     return "daily"
 

@@ -78,7 +78,8 @@ def rollup(hist: History, tier: str, start_t: int, end_t: int) -> None:
         hist.conn.execute(schema.rollup_sql(scope, columns, tier), (lo, hi))
 
 
-def _floor(t: int, tier: str) -> int:
+def floor(t: int, tier: str) -> int:
+    """The start of the `tier` bucket holding `t`."""
     size = schema.BUCKET_S[tier]
     return t // size * size
 
@@ -101,12 +102,12 @@ def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> d
         return {}
     for tier, source in (("hourly", "raw"), ("daily", "hourly")):
         done = _rolled_to(hist, tier)
-        closed = _floor(newest, tier)
+        closed = floor(newest, tier)
         start = done if done is not None else first_t(hist, source) or closed
         if start < closed:
-            rollup(hist, tier, _floor(start, tier), closed)
+            rollup(hist, tier, floor(start, tier), closed)
         if recorded_t is not None and done is not None and recorded_t < done:
-            first = _floor(recorded_t, tier)
+            first = floor(recorded_t, tier)
             rollup(hist, tier, first, first + schema.BUCKET_S[tier])
         mark = max(closed, done or closed)
         conn.execute(
@@ -117,12 +118,15 @@ def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> d
 
 def first_t(hist: History, tier: str) -> int | None:
     """The time of `tier`'s oldest row (its bucket's start), None when it has none."""
-    firsts = [
-        hist.conn.execute(f"SELECT min(k) FROM {schema.table(tier, s)}").fetchone()[0]
-        for s in hist.columns
-    ]
-    keys = [k for k in firsts if k is not None]
-    return min(keys) >> _SHIFT if keys else None
+    firsts = [table_first_t(hist, schema.table(tier, s)) for s in hist.columns]
+    times = [t for t in firsts if t is not None]
+    return min(times) if times else None
+
+
+def table_first_t(hist: History, table: str) -> int | None:
+    """The time of one table's oldest row, None when it has none."""
+    k = hist.conn.execute(f"SELECT min(k) FROM {table}").fetchone()[0]
+    return None if k is None else int(k) >> _SHIFT
 
 
 def _delete_old(hist: History, keep: Retention, newest: int) -> dict[str, int]:
@@ -131,7 +135,7 @@ def _delete_old(hist: History, keep: Retention, newest: int) -> dict[str, int]:
     for tier in schema.TIERS:
         cutoff = newest - keep.span(tier)
         if tier != "raw":
-            cutoff = _floor(cutoff, tier)
+            cutoff = floor(cutoff, tier)
         for scope in hist.columns:
             name = schema.table(tier, scope)
             cur = conn.execute(f"DELETE FROM {name} WHERE k < ?", (cutoff << _SHIFT,))
@@ -140,6 +144,6 @@ def _delete_old(hist: History, keep: Retention, newest: int) -> dict[str, int]:
             deleted["runs"] = conn.execute("DELETE FROM runs WHERE t < ?", (cutoff,)).rowcount
     oldest_kept = newest - max(keep.span(t) for t in schema.TIERS)
     deleted["entities"] = conn.execute(
-        "DELETE FROM entities WHERE last_t < ?", (_floor(oldest_kept, "daily"),)
+        "DELETE FROM entities WHERE last_t < ?", (floor(oldest_kept, "daily"),)
     ).rowcount
     return deleted

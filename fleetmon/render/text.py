@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetmon.model import Finding, HostReport, Report, Severity, Status, notable
+from fleetmon.render.htmltrends import changes
 from fleetmon.render.pick import figure
 from fleetmon.render.textfit import clean, fit_line, fit_table, shorten, tabulate
 from fleetmon.render.texttables import (
@@ -120,18 +121,17 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
 
 def _changes(report: Report, width: int | None, limit: int = 20) -> list[str]:
     """New and resolved findings since the last run (with a history), before the rest."""
-    last = report.run.previous_run_at
-    if last is None:
-        return []  # no run before this one: nothing is new nor resolved against it
-    pairs = [(h.name, f) for h in report.hosts for f in notable(h.findings)]
-    new = [(h, f) for h, f in pairs if f.state == "firing" and f.new]
-    gone = [(h, f) for h, f in pairs if f.state == "resolved"]
+    new, gone = changes(report)  # none on a history's first run
     out: list[str] = []
     hdr = ["SEVERITY", "HOST", "SUBJECT", "RULE", "MESSAGE"]
-    since = f"since the last run ({last})"
+    since = f"since the last run ({report.run.previous_run_at})"
     for title, items in ((f"New {since}", new), (f"Resolved {since}", gone)):
         if items:
-            rows = [[f.severity.value.upper(), h, f.subject, f.rule, f.message] for h, f in items]
+            rows = [
+                [c.finding.severity.value.upper(), c.host, c.finding.subject, c.finding.rule,
+                 c.finding.message]
+                for c in items
+            ]  # fmt: skip
             out += [title, fit_table(rows[:limit], hdr, width, ["RULE"], ("MESSAGE", "SUBJECT"))]
             if len(items) > limit:
                 out.append(f"\u2026 and {len(items) - limit} more")
