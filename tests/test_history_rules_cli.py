@@ -50,13 +50,14 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
         assert res.returncode in (0, 1, 2, 3), res.stderr
         doc = json.loads(res.stdout)
         (f,) = [f for f in doc["hosts"][0]["findings"] if f["rule"] == "always-3-runs"]
-        seen.append((f["severity"], f["state"], f["since"]))
+        seen.append((f["severity"], f["state"], f["since"], f["new"], doc["previous_run_at"]))
     first = "2030-01-01T00:00:00Z"
     assert seen == [
-        ("ok", "pending", first),  # OK findings are in the JSON too, with their state
-        ("ok", "pending", first),
-        ("warning", "firing", first),
-        ("warning", "firing", first),
+        # OK findings are in the JSON too, with their state; the first run has no last run
+        ("ok", "pending", first, False, None),
+        ("ok", "pending", first, False, first),
+        ("warning", "firing", first, True, "2030-01-01T00:05:00Z"),  # new since that run
+        ("warning", "firing", first, False, "2030-01-01T00:10:00Z"),
     ]
     conn = sqlite3.connect(hist)
     assert conn.execute("SELECT rule, state, runs FROM rule_states").fetchall() == [

@@ -117,6 +117,14 @@ def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
             ' "inventory": "i", "limit": null, "hosts": [{"name": 3}]}',
             "{f}: hosts[0].status: missing",
         ),
+        (
+            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            ' "inventory": "i", "limit": null, "hosts": [{"name": "h", "address": "h",'
+            ' "groups": [], "status": "ok", "error": null, "hypervisor": "none",'
+            ' "findings": [{"rule": "r", "severity": "warning", "scope": "host",'
+            ' "subject": "h", "message": "m", "new": "yes"}]}]}',
+            "{f}: hosts[0].findings[0].new: expected true or false, got 'yes'",
+        ),
     ],
 )
 def test_a_bad_report_is_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:

@@ -228,6 +228,11 @@ def test_tls_and_basic_auth_with_real_clients(fleet: Path, tmp_path: Path) -> No
             "--listen 0.0.0.0: not a loopback address, and TLS and basic auth not configured",
         ),
         (["--listen", "localhost"], "--listen: expected ADDRESS:PORT, got 'localhost'"),
+        (["--listen", "[]:9712"], "--listen: expected ADDRESS:PORT, got '[]:9712'"),
+        (
+            ["--listen", ":9712"],
+            "--listen (every address): not a loopback address, and TLS and basic auth not",
+        ),
     ],
 )
 def test_exposure_is_refused_without_tls_and_auth(
@@ -239,6 +244,44 @@ def test_exposure_is_refused_without_tls_and_auth(
     assert out.returncode == 4
     assert out.stderr.startswith(f"fleetmon: error: {message}")
     assert "Traceback" not in out.stderr
+
+
+NETNS_SERVE = """
+ip link set lo up
+"$@" &
+pid=$!
+trap 'kill -KILL $pid 2>/dev/null' EXIT
+for url in "http://127.0.0.1:$PORT/healthz" "http://[::1]:$PORT/healthz"; do
+  n=0
+  until curl -gfsS -o /dev/null "$url" 2>/dev/null; do
+    n=$((n + 1)); [ $n -lt 600 ] || exit 9; sleep 0.1
+  done
+  echo "answered $url"
+done
+kill -TERM $pid; wait $pid; echo "exit $?"
+"""
+
+
+def test_listen_on_every_address_takes_ipv4_and_ipv6(tmp_path: Path) -> None:
+    """`--listen :PORT` binds every address of both families, as node_exporter's `:9100`;
+    run in a network namespace of its own (only its loopback), so nothing else can reach it."""
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("a network namespace needs root")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    port = free_port()
+    serve = [FLEETMON, "serve", str(inv), "--listen", f":{port}", "--insecure-listen", "-d", "1"]
+    out = subprocess.run(
+        ["unshare", "--net", "sh", "-c", NETNS_SERVE, "sh", *serve],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PORT": str(port)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"answered http://127.0.0.1:{port}/healthz",
+        f"answered http://[::1]:{port}/healthz",
+        "exit 0",
+    ]
+    assert f"on http://[::]:{port}/" in out.stderr
 
 
 @pytest.mark.parametrize(

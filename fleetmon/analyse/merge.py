@@ -103,6 +103,14 @@ def _opt_str(f: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _opt_bool(f: Mapping[str, Any], key: str, where: str) -> bool:
+    """An optional boolean (reports before the key was added have none: False)."""
+    value = f.get(key, False)
+    if not isinstance(value, bool):
+        raise InputError(f"{where}{key}: expected true or false, got {value!r}"[:300])
+    return value
+
+
 def finding_from_json(f: Any, where: str) -> Finding:
     """One finding as render.json.finding_dict wrote it."""
     if not isinstance(f, dict):
@@ -124,6 +132,7 @@ def finding_from_json(f: Any, where: str) -> Finding:
         message=_need(f, "message", str, where),
         state=_opt_str(f, "state", where),
         since=_opt_str(f, "since", where),
+        new=_opt_bool(f, "new", where),
     )
 
 

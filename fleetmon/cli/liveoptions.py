@@ -88,7 +88,13 @@ def configure_live(
 
     serve = sub.add_parser("serve", help="an exporter and live report over kept-open connections")
     _add_live_options(serve, positive, inventory, rules, vault)
-    serve.add_argument("--listen", default="127.0.0.1:9712", metavar="ADDRESS:PORT")
+    serve.add_argument(
+        "--listen",
+        default="127.0.0.1:9712",
+        metavar="ADDRESS:PORT",
+        help="where to listen: 127.0.0.1:9712 (the default), [::1]:9712, or :9712 for every"
+        " address (which needs --web-config-file or --insecure-listen)",
+    )
     serve.add_argument(
         "--web-config-file",
         metavar="FILE",

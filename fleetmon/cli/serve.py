@@ -46,11 +46,14 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port`; OptionError naming --listen."""
+    """`host:port`, `[v6]:port`, or `:port` (every address, as node_exporter's `:9100`: host
+    ""); OptionError naming --listen."""
     host, sep, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if not host:
+            sep = ""
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise OptionError(f"--listen: expected ADDRESS:PORT, got {text!r}")
     return host, int(port)
 
@@ -72,7 +75,8 @@ def check_exposure(host: str, web: WebConfig, insecure: bool) -> None:
     missing = [what for what, ok in (("TLS", web.tls), ("basic auth", bool(web.users))) if not ok]
     if missing:
         raise OptionError(
-            f"--listen {host}: not a loopback address, and {' and '.join(missing)} not "
+            f"--listen {host or '(every address)'}: not a loopback address, and "
+            f"{' and '.join(missing)} not "
             "configured: give --web-config-file with tls_server_config and "
             "basic_auth_users, or --insecure-listen"
         )
@@ -249,9 +253,17 @@ class Server(ThreadingHTTPServer):
         self.holder = holder
         self.auth = auth
         self.tls = tls
+        self.dual_stack = not address[0] and socket.has_dualstack_ipv6()
+        if self.dual_stack:  # ":9712": "::" taking IPv4 too, as node_exporter's ":9100"
+            address = ("::", address[1])
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        if self.dual_stack:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = super().get_request()
@@ -316,9 +328,10 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     thread = threading.Thread(target=server.serve_forever, name="fleetmon-http", daemon=True)
     thread.start()
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     scheme = "https" if server.tls is not None else "http"
-    log.info("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, host, port)
+    where = f"[{host}]" if ":" in host else host
+    log.info("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, where, port)
     sd_notify("READY=1")
     watch = _Watch(args, plan, holder)
     try:

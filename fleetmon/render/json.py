@@ -75,6 +75,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "message": f.message,
         "state": f.state,
         "since": f.since,
+        "new": f.new,
     }
 
 
@@ -146,6 +147,7 @@ def _doc(report: Report, hosts: list[dict[str, Any]] | None) -> dict[str, Any]:
         "schema": SCHEMA,
         "fleetmon_version": run.fleetmon_version,
         "started_at": run.started_at,
+        "previous_run_at": run.previous_run_at,
         "interval_s": run.interval_s,
         "exit_code": report.exit_code,
         "inventory": run.inventory,
