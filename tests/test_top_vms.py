@@ -159,6 +159,7 @@ def test_a_narrow_terminal_still_shows_the_column_sorted_by(sort: str) -> None:
         ((0.5, 0.52), "0.5 s  hosts"),  # the hosts tick as asked
         ((0.5, 1.0), "0.5 s (ticks 0.5-1.0 s)  hosts"),  # a Xen host: xentop's whole seconds
         ((1.0, 1.01), "0.5 s (ticks 1.0 s)  hosts"),
+        ((0.034, 0.052), "0.5 s (ticks 0.034-0.052 s)  hosts"),  # two figures under a second
         ((), "0.5 s  hosts"),  # no pair yet
     ],
 )

@@ -141,6 +141,11 @@ def _severity(it: Item) -> Severity | None:
     return None if worst is Severity.OK else worst
 
 
+def _secs(s: float) -> str:
+    """A tick's length to a tenth, or to two figures under a second (-d 0.05: "0.052")."""
+    return f"{s:.1f}" if s >= 1 else f"{s:.2g}"
+
+
 def _ticks(report: Report) -> str:
     """The refresh asked for (-d), and the hosts' own intervals where they stray from it: a
     Xen host's tick is xentop's whole seconds, so `-d 0.5` gives it 1 s (its rates use its
@@ -149,7 +154,7 @@ def _ticks(report: Report) -> str:
     seen = [h.interval_s for h in report.hosts if h.interval_s]
     text = f"{asked:g} s"
     if asked > 0 and seen and not asked * 0.75 <= min(seen) <= max(seen) <= asked * 1.25:
-        lo, hi = f"{min(seen):.1f}", f"{max(seen):.1f}"
+        lo, hi = _secs(min(seen)), _secs(max(seen))
         text += f" (ticks {lo} s)" if lo == hi else f" (ticks {lo}-{hi} s)"
     return text
 
