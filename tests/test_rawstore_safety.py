@@ -142,6 +142,45 @@ def test_a_symlinked_raw_folder_is_refused(tmp_path: Path) -> None:
         RawWriter(str(tmp_path / "link"))
 
 
+def test_a_reused_folder_keeps_no_output_of_an_earlier_bigger_run(tmp_path: Path) -> None:
+    folder = tmp_path / "saved"
+    save_raw(str(folder), RUN, [_raw(f"h{i}") for i in range(3)])
+    (folder / "raw" / "notes.txt").write_text("mine\n")  # not a name fleetmon writes
+    (folder / "raw" / "0001.out").write_text("mine\n")
+    save_raw(str(folder), RUN, [_raw("h0")])
+    assert sorted(p.name for p in (folder / "raw").iterdir()) == [
+        "000000.out",
+        "0001.out",
+        "notes.txt",
+    ]
+    assert [h.host.name for h in load_raw(str(folder))[1]] == ["h0"]
+
+
+def test_an_output_over_what_save_raw_writes_is_refused_before_any_probe(tmp_path: Path) -> None:
+    inv = ROOT / "inventories" / "localhost.yaml"
+    saved = tmp_path / "saved"
+    (saved / "raw").mkdir(parents=True)
+    for out, hit in (
+        (tmp_path / "x", f"over {tmp_path / 'x'}"),  # the folder-to-be itself
+        (saved / "run.json", f"over {saved / 'run.json'}"),
+        (saved / "raw" / "000000.out", f"into {saved / 'raw'}"),
+    ):
+        folder = tmp_path / "x" if out.name == "x" else saved
+        res = fleetmon("run", inv, "--history", "none", "--save-raw", folder, "-o", out)
+        assert res.returncode == 4
+        assert res.stderr == (
+            f"fleetmon: error: -o {out} would write {hit}, which --save-raw writes: write the"
+            " report elsewhere\n"
+        )
+    assert not (tmp_path / "x").exists()
+    assert [p.name for p in saved.rglob("*")] == ["raw"]
+    beside = saved / "report.txt"  # a report beside what --save-raw writes is fine
+    res = fleetmon("run", inv, "--history", "none", "-i", "0.2", "--save-raw", saved, "-o", beside)
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    assert beside.read_text().startswith("fleetmon")
+    assert (saved / "run.json").is_file()
+
+
 def test_run_json_stores_only_the_variables_fleetmon_needs(tmp_path: Path) -> None:
     host_vars = {
         "api_key": "sk-live-1",

@@ -185,10 +185,13 @@ def output_paths(args: argparse.Namespace) -> tuple[str | None, ...]:
     return tuple(getattr(args, attr, None) for _, attr in _OUTPUT_OPTIONS)
 
 
-def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None:
+def check_outputs_spare(
+    args: argparse.Namespace, inputs: Sequence[str], uses: str = "this command reads"
+) -> None:
     """OptionError (exit 4, before anything is read) when an output would replace a file
-    the command reads (`merge a.json -o a.json`) or write into a folder it reads. An input
-    not there yet (a history's WAL) is compared by its path."""
+    the command reads (`merge a.json -o a.json`) or write into a folder it reads (or, as
+    `uses` says, writes itself). An input not there yet (a history's WAL) is compared by its
+    path."""
     read: list[tuple[str, str, os.stat_result | None]] = []
     for p in inputs:
         try:
@@ -216,7 +219,7 @@ def check_outputs_spare(args: argparse.Namespace, inputs: Sequence[str]) -> None
             if hit:
                 raise OptionError(
                     f"{option} {path} would write {'into' if folder else 'over'} {shown}, "
-                    "which this command reads: write the report elsewhere"
+                    f"which {uses}: write the report elsewhere"
                 )
 
 

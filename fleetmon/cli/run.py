@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from fleetmon.cli.common import (
     build_report,
     check_history_spared,
     check_outputs_apart,
+    check_outputs_spare,
     lean_gc,
     output_paths,
     rule_set,
@@ -135,6 +137,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output(path)
     check_outputs_apart(args)
     check_history_spared(args, resolve(args.history))
+    if args.save_raw:
+        # The folder's own files, and the folder itself while it is not one yet (a report
+        # beside run.json, `-o DIR/report.html`, is fine).
+        kept = [os.path.join(args.save_raw, n) for n in ("run.json", "raw")]
+        if not os.path.isdir(args.save_raw):
+            kept.append(args.save_raw)
+        check_outputs_spare(args, kept, uses="--save-raw writes")
     check_exports(args)
 
 

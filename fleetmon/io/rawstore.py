@@ -9,8 +9,10 @@ inventory values, which may be secrets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,8 @@ from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_i
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 
 FORMAT = "fleetmon.raw/1"
+#: The name of a host's output file in raw/: its index in the inventory order.
+_OUT_NAME = re.compile(r"[0-9]{6}\.out")
 _N = TypeVar("_N", int, float)
 #: The output cap's default (`run --output-cap`, `report --output-cap`).
 DEFAULT_OUTPUT_CAP = 16 * 1024 * 1024
@@ -157,10 +161,20 @@ class RawWriter:
         try:
             text = json.dumps(doc, indent=1, default=str) + "\n"
             replace_in(self._dir, "run.json", (text,))
+            self._drop_stale()
         except OSError as exc:
             raise self._failed("run.json", exc) from None
         finally:
             self.close()
+
+    def _drop_stale(self) -> None:
+        """Remove the outputs an earlier run left in a reused folder (a bigger fleet's
+        raw/004711.out) that run.json no longer names: only names of our own pattern."""
+        kept = {f"{i:06d}.out" for i in self._entries}
+        for name in os.listdir(self._raw):
+            if _OUT_NAME.fullmatch(name) and name not in kept:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=self._raw)
 
     def _failed(self, name: str, exc: OSError) -> OutputError:
         # Disk full, quota: the run stops with one line (exit 4), no temporary file left.
