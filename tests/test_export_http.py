@@ -4,6 +4,9 @@ retries, the errors a user reads, the URLs checked before a run, the requests se
 from __future__ import annotations
 
 import base64
+import socketserver
+import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -193,3 +196,49 @@ def test_alerts_are_posted_as_json() -> None:
     post_alerts("http://am:9093/", '[{"labels":{"alertname":"x"}}]', options=opts)
     assert str(seen[0].url) == "http://am:9093/api/v2/alerts"
     assert seen[0].headers["content-type"] == "application/json"
+
+
+class _Endless(socketserver.BaseRequestHandler):
+    """An HTTP answer whose body never ends: as fast as the client reads, or a byte at a
+    time (the server's `trickle`)."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        status = self.server.status  # type: ignore[attr-defined]
+        trickle = self.server.trickle  # type: ignore[attr-defined]
+        head = f"HTTP/1.1 {status} Oops\r\nContent-Type: text/plain\r\n"
+        self.request.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"x" if trickle else b"error! " * 1000
+        try:
+            while True:
+                self.request.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if trickle:
+                    time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up: what the test wants
+
+
+@pytest.mark.parametrize(("status", "trickle"), [(500, False), (400, True), (200, True)])
+def test_an_answer_without_end_is_read_no_further_than_needed(status: int, trickle: bool) -> None:
+    """Before, an error's whole body was read (a server sending without end held the run and
+    its memory for ever) and a trickling one was never done."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Endless)
+    server.daemon_threads = True
+    server.status, server.trickle = status, trickle  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/write?db=x"
+    opts = HttpOptions(timeout_s=1, retries=0)
+    try:
+        if status == 200:
+            assert send("POST", url, b"", headers={}, what="InfluxDB", options=opts).is_success
+            return
+        with pytest.raises(ExportError) as exc:
+            send("POST", url, b"", headers={}, what="InfluxDB", options=opts)
+        said = f"InfluxDB http://127.0.0.1:{server.server_address[1]}/write: HTTP {status}: "
+        assert str(exc.value).startswith(said)
+        # Quoted, cut: at 300 characters, or where the attempt's timeout cut the trickle.
+        assert str(exc.value).endswith("x" if trickle else "...")
+        assert len(str(exc.value)) < len(said) + 310
+    finally:
+        server.shutdown()
+        server.server_close()

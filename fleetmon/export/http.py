@@ -61,8 +61,22 @@ def check_url(url: str, option: str) -> httpx.URL:
     return u
 
 
-def _said(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
+#: How much of an error answer is read: enough to quote. A server that sends without end
+#: (or a byte at a time) is read no further than this, or than the attempt's timeout.
+READ_BYTES = 64 * 1024
+
+
+def _said(response: httpx.Response, timeout_s: float) -> str:
+    got = bytearray()
+    deadline = time.monotonic() + timeout_s
+    try:
+        for chunk in response.iter_bytes():
+            got += chunk
+            if len(got) >= READ_BYTES or time.monotonic() > deadline:
+                break
+    except httpx.TransportError:
+        pass  # cut off, or silent past the timeout: what came is quoted
+    text = " ".join(bytes(got).decode(response.encoding or "utf-8", "replace").split())
     return text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")
 
 
@@ -87,17 +101,23 @@ def send(
             if attempt:
                 options.sleep(min(MAX_BACKOFF_S, options.backoff_s * 2 ** (attempt - 1)))
             content = body if isinstance(body, bytes) else body()
+            # Streamed: a success's body is never read, an error's only as far as _said
+            # quotes it.
+            request = client.build_request(method, url, content=content, headers=dict(headers))
             try:
-                response = client.request(method, url, content=content, headers=dict(headers))
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_success:
+                        return response
+                    last = f"HTTP {response.status_code}: {_said(response, options.timeout_s)}"
+                finally:
+                    response.close()
             except httpx.TimeoutException:
                 last = f"no answer within {options.timeout_s:g} s"
                 continue
             except httpx.TransportError as exc:
                 last = f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(exc)
                 continue
-            if response.is_success:
-                return response
-            last = f"HTTP {response.status_code}: {_said(response)}"
             if response.status_code not in RETRY_STATUS:
                 raise ExportError(f"{what} {target}: {last}")
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
