@@ -6,7 +6,9 @@ could really be replaced, so these tests mean most there.
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -230,3 +232,65 @@ def test_a_missing_folder_is_refused_before_and_at_write(tmp_path: Path) -> None
 def test_streams_and_devices_are_recognised(path: str, kind: str, fd: int) -> None:
     t = resolve_output(path)
     assert (t.kind, t.fd) == (kind, fd)
+
+
+def _closed(shell: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`fleetmon ...` from a shell line that closes some of its standard descriptors."""
+    inv = Path(__file__).resolve().parent.parent / "inventories" / "localhost.yaml"
+    fm = f"{sys.executable} -m fleetmon"
+    return subprocess.run(
+        ["sh", "-c", shell.format(fm=fm, inv=inv)], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_report_to_a_standard_output_closed_at_start_is_refused(tmp_path: Path) -> None:
+    """`>&-`: before, sys.stdout was None (an internal error after the whole run), and the
+    first file opened took descriptor 1."""
+    res = _closed("{fm} run {inv} --history h.sqlite -i 0.2 --format json >&-", tmp_path)
+    assert res.returncode == 4
+    assert res.stderr == (
+        "fleetmon: error: cannot write standard output: it was closed when fleetmon started"
+        " (`>&-`)\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything was opened
+
+
+def test_closed_standard_descriptors_never_lend_their_number_to_a_file(tmp_path: Path) -> None:
+    """With 1 and 2 closed, the history and the report are opened on numbers of their own:
+    what goes to standard output or error (a local probe's) never lands in them."""
+    res = _closed(
+        "{fm} run {inv} --history h.sqlite -i 0.2 -o r.json --format json >&- 2>&-; echo $?",
+        tmp_path,
+    )
+    assert res.stdout.strip() in {"0", "1", "2", "3"}
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["hosts"][0]["status"] == "ok"
+    conn = sqlite3.connect(tmp_path / "h.sqlite")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_descriptor_that_is_not_open_is_refused() -> None:
+    with pytest.raises(OutputError, match=r"^cannot write /dev/fd/987: descriptor 987: Bad file"):
+        check_output("/dev/fd/987")
+
+
+def test_every_command_refuses_its_outputs_before_touching_a_history(tmp_path: Path) -> None:
+    """`report` and `history` checked -o only when writing it: `report DIR -o /missing/x
+    --history h.sqlite` recorded the run in the history and then failed."""
+    saved = tmp_path / "saved"
+    res = _closed(f"{{fm}} run {{inv}} --history none -i 0.2 --save-raw {saved} -o r.txt",
+                  tmp_path)  # fmt: skip
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    hist = tmp_path / "h.sqlite"
+    for line, said in (
+        (f"{{fm}} report {saved} --history {hist} -o /missing/x", "/missing/x: its folder"),
+        (f"{{fm}} history export --history {hist} -o /missing/x", "/missing/x: its folder"),
+        (f"{{fm}} history status --history {hist} >&-", "standard output: it was closed"),
+    ):
+        res = _closed(line, tmp_path)
+        assert res.returncode == 4
+        assert res.stderr.startswith(f"fleetmon: error: cannot write {said}")
+        assert not hist.exists()

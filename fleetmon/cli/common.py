@@ -16,7 +16,7 @@ import fleetmon
 from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.errors import OptionError, OutputError
 from fleetmon.inventory import Inventory
-from fleetmon.io.atomic import resolve_output, write_output
+from fleetmon.io.atomic import check_output, resolve_output, write_output
 from fleetmon.model import Finding, HostReport, HostSpec, Report, RunInfo
 from fleetmon.render.json import json_chunks, render_json
 from fleetmon.rules import RuleSet, default_rule_files, evaluate, load_rules
@@ -230,11 +230,20 @@ def check_history_spared(args: argparse.Namespace, history: str | None) -> None:
         check_outputs_spare(args, [history, history + "-wal", history + "-shm"])
 
 
-def check_outputs_apart(args: argparse.Namespace) -> None:
-    """OptionError (exit 4, before anything is read or probed) when two outputs name the same
-    place: both on standard output their texts would run into each other, and of one file
-    the later write would replace the earlier. (The main output, without -o, is standard
-    output.) A path that cannot be resolved is left to the outputs' own checks."""
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read or probed, an output that cannot be written (a block
+    device, a folder, a missing folder, a standard output closed at start: the main output,
+    without -o, is standard output), then two outputs naming one place."""
+    for _, attr in _OUTPUT_OPTIONS:
+        path = getattr(args, attr, None)
+        if path is not None or attr == "output":
+            check_output(path or "-")
+    _check_outputs_apart(args)
+
+
+def _check_outputs_apart(args: argparse.Namespace) -> None:
+    """OptionError when two outputs name the same place: both on standard output their texts
+    would run into each other, and of one file the later write would replace the earlier."""
     seen: dict[tuple[str, str | int | None], str] = {}
     for option, attr in _OUTPUT_OPTIONS:
         path = getattr(args, attr, None)

@@ -17,7 +17,7 @@ from fleetmon.cli.recording import Recorder
 from fleetmon.errors import HistoryError, OptionError, did_you_mean
 from fleetmon.history import open_history, parse_keep, query, resolve, retention
 from fleetmon.history.store import History, failed, transaction
-from fleetmon.io.atomic import write_output
+from fleetmon.io.atomic import check_output, write_output
 from fleetmon.model import catalog
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.render.history import render_export, render_series, render_status
@@ -72,6 +72,7 @@ def command(args: argparse.Namespace) -> int:
     now = int(time.time())
     since, until = _range(args, now)
     path = _path(args)
+    check_output(getattr(args, "output", None) or "-")  # status has no -o
     check_history_spared(args, path)
     hist = open_history(path, writable=False)
     try:

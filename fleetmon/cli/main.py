@@ -25,7 +25,7 @@ from fleetmon.errors import (
     LockError,
     OptionError,
 )
-from fleetmon.io.atomic import discard
+from fleetmon.io.atomic import discard, hold_std_fds
 from fleetmon.render.text import clean
 
 log = logging.getLogger("fleetmon")
@@ -56,6 +56,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fleetmon` console script."""
+    hold_std_fds()
     # Until the run installs its own handlers, SIGTERM ends the process like SIGINT does:
     # cleanly, with its own exit code and no traceback.
     signal.signal(signal.SIGTERM, terminate)

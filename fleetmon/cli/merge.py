@@ -13,7 +13,7 @@ from fleetmon import __version__
 from fleetmon.analyse.merge import ReadReport, merge_hosts, report_from_json
 from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.cli.common import (
-    check_outputs_apart,
+    check_outputs,
     check_outputs_spare,
     printable_run,
     rule_set,
@@ -76,7 +76,7 @@ def _run_info(
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
-    check_outputs_apart(args)
+    check_outputs(args)
     check_outputs_spare(args, args.reports)
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)

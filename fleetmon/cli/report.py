@@ -13,7 +13,7 @@ from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
 from fleetmon.cli.common import (
     build_report,
     check_history_spared,
-    check_outputs_apart,
+    check_outputs,
     check_outputs_spare,
     lean_gc,
     rule_set,
@@ -31,7 +31,7 @@ MIN_HOSTS = 400
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon report DIR`: recompute the reports from saved raw output."""
-    check_outputs_apart(args)
+    check_outputs(args)
     check_history_spared(args, resolve(args.history))
     # What --save-raw wrote: run.json and raw/ (a report beside them harms neither).
     check_outputs_spare(args, [os.path.join(args.raw_dir, n) for n in ("run.json", "raw")])

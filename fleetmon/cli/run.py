@@ -19,7 +19,7 @@ from fleetmon.analyse.pipeline import analyse_host, host_key_notes
 from fleetmon.cli.common import (
     build_report,
     check_history_spared,
-    check_outputs_apart,
+    check_outputs,
     check_outputs_spare,
     lean_gc,
     output_paths,
@@ -42,7 +42,7 @@ from fleetmon.collect.runner import CollectOptions, big_output, collect_each
 from fleetmon.errors import OptionError
 from fleetmon.history import resolve
 from fleetmon.inventory import check_key_files, fleetmon_vars
-from fleetmon.io.atomic import check_output, default_lock_path, run_lock
+from fleetmon.io.atomic import default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
 
@@ -131,11 +131,9 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any host is probed, an output that cannot be written (a block device,
-    a folder, a missing folder) and an export option that cannot work."""
-    for path in filter(None, output_paths(args)):
-        check_output(path)
-    check_outputs_apart(args)
+    """Refuse, before any host is probed, an output that cannot be written, or that would
+    replace the history or what --save-raw writes, and an export option that cannot work."""
+    check_outputs(args)
     check_history_spared(args, resolve(args.history))
     if args.save_raw:
         # The folder's own files, and the folder itself while it is not one yet (a report

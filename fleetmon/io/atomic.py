@@ -33,6 +33,7 @@ __all__ = [
     "Target",
     "check_output",
     "default_lock_path",
+    "hold_std_fds",
     "resolve_output",
     "run_lock",
     "write_output",
@@ -66,15 +67,55 @@ def _fd_of(path: str) -> int | None:
     return None
 
 
+#: The standard descriptors fleetmon was started without (`>&-`): see hold_std_fds.
+_closed_at_start: set[int] = set()
+
+
+def hold_std_fds() -> None:
+    """Put /dev/null in place of whichever of descriptors 0, 1 and 2 the process started
+    without (`fleetmon run inv >&-`), as OpenSSH does: else the first file opened takes the
+    number (a history, a report's temporary file) and a write meant for standard output or
+    a local probe's error output lands in it. Standard output asked for a report is then
+    refused (resolve_output); warnings on a closed standard error are lost, as they were."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            got = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if got != fd:  # pragma: no cover - the lower ones are all open by now
+                os.close(got)
+                continue
+            _closed_at_start.add(fd)
+            stream = open(fd, "r" if fd == 0 else "w", closefd=False, encoding="utf-8")  # noqa: SIM115
+            if fd == 0:
+                sys.stdin = stream
+            elif fd == 1:
+                sys.stdout = stream
+            else:
+                sys.stderr = stream
+
+
+def _stream(path: str, fd: int) -> Target:
+    """The descriptor an output names, refused when it is not open (or was closed when
+    fleetmon started, /dev/null holding its place)."""
+    if fd in _closed_at_start:
+        raise OutputError(f"cannot write {path}: it was closed when fleetmon started (`>&-`)")
+    try:
+        os.fstat(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: descriptor {fd}: {exc.strerror}") from None
+    return Target("stream", path, fd)
+
+
 def resolve_output(path: str) -> Target:
     """What the output option `path` names, symlinks followed; OutputError when refused."""
     if path == "-":
-        return Target("stream", "standard output", 1)
+        return _stream("standard output", 1)
     p = str(Path(path).absolute())  # "." components dropped; ".." kept for the kernel
     for _ in range(_MAX_LINKS):
         fd = _fd_of(p)
         if fd is not None:
-            return Target("stream", path, fd)
+            return _stream(path, fd)
         try:
             st = os.lstat(p)
         except (FileNotFoundError, NotADirectoryError):
