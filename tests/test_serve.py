@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,9 @@ import pytest
 import yaml
 
 from fleetmon.cli.options import build_parser
-from fleetmon.cli.servepages import accepts_gzip
+from fleetmon.cli.serve import Server
+from fleetmon.cli.servepages import Holder, accepts_gzip
+from fleetmon.cli.webconfig import BasicAuth
 from tests.livesim import FLEETMON, simulated_fleet
 from tests.sshd_util import free_port
 from tests.tlsfiles import self_signed
@@ -455,6 +458,33 @@ def test_a_long_serve_keeps_memory_and_descriptors_flat(tmp_path: Path) -> None:
     assert max(last) <= max(first) + 8.0, seen
 
 
+def test_silent_and_surplus_clients_are_hung_up_on() -> None:
+    """A connection that never sends (or goes quiet) held a thread and a descriptor for
+    ever; past max_clients a new one is closed at once, and served again once one leaves."""
+    server = Server(("127.0.0.1", 0), Holder(1.0), BasicAuth({}), None)
+    server.idle_timeout_s, server.max_clients = 1.0, 2
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = server.server_address[:2]
+    try:
+        silent = [socket.create_connection(address, timeout=30) for _ in range(2)]
+        time.sleep(0.3)  # both taken by their threads
+        surplus = socket.create_connection(address, timeout=30)
+        assert surplus.recv(100) == b""  # closed at once: no thread for it
+        started = time.monotonic()
+        for s in silent:
+            assert s.recv(100) == b""  # hung up on after a second of silence
+        assert time.monotonic() - started < 25
+        for s in (*silent, surplus):
+            s.close()
+        conn = http.client.HTTPConnection(*address, timeout=30)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 503  # served again: no tick in this server
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_reloads_keep_memory_flat(tmp_path: Path) -> None:
     """Each SIGHUP compiles the rules afresh; the plan before was frozen with the garbage
     collector's permanent generation at the next start, 440 KB a reload (160 reloads: 70
@@ -483,7 +513,9 @@ def test_reloads_keep_memory_flat(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()
     (rss_10, fds_10), (rss_70, fds_70) = seen
-    assert fds_70 == fds_10, seen
+    # The host's connection may be between its old and new pipes at a sample: a few apart,
+    # never one a reload (+60).
+    assert fds_70 <= fds_10 + 4, seen
     assert rss_70 < rss_10 + 6.0, seen  # was +26 MB
 
 

@@ -109,6 +109,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fleetmon"
 
+    def setup(self) -> None:
+        # A client silent this long (idle between scrapes, gone without a word, or never
+        # sending a request) is hung up on: its thread and descriptor are not kept for ever.
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout_s)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
@@ -237,11 +243,22 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")
 
 
+#: Clients served at once; a connection past them is closed at once (a scraper or two and
+#: a few browsers need a handful; a flood of idle connections gets no thread each).
+MAX_CLIENTS = 64
+#: Seconds a connection may stay silent (Prometheus scrapes every 15 s to 1 min, keeping its
+#: connection open in between; one closed here is opened again by the next scrape).
+IDLE_TIMEOUT_S = 120.0
+
+
 class Server(ThreadingHTTPServer):
-    """The HTTP(S) server: one thread per request, TLS per connection in that thread."""
+    """The HTTP(S) server: one thread per connection (at most MAX_CLIENTS), TLS per
+    connection in that thread."""
 
     daemon_threads = True
     block_on_close = False
+    idle_timeout_s = IDLE_TIMEOUT_S
+    max_clients = MAX_CLIENTS
 
     def __init__(
         self,
@@ -258,7 +275,25 @@ class Server(ThreadingHTTPServer):
             address = ("::", address[1])
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
+        self._clients = threading.BoundedSemaphore(self.max_clients)
         super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._clients.acquire(blocking=False):
+            log.debug("%s: %d clients already: hung up", client_address, self.max_clients)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # the connection's thread
+        except BaseException:
+            self._clients.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._clients.release()
 
     def server_bind(self) -> None:
         if self.dual_stack:
