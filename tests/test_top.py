@@ -8,6 +8,7 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import struct
@@ -20,6 +21,7 @@ from pathlib import Path
 import pyte
 import pytest
 
+from fleetmon.collect.runner import FD_RESERVE, FDS_PER_LOCAL_HOST
 from tests.livesim import FLEETMON, simulated_fleet
 
 
@@ -320,3 +322,31 @@ def test_live_xen_guests_show_xentop_vbd_oo_sorted(tmp_path: Path) -> None:
     assert len(oo) > 5
     assert oo == sorted(oo, reverse=True)
     assert oo[0] > 0
+
+
+def test_hosts_past_the_open_file_limit_are_not_watched_and_say_why(tmp_path: Path) -> None:
+    """Live hosts hold their descriptors for good: past the limit each connection failed
+    with EMFILE surfacing as whatever was being opened ("Unknown local username": the
+    passwd file). Now the hosts that fit are watched and the others say why."""
+    inv = tmp_path / "inv.yaml"
+    hosts = "".join(f"    h{i}:\n      ansible_connection: local\n" for i in range(5))
+    inv.write_text(f"all:\n  hosts:\n{hosts}")
+    limit = FD_RESERVE + 2 * FDS_PER_LOCAL_HOST  # room for two local hosts
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    out = subprocess.run(
+        [FLEETMON, "top", str(inv), "-b", "-n", "3", "-d", "0.5", "--no-rules"],
+        capture_output=True, text=True, timeout=120, preexec_fn=low_limit,
+        env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    why = f"not watched: the open-file limit ({limit}, ulimit -n) holds 2 of 5 hosts' connections"
+    assert f"fleetmon: WARNING fleetmon.collect.stream: 3 hosts {why}" in out.stderr
+    last = out.stdout.split("fleetmon top - ")[-1].splitlines()
+    assert "hosts 5: 2 live, 3 waiting" in last[0]
+    rows = {ln.split()[0]: ln for ln in last if re.match(r"h\d ", ln)}
+    assert sorted(rows) == ["h0", "h1", "h2", "h3", "h4"]
+    assert all(why in rows[h] for h in ("h2", "h3", "h4"))
+    assert not any("not watched" in rows[h] for h in ("h0", "h1"))

@@ -26,7 +26,15 @@ from fleetmon.collect.probe import ProbeOptions, build_script
 from fleetmon.collect.ssh import Progress, SshContext, run_ssh
 from fleetmon.model import HostSpec, RawResult, Status
 
-__all__ = ["TRANSPORTS", "CollectOptions", "Transport", "collect", "collect_each", "usable_forks"]
+__all__ = [
+    "TRANSPORTS",
+    "CollectOptions",
+    "Transport",
+    "collect",
+    "collect_each",
+    "fd_budget",
+    "usable_forks",
+]
 
 T = TypeVar("T")
 
@@ -56,6 +64,16 @@ def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
     local hosts, the hungriest kind). Hosts beyond this wait for a free slot instead of
     failing with EMFILE.
     """
+    soft, per_host = fd_budget(hosts)
+    allowed = max(1, (soft - FD_RESERVE) // per_host)
+    if forks > allowed:
+        log.info("forks lowered from %d to %d by the open-file limit %d", forks, allowed, soft)
+    return max(1, min(forks, allowed))
+
+
+def fd_budget(hosts: Sequence[HostSpec] | None = None) -> tuple[int, int]:
+    """The open-file limit (its soft limit raised to the hard one first) and what the
+    hungriest host of `hosts` holds (None: assume local hosts, the hungriest kind)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
@@ -65,14 +83,9 @@ def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
         except (ValueError, OSError):
             log.debug("cannot raise the open-file limit above %d", soft)
     if hosts is None:
-        per_host = FDS_PER_LOCAL_HOST
-    else:
-        agent = bool(os.environ.get("SSH_AUTH_SOCK"))
-        per_host = max((fds_per_host(h, agent) for h in hosts), default=1)
-    allowed = max(1, (soft - FD_RESERVE) // per_host)
-    if forks > allowed:
-        log.info("forks lowered from %d to %d by the open-file limit %d", forks, allowed, soft)
-    return max(1, min(forks, allowed))
+        return soft, FDS_PER_LOCAL_HOST
+    agent = bool(os.environ.get("SSH_AUTH_SOCK"))
+    return soft, max((fds_per_host(h, agent) for h in hosts), default=1)
 
 
 #: An output this size (a usual host prints 20-200 KB) is analysed off the event loop: up to

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import asyncssh
 from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
 from fleetmon.collect.local import start_probe_sh, stop_group
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
-from fleetmon.collect.runner import usable_forks
+from fleetmon.collect.runner import FD_RESERVE, fd_budget, usable_forks
 from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
@@ -213,6 +214,11 @@ class StreamCollector:
         self.ctx = SshContext(opts)
         # Connections are made `forks` at a time; once streaming, a host holds no slot.
         self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
+        # Every streaming host holds its descriptors for good: those past the open-file
+        # limit are not watched (each would fail, EMFILE turning up as whatever asyncssh
+        # was opening: the passwd file, "unknown local username").
+        soft, per_host = fd_budget(self.hosts)
+        self.watched = min(len(self.hosts), max(0, (soft - FD_RESERVE) // per_host))
         #: Set by stop_soon(): no more pairs are analysed, each host's stream ends.
         self.stopping = False
         #: Each host's newest pair not analysed yet, oldest first (the analyser's queue): a
@@ -230,13 +236,29 @@ class StreamCollector:
     async def run(self) -> None:
         """Stream from every host until cancelled (or every host stopped for good)."""
         analyser = asyncio.ensure_future(self._analyser())
+        self._unwatched()
         try:
             async with asyncio.TaskGroup() as tg:
-                for i in range(len(self.hosts)):
+                for i in range(self.watched):
                     tg.create_task(self._host(i))
         finally:
             analyser.cancel()
             await asyncio.gather(analyser, return_exceptions=True)
+
+    def _unwatched(self) -> None:
+        """The hosts past the open-file limit, stopped with the reason and the remedy."""
+        left = len(self.hosts) - self.watched
+        if not left:
+            return
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        reason = (
+            f"not watched: the open-file limit ({soft}, ulimit -n) holds {self.watched} of"
+            f" {len(self.hosts)} hosts' connections; raise it, or watch fewer (--limit)"
+        )
+        log.warning("%d hosts %s", left, reason)
+        for i in range(self.watched, len(self.hosts)):
+            self.links[i].enter("stopped", Status.SKIPPED, reason)
+            self._changed(i)
 
     def _queue(self, i: int, out: ProbeOutput) -> None:
         if i in self._pending:
