@@ -223,6 +223,54 @@ def test_tls_and_basic_auth_with_real_clients(fleet: Path, tmp_path: Path) -> No
     assert code == 0, err
 
 
+def test_sighup_takes_a_renewed_certificate_and_changed_users(tmp_path: Path) -> None:
+    """As exporter-toolkit re-reads its web config: a certificate renewed in place and a
+    password changed are served from the next connection on, without a restart; a config
+    without TLS any more is refused (the listener stays HTTPS)."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    config = tmp_path / "web.yml"
+
+    def configure(password: bytes, tls: bool = True) -> Path:
+        stem = password.decode()
+        crt, _ = self_signed(tmp_path, stem)  # a new key and certificate each time
+        hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()
+        head = f"tls_server_config:\n  cert_file: {stem}.crt\n  key_file: {stem}.key\n"
+        config.write_text((head if tls else "") + f"basic_auth_users:\n  prom: '{hashed}'\n")
+        return crt
+
+    def as_prom(password: str, crt: Path) -> int:
+        tls = ssl.create_default_context(cafile=str(crt))
+        auth = {"Authorization": "Basic " + base64.b64encode(f"prom:{password}".encode()).decode()}
+        return served.get("/healthz", auth, tls)[0]
+
+    first = configure(b"one")
+    served = _serve(inv, "--web-config-file", str(config))
+    try:
+        auth = {"Authorization": "Basic " + base64.b64encode(b"prom:one").decode()}
+        served.wait_ready(live=1, tls=ssl.create_default_context(cafile=str(first)), headers=auth)
+        second = configure(b"two")
+        served.proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            with contextlib.suppress(ssl.SSLError, OSError):
+                if as_prom("two", second) == 200:
+                    break
+            time.sleep(0.3)
+        assert as_prom("two", second) == 200  # the new certificate verifies, the new password
+        assert as_prom("one", second) == 401
+        with pytest.raises(ssl.SSLError):
+            as_prom("two", first)  # the old certificate is not served any more
+        configure(b"three", tls=False)
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert as_prom("two", second) == 200  # all kept as it was
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    assert "reload: the web config has no TLS any more: kept the old TLS and users" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

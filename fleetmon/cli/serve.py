@@ -311,16 +311,23 @@ class Server(ThreadingHTTPServer):
         log.debug("request from %s failed", client_address, exc_info=True)
 
 
+def web_settings(args: argparse.Namespace) -> tuple[BasicAuth, ssl.SSLContext | None]:
+    """The --web-config-file's users and TLS context, the exposure checked (at start, and
+    at SIGHUP: a renewed certificate or a changed user taken without a restart)."""
+    host = parse_listen(args.listen)[0]
+    path = args.web_config_file
+    web = read_web_config(path) if path else WebConfig()
+    check_exposure(host, web, args.insecure_listen)
+    return BasicAuth(web.users), ssl_context(web, path) if web.tls else None
+
+
 def make_server(args: argparse.Namespace, holder: Holder) -> Server:
     """The listening server, with the exposure checked (bound now: a busy port is an error
     before any host is contacted)."""
     host, port = parse_listen(args.listen)
-    path = args.web_config_file
-    web = read_web_config(path) if path else WebConfig()
-    check_exposure(host, web, args.insecure_listen)
-    tls = ssl_context(web, path) if web.tls else None
+    auth, tls = web_settings(args)
     try:
-        return Server((host, port), holder, BasicAuth(web.users), tls)
+        return Server((host, port), holder, auth, tls)
     except OSError as exc:
         raise OptionError(f"--listen {args.listen}: cannot listen: {exc.strerror}") from None
 
@@ -340,6 +347,28 @@ class _Watch:
         self.fleet.stop_soon()
         self.stop.set()
         await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def _reloaded(
+    args: argparse.Namespace, server: Server, holder: Holder, watch: _Watch
+) -> _Watch:
+    """SIGHUP: the inventory, rules and web config read again; the watch restarted on the
+    new plan. Anything invalid keeps everything as it was, with one error line."""
+    try:
+        plan = load_plan(args)
+        auth, tls = web_settings(args)
+    except FleetmonError as exc:
+        log.error("reload refused, still watching the old inventory: %s", exc)
+        return watch
+    if server.tls is not None and tls is None:
+        # Same scheme throughout: a TLS listener does not turn into plain HTTP.
+        log.error("reload: the web config has no TLS any more: kept the old TLS and users")
+    else:
+        server.auth, server.tls = auth, tls  # taken by each new connection
+    holder.previous = watch.fleet.kept() or holder.previous
+    await watch.close()
+    log.info("reloaded: %d hosts", len(plan.hosts))
+    return _Watch(args, plan, holder, seed=watch.fleet)
 
 
 async def _first(*aws: asyncio.Future[Any]) -> None:
@@ -383,15 +412,7 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
                 break
             reload.clear()
             sd_notify("RELOADING=1")
-            try:
-                plan = load_plan(args)
-            except FleetmonError as exc:
-                log.error("reload refused, still watching the old inventory: %s", exc)
-            else:
-                holder.previous = watch.fleet.kept() or holder.previous
-                await watch.close()
-                watch = _Watch(args, plan, holder, seed=watch.fleet)
-                log.info("reloaded: %d hosts", len(plan.hosts))
+            watch = await _reloaded(args, server, holder, watch)
             sd_notify("READY=1")
     finally:
         sd_notify("STOPPING=1")
