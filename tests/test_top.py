@@ -350,3 +350,36 @@ def test_hosts_past_the_open_file_limit_are_not_watched_and_say_why(tmp_path: Pa
     assert sorted(rows) == ["h0", "h1", "h2", "h3", "h4"]
     assert all(why in rows[h] for h in ("h2", "h3", "h4"))
     assert not any("not watched" in rows[h] for h in ("h0", "h1"))
+
+
+def test_without_a_terminal_on_stdin_top_prints_frames_not_a_busy_screen(tmp_path: Path) -> None:
+    """stdout a terminal, stdin not (`< /dev/null`): curses' getch returned at once and the
+    screen redrew in a loop, a whole core. Now plain frames, as `top -b`, at the tick."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [FLEETMON, "top", str(inv), "-d", "1", "--no-rules"], stdin=subprocess.DEVNULL,
+        stdout=slave, stderr=subprocess.PIPE, env={**os.environ, "TERM": "xterm"},
+    )  # fmt: skip
+    raw = b""
+    try:
+        end = time.monotonic() + 60
+        while raw.count(b"fleetmon top - ") < 4 and time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                raw += os.read(master, 65536)
+        stat = Path(f"/proc/{proc.pid}/stat").read_text().split()
+        cpu_s = (int(stat[13]) + int(stat[14])) / os.sysconf("SC_CLK_TCK")
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+        os.close(master)
+        os.close(slave)
+    assert raw.count(b"fleetmon top - ") >= 4, raw
+    assert b"\x1b[?1049h" not in raw  # no full screen
+    # Four 1 s ticks of one host: start-up and a few analyses, nowhere near a busy core.
+    frames = raw.count(b"fleetmon top - ")
+    assert cpu_s < 0.5 * frames + 3.0, (cpu_s, frames)

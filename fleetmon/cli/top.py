@@ -319,7 +319,9 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
     state = first_state(args)  # a wrong --sort before any host is contacted
     fleet = LiveFleet(args, load_plan(args))
-    if args.batch or not sys.stdout.isatty():
+    # Keys come from standard input: without a terminal there (`< /dev/null`, cron, a
+    # pipe), curses' getch returned at once and the screen redrew in a busy loop.
+    if args.batch or not sys.stdout.isatty() or not sys.stdin.isatty():
         return batch(args, fleet)
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
