@@ -37,11 +37,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 class Tty:
     """fleetmon top on the slave side of a pty; the master side fed to pyte."""
 
-    def __init__(self, argv: list[str], rows: int = 24, cols: int = 80) -> None:
+    def __init__(
+        self, argv: list[str], rows: int = 24, cols: int = 80, term: str | None = "xterm"
+    ) -> None:
         self.master, self.slave = pty.openpty()
         self._winsize(rows, cols)
         self.attrs_before = termios.tcgetattr(self.slave)
-        env = {**os.environ, "TERM": "xterm", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        env = {**os.environ, "TERM": term or "", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        if term is None:
+            del env["TERM"]
         env.pop("COLUMNS", None)
         env.pop("LINES", None)
         self.proc = subprocess.Popen(
@@ -383,3 +387,28 @@ def test_without_a_terminal_on_stdin_top_prints_frames_not_a_busy_screen(tmp_pat
     # Four 1 s ticks of one host: start-up and a few analyses, nowhere near a busy core.
     frames = raw.count(b"fleetmon top - ")
     assert cpu_s < 0.5 * frames + 3.0, (cpu_s, frames)
+
+
+@pytest.mark.parametrize("term", [None, "no-such-terminal", "dumb"])
+def test_a_terminal_type_curses_cannot_draw_on_gets_plain_frames(
+    tmp_path: Path, term: str | None
+) -> None:
+    """TERM unset or unknown was an internal error (curses: "setupterm: could not find
+    terminal"); dumb drew blanks. Now a warning and plain frames, -n honoured."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    tty = Tty([FLEETMON, "top", str(inv), "-d", "0.5", "-n", "2", "--no-rules"], term=term)
+    try:
+        assert tty.proc.wait(timeout=60) == 0
+        tty.pump(0.5)
+        assert tty.proc.stderr is not None
+        err = tty.proc.stderr.read().decode()
+    finally:
+        tty.close()
+    said = f"TERM={term} is not a terminal type with cursor movement" if term else "no TERM"
+    assert (
+        err
+        == f"fleetmon: warning: {said}: plain frames as with --batch (set TERM, e.g. TERM=xterm)\n"
+    )
+    assert bytes(tty.raw).count(b"fleetmon top - ") == 2
+    assert b"\x1b[" not in bytes(tty.raw)

@@ -23,6 +23,7 @@ from typing import Any
 
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import run_async
+from fleetmon.cli.sources import warn
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
 from fleetmon.render.top import (
@@ -315,6 +316,17 @@ def _curses(stdscr: Any, fleet: LiveFleet, state: ViewState) -> None:
         Screen(stdscr, fleet, state).run(loop)
 
 
+def _addressable() -> bool:
+    """Whether $TERM names a terminal curses can draw a screen on (moving the cursor): an
+    unset or unknown TERM made curses fail ("setupterm: could not find terminal"), and a
+    dumb one draws nothing useful."""
+    try:
+        curses.setupterm(fd=sys.stdout.fileno())
+    except curses.error:
+        return False
+    return curses.tigetstr("cup") is not None
+
+
 def command(args: argparse.Namespace) -> int:
     """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
     state = first_state(args)  # a wrong --sort before any host is contacted
@@ -322,6 +334,11 @@ def command(args: argparse.Namespace) -> int:
     # Keys come from standard input: without a terminal there (`< /dev/null`, cron, a
     # pipe), curses' getch returned at once and the screen redrew in a busy loop.
     if args.batch or not sys.stdout.isatty() or not sys.stdin.isatty():
+        return batch(args, fleet)
+    if not _addressable():
+        term = os.environ.get("TERM")
+        what = f"TERM={term} is not a terminal type with cursor movement" if term else "no TERM"
+        warn(f"{what}: plain frames as with --batch (set TERM, e.g. TERM=xterm)")
         return batch(args, fleet)
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
