@@ -412,3 +412,30 @@ def test_a_terminal_type_curses_cannot_draw_on_gets_plain_frames(
     )
     assert bytes(tty.raw).count(b"fleetmon top - ") == 2
     assert b"\x1b[" not in bytes(tty.raw)
+
+
+@pytest.mark.parametrize("how", ["kill -HUP", "terminal closed"])
+def test_a_hang_up_ends_top_cleanly(tmp_path: Path, how: str) -> None:
+    """SIGHUP killed top with the terminal left raw (`kill -HUP`); a terminal closed under
+    it was an internal error (curses' nocbreak() failing on the way out). Now both end as
+    SIGTERM does: exit 129, the terminal's modes restored where it is still there."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    tty = Tty([FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"])
+    try:
+        tty.wait_for(lambda ls: ls[0].startswith("fleetmon top - "))
+        if how == "kill -HUP":
+            tty.proc.send_signal(signal.SIGHUP)
+        else:
+            os.close(tty.master)
+            tty.master = os.open(os.devnull, os.O_RDONLY)  # for close()
+        assert tty.proc.wait(timeout=30) == 129
+        assert tty.proc.stderr is not None
+        assert tty.proc.stderr.read().decode() == "fleetmon: interrupted (exit 129)\n"
+        if how == "kill -HUP":
+            tty.pump(0.3)
+            raw = bytes(tty.raw)
+            assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") > -1
+            assert termios.tcgetattr(tty.slave) == tty.attrs_before
+    finally:
+        tty.close()

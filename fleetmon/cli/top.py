@@ -16,13 +16,14 @@ import curses
 import dataclasses
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
 from typing import Any
 
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
-from fleetmon.cli.runtime import run_async
+from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
@@ -343,5 +344,23 @@ def command(args: argparse.Namespace) -> int:
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
         return batch(args, fleet)
-    curses.wrapper(_curses, fleet, state)
+    # A hang-up (the terminal closed, `kill -HUP`) ends it as SIGTERM does: the terminal's
+    # modes restored on the way out, not left raw.
+    signal.signal(signal.SIGHUP, _hang_up)
+    try:
+        curses.wrapper(_curses, fleet, state)
+    except curses.error:
+        if not _hung_up.is_set():
+            raise
+        # The terminal is gone: restoring its modes failed (nocbreak() returned ERR).
+        raise Interrupted(128 + signal.SIGHUP) from None
     return 0
+
+
+#: Set by SIGHUP: a curses error on the way out is then the terminal gone.
+_hung_up = threading.Event()
+
+
+def _hang_up(signum: int, frame: object) -> None:
+    _hung_up.set()
+    raise Interrupted(128 + signal.SIGHUP)
