@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from fleetmon.cli.options import build_parser
-from fleetmon.cli.serve import Server
+from fleetmon.cli.servehttp import Server
 from fleetmon.cli.servepages import Holder, accepts_gzip
 from fleetmon.cli.webconfig import BasicAuth
 from tests.livesim import FLEETMON, simulated_fleet

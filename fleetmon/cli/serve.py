@@ -7,10 +7,11 @@ over the streaming collector.
     /healthz      200 while samples come, 503 before the first and when they stop
 
 A request only reads the latest tick's report (rendered once per tick and kept), so it never
-waits for SSH. The HTTP server (the standard library's, one thread per request) runs beside
-the collector's event loop. Anything but loopback needs the web-config file's TLS and basic
-auth, or --insecure-listen. SIGHUP reloads the inventory and rules, SIGTERM stops cleanly
-(exit 0); systemd's notify protocol is spoken when NOTIFY_SOCKET is set (contrib/).
+waits for SSH. The HTTP server (servehttp: the standard library's, one thread per
+connection) runs beside the collector's event loop. Anything but loopback needs the
+web-config file's TLS and basic auth, or --insecure-listen. SIGHUP reloads the inventory,
+rules and web config, SIGTERM stops cleanly (exit 0); systemd's notify protocol is spoken
+when NOTIFY_SOCKET is set (contrib/).
 """
 
 from __future__ import annotations
@@ -18,68 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import ipaddress
 import logging
 import os
 import signal
 import socket
-import ssl
 import threading
-import time
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from fleetmon.cli.live import LiveFleet, Plan, load_plan, run_live
-from fleetmon.cli.servepages import Holder, accepts_gzip
-from fleetmon.cli.webconfig import BasicAuth, WebConfig, read_web_config, ssl_context
-from fleetmon.errors import FleetmonError, OptionError
-from fleetmon.model import Report
-from fleetmon.render.json import render_json
+from fleetmon.cli.servehttp import Server, make_server, web_settings
+from fleetmon.cli.servepages import Holder
+from fleetmon.errors import FleetmonError
 
 log = logging.getLogger(__name__)
-
-LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`host:port`, `[v6]:port`, or `:port` (every address, as node_exporter's `:9100`: host
-    ""); OptionError naming --listen."""
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if not host:
-            sep = ""
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise OptionError(f"--listen: expected ADDRESS:PORT, got {text!r}")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and the loopback names."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, web: WebConfig, insecure: bool) -> None:
-    """Off loopback, TLS and basic auth are required unless --insecure-listen says otherwise."""
-    if is_loopback(host) or insecure:
-        return
-    missing = [what for what, ok in (("TLS", web.tls), ("basic auth", bool(web.users))) if not ok]
-    if missing:
-        raise OptionError(
-            f"--listen {host or '(every address)'}: not a loopback address, and "
-            f"{' and '.join(missing)} not "
-            "configured: give --web-config-file with tls_server_config and "
-            "basic_auth_users, or --insecure-listen"
-        )
 
 
 def sd_notify(state: str) -> None:
@@ -92,244 +44,6 @@ def sd_notify(state: str) -> None:
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.connect(path)
         s.sendall(state.encode())
-
-
-def _metrics_module() -> Any:
-    """The exports issue's Prometheus exposition (render.prom), when it is installed."""
-    try:
-        return importlib.import_module("fleetmon.render.prom")
-    except ImportError:
-        return None
-
-
-class Handler(BaseHTTPRequestHandler):
-    """GET of the four paths; everything else 404 (or 405 for other methods)."""
-
-    server: Server
-    protocol_version = "HTTP/1.1"
-    server_version = "fleetmon"
-
-    def setup(self) -> None:
-        # A client silent this long (idle between scrapes, gone without a word, or never
-        # sending a request) is hung up on: its thread and descriptor are not kept for ever.
-        super().setup()
-        self.connection.settimeout(self.server.idle_timeout_s)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _gzip(self) -> bool:
-        """Whether the client takes a gzip body (Accept-Encoding; `gzip;q=0` refuses it)."""
-        return accepts_gzip(self.headers.get("Accept-Encoding") or "")
-
-    def _page(
-        self, name: str, report: Report, make: Callable[[Report], tuple[str, str]]
-    ) -> tuple[bytes, dict[str, str]]:
-        """This tick's page, gzipped when the client takes it, and the headers saying so."""
-        if self._gzip():
-            body = self.server.holder.page(name, report, make, gzipped=True)
-            return body, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
-        return self.server.holder.page(name, report, make), {"Vary": "Accept-Encoding"}
-
-    def _send(
-        self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def do_POST(self) -> None:
-        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET only\n", "text/plain", {"Allow": "GET"})
-
-    def do_GET(self) -> None:
-        if not self.server.auth.check(self.headers.get("Authorization")):
-            self._send(
-                HTTPStatus.UNAUTHORIZED,
-                b"authentication required\n",
-                "text/plain; charset=utf-8",
-                {"WWW-Authenticate": 'Basic realm="fleetmon"'},
-            )
-            return
-        path = urlsplit(self.path).path
-        route = {
-            "/": self._html,
-            "/metrics": self._metrics,
-            "/api/report": self._json,
-            "/healthz": self._health,
-        }.get(path)
-        if route is None:
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
-            return
-        route()
-
-    def _waiting(self) -> None:
-        self._send(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            b"no tick yet: the first samples are on their way\n",
-            "text/plain; charset=utf-8",
-            {"Retry-After": str(max(1, round(self.server.holder.delay_s)))},
-        )
-
-    def _html(self) -> None:
-        report = self.server.holder.report()
-        if report is None:
-            self._waiting()
-            return
-        from fleetmon.render.html import render_html
-
-        body, headers = self._page("html", report, lambda r: (render_html(r), ""))
-        # The page reloads itself each tick (the Refresh header: no change to the report's
-        # template, whose CSP allows no inline script beyond its own).
-        headers["Refresh"] = str(max(1, round(report.run.interval_s)))
-        self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", headers)
-
-    def _json(self) -> None:
-        report = self.server.holder.report()
-        if report is None:
-            self._waiting()
-            return
-        body, headers = self._page("json", report, lambda r: (render_json(r), ""))
-        self._send(HTTPStatus.OK, body, "application/json", headers)
-
-    def _metrics(self) -> None:
-        prom = _metrics_module()
-        if prom is None:
-            self._send(
-                HTTPStatus.NOT_IMPLEMENTED,
-                b"this build has no Prometheus exposition\n",
-                "text/plain; charset=utf-8",
-            )
-            return
-        report = self.server.holder.report()
-        if report is None:
-            self._waiting()
-            return
-        openmetrics = "application/openmetrics-text" in (self.headers.get("Accept") or "")
-        name = "openmetrics" if openmetrics else "prometheus"
-        body, headers = self._page(
-            name, report, lambda r: (prom.render_prometheus(r, openmetrics=openmetrics), "")
-        )
-        ctype = prom.CONTENT_TYPE_OPENMETRICS if openmetrics else prom.CONTENT_TYPE_TEXT
-        self._send(HTTPStatus.OK, body, ctype, headers)
-
-    def _health(self) -> None:
-        holder = self.server.holder
-        fleet = holder.fleet
-        last = None if fleet is None else fleet.last_pair_mono
-        if fleet is None or last is None:
-            self._waiting()
-            return
-        age = time.monotonic() - last
-        # The hosts as of their latest pairs, not the report: its rules judge every host,
-        # which a health probe every few seconds would pay for each time.
-        hosts = fleet.host_reports()
-        live = sum(1 for h in hosts if h.collected)
-        passed = sum(link.passed for link in fleet.links)  # the client fell behind
-        text = (
-            f"last sample {age:.1f} s ago; {live}/{len(hosts)} hosts live; "
-            f"{fleet.pairs} samples analysed; {passed} passed over\n"
-        )
-        stale = age > 3 * holder.delay_s + 5
-        code = HTTPStatus.SERVICE_UNAVAILABLE if stale else HTTPStatus.OK
-        self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")
-
-
-#: Clients served at once; a connection past them is closed at once (a scraper or two and
-#: a few browsers need a handful; a flood of idle connections gets no thread each).
-MAX_CLIENTS = 64
-#: Seconds a connection may stay silent (Prometheus scrapes every 15 s to 1 min, keeping its
-#: connection open in between; one closed here is opened again by the next scrape).
-IDLE_TIMEOUT_S = 120.0
-
-
-class Server(ThreadingHTTPServer):
-    """The HTTP(S) server: one thread per connection (at most MAX_CLIENTS), TLS per
-    connection in that thread."""
-
-    daemon_threads = True
-    block_on_close = False
-    idle_timeout_s = IDLE_TIMEOUT_S
-    max_clients = MAX_CLIENTS
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        holder: Holder,
-        auth: BasicAuth,
-        tls: ssl.SSLContext | None,
-    ) -> None:
-        self.holder = holder
-        self.auth = auth
-        self.tls = tls
-        self.dual_stack = not address[0] and socket.has_dualstack_ipv6()
-        if self.dual_stack:  # ":9712": "::" taking IPv4 too, as node_exporter's ":9100"
-            address = ("::", address[1])
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self._clients = threading.BoundedSemaphore(self.max_clients)
-        super().__init__(address, Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._clients.acquire(blocking=False):
-            log.debug("%s: %d clients already: hung up", client_address, self.max_clients)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)  # the connection's thread
-        except BaseException:
-            self._clients.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._clients.release()
-
-    def server_bind(self) -> None:
-        if self.dual_stack:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            # The handshake happens on the request's thread, at its first read.
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("request from %s failed", client_address, exc_info=True)
-
-
-def web_settings(args: argparse.Namespace) -> tuple[BasicAuth, ssl.SSLContext | None]:
-    """The --web-config-file's users and TLS context, the exposure checked (at start, and
-    at SIGHUP: a renewed certificate or a changed user taken without a restart)."""
-    host = parse_listen(args.listen)[0]
-    path = args.web_config_file
-    web = read_web_config(path) if path else WebConfig()
-    check_exposure(host, web, args.insecure_listen)
-    return BasicAuth(web.users), ssl_context(web, path) if web.tls else None
-
-
-def make_server(args: argparse.Namespace, holder: Holder) -> Server:
-    """The listening server, with the exposure checked (bound now: a busy port is an error
-    before any host is contacted)."""
-    host, port = parse_listen(args.listen)
-    auth, tls = web_settings(args)
-    try:
-        return Server((host, port), holder, auth, tls)
-    except OSError as exc:
-        raise OptionError(f"--listen {args.listen}: cannot listen: {exc.strerror}") from None
 
 
 class _Watch:

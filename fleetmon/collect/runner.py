@@ -34,6 +34,7 @@ __all__ = [
     "collect_each",
     "fd_budget",
     "usable_forks",
+    "watchable",
 ]
 
 T = TypeVar("T")
@@ -69,6 +70,19 @@ def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
     if forks > allowed:
         log.info("forks lowered from %d to %d by the open-file limit %d", forks, allowed, soft)
     return max(1, min(forks, allowed))
+
+
+def watchable(hosts: Sequence[HostSpec]) -> tuple[int, str | None]:
+    """How many of `hosts` fit the open-file limit at once (a live mode's hosts hold their
+    connections for good), and what the others say (None: all fit)."""
+    soft, per_host = fd_budget(hosts)
+    fit = min(len(hosts), max(0, (soft - FD_RESERVE) // per_host))
+    if fit == len(hosts):
+        return fit, None
+    return fit, (
+        f"not watched: the open-file limit ({soft}, ulimit -n) holds {fit} of"
+        f" {len(hosts)} hosts' connections; raise it, or watch fewer (--limit)"
+    )
 
 
 def fd_budget(hosts: Sequence[HostSpec] | None = None) -> tuple[int, int]:

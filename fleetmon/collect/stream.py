@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import asyncssh
 from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
 from fleetmon.collect.local import start_probe_sh, stop_group
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
-from fleetmon.collect.runner import FD_RESERVE, fd_budget, usable_forks
+from fleetmon.collect.runner import usable_forks, watchable
 from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
@@ -214,11 +213,9 @@ class StreamCollector:
         self.ctx = SshContext(opts)
         # Connections are made `forks` at a time; once streaming, a host holds no slot.
         self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
-        # Every streaming host holds its descriptors for good: those past the open-file
-        # limit are not watched (each would fail, EMFILE turning up as whatever asyncssh
-        # was opening: the passwd file, "unknown local username").
-        soft, per_host = fd_budget(self.hosts)
-        self.watched = min(len(self.hosts), max(0, (soft - FD_RESERVE) // per_host))
+        # Those past the open-file limit are not watched (each would fail, EMFILE turning
+        # up as whatever asyncssh was opening: the passwd file, "unknown local username").
+        self.watched, self._unwatched_reason = watchable(self.hosts)
         #: Set by stop_soon(): no more pairs are analysed, each host's stream ends.
         self.stopping = False
         #: Each host's newest pair not analysed yet, oldest first (the analyser's queue): a
@@ -247,15 +244,10 @@ class StreamCollector:
 
     def _unwatched(self) -> None:
         """The hosts past the open-file limit, stopped with the reason and the remedy."""
-        left = len(self.hosts) - self.watched
-        if not left:
+        reason = self._unwatched_reason
+        if reason is None:
             return
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        reason = (
-            f"not watched: the open-file limit ({soft}, ulimit -n) holds {self.watched} of"
-            f" {len(self.hosts)} hosts' connections; raise it, or watch fewer (--limit)"
-        )
-        log.warning("%d hosts %s", left, reason)
+        log.warning("%d hosts %s", len(self.hosts) - self.watched, reason)
         for i in range(self.watched, len(self.hosts)):
             self.links[i].enter("stopped", Status.SKIPPED, reason)
             self._changed(i)
