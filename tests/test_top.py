@@ -89,6 +89,13 @@ class Tty:
                 return self.lines()
         raise AssertionError("screen never matched:\n" + "\n".join(self.lines()))
 
+    def assert_restored(self) -> None:
+        """curses left the alternate screen and the line discipline is back as it was."""
+        self.pump(0.3)
+        raw = bytes(self.raw)
+        assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") > -1
+        assert termios.tcgetattr(self.slave) == self.attrs_before
+
     def key(self, text: str) -> None:
         os.write(self.master, text.encode())
 
@@ -208,11 +215,7 @@ def test_top_in_a_real_terminal(fleet: Path) -> None:
 
         tty.key("q")
         assert tty.proc.wait(timeout=15) == 0
-        tty.pump(0.3)
-        raw = bytes(tty.raw)
-        # curses left the alternate screen and the line discipline is back as it was.
-        assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") > -1
-        assert termios.tcgetattr(tty.slave) == tty.attrs_before
+        tty.assert_restored()
     finally:
         tty.close()
 
@@ -433,9 +436,6 @@ def test_a_hang_up_ends_top_cleanly(tmp_path: Path, how: str) -> None:
         assert tty.proc.stderr is not None
         assert tty.proc.stderr.read().decode() == "fleetmon: interrupted (exit 129)\n"
         if how == "kill -HUP":
-            tty.pump(0.3)
-            raw = bytes(tty.raw)
-            assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") > -1
-            assert termios.tcgetattr(tty.slave) == tty.attrs_before
+            tty.assert_restored()
     finally:
         tty.close()
