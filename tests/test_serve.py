@@ -373,6 +373,7 @@ def test_the_systemd_unit_runs_fleetmon_serve() -> None:
     assert "Type=notify" in text
     assert "Restart=on-failure" in text
     assert "ExecReload=/bin/kill -HUP $MAINPID" in text
+    assert "WatchdogSec=60" in text  # serve pings at half of it
     tool = shutil.which("systemd-analyze")
     if tool is None:
         pytest.fail("systemd-analyze missing: run tests/setup/system-deps.sh")
@@ -428,6 +429,40 @@ def test_the_notify_protocol_as_systemd_reads_it(
         sock.close()
     assert code == 0, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["watchdog", "another-pid"])
+def test_the_watchdog_is_pinged_at_half_watchdogsec(tmp_path: Path, ours: bool) -> None:
+    """WatchdogSec=: systemd sets WATCHDOG_USEC (and WATCHDOG_PID) and restarts a service
+    whose WATCHDOG=1 pings stop; a WATCHDOG_PID of another process means no pings."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    name = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(name)
+    port = free_port()
+    argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1"]
+    env = {**os.environ, "NOTIFY_SOCKET": name, "WATCHDOG_USEC": "400000"}
+    if not ours:
+        env["WATCHDOG_PID"] = "1"
+    served = Served(argv, port, env)
+    try:
+        assert _notifications(sock, "READY=1") == ["READY=1"]
+        got: list[str] = []
+        end = time.monotonic() + 4.0  # 0.2 s apart: some 20 pings
+        while time.monotonic() < end:
+            sock.settimeout(max(0.01, end - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                got.append(sock.recv(4096).decode())
+    finally:
+        code, err = served.stop()
+        sock.close()
+    assert code == 0, err
+    if ours:
+        assert set(got) == {"WATCHDOG=1"}
+        assert len(got) >= 5, got  # a loaded machine may delay some; never none
+    else:
+        assert got == []
 
 
 @contextlib.contextmanager

@@ -89,6 +89,23 @@ async def _first(*aws: asyncio.Future[Any]) -> None:
     await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
 
 
+def watchdog_every_s() -> float | None:
+    """Half systemd's WatchdogSec (WATCHDOG_USEC, when WATCHDOG_PID is unset or this process),
+    as sd_watchdog_enabled(3) reads it; None without a watchdog."""
+    usec, pid = os.environ.get("WATCHDOG_USEC", ""), os.environ.get("WATCHDOG_PID")
+    if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
+
+
+async def _watchdog(every_s: float | None) -> None:
+    """WATCHDOG=1 while the event loop runs: a loop stuck for WatchdogSec (a hung collector)
+    stops the pings, and systemd restarts the service."""
+    while every_s is not None:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(every_s)
+
+
 async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: Holder) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -112,6 +129,7 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
     log.info("serving %d hosts on %s://%s:%s/", len(plan.hosts), scheme, where, port)
     sd_notify("READY=1")
     watch = _Watch(args, plan, holder)
+    pings = asyncio.ensure_future(_watchdog(watchdog_every_s()))
     try:
         while True:
             waiters = [asyncio.ensure_future(e.wait()) for e in (stop, reload)]
@@ -129,6 +147,7 @@ async def _serve(args: argparse.Namespace, plan: Plan, server: Server, holder: H
             watch = await _reloaded(args, server, holder, watch)
             sd_notify("READY=1")
     finally:
+        pings.cancel()
         sd_notify("STOPPING=1")
         await watch.close()
         await asyncio.to_thread(server.shutdown)
