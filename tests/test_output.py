@@ -256,6 +256,21 @@ def test_a_report_to_a_standard_output_closed_at_start_is_refused(tmp_path: Path
     assert list(tmp_path.iterdir()) == []  # refused before anything was opened
 
 
+@pytest.mark.parametrize(
+    "command", ["--help", "--version", "inventory {inv} --list", "top {inv} -b -n 1 -d 0.2"]
+)
+def test_every_write_to_a_standard_output_closed_at_start_is_an_error(
+    tmp_path: Path, command: str
+) -> None:
+    """As coreutils' `ls >&-` ("write error: Bad file descriptor"): one line and exit 4,
+    never a traceback (sys.stdout was None: AttributeError) nor a silent success."""
+    res = _closed(f"{{fm}} {command} >&-", tmp_path)
+    assert (res.returncode, res.stderr) == (
+        4,
+        "fleetmon: error: cannot write standard output: it was closed when fleetmon started\n",
+    )
+
+
 def test_closed_standard_descriptors_never_lend_their_number_to_a_file(tmp_path: Path) -> None:
     """With 1 and 2 closed, the history and the report are opened on numbers of their own:
     what goes to standard output or error (a local probe's) never lands in them."""

@@ -24,6 +24,7 @@ from fleetmon.errors import (
     InputError,
     LockError,
     OptionError,
+    OutputError,
 )
 from fleetmon.io.atomic import discard, hold_std_fds
 from fleetmon.render.text import clean
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
         sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")
         return code
+    except OutputError as exc:  # --help or --version to a standard output closed at start
+        sys.stderr.write(f"fleetmon: error: {clean(exc)}\n")
+        return EXIT_INPUT
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="fleetmon: %(levelname)s %(name)s: %(message)s",

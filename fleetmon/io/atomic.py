@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import stat
@@ -76,7 +77,9 @@ def hold_std_fds() -> None:
     without (`fleetmon run inv >&-`), as OpenSSH does: else the first file opened takes the
     number (a history, a report's temporary file) and a write meant for standard output or
     a local probe's error output lands in it. Standard output asked for a report is then
-    refused (resolve_output); warnings on a closed standard error are lost, as they were."""
+    refused (resolve_output) and any other write to it fails as OutputError (exit 4, as
+    coreutils' "write error: Bad file descriptor"); warnings on a closed standard error are
+    lost, as they were."""
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -86,13 +89,27 @@ def hold_std_fds() -> None:
                 os.close(got)
                 continue
             _closed_at_start.add(fd)
+            if fd == 1:
+                sys.stdout = _ClosedStdout()
+                continue
             stream = open(fd, "r" if fd == 0 else "w", closefd=False, encoding="utf-8")  # noqa: SIM115
             if fd == 0:
                 sys.stdin = stream
-            elif fd == 1:
-                sys.stdout = stream
             else:
                 sys.stderr = stream
+
+
+class _ClosedStdout(io.TextIOBase):
+    """sys.stdout when fleetmon started without one: writing to it is an OutputError."""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1  # /dev/null, holding the number
+
+    def write(self, text: str) -> int:
+        raise OutputError("cannot write standard output: it was closed when fleetmon started")
 
 
 def _stream(path: str, fd: int) -> Target:
