@@ -439,3 +439,24 @@ def test_a_hang_up_ends_top_cleanly(tmp_path: Path, how: str) -> None:
             tty.assert_restored()
     finally:
         tty.close()
+
+
+def test_the_filter_takes_a_non_ascii_name(tmp_path: Path) -> None:
+    """getch gave a UTF-8 letter as its bytes, which the prompt dropped: `/café` filtered on
+    `caf`. get_wch gives the letter."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    café:\n      ansible_connection: local\n"
+        "    other:\n      ansible_connection: local\n",
+        encoding="utf-8",
+    )
+    tty = Tty([FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"])
+    try:
+        tty.wait_for(lambda ls: "hosts 2: 2 live" in ls[0])
+        tty.key("/café\r")
+        lines = tty.wait_for(lambda ls: "filter: café" in ls[1])
+        assert [r[0] for r in _rows(lines)] == ["café"]
+        tty.key("q")
+        assert tty.proc.wait(timeout=15) == 0
+    finally:
+        tty.close()

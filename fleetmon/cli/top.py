@@ -293,10 +293,18 @@ class Screen:
                 taken = now
                 self.report = self.fleet.snapshot()
             self.draw()
-            key = self.scr.getch()  # waits up to the timeout set below
-            if key == -1 or key == curses.KEY_RESIZE:
+            try:
+                got = self.scr.get_wch()  # waits up to the timeout set below
+            except curses.error:
+                continue  # no key within it
+            if isinstance(got, str):
+                if self.prompt is not None and ord(got) >= 160 and got.isprintable():
+                    self.prompt += got  # a name's non-ASCII letter (getch gave its bytes)
+                    continue
+                got = ord(got) if ord(got) < 256 else -1
+            if got == -1 or got == curses.KEY_RESIZE:
                 continue
-            if not self.key(key):
+            if not self.key(got):
                 return
 
 
