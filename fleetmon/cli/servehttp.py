@@ -153,10 +153,16 @@ class Handler(BaseHTTPRequestHandler):
             {"Retry-After": str(max(1, round(self.server.holder.delay_s)))},
         )
 
-    def _html(self) -> None:
+    def _latest(self) -> Report | None:
+        """The latest tick's report, or None after answering 503 (no tick yet)."""
         report = self.server.holder.report()
         if report is None:
             self._waiting()
+        return report
+
+    def _html(self) -> None:
+        report = self._latest()
+        if report is None:
             return
         from fleetmon.render.html import render_html
 
@@ -167,9 +173,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", headers)
 
     def _json(self) -> None:
-        report = self.server.holder.report()
+        report = self._latest()
         if report is None:
-            self._waiting()
             return
         body, headers = self._page("json", report, lambda r: (render_json(r), ""))
         self._send(HTTPStatus.OK, body, "application/json", headers)
@@ -183,9 +188,8 @@ class Handler(BaseHTTPRequestHandler):
                 "text/plain; charset=utf-8",
             )
             return
-        report = self.server.holder.report()
+        report = self._latest()
         if report is None:
-            self._waiting()
             return
         openmetrics = "application/openmetrics-text" in (self.headers.get("Accept") or "")
         name = "openmetrics" if openmetrics else "prometheus"
