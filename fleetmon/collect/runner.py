@@ -33,6 +33,8 @@ __all__ = [
     "collect",
     "collect_each",
     "fd_budget",
+    "fd_room",
+    "forks_within",
     "usable_forks",
     "watchable",
 ]
@@ -65,23 +67,32 @@ def usable_forks(forks: int, hosts: Sequence[HostSpec] | None = None) -> int:
     local hosts, the hungriest kind). Hosts beyond this wait for a free slot instead of
     failing with EMFILE.
     """
+    return forks_within(forks, fd_room(hosts))
+
+
+def fd_room(hosts: Sequence[HostSpec] | None = None) -> tuple[int, int]:
+    """How many of `hosts` can hold their descriptors at once, and the open-file limit."""
     soft, per_host = fd_budget(hosts)
-    allowed = max(1, (soft - FD_RESERVE) // per_host)
+    return max(0, (soft - FD_RESERVE) // per_host), soft
+
+
+def forks_within(forks: int, room: tuple[int, int]) -> int:
+    """`forks` lowered to the fd_room (at least one)."""
+    allowed, soft = max(1, room[0]), room[1]
     if forks > allowed:
         log.info("forks lowered from %d to %d by the open-file limit %d", forks, allowed, soft)
     return max(1, min(forks, allowed))
 
 
-def watchable(hosts: Sequence[HostSpec]) -> tuple[int, str | None]:
-    """How many of `hosts` fit the open-file limit at once (a live mode's hosts hold their
-    connections for good), and what the others say (None: all fit)."""
-    soft, per_host = fd_budget(hosts)
-    fit = min(len(hosts), max(0, (soft - FD_RESERVE) // per_host))
-    if fit == len(hosts):
+def watchable(hosts: int, room: tuple[int, int]) -> tuple[int, str | None]:
+    """How many of `hosts` fit the fd_room (a live mode's hosts hold their connections for
+    good), and what the others say (None: all fit)."""
+    fit, soft = min(hosts, room[0]), room[1]
+    if fit == hosts:
         return fit, None
     return fit, (
         f"not watched: the open-file limit ({soft}, ulimit -n) holds {fit} of"
-        f" {len(hosts)} hosts' connections; raise it, or watch fewer (--limit)"
+        f" {hosts} hosts' connections; raise it, or watch fewer (--limit)"
     )
 
 

@@ -22,7 +22,7 @@ import asyncssh
 from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
 from fleetmon.collect.local import start_probe_sh, stop_group
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
-from fleetmon.collect.runner import usable_forks, watchable
+from fleetmon.collect.runner import fd_room, forks_within, watchable
 from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
@@ -212,10 +212,11 @@ class StreamCollector:
         self.rng = rng or random.Random()
         self.ctx = SshContext(opts)
         # Connections are made `forks` at a time; once streaming, a host holds no slot.
-        self._slots = asyncio.Semaphore(usable_forks(opts.forks, self.hosts))
+        room = fd_room(self.hosts)  # the open-file limit, read (and raised) once
+        self._slots = asyncio.Semaphore(forks_within(opts.forks, room))
         # Those past the open-file limit are not watched (each would fail, EMFILE turning
         # up as whatever asyncssh was opening: the passwd file, "unknown local username").
-        self.watched, self._unwatched_reason = watchable(self.hosts)
+        self.watched, self._unwatched_reason = watchable(len(self.hosts), room)
         #: Set by stop_soon(): no more pairs are analysed, each host's stream ends.
         self.stopping = False
         #: Each host's newest pair not analysed yet, oldest first (the analyser's queue): a
