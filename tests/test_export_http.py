@@ -242,3 +242,48 @@ def test_an_answer_without_end_is_read_no_further_than_needed(status: int, trick
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Dribble(socketserver.BaseRequestHandler):
+    """An answer's head a byte at a time, each well within the read timeout, for ever (the
+    server's `head` True); or a server that reads the request a byte at a time."""
+
+    def handle(self) -> None:
+        try:
+            if self.server.head:  # type: ignore[attr-defined]
+                self.request.recv(65536)
+                self.request.sendall(b"HTTP/1.1 200 OK\r\n")
+                while True:
+                    self.request.sendall(b"X")
+                    time.sleep(0.1)
+            while self.request.recv(1):
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client hung up: what the test wants
+
+
+@pytest.mark.parametrize("head", [True, False])
+def test_a_request_never_outlasts_its_time_limit(head: bool) -> None:
+    """--export-timeout is each request's time limit: before, httpx's timeouts were each a
+    read's or write's, and a server dribbling its answer's head (or reading a request a byte
+    at a time) held `fleetmon run` for ever (cron's next run piling on it)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Dribble)
+    server.daemon_threads = True
+    server.head = head  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/write?db=x"
+    opts = HttpOptions(timeout_s=1, retries=1, sleep=lambda s: None)
+    body = b"m v=1\n" * 200_000  # more than the sockets' buffers hold
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ExportError) as exc:
+            send("POST", url, body, headers={}, what="InfluxDB", options=opts)
+        took = time.monotonic() - t0
+        assert str(exc.value) == (
+            f"InfluxDB http://127.0.0.1:{server.server_address[1]}/write: "
+            "no complete answer within 1 s (after 2 attempts)"
+        )
+        assert 2 <= took < 30  # two attempts of 1 s each; the bound only guards a hang
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,9 +8,13 @@ what the server said.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -80,6 +84,47 @@ def _said(response: httpx.Response, timeout_s: float) -> str:
     return text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")
 
 
+class _Deadline:
+    """The whole attempt's time limit. httpx's timeouts are each a read's or a write's: a
+    server that sends its answer's head a byte at a time, each within the timeout, (or
+    reads the request so) held the run for ever. At the deadline the attempt's socket,
+    learnt from httpx's trace of the connection, is shut down: the blocked read or write
+    returns and httpx raises a TransportError."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpx's `trace` extension: keeps the socket as soon as it is connected."""
+        if event == "connection.connect_tcp.complete":
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                self._sock = sock
+                if self.expired:
+                    self._shut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+
 def send(
     method: str,
     url: str | httpx.URL,
@@ -96,29 +141,52 @@ def send(
     target = shown(str(url))
     attempts = options.retries + 1
     last = ""
-    with httpx.Client(timeout=options.timeout_s, transport=options.transport) as client:
-        for attempt in range(attempts):
-            if attempt:
-                options.sleep(min(MAX_BACKOFF_S, options.backoff_s * 2 ** (attempt - 1)))
-            content = body if isinstance(body, bytes) else body()
-            # Streamed: a success's body is never read, an error's only as far as _said
-            # quotes it.
-            request = client.build_request(method, url, content=content, headers=dict(headers))
-            try:
-                response = client.send(request, stream=True)
-                try:
-                    if response.is_success:
-                        return response
-                    last = f"HTTP {response.status_code}: {_said(response, options.timeout_s)}"
-                finally:
-                    response.close()
-            except httpx.TimeoutException:
-                last = f"no answer within {options.timeout_s:g} s"
-                continue
-            except httpx.TransportError as exc:
-                last = f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(exc)
-                continue
-            if response.status_code not in RETRY_STATUS:
-                raise ExportError(f"{what} {target}: {last}")
+    for attempt in range(attempts):
+        if attempt:
+            options.sleep(min(MAX_BACKOFF_S, options.backoff_s * 2 ** (attempt - 1)))
+        response, last = _attempt(method, url, body, headers, options)
+        if response is not None and response.is_success:
+            return response
+        if response is not None and response.status_code not in RETRY_STATUS:
+            raise ExportError(f"{what} {target}: {last}")
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
     raise ExportError(f"{what} {target}: {last}{tries}")
+
+
+def _attempt(
+    method: str,
+    url: str | httpx.URL,
+    body: Callable[[], Iterable[bytes]] | bytes,
+    headers: Mapping[str, str],
+    options: HttpOptions,
+) -> tuple[httpx.Response | None, str]:
+    """One attempt, on a connection of its own, within its deadline: the answer (closed)
+    and what went wrong in words, or None and why there was no answer."""
+    content = body if isinstance(body, bytes) else body()
+    with (
+        httpx.Client(timeout=options.timeout_s, transport=options.transport) as client,
+        _Deadline(options.timeout_s) as deadline,
+    ):
+        # Streamed: a success's body is never read, an error's only as far as _said
+        # quotes it.
+        request = client.build_request(method, url, content=content, headers=dict(headers))
+        request.extensions["trace"] = deadline.trace
+        try:
+            response = client.send(request, stream=True)
+            try:
+                if response.is_success:
+                    return response, ""
+                return (
+                    response,
+                    f"HTTP {response.status_code}: {_said(response, options.timeout_s)}",
+                )
+            finally:
+                response.close()
+        except httpx.TimeoutException:
+            return None, f"no answer within {options.timeout_s:g} s"
+        except httpx.TransportError as exc:
+            if deadline.expired:
+                return None, f"no complete answer within {options.timeout_s:g} s"
+            return None, f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(
+                exc
+            )
