@@ -69,10 +69,12 @@ def run(
     )
 
 
-def inventory_list(*sources: str | os.PathLike[str], home: Path, **env: str) -> Any:
-    """`ansible-inventory -i SOURCE... --list` as data."""
+def inventory_list(
+    *sources: str | os.PathLike[str], home: Path, cwd: Path | None = None, **env: str
+) -> Any:
+    """`ansible-inventory -i SOURCE... --list` as data (run in `cwd`, else in `home`)."""
     args = [a for s in sources for a in ("-i", str(s))]
-    r = run("ansible-inventory", *args, "--list", home=home, **env)
+    r = run("ansible-inventory", *args, "--list", home=home, cwd=cwd, **env)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 

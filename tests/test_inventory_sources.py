@@ -80,6 +80,43 @@ def test_several_sources_merge_with_ansible_precedence(tmp_path: Path) -> None:
     assert json.loads(render_list(inv)) == oracle
 
 
+@pytest.mark.slow
+def test_the_current_folders_vars_are_the_playbook_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ansible` and `ansible-inventory` read the current folder's group_vars/ and
+    host_vars/ (the playbook folder's) above each source's own: the usual project, an
+    ansible.cfg and vars at the top, inventories below. Before, fleetmon read only the
+    sources' and connected kvm01 as inv_user to 127.0.0.1:22. The project's own folder is
+    also the second source's: Ansible reads its files at both levels."""
+    _write(
+        tmp_path / "proj",
+        {
+            "inventories/prod/hosts": "[kvm]\nkvm01 ansible_host=127.0.0.1\nkvm02\n",
+            "inventories/prod/group_vars/all.yml": "ansible_user: inv_user\nz: prod-all\n",
+            "inventories/prod/group_vars/kvm.yml": "y: prod-kvm\nw: prod-kvm\n",
+            "inventories/prod/host_vars/kvm02.yml": "x: prod-host\n",
+            "extra.ini": "[web]\nweb1\n[kvm]\nkvm02\n",
+            "group_vars/all.yml": "ansible_user: monitor\nansible_port: 2299\ny: play-all\n",
+            "group_vars/kvm.yml": "w: play-kvm\n",
+            "host_vars/kvm01.yml": "ansible_host: 127.0.0.2\n",
+            "host_vars/kvm02.yml": "x: play-host\n",
+        },
+    )
+    proj = tmp_path / "proj"
+    monkeypatch.chdir(proj)
+    for sources in (["inventories/prod/hosts"], ["inventories/prod/hosts", "extra.ini"]):
+        inv = load_inventory(sources)
+        oracle = inventory_list(*sources, home=tmp_path / "home", cwd=proj)
+        assert json.loads(render_list(inv)) == oracle
+    kvm01 = load_inventory("inventories/prod/hosts").hosts["kvm01"]
+    assert (kvm01.address, kvm01.port, kvm01.user) == ("127.0.0.2", 2299, "monitor")
+    assert (kvm01.vars["w"], kvm01.vars["y"]) == ("play-kvm", "prod-kvm")
+    monkeypatch.chdir(tmp_path)  # elsewhere: only the sources' own
+    kvm01 = load_inventory("proj/inventories/prod/hosts").hosts["kvm01"]
+    assert (kvm01.address, kvm01.port, kvm01.user) == ("127.0.0.1", 22, "inv_user")
+
+
 def test_script_and_its_failures(tmp_path: Path) -> None:
     good = _script(
         tmp_path / "inv.sh",

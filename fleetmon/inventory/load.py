@@ -163,7 +163,8 @@ def load_inventory(
     limit: int | None = None,
 ) -> Inventory:
     """Load inventory sources (files, folders, scripts, host lists) into one inventory, with
-    the group_vars/ and host_vars/ beside each; InventoryError on any problem, naming the
+    the group_vars/ and host_vars/ beside each and those of the current folder (Ansible's
+    playbook folder: above the sources' own); InventoryError on any problem, naming the
     file and line. `secrets` open vault-encrypted files. Past `limit` hosts in all (default:
     max_hosts()) the inventory is refused before more are built."""
     paths = [sources] if isinstance(sources, str) else list(sources)
@@ -172,18 +173,34 @@ def load_inventory(
         for source in paths:
             _read_source(b, source, secrets, script_timeout_s)
         b.reconcile()
-        group_files: list[dict[str, VarLayer]] = []
-        host_files: list[dict[str, VarLayer]] = []
         cache: dict[str, tuple[dict[str, VarLayer], dict[str, VarLayer]]] = {}
-        for base in _vars_bases(paths):
+
+        def files_of(base: str) -> tuple[dict[str, VarLayer], dict[str, VarLayer]]:
             if base not in cache:
                 cache[base] = (
                     load_vars_dir(os.path.join(base, "group_vars"), list(b.groups), secrets),
                     load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts), secrets),
                 )
-            group_files.append(cache[base][0])
-            host_files.append(cache[base][1])
-        return build_inventory(",".join(paths), b, group_files, host_files)
+            return cache[base]
+
+        bases = [files_of(base) for base in _vars_bases(paths)]
+        play = _playbook_dir()
+        return build_inventory(
+            ",".join(paths),
+            b,
+            [g for g, _ in bases],
+            [h for _, h in bases],
+            files_of(play) if play is not None else ({}, {}),
+        )
+
+
+def _playbook_dir() -> str | None:
+    """The folder whose group_vars/ and host_vars/ are Ansible's "playbook" ones: as for
+    `ansible` and `ansible-inventory`, the current folder (None when it is gone)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _is_host_list(source: str) -> bool:

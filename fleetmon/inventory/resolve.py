@@ -2,10 +2,13 @@
 
 Precedence is Ansible's VariableManager with the default VARIABLE_PRECEDENCE: `all`'s vars,
 then each group's from the inventory file (sorted by depth, priority, name), then
-group_vars/all, then group_vars/<group> (same order), then the host's own inventory vars,
-then host_vars/<host>. Each layer replaces keys of the one below (hash_behaviour=replace).
-With several sources, the vars files of each source in turn (vars/plugins.py loops over the
-sources outside, the groups inside).
+group_vars/all, then the playbook folder's group_vars/all, then group_vars/<group> (same
+order), then the playbook folder's group_vars/<group>, then the host's own inventory vars,
+then host_vars/<host>, then the playbook folder's host_vars/<host>. Each layer replaces keys
+of the one below (hash_behaviour=replace). With several sources, the vars files of each
+source in turn (vars/plugins.py loops over the sources outside, the groups inside). The
+playbook folder is the current one (`ansible` and `ansible-inventory` read it too), read
+even when it is also a source's folder: Ansible reads such files twice, at both levels.
 """
 
 from __future__ import annotations
@@ -123,16 +126,20 @@ def build_inventory(
     b: Builder,
     group_files: Sequence[Mapping[str, VarLayer]] = (),
     host_files: Sequence[Mapping[str, VarLayer]] = (),
+    play_files: tuple[Mapping[str, VarLayer], Mapping[str, VarLayer]] = ({}, {}),
 ) -> Inventory:
     """The Inventory of a reconciled builder plus the group_vars/ and host_vars/ files of each
-    source, in source order."""
+    source, in source order, and the playbook folder's (group_vars, host_vars)."""
     empty: VarLayer = ({}, {})
+    play_groups, play_hosts = play_files
     groups = {
         name: Group(
             name=name,
             children=tuple(g.children),
             hosts=tuple(g.hosts),
-            vars=_layered([(g.vars, {}), *(gf.get(name, empty) for gf in group_files)])[0],
+            vars=_layered(
+                [(g.vars, {}), *(gf.get(name, empty) for gf in (*group_files, play_groups))]
+            )[0],
             depth=g.depth,
             priority=g.priority,
         )
@@ -145,7 +152,7 @@ def build_inventory(
     ancestors = _ancestor_table(b.groups)
     deferred = any(
         is_deferred(layer[k])
-        for layer in _all_layers(b, group_files, host_files)
+        for layer in _all_layers(b, (*group_files, play_groups), (*host_files, play_hosts))
         for k in KNOWN_VARS.intersection(layer)
     )
     by_groupset: dict[frozenset[str], tuple[tuple[str, ...], VarLayer]] = {}
@@ -156,10 +163,12 @@ def build_inventory(
         key = frozenset(h.groups)
         cached = by_groupset.get(key)
         if cached is None:
-            cached = by_groupset[key] = _group_vars(b, h.groups, ancestors, group_files)
+            cached = by_groupset[key] = _group_vars(
+                b, h.groups, ancestors, group_files, play_groups
+            )
         group_names, (gvars, gorigins) = cached
         hvalues, horigins = _layered(
-            [(h.vars, h.origins), *(hf.get(name, empty) for hf in host_files)]
+            [(h.vars, h.origins), *(hf.get(name, empty) for hf in (*host_files, play_hosts))]
         )
         values = {**gvars, **hvalues}
         origins[name] = {**gorigins, **horigins}
@@ -180,10 +189,12 @@ def _group_vars(
     host_groups: Iterable[str],
     ancestors: Mapping[str, frozenset[str]],
     group_files: Sequence[Mapping[str, VarLayer]],
+    play_groups: Mapping[str, VarLayer],
 ) -> tuple[tuple[str, ...], VarLayer]:
     """A host's group names (its groups and their ancestors but `all`) and the variables
     they give it, layered as Ansible does: `all`, then the groups in sort_groups order
-    (depth, priority, name), then group_vars/ files' `all` and groups, in source order."""
+    (depth, priority, name), then group_vars/ files' `all` in source order, the playbook
+    folder's `all`, the files' groups in source order, the playbook folder's groups."""
     mine = set().union(*(ancestors[g] for g in host_groups)) - {"all"}
     ordered = sorted(mine, key=lambda n: (b.groups[n].depth, b.groups[n].priority, n))
     empty: VarLayer = ({}, {})
@@ -191,7 +202,9 @@ def _group_vars(
     layers: list[tuple[Mapping[str, Any], Mapping[str, Origin]]] = [(all_g.vars, all_g.origins)]
     layers += [(b.groups[g].vars, b.groups[g].origins) for g in ordered]
     layers += [gf.get("all", empty) for gf in group_files]
+    layers.append(play_groups.get("all", empty))
     layers += [gf.get(g, empty) for gf in group_files for g in ordered]
+    layers += [play_groups.get(g, empty) for g in ordered]
     return tuple(sorted(mine)), _layered(layers)
 
 
