@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from clirun import ROOT, fleetmon
 
+from fleetmon.io.atomic import run_lock
+
 LOCAL = ROOT / "inventories" / "localhost.yaml"
 
 
@@ -205,6 +207,36 @@ def test_history_prune(week: Path, tmp_path: Path) -> None:
     status = json.loads(fleetmon("history", "status", "--history", copy, "--format", "json").stdout)
     assert status["retention"] == "raw=1h,hourly=90d,daily=2y"  # saved in the file
     assert status["tiers"]["hourly"]["rows"] > 0
+    # A spec naming one tier leaves the others as the file has them (raw stays 1h).
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", "daily=3y")
+    assert res.returncode == 0, res.stderr
+    status = json.loads(fleetmon("history", "status", "--history", copy, "--format", "json").stdout)
+    assert status["retention"] == "raw=1h,hourly=90d,daily=3y"
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", " , ")
+    assert (res.returncode, res.stderr) == (
+        4, "fleetmon: error: --history-keep: expected raw=, hourly= or daily=, got ' , '\n"
+    )  # fmt: skip
+
+
+def test_prune_waits_for_a_run_when_told_to(week: Path, tmp_path: Path) -> None:
+    """A run holding the history's lock: prune says so (exit 3, as a run does) and offers
+    --lock-wait, which it takes (before, it had no such option: "unrecognized arguments")."""
+    copy = tmp_path / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    lock = tmp_path / ".h.sqlite.lock"
+    with run_lock(str(lock), 0.0):
+        res = fleetmon("history", "prune", "--history", copy)
+        assert res.returncode == 3
+        assert "use --lock-wait SECONDS to wait" in res.stderr
+        held = time.monotonic()
+        res = fleetmon("history", "prune", "--history", copy, "--lock-wait", "0.5")
+        assert res.returncode == 3
+        assert time.monotonic() - held >= 0.5
+    res = fleetmon("history", "prune", "--history", copy, "--lock-wait", "5")
+    assert res.returncode == 0, res.stderr
 
 
 def _shown(history: Path, since: str) -> tuple[str, int]:
@@ -363,7 +395,7 @@ def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
     hist = tmp_path / "h.sqlite"
     first = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
     assert json.loads(first.stdout)["hosts"][0]["since_last_run"] is None
-    time.sleep(1.1)  # runs are keyed by their second: one in the same second replaces it
+    time.sleep(1.1)  # runs are keyed by their second: one in the same second sees no gap
     second = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
     (h,) = json.loads(second.stdout)["hosts"]
     gap = h["since_last_run"]

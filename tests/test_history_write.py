@@ -158,10 +158,10 @@ def test_each_entity_s_last_t_is_the_latest_run_it_was_in(hist: History) -> None
     assert last("host", "kvm02", "kvm02") == (T0_S, T0_S + 300)
 
 
-def test_the_same_run_recorded_again_replaces_itself(hist: History) -> None:
+def test_the_same_run_replayed_replaces_itself(hist: History) -> None:
     rep = sample_report()
     first = record_run(hist, rep)
-    again = record_run(hist, rep)
+    again = record_run(hist, rep, replay=True)
     assert (first.replaced, again.replaced, again.t) == (False, True, first.t)
     assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     vms = sum(len(h.rows_of("vm")) for h in rep.hosts)
@@ -171,8 +171,38 @@ def test_the_same_run_recorded_again_replaces_itself(hist: History) -> None:
     )
     assert rows == first.rows == again.rows
     # Another inventory's run in the same second is kept, a second later.
-    other = record_run(hist, at(rep, T0, inventory="other.yaml"))
+    other = record_run(hist, at(rep, T0, inventory="other.yaml"), replay=True)
     assert (other.t, other.replaced) == (T0_S + 1, False)
+
+
+def test_two_runs_of_one_inventory_in_the_same_second_are_both_kept(hist: History) -> None:
+    """Before, a run that started in the same second as the last one, of the same inventory
+    (two cron lines, a run that waited for the lock), replaced it: its hosts' rows were lost
+    and both runs exited as if recorded. Only a replay (`report DIR`) replaces."""
+    rep = sample_report()
+    first = record_run(hist, rep)
+    second = record_run(hist, rep)
+    assert (second.t, second.replaced) == (first.t + 1, False)
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+    vms = sum(len(h.rows_of("vm")) for h in rep.hosts)
+    assert hist.conn.execute("SELECT count(*) FROM raw_vm").fetchone()[0] == 2 * vms
+
+
+def test_two_writers_of_one_new_file_both_record(tmp_path: Path) -> None:
+    """Two runs with --no-lock, both opened before either wrote: the second's texts (a
+    host's status) were those read when it opened, and its insert of one the first had
+    written since failed (UNIQUE constraint failed: texts.text): its run was lost."""
+    path = str(tmp_path / "history.sqlite")
+    a, b = open_history(path, writable=True), open_history(path, writable=True)
+    try:
+        rep = sample_report()
+        record_run(a, rep)
+        record_run(b, at(rep, minutes(5)))
+        assert b.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+        assert len(set(b.texts.values())) == len(b.texts)
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_failed_write_leaves_the_file_as_it_was(
@@ -265,11 +295,19 @@ def test_a_run_recorded_late_is_rolled_up_again(hist: History) -> None:
     [
         ("raw=2d", Retention(raw_s=2 * 86_400)),
         ("hourly=30d, daily=1y", Retention(hourly_s=30 * 86_400, daily_s=365 * 86_400)),
-        ("", Retention()),
     ],
 )
 def test_history_keep_option(text: str, expected: Retention) -> None:
     assert retention.parse_keep(text) == expected
+
+
+def test_history_keep_names_only_the_tiers_it_changes() -> None:
+    """Tiers a spec does not name keep the file's spans (its `base`): before, `daily=3y` on
+    a file keeping raw=30d put raw back to 8d and the next run deleted 22 days of runs."""
+    stored = Retention(raw_s=30 * 86_400, hourly_s=60 * 86_400)
+    assert retention.parse_keep("daily=3y", stored) == Retention(
+        raw_s=30 * 86_400, hourly_s=60 * 86_400, daily_s=3 * 365 * 86_400
+    )
 
 
 @pytest.mark.parametrize(
@@ -278,6 +316,8 @@ def test_history_keep_option(text: str, expected: Retention) -> None:
         ("raws=2d", "--history-keep: expected raw=, hourly= or daily=, got 'raws=2d'"),
         ("raw=10m", "--history-keep raw: at least 1h, got 10m"),
         ("daily=soon", "--history-keep daily: expected a duration such as"),
+        ("", "--history-keep: expected raw=, hourly= or daily=, got ''"),
+        (" , ,", "--history-keep: expected raw=, hourly= or daily=, got ' , ,'"),
     ],
 )
 def test_history_keep_option_errors(text: str, message: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from fleetmon.cli.common import check_history_spared
 from fleetmon.cli.recording import Recorder
 from fleetmon.errors import HistoryError, OptionError, did_you_mean
-from fleetmon.history import open_history, parse_keep, query, resolve, retention
+from fleetmon.history import open_history, query, resolve, retention
 from fleetmon.history.store import History, failed, transaction
 from fleetmon.io.atomic import check_output, write_output
 from fleetmon.model import catalog
@@ -156,9 +156,8 @@ def _prune(args: argparse.Namespace) -> int:
     path = _path(args)
     if not os.path.exists(path):
         raise HistoryError(f"history {path}: no such file (fleetmon run writes it)")
-    keep = parse_keep(args.history_keep) if args.history_keep else None
-    with Recorder(path, keep, lock=True, wait_s=0.0) as rec:
-        hist = rec.hist
+    with Recorder(path, args.history_keep, lock=True, wait_s=args.lock_wait) as rec:
+        hist, keep = rec.hist, rec.keep
         assert hist is not None
         try:
             with transaction(hist.conn):

@@ -150,6 +150,7 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     prune = hsub.add_parser("prune", help="apply the retention now (rollups, old rows deleted)")
     _add_keep_option(prune)
     prune.add_argument("--vacuum", action="store_true", help="then give freed space back")
+    _add_lock_wait(prune)
     for p, formats in ((show, ("text", "csv", "json")), (export, ("csv", "json"))):
         p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION")
         p.add_argument("--until", metavar="DURATION", help="end this long ago (default: now)")
@@ -174,7 +175,11 @@ def _add_lock_options(run: argparse.ArgumentParser) -> None:
         help="lock file (default: beside the first output that is a regular file)",
     )
     run.add_argument("--no-lock", action="store_true", help="do not take the lock")
-    run.add_argument(
+    _add_lock_wait(run)
+
+
+def _add_lock_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--lock-wait",
         type=_non_negative("--lock-wait"),
         default=0.0,

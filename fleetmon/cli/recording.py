@@ -24,7 +24,15 @@ from fleetmon.cli.common import write_outputs
 from fleetmon.cli.exports import send_exports
 from fleetmon.cli.historyhtml import report_trends
 from fleetmon.errors import ExportError, HistoryError, OutputError, RuleError
-from fleetmon.history import History, Retention, open_history, parse_keep, record_run, resolve
+from fleetmon.history import (
+    History,
+    Retention,
+    open_history,
+    parse_keep,
+    record_run,
+    resolve,
+    retention,
+)
 from fleetmon.history.forrules import fetch_points, load_counters, load_states
 from fleetmon.history.store import check_file, failed
 from fleetmon.history.write import run_time
@@ -43,9 +51,25 @@ def lock_path(history: str) -> str:
 class Recorder:
     """The run's history: a context manager that locks and opens it (no-op when off)."""
 
-    def __init__(self, path: str | None, keep: Retention | None, *, lock: bool, wait_s: float):
+    def __init__(
+        self,
+        path: str | None,
+        keep: str | None,
+        *,
+        lock: bool,
+        wait_s: float,
+        replay: bool = False,
+    ):
+        """`keep`: a --history-keep spec (checked here, OptionError), read over the file's
+        stored spans once it is open: the tiers it does not name keep theirs."""
         self.path = path
-        self.keep = keep
+        self._keep_spec = keep
+        if keep is not None:
+            parse_keep(keep)
+        #: The retention --history-keep gives, over the file's (None: the file's own).
+        self.keep: Retention | None = None
+        #: `report DIR`: the run replayed replaces its earlier record (write.record_run).
+        self.replay = replay
         self.lock = lock
         self.wait_s = wait_s
         self.hist: History | None = None
@@ -80,6 +104,11 @@ class Recorder:
                 self._stack = stack.pop_all()
                 return self
             stack.callback(self.hist.close)
+            if self._keep_spec is not None:
+                try:
+                    self.keep = parse_keep(self._keep_spec, retention.stored(self.hist))
+                except sqlite3.Error as exc:
+                    raise failed(self.path, exc, "cannot read it") from None
             self._stack = stack.pop_all()
         return self
 
@@ -130,7 +159,7 @@ class Recorder:
             raise self.error
         if self.hist is not None:
             states = {k: None if v is None else astuple(v) for k, v in self.states.items()}
-            record_run(self.hist, report, self.keep, states)
+            record_run(self.hist, report, self.keep, states, replay=self.replay)
 
 
 def since_last(
@@ -152,10 +181,11 @@ def since_last(
     return out
 
 
-def recorder(args: argparse.Namespace, rules: RuleSet | None = None) -> Recorder:
-    """The Recorder of `run` or `report DIR` from their options (OptionError if invalid;
-    RuleError when a rule needs the history and --history is none)."""
-    keep = parse_keep(args.history_keep) if args.history_keep else None
+def recorder(
+    args: argparse.Namespace, rules: RuleSet | None = None, *, replay: bool = False
+) -> Recorder:
+    """The Recorder of `run` or (`replay`) `report DIR` from their options (OptionError if
+    invalid; RuleError when a rule needs the history and --history is none)."""
     path = resolve(args.history)
     needy = rules.needing_history() if rules is not None and path is None else None
     if needy is not None:
@@ -168,9 +198,10 @@ def recorder(args: argparse.Namespace, rules: RuleSet | None = None) -> Recorder
         )
     return Recorder(
         path,
-        keep,
+        args.history_keep,
         lock=not getattr(args, "no_lock", False),
         wait_s=getattr(args, "lock_wait", 0.0),
+        replay=replay,
     )
 
 

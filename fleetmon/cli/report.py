@@ -38,7 +38,7 @@ def command(args: argparse.Namespace) -> int:
     check_exports(args)
     saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
-    rec = recorder(args, rules)
+    rec = recorder(args, rules, replay=True)
     with rec, lean_gc():
         run = _replay_info(saved, rule_files, rec.notes)
         specs: dict[str, HostSpec] = {}

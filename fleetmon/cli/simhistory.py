@@ -16,7 +16,7 @@ from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host, report_from_hosts
 from fleetmon.cli.recording import Recorder
 from fleetmon.errors import OptionError
-from fleetmon.history import parse_keep, record_run
+from fleetmon.history import record_run
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.sim.answer import Answer, ScriptInfo
@@ -63,15 +63,14 @@ def fill_history(args: argparse.Namespace) -> int:
     ]
     run = RunInfo(__version__, "", 1.0, f"simulate --hosts {args.hosts} --kind {args.kind}")
     base = report_from_hosts([analyse_host(r) for r in raws], run)
-    keep = parse_keep(args.history_keep) if args.history_keep else None
     began = time.monotonic()
-    with Recorder(args.fill_history, keep, lock=True, wait_s=0.0) as rec:
+    with Recorder(args.fill_history, args.history_keep, lock=True, wait_s=0.0) as rec:
         assert rec.hist is not None or rec.error is not None
         if rec.error is not None:
             raise rec.error
         assert rec.hist is not None
         for n, report in enumerate(timeline(base, start, runs, every, args.seed), 1):
-            record_run(rec.hist, report, keep)
+            record_run(rec.hist, report, rec.keep)
             if sys.stderr.isatty() and (n % 200 == 0 or n == runs):
                 sys.stderr.write(
                     f"\rfleetmon simulate: {n}/{runs} runs written, "

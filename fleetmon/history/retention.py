@@ -39,9 +39,13 @@ class Retention:
 
 
 def parse_keep(text: str, base: Retention | None = None) -> Retention:
-    """`raw=8d,hourly=90d,daily=2y` (any of the three) over `base`; OptionError if invalid."""
+    """`raw=8d,hourly=90d,daily=2y` (any of the three, at least one) over `base`: the tiers
+    not named keep base's spans (a file's stored ones); OptionError if invalid."""
     spans = {t: (base or Retention()).span(t) for t in schema.TIERS}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise OptionError(f"--history-keep: expected raw=, hourly= or daily=, got {text!r}")
+    for part in parts:
         tier, sep, value = part.partition("=")
         if not sep or tier.strip() not in spans:
             raise OptionError(f"--history-keep: expected raw=, hourly= or daily=, got {part!r}")

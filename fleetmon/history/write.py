@@ -191,14 +191,16 @@ def insert_sql(scope: str, cols: Sequence[schema.Column]) -> str:
     return f"INSERT INTO {schema.table('raw', scope)} ({names}) VALUES ({', '.join(values)})"
 
 
-def _pick_run_time(conn: sqlite3.Connection, report: Report) -> tuple[int, bool]:
-    """The run's key time, and whether an earlier record of the same run is replaced."""
+def _pick_run_time(conn: sqlite3.Connection, report: Report, replay: bool) -> tuple[int, bool]:
+    """The run's key time, and whether an earlier record of the same run is replaced: only
+    a replay's (`report DIR`) of a run recorded before, by its start and inventory. Two runs
+    of one inventory may start in the same second (cron, a lock waited for): each is kept."""
     t = run_time(report.run.started_at)
     while True:
         row = conn.execute("SELECT started_at, inventory FROM runs WHERE t = ?", (t,)).fetchone()
         if row is None:
             return t, False
-        if tuple(row) == (report.run.started_at, report.run.inventory):
+        if replay and tuple(row) == (report.run.started_at, report.run.inventory):
             return t, True
         t += 1  # another run started in the same second: the next free one
 
@@ -254,17 +256,23 @@ def record_run(
     report: Report,
     keep: retention.Retention | None = None,
     states: Mapping[tuple[str, str, str, str], tuple[str, str, int, int, int] | None] | None = None,
+    *,
+    replay: bool = False,
 ) -> Recorded:
-    """Write one run, the rules' states and apply the retention, in one transaction."""
+    """Write one run, the rules' states and apply the retention, in one transaction. A
+    `replay` (`report DIR`) replaces the record of the run it replays, if any."""
     if not hist.writable:
         raise HistoryError(f"history {hist.path}: opened read-only")
     conn = hist.conn
     try:
         with transaction(conn):
+            # Read again under the write lock: a writer that ignored the run lock
+            # (--no-lock) may have added texts since the file was opened.
+            hist.texts = dict(conn.execute("SELECT text, id FROM texts").fetchall())
             if keep is not None:
                 retention.save(hist, keep)
             rules = keep or retention.stored(hist)
-            t, replaced = _pick_run_time(conn, report)
+            t, replaced = _pick_run_time(conn, report, replay)
             if replaced:
                 for scope in hist.columns:
                     conn.execute(
