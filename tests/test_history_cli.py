@@ -10,6 +10,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -113,6 +114,74 @@ def test_history_status(week: Path) -> None:
     assert doc["tiers"]["raw"]["rows"] > 3
     assert doc["tiers"]["hourly"]["rows"] > 0  # the first two hours are over: rolled up
     assert doc["journal_mode"] == "wal"
+
+
+def test_status_shows_a_time_no_calendar_holds_as_a_number(week: Path, tmp_path: Path) -> None:
+    """A damaged file's keys may decode to times before year 1 or after 9999: `history
+    status --check`, the command to diagnose it, crashed (internal error, exit 70)."""
+    copy = tmp_path / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE raw_host SET k = -(1 << 62) WHERE k = (SELECT min(k) FROM raw_host)")
+    dst.commit()
+    dst.close()
+    res = fleetmon("history", "status", "--history", copy, "--check")
+    assert res.returncode == 0, res.stderr
+    (raw,) = [line for line in res.stdout.splitlines() if line.startswith("raw ")]
+    assert f"(time {-(1 << 62) >> 24}?)" in raw
+
+
+def _as_another_user(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    """`fleetmon ARGS` with root's power over files dropped (no CAP_DAC_OVERRIDE): as a user
+    who may read the history but not write beside it (root's /var/lib/fleetmon read by an
+    operator; a read-only filesystem)."""
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("setpriv as root is needed (util-linux, CI runs as root)")
+        pytest.skip("needs setpriv as root")
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run(
+        [*drop, sys.executable, "-m", "fleetmon", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_reader_that_may_not_write_beside_the_file_still_reads_it(
+    week: Path, tmp_path: Path
+) -> None:
+    """WAL's reader makes a -shm file beside the history: where it may not (a folder it
+    cannot write), every read command failed ("attempt to write a readonly database").
+    With no writer's -wal there, the file is read as immutable; with one, the error says
+    why."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    copy = folder / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    for extra in folder.glob("h.sqlite-*"):  # no -wal, no -shm: the file is all there is
+        extra.unlink()
+    copy.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        res = _as_another_user("history", "status", "--history", copy, "--format", "json")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["runs"] == 3
+        res = _as_another_user("history", "show", "localhost", "--history", copy)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("localhost (host), raw, 3 point(s)")
+        folder.chmod(0o755)
+        (folder / "h.sqlite-wal").write_bytes(b"x" * 4096)
+        folder.chmod(0o555)
+        res = _as_another_user("history", "status", "--history", copy)
+        assert (res.returncode, res.stdout) == (4, ""), res.stderr
+        assert "its folder is not writable here and a writer's -wal file is beside it" in (
+            res.stderr
+        )
+    finally:
+        folder.chmod(0o755)
 
 
 def test_history_show_csv_and_json(week: Path) -> None:

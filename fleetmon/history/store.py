@@ -81,8 +81,9 @@ def check_file(path: str) -> bool:
     return True
 
 
-def _connect(path: str, writable: bool) -> sqlite3.Connection:
+def _connect(path: str, writable: bool, immutable: bool = False) -> sqlite3.Connection:
     uri = f"file:{_uri_path(path)}?mode={'rwc' if writable else 'ro'}"
+    uri += "&immutable=1" if immutable else ""
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
@@ -106,19 +107,55 @@ def open_history(path: str, *, writable: bool) -> History:
         except OSError as exc:
             raise HistoryError(f"history {path}: cannot create {folder}: {exc.strerror}") from None
     try:
-        conn = _connect(path, writable)
+        return _open(path, writable, immutable=False)
+    except sqlite3.OperationalError as exc:
+        if writable or not _unwritable_place(path):
+            raise _open_failed(path, exc) from None
+        # A reader where it may not write (a read-only filesystem; root's history read by
+        # another user): WAL's shared-memory file cannot be made there. With no writer's
+        # -wal beside it, the file is all there is: read as immutable.
+        if _size(path + "-wal"):
+            raise HistoryError(
+                f"history {path}: cannot open it: its folder is not writable here and a "
+                "writer's -wal file is beside it (read it as its owner, or once no run "
+                "writes it)"
+            ) from None
     except sqlite3.Error as exc:
-        raise HistoryError(f"history {path}: cannot open it: {exc}") from None
+        raise _open_failed(path, exc) from None
+    try:
+        return _open(path, writable, immutable=True)
+    except sqlite3.Error as exc:
+        raise _open_failed(path, exc) from None
+
+
+def _open(path: str, writable: bool, immutable: bool) -> History:
+    conn = _connect(path, writable, immutable)
     hist = History(path, conn, writable)
     try:
         _prepare(hist)
-    except HistoryError:
+    except BaseException:
         conn.close()
         raise
-    except sqlite3.Error as exc:
-        conn.close()
-        raise failed(path, exc, "cannot open it") from None
     return hist
+
+
+def _open_failed(path: str, exc: sqlite3.Error) -> HistoryError:
+    if "unable to open" in str(exc):
+        return HistoryError(f"history {path}: cannot open it: {exc}")
+    return failed(path, exc, "cannot open it")
+
+
+def _unwritable_place(path: str) -> bool:
+    """True when this process may not make files beside `path` (WAL's -shm)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return not os.access(folder, os.W_OK) or not os.access(path, os.W_OK)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def failed(path: str, exc: sqlite3.Error, doing: str) -> HistoryError:

@@ -20,11 +20,20 @@ def iso(t: int | None) -> str:
     """Unix seconds as `2026-11-26T03:00:00Z` (empty for None)."""
     if t is None:
         return ""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _when(t, "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+    return _when(t, "%Y-%m-%d %H:%M")
+
+
+def _when(t: int, fmt: str) -> str:
+    """`t` as `fmt`; a time no calendar holds (a corrupt file's: `history status --check`
+    is how one finds out) as the number it is."""
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime(fmt)
+    except (ValueError, OverflowError, OSError):
+        return f"(time {t}?)"
 
 
 def _cell(v: MetricValue) -> str:
