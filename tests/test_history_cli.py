@@ -310,8 +310,10 @@ def test_prune_waits_for_a_run_when_told_to(week: Path, tmp_path: Path) -> None:
 
 def _shown(history: Path, since: str) -> tuple[str, int]:
     """`history show localhost cpu.busy_pct --since SINCE`: the tier read and its points."""
-    res = fleetmon("history", "show", "localhost", "cpu.busy_pct", "--history", history,
-                   "--since", since, "--format", "json")  # fmt: skip
+    # The metric after the options, as one types a second thought: before, argparse gave
+    # it no place ("unrecognized arguments: cpu.busy_pct").
+    res = fleetmon("history", "show", "localhost", "--history", history,
+                   "--since", since, "--format", "json", "cpu.busy_pct")  # fmt: skip
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     return doc["tier"], len(doc["series"][0]["points"])

@@ -63,7 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if (
+            extra
+            and getattr(args, "history_command", None) == "show"
+            and not any(e.startswith("-") for e in extra)
+        ):
+            # `history show HOST --since 1d METRIC`: argparse gave METRIC's place to none
+            # before the option; they are metrics as much as those before it.
+            args.metrics.extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
         sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")
