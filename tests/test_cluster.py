@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -305,3 +307,79 @@ def test_a_tls_cluster_runs_with_dask_s_tls_settings_and_says_when_they_are_miss
     assert all(
         h["error"].startswith(f"cannot reach the Dask scheduler at {c.address}: ") for h in failed
     ), failed[0]["error"]
+
+
+def test_a_port_that_is_no_dask_scheduler_fails_every_host_in_a_bounded_time(
+    sim: Sim, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A listener that never speaks (a mistyped port, another service): Dask's timeout
+    bounds its connect, not its handshake, and the run waited for ever. And tls:// to a
+    plain scheduler was an internal error (exit 70, Dask's ValueError) with no report."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    port = silent.getsockname()[1]
+    crt, key = self_signed(tmp_path)
+    try:
+        started = time.monotonic()
+        res = fleetmon("run", sim.inventory, "--cluster", f"tcp://127.0.0.1:{port}",
+                       "--connect-timeout", "2", "-q", "--format", "json", "--history", "none",
+                       timeout=300)  # fmt: skip
+        elapsed = time.monotonic() - started
+        tls = fleetmon("run", sim.inventory, "--cluster", cluster.address.replace("tcp", "tls"),
+                       "--connect-timeout", "5", "-q", "--format", "json", "--history", "none",
+                       timeout=300, env=_tls_env(crt, key))  # fmt: skip
+    finally:
+        silent.close()
+        for conn in accepted:
+            conn.close()
+    assert res.returncode == 3, res.stderr
+    assert "Traceback" not in res.stderr
+    assert {h["status"] for h in json.loads(res.stdout)["hosts"]} == {"shard_failed"}
+    assert json.loads(res.stdout)["hosts"][0]["error"] == (
+        f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: no Dask handshake"
+        " within 9 s (is a Dask scheduler listening there?)"
+    )
+    assert elapsed < 120  # 9 s and the run's own; the bound only guards a hang
+    assert tls.returncode == 3, tls.stderr
+    assert "Traceback" not in tls.stderr
+    (error,) = {h["error"] for h in json.loads(tls.stdout)["hosts"]}
+    tls_address = cluster.address.replace("tcp://", "tls://")
+    assert error.startswith(f"cannot reach the Dask scheduler at {tls_address}: "), error
+
+
+def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_written(
+    tmp_path: Path,
+) -> None:
+    """Before, the scheduler killed mid-run was an internal error (exit 70) with Dask's
+    traceback on stderr and no report written."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base()])
+    html = tmp_path / "fleet.html"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fleetmon", "run", str(s.inventory), "--cluster", c.address,
+             "--shard-size", "2", "-i", "8", "-q", "--format", "json", "--history", "none",
+             "--html", str(html)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _running_on(c.address, c.worker_address("x"))
+        stop(c.scheduler, signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        stop_sim(s)
+        c.close()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert err == ""
+    report = json.loads(out)
+    assert len(report["hosts"]) == 8
+    # Those of the two shards waiting behind the first two are surely still out (each
+    # worker runs one at a time, each shard lasts 8 s at least).
+    lost = [h for h in report["hosts"] if h["status"] != "ok"]
+    assert len(lost) >= 4
+    assert {h["status"] for h in lost} == {"shard_failed"}
+    assert {h["error"] for h in lost} == {"lost the connection to the Dask scheduler"}
+    assert f"--cluster {c.address}: lost the connection to the Dask scheduler" in report["notes"]
+    assert html.read_text().startswith("<!DOCTYPE html>")

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,16 +150,25 @@ class ShardRunner:
                 self._wait(pending)
                 pending = [n for a in pending for n in self._step(a)]
                 self.tick()
+        except CancelledError as exc:  # a future's, the scheduler lost between two looks
+            raise OSError("lost the connection to the Dask scheduler") from exc
         finally:
-            self.client.unsubscribe_topic(TOPIC)
+            with contextlib.suppress(Exception):  # a lost scheduler hears nothing more
+                self.client.unsubscribe_topic(TOPIC)
 
     def _wait(self, pending: Sequence[_Attempt]) -> None:
+        """Until an attempt ends or POLL_S passes; OSError once the scheduler is gone (its
+        futures cancelled, the client no longer running): no retry could run anywhere."""
         import distributed
 
-        with contextlib.suppress(TimeoutError):
+        try:
             distributed.wait(  # type: ignore[no-untyped-call]
                 [a.future for a in pending], timeout=POLL_S, return_when="FIRST_COMPLETED"
             )
+        except (TimeoutError, CancelledError):  # CancelledError: Dask's, when it is lost
+            pass
+        if self.client.status not in ("running", "newly-created"):
+            raise OSError("lost the connection to the Dask scheduler")
 
     def _step(self, a: _Attempt) -> list[_Attempt]:
         """The attempt again if it goes on, its retry if it failed once, else nothing."""

@@ -180,6 +180,8 @@ class Session:
         self._client: Any = None
         self._error: BaseException | None = None
         self._closing: threading.Thread | None = None
+        #: client() gave up waiting for the connecting thread (close() does not wait).
+        self._abandoned = False
         self._started = threading.Thread(target=self._start, name="fleetmon-cluster", daemon=True)
 
     @property
@@ -210,8 +212,13 @@ class Session:
         import dask
 
         if not logging.getLogger().isEnabledFor(logging.DEBUG):
-            # Dask logs every worker and client coming and going at INFO: not a run's business.
-            logging.getLogger("distributed").setLevel(logging.ERROR)
+            # Dask logs every worker and client coming and going at INFO, and what it then
+            # raises (a lost scheduler, a dead worker) at ERROR with its traceback: the run
+            # says those in its hosts' statuses and notes (--debug shows Dask's own words).
+            for name in list(logging.root.manager.loggerDict):
+                if name.startswith("distributed."):  # Dask's config sets some (client)
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
         stack = self._stack
         if self.local:
             stack.enter_context(dask.config.set(LOCAL_CONFIG))
@@ -232,12 +239,26 @@ class Session:
         stack.enter_context(dask.config.set(CLIENT_CONFIG))
         try:
             return stack.enter_context(distributed.Client(self.address, timeout=self.timeout_s))
-        except (OSError, TimeoutError) as exc:
-            raise OSError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from exc
+        except Exception as exc:  # refused, silent, TLS against plain TCP (a ValueError)...
+            why = str(exc) or type(exc).__name__
+            raise OSError(f"cannot reach the Dask scheduler at {self.address}: {why}") from exc
+
+    def _bound_s(self) -> float | None:
+        """How long a scheduler's client may take to be made: Dask's timeout bounds its
+        connect, not its handshake, and a port answered by something else (a web server,
+        a listener that never speaks) held the run for ever. local:N: unbounded (its
+        workers' start under load)."""
+        return None if self.local else 2 * self.timeout_s + 5
 
     def client(self) -> Any:
         """The connected client, once it is; OSError when the scheduler cannot be reached."""
-        self._started.join()
+        self._started.join(self._bound_s())
+        if self._started.is_alive():
+            self._abandoned = True
+            raise OSError(
+                f"cannot reach the Dask scheduler at {self.address}: no Dask handshake within"
+                f" {self._bound_s():g} s (is a Dask scheduler listening there?)"
+            )
         if self._error is not None:
             raise self._error
         return self._client
@@ -254,6 +275,8 @@ class Session:
 
     def close(self) -> None:
         """Close (or wait for the closing started by close_soon)."""
+        if self._abandoned:
+            return  # still stuck in its handshake: a daemon thread, ended with the run
         if self._started.ident is not None:
             self._started.join()
         if self._closing is None:
