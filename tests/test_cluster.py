@@ -4,6 +4,7 @@ worker` CLIs on loopback), against the simulator playing two sites."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
@@ -383,3 +384,41 @@ def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_
     assert {h["error"] for h in lost} == {"lost the connection to the Dask scheduler"}
     assert f"--cluster {c.address}: lost the connection to the Dask scheduler" in report["notes"]
     assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_worker_that_stops_answering_has_its_shards_taken_back(tmp_path: Path) -> None:
+    """A worker stopped (SIGSTOP, a hung host) holds the shards the scheduler gave it
+    without starting them: no start, so no deadline ran, and the run waited until the
+    worker came back (the scheduler forgets a silent worker only after 5 minutes)."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base()])
+    (worker,) = [p for p in _children(c.workers["x"].pid)
+                 if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+    x_addr = c.worker_address("x")
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        _, report = _run(s.inventory, "--cluster", c.address, "--shard-size", "2",
+                         "--shard-timeout", "600")  # fmt: skip
+    finally:
+        os.kill(worker, signal.SIGCONT)
+        stop_sim(s)
+        c.close()
+    assert Counter(h["status"] for h in report["hosts"]) == {"ok": 8}
+    retried = [n for n in report["notes"] if "retried" in n]
+    assert retried, report["notes"]
+    assert all(f"its worker {x_addr} stopped answering (no heartbeat for " in n for n in retried)
+    assert list(_worker_shards(report)) == [c.worker_address("y")]

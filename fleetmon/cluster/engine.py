@@ -34,6 +34,11 @@ POLL_S = 0.5
 WORKERS_EVERY_S = 2.0
 #: Attempts per shard: the first, and one retry.
 ATTEMPTS = 2
+#: A worker whose heartbeat (the scheduler's `last_seen` of it, about every second) has not
+#: moved for this long has stopped answering (SIGSTOP, a hung host): the shards it holds,
+#: started or not, are taken back. The scheduler would forget it only after its
+#: worker-ttl (5 minutes), and a shard it never started has no deadline running.
+SILENT_S = 30.0
 
 
 @dataclass
@@ -76,6 +81,8 @@ class ShardRunner:
         self._starts: dict[tuple[str, int], list[tuple[float, str]]] = {}
         self._workers: dict[str, Any] = {}
         self._workers_at = float("-inf")
+        #: Each worker's last heartbeat seen, and when (this clock) it last moved.
+        self._heard: dict[str, tuple[Any, float]] = {}
 
     def _event(self, event: tuple[float, Any]) -> None:
         # Called on the client's own event loop thread: one dict item set, atomic.
@@ -92,6 +99,10 @@ class ShardRunner:
         if refresh or now - self._workers_at > WORKERS_EVERY_S:
             self._workers = self.client.scheduler_info(n_workers=-1)["workers"]
             self._workers_at = now
+            for addr, info in self._workers.items():
+                seen = info.get("last_seen")
+                if addr not in self._heard or self._heard[addr][0] != seen:
+                    self._heard[addr] = (seen, now)
         return [
             addr
             for addr, info in self._workers.items()
@@ -148,7 +159,8 @@ class ShardRunner:
             pending = [a for s in shards if (a := self._submit(s, 1, (), None)) is not None]
             while pending:
                 self._wait(pending)
-                pending = [n for a in pending for n in self._step(a)]
+                stuck = self._stuck()
+                pending = [n for a in pending for n in self._step(a, stuck)]
                 self.tick()
         except CancelledError as exc:  # a future's, the scheduler lost between two looks
             raise OSError("lost the connection to the Dask scheduler") from exc
@@ -161,16 +173,30 @@ class ShardRunner:
         futures cancelled, the client no longer running): no retry could run anywhere."""
         import distributed
 
-        try:
+        # CancelledError: Dask's FuturesCancelledError, when the scheduler is lost.
+        with contextlib.suppress(TimeoutError, CancelledError):
             distributed.wait(  # type: ignore[no-untyped-call]
                 [a.future for a in pending], timeout=POLL_S, return_when="FIRST_COMPLETED"
             )
-        except (TimeoutError, CancelledError):  # CancelledError: Dask's, when it is lost
-            pass
         if self.client.status not in ("running", "newly-created"):
             raise OSError("lost the connection to the Dask scheduler")
 
-    def _step(self, a: _Attempt) -> list[_Attempt]:
+    def _stuck(self) -> dict[str, tuple[str, float]]:
+        """The tasks (by key) held by a worker silent for SILENT_S: its address and how
+        long it has been silent. Asked of the scheduler only when a worker is silent."""
+        self._offering({})  # the workers (and their heartbeats), every few seconds
+        now = time.monotonic()
+        silent = {
+            w: now - at
+            for w, (seen, at) in self._heard.items()
+            if seen is not None and w in self._workers and now - at > SILENT_S
+        }
+        if not silent:
+            return {}
+        held = self.client.processing(workers=list(silent))
+        return {str(key): (w, silent[w]) for w, keys in held.items() for key in keys}
+
+    def _step(self, a: _Attempt, stuck: dict[str, tuple[str, float]]) -> list[_Attempt]:
         """The attempt again if it goes on, its retry if it failed once, else nothing."""
         starts = self._starts.get((a.shard.key, a.arg), [])
         if len(starts) > a.seen:
@@ -180,6 +206,11 @@ class ShardRunner:
             return self._finished(a)
         if status in ("error", "cancelled", "lost"):
             return self._retry(a, Status.SHARD_FAILED, self._why(a))
+        if a.future.key in stuck:
+            worker, quiet = stuck[a.future.key]
+            a.future.cancel()
+            why = f"its worker {worker} stopped answering (no heartbeat for {quiet:.0f} s)"
+            return self._retry(a, Status.SHARD_FAILED, why, avoid=worker)
         eligible = self._eligible(a.shard)
         if a.worker is not None and a.worker not in self._workers:
             # Gone from the scheduler: its task would wait for a worker that may never come
@@ -224,13 +255,15 @@ class ShardRunner:
         where = f" on worker {a.worker}" if a.worker else ""
         return f"failed{where}: {name}: {exc}"
 
-    def _retry(self, a: _Attempt, status: Status, why: str) -> list[_Attempt]:
+    def _retry(
+        self, a: _Attempt, status: Status, why: str, avoid: str | None = None
+    ) -> list[_Attempt]:
         reasons = (*a.reasons, f"attempt {a.number}: {why}")
         if a.number >= ATTEMPTS:
             self._fail(a.shard, status, reasons)
             return []
         self.notes.append(f"shard {a.shard.key}: retried ({why})")
-        nxt = self._submit(a.shard, a.number + 1, reasons, a.worker)
+        nxt = self._submit(a.shard, a.number + 1, reasons, avoid or a.worker)
         return [] if nxt is None else [nxt]
 
     def _finished(self, a: _Attempt) -> list[_Attempt]:
