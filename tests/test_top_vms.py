@@ -12,9 +12,11 @@ import pytest
 from test_vmmetrics import DT, MIB, XEN_DOCS, lab, xen_out
 
 from fleetmon.analyse.vms import compute_vms
+from fleetmon.cli.live import link_words
 from fleetmon.cli.top import first_state
+from fleetmon.collect.stream import Link
 from fleetmon.errors import OptionError
-from fleetmon.model import HostReport, Report, RunInfo, Status
+from fleetmon.model import HostReport, HostSpec, Report, RunInfo, Status
 from fleetmon.render.top import VM_COLUMNS, ViewState, fit, items, table, title
 
 RUN = RunInfo(
@@ -172,3 +174,19 @@ def test_the_title_shows_the_hosts_own_ticks_where_they_stray_from_d(
     )
     first = title(Report(run, hosts, {}, 0), ViewState(), "12:00:00")[0].text
     assert f"12:00:00  {shown}" in first
+
+
+def test_the_title_tells_waiting_hosts_from_skipped_and_down_ones() -> None:
+    """A host not live is waiting for its first samples, skipped (the inventory says why;
+    past the open-file limit) or down: before, all that was not down was "waiting", and
+    hosts that never would be (a winrm host, one not watched) were counted as such."""
+    run = RunInfo("0.1.0", "2026-11-30T08:00:00Z", 2.0, "fleet.yaml", ())
+    connecting = Link(HostSpec("new", "127.0.0.2"), since=1_796_000_000.0)
+    hosts = (
+        HostReport("live", "127.0.0.1", (), Status.OK, None, 2.0),
+        HostReport("new", "127.0.0.2", (), Status.SKIPPED, link_words(connecting, 0.0)),
+        HostReport("winrm", "127.0.0.3", (), Status.SKIPPED, "ansible_connection winrm"),
+        HostReport("gone", "127.0.0.4", (), Status.UNREACHABLE, "connection refused"),
+    )
+    first = title(Report(run, hosts, {}, 0), ViewState(), "12:00:00")[0].text
+    assert first.endswith("hosts 4: 1 live, 1 waiting, 1 skipped, 1 down")

@@ -48,6 +48,7 @@ def link_words(link: Link, now: float) -> str:
     if link.state == "down":
         retry = "" if link.retry_at is None else f"; retry in {max(0.0, link.retry_at - now):.0f} s"
         return f"{link.reason} (down {since}{retry})"
+    # Worded as render/top's title counts them (WAITING_WORDS: "reconnecting since ...").
     if link.status is not None:
         return f"reconnecting {since} (last failure: {link.reason})"
     return f"connecting {since}: the first rates come with the second sample"

@@ -159,19 +159,27 @@ def _ticks(report: Report) -> str:
     return text
 
 
+#: How a live mode words a host still waiting for its first two samples (cli/live.py).
+WAITING_WORDS = ("connecting since ", "reconnecting since ")
+
+
 def title(report: Report, state: ViewState, clock: str) -> list[Line]:
     """The two summary lines at the top, as top has: the clock, tick and hosts; then what
     fired, what is shown, and the guests' counts last (cut first in a narrow terminal)."""
     s = summary(report)
     vms = sum(len(h.rows_of("vm")) for h in report.hosts)
     ctrs = sum(len(h.rows_of("ctr")) for h in report.hosts)
-    # SKIPPED: not streamed (the inventory says why), or waiting for its first two samples.
-    waiting = sum(1 for h in report.hosts if h.status is Status.SKIPPED)
+    # SKIPPED: waiting for its first two samples, or not streamed (the inventory says why,
+    # or the open-file limit): skipped.
+    skipped = [h for h in report.hosts if h.status is Status.SKIPPED]
+    waiting = sum(1 for h in skipped if (h.error or "").startswith(WAITING_WORDS))
     counts = [f"{s['collected']} live"]
     if waiting:
         counts.append(f"{waiting} waiting")
-    if s["failed"] - waiting:
-        counts.append(f"{s['failed'] - waiting} down")
+    if len(skipped) - waiting:
+        counts.append(f"{len(skipped) - waiting} skipped")
+    if s["failed"] - len(skipped):
+        counts.append(f"{s['failed'] - len(skipped)} down")
     first = f"fleetmon top - {clock}  {_ticks(report)}  hosts {s['hosts']}: {', '.join(counts)}"
     flags = "  PAUSED" if state.paused else ""
     filt = f"  filter: {clean(state.pattern)}" if state.pattern else ""
