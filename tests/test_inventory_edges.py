@@ -89,6 +89,48 @@ def test_ini_values_mixed_yaml_and_toml_as_ansible(tmp_path: Path) -> None:
     ]
 
 
+REPEATED_YAML = """\
+all:
+  hosts:
+    web01: {ansible_port: 2201, tier: front}
+    web02:
+  hosts:
+    web01: &common {ansible_user: ops, rack: 1}
+    web03:
+    web01:
+      <<: *common
+      rack: 2
+  vars: {ntp: a, ntp: b}
+  children:
+    kvm:
+      hosts: {kvm01: {z: {p: 1, p: 2}}}
+"""
+
+
+@pytest.mark.slow
+def test_repeated_keys_keep_the_last_value_as_ansible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "hosts.yml").write_text(REPEATED_YAML)
+    (tmp_path / "inv" / "group_vars").mkdir()
+    (tmp_path / "inv" / "group_vars" / "kvm.yml").write_text("role: a\nrole: b\n")
+    monkeypatch.chdir(tmp_path)
+    inv = load_inventory("inv/hosts.yml")
+    assert json.loads(render_list(inv)) == inventory_list(
+        tmp_path / "inv" / "hosts.yml", home=tmp_path / "home"
+    )
+    said = "its last value is used, as Ansible uses it"
+    assert inv.warnings == (
+        f"inv/hosts.yml:5: duplicate key 'hosts': {said}",
+        f"inv/hosts.yml:8: duplicate key 'web01': {said}",
+        f"inv/hosts.yml:10: duplicate key 'rack': {said}",
+        f"inv/hosts.yml:11: duplicate key 'ntp': {said}",
+        f"inv/hosts.yml:14: duplicate key 'p': {said}",
+        f"inv/group_vars/kvm.yml:2: duplicate key 'role': {said}",
+    )
+
+
 def test_group_names_ansible_warns_about(tmp_path: Path) -> None:
     (tmp_path / "h.ini").write_text("[k8s-master]\nm1\n[ok_name]\nn1\n[9lives]\nc1\n")
     assert load_inventory(str(tmp_path / "h.ini")).warnings == (

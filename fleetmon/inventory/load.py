@@ -110,9 +110,13 @@ def _files(path: str) -> list[str]:
 
 
 def load_vars_dir(
-    folder: str, names: list[str], secrets: Sequence[Secret] = ()
+    folder: str,
+    names: list[str],
+    secrets: Sequence[Secret] = (),
+    warnings: list[str] | None = None,
 ) -> dict[str, VarLayer]:
-    """The variables group_vars/ or host_vars/ gives each of `names` that has a file there."""
+    """The variables group_vars/ or host_vars/ gives each of `names` that has a file there
+    (what Ansible warns about in them added to `warnings`)."""
     try:
         entries = set(os.listdir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -126,7 +130,7 @@ def load_vars_dir(
             continue
         values, origins = {}, {}
         for file in _files(os.path.join(folder, entry)):
-            v, o = parse_vars_file(read_text(file, secrets), file)
+            v, o = parse_vars_file(read_text(file, secrets), file, warnings)
             values.update(v)
             origins.update(o)
         layers[name] = (values, origins)
@@ -178,8 +182,12 @@ def load_inventory(
         def files_of(base: str) -> tuple[dict[str, VarLayer], dict[str, VarLayer]]:
             if base not in cache:
                 cache[base] = (
-                    load_vars_dir(os.path.join(base, "group_vars"), list(b.groups), secrets),
-                    load_vars_dir(os.path.join(base, "host_vars"), list(b.hosts), secrets),
+                    load_vars_dir(
+                        os.path.join(base, "group_vars"), list(b.groups), secrets, b.warnings
+                    ),
+                    load_vars_dir(
+                        os.path.join(base, "host_vars"), list(b.hosts), secrets, b.warnings
+                    ),
                 )
             return cache[base]
 

@@ -44,6 +44,22 @@ class _Doc(YamlDoc):
             out.append((k.value, k, v))
         return out
 
+    def repeated_keys(self) -> list[str]:
+        """Warnings for the keys given twice in one mapping: the last value is used, as
+        Ansible's loader uses it ("Found duplicate mapping key")."""
+        return [
+            str(
+                self.origin(k, "").error(
+                    f"duplicate key {self._key_text(k)!r}: its last value is used, "
+                    "as Ansible uses it"
+                )
+            )
+            for k in self.duplicates()
+        ]
+
+    def _key_text(self, node: Node) -> str:
+        return node.value if isinstance(node, ScalarNode) else kind(node)
+
 
 def _mapping(doc: _Doc, node: Node, path: str, what: str = "a mapping") -> MappingNode | None:
     """The node as a mapping, None for an empty value, an error for anything else."""
@@ -76,6 +92,7 @@ def parse_yaml_inventory(text: str, file: str, b: Builder) -> None:
                 )
                 continue
             _group(doc, b, name, vnode, at)
+        b.warnings.extend(doc.repeated_keys())
 
 
 def _group(doc: _Doc, b: Builder, name: str, node: Node, at: Origin) -> None:
@@ -144,8 +161,11 @@ def _hosts(doc: _Doc, b: Builder, group: str, pattern: str, node: Node | None, a
             b.set_host_var(host, var, value, origin)
 
 
-def parse_vars_file(text: str, file: str) -> tuple[dict[str, Any], dict[str, Origin]]:
-    """The variables of a group_vars/host_vars YAML file (empty file: none), with origins."""
+def parse_vars_file(
+    text: str, file: str, warnings: list[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Origin]]:
+    """The variables of a group_vars/host_vars YAML file (empty file: none), with origins;
+    what Ansible warns about (a key given twice) is added to `warnings`."""
     with _Doc(text, file) as doc:
         if doc.root is None or is_null(doc.root):
             return {}, {}
@@ -158,6 +178,8 @@ def parse_vars_file(text: str, file: str) -> tuple[dict[str, Any], dict[str, Ori
             values[var] = doc.value(vnode)
             checked(var, values[var], origin)
             origins[var] = origin
+        if warnings is not None:
+            warnings.extend(doc.repeated_keys())
         return values, origins
 
 

@@ -34,6 +34,8 @@ class FastLoader(_CBase):  # type: ignore[valid-type,misc]
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._tags: dict[tuple[type[Node], str, tuple[bool, bool]], str] = {}
+        #: Key nodes of the values it constructed that repeat an earlier key of their mapping.
+        self.duplicates: list[Node] = []
 
     def descend_resolver(self, current_node: Node | None, current_index: object) -> None:
         return None  # path resolvers: the safe loader has none (libyaml calls this per node)
@@ -47,6 +49,19 @@ class FastLoader(_CBase):  # type: ignore[valid-type,misc]
         if tag is None:
             tag = self._tags[key] = super().resolve(kind, value, implicit)
         return tag
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """The dict of a mapping; its repeated keys (the dict keeps their last value, as
+        Ansible's loader does, which warns of each) are added to `duplicates`."""
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        if len(mapping) < len(node.value):  # merge keys applied: node.value is flat now
+            seen: set[Any] = set()
+            for knode, _ in node.value:
+                key = self.construct_object(knode, deep=deep)
+                if key in seen:
+                    self.duplicates.append(knode)
+                seen.add(key)
+        return mapping
 
 
 class YamlDoc:
@@ -71,6 +86,7 @@ class YamlDoc:
         self._text = text
         self._error = error
         self._syntax = syntax
+        self._repeated: list[Node] = []
         if text.lstrip().startswith("$ANSIBLE_VAULT;"):
             raise error("vault-encrypted files are not supported", file=file, line=1)
         try:
@@ -119,12 +135,47 @@ class YamlDoc:
             raise self._yaml_error(e) from None
 
     def pairs(self, node: MappingNode) -> list[tuple[Node, Node]]:
-        """The (key node, value node) pairs of a mapping, with `<<` merge keys applied."""
+        """The (key node, value node) pairs of a mapping, with `<<` merge keys applied.
+
+        A key given twice (or given by a merge key and again) has the place of its first
+        pair and the nodes of its last, as in the dict `safe_load` makes; the later key
+        nodes are kept for `duplicates`.
+        """
         try:
             self._loader.flatten_mapping(node)
         except yaml.YAMLError as e:
             raise self._yaml_error(e) from None
-        return list(node.value)
+        out: list[tuple[Node, Node]] = []
+        place: dict[Any, int] = {}
+        for knode, vnode in node.value:
+            key = self._key(knode)
+            at = place.setdefault(key, len(out))
+            if at == len(out):
+                out.append((knode, vnode))
+            else:
+                out[at] = (knode, vnode)
+                self._repeated.append(knode)
+        return out
+
+    def duplicates(self) -> list[Node]:
+        """The key nodes that repeat an earlier key of their mapping, among the mappings
+        walked by `pairs` and the values constructed so far: each once, in document order."""
+        found = {id(n): n for n in [*self._repeated, *getattr(self._loader, "duplicates", ())]}
+        return sorted(found.values(), key=lambda n: (n.start_mark.line, n.start_mark.column))
+
+    def _key(self, node: Node) -> Any:
+        """What a key node is as a dict key: its text for a string, its value for another
+        scalar (`1` and `true` are one key, as in Python), else the node itself."""
+        if not isinstance(node, ScalarNode):
+            return node
+        if node.tag == STR_TAG:
+            return node.value
+        key = self.value(node)
+        try:
+            hash(key)
+        except TypeError:  # a tagged scalar made a list (`!!set`): the caller refuses it
+            return node
+        return key
 
     def _yaml_error(self, e: yaml.YAMLError) -> InputError:
         if isinstance(e, yaml.MarkedYAMLError):
