@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ansible_oracle import inventory_list
+from ansible_oracle import inventory_list, run
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import load_inventory, render_list
@@ -129,6 +129,67 @@ def test_repeated_keys_keep_the_last_value_as_ansible(
         f"inv/hosts.yml:14: duplicate key 'p': {said}",
         f"inv/group_vars/kvm.yml:2: duplicate key 'role': {said}",
     )
+
+
+NOT_TEXT = [
+    (
+        "all:\n  children:\n    no:\n      hosts:\n        a:\n",
+        "3: all.children.no: a group name must be a string (YAML reads no as the boolean "
+        "false): quote it ('no':)",
+        "Invalid empty/false group name provided: False",
+    ),
+    (
+        "all:\n  children:\n    on:\n",
+        "3: all.children.on: a group name must be a string (YAML reads on as the boolean "
+        "true): quote it ('on':)",
+        "expected a string but got <class 'bool'> for True",
+    ),
+    (
+        "2024:\n  hosts:\n    a:\n",
+        "1: 2024: a group name must be a string (YAML reads 2024 as a number): quote it ('2024':)",
+        "Unable to add group 2024: Invalid group name supplied, expected a string",
+    ),
+    (
+        "all:\n  hosts: 7\n",
+        "2: all.hosts: a host name must be a string (YAML reads 7 as a number): quote it ('7')",
+        'Invalid "hosts" entry for "all" group, requires a dictionary',
+    ),
+    (
+        "all:\n  children: off\n",
+        "2: all.children: a group name must be a string (YAML reads off as the boolean "
+        "false): quote it ('off')",
+        'Invalid "children" entry for "all" group, requires a dictionary',
+    ),
+    (
+        "all:\n  hosts:\n    yes:\n",
+        "3: all.hosts.yes: a host name must be a string (YAML reads yes as the boolean "
+        "true): quote it ('yes':)",
+        "Host pattern True must be a string.",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("text", "message", "ansible_says"), NOT_TEXT)
+def test_names_yaml_reads_as_not_text_are_refused_as_ansible_refuses_them(
+    text: str, message: str, ansible_says: str, tmp_path: Path
+) -> None:
+    (tmp_path / "inv.yml").write_text(text)
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(tmp_path / "inv.yml"))
+    assert str(e.value) == f"{tmp_path}/inv.yml:{message}"
+    # Ansible's yaml plugin refuses the file (its other plugins then fail on it too).
+    r = run(
+        "ansible-inventory",
+        "-i",
+        tmp_path / "inv.yml",
+        "--list",
+        home=tmp_path / "home",
+        ANSIBLE_INVENTORY_ENABLED="yaml",
+    )
+    assert "Failed to parse inventory with 'yaml' plugin" in r.stderr
+    assert ansible_says in " ".join(r.stderr.split())
+    assert json.loads(r.stdout)["_meta"]["hostvars"] == {}
 
 
 def test_group_names_ansible_warns_about(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ CASES = [
         (f"{AC}/inventory_yaml/test_int_hostname.yml",),
         refused=(
             "test_int_hostname.yml:5: all.children.kids.hosts.1234: a host name must be a "
-            "string: quote numbers ('1234':)",
+            "string (YAML reads 1234 as a number): quote it ('1234':)",
             "Host pattern 1234 must be a string.",
         ),
     ),

@@ -91,6 +91,7 @@ def parse_yaml_inventory(text: str, file: str, b: Builder) -> None:
                     f"as Ansible skips it; got {kind(vnode)}",
                 )
                 continue
+            _check_name(doc, knode, at, "group")
             _group(doc, b, name, vnode, at)
         b.warnings.extend(doc.repeated_keys())
 
@@ -117,17 +118,37 @@ def _group(doc: _Doc, b: Builder, name: str, node: Node, at: Origin) -> None:
                 b.set_group_var(name, vnode.value, None, here)
                 continue
             # Ansible accepts `hosts: web1` and `children: kvm` for a single entry.
-            _entry(doc, b, name, key, vnode.value, None, doc.origin(vnode, f"{here.path}"))
+            where = doc.origin(vnode, f"{here.path}")
+            _check_name(doc, vnode, where, "host" if key == "hosts" else "group", key=False)
+            _entry(doc, b, name, key, vnode.value, None, where)
             continue
         section = _mapping(doc, vnode, here.path)
         if section is None:
             continue
         for entry, enode, evalue in doc.names(section):
             where = doc.origin(enode, f"{here.path}.{entry}")
-            if key == "hosts" and enode.tag != STR_TAG:
-                # Ansible refuses `1234:` (an int, not the name "1234"), as it says.
-                raise where.error("a host name must be a string: quote numbers ('1234':)")
+            if key != "vars":
+                _check_name(doc, enode, where, "host" if key == "hosts" else "group")
             _entry(doc, b, name, key, entry, evalue, where)
+
+
+def _check_name(doc: _Doc, node: Node, at: Origin, what: str, *, key: bool = True) -> None:
+    """Refuse a group or host name that YAML reads as something other than text (`1234`,
+    `no`, `on`, `2024-01-01`), as Ansible refuses it ("expected a string but got int",
+    "Invalid empty/false group name", "requires a dictionary")."""
+    if node.tag == STR_TAG or not isinstance(node, ScalarNode):
+        return
+    value = doc.value(node)
+    if isinstance(value, bool):
+        reads = f"the boolean {str(value).lower()}"
+    elif isinstance(value, int | float):
+        reads = "a number"
+    else:
+        reads = f"a {type(value).__name__}"  # a date, a datetime
+    quoted = f"'{node.value}':" if key else f"'{node.value}'"
+    raise at.error(
+        f"a {what} name must be a string (YAML reads {node.value} as {reads}): quote it ({quoted})"
+    )
 
 
 def _entry(
