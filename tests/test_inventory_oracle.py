@@ -59,6 +59,9 @@ CASES = [
             "parent_3:!test_group2",
             "test_group1:&test_group3",
             "test*",
+            "test*[3]",  # the groups' hosts, then the hosts by name: test1 is found thrice
+            "test*[14]",
+            "test*[2:4]",
             "~test[1-3]$",
             "test_group1[0-1]",
             "test0[1-3]",

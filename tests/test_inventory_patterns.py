@@ -55,6 +55,10 @@ def inv(monkeypatch: pytest.MonkeyPatch) -> Inventory:
         ("kvm[-1]", ["kvm05"]),
         ("kvm[1:3]", ["kvm02", "kvm03", "kvm04"]),  # Ansible subscripts are inclusive
         ("kvm[3:]", ["kvm04", "kvm05"]),
+        # A glob's hosts are counted each time found (group kvm's, then by name), as Ansible.
+        ("kvm*[7]", ["kvm03"]),
+        ("kvm*[-6]", ["kvm05"]),
+        ("kvm*[4:5]", ["kvm01", "kvm05"]),
         ("@limit.txt", ["xen01", "xen03", "kvm02"]),
         ("@limit.txt:!kvm02", ["xen01", "xen03"]),
     ],
@@ -83,6 +87,11 @@ def test_select(inv: Inventory, pattern: str | None, expected: list[str]) -> Non
         (
             "kvm[7]",
             "hosts.ini: --limit 'kvm[7]': 'kvm[7]': index 7 is out of range (kvm has 5 hosts)",
+        ),
+        (
+            "kvm*[10]",
+            "hosts.ini: --limit 'kvm*[10]': 'kvm*[10]': index 10 is out of range (kvm* finds "
+            "10 hosts, counting each time one is found: 5 distinct)",
         ),
         ("@nowhere.txt", "nowhere.txt: cannot read limit file: No such file or directory"),
         (

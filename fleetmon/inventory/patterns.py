@@ -3,7 +3,8 @@
 As lib/ansible/inventory/manager.py: `a,b` or `a:b` split, then plain patterns (union), then
 `&` ones (intersection), then `!` ones (exclusion); each is a host name, a group, a glob
 (`web*`), a `~regex` (re.match) or a subscript (`kvm[0]`, `kvm[1:3]`, inclusive, and the old
-`kvm[1-3]` with a warning, so `web0[1-3]` is a subscript of `web0`, not a glob); `@file`
+`kvm[1-3]` with a warning, so `web0[1-3]` is a subscript of `web0`, not a glob; a glob's
+subscript counts a host each time it is found, as Ansible's); `@file`
 reads one pattern per line. A part that names nothing is a warning, as in Ansible, unless
 nothing at all is selected. The selection keeps the inventory's host order.
 """
@@ -93,23 +94,28 @@ def _regex(expr: str) -> re.Pattern[str]:
 
 
 def _enumerate(u: _Universe, expr: str) -> tuple[list[str], bool]:
-    """Hosts matching one bare pattern, and whether it named anything (a group or a host)."""
+    """Hosts matching one bare pattern, and whether it named anything (a group or a host).
+
+    As Ansible's _enumerate_matches: the hosts of each matching group, then the matching
+    hosts, a host as many times as it is found (`web*` finds web01 in `web`, in `webdb` and
+    by name): a subscript counts them all, so `web*[-1]` is the last host found by name.
+    """
     special = expr.startswith("~") or any(c in expr for c in "*?[")
     if special:
         rx = _regex(expr)
         groups = [g for g in u.groups if rx.match(g)]
     else:
         groups = [expr] if expr in u.group_set else []
-    found: dict[str, None] = {}
+    found: list[str] = []
     for g in groups:
-        found.update(dict.fromkeys(u.group_hosts(g)))
+        found.extend(u.group_hosts(g))
     # Ansible also looks at host names when no group matched or the pattern is a glob/regex.
     if not groups or special or "." in expr:
         if special:
-            found.update(dict.fromkeys(h for h in u.hosts if rx.match(h)))
+            found.extend(h for h in u.hosts if rx.match(h))
         elif expr in u.host_set:
-            found[expr] = None
-    return list(found), bool(groups) or bool(found)
+            found.append(expr)
+    return found, bool(groups) or bool(found)
 
 
 def _match_one(u: _Universe, text: str, notes: list[str]) -> tuple[list[str], bool]:
@@ -126,16 +132,21 @@ def _match_one(u: _Universe, text: str, notes: list[str]) -> tuple[list[str], bo
     if index is not None:
         i = int(index)
         if not -len(hosts) <= i < len(hosts):
-            raise _NoMatch(f"{expr!r}: index {i} is out of range ({base} has {len(hosts)} hosts)")
+            raise _NoMatch(f"{expr!r}: index {i} is out of range ({_count(base, hosts)})")
         return [hosts[i]], named
     first, last = int(start), int(end) if end else len(hosts) - 1
     if not last:  # Ansible's _apply_subscript: `[x:0]` is the single host x
         if first >= len(hosts):
-            raise _NoMatch(
-                f"{expr!r}: index {first} is out of range ({base} has {len(hosts)} hosts)"
-            )
+            raise _NoMatch(f"{expr!r}: index {first} is out of range ({_count(base, hosts)})")
         return [hosts[first]], named
     return hosts[first : last + 1], named
+
+
+def _count(base: str, hosts: Sequence[str]) -> str:
+    distinct = len(set(hosts))
+    if distinct == len(hosts):
+        return f"{base} has {len(hosts)} hosts"
+    return f"{base} finds {len(hosts)} hosts, counting each time one is found: {distinct} distinct"
 
 
 def _evaluate(
