@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ansible_oracle import run
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import Inventory, load_inventory
@@ -148,10 +149,35 @@ def test_match_pattern_over_specs(inv: Inventory) -> None:
         (" a , b ", ["a", "b"]),
         ("a:b,c", ["a:b", "c"]),
         ("~web[", ["~web"]),  # as Ansible's split: a lone '[' is dropped
+        # Ansible's parse_address decides what is one address: full IPv6 too, not `kvm[0]:22`.
+        ("2001:db8:0:0:0:0:0:7", ["2001:db8:0:0:0:0:0:7"]),
+        ("0:0:0:0:0:ffff:192.0.2.1", ["0:0:0:0:0:ffff:192.0.2.1"]),
+        ("[2001:db8:0:0:0:0:0:7]:22", ["[2001:db8:0:0:0:0:0:7]:22"]),
+        ("2001:db8::[1:f]", ["2001:db8::[1:f]"]),
+        ("1:2:3:4:5:6:7", ["1", "2", "3", "4", "5", "6", "7"]),
+        ("kvm[0]:22", ["kvm[0]", "22"]),
+        ("web[a:c]:22", ["web[a:c]:22"]),
+        ("web-:22", ["web-", "22"]),
     ],
 )
 def test_split_patterns(pattern: str, parts: list[str]) -> None:
     assert split_patterns(pattern) == parts
+
+
+IPV6 = "all:\n  hosts:\n    '2001:db8:0:0:0:0:0:7':\n    '2001:db8::9':\n    web1:\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "pattern",
+    ["2001:db8:0:0:0:0:0:7", "2001:db8::9", "2001:db8:0:0:0:0:0:7,web1", "web1:2001:db8::9"],
+)
+def test_an_ipv6_host_is_one_pattern_as_ansible_reads_it(pattern: str, tmp_path: Path) -> None:
+    (tmp_path / "v6.yml").write_text(IPV6)
+    r = run("ansible", "-i", tmp_path / "v6.yml", "--list-hosts", pattern, home=tmp_path)
+    listed = r.stdout.split("\n", 1)[1].split()  # after "  hosts (N):"
+    inv = load_inventory(str(tmp_path / "v6.yml"))
+    assert {h.name for h in inv.select(pattern)} == set(listed)
 
 
 def test_order_patterns() -> None:

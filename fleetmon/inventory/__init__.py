@@ -4,6 +4,7 @@ load.py      files, format detection, group_vars/ host_vars/        (I/O)
 yamlsrc.py   inisrc.py   ranges.py   -> data.Builder                  (pure)
 resolve.py   precedence, HostSpec, host order; vars.py the variables  (pure)
 patterns.py  --limit host patterns;  show.py --graph/--list/--host    (pure)
+addresses.py what is one host address (IPv6...) in a pattern      (pure)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fleetmon.errors import InventoryError, did_you_mean
+from fleetmon.inventory.addresses import is_address
 from fleetmon.model import HostSpec
 
 #: Resolves a host pattern to the names of the hosts it selects (rules' `hosts:`).
@@ -37,9 +38,6 @@ class HostSet(Protocol):
 
 
 _SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
-# A name that is a host or address on its own (ranges and a :port allowed): not split on ':'.
-_HOSTLIKE = re.compile(r"^(?:[\w-]|\[[^\]]*\])(?:[\w.-]|\[[^\]]*\])*(?::\d+)?$")
-_IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]+\]?(?::\d+)?$")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 
 
@@ -67,10 +65,11 @@ class _Universe:
 
 
 def split_patterns(pattern: str) -> list[str]:
-    """Ansible's split_host_pattern: commas, else colons outside [...] unless it is an address."""
+    """Ansible's split_host_pattern: commas, else colons outside [...] unless it is one
+    address (parse_address: a name, IPv4 or IPv6, with ranges and a port)."""
     if "," in pattern:
         parts = pattern.split(",")
-    elif _HOSTLIKE.match(pattern) or (_IPV6.match(pattern) and "::" in pattern):
+    elif is_address(pattern):
         parts = [pattern]
     else:
         parts = _SPLIT.findall(pattern)
