@@ -58,6 +58,11 @@ def test_version() -> None:
         (["simulate", "--time-scale", "nan"], "--time-scale must be a finite number"),
         (["run", "inventories/localhost.yaml", "--format", "xml"], "invalid choice: 'xml'"),
         (["run", "inventories/localhost.yaml", "--limit", "nomatch"], "nomatch"),
+        # A bare `!`: nothing excluded, the run would reach every host (Ansible fails too).
+        (
+            ["run", "inventories/localhost.yaml", "--limit", "all:!"],
+            "--limit 'all:!': '!' with no pattern after it",
+        ),
         (["run", "inventories/localhost.yaml", "--bogus"], "unrecognized arguments: --bogus"),
         (["run", "inventories/localhost.yaml", "-o", "/nonexistent/dir/r.json"], "/nonexistent"),
         (["report", "/nonexistent-raw-dir"], "/nonexistent-raw-dir"),

@@ -95,6 +95,22 @@ def test_select(inv: Inventory, pattern: str | None, expected: list[str]) -> Non
             "10 hosts, counting each time one is found: 5 distinct)",
         ),
         ("@nowhere.txt", "nowhere.txt: cannot read limit file: No such file or directory"),
+        # Nothing to exclude or intersect with: the run would reach all of kvm, or all hosts.
+        (
+            "kvm:!",
+            "hosts.ini: --limit 'kvm:!': '!' with no pattern after it "
+            "(write !PATTERN to exclude the hosts PATTERN selects)",
+        ),
+        (
+            "!",
+            "hosts.ini: --limit '!': '!' with no pattern after it "
+            "(write !PATTERN to exclude the hosts PATTERN selects)",
+        ),
+        (
+            "kvm,&",
+            "hosts.ini: --limit 'kvm,&': '&' with no pattern after it "
+            "(write &PATTERN to keep only the hosts PATTERN selects)",
+        ),
         (
             "kvm0[1-3]",
             "hosts.ini: --limit 'kvm0[1-3]': 'kvm0[1-3]' matches no host or group "
@@ -178,6 +194,16 @@ def test_an_ipv6_host_is_one_pattern_as_ansible_reads_it(pattern: str, tmp_path:
     listed = r.stdout.split("\n", 1)[1].split()  # after "  hosts (N):"
     inv = load_inventory(str(tmp_path / "v6.yml"))
     assert {h.name for h in inv.select(pattern)} == set(listed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern", ["!", "kvm:!", "kvm:&", "kvm,!"])
+def test_a_bare_operator_fails_as_in_ansible(inv: Inventory, pattern: str, tmp_path: Path) -> None:
+    r = run("ansible", "-i", DIR / "hosts.ini", "all", "-l", pattern, "--list-hosts", home=tmp_path)
+    assert r.returncode != 0
+    assert "string index out of range" in r.stdout + r.stderr
+    with pytest.raises(InventoryError, match="with no pattern after it"):
+        inv.select(pattern)
 
 
 def test_order_patterns() -> None:

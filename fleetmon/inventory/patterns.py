@@ -228,6 +228,8 @@ def select_names(
         if strict:
             raise InventoryError(f"--limit {pattern!r} is empty", file=inv.path)
         return []
+    if strict:
+        _check_operators(items)
     missing: list[InventoryError] = []
     notes: list[str] = []
     chosen = _evaluate(u, items, missing, notes)
@@ -242,6 +244,20 @@ def select_names(
         for message in [*notes, *(f"{e}; ignored" for e in missing)]:
             warn(message)
     return result
+
+
+def _check_operators(items: Sequence[_Item]) -> None:
+    """Refuse a `!` or `&` with no pattern after it (`web:!`): it would exclude or intersect
+    with nothing, so the run would reach all of `web` (all hosts for `!` alone). Ansible
+    fails on it ("string index out of range")."""
+    for item in items:
+        if item.text in ("!", "&"):
+            does = "exclude" if item.text == "!" else "keep only"
+            raise _error(
+                item,
+                f"{item.text!r} with no pattern after it "
+                f"(write {item.text}PATTERN to {does} the hosts PATTERN selects)",
+            )
 
 
 def match_pattern(pattern: str, specs: Sequence[HostSpec]) -> list[str]:
