@@ -55,6 +55,23 @@ def dispatch(args: argparse.Namespace) -> int:
     return code
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's options (exit 4 with a one-line error when they are not)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if (
+        extra
+        and getattr(args, "history_command", None) == "show"
+        and not any(e.startswith("-") for e in extra)
+    ):
+        # `history show HOST --since 1d METRIC`: argparse gave METRIC's place to none
+        # before the option; they are metrics as much as those before it.
+        args.metrics.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fleetmon` console script."""
     hold_std_fds()
@@ -62,18 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cleanly, with its own exit code and no traceback.
     signal.signal(signal.SIGTERM, terminate)
     try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        if (
-            extra
-            and getattr(args, "history_command", None) == "show"
-            and not any(e.startswith("-") for e in extra)
-        ):
-            # `history show HOST --since 1d METRIC`: argparse gave METRIC's place to none
-            # before the option; they are metrics as much as those before it.
-            args.metrics.extend(extra)
-        elif extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args = _parse(argv)
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else EXIT_SIGINT
         sys.stderr.write(f"fleetmon: interrupted (exit {code})\n")

@@ -170,18 +170,23 @@ def build_inventory(
         hvalues, horigins = _layered(
             [(h.vars, h.origins), *(hf.get(name, empty) for hf in (*host_files, play_hosts))]
         )
-        values = {**gvars, **hvalues}
         origins[name] = {**gorigins, **horigins}
-        if deferred:
-            # Templates and vault values are had when connecting (connect.py): until then
-            # the host's settings are those of its plain values.
-            known = {k: v for k, v in values.items() if k in KNOWN_VARS and is_deferred(v)}
-            plain = {k: v for k, v in values.items() if k not in known} if known else values
-            hosts[name] = replace(resolve_host(name, plain, group_names), vars=values)
-        else:
-            hosts[name] = resolve_host(name, values, group_names)
+        hosts[name] = _resolved(name, {**gvars, **hvalues}, group_names, deferred)
     files = {n: h.source for n, h in b.hosts.items()}
     return Inventory(path, hosts, groups, origins, files, b.warnings)
+
+
+def _resolved(
+    name: str, values: dict[str, Any], group_names: tuple[str, ...], deferred: bool
+) -> HostSpec:
+    """The host's settings from its variables. With `deferred` values in the inventory
+    (templates, vault: had when connecting, connect.py), those of its plain values until
+    then."""
+    if not deferred:
+        return resolve_host(name, values, group_names)
+    known = {k: v for k, v in values.items() if k in KNOWN_VARS and is_deferred(v)}
+    plain = {k: v for k, v in values.items() if k not in known} if known else values
+    return replace(resolve_host(name, plain, group_names), vars=values)
 
 
 def _group_vars(
