@@ -65,6 +65,7 @@ CFG = """\
 [defaults]
 inventory = hosts.ini, /srv/other.yml
 remote_user = monitor
+remote_port = 2299
 private_key_file = keys/id_ed25519
 host_key_checking = False
 forks = 25
@@ -83,6 +84,7 @@ def test_settings(tmp_path: Path) -> None:
         file=str(tmp_path / "ansible.cfg"),
         inventory=(str(tmp_path / "hosts.ini"), "/srv/other.yml"),
         remote_user="monitor",
+        remote_port=2299,
         private_key_file=str(tmp_path / "keys/id_ed25519"),
         host_key_checking=False,
         forks=25,
@@ -100,6 +102,11 @@ def test_settings(tmp_path: Path) -> None:
     ("text", "env", "message"),
     [
         ("[defaults]\nforks = many\n", {}, "ansible.cfg:2: [defaults] forks: expected an integer"),
+        (
+            "[defaults]\nremote_port = 70000\n",
+            {},
+            "ansible.cfg:2: [defaults] remote_port: expected a port number 1-65535, got 70000",
+        ),
         (
             "[defaults]\n\nhost_key_checking = perhaps\n",
             {},
@@ -121,15 +128,19 @@ def test_bad_settings_name_their_line(text: str, env: dict[str, str], message: s
 
 
 def test_host_defaults_yield_to_host_variables(tmp_path: Path) -> None:
-    (tmp_path / "hosts.ini").write_text("a\nb ansible_user=own ansible_ssh_args='-J other'\n")
+    (tmp_path / "hosts.ini").write_text(
+        "a\nb ansible_user=own ansible_port=22 ansible_ssh_args='-J other'\n"
+    )
     cfg = parse_config(CFG, str(tmp_path / "ansible.cfg"), {}, str(tmp_path))
     inv = load_inventory(str(tmp_path / "hosts.ini"))
     a, b = (
         p.spec for p in plan_hosts(inv, list(inv.hosts.values()), (), None, cfg.host_defaults())
     )
-    assert (a.user, a.proxy_jump, a.host_key_checking) == ("monitor", "bastion", False)
+    assert (a.user, a.port, a.proxy_jump, a.host_key_checking) == (
+        "monitor", 2299, "bastion", False
+    )  # fmt: skip
     assert a.key_file == str(tmp_path / "keys/id_ed25519")
-    assert (b.user, b.proxy_jump) == ("own", "other")
+    assert (b.user, b.port, b.proxy_jump) == ("own", 22, "other")
     assert "ansible_user" not in a.vars  # defaults are not the host's variables
 
 

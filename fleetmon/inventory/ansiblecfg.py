@@ -24,6 +24,7 @@ from fleetmon.inventory.vars import check_var, parse_bool
 _SETTINGS: dict[str, tuple[str, str, str, str]] = {
     "inventory": ("defaults", "inventory", "ANSIBLE_INVENTORY", "pathlist"),
     "remote_user": ("defaults", "remote_user", "ANSIBLE_REMOTE_USER", "str"),
+    "remote_port": ("defaults", "remote_port", "ANSIBLE_REMOTE_PORT", "int"),
     "private_key_file": ("defaults", "private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", "path"),
     "host_key_checking": ("defaults", "host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", "bool"),
     "forks": ("defaults", "forks", "ANSIBLE_FORKS", "int"),
@@ -51,6 +52,7 @@ class AnsibleConfig:
     file: str | None = None
     inventory: tuple[str, ...] = ()
     remote_user: str | None = None
+    remote_port: int | None = None
     private_key_file: str | None = None
     host_key_checking: bool | None = None
     forks: int | None = None
@@ -69,6 +71,7 @@ class AnsibleConfig:
 #: Settings that are the defaults of host variables (a host's own variable wins).
 _AS_VARIABLE = {
     "remote_user": "ansible_user",
+    "remote_port": "ansible_port",
     "private_key_file": "ansible_private_key_file",
     "host_key_checking": "ansible_host_key_checking",
     "ssh_args": "ansible_ssh_args",
