@@ -156,6 +156,23 @@ def test_a_reused_folder_keeps_no_output_of_an_earlier_bigger_run(tmp_path: Path
     assert [h.host.name for h in load_raw(str(folder))[1]] == ["h0"]
 
 
+def test_a_run_cut_short_leaves_no_earlier_run_json_over_its_outputs(tmp_path: Path) -> None:
+    """A reused folder: the earlier run.json named raw/ files the new run overwrote, and a
+    run interrupted before its own run.json was replayed as every host's parse error (its
+    outputs read with the earlier run's nonces). Until the new run.json, no run.json."""
+    folder = tmp_path / "saved"
+    save_raw(str(folder), RUN, [_raw(f"h{i}") for i in range(3)])
+    writer = RawWriter(str(folder))
+    assert (folder / "run.json").exists()  # nothing collected yet: the earlier run stands
+    writer.add(0, _raw("h0", "a later run's output\n"))
+    writer.close()  # interrupted here
+    assert not (folder / "run.json").exists()
+    with pytest.raises(InputError, match="not a --save-raw folder"):
+        load_raw(str(folder))
+    save_raw(str(folder), RUN, [_raw("h0")])  # the next run makes it a run again
+    assert [h.host.name for h in load_raw(str(folder))[1]] == ["h0"]
+
+
 def test_an_output_over_what_save_raw_writes_is_refused_before_any_probe(tmp_path: Path) -> None:
     inv = ROOT / "inventories" / "localhost.yaml"
     saved = tmp_path / "saved"

@@ -125,6 +125,8 @@ class RawWriter:
 
     def add(self, index: int, raw: RawResult) -> None:
         """Store the raw result of the host at `index` in the inventory order."""
+        if not self._entries:
+            self._unmake()
         out_name = f"{index:06d}.out"
         # No fsync per host (it would stall every other host on the event loop): the
         # folder is only a run once run.json, synced and renamed into place, names it.
@@ -142,6 +144,18 @@ class RawWriter:
             "nonce": raw.nonce,
             "stdout_file": f"raw/{out_name}",
         }
+
+    def _unmake(self) -> None:
+        """An earlier run's run.json removed before its raw/ files are overwritten: until
+        this run's is written the folder is no run at all (`report DIR` says so), never
+        the earlier run.json over this run's outputs (an interrupted run replayed as
+        every host's parse error)."""
+        try:
+            os.unlink("run.json", dir_fd=self._dir)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._failed("run.json", exc) from None
 
     def finish(self, run: RunInfo) -> None:
         """Write run.json: the run facts and every host added, in inventory order."""
