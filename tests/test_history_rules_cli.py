@@ -66,6 +66,50 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
     conn.close()
 
 
+def test_a_replay_reports_its_run_as_it_was_and_leaves_the_states_alone(
+    raw_dir: Path, tmp_path: Path
+) -> None:
+    """`report DIR --history` of a recorded run replaces its record: each replay counted
+    one more run of `for:` (pending 1 of 3, 2 of 3, then firing) and its findings lost
+    `new`; a replay of an older run wrote its states over the later runs'."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    hist = tmp_path / "h.sqlite"
+
+    folders = {
+        m: _with_start(raw_dir, tmp_path, f"2030-01-01T00:{m}:00Z") for m in ("00", "05", "10")
+    }
+
+    def report(minute: str) -> tuple[str, str, bool]:
+        res = fleetmon("report", folders[minute], "--no-default-rules", "-r", rules,
+                       "--history", hist, "--format", "json")  # fmt: skip
+        assert res.returncode in (0, 1, 2, 3), res.stderr
+        (f,) = [f for f in json.loads(res.stdout)["hosts"][0]["findings"]
+                if f["rule"] == "always-3-runs"]  # fmt: skip
+        return f["state"], f["message"], f["new"]
+
+    def states() -> list[tuple[str, int, int]]:
+        conn = sqlite3.connect(hist)
+        try:
+            return conn.execute("SELECT state, runs, last_t FROM rule_states").fetchall()
+        finally:
+            conn.close()
+
+    first = report("00")
+    assert first[:2] == ("pending", "pending (1 of 3 runs): localhost has CPUs")
+    saved = states()
+    assert [report("00") for _ in range(2)] == [first, first]
+    assert states() == saved
+    for minute in ("05", "10"):
+        report(minute)
+    third = report("10")  # the newest run again: as it was
+    assert third[0] == "firing"
+    assert third[2] is True
+    later = states()
+    assert report("00") == first  # an older run: as it was, the later states kept
+    assert states() == later
+
+
 def test_the_text_report_lists_what_is_new_first(raw_dir: Path, tmp_path: Path) -> None:
     """`for: 2 runs`: pending at the history's first run (which has no last run to be new
     against: no section), firing from the second (new), still firing at the third (not)."""

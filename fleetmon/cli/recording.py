@@ -40,6 +40,7 @@ from fleetmon.io.atomic import run_lock
 from fleetmon.model import HostReport, Report, RunInfo
 from fleetmon.rules import RuleSet
 from fleetmon.rules.historical import Past, RuleState, StateKey
+from fleetmon.rules.states import before
 
 
 def lock_path(history: str) -> str:
@@ -141,8 +142,10 @@ class Recorder:
                                   hosts, now)  # fmt: skip
             states = {k: RuleState(*v) for k, v in load_states(self.hist).items()}
             last = self.hist.conn.execute(
-                "SELECT started_at FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1", (int(now),)
+                "SELECT started_at, t FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1", (int(now),)
             ).fetchone()
+            if self.replay:
+                states = _as_found(states, now, last[1] if last else None, rules)
         except sqlite3.Error as exc:
             raise failed(self.hist.path, exc, "cannot read it") from None
         gaps = {
@@ -160,6 +163,23 @@ class Recorder:
         if self.hist is not None:
             states = {k: None if v is None else astuple(v) for k, v in self.states.items()}
             record_run(self.hist, report, self.keep, states, replay=self.replay)
+
+
+def _as_found(
+    states: dict[StateKey, RuleState], now: int, prev_t: int | None, rules: RuleSet | None
+) -> dict[StateKey, RuleState]:
+    """The rule states as a replayed run (`report DIR`) found them: a state it left is
+    taken back one run (each replay counted one more run of `for:`); one a later run left
+    is not its past, and is passed over."""
+    out: dict[StateKey, RuleState] = {}
+    for key, st in states.items():
+        if st.last_t < now:
+            out[key] = st
+        elif st.last_t == now:
+            prior = before(rules.get(key[0]) if rules else None, st, prev_t)
+            if prior is not None:
+                out[key] = prior
+    return out
 
 
 def since_last(

@@ -295,7 +295,9 @@ def record_run(
                 ),
             )
             values, rows, _ = _insert_rows(hist, report, t)
-            if states is not None:
+            # A replay of an older run leaves the states the later runs wrote as they are.
+            later = replay and conn.execute("SELECT 1 FROM runs WHERE t > ?", (t,)).fetchone()
+            if states is not None and not later:
                 save_states(conn, states, t - rules.raw_s)
             deleted = retention.apply(hist, rules, recorded_t=t)
     except sqlite3.Error as exc:

@@ -86,6 +86,18 @@ def advance(
     return finding, None, True  # pending, then passed: back to nothing
 
 
+def before(rule: Rule | None, state: RuleState, prev_t: int | None) -> RuleState | None:
+    """The state a subject had before the run that left `state` (a replay of that run,
+    `report DIR`, judges it again): one run fewer of breaking the rule, as of the run
+    before (`prev_t`); None when that run began it. Firing if `for:` was already held
+    then: holding only grows with runs and time, so it never fired if not held then."""
+    if rule is None or prev_t is None or state.runs <= 1 or prev_t < state.since_t:
+        return None
+    runs = state.runs - 1
+    held = _held(rule.for_, runs, prev_t - state.since_t)
+    return RuleState("firing" if held else "pending", state.severity, state.since_t, runs, prev_t)
+
+
 def _progress(span: Span, runs: int, seconds: float) -> str:
     if span.unit == "runs":
         return f"{runs} of {span.count} runs"
