@@ -14,6 +14,7 @@ from probetext import NONCE
 from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.render.html import render_html
 from fleetmon.render.nagios import render_nagios
 from fleetmon.render.text import clean, render_text
 from fleetmon.sources import MAX_DEVICE_LINES, to_float, to_int, to_ints
@@ -187,3 +188,9 @@ def test_target_supplied_names_are_escaped_in_text_and_nagios() -> None:
     assert "evil\\u202eexe.gpj\\u2066x\\u2069 y z\\u200d\\x1b]52;c;QQ==\\x07" in nagios
     assert "vm\\u202eexe.gpj\\u2066\\x1b[2J" in text
     assert clean("plain ascii and ünïcode") == "plain ascii and ünïcode"
+    # The HTML report too (markup aside, the characters went in raw: HTML parse errors,
+    # and a bidi override reordering the page's text).
+    page = render_html(report)
+    assert not any(char in page for char in UNSAFE)
+    assert "evil\\u202eexe.gpj\\u2066x\\u2069\\u2028y\\u2029z\\u200d\\x1b]52;c;QQ==\\x07" in page
+    assert "vm\\u202eexe.gpj\\u2066\\x1b[2J" in page

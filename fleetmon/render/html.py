@@ -52,6 +52,7 @@ from fleetmon.render.htmlviews import (
     name_cell,
 )
 from fleetmon.render.pick import busiest
+from fleetmon.render.textfit import escape_char as _escape
 from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
@@ -288,6 +289,16 @@ def _one_of(words: Sequence[str]) -> str:
 _LOADER = jinja2.PackageLoader("fleetmon", "templates")
 
 
+def _shown(value: object) -> object:
+    """What the template prints of a value: a text's characters that are not printable
+    (C0/C1 controls, bidi overrides, line separators) shown as escapes (`\x1b`), as the
+    text report shows them; a newline and a tab kept (an error's lines). Raw, a control is
+    an HTML parse error and a bidi override reorders the page's text."""
+    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():
+        return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in value)
+    return value
+
+
 @functools.cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
@@ -296,6 +307,7 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
 
 

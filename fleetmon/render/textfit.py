@@ -19,7 +19,8 @@ GAP = 2
 MIN_FLEX = 8
 
 
-def _escape(char: str) -> str:
+def escape_char(char: str) -> str:
+    """A character as a terminal may show it: itself if printable, else its escape."""
     return char if char.isprintable() else repr(char)[1:-1]
 
 
@@ -30,7 +31,7 @@ def clean(text: object) -> str:
     s = str(text)
     if s.isprintable():  # nothing to escape: the common case (300,000 cells)
         return s
-    return "".join(map(_escape, s))
+    return "".join(map(escape_char, s))
 
 
 def shorten(text: str, width: int) -> str:
