@@ -99,6 +99,12 @@ def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
     assert [(h["name"], h["status"]) for h in merged["hosts"]] == [("h1", "ok")]
 
 
+_HEAD = (
+    '{"schema": "fleetmon.report/1", "started_at": "2026-11-26T03:00:00Z", "interval_s": 1,'
+    ' "inventory": "i", "limit": null, "hosts": []}'
+)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -108,31 +114,52 @@ def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
         ),
         ('{"schema": "other/1"}', "{f}: not a fleetmon JSON report (schema fleetmon.report/1)"),
         (
-            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            '{"schema": "fleetmon.report/1", "started_at": "2026-11-26T03:00:00Z", "interval_s": 1,'
             ' "inventory": "i", "limit": null, "hosts": [{"name": "h", "status": "fine"}]}',
             "{f}: hosts[0].status: unknown status 'fine'",
         ),
         (
-            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            '{"schema": "fleetmon.report/1", "started_at": "2026-11-26T03:00:00Z", "interval_s": 1,'
             ' "inventory": "i", "limit": null, "hosts": [{"name": 3}]}',
             "{f}: hosts[0].status: missing",
         ),
         (
-            '{"schema": "fleetmon.report/1", "started_at": "x", "interval_s": 1,'
+            '{"schema": "fleetmon.report/1", "started_at": "2026-11-26T03:00:00Z", "interval_s": 1,'
             ' "inventory": "i", "limit": null, "hosts": [{"name": "h", "address": "h",'
             ' "groups": [], "status": "ok", "error": null, "hypervisor": "none",'
             ' "findings": [{"rule": "r", "severity": "warning", "scope": "host",'
             ' "subject": "h", "message": "m", "new": "yes"}]}]}',
             "{f}: hosts[0].findings[0].new: expected true or false, got 'yes'",
         ),
+        # Numbers and times no report of ours has: NaN crashed the JSON output (exit 70,
+        # after the HTML was written), a started_at of any text won the deduplication.
+        (
+            _HEAD.replace('"interval_s": 1', '"interval_s": NaN'),
+            "{f}: not a fleetmon report: NaN is not a JSON number",
+        ),
+        (
+            _HEAD.replace('"interval_s": 1', '"interval_s": 1e400'),
+            "{f}: not a fleetmon report: 1e400 is past the largest number",
+        ),
+        (
+            _HEAD.replace('"interval_s": 1', '"interval_s": -5'),
+            "{f}: interval_s: expected a positive number of seconds, got -5",
+        ),
+        (
+            _HEAD.replace("2026-11-26T03:00:00Z", "not a date"),
+            "{f}: started_at: expected a UTC time such as 2026-11-26T03:00:00Z, got 'not a date'",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "{f}: not a fleetmon report: nested too deeply"),
     ],
 )
 def test_a_bad_report_is_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "bad.json"
     f.write_text(text)
-    res = fleetmon("merge", f)
+    res = fleetmon("merge", f, "--html", tmp_path / "m.html", "--format", "json")
     assert res.returncode == 4
     assert res.stderr == f"fleetmon: error: {message.format(f=f)}\n"
+    assert res.stdout == ""
+    assert not (tmp_path / "m.html").exists()  # nothing half-written
 
 
 def test_an_output_over_a_report_read_is_refused(reports: tuple[Path, Path, Path]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -321,6 +322,29 @@ def test_deep_nesting_in_run_json_is_an_input_error(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{index}: malformed entry: hosts[0]: nested deeper than {MAX_DEPTH} levels"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("NaN", "invalid: NaN is not a JSON number"),
+        ("1e400", "invalid: 1e400 is past the largest number"),
+        ("1" + "0" * 400, "malformed entry: int too large to convert to float"),
+        ("0", "malformed entry: interval_s: expected a positive number of seconds, got 0"),
+    ],
+)
+def test_an_interval_no_run_has_is_an_input_error(tmp_path: Path, value: str, said: str) -> None:
+    """NaN or Infinity in run.json crashed the replay's JSON output (exit 70) after its HTML
+    was written, 1e400 written as an integer overflowed (exit 70)."""
+    folder = _saved(tmp_path)
+    index = folder / "run.json"
+    text = index.read_text()
+    index.write_text(re.sub(r'"interval_s": [0-9.]+', f'"interval_s": {value}', text, count=1))
+    html = tmp_path / "r.html"
+    r = fleetmon("report", folder, "--history", "none", "--html", html, "--format", "json")
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr == f"fleetmon: error: {index}: {said}\n"
+    assert not html.exists()
 
 
 def test_texts_from_run_json_reach_the_terminal_escaped(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ fleet-scope rules are computed again over the merged fleet.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,26 @@ def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
     # JSON true is not a number: bool is an int to isinstance.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not str):
         raise InputError(f"{where}{key}: expected {_kind_name(kind)}, got {value!r}"[:300])
+    return value
+
+
+#: The time format of a report's started_at: UTC to the second, as fleetmon writes it (the
+#: merge compares them as strings: one format sorts as its times do).
+_UTC_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def _utc(text: str) -> str:
+    if _UTC_RE.fullmatch(text) is None:
+        raise InputError(
+            f"started_at: expected a UTC time such as 2026-11-26T03:00:00Z, got {text!r}"[:300]
+        )
+    return text
+
+
+def _seconds(value: float, where: str) -> float:
+    """A positive, finite number of seconds (a report of ours never has another)."""
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{where}: expected a positive number of seconds, got {value!r}")
     return value
 
 
@@ -154,8 +176,12 @@ def host_from_json(h: Any, where: str) -> HostReport:
     if not isinstance(findings, list):
         raise InputError(f"{where}findings: expected a list")
     interval = h.get("interval_s")
-    if interval is not None and not isinstance(interval, int | float):
+    if interval is not None and (
+        not isinstance(interval, int | float) or isinstance(interval, bool)
+    ):
         raise InputError(f"{where}interval_s: expected a number or null")
+    if interval is not None:
+        _seconds(interval, f"{where}interval_s")
     return HostReport(
         name=_need(h, "name", str, where),
         address=_need(h, "address", str, where),
@@ -182,8 +208,8 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
     hosts = _need(doc, "hosts", list, "")
     return ReadReport(
         source=source,
-        started_at=_need(doc, "started_at", str, ""),
-        interval_s=_need(doc, "interval_s", (int, float), ""),
+        started_at=_utc(_need(doc, "started_at", str, "")),
+        interval_s=_seconds(_need(doc, "interval_s", (int, float), ""), "interval_s"),
         inventory=_need(doc, "inventory", str, ""),
         limit=_need(doc, "limit", (str, type(None)), ""),
         hosts=tuple(host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)),

@@ -21,7 +21,7 @@ from fleetmon.cli.common import (
 )
 from fleetmon.cli.runtime import utc_now
 from fleetmon.errors import InputError
-from fleetmon.io.files import TooLarge, read_regular
+from fleetmon.io.files import TooLarge, read_regular, strict_json
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, RunInfo
 from fleetmon.rules import RuleSet, evaluate
 from fleetmon.rules.verdict import exit_code
@@ -39,11 +39,13 @@ def read_report(path: str) -> ReadReport:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
     try:
-        doc = json.loads(data)
+        doc = strict_json(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text: {exc.reason}", file=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    except ValueError as exc:  # NaN, 1e400, nested too deeply: no report of ours
+        raise InputError(f"not a fleetmon report: {exc}", file=path) from None
     try:
         return report_from_json(doc, path)
     except InputError as exc:

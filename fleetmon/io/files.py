@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import secrets
 import stat
 from collections.abc import Iterable
+from typing import Any
 
 from fleetmon.errors import InputError
 
@@ -191,3 +194,24 @@ def _must_be_regular(path: str, mode: int) -> None:
 
 def _too_big(size: int, limit: int) -> str:
     return f"{size} bytes, over the limit of {limit} bytes"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is past the largest number")
+    return value
+
+
+def strict_json(text: str | bytes) -> Any:
+    """A JSON document as the standard has it, as fleetmon writes its own: NaN, Infinity
+    and numbers past a double (1e400) refused, as is one nested past Python's recursion
+    limit (ValueError for each; json.JSONDecodeError, a ValueError, for bad syntax)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fleetmon.errors import InputError, OptionError, OutputError
-from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in
+from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 
 FORMAT = "fleetmon.raw/1"
@@ -216,6 +217,14 @@ def load_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
     return run, list(raws)
 
 
+def _interval(value: object) -> float:
+    """run.json's interval: a positive number of seconds (a replay divides by it)."""
+    seconds = float(value)  # type: ignore[arg-type]
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"interval_s: expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
 def iter_raw(
     folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP
 ) -> tuple[RunInfo, Iterator[RawResult]]:
@@ -229,15 +238,15 @@ def iter_raw(
     root = Path(folder)
     index = root / "run.json"
     try:
-        doc = json.loads(read_regular(str(index)).decode("utf-8"))
+        doc = strict_json(read_regular(str(index)).decode("utf-8"))
     except FileNotFoundError:
         raise InputError("not a --save-raw folder (no run.json)", file=str(root)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", file=str(index)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", file=str(index), line=exc.lineno) from None
-    except RecursionError:
-        raise InputError("invalid: nested too deeply", file=str(index)) from None
+    except ValueError as exc:  # NaN, 1e400, nested too deeply
+        raise InputError(f"invalid: {exc}", file=str(index)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"format: expected {FORMAT!r}", file=str(index))
     try:
@@ -246,7 +255,7 @@ def iter_raw(
         run = RunInfo(
             fleetmon_version=str(r["fleetmon_version"]),
             started_at=str(r["started_at"]),
-            interval_s=float(r["interval_s"]),
+            interval_s=_interval(r["interval_s"]),
             inventory=str(r["inventory"]),
             limit=_opt_str(r.get("limit")),
             host_key_notes=_strings(r.get("host_key_notes", []), "run.host_key_notes"),
@@ -255,7 +264,7 @@ def iter_raw(
         entries = doc["hosts"]
         if not isinstance(entries, list):
             raise TypeError("hosts: expected a list")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
     return run, _hosts(root, index, entries, max_bytes * _STORED_PER_RECEIVED)
 
