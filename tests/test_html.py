@@ -17,6 +17,7 @@ import reportfactory as rf
 from fleetmon.model import FleetStat, HostReport, Report, Row, Severity, Status
 from fleetmon.render import html as html_mod
 from fleetmon.render.html import CPU_BAR_PX, render_html
+from fleetmon.render.htmlenv import environment
 from fleetmon.render.htmlfmt import DASH, anchors, ceiling, column, fmt
 
 
@@ -133,7 +134,7 @@ def test_page_policy_allows_only_its_own_script_and_style(sample: str) -> None:
 
 
 def test_environment_escapes_and_refuses_undefined() -> None:
-    env = html_mod._env()
+    env = environment()
     assert env.autoescape is True
     assert env.undefined is jinja2.StrictUndefined
 

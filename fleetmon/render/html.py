@@ -6,13 +6,7 @@ lays it out with autoescape and StrictUndefined on, so every name from a host is
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 from collections.abc import Mapping, Sequence
-
-import jinja2
-from markupsafe import Markup
 
 from fleetmon.model import (
     SEVERITIES_WORST_FIRST,
@@ -27,6 +21,7 @@ from fleetmon.model import (
     notable,
 )
 from fleetmon.model.catalog import Column, RowScope
+from fleetmon.render.htmlenv import assets, environment
 from fleetmon.render.htmlfleet import hypervisors, rankings
 from fleetmon.render.htmlfmt import (
     DASH,
@@ -52,7 +47,6 @@ from fleetmon.render.htmlviews import (
     name_cell,
 )
 from fleetmon.render.pick import busiest
-from fleetmon.render.textfit import escape_char as _escape
 from fleetmon.rules.verdict import host_verdict, summary
 
 #: Tables with more rows than this are folded into a <details> element.
@@ -286,49 +280,6 @@ def _one_of(words: Sequence[str]) -> str:
     return " or ".join(w for w in (", ".join(words[:-1]), *words[-1:]) if w)
 
 
-_LOADER = jinja2.PackageLoader("fleetmon", "templates")
-
-
-def _shown(value: object) -> object:
-    """What the template prints of a value: a text's characters that are not printable
-    (C0/C1 controls, bidi overrides, line separators) shown as escapes (`\x1b`), as the
-    text report shows them; a newline and a tab kept (an error's lines). Raw, a control is
-    an HTML parse error and a bidi override reorders the page's text."""
-    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():
-        return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in value)
-    return value
-
-
-@functools.cache
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=_LOADER,
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_shown,
-    )
-
-
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-@functools.cache
-def _assets() -> tuple[Markup, Markup, str]:
-    # The style sheet and script are inlined verbatim and allowed by hash: the page's CSP
-    # then refuses any other script or style, and any request at all (default-src 'none').
-    env = _env()
-    css = _LOADER.get_source(env, "report.css.j2")[0].strip()
-    js = _LOADER.get_source(env, "report.js.j2")[0].strip()
-    csp = (
-        f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
-    )
-    return Markup(css), Markup(js), csp
-
-
 def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
     """The findings that are not OK, critical, warning then unknown (Severity.listing), fleet
     ones first within a severity."""
@@ -373,9 +324,9 @@ def render_html(report: Report) -> str:
         for n in STRIPS
         if n in report.fleet and report.fleet[n].count >= MIN_STRIP_HOSTS
     ]
-    css, js, csp = _assets()
+    css, js, csp = assets()
     return (
-        _env()
+        environment()
         .get_template("report.html.j2")
         .render(
             run=report.run,
