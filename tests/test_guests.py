@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from clirun import fleetmon as fleetmon_cli
 from lab.guest import console_sections
 from probetext import section
 
@@ -145,3 +146,22 @@ def test_the_shipped_pair_rule(steal: float, delay: float, severity: str) -> Non
     assert f.severity.value == severity
     if severity == "warning":
         assert f.message.startswith("guest01 as VM web on kvm-lab: steal ")
+
+
+def test_a_guest_of_another_site_is_paired_in_the_merged_report(tmp_path: Path) -> None:
+    """Each site's run sees one side; `merge` pairs them as one run over both would. The
+    merged hosts lost their product_uuid (not read back from the JSON), so never."""
+    sites = {"paris": report_from_hosts([hypervisor()], RUN),
+             "lyon": report_from_hosts([guest()], RUN)}  # fmt: skip
+    for name, rep in sites.items():
+        assert not rep.hosts[0].rows_of("guest")
+        (tmp_path / f"{name}.json").write_text(render_json(rep))
+    res = fleetmon_cli("merge", tmp_path / "paris.json", tmp_path / "lyon.json", "--format", "json")
+    assert res.returncode in (0, 1, 2), res.stderr
+    merged = {h["name"]: h for h in json.loads(res.stdout)["hosts"]}
+    one_run = json.loads(render_json(report_from_hosts([hypervisor(), guest()], RUN)))
+    want = {h["name"]: h for h in one_run["hosts"]}
+    assert merged["guest01"]["product_uuid"] == UUID
+    assert merged["guest01"]["guests"] == want["guest01"]["guests"]
+    (vm,) = [v for v in merged["kvm-lab"]["vms"] if v["name"] == "fmctr-guest"]
+    assert vm["labels"]["guest_host"] == "guest01"

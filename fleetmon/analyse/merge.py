@@ -198,6 +198,8 @@ def host_from_json(h: Any, where: str) -> HostReport:
         hypervisor=_need(h, "hypervisor", str, where),
         since_last=since,
         since_last_s=since_s,
+        # A guest of another site's VM is paired again over the merged fleet (link_guests).
+        product_uuid=_opt_str(h, "product_uuid", where),
     )
 
 
