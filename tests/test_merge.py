@@ -86,6 +86,27 @@ def test_fleet_rules_are_judged_on_the_merged_fleet(reports: tuple[Path, Path, P
     assert code == (2 if summary["critical"] else 3 if summary["unknown"] else 1)
 
 
+def test_no_rules_means_no_finding_and_host_rules_given_are_named(
+    reports: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """--no-rules kept each host's findings from its run (exit 2 on the shipped rules'),
+    and a host-scope rule given with -r was silently not judged."""
+    paris, lyon, _ = reports
+    code, doc, _ = _merge(paris, lyon, "--no-rules")
+    assert all(h["findings"] == [] for h in doc["hosts"])
+    assert code == (0 if all(h["status"] == "ok" for h in doc["hosts"]) else 3)
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "- hosts: all\n  rules:\n    - name: above-mean\n"
+        '      expr: "cpu.busy_pct > fleet.cpu.busy_pct.mean"\n      severity: warning\n'
+    )
+    _, doc, _ = _merge(paris, lyon, "-r", rules)
+    assert (
+        "merge judges fleet-scope rules only, not the -r files' 1 of other scopes"
+        " (above-mean): each host keeps the findings of its own run's rules"
+    ) in doc["notes"]
+
+
 def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.ini"
     inv.write_text("h1 ansible_connection=local\n")

@@ -6,7 +6,9 @@ over the merged fleet; every output written as `run` writes it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 from fleetmon import __version__
@@ -76,6 +78,27 @@ def _run_info(
     )
 
 
+def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
+    """What merge says of the -r files' rules it does not judge: only the fleet-scope ones
+    are, over the merged fleet; each host keeps the findings of its own run's rules."""
+    folders = tuple(os.path.join(os.path.abspath(g), "") for g in given)
+    files = {os.path.abspath(g) for g in given}
+    skipped = [
+        r.name
+        for r in rules.rules
+        if r.scope != "fleet"
+        and ((path := os.path.abspath(r.origin.rpartition(":")[0])) in files
+             or path.startswith(folders))
+    ]  # fmt: skip
+    if not skipped:
+        return []
+    return [
+        f"merge judges fleet-scope rules only, not the -r files' {len(skipped)} of other"
+        f" scopes ({', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}):"
+        " each host keeps the findings of its own run's rules"
+    ]
+
+
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
     check_outputs(args)
@@ -83,6 +106,10 @@ def command(args: argparse.Namespace) -> int:
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
     rules, rule_files = rule_set(args)
+    if rules is None:  # --no-rules: no finding at all, its runs' neither
+        hosts = [dataclasses.replace(h, findings=()) for h in hosts]
+    else:
+        notes += _host_rules_note(rules, args.rules or ())
     run = _run_info(reports, rule_files, notes)
     specs = {h.name: HostSpec(h.name, h.address, groups=h.groups) for h in hosts}
     fleet_rules = (
