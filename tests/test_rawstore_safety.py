@@ -199,6 +199,24 @@ def test_an_output_over_what_save_raw_writes_is_refused_before_any_probe(tmp_pat
     assert (saved / "run.json").is_file()
 
 
+def test_a_history_where_save_raw_writes_and_save_raw_dash_are_refused(tmp_path: Path) -> None:
+    """`--history DIR/run.json --save-raw DIR` exited 0: the raw run.json replaced the new
+    history, its -wal and -shm left beside it; `--save-raw -` made a folder named `-`."""
+    inv = ROOT / "inventories" / "localhost.yaml"
+    saved = tmp_path / "saved"
+    for history, hit in ((saved / "run.json", "run.json"), (saved / "raw" / "h.sqlite", "raw")):
+        res = fleetmon("run", inv, "--history", history, "--save-raw", saved, "-o", os.devnull)
+        assert (res.returncode, res.stderr) == (
+            4, f"fleetmon: error: --history {history}: --save-raw writes {saved / hit}\n"
+        )  # fmt: skip
+    assert not saved.exists()
+    res = fleetmon("run", inv, "--history", "none", "--save-raw", "-", "-o", os.devnull)
+    assert (res.returncode, res.stderr) == (
+        4, "fleetmon: error: --save-raw -: a folder to write, not standard output\n"
+    )  # fmt: skip
+    assert not (ROOT / "-").exists()
+
+
 def test_run_json_stores_only_the_variables_fleetmon_needs(tmp_path: Path) -> None:
     host_vars = {
         "api_key": "sk-live-1",

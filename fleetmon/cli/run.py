@@ -134,15 +134,31 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any host is probed, an output that cannot be written, or that would
     replace the history or what --save-raw writes, and an export option that cannot work."""
     check_outputs(args)
-    check_history_spared(args, resolve(args.history))
+    history = resolve(args.history)
+    check_history_spared(args, history)
     if args.save_raw:
+        if args.save_raw == "-":
+            raise OptionError("--save-raw -: a folder to write, not standard output")
         # The folder's own files, and the folder itself while it is not one yet (a report
         # beside run.json, `-o DIR/report.html`, is fine).
         kept = [os.path.join(args.save_raw, n) for n in ("run.json", "raw")]
         if not os.path.isdir(args.save_raw):
             kept.append(args.save_raw)
         check_outputs_spare(args, kept, uses="--save-raw writes")
+        _check_history_apart(history, kept)
     check_exports(args)
+
+
+def _check_history_apart(history: str | None, kept: list[str]) -> None:
+    """OptionError when the history is what --save-raw writes (run.json, raw/...): the raw
+    run.json replaced the new history, leaving its -wal and -shm beside it."""
+    if history is None:
+        return
+    where = os.path.realpath(history)
+    for path in kept[:2]:
+        real = os.path.realpath(path)
+        if where == real or where.startswith(os.path.join(real, "")):
+            raise OptionError(f"--history {history}: --save-raw writes {path}")
 
 
 def _lock_for(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
