@@ -107,6 +107,16 @@ def test_no_rules_means_no_finding_and_host_rules_given_are_named(
     ) in doc["notes"]
 
 
+def test_a_merge_of_no_host_is_unknown_as_a_run_of_none(tmp_path: Path) -> None:
+    """A run over no host exits 3 (nothing was looked at); a merge of reports of no host
+    said OK."""
+    empty = tmp_path / "empty.json"
+    empty.write_text(_HEAD)
+    res = fleetmon("merge", empty, "--format", "nagios")
+    assert res.returncode == 3, res.stderr
+    assert res.stdout.startswith("FLEETMON UNKNOWN - 0 hosts")
+
+
 def test_a_collected_host_wins_over_a_failed_one(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.ini"
     inv.write_text("h1 ansible_connection=local\n")

@@ -84,4 +84,6 @@ def exit_code(
     severities.update(f.severity for f in fleet_findings)
     if unreachable != "ignore" and any(not h.collected for h in hosts):
         severities.add(Severity(unreachable))
+    if not hosts:  # nothing was looked at (a merge or replay of no host), as a run of none
+        severities.add(Severity.UNKNOWN)
     return EXIT_CODES[worst(severities)]
