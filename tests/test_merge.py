@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,25 @@ def test_no_rules_means_no_finding_and_host_rules_given_are_named(
         "merge judges fleet-scope rules only, not the -r files' 1 of other scopes"
         " (above-mean): each host keeps the findings of its own run's rules"
     ) in doc["notes"]
+
+
+def test_merged_hosts_count_the_checks_their_runs_passed(
+    reports: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The JSON lists only what is not OK: a merge had no passes to count, and its JUnit said
+    "collected, 0 checks passed" where the site's run said 108, its HTML none at all."""
+    paris, lyon, _ = reports
+    sites = {h["name"]: h for p in (paris, lyon) for h in json.loads(p.read_text())["hosts"]}
+    assert any(h["checks_passed"] > 0 for h in sites.values())
+    junit = tmp_path / "m.xml"
+    _, doc, _ = _merge(paris, lyon, "--junit", junit)
+    for h in doc["hosts"]:
+        assert h["checks_passed"] == sites[h["name"]]["checks_passed"], h["name"]
+    cases = {c.get("name") for c in ET.parse(junit).iter("testcase")}
+    for h in doc["hosts"]:
+        if h["status"] == "ok":
+            n = h["checks_passed"]
+            assert f"collected, {n} check{'s' * (n != 1)} passed" in cases
 
 
 def test_a_merge_of_no_host_is_unknown_as_a_run_of_none(tmp_path: Path) -> None:

@@ -182,6 +182,7 @@ def host_from_json(h: Any, where: str) -> HostReport:
         raise InputError(f"{where}interval_s: expected a number or null")
     if interval is not None:
         _seconds(interval, f"{where}interval_s")
+    listed = tuple(finding_from_json(f, f"{where}findings[{i}].") for i, f in enumerate(findings))
     return HostReport(
         name=_need(h, "name", str, where),
         address=_need(h, "address", str, where),
@@ -192,15 +193,25 @@ def host_from_json(h: Any, where: str) -> HostReport:
         metrics=_metrics(h.get("metrics", {}), f"{where}metrics"),
         rows={s.name: _rows(h, s.key, where) for s in catalog.ROW_SCOPES if h.get(s.key)},
         notes=tuple(notes),
-        findings=tuple(
-            finding_from_json(f, f"{where}findings[{i}].") for i, f in enumerate(findings)
-        ),
+        findings=listed,
         hypervisor=_need(h, "hypervisor", str, where),
         since_last=since,
         since_last_s=since_s,
         # A guest of another site's VM is paired again over the merged fleet (link_guests).
         product_uuid=_opt_str(h, "product_uuid", where),
+        passed_unheld=_passes(h, listed, where),
     )
+
+
+def _passes(h: Mapping[str, Any], listed: Sequence[Finding], where: str) -> int:
+    """The passes a host's report counted but did not list (`checks_passed` less the OK
+    findings it lists, pending or resolved ones); 0 from a report before the count."""
+    count = h.get("checks_passed")
+    if count is None:
+        return 0
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise InputError(f"{where}checks_passed: expected a count, got {count!r}"[:300])
+    return max(0, count - sum(1 for f in listed if f.severity is Severity.OK))
 
 
 def report_from_json(doc: Any, source: str) -> ReadReport:

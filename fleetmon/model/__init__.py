@@ -27,6 +27,7 @@ from fleetmon.model.records import (
     Severity,
     Status,
     Trend,
+    checks_passed,
     notable,
     worst,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Severity",
     "Status",
     "Trend",
+    "checks_passed",
     "notable",
     "worst",
 ]

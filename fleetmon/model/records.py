@@ -262,6 +262,14 @@ def notable(findings: Iterable[Finding]) -> Iterator[Finding]:
     return (f for f in source if f.severity is not Severity.OK or f.state is not None)
 
 
+def checks_passed(findings: Sequence[Finding], unheld: int = 0) -> int:
+    """How many of the checks passed: all but the notable ones that are not OK, and the
+    `unheld` passes of a merged host's own run."""
+    return (
+        len(findings) - sum(1 for f in notable(findings) if f.severity is not Severity.OK) + unheld
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class HostReport:
     """One host in the report: identity, status and, when collected, its metrics."""
@@ -291,6 +299,9 @@ class HostReport:
     product_uuid: str | None = None
     #: The inventory's `fleetmon_vm_of: hypervisor/domain`, when set.
     vm_of: str | None = None
+    #: Checks that passed in the run a merged host was read from: its JSON report lists
+    #: only the others, and gives their count (`checks_passed`): counted, not held.
+    passed_unheld: int = 0
     #: Seconds the host took to collect (connect, probe, answer), when it was tried: how the
     #: run went, not what the host is, so two reports of one host compare equal without it.
     collection_s: float | None = field(default=None, compare=False)

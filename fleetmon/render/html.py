@@ -18,6 +18,7 @@ from fleetmon.model import (
     Row,
     Severity,
     catalog,
+    checks_passed,
     notable,
 )
 from fleetmon.model.catalog import Column, RowScope
@@ -241,7 +242,7 @@ def _host_view(h: HostReport, anchor: str, verdict: str, links: Mapping[str, str
             tables.append((scope.title, table))
     bad = [f for f in notable(h.findings) if f.severity is not Severity.OK]
     findings = tuple(sorted(bad, key=lambda f: -f.severity.listing))
-    passed = len(h.findings) - len(bad)
+    passed = checks_passed(h.findings, h.passed_unheld)
     metrics = _metrics(h.metrics)
     return HostView(h, anchor, verdict, metrics, tuple(tables), findings, passed)
 
@@ -318,7 +319,7 @@ def render_html(report: Report) -> str:
         for h in ordered
     ]
     problems = _problems(report, ids)
-    everything = len(report.findings) + sum(len(h.findings) for h in report.hosts)
+    everything = len(report.findings) + sum(len(h.findings) + h.passed_unheld for h in report.hosts)
     strips = [
         _strip(n, report.fleet[n], report.hosts, linked)
         for n in STRIPS

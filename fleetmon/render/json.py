@@ -11,7 +11,17 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from fleetmon.model import Finding, HostReport, MetricValue, Report, Row, Severity, catalog, notable
+from fleetmon.model import (
+    Finding,
+    HostReport,
+    MetricValue,
+    Report,
+    Row,
+    Severity,
+    catalog,
+    checks_passed,
+    notable,
+)
 from fleetmon.rules.verdict import summary
 
 SCHEMA = "fleetmon.report/1"
@@ -103,6 +113,8 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
     # OK verdicts are kept in the model for JUnit's passed test cases; the report lists what
     # is wrong or unknown.
     out["findings"] = [finding_dict(f) for f in notable(h.findings)]
+    # ...and counts the passes it leaves out (a merge of this report counts them again).
+    out["checks_passed"] = checks_passed(h.findings, h.passed_unheld)
     return out
 
 

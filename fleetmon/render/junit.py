@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from fleetmon.errors import OptionError
-from fleetmon.model import Finding, HostReport, Report, Severity, notable
+from fleetmon.model import Finding, HostReport, Report, Severity, checks_passed, notable
 from fleetmon.rules.verdict import FAIL_ON
 
 PASSES = ("none", "summary", "all")
@@ -91,7 +91,7 @@ def _suite(
     else:
         shown = [f for f in notable(findings) if _kind(f, fail_on) is not None]
     kinds += [_finding_case(suite, classname, f, fail_on) for f in shown]
-    n = len(findings) - sum(1 for f in notable(findings) if f.severity is not ok)
+    n = checks_passed(findings, host.passed_unheld if host is not None else 0)
     if passes == "summary" and (host.collected if host is not None else n > 0):
         what = "collected, " if host is not None else ""
         _case(suite, classname, f"{what}{n} check{'s' * (n != 1)} passed")
