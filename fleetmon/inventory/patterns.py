@@ -5,8 +5,9 @@ As lib/ansible/inventory/manager.py: `a,b` or `a:b` split, then plain patterns (
 (`web*`), a `~regex` (re.match) or a subscript (`kvm[0]`, `kvm[1:3]`, inclusive, and the old
 `kvm[1-3]` with a warning, so `web0[1-3]` is a subscript of `web0`, not a glob; a glob's
 subscript counts a host each time it is found, as Ansible's); `@file`
-reads one pattern per line. A part that names nothing is a warning, as in Ansible, unless
-nothing at all is selected. The selection keeps the inventory's host order.
+reads one pattern per line (--limit only: a rule scope reads no file). A part that names
+nothing is a warning, as in Ansible, unless nothing at all is selected. The selection keeps
+the inventory's host order. `pattern_problem` checks a rule file's pattern when it loads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class HostSet(Protocol):
 
 _SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+#: Why a rule file's `hosts:` may not read a file, as `--limit @FILE` does.
+NO_FILE = "rule files' hosts: take no @file: name the hosts or groups"
 
 
 class _NoMatch(Exception):
@@ -149,9 +153,17 @@ def _count(base: str, hosts: Sequence[str]) -> str:
 
 
 def _evaluate(
-    u: _Universe, items: Sequence[_Item], missing: list[InventoryError], notes: list[str]
+    u: _Universe,
+    items: Sequence[_Item],
+    missing: list[InventoryError],
+    notes: list[str],
+    *,
+    strict: bool = False,
 ) -> set[str]:
-    """The names selected; the parts that name nothing are added to `missing`."""
+    """The names selected; the parts that name nothing are added to `missing`. A part that
+    cannot be matched (a bad `~regex`, an index past the hosts found) is an error if strict
+    (--limit), else it selects nothing: a rule scope's pattern, checked when its file loaded,
+    may meet a smaller inventory, and must not fail a run after its hosts were collected."""
     by_text = {i.text: i for i in items}
     selected: dict[str, None] = {}
     for text in order_patterns([i.text for i in items]):
@@ -162,7 +174,9 @@ def _evaluate(
         try:
             hosts, named = _match_one(u, text, notes)
         except _NoMatch as e:
-            raise _error(item, str(e)) from None
+            if strict:
+                raise _error(item, str(e)) from None
+            hosts, named = [], True
         if not named and item is not None:
             bare = text.lstrip("!&")
             hint = did_you_mean(bare, [*u.groups, *u.hosts])
@@ -194,8 +208,13 @@ def read_limit_file(path: str) -> str:
         raise InventoryError(f"cannot read limit file: {reason}", file=path) from None
 
 
-def _items(pattern: str, file: str, read: Callable[[str], str]) -> list[_Item]:
-    context = f"--limit {pattern!r}: "
+def refuse_file(path: str) -> str:
+    """The `read` of rule scopes: a play's `hosts:` reads no file (its file's loading
+    refuses an `@` part; this is the guard behind that check)."""
+    raise InventoryError(f"@{path}: {NO_FILE}")
+
+
+def _items(pattern: str, file: str, read: Callable[[str], str], context: str) -> list[_Item]:
     items: list[_Item] = []
     for part in split_patterns(pattern):
         if not part.startswith("@"):
@@ -219,11 +238,13 @@ def select_names(
     """Names of the hosts a pattern selects, in inventory order.
 
     strict (for --limit): InventoryError when nothing is selected (naming the first part that
-    names nothing, if any); otherwise such parts are warnings, as Ansible's, given to `warn`.
+    names nothing, if any) or a part cannot be matched; otherwise such parts are warnings, as
+    Ansible's, given to `warn`. Not strict (rule scopes), a part that cannot be matched
+    selects nothing and no message names --limit.
     """
     names = list(inv.hosts)
     u = _universe(names, list(inv.groups), inv.group_hosts)
-    items = _items(pattern, inv.path, read)
+    items = _items(pattern, inv.path, read, f"--limit {pattern!r}: " if strict else "")
     if not items:
         if strict:
             raise InventoryError(f"--limit {pattern!r} is empty", file=inv.path)
@@ -232,7 +253,7 @@ def select_names(
         _check_operators(items)
     missing: list[InventoryError] = []
     notes: list[str] = []
-    chosen = _evaluate(u, items, missing, notes)
+    chosen = _evaluate(u, items, missing, notes, strict=strict)
     result = [n for n in names if n in chosen]
     if strict and not result:
         raise (
@@ -295,3 +316,48 @@ def _universe(
     hosts: list[str], groups: list[str], group_hosts: Callable[[str], Sequence[str]]
 ) -> _Universe:
     return _Universe(hosts, frozenset(hosts), groups, frozenset(groups), group_hosts)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a host pattern is malformed whatever the inventory, or None (pure: an `@file`
+    part is a problem, not read). Rule files check their plays' `hosts:` with it."""
+    parts = split_patterns(pattern)
+    if not parts:
+        return f"{pattern!r} names no host or group"
+    for part in parts:
+        expr = part[1:] if part[0] in "!&" else part
+        if part.startswith("@"):
+            return f"{part!r}: {NO_FILE}"
+        if not expr:
+            does = "exclude" if part == "!" else "keep only"
+            return (
+                f"{part!r} with no pattern after it "
+                f"(write {part}PATTERN to {does} the hosts PATTERN selects)"
+            )
+        if expr.startswith("~"):
+            try:
+                _regex(expr)
+            except _NoMatch as e:
+                return str(e)
+        elif problem := _subscript_problem(expr):
+            return problem
+    lost = [c for c in "[]" if pattern.count(c) != sum(p.count(c) for p in parts)]
+    return f"{pattern!r}: unbalanced '{lost[0]}'" if lost else None
+
+
+def _subscript_problem(expr: str) -> str | None:
+    """Why a part's [...] is malformed: unbalanced, or with a ':' but no subscript's form
+    (Ansible would take `kvm[1:2:3]` for a glob and match `kvm:`)."""
+    rest = _BRACKETS.sub("", expr)
+    if "[" in rest or "]" in rest:
+        return f"{expr!r}: unbalanced '{'[' if '[' in rest else ']'}'"
+    m = _SUBSCRIPT.match(expr)
+    if m is None:
+        # `[2001:db8::7]` is an address: a subscript follows a name.
+        if not expr.startswith("[") and any(":" in s for s in _BRACKETS.findall(expr)):
+            return f"{expr!r}: malformed subscript (write [i], [-i], [x:y] or [x:])"
+        return None
+    _base, _index, start, _sep, end = m.groups()
+    if end and int(end) and int(start) > int(end):
+        return f"{expr!r}: the subscript starts after it ends ({start} > {end})"
+    return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetmon.inventory.data import Builder, GroupData, Origin
-from fleetmon.inventory.patterns import select_names
+from fleetmon.inventory.patterns import refuse_file, select_names
 from fleetmon.inventory.values import is_deferred
 from fleetmon.inventory.vars import KNOWN_VARS, resolve_host
 from fleetmon.model import HostSpec
@@ -89,8 +89,10 @@ class Inventory:
         return [self.hosts[n] for n in select_names(self, pattern, strict=True, warn=warn)]
 
     def select_quiet(self, pattern: str) -> list[HostSpec]:
-        """Like select, but an empty selection is an answer, not an error (rule scopes)."""
-        return [self.hosts[n] for n in select_names(self, pattern, strict=False)]
+        """Like select, but an empty selection is an answer, not an error (rule scopes): a
+        part that cannot be matched selects nothing, and no `@file` is read."""
+        names = select_names(self, pattern, strict=False, read=refuse_file)
+        return [self.hosts[n] for n in names]
 
 
 def members(group: str, groups: Mapping[str, Group]) -> list[str]:

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
+from fleetmon.inventory.patterns import pattern_problem
 from fleetmon.model import Severity, catalog
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.model.yamlnodes import YamlDoc
@@ -133,6 +134,9 @@ def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
         if required not in keys:
             raise doc.error(node, f"{label}: missing key '{required}'")
     hosts = doc.string(keys["hosts"], f"{label}: hosts")
+    problem = pattern_problem(hosts)
+    if problem:  # now, not after a run has collected every host
+        raise doc.error(keys["hosts"], f"{label}: hosts: {problem}")
     play_when = None
     if "when" in keys:
         try:
