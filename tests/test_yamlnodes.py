@@ -3,12 +3,15 @@ and the cap on alias expansion (the inventory and rule corpora hold an alias bom
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
+from clirun import fleetmon
 from yaml.nodes import MappingNode, SequenceNode
 
 from fleetmon.errors import InputError, RuleError
-from fleetmon.model.yamlnodes import ALIAS_FLOOR, FastLoader, YamlDoc, is_null, kind
+from fleetmon.model.yamlnodes import ALIAS_FLOOR, MAX_DEPTH, FastLoader, YamlDoc, is_null, kind
 
 
 def _bomb(levels: int) -> str:
@@ -129,3 +132,65 @@ def test_nodes_keep_their_lines_and_kinds() -> None:
         assert str(doc.error(hosts, "here")) == "inv.yaml:4: here"
     with YamlDoc("", "empty.yaml") as doc:
         assert doc.root is None
+
+
+def _nested(levels: int, block: bool) -> str:
+    """`x:` holding `levels` lists in flow style, or `levels` mappings in block style."""
+    if not block:
+        return "x: " + "[" * levels + "]" * levels + "\n"
+    return "".join("  " * i + "x:\n" for i in range(levels)) + "  " * levels + "y: 1\n"
+
+
+@pytest.mark.parametrize("loader", [FastLoader, yaml.SafeLoader])
+@pytest.mark.parametrize(("levels", "block"), [(500, False), (2000, False), (2000, True)])
+def test_deep_nesting_is_one_error_line(
+    loader: type[yaml.SafeLoader], levels: int, block: bool
+) -> None:
+    """No RecursionError from PyYAML's composer or constructor: an error at a line (libyaml
+    stops at 1,000 levels itself: the same words)."""
+    with pytest.raises(InputError) as e:
+        YamlDoc(_nested(levels, block), "deep.yaml", loader=loader)
+    message = str(e.value)
+    assert message.startswith("deep.yaml:")
+    assert "\n" not in message
+    assert message.endswith(": nested too deeply (more than 100 levels of lists and mappings)")
+
+
+@pytest.mark.parametrize("loader", [FastLoader, yaml.SafeLoader])
+def test_nesting_is_refused_at_the_first_level_past_the_limit(
+    loader: type[yaml.SafeLoader],
+) -> None:
+    with YamlDoc(_nested(MAX_DEPTH - 1, block=False), "ok.yaml", loader=loader) as doc:
+        assert doc.root is not None
+    with pytest.raises(InputError) as e:
+        YamlDoc(_nested(MAX_DEPTH, True), "deep.yaml", loader=loader)
+    assert str(e.value) == (
+        f"deep.yaml:{MAX_DEPTH + 1}: nested too deeply (more than 100 levels of lists and mappings)"
+    )
+    # Aliases count as the value is built: each list one deeper than the one it names.
+    lines = ["x:", "  - &l0 [1]", *(f"  - &l{i} [*l{i - 1}]" for i in range(1, MAX_DEPTH))]
+    with pytest.raises(InputError, match=r"deep.yaml:2: nested too deeply"):
+        YamlDoc("\n".join(lines) + "\n", "deep.yaml", loader=loader)
+
+
+def test_deep_rule_files_and_inventories_exit_4(tmp_path: Path) -> None:
+    """Both loaders use YamlDoc: the rule file of 500 nested lists and an inventory of 2,000
+    nested mappings were `internal error: RecursionError` (exit 70)."""
+    rules = tmp_path / "deep-rules.yaml"
+    rules.write_text("- hosts: all\n  rules: " + "[" * 500 + "]" * 500 + "\n")
+    inv = tmp_path / "deep-inv.yaml"
+    inv.write_text("all:\n  vars:\n" + _nested(2000, block=True).replace("\n", "\n    ")[:-4])
+    # 300 levels pass libyaml, and were a RecursionError as PyYAML built the variable.
+    var = tmp_path / "deep-var.yaml"
+    var.write_text("all:\n  hosts:\n    h1:\n      x: " + "[" * 300 + "]" * 300 + "\n")
+    for args, name, line in (
+        (["rules", "lint", rules], rules, 2),
+        (["inventory", inv, "--list"], inv, 1002),
+        (["inventory", var, "--list"], var, 4),
+    ):
+        r = fleetmon(*args)
+        assert (r.returncode, r.stdout) == (4, "")
+        assert r.stderr == (
+            f"fleetmon: error: {name}:{line}: nested too deeply (more than 100 levels of lists "
+            "and mappings)\n"
+        )

@@ -1,7 +1,8 @@
 """Model (pure): YAML text to PyYAML's composed node tree, every node keeping its line.
 
 The inventory and rule loaders walk these nodes instead of `safe_load`'s plain data, so each
-error names `file:line`. Aliases may not blow a small document up (a "billion laughs").
+error names `file:line`. Aliases may not blow a small document up (a "billion laughs"),
+nor collections nest past MAX_DEPTH (PyYAML builds and composes them recursively).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ STR_TAG = "tag:yaml.org,2002:str"
 #: expand about 15 times; nine levels of ten aliases each (10**9 nodes) fail at once.
 ALIAS_FACTOR = 20
 ALIAS_FLOOR = 100_000
+
+#: Collections may nest this deep, aliases followed (the value as built). Building a value
+#: recurses in PyYAML's constructor (and its pure-Python composer) a few frames a level, so a
+#: few hundred levels hit Python's recursion limit; libyaml itself stops at 1,000.
+MAX_DEPTH = 100
 
 _CBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -95,15 +101,28 @@ class YamlDoc:
         except yaml.YAMLError as e:
             raise self._yaml_error(e) from None
         try:
-            self.root: Node | None = self._loader.get_single_node()
+            self.root: Node | None = self._compose()
             if self.root is not None and "&" in text and "*" in text:
                 _check_aliases(self, self.root)
+            if isinstance(self.root, MappingNode | SequenceNode):
+                _check_depth(self, self.root)
         except yaml.YAMLError as e:
             self.close()
             raise self._yaml_error(e) from None
         except InputError:
             self.close()
             raise
+
+    def _compose(self) -> Node | None:
+        try:
+            root: Node | None = self._loader.get_single_node()
+        except RecursionError:
+            # PyYAML's pure-Python composer recurses a level at a time: where its reader
+            # stopped is inside some 500 collections (past MAX_DEPTH, _check_depth's line).
+            mark = getattr(self._loader, "get_mark", None)
+            line = mark().line + 1 if mark is not None else None
+            raise self._error(_TOO_DEEP, file=self.file, line=line) from None
+        return root
 
     def __enter__(self) -> Self:
         return self
@@ -182,6 +201,8 @@ class YamlDoc:
             mark = e.problem_mark or e.context_mark
             line = mark.line + 1 if mark is not None else None
             problem = e.problem or e.context or "invalid YAML"
+            if problem == "exceeded maximum nesting depth":  # libyaml's own limit, 1,000
+                return self._error(_TOO_DEEP, file=self.file, line=line)
             if "!vault" in problem:
                 return self._error(
                     "vault-encrypted values are not supported", file=self.file, line=line
@@ -215,6 +236,25 @@ def _children(node: Node) -> list[Node]:
     if isinstance(node, SequenceNode):
         return list(node.value)
     return []
+
+
+_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
+
+
+def _check_depth(doc: YamlDoc, root: Node) -> None:
+    """Raise at the first collection (in document order) nested past MAX_DEPTH, before
+    anything builds the value or walks it recursively. Aliases are followed, as the value
+    is built: _check_aliases has refused cycles and capped the nodes this visits."""
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise doc.error(node, _TOO_DEEP)
+        if isinstance(node, MappingNode):
+            kids = [n for pair in node.value for n in pair if not isinstance(n, ScalarNode)]
+        else:  # a sequence: scalars are never pushed
+            kids = [n for n in node.value if not isinstance(n, ScalarNode)]
+        stack.extend((c, level + 1) for c in reversed(kids))
 
 
 def _check_aliases(doc: YamlDoc, root: Node) -> None:
