@@ -240,7 +240,17 @@ def test_random_text_is_rules_or_one_error_line(text: str) -> None:
     ("warning", "critical", "dead"),
     [("> 90", "> 90", True), (">= 90", "> 90", False), ("> 90", ">= 90", True),
      ("> 80", "> 90", False), ("< 10", "< 20", True), ("< 10", "< 5", False),
-     ("<= 10", "< 10", False), ("> 90", "< 5", False), ("~:90", "> 80", False)],
+     ("<= 10", "< 10", False), ("> 90", "< 5", False),
+     # Nagios ranges, alone and mixed with comparisons: `~:10` alerts above 10, `10:` below.
+     ("~:10", "~:5", True), ("~:5", "~:10", False), ("10:", "20:", True), ("20:", "10:", False),
+     ("> 90", "~:80", True), ("~:95", "~:80", True), ("~:90", "> 80", True),
+     ("~:90", ">= 90", True), ("~:90", "> 90", True), ("~:89", "> 90", False),
+     ("10:", "< 10", True), ("10:", "<= 9", False), ("~:10", "10", True), ("10", "~:5", False),
+     ("5:30", "10:20", True), ("10:20", "5:30", False), ("10:20", "!= 15", True),
+     ("== 95", "> 90", True), ("!= 95", "> 90", False), ("== 95", "@90:100", True),
+     # `@` alerts inside its range.
+     ("@10:20", "@5:30", True), ("@5:30", "@10:20", False), ("@20:30", "~:15", True),
+     ("@15:30", "~:15", False), ("@15:30", "15:", False), ("@0:100", "~:50", False)],
 )  # fmt: skip
 def test_a_warning_its_critical_always_beats_is_refused(
     warning: str, critical: str, dead: bool, tmp_path: Path

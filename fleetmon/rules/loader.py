@@ -24,7 +24,7 @@ from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.model.yamlnodes import YamlDoc
 from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
-from fleetmon.rules.ranges import Comparison, Threshold, ThresholdError, parse_threshold
+from fleetmon.rules.ranges import Comparison, ThresholdError, dead_warning, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet, Span
 
 PLAY_KEYS = ("name", "hosts", "when", "rules")
@@ -298,25 +298,7 @@ def check_rule(rule: Rule) -> str | None:
             )
         if want != "number" and not (isinstance(th, Comparison) and th.op in ("==", "!=")):
             return f"{level}: {rule.metric} is a {want}: use == or !="
-    return _dead_warning(rule.warning, rule.critical)
-
-
-def _dead_warning(w: Threshold | None, c: Threshold | None) -> str | None:
-    """Why a warning can never fire, its critical holding wherever it does (`warning: > 90`
-    with `critical: > 80`: every value over 90 is over 80, judged critical first)."""
-    if not (isinstance(w, Comparison) and isinstance(c, Comparison)):
-        return None
-    if not (isinstance(w.operand, float) and isinstance(c.operand, float)):
-        return None
-    for up, strict, loose in ((1.0, ">", ">="), (-1.0, "<", "<=")):
-        if w.op in (strict, loose) and c.op in (strict, loose):
-            wv, cv = up * w.operand, up * c.operand
-            if cv < wv or (cv == wv and not (c.op == strict and w.op == loose)):
-                return (
-                    f"warning '{w.text}' never fires: critical '{c.text}' holds for every "
-                    "value it does (the critical level is the stricter one)"
-                )
-    return None
+    return dead_warning(rule.warning, rule.critical)
 
 
 def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -> None:

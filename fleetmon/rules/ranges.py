@@ -171,3 +171,55 @@ def _parse_range(text: str) -> NagiosRange:
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+#: A run of values a threshold alerts on: (low, low included, high, high included).
+Interval = tuple[float, bool, float, bool]
+
+
+def alert_intervals(th: Threshold) -> list[Interval] | None:
+    """The numbers a threshold alerts on, as disjoint intervals; None for a threshold of
+    strings or booleans. `~:10` is (10, inf), `10:20` below 10 and above 20, `@10:20` 10..20."""
+    if isinstance(th, NagiosRange):
+        if th.inside:
+            return [(th.start, True, th.end, True)]
+        out = [(-math.inf, False, th.start, False), (th.end, False, math.inf, False)]
+        return [i for i in out if i[0] < i[2]]  # `~:10` alerts below nothing
+    if not isinstance(th.operand, float):
+        return None
+    a = th.operand
+    return {
+        ">": [(a, False, math.inf, False)],
+        ">=": [(a, True, math.inf, False)],
+        "<": [(-math.inf, False, a, False)],
+        "<=": [(-math.inf, False, a, True)],
+        "==": [(a, True, a, True)],
+        "!=": [(-math.inf, False, a, False), (a, False, math.inf, False)],
+    }[th.op]
+
+
+def covers(outer: Interval, inner: Interval) -> bool:
+    """Whether every value of `inner` is in `outer`."""
+    lo, lo_in, hi, hi_in = outer
+    return (lo < inner[0] or (lo == inner[0] and (lo_in or not inner[1]))) and (
+        inner[2] < hi or (inner[2] == hi and (hi_in or not inner[3]))
+    )
+
+
+def dead_warning(w: Threshold | None, c: Threshold | None) -> str | None:
+    """Why a warning can never fire, its critical holding wherever it does (`warning: > 90`
+    with `critical: > 80`, or `~:95` with `~:80`: every value over 95 is over 80, judged
+    critical first), or None."""
+    if w is None or c is None:
+        return None
+    wants, beats = alert_intervals(w), alert_intervals(c)
+    if wants is None or beats is None:
+        return None
+    # The critical intervals are apart, with a value of neither between two of them: a run
+    # of the warning's values within their union is within one of them.
+    if all(any(covers(b, i) for b in beats) for i in wants):
+        return (
+            f"warning '{w.text}' never fires: critical '{c.text}' holds for every "
+            "value it does (the critical level is the stricter one)"
+        )
+    return None
