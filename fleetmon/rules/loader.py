@@ -27,6 +27,7 @@ from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import Comparison, ThresholdError, dead_warning, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet, Span
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAY_KEYS = ("name", "hosts", "when", "rules")
 RULE_KEYS = (
     "name",
@@ -77,20 +78,39 @@ class _Doc(YamlDoc):
         super().__init__(
             text, filename, error=RuleError, syntax="YAML syntax error", loader=yaml.SafeLoader
         )
+        self._flat: set[int] = set()  # the mappings checked for keys written twice
 
     def mapping(self, node: Node, what: str, keys: Sequence[str]) -> dict[str, Node]:
+        """A mapping's keys and value nodes, `<<` merge keys applied (its own keys win); a
+        key written twice in it is an error, one it gives over a merged one is not."""
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{what}: expected a mapping")
+        if id(node) not in self._flat:  # pairs() flattens it: merged keys look its own
+            own: set[object] = set()
+            for knode, _ in node.value:
+                key = None if knode.tag == MERGE_TAG else self.value(knode)
+                if isinstance(key, str) and key in own:
+                    raise self.error(knode, f"{what}: duplicate key '{key}'")
+                own.add(key)
+            self._flat.add(id(node))
         out: dict[str, Node] = {}
-        for knode, vnode in node.value:
+        for knode, vnode in self.pairs(node):
             key = self.value(knode)
             if not isinstance(key, str) or key not in keys:
                 hint = did_you_mean(key, keys) if isinstance(key, str) else ""
                 raise self.error(knode, f"{what}: unknown key '{key}'{hint}")
-            if key in out:
-                raise self.error(knode, f"{what}: duplicate key '{key}'")
             out[key] = vnode
         return out
+
+    def name_of(self, node: Node) -> str | None:
+        """The `name:` a mapping gives itself (its last, not a merged one), for messages."""
+        name = None
+        if isinstance(node, MappingNode):
+            for knode, vnode in node.value:
+                if knode.tag != MERGE_TAG and self.value(knode) == "name":
+                    value = self.value(vnode)
+                    name = value if isinstance(value, str) else name
+        return name
 
     def string(self, node: Node, what: str) -> str:
         value = self.value(node)
@@ -123,12 +143,8 @@ def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
 
 
 def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
-    label = f"play {index}"
-    if isinstance(node, MappingNode):
-        for knode, vnode in node.value:
-            name = doc.value(knode) == "name" and doc.value(vnode)
-            if isinstance(name, str):
-                label = f"play '{name}'"
+    name = doc.name_of(node)
+    label = f"play {index}" if name is None else f"play '{name}'"
     keys = doc.mapping(node, label, PLAY_KEYS)
     for required in ("hosts", "rules"):
         if required not in keys:
@@ -154,10 +170,8 @@ def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
 def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
     if not isinstance(node, MappingNode):
         raise doc.error(node, f"play '{base.play}': rule: expected a mapping")
-    label = "rule"
-    for knode, vnode in node.value:
-        if doc.value(knode) == "name" and isinstance(doc.value(vnode), str):
-            label = f"rule '{doc.value(vnode)}'"
+    name = doc.name_of(node)
+    label = "rule" if name is None else f"rule '{name}'"
     keys = doc.mapping(node, label, RULE_KEYS)
     if "name" not in keys:
         raise doc.error(node, "rule without a name")
