@@ -105,6 +105,22 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
     assert str(exc.value) == f"{tmp_path}: no *.yaml or *.yml rule files in this folder"
 
 
+def test_folder_leaves_out_hidden_files_editor_locks_and_backups(tmp_path: Path) -> None:
+    """As a shell's `*.yaml` would: an editor's lock symlink (`.#a.yaml` -> user@host.pid,
+    dangling) was "cannot read rule file", a hidden file was loaded."""
+    rule = "- hosts: all\n  rules:\n    - name: {}\n      expr: 'true'\n      severity: warning\n"
+    (tmp_path / "a.yaml").write_text(rule.format("a"))
+    (tmp_path / ".hidden.yml").write_text(rule.format("hidden"))
+    (tmp_path / "~$a.yaml").write_text(rule.format("office-lock"))
+    (tmp_path / "a.yaml~").write_text(rule.format("backup"))
+    (tmp_path / ".#a.yaml").symlink_to("root@host.4242:1700000000")
+    rs = load_rules([str(tmp_path)])
+    assert (rs.files, rs.names()) == ((str(tmp_path / "a.yaml"),), ["a"])
+    (tmp_path / "a.yaml").unlink()
+    with pytest.raises(RuleError, match=r"no \*.yaml or \*.yml rule files in this folder"):
+        load_rules([str(tmp_path)])
+
+
 def test_base_file_parses_to_rules() -> None:
     rs = load_rules([str(DATA / "base.yaml")])
     assert rs.names() == ["host-steal", "fs-full", "io-stall", "vm-cpu-saturated", "fleet-busy"]

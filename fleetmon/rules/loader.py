@@ -347,12 +347,20 @@ def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -
 
 def rule_files(paths: Sequence[str]) -> list[str]:
     """Expand folders into their sorted *.yaml/*.yml files (I/O: lists directories); a file
-    reached twice (a shipped playbook also given with -r) is kept in its first place."""
+    reached twice (a shipped playbook also given with -r) is kept in its first place.
+
+    As a shell's `*.yaml` and Ansible's folders, a name starting with `.` is left out: an
+    editor's lock (`.#a.yaml`, a dangling symlink) or swap file, a hidden file; and `~`
+    (`~$a.yaml` of an office suite; `a.yaml~` backups end in another suffix)."""
     out: list[str] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(str(f) for f in path.iterdir() if f.suffix in (".yaml", ".yml"))
+            found = sorted(
+                str(f)
+                for f in path.iterdir()
+                if f.suffix in (".yaml", ".yml") and not f.name.startswith((".", "~"))
+            )
             if not found:
                 raise RuleError("no *.yaml or *.yml rule files in this folder", file=p)
             out.extend(found)
