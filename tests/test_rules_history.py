@@ -11,7 +11,7 @@ import pytest
 from reportfactory import host, vm
 
 from fleetmon.errors import RuleError
-from fleetmon.model import Finding, HostReport, HostSpec, Row, Severity
+from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, Row, Severity
 from fleetmon.rules import evaluate, parse_rules
 from fleetmon.rules.expr import ExprError, compile_expr
 from fleetmon.rules.historical import Call, Past, RuleState
@@ -374,3 +374,51 @@ def test_anomaly_against_the_same_hour_of_past_weeks() -> None:
     (f,) = [f for f in judge(rs, [h], few) if f.rule == "unusual"]
     assert f.severity is Severity.OK
     assert f.message.endswith("cpu.busy_pct: 2 week(s) of this hour recorded, 3 needed")
+
+
+FLEET = """
+- hosts: all
+  rules:
+    - name: fleet-busy-2
+      metric: fleet.cpu.busy_pct.p95
+      for: 2 runs
+      keep_firing_for: 15m
+      warning: "> 80"
+"""
+
+
+def test_fleet_rules_keep_states_across_runs_too() -> None:
+    """`for:` and `keep_firing_for:` of a fleet-scope rule: it fired on its first run, with
+    no state kept, though `--history none` refuses it as needing the history."""
+    states: dict = {}
+    seen = []
+    t = NOW
+    for p95 in (85.0, 85.0, 85.0, 10.0, 10.0):
+        stat = FleetStat(count=3, min=1.0, median=20.0, p95=p95, max=90.0, mean=30.0, stddev=5.0)
+        out: dict = {}
+        _, fleet = evaluate(
+            rules(FLEET), [_steal(1.0)], {}, {"cpu.busy_pct": stat},
+            past=Past(t, {}, dict(states)), states_out=out,
+        )  # fmt: skip
+        (f,) = fleet
+        seen.append((f.severity.value, f.state, f.new))
+        for k, v in out.items():
+            if v is None:
+                states.pop(k, None)
+            else:
+                states[k] = v
+        if len(seen) == 2:
+            assert states == {
+                ("fleet-busy-2", "fleet", "fleet", "fleet.cpu.busy_pct.p95"): RuleState(
+                    "firing", "warning", int(NOW), 2, int(NOW) + 600
+                )
+            }
+        t += 600
+    assert seen == [
+        ("ok", "pending", False),
+        ("warning", "firing", True),
+        ("warning", "firing", False),
+        ("warning", "firing", False),  # passed, but kept firing for 15 minutes
+        ("ok", "resolved", False),
+    ]
+    assert states == {}

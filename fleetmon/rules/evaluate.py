@@ -250,7 +250,12 @@ def evaluate(
             now = int(past.now_t)
             findings = advance_all(by_name, findings, past.states, now, states_out)
         out.append(dataclasses.replace(host, findings=findings, notes=(*host.notes, *notes)))
-    return tuple(out), tuple(_fleet_findings(rs, fleet, fleet_ctx, groups))
+    fleet_findings = _fleet_findings(rs, fleet, fleet_ctx, groups)
+    if past is not None and states_out is not None:  # keyed by host "fleet", scope fleet
+        by_name = {r.name: r for r in rs.rules if r.scope == "fleet"}
+        now = int(past.now_t)
+        fleet_findings = advance_all(by_name, fleet_findings, past.states, now, states_out)
+    return tuple(out), tuple(fleet_findings)
 
 
 def _applicable(
@@ -286,7 +291,8 @@ def _fleet_findings(
     fleet: Mapping[str, FleetStat],
     fleet_ctx: Mapping[str, float],
     groups: Mapping[str, Collection[str]],
-) -> list[Finding]:
+) -> Findings:
+    """The fleet-scope rules' findings (their states across runs are the caller's)."""
     values: dict[str, MetricValue] = {}
     for metric, stat in fleet.items():
         for name in catalog.FLEET_STATS:
@@ -298,4 +304,4 @@ def _fleet_findings(
         subject = rule.metric or rule.name
         ctx = {**fleet_ctx, "host": "fleet", "subject": subject, "groups": groups, "scope": "fleet"}
         Judge(rule).judge("fleet", subject, values, ctx, out)
-    return list(Findings("fleet", out))
+    return Findings("fleet", out)
