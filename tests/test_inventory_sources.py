@@ -117,6 +117,21 @@ def test_the_current_folders_vars_are_the_playbook_ones(
     assert (kvm01.address, kvm01.port, kvm01.user) == ("127.0.0.1", 22, "inv_user")
 
 
+@pytest.mark.parametrize("depth", [500, 100_000])
+def test_a_script_s_json_nested_too_deeply_is_an_input_error(tmp_path: Path, depth: int) -> None:
+    """A variable nested 500 levels (or 100,000: past json's own recursion) in a script's
+    output crashed with internal error: RecursionError (exit 70); a YAML one is refused."""
+    doc = '{"_meta": {"hostvars": {}}, "g": {"hosts": ["h"], "vars": {"x": %s}}}'
+    (tmp_path / "out.json").write_text(doc % ("[" * depth + "]" * depth))
+    script = _script(tmp_path / "inv.sh", f"cat {tmp_path / 'out.json'}\n")
+    res = fleetmon("inventory", script, "--graph")
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr == (
+        f"fleetmon: error: {script}: `--list` output: nested too deeply (more than 100 levels"
+        " of lists and objects)\n"
+    )
+
+
 def test_script_and_its_failures(tmp_path: Path) -> None:
     good = _script(
         tmp_path / "inv.sh",

@@ -21,6 +21,7 @@ from typing import Any
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.values import from_json
+from fleetmon.model.yamlnodes import MAX_DEPTH
 
 #: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
 SCRIPT_TIMEOUT_S = 60.0
@@ -34,7 +35,7 @@ def is_inventory_json(text: str) -> bool:
         return False
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply: the YAML loader says so
         return False
     if not isinstance(data, dict):
         return False
@@ -52,11 +53,36 @@ def is_inventory_json(text: str) -> bool:
 
 def _load_json(text: str, what: str, file: str) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InventoryError(
             f"{what} is not valid JSON: {e.msg}", file=file, line=e.lineno
         ) from None
+    except RecursionError:
+        data = _DEEP
+    if data is _DEEP or _too_deep(data):
+        # As a YAML inventory's (model.yamlnodes): the variables are walked recursively.
+        raise InventoryError(
+            f"{what}: nested too deeply (more than {MAX_DEPTH} levels of lists and objects)",
+            file=file,
+        )
+    return data
+
+
+_DEEP = object()
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether lists and objects nest past MAX_DEPTH (walked without recursion)."""
+    stack = [(data, 0)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            if level >= MAX_DEPTH:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, level + 1) for v in items)
+    return False
 
 
 def parse_inventory_json(
