@@ -68,6 +68,11 @@ def test_expressions_record_their_history_calls() -> None:
         ('deriv(cpu.busy_pct, "1h", min_ppoints=3) > 1', "deriv: unknown argument 'min_ppoints'"),
         ('time_to(fs.used_pct, "90", "1h") > 1', "time_to: the threshold must be a number"),
         ("avg_over(cpu.busy_pct) > 1", "avg_over takes a metric and window"),
+        (  # was "unknown metric 'fleet.cpu.busy_pct.max' (did you mean 'fleet.cpu.busy_pct.max'?)"
+            'avg_over(fleet.cpu.busy_pct.max, "1h") > 1',
+            "avg_over: 'fleet.cpu.busy_pct.max' is a fleet statistic, which the history does"
+            " not keep: give the host metric it summarises",
+        ),
     ],
 )
 def test_history_call_errors(source: str, message: str) -> None:

@@ -56,7 +56,12 @@ def _rewrite(source: str, used: list[str]) -> str:
     def sub(m: re.Match[str]) -> str:
         if m.group("fn"):
             arg = m.group("arg")
-            if arg not in _KNOWN or arg.startswith("fleet."):
+            if arg in _KNOWN and arg.startswith("fleet."):  # never recorded: no series
+                raise ExprError(
+                    f"{m.group('fn')}: '{arg}' is a fleet statistic, which the history does"
+                    " not keep: give the host metric it summarises"
+                )
+            if arg not in _KNOWN:
                 raise ExprError(
                     f"{m.group('fn')}: unknown metric '{arg}'{did_you_mean(arg, _KNOWN)}"
                 )
