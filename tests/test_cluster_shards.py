@@ -20,7 +20,8 @@ from fleetmon.cluster.wire import ROW_FIELDS, WireError, unpack
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import TRANSPORTS
-from fleetmon.collect.ssh import Progress, SshContext
+from fleetmon.collect.ssh import Progress
+from fleetmon.collect.sshcontext import SshContext
 from fleetmon.errors import OptionError
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.hosts import parse_sites, site_endpoints

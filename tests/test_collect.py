@@ -21,7 +21,7 @@ from fleetmon.collect.base import Outcome
 from fleetmon.collect.local import run_local
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect, usable_forks
-from fleetmon.collect.ssh import encryption_algs
+from fleetmon.collect.sshcontext import encryption_algs
 from fleetmon.model import HostSpec, RawResult, Status
 from fleetmon.sources.sections import SAMPLE_SECTIONS, split_output
 
@@ -272,6 +272,37 @@ def test_proxy_jump_goes_through_the_jump_host(sshd: sshd_util.Sshd) -> None:
     assert r.reason == "via jump host root@127.0.0.2:1: connect to 127.0.0.2:1 refused"
 
 
+@pytest.mark.sshd
+def test_an_ssh_config_jump_host_is_held_to_the_run_s_host_key_policy(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    """A ProxyJump from ssh_config was opened by asyncssh itself, with its own known_hosts:
+    a jump host whose key had changed (or was in no file, or `UserKnownHostsFile none`) was
+    used without a word. Now fleetmon opens it as an inventory's -J, checked, and takes its
+    Port from ssh_config as ssh does."""
+    other = sshd_util.keygen(tmp_path / "other")
+    pinned_wrong = tmp_path / "wrong_known_hosts"
+    pinned_wrong.write_text(
+        f"[127.0.0.1]:{sshd.port} {other.with_suffix('.pub').read_text().split(' ', 1)[1]}"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host bastion\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n"
+        f"  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {{kh}}\n"
+        f"Host target\n  HostName 127.0.0.1\n  ProxyJump bastion\n"
+        f"  UserKnownHostsFile {sshd.known_hosts}\n"
+    )
+    spec = _spec(sshd, "x", address="target")
+    for kh, status in ((sshd.known_hosts, Status.OK), (pinned_wrong, Status.HOSTKEY_MISMATCH)):
+        config.write_text(config.read_text().replace("{kh}", str(kh)))
+        [r] = _run([spec], ssh_config=str(config))
+        assert r.status is status, r.reason
+        config.write_text(config.read_text().replace(str(kh), "{kh}"))
+    assert r.reason is not None
+    assert r.reason.startswith("via jump host bastion: ")
+    assert str(pinned_wrong) in r.reason
+
+
 def test_forks_are_lowered_to_what_file_descriptors_allow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(resource, "getrlimit", lambda _: (164, 164))
     assert usable_forks(100) == 25  # (164 - 64 reserved) // 4 per host
@@ -428,7 +459,7 @@ def test_default_keys_are_read_once_per_run(
         return load
 
     real = asyncssh.public_key.load_default_keypairs
-    monkeypatch.setattr("fleetmon.collect.ssh.load_default_keypairs", counting("ours", real))
+    monkeypatch.setattr("fleetmon.collect.sshcontext.load_default_keypairs", counting("ours", real))
     monkeypatch.setattr("asyncssh.connection.load_default_keypairs", counting("asyncssh", real))
     hosts = [_spec(server, f"d{i}", key_file=None) for i in range(3)]
     results = _run(hosts, known_hosts=str(server.known_hosts))

@@ -22,7 +22,7 @@ from fleetmon.collect import hostkeys
 from fleetmon.collect.hostkeys import GLOBAL_KNOWN_HOSTS, KnownHostsFiles, clean_known_hosts
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, collect
-from fleetmon.collect.ssh import SshContext
+from fleetmon.collect.sshcontext import SshContext
 from fleetmon.model import HostSpec, RawResult, Status
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
 from fleetmon.collect.runner import TRANSPORTS
-from fleetmon.collect.ssh import Progress, SshContext
+from fleetmon.collect.ssh import Progress
+from fleetmon.collect.sshcontext import SshContext
 from fleetmon.model import HostSpec, Status
 
 NAME = "fake"

@@ -23,7 +23,8 @@ from fleetmon.collect.base import (
 )
 from fleetmon.collect.local import run_local
 from fleetmon.collect.probe import ProbeOptions, build_script
-from fleetmon.collect.ssh import Progress, SshContext, run_ssh
+from fleetmon.collect.ssh import Progress, run_ssh
+from fleetmon.collect.sshcontext import SshContext
 from fleetmon.model import HostSpec, RawResult, Status
 
 __all__ = [

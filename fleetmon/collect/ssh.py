@@ -8,49 +8,26 @@ reason in words; key material is never put in one.
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import logging
-import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.encryption import get_default_encryption_algs
-from asyncssh.public_key import load_default_keypairs
-from asyncssh.saslprep import SASLPrepError
 
-from fleetmon.collect.base import CollectOptions, HostFailure, Outcome, read_both
+from fleetmon.collect.base import HostFailure, Outcome, read_both
 from fleetmon.collect.hostkeys import (
     KnownHosts,
-    KnownHostsCache,
-    KnownHostsFiles,
     host_pattern,
-    known_hosts_files,
 )
 from fleetmon.collect.probe import REMOTE_COMMAND
+from fleetmon.collect.sshcontext import ClientKeys
+from fleetmon.collect.sshcontext import SshContext as SshContext  # the collectors' import
 from fleetmon.model import HostSpec, Status
 
 log = logging.getLogger(__name__)
-
-#: Ciphers offered first. AES-GCM is one OpenSSL AEAD call per packet, where asyncssh
-#: builds chacha20-poly1305 from two cipher contexts per packet: the bare asyncssh loop went
-#: from 4.8 to 3.7 ms of client CPU per host (benchmarks/README.md). 128 before 256 bits, as
-#: OpenSSH orders them.
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-
-
-def encryption_algs() -> list[str]:
-    """PREFERRED_CIPHERS, then asyncssh's defaults in their order: a host that offers only
-    chacha20-poly1305 or aes-ctr still finds a common cipher."""
-    defaults = [alg.decode("ascii") for alg in get_default_encryption_algs()]
-    first = [alg for alg in PREFERRED_CIPHERS if alg in defaults]
-    return first + [alg for alg in defaults if alg not in first]
-
-
-_CIPHERS = encryption_algs()
 
 
 @dataclass(slots=True)
@@ -79,121 +56,6 @@ class Progress:
         return f"{what}: SSH login to {self.target} not complete within {secs}"
 
 
-@dataclass(frozen=True, slots=True)
-class _HostMeta:
-    """What ssh_config and the inventory make of one host's connection settings."""
-
-    user: str
-    known_hosts: KnownHostsFiles
-    #: encryption_algs for asyncssh; None: leave them to ssh_config's `Ciphers`.
-    ciphers: list[str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientKeys:
-    """What a host authenticates with: asyncssh's client_keys, and where they came from."""
-
-    keys: list[Any]
-    ignore_encrypted: bool = False
-    #: True: the inventory's key file; False: ssh-agent and the default ~/.ssh/id_* keys.
-    from_key_file: bool = True
-
-
-class SshContext:
-    """Per-run caches shared by all hosts: key files, known_hosts sets, ssh_config lookups."""
-
-    def __init__(self, opts: CollectOptions) -> None:
-        self.opts = opts
-        self.config: list[str] | tuple[()] = [opts.ssh_config] if opts.ssh_config else ()
-        self._keys: dict[str, ClientKeys] = {}
-        self._default_keys: ClientKeys | None = None
-        self.known_hosts = KnownHostsCache()
-        self._meta: dict[tuple[str, int, str | None, str | None], _HostMeta] = {}
-        # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
-        default_config = Path("~/.ssh/config").expanduser()
-        self.any_config = bool(self.config) or os.access(default_config, os.R_OK)
-
-    def with_opts(self, opts: CollectOptions) -> SshContext:
-        """The same caches with one host's own options (fleetmon_connect_timeout...)."""
-        if opts is self.opts:
-            return self
-        other: SshContext = copy.copy(self)
-        other.opts = opts
-        return other
-
-    def client_keys(self, key_file: str | None) -> ClientKeys:
-        """The keys for a host's key file (None: the defaults), loaded once per run;
-        HostFailure when the file is unusable."""
-        if key_file is None:
-            if self._default_keys is None:
-                self._default_keys = self._load_default_keys()
-            return self._default_keys
-        if key_file not in self._keys:
-            self._keys[key_file] = self._load_key(key_file)
-        return self._keys[key_file]
-
-    def _load_default_keys(self) -> ClientKeys:
-        if self.any_config:
-            # ssh_config may name an IdentityFile per host: asyncssh reads it per connection.
-            return ClientKeys([], from_key_file=False)
-        # Else asyncssh would read and parse every ~/.ssh/id_* file again for each host
-        # (milliseconds of CPU for an RSA key): the same keys, loaded once. Encrypted ones
-        # are skipped, as asyncssh's own default loading does; the agent still signs.
-        return ClientKeys(list(load_default_keypairs()), False, from_key_file=False)
-
-    @staticmethod
-    def _load_key(key_file: str) -> ClientKeys:
-        path = os.path.expanduser(key_file)
-        try:
-            return ClientKeys([asyncssh.read_private_key(path)])
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            raise HostFailure(
-                Status.AUTH_FAILED, f"cannot read key file {key_file}: {why}"
-            ) from None
-        except asyncssh.KeyImportError as exc:
-            # asyncssh's messages name the problem, never the key bytes.
-            if "assphrase" not in str(exc):
-                raise HostFailure(
-                    Status.AUTH_FAILED, f"key file {key_file} is not a usable private key"
-                ) from None
-        if os.environ.get("SSH_AUTH_SOCK"):
-            # Encrypted: let ssh-agent (which may hold it) do the signing, as ssh would.
-            return ClientKeys([path], ignore_encrypted=True)
-        raise HostFailure(
-            Status.AUTH_FAILED,
-            f"key file {key_file} is encrypted and no ssh-agent is running to use it",
-        )
-
-    def meta(self, host: HostSpec) -> _HostMeta:
-        """User, known_hosts files and ciphers for a host (known_hosts_files says which
-        files). Ciphers: ssh_config's `Ciphers` when it sets one, else ours. HostFailure for
-        a user name SSH cannot carry (RFC 4013 SASLprep, as asyncssh applies it)."""
-        # Without an ssh_config nothing here depends on the address: one lookup per user
-        # instead of one per host (building asyncssh's options costs a getpwuid each).
-        address, port = (host.address, host.port) if self.any_config else ("", 0)
-        key = (address, port, host.user, host.known_hosts)
-        if key not in self._meta:
-            try:
-                o = asyncssh.SSHClientConnectionOptions(
-                    config=self.config,
-                    host=host.address,
-                    port=host.port,
-                    username=host.user if host.user else (),
-                    client_keys=None,
-                    agent_path=None,
-                )
-            except SASLPrepError as exc:
-                raise HostFailure(
-                    Status.AUTH_FAILED, f"user name {host.user!r} cannot be used over SSH: {exc}"
-                ) from None
-            files = known_hosts_files(o.config, self.opts.known_hosts, host.known_hosts)
-            # Options differing from asyncssh's defaults can only come from a Ciphers line.
-            own_ciphers = list(o.encryption_algs) != get_default_encryption_algs()
-            self._meta[key] = _HostMeta(o.username, files, None if own_ciphers else _CIPHERS)
-        return self._meta[key]
-
-
 class _Client(asyncssh.SSHClient):
     """Tracks connection progress and applies the unknown/changed host-key policy."""
 
@@ -216,9 +78,10 @@ class _Client(asyncssh.SSHClient):
 
 
 def _parse_hop(spec: str) -> tuple[str | None, str, int]:
-    """`user@host:port` (or `[v6]:port`) of one ProxyJump hop."""
+    """`user@host:port` (or `[v6]:port`) of one ProxyJump hop; port 0 when it gives none
+    (ssh_config's `Port` for that host then, else 22)."""
     user, _, hostport = spec.rpartition("@")
-    port = 22
+    port = 0
     if hostport.startswith("["):
         host, _, rest = hostport[1:].partition("]")
         if rest.startswith(":"):
@@ -237,14 +100,18 @@ async def _connect(
     """One SSH connection with the host-key policy; HostFailure when it cannot be made."""
     meta = ctx.meta(host)
     user = meta.user
+    port = (meta.port if ctx.any_config else host.port) or 22
+    if port != host.port:
+        host = dataclasses.replace(host, port=port)
     target = f"{host.address}:{host.port}"
     kh = ctx.known_hosts.get(meta.known_hosts) if host.host_key_checking else None
     client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
     kwargs: dict[str, Any] = {}
     if client_keys.keys:
         kwargs.update(client_keys=client_keys.keys, ignore_encrypted=client_keys.ignore_encrypted)
-    if tunnel is not None:
-        kwargs["tunnel"] = tunnel
+    # Never () (asyncssh's "ssh_config's ProxyJump"): asyncssh would open those hops itself,
+    # with its own known_hosts, none of the run's host-key policy (_open_jumps opens them).
+    kwargs["tunnel"] = tunnel
     if meta.ciphers is not None:
         kwargs["encryption_algs"] = meta.ciphers
     progress.stage = "connecting"
@@ -307,9 +174,11 @@ async def _open_jumps(
 ) -> list[Any]:
     """Connections to each ProxyJump hop in order (the last one carries the target)."""
     conns: list[Any] = []
-    if not host.proxy_jump:
+    # The inventory's (-J, ProxyJump in the ssh args), else ssh_config's for this host.
+    hops = host.proxy_jump or ctx.meta(host).proxy_jump
+    if not hops:
         return conns
-    for spec in host.proxy_jump.split(","):
+    for spec in hops.split(","):
         user, addr, port = _parse_hop(spec.strip())
         hop = HostSpec(
             name=spec, address=addr, port=port, user=user,
