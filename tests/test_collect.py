@@ -261,6 +261,40 @@ def test_missing_and_encrypted_key_files_are_reasons(
 
 
 @pytest.mark.sshd
+def test_a_key_file_open_to_others_is_refused_and_a_user_certificate_beside_it_used(
+    sshd_factory: object, tmp_path: Path
+) -> None:
+    """ssh ignores a private key others may read ("UNPROTECTED PRIVATE KEY FILE!"): it was
+    used without a word. And ssh takes KEY-cert.pub beside -i KEY: it was dropped, and a
+    server trusting only its CA refused the login."""
+    ca = sshd_util.keygen(tmp_path / "ca")
+    server = sshd_factory(  # type: ignore[operator]
+        extra_config=f"TrustedUserCAKeys {ca.with_suffix('.pub')}\n"
+    )
+    open_key = tmp_path / "open_key"
+    open_key.write_bytes(server.client_key.read_bytes())
+    open_key.chmod(0o644)
+    user = sshd_util.keygen(tmp_path / "user")  # not in authorized_keys: its certificate is
+    subprocess.run(
+        ["ssh-keygen", "-q", "-s", str(ca), "-I", "fleetmon-test", "-n", server.user,
+         str(user.with_suffix(".pub"))],
+        check=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert (tmp_path / "user-cert.pub").exists()
+    hosts = [
+        _spec(server, "open", key_file=str(open_key)),
+        _spec(server, "cert", key_file=str(user)),
+    ]
+    results = _run(hosts, known_hosts=str(server.known_hosts))
+    assert (results[0].status, results[0].reason) == (
+        Status.AUTH_FAILED,
+        f"key file {open_key} is open to others (mode 0644): ssh refuses such a key;"
+        f" chmod 600 {open_key}",
+    )
+    _assert_real_probe(results[1])
+
+
+@pytest.mark.sshd
 def test_proxy_jump_goes_through_the_jump_host(sshd: sshd_util.Sshd) -> None:
     # Jump through the sshd to itself: the jump connection uses the same known_hosts and key.
     spec = _spec(sshd, "x", proxy_jump=f"root@127.0.0.1:{sshd.port}")

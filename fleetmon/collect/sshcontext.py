@@ -106,9 +106,12 @@ class SshContext:
 
     @staticmethod
     def _load_key(key_file: str) -> ClientKeys:
+        """The key file's key, with the certificate ssh takes beside it (KEY-cert.pub)."""
         path = os.path.expanduser(key_file)
         try:
-            return ClientKeys([asyncssh.read_private_key(path)])
+            keys = list(asyncssh.load_keypairs(path))
+            _check_private(key_file, path)  # a key, which ssh would not use
+            return ClientKeys(keys)
         except OSError as exc:
             why = exc.strerror or type(exc).__name__
             raise HostFailure(
@@ -122,6 +125,7 @@ class SshContext:
                 ) from None
         if os.environ.get("SSH_AUTH_SOCK"):
             # Encrypted: let ssh-agent (which may hold it) do the signing, as ssh would.
+            _check_private(key_file, path)
             return ClientKeys([path], ignore_encrypted=True)
         raise HostFailure(
             Status.AUTH_FAILED,
@@ -162,3 +166,15 @@ class SshContext:
                 int(o.port) if self.any_config else 0,
             )
         return self._meta[key]
+
+
+def _check_private(key_file: str, path: str) -> None:
+    """HostFailure for a key file of ours others may read, as ssh refuses it ("UNPROTECTED
+    PRIVATE KEY FILE!", sshkey_perm_ok): the key is not used, the host not logged into."""
+    st = os.stat(path)
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        raise HostFailure(
+            Status.AUTH_FAILED,
+            f"key file {key_file} is open to others (mode {st.st_mode & 0o777:04o}):"
+            f" ssh refuses such a key; chmod 600 {key_file}",
+        )
