@@ -195,6 +195,14 @@ def test_proxy_jump(args: list[str], jump: str | None) -> None:
     assert proxy_jump(args) == jump
 
 
+@pytest.mark.parametrize("hop", ["root@127.0.0.1:abc", "j1:99999", "j1:0", "j0,[::1]:x"])
+def test_a_jump_host_s_port_must_be_a_port(hop: str) -> None:
+    """They failed only when connecting: "unexpected error: ValueError: invalid literal for
+    int()", an OverflowError, a connection to port 0."""
+    with pytest.raises(ValueError, match="expected a port from 1 to 65535"):
+        proxy_jump(["-J", hop])
+
+
 @pytest.mark.parametrize(
     "command",
     ["nc %h %p", "ssh j1 nc %h %p", "ssh -i key -W %h:%p j1", "ssh -W %h:22 j1", "ssh -W %h:%p"],

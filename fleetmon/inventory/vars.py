@@ -307,8 +307,26 @@ def proxy_jump(args: list[str]) -> str | None:
         if key == "proxycommand":
             return _proxy_command(value)
         if key == "proxyjump":
-            return None if value.lower() == "none" or not value else value
+            return None if value.lower() == "none" or not value else _hops(value)
     return None
+
+
+_HOP_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*):(.*)")
+
+
+def _hops(value: str) -> str:
+    """A ProxyJump value whose hops' ports are ports (ValueError naming the hop): a bad
+    one failed only when connecting, as an unexpected error."""
+    for hop in value.split(","):
+        hostport = hop.strip().rpartition("@")[2]
+        m = (
+            _HOP_PORT.fullmatch(hostport)
+            if hostport.count(":") == 1 or hostport.startswith("[")
+            else None
+        )
+        if m is not None and not (m.group(1).isdigit() and 1 <= int(m.group(1)) <= 65535):
+            raise ValueError(f"ProxyJump {hop.strip()!r}: expected a port from 1 to 65535")
+    return value
 
 
 def known_hosts_files(args: list[str]) -> str | None:
