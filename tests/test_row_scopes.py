@@ -112,7 +112,7 @@ def test_a_new_scope_is_judged_and_shown_by_every_output(tmp_path: Path) -> None
     assert keys[keys.index("metrics") :] == [
         "metrics", "disks", "nics", "filesystems", "vms", "containers", "guests", "pods",
         "notes",
-        "since_last_run", "findings",
+        "since_last_run", "findings", "checks_passed",
     ]  # fmt: skip
     assert doc["hosts"][0]["pods"][0] == {
         "name": "web",
