@@ -295,6 +295,22 @@ def test_a_key_file_open_to_others_is_refused_and_a_user_certificate_beside_it_u
 
 
 @pytest.mark.sshd
+def test_ssh_config_s_port_decides_when_the_inventory_gives_none(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    """As ssh does (Ansible passes -o Port only for an ansible_port): a host whose port is
+    in ~/.ssh/config was connected on 22 ("connect to alias:22 refused")."""
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host alias\n  HostName 127.0.0.1\n  Port {sshd.port}\n")
+    unset = _spec(sshd, "x", address="alias", port=22, port_given=False)
+    given = _spec(sshd, "y", address="alias", port=22)  # an ansible_port of 22: it wins
+    results = _run([unset, given], known_hosts=str(sshd.known_hosts), ssh_config=str(config))
+    _assert_real_probe(results[0])
+    assert results[1].status is not Status.OK  # port 22: no sshd of ours there
+    assert ":22" in (results[1].reason or "")
+
+
+@pytest.mark.sshd
 def test_proxy_jump_goes_through_the_jump_host(sshd: sshd_util.Sshd) -> None:
     # Jump through the sshd to itself: the jump connection uses the same known_hosts and key.
     spec = _spec(sshd, "x", proxy_jump=f"root@127.0.0.1:{sshd.port}")

@@ -9,7 +9,8 @@ import pytest
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import FLEETMON_VARS, FleetmonVars, fleetmon_vars, load_inventory
-from fleetmon.inventory.vars import check_var, parse_bool, proxy_jump, resolve_host
+from fleetmon.inventory.sshargs import proxy_jump
+from fleetmon.inventory.vars import check_var, parse_bool, resolve_host
 from fleetmon.model import HostSpec
 
 DATA = Path(__file__).parent / "data" / "inventories"

@@ -71,7 +71,7 @@ class SshContext:
         self._keys: dict[str, ClientKeys] = {}
         self._default_keys: ClientKeys | None = None
         self.known_hosts = KnownHostsCache()
-        self._meta: dict[tuple[str, int, str | None, str | None], _HostMeta] = {}
+        self._meta: dict[tuple[str, int, bool, str | None, str | None], _HostMeta] = {}
         # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
         default_config = Path("~/.ssh/config").expanduser()
         self.any_config = bool(self.config) or os.access(default_config, os.R_OK)
@@ -139,13 +139,14 @@ class SshContext:
         # Without an ssh_config nothing here depends on the address: one lookup per user
         # instead of one per host (building asyncssh's options costs a getpwuid each).
         address, port = (host.address, host.port) if self.any_config else ("", 0)
-        key = (address, port, host.user, host.known_hosts)
+        key = (address, port, host.port_given, host.user, host.known_hosts)
         if key not in self._meta:
             try:
                 o = asyncssh.SSHClientConnectionOptions(
                     config=self.config,
                     host=host.address,
-                    port=host.port or (),  # 0: a hop without one, ssh_config's Port
+                    # None given (a hop's 0): ssh_config's Port for the host, else 22.
+                    port=host.port if host.port and host.port_given else (),
                     username=host.user if host.user else (),
                     client_keys=None,
                     agent_path=None,

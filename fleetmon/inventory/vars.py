@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fleetmon.errors import did_you_mean, suggest
+from fleetmon.inventory.sshargs import known_hosts_files, proxy_jump, ssh_option
 from fleetmon.model import HYPERVISOR_MODES, HostSpec
 
 _T = TypeVar("_T")
@@ -230,114 +231,6 @@ def check_var(name: str, value: Any) -> None:
         raise ValueError(f"unknown fleetmon variable{hint or known}")
 
 
-def _proxy_command(command: str) -> str | None:
-    """The jump host of the one ProxyCommand form ProxyJump can replace:
-    `ssh [-q] [-l user] [-p port] -W %h:%p [user@]bastion`. ValueError for any other."""
-    unsupported = ValueError(
-        f"ProxyCommand {command!r} is not supported: use -o ProxyJump=[user@]bastion[:port] "
-        "(or ProxyCommand='ssh -W %h:%p [user@]bastion')"
-    )
-    if command.strip().lower() == "none":
-        return None
-    try:
-        tokens = shlex.split(command)
-    except ValueError:
-        raise unsupported from None
-    if not tokens or os.path.basename(tokens[0]) != "ssh":
-        raise unsupported
-    forward = user = port = host = None
-    it = iter(tokens[1:])
-    for t in it:
-        if t in ("-W", "-l", "-p"):
-            value = next(it, None)
-            if t == "-W":
-                forward = value
-            elif t == "-l":
-                user = value
-            else:
-                port = value
-        elif t.startswith("-W"):
-            forward = t[2:]
-        elif t in ("-q", "-T", "-x", "-a", "-C", "-4", "-6"):
-            continue  # no effect on where the tunnel goes
-        elif t.startswith("-") or host is not None:
-            raise unsupported  # other options, or a remote command such as `nc %h %p`
-        else:
-            host = t
-    if forward != "%h:%p" or host is None:
-        raise unsupported
-    if user and "@" not in host:
-        host = f"{user}@{host}"
-    return f"{host}:{port}" if port else host
-
-
-def _options(args: list[str]) -> list[tuple[str, str]]:
-    """(lower-case name, value) of each option in ssh arguments, in order: `-o Name=value`,
-    `-oName=value`, `-o "Name value"`, and `-J X`/`-JX` as ProxyJump."""
-    found: list[tuple[str, str]] = []
-    it = iter(args)
-    for arg in it:
-        if arg == "-J":
-            found.append(("proxyjump", next(it, "")))
-        elif arg.startswith("-J"):
-            found.append(("proxyjump", arg[2:]))
-        elif arg.startswith("-o"):
-            option = arg[2:] or next(it, "")
-            key, sep, rest = option.partition("=")
-            if not sep:
-                key, _, rest = option.strip().partition(" ")
-            found.append((key.strip().lower(), rest.strip()))
-    return found
-
-
-def ssh_option(args: list[str], name: str) -> str | None:
-    """The value ssh takes for option `name` from its arguments: the first one given
-    (ssh keeps the first value it obtains); None when the arguments do not set it."""
-    return next((v for k, v in _options(args) if k == name.lower()), None)
-
-
-def proxy_jump(args: list[str]) -> str | None:
-    """The jump host of ssh arguments: `-J X`, `-JX`, `-o ProxyJump=X`, `-oProxyJump X`, or
-    `-o ProxyCommand=ssh -W %h:%p X` (ValueError for another ProxyCommand).
-
-    ssh keeps the first value it obtains for an option, so the first one found wins;
-    `none` means none (ssh_config(5)).
-    """
-    for key, value in _options(args):
-        if key == "proxycommand":
-            return _proxy_command(value)
-        if key == "proxyjump":
-            return None if value.lower() == "none" or not value else _hops(value)
-    return None
-
-
-_HOP_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*):(.*)")
-
-
-def _hops(value: str) -> str:
-    """A ProxyJump value whose hops' ports are ports (ValueError naming the hop): a bad
-    one failed only when connecting, as an unexpected error."""
-    for hop in value.split(","):
-        hostport = hop.strip().rpartition("@")[2]
-        m = (
-            _HOP_PORT.fullmatch(hostport)
-            if hostport.count(":") == 1 or hostport.startswith("[")
-            else None
-        )
-        if m is not None and not (m.group(1).isdigit() and 1 <= int(m.group(1)) <= 65535):
-            raise ValueError(f"ProxyJump {hop.strip()!r}: expected a port from 1 to 65535")
-    return value
-
-
-def known_hosts_files(args: list[str]) -> str | None:
-    """`-o UserKnownHostsFile=...` of ssh arguments, each file `~`-expanded (ssh_config(5):
-    several files separated by whitespace, or `none`); None when not set."""
-    value = ssh_option(args, "UserKnownHostsFile")
-    if value is None or value.lower() == "none":
-        return value
-    return " ".join(os.path.expanduser(f) for f in value.split())
-
-
 def _last(vars_: Mapping[str, Any], *names: str) -> Any:
     """The value of the last of `names` that is set: Ansible's ssh plugin lets the later
     alias win (ansible_ssh_host over ansible_host)."""
@@ -368,6 +261,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         name=name,
         address=_last(vars_, "ansible_host", "ansible_ssh_host") or name,
         port=parse_port(port) if port is not None else 22,
+        port_given=port is not None,
         user=_last(vars_, "ansible_user", "ansible_ssh_user"),
         key_file=os.path.expanduser(key_file) if key_file is not None else None,
         connection=connection_kind(connection) if connection is not None else "ssh",

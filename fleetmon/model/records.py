@@ -103,6 +103,10 @@ class HostSpec:
     #: known_hosts file(s) for this host (whitespace-separated, or "none"), from
     #: `-o UserKnownHostsFile=` in its ssh args; None: the run-wide default.
     known_hosts: str | None = None
+    #: False when no ansible_port gave `port`: ssh_config's `Port` for the host then
+    #: decides, as for ssh (Ansible passes a port only when one is set), else 22. How the
+    #: port was had, not which: two specs of one port compare equal.
+    port_given: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
