@@ -63,6 +63,7 @@ async def _run(users: list[str], tmp_path: Path) -> tuple[list[RawResult], int]:
     kh.write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
     client_key = tmp_path / "id"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(client_key))
+    client_key.chmod(0o600)  # as ssh-keygen makes it: ssh refuses a key others may read
     hosts = [HostSpec(u, "127.0.0.1", port, u, str(client_key)) for u in users]
     opts = CollectOptions(interval_s=0.1, timeout_s=2.0, known_hosts=str(kh))
     try:
