@@ -174,12 +174,7 @@ def _attempt(
         try:
             response = client.send(request, stream=True)
             try:
-                if response.is_success:
-                    return response, ""
-                return (
-                    response,
-                    f"HTTP {response.status_code}: {_said(response, options.timeout_s)}",
-                )
+                said = "" if response.is_success else _said(response, options.timeout_s)
             finally:
                 response.close()
         except httpx.TimeoutException:
@@ -187,6 +182,8 @@ def _attempt(
         except httpx.TransportError as exc:
             if deadline.expired:
                 return None, f"no complete answer within {options.timeout_s:g} s"
-            return None, f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(
-                exc
-            )
+            why = f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(exc)
+            return None, why
+        if response.is_success:
+            return response, ""
+        return response, f"HTTP {response.status_code}: {said}"

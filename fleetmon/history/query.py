@@ -8,7 +8,6 @@ lookup per run or bucket), many by one scan of the time range.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
 from fleetmon.history.retention import first_t, floor, stored, table_first_t
-from fleetmon.history.store import History
+from fleetmon.history.store import History, file_size
 from fleetmon.model import MetricValue
 
 _SHIFT = schema.ENTITY_BITS
@@ -247,7 +246,7 @@ def pick_tier(hist: History, since_t: int, now_t: int) -> str:
 def status(hist: History) -> dict[str, object]:
     """Facts about the file: size, schema, runs, and each tier's rows and span."""
     conn = hist.conn
-    size = sum(_size(hist.path + suffix) for suffix in ("", "-wal"))
+    size = sum(file_size(hist.path + suffix) for suffix in ("", "-wal"))
     runs, first, last = conn.execute("SELECT count(*), min(t), max(t) FROM runs").fetchone()
     last_run = conn.execute(
         "SELECT started_at, hosts, collected, exit_code FROM runs ORDER BY t DESC LIMIT 1"
@@ -281,13 +280,6 @@ def status(hist: History) -> dict[str, object]:
         "tiers": tiers,
         "retention": stored(hist).text(),
     }
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
 
 
 def integrity(hist: History) -> str:

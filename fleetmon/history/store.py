@@ -114,7 +114,7 @@ def open_history(path: str, *, writable: bool) -> History:
         # A reader where it may not write (a read-only filesystem; root's history read by
         # another user): WAL's shared-memory file cannot be made there. With no writer's
         # -wal beside it, the file is all there is: read as immutable.
-        if _size(path + "-wal"):
+        if file_size(path + "-wal"):
             raise HistoryError(
                 f"history {path}: cannot open it: its folder is not writable here and a "
                 "writer's -wal file is beside it (read it as its owner, or once no run "
@@ -151,7 +151,8 @@ def _unwritable_place(path: str) -> bool:
     return not os.access(folder, os.W_OK) or not os.access(path, os.W_OK)
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """A file's size in bytes, 0 when it is not there (a history's -wal between runs)."""
     try:
         return os.stat(path).st_size
     except OSError:
