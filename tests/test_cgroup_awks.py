@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_containers import COUCHBASE, HEX, ID_CPU, plant
 
-from fleetmon.sources.cgroups import parse_cgroups
+from fleetmon.sources.cgrouplines import parse_cgroups
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS
 
 AWKS = {"mawk": ["mawk"], "busybox": ["busybox", "awk"]}
@@ -76,7 +76,7 @@ def test_every_awk_prints_the_same_lines(tmp_path: Path, name: str) -> None:
         for section in ("cgroup", "cgroup_mem"):
             text = run(cmds[section], roots / version, mine)
             assert text == run(cmds[section], roots / version, ref)
-            assert text.startswith(f"#cgroup {version}\n")
+            assert text.startswith(f"#cgroup columns {version}\n")
             found = parse_cgroups(text, section)
             assert found  # every container read, none of the service's files
             assert not any("cron" in path for path in found)
@@ -113,15 +113,18 @@ def test_a_file_that_cannot_be_read_costs_one_container(
     bad = f"system.slice/docker-{HEX}.scope" if version == "v2" else f"docker/{HEX}"
     _unreadable(root / ("" if version == "v2" else "memory") / bad / "memory.stat")
     text = run(cmds["cgroup_mem"], root, mine)
-    assert text.startswith(f"#cgroup {version}\n")  # the head first, whatever awk says
+    assert text.startswith(f"#cgroup columns {version}\n")  # the head first, whatever awk says
     found = parse_cgroups(text, "cgroup_mem")
     others = {k: v for k, v in healthy.items() if k != bad}
     assert others
     assert {k: v for k, v in found.items() if k != bad} == others
-    if name == "busybox":  # getline's -1: the file passed over, the rest of its line kept
+    if name == "busybox":  # getline's -1: the file passed over, the rest of its values kept
         assert "mem_anon" not in found[bad].values
         assert found[bad].values["mem_usage"] == healthy[bad].values["mem_usage"]
-    # mawk: the container whose file failed has no line (its own awk ended too).
+    else:  # mawk: the container whose file failed has no values (its own awk ended too)
+        assert bad not in found
+        # ... and the others came in blocks of their own, joined by the parser.
+        assert text.count("\nn 1\n") == len(others)
 
 
 def test_where_psi_is_off_no_cgroup_psi_file_is_read(tmp_path: Path) -> None:

@@ -1,16 +1,22 @@
 """Containers a column at a time (sources/ctrcolumns.py): the rows and VM figures the
-container-by-container way gives, to the last bit, and that way left to what it cannot take."""
+container-by-container way gives, to the last bit, and that way left to what it cannot take
+(containers started or gone between the sections, an older probe's lines)."""
 
 from __future__ import annotations
 
 import pytest
 from probetext import NONCE, section
 
-from fleetmon.sim.containers import render_counters, render_gauges, render_names, with_containers
+from fleetmon.sim.containers import (
+    as_columns,
+    render_counters,
+    render_gauges,
+    render_names,
+    with_containers,
+)
 from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sources import containers
 from fleetmon.sources.containers import CtrResult, compute_containers
-from fleetmon.sources.ctrcolumns import read_columns
 from fleetmon.sources.sections import ProbeOutput, split_output
 
 HEX = "0123456789abcdef" * 4
@@ -79,14 +85,20 @@ V2_DIRS = (
 
 
 def _v2(values: list[str]) -> str:
-    return "#cgroup v2\n" + "".join(f"{d}\t{v}\n" for d, v in zip(V2_DIRS, values, strict=True))
+    return as_columns(2, [f"{d}\t{v}" for d, v in zip(V2_DIRS, values, strict=True)])
 
 
 def _v1(*mounts: list[str]) -> str:
-    """v1 lines as the awk prints them: a mount's block after the other's."""
-    return "#cgroup v1\n" + "".join(
-        f"{d}\t{v}\n" for block in mounts for d, v in zip(V2_DIRS[:2], block, strict=True)
+    """v1 as the awk prints it: a mount's directories after the other's, one column entry
+    a container."""
+    return as_columns(
+        1, [f"{d}\t{v}" for block in mounts for d, v in zip(V2_DIRS[:2], block, strict=True)]
     )
+
+
+def _lines(values: list[str]) -> str:
+    """The lines of the probes before the columns (a raw folder saved then)."""
+    return "#cgroup v2\n" + "".join(f"{d}\t{v}\n" for d, v in zip(V2_DIRS, values, strict=True))
 
 
 CASES = {
@@ -112,6 +124,16 @@ CASES = {
         _v2(["np=2 nt=1 u=4"] * 5),
         _v2(["m=1"] * 5),
     ),
+    "cpuacct.usage on some, not on others: each container's own counter": (
+        _v2(["ca=1 u=1"] * 4 + ["u=1"]),
+        _v2(["ca=2 u=2"] * 4 + ["u=2"]),
+        _v2(["m=1"] * 5),
+    ),
+    "a value the awk would not print, of a key of a later probe": (
+        _v2(["u=1"] * 5),
+        _v2(["u=2"] * 4 + ["u=2 zz=x"]),
+        _v2(["m=1"] * 5),
+    ),
 }  # fmt: skip
 
 
@@ -133,16 +155,11 @@ def test_edges_a_column_at_a_time(monkeypatch: pytest.MonkeyPatch, case: str) ->
         # A container started between the samples: not in the first.
         (_v2(["u=1"] * 5).replace(f"docker-{OTHER}", f"docker-{'1' * 64}"), _v2(["u=2"] * 5),
          _v2(["m=1"] * 5)),
-        # Some lines with cpuacct.usage, some not: which CPU counter is a container's?
-        (_v2(["ca=1 u=1"] * 4 + ["u=1"]), _v2(["ca=2 u=2"] * 4 + ["u=2"]), _v2(["m=1"] * 5)),
-        # v1: a mount's lines of two layouts (a block of cpu/, then one of cpuacct/).
-        (_v1(["np=1", "np=1"], ["ca=1", "ca=1"]), _v1(["np=2 nt=1", "np=2"], ["ca=3", "ca=3"]),
-         _v1(["m=1", "m=1"])),
-        # A line the awk would not print: read token by token.
-        (_v2(["u=1"] * 5), _v2(["u=2"] * 4 + ["u=2 zz=x"]), _v2(["m=1"] * 5)),
         # The gauges in another order.
-        (_v2(["u=1"] * 5), _v2(["u=2"] * 5), "#cgroup v2\n" + "".join(
-            f"{d}\tm=1\n" for d in reversed(V2_DIRS))),
+        (_v2(["u=1"] * 5), _v2(["u=2"] * 5),
+         as_columns(2, [f"{d}\tm=1" for d in reversed(V2_DIRS)])),
+        # An older probe's lines (a raw folder saved then).
+        (_lines(["u=1"] * 5), _lines(["u=2"] * 5), _lines(["m=1 l=max"] * 5)),
     ],
 )  # fmt: skip
 def test_what_columns_do_not_take_goes_container_by_container(
@@ -154,20 +171,15 @@ def test_what_columns_do_not_take_goes_container_by_container(
     assert quick == slow
 
 
-def test_read_columns_blocks_of_mounts() -> None:
-    text = (
-        "#cgroup v1\n"
-        f"docker/{HEX}\tnp=1 nt=2\n"
-        f"docker/{OTHER}\tnp=3 nt=4\n"
-        f"docker/{HEX}\tca=5 np=9\n"  # the later mount's value of a key wins
-        f"docker/{OTHER}\tca=6 np=8\n"
-    )
-    cols = read_columns(text)
-    assert cols is not None
-    assert (cols.version, cols.paths) == (1, [f"docker/{HEX}", f"docker/{OTHER}"])
-    assert cols.values == {"np": [9, 8], "nt": [2, 4], "ca": [5, 6]}
-    assert read_columns(text.replace(f"docker/{OTHER}\tca", f"docker/{HEX}\tca")) is None
-    assert read_columns("#cgroup v2\n") is None
+def test_v1_mounts_of_two_layouts_a_column_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v1: a mount's directories (cpu/) with keys the other's (cpuacct/) lacks, merged by
+    the awk into one entry a container."""
+    c1 = _v1(["np=1", "np=1"], ["ca=1", "ca=1"])
+    out = _output(c1, _v1(["np=2 nt=1", "np=2"], ["ca=3", "ca=3"]), _v1(["m=1", "m=1"]))
+    assert containers._columns(out) is not None
+    quick, slow = _both(out, monkeypatch, 4, 1.0)
+    assert quick == slow
+    assert [r.metrics["ctr.cpu_pct"] for r in quick.rows] == [2e-07, 2e-07]
 
 
 def test_a_streamed_host_s_heads_are_made_again_for_new_names_or_version() -> None:

@@ -6,7 +6,7 @@ cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-
 Every running KVM guest has libvirt's machine cgroup beside them, containers or not
 (`machine.slice/machine-qemu\\x2d<id>\\x2d<name>.scope` on v2, `machine/qemu-<id>-<name>.
 libvirt-qemu` with cgroupfs on v1): its QEMU process's memory and I/O. The
-lines are what the probe's awk (sources/cgroups.py AWK_READ) prints of the files of the
+sections are what the probe's awk (sources/cgroups.py AWK_READ) prints of the files of the
 recorded trees (tests/data/couchbase-platform, tests/data/fleetmon-capture/
 cgroup-podman-v1-hybrid); the
 values are drawn from the seed. Counters grow with the host's uptime, so the rates between
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fleetmon.sim import render
 from fleetmon.sim.captures import Captures
 from fleetmon.sim.hosts import HostProfile
-from fleetmon.sources.cgroups import COMPACT_HEAD
+from fleetmon.sources.cgroups import COLUMNS_HEAD
 
 _ROLES = ("api", "web", "worker", "cache", "cron", "proxy", "db", "queue", "auth", "search")
 _MIB = 1 << 20
@@ -133,8 +133,25 @@ def vm_cgroups(cap: Captures, host: HostProfile, at: render.Moment) -> tuple[VmC
     return tuple(out)
 
 
-def _head(host: HostProfile) -> str:
-    return f"{COMPACT_HEAD}{2 if _v2(host) else 1}\n"
+def as_columns(version: int, lines: Sequence[str]) -> str:
+    """`<path>\t<key>=<value> ...` lines (a v1 container's mounts one each, in the order
+    the awk reads them) as AWK_READ prints them: its head, `n <count>`, the paths, then a
+    line a key (in the order the keys first come; `-` for a cgroup without it; a later
+    mount's value of a key winning)."""
+    at: dict[str, dict[str, str]] = {}
+    keys: dict[str, None] = {}
+    for line in lines:
+        path, _, rest = line.partition("\t")
+        values = at.setdefault(path, {})
+        for token in rest.split(" "):
+            key, _, value = token.partition("=")
+            values[key] = value
+            keys[key] = None
+    out = [f"{COLUMNS_HEAD}{version}"]
+    if at:
+        out += [f"n {len(at)}", *at]
+        out += [" ".join([key, *(v.get(key, "-") for v in at.values())]) for key in keys]
+    return "".join(f"{line}\n" for line in out)
 
 
 def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] = ()) -> str:
@@ -167,7 +184,7 @@ def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] 
             mounts[2].append(f"{vm.path}\tr={vm.read_bytes} w={vm.write_bytes}")
     # v1: the awk reads one mount's directories after the other's (sources/cgroups._dirs).
     lines += [line for m in mounts for line in m]
-    return _head(host) + "".join(f"{line}\n" for line in lines)
+    return as_columns(2 if _v2(host) else 1, lines)
 
 
 def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
@@ -205,7 +222,7 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
             )
             pids.append(f"{vm.path}\tp={vm.pids}")
     lines += pids
-    return _head(host) + "".join(f"{line}\n" for line in lines)
+    return as_columns(2 if _v2(host) else 1, lines)
 
 
 def psi_avg10(pct: float) -> str:

@@ -1,27 +1,36 @@
-"""Parse stage for container cgroups (pure): the cgroup sections of probes before AWK_READ.
+"""Parse stage for container cgroups (pure): a cgroup section, as AWK_READ's columns or
+as the probes before it printed it, as each cgroup's values.
 
-Those probes ran `grep -s -H -E RE <files>` under the cgroup root: one line per kept line
-of every file, `[./]<cgroup path>/<file>:<line>`, cgroup v1 paths starting with the
-controller's mount (`memory/docker/<id>/memory.stat`), which the parser strips. Raw folders
-saved then (`--save-raw`) and the captures made with them are read here; units as in
-sources/cgroups.py.
+The probes before AWK_READ's columns printed a line a cgroup, `<path>\t<key>=<value> ...`
+(read_compact); those before them ran `grep -s -H -E RE <files>` under the cgroup root:
+one line per kept line of every file, `[./]<cgroup path>/<file>:<line>`, cgroup v1 paths
+starting with the controller's mount (`memory/docker/<id>/memory.stat`), which the parser
+strips. Raw folders saved then (`--save-raw`) and the captures made with them are read
+here; units as in sources/cgroups.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
+from fleetmon.sources.cgroupcols import read_columns
 from fleetmon.sources.cgroups import (
+    COLUMNS_HEAD,
+    COMPACT_HEAD,
     COUNTER_FILES,
+    FILE_OF,
     GAUGE_FILES,
     KEYED_FIELDS,
     SHORT_OF,
     SINGLE_FIELDS,
+    SUMMED,
+    TOKENS,
     UNLIMITED,
     CgroupValues,
+    named,
 )
 
 #: cgroup v1 controller mounts as the first path component (`cpu,cpuacct` is one mount).
@@ -159,3 +168,96 @@ def compact(values: Mapping[str, int | None]) -> dict[str, int | None]:
         key, scale = SHORT_OF[field]
         out[key] = v if v is None or scale == 1 else v // scale
     return out
+
+
+def _tokens(rest: str, path: str, section: str) -> dict[str, int | None]:
+    """One line's `key=value` tokens, one by one: per-device sums added up, a limit of `max`
+    None, a key of a later probe kept when its value is a number and else passed over
+    (ProbeParseError naming the file when a known key's value is malformed)."""
+    values: dict[str, int | None] = {}
+    for token in rest.split(" "):
+        key, _, value = token.partition("=")
+        try:
+            if key in TOKENS:
+                values[key] = _number(value)
+            elif key in SUMMED:  # one device: a number; more: joined by +
+                values[key] = sum(_number(t) for t in value.split("+"))
+            elif key == "l":
+                values[key] = None if value == "max" else _number(value)
+            elif value.isdigit() and len(value) <= MAX_DIGITS:
+                values[key] = int(value)
+        except ValueError:
+            file = FILE_OF.get(key, "?")
+            raise ProbeParseError(
+                section, f"{file}: malformed value {token[:80]!r} of {path[:120]!r}"
+            ) from None
+    return values
+
+
+def read_compact(
+    text: str, section: str = "cgroup"
+) -> tuple[int, dict[str, dict[str, int | None]]]:
+    """The cgroup version and every cgroup's values by its path below the root, from the
+    lines of the probes before AWK_READ's columns (`<path>\t<key>=<value> ...`, a raw
+    folder saved then), keyed by the short keys in the files' own units (`u` and `tu` µs,
+    `ca` and `tn` ns; `l` None for no limit, a v1 limit at or above UNLIMITED as printed;
+    `r`, `w` summed over the devices). A v1 container's mounts give one line each, merged
+    here. Lines without a tab (a shell's error) are passed over; a malformed value of a
+    known key is a ProbeParseError naming its file (_tokens)."""
+    lines = text.split("\n")
+    version = 1 if lines[0] == COMPACT_HEAD + "1" else 2
+    paths: list[str] = []
+    lined: list[dict[str, int | None]] = []
+    for line in lines[1:]:
+        path, tab, rest = line.partition("\t")
+        if tab:
+            paths.append(path)
+            lined.append(_tokens(rest, path, section))
+    return version, _merged(paths, lined)
+
+
+def _merged(
+    paths: list[str], lined: Iterable[dict[str, int | None]]
+) -> dict[str, dict[str, int | None]]:
+    """Each line's values by its path, a path's later lines (a v1 container's next mounts)
+    merged in."""
+    found: dict[str, dict[str, int | None]] = {}
+    for path, values in zip(paths, lined, strict=True):
+        old = found.get(path)
+        if old is None:
+            found[path] = values
+        else:
+            old.update(values)
+    return found
+
+
+#: One cgroup's values by the awk's short keys, in the files' units (sources/cgroups.py).
+Values = Mapping[str, int | None]
+
+
+def section_values(text: str, section: str) -> tuple[dict[str, Values], dict[str, int]]:
+    """Each cgroup's values (short keys; no key for a value it lacks) and cgroup version,
+    by its path: from AWK_READ's columns, or an earlier probe's lines (a raw folder saved
+    then)."""
+    if text.startswith(COLUMNS_HEAD):
+        cols = read_columns(text, section)
+        values = cols.values.items()
+        found: dict[str, Values] = {
+            path: {k: v[i] for k, v in values if v[i] is not None}
+            for i, path in enumerate(cols.paths)
+        }
+        return found, dict.fromkeys(found, cols.version)
+    if not text or text.startswith(COMPACT_HEAD):
+        version, lined = read_compact(text, section)
+        return dict(lined), dict.fromkeys(lined, version)
+    parsed = parse_cgroup_lines(text, section)
+    return (
+        {path: compact(v.values) for path, v in parsed.items()},
+        {path: v.version for path, v in parsed.items()},
+    )
+
+
+def parse_cgroups(text: str, section: str = "cgroup") -> dict[str, CgroupValues]:
+    """Every cgroup's values by its path below the root, by field name (section_values)."""
+    found, versions = section_values(text, section)
+    return {k: CgroupValues(versions[k], named(v)) for k, v in found.items()}

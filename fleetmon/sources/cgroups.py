@@ -12,13 +12,9 @@ PSI totals in µs (Documentation/admin-guide/cgroup-v2.rst, cgroup-v1/{cpuacct,m
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 
-from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
 
 #: Files read at each of the two samples (counters), and once after the second (gauges;
@@ -77,26 +73,31 @@ _AWK_KEY = (
     " total_inactive_file i"
 )
 #: The reader, one awk: every container directory given (the shell's globs), every file of
-#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), the kept
-#: lines printed as one line per directory, `<path below the root>\t<key>=<value> ...`,
-#: as soon as the directory is read. POSIX awk only (mawk, gawk, busybox); values are
-#: copied as text, never computed (awk's numbers are doubles). Against a grep of every file
-#: with its path on each line (650 KB for 200 containers): one glob per directory, not per
-#: file, a sixth of the bytes, a token for the client to read where it read a line.
-#: io.stat and blkio give r=/w= with their devices' bytes joined by + (the parser sums
-#: them; blkio's `Total` line alone gives r=0 w=0: a cgroup without I/O says 0); a PSI
-#: line its avg10 x 100 (the dot of %lu.%02lu dropped, a value not of that form left as it
-#: is for the parser to refuse), as p<resource initial><some|full initial>; v2
-#: memory.stat stops at inactive_file (its
-#: third key of ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the
-#: path's first component, is dropped (one container's mounts give lines of one path,
-#: which the parser merges). mawk ends on a read error (exit 2; gawk and busybox pass the
-#: file over): find_command() then reads each directory again with an awk of its own. A
-#: tab or newline in a directory's name (an LXC container may be called anything) is
-#: printed as `?`: one line per directory. The section's first line, COMPACT_HEAD and the
+#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), and at its
+#: end the values as columns: `n <count>`, the cgroups' paths below the root one a line
+#: (those that gave a value; a tab or newline in a name, as an LXC container may be called
+#: anything, printed as `?`), then a line a key, `<key> <value> ...` in the paths' order
+#: (`-` where a cgroup has no such value). POSIX awk only (mawk, gawk, busybox); values are
+#: copied as text, never computed (awk's numbers are doubles); a blank in one made `_`, for
+#: the parser to refuse. Against a grep of every file with its path on each line (650 KB
+#: for 200 containers): one glob per directory, not per file, a sixth of the bytes, and a
+#: column the client converts with one C call where it read a line token by token (200
+#: containers: a tenth of the client's time). io.stat and blkio give r and w with their
+#: devices' bytes joined by + (the parser sums them; blkio's `Total` line alone gives 0: a
+#: cgroup without I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, a
+#: value not of that form left as it is for the parser to refuse), as p<resource
+#: initial><some|full initial>; v2 memory.stat stops at inactive_file (its third key of
+#: ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the path's first
+#: component, is dropped: a container's mounts give one column entry, a later mount's value
+#: of a key winning. mawk ends on a read error (exit 2; gawk and busybox pass the file
+#: over): find_command() then reads each directory again with an awk of its own (a block of
+#: columns each, which the parser joins). The section's first line, COLUMNS_HEAD and the
 #: version, is the shell's (so that an awk's error message never comes before it).
 AWK_READ = (
-    'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
+    "function put(k, v) { if (!(d in at)) { at[d] = ++np; pa[np] = d }"
+    r' if (!(k in seen)) { seen[k] = 1; ko[++nk] = k } if (v ~ /[ \t]/) gsub(/[ \t]/, "_", v);'
+    " val[at[d], k] = v }"
+    ' BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
     " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
     ' n = split("' + _AWK_KEY + '", a, " ");'
     " for (i = 1; i < n; i += 2) key[a[i]] = a[i + 1];"
@@ -105,23 +106,27 @@ AWK_READ = (
     " fs[m, ++nf[m]] = f }"
     ' for (k = 1; k < ARGC; k++) { p = ARGV[k]; m = ""; d = p;'
     ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1) }'
-    ' t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
-    ' if (f in one) { if ((getline l < g) > 0) t = t " " one[f] "=" l }'
+    r' gsub(/[\t\n]/, "?", d);'
+    ' for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
+    " if (f in one) { if ((getline l < g) > 0) put(one[f], l) }"
     ' else if (f ~ /pressure$/) { while ((getline l < g) > 0) { split(l, w, " ");'
     ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) sub(/[.]/, "", v);'
-    ' t = t " p" substr(f, 1, 1) substr(w[1], 1, 1) "=" v } }'
+    ' put("p" substr(f, 1, 1) substr(w[1], 1, 1), v) } }'
     ' else if (f == "io.stat" || f == "blkio.throttle.io_service_bytes") { rs = ""; ws = "";'
     ' z = 0; while ((getline l < g) > 0) { c = split(l, w, " ");'
     ' if (w[1] == "Total") z = 1; else if (w[2] == "Read") rs = rs "+" w[3];'
     ' else if (w[2] == "Write") ws = ws "+" w[3];'
     ' else for (i = 2; i <= c; i++) if (w[i] ~ /^rbytes=/) rs = rs "+" substr(w[i], 8);'
     ' else if (w[i] ~ /^wbytes=/) ws = ws "+" substr(w[i], 8) }'
-    ' if (rs != "" || ws != "") t = t " r=" (rs == "" ? 0 : substr(rs, 2)) " w="'
-    ' (ws == "" ? 0 : substr(ws, 2)); else if (z) t = t " r=0 w=0" }'
+    ' if (rs != "" || ws != "" || z) { put("r", rs == "" ? 0 : substr(rs, 2));'
+    ' put("w", ws == "" ? 0 : substr(ws, 2)) } }'
     ' else { while ((getline l < g) > 0) { i = index(l, " "); x = substr(l, 1, i - 1);'
-    ' if (x in key) { t = t " " key[x] "=" substr(l, i + 1);'
+    " if (x in key) { put(key[x], substr(l, i + 1));"
     ' if (x == "inactive_file" && !v1) break } } }'
-    r' close(g) } if (t != "") { gsub(/[\t\n]/, "?", d); print d "\t" substr(t, 2) } } }'
+    " close(g) } }"
+    ' if (!np) exit; print "n " np; for (c = 1; c <= np; c++) print pa[c];'
+    ' for (q = 1; q <= nk; q++) { x = ko[q]; printf "%s", x; for (c = 1; c <= np; c++)'
+    r' printf " %s", (((c, x) in val) ? val[c, x] : "-"); printf "\n" } }'
 )
 
 
@@ -161,7 +166,7 @@ def find_command(files: tuple[str, ...]) -> str:
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
         f" then v1=0; {_lists(files, False)}; set -- {_dirs(files, False)};"
         f" else v1=1; {_lists(files, True)}; set -- {_dirs(files, True)}; fi;{no_psi}"
-        f" echo \"{COMPACT_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
+        f" echo \"{COLUMNS_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
         ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>/dev/null; r=$?;'
         " if [ $r = 126 ]; then printf '%s\\0' \"$@\" |"
         ' xargs -0 awk -v v1=$v1 -v fl="$fl" "$a" 2>/dev/null;'
@@ -189,6 +194,8 @@ def _lists(files: tuple[str, ...], v1: bool) -> str:
 #: pass them in batches (E2BIG's strerror, as the shell printed it before xargs was used).
 TOO_MANY = "Argument list too long"
 
+#: A value of more than MAX_DIGITS digits is refused, as a host's garbled output.
+BOUND = 10**MAX_DIGITS
 #: Values at or above this are "no limit" (v1 prints PAGE_COUNTER_MAX pages in bytes).
 UNLIMITED = 1 << 62
 
@@ -202,7 +209,7 @@ class CgroupValues:
 
 
 #: The compact keys (AWK_READ) of one number -> (field, scale to ns, bytes or a count).
-_TOKENS = {
+TOKENS = {
     "u": ("cpu_ns", 1000), "ca": ("cpuacct_ns", 1), "np": ("nr_periods", 1),
     "nt": ("nr_throttled", 1), "tu": ("throttled_ns", 1000), "tn": ("throttled_ns", 1),
     "o": ("oom_kills", 1), "a": ("mem_anon", 1), "f": ("mem_file", 1),
@@ -213,16 +220,18 @@ _PSI = {
     f"p{res[0]}{kind[0]}": f"psi_{res}_{kind}_avg10_x100"
     for res in ("cpu", "memory", "io") for kind in ("some", "full")
 }  # fmt: skip
-_TOKENS |= {k: (v, 1) for k, v in _PSI.items()}
+TOKENS |= {k: (v, 1) for k, v in _PSI.items()}
 #: Per-device keys, summed over the devices.
-_SUMMED = {"r": "read_bytes", "w": "write_bytes"}
+SUMMED = {"r": "read_bytes", "w": "write_bytes"}
 #: The file each key came from, for error messages.
-_FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
+FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
     "ca": "cpuacct.usage", "o": "memory.events", "a": "memory.stat", "f": "memory.stat",
     "i": "memory.stat", "m": "memory.current", "p": "pids.current", "l": "memory.max",
     "r": "io.stat", "w": "io.stat",
 } | {k: f"{v.split('_')[1]}.pressure" for k, v in _PSI.items()}  # fmt: skip
-#: The first line of AWK_READ's output.
+#: The first line of AWK_READ's output (and of the probes' before it, whose awk printed a
+#: line a cgroup, `<path>\t<key>=<value> ...`: read_compact).
+COLUMNS_HEAD = "#cgroup columns v"
 COMPACT_HEAD = "#cgroup v"
 
 
@@ -234,158 +243,34 @@ def _pairs(table: str) -> dict[str, str]:
 #: A `key value` line's key (_AWK_KEY) -> (field, scale): what the awk's short key stands
 #: for (v1 memory.stat's total_ keys count the whole subtree and follow the local ones, so
 #: they win).
-KEYED_FIELDS = {key: _TOKENS[short] for key, short in _pairs(_AWK_KEY).items()}
+KEYED_FIELDS = {key: TOKENS[short] for key, short in _pairs(_AWK_KEY).items()}
 #: Single-number files (_AWK_ONE) -> field, the limit files apart (`max`, UNLIMITED).
-SINGLE_FIELDS = {f: _TOKENS[short][0] for f, short in _pairs(_AWK_ONE).items() if short != "l"}
-#: Field -> (short key, the scale of the short key's unit): _TOKENS, _SUMMED and the limit
+SINGLE_FIELDS = {f: TOKENS[short][0] for f, short in _pairs(_AWK_ONE).items() if short != "l"}
+#: Field -> (short key, the scale of the short key's unit): TOKENS, SUMMED and the limit
 #: read backwards; throttled_ns by v1's ns key (`tn`), not v2's µs one.
 SHORT_OF = (
-    {field: (short, scale) for short, (field, scale) in _TOKENS.items() if short != "tu"}
-    | {field: (short, 1) for short, field in _SUMMED.items()}
+    {field: (short, scale) for short, (field, scale) in TOKENS.items() if short != "tu"}
+    | {field: (short, 1) for short, field in SUMMED.items()}
     | {"mem_limit": ("l", 1)}
 )
 
 
-def _number(token: str) -> int:
-    if not token.isdigit() or len(token) > MAX_DIGITS:
+def number(token: str) -> int:
+    """A value's number: digits only, less than 10**MAX_DIGITS (ValueError else)."""
+    if not token.isdigit() or int(token) >= BOUND:
         raise ValueError(token)
     return int(token)
-
-
-#: A line as AWK_READ prints it: `key=digits`, a summed key's `digits+digits...`, `l=max`.
-_NUM = f"[0-9]{{1,{MAX_DIGITS}}}"
-_TOKEN = rf"(?:[a-z]+={_NUM}|[rw]={_NUM}(?:\+{_NUM})+|l=max)"
-_PLAIN_RE = re.compile(rf"{_TOKEN}(?: {_TOKEN})*")
-
-
-def _plain_value(value: str) -> int | None:
-    """A value of a _PLAIN_RE line: a number, a sum, or None for `max`."""
-    return None if value == "max" else sum(map(int, value.split("+")))
-
-
-def _values(numbers: list[str], joined: str) -> list[int | None]:
-    """The values of _PLAIN_RE lines (`joined`): the numbers converted by one map, then the
-    sums and `max` (no memory limit: most containers) put in their places."""
-    special: list[int] = []
-    if "+" in joined:  # a sum: any value may be one
-        special = [i for i, n in enumerate(numbers) if not n.isdigit()]
-    elif "=max" in joined:  # found by list.index, at C speed
-        with contextlib.suppress(ValueError):
-            while True:
-                special.append(numbers.index("max", special[-1] + 1 if special else 0))
-    plain = numbers.copy() if special else numbers
-    for i in special:
-        plain[i] = "0"
-    ints: list[int | None] = list(map(int, plain))
-    for i in special:
-        ints[i] = _plain_value(numbers[i])
-    return ints
-
-
-def _tokens(rest: str, path: str, section: str) -> dict[str, int | None]:
-    """One line's `key=value` tokens, one by one: per-device sums added up, a limit of `max`
-    None, a key of a later probe kept when its value is a number and else passed over
-    (ProbeParseError naming the file when a known key's value is malformed)."""
-    values: dict[str, int | None] = {}
-    for token in rest.split(" "):
-        key, _, value = token.partition("=")
-        try:
-            if key in _TOKENS:
-                values[key] = _number(value)
-            elif key in _SUMMED:  # one device: a number; more: joined by +
-                values[key] = sum(_number(t) for t in value.split("+"))
-            elif key == "l":
-                values[key] = None if value == "max" else _number(value)
-            elif value.isdigit() and len(value) <= MAX_DIGITS:
-                values[key] = int(value)
-        except ValueError:
-            file = _FILE_OF.get(key, "?")
-            raise ProbeParseError(
-                section, f"{file}: malformed value {token[:80]!r} of {path[:120]!r}"
-            ) from None
-    return values
-
-
-def read_compact(
-    text: str, section: str = "cgroup", fast: bool = True
-) -> tuple[int, dict[str, dict[str, int | None]]]:
-    """The cgroup version and every cgroup's values by its path below the root, from
-    AWK_READ's lines, keyed by its short keys in the files' own units (`u` and `tu` µs,
-    `ca` and `tn` ns; `l` None for no limit, a v1 limit at or above UNLIMITED as printed;
-    `r`, `w` summed over the devices). A v1 container's mounts give one line each, merged
-    here. Lines without a tab (a shell's error) are passed over.
-
-    When every line is as the awk prints it (_PLAIN_RE, one match over them all), the
-    section's tokens are split and converted at once, by C calls (200 containers: half the
-    time of a line at a time); else each line token by token (_tokens), which refuses what
-    is malformed. `fast=False` always takes the slow way (the tests compare the two)."""
-    lines = text.split("\n")
-    version = 1 if lines[0] == COMPACT_HEAD + "1" else 2
-    paths, rests = cgroup_lines(lines)
-    split = plain_tokens(rests) if fast else None
-    if split is None:
-        lined = (_tokens(rest, path, section) for path, rest in zip(paths, rests, strict=True))
-        return version, _merged(paths, lined)
-    keys, ints, ends = split
-    spans = zip([0, *ends[:-1]], ends, strict=True)
-    return version, _merged(paths, (dict(zip(keys[a:b], ints[a:b], strict=True)) for a, b in spans))
-
-
-def cgroup_lines(lines: list[str]) -> tuple[list[str], list[str]]:
-    """The paths and the `key=value` texts of AWK_READ's lines with a tab (the first line,
-    its head, apart)."""
-    paths: list[str] = []
-    rests: list[str] = []
-    for line in lines[1:]:
-        path, tab, rest = line.partition("\t")
-        if tab:
-            paths.append(path)
-            rests.append(rest)
-    return paths, rests
-
-
-def plain_tokens(rests: list[str]) -> tuple[list[str], list[int | None], list[int]] | None:
-    """Every line's keys and values at once, and where each line's end: None unless every
-    line is as the awk prints it (_PLAIN_RE, one match over them all)."""
-    joined = " ".join(rests)
-    if _PLAIN_RE.fullmatch(joined) is None:
-        return None
-    # One `=` a token: the keys and values alternate.
-    flat = joined.replace(" ", "=").split("=")
-    ends = list(accumulate(rest.count("=") for rest in rests))
-    return flat[0::2], _values(flat[1::2], joined), ends
-
-
-def _merged(
-    paths: list[str], lined: Iterable[dict[str, int | None]]
-) -> dict[str, dict[str, int | None]]:
-    """Each line's values by its path, a path's later lines (a v1 container's next mounts)
-    merged in."""
-    found: dict[str, dict[str, int | None]] = {}
-    for path, values in zip(paths, lined, strict=True):
-        old = found.get(path)
-        if old is None:
-            found[path] = values
-        else:
-            old.update(values)
-    return found
 
 
 def named(values: Mapping[str, int | None]) -> dict[str, int | None]:
     """read_compact's values of one cgroup by field name, in ns, bytes or counts."""
     out: dict[str, int | None] = {}
     for key, v in values.items():
-        hit = _TOKENS.get(key)
+        hit = TOKENS.get(key)
         if hit is not None and v is not None:
             out[hit[0]] = v * hit[1]
-        elif key in _SUMMED:
-            out[_SUMMED[key]] = v
+        elif key in SUMMED:
+            out[SUMMED[key]] = v
         elif key == "l":
             out["mem_limit"] = None if v is None or v >= UNLIMITED else v
     return out
-
-
-def parse_cgroups(text: str, section: str = "cgroup") -> dict[str, CgroupValues]:
-    """Every cgroup's values by its path below the root, by field name (read_compact)."""
-    version, found = read_compact(text, section)
-    return {k: CgroupValues(version, named(v)) for k, v in found.items()}

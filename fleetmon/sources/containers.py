@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from fleetmon.model import MetricValue, Row
-from fleetmon.sources.cgrouplines import compact, parse_cgroup_lines
-from fleetmon.sources.cgroups import COMPACT_HEAD, TOO_MANY, UNLIMITED, read_compact
-from fleetmon.sources.ctrcolumns import METRICS, Columns, metric_columns, read_columns
+from fleetmon.sources.cgroupcols import Columns, read_columns
+from fleetmon.sources.cgrouplines import Values, section_values
+from fleetmon.sources.cgroups import COLUMNS_HEAD, TOO_MANY, UNLIMITED
+from fleetmon.sources.ctrcolumns import METRICS, metric_columns
 from fleetmon.sources.ctrnames import name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
@@ -30,8 +31,6 @@ class CtrResult:
     notes: tuple[str, ...] = ()
 
 
-#: One cgroup's values by read_compact's short keys, in the files' units (sources/cgroups.py).
-Values = Mapping[str, int | None]
 _EMPTY: Values = {}
 _NAME = attrgetter("name")
 
@@ -101,10 +100,10 @@ def _vm_metrics(v1: Values, v2: Values, g: Values, dt: float | None) -> dict[str
     }
 
 
-def _labels(ident: Ident, version: int) -> dict[str, str]:
+def _labels(ident: Ident, version: str) -> dict[str, str]:
     # Not the cgroup path: runtime and id name it, and 200 containers' paths would be a
     # fifth of a host's JSON.
-    labels = {"runtime": ident.kind, "id": ident.id, "cgroup": f"v{version}"}
+    labels = {"runtime": ident.kind, "id": ident.id, "cgroup": version}
     if ident.pod:
         labels["pod"] = ident.pod
     if ident.qos:
@@ -112,25 +111,9 @@ def _labels(ident: Ident, version: int) -> dict[str, str]:
     return labels
 
 
-#: Each cgroup's values and cgroup version, by its path.
-_Section = tuple[Mapping[str, Values], Mapping[str, int]]
-
-
-def _parse(text: str, section: str) -> _Section:
-    """The probe's awk lines, or an earlier probe's grep lines (a raw folder saved then)."""
-    if not text or text.startswith(COMPACT_HEAD):
-        version, found = read_compact(text, section)
-        return found, dict.fromkeys(found, version)
-    parsed = parse_cgroup_lines(text, section)
-    return (
-        {path: compact(v.values) for path, v in parsed.items()},
-        {path: v.version for path, v in parsed.items()},
-    )
-
-
-def _sections(out: ProbeOutput) -> tuple[_Section, ...]:
+def _sections(out: ProbeOutput) -> tuple[tuple[dict[str, Values], dict[str, int]], ...]:
     return tuple(
-        _parse(out.text(sample, name) or "", name)
+        section_values(out.text(sample, name) or "", name)
         for sample, name in ((1, "cgroup"), (2, "cgroup"), (0, "cgroup_mem"))
     )
 
@@ -168,7 +151,7 @@ def compute_containers(
         name = names(ident.id) or ident.name or ident.id[:12]
         metrics = container_metrics(s1, s2 or _EMPTY, g, host_cpus, interval_s)
         version = v2[path] if s2 is not None else vg[path]
-        rows.append(Row(name, metrics, _labels(ident, version)))
+        rows.append(Row(name, metrics, _labels(ident, f"v{version}")))
     rows = _unique(rows)
     notes = (
         (f"{started} container(s) started between the two samples: no rates for them",)
@@ -203,9 +186,9 @@ def _no_names(cid: str) -> str | None:
 
 
 def _columns_of(text: str) -> Columns | None:
-    """read_columns of the probe's awk lines (None for an older probe's grep lines). Shared
+    """read_columns of the probe's awk columns (None for an older probe's lines). Shared
     between pairs by the memo: never modified."""
-    return read_columns(text) if text.startswith(COMPACT_HEAD) else None
+    return read_columns(text) if text.startswith(COLUMNS_HEAD) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,21 +217,16 @@ class _Gauges:
         """The rows' heads (made once for a lookup and version, then kept)."""
         if self.heads and self.heads[0][0] is names and self.heads[0][1] == version:
             return self.heads[0][2]
-        rows: list[Row] = []
-        at: list[int] = []
-        vms: list[tuple[int, str]] = []
-        for i in self.order:
-            ident = self.idents[i]
-            if ident is None:
-                continue
-            if ident.kind == "qemu":
-                vms.append((i, ident.id))
-                continue
-            at.append(i)
-            rows.append(Row(names(ident.id) or ident.name or ident.id[:12], {},
-                            _labels(ident, version)))  # fmt: skip
-        by_name = sorted(zip(_unique(rows), at, strict=True), key=lambda p: p[0].name)
-        heads = _Heads(tuple((i, r.name, r.labels) for r, i in by_name), tuple(vms))
+        kept = [(i, d) for i in self.order if (d := self.idents[i]) is not None]
+        ctrs = [(i, d) for i, d in kept if d.kind != "qemu"]
+        named = _unique_names([names(d.id) or d.name or d.id[:12] for _i, d in ctrs],
+                              [d.id for _i, d in ctrs])  # fmt: skip
+        ver = f"v{version}"
+        heads = _Heads(
+            tuple((ctrs[k][0], named[k], _labels(ctrs[k][1], ver))
+                  for k in sorted(range(len(named)), key=named.__getitem__)),
+            tuple((i, d.id) for i, d in kept if d.kind == "qemu"),
+        )  # fmt: skip
         self.heads[:] = [(names, version, heads)]
         return heads
 
@@ -291,12 +269,17 @@ def _from_columns(
 
 def _unique(rows: list[Row]) -> list[Row]:
     """Two containers of one name (two runtimes): each named with its short id too."""
-    if len(set(map(_NAME, rows))) == len(rows):
-        return rows
-    seen: dict[str, int] = {}
-    for r in rows:
-        seen[r.name] = seen.get(r.name, 0) + 1
+    named = _unique_names([r.name for r in rows], [r.labels["id"] for r in rows])
     return [
-        Row(f"{r.name} ({r.labels['id'][:12]})", r.metrics, r.labels) if seen[r.name] > 1 else r
-        for r in rows
+        r if r.name == n else Row(n, r.metrics, r.labels) for r, n in zip(rows, named, strict=True)
     ]
+
+
+def _unique_names(names: list[str], ids: list[str]) -> list[str]:
+    """The names, those of two containers or more each with its short id too."""
+    if len(set(names)) == len(names):
+        return names
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    return [f"{n} ({i[:12]})" if seen[n] > 1 else n for n, i in zip(names, ids, strict=True)]

@@ -45,6 +45,9 @@ def parse_names(text: str) -> dict[str, str]:
     kubelet's log links (`<namespace>/<pod>/<container>`, as unique as a host's rows must
     be: pod names repeat across namespaces, a StatefulSet's `db-0`); a link cut at 255
     bytes gives its id's prefix (name_lookup finds it)."""
+    one = _ONE_KIND.get(_kinds(text))
+    if one is not None:  # one runtime's lines: one C call
+        return dict(one.findall(text))
     names: dict[str, str] = {}
     for line in text.splitlines():
         m = _DOCKER_NAME_RE.search(line)
@@ -58,6 +61,26 @@ def parse_names(text: str) -> dict[str, str]:
         for pm in _PODMAN_NAME_RE.finditer(line):
             names[pm.group(1)] = pm.group(2)
     return names
+
+
+#: The docker and podman patterns over a whole section (its lines split at `\n` only).
+_ONE_KIND = {
+    kind: re.compile(pattern.pattern.replace('[^"]*', '[^"\n]*'), re.MULTILINE)
+    for kind, pattern in (("docker", _DOCKER_NAME_RE), ("podman", _PODMAN_NAME_RE))
+}
+#: What else than `\n` str.splitlines ends a line at, in ASCII.
+_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _kinds(text: str) -> str:
+    """`docker` or `podman` when the section has only that runtime's lines (no kubelet
+    link, nothing that ends a line but `\n`): read by one pattern over the whole section,
+    as parse_names reads it line by line; else ``."""
+    if "/var/log/containers/" in text or not text.isascii() or any(b in text for b in _BREAKS):
+        return ""
+    if '"names":[' not in text:
+        return "docker"
+    return "" if "config.v2.json" in text else "podman"
 
 
 def name_lookup(names: Mapping[str, str]) -> Callable[[str], str | None]:
