@@ -178,22 +178,20 @@ def test_devices_add_up_and_blkio_total_alone_is_zero(tmp_path: Path) -> None:
     }
 
 
-def test_a_tab_or_newline_in_a_cgroup_name_keeps_one_line_per_path(tmp_path: Path) -> None:
+def test_a_tab_or_newline_in_a_cgroup_name_keeps_one_line_per_container(tmp_path: Path) -> None:
     """An LXC container may be called anything: its directory's tab and newline are
-    printed as `?`, so a name cannot split its line or fake another container's values."""
+    printed as `?`, so a name cannot split a line or fake another container's values."""
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
     plant(tmp_path, "lxc.payload.we\nird\tm=1 p=999", v2)
     plant(tmp_path, f"system.slice/docker-{HEX}.scope", v2)
     text = read_tree(tmp_path, "cgroup_mem")
     lines = text.splitlines()
-    # The head, the count, a line a container's path, then a line a key (the gauges' 13).
-    assert lines[1] == "n 2"
-    assert sorted(lines[2:4]) == [
-        "lxc.payload.we?ird?m=1 p=999",
-        f"system.slice/docker-{HEX}.scope",
-    ]
-    assert len(lines) == 4 + 13
+    # The head, the keys' line, and a line a container (its path, a tab, its values).
+    assert len(lines) == 4
+    assert sorted(line.split("\t")[0] for line in lines[2:]) == [
+        "lxc.payload.we?ird?m=1 p=999", f"system.slice/docker-{HEX}.scope",
+    ]  # fmt: skip
     found = parse_cgroups(text)
     assert set(found) == {"lxc.payload.we?ird?m=1 p=999", f"system.slice/docker-{HEX}.scope"}
     assert all(v.values["pids"] == 14 for v in found.values())
@@ -568,10 +566,9 @@ def test_past_arg_max_xargs_passes_the_directories_in_batches(tmp_path: Path) ->
     assert "Argument list too long" not in proc.stdout
     found = parse_cgroups(proc.stdout)
     assert len(found) == 1600
-    # In the directories' order, a block of columns an awk that xargs started.
-    blocks = proc.stdout.split("\nn ")[1:]
-    assert len(blocks) > 1
-    paths = [p for b in blocks for p in b.split("\n")[1 : 1 + int(b.split("\n")[0])]]
+    # In the directories' order; an awk a batch, each printing its keys' line first.
+    assert proc.stdout.count("#k ") > 1
+    paths = [line.split("\t")[0] for line in proc.stdout.splitlines() if "\t" in line]
     assert paths == sorted(paths) == list(found)
     assert {dict(v.values)["pids"] for v in found.values()} == set(range(1600))
 

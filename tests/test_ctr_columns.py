@@ -8,7 +8,7 @@ import pytest
 from probetext import NONCE, section
 
 from fleetmon.sim.containers import (
-    as_columns,
+    as_keyed,
     render_counters,
     render_gauges,
     render_names,
@@ -85,13 +85,13 @@ V2_DIRS = (
 
 
 def _v2(values: list[str]) -> str:
-    return as_columns(2, [f"{d}\t{v}" for d, v in zip(V2_DIRS, values, strict=True)])
+    return as_keyed(2, [f"{d}\t{v}" for d, v in zip(V2_DIRS, values, strict=True)])
 
 
 def _v1(*mounts: list[str]) -> str:
     """v1 as the awk prints it: a mount's directories after the other's, one column entry
     a container."""
-    return as_columns(
+    return as_keyed(
         1, [f"{d}\t{v}" for block in mounts for d, v in zip(V2_DIRS[:2], block, strict=True)]
     )
 
@@ -157,7 +157,7 @@ def test_edges_a_column_at_a_time(monkeypatch: pytest.MonkeyPatch, case: str) ->
          _v2(["m=1"] * 5)),
         # The gauges in another order.
         (_v2(["u=1"] * 5), _v2(["u=2"] * 5),
-         as_columns(2, [f"{d}\tm=1" for d in reversed(V2_DIRS)])),
+         as_keyed(2, [f"{d}\tm=1" for d in reversed(V2_DIRS)])),
         # An older probe's lines (a raw folder saved then).
         (_lines(["u=1"] * 5), _lines(["u=2"] * 5), _lines(["m=1 l=max"] * 5)),
     ],

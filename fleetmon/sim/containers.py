@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fleetmon.sim import render
 from fleetmon.sim.captures import Captures
 from fleetmon.sim.hosts import HostProfile
-from fleetmon.sources.cgroups import COLUMNS_HEAD
+from fleetmon.sources.cgroups import KEYED_HEAD
 
 _ROLES = ("api", "web", "worker", "cache", "cron", "proxy", "db", "queue", "auth", "search")
 _MIB = 1 << 20
@@ -133,24 +133,19 @@ def vm_cgroups(cap: Captures, host: HostProfile, at: render.Moment) -> tuple[VmC
     return tuple(out)
 
 
-def as_columns(version: int, lines: Sequence[str]) -> str:
+def as_keyed(version: int, lines: Sequence[str]) -> str:
     """`<path>\t<key>=<value> ...` lines (a v1 container's mounts one each, in the order
-    the awk reads them) as AWK_READ prints them: its head, `n <count>`, the paths, then a
-    line a key (in the order the keys first come; `-` for a cgroup without it; a later
-    mount's value of a key winning)."""
-    at: dict[str, dict[str, str]] = {}
-    keys: dict[str, None] = {}
+    the awk reads them) as AWK_READ prints them: its head, then each line's values, after
+    a line of its keys when they are not those of the line before."""
+    out = [f"{KEYED_HEAD}{version}"]
+    before: list[str] = []
     for line in lines:
         path, _, rest = line.partition("\t")
-        values = at.setdefault(path, {})
-        for token in rest.split(" "):
-            key, _, value = token.partition("=")
-            values[key] = value
-            keys[key] = None
-    out = [f"{COLUMNS_HEAD}{version}"]
-    if at:
-        out += [f"n {len(at)}", *at]
-        out += [" ".join([key, *(v.get(key, "-") for v in at.values())]) for key in keys]
+        keys, values = zip(*(token.partition("=")[::2] for token in rest.split(" ")), strict=True)
+        if list(keys) != before:
+            before = list(keys)
+            out.append("#k " + " ".join(keys))
+        out.append(f"{path}\t{' '.join(values)}")
     return "".join(f"{line}\n" for line in out)
 
 
@@ -184,7 +179,7 @@ def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] 
             mounts[2].append(f"{vm.path}\tr={vm.read_bytes} w={vm.write_bytes}")
     # v1: the awk reads one mount's directories after the other's (sources/cgroups._dirs).
     lines += [line for m in mounts for line in m]
-    return as_columns(2 if _v2(host) else 1, lines)
+    return as_keyed(2 if _v2(host) else 1, lines)
 
 
 def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
@@ -222,7 +217,7 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
             )
             pids.append(f"{vm.path}\tp={vm.pids}")
     lines += pids
-    return as_columns(2 if _v2(host) else 1, lines)
+    return as_keyed(2 if _v2(host) else 1, lines)
 
 
 def psi_avg10(pct: float) -> str:

@@ -1,21 +1,23 @@
 """Parse stage for container cgroups (pure): the probe's cgroup sections as columns.
 
-AWK_READ (sources/cgroups.py) prints, after its head, `n <count>`, the cgroups' paths one a
-line, then a line a key, `<key> <value> ...` in the paths' order (`-` where a cgroup has no
-such value). A column of plain numbers is converted by one C call (200 containers: a
-column in some 40 µs here, where the lines of the probes before cost a token at a time).
+AWK_READ (sources/cgroups.py) prints, after its head, runs of lines: a line of keys,
+`#k <key> <key> ...`, then a line a cgroup, `<path>\t<value> <value> ...`, each with a value
+of each key in their order (the usual host: one run for the whole section; cgroup v1: one a
+mount, of the same paths). A run is split at once and a key's values taken by one slice,
+converted by one C call when they are plain numbers (200 containers: a column in some 40 µs
+here, where the lines of the probes before were read a token at a time).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import cast
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
-from fleetmon.sources.cgroups import BOUND, COLUMNS_HEAD, FILE_OF, SUMMED, number
+from fleetmon.sources.cgroups import BOUND, FILE_OF, KEYED_HEAD, SUMMED, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,70 +32,78 @@ class Columns:
     values: dict[str, list[int | None]]
 
 
-def read_columns(text: str, section: str = "cgroup") -> Columns:
-    """AWK_READ's columns (the section starts with COLUMNS_HEAD). Its blocks (xargs's
-    batches past ARG_MAX, mawk's re-read of each directory) are joined by path, a later
-    block's value of a key winning; a line of neither (a shell's message) is passed over.
-    ProbeParseError, naming the file, for a malformed value of a known key or a block cut
-    short; a key of a later probe is kept when its values are numbers."""
-    lines = text.split("\n")
-    version = 1 if lines[0] == COLUMNS_HEAD + "1" else 2
-    blocks = list(_blocks(lines, section))
-    if not blocks:
-        return Columns(version, [], {})
-    if len(blocks) == 1 and len(set(blocks[0][0])) == len(blocks[0][0]):
-        return Columns(version, *blocks[0])
-    return Columns(version, *_joined(blocks))
-
-
+_Run = tuple[list[str], dict[str, list[int | None]]]
+#: A key is the awk's: lowercase letters (a key of another form is passed over).
 _KEY_RE = re.compile("[a-z]{1,8}")
-_Block = tuple[list[str], dict[str, list[int | None]]]
+#: What a plain number is made of (bytes.translate deletes them: nothing left).
+_DIGITS = b"0123456789"
 
 
-def _blocks(lines: list[str], section: str) -> Iterator[_Block]:
-    """Each `n <count>` block's paths and columns."""
-    i, end = 1, len(lines)
-    while i < end:
-        head = lines[i]
-        i += 1
-        if not head.startswith("n "):
-            continue
-        if not head[2:].isdigit() or len(head) > 12:
-            raise ProbeParseError(section, f"malformed count of cgroups {head[:40]!r}")
-        paths = lines[i : i + int(head[2:])]
-        i += len(paths)
-        if len(paths) < int(head[2:]) or not all(paths):
-            got = paths.index("") if "" in paths else len(paths)
-            raise ProbeParseError(section, f"cgroup paths cut short: {got} of {head[2:]}")
-        columns: dict[str, list[int | None]] = {}
-        while i < end and lines[i] and not lines[i].startswith("n "):
-            key, _, rest = lines[i].partition(" ")
-            # A key is the awk's: lowercase letters (else a shell's message, passed over).
-            column = _column(key, rest, paths, section) if _KEY_RE.fullmatch(key) else None
-            if column is not None:
-                columns[key] = column
-            i += 1
-        yield paths, columns
+def read_columns(text: str, section: str = "cgroup") -> Columns:
+    """AWK_READ's lines as columns (the section starts with KEYED_HEAD). Runs of the same
+    paths (a v1 container's mounts) are merged, a later run's value of a key winning; else
+    joined by path, None where a cgroup has no value of a key. Lines before the first keys
+    and lines without a tab (a shell's message) are passed over. ProbeParseError, naming
+    the file or the path, for a malformed value of a known key or a line of more or fewer
+    values than keys; a key of a later probe is kept when its values are numbers."""
+    head, _, body = text.partition("\n")
+    version = 1 if head == KEYED_HEAD + "1" else 2
+    runs = [r for r in map(_run, ("\n" + body).split("\n#k ")[1:], repeat(section)) if r[0]]
+    if not runs:
+        return Columns(version, [], {})
+    paths = runs[0][0]
+    if all(r[0] == paths for r in runs) and len(set(paths)) == len(paths):
+        merged: dict[str, list[int | None]] = {}
+        for _paths, columns in runs:
+            merged |= columns
+        return Columns(version, paths, merged)
+    return Columns(version, *_joined(runs))
 
 
-def _column(key: str, rest: str, paths: list[str], section: str) -> list[int | None] | None:
-    """One key's values: numbers converted by one C call; `-` (a cgroup without the
-    key) and `l`'s `max` None, `r`/`w` sums added up, the rest checked in a few C calls
-    (_quick); else one by one, to name what is malformed. None for a key of a later probe
-    whose values are not numbers (passed over)."""
-    file = FILE_OF.get(key, "?")
-    values = rest.split(" ")
-    if len(values) != len(paths):
+def _run(chunk: str, section: str) -> _Run:
+    """One run's paths and columns: its keys' line, then its cgroups' lines."""
+    keys_line, _, text = chunk.partition("\n")
+    keys = keys_line.split(" ")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    parts = "\t".join(lines).split("\t")
+    if len(parts) != 2 * len(lines):  # a line without a tab, or with two: one at a time
+        split = [line.partition("\t") for line in lines]
+        parts = [p for path, tab, rest in split if tab for p in (path, rest)]
+    paths, rests = parts[0::2], parts[1::2]
+    width = len(keys)
+    if {*map(str.count, rests, repeat(" "))} - {width - 1}:
+        bad = next(i for i, r in enumerate(rests) if r.count(" ") != width - 1)
         raise ProbeParseError(
-            section, f"{file}: {len(values)} values of {key!r} for {len(paths)} cgroups"
+            section,
+            f"{rests[bad].count(' ') + 1} values for {width} keys of {paths[bad][:120]!r}",
         )
-    if not rest.encode().translate(None, _DIGITS_SPACE) and "" not in values:
-        ints = list(map(int, values))
-        if max(ints) < BOUND:
-            return cast(list[int | None], ints)
+    flat = " ".join(rests).split(" ")
+    columns: dict[str, list[int | None]] = {}
+    for j, key in enumerate(keys):
+        column = _column(key, flat[j::width], paths, section) if _KEY_RE.fullmatch(key) else None
+        if column is not None:
+            columns[key] = column
+    return paths, columns
+
+
+def _column(key: str, values: list[str], paths: list[str], section: str) -> list[int | None] | None:
+    """One key's values: plain numbers converted by one C call; `l`'s `max` (None) and
+    `r`/`w` sums (added up) checked in a few (_quick); else one by one, to name what is
+    malformed. None for a key of a later probe whose values are not numbers (passed over)."""
+    if not "".join(values).encode().translate(None, _DIGITS):
+        try:
+            ints = list(map(int, values))
+        except ValueError:  # an empty value
+            pass
+        else:
+            if max(ints) < BOUND:
+                return cast(list[int | None], ints)
     quick = _quick(key, values)
     if quick is not None:
         return quick
+    file = FILE_OF.get(key, "?")
     out: list[int | None] = []
     for path, value in zip(paths, values, strict=True):
         try:
@@ -107,48 +117,43 @@ def _column(key: str, rest: str, paths: list[str], section: str) -> list[int | N
     return out
 
 
-_NONE_OF = {"l": ("-", "max")}
-#: What a column of plain numbers is made of (bytes.translate deletes them: nothing left).
-_DIGITS_SPACE = b"0123456789 "
-
-
 def _quick(key: str, values: list[str]) -> list[int | None] | None:
-    """A column with `-`, `max` or sums, when every other value (every sum's every part) is
-    a plain number of at most MAX_DIGITS digits; else None."""
-    nones = _NONE_OF.get(key, ("-",))
+    """A column of `l` with `max`, or of `r`/`w` with sums, when every other value (every
+    sum's every part) is a plain number of at most MAX_DIGITS digits; else None."""
+    nones = ("max",) if key == "l" else ()
     kept = [v for v in values if v not in nones]
     summed = key in SUMMED
     parts = "+".join(kept).split("+") if summed else kept
-    if "" in parts or "".join(parts).encode().translate(None, _DIGITS_SPACE):
+    if "" in parts or "".join(parts).encode().translate(None, _DIGITS):
         return None
     if parts and len(max(parts, key=len)) > MAX_DIGITS:
         return None
     if summed:
-        return [None if v in nones else sum(map(int, v.split("+"))) for v in values]
+        return [sum(map(int, v.split("+"))) for v in values]
     return [None if v in nones else int(v) for v in values]
 
 
 def _value(key: str, value: str) -> int | None:
-    if value == "-" or (value == "max" and key == "l"):
+    if value == "max" and key == "l":
         return None
     if key in SUMMED:  # one device: a number; more: joined by +
         return sum(number(t) for t in value.split("+"))
     return number(value)
 
 
-def _joined(blocks: list[_Block]) -> tuple[list[str], dict[str, list[int | None]]]:
-    """Blocks' columns joined by path (in the order the paths first come)."""
+def _joined(runs: list[_Run]) -> tuple[list[str], dict[str, list[int | None]]]:
+    """Runs' columns joined by path (in the order the paths first come), a later value of a
+    key winning."""
     at: dict[str, int] = {}
     columns: dict[str, list[int | None]] = {}
-    for paths, block in blocks:
+    for paths, run in runs:
         for p in paths:
             if p not in at:
                 at[p] = len(at)
                 for column in columns.values():
                     column.append(None)
-        for key, values in block.items():
+        for key, values in run.items():
             target = columns.setdefault(key, [None] * len(at))
             for p, v in zip(paths, values, strict=True):
-                if v is not None:
-                    target[at[p]] = v
+                target[at[p]] = v
     return list(at), columns

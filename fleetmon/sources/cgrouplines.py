@@ -18,12 +18,12 @@ from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS
 from fleetmon.sources.cgroupcols import read_columns
 from fleetmon.sources.cgroups import (
-    COLUMNS_HEAD,
     COMPACT_HEAD,
     COUNTER_FILES,
     FILE_OF,
     GAUGE_FILES,
     KEYED_FIELDS,
+    KEYED_HEAD,
     SHORT_OF,
     SINGLE_FIELDS,
     SUMMED,
@@ -239,7 +239,7 @@ def section_values(text: str, section: str) -> tuple[dict[str, Values], dict[str
     """Each cgroup's values (short keys; no key for a value it lacks) and cgroup version,
     by its path: from AWK_READ's columns, or an earlier probe's lines (a raw folder saved
     then)."""
-    if text.startswith(COLUMNS_HEAD):
+    if text.startswith(KEYED_HEAD):
         cols = read_columns(text, section)
         values = cols.values.items()
         found: dict[str, Values] = {

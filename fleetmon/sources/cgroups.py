@@ -73,31 +73,30 @@ _AWK_KEY = (
     " total_inactive_file i"
 )
 #: The reader, one awk: every container directory given (the shell's globs), every file of
-#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), and at its
-#: end the values as columns: `n <count>`, the cgroups' paths below the root one a line
-#: (those that gave a value; a tab or newline in a name, as an LXC container may be called
-#: anything, printed as `?`), then a line a key, `<key> <value> ...` in the paths' order
-#: (`-` where a cgroup has no such value). POSIX awk only (mawk, gawk, busybox); values are
-#: copied as text, never computed (awk's numbers are doubles); a blank in one made `_`, for
-#: the parser to refuse. Against a grep of every file with its path on each line (650 KB
-#: for 200 containers): one glob per directory, not per file, a sixth of the bytes, and a
-#: column the client converts with one C call where it read a line token by token (200
-#: containers: a tenth of the client's time). io.stat and blkio give r and w with their
-#: devices' bytes joined by + (the parser sums them; blkio's `Total` line alone gives 0: a
-#: cgroup without I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, a
-#: value not of that form left as it is for the parser to refuse), as p<resource
-#: initial><some|full initial>; v2 memory.stat stops at inactive_file (its third key of
-#: ~40). cgroup v1 (v1=1): `fl` is mount:file pairs, and the mount, the path's first
-#: component, is dropped: a container's mounts give one column entry, a later mount's value
-#: of a key winning. mawk ends on a read error (exit 2; gawk and busybox pass the file
-#: over): find_command() then reads each directory again with an awk of its own (a block of
-#: columns each, which the parser joins). The section's first line, COLUMNS_HEAD and the
-#: version, is the shell's (so that an awk's error message never comes before it).
+#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), and a line
+#: printed a directory that gave a value, `<path below the root>\t<value> <value> ...`, as
+#: soon as it is read; before it, when its keys are not those of the line before, a line of
+#: them, `#k <key> <key> ...` (the usual host: one for the whole section; v1: one a mount).
+#: POSIX awk only (mawk, gawk, busybox); values are copied as text, never computed (awk's
+#: numbers are doubles). Against a grep of every file with its path on each line (650 KB
+#: for 200 containers): one glob per directory, not per file, a sixth of the bytes; and the
+#: keys said once, not at every value, so that the client splits a run of lines of the same
+#: keys at once and takes a key's values by one slice (sources/cgroupcols.py: 200
+#: containers' three sections in a third of the time a token at a time took), at the awk's
+#: cost of `key=value` tokens. io.stat and blkio give r and w with their devices' bytes
+#: joined by + (the parser sums them; blkio's `Total` line alone gives 0: a cgroup without
+#: I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, a value not of that
+#: form left as it is for the parser to refuse), as p<resource initial><some|full initial>;
+#: v2 memory.stat stops at inactive_file (its third key of ~40). cgroup v1 (v1=1): `fl` is
+#: mount:file pairs, and the mount, the path's first component, is dropped (one container's
+#: mounts give lines of one path, which the parser merges). mawk ends on a read error (exit
+#: 2; gawk and busybox pass the file over): find_command() then reads each directory again
+#: with an awk of its own. A tab or newline in a directory's name (an LXC container may be
+#: called anything) is printed as `?`: one line per directory. The section's first line,
+#: KEYED_HEAD and the version, is the shell's (so that an awk's error message never comes
+#: before it).
 AWK_READ = (
-    "function put(k, v) { if (!(d in at)) { at[d] = ++np; pa[np] = d }"
-    r' if (!(k in seen)) { seen[k] = 1; ko[++nk] = k } if (v ~ /[ \t]/) gsub(/[ \t]/, "_", v);'
-    " val[at[d], k] = v }"
-    ' BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
+    'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
     " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
     ' n = split("' + _AWK_KEY + '", a, " ");'
     " for (i = 1; i < n; i += 2) key[a[i]] = a[i + 1];"
@@ -106,27 +105,24 @@ AWK_READ = (
     " fs[m, ++nf[m]] = f }"
     ' for (k = 1; k < ARGC; k++) { p = ARGV[k]; m = ""; d = p;'
     ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1) }'
-    r' gsub(/[\t\n]/, "?", d);'
-    ' for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
-    " if (f in one) { if ((getline l < g) > 0) put(one[f], l) }"
+    ' kt = ""; t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
+    ' if (f in one) { if ((getline l < g) > 0) { kt = kt " " one[f]; t = t " " l } }'
     ' else if (f ~ /pressure$/) { while ((getline l < g) > 0) { split(l, w, " ");'
     ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) sub(/[.]/, "", v);'
-    ' put("p" substr(f, 1, 1) substr(w[1], 1, 1), v) } }'
+    ' kt = kt " p" substr(f, 1, 1) substr(w[1], 1, 1); t = t " " v } }'
     ' else if (f == "io.stat" || f == "blkio.throttle.io_service_bytes") { rs = ""; ws = "";'
     ' z = 0; while ((getline l < g) > 0) { c = split(l, w, " ");'
     ' if (w[1] == "Total") z = 1; else if (w[2] == "Read") rs = rs "+" w[3];'
     ' else if (w[2] == "Write") ws = ws "+" w[3];'
     ' else for (i = 2; i <= c; i++) if (w[i] ~ /^rbytes=/) rs = rs "+" substr(w[i], 8);'
     ' else if (w[i] ~ /^wbytes=/) ws = ws "+" substr(w[i], 8) }'
-    ' if (rs != "" || ws != "" || z) { put("r", rs == "" ? 0 : substr(rs, 2));'
-    ' put("w", ws == "" ? 0 : substr(ws, 2)) } }'
+    ' if (rs != "" || ws != "" || z) { kt = kt " r w"; t = t " " (rs == "" ? 0 : substr(rs, 2))'
+    ' " " (ws == "" ? 0 : substr(ws, 2)) } }'
     ' else { while ((getline l < g) > 0) { i = index(l, " "); x = substr(l, 1, i - 1);'
-    " if (x in key) { put(key[x], substr(l, i + 1));"
+    ' if (x in key) { kt = kt " " key[x]; t = t " " substr(l, i + 1);'
     ' if (x == "inactive_file" && !v1) break } } }'
-    " close(g) } }"
-    ' if (!np) exit; print "n " np; for (c = 1; c <= np; c++) print pa[c];'
-    ' for (q = 1; q <= nk; q++) { x = ko[q]; printf "%s", x; for (c = 1; c <= np; c++)'
-    r' printf " %s", (((c, x) in val) ? val[c, x] : "-"); printf "\n" } }'
+    ' close(g) } if (t != "") { if (kt != pk) { print "#k" kt; pk = kt }'
+    r' gsub(/[\t\n]/, "?", d); print d "\t" substr(t, 2) } } }'
 )
 
 
@@ -166,7 +162,7 @@ def find_command(files: tuple[str, ...]) -> str:
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
         f" then v1=0; {_lists(files, False)}; set -- {_dirs(files, False)};"
         f" else v1=1; {_lists(files, True)}; set -- {_dirs(files, True)}; fi;{no_psi}"
-        f" echo \"{COLUMNS_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
+        f" echo \"{KEYED_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
         ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>/dev/null; r=$?;'
         " if [ $r = 126 ]; then printf '%s\\0' \"$@\" |"
         ' xargs -0 awk -v v1=$v1 -v fl="$fl" "$a" 2>/dev/null;'
@@ -231,7 +227,7 @@ FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
 } | {k: f"{v.split('_')[1]}.pressure" for k, v in _PSI.items()}  # fmt: skip
 #: The first line of AWK_READ's output (and of the probes' before it, whose awk printed a
 #: line a cgroup, `<path>\t<key>=<value> ...`: read_compact).
-COLUMNS_HEAD = "#cgroup columns v"
+KEYED_HEAD = "#cgroup keyed v"
 COMPACT_HEAD = "#cgroup v"
 
 

@@ -15,7 +15,7 @@ from operator import attrgetter
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgroupcols import Columns, read_columns
 from fleetmon.sources.cgrouplines import Values, section_values
-from fleetmon.sources.cgroups import COLUMNS_HEAD, TOO_MANY, UNLIMITED
+from fleetmon.sources.cgroups import KEYED_HEAD, TOO_MANY, UNLIMITED
 from fleetmon.sources.ctrcolumns import METRICS, metric_columns
 from fleetmon.sources.ctrnames import name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
@@ -188,7 +188,7 @@ def _no_names(cid: str) -> str | None:
 def _columns_of(text: str) -> Columns | None:
     """read_columns of the probe's awk columns (None for an older probe's lines). Shared
     between pairs by the memo: never modified."""
-    return read_columns(text) if text.startswith(COLUMNS_HEAD) else None
+    return read_columns(text) if text.startswith(KEYED_HEAD) else None
 
 
 @dataclass(frozen=True, slots=True)
