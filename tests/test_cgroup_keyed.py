@@ -110,3 +110,27 @@ def test_as_keyed_prints_what_the_awk_prints() -> None:
         f"#cgroup keyed v1\n#k np nt\n{A}\t1 2\n{B}\t3 4\n#k ca\n{A}\t5\n"
     )
     assert as_keyed(2, []) == HEAD
+
+
+def test_a_line_without_a_tab_and_one_with_two_do_not_shift_values() -> None:
+    """Two garbled lines whose tabs add up to one a line: still read line by line (the
+    first passed over, the second's values malformed), never one container's values on
+    another."""
+    with pytest.raises(ProbeParseError, match=r"cpu.stat: malformed value 'C\\t3000' of '999000'"):
+        read_columns(f"{HEAD}#k u\n{A}\t2000\nB\n999000\tC\t3000\n")
+    cols = read_columns(f"{HEAD}#k u\n{A}\t2000\nsh: a message\n{B}\t3000\n")
+    assert (cols.paths, cols.values) == ([A, B], {"u": [2000, 3000]})
+
+
+@pytest.mark.parametrize(
+    "text", ["#k u np\n", f"#k u np\n#k u\n{A}\t5\n", f"#k u\n{A}\t5\n#k np\n", "#k u\n\n"]
+)
+def test_keys_without_lines_are_passed_over(text: str) -> None:
+    cols = read_columns(HEAD + text)
+    assert cols.values == ({"u": [5]} if A in text else {})
+
+
+def test_crlf_lines_read_as_lf_lines() -> None:
+    text = f"#cgroup keyed v1\n#k u p\n{A}\t1 3\n{B}\t2 4\n"
+    assert read_columns(text.replace("\n", "\r\n")) == read_columns(text)
+    assert read_columns(text.replace("\n", "\r\n")).version == 1

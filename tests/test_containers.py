@@ -12,6 +12,7 @@ import pytest
 from probetext import NONCE, section
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sources import ctrnames
 from fleetmon.sources.cgrouplines import parse_cgroup_lines, parse_cgroups
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.ctrnames import DOCKER_CONFIGS, NAMES_COMMAND, name_lookup, parse_names
@@ -393,6 +394,34 @@ def test_names_from_docker_and_podman_storage() -> None:
     assert parse_names(text) == {HEX: "web", ID_CPU: "fmcap-cpu"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'
+        f'/var/lib/docker/containers/{ID_CPU}/config.v2.json:"Name":"/db"\n',
+        f'"id":"{HEX}","names":["web"\n"id":"{ID_CPU}","names":["db"\n',
+        f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/we"b"\n',
+        f'"id":"{HEX}","names":["web\n"id":"{ID_CPU}","names":["db"\n',
+        f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\r\n',
+        f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'
+        f"/var/log/containers/a_b_c-{ID_CPU}.log\n",
+    ],
+)
+def test_one_runtime_s_names_by_one_pattern_as_line_by_line(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A section of one runtime's lines, with the kubelet glob a host without links prints
+    (a real host's section always ends with it) is read by one pattern; the same names as
+    line by line, and anything else left to that."""
+    for names in (text, text + "/var/log/containers/*.log\n"):
+        fast = parse_names(names)
+        with monkeypatch.context() as m:
+            m.setattr(ctrnames, "_kinds", lambda _text: "")
+            assert fast == parse_names(names)
+    assert ctrnames._kinds(text + "/var/log/containers/*.log\n") in {"docker", "podman", ""}
+    assert ctrnames._kinds(f'"id":"{HEX}","names":["web"\n/var/log/containers/*.log\n') == "podman"
+
+
 K8S_ID = "5b8e1f0c" * 8
 
 
@@ -606,3 +635,16 @@ def test_past_arg_max_without_xargs_no_containers_and_a_note(tmp_path: Path) -> 
     assert result.notes == (
         "too many containers for the probe's one awk (ARG_MAX): containers not reported",
     )
+
+
+def test_a_cgroup_named_like_the_probe_s_too_many_line_hides_nothing(tmp_path: Path) -> None:
+    """The probe says `Argument list too long` on a line of its own; an LXC container may
+    be called so, and the others are still reported (itself too)."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    plant(tmp_path, "lxc.payload.Argument list too long", v2)
+    plant(tmp_path, f"system.slice/docker-{HEX}.scope", v2)
+    counters, gauges = read_tree(tmp_path, "cgroup"), read_tree(tmp_path, "cgroup_mem")
+    result = compute_containers(split_output(output((counters, counters), gauges), NONCE), 4, 1.0)
+    assert sorted(r.name for r in result.rows) == sorted(["Argument list too long", HEX[:12]])
+    assert result.notes == ()

@@ -226,10 +226,16 @@ def psi_avg10(pct: float) -> str:
 
 
 def render_names(host: HostProfile) -> str:
-    """The `ctr_names` section: Docker's config.v2.json names, Podman's containers.json."""
+    """The `ctr_names` section: Docker's config.v2.json names, Podman's containers.json,
+    and the glob of the kubelet's log links as the shell prints it where there is none."""
     if _v2(host):
-        return "".join(
-            f'/var/lib/docker/containers/{c.id}/config.v2.json:"Name":"/{c.name}"\n'
-            for c in host.containers
+        return (
+            "".join(
+                f'/var/lib/docker/containers/{c.id}/config.v2.json:"Name":"/{c.name}"\n'
+                for c in host.containers
+            )
+            + "/var/log/containers/*.log\n"
         )
-    return "".join(f'"id":"{c.id}","names":["{c.name}"\n' for c in host.containers)
+    return "".join(f'"id":"{c.id}","names":["{c.name}"\n' for c in host.containers) + (
+        "/var/log/containers/*.log\n"
+    )

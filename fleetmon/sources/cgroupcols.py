@@ -46,6 +46,8 @@ def read_columns(text: str, section: str = "cgroup") -> Columns:
     and lines without a tab (a shell's message) are passed over. ProbeParseError, naming
     the file or the path, for a malformed value of a known key or a line of more or fewer
     values than keys; a key of a later probe is kept when its values are numbers."""
+    if "\r" in text:  # a transport's CRLF, as the other sections' parsers take it
+        text = text.replace("\r\n", "\n")
     head, _, body = text.partition("\n")
     version = 1 if head == KEYED_HEAD + "1" else 2
     runs = [r for r in map(_run, ("\n" + body).split("\n#k ")[1:], repeat(section)) if r[0]]
@@ -67,10 +69,15 @@ def _run(chunk: str, section: str) -> _Run:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
-    parts = "\t".join(lines).split("\t")
-    if len(parts) != 2 * len(lines):  # a line without a tab, or with two: one at a time
+    if not lines:  # keys without a line (another run's keys follow, or nothing)
+        return [], {}
+    if {*map(str.count, lines, repeat("\t"))} == {1}:  # the awk's: a tab a line
+        parts = "\t".join(lines).split("\t")
+    else:  # a line without a tab (passed over), or with two (its values malformed)
         split = [line.partition("\t") for line in lines]
         parts = [p for path, tab, rest in split if tab for p in (path, rest)]
+        if not parts:
+            return [], {}
     paths, rests = parts[0::2], parts[1::2]
     width = len(keys)
     if {*map(str.count, rests, repeat(" "))} - {width - 1}:

@@ -124,8 +124,10 @@ def compute_containers(
     """Container rows (sorted by name) and libvirt VMs' host-side metrics."""
     if out.text(2, "cgroup") is None and out.text(0, "cgroup_mem") is None:
         return CtrResult()
-    if any(TOO_MANY in (out.text(s, n) or "") for s, n in ((1, "cgroup"), (2, "cgroup"),
-                                                          (0, "cgroup_mem"))):  # fmt: skip
+    # The probe's own line (a path may say anything: an LXC container may be called so).
+    too_many = f"\n{TOO_MANY}\n"
+    if any(too_many in f"\n{out.text(s, n) or ''}" for s, n in ((1, "cgroup"), (2, "cgroup"),
+                                                              (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
     names = out.parsed(0, "ctr_names", _names_of) or _no_names

@@ -68,15 +68,20 @@ _ONE_KIND = {
     kind: re.compile(pattern.pattern.replace('[^"]*', '[^"\n]*'), re.MULTILINE)
     for kind, pattern in (("docker", _DOCKER_NAME_RE), ("podman", _PODMAN_NAME_RE))
 }
+#: The ctr_names section's line where the kubelet keeps no log link (the glob as written).
+_NO_LINKS = "/var/log/containers/*.log"
 #: What else than `\n` str.splitlines ends a line at, in ASCII.
 _BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 
 
-def _kinds(text: str) -> str:
+def _kinds(section: str) -> str:
     """`docker` or `podman` when the section has only that runtime's lines (no kubelet
     link, nothing that ends a line but `\n`): read by one pattern over the whole section,
     as parse_names reads it line by line; else ``."""
-    if "/var/log/containers/" in text or not text.isascii() or any(b in text for b in _BREAKS):
+    # A host without a kubelet prints the shell's glob as written: no link.
+    text = f"\n{section}"
+    links = text.count("/var/log/containers/") - text.count(f"\n{_NO_LINKS}\n")
+    if links or not text.isascii() or any(b in text for b in _BREAKS):
         return ""
     if '"names":[' not in text:
         return "docker"
