@@ -42,6 +42,9 @@ all:
       ansible_ssh_private_key_file: "{{{{ playbook_dir }}}}/id_{{{{ group_names | join('_') }}}}"
     raw:
       ansible_host: !unsafe "{{{{ not rendered }}}}"
+    literal:
+      ansible_host: "{{{{ '{{{{ inventory_hostname }}}}' }}}}-x"
+      ansible_user: "{{{{ lookup('env', 'FLEETMON_TEST_TPL') }}}}"
   children:
     db:
       vars:
@@ -78,6 +81,7 @@ def _ansible(path: Path, tmp_path: Path) -> dict[str, Any]:
         home=tmp_path / "home",
         cwd=tmp_path,
         FLEETMON_TEST_USER="",
+        FLEETMON_TEST_TPL="{{ inventory_hostname }}",
     )
 
 
@@ -93,7 +97,12 @@ def _inventory(tmp_path: Path) -> Path:
 def _fleetmon(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.chdir(tmp_path)
     inv = load_inventory(str(path))
-    render = Renderer(inv, [PW], os.getcwd(), {"FLEETMON_TEST_USER": ""})
+    render = Renderer(
+        inv,
+        [PW],
+        os.getcwd(),
+        {"FLEETMON_TEST_USER": "", "FLEETMON_TEST_TPL": "{{ inventory_hostname }}"},
+    )
     found: dict[str, Any] = {}
     for p in plan_hosts(inv, list(inv.hosts.values()), [PW], render):
         s = p.spec
@@ -120,6 +129,10 @@ def test_rendered_as_ansible_renders(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "ssh",
     ]
     assert ok["raw"][0] == "{{ not rendered }}"
+    # What a template gives is not rendered again (ansible-core 2.19), nor what the
+    # environment holds.
+    assert ok["literal"][0] == "{{ inventory_hostname }}-x"
+    assert ok["literal"][2] == "{{ inventory_hostname }}"
     # The same hosts fail, each with a reason that names its variable and says why.
     assert {h for h, v in ansible.items() if v not in ok.values()} == {
         h for h, v in mine.items() if str(v).startswith("failed")
@@ -157,3 +170,21 @@ def test_inventory_views_keep_templates_and_runs_skip_only_the_broken(tmp_path: 
             f"fleetmon_timeout ({local}:9): cannot render '{{{{ nope }}}}': 'nope' is undefined",
         ),
     }
+
+
+def test_a_group_s_template_is_compiled_once_for_all_its_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    hosts = "".join(f"    h{i}:\n" for i in range(50))
+    path.write_text(
+        "all:\n  vars:\n    dom: lan\n"
+        '    ansible_host: "{{ inventory_hostname }}.{{ dom }}"\n'
+        f"  hosts:\n{hosts}"
+    )
+    inv = load_inventory(str(path))
+    render = Renderer(inv, [], str(tmp_path), {})
+    compiled: list[str] = []
+    from_string = render.env.from_string
+    render.env.from_string = lambda text: compiled.append(text) or from_string(text)  # type: ignore[method-assign]
+    plans = plan_hosts(inv, list(inv.hosts.values()), [], render)
+    assert [p.spec.address for p in plans] == [f"h{i}.lan" for i in range(50)]
+    assert compiled == ["{{ inventory_hostname }}.{{ dom }}"]

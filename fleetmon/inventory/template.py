@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined, UndefinedError
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -142,6 +142,7 @@ class Renderer:
         self._hosts: dict[str, _Variables] = {}
         self._groups: dict[str, list[str]] | None = None
         self._hostvars = _HostVars(self)
+        self._compiled: dict[str, Template] = {}
 
     def variables(self, host: str) -> _Variables:
         """The lazily rendered variables of one host."""
@@ -196,13 +197,16 @@ class Renderer:
         return value
 
     def _render(self, context: _Variables, text: str) -> Any:
-        template = self.env.from_string(text)
+        template = self._compiled.get(text)
+        if template is None:  # a group's template is the same text for its every host
+            template = self._compiled[text] = self.env.from_string(text)
         # The context's parent is the lazy mapping itself (jinja's `shared` context): a dict
         # copy would render every variable of the host, used or not.
         ctx = Context(self.env, context, template.name, template.blocks, template.globals)  # type: ignore[arg-type]
-        out = self.env.concat(template.root_render_func(ctx))
-        # A rendered value is rendered again while it still is a template, as Ansible does.
-        return self.value(context, out) if is_template(out) and out != text else out
+        # What a template gives is not rendered again, as ansible-core 2.19 does not: a value
+        # that renders to `{{ ... }}` (or an environment variable that holds one) is that
+        # text; variables it names are rendered when read (_Variables).
+        return self.env.concat(template.root_render_func(ctx))
 
     def _lookup(self, name: str, *terms: Any, **options: Any) -> Any:
         values = self._query(name, *terms, **options)
