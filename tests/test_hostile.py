@@ -4,12 +4,13 @@ bounded memory, and never an exception that ends the run."""
 
 from __future__ import annotations
 
+import re
 import time
 import tracemalloc
 
 import pytest
 from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines, with_sections
-from probetext import NONCE
+from probetext import NONCE, probe_stdout, section
 
 from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.errors import ProbeParseError
@@ -18,7 +19,10 @@ from fleetmon.render.html import render_html
 from fleetmon.render.nagios import render_nagios
 from fleetmon.render.text import clean, render_text
 from fleetmon.sources import MAX_DEVICE_LINES, to_float, to_int, to_ints
+from fleetmon.sources.uuids import parse_virsh_uuids
 from fleetmon.sources.virsh import MAX_DEVICES, parse_domstats
+
+UUID = "8f4e2a8c-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
 
 #: CPU seconds allowed to analyse the largest output under the cap (measured ~1-3 s on a
 #: loaded 2-core machine; the bound catches anything quadratic, which took 726 s).
@@ -194,3 +198,51 @@ def test_target_supplied_names_are_escaped_in_text_and_nagios() -> None:
     assert not any(char in page for char in UNSAFE)
     assert "evil\\u202eexe.gpj\\u2066x\\u2069\\u2028y\\u2029z\\u200d\\x1b]52;c;QQ==\\x07" in page
     assert "vm\\u202eexe.gpj\\u2066\\x1b[2J" in page
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\u0085", "\x1c", "\x0b"])
+def test_a_domain_named_with_a_line_separator_keeps_its_vms(odd: str) -> None:
+    """libvirt takes any name; a separator str.splitlines() ends a line at was one: every
+    VM of the host lost (a parse error of virsh_domstats). Lines end at \\n only."""
+    name = f"d\u00e9\u2122 {odd}ok"
+    domstats = (
+        f"Domain: 'web'\n  state.state=1\n  cpu.time=1\n  vcpu.current=1\n\n"
+        f"Domain: '{name}'\n  state.state=1\n  cpu.time=5\n  vcpu.current=2\n"
+    )
+    assert [d.name for d in parse_domstats(domstats)] == ["web", name]
+    assert [d.name for d in parse_domstats(domstats.replace("\n", "\r\n"))] == ["web", name]
+    raw = RawResult(
+        HostSpec(name="kvm", address="kvm"),
+        Status.OK,
+        stdout=with_sections(NONCE, "virsh_domstats", domstats, domstats),
+        nonce=NONCE,
+    )
+    host = analyse_host(raw)
+    assert sorted(vm.name for vm in host.rows_of("vm")) == sorted(["web", name])
+    assert parse_virsh_uuids(f" {UUID}  {name}\n") == {name: UUID}
+
+
+def test_a_mount_point_listed_twice_is_one_filesystem_row() -> None:
+    """BusyBox's df lists an over-mounted mount point again (GNU df the one on top): two
+    rows of one name were two series of one identity (a Pushgateway refuses the push)."""
+    df_k = (
+        "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
+        "/dev/vda          1000000   500000    500000      50% /\n"
+        "/dev/vdb          1000000   270000    730000      27% /\n"
+        "/dev/vdc          1000000   100000    900000      10% /srv\n"
+    )
+    raw = RawResult(
+        HostSpec(name="kvm", address="kvm"),
+        Status.OK,
+        stdout=re.sub(
+            rf"@@fleetmon-{NONCE}@@ begin 0 df_k\n.*?@@ end 0 df_k 0\n",
+            lambda _m: section(0, "df_k", df_k),
+            probe_stdout(kvm=True),
+            flags=re.S,
+        ),
+        nonce=NONCE,
+    )
+    rows = analyse_host(raw).rows_of("fs")
+    assert [(r.name, r.labels["source"], r.metrics["fs.used_pct"]) for r in rows] == [
+        ("/", "/dev/vdb", 27.0), ("/srv", "/dev/vdc", 10.0),
+    ]  # fmt: skip

@@ -294,7 +294,9 @@ def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Ro
         notes.add("df -P -i failed: fs.inodes_used_pct null")
     by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}
     rows: list[Row] = []
-    for fs in blocks:
+    # A mount point listed twice (BusyBox's df lists an over-mounted one again; GNU df
+    # shows the one on top): one row, the last listed, in the place of the first.
+    for fs in {fs.mount: fs for fs in blocks}.values():
         if not opts.include_pseudo_fs and is_pseudo(fs):
             continue
         ino = by_mount.get(fs.mount)

@@ -37,8 +37,8 @@ def parse_product_uuid(text: str) -> str | None:
 def parse_virsh_uuids(text: str) -> dict[str, str]:
     """Domain name -> UUID (lowercase) from `virsh -q list --all --uuid --name`."""
     out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _VIRSH_LINE.fullmatch(line)
+    for line in text.split("\n"):  # a domain's name may hold U+2028 (splitlines ends there)
+        m = _VIRSH_LINE.fullmatch(line.removesuffix("\r"))
         if m and m.group("uuid") != _NIL:
             out[m.group("name")] = m.group("uuid").lower()
     return out

@@ -226,7 +226,10 @@ def _domstats_lines(text: str) -> tuple[DomainStats, ...]:
     domains: dict[str, DomainStats] = {}
     name: str | None = None
     fields: dict[str, int | str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" (a CRLF's "\r" dropped), never at what else splitlines() ends one at:
+    # a domain may be called anything libvirt takes (U+2028, U+0085, \x1c...).
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         stripped = line.strip()
         if not stripped:
             continue
