@@ -188,7 +188,7 @@ def _no_names(cid: str) -> str | None:
 
 
 def _columns_of(text: str) -> Columns | None:
-    """read_columns of the probe's awk columns (None for an older probe's lines). Shared
+    """read_columns of the probe's awk lines (KEYED_HEAD; None for an older probe's). Shared
     between pairs by the memo: never modified."""
     return read_columns(text) if text.startswith(KEYED_HEAD) else None
 
