@@ -180,8 +180,11 @@ def load_inventory(
         cache: dict[str, tuple[dict[str, VarLayer], dict[str, VarLayer]]] = {}
 
         def files_of(base: str) -> tuple[dict[str, VarLayer], dict[str, VarLayer]]:
-            if base not in cache:
-                cache[base] = (
+            # One folder, however named ("" beside `inv.ini`, the cwd as playbook folder),
+            # is read once: its layers still apply at each level, as in Ansible.
+            key = os.path.realpath(base or os.curdir)
+            if key not in cache:
+                cache[key] = (
                     load_vars_dir(
                         os.path.join(base, "group_vars"), list(b.groups), secrets, b.warnings
                     ),
@@ -189,7 +192,7 @@ def load_inventory(
                         os.path.join(base, "host_vars"), list(b.hosts), secrets, b.warnings
                     ),
                 )
-            return cache[base]
+            return cache[key]
 
         bases = [files_of(base) for base in _vars_bases(paths)]
         play = _playbook_dir()
