@@ -11,7 +11,7 @@ import pytest
 from ansible_oracle import inventory_list, run
 
 from fleetmon.errors import InventoryError
-from fleetmon.inventory import load_inventory, render_list
+from fleetmon.inventory import load_inventory, render_host, render_list
 
 DATA = Path(__file__).parent / "data" / "inventories"
 WARN = sorted(p.name for p in (DATA / "warn").iterdir())
@@ -105,6 +105,25 @@ all:
     kvm:
       hosts: {kvm01: {z: {p: 1, p: 2}}}
 """
+
+
+@pytest.mark.slow
+def test_host_shows_unsafe_text_plain_as_ansible(tmp_path: Path) -> None:
+    """`ansible-inventory --host` prints `!unsafe` text as itself, nested too (`--list` marks
+    it `__ansible_unsafe`); fleetmon's --host showed the --list markers."""
+    (tmp_path / "u.yml").write_text(
+        "all:\n  hosts:\n    h1:\n      a: !unsafe 'plain'\n"
+        "      b: [!unsafe 'x{{y', {c: !unsafe 'z'}]\n      v: !vault |\n"
+        "        $ANSIBLE_VAULT;1.1;AES256\n        3132\n"
+    )
+    (tmp_path / "values.ini").write_text(INI_VALUES)
+    for name, host in (("u.yml", "h1"), ("values.ini", "h1")):
+        mine = render_host(load_inventory(str(tmp_path / name)), host, show_secrets=True)
+        r = run("ansible-inventory", "-i", tmp_path / name, "--host", host, home=tmp_path / "h")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(mine) == json.loads(r.stdout), name
+    shown = json.loads(render_host(load_inventory(str(tmp_path / "u.yml")), "h1"))
+    assert (shown["a"], shown["b"]) == ("plain", ["x{{y", {"c": "z"}])
 
 
 @pytest.mark.slow

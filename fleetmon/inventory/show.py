@@ -41,10 +41,13 @@ def render_graph(inv: Inventory, group: str = "all") -> str:
     return "\n".join(out) + "\n"
 
 
-def public_vars(values: Mapping[str, Any], show_secrets: bool = False) -> dict[str, Any]:
+def public_vars(
+    values: Mapping[str, Any], show_secrets: bool = False, unsafe: bool = True
+) -> dict[str, Any]:
     """The variables as ansible-inventory prints them, secret-looking text masked (a vault
-    value is shown as its ciphertext, a boolean or a number as itself)."""
-    out: dict[str, Any] = to_json(values)
+    value is shown as its ciphertext, a boolean or a number as itself); `unsafe`: `!unsafe`
+    text as `--list` marks it, else as `--host` prints it, plain."""
+    out: dict[str, Any] = to_json(values, unsafe)
     if not show_secrets:
         for k, v in values.items():
             if isinstance(v, str) and SECRET_VAR.search(k):
@@ -94,4 +97,4 @@ def render_host(inv: Inventory, name: str, show_secrets: bool = False) -> str:
     if spec is None:
         hint = did_you_mean(name, inv.hosts)
         raise InventoryError(f"no host {name!r} in the inventory{hint}", file=inv.path)
-    return _dumps(public_vars(spec.vars, show_secrets)) + "\n"
+    return _dumps(public_vars(spec.vars, show_secrets, unsafe=False)) + "\n"

@@ -99,17 +99,18 @@ def from_json(value: Any) -> Any:
     return value
 
 
-def to_json(value: Any) -> Any:
-    """A value as ansible-inventory prints it: markers for vault and unsafe values, keys as
-    text (JSON's own conversion) so mixed keys sort, sets and tuples as lists."""
+def to_json(value: Any, unsafe: bool = True) -> Any:
+    """A value as ansible-inventory prints it: markers for vault and unsafe values (unsafe
+    text as itself when not `unsafe`, as `--host` prints it), keys as text (JSON's own
+    conversion) so mixed keys sort, sets and tuples as lists."""
     if isinstance(value, Vaulted):
         return {"__ansible_vault": value.ciphertext}
     if isinstance(value, Unsafe):
-        return {"__ansible_unsafe": str(value)}
+        return {"__ansible_unsafe": str(value)} if unsafe else str(value)
     if isinstance(value, Mapping):
-        return {_key(k): to_json(v) for k, v in value.items()}
+        return {_key(k): to_json(v, unsafe) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [to_json(v) for v in value]
+        return [to_json(v, unsafe) for v in value]
     return value
 
 
