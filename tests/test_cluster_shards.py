@@ -4,6 +4,7 @@ engine on an in-process Dask cluster against canned probe output (exact figures)
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -163,13 +164,17 @@ def test_without_dask_cluster_says_how_to_install_it(tmp_path: Path) -> None:
     )
 
 
-def test_a_bad_site_name_names_its_file_and_line(tmp_path: Path) -> None:
+def test_a_bad_site_name_skips_its_host_naming_its_file_and_line(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.yaml"
     inv.write_text("all:\n  hosts:\n    h1:\n      fleetmon_site: 'a=b'\n")
-    res = fleetmon("run", inv, "--cluster", "local:1")
-    assert res.returncode == 4
-    assert res.stderr.startswith(f"fleetmon: error: {inv}:4: ")
-    assert "expected a site name of letters, digits, '_', '.', '-', got 'a=b'" in res.stderr
+    res = fleetmon("run", inv, "--cluster", "local:1", "--format", "json", "-q", "--no-rules")
+    assert res.returncode == 3, res.stderr
+    (host,) = json.loads(res.stdout)["hosts"]
+    assert (host["status"], host["error"]) == (
+        "skipped",
+        f"fleetmon_site ({inv}:4): expected a site name of letters, digits, '_', '.', '-',"
+        " got 'a=b'",
+    )
 
 
 def test_simulated_sites_get_their_own_block_of_loopback() -> None:

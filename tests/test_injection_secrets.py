@@ -44,19 +44,21 @@ _HOSTILE_VARS = (
 )
 
 
-def test_a_newline_in_a_connection_variable_is_bad_input(tmp_path: Path) -> None:
-    """A payload on a line of its own never gets as far as a connection: exit 4 at load time,
-    naming the file, line, host and variable (issue 16: not "unexpected error: SASLPrepError")."""
+def test_a_newline_in_a_connection_variable_skips_that_host(tmp_path: Path) -> None:
+    """A payload on a line of its own never gets as far as a connection: the host is
+    skipped, naming the variable, file and line (issue 16: not "unexpected error:
+    SASLPrepError"; an error at load before, which failed every other host too)."""
     marker = tmp_path / "MARKER"
     for var in _HOSTILE_VARS:
         inv = tmp_path / "newline.yaml"
         value = f"\ntouch {marker}-newline\n"
         inv.write_text(yaml.safe_dump({"all": {"hosts": {"kvm07": {var: value}}}}))
-        r = fleetmon("run", inv, "-i", "0.2")
-        assert r.returncode == 4, r.stderr
-        assert r.stderr == (
-            f"fleetmon: error: {inv}:4: all.hosts.kvm07.{var}: control characters are not "
-            f"allowed, got {value!r}\n"
+        r = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-q", "--no-rules")
+        assert r.returncode == 3, r.stderr
+        (host,) = json.loads(r.stdout)["hosts"]
+        assert (host["status"], host["error"]) == (
+            "skipped",
+            f"{var} ({inv}:4): control characters are not allowed, got {value!r}",
         )
     assert not list(tmp_path.glob("MARKER*"))
 

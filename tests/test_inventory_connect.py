@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ansible_oracle import run
 from clirun import fleetmon
 
 from fleetmon.inventory import load_inventory
@@ -111,4 +112,52 @@ def test_run_reports_skipped_hosts_and_limit_hides_them(tmp_path: Path) -> None:
     row = "box     box        skipped   connection 'community.docker.docker': fleetmon collects"
     assert [ln for ln in r.stdout.splitlines() if ln.startswith("box ")] == [
         f"{row} over ssh or local only"
+    ]
+
+
+OVERRIDDEN = """\
+[lan]
+l1 ansible_connection=local ansible_ssh_common_args='-o ProxyJump=b1'
+l2 ansible_connection=local
+[lan:vars]
+ansible_ssh_common_args='-o ProxyCommand="nc -x proxy:1080 %h %p"'
+[dmz]
+d1
+[dmz:vars]
+ansible_port=abc
+"""
+
+
+def test_an_unusable_value_skips_only_the_hosts_that_end_up_with_it(tmp_path: Path) -> None:
+    """A ProxyCommand fleetmon cannot follow on `lan:vars` failed the whole inventory (exit
+    4), though l1 overrides it, and a bad port on `dmz:vars` failed a run of `-l lan`: the
+    value is checked per host on the value it ends up with, as Ansible uses it."""
+    path = tmp_path / "ov.ini"
+    path.write_text(OVERRIDDEN)
+    r = fleetmon("inventory", path, "--host", "l1")
+    oracle = run("ansible-inventory", "-i", path, "--host", "l1", home=tmp_path / "home")
+    assert (r.returncode, oracle.returncode) == (0, 0), r.stderr + oracle.stderr
+    assert json.loads(r.stdout) == json.loads(oracle.stdout)
+    r = fleetmon("run", path, "-l", "lan", "--format", "json", "-q", "--no-rules")
+    hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert r.returncode == 3, r.stderr
+    assert (hosts["l1"]["status"], hosts["l1"]["error"]) == ("ok", None)
+    assert (hosts["l2"]["status"], hosts["l2"]["error"]) == (
+        "skipped",
+        f"ansible_ssh_common_args ({path}:5): ProxyCommand 'nc -x proxy:1080 %h %p' is not "
+        "supported: use -o ProxyJump=[user@]bastion[:port] (or ProxyCommand='ssh -W %h:%p "
+        "[user@]bastion')",
+    )
+    inv = load_inventory(str(path))
+    assert [p.skip for p in plan_hosts(inv, [inv.hosts["d1"]])] == [
+        f"ansible_port ({path}:9): expected an integer, got 'abc'"
+    ]
+
+
+def test_an_unusable_connection_is_the_reason_before_other_values(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text(MIXED)  # winrm's port is no number: the connection is the reason
+    inv = load_inventory(str(path))
+    assert [p.skip for p in plan_hosts(inv, [inv.hosts["win"]])] == [
+        "connection 'winrm': fleetmon collects over ssh or local only"
     ]

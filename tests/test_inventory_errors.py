@@ -1,6 +1,8 @@
 """Bad inventories: each is one InventoryError line with file:line and key path.
 
 The corpus is tests/data/inventories/bad/: each file's first line is `# expect: <message>`.
+Values fleetmon cannot use load as Ansible loads them and skip the host that ends up with
+one: tests/data/inventories/unusable/, each file's first line `# skip: <reason>`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ import yaml
 
 from fleetmon.errors import InputError, InventoryError
 from fleetmon.inventory import check_key_files, load_inventory, render_graph, render_host
+from fleetmon.inventory.connect import plan_hosts
 
 DATA = Path(__file__).parent / "data" / "inventories"
 BAD = sorted(p.name for p in (DATA / "bad").iterdir() if p.read_text().startswith("# expect: "))
 
 
-def _expected(name: str) -> str:
-    return (DATA / "bad" / name).read_text().splitlines()[0].removeprefix("# expect: ")
+UNUSABLE = sorted(p.name for p in (DATA / "unusable").iterdir())
+
+
+def _expected(name: str, folder: str = "bad", head: str = "# expect: ") -> str:
+    return (DATA / folder / name).read_text().splitlines()[0].removeprefix(head)
 
 
 def _error(path: str) -> str:
@@ -34,7 +40,19 @@ def _error(path: str) -> str:
 
 
 def test_corpus_is_complete() -> None:
-    assert len(BAD) >= 34
+    assert len(BAD) >= 25
+    assert len(UNUSABLE) >= 13
+
+
+@pytest.mark.parametrize("name", UNUSABLE)
+def test_an_unusable_value_skips_its_host(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value fleetmon cannot use (a ProxyCommand, a port that is no number...) was an
+    error at load, failing every host; it now skips the host that ends up with it, naming
+    the variable and its file:line, and the inventory loads as Ansible loads it."""
+    monkeypatch.chdir(DATA / "unusable")
+    inv = load_inventory(name)
+    (planned,) = plan_hosts(inv, list(inv.hosts.values()))
+    assert planned.skip == _expected(name, "unusable", "# skip: ")
 
 
 @pytest.mark.parametrize("name", BAD)
@@ -57,11 +75,6 @@ def test_libyaml_is_used() -> None:
             "(--vault-password-file, --vault-id or --ask-vault-pass)",
         ),
         (
-            "bad-group-vars/inventory.yaml",
-            "bad-group-vars/group_vars/kvm.yml:2: ansible_port: expected an integer, "
-            "got 'twenty-two'",
-        ),
-        (
             "bad-host-vars/hosts",
             "bad-host-vars/host_vars/kvm01:1: expected a mapping of variables, got a sequence",
         ),
@@ -74,6 +87,32 @@ def test_libyaml_is_used() -> None:
 def test_bad_files(path: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(DATA)
     assert _error(path) == message
+
+
+def test_an_unusable_group_vars_value_skips_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA)
+    inv = load_inventory("bad-group-vars/inventory.yaml")
+    assert [p.skip for p in plan_hosts(inv, list(inv.hosts.values()))] == [
+        "ansible_port (bad-group-vars/group_vars/kvm.yml:2): expected an integer, got 'twenty-two'"
+    ]
+
+
+def test_a_group_priority_ansible_cannot_read_fails_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ansible int()s a group's ansible_group_priority as it reads the group (the source
+    fails); elsewhere (a host's, a group_vars file's) it is any variable."""
+    monkeypatch.chdir(tmp_path)
+    Path("gp.ini").write_text("[dmz]\nd1\n[dmz:vars]\nansible_group_priority=high\n")
+    assert (
+        _error("gp.ini")
+        == "gp.ini:4: dmz.vars.ansible_group_priority: expected an integer, got 'high'"
+    )
+    Path("gp.ini").write_text("[dmz]\nd1 ansible_group_priority=high\n")
+    Path("group_vars").mkdir()
+    Path("group_vars/dmz.yml").write_text("ansible_group_priority: high\n")
+    inv = load_inventory("gp.ini")
+    assert [p.skip for p in plan_hosts(inv, list(inv.hosts.values()))] == [None]
 
 
 def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

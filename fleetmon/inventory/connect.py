@@ -83,6 +83,9 @@ def plan_host(
             kind = resolve_host(spec.name, {var: value}, ()).connection
             if kind not in ("ssh", "local"):
                 return Planned(spec, unusable_connection(str(value)))
+    if (bad := inv.unusable(spec.name)) is not None:
+        var, why = bad  # a value checked as the inventory loaded: the host is skipped
+        return Planned(spec, f"{_where(inv, spec.name, var)}: {why}")
     if not changed and not defaults:
         return Planned(spec)
     resolved = resolve_host(spec.name, {**values, **changed}, spec.groups)

@@ -12,8 +12,7 @@ from typing import Any
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.ranges import MAX_HOSTS, RAISE_HINT
-from fleetmon.inventory.values import is_deferred
-from fleetmon.inventory.vars import CONTROL, check_var
+from fleetmon.inventory.vars import CONTROL, KNOWN_VARS, check_var
 
 #: Entries (a host named in a group) allowed per host: a fleet lists a host in a few groups.
 ENTRIES_PER_HOST = 10
@@ -66,13 +65,15 @@ class HostData:
 
 
 def checked(key: str, value: Any, origin: Origin) -> None:
-    """Validate one variable definition, raising at its origin."""
+    """Validate one variable's name, raising at its origin. A known variable's value is
+    checked for each host that ends up with it (resolve.py), as Ansible checks it only
+    when connecting: a bad one overridden, or on hosts not selected, costs nothing."""
     if not isinstance(key, str) or not key:
         raise origin.error(f"variable name must be a non-empty string, got {key!r}")
-    if is_deferred(value):
-        return  # a template or a vault value: checked when connecting (connect.py)
+    if key in KNOWN_VARS:
+        return
     try:
-        check_var(key, value)
+        check_var(key, value)  # an unknown fleetmon_* name: a typo wherever it is
     except ValueError as e:
         raise origin.error(str(e)) from None
 
@@ -168,7 +169,12 @@ class Builder:
         checked(key, value, origin)
         g = self.groups[group]
         if key == "ansible_group_priority":
-            # Ansible keeps it as the group's priority, not as a variable (inventory/group.py).
+            # Ansible keeps it as the group's priority, not as a variable, int()ed as the
+            # group is read: a bad one fails the source (inventory/group.py).
+            try:
+                check_var(key, value)
+            except ValueError as e:
+                raise origin.error(str(e)) from None
             g.priority = int(value)
             return
         g.vars[key] = value

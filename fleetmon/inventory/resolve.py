@@ -20,7 +20,7 @@ from typing import Any
 from fleetmon.inventory.data import Builder, GroupData, Origin
 from fleetmon.inventory.patterns import refuse_file, select_names
 from fleetmon.inventory.values import is_deferred
-from fleetmon.inventory.vars import KNOWN_VARS, resolve_host
+from fleetmon.inventory.vars import HOST_VARS, KNOWN_VARS, check_var, resolve_host
 from fleetmon.model import HostSpec
 
 #: The variables of one file or definition layer, and where each was defined.
@@ -43,7 +43,16 @@ class Group:
 class Inventory:
     """A loaded inventory: hosts in Ansible's order with merged vars, groups, host patterns."""
 
-    __slots__ = ("_files", "_members", "_origins", "groups", "hosts", "path", "warnings")
+    __slots__ = (
+        "_files",
+        "_members",
+        "_origins",
+        "_unusable",
+        "groups",
+        "hosts",
+        "path",
+        "warnings",
+    )
 
     def __init__(
         self,
@@ -53,6 +62,7 @@ class Inventory:
         origins: dict[str, dict[str, Origin]],
         files: Mapping[str, str] | None = None,
         warnings: Sequence[str] = (),
+        unusable: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.path = path
         self.hosts: Mapping[str, HostSpec] = hosts
@@ -62,6 +72,7 @@ class Inventory:
         self._files = files or {}
         #: What was read anyway, as Ansible would with a warning (`file:line: ...`).
         self.warnings: tuple[str, ...] = tuple(warnings)
+        self._unusable = unusable or {}
 
     def source_file(self, host: str) -> str:
         """The inventory file that declared a host first (Ansible's `inventory_file`)."""
@@ -74,6 +85,11 @@ class Inventory:
         if group not in self._members:
             self._members[group] = members(group, self.groups)
         return self._members[group]
+
+    def unusable(self, host: str) -> tuple[str, str] | None:
+        """The first variable of a host whose value fleetmon cannot use (a ProxyCommand, a
+        port that is no number...) and why; the host is skipped when collecting."""
+        return self._unusable.get(host)
 
     def origin(self, host: str, var: str) -> Origin | None:
         """Where the winning value of a host's variable was defined."""
@@ -152,11 +168,10 @@ def build_inventory(
     # published) only under `ungrouped`, where reconcile also put them.
     groups["all"] = replace(groups["all"], hosts=())
     ancestors = _ancestor_table(b.groups)
-    deferred = any(
-        is_deferred(layer[k])
-        for layer in _all_layers(b, (*group_files, play_groups), (*host_files, play_hosts))
-        for k in KNOWN_VARS.intersection(layer)
-    )
+    check = _Checks()
+    layers = _all_layers(b, (*group_files, play_groups), (*host_files, play_hosts))
+    special = any(check.special(layer) for layer in layers)
+    unusable: dict[str, tuple[str, str]] = {}
     by_groupset: dict[frozenset[str], tuple[tuple[str, ...], VarLayer]] = {}
     hosts: dict[str, HostSpec] = {}
     origins: dict[str, dict[str, Origin]] = {}
@@ -173,22 +188,63 @@ def build_inventory(
             [(h.vars, h.origins), *(hf.get(name, empty) for hf in (*host_files, play_hosts))]
         )
         origins[name] = {**gorigins, **horigins}
-        hosts[name] = _resolved(name, {**gvars, **hvalues}, group_names, deferred)
+        values = {**gvars, **hvalues}
+        if not special:
+            hosts[name] = resolve_host(name, values, group_names)
+            continue
+        hosts[name], bad = _resolved(name, values, group_names, check)
+        if bad is not None:
+            unusable[name] = bad
     files = {n: h.source for n, h in b.hosts.items()}
-    return Inventory(path, hosts, groups, origins, files, b.warnings)
+    return Inventory(path, hosts, groups, origins, files, b.warnings, unusable)
+
+
+class _Checks:
+    """Why fleetmon cannot use a variable's value (None: it can), each value checked once:
+    a group's value is one object shared by its hosts."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        # (name, id(value)) -> (value, why); the value is kept so its id stays its.
+        self._seen: dict[tuple[str, int], tuple[object, str | None]] = {}
+
+    def __call__(self, var: str, value: object) -> str | None:
+        hit = self._seen.get((var, id(value)))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        why = None
+        if var in HOST_VARS and not is_deferred(value):
+            try:
+                check_var(var, value)
+            except ValueError as e:
+                why = str(e)
+        self._seen[(var, id(value))] = (value, why)
+        return why
+
+    def special(self, layer: Mapping[str, Any]) -> bool:
+        """Whether a layer has a template, a vault value or a value fleetmon cannot use:
+        only then are hosts' values sorted out one by one."""
+        return any(
+            is_deferred(layer[k]) or self(k, layer[k]) is not None
+            for k in KNOWN_VARS.intersection(layer)
+        )
 
 
 def _resolved(
-    name: str, values: dict[str, Any], group_names: tuple[str, ...], deferred: bool
-) -> HostSpec:
-    """The host's settings from its variables. With `deferred` values in the inventory
-    (templates, vault: had when connecting, connect.py), those of its plain values until
-    then."""
-    if not deferred:
-        return resolve_host(name, values, group_names)
-    known = {k: v for k, v in values.items() if k in KNOWN_VARS and is_deferred(v)}
-    plain = {k: v for k, v in values.items() if k not in known} if known else values
-    return replace(resolve_host(name, plain, group_names), vars=values)
+    name: str, values: dict[str, Any], group_names: tuple[str, ...], check: _Checks
+) -> tuple[HostSpec, tuple[str, str] | None]:
+    """The host's settings from its variables, and its first value fleetmon cannot use with
+    the reason. Values had when connecting (templates, vault: connect.py) and unusable ones
+    (the host is skipped: connect.py) are left out until then."""
+    held = {k for k in KNOWN_VARS.intersection(values) if is_deferred(values[k])}
+    bad = None
+    for k in HOST_VARS:  # a fixed order: the first bad one is the reason given
+        if k in values and k not in held and (why := check(k, values[k])) is not None:
+            held.add(k)
+            bad = bad or (k, why)
+    plain = {k: v for k, v in values.items() if k not in held} if held else values
+    return replace(resolve_host(name, plain, group_names), vars=values), bad
 
 
 def _group_vars(

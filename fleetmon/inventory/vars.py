@@ -1,7 +1,9 @@
 """Inventory stage: the variables fleetmon understands, checked and resolved into HostSpec (pure).
 
-Each known variable is validated where it is defined (so the error names that file and line);
-`resolve_host` then only converts. Unknown `fleetmon_*` names are typos by definition.
+Each known variable's value is checked for each host on the value it ends up with (a bad one
+skips that host, naming the file and line: resolve.py, connect.py), as Ansible uses a value
+only when connecting; `resolve_host` then only converts. Unknown `fleetmon_*` names are
+typos by definition, refused where they are written.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def _ssh_args(value: Any) -> str | None:
         )
     if ssh_option(args, "UserKnownHostsFile") == "":
         raise ValueError(f"UserKnownHostsFile without a file name: {value!r}")
-    return proxy_jump(args)  # a ProxyCommand it cannot honour is an error here, at its line
+    return proxy_jump(args)  # a ProxyCommand it cannot honour: ValueError (the host skipped)
 
 
 def _hypervisor(value: Any) -> str:
@@ -216,6 +218,9 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
 
 #: The variables fleetmon reads (and checks); the others are anyone's.
 KNOWN_VARS: frozenset[str] = frozenset(_CHECKS)
+#: Those checked for each host, in a fixed order: all but ansible_group_priority, a group's
+#: setting checked as its group is read (data.py), any other variable in vars files.
+HOST_VARS: tuple[str, ...] = tuple(k for k in _CHECKS if k != "ansible_group_priority")
 
 
 def check_var(name: str, value: Any) -> None:
