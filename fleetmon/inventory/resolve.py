@@ -7,8 +7,9 @@ order), then the playbook folder's group_vars/<group>, then the host's own inven
 then host_vars/<host>, then the playbook folder's host_vars/<host>. Each layer replaces keys
 of the one below (hash_behaviour=replace). With several sources, the vars files of each
 source in turn (vars/plugins.py loops over the sources outside, the groups inside). The
-playbook folder is the current one (`ansible` and `ansible-inventory` read it too), read
-even when it is also a source's folder: Ansible reads such files twice, at both levels.
+playbook folder is the current one (`ansible` and `ansible-inventory` read it too), applied
+even when it is also a source's folder: its files count at both levels, as Ansible reads
+them twice (load.py reads them once).
 """
 
 from __future__ import annotations
