@@ -104,6 +104,14 @@ def test_the_pushgateway_group_path() -> None:
         grouping_path("fleetmon", {"inventory": "a b?"})
         == "/metrics/job/fleetmon/inventory/a%20b%3F"
     )
+    # `.` and `..` as segments are normalised away by httpx (and any URL library).
+    assert (
+        grouping_path("fleetmon", {"inventory": "."})
+        == "/metrics/job/fleetmon/inventory@base64/Lg=="
+    )
+    assert grouping_path("fleetmon", {"inventory": ".."}) == (
+        "/metrics/job/fleetmon/inventory@base64/Li4="
+    )
 
 
 def test_push_puts_the_text() -> None:

@@ -120,6 +120,19 @@ def test_a_second_push_replaces_the_first(pushgateway: ps.Server) -> None:
     assert not re.search(r'fleetmon_vm_\w+\{host="kvm01",.*vm="vm2"', second)
 
 
+def test_an_inventory_named_dot_or_dotdot_is_its_own_group(pushgateway: ps.Server) -> None:
+    """`fleetmon run . --push`: `.` was a path segment httpx removed (HTTP 400), `..` took
+    the job's group away."""
+    chunks = list(prometheus_chunks(rf.sample_report()))
+    for name in (".", ".."):
+        push(pushgateway.url, chunks, job="fleetmon", grouping={"inventory": name},
+             options=ps.FAST)  # fmt: skip
+    pushed = _pushed(pushgateway)
+    group = r'push_time_seconds\{instance="",(inventory="[^"]*"),job="fleetmon"\}'
+    groups = set(re.findall(group, pushed))
+    assert groups == {'inventory="."', 'inventory=".."'}
+
+
 def test_prometheus_scrapes_the_push_and_promql_gives_the_json_figures(
     tmp_path: Path, pushgateway: ps.Server
 ) -> None:

@@ -25,13 +25,14 @@ INFLUX_BATCH_BYTES = 4 * 1024 * 1024
 def grouping_path(job: str, grouping: Mapping[str, str]) -> str:
     """The Pushgateway path of a group: `/metrics/job/fleetmon/inventory@base64/...`.
 
-    A value with a `/` (a path), or an empty one, is base64url-encoded as the Pushgateway's
-    README says; others are percent-encoded.
+    A value with a `/` (a path), an empty one, `.` or `..` (path segments a client
+    normalises away) is base64url-encoded as the Pushgateway's README says; others are
+    percent-encoded.
     """
     parts = [("job", job), *grouping.items()]
     out = "/metrics"
     for key, value in parts:
-        if "/" in value or not value:
+        if "/" in value or value in ("", ".", ".."):
             encoded = base64.urlsafe_b64encode(value.encode()).decode() or "="
             out += f"/{key}@base64/{encoded}"
         else:
