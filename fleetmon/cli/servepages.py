@@ -43,11 +43,17 @@ class Holder:
         self._lock = threading.Lock()
 
     def report(self) -> Report | None:
+        """The latest report; None before the first (every page then answers 503)."""
         fleet = self.fleet
         if fleet is None:
             return self.previous
-        if fleet.pairs == 0 and self.previous is not None:
-            return self.previous  # just reloaded: the old figures until new ones come
+        if fleet.pairs == 0:
+            if self.previous is not None:
+                return self.previous  # just reloaded: the old figures until new ones come
+            if any(link.state in ("connecting", "live") for link in fleet.links):
+                # No tick yet: hosts still connecting are no fleet down to a scrape. Once
+                # every host is down, that is the report.
+                return None
         return fleet.snapshot()
 
     def page(

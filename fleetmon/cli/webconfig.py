@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import ssl
 import threading
 from collections.abc import Mapping
@@ -38,6 +39,11 @@ _VERSIONS = {
     "TLS12": ssl.TLSVersion.TLSv1_2,
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
+#: A bcrypt hash bcrypt.checkpw takes (else its ValueError at each login): a cost bcrypt
+#: allows, a salt whose last character has no bits beyond its 16 bytes.
+_BCRYPT = re.compile(
+    r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}"
+)
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
@@ -113,6 +119,11 @@ def parse_web_config(text: str, path: str) -> WebConfig:
     for name, hashed in _mapping(top.get("basic_auth_users"), f"{path}: basic_auth_users").items():
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             raise OptionError(f"{path}: basic_auth_users.{name}: expected a bcrypt hash")
+        if not _BCRYPT.fullmatch(hashed):
+            raise OptionError(
+                f"{path}: basic_auth_users.{name}: not a valid bcrypt hash (cost 04 to 31, "
+                "22 characters of salt, 31 of hash, as htpasswd -B makes)"
+            )
         users[str(name)] = hashed.encode()
     return WebConfig(cert, key, file_of("client_ca_file"), auth, version, users)
 
@@ -182,7 +193,10 @@ class BasicAuth:
                 return True
         import bcrypt
 
-        if not bcrypt.checkpw(password.encode(), hashed):
+        try:
+            if not bcrypt.checkpw(password.encode(), hashed):
+                return False
+        except ValueError:  # bcrypt 5: a password over 72 bytes (Go's bcrypt refuses it too)
             return False
         with self._lock:
             self._ok.add(digest)

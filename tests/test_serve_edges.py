@@ -1,0 +1,174 @@
+"""`fleetmon serve` at its edges: before the first tick, methods other than GET, basic auth
+given what bcrypt refuses."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from fleetmon.cli.servehttp import Server
+from fleetmon.cli.servepages import Holder
+from fleetmon.cli.webconfig import BasicAuth, parse_web_config
+from fleetmon.errors import OptionError
+from tests.livesim import simulated_fleet
+from tests.sshd_util import free_port
+from tests.test_serve import Served, _serve
+
+
+def _listening(served: Served) -> None:
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        try:
+            served.get("/healthz")
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(served.stop())
+
+
+def test_no_page_before_the_first_tick(tmp_path: Path) -> None:
+    """Hosts still connecting were a fleet down (status skipped, exit code 3) to the first
+    scrapes; every page says `no tick yet` as /healthz does, then the tick is served."""
+    with simulated_fleet(tmp_path, hosts=3, kind="linux", extra=("--latency-ms", "1500")) as inv:
+        served = _serve(inv)
+        try:
+            _listening(served)
+            for path in ("/metrics", "/api/report", "/", "/healthz"):
+                code, headers, body = served.get(path)
+                assert (code, body) == (503, b"no tick yet: the first samples are on their way\n")
+                assert headers["retry-after"] == "1"
+            doc = served.wait_ready(live=3)
+            assert {h["status"] for h in doc["hosts"]} == {"ok"}
+            assert served.get("/metrics")[0] == 200
+        finally:
+            code, err = served.stop()
+    assert code == 0, err
+
+
+def test_a_fleet_all_down_is_reported(tmp_path: Path) -> None:
+    """No host ever gives a pair: once every one is down, that is the report (not 503 for
+    ever)."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        f"all:\n  hosts:\n    gone:\n      ansible_host: 127.0.0.1\n"
+        f"      ansible_port: {free_port()}\n"
+    )
+    served = _serve(inv)
+    try:
+        _listening(served)
+        end = time.monotonic() + 60
+        while (code := served.get("/api/report")[0]) == 503 and time.monotonic() < end:
+            time.sleep(0.2)
+        assert code == 200
+        (host,) = json.loads(served.get("/api/report")[2])["hosts"]
+        assert host["status"] == "unreachable"
+        assert served.get("/healthz")[0] == 503  # no sample, ever
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+@contextlib.contextmanager
+def _in_process(auth: BasicAuth) -> Iterator[tuple[str, int]]:
+    server = Server(("127.0.0.1", 0), Holder(1.0), auth, None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[0], server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _status(
+    address: tuple[str, int], method: str, headers: dict[str, str]
+) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection(*address, timeout=30)
+    try:
+        conn.request(method, "/healthz", headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response
+    finally:
+        conn.close()
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_what_bcrypt_refuses_is_a_401() -> None:
+    """bcrypt 5 raises ValueError for a password over 72 bytes (and a malformed hash): the
+    connection was dropped without an answer."""
+    good = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4))
+    with pytest.raises(ValueError, match="longer than 72 bytes"):
+        bcrypt.checkpw(b"x" * 73, good)
+    auth = BasicAuth({"prom": good, "odd": b"$2y$10$short"})
+    with _in_process(auth) as address:
+        for user, password in (("prom", "x" * 73), ("odd", "s3cret"), ("prom", "s3cret!")):
+            assert _status(address, "GET", _basic(user, password)).status == 401
+        assert _status(address, "GET", _basic("prom", "s3cret")).status == 503  # no tick
+
+
+MALFORMED = [
+    "$2y$10$short",
+    "$2y$03$" + "a" * 53,  # cost below 4
+    "$2y$32$" + "a" * 53,
+    "$2y$04$" + "a" * 21 + "b" + "a" * 31,  # the salt's last character has spare bits set
+    "$2y$04$" + "a" * 21 + "!" + "a" * 31,
+]
+
+
+@pytest.mark.parametrize("hashed", MALFORMED)
+def test_a_malformed_bcrypt_hash_is_refused_when_read(hashed: str) -> None:
+    with pytest.raises(ValueError, match="Invalid salt"):
+        bcrypt.checkpw(b"x", hashed.encode())  # what each login would raise
+    with pytest.raises(OptionError) as exc:
+        parse_web_config(f"basic_auth_users:\n  bob: '{hashed}'\n", "/etc/fleetmon/web.yml")
+    assert str(exc.value).startswith(
+        "/etc/fleetmon/web.yml: basic_auth_users.bob: not a valid bcrypt hash"
+    )
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("prefix", [b"2a", b"2b", b"2y"])
+def test_bcrypt_hashes_are_taken(prefix: bytes) -> None:
+    """What bcrypt and htpasswd -B ($2y$) make."""
+    for rounds in (4, 5):
+        made = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=rounds)).decode()
+        made = made.replace("$2b$", f"${prefix.decode()}$", 1)
+        assert bcrypt.checkpw(b"pw", made.encode())
+        users = parse_web_config(f"basic_auth_users:\n  bob: '{made}'\n", "w.yml").users
+        assert users == {"bob": made.encode()}
+
+
+def test_a_reload_with_a_malformed_hash_keeps_the_old_users(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    config = tmp_path / "web.yml"
+    hashed = bcrypt.hashpw(b"one", bcrypt.gensalt(rounds=4)).decode()
+    config.write_text(f"basic_auth_users:\n  prom: '{hashed}'\n")
+    served = _serve(inv, "--web-config-file", str(config))
+    try:
+        served.wait_ready(live=1, headers=_basic("prom", "one"))
+        config.write_text("basic_auth_users:\n  prom: '$2y$10$short'\n")
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert served.proc.poll() is None
+        assert served.get("/healthz", _basic("prom", "one"))[0] == 200
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+    assert (
+        f"reload refused, still watching the old inventory: {config}: basic_auth_users.prom: "
+        "not a valid bcrypt hash" in err
+    )
