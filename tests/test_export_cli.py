@@ -32,6 +32,14 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
             "fleetmon: error: argument --export-retries: --export-retries must be 10 or less",
         ),
         (("--alertmanager", "http://am:0/"), "fleetmon: error: --alertmanager: port 0 is not"),
+        (
+            ("--export-timeout", "1e10"),
+            "fleetmon: error: argument --export-timeout: --export-timeout must be 3600 or less",
+        ),
+        (
+            ("--export-timeout", "0"),
+            "fleetmon: error: argument --export-timeout: --export-timeout must be greater than 0",
+        ),
     ],
 )
 def test_bad_export_options_stop_the_run_before_it_starts(

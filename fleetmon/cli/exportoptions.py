@@ -52,10 +52,12 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     )
     e.add_argument(
         "--export-timeout",
-        type=positive(float, "--export-timeout"),
+        # Bounded: a sink silent for an hour is down, and far larger times overflow the
+        # request's timer and socket (OverflowError).
+        type=positive(float, "--export-timeout", 3600.0),
         default=10.0,
         metavar="S",
-        help="time limit of each request to a sink (default 10)",
+        help="time limit of each request to a sink (default 10, at most 3600)",
     )
     e.add_argument(
         "--export-retries",
