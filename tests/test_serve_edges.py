@@ -172,3 +172,12 @@ def test_a_reload_with_a_malformed_hash_keeps_the_old_users(tmp_path: Path) -> N
         f"reload refused, still watching the old inventory: {config}: basic_auth_users.prom: "
         "not a valid bcrypt hash" in err
     )
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"])
+def test_methods_other_than_get_are_not_allowed(method: str) -> None:
+    """405 with Allow, as the Handler says (PUT, DELETE, OPTIONS, PATCH were 501)."""
+    with _in_process(BasicAuth({})) as address:
+        response = _status(address, method, {})
+        assert (response.status, response.getheader("Allow")) == (405, "GET, HEAD")
+        assert _status(address, "HEAD", {}).status == 503  # no tick in this server

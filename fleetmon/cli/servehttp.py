@@ -121,8 +121,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_POST(self) -> None:
-        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET only\n", "text/plain", {"Allow": "GET"})
+    def _not_allowed(self) -> None:
+        # The connection closed after: a request's body is never read.
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET only\n", "text/plain",
+                   {"Allow": "GET, HEAD", "Connection": "close"})  # fmt: skip
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def do_GET(self) -> None:
         if not self.server.auth.check(self.headers.get("Authorization")):
