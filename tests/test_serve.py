@@ -606,7 +606,11 @@ def test_reloads_keep_memory_flat(tmp_path: Path) -> None:
     ("header", "takes"),
     [("gzip", True), ("gzip, deflate, br", True), ("deflate, GZIP;q=0.5", True),
      ("x-gzip", True), ("*", True), ("gzip;q=0", False), ("gzip; q=0.0", False),
-     ("br", False), ("", False), ("gzip;q=x", False), ("identity", False)],
+     ("br", False), ("", False), ("gzip;q=x", False), ("identity", False),
+     # RFC 9110 12.5.3: a coding named beats `*`; q after other parameters.
+     ("*;q=0, gzip", True), ("gzip, *;q=0", True), ("gzip;q=0, *", False),
+     ("gzip;level=1;q=0", False), ("gzip;level=1;q=0.5", True), ("gzip; Q=0", False),
+     ("*;q=0", False), ("br;q=1, *;q=0.1", True), ("gzip;q=2", False)],
 )  # fmt: skip
 def test_accept_encoding_says_whether_gzip_is_taken(header: str, takes: bool) -> None:
     assert accepts_gzip(header) is takes

@@ -15,21 +15,34 @@ from fleetmon.model import Report
 GZIP_LEVEL = 1
 
 
-def accepts_gzip(header: str) -> bool:
-    """Whether an Accept-Encoding header takes gzip (RFC 9110: `gzip`, `x-gzip` or `*`,
-    unless its q is 0)."""
-    for item in header.lower().split(","):
-        coding, _, params = item.strip().partition(";")
-        if coding.strip() not in ("gzip", "x-gzip", "*"):
-            continue
-        q = params.replace(" ", "")
-        if q.startswith("q="):
+def _qvalue(params: list[str]) -> float:
+    """An Accept-Encoding item's q among its parameters (1 without one; 0 when unreadable:
+    not sending gzip is always safe)."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
             try:
-                return float(q[2:]) > 0
+                q = float(value.strip())
             except ValueError:
-                return False
-        return True
-    return False
+                return 0.0
+            return q if 0 <= q <= 1 else 0.0
+    return 1.0
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip (RFC 9110 12.5.3: `gzip` or `x-gzip`,
+    else `*`, with a q above 0; q may follow other parameters; a coding named beats `*`)."""
+    named: float | None = None
+    star: float | None = None
+    for item in header.lower().split(","):
+        coding, *params = item.split(";")
+        coding = coding.strip()
+        if coding in ("gzip", "x-gzip"):
+            named = max(named or 0.0, _qvalue(params))
+        elif coding == "*":
+            star = _qvalue(params)
+    q = named if named is not None else star
+    return q is not None and q > 0
 
 
 class Holder:
