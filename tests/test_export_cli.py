@@ -33,6 +33,11 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
         ),
         (("--alertmanager", "http://am:0/"), "fleetmon: error: --alertmanager: port 0 is not"),
         (
+            ("--alertmanager", "http://am:9093/api/v2/alerts"),
+            "fleetmon: error: --alertmanager: the Alertmanager's address only (http://HOST:9093",
+        ),
+        (("--push", "http://pg:9091/#x"), "fleetmon: error: --push: no #fragment in the URL"),
+        (
             ("--export-timeout", "1e10"),
             "fleetmon: error: argument --export-timeout: --export-timeout must be 3600 or less",
         ),

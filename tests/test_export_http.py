@@ -16,6 +16,7 @@ from fleetmon.errors import ExportError, OptionError
 from fleetmon.export.http import HttpOptions, send, shown
 from fleetmon.export.sinks import (
     batches,
+    check_alertmanager_url,
     check_influx_url,
     check_push_url,
     grouping_path,
@@ -184,6 +185,37 @@ def test_push_urls_are_checked() -> None:
     with pytest.raises(OptionError) as err:
         check_push_url("http://u:pw@pg:99999")
     assert str(err.value) == "--push: port 99999 is not from 1 to 65535: http://pg:99999/"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://am:9093/api/v2/alerts", "the Alertmanager's address only (http://HOST:9093"),
+        ("http://am:9093/am/api/v2/alerts/", "the Alertmanager's address only (http://HOST:9093"),
+        ("http://am:9093/api/v1", "the Alertmanager's address only (http://HOST:9093"),
+        ("http://am:9093/?silence=1", "the Alertmanager's address only, no query"),
+        ("http://am:9093/#alerts", "no #fragment in the URL, got http://am:9093/#..."),
+    ],
+)
+def test_alertmanager_urls_are_checked(url: str, message: str) -> None:
+    """fleetmon adds /api/v2/alerts itself: the API's path given was posted to
+    .../api/v2/alerts/api/v2/alerts (404 after the run); a query or fragment was lost."""
+    with pytest.raises(OptionError) as exc:
+        check_alertmanager_url(url)
+    assert str(exc.value).startswith(f"--alertmanager: {message}")
+    assert "\n" not in str(exc.value)
+
+
+def test_alertmanager_prefixes_are_taken() -> None:
+    for url in ("http://am:9093", "https://am/", "http://proxy/alertmanager/", "http://h/apiv2"):
+        check_alertmanager_url(url)
+
+
+def test_a_fragment_is_refused_by_every_sink() -> None:
+    with pytest.raises(OptionError, match=r"^--push: no #fragment in the URL"):
+        check_push_url("http://pg:9091/#x")
+    with pytest.raises(OptionError, match=r"^--influx-url: no #fragment in the URL"):
+        check_influx_url("http://db:8086/write?db=x#y")
 
 
 def test_the_waits_between_attempts_double_up_to_30_s() -> None:

@@ -53,7 +53,7 @@ def shown(url: str) -> str:
 
 
 def check_url(url: str, option: str) -> httpx.URL:
-    """An http(s) URL with a host, or an OptionError naming the option."""
+    """An http(s) URL with a host and no fragment, or an OptionError naming the option."""
     try:
         u = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -62,6 +62,8 @@ def check_url(url: str, option: str) -> httpx.URL:
         raise OptionError(f"{option}: expected an http:// or https:// URL, got {url!r}")
     if u.port is not None and not 0 < u.port < 65536:
         raise OptionError(f"{option}: port {u.port} is not from 1 to 65535: {shown(url)}")
+    if u.fragment:  # never sent: a mistake (a '#' in a password not percent-encoded, ...)
+        raise OptionError(f"{option}: no #fragment in the URL, got {shown(url)}#...")
     return u
 
 

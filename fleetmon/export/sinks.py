@@ -7,6 +7,7 @@ sends it with export.http's timeout and retries; their URLs are checked before t
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -128,8 +129,18 @@ def influx_write(
 
 
 def check_alertmanager_url(url: str) -> None:
-    """Refuse, before the run, an --alertmanager URL that is not http(s)://host[:port]."""
-    check_url(url, "--alertmanager")
+    """Refuse, before the run, an --alertmanager URL that is not http(s)://host[:port][/prefix]."""
+    u = check_url(url, "--alertmanager")
+    if u.query:
+        raise OptionError(
+            f"--alertmanager: the Alertmanager's address only, no query: {shown(url)}?..."
+        )
+    if re.search(r"/api/v[12](/|$)", u.path):
+        # .../api/v2/alerts, the API's path: fleetmon adds it itself.
+        raise OptionError(
+            "--alertmanager: the Alertmanager's address only (http://HOST:9093, with its "
+            f"--web.route-prefix if any), fleetmon adds /api/v2/alerts: {shown(url)}"
+        )
 
 
 def post_alerts(url: str, body: str, *, options: HttpOptions) -> None:
