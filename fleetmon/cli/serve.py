@@ -6,6 +6,8 @@ over the streaming collector.
     /api/report   the JSON report of the latest tick
     /healthz      200 while samples come, 503 before the first and when they stop
 
+Before the first tick every page answers 503 `no tick yet` (servepages.Holder.report).
+
 A request only reads the latest tick's report (rendered once per tick and kept), so it never
 waits for SSH. The HTTP server (servehttp: the standard library's, one thread per
 connection) runs beside the collector's event loop. Anything but loopback needs the
