@@ -259,6 +259,15 @@ def test_history_export_csv_and_json(week: Path) -> None:
     assert set(hourly["rows"][0]) == {
         "time", "scope", "host", "name", "uuid", "metric", "value", "min", "max", "n",
     }  # fmt: skip
+    # The CSV carries the numbers as stored, as the JSON does (not the text table's 2
+    # decimals or 6 digits).
+    csv_rows = list(csv.DictReader(io.StringIO(fleetmon(
+        "history", "export", "--history", week, "--tier", "hourly", "--format", "csv"
+    ).stdout)))  # fmt: skip
+    assert len(csv_rows) == len(hourly["rows"])
+    for c, j in zip(csv_rows, hourly["rows"], strict=True):
+        for key in ("value", "min", "max"):
+            assert (float(c[key]) if c[key] else None) == j[key], (key, c, j)
 
 
 def test_history_prune(week: Path, tmp_path: Path) -> None:

@@ -45,10 +45,12 @@ def _cell(v: MetricValue) -> str:
 
 
 def csv_line(cells: Iterable[object]) -> str:
-    """One RFC 4180 line: a field with a comma, quote or line break is quoted."""
+    """One RFC 4180 line: a field with a comma, quote or line break is quoted; a float as
+    stored (repr: the shortest text that reads back as the same number, as the JSON has
+    it), not rounded for the eye as the text table is."""
     out = []
     for c in cells:
-        text = "" if c is None else _cell(c) if isinstance(c, float) else str(c)
+        text = "" if c is None else repr(c) if isinstance(c, float) else str(c)
         if any(ch in text for ch in ',"\r\n'):
             text = '"' + text.replace('"', '""') + '"'
         out.append(text)

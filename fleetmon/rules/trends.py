@@ -68,14 +68,23 @@ def linear_fit(points: Sequence[Point], at_t: float) -> Fit | None:
     fsum = math.fsum
     sx, sy = fsum(xs), fsum(ys)
     sxy = fsum([x * y for x, y in zip(xs, ys, strict=True)])
-    sx2, sy2 = fsum([x * x for x in xs]), fsum([y * y for y in ys])
+    sx2 = fsum([x * x for x in xs])
     cov_xy = sxy - sx * sy / n
     var_x = sx2 - sx * sx / n
-    var_y = sy2 - sy * sy / n
     slope = cov_xy / var_x if var_x else math.nan
     intercept = sy / n - slope * sx / n
-    r2 = cov_xy * cov_xy / (var_x * var_y) if var_x and var_y > 0 else math.nan
-    return Fit(slope, intercept, at_t, len(points), min(1.0, r2))
+    return Fit(slope, intercept, at_t, len(points), _r2(xs, ys, sx / n, sy / n))
+
+
+def _r2(xs: list[float], ys: list[float], mean_x: float, mean_y: float) -> float:
+    """R² of the fit, from the values less their means (two passes): the one pass's sums of
+    squares of values around 1e12 (a filesystem's bytes) keep nothing of their spread."""
+    fsum = math.fsum
+    dx = [x - mean_x for x in xs]
+    dy = [y - mean_y for y in ys]
+    var_x, var_y = fsum([d * d for d in dx]), fsum([d * d for d in dy])
+    cov = fsum([a * b for a, b in zip(dx, dy, strict=True)])
+    return min(1.0, cov * cov / (var_x * var_y)) if var_x and var_y > 0 else math.nan
 
 
 def deriv(points: Sequence[Point]) -> float | None:
