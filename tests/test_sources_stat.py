@@ -185,3 +185,16 @@ def test_garbled_stat(text: str, message: str) -> None:
         parse_stat(text)
     assert str(err.value) == message
     assert err.value.section == "stat"
+
+
+def test_busy_is_never_below_zero() -> None:
+    """idle 1 tick and iowait 2 of 3: 100 - 33.33... - 66.66... is -1.4e-14 in floats (top
+    showed -0.0, /metrics a negative ratio); busy is 0."""
+    a = parse_stat("cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n")
+    b = parse_stat("cpu  0 0 0 1 2 0 0 0 0 0\ncpu0 0 0 0 1 2 0 0 0 0 0\n")
+    shares = cpu_shares(a.total, b.total)
+    assert shares is not None
+    assert shares.busy_pct == 0.0
+    assert max_core_busy_pct(a, b)[0] == 0.0
+    c = parse_stat("cpu  0 0 0 1 2 0 0 0 0 0\ncpu0 0 0 0 1 2 0 0 0 0 0\ncpu0 0 0 0 1 2 0 0 0 0 0\n")
+    assert max_core_busy_pct(a, c)[0] == 0.0  # the loop's way (a CPU named twice)

@@ -303,6 +303,37 @@ def test_a_dropped_host_is_down_since_then_reconnects(tmp_path: Path) -> None:
     assert changes[1][2] <= changes[2][2] <= changes[3][2]
 
 
+def test_a_failing_probe_says_why_and_since_when_across_retries(tmp_path: Path) -> None:
+    """A host whose probe fails (the simulator's cmdfail: exit 1 and a message): the reason
+    is `fleetmon run`'s (exit status and stderr; it was a bare "probe loop ended"), and its
+    since-when stays the outage's start across the retries (it restarted at each)."""
+    seen: list[tuple[str, float, str | None]] = []
+
+    async def main() -> None:
+        cfg = SimConfig(hosts=1, kind="linux", base_address=_block() + ".1", port=0,
+                        faults={"cmdfail": 1}, time_scale=10)  # fmt: skip
+        async with serve(cfg) as sim:
+            fleet = _Fleet(sim, tmp_path)
+
+            def on_change(i: int, link: Link) -> None:
+                seen.append((link.state, link.since, link.reason))
+
+            c = StreamCollector(fleet.specs, CollectOptions(interval_s=1.0),
+                                lambda s: ProbeOptions(interval_s=1.0),
+                                lambda i, out: None, on_change,
+                                rng=random.Random(0))  # fmt: skip
+            await _run_until(c, lambda: sum(1 for s in seen if s[0] == "down") >= 3)
+
+    asyncio.run(main())
+    downs = [s for s in seen if s[0] == "down"]
+    assert {reason for _, _, reason in downs} == {
+        "probe loop exited 1: sh: 1: cannot open /proc/stat: Permission denied"
+        " (fleetmon simulate: cmdfail)"
+    }
+    assert len({since for state, since, _reason in seen if state != "live"}) == 1
+    assert len(seen) >= 5  # down, connecting, down, connecting, down
+
+
 def test_a_changed_host_key_stops_the_host_for_good(tmp_path: Path) -> None:
     async def main() -> tuple[Link, int]:
         cfg = SimConfig(hosts=1, base_address=_block() + ".1", port=0)

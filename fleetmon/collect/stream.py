@@ -13,17 +13,17 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
-from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure, first_line, read_head
-from fleetmon.collect.local import start_probe_sh, stop_group
-from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_stream_script
+from fleetmon.collect.base import CHUNK_BYTES, CollectOptions, HostFailure
+from fleetmon.collect.probe import ProbeOptions, build_stream_script
 from fleetmon.collect.runner import fd_room, forks_within, watchable
-from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
+from fleetmon.collect.ssh import Progress, SshContext
+from fleetmon.collect.streamopen import STREAM_OPENERS, Reader
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import HostSpec, Status
 from fleetmon.sources.sections import (
@@ -51,13 +51,6 @@ AUTH_BACKOFF_MAX_S = 900.0
 #: Pairs the analyser takes in one step of the event loop before letting the I/O in.
 ANALYSE_BATCH = 4
 
-#: Reads stdout: a chunk at a time (b"" at the end).
-Reader = Callable[[int], Awaitable[bytes]]
-#: Opens the looping probe on one host: (context, host, script, progress) -> its stdout.
-StreamOpener = Callable[
-    [SshContext, HostSpec, str, Progress], contextlib.AbstractAsyncContextManager[Reader]
-]
-
 
 def backoff_s(failures: int, rng: random.Random) -> float:
     """The wait before retry number `failures` (1, 2...): BACKOFF_FIRST_S doubled each time up
@@ -73,6 +66,10 @@ def auth_backoff_s(failures: int, rng: random.Random) -> float:
     more at random (never less: the spacing is what keeps fail2ban's count down)."""
     base = min(AUTH_BACKOFF_MAX_S, AUTH_BACKOFF_FIRST_S * 2.0 ** max(0, failures - 1))
     return base + rng.uniform(0.0, base / 4)
+
+
+#: The states of a host that is not live, between which its retries go.
+_OUTAGE = frozenset({"down", "connecting"})
 
 
 @dataclass(slots=True)
@@ -94,79 +91,16 @@ class Link:
     last_tick_at: float | None = None
 
     def enter(self, state: str, status: Status | None = None, reason: str | None = None) -> None:
-        """Move to `state` (the since-when only changes with the state)."""
+        """Move to `state`. The since-when changes with the state, but not between the
+        retries of one outage (down, connecting, down...): it says since when the host has
+        been down, not since its last retry."""
         if state != self.state:
+            retrying = {state, self.state} <= _OUTAGE and self.status is not None
             self.state = state
-            self.since = time.time()
+            if not retrying:
+                self.since = time.time()
         if status is not None:
             self.status, self.reason = status, reason
-
-
-@contextlib.asynccontextmanager
-async def _drained(stderr_read: Reader) -> AsyncIterator[Callable[[], str]]:
-    """stderr read to its end in the background (a full stderr window would stall stdout on
-    the same channel); yields a function giving its first line so far."""
-    head: list[bytes] = []
-
-    async def drain() -> None:
-        head.append(await read_head(stderr_read))
-
-    task = asyncio.ensure_future(drain())
-    try:
-        yield lambda: first_line(head[0]) if head else ""
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, asyncssh.Error, OSError):
-            await task
-
-
-@contextlib.asynccontextmanager
-async def ssh_stream(
-    ctx: SshContext, host: HostSpec, script: str, progress: Progress
-) -> AsyncIterator[Reader]:
-    """The looping probe over one SSH connection (ssh.ssh_connection: the same options,
-    keys and host-key policy as `fleetmon run`)."""
-    async with ssh_connection(ctx, host, progress) as conn:
-        progress.stage = "opening"
-        try:
-            proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
-        except asyncssh.ChannelOpenError as exc:
-            raise HostFailure(
-                Status.COMMAND_FAILED, f"cannot open a session channel: {exc.reason}"
-            ) from None
-        progress.stage = "running"
-        try:
-            proc.stdin.write(script.encode())
-            proc.stdin.write_eof()
-            async with _drained(proc.stderr.read) as err:
-
-                async def read(n: int) -> bytes:
-                    data: bytes = await proc.stdout.read(n)
-                    if not data and err():
-                        raise HostFailure(Status.COMMAND_FAILED, f"probe loop ended: {err()}")
-                    return data
-
-                yield read
-        finally:
-            proc.close()
-
-
-@contextlib.asynccontextmanager
-async def local_stream(
-    ctx: SshContext, host: HostSpec, script: str, progress: Progress
-) -> AsyncIterator[Reader]:
-    """The looping probe through a local `sh` (`ansible_connection: local`), in its own
-    session so that closing kills its `sleep` too."""
-    proc = await start_probe_sh(script, asyncio.subprocess.DEVNULL)
-    assert proc.stdout is not None
-    try:
-        yield proc.stdout.read
-    finally:
-        await stop_group(proc)
-
-
-#: `ansible_connection` -> how the looping probe is opened there.
-STREAM_OPENERS: dict[str, StreamOpener] = {"ssh": ssh_stream, "local": local_stream}
 
 
 def _no_tick(buf: bytearray, nonce: str) -> None:

@@ -214,7 +214,8 @@ def cpu_shares(prev: CpuTimes, cur: CpuTimes) -> CpuShares | None:
         steal_pct=pct(d["steal"]),
         guest_pct=guest_pct,
         idle_pct=idle_pct,
-        busy_pct=100.0 - idle_pct - (iowait_pct or 0.0),
+        # Not below 0: idle and iowait's shares can add up to 100 plus a rounding error.
+        busy_pct=max(0.0, 100.0 - idle_pct - (iowait_pct or 0.0)),
     )
 
 
@@ -247,6 +248,7 @@ def _max_busy_loop(prev: Stat, cur: Stat) -> tuple[float | None, tuple[str, ...]
         idle_pct = 100.0 * (d[3] or 0) / total
         iowait = d[4]
         busy = 100.0 - idle_pct - ((None if iowait is None else 100.0 * iowait / total) or 0.0)
+        busy = max(0.0, busy)  # as cpu_shares' busy_pct
         if busiest is None or busy > busiest:
             busiest = busy
     return busiest, one_side
@@ -276,7 +278,7 @@ def _max_busy_fast(prev: Stat, cur: Stat) -> float | None:
     idle = map(truediv, map(mul, repeat(100.0), d[3]), totals)
     iowait = map(truediv, map(mul, repeat(100.0), d[4]), totals)
     busiest: float = max(map(sub, map(sub, repeat(100.0), idle), iowait))
-    return busiest
+    return max(0.0, busiest)  # as cpu_shares' busy_pct
 
 
 def _ints(times: Sequence[int | None]) -> Sequence[int]:
