@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +139,39 @@ def test_a_metric_added_to_the_catalogue_is_a_migration(
     hist = open_history(path, writable=True)
     assert hist.notes == []
     hist.close()
+
+
+_OPEN_AT = """
+import sys, time
+from fleetmon.history import open_history
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+open_history(sys.argv[1], writable=True).close()
+"""
+
+
+def test_two_writers_making_a_new_file_at_once_both_open_it(tmp_path: Path) -> None:
+    """Two processes (--no-lock) open a new file at the same moment: the second sees the
+    schema the first made under the write lock and goes on (was: table meta already
+    exists)."""
+    for n in range(3):
+        path = str(tmp_path / f"h{n}.sqlite")
+        start = str(time.time() + 0.5)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, path, start],
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            )
+            for _ in range(2)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errors
+        hist = open_history(path, writable=False)
+        assert hist.columns["host"]
+        hist.close()
 
 
 def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -202,15 +203,28 @@ def _prepare(hist: History) -> None:
 def _set_journal(hist: History) -> None:
     fstype = filesystem_of(hist.path)
     if is_network_fs(fstype):
-        hist.conn.execute("PRAGMA journal_mode = DELETE")
+        _journal_mode(hist.conn, "DELETE")
         hist.notes.append(
             f"history {hist.path} is on {fstype}: rollback journal instead of WAL (WAL does "
             "not work over a network filesystem), so readers may briefly block the writer"
         )
     else:
-        mode = hist.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _journal_mode(hist.conn, "WAL")
         if str(mode).lower() != "wal":  # pragma: no cover - WAL refused (e.g. no mmap)
             hist.notes.append(f"history {hist.path}: WAL refused, journal mode {mode}")
+
+
+def _journal_mode(conn: sqlite3.Connection, mode: str) -> str:
+    """Set the journal mode: retried while another connection holds the file, as SQLite
+    does not wait (busy_timeout) for this one; two writers opening a new file at once."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -285,6 +299,11 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 
 def _migrate(hist: History, version: int) -> None:
     with transaction(hist.conn):
+        # Read again under the write lock: another writer (--no-lock, or two runs on a new
+        # file) may have made or upgraded the schema since `version` was read.
+        version = hist.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= schema.SCHEMA_VERSION:
+            return
         for target in range(version + 1, schema.SCHEMA_VERSION + 1):
             MIGRATIONS[target](hist.conn)
         hist.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
@@ -296,25 +315,26 @@ def _migrate(hist: History, version: int) -> None:
 
 def _sync_catalogue(hist: History) -> None:
     """Add the columns of catalogue metrics the file does not have yet (one transaction)."""
-    have = {(c.scope, c.metric) for cols in _columns(hist.conn).values() for c in cols}
-    missing = [
-        (scope, m)
-        for scope, ms in schema.stored_scopes()
-        for m in ms
-        if (scope, m.name) not in have
-    ]
-    if not missing:
+    if not _missing(hist.conn):
         return
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with transaction(hist.conn):
+        missing = _missing(hist.conn)  # again under the write lock: another writer's added
         for scope, m in missing:
             for stmt in schema.add_metric(scope, m):
                 hist.conn.execute(stmt)
             _register(hist.conn, scope, (m,), now)
+    if not missing:
+        return
     hist.notes.append(
         f"history {hist.path}: {len(missing)} new metric(s) added: "
         + ", ".join(m.name for _, m in missing)
     )
+
+
+def _missing(conn: sqlite3.Connection) -> list[tuple[str, MetricDef]]:
+    have = {(c.scope, c.metric) for cols in _columns(conn).values() for c in cols}
+    return [(s, m) for s, ms in schema.stored_scopes() for m in ms if (s, m.name) not in have]
 
 
 def _columns(conn: sqlite3.Connection) -> dict[str, list[Column]]:
