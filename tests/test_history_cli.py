@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -429,15 +430,16 @@ def _limited(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("limit", [8 * 1024, 64 * 1024], ids=["at-open", "at-write"])
+@pytest.mark.parametrize("limit", [8 * 1024, 40 * 1024], ids=["at-open", "at-write"])
 def test_a_full_disk_fails_the_history_but_not_the_report(
     raw_dir: Path, tmp_path: Path, limit: int
 ) -> None:
     """RLIMIT_FSIZE in the child: no file may grow past `limit` bytes (EFBIG, as a full disk
-    gives ENOSPC). 8 KiB fails at opening (the WAL index needs 32 KiB), 64 KiB mid-write."""
+    gives ENOSPC). 8 KiB fails at opening (the WAL index needs 32 KiB), 40 KiB mid-write."""
     hist = tmp_path / "h.sqlite"
     assert fleetmon("report", raw_dir, "--history", hist).returncode in (0, 1, 2, 3)
-    later = _with_start(raw_dir, tmp_path, "2030-01-01T00:00:00Z")
+    soon = datetime.now(UTC) + timedelta(minutes=5)  # another run, within the clock's tolerance
+    later = _with_start(raw_dir, tmp_path, soon.strftime("%Y-%m-%dT%H:%M:%SZ"))
     for f in ("-wal", "-shm"):
         Path(str(hist) + f).unlink(missing_ok=True)
     res = subprocess.run(

@@ -43,7 +43,7 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
     hist = tmp_path / "h.sqlite"
     seen = []
     for minute in ("00", "05", "10", "15"):
-        start = f"2030-01-01T00:{minute}:00Z"
+        start = f"2026-06-01T00:{minute}:00Z"
         res = fleetmon("report", _with_start(raw_dir, tmp_path, start),
                        "--no-default-rules", "-r", rules,
                        "--history", hist, "--format", "json")  # fmt: skip
@@ -51,13 +51,13 @@ def test_for_counts_runs_recorded_in_the_history(raw_dir: Path, tmp_path: Path) 
         doc = json.loads(res.stdout)
         (f,) = [f for f in doc["hosts"][0]["findings"] if f["rule"] == "always-3-runs"]
         seen.append((f["severity"], f["state"], f["since"], f["new"], doc["previous_run_at"]))
-    first = "2030-01-01T00:00:00Z"
+    first = "2026-06-01T00:00:00Z"
     assert seen == [
         # OK findings are in the JSON too, with their state; the first run has no last run
         ("ok", "pending", first, False, None),
         ("ok", "pending", first, False, first),
-        ("warning", "firing", first, True, "2030-01-01T00:05:00Z"),  # new since that run
-        ("warning", "firing", first, False, "2030-01-01T00:10:00Z"),
+        ("warning", "firing", first, True, "2026-06-01T00:05:00Z"),  # new since that run
+        ("warning", "firing", first, False, "2026-06-01T00:10:00Z"),
     ]
     conn = sqlite3.connect(hist)
     assert conn.execute("SELECT rule, state, runs FROM rule_states").fetchall() == [
@@ -77,7 +77,7 @@ def test_a_replay_reports_its_run_as_it_was_and_leaves_the_states_alone(
     hist = tmp_path / "h.sqlite"
 
     folders = {
-        m: _with_start(raw_dir, tmp_path, f"2030-01-01T00:{m}:00Z") for m in ("00", "05", "10")
+        m: _with_start(raw_dir, tmp_path, f"2026-06-01T00:{m}:00Z") for m in ("00", "05", "10")
     }
 
     def report(minute: str) -> tuple[str, str, bool]:
@@ -117,13 +117,13 @@ def test_the_text_report_lists_what_is_new_first(raw_dir: Path, tmp_path: Path) 
     rules.write_text(RULES.replace("for: 3 runs", "for: 2 runs"))
     hist = tmp_path / "h.sqlite"
     out = []
-    for start in ("2030-01-01T00:00:00Z", "2030-01-01T00:05:00Z", "2030-01-01T00:10:00Z"):
+    for start in ("2026-06-01T00:00:00Z", "2026-06-01T00:05:00Z", "2026-06-01T00:10:00Z"):
         res = fleetmon("report", _with_start(raw_dir, tmp_path, start),
                        "--no-default-rules", "-r", rules, "--history", hist)  # fmt: skip
         out.append(res.stdout.splitlines())
     assert not [line for line in out[0] if "since the last run" in line]
     lines = out[1]
-    start = lines.index("New since the last run (2030-01-01T00:00:00Z)")
+    start = lines.index("New since the last run (2026-06-01T00:00:00Z)")
     assert lines[start + 3].split()[:4] == ["WARNING", "localhost", "localhost", "always-3-runs"]
     assert not [line for line in out[2] if line.startswith("New since")]  # still firing
 

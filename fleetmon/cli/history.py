@@ -163,7 +163,9 @@ def _prune(args: argparse.Namespace) -> int:
             with transaction(hist.conn):
                 if keep is not None:
                     retention.save(hist, keep)
-                deleted = retention.apply(hist, keep or retention.stored(hist))
+                deleted = retention.apply(
+                    hist, keep or retention.stored(hist), now=int(time.time())
+                )
             if args.vacuum:
                 hist.conn.execute("VACUUM")
         except sqlite3.Error as exc:

@@ -2,8 +2,9 @@
 
 Run at the end of each recorded run, inside its transaction: closed hours and days not yet
 summarised are rolled up (idempotent: a bucket is recomputed whole), then each tier keeps
-its own span back from the newest run (sysstat keeps 7 days of sa files, Zabbix hourly
-trends for years). The spans live in the file once set, so every writer applies the same.
+its own span back from the newest run not ahead of this machine's clock (sysstat keeps 7
+days of sa files, Zabbix hourly trends for years): a run stamped by a wrong clock cannot
+age the others away. The spans live in the file once set, so every writer applies the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from fleetmon.model.durations import DurationError, parse_duration, short_durati
 DEFAULTS_S = {"raw": 8 * 86_400, "hourly": 90 * 86_400, "daily": 2 * 365 * 86_400}
 #: Shortest spans: raw rows must outlive the hour they are summarised in.
 MINIMUM_S = {"raw": 3600, "hourly": 86_400, "daily": 86_400}
+#: How far ahead of this machine's clock a run may start and still be recorded (the clocks
+#: of two machines, `report DIR` of a run made elsewhere).
+FUTURE_TOLERANCE_S = 600
 _SHIFT = schema.ENTITY_BITS
 
 
@@ -93,15 +97,39 @@ def _rolled_to(hist: History, tier: str) -> int | None:
     return int(value) if value else None
 
 
-def apply(hist: History, keep: Retention, *, recorded_t: int | None = None) -> dict[str, int]:
-    """Roll up what closed since the last pass, then delete what each tier outlived.
+def refusal(t: int, now: int) -> str | None:
+    """Why a run starting at `t` may not be recorded when this machine's clock says `now`
+    (None: it may): ahead of it by more than FUTURE_TOLERANCE_S."""
+    if t > now + FUTURE_TOLERANCE_S:
+        return (
+            f"its start is {short_duration((t - now) // 60 * 60)} ahead of this machine's "
+            f"clock (at most {short_duration(FUTURE_TOLERANCE_S)}): is either clock wrong?"
+        )
+    return None
+
+
+def present(hist: History, now: int) -> int | None:
+    """The newest run not ahead of `now` (this machine's clock), None when none is: what
+    retention counts back from."""
+    row = hist.conn.execute(
+        "SELECT max(t) FROM runs WHERE t <= ?", (now + FUTURE_TOLERANCE_S,)
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def apply(
+    hist: History, keep: Retention, *, now: int, recorded_t: int | None = None
+) -> dict[str, int]:
+    """Roll up what closed since the last pass, then delete what each tier outlived, back
+    from the newest run not ahead of `now` (a run recorded while the clock was wrong leaves
+    the later ones alone once it is right).
 
     `recorded_t` is the run just written: its hour and day are summarised again when they
     were already (a run recorded late, by `fleetmon report DIR`). Returns rows deleted per
     table. Call inside a transaction.
     """
     conn = hist.conn
-    newest = conn.execute("SELECT max(t) FROM runs").fetchone()[0]
+    newest = present(hist, now)
     if newest is None:
         return {}
     for tier, source in (("hourly", "raw"), ("daily", "hourly")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -258,12 +259,21 @@ def record_run(
     states: Mapping[tuple[str, str, str, str], tuple[str, str, int, int, int] | None] | None = None,
     *,
     replay: bool = False,
+    now: int | None = None,
 ) -> Recorded:
     """Write one run, the rules' states and apply the retention, in one transaction. A
-    `replay` (`report DIR`) replaces the record of the run it replays, if any."""
+    `replay` (`report DIR`) replaces the record of the run it replays, if any. `now`: this
+    machine's clock (None: read here); a run too far ahead of it is not recorded
+    (HistoryError, the file as it was)."""
     if not hist.writable:
         raise HistoryError(f"history {hist.path}: opened read-only")
     conn = hist.conn
+    now = int(time.time()) if now is None else now
+    why = retention.refusal(run_time(report.run.started_at), now)
+    if why is not None:
+        raise HistoryError(
+            f"history {hist.path}: the run of {report.run.started_at} was not recorded: {why}"
+        )
     try:
         with transaction(conn):
             # Read again under the write lock: a writer that ignored the run lock
@@ -299,7 +309,7 @@ def record_run(
             later = replay and conn.execute("SELECT 1 FROM runs WHERE t > ?", (t,)).fetchone()
             if states is not None and not later:
                 save_states(conn, states, t - rules.raw_s)
-            deleted = retention.apply(hist, rules, recorded_t=t)
+            deleted = retention.apply(hist, rules, now=now, recorded_t=t)
     except sqlite3.Error as exc:
         hist.texts = {}  # ids made in the rolled-back transaction are gone
         with contextlib.suppress(sqlite3.Error):

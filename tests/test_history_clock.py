@@ -1,0 +1,67 @@
+"""Runs stamped by a wrong clock, and runs recorded late: no history lost (history.write,
+history.retention), on real SQLite files."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from reportfactory import sample_report
+
+from fleetmon.errors import HistoryError
+from fleetmon.history import open_history, record_run, retention
+from fleetmon.history.store import History
+from fleetmon.model import Report
+
+T0_S = 1795662000  # 2026-11-26T03:00:00Z
+DAY = 86_400
+
+
+@pytest.fixture
+def hist(tmp_path: Path) -> History:
+    h = open_history(str(tmp_path / "history.sqlite"), writable=True)
+    yield h  # type: ignore[misc]
+    h.close()
+
+
+def at(rep: Report, t: int) -> Report:
+    started = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dataclasses.replace(rep, run=dataclasses.replace(rep.run, started_at=started))
+
+
+def _runs(hist: History) -> list[int]:
+    return [t for (t,) in hist.conn.execute("SELECT t FROM runs ORDER BY t")]
+
+
+def test_a_run_ahead_of_this_machine_s_clock_is_not_recorded(hist: History) -> None:
+    rep = sample_report()
+    record_run(hist, at(rep, T0_S), now=T0_S)
+    # Within the tolerance (two machines' clocks): recorded.
+    record_run(hist, at(rep, T0_S + retention.FUTURE_TOLERANCE_S), now=T0_S)
+    with pytest.raises(HistoryError) as err:
+        record_run(hist, at(rep, T0_S + 370 * DAY + 5), now=T0_S)
+    assert str(err.value) == (
+        f"history {hist.path}: the run of 2027-12-01T03:00:05Z was not recorded: its start "
+        "is 1y5d ahead of this machine's clock (at most 10m): is either clock wrong?"
+    )
+    assert _runs(hist) == [T0_S, T0_S + retention.FUTURE_TOLERANCE_S]
+
+
+def test_a_run_recorded_while_the_clock_was_wrong_makes_no_later_run_vanish(
+    hist: History,
+) -> None:
+    """The clock a year ahead for one run: once it is right, each run is kept (retention
+    counted back from the wrong run's time: every later run was deleted as it was written)."""
+    rep = sample_report()
+    ahead = T0_S + 365 * DAY
+    record_run(hist, at(rep, ahead), now=ahead)
+    for n in range(1, 4):
+        t = T0_S + n * 1800
+        record_run(hist, at(rep, t), now=t)
+    assert _runs(hist) == [T0_S + 1800, T0_S + 3600, T0_S + 5400, ahead]
+    hours = hist.conn.execute("SELECT DISTINCT k >> 24 FROM hourly_host ORDER BY 1").fetchall()
+    assert [h for (h,) in hours][:2] == [T0_S, T0_S + 3600]
+    # Pruned on the right clock: nothing of it goes either.
+    assert retention.apply(hist, retention.stored(hist), now=T0_S + 5400)["runs"] == 0
