@@ -252,6 +252,14 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     return values, rows, seen
 
 
+def _check_time(hist: History, report: Report, now: int) -> None:
+    why = retention.refusal(run_time(report.run.started_at), now)
+    if why is not None:
+        raise HistoryError(
+            f"history {hist.path}: the run of {report.run.started_at} was not recorded: {why}"
+        )
+
+
 def record_run(
     hist: History,
     report: Report,
@@ -269,11 +277,7 @@ def record_run(
         raise HistoryError(f"history {hist.path}: opened read-only")
     conn = hist.conn
     now = int(time.time()) if now is None else now
-    why = retention.refusal(run_time(report.run.started_at), now)
-    if why is not None:
-        raise HistoryError(
-            f"history {hist.path}: the run of {report.run.started_at} was not recorded: {why}"
-        )
+    _check_time(hist, report, now)
     try:
         with transaction(conn):
             # Read again under the write lock: a writer that ignored the run lock
