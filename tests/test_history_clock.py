@@ -65,3 +65,28 @@ def test_a_run_recorded_while_the_clock_was_wrong_makes_no_later_run_vanish(
     assert [h for (h,) in hours][:2] == [T0_S, T0_S + 3600]
     # Pruned on the right clock: nothing of it goes either.
     assert retention.apply(hist, retention.stored(hist), now=T0_S + 5400)["runs"] == 0
+
+
+def test_a_run_older_than_the_raw_tier_keeps_is_not_recorded(hist: History) -> None:
+    """`report DIR` of a run older than the raw tier keeps: its hour's summary was
+    recomputed from that run alone (the others' raw rows were gone), then its raw row
+    deleted: the hour's figures were lost."""
+    rep = sample_report()
+    keep = retention.Retention(raw_s=2 * 3600, hourly_s=3 * DAY, daily_s=30 * DAY)
+    for n in range(13):  # six hours, a run every 30 minutes
+        record_run(hist, at(rep, T0_S + n * 1800), keep, now=T0_S + n * 1800)
+    before = hist.conn.execute("SELECT * FROM hourly_host ORDER BY k").fetchall()
+    assert [r[1] for r in before][:1] == [2]  # the first hour: two runs
+    late = T0_S + 600
+    with pytest.raises(HistoryError) as err:
+        record_run(hist, at(rep, late), now=T0_S + 6 * 3600)
+    assert str(err.value) == (
+        f"history {hist.path}: the run of 2026-11-26T03:10:00Z was not recorded: its hour "
+        "begins before what the raw tier keeps (2h back from the newest run, "
+        "2026-11-26T09:00:00Z)"
+    )
+    assert hist.conn.execute("SELECT * FROM hourly_host ORDER BY k").fetchall() == before
+    # Within what the raw tier keeps: recorded, its hour summarised again with it.
+    record_run(hist, at(rep, T0_S + 5 * 3600 + 60), now=T0_S + 6 * 3600)
+    hour = hist.conn.execute("SELECT n FROM hourly_host WHERE k >> 24 = ?", (T0_S + 5 * 3600,))
+    assert {n for (n,) in hour} == {3}  # each host: its two runs and this one

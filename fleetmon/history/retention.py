@@ -10,6 +10,7 @@ age the others away. The spans live in the file once set, so every writer applie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fleetmon.errors import OptionError
 from fleetmon.history import schema
@@ -23,6 +24,7 @@ MINIMUM_S = {"raw": 3600, "hourly": 86_400, "daily": 86_400}
 #: of two machines, `report DIR` of a run made elsewhere).
 FUTURE_TOLERANCE_S = 600
 _SHIFT = schema.ENTITY_BITS
+BUCKET_WORD = {"hourly": "hour", "daily": "day"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,21 @@ def refusal(t: int, now: int) -> str | None:
             f"its start is {short_duration((t - now) // 60 * 60)} ahead of this machine's "
             f"clock (at most {short_duration(FUTURE_TOLERANCE_S)}): is either clock wrong?"
         )
+    return None
+
+
+def too_late(hist: History, keep: Retention, t: int, now: int) -> str | None:
+    """Why a run at `t` is too old to record (None: it is not): its hour (its day) begins
+    before what the raw (hourly) tier keeps, so its summary would be recomputed from a part
+    of the bucket's runs, and the rest lost."""
+    newest = present(hist, now)
+    for tier, source in (("hourly", "raw"), ("daily", "hourly")):
+        if newest is not None and floor(t, tier) < newest - keep.span(source):
+            when = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return (
+                f"its {BUCKET_WORD[tier]} begins before what the {source} tier keeps "
+                f"({short_duration(keep.span(source))} back from the newest run, {when})"
+            )
     return None
 
 

@@ -252,8 +252,11 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     return values, rows, seen
 
 
-def _check_time(hist: History, report: Report, now: int) -> None:
-    why = retention.refusal(run_time(report.run.started_at), now)
+def _check_time(hist: History, report: Report, keep: retention.Retention, now: int) -> None:
+    """HistoryError when the run may not be recorded: too far ahead of this machine's clock,
+    or older than a tier it is summarised from keeps (under the write lock)."""
+    t = run_time(report.run.started_at)
+    why = retention.refusal(t, now) or retention.too_late(hist, keep, t, now)
     if why is not None:
         raise HistoryError(
             f"history {hist.path}: the run of {report.run.started_at} was not recorded: {why}"
@@ -277,7 +280,6 @@ def record_run(
         raise HistoryError(f"history {hist.path}: opened read-only")
     conn = hist.conn
     now = int(time.time()) if now is None else now
-    _check_time(hist, report, now)
     try:
         with transaction(conn):
             # Read again under the write lock: a writer that ignored the run lock
@@ -286,6 +288,7 @@ def record_run(
             if keep is not None:
                 retention.save(hist, keep)
             rules = keep or retention.stored(hist)
+            _check_time(hist, report, rules, now)
             t, replaced = _pick_run_time(conn, report, replay)
             if replaced:
                 for scope in hist.columns:
