@@ -217,7 +217,9 @@ async def run_ssh(ctx: SshContext, host: HostSpec, script: str, progress: Progre
         return await _run(conn, script, ctx.opts.output_cap_bytes, progress)
 
 
-async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Outcome:
+async def open_probe(conn: Any, progress: Progress) -> Any:
+    """The probe's `sh -s` process on a connection (the one-shot probe's and the looping
+    one's); HostFailure when the host refuses a session channel."""
     progress.stage = "opening"
     try:
         proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
@@ -226,6 +228,11 @@ async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Ou
             Status.COMMAND_FAILED, f"cannot open a session channel: {exc.reason}"
         ) from None
     progress.stage = "running"
+    return proc
+
+
+async def _run(conn: Any, script: str, cap_bytes: int, progress: Progress) -> Outcome:
+    proc = await open_probe(conn, progress)
 
     async def read_out(n: int) -> bytes:
         data: bytes = await proc.stdout.read(n)

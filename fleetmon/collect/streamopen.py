@@ -12,8 +12,7 @@ import asyncssh
 
 from fleetmon.collect.base import HostFailure, first_line, read_head
 from fleetmon.collect.local import start_probe_sh, stop_group
-from fleetmon.collect.probe import REMOTE_COMMAND
-from fleetmon.collect.ssh import Progress, SshContext, ssh_connection
+from fleetmon.collect.ssh import Progress, SshContext, open_probe, ssh_connection
 from fleetmon.model import HostSpec, Status
 
 #: Reads stdout: a chunk at a time (b"" at the end).
@@ -77,14 +76,7 @@ async def ssh_stream(
     """The looping probe over one SSH connection (ssh.ssh_connection: the same options,
     keys and host-key policy as `fleetmon run`)."""
     async with ssh_connection(ctx, host, progress) as conn:
-        progress.stage = "opening"
-        try:
-            proc = await conn.create_process(REMOTE_COMMAND, encoding=None)
-        except asyncssh.ChannelOpenError as exc:
-            raise HostFailure(
-                Status.COMMAND_FAILED, f"cannot open a session channel: {exc.reason}"
-            ) from None
-        progress.stage = "running"
+        proc = await open_probe(conn, progress)
         stderr = _Stderr(proc.stderr.read)
         try:
             proc.stdin.write(script.encode())
