@@ -41,11 +41,17 @@ def grouping_path(job: str, grouping: Mapping[str, str]) -> str:
     return out
 
 
+def _no_query(u: httpx.URL, url: str, option: str, server: str) -> None:
+    """Refuse a sink's base URL with a query (fleetmon appends its path to it), the URL
+    shown without its query or credentials."""
+    if u.query:
+        raise OptionError(f"{option}: the {server}'s address only, no query: {shown(url)}?...")
+
+
 def check_push_url(url: str) -> None:
     """Refuse, before the run, a --push URL that is not http(s)://host[:port][/prefix]."""
     u = check_url(url, "--push")
-    if u.query:
-        raise OptionError(f"--push: the Pushgateway's address only, no query: {url!r}")
+    _no_query(u, url, "--push", "Pushgateway")
     if "/metrics/job/" in f"{u.path.rstrip('/')}/":
         # The push URL of Pushgateway's README: fleetmon makes that path itself.
         raise OptionError(
@@ -131,10 +137,7 @@ def influx_write(
 def check_alertmanager_url(url: str) -> None:
     """Refuse, before the run, an --alertmanager URL that is not http(s)://host[:port][/prefix]."""
     u = check_url(url, "--alertmanager")
-    if u.query:
-        raise OptionError(
-            f"--alertmanager: the Alertmanager's address only, no query: {shown(url)}?..."
-        )
+    _no_query(u, url, "--alertmanager", "Alertmanager")
     if re.search(r"/api/v[12](/|$)", u.path):
         # .../api/v2/alerts, the API's path: fleetmon adds it itself.
         raise OptionError(
