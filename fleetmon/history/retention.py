@@ -115,8 +115,10 @@ def too_late(hist: History, keep: Retention, t: int, now: int) -> str | None:
     before what the raw (hourly) tier keeps, so its summary would be recomputed from a part
     of the bucket's runs, and the rest lost."""
     newest = present(hist, now)
+    if newest is None:
+        return None
     for tier, source in (("hourly", "raw"), ("daily", "hourly")):
-        if newest is not None and floor(t, tier) < newest - keep.span(source):
+        if floor(t, tier) < newest - keep.span(source):
             when = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             return (
                 f"its {BUCKET_WORD[tier]} begins before what the {source} tier keeps "
