@@ -26,6 +26,9 @@ from pathlib import Path
 import pytest
 import sshd_util
 
+from fleetmon.history import open_history
+from fleetmon.history.store import History
+
 os.environ["FLEETMON_HISTORY"] = "none"
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="fleetmon-tests-state-")
 
@@ -70,3 +73,11 @@ def sshd_inventory(sshd: sshd_util.Sshd, tmp_path: Path) -> Callable[[int], Path
         return sshd.inventory(n, tmp_path)
 
     return write
+
+
+@pytest.fixture
+def hist(tmp_path: Path) -> Iterator[History]:
+    """A new writable history file in the test's folder (the history tests')."""
+    h = open_history(str(tmp_path / "history.sqlite"), writable=True)
+    yield h
+    h.close()

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from reportfactory import sample_report
 
 from fleetmon.errors import HistoryError
-from fleetmon.history import open_history, record_run, retention
+from fleetmon.history import record_run, retention
 from fleetmon.history.store import History
 from fleetmon.model import Report
 
 T0_S = 1795662000  # 2026-11-26T03:00:00Z
 DAY = 86_400
-
-
-@pytest.fixture
-def hist(tmp_path: Path) -> History:
-    h = open_history(str(tmp_path / "history.sqlite"), writable=True)
-    yield h  # type: ignore[misc]
-    h.close()
 
 
 def at(rep: Report, t: int) -> Report:

@@ -22,13 +22,6 @@ T0 = "2026-11-26T03:00:00Z"
 T0_S = 1795662000
 
 
-@pytest.fixture
-def hist(tmp_path: Path) -> History:
-    h = open_history(str(tmp_path / "history.sqlite"), writable=True)
-    yield h  # type: ignore[misc]
-    h.close()
-
-
 def at(rep: Report, started_at: str, inventory: str | None = None) -> Report:
     run = dataclasses.replace(
         rep.run, started_at=started_at, inventory=inventory or rep.run.inventory
