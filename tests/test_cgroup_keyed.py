@@ -6,6 +6,8 @@ path named."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fleetmon.errors import ProbeParseError
@@ -22,7 +24,8 @@ HEAD = "#cgroup keyed v2\n"
 
 def _read(text: str, one_by_one: bool, monkeypatch: pytest.MonkeyPatch) -> object:
     with monkeypatch.context() as m:
-        if one_by_one:  # neither quick way can take a column
+        if one_by_one:  # no quick way can take a run or a column
+            m.setattr(cgroupcols, "_whole", lambda joined, keys, width: None)
             m.setattr(cgroupcols, "_DIGITS", b"")
             m.setattr(cgroupcols, "_quick", lambda key, values: None)
         try:
@@ -56,15 +59,37 @@ def test_what_each_way_gives() -> None:
 
 
 def test_simulated_sections_take_the_one_call_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the awk prints of a usual host (the simulator's, v2 and v1): `max` by _quick,
-    no value one at a time."""
+    """What the awk prints of a usual host (the simulator's, v2 and v1): a whole run by one
+    call (_whole), `max` too, no column and no value one at a time."""
     hosts = with_containers(make_fleet(2, "linux", 1, {}, endpoints("127.0.1.1", 2, 22, 1)), 8, 1)
-    monkeypatch.setattr(cgroupcols, "_value", lambda key, value: pytest.fail(f"{key}={value}"))
+    monkeypatch.setattr(cgroupcols, "_column", lambda *a: pytest.fail(f"a column: {a[0]}"))
     for h in hosts:
         for text in (render_counters(h, h.uptime_at_start_s + 10), render_gauges(h)):
             cols = read_columns(text)
             assert len(cols.paths) == 8
             assert all(None not in v for k, v in cols.values.items() if k != "l")
+
+
+@pytest.mark.parametrize(
+    ("rest", "expected"),
+    [
+        ("1 max 3", {"m": [1, 2], "l": [None, 5], "r": [3, 6]}),  # by _whole
+        ("1 max 03", {"m": [1, 2], "l": [None, 5], "r": [3, 6]}),  # a leading zero: by columns
+        ("1 max 3+4", {"m": [1, 2], "l": [None, 5], "r": [7, 6]}),  # a sum: by columns
+        ("1 max 3++4", "io.stat: malformed value '3++4'"),
+        ("max 1 3", "memory.current: malformed value 'max'"),  # `max` where no key has it
+        ("1 1maxmax 3", "memory.max: malformed value '1maxmax'"),
+        (f"{'9' * 21} 1 3", "memory.current: malformed value '999"),
+        ("1  3", "memory.max: malformed value ''"),
+    ],
+)
+def test_a_run_by_one_call_or_by_columns(rest: str, expected: object) -> None:
+    text = f"{HEAD}#k m l r\n{A}\t{rest}\n{B}\t2 5 6\n"
+    if isinstance(expected, str):
+        with pytest.raises(ProbeParseError, match=re.escape(expected)):
+            read_columns(text)
+    else:
+        assert read_columns(text) == Columns(2, [A, B], expected)
 
 
 def test_runs_are_merged_or_joined_by_path() -> None:

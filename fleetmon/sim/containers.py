@@ -193,7 +193,7 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
         if _v2(host):
             psi = []
             for res, share in (("c", 0.2), ("m", 0.01), ("i", 0.02)):
-                avg = psi_avg10(share * c.cpu_share * 100).replace(".", "")  # x 100
+                avg = int(psi_avg10(share * c.cpu_share * 100).replace(".", ""))  # x 100
                 psi.append(f"p{res}s={avg} p{res}f=0")
             lines.append(f"{d}\tm={usage} l={c.limit_bytes if c.limit_bytes else 'max'}"
                          f" a={anon} f={c.file_bytes} i={c.file_bytes // 2} p={c.pids}"
@@ -208,8 +208,8 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
         usage = vm.rss_bytes + _QEMU_FILE_BYTES
         if _v2(host):
             lines.append(f"{vm.path}\tm={usage} l=max a={vm.rss_bytes} f={_QEMU_FILE_BYTES}"
-                         f" i={_QEMU_FILE_BYTES // 2} p={vm.pids} o=0 pcs=000 pcf=0 pms=000"
-                         " pmf=0 pis=000 pif=0")  # fmt: skip
+                         f" i={_QEMU_FILE_BYTES // 2} p={vm.pids} o=0 pcs=0 pcf=0 pms=0"
+                         " pmf=0 pis=0 pif=0")  # fmt: skip
         else:
             lines.append(
                 f"{vm.path}\ti=0 f={_QEMU_FILE_BYTES} a={vm.rss_bytes} i={_QEMU_FILE_BYTES // 2}"

@@ -85,8 +85,11 @@ _AWK_KEY = (
 #: containers' three sections in a third of the time a token at a time took), at the awk's
 #: cost of `key=value` tokens. io.stat and blkio give r and w with their devices' bytes
 #: joined by + (the parser sums them; blkio's `Total` line alone gives 0: a cgroup without
-#: I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, a value not of that
-#: form left as it is for the parser to refuse), as p<resource initial><some|full initial>;
+#: I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, then its leading
+#: zeros, as the kernel prints its other values, so that the parser takes a whole run of
+#: plain numbers by one call; not by `v += 0`, which busybox awk reads as octal; a value not
+#: of that form left as it is for the parser to refuse), as p<resource initial><some|full
+#: initial>;
 #: v2 memory.stat stops at inactive_file (its third key of ~40). cgroup v1 (v1=1): `fl` is
 #: mount:file pairs, and the mount, the path's first component, is dropped (one container's
 #: mounts give lines of one path, which the parser merges). mawk ends on a read error (exit
@@ -108,7 +111,8 @@ AWK_READ = (
     ' kt = ""; t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
     ' if (f in one) { if ((getline l < g) > 0) { kt = kt " " one[f]; t = t " " l } }'
     ' else if (f ~ /pressure$/) { while ((getline l < g) > 0) { split(l, w, " ");'
-    ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) sub(/[.]/, "", v);'
+    ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) { sub(/[.]/, "", v);'
+    ' sub(/^0+/, "", v); if (v == "") v = 0 }'
     ' kt = kt " p" substr(f, 1, 1) substr(w[1], 1, 1); t = t " " v } }'
     ' else if (f == "io.stat" || f == "blkio.throttle.io_service_bytes") { rs = ""; ws = "";'
     ' z = 0; while ((getline l < g) > 0) { c = split(l, w, " ");'
