@@ -10,6 +10,7 @@ from test_simulate import _analyse, _fleet
 
 from fleetmon.sim.containers import with_containers
 from fleetmon.sim.hosts import HostProfile
+from fleetmon.sources.ctrcolumns import NO_PSI_NOTE
 
 
 def _hosts(n: int = 4, per_host: int = 30) -> tuple[HostProfile, ...]:
@@ -46,8 +47,10 @@ def test_container_rows_are_the_profiles_numbers(index: int, version: str) -> No
         throttled = m["ctr.cpu_throttled_pct"]
         full = c.quota_cpus is not None and c.cpu_share >= 0.95 * c.quota_cpus
         assert throttled == (80.0 if full else 0.0)
-        psi = m["ctr.psi_cpu_some_pct"]
-        assert (psi is None) == (version == "v1")  # PSI files are v2's
+        # PSI files are v2's: on v1 not offered (absent, the host noted), not null
+        assert ("ctr.psi_cpu_some_pct" in m) == (version == "v2")
+        assert m.get("ctr.psi_cpu_some_pct", 0) is not None
+    assert (NO_PSI_NOTE in report.notes) == (version == "v1")
 
 
 def test_a_container_heavy_host_trips_the_shipped_rules() -> None:

@@ -7,8 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from test_rules_util import host, spec
 
+from fleetmon.analyse.vmcommon import NOT_ON, XEN_VM_METRICS
 from fleetmon.analyse.vms import HV_METRICS, VM_METRICS, compute_vms
+from fleetmon.model import Severity
+from fleetmon.rules import evaluate, load_rules
 from fleetmon.sources.sections import ProbeOutput, Section
 
 DATA = Path(__file__).parent / "data"
@@ -55,7 +59,8 @@ def test_lab_vm1_every_metric_from_the_formulas() -> None:
     assert res.hypervisor == "kvm"
     assert [r.name for r in res.vms] == ["vm2", "vm1"]
     vm1 = dict(res.vms[1].metrics)
-    assert list(vm1) == list(VM_METRICS)  # every vm.* metric of a running VM, in order
+    # every vm.* metric of a running VM, in order, but xentop's VBD_OO: not offered by KVM
+    assert list(vm1) == [m for m in VM_METRICS if m != "vm.disk_oo_per_s"]
     assert vm1.pop("vm.state") == "running"
     expected = {
         "vm.vcpus": 1,
@@ -83,7 +88,7 @@ def test_lab_vm1_every_metric_from_the_formulas() -> None:
     # The QEMU cgroup's figures come with the containers' (sources/containers.py), later.
     host_side = ("vm.host_rss_bytes", "vm.host_read_bytes_per_s", "vm.host_write_bytes_per_s")
     assert [vm1.pop(k) for k in host_side] == [None, None, None]
-    assert vm1.pop("vm.disk_oo_per_s") is None  # xentop's VBD_OO: no KVM counterpart
+    assert "vm.disk_oo_per_s" not in vm1  # xentop's VBD_OO: no KVM counterpart, not offered
     assert vm1 == pytest.approx(expected, rel=1e-12)
     # The same figures as plain literals, so a formula slip shows up twice.
     assert vm1["vm.cpu_pct"] == pytest.approx(9.601398300467, rel=1e-12)
@@ -244,7 +249,7 @@ def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
     assert [r.name for r in res.vms] == ["win", "linux"]  # Domain-0 is the host
     linux = res.vms[1].metrics
     assert linux == {
-        **dict.fromkeys(VM_METRICS),
+        **dict.fromkeys(XEN_VM_METRICS),
         "vm.state": "running",
         "vm.vcpus": 2,
         "vm.cpu_pct": 150.4 / 2,  # xentop CPU(%) / VCPUS
@@ -258,8 +263,11 @@ def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
         "vm.net_rx_bytes_per_s": 2 * 1024.0,
         "vm.net_tx_bytes_per_s": 1024 * 1024.0,
         "vm.disk_oo_per_s": 12.0,  # VBD_OO 2 → 14 over xentop's -d 1
-        # net packets stay null: xentop counts bytes only
     }
+    # not offered by xentop (packets, drops, vCPU wait...): absent, not null
+    assert not linux.keys() & NOT_ON["xen"]
+    assert len(linux) == len(VM_METRICS) - len(NOT_ON["xen"])
+
     assert res.vms[0].metrics["vm.disk_oo_per_s"] == 0.0
     assert res.vms[0].metrics["vm.state"] == "running"  # "--b---" blocked = idle, running
     assert res.hv_metrics == pytest.approx(
@@ -280,6 +288,34 @@ def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
     assert res.notes == (
         "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)",
     )
+
+
+def test_a_rule_on_what_a_hypervisor_does_not_offer_is_not_judged(tmp_path: Path) -> None:
+    """A site rule on a KVM-only or Xen-only metric, on a mixed fleet: OK "not judged" on the
+    other hypervisor's VMs, not UNKNOWN on every run."""
+    (tmp_path / "site.yaml").write_text(RULES)
+    rules = load_rules([str(tmp_path / "site.yaml")])
+    xen = compute_vms(
+        xen_out("docs", "-f", XEN_DOCS / "xl-list-example.txt", XEN_DOCS / "xl-info-example.txt"),
+        host_cpus=1, host_mem_bytes=750 * MIB, interval_s=1.2,
+    )  # fmt: skip
+    kvm = compute_vms(lab(), host_cpus=2, host_mem_bytes=None, interval_s=DT)
+    hosts = [host("xen0", (), {}, vm=xen.vms), host("kvm0", (), {}, vm=kvm.vms)]
+    out, _ = evaluate(rules, hosts, {h.name: spec(h.name, ()) for h in hosts}, {})
+    got = {(h.name, f.rule, f.subject): (f.severity, f.judged) for h in out for f in h.findings}
+    assert got[("xen0", "packets", "linux")] == (Severity.OK, False)
+    assert got[("xen0", "oo", "linux")] == (Severity.WARNING, True)  # 12/s
+    assert got[("kvm0", "packets", "vm1")] == (Severity.OK, True)
+    assert got[("kvm0", "oo", "vm1")] == (Severity.OK, False)
+    assert Severity.UNKNOWN not in {sev for sev, _ in got.values()}
+
+
+RULES = """
+- hosts: all
+  rules:
+    - {name: packets, scope: vm, metric: vm.net_rx_packets_per_s, warning: "> 100000"}
+    - {name: oo, scope: vm, metric: vm.disk_oo_per_s, warning: "> 1"}
+"""
 
 
 def test_xen_old_xentop_cut_names_match_their_xl_names() -> None:
@@ -390,7 +426,7 @@ def test_xen_without_xentop_cpu_from_xl_list_time(
     assert (linux["vm.cpu_pct"], linux["vm.cpu_host_pct"]) == pytest.approx((100.0, 50.0))
     assert (win["vm.cpu_pct"], win["vm.cpu_host_pct"]) == pytest.approx((8.0, 2.0))
     assert linux == {
-        **dict.fromkeys(VM_METRICS),
+        **dict.fromkeys(XEN_VM_METRICS),
         "vm.state": "running",
         "vm.vcpus": 2,
         "vm.cpu_pct": linux["vm.cpu_pct"],

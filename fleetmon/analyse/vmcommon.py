@@ -19,6 +19,23 @@ MIB = 1024 * 1024
 
 #: Every vm.* metric of a VM that has counters, in catalogue order.
 VM_METRICS = tuple(m.name for m in VM)
+#: vm.* metrics a hypervisor's own tools never give: absent from its VMs' rows (not
+#: offered: rules do not judge them, METRICS.md), not null (which would make every rule on
+#: them UNKNOWN on every run of a mixed fleet). KVM: xentop's VBD_OO has no libvirt
+#: counterpart. Xen: xentop counts no packets, drops, vCPU wait, guest memory use, swap,
+#: faults or request times, and a Xen domain has no QEMU cgroup.
+NOT_ON = {
+    "kvm": frozenset({"vm.disk_oo_per_s"}),
+    "xen": frozenset({
+        "vm.vcpu_delay_pct", "vm.mem_used_pct", "vm.swap_in_bytes_per_s",
+        "vm.major_faults_per_s", "vm.disk_r_await_ms", "vm.disk_w_await_ms",
+        "vm.net_rx_packets_per_s", "vm.net_tx_packets_per_s", "vm.net_rx_drops_per_s",
+        "vm.net_tx_drops_per_s", "vm.host_rss_bytes", "vm.host_read_bytes_per_s",
+        "vm.host_write_bytes_per_s",
+    }),
+}  # fmt: skip
+KVM_VM_METRICS = tuple(m for m in VM_METRICS if m not in NOT_ON["kvm"])
+XEN_VM_METRICS = tuple(m for m in VM_METRICS if m not in NOT_ON["xen"])
 
 #: The host's hypervisor figures: null, not absent, when its hypervisor's tools failed
 #: (not computable this run; absent means the host runs no hypervisor).

@@ -13,6 +13,7 @@ from fleetmon.analyse.hv import hv_metrics
 from fleetmon.analyse.vmcommon import (
     HV_METRICS,
     KVM_DEVICE_SUMS,
+    KVM_VM_METRICS,
     VM_METRICS,
     VmResult,
     failed,
@@ -154,7 +155,7 @@ def _kib(value: int | None) -> int | None:
 def _kvm_vm(
     d2: virsh.DomainStats, d1: virsh.DomainStats | None, host_cpus: int | None, dt: float | None
 ) -> dict[str, MetricValue]:
-    m: dict[str, MetricValue] = dict.fromkeys(VM_METRICS)
+    m: dict[str, MetricValue] = dict.fromkeys(KVM_VM_METRICS)
     vcpus = d2.num("vcpu.current")
     avail, usable = d2.num("balloon.available"), d2.num("balloon.usable")
     m.update({

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fleetmon.analyse.hv import hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
-    VM_METRICS,
+    XEN_VM_METRICS,
     VmResult,
     failed,
     not_reported,
@@ -155,7 +155,7 @@ def _xen_vm(
     host_cpus: int | None,
     dt: float | None,
 ) -> dict[str, MetricValue]:
-    m: dict[str, MetricValue] = dict.fromkeys(VM_METRICS)
+    m: dict[str, MetricValue] = dict.fromkeys(XEN_VM_METRICS)
     m["vm.state"] = xen.xen_state(d.flags)
     m["vm.vcpus"] = d.vcpus
     cur_kib = t2.mem_kib if t2 is not None else None
@@ -177,6 +177,6 @@ def _xen_vm(
     m["vm.disk_write_bytes_per_s"] = rate(diff(t1.vbd_wsect, t2.vbd_wsect), dt, 512)
     m["vm.net_rx_bytes_per_s"] = rate(diff(t1.netrx_kib, t2.netrx_kib), dt, 1024)
     m["vm.net_tx_bytes_per_s"] = rate(diff(t1.nettx_kib, t2.nettx_kib), dt, 1024)
-    # xentop counts no packets: vm.net_*_packets_per_s stay null on Xen.
+    # xentop counts no packets: vm.net_*_packets_per_s are not offered on Xen (NOT_ON).
     m["vm.disk_oo_per_s"] = rate(diff(t1.vbd_oo, t2.vbd_oo), dt)
     return m

@@ -8,7 +8,7 @@ minus inactive file cache: what the kernel cannot reclaim without I/O), the limi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -16,7 +16,13 @@ from fleetmon.model import MetricValue, Row
 from fleetmon.sources.cgroupcols import Columns, read_columns
 from fleetmon.sources.cgrouplines import Values, section_values
 from fleetmon.sources.cgroups import KEYED_HEAD, TOO_MANY, UNLIMITED
-from fleetmon.sources.ctrcolumns import METRICS, metric_columns
+from fleetmon.sources.ctrcolumns import (
+    METRICS,
+    NO_PSI_NOTE,
+    PSI_KEYS,
+    metric_columns,
+    not_offered,
+)
 from fleetmon.sources.ctrnames import name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
 from fleetmon.sources.sections import ProbeOutput
@@ -134,7 +140,7 @@ def compute_containers(
     columns = _columns(out)
     if columns is not None:
         found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
-        return CtrResult(tuple(found), on_vms)
+        return CtrResult(tuple(found), on_vms, _psi_notes(found))
     (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
@@ -154,13 +160,22 @@ def compute_containers(
         metrics = container_metrics(s1, s2 or _EMPTY, g, host_cpus, interval_s)
         version = v2[path] if s2 is not None else vg[path]
         rows.append(Row(name, metrics, _labels(ident, f"v{version}")))
+    absent = not_offered(lambda key: any(key in g for g in gauges.values()))
+    if absent:
+        rows = [Row(r.name, {k: v for k, v in r.metrics.items() if k not in absent}, r.labels)
+                for r in rows]  # fmt: skip
     rows = _unique(rows)
     notes = (
         (f"{started} container(s) started between the two samples: no rates for them",)
         if started
         else ()
     )
-    return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes)
+    return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes + _psi_notes(rows))
+
+
+def _psi_notes(rows: Sequence[Row]) -> tuple[str, ...]:
+    """NO_PSI_NOTE when the containers' rows have no PSI metric (not offered)."""
+    return (NO_PSI_NOTE,) if rows and not PSI_KEYS.keys() <= rows[0].metrics.keys() else ()
 
 
 def _columns(out: ProbeOutput) -> tuple[Columns, Columns, _Gauges] | None:
@@ -253,8 +268,13 @@ def _from_columns(
     columns of the same containers (none started between the samples): the metrics a
     column at a time."""
     columns = metric_columns(s1, s2, g.cols, host_cpus, dt)
-    each = list(zip(*columns, strict=True))
     anon, read, write = columns[6], columns[9], columns[10]
+    metrics: tuple[str, ...] = METRICS
+    absent = not_offered(g.cols.values.__contains__)
+    if absent:
+        metrics = tuple(m for m in METRICS if m not in absent)
+        columns = [c for m, c in zip(METRICS, columns, strict=True) if m not in absent]
+    each = list(zip(*columns, strict=True))
     heads = g.heads_for(names, s2.version)
     vms: dict[str, Mapping[str, MetricValue]] = {
         vm: {
@@ -264,7 +284,7 @@ def _from_columns(
         }
         for i, vm in heads.vms
     }
-    rows = [Row(name, dict(zip(METRICS, each[i], strict=True)), labels)
+    rows = [Row(name, dict(zip(metrics, each[i], strict=True)), labels)
             for i, name, labels in heads.rows]  # fmt: skip
     return rows, vms
 

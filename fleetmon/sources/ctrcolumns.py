@@ -8,7 +8,7 @@ operations: the same floats. Anything else goes container by container (containe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fleetmon.model import MetricValue
 from fleetmon.sources.cgroupcols import Columns
@@ -25,6 +25,23 @@ METRICS = (
     "ctr.psi_cpu_some_pct", "ctr.psi_memory_some_pct", "ctr.psi_memory_full_pct",
     "ctr.psi_io_some_pct", "ctr.psi_io_full_pct", "ctr.pids",
 )  # fmt: skip
+
+
+#: The PSI metrics and the awk's keys of their files: absent (not offered: rules do not judge
+#: them) from every row of a host whose cgroup_mem section has no value of the key (cgroup
+#: v1 has no PSI files; a host whose PSI is off has them unreadable, and the probe does not
+#: read them), rather than null on every run.
+PSI_KEYS = {
+    "ctr.psi_cpu_some_pct": "pcs", "ctr.psi_memory_some_pct": "pms",
+    "ctr.psi_memory_full_pct": "pmf", "ctr.psi_io_some_pct": "pis", "ctr.psi_io_full_pct": "pif",
+}  # fmt: skip
+#: The host note when a container PSI metric is not offered.
+NO_PSI_NOTE = "no container PSI files read (cgroup v1, or PSI off): ctr.psi_* not offered"
+
+
+def not_offered(has: Callable[[str], bool]) -> frozenset[str]:
+    """The ctr.psi_* metrics whose key `has` says no container has a value of."""
+    return frozenset(m for m, key in PSI_KEYS.items() if not has(key))
 
 
 def _deltas(a: Column, b: Column) -> Column:
