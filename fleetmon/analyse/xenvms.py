@@ -15,6 +15,7 @@ from fleetmon.analyse.vmcommon import (
     probe_meta,
     rate,
 )
+from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
 from fleetmon.sources import virsh, xen
 from fleetmon.sources.sections import ProbeOutput
@@ -72,7 +73,12 @@ def _xentop(
 ) -> tuple[tuple[tuple[xen.XentopRow, ...], ...], str | None, list[str]]:
     """xentop's iterations, why they cannot be used (None: they can), and the notes."""
     top_fail = failed(out, 0, "xentop")
-    blocks = xen.parse_xentop(out.text(0, "xentop") or "") if top_fail is None else ()
+    blocks: tuple[tuple[xen.XentopRow, ...], ...] = ()
+    if top_fail is None:
+        try:
+            blocks = xen.parse_xentop(out.text(0, "xentop") or "")
+        except ProbeParseError as exc:  # xl list still lists the guests: lose only xentop
+            top_fail = f"xentop output unreadable: {str(exc).removeprefix('section xentop: ')}"
     if top_fail is None and len(blocks) < 2:
         top_fail = f"xentop printed {len(blocks)} iteration(s), 2 needed"
     if not top_fail:

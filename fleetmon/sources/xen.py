@@ -42,16 +42,26 @@ def xen_state(flags: str) -> str:
     return "running"
 
 
+#: `xl list`'s first six headings (`xl claims` adds one).
+_XL_HEADER = ["Name", "ID", "Mem", "VCPUs", "State", "Time(s)"]
+
+
 def parse_xl_list(text: str) -> tuple[XlDomain, ...]:
-    """Every domain of `xl list` (the extra columns of `xl claims` are ignored)."""
+    """Every domain of `xl list` (the extra columns of `xl claims` are ignored).
+
+    The probe merges xl's stderr into the section: lines before the header (`libxl:
+    warning: ...`) are passed over.
+    """
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines or not lines[0].startswith("Name"):
+    start = next((i for i, ln in enumerate(lines) if ln.split()[:6] == _XL_HEADER), None)
+    if start is None:
+        named = [ln for ln in lines if ln.startswith("Name")]
+        if named:
+            raise ProbeParseError("xl_list", f"unexpected header {named[0][:80]!r}")
         raise ProbeParseError("xl_list", "no 'Name ID Mem VCPUs State Time(s)' header")
-    header = lines[0].split()
-    if header[:6] != ["Name", "ID", "Mem", "VCPUs", "State", "Time(s)"]:
-        raise ProbeParseError("xl_list", f"unexpected header {lines[0][:80]!r}")
+    header = lines[start].split()
     out = []
-    for line in lines[1:]:
+    for line in lines[start + 1 :]:
         # Names may hold spaces (a dying domain is "(null)"): split the numbers off the right.
         parts = line.rsplit(None, len(header) - 1)
         if len(parts) < 6 or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
@@ -126,21 +136,37 @@ class XentopRow:
 
 
 _NUM_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+#: A heading of xentop.c's batch mode: NAME, STATE, CPU(sec), CPU(%), MEM(k), VBD_OO...
+_HEADING_RE = re.compile(r"[A-Z][A-Z_]*(\((k|%|sec)\))?")
+#: A domain's state in xentop: six letters d s b c p r, a dash for each one not set.
+_STATE_RE = re.compile(r"[-dsbcpr]{6}")
 
 
-def _row(header: list[str], line: str) -> XentopRow:
+def _is_header(tokens: list[str]) -> bool:
+    """Whether a line is xentop's header by its whole shape: NAME, STATE, then headings
+    only, CPU(%) among them (a domain named NAME has state letters and numbers after it)."""
+    return (
+        tokens[:2] == ["NAME", "STATE"]
+        and "CPU(%)" in tokens
+        and all(_HEADING_RE.fullmatch(t) for t in tokens)
+    )
+
+
+def _row(header: list[str], line: str) -> XentopRow | None:
+    """A domain line of the table; None for a line that is not one (too few cells, or no
+    state letters where STATE is: a message of xentop's or libxl's, merged from stderr)."""
     tokens = line.split()
+    if len(tokens) < len(header):
+        return None
     values: dict[str, str] = {}
     for col in reversed(header[1:]):
-        if not tokens:
-            raise ProbeParseError("xentop", f"too few columns in {line[:80]!r}")
         value = tokens.pop()
         # print_maxmem prints the two words "no limit" for an unlimited domain.
         if col == "MAXMEM(k)" and value == "limit" and tokens and tokens[-1] == "no":
             value = "no " + tokens.pop()
         values[col] = value
-    if not tokens:
-        raise ProbeParseError("xentop", f"no domain name in {line[:80]!r}")
+    if not tokens or not _STATE_RE.fullmatch(values["STATE"]):
+        return None
 
     def num(col: str) -> int | None:
         value = values.get(col)
@@ -149,7 +175,7 @@ def _row(header: list[str], line: str) -> XentopRow:
         return to_int("xentop", value, col)
 
     cpu = values.get("CPU(%)", "")
-    if not _NUM_RE.match(cpu) or "STATE" not in values:
+    if not _NUM_RE.match(cpu):
         raise ProbeParseError("xentop", f"malformed line {line[:80]!r}")
     return XentopRow(
         name=" ".join(tokens),
@@ -170,18 +196,25 @@ def _row(header: list[str], line: str) -> XentopRow:
 
 
 def parse_xentop(text: str) -> tuple[tuple[XentopRow, ...], ...]:
-    """The iterations of `xentop -b` output, each a tuple of domain rows."""
+    """The iterations of `xentop -b` output, each a tuple of domain rows.
+
+    The probe merges xentop's stderr into the section: lines that are not part of its
+    table (before the first header, or not shaped as a domain line) are passed over. A
+    domain line with a CPU(%) that is not a number, or text without any header, is an error.
+    """
     blocks: list[list[XentopRow]] = []
     header: list[str] | None = None
+    first: str | None = None
     for line in text.splitlines():
-        if not line.strip():
-            continue
         tokens = line.split()
-        if tokens[0] == "NAME":
+        if not tokens:
+            continue
+        first = first if first is not None else line
+        if _is_header(tokens):
             header = tokens
             blocks.append([])
-            continue
-        if header is None:
-            raise ProbeParseError("xentop", f"output does not start with a header: {line[:80]!r}")
-        blocks[-1].append(_row(header, line))
+        elif header is not None and (row := _row(header, line)) is not None:
+            blocks[-1].append(row)
+    if first is not None and header is None:
+        raise ProbeParseError("xentop", f"no NAME STATE ... header in {first[:80]!r}")
     return tuple(tuple(b) for b in blocks)

@@ -1,0 +1,115 @@
+"""Xen guests when xentop or xl print something unexpected: what is kept, and the notes.
+
+The `xl list`/`xl info` texts are real (the xl man page's examples, ganeti's captures); the
+xentop texts are the stand-in's, SYNTHESIZED from xentop.c's printf formats
+(tests/bin/xen-standins/). Each test edits them the way the case at hand would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fleetmon.analyse.vms import VmResult, compute_vms
+from fleetmon.sources.sections import ProbeOutput, Section
+
+DATA = Path(__file__).parent / "data"
+STANDIN = Path(__file__).parent / "bin" / "xen-standins" / "data"
+XEN_DOCS = DATA / "xen-docs"
+DOM0_NOTE = "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)"
+Edit = Callable[[str], str]
+
+
+def keep(text: str) -> str:
+    return text
+
+
+def docs(top: Edit = keep, list1: Edit = keep, list2: Edit = keep) -> VmResult:
+    """compute_vms of the xl man page's host (win, linux) with two xentop iterations,
+    each text passed through its edit first."""
+    xl_list = (XEN_DOCS / "xl-list-example.txt").read_text()
+    xentop = "".join((STANDIN / f"docs-xentop-f-{i}.txt").read_text() for i in (1, 2))
+    sections = [
+        (0, "meta", "probe=1\nhypervisor=xen\nxentop_delay_s=1\n"),
+        (1, "xl_list", list1(xl_list)),
+        (2, "xl_list", list2(xl_list)),
+        (0, "xentop", top(xentop)),
+        (0, "xl_info", (XEN_DOCS / "xl-info-example.txt").read_text()),
+    ]
+    out = ProbeOutput({(s, n): Section(s, n, text, 0) for s, n, text in sections})
+    return compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+
+
+def second_block(edit: Edit) -> Edit:
+    """`edit` applied to xentop's second iteration only."""
+
+    def apply(text: str) -> str:
+        at = text.index("      NAME", 1)
+        return text[:at] + edit(text[at:])
+
+    return apply
+
+
+def cell(name: str, column: int, value: str) -> Edit:
+    """The `column`th cell (0: the name) of domain `name`'s lines set to `value`."""
+
+    def apply(text: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            cells = m.group(0).split()
+            cells[column] = value
+            return " ".join(cells)
+
+        return re.sub(rf"(?m)^ *{re.escape(name)} .*$", repl, text)
+
+    return apply
+
+
+def test_xentop_warnings_merged_from_stderr_lose_nothing() -> None:
+    clean = docs()
+    warned = docs(
+        top=lambda t: (
+            "xentop: warning: Failed to retrieve VBD statistics\n"
+            + t.replace("\n      NAME", "\nlibxl: warning: something\n      NAME", 1)
+        ),
+        list2=lambda t: "libxl: warning: libxl_utils.c: something\n" + t,
+    )
+    assert warned == clean
+    assert [r.name for r in warned.vms] == ["win", "linux"]
+    assert warned.vms[1].metrics["vm.cpu_pct"] == 150.4 / 2
+
+
+def test_unreadable_xentop_falls_back_to_xl_list_with_a_note() -> None:
+    res = docs(top=second_block(cell("linux", 3, "n/a")))
+    assert [(r.name, r.metrics["vm.state"]) for r in res.vms] == [
+        ("win", "running"),
+        ("linux", "running"),
+    ]
+    # Both xl lists are one capture: Time(s) did not move, CPU 0 (xl list's figure).
+    assert [r.metrics["vm.cpu_pct"] for r in res.vms] == [0.0, 0.0]
+    assert res.vms[1].metrics["vm.disk_reads_per_s"] is None
+    assert res.notes == (
+        DOM0_NOTE,
+        "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
+        " unavailable (xentop output unreadable: malformed line 'linux -----r 5626 n/a"
+        " 2097152 33.3 2098176 33.4 2 1 6024 302 2 14 4030 940 68096');"  # cut at 80
+        " VM disk and network rates not reported",
+        "memory overcommit not reported: the maximum memory of 2 of 2 running VMs is not"
+        " known (xentop unavailable)",
+    )
+    assert res.hv_metrics["hv.vms_running"] == 2
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        lambda t: "\x00\x01garbage\n",  # no header at all
+        second_block(cell("linux", 3, "n/a")),
+    ],
+)
+def test_unreadable_xentop_never_costs_the_guests(top: Edit) -> None:
+    res = docs(top=top)
+    assert not any(n.startswith("VMs not reported") for n in res.notes)
+    assert len(res.vms) == 2
