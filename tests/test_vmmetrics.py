@@ -474,6 +474,8 @@ def test_xen_without_xentop_two_real_ganeti_lists() -> None:
     assert res.notes[2:] == (
         "VM (null) started between the samples: no rates for it",
         "VM alsodying.example.com started between the samples: no rates for it",
+        "VM web3106215069.example.com disappeared between the samples",
+        "VM testinstance.example.com disappeared between the samples",
         "memory overcommit not reported: the maximum memory of 1 of 1 running VMs is not"
         " known (xentop unavailable)",
     )

@@ -19,6 +19,7 @@ from fleetmon.sources.sections import ProbeOutput, Section
 DATA = Path(__file__).parent / "data"
 STANDIN = Path(__file__).parent / "bin" / "xen-standins" / "data"
 XEN_DOCS = DATA / "xen-docs"
+GANETI_INFO = DATA / "ganeti" / "test" / "data" / "xen-xl-info-4.0.1.txt"
 DOM0_NOTE = "Xen dom0: /proc describes dom0 only; host capacity from xl info (4 CPUs, 6141 MiB)"
 Edit = Callable[[str], str]
 
@@ -27,20 +28,27 @@ def keep(text: str) -> str:
     return text
 
 
+def xen(
+    list1: str, list2: str, top: str, top_rc: int = 0, info: Path = XEN_DOCS / "xl-info-example.txt"
+) -> VmResult:
+    """compute_vms of a Xen host's two xl lists and xentop's output (its exit status)."""
+    sections = [
+        (0, "meta", "probe=1\nhypervisor=xen\nxentop_delay_s=1\n", 0),
+        (1, "xl_list", list1, 0),
+        (2, "xl_list", list2, 0),
+        (0, "xentop", top, top_rc),
+        (0, "xl_info", info.read_text(), 0),
+    ]
+    out = ProbeOutput({(s, n): Section(s, n, text, rc) for s, n, text, rc in sections})
+    return compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+
+
 def docs(top: Edit = keep, list1: Edit = keep, list2: Edit = keep) -> VmResult:
-    """compute_vms of the xl man page's host (win, linux) with two xentop iterations,
-    each text passed through its edit first."""
+    """The xl man page's host (win, linux) with two xentop iterations, each text passed
+    through its edit first."""
     xl_list = (XEN_DOCS / "xl-list-example.txt").read_text()
     xentop = "".join((STANDIN / f"docs-xentop-f-{i}.txt").read_text() for i in (1, 2))
-    sections = [
-        (0, "meta", "probe=1\nhypervisor=xen\nxentop_delay_s=1\n"),
-        (1, "xl_list", list1(xl_list)),
-        (2, "xl_list", list2(xl_list)),
-        (0, "xentop", top(xentop)),
-        (0, "xl_info", (XEN_DOCS / "xl-info-example.txt").read_text()),
-    ]
-    out = ProbeOutput({(s, n): Section(s, n, text, 0) for s, n, text in sections})
-    return compute_vms(out, host_cpus=1, host_mem_bytes=None, interval_s=1.0)
+    return xen(list1(xl_list), list2(xl_list), top(xentop))
 
 
 def second_block(edit: Edit) -> Edit:
@@ -113,3 +121,40 @@ def test_unreadable_xentop_never_costs_the_guests(top: Edit) -> None:
     res = docs(top=top)
     assert not any(n.startswith("VMs not reported") for n in res.notes)
     assert len(res.vms) == 2
+
+
+def drop(name: str) -> Edit:
+    """The lines of domain `name` left out."""
+    return lambda text: re.sub(rf"(?m)^ *{re.escape(name)} .*\n", "", text)
+
+
+def test_a_domain_gone_by_the_second_xl_list_is_noted() -> None:
+    res = docs(list2=drop("win"))
+    assert [r.name for r in res.vms] == ["linux"]
+    assert res.notes == (DOM0_NOTE, "VM win disappeared between the samples")
+
+
+def test_a_counter_going_down_in_xentop_is_noted() -> None:
+    res = docs(top=second_block(cell("linux", 14, "5")))  # VBD_RD 4000 -> 5
+    linux = res.vms[1].metrics
+    assert linux["vm.disk_reads_per_s"] is None
+    assert linux["vm.disk_writes_per_s"] == 40.0  # the other counters keep their rates
+    assert res.notes == (
+        DOM0_NOTE,
+        "VM linux: xentop's VBD_RD went down between its two iterations: no rate from it",
+    )
+
+
+def test_dying_domains_all_named_null_are_told_apart_by_id() -> None:
+    # A real xl list with a dying (null) domain (28441); its other dying one, 28448,
+    # renamed (null) too: xl prints every dying domain's name so.
+    text = DATA / "ganeti" / "test" / "data" / "xen-xl-list-4.4-crashed-instances.txt"
+    both = text.read_text().replace("alsodying.example.com", "(null)               ")
+    res = xen(both, both, "sh: 1: xentop: not found\n", 127, GANETI_INFO)
+    assert [(r.name, r.metrics["vm.state"]) for r in res.vms] == [
+        ("server01.example.com", "running"),
+        ("(null)#28441", "crashed"),
+        ("(null)#28448", "crashed"),
+    ]
+    assert not any("restarted" in n or "started" in n or "disappeared" in n for n in res.notes)
+    assert res.nic_vm["vif28448.0"] == "(null)#28448"

@@ -5,6 +5,9 @@ list's Time(s). Formulas of METRICS.md; a failed Xen tool costs the VMs, never t
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 from fleetmon.analyse.hv import hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
@@ -33,8 +36,7 @@ def compute_xen(
     cpus = info.nr_cpus or host_cpus
     mem = info.total_memory_bytes or host_mem_bytes
     # None: sample 1's xl list failed, so nobody can say which guests are new.
-    parsed1 = out.parsed(1, "xl_list", xen.parse_xl_list)
-    before = {d.name: d for d in parsed1} if parsed1 is not None else None
+    before = out.parsed(1, "xl_list", xen.parse_xl_list)
     # Domain 0 is the host itself (its figures are the host's), not a guest.
     guests = [d for d in out.parsed(2, "xl_list", xen.parse_xl_list) or () if d.domid != 0]
     blocks, top_fail, top_notes = _xentop(out, before is not None and bool(dt))
@@ -101,7 +103,7 @@ def _xentop(
 def _guest_rows(
     out: ProbeOutput,
     guests: list[xen.XlDomain],
-    before: dict[str, xen.XlDomain] | None,
+    before: tuple[xen.XlDomain, ...] | None,
     blocks: tuple[tuple[xen.XentopRow, ...], ...],
     list_cpu: bool,
     cpus: int | None,
@@ -113,44 +115,82 @@ def _guest_rows(
     top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
     first = _match(blocks[-2], guests) if len(blocks) >= 2 else {}
     second = _match(blocks[-1], guests) if len(blocks) >= 2 else {}
+    olds, gone = _pairs(before, guests)
+    subject = _subjects(guests)
     rows: list[Row] = []
     nic_vm: dict[str, str] = {}
     notes: list[str] = []
     for d in guests:
-        old = before.get(d.name) if before is not None else None
-        t1, t2 = first.get(d.name), second.get(d.name)
+        name, old = subject[d.domid], olds.get(d.domid)
+        t1, t2 = first.get(d.domid), second.get(d.domid)
         if before is not None and old is None:
-            notes.append(f"VM {d.name} started between the samples: no rates for it")
+            notes.append(f"VM {name} started between the samples: no rates for it")
             t1 = None
         elif old is not None and (old.domid != d.domid or d.cpu_s < old.cpu_s):
             # Xen gives a new domain a new ID; its Time(s) starts again from 0.
-            notes.append(f"VM {d.name} restarted between the samples: no rates for it")
+            notes.append(f"VM {name} restarted between the samples: no rates for it")
             t1 = old = None
         # Time(s) is printed with one decimal: round the Δ back to it (5626.7 - 5624.2).
         cpu_s = round(d.cpu_s - old.cpu_s, 1) if list_cpu and old is not None else None
-        m = _xen_vm(d, t1, t2, cpus, top_dt)
+        m, back = _xen_vm(d, t1, t2, cpus, top_dt)
+        if back:
+            notes.append(
+                f"VM {name}: xentop's {', '.join(back)} went down between its two"
+                f" iterations: no rate from {'it' if len(back) == 1 else 'them'}"
+            )
         if cpu_s is not None and dt:
             # A guest cannot run longer than VCPUS·Δt: any excess is Time(s)'s rounding.
             cpu_s = min(cpu_s, d.vcpus * dt)
             m["vm.cpu_pct"] = share(100.0 * cpu_s / (d.vcpus * dt)) if d.vcpus else None
             m["vm.cpu_host_pct"] = share(100.0 * cpu_s / (cpus * dt)) if cpus else None
-        rows.append(Row(d.name, m))
+        rows.append(Row(name, m))
         # NETS is the host's word: never more ports than a domain can have (MAX_DEVICES).
         nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
-            nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = d.name
-    return rows, nic_vm, notes
+            nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = name
+    return rows, nic_vm, [*notes, *(f"VM {n} disappeared between the samples" for n in gone)]
 
 
-def _match(rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]) -> dict[str, xen.XentopRow]:
-    """xentop rows keyed by xl name; a 10-character cut name matches one xl name only."""
-    out: dict[str, xen.XentopRow] = {}
+def _subjects(domains: Sequence[xen.XlDomain]) -> dict[int, str]:
+    """Each domain's name by its ID, with `#ID` after a name several domains share (every
+    dying domain is `(null)`), so each has its own row and findings."""
+    count = Counter(d.name for d in domains)
+    return {d.domid: f"{d.name}#{d.domid}" if count[d.name] > 1 else d.name for d in domains}
+
+
+def _pairs(
+    before: tuple[xen.XlDomain, ...] | None, guests: list[xen.XlDomain]
+) -> tuple[dict[int, xen.XlDomain], list[str]]:
+    """Each guest's domain in sample 1, by the guest's ID, and the names of the sample-1
+    guests gone by sample 2.
+
+    A domain is its name and ID (names repeat: `(null)`); a name whose one domain has a
+    new ID is that domain destroyed and created again (a restart, noted by the caller).
+    """
+    if before is None:
+        return {}, []
+    left = {(d.name, d.domid): d for d in before if d.domid != 0}
+    olds = {d.domid: o for d in guests if (o := left.pop((d.name, d.domid), None)) is not None}
+    new = Counter(d.name for d in guests if d.domid not in olds)
+    old = Counter(o.name for o in left.values())
+    for d in guests:
+        if d.domid not in olds and new[d.name] == 1 and old[d.name] == 1:
+            olds[d.domid] = next(o for o in left.values() if o.name == d.name)
+    kept = {(o.name, o.domid) for o in olds.values()}
+    names = _subjects(before)
+    return olds, [names[o.domid] for key, o in left.items() if key not in kept]
+
+
+def _match(rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]) -> dict[int, xen.XentopRow]:
+    """xentop rows by the ID of the one xl guest of their name (xentop prints no ID); a
+    10-character cut name matches one xl name only."""
+    out: dict[int, xen.XentopRow] = {}
     for row in rows:
-        exact = [g.name for g in guests if g.name == row.name]
-        cut = [g.name for g in guests if len(row.name) == 10 and g.name[:10] == row.name]
-        names = exact or cut
-        if len(names) == 1:
-            out[names[0]] = row
+        exact = [g.domid for g in guests if g.name == row.name]
+        cut = [g.domid for g in guests if len(row.name) == 10 and g.name[:10] == row.name]
+        ids = exact or cut
+        if len(ids) == 1:
+            out[ids[0]] = row
     return out
 
 
@@ -160,7 +200,8 @@ def _xen_vm(
     t2: xen.XentopRow | None,
     host_cpus: int | None,
     dt: float | None,
-) -> dict[str, MetricValue]:
+) -> tuple[dict[str, MetricValue], list[str]]:
+    """A guest's metrics, and the xentop columns whose counter went down (no rate)."""
     m: dict[str, MetricValue] = dict.fromkeys(XEN_VM_METRICS)
     m["vm.state"] = xen.xen_state(d.flags)
     m["vm.vcpus"] = d.vcpus
@@ -169,20 +210,23 @@ def _xen_vm(
     if t2 is not None and t2.maxmem_kib is not None:  # None: "no limit"
         m["vm.mem_max_bytes"] = t2.maxmem_kib * 1024
     if t1 is None or t2 is None:
-        return m
+        return m, []
+    back: list[str] = []
 
-    def diff(a: int | None, b: int | None) -> int | None:
+    def diff(col: str, a: int | None, b: int | None) -> int | None:
+        if a is not None and b is not None and b < a:
+            back.append(col)
         return None if a is None or b is None or b < a else b - a
 
     # CPU(%) is already 100·Δns/Δwall over the last xentop interval: only divide.
     m["vm.cpu_pct"] = share(t2.cpu_pct / d.vcpus) if d.vcpus else None
     m["vm.cpu_host_pct"] = share(t2.cpu_pct / host_cpus) if host_cpus else None
-    m["vm.disk_reads_per_s"] = rate(diff(t1.vbd_rd, t2.vbd_rd), dt)
-    m["vm.disk_writes_per_s"] = rate(diff(t1.vbd_wr, t2.vbd_wr), dt)
-    m["vm.disk_read_bytes_per_s"] = rate(diff(t1.vbd_rsect, t2.vbd_rsect), dt, 512)
-    m["vm.disk_write_bytes_per_s"] = rate(diff(t1.vbd_wsect, t2.vbd_wsect), dt, 512)
-    m["vm.net_rx_bytes_per_s"] = rate(diff(t1.netrx_kib, t2.netrx_kib), dt, 1024)
-    m["vm.net_tx_bytes_per_s"] = rate(diff(t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    m["vm.disk_reads_per_s"] = rate(diff("VBD_RD", t1.vbd_rd, t2.vbd_rd), dt)
+    m["vm.disk_writes_per_s"] = rate(diff("VBD_WR", t1.vbd_wr, t2.vbd_wr), dt)
+    m["vm.disk_read_bytes_per_s"] = rate(diff("VBD_RSECT", t1.vbd_rsect, t2.vbd_rsect), dt, 512)
+    m["vm.disk_write_bytes_per_s"] = rate(diff("VBD_WSECT", t1.vbd_wsect, t2.vbd_wsect), dt, 512)
+    m["vm.net_rx_bytes_per_s"] = rate(diff("NETRX(k)", t1.netrx_kib, t2.netrx_kib), dt, 1024)
+    m["vm.net_tx_bytes_per_s"] = rate(diff("NETTX(k)", t1.nettx_kib, t2.nettx_kib), dt, 1024)
     # xentop counts no packets: vm.net_*_packets_per_s are not offered on Xen (NOT_ON).
-    m["vm.disk_oo_per_s"] = rate(diff(t1.vbd_oo, t2.vbd_oo), dt)
-    return m
+    m["vm.disk_oo_per_s"] = rate(diff("VBD_OO", t1.vbd_oo, t2.vbd_oo), dt)
+    return m, back
