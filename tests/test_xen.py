@@ -204,3 +204,9 @@ def test_xl_list_a_warning_before_the_header_is_passed_over() -> None:
     warned = "libxl: warning: libxl_utils.c: something\n" + text
     assert parse_xl_list(warned) == parse_xl_list(text)
     assert len(parse_xl_list(warned)) == 3
+
+
+def test_xentop_a_name_keeps_its_own_spacing() -> None:
+    text = re.sub(r"(?m)^     linux ", "   my  dom ", docs_xentop())
+    _, second = parse_xentop(text)
+    assert [r.name for r in second] == ["Domain-0", "my  dom", "win"]

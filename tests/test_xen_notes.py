@@ -158,3 +158,67 @@ def test_dying_domains_all_named_null_are_told_apart_by_id() -> None:
     ]
     assert not any("restarted" in n or "started" in n or "disappeared" in n for n in res.notes)
     assert res.nic_vm["vif28448.0"] == "(null)#28448"
+
+
+def first_block(edit: Edit) -> Edit:
+    """`edit` applied to xentop's first iteration only."""
+
+    def apply(text: str) -> str:
+        at = text.index("      NAME", 1)
+        return edit(text[:at]) + text[at:]
+
+    return apply
+
+
+def test_a_running_domain_missing_from_xentop_is_noted() -> None:
+    res = docs(top=drop("linux"))
+    assert [r.metrics["vm.cpu_pct"] for r in res.vms] == [0.8, None]
+    assert res.notes == (
+        DOM0_NOTE,
+        "VM linux not in xentop's output: no rates for it",
+        "memory overcommit not reported: the maximum memory of 1 of 2 running VMs is not"
+        " known (no line for linux in xentop's last iteration)",  # not "says no limit"
+        "guest CPU counts 1 of 2 running VMs: no CPU figure for linux",
+    )
+    assert res.hv_metrics["hv.vm_cpu_pct"] == 0.8 / 4  # win's alone, and said so
+
+
+def test_a_domain_in_one_xentop_iteration_only_is_noted() -> None:
+    res = docs(top=first_block(drop("linux")))
+    assert res.vms[1].metrics["vm.cpu_pct"] is None
+    assert res.vms[1].metrics["vm.mem_max_bytes"] == 2098176 * 1024  # the last iteration's
+    assert res.notes == (
+        DOM0_NOTE,
+        "VM linux in one of xentop's two iterations only: no rates for it",
+        "guest CPU counts 1 of 2 running VMs: no CPU figure for linux",
+    )
+
+
+def test_a_name_with_two_spaces_matches_its_xl_name() -> None:
+    def rename(text: str) -> str:
+        return re.sub(r"(?m)^( *)linux ", r"\1my  dom ", text)
+
+    res = docs(top=rename, list1=rename, list2=rename)
+    assert [r.name for r in res.vms] == ["win", "my  dom"]
+    assert res.vms[1].metrics["vm.cpu_pct"] == 150.4 / 2
+    assert res.notes == (DOM0_NOTE,)
+
+
+def test_names_xentop_cut_alike_are_noted_not_guessed() -> None:
+    # ganeti's real xl list, one guest renamed so that two share xentop's 10-character
+    # cut (`testinstan`): neither row can be told to be whose.
+    xl_list = DATA / "ganeti" / "test" / "data" / "xen-xl-list-4.0.1-four-instances.txt"
+    text = xl_list.read_text().replace("server01.example.com", "testinstance.other.c")
+    xentop = "".join((STANDIN / f"ganeti-xentop-{i}.txt").read_text() for i in (1, 2))
+    res = xen(text, text, xentop, info=GANETI_INFO)
+    cpu = {r.name: r.metrics["vm.cpu_pct"] for r in res.vms}
+    assert cpu == {
+        "testinstance.other.c": None,
+        "web3106215069.example.com": 0.4,
+        "testinstance.example.com": None,
+    }
+    assert res.notes[1:3] == tuple(
+        f"VM {n} not told apart from another domain in xentop's output (names cut to 10"
+        " characters, or the same name): no rates for it"
+        for n in ("testinstance.other.c", "testinstance.example.com")
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from fleetmon.analyse.hv import hv_metrics, share
+from fleetmon.analyse.hv import RUNNING, hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
     XEN_VM_METRICS,
@@ -43,18 +43,52 @@ def compute_xen(
     # Without xentop, xl list's Time(s) in both samples still gives each guest's CPU over
     # the probe's Δt (the script sleeps instead), but nothing gives disk or network.
     list_cpu = bool(top_fail) and before is not None and bool(dt)
-    rows, nic_vm, notes = _guest_rows(out, guests, before, blocks, list_cpu, cpus, dt)
-    max_from = "xentop unavailable" if top_fail else "xentop's MAXMEM says no limit"
+    rows, nic_vm, notes, untopped = _guest_rows(out, guests, before, blocks, list_cpu, cpus, dt)
+    max_from = "xentop unavailable" if top_fail else _max_from(rows, untopped)
     hv, hv_notes = hv_metrics(rows, cpus, mem, max_from)
     return VmResult(
         vms=tuple(rows),
         hv_metrics=hv,
         nic_vm=nic_vm,
-        notes=(note, *top_notes, *notes, *hv_notes),
+        notes=(note, *top_notes, *notes, *hv_notes, *_partial_cpu(rows, hv)),
         hypervisor="xen",
         host_cpus=info.nr_cpus,
         host_mem_bytes=info.total_memory_bytes,
     )
+
+
+def _few(names: Sequence[str]) -> str:
+    """Up to three names, and how many more."""
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more
+
+
+def _max_from(rows: list[Row], untopped: set[str]) -> str:
+    """Why running guests' maximum memory is unknown, xentop having run: its MAXMEM
+    says no limit, or it has no line for them."""
+    unknown = [
+        r.name
+        for r in rows
+        if r.metrics.get("vm.state") in RUNNING and r.metrics.get("vm.mem_max_bytes") is None
+    ]
+    missing = [n for n in unknown if n in untopped]
+    causes = ["xentop's MAXMEM says no limit"] if len(missing) < len(unknown) else []
+    if missing:
+        causes.append(f"no line for {_few(missing)} in xentop's last iteration")
+    return "; ".join(causes)
+
+
+def _partial_cpu(rows: list[Row], hv: dict[str, MetricValue]) -> list[str]:
+    """A note when hv.vm_cpu_pct sums some of the running guests only (the others have
+    no CPU figure, each noted): a part is not passed off as the whole."""
+    running = [r for r in rows if r.metrics.get("vm.state") in RUNNING]
+    no_cpu = [r.name for r in running if r.metrics.get("vm.cpu_host_pct") is None]
+    if not no_cpu or hv.get("hv.vm_cpu_pct") is None:
+        return []
+    return [
+        f"guest CPU counts {len(running) - len(no_cpu)} of {len(running)} running VMs:"
+        f" no CPU figure for {_few(no_cpu)}"
+    ]
 
 
 def _xl_info(out: ProbeOutput) -> tuple[xen.XlInfo, str]:
@@ -108,13 +142,17 @@ def _guest_rows(
     list_cpu: bool,
     cpus: int | None,
     dt: float | None,
-) -> tuple[list[Row], dict[str, str], list[str]]:
-    """Each guest's row, the host's vif ports -> guest, and the notes on guests."""
+) -> tuple[list[Row], dict[str, str], list[str], set[str]]:
+    """Each guest's row, the host's vif ports -> guest, the notes on guests, and the
+    guests xentop (having run) has no line for in its last iteration."""
     # The two iterations are xentop's own `-d` seconds apart, not the /proc samples' Δt.
     delay = probe_meta(out).get("xentop_delay_s", "")
     top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
-    first = _match(blocks[-2], guests) if len(blocks) >= 2 else {}
-    second = _match(blocks[-1], guests) if len(blocks) >= 2 else {}
+    top = len(blocks) >= 2
+    first, unclear = _match(blocks[-2], guests) if top else ({}, set())
+    second, unclear2 = _match(blocks[-1], guests) if top else ({}, set())
+    unclear |= unclear2
+    untopped: set[str] = set()
     olds, gone = _pairs(before, guests)
     subject = _subjects(guests)
     rows: list[Row] = []
@@ -130,6 +168,10 @@ def _guest_rows(
             # Xen gives a new domain a new ID; its Time(s) starts again from 0.
             notes.append(f"VM {name} restarted between the samples: no rates for it")
             t1 = old = None
+        elif top and (t1 is None or t2 is None) and xen.xen_state(d.flags) == "running":
+            notes.append(_top_gap(name, t1, t2, d.domid in unclear))
+        if top and t2 is None:
+            untopped.add(name)
         # Time(s) is printed with one decimal: round the Δ back to it (5626.7 - 5624.2).
         cpu_s = round(d.cpu_s - old.cpu_s, 1) if list_cpu and old is not None else None
         m, back = _xen_vm(d, t1, t2, cpus, top_dt)
@@ -148,7 +190,18 @@ def _guest_rows(
         nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
             nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = name
-    return rows, nic_vm, [*notes, *(f"VM {n} disappeared between the samples" for n in gone)]
+    notes += [f"VM {n} disappeared between the samples" for n in gone]
+    return rows, nic_vm, notes, untopped
+
+
+def _top_gap(name: str, t1: xen.XentopRow | None, t2: xen.XentopRow | None, unclear: bool) -> str:
+    """The note on a running guest xentop has no line for in one iteration or both."""
+    if unclear:
+        why = "not told apart from another domain in xentop's output (names cut to 10"
+        return f"VM {name} {why} characters, or the same name): no rates for it"
+    if t1 is None and t2 is None:
+        return f"VM {name} not in xentop's output: no rates for it"
+    return f"VM {name} in one of xentop's two iterations only: no rates for it"
 
 
 def _subjects(domains: Sequence[xen.XlDomain]) -> dict[int, str]:
@@ -181,17 +234,27 @@ def _pairs(
     return olds, [names[o.domid] for key, o in left.items() if key not in kept]
 
 
-def _match(rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]) -> dict[int, xen.XentopRow]:
-    """xentop rows by the ID of the one xl guest of their name (xentop prints no ID); a
-    10-character cut name matches one xl name only."""
+def _match(
+    rows: tuple[xen.XentopRow, ...], guests: list[xen.XlDomain]
+) -> tuple[dict[int, xen.XentopRow], set[int]]:
+    """xentop rows by the ID of the one xl guest of their name (xentop prints no ID), and
+    the IDs of guests a row's name fits with another. Names are compared with their own
+    spacing; a name xentop cut to 10 characters (without -f) matches one xl name only."""
+    exact: dict[str, list[int]] = {}
+    cut: dict[str, list[int]] = {}
+    for g in guests:
+        exact.setdefault(g.name, []).append(g.domid)
+        if len(g.name) > 10:  # the cut name as parsed: its trailing spaces stripped
+            cut.setdefault(g.name[:10].rstrip(), []).append(g.domid)
     out: dict[int, xen.XentopRow] = {}
+    unclear: set[int] = set()
     for row in rows:
-        exact = [g.domid for g in guests if g.name == row.name]
-        cut = [g.domid for g in guests if len(row.name) == 10 and g.name[:10] == row.name]
-        ids = exact or cut
+        ids = exact.get(row.name) or cut.get(row.name, [])
         if len(ids) == 1:
             out[ids[0]] = row
-    return out
+        else:
+            unclear.update(ids)
+    return out, unclear
 
 
 def _xen_vm(

@@ -178,7 +178,7 @@ def _row(header: list[str], line: str) -> XentopRow | None:
     if not _NUM_RE.match(cpu):
         raise ProbeParseError("xentop", f"malformed line {line[:80]!r}")
     return XentopRow(
-        name=" ".join(tokens),
+        name=tokens[0] if len(tokens) == 1 else _spaced(line, tokens),
         flags=values["STATE"],
         cpu_pct=to_float("xentop", cpu, "CPU(%)"),
         mem_kib=num("MEM(k)"),
@@ -193,6 +193,15 @@ def _row(header: list[str], line: str) -> XentopRow | None:
         vbd_wsect=num("VBD_WSECT"),
         vbd_oo=num("VBD_OO"),
     )
+
+
+def _spaced(line: str, words: list[str]) -> str:
+    """The name made of `words`, the line's first ones, with its own spacing (`my  dom`,
+    as xl lists it: joined with one space it would match no xl name)."""
+    start = end = len(line) - len(line.lstrip())
+    for word in words:
+        end = line.index(word, end) + len(word)
+    return line[start:end]
 
 
 def parse_xentop(text: str) -> tuple[tuple[XentopRow, ...], ...]:
