@@ -185,6 +185,14 @@ def test_script_and_its_failures(tmp_path: Path) -> None:
     assert str(e.value).endswith("exited 3: cannot reach the CMDB")
 
 
+def test_a_script_printing_a_number_of_5000_digits_is_an_input_error(tmp_path: Path) -> None:
+    # json.loads raises a ValueError (not a JSONDecodeError) for it: was exit 70.
+    big = _script(tmp_path / "big.sh", f'echo \'{{"all": {{"vars": {{"x": {"9" * 5000}}}}}}}\'\n')
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(big))
+    assert str(e.value) == f"{big}: `--list` output: a number of more than 4,300 digits"
+
+
 def test_saved_list_json_and_host_lists(tmp_path: Path) -> None:
     saved = tmp_path / "inventory.json"
     saved.write_text(

@@ -140,6 +140,25 @@ def test_a_malformed_bcrypt_hash_is_refused_when_read(hashed: str) -> None:
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: " + "9" * 5000 + "\n", "w.yml:1: a number of more than 4,300 digits"),
+        (
+            "tls_server_config:\n  min_version: 2024-13-01\n",
+            "w.yml:2: '2024-13-01' is not a date (month must be in 1..12): quote it for text",
+        ),
+        ("tls: [\n", "w.yml:2: not YAML: expected the node content, but found '<stream end>'"),
+    ],
+)
+def test_a_web_config_pyyaml_cannot_build_is_one_error_line(text: str, message: str) -> None:
+    # The first two were `internal error: ValueError` (exit 70): yaml.safe_load raises
+    # ValueError, not a YAMLError, for them.
+    with pytest.raises(OptionError) as exc:
+        parse_web_config(text, "w.yml")
+    assert str(exc.value) == message
+
+
 @pytest.mark.parametrize("prefix", [b"2a", b"2b", b"2y"])
 def test_bcrypt_hashes_are_taken(prefix: bytes) -> None:
     """What bcrypt and htpasswd -B ($2y$) make."""

@@ -11,7 +11,15 @@ from clirun import fleetmon
 from yaml.nodes import MappingNode, SequenceNode
 
 from fleetmon.errors import InputError, RuleError
-from fleetmon.model.yamlnodes import ALIAS_FLOOR, MAX_DEPTH, FastLoader, YamlDoc, is_null, kind
+from fleetmon.model.yamlnodes import (
+    ALIAS_FLOOR,
+    MAX_DEPTH,
+    FastLoader,
+    PureLoader,
+    YamlDoc,
+    is_null,
+    kind,
+)
 
 
 def _bomb(levels: int) -> str:
@@ -69,7 +77,7 @@ def test_a_node_containing_itself_is_refused(text: str, line: int) -> None:
 
 
 def _value_of(text: str, libyaml: bool) -> object:
-    loader = FastLoader if libyaml else yaml.SafeLoader
+    loader = FastLoader if libyaml else PureLoader
     with YamlDoc(text, "x.yaml", loader=loader) as doc:
         return None if doc.root is None else doc.value(doc.root)
 
@@ -117,6 +125,83 @@ def test_yaml_errors_are_one_line_at_their_line(text: str, libyaml: bool, messag
     with pytest.raises(InputError) as e:
         _value_of(text, libyaml)
     assert str(e.value) == message
+
+
+NINES = "9" * 5000
+
+
+@pytest.mark.parametrize("libyaml", [True, False])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # int() of more than 4,300 digits is a ValueError, not a YAMLError: was exit 70.
+        (f"a: 1\nb: {NINES}\n", "x.yaml:2: a number of more than 4,300 digits"),
+        (f"a:\n  - [1, -{NINES}]\n", "x.yaml:2: a number of more than 4,300 digits"),
+        (f"? {NINES}\n: 1\n", "x.yaml:1: a number of more than 4,300 digits"),
+        # In hex int() has no limit: a number that could never be printed.
+        (f"a: 0x{'f' * 4000}\n", "x.yaml:1: a number of more than 4,300 digits"),
+        (f"a: 1{'0' * 4300}\n", "x.yaml:1: a number of more than 4,300 digits"),
+        (
+            "when: 2024-13-01\n",
+            "x.yaml:1: '2024-13-01' is not a date (month must be in 1..12): quote it for text",
+        ),
+        ("a: !!int abc\n", "x.yaml:1: 'abc' is not an integer"),
+        ("a: !!int ''\n", "x.yaml:1: '' is not an integer"),
+        ("a: !!float 1x\n", "x.yaml:1: '1x' is not a number"),
+        ("a: !!bool maybe\n", "x.yaml:1: 'maybe' is not a boolean"),
+        ("a: !!timestamp soon\n", "x.yaml:1: 'soon' is not a date: quote it for text"),
+    ],
+)
+def test_a_scalar_its_tag_cannot_make_is_an_error_at_its_line(
+    text: str, message: str, libyaml: bool
+) -> None:
+    with pytest.raises(InputError) as e:
+        _value_of(text, libyaml)
+    assert str(e.value) == message
+
+
+def test_the_largest_numbers_python_prints_are_read() -> None:
+    assert _value_of(f"a: {NINES[:4300]}\nb: -{NINES[:4300]}\n", True) == {
+        "a": int(NINES[:4300]),
+        "b": -int(NINES[:4300]),
+    }
+
+
+def test_a_bad_scalar_names_what_it_is_for() -> None:
+    with YamlDoc(f"x:\n  - {NINES}\n", "x.yaml", error=RuleError) as doc:
+        assert isinstance(doc.root, MappingNode)
+        with pytest.raises(RuleError) as e:
+            doc.value(doc.root, "rule 'a': warning")
+    assert str(e.value) == "x.yaml:2: rule 'a': warning: a number of more than 4,300 digits"
+
+
+def test_huge_numbers_in_rule_files_inventories_and_web_configs_exit_4(tmp_path: Path) -> None:
+    """Each was `internal error: ValueError: Exceeds the limit (4300 digits)`, exit 70."""
+    rule = "- hosts: all\n  rules:\n    - name: a\n      metric: cpu.steal_pct\n"
+    cases = {
+        "warning.yaml": (rule + f"      warning: {NINES}\n", "rules", 5),
+        "min.yaml": (rule + f"      warning: '> 1'\n      min_points: {NINES}\n", "rules", 6),
+        "inv.yaml": (f"all:\n  hosts:\n    h1:\n      foo: {NINES}\n", "inventory", 4),
+        "gv.yaml": (f"all:\n  vars:\n    foo: [{NINES}]\n  hosts:\n    h1:\n", "inventory", 3),
+        "inv.toml": (f"[all.vars]\nfoo = {NINES}\n", "inventory", None),
+    }
+    expected = {
+        "warning.yaml": "rule 'a': warning: ",
+        "min.yaml": "rule 'a': min_points: ",
+        "inv.yaml": "all.hosts.h1.foo: ",
+        "gv.yaml": "all.vars.foo: ",
+        "inv.toml": "invalid TOML: ",
+    }
+    for name, (text, command, line) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        args = ["rules", "lint", "--no-default-rules"] if command == "rules" else ["inventory"]
+        r = fleetmon(*args, path, *(["--list"] if command == "inventory" else []))
+        where = f"{path}:{line}" if line is not None else str(path)
+        assert (r.returncode, r.stdout) == (4, ""), r.stderr
+        assert r.stderr == (
+            f"fleetmon: error: {where}: {expected[name]}a number of more than 4,300 digits\n"
+        )
 
 
 def test_nodes_keep_their_lines_and_kinds() -> None:

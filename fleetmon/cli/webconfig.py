@@ -27,9 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from fleetmon.errors import OptionError
+from fleetmon.model.yamlnodes import PureLoader, YamlDoc
 
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
@@ -85,12 +84,10 @@ def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
 
 def parse_web_config(text: str, path: str) -> WebConfig:
     """The web configuration in `text` (read from `path`); OptionError naming file and key."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise OptionError(f"{path}{line}: not YAML: {getattr(exc, 'problem', exc)}") from None
+    # The walker of rule files and inventories: one error line for bad YAML, an alias bomb or
+    # a scalar its tag cannot make (`2024-13-01`, 5,000 digits), never an internal error.
+    with YamlDoc(text, path, error=OptionError, syntax="not YAML", loader=PureLoader) as yd:
+        doc = None if yd.root is None else yd.value(yd.root)
     top = _mapping(doc, path)
     _unknown(set(top), _TOP_KEYS, path)
     tls = _mapping(top.get("tls_server_config"), f"{path}: tls_server_config")

@@ -21,7 +21,7 @@ from typing import Any
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.values import from_json
-from fleetmon.model.yamlnodes import MAX_DEPTH
+from fleetmon.model.yamlnodes import MAX_DEPTH, TOO_MANY_DIGITS
 
 #: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
 SCRIPT_TIMEOUT_S = 60.0
@@ -58,6 +58,8 @@ def _load_json(text: str, what: str, file: str) -> Any:
         raise InventoryError(
             f"{what} is not valid JSON: {e.msg}", file=file, line=e.lineno
         ) from None
+    except ValueError:  # json's int() of a number past Python's limit on digits
+        raise InventoryError(f"{what}: {TOO_MANY_DIGITS}", file=file) from None
     except RecursionError:
         data = _DEEP
     if data is _DEEP or _too_deep(data):

@@ -14,6 +14,7 @@ from typing import Any
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
+from fleetmon.model.yamlnodes import TOO_MANY_DIGITS
 
 _SECTIONS = ("vars", "children", "hosts")
 _AT = re.compile(r" \(at line (\d+), column \d+\)")
@@ -27,6 +28,8 @@ def parse_toml_inventory(text: str, file: str, b: Builder) -> None:
         m = _AT.search(str(e))
         line = int(m.group(1)) if m else None
         raise InventoryError(f"invalid TOML: {_AT.sub('', str(e))}", file=file, line=line) from None
+    except ValueError:  # tomllib's int() of a number past Python's limit on digits
+        raise InventoryError(f"invalid TOML: {TOO_MANY_DIGITS}", file=file) from None
     top = Origin(file, None)
     for name, group in data.items():
         _group(b, name, group, top.child(name))

@@ -138,7 +138,7 @@ def _check_name(doc: _Doc, node: Node, at: Origin, what: str, *, key: bool = Tru
     "Invalid empty/false group name", "requires a dictionary")."""
     if node.tag == STR_TAG or not isinstance(node, ScalarNode):
         return
-    value = doc.value(node)
+    value = doc.value(node, at.path or None)
     if isinstance(value, bool):
         reads = f"the boolean {str(value).lower()}"
     elif isinstance(value, int | float):
@@ -156,7 +156,7 @@ def _entry(
 ) -> None:
     if section == "vars":
         assert node is not None
-        b.set_group_var(group, key, doc.value(node), at)
+        b.set_group_var(group, key, doc.value(node, at.path), at)
     elif section == "children":
         b.add_child(group, key, at)
         _group(doc, b, key, node if node is not None else ScalarNode(NULL_TAG, ""), at)
@@ -175,7 +175,9 @@ def _hosts(doc: _Doc, b: Builder, group: str, pattern: str, node: Node | None, a
         defs.append(("ansible_port", port, at))
     if hvars is not None:
         for var, vk, vv in doc.names(hvars):
-            defs.append((var, doc.value(vv), doc.origin(vk, f"{at.path}.{var}")))
+            defs.append(
+                (var, doc.value(vv, f"{at.path}.{var}"), doc.origin(vk, f"{at.path}.{var}"))
+            )
     for name in names:
         host = b.add_host(name, group, at)
         for var, value, origin in defs:
@@ -196,7 +198,7 @@ def parse_vars_file(
         origins: dict[str, Origin] = {}
         for var, knode, vnode in doc.names(root):
             origin = doc.origin(knode, var)
-            values[var] = doc.value(vnode)
+            values[var] = doc.value(vnode, var)
             checked(var, values[var], origin)
             origins[var] = origin
         if warnings is not None:

@@ -7,6 +7,7 @@ nor collections nest past MAX_DEPTH (PyYAML builds and composes them recursively
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -17,6 +18,8 @@ from fleetmon.errors import InputError
 
 NULL_TAG = "tag:yaml.org,2002:null"
 STR_TAG = "tag:yaml.org,2002:str"
+INT_TAG = "tag:yaml.org,2002:int"
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 #: Aliases may expand a document to ALIAS_FACTOR times the nodes it is written with, and
 #: at least to ALIAS_FLOOR nodes. Hosts that share a 40-variable block through `<<: *common`
@@ -28,6 +31,56 @@ ALIAS_FLOOR = 100_000
 #: recurses in PyYAML's constructor (and its pure-Python composer) a few frames a level, so a
 #: few hundred levels hit Python's recursion limit; libyaml itself stops at 1,000.
 MAX_DEPTH = 100
+
+#: Python's own limit on the digits of an int it converts from or to text (the default of
+#: sys.set_int_max_str_digits, 3.11+): `int()` of a longer YAML integer is a ValueError, and
+#: one given in hex (`0xfff…`, no limit) could never be printed (rules/budget.py, the same).
+MAX_INT_DIGITS = 4300
+TOO_MANY_DIGITS = "a number of more than 4,300 digits"
+_INT_LIMIT = 10**MAX_INT_DIGITS
+_SCALAR_KINDS = {
+    INT_TAG: "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "a boolean",
+}
+
+
+class BadScalar(yaml.constructor.ConstructorError):
+    """A scalar its tag cannot make (`2024-13-01`, `!!int abc`, 5,000 digits): PyYAML's
+    constructors raise ValueError, KeyError or AttributeError for these, not a YAMLError."""
+
+
+def _checked(construct: Callable[[Node, bool], Any], node: Node, deep: bool) -> Any:
+    """construct(node, deep), a scalar's failure a BadScalar at its own line."""
+    if not isinstance(node, ScalarNode):
+        return construct(node, deep)
+    try:
+        value = construct(node, deep)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        raise BadScalar(None, None, _scalar_problem(node, exc), node.start_mark) from None
+    if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
+        raise BadScalar(None, None, TOO_MANY_DIGITS, node.start_mark)
+    return value
+
+
+def _scalar_problem(node: ScalarNode, exc: Exception) -> str:
+    if node.tag == INT_TAG and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
+        return TOO_MANY_DIGITS
+    text = node.value if len(node.value) <= 40 else f"{node.value[:40]}…"
+    if node.tag == TIMESTAMP_TAG:  # `2024-13-01`, unquoted, is a date to YAML 1.1
+        why = f" ({exc})" if isinstance(exc, ValueError) else ""
+        return f"{text!r} is not a date{why}: quote it for text"
+    return f"{text!r} is not {_SCALAR_KINDS.get(node.tag, f'a {node.tag} value')}"
+
+
+class PureLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, a scalar it cannot make a BadScalar."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        return _checked(super().construct_object, node, deep)
+
 
 _CBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,6 +101,9 @@ class FastLoader(_CBase):  # type: ignore[valid-type,misc]
 
     def ascend_resolver(self) -> None:
         return None
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        return _checked(super().construct_object, node, deep)
 
     def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
         key = (kind, value, implicit)
@@ -75,7 +131,7 @@ class YamlDoc:
     and errors of the caller's class at a node's line.
 
     `syntax` starts the message of a YAML error ("invalid YAML: did not find expected ','").
-    `loader` is FastLoader (libyaml), a subclass that knows more tags, or `yaml.SafeLoader`,
+    `loader` is FastLoader (libyaml), a subclass that knows more tags, or PureLoader,
     PyYAML's pure-Python parser, whose syntax messages differ.
     """
 
@@ -144,14 +200,18 @@ class YamlDoc:
         """An error of the caller's class at the node's line."""
         return self._error(message, file=self.file, line=self.line(node))
 
-    def value(self, node: Node) -> Any:
-        """The plain data of a node, as `safe_load` would give it."""
+    def value(self, node: Node, what: str | None = None) -> Any:
+        """The plain data of a node, as `safe_load` would give it; a scalar in it that its
+        tag cannot make is an error at the scalar's line, starting `what: ` when given."""
         if node.tag == STR_TAG and isinstance(node, ScalarNode):
             return node.value  # what construct_yaml_str gives, without its call chain
         try:
             return self._loader.construct_object(node, deep=True)
         except yaml.YAMLError as e:
-            raise self._yaml_error(e) from None
+            error = self._yaml_error(e)
+            if what is not None and isinstance(e, BadScalar):
+                error = self._error(f"{what}: {error.detail}", file=error.file, line=error.line)
+            raise error from None
 
     def pairs(self, node: MappingNode) -> list[tuple[Node, Node]]:
         """The (key node, value node) pairs of a mapping, with `<<` merge keys applied.
@@ -201,6 +261,8 @@ class YamlDoc:
             mark = e.problem_mark or e.context_mark
             line = mark.line + 1 if mark is not None else None
             problem = e.problem or e.context or "invalid YAML"
+            if isinstance(e, BadScalar):  # a value, not the syntax
+                return self._error(problem, file=self.file, line=line)
             if problem == "exceeded maximum nesting depth":  # libyaml's own limit, 1,000
                 return self._error(_TOO_DEEP, file=self.file, line=line)
             if "!vault" in problem:

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
 from fleetmon.inventory.patterns import pattern_problem
 from fleetmon.model import Severity, catalog
 from fleetmon.model.durations import DurationError, parse_duration
-from fleetmon.model.yamlnodes import YamlDoc
+from fleetmon.model.yamlnodes import PureLoader, YamlDoc
 from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import Comparison, ThresholdError, dead_warning, parse_threshold
@@ -76,7 +75,7 @@ class _Doc(YamlDoc):
     def __init__(self, text: str, filename: str) -> None:
         # PyYAML's pure-Python parser: the syntax messages rule files have always had.
         super().__init__(
-            text, filename, error=RuleError, syntax="YAML syntax error", loader=yaml.SafeLoader
+            text, filename, error=RuleError, syntax="YAML syntax error", loader=PureLoader
         )
         self._flat: set[int] = set()  # the mappings checked for keys written twice
 
@@ -209,8 +208,8 @@ def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
 
 def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
     """One rule key's value, validated and compiled."""
-    raw = doc.value(node)
     what = f"{label}: {key}"
+    raw = doc.value(node, what)
     try:
         if key == "metric":
             if not isinstance(raw, str) or catalog.scope_of(raw) is None:
