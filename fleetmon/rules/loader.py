@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
 from fleetmon.inventory.patterns import pattern_problem
 from fleetmon.model import Severity, catalog
 from fleetmon.model.durations import DurationError, parse_duration
-from fleetmon.model.yamlnodes import PureLoader, YamlDoc
+from fleetmon.model.yamlnodes import PureLoader, YamlDoc, kind
 from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import Comparison, ThresholdError, dead_warning, parse_threshold
@@ -85,21 +85,28 @@ class _Doc(YamlDoc):
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{what}: expected a mapping")
         if id(node) not in self._flat:  # pairs() flattens it: merged keys look its own
-            own: set[object] = set()
+            own: set[str] = set()
             for knode, _ in node.value:
-                key = None if knode.tag == MERGE_TAG else self.value(knode)
+                key = None if knode.tag == MERGE_TAG else self._key_of(knode, what)
                 if isinstance(key, str) and key in own:
                     raise self.error(knode, f"{what}: duplicate key '{key}'")
-                own.add(key)
+                if isinstance(key, str):
+                    own.add(key)
             self._flat.add(id(node))
         out: dict[str, Node] = {}
         for knode, vnode in self.pairs(node):
-            key = self.value(knode)
+            key = self._key_of(knode, what)
             if not isinstance(key, str) or key not in keys:
                 hint = did_you_mean(key, keys) if isinstance(key, str) else ""
                 raise self.error(knode, f"{what}: unknown key '{key}'{hint}")
             out[key] = vnode
         return out
+
+    def _key_of(self, knode: Node, what: str) -> Any:
+        """A key's value; a list or mapping as a key (`? [a, b]`) is refused unbuilt."""
+        if not isinstance(knode, ScalarNode):
+            raise self.error(knode, f"{what}: a key must be a name, got {kind(knode)}")
+        return self.value(knode, what)
 
     def name_of(self, node: Node) -> str | None:
         """The `name:` a mapping gives itself (its last, not a merged one), for messages."""
