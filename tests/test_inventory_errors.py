@@ -41,7 +41,8 @@ def _error(path: str) -> str:
 
 def test_corpus_is_complete() -> None:
     assert len(BAD) >= 25
-    assert len(UNUSABLE) >= 13
+    # fleetmon_thresholds left it: a bad one is an input error (test_rules_eval), no host skipped.
+    assert len(UNUSABLE) >= 12
 
 
 @pytest.mark.parametrize("name", UNUSABLE)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from clirun import fleetmon
 from test_rules_util import host, spec
 
 from fleetmon.errors import InventoryError
+from fleetmon.inventory.data import Origin
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, Row, Severity, Status
 from fleetmon.rules import RuleSet, evaluate, load_rules
+from fleetmon.rules.overrides import check_overrides
 
 DATA = Path(__file__).parent / "data" / "rules"
 BASE = load_rules([str(DATA / "base.yaml")])
@@ -268,6 +271,51 @@ def test_bad_overrides(override: object, message: str) -> None:
     with pytest.raises(InventoryError) as exc:
         run(BASE, [h], [spec("h", (), fleetmon_thresholds=override)])
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "line", "message"),
+    [
+        # A list was a connection value gone wrong: every host skipped, not collected (exit 3).
+        ("[1, 2]", 3, "fleetmon_thresholds: expected a mapping of rule name to overrides"),
+        (
+            "{host-steal: {enabled: 'false'}}",
+            3,
+            "fleetmon_thresholds.host-steal.enabled: expected true or false, got 'false'",
+        ),
+    ],
+)
+def test_a_malformed_override_is_an_input_error_at_its_line_before_collection(
+    tmp_path: Path, value: str, line: int, message: str
+) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        f"all:\n  vars:\n    fleetmon_thresholds: {value}\n  hosts:\n"
+        "    a:\n      ansible_connection: local\n    b:\n      ansible_connection: local\n"
+    )
+    out = tmp_path / "report.json"
+    for args in (["run", inv, "--history", "none", "-q", "-o", out], ["rules", "list", inv]):
+        r = fleetmon(*args)
+        assert (r.returncode, r.stdout) == (4, "")
+        assert r.stderr == f"fleetmon: error: {inv}:{line}: host 'a': {message}\n"
+    assert not out.exists()
+
+
+def test_check_overrides_names_the_variable_s_origin() -> None:
+    good = spec("g", (), fleetmon_thresholds={"host-steal": {"warning": "> 9"}})
+    templated = spec("t", (), fleetmon_thresholds="{{ site_thresholds }}")  # checked rendered
+    bad = spec("h", (), fleetmon_thresholds={"host-steal": {"warning": "9:1"}})
+    where = {"h": Origin("inv.yaml", 12, "all.hosts.h.fleetmon_thresholds")}
+    check_overrides(BASE, [good, templated], lambda h, v: where.get(h))
+    with pytest.raises(InventoryError) as exc:
+        check_overrides(BASE, [good, bad], lambda h, v: where.get(h))
+    assert str(exc.value) == (
+        "inv.yaml:12: host 'h': fleetmon_thresholds.host-steal.warning: bad threshold '9:1': "
+        "range start 9 is greater than end 1"
+    )
+    with pytest.raises(InventoryError) as exc:  # no origin (a saved run's host): as evaluate
+        check_overrides(BASE, [bad], lambda h, v: None)
+    assert str(exc.value).startswith("host 'h': fleetmon_thresholds.host-steal.warning: ")
 
 
 def test_a_group_override_is_read_once_for_all_its_hosts(monkeypatch: pytest.MonkeyPatch) -> None:

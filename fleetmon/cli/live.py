@@ -33,6 +33,7 @@ from fleetmon.errors import OptionError
 from fleetmon.inventory import Inventory, check_key_files
 from fleetmon.model import HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.rules import RuleSet
+from fleetmon.rules.overrides import check_overrides
 from fleetmon.sources.sections import ProbeOutput
 
 
@@ -76,6 +77,8 @@ def load_plan(args: argparse.Namespace) -> Plan:
     hosts, skipped = plan(opened, selected)
     check_key_files(inventory, hosts)
     rules, files = rule_set(args)
+    if rules is not None:
+        check_overrides(rules, hosts, inventory.origin)
     return Plan(inventory, tuple(hosts), tuple(skipped), tuple(selected), rules, files)
 
 

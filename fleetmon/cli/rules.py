@@ -8,6 +8,7 @@ import sys
 from fleetmon.cli.common import rule_files_of
 from fleetmon.cli.sources import open_inventory, warn
 from fleetmon.rules import load_rules, render_rule_list
+from fleetmon.rules.overrides import check_overrides
 
 
 def command(args: argparse.Namespace) -> int:
@@ -18,10 +19,9 @@ def command(args: argparse.Namespace) -> int:
         return lint.command(args)
     inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit, warn=warn)
-    files = rule_files_of(args)
+    rs = load_rules(rule_files_of(args))
+    check_overrides(rs, hosts, inventory.origin)
     sys.stdout.write(
-        render_rule_list(
-            load_rules(files), hosts, lambda p: {h.name for h in inventory.select_quiet(p)}
-        )
+        render_rule_list(rs, hosts, lambda p: {h.name for h in inventory.select_quiet(p)})
     )
     return 0

@@ -45,6 +45,7 @@ from fleetmon.inventory import check_key_files, fleetmon_vars
 from fleetmon.io.atomic import default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
+from fleetmon.rules.overrides import check_overrides
 
 if TYPE_CHECKING:  # Dask is imported by a cluster run only
     from fleetmon.cluster.session import Session
@@ -116,6 +117,8 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
     if args.cluster is None:
         check_key_files(inventory, hosts)  # with --cluster, the workers' files are read there
     rules, rule_files = rule_set(args)
+    if rules is not None:
+        check_overrides(rules, hosts, inventory.origin)
     _check_outputs(args)
     rec = recorder(args, rules)
     with _lock_for(args), rec, lean_gc():

@@ -2,19 +2,23 @@
 
 `fleetmon_thresholds: {host-steal: {warning: "> 10", critical: null, enabled: false}}`,
 set on a host or a group; the inventory has already applied Ansible's variable precedence.
+The variable is checked here only (the inventory takes any value of it): a malformed one is
+an InventoryError, before collection by `check_overrides`, at evaluation by `Tuner`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fleetmon.errors import InventoryError, did_you_mean
-from fleetmon.model import Severity
+from fleetmon.inventory.data import Origin
+from fleetmon.inventory.values import is_deferred
+from fleetmon.model import HostSpec, Severity
 from fleetmon.rules.loader import check_rule
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule
+from fleetmon.rules.ruleset import Rule, RuleSet
 
 VAR = "fleetmon_thresholds"
 KEYS = ("warning", "critical", "severity", "enabled")
@@ -110,3 +114,24 @@ class Tuner:
             out.append(tuned)
         self._tuned[key] = out
         return list(out), list(notes)
+
+
+def check_overrides(
+    rs: RuleSet, hosts: Sequence[HostSpec], origin: Callable[[str, str], Origin | None]
+) -> None:
+    """Refuse, before any host is probed, a malformed `fleetmon_thresholds` of these hosts
+    (against every host rule of the set): an InventoryError at the file:line `origin(host,
+    VAR)` gives. A value still a template or vault-encrypted is checked once rendered."""
+    tune = Tuner(rs.names())
+    rules = [r for r in rs.rules if r.scope != "fleet"]  # Tuner never sees fleet rules
+    for host in hosts:
+        raw = host.vars.get(VAR)
+        if raw is None or is_deferred(raw):
+            continue
+        try:
+            tune(host.name, host.vars, rules)
+        except InventoryError as exc:
+            at = origin(host.name, VAR)
+            if at is None:
+                raise
+            raise InventoryError(exc.detail, file=at.file, line=at.line) from None
