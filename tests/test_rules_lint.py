@@ -140,7 +140,7 @@ def _rule(text: str) -> Rule:
             [],
         ),
         (
-            "    - {name: a, expr: \"vm.state == 'x'\", severity: warning, scope: fleet}\n",
+            "    - {name: a, expr: \"vm.state == 'crashed'\", severity: warning, scope: fleet}\n",
             [("error", "expr", "vm.state is a vm metric and the rule's scope is fleet")],
         ),
     ],
@@ -151,3 +151,44 @@ def test_what_each_scope_and_key_may_read(rule: str, found: list[tuple[str, str,
         (p.level, p.key, p.text[: len(f[2])]) for p, f in zip(problems, found, strict=False)
     ] == found
     assert len(problems) == len(found)
+
+
+STATES = """\
+- hosts: all
+  rules:
+    - name: typo
+      expr: "vm.state == 'runnning'"
+      scope: vm
+      severity: warning
+    - name: listed
+      expr: "vm.state in ('paused', 'crashd') or 'shutof' != vm.state"
+      scope: vm
+      severity: critical
+    - name: fine
+      expr: "vm.state in ['dying', 'state-9'] or 'runn' in vm.state or vm.state != 'running'"
+      scope: vm
+      severity: warning
+      when: "vm.state == 'Paused'"
+"""
+
+
+def test_a_state_compared_with_a_word_it_never_is_is_an_error(tmp_path: Path) -> None:
+    """`vm.state == 'runnning'` loaded and linted clean: a rule that could never fire."""
+    path = tmp_path / "states.yaml"
+    path.write_text(STATES, encoding="utf-8")
+    never = "is not a state vm.state takes (did you mean"
+    problems = [
+        f"{path}:4: error: rule 'typo': expr: 'runnning' {never} 'running'?)",
+        f"{path}:8: error: rule 'listed': expr: 'crashd' {never} 'crashed'?)",
+        f"{path}:8: error: rule 'listed': expr: 'shutof' {never} 'shutoff'?)",
+        f"{path}:15: error: rule 'fine': when: 'Paused' {never} 'paused'?)",
+    ]
+    r = fleetmon("rules", "lint", "--no-default-rules", path)
+    assert (r.returncode, r.stderr) == (4, "")
+    assert r.stdout.splitlines() == [*problems, "3 rules in 1 file(s): 4 error(s), 0 warning(s)"]
+    # With an inventory: the rule judges, it is not UNKNOWN; it never fires.
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    kvm0004:\n", encoding="utf-8")
+    r = fleetmon("rules", "lint", "--no-default-rules", path, "-i", inv)
+    assert (r.returncode, r.stderr) == (4, "")
+    assert r.stdout.splitlines() == [*problems, "3 rules in 1 file(s): 4 error(s), 0 warning(s)"]

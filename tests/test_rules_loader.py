@@ -41,6 +41,9 @@ ERRORS = {
     "expr-no-severity.yaml": "4: rule 'io-stall': expr rules need severity: warning or critical",
     "state-threshold.yaml": "4: rule 'vm-down': critical: '> 3' compares vm.state (string) "
     "with a number: write e.g. '!= running'",
+    # `== crashd` never holds: loaded, a critical rule that could never fire.
+    "state-word.yaml": "4: rule 'vm-crashed': critical: 'crashd' is not a state vm.state "
+    "takes (did you mean 'crashed'?)",
     "duplicate-rule.yaml": "10: rule 'steal': duplicate rule name (first at {file}:4)",
     "yaml-syntax.yaml": "6: YAML syntax error: expected <block end>, but found "
     "'<block mapping start>'",

@@ -21,7 +21,8 @@ EXIT_INPUT = 4
 
 
 def command(args: argparse.Namespace) -> int:
-    """Print what lint finds; exit 4 when a rule would be UNKNOWN wherever it is judged."""
+    """Print what lint finds; exit 4 when a rule would be UNKNOWN wherever it is judged, or
+    could never fire."""
     # The files as a run loads them: on top of the shipped playbooks (history.yaml
     # included: a run keeps a history by default), so a file may tune a shipped rule.
     args.rules = args.files
@@ -39,7 +40,8 @@ def command(args: argparse.Namespace) -> int:
 
         for p, lacking, chosen in checks.with_inventory(problems, by_rule, specs, select):
             errors += 1
-            out.append(f"{p.line()}; UNKNOWN on {lacking} of the {chosen} host(s) it selects")
+            unknown = f"; UNKNOWN on {lacking} of the {chosen} host(s) it selects"
+            out.append(p.line() + (unknown if p.unknown else ""))
     else:
         for p in problems:
             errors += p.level == "error"

@@ -5,8 +5,10 @@ of row (a new kind, such as containers, is an entry in ROW_SCOPES).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from fleetmon.errors import did_you_mean
 from fleetmon.model.metricdefs import ALL, CTR, DISK, FS, GUEST, HOST, NIC, VM, MetricDef
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ROW_SCOPE",
     "ROW_SCOPES",
     "SCOPES",
+    "STATE_WORDS",
     "VM",
     "Column",
     "MetricDef",
@@ -29,6 +32,7 @@ __all__ = [
     "names",
     "outlier_min_diff",
     "scope_of",
+    "state_problem",
 ]
 
 
@@ -243,6 +247,23 @@ def scope_of(metric: str) -> str | None:
         return "fleet" if known else None
     m = ALL.get(metric)
     return m.scope if m else None
+
+
+#: What a metric of unit `state` (vm.state) can be: libvirt's virDomainState as
+#: sources/virsh.py names it (`state-N` for a code past them), and Xen's words (sources/xen.py).
+STATE_WORDS = frozenset(
+    {"nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended"}
+    | {"dying"}
+)
+_STATE_CODE = re.compile(r"state-[0-9]+")
+
+
+def state_problem(metric: str, word: str) -> str | None:
+    """Why a state metric can never be `word` (a rule comparing them never holds), or None."""
+    if word in STATE_WORDS or _STATE_CODE.fullmatch(word):
+        return None
+    hint = did_you_mean(word, sorted(STATE_WORDS)) or f" ({', '.join(sorted(STATE_WORDS))})"
+    return f"'{word}' is not a state {metric} takes{hint}"
 
 
 def names() -> list[str]:

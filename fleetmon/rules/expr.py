@@ -113,6 +113,8 @@ class Expr:
     _fast: Fn | None = field(default=None, repr=False, compare=False)
     #: The history functions it calls, with their metrics and windows.
     history: tuple[Call, ...] = ()
+    #: (metric, text) of each string a state metric is compared with (`vm.state == 'x'`).
+    states: tuple[tuple[str, str], ...] = ()
 
     @property
     def reads(self) -> frozenset[str]:
@@ -192,11 +194,43 @@ def _compile_expr(source: str) -> Expr:
     )
     fast = compile_fast(node)  # before instrument(): the fast path charges nothing
     calls = _history_calls(node)
+    states = _states_compared(node)
     # What ENV.compile_expression does, from the checked tree.
     tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), node, lineno=1)], lineno=1)
     instrument(tree)
     fn = TemplateExpression(ENV.from_string(tree), undefined_to_none=False)
-    return Expr(source, tuple(dict.fromkeys(used)), fn, _demangler(used), reads, fast, calls)
+    metrics = tuple(dict.fromkeys(used))
+    return Expr(source, metrics, fn, _demangler(used), reads, fast, calls, states)
+
+
+_STATE_METRICS = {mangle(n): n for n, m in catalog.ALL.items() if m.unit == "state"}
+
+
+def _states_compared(node: nodes.Node) -> tuple[tuple[str, str], ...]:
+    """(metric, text) of each string literal a state metric is compared with: `==`/`!=`
+    on either side, or an item of the tuple or list `in`/`not in` looks in."""
+    out: list[tuple[str, str]] = []
+    for cmp in (node, *node.find_all(nodes.Compare)):
+        if not isinstance(cmp, nodes.Compare):
+            continue
+        sides = [cmp.expr, *(o.expr for o in cmp.ops)]
+        for i, op in enumerate(cmp.ops):
+            left, right = sides[i], sides[i + 1]
+            if op.op in ("eq", "ne"):
+                pairs = [(left, [right]), (right, [left])]
+            elif op.op in ("in", "notin") and isinstance(right, nodes.Tuple | nodes.List):
+                pairs = [(left, right.items)]
+            else:
+                continue
+            for name, others in pairs:
+                if isinstance(name, nodes.Name) and name.name in _STATE_METRICS:
+                    metric = _STATE_METRICS[name.name]
+                    out += [
+                        (metric, c.value)
+                        for c in others
+                        if isinstance(c, nodes.Const) and isinstance(c.value, str)
+                    ]
+    return tuple(out)
 
 
 def _history_calls(node: nodes.Node) -> tuple[Call, ...]:

@@ -3,7 +3,9 @@
 Loading a file already refuses what can never compile (file:line). This finds what compiles
 but makes a rule UNKNOWN on every subject it judges: a metric of another scope (`vm.state`
 in a rule of scope host, which has no VM row to read it from), and a bare name that is
-nothing a rule can read (`vm.state == running` for `'running'`). A bare name may be an
+nothing a rule can read (`vm.state == running` for `'running'`); and a state compared with
+a word it never is (`vm.state == 'runnning'`), which makes the rule never fire (a metric
+rule's `== crashd` the loader refuses). A bare name may be an
 inventory variable: without the inventory it is a warning, with it an error for the hosts
 that lack it. `unknown_counts` counts, from an evaluated fleet, what each rule judged UNKNOWN.
 """
@@ -27,12 +29,9 @@ HOST_NAMES = frozenset(
 )
 FLEET_NAMES = frozenset({"host", "subject", "groups", "scope"})
 MESSAGE_NAMES = frozenset({"severity", "threshold", "rule", "metric", "loop"})
-#: What `vm.state` can be (libvirt virDomainState as sources/virsh.py names it, Xen's
-#: sources/xen.py words): written bare, one of these is a string someone forgot to quote.
-STATE_WORDS = frozenset(
-    {"nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended"}
-    | {"dying"}
-)
+#: What `vm.state` can be: written bare, one of these is a string someone forgot to quote;
+#: quoted, any other word is one it never equals.
+STATE_WORDS = catalog.STATE_WORDS
 _METRICS = {mangle(n): n for n in catalog.names()}
 
 
@@ -47,6 +46,8 @@ class Problem:
     text: str
     #: A bare name an inventory variable could define (None for the other problems).
     name: str | None = None
+    #: Whether the rule is UNKNOWN where it judges (False: it judges, but never fires).
+    unknown: bool = True
 
     def line(self) -> str:
         """The problem as lint prints it."""
@@ -117,6 +118,7 @@ def check(rules: Iterable[Rule]) -> list[Problem]:
         scopes = _scopes(rule)
         base = FLEET_NAMES if rule.scope == "fleet" else HOST_NAMES
         for key, reader in _readers(rule):
+            out += _states(rule, key, reader)
             known = base | set(FUNCTIONS) | (MESSAGE_NAMES if key == "message" else set())
             if rule.metric is not None:
                 known |= {"value"}
@@ -130,6 +132,17 @@ def check(rules: Iterable[Rule]) -> list[Problem]:
                         out.append(_wrong_scope(rule, key, metric, scope))
                 elif name not in known:
                     out.append(_bare(rule, key, name, known | _metrics_of(scopes)))
+    return out
+
+
+def _states(rule: Rule, key: str, reader: Any) -> list[Problem]:
+    """A state compared with a word it never is (`vm.state == 'runnning'`): the comparison
+    never holds (`!=`: always), so the rule never fires (or always does)."""
+    out = []
+    for metric, word in dict.fromkeys(getattr(reader, "states", ())):
+        problem = catalog.state_problem(metric, word)
+        if problem is not None:
+            out.append(Problem(where(rule, key), rule.name, "error", key, problem, unknown=False))
     return out
 
 

@@ -318,6 +318,10 @@ def check_rule(rule: Rule) -> str | None:
             )
         if want != "number" and not (isinstance(th, Comparison) and th.op in ("==", "!=")):
             return f"{level}: {rule.metric} is a {want}: use == or !="
+        if unit == "state" and isinstance(th, Comparison):  # `== crashd` never holds
+            problem = catalog.state_problem(str(rule.metric), str(th.operand))
+            if problem is not None:
+                return f"{level}: {problem}"
     return dead_warning(rule.warning, rule.critical)
 
 
