@@ -36,13 +36,14 @@ ERRORS = {
     "bad-message.yaml": "7: rule 'steal': message: syntax error in "
     "'steal {{ value | round(1) }% on {{ host }}': unexpected '}'",
     "no-threshold.yaml": "4: rule 'steal': needs warning or critical",
-    "dead-warning.yaml": "4: rule 'busy': warning '> 90' never fires: critical '> 80' holds "
+    # At the key at fault, not at the rule's first line (`- name: busy`, line 4).
+    "dead-warning.yaml": "6: rule 'busy': warning '> 90' never fires: critical '> 80' holds "
     "for every value it does (the critical level is the stricter one)",
     "expr-no-severity.yaml": "4: rule 'io-stall': expr rules need severity: warning or critical",
-    "state-threshold.yaml": "4: rule 'vm-down': critical: '> 3' compares vm.state (string) "
+    "state-threshold.yaml": "6: rule 'vm-down': critical: '> 3' compares vm.state (string) "
     "with a number: write e.g. '!= running'",
     # `== crashd` never holds: loaded, a critical rule that could never fire.
-    "state-word.yaml": "4: rule 'vm-crashed': critical: 'crashd' is not a state vm.state "
+    "state-word.yaml": "6: rule 'vm-crashed': critical: 'crashd' is not a state vm.state "
     "takes (did you mean 'crashed'?)",
     "duplicate-rule.yaml": "10: rule 'steal': duplicate rule name (first at {file}:4)",
     "yaml-syntax.yaml": "6: YAML syntax error: expected <block end>, but found "
@@ -182,8 +183,8 @@ def test_tune_that_breaks_the_rule_is_refused() -> None:
     merged = {r.name: r for r in load_rules([base]).rules}
     with pytest.raises(RuleError) as exc:
         merge(entries, "site.yaml", merged)
-    assert str(exc.value) == (
-        "site.yaml:3: rule 'io-stall': expr rules take severity (warning or critical), "
+    assert str(exc.value) == (  # the tune's `warning:` line, not its `- name:` line
+        "site.yaml:4: rule 'io-stall': expr rules take severity (warning or critical), "
         "not warning/critical"
     )
 
@@ -288,3 +289,37 @@ def test_a_warning_its_critical_always_beats_is_refused(
         return
     with pytest.raises(RuleError, match=f"warning '{warning}' never fires: critical"):
         load_rules([str(f)])
+
+
+@pytest.mark.parametrize(
+    ("rule", "line", "message"),
+    [
+        (
+            "      metric: cpu.steal_pct\n      warning: '== running'\n",
+            5,
+            "warning: '== running' compares cpu.steal_pct (number) with a string: "
+            "write e.g. '> 90'",
+        ),
+        (
+            "      metric: cpu.steal_pct\n      critical: '> 80'\n      warning: '> 90'\n",
+            6,
+            "warning '> 90' never fires: critical '> 80' holds for every value it does "
+            "(the critical level is the stricter one)",
+        ),
+        (
+            "      expr: 'true'\n      severity: warning\n      metric: cpu.steal_pct\n",
+            4,
+            "give metric or expr, not both",
+        ),
+        ("      metric: cpu.steal_pct\n      severity: warning\n", 5, "severity is for "),
+        ("      metric: cpu.steal_pct\n", 3, "needs warning or critical"),  # a key it lacks
+    ],
+)
+def test_an_inconsistent_rule_is_refused_at_the_key_at_fault(
+    rule: str, line: int, message: str
+) -> None:
+    """Each was reported at the rule's first line (`- name: a`, line 3)."""
+    text = "- hosts: all\n  rules:\n    - name: a\n" + rule
+    with pytest.raises(RuleError) as exc:
+        parse_rules(text, "r.yaml")
+    assert str(exc.value).startswith(f"r.yaml:{line}: rule 'a': {message}")

@@ -23,8 +23,8 @@ from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.model.yamlnodes import PureLoader, YamlDoc, kind
 from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
-from fleetmon.rules.ranges import Comparison, ThresholdError, dead_warning, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet, Span
+from fleetmon.rules.ranges import ThresholdError, parse_threshold
+from fleetmon.rules.ruleset import Rule, RuleSet, Span, check_rule
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAY_KEYS = ("name", "hosts", "when", "rules")
@@ -67,6 +67,7 @@ class _Tune:
     origin: str
     line: int
     changes: dict[str, Any]
+    key_lines: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class _Doc(YamlDoc):
@@ -195,7 +196,7 @@ def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
     if "metric" not in fields and "expr" not in fields:
         if not fields:
             raise doc.error(node, f"{label}: needs metric or expr")
-        return _Tune(name, origin, line, fields)
+        return _Tune(name, origin, line, fields, {k: doc.line(v) for k, v in keys.items()})
     key_lines = tuple((k, doc.line(v)) for k, v in keys.items())
     rule = dataclasses.replace(base, name=name, origin=origin, key_lines=key_lines, **fields)
     if rule.metric is not None:
@@ -208,8 +209,9 @@ def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
             )
         rule = dataclasses.replace(rule, scope=scope or "host")
     problem = check_rule(rule)
-    if problem:
-        raise doc.error(node, f"{label}: {problem}")
+    if problem is not None:  # at the key it is about (the rule's first line for a missing one)
+        key, text = problem
+        raise doc.error(keys.get(key, node), f"{label}: {text}")
     return rule
 
 
@@ -289,42 +291,6 @@ def compile_apply(text: str, metric: str) -> Expr:
     return compile_expr(f"{m.group(1)}({metric}{', ' + args if args else ''})")
 
 
-def check_rule(rule: Rule) -> str | None:
-    """Why a complete rule is inconsistent, or None (also used after tunes and overrides)."""
-    if rule.metric is not None and rule.expr is not None:
-        return "give metric or expr, not both"
-    if rule.apply is not None and rule.metric is None:
-        return "apply is for metric rules (an expr calls the history functions itself)"
-    if rule.expr is not None:
-        if rule.warning is not None or rule.critical is not None:
-            return "expr rules take severity (warning or critical), not warning/critical"
-        if rule.severity is None:
-            return "expr rules need severity: warning or critical"
-        return None
-    if rule.severity is not None:
-        return "severity is for expr rules; metric rules take warning/critical"
-    if rule.enabled and rule.warning is None and rule.critical is None:
-        return "needs warning or critical"
-    unit = catalog.ALL[rule.metric].unit if rule.metric in catalog.ALL else "number"
-    for level, th in (("warning", rule.warning), ("critical", rule.critical)):
-        if th is None:
-            continue
-        want = {"state": "string", "bool": "boolean"}.get(unit, "number")
-        if th.kind != want:
-            example = {"string": "'!= running'", "boolean": "'== true'", "number": "'> 90'"}
-            return (
-                f"{level}: '{th.text}' compares {rule.metric} ({want}) with a {th.kind}: "
-                f"write e.g. {example[want]}"
-            )
-        if want != "number" and not (isinstance(th, Comparison) and th.op in ("==", "!=")):
-            return f"{level}: {rule.metric} is a {want}: use == or !="
-        if unit == "state" and isinstance(th, Comparison):  # `== crashd` never holds
-            problem = catalog.state_problem(str(rule.metric), str(th.operand))
-            if problem is not None:
-                return f"{level}: {problem}"
-    return dead_warning(rule.warning, rule.critical)
-
-
 def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -> None:
     """Add one file's rules: same-name rules replace earlier ones, tunes amend them."""
     for entry in rules:
@@ -350,8 +316,9 @@ def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -
                 ) from exc
         tuned = dataclasses.replace(earlier, **changes)
         problem = check_rule(tuned)
-        if problem:
-            raise RuleError(f"rule '{entry.name}': {problem}", file=filename, line=entry.line)
+        if problem is not None:
+            line = entry.key_lines.get(problem[0], entry.line)
+            raise RuleError(f"rule '{entry.name}': {problem[1]}", file=filename, line=line)
         into[entry.name] = dataclasses.replace(tuned, origin=f"{earlier.origin}, {entry.origin}")
 
 

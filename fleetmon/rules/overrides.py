@@ -16,9 +16,8 @@ from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Origin
 from fleetmon.inventory.values import is_deferred
 from fleetmon.model import HostSpec, Severity
-from fleetmon.rules.loader import check_rule
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet
+from fleetmon.rules.ruleset import Rule, RuleSet, check_rule
 
 VAR = "fleetmon_thresholds"
 KEYS = ("warning", "critical", "severity", "enabled")
@@ -109,8 +108,8 @@ class Tuner:
                 continue
             tuned = dataclasses.replace(rule, **changes[rule.name])
             problem = check_rule(tuned)
-            if problem:
-                raise _error(host, f".{rule.name}", problem)
+            if problem is not None:
+                raise _error(host, f".{rule.name}", problem[1])
             out.append(tuned)
         self._tuned[key] = out
         return list(out), list(notes)

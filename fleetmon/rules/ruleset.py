@@ -1,13 +1,14 @@
-"""Rule records (pure): what a loaded rule file means, ready to evaluate."""
+"""Rule records (pure): what a loaded rule file means, ready to evaluate; `check_rule`, what
+makes one inconsistent (a rule file's, a tuned one, one a host's overrides changed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetmon.model import Severity
+from fleetmon.model import Severity, catalog
 from fleetmon.rules.expr import Expr, MessageTemplate
 from fleetmon.rules.historical import Call
-from fleetmon.rules.ranges import Threshold
+from fleetmon.rules.ranges import Comparison, Threshold, dead_warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +86,45 @@ class RuleSet:
     def get(self, name: str) -> Rule | None:
         """The rule called `name`, if any."""
         return next((r for r in self.rules if r.name == name), None)
+
+
+def check_rule(rule: Rule) -> tuple[str, str] | None:
+    """Why a complete rule is inconsistent: the key at fault (for its line; "" for a key it
+    lacks) and the words; None when it is not. Also used after tunes and overrides."""
+    if rule.metric is not None and rule.expr is not None:
+        return "expr", "give metric or expr, not both"
+    if rule.apply is not None and rule.metric is None:
+        return "apply", "apply is for metric rules (an expr calls the history functions itself)"
+    if rule.expr is not None:
+        if rule.warning is not None or rule.critical is not None:
+            key = "warning" if rule.warning is not None else "critical"
+            return key, "expr rules take severity (warning or critical), not warning/critical"
+        if rule.severity is None:
+            return "", "expr rules need severity: warning or critical"
+        return None
+    if rule.severity is not None:
+        return "severity", "severity is for expr rules; metric rules take warning/critical"
+    if rule.enabled and rule.warning is None and rule.critical is None:
+        return "", "needs warning or critical"
+    for level, th in (("warning", rule.warning), ("critical", rule.critical)):
+        problem = None if th is None else _threshold_problem(str(rule.metric), th)
+        if problem is not None:
+            return level, f"{level}: {problem}"
+    dead = dead_warning(rule.warning, rule.critical)
+    return None if dead is None else ("warning", dead)
+
+
+def _threshold_problem(metric: str, th: Threshold) -> str | None:
+    """Why a threshold cannot judge the metric: another kind, or a state it never is."""
+    unit = catalog.ALL[metric].unit if metric in catalog.ALL else "number"
+    want = {"state": "string", "bool": "boolean"}.get(unit, "number")
+    if th.kind != want:
+        example = {"string": "'!= running'", "boolean": "'== true'", "number": "'> 90'"}
+        return (
+            f"'{th.text}' compares {metric} ({want}) with a {th.kind}: write e.g. {example[want]}"
+        )
+    if want != "number" and not (isinstance(th, Comparison) and th.op in ("==", "!=")):
+        return f"{metric} is a {want}: use == or !="
+    if unit == "state" and isinstance(th, Comparison):  # `== crashd` never holds
+        return catalog.state_problem(metric, str(th.operand))
+    return None
