@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clirun import fleetmon
 
+import fleetmon.inventory.load as inventory_load
 from fleetmon.errors import InputError, InventoryError
 from fleetmon.inventory import check_key_files, load_inventory, render_graph, render_host
 from fleetmon.inventory.connect import plan_hosts
@@ -202,3 +204,53 @@ def test_key_file_checked_at_its_definition(
         "inv.yaml:7: all.hosts.b.ansible_ssh_private_key_file: "
         "cannot read key file 'id_missing': No such file or directory"
     )
+
+
+def test_a_fifo_or_device_is_refused_not_read_forever(tmp_path: Path) -> None:
+    """A FIFO with no writer blocked the read forever; /dev/zero ran out of memory (exit 70).
+    Only regular files are read, symlinks followed, for each file a user names."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(fifo)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n")
+    (tmp_path / "group_vars").mkdir()
+    os.mkfifo(tmp_path / "group_vars" / "all.yml")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "inv.yaml").write_text("all:\n  hosts:\n    a:\n")
+    cases = [
+        (["inventory", fifo, "--list"], f"{fifo}: an inventory file must be a regular file, "),
+        (["inventory", link, "--list"], f"{link}: an inventory file must be a regular file, "),
+        (["inventory", "/dev/zero", "--list"], "/dev/zero: an inventory file must be a regular "),
+        (
+            ["inventory", inv, "--list"],
+            f"{tmp_path}/group_vars/all.yml: a vars file must be a regular file, not a FIFO",
+        ),
+        (
+            ["run", alone / "inv.yaml", "--limit", f"@{fifo}"],
+            f"{fifo}: a limit file must be a regular file, not a FIFO",
+        ),
+    ]
+    for args, message in cases:
+        r = fleetmon(*args, timeout=60)
+        assert (r.returncode, r.stdout) == (4, ""), r.stderr
+        assert r.stderr.startswith(f"fleetmon: error: {message}"), r.stderr
+        assert r.stderr.count("\n") == 1
+
+
+def test_an_inventory_past_the_size_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inventory_load, "MAX_INVENTORY_BYTES", 1000)
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("kvm01\n" * 200)
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(inv))
+    assert (
+        str(e.value)
+        == f"{inv}: an inventory file may be 1,000 bytes at most; this one is 1,200 bytes"
+    )
+    inv.write_text("kvm01\n" * 100)
+    assert list(load_inventory(str(inv)).hosts) == ["kvm01"]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from clirun import fleetmon
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetmon.errors import RuleError
 from fleetmon.model import Severity
-from fleetmon.rules import default_rule_files, load_rules, parse_rules
+from fleetmon.rules import default_rule_files, load_rules, loader, parse_rules
 from fleetmon.rules.loader import merge
 from fleetmon.rules.ranges import Comparison, NagiosRange
 
@@ -109,6 +111,31 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as exc:
         load_rules([str(tmp_path)])
     assert str(exc.value) == f"{tmp_path}: no *.yaml or *.yml rule files in this folder"
+
+
+def test_a_rule_file_must_be_a_regular_file_of_bounded_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-r FIFO` blocked forever, `-r /dev/zero` was `internal error: MemoryError`."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a character device")):
+        r = fleetmon("rules", "lint", "--no-default-rules", path, timeout=60)
+        assert (r.returncode, r.stdout) == (4, "")
+        assert (
+            r.stderr == f"fleetmon: error: {path}: a rule file must be a regular file, not {kind}\n"
+        )
+    rule = "- hosts: all\n  rules:\n    - {name: a, expr: 'true', severity: warning}\n"
+    (tmp_path / "a.yaml").write_text(rule)
+    (tmp_path / "link.yaml").symlink_to("a.yaml")  # a symlink is followed
+    assert load_rules([str(tmp_path / "link.yaml")]).names() == ["a"]
+    monkeypatch.setattr(loader, "MAX_RULE_FILE_BYTES", len(rule) - 1)
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(tmp_path / "a.yaml")])
+    assert str(exc.value) == (
+        f"{tmp_path}/a.yaml: a rule file may be {len(rule) - 1:,} bytes at most; "
+        f"this one is {len(rule):,} bytes"
+    )
 
 
 def test_folder_leaves_out_hidden_files_editor_locks_and_backups(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -204,7 +205,8 @@ def read_script(path: str, b: Builder, timeout_s: float = SCRIPT_TIMEOUT_S) -> N
 def is_script(path: str) -> bool:
     """An executable file that starts with `#!`: run, not read (Ansible's script plugin)."""
     try:
-        if not os.stat(path).st_mode & 0o111:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode) or not mode & 0o111:  # an executable FIFO: never opened
             return False
         with open(path, "rb") as f:
             return f.read(2) == b"#!"

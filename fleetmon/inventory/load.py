@@ -28,6 +28,7 @@ from fleetmon.inventory.dynamic import (
     read_script,
 )
 from fleetmon.inventory.inisrc import parse_ini_inventory
+from fleetmon.inventory.inputfile import read_input
 from fleetmon.inventory.ranges import MAX_HOSTS, RangeError, split_port
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
 from fleetmon.inventory.tomlsrc import parse_toml_inventory
@@ -49,13 +50,14 @@ _IGNORED = re.compile(
 )
 _PLUGIN = re.compile(r"^plugin:[ \t]*['\"]?([^\s'\"#]+)", re.MULTILINE)
 MAX_HOSTS_VAR = "FLEETMON_MAX_HOSTS"
+#: An inventory or vars file is read whole: 100,000 hosts (MAX_HOSTS) of 2.5 KB each.
+MAX_INVENTORY_BYTES = 256 << 20
 
 
-def read_text(path: str, secrets: Sequence[Secret] = ()) -> str:
+def read_text(path: str, secrets: Sequence[Secret] = (), what: str = "an inventory file") -> str:
     """A file's UTF-8 text (decrypted when vault-encrypted), or an InventoryError naming it."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_input(path, what, MAX_INVENTORY_BYTES, InventoryError)
     except IsADirectoryError:
         raise InventoryError("is a directory, not an inventory file", file=path) from None
     except OSError as e:
@@ -130,7 +132,7 @@ def load_vars_dir(
             continue
         values, origins = {}, {}
         for file in _files(os.path.join(folder, entry)):
-            v, o = parse_vars_file(read_text(file, secrets), file, warnings)
+            v, o = parse_vars_file(read_text(file, secrets, "a vars file"), file, warnings)
             values.update(v)
             origins.update(o)
         layers[name] = (values, origins)

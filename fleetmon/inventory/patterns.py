@@ -20,8 +20,11 @@ from typing import Any, Protocol
 
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.addresses import is_address
+from fleetmon.inventory.inputfile import read_input
 from fleetmon.model import HostSpec
 
+#: A `--limit @FILE` lists host names, one a line: 100,000 of them fit 16 MiB many times.
+MAX_LIMIT_FILE_BYTES = 16 << 20
 #: Resolves a host pattern to the names of the hosts it selects (rules' `hosts:`).
 Matcher = Callable[[str], Collection[str]]
 
@@ -201,8 +204,7 @@ def _error(item: _Item | None, detail: str) -> InventoryError:
 def read_limit_file(path: str) -> str:
     """The text of an `@file` limit (I/O)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        return read_input(path, "a limit file", MAX_LIMIT_FILE_BYTES, InventoryError).decode()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise InventoryError(f"cannot read limit file: {reason}", file=path) from None

@@ -17,6 +17,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from fleetmon.errors import RuleError, did_you_mean
+from fleetmon.inventory.inputfile import read_input
 from fleetmon.inventory.patterns import pattern_problem
 from fleetmon.model import Severity, catalog
 from fleetmon.model.durations import DurationError, parse_duration
@@ -57,6 +58,8 @@ _ATTRS = {"for": "for_"}
 _APPLY_RE = re.compile(r"\s*([a-z_0-9]+)\s*\((.*)\)\s*", re.DOTALL)
 _RUNS_RE = re.compile(r"\s*(\d+)\s*runs?\s*")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: The shipped playbooks are some 20 KB: 16 MiB is no file a person wrote.
+MAX_RULE_FILE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +362,7 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     merged: dict[str, Rule] = {}
     for f in files:
         try:
-            text = Path(f).read_text(encoding="utf-8")
+            text = read_input(f, "a rule file", MAX_RULE_FILE_BYTES, RuleError).decode()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise RuleError(f"cannot read rule file: {reason}", file=f) from exc
