@@ -7,6 +7,7 @@ import base64
 import contextlib
 import http.client
 import json
+import os
 import signal
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 
 from fleetmon.cli.servehttp import Server
 from fleetmon.cli.servepages import Holder
-from fleetmon.cli.webconfig import BasicAuth, parse_web_config
+from fleetmon.cli.webconfig import BasicAuth, parse_web_config, read_web_config
 from fleetmon.errors import OptionError
 from tests.livesim import simulated_fleet
 from tests.sshd_util import free_port
@@ -157,6 +158,23 @@ def test_a_web_config_pyyaml_cannot_build_is_one_error_line(text: str, message: 
     with pytest.raises(OptionError) as exc:
         parse_web_config(text, "w.yml")
     assert str(exc.value) == message
+
+
+def test_a_web_config_that_is_a_fifo_or_not_utf8_is_one_error_line(tmp_path: Path) -> None:
+    # A FIFO blocked `serve` (and each SIGHUP reload) forever; bytes that are not UTF-8 were
+    # `internal error: UnicodeDecodeError`.
+    fifo = tmp_path / "web.yml"
+    os.mkfifo(fifo)
+    latin = tmp_path / "latin1.yml"
+    latin.write_bytes(b"basic_auth_users:\n  ren\xe9: x\n")
+    for path, message in (
+        (fifo, "the web config must be a regular file, not a FIFO"),
+        ("/dev/zero", "the web config must be a regular file, not a character device"),
+        (latin, "the web config is not UTF-8 text"),
+    ):
+        with pytest.raises(OptionError) as exc:
+            read_web_config(str(path))
+        assert str(exc.value) == f"{path}: {message}"
 
 
 @pytest.mark.parametrize("prefix", [b"2a", b"2b", b"2y"])

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetmon.errors import OptionError
+from fleetmon.inventory.inputfile import read_input
 from fleetmon.model.yamlnodes import PureLoader, YamlDoc
 
+#: A few lines of TLS settings and bcrypt hashes (60 bytes a user): 1 MiB is plenty.
+MAX_WEB_CONFIG_BYTES = 1 << 20
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
 _VERSIONS = {
@@ -128,10 +131,11 @@ def parse_web_config(text: str, path: str) -> WebConfig:
 def read_web_config(path: str) -> WebConfig:
     """parse_web_config of a file; OptionError when it cannot be read."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_input(path, "the web config", MAX_WEB_CONFIG_BYTES, OptionError).decode()
     except OSError as exc:
         raise OptionError(f"{path}: cannot read the web config: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise OptionError(f"{path}: the web config is not UTF-8 text") from None
     return parse_web_config(text, path)
 
 
