@@ -350,3 +350,26 @@ def test_an_inconsistent_rule_is_refused_at_the_key_at_fault(
     with pytest.raises(RuleError) as exc:
         parse_rules(text, "r.yaml")
     assert str(exc.value).startswith(f"r.yaml:{line}: rule 'a': {message}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- hosts: all\n  rules: [5]\n", "r.yaml:2: play #1: rule: expected a mapping"),
+        (
+            "- {name: kvm, hosts: all, rules: []}\n- hosts: all\n  rule: []\n",
+            "r.yaml:3: play #2: unknown key 'rule' (did you mean 'rules'?)",
+        ),
+        (
+            "- name: '1'\n  hosts: all\n  rules: [5]\n",
+            "r.yaml:3: play '1': rule: expected a mapping",
+        ),
+    ],
+)
+def test_an_unnamed_play_is_named_by_its_place_not_as_a_play_called_so(
+    text: str, message: str
+) -> None:
+    """An unnamed play's rule error said `play '1'`, as if the play were named 1."""
+    with pytest.raises(RuleError) as exc:
+        parse_rules(text, "r.yaml")
+    assert str(exc.value) == message

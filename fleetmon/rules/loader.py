@@ -154,7 +154,7 @@ def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
 
 def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
     name = doc.name_of(node)
-    label = f"play {index}" if name is None else f"play '{name}'"
+    label = f"play #{index}" if name is None else f"play '{name}'"  # #2: not a play named 2
     keys = doc.mapping(node, label, PLAY_KEYS)
     for required in ("hosts", "rules"):
         if required not in keys:
@@ -172,14 +172,14 @@ def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
     rules_node = keys["rules"]
     if not isinstance(rules_node, SequenceNode):
         raise doc.error(rules_node, f"{label}: rules: expected a list of rules")
-    play_name = label[len("play ") :].strip("'")
-    base = Rule(name="", play=play_name, hosts=hosts, scope="host", origin="", play_when=play_when)
-    return [_rule(doc, r, base) for r in rules_node.value]
+    play = str(index) if name is None else name
+    base = Rule(name="", play=play, hosts=hosts, scope="host", origin="", play_when=play_when)
+    return [_rule(doc, r, base, label) for r in rules_node.value]
 
 
-def _rule(doc: _Doc, node: Node, base: Rule) -> Rule | _Tune:
+def _rule(doc: _Doc, node: Node, base: Rule, play: str) -> Rule | _Tune:
     if not isinstance(node, MappingNode):
-        raise doc.error(node, f"play '{base.play}': rule: expected a mapping")
+        raise doc.error(node, f"{play}: rule: expected a mapping")
     name = doc.name_of(node)
     label = "rule" if name is None else f"rule '{name}'"
     keys = doc.mapping(node, label, RULE_KEYS)
