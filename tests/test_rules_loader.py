@@ -373,3 +373,27 @@ def test_an_unnamed_play_is_named_by_its_place_not_as_a_play_called_so(
     with pytest.raises(RuleError) as exc:
         parse_rules(text, "r.yaml")
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "- hosts: all\n  rules:\n    - &b {name: b, metric: cpu.steal_pct, warning: '> 4'}\n"
+            "    - *b\n",
+            "r.yaml:4: rule 'b': duplicate rule name (first at r.yaml:3)",
+        ),
+        (
+            "- &p\n  hosts: all\n  rules:\n    - {name: b, metric: cpu.steal_pct, warning: '> 4'}\n"
+            "- *p\n",
+            "r.yaml:5: rule 'b': duplicate rule name (first at r.yaml:4)",
+        ),
+    ],
+)
+def test_a_rule_given_again_by_an_alias_is_a_duplicate_at_the_alias_line(
+    text: str, message: str
+) -> None:
+    """`- *b` is the anchor's very node: both were reported at the anchor's line."""
+    with pytest.raises(RuleError) as exc:
+        parse_rules(text, "r.yaml")
+    assert str(exc.value) == message

@@ -204,6 +204,21 @@ def test_huge_numbers_in_rule_files_inventories_and_web_configs_exit_4(tmp_path:
         )
 
 
+def test_the_pure_loader_keeps_the_line_of_an_alias_in_a_list() -> None:
+    text = "- &a {x: 1}\n- *a\n- [*a, 2]\n"
+    with YamlDoc(text, "x.yaml", loader=PureLoader) as doc:
+        assert isinstance(doc.root, SequenceNode)
+        items = doc.root.value
+        assert items[1] is items[0]  # the anchor's node, and its line
+        assert [doc.alias_line(doc.root, i) for i in range(3)] == [None, 2, None]
+        inner = items[2]
+        assert isinstance(inner, SequenceNode)
+        assert [doc.alias_line(inner, i) for i in range(2)] == [3, None]
+    with YamlDoc(text, "x.yaml") as doc:  # libyaml composes in C: no line to keep
+        assert isinstance(doc.root, SequenceNode)
+        assert doc.alias_line(doc.root, 1) is None
+
+
 def test_nodes_keep_their_lines_and_kinds() -> None:
     with YamlDoc("# top\nkvm:\n  hosts:\n    - a\nempty:\n", "inv.yaml") as doc:
         assert isinstance(doc.root, MappingNode)

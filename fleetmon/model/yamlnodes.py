@@ -76,7 +76,20 @@ def _scalar_problem(node: ScalarNode, exc: Exception) -> str:
 
 
 class PureLoader(yaml.SafeLoader):
-    """PyYAML's pure-Python safe loader, a scalar it cannot make a BadScalar."""
+    """PyYAML's pure-Python safe loader, a scalar it cannot make a BadScalar; it keeps the
+    line of each list item given by an alias (`- *base`: the node is the anchor's, and so
+    is its start_mark)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        #: (id(sequence), index) -> the 1-based line of an item that is an alias.
+        self.alias_lines: dict[tuple[int, int], int] = {}
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if isinstance(parent, SequenceNode) and self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # (untyped in the stubs)
+            self.alias_lines[(id(parent), index)] = event.start_mark.line + 1
+        return super().compose_node(parent, index)
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         return _checked(super().construct_object, node, deep)
@@ -195,6 +208,11 @@ class YamlDoc:
     def line(self, node: Node) -> int:
         """The 1-based line a node starts on."""
         return node.start_mark.line + 1
+
+    def alias_line(self, seq: SequenceNode, index: int) -> int | None:
+        """The line of `seq`'s item `index` when an alias gives it (PureLoader only)."""
+        lines: dict[tuple[int, int], int] = getattr(self._loader, "alias_lines", {})
+        return lines.get((id(seq), index))
 
     def error(self, node: Node, message: str) -> InputError:
         """An error of the caller's class at the node's line."""

@@ -139,7 +139,7 @@ def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
         out: list[Rule | _Tune] = []
         seen: dict[str, str] = {}
         for index, play_node in enumerate(doc.root.value, start=1):
-            for entry in _play(doc, play_node, index):
+            for entry in _play(doc, play_node, index, doc.alias_line(doc.root, index - 1)):
                 if entry.name in seen:
                     line = int(entry.origin.rsplit(":", 1)[1])
                     raise RuleError(
@@ -152,7 +152,8 @@ def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
         return out
 
 
-def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
+def _play(doc: _Doc, node: Node, index: int, alias: int | None) -> list[Rule | _Tune]:
+    """A play's rules; given by an alias (`- *play`, at line `alias`), its rules are too."""
     name = doc.name_of(node)
     label = f"play #{index}" if name is None else f"play '{name}'"  # #2: not a play named 2
     keys = doc.mapping(node, label, PLAY_KEYS)
@@ -174,10 +175,14 @@ def _play(doc: _Doc, node: Node, index: int) -> list[Rule | _Tune]:
         raise doc.error(rules_node, f"{label}: rules: expected a list of rules")
     play = str(index) if name is None else name
     base = Rule(name="", play=play, hosts=hosts, scope="host", origin="", play_when=play_when)
-    return [_rule(doc, r, base, label) for r in rules_node.value]
+    return [
+        _rule(doc, r, base, label, doc.alias_line(rules_node, i) or alias or doc.line(r))
+        for i, r in enumerate(rules_node.value)
+    ]
 
 
-def _rule(doc: _Doc, node: Node, base: Rule, play: str) -> Rule | _Tune:
+def _rule(doc: _Doc, node: Node, base: Rule, play: str, line: int) -> Rule | _Tune:
+    """One rule, or tune, written at `line` (an alias's, `- *rule`, for its duplicate)."""
     if not isinstance(node, MappingNode):
         raise doc.error(node, f"{play}: rule: expected a mapping")
     name = doc.name_of(node)
@@ -188,7 +193,6 @@ def _rule(doc: _Doc, node: Node, base: Rule, play: str) -> Rule | _Tune:
     name = doc.string(keys["name"], label)
     if not _NAME_RE.fullmatch(name):
         raise doc.error(keys["name"], f"{label}: name: use letters, digits, '-', '_' and '.'")
-    line = doc.line(node)
     origin = f"{doc.file}:{line}"
     fields = {_ATTRS.get(k, k): _field(doc, label, k, v) for k, v in keys.items() if k != "name"}
     if "apply" in fields and "metric" in fields:
