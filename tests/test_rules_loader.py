@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -116,16 +117,22 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
 def test_a_rule_file_must_be_a_regular_file_of_bounded_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`-r FIFO` blocked forever, `-r /dev/zero` was `internal error: MemoryError`."""
+    """`-r FIFO` blocked forever, `-r /dev/zero` was `internal error: MemoryError`; a pipe
+    (`-r <(command)`) is read, and a FIFO nobody writes to reads as empty."""
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
-    for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a character device")):
+    for path, message in (
+        (fifo, "empty rule file: expected a list of plays"),
+        ("/dev/zero", "a rule file must be a regular file, not a character device"),
+    ):
         r = fleetmon("rules", "lint", "--no-default-rules", path, timeout=60)
         assert (r.returncode, r.stdout) == (4, "")
-        assert (
-            r.stderr == f"fleetmon: error: {path}: a rule file must be a regular file, not {kind}\n"
-        )
+        assert r.stderr == f"fleetmon: error: {path}: {message}\n"
     rule = "- hosts: all\n  rules:\n    - {name: a, expr: 'true', severity: warning}\n"
+    writer = threading.Thread(target=(fifo).write_text, args=(rule,))
+    writer.start()  # blocks in open() until the loader opens the FIFO for reading
+    assert load_rules([str(fifo)]).names() == ["a"]
+    writer.join(60)
     (tmp_path / "a.yaml").write_text(rule)
     (tmp_path / "link.yaml").symlink_to("a.yaml")  # a symlink is followed
     assert load_rules([str(tmp_path / "link.yaml")]).names() == ["a"]

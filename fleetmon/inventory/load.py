@@ -54,10 +54,13 @@ MAX_HOSTS_VAR = "FLEETMON_MAX_HOSTS"
 MAX_INVENTORY_BYTES = 256 << 20
 
 
-def read_text(path: str, secrets: Sequence[Secret] = (), what: str = "an inventory file") -> str:
-    """A file's UTF-8 text (decrypted when vault-encrypted), or an InventoryError naming it."""
+def read_text(
+    path: str, secrets: Sequence[Secret] = (), what: str = "an inventory file", pipes: bool = False
+) -> str:
+    """A file's UTF-8 text (decrypted when vault-encrypted), or an InventoryError naming it;
+    `pipes`: a pipe is read too (inputfile.read_input)."""
     try:
-        data = read_input(path, what, MAX_INVENTORY_BYTES, InventoryError)
+        data = read_input(path, what, MAX_INVENTORY_BYTES, InventoryError, pipes=pipes)
     except IsADirectoryError:
         raise InventoryError("is a directory, not an inventory file", file=path) from None
     except OSError as e:
@@ -273,7 +276,7 @@ def _read_file(
     if is_script(path):
         read_script(path, b, timeout_s)
         return
-    text = read_text(path, secrets)
+    text = read_text(path, secrets, pipes=explicit)
     plugin = _PLUGIN.search(text) if path.endswith((".yml", ".yaml")) else None
     if plugin is not None:
         detail = (

@@ -204,7 +204,9 @@ def _error(item: _Item | None, detail: str) -> InventoryError:
 def read_limit_file(path: str) -> str:
     """The text of an `@file` limit (I/O)."""
     try:
-        return read_input(path, "a limit file", MAX_LIMIT_FILE_BYTES, InventoryError).decode()
+        return read_input(
+            path, "a limit file", MAX_LIMIT_FILE_BYTES, InventoryError, pipes=True
+        ).decode()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise InventoryError(f"cannot read limit file: {reason}", file=path) from None

@@ -366,7 +366,7 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     merged: dict[str, Rule] = {}
     for f in files:
         try:
-            text = read_input(f, "a rule file", MAX_RULE_FILE_BYTES, RuleError).decode()
+            text = read_input(f, "a rule file", MAX_RULE_FILE_BYTES, RuleError, pipes=True).decode()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise RuleError(f"cannot read rule file: {reason}", file=f) from exc
