@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
@@ -219,3 +221,93 @@ def test_run_with_accept_new_refuses_a_host_whose_global_pin_differs(
     (host,) = json.loads(r.stdout)["hosts"]
     assert host["status"] == "ok", host["error"]
     assert not (home / ".ssh" / "known_hosts").exists()
+
+
+# --- a key of another type than the pinned one, a @cert-authority (issue: hunt-ssh 1) ------
+
+
+def _sign_host_key(ca: Path, key: Path, principal: str) -> None:
+    """KEY-cert.pub beside `key`: a host certificate for `principal` signed by `ca`."""
+    subprocess.run(
+        [sshd_util.SSH_KEYGEN, "-q", "-s", str(ca), "-I", "fleetmon-test-host", "-h",
+         "-n", principal, str(key.with_suffix(".pub"))],
+        check=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.mark.sshd
+@pytest.mark.parametrize("accept_new", [False, True])
+def test_a_host_key_of_another_type_than_the_pinned_one_is_a_changed_key(
+    sshd: sshd_util.Sshd, home: Path, tmp_path: Path, accept_new: bool
+) -> None:
+    # The host has only an ed25519 key; an ECDSA one is pinned. asyncssh offered only
+    # ECDSA, the server dropped the connection ("unreachable: Connection reset by peer").
+    other = sshd_util.keygen(tmp_path / "other", kind="ecdsa").with_suffix(".pub").read_text()
+    kh = home / ".ssh" / "known_hosts"
+    kh.write_text(f"[{sshd.host}]:{sshd.port} {other}")
+    r = _run(sshd, known_hosts=str(kh), accept_new_host_keys=accept_new)
+    assert (r.status, r.reason) == (
+        Status.HOSTKEY_MISMATCH,
+        sshd_util.changed_key_reason(sshd.port, kh),
+    )
+    assert kh.read_text() == f"[{sshd.host}]:{sshd.port} {other}"
+
+
+@pytest.mark.sshd
+def test_a_cert_authority_alone_does_not_pin_a_plain_host_key(
+    sshd: sshd_util.Sshd, home: Path, tmp_path: Path
+) -> None:
+    # OpenSSH's check_host_key() reads a plain key from a host covered only by a
+    # @cert-authority as a new host: unknown, and pinned by accept-new.
+    ca = sshd_util.keygen(tmp_path / "ca").with_suffix(".pub").read_text()
+    kh = home / ".ssh" / "known_hosts"
+    kh.write_text(f"@cert-authority [{sshd.host}]:{sshd.port} {ca}")
+    r = _run(sshd, known_hosts=str(kh))
+    assert (r.status, r.reason) == (
+        Status.HOSTKEY_MISMATCH,
+        f"no host key for [127.0.0.1]:{sshd.port} in {kh}, and no certificate from it: the "
+        f"host presented a plain key, the @cert-authority in {kh} covers only certificates "
+        "(use --accept-new-host-keys to pin the plain key)",
+    )
+    r = _run(sshd, known_hosts=str(kh), accept_new_host_keys=True)
+    assert r.status is Status.OK, r.reason
+    assert kh.read_text().splitlines()[1].split()[:3] == [
+        f"[{sshd.host}]:{sshd.port}",
+        *sshd.host_key_pub.split()[:2],
+    ]
+
+
+@pytest.mark.sshd
+def test_a_host_with_several_keys_presents_the_pinned_type_or_its_certificate(
+    sshd_factory: Callable[..., sshd_util.Sshd], home: Path, tmp_path: Path
+) -> None:
+    """OpenSSH's order_hostkeyalgs(): certificates first when a CA covers the host, then the
+    pinned types, then the rest. asyncssh's own default order puts RSA, then ed25519 before
+    ECDSA: offered in that order, this host would present ed25519 and look changed."""
+    ca = sshd_util.keygen(tmp_path / "ca")
+    ecdsa = sshd_util.keygen(tmp_path / "host_ecdsa", kind="ecdsa")
+    _sign_host_key(ca, ecdsa, sshd_util.LOOPBACK)
+    cert = tmp_path / "host_ecdsa-cert.pub"
+    server = sshd_factory(extra_config=f"HostKey {ecdsa}\nHostCertificate {cert}\n")
+    pat = f"[{server.host}]:{server.port}"
+    kh = home / ".ssh" / "known_hosts"
+    pins = {
+        "ecdsa": f"{pat} {ecdsa.with_suffix('.pub').read_text()}",
+        "ed25519": server.known_hosts.read_text(),
+        "ca": f"@cert-authority {pat} {ca.with_suffix('.pub').read_text()}",
+    }
+    # Not accepted as new (no accept-new): each was the pinned key, or for the CA-only file
+    # the certificate (the plain keys are unknown there).
+    for name, line in pins.items():
+        kh.write_text(line)
+        r = _run(server, known_hosts=str(kh))
+        assert r.status is Status.OK, (name, r.reason)
+    # A type it lacks: its plain key is judged (changed), not its certificate refused for
+    # want of a CA (ssh too retries a certificate without a CA as the plain key).
+    rsa = sshd_util.keygen(tmp_path / "other_rsa", kind="rsa").with_suffix(".pub").read_text()
+    kh.write_text(f"{pat} {rsa}")
+    r = _run(server, known_hosts=str(kh))
+    assert (r.status, r.reason) == (
+        Status.HOSTKEY_MISMATCH,
+        sshd_util.changed_key_reason(server.port, kh),
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
+from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +112,34 @@ class KnownHosts:
         self.label = ", ".join(shown) if shown else "known_hosts (none configured)"
         self._by_file: dict[str, asyncssh.SSHKnownHosts] = {}
 
+    def host_key_algs(self, host: str, port: int) -> list[str] | None:
+        """The host key algorithms to offer, in the order of OpenSSH's order_hostkeyalgs():
+        the certificate ones when a @cert-authority covers the host, then those of its pinned
+        keys' types, then asyncssh's other plain-key defaults. So a host whose key is of
+        another type than the pinned one still presents it, and verdict() judges it; asyncssh
+        alone offers only the pinned types, and such a host drops the connection for want of
+        a common algorithm. No certificate algorithm without a CA: asyncssh refuses such a
+        certificate outright, where ssh retries with its plain key. None when nothing is
+        pinned for the name (asyncssh's own choice: all its defaults, or the types it finds
+        pinned for the address it connects to)."""
+        keys, cas, *_ = self.hosts.match(host, "", None if port == 22 else port)
+        if not keys and not cas:
+            return None
+        first = list(get_default_certificate_algs()) if cas else []
+        for key in keys:
+            first += key.sig_algorithms
+        return [alg.decode("ascii") for alg in dict.fromkeys(first + get_default_public_key_algs())]
+
     def verdict(self, host: str, addr: str, port: int, key: Any, accept_new: bool) -> str:
         """The verdict on a key asyncssh's own lookup did not trust: "trusted", "unknown" or
         "mismatch". With accept_new an unknown host's key is added (and trusted); a host with
-        any key or CA pinned in any of the files is a mismatch, never added."""
+        a key pinned in any of the files is a mismatch, never added. A @cert-authority line
+        does not pin a plain key: a host it covers that presents none is unknown, as in
+        OpenSSH's check_host_key()."""
         found = self.hosts.match(host, addr, port)
         if key in found[0]:
             return "trusted"  # added by accept-new for another host of this run
-        if found[0] or found[1]:
+        if found[0]:
             return "mismatch"
         if not accept_new:
             return "unknown"
@@ -137,20 +158,27 @@ class KnownHosts:
         where = self.append_to or "this run only (no UserKnownHostsFile)"
         log.info("added host key for %s to %s", host_pattern(host, port), where)
 
-    def pinned_in(self, host: str, addr: str, port: int) -> list[str]:
-        """The files that pin a key or CA for this host."""
+    def pinned_in(self, host: str, addr: str, port: int, ca: bool = False) -> list[str]:
+        """The files that pin a key for this host (ca: that have a @cert-authority for it)."""
         out = []
         for path, text in self.found:
             if path not in self._by_file:
                 self._by_file[path] = asyncssh.import_known_hosts(text)
             found = self._by_file[path].match(host, addr, port)
-            if found[0] or found[1]:
+            if found[1 if ca else 0]:
                 out.append(path)
         return out
 
-    def unknown_reason(self, host: str, port: int) -> str:
+    def unknown_reason(self, host: str, addr: str, port: int) -> str:
         """Why an unknown host is refused."""
         pat = host_pattern(host, port)
+        cas = self.pinned_in(host, addr, port, ca=True)
+        if cas:
+            return (
+                f"no host key for {pat} in {self.label}, and no certificate from it: the host "
+                f"presented a plain key, the @cert-authority in {', '.join(cas)} covers only "
+                "certificates (use --accept-new-host-keys to pin the plain key)"
+            )
         return f"no host key for {pat} in {self.label} (use --accept-new-host-keys)"
 
     def mismatch_reason(self, host: str, addr: str, port: int) -> str:

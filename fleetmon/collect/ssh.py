@@ -23,7 +23,7 @@ from fleetmon.collect.hostkeys import (
     host_pattern,
 )
 from fleetmon.collect.probe import REMOTE_COMMAND
-from fleetmon.collect.sshcontext import ClientKeys
+from fleetmon.collect.sshcontext import ClientKeys, HostMeta
 from fleetmon.collect.sshcontext import SshContext as SshContext  # the collectors' import
 from fleetmon.model import HostSpec, Status
 
@@ -106,14 +106,7 @@ async def _connect(
     target = f"{host.address}:{host.port}"
     kh = ctx.known_hosts.get(meta.known_hosts) if host.host_key_checking else None
     client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
-    kwargs: dict[str, Any] = {}
-    if client_keys.keys:
-        kwargs.update(client_keys=client_keys.keys, ignore_encrypted=client_keys.ignore_encrypted)
-    # Never () (asyncssh's "ssh_config's ProxyJump"): asyncssh would open those hops itself,
-    # with its own known_hosts, none of the run's host-key policy (_open_jumps opens them).
-    kwargs["tunnel"] = tunnel
-    if meta.ciphers is not None:
-        kwargs["encryption_algs"] = meta.ciphers
+    kwargs = _options(meta, host, kh, tunnel, client_keys)
     progress.stage = "connecting"
     try:
         return await asyncssh.connect(
@@ -156,11 +149,29 @@ async def _connect(
         raise HostFailure(Status.UNREACHABLE, f"connect to {target} failed: {why}") from None
 
 
+def _options(
+    meta: HostMeta, host: HostSpec, kh: KnownHosts | None, tunnel: Any, client_keys: ClientKeys
+) -> dict[str, Any]:
+    """asyncssh.connect's keyword arguments beyond the address, user and host-key policy."""
+    # Never () (asyncssh's "ssh_config's ProxyJump"): asyncssh would open those hops itself,
+    # with its own known_hosts, none of the run's host-key policy (_open_jumps opens them).
+    kwargs: dict[str, Any] = {"tunnel": tunnel}
+    if client_keys.keys:
+        kwargs.update(client_keys=client_keys.keys, ignore_encrypted=client_keys.ignore_encrypted)
+    if meta.ciphers is not None:
+        kwargs["encryption_algs"] = meta.ciphers
+    if kh is not None and not meta.own_host_key_algs:
+        algs = kh.host_key_algs(meta.key_host or host.address, host.port)
+        if algs is not None:
+            kwargs["server_host_key_algs"] = algs
+    return kwargs
+
+
 def _host_key_failure(kh: KnownHosts, client: _Client, host: HostSpec, reason: str) -> HostFailure:
     """Why the host's key was not accepted: unknown, changed, or refused by asyncssh itself
     (a @revoked key, a bad certificate)."""
     if client.verdict == "unknown":
-        why = kh.unknown_reason(host.address, host.port)
+        why = kh.unknown_reason(host.address, client.addr, host.port)
     elif client.verdict == "mismatch":
         why = kh.mismatch_reason(host.address, client.addr, host.port)
     else:

@@ -38,7 +38,7 @@ _CIPHERS = encryption_algs()
 
 
 @dataclass(frozen=True, slots=True)
-class _HostMeta:
+class HostMeta:
     """What ssh_config and the inventory make of one host's connection settings."""
 
     user: str
@@ -50,6 +50,11 @@ class _HostMeta:
     #: With an ssh_config: the port, the inventory's or, for a hop that gives none, its
     #: `Port` (else 22). 0 without one (the entry is then shared by every address).
     port: int = 0
+    #: The name asyncssh looks the host up by in known_hosts (ssh_config's HostKeyAlias,
+    #: else its HostName); "" without an ssh_config (then the inventory's address).
+    key_host: str = ""
+    #: Whether ssh_config sets HostKeyAlgorithms (then asyncssh offers those, not ours).
+    own_host_key_algs: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ class SshContext:
         self._keys: dict[str, ClientKeys] = {}
         self._default_keys: ClientKeys | None = None
         self.known_hosts = KnownHostsCache()
-        self._meta: dict[tuple[str, int, bool, str | None, str | None], _HostMeta] = {}
+        self._meta: dict[tuple[str, int, bool, str | None, str | None], HostMeta] = {}
         # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
         default_config = Path("~/.ssh/config").expanduser()
         self.any_config = bool(self.config) or os.access(default_config, os.R_OK)
@@ -132,7 +137,7 @@ class SshContext:
             f"key file {key_file} is encrypted and no ssh-agent is running to use it",
         )
 
-    def meta(self, host: HostSpec) -> _HostMeta:
+    def meta(self, host: HostSpec) -> HostMeta:
         """User, known_hosts files and ciphers for a host (known_hosts_files says which
         files). Ciphers: ssh_config's `Ciphers` when it sets one, else ours. HostFailure for
         a user name SSH cannot carry (RFC 4013 SASLprep, as asyncssh applies it)."""
@@ -159,12 +164,14 @@ class SshContext:
             # Options differing from asyncssh's defaults can only come from a Ciphers line.
             own_ciphers = list(o.encryption_algs) != get_default_encryption_algs()
             jump = o.config.get("ProxyJump") if self.any_config else None
-            self._meta[key] = _HostMeta(
+            self._meta[key] = HostMeta(
                 o.username,
                 files,
                 None if own_ciphers else _CIPHERS,
                 jump if isinstance(jump, str) and jump.lower() != "none" else None,
                 int(o.port) if self.any_config else 0,
+                (o.host_key_alias or o.host) if self.any_config else "",
+                o.config.get("HostKeyAlgorithms") is not None,
             )
         return self._meta[key]
 
