@@ -18,13 +18,11 @@ from typing import Any
 import asyncssh
 
 from fleetmon.collect.base import HostFailure, Outcome, read_both
-from fleetmon.collect.hostkeys import (
-    KnownHosts,
-    host_pattern,
-)
+from fleetmon.collect.hostkeys import KnownHosts
 from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.collect.sshcontext import ClientKeys, HostMeta
 from fleetmon.collect.sshcontext import SshContext as SshContext  # the collectors' import
+from fleetmon.collect.sshlogin import Client, denied_reason, host_key_failure
 from fleetmon.model import HostSpec, Status
 
 log = logging.getLogger(__name__)
@@ -56,27 +54,6 @@ class Progress:
         return f"{what}: SSH login to {self.target} not complete within {secs}"
 
 
-class _Client(asyncssh.SSHClient):
-    """Tracks connection progress and applies the unknown/changed host-key policy."""
-
-    def __init__(self, progress: Progress, kh: KnownHosts | None, accept_new: bool) -> None:
-        self.progress = progress
-        self.kh = kh
-        self.accept_new = accept_new
-        self.verdict: str | None = None
-        self.addr = ""
-
-    def connection_made(self, conn: Any) -> None:
-        self.progress.conn = conn
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
-        # asyncssh calls this only for a key that known_hosts does not already trust.
-        assert self.kh is not None
-        self.addr = addr
-        self.verdict = self.kh.verdict(host, addr, port, key, self.accept_new)
-        return self.verdict == "trusted"
-
-
 def _parse_hop(spec: str) -> tuple[str | None, str, int]:
     """`user@host:port` (or `[v6]:port`) of one ProxyJump hop; port 0 when it gives none
     (ssh_config's `Port` for that host then, else 22)."""
@@ -105,7 +82,7 @@ async def _connect(
         host = dataclasses.replace(host, port=port)
     target = f"{host.address}:{host.port}"
     kh = ctx.known_hosts.get(meta.known_hosts) if host.host_key_checking else None
-    client = _Client(progress, kh, ctx.opts.accept_new_host_keys)
+    client = Client(progress, kh, ctx.opts.accept_new_host_keys)
     kwargs = _options(meta, host, kh, tunnel, client_keys)
     progress.stage = "connecting"
     try:
@@ -122,14 +99,13 @@ async def _connect(
         )
     except asyncssh.HostKeyNotVerifiable as exc:
         assert kh is not None
-        raise _host_key_failure(kh, client, host, exc.reason) from None
+        raise host_key_failure(kh, client, host, exc.reason) from None
     except asyncssh.PermissionDenied:
         how = (
             "publickey" if client_keys.from_key_file else "publickey via ssh-agent and default keys"
         )
-        raise HostFailure(
-            Status.AUTH_FAILED, f"permission denied for user {user} at {target} ({how})"
-        ) from None
+        why = denied_reason(user, target, how, client, host)
+        raise HostFailure(Status.AUTH_FAILED, why) from None
     except asyncssh.DisconnectError as exc:
         raise HostFailure(
             Status.UNREACHABLE, f"{target} closed the connection during login: {exc.reason}"
@@ -165,19 +141,6 @@ def _options(
         if algs is not None:
             kwargs["server_host_key_algs"] = algs
     return kwargs
-
-
-def _host_key_failure(kh: KnownHosts, client: _Client, host: HostSpec, reason: str) -> HostFailure:
-    """Why the host's key was not accepted: unknown, changed, or refused by asyncssh itself
-    (a @revoked key, a bad certificate)."""
-    if client.verdict == "unknown":
-        why = kh.unknown_reason(host.address, client.addr, host.port)
-    elif client.verdict == "mismatch":
-        why = kh.mismatch_reason(host.address, client.addr, host.port)
-    else:
-        pat = host_pattern(host.address, host.port)
-        why = f"host key for {pat} refused: {reason} ({kh.label})"
-    return HostFailure(Status.HOSTKEY_MISMATCH, why)
 
 
 async def _open_jumps(
