@@ -214,10 +214,12 @@ def start_sshd(
     extra_config: str = "",
     user: str = "root",
     authorized_keys_extra: tuple[str, ...] = (),
+    max_startups: str = "1000:30:1000",
 ) -> Sshd:
     """Start a fresh sshd on 127.0.0.1 with its own host key, client key and known_hosts.
 
-    `extra_config` is appended to sshd_config (e.g. `Match User` blocks). Needs root.
+    `extra_config` is appended to sshd_config (e.g. `Match User` blocks; sshd takes the first
+    value of a global option, so `max_startups` sets MaxStartups). Needs root.
     """
     workdir = Path(tempfile.mkdtemp(prefix="fleetmon-sshd-"))
     workdir.chmod(0o755)
@@ -241,7 +243,7 @@ def start_sshd(
         "PermitRootLogin yes\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
-        "MaxStartups 1000:30:1000\n"
+        f"MaxStartups {max_startups}\n"
         "MaxSessions 100\n"
         "LoginGraceTime 30\n"
         "LogLevel VERBOSE\n"

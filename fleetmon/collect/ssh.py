@@ -22,7 +22,7 @@ from fleetmon.collect.hostkeys import KnownHosts
 from fleetmon.collect.probe import REMOTE_COMMAND
 from fleetmon.collect.sshcontext import ClientKeys, HostMeta
 from fleetmon.collect.sshcontext import SshContext as SshContext  # the collectors' import
-from fleetmon.collect.sshlogin import Client, denied_reason, host_key_failure
+from fleetmon.collect.sshlogin import Client, closed_reason, denied_reason, host_key_failure
 from fleetmon.model import HostSpec, Status
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,7 @@ async def _connect(
         why = denied_reason(user, target, how, client, host)
         raise HostFailure(Status.AUTH_FAILED, why) from None
     except asyncssh.DisconnectError as exc:
-        raise HostFailure(
-            Status.UNREACHABLE, f"{target} closed the connection during login: {exc.reason}"
-        ) from None
+        raise HostFailure(Status.UNREACHABLE, closed_reason(exc, target, progress.conn)) from None
     except TimeoutError:
         raise HostFailure(
             Status.TIMEOUT, progress.stalled(ctx.opts.connect_timeout_s, "connect timeout")
@@ -121,6 +119,10 @@ async def _connect(
     except ConnectionRefusedError:
         raise HostFailure(Status.UNREACHABLE, f"connect to {target} refused") from None
     except OSError as exc:
+        if progress.conn is not None:  # TCP was up: the host (or a middlebox) closed it
+            raise HostFailure(
+                Status.UNREACHABLE, closed_reason(exc, target, progress.conn)
+            ) from None
         why = exc.strerror or str(exc) or type(exc).__name__
         raise HostFailure(Status.UNREACHABLE, f"connect to {target} failed: {why}") from None
 

@@ -4,6 +4,7 @@ run's host-key policy and notes what the server asked for, and the words for a f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncssh
@@ -16,6 +17,17 @@ from fleetmon.model import HostSpec, Status
 PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 #: The login methods fleetmon declines, in the order a reason names them.
 DECLINED = ("password", "keyboard-interactive")
+#: asyncssh's words when it finds no common algorithm in the server's KEXINIT (_choose_alg).
+_NO_MATCH = re.compile(r"No matching (.+) algorithm found, sent .* and received (.*)", re.S)
+#: Not algorithms in a KEXINIT list: the RFC 8308 and strict-kex (CVE-2023-48795) signals.
+_SIGNALS = ("ext-info-", "kex-strict-")
+#: asyncssh's refusals of a greeting (_recv_version); "Version too long" comes with the
+#: version line already recorded as the server's.
+_GREETING_ERRORS = frozenset(
+    ("Banner line too long", "Too many banner lines", "Version too long", "Unsupported SSH version")
+)
+#: At most this much of the server's algorithm list is quoted.
+_OFFER_CHARS = 200
 
 
 class Client(asyncssh.SSHClient):
@@ -91,3 +103,32 @@ def host_key_failure(kh: KnownHosts, client: Client, host: HostSpec, reason: str
         pat = host_pattern(host.address, host.port)
         why = f"host key for {pat} refused: {reason} ({kh.label})"
     return HostFailure(Status.HOSTKEY_MISMATCH, why)
+
+
+def closed_reason(exc: Exception, target: str, conn: Any) -> str:
+    """Why a login ended early, and who ended it. `conn`: the connection once TCP was up
+    (Progress.conn), else None; `exc` a DisconnectError or OSError of asyncssh.connect."""
+    banner = conn is not None and bool(conn.get_extra_info("server_version"))
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+    # No SSH packet can come before the banner: such an error is asyncssh's own refusal.
+    bad = isinstance(exc, asyncssh.ProtocolError | asyncssh.ProtocolNotSupported)
+    if conn is not None and bad and (not banner or reason in _GREETING_ERRORS):
+        return f"{target} sent an invalid SSH greeting: {reason}; fleetmon closed the connection"
+    if conn is not None and not banner:
+        # sshd drops a connection past MaxStartups, a TCP wrapper or fail2ban's reject
+        # before a word; the client sees an end of file or a reset.
+        return (
+            f"{target} closed the connection before its SSH banner "
+            "(sshd MaxStartups throttling, TCP wrappers or a ban?)"
+        )
+    no_match = _NO_MATCH.fullmatch(reason)
+    if isinstance(exc, asyncssh.KeyExchangeFailed) and no_match is not None:
+        kind, offer = no_match.groups()
+        offer = ",".join(a for a in offer.split(",") if not a.startswith(_SIGNALS))
+        if len(offer) > _OFFER_CHARS:
+            offer = offer[: _OFFER_CHARS - 3] + "..."
+        return (
+            f"no common {kind} algorithm with {target} (it offers {offer}); "
+            "fleetmon closed the connection"
+        )
+    return f"{target} closed the connection during login: {reason}"
