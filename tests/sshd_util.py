@@ -66,8 +66,9 @@ def _shadow_tool(argv: list[str], retry_on: tuple[int, ...], timeout_s: float = 
         time.sleep(0.1)
 
 
-def create_user(role: str, *, shell: str = "/bin/sh") -> str:
-    """A new local login user for this session only (home /tmp, not locked): its name.
+def create_user(role: str, *, shell: str = "/bin/sh", home: str = "/tmp") -> str:
+    """A new local login user for this session only (home /tmp unless given, not locked):
+    its name.
 
     Never an existing account: a user left by another run may have another shell, and one
     of a concurrent session may be deleted under us. Remove it with remove_user().
@@ -77,7 +78,7 @@ def create_user(role: str, *, shell: str = "/bin/sh") -> str:
         name = f"fmt{os.getpid()}-{secrets.token_hex(2)}-{role}"
         # "*" instead of useradd's "!": sshd (UsePAM no) refuses "!"-locked accounts.
         rc = _shadow_tool(
-            ["useradd", "-M", "-d", "/tmp", "-s", shell, "-p", "*", name], retry_on=(_LOCKED,)
+            ["useradd", "-M", "-d", home, "-s", shell, "-p", "*", name], retry_on=(_LOCKED,)
         )
         if rc == 0:
             return name

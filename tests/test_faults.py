@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import resource
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,9 +39,14 @@ FAULTS = {
     "fm-fail": "echo boom >&2; echo second line >&2; exit 3",
     "fm-garbage": "head -c 100000 /dev/urandom",
     "fm-flood": "head -c 300000000 /dev/zero",
+    # A forced command that ignores the one asked for, and exits 0.
+    "fm-echo": 'echo "This account is restricted to file transfers"',
+    "fm-sftp": "internal-sftp",
 }
-#: Accounts whose login shell ends the session at once, before reading the probe.
-SHELLS = {"fm-false": "/bin/false", "fm-nologin": "/usr/sbin/nologin"}
+#: Accounts whose login shell ends the session at once, before reading the probe; bash
+#: reads BASHRC (sshd sets SSH_CLIENT) and stops at its failing `tty -s` under `set -e`.
+SHELLS = {"fm-false": "/bin/false", "fm-nologin": "/usr/sbin/nologin", "fm-bashrc": "/bin/bash"}
+BASHRC = 'echo "bashrc: welcome"\nset -e\ntty -s\n'
 #: What a host that fails fast must report, every time (issue 11).
 FAST_FAILURES = {
     "fm-fail": (Status.COMMAND_FAILED, "probe exited 3: boom"),
@@ -47,6 +54,16 @@ FAST_FAILURES = {
     "fm-nologin": (
         Status.COMMAND_FAILED,
         "probe exited 1: This account is currently not available.",
+    ),
+    "fm-sftp": (
+        Status.COMMAND_FAILED,
+        "probe exited 1: This service allows sftp connections only.",
+    ),
+    # Its greeting is quoted as what it printed, not as the error.
+    "fm-bashrc": (
+        Status.COMMAND_FAILED,
+        "the login shell (or a forced command) exited 1 before the probe started "
+        "(no probe output; it printed: 'bashrc: welcome')",
     ),
 }
 DEADLINE_S = 4.0
@@ -61,11 +78,17 @@ USERS: dict[str, str] = {}
 def fault_sshd(sshd_factory: Callable[..., sshd_util.Sshd]) -> Iterator[sshd_util.Sshd]:
     """An sshd where each fault role has its own new user: a misbehaving ForceCommand, or a
     login shell that fails."""
+    # A home of their own (the others' is /tmp), readable by the shell users.
+    home = Path(tempfile.mkdtemp(prefix="fleetmon-faults-home-", dir="/tmp"))
+    home.chmod(0o755)
+    (home / ".bashrc").write_text(BASHRC)
+    (home / ".bashrc").chmod(0o644)
     try:
         for role in FAULTS:
             USERS[role] = sshd_util.create_user(role.removeprefix("fm-"))
         for role, shell in SHELLS.items():
-            USERS[role] = sshd_util.create_user(role.removeprefix("fm-"), shell=shell)
+            name = role.removeprefix("fm-")
+            USERS[role] = sshd_util.create_user(name, shell=shell, home=str(home))
         blocks = "".join(
             f"Match User {USERS[role]}\n    ForceCommand {cmd}\n" for role, cmd in FAULTS.items()
         )
@@ -74,6 +97,7 @@ def fault_sshd(sshd_factory: Callable[..., sshd_util.Sshd]) -> Iterator[sshd_uti
         for user in USERS.values():
             sshd_util.remove_user(user)
         USERS.clear()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _host(
@@ -150,6 +174,7 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
         ),
         **FAST_FAILURES,
         "fm-garbage": (Status.OK, None),
+        "fm-echo": (Status.OK, None),
         "fm-flood": (
             Status.COMMAND_FAILED,
             "probe output exceeded the 16 MiB cap; stopped reading and closed the channel",
@@ -173,6 +198,15 @@ def test_fault_matrix(fault_sshd: sshd_util.Sshd, sshd: sshd_util.Sshd, tmp_path
     with pytest.raises(ProbeParseError, match="no probe sections in the output") as err:
         split_output(garbage.stdout, garbage.nonce)
     assert err.value.section == "markers"
+    # A forced command's own words, with the likely cause (was: "no probe sections" alone).
+    echo = by["fm-echo"]
+    with pytest.raises(ProbeParseError) as err:
+        split_output(echo.stdout, echo.nonce)
+    assert str(err.value) == (
+        "section markers: no probe sections in the output; the host printed: 'This account "
+        "is restricted to file transfers' (a ForceCommand or an authorized_keys command= "
+        "restriction?)"
+    )
     # Within the deadline plus a few seconds, although one host sleeps for 600 s.
     assert wall_s < DEADLINE_S + 3.0
     assert by["fm-hang"].elapsed_s is not None

@@ -663,7 +663,11 @@ def test_the_memo_follows_a_container_that_starts_between_ticks() -> None:
     ("sent", "why"),
     [
         # A forced command's message, or garbage (the simulator's fault): run's reason.
-        (b"This account is currently not available.\n", "no probe sections in the output"),
+        (
+            b"This account is currently not available.\n",
+            "no probe sections in the output; the host printed: 'This account is currently not"
+            " available.' (a ForceCommand or an authorized_keys command= restriction?)",
+        ),
         (bytes(range(256)) * 8, "no probe sections in the output"),
         # The probe's own output cut short before its first tick's end: the loop ended.
         (b"@@fleetmon-NONCE@@ begin 0 meta\nprobe=1\n", None),

@@ -145,17 +145,41 @@ async def _local(
 TRANSPORTS: dict[str, Transport] = {"ssh": _ssh, "local": _local}
 
 
+#: What an account that may not run commands prints on stdout, and exits 1: nologin(8)
+#: (shadow's, util-linux's and the BSDs'), and sshd's refusal of a session other than sftp
+#: under `ForceCommand internal-sftp` (session.c). The reason quotes it as the error itself.
+REFUSALS = frozenset(
+    ("This account is currently not available.", "This service allows sftp connections only.")
+)
+
+
+def _failed_reason(outcome: Outcome, stdout: str, nonce: str) -> str:
+    """Why the probe failed: stderr's first line, an account's refusal, or (the probe never
+    started: no marker came back) what the host printed, labelled as such."""
+    how = outcome.exit_note or f"exited {outcome.exit_status}"
+    err = first_line(outcome.stderr)
+    if err:
+        return f"probe {how}: {err}"
+    printed = first_line(outcome.stdout) if nonce not in stdout else ""
+    if not printed:
+        return f"probe {how} with no error output"
+    if printed in REFUSALS:
+        return f"probe {how}: {printed}"
+    # Not the probe speaking: a login shell whose start-up file failed (`set -e` in
+    # ~/.bashrc) before it ran the command, or a forced command; what it printed on the
+    # way (a greeting) is no error message.
+    quoted = f"(no probe output; it printed: {printed!r})"
+    if outcome.exit_note is not None:
+        return f"probe {how} before it started {quoted}"
+    return f"the login shell (or a forced command) {how} before the probe started {quoted}"
+
+
 def _result(host: HostSpec, outcome: Outcome, nonce: str, elapsed_s: float) -> RawResult:
     stdout = outcome.stdout.decode("utf-8", "replace")
     stderr = outcome.stderr.decode("utf-8", "replace")
     if outcome.exit_status == 0:
         return RawResult(host, Status.OK, None, stdout, 0, stderr, elapsed_s, nonce)
-    how = outcome.exit_note or f"exited {outcome.exit_status}"
-    err = first_line(outcome.stderr)
-    if not err and nonce not in stdout:
-        # Not the probe speaking: nologin(8) prints its refusal on stdout.
-        err = first_line(outcome.stdout)
-    reason = f"probe {how}: {err}" if err else f"probe {how} with no error output"
+    reason = _failed_reason(outcome, stdout, nonce)
     return RawResult(
         host, Status.COMMAND_FAILED, reason, stdout, outcome.exit_status, stderr, elapsed_s, nonce
     )

@@ -216,8 +216,22 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
     if current is not None:
         raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
     if not sections:
-        raise ProbeParseError("markers", "no probe sections in the output")
+        raise ProbeParseError("markers", f"no probe sections in the output{_printed(stdout)}")
     return ProbeOutput(sections)
+
+
+def _printed(stdout: str) -> str:
+    """What came back instead of the probe, for its parse error: the probe never ran, and a
+    command that exits 0 in its place is a forced one (sshd's ForceCommand, a `command=`
+    in authorized_keys) more often than not."""
+    line = next((ln.strip() for ln in stdout.splitlines() if ln.strip()), "")
+    hint = "a ForceCommand or an authorized_keys command= restriction?"
+    if not line:
+        return f"; the host printed nothing ({hint})"
+    if not line.isprintable():
+        return ""  # not text (the simulator's garbage): nothing worth quoting
+    quoted = line if len(line) <= 120 else line[:117] + "..."
+    return f"; the host printed: {quoted!r} ({hint})"
 
 
 def tick_end_re(nonce: str) -> re.Pattern[bytes]:
