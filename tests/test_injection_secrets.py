@@ -119,7 +119,7 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
     # ... and the payload did reach virsh/sudo, as one argument, which refused it.
     notes = {h["name"]: " ".join(h["notes"]) for h in doc["hosts"]}
     assert all("virsh domstats failed" in notes[f"local{i}"] for i in range(len(hosts) // 2))
-    # A key file path is only ever opened, never run: an unreadable one is bad input.
+    # A key file path is only ever opened, never run: an unreadable one skips its host.
     for i, p in enumerate(_payloads(marker)):
         keyinv = tmp_path / f"key{i}.yaml"
         keyinv.write_text(
@@ -138,9 +138,18 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
             ),
             encoding="utf-8",
         )
-        r = fleetmon("run", keyinv, "-i", "0.2", "--known-hosts", sshd.known_hosts)
-        assert r.returncode == 4, r.stderr
-        assert "ansible_ssh_private_key_file: cannot read key file" in r.stderr
+        r = fleetmon(
+            "run", keyinv, "-i", "0.2", "--known-hosts", sshd.known_hosts, "--format", "json"
+        )
+        assert r.returncode == 3, r.stderr
+        [host] = json.loads(r.stdout)["hosts"]
+        assert host["status"] == "skipped"
+        lines = keyinv.read_text().splitlines()
+        line = 1 + next(n for n, t in enumerate(lines) if "ansible_ssh_private_key_file" in t)
+        assert host["error"] == (
+            f"ansible_ssh_private_key_file ({keyinv}:{line}): cannot read key file {p!r}: "
+            "No such file or directory"
+        )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("MARKER")) == []
 
 

@@ -161,3 +161,27 @@ def test_an_unusable_connection_is_the_reason_before_other_values(tmp_path: Path
     assert [p.skip for p in plan_hosts(inv, [inv.hosts["win"]])] == [
         "connection 'winrm': fleetmon collects over ssh or local only"
     ]
+
+
+def test_an_unreadable_key_file_skips_only_its_host(tmp_path: Path) -> None:
+    """One host_vars file naming a key rotated away stopped the whole run (exit 4, no host
+    collected): that host is skipped now, naming the variable and where it is set."""
+    path = tmp_path / "inv.yml"
+    path.write_text(
+        "all:\n"
+        "  hosts:\n"
+        "    here:\n"
+        "      ansible_connection: local\n"
+        "    rotated:\n"
+        "      ansible_host: 192.0.2.7\n"
+        f"      ansible_ssh_private_key_file: {tmp_path}/id_gone\n"
+    )
+    r = fleetmon("run", path, "--format", "json", "-q", "--no-rules")
+    assert r.returncode == 3, r.stderr
+    hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert (hosts["here"]["status"], hosts["here"]["error"]) == ("ok", None)
+    assert (hosts["rotated"]["status"], hosts["rotated"]["error"]) == (
+        "skipped",
+        f"ansible_ssh_private_key_file ({path}:7): cannot read key file "
+        f"'{tmp_path}/id_gone': No such file or directory",
+    )

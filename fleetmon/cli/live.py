@@ -26,11 +26,18 @@ from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_not
 from fleetmon.cli.common import build_report, rule_set
 from fleetmon.cli.run import host_collect_options, probe_options
 from fleetmon.cli.runtime import utc_now
-from fleetmon.cli.sources import Opened, in_selection_order, open_inventory, plan, warn
+from fleetmon.cli.sources import (
+    Opened,
+    in_selection_order,
+    open_inventory,
+    plan,
+    skip_unreadable_keys,
+    warn,
+)
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.stream import Link, StreamCollector
 from fleetmon.errors import OptionError
-from fleetmon.inventory import Inventory, check_key_files
+from fleetmon.inventory import Inventory
 from fleetmon.model import HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.rules import RuleSet
 from fleetmon.rules.overrides import check_overrides
@@ -74,8 +81,7 @@ def load_plan(args: argparse.Namespace) -> Plan:
     selected = inventory.select(args.limit, warn=warn)
     if not selected:
         raise OptionError(f"{inventory.path}: the inventory has no hosts to watch")
-    hosts, skipped = plan(opened, selected)
-    check_key_files(inventory, hosts)
+    hosts, skipped = skip_unreadable_keys(inventory, *plan(opened, selected))
     rules, files = rule_set(args)
     if rules is not None:
         check_overrides(rules, hosts, inventory.origin)

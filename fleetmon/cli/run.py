@@ -35,13 +35,14 @@ from fleetmon.cli.sources import (
     in_selection_order,
     open_inventory,
     plan,
+    skip_unreadable_keys,
     warn,
 )
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import CollectOptions, big_output, collect_each
 from fleetmon.errors import OptionError
 from fleetmon.history import resolve
-from fleetmon.inventory import check_key_files, fleetmon_vars
+from fleetmon.inventory import fleetmon_vars
 from fleetmon.io.atomic import default_lock_path, run_lock
 from fleetmon.io.rawstore import RawWriter
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo, Status
@@ -114,8 +115,8 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
         sys.stderr.write(f"fleetmon: {inventory.path}: the inventory has no hosts to collect\n")
         return 3  # UNKNOWN: nothing was looked at
     hosts, skipped = plan(opened, selected)
-    if args.cluster is None:
-        check_key_files(inventory, hosts)  # with --cluster, the workers' files are read there
+    if args.cluster is None:  # with --cluster, the workers' files are read there
+        hosts, skipped = skip_unreadable_keys(inventory, hosts, skipped)
     rules, rule_files = rule_set(args)
     if rules is not None:
         check_overrides(rules, hosts, inventory.origin)

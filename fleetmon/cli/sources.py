@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetmon.errors import OptionError
-from fleetmon.inventory import Inventory, load_inventory
+from fleetmon.inventory import Inventory, load_inventory, unreadable_key_files
 from fleetmon.inventory.ansiblecfg import AnsibleConfig, load_config
 from fleetmon.inventory.connect import plan_hosts
 from fleetmon.inventory.template import Renderer
@@ -111,6 +111,18 @@ def plan(opened: Opened, hosts: Sequence[HostSpec]) -> tuple[list[HostSpec], lis
         else:
             skipped.append(RawResult(p.spec, Status.SKIPPED, p.skip))
     return collect, skipped
+
+
+def skip_unreadable_keys(
+    inv: Inventory, hosts: list[HostSpec], skipped: list[RawResult]
+) -> tuple[list[HostSpec], list[RawResult]]:
+    """`plan`'s hosts and skipped hosts, a host whose key file cannot be read moved to the
+    skipped (InventoryError for ansible.cfg's key file: unreadable_key_files)."""
+    bad = unreadable_key_files(inv, hosts)
+    if not bad:
+        return hosts, skipped
+    gone = [RawResult(h, Status.SKIPPED, bad[h.name]) for h in hosts if h.name in bad]
+    return [h for h in hosts if h.name not in bad], [*skipped, *gone]
 
 
 def in_selection_order(selected: Sequence[HostSpec], reports: list[HostReport]) -> list[HostReport]:

@@ -10,7 +10,7 @@ addresses.py what is one host address (IPv6...) in a pattern      (pure)
 from __future__ import annotations
 
 from fleetmon.inventory.data import Origin
-from fleetmon.inventory.load import check_key_files, load_inventory
+from fleetmon.inventory.load import load_inventory, unreadable_key_files
 from fleetmon.inventory.resolve import Group, Inventory
 from fleetmon.inventory.show import render_graph, render_host, render_list
 from fleetmon.inventory.vars import FLEETMON_VARS, FleetmonVars, fleetmon_vars, parse_bool
@@ -21,11 +21,11 @@ __all__ = [
     "Group",
     "Inventory",
     "Origin",
-    "check_key_files",
     "fleetmon_vars",
     "load_inventory",
     "parse_bool",
     "render_graph",
     "render_host",
     "render_list",
+    "unreadable_key_files",
 ]

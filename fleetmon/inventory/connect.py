@@ -32,7 +32,8 @@ class Planned:
     skip: str | None = None
 
 
-def _where(inv: Inventory, host: str, var: str) -> str:
+def where(inv: Inventory, host: str, var: str) -> str:
+    """`var (file:line)`: a variable of a host, and where its winning value is set."""
     origin = inv.origin(host, var)
     if origin is None:
         return var
@@ -77,7 +78,7 @@ def plan_host(
             value = _value(spec.name, var, raw, secrets, render)
             check_var(var, value)
         except ValueError as e:
-            return Planned(spec, f"{_where(inv, spec.name, var)}: {e}")
+            return Planned(spec, f"{where(inv, spec.name, var)}: {e}")
         changed[var] = value
         if var == "ansible_connection":
             kind = resolve_host(spec.name, {var: value}, ()).connection
@@ -85,7 +86,7 @@ def plan_host(
                 return Planned(spec, unusable_connection(str(value)))
     if (bad := inv.unusable(spec.name)) is not None:
         var, why = bad  # a value checked as the inventory loaded: the host is skipped
-        return Planned(spec, f"{_where(inv, spec.name, var)}: {why}")
+        return Planned(spec, f"{where(inv, spec.name, var)}: {why}")
     if not changed and not defaults:
         return Planned(spec)
     resolved = resolve_host(spec.name, {**values, **changed}, spec.groups)

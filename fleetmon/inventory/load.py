@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from fleetmon.errors import InventoryError, OptionError
+from fleetmon.inventory.connect import where
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.dynamic import (
     SCRIPT_TIMEOUT_S,
@@ -297,26 +298,38 @@ def _read_file(
         parse_ini_inventory(text, path, b)
 
 
-def check_key_files(inv: Inventory, hosts: Iterable[HostSpec]) -> None:
-    """InventoryError at the variable's definition for the first SSH key file of `hosts`
-    that cannot be read (before any connection is tried)."""
-    seen: set[str] = set()
+#: The variables of a host's key file; the later one wins (vars._last).
+KEY_FILE_VARS = ("ansible_private_key_file", "ansible_ssh_private_key_file")
+
+
+def unreadable_key_files(inv: Inventory, hosts: Iterable[HostSpec]) -> dict[str, str]:
+    """The hosts of `hosts` whose SSH key file cannot be read (before any connection is
+    tried), each with the reason naming the variable and where it is set: such a host is
+    skipped, as for any value fleetmon cannot use, and the others are collected.
+    InventoryError for a key file of the run's own settings (ansible.cfg's private_key_file
+    or ANSIBLE_PRIVATE_KEY_FILE, not an inventory variable): every host it serves fails."""
+    why_not: dict[str, str | None] = {}  # key file -> why it cannot be read (None: it can)
+    bad: dict[str, str] = {}
     for h in hosts:
-        if h.connection != "ssh" or h.key_file is None or h.key_file in seen:
+        if h.connection != "ssh" or h.key_file is None:
             continue
-        seen.add(h.key_file)
-        try:
-            with open(h.key_file, "rb"):
-                pass
-        except OSError as e:
-            detail = f"cannot read key file {h.key_file!r}: {e.strerror}"
-            origin = inv.origin(h.name, "ansible_ssh_private_key_file") or inv.origin(
-                h.name, "ansible_private_key_file"
+        if h.key_file not in why_not:
+            why_not[h.key_file] = _unreadable(h.key_file)
+        why = why_not[h.key_file]
+        if why is None:
+            continue
+        var = next((v for v in reversed(KEY_FILE_VARS) if v in h.vars), None)
+        if var is None:
+            raise InventoryError(
+                f"{why} (private_key_file of ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE)"
             )
-            if origin is not None:
-                raise origin.error(detail) from None
-            if not {"ansible_ssh_private_key_file", "ansible_private_key_file"} & set(h.vars):
-                # Not the inventory's: ansible.cfg's private_key_file (or its variable).
-                detail += " (private_key_file of ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE)"
-                raise InventoryError(detail) from None
-            raise InventoryError(detail, file=inv.path) from None
+        bad[h.name] = f"{where(inv, h.name, var)}: {why}"
+    return bad
+
+
+def _unreadable(path: str) -> str | None:
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as e:
+        return f"cannot read key file {path!r}: {e.strerror}"
