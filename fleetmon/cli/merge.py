@@ -17,10 +17,12 @@ from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.cli.common import (
     check_outputs,
     check_outputs_spare,
+    playbooks_dir,
     printable_run,
     rule_set,
     write_outputs,
 )
+from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.runtime import utc_now
 from fleetmon.errors import InputError
 from fleetmon.io.files import TooLarge, read_regular, strict_json
@@ -102,7 +104,7 @@ def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
     check_outputs(args)
-    check_outputs_spare(args, args.reports)
+    check_outputs_spare(args, [*args.reports, *rule_reads(args, str(playbooks_dir()))])
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
     rules, rule_files = rule_set(args)

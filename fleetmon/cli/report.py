@@ -16,9 +16,11 @@ from fleetmon.cli.common import (
     check_outputs,
     check_outputs_spare,
     lean_gc,
+    playbooks_dir,
     rule_set,
 )
 from fleetmon.cli.exports import check_exports
+from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
 from fleetmon.history import resolve
@@ -35,6 +37,7 @@ def command(args: argparse.Namespace) -> int:
     check_history_spared(args, resolve(args.history))
     # What --save-raw wrote: run.json and raw/ (a report beside them harms neither).
     check_outputs_spare(args, [os.path.join(args.raw_dir, n) for n in ("run.json", "raw")])
+    check_outputs_spare(args, rule_reads(args, str(playbooks_dir())))
     check_exports(args)
     saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)

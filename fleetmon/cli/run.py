@@ -23,9 +23,11 @@ from fleetmon.cli.common import (
     check_outputs_spare,
     lean_gc,
     output_paths,
+    playbooks_dir,
     rule_set,
 )
 from fleetmon.cli.exports import check_exports
+from fleetmon.cli.inputs import host_reads, rule_reads
 from fleetmon.cli.options import TIMEOUT_MARGIN_S
 from fleetmon.cli.progress import Progress
 from fleetmon.cli.recording import finish, recorder
@@ -120,7 +122,8 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
     rules, rule_files = rule_set(args)
     if rules is not None:
         check_overrides(rules, hosts, inventory.origin)
-    _check_outputs(args)
+    reads = [*opened.read, *host_reads(args, hosts), *rule_reads(args, str(playbooks_dir()))]
+    _check_outputs(args, reads)
     rec = recorder(args, rules)
     with _lock_for(args), rec, lean_gc():
         run = _run_info(args, inventory.path, hosts, rule_files, rec.notes)
@@ -134,10 +137,12 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
     return report.exit_code
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
+def _check_outputs(args: argparse.Namespace, reads: list[str]) -> None:
     """Refuse, before any host is probed, an output that cannot be written, or that would
-    replace the history or what --save-raw writes, and an export option that cannot work."""
+    replace a file the run reads (`reads`: the inventory, its vars, rules, keys...), the
+    history or what --save-raw writes, and an export option that cannot work."""
     check_outputs(args)
+    check_outputs_spare(args, reads)
     history = resolve(args.history)
     check_history_spared(args, history)
     if args.save_raw:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetmon.cli.inputs import inventory_reads
 from fleetmon.errors import OptionError
 from fleetmon.inventory import Inventory, load_inventory, unreadable_key_files
 from fleetmon.inventory.ansiblecfg import AnsibleConfig, load_config
@@ -79,11 +80,13 @@ def apply_config(args: argparse.Namespace, cfg: AnsibleConfig) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """A loaded inventory, the vault secrets that open its values, the host defaults."""
+    """A loaded inventory, the vault secrets that open its values, the host defaults, and
+    the files and folders read to get them (cli.inputs.inventory_reads)."""
 
     inventory: Inventory
     secrets: Sequence[Secret] = field(default_factory=tuple)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    read: tuple[str, ...] = ()
 
 
 def open_inventory(args: argparse.Namespace) -> Opened:
@@ -93,11 +96,13 @@ def open_inventory(args: argparse.Namespace) -> Opened:
         warn(message)
     apply_config(args, cfg)
     sources = inventory_sources(args, cfg)
-    secrets = load_secrets(vault_options(args, cfg), warn=warn)
+    vault = vault_options(args, cfg)
+    secrets = load_secrets(vault, warn=warn)
     inventory = load_inventory(sources, secrets)
     for message in inventory.warnings:
         warn(message)
-    return Opened(inventory, tuple(secrets), cfg.host_defaults())
+    read = inventory_reads(cfg, vault, sources)
+    return Opened(inventory, tuple(secrets), cfg.host_defaults(), read)
 
 
 def plan(opened: Opened, hosts: Sequence[HostSpec]) -> tuple[list[HostSpec], list[RawResult]]:
