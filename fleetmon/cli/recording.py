@@ -140,7 +140,7 @@ class Recorder:
             hosts = since_last(hosts, load_counters(self.hist, hosts, now))
             points = fetch_points(self.hist, {(c.metric, c.window_s, c.hourly) for c in calls},
                                   hosts, now)  # fmt: skip
-            states = {k: RuleState(*v) for k, v in load_states(self.hist).items()}
+            states = {k: RuleState(*v) for k, v in load_states(self.hist, hosts).items()}
             last = self.hist.conn.execute(
                 "SELECT started_at, t FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1", (int(now),)
             ).fetchone()

@@ -15,6 +15,7 @@ from fleetmon.history import query, retention
 from fleetmon.history.store import History
 from fleetmon.history.subjects import rows_of
 from fleetmon.model import HostReport, catalog
+from fleetmon.model.utf8 import utf8_safe
 
 #: (scope, host, subject) -> (metric, tier) -> [(t, value)], oldest first.
 Points = dict[tuple[str, str, str], dict[tuple[str, str], list[tuple[float, float]]]]
@@ -37,14 +38,15 @@ def subjects_of(
             by_name[host, name] = eid
     out: dict[int, tuple[str, str, str]] = {}
     for h in hosts:
+        host = utf8_safe(h.name)  # as write.py stored it
         if scope == "host":
-            found = by_name.get((h.name, h.name))
+            found = by_name.get((host, host))
             if found is not None:
                 out[found] = (scope, h.name, h.name)
             continue
         for r in rows_of(h, scope):
             uuid = r.labels.get("uuid")
-            eid = by_uuid.get(uuid) if uuid else by_name.get((h.name, r.name))
+            eid = by_uuid.get(uuid) if uuid else by_name.get((host, utf8_safe(r.name)))
             if eid is not None and eid not in out:
                 out[eid] = (scope, h.name, r.name)
     return out
@@ -114,8 +116,9 @@ def load_counters(
     return out
 
 
-def load_states(hist: History) -> States:
-    """Every rule's pending and firing subjects, as the last runs left them."""
+def load_states(hist: History, hosts: Sequence[HostReport] = ()) -> States:
+    """Every rule's pending and firing subjects, as the last runs left them (under the
+    names `hosts` and their rows have, where the history keeps one escaped: model.utf8)."""
     try:
         rows = hist.conn.execute(
             "SELECT rule, scope, host, subject, state, severity, since_t, runs, last_t"
@@ -123,7 +126,15 @@ def load_states(hist: History) -> States:
         ).fetchall()
     except sqlite3.OperationalError:  # a reader of a file not yet upgraded
         return {}
-    return {(r[0], r[1], r[2], r[3]): (r[4], r[5], r[6], r[7], r[8]) for r in rows}
+    back = {}
+    for h in hosts:
+        for name in (h.name, *(r.name for rows in h.rows.values() for r in rows)):
+            if not name.isascii() and (safe := utf8_safe(name)) != name:
+                back[safe] = name
+    return {
+        (r[0], r[1], back.get(r[2], r[2]), back.get(r[3], r[3])): (r[4], r[5], r[6], r[7], r[8])
+        for r in rows
+    }
 
 
 def save_states(
@@ -132,8 +143,9 @@ def save_states(
     stale_before: int,
 ) -> None:
     """Write the states the rules left (None: back to OK), drop those not seen for long."""
-    gone = [k for k, v in states.items() if v is None]
-    kept = [(*k, *v) for k, v in states.items() if v is not None]
+    keys = {k: (k[0], k[1], utf8_safe(k[2]), utf8_safe(k[3])) for k in states}
+    gone = [keys[k] for k, v in states.items() if v is None]
+    kept = [(*keys[k], *v) for k, v in states.items() if v is not None]
     conn.executemany(
         "DELETE FROM rule_states WHERE rule = ? AND scope = ? AND host = ? AND subject = ?", gone
     )

@@ -17,6 +17,7 @@ from fleetmon.history import schema
 from fleetmon.history.retention import first_t, floor, stored, table_first_t
 from fleetmon.history.store import History, file_size
 from fleetmon.model import MetricValue
+from fleetmon.model.utf8 import utf8_safe
 
 _SHIFT = schema.ENTITY_BITS
 _MASK = schema.ENTITY_MASK
@@ -51,10 +52,10 @@ def entities(
     args: list[object] = [scope]
     if host is not None:
         sql += " AND host = ?"
-        args.append(host)
+        args.append(utf8_safe(host))  # as write.py stores it
     if name is not None:
         sql += " AND name = ?"
-        args.append(name)
+        args.append(utf8_safe(name))
     rows = hist.conn.execute(sql + " ORDER BY last_t DESC, id", args).fetchall()
     return [Entity(*r) for r in rows]
 

@@ -24,6 +24,7 @@ from fleetmon.history.forrules import save_states
 from fleetmon.history.store import History, failed, transaction
 from fleetmon.history.subjects import identity, rows_of
 from fleetmon.model import Metrics, MetricValue, Report
+from fleetmon.model.utf8 import utf8_safe
 
 _SHIFT = schema.ENTITY_BITS
 _INT64 = (1 << 63) - 1
@@ -216,6 +217,7 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
         encode = _Encoder(cols, texts)
         batch: dict[int, list[MetricValue]] = {}
         for host in report.hosts:
+            host_name = utf8_safe(host.name)  # SQLite text is UTF-8 (model.utf8)
             if scope == "host":
                 subjects: Iterable[tuple[str, Metrics, str | None]] = [
                     (host.name, host.metrics, None)
@@ -225,10 +227,10 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
             else:
                 subjects = ((r.name, r.metrics, identity(scope, r)) for r in rows_of(host, scope))
             for name, metrics, uuid in subjects:
-                eid = ents.id(scope, host.name, name, uuid, t)
+                eid = ents.id(scope, host_name, utf8_safe(name), uuid, t)
                 if eid in batch:
                     continue  # a VM listed by two hosts mid-migration: the first one counts
-                ents.place(scope, host.name, name, uuid)
+                ents.place(scope, host_name, utf8_safe(name), uuid)
                 vals, n = encode(metrics)
                 values += n
                 status = texts(host.status.value) if scope == "host" else None

@@ -220,6 +220,10 @@ def write_output(
             _write_file(t.path, chunks, mode)
     except OSError as exc:
         raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    except UnicodeError as exc:
+        # A renderer let through a lone surrogate (bytes that were not UTF-8): a regular
+        # file is left as it was, as for any failed write.
+        raise OutputError(f"cannot write {shown}: text that is not UTF-8 ({exc})") from None
 
 
 def _write_file(p: str, chunks: Iterable[str], mode: int | None) -> None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetmon.model import Report, Severity
+from fleetmon.model.utf8 import utf8_safe
 from fleetmon.render.labels import epoch_s, groups_label, report_findings
 from fleetmon.rules import RuleSet
 
@@ -54,7 +55,7 @@ def alerts(
             labels["host"] = h.name
             if groups and h.groups:
                 labels["groups"] = groups_label(h.groups)
-        labels = {k: v for k, v in labels.items() if v}
+        labels = {k: utf8_safe(v) for k, v in labels.items() if v}
         rule = by_name.get(f.rule)
         notes = {
             "message": f.message,
@@ -63,7 +64,7 @@ def alerts(
             "value": None if f.value is None else str(f.value),
             "threshold": f.threshold,
         }
-        annotations = {k: v for k, v in notes.items() if v}
+        annotations = {k: utf8_safe(v) for k, v in notes.items() if v}
         for severity in ALERTING:
             alert: dict[str, Any] = {
                 "labels": {**labels, "severity": severity.value},

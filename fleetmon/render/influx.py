@@ -29,7 +29,8 @@ from fleetmon.model.catalog import MetricDef
 from fleetmon.model.series import PREFIX, influx_kind, measurement, quantity
 from fleetmon.render.labels import epoch_s, host_labels, problem_labels, row_labels
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Controls, and the lone surrogates of bytes that are not UTF-8 (model.utf8).
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 _CONTROL_NAMES = {"\n": r"\n", "\r": r"\r", "\t": r"\t"}
 _TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
@@ -38,7 +39,11 @@ _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 def _visible(text: str) -> str:
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: _CONTROL_NAMES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+    return _CONTROL.sub(lambda m: _CONTROL_NAMES.get(m[0]) or _escape(ord(m[0])), text)
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def escape_tag(text: str) -> str:
@@ -121,7 +126,7 @@ def host_lines(
     up = f"up={int(h.collected)}i"
     if h.collection_s is not None:
         up += f",collection_seconds={float(h.collection_s)!r}"
-    status = {"host": h.name, "status": h.status.value}
+    status = {"host": base["host"], "status": h.status.value}
     if groups:
         status["groups"] = base["groups"]
     yield f"{PREFIX}_host_up{_tags(status)} {up} {ts}\n"

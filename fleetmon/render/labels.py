@@ -2,7 +2,9 @@
 InfluxDB tags (`host`, `hypervisor`, opt-in `groups`, the row's own label and the VM a NIC
 serves), the findings with their host, and the report's times as Unix seconds.
 
-An empty value is no label (Prometheus reads it so; InfluxDB refuses empty tags).
+An empty value is no label (Prometheus reads it so; InfluxDB refuses empty tags). A name
+that came as bytes that are not UTF-8 is written with its escapes (`web\\udcff1`), as the
+text report shows it: neither format can carry a lone surrogate.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from fleetmon.model import Finding, HostReport, Report, Row, Severity, notable
 from fleetmon.model.catalog import RowScope
 from fleetmon.model.series import row_label
+from fleetmon.model.utf8 import utf8_safe
 
 
 def epoch_s(iso: str) -> float | None:
@@ -25,13 +28,16 @@ def epoch_s(iso: str) -> float | None:
 
 def groups_label(groups: Iterable[str]) -> str:
     """A host's groups as one label value: `,kvm,prod,` (match with =~".*,prod,.*")."""
-    names = list(groups)
+    names = [utf8_safe(g) for g in groups]
     return f",{','.join(names)}," if names else ""
 
 
 def host_labels(h: HostReport, *, groups: bool = False) -> dict[str, str]:
     """`host`, `hypervisor` (kvm or xen; a plain host has none) and, if asked, `groups`."""
-    labels = {"host": h.name, "hypervisor": "" if h.hypervisor == "none" else h.hypervisor}
+    labels = {
+        "host": utf8_safe(h.name),
+        "hypervisor": "" if h.hypervisor == "none" else h.hypervisor,
+    }
     if groups:
         labels["groups"] = groups_label(h.groups)
     return labels
@@ -46,9 +52,9 @@ def row_label_names(scope: RowScope) -> tuple[str, ...]:
 
 def row_labels(scope: RowScope, base: Mapping[str, str], row: Row) -> dict[str, str]:
     """A row's labels: its host's, its name, and the row it serves (RowScope.echo)."""
-    labels = {**base, row_label(scope.name): row.name}
+    labels = {**base, row_label(scope.name): utf8_safe(row.name)}
     if scope.echo is not None:
-        labels[row_label(scope.echo)] = row.labels.get(scope.echo, "")
+        labels[row_label(scope.echo)] = utf8_safe(row.labels.get(scope.echo, ""))
     return labels
 
 
@@ -70,8 +76,9 @@ def problem_labels(
     for h, f in report_findings(report):
         if f.severity is Severity.OK:
             continue
-        labels = {"host": h.name if h is not None else "", "rule": f.rule, "scope": f.scope,
-                  "severity": f.severity.value, "subject": f.subject}  # fmt: skip
+        labels = {"host": utf8_safe(h.name) if h is not None else "",
+                  "rule": utf8_safe(f.rule), "scope": f.scope, "severity": f.severity.value,
+                  "subject": utf8_safe(f.subject)}  # fmt: skip
         if groups and h is not None:
             labels["groups"] = groups_label(h.groups)
         yield h, f, labels

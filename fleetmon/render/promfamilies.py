@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fleetmon.model import HostReport, MetricValue, Report, Status, catalog
 from fleetmon.model.catalog import MetricDef, RowScope
 from fleetmon.model.series import PREFIX, PromMetric, prom_metric
+from fleetmon.model.utf8 import utf8_safe
 from fleetmon.render.labels import (
     epoch_s,
     groups_label,
@@ -109,7 +110,7 @@ def host_status_families(report: Report, *, groups: bool = False) -> Iterator[Fa
     up: list[Sample] = []
     took: list[Sample] = []
     for h in report.hosts:
-        labels = {"host": h.name, "status": h.status.value}
+        labels = {"host": utf8_safe(h.name), "status": h.status.value}
         if groups:
             labels["groups"] = groups_label(h.groups)
         up.append((_ordered(names, labels), 1.0 if h.collected else 0.0))
@@ -165,7 +166,7 @@ def _metric_family(
         for values, metrics in rows:
             v = metrics.get(key)
             if isinstance(v, str) and v:
-                add(((*values[:at], v, *values[at:]), 1.0))
+                add(((*values[:at], utf8_safe(v), *values[at:]), 1.0))
         if samples:
             yield Family(p.name, p.help, state_names, samples, p.unit, p.kind)
         return
