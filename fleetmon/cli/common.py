@@ -257,7 +257,8 @@ def _check_outputs_apart(args: argparse.Namespace) -> None:
             continue
         if target.kind == "device":  # /dev/null and the like take any number of outputs
             continue
-        key = (target.kind, target.fd if target.kind == "stream" else target.path)
+        # One file by its real path: `d/x` and `dlink/x` (dlink -> d), `x` and `d/../x`.
+        key = (target.kind, target.fd if target.kind == "stream" else os.path.realpath(target.path))
         named = (
             f"{option} {path}" if attr != "output" or path != "-" else f"the {args.format} report"
         )

@@ -190,7 +190,9 @@ def default_lock_path(*outputs: str | None) -> str | None:
         except OutputError:
             continue
         if t.kind == "file":
-            folder, name = os.path.split(t.path)
+            # By its real path: runs writing one file by two names (a symlinked folder,
+            # `..`) share one lock.
+            folder, name = os.path.split(os.path.realpath(t.path))
             return os.path.join(folder, f".{name}.lock")
     return None
 
