@@ -1,4 +1,5 @@
-"""Output paths as the kernel reads them: one file named two ways is one output."""
+"""Output paths as the kernel reads them: one file named two ways is one output, a name
+ending in `/` names a folder."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fleetmon.cli.common import check_outputs
-from fleetmon.errors import OptionError
-from fleetmon.io.atomic import default_lock_path
+from fleetmon.errors import OptionError, OutputError
+from fleetmon.io.atomic import check_output, default_lock_path, write_text
 
 
 def _args(**outputs: str) -> argparse.Namespace:
@@ -41,3 +42,23 @@ def test_one_file_named_two_ways_has_one_lock(tmp_path: Path) -> None:
     lock = str(tmp_path / "d" / ".x.out.lock")
     assert default_lock_path(str(tmp_path / "dlink" / "x.out")) == lock
     assert default_lock_path(str(tmp_path / "d" / "e" / ".." / "x.out")) == lock
+
+
+@pytest.mark.parametrize("name", ["newdir/", "newdir/.", "keep.txt/", "keep.txt/.", "keep.txt//"])
+def test_a_name_ending_in_a_slash_is_a_folders(tmp_path: Path, name: str) -> None:
+    """`--html newdir/` created a file `newdir`; `-o keep.txt/` replaced keep.txt (where
+    the shell says "Is a directory" / "Not a directory")."""
+    keep = tmp_path / "keep.txt"
+    keep.write_text("kept\n")
+    path = f"{tmp_path}/{name}"
+    for check in (check_output, lambda p: write_text(p, "report\n")):
+        with pytest.raises(OutputError) as err:
+            check(path)
+        assert str(err.value) == f"cannot write {path}: it names a folder, not a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert keep.read_text() == "kept\n"
+
+
+def test_an_existing_folder_named_with_a_slash_is_still_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r": it is a folder$"):
+        check_output(f"{tmp_path}/")

@@ -128,6 +128,10 @@ def resolve_output(path: str) -> Target:
     """What the output option `path` names, symlinks followed; OutputError when refused."""
     if path == "-":
         return _stream("standard output", 1)
+    if os.path.basename(path) in ("", ".", "..") and not os.path.isdir(path):
+        # `newdir/`, `keep.txt/`: a folder's name, as open() and the shell read it; Path
+        # drops the slash, and a file `newdir` was created, or `keep.txt` replaced.
+        raise OutputError(f"cannot write {path}: it names a folder, not a file")
     p = str(Path(path).absolute())  # "." components dropped; ".." kept for the kernel
     for _ in range(_MAX_LINKS):
         fd = _fd_of(p)
