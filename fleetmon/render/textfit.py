@@ -1,16 +1,19 @@
 """Text tables and lines fitted to a width (pure): columns dropped in a stated order, then the
 flexible column shortened with an ellipsis, so no line is wider than the terminal.
 
-Widths are counted in characters after `clean` (what a terminal shows for a host's text);
-tabulate's "simple" format puts two spaces between columns.
+Widths are counted in terminal columns after `clean` (what a terminal shows for a host's
+text), as tabulate aligns them (wcwidth: a CJK character takes two); tabulate's "simple"
+format puts two spaces between columns.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 
 from tabulate import tabulate as _tabulate
+from wcwidth import wcswidth, wcwidth
 
 ELLIPSIS = "\u2026"
 #: Space tabulate's "simple" format puts between two columns.
@@ -34,11 +37,31 @@ def clean(text: object) -> str:
     return "".join(map(escape_char, s))
 
 
+def columns(text: str) -> int:
+    """The terminal columns `text` takes (a CJK character two, a combining mark none)."""
+    if text.isascii():
+        return len(text)  # the common case
+    n = wcswidth(text)
+    return n if n >= 0 else sum(max(wcwidth(c), 0) for c in text)
+
+
+def _head(text: str, room: int) -> str:
+    """The longest start of `text` that fits `room` columns."""
+    used = 0
+    for i, c in enumerate(text):
+        used += max(wcwidth(c), 0)
+        if used > room:
+            return text[:i]
+    return text
+
+
 def shorten(text: str, width: int) -> str:
-    """`text` cut to `width` characters, the cut marked with an ellipsis."""
-    if len(text) <= width:
+    """`text` cut to `width` columns, the cut marked with an ellipsis."""
+    if columns(text) <= width:
         return text
-    return text[: max(width - 1, 0)] + ELLIPSIS if width > 0 else ""
+    if width <= 0:
+        return ""
+    return (text[: width - 1] if text.isascii() else _head(text, width - 1)) + ELLIPSIS
 
 
 def tabulate(rows: list[list[str]], headers: list[str], **kw: str | bool) -> str:
@@ -48,7 +71,7 @@ def tabulate(rows: list[list[str]], headers: list[str], **kw: str | bool) -> str
 
 def _widths(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[int]:
     # tabulate makes a column at least its heading plus two wide (MIN_PADDING).
-    return [max([len(h) + GAP, *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    return [max([len(h) + GAP, *(columns(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
 
 def fit_table(
@@ -96,9 +119,11 @@ def _total(cells: Sequence[Sequence[str]], heads: Sequence[str]) -> int:
 
 
 def fit_line(line: str, width: int | None, indent: str = "") -> list[str]:
-    """A line wrapped at `width` (continuation lines indented); as it is when None."""
-    if width is None or len(line) <= width:
+    """A line wrapped at `width` columns (continuation lines indented); as it is when None."""
+    if width is None or columns(line) <= width:
         return [line]
+    if columns(line) != len(line):
+        return _wrap_columns(line, width, indent)
     return textwrap.wrap(
         line,
         width,
@@ -106,3 +131,27 @@ def fit_line(line: str, width: int | None, indent: str = "") -> list[str]:
         break_on_hyphens=False,
         break_long_words=True,
     )
+
+
+def _wrap_columns(line: str, width: int, indent: str) -> list[str]:
+    """textwrap.wrap for text of wide characters (textwrap counts characters): words moved
+    whole to the next line, a word wider than a line cut by columns."""
+    out: list[str] = []
+    current = ""
+    for chunk in re.findall(r"\s*\S+", line):  # each word with the spaces before it
+        if columns(current + chunk) <= width:
+            current += chunk
+            continue
+        if current.strip():
+            out.append(current.rstrip())
+            current, chunk = indent, chunk.lstrip()
+        while chunk and columns(current + chunk) > width:
+            # At least one character a line, as textwrap: an indent as wide as the line
+            # leaves the rest to the final cut (render_text).
+            head = _head(chunk, width - columns(current)) or chunk[0]
+            out.append(current + head)
+            current, chunk = indent, chunk[len(head) :]
+        current += chunk
+    if current.strip():
+        out.append(current.rstrip())
+    return out
