@@ -66,7 +66,7 @@ def test_junit_shape_and_counts(fail_on: str, failures: int) -> None:
         "2",
     )
     suites = root.findall("testsuite")
-    assert [s.get("name") for s in suites] == ["kvm01", "kvm02", "fleet"]
+    assert [s.get("name") for s in suites] == ["kvm01", "kvm02", "(fleet)"]
     for i, s in enumerate(suites):
         # Attributes the Ant JUnit schema requires (Jenkins, GitLab and GitHub read it).
         for attr in ("name", "tests", "failures", "errors", "time", "timestamp", "hostname"):
@@ -78,7 +78,8 @@ def test_junit_shape_and_counts(fail_on: str, failures: int) -> None:
         n, f, e = _counts(s)
         assert (s.get("tests"), s.get("failures"), s.get("errors")) == (str(n), str(f), str(e))
         for case in s.iter("testcase"):
-            assert case.get("classname") == f"fleetmon.{s.get('name')}"
+            host = s.get("name") != "(fleet)"
+            assert case.get("classname") == (f"fleetmon.{s.get('name')}" if host else "fleetmon")
             assert case.get("time") == "0"
     kvm01 = suites[0]
     cases = {c.get("name"): c for c in kvm01.iter("testcase")}
@@ -144,3 +145,21 @@ def test_junit_passes_summary_and_none() -> None:
     with pytest.raises(OptionError) as exc:
         render_junit(report(), passes="some")
     assert str(exc.value) == "--junit-passes: expected none, summary or all, got 'some'"
+
+
+@pytest.mark.parametrize("name", ["fleet", "(fleet)"])
+def test_a_host_named_like_the_fleet_shares_no_class_with_it(name: str) -> None:
+    """A host `fleet` and the fleet-wide findings were two suites `fleet` of one class
+    `fleetmon.fleet`: Jenkins and GitLab group by class, so the fleet's failure looked like
+    the host's."""
+    odd = dataclasses.replace(
+        host(name, ("kvm",), {}), findings=(fd("vm-cpu", Severity.CRITICAL, "a", "a"),)
+    )
+    root = ET.fromstring(render_junit(dataclasses.replace(report(), hosts=(odd,))))
+    suites = {s.get("id"): s for s in root.findall("testsuite")}
+    assert [(s.get("name"), s.get("hostname")) for s in suites.values()] == [
+        (name, name),
+        ("(fleet)", "(fleet)"),
+    ]
+    classes = [{c.get("classname") for c in s.iter("testcase")} for s in suites.values()]
+    assert classes == [{f"fleetmon.{name}"}, {"fleetmon"}]

@@ -1,4 +1,5 @@
-"""`--junit FILE` (pure): JUnit XML, a testsuite per host and a testcase per rule x subject.
+"""`--junit FILE` (pure): JUnit XML, a testsuite per host and a testcase per rule x subject;
+the fleet-wide findings in a suite `(fleet)` of class `fleetmon`.
 
 Shape of the Ant JUnit schema that Jenkins, GitLab and GitHub read: CRITICAL is a failure,
 UNKNOWN an error, WARNING a pass with its message in system-out unless fail_on is warning.
@@ -67,7 +68,9 @@ def _suite(
     fail_on, passes = options
     suite = ET.SubElement(root, "testsuite", name=_x(name), id=str(index), package="fleetmon")
     props = ET.SubElement(suite, "properties")
-    classname = f"fleetmon.{name}"
+    # The fleet's cases are of class `fleetmon`, a host's `fleetmon.NAME`: no host, even one
+    # named `fleet` or `(fleet)`, shares theirs (Jenkins and GitLab group cases by class).
+    classname = f"fleetmon.{name}" if host is not None else "fleetmon"
     kinds: list[str | None] = []
     if host is not None:
         ET.SubElement(props, "property", name="address", value=_x(host.address))
@@ -112,7 +115,8 @@ def _suite(
 
 
 def render_junit(report: Report, fail_on: str = "critical", passes: str = "summary") -> str:
-    """The JUnit XML document of a report (a `fleet` suite when there are fleet findings)."""
+    """The JUnit XML document of a report (a `(fleet)` suite, as the text report names the
+    fleet, when there are fleet findings)."""
     if fail_on not in FAIL_ON:
         raise OptionError(f"--fail-on: expected warning or critical, got '{fail_on}'")
     if passes not in PASSES:
@@ -124,7 +128,7 @@ def render_junit(report: Report, fail_on: str = "critical", passes: str = "summa
         (h.name, h, h.findings) for h in report.hosts
     ]
     if report.findings:
-        suites.append(("fleet", None, report.findings))
+        suites.append(("(fleet)", None, report.findings))
     for index, (name, host, findings) in enumerate(suites):
         counts = _suite(root, index, name, stamp, host, findings, (fail_on, passes))
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
