@@ -1,16 +1,17 @@
 """Output paths as the kernel reads them: one file named two ways is one output, a name
-ending in `/` names a folder."""
+ending in `/` names a folder, and a long name's temporary file and lock still fit NAME_MAX."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
 
 from fleetmon.cli.common import check_outputs
 from fleetmon.errors import OptionError, OutputError
-from fleetmon.io.atomic import check_output, default_lock_path, write_text
+from fleetmon.io.atomic import check_output, default_lock_path, run_lock, write_text
 
 
 def _args(**outputs: str) -> argparse.Namespace:
@@ -62,3 +63,27 @@ def test_a_name_ending_in_a_slash_is_a_folders(tmp_path: Path, name: str) -> Non
 def test_an_existing_folder_named_with_a_slash_is_still_a_folder(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=r": it is a folder$"):
         check_output(f"{tmp_path}/")
+
+
+@pytest.mark.parametrize("name", ["b" * 242, "b" * 255, "é" * 127 + "x", "\udcff" * 255])
+def test_a_name_as_long_as_the_kernel_allows_is_written(tmp_path: Path, name: str) -> None:
+    """`.NAME.8hex.tmp` was 14 bytes longer than NAME: for 242-255 bytes it failed with
+    "File name too long" once the whole run was done; the lock `.NAME.lock` beside it was
+    an internal error (exit 70) from 250 bytes."""
+    target = tmp_path / name
+    check_output(str(target))
+    write_text(str(target), "report\n")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert target.read_text() == "report\n"
+    lock = default_lock_path(str(target))
+    assert lock is not None
+    assert lock == default_lock_path(str(target))  # one lock, run after run
+    assert len(os.fsencode(os.path.basename(lock))) <= 255
+    with run_lock(lock, 0):
+        write_text(str(target), "again\n")
+    assert target.read_text() == "again\n"
+
+
+def test_a_name_longer_than_the_kernel_allows_is_refused_before(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r": File name too long$"):
+        check_output(str(tmp_path / ("b" * 256)))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fleetmon.errors import OutputError
-from fleetmon.io.files import kind, replace_in, untrusted_in_sticky
+from fleetmon.io.files import hidden_name, kind, replace_in, untrusted_in_sticky
 from fleetmon.io.lock import run_lock
 
 __all__ = [
@@ -197,7 +197,7 @@ def default_lock_path(*outputs: str | None) -> str | None:
             # By its real path: runs writing one file by two names (a symlinked folder,
             # `..`) share one lock.
             folder, name = os.path.split(os.path.realpath(t.path))
-            return os.path.join(folder, f".{name}.lock")
+            return os.path.join(folder, hidden_name(name, ".lock"))
     return None
 
 

@@ -23,6 +23,8 @@ from fleetmon.errors import InputError
 #: Flags of every descriptor we open: never inherited, never a controlling terminal.
 _BASE = os.O_CLOEXEC | os.O_NOCTTY
 _TEMP_TRIES = 100
+#: Linux's NAME_MAX: the longest name of a folder entry, in bytes.
+_NAME_MAX = 255
 
 
 def kind(mode: int) -> str:
@@ -89,10 +91,18 @@ def replace_in(
             os.fsync(folder_fd)
 
 
+def hidden_name(name: str, suffix: str) -> str:
+    """`.NAME{suffix}`, a file's hidden companion (its temporary file, its lock), NAME cut
+    in bytes so that it stays within NAME_MAX: for a legal name of 242-255 bytes the
+    temporary file failed with "File name too long" only once the whole run was done."""
+    end = os.fsencode(suffix)
+    return os.fsdecode(b"." + os.fsencode(name)[: _NAME_MAX - 1 - len(end)] + end)
+
+
 def _create_temp(folder_fd: int, name: str, mode: int) -> tuple[int, str]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _BASE
     for _ in range(_TEMP_TRIES):
-        tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+        tmp = hidden_name(name, f".{secrets.token_hex(4)}.tmp")
         try:
             return os.open(tmp, flags, mode, dir_fd=folder_fd), tmp
         except FileExistsError:
