@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pytest
+from clirun import fleetmon
 from test_rules_util import host
 
 from fleetmon.model import Finding, Report, RunInfo, Severity, Status
-from fleetmon.render.nagios import render_nagios
+from fleetmon.render.nagios import MIN_BYTES, render_nagios
 
 RUN = RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml")
 
@@ -134,3 +136,47 @@ def test_long_output_is_capped_worst_first_with_the_hosts_not_collected_kept() -
     whole = render_nagios(_fleet(150), max_bytes=10**7).splitlines()
     assert len(whole) == 1 + 10 + 50 + 100
     assert whole[1 : len(kinds) + 1] == rest[:-1]
+
+
+def _long_names(n: int, length: int) -> Report:
+    hosts = []
+    for i in range(n):
+        name = f"{i:02d}-" + "東京" * (length // 2)
+        found = (Finding("busy", Severity.CRITICAL, "host", name, "cpu.busy_pct", 99.0, "> 95",
+                         "busy"),)  # fmt: skip
+        hosts.append(dataclasses.replace(host(name), findings=found))
+    return Report(RUN, tuple(hosts), {}, 2, ())
+
+
+@pytest.mark.parametrize("max_bytes", [300, 512, 1024, 2000, 8000])
+def test_the_whole_output_fits_max_bytes_whatever_the_names(max_bytes: int) -> None:
+    """The status line was always kept whole: four names of 2,000 bytes made a 346-byte
+    output of --nagios-max-bytes 100, and long names pushed the perfdata past 8 KiB."""
+    report = _long_names(4, 700)  # 2,103 bytes a name
+    out = render_nagios(report, max_bytes)
+    assert len(out.encode()) <= max_bytes
+    first = out.splitlines()[0]
+    assert first.startswith("FLEETMON CRITICAL - 4 hosts: 4 critical")
+    # The perfdata whole and parseable.
+    status, perf = first.split(" | ")
+    assert perf == (
+        "'critical'=4;;;0 'warning'=0;;;0 'unknown'=0;;;0 'unreachable'=0;;;0 'hosts'=4;;;0"
+        " 'hosts_critical'=4;;;0 'hosts_warning'=0;;;0 'hosts_unknown'=0;;;0"
+    )
+    assert all(PERF.fullmatch(p) for p in perf.split())
+    if max_bytes < MIN_BYTES:  # the names left out (below what the option accepts)
+        assert status.endswith(": 4 critical, 0 warning, 0 ok; findings: 4 critical, 0 warning")
+    else:
+        assert "(00-東京" in status  # named,
+        assert "\u2026" in status  # shortened
+
+
+def test_short_names_are_not_shortened() -> None:
+    out = render_nagios(_long_names(4, 20), 1024)
+    assert "4 critical (00-東京東京東京東京東京東京東京東京東京東京, 01-" in out
+
+
+def test_a_max_bytes_below_the_status_line_is_refused() -> None:
+    res = fleetmon("merge", "nothing.json", "--format", "nagios", "--nagios-max-bytes", "100")
+    assert (res.returncode, res.stdout) == (4, "")
+    assert "--nagios-max-bytes must be 512 or more, got '100'" in res.stderr

@@ -36,6 +36,23 @@ def positive(
     return parse
 
 
+def at_least(name: str, least: int) -> Callable[[str], int]:
+    """An option's type: a whole number, `least` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text!r}"
+            ) from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{name} must be {least} or more, got {text!r}")
+        return value
+
+    return parse
+
+
 def non_negative(name: str) -> Callable[[str], float]:
     """An option's type: a finite number, 0 or more (seconds to wait, milliseconds to add)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from fleetmon.cli.argtypes import at_least as _at_least
 from fleetmon.cli.argtypes import non_negative_int as _non_negative_int
 from fleetmon.cli.argtypes import path_text as _path_text
 from fleetmon.cli.argtypes import positive as _positive
@@ -14,6 +15,8 @@ FORMATS = ("text", "json", "html", "nagios", "prometheus", "openmetrics", "influ
 #: Nagios Core keeps 8 KiB of a plugin's output (MAX_PLUGIN_OUTPUT_LENGTH, 8192 bytes):
 #: 8,000 leaves room for the line ends and a transport's framing (NRPE, check_by_ssh).
 NAGIOS_MAX_BYTES = 8000
+#: The status line with its counts and perfdata, no names (render.nagios.MIN_BYTES).
+NAGIOS_MIN_BYTES = 512
 
 
 def add_output_files(p: argparse.ArgumentParser) -> None:
@@ -81,11 +84,13 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--nagios-max-bytes",
-        type=_positive(int, "--nagios-max-bytes"),
+        type=_at_least("--nagios-max-bytes", NAGIOS_MIN_BYTES),
         default=NAGIOS_MAX_BYTES,
         metavar="BYTES",
-        help=f"nagios format: cut the long output to this size, worst first (default "
-        f"{NAGIOS_MAX_BYTES}: under Nagios Core's 8 KiB plugin output limit)",
+        help=f"nagios format: the most the whole output takes; the long output is cut, worst "
+        f"first, and host names on the status line shortened, never the perfdata (default "
+        f"{NAGIOS_MAX_BYTES}: under Nagios Core's 8 KiB plugin output limit; at least "
+        f"{NAGIOS_MIN_BYTES})",
     )
     p.add_argument(
         "--junit-passes",

@@ -4,7 +4,9 @@ Follows the Nagios plugin development guidelines: `SERVICE STATUS - text | 'labe
 [UOM];[warn];[crit];[min];[max]`, long output on the following lines (never a `|` in it).
 The status line counts hosts (by their worst finding) and names the worst of them, then
 counts findings; the long output lists critical findings, the hosts not collected, then
-warnings and unknowns, cut to a size Nagios keeps (MAX_BYTES) with a line saying so.
+warnings and unknowns. The whole output fits a size Nagios keeps (MAX_BYTES): the long
+output is cut, with a line saying so, and the names on the status line shortened; the
+perfdata is never cut (MIN_BYTES always hold the status line without names).
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from fleetmon.rules.verdict import CODE_NAMES, UNKNOWN, all_findings, host_verdi
 #: Nagios Core keeps 8 KiB of a plugin's output (MAX_PLUGIN_OUTPUT_LENGTH, 8192 bytes);
 #: 8,000 leaves room for a transport's framing (NRPE, check_by_ssh).
 MAX_BYTES = 8000
+#: The least --nagios-max-bytes: the status line with its counts and perfdata, no names
+#: (~400 bytes with seven-digit counts), and NRPE 2's 1 KiB packets hold it.
+MIN_BYTES = 512
 #: Hosts named on the status line for each severity before "+N".
 NAMED = 3
+#: The bytes each name on the status line is cut to, in turn, until it fits (0: no names).
+_NAME_BYTES = (64, 32, 16, 8, 0)
 
 
 def _clean(text: str) -> str:
@@ -32,26 +39,40 @@ def _perf(label: str, value: int) -> str:
     return f"'{label}'={value};;;0"
 
 
-def _named(count: int, what: str, names: Sequence[str]) -> str:
-    if not names:
+def _cut(name: str, most: int | None) -> str:
+    """A name (cleaned) in `most` bytes at most, a cut marked with an ellipsis."""
+    name = _clean(name)
+    if most is None or len(name.encode()) <= most:
+        return name
+    name = name[: most - 3]  # the ellipsis takes 3 bytes; a character, 1 to 4
+    while len(name.encode()) > most - 3:
+        name = name[:-1]
+    return name + "\u2026"
+
+
+def _named(count: int, what: str, names: Sequence[str], most: int | None = None) -> str:
+    if not names or most == 0:
         return f"{count} {what}"
     more = f" +{len(names) - NAMED}" if len(names) > NAMED else ""
-    return f"{count} {what} ({', '.join(names[:NAMED])}{more})"
+    return f"{count} {what} ({', '.join(_cut(n, most) for n in names[:NAMED])}{more})"
 
 
-def _status_text(report: Report, counts: dict[Severity, int], failed: list[HostReport]) -> str:
-    """`8 hosts: 2 critical (a, b), ...; findings: 2 critical, 3 warning`."""
+def _status_text(
+    report: Report, counts: dict[Severity, int], failed: list[HostReport], most: int | None = None
+) -> str:
+    """`8 hosts: 2 critical (a, b), ...; findings: 2 critical, 3 warning`, each name in
+    `most` bytes at most (0: no names)."""
     by: dict[Severity, list[str]] = {s: [] for s in Severity}
     for h in report.hosts:
         if h.collected:
             by[host_verdict(h)].append(h.name)
     n = len(report.hosts)
-    parts = [_named(len(by[Severity.CRITICAL]), "critical", by[Severity.CRITICAL])]
-    parts.append(_named(len(by[Severity.WARNING]), "warning", by[Severity.WARNING]))
+    parts = [_named(len(by[Severity.CRITICAL]), "critical", by[Severity.CRITICAL], most)]
+    parts.append(_named(len(by[Severity.WARNING]), "warning", by[Severity.WARNING], most))
     if by[Severity.UNKNOWN]:
-        parts.append(_named(len(by[Severity.UNKNOWN]), "unknown", by[Severity.UNKNOWN]))
+        parts.append(_named(len(by[Severity.UNKNOWN]), "unknown", by[Severity.UNKNOWN], most))
     if failed:
-        parts.append(_named(len(failed), "not collected", [h.name for h in failed]))
+        parts.append(_named(len(failed), "not collected", [h.name for h in failed], most))
     parts.append(f"{len(by[Severity.OK])} ok")
     found = f"{counts[Severity.CRITICAL]} critical, {counts[Severity.WARNING]} warning"
     if counts[Severity.UNKNOWN]:
@@ -80,15 +101,23 @@ def _long_output(report: Report, failed: list[HostReport]) -> list[str]:
     return [*crit, *lost, *rest]
 
 
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line.encode()) + 1 for line in lines)
+
+
+def _note_bytes(lines: Sequence[str], max_bytes: int) -> int:
+    """The most the line saying how many lines were cut takes (its newline counted)."""
+    return len(f"... {len(lines)} more lines cut at --nagios-max-bytes {max_bytes}\n".encode())
+
+
 def _cap(lines: list[str], max_bytes: int) -> list[str]:
     """The first lines that fit in `max_bytes` (newlines counted), then one saying how many
     were cut; the status line is always kept."""
-    size = sum(len(line.encode()) + 1 for line in lines)
-    if size <= max_bytes:
+    if _size(lines) <= max_bytes:
         return lines
     kept = [lines[0]]
     used = len(lines[0].encode()) + 1
-    note = len(f"... {len(lines)} more lines cut at --nagios-max-bytes {max_bytes}\n".encode())
+    note = _note_bytes(lines, max_bytes)
     for line in lines[1:]:
         cost = len(line.encode()) + 1
         if used + cost + note > max_bytes:
@@ -123,6 +152,17 @@ def render_nagios(report: Report, max_bytes: int = MAX_BYTES) -> str:
             _perf("hosts_unknown", summary[Severity.UNKNOWN]),
         )
     )
-    text = _clean(_status_text(report, counts, failed))
-    lines = [f"FLEETMON {status} - {text} | {perf}", *_long_output(report, failed)]
+    head, tail = f"FLEETMON {status} - ", f" | {perf}"
+    lines = [f"{head}{_clean(_status_text(report, counts, failed))}{tail}"]
+    lines += _long_output(report, failed)
+    if _size(lines) > max_bytes:
+        # The status line, and the note of what was cut, fit whatever the hosts' names:
+        # each name cut shorter, in turn, then none.
+        note = _note_bytes(lines, max_bytes) if len(lines) > 1 else 0
+        room = max_bytes - _size([head + tail]) - note
+        for most in _NAME_BYTES:
+            text = _clean(_status_text(report, counts, failed, most))
+            if len(text.encode()) <= room:
+                break
+        lines[0] = f"{head}{text}{tail}"
     return "\n".join(_cap(lines, max_bytes)) + "\n"
