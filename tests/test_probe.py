@@ -280,3 +280,30 @@ def test_a_domain_nowait_passed_over_is_asked_again(tmp_path: Path, reask: str) 
         assert vms["vm2"]["vm.mem_used_pct"] is None
         assert vms["vm2"]["vm.disk_reads_per_s"] is None
         assert vms["vm2"]["vm.cpu_pct"] is not None
+
+
+def test_the_script_sets_the_c_locale_itself(tmp_path: Path) -> None:
+    """A ForceCommand that runs `/bin/sh` under its own locale ignores REMOTE_COMMAND's `env
+    LC_ALL=C`: the script sets it. The stand-in df prints a translated header (tr_TR's, as
+    GNU df does there) unless it runs under LC_ALL=C and LANG=C."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "df").write_text(
+        '#!/bin/sh\nif [ "$LC_ALL" = C ] && [ "$LANG" = C ]; then\n'
+        "  printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\\n'\n"
+        "  printf '/dev/vda1 100 50 50 50%% /\\n'\nelse\n"
+        "  printf 'Dosya sistemi 1K-blok Kullan\\304\\261lan Bo\\305\\237 Kapasite'\n"
+        "  printf ' Ba\\304\\237l\\304\\261\\n'\nfi\n"
+    )
+    (shim / "df").chmod(0o755)
+    opts = ProbeOptions(hypervisor="none", interval_s=0.2)
+    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
+    env |= {"LC_ALL": "tr_TR.UTF-8", "LANG": "tr_TR.UTF-8"}
+    proc = subprocess.run(
+        ["sh", "-s"], input=build_script(opts).encode(), capture_output=True, env=env, check=True
+    )
+    out = split_output(proc.stdout.decode(), opts.nonce)
+    for name in ("df_k", "df_i"):
+        assert out.text(0, name) == (
+            "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100 50 50 50% /\n"
+        ), name

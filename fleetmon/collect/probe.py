@@ -1,11 +1,12 @@
 """Collect stage: the remote probe, one POSIX sh script for a host (pure text building).
 
 The script is sent on the stdin of `env LC_ALL=C nice -n 19 sh -s` (one exec channel, nothing
-written on the target). It prints every section between two marker lines carrying a
-per-run nonce (fleetmon.sources.sections, which splits the output again), so output from a
-host cannot fake a section boundary by accident. Sample 1 and 2 are the two samples; sample
-0 holds once-per-run sections (detection, df, nodeinfo, xentop). Nothing from the inventory
-reaches the script unquoted: every value goes through `shlex.quote`.
+written on the target), and sets the C locale itself too. It prints every section between two
+marker lines carrying a per-run nonce (fleetmon.sources.sections, which splits the output
+again), so output from a host cannot fake a section boundary by accident. Sample 1 and 2 are
+the two samples; sample 0 holds once-per-run sections (detection, df, nodeinfo, xentop).
+Nothing from the inventory reaches the script unquoted: every value goes through
+`shlex.quote`.
 """
 
 from __future__ import annotations
@@ -239,7 +240,10 @@ def _compound(lines: list[str], awk: str, end_line: str = "") -> str:
     """
     e = f" -v e={shlex.quote(end_line)}" if end_line else ""
     return (
-        "{\nfm_probe() {\n"
+        # The C locale for the probe and its awk whatever runs the script: REMOTE_COMMAND
+        # sets it too, but a ForceCommand `/bin/sh` ignores the command line, and a
+        # translated df header ("Dosya sistemi" under tr_TR) is not one the parser knows.
+        "{\nLC_ALL=C LANG=C; export LC_ALL LANG\nfm_probe() {\n"
         + "\n".join(lines)
         + "\n}\nif command -v awk >/dev/null 2>&1;"
         + f" then fm_probe | awk{e} {shlex.quote(awk)}; else fm_probe; fi\nexit 0\n}}\n"
