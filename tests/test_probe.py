@@ -9,6 +9,9 @@ synthesized from xentop.c's formats).
 from __future__ import annotations
 
 import os
+import re
+import select
+import shlex
 import shutil
 import subprocess
 import time
@@ -18,6 +21,7 @@ import pytest
 
 from fleetmon.analyse.vms import compute_vms, probe_meta
 from fleetmon.collect.probe import (
+    _AWK_SECTION,
     REMOTE_COMMAND,
     ProbeOptions,
     _prelude,
@@ -25,7 +29,7 @@ from fleetmon.collect.probe import (
     xentop_delay_s,
 )
 from fleetmon.sources.sections import SAMPLE_SECTIONS, ProbeOutput, split_output
-from tests.probetext import env_without_awk
+from tests.probetext import env_without_awk, section
 from tests.test_cgroup_awks import awk_dir
 
 STANDINS = Path(__file__).parent / "bin" / "xen-standins"
@@ -307,3 +311,45 @@ def test_the_script_sets_the_c_locale_itself(tmp_path: Path) -> None:
         assert out.text(0, name) == (
             "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100 50 50 50% /\n"
         ), name
+
+
+@pytest.mark.parametrize("awk", ["mawk", "busybox"])
+def test_the_writer_sends_whole_sections_while_the_probe_waits(awk: str, tmp_path: Path) -> None:
+    """The one-shot probe's awk flushes at each section's end, so what a host stuck in a
+    command has sent ends with a whole section, and a deadline's "N bytes of output so far"
+    says how far it got. With `{ print }` alone mawk wrote 4 KB blocks, cut anywhere (the
+    hunt saw 4096 and 12288 bytes); busybox flushes before each read either way. mawk still
+    reads a pipe in blocks (fillbuff), so it may not have seen the last few sections yet."""
+    assert shlex.quote(_AWK_SECTION) in build_script(ProbeOptions(nonce=NONCE))
+    sections = "".join(
+        section(1, f"s{i}", f"line {i} " + "x" * (i % 50) + "\n") for i in range(120)
+    )
+    ends = {m.end() for m in re.finditer(r"\n", sections)}
+    assert not {4096, 8192} & ends  # a block boundary is never a line's end here
+    env = {**os.environ, "PATH": f"{awk_dir(tmp_path, awk)}:{os.environ['PATH']}"}
+    end = f"@@fleetmon-{NONCE}@@ end "
+    proc = subprocess.Popen(
+        ["sh", "-c", 'exec awk -v e="$1" "$2"', "sh", end, _AWK_SECTION],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    got = b""
+    try:
+        proc.stdin.write(sections.encode())
+        proc.stdin.flush()  # and kept open: the probe is still running
+        last = re.compile(rb"\n@@fleetmon-[0-9a-f]+@@ end 1 s[0-9]+ 0\n\Z")
+        deadline = time.monotonic() + 30  # generous: the machine may be busy
+        while last.search(got) is None and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                got += os.read(proc.stdout.fileno(), 65536)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+    assert last.search(got), got[-200:]
+    assert sections.startswith(got.decode())
+    split_output(got.decode(), NONCE)  # whole sections only

@@ -215,11 +215,17 @@ def build_script(opts: ProbeOptions) -> str:
         'if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',
         "fm 0 times times",
     ]
-    return _compound(lines, "{ print }")
+    return _compound(lines, _AWK_SECTION, f"{marker(opts.nonce)} end ")
 
 
 #: awk's part in every script (_compound): its output, written in 4 KB blocks, flushed at
-#: the end (the one-shot probe) or at each tick's end (the streaming loop).
+#: each section's end (the one-shot probe: a host past its deadline has sent the sections
+#: awk has seen end, and the timeout's "N bytes of output so far" ends with a whole one, not
+#: at a 4 KB block's end) or at each tick's end (the streaming loop: one tick, few packets).
+#: busybox awk flushes before each read anyway; mawk reads a pipe a whole block at a time
+#: (fin.c fillbuff: 4 KB, more after a longer line), so it sees the last few sections the
+#: shell wrote only when more output comes, or the end.
+_AWK_SECTION = "{ print } index($0, e) == 1 { fflush() }"
 _AWK_TICK = '{ print } index($0, e) == 1 && $4 == "' + TICK_END_SECTION + '" { fflush() }'
 
 
