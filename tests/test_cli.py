@@ -51,6 +51,15 @@ def test_version() -> None:
         # An interval of 1e9 s was a run of 31 years: an hour at most.
         (["run", "inventories/localhost.yaml", "-i", "1e9"], "--interval must be 3600 or less"),
         (["serve", "inventories/localhost.yaml", "-d", "3601"], "-d must be 3600 or less"),
+        # A deadline that ends before the second sample: every host would time out.
+        (
+            ["run", "inventories/localhost.yaml", "-i", "5", "--timeout", "3"],
+            "--timeout 3 must exceed --interval 5: a host's deadline runs over the wait between"
+            " its two samples, so every host would time out",
+        ),
+        (["run", "inventories/localhost.yaml", "--timeout", "1"], "--timeout 1 must exceed"),
+        (["top", "inventories/localhost.yaml", "-d", "2", "--timeout", "2"], "must exceed -d 2"),
+        (["serve", "inventories/localhost.yaml", "--timeout", "0.5"], "must exceed -d 2"),
         (["simulate", "--latency-ms", "inf"], "--latency-ms must be a finite number"),
         # An unset shell variable: --history "" meant the default history.
         (["run", "inventories/localhost.yaml", "--history", ""], "--history needs a path"),

@@ -185,3 +185,31 @@ def test_an_unreadable_key_file_skips_only_its_host(tmp_path: Path) -> None:
         f"ansible_ssh_private_key_file ({path}:7): cannot read key file "
         f"'{tmp_path}/id_gone': No such file or directory",
     )
+
+
+def test_a_host_deadline_not_past_the_interval_skips_that_host(tmp_path: Path) -> None:
+    """A host's own fleetmon_timeout at or under the interval would time it out on every run:
+    it is skipped with the variable's place, the others are collected."""
+    path = tmp_path / "inv.yml"
+    path.write_text(
+        "all:\n"
+        "  hosts:\n"
+        "    here:\n"
+        "      ansible_connection: local\n"
+        "      fleetmon_timeout: 30\n"
+        "    hasty:\n"
+        "      ansible_connection: local\n"
+        "      fleetmon_timeout: 0.3\n"
+    )
+    r = fleetmon("run", path, "-i", "0.3", "--format", "json", "-q", "--no-rules")
+    hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert r.returncode == 3, r.stderr
+    assert (hosts["here"]["status"], hosts["here"]["error"]) == ("ok", None)
+    assert (hosts["hasty"]["status"], hosts["hasty"]["error"]) == (
+        "skipped",
+        f"fleetmon_timeout ({path}:8): 0.3 s must exceed the interval between the samples"
+        " (0.3 s), or the host always times out",
+    )
+    r = fleetmon("run", path, "-i", "0.2", "--format", "json", "-q", "--no-rules")
+    hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert hosts["hasty"]["status"] != "skipped"  # 0.3 s past 0.2: tried (in time or not)

@@ -81,7 +81,7 @@ def load_plan(args: argparse.Namespace) -> Plan:
     selected = inventory.select(args.limit, warn=warn)
     if not selected:
         raise OptionError(f"{inventory.path}: the inventory has no hosts to watch")
-    hosts, skipped = skip_unreadable_keys(inventory, *plan(opened, selected))
+    hosts, skipped = skip_unreadable_keys(inventory, *plan(opened, selected, args.delay))
     rules, files = rule_set(args)
     if rules is not None:
         check_overrides(rules, hosts, inventory.origin)

@@ -43,7 +43,8 @@ def _add_live_options(
         type=positive(float, "--timeout"),
         default=None,
         metavar="S",
-        help="a host with no complete sample for this long is reconnected (default: delay + 30 s)",
+        help="a host with no complete sample for this long is reconnected; more than the"
+        " delay (default: delay + 30 s)",
     )
     p.add_argument("--accept-new-host-keys", action="store_true")
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")

@@ -69,7 +69,24 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.metrics.extend(extra)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if (why := deadline_error(args)) is not None:
+        parser.error(why)
     return args
+
+
+def deadline_error(args: argparse.Namespace) -> str | None:
+    """Why `--timeout` cannot be used (None: it can): a host's deadline must exceed the wait
+    between its samples (run's --interval, top's and serve's -d), or every host times out."""
+    timeout = getattr(args, "timeout", None)
+    if timeout is None or args.command not in ("run", "top", "serve"):
+        return None
+    wait, flag = (args.interval, "--interval") if args.command == "run" else (args.delay, "-d")
+    if timeout > wait:
+        return None
+    return (
+        f"--timeout {timeout:g} must exceed {flag} {wait:g}: a host's deadline runs over the"
+        " wait between its two samples, so every host would time out"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -224,8 +224,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=_positive(float, "--timeout"),
         default=None,
         metavar="S",
-        help=f"per-host deadline, connect to the probe's exit (default: interval + "
-        f"{TIMEOUT_MARGIN_S:g} s)",
+        help=f"per-host deadline, connect to the probe's exit, more than the interval "
+        f"(default: interval + {TIMEOUT_MARGIN_S:g} s)",
     )
     run.add_argument(
         "--accept-new-host-keys",

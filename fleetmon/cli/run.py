@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, session: Session | None) -> int:
     if not selected:
         sys.stderr.write(f"fleetmon: {inventory.path}: the inventory has no hosts to collect\n")
         return 3  # UNKNOWN: nothing was looked at
-    hosts, skipped = plan(opened, selected)
+    hosts, skipped = plan(opened, selected, args.interval)
     if args.cluster is None:  # with --cluster, the workers' files are read there
         hosts, skipped = skip_unreadable_keys(inventory, hosts, skipped)
     rules, rule_files = rule_set(args)

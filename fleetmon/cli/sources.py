@@ -19,7 +19,7 @@ from fleetmon.cli.inputs import inventory_reads
 from fleetmon.errors import OptionError
 from fleetmon.inventory import Inventory, load_inventory, unreadable_key_files
 from fleetmon.inventory.ansiblecfg import AnsibleConfig, load_config
-from fleetmon.inventory.connect import plan_hosts
+from fleetmon.inventory.connect import deadline_skip, plan_hosts
 from fleetmon.inventory.template import Renderer
 from fleetmon.inventory.vault import Secret
 from fleetmon.inventory.vaultpass import VaultOptions, load_secrets
@@ -105,16 +105,21 @@ def open_inventory(args: argparse.Namespace) -> Opened:
     return Opened(inventory, tuple(secrets), cfg.host_defaults(), read)
 
 
-def plan(opened: Opened, hosts: Sequence[HostSpec]) -> tuple[list[HostSpec], list[RawResult]]:
-    """The hosts to collect (decrypted, rendered, checked) and those skipped, as results."""
+def plan(
+    opened: Opened, hosts: Sequence[HostSpec], interval_s: float
+) -> tuple[list[HostSpec], list[RawResult]]:
+    """The hosts to collect (decrypted, rendered, checked) and those skipped, as results;
+    `interval_s`: the wait between a host's samples, which its own deadline must exceed."""
     collect: list[HostSpec] = []
     skipped: list[RawResult] = []
-    render = Renderer(opened.inventory, opened.secrets, os.getcwd(), os.environ)
-    for p in plan_hosts(opened.inventory, hosts, opened.secrets, render, opened.defaults):
-        if p.skip is None:
+    inv = opened.inventory
+    render = Renderer(inv, opened.secrets, os.getcwd(), os.environ)
+    for p in plan_hosts(inv, hosts, opened.secrets, render, opened.defaults):
+        skip = p.skip or deadline_skip(inv, p.spec, interval_s)
+        if skip is None:
             collect.append(p.spec)
         else:
-            skipped.append(RawResult(p.spec, Status.SKIPPED, p.skip))
+            skipped.append(RawResult(p.spec, Status.SKIPPED, skip))
     return collect, skipped
 
 

@@ -15,7 +15,13 @@ from typing import Any
 
 from fleetmon.inventory.resolve import Inventory
 from fleetmon.inventory.values import Vaulted, is_deferred, is_template
-from fleetmon.inventory.vars import KNOWN_VARS, check_var, resolve_host, unusable_connection
+from fleetmon.inventory.vars import (
+    KNOWN_VARS,
+    check_var,
+    fleetmon_vars,
+    resolve_host,
+    unusable_connection,
+)
 from fleetmon.inventory.vault import Secret, VaultError, decrypt_text
 from fleetmon.model import HostSpec
 
@@ -111,3 +117,15 @@ def plan_hosts(
 ) -> list[Planned]:
     """plan_host for each selected host, in order."""
     return [plan_host(inv, h, secrets, render, defaults) for h in hosts]
+
+
+def deadline_skip(inv: Inventory, spec: HostSpec, interval_s: float) -> str | None:
+    """Why a planned host is skipped for its own `fleetmon_timeout` (None: it is not): its
+    deadline must exceed the wait between the probe's samples, or the host always times out."""
+    timeout_s = fleetmon_vars(spec).timeout_s
+    if timeout_s is None or timeout_s > interval_s:
+        return None
+    return (
+        f"{where(inv, spec.name, 'fleetmon_timeout')}: {timeout_s:g} s must exceed the"
+        f" interval between the samples ({interval_s:g} s), or the host always times out"
+    )
