@@ -287,11 +287,12 @@ def _parse_df_i(text: str) -> tuple[DfRow, ...]:
 def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Row, ...]:
     blocks = _parse(out, 0, "df_k", _parse_df_k)
     if blocks is None:
-        notes.add("df -P -k failed: no filesystem rows")
+        notes.add(f"df -P -k failed: {out.timed_out(0, 'df_k') or 'no filesystem rows'}")
         return ()
     inodes = _parse(out, 0, "df_i", _parse_df_i)
     if inodes is None:
-        notes.add("df -P -i failed: fs.inodes_used_pct null")
+        why = out.timed_out(0, "df_i")
+        notes.add(f"df -P -i failed: {why + ': ' if why else ''}fs.inodes_used_pct null")
     by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}
     rows: list[Row] = []
     # A mount point listed twice (BusyBox's df lists an over-mounted one again; GNU df

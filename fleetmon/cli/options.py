@@ -20,12 +20,16 @@ from fleetmon.errors import EXIT_INPUT
 
 #: The longest -i: an hour between a run's two samples (1e9 was a run of 31 years).
 MAX_INTERVAL_S = 3600.0
-#: `run --timeout` default: the interval plus this. benchmarks/timeout_bench.py measured a
-#: host's time past the interval, connect to the probe's exit: 0.14-0.28 s for this
-#: machine's own probe, median 1.6 s and at most 3.5 s for 200 simulated hosts connecting
-#: at once (50 ms added per reply, 2 shared cores): 10 s is about three times the worst, and
-#: a hung host holds a run interval + 10 s, not interval + 30 s as before.
-TIMEOUT_MARGIN_S = 10.0
+#: `run --timeout` default: the interval plus this. It holds the probe's worst case with one
+#: hung command of each kind a host runs (sources/sections.py WORST_GUARDED_S: 25 s on a
+#: KVM host with become, df 5 + virsh 10 + its re-ask 5 + sudo's read 5), so that a stuck
+#: libvirtd or a hung NFS mount costs the host those figures, with a note, not all of them
+#: (at interval + 10 the probe's own limits never fired: the host timed out first), and
+#: 5 s more for the rest: benchmarks/timeout_bench.py measured a host's time past the
+#: interval, connect to the probe's exit, at 0.14-0.28 s for this machine's own probe, median
+#: 1.6 s and at most 3.5 s for 200 simulated hosts connecting at once (50 ms added per
+#: reply, 2 shared cores). A host that never answers holds a run interval + 30 s.
+TIMEOUT_MARGIN_S = 30.0
 
 DESCRIPTION = """\
 Agentless performance monitoring of KVM and Xen hypervisor fleets over SSH. fleetmon reads

@@ -24,7 +24,9 @@ class CollectOptions:
     interval_s: float = 1.0
     forks: int = 200  # as `fleetmon run --forks` (see cli/options.py)
     connect_timeout_s: float = 10.0
-    #: Per-host deadline for everything (connect, probe, reading); None: interval_s + 30.
+    #: Per-host deadline for everything (connect, probe, reading); None: interval_s + 30,
+    #: as `run`'s default (cli/options.py TIMEOUT_MARGIN_S): the streaming loop's tick with
+    #: the once-per-run sections waits at most WORST_GUARDED_S in its guarded commands.
     timeout_s: float | None = None
     #: Like OpenSSH StrictHostKeyChecking=accept-new: unknown hosts are added, changed keys fail.
     accept_new_host_keys: bool = False

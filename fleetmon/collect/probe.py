@@ -6,7 +6,8 @@ marker lines carrying a per-run nonce (fleetmon.sources.sections, which splits t
 again), so output from a host cannot fake a section boundary by accident. Sample 1 and 2 are
 the two samples; sample 0 holds once-per-run sections (detection, df, nodeinfo, xentop).
 Nothing from the inventory reaches the script unquoted: every value goes through
-`shlex.quote`.
+`shlex.quote`. A command that can hang (df, virsh, xl, sudo) runs under timeout(1) with its
+kind's limit, and once one of a kind has timed out the others are skipped (GUARD_LIMITS_S).
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from dataclasses import dataclass, field
 
 from fleetmon.model import HYPERVISOR_MODES
 from fleetmon.sources.sections import (
+    GUARD_LIMITS_S,
     ONCE_SECTIONS,
     ONE_READER,
     PROBE_VERSION,
     SAMPLE_SECTIONS,
+    SKIPPED,
+    SKIPPED_AFTER,
     TICK_END_SECTION,
+    TIMED_OUT,
     marker,
 )
 
@@ -71,7 +76,6 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         ' eval "$@" </dev/null; _rc=$?;'
         ' printf \'\\n%s end %s %s %s\\n\' "$M" "$_s" "$_n" "$_rc"; }',
         'rd() { cat "$1" 2>/dev/null; }',
-        "FM_T=; command -v timeout >/dev/null 2>&1 && FM_T='timeout 10'",
         # xl and xentop live in /usr/sbin, which a non-root login's PATH often lacks.
         'PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"; export PATH',
         f"FM_HV={q(opts.hypervisor)}",
@@ -79,13 +83,7 @@ def _prelude(opts: ProbeOptions) -> list[str]:
         f"FM_CG={q(opts.cgroup_root)}",
         f"FM_BECOME={'1' if opts.become else ''}",
         f"FM_BUSER={q(opts.become_user or '')}",
-        # `fm_hv SECONDS cmd...`: a hypervisor command, through `sudo -n` when become is on
-        # (a password prompt fails at once instead of hanging), under `timeout` so a stuck
-        # libvirtd cannot hang the probe either.
-        'fm_hv() { _t=; [ -n "$FM_T" ] && _t="timeout $1"; shift;'
-        ' if [ -z "$FM_BECOME" ]; then $_t "$@";'
-        ' elif [ -n "$FM_BUSER" ]; then $_t sudo -n -u "$FM_BUSER" -- "$@";'
-        ' else $_t sudo -n -- "$@"; fi; }',
+        *_GUARD_FUNCTIONS,
         # Detection: xl first (a Xen dom0 may also carry virsh for its libvirt xen driver).
         'if [ "$FM_HV" = auto ]; then FM_HV=none;'
         " if command -v xl >/dev/null 2>&1; then FM_HV=xen;"
@@ -106,23 +104,50 @@ def _prelude(opts: ProbeOptions) -> list[str]:
     ]
 
 
+#: The guarded commands (sources/sections.py GUARD_LIMITS_S, TIMED_OUT, SKIPPED).
+_GUARD_FUNCTIONS: tuple[str, ...] = (
+    # timeout(1) where the host has it: GNU's exits 124 at its limit, busybox's 143 (TERM).
+    "FM_T=; command -v timeout >/dev/null 2>&1 && FM_T=1",
+    # `fm_to KIND SECONDS cmd...`: cmd under `timeout SECONDS`, unless a command of KIND
+    # timed out earlier in the run (FM_OUT lists those kinds): then one line saying so and
+    # 124, at once, so a stuck libvirtd or a hung NFS mount costs one limit, not one a call.
+    # `fm_tm KIND STATUS` adds KIND to FM_OUT when STATUS is a timeout (then 124): fm_to
+    # calls it, and so does the caller of an fm_to run in a command substitution (a
+    # subshell, whose FM_OUT is its own).
+    "FM_OUT=",
+    'fm_to() { case " $FM_OUT " in *" $1 "*)'
+    f" printf '{SKIPPED}%s{SKIPPED_AFTER}\\n' \"$1\"; return {TIMED_OUT};; esac;"
+    ' _k=$1; _t=; [ -n "$FM_T" ] && _t="timeout $2"; shift 2; $_t "$@"; fm_tm "$_k" $?; }',
+    f'fm_tm() {{ [ -n "$FM_T" ] && case $2 in {TIMED_OUT}|143) FM_OUT="$FM_OUT $1";'
+    f" return {TIMED_OUT};; esac; return $2; }}",
+    # `fm_hv KIND SECONDS cmd...`: fm_to, through `sudo -n` when become is on (a password
+    # prompt fails at once instead of hanging).
+    'fm_hv() { _h=$1; _w=$2; shift 2; if [ -z "$FM_BECOME" ]; then fm_to "$_h" "$_w" "$@";'
+    ' elif [ -n "$FM_BUSER" ]; then fm_to "$_h" "$_w" sudo -n -u "$FM_BUSER" -- "$@";'
+    ' else fm_to "$_h" "$_w" sudo -n -- "$@"; fi; }',
+)
+
+_LIMIT_S = GUARD_LIMITS_S
+
 #: The KVM side's functions: `virsh domstats` (asked again for the domains --nowait passed
 #: over), nodeinfo, the domains' UUIDs.
 _KVM_FUNCTIONS: tuple[str, ...] = (
     # --nowait (libvirt 4.5+) does not wait for a domain whose monitor is busy: its record
     # then lacks what the monitor gives (balloon.rss and the other memory stats, block
-    # rd/wr counters). Older virsh rejects the option: ask again without it.
+    # rd/wr counters). Older virsh rejects the option: ask again without it. fm_reask
+    # reads the answer from a here-document, in this shell: its FM_OUT is the probe's.
     "FM_NOWAIT=--nowait",
     "FM_STATS='--state --cpu-total --balloon --vcpu --interface --block'",
-    'fm_domstats() { _o=$(fm_hv 10 virsh -q -c "$FM_URI" domstats --raw $FM_NOWAIT'
-    " $FM_STATS 2>&1); _r=$?;"
+    f'fm_domstats() {{ _o=$(fm_hv virsh {_LIMIT_S["virsh"]} virsh -q -c "$FM_URI" domstats --raw'
+    " $FM_NOWAIT $FM_STATS 2>&1); fm_tm virsh $?; _r=$?;"
     ' case "$_o" in *"option --nowait"*) FM_NOWAIT=; fm_domstats; return;; esac;'
     ' [ -n "$_o" ] && printf \'%s\\n\' "$_o";'
-    ' [ "$_r" = 0 ] && [ -n "$FM_NOWAIT" ] && printf \'%s\\n\' "$_o" | fm_reask; return $_r; }',
+    ' [ "$_r" = 0 ] && [ -n "$FM_NOWAIT" ] && fm_reask <<FM_EOF\n$_o\nFM_EOF\nreturn $_r; }',
     # The running (1) or blocked (2) domains that --nowait answered without balloon.rss
-    # are asked again, waiting for them up to 5 s (a busy monitor answers in milliseconds;
-    # a hung one must not cost the host its deadline): their complete record,
-    # printed after, replaces the first (sources/virsh.py). A failed re-ask adds nothing.
+    # are asked again, waiting for them up to GUARD_LIMITS_S["reask"] (a busy monitor
+    # answers in milliseconds; a hung one must not cost the host its deadline): their
+    # complete record, printed after, replaces the first (sources/virsh.py). A failed or
+    # skipped re-ask adds nothing.
     "fm_reask() { set --; _d=; _up=; _rss=;"
     ' while IFS= read -r _l; do case "$_l" in'
     ' "Domain: \'"*"\'") [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
@@ -131,26 +156,29 @@ _KVM_FUNCTIONS: tuple[str, ...] = (
     " esac; done;"
     ' [ -n "$_up" ] && [ -z "$_rss" ] && set -- "$@" "$_d";'
     " [ $# -gt 0 ] || return 0;"
-    ' _o=$(fm_hv 5 virsh -q -c "$FM_URI" domstats --raw $FM_STATS -- "$@" 2>/dev/null)'
-    ' && [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return 0; }',
-    'fm_nodeinfo() { fm_hv 10 virsh -q -c "$FM_URI" nodeinfo 2>&1; }',
+    f' _o=$(fm_hv reask {_LIMIT_S["reask"]} virsh -q -c "$FM_URI" domstats --raw $FM_STATS -- "$@"'
+    ' 2>/dev/null); fm_tm reask $? && [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return 0; }',
+    f'fm_nodeinfo() {{ fm_hv virsh {_LIMIT_S["virsh"]} virsh -q -c "$FM_URI" nodeinfo 2>&1; }}',
     # The domains' UUIDs, a VM's identity in the history across renames and migrations:
     # domstats does not print them; one list does (sources/uuids.py).
-    'fm_uuids() { fm_hv 10 virsh -q -c "$FM_URI" list --all --uuid --name 2>&1; }',
+    f'fm_uuids() {{ fm_hv virsh {_LIMIT_S["virsh"]} virsh -q -c "$FM_URI" list --all --uuid --name'
+    " 2>&1; }",
 )
 
 
 def _xen_functions(xentop_delay: int) -> list[str]:
-    """The Xen side's functions: xl's lists and info, xentop's two iterations."""
+    """The Xen side's functions: xl's lists and info, xentop's two iterations (one kind of
+    guarded command: the Xen toolstack; xentop's limit is its own wait plus xl's)."""
+    xl, top = f"fm_hv xl {_LIMIT_S['xl']} xl", f"fm_hv xl {xentop_delay + _LIMIT_S['xl']} xentop"
     return [
-        "fm_xl_uuids() { fm_hv 10 xl list -v 2>&1; }",
-        "fm_xl_list() { fm_hv 10 xl list 2>&1; }",
-        "fm_xl_info() { fm_hv 10 xl info 2>&1; }",
+        f"fm_xl_uuids() {{ {xl} list -v 2>&1; }}",
+        f"fm_xl_list() {{ {xl} list 2>&1; }}",
+        f"fm_xl_info() {{ {xl} info 2>&1; }}",
         # xentop -d takes whole seconds (atoi); -f (full names) is Xen 4.6+: an older xentop
         # prints its usage for it, and is asked again without it (names cut to 10 chars).
-        f"fm_xentop() {{ _o=$(fm_hv {xentop_delay + 10} xentop -b -f -i 2 -d {xentop_delay}"
-        ' 2>&1); _r=$?; case "$_o" in *Usage:*|*"invalid option"*)'
-        f" fm_hv {xentop_delay + 10} xentop -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
+        f"fm_xentop() {{ _o=$({top} -b -f -i 2 -d {xentop_delay} 2>&1); fm_tm xl $?; _r=$?;"
+        ' case "$_o" in *Usage:*|*"invalid option"*)'
+        f" {top} -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
     ]
 
@@ -278,7 +306,10 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
     more = "[ $N -le " + str(ticks) + " ]" if ticks is not None else ":"
     lines = [
         *_prelude(opts),
+        # The kinds of command that timed out are tried again with the once-per-run
+        # sections: a libvirtd or an NFS server back shows within ONCE_EVERY_TICKS.
         "fm_once() {",
+        "  FM_OUT=",
         *[f"  fm 0 {name} {q(cmd)}" for name, cmd in ONCE_SECTIONS],
         '  if [ "$FM_HV" = kvm ]; then fm 0 virsh_nodeinfo fm_nodeinfo; fm 0 vm_uuids fm_uuids; fi',
         '  if [ "$FM_HV" = xen ]; then fm 0 xl_info fm_xl_info; fm 0 vm_uuids fm_xl_uuids; fi',

@@ -56,17 +56,41 @@ ONE_READER = frozenset(
      "pressure_io", "pressure_memory")
 )  # fmt: skip
 
+#: The probe's time limits (timeout(1), where the host has it) by kind of command, in
+#: seconds (collect/probe.py fm_to). Once a command of a kind times out, that kind's later
+#: commands are skipped in the run, so a run waits at most one limit of each kind.
+#: df: a hung NFS mount never answers, a healthy df takes milliseconds. virsh: domstats,
+#: nodeinfo, list (a stuck libvirtd); reask: domstats of the domains --nowait passed over
+#: (a busy monitor answers in milliseconds). xl: xl's lists and info and xentop, past its
+#: own two iterations. sudo: the SMBIOS UUID's read through sudo.
+GUARD_LIMITS_S: Mapping[str, int] = {"df": 5, "virsh": 10, "reask": 5, "xl": 10, "sudo": 5}
+#: The longest the guarded commands can hold one run (or one tick of the streaming loop,
+#: whose skipped kinds are tried again with the once-per-run sections): one timeout of each
+#: kind a host runs. The default deadlines (cli/options.py, collect/base.py) exceed it.
+WORST_GUARDED_S = (
+    GUARD_LIMITS_S["df"]
+    + GUARD_LIMITS_S["sudo"]
+    + max(GUARD_LIMITS_S["virsh"] + GUARD_LIMITS_S["reask"], GUARD_LIMITS_S["xl"])
+)
+#: The exit status of a command past its time limit (GNU timeout's; busybox's 143 is made
+#: this), and of one skipped because its kind timed out earlier in the run, whose text is
+#: then one line: SKIPPED, the kind, SKIPPED_AFTER.
+TIMED_OUT = 124
+SKIPPED = "skipped: "
+SKIPPED_AFTER = " timed out earlier in this run"
+
 #: Sections read once, after the second sample (sample 0).
 ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
-    ("df_k", "$FM_T df -P -k 2>/dev/null"),
-    ("df_i", "$FM_T df -P -i 2>/dev/null"),
+    ("df_k", f"fm_to df {GUARD_LIMITS_S['df']} df -P -k 2>/dev/null"),
+    ("df_i", f"fm_to df {GUARD_LIMITS_S['df']} df -P -i 2>/dev/null"),
     ("cgroup_mem", find_command(GAUGE_FILES)),
     # The SMBIOS UUID: a guest's libvirt domain UUID (analyse/guests.py). Root only (0400):
     # through sudo when become is on.
     (
         "product_uuid",
         "rd /sys/class/dmi/id/product_uuid"
-        ' || { [ -n "$FM_BECOME" ] && fm_hv 5 cat /sys/class/dmi/id/product_uuid 2>/dev/null; }',
+        ' || { [ -n "$FM_BECOME" ] &&'
+        f" fm_hv sudo {GUARD_LIMITS_S['sudo']} cat /sys/class/dmi/id/product_uuid 2>/dev/null; }}",
     ),
     ("ctr_names", NAMES_COMMAND),
 )
@@ -75,6 +99,17 @@ ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
 #: The streaming loop's last section of each tick (collect.probe.build_stream_script): the
 #: shell's cumulative CPU times, whose end marker tells the reader a sample is complete.
 TICK_END_SECTION = "times"
+
+
+def timeout_words(text: str, rc: int) -> str | None:
+    """A guarded command's timeout in words (None: it did not time out): past the probe's
+    time limit, or skipped because its kind had timed out earlier in the run."""
+    if rc != TIMED_OUT:
+        return None
+    first = text.lstrip("\n").partition("\n")[0]
+    if first.startswith(SKIPPED) and first.endswith(SKIPPED_AFTER):
+        return first
+    return "no answer within the probe's time limit (timed out)"
 
 
 class Section(NamedTuple):
@@ -106,6 +141,11 @@ class ProbeOutput:
         if sec is None or sec.rc != 0:
             return None
         return sec.text
+
+    def timed_out(self, sample: int, name: str) -> str | None:
+        """timeout_words of the section (None: absent, or not a timeout)."""
+        sec = self.sections.get((sample, name))
+        return None if sec is None else timeout_words(sec.text, sec.rc)
 
     def parsed(self, sample: int, name: str, parser: Callable[[str], T]) -> T | None:
         """parser(text) of the section, None when it is absent or its command failed. With a

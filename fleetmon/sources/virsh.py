@@ -20,6 +20,7 @@ from typing import cast
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS, bounded_int
+from fleetmon.sources.sections import timeout_words
 
 #: virDomainState (include/libvirt/libvirt-domain.h), index = state.state.
 STATES = (
@@ -300,8 +301,9 @@ def failure_reason(text: str, rc: int) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if rc == 127:  # sh: "sh: 1: virsh: not found"; sudo: "sudo: virsh: command not found"
         return next((ln for ln in lines if ln.endswith("not found")), "command not found")
-    if rc == 124:  # timeout(1)
-        return "no answer within the probe's time limit (timed out)"
+    timed_out = timeout_words(text, rc)  # timeout(1), or skipped after one
+    if timed_out is not None:
+        return timed_out
     # sudo warns "unable to resolve host X" on hosts whose name is missing from /etc/hosts,
     # before the message that matters (a password is required, unknown user...).
     sudo = [ln for ln in lines if ln.startswith("sudo:") and "unable to resolve host" not in ln]
