@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -241,10 +242,11 @@ def test_a_fifo_or_device_is_refused_not_read_forever(tmp_path: Path) -> None:
         r = fleetmon("inventory", named, "--list", timeout=60)
         assert r.returncode == 0, r.stderr
         assert "ungrouped" not in json.loads(r.stdout)
-    writer = threading.Thread(target=fifo.write_text, args=("all:\n  hosts:\n    web1:\n",))
-    writer.start()  # a pipe with a writer, as bash's <(command) gives: read to its end
-    r = fleetmon("inventory", link, "--list", timeout=60)
-    writer.join(60)
+    r = subprocess.run(  # bash's process substitution: a pipe read to its end
+        ["bash", "-c", 'exec "$0" -m fleetmon inventory <(printf "$1") --list', sys.executable,
+         "all:\n  hosts:\n    web1:\n"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
     assert json.loads(r.stdout)["ungrouped"]["hosts"] == ["web1"], r.stderr
 
 

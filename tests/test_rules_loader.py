@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -129,10 +128,13 @@ def test_a_rule_file_must_be_a_regular_file_of_bounded_size(
         assert (r.returncode, r.stdout) == (4, "")
         assert r.stderr == f"fleetmon: error: {path}: {message}\n"
     rule = "- hosts: all\n  rules:\n    - {name: a, expr: 'true', severity: warning}\n"
-    writer = threading.Thread(target=(fifo).write_text, args=(rule,))
-    writer.start()  # blocks in open() until the loader opens the FIFO for reading
-    assert load_rules([str(fifo)]).names() == ["a"]
-    writer.join(60)
+    read, write = os.pipe()  # as bash's `-r <(command)`: /dev/fd/N, its writer attached
+    try:
+        os.write(write, rule.encode())
+        os.close(write)
+        assert load_rules([f"/dev/fd/{read}"]).names() == ["a"]
+    finally:
+        os.close(read)
     (tmp_path / "a.yaml").write_text(rule)
     (tmp_path / "link.yaml").symlink_to("a.yaml")  # a symlink is followed
     assert load_rules([str(tmp_path / "link.yaml")]).names() == ["a"]
