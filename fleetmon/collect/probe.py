@@ -254,7 +254,17 @@ def build_script(opts: ProbeOptions) -> str:
 #: (fin.c fillbuff: 4 KB, more after a longer line), so it sees the last few sections the
 #: shell wrote only when more output comes, or the end.
 _AWK_SECTION = "{ print } index($0, e) == 1 { fflush() }"
-_AWK_TICK = '{ print } index($0, e) == 1 && $4 == "' + TICK_END_SECTION + '" { fflush() }'
+_AWK_TICK = (
+    'index($0, e) == 1 && $4 == "pad" { next } { print }'
+    ' index($0, e) == 1 && $4 == "' + TICK_END_SECTION + '" { fflush() }'
+)
+#: After each tick the streaming loop writes PAD_LINES lines of 1 KB that its awk passes
+#: over (`<marker> end 0 pad ...`): mawk, Debian's and Ubuntu's awk, reads its input a whole
+#: buffer at a time (fin.c fillbuff loops on read() until its 4 KB are full), so a tick's
+#: last sections waited in the pipe for the next tick's output: every tick reached the
+#: client one interval late. 16 KB fill that buffer past the tick's end (and one grown
+#: to 16 KB by a long line); busybox awk reads a line at a time and only skips them.
+PAD_LINES = 16
 
 
 def _compound(lines: list[str], awk: str, end_line: str = "") -> str:
@@ -318,10 +328,17 @@ def build_stream_script(opts: ProbeOptions, ticks: int | None = None) -> str:
         f' [ "$_rc" = 0 ] || sleep {q(interval)}; else sleep {q(interval)}; fi; }}',
         "FM_STREAM=1",
         "N=1",
+        # fm_pad: the lines after a tick that make mawk see its end (PAD_LINES), where
+        # the output goes through an awk (the test _compound makes).
+        f"FM_PAD={q(marker(opts.nonce) + ' end 0 pad ' + '.' * 1000)}",
+        "command -v awk >/dev/null 2>&1 || FM_PAD=",
+        'fm_pad() { [ -n "$FM_PAD" ] || return 0; _i=0;'
+        f' while [ $_i -lt {PAD_LINES} ]; do echo "$FM_PAD"; _i=$((_i + 1)); done; }}',
         f"while {more}; do",
         f"  [ $(( (N - 1) % {ONCE_EVERY_TICKS} )) = 0 ] && fm_once",
         "  sample $N",
         f"  fm $N {TICK_END_SECTION} times",
+        "  fm_pad",
         "  N=$((N + 1))",
         f"  {more} && fm_wait",
         "done",
