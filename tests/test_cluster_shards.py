@@ -96,6 +96,13 @@ def test_a_shard_s_deadline_counts_its_waves_of_forks() -> None:
     [
         ("local:0", "--cluster 'local:0': local:N needs a number of workers, 1-256"),
         ("local:", "--cluster 'local:': local:N needs a number of workers, 1-256"),
+        # Digits to str.isdigit(), not to int() (an internal error, exit 70) or not ASCII.
+        ("local:\u00b2", "--cluster 'local:\u00b2': local:N needs a number of workers, 1-256"),
+        ("local:\u0663", "--cluster 'local:\u0663': local:N needs a number of workers, 1-256"),
+        (
+            "local:" + "1" * 5000,
+            f"--cluster 'local:{'1' * 5000}': local:N needs a number of workers, 1-256",
+        ),
         (
             "tcp://",
             "--cluster 'tcp://': expected a Dask scheduler address (tcp://HOST:PORT) or local:N",
@@ -145,6 +152,7 @@ def test_bad_cluster_addresses_are_refused(text: str, message: str) -> None:
 
 def test_cluster_options_parse() -> None:
     assert parse_cluster("local:2") == ("local", 2)
+    assert parse_cluster("local:0256") == ("local", 256)
     assert parse_cluster("tcp://10.0.0.5:8786") == ("tcp://10.0.0.5:8786", 0)
     assert parse_cluster("tls://sched.example:8786/") == ("tls://sched.example:8786", 0)
     assert parse_cluster("tcp://[::1]:8786") == ("tcp://[::1]:8786", 0)

@@ -87,10 +87,11 @@ def parse_cluster(text: str) -> tuple[str, int]:
     """`local:N` -> ("local", N); a scheduler address (`tcp://host:8786`) -> (it, 0).
     OptionError for anything else, saying what was expected."""
     if text.startswith("local:"):
-        n = text.removeprefix("local:")
-        if not n.isdigit() or not 1 <= int(n) <= 256:
+        # ASCII digits only: str.isdigit() is true of '²' (int() then fails) and of '٣'.
+        n = re.fullmatch(r"0*([0-9]{1,3})", text.removeprefix("local:"))
+        if n is None or not 1 <= int(n[1]) <= 256:
             raise OptionError(f"--cluster {text!r}: local:N needs a number of workers, 1-256")
-        return "local", int(n)
+        return "local", int(n[1])
     found = _ADDRESS.fullmatch(text)
     if found is None:
         raise OptionError(
