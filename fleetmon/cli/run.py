@@ -105,8 +105,11 @@ def _cluster_session(args: argparse.Namespace) -> Iterator[Session | None]:
         # Or say how to install it, or set up TLS, before anything is read or probed.
         check_tls(address, load_distributed())
         yield session.start()
-    finally:
-        session.close()
+    except BaseException:
+        # The error is said at once: a client still connecting is not waited for.
+        session.close(wait=False)
+        raise
+    session.close()
 
 
 def _run(args: argparse.Namespace, session: Session | None) -> int:

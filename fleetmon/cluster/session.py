@@ -274,12 +274,18 @@ class Session:
         with contextlib.suppress(Exception):  # a cluster that failed to close is not the run's
             self._stack.close()
 
-    def close(self) -> None:
-        """Close (or wait for the closing started by close_soon)."""
+    def close(self, wait: bool = True) -> None:
+        """Close (or wait for the closing started by close_soon). A client still being made
+        is waited for up to the bound (`wait` false: not at all, a run ending on an error
+        needs none); local:N's cluster always, to stop its workers."""
         if self._abandoned:
             return  # still stuck in its handshake: a daemon thread, ended with the run
         if self._started.ident is not None:
-            self._started.join()
+            # A scheduler that accepts and never speaks (or is stopped) held the run for ever.
+            self._started.join(None if self.local else self._bound_s() if wait else 0)
+            if self._started.is_alive():
+                self._abandoned = True
+                return
         if self._closing is None:
             self._close()
         else:
