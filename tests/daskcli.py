@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -156,3 +157,24 @@ def stop_sim(sim: Sim) -> None:
     stop(sim.proc, signal.SIGINT)
     if sim.proc.stdout is not None:
         sim.proc.stdout.close()
+
+
+def loopback_base() -> str:
+    """A random 127.x.y.1 for a simulator (x <= 200: a second site is 65,536 addresses
+    further on)."""
+    return f"127.{random.randint(100, 200)}.{random.randint(0, 255)}.1"
+
+
+def running_on(address: str, worker: str, wait_s: float = 60, count: int = 1) -> None:
+    """Return once `worker` has announced the start of `count` fleetmon shards (the event
+    each attempt logs on the scheduler)."""
+    import distributed
+
+    with distributed.Client(address, timeout=20) as client:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            events = client.get_events("fleetmon-shard")
+            if sum(msg["worker"] == worker for _, msg in events) >= count:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"{worker} never ran {count} shard(s)")

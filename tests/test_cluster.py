@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -21,15 +20,20 @@ from typing import Any
 import pytest
 import yaml
 from clirun import fleetmon
-from daskcli import Cluster, Sim, require_dask, start_cluster, start_sim, stop, stop_sim
+from daskcli import (
+    Cluster,
+    Sim,
+    loopback_base,
+    require_dask,
+    running_on,
+    start_cluster,
+    start_sim,
+    stop,
+    stop_sim,
+)
 from tlsfiles import self_signed
 
 pytestmark = pytest.mark.slow
-
-
-def _base() -> str:
-    """A random 127.x.y.1 (x <= 200: the second site is 65,536 addresses further on)."""
-    return f"127.{random.randint(100, 200)}.{random.randint(0, 255)}.1"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     s = start_sim(
         tmp_path_factory.mktemp("sim"),
-        ["--hosts", "24", "--sites", "a,b", "--base-address", _base(), "--kind", "mixed"],
+        ["--hosts", "24", "--sites", "a,b", "--base-address", loopback_base(), "--kind", "mixed"],
     )
     yield s
     stop_sim(s)
@@ -185,7 +189,9 @@ def test_local_workers_run_every_site_and_no_process_outlives_the_run(sim: Sim) 
 def test_a_shard_past_its_deadline_is_retried_then_shard_timeout(tmp_path: Path) -> None:
     require_dask()
     c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base(), "--faults", "timeout=1"])
+    s = start_sim(
+        tmp_path, ["--hosts", "8", "--base-address", loopback_base(), "--faults", "timeout=1"]
+    )
     try:
         started = time.monotonic()
         _, report = _run(
@@ -209,25 +215,10 @@ def test_a_shard_past_its_deadline_is_retried_then_shard_timeout(tmp_path: Path)
     assert elapsed >= 16  # two attempts of 8 s, not the per-host 60
 
 
-def _running_on(address: str, worker: str, wait_s: float = 60) -> None:
-    """Return once `worker` has announced the start of a fleetmon shard (the event each
-    attempt logs on the scheduler)."""
-    import distributed
-
-    with distributed.Client(address, timeout=20) as client:
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            events = client.get_events("fleetmon-shard")
-            if any(msg["worker"] == worker for _, msg in events):
-                return
-            time.sleep(0.1)
-    raise AssertionError(f"{worker} never ran a shard")
-
-
 def test_a_worker_killed_mid_run_has_its_shards_retried(tmp_path: Path) -> None:
     require_dask()
     c = start_cluster(tmp_path, {"a": ["--resources", "site-a=1"], "b": []})
-    s = start_sim(tmp_path, ["--hosts", "20", "--sites", "a,b", "--base-address", _base()])
+    s = start_sim(tmp_path, ["--hosts", "20", "--sites", "a,b", "--base-address", loopback_base()])
     inv = _unpin(s.inventory, "b", tmp_path / "inv.yaml")
     try:
         proc = subprocess.Popen(
@@ -236,7 +227,7 @@ def test_a_worker_killed_mid_run_has_its_shards_retried(tmp_path: Path) -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         b_addr = c.worker_address("b")
-        _running_on(c.address, b_addr)
+        running_on(c.address, b_addr)
         stop(c.workers["b"], signal.SIGKILL)
         out, err = proc.communicate(timeout=240)
     finally:
@@ -356,7 +347,7 @@ def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_
     traceback on stderr and no report written."""
     require_dask()
     c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base()])
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", loopback_base()])
     html = tmp_path / "fleet.html"
     try:
         proc = subprocess.Popen(
@@ -365,7 +356,7 @@ def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_
              "--html", str(html)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        _running_on(c.address, c.worker_address("x"))
+        running_on(c.address, c.worker_address("x"))
         stop(c.scheduler, signal.SIGKILL)
         out, err = proc.communicate(timeout=240)
     finally:
@@ -405,7 +396,7 @@ def test_a_worker_that_stops_answering_has_its_shards_taken_back(tmp_path: Path)
     worker came back (the scheduler forgets a silent worker only after 5 minutes)."""
     require_dask()
     c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", _base()])
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", loopback_base()])
     (worker,) = [p for p in _children(c.workers["x"].pid)
                  if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
     x_addr = c.worker_address("x")

@@ -4,14 +4,21 @@ scheduler` and `dask worker` processes on loopback, the simulator as the fleet).
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from clirun import fleetmon
+from daskcli import loopback_base, require_dask, running_on, start_cluster, start_sim, stop_sim
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +69,50 @@ def test_bad_input_is_said_at_once_though_the_scheduler_never_answers(
     )
     assert missing_s < 45
     assert nomatch_s < 45
+
+
+def _popen_run(*args: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fleetmon", "run", *map(str, args), "-q", "--format", "json",
+         "--history", "none"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_scheduler_that_stops_answering_mid_run_fails_the_hosts_still_out(
+    tmp_path: Path,
+) -> None:
+    """A scheduler stopped (SIGSTOP; a hung host, a partition) keeps its TCP connection up:
+    the client's questions to it (which workers are alive) waited for ever, and so did the
+    run, with no report written."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", loopback_base()])
+    html = tmp_path / "fleet.html"
+    try:
+        # Four shards of 2 hosts, each 8 s at least: two wait behind the two first.
+        proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "2", "-i", "8",
+                          "--connect-timeout", "2", "--html", html)  # fmt: skip
+        running_on(c.address, c.worker_address("x"))
+        os.kill(c.scheduler.pid, signal.SIGSTOP)
+        try:
+            out, err = proc.communicate(timeout=150)
+        finally:
+            os.kill(c.scheduler.pid, signal.SIGCONT)
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        stop_sim(s)
+        c.close()
+    assert proc.returncode == 3, err
+    assert err == ""
+    report = json.loads(out)
+    assert len(report["hosts"]) == 8
+    lost = [h for h in report["hosts"] if h["status"] != "ok"]
+    assert len(lost) >= 4
+    # The session's bound: 2 x --connect-timeout + 5 s.
+    why = "the Dask scheduler stopped answering (no answer within 9 s)"
+    assert Counter((h["status"], h["error"]) for h in lost) == {("shard_failed", why): len(lost)}
+    assert f"--cluster {c.address}: {why}" in report["notes"]
+    assert html.read_text().startswith("<!DOCTYPE html>")

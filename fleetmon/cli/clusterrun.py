@@ -64,6 +64,7 @@ def collect_on_cluster(
     runner = ShardRunner(
         None, on_start, on_done, args.shard_timeout, progress.draw, pin_sites=not session.local
     )
+    runner.answer_s = session.answer_s()
     try:
         runner.client = session.client()
         # As many shards as workers at least: local:N's N, or those the scheduler has now.

@@ -39,6 +39,11 @@ ATTEMPTS = 2
 #: started or not, are taken back. The scheduler would forget it only after its
 #: worker-ttl (5 minutes), and a shard it never started has no deadline running.
 SILENT_S = 30.0
+#: How long the scheduler may take to answer one of the client's questions (its workers,
+#: what they hold, a shard's result): a scheduler stopped with its TCP connection still up
+#: (SIGSTOP, a hung host, a partition) never answers, and Dask waits for ever.
+ANSWER_S = 25.0
+LOST = "lost the connection to the Dask scheduler"
 
 
 @dataclass
@@ -75,6 +80,8 @@ class ShardRunner:
         self.on_start, self.on_done, self.tick = on_start, on_done, tick
         self.deadline_s = deadline_s
         self.pin_sites = pin_sites
+        #: How long a question to the scheduler may go unanswered (the session's bound).
+        self.answer_s = ANSWER_S
         self.run_id = uuid.uuid4().hex[:12]
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
@@ -97,7 +104,7 @@ class ShardRunner:
         """The live workers offering the resources `need` (asked again every few seconds)."""
         now = time.monotonic()
         if refresh or now - self._workers_at > WORKERS_EVERY_S:
-            self._workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            self._workers = self._ask(self.client.scheduler.identity, n_workers=-1)["workers"]
             self._workers_at = now
             for addr, info in self._workers.items():
                 seen = info.get("last_seen")
@@ -108,6 +115,21 @@ class ShardRunner:
             for addr, info in self._workers.items()
             if all((info.get("resources") or {}).get(r, 0) >= n for r, n in need.items())
         ]
+
+    def _ask(self, question: Callable[..., Any], **kwargs: Any) -> Any:
+        """The scheduler's answer; OSError when none comes within answer_s (the run's
+        remaining shards then fail with that reason)."""
+        try:
+            return self.client.sync(question, callback_timeout=self.answer_s, **kwargs)
+        except TimeoutError:
+            raise self._silent() from None
+        except OSError as exc:  # Dask's CommClosedError...: the scheduler is gone
+            raise OSError(LOST) from exc
+
+    def _silent(self) -> OSError:
+        return OSError(
+            f"the Dask scheduler stopped answering (no answer within {self.answer_s:g} s)"
+        )
 
     def _resources(self, shard: Shard) -> dict[str, float]:
         return shard.resources if self.pin_sites else {}
@@ -163,7 +185,7 @@ class ShardRunner:
                 pending = [n for a in pending for n in self._step(a, stuck)]
                 self.tick()
         except CancelledError as exc:  # a future's, the scheduler lost between two looks
-            raise OSError("lost the connection to the Dask scheduler") from exc
+            raise OSError(LOST) from exc
         finally:
             with contextlib.suppress(Exception):  # a lost scheduler hears nothing more
                 self.client.unsubscribe_topic(TOPIC)
@@ -179,7 +201,7 @@ class ShardRunner:
                 [a.future for a in pending], timeout=POLL_S, return_when="FIRST_COMPLETED"
             )
         if self.client.status not in ("running", "newly-created"):
-            raise OSError("lost the connection to the Dask scheduler")
+            raise OSError(LOST)
 
     def _stuck(self) -> dict[str, tuple[str, float]]:
         """The tasks (by key) held by a worker silent for SILENT_S: its address and how
@@ -193,7 +215,7 @@ class ShardRunner:
         }
         if not silent:
             return {}
-        held = self.client.processing(workers=list(silent))
+        held = self._ask(self.client.scheduler.processing, workers=list(silent))
         return {str(key): (w, silent[w]) for w, keys in held.items() for key in keys}
 
     def _step(self, a: _Attempt, stuck: dict[str, tuple[str, float]]) -> list[_Attempt]:
@@ -267,7 +289,10 @@ class ShardRunner:
         return [] if nxt is None else [nxt]
 
     def _finished(self, a: _Attempt) -> list[_Attempt]:
-        result: ShardResult = a.future.result()
+        try:  # gathered through the scheduler
+            result: ShardResult = a.future.result(timeout=self.answer_s)
+        except TimeoutError:
+            raise self._silent() from None
         a.future.release()
         try:
             got = {h.name: h for h in result.hosts}

@@ -249,7 +249,12 @@ class Session:
         connect, not its handshake, and a port answered by something else (a web server,
         a listener that never speaks) held the run for ever. local:N: unbounded (its
         workers' start under load)."""
-        return None if self.local else 2 * self.timeout_s + 5
+        return None if self.local else self.answer_s()
+
+    def answer_s(self) -> float:
+        """How long the scheduler may take to answer the client (its handshake, a question
+        mid-run): twice the connect timeout and 5 s."""
+        return 2 * self.timeout_s + 5
 
     def client(self) -> Any:
         """The connected client, once it is; OSError when the scheduler cannot be reached."""
