@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 from clirun import fleetmon
-from daskcli import loopback_base, require_dask, running_on, start_cluster, start_sim, stop_sim
+from daskcli import (
+    loopback_base,
+    require_dask,
+    running_on,
+    start_cluster,
+    start_sim,
+    stop,
+    stop_sim,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +124,61 @@ def test_a_scheduler_that_stops_answering_mid_run_fails_the_hosts_still_out(
     assert Counter((h["status"], h["error"]) for h in lost) == {("shard_failed", why): len(lost)}
     assert f"--cluster {c.address}: {why}" in report["notes"]
     assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def _retries_queued(address: str, count: int, wait_s: float = 60) -> dict[str, str]:
+    """Once `count` retries (attempt 2) are queued or running on workers: key -> worker."""
+    import distributed
+
+    with distributed.Client(address, timeout=20) as client:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            held = {
+                str(key): worker
+                for worker, keys in client.processing().items()
+                for key in keys
+                if str(key).startswith("fleetmon-") and str(key).endswith("-2")
+            }
+            if len(held) >= count:
+                return held
+            time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} retries were ever queued")
+
+
+def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
+    tmp_path: Path,
+) -> None:
+    """A retry goes to the workers other than the one its shard failed on; when they all
+    left before starting it, it waited for them for ever (Dask's `no-worker` state)."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "2", "--base-address", loopback_base()])
+    try:
+        # Two shards of one host, each 12 s on its worker and late at 3 s: each retried on
+        # the other worker, where it waits behind the late one (a task cancelled by the
+        # client runs to its end: Dask cannot stop a thread).
+        proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
+                          "-i", "12", "--shard-timeout", "3")  # fmt: skip
+        queued = _retries_queued(c.address, 2)
+        gone = sorted(queued.values())[0]
+        (name,) = [n for n in c.workers if c.worker_address(n) == gone]
+        stop(c.workers[name], signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=150)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        stop_sim(s)
+        c.close()
+    assert proc.returncode == 3, err
+    assert err == ""
+    report = json.loads(out)
+    assert Counter(h["status"] for h in report["hosts"]) == {"shard_timeout": 2}
+    (pinned,) = [k for k, w in queued.items() if w == gone]
+    shard = pinned.split("-", 2)[2].rsplit("-", 1)[0]
+    assert (
+        f"shard {shard}: attempt 2 sent to any eligible worker ({gone} left before starting it)"
+        in report["notes"]
+    )

@@ -58,6 +58,8 @@ class _Attempt:
     seen: int = 0
     started: float | None = None
     worker: str | None = None
+    #: The workers a retry is restricted to (the others than the one it failed on).
+    only: tuple[str, ...] = ()
 
 
 class ShardRunner:
@@ -140,24 +142,30 @@ class ShardRunner:
         return len(self._offering(need))
 
     def _submit(
-        self, shard: Shard, number: int, reasons: tuple[str, ...], avoid: str | None
+        self,
+        shard: Shard,
+        number: int,
+        reasons: tuple[str, ...],
+        avoid: str | None,
+        tag: str = "",
     ) -> _Attempt | None:
         eligible = self._eligible(shard, refresh=number > 1)
         if not eligible:
             self._no_worker(shard, reasons)
             return None
-        others = [w for w in eligible if w != avoid]
+        others = [w for w in eligible if w != avoid] if avoid is not None else []
         future = self.client.submit(
             run_shard,
             shard,
             number,
-            key=f"fleetmon-{self.run_id}-{shard.key}-{number}",
+            key=f"fleetmon-{self.run_id}-{shard.key}-{number}{tag}",
             resources=self._resources(shard) or None,
-            workers=others if avoid is not None and others else None,
+            # Not a loose restriction: Dask would then drop the site's resource too.
+            workers=others or None,
             allow_other_workers=False,
             pure=False,
         )
-        return _Attempt(shard, number, future, reasons, arg=number)
+        return _Attempt(shard, number, future, reasons, arg=number, only=tuple(others))
 
     def _no_worker(self, shard: Shard, reasons: tuple[str, ...]) -> None:
         need = site_resource(shard.site) if shard.site else "any"
@@ -243,6 +251,8 @@ class ShardRunner:
             a.future.cancel()
             self._no_worker(a.shard, a.reasons)
             return []
+        if a.started is None and a.only and not any(w in self._workers for w in a.only):
+            return self._unpin(a)
         limit = self.deadline_s or a.shard.deadline_s()
         if a.started is not None and time.monotonic() - a.started > limit:
             a.future.cancel()
@@ -264,6 +274,18 @@ class ShardRunner:
                 a.number = min(a.number + 1, ATTEMPTS)
             a.started, a.worker = at, worker
         a.seen = len(starts)
+
+    def _unpin(self, a: _Attempt) -> list[_Attempt]:
+        """A retry whose workers all left before starting it (it would wait for them for
+        ever), submitted again to any eligible worker."""
+        a.future.cancel()
+        gone = ", ".join(a.only)
+        self.notes.append(
+            f"shard {a.shard.key}: attempt {a.number} sent to any eligible worker ({gone}"
+            " left before starting it)"
+        )
+        nxt = self._submit(a.shard, a.number, a.reasons, None, tag="-any")
+        return [] if nxt is None else [nxt]
 
     def _why(self, a: _Attempt) -> str:
         try:
