@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from clirun import fleetmon
 from daskcli import (
     loopback_base,
@@ -182,3 +183,60 @@ def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
         f"shard {shard}: attempt 2 sent to any eligible worker ({gone} left before starting it)"
         in report["notes"]
     )
+
+
+def _host_names(inventory: Path) -> list[str]:
+    doc = yaml.safe_load(inventory.read_text())
+    groups = doc["all"]["children"].values()
+    return list(dict.fromkeys(name for group in groups for name in (group.get("hosts") or {})))
+
+
+def _placed(report: dict[str, object]) -> dict[str, str]:
+    """Shard -> the worker the run's notes say returned it."""
+    out = {}
+    for note in report["notes"]:  # type: ignore[attr-defined]
+        if note.startswith("worker "):
+            worker, _, rest = note.removeprefix("worker ").partition(": shards ")
+            out.update((key, worker) for key in rest.rsplit(" (", 1)[0].split(", "))
+    return out
+
+
+def test_two_runs_on_one_scheduler_read_only_their_own_shards_starts(tmp_path: Path) -> None:
+    """Every run hears every shard start on the scheduler, and shard keys (any/1of1) are
+    the same in every run: a run took another's start for its own shard rerun elsewhere
+    (a false "retried" note, its retry spent, its deadline moved)."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": [], "y": []})
+    s = start_sim(tmp_path, ["--hosts", "2", "--base-address", loopback_base()])
+    first, second = _host_names(s.inventory)
+    try:
+        long = _popen_run(s.inventory, "-l", first, "--cluster", c.address, "-i", "15")
+        events = _starts(c.address, 1)
+        short = _popen_run(s.inventory, "-l", second, "--cluster", c.address, "-i", "2")
+        short_out, short_err = short.communicate(timeout=150)
+        long_out, long_err = long.communicate(timeout=150)
+    finally:
+        stop_sim(s)
+        c.close()
+    assert (long.returncode, short.returncode) == (0, 0), (long_err, short_err)
+    a, b = json.loads(long_out), json.loads(short_out)
+    # The second ran while the first held its worker, so on the other one.
+    assert set(_placed(a)) == set(_placed(b)) == {"any/1of1"}
+    assert _placed(a)["any/1of1"] == events[0]
+    assert _placed(b)["any/1of1"] != events[0]
+    assert [n for n in a["notes"] if "retried" in n] == []
+    assert [n for n in b["notes"] if "retried" in n] == []
+
+
+def _starts(address: str, count: int, wait_s: float = 60) -> list[str]:
+    """The workers of the first `count` fleetmon shard starts on the scheduler."""
+    import distributed
+
+    with distributed.Client(address, timeout=20) as client:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            events = client.get_events("fleetmon-shard")
+            if len(events) >= count:
+                return [msg["worker"] for _, msg in events]
+            time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} shards ever started")

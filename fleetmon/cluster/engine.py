@@ -52,8 +52,6 @@ class _Attempt:
     number: int
     future: Any
     reasons: tuple[str, ...]
-    #: The attempt number the task was given (its start events carry it).
-    arg: int = 1
     #: Start events seen: more than one when the scheduler reran the task itself.
     seen: int = 0
     started: float | None = None
@@ -87,7 +85,8 @@ class ShardRunner:
         self.run_id = uuid.uuid4().hex[:12]
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
-        self._starts: dict[tuple[str, int], list[tuple[float, str]]] = {}
+        #: The start events of this run's tasks, by Dask key.
+        self._starts: dict[str, list[tuple[float, str]]] = {}
         self._workers: dict[str, Any] = {}
         self._workers_at = float("-inf")
         #: Each worker's last heartbeat seen, and when (this clock) it last moved.
@@ -96,8 +95,9 @@ class ShardRunner:
     def _event(self, event: tuple[float, Any]) -> None:
         # Called on the client's own event loop thread: one dict item set, atomic.
         msg = event[1]
-        key = (str(msg["key"]), int(msg["attempt"]))
-        self._starts.setdefault(key, []).append((time.monotonic(), str(msg["worker"])))
+        task = str(msg.get("task"))
+        if task.startswith(f"fleetmon-{self.run_id}-"):  # not another run's on the scheduler
+            self._starts.setdefault(task, []).append((time.monotonic(), str(msg["worker"])))
 
     def _eligible(self, shard: Shard, refresh: bool = False) -> list[str]:
         return self._offering(self._resources(shard), refresh)
@@ -165,7 +165,7 @@ class ShardRunner:
             allow_other_workers=False,
             pure=False,
         )
-        return _Attempt(shard, number, future, reasons, arg=number, only=tuple(others))
+        return _Attempt(shard, number, future, reasons, only=tuple(others))
 
     def _no_worker(self, shard: Shard, reasons: tuple[str, ...]) -> None:
         need = site_resource(shard.site) if shard.site else "any"
@@ -228,7 +228,7 @@ class ShardRunner:
 
     def _step(self, a: _Attempt, stuck: dict[str, tuple[str, float]]) -> list[_Attempt]:
         """The attempt again if it goes on, its retry if it failed once, else nothing."""
-        starts = self._starts.get((a.shard.key, a.arg), [])
+        starts = self._starts.get(str(a.future.key), [])
         if len(starts) > a.seen:
             self._started(a, starts)
         status = a.future.status

@@ -69,7 +69,12 @@ def announce(key: str, attempt: int) -> str:
     if address != "in-process":
         from distributed import get_worker
 
-        get_worker().log_event(TOPIC, {"key": key, "attempt": attempt, "worker": address})
+        worker = get_worker()
+        # Every run on the scheduler hears every start: the task's own key (which names
+        # the run) tells a run its own shards' from another's of the same shard key.
+        task = str(worker.get_current_task())
+        msg = {"key": key, "attempt": attempt, "worker": address, "task": task}
+        worker.log_event(TOPIC, msg)
     return address
 
 
