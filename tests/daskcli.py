@@ -77,10 +77,12 @@ def start_cluster(
     workers: dict[str, Sequence[str]],
     wait_s: float = 60,
     tls: Sequence[str] = (),
+    nofile: dict[str, int] | None = None,
 ) -> Cluster:
     """A scheduler on a free loopback port and one single-thread worker per entry of
     `workers` (name -> extra CLI options, e.g. ["--resources", "site-a=1"]), all registered.
-    `tls`: the --tls-* options of the scheduler and the workers (its scheme is then tls)."""
+    `tls`: the --tls-* options of the scheduler and the workers (its scheme is then tls).
+    `nofile`: a worker's open-file limit (name -> `ulimit -n`), else the test's."""
     sched_file = folder / "scheduler.json"
     sched = _start(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -96,8 +98,10 @@ def start_cluster(
             time.sleep(0.2)
         cluster.address = json.loads(sched_file.read_text())["address"]
         for name, extra in workers.items():
+            limit = (nofile or {}).get(name)
+            wrap = ["sh", "-c", f'ulimit -n {limit} && exec "$@"', "sh"] if limit else []
             cluster.workers[name] = _start(
-                [DASK, "worker", cluster.address, "--name", name, "--nthreads", "1",
+                [*wrap, DASK, "worker", cluster.address, "--name", name, "--nthreads", "1",
                  "--host", "127.0.0.1", "--no-dashboard", *tls, *extra],
                 folder / f"worker-{name}.log",
             )  # fmt: skip

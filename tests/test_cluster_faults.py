@@ -240,3 +240,25 @@ def _starts(address: str, count: int, wait_s: float = 60) -> list[str]:
                 return [msg["worker"] for _, msg in events]
             time.sleep(0.1)
     raise AssertionError(f"fewer than {count} shards ever started")
+
+
+def test_a_worker_with_fewer_open_files_gets_the_time_its_waves_take(tmp_path: Path) -> None:
+    """A worker lowers --forks to what its open-file limit allows (here 2 of the client's
+    200), and so needs more waves; the deadline counted the client's forks, and every host
+    of the shard was shard_timeout where a local run with that limit collects them all."""
+    require_dask()
+    # 64 descriptors kept for the worker itself, one per SSH host (no agent): 2 at once.
+    c = start_cluster(tmp_path, {"low": []}, nofile={"low": 66})
+    s = start_sim(tmp_path, ["--hosts", "40", "--base-address", loopback_base()])
+    try:
+        # 20 waves of at least the 2 s interval: 40 s at least, past the 6 + 30 s that one
+        # wave of 200 would be given, well within the 20 x 6 + 30 s of 20 waves.
+        proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "2", "--timeout", "6")
+        out, err = proc.communicate(timeout=400)
+    finally:
+        stop_sim(s)
+        c.close()
+    report = json.loads(out)
+    assert len(report["hosts"]) == 40, err
+    assert [h["error"] for h in report["hosts"] if h["status"].startswith("shard_")] == []
+    assert [n for n in report["notes"] if "retried" in n] == []

@@ -89,6 +89,8 @@ def test_a_shard_s_deadline_counts_its_waves_of_forks() -> None:
     (shard,) = _shards([_spec(f"h{i}") for i in range(25)])
     # 25 hosts at 10 at a time: 3 waves of (interval 1 + 30 s) each, plus 30 s.
     assert shard.deadline_s() == 3 * 31.0 + 30.0
+    # A worker whose open-file limit allows 2 at once: 13 waves.
+    assert shard.deadline_s(forks=2) == 13 * 31.0 + 30.0
 
 
 @pytest.mark.parametrize(

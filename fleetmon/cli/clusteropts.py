@@ -32,8 +32,9 @@ def add_cluster_options(p: argparse.ArgumentParser, positive: Positive) -> None:
         type=positive(float, "--shard-timeout"),
         default=None,
         metavar="S",
-        help="how long one attempt of a shard may run (default: its waves of --forks hosts "
-        "at the per-host deadline, plus 30 s)",
+        help="how long one attempt of a shard may run (default: its waves of --forks hosts, "
+        "or of fewer if its worker's open-file limit allows fewer, at the per-host deadline, "
+        "plus 30 s)",
     )
 
 

@@ -56,6 +56,8 @@ class _Attempt:
     seen: int = 0
     started: float | None = None
     worker: str | None = None
+    #: The hosts its worker collects at once (its open-file limit may allow fewer).
+    forks: int | None = None
     #: The workers a retry is restricted to (the others than the one it failed on).
     only: tuple[str, ...] = ()
 
@@ -86,7 +88,7 @@ class ShardRunner:
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
         #: The start events of this run's tasks, by Dask key.
-        self._starts: dict[str, list[tuple[float, str]]] = {}
+        self._starts: dict[str, list[tuple[float, str, int | None]]] = {}
         self._workers: dict[str, Any] = {}
         self._workers_at = float("-inf")
         #: Each worker's last heartbeat seen, and when (this clock) it last moved.
@@ -97,7 +99,9 @@ class ShardRunner:
         msg = event[1]
         task = str(msg.get("task"))
         if task.startswith(f"fleetmon-{self.run_id}-"):  # not another run's on the scheduler
-            self._starts.setdefault(task, []).append((time.monotonic(), str(msg["worker"])))
+            forks = msg.get("forks")
+            start = (time.monotonic(), str(msg["worker"]), int(forks) if forks else None)
+            self._starts.setdefault(task, []).append(start)
 
     def _eligible(self, shard: Shard, refresh: bool = False) -> list[str]:
         return self._offering(self._resources(shard), refresh)
@@ -253,7 +257,7 @@ class ShardRunner:
             return []
         if a.started is None and a.only and not any(w in self._workers for w in a.only):
             return self._unpin(a)
-        limit = self.deadline_s or a.shard.deadline_s()
+        limit = self.deadline_s or a.shard.deadline_s(a.forks)
         if a.started is not None and time.monotonic() - a.started > limit:
             a.future.cancel()
             where = f" on worker {a.worker}" if a.worker else ""
@@ -261,10 +265,10 @@ class ShardRunner:
             return self._retry(a, Status.SHARD_TIMEOUT, why)
         return [a]
 
-    def _started(self, a: _Attempt, starts: list[tuple[float, str]]) -> None:
+    def _started(self, a: _Attempt, starts: list[tuple[float, str, int | None]]) -> None:
         if a.seen == 0 and a.number == 1:
             self.on_start(a.shard)
-        for at, worker in starts[a.seen :]:
+        for at, worker, forks in starts[a.seen :]:
             if a.worker is not None and worker != a.worker:
                 # The scheduler ran it again elsewhere (its worker died: Dask's own
                 # rescheduling, distributed.scheduler.allowed-failures): that is its retry.
@@ -272,7 +276,7 @@ class ShardRunner:
                 self.notes.append(f"shard {a.shard.key}: retried ({why})")
                 a.reasons = (*a.reasons, f"attempt {a.number}: {why}")
                 a.number = min(a.number + 1, ATTEMPTS)
-            a.started, a.worker = at, worker
+            a.started, a.worker, a.forks = at, worker, forks
         a.seen = len(starts)
 
     def _unpin(self, a: _Attempt) -> list[_Attempt]:

@@ -60,10 +60,11 @@ class Shard:
     def names(self) -> tuple[str, ...]:
         return tuple(h.spec.name for h in self.hosts)
 
-    def deadline_s(self) -> float:
-        """How long one attempt may run: every wave of `forks` hosts at its slowest host's
-        deadline, plus a margin for starting and analysing."""
-        waves = math.ceil(len(self.hosts) / max(1, self.opts.forks))
+    def deadline_s(self, forks: int | None = None) -> float:
+        """How long one attempt may run: every wave of `forks` hosts (the run's, or those its
+        worker runs at once) at its slowest host's deadline, plus a margin for starting and
+        analysing."""
+        waves = math.ceil(len(self.hosts) / max(1, forks or self.opts.forks))
         slowest = max((h.opts.deadline_s for h in self.hosts), default=0.0)
         return waves * slowest + SHARD_MARGIN_S
 

@@ -22,7 +22,7 @@ from fleetmon.cluster.shards import Shard, ShardHost
 from fleetmon.cluster.wire import Packed, pack, unpack
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
-from fleetmon.collect.runner import big_output, collect_each
+from fleetmon.collect.runner import big_output, collect_each, usable_forks
 from fleetmon.model import HostReport, HostSpec, RawResult
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,10 @@ def _worker() -> str:
     return str(worker.address)
 
 
-def announce(key: str, attempt: int) -> str:
+def announce(key: str, attempt: int, forks: int) -> str:
     """Log the attempt's start on the scheduler's event log (the client's deadline starts
-    then, not while the task waits for a free worker); the worker's address."""
+    then, not while the task waits for a free worker, and counts the `forks` this worker
+    runs at once); the worker's address."""
     address = _worker()
     if address != "in-process":
         from distributed import get_worker
@@ -73,7 +74,7 @@ def announce(key: str, attempt: int) -> str:
         # Every run on the scheduler hears every start: the task's own key (which names
         # the run) tells a run its own shards' from another's of the same shard key.
         task = str(worker.get_current_task())
-        msg = {"key": key, "attempt": attempt, "worker": address, "task": task}
+        msg = {"key": key, "attempt": attempt, "worker": address, "task": task, "forks": forks}
         worker.log_event(TOPIC, msg)
     return address
 
@@ -127,7 +128,9 @@ def lean_gc() -> Iterator[None]:
 
 def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
     """The Dask task of one shard: collect and analyse its hosts; their reports in order."""
-    address = announce(shard.key, attempt)
+    # What this worker's open-file limit allows: fewer than the client's --forks, more waves.
+    forks = usable_forks(shard.opts.forks, [h.spec for h in shard.hosts])
+    address = announce(shard.key, attempt, forks)
     started, cpu = time.monotonic(), time.thread_time()
     with lean_gc():
         hosts = asyncio.run(collect_shard(shard))
