@@ -303,6 +303,7 @@ def test_fleetmon_vars_typed() -> None:
         "fleetmon_timeout",
         "fleetmon_output_cap",
         "fleetmon_site",
+        "fleetmon_vm_of",
     }
     assert fleetmon_vars(spec()) == FleetmonVars()
     assert fleetmon_vars(
@@ -317,6 +318,40 @@ def test_fleetmon_vars_typed() -> None:
         )
     ) == FleetmonVars("xen", "qemu+ssh://x/system", {"cpu": 1}, 2.5, 40.0, 16 << 20, "paris-1")
     assert fleetmon_vars(spec(fleetmon_output_cap="512k")).output_cap_bytes == 512 << 10
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        *[
+            (v, f"expected hypervisor/domain (a host of the inventory, its VM), got {v!r}")
+            for v in ("kvm01", "kvm01/", "/web1", " /web1")
+        ],
+        (42, "expected a non-empty string, got 42"),
+        ("", "expected a non-empty string, got ''"),
+        ("kvm01/a\nb", "control characters are not allowed, got 'kvm01/a\\nb'"),
+    ],
+)
+def test_a_fleetmon_vm_of_that_names_no_domain_is_refused(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=r".") as e:
+        check_var("fleetmon_vm_of", value)
+    assert str(e.value) == message
+
+
+def test_fleetmon_vm_of_names_a_hypervisor_and_its_domain(tmp_path: Path) -> None:
+    """docs/METRICS.md and analyse/guests.py document it; the inventory refused it as an
+    unknown fleetmon variable (exit 4)."""
+    check_var("fleetmon_vm_of", "kvm01/web 1")
+    path = tmp_path / "guests.ini"
+    path.write_text("g1 fleetmon_vm_of=kvm01/g1\ng2 fleetmon_vm_of=kvm01\n")
+    inv = load_inventory(str(path))
+    assert inv.hosts["g1"].vars["fleetmon_vm_of"] == "kvm01/g1"
+    # A value it cannot use skips its host, naming the file and line, as for any variable.
+    assert [p.skip for p in plan_hosts(inv, [inv.hosts["g1"], inv.hosts["g2"]])] == [
+        None,
+        f"fleetmon_vm_of ({path}:2): expected hypervisor/domain (a host of the inventory,"
+        " its VM), got 'kvm01'",
+    ]
 
 
 def test_ansible_ssh_timeout_is_the_connect_timeout_unless_fleetmon_s_own_is_set() -> None:

@@ -115,17 +115,22 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
     return merged, vm.hypervisor
 
 
+def vm_of(spec: HostSpec) -> str | None:
+    """The host's `fleetmon_vm_of` (hypervisor/domain), None when it has none."""
+    value = spec.vars.get("fleetmon_vm_of")
+    return str(value) if value else None
+
+
 def analyse_host(raw: RawResult, counters: bool = True) -> HostReport:
     """One host's report row from what collection got back; `counters` as analyse_output's."""
     spec = raw.host
-    vm_of = spec.vars.get("fleetmon_vm_of")
     base = HostReport(
         name=spec.name,
         address=spec.address if spec.connection != "local" else "local",
         groups=spec.groups,
         status=raw.status,
         error=raw.reason,
-        vm_of=str(vm_of) if vm_of else None,
+        vm_of=vm_of(spec),
         collection_s=raw.elapsed_s,
     )
     if raw.status is not Status.OK:

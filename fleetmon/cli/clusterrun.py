@@ -7,9 +7,11 @@ The rules, the outputs and the history stay the client's, exactly as in a local 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from fleetmon.analyse.pipeline import vm_of
 from fleetmon.cli.progress import Progress
 from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import Session
@@ -24,6 +26,13 @@ from fleetmon.model import HostReport, HostSpec, Status
 def site_of(spec: HostSpec) -> str | None:
     """The host's `fleetmon_site`, None when it has none."""
     return fleetmon_vars(spec).site
+
+
+def with_vm_of(report: HostReport, spec: HostSpec) -> HostReport:
+    """The report with the host's `fleetmon_vm_of`, as a local run's analyse_host gives it:
+    a shard carries no inventory variable, so the worker's report has none."""
+    linked = vm_of(spec)
+    return report if report.vm_of == linked else dataclasses.replace(report, vm_of=linked)
 
 
 def collect_on_cluster(
@@ -49,7 +58,7 @@ def collect_on_cluster(
         for r in reports:
             i = index[r.name]
             if out[i] is None:  # exactly once, whatever a retry brings back
-                out[i] = r
+                out[i] = with_vm_of(r, hosts[i])
                 progress.done(i, r.collected)
 
     def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:

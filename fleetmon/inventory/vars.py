@@ -33,6 +33,7 @@ FLEETMON_VARS: frozenset[str] = frozenset(
         "fleetmon_timeout",
         "fleetmon_output_cap",
         "fleetmon_site",
+        "fleetmon_vm_of",
     }
 )
 
@@ -172,6 +173,17 @@ def parse_site(value: Any) -> str:
     return value
 
 
+def _vm_of(value: Any) -> str:
+    """`fleetmon_vm_of`: `hypervisor/domain`, the inventory host running this guest and its
+    libvirt or Xen domain name (analyse/guests.py splits it at the first `/`)."""
+    hv, sep, dom = _string(value).partition("/")
+    if not sep or not hv.strip() or not dom.strip():
+        raise ValueError(
+            f"expected hypervisor/domain (a host of the inventory, its VM), got {value!r}"
+        )
+    return str(value)
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -210,6 +222,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "fleetmon_timeout": parse_seconds,
     "fleetmon_output_cap": parse_size,
     "fleetmon_site": parse_site,
+    "fleetmon_vm_of": _vm_of,
 }
 
 
