@@ -182,3 +182,23 @@ def running_on(address: str, worker: str, wait_s: float = 60, count: int = 1) ->
                 return
             time.sleep(0.1)
     raise AssertionError(f"{worker} never ran {count} shard(s)")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def worker_process(nanny: subprocess.Popen[bytes]) -> int:
+    """The worker process a `dask worker` (its nanny) started."""
+    (pid,) = [p for p in children(nanny.pid)
+              if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+    return pid

@@ -30,6 +30,7 @@ from daskcli import (
     start_sim,
     stop,
     stop_sim,
+    worker_process,
 )
 from tlsfiles import self_signed
 
@@ -377,19 +378,6 @@ def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_
     assert html.read_text().startswith("<!DOCTYPE html>")
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (from /proc)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def test_a_worker_that_stops_answering_has_its_shards_taken_back(tmp_path: Path) -> None:
     """A worker stopped (SIGSTOP, a hung host) holds the shards the scheduler gave it
     without starting them: no start, so no deadline ran, and the run waited until the
@@ -397,8 +385,7 @@ def test_a_worker_that_stops_answering_has_its_shards_taken_back(tmp_path: Path)
     require_dask()
     c = start_cluster(tmp_path, {"x": [], "y": []})
     s = start_sim(tmp_path, ["--hosts", "8", "--base-address", loopback_base()])
-    (worker,) = [p for p in _children(c.workers["x"].pid)
-                 if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+    worker = worker_process(c.workers["x"])
     x_addr = c.worker_address("x")
     os.kill(worker, signal.SIGSTOP)
     try:

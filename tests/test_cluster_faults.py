@@ -27,6 +27,7 @@ from daskcli import (
     start_sim,
     stop,
     stop_sim,
+    worker_process,
 )
 
 pytestmark = pytest.mark.slow
@@ -262,3 +263,31 @@ def test_a_worker_with_fewer_open_files_gets_the_time_its_waves_take(tmp_path: P
     assert len(report["hosts"]) == 40, err
     assert [h["error"] for h in report["hosts"] if h["status"].startswith("shard_")] == []
     assert [n for n in report["notes"] if "retried" in n] == []
+
+
+def test_a_site_s_only_worker_restarted_by_its_nanny_gets_the_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process killed (OOM, kill -9) is restarted by its nanny within seconds; the
+    retry of its site's shard found no worker of the site at that instant and the site's
+    hosts were shard_failed at once."""
+    require_dask()
+    # The scheduler fails a task whose worker died at once (KilledWorker), as local:N's
+    # does, rather than rerunning it itself: the client's retry is what is tested.
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
+    c = start_cluster(tmp_path, {"a": ["--resources", "site-a=1"]})
+    s = start_sim(tmp_path, ["--hosts", "4", "--sites", "a", "--base-address", loopback_base()])
+    before = c.worker_address("a")
+    try:
+        proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "6")
+        running_on(c.address, before)
+        os.kill(worker_process(c.workers["a"]), signal.SIGKILL)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        stop_sim(s)
+        c.close()
+    report = json.loads(out)
+    assert Counter(h["status"] for h in report["hosts"]) == {"ok": 4}, (err, report["notes"])
+    assert f"shard site-a/1of1: retried (its worker {before} died)" in report["notes"]
+    (after,) = _placed(report).values()
+    assert after != before  # the worker the nanny started again, at another address

@@ -44,6 +44,10 @@ SILENT_S = 30.0
 #: (SIGSTOP, a hung host, a partition) never answers, and Dask waits for ever.
 ANSWER_S = 25.0
 LOST = "lost the connection to the Dask scheduler"
+#: How long a shard under way waits for a worker that can run it when its site has none
+#: left: a worker killed (OOM, kill -9) is restarted by its nanny within seconds, under
+#: another address. A site with no worker when the run starts fails at once.
+REJOIN_S = 20.0
 
 
 @dataclass
@@ -60,6 +64,8 @@ class _Attempt:
     forks: int | None = None
     #: The workers a retry is restricted to (the others than the one it failed on).
     only: tuple[str, ...] = ()
+    #: Since when no live worker can run it (this clock), None while one can.
+    orphaned: float | None = None
 
 
 class ShardRunner:
@@ -154,9 +160,10 @@ class ShardRunner:
         tag: str = "",
     ) -> _Attempt | None:
         eligible = self._eligible(shard, refresh=number > 1)
-        if not eligible:
+        if not eligible and number == 1:
             self._no_worker(shard, reasons)
             return None
+        # A retry with no worker to run it waits in the scheduler for REJOIN_S (_orphaned).
         others = [w for w in eligible if w != avoid] if avoid is not None else []
         future = self.client.submit(
             run_shard,
@@ -245,16 +252,16 @@ class ShardRunner:
             a.future.cancel()
             why = f"its worker {worker} stopped answering (no heartbeat for {quiet:.0f} s)"
             return self._retry(a, Status.SHARD_FAILED, why, avoid=worker)
-        eligible = self._eligible(a.shard)
+        unknown = a.worker is not None and a.worker not in self._workers
+        eligible = self._eligible(a.shard, refresh=unknown)  # joined since the last look?
         if a.worker is not None and a.worker not in self._workers:
             # Gone from the scheduler: its task would wait for a worker that may never come
             # back (the only one of its site), or be rerun by the scheduler unseen.
             a.future.cancel()
             return self._retry(a, Status.SHARD_FAILED, f"its worker {a.worker} left the cluster")
         if not eligible:
-            a.future.cancel()
-            self._no_worker(a.shard, a.reasons)
-            return []
+            return self._orphaned(a)
+        a.orphaned = None
         if a.started is None and a.only and not any(w in self._workers for w in a.only):
             return self._unpin(a)
         limit = self.deadline_s or a.shard.deadline_s(a.forks)
@@ -264,6 +271,18 @@ class ShardRunner:
             why = f"ran past its deadline of {limit:g} s{where}"
             return self._retry(a, Status.SHARD_TIMEOUT, why)
         return [a]
+
+    def _orphaned(self, a: _Attempt) -> list[_Attempt]:
+        """An attempt no live worker can run: kept REJOIN_S for one to come (back), then its
+        shard failed."""
+        now = time.monotonic()
+        if a.orphaned is None:
+            a.orphaned = now
+        if now - a.orphaned <= REJOIN_S:
+            return [a]
+        a.future.cancel()
+        self._no_worker(a.shard, a.reasons)
+        return []
 
     def _started(self, a: _Attempt, starts: list[tuple[float, str, int | None]]) -> None:
         if a.seen == 0 and a.number == 1:
