@@ -13,10 +13,11 @@ from clirun import fleetmon
 from probetext import NONCE, probe_stdout
 
 from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.cli.clusterrun import _placement
 from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import parse_cluster
 from fleetmon.cluster.shards import make_shards
-from fleetmon.cluster.task import run_shard
+from fleetmon.cluster.task import ShardResult, run_shard
 from fleetmon.cluster.wire import ROW_FIELDS, WireError, unpack
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
 from fleetmon.collect.probe import ProbeOptions
@@ -284,3 +285,18 @@ def test_the_engine_on_an_in_process_cluster_returns_every_host_once() -> None:
         assert done[name] == want[name]
     assert done["pinned"].status is Status.SHARD_FAILED
     assert runner.notes[-1].startswith("shard site-nowhere/1of1: no worker offers the resource")
+
+
+def test_the_placement_note_counts_the_workers_whose_shards_failed_too() -> None:
+    """A shard that ran twice on a worker and failed both times was "on 0 worker(s)"."""
+    runner = ShardRunner(None)
+    runner.ran = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"}
+    runner.results = [ShardResult("any/2of2", "tcp://127.0.0.1:2", ((), (), ()), 1.0, 0.5)]
+    assert _placement("tcp://sched:8786", 2, runner) == [
+        "cluster tcp://sched:8786: 2 shard(s) on 2 worker(s)",
+        "worker tcp://127.0.0.1:2: shards any/2of2 (0.5 s CPU)",
+    ]
+    runner.ran, runner.results = {"tcp://127.0.0.1:1"}, []
+    assert _placement("tcp://sched:8786", 1, runner) == [
+        "cluster tcp://sched:8786: 1 shard(s) on 1 worker(s)"
+    ]

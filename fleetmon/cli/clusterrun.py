@@ -94,13 +94,15 @@ def collect_on_cluster(
 
 
 def _placement(cluster: str, count: int, runner: ShardRunner) -> list[str]:
-    """One note for the cluster, then one per worker: the shards it ran and its CPU time."""
+    """One note for the cluster (the workers that ran shards, those that failed too), then
+    one per worker that returned shards: which, and its CPU time."""
     by_worker: dict[str, list[str]] = defaultdict(list)
     cpu: dict[str, float] = defaultdict(float)
     for r in runner.results:
         by_worker[r.worker].append(r.key)
         cpu[r.worker] += r.cpu_s
-    notes = [f"cluster {cluster}: {count} shard(s) on {len(by_worker)} worker(s)"]
+    workers = len(runner.ran | by_worker.keys())
+    notes = [f"cluster {cluster}: {count} shard(s) on {workers} worker(s)"]
     for worker, keys in sorted(by_worker.items()):
         notes.append(f"worker {worker}: shards {', '.join(sorted(keys))} ({cpu[worker]:.1f} s CPU)")
     return notes

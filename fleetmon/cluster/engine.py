@@ -93,6 +93,8 @@ class ShardRunner:
         self.run_id = uuid.uuid4().hex[:12]
         self.notes: list[str] = []
         self.results: list[ShardResult] = []
+        #: The workers that started a shard of this run (whether it came back or not).
+        self.ran: set[str] = set()
         #: The start events of this run's tasks, by Dask key.
         self._starts: dict[str, list[tuple[float, str, int | None]]] = {}
         self._workers: dict[str, Any] = {}
@@ -296,6 +298,7 @@ class ShardRunner:
                 a.reasons = (*a.reasons, f"attempt {a.number}: {why}")
                 a.number = min(a.number + 1, ATTEMPTS)
             a.started, a.worker, a.forks = at, worker, forks
+            self.ran.add(worker)
         a.seen = len(starts)
 
     def _unpin(self, a: _Attempt) -> list[_Attempt]:
