@@ -4,6 +4,7 @@ scheduler` and `dask worker` processes on loopback, the simulator as the fleet).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,13 +14,15 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import yaml
 from clirun import fleetmon
 from daskcli import (
+    Cluster,
+    Sim,
     loopback_base,
     require_dask,
     running_on,
@@ -89,32 +92,58 @@ def _popen_run(*args: object) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _finish(proc: subprocess.Popen[str], timeout_s: float = 150) -> tuple[str, str]:
+    """The run's output once it ends; past `timeout_s`, killed (and the test fails)."""
+    try:
+        return proc.communicate(timeout=timeout_s)
+    finally:
+        _kill(proc)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@contextlib.contextmanager
+def _fleet(
+    tmp_path: Path,
+    workers: dict[str, Sequence[str]],
+    sim_args: Sequence[str],
+    nofile: dict[str, int] | None = None,
+) -> Iterator[tuple[Cluster, Sim]]:
+    """A cluster and a simulator (`fleetmon simulate SIM_ARGS`), both stopped after."""
+    require_dask()
+    c = start_cluster(tmp_path, workers, nofile=nofile)
+    try:
+        s = start_sim(tmp_path, [*sim_args, "--base-address", loopback_base()])
+        try:
+            yield c, s
+        finally:
+            stop_sim(s)
+    finally:
+        c.close()
+
+
 def test_a_scheduler_that_stops_answering_mid_run_fails_the_hosts_still_out(
     tmp_path: Path,
 ) -> None:
     """A scheduler stopped (SIGSTOP; a hung host, a partition) keeps its TCP connection up:
     the client's questions to it (which workers are alive) waited for ever, and so did the
     run, with no report written."""
-    require_dask()
-    c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "8", "--base-address", loopback_base()])
     html = tmp_path / "fleet.html"
-    try:
+    with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "8"]) as (c, s):
         # Four shards of 2 hosts, each 8 s at least: two wait behind the two first.
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "2", "-i", "8",
                           "--connect-timeout", "2", "--html", html)  # fmt: skip
-        running_on(c.address, c.worker_address("x"))
-        os.kill(c.scheduler.pid, signal.SIGSTOP)
         try:
-            out, err = proc.communicate(timeout=150)
+            running_on(c.address, c.worker_address("x"))
+            os.kill(c.scheduler.pid, signal.SIGSTOP)
+            out, err = _finish(proc)
         finally:
             os.kill(c.scheduler.pid, signal.SIGCONT)
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    finally:
-        stop_sim(s)
-        c.close()
+            _kill(proc)
     assert proc.returncode == 3, err
     assert err == ""
     report = json.loads(out)
@@ -152,28 +181,19 @@ def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
 ) -> None:
     """A retry goes to the workers other than the one its shard failed on; when they all
     left before starting it, it waited for them for ever (Dask's `no-worker` state)."""
-    require_dask()
-    c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "2", "--base-address", loopback_base()])
-    try:
+    with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "2"]) as (c, s):
         # Two shards of one host, each 12 s on its worker and late at 3 s: each retried on
         # the other worker, where it waits behind the late one (a task cancelled by the
         # client runs to its end: Dask cannot stop a thread).
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
                           "-i", "12", "--shard-timeout", "3")  # fmt: skip
-        queued = _retries_queued(c.address, 2)
-        gone = sorted(queued.values())[0]
-        (name,) = [n for n in c.workers if c.worker_address(n) == gone]
-        stop(c.workers[name], signal.SIGKILL)
         try:
-            out, err = proc.communicate(timeout=150)
+            queued = _retries_queued(c.address, 2)
+            gone = sorted(queued.values())[0]
+            (name,) = [n for n in c.workers if c.worker_address(n) == gone]
+            stop(c.workers[name], signal.SIGKILL)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    finally:
-        stop_sim(s)
-        c.close()
+            out, err = _finish(proc)
     assert proc.returncode == 3, err
     assert err == ""
     report = json.loads(out)
@@ -208,19 +228,15 @@ def test_two_runs_on_one_scheduler_read_only_their_own_shards_starts(tmp_path: P
     """Every run hears every shard start on the scheduler, and shard keys (any/1of1) are
     the same in every run: a run took another's start for its own shard rerun elsewhere
     (a false "retried" note, its retry spent, its deadline moved)."""
-    require_dask()
-    c = start_cluster(tmp_path, {"x": [], "y": []})
-    s = start_sim(tmp_path, ["--hosts", "2", "--base-address", loopback_base()])
-    first, second = _host_names(s.inventory)
-    try:
+    with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "2"]) as (c, s):
+        first, second = _host_names(s.inventory)
         long = _popen_run(s.inventory, "-l", first, "--cluster", c.address, "-i", "15")
-        events = _starts(c.address, 1)
-        short = _popen_run(s.inventory, "-l", second, "--cluster", c.address, "-i", "2")
-        short_out, short_err = short.communicate(timeout=150)
-        long_out, long_err = long.communicate(timeout=150)
-    finally:
-        stop_sim(s)
-        c.close()
+        try:
+            events = _starts(c.address, 1)
+            short = _popen_run(s.inventory, "-l", second, "--cluster", c.address, "-i", "2")
+            short_out, short_err = _finish(short)
+        finally:
+            long_out, long_err = _finish(long)
     assert (long.returncode, short.returncode) == (0, 0), (long_err, short_err)
     a, b = json.loads(long_out), json.loads(short_out)
     # The second ran while the first held its worker, so on the other one.
@@ -249,18 +265,12 @@ def test_a_worker_with_fewer_open_files_gets_the_time_its_waves_take(tmp_path: P
     """A worker lowers --forks to what its open-file limit allows (here 2 of the client's
     200), and so needs more waves; the deadline counted the client's forks, and every host
     of the shard was shard_timeout where a local run with that limit collects them all."""
-    require_dask()
     # 64 descriptors kept for the worker itself, one per SSH host (no agent): 2 at once.
-    c = start_cluster(tmp_path, {"low": []}, nofile={"low": 66})
-    s = start_sim(tmp_path, ["--hosts", "40", "--base-address", loopback_base()])
-    try:
+    with _fleet(tmp_path, {"low": []}, ["--hosts", "40"], nofile={"low": 66}) as (c, s):
         # 20 waves of at least the 2 s interval: 40 s at least, past the 6 + 30 s that one
         # wave of 200 would be given, well within the 20 x 6 + 30 s of 20 waves.
         proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "2", "--timeout", "6")
-        out, err = proc.communicate(timeout=400)
-    finally:
-        stop_sim(s)
-        c.close()
+        out, err = _finish(proc, 400)
     report = json.loads(out)
     assert len(report["hosts"]) == 40, err
     assert [h["error"] for h in report["hosts"] if h["status"].startswith("shard_")] == []
@@ -273,21 +283,18 @@ def test_a_site_s_only_worker_restarted_by_its_nanny_gets_the_retry(
     """A worker process killed (OOM, kill -9) is restarted by its nanny within seconds; the
     retry of its site's shard found no worker of the site at that instant and the site's
     hosts were shard_failed at once."""
-    require_dask()
     # The scheduler fails a task whose worker died at once (KilledWorker), as local:N's
     # does, rather than rerunning it itself: the client's retry is what is tested.
     monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
-    c = start_cluster(tmp_path, {"a": ["--resources", "site-a=1"]})
-    s = start_sim(tmp_path, ["--hosts", "4", "--sites", "a", "--base-address", loopback_base()])
-    before = c.worker_address("a")
-    try:
+    workers = {"a": ["--resources", "site-a=1"]}
+    with _fleet(tmp_path, workers, ["--hosts", "4", "--sites", "a"]) as (c, s):
+        before = c.worker_address("a")
         proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "6")
-        running_on(c.address, before)
-        os.kill(worker_process(c.workers["a"]), signal.SIGKILL)
-        out, err = proc.communicate(timeout=150)
-    finally:
-        stop_sim(s)
-        c.close()
+        try:
+            running_on(c.address, before)
+            os.kill(worker_process(c.workers["a"]), signal.SIGKILL)
+        finally:
+            out, err = _finish(proc)
     report = json.loads(out)
     assert Counter(h["status"] for h in report["hosts"]) == {"ok": 4}, (err, report["notes"])
     assert f"shard site-a/1of1: retried (its worker {before} died)" in report["notes"]
