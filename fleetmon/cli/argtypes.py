@@ -36,8 +36,8 @@ def positive(
     return parse
 
 
-def at_least(name: str, least: int) -> Callable[[str], int]:
-    """An option's type: a whole number, `least` or more."""
+def at_least(name: str, least: int, most: int | None = None) -> Callable[[str], int]:
+    """An option's type: a whole number, `least` or more (and `most` at most)."""
 
     def parse(text: str) -> int:
         try:
@@ -48,6 +48,8 @@ def at_least(name: str, least: int) -> Callable[[str], int]:
             ) from None
         if value < least:
             raise argparse.ArgumentTypeError(f"{name} must be {least} or more, got {text!r}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"{name} must be {most} or less, got {text!r}")
         return value
 
     return parse
@@ -67,21 +69,7 @@ def non_negative(name: str) -> Callable[[str], float]:
 
 def non_negative_int(name: str, most: int | None = None) -> Callable[[str], int]:
     """An option's type: a whole number, 0 or more (and `most` at most)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be a whole number, got {text!r}"
-            ) from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text!r}")
-        if most is not None and value > most:
-            raise argparse.ArgumentTypeError(f"{name} must be {most} or less, got {text!r}")
-        return value
-
-    return parse
+    return at_least(name, 0, most)
 
 
 def path_text(name: str) -> Callable[[str], str]:
