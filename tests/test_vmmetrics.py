@@ -558,3 +558,18 @@ def test_guest_cpu_past_the_machine_is_null_with_a_note_and_rounding_is_capped()
     near, notes = hv_metrics([vm("a", 70.0), vm("b", 30.4)], 16, 64 * MIB, "-")
     assert (near["hv.vm_cpu_pct"], notes) == (100.0, [])
     assert near["hv.mem_overcommit_ratio"] == 8 / 64
+
+
+def test_kvm_guest_cpu_of_some_running_vms_says_so() -> None:
+    """A VM started between the samples has no CPU rate: hv.vm_cpu_pct sums the other
+    one, and a note says it is a part, as on Xen."""
+    s1, s2 = ((LAB / s / "domstats--raw.txt").read_text() for s in ("sample1", "sample2"))
+    only_vm2 = "Domain: 'vm2'" + s1.split("Domain: 'vm2'", 1)[1].split("Domain: 'vm1'")[0]
+    res = compute_vms(kvm(only_vm2, s2), host_cpus=2, host_mem_bytes=None, interval_s=DT)
+    assert res.hv_metrics["hv.vm_cpu_pct"] == pytest.approx(
+        res.vms[0].metrics["vm.cpu_host_pct"], rel=1e-12
+    )
+    assert res.notes == (
+        "VM vm1 started between the samples: no rates for it",
+        "guest CPU counts 1 of 2 running VMs: no CPU figure for vm1",
+    )

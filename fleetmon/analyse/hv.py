@@ -65,4 +65,17 @@ def hv_metrics(
         )
         guest = None
     out["hv.vm_cpu_pct"] = share(guest)
+    no_cpu = [r.name for r in running if _number(r.metrics.get("vm.cpu_host_pct")) is None]
+    if no_cpu and guest is not None:
+        # A part is not passed off as the whole.
+        notes.append(
+            f"guest CPU counts {len(running) - len(no_cpu)} of {len(running)} running VMs:"
+            f" no CPU figure for {few(no_cpu)}"
+        )
     return out, notes
+
+
+def few(names: Sequence[str]) -> str:
+    """Up to three names, and how many more."""
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more

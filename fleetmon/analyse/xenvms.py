@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from fleetmon.analyse.hv import RUNNING, hv_metrics, share
+from fleetmon.analyse.hv import RUNNING, few, hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
     XEN_VM_METRICS,
@@ -50,17 +50,11 @@ def compute_xen(
         vms=tuple(rows),
         hv_metrics=hv,
         nic_vm=nic_vm,
-        notes=(note, *top_notes, *notes, *hv_notes, *_partial_cpu(rows, hv)),
+        notes=(note, *top_notes, *notes, *hv_notes),
         hypervisor="xen",
         host_cpus=info.nr_cpus,
         host_mem_bytes=info.total_memory_bytes,
     )
-
-
-def _few(names: Sequence[str]) -> str:
-    """Up to three names, and how many more."""
-    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-    return ", ".join(names[:3]) + more
 
 
 def _max_from(rows: list[Row], untopped: set[str]) -> str:
@@ -74,21 +68,8 @@ def _max_from(rows: list[Row], untopped: set[str]) -> str:
     missing = [n for n in unknown if n in untopped]
     causes = ["xentop's MAXMEM says no limit"] if len(missing) < len(unknown) else []
     if missing:
-        causes.append(f"no line for {_few(missing)} in xentop's last iteration")
+        causes.append(f"no line for {few(missing)} in xentop's last iteration")
     return "; ".join(causes)
-
-
-def _partial_cpu(rows: list[Row], hv: dict[str, MetricValue]) -> list[str]:
-    """A note when hv.vm_cpu_pct sums some of the running guests only (the others have
-    no CPU figure, each noted): a part is not passed off as the whole."""
-    running = [r for r in rows if r.metrics.get("vm.state") in RUNNING]
-    no_cpu = [r.name for r in running if r.metrics.get("vm.cpu_host_pct") is None]
-    if not no_cpu or hv.get("hv.vm_cpu_pct") is None:
-        return []
-    return [
-        f"guest CPU counts {len(running) - len(no_cpu)} of {len(running)} running VMs:"
-        f" no CPU figure for {_few(no_cpu)}"
-    ]
 
 
 def _xl_info(out: ProbeOutput) -> tuple[xen.XlInfo, str]:
