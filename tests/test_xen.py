@@ -71,6 +71,20 @@ def test_xl_claims_extra_column_is_ignored() -> None:
     ]
 
 
+def test_xl_list_passes_over_a_toolstack_message_among_the_domains() -> None:
+    """libxl reports a domain that went away while xl listed it on stderr, which the probe
+    merges: the other domains stay, and a domain named like a message is still one."""
+    text = (DATA / "xen-docs" / "xl-list-example.txt").read_text().splitlines()
+    text[2:2] = [
+        "libxl: error: libxl_utils.c:821:libxl_cpu_bitmap_alloc: failed to retrieve the"
+        " maximum number of cpus",
+        "xc: error: Could not get domain info (3 = No such process): Internal error",
+    ]
+    text.append("libxl: 7  512  1  -b----  2.0")
+    doms = parse_xl_list("\n".join(text) + "\n")
+    assert [d.name for d in doms] == ["Domain-0", "win", "linux", "libxl:"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -79,6 +93,10 @@ def test_xl_claims_extra_column_is_ignored() -> None:
         (
             "Name ID Mem VCPUs State Time(s)\nvm1 x 1 1 r----- 1.0\n",
             "section xl_list: malformed line 'vm1 x 1 1 r----- 1.0'",
+        ),
+        (
+            "Name ID Mem VCPUs State Time(s)\nWarning: something else\n",
+            "section xl_list: malformed line 'Warning: something else'",
         ),
     ],
 )

@@ -44,13 +44,18 @@ def xen_state(flags: str) -> str:
 
 #: `xl list`'s first six headings (`xl claims` adds one).
 _XL_HEADER = ["Name", "ID", "Mem", "VCPUs", "State", "Time(s)"]
+#: A message of the toolstack's libraries (`libxl: error: libxl_utils.c:...: ...`,
+#: `xc: error: ...`, `xenstore: ...`, xl's own `xl: ...`).
+_MESSAGE_RE = re.compile(r"(libxl|libxc|xc|xl|xenstore|xencall|xenforeignmemory)\b[^:\s]*: ")
 
 
 def parse_xl_list(text: str) -> tuple[XlDomain, ...]:
     """Every domain of `xl list` (the extra columns of `xl claims` are ignored).
 
     The probe merges xl's stderr into the section: lines before the header (`libxl:
-    warning: ...`) are passed over.
+    warning: ...`), and a message of the toolstack's among the domains (a domain going
+    away while xl lists it), are passed over; any other line not shaped as a domain's is
+    an error.
     """
     lines = [ln for ln in text.splitlines() if ln.strip()]
     start = next((i for i, ln in enumerate(lines) if ln.split()[:6] == _XL_HEADER), None)
@@ -65,6 +70,8 @@ def parse_xl_list(text: str) -> tuple[XlDomain, ...]:
         # Names may hold spaces (a dying domain is "(null)"): split the numbers off the right.
         parts = line.rsplit(None, len(header) - 1)
         if len(parts) < 6 or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
+            if _MESSAGE_RE.match(line):
+                continue
             raise ProbeParseError("xl_list", f"malformed line {line[:80]!r}")
         name, domid, mem, vcpus, flags, cpu = parts[:6]
         what = f"{name.strip()[:40]} "
