@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import resource
@@ -308,6 +309,34 @@ def test_ssh_config_s_port_decides_when_the_inventory_gives_none(
     _assert_real_probe(results[0])
     assert results[1].status is not Status.OK  # port 22: no sshd of ours there
     assert ":22" in (results[1].reason or "")
+
+
+@pytest.mark.sshd
+def test_a_host_s_own_ssh_config_file_is_read_instead_of_the_default(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    """`-F FILE` in ansible_ssh_common_args (common with bastions) was ignored: the host
+    was looked up in ~/.ssh/config. As ssh: that file alone gives its HostName, Port,
+    User and IdentityFile; a missing or malformed one fails the host, saying so."""
+    config = tmp_path / "fleet.cfg"
+    config.write_text(
+        f"Host alias\n  HostName {sshd.host}\n  Port {sshd.port}\n  User {sshd.user}\n"
+        f"  IdentityFile {sshd.client_key}\n"
+    )
+    own = HostSpec("own", "alias", port=22, port_given=False, ssh_config=str(config))
+    missing = dataclasses.replace(own, name="missing", ssh_config=str(tmp_path / "nope"))
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("Host alias\n  Port many\n")
+    broken = dataclasses.replace(own, name="broken", ssh_config=str(bad))
+    results = _run([own, missing, broken], known_hosts=str(sshd.known_hosts))
+    _assert_real_probe(results[0])
+    assert [(r.status, r.reason) for r in results[1:]] == [
+        (
+            Status.UNREACHABLE,
+            f"cannot read ssh config {tmp_path / 'nope'}: No such file or directory",
+        ),
+        (Status.UNREACHABLE, f"ssh config {bad} line 2: Invalid Port integer value: many"),
+    ]
 
 
 @pytest.mark.sshd

@@ -9,7 +9,7 @@ import pytest
 
 from fleetmon.inventory import FLEETMON_VARS, FleetmonVars, fleetmon_vars, load_inventory
 from fleetmon.inventory.connect import plan_hosts
-from fleetmon.inventory.sshargs import proxy_jump
+from fleetmon.inventory.sshargs import config_file, proxy_jump
 from fleetmon.inventory.vars import check_var, parse_bool, resolve_host
 from fleetmon.model import HostSpec
 
@@ -441,8 +441,31 @@ def test_known_hosts_file_expands_user() -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], None),
+        (["-F", "/etc/fleet/ssh_config"], "/etc/fleet/ssh_config"),
+        (["-F/etc/a", "-o", "X=1", "-F", "/etc/b"], "/etc/b"),  # ssh's getopt: the last
+        (["-F", "none"], "none"),
+        (["-F", "~/cfg"], str(Path.home() / "cfg")),
+        (["-o", "-F", "-i", "-F"], None),  # the values of -o and -i
+        (["-C", "-F"], ""),
+    ],
+)
+def test_ssh_config_file_of_ssh_args(args: list[str], expected: str | None) -> None:
+    assert config_file(args) == expected
+
+
+def test_ssh_config_file_of_a_host() -> None:
+    s = spec(ansible_ssh_common_args="-F ~/fleet.cfg -o UserKnownHostsFile=/k")
+    assert (s.ssh_config, s.known_hosts) == (str(Path.home() / "fleet.cfg"), "/k")
+    assert spec(ansible_ssh_common_args="-o UserKnownHostsFile=/k").ssh_config is None
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [
+        ("-C -F", "-F without a file name: '-C -F'"),
         (
             "-o StrictHostKeyChecking=maybe",
             "StrictHostKeyChecking=maybe: expected one of yes, no, ask, accept-new, off",

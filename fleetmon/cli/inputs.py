@@ -44,9 +44,9 @@ def inventory_reads(
 
 
 def host_reads(args: argparse.Namespace, hosts: Iterable[HostSpec]) -> list[str]:
-    """What connecting to `hosts` reads: their SSH key files and known_hosts files (the
-    inventory's, --known-hosts, else OpenSSH's defaults; with --accept-new-host-keys a
-    run writes to them too)."""
+    """What connecting to `hosts` reads: their SSH key files, ssh_config files (`-F` in
+    their ssh args) and known_hosts files (the inventory's, --known-hosts, else OpenSSH's
+    defaults; with --accept-new-host-keys a run writes to them too)."""
     from fleetmon.collect.hostkeys import known_hosts_files
 
     read: dict[str, None] = {}
@@ -55,6 +55,8 @@ def host_reads(args: argparse.Namespace, hosts: Iterable[HostSpec]) -> list[str]
             continue
         if h.key_file:
             read[os.path.expanduser(h.key_file)] = None
+        if h.ssh_config and h.ssh_config.lower() != "none":
+            read[h.ssh_config] = None
         files = known_hosts_files(None, getattr(args, "known_hosts", None), h.known_hosts)
         read.update(dict.fromkeys([*files.user, *files.system]))
     if getattr(args, "known_hosts", None):

@@ -77,7 +77,7 @@ async def _connect(
     """One SSH connection with the host-key policy; HostFailure when it cannot be made."""
     meta = ctx.meta(host)
     user = meta.user
-    port = (meta.port if ctx.any_config else host.port) or 22
+    port = (meta.port if ctx.has_config(host) else host.port) or 22
     if port != host.port:
         host = dataclasses.replace(host, port=port)
     target = f"{host.address}:{host.port}"
@@ -91,7 +91,7 @@ async def _connect(
             host.port,
             username=user,
             known_hosts=kh.hosts if kh is not None else None,
-            config=ctx.config,
+            config=ctx.config_for(host),
             connect_timeout=ctx.opts.connect_timeout_s,
             client_factory=lambda: client,
             request_pty=False,
@@ -158,7 +158,7 @@ async def _open_jumps(
         user, addr, port = _parse_hop(spec.strip())
         hop = HostSpec(
             name=spec, address=addr, port=port, user=user,
-            host_key_checking=host.host_key_checking,
+            host_key_checking=host.host_key_checking, ssh_config=host.ssh_config,
         )  # fmt: skip
         hop_progress = Progress(f"{addr}:{port}")
         try:
@@ -175,7 +175,7 @@ async def ssh_connection(ctx: SshContext, host: HostSpec, progress: Progress) ->
     """`async with ssh_connection(...) as conn:` one logged-in connection to `host` (through
     its ProxyJump hops) with the run's host-key policy; HostFailure when it cannot be made.
     The streaming collector keeps it open; run_ssh uses it for one probe."""
-    keys = ctx.client_keys(host.key_file or None)
+    keys = ctx.client_keys(host.key_file or None, ctx.has_config(host))
     jumps = await _open_jumps(ctx, host, progress, keys)
     try:
         conn = await _connect(ctx, host, progress, jumps[-1] if jumps else None, keys)

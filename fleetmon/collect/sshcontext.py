@@ -76,7 +76,7 @@ class SshContext:
         self._keys: dict[str, ClientKeys] = {}
         self._default_keys: ClientKeys | None = None
         self.known_hosts = KnownHostsCache()
-        self._meta: dict[tuple[str, int, bool, str | None, str | None], HostMeta] = {}
+        self._meta: dict[tuple[str, int, bool, str | None, str | None, str | None], HostMeta] = {}
         # asyncssh reads ~/.ssh/config when no config is given (as ssh does).
         default_config = Path("~/.ssh/config").expanduser()
         self.any_config = bool(self.config) or os.access(default_config, os.R_OK)
@@ -89,10 +89,29 @@ class SshContext:
         other.opts = opts
         return other
 
-    def client_keys(self, key_file: str | None) -> ClientKeys:
+    def config_for(self, host: HostSpec) -> list[str] | tuple[()]:
+        """asyncssh's `config` for a host: its own `-F` file (none for `-F none`), else the
+        run's (CollectOptions.ssh_config, else () for ~/.ssh/config)."""
+        if host.ssh_config is None:
+            return self.config
+        return [] if host.ssh_config.lower() == "none" else [host.ssh_config]
+
+    def has_config(self, host: HostSpec) -> bool:
+        """Whether an ssh_config file applies to the host."""
+        if host.ssh_config is None:
+            return self.any_config
+        return host.ssh_config.lower() != "none"
+
+    def client_keys(self, key_file: str | None, configured: bool | None = None) -> ClientKeys:
         """The keys for a host's key file (None: the defaults), loaded once per run;
-        HostFailure when the file is unusable."""
+        HostFailure when the file is unusable. `configured`: whether an ssh_config applies
+        to the host (default: the run's)."""
         if key_file is None:
+            if configured is None:
+                configured = self.any_config
+            if configured:
+                # ssh_config may name an IdentityFile per host: asyncssh reads it per connection.
+                return ClientKeys([], from_key_file=False)
             if self._default_keys is None:
                 self._default_keys = self._load_default_keys()
             return self._default_keys
@@ -100,13 +119,12 @@ class SshContext:
             self._keys[key_file] = self._load_key(key_file)
         return self._keys[key_file]
 
-    def _load_default_keys(self) -> ClientKeys:
-        if self.any_config:
-            # ssh_config may name an IdentityFile per host: asyncssh reads it per connection.
-            return ClientKeys([], from_key_file=False)
-        # Else asyncssh would read and parse every ~/.ssh/id_* file again for each host
-        # (milliseconds of CPU for an RSA key): the same keys, loaded once. Encrypted ones
-        # are skipped, as asyncssh's own default loading does; the agent still signs.
+    @staticmethod
+    def _load_default_keys() -> ClientKeys:
+        # Without an ssh_config asyncssh would read and parse every ~/.ssh/id_* file again
+        # for each host (milliseconds of CPU for an RSA key): the same keys, loaded once.
+        # Encrypted ones are skipped, as asyncssh's own default loading does; the agent
+        # still signs.
         return ClientKeys(list(load_default_keypairs()), False, from_key_file=False)
 
     @staticmethod
@@ -143,12 +161,13 @@ class SshContext:
         a user name SSH cannot carry (RFC 4013 SASLprep, as asyncssh applies it)."""
         # Without an ssh_config nothing here depends on the address: one lookup per user
         # instead of one per host (building asyncssh's options costs a getpwuid each).
-        address, port = (host.address, host.port) if self.any_config else ("", 0)
-        key = (address, port, host.port_given, host.user, host.known_hosts)
+        configured = self.has_config(host)
+        address, port = (host.address, host.port) if configured else ("", 0)
+        key = (address, port, host.port_given, host.user, host.known_hosts, host.ssh_config)
         if key not in self._meta:
             try:
                 o = asyncssh.SSHClientConnectionOptions(
-                    config=self.config,
+                    config=self.config_for(host),
                     host=host.address,
                     # None given (a hop's 0): ssh_config's Port for the host, else 22.
                     port=host.port if host.port and host.port_given else (),
@@ -160,17 +179,24 @@ class SshContext:
                 raise HostFailure(
                     Status.AUTH_FAILED, f"user name {host.user!r} cannot be used over SSH: {exc}"
                 ) from None
+            except OSError as exc:  # as ssh: "Can't open user config file"
+                why = exc.strerror or type(exc).__name__
+                raise HostFailure(
+                    Status.UNREACHABLE, f"cannot read ssh config {exc.filename}: {why}"
+                ) from None
+            except asyncssh.ConfigParseError as exc:  # its message names the file and line
+                raise HostFailure(Status.UNREACHABLE, f"ssh config {exc}") from None
             files = known_hosts_files(o.config, self.opts.known_hosts, host.known_hosts)
             # Options differing from asyncssh's defaults can only come from a Ciphers line.
             own_ciphers = list(o.encryption_algs) != get_default_encryption_algs()
-            jump = o.config.get("ProxyJump") if self.any_config else None
+            jump = o.config.get("ProxyJump") if configured else None
             self._meta[key] = HostMeta(
                 o.username,
                 files,
                 None if own_ciphers else _CIPHERS,
                 jump if isinstance(jump, str) and jump.lower() != "none" else None,
-                int(o.port) if self.any_config else 0,
-                (o.host_key_alias or o.host) if self.any_config else "",
+                int(o.port) if configured else 0,
+                (o.host_key_alias or o.host) if configured else "",
                 o.config.get("HostKeyAlgorithms") is not None,
             )
         return self._meta[key]

@@ -1,6 +1,6 @@
 """Inventory stage: what fleetmon reads of a host's ssh arguments (pure): ProxyJump (and the
 one ProxyCommand form it can replace), UserKnownHostsFile, any `-o Name=value`, as ssh
-takes them (the first value of an option wins).
+takes them (the first value of an option wins), and `-F FILE`, the ssh_config file.
 """
 
 from __future__ import annotations
@@ -116,3 +116,24 @@ def known_hosts_files(args: list[str]) -> str | None:
     if value is None or value.lower() == "none":
         return value
     return " ".join(os.path.expanduser(f) for f in value.split())
+
+
+#: ssh's options that take a value (its getopt string), which may follow as the next word.
+_WITH_VALUE = frozenset("bceilmopBDEFIJLOPQRSwW")
+
+
+def config_file(args: list[str]) -> str | None:
+    """The ssh_config file of ssh arguments, `-F FILE` or `-FFILE` (`~`-expanded; `none`
+    as it is: no file at all; "" for a `-F` without one); None when not given. As in
+    ssh's getopt loop, the last one wins."""
+    found: str | None = None
+    it = iter(args)
+    for arg in it:
+        if len(arg) < 2 or arg[0] != "-" or arg[1] not in _WITH_VALUE:
+            continue
+        value = arg[2:] if len(arg) > 2 else next(it, None)
+        if arg[1] == "F":
+            found = value or ""
+    if not found or found.lower() == "none":
+        return found
+    return os.path.expanduser(found)

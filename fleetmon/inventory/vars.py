@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fleetmon.errors import did_you_mean, suggest
-from fleetmon.inventory.sshargs import known_hosts_files, proxy_jump, ssh_option
+from fleetmon.inventory.sshargs import config_file, known_hosts_files, proxy_jump, ssh_option
 from fleetmon.model import HYPERVISOR_MODES, HostSpec
 
 _T = TypeVar("_T")
@@ -151,6 +151,8 @@ def _ssh_args(value: Any) -> str | None:
         )
     if ssh_option(args, "UserKnownHostsFile") == "":
         raise ValueError(f"UserKnownHostsFile without a file name: {value!r}")
+    if config_file(args) == "":
+        raise ValueError(f"-F without a file name: {value!r}")
     return proxy_jump(args)  # a ProxyCommand it cannot honour: ValueError (the host skipped)
 
 
@@ -285,6 +287,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         become_user=vars_.get("ansible_become_user"),
         host_key_checking=parse_bool(checking) if checking is not None else True,
         known_hosts=known_hosts_files(ssh_args) if ssh_args else None,
+        ssh_config=(config_file(ssh_args) or None) if ssh_args else None,
         groups=groups,
         vars=vars_,
     )

@@ -103,6 +103,9 @@ class HostSpec:
     #: known_hosts file(s) for this host (whitespace-separated, or "none"), from
     #: `-o UserKnownHostsFile=` in its ssh args; None: the run-wide default.
     known_hosts: str | None = None
+    #: The ssh_config file of `-F FILE` in its ssh args (`none`: no file), read instead of
+    #: ~/.ssh/config, as ssh does; None: ~/.ssh/config.
+    ssh_config: str | None = None
     #: False when no ansible_port gave `port`: ssh_config's `Port` for the host then
     #: decides, as for ssh (Ansible passes a port only when one is set), else 22. How the
     #: port was had, not which: two specs of one port compare equal.
