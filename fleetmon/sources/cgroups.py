@@ -50,6 +50,12 @@ CONTAINER_GLOBS = (
     "machine.slice/machine-*.scope", "machine.slice/systemd-nspawn@*.service",
     "machine/*.libvirt-qemu", "machine/*.libvirt-lxc",
 )  # fmt: skip
+#: The files of those that cgroup v2 has (the others are v1's): a v2 host's awk tries
+#: these only, not an open that fails for each v1 name of each container.
+V2_FILES = frozenset({
+    "cpu.stat", "io.stat", "memory.current", "memory.max", "memory.stat", "pids.current",
+    "memory.events", "cpu.pressure", "memory.pressure", "io.pressure",
+})  # fmt: skip
 #: cgroup v1: the hierarchy (mount) each file lives in; `unified` is a hybrid host's cgroup2
 #: mount without controllers, which still has cpu.stat's usage and the PSI files (5.2+).
 V1_MOUNTS_OF = {
@@ -176,9 +182,11 @@ def find_command(files: tuple[str, ...]) -> str:
 
 
 def _lists(files: tuple[str, ...], v1: bool) -> str:
-    """The shell's `fl='...'` (AWK_READ's files; for v1, mount:file pairs) and, where
-    `files` has PSI files, `nopsi='...'`: the same without them, for a host whose PSI is
-    off."""
+    """The shell's `fl='...'` (AWK_READ's files: for v2 its own, for v1 mount:file pairs)
+    and, where `files` has PSI files, `nopsi='...'`: the same without them, for a host
+    whose PSI is off."""
+    if not v1:
+        files = tuple(f for f in files if f in V2_FILES)
 
     def fl(kept: list[str]) -> str:
         if not v1:
