@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 from probetext import PROC
+from test_rules_util import host as rows_host
+from test_rules_util import spec
 
+import fleetmon
 from fleetmon.analyse.host import HOST_METRICS, HostOptions, compute_host
 from fleetmon.collect.probe import REMOTE_COMMAND, ProbeOptions, build_script
 from fleetmon.errors import ProbeParseError
-from fleetmon.model import HostMetrics, MetricValue, Row
+from fleetmon.model import HostMetrics, MetricValue, Row, Severity
+from fleetmon.rules import default_rule_files, evaluate, load_rules
 from fleetmon.sources.df import is_pseudo, parse_df
 from fleetmon.sources.sections import ProbeOutput, Section, split_output
 from fleetmon.sources.stat import cpu_shares, parse_stat
@@ -378,3 +382,36 @@ def test_live_probe_on_this_machine() -> None:
     df_rows = parse_df(df_text) if df_text else ()
     root = [r for r in df_rows if r.mount == "/" and not is_pseudo(r)]
     assert any(r.name == "/" for r in hm.rows_of("fs")) == bool(root)
+
+
+def test_a_filesystem_without_an_inode_count_does_not_offer_inode_use() -> None:
+    """btrfs (df -i: 0 inodes, IUse% `-`) has no inodes to run out of: its row has no
+    fs.inodes_used_pct (the fs-inodes rule does not judge it, where a null made every
+    btrfs host UNKNOWN), and a note says why; ext4 beside it keeps its figure."""
+    btrfs = DATA / "btrfs-df"
+    out = ProbeOutput(
+        {
+            (0, name): Section(0, name, (btrfs / f"{rel}.txt").read_text(encoding="utf-8"), 0)
+            for name, rel in (("df_k", "df-P-k"), ("df_i", "df-P-i"))
+        }
+    )
+    host = compute_host(out, HostOptions(include_pseudo_fs=True))  # the loop device's row
+    root, btr = host.rows_of("fs")
+    assert (root.name, root.metrics["fs.inodes_used_pct"]) == ("/", 4.0)
+    assert btr.name == "/mnt/fmbtr"
+    assert "fs.inodes_used_pct" not in btr.metrics
+    assert btr.metrics["fs.used_pct"] == 5.0
+    assert (
+        "no fixed inode count on /mnt/fmbtr (df -i says 0, as btrfs does):"
+        " fs.inodes_used_pct not offered there"
+    ) in host.notes
+    [judged], _ = evaluate(
+        load_rules(default_rule_files(str(Path(fleetmon.__file__).parent / "playbooks"))),
+        [rows_host("h", metrics=host.metrics, fs=host.rows_of("fs"))],
+        {"h": spec("h")}, {},
+    )  # fmt: skip
+    inode = [f for f in judged.findings if f.rule == "fs-inodes"]
+    assert {(f.subject, f.severity, f.judged) for f in inode} == {
+        ("/", Severity.OK, True),
+        ("/mnt/fmbtr", Severity.OK, False),
+    }

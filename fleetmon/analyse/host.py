@@ -13,7 +13,7 @@ from typing import TypeVar
 from fleetmon.model import HostMetrics, MetricValue, Row
 from fleetmon.model.catalog import DISK, HOST
 from fleetmon.sources import rate
-from fleetmon.sources.df import DfRow, df_pct, is_pseudo, parse_df
+from fleetmon.sources.df import DfRow, filesystem_rows, parse_df
 from fleetmon.sources.diskstats import (
     DiskStats,
     disk_rates,
@@ -294,20 +294,14 @@ def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Ro
         why = out.timed_out(0, "df_i")
         notes.add(f"df -P -i failed: {why + ': ' if why else ''}fs.inodes_used_pct null")
     by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}
-    rows: list[Row] = []
-    # A mount point listed twice (BusyBox's df lists an over-mounted one again; GNU df
-    # shows the one on top): one row, the last listed, in the place of the first.
-    for fs in {fs.mount: fs for fs in blocks}.values():
-        if not opts.include_pseudo_fs and is_pseudo(fs):
-            continue
-        ino = by_mount.get(fs.mount)
-        metrics: dict[str, MetricValue] = {
-            "fs.used_pct": df_pct(fs.used, fs.available),
-            "fs.inodes_used_pct": None if ino is None else df_pct(ino.used, ino.available),
-            "fs.free_bytes": None if fs.available is None else fs.available * 1024,
-        }
-        rows.append(Row(fs.mount, metrics, {"source": fs.source}))
-    return tuple(rows)
+    rows, no_table = filesystem_rows(blocks, by_mount, opts.include_pseudo_fs)
+    if no_table:
+        more = f" and {len(no_table) - 3} more" if len(no_table) > 3 else ""
+        notes.add(
+            f"no fixed inode count on {', '.join(no_table[:3])}{more} (df -i says 0, as"
+            " btrfs does): fs.inodes_used_pct not offered there"
+        )
+    return rows
 
 
 def _load_and_memory(out: ProbeOutput, metrics: dict[str, MetricValue], notes: _Notes) -> None:

@@ -10,9 +10,11 @@ the share of what non-root users can use. Pseudo filesystems are told by their s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.model import MetricValue, Row
 from fleetmon.sources import MAX_DIGITS, lines_of, to_int
 
 _ROW_RE = re.compile(
@@ -109,3 +111,30 @@ def df_pct(used: int | None, available: int | None) -> float | None:
 def is_pseudo(row: DfRow) -> bool:
     """A filesystem without a backing disk of its own (or a read-only image on a loop)."""
     return row.source in PSEUDO_SOURCES or row.source.startswith("/dev/loop") or row.total == 0
+
+
+def filesystem_rows(
+    blocks: tuple[DfRow, ...], inodes: Mapping[str, DfRow], include_pseudo: bool
+) -> tuple[tuple[Row, ...], list[str]]:
+    """The `fs` rows of df -k's lines (`inodes`: df -i's by mount), and the mounts with no
+    fixed inode count. A mount point listed twice (BusyBox's df lists an over-mounted one
+    again; GNU df shows the one on top): one row, the last listed, in the place of the
+    first."""
+    rows: list[Row] = []
+    no_table: list[str] = []
+    for fs in {fs.mount: fs for fs in blocks}.values():
+        if not include_pseudo and is_pseudo(fs):
+            continue
+        ino = inodes.get(fs.mount)
+        metrics: dict[str, MetricValue] = {
+            "fs.used_pct": df_pct(fs.used, fs.available),
+            "fs.inodes_used_pct": None if ino is None else df_pct(ino.used, ino.available),
+            "fs.free_bytes": None if fs.available is None else fs.available * 1024,
+        }
+        if ino is not None and ino.total == 0:
+            # btrfs, NFS without the figure, vfat: no fixed inode count (df -i: 0 and `-`),
+            # so none to run out of: not offered (never judged), not null (unknown).
+            del metrics["fs.inodes_used_pct"]
+            no_table.append(fs.mount)
+        rows.append(Row(fs.mount, metrics, {"source": fs.source}))
+    return tuple(rows), no_table
