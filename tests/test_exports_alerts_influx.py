@@ -224,3 +224,29 @@ def test_influxdb_refusing_a_write_is_an_error(influxdb: ps.Server, tmp_path: Pa
     assert f"InfluxDB {influxdb.url}/write: HTTP 404: " in r.stderr
     assert "database not found" in r.stderr
     assert (tmp_path / "r.txt").exists()
+
+
+def test_influxdb_takes_an_integer_past_int64_and_keeps_a_large_one_exact(
+    influxdb: ps.Server,
+) -> None:
+    """A u64 reading past int64 (accepted by the probe's parser) was written as an integer
+    InfluxDB refuses: HTTP 400, the VM's line lost and the run failing every time; a large
+    integer lost its last digits through float."""
+    report = rf.sample_report()
+    kvm01 = report.hosts[0]
+    sizes = {"vm1": 10**20 - 1, "vm2": 2**53 + 1}
+    vms = tuple(
+        dataclasses.replace(v, metrics={**v.metrics, "vm.mem_current_bytes": sizes[v.name]})
+        if v.name in sizes
+        else v
+        for v in kvm01.rows_of("vm")
+    )
+    host = dataclasses.replace(kvm01, rows={**kvm01.rows, "vm": vms})
+    report = dataclasses.replace(report, hosts=(host,))
+    url = f"{influxdb.url}/write?db=fleetmon"
+    assert influx_write(url, influx_chunks(report), token=None, options=ps.FAST) == 1
+    q = "SELECT cpu_pct, mem_current_bytes FROM fleetmon_vm GROUP BY *"
+    rows = {r["vm"]: r for r in _rows(_influx_query(influxdb, q))}
+    assert rows["vm2"]["mem_current_bytes"] == 2**53 + 1
+    assert rows["vm1"]["mem_current_bytes"] is None  # left out, its line kept
+    assert rows["vm1"]["cpu_pct"] == 97.4

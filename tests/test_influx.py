@@ -55,6 +55,29 @@ def test_a_fields_type_comes_from_the_catalogue() -> None:
     assert field_value(True, "boolean") == "true"
 
 
+def test_an_integer_is_written_as_read_and_one_past_int64_left_out() -> None:
+    """Before, an integer went through float: 2**53 + 1 was written 2**53, and a u64 counter
+    past int64 (the probe takes 20 digits) as `99999999999859884032i`, which InfluxDB
+    refused with the row's whole line, every run. Left out, the field keeps its type."""
+    assert field_value(2**53 + 1, "integer") == "9007199254740993i"
+    assert field_value(2**63 - 1, "integer") == "9223372036854775807i"
+    assert field_value(-(2**63), "integer") == "-9223372036854775808i"
+    assert field_value(2**63, "integer") is None
+    assert field_value(10**20 - 1, "integer") is None
+    assert field_value(-(2**63) - 1, "integer") is None
+    assert field_value(1e30, "integer") is None
+    assert field_value(float("inf"), "integer") is None
+    assert field_value(2.5e3, "integer") == "2500i"
+    assert field_value(True, "integer") == "1i"
+    report = rf.sample_report()
+    kvm01 = report.hosts[0]
+    big = {**kvm01.metrics, "mem.total_bytes": 10**20 - 1}
+    host = dataclasses.replace(kvm01, metrics=big)
+    (line,) = _lines(dataclasses.replace(report, hosts=(host,)), "fleetmon_host")
+    assert "mem_total_bytes=" not in line
+    assert "mem_available_bytes=" in line  # the rest of the line is written
+
+
 def _lines(report: Report, measurement_: str) -> list[str]:
     text = render_influx(report)
     assert text.endswith("\n")

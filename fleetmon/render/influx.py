@@ -74,12 +74,34 @@ def field_value(v: MetricValue, kind: str) -> str | None:
         return "true" if v else "false"
     if isinstance(v, str):
         return None
+    if kind == "integer":
+        return integer_field(v)
     f = float(v)
     if not math.isfinite(f):
         return None  # InfluxDB has no NaN or infinity
-    if kind == "integer":
-        return f"{round(f)}i"
     return repr(f)
+
+
+#: InfluxDB's integer field: int64.
+INT64 = range(-(2**63), 2**63)
+
+
+def integer_field(v: int | float) -> str | None:
+    """An integer field's value (`123i`), or None (no field) for a value InfluxDB cannot
+    store as one: past int64, or not finite.
+
+    Not a float past int64: a field keeps one type (a shard refuses a float where it holds
+    integers, the whole line with it), so the type comes from the unit, never from the
+    value. Not every `B` and `count` field a float: that conflicts with the integers already
+    stored, and loses the figures' precision past 2**53. Not clamped: no byte count or count
+    comes near 2**63 (8 EiB); such a value is a corrupt reading (the probe takes u64
+    counters) and a clamped one a false figure, so it is left out, as NaN is. An int is
+    written as read, never through float (9007199254740993 stays so).
+    """
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    n = round(v) if isinstance(v, float) else int(v)
+    return f"{n}i" if n in INT64 else None
 
 
 def _fields(defs: Sequence[tuple[MetricDef, str, str]], metrics: Mapping[str, MetricValue]) -> str:
