@@ -10,6 +10,9 @@
 Both need root (they bind sshd and log in as root). Outside CI a non-root run skips them;
 in CI (CI=true) a missing sshd or missing root is a failure, never a silent skip.
 
+`capture`: an HTTP sink in this process, its URL and the requests it got
+(tests/capturehttp.py), for the exports.
+
 The history: every fleetmon the suite runs (in process or as a child, which inherits the
 environment) has FLEETMON_HISTORY=none, so none writes the real default history (root in
 CI: /var/lib/fleetmon); a test of the history passes `--history TMP_PATH`. XDG_STATE_HOME
@@ -23,6 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import capturehttp
 import pytest
 import sshd_util
 
@@ -81,3 +85,10 @@ def hist(tmp_path: Path) -> Iterator[History]:
     h = open_history(str(tmp_path / "history.sqlite"), writable=True)
     yield h
     h.close()
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple[str, capturehttp.Seen]]:
+    """An HTTP sink in this process (capturehttp): its URL and the requests it got."""
+    with capturehttp.capturing() as sink:
+        yield sink

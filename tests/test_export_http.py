@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from capturehttp import Seen
 
 from fleetmon.errors import ExportError, OptionError
-from fleetmon.export.http import HttpOptions, send, shown
+from fleetmon.export.http import HttpOptions, check_url, redacted, send, shown
 from fleetmon.export.sinks import (
     batches,
     check_alertmanager_url,
@@ -88,6 +89,122 @@ def test_a_timeout_says_so() -> None:
 
 def test_urls_are_shown_without_credentials() -> None:
     assert shown("https://user:pw@example.net:8443/a/b?token=t") == "https://example.net:8443/a/b"
+
+
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
+        ("http://admin:S3cret@db:8086/write", "http://admin:***@db:8086/write"),
+        (
+            "http://db:8086/write?db=fm&u=admin&p=S3cret&precision=s",
+            "http://db:8086/write?db=fm&u=admin&p=***&precision=s",
+        ),
+        (
+            "http://db/x?token=S3cret&S3cret&&bucket=b#S3cret",
+            "http://db/x?token=***&***&&bucket=b#...",
+        ),
+        ("htp://:S3cret@pg:9091", "htp://:***@pg:9091/"),
+        ("http://admin@pg/", "http://admin@pg/"),
+        ("pg:9091", "pg:9091"),
+        ("", ""),
+        ("http://admin:S3cret@[::1", ""),
+    ],
+)
+def test_an_option_error_quotes_the_url_without_password_or_token(url: str, want: str) -> None:
+    assert redacted(url) == want
+
+
+@pytest.mark.parametrize(
+    ("check", "url"),
+    [
+        (check_influx_url, "http://admin:S3cret@127.0.0.1:8086/write"),
+        (check_influx_url, "http://127.0.0.1:8086/write?db=fm&u=admin&p=S3cret&precision=s"),
+        (check_influx_url, "http://admin:S3cret@127.0.0.1:8086/query?db=fm"),
+        (check_influx_url, "https://admin:S3cret@127.0.0.1:8086/api/v2/write?bucket=b"),
+        (check_influx_url, "http://127.0.0.1:8086/write?db=x&token=S3cret#frag"),
+        (check_push_url, "htp://admin:S3cret@127.0.0.1:9091"),
+        (check_push_url, "http://admin:S3cret@pg:9091/?x"),
+        (check_alertmanager_url, "http://admin:S3cret@[::1"),
+        (check_alertmanager_url, "http://admin:S3cret#x@am:9093"),  # "#" not encoded
+        (check_alertmanager_url, "http://admin:S3cret@am:9093/api/v2/alerts"),
+    ],
+)
+def test_option_errors_never_show_a_password(check: Callable[[str], object], url: str) -> None:
+    """They quoted the URL as given: `http://user:pw@HOST:8086/...` is how the README says
+    to give InfluxDB 1.x's credentials, and the errors go to cron's mail and CI logs."""
+    with pytest.raises(OptionError) as exc:
+        check(url)
+    assert "S3cret" not in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_url_that_does_not_parse_is_not_quoted() -> None:
+    with pytest.raises(OptionError) as exc:
+        check_url("http://admin:S3cret@[::1", "--alertmanager")
+    assert str(exc.value) == "--alertmanager: not a URL (Invalid port)"
+
+
+def test_a_redirect_says_where_it_pointed() -> None:
+    """A 307 or 308 (not followed: the body and credentials go where the user said) was
+    `HTTP 307: ` with nothing after it."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(308, headers={"Location": "/v2/write?db=x&p=S3cret"})
+
+    opts, _ = _options(handler)
+    with pytest.raises(ExportError) as exc:
+        send("POST", "http://db:8086/write?db=x", b"", headers={}, what="InfluxDB", options=opts)
+    assert str(exc.value) == (
+        "InfluxDB http://db:8086/write: HTTP 308: redirected to "
+        "http://db:8086/v2/write?db=x&p=*** (fleetmon follows no redirect)"
+    )
+
+
+@pytest.mark.parametrize("token", ["tök€n", "S3cret\n", "S3cret\udcff"])
+def test_a_token_that_cannot_be_a_header_is_an_error_without_it(
+    token: str, capture: tuple[str, Seen]
+) -> None:
+    """A token that is not ASCII was an internal error (UnicodeEncodeError, the other sinks
+    never tried); one with a newline was quoted back in h11's words. (The CLI refuses such
+    a $INFLUX_TOKEN before the run; this is the sink's own guard.)"""
+    url, seen = capture
+    opts = HttpOptions(timeout_s=5, retries=2, sleep=lambda s: None)
+    with pytest.raises(ExportError) as exc:
+        influx_write(f"{url}/write?db=x", ["m v=1i 1\n"], token=token, options=opts)
+    assert str(exc.value) == (
+        f"InfluxDB {url}/write: cannot send the request: a header or the URL is not valid "
+        "HTTP (not printable ASCII)"
+    )
+    assert seen == []
+
+
+def test_a_bare_question_mark_or_hash_is_refused() -> None:
+    """`http://pg:9091/?` passed the checks (an empty query is no query), then the path was
+    added after the `?`: PUT / (the Pushgateway's 405, or a proxy's 2xx and the data lost);
+    `http://am:9093/#` was posted to `/`, not the API."""
+    with pytest.raises(OptionError, match=r"^--push: the Pushgateway's address only, no query"):
+        check_push_url("http://pg:9091/?")
+    with pytest.raises(OptionError, match=r"^--alertmanager: the Alertmanager's address only, no"):
+        check_alertmanager_url("http://am:9093?")
+    for check, url in ((check_push_url, "http://pg:9091#"),
+                       (check_alertmanager_url, "http://am:9093/#"),
+                       (check_influx_url, "http://db:8086/write?db=x#")):  # fmt: skip
+        with pytest.raises(OptionError, match=r"no #fragment in the URL"):
+            check(url)
+
+
+def test_the_request_goes_to_the_path_after_the_prefix(
+    capture: tuple[str, Seen],
+) -> None:
+    """The request's URL is built from the URL as parsed, not by appending to its text."""
+    url, seen = capture
+    opts = HttpOptions(timeout_s=5, retries=0)
+    push(f"{url}/pg%20x/?", ["a 1\n"], job="fleetmon", grouping={"inventory": "i"}, options=opts)
+    post_alerts(f"{url}/am/#", "[]", options=opts)
+    assert seen == [
+        ("PUT", "/pg%20x/metrics/job/fleetmon/inventory/i"),
+        ("POST", "/am/api/v2/alerts"),
+    ]
 
 
 def test_the_pushgateway_group_path() -> None:

@@ -1,14 +1,16 @@
 """One HTTP request with a timeout and retries (I/O edge), for every network sink.
 
 A connection that fails or times out, and an answer of 429 or 5xx, are tried again after
-a growing pause; any other answer outside 2xx is final. The error names the request by
-its URL without credentials (no user, password or query string), the attempts made and
-what the server said.
+a growing pause; any other answer outside 2xx is final (a redirect is not followed: the
+error says where it pointed). The error names the request by its URL without credentials
+(no user, password or query string), the attempts made and what the server said; no
+error quotes a request header (a token).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -52,17 +54,54 @@ def shown(url: str) -> str:
     return f"{u.scheme}://{u.host}{port}{u.path}"
 
 
+#: Query parameters an option's error shows with their values: the write endpoints'
+#: settings and InfluxDB 1.x's user. Any other's value (`p=`, `token=`...) is hidden.
+SHOWN_PARAMS = frozenset({"db", "rp", "precision", "consistency", "org", "orgID", "bucket", "u"})
+
+
+def redacted(url: str) -> str:
+    """A URL as an option's error quotes it, its structure kept: its user but `***` for its
+    password, `***` for the values of query parameters but SHOWN_PARAMS' (and for an item
+    that is no `name=value`), `#...` for its fragment. A text that is not a URL: `''`."""
+    try:
+        u = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    if not url:
+        return ""  # httpx reads it as `/`
+    out = f"{u.scheme}:" if u.scheme else ""
+    if u.host or u.userinfo:
+        user, colon, _ = u.userinfo.decode("ascii").partition(":")
+        info = f"{user}{':***' if colon else ''}@" if u.userinfo else ""
+        out += f"//{info}{u.netloc.decode('ascii')}"
+    path, question, query = u.raw_path.decode("ascii").partition("?")
+    out += path + question + "&".join(_param_shown(item) for item in query.split("&"))
+    return out + ("#..." if "#" in url else "")
+
+
+def _param_shown(item: str) -> str:
+    name, equals, _ = item.partition("=")
+    if not item or (equals and name in SHOWN_PARAMS):
+        return item
+    return f"{name}=***" if equals else "***"
+
+
 def check_url(url: str, option: str) -> httpx.URL:
-    """An http(s) URL with a host and no fragment, or an OptionError naming the option."""
+    """An http(s) URL with a host and no fragment, or an OptionError naming the option (and
+    quoting the URL redacted: never its password or token)."""
     try:
         u = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise OptionError(f"{option}: not a URL: {url!r} ({exc})") from None
+        # Neither the text nor what httpx's reason quotes of it ("Invalid port: '...'"): a
+        # password's `@`, `/` or `#` not percent-encoded puts part of it there.
+        reason = re.sub(r": '.*", "", str(exc))
+        raise OptionError(f"{option}: not a URL ({reason})") from None
     if u.scheme not in ("http", "https") or not u.host:
-        raise OptionError(f"{option}: expected an http:// or https:// URL, got {url!r}")
+        raise OptionError(f"{option}: expected an http:// or https:// URL, got {redacted(url)!r}")
     if u.port is not None and not 0 < u.port < 65536:
         raise OptionError(f"{option}: port {u.port} is not from 1 to 65535: {shown(url)}")
-    if u.fragment:  # never sent: a mistake (a '#' in a password not percent-encoded, ...)
+    # Never sent: a mistake (a '#' in a password not percent-encoded, ...); a bare '#' too.
+    if "#" in url:
         raise OptionError(f"{option}: no #fragment in the URL, got {shown(url)}#...")
     return u
 
@@ -127,6 +166,11 @@ class _Deadline:
                 self._sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Unsendable(Exception):
+    """A request that cannot be sent as it is (a header that is not ASCII...): no attempt
+    after it would fare better."""
+
+
 def send(
     method: str,
     url: str | httpx.URL,
@@ -146,7 +190,10 @@ def send(
     for attempt in range(attempts):
         if attempt:
             options.sleep(min(MAX_BACKOFF_S, options.backoff_s * 2 ** (attempt - 1)))
-        response, last = _attempt(method, url, body, headers, options)
+        try:
+            response, last = _attempt(method, url, body, headers, options)
+        except _Unsendable as exc:
+            raise ExportError(f"{what} {target}: {exc}") from None
         if response is not None and response.is_success:
             return response
         if response is not None and response.status_code not in RETRY_STATUS:
@@ -169,16 +216,20 @@ def _attempt(
         httpx.Client(timeout=options.timeout_s, transport=options.transport) as client,
         _Deadline(options.timeout_s) as deadline,
     ):
-        # Streamed: a success's body is never read, an error's only as far as _said
-        # quotes it.
-        request = client.build_request(method, url, content=content, headers=dict(headers))
-        request.extensions["trace"] = deadline.trace
         try:
+            request = client.build_request(method, url, content=content, headers=dict(headers))
+            request.extensions["trace"] = deadline.trace
+            # Streamed: a success's body is never read, an error's only as far as _said
+            # quotes it.
             response = client.send(request, stream=True)
             try:
-                said = "" if response.is_success else _said(response, options.timeout_s)
+                said = "" if response.is_success else _refusal(response, options.timeout_s)
             finally:
                 response.close()
+        except (UnicodeError, httpx.LocalProtocolError):
+            # httpx's (h11's) words quote the header's value: a token, never shown.
+            raise _Unsendable("cannot send the request: a header or the URL is not valid "
+                              "HTTP (not printable ASCII)") from None  # fmt: skip
         except httpx.TimeoutException:
             return None, f"no answer within {options.timeout_s:g} s"
         except httpx.TransportError as exc:
@@ -189,3 +240,17 @@ def _attempt(
         if response.is_success:
             return response, ""
         return response, f"HTTP {response.status_code}: {said}"
+
+
+def _refusal(response: httpx.Response, timeout_s: float) -> str:
+    """What an answer outside 2xx says: where a redirect points (not followed: a request's
+    body and credentials go to the address given, nowhere else), else its body quoted."""
+    if not response.has_redirect_location:
+        return _said(response, timeout_s)
+    try:
+        where = redacted(str(response.request.url.join(response.headers["location"])))
+    except (httpx.InvalidURL, UnicodeError):
+        where = ""
+    if not where:
+        return "redirected to a Location that is not a URL (not followed)"
+    return f"redirected to {where} (fleetmon follows no redirect)"

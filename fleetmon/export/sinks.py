@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import httpx
 
 from fleetmon.errors import OptionError
-from fleetmon.export.http import HttpOptions, check_url, send, shown
+from fleetmon.export.http import HttpOptions, check_url, redacted, send, shown
 
 #: Content-Type of the Prometheus text exposition format 0.0.4.
 PROM_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,9 +42,9 @@ def grouping_path(job: str, grouping: Mapping[str, str]) -> str:
 
 
 def _no_query(u: httpx.URL, url: str, option: str, server: str) -> None:
-    """Refuse a sink's base URL with a query (fleetmon appends its path to it), the URL
-    shown without its query or credentials."""
-    if u.query:
+    """Refuse a sink's base URL with a query (fleetmon appends its path to it), a bare `?`
+    too, the URL shown without its query or credentials."""
+    if u.query or "?" in url:
         raise OptionError(f"{option}: the {server}'s address only, no query: {shown(url)}?...")
 
 
@@ -60,6 +60,14 @@ def check_push_url(url: str) -> None:
         )
 
 
+def under(url: str, path: str) -> httpx.URL:
+    """A sink's request URL: `path` after the base URL's own path (its prefix), from the URL
+    as parsed (a bare `?` or `#` of the text is not kept before `path`)."""
+    u = httpx.URL(url)
+    prefix = u.raw_path.decode("ascii").partition("?")[0].rstrip("/")
+    return u.copy_with(path=prefix + path, query=None, fragment=None)
+
+
 def push(
     url: str,
     chunks: Sequence[str],
@@ -70,7 +78,7 @@ def push(
 ) -> None:
     """Replace the group's metrics on a Pushgateway (PUT: a VM gone since the last push
     goes with it)."""
-    target = url.rstrip("/") + grouping_path(job, grouping)
+    target = under(url, grouping_path(job, grouping))
     send("PUT", target, lambda: _encoded(chunks), headers={"Content-Type": PROM_TEXT},
          what="Pushgateway", options=options)  # fmt: skip
 
@@ -87,17 +95,21 @@ def check_influx_url(url: str) -> httpx.URL:
     params = u.params
     if u.path.endswith("/api/v2/write"):
         if "bucket" not in params or not ({"org", "orgID"} & set(params)):
-            raise OptionError(f"--influx-url: InfluxDB 2 writes need ?org=...&bucket=...: {url!r}")
+            raise OptionError(
+                f"--influx-url: InfluxDB 2 writes need ?org=...&bucket=...: {redacted(url)!r}"
+            )
     elif u.path.endswith("/write"):
         if "db" not in params:
-            raise OptionError(f"--influx-url: InfluxDB 1.x writes need ?db=NAME: {url!r}")
+            raise OptionError(f"--influx-url: InfluxDB 1.x writes need ?db=NAME: {redacted(url)!r}")
     else:
         raise OptionError(
             "--influx-url: expected the write endpoint, http://HOST:8086/write?db=NAME "
-            f"(1.x) or http://HOST:8086/api/v2/write?org=O&bucket=B (2.x), got {url!r}"
+            f"(1.x) or http://HOST:8086/api/v2/write?org=O&bucket=B (2.x), got {redacted(url)!r}"
         )
     if params.get("precision", "ns") not in ("ns", "n"):
-        raise OptionError(f"--influx-url: fleetmon writes nanoseconds; drop precision=: {url!r}")
+        raise OptionError(
+            f"--influx-url: fleetmon writes nanoseconds; drop precision=: {redacted(url)!r}"
+        )
     return u
 
 
@@ -148,6 +160,6 @@ def check_alertmanager_url(url: str) -> None:
 
 def post_alerts(url: str, body: str, *, options: HttpOptions) -> None:
     """POST the alerts to one Alertmanager's v2 API."""
-    target = url.rstrip("/") + "/api/v2/alerts"
+    target = under(url, "/api/v2/alerts")
     send("POST", target, body.encode("utf-8"), headers={"Content-Type": "application/json"},
          what="Alertmanager", options=options)  # fmt: skip
