@@ -3,11 +3,15 @@ formats on standard output, the textfile beside the other outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from clirun import ROOT, fleetmon
 from test_report_golden import RAW
+
+from fleetmon.cli.exports import push_grouping
+from fleetmon.model import RunInfo
 
 LOCAL = ROOT / "inventories" / "localhost.yaml"
 
@@ -45,6 +49,11 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
             ("--export-timeout", "0"),
             "fleetmon: error: argument --export-timeout: --export-timeout must be greater than 0",
         ),
+        # '' was taken for "not given" (`--push "$PUSHGATEWAY"`, the variable unset: no export).
+        (("--push", ""), "fleetmon: error: --push: expected an http:// or https:// URL, got ''"),
+        (("--influx-url", ""), "fleetmon: error: --influx-url: expected an http:// or https://"),
+        (("--push", "http://pg:9091/?"), "fleetmon: error: --push: the Pushgateway's address only"),
+        (("--alertmanager", "http://am:9093/#"), "fleetmon: error: --alertmanager: no #fragment"),
     ],
 )
 def test_bad_export_options_stop_the_run_before_it_starts(
@@ -55,6 +64,60 @@ def test_bad_export_options_stop_the_run_before_it_starts(
     assert r.returncode == 4
     assert r.stderr.startswith(message), r.stderr
     assert not raw.exists()  # nothing was collected
+
+
+@pytest.mark.parametrize("token", ["tök€n", "S3cretTOKEN\n", "S3cret\udcff"])
+def test_a_token_that_cannot_be_sent_stops_the_run(token: str, tmp_path: Path) -> None:
+    """A $INFLUX_TOKEN not ASCII was an internal error (exit 70) after the run, the sinks
+    after InfluxDB never tried; one with a newline was quoted back in the error."""
+    raw = tmp_path / "raw"
+    r = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw,
+                 "--influx-url", "http://127.0.0.1:9/api/v2/write?org=o&bucket=b",
+                 env={"INFLUX_TOKEN": token})  # fmt: skip
+    assert r.returncode == 4
+    assert r.stderr == (
+        "fleetmon: error: $INFLUX_TOKEN: a token is printable ASCII, this one is not "
+        "(a trailing newline? a character that is not ASCII?)\n"
+    )
+    assert not raw.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:S3cret@127.0.0.1:8086/write",
+        "http://127.0.0.1:8086/write?db=fm&u=admin&p=S3cret&precision=s",
+        "https://admin:S3cret@127.0.0.1:8086/api/v2/write?bucket=b",
+        "http://admin:S3cret@[::1",
+    ],
+)
+def test_an_export_option_error_shows_no_password(url: str) -> None:
+    r = fleetmon("report", RAW, "--history", "none", "-o", "/dev/null", "--influx-url", url)
+    assert r.returncode == 4
+    assert r.stderr.startswith("fleetmon: error: --influx-url: ")
+    assert r.stderr.count("\n") == 1
+    assert "S3cret" not in r.stderr
+
+
+def test_the_push_group_is_the_real_inventory_and_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group was the inventory's path as typed: `-l` runs of one inventory (a site's
+    each) replaced one another's series, and the same file by another path was another
+    group (every series twice)."""
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "hosts.yaml").write_text("all: {}\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "inv" / "hosts.yaml")
+    monkeypatch.chdir(tmp_path / "inv")
+    real = str((tmp_path / "inv" / "hosts.yaml").resolve())
+    for typed in ("hosts.yaml", "./hosts.yaml", real, "../link.yaml"):
+        run = RunInfo("0", "2026-01-01T00:00:00Z", 1.0, inventory=typed)
+        assert push_grouping(run) == {"inventory": real}
+        limited = dataclasses.replace(run, limit="site_paris")
+        assert push_grouping(limited) == {"inventory": real, "limit": "site_paris"}
+    # Several sources, a host list among them; what is not found here is kept as written.
+    run = RunInfo("0", "2026-01-01T00:00:00Z", 1.0, inventory="a,b,,hosts.yaml,gone.yaml")
+    assert push_grouping(run) == {"inventory": f"a,b,,{real},gone.yaml"}
 
 
 def test_a_textfile_in_a_missing_folder_stops_the_run(tmp_path: Path) -> None:

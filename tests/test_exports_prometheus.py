@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import json
+import os
 import re
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 import promservers as ps
 import pytest
 import reportfactory as rf
-from clirun import fleetmon
+from clirun import ROOT, fleetmon
 from livesim import FLEETMON, simulated_fleet
 from test_report_golden import RAW
 
@@ -131,6 +132,27 @@ def test_an_inventory_named_dot_or_dotdot_is_its_own_group(pushgateway: ps.Serve
     group = r'push_time_seconds\{instance="",(inventory="[^"]*"),job="fleetmon"\}'
     groups = set(re.findall(group, pushed))
     assert groups == {'inventory="."', 'inventory=".."'}
+
+
+def test_limited_runs_of_one_inventory_keep_their_own_groups(
+    tmp_path: Path, pushgateway: ps.Server
+) -> None:
+    """The group was the inventory's path as typed: each site's `run inv --limit SITE
+    --push` (the README's multi-site recipe) wiped the other sites' series, and the same
+    inventory by another path was another group, every series twice."""
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[site_a]\nh1\n[site_b]\nh2\nh3\n[all:vars]\nansible_connection=local\n")
+    relative = os.path.relpath(inv, ROOT)  # fleetmon runs in ROOT
+    for path, limit in ((inv, "site_a"), (inv, "site_b"), (relative, "site_b")):
+        r = fleetmon("run", path, "-l", limit, "-i", "0.1", "-q", "--history", "none",
+                     "-o", "/dev/null", "--push", pushgateway.url)  # fmt: skip
+        assert r.returncode in (0, 1, 2, 3), r.stderr
+    pushed = _pushed(pushgateway)
+    group = r'push_time_seconds\{instance="",inventory="([^"]*)",job="fleetmon",limit="(\w+)"\}'
+    assert sorted(re.findall(group, pushed)) == [(str(inv), "site_a"), (str(inv), "site_b")]
+    up = re.findall(r'^fleetmon_host_up\{host="(\w+)",.*limit="(\w+)",status="ok"\} 1$',
+                    pushed, re.M)  # fmt: skip
+    assert sorted(up) == [("h1", "site_a"), ("h2", "site_b"), ("h3", "site_b")]
 
 
 def test_prometheus_scrapes_the_push_and_promql_gives_the_json_figures(

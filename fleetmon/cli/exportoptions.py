@@ -20,8 +20,8 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--push",
         metavar="URL",
-        help="push to this Prometheus Pushgateway "
-        "(job fleetmon, grouped by inventory; replaces the last push)",
+        help="push to this Prometheus Pushgateway (job fleetmon, grouped by the "
+        "inventory's real path and --limit; replaces that group's last push)",
     )
     e.add_argument(
         "--influx-url",

@@ -9,14 +9,20 @@ import argparse
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from fleetmon.errors import ExportError, OptionError
-from fleetmon.model import Report
+from fleetmon.model import Report, RunInfo
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.rules import RuleSet
 
-#: The Pushgateway job; the group is the inventory (one fleet, one group of series).
+if TYPE_CHECKING:
+    from fleetmon.export.http import HttpOptions
+
+#: The Pushgateway job; the group is the inventory and the --limit (push_grouping).
 JOB = "fleetmon"
+#: Where InfluxDB 2's token is read.
+TOKEN_VAR = "INFLUX_TOKEN"
 
 
 def check_exports(args: argparse.Namespace) -> None:
@@ -30,13 +36,48 @@ def check_exports(args: argparse.Namespace) -> None:
             f"--prom-textfile: node_exporter's textfile collector reads *.prom files only, "
             f"got {path!r}"
         )
-    if args.push:
+    # '' too: `--push "$PUSHGATEWAY"` with the variable unset is refused, not ignored.
+    if args.push is not None:
         check_push_url(args.push)
-    if args.influx_url:
+    if args.influx_url is not None:
         check_influx_url(args.influx_url)
+        influx_token()
     for url in args.alertmanager:
         check_alertmanager_url(url)
     alert_ttl_s(args)
+
+
+def influx_token() -> str | None:
+    """$INFLUX_TOKEN (None: unset or empty); an OptionError, never quoting it, when it
+    cannot be an HTTP header's value (a newline from the file it was read from, a
+    character that is not ASCII)."""
+    token = os.environ.get(TOKEN_VAR) or None
+    if token is not None and not (token.isascii() and token.isprintable()):
+        raise OptionError(
+            f"${TOKEN_VAR}: a token is printable ASCII, this one is not "
+            "(a trailing newline? a character that is not ASCII?)"
+        )
+    return token
+
+
+def push_grouping(run: RunInfo) -> dict[str, str]:
+    """The Pushgateway group of a run, whose push replaces the group's last one: the
+    inventory by its real path (the same file named otherwise is the same group) and the
+    --limit when given (runs of one inventory's parts, a site's each, do not replace one
+    another)."""
+    grouping = {"inventory": real_sources(run.inventory)}
+    if run.limit:
+        grouping["limit"] = run.limit
+    return grouping
+
+
+def real_sources(inventory: str) -> str:
+    """An inventory's sources (joined by `,`) each by its real path when it names a file or
+    folder here; a host list (`a,b,`) and what is not found are kept as written."""
+    if os.path.exists(inventory):
+        return os.path.realpath(inventory)
+    parts = inventory.split(",")
+    return ",".join(os.path.realpath(p) if p and os.path.exists(p) else p for p in parts)
 
 
 def alert_ttl_s(args: argparse.Namespace) -> int:
@@ -75,38 +116,29 @@ def file_exports(
 def send_exports(args: argparse.Namespace, report: Report, rules: RuleSet | None) -> None:
     """Push, write and post to every sink asked for; one ExportError naming each failure
     after all were tried."""
-    if not (args.push or args.influx_url or args.alertmanager):
+    if args.push is None and args.influx_url is None and not args.alertmanager:
         return
     from fleetmon.export.http import HttpOptions
-    from fleetmon.export.sinks import influx_write, post_alerts, push
 
     options = HttpOptions(timeout_s=args.export_timeout, retries=args.export_retries)
-    groups = args.export_groups
     failed: list[str] = []
-    if args.push:
-        from fleetmon.render.prom import prometheus_chunks
-
-        chunks = list(prometheus_chunks(report, groups=groups))
-        try:
-            push(args.push, chunks, job=JOB, grouping={"inventory": report.run.inventory},
-                 options=options)  # fmt: skip
-        except ExportError as exc:
-            failed.append(str(exc))
-        del chunks
-    if args.influx_url:
+    if args.push is not None:
+        _push(args, report, options, failed)
+    if args.influx_url is not None:
+        from fleetmon.export.sinks import influx_write
         from fleetmon.render.influx import influx_chunks
 
-        token = os.environ.get("INFLUX_TOKEN") or None
+        chunks = influx_chunks(report, groups=args.export_groups)
         try:
-            influx_write(args.influx_url, influx_chunks(report, groups=groups), token=token,
-                         options=options)  # fmt: skip
+            influx_write(args.influx_url, chunks, token=influx_token(), options=options)
         except ExportError as exc:
             failed.append(str(exc))
     if args.alertmanager:
+        from fleetmon.export.sinks import post_alerts
         from fleetmon.render.alerts import render_alerts
 
         body = render_alerts(report, rules, now_s=time.time(), ttl_s=alert_ttl_s(args),
-                             groups=groups)  # fmt: skip
+                             groups=args.export_groups)  # fmt: skip
         for url in args.alertmanager:
             try:
                 post_alerts(url, body, options=options)
@@ -114,3 +146,16 @@ def send_exports(args: argparse.Namespace, report: Report, rules: RuleSet | None
                 failed.append(str(exc))
     if failed:
         raise ExportError("; ".join(failed))
+
+
+def _push(
+    args: argparse.Namespace, report: Report, options: HttpOptions, failed: list[str]
+) -> None:
+    from fleetmon.export.sinks import push
+    from fleetmon.render.prom import prometheus_chunks
+
+    chunks = list(prometheus_chunks(report, groups=args.export_groups))
+    try:
+        push(args.push, chunks, job=JOB, grouping=push_grouping(report.run), options=options)
+    except ExportError as exc:
+        failed.append(str(exc))
