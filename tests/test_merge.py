@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import statistics
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from capturehttp import Seen
 from clirun import fleetmon
 
 FLEET_RULE = """\
@@ -231,3 +234,55 @@ def test_an_output_over_a_report_read_is_refused(reports: tuple[Path, Path, Path
     res = fleetmon("merge", a, b, "-o", tmp / "merged.txt")  # another file: written
     assert res.returncode in (0, 1, 2, 3), res.stderr
     assert (tmp / "merged.txt").read_text().startswith("fleetmon ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--push", "ftp://pg"), "--push: expected an http:// or https:// URL, got 'ftp://pg/'"),
+        (("--influx-url", ""), "--influx-url: expected an http:// or https:// URL, got ''"),
+        (("--alertmanager", "am"), "--alertmanager: expected an http:// or https:// URL"),
+        (("--alert-ttl", "never"), "--alert-ttl: expected a duration such as"),
+        (("--prom-textfile", "merged.txt"), "--prom-textfile: node_exporter's textfile"),
+    ],
+)
+def test_bad_export_options_stop_a_merge_before_it_reads(
+    reports: tuple[Path, Path, Path], args: tuple[str, ...], message: str
+) -> None:
+    """merge took the export options and did nothing with them: not checked (exit 0, a
+    `merged.txt` textfile written), never sent."""
+    a, b, tmp = reports
+    out = tmp / "refused.txt"
+    res = fleetmon("merge", a, b, "-o", out, *args)
+    assert res.returncode == 4
+    assert res.stderr.startswith(f"fleetmon: error: {message}"), res.stderr
+    assert res.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_merge_sends_the_exports_as_run_does(
+    reports: tuple[Path, Path, Path], capture: tuple[str, Seen]
+) -> None:
+    """`merge --push/--influx-url/--alertmanager` sent nothing and said nothing (exit 0)."""
+    a, b, tmp = reports
+    url, seen = capture
+    prom = tmp / "merged.prom"
+    res = fleetmon("merge", a, b, "-o", tmp / "merged.txt", "--prom-textfile", prom,
+                   "--push", url, "--influx-url", f"{url}/write?db=x",
+                   "--alertmanager", f"{url}/am")  # fmt: skip
+    assert res.returncode in (0, 1, 2, 3), res.stderr
+    inventory = json.loads(a.read_text())["inventory"]
+    group = base64.urlsafe_b64encode(os.path.realpath(inventory).encode()).decode()
+    assert seen == [
+        ("PUT", f"/metrics/job/fleetmon/inventory@base64/{group}"),  # no limit: the whole
+        ("POST", "/write?db=x&precision=ns"),
+        ("POST", "/am/api/v2/alerts"),
+    ]
+    assert prom.read_text().startswith("# HELP ")
+    seen.clear()
+    dead = fleetmon("merge", a, b, "-o", tmp / "merged2.txt", "--export-retries", "0",
+                    "--push", "http://127.0.0.1:9", "--alertmanager", url)  # fmt: skip
+    assert dead.returncode == 4
+    assert dead.stderr.startswith("fleetmon: error: Pushgateway http://127.0.0.1:9/metrics/")
+    assert seen == [("POST", "/api/v2/alerts")]  # the other sink is still sent to
+    assert (tmp / "merged2.txt").exists()

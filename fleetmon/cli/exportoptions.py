@@ -1,5 +1,6 @@
-"""The export options of `run` and `report DIR` (edge): Prometheus textfile, Pushgateway,
-InfluxDB, Alertmanager. Standard library only, as options.py: `--help` stays fast."""
+"""The export options of `run`, `report DIR` and `merge` (edge): Prometheus textfile,
+Pushgateway, InfluxDB, Alertmanager. Standard library only, as options.py: `--help` stays
+fast."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The exports of `run` and `report DIR` (I/O edge): options checked before the run, the
-Prometheus textfile beside the other files, then the network sinks (Pushgateway, InfluxDB,
-Alertmanager), each failure reported without losing another output (exit 4).
+"""The exports of `run`, `report DIR` and `merge` (I/O edge): options checked before the
+run, the Prometheus textfile beside the other files, then the network sinks (Pushgateway,
+InfluxDB, Alertmanager), each failure reported without losing another output (exit 4).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from fleetmon.errors import ExportError, OptionError
+from fleetmon.errors import ExportError, OptionError, OutputError
 from fleetmon.model import Report, RunInfo
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.rules import RuleSet
@@ -159,3 +159,18 @@ def _push(
         push(args.push, chunks, job=JOB, grouping=push_grouping(report.run), options=options)
     except ExportError as exc:
         failed.append(str(exc))
+
+
+def export_after(
+    args: argparse.Namespace,
+    report: Report,
+    rules: RuleSet | None,
+    failure: OutputError | None = None,
+) -> OutputError | None:
+    """send_exports once the outputs are written (`failure`: what of them was not): the
+    error to raise for both, None when all went well."""
+    try:
+        send_exports(args, report, rules)
+    except ExportError as exc:
+        return exc if failure is None else OutputError(f"{failure}; {exc}")
+    return failure

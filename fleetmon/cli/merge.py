@@ -1,7 +1,7 @@
 """`fleetmon merge A.json B.json ...` (I/O edge): the JSON reports of several runs (one per
 site's bastion) made one report: hosts deduplicated (fleetmon.analyse.merge), each with the
 findings its own run gave it; the fleet statistics and the fleet-scope rules computed again
-over the merged fleet; every output written as `run` writes it."""
+over the merged fleet; every output written, and every export sent, as `run` does."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from fleetmon.cli.common import (
     rule_set,
     write_outputs,
 )
+from fleetmon.cli.exports import check_exports, export_after
 from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.runtime import utc_now
-from fleetmon.errors import InputError
+from fleetmon.errors import InputError, OutputError
 from fleetmon.io.files import TooLarge, read_regular, strict_json
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, RunInfo
 from fleetmon.rules import RuleSet, evaluate
@@ -105,6 +106,7 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
     check_outputs(args)
     check_outputs_spare(args, [*args.reports, *rule_reads(args, str(playbooks_dir()))])
+    check_exports(args)
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
     rules, rule_files = rule_set(args)
@@ -132,5 +134,13 @@ def command(args: argparse.Namespace) -> int:
         return exit_code(merged, fleet_findings, unreachable=args.unreachable, fail_on=args.fail_on)
 
     report = report_from_hosts(hosts, printable_run(run), evaluate=fleet_only, exit_code=code)
-    write_outputs(args, report)
+    failure: OutputError | None = None
+    try:
+        write_outputs(args, report)
+    except OutputError as exc:
+        failure = exc
+    # `rules`, not fleet_rules: an alert's reason and source are its rule's, a host's too.
+    failure = export_after(args, report, rules, failure)
+    if failure is not None:
+        raise failure
     return report.exit_code

@@ -21,9 +21,9 @@ from types import TracebackType
 
 from fleetmon.analyse.gap import since_last_run
 from fleetmon.cli.common import write_outputs
-from fleetmon.cli.exports import send_exports
+from fleetmon.cli.exports import export_after
 from fleetmon.cli.historyhtml import report_trends
-from fleetmon.errors import ExportError, HistoryError, OutputError, RuleError
+from fleetmon.errors import HistoryError, OutputError, RuleError
 from fleetmon.history import (
     History,
     Retention,
@@ -246,10 +246,7 @@ def finish(
         rec.record(report)
     except HistoryError as exc:
         history = exc
-    try:
-        send_exports(args, report, rules)
-    except ExportError as exc:
-        failure = exc if failure is None else OutputError(f"{failure}; {exc}")
+    failure = export_after(args, report, rules, failure)
     if history is not None:
         if failure is not None:
             raise OutputError(f"{failure}; {history}") from None
