@@ -230,8 +230,13 @@ def _attempt(
             # httpx's (h11's) words quote the header's value: a token, never shown.
             raise _Unsendable("cannot send the request: a header or the URL is not valid "
                               "HTTP (not printable ASCII)") from None  # fmt: skip
-        except httpx.TimeoutException:
-            return None, f"no answer within {options.timeout_s:g} s"
+        except httpx.TimeoutException as exc:
+            # Connected (a read's or write's timeout), the deadline's own words: which of
+            # the two fires first at the same limit is a race (a loaded machine's timer).
+            whole = deadline.expired or not isinstance(
+                exc, httpx.ConnectTimeout | httpx.PoolTimeout
+            )
+            return None, f"no {'complete ' if whole else ''}answer within {options.timeout_s:g} s"
         except httpx.TransportError as exc:
             if deadline.expired:
                 return None, f"no complete answer within {options.timeout_s:g} s"
