@@ -427,3 +427,37 @@ def test_a_play_when_on_host_names_is_tried_once_per_host_with_the_same_verdicts
         ("web-2", Severity.UNKNOWN),
     ]
     assert all(f.message.startswith("when: ") and "env" in f.message for f in unknown)
+
+
+def test_a_structural_null_says_why_not_see_notes(tmp_path: Path) -> None:
+    """No swap, no huge pages, no memory limit: null (METRICS.md), UNKNOWN with its reason;
+    a null whose source was not read keeps "not computable this run (see notes)"."""
+    rs = _rules(
+        tmp_path,
+        "    - name: swap\n      metric: mem.swap_used_pct\n      warning: '> 50'\n"
+        "    - name: huge\n      metric: mem.hugepages_free_pct\n      warning: '< 10'\n"
+        "    - name: limit\n      metric: ctr.mem_limit_pct\n      warning: '> 90'\n"
+        "    - name: guarded\n      metric: mem.swap_used_pct\n      warning: '> 50'\n"
+        "      when: 'mem.swap_used_pct is not none'\n",
+    )
+    mem = {"mem.total_bytes": 1 << 30, "mem.swap_used_pct": None, "mem.hugepages_free_pct": None}
+    ctrs = (
+        Row("free", {"ctr.mem_bytes": 5, "ctr.mem_limit_bytes": None, "ctr.mem_limit_pct": None}),
+        Row("gone", {"ctr.mem_bytes": None, "ctr.mem_limit_pct": None}),
+    )
+    unread = {"mem.swap_used_pct": None, "mem.hugepages_free_pct": None}
+    hosts, _ = run(rs, [host("h", (), mem, ctr=ctrs), host("u", (), unread)])
+    got = {(f.rule, f.subject): (f.severity, f.message) for f in hosts["h"].findings}
+    assert got[("swap", "h")] == (
+        Severity.UNKNOWN,
+        "mem.swap_used_pct is null for h: no swap configured",
+    )
+    assert got[("huge", "h")][1] == "mem.hugepages_free_pct is null for h: no huge pages configured"
+    assert got[("limit", "free")][1] == "ctr.mem_limit_pct is null for free: no memory limit"
+    assert got[("limit", "gone")][1] == (
+        "ctr.mem_limit_pct is null for gone: not computable this run (see notes)"
+    )
+    assert ("guarded", "h") not in got  # the documented idiom: no finding where there is none
+    assert one(hosts["u"], "swap").message == (
+        "mem.swap_used_pct is null for u: not computable this run (see notes)"
+    )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fleetmon.model import Finding, MetricValue, Row, Severity, catalog
+from fleetmon.model.nulls import null_reason
 from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
 from fleetmon.rules.ranges import OPS, Comparison, ValueKindError
@@ -191,7 +192,7 @@ class Judge:
                 out.append(found)
             return
         assert metric is not None
-        found = self._judge_metric(host, subject, offered, ctx, value)
+        found = self._judge_metric(host, subject, offered, ctx, value, (metrics, under))
         if found is None:
             out += (self, subject, ctx["value"])
         else:
@@ -204,8 +205,10 @@ class Judge:
         offered: bool,
         ctx: MutableMapping[str, Any],
         value: MetricValue,
+        sources: tuple[Mapping[str, MetricValue], Mapping[str, MetricValue] | None],
     ) -> Finding | None:
-        """A metric rule's finding; None for a plain pass (`ctx["value"]` holds the value)."""
+        """A metric rule's finding; None for a plain pass (`ctx["value"]` holds the value).
+        `sources`: the subject's metrics and its host's (a row's), for why a value is null."""
         r = self.rule
         metric = r.metric
         assert metric is not None
@@ -219,8 +222,9 @@ class Judge:
         elif not offered:
             return self.unknown(subject, None, f"{metric} not reported{self._for(subject)}")
         if value is None:
-            why = f"{metric} is null{self._for(subject)}: not computable this run (see notes)"
-            return self.unknown(subject, None, why)
+            reason = None if r.apply is not None else null_reason(metric, *sources)
+            why = reason or "not computable this run (see notes)"
+            return self.unknown(subject, None, f"{metric} is null{self._for(subject)}: {why}")
         try:
             for severity, th in self.levels:
                 if th.alerts(value):
