@@ -406,3 +406,13 @@ def test_a_rule_given_again_by_an_alias_is_a_duplicate_at_the_alias_line(
     with pytest.raises(RuleError) as exc:
         parse_rules(text, "r.yaml")
     assert str(exc.value) == message
+
+
+def test_a_bare_rule_list_says_to_put_it_under_a_play() -> None:
+    """A list of rules with no play (as the history example once was) names the fix."""
+    with pytest.raises(RuleError) as exc:
+        parse_rules("- name: full\n  metric: fs.used_pct\n  warning: '> 90'\n", "r.yaml")
+    assert str(exc.value) == (
+        "r.yaml:2: play 'full': unknown key 'metric'"
+        " (a rule's key: put rules under a play's `rules:`)"
+    )

@@ -102,6 +102,8 @@ class _Doc(YamlDoc):
             key = self._key_of(knode, what)
             if not isinstance(key, str) or key not in keys:
                 hint = did_you_mean(key, keys) if isinstance(key, str) else ""
+                if keys is PLAY_KEYS and key in RULE_KEYS and not hint:
+                    hint = " (a rule's key: put rules under a play's `rules:`)"
                 raise self.error(knode, f"{what}: unknown key '{key}'{hint}")
             out[key] = vnode
         return out
