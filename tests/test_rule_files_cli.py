@@ -102,3 +102,34 @@ def test_rules_lint_checks_a_file_on_top_of_the_shipped_playbooks(tmp_path: Path
     assert r.stdout.endswith(f" rules OK in {files} file(s)\n")
     r = fleetmon("rules", "lint", "--no-default-rules", site)
     assert r.returncode == 4
+
+
+def test_rules_list_lists_history_yaml_when_a_run_would_load_it(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n", encoding="utf-8")
+    history = [str(PLAYBOOKS / name) for name in HISTORY_FILES]
+    for option, files in ((["--history", "none"], SHIPPED), ([], [*SHIPPED, *history])):
+        env = {"FLEETMON_HISTORY": str(tmp_path / "h.sqlite")}
+        r = fleetmon("rules", "list", inv, *option, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0].endswith(f" rules from {', '.join(files)}")
+    assert not (tmp_path / "h.sqlite").exists()  # listing opens no history
+
+
+def test_rules_list_shows_per_host_overrides_as_a_run_applies_them(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    a:\n    b:\n      fleetmon_thresholds:\n"
+        "        host-steal: {warning: '> 15', critical: null}\n"
+        "        fs-full: {enabled: false}\n        no-such: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    r = fleetmon("rules", "list", inv, "--history", "none")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: " ".join(line.split()) for line in r.stdout.splitlines() if line}
+    assert rows["host-steal"].endswith("all: a, b; tuned on 1: b")
+    assert rows["fs-full"].endswith("all: a; disabled on 1: b")  # b's fs are not judged
+    assert rows["b:"] == (
+        "b: host-steal warning > 15, critical -; fs-full disabled;"
+        " fleetmon_thresholds: no rule named 'no-such' in the rule files"
+    )

@@ -272,6 +272,7 @@ def _add_rules_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     _add_inventory_args(lst, "-i")
     _add_rule_files(lst)
     lst.add_argument("-l", "--limit", metavar="PATTERN")
+    _add_history_option(lst)  # a run with a history loads history.yaml: list it then
     _add_vault_options(lst)
 
 

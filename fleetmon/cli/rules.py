@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fleetmon.cli.common import rule_files_of
+from fleetmon.cli.common import rule_set
 from fleetmon.cli.sources import open_inventory, warn
-from fleetmon.rules import load_rules, render_rule_list
+from fleetmon.rules import render_rule_list
 from fleetmon.rules.overrides import check_overrides
 
 
@@ -19,7 +19,8 @@ def command(args: argparse.Namespace) -> int:
         return lint.command(args)
     inventory = open_inventory(args).inventory
     hosts = inventory.select(args.limit, warn=warn)
-    rs = load_rules(rule_files_of(args))
+    rs, _ = rule_set(args)  # history.yaml too when a run would keep a history
+    assert rs is not None  # `rules list` has no --no-rules
     check_overrides(rs, hosts, inventory.origin)
     sys.stdout.write(
         render_rule_list(rs, hosts, lambda p: {h.name for h in inventory.select_quiet(p)})

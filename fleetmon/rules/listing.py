@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from tabulate import tabulate
 
 from fleetmon.inventory.patterns import Matcher, matcher
+from fleetmon.inventory.values import is_deferred
 from fleetmon.model import HostSpec
-from fleetmon.rules.overrides import VAR
+from fleetmon.rules.overrides import VAR, Tuner
 from fleetmon.rules.ruleset import Rule, RuleSet
 
 MAX_NAMES = 6
@@ -31,10 +33,56 @@ def _when(rule: Rule) -> str:
     return " and ".join(f"({p})" if len(parts) > 1 else p for p in parts)
 
 
+def _levels(rule: Rule) -> str:
+    """A tuned rule's effect on one host, for the overrides section."""
+    if not rule.enabled:
+        return f"{rule.name} disabled"
+    w = rule.warning.text if rule.warning else "-"
+    c = rule.critical.text if rule.critical else "-"
+    return f"{rule.name} warning {w}, critical {c}"
+
+
+class _Tuned:
+    """Each host's rules as its `fleetmon_thresholds` tunes them (as a run does): by rule
+    name, the hosts it is off on and those it is tuned on, and each host's effective rules."""
+
+    def __init__(self, rs: RuleSet, hosts: Sequence[HostSpec]) -> None:
+        tune = Tuner(rs.names())
+        rules = [r for r in rs.rules if r.scope != "fleet"]
+        self.off: dict[str, set[str]] = {}
+        self.tuned: dict[str, set[str]] = {}
+        self.lines: list[str] = []
+        for h in hosts:
+            raw: Any = h.vars.get(VAR)
+            if not raw:
+                continue
+            if is_deferred(raw):  # a template or vault value: shown as written
+                self.lines.append(f"  {h.name}: {raw} (rendered at run time)")
+                continue
+            mine, notes = tune(h.name, h.vars, rules)
+            changed = [t for r, t in zip(rules, mine, strict=True) if t is not r]
+            for t in changed:
+                (self.tuned if t.enabled else self.off).setdefault(t.name, set()).add(h.name)
+            effect = [_levels(t) for t in changed] + notes
+            self.lines.append(f"  {h.name}: {'; '.join(effect) or '(no change)'}")
+
+    def hosts(self, rule: Rule, names: Sequence[str]) -> str:
+        """The hosts the rule judges, then those an override turns it off or tunes it on."""
+        off = self.off.get(rule.name, set())
+        on = self.tuned.get(rule.name, set())
+        text = _names([n for n in names if n not in off])
+        for what, which in (("tuned", on), ("disabled", off)):
+            hit = [n for n in names if n in which]
+            if hit:
+                text += f"; {what} on {len(hit)}: {_names(hit)}"
+        return text
+
+
 def render_rule_list(
     rs: RuleSet, inventory_hosts: Sequence[HostSpec], match: Matcher | None = None
 ) -> str:
-    """A table of rules and the hosts their play selects, then per-host overrides.
+    """A table of rules and the hosts their play selects, then per-host overrides: each
+    host's effective thresholds (`fleetmon_thresholds`, applied as a run applies them).
 
     `when:` conditions depend on collected metrics, so they are shown, not resolved.
     """
@@ -45,12 +93,13 @@ def render_rule_list(
             for g in h.groups:
                 groups.setdefault(g, []).append(h.name)
         match = matcher(order, groups)
+    tuned = _Tuned(rs, inventory_hosts)
     rows = []
     for r in rs.rules:
         hosts = (
             "(fleet)"
             if r.scope == "fleet"
-            else _names([n for n in order if n in set(match(r.hosts))])
+            else tuned.hosts(r, [n for n in order if n in set(match(r.hosts))])
         )
         severity = r.severity.value if r.severity else ""
         rows.append(
@@ -67,8 +116,6 @@ def render_rule_list(
     headers = ("rule", "scope", "check", "warning", "critical", "when", "hosts")
     out = [f"{len(rs.rules)} rules from {', '.join(rs.files) or '(no files)'}", ""]
     out.append(tabulate(rows, headers=headers, tablefmt="simple") if rows else "(no rules)")
-    tuned = [(h.name, h.vars[VAR]) for h in inventory_hosts if h.vars.get(VAR)]
-    if tuned:
-        out += ["", f"Per-host overrides ({VAR}):"]
-        out += [f"  {name}: {value}" for name, value in tuned]
+    if tuned.lines:
+        out += ["", f"Per-host overrides ({VAR}), as a run applies them:", *tuned.lines]
     return "\n".join(out) + "\n"
