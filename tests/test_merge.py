@@ -286,3 +286,19 @@ def test_merge_sends_the_exports_as_run_does(
     assert dead.stderr.startswith("fleetmon: error: Pushgateway http://127.0.0.1:9/metrics/")
     assert seen == [("POST", "/api/v2/alerts")]  # the other sink is still sent to
     assert (tmp / "merged2.txt").exists()
+
+
+def test_the_merged_rule_files_are_the_inputs_too(reports: tuple[Path, Path, Path]) -> None:
+    """Each host keeps its run's findings, history.yaml's included: the header names the
+    files those runs loaded, not only the merge's own (which keeps no history)."""
+    a, b, tmp = reports
+    doc = json.loads(a.read_text())
+    history = doc["rule_files"][0].replace("linux-host.yaml", "history.yaml")
+    doc["rule_files"] = [*doc["rule_files"], history]
+    with_history = tmp / "with-history.json"
+    with_history.write_text(json.dumps(doc))
+    _, merged, err = _merge(with_history, b)
+    assert err == ""
+    assert merged["rule_files"] == doc["rule_files"]
+    _, merged, _ = _merge(with_history, b, "--no-rules")
+    assert merged["rule_files"] == []  # no finding kept, no file named

@@ -35,6 +35,8 @@ class ReadReport:
     inventory: str
     limit: str | None
     hosts: tuple[HostReport, ...]
+    #: The rule files its run loaded: its hosts keep their findings.
+    rule_files: tuple[str, ...] = ()
 
 
 def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -226,6 +228,7 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
         inventory=_need(doc, "inventory", str, ""),
         limit=_need(doc, "limit", (str, type(None)), ""),
         hosts=tuple(host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)),
+        rule_files=tuple(str(f) for f in doc.get("rule_files") or () if isinstance(f, str)),
     )
 
 

@@ -76,7 +76,10 @@ def _run_info(
         started_at=min(r.started_at for r in reports),
         interval_s=reports[0].interval_s,
         inventory=", ".join(dict.fromkeys(r.inventory for r in reports)),
-        rule_files=rule_files,
+        # its own (fleet rules) and, unless --no-rules, its inputs': hosts keep their findings
+        rule_files=tuple(dict.fromkeys([*rule_files, *(f for r in reports for f in r.rule_files)]))
+        if rule_files
+        else (),
         notes=(f"merged at {utc_now()} from {len(reports)} reports: {sources}", *notes),
     )
 
