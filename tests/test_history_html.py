@@ -168,3 +168,28 @@ def test_bucket_averages_by_key_lookups_equal_the_range_scan(base: object, tmp_p
             assert per[metrics[0]] == pytest.approx(every[eid][metrics[0]])
             assert max(per[metrics[0]].values()) > 0
     hist.close()
+
+
+def test_a_forecast_needs_the_fit_the_shipped_rule_needs() -> None:
+    """/ at 30 % after a day near 94 % fitted a line of R² 0.10 that said "full in 38.8 h":
+    a fit the shipped fs-full-in-3-days (min_r2 0.8, min_points 6) would not trust."""
+    from fleetmon.cli.historyhtml import forecast
+
+    now = MONDAY + 86_400
+    steady = [(float(now - 3600 * i), 90.0 - i) for i in range(12)]  # 1 % an hour
+    assert forecast("/var", steady, now) == (
+        "/var full in 10 h at the rate of the last 24 h (fit over 12 points, R² 1.00)"
+    )
+    jump = [(float(now - 300 * i), 94.0 - 0.02 * i) for i in range(1, 288)]  # 5.7 % a day
+    jump.append((float(now), 30.0))  # the live run does not continue the filled timeline
+    line = forecast("/", jump, now)
+    assert line is not None
+    assert line.startswith("/: no trend over the last 24 h (fit over 288 points, R² 0.10;")
+    assert line.endswith("; a forecast needs 6 points and R² ≥ 0.8)")
+    assert "full" not in line
+    few = steady[:3]
+    assert forecast("/var", few, now) == (
+        "/var: no trend over the last 24 h (fit over 3 points, R² 1.00;"
+        " a forecast needs 6 points and R² ≥ 0.8)"
+    )
+    assert forecast("/var", [(float(now - 3600), 50.0), (float(now), 50.0)], now) is None

@@ -30,6 +30,10 @@ TOP_VMS_HOSTS = 200
 #: Forecasts further out than this are not worth a line.
 HORIZON_S = 90 * 86_400
 FIT_WINDOW_S = 86_400
+#: A forecast needs a fit as good as the shipped `fs-full-in-3-days` rule asks for
+#: (history.yaml's min_points and min_r2): a worse one is "no trend", never a date.
+MIN_POINTS = 6
+MIN_R2 = 0.8
 
 
 def _num(row: Row, metric: str) -> float:
@@ -89,6 +93,24 @@ def _series(
     return out
 
 
+def forecast(mount: str, pts: Sequence[tuple[float, float]], now: int) -> str | None:
+    """A filesystem's forecast in words from its points of the last 24 h: when it is full,
+    if a fit good enough for the shipped rule says so; "no trend" when a worse fit would;
+    None when no line reaches 100 % within HORIZON_S."""
+    seconds = fits.time_to(pts, now, 100.0)
+    fit = fits.linear_fit(pts, now)
+    if seconds is None or fit is None or seconds > HORIZON_S:
+        return None
+    how = f"fit over {len(pts)} points, R² {fit.r2:.2f}"
+    if len(pts) < MIN_POINTS or not fit.r2 >= MIN_R2:
+        return (
+            f"{mount}: no trend over the last 24 h ({how}; a forecast needs"
+            f" {MIN_POINTS} points and R² ≥ {MIN_R2})"
+        )
+    when = "full now" if seconds == 0 else f"full in {format_duration(seconds)}"
+    return f"{mount} {when} at the rate of the last 24 h ({how})"
+
+
 def _forecasts(hist: History, hosts: Sequence[HostReport], now: int) -> dict[str, tuple[str, ...]]:
     ids = subjects_of(hist, hosts, "fs")
     current = {
@@ -105,15 +127,9 @@ def _forecasts(hist: History, hosts: Sequence[HostReport], now: int) -> dict[str
         if isinstance(now_v, int | float):
             pts.append((float(now), float(now_v)))
         pts = fits.window(pts, now, FIT_WINDOW_S)
-        seconds = fits.time_to(pts, now, 100.0)
-        fit = fits.linear_fit(pts, now)
-        if seconds is None or fit is None or seconds > HORIZON_S:
-            continue
-        when = "full now" if seconds == 0 else f"full in {format_duration(seconds)}"
-        out.setdefault(host, []).append(
-            f"{mount} {when} at the rate of the last 24 h (fit over {len(pts)} points, "
-            f"R² {fit.r2:.2f})"
-        )
+        line = forecast(mount, pts, now)
+        if line is not None:
+            out.setdefault(host, []).append(line)
     return {h: tuple(v) for h, v in out.items()}
 
 
