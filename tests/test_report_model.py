@@ -199,3 +199,20 @@ def test_the_pipelines_row_copy_is_dataclasses_replace() -> None:
     metrics, labels = {"vm.cpu_pct": 7.0}, {"vm": "web-1"}
     assert _row(row, metrics, labels) == dataclasses.replace(row, metrics=metrics, labels=labels)
     assert [f.name for f in dataclasses.fields(Row)] == ["name", "metrics", "labels"]
+
+
+def test_the_hypervisors_table_says_a_xen_host_cpu_is_dom0_s() -> None:
+    """Xen's dom0 sees its own vCPUs only: its CPU% beside the guests' share of the whole
+    machine read as the guests using 10x the host. Each column says what it measures."""
+    from fleetmon.render.texttables import hypervisors
+
+    m = {"hv.vms_total": 7, "hv.vms_running": 7, "hv.vm_cpu_pct": 24.7, "cpu.busy_pct": 2.5}
+    kvm = HostReport("kvm1", "a", (), Status.OK, None, 1.0, m, hypervisor="kvm")
+    xen = dataclasses.replace(kvm, name="xen1", hypervisor="xen")
+    lines = hypervisors([kvm, xen], None, None)
+    assert lines[0] == "Hypervisors"
+    header, _, *rows = lines[1].splitlines()
+    assert header.split("  ")[-1] == "HOST CPU%"
+    assert "GUEST CPU% OF MACHINE" in header
+    got = {row.split()[0]: row.split("  ")[-1].strip() for row in rows}
+    assert got == {"kvm1": "2.5", "xen1": "2.5 (dom0)"}

@@ -115,6 +115,13 @@ def hosts_table(hosts: Sequence[HostReport], width: int | None, top: int | None)
     return ["Hosts", table, *_more(len(shown), len(collected), "hosts"), ""]
 
 
+def _own_cpu(h: HostReport) -> str:
+    """The host's own CPU busy: on KVM the machine's (guests included); on Xen dom0's only
+    (its /proc sees its own vCPUs), said so, not to be read against the guests' share."""
+    text = num(h.metrics.get("cpu.busy_pct"))
+    return f"{text} (dom0)" if h.hypervisor == "xen" and text != "-" else text
+
+
 def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None) -> list[str]:
     """The hypervisors worst first: VMs, overcommit, the guests' share of the machine."""
     hvs = sorted((h for h in hosts if h.collected and "hv.vms_total" in h.metrics), key=host_order)
@@ -129,12 +136,12 @@ def hypervisors(hosts: Sequence[HostReport], width: int | None, top: int | None)
             num(h.metrics.get("hv.vcpu_overcommit_ratio"), 2),
             num(h.metrics.get("hv.mem_overcommit_ratio"), 2),
             num(h.metrics.get("hv.vm_cpu_pct")),
-            num(h.metrics.get("cpu.busy_pct")),
+            _own_cpu(h),
         ]
         for h in shown
     ]
-    hdr = ["HOST", "HEALTH", "VMS RUN/ALL", "VCPU OVERCOMMIT", "MEM OVERCOMMIT", "GUEST CPU%",
-           "HOST CPU%"]  # fmt: skip
+    hdr = ["HOST", "HEALTH", "VMS RUN/ALL", "VCPU OVERCOMMIT", "MEM OVERCOMMIT",
+           "GUEST CPU% OF MACHINE", "HOST CPU%"]  # fmt: skip
     table = fit_table(rows, hdr, width, ["HEALTH", "HOST CPU%"], flex=("HOST",))
     return ["Hypervisors", table, *_more(len(shown), len(hvs), "hypervisors"), ""]
 
