@@ -191,6 +191,7 @@ def test_unknown_host_refused_then_accepted_with_accept_new(
     refused = _run(hosts, known_hosts=str(kh))
     assert [r.status for r in refused] == [Status.HOSTKEY_MISMATCH] * 2
     assert refused[0].reason == (
+        "unknown host, not a changed key: "
         f"no host key for [127.0.0.1]:{sshd.port} in {kh} (use --accept-new-host-keys)"
     )
     accepted = _run(hosts, known_hosts=str(kh), accept_new_host_keys=True)

@@ -73,6 +73,7 @@ def test_an_inventory_known_hosts_file_without_the_host_is_unknown(
     [r] = _collect(inv, str(sshd.known_hosts))
     assert r.status is Status.HOSTKEY_MISMATCH
     assert r.reason == (
+        "unknown host, not a changed key: "
         f"no host key for [{sshd.host}]:{sshd.port} in {empty} (use --accept-new-host-keys)"
     )
 
@@ -84,3 +85,27 @@ def test_dev_null_and_strict_checking_off_connects_to_any_key(
     inv = _args(sshd, tmp_path, "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no")
     [r] = _collect(inv, str(_wrong_key_file(sshd, tmp_path)))
     assert r.status is Status.OK, r.reason
+
+
+def test_the_report_says_whom_known_hosts_is_not_used_for(
+    sshd: sshd_util.Sshd, tmp_path: Path
+) -> None:
+    """--known-hosts was silently not used for a host whose inventory sets its own file."""
+    from fleetmon.analyse.pipeline import host_key_notes
+
+    own = HostSpec("a", "a.example", known_hosts=str(tmp_path / "kh"))
+    plain = HostSpec("b", "b.example")
+    local = HostSpec("c", "localhost", connection="local", known_hosts="/x")
+    assert host_key_notes([own, plain, local], False) == ()
+    assert host_key_notes([own, plain, local], False, "kh_empty") == (
+        "--known-hosts kh_empty not used for 1 host(s) whose inventory sets UserKnownHostsFile"
+        " (the inventory's wins, as ssh -o does): a",
+    )
+    inv = _args(sshd, tmp_path, f"-o UserKnownHostsFile={sshd.known_hosts}")
+    empty = tmp_path / "kh_empty"
+    empty.write_text("")
+    from clirun import fleetmon
+
+    r = fleetmon("run", inv, "-q", "--no-rules", "--history", "none", "--known-hosts", empty)
+    assert r.returncode == 0, r.stderr
+    assert f"WARNING: --known-hosts {empty} not used for 1 host(s)" in r.stdout

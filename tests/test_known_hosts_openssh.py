@@ -136,6 +136,7 @@ def test_a_host_pinned_only_in_the_global_file_is_accepted(
     r = _run(sshd)
     assert (r.status, r.reason) == (
         Status.HOSTKEY_MISMATCH,
+        "unknown host, not a changed key: "
         f"no host key for [{sshd.host}]:{sshd.port} in {home}/.ssh/known_hosts, "
         f"{home}/.ssh/known_hosts2 (use --accept-new-host-keys)",
     )
@@ -265,6 +266,7 @@ def test_a_cert_authority_alone_does_not_pin_a_plain_host_key(
     r = _run(sshd, known_hosts=str(kh))
     assert (r.status, r.reason) == (
         Status.HOSTKEY_MISMATCH,
+        "unknown host, not a changed key: "
         f"no host key for [127.0.0.1]:{sshd.port} in {kh}, and no certificate from it: the "
         f"host presented a plain key, the @cert-authority in {kh} covers only certificates "
         "(use --accept-new-host-keys to pin the plain key)",

@@ -180,15 +180,29 @@ def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) ->
     )
 
 
-def host_key_notes(specs: Sequence[HostSpec], accept_new: bool) -> tuple[str, ...]:
-    """The run's host-key policy in words, when it is anything but strict checking."""
+def _shown(names: Sequence[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def host_key_notes(
+    specs: Sequence[HostSpec], accept_new: bool, known_hosts: str | None = None
+) -> tuple[str, ...]:
+    """The run's host-key policy in words, when it is anything but strict checking; and
+    the hosts `--known-hosts` is not used for: their inventory's UserKnownHostsFile wins,
+    as `ssh -o` on the command line wins over ~/.ssh/config."""
     notes = []
-    off = [s.name for s in specs if s.connection != "local" and not s.host_key_checking]
+    remote = [s for s in specs if s.connection != "local"]
+    off = [s.name for s in remote if not s.host_key_checking]
     if off:
-        shown = ", ".join(off[:10]) + (f" and {len(off) - 10} more" if len(off) > 10 else "")
-        notes.append(f"host key checking OFF for {len(off)} host(s): {shown}")
+        notes.append(f"host key checking OFF for {len(off)} host(s): {_shown(off)}")
     if accept_new:
         notes.append("new host keys accepted and recorded (accept-new)")
+    own = [s.name for s in remote if s.host_key_checking and s.known_hosts] if known_hosts else []
+    if own:
+        notes.append(
+            f"--known-hosts {known_hosts} not used for {len(own)} host(s) whose inventory sets"
+            f" UserKnownHostsFile (the inventory's wins, as ssh -o does): {_shown(own)}"
+        )
     return tuple(notes)
 
 

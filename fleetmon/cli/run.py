@@ -196,7 +196,7 @@ def _run_info(
         inventory=inventory,
         rule_files=rule_files,
         limit=args.limit,
-        host_key_notes=host_key_notes(hosts, args.accept_new_host_keys),
+        host_key_notes=host_key_notes(hosts, args.accept_new_host_keys, args.known_hosts),
         notes=notes,
     )
 

@@ -170,16 +170,21 @@ class KnownHosts:
         return out
 
     def unknown_reason(self, host: str, addr: str, port: int) -> str:
-        """Why an unknown host is refused."""
+        """Why an unknown host is refused: said unknown, not changed (its status is
+        hostkey_mismatch all the same: Ansible's "Host key verification failed")."""
         pat = host_pattern(host, port)
         cas = self.pinned_in(host, addr, port, ca=True)
         if cas:
             return (
-                f"no host key for {pat} in {self.label}, and no certificate from it: the host "
+                f"unknown host, not a changed key: no host key for {pat} in {self.label}, and no"
+                " certificate from it: the host "
                 f"presented a plain key, the @cert-authority in {', '.join(cas)} covers only "
                 "certificates (use --accept-new-host-keys to pin the plain key)"
             )
-        return f"no host key for {pat} in {self.label} (use --accept-new-host-keys)"
+        return (
+            f"unknown host, not a changed key: no host key for {pat} in {self.label}"
+            " (use --accept-new-host-keys)"
+        )
 
     def mismatch_reason(self, host: str, addr: str, port: int) -> str:
         """Why a host whose key differs from a pinned one is refused, in OpenSSH's words."""
