@@ -60,3 +60,25 @@ def test_the_parser_sees_every_table_row() -> None:
     doc = _documented()
     assert {"host", "disk", "nic", "fs", "vm"} <= set(doc)
     assert sum(len(v) for v in doc.values()) == len(catalog.ALL)
+
+
+def test_the_json_example_has_the_keys_of_a_real_report() -> None:
+    """The example in "The JSON report" fell behind the output (no `unknown`, `threshold`,
+    `count`, `hypervisor`...): its keys are those of the golden report, in their order."""
+    import json
+
+    text = DOC.read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.DOTALL).group(1))  # type: ignore[union-attr]
+    real = json.loads(
+        (ROOT / "tests/data/golden-report/expected/report.json").read_text(encoding="utf-8")
+    )
+    assert list(example) == list(real)
+    assert list(example["summary"]) == list(real["summary"])
+    assert list(example["fleet"]) == list(real["fleet"])
+    stat = next(iter(real["fleet"]["metrics"].values()))
+    assert list(example["fleet"]["metrics"]["cpu.busy_pct"]) == list(stat)
+    collected = [h for h in real["hosts"] if h["status"] == "ok"]
+    for host in example["hosts"]:
+        assert list(host) == list(collected[0])
+    finding = next(f for h in collected for f in h["findings"])
+    assert list(example["hosts"][0]["findings"][0]) == list(finding)
