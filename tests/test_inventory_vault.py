@@ -300,3 +300,55 @@ def test_cli_reads_vault_passwords(tmp_path: Path) -> None:
     assert r.stderr == (
         f"fleetmon: warning: vault password file {tmp_path}/missing was not found\n"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "cfg", "env"),
+    [
+        (["--vault-id", "prod@~/prod.txt"], None, {}),  # no shell expands `~` after `@`
+        (["--vault-password-file=~/prod.txt"], None, {}),  # nor after `=`
+        (["--vault-id", "prod@$VDIR/prod.txt"], None, {}),  # a quoted `$VDIR`
+        ([], "vault_identity_list = prod@~/prod.txt", {}),
+        ([], "vault_identity_list = prod@$VDIR/prod.txt", {}),
+        ([], "vault_password_file = $VDIR/prod.txt", {}),
+        ([], None, {"ANSIBLE_VAULT_PASSWORD_FILE": "~/prod.txt"}),
+        ([], None, {"ANSIBLE_VAULT_IDENTITY_LIST": "prod@$VDIR/prod.txt"}),
+    ],
+)
+def test_password_file_paths_expand_as_ansible_expands_them(
+    tmp_path: Path, args: list[str], cfg: str | None, env: dict[str, str]
+) -> None:
+    """`~` and `$VAR` in a password source: fleetmon said "vault password file ~/prod.txt
+    was not found" (exit 4) where ansible-inventory opens it (unfrackpath)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "prod.txt").write_text("correct horse\n")
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "h1.yml").write_text(encrypt(b"ansible_user: admin\n", PW, SALT))
+    (tmp_path / "inv.yml").write_text("all:\n  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n")
+    config = tmp_path / "ansible.cfg"
+    config.write_text(f"[defaults]\n{cfg}\n" if cfg else "")
+    env = {**env, "HOME": str(home), "VDIR": str(home), "ANSIBLE_CONFIG": str(config)}
+    inv = tmp_path / "inv.yml"
+    oracle = run("ansible-inventory", "-i", inv, "--host", "h1", *args, home=home, **env)
+    assert oracle.returncode == 0, oracle.stderr
+    r = fleetmon("inventory", "-i", inv, "--host", "h1", *args, env=env)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert json.loads(r.stdout) == json.loads(oracle.stdout)
+    assert json.loads(r.stdout)["ansible_user"] == "admin"
+
+
+def test_password_source_paths_name_the_expanded_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pw").write_text("pw\n")
+    script = _script(tmp_path / "pw-client", 'printf "%s-pw" "$2"\n')
+    opts = VaultOptions(vault_ids=("a@~/pw", "b@~/pw-client", "c@$HOME/pw"))
+    assert [s.password for s in load_secrets(opts)] == [b"pw", b"b-pw", b"pw"]
+    assert script == str(tmp_path / "pw-client")
+    with pytest.raises(InventoryError) as e:
+        load_secrets(VaultOptions(password_files=("~/missing",)))
+    assert str(e.value) == f"vault password file {tmp_path}/missing was not found"

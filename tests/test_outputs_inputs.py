@@ -146,3 +146,23 @@ def test_report_and_merge_refuse_an_output_over_a_rule_file(tmp_path: Path) -> N
     assert _texts(tmp_path) == before
     res = _fleetmon(tmp_path, "merge", report, "-r", paths["rules"], "-o", tmp_path / "m.txt")
     assert res.returncode in (0, 1, 2, 3), res.stderr  # another file: written
+
+
+def test_a_vault_password_file_is_guarded_as_ansible_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--vault-id id@~/pw`: the file it opens is ~/pw expanded (unfrackpath), so that is
+    the path an output may not be written over."""
+    from fleetmon.cli.inputs import inventory_reads
+    from fleetmon.inventory.ansiblecfg import AnsibleConfig
+    from fleetmon.inventory.vaultpass import VaultOptions
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VDIR", str(tmp_path / "v"))
+    monkeypatch.chdir(tmp_path)
+    vault = VaultOptions(vault_ids=("a@~/pw", "b@prompt"), password_files=("$VDIR/pw", "rel"))
+    assert inventory_reads(AnsibleConfig(), vault, []) == (
+        f"{tmp_path}/pw",
+        f"{tmp_path}/v/pw",
+        f"{tmp_path}/rel",
+    )

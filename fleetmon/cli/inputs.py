@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from fleetmon.inventory.ansiblecfg import AnsibleConfig
-from fleetmon.inventory.vaultpass import VaultOptions, split_vault_id
+from fleetmon.inventory.vaultpass import VaultOptions, expand_path, split_vault_id
 from fleetmon.model import HostSpec
 
 #: Vault "sources" that are the terminal, not a file (inventory.vaultpass).
@@ -30,7 +30,7 @@ def inventory_reads(
     for slug in slugs:
         source = split_vault_id(slug)[1]
         if source not in _PROMPTS:
-            read.append(source)
+            read.append(expand_path(source))  # `~/f`, `$HOME/f`: the file it opens
     # As inventory.load: a source that names no file but holds a comma is a host list.
     files = [s for s in sources if os.path.exists(s) or "," not in s]
     read += files

@@ -97,14 +97,25 @@ def _ask(text: str, prompt: Prompt | None) -> bytes:
     return password
 
 
-def _from_file(path: str, vault_id: str, earlier: Sequence[Secret]) -> bytes:
-    where = f"vault password file {path}"
+def expand_path(path: str) -> str:
+    """A password source as Ansible opens it (utils.path.unfrackpath, follow=False):
+    environment variables and `~` expanded, absolute against the current folder. A
+    `--vault-id id@~/f` gets no expansion from the shell, nor does `--vault-password-file=~/f`
+    or an ansible.cfg `vault_identity_list = id@$HOME/f`."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(path))))
+
+
+def _from_file(source: str, vault_id: str, earlier: Sequence[Secret]) -> bytes:
+    path = expand_path(source)
+    # Named as given, expanded (a relative name stays relative: shorter, and as typed).
+    shown = os.path.expanduser(os.path.expandvars(source))
+    where = f"vault password file {shown}"
     if not os.path.exists(path):
         raise InventoryError(f"{where} was not found")
     if os.path.isdir(path):
         raise InventoryError(f"{where} is a directory")
     if os.stat(path).st_mode & 0o111:  # any execute bit, as Ansible's is_executable
-        return _run_script(path, vault_id)
+        return _run_script(path, shown, is_client_script(source), vault_id)
     try:
         with open(path, "rb") as f:
             data = f.read().strip()
@@ -126,9 +137,8 @@ def is_client_script(path: str) -> bool:
     return os.path.splitext(path)[0].endswith("-client")
 
 
-def _run_script(path: str, vault_id: str) -> bytes:
-    client = is_client_script(path)
-    command = [os.path.abspath(path)]
+def _run_script(path: str, shown: str, client: bool, vault_id: str) -> bytes:
+    command = [path]
     if client:
         command += ["--vault-id", vault_id]
     kind = "vault password client script" if client else "vault password script"
@@ -139,14 +149,14 @@ def _run_script(path: str, vault_id: str) -> bytes:
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE if client else None, check=False
         )
     except OSError as e:
-        raise InventoryError(f"cannot run {kind} {path}: {e.strerror}") from None
+        raise InventoryError(f"cannot run {kind} {shown}: {e.strerror}") from None
     err = (proc.stderr or b"").decode("utf-8", "replace").strip()
     detail = f": {err.splitlines()[-1]}" if err else ""
     if client and proc.returncode == 2:
-        raise InventoryError(f"{kind} {path} has no password for vault id {vault_id!r}{detail}")
+        raise InventoryError(f"{kind} {shown} has no password for vault id {vault_id!r}{detail}")
     if proc.returncode != 0:
-        raise InventoryError(f"{kind} {path} exited {proc.returncode}{detail}")
+        raise InventoryError(f"{kind} {shown} exited {proc.returncode}{detail}")
     password = proc.stdout.strip(b"\r\n")
     if not password:
-        raise InventoryError(f"{kind} {path} printed an empty password")
+        raise InventoryError(f"{kind} {shown} printed an empty password")
     return password
