@@ -3,12 +3,14 @@ an inventory argument."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from ansible_oracle import environment, program
+from ansible_oracle import environment, program, run
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
@@ -176,3 +178,79 @@ def test_a_missing_configured_key_names_ansible_cfg(tmp_path: Path) -> None:
         f"fleetmon: error: cannot read key file '{tmp_path}/no-such-key': No such file or "
         "directory (private_key_file of ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE)\n"
     )
+
+
+def _ansible_settings(cfg: Path, home: Path, **env: str) -> dict[str, Any]:
+    """The settings ansible-core takes from an ansible.cfg: the base ones (DEFAULT_...) and
+    the ssh connection plugin's (`ssh.NAME`), as `ansible-config dump --only-changed`."""
+    found: dict[str, Any] = {}
+    for kind in ("base", "connection"):
+        r = run("ansible-config", "dump", "--only-changed", "-t", kind, "--format", "json",
+                home=home, ANSIBLE_CONFIG=str(cfg), **env)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        for entry in json.loads(r.stdout):
+            if "name" in entry:
+                found[entry["name"]] = entry["value"]
+            for plugin, options in entry.items():
+                if plugin == "ssh":
+                    found.update({f"ssh.{o['name']}": o["value"] for o in options})
+    return found
+
+
+QUOTED = """\
+[defaults]
+remote_user = "ops"
+vault_identity_list = "dev@dev.txt", 'prod@prompt' , ci@'ci.txt'
+[ssh_connection]
+ssh_args = "-o ProxyJump=jump.example.com -o ServerAliveInterval=15"
+"""
+
+
+@pytest.mark.slow
+def test_quoted_values_are_unquoted_as_ansible_unquotes_them(tmp_path: Path) -> None:
+    """`remote_user = "ops"` logged in as `"ops"`, and a quoted ssh_args was one argument, so
+    the jump host was `jump.example.com -o ServerAliveInterval=15`; Ansible's ensure_type
+    unquotes a text setting of an ini file (a list's items one by one)."""
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text(QUOTED)
+    oracle = _ansible_settings(cfg, tmp_path / "home")
+    mine = parse_config(QUOTED, str(cfg), {}, str(tmp_path))
+    assert (mine.remote_user, oracle["DEFAULT_REMOTE_USER"], oracle["ssh.remote_user"]) == (
+        "ops", "ops", "ops"
+    )  # fmt: skip
+    assert mine.ssh_args == oracle["ssh.ssh_args"]
+    assert list(mine.vault_identity_list) == oracle["DEFAULT_VAULT_IDENTITY_LIST"]
+    assert mine.vault_identity_list == ("dev@dev.txt", "prod@prompt", "ci@'ci.txt'")
+    (tmp_path / "hosts.ini").write_text("k1\n")
+    inv = load_inventory(str(tmp_path / "hosts.ini"))
+    (k1,) = (p.spec for p in plan_hosts(inv, [inv.hosts["k1"]], (), None, mine.host_defaults()))
+    assert (k1.user, k1.proxy_jump) == ("ops", "jump.example.com")
+    # The environment's values are not unquoted (Ansible neither), a list's items are.
+    env = {"ANSIBLE_REMOTE_USER": '"env"', "ANSIBLE_VAULT_IDENTITY_LIST": "'a@b'"}
+    mine = parse_config(QUOTED, str(cfg), env, str(tmp_path))
+    oracle = _ansible_settings(cfg, tmp_path / "home", **env)
+    assert mine.remote_user == oracle["ssh.remote_user"] == '"env"'
+    assert list(mine.vault_identity_list) == oracle["DEFAULT_VAULT_IDENTITY_LIST"] == ["a@b"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        # Ansible reads any quoted boolean as false (checking off): refused, not guessed.
+        (
+            'host_key_checking = "True"',
+            "ansible.cfg:2: [defaults] host_key_checking: expected a boolean (true/false, "
+            "yes/no), got '\"True\"': write it without quotes",
+        ),
+        ("remote_port = '22'", "ansible.cfg:2: [defaults] remote_port: expected an integer"),
+    ],
+)
+def test_quoted_values_ansible_does_not_unquote_are_refused(line: str, message: str) -> None:
+    with pytest.raises(InventoryError) as e:
+        parse_config(f"[defaults]\n{line}\n", "ansible.cfg", {}, "/cwd")
+    assert str(e.value) == message or str(e.value).startswith(message)
+
+
+def test_an_empty_quoted_value_is_no_value() -> None:
+    cfg = parse_config("[defaults]\nremote_user = ''\n", "ansible.cfg", {}, "/cwd")
+    assert cfg.remote_user is None

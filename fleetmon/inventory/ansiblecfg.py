@@ -3,8 +3,9 @@
 As ansible-core's ConfigManager: the first readable file of `ANSIBLE_CONFIG` (a folder means
 its ansible.cfg), `./ansible.cfg` (not in a world-writable folder), `~/.ansible.cfg`,
 `/etc/ansible/ansible.cfg` is the one used; values are raw INI (`;` starts an inline
-comment, no `%` interpolation); an environment variable beats the file; relative paths in
-the file are relative to the file's folder. Only the settings fleetmon acts on are read.
+comment, no `%` interpolation), a text value in the file unquoted (`"ops"` is ops, as
+ensure_type); an environment variable beats the file; relative paths in the file are
+relative to the file's folder. Only the settings fleetmon acts on are read.
 """
 
 from __future__ import annotations
@@ -20,28 +21,33 @@ from dataclasses import dataclass, field
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.vars import check_var, parse_bool
 
-#: (section, key, environment variable, type) of each setting fleetmon reads.
-_SETTINGS: dict[str, tuple[str, str, str, str]] = {
-    "inventory": ("defaults", "inventory", "ANSIBLE_INVENTORY", "pathlist"),
-    "remote_user": ("defaults", "remote_user", "ANSIBLE_REMOTE_USER", "str"),
-    "remote_port": ("defaults", "remote_port", "ANSIBLE_REMOTE_PORT", "int"),
-    "private_key_file": ("defaults", "private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", "path"),
-    "host_key_checking": ("defaults", "host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", "bool"),
-    "forks": ("defaults", "forks", "ANSIBLE_FORKS", "int"),
-    "timeout": ("defaults", "timeout", "ANSIBLE_TIMEOUT", "int"),
-    "vault_password_file": (
-        "defaults",
-        "vault_password_file",
-        "ANSIBLE_VAULT_PASSWORD_FILE",
-        "path",
-    ),
-    "vault_identity_list": (
-        "defaults",
-        "vault_identity_list",
-        "ANSIBLE_VAULT_IDENTITY_LIST",
-        "list",
-    ),
-    "ssh_args": ("ssh_connection", "ssh_args", "ANSIBLE_SSH_ARGS", "str"),
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """Where a setting comes from, as ansible-core's definition of it: the environment
+    variables (the last one set wins), else the file's entries (the last one present wins)."""
+
+    kind: str  # str, int, bool, list, path, pathlist (ansible.config.manager.ensure_type)
+    ini: tuple[tuple[str, str], ...]  # (section, key)
+    env: tuple[str, ...]
+
+
+def _defaults(key: str, env: str, kind: str) -> _Setting:
+    return _Setting(kind, (("defaults", key),), (env,))
+
+
+#: The settings fleetmon reads.
+_SETTINGS: dict[str, _Setting] = {
+    "inventory": _defaults("inventory", "ANSIBLE_INVENTORY", "pathlist"),
+    "remote_user": _defaults("remote_user", "ANSIBLE_REMOTE_USER", "str"),
+    "remote_port": _defaults("remote_port", "ANSIBLE_REMOTE_PORT", "int"),
+    "private_key_file": _defaults("private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", "path"),
+    "host_key_checking": _defaults("host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", "bool"),
+    "forks": _defaults("forks", "ANSIBLE_FORKS", "int"),
+    "timeout": _defaults("timeout", "ANSIBLE_TIMEOUT", "int"),
+    "vault_password_file": _defaults("vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", "path"),
+    "vault_identity_list": _defaults("vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", "list"),
+    "ssh_args": _Setting("str", (("ssh_connection", "ssh_args"),), ("ANSIBLE_SSH_ARGS",)),
 }
 
 
@@ -121,16 +127,31 @@ def _line(text: str, section: str, key: str) -> int | None:
     return None
 
 
-def _convert(kind: str, value: str, base: str | None) -> object:
+def unquote(text: str) -> str:
+    """ansible.parsing.quoting.unquote: one pair of matching outer quotes removed."""
+    quoted = len(text) > 1 and text[0] == text[-1] and text[0] in "\"'" and text[-2] != "\\"
+    return text[1:-1] if quoted else text
+
+
+def _convert(kind: str, value: str, base: str | None, from_file: bool) -> object:
+    """A setting's value as ansible.config.manager.ensure_type makes it: a file's text
+    setting is unquoted (`remote_user = "ops"` is ops), a list's items always are; a path,
+    a number or a boolean is not (`"22"` is no port, Ansible refuses it too)."""
     if kind == "bool":
-        return parse_bool(value)
+        try:
+            return parse_bool(value)
+        except ValueError as e:
+            if from_file and unquote(value.strip()) != value.strip():
+                # Ansible reads any quoted text as false: refused rather than guessed.
+                raise ValueError(f"{e}: write it without quotes") from None
+            raise
     if kind == "int":
         try:
             return int(value.strip())
         except ValueError:
             raise ValueError(f"expected an integer, got {value!r}") from None
     if kind == "list":
-        return tuple(v.strip() for v in value.split(",") if v.strip())
+        return tuple(unquote(v.strip()) for v in value.split(",") if unquote(v.strip()))
     if kind in ("path", "pathlist"):
         paths = [value] if kind == "path" else [v for v in value.split(",") if v.strip()]
         resolved = []
@@ -139,7 +160,22 @@ def _convert(kind: str, value: str, base: str | None) -> object:
             # with commas is not a path, but it was split above like Ansible does).
             resolved.append(os.path.join(base, p) if base and not os.path.isabs(p) else p)
         return resolved[0] if kind == "path" else tuple(resolved)
-    return value
+    return unquote(value) if from_file else value
+
+
+def _lookup(
+    setting: _Setting, parser: configparser.ConfigParser, env: Mapping[str, str]
+) -> tuple[str, str | None, tuple[str, str]] | None:
+    """(raw value, the environment variable it came from or None for the file, the file's
+    (section, key) it came from); None when neither sets it."""
+    found = [var for var in setting.env if var in env]
+    if found:
+        return env[found[-1]], found[-1], setting.ini[-1]
+    present = [(sec, key) for sec, key in setting.ini if parser.has_option(sec, key)]
+    if present:
+        section, key = present[-1]
+        return parser.get(section, key, raw=True), None, (section, key)
+    return None
 
 
 def parse_config(
@@ -156,24 +192,21 @@ def parse_config(
             raise InventoryError(f"invalid ansible.cfg: {message}", file=file, line=line) from None
     found: dict[str, object] = {}
     base = os.path.dirname(os.path.abspath(file)) if file else None
-    for name, (section, key, var, kind) in _SETTINGS.items():
-        where: str | None
-        folder: str | None
-        if var in env:
-            raw, where, folder = env[var], var, cwd
-        elif parser.has_option(section, key):
-            raw, where, folder = parser.get(section, key, raw=True), None, base
-        else:
+    for name, setting in _SETTINGS.items():
+        got = _lookup(setting, parser, env)
+        if got is None or not got[0].strip():
             continue
-        if not raw.strip():
-            continue
+        raw, var, (section, key) = got
         try:
-            found[name] = value = _convert(kind, raw, folder)
+            value = _convert(setting.kind, raw, cwd if var else base, not var)
+            if value == "":
+                continue  # `remote_user = ""`: no value, as an empty one
+            found[name] = value
             if name in _AS_VARIABLE:
                 check_var(_AS_VARIABLE[name], value)  # e.g. a ProxyCommand fleetmon cannot use
         except ValueError as e:
-            if where is not None:
-                raise InventoryError(f"environment variable {where}: {e}") from None
+            if var is not None:
+                raise InventoryError(f"environment variable {var}: {e}") from None
             line = _line(text or "", section, key)
             raise InventoryError(f"[{section}] {key}: {e}", file=file, line=line) from None
     return AnsibleConfig(file=file, **found)  # type: ignore[arg-type]
