@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_oracle import environment, program, run
+from ansible_oracle import environment, parse_debug, program, run
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
@@ -254,3 +254,55 @@ def test_quoted_values_ansible_does_not_unquote_are_refused(line: str, message: 
 def test_an_empty_quoted_value_is_no_value() -> None:
     cfg = parse_config("[defaults]\nremote_user = ''\n", "ansible.cfg", {}, "/cwd")
     assert cfg.remote_user is None
+
+
+HKC_HOSTS = """\
+[k]
+k1 ansible_ssh_host_key_checking=false
+k2 ansible_host_key_checking=false
+k3 ansible_host_key_checking=false ansible_ssh_host_key_checking=true
+k4 ansible_host_key_checking=true ansible_ssh_host_key_checking=false
+k5
+[g]
+k6 ansible_host_key_checking=true
+[g:vars]
+ansible_ssh_host_key_checking=false
+"""
+HKC_LOOKUP = (
+    "msg={{ lookup('config', 'host_key_checking', plugin_type='connection', plugin_name='ssh') }}"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("cfg", "env"),
+    [
+        ("", {}),
+        ("[defaults]\nhost_key_checking = False\n[ssh_connection]\nhost_key_checking = True\n", {}),
+        ("[ssh_connection]\nhost_key_checking = False\n[defaults]\nhost_key_checking = True\n", {}),
+        ("[ssh_connection]\nhost_key_checking = False\n", {"ANSIBLE_HOST_KEY_CHECKING": "True"}),
+        (
+            "",
+            {"ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_SSH_HOST_KEY_CHECKING": "True"},
+        ),
+        ("", {"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_SSH_HOST_KEY_CHECKING": "False"}),
+    ],
+)
+def test_host_key_checking_from_every_source_ansible_reads(
+    tmp_path: Path, cfg: str, env: dict[str, str]
+) -> None:
+    """ansible_ssh_host_key_checking, ANSIBLE_SSH_HOST_KEY_CHECKING and `[ssh_connection]
+    host_key_checking` were ignored (keys checked where Ansible does not): the ssh plugin's
+    option as Ansible resolves it, vars over environment over file, the later of each."""
+    (tmp_path / "hosts.ini").write_text(HKC_HOSTS)
+    config = tmp_path / "ansible.cfg"
+    config.write_text(cfg)
+    r = run("ansible", "all", "-i", "hosts.ini", "-o", "-m", "ansible.builtin.debug",
+            "-a", HKC_LOOKUP, home=tmp_path / "home", cwd=tmp_path,
+            ANSIBLE_CONFIG=str(config), **env)  # fmt: skip
+    oracle = parse_debug(r.stdout)
+    assert len(oracle) == 6, r.stdout + r.stderr
+    defaults = parse_config(cfg, str(config), env, str(tmp_path)).host_defaults()
+    inv = load_inventory(str(tmp_path / "hosts.ini"))
+    plans = plan_hosts(inv, list(inv.hosts.values()), (), None, defaults)
+    assert {p.spec.name: p.spec.host_key_checking for p in plans} == oracle

@@ -154,6 +154,18 @@ def test_defaults() -> None:
             "host_key_checking",
             True,
         ),
+        # The ssh plugin's alias (fleetmon ignored it): the later of the two wins.
+        ({"ansible_ssh_host_key_checking": "false"}, "host_key_checking", False),
+        (
+            {"ansible_host_key_checking": False, "ansible_ssh_host_key_checking": True},
+            "host_key_checking",
+            True,
+        ),
+        (
+            {"ansible_host_key_checking": True, "ansible_ssh_host_key_checking": False},
+            "host_key_checking",
+            False,
+        ),
         ({"ansible_ssh_common_args": "-o ProxyJump=bastion"}, "proxy_jump", "bastion"),
         ({"ansible_ssh_extra_args": "-J ops@bastion:2222"}, "proxy_jump", "ops@bastion:2222"),
         (
@@ -416,6 +428,38 @@ NO_CHECK = "-o StrictHostKeyChecking=no"
             },
             None,
             False,
+        ),
+        # Ansible puts ssh_args before its own `-o StrictHostKeyChecking=no`: ssh keeps
+        # the first, so checking stays on (fleetmon turned it off).
+        (
+            {
+                "ansible_host_key_checking": False,
+                "ansible_ssh_args": "-o StrictHostKeyChecking=yes",
+            },
+            None,
+            True,
+        ),
+        (
+            {
+                "ansible_ssh_host_key_checking": False,
+                "ansible_ssh_args": "-C -o StrictHostKeyChecking=ask",
+                "ansible_ssh_extra_args": NO_CHECK,
+            },
+            None,
+            True,
+        ),
+        (
+            {
+                "ansible_ssh_args": NO_CHECK,
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=yes",
+            },
+            None,
+            False,
+        ),
+        (
+            {"ansible_host_key_checking": True, "ansible_ssh_args": "-o ControlPersist=60s"},
+            None,
+            True,
         ),
         # fleetmon's own variable is fleetmon's word: it beats the ssh args.
         (

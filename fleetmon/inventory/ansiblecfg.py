@@ -36,13 +36,18 @@ def _defaults(key: str, env: str, kind: str) -> _Setting:
     return _Setting(kind, (("defaults", key),), (env,))
 
 
-#: The settings fleetmon reads.
+#: The settings fleetmon reads. host_key_checking is the ssh connection plugin's option
+#: (plugins/connection/ssh.py): two ini entries and two environment variables.
 _SETTINGS: dict[str, _Setting] = {
     "inventory": _defaults("inventory", "ANSIBLE_INVENTORY", "pathlist"),
     "remote_user": _defaults("remote_user", "ANSIBLE_REMOTE_USER", "str"),
     "remote_port": _defaults("remote_port", "ANSIBLE_REMOTE_PORT", "int"),
     "private_key_file": _defaults("private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", "path"),
-    "host_key_checking": _defaults("host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", "bool"),
+    "host_key_checking": _Setting(
+        "bool",
+        (("defaults", "host_key_checking"), ("ssh_connection", "host_key_checking")),
+        ("ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_SSH_HOST_KEY_CHECKING"),
+    ),
     "forks": _defaults("forks", "ANSIBLE_FORKS", "int"),
     "timeout": _defaults("timeout", "ANSIBLE_TIMEOUT", "int"),
     "vault_password_file": _defaults("vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", "path"),

@@ -211,6 +211,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "ansible_become": parse_bool,
     "ansible_become_user": _string,
     "ansible_host_key_checking": parse_bool,
+    "ansible_ssh_host_key_checking": parse_bool,  # the ssh plugin's alias: the later wins
     "ansible_group_priority": _integer,
     # The ssh connection plugin's `timeout` (Ansible 2.11+): fleetmon_connect_timeout wins.
     "ansible_ssh_timeout": parse_seconds,
@@ -258,22 +259,37 @@ def _last(vars_: Mapping[str, Any], *names: str) -> Any:
     return found
 
 
+#: The ssh arguments of a host, in the order Ansible's ssh plugin puts them on ssh's
+#: command line (its own `-o StrictHostKeyChecking=no` goes between the first and the rest).
+_SSH_ARG_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
+
+
+def _host_key_checking(vars_: Mapping[str, Any], split: Mapping[str, list[str]]) -> bool:
+    """Whether the host's key is checked: fleetmon_host_key_checking when set, else what
+    ssh does with Ansible's command line. That is `ssh_args`, then `-o
+    StrictHostKeyChecking=no` when host_key_checking (ansible_host_key_checking,
+    ansible_ssh_host_key_checking: the later wins; ansible.cfg, the environment) is off,
+    then the common and extra args; ssh keeps the first value it is given. Any value but
+    no/off (yes, ask, accept-new) checks the key: fleetmon never adds one unasked."""
+    if "fleetmon_host_key_checking" in vars_:
+        return parse_bool(vars_["fleetmon_host_key_checking"])
+    setting = _last(vars_, "ansible_host_key_checking", "ansible_ssh_host_key_checking")
+    args = list(split["ansible_ssh_args"])
+    if setting is not None and not parse_bool(setting):
+        args += ["-o", "StrictHostKeyChecking=no"]  # Ansible's own, after ssh_args
+    args += [*split["ansible_ssh_common_args"], *split["ansible_ssh_extra_args"]]
+    strict = (ssh_option(args, "StrictHostKeyChecking") or "yes").lower()
+    return strict not in ("no", "off")
+
+
 def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -> HostSpec:
     """The HostSpec of a host from its merged (already validated) variables."""
     port = _last(vars_, "ansible_port", "ansible_ssh_port")
     key_file = _last(vars_, "ansible_private_key_file", "ansible_ssh_private_key_file")
     connection = vars_.get("ansible_connection")
     become = vars_.get("ansible_become")
-    ssh_args: list[str] = []
-    for var in ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args"):
-        if var in vars_:
-            ssh_args.extend(shlex.split(vars_[var]))
-    checking = vars_.get("fleetmon_host_key_checking", vars_.get("ansible_host_key_checking"))
-    # Ansible passes `-o StrictHostKeyChecking=no` itself only when host_key_checking is off;
-    # otherwise the one in the ssh args is the first ssh sees, so it decides.
-    if checking is None or (parse_bool(checking) and "fleetmon_host_key_checking" not in vars_):
-        strict = (ssh_option(ssh_args, "StrictHostKeyChecking") or "").lower()
-        checking = False if strict in ("no", "off") else checking
+    split = {var: shlex.split(vars_[var]) if var in vars_ else [] for var in _SSH_ARG_VARS}
+    ssh_args = [arg for var in _SSH_ARG_VARS for arg in split[var]]
     return HostSpec(
         name=name,
         address=_last(vars_, "ansible_host", "ansible_ssh_host") or name,
@@ -285,7 +301,7 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         proxy_jump=proxy_jump(ssh_args) if ssh_args else None,
         become=parse_bool(become) if become is not None else False,
         become_user=vars_.get("ansible_become_user"),
-        host_key_checking=parse_bool(checking) if checking is not None else True,
+        host_key_checking=_host_key_checking(vars_, split),
         known_hosts=known_hosts_files(ssh_args) if ssh_args else None,
         ssh_config=(config_file(ssh_args) or None) if ssh_args else None,
         groups=groups,

@@ -47,6 +47,7 @@ _ANSIBLE_VARS = frozenset(
         "ansible_become",
         "ansible_become_user",
         "ansible_host_key_checking",
+        "ansible_ssh_host_key_checking",
     }
 )
 
