@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ansible_oracle import inventory_list, run
+from ansible_oracle import connections, inventory_list, run
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
@@ -352,3 +352,53 @@ def test_password_source_paths_name_the_expanded_file(
     with pytest.raises(InventoryError) as e:
         load_secrets(VaultOptions(password_files=("~/missing",)))
     assert str(e.value) == f"vault password file {tmp_path}/missing was not found"
+
+
+@pytest.mark.slow
+def test_json_markers_in_json_vars_files_and_inventories(tmp_path: Path) -> None:
+    """`{"__ansible_vault": ...}` in a vars file or YAML-shaped inventory written as JSON:
+    Ansible's loader reads JSON first, with its decoder, so it is a vault value (an
+    `__ansible_unsafe` one unsafe text); fleetmon took the object as is and skipped the host
+    ("expected a non-empty string, got {'__ansible_vault': ...}")."""
+    vault = encrypt(b"admin", PW, SALT)
+    (tmp_path / "pw").write_text("correct horse\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "web.json").write_text(
+        json.dumps(
+            {
+                "ansible_user": {"__ansible_vault": vault},
+                "ansible_port": 2222,
+                # Ansible's object hook: a marker whatever other keys, unsafe before vault.
+                "v": {"__ansible_unsafe": "u", "k": 1},
+                "w": {"__ansible_vault": vault, "__ansible_unsafe": "z"},
+            }
+        )
+    )
+    (tmp_path / "hosts").write_text("[web]\nw1 ansible_host=127.0.0.4\n")
+    host = {"ansible_host": "127.0.0.5", "ansible_user": {"__ansible_vault": vault}}
+    unsafe = {"ansible_user": {"__ansible_unsafe": "{{ inventory_hostname }}-ops"}}
+    (tmp_path / "yinv.json").write_text(json.dumps({"all": {"hosts": {"j1": host, "j2": unsafe}}}))
+    # A marker that is not text fails Ansible's decoder: the file is read as YAML, and the
+    # markers are plain objects (no user Ansible can connect as, fleetmon skips the host).
+    odd = {"ansible_user": {"__ansible_unsafe": "u"}, "x": {"__ansible_vault": 5}}
+    (tmp_path / "odd.json").write_text(json.dumps({"all": {"hosts": {"j3": odd}}}))
+    home = tmp_path / "home"
+    for inv in ("hosts", "yinv.json"):
+        args = ("-i", inv, "--vault-password-file", "pw")
+        oracle = connections(*args, home=home, cwd=tmp_path)
+        loaded = load_inventory(str(tmp_path / inv))
+        plans = plan_hosts(loaded, list(loaded.hosts.values()), [PW])
+        assert all(p.skip is None for p in plans), [p.skip for p in plans]
+        mine = {p.spec.name: [p.spec.address, p.spec.port, p.spec.user, None, "ssh"] for p in plans}
+        assert mine == oracle
+        listed = inventory_list(inv, home=home, cwd=tmp_path)
+        assert json.loads(render_list(loaded)) == listed
+    assert oracle["j2"][2] == "{{ inventory_hostname }}-ops"  # unsafe: never rendered
+    oracle = connections("-i", "odd.json", home=home, cwd=tmp_path)
+    assert "has an invalid value" in oracle["j3"]
+    loaded = load_inventory(str(tmp_path / "odd.json"))
+    (j3,) = plan_hosts(loaded, [loaded.hosts["j3"]])
+    assert j3.skip == (
+        f"ansible_user ({tmp_path}/odd.json:1): expected a non-empty string, got "
+        "{'__ansible_unsafe': 'u'}"
+    )

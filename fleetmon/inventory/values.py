@@ -84,15 +84,29 @@ def register_yaml_tags(loader: type[yaml.SafeLoader]) -> None:
     loader.add_constructor("tag:yaml.org,2002:set", _ordered_set)
 
 
+#: Ansible's JSON markers (its legacy profile's deserialize_map), in the order it tries them.
+_MARKERS = ("__ansible_unsafe", "__ansible_vault")
+
+
+def json_hook(pairs: dict[str, Any]) -> dict[str, Any]:
+    """A json.loads object_hook failing as Ansible's decoder does: a marker that is not text
+    is a TypeError (Ansible then reads a vars or inventory file as YAML, markers and all)."""
+    for marker in _MARKERS:
+        if marker in pairs and not isinstance(pairs[marker], str):
+            raise TypeError(f"{marker} is {type(pairs[marker]).__name__}, not text")
+    return pairs
+
+
 def from_json(value: Any) -> Any:
-    """A value from inventory JSON (a script's, or ansible-inventory's) with Ansible's markers
-    `{"__ansible_vault": text}` and `{"__ansible_unsafe": text}` turned back into values."""
+    """A value from JSON Ansible reads with its decoder (a script's output, ansible-inventory's,
+    a vars file or inventory written as JSON): an object with `"__ansible_unsafe": text` is
+    that unsafe text, else one with `"__ansible_vault": text` a vault value, whatever other
+    keys it has (as Ansible's object hook)."""
     if isinstance(value, dict):
-        if len(value) == 1:
-            if isinstance(value.get("__ansible_vault"), str):
-                return Vaulted(value["__ansible_vault"])
-            if isinstance(value.get("__ansible_unsafe"), str):
-                return Unsafe(value["__ansible_unsafe"])
+        if isinstance(value.get("__ansible_unsafe"), str):
+            return Unsafe(value["__ansible_unsafe"])
+        if isinstance(value.get("__ansible_vault"), str):
+            return Vaulted(value["__ansible_vault"])
         return {k: from_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_json(v) for v in value]

@@ -7,6 +7,7 @@ Structure as Ansible's plugins/inventory/yaml.py: groups with `hosts`, `children
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -14,7 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.data import Builder, Origin, checked
 from fleetmon.inventory.ranges import RangeError, expand_host_pattern
-from fleetmon.inventory.values import register_yaml_tags
+from fleetmon.inventory.values import from_json, json_hook, register_yaml_tags
 from fleetmon.model.yamlnodes import NULL_TAG, STR_TAG, FastLoader, YamlDoc, is_null, kind
 
 
@@ -31,6 +32,15 @@ class _Doc(YamlDoc):
 
     def __init__(self, text: str, file: str) -> None:
         super().__init__(text, file, error=InventoryError, loader=_Loader)
+        self._json: bool | None = None  # known when a variable is first read
+
+    def var(self, node: Node, what: str) -> Any:
+        """A variable's value: in a file Ansible reads as JSON (it tries JSON first, with
+        its decoder), `{"__ansible_vault": text}` is a vault value, `__ansible_unsafe` unsafe."""
+        if self._json is None:
+            self._json = _is_json(self._text)
+        value = self.value(node, what)
+        return from_json(value) if self._json else value
 
     def origin(self, node: Node, path: str) -> Origin:
         return Origin(self.file, self.line(node), path)
@@ -59,6 +69,18 @@ class _Doc(YamlDoc):
 
     def _key_text(self, node: Node) -> str:
         return node.value if isinstance(node, ScalarNode) else kind(node)
+
+
+def _is_json(text: str) -> bool:
+    """Whether Ansible's DataLoader reads this text as JSON (json.loads with its legacy
+    decoder, a marker of a type it refuses failing it), not as YAML."""
+    if not text.lstrip().startswith("{"):
+        return False  # a mapping is all an inventory or vars file may be
+    try:
+        json.loads(text, object_hook=json_hook)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
 
 
 def _mapping(doc: _Doc, node: Node, path: str, what: str = "a mapping") -> MappingNode | None:
@@ -156,7 +178,7 @@ def _entry(
 ) -> None:
     if section == "vars":
         assert node is not None
-        b.set_group_var(group, key, doc.value(node, at.path), at)
+        b.set_group_var(group, key, doc.var(node, at.path), at)
     elif section == "children":
         b.add_child(group, key, at)
         _group(doc, b, key, node if node is not None else ScalarNode(NULL_TAG, ""), at)
@@ -175,9 +197,7 @@ def _hosts(doc: _Doc, b: Builder, group: str, pattern: str, node: Node | None, a
         defs.append(("ansible_port", port, at))
     if hvars is not None:
         for var, vk, vv in doc.names(hvars):
-            defs.append(
-                (var, doc.value(vv, f"{at.path}.{var}"), doc.origin(vk, f"{at.path}.{var}"))
-            )
+            defs.append((var, doc.var(vv, f"{at.path}.{var}"), doc.origin(vk, f"{at.path}.{var}")))
     for name in names:
         host = b.add_host(name, group, at)
         for var, value, origin in defs:
@@ -198,7 +218,7 @@ def parse_vars_file(
         origins: dict[str, Origin] = {}
         for var, knode, vnode in doc.names(root):
             origin = doc.origin(knode, var)
-            values[var] = doc.value(vnode, var)
+            values[var] = doc.var(vnode, var)
             checked(var, values[var], origin)
             origins[var] = origin
         if warnings is not None:
