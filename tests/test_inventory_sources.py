@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_oracle import environment, inventory_list, program
+from ansible_oracle import connections, environment, inventory_list, program
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import load_inventory, render_graph, render_list
+from fleetmon.inventory.connect import plan_hosts
+from fleetmon.inventory.template import Renderer
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -262,3 +264,31 @@ def test_graph_of_one_group_as_ansible_inventory_draws_it(tmp_path: Path) -> Non
     bad = fleetmon("inventory", inv, "--graph", "kvn")
     assert bad.returncode == 4
     assert bad.stderr == f"fleetmon: error: {inv}: no group 'kvn' (did you mean 'kvm'?)\n"
+
+
+@pytest.mark.slow
+def test_a_script_s_old_shape_group_variables_are_unsafe(tmp_path: Path) -> None:
+    """A group that is an object of variables is a host of that name whose variables
+    "cannot be templated" (Ansible's decoder trusts only `vars` and `_meta.hostvars`):
+    fleetmon rendered `{{ inventory_hostname }}-ops` and connected as legacy-ops."""
+    listing = {
+        "web": {"hosts": ["w1"], "vars": {"ansible_user": "{{ inventory_hostname }}-web"}},
+        "legacy": {
+            "ansible_host": "127.0.0.50",
+            "ansible_user": "{{ inventory_hostname }}-ops",
+            "nested": {"a": ["{{ x }}", 1]},
+        },
+        "_meta": {"hostvars": {"w1": {"ansible_host": "127.0.0.51"}}},
+    }
+    (tmp_path / "out.json").write_text(json.dumps(listing))
+    script = _script(tmp_path / "inv.sh", f"cat {tmp_path / 'out.json'}\n")
+    home = tmp_path / "home"
+    inv = load_inventory(str(script))
+    assert json.loads(render_list(inv)) == inventory_list(script, home=home)
+    oracle = connections("-i", script, home=home)
+    plans = plan_hosts(inv, list(inv.hosts.values()), (), Renderer(inv, (), str(home), {}))
+    assert {
+        p.spec.name: [p.spec.address, p.spec.port, p.spec.user, None, "ssh"] for p in plans
+    } == oracle
+    assert oracle["legacy"][2] == "{{ inventory_hostname }}-ops"
+    assert oracle["w1"][2] == "w1-web"

@@ -21,7 +21,7 @@ from typing import Any
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.data import Builder, Origin
-from fleetmon.inventory.values import from_json
+from fleetmon.inventory.values import Unsafe, from_json
 from fleetmon.model.yamlnodes import MAX_DEPTH, TOO_MANY_DIGITS
 
 #: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
@@ -122,13 +122,31 @@ def parse_inventory_json(
             b.set_host_var(b.hosts[host], key, from_json(value), at.child(str(key)))
 
 
+def _unsafe(value: Any) -> Any:
+    """A value with its text marked unsafe, lists and objects through (vault values kept)."""
+    if isinstance(value, str):
+        return value if isinstance(value, Unsafe) else Unsafe(value)
+    if isinstance(value, dict):
+        return {k: _unsafe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(v) for v in value]
+    return value
+
+
+def _legacy_value(value: Any) -> Any:
+    return _unsafe(from_json(value))
+
+
 def _group(b: Builder, name: str, data: Any, at: Origin, seen: dict[str, None]) -> None:
     b.group(name, at)
+    convert: Callable[[Any], Any] = from_json
     if not isinstance(data, dict):
         data = {"hosts": data}  # a bare list of hosts, as Ansible still accepts
     elif not any(k in data for k in _SECTIONS):
-        # Ansible's old shape: the group is one host of that name, the object its variables.
+        # Ansible's old shape: the group is one host of that name, the object its variables,
+        # which "cannot be templated" (its decoder trusts only `vars` and `_meta.hostvars`).
         data = {"hosts": [name], "vars": data}
+        convert = _legacy_value
     hosts, gvars, children = data.get("hosts", []), data.get("vars", {}), data.get("children", [])
     if not isinstance(hosts, list):
         raise at.error(f"hosts: expected a list of host names, got {type(hosts).__name__}")
@@ -142,7 +160,7 @@ def _group(b: Builder, name: str, data: Any, at: Origin, seen: dict[str, None]) 
         b.add_host(host, name, at.child(f"hosts.{host}"))
         seen[host] = None
     for key, value in gvars.items():
-        b.set_group_var(name, key, from_json(value), at.child(f"vars.{key}"))
+        b.set_group_var(name, key, convert(value), at.child(f"vars.{key}"))
     for child in children:
         if not isinstance(child, str) or not child:
             raise at.error(f"children: group names must be non-empty strings, got {child!r}")
