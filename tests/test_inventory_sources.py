@@ -4,9 +4,13 @@ ansible-core itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ from ansible_oracle import connections, environment, inventory_list, program
 from clirun import fleetmon
 
 from fleetmon.errors import InventoryError
-from fleetmon.inventory import load_inventory, render_graph, render_list
+from fleetmon.inventory import load_inventory, render_graph, render_list, scriptrun
 from fleetmon.inventory.connect import plan_hosts
 from fleetmon.inventory.template import Renderer
 
@@ -292,3 +296,76 @@ def test_a_script_s_old_shape_group_variables_are_unsafe(tmp_path: Path) -> None
     } == oracle
     assert oracle["legacy"][2] == "{{ inventory_hostname }}-ops"
     assert oracle["w1"][2] == "w1-web"
+
+
+def _kill(pid_file: Path) -> None:
+    """End the process a test's script left behind (by its id, if it is still there)."""
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_script_printing_past_the_inventory_size_limit_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script's output was read whole, without a limit: `exec yes` grew by 1 GB/s until
+    "internal error: MemoryError" (exit 70); it may print what a file may hold."""
+    assert scriptrun.MAX_INVENTORY_BYTES == 256 << 20  # the files' limit (inputfile.py)
+    monkeypatch.setattr(scriptrun, "MAX_INVENTORY_BYTES", 1 << 20)
+    endless = _script(tmp_path / "endless.sh", f"echo $$ > {tmp_path}/pid\nexec yes xxxxxxxx\n")
+    started = time.monotonic()
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(endless))
+    assert time.monotonic() - started < 10
+    assert str(e.value) == (
+        f"{endless}: inventory script `{endless} --list` printed more than 1 MiB, an inventory"
+        " file's limit (killed)"
+    )
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)  # killed, and reaped
+
+
+def test_a_script_s_detached_helper_holding_its_output_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    """A script that printed its JSON at once but left a `setsid` helper holding stdout was
+    waited for until the helper ended (151 s, past the timeout), then called hung."""
+    listing = '{"g": {"hosts": ["a"]}, "_meta": {"hostvars": {}}}'
+    pid = tmp_path / "pid"
+    daemon = _script(
+        tmp_path / "daemon.sh", f"setsid sleep 60 &\necho $! > {pid}\necho '{listing}'\n"
+    )
+    try:
+        started = time.monotonic()
+        inv = load_inventory(str(daemon), script_timeout_s=20)
+        assert time.monotonic() - started < 10
+    finally:
+        _kill(pid)
+    assert list(inv.hosts) == ["a"]
+    assert list(inv.warnings) == [
+        f"{daemon}: inventory script `{daemon} --list` exited but left a process holding its"
+        " output open: not waited for"
+    ]
+    # A helper that keeps printing is not waited for past the deadline either.
+    chatty = _script(
+        tmp_path / "chatty.sh",
+        f"setsid sh -c 'while :; do echo; sleep 0.1; done' &\necho $! > {pid}\necho '{listing}'\n",
+    )
+    try:
+        with pytest.raises(InventoryError) as e:
+            load_inventory(str(chatty), script_timeout_s=2)
+    finally:
+        _kill(pid)
+    assert str(e.value) == (
+        f"{chatty}: inventory script `{chatty} --list` exited, but a process it left kept"
+        " printing to its output past 2 s (killed)"
+    )
+    # A script that closes its output and goes on running is still killed at the deadline.
+    closed = _script(tmp_path / "closed.sh", f"echo '{listing}'\nexec >&- 2>&-\nsleep 30\n")
+    started = time.monotonic()
+    with pytest.raises(InventoryError) as e:
+        load_inventory(str(closed), script_timeout_s=1)
+    assert time.monotonic() - started < 10
+    assert (
+        str(e.value)
+        == f"{closed}: inventory script `{closed} --list` did not finish within 1 s (killed)"
+    )

@@ -6,26 +6,23 @@ each host's variables, and without `_meta` the script is asked `--host NAME` per
 group is `{"hosts": [...], "vars": {...}, "children": [...]}`, or a bare list of hosts.
 The same JSON saved to a file (`ansible-inventory -i ANY --list > inv.json`) is read
 without running anything, so any inventory plugin's output can be given to fleetmon.
-Running the script is the only I/O here; a script that hangs is killed after a timeout.
+The script is run by scriptrun.py (bounded in time and output).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
-import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.data import Builder, Origin
+from fleetmon.inventory.scriptrun import SCRIPT_TIMEOUT_S, run_script
 from fleetmon.inventory.values import Unsafe, from_json
 from fleetmon.model.yamlnodes import MAX_DEPTH, TOO_MANY_DIGITS
 
-#: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
-SCRIPT_TIMEOUT_S = 60.0
 _SECTIONS = ("hosts", "vars", "children")
 
 
@@ -167,56 +164,20 @@ def _group(b: Builder, name: str, data: Any, at: Origin, seen: dict[str, None]) 
         b.add_child(name, child, at.child(f"children.{child}"))
 
 
-def run_script(path: str, args: list[str], timeout_s: float = SCRIPT_TIMEOUT_S) -> str:
-    """The stdout of an inventory script run as Ansible runs it; InventoryError when it
-    cannot start, fails, hangs past the timeout (it is killed) or prints non-UTF-8."""
-    command = [os.path.abspath(path), *args]
-    shown = " ".join([path, *args])
-    try:
-        # Its own process group, so a timeout kills what the script started too.
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as e:
-        raise InventoryError(f"cannot run inventory script: {e.strerror}", file=path) from None
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise InventoryError(
-            f"inventory script `{shown}` did not finish within {timeout_s:g} s (killed)",
-            file=path,
-        ) from None
-    if proc.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        detail = f": {lines[-1]}" if lines else ""
-        raise InventoryError(
-            f"inventory script `{shown}` exited {proc.returncode}{detail}", file=path
-        )
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InventoryError(
-            f"inventory script `{shown}` printed non-UTF-8 text", file=path
-        ) from None
-
-
 def read_script(path: str, b: Builder, timeout_s: float = SCRIPT_TIMEOUT_S) -> None:
     """Run an inventory script (`--list`, then `--host` per host without `_meta`)."""
 
+    def warn(message: str) -> None:
+        b.warnings.append(f"{path}: {message}")
+
     def host_vars(host: str) -> Mapping[str, Any]:
-        text = run_script(path, ["--host", host], timeout_s)
+        text = run_script(path, ["--host", host], timeout_s, warn)
         if not text.strip():
             return {}
         values = _load_json(text, f"`--host {host}` output", path)
         return values if isinstance(values, dict) else {}
 
-    text = run_script(path, ["--list"], timeout_s)
+    text = run_script(path, ["--list"], timeout_s, warn)
     parse_inventory_json(text, path, b, host_vars, what="`--list` output")
 
 

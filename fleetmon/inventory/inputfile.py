@@ -18,6 +18,9 @@ import stat
 
 from fleetmon.errors import InputError
 
+#: An inventory or vars file is read whole, and so is a script's output: 100,000 hosts
+#: (ranges.MAX_HOSTS) of 2.5 KB each.
+MAX_INVENTORY_BYTES = 256 << 20
 _BASE = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),

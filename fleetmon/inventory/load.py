@@ -22,16 +22,16 @@ from fleetmon.errors import InventoryError, OptionError
 from fleetmon.inventory.connect import where
 from fleetmon.inventory.data import Builder, Origin
 from fleetmon.inventory.dynamic import (
-    SCRIPT_TIMEOUT_S,
     is_inventory_json,
     is_script,
     parse_inventory_json,
     read_script,
 )
 from fleetmon.inventory.inisrc import parse_ini_inventory
-from fleetmon.inventory.inputfile import read_input
+from fleetmon.inventory.inputfile import MAX_INVENTORY_BYTES, read_input
 from fleetmon.inventory.ranges import MAX_HOSTS, RangeError, split_port
 from fleetmon.inventory.resolve import Inventory, VarLayer, build_inventory
+from fleetmon.inventory.scriptrun import SCRIPT_TIMEOUT_S
 from fleetmon.inventory.tomlsrc import parse_toml_inventory
 from fleetmon.inventory.values import is_encrypted
 from fleetmon.inventory.yamlsrc import is_yaml_mapping, parse_vars_file, parse_yaml_inventory
@@ -51,8 +51,6 @@ _IGNORED = re.compile(
 )
 _PLUGIN = re.compile(r"^plugin:[ \t]*['\"]?([^\s'\"#]+)", re.MULTILINE)
 MAX_HOSTS_VAR = "FLEETMON_MAX_HOSTS"
-#: An inventory or vars file is read whole: 100,000 hosts (MAX_HOSTS) of 2.5 KB each.
-MAX_INVENTORY_BYTES = 256 << 20
 
 
 def read_text(
