@@ -127,6 +127,25 @@ def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _error("hosts.ini") == "hosts.ini:3: not UTF-8 text"
 
 
+def test_a_binary_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled inventory program (no `#!`: Ansible runs it, fleetmon does not) was
+    "not UTF-8 text" at some line, which did not say why."""
+    monkeypatch.chdir(tmp_path)
+    elf = b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00\x3e\x00\x01\x00\x00\x00\x88\xff"
+    Path("terraform-inventory").write_bytes(elf)
+    Path("terraform-inventory").chmod(0o755)
+    assert _error("terraform-inventory") == (
+        "terraform-inventory: not UTF-8 text: this looks like a binary, not an inventory file,"
+        " nor an inventory script (fleetmon runs executables that start with a `#!` line only)"
+    )
+    Path("hosts.ini").write_text("kvm01\n")
+    Path("host_vars").mkdir()
+    Path("host_vars/kvm01").write_bytes(elf)
+    assert _error("hosts.ini") == (
+        "host_vars/kvm01: not UTF-8 text: this looks like a binary, not a vars file"
+    )
+
+
 def test_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = Path(tempfile.mkdtemp(prefix="fleetmon-unreadable-", dir="/tmp"))
     try:

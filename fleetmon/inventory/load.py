@@ -67,8 +67,7 @@ def read_text(
     try:
         text = data.decode("utf-8-sig")  # a BOM from a Windows editor is not a host name
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise InventoryError("not UTF-8 text", file=path, line=line) from None
+        raise _not_text(path, data, e.start, what) from None
     if not is_encrypted(text):
         return text
     from fleetmon.inventory.vault import VaultError, decrypt_text  # cryptography: when needed
@@ -78,6 +77,20 @@ def read_text(
         return decrypt_text(text, secrets)
     except VaultError as e:
         raise InventoryError(f"vault-encrypted file: {e}", file=path) from None
+
+
+def _not_text(path: str, data: bytes, at: int, what: str) -> InventoryError:
+    """Why a file is no UTF-8: a NUL byte among its first 8 KiB makes it a binary (such as
+    a compiled inventory program, which Ansible would run), else the line of the bad byte."""
+    if b"\0" not in data[:8192]:
+        return InventoryError("not UTF-8 text", file=path, line=data[:at].count(b"\n") + 1)
+    if what != "an inventory file":
+        return InventoryError(f"not UTF-8 text: this looks like a binary, not {what}", file=path)
+    return InventoryError(
+        "not UTF-8 text: this looks like a binary, not an inventory file, nor an inventory "
+        "script (fleetmon runs executables that start with a `#!` line only)",
+        file=path,
+    )
 
 
 def detect_format(path: str, text: str) -> str:
