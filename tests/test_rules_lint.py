@@ -102,7 +102,7 @@ def test_with_a_raw_folder_lint_counts_the_subjects_judged_unknown() -> None:
     assert lines[start + 1].endswith("subject(s): expr: 'vm.state' is undefined")
     history = sum(1 for r in LOADED.rules if r.needs_history())
     quiet = len(LOADED.rules) - history - 5
-    assert lines[start + 6] == f"  ({quiet} rule(s) UNKNOWN for no subject)"
+    assert lines[start + 6] == f"  ({quiet} rule(s) with no UNKNOWN subject)"
     assert lines[start + 7].startswith("  (not judged, they need the history of earlier runs: ")
 
 

@@ -85,7 +85,7 @@ def _raw_counts(rs: RuleSet, folder: str, inventory: Inventory | None) -> list[s
         if c.unknown:
             out.append(f"  {c.rule:<{width}}  {c.unknown} of {c.judged} subject(s): {c.reason}")
     quiet = sum(1 for c in counts if not c.unknown)
-    out.append(f"  ({quiet} rule(s) UNKNOWN for no subject)")
+    out.append(f"  ({quiet} rule(s) with no UNKNOWN subject)")
     if later:
         out.append(f"  (not judged, they need the history of earlier runs: {', '.join(later)})")
     return out
