@@ -190,3 +190,28 @@ def test_the_title_tells_waiting_hosts_from_skipped_and_down_ones() -> None:
     )
     first = title(Report(run, hosts, {}, 0), ViewState(), "12:00:00")[0].text
     assert first.endswith("hosts 4: 1 live, 1 waiting, 1 skipped, 1 down")
+
+
+def test_the_title_counts_hosts_by_their_worst_finding_and_says_so() -> None:
+    """The second line counts hosts (as top's "Tasks:" line counts tasks), not findings: a
+    host with three critical findings is one critical host; unknown hosts are counted too.
+    Before, it read "findings: 1 critical" for a host with 3 critical findings."""
+    from reportfactory import finding
+
+    from fleetmon.model import Severity
+
+    run = RunInfo("0.1.0", "2026-11-30T08:00:00Z", 2.0, "fleet.yaml", ())
+    crit = [
+        finding(f"r{i}", Severity.CRITICAL, "host", "a", "cpu.busy_pct", 99.0, "> 90")
+        for i in range(3)
+    ]
+    unk = [finding("u", Severity.UNKNOWN, "host", "c", "mem.swap_used_pct", None, "> 50")]
+    hosts = (
+        HostReport("a", "127.0.0.1", (), Status.OK, None, 2.0, findings=crit),
+        HostReport("b", "127.0.0.2", (), Status.OK, None, 2.0),
+        HostReport("c", "127.0.0.3", (), Status.OK, None, 2.0, findings=unk),
+    )
+    second = title(Report(run, hosts, {}, 0), ViewState(), "12:00:00")[1].text
+    assert second.startswith("hosts: 1 critical, 0 warning, 1 unknown  ")
+    quiet = title(Report(run, hosts[1:2], {}, 0), ViewState(), "12:00:00")[1].text
+    assert quiet.startswith("hosts: 0 critical, 0 warning  hosts by")

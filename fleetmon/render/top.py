@@ -185,8 +185,11 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
     filt = f"  filter: {clean(state.pattern)}" if state.pattern else ""
     order = "asc" if state.ascending else "desc"
     guests = f"VMs {vms}" + (f"  containers {ctrs}" if ctrs else "")
+    # Hosts by their worst finding, as top's "Tasks:" counts tasks (not findings: `run`
+    # counts both); unknown only when there is one, to leave the guests' counts room.
+    unknown = f", {s['unknown']} unknown" if s["unknown"] else ""
     second = (
-        f"findings: {s['critical']} critical, {s['warning']} warning  "
+        f"hosts: {s['critical']} critical, {s['warning']} warning{unknown}  "
         f"{state.view} by {state.sort} {order}{filt}{flags}  {guests}"
     )
     return [Line(first, kind="title"), Line(second, kind="title")]
