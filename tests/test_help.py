@@ -75,3 +75,39 @@ def test_default_timeout_is_the_interval_plus_the_probe_s_limits_and_a_margin() 
     assert WORST_GUARDED_S == 25
     assert TIMEOUT_MARGIN_S >= WORST_GUARDED_S + 3.5
     assert CollectOptions(interval_s=2.0).deadline_s - 2.0 >= WORST_GUARDED_S + 3.5
+
+
+def _readme_commands() -> list[tuple[int, list[str]]]:
+    """Each `fleetmon ...` line of the README's code blocks (continuations joined), split as
+    a shell would, its `# comment` dropped."""
+    import shlex
+
+    found, block, pending = [], False, ""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    for no, line in enumerate(lines, 1):
+        if line.startswith("```"):
+            block = not block
+            continue
+        if not block or not (pending or line.startswith("fleetmon ")):
+            continue
+        pending += line.rstrip("\\") + " "
+        if not line.endswith("\\"):
+            words = shlex.split(pending.split(" >", 1)[0], comments=True)
+            found.append((no, words[1:]))
+            pending = ""
+    return found
+
+
+def test_every_command_line_of_the_readme_parses() -> None:
+    """Copy-pasting an example works: a description after a command is a `# comment`, so
+    no word of it is taken for an argument (the history and top examples were not)."""
+    parser = build_parser()
+    bad = []
+    for no, argv in _readme_commands():
+        try:
+            _, extra = parser.parse_known_args(argv)
+        except SystemExit as exc:  # --version exits 0
+            extra = [] if exc.code == 0 else ["(refused)"]
+        if extra:
+            bad.append((no, extra))
+    assert bad == []
