@@ -45,7 +45,7 @@ def run_once(inv: Path, mode: str, work: Path, sim_cpu: Any) -> dict[str, Any]:
     self_file = work / f"{mode}.self.json"
     argv = [
         str(VENV_PY), str(BENCH_DIR / "selfcpu.py"), str(self_file), "run", str(inv), "-q",
-        "-i", str(INTERVAL_S), "-f", str(FORKS), "--format", "json", "-o", str(out),
+        "--interval", str(INTERVAL_S), "-f", str(FORKS), "--format", "json", "-o", str(out),
         "--history", "none", "--no-lock", *MODES[mode],
     ]  # fmt: skip
     cpu0 = sim_cpu()

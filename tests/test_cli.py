@@ -41,19 +41,28 @@ def test_version() -> None:
         (["run", "inventories/localhost.yaml", "--interval", "abc"], "--interval must be a number"),
         (["run", "inventories/localhost.yaml", "--forks", "0"], "--forks must be greater than 0"),
         # float() reads nan and inf: no interval, wait or latency is one.
-        (["run", "inventories/localhost.yaml", "-i", "nan"], "--interval must be a finite number"),
-        (["run", "inventories/localhost.yaml", "-i", "inf"], "--interval must be a finite number"),
+        (
+            ["run", "inventories/localhost.yaml", "--interval", "nan"],
+            "--interval must be a finite number",
+        ),
+        (
+            ["run", "inventories/localhost.yaml", "--interval", "inf"],
+            "--interval must be a finite number",
+        ),
         (
             ["run", "inventories/localhost.yaml", "--lock-wait", "-5"],
             "--lock-wait must be 0 or more",
         ),
         (["top", "inventories/localhost.yaml", "-d", "nan"], "-d must be a finite number"),
         # An interval of 1e9 s was a run of 31 years: an hour at most.
-        (["run", "inventories/localhost.yaml", "-i", "1e9"], "--interval must be 3600 or less"),
+        (
+            ["run", "inventories/localhost.yaml", "--interval", "1e9"],
+            "--interval must be 3600 or less",
+        ),
         (["serve", "inventories/localhost.yaml", "-d", "3601"], "-d must be 3600 or less"),
         # A deadline that ends before the second sample: every host would time out.
         (
-            ["run", "inventories/localhost.yaml", "-i", "5", "--timeout", "3"],
+            ["run", "inventories/localhost.yaml", "--interval", "5", "--timeout", "3"],
             "--timeout 3 must exceed --interval 5: a host's deadline runs over the wait between"
             " its two samples, so every host would time out",
         ),
@@ -137,7 +146,7 @@ def test_local_run_json_report_and_exit_code_agree(tmp_path: Path) -> None:
     html = tmp_path / "fleet.html"
     started = time.monotonic()
     r = fleetmon(
-        "run", _local_inventory(tmp_path), "-i", "0.5", "--format", "json", "-o", out,
+        "run", _local_inventory(tmp_path), "--interval", "0.5", "--format", "json", "-o", out,
         "--html", html,
     )  # fmt: skip
     wall_s = time.monotonic() - started
@@ -176,7 +185,14 @@ def test_signal_stops_quickly_and_keeps_previous_report(
     out = tmp_path / "fleet.json"
     out.write_text("previous report\n")
     proc = popen(
-        "run", _local_inventory(tmp_path), "-i", PROBE_SLEEP[1], "--format", "json", "-o", out
+        "run",
+        _local_inventory(tmp_path),
+        "--interval",
+        PROBE_SLEEP[1],
+        "--format",
+        "json",
+        "-o",
+        out,
     )
     try:
         proctree.wait_for_descendant(proc.pid, PROBE_SLEEP)  # inside the probe's interval
@@ -203,15 +219,15 @@ def test_signal_stops_quickly_and_keeps_previous_report(
 def test_overlapping_runs_second_exits_3_or_waits(tmp_path: Path) -> None:
     inv = _local_inventory(tmp_path)
     out = tmp_path / "fleet.json"
-    first = popen("run", inv, "-i", "4", "--format", "json", "-o", out)
+    first = popen("run", inv, "--interval", "4", "--format", "json", "-o", out)
     try:
         time.sleep(1.5)
-        second = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-o", out)
+        second = fleetmon("run", inv, "--interval", "0.2", "--format", "json", "-o", out)
         assert second.returncode == 3
         assert "another fleetmon run holds the lock" in second.stderr
         assert f"(pid {first.pid})" in second.stderr
         waited = fleetmon(
-            "run", inv, "-i", "0.2", "--format", "json", "-o", out, "--lock-wait", "30"
+            "run", inv, "--interval", "0.2", "--format", "json", "-o", out, "--lock-wait", "30"
         )
         assert first.wait(30) in (0, 1, 2, 3)
     finally:
@@ -234,7 +250,7 @@ def test_inventory_graph_and_host() -> None:
 def test_save_raw_then_report_recomputes_the_same_figures(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     first = tmp_path / "first.json"
-    r = fleetmon("run", _local_inventory(tmp_path), "-i", "0.5", "--format", "json",
+    r = fleetmon("run", _local_inventory(tmp_path), "--interval", "0.5", "--format", "json",
                  "-o", first, "--save-raw", raw)  # fmt: skip
     assert r.returncode in (0, 1, 2, 3), r.stderr
     again = fleetmon("report", raw, "--format", "json")
@@ -290,7 +306,7 @@ def _mute_host(tmp_path: Path, limit_var: str) -> Iterator[tuple[Path, int]]:
 def test_host_vars_set_their_own_time_limits(tmp_path: Path) -> None:
     with _mute_host(tmp_path, "fleetmon_connect_timeout") as (inv, _):
         started = time.monotonic()
-        r = fleetmon("run", inv, "-i", "0.2", "--connect-timeout", "60", "--format", "json")
+        r = fleetmon("run", inv, "--interval", "0.2", "--connect-timeout", "60", "--format", "json")
         took = time.monotonic() - started
     assert r.returncode == 3, r.stderr
     (host,) = json.loads(r.stdout)["hosts"]
@@ -318,7 +334,7 @@ def test_live_modes_apply_a_host_s_ansible_ssh_timeout(tmp_path: Path) -> None:
         # A live view for scripts, read until the reader has what it wants (top -b | head).
         ["top", "inventories/localhost.yaml", "-b", "-n", "100", "-d", "0.2"],
         # A report far larger than a pipe's buffer.
-        ["run", "inventories/localhost.yaml", "-i", "0.1", "--history", "none", "--format",
+        ["run", "inventories/localhost.yaml", "--interval", "0.1", "--history", "none", "--format",
          "html"],
     ],
 )  # fmt: skip

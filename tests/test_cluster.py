@@ -224,7 +224,7 @@ def test_a_worker_killed_mid_run_has_its_shards_retried(tmp_path: Path) -> None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "fleetmon", "run", str(inv), "--cluster", c.address,
-             "--shard-size", "5", "-i", "3", "-q", "--format", "json", "--history", "none"],
+             "--shard-size", "5", "--interval", "3", "-q", "--format", "json", "--history", "none"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         b_addr = c.worker_address("b")
@@ -353,7 +353,7 @@ def test_a_scheduler_lost_mid_run_fails_the_hosts_still_out_and_the_outputs_are_
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "fleetmon", "run", str(s.inventory), "--cluster", c.address,
-             "--shard-size", "2", "-i", "8", "-q", "--format", "json", "--history", "none",
+             "--shard-size", "2", "--interval", "8", "-q", "--format", "json", "--history", "none",
              "--html", str(html)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -135,8 +135,8 @@ def test_a_scheduler_that_stops_answering_mid_run_fails_the_hosts_still_out(
     html = tmp_path / "fleet.html"
     with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "8"]) as (c, s):
         # Four shards of 2 hosts, each 8 s at least: two wait behind the two first.
-        proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "2", "-i", "8",
-                          "--connect-timeout", "2", "--html", html)  # fmt: skip
+        proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "2",
+                          "--interval", "8", "--connect-timeout", "2", "--html", html)  # fmt: skip
         try:
             running_on(c.address, c.worker_address("x"))
             os.kill(c.scheduler.pid, signal.SIGSTOP)
@@ -186,7 +186,7 @@ def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
         # the other worker, where it waits behind the late one (a task cancelled by the
         # client runs to its end: Dask cannot stop a thread).
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
-                          "-i", "12", "--shard-timeout", "3")  # fmt: skip
+                          "--interval", "12", "--shard-timeout", "3")  # fmt: skip
         try:
             queued = _retries_queued(c.address, 2)
             gone = sorted(queued.values())[0]
@@ -230,10 +230,10 @@ def test_two_runs_on_one_scheduler_read_only_their_own_shards_starts(tmp_path: P
     (a false "retried" note, its retry spent, its deadline moved)."""
     with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "2"]) as (c, s):
         first, second = _host_names(s.inventory)
-        long = _popen_run(s.inventory, "-l", first, "--cluster", c.address, "-i", "15")
+        long = _popen_run(s.inventory, "-l", first, "--cluster", c.address, "--interval", "15")
         try:
             events = _starts(c.address, 1)
-            short = _popen_run(s.inventory, "-l", second, "--cluster", c.address, "-i", "2")
+            short = _popen_run(s.inventory, "-l", second, "--cluster", c.address, "--interval", "2")
             short_out, short_err = _finish(short)
         finally:
             long_out, long_err = _finish(long)
@@ -269,7 +269,7 @@ def test_a_worker_with_fewer_open_files_gets_the_time_its_waves_take(tmp_path: P
     with _fleet(tmp_path, {"low": []}, ["--hosts", "40"], nofile={"low": 66}) as (c, s):
         # 20 waves of at least the 2 s interval: 40 s at least, past the 6 + 30 s that one
         # wave of 200 would be given, well within the 20 x 6 + 30 s of 20 waves.
-        proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "2", "--timeout", "6")
+        proc = _popen_run(s.inventory, "--cluster", c.address, "--interval", "2", "--timeout", "6")
         out, err = _finish(proc, 400)
     report = json.loads(out)
     assert len(report["hosts"]) == 40, err
@@ -289,7 +289,7 @@ def test_a_site_s_only_worker_restarted_by_its_nanny_gets_the_retry(
     workers = {"a": ["--resources", "site-a=1"]}
     with _fleet(tmp_path, workers, ["--hosts", "4", "--sites", "a"]) as (c, s):
         before = c.worker_address("a")
-        proc = _popen_run(s.inventory, "--cluster", c.address, "-i", "6")
+        proc = _popen_run(s.inventory, "--cluster", c.address, "--interval", "6")
         try:
             running_on(c.address, before)
             os.kill(worker_process(c.workers["a"]), signal.SIGKILL)

@@ -25,7 +25,7 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
 
 
 def _run(*args: object) -> dict[str, Any]:
-    res = fleetmon("run", *args, "-i", "1", "-q", "--format", "json", "--history", "none",
+    res = fleetmon("run", *args, "--interval", "1", "-q", "--format", "json", "--history", "none",
                    timeout=300)  # fmt: skip
     assert res.returncode in (0, 1, 2), res.stderr
     report: dict[str, Any] = json.loads(res.stdout)

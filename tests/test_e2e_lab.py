@@ -42,7 +42,7 @@ def test_lab_hypervisor_through_sshd_json(
 ) -> None:
     inv = sshd.inventory(1, tmp_path, prefix="kvm")
     before = lab_hypervisor.domstats()
-    proc = fleetmon_run(inv, sshd.known_hosts, "--format", "json", "-i", "2.5")
+    proc = fleetmon_run(inv, sshd.known_hosts, "--format", "json", "--interval", "2.5")
     after = lab_hypervisor.domstats()
     assert proc.returncode == 0, proc.stderr
     (host,) = json.loads(proc.stdout)["hosts"]
@@ -79,7 +79,7 @@ def test_lab_hypervisor_through_sshd_text(
     lab_hypervisor: Lab, sshd: sshd_util.Sshd, tmp_path: Path
 ) -> None:
     inv = sshd.inventory(1, tmp_path, prefix="kvm")
-    proc = fleetmon_run(inv, sshd.known_hosts, "--format", "text", "-i", "1")
+    proc = fleetmon_run(inv, sshd.known_hosts, "--format", "text", "--interval", "1")
     assert proc.returncode == 0, proc.stderr
     for name in lab_hypervisor.domains:
         assert name in proc.stdout

@@ -39,7 +39,7 @@ def test_a_rule_fires_on_every_selected_host_through_sshd(
     out = tmp_path / "r.json"
     junit = tmp_path / "r.xml"
     r = fleetmon(
-        "run", inv, "-i", "0.5", "--no-default-rules", "-r", rules,
+        "run", inv, "--interval", "0.5", "--no-default-rules", "-r", rules,
         "--known-hosts", sshd.known_hosts, "--format", "nagios",
         "--json", out, "--junit", junit, "--timeout", "60",
     )  # fmt: skip

@@ -60,7 +60,9 @@ def test_bad_export_options_stop_the_run_before_it_starts(
     args: tuple[str, ...], message: str, tmp_path: Path
 ) -> None:
     raw = tmp_path / "raw"
-    r = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw, *args)
+    r = fleetmon(
+        "run", LOCAL, "--interval", "0.1", "-q", "--history", "none", "--save-raw", raw, *args
+    )
     assert r.returncode == 4
     assert r.stderr.startswith(message), r.stderr
     assert not raw.exists()  # nothing was collected
@@ -121,7 +123,7 @@ def test_the_push_group_is_the_real_inventory_and_the_limit(
 
 
 def test_a_textfile_in_a_missing_folder_stops_the_run(tmp_path: Path) -> None:
-    r = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none",
+    r = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", "none",
                  "--prom-textfile", tmp_path / "nowhere" / "f.prom")  # fmt: skip
     assert r.returncode == 4
     assert "nowhere" in r.stderr

@@ -132,7 +132,7 @@ def test_a_finding_that_resolves_ends_its_alert(
             f"      metric: cpu.count\n      warning: '{threshold}'\n",
             encoding="utf-8",
         )
-    args = ("run", ps.LOCAL, "-i", "0.1", "-q", "--history", hist, "--alertmanager", am.url,
+    args = ("run", ps.LOCAL, "--interval", "0.1", "-q", "--history", hist, "--alertmanager", am.url,
             "--format", "json", "--no-default-rules")  # fmt: skip
     first = fleetmon(*args, "-r", rules["fires"])
     assert first.returncode == 1, first.stderr

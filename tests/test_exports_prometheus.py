@@ -261,7 +261,7 @@ def test_an_unreachable_pushgateway_loses_no_other_output(tmp_path: Path) -> Non
 def test_a_local_run_exports_its_times(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     started = time.time()
-    r = fleetmon("run", ps.LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw,
+    r = fleetmon("run", ps.LOCAL, "--interval", "0.1", "-q", "--history", "none", "--save-raw", raw,
                  "--format", "prometheus", "--no-rules")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert ps.promtool(r.stdout) == []

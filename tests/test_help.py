@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import pytest
 from clirun import ROOT, fleetmon
@@ -49,7 +50,7 @@ def test_help_shows_the_help_of_the_options_issue_11_named() -> None:
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
     for words in (
-        "-i S, --interval S seconds between the probe's two samples",
+        "--interval S seconds between the probe's two samples",
         "--connect-timeout S TCP + SSH handshake limit",
         "--lock-wait S wait this long for another run's lock",
         "--fail-on {warning,critical} the least severity that JUnit counts as a failed test",
@@ -63,7 +64,9 @@ def test_default_timeout_is_the_interval_plus_the_probe_s_limits_and_a_margin() 
     from fleetmon.collect.base import CollectOptions
     from fleetmon.sources.sections import WORST_GUARDED_S
 
-    args = build_parser().parse_args(["run", "inv.yaml", "-i", "2.5", "--connect-timeout", "4"])
+    args = build_parser().parse_args(
+        ["run", "inv.yaml", "--interval", "2.5", "--connect-timeout", "4"]
+    )
     assert TIMEOUT_MARGIN_S == 30.0  # see cli/options.py
     assert _collect_options(args).deadline_s == 32.5
     args = build_parser().parse_args(["run", "inv.yaml", "--timeout", "7"])
@@ -111,3 +114,70 @@ def test_every_command_line_of_the_readme_parses() -> None:
         if extra:
             bad.append((no, extra))
     assert bad == []
+
+
+def test_run_takes_i_for_the_inventory_as_ansible_and_the_other_commands_do() -> None:
+    """`fleetmon run -i hosts.ini` (the Ansible reflex) is the inventory, as in top, serve,
+    rules and inventory; the interval is --interval."""
+    args = build_parser().parse_args(["run", "-i", "inventories/localhost.yaml", "-i", "b.ini"])
+    assert args.inventories == ["inventories/localhost.yaml", "b.ini"]
+    assert args.interval == 1.0
+    r = fleetmon("run", "-i", "inventories/localhost.yaml", "--interval", "0.1", "-q",
+                 "--history", "none", "--no-rules", "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert '"name": "localhost"' in r.stdout
+    assert "warning" not in r.stderr
+
+
+def test_run_i_with_a_number_naming_no_file_is_still_the_interval_with_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Scripts of before (`run inv.yaml -i 5`) keep working, told once to use --interval;
+    an existing file named like a number is an inventory."""
+    args = build_parser().parse_args(["run", "inv.yaml", "-i", "2.5"])
+    assert (args.inventory, args.inventories, args.interval) == (["inv.yaml"], [], 2.5)
+    warning = "fleetmon: warning: -i is the inventory now, as in ansible; use --interval\n"
+    assert capsys.readouterr().err == warning
+    args = build_parser().parse_args(["run", "-i", "LICENSE"])  # a file, not a number
+    assert args.inventories == ["LICENSE"]
+    r = fleetmon("run", "inventories/localhost.yaml", "-i", "5000")
+    assert (r.returncode, r.stderr.splitlines()[1:]) == (
+        4,
+        ["fleetmon: error: argument -i: --interval must be 3600 or less, got '5000'"
+         " (see 'fleetmon run --help')"],
+    )  # fmt: skip
+
+
+def test_run_i_file_named_like_a_number_is_the_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "5").write_text("localhost ansible_connection=local\n")
+    args = build_parser().parse_args(["run", "-i", "5"])
+    assert (args.inventories, args.interval) == (["5"], 1.0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "x.yaml", "--debug"],
+        ["--debug", "run", "x.yaml"],
+        ["top", "--debug", "x.yaml"],
+        ["history", "show", "h", "--debug"],
+        ["rules", "lint", "f.yaml", "--debug"],
+        ["simulate", "--debug"],
+    ],
+)
+def test_debug_counts_before_or_after_the_command(argv: list[str]) -> None:
+    """README lists --debug among run's options: `fleetmon run ... --debug` was refused."""
+    assert build_parser().parse_args(argv).debug is True
+    without = [a for a in argv if a != "--debug"]
+    assert build_parser().parse_args(without).debug is False
+
+
+def test_debug_after_the_command_shows_the_traceback() -> None:
+    r = fleetmon("report", "/nonexistent-raw-dir", "--debug")
+    plain = fleetmon("report", "/nonexistent-raw-dir")
+    assert r.returncode == plain.returncode == 4
+    assert "Traceback" in r.stderr
+    assert "Traceback" not in plain.stderr

@@ -30,7 +30,7 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
 def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real local run saved with --save-raw, replayed by the tests."""
     out = tmp_path_factory.mktemp("raw") / "run"
-    res = fleetmon("run", LOCAL, "-i", "0.2", "-q", "--save-raw", out, "--format", "nagios")
+    res = fleetmon("run", LOCAL, "--interval", "0.2", "-q", "--save-raw", out, "--format", "nagios")
     assert res.returncode in (0, 1, 2, 3), res.stderr
     return out
 
@@ -58,7 +58,7 @@ def _runs(path: Path) -> list[str]:
 
 def test_run_writes_the_history_it_is_given(tmp_path: Path) -> None:
     hist = tmp_path / "state" / "history.sqlite"
-    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", hist, "--format", "json")
     assert res.returncode in (0, 1, 2, 3), res.stderr
     doc = json.loads(res.stdout)
     assert _runs(hist) == [doc["started_at"]]
@@ -71,10 +71,10 @@ def test_history_none_and_the_default_path(tmp_path: Path) -> None:
     env = {"FLEETMON_HISTORY": "", "XDG_STATE_HOME": str(state)}
     if os.geteuid() == 0:
         env["FLEETMON_HISTORY"] = str(state / "fleetmon" / "history.sqlite")  # not /var/lib
-    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--format", "nagios", env=env)
+    res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--format", "nagios", env=env)
     assert res.returncode in (0, 1, 2, 3), res.stderr
     assert len(_runs(state / "fleetmon" / "history.sqlite")) == 1
-    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", env=env)
+    res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", "none", env=env)
     assert len(_runs(state / "fleetmon" / "history.sqlite")) == 1
 
 
@@ -383,7 +383,7 @@ def test_no_output_replaces_the_history(week: Path, tmp_path: Path) -> None:
     for argv in (
         ("history", "export", "--history", copy, "-o", copy),
         ("history", "show", "localhost", "--history", copy, "-o", f"{copy}-wal"),
-        ("run", LOCAL, "-i", "0.1", "-q", "--history", copy, "--json", copy),
+        ("run", LOCAL, "--interval", "0.1", "-q", "--history", copy, "--json", copy),
     ):
         res = fleetmon(*argv)
         assert (res.returncode, res.stdout) == (4, ""), res.stderr
@@ -400,7 +400,7 @@ def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> N
     conn.commit()
     conn.close()
     before = hist.read_bytes()
-    res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist)
+    res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", hist)
     assert res.returncode == 4
     assert res.stdout == ""
     assert res.stderr == (
@@ -416,7 +416,7 @@ def test_a_history_that_is_no_file_is_refused_before_any_lock(tmp_path: Path) ->
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for hist in ("/dev/null", str(fifo)):
-        res = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist)
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", hist)
         assert res.returncode == 4
         assert res.stderr == (
             f"fleetmon: error: history {hist}: not a regular file; the file was not touched"
@@ -475,10 +475,12 @@ def test_a_full_disk_fails_the_history_but_not_the_report(
 
 def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
     hist = tmp_path / "h.sqlite"
-    first = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    first = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", hist, "--format", "json")
     assert json.loads(first.stdout)["hosts"][0]["since_last_run"] is None
     time.sleep(1.1)  # runs are keyed by their second: one in the same second sees no gap
-    second = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist, "--format", "json")
+    second = fleetmon(
+        "run", LOCAL, "--interval", "0.1", "-q", "--history", hist, "--format", "json"
+    )
     (h,) = json.loads(second.stdout)["hosts"]
     gap = h["since_last_run"]
     assert gap["interval_s"] > 0.1  # the whole gap between the runs, not the 0.1 s sample
@@ -487,5 +489,5 @@ def test_two_runs_give_the_average_over_the_gap(tmp_path: Path) -> None:
     assert sum(s for s in shares if s is not None) <= 100.5
     assert set(gap["rows"]) <= {"disk", "nic", "vm"}
     time.sleep(1.1)
-    text = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", hist).stdout
+    text = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", hist).stdout
     assert "Since the last run: this run's sample / the average over the whole gap" in text

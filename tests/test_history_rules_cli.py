@@ -32,7 +32,7 @@ RULES = textwrap.dedent(
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("raw") / "run"
-    res = fleetmon("run", LOCAL, "-i", "0.2", "-q", "--save-raw", out, "--format", "nagios")
+    res = fleetmon("run", LOCAL, "--interval", "0.2", "-q", "--save-raw", out, "--format", "nagios")
     assert res.returncode in (0, 1, 2, 3), res.stderr
     return out
 
@@ -132,7 +132,7 @@ def test_for_without_a_history_is_an_input_error(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     res = fleetmon(
-        "run", LOCAL, "-i", "0.1", "--no-default-rules", "-r", rules, "--history", "none"
+        "run", LOCAL, "--interval", "0.1", "--no-default-rules", "-r", rules, "--history", "none"
     )
     assert res.returncode == 4
     assert res.stderr == (

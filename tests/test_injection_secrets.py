@@ -53,7 +53,7 @@ def test_a_newline_in_a_connection_variable_skips_that_host(tmp_path: Path) -> N
         inv = tmp_path / "newline.yaml"
         value = f"\ntouch {marker}-newline\n"
         inv.write_text(yaml.safe_dump({"all": {"hosts": {"kvm07": {var: value}}}}))
-        r = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-q", "--no-rules")
+        r = fleetmon("run", inv, "--interval", "0.2", "--format", "json", "-q", "--no-rules")
         assert r.returncode == 3, r.stderr
         (host,) = json.loads(r.stdout)["hosts"]
         assert (host["status"], host["error"]) == (
@@ -107,8 +107,8 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
     inv.write_text(yaml.safe_dump({"all": {"hosts": hosts}}), encoding="utf-8")
     out = tmp_path / "r.json"
     r = fleetmon(
-        "run", inv, "-i", "0.2", "--known-hosts", sshd.known_hosts, "--connect-timeout", "20",
-        "--timeout", "60", "--format", "json", "-o", out,
+        "run", inv, "--interval", "0.2", "--known-hosts", sshd.known_hosts,
+        "--connect-timeout", "20", "--timeout", "60", "--format", "json", "-o", out,
     )  # fmt: skip
     assert r.returncode in (0, 1, 2, 3), r.stderr
     doc = json.loads(out.read_text())
@@ -139,7 +139,14 @@ def test_payloads_in_every_variable_touch_nothing(tmp_path: Path, sshd: sshd_uti
             encoding="utf-8",
         )
         r = fleetmon(
-            "run", keyinv, "-i", "0.2", "--known-hosts", sshd.known_hosts, "--format", "json"
+            "run",
+            keyinv,
+            "--interval",
+            "0.2",
+            "--known-hosts",
+            sshd.known_hosts,
+            "--format",
+            "json",
         )
         assert r.returncode == 3, r.stderr
         [host] = json.loads(r.stdout)["hosts"]
@@ -183,7 +190,7 @@ def test_secrets_never_reach_reports_logs_or_debug(tmp_path: Path) -> None:
     }
     raw = tmp_path / "raw"
     r = fleetmon(
-        "--debug", "run", inv, "-i", "0.2", "--format", "text", "--json", outs["json"],
+        "--debug", "run", inv, "--interval", "0.2", "--format", "text", "--json", outs["json"],
         "--html", outs["html"], "--junit", outs["junit"], "--save-raw", raw,
     )  # fmt: skip
     assert r.returncode in (0, 1, 2, 3), r.stderr

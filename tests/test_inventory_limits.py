@@ -115,7 +115,7 @@ def test_alias_bomb_in_fleetmon_thresholds_exits_4_quickly(tmp_path: Path) -> No
         f"{vars_text}    fleetmon_thresholds: {{host-steal: {{warning: *l8}}}}\n"
     )
     path = _inventory(tmp_path, inventory, "bomb.yaml")
-    r = measured("run", path, "-i", "0.2", "--format", "json", "-o", tmp_path / "out.json")
+    r = measured("run", path, "--interval", "0.2", "--format", "json", "-o", tmp_path / "out.json")
     assert r.returncode == 4
     assert r.stderr == f"fleetmon: error: {path}:10: {BOMB}\n"
     assert r.cpu_s < 2.0  # 47 s and 3 GB before the cap
@@ -134,7 +134,7 @@ def test_alias_bomb_in_group_vars_exits_4_quickly(tmp_path: Path) -> None:
     path = _inventory(
         tmp_path, "all:\n  hosts:\n    here:\n      ansible_connection: local\n", "inv.yaml"
     )
-    r = measured("run", path, "-i", "0.2", "--format", "json", "-o", tmp_path / "out.json")
+    r = measured("run", path, "--interval", "0.2", "--format", "json", "-o", tmp_path / "out.json")
     assert r.returncode == 4
     assert r.stderr == f"fleetmon: error: {all_vars}:5: {BOMB}\n"
     assert r.cpu_s < 2.0

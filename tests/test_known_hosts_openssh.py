@@ -205,7 +205,7 @@ def test_run_with_accept_new_refuses_a_host_whose_global_pin_differs(
     (home / ".ssh" / "config").write_text(f"GlobalKnownHostsFile {glob}\n")
     inv = sshd.inventory(1, tmp_path)
     r = fleetmon(
-        "run", inv, "-i", "0.2", "--accept-new-host-keys", "--format", "json",
+        "run", inv, "--interval", "0.2", "--accept-new-host-keys", "--format", "json",
         env={"HOME": str(home)},
     )  # fmt: skip
     assert r.returncode == 3, r.stderr
@@ -217,7 +217,7 @@ def test_run_with_accept_new_refuses_a_host_whose_global_pin_differs(
     assert not (home / ".ssh" / "known_hosts").exists()
     # And accepted when the global file pins the right key, with nothing added.
     glob.write_text(sshd.known_hosts.read_text())
-    r = fleetmon("run", inv, "-i", "0.2", "--accept-new-host-keys", "--format", "json",
+    r = fleetmon("run", inv, "--interval", "0.2", "--accept-new-host-keys", "--format", "json",
                  env={"HOME": str(home)})  # fmt: skip
     (host,) = json.loads(r.stdout)["hosts"]
     assert host["status"] == "ok", host["error"]

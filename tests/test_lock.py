@@ -117,7 +117,7 @@ def test_a_fifo_or_device_at_the_lock_path_is_an_input_error_not_a_hang(
     inv = tmp_path / "local.yaml"
     inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n")
     started = time.monotonic()
-    r = fleetmon("run", inv, "-i", "0.2", "--lock", lock, "--format", "json", timeout=60)
+    r = fleetmon("run", inv, "--interval", "0.2", "--lock", lock, "--format", "json", timeout=60)
     assert time.monotonic() - started < 30
     assert r.returncode == 4, r.stderr
     assert r.stderr == (
@@ -170,7 +170,7 @@ def test_run_to_dev_null_leaves_dev_null_a_device_and_no_lock_in_dev(tmp_path: P
     inv = tmp_path / "local.yaml"
     inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n")
     html = tmp_path / "fleet.html"
-    r = fleetmon("run", inv, "-i", "0.2", "-o", "/dev/null", "--html", html, "--json", "-")
+    r = fleetmon("run", inv, "--interval", "0.2", "-o", "/dev/null", "--html", html, "--json", "-")
     assert r.returncode in (0, 1, 2, 3), r.stderr
     assert '"schema": "fleetmon.report/1"' in r.stdout  # --json - is standard output
     assert not os.path.islink("/dev/null")

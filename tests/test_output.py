@@ -247,7 +247,7 @@ def _closed(shell: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_a_report_to_a_standard_output_closed_at_start_is_refused(tmp_path: Path) -> None:
     """`>&-`: before, sys.stdout was None (an internal error after the whole run), and the
     first file opened took descriptor 1."""
-    res = _closed("{fm} run {inv} --history h.sqlite -i 0.2 --format json >&-", tmp_path)
+    res = _closed("{fm} run {inv} --history h.sqlite --interval 0.2 --format json >&-", tmp_path)
     assert res.returncode == 4
     assert res.stderr == (
         "fleetmon: error: cannot write standard output: it was closed when fleetmon started"
@@ -275,7 +275,8 @@ def test_closed_standard_descriptors_never_lend_their_number_to_a_file(tmp_path:
     """With 1 and 2 closed, the history and the report are opened on numbers of their own:
     what goes to standard output or error (a local probe's) never lands in them."""
     res = _closed(
-        "{fm} run {inv} --history h.sqlite -i 0.2 -o r.json --format json >&- 2>&-; echo $?",
+        "{fm} run {inv} --history h.sqlite --interval 0.2 -o r.json --format json"
+        " >&- 2>&-; echo $?",
         tmp_path,
     )
     assert res.stdout.strip() in {"0", "1", "2", "3"}
@@ -296,7 +297,7 @@ def test_every_command_refuses_its_outputs_before_touching_a_history(tmp_path: P
     """`report` and `history` checked -o only when writing it: `report DIR -o /missing/x
     --history h.sqlite` recorded the run in the history and then failed."""
     saved = tmp_path / "saved"
-    res = _closed(f"{{fm}} run {{inv}} --history none -i 0.2 --save-raw {saved} -o r.txt",
+    res = _closed(f"{{fm}} run {{inv}} --history none --interval 0.2 --save-raw {saved} -o r.txt",
                   tmp_path)  # fmt: skip
     assert res.returncode in (0, 1, 2, 3), res.stderr
     hist = tmp_path / "h.sqlite"

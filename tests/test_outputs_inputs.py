@@ -131,7 +131,7 @@ def test_report_and_merge_refuse_an_output_over_a_rule_file(tmp_path: Path) -> N
     local = tmp_path / "local.ini"
     local.write_text("h1 ansible_connection=local\n")
     saved, report = tmp_path / "saved", tmp_path / "r.json"
-    res = _fleetmon(tmp_path, "run", local, "--history", "none", "-q", "-i", "0.1",
+    res = _fleetmon(tmp_path, "run", local, "--history", "none", "-q", "--interval", "0.1",
                     "--save-raw", saved, "--json", report, "-o", "/dev/null")  # fmt: skip
     assert res.returncode in (0, 1, 2, 3), res.stderr
     before = _texts(tmp_path)

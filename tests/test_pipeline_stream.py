@@ -119,7 +119,9 @@ def test_run_streams_three_local_hosts_and_report_replays_them(tmp_path: Path) -
         encoding="utf-8",
     )
     raw, first = tmp_path / "raw", tmp_path / "first.json"
-    r = fleetmon("run", inv, "-i", "0.3", "--format", "json", "-o", first, "--save-raw", raw)
+    r = fleetmon(
+        "run", inv, "--interval", "0.3", "--format", "json", "-o", first, "--save-raw", raw
+    )
     assert r.returncode in (0, 1, 2, 3), r.stderr  # health varies with this machine
     a = json.loads(first.read_text())
     assert [h["name"] for h in a["hosts"]] == ["l3", "l1", "l2"]

@@ -46,7 +46,7 @@ def test_fleetmon_sees_the_podman_containers_as_podman_stats_does(tmp_path: Path
     with podman_util.containers(prefix):
         time.sleep(2)  # the memory holder fills its 30 MB
         before = podman_stats()
-        proc = fleetmon("run", inv, "--format", "json", "-i", "2", "--no-lock",
+        proc = fleetmon("run", inv, "--format", "json", "--interval", "2", "--no-lock",
                         "--history", "none", "-q")  # fmt: skip
         after = podman_stats()
     # 0-3 by the findings of this machine (no libvirtd here: unknowns): not the point.

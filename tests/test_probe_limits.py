@@ -198,7 +198,7 @@ def test_under_the_default_deadline_a_host_with_a_hung_tool_is_collected(tmp_pat
         "      fleetmon_hypervisor: kvm\n"
     )
     env = {"PATH": f"{bin_}:{os.environ['PATH']}"}
-    r = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-q", "--no-rules", env=env)
+    r = fleetmon("run", inv, "--interval", "0.2", "--format", "json", "-q", "--no-rules", env=env)
     (host,) = json.loads(r.stdout)["hosts"]
     assert (host["status"], host["error"]) == ("ok", None), r.stderr
     assert f"VMs not reported: virsh domstats failed: {TIMED_OUT}" in host["notes"]

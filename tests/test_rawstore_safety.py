@@ -102,7 +102,7 @@ def test_a_raw_folder_of_another_user_is_refused_exit_4(tmp_path: Path) -> None:
     os.chown(folder, 65534, 65534)
     inv = tmp_path / "local.yaml"
     inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n")
-    r = fleetmon("run", inv, "-i", "0.2", "--save-raw", folder)
+    r = fleetmon("run", inv, "--interval", "0.2", "--save-raw", folder)
     assert r.returncode == 4, r.stderr
     assert r.stderr == (
         f"fleetmon: error: --save-raw {folder}: owned by uid 65534, not by you (uid 0): "
@@ -193,7 +193,9 @@ def test_an_output_over_what_save_raw_writes_is_refused_before_any_probe(tmp_pat
     assert not (tmp_path / "x").exists()
     assert [p.name for p in saved.rglob("*")] == ["raw"]
     beside = saved / "report.txt"  # a report beside what --save-raw writes is fine
-    res = fleetmon("run", inv, "--history", "none", "-i", "0.2", "--save-raw", saved, "-o", beside)
+    res = fleetmon(
+        "run", inv, "--history", "none", "--interval", "0.2", "--save-raw", saved, "-o", beside
+    )
     assert res.returncode in (0, 1, 2, 3), res.stderr
     assert beside.read_text().startswith("fleetmon")
     assert (saved / "run.json").is_file()
@@ -261,7 +263,9 @@ def test_report_replays_the_runs_findings_with_only_the_stored_variables(tmp_pat
         encoding="utf-8",
     )
     raw, first = tmp_path / "raw", tmp_path / "first.json"
-    r = fleetmon("run", inv, "-i", "0.2", "--format", "json", "-o", first, "--save-raw", raw)
+    r = fleetmon(
+        "run", inv, "--interval", "0.2", "--format", "json", "-o", first, "--save-raw", raw
+    )
     assert r.returncode in (0, 1, 2, 3), r.stderr
     again = fleetmon("report", raw, "--format", "json")
     assert again.returncode == r.returncode, again.stderr

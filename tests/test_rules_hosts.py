@@ -113,7 +113,17 @@ def test_run_refuses_an_at_file_before_connecting(tmp_path: Path) -> None:
     f = _file(tmp_path, "@/dev/zero")
     raw, history = tmp_path / "raw", tmp_path / "h.sqlite"
     r = fleetmon(
-        "run", inv, "-r", f, "--save-raw", raw, "--history", history, "-i", "0.1", timeout=30
+        "run",
+        inv,
+        "-r",
+        f,
+        "--save-raw",
+        raw,
+        "--history",
+        history,
+        "--interval",
+        "0.1",
+        timeout=30,
     )
     assert r.returncode == 4
     assert r.stderr == f"fleetmon: error: {f}:2: play 'site': hosts: '@/dev/zero': {NO_FILE}\n"

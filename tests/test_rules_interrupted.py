@@ -71,7 +71,7 @@ def test_sigterm_during_rule_evaluation_exits_143_and_writes_nothing(tmp_path: P
     )
     out = tmp_path / "fleet.json"
     proc = popen(
-        "run", inventory, "-i", "0.2", "-f", str(HOSTS), "--no-default-rules", "-r", rules,
+        "run", inventory, "--interval", "0.2", "-f", str(HOSTS), "--no-default-rules", "-r", rules,
         "--format", "json", "-o", out,
     )  # fmt: skip
     try:

@@ -33,7 +33,7 @@ def run_xen(tmp_path: Path, standin_set: str, path: Path = STANDINS) -> dict[str
         "XEN_STANDIN_SET": standin_set,
     }
     proc = subprocess.run(
-        [str(FLEETMON), "run", str(inv), "--no-lock", "-q", "--no-rules", "-i", "1",
+        [str(FLEETMON), "run", str(inv), "--no-lock", "-q", "--no-rules", "--interval", "1",
          "--format", "json"],
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip

@@ -82,3 +82,47 @@ def path_text(name: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+#: `run -i NUMBER` before -i became the inventory (as in ansible and fleetmon's other commands).
+OLD_INTERVAL_WARNING = "fleetmon: warning: -i is the inventory now, as in ansible; use --interval\n"
+
+
+class InventoryOrOldInterval(argparse.Action):
+    """`run`'s `-i/--inventory SOURCE` (appended to `dest`). For the scripts of before, a
+    `-i` whose value is a positive number naming no file is still the interval, with a
+    one-line warning on standard error."""
+
+    def __init__(self, *args: object, interval: Callable[[str], float], **kwargs: object):
+        self.interval = interval
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        if option_string == "-i" and _old_interval(text):
+            import sys
+
+            sys.stderr.write(OLD_INTERVAL_WARNING)
+            try:
+                namespace.interval = self.interval(text)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"argument -i: {exc}")
+            return
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), text])
+
+
+def _old_interval(text: str) -> bool:
+    """Whether `run -i TEXT` is an interval of before: a positive number, no such file."""
+    import os
+
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return value > 0 and not os.path.exists(text)

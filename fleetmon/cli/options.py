@@ -10,6 +10,7 @@ import argparse
 from typing import NoReturn
 
 from fleetmon import __version__
+from fleetmon.cli.argtypes import InventoryOrOldInterval
 from fleetmon.cli.argtypes import non_negative as _non_negative
 from fleetmon.cli.argtypes import path_text as _path_text
 from fleetmon.cli.argtypes import positive as _positive
@@ -57,8 +58,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"fleetmon: error: {message} (see '{self.prog} --help')\n")
 
 
-def _add_inventory_args(p: argparse.ArgumentParser, *flags: str) -> None:
-    """Inventory sources: positional, and repeatable `--inventory` as in Ansible."""
+def _add_inventory_args(p: argparse.ArgumentParser, *flags: str, **action: object) -> None:
+    """Inventory sources: positional, and repeatable `--inventory` as in Ansible (`action`:
+    another argparse action than append, and its own keywords)."""
     p.add_argument(
         "inventory",
         nargs="*",
@@ -70,11 +72,11 @@ def _add_inventory_args(p: argparse.ArgumentParser, *flags: str) -> None:
         *flags,
         "--inventory",
         "--inventory-file",
-        action="append",
         default=[],
         dest="inventories",
         metavar="SOURCE",
         help="another inventory source (repeatable)",
+        **({"action": "append"} | action),  # type: ignore[arg-type]
     )
 
 
@@ -192,30 +194,8 @@ def _add_lock_wait(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """`fleetmon run` and its options."""
-    run = sub.add_parser("run", help="collect the fleet and report")
-    _add_inventory_args(run)  # -i is --interval here
-    run.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
-    run.add_argument(
-        "-i",
-        "--interval",
-        type=_positive(float, "--interval", MAX_INTERVAL_S),
-        default=1.0,
-        metavar="S",
-        help="seconds between the probe's two samples; rates are averages over it (default 1, "
-        "at most 3600)",
-    )
-    # 200: benchmarks/defaults.py sweep, 1,000 sim hosts 16.7 s at 100 -> 11.3 s; sshd 8.6 -> 8.3
-    run.add_argument(
-        "-f",
-        "--forks",
-        type=_positive(int, "--forks"),
-        default=None,
-        metavar="N",
-        help="hosts collected at once (default: ansible.cfg forks, else 200; lowered to what "
-        "the open-file limit allows)",
-    )
+def _add_time_limits(run: argparse.ArgumentParser) -> None:
+    """--connect-timeout and --timeout: how long a host may take."""
     run.add_argument(
         "--connect-timeout",
         type=_positive(float, "--connect-timeout"),
@@ -231,6 +211,34 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help=f"per-host deadline, connect to the probe's exit, more than the interval "
         f"(default: interval + {TIMEOUT_MARGIN_S:g} s)",
     )
+
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`fleetmon run` and its options."""
+    run = sub.add_parser("run", help="collect the fleet and report")
+    interval = _positive(float, "--interval", MAX_INTERVAL_S)
+    # -i was --interval before; a number naming no file still is, with a warning.
+    _add_inventory_args(run, "-i", action=InventoryOrOldInterval, interval=interval)
+    run.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
+    run.add_argument(
+        "--interval",
+        type=interval,
+        default=1.0,
+        metavar="S",
+        help="seconds between the probe's two samples; rates are averages over it (default 1, "
+        "at most 3600)",
+    )
+    # 200: benchmarks/defaults.py sweep, 1,000 sim hosts 16.7 s at 100 -> 11.3 s; sshd 8.6 -> 8.3
+    run.add_argument(
+        "-f",
+        "--forks",
+        type=_positive(int, "--forks"),
+        default=None,
+        metavar="N",
+        help="hosts collected at once (default: ansible.cfg forks, else 200; lowered to what "
+        "the open-file limit allows)",
+    )
+    _add_time_limits(run)
     run.add_argument(
         "--accept-new-host-keys",
         action="store_true",
@@ -276,6 +284,28 @@ def _add_rules_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     _add_vault_options(lst)
 
 
+def _add_inventory_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`fleetmon inventory` and its options (as ansible-inventory's)."""
+    inv = sub.add_parser("inventory", help="show what an inventory resolves to")
+    _add_inventory_args(inv, "-i")
+    mode = inv.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--graph",
+        nargs="?",
+        const="all",
+        metavar="GROUP",
+        help="the group tree, of all or of GROUP (as ansible-inventory --graph [GROUP])",
+    )
+    mode.add_argument("--list", action="store_true")
+    mode.add_argument("--host", metavar="NAME")
+    inv.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print the text of variables named like pass, secret, token, vault, private_key",
+    )
+    _add_vault_options(inv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(
@@ -304,24 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_merge_parser(sub, _add_render_options)
 
-    inv = sub.add_parser("inventory", help="show what an inventory resolves to")
-    _add_inventory_args(inv, "-i")
-    mode = inv.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--graph",
-        nargs="?",
-        const="all",
-        metavar="GROUP",
-        help="the group tree, of all or of GROUP (as ansible-inventory --graph [GROUP])",
-    )
-    mode.add_argument("--list", action="store_true")
-    mode.add_argument("--host", metavar="NAME")
-    inv.add_argument(
-        "--show-secrets",
-        action="store_true",
-        help="print the text of variables named like pass, secret, token, vault, private_key",
-    )
-    _add_vault_options(inv)
+    _add_inventory_parser(sub)
 
     sim = sub.add_parser("simulate", help="play a fleet of N simulated hosts on loopback")
     from fleetmon.cli.simulate import configure_parser
@@ -335,4 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
     configure_live(sub, _positive, _add_inventory_args, _add_rule_files, _add_vault_options)
 
     _add_rules_parser(sub)
+    _add_debug_everywhere(parser)
     return parser
+
+
+def _add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--debug` after the command too (`fleetmon run ... --debug`), as before it: unset
+    unless given (SUPPRESS), so the one before the command still counts."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                child.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="log details and show tracebacks (as `fleetmon --debug COMMAND`)",
+                )
+                _add_debug_everywhere(child)
