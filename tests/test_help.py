@@ -181,3 +181,27 @@ def test_debug_after_the_command_shows_the_traceback() -> None:
     assert r.returncode == plain.returncode == 4
     assert "Traceback" in r.stderr
     assert "Traceback" not in plain.stderr
+
+
+def test_help_states_the_defaults_the_readme_states() -> None:
+    """run's --unreachable and --output-cap, every simulate option with a default, and the
+    help of inventory's --list and --host (they had none)."""
+    run = " ".join(fleetmon("run", "--help").stdout.split())
+    assert "count in the exit code (default: unknown)" in run
+    assert "from one host (default 16 MiB)" in run
+    sim = " ".join(fleetmon("simulate", "--help").stdout.split())
+    for words in ("hosts to play (default: 200)", "(default: kvm)", "(default: 2222)",
+                  "(default: 7.0)", "(default: 5m)", "same fleet (default: 0)"):  # fmt: skip
+        assert words in sim
+    assert "(default: None)" not in sim
+    assert "(default: False)" not in sim
+    inv = {a.dest: a.help for a in _options("inventory")}
+    assert inv["list"]
+    assert inv["host"]
+
+
+def test_an_option_error_points_at_the_command_s_help() -> None:
+    r = fleetmon("run", "inventories/localhost.yaml", "--timeout", "5", "--interval", "5")
+    assert r.returncode == 4
+    assert r.stderr.count("\n") == 1
+    assert r.stderr.endswith("(see 'fleetmon run --help')\n")

@@ -68,10 +68,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         # before the option; they are metrics as much as those before it.
         args.metrics.extend(extra)
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if (why := deadline_error(args)) is not None:
-        parser.error(why)
+        _command_parser(parser, args.command).error(why)
     return args
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The subcommand's own parser: its errors point at `fleetmon COMMAND --help`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices.get(name, parser)
+            return found
+    return parser  # pragma: no cover - every command has a subparser
 
 
 def deadline_error(args: argparse.Namespace) -> str | None:

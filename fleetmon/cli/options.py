@@ -250,7 +250,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=_positive(int, "--output-cap"),
         default=16 * 1024 * 1024,
         metavar="BYTES",
-        help="largest probe output accepted from one host",
+        help="largest probe output accepted from one host (default 16 MiB)",
     )
     _add_lock_options(run)
     run.add_argument("--save-raw", metavar="DIR", help="keep every host's raw probe output")
@@ -296,8 +296,14 @@ def _add_inventory_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         metavar="GROUP",
         help="the group tree, of all or of GROUP (as ansible-inventory --graph [GROUP])",
     )
-    mode.add_argument("--list", action="store_true")
-    mode.add_argument("--host", metavar="NAME")
+    mode.add_argument(
+        "--list",
+        action="store_true",
+        help="the groups and every host's merged variables, as JSON (ansible-inventory --list)",
+    )
+    mode.add_argument(
+        "--host", metavar="NAME", help="one host's merged variables (ansible-inventory --host)"
+    )
     inv.add_argument(
         "--show-secrets",
         action="store_true",

@@ -53,7 +53,7 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
         "--unreachable",
         choices=("critical", "unknown", "ignore"),
         default="unknown",
-        help="how hosts that were not collected count in the exit code",
+        help="how hosts that were not collected count in the exit code (default: unknown)",
     )
     p.add_argument(
         "--fail-on",

@@ -60,9 +60,11 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         type=positive(float, "--days"),
         default=7.0,
         metavar="N",
-        help="with --fill-history",
+        help="with --fill-history: days of runs",
     )
-    p.add_argument("--every", default="5m", metavar="DURATION", help="with --fill-history")
+    p.add_argument(
+        "--every", default="5m", metavar="DURATION", help="with --fill-history: between runs"
+    )
     p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
     p.add_argument(
         "--known-hosts-out",
@@ -71,10 +73,47 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_guest_options(p: argparse.ArgumentParser) -> None:
+    """What runs on the simulated hosts: containers, guests of the KVM VMs."""
+    p.add_argument(
+        "--containers",
+        type=non_negative_int("--containers", 10_000),
+        default=0,
+        metavar="N",
+        help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd; "
+        "at most 10000)",
+    )
+    p.add_argument(
+        "--guests",
+        type=non_negative_int("--guests"),
+        default=0,
+        metavar="N",
+        help="Linux hosts that are guests of the fleet's KVM VMs (their SMBIOS UUID the"
+        " domain's): each guest seen from both sides (--kind mixed)",
+    )
+
+
+class _Defaults(argparse.HelpFormatter):
+    """--help says each option's default (a value's, not none or off), as README does."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        none = action.default is None or action.default is False  # 0 is a default
+        if none or action.default == argparse.SUPPRESS or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Add the `simulate` options to its subparser."""
+    p.formatter_class = _Defaults
     p.add_argument("--hosts", type=_count, default=200, metavar="N", help="hosts to play")
-    p.add_argument("--kind", choices=("kvm", "xen", "linux", "mixed"), default="kvm")
+    p.add_argument(
+        "--kind",
+        choices=("kvm", "xen", "linux", "mixed"),
+        default="kvm",
+        help="what the hosts are (mixed: some of each)",
+    )
     p.add_argument(
         "--base-address",
         default="127.0.1.1",
@@ -111,22 +150,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="simulated seconds per real second for streaming (top/serve) connections",
     )
-    p.add_argument(
-        "--containers",
-        type=non_negative_int("--containers", 10_000),
-        default=0,
-        metavar="N",
-        help="containers on each Linux and KVM host (cgroup v2 on even hosts, v1 on odd; "
-        "at most 10000)",
-    )
-    p.add_argument(
-        "--guests",
-        type=non_negative_int("--guests"),
-        default=0,
-        metavar="N",
-        help="Linux hosts that are guests of the fleet's KVM VMs (their SMBIOS UUID the"
-        " domain's): each guest seen from both sides (--kind mixed)",
-    )
+    _add_guest_options(p)
     _add_output_options(p)
 
 
