@@ -98,12 +98,51 @@ def test_hosts_worst_first_problems_only_and_top() -> None:
     assert hosts[-1] == "… and 24 more hosts (--top N shows more)"
 
 
-def test_cli_fits_columns_on_standard_output_and_not_in_a_file(tmp_path: Path) -> None:
+def _on_a_terminal(columns: int, *args: str | Path, env: dict[str, str]) -> tuple[int, str]:
+    """`fleetmon ARGS` with its standard output on a pty `columns` wide: (exit, output)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from clirun import ROOT
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | env
+    proc = subprocess.Popen([sys.executable, "-m", "fleetmon", *map(str, args)], cwd=ROOT,
+                            stdout=slave, stderr=subprocess.DEVNULL, env=environ)  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return proc.wait(timeout=120), b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_cli_fits_the_terminal_and_not_a_pipe_or_a_file(tmp_path: Path) -> None:
+    """README: the width is $COLUMNS or the terminal's on a terminal; a pipe or a file has
+    none, even with $COLUMNS set (tmux exports it: cron mails and `| less` were cut)."""
     rules = [arg for f in RULES for arg in ("-r", f)]
     args = ("report", RAW, "--history", "none", *rules)
-    narrow = fleetmon(*args, env={"COLUMNS": "80"})
-    assert narrow.returncode == 2, narrow.stderr
-    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    code, text = _on_a_terminal(80, *args, env={})
+    assert code == 2
+    assert max(len(line) for line in text.splitlines()) <= 80
+    code, text = _on_a_terminal(200, *args, env={"COLUMNS": "70"})
+    assert code == 2
+    assert max(len(line) for line in text.splitlines()) <= 70
+    piped = fleetmon(*args, env={"COLUMNS": "80"})
+    assert piped.returncode == 2, piped.stderr
+    assert max(len(line) for line in piped.stdout.splitlines()) > 80
     out = tmp_path / "report.txt"
     wide = fleetmon(*args, "-o", out, env={"COLUMNS": "80"})
     assert wide.returncode == 2, wide.stderr

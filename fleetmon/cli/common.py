@@ -54,20 +54,21 @@ def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> 
 
 
 def text_width(args: argparse.Namespace | None) -> int | None:
-    """The text report's width: --width (0: none); else, when it goes to standard output,
-    $COLUMNS or the terminal's width; else (a file, a pipe without $COLUMNS) none."""
+    """The text report's width: --width (0: none); else, when it goes to standard output and
+    that is a terminal, $COLUMNS or the terminal's width; else (a file, a pipe) none, even
+    with $COLUMNS set (tmux and some shells export it: a cron mail or `| less` was cut)."""
     asked = getattr(args, "width", None)
     if asked is not None:
         return asked or None
     if getattr(args, "output", None) not in (None, "-", "/dev/stdout"):
         return None
+    if not sys.stdout.isatty():
+        return None
     columns = os.environ.get("COLUMNS", "")
     if columns.isdecimal() and int(columns) > 0:
         return int(columns)
-    if sys.stdout.isatty():
-        # A new pty may report 0 columns: 80 then, as the progress line does.
-        return shutil.get_terminal_size().columns or 80
-    return None
+    # A new pty may report 0 columns: 80 then, as the progress line does.
+    return shutil.get_terminal_size().columns or 80
 
 
 def playbooks_dir() -> Path:

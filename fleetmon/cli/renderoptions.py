@@ -79,8 +79,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
         type=_non_negative_int("--width"),
         default=None,
         metavar="COLUMNS",
-        help="text report: no line wider (default, when it goes to standard output: $COLUMNS, "
-        "else the terminal's width; to a file or a pipe: no limit; 0: no limit)",
+        help="text report: no line wider (default, when standard output is a terminal: "
+        "$COLUMNS, else its width; to a file or a pipe: no limit, even with $COLUMNS set; "
+        "0: no limit)",
     )
     p.add_argument(
         "--nagios-max-bytes",
