@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from clirun import fleetmon
 from test_report_golden import RAW, RULES
 from test_rules_util import host
@@ -153,3 +154,24 @@ def test_cli_fits_the_terminal_and_not_a_pipe_or_a_file(tmp_path: Path) -> None:
     assert lines[lines.index("Hosts") + 3].startswith("xen0001 ")  # the worst host
     assert lines[lines.index("Hosts") + 4] == "… and 1 more hosts (--top N shows more)"
     assert "linux0002" not in picked.stdout  # no finding: not shown with --problems
+
+
+@pytest.mark.parametrize(("width", "least"), [(80, 24), (120, 30), (200, 30)])
+def test_findings_keep_rule_and_a_readable_message_on_a_terminal(width: int, least: int) -> None:
+    """On 80-200 columns WHERE gives way first (fewer names, `+N`), VALUE and THRESHOLD go
+    before RULE: the rule's name is what a user tunes. Before, RULE was dropped and MESSAGE
+    cut to 9 characters while WHERE kept 87."""
+    rules = [arg for f in RULES for arg in ("-r", f)]
+    r = fleetmon("report", RAW, "--history", "none", *rules, "--width", str(width))
+    lines = r.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("SEVERITY    N "))
+    head = lines[start]
+    assert "RULE" in head.split()
+    rows = lines[start + 2 : lines.index("", start)]
+    at = head.index("MESSAGE")
+    assert all(len(row) <= width for row in rows)
+    assert min((len(row[at:]) for row in rows if row.endswith("\u2026")), default=least) >= least
+    where = head.index("WHERE")
+    assert len(head[where : head.index(head.split()[3])]) <= 38  # capped: 36 and the gap
+    if width >= 120:
+        assert "THRESHOLD" in head

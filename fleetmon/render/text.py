@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fleetmon.model import Finding, HostReport, Report, Severity, Status, notable
 from fleetmon.render.htmltrends import changes
 from fleetmon.render.pick import figure
-from fleetmon.render.textfit import clean, fit_line, fit_table, shorten, tabulate
+from fleetmon.render.textfit import GAP, clean, columns, fit_line, fit_table, shorten, tabulate
 from fleetmon.render.texttables import (
     hosts_table,
     human_bytes,
@@ -33,6 +33,19 @@ MAX_FINDINGS = 50
 #: Hosts named on a folded findings line or a shared note before "+N".
 NAMES_SHOWN = 4
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: How the Findings table gives way to a narrow terminal, in order: (columns dropped, the
+#: most WHERE takes, the least MESSAGE must keep). WHERE shrinks first (fewer names, then
+#: `+N`), VALUE and THRESHOLD go before RULE (what a user tunes), RULE goes last.
+FINDINGS_LAYOUTS: tuple[tuple[frozenset[str], int, int], ...] = (
+    (frozenset(), 36, 30),
+    (frozenset({"THRESHOLD"}), 36, 30),
+    (frozenset({"THRESHOLD", "VALUE"}), 36, 30),
+    (frozenset({"THRESHOLD", "VALUE"}), 20, 30),
+    (frozenset({"THRESHOLD", "VALUE"}), 14, 24),
+    (frozenset({"THRESHOLD", "VALUE", "RULE"}), 20, 30),
+    (frozenset({"THRESHOLD", "VALUE", "RULE"}), 14, 0),
+)
+FINDINGS_HEADERS = ["SEVERITY", "N", "WHERE", "VALUE", "THRESHOLD", "RULE", "MESSAGE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,44 @@ def _names(items: Sequence[str], limit: int = NAMES_SHOWN) -> str:
     """`a, b, c, d +12`."""
     head = ", ".join(items[:limit])
     return head + (f" +{len(items) - limit}" if len(items) > limit else "")
+
+
+def _names_within(items: Sequence[str], room: int) -> str:
+    """`_names` in at most `room` columns: fewer names before `+N`, the first one cut last."""
+    for shown in range(min(NAMES_SHOWN, len(items)), 0, -1):
+        text = _names(items, shown)
+        if columns(clean(text)) <= room:
+            return text
+    more = f" +{len(items) - 1}" if len(items) > 1 else ""
+    return shorten(clean(items[0]), max(room - len(more), 1)) + more
+
+
+def _fit_findings(rows: list[list[str]], wheres: list[list[str]], width: int | None) -> str:
+    """The Findings table no wider than `width`, by the first of FINDINGS_LAYOUTS that leaves
+    MESSAGE its least (the last layout otherwise); MESSAGE is then cut to fit."""
+    hdr = FINDINGS_HEADERS
+    if width is None or _table_width(rows, hdr) <= width:
+        return fit_table(rows, hdr, width)
+    longest = max(columns(clean(r[-1])) for r in rows)
+    for dropped, where_most, message_least in FINDINGS_LAYOUTS:
+        keep = [i for i, h in enumerate(hdr) if h not in dropped]
+        cells = [[clean(c) for c in r] for r in rows]
+        for r, items in zip(cells, wheres, strict=True):
+            r[2] = clean(_names_within(items, where_most))
+        cells = [[r[i] for i in keep] for r in cells]
+        heads = [hdr[i] for i in keep]
+        room = width - _table_width([r[:-1] for r in cells], heads[:-1]) - GAP
+        if room >= min(message_least, longest):
+            break
+    return fit_table(cells, heads, width, flex=("MESSAGE", "WHERE"))
+
+
+def _table_width(rows: Sequence[Sequence[str]], heads: Sequence[str]) -> int:
+    """What tabulate's simple format takes for these columns (each at least heading + 2)."""
+    widths = [
+        max([len(h) + GAP, *(columns(clean(r[i])) for r in rows)]) for i, h in enumerate(heads)
+    ]
+    return sum(widths) + GAP * (len(widths) - 1)
 
 
 def _where(host: str, f: Finding) -> str:
@@ -94,10 +145,11 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
     groups = fold_findings(report)
     if not groups:
         return []
-    rows = []
+    rows, wheres = [], []
     for found in groups[:max_lines]:
         first, f = found[0]
-        where = _names([_where(h, g) for h, g in found])
+        wheres.append([_where(h, g) for h, g in found])
+        where = _names(wheres[-1])
         same = all(g.message.replace(h, first) == f.message for h, g in found)
         message = f.message if same else f"e.g. {f.message}"
         rows.append([f.severity.value.upper(), str(len(found)), where, _value_range(found),
@@ -108,9 +160,7 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
     if len(groups) < total:
         n = len(groups)
         title += f", {n} line{'s' * (n != 1)} (a rule saying the same on several hosts is one line)"
-    hdr = ["SEVERITY", "N", "WHERE", "VALUE", "THRESHOLD", "RULE", "MESSAGE"]
-    table = fit_table(rows, hdr, width, ["THRESHOLD", "RULE", "VALUE"], ("MESSAGE", "WHERE"))
-    out = [*fit_line(title, width, "  "), table]
+    out = [*fit_line(title, width, "  "), _fit_findings(rows, wheres, width)]
     if len(groups) > max_lines:
         more = len(groups) - max_lines
         out += fit_line(
