@@ -181,3 +181,21 @@ def test_run_to_dev_null_leaves_dev_null_a_device_and_no_lock_in_dev(tmp_path: P
         "fleet.html",
         "local.yaml",
     ]
+
+
+def test_the_lock_goes_beside_a_prom_textfile_and_stays_after_the_run(tmp_path: Path) -> None:
+    """README: --prom-textfile is among the outputs the lock goes beside (as .NAME.lock, a
+    name node_exporter's *.prom glob skips), and the lock file stays: an flock on a file
+    that is unlinked would let a waiting run and a new one both hold it."""
+    import argparse
+
+    from fleetmon.cli.common import output_paths
+
+    prom = tmp_path / "fleetmon.prom"
+    args = argparse.Namespace(output=None, prom_textfile=str(prom))
+    lock = default_lock_path(*output_paths(args))
+    assert lock == str(tmp_path / ".fleetmon.prom.lock")
+    with run_lock(lock):
+        pass
+    assert Path(lock).read_text() == str(os.getpid())
+    assert not Path(lock).name.endswith(".prom")
