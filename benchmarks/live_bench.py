@@ -71,7 +71,7 @@ def _run_baseline(inventory: Path, tmp: Path) -> dict[str, Any]:
     """`fleetmon run` of the same fleet in the same run: its client CPU per host (the cost
     of a connection, a handshake and one probe each time, which streaming avoids)."""
     out = tmp / "run.json"
-    argv = [str(FLEETMON), "run", str(inventory), "-i", f"{TICK_S:g}", "--format", "json",
+    argv = [str(FLEETMON), "run", str(inventory), "--interval", f"{TICK_S:g}", "--format", "json",
             "-o", str(out), "--no-lock", "-q"]  # fmt: skip
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

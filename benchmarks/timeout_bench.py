@@ -2,7 +2,7 @@
 `--timeout` must leave room for (issue 11), and what a hung host costs a run (I/O).
 
 1. This machine's real probe (`ansible_connection: local`: sh, the real /proc) and, when
-   libvirt answers, its virsh: `--rounds` runs at `-i 1`, each host's elapsed_s from the
+   libvirt answers, its virsh: `--rounds` runs at `--interval 1`, each host's elapsed_s from the
    `--save-raw` folder's run.json, less the interval.
 2. `fleetmon simulate` (KVM, Xen with and without xentop, Linux; 50 ms added per reply),
    `--hosts` hosts, `--rounds` runs: the same figure for every host.
@@ -33,7 +33,7 @@ INTERVAL_S = 1.0
 def _run(inventory: Path, work: Path, *extra: str) -> tuple[float, list[float]]:
     """One `fleetmon run`: its wall clock and each collected host's elapsed_s."""
     raw = work / f"raw-{time.monotonic_ns()}"
-    argv = [str(FLEETMON), "run", str(inventory), "-q", "--history", "none", "-i",
+    argv = [str(FLEETMON), "run", str(inventory), "-q", "--history", "none", "--interval",
             str(INTERVAL_S), "--format", "json", "-o", "/dev/null", "--save-raw", str(raw),
             *extra]  # fmt: skip
     t0 = time.monotonic()
