@@ -11,17 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 FLEETMON = str(Path(sys.executable).with_name("fleetmon"))
+HOSTILESIM = str(Path(__file__).with_name("hostilesim.py"))
 
 
 @contextlib.contextmanager
 def simulated_fleet(
     tmp: Path, hosts: int = 12, kind: str = "mixed", faults: str = "", seed: int = 5,
-    extra: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (), hostile: str = "",
 ) -> Iterator[Path]:  # fmt: skip
-    """Yields the inventory of a running simulator; stops it after."""
+    """Yields the inventory of a running simulator; stops it after. `hostile`: "nic" or
+    "stderr", the hosts sending terminal escapes there (tests/hostilesim.py)."""
     inv = tmp / "fleet.yaml"
     block = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
-    cmd = [FLEETMON, "simulate", "--hosts", str(hosts), "--kind", kind, "--seed", str(seed)]
+    cmd = [sys.executable, HOSTILESIM, hostile] if hostile else [FLEETMON, "simulate"]
+    cmd += ["--hosts", str(hosts), "--kind", kind, "--seed", str(seed)]
     cmd += ["--base-address", block + ".1", "--port", "0", "--inventory-out", str(inv), *extra]
     if faults:
         cmd += ["--faults", faults]

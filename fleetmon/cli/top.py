@@ -27,6 +27,7 @@ from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
+from fleetmon.render.textfit import clean, cut
 from fleetmon.render.top import (
     NAME_HEADS,
     SORT_KEYS,
@@ -189,20 +190,27 @@ class Screen:
         self.prompt: str | None = None  # the filter being typed
         self.help = False
 
+    def _put(self, y: int, text: str, width: int, attr: int = curses.A_NORMAL) -> None:
+        """One line, cut to `width` terminal columns: addnstr counts characters, and a
+        CJK character takes two columns (past the last cell, ncurses returns ERR). A cell
+        ncurses counts wider than wcwidth does is given up, not an error."""
+        with contextlib.suppress(curses.error):
+            self.scr.addnstr(y, 0, cut(text, width), width, attr)
+
     def draw(self) -> None:
         height, width = self.scr.getmaxyx()
         self.scr.erase()
         if self.report is None:
-            self.scr.addnstr(0, 0, f"fleetmon top - {_clock()}  connecting...", width - 1)
+            self._put(0, f"fleetmon top - {_clock()}  connecting...", width - 1)
         else:
             for y, line in enumerate(
                 frame(self.report, self.state, width - 1, height - 1, _clock())
             ):
-                self.scr.addnstr(y, 0, line.text, width - 1, _attr(line))
+                self._put(y, line.text, width - 1, _attr(line))
         bottom = HELP if self.help else "h help"
         if self.prompt is not None:
-            bottom = f"filter: {self.prompt}"
-        self.scr.addnstr(height - 1, 0, bottom, width - 1, curses.A_DIM)
+            bottom = f"filter: {clean(self.prompt)}"
+        self._put(height - 1, bottom, width - 1, curses.A_DIM)
         self.scr.refresh()
 
     def _rows(self) -> int:

@@ -55,6 +55,19 @@ def _head(text: str, room: int) -> str:
     return text
 
 
+def cut(text: str, room: int) -> str:
+    """The longest start of `text` that fits `room` columns (no mark of the cut)."""
+    if text.isascii():
+        return text[: max(0, room)]
+    return _head(text, room)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded with spaces to `width` columns (on the left when `right`)."""
+    fill = " " * max(0, width - columns(text))
+    return fill + text if right else text + fill
+
+
 def shorten(text: str, width: int) -> str:
     """`text` cut to `width` columns, the cut marked with an ellipsis."""
     if columns(text) <= width:

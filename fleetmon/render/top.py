@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from fleetmon.model import Report, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
+from fleetmon.render.textfit import columns, cut, pad
 from fleetmon.render.topcolumns import (
     COLUMNS,
     CTR_COLUMNS,
@@ -115,14 +116,22 @@ def fit(
     return [c for i, c in enumerate(columns) if i in must]
 
 
+def _cell(text: str, width: int, right: bool = False) -> str:
+    """A cell of `width` terminal columns: the text cleaned (a host's), cut with `~` when
+    wider (a CJK character counts two), padded."""
+    text = clean(text)
+    if columns(text) > width:
+        text = cut(text, max(1, width - 1)) + "~"
+    return pad(text, width, right)
+
+
 def _cells(cols: Sequence[TopColumn], values: Sequence[str], width: int, grow: int = 0) -> str:
     spare = min(grow, max(0, width - sum(c.width + 1 for c in cols)))
     out = []
     for i, (c, v) in enumerate(zip(cols, values, strict=True)):
         w = c.width + (spare if i == 0 else 0)
-        v = v if len(v) <= w else v[: max(1, w - 1)] + "~"
-        out.append(v.ljust(w) if i == 0 or not _numeric_head(c) else v.rjust(w))
-    return " ".join(out)[:width]
+        out.append(_cell(v, w, right=i != 0 and _numeric_head(c)))
+    return cut(" ".join(out), width)
 
 
 def _numeric_head(c: TopColumn) -> bool:
@@ -200,7 +209,7 @@ def table(report: Report, state: ViewState, width: int, height: int) -> list[Lin
     rows = items(report, state)
     shown = rows[state.offset : state.offset + max(0, height - 1)]
     # The name column grows to the longest name shown, not further, and shrinks to it.
-    longest = max((len(state.columns()[0].text(it)) for it in shown), default=0)
+    longest = max((columns(clean(state.columns()[0].text(it))) for it in shown), default=0)
     name_width = max(longest, len(state.columns()[0].head))
     cols = fit(state.columns(), width, name_width, state.sort)
     grow = name_width - cols[0].width  # the heading never cut, even over no rows
@@ -219,8 +228,9 @@ def table(report: Report, state: ViewState, width: int, height: int) -> list[Lin
 def _join_free(cols: Sequence[TopColumn], texts: Sequence[str], width: int, grow: int) -> str:
     """A down host's row: name and status in their columns, then its reason in words."""
     spare = min(grow, max(0, width - sum(c.width + 1 for c in cols)))
-    head = texts[0].ljust(cols[0].width + spare)[: cols[0].width + spare]
-    return f"{head} {texts[1].ljust(cols[1].width)} {texts[2]}"[:width]
+    head = _cell(texts[0], cols[0].width + spare)
+    state = pad(clean(texts[1]), cols[1].width)  # UNREACHABLE whole: the row has room
+    return cut(f"{head} {state} {clean(texts[2])}", width)
 
 
 def host_detail(report: Report, name: str, width: int, height: int) -> list[Line]:
@@ -262,16 +272,18 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
                     nums = [float(v) for v in vals if isinstance(v, int | float)]
                     cells.append(num(sum(nums), c.digits) if nums else "-")
             lines.append(Line("  ".join(cells)))
-    return [Line(ln.text[:width], ln.severity, ln.kind) for ln in lines[:height]]
+    return [Line(cut(ln.text, width), ln.severity, ln.kind) for ln in lines[:height]]
 
 
 def frame(report: Report, state: ViewState, width: int, height: int, clock: str) -> list[Line]:
     """A whole screen: the summary lines, then the view (or the host drilled into)."""
     head = title(report, state, clock)
-    head = [Line(ln.text[:width], ln.severity, ln.kind) for ln in head]
     rest = max(0, height - len(head) - 1)
     if state.host is not None:
         body = host_detail(report, state.host, width, rest)
     else:
         body = table(report, state, width, rest)
-    return [*head, Line(""), *body][:height]
+    # Each cell is cleaned where it is made; cleaning the whole line again (a no-op then)
+    # keeps any text a host sent from reaching the terminal raw, whatever the column.
+    lines = [*head, Line(""), *body][:height]
+    return [Line(cut(clean(ln.text), width), ln.severity, ln.kind) for ln in lines]

@@ -93,7 +93,7 @@ def _busiest(scope: str) -> tuple[Callable[[Item], str], Callable[[Item], float]
         if b is None:
             return "-"
         fig = f"{b[1]:.0f}%" if ranking.unit == "%" else human_bytes(b[1]).replace(" ", "")
-        return f"{b[0]} {fig}"
+        return f"{clean(b[0])} {fig}"
 
     def key(it: Item) -> float:
         b = best(it)
