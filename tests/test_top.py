@@ -38,8 +38,9 @@ class Tty:
     """fleetmon top on the slave side of a pty; the master side fed to pyte."""
 
     def __init__(
-        self, argv: list[str], rows: int = 24, cols: int = 80, term: str | None = "xterm"
-    ) -> None:
+        self, argv: list[str], rows: int = 24, cols: int = 80, term: str | None = "xterm",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.master, self.slave = pty.openpty()
         self._winsize(rows, cols)
         self.attrs_before = termios.tcgetattr(self.slave)
@@ -48,6 +49,7 @@ class Tty:
             del env["TERM"]
         env.pop("COLUMNS", None)
         env.pop("LINES", None)
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             argv, stdin=self.slave, stdout=self.slave, stderr=subprocess.PIPE,
             env=env, start_new_session=True,

@@ -53,6 +53,17 @@ def render(fmt: str, report: Report, args: argparse.Namespace | None = None) -> 
     raise OptionError(f"unknown format {fmt!r}")  # pragma: no cover
 
 
+def env_size(name: str) -> int | None:
+    """$COLUMNS or $LINES when it is a whole number above 0; None when unset or anything
+    else (`abc`, `80x`, `-5`, `0`, 5,000 digits), which curses and shutil.get_terminal_size
+    ignore too."""
+    text = os.environ.get(name, "").strip()
+    if not text.isdecimal() or len(text) > 9:
+        return None
+    value = int(text)
+    return value if value > 0 else None
+
+
 def text_width(args: argparse.Namespace | None) -> int | None:
     """The text report's width: --width (0: none); else, when it goes to standard output and
     that is a terminal, $COLUMNS or the terminal's width; else (a file, a pipe) none, even
@@ -64,9 +75,9 @@ def text_width(args: argparse.Namespace | None) -> int | None:
         return None
     if not sys.stdout.isatty():
         return None
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdecimal() and int(columns) > 0:
-        return int(columns)
+    columns = env_size("COLUMNS")
+    if columns is not None:
+        return columns
     # A new pty may report 0 columns: 80 then, as the progress line does.
     return shutil.get_terminal_size().columns or 80
 

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from fleetmon.cli.common import env_size
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
@@ -98,7 +99,7 @@ def first_state(args: argparse.Namespace) -> ViewState:
 
 def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
     """`--batch -n COUNT`: COUNT plain-text frames, one per tick, then exit 0."""
-    width = int(os.environ.get("COLUMNS", "0") or 0) or 160
+    width = env_size("COLUMNS") or 160  # an unusable $COLUMNS ignored, as curses does
     printed = 0
     started = time.monotonic()
     grace_s = args.connect_timeout + 3 * args.delay
@@ -344,6 +345,21 @@ def _addressable() -> bool:
     return curses.tigetstr("cup") is not None
 
 
+def _screen_size_env() -> None:
+    """$COLUMNS and $LINES for the screen: one that is not a size (`abc`, `-5`, `0`) is
+    removed, as curses would ignore it; one larger than the terminal (which says its size)
+    is removed too: a screen larger than the window cannot be shown, and ncurses could
+    not even allocate one of 99999 x 99999 cells (it exited, "Error opening terminal")."""
+    try:
+        real = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        real = os.terminal_size((0, 0))
+    for name, have in (("COLUMNS", real.columns), ("LINES", real.lines)):
+        value = env_size(name)
+        if name in os.environ and (value is None or 0 < have < value):
+            del os.environ[name]
+
+
 def command(args: argparse.Namespace) -> int:
     """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
     state = first_state(args)  # a wrong --sort before any host is contacted
@@ -357,6 +373,7 @@ def command(args: argparse.Namespace) -> int:
         what = f"TERM={term} is not a terminal type with cursor movement" if term else "no TERM"
         warn(f"{what}: plain frames as with --batch (set TERM, e.g. TERM=xterm)")
         return batch(args, fleet)
+    _screen_size_env()
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
         return batch(args, fleet)
