@@ -13,6 +13,7 @@ import select
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from fleetmon.cli.options import build_parser
 from fleetmon.cli.runtime import Interrupted, terminate
@@ -43,6 +44,27 @@ COMMANDS = {
     "top": "top",
     "serve": "serve",
 }
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines as a terminal or a journal may show them: the message (with its arguments:
+    a failing host's stderr line, an SSH error quoting what the server sent) through
+    clean(), as in every other output, so no call site can let a host's escape sequences,
+    carriage returns or newlines (a forged log line) through; a traceback escaped line by
+    line. Printable messages are unchanged."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return clean(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return _clean_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _clean_lines(super().formatStack(stack_info))
+
+
+def _clean_lines(text: str) -> str:
+    return "\n".join(clean(line) for line in text.split("\n"))
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -113,10 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputError as exc:  # --help or --version to a standard output closed at start
         sys.stderr.write(f"fleetmon: error: {clean(exc)}\n")
         return EXIT_INPUT
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="fleetmon: %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(CleanFormatter("fleetmon: %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler])
     if not args.debug:
         logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
     try:

@@ -24,6 +24,7 @@ from fleetmon.inventory.template import Renderer
 from fleetmon.inventory.vault import Secret
 from fleetmon.inventory.vaultpass import VaultOptions, load_secrets
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
+from fleetmon.render.textfit import clean
 
 #: Ansible's inventory when none is given or configured (DEFAULT_HOST_LIST).
 DEFAULT_INVENTORY = "/etc/ansible/hosts"
@@ -32,8 +33,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr (the command goes on)."""
-    sys.stderr.write(f"fleetmon: warning: {message}\n")
+    """One warning line on stderr (the command goes on), control characters escaped."""
+    sys.stderr.write(f"fleetmon: warning: {clean(message)}\n")
 
 
 def vault_options(args: argparse.Namespace, cfg: AnsibleConfig) -> VaultOptions:
