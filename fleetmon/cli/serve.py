@@ -9,8 +9,8 @@ over the streaming collector.
 Before the first tick every page answers 503 `no tick yet` (servepages.Holder.report).
 
 A request only reads the latest tick's report (rendered once per tick and kept), so it never
-waits for SSH. The HTTP server (servehttp: the standard library's, one thread per
-connection) runs beside the collector's event loop. Anything but loopback needs the
+waits for SSH. The HTTP server (servehttp and servenet: the standard library's, one
+thread per connection) runs beside the collector's event loop. Anything but loopback needs the
 web-config file's TLS and basic auth, or --insecure-listen. SIGHUP reloads the inventory,
 rules and web config, SIGTERM stops cleanly (exit 0); systemd's notify protocol is spoken
 when NOTIFY_SOCKET is set (contrib/).

@@ -1,7 +1,7 @@
 """`fleetmon serve`'s HTTP side (I/O edge): the address to listen on, the loopback rule,
 the web config's TLS and basic auth, and the server answering the four paths from the latest
-tick's report (servepages.Holder). One thread per connection, at most MAX_CLIENTS of them,
-each hung up on after IDLE_TIMEOUT_S of silence.
+tick's report (servepages.Holder). The connections (how many, how long a request may take,
+a GET's body) are servenet's.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ import argparse
 import importlib
 import ipaddress
 import logging
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from fleetmon.cli import servenet
+from fleetmon.cli.servenet import ConnectionHandler
 from fleetmon.cli.servepages import Holder, accepts_gzip
 from fleetmon.cli.webconfig import BasicAuth, WebConfig, read_web_config, ssl_context
 from fleetmon.errors import OptionError
@@ -76,18 +75,11 @@ def _metrics_module() -> Any:
         return None
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ConnectionHandler):
     """GET of the four paths; everything else 404 (or 405 for other methods)."""
 
     server: Server
-    protocol_version = "HTTP/1.1"
     server_version = "fleetmon"
-
-    def setup(self) -> None:
-        # A client silent this long (idle between scrapes, gone without a word, or never
-        # sending a request) is hung up on: its thread and descriptor are not kept for ever.
-        super().setup()
-        self.connection.settimeout(self.server.idle_timeout_s)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -122,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def _not_allowed(self) -> None:
-        # The connection closed after: a request's body is never read.
+        # The connection closed after: the request's body is never read.
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET only\n", "text/plain",
                    {"Allow": "GET, HEAD", "Connection": "close"})  # fmt: skip
 
@@ -225,22 +217,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")
 
 
-#: Clients served at once; a connection past them is closed at once (a scraper or two and
-#: a few browsers need a handful; a flood of idle connections gets no thread each).
-MAX_CLIENTS = 64
-#: Seconds a connection may stay silent (Prometheus scrapes every 15 s to 1 min, keeping its
-#: connection open in between; one closed here is opened again by the next scrape).
-IDLE_TIMEOUT_S = 120.0
-
-
-class Server(ThreadingHTTPServer):
-    """The HTTP(S) server: one thread per connection (at most MAX_CLIENTS), TLS per
-    connection in that thread."""
-
-    daemon_threads = True
-    block_on_close = False
-    idle_timeout_s = IDLE_TIMEOUT_S
-    max_clients = MAX_CLIENTS
+class Server(servenet.Server):
+    """The HTTP(S) server of the pages (servenet's connections), with the latest tick's
+    reports (holder) and the users (auth)."""
 
     def __init__(
         self,
@@ -251,46 +230,7 @@ class Server(ThreadingHTTPServer):
     ) -> None:
         self.holder = holder
         self.auth = auth
-        self.tls = tls
-        self.dual_stack = not address[0] and socket.has_dualstack_ipv6()
-        if self.dual_stack:  # ":9712": "::" taking IPv4 too, as node_exporter's ":9100"
-            address = ("::", address[1])
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self._clients = threading.BoundedSemaphore(self.max_clients)
-        super().__init__(address, Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._clients.acquire(blocking=False):
-            log.debug("%s: %d clients already: hung up", client_address, self.max_clients)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)  # the connection's thread
-        except BaseException:
-            self._clients.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._clients.release()
-
-    def server_bind(self) -> None:
-        if self.dual_stack:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            # The handshake happens on the request's thread, at its first read.
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("request from %s failed", client_address, exc_info=True)
+        super().__init__(address, Handler, tls)
 
 
 def web_settings(args: argparse.Namespace) -> tuple[BasicAuth, ssl.SSLContext | None]:
