@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -58,12 +59,15 @@ def test_no_page_before_the_first_tick(tmp_path: Path) -> None:
 
 def test_a_fleet_all_down_is_reported(tmp_path: Path) -> None:
     """No host ever gives a pair: once every one is down, that is the report (not 503 for
-    ever)."""
+    ever), and /healthz says so: it said `no tick yet: the first samples are on their way`
+    for ever, while the pages said every host unreachable."""
     inv = tmp_path / "inv.yaml"
+    port = free_port()
     inv.write_text(
-        f"all:\n  hosts:\n    gone:\n      ansible_host: 127.0.0.1\n"
-        f"      ansible_port: {free_port()}\n"
-    )
+        "all:\n  hosts:\n"
+        + "".join(f"    gone{i}:\n      ansible_host: 127.0.0.1\n      ansible_port: {port}\n"
+                  for i in range(2))
+    )  # fmt: skip
     served = _serve(inv)
     try:
         _listening(served)
@@ -71,9 +75,41 @@ def test_a_fleet_all_down_is_reported(tmp_path: Path) -> None:
         while (code := served.get("/api/report")[0]) == 503 and time.monotonic() < end:
             time.sleep(0.2)
         assert code == 200
-        (host,) = json.loads(served.get("/api/report")[2])["hosts"]
-        assert host["status"] == "unreachable"
-        assert served.get("/healthz")[0] == 503  # no sample, ever
+        hosts = json.loads(served.get("/api/report")[2])["hosts"]
+        assert [h["status"] for h in hosts] == ["unreachable"] * 2
+        code, _, body = served.get("/healthz")
+        assert code == 503  # no sample, ever
+        assert body == (
+            b"down: no host live: no sample yet; 0/2 hosts live; not live: unreachable 2; "
+            b"0 samples analysed; 0 passed over\n"
+        )
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+def test_healthz_counts_the_hosts_not_live(tmp_path: Path) -> None:
+    """Some hosts live: 200, with the others counted by status."""
+    port = free_port()
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+        f"    gone:\n      ansible_host: 127.0.0.1\n      ansible_port: {port}\n"
+    )
+    served = _serve(inv)
+    try:
+        served.wait_ready(live=1)
+        end = time.monotonic() + 60
+        while b"not live: unreachable 1" not in (body := served.get("/healthz")[2]):
+            assert time.monotonic() < end, body
+            time.sleep(0.2)
+        code, _, body = served.get("/healthz")
+        assert code == 200
+        assert re.fullmatch(
+            rb"ok: last sample \d+\.\d s ago; 1/2 hosts live; not live: unreachable 1; "
+            rb"\d+ samples analysed; \d+ passed over\n",
+            body,
+        ), body
     finally:
         code, err = served.stop()
     assert code == 0, err

@@ -4,7 +4,8 @@ over the streaming collector.
     /metrics      Prometheus/OpenMetrics exposition of the latest tick (render.prom)
     /             the HTML report of the latest tick, refreshing itself every tick
     /api/report   the JSON report of the latest tick
-    /healthz      200 while samples come, 503 before the first and when they stop
+    /healthz      200 while samples come, 503 before the first, when they stop and when
+                  no host is live (saying which)
 
 Before the first tick every page answers 503 `no tick yet` (servepages.Holder.report).
 

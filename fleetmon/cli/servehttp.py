@@ -11,7 +11,6 @@ import importlib
 import ipaddress
 import logging
 import ssl
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 from fleetmon.cli import servenet
 from fleetmon.cli.servenet import ConnectionHandler
-from fleetmon.cli.servepages import Holder, accepts_gzip
+from fleetmon.cli.servepages import Holder, accepts_gzip, health, waiting
 from fleetmon.cli.webconfig import BasicAuth, WebConfig, read_web_config, ssl_context
 from fleetmon.errors import OptionError
 from fleetmon.model import Report
@@ -197,24 +196,12 @@ class Handler(ConnectionHandler):
 
     def _health(self) -> None:
         holder = self.server.holder
-        fleet = holder.fleet
-        last = None if fleet is None else fleet.last_pair_mono
-        if fleet is None or last is None:
+        if holder.fleet is None or waiting(holder.fleet):
             self._waiting()
             return
-        age = time.monotonic() - last
-        # The hosts as of their latest pairs, not the report: its rules judge every host,
-        # which a health probe every few seconds would pay for each time.
-        hosts = fleet.host_reports()
-        live = sum(1 for h in hosts if h.collected)
-        passed = sum(link.passed for link in fleet.links)  # the client fell behind
-        text = (
-            f"last sample {age:.1f} s ago; {live}/{len(hosts)} hosts live; "
-            f"{fleet.pairs} samples analysed; {passed} passed over\n"
-        )
-        stale = age > 3 * holder.delay_s + 5
-        code = HTTPStatus.SERVICE_UNAVAILABLE if stale else HTTPStatus.OK
-        self._send(code, ("stale: " if stale else "ok: ").encode() + text.encode(), "text/plain")
+        ok, text = health(holder.fleet, holder.delay_s)
+        code = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+        self._send(code, text.encode(), "text/plain; charset=utf-8")
 
 
 class Server(servenet.Server):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 
 from fleetmon.cli.live import LiveFleet
@@ -45,6 +47,40 @@ def accepts_gzip(header: str) -> bool:
     return q is not None and q > 0
 
 
+def waiting(fleet: LiveFleet) -> bool:
+    """No pair of samples analysed yet, and some host still on its first try (connecting,
+    or connected and waiting for its first two samples): the first tick is on its way. A
+    host retrying after a failure is not waited for (its retries would make every page
+    flap between its report and 503 while every host is down)."""
+    return fleet.pairs == 0 and any(
+        link.state in ("connecting", "live") and link.status is None for link in fleet.links
+    )
+
+
+def health(fleet: LiveFleet, delay_s: float) -> tuple[bool, str]:
+    """/healthz: whether samples come (a host live, the last pair recent) and its line: how
+    long ago, the hosts live and the others by status, the samples analysed and passed
+    over. From the hosts' latest pairs, not the report: its rules judge every host, which a
+    probe every few seconds would pay for each time."""
+    hosts = fleet.host_reports()
+    live = sum(1 for h in hosts if h.collected)
+    others = Counter(h.status.value for h in hosts if not h.collected)
+    counts = f"{live}/{len(hosts)} hosts live"
+    if others:
+        why = ", ".join(f"{status} {n}" for status, n in sorted(others.items()))
+        counts += f"; not live: {why}"
+    last = fleet.last_pair_mono
+    age = None if last is None else time.monotonic() - last
+    when = "no sample yet" if age is None else f"last sample {age:.1f} s ago"
+    passed = sum(link.passed for link in fleet.links)  # the client fell behind
+    text = f"{when}; {counts}; {fleet.pairs} samples analysed; {passed} passed over\n"
+    if live == 0:
+        return False, f"down: no host live: {text}"
+    if age is None or age > 3 * delay_s + 5:
+        return False, f"stale: {text}"
+    return True, f"ok: {text}"
+
+
 class Holder:
     """The fleet being watched (replaced on SIGHUP) and each tick's rendered pages."""
 
@@ -63,9 +99,9 @@ class Holder:
         if fleet.pairs == 0:
             if self.previous is not None:
                 return self.previous  # just reloaded: the old figures until new ones come
-            if any(link.state in ("connecting", "live") for link in fleet.links):
-                # No tick yet: hosts still connecting are no fleet down to a scrape. Once
-                # every host is down, that is the report.
+            if waiting(fleet):
+                # No tick yet: hosts still on their first try are no fleet down to a
+                # scrape. Once every host has failed (retrying or not), that is the report.
                 return None
         return fleet.snapshot()
 
