@@ -4,7 +4,7 @@ configuration, TLS and basic authentication, as node_exporter reads it.
     tls_server_config:
       cert_file: server.crt
       key_file: server.key
-      client_auth_type: RequireAndVerifyClientCert   # optional, with client_ca_file
+      client_auth_type: RequireAndVerifyClientCert   # optional; needs client_ca_file
       client_ca_file: ca.crt
       min_version: TLS12                              # optional
     basic_auth_users:
@@ -46,13 +46,19 @@ _VERSIONS = {
 _BCRYPT = re.compile(
     r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}"
 )
+#: exporter-toolkit's client_auth_type (Go's tls.ClientAuthType) -> Python's verify mode.
+#: RequestClientCert asks for a certificate it never checks and admits every client: the
+#: same admissions as not asking (Python's ssl verifies whatever certificate it asks for).
+#: VerifyClientCertIfGiven and RequireAndVerifyClientCert verify against client_ca_file.
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "RequestClientCert": ssl.CERT_NONE,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+#: Go's RequireAnyClientCert (and its old name): a certificate required but never verified,
+#: which Python's ssl cannot serve (it verifies every certificate it asks for).
+_UNVERIFIED = ("RequireAnyClientCert", "RequireClientCert")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +115,7 @@ def parse_web_config(text: str, path: str) -> WebConfig:
     if (cert is None) != (key is None):
         missing = "key_file" if key is None else "cert_file"
         raise OptionError(f"{path}: tls_server_config.{missing}: missing")
-    auth = str(tls.get("client_auth_type", "NoClientCert"))
-    if auth not in _CLIENT_AUTH:
-        raise OptionError(f"{path}: tls_server_config.client_auth_type: unknown value {auth!r}")
+    auth = _client_auth(tls, cert is not None, file_of("client_ca_file") is not None, path)
     version = str(tls.get("min_version", "TLS12"))
     if version not in _VERSIONS:
         raise OptionError(f"{path}: tls_server_config.min_version: unknown value {version!r}")
@@ -126,6 +130,34 @@ def parse_web_config(text: str, path: str) -> WebConfig:
             )
         users[str(name)] = hashed.encode()
     return WebConfig(cert, key, file_of("client_ca_file"), auth, version, users)
+
+
+def _client_auth(tls: dict[str, Any], has_cert: bool, has_ca: bool, path: str) -> str:
+    """client_auth_type, checked as exporter-toolkit checks it against client_ca_file and
+    the server's certificate; OptionError naming the key."""
+    where = f"{path}: tls_server_config"
+    auth = str(tls.get("client_auth_type") or "NoClientCert")  # Go: "" is NoClientCert
+    if auth in _UNVERIFIED:
+        raise OptionError(
+            f"{where}.client_auth_type: {auth} (a client certificate required but never "
+            "verified) cannot be served: Python's ssl verifies every certificate it asks "
+            "for; use RequireAndVerifyClientCert with client_ca_file"
+        )
+    if auth not in _CLIENT_AUTH:
+        raise OptionError(f"{where}.client_auth_type: unknown value {auth!r}")
+    if _CLIENT_AUTH[auth] != ssl.CERT_NONE and not has_ca:
+        raise OptionError(
+            f"{where}.client_ca_file: missing: client_auth_type {auth} verifies client "
+            "certificates against it"
+        )
+    if has_ca and auth == "NoClientCert":
+        raise OptionError(
+            f"{where}.client_auth_type: missing: client_ca_file is given, but no client "
+            "certificate is asked for (RequireAndVerifyClientCert, VerifyClientCertIfGiven)"
+        )
+    if (has_ca or auth != "NoClientCert") and not has_cert:
+        raise OptionError(f"{where}.cert_file: missing (client certificates need TLS)")
+    return auth
 
 
 def read_web_config(path: str) -> WebConfig:
