@@ -323,3 +323,47 @@ def test_history_keep_option_errors(text: str, message: str) -> None:
 def test_the_default_retention_reads_as_the_issue_states() -> None:
     assert Retention().text() == "raw=8d,hourly=90d,daily=2y"
     assert RUN.started_at == T0
+
+
+#: `df -P -k` of an AWS EFS mount over NFS: 9007199254739968 1K-blocks free (8 EiB).
+EFS_FREE = 9_007_199_254_739_968 * 1024
+
+
+def _efs_report(rng: random.Random, free: list[int]) -> Report:
+    mounts = [
+        Row(f"/mnt/efs{i}", {"fs.used_pct": 0.0, "fs.free_bytes": b}) for i, b in enumerate(free)
+    ]
+    return report([host("nfs01", rng, filesystems=mounts)])
+
+
+def test_values_near_2_to_the_63_roll_up_without_an_integer_overflow(hist: History) -> None:
+    """Hourly runs with an 8 EiB filesystem: one value an hour (n = 1), so the daily rollup
+    of the hour's averages was an integer sum(avg * n) past 2^63, "integer overflow": the run
+    after midnight, and every later one, was not recorded."""
+    rng = random.Random(7)
+    midnight = T0_S // 86_400 * 86_400 + 86_400
+    biggest = (1 << 63) - 1
+    times = [midnight - 7200, midnight - 3600]
+    for t in times:  # what a history holds when the defect struck: a day of such hours
+        record_run(hist, at(_efs_report(rng, [EFS_FREE, biggest]), minutes((t - T0_S) // 60)))
+    src = schema.q("fs.free_bytes:avg"), schema.q("fs.free_bytes:n")
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):  # the old rollup
+        hist.conn.execute(f"SELECT sum({src[0]} * {src[1]}) FROM hourly_fs").fetchall()
+    for t in (midnight, midnight + 3600):
+        rec = record_run(hist, at(_efs_report(rng, [EFS_FREE, biggest]), minutes((t - T0_S) // 60)))
+        assert rec.t == t
+    # An ordinary run afterwards is recorded too.
+    record_run(hist, at(_efs_report(rng, []), minutes((midnight + 7200 - T0_S) // 60)))
+    assert hist.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 5
+    assert hist.meta("rolled_daily_to") == str(midnight)
+    stats = ", ".join(schema.q(f"fs.free_bytes:{s}") for s in schema.STATS)
+    for i, value in enumerate((EFS_FREE, biggest)):
+        (ent,) = query.entities(hist, "fs", "nfs01", f"/mnt/efs{i}")
+        daily = hist.conn.execute(
+            f"SELECT k >> 24, {stats} FROM daily_fs WHERE k & {schema.ENTITY_MASK} = ?", (ent.id,)
+        ).fetchall()
+        assert daily == [(midnight - 86_400, value, value, value, 2)]
+        hourly = query.series(
+            hist, "hourly", "fs", [ent.id], ["fs.free_bytes"], 0, midnight + 86_400
+        )
+        assert [p for _, (p,) in hourly[ent.id]] == [value] * 4

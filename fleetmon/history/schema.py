@@ -178,6 +178,12 @@ def rollup_sql(scope: str, columns: Sequence[Column], tier: str) -> str:
 
     A bucket is recomputed whole from its source rows each time: rolling up twice gives the
     same rows (idempotent). Hourly buckets come from the raw rows, daily from the hourly.
+
+    Values reach 2^63 (an 8 EiB NFS mount's fs.free_bytes), so no aggregate adds them up as
+    integers: SQLite's sum() of integers fails the whole statement with "integer overflow"
+    (and with it the run's transaction, each later run retrying the same rollup). avg(),
+    min() and max() do not add as integers; the daily average weighs the hourly ones in
+    floating point (total()); sum() adds only the counts `n`, at most one per run.
     """
     size = BUCKET_S[tier]
     src = table("raw" if tier == "hourly" else "hourly", scope)
@@ -192,7 +198,8 @@ def rollup_sql(scope: str, columns: Sequence[Column], tier: str) -> str:
             sel += [f"min({q(m)})", f"CAST(round(avg({q(m)})) AS INTEGER)", f"max({q(m)})"]
             sel.append(f"count({q(m)})")
         else:
-            avg = f"sum({q(m + ':avg')} * {q(m + ':n')}) * 1.0 / sum({q(m + ':n')})"
+            weighed = f"total(CAST({q(m + ':avg')} AS REAL) * {q(m + ':n')})"
+            avg = f"{weighed} / nullif(total({q(m + ':n')}), 0)"
             sel += [f"min({q(m + ':min')})", f"CAST(round({avg}) AS INTEGER)"]
             sel += [f"max({q(m + ':max')})", f"sum({q(m + ':n')})"]
         names += metric_columns(tier, m)
