@@ -119,3 +119,58 @@ def test_container_rows_roll_up_and_age_like_the_others(tmp_path: Path) -> None:
     assert point[0] == T0_S
     assert point[1] == (15.5,)  # the average of the hour's 12 runs, 10 to 21
     hist.close()
+
+
+CTR_RULES = """
+- hosts: all
+  rules:
+    - name: mem-grows
+      expr: change(ctr.mem_bytes, "1h") > 0
+      scope: ctr
+      severity: warning
+    - name: mem-slope
+      expr: deriv(ctr.mem_bytes, "1h", min_points=3) > 0
+      scope: ctr
+      severity: warning
+    - name: cpu-busy
+      expr: avg_over(ctr.cpu_pct, "1h") > 15
+      scope: ctr
+      severity: warning
+"""
+
+
+def _mem_ctr(name: str, cid: str, i: int, runtime: str = "docker") -> Row:
+    row = ctr(name, cid, 10.0 * i, runtime)
+    return dataclasses.replace(row, metrics={**row.metrics, "ctr.mem_bytes": (1 << 20) * (i + 1)})
+
+
+def test_history_rules_read_a_container_s_past(tmp_path: Path) -> None:
+    """change/deriv/avg_over of a ctr.* metric read the container's points under the identity
+    it is stored by (its runtime id; an LXC one's host and name): they found none before."""
+    from test_rules_history import judge, rules
+
+    from fleetmon.history.forrules import fetch_points
+    from fleetmon.rules.historical import Past
+
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+    rep = sample_report()
+    for i in range(4):
+        rows = {"web01": (_mem_ctr("api", ID_A, i),), "kvm01": (_mem_ctr("web", "web", i, "lxc"),)}
+        record_run(hist, at(with_ctrs(rep, rows), minutes(5 * i)))
+    # This run: the Docker container renamed (the same id), the LXC one as it was.
+    now = with_ctrs(rep, {"web01": (_mem_ctr("api-2", ID_A, 4),),
+                          "kvm01": (_mem_ctr("web", "web", 4, "lxc"),)})  # fmt: skip
+    rs = rules(CTR_RULES)
+    needs = {(c.metric, c.window_s, c.hourly) for c in rs.history_calls()}
+    points = fetch_points(hist, needs, now.hosts, T0_S + 20 * 60)
+    assert len(points["ctr", "web01", "api-2"]["ctr.mem_bytes", "raw"]) == 4
+    assert len(points["ctr", "kvm01", "web"]["ctr.mem_bytes", "raw"]) == 4
+    found = judge(rs, [h for h in now.hosts if h.collected], Past(T0_S + 20 * 60, points))
+    mine = [f for f in found if f.scope == "ctr"]
+    fired = sorted((f.rule, f.subject) for f in mine if f.severity.value == "warning")
+    assert fired == [
+        (rule, subject)
+        for rule in ("cpu-busy", "mem-grows", "mem-slope")
+        for subject in ("api-2", "web")
+    ]
+    hist.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from fleetmon.history import query, retention
 from fleetmon.history.store import History
-from fleetmon.history.subjects import rows_of
+from fleetmon.history.subjects import identity, rows_of
 from fleetmon.model import HostReport, catalog
 from fleetmon.model.utf8 import utf8_safe
 
@@ -26,8 +26,9 @@ States = dict[tuple[str, str, str, str], tuple[str, str, int, int, int]]
 def subjects_of(
     hist: History, hosts: Sequence[HostReport], scope: str
 ) -> dict[int, tuple[str, str, str]]:
-    """Entity id -> (scope, host, subject) of this run's subjects of one scope (a VM known
-    by its UUID under the host and name it has this run)."""
+    """Entity id -> (scope, host, subject) of this run's subjects of one scope, found by the
+    identity write.py stores them under (subjects.identity: a VM by its UUID, a container by
+    its runtime id, whatever host and name they have this run; others by host and name)."""
     by_name: dict[tuple[str, str], int] = {}
     by_uuid: dict[str, int] = {}
     rows = hist.conn.execute("SELECT id, host, name, uuid FROM entities WHERE scope = ?", (scope,))
@@ -45,7 +46,7 @@ def subjects_of(
                 out[found] = (scope, h.name, h.name)
             continue
         for r in rows_of(h, scope):
-            uuid = r.labels.get("uuid")
+            uuid = identity(scope, r)
             eid = by_uuid.get(uuid) if uuid else by_name.get((host, utf8_safe(r.name)))
             if eid is not None and eid not in out:
                 out[eid] = (scope, h.name, r.name)
