@@ -17,7 +17,7 @@ from fleetmon.cli.recording import Recorder
 from fleetmon.errors import HistoryError, OptionError, did_you_mean
 from fleetmon.history import open_history, query, resolve, retention
 from fleetmon.history.store import History, failed, transaction
-from fleetmon.io.atomic import check_output, write_output
+from fleetmon.io.atomic import check_output, to_terminal, write_output
 from fleetmon.model import catalog
 from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.render.history import render_export, render_series, render_status
@@ -87,8 +87,9 @@ def command(args: argparse.Namespace) -> int:
             chunks = _show(args, hist, tier, since, until)
         else:
             scopes = args.scope or list(hist.columns)
+            rows = query.export_rows(hist, tier, since, until, scopes)
             chunks = render_export(
-                args.format, tier, query.export_rows(hist, tier, since, until, scopes)
+                args.format, tier, rows, terminal=to_terminal(args.output or "-")
             )
         write_output(args.output or "-", chunks)
     except sqlite3.Error as exc:
@@ -149,7 +150,9 @@ def _show(
         "until_t": until if args.until else None,  # None: up to now
     }
     series = [(e.name, points[e.id]) for e in found]
-    return render_series(args.format, head, metrics, series)
+    return render_series(
+        args.format, head, metrics, series, terminal=to_terminal(args.output or "-")
+    )
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -154,6 +154,24 @@ def resolve_output(path: str) -> Target:
     raise OutputError(f"cannot write {path}: too many levels of symbolic links")
 
 
+def to_terminal(path: str) -> bool:
+    """Whether the output `path` (`-`: standard output) is a terminal (`/dev/tty`,
+    `/dev/stdout` on one...): where a host's text must not go with its escapes raw."""
+    try:
+        t = resolve_output(path)
+        if t.kind == "stream":
+            return os.isatty(t.fd)
+        if t.kind != "device" or not stat.S_ISCHR(os.stat(t.path).st_mode):
+            return False  # a file, a FIFO: not opened here
+        fd = os.open(t.path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, OutputError):
+        return False  # refused: write_output says why
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
 def _existing(path: str, p: str, st: os.stat_result) -> Target:
     mode = st.st_mode
     if stat.S_ISREG(mode):

@@ -1,5 +1,6 @@
 """`fleetmon history` output (pure): series, the file's status and exports as text, CSV or
-JSON. Times are UTC, ISO 8601 in CSV and JSON; names are cleaned as in the text report.
+JSON. Times are UTC, ISO 8601 in CSV and JSON; names are cleaned as in the text report (and
+in CSV written to a terminal; a CSV cell a spreadsheet would take for a formula is defused).
 """
 
 from __future__ import annotations
@@ -44,23 +45,47 @@ def _cell(v: MetricValue) -> str:
     return str(v)
 
 
-def csv_line(cells: Iterable[object]) -> str:
-    """One RFC 4180 line: a field with a comma, quote or line break is quoted; a float as
-    stored (repr: the shortest text that reads back as the same number, as the JSON has
-    it), not rounded for the eye as the text table is."""
-    out = []
-    for c in cells:
-        text = "" if c is None else repr(c) if isinstance(c, float) else str(c)
-        if any(ch in text for ch in ',"\r\n'):
-            text = '"' + text.replace('"', '""') + '"'
-        out.append(text)
-    return ",".join(out) + "\r\n"
+#: How a cell a spreadsheet runs as a formula begins (OWASP, "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(c: object, terminal: bool = False) -> str:
+    """One field: a number as stored (a float's repr: the shortest text that reads back as
+    the same number, as the JSON has it, not rounded for the eye as the text table is; a
+    negative one stays a number); a text from a host (a VM named `=cmd|' /C calc'!A0`) that
+    begins as a formula does with a `'` before it, as OWASP advises, and, on a `terminal`,
+    its control characters escaped as in the text report (`\x1b`). RFC 4180: a field with a
+    comma, semicolon (a separator in some locales), quote or line break is quoted."""
+    if c is None:
+        text = ""
+    elif isinstance(c, int | float):
+        text = repr(c) if isinstance(c, float) else str(c)
+    else:
+        text = str(c)
+        if text.startswith(FORMULA_START):
+            text = "'" + text
+        if terminal:
+            text = clean(text)
+    if any(ch in text for ch in ',;"\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(cells: Iterable[object], terminal: bool = False) -> str:
+    """One RFC 4180 line of csv_cell()s."""
+    return ",".join(csv_cell(c, terminal) for c in cells) + "\r\n"
 
 
 def render_series(
-    fmt: str, head: Mapping[str, object], metrics: Sequence[str], series: Sequence[Series]
+    fmt: str,
+    head: Mapping[str, object],
+    metrics: Sequence[str],
+    series: Sequence[Series],
+    *,
+    terminal: bool = False,
 ) -> Iterator[str]:
-    """The points of `history show` as text, CSV or JSON; `head` says what they are."""
+    """The points of `history show` as text, CSV or JSON; `head` says what they are;
+    `terminal`: the CSV is written to one (csv_cell)."""
     several = len(series) > 1
     if fmt == "json":
         doc = {
@@ -77,7 +102,7 @@ def render_series(
         yield csv_line(["time", *(["subject"] if several else []), *metrics])
         for name, points in series:
             for t, vals in points:
-                yield csv_line([iso(t), *([name] if several else []), *vals])
+                yield csv_line([iso(t), *([name] if several else []), *vals], terminal)
         return
     count = sum(len(p) for _, p in series)
     yield (
@@ -138,13 +163,16 @@ EXPORT_HEAD = ("time", "scope", "host", "name", "uuid", "metric", "value")
 ROLLUP_HEAD = ("min", "max", "n")
 
 
-def render_export(fmt: str, tier: str, rows: Iterable[tuple[object, ...]]) -> Iterator[str]:
-    """Exported rows (query.export_rows) as CSV, or a JSON document, a chunk at a time."""
+def render_export(
+    fmt: str, tier: str, rows: Iterable[tuple[object, ...]], *, terminal: bool = False
+) -> Iterator[str]:
+    """Exported rows (query.export_rows) as CSV, or a JSON document, a chunk at a time;
+    `terminal`: the CSV is written to one (csv_cell)."""
     head = EXPORT_HEAD + (ROLLUP_HEAD if tier != "raw" else ())
     if fmt == "csv":
         yield csv_line(head)
         for r in rows:
-            yield csv_line((iso(int(str(r[0]))), *r[1:]))
+            yield csv_line((iso(int(str(r[0]))), *r[1:]), terminal)
         return
     yield '{"schema": "fleetmon.history-export/1", "tier": ' + json.dumps(tier) + ', "rows": ['
     sep = "\n"
