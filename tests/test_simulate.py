@@ -557,3 +557,29 @@ def test_containers_past_10000_a_host_are_an_input_error() -> None:
     assert out.stderr.startswith(
         "fleetmon: error: argument --containers: --containers must be 10000 or less, got '10001'"
     )
+
+
+@pytest.mark.parametrize(
+    ("days", "every", "message"),
+    [
+        ("1e9", "5m", "--days 1e+09: the runs would start before 1970 (at most "),
+        ("1e300", "1h", "--days 1e+300: the runs would start before 1970 (at most "),
+        ("20000", "5m", "--days 20000: 5,760,000 runs of --every 5m, at most 1,000,000: "),
+        ("12", "1s", "--days 12: 1,036,800 runs of --every 1s, at most 1,000,000: "),
+    ],
+)
+def test_fill_history_refuses_absurd_days_before_creating_anything(
+    tmp_path: Path, days: str, every: str, message: str
+) -> None:
+    """--days 1e9 was an internal error (year -2735881, exit 70) after the history had been
+    created, empty; --every 1s --days 1e4 a loop for years."""
+    path = tmp_path / "fh.sqlite"
+    res = subprocess.run(
+        [sys.executable, "-m", "fleetmon", "simulate", "--hosts", "1", "--fill-history", path,
+         "--days", days, "--every", every],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.count("\n") == 1
+    assert res.stderr.startswith(f"fleetmon: error: {message}")
+    assert list(tmp_path.iterdir()) == []  # no history, no lock beside it

@@ -28,6 +28,8 @@ from fleetmon.sim.server import local_df
 from fleetmon.sim.timeline import timeline
 
 NONCE = "5e" * 8
+#: The most runs one --fill-history writes (a million: days of writing, not an endless loop).
+MAX_RUNS = 1_000_000
 
 
 def _raw(host: HostProfile, answer: Answer | None, t0: float) -> RawResult:
@@ -47,6 +49,18 @@ def fill_history(args: argparse.Namespace) -> int:
     runs = int(args.days * 86_400 // every)
     if runs < 1:
         raise OptionError("--days: shorter than one --every")
+    now = int(time.time()) // every * every
+    start = now - (runs - 1) * every
+    if start < 0:  # checked before the history is created: nothing is left behind
+        raise OptionError(
+            f"--days {args.days:g}: the runs would start before 1970 "
+            f"(at most {now // 86_400:,} days back from now)"
+        )
+    if runs > MAX_RUNS:
+        raise OptionError(
+            f"--days {args.days:g}: {runs:,} runs of --every {args.every}, at most "
+            f"{MAX_RUNS:,}: fewer days or a longer --every"
+        )
     where = endpoints(args.base_address, args.hosts, args.port, args.ports_per_address)
     fleet = with_containers(
         make_fleet(args.hosts, args.kind, args.seed, parse_faults(args.faults), where),
@@ -56,8 +70,6 @@ def fill_history(args: argparse.Namespace) -> int:
     cap = load_captures()
     df_k, df_i = local_df("-k"), local_df("-i")
     info = ScriptInfo(nonce=NONCE, interval_s=1.0, hypervisor="auto")
-    now = int(time.time()) // every * every
-    start = now - (runs - 1) * every
     raws = [
         _raw(h, None if h.fault else Answer(cap, h, info, df_k, df_i), float(start)) for h in fleet
     ]
