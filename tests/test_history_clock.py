@@ -82,3 +82,31 @@ def test_a_run_older_than_the_raw_tier_keeps_is_not_recorded(hist: History) -> N
     record_run(hist, at(rep, T0_S + 5 * 3600 + 60), now=T0_S + 6 * 3600)
     hour = hist.conn.execute("SELECT n FROM hourly_host WHERE k >> 24 = ?", (T0_S + 5 * 3600,))
     assert {n for (n,) in hour} == {3}  # each host: its two runs and this one
+
+
+def test_a_run_recorded_ahead_of_the_clock_is_shown_and_exported(hist: History) -> None:
+    """A run 5 minutes ahead (a `report DIR` of a run made where the clock is fast) is
+    recorded, and `status` listed it, but `show` and `export` read up to now only: nothing."""
+    import json
+    import time
+
+    from clirun import fleetmon
+
+    now = int(time.time())
+    rep = sample_report()
+    for t in (now - 300, now + 300):
+        record_run(hist, at(rep, t), now=now)
+    hist.close()
+    ahead = datetime.fromtimestamp(now + 300, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = fleetmon("history", "show", "kvm01", "--history", hist.path, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    (series,) = json.loads(res.stdout)["series"]
+    assert [p[0] for p in series["points"]][-1] == ahead
+    assert len(series["points"]) == 2
+    res = fleetmon("history", "export", "--history", hist.path, "--scope", "host")
+    assert res.returncode == 0, res.stderr
+    assert f"\n{ahead},host,kvm01," in res.stdout
+    # --until still ends where it says.
+    res = fleetmon("history", "export", "--history", hist.path, "--until", "1s")
+    assert res.returncode == 0, res.stderr
+    assert ahead not in res.stdout

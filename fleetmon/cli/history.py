@@ -49,13 +49,15 @@ def _ago(text: str, what: str) -> int:
 
 
 def _range(args: argparse.Namespace, now: int) -> tuple[int, int]:
-    """--since and --until as times, [since, until); checked before the file is opened."""
+    """--since and --until as times, [since, until); checked before the file is opened.
+    Without --until, up to as far ahead of now as a run is recorded (retention.refusal: a
+    `report DIR` of a run made where the clock is a few minutes fast)."""
     if args.history_command == "status":
         return 0, now + 1
     # Before 1970 nothing was recorded: 100y reads as "all of it".
     since = max(0, now - _ago(args.since, "--since"))
     if not args.until:
-        return since, now + 1
+        return since, now + retention.FUTURE_TOLERANCE_S + 1
     until = max(0, now - _ago(args.until, "--until"))
     if until <= since:
         raise OptionError(

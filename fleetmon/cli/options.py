@@ -159,7 +159,12 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     _add_lock_wait(prune)
     for p, formats in ((show, ("text", "csv", "json")), (export, ("csv", "json"))):
         p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION")
-        p.add_argument("--until", metavar="DURATION", help="end this long ago (default: now)")
+        p.add_argument(
+            "--until",
+            metavar="DURATION",
+            help="end this long ago (default: now, and the 10 minutes "
+            "ahead a run may start and be recorded)",
+        )
         p.add_argument(
             "--tier",
             choices=("auto", "raw", "hourly", "daily") if p is show else ("raw", "hourly", "daily"),
