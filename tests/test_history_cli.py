@@ -295,6 +295,20 @@ def test_history_prune(week: Path, tmp_path: Path) -> None:
     assert (res.returncode, res.stderr) == (
         4, "fleetmon: error: --history-keep: expected raw=, hourly= or daily=, got ' , '\n"
     )  # fmt: skip
+    # A tier named twice (a cron line appended to): refused, no run deleted; a typo: a hint.
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", "raw=8d,raw=1h")
+    assert (res.returncode, res.stderr) == (
+        4, "fleetmon: error: --history-keep: raw given twice, in 'raw=8d,raw=1h'\n"
+    )  # fmt: skip
+    res = fleetmon("history", "prune", "--history", copy, "--history-keep", "rwa=1d")
+    assert res.returncode == 4
+    assert res.stderr == (
+        "fleetmon: error: --history-keep: expected raw=, hourly= or daily=, got 'rwa=1d' "
+        "(did you mean 'raw'?)\n"
+    )
+    assert len(_runs(copy)) == 2
+    status = json.loads(fleetmon("history", "status", "--history", copy, "--format", "json").stdout)
+    assert status["retention"] == "raw=1h,hourly=90d,daily=3y"
 
 
 def test_prune_waits_for_a_run_when_told_to(week: Path, tmp_path: Path) -> None:

@@ -307,6 +307,13 @@ def test_history_keep_names_only_the_tiers_it_changes() -> None:
     ("text", "message"),
     [
         ("raws=2d", "--history-keep: expected raw=, hourly= or daily=, got 'raws=2d'"),
+        (
+            "rwa=1d",
+            "--history-keep: expected raw=, hourly= or daily=, got 'rwa=1d' (did you mean 'raw'?)$",
+        ),
+        ("daly=1y", "got 'daly=1y' (did you mean 'daily'?)$"),
+        ("raw=8d,raw=1h", "^--history-keep: raw given twice, in 'raw=8d,raw=1h'$"),
+        ("hourly=30d, raw=2d, hourly=40d", "^--history-keep: hourly given twice"),
         ("raw=10m", "--history-keep raw: at least 1h, got 10m"),
         ("daily=soon", "--history-keep daily: expected a duration such as"),
         ("", "--history-keep: expected raw=, hourly= or daily=, got ''"),
@@ -316,7 +323,7 @@ def test_history_keep_names_only_the_tiers_it_changes() -> None:
 def test_history_keep_option_errors(text: str, message: str) -> None:
     from fleetmon.errors import OptionError
 
-    with pytest.raises(OptionError, match=message.replace("(", r"\(")):
+    with pytest.raises(OptionError, match=message.replace("(", r"\(").replace("?)", r"\?\)")):
         retention.parse_keep(text)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fleetmon.errors import OptionError
+from fleetmon.errors import OptionError, did_you_mean
 from fleetmon.history import schema
 from fleetmon.history.store import History
 from fleetmon.model.durations import DurationError, parse_duration, short_duration
@@ -45,24 +45,34 @@ class Retention:
 
 
 def parse_keep(text: str, base: Retention | None = None) -> Retention:
-    """`raw=8d,hourly=90d,daily=2y` (any of the three, at least one) over `base`: the tiers
-    not named keep base's spans (a file's stored ones); OptionError if invalid."""
+    """`raw=8d,hourly=90d,daily=2y` (any of the three, at least one, each once) over `base`:
+    the tiers not named keep base's spans (a file's stored ones); OptionError if invalid (a
+    tier named twice too: `raw=8d,raw=1h`, a cron line appended to, would delete all but an
+    hour of runs on whichever the last one is)."""
     spans = {t: (base or Retention()).span(t) for t in schema.TIERS}
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise OptionError(f"--history-keep: expected raw=, hourly= or daily=, got {text!r}")
+    named: set[str] = set()
     for part in parts:
-        tier, sep, value = part.partition("=")
-        if not sep or tier.strip() not in spans:
-            raise OptionError(f"--history-keep: expected raw=, hourly= or daily=, got {part!r}")
+        raw_tier, sep, value = part.partition("=")
+        tier = raw_tier.strip()
+        if not sep or tier not in spans:
+            hint = did_you_mean(tier, schema.TIERS) if sep else ""
+            raise OptionError(
+                f"--history-keep: expected raw=, hourly= or daily=, got {part!r}{hint}"
+            )
+        if tier in named:
+            raise OptionError(f"--history-keep: {tier} given twice, in {text.strip()!r}")
+        named.add(tier)
         try:
             seconds = parse_duration(value.strip())
         except DurationError as exc:
             raise OptionError(f"--history-keep {tier}: {exc}") from None
-        if seconds < MINIMUM_S[tier.strip()]:
-            least = short_duration(MINIMUM_S[tier.strip()])
+        if seconds < MINIMUM_S[tier]:
+            least = short_duration(MINIMUM_S[tier])
             raise OptionError(f"--history-keep {tier}: at least {least}, got {value.strip()}")
-        spans[tier.strip()] = seconds
+        spans[tier] = seconds
     return Retention(spans["raw"], spans["hourly"], spans["daily"])
 
 
