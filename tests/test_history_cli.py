@@ -238,6 +238,36 @@ def test_history_show_errors(week: Path) -> None:
     res = fleetmon("history", "show", "localhost", "--since", "7days", "--history", week)
     assert res.returncode == 4
     assert "--since: expected a duration such as 30s" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        (
+            "fleet.cpu.busy_pct.p95",
+            "fleet.cpu.busy_pct.p95: fleet statistics are not kept in the history (each host's "
+            "cpu.busy_pct is: history show HOST cpu.busy_pct)",
+        ),
+        (
+            "fleet.cpu.busy_pc.p99",
+            "fleet.cpu.busy_pc.p99: fleet statistics are not kept in the history (each host's "
+            "cpu.busy_pct is: history show HOST cpu.busy_pct)",
+        ),
+        ("fleet.nope", "fleet.nope: fleet statistics are not kept in the history"),
+        # A typo is offered a metric the history keeps, not a fleet statistic it would refuse.
+        (
+            "flet.cpu.busy_pct.p95",
+            "unknown metric 'flet.cpu.busy_pct.p95' (did you mean 'cpu.busy_pct'?)",
+        ),
+    ],
+)
+def test_history_show_says_fleet_statistics_are_not_kept(
+    week: Path, metric: str, message: str
+) -> None:
+    """It said "nothing recorded for fleet * of HOST", as if the host or its data were
+    missing."""
+    res = fleetmon("history", "show", "localhost", metric, "--history", week)
+    assert (res.returncode, res.stderr) == (4, f"fleetmon: error: {message}\n")
     res = fleetmon("history", "status")  # the suite's FLEETMON_HISTORY=none
     assert res.stderr == "fleetmon: error: --history none: there is no history to read\n"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from fleetmon.cli.common import check_history_spared
 from fleetmon.cli.recording import Recorder
-from fleetmon.errors import HistoryError, OptionError, did_you_mean
+from fleetmon.errors import HistoryError, OptionError, did_you_mean, suggest
 from fleetmon.history import open_history, query, resolve, retention
 from fleetmon.history.store import History, failed, transaction
 from fleetmon.io.atomic import check_output, to_terminal, write_output
@@ -105,10 +105,14 @@ def _scope_of(args: argparse.Namespace, metrics: list[str]) -> tuple[str, str | 
     named = [(s, getattr(args, s)) for s in KEY_METRICS if s != "host" and getattr(args, s)]
     if len(named) > 1:
         raise OptionError("give one of " + ", ".join(f"--{s}" for s in KEY_METRICS if s != "host"))
+    fleet = next((m for m in metrics if m.startswith("fleet.")), None)
+    if fleet is not None:
+        raise OptionError(_not_kept(fleet))
     scopes = {catalog.scope_of(m) for m in metrics}
     if None in scopes:
         bad = next(m for m in metrics if catalog.scope_of(m) is None)
-        raise OptionError(f"unknown metric {bad!r}{did_you_mean(bad, catalog.names())}")
+        kept = (n for n, m in catalog.ALL.items() if m.scope in KEY_METRICS)
+        raise OptionError(f"unknown metric {bad!r}{did_you_mean(bad, kept)}")
     if len(scopes) > 1:
         shown = ", ".join(sorted(map(str, scopes)))
         raise OptionError(f"metrics of one scope at a time, got {shown}")
@@ -116,6 +120,16 @@ def _scope_of(args: argparse.Namespace, metrics: list[str]) -> tuple[str, str | 
     if named and named[0][0] != scope:
         raise OptionError(f"--{named[0][0]} takes {named[0][0]} metrics, got {scope} ones")
     return scope, str(named[0][1]) if named else None
+
+
+def _not_kept(metric: str) -> str:
+    """Why `history show` has no `fleet.*` statistic (they are computed over each run's
+    hosts, not stored), and the host metric it summarises."""
+    base = metric.removeprefix("fleet.").rpartition(".")[0]
+    hosts = [m.name for m in catalog.HOST]
+    near = base if base in hosts else suggest(base, hosts, 0.6)
+    hint = f" (each host's {near} is: history show HOST {near})" if near else ""
+    return f"{metric}: fleet statistics are not kept in the history{hint}"
 
 
 def _show(
