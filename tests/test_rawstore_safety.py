@@ -3,6 +3,7 @@ folders, FIFOs and devices in place of files, oversized and deeply nested input.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -373,7 +374,7 @@ def test_texts_from_run_json_reach_the_terminal_escaped(tmp_path: Path) -> None:
     raws = [RawResult(HostSpec("h0", "192.0.2.1"), Status.OK, stdout=probe_stdout(), nonce=NONCE)]
     hostile = RunInfo(
         "0.0.test",
-        "2026-11-26T05:00:00Z\x1b[2J",
+        "2026-11-26T05:00:00Z",
         1.0,
         "inv.yaml\x1b]52;c;cm0gLXJmIH4K\x07",
         limit="all\r",
@@ -385,9 +386,13 @@ def test_texts_from_run_json_reach_the_terminal_escaped(tmp_path: Path) -> None:
     assert [c for c in "\x1b\x07\r" if c in r.stdout] == []
     head = r.stdout.splitlines()
     assert "inventory inv.yaml\\x1b]52;c;cm0gLXJmIH4K\\x07" in head[0]
-    assert "2026-11-26T05:00:00Z\\x1b[2J" in head[0]
     assert "limit all\\r" in head[0]
     assert "WARNING: host key checking OFF for \\x1b[31mevil\\x1b[0m" in head
+    # A start no run writes is refused (tests/test_replay_inputs.py), its text escaped.
+    save_raw(str(tmp_path / "saved"), dataclasses.replace(hostile, started_at="\x1b[2J"), raws)
+    r = fleetmon("report", tmp_path / "saved", "--no-rules")
+    assert r.returncode == 4
+    assert r.stderr.endswith("got '\\x1b[2J'\n")
 
 
 def test_report_to_dash_writes_standard_output_and_no_file(tmp_path: Path) -> None:

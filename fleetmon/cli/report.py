@@ -6,7 +6,7 @@ import argparse
 import gc
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from fleetmon import __version__
 from fleetmon.analyse.executor import AHEAD, CHUNK, analyse_iter
@@ -23,9 +23,12 @@ from fleetmon.cli.exports import check_exports
 from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.pool import default_workers, process_pool
 from fleetmon.cli.recording import finish, recorder
+from fleetmon.errors import InputError
 from fleetmon.history import resolve
 from fleetmon.io.rawstore import iter_raw
 from fleetmon.model import HostReport, HostSpec, RawResult, RunInfo
+from fleetmon.rules import RuleSet
+from fleetmon.rules.overrides import OverrideError, Tuner
 
 #: Below this many hosts a pool of workers costs more (start-up, pickling) than it saves.
 MIN_HOSTS = 400
@@ -41,6 +44,8 @@ def command(args: argparse.Namespace) -> int:
     check_exports(args)
     saved, raws = iter_raw(args.raw_dir, args.output_cap)
     rules, rule_files = rule_set(args)
+    if rules is not None:
+        check_thresholds(rules, raws.specs, os.path.join(args.raw_dir, "run.json"))
     rec = recorder(args, rules, replay=True)
     with rec, lean_gc():
         run = _replay_info(saved, rule_files, rec.notes)
@@ -67,6 +72,21 @@ def _replay_info(saved: RunInfo, rule_files: tuple[str, ...], notes: tuple[str, 
         notes=notes,
         duration_s=saved.duration_s,
     )
+
+
+def check_thresholds(rules: RuleSet, specs: Sequence[HostSpec], index: str) -> None:
+    """Refuse a malformed `fleetmon_thresholds` kept in run.json (an edited file: the run
+    checked its inventory's) before the history is opened: one line naming run.json and
+    the key, as for any other malformed entry of it."""
+    tune = Tuner(rules.names())
+    host_rules = [r for r in rules.rules if r.scope != "fleet"]  # as check_overrides
+    for i, spec in enumerate(specs):
+        try:
+            tune(spec.name, spec.vars, host_rules)
+        except OverrideError as exc:
+            raise InputError(
+                f"malformed entry: hosts[{i}].spec.vars.{exc.key}: {exc.reason}", file=index
+            ) from None
 
 
 def noting_specs(raws: Iterator[RawResult], specs: dict[str, HostSpec]) -> Iterator[RawResult]:

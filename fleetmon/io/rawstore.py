@@ -10,6 +10,7 @@ inventory values, which may be secrets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from fleetmon.errors import InputError, OptionError, OutputError
 from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.model.times import run_start
 
 FORMAT = "fleetmon.raw/1"
 #: The name of a host's output file in raw/: its index in the inventory order.
@@ -226,15 +228,15 @@ def _interval(value: object) -> float:
     return seconds
 
 
-def iter_raw(
-    folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP
-) -> tuple[RunInfo, Iterator[RawResult]]:
-    """Read a folder written by save_raw: the run facts now, each host as it is iterated
-    (its output read in its turn, so a replay need not hold every host's output at once).
+def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo, RawHosts]:
+    """Read a folder written by save_raw: the run facts and every host's entry now, each
+    host's output as it is iterated (read in its turn, so a replay need not hold every
+    host's output at once).
 
     `max_bytes` is the output cap the run had: a larger raw file is refused, as is a raw
     file or run.json that is not a regular file (a FIFO would hang the read) or a symlink.
-    Errors are InputErrors, raised here for the index and during iteration for a host.
+    Errors are InputErrors naming the file (and in run.json the key): raised here for
+    run.json, during iteration for a host's output.
     """
     root = Path(folder)
     index = root / "run.json"
@@ -255,19 +257,61 @@ def iter_raw(
         _check_depth(r, "run")
         run = RunInfo(
             fleetmon_version=str(r["fleetmon_version"]),
-            started_at=str(r["started_at"]),
+            started_at=_run_start(r["started_at"]),
             interval_s=_interval(r["interval_s"]),
             inventory=str(r["inventory"]),
             limit=_opt_str(r.get("limit")),
             host_key_notes=_strings(r.get("host_key_notes", []), "run.host_key_notes"),
-            duration_s=_opt(r.get("duration_s"), float),
+            duration_s=_opt(r.get("duration_s"), float, "run.duration_s"),
         )
         entries = doc["hosts"]
         if not isinstance(entries, list):
             raise TypeError("hosts: expected a list")
+        top = str(root.resolve())
+        hosts = [_entry(root, top, i, h) for i, h in enumerate(entries)]
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
-    return run, _hosts(root, index, entries, max_bytes * _STORED_PER_RECEIVED)
+    except _Outside as exc:
+        raise InputError(f"{exc}: outside the folder", file=str(index)) from None
+    return run, RawHosts(root, hosts, max_bytes * _STORED_PER_RECEIVED)
+
+
+class RawHosts(Iterator[RawResult]):
+    """The hosts of a raw folder, in order: each entry of run.json read already (`specs`),
+    each host's output read from its file when the host is taken."""
+
+    def __init__(self, root: Path, hosts: list[tuple[RawResult, Path]], limit: int) -> None:
+        self.specs = tuple(raw.host for raw, _ in hosts)
+        self._root = root
+        self._hosts = iter(hosts)
+        self._limit = limit
+
+    def __next__(self) -> RawResult:
+        raw, path = next(self._hosts)
+        try:
+            stdout = read_regular(str(path), self._limit)
+        except TooLarge as exc:
+            raise InputError(
+                f"{exc.detail}: more than a host may send under the output cap "
+                "(raise it with --output-cap BYTES if the run did)",
+                file=exc.file,
+            ) from None
+        except InputError:
+            raise
+        except OSError as exc:
+            raise InputError(f"cannot read raw output: {exc}", file=str(self._root)) from None
+        return dataclasses.replace(raw, stdout=stdout.decode("utf-8", errors="replace"))
+
+
+class _Outside(Exception):
+    """A host's stdout_file names a file outside the folder (the message: its key)."""
+
+
+def _run_start(value: object) -> str:
+    try:
+        return run_start(value)
+    except ValueError as exc:
+        raise ValueError(f"run.started_at: {exc}") from None
 
 
 def _opt_str(value: Any) -> str | None:
@@ -280,12 +324,19 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _opt(value: Any, kind: type[_N]) -> _N | None:
+def _opt(value: Any, kind: type[_N], where: str) -> _N | None:
+    """An optional number of `kind` (TypeError or ValueError naming the key `where`)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return kind(value)
+        raise TypeError(f"{where}: expected a number, got {type(value).__name__}")
+    try:
+        return kind(value)
+    except OverflowError:  # an integer past a double: no figure fleetmon writes
+        digits = len(str(abs(value)))
+        raise ValueError(
+            f"{where}: an integer of {digits} digits is past the largest number"
+        ) from None
 
 
 def _check_depth(value: Any, where: str) -> None:
@@ -301,19 +352,8 @@ def _check_depth(value: Any, where: str) -> None:
             stack.extend((x, depth + 1) for x in v)
 
 
-def _hosts(root: Path, index: Path, entries: list[Any], limit: int) -> Iterator[RawResult]:
-    top = str(root.resolve())
-    for i, h in enumerate(entries):
-        try:
-            raw = _entry(root, top, index, i, h, limit)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"malformed entry: {exc}", file=str(index)) from None
-        except OSError as exc:
-            raise InputError(f"cannot read raw output: {exc}", file=str(root)) from None
-        yield raw
-
-
-def _entry(root: Path, top: str, index: Path, i: int, h: Any, limit: int) -> RawResult:
+def _entry(root: Path, top: str, i: int, h: Any) -> tuple[RawResult, Path]:
+    """One host's entry, its output not read yet: the result without it, and its file."""
     _check_depth(h, f"hosts[{i}]")
     s = h["spec"]
     spec = HostSpec(
@@ -329,22 +369,14 @@ def _entry(root: Path, top: str, index: Path, i: int, h: Any, limit: int) -> Raw
     )
     stdout_path = root / str(h["stdout_file"])
     if os.path.commonpath([top, stdout_path.resolve()]) != top:
-        raise InputError(f"hosts[{i}].stdout_file: outside the folder", file=str(index))
-    try:
-        stdout = read_regular(str(stdout_path), limit)
-    except TooLarge as exc:
-        raise InputError(
-            f"{exc.detail}: more than a host may send under the output cap "
-            "(raise it with --output-cap BYTES if the run did)",
-            file=exc.file,
-        ) from None
-    return RawResult(
+        raise _Outside(f"hosts[{i}].stdout_file")
+    raw = RawResult(
         host=spec,
         status=Status(h["status"]),
         reason=_opt_str(h.get("reason")),
-        stdout=stdout.decode("utf-8", errors="replace"),
-        exit_status=_opt(h.get("exit_status"), int),
+        exit_status=_opt(h.get("exit_status"), int, f"hosts[{i}].exit_status"),
         stderr=str(h.get("stderr", "")),
-        elapsed_s=_opt(h.get("elapsed_s"), float),
+        elapsed_s=_opt(h.get("elapsed_s"), float, f"hosts[{i}].elapsed_s"),
         nonce=str(h.get("nonce", "")),
     )
+    return raw, stdout_path

@@ -23,8 +23,18 @@ VAR = "fleetmon_thresholds"
 KEYS = ("warning", "critical", "severity", "enabled")
 
 
-def _error(host: str, path: str, message: str) -> InventoryError:
-    return InventoryError(f"host '{host}': {VAR}{path}: {message}")
+class OverrideError(InventoryError):
+    """A malformed `fleetmon_thresholds` of a host: `key` is where in the variable
+    (`fleetmon_thresholds.host-steal.warning`), `reason` what is wrong there."""
+
+    def __init__(self, host: str, key: str, reason: str) -> None:
+        super().__init__(f"host '{host}': {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def _error(host: str, path: str, message: str) -> OverrideError:
+    return OverrideError(host, f"{VAR}{path}", message)
 
 
 def _changes(host: str, name: str, spec: object) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""`fleetmon report DIR` given a run.json or raw output no run of this fleetmon writes: one
+line naming the file and the key (exit 4), before any history file is made; the output of
+another probe version is that host's parse error, never parsed as this version's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import fleetmon
+from probetext import NONCE, probe_stdout
+
+from fleetmon.io.rawstore import save_raw
+from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+
+RUN = RunInfo("0.0.test", "2026-11-26T05:00:00Z", 1.0, "inv.yaml")
+
+
+def _saved(tmp_path: Path, stdout: str | None = None) -> Path:
+    folder = tmp_path / "saved"
+    spec = HostSpec("h0", "192.0.2.1", groups=("kvm",))
+    out = probe_stdout() if stdout is None else stdout
+    save_raw(str(folder), RUN, [RawResult(spec, Status.OK, None, out, 0, "", 0.5, NONCE)])
+    return folder
+
+
+def _edit(folder: Path, change: Any) -> Path:
+    index = folder / "run.json"
+    doc = json.loads(index.read_text())
+    change(doc)
+    index.write_text(json.dumps(doc))
+    return index
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", 5, None, "2026-13-01T00:00:00Z", "2026-11-26 05:00:00"]
+)
+def test_a_run_start_no_run_writes_is_refused_before_the_history_is_made(
+    tmp_path: Path, value: object
+) -> None:
+    """It was taken as it was: a JSON report merge refuses, JUnit and Influx stamps of
+    "yesterday" and 1970, or (with a history) an error naming neither file nor key, after
+    the history file was made."""
+    folder = _saved(tmp_path)
+    index = _edit(folder, lambda d: d["run"].__setitem__("started_at", value))
+    history = tmp_path / "h.sqlite"
+    r = fleetmon("report", folder, "--history", history, "--format", "json")
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr == (
+        f"fleetmon: error: {index}: malformed entry: run.started_at: expected a UTC time such "
+        f"as 2026-11-26T03:00:00Z, got {value!r}\n"
+    )
+    assert not history.exists()
+
+
+def test_an_elapsed_time_past_a_double_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    index = _edit(folder, lambda d: d["hosts"][0].__setitem__("elapsed_s", 10**400))
+    r = fleetmon("report", folder, "--history", "none", "--no-rules")
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr  # was exit 70 (OverflowError)
+    assert r.stderr == (
+        f"fleetmon: error: {index}: malformed entry: hosts[0].elapsed_s: an integer of 401 "
+        "digits is past the largest number\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "said"),
+    [
+        ("abc", "fleetmon_thresholds", "expected a mapping of rule name to overrides"),
+        (
+            {"host-mem-used": {"warnin": "> 1"}},
+            "fleetmon_thresholds.host-mem-used.warnin",
+            "unknown key (did you mean 'warning'?)",
+        ),
+    ],
+)
+def test_a_malformed_stored_threshold_override_names_run_json_and_the_key(
+    tmp_path: Path, value: object, key: str, said: str
+) -> None:
+    """The error named the host only ("host 'h0': fleetmon_thresholds: ..."), and came
+    after the history file was made."""
+    folder = _saved(tmp_path)
+    index = _edit(folder, lambda d: d["hosts"][0]["spec"]["vars"].__setitem__(
+        "fleetmon_thresholds", value))  # fmt: skip
+    history = tmp_path / "h.sqlite"
+    r = fleetmon("report", folder, "--history", history)
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr == (
+        f"fleetmon: error: {index}: malformed entry: hosts[0].spec.vars.{key}: {said}\n"
+    )
+    assert not history.exists()
