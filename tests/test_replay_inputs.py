@@ -12,7 +12,7 @@ import pytest
 from clirun import fleetmon
 from probetext import NONCE, probe_stdout
 
-from fleetmon.io.rawstore import save_raw
+from fleetmon.io.rawstore import iter_raw, save_raw
 from fleetmon.model import HostSpec, RawResult, RunInfo, Status
 
 RUN = RunInfo("0.0.test", "2026-11-26T05:00:00Z", 1.0, "inv.yaml")
@@ -64,6 +64,37 @@ def test_an_elapsed_time_past_a_double_is_one_line_naming_the_key(tmp_path: Path
         f"fleetmon: error: {index}: malformed entry: hosts[0].elapsed_s: an integer of 401 "
         "digits is past the largest number\n"
     )
+
+
+@pytest.mark.parametrize("command", ["run", "report", "top"])
+def test_the_output_cap_is_bounded_alike_for_every_command(tmp_path: Path, command: str) -> None:
+    """`report --output-cap 3074457345618258603` asked one read for 9e18 bytes: exit 70."""
+    folder = _saved(tmp_path)
+    first = {"run": str(tmp_path / "none.yaml"), "report": str(folder), "top": "-i=x"}[command]
+    r = fleetmon(command, first, "--output-cap", "3074457345618258603")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == (
+        "fleetmon: error: argument --output-cap: --output-cap must be 1099511627776 (1 TiB) "
+        f"or less, got '3074457345618258603' (see 'fleetmon {command} --help')\n"
+    )
+
+
+def test_a_replay_under_the_largest_output_cap_reads_no_more_than_the_file(
+    tmp_path: Path,
+) -> None:
+    """Its raw files were read with one read of three times the cap: MemoryError, exit 70."""
+    folder = _saved(tmp_path)
+    r = fleetmon("report", folder, "--history", "none", "--no-rules", "--format", "json",
+                 "--output-cap", str(1 << 40))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hosts"][0]["status"] == "ok"
+
+
+def test_a_raw_file_that_grows_while_read_is_still_capped(tmp_path: Path) -> None:
+    folder = _saved(tmp_path, "x" * 10)
+    _run, raws = iter_raw(str(folder), max_bytes=10)
+    (folder / "raw" / "000000.out").write_text("x" * 29)  # grown since run.json was read
+    assert next(raws).stdout == "x" * 29
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,26 @@ def at_least(name: str, least: int, most: int | None = None) -> Callable[[str], 
     return parse
 
 
+#: The largest --output-cap: 1 TiB, past any probe output and any machine's memory. A replay
+#: reads a raw file of up to three times the cap at once: unbounded, 3e18 was past what
+#: one read can ask for (an OverflowError, exit 70).
+MAX_OUTPUT_CAP = 1 << 40
+
+
+def output_cap(name: str) -> Callable[[str], int]:
+    """An option's type: a byte count, 1 to MAX_OUTPUT_CAP (`run`, `report`, `top`, `serve`)."""
+
+    def parse(text: str) -> int:
+        value = at_least(name, 1)(text)
+        if value > MAX_OUTPUT_CAP:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {MAX_OUTPUT_CAP} (1 TiB) or less, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def non_negative(name: str) -> Callable[[str], float]:
     """An option's type: a finite number, 0 or more (seconds to wait, milliseconds to add)."""
 

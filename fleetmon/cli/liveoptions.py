@@ -9,6 +9,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from fleetmon.cli.argtypes import output_cap
+
 Positive = Callable[..., Callable[[str], float | int]]  # argtypes.positive
 Adder = Callable[..., None]
 
@@ -50,7 +52,7 @@ def _add_live_options(
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")
     p.add_argument(
         "--output-cap",
-        type=positive(int, "--output-cap"),
+        type=output_cap("--output-cap"),
         default=16 * 1024 * 1024,
         metavar="BYTES",
         help="largest sample accepted",

@@ -12,6 +12,7 @@ from typing import NoReturn
 from fleetmon import __version__
 from fleetmon.cli.argtypes import InventoryOrOldInterval
 from fleetmon.cli.argtypes import non_negative as _non_negative
+from fleetmon.cli.argtypes import output_cap as _output_cap
 from fleetmon.cli.argtypes import path_text as _path_text
 from fleetmon.cli.argtypes import positive as _positive
 from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
@@ -252,7 +253,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")
     run.add_argument(
         "--output-cap",
-        type=_positive(int, "--output-cap"),
+        type=_output_cap("--output-cap"),
         default=16 * 1024 * 1024,
         metavar="BYTES",
         help="largest probe output accepted from one host (default 16 MiB)",
@@ -334,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("raw_dir", metavar="DIR")
     rep.add_argument(
         "--output-cap",
-        type=_positive(int, "--output-cap"),
+        type=_output_cap("--output-cap"),
         default=16 * 1024 * 1024,
         metavar="BYTES",
         help="the run's --output-cap: a larger raw file in DIR is refused (default 16 MiB)",

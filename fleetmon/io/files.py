@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 from fleetmon.errors import InputError
 
@@ -189,10 +189,25 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
         _must_be_regular(path, st.st_mode)
         if max_bytes is not None and st.st_size > max_bytes:
             raise TooLarge(_too_big(st.st_size, max_bytes), file=path)
-        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        data = fh.read() if max_bytes is None else _read_upto(fh, st.st_size, max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:  # grew while being read
         raise TooLarge(_too_big(len(data), max_bytes), file=path)
     return data
+
+
+def _read_upto(fh: BinaryIO, size: int, most: int) -> bytes:
+    """At most `most` bytes of a file of `size` bytes (as fstat saw it): one read of what it
+    holds (a read of `most` would ask for that much memory at once: a cap of 1 TiB is a
+    MemoryError), then, if it grew meanwhile, the rest a MiB at a time."""
+    parts = [fh.read(min(most, size + 1))]
+    got = len(parts[0])
+    while size < got < most:
+        part = fh.read(min(most - got, 1 << 20))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
 def _must_be_regular(path: str, mode: int) -> None:
