@@ -97,6 +97,21 @@ def test_a_raw_file_that_grows_while_read_is_still_capped(tmp_path: Path) -> Non
     assert next(raws).stdout == "x" * 29
 
 
+def test_the_output_of_another_probe_version_is_that_hosts_parse_error(tmp_path: Path) -> None:
+    """A folder saved by another fleetmon was parsed as this probe's output, silently."""
+    folder = _saved(tmp_path, probe_stdout().replace("probe=1\n", "probe=7\n", 1))
+    r = fleetmon("report", folder, "--history", "none", "--no-rules", "--format", "json")
+    assert r.returncode == 3, r.stderr
+    (host,) = json.loads(r.stdout)["hosts"]
+    assert (host["status"], host["error"]) == (
+        "parse_error",
+        "parse error: section meta: output of probe version '7'; this fleetmon reads version 1",
+    )
+    same = _saved(tmp_path / "same")
+    r = fleetmon("report", same, "--history", "none", "--no-rules", "--format", "json")
+    assert json.loads(r.stdout)["hosts"][0]["status"] == "ok", r.stderr
+
+
 @pytest.mark.parametrize(
     ("value", "key", "said"),
     [

@@ -16,7 +16,7 @@ from fleetmon.analyse.counters import all_counters
 from fleetmon.analyse.fleet import fleet_stats
 from fleetmon.analyse.guests import link_guests
 from fleetmon.analyse.host import compute_host
-from fleetmon.analyse.vms import compute_vms
+from fleetmon.analyse.vms import compute_vms, probe_meta
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import (
     Finding,
@@ -31,7 +31,7 @@ from fleetmon.model import (
     Status,
 )
 from fleetmon.sources.containers import compute_containers
-from fleetmon.sources.sections import ProbeOutput, split_output
+from fleetmon.sources.sections import PROBE_VERSION, ProbeOutput, split_output
 from fleetmon.sources.uuids import parse_product_uuid, parse_virsh_uuids, parse_xl_uuids
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,17 @@ def _uuids(out: ProbeOutput, hypervisor: str) -> dict[str, str]:
     return out.parsed(0, "vm_uuids", parser) or {}
 
 
+def _check_probe(out: ProbeOutput) -> None:
+    """ProbeParseError for the output of another probe version (a raw folder saved by
+    another fleetmon): its sections may mean other things, and are not guessed at."""
+    version = probe_meta(out).get("probe")
+    if version is not None and version != str(PROBE_VERSION):
+        said = f"output of probe version {version[:20]!r}"
+        raise ProbeParseError("meta", f"{said}; this fleetmon reads version {PROBE_VERSION}")
+
+
 def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
+    _check_probe(out)
     hm = compute_host(out)
     cpus = hm.metrics.get("cpu.count")
     mem = hm.metrics.get("mem.total_bytes")
