@@ -63,6 +63,18 @@ def robust_outliers(values: Mapping[str, float], min_diff: float = 0.0) -> set[s
     }
 
 
+#: Values past this in magnitude are scaled down (by a power of two, exactly) before their
+#: statistics: a sum or a difference of ones near a double's largest (a merged report's
+#: 1e308) would overflow to infinity, or OverflowError in fmean, and none of the results
+#: (each within the values' range, the stddev within half of it) needs more than it.
+_SAFE_EXP = 1000
+
+
+def _scale_exp(xs: Sequence[float]) -> int:
+    """The power of two to scale sorted `xs` down by so that nothing overflows (0: none)."""
+    return max(0, math.frexp(max(-xs[0], xs[-1]))[1] - _SAFE_EXP)
+
+
 def fleet_stats(hosts: Sequence[HostReport]) -> dict[str, FleetStat]:
     """Statistics for every numeric host metric over the hosts that reported it."""
     by_metric: dict[str, dict[str, float]] = defaultdict(dict)
@@ -78,22 +90,38 @@ def fleet_stats(hosts: Sequence[HostReport]) -> dict[str, FleetStat]:
     for name in sorted(by_metric):
         per_host = by_metric[name]
         xs = sorted(per_host.values())
+        k = _scale_exp(xs)
+        if k:
+            per_host = {h: math.ldexp(x, -k) for h, x in per_host.items()}
         outliers: set[str] = set()
         members: dict[str, dict[str, float]] = defaultdict(dict)
         for host_name, x in per_host.items():
             for group in groups_of[host_name]:
                 members[group][host_name] = x
-        min_diff = catalog.outlier_min_diff(name)
+        min_diff = math.ldexp(catalog.outlier_min_diff(name), -k)
         for group_values in members.values():
             outliers |= robust_outliers(group_values, min_diff)
-        result[name] = FleetStat(
-            count=len(xs),
-            min=xs[0],
-            median=statistics.median(xs),
-            p95=percentile(xs, 95),
-            max=xs[-1],
-            mean=statistics.fmean(xs),
-            stddev=statistics.pstdev(xs) if len(xs) > 1 else 0.0,
-            outliers=tuple(sorted(outliers)),
-        )
+        result[name] = _stat(xs, k, tuple(sorted(outliers)))
     return result
+
+
+def _stat(xs: Sequence[float], k: int, outliers: tuple[str, ...]) -> FleetStat:
+    """The statistics of sorted `xs`, computed over them scaled down by 2**k."""
+    ys = [math.ldexp(x, -k) for x in xs] if k else xs
+
+    def back(v: float, most: float) -> float:
+        # Within the range it must be in: a rounding past a double's largest (1e308 and
+        # 1.7e308 averaged, 1 ulp high) would overflow when scaled back.
+        return math.ldexp(min(max(v, -most), most), k) if k else v
+
+    top = max(-ys[0], ys[-1])
+    return FleetStat(
+        count=len(xs),
+        min=xs[0],
+        median=back(statistics.median(ys), top),
+        p95=back(percentile(ys, 95), top),
+        max=xs[-1],
+        mean=back(statistics.fmean(ys), top),
+        stddev=back(statistics.pstdev(ys), top) if len(ys) > 1 else 0.0,
+        outliers=outliers,
+    )

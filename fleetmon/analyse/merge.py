@@ -81,7 +81,21 @@ def _metrics(value: Any, where: str) -> dict[str, Any]:
     for k, v in value.items():
         if not isinstance(v, _SCALARS):
             raise InputError(f"{where}.{k}: expected a number, string or null, got {v!r}"[:300])
+        _double(v, f"{where}.{k}")
     return value
+
+
+def _double(value: object, where: str) -> None:
+    """InputError for an integer past a double (JSON has them; 1e400 is refused on reading,
+    10**400 written out is not): no figure of ours, and every statistic over it fails."""
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            digits = len(str(abs(value)))
+            raise InputError(
+                f"{where}: an integer of {digits} digits is past the largest number"
+            ) from None
 
 
 def _rows(h: Mapping[str, Any], key: str, where: str) -> tuple[Row, ...]:
@@ -145,6 +159,7 @@ def finding_from_json(f: Any, where: str) -> Finding:
     value = f.get("value")
     if not isinstance(value, _SCALARS):
         raise InputError(f"{where}value: expected a number, string or null")
+    _double(value, f"{where}value")
     return Finding(
         rule=_need(f, "rule", str, where),
         severity=_SEVERITIES[severity],

@@ -134,8 +134,11 @@ def _fleet_row(
         title.append(f"{label} {share:.1f}%")
         # Whole pixels, each segment from where the last one ended (no gap, no overlap): the
         # title and the figure beside the bar say the exact shares.
-        x0, x1 = round(done * CPU_BAR_PX / 100), round((done + share) * CPU_BAR_PX / 100)
-        done += max(share, 0.0)
+        # The bar ends at 100 %: a share past it (a merged report's 1e308, its sum infinite)
+        # draws to the end, never a width of infinity.
+        end = min(max(done + share, 0.0), 100.0)
+        x0, x1 = round(done * CPU_BAR_PX / 100), round(end * CPU_BAR_PX / 100)
+        done = max(done, end)
         if x1 > x0:
             segs.append(Seg(cls, str(x0), str(x1 - x0)))
     idle = number(m.get("cpu.idle_pct"))

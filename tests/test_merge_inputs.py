@@ -1,0 +1,71 @@
+"""`fleetmon merge`: what a site's JSON report carries through a merge (its host-key warnings,
+each host's sample time), how its file is read (a symlink, a pipe), and inputs no run of
+ours writes (figures near a double's largest), each a report or one line, never exit 70."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import fleetmon
+
+FORMATS = ("text", "json", "html", "nagios", "prometheus", "openmetrics", "influx")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The JSON report of a run of this machine (local connection)."""
+    tmp = tmp_path_factory.mktemp("site")
+    inv = tmp / "hosts.ini"
+    inv.write_text("h1 ansible_connection=local\n")
+    out = tmp / "site.json"
+    r = fleetmon(
+        "run", inv, "-q", "--history", "none", "--interval", "0.2", "--format", "json", "-o", out
+    )
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+def _write(path: Path, doc: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _host(doc: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    return dict(copy.deepcopy(doc["hosts"][0]), name=name, **changes)
+
+
+def test_figures_near_a_doubles_largest_give_every_output(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """Two hosts at 1e308 overflowed the fleet statistics (fsum, the median's sum: exit 70
+    in text, JSON and HTML); 10**400, an integer past any double, is one line."""
+    big = 1.7976931348623157e308
+    hosts = []
+    for i, value in enumerate((big, big, -big, 1e308, 3.0)):
+        h = _host(site, f"h{i}")
+        h["metrics"] = {**h["metrics"], "cpu.user_pct": value, "cpu.busy_pct": value}
+        hosts.append(h)
+    f = _write(tmp_path / "huge.json", dict(site, hosts=hosts))
+    for fmt in FORMATS:
+        r = fleetmon("merge", f, "--format", fmt, "--junit", tmp_path / "j.xml")
+        assert r.returncode in (0, 1, 2, 3), (fmt, r.stderr)
+        assert r.stderr == "", fmt
+        if fmt == "json":
+            stat = json.loads(r.stdout)["fleet"]["metrics"]["cpu.user_pct"]
+            assert (stat["min"], stat["max"]) == (-big, big)
+            assert all(math.isfinite(stat[k]) for k in ("median", "p95", "mean", "stddev"))
+            assert stat["median"] == 1e308
+    hosts[0]["metrics"]["cpu.user_pct"] = 10**400
+    _write(f, dict(site, hosts=hosts))
+    r = fleetmon("merge", f)
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == (
+        f"fleetmon: error: {f}: hosts[0].metrics.cpu.user_pct: an integer of 401 digits is "
+        "past the largest number\n"
+    )
