@@ -40,6 +40,29 @@ def _host(doc: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
     return dict(copy.deepcopy(doc["hosts"][0]), name=name, **changes)
 
 
+def test_each_reports_host_key_warnings_are_kept_naming_it(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """The only security warning a report carries was dropped by the merge."""
+    paris = _write(
+        tmp_path / "paris.json",
+        dict(site, host_key_notes=["host key checking OFF for 1 host(s): h1"]),
+    )
+    lyon = _write(tmp_path / "lyon.json", dict(site, hosts=[_host(site, "h2")]))
+    r = fleetmon("merge", paris, lyon, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    note = f"{paris}: host key checking OFF for 1 host(s): h1"
+    assert json.loads(r.stdout)["host_key_notes"] == [note]
+    r = fleetmon("merge", paris, lyon)
+    assert f"WARNING: {note}" in r.stdout.splitlines()
+    bad = _write(tmp_path / "bad.json", dict(site, host_key_notes="off"))
+    r = fleetmon("merge", bad)
+    assert (r.returncode, r.stderr) == (
+        4,
+        f"fleetmon: error: {bad}: host_key_notes: expected a list of strings\n",
+    )
+
+
 def test_figures_near_a_doubles_largest_give_every_output(
     site: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -37,6 +37,8 @@ class ReadReport:
     hosts: tuple[HostReport, ...]
     #: The rule files its run loaded: its hosts keep their findings.
     rule_files: tuple[str, ...] = ()
+    #: The run's warnings that host key checking was off ("host key checking OFF for...").
+    host_key_notes: tuple[str, ...] = ()
 
 
 def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -236,6 +238,9 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise InputError(f"{source}: not a fleetmon JSON report (schema {SCHEMA})")
     hosts = _need(doc, "hosts", list, "")
+    notes = doc.get("host_key_notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise InputError("host_key_notes: expected a list of strings")
     return ReadReport(
         source=source,
         started_at=_utc(_need(doc, "started_at", str, "")),
@@ -244,6 +249,7 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
         limit=_need(doc, "limit", (str, type(None)), ""),
         hosts=tuple(host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)),
         rule_files=tuple(str(f) for f in doc.get("rule_files") or () if isinstance(f, str)),
+        host_key_notes=tuple(notes),
     )
 
 

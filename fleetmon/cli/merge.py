@@ -80,6 +80,8 @@ def _run_info(
         rule_files=tuple(dict.fromkeys([*rule_files, *(f for r in reports for f in r.rule_files)]))
         if rule_files
         else (),
+        # Each run's own warning, whose report it is: a merged site may be the one unchecked.
+        host_key_notes=tuple(f"{r.source}: {n}" for r in reports for n in r.host_key_notes),
         notes=(f"merged at {utc_now()} from {len(reports)} reports: {sources}", *notes),
     )
 
