@@ -40,6 +40,64 @@ def _host(doc: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
     return dict(copy.deepcopy(doc["hosts"][0]), name=name, **changes)
 
 
+def test_a_hosts_sample_time_and_collection_time_go_through_the_json_report(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """Influx stamps a host's points with its own sample time; after a merge every host had
+    the earliest report's start (a stale site's time over the others' points)."""
+    h = site["hosts"][0]
+    assert len(h["sampled_at"]) == len("2026-11-26T05:00:01.250000123Z")
+    assert h["collection_s"] > 0
+    late = dict(site, started_at="2026-11-26T05:00:00Z")
+    late["hosts"] = [_host(site, "h2", sampled_at="2026-11-26T05:00:01.250000123Z")]
+    old = dict(site, started_at="2026-11-26T03:00:00Z")  # a report of a fleetmon before the key
+    old["hosts"] = [{k: v for k, v in _host(site, "h3").items() if k != "sampled_at"}]
+    files = [_write(tmp_path / f"{n}.json", d) for n, d in (("a", site), ("b", late), ("c", old))]
+    r = fleetmon("merge", *files, "--format", "influx")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    up = {
+        line.split(",host=")[1].split(",")[0]: line.rsplit(" ", 1)[1]
+        for line in r.stdout.splitlines()
+        if line.startswith("fleetmon_host_up,")
+    }
+    start_c = 1_795_662_000  # 2026-11-26T03:00:00Z, the earliest start: the merged run's
+    assert up == {
+        "h1": str(_ns(h["sampled_at"])),
+        "h2": str((start_c + 7200) * 10**9 + 1_250_000_123),
+        "h3": str(start_c * 10**9),  # no sample time: its own report's start
+    }
+    assert f"collection_seconds={h['collection_s']!r}" in r.stdout
+    merged = json.loads(fleetmon("merge", files[0], "--format", "json").stdout)
+    assert (merged["hosts"][0]["sampled_at"], merged["hosts"][0]["collection_s"]) == (
+        h["sampled_at"],
+        h["collection_s"],
+    )
+
+
+def _ns(text: str) -> int:
+    from fleetmon.model.times import ns_of
+
+    return ns_of(text)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("sampled_at", "2026-11-26T05:00:01Z", "expected a UTC time such as"),
+        ("collection_s", -1, "expected seconds or null, got -1"),
+        ("collection_s", True, "expected seconds or null, got True"),
+    ],
+)
+def test_a_bad_sample_or_collection_time_is_one_line(
+    site: dict[str, Any], tmp_path: Path, key: str, value: object, said: str
+) -> None:
+    doc = dict(site, hosts=[_host(site, "h1", **{key: value})])
+    f = _write(tmp_path / "bad.json", doc)
+    r = fleetmon("merge", f)
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr.startswith(f"fleetmon: error: {f}: hosts[0].{key}: {said}")
+
+
 def test_each_reports_host_key_warnings_are_kept_naming_it(
     site: dict[str, Any], tmp_path: Path
 ) -> None:

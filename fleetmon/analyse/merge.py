@@ -10,14 +10,16 @@ fleet-scope rules are computed again over the merged fleet.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fleetmon.errors import InputError
 from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
+from fleetmon.model.times import ns_of, run_start
 
 SCHEMA = "fleetmon.report/1"
 _STATUSES = {s.value: s for s in Status}
@@ -51,17 +53,13 @@ def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
     return value
 
 
-#: The time format of a report's started_at: UTC to the second, as fleetmon writes it (the
-#: merge compares them as strings: one format sorts as its times do).
-_UTC_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-
-
 def _utc(text: str) -> str:
-    if _UTC_RE.fullmatch(text) is None:
-        raise InputError(
-            f"started_at: expected a UTC time such as 2026-11-26T03:00:00Z, got {text!r}"[:300]
-        )
-    return text
+    """A report's start: UTC to the second, as fleetmon writes it (the merge compares them
+    as strings: one format sorts as its times do)."""
+    try:
+        return run_start(text)
+    except ValueError as exc:
+        raise InputError(f"started_at: {exc}") from None
 
 
 def _seconds(value: float, where: str) -> float:
@@ -202,6 +200,12 @@ def host_from_json(h: Any, where: str) -> HostReport:
     if interval is not None:
         _seconds(interval, f"{where}interval_s")
     listed = tuple(finding_from_json(f, f"{where}findings[{i}].") for i, f in enumerate(findings))
+    collection = h.get("collection_s")
+    _double(collection, f"{where}collection_s")
+    if collection is not None and (
+        not isinstance(collection, int | float) or isinstance(collection, bool) or collection < 0
+    ):
+        raise InputError(f"{where}collection_s: expected seconds or null, got {collection!r}")
     return HostReport(
         name=_need(h, "name", str, where),
         address=_need(h, "address", str, where),
@@ -219,7 +223,21 @@ def host_from_json(h: Any, where: str) -> HostReport:
         # A guest of another site's VM is paired again over the merged fleet (link_guests).
         product_uuid=_opt_str(h, "product_uuid", where),
         passed_unheld=_passes(h, listed, where),
+        collection_s=collection,
+        sampled_at_ns=_sampled_at(h, where),
     )
+
+
+def _sampled_at(h: Mapping[str, Any], where: str) -> int | None:
+    """The host's sample time (`sampled_at`, to the nanosecond); None when the report has
+    none (a host not collected, a report of a fleetmon before the key)."""
+    value = h.get("sampled_at")
+    if value is None:
+        return None
+    try:
+        return ns_of(value)
+    except ValueError as exc:
+        raise InputError(f"{where}sampled_at: {exc}") from None
 
 
 def _passes(h: Mapping[str, Any], listed: Sequence[Finding], where: str) -> int:
@@ -238,18 +256,32 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise InputError(f"{source}: not a fleetmon JSON report (schema {SCHEMA})")
     hosts = _need(doc, "hosts", list, "")
+    started_at = _utc(_need(doc, "started_at", str, ""))
     notes = doc.get("host_key_notes") or []
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise InputError("host_key_notes: expected a list of strings")
     return ReadReport(
         source=source,
-        started_at=_utc(_need(doc, "started_at", str, "")),
+        started_at=started_at,
         interval_s=_seconds(_need(doc, "interval_s", (int, float), ""), "interval_s"),
         inventory=_need(doc, "inventory", str, ""),
         limit=_need(doc, "limit", (str, type(None)), ""),
-        hosts=tuple(host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)),
+        hosts=_stamped(
+            (host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)), started_at
+        ),
         rule_files=tuple(str(f) for f in doc.get("rule_files") or () if isinstance(f, str)),
         host_key_notes=tuple(notes),
+    )
+
+
+def _stamped(hosts: Iterable[HostReport], started_at: str) -> tuple[HostReport, ...]:
+    """The hosts, each without a sample time given its own run's start: the time its run's
+    exports gave it (render/influx), not the merged report's, which is the earliest."""
+    start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    ns = int(start.timestamp()) * 1_000_000_000
+    return tuple(
+        h if h.sampled_at_ns is not None else dataclasses.replace(h, sampled_at_ns=ns)
+        for h in hosts
     )
 
 

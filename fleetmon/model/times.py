@@ -1,14 +1,18 @@
 """Times as fleetmon writes them in its files (pure): a run's start, UTC to the second
-(`2026-11-26T03:00:00Z`, what `run` writes and what the history keys runs by).
+(`2026-11-26T03:00:00Z`, what `run` writes and what the history keys runs by), and a host's
+sample time to the nanosecond (`2026-11-26T03:00:01.250000123Z`, exact where a JSON number of
+Unix nanoseconds would not be for most JSON readers: 2^53 is past it).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 #: A run's start: strings of this one format sort as their times do (merge compares them).
 _RUN_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_NS_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{9})Z")
+_NS = 1_000_000_000
 
 
 def run_start(value: object) -> str:
@@ -22,3 +26,29 @@ def run_start(value: object) -> str:
         else:
             return value
     raise ValueError(f"expected a UTC time such as 2026-11-26T03:00:00Z, got {value!r}"[:300])
+
+
+def ns_text(ns: int) -> str | None:
+    """Unix nanoseconds as UTC text with all nine decimals; None past the years 1-9999 (a
+    host's clock may say anything)."""
+    seconds, frac = divmod(ns, _NS)
+    try:
+        when = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{frac:09d}Z"
+
+
+def ns_of(value: object) -> int:
+    """The Unix nanoseconds of a time ns_text wrote; ValueError for anything else."""
+    m = _NS_RE.fullmatch(value) if isinstance(value, str) else None
+    if m is not None:
+        try:
+            when = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        else:
+            return int(when.timestamp()) * _NS + int(m.group(2))
+    raise ValueError(
+        f"expected a UTC time such as 2026-11-26T03:00:01.250000000Z, got {value!r}"[:300]
+    )

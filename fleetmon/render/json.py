@@ -22,6 +22,7 @@ from fleetmon.model import (
     checks_passed,
     notable,
 )
+from fleetmon.model.times import ns_text
 from fleetmon.rules.verdict import summary
 
 SCHEMA = "fleetmon.report/1"
@@ -103,6 +104,10 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         "hypervisor": h.hypervisor,
         "product_uuid": h.product_uuid,
         "interval_s": h.interval_s,
+        # The host's clock at its second sample, to the nanosecond (what Influx stamps its
+        # points with), and how long collecting it took.
+        "sampled_at": None if h.sampled_at_ns is None else ns_text(h.sampled_at_ns),
+        "collection_s": _value(h.collection_s),
         "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
     }
     for scope in catalog.ROW_SCOPES:  # "disks", "nics", "filesystems", "vms", in this order
