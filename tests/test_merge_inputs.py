@@ -150,3 +150,24 @@ def test_figures_near_a_doubles_largest_give_every_output(
         f"fleetmon: error: {f}: hosts[0].metrics.cpu.user_pct: an integer of 401 digits is "
         "past the largest number\n"
     )
+
+
+def test_junit_passes_all_is_refused_for_a_merge_before_anything_is_written(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """A JSON report counts a host's passes but does not list them: `all` gave fewer cases
+    than `summary` (no pass at all), as if none had passed."""
+    f = _write(tmp_path / "site.json", site)
+    junit, html = tmp_path / "m.xml", tmp_path / "m.html"
+    r = fleetmon("merge", f, "--junit", junit, "--junit-passes", "all", "--html", html)
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == (
+        "fleetmon: error: --junit-passes all: a JSON report counts each host's passed checks"
+        " but does not list them, so merge cannot give a case for each: use summary (the"
+        " default) or none\n"
+    )
+    assert not junit.exists()
+    assert not html.exists()
+    r = fleetmon("merge", f, "--junit", junit, "--junit-passes", "summary")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert "checks passed" in junit.read_text()

@@ -25,7 +25,7 @@ from fleetmon.cli.common import (
 from fleetmon.cli.exports import check_exports, export_after
 from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.runtime import utc_now
-from fleetmon.errors import InputError, OutputError
+from fleetmon.errors import InputError, OptionError, OutputError
 from fleetmon.io.files import TooLarge, read_regular, strict_json
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, RunInfo
 from fleetmon.rules import RuleSet, evaluate
@@ -109,6 +109,11 @@ def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
 
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
+    if args.junit and args.junit_passes == "all":
+        raise OptionError(
+            "--junit-passes all: a JSON report counts each host's passed checks but does not"
+            " list them, so merge cannot give a case for each: use summary (the default) or none"
+        )
     check_outputs(args)
     check_outputs_spare(args, [*args.reports, *rule_reads(args, str(playbooks_dir()))])
     check_exports(args)
