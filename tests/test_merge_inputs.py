@@ -7,11 +7,14 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import fleetmon
+from clirun import ROOT, fleetmon
 
 FORMATS = ("text", "json", "html", "nagios", "prometheus", "openmetrics", "influx")
 
@@ -171,3 +174,34 @@ def test_junit_passes_all_is_refused_for_a_merge_before_anything_is_written(
     r = fleetmon("merge", f, "--junit", junit, "--junit-passes", "summary")
     assert r.returncode in (0, 1, 2, 3), r.stderr
     assert "checks passed" in junit.read_text()
+
+
+def test_a_report_is_read_through_a_symlink_or_a_pipe(site: dict[str, Any], tmp_path: Path) -> None:
+    """`latest.json -> 2026-12-01.json` and `merge /dev/stdin` were refused ("is a symlink;
+    not followed"), unlike an inventory or a rule file."""
+    real = _write(tmp_path / "2026-12-01.json", site)
+    latest = tmp_path / "latest.json"
+    latest.symlink_to(real.name)
+    r = fleetmon("merge", latest, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert [h["name"] for h in json.loads(r.stdout)["hosts"]] == ["h1"]
+    piped = subprocess.run(
+        [sys.executable, "-m", "fleetmon", "merge", "/dev/stdin", "--format", "json"],
+        cwd=ROOT, input=real.read_text(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert piped.returncode == r.returncode, piped.stderr
+    assert json.loads(piped.stdout)["hosts"][0]["name"] == "h1"
+    r = fleetmon("merge", "-")
+    assert (r.returncode, r.stderr) == (
+        4,
+        "fleetmon: error: -: cannot read: No such file or directory (standard input is"
+        " /dev/stdin)\n",
+    )
+    os.mkfifo(tmp_path / "dev")  # a pipe nobody writes to: empty, not a hang
+    r = fleetmon("merge", tmp_path / "dev", timeout=30)
+    assert r.returncode == 4
+    assert r.stderr == f"fleetmon: error: {tmp_path / 'dev'}:1: not JSON: Expecting value\n"
+    r = fleetmon("merge", "/dev/zero")
+    assert r.stderr == (
+        "fleetmon: error: /dev/zero: a JSON report must be a regular file, not a character device\n"
+    )

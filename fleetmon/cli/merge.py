@@ -26,7 +26,8 @@ from fleetmon.cli.exports import check_exports, export_after
 from fleetmon.cli.inputs import rule_reads
 from fleetmon.cli.runtime import utc_now
 from fleetmon.errors import InputError, OptionError, OutputError
-from fleetmon.io.files import TooLarge, read_regular, strict_json
+from fleetmon.inventory.inputfile import read_input
+from fleetmon.io.files import strict_json
 from fleetmon.model import Finding, FleetStat, HostReport, HostSpec, RunInfo
 from fleetmon.rules import RuleSet, evaluate
 from fleetmon.rules.verdict import exit_code
@@ -36,11 +37,15 @@ MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 
 def read_report(path: str) -> ReadReport:
-    """One JSON report from a file; InputError naming the file (and line) when it is not."""
+    """One JSON report from a file; InputError naming the file (and line) when it is not.
+
+    As an inventory or a rule file: a regular file, symlinks followed (`latest.json`), or a
+    pipe (`<(ssh site cat paris.json)`, /dev/stdin); never a device."""
     try:
-        data = read_regular(path, MAX_BYTES)
-    except TooLarge:
-        raise InputError(f"larger than {MAX_BYTES >> 20} MiB", file=path) from None
+        data = read_input(path, "a JSON report", MAX_BYTES, InputError, pipes=True)
+    except FileNotFoundError as exc:
+        hint = " (standard input is /dev/stdin)" if path == "-" else ""
+        raise InputError(f"cannot read: {exc.strerror}{hint}", file=path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
     try:
