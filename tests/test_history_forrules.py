@@ -99,7 +99,7 @@ def test_a_schema_1_file_gains_the_rule_states_table(
         ("r", "host", "kvm01", "kvm01"): ("firing", "warning", 1, 1, T0_S + 300)
     }
     hist.close()
-    assert sorted(store.MIGRATIONS) == [1, 2, 3, 4]
+    assert sorted(store.MIGRATIONS) == [1, 2, 3, 4, 5]
 
 
 def test_the_latest_counters_of_each_subject_are_kept(tmp_path: Path) -> None:

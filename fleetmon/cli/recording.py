@@ -33,7 +33,7 @@ from fleetmon.history import (
     resolve,
     retention,
 )
-from fleetmon.history.forrules import fetch_points, load_counters, load_states
+from fleetmon.history.forrules import counters_lost, fetch_points, load_counters, load_states
 from fleetmon.history.store import check_file, failed
 from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
@@ -136,16 +136,23 @@ class Recorder:
             return list(hosts), None, run
         now = run_time(run.started_at)
         calls = rules.history_calls() if rules is not None else []
+        notes: tuple[str, ...] = ()
         try:
-            hosts = since_last(hosts, load_counters(self.hist, hosts, now))
-            points = fetch_points(self.hist, {(c.metric, c.window_s, c.hourly) for c in calls},
-                                  hosts, now)  # fmt: skip
-            states = {k: RuleState(*v) for k, v in load_states(self.hist, hosts).items()}
             last = self.hist.conn.execute(
                 "SELECT started_at, t FROM runs WHERE t < ? ORDER BY t DESC LIMIT 1", (int(now),)
             ).fetchone()
+            hosts = since_last(hosts, load_counters(self.hist, hosts, now))
+            # A replay reads the hourly buckets the run could: those rolled up by then (the
+            # one of its own hour holds itself and the runs after it).
+            closed = None
+            if self.replay:
+                closed = last[1] // 3600 * 3600 if last else now
+            points = fetch_points(self.hist, {(c.metric, c.window_s, c.hourly) for c in calls},
+                                  hosts, now, hourly_until=closed)  # fmt: skip
+            states = {k: RuleState(*v) for k, v in load_states(self.hist, hosts).items()}
             if self.replay:
                 states = _as_found(states, now, last[1] if last else None, rules)
+                notes = _lost_note(counters_lost(self.hist, [h for h in hosts if h.collected], now))
         except sqlite3.Error as exc:
             raise failed(self.hist.path, exc, "cannot read it") from None
         gaps = {
@@ -153,7 +160,9 @@ class Recorder:
             for h in hosts
             for (scope, name), metrics in h.since_last.items()
         }
-        run = dataclasses.replace(run, previous_run_at=str(last[0]) if last else None)
+        run = dataclasses.replace(
+            run, previous_run_at=str(last[0]) if last else None, notes=(*run.notes, *notes)
+        )
         return list(hosts), Past(now, points, states, gaps), run
 
     def record(self, report: Report) -> None:
@@ -163,6 +172,16 @@ class Recorder:
         if self.hist is not None:
             states = {k: None if v is None else astuple(v) for k, v in self.states.items()}
             record_run(self.hist, report, self.keep, states, replay=self.replay)
+
+
+def _lost_note(hosts: Sequence[str]) -> tuple[str, ...]:
+    if not hosts:
+        return ()
+    names = ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else "")
+    return (
+        f"averages since the last run not recomputed for {len(hosts)} host(s) ({names}): the"
+        " history keeps each subject's counters of its last two runs only",
+    )
 
 
 def _as_found(

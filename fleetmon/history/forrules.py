@@ -58,11 +58,15 @@ def fetch_points(
     needs: Iterable[tuple[str, int, bool]],
     hosts: Sequence[HostReport],
     now_t: int,
+    *,
+    hourly_until: int | None = None,
 ) -> Points:
-    """The points of each (metric, window_s, hourly) need, for this run's subjects.
+    """The points of each (metric, window_s, hourly) need, for this run's subjects, before
+    `now_t`.
 
     A window within the raw retention reads one point per run; a longer one, or `hourly`,
-    the hourly averages.
+    the hourly averages: of the hours before `hourly_until` when given (a replay: those
+    summarised when its run was made).
     """
     raw_span = retention.stored(hist).raw_s
     wanted: dict[tuple[str, str], tuple[int, set[str]]] = {}
@@ -80,7 +84,8 @@ def fetch_points(
         subjects = subjects_of(hist, hosts, scope)
         if not names or not subjects:
             continue
-        found = query.numeric_points(hist, tier, scope, list(subjects), names, now_t - span, now_t)
+        until = now_t if tier == "raw" or hourly_until is None else min(now_t, hourly_until)
+        found = query.numeric_points(hist, tier, scope, list(subjects), names, now_t - span, until)
         for eid, per in found.items():
             series = out.setdefault(subjects[eid], {})
             for metric, points in per.items():
@@ -92,7 +97,8 @@ def load_counters(
     hist: History, hosts: Sequence[HostReport], before_t: int
 ) -> dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]]:
     """host -> (scope, name) -> the counters its subjects' latest run before `before_t`
-    kept (the host's under ("host", ""))."""
+    kept (the host's under ("host", "")): the latest, or for a replay of that run (`report
+    DIR`, whose own are the latest) the ones before; none when both are not before it."""
     ids: dict[int, tuple[str, str, str]] = {}
     for scope in ("host", "disk", "nic", "vm"):
         ids.update(subjects_of(hist, hosts, scope))
@@ -100,12 +106,15 @@ def load_counters(
     if not ids:
         return out
     rows = hist.conn.execute(
-        "SELECT entity, t, counters FROM last_counters WHERE t < ?", (before_t,)
+        "SELECT entity, t, counters, prev_t, prev_counters FROM last_counters"
+        " WHERE t < ?1 OR prev_t < ?1",
+        (before_t,),
     )
-    for eid, run_t, text in rows:
+    for eid, last_t, last, prev_t, prev in rows:
         found = ids.get(eid)
         if found is None:
             continue
+        run_t, text = (last_t, last) if last_t < before_t else (prev_t, prev)
         scope, host, name = found
         key = (scope, "" if scope == "host" else name)
         try:
@@ -115,6 +124,22 @@ def load_counters(
         counters["_t"] = run_t  # which run they are from
         out.setdefault(host, {})[key] = counters
     return out
+
+
+def counters_lost(hist: History, hosts: Sequence[HostReport], before_t: int) -> list[str]:
+    """The hosts whose counters of their run before `before_t` the history no longer has
+    (it keeps two runs' per subject: a replay of an older run, or of one recorded before
+    schema 5), though it saw them before: their averages since that run are not known."""
+    ids = subjects_of(hist, hosts, "host")
+    if not ids:
+        return []
+    rows = hist.conn.execute(
+        "SELECT c.entity FROM last_counters c JOIN entities e ON e.id = c.entity"
+        " WHERE e.scope = 'host' AND e.first_t < ?1 AND c.t >= ?1"
+        " AND (c.prev_t IS NULL OR c.prev_t >= ?1)",
+        (before_t,),
+    )
+    return sorted(ids[eid][1] for (eid,) in rows if eid in ids)
 
 
 def load_states(hist: History, hosts: Sequence[HostReport] = ()) -> States:

@@ -21,7 +21,7 @@ from fleetmon.model.catalog import MetricDef
 #: `PRAGMA application_id` of a fleetmon history: "FLMH".
 APPLICATION_ID = 0x464C4D48
 #: The schema this version writes (`PRAGMA user_version`); see MIGRATIONS.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Bits of a key holding the entity id (16.7 million entities over the file's life).
 ENTITY_BITS = 24
 ENTITY_MASK = (1 << ENTITY_BITS) - 1
@@ -141,6 +141,14 @@ COUNTERS_TABLE = """
 CREATE TABLE last_counters (
     entity INTEGER PRIMARY KEY, t INTEGER NOT NULL, counters TEXT NOT NULL) STRICT
 """
+
+#: ...and those of its run before that one (schema 5; null until a second run has some): a
+#: replay of the latest run (`fleetmon report DIR`), whose own counters are the latest,
+#: averages since the run before it, as the run did.
+PREV_COUNTERS = (
+    "ALTER TABLE last_counters ADD COLUMN prev_t INTEGER",
+    "ALTER TABLE last_counters ADD COLUMN prev_counters TEXT",
+)
 
 
 def metric_columns(tier: str, metric: str) -> list[str]:

@@ -273,6 +273,11 @@ def _last_counters(conn: sqlite3.Connection) -> None:
     conn.execute(schema.COUNTERS_TABLE)
 
 
+def _prev_counters(conn: sqlite3.Connection) -> None:
+    for stmt in schema.PREV_COUNTERS:
+        conn.execute(stmt)
+
+
 def _row_scopes_4(conn: sqlite3.Connection) -> None:
     """The ctr and guest tables, in a file made before them (a new file has them from
     _create)."""
@@ -294,6 +299,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _rule_states,
     3: _last_counters,
     4: _row_scopes_4,
+    5: _prev_counters,
 }
 
 

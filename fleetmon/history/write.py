@@ -242,16 +242,25 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
         rows += len(batch)
         seen += batch
     ents.flush(hist.columns, t)
-    # The latest counters of each subject (a run recorded late leaves newer ones alone).
-    if not counters:
-        return values, rows, seen
-    hist.conn.executemany(
-        "INSERT INTO last_counters (entity, t, counters) VALUES (?, ?, ?) ON CONFLICT (entity)"
-        " DO UPDATE SET t = excluded.t, counters = excluded.counters"
-        " WHERE excluded.t >= last_counters.t",
-        counters,
-    )
+    if counters:
+        hist.conn.executemany(_COUNTERS_SQL, counters)
     return values, rows, seen
+
+
+#: The latest counters of each subject and those of its run before (SQLite evaluates every
+#: SET from the row as it was): a newer run moves the latest to the previous; a run recorded
+#: late leaves the latest alone, and is the previous if newer than it; a run recorded again
+#: (a replay) rewrites its own.
+_COUNTERS_SQL = """
+INSERT INTO last_counters (entity, t, counters) VALUES (?1, ?2, ?3) ON CONFLICT (entity) DO UPDATE
+SET prev_t = CASE WHEN ?2 > t THEN t WHEN ?2 < t AND ?2 >= coalesce(prev_t, ?2) THEN ?2
+                  ELSE prev_t END,
+    prev_counters = CASE WHEN ?2 > t THEN counters
+                         WHEN ?2 < t AND ?2 >= coalesce(prev_t, ?2) THEN ?3
+                         ELSE prev_counters END,
+    t = max(t, ?2),
+    counters = CASE WHEN ?2 >= t THEN ?3 ELSE counters END
+"""
 
 
 def _check_time(hist: History, report: Report, keep: retention.Retention, now: int) -> None:
