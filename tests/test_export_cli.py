@@ -73,7 +73,7 @@ def test_a_token_that_cannot_be_sent_stops_the_run(token: str, tmp_path: Path) -
     """A $INFLUX_TOKEN not ASCII was an internal error (exit 70) after the run, the sinks
     after InfluxDB never tried; one with a newline was quoted back in the error."""
     raw = tmp_path / "raw"
-    r = fleetmon("run", LOCAL, "-i", "0.1", "-q", "--history", "none", "--save-raw", raw,
+    r = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", "none", "--save-raw", raw,
                  "--influx-url", "http://127.0.0.1:9/api/v2/write?org=o&bucket=b",
                  env={"INFLUX_TOKEN": token})  # fmt: skip
     assert r.returncode == 4

@@ -144,7 +144,7 @@ def test_limited_runs_of_one_inventory_keep_their_own_groups(
     inv.write_text("[site_a]\nh1\n[site_b]\nh2\nh3\n[all:vars]\nansible_connection=local\n")
     relative = os.path.relpath(inv, ROOT)  # fleetmon runs in ROOT
     for path, limit in ((inv, "site_a"), (inv, "site_b"), (relative, "site_b")):
-        r = fleetmon("run", path, "-l", limit, "-i", "0.1", "-q", "--history", "none",
+        r = fleetmon("run", path, "-l", limit, "--interval", "0.1", "-q", "--history", "none",
                      "-o", "/dev/null", "--push", pushgateway.url)  # fmt: skip
         assert r.returncode in (0, 1, 2, 3), r.stderr
     pushed = _pushed(pushgateway)

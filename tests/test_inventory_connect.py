@@ -201,7 +201,7 @@ def test_a_host_deadline_not_past_the_interval_skips_that_host(tmp_path: Path) -
         "      ansible_connection: local\n"
         "      fleetmon_timeout: 0.3\n"
     )
-    r = fleetmon("run", path, "-i", "0.3", "--format", "json", "-q", "--no-rules")
+    r = fleetmon("run", path, "--interval", "0.3", "--format", "json", "-q", "--no-rules")
     hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
     assert r.returncode == 3, r.stderr
     assert (hosts["here"]["status"], hosts["here"]["error"]) == ("ok", None)
@@ -210,6 +210,6 @@ def test_a_host_deadline_not_past_the_interval_skips_that_host(tmp_path: Path) -
         f"fleetmon_timeout ({path}:8): 0.3 s must exceed the interval between the samples"
         " (0.3 s), or the host always times out",
     )
-    r = fleetmon("run", path, "-i", "0.2", "--format", "json", "-q", "--no-rules")
+    r = fleetmon("run", path, "--interval", "0.2", "--format", "json", "-q", "--no-rules")
     hosts = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
     assert hosts["hasty"]["status"] != "skipped"  # 0.3 s past 0.2: tried (in time or not)
