@@ -29,6 +29,40 @@ def fleetmon(
     )
 
 
+def on_a_terminal(
+    *args: str | os.PathLike[str], columns: int | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """`python -m fleetmon ARGS...` with its standard output on a pty (`columns` wide when
+    given; $COLUMNS unset unless `env` sets it): (exit status, output, standard error)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    if columns is not None:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | (env or {})
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "fleetmon", *map(str, args)], cwd=ROOT,
+                                stdout=slave, stderr=err, env=environ)  # fmt: skip
+        os.close(slave)
+        chunks = []
+        while select.select([master], [], [], 60)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        code = proc.wait(timeout=120)
+        err.seek(0)
+        said = err.read().decode(errors="replace")
+    return code, b"".join(chunks).decode(), said
+
+
 def popen(*args: str | os.PathLike[str]) -> subprocess.Popen[str]:
     """Start `python -m fleetmon ARGS...` without waiting."""
     return subprocess.Popen(

@@ -9,13 +9,10 @@ import dataclasses
 import io
 import os
 import random
-import select
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from clirun import ROOT, fleetmon
+from clirun import fleetmon, on_a_terminal
 from reportfactory import host, report, vm
 from test_history_write import at, minutes
 
@@ -78,30 +75,9 @@ def test_history_show_csv_defuses_the_subject_column(hostile: Path) -> None:
 
 def _on_a_terminal(*args: str | os.PathLike[str]) -> str:
     """What `python -m fleetmon ARGS` writes to a terminal (a pty) as its standard output."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetmon", *map(str, args)],
-        cwd=ROOT,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    os.close(slave)
-    out = b""
-    while select.select([master], [], [], 60)[0]:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    proc.stderr.close()
-    assert proc.wait(60) == 0, err
-    return out.decode()
+    code, out, err = on_a_terminal(*args)
+    assert code == 0, err
+    return out
 
 
 def test_csv_to_a_terminal_escapes_control_characters(hostile: Path) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from clirun import fleetmon
+from clirun import fleetmon, on_a_terminal
 from test_report_golden import RAW, RULES
 from test_rules_util import host
 
@@ -101,33 +101,8 @@ def test_hosts_worst_first_problems_only_and_top() -> None:
 
 def _on_a_terminal(columns: int, *args: str | Path, env: dict[str, str]) -> tuple[int, str]:
     """`fleetmon ARGS` with its standard output on a pty `columns` wide: (exit, output)."""
-    import fcntl
-    import os
-    import pty
-    import struct
-    import subprocess
-    import sys
-    import termios
-
-    from clirun import ROOT
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | env
-    proc = subprocess.Popen([sys.executable, "-m", "fleetmon", *map(str, args)], cwd=ROOT,
-                            stdout=slave, stderr=subprocess.DEVNULL, env=environ)  # fmt: skip
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed its end
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return proc.wait(timeout=120), b"".join(chunks).decode().replace("\r\n", "\n")
+    code, out, _ = on_a_terminal(*args, columns=columns, env=env)
+    return code, out.replace("\r\n", "\n")
 
 
 def test_cli_fits_the_terminal_and_not_a_pipe_or_a_file(tmp_path: Path) -> None:
