@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from fleetmon.analyse.hv import few
 from fleetmon.model import HostMetrics, MetricValue, Row
 from fleetmon.model.catalog import DISK, HOST
 from fleetmon.sources import rate
@@ -296,9 +297,8 @@ def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Ro
     by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}
     rows, no_table = filesystem_rows(blocks, by_mount, opts.include_pseudo_fs)
     if no_table:
-        more = f" and {len(no_table) - 3} more" if len(no_table) > 3 else ""
         notes.add(
-            f"no fixed inode count on {', '.join(no_table[:3])}{more} (df -i says 0, as"
+            f"no fixed inode count on {few(no_table)} (df -i says 0, as"
             " btrfs does): fs.inodes_used_pct not offered there"
         )
     return rows
