@@ -405,6 +405,16 @@ def test_names_from_docker_and_podman_storage() -> None:
         f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\r\n',
         f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'
         f"/var/log/containers/a_b_c-{ID_CPU}.log\n",
+        # Ids not hex (read by the pattern of any 64 characters, then checked): a capital,
+        # a slash, a quote, one too short before a hex one on its line.
+        f'/var/lib/docker/containers/{HEX.upper()}/config.v2.json:"Name":"/web"\n'
+        f'/var/lib/docker/containers/{ID_CPU}/config.v2.json:"Name":"/db"\n',
+        f'/var/lib/docker/containers/{HEX[:-1]}//config.v2.json:"Name":"/web"\n',
+        f'/var/lib/docker/containers/{HEX[:-2]}"x/config.v2.json:"Name":"/web"\n',
+        f'/var/lib/docker/containers/{HEX[1:]}/config.v2.json:"Name":"/a/{ID_CPU}'
+        f'/config.v2.json:"Name":"/db"\n',
+        f'"id":"{HEX[:-1]}g","names":["web"\n"id":"{ID_CPU}","names":["db"\n',
+        f'"id":"{HEX[:-3]}","n","names":["web"\n',
     ],
 )
 def test_one_runtime_s_names_by_one_pattern_as_line_by_line(

@@ -118,9 +118,22 @@ def _whole(joined: str, keys: list[str], width: int) -> dict[str, list[int | Non
     except ValueError:  # an empty value, a leading zero, `max` in a number
         return None
     columns = {key: values[j::width] for j, key in enumerate(keys)}
-    for key, column in columns.items():
-        if not _KEY_RE.fullmatch(key) or (None in column and key != "l"):
+    if not all(map(_KEY_RE.fullmatch, columns)):
+        return None
+    if "null" in joined:  # `max`: None, `l`'s alone
+        if any(None in column for key, column in columns.items() if key != "l"):
             return None
+        top = max(filter(None, values), default=0)
+    else:
+        top = max(values, default=0)
+    # Every value (a key printed twice: its first column's too) below BOUND, or each kept
+    # column's checked.
+    return columns if top < BOUND else _bounded(columns)
+
+
+def _bounded(columns: dict[str, list[int | None]]) -> dict[str, list[int | None]] | None:
+    """The columns when each one's values are below BOUND, else None."""
+    for column in columns.values():
         if max(filter(None, column), default=0) >= BOUND:
             return None
     return columns

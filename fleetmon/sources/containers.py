@@ -17,14 +17,14 @@ from fleetmon.sources.cgroupcols import Columns, read_columns
 from fleetmon.sources.cgrouplines import Values, section_values
 from fleetmon.sources.cgroups import KEYED_HEAD, TOO_MANY, UNLIMITED
 from fleetmon.sources.ctrcolumns import (
-    METRICS,
     NO_PSI_NOTE,
     PSI_KEYS,
     metric_columns,
+    metric_dicts,
     not_offered,
 )
 from fleetmon.sources.ctrnames import name_lookup, parse_names
-from fleetmon.sources.ctrpaths import Ident, identify
+from fleetmon.sources.ctrpaths import Ident, identify, identify_all
 from fleetmon.sources.sections import ProbeOutput
 
 
@@ -131,9 +131,8 @@ def compute_containers(
     if out.text(2, "cgroup") is None and out.text(0, "cgroup_mem") is None:
         return CtrResult()
     # The probe's own line (a path may say anything: an LXC container may be called so).
-    too_many = f"\n{TOO_MANY}\n"
-    if any(too_many in f"\n{out.text(s, n) or ''}" for s, n in ((1, "cgroup"), (2, "cgroup"),
-                                                              (0, "cgroup_mem"))):  # fmt: skip
+    if any(_says_too_many(out.text(s, n) or "") for s, n in ((1, "cgroup"), (2, "cgroup"),
+                                                             (0, "cgroup_mem"))):  # fmt: skip
         return CtrResult(notes=("too many containers for the probe's one awk (ARG_MAX):"
                                 " containers not reported",))  # fmt: skip
     names = out.parsed(0, "ctr_names", _names_of) or _no_names
@@ -171,6 +170,11 @@ def compute_containers(
         else ()
     )
     return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes + _psi_notes(rows))
+
+
+def _says_too_many(text: str) -> bool:
+    """A line of the section is TOO_MANY (looked for without a copy of the section)."""
+    return text.startswith(f"{TOO_MANY}\n") or f"\n{TOO_MANY}\n" in text
 
 
 def _psi_notes(rows: Sequence[Row]) -> tuple[str, ...]:
@@ -253,7 +257,7 @@ def _gauges_of(text: str) -> _Gauges | None:
     if cols is None:
         return None
     order = tuple(sorted(range(len(cols.paths)), key=cols.paths.__getitem__))
-    return _Gauges(cols, tuple(map(identify, cols.paths)), order)
+    return _Gauges(cols, tuple(identify_all(cols.paths)), order)
 
 
 def _from_columns(
@@ -269,12 +273,7 @@ def _from_columns(
     column at a time."""
     columns = metric_columns(s1, s2, g.cols, host_cpus, dt)
     anon, read, write = columns[6], columns[9], columns[10]
-    metrics: tuple[str, ...] = METRICS
-    absent = not_offered(g.cols.values.__contains__)
-    if absent:
-        metrics = tuple(m for m in METRICS if m not in absent)
-        columns = [c for m, c in zip(METRICS, columns, strict=True) if m not in absent]
-    each = list(zip(*columns, strict=True))
+    each = metric_dicts(columns, not_offered(g.cols.values.__contains__))
     heads = g.heads_for(names, s2.version)
     vms: dict[str, Mapping[str, MetricValue]] = {
         vm: {
@@ -284,8 +283,7 @@ def _from_columns(
         }
         for i, vm in heads.vms
     }
-    rows = [Row(name, dict(zip(metrics, each[i], strict=True)), labels)
-            for i, name, labels in heads.rows]  # fmt: skip
+    rows = [Row(name, each[i], labels) for i, name, labels in heads.rows]
     return rows, vms
 
 

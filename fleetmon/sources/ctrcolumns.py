@@ -9,6 +9,9 @@ operations: the same floats. Anything else goes container by container (containe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import truediv
+from typing import cast
 
 from fleetmon.model import MetricValue
 from fleetmon.sources.cgroupcols import Columns
@@ -49,12 +52,51 @@ def _deltas(a: Column, b: Column) -> Column:
     return [None if x is None or y is None or y < x else y - x for x, y in zip(a, b, strict=True)]
 
 
-def _rates(d: Column, dt: float | None) -> list[float | None]:
-    return [None if x is None or not dt else x / dt for x in d]
+def _rates(a: Column, b: Column, dt: float | None) -> list[float | None]:
+    """_rate(_delta()) of each pair (containers.py), in one pass."""
+    if not dt:
+        return [None] * len(b)
+    return [
+        None if x is None or y is None or y < x else (y - x) / dt for x, y in zip(a, b, strict=True)
+    ]
 
 
 def _pcts(avg_x100: Column) -> list[float | None]:
-    return [None if x is None else x / 100 for x in avg_x100]
+    if None in avg_x100:
+        return [None if x is None else x / 100 for x in avg_x100]
+    return list(map(truediv, cast(list[int], avg_x100), repeat(100)))  # x / 100 each
+
+
+def _cpu(s1: Columns, s2: Columns, dt: float | None, none: Column) -> list[float | None]:
+    """ctr.cpu_pct: cpuacct.usage's ns where a container has it, else usage_usec's µs."""
+    if not dt:
+        return [None] * len(none)
+    u1, u2 = s1.values.get("u", none), s2.values.get("u", none)
+    if "ca" not in s2.values:  # the usual host: in one pass, the same arithmetic
+        return [
+            None if x is None or y is None or y < x else (y - x) * 1000 / dt * (100 / 1e9)
+            for x, y in zip(u1, u2, strict=True)
+        ]
+    used = [
+        None if x is None or y is None or y < x else (y - x) * 1000
+        for x, y in zip(u1, u2, strict=True)
+    ]
+    # cpuacct.usage (ns), preferred to a hybrid host's usage_usec
+    ca = _deltas(s1.values.get("ca", none), s2.values["ca"])
+    used = [u if c is None else a for u, a, c in zip(used, ca, s2.values["ca"], strict=True)]
+    return [None if u is None else u / dt * (100 / 1e9) for u in used]
+
+
+def _throttled(s1: Columns, s2: Columns, none: Column) -> list[float | None]:
+    """ctr.cpu_throttled_pct: throttled periods of those run (no quota, or no CPU wanted:
+    0), container_metrics' arithmetic in one pass."""
+    p1, p2 = s1.values.get("np", none), s2.values.get("np", none)
+    t1, t2 = s1.values.get("nt", none), s2.values.get("nt", none)
+    return [
+        None if a is None or b is None or b < a else 0.0 if b == a else
+        None if x is None or y is None or y < x else min(100.0, (y - x) / (b - a) * 100)
+        for a, b, x, y in zip(p1, p2, t1, t2, strict=True)
+    ]  # fmt: skip
 
 
 def metric_columns(
@@ -66,28 +108,17 @@ def metric_columns(
     def col(s: Columns, key: str) -> Column:
         return s.values.get(key, none)
 
-    used = [None if d is None else d * 1000 for d in _deltas(col(s1, "u"), col(s2, "u"))]
-    if "ca" in s2.values:  # cpuacct.usage (ns), preferred to a hybrid host's usage_usec
-        ca = _deltas(col(s1, "ca"), col(s2, "ca"))
-        used = [u if c is None else a for u, a, c in zip(used, ca, col(s2, "ca"), strict=True)]
-    cpu = [None if u is None or not dt else u / dt * (100 / 1e9) for u in used]
-    periods, throttled = (
-        _deltas(col(s1, "np"), col(s2, "np")),
-        _deltas(col(s1, "nt"), col(s2, "nt")),
-    )
+    cpu = _cpu(s1, s2, dt, none)
     limits = [None if x is not None and x >= UNLIMITED else x for x in col(g, "l")]
+    # max(0, usage - inactive file) without a call each (the same int)
     used_mem = [
-        None if u is None else max(0, u - (i or 0))
+        None if u is None else d if (d := u - (i or 0)) > 0 else 0
         for u, i in zip(col(g, "m"), col(g, "i"), strict=True)
     ]
     return [
         cpu,
-        [c / host_cpus if c is not None and host_cpus else None for c in cpu],
-        [
-            None if p is None else 0.0 if p == 0 else
-            None if t is None else min(100.0, t / p * 100)
-            for p, t in zip(periods, throttled, strict=True)
-        ],
+        [c / host_cpus if c is not None else None for c in cpu] if host_cpus else none,
+        _throttled(s1, s2, none),
         used_mem,
         limits,
         [
@@ -97,8 +128,8 @@ def metric_columns(
         col(g, "a"),
         col(g, "f"),
         col(g, "o"),
-        _rates(_deltas(col(s1, "r"), col(s2, "r")), dt),
-        _rates(_deltas(col(s1, "w"), col(s2, "w")), dt),
+        _rates(col(s1, "r"), col(s2, "r"), dt),
+        _rates(col(s1, "w"), col(s2, "w"), dt),
         _pcts(col(g, "pcs")),
         _pcts(col(g, "pms")),
         _pcts(col(g, "pmf")),
@@ -106,3 +137,73 @@ def metric_columns(
         _pcts(col(g, "pif")),
         col(g, "p"),
     ]  # fmt: skip
+
+
+def _all(
+    cpu: MetricValue,
+    cpu_host: MetricValue,
+    throttled: MetricValue,
+    mem: MetricValue,
+    limit: MetricValue,
+    limit_pct: MetricValue,
+    anon: MetricValue,
+    file: MetricValue,
+    ooms: MetricValue,
+    read: MetricValue,
+    write: MetricValue,
+    cpu_some: MetricValue,
+    mem_some: MetricValue,
+    mem_full: MetricValue,
+    io_some: MetricValue,
+    io_full: MetricValue,
+    pids: MetricValue,
+) -> dict[str, MetricValue]:
+    """One container's METRICS as a dict (a dict display: a third faster than dict(zip()))."""
+    return {
+        "ctr.cpu_pct": cpu, "ctr.cpu_host_pct": cpu_host, "ctr.cpu_throttled_pct": throttled,
+        "ctr.mem_bytes": mem, "ctr.mem_limit_bytes": limit, "ctr.mem_limit_pct": limit_pct,
+        "ctr.mem_anon_bytes": anon, "ctr.mem_file_bytes": file, "ctr.oom_kills": ooms,
+        "ctr.disk_read_bytes_per_s": read, "ctr.disk_write_bytes_per_s": write,
+        "ctr.psi_cpu_some_pct": cpu_some, "ctr.psi_memory_some_pct": mem_some,
+        "ctr.psi_memory_full_pct": mem_full, "ctr.psi_io_some_pct": io_some,
+        "ctr.psi_io_full_pct": io_full, "ctr.pids": pids,
+    }  # fmt: skip
+
+
+def _no_psi(
+    cpu: MetricValue,
+    cpu_host: MetricValue,
+    throttled: MetricValue,
+    mem: MetricValue,
+    limit: MetricValue,
+    limit_pct: MetricValue,
+    anon: MetricValue,
+    file: MetricValue,
+    ooms: MetricValue,
+    read: MetricValue,
+    write: MetricValue,
+    pids: MetricValue,
+) -> dict[str, MetricValue]:
+    """One container's METRICS but the PSI ones (cgroup v1, PSI off) as a dict."""
+    return {
+        "ctr.cpu_pct": cpu, "ctr.cpu_host_pct": cpu_host, "ctr.cpu_throttled_pct": throttled,
+        "ctr.mem_bytes": mem, "ctr.mem_limit_bytes": limit, "ctr.mem_limit_pct": limit_pct,
+        "ctr.mem_anon_bytes": anon, "ctr.mem_file_bytes": file, "ctr.oom_kills": ooms,
+        "ctr.disk_read_bytes_per_s": read, "ctr.disk_write_bytes_per_s": write,
+        "ctr.pids": pids,
+    }  # fmt: skip
+
+
+def metric_dicts(
+    columns: Sequence[Sequence[MetricValue]], absent: frozenset[str]
+) -> list[dict[str, MetricValue]]:
+    """Each container's metrics (METRICS but those `absent`, in that order) from
+    metric_columns' columns."""
+    if not absent:
+        return list(map(_all, *columns))
+    kept = [(m, c) for m, c in zip(METRICS, columns, strict=True) if m not in absent]
+    if absent == PSI_KEYS.keys():
+        return list(map(_no_psi, *(c for _m, c in kept)))
+    names = tuple(m for m, _c in kept)
+    rows = zip(*(c for _m, c in kept), strict=True)
+    return [dict(zip(names, each, strict=True)) for each in rows]

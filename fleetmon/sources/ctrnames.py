@@ -45,9 +45,12 @@ def parse_names(text: str) -> dict[str, str]:
     kubelet's log links (`<namespace>/<pod>/<container>`, as unique as a host's rows must
     be: pod names repeat across namespaces, a StatefulSet's `db-0`); a link cut at 255
     bytes gives its id's prefix (name_lookup finds it)."""
-    one = _ONE_KIND.get(_kinds(text))
-    if one is not None:  # one runtime's lines: one C call
-        return dict(one.findall(text))
+    kind = _kinds(text)
+    if kind:  # one runtime's lines: one C call
+        found = _ONE_KIND_ANY_ID[kind].findall(text)
+        if "".join([cid for cid, _name in found]).encode().translate(None, _HEX_DIGITS):
+            found = _ONE_KIND[kind].findall(text)  # an id not hex: matched as line by line
+        return dict(found)
     names: dict[str, str] = {}
     for line in text.splitlines():
         m = _DOCKER_NAME_RE.search(line)
@@ -68,6 +71,15 @@ _ONE_KIND = {
     kind: re.compile(pattern.pattern.replace('[^"]*', '[^"\n]*'), re.MULTILINE)
     for kind, pattern in (("docker", _DOCKER_NAME_RE), ("podman", _PODMAN_NAME_RE))
 }
+#: The same with any 64 characters for the id: it is then checked by one C call, not by the
+#: pattern a character at a time (200 Docker names: 0.13 ms, not 0.19, here). Where every
+#: id it finds is hex, it finds what _ONE_KIND does: each match where _ONE_KIND's leftmost
+#: one is, and the same (the id's length is fixed).
+_ONE_KIND_ANY_ID = {
+    kind: re.compile(pattern.pattern.replace("[0-9a-f]{64}", ".{64}"), re.MULTILINE)
+    for kind, pattern in _ONE_KIND.items()
+}
+_HEX_DIGITS = b"0123456789abcdef"
 #: The ctr_names section's line where the kubelet keeps no log link (the glob as written).
 _NO_LINKS = "/var/log/containers/*.log"
 #: What else than `\n` str.splitlines ends a line at, in ASCII.
@@ -92,6 +104,8 @@ def name_lookup(names: Mapping[str, str]) -> Callable[[str], str | None]:
     """names.get, and for an id without a name of its own, the name of the one cut kubelet
     link whose id prefix starts it (none when two do). The cut links are indexed by their
     first 12 digits: a host that sends many cannot make each container's lookup a scan."""
+    if min(map(len, names), default=64) >= 64:  # no cut link (the usual host)
+        return names.get
     cut: dict[str, list[tuple[str, str]]] = {}
     for k, v in names.items():
         if len(k) < 64:
