@@ -147,3 +147,29 @@ def test_metric_dicts_are_the_metrics_zipped() -> None:
 )  # fmt: skip
 def test_the_probe_s_too_many_line_is_found_as_a_line(text: str) -> None:
     assert containers._says_too_many(text) == (f"\n{TOO_MANY}\n" in f"\n{text}")
+
+
+def _cells_line_by_line(text: str) -> tuple[list[str], list[str]]:
+    """What cgroupcols._run read line by line before _cells (each line cut at its first tab,
+    a line without one passed over)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    split = [line.partition("\t") for line in lines]
+    parts = [p for path, tab, rest in split if tab for p in (path, rest)]
+    return parts[0::2], parts[1::2]
+
+
+def test_a_run_s_cells_as_line_by_line() -> None:
+    """Lines of one tab, none, two, three; empty lines; with and without the last newline:
+    the cells are those cutting each line at its first tab gives."""
+    rng = random.Random(17)
+    pieces = ["a", "1 2", "", "x y", "5", "\t", "\t\t", "p\tq"]
+    for _ in range(2000):
+        lines = ["\t".join(rng.choice(pieces) for _ in range(rng.choice((1, 2, 2, 2, 3, 4))))
+                 for _ in range(rng.randint(0, 5))]  # fmt: skip
+        text = "\n".join(lines) + rng.choice(("", "\n", "\n\n"))
+        assert cgroupcols._cells(text) == _cells_line_by_line(text), text
+    assert cgroupcols._cells("a\t1\nb\t2\n") == (["a", "b"], ["1", "2"])
+    assert cgroupcols._cells("a\t1\nb\n2\t3") == (["a", "2"], ["1", "3"])
+    assert cgroupcols._cells("a\n1\tb\t2\n") == (["1"], ["b\t2"])

@@ -70,19 +70,9 @@ def _run(chunk: str, section: str) -> _Run:
     """One run's paths and columns: its keys' line, then its cgroups' lines."""
     keys_line, _, text = chunk.partition("\n")
     keys = keys_line.split(" ")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    if not lines:  # keys without a line (another run's keys follow, or nothing)
+    paths, rests = _cells(text)
+    if not paths:  # keys without a line (another run's keys follow, or nothing)
         return [], {}
-    if {*map(str.count, lines, repeat("\t"))} == {1}:  # the awk's: a tab a line
-        parts = "\t".join(lines).split("\t")
-    else:  # a line without a tab (passed over), or with two (its values malformed)
-        split = [line.partition("\t") for line in lines]
-        parts = [p for path, tab, rest in split if tab for p in (path, rest)]
-        if not parts:
-            return [], {}
-    paths, rests = parts[0::2], parts[1::2]
     width = len(keys)
     if {*map(str.count, rests, repeat(" "))} - {width - 1}:
         bad = next(i for i, r in enumerate(rests) if r.count(" ") != width - 1)
@@ -101,6 +91,27 @@ def _run(chunk: str, section: str) -> _Run:
         if column is not None:
             columns[key] = column
     return paths, columns
+
+
+def _cells(text: str) -> tuple[list[str], list[str]]:
+    """The paths and the rests (values) of a run's lines, a line without a tab passed over
+    and one with two cut at the first (its values then malformed)."""
+    body = text[:-1] if text.endswith("\n") else text
+    # The awk's lines, a tab each: cut at every tab and line end at once, and taken when
+    # put back together they are the text (a line of another count of tabs would not be).
+    parts = body.replace("\n", "\t").split("\t")
+    paths, rests = parts[0::2], parts[1::2]
+    if (
+        len(paths) == len(rests)
+        and "\n".join(map("\t".join, zip(paths, rests, strict=True))) == body
+    ):
+        return paths, rests
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    split = [line.partition("\t") for line in lines]
+    parts = [p for path, tab, rest in split if tab for p in (path, rest)]
+    return parts[0::2], parts[1::2]
 
 
 def _whole(joined: str, keys: list[str], width: int) -> dict[str, list[int | None]] | None:
