@@ -173,3 +173,15 @@ def test_a_run_s_cells_as_line_by_line() -> None:
     assert cgroupcols._cells("a\t1\nb\t2\n") == (["a", "b"], ["1", "2"])
     assert cgroupcols._cells("a\t1\nb\n2\t3") == (["a", "2"], ["1", "3"])
     assert cgroupcols._cells("a\n1\tb\t2\n") == (["1"], ["b\t2"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["#cgroup keyed v1", "#cgroup keyed v1\n", "#cgroup keyed v1\n#k p\na\t1\n",
+     "#cgroup keyed v12\n#k p\na\t1\n", "#cgroup keyed v2\n#k p\na\t1\n", "#cgroup keyed v",
+     "x#cgroup keyed v1\n", "#cgroup keyed v1 \n", "#k p\na\t1\n#cgroup keyed v1\n"],
+)  # fmt: skip
+def test_the_version_is_the_head_line_s(text: str) -> None:
+    """read_columns' version: 1 when the first line is KEYED_HEAD 1 (as its partition)."""
+    expected = 1 if text.partition("\n")[0] == "#cgroup keyed v1" else 2
+    assert read_columns(text).version == expected

@@ -52,9 +52,10 @@ def read_columns(text: str, section: str = "cgroup") -> Columns:
     values than keys; a key of a later probe is kept when its values are numbers."""
     if "\r" in text:  # a transport's CRLF, as the other sections' parsers take it
         text = text.replace("\r\n", "\n")
-    head, _, body = text.partition("\n")
-    version = 1 if head == KEYED_HEAD + "1" else 2
-    runs = [r for r in map(_run, ("\n" + body).split("\n#k ")[1:], repeat(section)) if r[0]]
+    v1 = KEYED_HEAD + "1"  # the head line of a v1 host's section
+    version = 1 if text.startswith(v1 + "\n") or text == v1 else 2
+    # Each run's keys start a line after the head's (no copy of the text without its head).
+    runs = [r for r in map(_run, text.split("\n#k ")[1:], repeat(section)) if r[0]]
     if not runs:
         return Columns(version, [], {})
     paths = runs[0][0]
