@@ -9,6 +9,8 @@ import random
 import pytest
 
 from fleetmon.errors import ProbeParseError
+from fleetmon.sim.containers import render_counters, render_gauges, with_containers
+from fleetmon.sim.hosts import endpoints, make_fleet
 from fleetmon.sources import cgroupcols, containers
 from fleetmon.sources.cgroupcols import read_columns
 from fleetmon.sources.cgroups import TOO_MANY
@@ -185,3 +187,27 @@ def test_the_version_is_the_head_line_s(text: str) -> None:
     """read_columns' version: 1 when the first line is KEYED_HEAD 1 (as its partition)."""
     expected = 1 if text.partition("\n")[0] == "#cgroup keyed v1" else 2
     assert read_columns(text).version == expected
+
+
+def test_a_streamed_host_s_gauge_metrics_are_made_once() -> None:
+    """The metrics of cgroup_mem alone are kept with its columns from pair to pair (a
+    streamed host reads that section once a run); each pair's rows are those of columns
+    made afresh, whatever its interval."""
+    fleet = with_containers(make_fleet(2, "linux", 1, {}, endpoints("127.0.1.1", 2, 22, 1)), 7, 1)
+    for h in fleet:
+        t = h.uptime_at_start_s
+        s1, s2, s3 = (containers._columns_of(render_counters(h, t + k)) for k in (10, 11, 13))
+        gauges = containers._gauges_of(render_gauges(h))
+        assert s1 is not None
+        assert s2 is not None
+        assert s3 is not None
+        assert gauges is not None
+        first = containers._from_columns(s1, s2, gauges, containers._no_names, 4, 1.0)
+        kept = gauges.gauges[0]
+        second = containers._from_columns(s2, s3, gauges, containers._no_names, 4, 2.0)
+        assert gauges.gauges[0] is kept
+        fresh = containers._gauges_of(render_gauges(h))
+        assert fresh is not None
+        for pair, (a, b, dt) in ((first, (s1, s2, 1.0)), (second, (s2, s3, 2.0))):
+            assert pair == containers._from_columns(a, b, fresh, containers._no_names, 4, dt)
+        assert first[0] != second[0]  # the counters' rates are each pair's own

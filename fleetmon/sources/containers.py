@@ -19,6 +19,7 @@ from fleetmon.sources.cgroups import KEYED_HEAD, TOO_MANY, UNLIMITED
 from fleetmon.sources.ctrcolumns import (
     NO_PSI_NOTE,
     PSI_KEYS,
+    gauge_columns,
     metric_columns,
     metric_dicts,
     not_offered,
@@ -233,6 +234,14 @@ class _Gauges:
     idents: tuple[Ident | None, ...]
     order: tuple[int, ...]
     heads: list[tuple[Callable[[str], str | None], int, _Heads]] = field(default_factory=list)
+    #: gauge_columns(cols), made at the first pair that needs them (never modified).
+    gauges: list[list[Sequence[MetricValue]]] = field(default_factory=list)
+
+    def gauge_metrics(self) -> list[Sequence[MetricValue]]:
+        """The metrics of cgroup_mem alone (ctrcolumns.gauge_columns), made once."""
+        if not self.gauges:
+            self.gauges.append(gauge_columns(self.cols))
+        return self.gauges[0]
 
     def heads_for(self, names: Callable[[str], str | None], version: int) -> _Heads:
         """The rows' heads (made once for a lookup and version, then kept)."""
@@ -271,7 +280,7 @@ def _from_columns(
     """compute_containers' rows (in their order, by name) and VMs when every section is
     columns of the same containers (none started between the samples): the metrics a
     column at a time."""
-    columns = metric_columns(s1, s2, g.cols, host_cpus, dt)
+    columns = metric_columns(s1, s2, g.cols, host_cpus, dt, g.gauge_metrics())
     anon, read, write = columns[6], columns[9], columns[10]
     each = metric_dicts(columns, not_offered(g.cols.values.__contains__))
     heads = g.heads_for(names, s2.version)

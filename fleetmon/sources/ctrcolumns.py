@@ -99,44 +99,58 @@ def _throttled(s1: Columns, s2: Columns, none: Column) -> list[float | None]:
     ]  # fmt: skip
 
 
-def metric_columns(
-    s1: Columns, s2: Columns, g: Columns, host_cpus: int | None, dt: float | None
-) -> list[Sequence[MetricValue]]:
-    """Each metric of METRICS over the containers of s2.paths (s1 and g: the same paths)."""
-    none: Column = [None] * len(s2.paths)
+def gauge_columns(g: Columns) -> list[Sequence[MetricValue]]:
+    """The metrics of METRICS from the cgroup_mem section alone, in their order: memory,
+    limit and its %, anon, file, OOM kills, PSI, pids (the same at every tick of a streamed
+    host until that section is read again: kept with it, containers._Gauges)."""
+    none: Column = [None] * len(g.paths)
 
-    def col(s: Columns, key: str) -> Column:
-        return s.values.get(key, none)
+    def col(key: str) -> Column:
+        return g.values.get(key, none)
 
-    cpu = _cpu(s1, s2, dt, none)
-    limits = [None if x is not None and x >= UNLIMITED else x for x in col(g, "l")]
+    limits = [None if x is not None and x >= UNLIMITED else x for x in col("l")]
     # max(0, usage - inactive file) without a call each (the same int)
     used_mem = [
         None if u is None else d if (d := u - (i or 0)) > 0 else 0
-        for u, i in zip(col(g, "m"), col(g, "i"), strict=True)
+        for u, i in zip(col("m"), col("i"), strict=True)
     ]
     return [
-        cpu,
-        [c / host_cpus if c is not None else None for c in cpu] if host_cpus else none,
-        _throttled(s1, s2, none),
         used_mem,
         limits,
         [
             None if u is None or not lim else u / lim * 100
             for u, lim in zip(used_mem, limits, strict=True)
         ],
-        col(g, "a"),
-        col(g, "f"),
-        col(g, "o"),
-        _rates(col(s1, "r"), col(s2, "r"), dt),
-        _rates(col(s1, "w"), col(s2, "w"), dt),
-        _pcts(col(g, "pcs")),
-        _pcts(col(g, "pms")),
-        _pcts(col(g, "pmf")),
-        _pcts(col(g, "pis")),
-        _pcts(col(g, "pif")),
-        col(g, "p"),
-    ]  # fmt: skip
+        col("a"),
+        col("f"),
+        col("o"),
+        *(_pcts(col(key)) for key in PSI_KEYS.values()),
+        col("p"),
+    ]
+
+
+def metric_columns(
+    s1: Columns,
+    s2: Columns,
+    g: Columns,
+    host_cpus: int | None,
+    dt: float | None,
+    gauges: Sequence[Sequence[MetricValue]] | None = None,
+) -> list[Sequence[MetricValue]]:
+    """Each metric of METRICS over the containers of s2.paths (s1 and g: the same paths);
+    `gauges`: gauge_columns(g) when already made."""
+    none: Column = [None] * len(s2.paths)
+    gauge = gauge_columns(g) if gauges is None else gauges
+    cpu = _cpu(s1, s2, dt, none)
+    return [
+        cpu,
+        [c / host_cpus if c is not None else None for c in cpu] if host_cpus else none,
+        _throttled(s1, s2, none),
+        *gauge[:6],
+        _rates(s1.values.get("r", none), s2.values.get("r", none), dt),
+        _rates(s1.values.get("w", none), s2.values.get("w", none), dt),
+        *gauge[6:],
+    ]
 
 
 def _all(
