@@ -191,7 +191,8 @@ def test_the_version_is_the_head_line_s(text: str) -> None:
 
 def test_a_streamed_host_s_gauge_metrics_are_made_once() -> None:
     """The metrics of cgroup_mem alone are kept with its columns from pair to pair (a
-    streamed host reads that section once a run); each pair's rows are those of columns
+    streamed host reads that section once a run), and from the second pair each row's
+    metrics are a copy of its container's template: each pair's rows are those of columns
     made afresh, whatever its interval."""
     fleet = with_containers(make_fleet(2, "linux", 1, {}, endpoints("127.0.1.1", 2, 22, 1)), 7, 1)
     for h in fleet:
@@ -211,3 +212,17 @@ def test_a_streamed_host_s_gauge_metrics_are_made_once() -> None:
         for pair, (a, b, dt) in ((first, (s1, s2, 1.0)), (second, (s2, s3, 2.0))):
             assert pair == containers._from_columns(a, b, fresh, containers._no_names, 4, dt)
         assert first[0] != second[0]  # the counters' rates are each pair's own
+        # From the second pair on, each row's metrics are a copy of its template: the same
+        # metrics in the same order, a dict of its own.
+        assert gauges.templates[0] is not None
+        third = containers._from_columns(s3, s1, gauges, containers._no_names, None, 0.5)
+        again = containers._from_columns(s3, s1, gauges, containers._no_names, None, 0.5)
+        assert third == containers._from_columns(s3, s1, fresh, containers._no_names, None, 0.5)
+        direct_g = containers._gauges_of(render_gauges(h))
+        assert direct_g is not None
+        direct = containers._from_columns(s2, s3, direct_g, containers._no_names, 4, 2.0)[0]
+        assert [list(r.metrics.items()) for r in second[0]] == [
+            list(r.metrics.items()) for r in direct
+        ]
+        made = {id(r.metrics) for r in third[0]} | {id(t) for t in gauges.templates[0]}
+        assert len(made | {id(r.metrics) for r in again[0]}) == 3 * len(third[0])

@@ -23,6 +23,7 @@ from fleetmon.sources.ctrcolumns import (
     metric_columns,
     metric_dicts,
     not_offered,
+    with_counters,
 )
 from fleetmon.sources.ctrnames import name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify, identify_all
@@ -236,12 +237,33 @@ class _Gauges:
     heads: list[tuple[Callable[[str], str | None], int, _Heads]] = field(default_factory=list)
     #: gauge_columns(cols), made at the first pair that needs them (never modified).
     gauges: list[list[Sequence[MetricValue]]] = field(default_factory=list)
+    #: Each container's metrics with its gauges and no counters (never modified), made at
+    #: the second pair (a streamed host's: `fleetmon run` has one): None until then.
+    templates: list[list[dict[str, MetricValue]] | None] = field(default_factory=list)
 
     def gauge_metrics(self) -> list[Sequence[MetricValue]]:
         """The metrics of cgroup_mem alone (ctrcolumns.gauge_columns), made once."""
         if not self.gauges:
             self.gauges.append(gauge_columns(self.cols))
         return self.gauges[0]
+
+    def dicts(
+        self, columns: Sequence[Sequence[MetricValue]], absent: frozenset[str]
+    ) -> list[dict[str, MetricValue]]:
+        """metric_dicts(columns, absent); from the second pair on, each a copy of its
+        container's template with the counters' metrics set (0.19 -> 0.06 ms for 200)."""
+        if not self.templates:
+            self.templates.append(None)
+            return metric_dicts(columns, absent)
+        templates = self.templates[0]
+        if templates is None:
+            none = [None] * len(self.cols.paths)
+            gauge = self.gauge_metrics()
+            templates = metric_dicts([none, none, none, *gauge[:6], none, none, *gauge[6:]],
+                                     absent)  # fmt: skip
+            self.templates[0] = templates
+        cpu, cpu_host, throttled, read, write = (columns[k] for k in (0, 1, 2, 9, 10))
+        return list(map(with_counters, templates, cpu, cpu_host, throttled, read, write))
 
     def heads_for(self, names: Callable[[str], str | None], version: int) -> _Heads:
         """The rows' heads (made once for a lookup and version, then kept)."""
@@ -282,7 +304,7 @@ def _from_columns(
     column at a time."""
     columns = metric_columns(s1, s2, g.cols, host_cpus, dt, g.gauge_metrics())
     anon, read, write = columns[6], columns[9], columns[10]
-    each = metric_dicts(columns, not_offered(g.cols.values.__contains__))
+    each = g.dicts(columns, not_offered(g.cols.values.__contains__))
     heads = g.heads_for(names, s2.version)
     vms: dict[str, Mapping[str, MetricValue]] = {
         vm: {
