@@ -3,11 +3,11 @@
 AWK_READ (sources/cgroups.py) prints, after its head, runs of lines: a line of keys,
 `#k <key> <key> ...`, then a line a cgroup, `<path>\t<value> <value> ...`, each with a value
 of each key in their order (the usual host: one run for the whole section; cgroup v1: one a
-mount, of the same paths). A run is split at once; when all its values are plain numbers
-(and `l`'s `max`), the whole run is converted by one C call, the JSON decoder's (200
-containers' gauges: some 0.2 ms here, a third of what a call per column took), and a key's
-values taken by one slice; else a column at a time, and a value at a time only where a
-column is odd, to name what is malformed.
+mount, of the same paths). A run is split at once (at every tab and line end, _cells);
+when all its values are plain numbers (and `l`'s `max`), the whole run is converted by one
+C call, the JSON decoder's (200 containers' gauges: some 0.2 ms here, a third of what a
+call per column took), and a key's values taken by one slice; else a column at a time, and
+a value at a time only where a column is odd, to name what is malformed.
 """
 
 from __future__ import annotations

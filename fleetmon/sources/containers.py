@@ -229,7 +229,8 @@ class _Gauges:
     """The cgroup_mem section's columns, what each of its cgroups is, and their order by
     path (the rows' order before they are sorted by name). `heads`: the last _Heads made
     of them, with the names lookup and version it was made for (a streamed host's are the
-    same at every tick until its cgroup_mem or ctr_names is read again)."""
+    same at every tick until its cgroup_mem or ctr_names is read again); `gauges` and
+    `templates`: the metrics that are the section's alone, kept as well."""
 
     cols: Columns
     idents: tuple[Ident | None, ...]

@@ -4,6 +4,9 @@ When the three cgroup sections name the same containers in the same order (the u
 host: none started or stopped between the samples), each metric is computed over a whole
 column with the arithmetic of containers.container_metrics, in the same order of
 operations: the same floats. Anything else goes container by container (containers.py).
+Each container's metrics are then a dict display (metric_dicts), or for a streamed host's
+later pairs a copy of its template of gauges with the counters' five set (with_counters):
+the metrics of cgroup_mem alone (gauge_columns) are the same until it is read again.
 """
 
 from __future__ import annotations
