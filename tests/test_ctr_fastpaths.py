@@ -68,9 +68,10 @@ def test_identify_all_is_identify_of_each(name: str) -> None:
 
 def test_identify_all_of_the_usual_host() -> None:
     ids = _ids(3)
-    assert identify_all([f"system.slice/docker-{i}.scope" for i in ids]) == [
-        Ident("docker", i) for i in ids
-    ]
+    made = identify_all([f"system.slice/docker-{i}.scope" for i in ids])
+    assert made == [Ident("docker", i) for i in ids]
+    assert {type(d) for d in made} == {Ident}
+    assert [d.kind for d in made if d is not None] == ["docker"] * 3
     assert identify_all([f"libpod_parent/libpod-{i}" for i in ids]) == [
         Ident("podman", i) for i in ids
     ]
