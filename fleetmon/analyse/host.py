@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TypeVar
 
 from fleetmon.analyse.hv import few
@@ -18,8 +19,7 @@ from fleetmon.sources.df import DfRow, filesystem_rows, parse_df
 from fleetmon.sources.diskstats import (
     DiskStats,
     disk_rates,
-    is_partition,
-    is_virtual_excluded,
+    kept_disks,
     parse_diskstats,
 )
 from fleetmon.sources.loadavg import parse_loadavg
@@ -36,6 +36,8 @@ T = TypeVar("T")
 #: Host metrics this stage owns (hv.* come from the hypervisor sources).
 HOST_METRICS = tuple(m.name for m in HOST if not m.name.startswith("hv."))
 DISK_METRICS = tuple(m.name for m in DISK)
+
+_NAME = attrgetter("name")
 
 #: btime is computed by the kernel as now - uptime and may move by a second (NTP).
 BTIME_TOLERANCE_S = 1
@@ -187,12 +189,6 @@ def _psi(
     return m, not_offered
 
 
-def _keep_disk(name: str, names: set[str], opts: HostOptions) -> bool:
-    if not opts.include_partitions and is_partition(name, names):
-        return False
-    return opts.include_loop or not is_virtual_excluded(name)
-
-
 def _disks(
     d1: DiskStats | None,
     d2: DiskStats | None,
@@ -207,10 +203,11 @@ def _disks(
     if d2.old_partitions:
         notes.add("diskstats: 7-field partition lines (kernel < 2.6.25) skipped")
     before = {} if d1 is None else {d.name: d for d in d1.devices}
-    names = set(before) | {d.name for d in d2.devices}
+    second = tuple(map(_NAME, d2.devices))
+    keep = kept_disks(second, tuple(before), opts.include_partitions, opts.include_loop)
     rows: list[Row] = []
     for cur in d2.devices:
-        if not _keep_disk(cur.name, names, opts):
+        if cur.name not in keep:
             continue
         if not opts.include_idle_disks and cur.ios == 0:
             continue
@@ -236,9 +233,9 @@ def _disks(
                 }
             )
         rows.append(Row(cur.name, metrics))
-    current = {d.name for d in d2.devices}
+    current = set(second)
     for name in before:
-        if name not in current and _keep_disk(name, names, opts):
+        if name not in current and name in keep:
             notes.add(f"disk {name} present in the first sample only: skipped")
     return tuple(rows)
 

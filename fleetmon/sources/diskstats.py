@@ -75,9 +75,12 @@ def _diskstats_fast(lines: list[str]) -> DiskStats | None:
     and one int() pass over all their numbers; None otherwise (the line-by-line parser's)."""
     rows = [line.split() for line in lines]
     width = len(rows[0]) if rows else 14
-    if width not in _EXTRA or any(len(row) != width for row in rows):
+    if width not in _EXTRA or len(set(map(len, rows))) > 1:  # one width for every line
         return None
-    tokens = list(chain.from_iterable((row[0], row[1], *row[3:]) for row in rows))
+    # Every field of every line end to end, the names (every width-th from the third) out.
+    tokens = list(chain.from_iterable(rows))
+    names = tokens[2::width]
+    del tokens[2::width]
     joined = "".join(tokens)
     if (
         not (joined.isascii() and joined.isdigit())
@@ -88,10 +91,11 @@ def _diskstats_fast(lines: list[str]) -> DiskStats | None:
     step = width - 1  # the numbers of a line: every field but the name
     discards, flushes = _EXTRA[width]
     devices = []
-    for at, row in zip(range(0, len(values), step), rows, strict=True):
+    for at, name in zip(range(0, len(values), step), names, strict=True):
         v = values[at : at + step]
         extra = (v[discards] if discards else None, v[flushes] if flushes else None)
-        devices.append(DiskStat._make((v[0], v[1], row[2], *v[2:13], *extra)))
+        # Sixteen fields: made by tuple.__new__, as _make makes it, without its Python call.
+        devices.append(tuple.__new__(DiskStat, (v[0], v[1], name, *v[2:13], *extra)))
     return DiskStats(tuple(devices))
 
 
@@ -150,6 +154,35 @@ def is_partition(name: str, names: set[str] | frozenset[str]) -> bool:
 def is_virtual_excluded(name: str) -> bool:
     """loop*, ram*, zram*, sr*, fd*: left out by default (METRICS.md)."""
     return _EXCLUDED_RE.fullmatch(name) is not None
+
+
+def kept_disks(
+    second: tuple[str, ...], first: tuple[str, ...], partitions: bool, loop: bool
+) -> frozenset[str]:
+    """The devices of two samples' lists (of the second, of the first) kept as disk rows:
+    partitions (is_partition, among the devices of both) only with `partitions`, loop*,
+    ram*... (is_virtual_excluded) only with `loop`."""
+    args = (second, first, partitions, loop)
+    return _kept_memo(*args) if len(second) + len(first) <= _MEMO_DEVICES else _kept(*args)
+
+
+def _kept(
+    second: tuple[str, ...], first: tuple[str, ...], partitions: bool, loop: bool
+) -> frozenset[str]:
+    names = set(first) | set(second)
+    return frozenset(
+        name
+        for name in names
+        if (partitions or not is_partition(name, names)) and (loop or not is_virtual_excluded(name))
+    )
+
+
+# A host lists the same devices tick after tick (and hosts alike often list the same): the
+# decisions made once per pair of lists, not per device per tick. Lists of up to
+# _MEMO_DEVICES names only, so that the cache stays small (a SAN host's 100,000s of
+# devices are decided each time).
+_kept_memo = functools.lru_cache(maxsize=1024)(_kept)
+_MEMO_DEVICES = 512
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from itertools import chain
-from typing import NamedTuple, cast
+from itertools import chain, repeat
+from operator import itemgetter, sub, truediv
+from typing import NamedTuple
 
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources import MAX_DIGITS, device_lines, to_ints
@@ -117,18 +118,19 @@ def nic_rates(prev: NetDev, cur: NetDev, interval_s: float) -> NicRates:
         or cur.rx_packets < prev.rx_packets
         or cur.tx_packets < prev.tx_packets
     )
-    after, before = _counters(cur), _counters(prev)
-    rates: dict[str, float | None] = {}
-    for metric, i in _RATE_INDEX:
-        delta = after[i] - (0 if recreated else before[i])
-        rates[metric] = None if delta < 0 else delta / interval_s
+    after = _RATE_GET(cur)
+    # Each Δ (a counter that went down gives a negative one: no rate), over the interval.
+    deltas = after if recreated else tuple(map(sub, after, _RATE_GET(prev)))
+    if min(deltas) >= 0:  # every counter went up or stayed: one division pass
+        rates: dict[str, float | None] = dict(
+            zip(NIC_METRICS, map(truediv, deltas, repeat(interval_s)), strict=True)
+        )
+    else:
+        rates = {
+            m: None if d < 0 else d / interval_s for m, d in zip(NIC_METRICS, deltas, strict=True)
+        }
     return NicRates(rates, recreated)
 
 
-def _counters(nic: NetDev) -> tuple[int, ...]:
-    """Every field but the name."""
-    return cast("tuple[int, ...]", nic[1:])
-
-
-#: _RATE_FIELDS with each field's position in _counters().
-_RATE_INDEX = tuple((metric, NetDev._fields.index(f) - 1) for metric, f in _RATE_FIELDS)
+#: The counters of _RATE_FIELDS, in its order, out of a NetDev.
+_RATE_GET = itemgetter(*(NetDev._fields.index(f) for _, f in _RATE_FIELDS))

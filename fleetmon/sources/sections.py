@@ -12,6 +12,7 @@ without a final newline (facter's loadavg) comes back exactly as it is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -175,12 +176,13 @@ class ProbeOutput:
         parser: Callable[[str], T],
         shaped: Callable[[str, Any], tuple[T, Any]] | None,
     ) -> T | None:
-        text = self.text(sample, name)
-        if text is None:
+        sec = self.sections.get((sample, name))  # self.text(), without a call more
+        if sec is None or sec.rc != 0:
             return None
+        text = sec.text
         if self.memo is None:
             return parser(text)
-        pkey = _parser_key(parser)
+        pkey = _PARSER_KEYS.get(parser) or _parser_key(parser)
         key = (name, pkey, text)
         try:
             value: T = self.memo[key]
@@ -227,6 +229,21 @@ _NONCE_RE = re.compile(r"[0-9a-f]+")
 _MARK_REST_RE = re.compile(r" (begin|end) ([0-9]{1,9}) ([a-z_0-9]+)(?: (-?[0-9]{1,9}))?")
 
 
+def _mark(rest: str) -> tuple[str, int, str, int | None] | None:
+    """A marker line's rest (what follows the marker) as its kind, sample, section name
+    and exit status (None: a begin marker's); None when it is malformed."""
+    m = _MARK_REST_RE.fullmatch(rest)
+    if m is None:
+        return None
+    kind, sample, name, rc = m.groups()
+    return kind, int(sample), name, None if rc is None else int(rc)
+
+
+# The same marker lines come back tick after tick, host after host (a live fleet's samples
+# are numbered alike): each read once. Only short ones are kept (marker lines are).
+_marks = functools.lru_cache(maxsize=4096)(_mark)
+
+
 def split_output(stdout: str, nonce: str) -> ProbeOutput:
     """Split probe output into sections; raise ProbeParseError on a broken structure."""
     sections: dict[tuple[int, str], Section] = {}
@@ -239,11 +256,10 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
     # the newline before the next marker line, which the probe prints as the extra one.
     for piece in ("\n" + stdout).split("\n" + mark)[1:]:
         rest, _, after = piece.partition("\n")
-        m = _MARK_REST_RE.fullmatch(rest) if hex_nonce else None
-        if m is None:
+        read = None if not hex_nonce else _marks(rest) if len(rest) <= 64 else _mark(rest)
+        if read is None:
             raise ProbeParseError("markers", f"malformed marker line {(mark + rest)[:80]!r}")
-        kind, sample_text, name, rc = m.groups()
-        sample = int(sample_text)
+        kind, sample, name, rc = read
         if kind == "begin":
             if current is not None:
                 raise ProbeParseError(current[1], "section not terminated")
@@ -251,7 +267,7 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
         else:
             if current != (sample, name) or rc is None:
                 raise ProbeParseError(name, "end marker without matching begin")
-            sections[current] = Section(sample, name, body, int(rc))
+            sections[current] = Section(sample, name, body, rc)
             current = None
     if current is not None:
         raise ProbeParseError(current[1], "output ends inside the section (truncated?)")
@@ -326,7 +342,8 @@ def pair_output(
     for sample, part in ((1, first), (2, second)):
         for name, sec in part.items():
             if name != TICK_END_SECTION:
-                sections[(sample, name)] = Section(sample, name, sec.text, sec.rc)
+                # Section(sample, name, text, rc), without the Python call of its __new__.
+                sections[(sample, name)] = tuple.__new__(Section, (sample, name, sec.text, sec.rc))
     return ProbeOutput(sections, memo)
 
 

@@ -86,11 +86,23 @@ def _stat_fast(text: str) -> Stat | None:
         if line[:3] != "cpu":
             break
         n += 1
-    rows = [line.split() for line in lines[:n]]
-    if not rows or rows[0][0] != "cpu" or min(map(len, rows)) < 11:
+    # The usual file: eleven tokens a cpu line (a name, ten columns), split at once. Each
+    # line's first token starts with "cpu" and every other one must be digits (below), so
+    # n such tokens in n places eleven apart are the n lines' names: eleven tokens each.
+    ticks = " ".join(lines[:n]).split()
+    if n and len(ticks) == 11 * n:
+        heads = ticks[::11]
+        del ticks[::11]
+    else:  # more columns (a newer kernel) or fewer (an older one): a split per line
+        rows = [line.split() for line in lines[:n]]
+        if not rows or min(map(len, rows)) < 11:
+            return None
+        heads = [row[0] for row in rows]
+        ticks = list(chain.from_iterable(row[1:11] for row in rows))
+    if heads[0] != "cpu":
         return None
     # Each cpuN name: "cpu" then ASCII digits, at most MAX_DIGITS of them.
-    names = [row[0] for row in rows[1:]]
+    names = heads[1:]
     digits = "".join(names).replace("cpu", "")
     if names and (
         min(map(len, names)) < 4
@@ -99,7 +111,6 @@ def _stat_fast(text: str) -> Stat | None:
         or not (digits.isascii() and digits.isdigit())
     ):
         return None
-    ticks = list(chain.from_iterable(row[1:11] for row in rows))
     joined = "".join(ticks)
     if not (joined.isascii() and joined.isdigit()) or max(map(len, ticks)) >= MAX_DIGITS:
         return None
