@@ -26,7 +26,7 @@ def share(pct: float | None) -> float | None:
 
 
 def _number(v: MetricValue) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def hv_metrics(
@@ -36,28 +36,32 @@ def hv_metrics(
     say why one is null. `max_mem_from` names where the VMs' maximum memory comes from."""
     running = [r for r in rows if r.metrics.get("vm.state") in RUNNING]
     notes: list[str] = []
+    # Each figure of the running VMs read once (a number, or None), for its sum and for
+    # the VMs that lack it.
+    vcpus, max_mem, cpu = (
+        [_number(r.metrics.get(key)) for r in running]
+        for key in ("vm.vcpus", "vm.mem_max_bytes", "vm.cpu_host_pct")
+    )
 
-    def total(key: str) -> float:
-        return sum(x for r in running if (x := _number(r.metrics.get(key))) is not None)
+    def total(values: list[float | None]) -> float:
+        return sum(x for x in values if x is not None)
 
     out: dict[str, MetricValue] = {
         "hv.vms_running": len(running),
         "hv.vms_total": len(rows),
-        "hv.vcpu_overcommit_ratio": total("vm.vcpus") / host_cpus if host_cpus else None,
+        "hv.vcpu_overcommit_ratio": total(vcpus) / host_cpus if host_cpus else None,
     }
-    no_max = [r.name for r in running if _number(r.metrics.get("vm.mem_max_bytes")) is None]
+    no_max = [r.name for r, x in zip(running, max_mem, strict=True) if x is None]
     if no_max:
         notes.append(
             f"memory overcommit not reported: the maximum memory of {len(no_max)} of "
             f"{len(running)} running VMs is not known ({max_mem_from})"
         )
     else:
-        out["hv.mem_overcommit_ratio"] = (
-            total("vm.mem_max_bytes") / host_mem_bytes if host_mem_bytes else None
-        )
-    known_cpu = [r for r in running if _number(r.metrics.get("vm.cpu_host_pct")) is not None]
+        out["hv.mem_overcommit_ratio"] = total(max_mem) / host_mem_bytes if host_mem_bytes else None
+    no_cpu = [r.name for r, x in zip(running, cpu, strict=True) if x is None]
     # No running VM is a true 0; running VMs none of which has a rate is unknown.
-    guest: float | None = total("vm.cpu_host_pct") if known_cpu or not running else None
+    guest: float | None = total(cpu) if len(no_cpu) < len(running) or not running else None
     if guest is not None and guest > 100.0 + ROUNDING_PCT:
         notes.append(
             f"guest CPU not reported: the VMs' figures add up to {guest:.1f} % of the "
@@ -65,7 +69,6 @@ def hv_metrics(
         )
         guest = None
     out["hv.vm_cpu_pct"] = share(guest)
-    no_cpu = [r.name for r in running if _number(r.metrics.get("vm.cpu_host_pct")) is None]
     if no_cpu and guest is not None:
         # A part is not passed off as the whole.
         notes.append(

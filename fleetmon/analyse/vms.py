@@ -8,6 +8,10 @@ the host.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from itertools import accumulate, chain
+from operator import sub
+from typing import NamedTuple
 
 from fleetmon.analyse.hv import hv_metrics
 from fleetmon.analyse.vmcommon import (
@@ -95,7 +99,7 @@ def _kvm(
         elif _delta(d1, d2, "cpu.time") is None:
             usable = None
             notes.append(f"VM {d2.name} restarted between the samples: no rates for it")
-        rows.append(Row(d2.name, _kvm_vm(d2, usable, cpus, dt)))
+        rows.append(Row(d2.name, _kvm_vm(d2, state, usable, cpus, dt)))
     names2 = {d.name for d in s2}
     notes += [f"VM {n} disappeared between the samples" for n in s1 if n not in names2]
     hv, hv_notes = hv_metrics(rows, cpus, mem, "no balloon.maximum in virsh domstats")
@@ -114,25 +118,64 @@ def _delta(d1: virsh.DomainStats, d2: virsh.DomainStats, key: str) -> int | None
     return b - a if isinstance(a, int) and isinstance(b, int) and b >= a else None
 
 
-def _device_sums(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str) -> dict[str, int | None]:
-    """Per key of KVM_DEVICE_KEYS[group], ΣΔ of `group.N.key` over the devices (matched by
-    name) present in both samples, as `group.key`; None for a key when a device lacks it or
-    its counter went down."""
-    keys, names = KVM_DEVICE_SUMS[group]
-    before, after = d1.device_slots(group), d2.device_slots(group)
-    # Slots rather than indexed(): the same devices, matched by name, without a dict of
-    # every device's fields. A device hot-plugged between the samples has no Δ.
-    pairs = [
-        (_slot_keys(group, before[n], keys), _slot_keys(group, slot, keys))
-        for n, slot in after.items()
-        if n in before
-    ]
+#: A VM's own counters among those kvm_rates asks the Δ of (besides its vCPUs' and devices').
+_SINGLE = ("cpu.time", "balloon.swap_in", "balloon.major_fault")
+
+
+class _Plan(NamedTuple):
+    """What _sums() reads of a pair of records: each sum's name, the keys of its counters
+    in the first record and in the second (all sums' keys end to end), and each sum's
+    share of them; and those of the sums that have counters, and those that have none."""
+
+    names: tuple[str, ...]
+    keys1: tuple[str, ...]
+    keys2: tuple[str, ...]
+    parts: tuple[slice, ...]
+    filled: tuple[str, ...]
+    filled_parts: tuple[slice, ...]
+    empty: tuple[str, ...]
+
+
+def _sums(d1: virsh.DomainStats, d2: virsh.DomainStats) -> dict[str, int | None]:
+    """The Δ of every counter kvm_rates asks for: `cpu.time`, `balloon.swap_in` and
+    `balloon.major_fault`; `vcpu.delay`, ΣΔ of `vcpu.N.delay` over the vCPUs of `d2`
+    (libvirt 6.x+ on Linux: the schedstat of the vCPU thread; absent = unknown); and
+    per key of KVM_DEVICE_KEYS[group], ΣΔ of `group.N.key` over the devices (matched by
+    name) present in both samples, as `group.key`. A sum is None when it has no counter,
+    when one is missing or not a number, or when one went down (a new QEMU process, a
+    device re-added).
+
+    Every counter is read, and every Δ taken, in one C-speed pass over the VM's keys
+    (`_plan`, made once per layout of slots and vCPUs), and every sum in one more when
+    no Δ is negative; a counter that is missing or not a number stops the first pass
+    (int - None, str - str: TypeError), and the sums are then taken one counter at a time
+    (`_sums_slow`), to the same result."""
+    layout = (_matched(d1, d2, "block"), _matched(d1, d2, "net"), d2.vcpu_keys("delay"))
+    small = sum(map(len, layout)) <= _PLANNED_MAX
+    plan = _plan(*layout) if small else _plan.__wrapped__(*layout)
+    try:
+        deltas = list(map(sub, map(d2.fields.get, plan.keys2), map(d1.fields.get, plan.keys1)))
+    except TypeError:
+        return _sums_slow(d1, d2, plan)
+    sums: dict[str, int | None] = dict.fromkeys(plan.empty)
+    if deltas and min(deltas) >= 0:  # the usual tick: every counter went up or stayed
+        filled = map(sum, map(deltas.__getitem__, plan.filled_parts))
+        sums.update(zip(plan.filled, filled, strict=True))
+        return sums
+    for name, part in zip(plan.filled, plan.filled_parts, strict=True):
+        got = deltas[part]
+        sums[name] = None if min(got) < 0 else sum(got)
+    return sums
+
+
+def _sums_slow(d1: virsh.DomainStats, d2: virsh.DomainStats, plan: _Plan) -> dict[str, int | None]:
+    """_sums(), one counter at a time."""
     get1, get2 = d1.fields.get, d2.fields.get
     sums: dict[str, int | None] = {}
-    for j, name in enumerate(names):
+    for name, part in zip(plan.names, plan.parts, strict=True):
         total: int | None = None
-        for k1, k2 in pairs:
-            a, b = get1(k1[j]), get2(k2[j])
+        for k1, k2 in zip(plan.keys1[part], plan.keys2[part], strict=True):
+            a, b = get1(k1), get2(k2)
             if not isinstance(a, int) or not isinstance(b, int) or b < a:
                 total = None
                 break
@@ -141,11 +184,55 @@ def _device_sums(d1: virsh.DomainStats, d2: virsh.DomainStats, group: str) -> di
     return sums
 
 
-# The same few slots tick after tick: their keys made once (and hashed once), not per VM.
+def _matched(
+    d1: virsh.DomainStats, d2: virsh.DomainStats, group: str
+) -> tuple[tuple[int, int], ...]:
+    """The slots of the group's devices present in both records, matched by name: (N in
+    d1, N in d2), in d2's order. Slots rather than indexed(): the same devices without a
+    dict of every device's fields. A device hot-plugged between the samples has no Δ."""
+    before, after = d1.device_slots(group), d2.device_slots(group)
+    if before == after:  # the same devices in the same slots: the usual tick
+        return tuple(zip(after.values(), after.values(), strict=True))
+    return tuple((before[n], slot) for n, slot in after.items() if n in before)
+
+
+#: Devices and vCPUs of a layout whose plan is kept (a VM of hundreds, or a hostile record
+#: of thousands, is planned each time: the cache stays small).
+_PLANNED_MAX = 128
+
+
+# The same few layouts tick after tick and VM after VM (one disk and one NIC in slot 0, a
+# few vCPU counts): their keys made once (and hashed once), not per VM.
 @functools.lru_cache(maxsize=1024)
-def _slot_keys(group: str, slot: int, keys: tuple[str, ...]) -> tuple[str, ...]:
-    """`group.<slot>.<key>` for each of `keys`."""
-    return tuple(f"{group}.{slot}.{key}" for key in keys)
+def _plan(
+    block: tuple[tuple[int, int], ...],
+    net: tuple[tuple[int, int], ...],
+    delays: tuple[str, ...],
+) -> _Plan:
+    sums: list[tuple[str, Sequence[str], Sequence[str]]] = [(k, (k,), (k,)) for k in _SINGLE]
+    sums.append(("vcpu.delay", delays, delays))
+    for group, pairs in (("block", block), ("net", net)):
+        keys, names = KVM_DEVICE_SUMS[group]
+        sums += [
+            (
+                name,
+                [f"{group}.{a}.{key}" for a, _ in pairs],
+                [f"{group}.{b}.{key}" for _, b in pairs],
+            )
+            for key, name in zip(keys, names, strict=True)
+        ]
+    ends = list(accumulate(len(first) for _, first, _ in sums))
+    parts = tuple(map(slice, [0, *ends[:-1]], ends))
+    filled = [i for i, (_, first, _) in enumerate(sums) if first]
+    return _Plan(
+        names=tuple(name for name, _, _ in sums),
+        keys1=tuple(chain.from_iterable(first for _, first, _ in sums)),
+        keys2=tuple(chain.from_iterable(second for _, _, second in sums)),
+        parts=parts,
+        filled=tuple(sums[i][0] for i in filled),
+        filled_parts=tuple(parts[i] for i in filled),
+        empty=tuple(name for name, first, _ in sums if not first),
+    )
 
 
 def _kib(value: int | None) -> int | None:
@@ -153,13 +240,19 @@ def _kib(value: int | None) -> int | None:
 
 
 def _kvm_vm(
-    d2: virsh.DomainStats, d1: virsh.DomainStats | None, host_cpus: int | None, dt: float | None
+    d2: virsh.DomainStats,
+    state: str | None,
+    d1: virsh.DomainStats | None,
+    host_cpus: int | None,
+    dt: float | None,
 ) -> dict[str, MetricValue]:
+    """A running VM's vm.* (`state`: d2.state); its rates when `d1` is its record in the
+    first sample (None: no rates)."""
     m: dict[str, MetricValue] = dict.fromkeys(KVM_VM_METRICS)
     vcpus = d2.num("vcpu.current")
     avail, usable = d2.num("balloon.available"), d2.num("balloon.usable")
     m.update({
-        "vm.state": d2.state,
+        "vm.state": state,
         "vm.vcpus": vcpus,
         "vm.mem_max_bytes": _kib(d2.num("balloon.maximum")),
         "vm.mem_current_bytes": _kib(d2.num("balloon.current")),
@@ -170,15 +263,5 @@ def _kvm_vm(
     })  # fmt: skip
     if d1 is None:
         return m
-    # vcpu.N.delay: libvirt 6.x+ on Linux (schedstat of the vCPU thread); absent = unknown.
-    delays = [_delta(d1, d2, key) for key in d2.vcpu_keys("delay")]
-    sums = _device_sums(d1, d2, "block")
-    sums.update(_device_sums(d1, d2, "net"))
-    sums["cpu.time"] = _delta(d1, d2, "cpu.time")
-    sums["vcpu.delay"] = (
-        None if not delays or None in delays else sum(x for x in delays if x is not None)
-    )
-    sums["balloon.swap_in"] = _delta(d1, d2, "balloon.swap_in")
-    sums["balloon.major_fault"] = _delta(d1, d2, "balloon.major_fault")
-    m.update(kvm_rates(sums.get, vcpus, host_cpus, dt))
+    m.update(kvm_rates(_sums(d1, d2).get, vcpus, host_cpus, dt))
     return m
