@@ -135,11 +135,13 @@ def analyse_ms(per_host: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _streamed_texts(hosts: int, per_host: int, ticks: int) -> list[tuple[str, list[str]]]:
-    """Each simulated Linux host's name and its streamed ticks, 2 s apart (as the
-    simulator's looping probe prints them)."""
+def streamed_texts(
+    hosts: int, per_host: int, ticks: int, kind: str = "linux"
+) -> list[tuple[str, list[str]]]:
+    """Each simulated host's name and its streamed ticks, 2 s apart (as the simulator's
+    looping probe prints them); `kind` as `fleetmon simulate --kind` (linux, kvm, xen)."""
     fleet = with_containers(
-        make_fleet(hosts, "linux", 1, {}, endpoints("127.0.1.1", hosts, 22, 1)), per_host, 1
+        make_fleet(hosts, kind, 1, {}, endpoints("127.0.1.1", hosts, 22, 1)), per_host, 1
     )
     info = ScriptInfo(nonce=LIVE_NONCE, interval_s=2.0, hypervisor="auto")
     caps = load_captures()
@@ -177,7 +179,7 @@ def live_pair_ms(texts: list[tuple[str, list[str]]]) -> float:
 def bench_live(hosts: int, rounds: int, n: int = 200) -> dict[str, Any]:
     """The live modes' CPU per host per tick (in process) with n containers and none,
     rounds interleaved."""
-    texts = {k: _streamed_texts(hosts, k, 11) for k in (n, 0)}
+    texts = {k: streamed_texts(hosts, k, 11) for k in (n, 0)}
     ms: dict[int, list[float]] = {n: [], 0: []}
     for _ in range(rounds):
         for k in (n, 0):

@@ -6,7 +6,15 @@ over a long run. The simulator is its own process (`--time-scale X` answers a 2 
 2/X s with the hosts' clocks moved on by 2 s, so a long run of simulated ticks takes less
 time); `fleetmon serve` is measured from /proc: CPU (user + sys), RSS and open fds, sampled
 every few seconds, and /healthz's count of samples analysed.
+
+Beside it, the same path in this process, per kind of host (`--kind` of the simulator:
+kvm, xen, linux; 40 hosts, no containers, 11 ticks 2 s apart, rounds interleaved): each
+tick split, paired with the one before, analysed and its memo kept, as collect/stream.py
+does (containers_bench.live_pair_ms); the CPU of one such pair, the part of the target
+that is parsing and analysing alone (the same 1 ms), without sockets or the event loop.
+`--pairs-only` measures it alone (seconds, not minutes).
     .venv/bin/python benchmarks/live_bench.py [--hosts 1000] [--minutes 5] [--time-scale 1]
+        [--pairs-only] [--pair-rounds 5]
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import argparse
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from containers_bench import live_pair_ms, streamed_texts
 from measure import FLEETMON, log, machine, save, table
 from simulated import simulator
 
@@ -177,6 +187,28 @@ def _watch(
     }
 
 
+PAIR_KINDS = ("kvm", "xen", "linux")
+
+
+def bench_pairs(rounds: int, hosts: int = 40) -> dict[str, Any]:
+    """The in-process pair CPU per kind of host (ms, the median of `rounds` interleaved)."""
+    texts = {kind: streamed_texts(hosts, 0, 11, kind) for kind in PAIR_KINDS}
+    ms: dict[str, list[float]] = {kind: [] for kind in PAIR_KINDS}
+    for _ in range(rounds):
+        for kind in PAIR_KINDS:
+            ms[kind].append(live_pair_ms(texts[kind]))
+    pair = {kind: round(statistics.median(v), 3) for kind, v in ms.items()}
+    log("in process, ms a pair: " + ", ".join(f"{k} {v}" for k, v in pair.items()))
+    return {"hosts": hosts, "rounds": rounds, "ticks": 11, "pair_ms": pair, "machine": machine()}
+
+
+def render_pairs(doc: dict[str, Any]) -> str:
+    rows = [(f"{kind}: CPU a pair (ms)", ms) for kind, ms in doc["pair_ms"].items()]
+    rows.append(("target (ms)", TARGET_CPU_MS_PER_HOST_TICK))
+    rows.append(("load average (1 min)", round(doc["machine"]["loadavg_1m"], 1)))
+    return table(rows, [f"in process, {doc['hosts']} hosts a kind", "figure"])
+
+
 def render(doc: dict[str, Any]) -> str:
     rows = [
         ("hosts", doc["hosts"]),
@@ -214,8 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--no-rules", action="store_true")
     p.add_argument("--connect-timeout", type=float, default=None, help="serve's, in seconds")
+    p.add_argument("--pairs-only", action="store_true", help="the in-process pairs alone")
+    p.add_argument("--pair-rounds", type=int, default=5)
     args = p.parse_args(argv)
+    pairs = bench_pairs(args.pair_rounds)
+    print(render_pairs(pairs), flush=True)
+    if args.pairs_only:
+        save("live-pairs", pairs)
+        return 0
     doc = bench(args.hosts, args.minutes, args.time_scale, not args.no_rules, args.connect_timeout)
+    doc["in_process"] = pairs
     print(render(doc), flush=True)
     save(f"live-{args.hosts}", doc)
     return 0
