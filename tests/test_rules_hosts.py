@@ -13,6 +13,7 @@ from clirun import ROOT, fleetmon
 from fleetmon.errors import InventoryError, RuleError
 from fleetmon.inventory import Inventory, load_inventory
 from fleetmon.inventory.patterns import match_pattern, matcher
+from fleetmon.inventory.regexcost import NESTED
 from fleetmon.model import HostSpec
 from fleetmon.rules import load_rules
 
@@ -50,6 +51,9 @@ def _file(tmp_path: Path, hosts: str) -> Path:
         ("kvm,&", "'&' with no pattern after it (write &PATTERN to keep only the hosts PATTERN "
          "selects)"),
         (",", "',' names no host or group"),
+        ("~(a+)+$", f"'~(a+)+$': {NESTED}"),
+        (r"kvm:!~(\w+-?)+x", rf"'~(\\w+-?)+x': {NESTED}"),
+        ("~(.*a)*", f"'~(.*a)*': {NESTED}"),
     ],
 )  # fmt: skip
 def test_a_bad_hosts_pattern_is_refused_at_its_line(
@@ -64,7 +68,8 @@ def test_a_bad_hosts_pattern_is_refused_at_its_line(
 @pytest.mark.parametrize(
     "hosts",
     ["all", "nothing-here", "kvm[99]", "kvm[3:0]", "kvm[1:]", "kvm[-1]", "kvm0[1-3]",
-     "kvm[a]", "web[01:20]", "~web[0-9]+:db", "kvm:&prod:!kvm03", "2001:db8::7"],
+     "kvm[a]", "web[01:20]", "~web[0-9]+:db", "kvm:&prod:!kvm03", "2001:db8::7",
+     "~([a-z0-9-]+\\.)+example\\.com", "~(web|db)[0-9]+", "~(a+)++", "~(?>a+)+"],
 )  # fmt: skip
 def test_good_patterns_load_whatever_they_select(tmp_path: Path, hosts: str) -> None:
     assert load_rules([str(_file(tmp_path, hosts))]).rules[0].hosts == hosts
@@ -74,6 +79,25 @@ def test_good_patterns_load_whatever_they_select(tmp_path: Path, hosts: str) -> 
 def inv(monkeypatch: pytest.MonkeyPatch) -> Inventory:
     monkeypatch.chdir(PATTERNS)
     return load_inventory("hosts.ini")
+
+
+def test_a_regex_that_backtracks_exponentially_is_refused_not_run(tmp_path: Path) -> None:
+    """`~(a+)+$` against a 40-character name tried 2**40 ways: `rules list` and `run`
+    never ended. Refused at the rule file's line and in --limit, before any match."""
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(
+        "all:\n  hosts:\n    " + "a" * 40 + "!:\n      ansible_connection: local\n",
+        encoding="utf-8",
+    )
+    f = _file(tmp_path, "~(a+)+$")
+    r = fleetmon("rules", "list", inventory, "--no-default-rules", "-r", f, timeout=60)
+    assert (r.returncode, r.stderr) == (
+        4,
+        f"fleetmon: error: {f}:2: play 'site': hosts: '~(a+)+$': {NESTED}\n",
+    )
+    r = fleetmon("run", inventory, "--history", "none", "--no-rules", "-l", "~(a+)+$", timeout=60)
+    assert r.returncode == 4
+    assert r.stderr.endswith(f"--limit '~(a+)+$': '~(a+)+$': {NESTED}\n")
 
 
 def test_rule_scopes_never_read_a_file(inv: Inventory) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.addresses import is_address
 from fleetmon.inventory.inputfile import read_input
+from fleetmon.inventory.regexcost import NESTED, nested_repeat
 from fleetmon.model import HostSpec
 
 #: A `--limit @FILE` lists host names, one a line: 100,000 of them fit 16 MiB many times.
@@ -94,9 +95,12 @@ def order_patterns(patterns: Sequence[str]) -> list[str]:
 
 def _regex(expr: str) -> re.Pattern[str]:
     try:
-        return re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
+        rx = re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
     except re.error as e:
         raise _NoMatch(f"{expr!r} is not a valid pattern ({e})") from None
+    if expr.startswith("~") and nested_repeat(expr[1:]):  # a glob's translation never is
+        raise _NoMatch(f"{expr!r}: {NESTED}")
+    return rx
 
 
 def _enumerate(u: _Universe, expr: str) -> tuple[list[str], bool]:
