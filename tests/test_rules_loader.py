@@ -102,6 +102,44 @@ def test_tune_of_a_misspelt_shipped_rule_suggests_it() -> None:
     )
 
 
+RULE = "- hosts: all\n  rules:\n    - name: busy\n      metric: cpu.busy_pct\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ('      warning: > 80  # percent', "expected a comment or a line break, but found '8' "
+         '(quote the whole value: warning: "> 80")'),
+        ("      warning: >80", "expected chomping or indentation indicators, but found '0' "
+         '(quote the whole value: warning: ">80")'),
+        ("      critical: @90:100", "found character '@' that cannot start any token "
+         '(quote the whole value: critical: "@90:100")'),
+        ("      warning: 10:", 'mapping values are not allowed here '
+         '(quote the whole value: warning: "10:")'),
+        ("      message: {{ value }} on {{ host }}", "expected <block end>, but found "
+         """'<scalar>' (quote the whole value: message: "{{ value }} on {{ host }}")"""),
+        ("      message: {{ value }}", 'found unhashable key '
+         '(quote the whole value: message: "{{ value }}")'),
+        ('      message: "{{ value }}" on {{ host }}', "expected <block end>, but found "
+         """'<scalar>' (quote the whole value: message: '"{{ value }}" on {{ host }}')"""),
+        ("      message: busy: {{ value }}", "mapping values are not allowed here "
+         '(quote the whole value: message: "busy: {{ value }}")'),
+        # Not a value left unquoted: YAML's message alone.
+        ("     warning: '> 5'", "expected <block end>, but found '<block mapping start>'"),
+    ],
+)  # fmt: skip
+def test_a_value_yaml_cannot_read_unquoted_says_to_quote_it(
+    tmp_path: Path, line: str, error: str
+) -> None:
+    """`warning: > 80` (a YAML folded block) said only "expected a comment or a line
+    break, but found '8'", `message: {{ value }}` "found unhashable key"."""
+    f = tmp_path / "site.yaml"
+    f.write_text(RULE + line + "\n", encoding="utf-8")
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])
+    assert str(exc.value) == f"{f}:5: YAML syntax error: {error}"
+
+
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as exc:
         load_rules([str(tmp_path / "nope.yaml")])

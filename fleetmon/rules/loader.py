@@ -26,6 +26,7 @@ from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet, Span, check_rule
+from fleetmon.rules.yamlhint import quote_hint
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAY_KEYS = ("name", "hosts", "when", "rules")
@@ -48,6 +49,7 @@ RULE_KEYS = (
     "min_points",
     "min_r2",
 )
+_KEYS = frozenset((*PLAY_KEYS, *RULE_KEYS))
 #: Keys a name-only rule may set to tune an earlier rule of the same name.
 TUNE_KEYS: tuple[str, ...] = (
     *("warning", "critical", "severity", "message", "when", "enabled", "reason", "source"),
@@ -78,10 +80,24 @@ class _Doc(YamlDoc):
 
     def __init__(self, text: str, filename: str) -> None:
         # PyYAML's pure-Python parser: the syntax messages rule files have always had.
-        super().__init__(
-            text, filename, error=RuleError, syntax="YAML syntax error", loader=PureLoader
-        )
+        try:
+            super().__init__(
+                text, filename, error=RuleError, syntax="YAML syntax error", loader=PureLoader
+            )
+        except RuleError as exc:  # `warning: > 80`: say that quotes are what it lacks
+            raise self.hinted(exc, text) from None
         self._flat: set[int] = set()  # the mappings checked for keys written twice
+
+    def hinted(self, exc: RuleError, text: str) -> RuleError:
+        """A YAML error with a hint when its line lacks quotes (`message: {{ value }}`)."""
+        hint = quote_hint(text, exc.line, _KEYS) if exc.detail.startswith("YAML") else ""
+        return RuleError(exc.detail + hint, file=exc.file, line=exc.line) if hint else exc
+
+    def value(self, node: Node, what: str | None = None) -> Any:
+        try:
+            return super().value(node, what)
+        except RuleError as exc:
+            raise self.hinted(exc, self._text) from None
 
     def mapping(self, node: Node, what: str, keys: Sequence[str]) -> dict[str, Node]:
         """A mapping's keys and value nodes, `<<` merge keys applied (its own keys win); a

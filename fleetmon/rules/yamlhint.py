@@ -1,0 +1,42 @@
+"""Why a rule file's line is no YAML, when the reason is a value left unquoted (pure).
+
+`warning: > 80` starts a folded block, `critical: @90:100` and `` ` `` cannot start a
+value, `warning: 10:` is a mapping, `message: {{ value }}` a flow mapping and `message:
+"{{ value }}" on {{ host }}` a quoted text with more after it: YAML's own messages ("expected
+a comment or a line break, but found '8'") do not say that quoting the value is the fix,
+which Ansible's error for the same lines does.
+"""
+
+from __future__ import annotations
+
+import re
+
+_KEY_VALUE = re.compile(r"\s*(?:-\s+)?([A-Za-z_]+)\s*:\s+(\S.*?)\s*")
+_COMMENT = re.compile(r"\s+#.*")
+
+
+def quote_hint(text: str, line: int | None, keys: frozenset[str]) -> str:
+    """' (quote the value: warning: "> 80")' when line `line` (1-based) of `text` gives
+    one of `keys` a value that YAML cannot read unquoted, else ''."""
+    lines = text.splitlines()
+    if line is None or not 1 <= line <= len(lines):
+        return ""
+    m = _KEY_VALUE.fullmatch(lines[line - 1])
+    if m is None or m.group(1) not in keys:
+        return ""
+    key, value = m.groups()
+    if value[0] in "\"'":
+        closing = value.find(value[0], 1)
+        if closing in (-1, len(value) - 1):  # unterminated, or a whole quoted text
+            return ""
+    else:
+        value = _COMMENT.sub("", value)
+        if value[0] not in ">|@`%{[" and not value.endswith(":") and ": " not in value:
+            return ""
+    if '"' not in value:
+        quoted = f'"{value}"'
+    elif "'" not in value:
+        quoted = f"'{value}'"
+    else:
+        return " (quote the whole value)"
+    return f" (quote the whole value: {key}: {quoted})"
