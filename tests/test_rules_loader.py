@@ -140,6 +140,21 @@ def test_a_value_yaml_cannot_read_unquoted_says_to_quote_it(
     assert str(exc.value) == f"{f}:5: YAML syntax error: {error}"
 
 
+def test_a_file_that_is_not_utf8_is_refused_at_the_line_of_its_first_bad_byte(
+    tmp_path: Path,
+) -> None:
+    """A Latin-1 `café` said "cannot read rule file: 'utf-8' codec can't decode byte 0xe9
+    in position 106: invalid continuation byte": an offset, not a line."""
+    f = tmp_path / "latin1.yaml"
+    f.write_bytes(RULE.encode() + b"      warning: '> 1'\n      message: 'caf\xe9'\n")
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])
+    assert str(exc.value) == f"{f}:6: not UTF-8 text (byte 0xe9): save it as UTF-8"
+    r = fleetmon("rules", "lint", "--no-default-rules", f, timeout=60)
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == f"fleetmon: error: {f}:6: not UTF-8 text (byte 0xe9): save it as UTF-8\n"
+
+
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as exc:
         load_rules([str(tmp_path / "nope.yaml")])

@@ -384,9 +384,15 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     merged: dict[str, Rule] = {}
     for f in files:
         try:
-            text = read_input(f, "a rule file", MAX_RULE_FILE_BYTES, RuleError, pipes=True).decode()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise RuleError(f"cannot read rule file: {reason}", file=f) from exc
+            data = read_input(f, "a rule file", MAX_RULE_FILE_BYTES, RuleError, pipes=True)
+        except OSError as exc:
+            raise RuleError(f"cannot read rule file: {exc.strerror or exc}", file=f) from exc
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:  # at its line, as a YAML error is
+            bad, line = data[exc.start], data.count(b"\n", 0, exc.start) + 1
+            raise RuleError(
+                f"not UTF-8 text (byte 0x{bad:02x}): save it as UTF-8", file=f, line=line
+            ) from None
         merge(parse_rules(text, f), f, merged)
     return RuleSet(tuple(merged.values()), tuple(files))
