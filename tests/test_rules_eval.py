@@ -461,3 +461,41 @@ def test_a_structural_null_says_why_not_see_notes(tmp_path: Path) -> None:
     assert one(hosts["u"], "swap").message == (
         "mem.swap_used_pct is null for u: not computable this run (see notes)"
     )
+
+
+def test_an_expression_on_a_null_metric_says_which_and_why(tmp_path: Path) -> None:
+    """`expr: mem.swap_used_pct > 50` on a host with no swap said only "expr: '>' not
+    supported between instances of 'NoneType' and 'int'": now which metric is null and
+    why, as the metric rule says, in expr, when and a row's expr; an error of another
+    cause is left as it was."""
+    rs = _rules(
+        tmp_path,
+        "    - name: swap\n      expr: 'mem.swap_used_pct > 50'\n      severity: warning\n"
+        "    - name: guard\n      metric: mem.total_bytes\n      warning: '> 0'\n"
+        "      when: 'mem.swap_used_pct > 50'\n"
+        "    - name: limit\n      expr: 'ctr.mem_limit_pct > 90'\n      scope: ctr\n"
+        "      severity: warning\n"
+        "    - name: other\n      expr: 'mem.total_bytes > none_here'\n      severity: warning\n",
+    )
+    mem = {"mem.total_bytes": 1 << 30, "mem.swap_used_pct": None}
+    ctrs = (
+        Row("free", {"ctr.mem_bytes": 5, "ctr.mem_limit_bytes": None, "ctr.mem_limit_pct": None}),
+    )
+    hosts, _ = run(rs, [host("h", (), mem, ctr=ctrs), host("u", (), {"mem.swap_used_pct": None})])
+    cmp = "('>' not supported between instances of 'NoneType' and 'int')"
+    got = {(f.rule, f.subject): (f.severity, f.message) for f in hosts["h"].findings}
+    assert got[("swap", "h")] == (
+        Severity.UNKNOWN,
+        f"expr: mem.swap_used_pct is null for h: no swap configured {cmp}",
+    )
+    assert got[("guard", "h")] == (
+        Severity.UNKNOWN,
+        f"when: mem.swap_used_pct is null for h: no swap configured {cmp}",
+    )
+    assert got[("limit", "free")][1] == (
+        f"expr: ctr.mem_limit_pct is null for free: no memory limit {cmp}"
+    )
+    assert got[("other", "h")][1] == "expr: 'none_here' is undefined"
+    assert one(hosts["u"], "swap").message == (
+        f"expr: mem.swap_used_pct is null for u: not computable this run (see notes) {cmp}"
+    )

@@ -182,7 +182,8 @@ class Judge:
             except EvalError as exc:
                 # A condition on a metric the host does not offer cannot hold: no finding.
                 if not (no_value(exc) or self._not_offered(metrics, under)):
-                    out.append(self.unknown(subject, value, f"when: {exc}"))
+                    why = null_read(cond, exc, self._for(subject), metrics, under)
+                    out.append(self.unknown(subject, value, f"when: {why}"))
                 return
         if r.expr is not None:
             found = self._judge_expr(host, subject, metrics, under, ctx)
@@ -289,6 +290,9 @@ class Judge:
             absent = self._not_offered(metrics, under)
             if absent and not no_value(exc):
                 return self._not_judged(host, subject, absent)
+            if no_value(exc) is None:  # `None > 3`: say which metric is null, and why
+                why = null_read(r.expr, exc, self._for(subject), metrics, under)
+                return self.unknown(subject, None, f"expr: {why}")
             return self._no_value(host, subject, exc, "expr")
         if not holds:
             return None
@@ -317,6 +321,23 @@ class Judge:
             except EvalError as exc:
                 msg = f"{default} (message template failed: {exc})"
         return self.finding(severity, subject, value, th, msg)
+
+
+def null_read(
+    expr: Expr,
+    exc: EvalError,
+    where: str,
+    metrics: Mapping[str, MetricValue],
+    under: Mapping[str, MetricValue] | None,
+) -> str:
+    """Why an expression failed: `exc`, led by the null metric it read when that is the
+    cause (`mem.swap_used_pct > 50` on a host with no swap), as a metric rule says it."""
+    if "NoneType" in str(exc):
+        for m in expr.metrics:
+            if (metrics[m] if m in metrics else (under or {}).get(m, 0)) is None:
+                why = null_reason(m, metrics, under) or "not computable this run (see notes)"
+                return f"{m} is null{where}: {why} ({exc})"
+    return str(exc)
 
 
 class Judges:
