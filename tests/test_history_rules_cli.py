@@ -135,7 +135,24 @@ def test_for_without_a_history_is_an_input_error(tmp_path: Path) -> None:
         "run", LOCAL, "--interval", "0.1", "--no-default-rules", "-r", rules, "--history", "none"
     )
     assert res.returncode == 4
+    # At the line of the key that needs it (`for:`, line 6), not the rule's first line.
     assert res.stderr == (
-        f"fleetmon: error: {rules}:3: rule 'always-3-runs': for:, keep_firing_for: and the "
-        "history functions need the history of earlier runs, and --history is none\n"
+        f"fleetmon: error: {rules}:6: rule 'always-3-runs': for: 3 runs needs the history of "
+        "earlier runs, and --history is none\n"
+    )
+
+
+def test_a_history_function_without_a_history_is_an_error_at_its_line(
+    raw_dir: Path, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- hosts: all\n  rules:\n    - name: fs\n      metric: fs.used_pct\n"
+        "      warning: '< 3600'\n      apply: time_to(100, '24h')\n"
+    )
+    res = fleetmon("report", raw_dir, "--no-default-rules", "-r", rules, "--history", "none")
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr == (
+        f"fleetmon: error: {rules}:6: rule 'fs': apply: time_to() needs the history of earlier "
+        "runs, and --history is none\n"
     )

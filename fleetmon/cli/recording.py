@@ -40,6 +40,7 @@ from fleetmon.io.atomic import run_lock
 from fleetmon.model import HostReport, Report, RunInfo
 from fleetmon.rules import RuleSet
 from fleetmon.rules.historical import Past, RuleState, StateKey
+from fleetmon.rules.lint import where
 from fleetmon.rules.states import before
 
 
@@ -227,11 +228,12 @@ def recorder(
     invalid; RuleError when a rule needs the history and --history is none)."""
     path = resolve(args.history)
     needy = rules.needing_history() if rules is not None and path is None else None
-    if needy is not None:
-        file, _, line = needy.origin.rsplit(", ", 1)[-1].rpartition(":")
+    if needy is not None:  # at the key that needs it: `for: 3 runs`, an expr's deriv()
+        key, what = needy.history_key() or ("for", "")
+        file, _, line = where(needy, key).rpartition(":")
         raise RuleError(
-            f"rule '{needy.name}': for:, keep_firing_for: and the history functions need "
-            "the history of earlier runs, and --history is none",
+            f"rule '{needy.name}': {key}: {what} needs the history of earlier runs, and "
+            "--history is none",
             file=file,
             line=int(line) if line.isdigit() else None,
         )

@@ -55,6 +55,17 @@ class Rule:
         exprs = (self.play_when, self.when, self.expr, self.apply)
         return tuple(c for e in exprs if e is not None for c in e.history)
 
+    def history_key(self) -> tuple[str, str] | None:
+        """The first key that needs the history and what it says (`for`, `3 runs`)."""
+        for key, span in (("for", self.for_), ("keep_firing_for", self.keep_firing_for)):
+            if span is not None:
+                return key, span.text
+        exprs = (("play when", self.play_when), ("when", self.when), ("expr", self.expr))
+        for key, e in (*exprs, ("apply", self.apply)):
+            if e is not None and e.history:
+                return key, f"{e.history[0].fn}()"
+        return None
+
     def needs_history(self) -> bool:
         """True when the rule cannot be judged without the history of earlier runs."""
         return (
