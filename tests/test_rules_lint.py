@@ -192,3 +192,44 @@ def test_a_state_compared_with_a_word_it_never_is_is_an_error(tmp_path: Path) ->
     r = fleetmon("rules", "lint", "--no-default-rules", path, "-i", inv)
     assert (r.returncode, r.stderr) == (4, "")
     assert r.stdout.splitlines() == [*problems, "3 rules in 1 file(s): 4 error(s), 0 warning(s)"]
+
+
+KINDS = """\
+- hosts: all
+  rules:
+    - name: quoted
+      expr: "cpu.busy_pct > '80'"
+      severity: warning
+    - name: equal
+      metric: cpu.busy_pct
+      warning: "> 90"
+      when: "load.1m == '0' or host.rebooted != 'true'"
+    - name: word
+      expr: "'high' <= fleet.cpu.busy_pct.p95"
+      scope: fleet
+      severity: warning
+    - name: fine
+      expr: "cpu.busy_pct > 80 and host.rebooted and vm.state != 'running'"
+      scope: vm
+      severity: warning
+"""
+
+
+def test_a_number_or_boolean_compared_with_a_string_is_an_error(tmp_path: Path) -> None:
+    """`cpu.busy_pct > '80'` linted clean and was UNKNOWN on every host ("'>' not supported
+    between instances of 'float' and 'str'"); `load.1m == '0'` never fired, silently."""
+    path = tmp_path / "kinds.yaml"
+    path.write_text(KINDS, encoding="utf-8")
+    r = fleetmon("rules", "lint", "--no-default-rules", path)
+    assert (r.returncode, r.stderr) == (4, "")
+    assert r.stdout.splitlines() == [
+        f"{path}:4: error: rule 'quoted': expr: cpu.busy_pct (a number) compared with the "
+        "string '80' is UNKNOWN on every subject (write 80 without quotes)",
+        f"{path}:9: error: rule 'equal': when: load.1m (a number) compared with the string "
+        "'0' never holds (write 0 without quotes)",
+        f"{path}:9: error: rule 'equal': when: host.rebooted (a boolean) compared with the "
+        "string 'true' always holds (compare it with true or false, unquoted)",
+        f"{path}:11: error: rule 'word': expr: fleet.cpu.busy_pct.p95 (a number) compared "
+        "with the string 'high' is UNKNOWN on every subject (compare it with a number)",
+        "4 rules in 1 file(s): 4 error(s), 0 warning(s)",
+    ]

@@ -113,8 +113,9 @@ class Expr:
     _fast: Fn | None = field(default=None, repr=False, compare=False)
     #: The history functions it calls, with their metrics and windows.
     history: tuple[Call, ...] = ()
-    #: (metric, text) of each string a state metric is compared with (`vm.state == 'x'`).
-    states: tuple[tuple[str, str], ...] = ()
+    #: (metric, operator, text) of each string a metric is compared with (`vm.state == 'x'`,
+    #: `cpu.busy_pct > '80'`): `rules lint` checks them.
+    states: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def reads(self) -> frozenset[str]:
@@ -203,30 +204,31 @@ def _compile_expr(source: str) -> Expr:
     return Expr(source, metrics, fn, _demangler(used), reads, fast, calls, states)
 
 
-_STATE_METRICS = {mangle(n): n for n, m in catalog.ALL.items() if m.unit == "state"}
+_METRIC_NAMES = {mangle(n): n for n in catalog.names()}
+_ORDER = ("eq", "ne", "lt", "lteq", "gt", "gteq")
 
 
-def _states_compared(node: nodes.Node) -> tuple[tuple[str, str], ...]:
-    """(metric, text) of each string literal a state metric is compared with: `==`/`!=`
-    on either side, or an item of the tuple or list `in`/`not in` looks in."""
-    out: list[tuple[str, str]] = []
+def _states_compared(node: nodes.Node) -> tuple[tuple[str, str, str], ...]:
+    """(metric, operator, text) of each string literal a metric is compared with: `==`,
+    `!=`, `<`... on either side, or an item of the tuple or list `in`/`not in` looks in."""
+    out: list[tuple[str, str, str]] = []
     for cmp in (node, *node.find_all(nodes.Compare)):
         if not isinstance(cmp, nodes.Compare):
             continue
         sides = [cmp.expr, *(o.expr for o in cmp.ops)]
         for i, op in enumerate(cmp.ops):
             left, right = sides[i], sides[i + 1]
-            if op.op in ("eq", "ne"):
+            if op.op in _ORDER:
                 pairs = [(left, [right]), (right, [left])]
             elif op.op in ("in", "notin") and isinstance(right, nodes.Tuple | nodes.List):
                 pairs = [(left, right.items)]
             else:
                 continue
             for name, others in pairs:
-                if isinstance(name, nodes.Name) and name.name in _STATE_METRICS:
-                    metric = _STATE_METRICS[name.name]
+                if isinstance(name, nodes.Name) and name.name in _METRIC_NAMES:
+                    metric = _METRIC_NAMES[name.name]
                     out += [
-                        (metric, c.value)
+                        (metric, op.op, c.value)
                         for c in others
                         if isinstance(c, nodes.Const) and isinstance(c.value, str)
                     ]

@@ -13,6 +13,7 @@ that lack it. `unknown_counts` counts, from an evaluated fleet, what each rule j
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ MESSAGE_NAMES = frozenset({"severity", "threshold", "rule", "metric", "loop"})
 #: quoted, any other word is one it never equals.
 STATE_WORDS = catalog.STATE_WORDS
 _METRICS = {mangle(n): n for n in catalog.names()}
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +139,32 @@ def check(rules: Iterable[Rule]) -> list[Problem]:
 
 def _states(rule: Rule, key: str, reader: Any) -> list[Problem]:
     """A state compared with a word it never is (`vm.state == 'runnning'`): the comparison
-    never holds (`!=`: always), so the rule never fires (or always does)."""
+    never holds (`!=`: always), so the rule never fires (or always does). A number or a
+    boolean compared with a string (`cpu.busy_pct > '80'`): `==` never holds, `>` fails
+    (UNKNOWN) on every subject."""
     out = []
-    for metric, word in dict.fromkeys(getattr(reader, "states", ())):
-        problem = catalog.state_problem(metric, word)
+    for metric, op, word in dict.fromkeys(getattr(reader, "states", ())):
+        unit = catalog.ALL[metric].unit if metric in catalog.ALL else "number"
+        problem = catalog.state_problem(metric, word) if unit == "state" else None
+        unknown = False
+        if unit != "state":
+            unknown = op not in ("eq", "ne")
+            problem = _kind_problem(metric, unit == "bool", op, word)
         if problem is not None:
-            out.append(Problem(where(rule, key), rule.name, "error", key, problem, unknown=False))
+            out.append(Problem(where(rule, key), rule.name, "error", key, problem, unknown=unknown))
     return out
+
+
+def _kind_problem(metric: str, boolean: bool, op: str, word: str) -> str:
+    """`cpu.busy_pct > '80'`: a number (or a boolean) compared with a string."""
+    outcome = {"eq": "never holds", "ne": "always holds"}.get(op, "is UNKNOWN on every subject")
+    fix = "compare it with a number"
+    if boolean:
+        fix = "compare it with true or false, unquoted"
+    elif _NUMBER_RE.fullmatch(word.strip()):
+        fix = f"write {word.strip()} without quotes"
+    kind = "a boolean" if boolean else "a number"
+    return f"{metric} ({kind}) compared with the string '{word}' {outcome} ({fix})"
 
 
 def _metrics_of(scopes: Collection[str]) -> frozenset[str]:
