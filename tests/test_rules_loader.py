@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetmon.errors import RuleError
-from fleetmon.model import Severity
+from fleetmon.model import Severity, yamlnodes
 from fleetmon.rules import default_rule_files, load_rules, loader, parse_rules
 from fleetmon.rules.loader import merge
 from fleetmon.rules.ranges import Comparison, NagiosRange
@@ -153,6 +153,25 @@ def test_a_file_that_is_not_utf8_is_refused_at_the_line_of_its_first_bad_byte(
     r = fleetmon("rules", "lint", "--no-default-rules", f, timeout=60)
     assert (r.returncode, r.stdout) == (4, "")
     assert r.stderr == f"fleetmon: error: {f}:6: not UTF-8 text (byte 0xe9): save it as UTF-8\n"
+
+
+def test_a_rule_file_of_too_many_yaml_values_is_refused_at_the_line_past_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 MiB of `[1,1,1,…]` (2,000,000 values) took minutes in PyYAML's pure-Python
+    composer before any rule was read; now refused once it composes MAX_PURE_NODES."""
+    monkeypatch.setattr(yamlnodes, "MAX_PURE_NODES", 1000)
+    f = tmp_path / "big.yaml"
+    f.write_text(RULE + "      warning: '> 1'\n      reason: [" + "1," * 2000 + "1]\n")
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])
+    assert str(exc.value) == (
+        f"{f}:6: more than 1,000 values (lists, mappings and scalars) in one file: split it"
+    )
+    f.write_text(RULE + "      warning: '> 1'\n      reason: [" + "1," * 900 + "1]\n")
+    with pytest.raises(RuleError) as exc:  # composed: then read as the rule it is
+        load_rules([str(f)])
+    assert str(exc.value) == f"{f}:6: rule 'busy': reason: expected a non-empty string"
 
 
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
