@@ -126,6 +126,8 @@ HOSTILE_EXPRS = [
     ("(('%0' ~ cpu.count * 10 ** 9 ~ 'd') % 1) | length > 0", CELLS),
     ("(('%0' ~ cpu.count * 10 ** 9 ~ 'd') | format(1)) | length > 0", CELLS),
     ("('x\\ny' | indent(cpu.count * 10 ** 9)) | length > 0", CELLS),
+    # One line: no line is indented, but jinja2 builds the prefix (' ' * width) first.
+    ("(host | indent(cpu.count * 10 ** 7)) | length > 0", CELLS),
     ("(('x' * 1000) | replace('x', 'y' * (cpu.count * 1000))) | length > 0", CELLS),
     ("(['x' * 1000] * (cpu.count * 1000)) | join(',') | length > 0", CELLS),
     ("(['x'] * 1000) | join('y' * (cpu.count * 1000)) | length > 0", CELLS),

@@ -72,7 +72,7 @@ def _indent(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> Any:
     lines = value.count("\n") if isinstance(value, str) else size
     if _arg(args, kwargs, 1, "first"):
         lines += 1
-    meter.take(size + lines * prefix)
+    meter.take(size + (lines + 1) * prefix)  # the prefix is built first, lines or not
     return value
 
 
