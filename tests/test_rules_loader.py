@@ -50,7 +50,9 @@ ERRORS = {
     "duplicate-rule.yaml": "10: rule 'steal': duplicate rule name (first at {file}:4)",
     "yaml-syntax.yaml": "6: YAML syntax error: expected <block end>, but found "
     "'<block mapping start>'",
-    "not-a-list.yaml": "1: expected a list of plays",
+    # One play written without its `- `: said so (it was "expected a list of plays" alone).
+    "not-a-list.yaml": "1: expected a list of plays, not one play: start it with '- ' "
+    "(- hosts: ...), as in an Ansible playbook",
     "missing-hosts.yaml": "1: play 'hosts': missing key 'hosts'",
     "tune-unknown.yaml": "4: rule 'host-steel': needs metric or expr (no earlier rule of "
     "that name to tune)",
@@ -488,3 +490,12 @@ def test_a_bare_rule_list_says_to_put_it_under_a_play() -> None:
         "r.yaml:2: play 'full': unknown key 'metric'"
         " (a rule's key: put rules under a play's `rules:`)"
     )
+
+
+def test_a_top_level_that_is_no_play_gets_no_play_hint(tmp_path: Path) -> None:
+    f = tmp_path / "site.yaml"
+    for text in ("x: 1\n", "hello\n", "{name: a, metric: cpu.busy_pct}\n"):
+        f.write_text(text, encoding="utf-8")
+        with pytest.raises(RuleError) as exc:
+            load_rules([str(f)])
+        assert str(exc.value) == f"{f}:1: expected a list of plays"

@@ -26,7 +26,7 @@ from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet, Span, check_rule
-from fleetmon.rules.yamlhint import quote_hint
+from fleetmon.rules.yamlhint import play_hint, quote_hint
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAY_KEYS = ("name", "hosts", "when", "rules")
@@ -153,7 +153,7 @@ def parse_rules(text: str, filename: str) -> list[Rule | _Tune]:
         if doc.root is None:
             raise RuleError("empty rule file: expected a list of plays", file=filename)
         if not isinstance(doc.root, SequenceNode):
-            raise doc.error(doc.root, "expected a list of plays")
+            raise doc.error(doc.root, "expected a list of plays" + play_hint(doc.root))
         out: list[Rule | _Tune] = []
         seen: dict[str, str] = {}
         for index, play_node in enumerate(doc.root.value, start=1):

@@ -1,15 +1,18 @@
-"""Why a rule file's line is no YAML, when the reason is a value left unquoted (pure).
+"""Why a rule file is no YAML or no list of plays, when the fix is plain (pure).
 
 `warning: > 80` starts a folded block, `critical: @90:100` and `` ` `` cannot start a
 value, `warning: 10:` is a mapping, `message: {{ value }}` a flow mapping and `message:
 "{{ value }}" on {{ host }}` a quoted text with more after it: YAML's own messages ("expected
 a comment or a line break, but found '8'") do not say that quoting the value is the fix,
-which Ansible's error for the same lines does.
+which Ansible's error for the same lines does. A file of one play without its `- ` is
+told so too.
 """
 
 from __future__ import annotations
 
 import re
+
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 _KEY_VALUE = re.compile(r"\s*(?:-\s+)?([A-Za-z_]+)\s*:\s+(\S.*?)\s*")
 _COMMENT = re.compile(r"\s+#.*")
@@ -40,3 +43,13 @@ def quote_hint(text: str, line: int | None, keys: frozenset[str]) -> str:
     else:
         return " (quote the whole value)"
     return f" (quote the whole value: {key}: {quoted})"
+
+
+def play_hint(root: Node) -> str:
+    """' (...)' when a rule file's top level is one play, written without its `- `."""
+    if not isinstance(root, MappingNode):
+        return ""
+    keys = {k.value for k, _ in root.value if isinstance(k, ScalarNode)}
+    if not keys & {"hosts", "rules"}:
+        return ""
+    return ", not one play: start it with '- ' (- hosts: ...), as in an Ansible playbook"
