@@ -8,6 +8,7 @@ constants that no judgement's budget could pay (`'x' * 10**9`, `center(10**9)`, 
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +102,8 @@ def _const(node: nodes.Node) -> Any:
     if isinstance(node, nodes.Const):
         if isinstance(node.value, int) and node.value.bit_length() > MAX_INT_BITS:
             raise ExprError(f"a number of more than {MAX_INT_DIGITS:,} digits")  # 0xfff…
+        if isinstance(node.value, float) and math.isinf(node.value):  # 1e999 compiles to `inf`
+            raise ExprError("a number too large (past 1.8e308, the largest float)")
         return node.value
     if isinstance(node, nodes.Neg | nodes.Pos):
         value = _const(node.node)
