@@ -173,7 +173,9 @@ def test_a_rule_file_of_too_many_yaml_values_is_refused_at_the_line_past_them(
     f.write_text(RULE + "      warning: '> 1'\n      reason: [" + "1," * 900 + "1]\n")
     with pytest.raises(RuleError) as exc:  # composed: then read as the rule it is
         load_rules([str(f)])
-    assert str(exc.value) == f"{f}:6: rule 'busy': reason: expected a non-empty string"
+    assert str(exc.value) == (
+        f"{f}:6: rule 'busy': reason: expected a non-empty string, got a list"
+    )
 
 
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
@@ -499,3 +501,30 @@ def test_a_top_level_that_is_no_play_gets_no_play_hint(tmp_path: Path) -> None:
         with pytest.raises(RuleError) as exc:
             load_rules([str(f)])
         assert str(exc.value) == f"{f}:1: expected a list of plays"
+
+
+@pytest.mark.parametrize(
+    ("rule", "error"),
+    [
+        ("    - name: 2024\n", "3: rule: name: expected a non-empty string, got the number "
+         '2024: quote it ("2024") to write text'),
+        ("    - name: a\n      reason: yes\n", "4: rule 'a': reason: expected a non-empty "
+         'string, got the boolean yes: quote it ("yes") to write text'),
+        ("    - name: a\n      source: 2019-05-01\n", "4: rule 'a': source: expected a "
+         'non-empty string, got the date 2019-05-01: quote it ("2019-05-01") to write text'),
+        ("    - name: a\n      reason: [x]\n", "4: rule 'a': reason: expected a non-empty "
+         "string, got a list"),
+        ("    - name: ''\n", "3: rule '': name: expected a non-empty string"),
+    ],
+)  # fmt: skip
+def test_a_value_that_is_no_text_says_what_it_is(tmp_path: Path, rule: str, error: str) -> None:
+    """`name: 2024` said "rule: expected a non-empty string": it is not empty, it is a
+    number to YAML, and the key it was for went unnamed."""
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        "- hosts: all\n  rules:\n" + rule + "      metric: cpu.busy_pct\n      warning: '> 1'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])
+    assert str(exc.value) == f"{f}:{error}"

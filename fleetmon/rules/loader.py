@@ -26,7 +26,7 @@ from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
 from fleetmon.rules.historical import FUNCTIONS
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
 from fleetmon.rules.ruleset import Rule, RuleSet, Span, check_rule
-from fleetmon.rules.yamlhint import play_hint, quote_hint
+from fleetmon.rules.yamlhint import not_text, play_hint, quote_hint
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAY_KEYS = ("name", "hosts", "when", "rules")
@@ -142,8 +142,8 @@ class _Doc(YamlDoc):
 
     def string(self, node: Node, what: str) -> str:
         value = self.value(node)
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(node, f"{what}: expected a non-empty string")
+        if not isinstance(value, str) or not value.strip():  # `name: 123`: say to quote it
+            raise self.error(node, f"{what}: expected a non-empty string{not_text(node)}")
         return value
 
 
@@ -208,7 +208,7 @@ def _rule(doc: _Doc, node: Node, base: Rule, play: str, line: int) -> Rule | _Tu
     keys = doc.mapping(node, label, RULE_KEYS)
     if "name" not in keys:
         raise doc.error(node, "rule without a name")
-    name = doc.string(keys["name"], label)
+    name = doc.string(keys["name"], f"{label}: name")
     if not _NAME_RE.fullmatch(name):
         raise doc.error(keys["name"], f"{label}: name: use letters, digits, '-', '_' and '.'")
     origin = f"{doc.file}:{line}"

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import re
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _KEY_VALUE = re.compile(r"\s*(?:-\s+)?([A-Za-z_]+)\s*:\s+(\S.*?)\s*")
 _COMMENT = re.compile(r"\s+#.*")
+_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
+_KINDS = {
+    "tag:yaml.org,2002:int": "the number",
+    "tag:yaml.org,2002:float": "the number",
+    "tag:yaml.org,2002:bool": "the boolean",
+    "tag:yaml.org,2002:timestamp": "the date",
+}
 
 
 def quote_hint(text: str, line: int | None, keys: frozenset[str]) -> str:
@@ -53,3 +60,13 @@ def play_hint(root: Node) -> str:
     if not keys & {"hosts", "rules"}:
         return ""
     return ", not one play: start it with '- ' (- hosts: ...), as in an Ansible playbook"
+
+
+def not_text(node: Node) -> str:
+    """', got the number 123: quote it ("123")' for a value YAML reads as no text."""
+    if isinstance(node, MappingNode | SequenceNode):
+        return f", got a {'list' if isinstance(node, SequenceNode) else 'mapping'}"
+    if not isinstance(node, ScalarNode) or node.tag in (_STR, _NULL) or node.style:
+        return ""  # text (empty or blank), nothing, or a quoted value
+    kind = _KINDS.get(node.tag, "a value")
+    return f', got {kind} {node.value}: quote it ("{node.value}") to write text'
