@@ -20,12 +20,11 @@ from fleetmon.errors import RuleError, did_you_mean
 from fleetmon.inventory.inputfile import read_input
 from fleetmon.inventory.patterns import pattern_problem
 from fleetmon.model import Severity, catalog
-from fleetmon.model.durations import DurationError, parse_duration
 from fleetmon.model.yamlnodes import PureLoader, YamlDoc, kind
-from fleetmon.rules.expr import Expr, ExprError, compile_expr, compile_message
-from fleetmon.rules.historical import FUNCTIONS
+from fleetmon.rules.expr import ExprError, compile_expr, compile_message
+from fleetmon.rules.historykeys import compile_apply, history_key
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet, Span, check_rule
+from fleetmon.rules.ruleset import Rule, RuleSet, check_rule
 from fleetmon.rules.yamlhint import not_text, play_hint, quote_hint
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -57,8 +56,6 @@ TUNE_KEYS: tuple[str, ...] = (
 )
 #: Rule keys whose Rule attribute is spelt otherwise (`for` is a Python keyword).
 _ATTRS = {"for": "for_"}
-_APPLY_RE = re.compile(r"\s*([a-z_0-9]+)\s*\((.*)\)\s*", re.DOTALL)
-_RUNS_RE = re.compile(r"\s*(\d+)\s*runs?\s*")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The shipped playbooks are some 20 KB: 16 MiB is no file a person wrote.
 MAX_RULE_FILE_BYTES = 16 << 20
@@ -273,47 +270,10 @@ def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
                 raise doc.error(node, f"{what}: expected true or false, got {raw!r}")
             return raw
         if key in ("apply", "for", "keep_firing_for", "min_points", "min_r2"):
-            return _history_key(key, raw)
+            return history_key(key, raw)
         return doc.string(node, what)  # reason, source
     except (ThresholdError, ExprError, ValueError) as exc:
         raise doc.error(node, f"{what}: {exc}") from exc
-
-
-def _history_key(key: str, raw: Any) -> Any:
-    """The value of apply, for, keep_firing_for, min_points or min_r2; ValueError if bad."""
-    if key == "apply":
-        m = _APPLY_RE.fullmatch(raw) if isinstance(raw, str) else None
-        if m is None or m.group(1) not in FUNCTIONS:
-            names = ", ".join(sorted(FUNCTIONS))
-            raise ValueError(f"expected a history function of the metric ({names}), got {raw!r}")
-        return raw
-    if key == "min_points":
-        if not isinstance(raw, int) or isinstance(raw, bool) or raw < 2:
-            raise ValueError(f"expected a whole number of at least 2, got {raw!r}")
-        return raw
-    if key == "min_r2":
-        if not isinstance(raw, int | float) or isinstance(raw, bool) or not 0 <= raw <= 1:
-            raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
-        return float(raw)
-    text = str(raw)
-    runs = _RUNS_RE.fullmatch(text)
-    if runs and key == "for":
-        if int(runs.group(1)) < 1:
-            raise ValueError("expected at least 1 run")
-        return Span(int(runs.group(1)), "runs", text.strip())
-    try:
-        return Span(parse_duration(text), "s", text.strip())
-    except DurationError as exc:
-        runs_too = " or a number of runs ('3 runs')" if key == "for" else ""
-        raise ValueError(f"{exc}{runs_too}") from None
-
-
-def compile_apply(text: str, metric: str) -> Expr:
-    """`time_to(100, "24h")` on fs.used_pct -> the expression time_to(fs.used_pct, 100, "24h")."""
-    m = _APPLY_RE.fullmatch(text)
-    assert m is not None
-    args = m.group(2).strip()
-    return compile_expr(f"{m.group(1)}({metric}{', ' + args if args else ''})")
 
 
 def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -> None:
