@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from clirun import fleetmon
+from clirun import ROOT, fleetmon
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -528,3 +530,33 @@ def test_a_value_that_is_no_text_says_what_it_is(tmp_path: Path, rule: str, erro
     with pytest.raises(RuleError) as exc:
         load_rules([str(f)])
     assert str(exc.value) == f"{f}:{error}"
+
+
+def test_an_empty_rule_file_name_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path,
+) -> None:
+    """`-r "$RULES"` with RULES unset was `-r ''`: Path('') is '.', so every *.yaml of the
+    current folder (an inventory, a compose file) was loaded as rules. `-r -` said only
+    "No such file or directory"."""
+    (tmp_path / "inventory.yaml").write_text("all:\n  hosts:\n    a:\n", encoding="utf-8")
+
+    def lint(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fleetmon", "rules", "lint", "--no-default-rules", name],
+            cwd=tmp_path,  # the folder an empty name would have read
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    r = lint("")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == 'fleetmon: error: a rule file named by an empty string (-r "$UNSET"?)\n'
+    r = lint("-")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == "fleetmon: error: -: no such file (standard input is /dev/stdin)\n"
+    (tmp_path / "-").write_text(RULE + "      warning: '> 1'\n", encoding="utf-8")
+    r = lint("-")
+    assert (r.returncode, r.stdout) == (0, "1 rules OK in 1 file(s)\n")

@@ -317,10 +317,18 @@ def rule_files(paths: Sequence[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
+        if not p:  # Path("") is the current folder: every *.yaml there read as rules
+            raise RuleError('a rule file named by an empty string (-r "$UNSET"?)')
+        if p == "-" and not path.exists():
+            raise RuleError("no such file (standard input is /dev/stdin)", file=p)
         if path.is_dir():
+            try:
+                names = list(path.iterdir())
+            except OSError as exc:
+                raise RuleError(f"cannot list rule folder: {exc.strerror}", file=p) from None
             found = sorted(
                 str(f)
-                for f in path.iterdir()
+                for f in names
                 if f.suffix in (".yaml", ".yml") and not f.name.startswith((".", "~"))
             )
             if not found:
