@@ -517,6 +517,11 @@ def test_a_top_level_that_is_no_play_gets_no_play_hint(tmp_path: Path) -> None:
         ("    - name: a\n      reason: [x]\n", "4: rule 'a': reason: expected a non-empty "
          "string, got a list"),
         ("    - name: ''\n", "3: rule '': name: expected a non-empty string"),
+        # `when: true` as Ansible takes it: "expected a non-empty expression string".
+        ("    - name: a\n      when: true\n", "4: rule 'a': when: expected a string, got the "
+         'boolean true: quote it ("true") to write an expression'),
+        ("    - name: a\n      message: 42\n", "4: rule 'a': message: expected a string, got "
+         'the number 42: quote it ("42") to write text'),
     ],
 )  # fmt: skip
 def test_a_value_that_is_no_text_says_what_it_is(tmp_path: Path, rule: str, error: str) -> None:
@@ -560,3 +565,19 @@ def test_an_empty_rule_file_name_is_refused_not_read_as_the_current_folder(
     (tmp_path / "-").write_text(RULE + "      warning: '> 1'\n", encoding="utf-8")
     r = lint("-")
     assert (r.returncode, r.stdout) == (0, "1 rules OK in 1 file(s)\n")
+
+
+def test_a_play_when_that_is_no_text_says_to_quote_it(tmp_path: Path) -> None:
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        "- hosts: all\n  when: false\n  rules:\n"
+        + RULE.split("rules:\n", 1)[1]
+        + "      warning: '> 1'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])
+    assert str(exc.value) == (
+        f"{f}:2: play #1: when: expected a string, got the boolean false: quote it "
+        '("false") to write an expression'
+    )

@@ -181,6 +181,9 @@ def _play(doc: _Doc, node: Node, index: int, alias: int | None) -> list[Rule | _
         raise doc.error(keys["hosts"], f"{label}: hosts: {problem}")
     play_when = None
     if "when" in keys:
+        if not isinstance(doc.value(keys["when"]), str):  # `when: true`
+            hint = not_text(keys["when"], "an expression")
+            raise doc.error(keys["when"], f"{label}: when: expected a string{hint}")
         try:
             play_when = compile_expr(doc.value(keys["when"]))
         except ExprError as exc:
@@ -261,6 +264,9 @@ def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
                 hint = did_you_mean(str(raw), ("warning", "critical"))
                 raise doc.error(node, f"{what}: expected warning or critical, got '{raw}'{hint}")
             return Severity(raw)
+        if key in ("expr", "when", "message") and not isinstance(raw, str):  # `when: true`
+            text = "text" if key == "message" else "an expression"
+            raise doc.error(node, f"{what}: expected a string{not_text(node, text)}")
         if key in ("expr", "when"):
             return compile_expr(raw)
         if key == "message":

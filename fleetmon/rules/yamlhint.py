@@ -62,11 +62,12 @@ def play_hint(root: Node) -> str:
     return ", not one play: start it with '- ' (- hosts: ...), as in an Ansible playbook"
 
 
-def not_text(node: Node) -> str:
-    """', got the number 123: quote it ("123")' for a value YAML reads as no text."""
+def not_text(node: Node, text: str = "text") -> str:
+    """', got the number 123: quote it ("123") to write text' for a value YAML reads as
+    no text (`text`: what the quoted value is, "an expression")."""
     if isinstance(node, MappingNode | SequenceNode):
         return f", got a {'list' if isinstance(node, SequenceNode) else 'mapping'}"
     if not isinstance(node, ScalarNode) or node.tag in (_STR, _NULL) or node.style:
         return ""  # text (empty or blank), nothing, or a quoted value
     kind = _KINDS.get(node.tag, "a value")
-    return f', got {kind} {node.value}: quote it ("{node.value}") to write text'
+    return f', got {kind} {node.value}: quote it ("{node.value}") to write {text}'
