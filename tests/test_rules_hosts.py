@@ -54,6 +54,8 @@ def _file(tmp_path: Path, hosts: str) -> Path:
         ("~(a+)+$", f"'~(a+)+$': {NESTED}"),
         (r"kvm:!~(\w+-?)+x", rf"'~(\\w+-?)+x': {NESTED}"),
         ("~(.*a)*", f"'~(.*a)*': {NESTED}"),
+        ("~(a|aa)+$", f"'~(a|aa)+$': {NESTED}"),
+        ("~(ab|a|b)*x", f"'~(ab|a|b)*x': {NESTED}"),
     ],
 )  # fmt: skip
 def test_a_bad_hosts_pattern_is_refused_at_its_line(
@@ -69,7 +71,8 @@ def test_a_bad_hosts_pattern_is_refused_at_its_line(
     "hosts",
     ["all", "nothing-here", "kvm[99]", "kvm[3:0]", "kvm[1:]", "kvm[-1]", "kvm0[1-3]",
      "kvm[a]", "web[01:20]", "~web[0-9]+:db", "kvm:&prod:!kvm03", "2001:db8::7",
-     "~([a-z0-9-]+\\.)+example\\.com", "~(web|db)[0-9]+", "~(a+)++", "~(?>a+)+"],
+     "~([a-z0-9-]+\\.)+example\\.com", "~(web|db)[0-9]+", "~(a+)++", "~(?>a+)+",
+     "~(a|ab)+", "~(web|db)+[0-9]"],
 )  # fmt: skip
 def test_good_patterns_load_whatever_they_select(tmp_path: Path, hosts: str) -> None:
     assert load_rules([str(_file(tmp_path, hosts))]).rules[0].hosts == hosts

@@ -3,7 +3,8 @@
 Python's `re` backtracks and has no time limit: `~(a+)+$` against a 40-character host name
 tries some 2**40 ways before failing, so a run (or `fleetmon rules list`) would never end.
 The shape is a repetition inside a repetition, either without bound, that can split the
-same text in many ways: `(a+)+`, `(a*)*`, `(\\w+-?)+`, `(.*a)+`. One a character of its own
+same text in many ways: `(a+)+`, `(a*)*`, `(\\w+-?)+`, `(.*a)+`; or a repetition of
+alternatives one of which the others spell (`(a|aa)+`, `(ab|a|b)*`). One a character of its own
 separates from the rest, `([a-z0-9-]+\\.)+example\\.com`, is linear and accepted, as are a
 possessive repetition and an atomic group (`(a+)++`, `(?>a+)+`), which do not backtrack.
 """
@@ -24,8 +25,8 @@ _MAX_SEQUENCES = 64
 
 #: Why such a pattern is refused.
 NESTED = (
-    "a repetition inside a repetition (such as `(a+)+`) can take exponential time to match "
-    "a host name: write it without the nested one"
+    "a repetition that can split a host name in exponentially many ways (`(a+)+`, "
+    "`(a|aa)+`) can take exponential time to match it: write each round to match one way"
 )
 
 
@@ -65,12 +66,29 @@ def _children(op: Any, av: Any) -> list[Any]:
 def _ambiguous(body: Any, outer: int, state: Any) -> bool:
     """Whether a backtracking repetition's body holds a repetition (one of the two without
     bound) that nothing else in the body separates from the next round's."""
-    for seq in _sequences(body):
+    seqs = _sequences(body)
+    if outer == _c.MAXREPEAT and _spelt_twice(seqs):
+        return True
+    for seq in seqs:
         for i, (op, av) in enumerate(seq):
             if op in _REPEATS and av[1] > 1 and _c.MAXREPEAT in (outer, av[1]):
                 rest = seq[:i] + seq[i + 1 :]
                 if not any(_separates(r, av[2], state) for r in rest):
                     return True
+    return False
+
+
+def _spelt_twice(seqs: list[list[Any]]) -> bool:
+    """Whether a word of the body's literal alternatives is also some of the others in a row
+    (`(a|aa)+`, `(ab|a|b)*`): a name then splits in exponentially many ways."""
+    words = {"".join(chr(av) for _, av in q) for q in seqs if all(o == _c.LITERAL for o, _ in q)}
+    for word in words:
+        # made[i]: word[:i] is made of the other words (made[0]: the empty start).
+        made = [True] + [False] * len(word)
+        for i in range(1, len(word) + 1):
+            made[i] = any(made[i - len(w)] for w in words - {word} if word[:i].endswith(w))
+        if made[-1] and word:
+            return True
     return False
 
 
