@@ -13,7 +13,7 @@ from clirun import ROOT, fleetmon
 from fleetmon.errors import InventoryError, RuleError
 from fleetmon.inventory import Inventory, load_inventory
 from fleetmon.inventory.patterns import match_pattern, matcher
-from fleetmon.inventory.regexcost import NESTED
+from fleetmon.inventory.regexcost import NESTED, TOO_OPEN
 from fleetmon.model import HostSpec
 from fleetmon.rules import load_rules
 
@@ -56,6 +56,8 @@ def _file(tmp_path: Path, hosts: str) -> Path:
         ("~(.*a)*", f"'~(.*a)*': {NESTED}"),
         ("~(a|aa)+$", f"'~(a|aa)+$': {NESTED}"),
         ("~(ab|a|b)*x", f"'~(ab|a|b)*x': {NESTED}"),
+        # `.*` eight times against a 100-character name: minutes.
+        ("~.*.*.*.*.*.*.*.*x", f"'~.*.*.*.*.*.*.*.*x': {TOO_OPEN}"),
     ],
 )  # fmt: skip
 def test_a_bad_hosts_pattern_is_refused_at_its_line(
@@ -72,7 +74,7 @@ def test_a_bad_hosts_pattern_is_refused_at_its_line(
     ["all", "nothing-here", "kvm[99]", "kvm[3:0]", "kvm[1:]", "kvm[-1]", "kvm0[1-3]",
      "kvm[a]", "web[01:20]", "~web[0-9]+:db", "kvm:&prod:!kvm03", "2001:db8::7",
      "~([a-z0-9-]+\\.)+example\\.com", "~(web|db)[0-9]+", "~(a+)++", "~(?>a+)+",
-     "~(a|ab)+", "~(web|db)+[0-9]"],
+     "~(a|ab)+", "~(web|db)+[0-9]", "~.*web.*db.*[0-9]+"],
 )  # fmt: skip
 def test_good_patterns_load_whatever_they_select(tmp_path: Path, hosts: str) -> None:
     assert load_rules([str(_file(tmp_path, hosts))]).rules[0].hosts == hosts

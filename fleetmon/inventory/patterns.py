@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from fleetmon.errors import InventoryError, did_you_mean
 from fleetmon.inventory.addresses import is_address
 from fleetmon.inventory.inputfile import read_input
-from fleetmon.inventory.regexcost import NESTED, nested_repeat
+from fleetmon.inventory.regexcost import regex_problem
 from fleetmon.model import HostSpec
 
 #: A `--limit @FILE` lists host names, one a line: 100,000 of them fit 16 MiB many times.
@@ -98,8 +98,9 @@ def _regex(expr: str) -> re.Pattern[str]:
         rx = re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
     except re.error as e:
         raise _NoMatch(f"{expr!r} is not a valid pattern ({e})") from None
-    if expr.startswith("~") and nested_repeat(expr[1:]):  # a glob's translation never is
-        raise _NoMatch(f"{expr!r}: {NESTED}")
+    problem = regex_problem(expr[1:]) if expr.startswith("~") else None  # a glob: linear
+    if problem is not None:
+        raise _NoMatch(f"{expr!r}: {problem}")
     return rx
 
 

@@ -30,11 +30,31 @@ NESTED = (
 )
 
 
-def nested_repeat(regex: str) -> bool:
-    """Whether `regex` (which compiles) repeats a repetition, either without bound, in a
-    way that can split a name in exponentially many ways."""
+#: Repetitions without bound (`*`, `+`, `{n,}`) a pattern may have: each one more
+#: multiplies the ways to split a name by its length (`.*.*.*.*.*.*.*.*x` against a
+#: 100-character name: minutes), four cost a 255-character name under a second.
+MAX_OPEN = 4
+TOO_OPEN = (
+    f"more than {MAX_OPEN} repetitions without bound (`*`, `+`) can take hours to match "
+    "a long host name: use fewer"
+)
+
+
+def regex_problem(regex: str) -> str | None:
+    """Why matching `regex` (which compiles) against a host name could take too long."""
     parsed = _sre.parse(regex)
-    return _walk(parsed.data, parsed.state)
+    if _walk(parsed.data, parsed.state):
+        return NESTED
+    return TOO_OPEN if _open(parsed.data) > MAX_OPEN else None
+
+
+def _open(items: Any) -> int:
+    """The backtracking repetitions without bound in a pattern, nested ones included."""
+    count = 0
+    for op, av in items:
+        count += op in _REPEATS and av[1] == _c.MAXREPEAT
+        count += sum(_open(sub) for sub in _children(op, av) if op != _c.ATOMIC_GROUP)
+    return count
 
 
 def _walk(items: Any, state: Any) -> bool:
