@@ -61,6 +61,10 @@ BIG = "would build 1,000,000,000 characters or items (a rule judgement may build
         ("value < -1e999", INF),
         ('time_to(fs.used_pct, 1e999, "1h") < 60', INF),
         (
+            " or ".join(["value > 1"] * 2000) + " ",
+            "25,997 characters: an expression or a message may have 16,384 (split the rule)",
+        ),
+        (
             "range(10 ** 9) | length",
             "'range()' is not available: the functions of rule expressions are the history "
             "functions (avg_over, deriv, time_to, …)",
@@ -72,7 +76,11 @@ BIG = "would build 1,000,000,000 characters or items (a rule judgement may build
         ("host | _iterate(1)", "access to '_iterate' is not allowed"),
         # Python's compiler gave up on jinja2's code (SyntaxError, RecursionError: exit 70).
         ("+".join(["value"] * 300) + " > 1", DEEP),
-        ("+".join(["value"] * 20_000) + " > 1", DEEP),
+        ("+".join(["v"] * 8_000) + " > 1", DEEP),  # 16,003 characters, under their limit
+        (
+            "+".join(["value"] * 20_000) + " > 1",
+            "120,003 characters: an expression or a message may have 16,384 (split the rule)",
+        ),
     ],
 )
 def test_refused_when_the_file_loads(source: str, message: str) -> None:
@@ -100,6 +108,11 @@ def test_refused_when_the_file_loads(source: str, message: str) -> None:
         ),
         ("{{ host | center(10 ** 9) }}", f"center(1000000000) {BIG}"),
         ("{{ 1e999 }}", INF),
+        # 50,000 `{{ host }}`: 7 s and 600 MB to compile, for a message cut at 4,096.
+        (
+            "{{ host }}" * 50_000,
+            "500,000 characters: an expression or a message may have 16,384 (split the rule)",
+        ),
         ("{{ " + " + ".join(["value"] * 300) + " }}", DEEP),
     ],
 )

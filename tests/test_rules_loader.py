@@ -581,3 +581,25 @@ def test_a_play_when_that_is_no_text_says_to_quote_it(tmp_path: Path) -> None:
         f"{f}:2: play #1: when: expected a string, got the boolean false: quote it "
         '("false") to write an expression'
     )
+
+
+def test_a_file_of_more_expression_and_message_text_than_compiles_quickly_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 messages of 16 KB (a 1.6 MB file) took 23 s to compile, 16 MiB minutes: a file
+    may compile MAX_FILE_SOURCE characters, refused at the value that passes them."""
+    monkeypatch.setattr(loader, "MAX_FILE_SOURCE", 100)
+    f = tmp_path / "site.yaml"
+    rule = "    - name: r{}\n      expr: '{}'\n      severity: warning\n"
+    f.write_text(
+        "- hosts: all\n  when: 'host != \"\"'\n  rules:\n"
+        + "".join(rule.format(i, "cpu.busy_pct > " + str(10**10 + i)) for i in range(4)),
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as exc:
+        load_rules([str(f)])  # 10 + 4 * 26 characters
+    assert str(exc.value) == (
+        f"{f}:14: the expressions and messages of this file pass 100 characters: split it"
+    )
+    monkeypatch.setattr(loader, "MAX_FILE_SOURCE", 114)
+    assert len(load_rules([str(f)]).rules) == 4

@@ -20,6 +20,9 @@ MAX_OPS = 10_000
 MAX_CELLS = 1_000_000
 #: A message is one line for a person (and a Nagios status line): 4 KiB is plenty.
 MAX_MESSAGE_CHARS = 4096
+#: The longest `when:`/`expr:` or `message:` written (the shipped ones: under 200 characters).
+#: Compiling costs some 15 µs a character, and a 500 KB message took 600 MB and 7 s.
+MAX_SOURCE_CHARS = 16_384
 #: Python's own limit for int <-> text conversion (sys.int_info.default_max_str_digits).
 MAX_INT_DIGITS = 4300
 MAX_INT_BITS = int(MAX_INT_DIGITS / 0.30103)

@@ -22,6 +22,7 @@ from fleetmon.model import catalog
 from fleetmon.rules.budget import (
     MAX_INT_DIGITS,
     MAX_MESSAGE_CHARS,
+    MAX_SOURCE_CHARS,
     METER,
     BudgetExceeded,
     Meter,
@@ -164,10 +165,19 @@ def compile_expr(source: str) -> Expr:
     """Compile a `when:`/`expr:` expression; ExprError when it is invalid or unsafe."""
     if not isinstance(source, str) or not source.strip():
         raise ExprError("expected a non-empty expression string")
+    _check_length(source)
     try:
         return _compile_expr(source)
     except (RecursionError, SyntaxError):  # jinja2's parser, or Python's, on `a+a+…+a`
         raise ExprError(TOO_DEEP) from None
+
+
+def _check_length(source: str) -> None:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise ExprError(
+            f"{len(source):,} characters: an expression or a message may have "
+            f"{MAX_SOURCE_CHARS:,} (split the rule)"
+        )
 
 
 def _compile_expr(source: str) -> Expr:
@@ -299,6 +309,7 @@ def compile_message(source: str) -> MessageTemplate:
     """Compile a `message:` template; ExprError when it is invalid or unsafe."""
     if not isinstance(source, str):
         raise ExprError(f"expected a string, got {source!r}")
+    _check_length(source)
     try:
         return _compile_message(source)
     except (RecursionError, SyntaxError):  # see compile_expr

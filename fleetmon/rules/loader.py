@@ -59,6 +59,9 @@ _ATTRS = {"for": "for_"}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The shipped playbooks are some 20 KB: 16 MiB is no file a person wrote.
 MAX_RULE_FILE_BYTES = 16 << 20
+#: Characters of `when:`, `expr:` and `message:` one file may have (the shipped ones: some
+#: 10,000): compiling takes some 15 µs a character, 4 s for these.
+MAX_FILE_SOURCE = 256 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,18 @@ class _Doc(YamlDoc):
         except RuleError as exc:  # `warning: > 80`: say that quotes are what it lacks
             raise self.hinted(exc, text) from None
         self._flat: set[int] = set()  # the mappings checked for keys written twice
+        self._compiled = 0  # characters of expressions and messages, for MAX_FILE_SOURCE
+
+    def compiling(self, node: Node, text: str) -> str:
+        """`text`, counted against MAX_FILE_SOURCE before it is compiled."""
+        self._compiled += len(text)
+        if self._compiled > MAX_FILE_SOURCE:
+            raise self.error(
+                node,
+                f"the expressions and messages of this file pass {MAX_FILE_SOURCE:,} "
+                "characters: split it",
+            )
+        return text
 
     def hinted(self, exc: RuleError, text: str) -> RuleError:
         """A YAML error with a hint when its line lacks quotes (`message: {{ value }}`)."""
@@ -185,7 +200,7 @@ def _play(doc: _Doc, node: Node, index: int, alias: int | None) -> list[Rule | _
             hint = not_text(keys["when"], "an expression")
             raise doc.error(keys["when"], f"{label}: when: expected a string{hint}")
         try:
-            play_when = compile_expr(doc.value(keys["when"]))
+            play_when = compile_expr(doc.compiling(keys["when"], doc.value(keys["when"])))
         except ExprError as exc:
             raise doc.error(keys["when"], f"{label}: when: {exc}") from exc
     rules_node = keys["rules"]
@@ -268,9 +283,9 @@ def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
             text = "text" if key == "message" else "an expression"
             raise doc.error(node, f"{what}: expected a string{not_text(node, text)}")
         if key in ("expr", "when"):
-            return compile_expr(raw)
+            return compile_expr(doc.compiling(node, raw))
         if key == "message":
-            return compile_message(raw)
+            return compile_message(doc.compiling(node, raw))
         if key == "enabled":
             if not isinstance(raw, bool):
                 raise doc.error(node, f"{what}: expected true or false, got {raw!r}")
