@@ -264,6 +264,11 @@ def test_override_naming_no_rule_is_a_note() -> None:
             "host 'h': fleetmon_thresholds.io-stall: expr rules take severity (warning or "
             "critical), not warning/critical",
         ),
+        (  # both levels dropped: the way to turn the rule off is named
+            {"host-steal": {"warning": None, "critical": None}},
+            "host 'h': fleetmon_thresholds.host-steal: needs warning or critical "
+            "(enabled: false turns a rule off)",
+        ),
     ],
 )
 def test_bad_overrides(override: object, message: str) -> None:

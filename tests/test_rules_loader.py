@@ -303,6 +303,19 @@ def test_tune_that_breaks_the_rule_is_refused() -> None:
     )
 
 
+def test_tune_that_drops_both_levels_names_enabled_false() -> None:
+    base = str(DATA / "base.yaml")
+    text = "- hosts: all\n  rules:\n    - name: host-steal\n      warning: null\n"
+    text += "      critical: null\n"
+    merged = {r.name: r for r in load_rules([base]).rules}
+    with pytest.raises(RuleError) as exc:
+        merge(parse_rules(text, "site.yaml"), "site.yaml", merged)
+    assert str(exc.value) == (
+        "site.yaml:3: rule 'host-steal': needs warning or critical (enabled: false turns a "
+        "rule off)"
+    )
+
+
 def test_play_without_name_and_yml_suffix(tmp_path: Path) -> None:
     (tmp_path / "a.yml").write_text(
         "- hosts: all\n  rules:\n    - name: r1\n      metric: mem.used_pct\n"

@@ -24,7 +24,7 @@ from fleetmon.model.yamlnodes import PureLoader, YamlDoc, kind
 from fleetmon.rules.expr import ExprError, compile_expr, compile_message
 from fleetmon.rules.historykeys import compile_apply, history_key
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet, check_rule
+from fleetmon.rules.ruleset import OFF_HINT, Rule, RuleSet, check_rule
 from fleetmon.rules.yamlhint import not_text, play_hint, quote_hint
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -324,7 +324,8 @@ def merge(rules: Sequence[Rule | _Tune], filename: str, into: dict[str, Rule]) -
         problem = check_rule(tuned)
         if problem is not None:
             line = entry.key_lines.get(problem[0], entry.line)
-            raise RuleError(f"rule '{entry.name}': {problem[1]}", file=filename, line=line)
+            text = problem[1] + OFF_HINT.get(problem[1], "")  # `warning: null, critical: null`
+            raise RuleError(f"rule '{entry.name}': {text}", file=filename, line=line)
         into[entry.name] = dataclasses.replace(tuned, origin=f"{earlier.origin}, {entry.origin}")
 
 

@@ -17,7 +17,7 @@ from fleetmon.inventory.data import Origin
 from fleetmon.inventory.values import is_deferred
 from fleetmon.model import HostSpec, Severity
 from fleetmon.rules.ranges import ThresholdError, parse_threshold
-from fleetmon.rules.ruleset import Rule, RuleSet, check_rule
+from fleetmon.rules.ruleset import OFF_HINT, Rule, RuleSet, check_rule
 
 VAR = "fleetmon_thresholds"
 KEYS = ("warning", "critical", "severity", "enabled")
@@ -119,7 +119,7 @@ class Tuner:
             tuned = dataclasses.replace(rule, **changes[rule.name])
             problem = check_rule(tuned)
             if problem is not None:
-                raise _error(host, f".{rule.name}", problem[1])
+                raise _error(host, f".{rule.name}", problem[1] + OFF_HINT.get(problem[1], ""))
             out.append(tuned)
         self._tuned[key] = out
         return list(out), list(notes)

@@ -99,6 +99,11 @@ class RuleSet:
         return next((r for r in self.rules if r.name == name), None)
 
 
+#: What a tune or an override that drops both levels (`warning: null, critical: null`) is
+#: told: the way to turn a rule off is another.
+OFF_HINT = {"needs warning or critical": " (enabled: false turns a rule off)"}
+
+
 def check_rule(rule: Rule) -> tuple[str, str] | None:
     """Why a complete rule is inconsistent: the key at fault (for its line; "" for a key it
     lacks) and the words; None when it is not. Also used after tunes and overrides."""
