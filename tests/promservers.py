@@ -150,14 +150,23 @@ def alertmanager(folder: Path) -> Server:
     return start("alertmanager", argv, f"http://127.0.0.1:{port}", "/-/ready", folder)
 
 
-def prometheus(folder: Path, jobs: dict[str, str], *, honor_labels: bool = True) -> Server:
-    """A Prometheus scraping each job's target (host:port) every second."""
+def prometheus(
+    folder: Path, jobs: dict[str, str], *, honor_labels: bool = True,
+    labels: dict[str, str] | None = None,
+) -> Server:  # fmt: skip
+    """A Prometheus scraping each job's target (host:port) every second, the target `labels`
+    added to its series (as a scrape config gives a `site`)."""
     port = free_port()
     config = folder / "prometheus.yml"
     lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s", "scrape_configs:"]
     for job, target in jobs.items():
         lines += [f"  - job_name: {job}", f"    honor_labels: {str(honor_labels).lower()}",
                   "    static_configs:", f"      - targets: ['{target}']"]  # fmt: skip
+        if labels:
+            lines += [
+                "        labels:",
+                *(f"          {k}: {json.dumps(v)}" for k, v in labels.items()),
+            ]
     config.write_text("\n".join(lines) + "\n")
     argv = [require("prometheus"), f"--config.file={config}",
             f"--storage.tsdb.path={folder / 'prometheus-data'}",

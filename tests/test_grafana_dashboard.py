@@ -1,0 +1,351 @@
+"""contrib/grafana/fleetmon.json, the Grafana dashboard: sound as a dashboard (ids, grid,
+targets, variables, the datasource an import input), naming only series fleetmon exports, and
+every query valid PromQL that a real Prometheus scraping `fleetmon serve` of a simulated fleet
+(KVM, Xen and Linux hosts with containers, one host unreachable) answers with data."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from clirun import ROOT
+
+from fleetmon.model import catalog
+from fleetmon.model.series import prom_metric
+from tests import promservers as ps
+from tests.livesim import FLEETMON, simulated_fleet
+
+DASHBOARD = ROOT / "contrib" / "grafana" / "fleetmon.json"
+DOC = json.loads(DASHBOARD.read_text())
+#: The variables Grafana itself defines that the queries use, and what the test gives them.
+BUILTINS = {"__rate_interval": "30s"}
+#: The datasource every panel and query names: the dashboard's variable, set at import.
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+#: Rows whose every query must return data from the simulated fleet.
+MUST_ANSWER = ("Hosts", "Hypervisors", "VMs (virt-top)", "Containers")
+VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]")
+LABEL_VALUES = re.compile(r"label_values\((.+), *(\w+)\)")
+HOSTS = 5  # --kind mixed, seed 5: kvm0002..0003, linux0001, xen0004, kvm0005 unreachable
+SITE = "lab"
+RULE = "kvm-host-present"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One target of a panel, with the row it sits in."""
+
+    row: str
+    panel: str
+    ref: str
+    expr: str
+    legend: str
+    instant: bool
+
+
+def _panels() -> list[dict[str, Any]]:
+    return [p for p in DOC["panels"] if p["type"] != "row"]
+
+
+def _queries() -> list[Query]:
+    out, row = [], ""
+    for p in DOC["panels"]:
+        if p["type"] == "row":
+            row = p["title"]
+            continue
+        for t in p.get("targets", []):
+            out.append(Query(row, p["title"], t.get("refId", ""), t.get("expr", ""),
+                             t.get("legendFormat", ""), bool(t.get("instant"))))  # fmt: skip
+    return out
+
+
+def _variables() -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in DOC["templating"]["list"]}
+
+
+def _used_variables(text: str) -> set[str]:
+    return {a or b or c for a, b, c in VARIABLE.findall(text)}
+
+
+def _substitute(expr: str, values: dict[str, str]) -> str:
+    return VARIABLE.sub(lambda m: values[m.group(1) or m.group(2) or m.group(3)], expr)
+
+
+# --- (1) structure ---------------------------------------------------------------------
+
+
+def test_every_panel_has_a_unique_id_and_a_place_on_the_grid() -> None:
+    ids = [p["id"] for p in DOC["panels"]]
+    assert len(ids) == len(set(ids)), ids
+    taken: dict[tuple[int, int], str] = {}
+    for p in DOC["panels"]:
+        g = p["gridPos"]
+        assert min(g["w"], g["h"]) >= 1, p["title"]
+        assert min(g["x"], g["y"]) >= 0, p["title"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in taken, f"{p['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = p["title"]
+
+
+def test_every_target_has_an_expr_and_a_unique_ref_id() -> None:
+    for p in _panels():
+        refs = [t["refId"] for t in p["targets"]]
+        assert p["targets"], p["title"]
+        assert len(refs) == len(set(refs)), p["title"]
+        assert all(t["expr"].strip() for t in p["targets"]), p["title"]
+
+
+def test_every_variable_used_is_defined() -> None:
+    defined = set(_variables()) | set(BUILTINS)
+    texts = [q.expr for q in _queries()] + [v["definition"] for v in _variables().values()
+                                            if v["type"] == "query"]  # fmt: skip
+    used = set().union(*(_used_variables(t) for t in texts))
+    assert used <= defined, used - defined
+    # The filters the dashboard promises are all in use.
+    assert {"site", "hypervisor", "host", "__rate_interval"} <= used
+
+
+def test_every_table_names_its_columns() -> None:
+    """A table's queries are merged on their labels; each value column, which Grafana calls
+    `Value #<refId>` (`Value` for a lone query), is renamed to its header."""
+    tables = [p for p in _panels() if p["type"] == "table"]
+    assert len(tables) == 6
+    for p in tables:
+        refs = [t["refId"] for t in p["targets"]]
+        assert all(t["format"] == "table" and t["instant"] for t in p["targets"]), p["title"]
+        names = [f"Value #{r}" for r in refs] if len(refs) > 1 else ["Value"]
+        merge, organize = p["transformations"]
+        assert merge["id"] == "merge", p["title"]
+        assert sorted(organize["options"]["renameByName"]) == sorted(names), p["title"]
+
+
+def test_the_variables_are_label_values_grafana_9_reads() -> None:
+    for v in _variables().values():
+        if v["type"] == "query":
+            # A string, not Grafana 10's {query, refId}: 9.x reads only that, 10 migrates it.
+            assert v["query"] == v["definition"], v["name"]
+            assert LABEL_VALUES.fullmatch(v["query"]), v["name"]
+
+
+def test_the_datasource_is_an_import_input() -> None:
+    (source,) = DOC["__inputs"]
+    assert (source["type"], source["pluginId"]) == ("datasource", "prometheus")
+    variable = _variables()["datasource"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert variable["current"]["value"] == "${" + source["name"] + "}"
+    for p in _panels():
+        assert p["datasource"] == DATASOURCE, p["title"]
+        assert all(t["datasource"] == DATASOURCE for t in p["targets"]), p["title"]
+    for v in _variables().values():
+        if v["type"] == "query":
+            assert v["datasource"] == DATASOURCE, v["name"]
+    # The input is named nowhere else: an import replaces it in that one place.
+    assert json.dumps(DOC).count("${" + source["name"] + "}") == 1
+
+
+# --- (3) a real Prometheus answers every query -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """`fleetmon serve` scraped by Prometheus: its /metrics text, /api/report and the
+    Prometheus's URL."""
+
+    metrics: str
+    report: dict[str, Any]
+    prom: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("grafana")
+    extra = ("--containers", "2", "--faults", "unreachable=1")
+    # One rule that is critical on every KVM host: the findings panels have rows to show.
+    rules = tmp / "rules.yaml"
+    rules.write_text(f"- name: test\n  hosts: kvm\n  rules:\n    - name: {RULE}\n"
+                     "      metric: cpu.count\n      critical: '> 0'\n")  # fmt: skip
+    with simulated_fleet(tmp, hosts=HOSTS, kind="mixed", extra=extra) as inv:
+        port = ps.free_port()
+        argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1",
+                "--connect-timeout", "2", "--no-default-rules", "-r", str(rules)]  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            report = ps.wait_for("fleetmon serve", lambda: _report(port), timeout_s=90)
+            prometheus = functools.partial(ps.prometheus, labels={"site": SITE})
+            with ps.running(prometheus, tmp, {"fleetmon": f"127.0.0.1:{port}"}) as prom:
+                # increase(...[30s]) needs two scrapes of the counter; a few more for margin.
+                ps.wait_for("Prometheus has a few scrapes", lambda: _scrapes(prom.url) >= 4,
+                            timeout_s=60)  # fmt: skip
+                _, metrics = ps.http("GET", f"http://127.0.0.1:{port}/metrics")
+                yield Served(metrics.decode(), report, prom.url)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err.decode()
+
+
+def _report(port: int) -> dict[str, Any] | None:
+    """The served report once every host has had its first collection (one fails)."""
+    try:
+        status, body = ps.http("GET", f"http://127.0.0.1:{port}/api/report")
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    doc: dict[str, Any] = json.loads(body)
+    states = [h["status"] for h in doc["hosts"]]
+    done = states.count("ok") == HOSTS - 1 and len(states) == HOSTS
+    return doc if done and any(h["containers"] for h in doc["hosts"]) else None
+
+
+def _scrapes(prom: str) -> int:
+    doc = ps.get_json(f"{prom}/api/v1/query",
+                      query="min(count_over_time(fleetmon_ctr_oom_kills_total[1m]))")  # fmt: skip
+    result = doc["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
+def _ask(prom: str, q: Query, values: dict[str, str]) -> list[dict[str, Any]]:
+    """What Prometheus answers the target with the variables given these values, as Grafana
+    asks it: an instant query, or a range over the last 20 s."""
+    expr = _substitute(q.expr, values)
+    if q.instant:
+        url = f"{prom}/api/v1/query?" + urlencode({"query": expr})
+    else:
+        end = time.time()
+        span = {"start": f"{end - 20:.3f}", "end": f"{end:.3f}", "step": "2"}
+        url = f"{prom}/api/v1/query_range?" + urlencode({"query": expr, **span})
+    status, body = ps.http("GET", url)
+    assert status == 200, (q.panel, q.ref, expr, body[:500])
+    result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
+    return result
+
+
+def _all() -> dict[str, str]:
+    """Every variable at All (`.*`, their allValue), Grafana's own at the test's values."""
+    for v in _variables().values():
+        assert v["type"] != "query" or v["allValue"] == ".*", v["name"]
+    return {**BUILTINS, **{n: ".*" for n, v in _variables().items() if v["type"] == "query"}}
+
+
+# --- (2) the names are fleetmon's -------------------------------------------------------
+
+
+def _catalogue_names() -> set[str]:
+    metrics = [*catalog.HOST, *(m for s in catalog.ROW_SCOPES for m in s.metrics)]
+    return {
+        (p.name + "_total" if p.kind == "counter" else p.name)
+        for p in (prom_metric(m) for m in metrics)
+    }
+
+
+def _exposed_names(text: str) -> set[str]:
+    """Every family in an exposition (its `# TYPE` line; a counter's in its samples' name)."""
+    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+
+
+def test_the_dashboard_names_only_fleetmon_series(served: Served) -> None:
+    exported = _exposed_names(served.metrics) | _catalogue_names()
+    assert {"fleetmon_finding", "fleetmon_vm_vcpu_delay_ratio"} <= exported
+    used: set[str] = set()
+    for q in _queries():
+        names = set(re.findall(r"\bfleetmon_\w+", q.expr))
+        assert names, q
+        # No other series (`up{...}`, node_exporter's): what a selector names is fleetmon's.
+        others = [n for n in re.findall(r"\b([a-zA-Z_:][\w:]*)\s*\{", q.expr)
+                  if not n.startswith("fleetmon_")]  # fmt: skip
+        assert not others, q
+        used |= names
+    for v in _variables().values():
+        if v["type"] == "query":
+            used |= set(re.findall(r"\bfleetmon_\w+", v["definition"]))
+    assert used - exported == set()
+
+
+def test_the_simulated_fleet_has_what_the_dashboard_shows(served: Served) -> None:
+    hvs = {h["hypervisor"] for h in served.report["hosts"] if h["status"] == "ok"}
+    assert hvs == {"kvm", "xen", "none"}
+    assert [h["name"] for h in served.report["hosts"] if h["status"] != "ok"] == ["kvm0005"]
+    assert sum(len(h["containers"]) for h in served.report["hosts"]) >= 2
+
+
+@pytest.mark.parametrize("q", _queries(), ids=lambda q: f"{q.panel}/{q.ref}")
+def test_every_query_is_promql_that_prometheus_answers(served: Served, q: Query) -> None:
+    result = _ask(served.prom, q, _all())
+    if q.row in MUST_ANSWER:
+        assert result, (q.panel, q.expr)
+    # The legend's labels are the series': a typo would show `{{hots}}` as is.
+    for label in re.findall(r"\{\{ *(\w+) *\}\}", q.legend):
+        assert all(label in r["metric"] for r in result), (q.panel, label, result[:2])
+
+
+def test_the_health_row_shows_the_unreachable_host(served: Served) -> None:
+    by_title = {q.panel: q for q in _queries()}
+    (down,) = _ask(served.prom, by_title["Why hosts were not collected"], _all())
+    assert (down["metric"]["host"], down["metric"]["status"]) == ("kvm0005", "unreachable")
+    (collected,) = _ask(served.prom, by_title["Hosts collected"], _all())
+    assert float(collected["value"][1]) == HOSTS - 1
+    (critical,) = _ask(served.prom, by_title["Critical findings"], _all())
+    assert float(critical["value"][1]) == 2  # kvm0002, kvm0003
+    findings = _ask(served.prom, by_title["Findings"], _all())
+    got = {(f["metric"]["host"], f["metric"]["rule"], f["metric"]["severity"]) for f in findings}
+    assert got == {("kvm0002", RULE, "critical"), ("kvm0003", RULE, "critical")}
+    (code,) = _ask(served.prom, by_title["Run exit code"], _all())
+    assert float(code["value"][1]) == 2
+
+
+def test_the_host_variable_narrows_every_host_query(served: Served) -> None:
+    """With one host chosen, no query shows another: every selector carries the filter."""
+    one = {**_all(), "host": "kvm0002"}
+    for q in _queries():
+        narrowed = _ask(served.prom, q, one)
+        for r in narrowed:
+            assert r["metric"].get("host", "kvm0002") == "kvm0002", (q.panel, r["metric"])
+        # A misspelt filter (`hots=~"$host"`) matches everything with `.*`, nothing here.
+        everyone = _ask(served.prom, q, _all())
+        if q.row in MUST_ANSWER and any(r["metric"].get("host") == "kvm0002" for r in everyone):
+            assert narrowed, (q.panel, q.ref)
+
+
+def test_the_variables_list_the_fleet(served: Served) -> None:
+    """Each variable's label_values(...) as Grafana asks it: the series' values of the label."""
+    got: dict[str, set[str]] = {}
+    for name, v in _variables().items():
+        if v["type"] != "query":
+            continue
+        match = LABEL_VALUES.fullmatch(v["definition"])
+        assert match, v["definition"]
+        selector = _substitute(match.group(1), _all())
+        doc = ps.get_json(f"{served.prom}/api/v1/series", **{"match[]": selector})
+        got[name] = {s[match.group(2)] for s in doc["data"] if match.group(2) in s}
+    collected = {h["name"] for h in served.report["hosts"] if h["status"] == "ok"}
+    assert got == {"site": {SITE}, "hypervisor": {"kvm", "xen"}, "host": collected}
+
+
+def test_the_readme_describes_every_row() -> None:
+    readme = (DASHBOARD.parent / "README.md").read_text()
+    rows = [p["title"] for p in DOC["panels"] if p["type"] == "row"]
+    assert rows == ["Fleet health", "Hosts", "Hypervisors", "VMs (virt-top)", "Containers"]
+    for title in rows:
+        assert f"**{title}**" in readme, title
+
+
+def test_the_dashboard_is_referenced_where_the_exports_are() -> None:
+    for doc in (ROOT / "README.md", ROOT / "docs" / "METRICS.md"):
+        assert "contrib/grafana" in doc.read_text(), doc
+
+
+def test_the_dashboard_file_is_as_formatted() -> None:
+    """Two-space JSON, keys as written, one final newline: a diff of an edit stays small."""
+    text = DASHBOARD.read_text()
+    assert text == json.dumps(DOC, indent=2, ensure_ascii=False) + "\n"
