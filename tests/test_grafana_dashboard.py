@@ -31,10 +31,12 @@ BUILTINS = {"__rate_interval": "30s"}
 #: The datasource every panel and query names: the dashboard's variable, set at import.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: Rows whose every query must return data from the simulated fleet.
-MUST_ANSWER = ("Hosts", "Hypervisors", "VMs (virt-top)", "Containers")
+MUST_ANSWER = ("Hosts", "Hypervisors", "VMs (virt-top)", "Guests (both sides)", "Containers")
 VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]")
 LABEL_VALUES = re.compile(r"label_values\((.+), *(\w+)\)")
-HOSTS = 5  # --kind mixed, seed 5: kvm0002..0003, linux0001, xen0004, kvm0005 unreachable
+#: --kind mixed, seed 5: kvm0002..0003, linux0001 (a guest of kvm0002), xen0004, kvm0005
+#: unreachable.
+HOSTS = 5
 SITE = "lab"
 RULE = "kvm-host-present"
 
@@ -119,7 +121,7 @@ def test_every_table_names_its_columns() -> None:
     """A table's queries are merged on their labels; each value column, which Grafana calls
     `Value #<refId>` (`Value` for a lone query), is renamed to its header."""
     tables = [p for p in _panels() if p["type"] == "table"]
-    assert len(tables) == 6
+    assert len(tables) == 7
     for p in tables:
         refs = [t["refId"] for t in p["targets"]]
         assert all(t["format"] == "table" and t["instant"] for t in p["targets"]), p["title"]
@@ -169,7 +171,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("grafana")
-    extra = ("--containers", "2", "--faults", "unreachable=1")
+    extra = ("--containers", "2", "--guests", "1", "--faults", "unreachable=1")
     # One rule that is critical on every KVM host: the findings panels have rows to show.
     rules = tmp / "rules.yaml"
     rules.write_text(f"- name: test\n  hosts: kvm\n  rules:\n    - name: {RULE}\n"
@@ -195,7 +197,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _report(port: int) -> dict[str, Any] | None:
-    """The served report once every host has had its first collection (one fails)."""
+    """The served report once every host has had its first collection (one fails) and the
+    guest is paired with its VM."""
     try:
         status, body = ps.http("GET", f"http://127.0.0.1:{port}/api/report")
     except OSError:
@@ -205,7 +208,8 @@ def _report(port: int) -> dict[str, Any] | None:
     doc: dict[str, Any] = json.loads(body)
     states = [h["status"] for h in doc["hosts"]]
     done = states.count("ok") == HOSTS - 1 and len(states) == HOSTS
-    return doc if done and any(h["containers"] for h in doc["hosts"]) else None
+    rows = {k for h in doc["hosts"] for k in ("containers", "guests") if h[k]}
+    return doc if done and rows == {"containers", "guests"} else None
 
 
 def _scrapes(prom: str) -> int:
@@ -277,6 +281,8 @@ def test_the_simulated_fleet_has_what_the_dashboard_shows(served: Served) -> Non
     assert hvs == {"kvm", "xen", "none"}
     assert [h["name"] for h in served.report["hosts"] if h["status"] != "ok"] == ["kvm0005"]
     assert sum(len(h["containers"]) for h in served.report["hosts"]) >= 2
+    guests = [(h["name"], g["name"]) for h in served.report["hosts"] for g in h["guests"]]
+    assert guests == [("linux0001", "kvm0002/db-0002-1")]
 
 
 @pytest.mark.parametrize("q", _queries(), ids=lambda q: f"{q.panel}/{q.ref}")
@@ -335,7 +341,7 @@ def test_the_variables_list_the_fleet(served: Served) -> None:
 def test_the_readme_describes_every_row() -> None:
     readme = (DASHBOARD.parent / "README.md").read_text()
     rows = [p["title"] for p in DOC["panels"] if p["type"] == "row"]
-    assert rows == ["Fleet health", "Hosts", "Hypervisors", "VMs (virt-top)", "Containers"]
+    assert rows == ["Fleet health", *MUST_ANSWER]
     for title in rows:
         assert f"**{title}**" in readme, title
 
