@@ -207,6 +207,44 @@ def _encode(value: object) -> str:
     return "".join(_C_ENCODER(value, 0))
 
 
+#: The types _indented writes as they are: a container of these only (and string keys) is
+#: a leaf, written by the C encoder at once (_flat).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Per indentation: a C encoder putting ",\n" and that indentation between items.
+_FLAT_ENCODERS: dict[str, Callable[[object, int], Iterable[str]]] = {}
+
+
+def _flat(value: dict[str, Any] | list[Any], pad: str) -> str | None:
+    """_indented's text of a non-empty dict or list of scalars only (string keys): what it
+    writes an item at a time (a host's metrics, a finding: ~800 encoder calls a host), by
+    one C encoding with ",\n" and the indentation as its item separator. None when the
+    value holds anything else, or without the C encoder."""
+    if _C_ENCODER is None:
+        return None
+    scalars = _SCALARS
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in scalars:
+                return None
+        opening, closing = "{", "}"
+    elif type(value) is list:
+        for v in value:
+            if type(v) not in scalars:
+                return None
+        opening, closing = "[", "]"
+    else:
+        return None
+    inner = pad + "  "
+    encoder = _FLAT_ENCODERS.get(inner)
+    if encoder is None:
+        encoder = _FLAT_ENCODERS[inner] = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+            None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ": ",
+            ",\n" + inner, False, False, False,
+        )  # fmt: skip
+    text = "".join(encoder(value, 0))
+    return f"{opening}\n{inner}{text[1:-1]}\n{pad}{closing}"
+
+
 def _encode_host(h: HostReport) -> str:
     """One host's JSON: its metric dicts as they are (2.7 million values for 10,000 hosts),
     or, when the encoder refuses them (NaN, infinity), cleaned to null first."""
@@ -228,6 +266,10 @@ def _indented(value: Any, pad: str = "") -> str:
     inner = pad + "  "
     if type(value) is _Rows and len(value) > 1:
         text = _rows_text(value, pad)
+        if text is not None:
+            return text
+    if value and type(value) in (dict, list):
+        text = _flat(value, pad)
         if text is not None:
             return text
     if isinstance(value, dict) and value:
