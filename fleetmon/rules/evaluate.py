@@ -226,6 +226,7 @@ def evaluate(
     judges = Judges(rs.rules)
     plans: dict[tuple[int, ...], _Plan] = {}
     tune = Tuner(rs.names())
+    held = _held(past)
     for host in hosts:
         spec = specs.get(host.name)
         host_vars: Mapping[str, Any] = spec.vars if spec else {}
@@ -248,7 +249,8 @@ def evaluate(
         if past is not None and states_out is not None:
             by_name = {r.name: r for r in enabled}
             now = int(past.now_t)
-            findings = advance_all(by_name, findings, past.states, now, states_out)
+            mine = held.get(host.name, set())
+            findings = advance_all(by_name, findings, past.states, now, states_out, mine)
         out.append(dataclasses.replace(host, findings=findings, notes=(*host.notes, *notes)))
     fleet_findings = _fleet_findings(rs, fleet, fleet_ctx, groups)
     if past is not None and states_out is not None:  # keyed by host "fleet", scope fleet
@@ -256,6 +258,14 @@ def evaluate(
         now = int(past.now_t)
         fleet_findings = advance_all(by_name, fleet_findings, past.states, now, states_out)
     return tuple(out), tuple(fleet_findings)
+
+
+def _held(past: Past | None) -> dict[str, set[str]]:
+    """Each host's subjects with a rule state from earlier runs (advance_all's `held`)."""
+    out: dict[str, set[str]] = {}
+    for _, _, host, subject in past.states if past is not None else ():
+        out.setdefault(host, set()).add(subject)
+    return out
 
 
 def _applicable(

@@ -7,14 +7,16 @@ Absent metrics (not offered by the host) are not judged; null ones are UNKNOWN (
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 from fleetmon.model import Finding, MetricValue, Row, Severity, catalog
 from fleetmon.model.nulls import null_reason
 from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
-from fleetmon.rules.ranges import OPS, Comparison, ValueKindError
+from fleetmon.rules.ranges import Comparison, ValueKindError
 from fleetmon.rules.ruleset import Rule
 
 #: The context names of a host's own (rules.evaluate): the same for each of its subjects.
@@ -44,6 +46,31 @@ def _thresholds(rule: Rule) -> str | None:
         if th is not None
     ]
     return ", ".join(parts) or None
+
+
+#: A row's value when it lacks the metric (judge() decides that row).
+_ABSENT = object()
+
+
+def _quiet(thresholds: Sequence[tuple[str, float]]) -> tuple[float, float] | None:
+    """(lo, hi): a number x crosses none of these comparisons (`> 90`, `>= 5`, `< 1`, `<=
+    2`, finite) exactly when lo < x < hi; None for any other (== or !=, infinite: judge()
+    decides each value). `x <= t` is `x < nextafter(t, +inf)` for floats, NaN failing both."""
+    lo, hi = -math.inf, math.inf
+    for op, t in thresholds:
+        if not math.isfinite(t):
+            return None
+        if op == ">":
+            hi = min(hi, math.nextafter(t, math.inf))
+        elif op == ">=":
+            hi = min(hi, t)
+        elif op == "<":
+            lo = max(lo, math.nextafter(t, -math.inf))
+        elif op == "<=":
+            lo = max(lo, t)
+        else:
+            return None
+    return lo, hi
 
 
 class Judge:
@@ -82,13 +109,11 @@ class Judge:
             if th is not None
         )
         #: For rows judged by judge_rows: per condition list (all of them, or those left
-        #: when the play's held for the host), the thresholds as (operator, number) when
+        #: when the play's held for the host), the thresholds' quiet interval (_quiet) when
         #: the list is only `<metric> is not none`, else None.
         self._quick = {id(conds): self._plain(conds) for conds in (self.conds, self.subject_conds)}
 
-    def _plain(
-        self, conds: Sequence[Expr]
-    ) -> tuple[tuple[Callable[[Any, Any], Any], float], ...] | None:
+    def _plain(self, conds: Sequence[Expr]) -> tuple[float, float] | None:
         r = self.rule
         if r.metric is None or r.expr is not None or r.apply is not None or r.scope == "fleet":
             return None
@@ -98,7 +123,9 @@ class Judge:
         levels = [th for _, th in self.levels]
         if not all(isinstance(th, Comparison) and th.operand.__class__ is float for th in levels):
             return None
-        return tuple((OPS[th.op], float(th.operand)) for th in levels if isinstance(th, Comparison))
+        return _quiet(
+            tuple((th.op, float(th.operand)) for th in levels if isinstance(th, Comparison))
+        )
 
     def judge_rows(
         self,
@@ -112,26 +139,44 @@ class Judge:
         """judge() of each row of a scope, in order; `flat(i)` makes row i's context.
 
         For a metric rule whose `when:` is at most `<metric> is not none` (the shipped
-        container rules) with numeric thresholds, a row is judged without its context when
-        it can be: a number crossing no threshold is a plain pass, a null value the
-        condition excludes no finding, as judge() finds; anything else (an alert: its
-        message; another kind of value; a metric the row lacks) goes to judge()."""
-        quick = self._quick.get(id(conds))
-        metric = self.rule.metric
-        for i, row in enumerate(rows):
-            rm = row.metrics
-            if quick is not None and metric in rm:
-                value = rm[metric]  # type: ignore[index]
-                if value is None and conds:
-                    continue  # `when:` does not hold
-                cls = value.__class__
-                # A number as Comparison.alerts takes it (not NaN, nor an int past floats).
-                if (cls is float and value == value) or (cls is int and -_BIG < value < _BIG):  # type: ignore[operator]
-                    number = float(value)  # type: ignore[arg-type]
-                    if not any(op(number, x) for op, x in quick):
-                        out += (self, row.name, value)
-                        continue
-            self.judge(host, row.name, rm, dict(flat(i)), out, conds, under)
+        container rules) with numeric thresholds, the rows are judged as a column: a number
+        strictly inside the thresholds' quiet interval (_quiet) is a plain pass, a null value
+        the condition excludes no finding, as judge() finds, packed a run of rows at a time;
+        anything else (an alert: its message; another kind of value, NaN, infinity; a
+        metric the row lacks) goes to judge(). A row at a time, that was 3 container rules x
+        200 rows of Python a host."""
+        quiet = self._quick.get(id(conds))
+        if quiet is None:
+            for i, row in enumerate(rows):
+                self.judge(host, row.name, row.metrics, dict(flat(i)), out, conds, under)
+            return
+        lo, hi = quiet
+        metric: str = self.rule.metric  # type: ignore[assignment]
+        values = [row.metrics.get(metric, _ABSENT) for row in rows]
+        names = [row.name for row in rows]
+        skip = bool(conds)  # `when:` does not hold for a null value
+        # An int as Comparison.alerts takes it: as a float (none past _BIG); NaN is loud.
+        loud = [
+            i
+            for i, v in enumerate(values)
+            if not (
+                (v.__class__ is float and lo < v < hi)
+                or (v.__class__ is int and -_BIG < v < _BIG and lo < float(v) < hi)
+                or (v is None and skip)
+            )
+        ]
+        start = 0
+        for i in (*loud, len(rows)):
+            if start < i:  # the quiet rows before this one: plain passes (and nulls skipped)
+                run_names, run_values = names[start:i], values[start:i]
+                if skip and None in run_values:
+                    pairs = zip(run_names, run_values, strict=True)
+                    out += [x for n, v in pairs if v is not None for x in (self, n, v)]
+                else:
+                    out += chain.from_iterable(zip(repeat(self), run_names, run_values))
+            if i < len(rows):
+                self.judge(host, names[i], rows[i].metrics, dict(flat(i)), out, conds, under)
+            start = i + 1
 
     def finding(
         self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, MutableMapping
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 
 from fleetmon.model import Finding, Findings, Severity
@@ -110,35 +111,61 @@ def advance_all(
     prev: Mapping[StateKey, RuleState],
     now_t: int,
     out: MutableMapping[StateKey, RuleState | None],
+    held: AbstractSet[str] | None = None,
 ) -> Findings:
     """A host's findings with their states; the states to write (None: delete) into `out`.
 
     A plain pass stays packed unless its subject had a state (it resolves, or a rule's
-    `for:` was pending): an OK without one before is left as it is.
+    `for:` was pending): an OK without one before is left as it is. `held`: the subjects of
+    this host with a state in `prev` (any rule), when the caller knows them: the passes of
+    the others are kept as runs, without a look-up each (600 a host of 200 containers).
     """
     host = findings.host
     items = findings.items
     result: list[object] = []
-    i, n = 0, len(items)
-    while i < n:
-        f = items[i]
-        if isinstance(f, Finding):
-            i += 1
-        else:  # a packed pass: judge, subject, value (600 a host of 200 containers)
-            maker: Judge = f  # type: ignore[assignment]
-            subject: str = items[i + 1]  # type: ignore[assignment]
-            i += 3
-            if (maker.rule.name, maker.rule.scope, host, subject) not in prev:
-                result += items[i - 3 : i]  # advance(): an OK without a state stays as it is
-                continue
-            f = maker.passed(host, subject, items[i - 1])  # type: ignore[arg-type]
-        rule = rules.get(f.rule)
-        if rule is None:
-            result.append(f)
-            continue
-        key = (f.rule, f.scope, host, f.subject)
-        new, state, write = advance(rule, f, prev.get(key), now_t)
-        if write:
-            out[key] = state
-        result.append(new)
+    # Between two findings kept whole, packed passes only: (judge, subject, value) each.
+    whole = [i for i, x in enumerate(items) if x.__class__ is Finding]
+    start = 0
+    for end in (*whole, len(items)):
+        subjects = items[start + 1 : end : 3]
+        at = start  # the passes before `at` are in `result`
+        # advance(): an OK without a state stays as it is (kept as a run below).
+        maybe = (
+            range(len(subjects))
+            if held is None
+            else [j for j, subject in enumerate(subjects) if subject in held]
+        )
+        for j in maybe:
+            i, subject = start + 3 * j, subjects[j]
+            maker: Judge = items[i]  # type: ignore[assignment]
+            if (maker.rule.name, maker.rule.scope, host, subject) in prev:
+                result += items[at:i]
+                passed = maker.passed(host, subject, items[i + 2])  # type: ignore[arg-type]
+                _advance_into(result, rules, passed, host, prev, now_t, out)
+                at = i + 3
+        result += items[at:end]
+        if end < len(items):
+            _advance_into(result, rules, items[end], host, prev, now_t, out)  # type: ignore[arg-type]
+        start = end + 1
     return Findings(host, result)
+
+
+def _advance_into(
+    result: list[object],
+    rules: Mapping[str, Rule],
+    f: Finding,
+    host: str,
+    prev: Mapping[StateKey, RuleState],
+    now_t: int,
+    out: MutableMapping[StateKey, RuleState | None],
+) -> None:
+    """advance() of one finding, appended to `result`; its state to write into `out`."""
+    rule = rules.get(f.rule)
+    if rule is None:
+        result.append(f)
+        return
+    key = (f.rule, f.scope, host, f.subject)
+    new, state, write = advance(rule, f, prev.get(key), now_t)
+    if write:
+        out[key] = state
+    result.append(new)
