@@ -8,11 +8,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from clirun import fleetmon
 from reportfactory import sample_report
 from test_history_write import T0_S, at, minutes
 
 from fleetmon.history import open_history, query, record_run, schema
+from fleetmon.history import write as write_mod
+from fleetmon.history.subjects import identities, identity
 from fleetmon.model import HostReport, Report, Row
 
 #: Written by fleetmon at 6197f73 (schema 3, before containers were stored): `fleetmon report
@@ -174,3 +177,71 @@ def test_history_rules_read_a_container_s_past(tmp_path: Path) -> None:
         for subject in ("api-2", "web")
     ]
     hist.close()
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [ID_A, ID_B, "0123456789abcdef" * 4],  # all runtime ids: checked by one match
+        [ID_A, "A" * 64],  # upper case: not a runtime id
+        [ID_A, "a" * 63, "b" * 65],
+        [ID_A, None, ""],
+        [ID_A, f"{'a' * 31}\n{'b' * 32}"],  # a newline inside, 64 long
+        [f"{'a' * 64}\n{'b' * 64}", ID_B],  # two ids in one: 129 long
+        [f"{'a' * 63}\n", ID_B],  # its own newline where the match puts one
+        ["web", "db"],  # LXC: their names
+        [],
+    ],
+)
+def test_container_identities_at_once_as_one_by_one(ids: list[str | None]) -> None:
+    rows = [
+        Row(f"c{i}", {}, {"runtime": "docker"} if cid is None else {"id": cid})
+        for i, cid in enumerate(ids)
+    ]
+    one_by_one = [identity("ctr", r) for r in rows]
+    assert identities("ctr", rows) == one_by_one
+    vm_rows = [Row(f"v{i}", {}, {"uuid": str(cid)}) for i, cid in enumerate(ids)]
+    assert identities("vm", vm_rows) == [identity("vm", r) for r in vm_rows]
+
+
+def test_many_containers_recorded_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet of containers over runs (renamed, moved to another host, recreated, a name
+    not UTF-8, one listed twice): the same rows as with each identity found on its own and
+    every entity looked up by id() and place()."""
+    rep = sample_report()
+
+    def runs() -> list[dict[str, tuple[Row, ...]]]:
+        out = []
+        for n in range(3):
+            web = tuple(
+                ctr(f"c{i}", f"{i + 10 * (n == 2 and i == 3):064x}", i + n) for i in range(30)
+            )
+            web += (ctr(f"na\udcffme{n}", "f" * 64, 1.0), ctr("dup", "e" * 64, 2.0))
+            kvm = (ctr("moved" if n else "c5", f"{5:064x}", 9.0),) if n else ()
+            kvm += (ctr("dup", "e" * 64, 3.0), ctr("lxc", "lxc", 4.0, "lxc"))
+            if n == 1:
+                web = web[:5] + web[6:]  # c5 went to kvm01
+            out.append({"web01": web, "kvm01": kvm})
+        return out
+
+    def dump(path: Path, slow: bool) -> list[str]:
+        with monkeypatch.context() as m:
+            if slow:
+                m.setattr(write_mod, "identities", lambda s, rows: [identity(s, r) for r in rows])
+                m.setattr(write_mod._Entities, "known", lambda *args: None)
+            hist = open_history(str(path), writable=True)
+            for i, rows in enumerate(runs()):
+                record_run(hist, at(with_ctrs(rep, rows), minutes(5 * i)))
+            lines = [
+                ln
+                for ln in hist.conn.iterdump()
+                if "created_at" not in ln and 'INSERT INTO "columns"' not in ln
+            ]
+            hist.close()
+        return lines
+
+    fast, slow = dump(tmp_path / "fast.sqlite", False), dump(tmp_path / "slow.sqlite", True)
+    assert fast == slow
+    assert sum('INSERT INTO "raw_ctr"' in ln for ln in fast) > 90

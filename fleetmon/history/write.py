@@ -16,14 +16,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 
 from fleetmon.errors import HistoryError
 from fleetmon.history import retention, schema
 from fleetmon.history.forrules import save_states
 from fleetmon.history.store import History, failed, transaction
-from fleetmon.history.subjects import identity, rows_of
-from fleetmon.model import Metrics, MetricValue, Report
+from fleetmon.history.subjects import identities, rows_of
+from fleetmon.model import HostReport, Metrics, MetricValue, Report
 from fleetmon.model.utf8 import utf8_safe
 
 _SHIFT = schema.ENTITY_BITS
@@ -54,15 +53,15 @@ class _Entities:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.by_uuid: dict[tuple[str, str], tuple[int, str, str]] = {}
-        self.by_name: dict[tuple[str, str, str], int] = {}
-        for eid, scope, host, name, uuid in conn.execute(
-            "SELECT id, scope, host, name, uuid FROM entities"
-        ):
-            if uuid is None:
-                self.by_name[scope, host, name] = eid
-            else:
-                self.by_uuid[scope, uuid] = (eid, host, name)
+        known = conn.execute("SELECT id, scope, host, name, uuid FROM entities").fetchall()
+        self.by_uuid: dict[tuple[str, str], tuple[int, str, str]] = {
+            (scope, uuid): (eid, host, name)
+            for eid, scope, host, name, uuid in known
+            if uuid is not None
+        }
+        self.by_name: dict[tuple[str, str, str], int] = {
+            (scope, host, name): eid for eid, scope, host, name, uuid in known if uuid is None
+        }
         self.renamed: list[tuple[str, str, int]] = []
 
     def id(self, scope: str, host: str, name: str, uuid: str | None, t: int) -> int:
@@ -88,6 +87,14 @@ class _Entities:
         else:
             self.by_name[scope, host, name] = eid
         return eid
+
+    def known(self, scope: str, host: str, name: str, uuid: str | None) -> int | None:
+        """The id of a subject known by its UUID and still where it was (nothing for id()
+        and place() to do: most containers of a run); None for any other."""
+        found = self.by_uuid.get((scope, uuid)) if uuid else None
+        if found is not None and found[1] == host and found[2] == name:
+            return found[0]
+        return None
 
     def place(self, scope: str, host: str, name: str, uuid: str | None) -> None:
         """Record where a subject known by UUID is now (a rename, a migration)."""
@@ -142,31 +149,24 @@ def stored_int(value: MetricValue, scale: int) -> int | None:
 
 
 class _Encoder:
-    """A scope's metrics -> the values of its row: numbers as they are (SQLite scales and
-    rounds them, see insert_sql), states as their text ids."""
+    """A scope's metrics -> its raw row: the key, a null status (the caller's), then each
+    column's value: numbers as they are (SQLite scales and rounds them, see insert_sql),
+    states as their text ids."""
 
     def __init__(self, cols: Sequence[schema.Column], texts: _Texts) -> None:
         self.names = [c.metric for c in cols]
-        self.states = [i for i, c in enumerate(cols) if c.scale == 0]
+        self.states = [i for i, c in enumerate(cols, start=2) if c.scale == 0]
         self.texts = texts
-        # Every column's metric at once, at C speed, when the row has them all (a
-        # container's row: all 17).
-        self.pick = itemgetter(*self.names) if len(self.names) > 1 else None
 
-    def _each(self, metrics: Metrics) -> list[MetricValue]:
-        get = metrics.get
-        return [get(name) for name in self.names]
-
-    def __call__(self, metrics: Metrics) -> tuple[list[MetricValue], int]:
-        """The row's values, and how many are not null."""
-        try:
-            out = list(self.pick(metrics)) if self.pick is not None else self._each(metrics)
-        except KeyError:  # a metric it does not have
-            out = self._each(metrics)
+    def __call__(self, metrics: Metrics, key: int) -> tuple[list[object], int]:
+        """The row, and how many of its metric values are not null."""
+        # Every column's value at C speed, a metric the row lacks null (an itemgetter
+        # with a .get() loop after its KeyError was half the rows of 200 containers).
+        out: list[object] = [key, None, *map(metrics.get, self.names)]
         for i in self.states:
             v = out[i]
             out[i] = self.texts(v) if isinstance(v, str) else None
-        return out, len(out) - out.count(None)
+        return out, len(out) - 1 - out.count(None)  # the key is never null, the status is
 
 
 #: Beyond SQLite's integers (a value no metric has): stored as null, as an unknown.
@@ -215,29 +215,11 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     counters: list[tuple[int, int, str]] = []
     for scope, cols in hist.columns.items():
         encode = _Encoder(cols, texts)
-        batch: dict[int, list[MetricValue]] = {}
+        batch: dict[int, list[object]] = {}
         for host in report.hosts:
-            host_name = utf8_safe(host.name)  # SQLite text is UTF-8 (model.utf8)
-            if scope == "host":
-                subjects: Iterable[tuple[str, Metrics, str | None]] = [
-                    (host.name, host.metrics, None)
-                ]
-            elif not host.collected:
+            if scope != "host" and not host.collected:
                 continue
-            else:
-                subjects = ((r.name, r.metrics, identity(scope, r)) for r in rows_of(host, scope))
-            for name, metrics, uuid in subjects:
-                eid = ents.id(scope, host_name, utf8_safe(name), uuid, t)
-                if eid in batch:
-                    continue  # a VM listed by two hosts mid-migration: the first one counts
-                ents.place(scope, host_name, utf8_safe(name), uuid)
-                vals, n = encode(metrics)
-                values += n
-                status = texts(host.status.value) if scope == "host" else None
-                batch[eid] = [(t << _SHIFT) | eid, status, *vals]
-                cnt = host.counters.get((scope, "" if scope == "host" else name))
-                if cnt:
-                    counters.append((eid, t, cnt))
+            values += _add_host(scope, host, t, ents, encode, batch, counters)
         hist.conn.executemany(insert_sql(scope, cols), batch.values())
         rows += len(batch)
         seen += batch
@@ -245,6 +227,49 @@ def _insert_rows(hist: History, report: Report, t: int) -> tuple[int, int, list[
     if counters:
         hist.conn.executemany(_COUNTERS_SQL, counters)
     return values, rows, seen
+
+
+def _subjects(scope: str, host: HostReport) -> Iterable[tuple[str, Metrics, str | None]]:
+    """A host's subjects of one scope: each one's name, metrics and identity."""
+    if scope == "host":
+        return [(host.name, host.metrics, None)]
+    found = rows_of(host, scope)
+    names, metrics = [r.name for r in found], [r.metrics for r in found]
+    return zip(names, metrics, identities(scope, found), strict=True)
+
+
+def _add_host(
+    scope: str,
+    host: HostReport,
+    t: int,
+    ents: _Entities,
+    encode: _Encoder,
+    batch: dict[int, list[object]],
+    counters: list[tuple[int, int, str]],
+) -> int:
+    """A host's subjects of one scope into `batch` (entity id -> raw row) and their
+    counters into `counters`; how many values that is, not null."""
+    values = 0
+    host_name = utf8_safe(host.name)  # SQLite text is UTF-8 (model.utf8)
+    for name, metrics, uuid in _subjects(scope, host):
+        safe = name if name.isascii() else utf8_safe(name)
+        eid = ents.known(scope, host_name, safe, uuid)
+        if eid is None:
+            eid = ents.id(scope, host_name, safe, uuid, t)
+            if eid in batch:
+                continue  # a VM listed by two hosts mid-migration: the first one counts
+            ents.place(scope, host_name, safe, uuid)
+        elif eid in batch:
+            continue
+        row, n = encode(metrics, (t << _SHIFT) | eid)
+        values += n
+        if scope == "host":  # its text id made after its states', as it always was
+            row[1] = encode.texts(host.status.value)
+        batch[eid] = row
+        cnt = host.counters.get((scope, "" if scope == "host" else name))
+        if cnt:
+            counters.append((eid, t, cnt))
+    return values
 
 
 #: The latest counters of each subject and those of its run before (SQLite evaluates every
