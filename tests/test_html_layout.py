@@ -1,0 +1,82 @@
+"""The HTML report's layout in a real headless Chromium: nothing a host names, however long,
+and no table pushes the page wider than the window, on a laptop or a phone.
+
+The browser and its pages are test_html_browser's (the DevTools protocol client).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import reportfactory as rf
+from test_html_browser import Page, WebSocket, browser, new_page, problems
+
+from fleetmon.model import Severity, Status
+from fleetmon.render.html import render_html
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+__all__ = ["browser"]  # the fixture, imported to be used here
+
+#: A name with no space to wrap at, as Kubernetes gives its containers.
+LONG = "k8s_POD_coredns-5d78c9869d-x7k2q_kube-system_3f1c9a4e-9b1d-4c0e-8e55-" + "a" * 60
+
+#: Everything outside a box that scrolls itself, wider than the window: elements and text.
+_SPILLS = """(() => {
+  const W = document.documentElement.clientWidth, out = [];
+  const boxed = (el) => {
+    for (let a = el; a && a !== document.body; a = a.parentElement)
+      if (getComputedStyle(a).overflowX !== "visible") return true;
+    return false;
+  };
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n; (n = walk.nextNode()); ) {
+    const r = document.createRange();
+    r.selectNodeContents(n);
+    if (r.getBoundingClientRect().right > W + 1 && !boxed(n.parentElement))
+      out.push(n.parentElement.tagName + ": " + n.textContent.slice(0, 40));
+  }
+  return out;
+})()"""
+
+
+def _open(ws: WebSocket, path: Path, width: int, height: int = 800) -> Page:
+    page = new_page(ws)
+    page.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+              deviceScaleFactor=1, mobile=width < 700)  # fmt: skip
+    page.open(path.as_uri())
+    return page
+
+
+def _long_names() -> str:
+    """The sample fleet plus a host, a group and a container finding named without a space."""
+    rng = random.Random(5)
+    name = "hv-" + "0123456789" * 9 + ".example.internal"
+    found = rf.finding("ctr-cpu", Severity.CRITICAL, "ctr", LONG, "ctr.cpu_pct", 99.0, "> 90")
+    long_host = rf.host(name, rng, vms=[rf.vm(LONG, rng)], findings=[found], groups=("g" * 70,))
+    gone = rf.failed("x" * 120, Status.UNREACHABLE, "connect: " + "E" * 200)
+    base = rf.sample_report()
+    hosts = (*base.hosts, long_host, gone)
+    return render_html(rf.report(hosts, findings=base.findings, run=base.run))
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_long_names_wrap_inside_the_window(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory, width: int
+) -> None:
+    """A name without a space (a host's FQDN, a Kubernetes container) wraps in its cell: the
+    findings table keeps its message, value and rule on screen (at 1280 px the long host and
+    subject made it 2,300 px wide), and the page never scrolls sideways."""
+    path = tmp_path_factory.mktemp("long") / "report.html"
+    path.write_text(_long_names(), encoding="utf-8")
+    page = _open(browser, path, width)
+    client = page.js("document.documentElement.clientWidth")
+    assert width - 20 <= client <= width  # less a scroll bar at 1280
+    right = "Math.max(...Array.from(document.querySelectorAll('#findings td'),"
+    right += " c => c.getBoundingClientRect().right))"
+    assert page.js(right) <= client
+    assert page.js(_SPILLS) == []
+    assert page.js("document.documentElement.scrollWidth") <= client
+    assert problems(page, path.as_uri()) == []
