@@ -6,6 +6,7 @@ The browser and its pages are test_html_browser's (the DevTools protocol client)
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import reportfactory as rf
 from test_html_browser import Page, WebSocket, browser, new_page, problems
 
-from fleetmon.model import Severity, Status
+from fleetmon.model import Severity, Status, Trend
 from fleetmon.render.html import render_html
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -79,4 +80,33 @@ def test_long_names_wrap_inside_the_window(
     assert page.js(right) <= client
     assert page.js(_SPILLS) == []
     assert page.js("document.documentElement.scrollWidth") <= client
+    assert problems(page, path.as_uri()) == []
+
+
+def test_sparklines_scroll_in_their_own_box_on_a_phone(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A host's 'over time' table (a line and its range per window, kept on one line) is
+    wider than a phone: it scrolls in its own box, as the row tables do, and the page does
+    not scroll sideways (it did at 390 px for every host with a history)."""
+    day = tuple(float(10 + (i * 7) % 40) for i in range(24))
+    rates = tuple(x * 1e5 for x in day)  # 1.0-4.7 MiB/s
+    trends = tuple(
+        t
+        for window in ("24h", "7d")
+        for t in (
+            Trend("host", "kvm01", "cpu.busy_pct", window, day),
+            Trend("nic", "enp6s0", "nic.rx_bytes_per_s", window, rates, "rx+tx"),
+            Trend("vm", "web-1", "vm.cpu_pct", window, day),
+        )
+    )
+    path = tmp_path_factory.mktemp("trends") / "report.html"
+    rep = dataclasses.replace(rf.sample_report(), trends={"kvm01": trends})
+    path.write_text(render_html(rep), encoding="utf-8")
+    page = _open(browser, path, 390)
+    assert page.js("document.querySelectorAll('table.tr svg').length") >= 5  # drawn
+    assert page.js(_SPILLS) == []
+    assert page.js("document.documentElement.scrollWidth") <= 390
+    box = page.js("document.querySelector('table.tr').getBoundingClientRect().right")
+    assert box <= 390
     assert problems(page, path.as_uri()) == []
