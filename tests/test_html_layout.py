@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import reportfactory as rf
-from test_html_browser import Page, WebSocket, browser, new_page, problems
+from test_html_browser import Page, WebSocket, browser, new_page, problems, report_url
 
 from fleetmon.model import Severity, Status, Trend
 from fleetmon.render.html import render_html
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-__all__ = ["browser"]  # the fixture, imported to be used here
+__all__ = ["browser", "report_url"]  # the fixtures, imported to be used here
 
 #: A name with no space to wrap at, as Kubernetes gives its containers.
 LONG = "k8s_POD_coredns-5d78c9869d-x7k2q_kube-system_3f1c9a4e-9b1d-4c0e-8e55-" + "a" * 60
@@ -110,3 +110,42 @@ def test_sparklines_scroll_in_their_own_box_on_a_phone(
     box = page.js("document.querySelector('table.tr').getBoundingClientRect().right")
     assert box <= 390
     assert problems(page, path.as_uri()) == []
+
+
+@pytest.mark.parametrize("width", [800, 1024, 1280])
+def test_tables_fit_a_laptop_window(browser: WebSocket, report_url: str, width: int) -> None:
+    """Between a phone and a wide screen every table fits the window or scrolls in its own
+    box: at 1024 px the fleet table (11 columns) and the VM tables ran 80-250 px past the
+    window (a VM table at 1280 px), and the whole page scrolled sideways, header and
+    findings with it. Headings
+    wrap between their words; a name column keeps a few characters a line."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=width, height=800,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(report_url)
+    client = page.js("document.documentElement.clientWidth")
+    spill = page.js(
+        "Array.from(document.querySelectorAll('table.d'), t => t.getBoundingClientRect().right)"
+        f".filter(r => r > {client}).length"
+    )
+    assert spill == 0
+    assert page.js("document.documentElement.scrollWidth") <= client
+    assert page.js(_SPILLS) == []
+    # A host name is not broken a character a line to make room.
+    name = page.js("document.querySelector('#hosts tbody th').getBoundingClientRect().width")
+    assert name >= 60
+    assert problems(page, report_url) == []
+
+
+def test_fleet_heading_stays_on_screen_on_a_wide_screen(
+    browser: WebSocket, report_url: str
+) -> None:
+    """Above 1200 px the fleet table's heading row sticks under the top of the window."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=1400, height=800,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(report_url)
+    assert page.js("getComputedStyle(document.querySelector('#hosts thead th')).position") == (
+        "sticky"
+    )
+    assert page.js("getComputedStyle(document.querySelector('#hosts')).display") == "table"
