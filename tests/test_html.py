@@ -170,6 +170,37 @@ def test_failed_host_shows_its_reason(sample: str) -> None:
     assert "<table" not in part
 
 
+def test_hosts_not_collected_lead_the_findings(sample: str) -> None:
+    """A host that was not collected is in no finding, and in the fleet table after every
+    critical host (at 500 hosts, pages down): the findings section names each first, with
+    its status, a link to its section and its reason."""
+    findings = sample[sample.index("<section id=findings>") : sample.index("<section id=fleet>")]
+    down = findings[findings.index("<h3 id=down>Not collected (3)</h3>") :]
+    assert down.index("</ul>") < down.index('<table class="d findings">')
+    assert (
+        '<li class=failed><span class=b>unreachable</span> <a href="#host-kvm03">kvm03</a>: '
+        "connect to 10.0.0.13:22 timed out after 10 s\n"
+    ) in down
+    escaped = "connect failed: &lt;b&gt;refused&lt;/b&gt; &amp;"
+    assert f'<span class=b>hostkey mismatch</span> <a href="#host-db01">db01</a>: {escaped}' in down
+    assert "<h3>Rules' findings (5)</h3>" in down
+
+
+def test_many_hosts_not_collected_fold_into_the_fleet_table() -> None:
+    gone = [rf.failed(f"h{i:03d}", Status.TIMEOUT, "probe timed out") for i in range(35)]
+    page = render_html(rf.report(gone))
+    findings = page[page.index("<section id=findings>") : page.index("<section id=fleet>")]
+    assert "Not collected (35)" in findings
+    assert findings.count("<li class=failed>") == html_mod.TOP_FINDINGS
+    assert '<li>and 5 more in the <a href="#fleet">fleet table</a>' in findings
+
+
+def test_no_list_when_every_host_was_collected() -> None:
+    page = render_html(rf.report([rf.host("kvm01", random.Random(1))]))
+    assert "Not collected" not in page
+    assert "Rules' findings" not in page
+
+
 def test_host_without_vms(sample: str) -> None:
     row = fleet_row(sample, "web01")
     assert row.endswith(f"<td>{DASH}<td>{DASH}")  # VMs running, overcommit
