@@ -149,3 +149,21 @@ def test_fleet_heading_stays_on_screen_on_a_wide_screen(
         "sticky"
     )
     assert page.js("getComputedStyle(document.querySelector('#hosts')).display") == "table"
+
+
+def test_nav_bar_stays_at_the_top_and_clears_what_a_link_opens(
+    browser: WebSocket, report_url: str
+) -> None:
+    """The jump links stay at the top of the window as the page scrolls (the bar sat inside
+    the header and scrolled away with it), and a link's target lands below the bar."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=1400, height=800,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(report_url)
+    page.js("window.scrollTo(0, document.getElementById('hostlist').offsetTop)")
+    assert page.js("window.scrollY") > 1000
+    bar = page.js("(r => [r.top, r.bottom])(document.querySelector('nav').getBoundingClientRect())")
+    assert bar[0] == 0
+    page.js("location.hash = '#host-kvm01'")
+    top = page.js("document.getElementById('host-kvm01').getBoundingClientRect().top")
+    assert bar[1] <= top < bar[1] + 30
