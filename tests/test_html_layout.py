@@ -167,3 +167,34 @@ def test_nav_bar_stays_at_the_top_and_clears_what_a_link_opens(
     page.js("location.hash = '#host-kvm01'")
     top = page.js("document.getElementById('host-kvm01').getBoundingClientRect().top")
     assert bar[1] <= top < bar[1] + 30
+
+
+def test_a_bucket_alone_between_gaps_is_drawn_as_a_dot(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A host collected now and then (every other hour) has buckets with gaps on both
+    sides: each is a dot, where the line showed nothing at all and only its range."""
+    sparse = tuple(float(20 + i) if i % 3 == 0 else None for i in range(24))  # 8 lone buckets
+    pair = (None, 30.0, 31.0, *((None,) * 21))  # one line of two points
+    trends = (
+        Trend("host", "kvm01", "cpu.busy_pct", "24h", sparse),
+        Trend("host", "kvm01", "mem.used_pct", "24h", pair),
+    )
+    path = tmp_path_factory.mktemp("dots") / "report.html"
+    rep = dataclasses.replace(rf.sample_report(), trends={"kvm01": trends})
+    path.write_text(render_html(rep), encoding="utf-8")
+    page = new_page(browser)
+    page.open(path.as_uri())
+    drawn = page.js(
+        "Array.from(document.querySelectorAll('#host-kvm01 table.tr td'), c =>"
+        " [c.querySelectorAll('circle').length, c.querySelectorAll('polyline').length])"
+    )
+    assert drawn == [[8, 0], [0, 0], [0, 1], [0, 0]]  # 24 h and 7 d; the pair stays a line
+    dots = page.js(
+        "Array.from(document.querySelectorAll('#host-kvm01 table.tr circle'),"
+        " c => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy')),"
+        " getComputedStyle(c).fill])"
+    )
+    assert [round(x) for x, _, _ in dots] == [round(1 + i * 58 / 23) for i in range(0, 24, 3)]
+    assert all(1 <= y <= 13 and fill != "none" for _, y, fill in dots)
+    assert problems(page, path.as_uri()) == []
