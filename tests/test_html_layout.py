@@ -198,3 +198,25 @@ def test_a_bucket_alone_between_gaps_is_drawn_as_a_dot(
     assert [round(x) for x, _, _ in dots] == [round(1 + i * 58 / 23) for i in range(0, 24, 3)]
     assert all(1 <= y <= 13 and fill != "none" for _, y, fill in dots)
     assert problems(page, path.as_uri()) == []
+
+
+def test_cpu_bars_line_up_in_the_fleet_table(browser: WebSocket, report_url: str) -> None:
+    """Every host's CPU bar starts at the same x, whatever the width of the figure after it
+    (a bar before 9.7% sat one digit to the right of one before 43.3%)."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=1400, height=800,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(report_url)
+    edges = page.js(
+        "Array.from(document.querySelectorAll('#hosts svg.cpu'), s => {"
+        " const r = s.getBoundingClientRect(), c = s.parentElement.getBoundingClientRect();"
+        " return [r.left, r.top - c.top, c.bottom - r.bottom]; })"
+    )
+    assert len(edges) >= 5
+    assert len({round(left) for left, _, _ in edges}) == 1
+    assert all(top >= 0 and below >= 0 for _, top, below in edges)  # inside its cell
+    figures = page.js(
+        "Array.from(document.querySelectorAll('#hosts svg.cpu'),"
+        " s => s.parentElement.lastChild.textContent.length)"
+    )
+    assert len(set(figures)) > 1  # figures of different widths: the case that moved them
