@@ -220,3 +220,19 @@ def test_cpu_bars_line_up_in_the_fleet_table(browser: WebSocket, report_url: str
         " s => s.parentElement.lastChild.textContent.length)"
     )
     assert len(set(figures)) > 1  # figures of different widths: the case that moved them
+
+
+def test_tables_are_not_scroll_boxes_on_paper(browser: WebSocket, report_url: str) -> None:
+    """On an A4 page (some 720 CSS px) a table does not become a box that scrolls: on paper
+    that clips its right-hand columns."""
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=718, height=1000,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(report_url)
+    page.call("Emulation.setEmulatedMedia", media="print")
+    styles = page.js(
+        "Array.from(document.querySelectorAll('#hosts, section.host table.d'),"
+        " t => getComputedStyle(t).display + ' ' + getComputedStyle(t).overflowX)"
+    )
+    assert len(styles) > 5
+    assert set(styles) == {"table visible"}
