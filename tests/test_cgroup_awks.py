@@ -1,5 +1,6 @@
-"""The probe's cgroup reader (sources/cgroups.py AWK_READ) under each awk a host may have:
-mawk (Debian, Ubuntu), busybox (Alpine, embedded); the same lines from each."""
+"""The probe's cgroup reader (sources/cgroups.py awk_read) under each awk a host may have:
+mawk (Debian, Ubuntu), gawk (RHEL, Fedora, Arch, SUSE), busybox (Alpine, embedded); the
+same lines from each."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from test_containers import COUCHBASE, HEX, ID_CPU, plant
 from fleetmon.sources.cgrouplines import parse_cgroups
 from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS
 
-AWKS = {"mawk": ["mawk"], "busybox": ["busybox", "awk"]}
+AWKS = {"mawk": ["mawk"], "gawk": ["gawk"], "busybox": ["busybox", "awk"]}
 
 
 def awk_dir(tmp: Path, name: str) -> Path:
@@ -90,6 +91,97 @@ def test_every_awk_prints_the_same_lines(tmp_path: Path, name: str) -> None:
     assert (v1["read_bytes"], v1["write_bytes"], v1["cpuacct_ns"]) == (7, 9, 3321492315750)
 
 
+#: Files as the kernel prints them (6.x unless said) and some as it does not: the awk takes a
+#: file whole and finds its keys by index() in the kernel's order (sources/cgroups.py
+#: _KEYS_IN_ORDER), so that keys before, between and after them (cpu.stat's
+#: core_sched.force_idle_usec and bursts, memory.stat's kernel, memory.events'
+#: oom_group_kill, io.stat's cost.vrate) change nothing.
+KERNEL_V2 = {
+    "cpu.stat": "usage_usec 5\nuser_usec 3\nsystem_usec 2\ncore_sched.force_idle_usec 0\n"
+    "nr_periods 7\nnr_throttled 1\nthrottled_usec 9\nnr_bursts 0\nburst_usec 0\n",
+    "memory.stat": "anon 1\nfile 2\nkernel 3\nkernel_stack 4\nsock 0\nfile_mapped 7\n"
+    "inactive_anon 8\nactive_anon 9\ninactive_file 10\nactive_file 11\nunevictable 0\n",
+    "memory.events": "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n",
+    "io.stat": "259:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n"
+    "8:0 rbytes=10 wbytes=20 rios=3 wios=4 dbytes=0 dios=0 cost.vrate=100.00\n",
+    "memory.current": "4096\n",
+    "memory.max": "max\n",
+    "pids.current": "3\n",
+    "cpu.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",  # 4.20-5.12: no full
+    "memory.pressure": "some avg10=0.06 avg60=0.01 avg300=0.00 total=5\n"
+    "full avg10=100.00 avg60=0.00 avg300=0.00 total=5\n",
+    "io.pressure": "some avg10=12.50 avg60=0.00 avg300=0.00 total=5\n"
+    "full avg10=1.5 avg60=0.00 avg300=0.00 total=5\n",  # not the kernel's: left for the parser
+}
+#: cgroup v1 on a hybrid host: `unified` has v2's cpu.stat (no cpu controller there) and PSI.
+KERNEL_V1 = {
+    "cpu": {"cpu.stat": "nr_periods 4\nnr_throttled 2\nthrottled_time 600\nnr_bursts 0\n"},
+    "cpuacct": {"cpuacct.usage": "123456\n"},
+    "blkio": {
+        "blkio.throttle.io_service_bytes": "8:16 Read 7\n8:16 Write 9\n8:16 Sync 16\n"
+        "8:16 Async 0\n8:16 Discard 0\n8:16 Total 16\n8:0 Read 70\n8:0 Write 90\n"
+        "8:0 Total 160\nTotal 176\n"
+    },
+    "memory": {
+        "memory.stat": "cache 5\nrss 6\nshmem 0\npgpgin 1\ninactive_anon 0\nactive_anon 6\n"
+        "inactive_file 4\nactive_file 1\nhierarchical_memory_limit 9\ntotal_cache 50\n"
+        "total_rss 60\ntotal_inactive_file 40\ntotal_active_file 10\n",
+        "memory.usage_in_bytes": "8192\n",
+        "memory.limit_in_bytes": "9223372036854771712\n",
+        "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    },
+    "pids": {"pids.current": "5\n"},
+    "unified": {
+        "cpu.stat": "usage_usec 11\nuser_usec 6\nsystem_usec 5\nnice_usec 0\n",
+        "cpu.pressure": "some avg10=0.50 avg60=0.00 avg300=0.00 total=9\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "io.pressure": "some avg10=3.04 avg60=0.00 avg300=0.00 total=9\n"
+        "full avg10=0.10 avg60=0.00 avg300=0.00 total=9\n",
+    },
+}
+_D = f"docker/{HEX}"
+_K8S = "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/crio-1.scope"
+#: What the reader printed of them before it read files whole (the same bytes).
+KERNEL_LINES = {
+    ("v2", "cgroup"): f"#cgroup keyed v2\n#k u np nt tu r w\nsystem.slice/docker-{HEX}.scope"
+    f"\t5 7 1 9 1+10 2+20\n#k u np nt tu\n{_K8S}\t5 7 1 9\n",
+    ("v2", "cgroup_mem"): "#cgroup keyed v2\n#k m l a f i p o pcs pms pmf pis pif\n"
+    f"system.slice/docker-{HEX}.scope\t4096 max 1 2 10 3 1 0 6 10000 1250 1.5\n"
+    f"#k m a f i p o pcs pms pmf pis pif\n{_K8S}\t4096 1 2 10 3 1 0 6 10000 1250 1.5\n",
+    ("v1", "cgroup"): f"#cgroup keyed v1\n#k np nt tn\n{_D}\t4 2 600\n#k u\n{_D}\t11\n"
+    f"#k ca\n{_D}\t123456\n#k r w\n{_D}\t7+70 9+90\n",
+    ("v1", "cgroup_mem"): f"#cgroup keyed v1\n#k i f a i m l o\n{_D}\t4 50 60 40 8192"
+    f" 9223372036854771712 2\n#k p\n{_D}\t5\n#k pcs pcf pms pmf pis pif\n{_D}\t50 0 0 0 304 10\n",
+}
+
+
+def kernel_trees(root: Path) -> Path:
+    """KERNEL_V2 as a Docker container's cgroup, and as a CRI-O one's without final
+    newlines, memory.max or a device in io.stat; KERNEL_V1 as a Docker container's."""
+    odd = {k: v.rstrip("\n") for k, v in KERNEL_V2.items() if k != "memory.max"}
+    for cgroup, files in ((f"system.slice/docker-{HEX}.scope", KERNEL_V2), (_K8S, odd)):
+        (root / "v2" / cgroup).mkdir(parents=True)
+        for name, text in (files | {"io.stat": ""} if files is odd else files).items():
+            (root / "v2" / cgroup / name).write_text(text)
+    (root / "v2" / "cgroup.controllers").write_text("cpu io memory pids\n")
+    for mount, v1_files in KERNEL_V1.items():
+        (root / "v1" / mount / _D).mkdir(parents=True)
+        for name, text in v1_files.items():
+            (root / "v1" / mount / _D / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(AWKS))
+def test_every_awk_reads_the_kernels_files_as_before(tmp_path: Path, name: str) -> None:
+    roots = kernel_trees(tmp_path / "trees")
+    mine = awk_dir(tmp_path, name)
+    cmds = dict(SAMPLE_SECTIONS + ONCE_SECTIONS)
+    for (version, section), expected in KERNEL_LINES.items():
+        assert run(cmds[section], roots / version, mine) == expected, (version, section)
+
+
 def _unreadable(path: Path) -> None:
     """`path` opens but cannot be read: a directory in its place (EISDIR at the read, as a
     cgroup removed while read gives ENODEV, or a PSI file where PSI is off EOPNOTSUPP)."""
@@ -121,7 +213,7 @@ def test_a_file_that_cannot_be_read_costs_one_container(
     others = {k: v for k, v in healthy.items() if k != bad}
     assert others
     assert {k: v for k, v in found.items() if k != bad} == others
-    if name == "busybox":  # getline's -1: the file passed over, the rest of its line kept
+    if name != "mawk":  # getline's -1: the file passed over, the rest of its line kept
         assert "mem_anon" not in found[bad].values
         assert found[bad].values["mem_usage"] == healthy[bad].values["mem_usage"]
     else:  # mawk: the container whose file failed has no line (its own awk ended too) ...

@@ -6,7 +6,7 @@ cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-
 Every running KVM guest has libvirt's machine cgroup beside them, containers or not
 (`machine.slice/machine-qemu\\x2d<id>\\x2d<name>.scope` on v2, `machine/qemu-<id>-<name>.
 libvirt-qemu` with cgroupfs on v1): its QEMU process's memory and I/O. The
-sections are what the probe's awk (sources/cgroups.py AWK_READ) prints of the files of the
+sections are what the probe's awk (sources/cgroups.py awk_read) prints of the files of the
 recorded trees (tests/data/couchbase-platform, tests/data/fleetmon-capture/
 cgroup-podman-v1-hybrid); the
 values are drawn from the seed. Counters grow with the host's uptime, so the rates between
@@ -135,7 +135,7 @@ def vm_cgroups(cap: Captures, host: HostProfile, at: render.Moment) -> tuple[VmC
 
 def as_keyed(version: int, lines: Sequence[str]) -> str:
     """`<path>\t<key>=<value> ...` lines (a v1 container's mounts one each, in the order
-    the awk reads them) as AWK_READ prints them: its head, then each line's values, after
+    the awk reads them) as awk_read's program prints them: its head, then each line's values, after
     a line of its keys when they are not those of the line before."""
     out = [f"{KEYED_HEAD}{version}"]
     before: list[str] = []

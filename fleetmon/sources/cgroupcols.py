@@ -1,6 +1,6 @@
 """Parse stage for container cgroups (pure): the probe's cgroup sections as columns.
 
-AWK_READ (sources/cgroups.py) prints, after its head, runs of lines: a line of keys,
+awk_read's program (sources/cgroups.py) prints, after its head, runs of lines: a line of keys,
 `#k <key> <key> ...`, then a line a cgroup, `<path>\t<value> <value> ...`, each with a value
 of each key in their order (the usual host: one run for the whole section; cgroup v1: one a
 mount, of the same paths). A run is split at once (at every tab and line end, _cells);
@@ -44,7 +44,7 @@ _DIGITS_SPACE = b"0123456789 "
 
 
 def read_columns(text: str, section: str = "cgroup") -> Columns:
-    """AWK_READ's lines as columns (the section starts with KEYED_HEAD). Runs of the same
+    """awk_read's lines as columns (the section starts with KEYED_HEAD). Runs of the same
     paths (a v1 container's mounts) are merged, a later run's value of a key winning; else
     joined by path, None where a cgroup has no value of a key. Lines before the first keys
     and lines without a tab (a shell's message) are passed over. ProbeParseError, naming

@@ -1,7 +1,7 @@
-"""Parse stage for container cgroups (pure): a cgroup section, as AWK_READ's columns or
+"""Parse stage for container cgroups (pure): a cgroup section, as awk_read's columns or
 as the probes before it printed it, as each cgroup's values.
 
-The probes before AWK_READ's columns printed a line a cgroup, `<path>\t<key>=<value> ...`
+The probes before awk_read's columns printed a line a cgroup, `<path>\t<key>=<value> ...`
 (read_compact); those before them ran `grep -s -H -E RE <files>` under the cgroup root:
 one line per kept line of every file, `[./]<cgroup path>/<file>:<line>`, cgroup v1 paths
 starting with the controller's mount (`memory/docker/<id>/memory.stat`), which the parser
@@ -198,7 +198,7 @@ def read_compact(
     text: str, section: str = "cgroup"
 ) -> tuple[int, dict[str, dict[str, int | None]]]:
     """The cgroup version and every cgroup's values by its path below the root, from the
-    lines of the probes before AWK_READ's columns (`<path>\t<key>=<value> ...`, a raw
+    lines of the probes before awk_read's columns (`<path>\t<key>=<value> ...`, a raw
     folder saved then), keyed by the short keys in the files' own units (`u` and `tu` µs,
     `ca` and `tn` ns; `l` None for no limit, a v1 limit at or above UNLIMITED as printed;
     `r`, `w` summed over the devices). A v1 container's mounts give one line each, merged
@@ -237,7 +237,7 @@ Values = Mapping[str, int | None]
 
 def section_values(text: str, section: str) -> tuple[dict[str, Values], dict[str, int]]:
     """Each cgroup's values (short keys; no key for a value it lacks) and cgroup version,
-    by its path: from AWK_READ's columns, or an earlier probe's lines (a raw folder saved
+    by its path: from awk_read's columns, or an earlier probe's lines (a raw folder saved
     then)."""
     if text.startswith(KEYED_HEAD):
         cols = read_columns(text, section)

@@ -1,6 +1,6 @@
 """Parse stage for container cgroups (pure): the probe's one-pass read of the cgroup tree.
 
-The probe runs one awk under the cgroup root (AWK_READ, sections.py) that prints one line
+The probe runs one awk under the cgroup root (awk_read, find_command) that prints one line
 per container cgroup, `<cgroup path>\t<key>=<value> ...`; probes before it printed grep's
 lines, still read by sources/cgrouplines.py (raw folders saved then). cgroup v2
 (kernel 4.5+; PSI files 4.20+, `memory.events` oom_kill 4.13+) puts every controller's
@@ -78,62 +78,155 @@ _AWK_KEY = (
     " oom_kill o anon a total_rss a file f total_cache f inactive_file i"
     " total_inactive_file i"
 )
-#: The reader, one awk: every container directory given (the shell's globs), every file of
-#: `fl` in it read with getline (a missing or unreadable file: -1, passed over), and a line
-#: printed a directory that gave a value, `<path below the root>\t<value> <value> ...`, as
-#: soon as it is read; before it, when its keys are not those of the line before, a line of
-#: them, `#k <key> <key> ...` (the usual host: one for the whole section; v1: one a mount).
-#: POSIX awk only (mawk, gawk, busybox); values are copied as text, never computed (awk's
-#: numbers are doubles). Against a grep of every file with its path on each line (650 KB
-#: for 200 containers): one glob per directory, not per file, a sixth of the bytes; and the
-#: keys said once, not at every value, so that the client splits a run of lines of the same
-#: keys at once and takes a key's values by one slice (sources/cgroupcols.py: 200
-#: containers' three sections in a third of the time a token at a time took), at the awk's
-#: cost of `key=value` tokens. io.stat and blkio give r and w with their devices' bytes
-#: joined by + (the parser sums them; blkio's `Total` line alone gives 0: a cgroup without
-#: I/O says 0); a PSI line its avg10 x 100 (the dot of %lu.%02lu dropped, then its leading
-#: zeros, as the kernel prints its other values, so that the parser takes a whole run of
-#: plain numbers by one call; not by `v += 0`, which busybox awk reads as octal; a value not
-#: of that form left as it is for the parser to refuse), as p<resource initial><some|full
-#: initial>;
-#: v2 memory.stat stops at inactive_file (its third key of ~40). cgroup v1 (v1=1): `fl` is
-#: mount:file pairs, and the mount, the path's first component, is dropped (one container's
-#: mounts give lines of one path, which the parser merges). mawk ends on a read error (exit
-#: 2; gawk and busybox pass the file over): find_command() then reads each directory again
-#: with an awk of its own. A tab or newline in a directory's name (an LXC container may be
-#: called anything) is printed as `?`: one line per directory. The section's first line,
-#: KEYED_HEAD and the version, is the shell's (so that an awk's error message never comes
-#: before it).
-AWK_READ = (
-    'BEGIN { n = split("' + _AWK_ONE + '", a, " ");'
-    " for (i = 1; i < n; i += 2) one[a[i]] = a[i + 1];"
-    ' n = split("' + _AWK_KEY + '", a, " ");'
-    " for (i = 1; i < n; i += 2) key[a[i]] = a[i + 1];"
-    ' n = split(fl, a, " "); for (i = 1; i <= n; i++) { m = ""; f = a[i];'
-    ' if (v1) { j = index(f, ":"); m = substr(f, 1, j - 1); f = substr(f, j + 1) }'
-    " fs[m, ++nf[m]] = f }"
-    ' for (k = 1; k < ARGC; k++) { p = ARGV[k]; m = ""; d = p;'
-    ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1) }'
-    ' kt = ""; t = ""; for (q = 1; q <= nf[m]; q++) { f = fs[m, q]; g = p "/" f;'
-    ' if (f in one) { if ((getline l < g) > 0) { kt = kt " " one[f]; t = t " " l } }'
-    ' else if (f ~ /pressure$/) { while ((getline l < g) > 0) { split(l, w, " ");'
-    ' v = substr(w[2], 7); if (v ~ /^[0-9]+[.][0-9][0-9]$/) { sub(/[.]/, "", v);'
-    ' sub(/^0+/, "", v); if (v == "") v = 0 }'
-    ' kt = kt " p" substr(f, 1, 1) substr(w[1], 1, 1); t = t " " v } }'
-    ' else if (f == "io.stat" || f == "blkio.throttle.io_service_bytes") { rs = ""; ws = "";'
-    ' z = 0; while ((getline l < g) > 0) { c = split(l, w, " ");'
-    ' if (w[1] == "Total") z = 1; else if (w[2] == "Read") rs = rs "+" w[3];'
-    ' else if (w[2] == "Write") ws = ws "+" w[3];'
-    ' else for (i = 2; i <= c; i++) if (w[i] ~ /^rbytes=/) rs = rs "+" substr(w[i], 8);'
-    ' else if (w[i] ~ /^wbytes=/) ws = ws "+" substr(w[i], 8) }'
-    ' if (rs != "" || ws != "" || z) { kt = kt " r w"; t = t " " (rs == "" ? 0 : substr(rs, 2))'
-    ' " " (ws == "" ? 0 : substr(ws, 2)) } }'
-    ' else { while ((getline l < g) > 0) { i = index(l, " "); x = substr(l, 1, i - 1);'
-    ' if (x in key) { kt = kt " " key[x]; t = t " " substr(l, i + 1);'
-    ' if (x == "inactive_file" && !v1) break } } }'
-    ' close(g) } if (t != "") { if (kt != pk) { print "#k" kt; pk = kt }'
-    r' gsub(/[\t\n]/, "?", d); print d "\t" substr(t, 2) } } }'
+
+
+def _pairs(table: str) -> dict[str, str]:
+    words = table.split()
+    return dict(zip(words[0::2], words[1::2], strict=True))
+
+
+#: `key value` files: the keys of _AWK_KEY each has, in the order the kernel prints them, by
+#: file and mount (v2: none). v2 cpu.stat (and a hybrid host's `unified` one): usage_usec
+#: (then user_ and system_usec, 6.0's core_sched.force_idle_usec), then the CFS bandwidth's
+#: nr_periods, nr_throttled, throttled_usec (then 5.14's nr_bursts, burst_usec); v1's:
+#: nr_periods, nr_throttled, throttled_time (then nr_bursts, burst_time). v2 memory.stat:
+#: anon, file, ... inactive_file among the LRU lists; v1's: the cgroup's own counters
+#: (inactive_file among them), then the hierarchy's total_ ones in the same order.
+#: memory.events (oom_kill 4.13+) and memory.oom_control: oom_kill once.
+_KEYS_IN_ORDER = {
+    ("cpu.stat", ""): "usage_usec nr_periods nr_throttled throttled_usec",
+    ("cpu.stat", "unified"): "usage_usec nr_periods nr_throttled throttled_usec",
+    ("cpu.stat", "cpu"): "nr_periods nr_throttled throttled_time",
+    ("memory.stat", ""): "anon file inactive_file",
+    ("memory.stat", "memory"): "inactive_file total_cache total_rss total_inactive_file",
+    ("memory.events", ""): "oom_kill",
+    ("memory.oom_control", "memory"): "oom_kill",
+}  # fmt: skip
+#: A PSI line at the start of s, `some avg10=%lu.%02lu avg60=...` or `full ...`
+#: (kernel/sched/psi.c): its avg10 x 100, the dot dropped, then its leading zeros, as the
+#: kernel prints its other values (0.00 as 0), so that the parser takes a whole run of plain
+#: numbers by one call; not by `v += 0`, which busybox awk reads as octal; a value not of
+#: that form left as it is for the parser to refuse. As p<resource initial><kind initial>
+#: (k: ` p<resource initial>`).
+_AWK_PSI_LINE = (
+    'x = substr(s, 12, index(s, " avg60=") - 12); if (x == "0.00") x = 0;'
+    ' else if (x ~ /^[0-9]+[.][0-9][0-9]$/) { sub(/[.]/, "", x);'
+    ' if (x ~ /^0/) { sub(/^0+/, "", x); if (x == "") x = 0 } }'
+    ' kt = kt k substr(s, 1, 1); t = t " " x'
 )
+#: A PSI file: its `some` line, then its `full` line where it has one (cpu: 5.13+).
+_AWK_PSI = (
+    f"function avg10(g, k,  s, x, j) {{ if ((getline s < g) > 0) {{ {_AWK_PSI_LINE};"
+    ' if ((j = index(s, "\\n")) && (s = substr(s, j + 1)) != "")'
+    f" {{ {_AWK_PSI_LINE} }} }} close(g) }}"
+)
+#: io.stat and blkio: r and w, their devices' bytes joined by + (the parser sums them), and
+#: when the file gives them: a device's, or blkio's `Total` line alone (a cgroup without I/O
+#: says 0).
+_AWK_IO = {
+    "io.stat": (  # `<maj:min> rbytes=N wbytes=N rios=N ...` a device
+        'x = s; while (j = index(x, " rbytes=")) { x = substr(x, j + 8);'
+        ' rs = rs "+" substr(x, 1, index(x, " ") - 1) }'
+        ' x = s; while (j = index(x, " wbytes=")) { x = substr(x, j + 8);'
+        ' ws = ws "+" substr(x, 1, index(x, " ") - 1) }',
+        'rs != "" || ws != ""',
+    ),
+    "blkio.throttle.io_service_bytes": (  # `<maj:min> Read N` ... a device, then `Total N`
+        's = "\\n" s "\\n"; x = s; while (j = index(x, " Read ")) { x = substr(x, j + 6);'
+        ' rs = rs "+" substr(x, 1, index(x, "\\n") - 1) }'
+        ' x = s; while (j = index(x, " Write ")) { x = substr(x, j + 7);'
+        ' ws = ws "+" substr(x, 1, index(x, "\\n") - 1) }',
+        'rs != "" || ws != "" || index(s, "\\nTotal ")',
+    ),
+}
+
+
+#: RS: a single-number file's first line; another file whole, by one getline (\001: a byte
+#: no cgroup file has).
+_LINE, _WHOLE = "\\n", "\\001"
+
+
+def _awk_key(key: str) -> str:
+    """A key's value in a `key value` file read whole (s, a newline put before and after):
+    from its space to its line's end."""
+    return (
+        f' if (j = index(s, "\\n{key} ")) {{ x = substr(s, j + {len(key) + 1});'
+        f' kt = kt " {_pairs(_AWK_KEY)[key]}"; t = t substr(x, 1, index(x, "\\n") - 1) }}'
+    )
+
+
+def _awk_file(f: str, mount: str) -> tuple[str, str]:
+    """One file's read, appending to the directory's keys (kt) and values (t), and the RS
+    it is read with."""
+    if f.endswith(".pressure"):
+        return f'if (psi) avg10(p "/{f}", " p{f[0]}")', _WHOLE
+    one = _pairs(_AWK_ONE).get(f)
+    keys = _KEYS_IN_ORDER.get((f, mount))
+    if one is not None:
+        var, rs, body = "x", _LINE, f'kt = kt " {one}"; t = t " " x'
+    elif keys is not None:
+        var, rs, body = "s", _WHOLE, 's = "\\n" s "\\n";' + "".join(map(_awk_key, keys.split()))
+    else:
+        io, found = _AWK_IO[f]
+        var, rs = "s", _WHOLE
+        body = (
+            f'rs = ""; ws = ""; {io} if ({found}) {{ kt = kt " r w";'
+            ' t = t " " (rs == "" ? 0 : substr(rs, 2)) " " (ws == "" ? 0 : substr(ws, 2)) }'
+        )
+    return f'g = p "/{f}"; if ((getline {var} < g) > 0) {{ {body} }} close(g)', rs
+
+
+def _awk_block(files: list[str], mount: str) -> str:
+    """One directory's files read, RS set before each run of files read with the same."""
+    out, rs = [], ""
+    for f in files:
+        code, want = _awk_file(f, mount)
+        if want != rs:
+            out.append(f'RS = "{want}"')
+            rs = want
+        out.append(code)
+    return "; ".join(out)
+
+
+def awk_read(files: tuple[str, ...]) -> str:
+    """The probe's reader of `files` in every container directory given, one awk program
+    (find_command runs it on the shell's globs): a file missing or unreadable gives getline
+    -1 and is passed over; a line is printed a directory that gave a value,
+    `<path below the root>\\t<value> <value> ...`, as soon as it is read, and before it,
+    when its keys are not those of the line before, a line of them, `#k <key> <key> ...`
+    (the usual host: one for the whole section; v1: one a mount). v1=1: the path starts
+    with the file's mount (V1_MOUNTS_OF), dropped from the line (one container's mounts
+    give lines of one path, which the parser merges). psi=0: no PSI file read.
+
+    Against a grep of every file with its path on each line (650 KB for 200 containers):
+    one glob per directory, not per file, a sixth of the bytes; and the keys said once, not
+    at every value, so that the client splits a run of lines of the same keys at once and
+    takes a key's values by one slice (sources/cgroupcols.py: 200 containers' three
+    sections in a third of the time a token at a time took), at the awk's cost of
+    `key=value` tokens. POSIX awk only (mawk, gawk, busybox); values are copied as text,
+    never computed (awk's numbers are doubles). The program is written out for its files,
+    no loop over them, and reads a file by one getline: its values found by index() after
+    their keys, not by a getline, a split and a lookup a line (most of gawk's and
+    busybox's time went there: a getline costs busybox some 7,000 instructions, a line's
+    or a whole file's). So it takes the kernel's forms for granted, as reading a line at a
+    time did not: a file's keys once each, in _KEYS_IN_ORDER's order; a key's value up to
+    its line's end; a PSI file's `some` and `full` lines only (tests/test_cgroup_awks.py:
+    the same lines as before from the kernels' files). A tab or newline in a directory's
+    name (an LXC container may be called anything) is printed as `?`: one line per
+    directory."""
+    v2 = _awk_block([f for f in files if f in V2_FILES], "")
+    v1 = " else ".join(
+        f'if (m == "{m}") {{ {_awk_block([f for f in files if m in V1_MOUNTS_OF.get(f, ())], m)} }}'
+        for m in dict.fromkeys(m for f in files for m in V1_MOUNTS_OF.get(f, ()))
+    )
+    psi = _AWK_PSI + " " if any(f.endswith(".pressure") for f in files) else ""
+    return (
+        psi + 'BEGIN { for (k = 1; k < ARGC; k++) { p = ARGV[k]; kt = ""; t = "";'
+        ' if (v1) { j = index(p, "/"); m = substr(p, 1, j - 1); d = substr(p, j + 1);'
+        f" {v1} }} else {{ d = p; {v2} }}"
+        ' if (t != "") { if (kt != pk) { print "#k" kt; pk = kt }'
+        r' if (d ~ /[\t\n]/) gsub(/[\t\n]/, "?", d); print d "\t" substr(t, 2) } } }'
+    )
 
 
 def _dirs(files: tuple[str, ...], v1: bool) -> str:
@@ -146,7 +239,8 @@ def _dirs(files: tuple[str, ...], v1: bool) -> str:
 
 def find_command(files: tuple[str, ...]) -> str:
     """The sh command reading `files` of every container cgroup under $FM_CG with one awk
-    (AWK_READ).
+    (awk_read's program). The section's first line, KEYED_HEAD and the version, is the
+    shell's (so that an awk's error message never comes before it).
 
     The shell's globs find the containers' directories (a readdir of a few parent folders;
     no walk of the whole tree, no process per container); a glob that matches nothing stays
@@ -167,35 +261,19 @@ def find_command(files: tuple[str, ...]) -> str:
     directory of 10,000 would cost the host more than the sample is worth.)
     """
     psi = any(f.endswith(".pressure") for f in files)
-    no_psi = " { read -r _ </proc/pressure/cpu; } 2>/dev/null || fl=$nopsi;" if psi else ""
+    no_psi = " psi=1; { read -r _ </proc/pressure/cpu; } 2>/dev/null || psi=0;" if psi else ""
+    args = "-v v1=$v1 -v psi=$psi" if psi else "-v v1=$v1"
     return (
         '(cd "$FM_CG" 2>/dev/null || exit 1; if [ -f cgroup.controllers ];'
-        f" then v1=0; {_lists(files, False)}; set -- {_dirs(files, False)};"
-        f" else v1=1; {_lists(files, True)}; set -- {_dirs(files, True)}; fi;{no_psi}"
-        f" echo \"{KEYED_HEAD}$((2 - v1))\"; a='{AWK_READ}';"
-        ' awk -v v1=$v1 -v fl="$fl" "$a" "$@" 2>/dev/null; r=$?;'
+        f" then v1=0; set -- {_dirs(files, False)};"
+        f" else v1=1; set -- {_dirs(files, True)}; fi;{no_psi}"
+        f" echo \"{KEYED_HEAD}$((2 - v1))\"; a='{awk_read(files)}';"
+        f' awk {args} "$a" "$@" 2>/dev/null; r=$?;'
         " if [ $r = 126 ]; then printf '%s\\0' \"$@\" |"
-        ' xargs -0 awk -v v1=$v1 -v fl="$fl" "$a" 2>/dev/null;'
+        f' xargs -0 awk {args} "$a" 2>/dev/null;'
         f" case $? in 0|123) ;; *) echo '{TOO_MANY}';; esac; r=0; fi;"
-        ' [ $r = 2 ] && for d; do awk -v v1=$v1 -v fl="$fl" "$a" "$d" 2>/dev/null; done; true)'
+        f' [ $r = 2 ] && for d; do awk {args} "$a" "$d" 2>/dev/null; done; true)'
     )
-
-
-def _lists(files: tuple[str, ...], v1: bool) -> str:
-    """The shell's `fl='...'` (AWK_READ's files: for v2 its own, for v1 mount:file pairs)
-    and, where `files` has PSI files, `nopsi='...'`: the same without them, for a host
-    whose PSI is off."""
-    if not v1:
-        files = tuple(f for f in files if f in V2_FILES)
-
-    def fl(kept: list[str]) -> str:
-        if not v1:
-            return " ".join(kept)
-        return " ".join(f"{m}:{f}" for f in kept for m in V1_MOUNTS_OF.get(f, ()))
-
-    no_psi = [f for f in files if not f.endswith(".pressure")]
-    full = f"fl='{fl(list(files))}'"
-    return full if len(no_psi) == len(files) else f"{full}; nopsi='{fl(no_psi)}'"
 
 
 #: What the section says when the container directories exceed ARG_MAX and xargs cannot
@@ -216,7 +294,7 @@ class CgroupValues:
     values: Mapping[str, int | None]
 
 
-#: The compact keys (AWK_READ) of one number -> (field, scale to ns, bytes or a count).
+#: The compact keys (awk_read) of one number -> (field, scale to ns, bytes or a count).
 TOKENS = {
     "u": ("cpu_ns", 1000), "ca": ("cpuacct_ns", 1), "np": ("nr_periods", 1),
     "nt": ("nr_throttled", 1), "tu": ("throttled_ns", 1000), "tn": ("throttled_ns", 1),
@@ -237,15 +315,10 @@ FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
     "i": "memory.stat", "m": "memory.current", "p": "pids.current", "l": "memory.max",
     "r": "io.stat", "w": "io.stat",
 } | {k: f"{v.split('_')[1]}.pressure" for k, v in _PSI.items()}  # fmt: skip
-#: The first line of AWK_READ's output (and of the probes' before it, whose awk printed a
+#: The first line of awk_read's section (and of the probes' before it, whose awk printed a
 #: line a cgroup, `<path>\t<key>=<value> ...`: read_compact).
 KEYED_HEAD = "#cgroup keyed v"
 COMPACT_HEAD = "#cgroup v"
-
-
-def _pairs(table: str) -> dict[str, str]:
-    words = table.split()
-    return dict(zip(words[0::2], words[1::2], strict=True))
 
 
 #: A `key value` line's key (_AWK_KEY) -> (field, scale): what the awk's short key stands

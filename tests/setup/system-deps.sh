@@ -28,9 +28,11 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || need="$need prometheus-push
 command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
 command -v prometheus-node-exporter >/dev/null 2>&1 || need="$need prometheus-node-exporter"
 command -v influxd >/dev/null 2>&1 || need="$need influxdb"
-# busybox: its awk runs the probe's cgroup reader as on an Alpine host (mawk is Debian's).
+# busybox: its awk runs the probe's cgroup reader as on an Alpine host (mawk is Debian's),
+# and gawk as on a RHEL, Fedora, Arch or SUSE host.
 command -v busybox >/dev/null 2>&1 || need="$need busybox"
 command -v mawk >/dev/null 2>&1 || need="$need mawk"
+command -v gawk >/dev/null 2>&1 || need="$need gawk"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: missing$need (run as root to install them)" >&2
@@ -41,3 +43,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $need >/dev/null
+# gawk, once installed, is `awk` (its alternative outranks mawk's): awk is set back to mawk,
+# Debian's, which the other tests run the probe with.
+case " $need " in
+*" gawk "*) update-alternatives --set awk /usr/bin/mawk >/dev/null 2>&1 || true ;;
+esac
