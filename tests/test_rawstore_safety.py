@@ -423,3 +423,13 @@ def test_an_output_that_cannot_be_written_does_not_stop_the_others(tmp_path: Pat
     assert junit.read_text().startswith("<?xml")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.json", "fleet.xml", "saved"]
     _run, _hosts = iter_raw(str(tmp_path / "saved"))  # the folder itself is untouched
+
+
+def test_a_file_given_for_the_folder_is_named_as_not_a_folder(tmp_path: Path) -> None:
+    """`report FILE` or `rules lint --raw FILE` with a file (a JSON report, a rule file):
+    one line saying it is not a folder, not "[Errno 20] Not a directory: 'FILE/run.json'"."""
+    given = tmp_path / "report.json"
+    given.write_text("{}")
+    with pytest.raises(InputError) as exc:
+        iter_raw(str(given))
+    assert str(exc.value) == f"{given}: not a folder: expected a --save-raw folder"

@@ -244,6 +244,8 @@ def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
         doc = strict_json(read_regular(str(index)).decode("utf-8"))
     except FileNotFoundError:
         raise InputError("not a --save-raw folder (no run.json)", file=str(root)) from None
+    except NotADirectoryError:  # a file given (`report report.json`): said so, not errno 20
+        raise InputError("not a folder: expected a --save-raw folder", file=str(root)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", file=str(index)) from None
     except json.JSONDecodeError as exc:
