@@ -277,6 +277,47 @@ def test_firing_since_the_first_alerting_run() -> None:
     assert f.message == "pending (1 of 3 runs): cpu.steal_pct = 20 (warning: > 10)"
 
 
+ESCALATING = """
+- hosts: all
+  rules:
+    - name: steal
+      metric: cpu.steal_pct
+      for: 3 runs
+      warning: "> 10"
+      critical: "> 50"
+    - name: steal-critical
+      metric: cpu.steal_pct
+      for: 3 runs
+      critical: "> 50"
+"""
+
+
+def test_one_for_covers_both_levels_a_second_rule_makes_critical_wait() -> None:
+    """A rule firing at warning is critical in the first run over its critical threshold
+    (as Nagios turns a hard WARNING into a hard CRITICAL at once, since the subject has
+    broken the rule for `for:` already); a critical-only rule with its own `for:` waits,
+    as a second Prometheus alerting rule would (documented in playbooks/README.md)."""
+    states: dict = {}
+    seen = []
+    for k, value in enumerate((20.0, 20.0, 20.0, 60.0, 60.0, 60.0)):
+        out: dict = {}
+        both = judge(rules(ESCALATING), [_steal(value)], Past(NOW + 600 * k, {}, dict(states)), out)
+        for key, v in out.items():
+            if v is None:
+                states.pop(key, None)
+            else:
+                states[key] = v
+        seen.append([(f.severity.value, f.state) for f in both])
+    assert seen == [
+        [("ok", "pending"), ("ok", None)],
+        [("ok", "pending"), ("ok", None)],
+        [("warning", "firing"), ("ok", None)],
+        [("critical", "firing"), ("ok", "pending")],
+        [("critical", "firing"), ("ok", "pending")],
+        [("critical", "firing"), ("critical", "firing")],
+    ]
+
+
 def test_without_a_history_states_are_not_tracked() -> None:
     f = judge(rules(STEAL), [_steal(20.0)], None)[0]
     assert (f.severity, f.state) == (Severity.WARNING, None)

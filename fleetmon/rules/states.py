@@ -5,7 +5,10 @@ Prometheus's alerting states, counted in runs or in time: a subject that breaks 
 `firing`; once it passes again it is `resolved` for that run, unless `keep_firing_for:`
 keeps it firing a while. An UNKNOWN verdict (a metric not computable this run) neither
 advances nor resets the count, nor does an OK that judged nothing (a metric the subject does
-not offer), nor a run in which the subject was not collected.
+not offer), nor a run in which the subject was not collected. One `for:` covers both
+levels: a subject already firing at warning is critical in its first run over the critical
+threshold (as Nagios's hard WARNING -> hard CRITICAL); a critical-only rule of its own
+waits its own `for:` (playbooks/README.md).
 """
 
 from __future__ import annotations
