@@ -614,3 +614,13 @@ def test_reloads_keep_memory_flat(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_accept_encoding_says_whether_gzip_is_taken(header: str, takes: bool) -> None:
     assert accepts_gzip(header) is takes
+
+
+def test_export_groups_is_an_option_of_serve_as_of_run() -> None:
+    """`serve --export-groups`: the option run's exports have, off unless given."""
+    parse = build_parser().parse_args
+    assert parse(["serve", "inv.yaml", "--export-groups"]).export_groups is True
+    assert parse(["serve", "inv.yaml"]).export_groups is False
+    assert parse(["run", "inv.yaml", "--export-groups"]).export_groups is True
+    assert Holder(1.0).groups is False
+    assert Holder(1.0, groups=True).groups is True

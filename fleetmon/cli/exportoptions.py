@@ -1,6 +1,6 @@
 """The export options of `run`, `report DIR` and `merge` (edge): Prometheus textfile,
-Pushgateway, InfluxDB, Alertmanager. Standard library only, as options.py: `--help` stays
-fast."""
+Pushgateway, InfluxDB, Alertmanager; `serve` takes `--export-groups` for its /metrics.
+Standard library only, as options.py: `--help` stays fast."""
 
 from __future__ import annotations
 
@@ -46,11 +46,7 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
         help="how long a posted alert lasts unless a later run renews it "
         "(default 15m: a few times the cron interval)",
     )
-    e.add_argument(
-        "--export-groups",
-        action="store_true",
-        help="label every series and alert with the host's inventory groups",
-    )
+    add_export_groups(e)
     e.add_argument(
         "--export-timeout",
         # Bounded: a sink silent for an hour is down, and far larger times overflow the
@@ -67,4 +63,13 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="attempts after the first when a sink fails (default 2, at most 10; waits "
         "0.5 s doubling, 30 s at most)",
+    )
+
+
+def add_export_groups(p: argparse._ActionsContainer) -> None:
+    """`--export-groups`, one option for every command that exports (run's and serve's)."""
+    p.add_argument(
+        "--export-groups",
+        action="store_true",
+        help="label every series and alert with the host's inventory groups",
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fleetmon.cli.argtypes import output_cap
+from fleetmon.cli.exportoptions import add_export_groups
 
 Positive = Callable[..., Callable[[str], float | int]]  # argtypes.positive
 Adder = Callable[..., None]
@@ -108,3 +109,4 @@ def configure_live(
         action="store_true",
         help="allow a non-loopback address without TLS and authentication",
     )
+    add_export_groups(serve)  # /metrics labelled as run's exports (render.labels)

@@ -1,7 +1,8 @@
 """`fleetmon serve INVENTORY --listen 127.0.0.1:9712` (I/O edge): an exporter and a live report
 over the streaming collector.
 
-    /metrics      Prometheus/OpenMetrics exposition of the latest tick (render.prom)
+    /metrics      Prometheus/OpenMetrics exposition of the latest tick (render.prom; with
+                  --export-groups, a `groups` label as run's exports)
     /             the HTML report of the latest tick, refreshing itself every tick
     /api/report   the JSON report of the latest tick
     /healthz      200 while samples come, 503 before the first, when they stop and when
@@ -163,7 +164,7 @@ def command(args: argparse.Namespace) -> int:
     """`fleetmon serve`: until SIGTERM (exit 0)."""
     if not args.debug:
         logging.getLogger("fleetmon").setLevel(logging.INFO)
-    holder = Holder(args.delay)
+    holder = Holder(args.delay, groups=args.export_groups)
     server = make_server(args, holder)
     try:
         plan = load_plan(args)

@@ -188,8 +188,11 @@ class Handler(ConnectionHandler):
             return
         openmetrics = "application/openmetrics-text" in (self.headers.get("Accept") or "")
         name = "openmetrics" if openmetrics else "prometheus"
+        groups = self.server.holder.groups
         body, headers = self._page(
-            name, report, lambda r: (prom.render_prometheus(r, openmetrics=openmetrics), "")
+            name,
+            report,
+            lambda r: (prom.render_prometheus(r, openmetrics=openmetrics, groups=groups), ""),
         )
         ctype = prom.CONTENT_TYPE_OPENMETRICS if openmetrics else prom.CONTENT_TYPE_TEXT
         self._send(HTTPStatus.OK, body, ctype, headers)

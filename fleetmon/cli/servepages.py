@@ -84,8 +84,9 @@ def health(fleet: LiveFleet, delay_s: float) -> tuple[bool, str]:
 class Holder:
     """The fleet being watched (replaced on SIGHUP) and each tick's rendered pages."""
 
-    def __init__(self, delay_s: float) -> None:
+    def __init__(self, delay_s: float, *, groups: bool = False) -> None:
         self.delay_s = delay_s
+        self.groups = groups  # --export-groups: /metrics labelled with the hosts' groups
         self.fleet: LiveFleet | None = None
         self.previous: Report | None = None  # the last report before a reload
         self._pages: dict[str, tuple[Report, bytes, str]] = {}
