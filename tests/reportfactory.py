@@ -334,6 +334,22 @@ def sample_report() -> Report:
     return report(hosts, findings=[fleet_finding], run=run)
 
 
+def sited_report() -> Report:
+    """sample_report with sites and hypervisors: kvm01, kvm02 and kvm03 (unreachable) at
+    `paris`, kvm01 and kvm02 KVM, the hostile host a Xen at `lyon`; the web and db hosts
+    have no site and no hypervisor."""
+    base = sample_report()
+    where = {"kvm01": ("paris", "kvm"), "kvm02": ("paris", "kvm"), "kvm03": ("paris", "none"),
+             HOSTILE_HOST: ("lyon", "xen")}  # fmt: skip
+    hosts = tuple(
+        dataclasses.replace(h, site=where[h.name][0], hypervisor=where[h.name][1])
+        if h.name in where
+        else h
+        for h in base.hosts
+    )
+    return dataclasses.replace(base, hosts=hosts)
+
+
 def fleet_report(n_hosts: int = 500, vms_per_host: int = 20, seed: int = 0) -> Report:
     """A large fleet for the benchmark: mostly hypervisors, a few failures and findings."""
     rng = random.Random(seed)

@@ -59,6 +59,17 @@ def test_groups_are_opt_in() -> None:
     assert grouped[0]["labels"]["groups"] == ",kvm,prod,"
 
 
+def test_a_hosts_site_is_a_label() -> None:
+    got = _by(alerts(rf.sited_report(), None, now_s=NOW, ttl_s=60))
+    crit = got[("vm-cpu-saturated", "kvm01", "vm1", "critical")]
+    assert crit["labels"] == {"alertname": "vm-cpu-saturated", "subject": "vm1",
+                              "host": "kvm01", "site": "paris", "severity": "critical"}  # fmt: skip
+    ended = got[("vm-cpu-saturated", "kvm01", "vm1", "warning")]
+    assert ended["labels"]["site"] == "paris"  # type: ignore[index]
+    assert "site" not in got[("fs-full", "web01", "/", "warning")]["labels"]  # type: ignore[operator]
+    assert "site" not in got[("fleet-busy", "", "kvm", "warning")]["labels"]  # type: ignore[operator]
+
+
 def test_starts_at_comes_from_the_history_and_a_resolved_finding_ends() -> None:
     report = rf.sample_report()
     kvm01 = report.hosts[0]

@@ -13,10 +13,10 @@ from clirun import fleetmon
 from probetext import NONCE, probe_stdout
 
 from fleetmon.analyse.pipeline import analyse_host
-from fleetmon.cli.clusterrun import _placement
+from fleetmon.cli.clusterrun import _placement, with_inventory
 from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import parse_cluster
-from fleetmon.cluster.shards import make_shards
+from fleetmon.cluster.shards import failed_hosts, make_shards
 from fleetmon.cluster.task import ShardResult, run_shard
 from fleetmon.cluster.wire import ROW_FIELDS, WireError, unpack
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
@@ -300,3 +300,18 @@ def test_the_placement_note_counts_the_workers_whose_shards_failed_too() -> None
     assert _placement("tcp://sched:8786", 1, runner) == [
         "cluster tcp://sched:8786: 1 shard(s) on 1 worker(s)"
     ]
+
+
+def test_a_cluster_host_gets_its_site_and_vm_of_back_as_a_local_run_gives_them() -> None:
+    """A shard carries no inventory variable: the worker's report (or a failed shard's) has
+    no `site` for the exports' label until the client puts the inventory's back."""
+    linked = {"fleetmon_site": "paris", "fleetmon_vm_of": "kvm1/web"}
+    spec = dataclasses.replace(_spec("h1", "paris"), vars=linked)
+    local = analyse_host(RawResult(spec, Status.UNREACHABLE, "refused"))
+    assert (local.site, local.vm_of) == ("paris", "kvm1/web")
+    (failed,) = failed_hosts(_shards([spec])[0], Status.SHARD_FAILED, "lost")
+    assert failed.site is None
+    back = with_inventory(failed, spec)
+    assert (back.site, back.vm_of) == ("paris", "kvm1/web")
+    plain = HostReport("h2", "127.0.0.1", (), Status.OK, None)
+    assert with_inventory(plain, _spec("h2")) is plain  # no site, no vm_of: as it was

@@ -267,7 +267,9 @@ def test_a_local_run_exports_its_times(tmp_path: Path) -> None:
     assert ps.promtool(r.stdout) == []
     (duration,) = re.findall(r"^fleetmon_run_duration_seconds (\S+)$", r.stdout, re.M)
     assert 0.1 < float(duration) < 60
-    (took,) = re.findall(r'^fleetmon_host_collection_seconds\{host="localhost"\} (\S+)$',
+    # The collection time carries the host's labels, as its metrics (hypervisor if any).
+    (labels,) = re.findall(r'^fleetmon_host_cpus(\{host="localhost"[^}]*\}) ', r.stdout, re.M)
+    (took,) = re.findall(rf"^fleetmon_host_collection_seconds{re.escape(labels)} (\S+)$",
                          r.stdout, re.M)  # fmt: skip
     assert 0.1 < float(took) <= float(duration)
     # `report DIR` shows the run's own duration, and the host's clock at its second sample.

@@ -1,11 +1,11 @@
 """contrib/grafana/fleetmon.json, the Grafana dashboard: sound as a dashboard (ids, grid,
 targets, variables, the datasource an import input), naming only series fleetmon exports, and
-every query valid PromQL that a real Prometheus scraping `fleetmon serve` of a simulated fleet
-(KVM, Xen and Linux hosts with containers, one host unreachable) answers with data."""
+every query valid PromQL that a real Prometheus scraping `fleetmon serve --export-groups` of a
+simulated fleet (KVM, Xen and Linux hosts with containers, one host unreachable, two sites
+whose `site` label is fleetmon's own, no scrape-config label) answers with data."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import signal
@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 from clirun import ROOT
+from prometheus_client.parser import text_string_to_metric_families
 
 from fleetmon.model import catalog
 from fleetmon.model.series import prom_metric
@@ -35,9 +36,10 @@ MUST_ANSWER = ("Hosts", "Hypervisors", "VMs (virt-top)", "Guests (both sides)", 
 VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]")
 LABEL_VALUES = re.compile(r"label_values\((.+), *(\w+)\)")
 #: --kind mixed, seed 5: kvm0002..0003, linux0001 (a guest of kvm0002), xen0004, kvm0005
-#: unreachable.
+#: unreachable; --sites lab,dc2 deals the first three to lab, the last two to dc2.
 HOSTS = 5
-SITE = "lab"
+SITES = {"kvm0002": "lab", "kvm0003": "lab", "linux0001": "lab", "xen0004": "dc2",
+         "kvm0005": "dc2"}  # fmt: skip
 RULE = "kvm-host-present"
 
 
@@ -171,7 +173,8 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("grafana")
-    extra = ("--containers", "2", "--guests", "1", "--faults", "unreachable=1")
+    extra = ("--containers", "2", "--guests", "1", "--faults", "unreachable=1",
+             "--sites", "lab,dc2")  # fmt: skip
     # One rule that is critical on every KVM host: the findings panels have rows to show.
     rules = tmp / "rules.yaml"
     rules.write_text(f"- name: test\n  hosts: kvm\n  rules:\n    - name: {RULE}\n"
@@ -179,12 +182,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with simulated_fleet(tmp, hosts=HOSTS, kind="mixed", extra=extra) as inv:
         port = ps.free_port()
         argv = [FLEETMON, "serve", str(inv), "--listen", f"127.0.0.1:{port}", "-d", "1",
-                "--connect-timeout", "2", "--no-default-rules", "-r", str(rules)]  # fmt: skip
+                "--connect-timeout", "2", "--no-default-rules", "-r", str(rules),
+                "--export-groups"]  # fmt: skip
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             report = ps.wait_for("fleetmon serve", lambda: _report(port), timeout_s=90)
-            prometheus = functools.partial(ps.prometheus, labels={"site": SITE})
-            with ps.running(prometheus, tmp, {"fleetmon": f"127.0.0.1:{port}"}) as prom:
+            # No target label: the site is the exported one (fleetmon_site).
+            with ps.running(ps.prometheus, tmp, {"fleetmon": f"127.0.0.1:{port}"}) as prom:
                 # increase(...[30s]) needs two scrapes of the counter; a few more for margin.
                 ps.wait_for("Prometheus has a few scrapes", lambda: _scrapes(prom.url) >= 4,
                             timeout_s=60)  # fmt: skip
@@ -335,7 +339,48 @@ def test_the_variables_list_the_fleet(served: Served) -> None:
         doc = ps.get_json(f"{served.prom}/api/v1/series", **{"match[]": selector})
         got[name] = {s[match.group(2)] for s in doc["data"] if match.group(2) in s}
     collected = {h["name"] for h in served.report["hosts"] if h["status"] == "ok"}
-    assert got == {"site": {SITE}, "hypervisor": {"kvm", "xen"}, "host": collected}
+    assert got == {"site": {"lab", "dc2"}, "hypervisor": {"kvm", "xen"}, "host": collected}
+
+
+def test_the_site_variable_narrows_every_host_query(served: Served) -> None:
+    """With one site chosen, no query shows another site's host: the exported `site` label
+    is on every host's series, its host_up and findings included."""
+    dc2 = {**_all(), "site": "dc2"}
+    for q in _queries():
+        for r in _ask(served.prom, q, dc2):
+            host = r["metric"].get("host")
+            assert host is None or SITES[host] == "dc2", (q.panel, r["metric"])
+            assert r["metric"].get("site", "dc2") == "dc2", (q.panel, r["metric"])
+    by_title = {q.panel: q for q in _queries()}
+    (down,) = _ask(served.prom, by_title["Why hosts were not collected"], dc2)
+    assert (down["metric"]["host"], down["metric"]["site"]) == ("kvm0005", "dc2")
+    (collected,) = _ask(served.prom, by_title["Hosts collected"], dc2)
+    assert float(collected["value"][1]) == 1  # xen0004
+    (critical,) = _ask(served.prom, by_title["Critical findings"], {**_all(), "site": "lab"})
+    assert float(critical["value"][1]) == 2  # kvm0002, kvm0003
+    (critical,) = _ask(served.prom, by_title["Critical findings"], dc2)
+    assert float(critical["value"][1]) == 0  # kvm0005 is not collected: no finding
+
+
+def test_serve_labels_every_host_series_with_its_site_and_groups(served: Served) -> None:
+    """`serve --export-groups`, as run's: every series of a host (host_up and findings
+    too) carries its inventory groups and its site, the same for all of them."""
+    groups = {h["name"]: ",".join(["", *h["groups"], ""]) for h in served.report["hosts"]}
+    hypervisors = {h["name"]: h["hypervisor"] for h in served.report["hosts"]}
+    seen: dict[str, set[str]] = {}
+    for fam in text_string_to_metric_families(served.metrics):
+        for sample in fam.samples:
+            host = sample.labels.get("host")
+            if host is None:
+                continue
+            assert sample.labels["groups"] == groups[host], sample
+            assert sample.labels["site"] == SITES[host], sample
+            hv = hypervisors[host]
+            assert sample.labels.get("hypervisor", "none") == hv, sample
+            seen.setdefault(host, set()).add(sample.name)
+    assert set(seen) == set(SITES)
+    assert "fleetmon_finding" in seen["kvm0002"]
+    assert "fleetmon_host_up" in seen["kvm0005"]  # not collected: up 0, labelled all the same
 
 
 def test_the_readme_describes_every_row() -> None:

@@ -138,6 +138,32 @@ def test_findings_are_lines_of_their_own() -> None:
     )
 
 
+def test_site_and_hypervisor_tag_every_line_of_a_host() -> None:
+    text = render_influx(rf.sited_report(), groups=True)
+    lines = text.splitlines()
+    vm1 = next(x for x in lines if x.startswith("fleetmon_vm,") and ",vm=vm1 " in x)
+    assert vm1.startswith(
+        r"fleetmon_vm,groups=\,kvm\,prod\,,host=kvm01,hypervisor=kvm,site=paris,vm=vm1 "
+    )
+    assert (
+        r"fleetmon_host_up,groups=\,kvm\,prod\,,host=kvm01,hypervisor=kvm,site=paris,status=ok"
+        " up=1i " in text
+    )
+    assert (
+        "fleetmon_host_up,groups=\\,kvm\\,,host=kvm03,site=paris,status=unreachable up=0i " in text
+    )
+    finding = next(x for x in lines if x.startswith("fleetmon_finding,") and "kvm01" in x)
+    assert finding.startswith(r"fleetmon_finding,groups=\,kvm\,prod\,,host=kvm01,hypervisor=kvm,"
+                              "rule=vm-cpu-saturated,scope=vm,severity=critical,site=paris,"
+                              "subject=vm1 ")  # fmt: skip
+    for line in lines:
+        tags = set(line.split(" ")[0].split(",")[1:])  # no escaped space in these hosts' tags
+        if "host=kvm01" in tags:
+            assert {"hypervisor=kvm", "site=paris"} <= tags, line
+        if "host=web01" in tags:  # no site, no hypervisor: no tag
+            assert not {t for t in tags if t.startswith(("site=", "hypervisor="))}, line
+
+
 def test_hostile_names_stay_inside_their_tags() -> None:
     lines = render_influx(rf.hostile_report(), groups=True).splitlines()
     evil = [x for x in lines if x.startswith("fleetmon_vm,") and r"host=x\,y\=z" in x]

@@ -25,6 +25,7 @@ REPORTS = {
     "sample": rf.sample_report,
     "hostile": rf.hostile_report,
     "captured": rf.captured_report,
+    "sited": rf.sited_report,
 }
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -159,6 +160,56 @@ def test_groups_are_opt_in() -> None:
     assert "groups=" not in render_prometheus(report)
     text = render_prometheus(report, groups=True)
     assert 'fleetmon_host_up{groups=",kvm,prod,",host="kvm01",status="ok"} 1.0' in text
+
+
+def test_site_and_hypervisor_label_every_series_of_a_host() -> None:
+    """`site` (the inventory's fleetmon_site) and `hypervisor` on a host's metrics, rows,
+    host_up, collection time and findings alike: one selector narrows them all."""
+    ctrs = (Row("web", {"ctr.cpu_pct": 150.0}),)
+    report = rf.sited_report()
+    kvm01 = dataclasses.replace(report.hosts[0], rows={**report.hosts[0].rows, "ctr": ctrs},
+                                collection_s=1.5)  # fmt: skip
+    report = dataclasses.replace(report, hosts=(kvm01, *report.hosts[1:]))
+    text = render_prometheus(report)
+    assert 'fleetmon_host_up{host="kvm01",hypervisor="kvm",site="paris",status="ok"} 1.0\n' in text
+    assert 'fleetmon_host_collection_seconds{host="kvm01",hypervisor="kvm",site="paris"} 1.5\n' in (
+        text
+    )
+    assert 'fleetmon_host_cpus{host="kvm01",hypervisor="kvm",site="paris"} 32.0\n' in text
+    assert 'fleetmon_vm_cpu_ratio{host="kvm01",hypervisor="kvm",site="paris",vm="vm1"} 0.974\n' in (
+        text
+    )
+    assert ('fleetmon_ctr_cpu_ratio{container="web",host="kvm01",hypervisor="kvm",site="paris"} '
+            "1.5\n") in text  # fmt: skip
+    # A host not collected keeps its site (its hypervisor is not known): an unreachable site
+    # shows in its own panel.
+    assert 'fleetmon_host_up{host="kvm03",site="paris",status="unreachable"} 0.0\n' in text
+    for line in text.splitlines():
+        if 'host="kvm01"' in line:
+            assert 'hypervisor="kvm"' in line, line
+            assert 'site="paris"' in line, line
+        if 'host="web01"' in line:  # no site, no hypervisor: no label
+            assert "site=" not in line, line
+            assert "hypervisor=" not in line, line
+    findings = _series(text, "fleetmon_finding")
+    assert findings[(("host", "kvm01"), ("hypervisor", "kvm"), ("rule", "vm-cpu-saturated"),
+                     ("scope", "vm"), ("severity", "critical"), ("site", "paris"),
+                     ("subject", "vm1"))] == 1  # fmt: skip
+    assert findings[(("host", "web01"), ("rule", "fs-full"), ("scope", "fs"),
+                     ("severity", "warning"), ("subject", "/"))] == 1  # fmt: skip
+    assert findings[(("rule", "fleet-busy"), ("scope", "fleet"), ("severity", "warning"),
+                     ("subject", "kvm"))] == 1  # fmt: skip
+    # The hostile host's labels parse back beside its site and hypervisor.
+    for openmetrics in (False, True):
+        rendered = render_prometheus(report, openmetrics=openmetrics)
+        up = [s for f in (om_parse if openmetrics else text_parse)(rendered)
+              for s in f.samples if s.name == "fleetmon_host_up"]  # fmt: skip
+        evil = [s.labels for s in up if s.labels["host"] == rf.HOSTILE_HOST]
+        assert evil == [{"host": rf.HOSTILE_HOST, "hypervisor": "xen", "site": "lyon",
+                         "status": "ok"}]  # fmt: skip
+    grouped = render_prometheus(report, groups=True)
+    assert ('fleetmon_host_up{groups=",kvm,prod,",host="kvm01",hypervisor="kvm",site="paris",'
+            'status="ok"} 1.0\n') in grouped  # fmt: skip
 
 
 def test_no_timestamps() -> None:

@@ -131,6 +131,12 @@ def vm_of(spec: HostSpec) -> str | None:
     return str(value) if value else None
 
 
+def site_of(spec: HostSpec) -> str | None:
+    """The host's `fleetmon_site` (checked by the inventory), None when it has none."""
+    value = spec.vars.get("fleetmon_site")
+    return str(value) if value else None
+
+
 def analyse_host(raw: RawResult, counters: bool = True) -> HostReport:
     """One host's report row from what collection got back; `counters` as analyse_output's."""
     spec = raw.host
@@ -141,6 +147,7 @@ def analyse_host(raw: RawResult, counters: bool = True) -> HostReport:
         status=raw.status,
         error=raw.reason,
         vm_of=vm_of(spec),
+        site=site_of(spec),
         collection_s=raw.elapsed_s,
     )
     if raw.status is not Status.OK:

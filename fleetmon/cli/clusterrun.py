@@ -11,6 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from fleetmon.analyse.pipeline import site_of as spec_site
 from fleetmon.analyse.pipeline import vm_of
 from fleetmon.cli.progress import Progress
 from fleetmon.cluster.engine import ShardRunner
@@ -28,11 +29,14 @@ def site_of(spec: HostSpec) -> str | None:
     return fleetmon_vars(spec).site
 
 
-def with_vm_of(report: HostReport, spec: HostSpec) -> HostReport:
-    """The report with the host's `fleetmon_vm_of`, as a local run's analyse_host gives it:
-    a shard carries no inventory variable, so the worker's report has none."""
-    linked = vm_of(spec)
-    return report if report.vm_of == linked else dataclasses.replace(report, vm_of=linked)
+def with_inventory(report: HostReport, spec: HostSpec) -> HostReport:
+    """The report with the host's `fleetmon_vm_of` and `fleetmon_site`, as a local run's
+    analyse_host gives them: a shard carries no inventory variable, so the worker's report
+    (or a failed shard's) has neither."""
+    linked, site = vm_of(spec), spec_site(spec)
+    if report.vm_of == linked and report.site == site:
+        return report
+    return dataclasses.replace(report, vm_of=linked, site=site)
 
 
 def collect_on_cluster(
@@ -58,7 +62,7 @@ def collect_on_cluster(
         for r in reports:
             i = index[r.name]
             if out[i] is None:  # exactly once, whatever a retry brings back
-                out[i] = with_vm_of(r, hosts[i])
+                out[i] = with_inventory(r, hosts[i])
                 progress.done(i, r.collected)
 
     def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:

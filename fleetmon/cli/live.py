@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleetmon import __version__
-from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_notes
+from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_notes, site_of
 from fleetmon.cli.common import build_report, rule_set
 from fleetmon.cli.run import host_collect_options, probe_options
 from fleetmon.cli.runtime import utc_now
@@ -137,7 +137,12 @@ class LiveFleet:
         """A host's newest pair of samples, analysed as `fleetmon run` would."""
         spec = self.plan.hosts[i]
         base = HostReport(
-            name=spec.name, address=spec.address, groups=spec.groups, status=Status.OK, error=None
+            name=spec.name,
+            address=spec.address,
+            groups=spec.groups,
+            status=Status.OK,
+            error=None,
+            site=site_of(spec),  # the exports' `site` label, as run's
         )
         self.latest[i] = analyse_output(base, out, counters=False)  # no history written
         self.pairs += 1
@@ -165,6 +170,7 @@ class LiveFleet:
                     groups=spec.groups,
                     status=status or Status.SKIPPED,
                     error=link_words(link, now),
+                    site=site_of(spec),
                 )
             )
         return in_selection_order(list(self.plan.selected), [*out, *self._skipped])

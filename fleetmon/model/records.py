@@ -314,6 +314,8 @@ class HostReport:
     collection_s: float | None = field(default=None, compare=False)
     #: The remote clock at the second sample, Unix nanoseconds (HostMetrics.sampled_at_ns).
     sampled_at_ns: int | None = None
+    #: The inventory's `fleetmon_site`, when set: the exports' `site` label (render.labels).
+    site: str | None = None
 
     @property
     def collected(self) -> bool:

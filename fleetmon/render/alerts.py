@@ -3,7 +3,8 @@
 Alertmanager's, as for Prometheus's own alerting rules.
 
 An alert is a finding at warning or critical: labels `alertname` (the rule), `host`,
-`subject`, `severity` and, when asked, `groups`; annotations `message`, `reason` and
+`site` (the inventory's `fleetmon_site`, when set), `subject`, `severity` and, when asked,
+`groups`; annotations `message`, `reason` and
 `source` (the rule's), `value` and `threshold`. `startsAt` is when the finding began where
 the history knows it (its `since` while firing), else the run's start (Alertmanager keeps
 the earliest it was given). `endsAt` is `now + ttl`: each run renews it, and alerts from a
@@ -53,6 +54,7 @@ def alerts(
         labels = {"alertname": f.rule, "subject": f.subject}
         if h is not None:
             labels["host"] = h.name
+            labels["site"] = h.site or ""
             if groups and h.groups:
                 labels["groups"] = groups_label(h.groups)
         labels = {k: utf8_safe(v) for k, v in labels.items() if v}

@@ -5,10 +5,11 @@ One measurement per scope (`fleetmon_host`, `fleetmon_vm`... from catalog.ROW_SC
 catalogue's metrics as fields in its own units (percent, as Telegraf's inputs report them),
 named without their scope (`cpu_pct`; the host's `cpu_busy_pct`) and typed by their unit,
 never by the value at hand (a field keeps its first type in a shard). Tags: `host`, the
-row's label (`vm`, `disk`, `nic`, `mountpoint`), the VM a NIC serves, `hypervisor` and, when
-asked, `groups`. Timestamps are nanoseconds of the host's own clock at its second sample
-(HostReport.sampled_at_ns), else the run's start. Also `fleetmon_host_up` for every host,
-`fleetmon_finding` for each finding that is not OK and `fleetmon_run`.
+row's label (`vm`, `disk`, `nic`, `mountpoint`), the VM a NIC serves, `hypervisor`, `site`
+and, when asked, `groups`. Timestamps are nanoseconds of the host's own clock at its second
+sample (HostReport.sampled_at_ns), else the run's start. Also `fleetmon_host_up` for every
+host and `fleetmon_finding` for each finding that is not OK (with the host's tags, and
+`status` or the finding's), and `fleetmon_run`.
 
 Escaping follows https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/:
 commas and spaces in measurements, commas, equals signs and spaces in tag keys, tag values
@@ -27,7 +28,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from fleetmon.model import HostReport, MetricValue, Report, catalog
 from fleetmon.model.catalog import MetricDef
 from fleetmon.model.series import PREFIX, influx_kind, measurement, quantity
-from fleetmon.render.labels import epoch_s, host_labels, problem_labels, row_labels
+from fleetmon.render.labels import (
+    epoch_s,
+    host_labels,
+    problem_labels,
+    row_labels,
+    status_labels,
+)
 
 # Controls, and the lone surrogates of bytes that are not UTF-8 (model.utf8).
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
@@ -148,10 +155,7 @@ def host_lines(
     up = f"up={int(h.collected)}i"
     if h.collection_s is not None:
         up += f",collection_seconds={float(h.collection_s)!r}"
-    status = {"host": base["host"], "status": h.status.value}
-    if groups:
-        status["groups"] = base["groups"]
-    yield f"{PREFIX}_host_up{_tags(status)} {up} {ts}\n"
+    yield f"{PREFIX}_host_up{_tags(status_labels(h, groups=groups))} {up} {ts}\n"
     if not h.collected:
         return
     tags = _tags(base)

@@ -1,6 +1,11 @@
 """What every export says of a host, a row and a finding (pure): the Prometheus labels and
-InfluxDB tags (`host`, `hypervisor`, opt-in `groups`, the row's own label and the VM a NIC
-serves), the findings with their host, and the report's times as Unix seconds.
+InfluxDB tags (`host`, `hypervisor`, `site`, opt-in `groups`, the row's own label and the VM
+a NIC serves), the findings with their host, and the report's times as Unix seconds.
+
+`hypervisor` and `site` are on every series of a host, its `host_up` and its findings
+alike, so one selector (`{site="paris",hypervisor="kvm"}`) narrows them all. Both are the
+host's, not the run's: `site` is the inventory's `fleetmon_site` (letters, digits, `_ . -`,
+inventory.vars.parse_site), `hypervisor` what the probe found or the inventory declared.
 
 An empty value is no label (Prometheus reads it so; InfluxDB refuses empty tags). A name
 that came as bytes that are not UTF-8 is written with its escapes (`web\\udcff1`), as the
@@ -33,14 +38,21 @@ def groups_label(groups: Iterable[str]) -> str:
 
 
 def host_labels(h: HostReport, *, groups: bool = False) -> dict[str, str]:
-    """`host`, `hypervisor` (kvm or xen; a plain host has none) and, if asked, `groups`."""
+    """`host`, `hypervisor` (kvm or xen; a plain host has none), `site` (the inventory's
+    `fleetmon_site`; none without) and, if asked, `groups`."""
     labels = {
         "host": utf8_safe(h.name),
         "hypervisor": "" if h.hypervisor == "none" else h.hypervisor,
+        "site": h.site or "",
     }
     if groups:
         labels["groups"] = groups_label(h.groups)
     return labels
+
+
+def status_labels(h: HostReport, *, groups: bool = False) -> dict[str, str]:
+    """A host's `host_up` labels: its host_labels and `status` (ok, unreachable...)."""
+    return {**host_labels(h, groups=groups), "status": h.status.value}
 
 
 def row_label_names(scope: RowScope) -> tuple[str, ...]:
@@ -71,14 +83,13 @@ def report_findings(report: Report) -> Iterator[tuple[HostReport | None, Finding
 def problem_labels(
     report: Report, *, groups: bool = False
 ) -> Iterator[tuple[HostReport | None, Finding, dict[str, str]]]:
-    """Each finding that is not OK with its labels: `host`, `rule`, `scope`, `severity`,
-    `subject` (and `groups`)."""
+    """Each finding that is not OK with its labels: its host's host_labels (`host`,
+    `hypervisor`, `site`, `groups`; none for the fleet's), `rule`, `scope`, `severity`,
+    `subject`."""
     for h, f in report_findings(report):
         if f.severity is Severity.OK:
             continue
-        labels = {"host": utf8_safe(h.name) if h is not None else "",
-                  "rule": utf8_safe(f.rule), "scope": f.scope, "severity": f.severity.value,
-                  "subject": utf8_safe(f.subject)}  # fmt: skip
-        if groups and h is not None:
-            labels["groups"] = groups_label(h.groups)
+        labels = host_labels(h, groups=groups) if h is not None else {"host": ""}
+        labels |= {"rule": utf8_safe(f.rule), "scope": f.scope, "severity": f.severity.value,
+                   "subject": utf8_safe(f.subject)}  # fmt: skip
         yield h, f, labels

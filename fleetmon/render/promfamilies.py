@@ -4,9 +4,11 @@ a long-running exporter's scrape show, independent of any file or command line.
 Series of a host that was not collected are left out, so a scraper sees no stale value:
 such a host keeps only `fleetmon_host_up{status=...} 0` (and its collection time). Labels:
 `host`, the row's own (`vm`, `disk`, `nic`, `mountpoint`: series.row_label), the
-VM a NIC serves (`vm`, RowScope.echo), `hypervisor` (kvm, xen; none is no label) and, when
-asked, `groups` (",kvm,prod,", the Prometheus service-discovery convention for lists).
-An empty label value is no label, as Prometheus reads it.
+VM a NIC serves (`vm`, RowScope.echo), `hypervisor` (kvm, xen; none is no label), `site`
+(the inventory's `fleetmon_site`) and, when asked, `groups` (",kvm,prod,", the Prometheus
+service-discovery convention for lists): `host_up`, the collection time and a host's
+findings carry the same host labels as its metrics (render.labels). An empty label value is
+no label, as Prometheus reads it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from fleetmon.model.series import PREFIX, PromMetric, prom_metric
 from fleetmon.model.utf8 import utf8_safe
 from fleetmon.render.labels import (
     epoch_s,
-    groups_label,
     host_labels,
     problem_labels,
     row_label_names,
     row_labels,
+    status_labels,
 )
 
 #: One series: its label values (in the family's label order), its value.
@@ -105,14 +107,13 @@ def run_families(report: Report) -> Iterator[Family]:
 
 
 def host_status_families(report: Report, *, groups: bool = False) -> Iterator[Family]:
-    """`fleetmon_host_up{host,status}` for every host, and each one's collection time."""
-    names = ("groups", "host", "status") if groups else ("host", "status")
+    """`fleetmon_host_up{host,hypervisor,site,status}` for every host, and each one's
+    collection time (without `status`)."""
+    names = ("groups", "host", "hypervisor", "site", "status")[0 if groups else 1 :]
     up: list[Sample] = []
     took: list[Sample] = []
     for h in report.hosts:
-        labels = {"host": utf8_safe(h.name), "status": h.status.value}
-        if groups:
-            labels["groups"] = groups_label(h.groups)
+        labels = status_labels(h, groups=groups)
         up.append((_ordered(names, labels), 1.0 if h.collected else 0.0))
         if h.collection_s is not None:
             took.append((_ordered(names[:-1], labels), h.collection_s))
@@ -124,9 +125,10 @@ def host_status_families(report: Report, *, groups: bool = False) -> Iterator[Fa
 
 
 def finding_family(report: Report, *, groups: bool = False) -> Family:
-    """`fleetmon_finding{host,rule,scope,subject,severity} 1` for each finding that is not
-    OK (fleet findings have no host)."""
-    names: tuple[str, ...] = ("host", "rule", "scope", "severity", "subject")
+    """`fleetmon_finding{host,hypervisor,rule,scope,severity,site,subject} 1` for each
+    finding that is not OK (fleet findings have no host, hypervisor or site)."""
+    names: tuple[str, ...] = ("host", "hypervisor", "rule", "scope", "severity", "site",
+                              "subject")  # fmt: skip
     if groups:
         names = ("groups", *names)
     samples = [
