@@ -4,6 +4,7 @@ linked by the real domain UUID the guest read from its own SMBIOS (captures of o
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -165,3 +166,27 @@ def test_a_guest_of_another_site_is_paired_in_the_merged_report(tmp_path: Path) 
     assert merged["guest01"]["guests"] == want["guest01"]["guests"]
     (vm,) = [v for v in merged["kvm-lab"]["vms"] if v["name"] == "fmctr-guest"]
     assert vm["labels"]["guest_host"] == "guest01"
+
+
+def test_the_live_modes_link_by_the_inventory_variable_too() -> None:
+    """`top` and `serve` build each host's report from its spec as `run` does: a guest
+    linked only by `fleetmon_vm_of` is linked there too, streaming or down."""
+    from fleetmon.cli.live import LiveFleet, Plan
+    from fleetmon.collect.stream import Link
+    from fleetmon.sources.sections import split_output
+
+    other = "00000000-0000-4000-8000-000000000001"  # its own UUID matches no VM
+    hv_spec = HostSpec("kvm-lab", "127.0.0.1")
+    g_spec = HostSpec("guest01", "192.0.2.10", vars={"fleetmon_vm_of": "kvm-lab/fmctr-guest"})
+    specs = (hv_spec, g_spec)
+    live = LiveFleet(argparse.Namespace(), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
+    hv_text = (CAPTURE / "hypervisor-probe.txt").read_text(encoding="utf-8")
+    live.on_pair(0, split_output(hv_text, "1ab0c0ffee000014"))
+    live.on_pair(1, split_output(guest_output(other), GUEST_NONCE))
+    _, linked = report_from_hosts(live.host_reports(), RUN).hosts
+    assert linked.vm_of == "kvm-lab/fmctr-guest"
+    assert linked.rows_of("guest")[0].labels["matched_by"] == "inventory"
+    down = Link(g_spec)
+    down.enter("down", Status.UNREACHABLE, "connect refused")
+    live.on_change(1, down)
+    assert live.host_reports()[1].vm_of == "kvm-lab/fmctr-guest"

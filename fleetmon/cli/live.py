@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleetmon import __version__
-from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_key_notes, site_of
+from fleetmon.analyse.pipeline import (
+    analyse_host,
+    analyse_output,
+    host_key_notes,
+    site_of,
+    vm_of,
+)
 from fleetmon.cli.common import build_report, rule_set
 from fleetmon.cli.run import host_collect_options, probe_options
 from fleetmon.cli.runtime import utc_now
@@ -142,6 +148,7 @@ class LiveFleet:
             groups=spec.groups,
             status=Status.OK,
             error=None,
+            vm_of=vm_of(spec),  # the guest's link to its VM row, as run's
             site=site_of(spec),  # the exports' `site` label, as run's
         )
         self.latest[i] = analyse_output(base, out, counters=False)  # no history written
@@ -170,6 +177,7 @@ class LiveFleet:
                     groups=spec.groups,
                     status=status or Status.SKIPPED,
                     error=link_words(link, now),
+                    vm_of=vm_of(spec),
                     site=site_of(spec),
                 )
             )
