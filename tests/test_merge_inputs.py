@@ -101,6 +101,44 @@ def test_a_bad_sample_or_collection_time_is_one_line(
     assert r.stderr.startswith(f"fleetmon: error: {f}: hosts[0].{key}: {said}")
 
 
+def test_a_hosts_site_goes_through_the_json_report(tmp_path: Path) -> None:
+    """A site's report names each host's `fleetmon_site`, and a merge of the sites' reports
+    exports it as the runs did: the dashboards' site selector keeps working after a merge."""
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("h1 ansible_connection=local fleetmon_site=paris\n")
+    out = tmp_path / "paris.json"
+    r = fleetmon("run", inv, "-q", "--history", "none", "--interval", "0.2",
+                 "--format", "json", "-o", out)  # fmt: skip
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["hosts"][0]["site"] == "paris"
+    other = dict(doc, hosts=[_host(doc, "h2", site=None)])  # a host without a site
+    m = fleetmon("merge", out, _write(tmp_path / "none.json", other), "--format", "prometheus")
+    assert m.returncode in (0, 1, 2, 3), m.stderr
+    up = [line for line in m.stdout.splitlines() if line.startswith("fleetmon_host_up{")]
+    assert len(up) == 2
+    assert 'host="h1",' in up[0]
+    assert 'site="paris"' in up[0]
+    assert 'host="h2",' in up[1]
+    assert "site=" not in up[1]
+    merged = json.loads(fleetmon("merge", out, "--format", "json").stdout)
+    assert merged["hosts"][0]["site"] == "paris"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("paris lyon", "expected a site name of letters"), (7, "expected a site name of letters")],
+)
+def test_a_bad_site_is_one_line(
+    site: dict[str, Any], tmp_path: Path, value: object, said: str
+) -> None:
+    f = _write(tmp_path / "bad.json", dict(site, hosts=[_host(site, "h1", site=value)]))
+    r = fleetmon("merge", f)
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr.startswith(f"fleetmon: error: {f}: hosts[0].site: {said}")
+    assert len(r.stderr.splitlines()) == 1
+
+
 def test_each_reports_host_key_warnings_are_kept_naming_it(
     site: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ HOST_KEYS = {
     "name", "address", "groups", "status", "error", "hypervisor", "interval_s", "metrics",
     "disks", "nics", "filesystems", "vms", "containers", "guests", "notes", "findings",
     "product_uuid",
+    "site",  # the inventory's fleetmon_site or null (merge keeps it)
     "since_last_run",  # null without a history (issue 13)
     "checks_passed",  # the passes findings leaves out (merge counts them again)
     "sampled_at", "collection_s",  # the host's own time and cost (merge keeps them)

@@ -19,6 +19,7 @@ from typing import Any
 
 from fleetmon.errors import InputError
 from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
+from fleetmon.model.sites import parse_site
 from fleetmon.model.times import ns_of, run_start
 
 SCHEMA = "fleetmon.report/1"
@@ -222,10 +223,23 @@ def host_from_json(h: Any, where: str) -> HostReport:
         since_last_s=since_s,
         # A guest of another site's VM is paired again over the merged fleet (link_guests).
         product_uuid=_opt_str(h, "product_uuid", where),
+        site=_site(h, where),
         passed_unheld=_passes(h, listed, where),
         collection_s=collection,
         sampled_at_ns=_sampled_at(h, where),
     )
+
+
+def _site(h: Mapping[str, Any], where: str) -> str | None:
+    """The host's `site` (the inventory's fleetmon_site), checked as the inventory checks
+    it: the exports label its series with it. None without (a report before the key)."""
+    value = h.get("site")
+    if value is None:
+        return None
+    try:
+        return parse_site(value)
+    except ValueError as exc:
+        raise InputError(f"{where}site: {exc}"[:300]) from None
 
 
 def _sampled_at(h: Mapping[str, Any], where: str) -> int | None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from fleetmon.errors import did_you_mean, suggest
 from fleetmon.inventory.sshargs import config_file, known_hosts_files, proxy_jump, ssh_option
 from fleetmon.model import HYPERVISOR_MODES, HostSpec
+from fleetmon.model.sites import parse_site
 
 _T = TypeVar("_T")
 
@@ -161,18 +162,6 @@ def _hypervisor(value: Any) -> str:
         hint = did_you_mean(str(value), HYPERVISOR_MODES)
         raise ValueError(f"expected one of {', '.join(HYPERVISOR_MODES)}, got {value!r}{hint}")
     return str(value)
-
-
-#: A site name: it becomes a Dask resource name, `site-NAME` (run --cluster).
-_SITE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def parse_site(value: Any) -> str:
-    """`fleetmon_site`: letters, digits, `_`, `.`, `-` (a Dask worker's `--resources`
-    option splits on `=`, `,` and spaces, so a site name has none of them)."""
-    if not isinstance(value, str) or not _SITE_RE.fullmatch(value):
-        raise ValueError(f"expected a site name of letters, digits, '_', '.', '-', got {value!r}")
-    return value
 
 
 def _vm_of(value: Any) -> str:

@@ -102,6 +102,7 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         "status": h.status.value,
         "error": h.error,
         "hypervisor": h.hypervisor,
+        "site": h.site,  # the inventory's fleetmon_site, or null
         "product_uuid": h.product_uuid,
         "interval_s": h.interval_s,
         # The host's clock at its second sample, to the nanosecond (what Influx stamps its

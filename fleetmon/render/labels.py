@@ -5,7 +5,7 @@ a NIC serves), the findings with their host, and the report's times as Unix seco
 `hypervisor` and `site` are on every series of a host, its `host_up` and its findings
 alike, so one selector (`{site="paris",hypervisor="kvm"}`) narrows them all. Both are the
 host's, not the run's: `site` is the inventory's `fleetmon_site` (letters, digits, `_ . -`,
-inventory.vars.parse_site), `hypervisor` what the probe found or the inventory declared.
+model.sites.parse_site), `hypervisor` what the probe found or the inventory declared.
 
 An empty value is no label (Prometheus reads it so; InfluxDB refuses empty tags). A name
 that came as bytes that are not UTF-8 is written with its escapes (`web\\udcff1`), as the
