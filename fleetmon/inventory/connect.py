@@ -4,6 +4,7 @@ As Ansible when it connects: the variables fleetmon reads are decrypted (`!vault
 rendered (templates) for that host only, then checked; a host whose value cannot be had is
 skipped with the reason and the place of the variable, the others are collected. A host
 whose `ansible_connection` fleetmon cannot use (docker, winrm, network_cli...) is skipped.
+A template whose regex could take exponential time to match ends the run (InventoryError).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fleetmon.errors import InventoryError
+from fleetmon.inventory.regexcost import CostlyRegex
 from fleetmon.inventory.resolve import Inventory
 from fleetmon.inventory.values import Vaulted, is_deferred, is_template
 from fleetmon.inventory.vars import (
@@ -83,6 +86,8 @@ def plan_host(
         try:
             value = _value(spec.name, var, raw, secrets, render)
             check_var(var, value)
+        except CostlyRegex as e:
+            raise _costly(inv, e.host or spec.name, e.var or var, str(e)) from None
         except ValueError as e:
             return Planned(spec, f"{where(inv, spec.name, var)}: {e}")
         changed[var] = value
@@ -100,6 +105,14 @@ def plan_host(
     # own variables stay as written (a decrypted secret never lands in `vars`).
     shown = {**spec.vars, **{k: v for k, v in changed.items() if k.startswith("fleetmon_")}}
     return Planned(dataclasses.replace(resolved, vars=shown))
+
+
+def _costly(inv: Inventory, host: str, var: str, why: str) -> InventoryError:
+    """The run's error for a template's regex that could hang it: `file:line: var: why`."""
+    origin = inv.origin(host, var)
+    if origin is None:
+        return InventoryError(f"{var}: {why}")
+    return InventoryError(f"{var}: {why}", file=origin.file, line=origin.line)
 
 
 def _connection_skip(spec: HostSpec) -> str | None:

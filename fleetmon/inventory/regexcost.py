@@ -1,5 +1,8 @@
 """Inventory stage: refuse a `~regex` host pattern whose matching can take exponential time.
 
+The regexes of the templates' filters and tests (`regex_search`, `match`...) are held to the
+same rules (CostlyRegex), so a template cannot hang a run either.
+
 Python's `re` backtracks and has no time limit: `~(a+)+$` against a 40-character host name
 tries some 2**40 ways before failing, so a run (or `fleetmon rules list`) would never end.
 The shape is a repetition inside a repetition, either without bound, that can split the
@@ -23,29 +26,49 @@ _ONE_CHAR = (_c.LITERAL, _c.NOT_LITERAL, _c.IN, _c.ANY, _c.CATEGORY)
 #: A body's alternatives are looked at up to this many (`(a|b)(c|d)...` multiplies them).
 _MAX_SEQUENCES = 64
 
-#: Why such a pattern is refused.
-NESTED = (
-    "a repetition that can split a host name in exponentially many ways (`(a+)+`, "
-    "`(a|aa)+`) can take exponential time to match it: write each round to match one way"
-)
-
-
 #: Repetitions without bound (`*`, `+`, `{n,}`) a pattern may have: each one more
 #: multiplies the ways to split a name by its length (`.*.*.*.*.*.*.*.*x` against a
 #: 100-character name: minutes), four cost a 255-character name under a second.
 MAX_OPEN = 4
-TOO_OPEN = (
-    f"more than {MAX_OPEN} repetitions without bound (`*`, `+`) can take hours to match "
-    "a long host name: use fewer"
-)
 
 
-def regex_problem(regex: str) -> str | None:
-    """Why matching `regex` (which compiles) against a host name could take too long."""
+def _nested(subject: str) -> str:
+    return (
+        f"a repetition that can split a {subject} in exponentially many ways (`(a+)+`, "
+        "`(a|aa)+`) can take exponential time to match it: write each round to match one way"
+    )
+
+
+def _too_open(subject: str) -> str:
+    return (
+        f"more than {MAX_OPEN} repetitions without bound (`*`, `+`) can take hours to match "
+        f"a long {subject}: use fewer"
+    )
+
+
+#: Why such a host pattern is refused.
+NESTED = _nested("host name")
+TOO_OPEN = _too_open("host name")
+
+
+class CostlyRegex(Exception):
+    """A regex of an inventory template's filter or test (`regex_search`...) refused as a
+    host pattern would be. Not a ValueError, which skips one host: it ends the run (exit 4)
+    as a costly `--limit` does, naming the variable (`var` of `host`) whose template holds it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.host: str | None = None
+        self.var: str | None = None
+
+
+def regex_problem(regex: str, subject: str = "host name") -> str | None:
+    """Why matching `regex` (which compiles) against a host name (or another `subject`,
+    in the words of the message) could take too long."""
     parsed = _sre.parse(regex)
     if _walk(parsed.data, parsed.state):
-        return NESTED
-    return TOO_OPEN if _open(parsed.data) > MAX_OPEN else None
+        return _nested(subject)
+    return _too_open(subject) if _open(parsed.data) > MAX_OPEN else None
 
 
 def _open(items: Any) -> int:

@@ -7,7 +7,9 @@ in turn (a loop is an error), `!vault` values are decrypted when a template read
 group_names, groups, hostvars, inventory_dir, inventory_file and playbook_dir. A template
 that is a single `{{ expression }}` keeps the expression's type (ansible-core 2.19 native
 results). Jinja's own filters and tests work, plus the common ansible.builtin ones in
-templatefilters.py and the `env` lookup; any other is an error naming it.
+templatefilters.py and the `env` lookup; any other is an error naming it. A filter's regex
+that could take exponential time (CostlyRegex) is not a render error: it ends the run. As
+ansible-core reads them, backslashes in the strings of `{{ }}` are not Jinja escapes (_Lexer).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, Undefined, UndefinedError
+from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from fleetmon.inventory.regexcost import CostlyRegex
 from fleetmon.inventory.resolve import Inventory
 from fleetmon.inventory.templatefilters import FILTERS, TESTS
 from fleetmon.inventory.values import Unsafe, Vaulted, is_template
@@ -50,9 +54,32 @@ def _defined(value: Any) -> Any:
     return value
 
 
+class _Lexer(Lexer):
+    """Backslashes in the strings of `{{ }}` are kept as written, as ansible-core's
+    AnsibleLexer keeps them (its _jinja_bits.py): the YAML has already read its escapes, so
+    `regex_replace('(\\d+)', '\\1')` means the regex `(\\d+)` and the group `\\1` (Jinja
+    alone would read `\\1` as the character U+0001). In `{% %}` they are Jinja's escapes."""
+
+    def tokeniter(self, *args: Any, **kwargs: Any) -> Iterator[tuple[int, str, str]]:
+        in_variable = False
+        for lineno, kind, value in super().tokeniter(*args, **kwargs):
+            if kind in (TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END):
+                in_variable = kind == TOKEN_VARIABLE_BEGIN
+            elif in_variable and kind == TOKEN_STRING:
+                value = value.replace("\\", "\\\\")
+            yield lineno, kind, value
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     code_generator_class = NativeCodeGenerator
     concat = staticmethod(_concat)  # type: ignore[assignment]
+
+    @property
+    def lexer(self) -> Lexer:
+        if "_lexer" not in self.__dict__:
+            self.__dict__["_lexer"] = _Lexer(self)
+        lexer: Lexer = self.__dict__["_lexer"]
+        return lexer
 
 
 class RenderError(ValueError):
@@ -89,6 +116,10 @@ class _Variables(Mapping[str, Any]):
         self._busy.append(key)
         try:
             return self._r.value(self, raw)
+        except CostlyRegex as e:
+            if e.var is None:  # the innermost variable: the one whose template holds it
+                e.host, e.var = self._host, key
+            raise
         finally:
             self._busy.pop()
 

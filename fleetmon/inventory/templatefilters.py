@@ -4,11 +4,16 @@ Same names and arguments as ansible-core's (plugins/filter/core.py, plugins/test
 registered under their short and `ansible.builtin.` names; Jinja's own filters (default,
 lower, replace, join, int...) come with Jinja. A filter that is not here is an error
 naming it when a host needs the value.
+
+Their regexes are checked as `~regex` host patterns are (regexcost.py): one that can take
+exponential time to match raises CostlyRegex, which ends the run; one that does not compile
+is a ValueError (the host is skipped, as Ansible fails it). Ansible checks neither.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import ntpath
 import os.path
@@ -20,6 +25,7 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from fleetmon.inventory.regexcost import CostlyRegex, regex_problem
 from fleetmon.inventory.vars import parse_bool
 
 
@@ -43,6 +49,25 @@ def _flags(ignorecase: bool, multiline: bool) -> int:
     return (re.IGNORECASE if ignorecase else 0) | (re.MULTILINE if multiline else 0)
 
 
+def _compile(
+    name: str, pattern: str, ignorecase: bool = False, multiline: bool = False
+) -> re.Pattern[str]:
+    """`pattern` compiled for the filter or test `name`, once checked (regexcost.py)."""
+    return _checked(name, pattern, _flags(ignorecase, multiline))
+
+
+@functools.lru_cache(maxsize=256)  # a group's template runs the same regex for each host
+def _checked(name: str, pattern: str, flags: int) -> re.Pattern[str]:
+    try:
+        rx = re.compile(pattern, flags)
+    except re.error as e:  # not a ValueError: it would escape the renderer's handling
+        raise ValueError(f"{name}: {pattern!r} is not a valid regular expression ({e})") from None
+    problem = regex_problem(pattern, "value")
+    if problem is not None:
+        raise CostlyRegex(f"{name} {pattern!r}: {problem}")
+    return rx
+
+
 def _regex_replace(
     value: Any,
     pattern: str = "",
@@ -51,15 +76,13 @@ def _regex_replace(
     multiline: bool = False,
     count: int = 0,
 ) -> str:
-    return re.sub(
-        pattern, replacement, str(value), count=count, flags=_flags(ignorecase, multiline)
-    )
+    rx = _compile("regex_replace", pattern, ignorecase, multiline)
+    return rx.sub(replacement, str(value), count=count)
 
 
 def _regex_search(value: Any, regex: str, *groups: str, **kw: bool) -> Any:
-    m = re.search(
-        regex, str(value), _flags(kw.get("ignorecase", False), kw.get("multiline", False))
-    )
+    rx = _compile("regex_search", regex, kw.get("ignorecase", False), kw.get("multiline", False))
+    m = rx.search(str(value))
     if m is None:
         return None
     if not groups:
@@ -75,7 +98,7 @@ def _regex_search(value: Any, regex: str, *groups: str, **kw: bool) -> Any:
 def _regex_findall(
     value: Any, regex: str, multiline: bool = False, ignorecase: bool = False
 ) -> Any:
-    return re.findall(regex, str(value), _flags(ignorecase, multiline))
+    return _compile("regex_findall", regex, ignorecase, multiline).findall(str(value))
 
 
 def _split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
@@ -132,13 +155,13 @@ def _items2dict(value: Any, key_name: str = "key", value_name: str = "value") ->
 def _match(
     value: Any, pattern: str = "", ignorecase: bool = False, multiline: bool = False
 ) -> bool:
-    return re.match(pattern, str(value), _flags(ignorecase, multiline)) is not None
+    return _compile("match", pattern, ignorecase, multiline).match(str(value)) is not None
 
 
 def _search(
     value: Any, pattern: str = "", ignorecase: bool = False, multiline: bool = False
 ) -> bool:
-    return re.search(pattern, str(value), _flags(ignorecase, multiline)) is not None
+    return _compile("search", pattern, ignorecase, multiline).search(str(value)) is not None
 
 
 def _both(table: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
