@@ -1,4 +1,5 @@
-"""Inventory stage, input edge (I/O): run an inventory script, bounded in time and output.
+"""Inventory stage, input edge (I/O): run an inventory or vault password script, bounded in
+time and output.
 
 As ansible-core's script plugin runs it (stdout is the JSON, stderr shown only when it
 fails), with the bounds a cron run needs and Ansible lacks: the script runs in a session of
@@ -7,6 +8,11 @@ comes, at most the size of an inventory file (MAX_INVENTORY_BYTES: past it the g
 killed); of its stderr the end is kept, for the message. The script's exit ends the wait:
 a process it left holding its output (a helper it detached with `setsid`) is not waited
 for past a short quiet spell, and never past the deadline.
+
+A vault password script (vaultpass.py) is run the same way, but with the user's stdin (and,
+but for a `-client` script, stderr) so it can prompt. On a terminal it then stays in
+fleetmon's session, as in Ansible, so it can open /dev/tty (a new session has none):
+only the script itself is killed at the deadline, and the user is there to press Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory.inputfile import MAX_INVENTORY_BYTES
 
-#: Seconds an inventory script may run (Ansible waits forever; a cron run must not).
+#: Seconds an inventory or vault password script may run (Ansible waits forever; a cron
+#: run must not).
 SCRIPT_TIMEOUT_S = 60.0
 #: Seconds its output may stay quiet, once the script has exited, before it is taken as done.
 EXIT_GRACE_S = 1.0
@@ -35,20 +43,22 @@ class _Run:
     """A started script and what it has printed so far."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], shown: str, path: str, timeout_s: float
+        self, proc: subprocess.Popen[bytes], name: str, file: str | None, timeout_s: float
     ) -> None:
-        self.proc, self.shown, self.path, self.timeout_s = proc, shown, path, timeout_s
+        self.proc, self.name, self.file, self.timeout_s = proc, name, file, timeout_s
+        self.own_session = True
         self.out = bytearray()
         self.err = bytearray()
 
     def error(self, what: str) -> InventoryError:
-        return InventoryError(f"inventory script `{self.shown}` {what}", file=self.path)
+        return InventoryError(f"{self.name} {what}", file=self.file)
 
     def kill(self) -> None:
         """SIGKILL the script's process group (its session: all it started but what it
         detached) and the script itself; either may be gone already."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.own_session:  # else its group is fleetmon's
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.kill()  # Popen's own: a no-op once the script is reaped
 
     def take(self, stdout: bool, chunk: bytes) -> None:
@@ -77,12 +87,12 @@ def _read(run: _Run, deadline: float) -> bool:
     """Read the script's output until both pipes end (True), or the script has exited and
     they stayed quiet for EXIT_GRACE_S (False: left open); InventoryError at the deadline."""
     assert run.proc.stdout is not None
-    assert run.proc.stderr is not None
     stdout = run.proc.stdout.fileno()
+    stderr = [run.proc.stderr.fileno()] if run.proc.stderr is not None else []
     quiet_since = time.monotonic()
     exited_at: float | None = None
     with selectors.DefaultSelector() as sel:
-        for fd in (stdout, run.proc.stderr.fileno()):
+        for fd in (stdout, *stderr):
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
         while sel.get_map():
@@ -112,20 +122,41 @@ def run_script(
     """The stdout of an inventory script run as Ansible runs it; InventoryError when it
     cannot start, fails, hangs past the timeout or prints too much (it is killed), or
     prints non-UTF-8. `warn` is told when the script left a process holding its output."""
-    command = [os.path.abspath(path), *args]
     shown = " ".join([path, *args])
     try:
-        # Its own session (so its own process group): a timeout kills what it started too.
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        run = run_bounded(
+            [os.path.abspath(path), *args], f"inventory script `{shown}`", timeout_s, path, warn
         )
     except OSError as e:
         raise InventoryError(f"cannot run inventory script: {e.strerror}", file=path) from None
-    run = _Run(proc, shown, path, timeout_s)
+    return _result(run)
+
+
+def run_bounded(
+    command: list[str],
+    name: str,
+    timeout_s: float,
+    file: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    *,
+    user_stdin: bool = False,
+    capture_stderr: bool = True,
+) -> _Run:
+    """`command` run to its end (`.proc.returncode`, `.out`, `.err`), its errors worded as
+    `name ...` in `file`: InventoryError when it hangs past `timeout_s` or prints too much
+    (killed); OSError when it cannot start. `user_stdin`: the user's stdin, else none."""
+    # Its own session (so its own process group): a timeout kills what it started too;
+    # not when it may prompt on the user's terminal (see the module's docstring).
+    own_session = not (user_stdin and _on_terminal())
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if capture_stderr else None,
+        stdin=None if user_stdin else subprocess.DEVNULL,
+        start_new_session=own_session,
+    )
+    run = _Run(proc, name, file, timeout_s)
+    run.own_session = own_session
     deadline = time.monotonic() + timeout_s
     with proc:  # closes our ends of the pipes (not waiting on them), then reaps the script
         try:
@@ -137,11 +168,15 @@ def run_script(
             run.kill()
             raise
     if not ended and warn is not None:
-        warn(
-            f"inventory script `{shown}` exited but left a process holding its output open:"
-            " not waited for"
-        )
-    return _result(run)
+        warn(f"{name} exited but left a process holding its output open: not waited for")
+    return run
+
+
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, ValueError, OSError):  # no stdin, or one without a descriptor
+        return False
 
 
 def _result(run: _Run) -> str:

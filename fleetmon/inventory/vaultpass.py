@@ -6,19 +6,21 @@ one), then the prompt of `--ask-vault-pass`. A source is `prompt`, a plain file 
 stripped) or an executable run as Ansible runs it: stdout is the password (newlines
 stripped), stderr and stdin stay the user's so it can prompt; a `*-client` script is given
 `--vault-id ID` and exit 2 means it has no password for that id. A source that fails is a
-warning while another gives a password, else the error.
+warning while another gives a password, else the error. A script is bounded as an inventory
+script is (scriptrun.py): killed with its process group past SCRIPT_TIMEOUT_S, where Ansible
+would wait forever (a hung password helper hung a cron run).
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fleetmon.errors import InventoryError
+from fleetmon.inventory.scriptrun import SCRIPT_TIMEOUT_S, run_bounded
 from fleetmon.inventory.vault import DEFAULT_ID, Secret, VaultError, decrypt, is_encrypted
 
 #: Reads a password from the terminal; getpass.getpass by default (tests pass their own).
@@ -58,9 +60,13 @@ def _slugs(opts: VaultOptions) -> list[str]:
 
 
 def load_secrets(
-    opts: VaultOptions, prompt: Prompt | None = None, warn: Callable[[str], None] | None = None
+    opts: VaultOptions,
+    prompt: Prompt | None = None,
+    warn: Callable[[str], None] | None = None,
+    script_timeout_s: float = SCRIPT_TIMEOUT_S,
 ) -> list[Secret]:
-    """The vault secrets of these options, in the order they are tried."""
+    """The vault secrets of these options, in the order they are tried; a password script
+    may run `script_timeout_s` seconds."""
     secrets: list[Secret] = []
     failures: list[InventoryError] = []
     for slug in _slugs(opts):
@@ -72,7 +78,8 @@ def load_secrets(
             secrets.append(Secret(vault_id, _ask(text, prompt)))
             continue
         try:
-            secrets.append(Secret(vault_id, _from_file(source, vault_id, secrets)))
+            password = _from_file(source, vault_id, secrets, script_timeout_s)
+            secrets.append(Secret(vault_id, password))
         except InventoryError as e:
             failures.append(e)
     if failures and not secrets:
@@ -105,7 +112,7 @@ def expand_path(path: str) -> str:
     return os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(path))))
 
 
-def _from_file(source: str, vault_id: str, earlier: Sequence[Secret]) -> bytes:
+def _from_file(source: str, vault_id: str, earlier: Sequence[Secret], timeout_s: float) -> bytes:
     path = expand_path(source)
     # Named as given, expanded (a relative name stays relative: shorter, and as typed).
     shown = os.path.expanduser(os.path.expandvars(source))
@@ -115,7 +122,7 @@ def _from_file(source: str, vault_id: str, earlier: Sequence[Secret]) -> bytes:
     if os.path.isdir(path):
         raise InventoryError(f"{where} is a directory")
     if os.stat(path).st_mode & 0o111:  # any execute bit, as Ansible's is_executable
-        return _run_script(path, shown, is_client_script(source), vault_id)
+        return _run_script(path, shown, is_client_script(source), vault_id, timeout_s)
     try:
         with open(path, "rb") as f:
             data = f.read().strip()
@@ -137,7 +144,7 @@ def is_client_script(path: str) -> bool:
     return os.path.splitext(path)[0].endswith("-client")
 
 
-def _run_script(path: str, shown: str, client: bool, vault_id: str) -> bytes:
+def _run_script(path: str, shown: str, client: bool, vault_id: str, timeout_s: float) -> bytes:
     command = [path]
     if client:
         command += ["--vault-id", vault_id]
@@ -145,18 +152,19 @@ def _run_script(path: str, shown: str, client: bool, vault_id: str) -> bytes:
     try:
         # stderr and stdin stay the user's terminal (a script may prompt), as in Ansible;
         # a client script's stderr is captured for its error message.
-        proc = subprocess.run(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE if client else None, check=False
+        run = run_bounded(
+            command, f"{kind} {shown}", timeout_s, user_stdin=True, capture_stderr=client
         )
     except OSError as e:
         raise InventoryError(f"cannot run {kind} {shown}: {e.strerror}") from None
-    err = (proc.stderr or b"").decode("utf-8", "replace").strip()
+    code = run.proc.returncode
+    err = run.err.decode("utf-8", "replace").strip()
     detail = f": {err.splitlines()[-1]}" if err else ""
-    if client and proc.returncode == 2:
+    if client and code == 2:
         raise InventoryError(f"{kind} {shown} has no password for vault id {vault_id!r}{detail}")
-    if proc.returncode != 0:
-        raise InventoryError(f"{kind} {shown} exited {proc.returncode}{detail}")
-    password = proc.stdout.strip(b"\r\n")
+    if code != 0:
+        raise InventoryError(f"{kind} {shown} exited {code}{detail}")
+    password = bytes(run.out).strip(b"\r\n")
     if not password:
         raise InventoryError(f"{kind} {shown} printed an empty password")
     return password
