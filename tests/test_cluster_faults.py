@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -176,22 +177,37 @@ def _retries_queued(address: str, count: int, wait_s: float = 60) -> dict[str, s
     raise AssertionError(f"fewer than {count} retries were ever queued")
 
 
+@contextlib.contextmanager
+def _occupied(address: str, workers: Sequence[str], seconds: float) -> Iterator[None]:
+    """Each of `workers` given a task that sleeps `seconds`, ahead of any fleetmon task
+    queued on it (a higher priority); it sleeps on after the block (Dask cannot stop it)."""
+    import distributed
+
+    with distributed.Client(address, timeout=20) as client:
+        for w in workers:
+            client.submit(time.sleep, seconds, workers=[w], priority=100, pure=False)
+        yield
+
+
 def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
     tmp_path: Path,
 ) -> None:
     """A retry goes to the workers other than the one its shard failed on; when they all
     left before starting it, it waited for them for ever (Dask's `no-worker` state)."""
-    with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "2"]) as (c, s):
-        # Two shards of one host, each 12 s on its worker and late at 3 s: each retried on
-        # the other worker, where it waits behind the late one (a task cancelled by the
-        # client runs to its end: Dask cannot stop a thread).
+    hanging = ["--hosts", "2", "--faults", "timeout=2"]
+    with _fleet(tmp_path, {"x": [], "y": []}, hanging) as (c, s):
+        # Two shards of one host that never answers, each late at 6 s: each retried on the
+        # other worker, where it waits behind a task of the test's that holds the worker's
+        # one thread (the late attempt itself stops once cancelled).
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
-                          "--interval", "12", "--shard-timeout", "3")  # fmt: skip
+                          "--timeout", "60", "--shard-timeout", "6")  # fmt: skip
         try:
-            queued = _retries_queued(c.address, 2)
-            gone = sorted(queued.values())[0]
-            (name,) = [n for n in c.workers if c.worker_address(n) == gone]
-            stop(c.workers[name], signal.SIGKILL)
+            _starts(c.address, 2)
+            with _occupied(c.address, [c.worker_address(n) for n in c.workers], 30):
+                queued = _retries_queued(c.address, 2)
+                gone = sorted(queued.values())[0]
+                (name,) = [n for n in c.workers if c.worker_address(n) == gone]
+                stop(c.workers[name], signal.SIGKILL)
         finally:
             out, err = _finish(proc)
     assert proc.returncode == 3, err
@@ -300,3 +316,39 @@ def test_a_site_s_only_worker_restarted_by_its_nanny_gets_the_retry(
     assert f"shard site-a/1of1: retried (its worker {before} died)" in report["notes"]
     (after,) = _placed(report).values()
     assert after != before  # the worker the nanny started again, at another address
+
+
+def test_an_interrupted_run_leaves_no_shard_probing_on_the_workers(tmp_path: Path) -> None:
+    """Ctrl-C on the client ended the run (130, nothing written), but its shards went on
+    probing on the workers for the rest of their interval: Dask cannot stop a task's
+    thread, and the workers were held from the next run's shards for up to 120 s here."""
+    with _fleet(tmp_path, {"x": [], "y": []}, ["--hosts", "4"]) as (c, s):
+        report = tmp_path / "report.json"
+        args = ("--cluster", c.address, "--shard-size", "2", "--interval", "120", "-o", report)
+        proc = _popen_run(s.inventory, *args)
+        try:
+            _starts(c.address, 2)  # both shards probing, one on each worker
+            proc.send_signal(signal.SIGINT)
+        finally:
+            _, err = _finish(proc, 60)
+        busy = _executing(c.address, until_idle_s=60)
+    assert (proc.returncode, err) == (130, "fleetmon: interrupted (exit 130)\n")
+    assert not report.exists()
+    assert busy == {c.worker_address("x"): 0, c.worker_address("y"): 0}
+
+
+def _executing(address: str, until_idle_s: float) -> dict[str, int]:
+    """The tasks each worker is executing (a released one too, until it returns), once
+    none is or `until_idle_s` has passed."""
+    import distributed
+
+    def count(dask_worker: Any) -> int:
+        return int(dask_worker.state.executing_count)
+
+    with distributed.Client(address, timeout=20) as client:
+        deadline = time.monotonic() + until_idle_s
+        while True:
+            busy: dict[str, int] = client.run(count)
+            if not any(busy.values()) or time.monotonic() > deadline:
+                return busy
+            time.sleep(0.2)

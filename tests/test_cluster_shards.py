@@ -3,6 +3,7 @@ engine on an in-process Dask cluster against canned probe output (exact figures)
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -17,7 +18,7 @@ from fleetmon.cli.clusterrun import _placement, with_inventory
 from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import parse_cluster
 from fleetmon.cluster.shards import failed_hosts, make_shards
-from fleetmon.cluster.task import ShardResult, run_shard
+from fleetmon.cluster.task import ShardResult, Unwanted, run_shard, while_wanted
 from fleetmon.cluster.wire import ROW_FIELDS, WireError, unpack
 from fleetmon.collect.base import CollectOptions, HostFailure, Outcome
 from fleetmon.collect.probe import ProbeOptions
@@ -315,3 +316,26 @@ def test_a_cluster_host_gets_its_site_and_vm_of_back_as_a_local_run_gives_them()
     assert (back.site, back.vm_of) == ("paris", "kvm1/web")
     plain = HostReport("h2", "127.0.0.1", (), Status.OK, None)
     assert with_inventory(plain, _spec("h2")) is plain  # no site, no vm_of: as it was
+
+
+def test_a_shard_s_probes_are_cancelled_once_its_task_is_unwanted() -> None:
+    stopped: list[str] = []
+
+    async def probing() -> str:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+        return "collected"
+
+    asks = iter([True, True, False])
+    with pytest.raises(Unwanted):
+        asyncio.run(while_wanted(probing(), lambda: next(asks), every_s=0.01))
+    assert stopped == ["cancelled"]
+    assert next(asks, "all asked") == "all asked"
+
+    async def quick() -> str:
+        return "collected"
+
+    assert asyncio.run(while_wanted(quick(), lambda: False, every_s=60)) == "collected"

@@ -4,6 +4,11 @@
 an event loop of its own in the worker's thread; it returns the analysed host reports (a
 few KB a host), never the raw probe output. Key files, known_hosts files and the ssh-agent
 are those of the worker's machine: the paths the inventory names are opened there.
+
+A running shard stops (its probes cancelled, their connections closed) once its task is no
+longer wanted: Dask cannot stop a task's thread, and a client interrupted (Ctrl-C) or gone,
+or an attempt the client gave up on (past its deadline, its retry elsewhere), left the
+worker probing for the rest of the interval, holding its thread from the next run's shards.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cluster.shards import Shard, ShardHost
@@ -29,6 +35,14 @@ log = logging.getLogger(__name__)
 
 #: The Dask event topic on which each attempt says where and when it started.
 TOPIC = "fleetmon-shard"
+#: How often a running shard looks whether its task is still wanted (a dict lookup).
+WATCH_S = 0.5
+
+T = TypeVar("T")
+
+
+class Unwanted(Exception):
+    """The shard's task was released (its client gone, or the attempt given up) mid-run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,44 @@ def announce(key: str, attempt: int, forks: int) -> str:
         msg = {"key": key, "attempt": attempt, "worker": address, "task": task, "forks": forks}
         worker.log_event(TOPIC, msg)
     return address
+
+
+def still_wanted() -> Callable[[], bool]:
+    """Whether the running task is still wanted: false once the scheduler has released it
+    (the worker then keeps its state as "cancelled" until the task returns:
+    distributed.worker_state_machine, _transition_executing_released). Always true
+    outside a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # called directly, not as a task
+        return lambda: True
+    key = worker.get_current_task()
+    tasks = worker.state.tasks  # the worker's event loop changes it: one lookup is atomic
+
+    def wanted() -> bool:
+        ts = tasks.get(key)
+        return ts is not None and ts.state != "cancelled"
+
+    return wanted
+
+
+async def while_wanted(
+    work: Coroutine[Any, Any, T], wanted: Callable[[], bool], every_s: float = WATCH_S
+) -> T:
+    """What `work` returns; cancelled (its probes' connections closed) and Unwanted raised
+    as soon as `wanted()`, asked every `every_s`, is false."""
+    job = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({job}, timeout=every_s)
+        if done:
+            return job.result()
+        if not wanted():
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+            raise Unwanted("the shard's task was released mid-run: its probes were stopped")
 
 
 async def collect_shard(shard: Shard) -> list[HostReport]:
@@ -131,9 +183,10 @@ def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
     # What this worker's open-file limit allows: fewer than the client's --forks, more waves.
     forks = usable_forks(shard.opts.forks, [h.spec for h in shard.hosts])
     address = announce(shard.key, attempt, forks)
+    wanted = still_wanted()
     started, cpu = time.monotonic(), time.thread_time()
     with lean_gc():
-        hosts = asyncio.run(collect_shard(shard))
+        hosts = asyncio.run(while_wanted(collect_shard(shard), wanted))
     elapsed = time.monotonic() - started
     log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
     packed = pack(hosts)
