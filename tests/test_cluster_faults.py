@@ -352,3 +352,29 @@ def _executing(address: str, until_idle_s: float) -> dict[str, int]:
             if not any(busy.values()) or time.monotonic() > deadline:
                 return busy
             time.sleep(0.2)
+
+
+def test_a_mistyped_scheduler_address_says_what_went_wrong(tmp_path: Path) -> None:
+    """Dask retries its connect until the timeout and says only "Timed out trying to
+    connect": a refused port and an unknown host name read like a firewall's silence."""
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("h1 ansible_host=127.0.0.1\n")
+    try:
+        socket.getaddrinfo("no-such-host.invalid", 8786)
+        pytest.fail("no-such-host.invalid resolves here")
+    except socket.gaierror as exc:
+        unknown = exc.strerror
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        for address, why in ((f"tcp://127.0.0.1:{port}", "Connection refused"),
+                             ("tcp://no-such-host.invalid:8786", unknown)):  # fmt: skip
+            res = fleetmon("run", inv, "--cluster", address, "--connect-timeout", "1", "-q",
+                           "--format", "json", "--history", "none", timeout=120)  # fmt: skip
+            assert (res.returncode, res.stderr) == (3, "")
+            (host,) = json.loads(res.stdout)["hosts"]
+            assert (host["status"], host["error"]) == (
+                "shard_failed",
+                f"cannot reach the Dask scheduler at {address}: Timed out trying to connect"
+                f" to {address} after 1 s ({why})",
+            )

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import threading
 from collections.abc import Sequence
 from types import ModuleType
@@ -170,6 +171,36 @@ def _stop_forkserver() -> None:
         stop()
 
 
+#: How long the look at why Dask could not connect may take (a name lookup, a TCP connect).
+WHY_S = 3.0
+
+
+def why_unreachable(address: str, exc: BaseException, timeout_s: float = WHY_S) -> str:
+    """What to add, as " (WHY)", to Dask's "Timed out trying to connect to ADDRESS after
+    10 s" (all it says once its retries run out): a mistyped port (Connection refused) or
+    host name (Name or service not known) read as a firewall's silence. WHY is its last
+    attempt's error when that says something, else one plain TCP connect's (the last
+    attempt is often cut short by the timeout); "" when neither says more (a silent port)."""
+    if not isinstance(exc, OSError) or not str(exc).startswith("Timed out trying to connect"):
+        return ""
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    said = root.strerror if isinstance(root, OSError) else None
+    if root is not exc and said and not isinstance(root, TimeoutError):
+        return f" ({said})"
+    found = _ADDRESS.fullmatch(address)
+    if found is None or found["port"] is None:
+        return ""
+    try:
+        with socket.create_connection((found["host"].strip("[]"), int(found["port"])), timeout_s):
+            return ""
+    except TimeoutError:
+        return ""
+    except OSError as err:  # gaierror, ConnectionRefusedError...
+        return f" ({err.strerror or err})"
+
+
 class Session:
     """A Dask client being made in a background thread: `client()` waits for it, `close()`
     ends it (the cluster with it, for local:N), `close_soon()` starts that in a thread."""
@@ -241,7 +272,7 @@ class Session:
         try:
             return stack.enter_context(distributed.Client(self.address, timeout=self.timeout_s))
         except Exception as exc:  # refused, silent, TLS against plain TCP (a ValueError)...
-            why = str(exc) or type(exc).__name__
+            why = (str(exc) or type(exc).__name__) + why_unreachable(self.address, exc)
             raise OSError(f"cannot reach the Dask scheduler at {self.address}: {why}") from exc
 
     def _bound_s(self) -> float | None:
