@@ -67,6 +67,16 @@ def test_version() -> None:
             " its two samples, so every host would time out",
         ),
         (["run", "inventories/localhost.yaml", "--timeout", "1"], "--timeout 1 must exceed"),
+        # A shard's attempt ran past it every time: each shard was tried twice, then failed.
+        (
+            ["run", "inventories/localhost.yaml", "--interval", "10", "--shard-timeout", "8"],
+            "--shard-timeout 8 must exceed --interval 10: a shard's hosts wait that long between"
+            " their two samples, so every shard would time out",
+        ),
+        (
+            ["run", "inventories/localhost.yaml", "--interval", "5", "--shard-timeout", "5"],
+            "--shard-timeout 5 must exceed --interval 5",
+        ),
         (["top", "inventories/localhost.yaml", "-d", "2", "--timeout", "2"], "must exceed -d 2"),
         (["serve", "inventories/localhost.yaml", "--timeout", "0.5"], "must exceed -d 2"),
         (["simulate", "--latency-ms", "inf"], "--latency-ms must be a finite number"),

@@ -106,9 +106,17 @@ def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argu
 
 
 def deadline_error(args: argparse.Namespace) -> str | None:
-    """Why `--timeout` cannot be used (None: it can): a host's deadline must exceed the wait
-    between its samples (run's --interval, top's and serve's -d), or every host times out."""
+    """Why `--timeout` or `--shard-timeout` cannot be used (None: they can): a host's or a
+    shard's deadline must exceed the wait between its samples (run's --interval, top's and
+    serve's -d), or every host (every shard) times out."""
     timeout = getattr(args, "timeout", None)
+    shard_s = getattr(args, "shard_timeout", None)
+    if args.command == "run" and shard_s is not None and shard_s <= args.interval:
+        # A shard's hosts all wait --interval between their samples: each attempt timed out.
+        return (
+            f"--shard-timeout {shard_s:g} must exceed --interval {args.interval:g}: a shard's"
+            " hosts wait that long between their two samples, so every shard would time out"
+        )
     if timeout is None or args.command not in ("run", "top", "serve"):
         return None
     wait, flag = (args.interval, "--interval") if args.command == "run" else (args.delay, "-d")
