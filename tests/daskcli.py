@@ -30,11 +30,13 @@ def require_dask() -> None:
         pytest.skip("dask CLI not installed (pip install -e '.[test]')")
 
 
-def _start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
 
 
@@ -78,11 +80,13 @@ def start_cluster(
     wait_s: float = 60,
     tls: Sequence[str] = (),
     nofile: dict[str, int] | None = None,
+    env: dict[str, dict[str, str]] | None = None,
 ) -> Cluster:
     """A scheduler on a free loopback port and one single-thread worker per entry of
     `workers` (name -> extra CLI options, e.g. ["--resources", "site-a=1"]), all registered.
     `tls`: the --tls-* options of the scheduler and the workers (its scheme is then tls).
-    `nofile`: a worker's open-file limit (name -> `ulimit -n`), else the test's."""
+    `nofile`: a worker's open-file limit (name -> `ulimit -n`), else the test's.
+    `env`: a worker's environment variables (name -> {VAR: value}) over the test's."""
     sched_file = folder / "scheduler.json"
     sched = _start(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -104,6 +108,7 @@ def start_cluster(
                 [*wrap, DASK, "worker", cluster.address, "--name", name, "--nthreads", "1",
                  "--host", "127.0.0.1", "--no-dashboard", *tls, *extra],
                 folder / f"worker-{name}.log",
+                (env or {}).get(name),
             )  # fmt: skip
         for name in workers:
             while True:

@@ -16,6 +16,7 @@ from probetext import NONCE, probe_stdout
 from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cli.clusterrun import _placement, with_inventory
 from fleetmon.cluster.engine import ShardRunner
+from fleetmon.cluster.entry import ShardNotLoaded, run_pickled
 from fleetmon.cluster.session import parse_cluster
 from fleetmon.cluster.shards import failed_hosts, make_shards
 from fleetmon.cluster.task import ShardResult, Unwanted, run_shard, while_wanted
@@ -339,3 +340,12 @@ def test_a_shard_s_probes_are_cancelled_once_its_task_is_unwanted() -> None:
         return "collected"
 
     assert asyncio.run(while_wanted(quick(), lambda: False, every_s=60)) == "collected"
+
+
+def test_a_shard_a_worker_s_fleetmon_cannot_load_is_refused_in_words() -> None:
+    # A class of another fleetmon's (pickle's GLOBAL opcode: module, name), then STOP.
+    blob = b"cfleetmon.cluster.shards\nShardOfAnotherVersion\n."
+    with pytest.raises(ShardNotLoaded) as err:
+        run_pickled(blob, 1, "9.9")
+    assert str(err.value).startswith("this worker's fleetmon cannot load the shard (")
+    assert str(err.value).endswith(": install fleetmon 9.9, the client's, on the workers")

@@ -20,8 +20,10 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
+from fleetmon import __version__
+from fleetmon.cluster import entry
 from fleetmon.cluster.shards import Shard, failed_hosts, site_resource
-from fleetmon.cluster.task import TOPIC, ShardResult, run_shard
+from fleetmon.cluster.task import TOPIC, ShardResult
 from fleetmon.cluster.wire import WireError
 from fleetmon.model import HostReport, Status
 
@@ -167,10 +169,10 @@ class ShardRunner:
             return None
         # A retry with no worker to run it waits in the scheduler for REJOIN_S (_orphaned).
         others = [w for w in eligible if w != avoid] if avoid is not None else []
+        task, call = entry.task_of(shard, number, __version__)
         future = self.client.submit(
-            run_shard,
-            shard,
-            number,
+            task,
+            call,
             key=f"fleetmon-{self.run_id}-{shard.key}-{number}{tag}",
             resources=self._resources(shard) or None,
             # Not a loose restriction: Dask would then drop the site's resource too.
@@ -319,6 +321,11 @@ class ShardRunner:
         except Exception as err:  # the scheduler forgot the task (a cancelled, lost future)
             exc = err
         name = type(exc).__name__
+        if isinstance(exc, ImportError):  # raised where the worker unpickled the task
+            return (
+                f"its worker cannot import fleetmon ({name}: {exc}): install fleetmon"
+                f" {__version__}, the client's, on the workers"
+            )
         if name == "KilledWorker":
             worker = getattr(getattr(exc, "last_worker", None), "address", a.worker)
             return f"its worker {worker} died"

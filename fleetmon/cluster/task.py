@@ -1,9 +1,10 @@
 """Cluster runs, the worker's side (I/O): one shard collected and analysed where it runs.
 
-`run_shard` is the Dask task: the same collect stage and `analyse_host` as a local run, on
-an event loop of its own in the worker's thread; it returns the analysed host reports (a
-few KB a host), never the raw probe output. Key files, known_hosts files and the ssh-agent
-are those of the worker's machine: the paths the inventory names are opened there.
+`run_shard` is what the Dask task runs (entry.py): the same collect stage and
+`analyse_host` as a local run, on an event loop of its own in the worker's thread; it
+returns the analysed host reports (a few KB a host), never the raw probe output. Key
+files, known_hosts files and the ssh-agent are those of the worker's machine: the paths
+the inventory names are opened there.
 
 A running shard stops (its probes cancelled, their connections closed) once its task is no
 longer wanted: Dask cannot stop a task's thread, and a client interrupted (Ctrl-C) or gone,

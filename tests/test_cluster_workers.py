@@ -1,0 +1,49 @@
+"""`fleetmon run --cluster` with workers unlike the client: one whose fleetmon cannot be
+imported (real `dask scheduler` and `dask worker` processes on loopback, the simulator as
+the fleet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clirun import fleetmon
+from daskcli import loopback_base, require_dask, start_cluster, start_sim, stop_sim
+
+from fleetmon import __version__
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_worker_that_cannot_import_fleetmon_fails_its_shard_in_words_and_lives_on(
+    tmp_path: Path,
+) -> None:
+    """A task a worker cannot unpickle failed in Dask's message stream: the worker process
+    died, its nanny closed, and 20 s later the run said "no worker is connected to the
+    scheduler"."""
+    require_dask()
+    broken = tmp_path / "broken" / "fleetmon"
+    broken.mkdir(parents=True)  # first on the worker's path: fleetmon fails to import
+    (broken / "__init__.py").write_text("raise ModuleNotFoundError('no fleetmon here')\n")
+    env = {"bare": {"PYTHONPATH": str(broken.parent)}}
+    c = start_cluster(tmp_path, {"bare": []}, env=env)
+    try:
+        s = start_sim(tmp_path, ["--hosts", "4", "--base-address", loopback_base()])
+        try:
+            res = fleetmon("run", s.inventory, "--cluster", c.address, "--interval", "2", "-q",
+                           "--format", "json", "--history", "none", timeout=300)  # fmt: skip
+        finally:
+            stop_sim(s)
+        alive = c.workers["bare"].poll() is None
+    finally:
+        c.close()
+    assert (res.returncode, res.stderr) == (3, "")
+    hosts = json.loads(res.stdout)["hosts"]
+    assert {h["status"] for h in hosts} == {"shard_failed"}
+    why = (
+        "its worker cannot import fleetmon (ModuleNotFoundError: no fleetmon here): install"
+        f" fleetmon {__version__}, the client's, on the workers"
+    )
+    assert {h["error"] for h in hosts} == {f"shard any/1of1: attempt 1: {why}; attempt 2: {why}"}
+    assert alive
