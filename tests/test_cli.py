@@ -381,3 +381,19 @@ def test_a_broken_pipe_that_is_not_standard_output_is_an_internal_error() -> Non
         "fleetmon: internal error: BrokenPipeError: [Errno 32] Broken pipe"
         " (run with --debug for details)\n"
     )
+
+
+def test_cluster_options_without_cluster_are_warned_of(tmp_path: Path) -> None:
+    """--shard-size and --shard-timeout only shape a cluster run: without --cluster the run
+    goes on, saying they did nothing (Dask's options silently ignored misled a reader)."""
+    inv = _local_inventory(tmp_path)
+    r = fleetmon("run", inv, "--shard-size", "5", "--shard-timeout", "30", "--interval", "0.2",
+                 "--history", "none", "-q", "--format", "nagios")  # fmt: skip
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert r.stderr.splitlines()[:2] == [
+        "fleetmon: warning: --shard-size does nothing without --cluster",
+        "fleetmon: warning: --shard-timeout does nothing without --cluster",
+    ]
+    quiet = fleetmon("run", inv, "--interval", "0.2", "--history", "none", "-q",
+                     "--format", "nagios")  # fmt: skip
+    assert "--cluster" not in quiet.stderr

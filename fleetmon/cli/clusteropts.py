@@ -8,6 +8,17 @@ from collections.abc import Callable
 
 Positive = Callable[[type[float] | type[int], str], Callable[[str], float | int]]
 
+#: Hosts per shard when --shard-size is not given.
+SHARD_SIZE = 500
+
+
+def unused_cluster_options(args: argparse.Namespace) -> list[str]:
+    """The cluster options given to a run without --cluster (warned of: they do nothing)."""
+    if getattr(args, "cluster", None) is not None:
+        return []
+    given = (("--shard-size", "shard_size"), ("--shard-timeout", "shard_timeout"))
+    return [flag for flag, key in given if getattr(args, key, None) is not None]
+
 
 def add_cluster_options(p: argparse.ArgumentParser, positive: Positive) -> None:
     """`run`'s --cluster, --shard-size and --shard-timeout (`positive`: options.py's checker
@@ -23,7 +34,7 @@ def add_cluster_options(p: argparse.ArgumentParser, positive: Positive) -> None:
     p.add_argument(
         "--shard-size",
         type=positive(int, "--shard-size"),
-        default=500,
+        default=None,  # 500 (SHARD_SIZE); None tells a value given without --cluster
         metavar="N",
         help="hosts per shard, the most (default 500; a site's hosts are sharded apart)",
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from fleetmon.analyse.pipeline import site_of as spec_site
 from fleetmon.analyse.pipeline import vm_of
+from fleetmon.cli.clusteropts import SHARD_SIZE
 from fleetmon.cli.progress import Progress
 from fleetmon.cluster.engine import ShardRunner
 from fleetmon.cluster.session import Session
@@ -67,7 +68,14 @@ def collect_on_cluster(
 
     def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:
         return make_shards(
-            hosts, opts, probe_options, host_options, site_of, args.shard_size, spread, counters
+            hosts,
+            opts,
+            probe_options,
+            host_options,
+            site_of,
+            args.shard_size or SHARD_SIZE,
+            spread,
+            counters,
         )
 
     # The second sample's counters come back only for a run that records them.

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fleetmon.cli.clusteropts import unused_cluster_options
 from fleetmon.cli.options import build_parser
 from fleetmon.cli.runtime import Interrupted, terminate
 from fleetmon.errors import (
@@ -93,6 +94,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     if (why := deadline_error(args)) is not None:
         _command_parser(parser, args.command).error(why)
+    for flag in unused_cluster_options(args):
+        sys.stderr.write(f"fleetmon: warning: {flag} does nothing without --cluster\n")
     return args
 
 
