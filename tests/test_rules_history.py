@@ -468,3 +468,14 @@ def test_fleet_rules_keep_states_across_runs_too() -> None:
         ("ok", "resolved", False),
     ]
     assert states == {}
+
+
+def test_recorded_state_is_its_fields_in_order() -> None:
+    """The tuple a run records for a RuleState (cli.recording, as save_states writes it) is
+    dataclasses.astuple's: each field, in the dataclass's order, whatever is added to it."""
+    from fleetmon.cli.recording import _STATE_FIELDS
+
+    state = RuleState("pending", "warning", 1_790_000_000, 2, 1_790_000_600)
+    assert _STATE_FIELDS(state) == dataclasses.astuple(state)
+    assert _STATE_FIELDS(state) == ("pending", "warning", 1_790_000_000, 2, 1_790_000_600)
+    assert len(_STATE_FIELDS(state)) == len(dataclasses.fields(RuleState))
