@@ -148,3 +148,48 @@ def test_a_whole_report_is_unchanged() -> None:
     assert text == old(doc) + "\n"
     assert '"x.\\u00e9": "\\udcff"' in text
     assert '"cpu.busy_pct": null' in text
+
+
+class _Sub(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        *DOCS,
+        # Strings repeated as keys and values, as rows repeat them; a str subclass; keys
+        # the encoder converts (int, float, bool, None) to the strings it then looks up.
+        [{"é": "é", "a": {"é": ["é", "a", _Sub("a")]}}, "é", _Sub("é"), "\udcff", "\udcff"],
+        {7: "7", "7": 7, 2.5: "2.5", True: "true", None: "null", "true": None},
+        [{"name": f"c{i % 3}", "metrics": {"m": i / 7, "n": None}, "labels": {"id": "x"}}
+         for i in range(10)],
+    ],
+)  # fmt: skip
+def test_strings_encoded_once_write_what_encode_writes(doc: Any) -> None:
+    assert json_mod._encode_repeating(doc) == _encode(doc)
+    assert json_mod._encode_repeating(doc) == json.dumps(doc, allow_nan=False)
+
+
+def test_strings_encoded_once_refuse_what_encode_refuses() -> None:
+    for bad in ({"a": math.nan}, [1, math.inf], {"a": object()}, {(1, 2): "x"}):
+        with pytest.raises((ValueError, TypeError)) as old:
+            _encode(bad)
+        with pytest.raises(old.type):
+            json_mod._encode_repeating(bad)
+
+
+def test_rows_of_repeated_keys_are_each_row_encoded() -> None:
+    """_rows_text (one encoding of all the rows, each distinct string encoded once): each
+    row as _encode writes it alone, one a line, awkward names and labels included."""
+    rows = json_mod._Rows(
+        json_mod._raw_row(Row(name, {"ctr.cpu_pct": v, "ctr.pids": 3, "ctr.x": None}, labels))
+        for name, v, labels in [
+            ("web", 0.1 + 0.2, {"id": "a" * 64, "runtime": "docker"}),
+            ("wéb\udcff", -0.0, {"id": "b" * 64, "runtime": "docker"}),
+            ('a "quoted", name', 1e-310, {}),
+            ("web", 12345678901234567.0, {"runtime": "docker", "é": "☃"}),
+        ]
+    )
+    text = json_mod._rows_text(rows, "  ")
+    assert text == "[\n" + ",\n".join("    " + _encode(r) for r in rows) + "\n  ]"

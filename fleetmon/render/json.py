@@ -281,14 +281,38 @@ def _indented(value: Any, pad: str = "") -> str:
     return _encode(value)
 
 
+class _Strings(dict[str, str]):
+    """Each string met and its JSON text, made when first met: the string encoder of one
+    encoding of many rows, whose keys repeat in every row (200 containers: 3,400 metric
+    keys and 1,000 other strings, ~440 of them distinct), each encoded once instead of at
+    each row (the C encoder keeps no such memo). The text is encode_basestring_ascii's, as
+    _C_ENCODER writes it: only how often it is computed changes."""
+
+    def __missing__(self, text: str) -> str:
+        found = self[text] = json.encoder.encode_basestring_ascii(text)
+        return found
+
+
+def _encode_repeating(value: object) -> str:
+    """_encode(value), each distinct string of it encoded once (_Strings)."""
+    if _C_ENCODER is None:
+        return _encode(value)
+    strings = _Strings()
+    encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _ENCODER.default, strings.__getitem__, None, ": ", ", ", False, False, False,
+    )  # fmt: skip
+    return "".join(encoder(value, 0))
+
+
 def _rows_text(rows: _Rows, pad: str) -> str | None:
     """The rows as _indented writes them (one a line), from one encoding of them all, _CUT
-    between them (200 containers: a call each was a fifth of their cost); None when the
-    encoder refuses one (NaN, infinity: each is then written alone, cleaned)."""
+    between them (200 containers: a call each was a fifth of their cost), each distinct
+    string encoded once (_encode_repeating); None when the encoder refuses one (NaN,
+    infinity: each is then written alone, cleaned)."""
     mixed: list[object] = [_CUT] * (2 * len(rows) - 1)
     mixed[0::2] = rows
     try:
-        parts = _encode(mixed)[1:-1].split(f", {_encode(_CUT)}, ")
+        parts = _encode_repeating(mixed)[1:-1].split(f", {_encode(_CUT)}, ")
     except (ValueError, TypeError):
         return None
     if len(parts) != len(rows):  # a row the cut would misread: none can be
