@@ -180,19 +180,23 @@ def test_strings_encoded_once_refuse_what_encode_refuses() -> None:
 
 
 def test_rows_of_repeated_keys_are_each_row_encoded() -> None:
-    """_rows_text (one encoding of all the rows, each distinct string encoded once): each
-    row as _encode writes it alone, one a line, awkward names and labels included."""
-    rows = json_mod._Rows(
-        json_mod._raw_row(Row(name, {"ctr.cpu_pct": v, "ctr.pids": 3, "ctr.x": None}, labels))
-        for name, v, labels in [
-            ("web", 0.1 + 0.2, {"id": "a" * 64, "runtime": "docker"}),
-            ("wéb\udcff", -0.0, {"id": "b" * 64, "runtime": "docker"}),
-            ('a "quoted", name', 1e-310, {}),
-            ("web", 12345678901234567.0, {"runtime": "docker", "é": "☃"}),
-        ]
-    )
-    text = json_mod._rows_text(rows, "  ")
-    assert text == "[\n" + ",\n".join("    " + _encode(r) for r in rows) + "\n  ]"
+    """_rows_text (one encoding of all the rows, past REPEATING_ROWS each distinct
+    string encoded once): each row as _encode writes it alone, one a line, awkward names
+    and labels included, below and past the threshold."""
+    specs = [
+        ("web", 0.1 + 0.2, {"id": "a" * 64, "runtime": "docker"}),
+        ("wéb\udcff", -0.0, {"id": "b" * 64, "runtime": "docker"}),
+        ('a "quoted", name', 1e-310, {}),
+        ("web", 12345678901234567.0, {"runtime": "docker", "é": "☃"}),
+    ]
+    for n in (1, json_mod.REPEATING_ROWS // 4 + 1):
+        rows = json_mod._Rows(
+            json_mod._raw_row(Row(name, {"ctr.cpu_pct": v, "ctr.pids": 3, "ctr.x": None}, lb))
+            for name, v, lb in specs * n
+        )
+        text = json_mod._rows_text(rows, "  ")
+        assert text == "[\n" + ",\n".join("    " + _encode(r) for r in rows) + "\n  ]"
+    assert len(rows) > json_mod.REPEATING_ROWS
 
 
 def test_a_host_of_many_rows_is_the_same_text_either_way() -> None:

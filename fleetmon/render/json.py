@@ -246,9 +246,10 @@ def _flat(value: dict[str, Any] | list[Any], pad: str) -> str | None:
     return f"{opening}\n{inner}{text[1:-1]}\n{pad}{closing}"
 
 
-#: A host of more rows than this (containers, VMs) has each distinct string of its JSON
-#: encoded once (_encode_repeating): 200 containers' 1.5M fewer instructions a host, where
-#: a host of 10 rows would pay 0.12M more for the look-ups of strings met once.
+#: A host (past INDENT_MAX_HOSTS) or a scope's rows (below it) of more rows than this
+#: (containers, VMs) has each distinct string of its JSON encoded once (_encode_repeating):
+#: 200 containers' 1.5M fewer instructions a host, where a host of 10 rows would pay 0.12M
+#: more for the look-ups of strings met once.
 REPEATING_ROWS = 50
 
 
@@ -314,12 +315,13 @@ def _encode_repeating(value: object) -> str:
 def _rows_text(rows: _Rows, pad: str) -> str | None:
     """The rows as _indented writes them (one a line), from one encoding of them all, _CUT
     between them (200 containers: a call each was a fifth of their cost), each distinct
-    string encoded once (_encode_repeating); None when the encoder refuses one (NaN,
-    infinity: each is then written alone, cleaned)."""
+    string encoded once past REPEATING_ROWS rows (_encode_repeating); None when the
+    encoder refuses one (NaN, infinity: each is then written alone, cleaned)."""
     mixed: list[object] = [_CUT] * (2 * len(rows) - 1)
     mixed[0::2] = rows
     try:
-        parts = _encode_repeating(mixed)[1:-1].split(f", {_encode(_CUT)}, ")
+        encode = _encode_repeating if len(rows) > REPEATING_ROWS else _encode
+        parts = encode(mixed)[1:-1].split(f", {_encode(_CUT)}, ")
     except (ValueError, TypeError):
         return None
     if len(parts) != len(rows):  # a row the cut would misread: none can be
