@@ -22,7 +22,7 @@ from fleetmon.model import (
     notable,
 )
 from fleetmon.model.catalog import Column, RowScope
-from fleetmon.render.htmlenv import assets, environment
+from fleetmon.render.htmlenv import assets, render_page
 from fleetmon.render.htmlfleet import hypervisors, rankings
 from fleetmon.render.htmlfmt import (
     DASH,
@@ -329,10 +329,9 @@ def render_html(report: Report) -> str:
         if n in report.fleet and report.fleet[n].count >= MIN_STRIP_HOSTS
     ]
     css, js, csp = assets()
-    return (
-        environment()
-        .get_template("report.html.j2")
-        .render(
+    return render_page(
+        "report.html.j2",
+        dict(
             run=report.run,
             exit_code=report.exit_code,
             counts=summary(report),
@@ -360,5 +359,5 @@ def render_html(report: Report) -> str:
             js=js,
             csp=csp,
             dash=DASH,
-        )
+        ),
     )
