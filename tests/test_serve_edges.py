@@ -254,3 +254,32 @@ def test_methods_other_than_get_are_not_allowed(method: str) -> None:
         response = _status(address, method, {})
         assert (response.status, response.getheader("Allow")) == (405, "GET, HEAD")
         assert _status(address, "HEAD", {}).status == 503  # no tick in this server
+
+
+def test_healthz_stays_ok_across_a_reload() -> None:
+    """SIGHUP's new fleet keeps the last figures while its hosts reconnect (the pages show
+    them), and /healthz says ok meanwhile: it answered 503 `stale: no sample yet` until the
+    first new pair, a failed probe for systemd or a load balancer at every reload."""
+    import argparse
+
+    from fleetmon.cli.live import LiveFleet, Plan
+    from fleetmon.cli.servepages import health
+    from fleetmon.model import HostReport, HostSpec, Status
+
+    spec = HostSpec("a", "127.0.0.1", connection="local")
+    plan = Plan(None, (spec,), (), (spec,), None, ())  # type: ignore[arg-type]
+    old = LiveFleet(argparse.Namespace(), plan)
+    old.links[0].enter("live")
+    old.latest[0] = HostReport("a", "127.0.0.1", (), Status.OK, None)
+    old.pairs, old.last_pair_mono = 1, time.monotonic()
+    assert health(old, 2.0)[0]
+    reloaded = LiveFleet(argparse.Namespace(), plan, seed=old)
+    assert reloaded.links[0].state == "connecting"
+    ok, line = health(reloaded, 2.0)
+    assert ok, line
+    assert line.startswith("ok: last sample ")
+    assert "1/1 hosts live" in line
+    first = LiveFleet(argparse.Namespace(), plan)  # no seed: no sample yet
+    ok, line = health(first, 2.0)
+    assert not ok
+    assert "no sample yet" in line

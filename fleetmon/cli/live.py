@@ -129,7 +129,9 @@ class LiveFleet:
         self.ticks = 0  # reports built
         self._built_mono = 0.0
         self.pairs = 0  # pairs of samples analysed, all hosts together
-        self.last_pair_mono: float | None = None  # when the last pair was analysed
+        # When the last pair was analysed. A reload keeps the fleet's: /healthz stays ok
+        # while the hosts reconnect, as the pages keep the figures before it.
+        self.last_pair_mono: float | None = seed.last_pair_mono if seed is not None else None
         self.lock = threading.Lock()
         self.collector: StreamCollector | None = None  # while run_live streams
 
