@@ -35,7 +35,6 @@ def on_a_terminal(
     """`python -m fleetmon ARGS...` with its standard output on a pty (`columns` wide when
     given; $COLUMNS unset unless `env` sets it): (exit status, output, standard error)."""
     import fcntl
-    import select
     import struct
     import termios
 
@@ -47,20 +46,28 @@ def on_a_terminal(
         proc = subprocess.Popen([sys.executable, "-m", "fleetmon", *map(str, args)], cwd=ROOT,
                                 stdout=slave, stderr=err, env=environ)  # fmt: skip
         os.close(slave)
-        chunks = []
-        while select.select([master], [], [], 60)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        chunks = read_terminal(master, 60)
         os.close(master)
         code = proc.wait(timeout=120)
         err.seek(0)
         said = err.read().decode(errors="replace")
     return code, b"".join(chunks).decode(), said
+
+
+def read_terminal(master: int, quiet_s: float) -> list[bytes]:
+    """What a pty's other side wrote until it closed it (or said nothing for quiet_s)."""
+    import select
+
+    chunks = []
+    while select.select([master], [], [], quiet_s)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return chunks
 
 
 def popen(*args: str | os.PathLike[str]) -> subprocess.Popen[str]:

@@ -7,7 +7,6 @@ prompt on /dev/tty, as in Ansible.
 from __future__ import annotations
 
 import os
-import select
 import stat
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clirun import ROOT
+from clirun import ROOT, read_terminal
 
 from fleetmon.errors import InventoryError
 from fleetmon.inventory import load_inventory
@@ -137,16 +136,8 @@ def test_on_a_terminal_a_password_script_can_prompt_on_dev_tty(tmp_path: Path) -
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     os.close(slave)
-    chunks = []
     try:
-        while select.select([master], [], [], 30)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        chunks = read_terminal(master, 30)
     finally:
         os.close(master)
         assert proc.wait(timeout=30) == 0
