@@ -140,6 +140,7 @@ def test_report_dir_writes_every_format(tmp_path: Path) -> None:
     assert text.returncode == 2, text.stderr
     assert text.stdout.startswith("fleetmon_host_up,groups=")
     assert "# EOF" not in prom.read_text()
-    assert 'fleetmon_host_up{groups=",kvm,rack01,",host="kvm0004",status="ok"} 1.0' in (
-        prom.read_text()
+    assert (
+        'fleetmon_host_up{groups=",kvm,rack01,",host="kvm0004",hypervisor="kvm",status="ok"} 1.0'
+        in (prom.read_text())
     )

@@ -66,17 +66,11 @@ def collect_on_cluster(
                 out[i] = with_inventory(r, hosts[i])
                 progress.done(i, r.collected)
 
+    size = args.shard_size or SHARD_SIZE
+
     def cut(spread: Callable[[str | None], int] = lambda site: 1) -> list[Shard]:
-        return make_shards(
-            hosts,
-            opts,
-            probe_options,
-            host_options,
-            site_of,
-            args.shard_size or SHARD_SIZE,
-            spread,
-            counters,
-        )
+        shaping = (probe_options, host_options, site_of, size, spread, counters)
+        return make_shards(hosts, opts, *shaping)
 
     # The second sample's counters come back only for a run that records them.
     counters = resolve(args.history) is not None
