@@ -196,14 +196,18 @@ def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
     left before starting it, it waited for them for ever (Dask's `no-worker` state)."""
     hanging = ["--hosts", "2", "--faults", "timeout=2"]
     with _fleet(tmp_path, {"x": [], "y": []}, hanging) as (c, s):
-        # Two shards of one host that never answers, each late at 6 s: each retried on the
+        # Two shards of one host that never answers, each late at 15 s: each retried on the
         # other worker, where it waits behind a task of the test's that holds the worker's
-        # one thread (the late attempt itself stops once cancelled).
+        # one thread (the late attempt itself stops once cancelled). That task must be on
+        # the worker before the first attempt is late, or the retry starts at once there:
+        # 15 s leave room for this test's Dask client to connect on a loaded machine (at
+        # 6 s, with 3 CPU hogs on 2 cores, a retry sometimes ran and was killed with its
+        # worker: shard_failed).
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
-                          "--timeout", "60", "--shard-timeout", "6")  # fmt: skip
+                          "--timeout", "60", "--shard-timeout", "15")  # fmt: skip
         try:
             _starts(c.address, 2)
-            with _occupied(c.address, [c.worker_address(n) for n in c.workers], 30):
+            with _occupied(c.address, [c.worker_address(n) for n in c.workers], 45):
                 queued = _retries_queued(c.address, 2)
                 gone = sorted(queued.values())[0]
                 (name,) = [n for n in c.workers if c.worker_address(n) == gone]
