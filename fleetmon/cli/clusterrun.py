@@ -11,8 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from fleetmon.analyse.pipeline import site_of as spec_site
-from fleetmon.analyse.pipeline import vm_of
+from fleetmon.analyse.pipeline import site_of, vm_of
 from fleetmon.cli.clusteropts import SHARD_SIZE
 from fleetmon.cli.progress import Progress
 from fleetmon.cluster.engine import ShardRunner
@@ -21,20 +20,14 @@ from fleetmon.cluster.shards import Shard, failed_hosts, make_shards
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.history import resolve
-from fleetmon.inventory import fleetmon_vars
 from fleetmon.model import HostReport, HostSpec, Status
-
-
-def site_of(spec: HostSpec) -> str | None:
-    """The host's `fleetmon_site`, None when it has none."""
-    return fleetmon_vars(spec).site
 
 
 def with_inventory(report: HostReport, spec: HostSpec) -> HostReport:
     """The report with the host's `fleetmon_vm_of` and `fleetmon_site`, as a local run's
     analyse_host gives them: a shard carries no inventory variable, so the worker's report
     (or a failed shard's) has neither."""
-    linked, site = vm_of(spec), spec_site(spec)
+    linked, site = vm_of(spec), site_of(spec)
     if report.vm_of == linked and report.site == site:
         return report
     return dataclasses.replace(report, vm_of=linked, site=site)
