@@ -137,19 +137,32 @@ def site_of(spec: HostSpec) -> str | None:
     return str(value) if value else None
 
 
+def host_base(
+    spec: HostSpec,
+    status: Status,
+    error: str | None,
+    address: str,
+    collection_s: float | None = None,
+) -> HostReport:
+    """A host's report before its samples are analysed: its names and the inventory's
+    `fleetmon_vm_of` and `fleetmon_site` (run, top and serve alike)."""
+    return HostReport(
+        name=spec.name,
+        address=address,
+        groups=spec.groups,
+        status=status,
+        error=error,
+        vm_of=vm_of(spec),
+        site=site_of(spec),
+        collection_s=collection_s,
+    )
+
+
 def analyse_host(raw: RawResult, counters: bool = True) -> HostReport:
     """One host's report row from what collection got back; `counters` as analyse_output's."""
     spec = raw.host
-    base = HostReport(
-        name=spec.name,
-        address=spec.address if spec.connection != "local" else "local",
-        groups=spec.groups,
-        status=raw.status,
-        error=raw.reason,
-        vm_of=vm_of(spec),
-        site=site_of(spec),
-        collection_s=raw.elapsed_s,
-    )
+    address = spec.address if spec.connection != "local" else "local"
+    base = host_base(spec, raw.status, raw.reason, address, raw.elapsed_s)
     if raw.status is not Status.OK:
         return base
     try:

@@ -22,13 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleetmon import __version__
-from fleetmon.analyse.pipeline import (
-    analyse_host,
-    analyse_output,
-    host_key_notes,
-    site_of,
-    vm_of,
-)
+from fleetmon.analyse.pipeline import analyse_host, analyse_output, host_base, host_key_notes
 from fleetmon.cli.common import build_report, rule_set
 from fleetmon.cli.run import host_collect_options, probe_options
 from fleetmon.cli.runtime import utc_now
@@ -144,15 +138,7 @@ class LiveFleet:
     def on_pair(self, i: int, out: ProbeOutput) -> None:
         """A host's newest pair of samples, analysed as `fleetmon run` would."""
         spec = self.plan.hosts[i]
-        base = HostReport(
-            name=spec.name,
-            address=spec.address,
-            groups=spec.groups,
-            status=Status.OK,
-            error=None,
-            vm_of=vm_of(spec),  # the guest's link to its VM row, as run's
-            site=site_of(spec),  # the exports' `site` label, as run's
-        )
+        base = host_base(spec, Status.OK, None, spec.address)
         self.latest[i] = analyse_output(base, out, counters=False)  # no history written
         self.pairs += 1
         self.last_pair_mono = time.monotonic()
@@ -173,15 +159,7 @@ class LiveFleet:
                 continue
             status = link.status if link.state in ("down", "stopped") else Status.SKIPPED
             out.append(
-                HostReport(
-                    name=spec.name,
-                    address=spec.address,
-                    groups=spec.groups,
-                    status=status or Status.SKIPPED,
-                    error=link_words(link, now),
-                    vm_of=vm_of(spec),
-                    site=site_of(spec),
-                )
+                host_base(spec, status or Status.SKIPPED, link_words(link, now), spec.address)
             )
         return in_selection_order(list(self.plan.selected), [*out, *self._skipped])
 
