@@ -16,7 +16,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 from test_row_scopes import with_pods  # noqa: F401 (a fixture)
 
-from fleetmon.model import Report, Row, Status, catalog
+from fleetmon.analyse.pipeline import build_report
+from fleetmon.model import HostSpec, RawResult, Report, Row, Status, catalog
 from fleetmon.model.series import RESERVED, prom_metric
 from fleetmon.render.prom import ReportCollector, render_prometheus
 from fleetmon.render.promfamilies import metric_families, scaled
@@ -140,6 +141,26 @@ def test_a_host_not_collected_keeps_only_its_up_series() -> None:
     text = render_prometheus(rf.sample_report())
     lines = [line for line in text.splitlines() if 'host="kvm03"' in line]
     assert lines == ['fleetmon_host_up{host="kvm03",status="unreachable"} 0.0']
+
+
+def test_a_host_not_collected_keeps_the_hypervisor_its_inventory_declares() -> None:
+    """An unreachable KVM host's `host_up` keeps `hypervisor="kvm"` when the inventory says
+    so (`fleetmon_hypervisor`), so a `{hypervisor="kvm"} == 0` alert sees it down; with
+    `auto` nothing is known of it and it has no such label."""
+    declared = HostSpec("kvm9", "127.0.0.1", vars={"fleetmon_hypervisor": "kvm"})
+    detected = HostSpec("kvm8", "127.0.0.1", vars={"fleetmon_hypervisor": "auto"})
+    plain = HostSpec("web9", "127.0.0.1", vars={"fleetmon_hypervisor": "none"})
+    raws = [
+        RawResult(s, Status.UNREACHABLE, "connection refused") for s in (declared, detected, plain)
+    ]
+    report = build_report(raws, rf.RUN)
+    assert [h.hypervisor for h in report.hosts] == ["kvm", "none", "none"]
+    up = _series(render_prometheus(report), "fleetmon_host_up")
+    assert up == {
+        (("host", "kvm9"), ("hypervisor", "kvm"), ("status", "unreachable")): 0,
+        (("host", "kvm8"), ("status", "unreachable")): 0,
+        (("host", "web9"), ("status", "unreachable")): 0,
+    }
 
 
 def test_rows_are_labelled_by_their_scope() -> None:

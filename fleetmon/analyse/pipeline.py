@@ -137,6 +137,14 @@ def site_of(spec: HostSpec) -> str | None:
     return str(value) if value else None
 
 
+def declared_hypervisor(spec: HostSpec) -> str:
+    """The inventory's `fleetmon_hypervisor` when it names one (kvm, xen), else none: what
+    a host that was not collected is, so its `host_up` keeps the `hypervisor` label of its
+    collected runs and a `{hypervisor="kvm"}` selector still sees it down."""
+    value = spec.vars.get("fleetmon_hypervisor")
+    return str(value) if value in ("kvm", "xen") else "none"
+
+
 def host_base(
     spec: HostSpec,
     status: Status,
@@ -145,7 +153,8 @@ def host_base(
     collection_s: float | None = None,
 ) -> HostReport:
     """A host's report before its samples are analysed: its names and the inventory's
-    `fleetmon_vm_of` and `fleetmon_site` (run, top and serve alike)."""
+    `fleetmon_vm_of` and `fleetmon_site`, and the hypervisor it declares (run, top and serve
+    alike; a collected host's is then what its probe found)."""
     return HostReport(
         name=spec.name,
         address=address,
@@ -155,6 +164,7 @@ def host_base(
         vm_of=vm_of(spec),
         site=site_of(spec),
         collection_s=collection_s,
+        hypervisor=declared_hypervisor(spec),
     )
 
 
