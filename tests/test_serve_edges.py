@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -283,3 +284,43 @@ def test_healthz_stays_ok_across_a_reload() -> None:
     ok, line = health(first, 2.0)
     assert not ok
     assert "no sample yet" in line
+
+
+def test_a_host_that_drops_keeps_the_hypervisor_its_probe_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KVM host (`fleetmon_hypervisor: auto`) that drops keeps `hypervisor="kvm"` on its
+    host_up, across a reload too: a `{hypervisor="kvm"} == 0` alert sees it go down, where
+    the label vanished with its figures."""
+    import argparse
+
+    from fleetmon.cli.live import LiveFleet, Plan
+    from fleetmon.collect.stream import Link
+    from fleetmon.model import HostSpec, Status
+    from fleetmon.render.labels import status_labels
+
+    kvm, web = HostSpec("kvm1", "127.0.0.1"), HostSpec("web1", "127.0.0.1")
+    plan = Plan(None, (kvm, web), (), (kvm, web), None, ())  # type: ignore[arg-type]
+    fleet = LiveFleet(argparse.Namespace(), plan)
+    # What the probe found, as analyse_output says it (its parsing is tested elsewhere).
+    found = {"kvm1": "kvm", "web1": "none"}
+    monkeypatch.setattr(
+        "fleetmon.cli.live.analyse_output",
+        lambda base, out, counters: dataclasses.replace(base, hypervisor=found[base.name]),
+    )
+    for i in (0, 1):
+        fleet.links[i].enter("live")
+        fleet.on_pair(i, None)  # type: ignore[arg-type]
+    assert [h.hypervisor for h in fleet.host_reports()] == ["kvm", "none"]
+    for i in (0, 1):
+        down = Link(plan.hosts[i])
+        down.enter("down", Status.UNREACHABLE, "connection refused")
+        fleet.on_change(i, down)
+    reloaded = LiveFleet(argparse.Namespace(), plan, seed=fleet)
+    reloaded.links = fleet.links
+    for live in (fleet, reloaded):
+        labels = [status_labels(h) for h in live.host_reports()]
+        assert labels == [
+            {"host": "kvm1", "hypervisor": "kvm", "site": "", "status": "unreachable"},
+            {"host": "web1", "hypervisor": "", "site": "", "status": "unreachable"},
+        ]

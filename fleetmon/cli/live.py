@@ -109,14 +109,17 @@ class LiveFleet:
         self.plan = p
         self.links: list[Link] = [Link(h) for h in p.hosts]
         self.latest: list[HostReport | None] = [None] * len(p.hosts)
+        # The hypervisor each host's probe last found: a host that drops keeps it on its
+        # host_up, as it keeps its name (host_base gives only what the inventory declares).
+        self.seen_hv: list[str | None] = [None] * len(p.hosts)
         if seed is not None:
             # A reload: a host whose connection settings did not change shows its last
             # figures while it reconnects, so a scrape in between loses no series.
-            old = {h.name: (h, seed.latest[i]) for i, h in enumerate(seed.plan.hosts)}
+            old = {h.name: i for i, h in enumerate(seed.plan.hosts)}
             for i, h in enumerate(p.hosts):
-                spec, rep = old.get(h.name, (None, None))
-                if spec == h:
-                    self.latest[i] = rep
+                j = old.get(h.name)
+                if j is not None and seed.plan.hosts[j] == h:
+                    self.latest[i], self.seen_hv[i] = seed.latest[j], seed.seen_hv[j]
         self._skipped = [analyse_host(r) for r in p.skipped]
         self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
         self._report: Report | None = None
@@ -139,7 +142,8 @@ class LiveFleet:
         """A host's newest pair of samples, analysed as `fleetmon run` would."""
         spec = self.plan.hosts[i]
         base = host_base(spec, Status.OK, None, spec.address)
-        self.latest[i] = analyse_output(base, out, counters=False)  # no history written
+        rep = self.latest[i] = analyse_output(base, out, counters=False)  # no history
+        self.seen_hv[i] = rep.hypervisor
         self.pairs += 1
         self.last_pair_mono = time.monotonic()
 
@@ -153,14 +157,14 @@ class LiveFleet:
         """Every host as of now: its latest analysed pair, or its state in words."""
         now = time.time()
         out: list[HostReport] = []
-        for spec, link, rep in zip(self.plan.hosts, self.links, self.latest, strict=True):
+        hosts = zip(self.plan.hosts, self.links, self.latest, self.seen_hv, strict=True)
+        for spec, link, rep, hv in hosts:
             if rep is not None and link.state in ("live", "connecting"):
                 out.append(rep)
                 continue
             status = link.status if link.state in ("down", "stopped") else Status.SKIPPED
-            out.append(
-                host_base(spec, status or Status.SKIPPED, link_words(link, now), spec.address)
-            )
+            base = host_base(spec, status or Status.SKIPPED, link_words(link, now), spec.address)
+            out.append(base if hv is None else dataclasses.replace(base, hypervisor=hv))
         return in_selection_order(list(self.plan.selected), [*out, *self._skipped])
 
     def refresh(self) -> Report:
