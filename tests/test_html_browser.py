@@ -331,7 +331,7 @@ def test_page_loads_clean_and_sorts_on_click(browser: WebSocket, report_url: str
     page.wait_for("Page.loadEventFired")
     page.screenshot(ARTIFACTS / "html-report-light.png")
     page.screenshot(ARTIFACTS / "html-report-light-full.png", full=True)
-    pdf = page.call("Page.printToPDF", printBackground=True)
+    pdf = page.call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)
     (ARTIFACTS / "html-report.pdf").write_bytes(base64.b64decode(pdf["data"]))
     assert problems(page, report_url) == []
 

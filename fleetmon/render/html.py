@@ -2,6 +2,12 @@
 
 The report becomes a small view model of formatted text (htmlfmt); templates/report.html.j2
 lays it out with autoescape and StrictUndefined on, so every name from a host is escaped there.
+
+Printed (or saved as PDF), the page is A4 portrait: report.css.j2's `@page` rule (10 mm side
+margins: 718 CSS px of text) and its `@media print` rules, which let the fleet table's cells
+wrap in smaller type, print whole what screen shortens with an ellipsis and leave out the
+controls: the navigation, the group filter, the arrows of the columns not sorted by (the one
+the rows are sorted by stays: it says their order). tests/test_html_print.py measures it.
 """
 
 from __future__ import annotations
