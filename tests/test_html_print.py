@@ -125,6 +125,16 @@ def test_every_table_fits_the_width_of_an_a4_page(browser: WebSocket, fleet_path
         " c => getComputedStyle(c).display !== 'none' && c.getBoundingClientRect().width > 20)"
     )
     assert shown == [True] * 11
+    # A host's tables (and the fleet's top lists), which repeat no heading row, are not split
+    # across pages when they fit on one; the fleet and findings tables repeat their <thead>.
+    whole = page.js(
+        "Array.from(document.querySelectorAll('section.host table.d, #top table.d'),"
+        " t => getComputedStyle(t).breakInside)"
+    )
+    assert len(whole) > 10
+    assert set(whole) == {"avoid"}
+    heads = "Array.from(document.querySelectorAll('#hosts thead, #findings thead'),"
+    assert set(page.js(heads + " h => getComputedStyle(h).display)")) == {"table-header-group"}
     assert problems(page, fleet_path.as_uri()) == []
 
 

@@ -4,10 +4,12 @@ The report becomes a small view model of formatted text (htmlfmt); templates/rep
 lays it out with autoescape and StrictUndefined on, so every name from a host is escaped there.
 
 Printed (or saved as PDF), the page is A4 portrait: report.css.j2's `@page` rule (10 mm side
-margins: 718 CSS px of text) and its `@media print` rules, which let the fleet table's cells
-wrap in smaller type, print whole what screen shortens with an ellipsis and leave out the
-controls: the navigation, the group filter, the arrows of the columns not sorted by (the one
-the rows are sorted by stays: it says their order). tests/test_html_print.py measures it.
+margins: 718 CSS px of text) and its `@media print` rules, which set the tables in smaller
+type, let the fleet table's headings and names wrap (its figures stay on one line), print
+whole what screen shortens with an ellipsis and leave out the controls: the navigation, the
+group filter, the arrows of the columns not sorted by (the one the rows are sorted by stays:
+it says their order). A host's tables and the top lists, which repeat no heading row, move
+whole to the next page when they fit on one. tests/test_html_print.py measures it.
 """
 
 from __future__ import annotations
