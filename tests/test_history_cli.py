@@ -198,9 +198,11 @@ def test_history_show_csv_and_json(week: Path) -> None:
     doc = json.loads(
         fleetmon("history", "show", "localhost", "--history", week, "--format", "json").stdout
     )
-    assert doc["metrics"] == ["cpu.busy_pct", "cpu.steal_pct", "mem.used_pct", "load.1m"]
+    # A host's default view starts with each run's status.
+    assert doc["metrics"] == ["status", "cpu.busy_pct", "cpu.steal_pct", "mem.used_pct", "load.1m"]
     assert doc["tier"] == "raw"
     assert len(doc["series"][0]["points"]) == 3
+    assert [p[1] for p in doc["series"][0]["points"]] == ["ok", "ok", "ok"]
     res = fleetmon("history", "show", "localhost", "fs.used_pct", "--history", week)
     headers = [line for line in res.stdout.splitlines() if line.startswith("time (UTC)")]
     if _has_root_filesystem():
@@ -209,6 +211,36 @@ def test_history_show_csv_and_json(week: Path) -> None:
         assert "fs.used_pct" in headers[0]  # one column per filesystem, or a subject column
     else:  # a chroot's df may see no filesystem of its own: then nothing was recorded
         assert not headers or "fs.used_pct" in headers[0]
+
+
+def test_history_show_says_why_a_host_has_no_figures(tmp_path: Path) -> None:
+    """A run that could not collect a host is a row saying why (its status), not a blank
+    line: like sar's restart marks, what a reader at 3 a.m. needs to tell a gap from a
+    quiet host. Named metrics are just those (a script's CSV columns do not move)."""
+    from sshd_util import free_port
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    gone:\n      ansible_host: 127.0.0.1\n"
+        f"      ansible_port: {free_port()}\n"
+    )
+    hist = tmp_path / "h.sqlite"
+    for _ in range(2):
+        res = fleetmon(
+            "run", inv, "-q", "--interval", "0.1", "--history", hist, "--format", "nagios"
+        )
+        assert res.returncode == 3, res.stdout + res.stderr  # unknown: nothing collected
+    res = fleetmon("history", "show", "gone", "--history", hist, "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert rows[0] == ["time", "status", "cpu.busy_pct", "cpu.steal_pct", "mem.used_pct", "load.1m"]
+    assert [r[1:] for r in rows[1:]] == [["unreachable", "", "", "", ""]] * 2
+    text = fleetmon("history", "show", "gone", "--history", hist).stdout
+    assert text.count("unreachable") == 2, text
+    named = fleetmon(
+        "history", "show", "gone", "cpu.busy_pct", "--history", hist, "--format", "csv"
+    )
+    assert named.stdout.splitlines()[0] == "time,cpu.busy_pct"
 
 
 def _has_root_filesystem() -> bool:

@@ -152,9 +152,14 @@ def _show(
         known = {e.name for e in query.entities(hist, scope, near)} if wanted else set()
         hint = did_you_mean(wanted, known, cutoff=0.8) if wanted else ""
         raise HistoryError(f"history {hist.path}: nothing recorded for {what}{hint}")
+    # A host's own runs, as asked by default: each one's status first (a run it missed is
+    # `unreachable`, not a blank line); metrics named on the command line are just those.
+    status = tier == "raw" and scope == "host" and not args.metrics
     points = query.series(
-        hist, tier, scope, [e.id for e in found], metrics, since, until, stat=args.stat
-    )
+        hist, tier, scope, [e.id for e in found], metrics, since, until, stat=args.stat,
+        status=status,
+    )  # fmt: skip
+    metrics = ["status", *metrics] if status else metrics
     head = {
         "schema": "fleetmon.history-series/1",
         "subject": found[0].name if len(found) == 1 else args.host,

@@ -96,8 +96,11 @@ def series(
     until_t: int,
     *,
     stat: str = "avg",
+    status: bool = False,
 ) -> dict[int, list[Point]]:
-    """Points in [since_t, until_t) of each entity in `ids`, oldest first."""
+    """Points in [since_t, until_t) of each entity in `ids`, oldest first. `status` (raw
+    tier only): each point's values start with the row's status (a host's: ok,
+    unreachable, timeout...), so a run the host missed says why instead of being blank."""
     cols = [column(hist, scope, m) for m in metrics]
     if tier != "raw" and any(c.scale == 0 for c in cols) and stat != "n":
         names = [c.metric for c in cols if c.scale == 0]
@@ -105,9 +108,11 @@ def series(
     if not cols:
         raise HistoryError("no metric asked for")
     names = [c.metric if tier == "raw" else f"{c.metric}:{stat}" for c in cols]
+    decoders = [_decoder(hist, c, stat) for c in cols]
+    if status and tier == "raw":
+        names, decoders = ["status", *names], [("text", 0.0), *decoders]
     select = ", ".join(schema.q(n) for n in names)
     table = schema.table(tier, scope)
-    decoders = [_decoder(hist, c, stat) for c in cols]
     texts = {v: k for k, v in hist.texts.items()}
     out: dict[int, list[Point]] = {i: [] for i in ids}
 
