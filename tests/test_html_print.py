@@ -1,5 +1,6 @@
 """The HTML report printed on A4 portrait in a real headless Chromium: every table fits the
-printable width, nothing is cut off or hidden, and "Save as PDF" gives A4 pages.
+printable width, nothing is cut off or hidden, and "Save as PDF" gives the paper chosen
+(A4 or US Letter: the page sets no size, so the print dialog keeps its paper choice).
 
 The page's printable width is read from its own `@page` rule (A4 less its side margins, at
 96 CSS px an inch: 210 mm - 2 x 10 mm = 718 px), and the page laid out at that width under
@@ -28,9 +29,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 __all__ = ["browser"]  # the fixture, imported to be used here
 
-#: A4 in millimetres and in PostScript points (ISO 216: 210 x 297 mm; 72 pt an inch).
+#: A4 in millimetres (ISO 216: 210 x 297 mm).
 A4_MM = (210.0, 297.0)
-A4_PT = (595.28, 841.89)
 #: The page's @page rule, as the CSS object model gives it back.
 _PAGE_RULE = """(() => {
   for (const sheet of document.styleSheets)
@@ -84,7 +84,7 @@ def _printed(ws: WebSocket, path: Path) -> tuple[Page, int]:
     rule = page.js(_PAGE_RULE)
     assert rule is not None, "no @page rule"
     size, left, right = rule
-    assert size in ("a4", "a4 portrait")  # portrait, the default, serialised away
+    assert size == ""  # the printer's paper; A4 (210 mm) is narrower than Letter (216)
     width = round(_px(f"{A4_MM[0]}mm") - _px(left) - _px(right))
     assert 680 <= width <= 730  # margins a printer can print to, not the whole sheet
     page.call("Emulation.setDeviceMetricsOverride", width=width, height=1100,
@@ -151,19 +151,29 @@ def test_screen_keeps_its_layout(browser: WebSocket, fleet_path: Path) -> None:
     assert page.js(arrow) == '" ↕"'
 
 
-def test_saved_as_pdf_on_a4_pages(browser: WebSocket, fleet_path: Path) -> None:
-    """Printed to PDF as Chromium's print dialog does (the page's own @page size), every page
-    is A4 portrait, 595 x 842 pt (it was US Letter, 612 x 792 pt, Chromium's default)."""
+@pytest.mark.parametrize("paper_in", [(210 / 25.4, 297 / 25.4), (8.5, 11.0)], ids=["a4", "letter"])
+def test_saved_as_pdf_on_the_paper_chosen(
+    browser: WebSocket, fleet_path: Path, paper_in: tuple[float, float]
+) -> None:
+    """Printed to PDF as Chromium's print dialog does (the page's own @page rule honoured),
+    every page is the paper chosen, A4 (595 x 842 pt) or US Letter (612 x 792 pt): the page
+    takes no paper choice away from the operator."""
     page = new_page(browser)
     page.open(fleet_path.as_uri())
     pdf = base64.b64decode(
-        page.call("Page.printToPDF", printBackground=True, preferCSSPageSize=True)["data"]
+        page.call(
+            "Page.printToPDF",
+            printBackground=True,
+            preferCSSPageSize=True,
+            paperWidth=paper_in[0],
+            paperHeight=paper_in[1],
+        )["data"]
     )
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     pages = len(re.findall(rb"/Type /Page\b", pdf))
     assert pages >= 3
     assert len(boxes) == pages
     for w, h in boxes:
-        assert float(w) == pytest.approx(A4_PT[0], abs=1)
-        assert float(h) == pytest.approx(A4_PT[1], abs=1)
+        assert float(w) == pytest.approx(paper_in[0] * 72, abs=1)
+        assert float(h) == pytest.approx(paper_in[1] * 72, abs=1)
     assert problems(page, fleet_path.as_uri()) == []

@@ -3,8 +3,10 @@
 The report becomes a small view model of formatted text (htmlfmt); templates/report.html.j2
 lays it out with autoescape and StrictUndefined on, so every name from a host is escaped there.
 
-Printed (or saved as PDF), the page is A4 portrait: report.css.j2's `@page` rule (10 mm side
-margins: 718 CSS px of text) and its `@media print` rules, which set the tables in smaller
+Printed (or saved as PDF) on the printer's paper, A4 or US Letter portrait, every table fits
+the width: report.css.j2's `@page` margins (10 mm a side: 718 CSS px of text on A4, the
+narrower sheet; no `size`, which would take the paper choice from the print dialog) and its
+`@media print` rules, which set the tables in smaller
 type, let the fleet table's headings and names wrap (its figures stay on one line), print
 whole what screen shortens with an ellipsis and leave out the controls: the navigation, the
 group filter, the arrows of the columns not sorted by (the one the rows are sorted by stays:
