@@ -61,7 +61,15 @@ def _refuse(path: str, why: str) -> HistoryError:
 
 def check_file(path: str) -> bool:
     """True when `path` holds data to check, False when there is nothing (or an empty file);
-    a refused HistoryError when it is not a history (a device, a folder, another file)."""
+    a refused HistoryError when it is not a history (a device, a folder, another file), or
+    is `-`: a history is no stream, and SQLite made `-`, `--wal` and `--shm` in the
+    current folder (names that read as options to the shell tools that meet them)."""
+    if path == "-":
+        raise HistoryError(
+            "history -: a history is a file, not standard input or output; nothing was "
+            "written (--history PATH|none; ./- for a file named -)",
+            refused=True,
+        )
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -74,11 +74,19 @@ def run_lock(path: str, wait_s: float = 0.0) -> Iterator[None]:
         # made, or a file that holds anything but a pid (`--lock inventory.yaml`), is used for
         # the flock alone, never truncated.
         if os.fstat(fd).st_uid == os.geteuid() and _pid_or_empty(fd):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            _write_pid(fd)
         yield
     finally:
         os.close(fd)
+
+
+def _write_pid(fd: int) -> None:
+    """Our pid into the lock file, when it can be written: on a full disk (ENOSPC, EDQUOT)
+    the write failed and the run stopped with an internal error before it collected. The
+    flock is the lock; the pid only words the next run's message, which goes without it."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
 
 
 def _pid_or_empty(fd: int) -> bool:

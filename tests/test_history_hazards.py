@@ -1,0 +1,122 @@
+"""What an operator's machine does to a history file, for real: a full disk (a small tmpfs),
+`-` as its path. The run still reports, and the file keeps every run recorded before.
+
+Real child processes, as cron runs them: the local connection probes this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clirun import ROOT, fleetmon
+from reportfactory import sample_report
+from rootonly import require_root
+
+from fleetmon.history import open_history, record_run
+
+LOCAL = ROOT / "inventories" / "localhost.yaml"
+
+
+@contextlib.contextmanager
+def _small_disk(where: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs mounted at `where`, unmounted whatever happens."""
+    require_root("mounts a small tmpfs to fill it")
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def _fill(path: Path) -> None:
+    """Write zeros into `path` until the filesystem has no byte left (ENOSPC)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0")
+    finally:
+        os.close(fd)
+
+
+def _runs(path: Path) -> tuple[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return str(ok), int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("spare", [0, 48 * 1024], ids=["at-open", "at-write"])
+def test_a_full_disk_still_reports_and_keeps_the_runs_recorded_before(
+    tmp_path: Path, spare: int
+) -> None:
+    """No byte free on the history's filesystem (0: its -shm cannot be made), or 48 KiB
+    (the -shm's 32 KiB, not the run's WAL frames). With none, the run's pid could not be
+    written into the history's lock file, and the run stopped with an internal error (exit
+    70) before it collected. Now it reports, says the history was not written (exit 4, as
+    for any run not recorded), and the file still holds its earlier run, whole."""
+    made = tmp_path / "made.sqlite"
+    hist = open_history(str(made), writable=True)
+    record_run(hist, sample_report())
+    hist.close()  # checkpointed: the file alone, no -wal
+    with _small_disk(tmp_path / "disk") as disk:
+        path = disk / "history.sqlite"
+        path.write_bytes(made.read_bytes())
+        (disk / "spare").write_bytes(b"\0" * spare)
+        _fill(disk / "filler")
+        (disk / "spare").unlink()
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", path,
+                       "--format", "nagios")  # fmt: skip
+        assert res.returncode == 4, res.stderr
+        assert res.stdout.startswith("FLEETMON ")  # the report
+        lines = res.stderr.splitlines()
+        assert lines[0] == "fleetmon: the reports were written, but not the history:"
+        assert lines[1].startswith(f"fleetmon: error: history {path}: "), lines
+        assert lines[1].endswith("(is the disk full?)")
+        assert len(lines) == 2
+        (disk / "filler").unlink()
+        assert _runs(path) == ("ok", 1)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", LOCAL, "--interval", "0.1", "-q", "--format", "nagios"),
+        ("history", "status"),
+    ],
+    ids=["run", "history-status"],
+)
+def test_dash_as_the_history_is_refused_and_makes_no_file(
+    tmp_path: Path, argv: tuple[str | Path, ...]
+) -> None:
+    """`--history -` made a SQLite file named `-` (and `--wal`, `--shm`, `.-.lock`) in the
+    current folder; a reader read that one. Refused, as a run's bad history is: exit 4
+    before anything is collected, one line."""
+    res = subprocess.run(
+        [sys.executable, "-m", "fleetmon", *map(str, argv), "--history", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr == (
+        "fleetmon: error: history -: a history is a file, not standard input or output; "
+        "nothing was written (--history PATH|none; ./- for a file named -)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
