@@ -7,6 +7,7 @@ Real child processes, as cron runs them: the local connection probes this machin
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -120,3 +121,30 @@ def test_dash_as_the_history_is_refused_and_makes_no_file(
         "nothing was written (--history PATH|none; ./- for a file named -)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_s_history_can_still_be_read(tmp_path: Path) -> None:
+    """No room for WAL's -shm beside the file: `history status` failed ("disk I/O error")
+    when the operator looked why runs went unrecorded. With no writer's -wal there the file
+    is all there is and is read as immutable; with one, the error says why not."""
+    made = tmp_path / "made.sqlite"
+    hist = open_history(str(made), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    with _small_disk(tmp_path / "disk") as disk:
+        path = disk / "history.sqlite"
+        path.write_bytes(made.read_bytes())
+        _fill(disk / "filler")
+        res = fleetmon("history", "status", "--history", path, "--format", "json")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["runs"] == 1
+        (disk / "filler").unlink()
+        Path(f"{path}-wal").write_bytes(b"\0" * 4096)  # a writer's, not checkpointed
+        _fill(disk / "filler")
+        res = fleetmon("history", "status", "--history", path)
+        assert (res.returncode, res.stdout) == (4, "")
+        assert res.stderr == (
+            f"fleetmon: error: history {path}: cannot open it: no room beside it for its -shm "
+            "file and a writer's -wal file is beside it (is the disk full?)\n"
+        )
+        assert path.read_bytes() == made.read_bytes()

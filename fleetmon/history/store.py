@@ -118,16 +118,18 @@ def open_history(path: str, *, writable: bool) -> History:
     try:
         return _open(path, writable, immutable=False)
     except sqlite3.OperationalError as exc:
-        if writable or not _unwritable_place(path):
+        hint = None if writable else _read_only_hint(path, exc)
+        if hint is None:
             raise _open_failed(path, exc) from None
         # A reader where it may not write (a read-only filesystem; root's history read by
-        # another user): WAL's shared-memory file cannot be made there. With no writer's
-        # -wal beside it, the file is all there is: read as immutable.
+        # another user) or has no room to (a full disk: `history status` failed when the
+        # operator looked why runs were not recorded): WAL's shared-memory file cannot be
+        # made there. With no writer's -wal beside it, the file is all there is: read as
+        # immutable.
         if file_size(path + "-wal"):
             raise HistoryError(
-                f"history {path}: cannot open it: its folder is not writable here and a "
-                "writer's -wal file is beside it (read it as its owner, or once no run "
-                "writes it)"
+                f"history {path}: cannot open it: {hint[0]} and a writer's -wal file is "
+                f"beside it ({hint[1]})"
             ) from None
     except sqlite3.Error as exc:
         raise _open_failed(path, exc) from None
@@ -152,6 +154,16 @@ def _open_failed(path: str, exc: sqlite3.Error) -> HistoryError:
     if "unable to open" in str(exc):
         return HistoryError(f"history {path}: cannot open it: {exc}")
     return failed(path, exc, "cannot open it")
+
+
+def _read_only_hint(path: str, exc: sqlite3.Error) -> tuple[str, str] | None:
+    """Why a reader may read `path` as immutable (WAL's -shm cannot be made beside it), and
+    what to do when a -wal is there too; None when that is not why it failed."""
+    if _unwritable_place(path):
+        return "its folder is not writable here", "read it as its owner, or once no run writes it"
+    if "disk I/O" in str(exc) or "full" in str(exc):
+        return "no room beside it for its -shm file", "is the disk full?"
+    return None
 
 
 def _unwritable_place(path: str) -> bool:
