@@ -148,3 +148,22 @@ def test_a_full_disk_s_history_can_still_be_read(tmp_path: Path) -> None:
             "file and a writer's -wal file is beside it (is the disk full?)\n"
         )
         assert path.read_bytes() == made.read_bytes()
+
+
+def test_prune_on_a_full_disk_says_so(tmp_path: Path) -> None:
+    """`history prune` where the history could not be opened for want of room: an internal
+    error (AssertionError, exit 70); now the one line a run gives, exit 4, file as it was."""
+    made = tmp_path / "made.sqlite"
+    hist = open_history(str(made), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    with _small_disk(tmp_path / "disk") as disk:
+        path = disk / "history.sqlite"
+        path.write_bytes(made.read_bytes())
+        _fill(disk / "filler")
+        res = fleetmon("history", "prune", "--history", path)
+        assert (res.returncode, res.stdout) == (4, ""), res.stderr
+        assert res.stderr.startswith(f"fleetmon: error: history {path}: ")
+        assert res.stderr.endswith("(is the disk full?)\n")
+        assert len(res.stderr.splitlines()) == 1
+        assert path.read_bytes() == made.read_bytes()

@@ -181,6 +181,8 @@ def _prune(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         raise HistoryError(f"history {path}: no such file (fleetmon run writes it)")
     with Recorder(path, args.history_keep, lock=True, wait_s=args.lock_wait) as rec:
+        if rec.error is not None:  # not opened (a full disk): a run goes on, prune cannot
+            raise rec.error
         hist, keep = rec.hist, rec.keep
         assert hist is not None
         try:
