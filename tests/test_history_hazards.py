@@ -1,5 +1,6 @@
 """What an operator's machine does to a history file, for real: a full disk (a small tmpfs),
-`-` as its path. The run still reports, and the file keeps every run recorded before.
+a read-only filesystem (a read-only bind mount), a symlink, `-` as its path. The run still
+reports, and the file keeps every run recorded before.
 
 Real child processes, as cron runs them: the local connection probes this machine.
 """
@@ -21,6 +22,7 @@ from reportfactory import sample_report
 from rootonly import require_root
 
 from fleetmon.history import open_history, record_run
+from fleetmon.io.atomic import run_lock
 
 LOCAL = ROOT / "inventories" / "localhost.yaml"
 
@@ -167,3 +169,74 @@ def test_prune_on_a_full_disk_says_so(tmp_path: Path) -> None:
         assert res.stderr.endswith("(is the disk full?)\n")
         assert len(res.stderr.splitlines()) == 1
         assert path.read_bytes() == made.read_bytes()
+
+
+@contextlib.contextmanager
+def _read_only_view(folder: Path, where: Path) -> Iterator[Path]:
+    """`folder` bind-mounted read-only at `where` (a filesystem remounted read-only after
+    errors), unmounted whatever happens."""
+    require_root("bind-mounts a folder read-only")
+    where.mkdir()
+    subprocess.run(["mount", "--bind", str(folder), str(where)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(where)], check=True)
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_read_only_history_folder_still_reports(tmp_path: Path) -> None:
+    """The history's filesystem read-only: the run stopped before collecting ("cannot open
+    lock file ...: Read-only file system", exit 4), so no report and no export went out.
+    Now it reports, then says why the history was not written (exit 4); `history status`
+    reads the file; nothing is made beside it."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    hist = open_history(str(folder / "history.sqlite"), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    before = (folder / "history.sqlite").read_bytes()
+    with _read_only_view(folder, tmp_path / "ro") as view:
+        path = view / "history.sqlite"
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", path,
+                       "--format", "nagios")  # fmt: skip
+        assert res.returncode == 4, res.stderr
+        assert res.stdout.startswith("FLEETMON ")
+        assert res.stderr == (
+            "fleetmon: the reports were written, but not the history:\n"
+            f"fleetmon: error: history {path}: {view} is on a read-only filesystem\n"
+        )
+        status = fleetmon("history", "status", "--history", path, "--format", "json")
+        assert json.loads(status.stdout)["runs"] == 1, status.stderr
+    assert (folder / "history.sqlite").read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["history.sqlite"]
+
+
+def test_a_history_reached_by_a_symlink_is_locked_and_written_beside_its_file(
+    tmp_path: Path,
+) -> None:
+    """`--history LINK`: SQLite writes the -wal beside the file the link names, and the
+    lock went beside the link, so a run by the link and one by the file held two locks.
+    Both are beside the file now; a link in a read-only folder (/etc) to a history in a
+    writable one records."""
+    data = tmp_path / "data"
+    data.mkdir()
+    hist = open_history(str(data / "history.sqlite"), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "history.sqlite").symlink_to(data / "history.sqlite")
+    with _read_only_view(etc, tmp_path / "ro") as view:
+        link = view / "history.sqlite"
+        with run_lock(str(data / ".history.sqlite.lock")):
+            held = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", link)
+        assert held.returncode == 3  # LockError
+        assert held.stderr.startswith(
+            f"fleetmon: another fleetmon run holds the lock {data}/.history.sqlite.lock"
+        )
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", link,
+                       "--format", "nagios")  # fmt: skip
+        assert res.returncode in (0, 1, 2, 3), res.stderr
+    assert _runs(data / "history.sqlite") == ("ok", 2)
+    assert sorted(p.name for p in etc.iterdir()) == ["history.sqlite"]

@@ -2,8 +2,9 @@
 run recorded after its reports are written.
 
 A history file that cannot be used stops the run before it starts (exit 4, the file left as
-it was). A run that cannot be recorded (a full disk) still has its reports written; the
-failure is then reported and the exit code is 4.
+it was). A run that cannot be recorded (a full disk, a folder it may not write: a read-only
+filesystem) still has its reports written; the failure is then reported and the exit code
+is 4.
 """
 
 from __future__ import annotations
@@ -45,9 +46,23 @@ from fleetmon.rules.states import before
 
 
 def lock_path(history: str) -> str:
-    """The history's writer lock: `.history.sqlite.lock` beside it."""
-    folder, name = os.path.split(os.path.abspath(history))
+    """The history's writer lock: `.history.sqlite.lock` beside it, by its real path as
+    SQLite's -wal (a symlink's target's folder): every name of one history, one lock."""
+    folder, name = os.path.split(os.path.realpath(history))
     return os.path.join(folder, f".{name}.lock")
+
+
+def unwritable(folder: str) -> str | None:
+    """Why nothing can be written in `folder` by this process, or None when it can be."""
+    if os.access(folder, os.W_OK):
+        return None
+    if not os.path.isdir(folder):  # a symlink's target in a folder that is not there
+        return "not a folder"
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return "on a read-only filesystem" if read_only else "not writable by this user"
 
 
 class Recorder:
@@ -95,6 +110,15 @@ class Recorder:
                 raise HistoryError(
                     f"history {self.path}: cannot create {folder}: {exc.strerror}"
                 ) from None
+            # Where the lock and SQLite's -wal go: beside the file a symlink names.
+            real = os.path.dirname(os.path.realpath(self.path))
+            why = unwritable(real)
+            if why is not None:
+                # Neither can be made there (a filesystem remounted read-only after errors):
+                # the run reports, then says so, as on a full disk. Was "cannot open lock
+                # file", exit 4 before collecting: no report, no export.
+                self.error = HistoryError(f"history {self.path}: {real} is {why}")
+                return self
             if self.lock:
                 stack.enter_context(run_lock(lock_path(self.path), self.wait_s))
             try:
