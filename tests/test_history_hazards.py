@@ -8,6 +8,7 @@ Real child processes, as cron runs them: the local connection probes this machin
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -21,7 +22,8 @@ from clirun import ROOT, fleetmon
 from reportfactory import sample_report
 from rootonly import require_root
 
-from fleetmon.history import open_history, record_run
+from fleetmon import __version__
+from fleetmon.history import open_history, record_run, schema
 from fleetmon.io.atomic import run_lock
 
 LOCAL = ROOT / "inventories" / "localhost.yaml"
@@ -240,3 +242,33 @@ def test_a_history_reached_by_a_symlink_is_locked_and_written_beside_its_file(
         assert res.returncode in (0, 1, 2, 3), res.stderr
     assert _runs(data / "history.sqlite") == ("ok", 2)
     assert sorted(p.name for p in etc.iterdir()) == ["history.sqlite"]
+
+
+def test_report_prune_and_simulate_refuse_a_newer_fleetmon_s_history(
+    tmp_path: Path,
+) -> None:
+    """The store refuses it (test_history_store), `run` a file not its own before it
+    collects (test_history_cli); `report DIR`, `history prune` and `simulate
+    --fill-history` do as well, before they write anything: exit 4, one line, the bytes
+    unchanged."""
+    path = tmp_path / "history.sqlite"
+    open_history(str(path), writable=True).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    raw = ROOT / "tests" / "data" / "golden-report" / "raw"
+    for argv in (
+        ("report", raw, "--history", path),
+        ("history", "prune", "--history", path),
+        ("simulate", "--hosts", "2", "--days", "0.01", "--fill-history", path),
+    ):
+        res = fleetmon(*argv)
+        assert (res.returncode, res.stdout) == (4, ""), (argv, res.stderr)
+        assert res.stderr == (
+            f"fleetmon: error: history {path}: written by a newer fleetmon (schema "
+            f"{schema.SCHEMA_VERSION + 1}; this fleetmon {__version__} knows up to "
+            f"{schema.SCHEMA_VERSION}); the file was not touched (--history PATH|none)\n"
+        ), argv
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not Path(f"{path}-wal").exists()
