@@ -191,7 +191,8 @@ def test_a_read_only_history_folder_still_reports(tmp_path: Path) -> None:
     """The history's filesystem read-only: the run stopped before collecting ("cannot open
     lock file ...: Read-only file system", exit 4), so no report and no export went out.
     Now it reports, then says why the history was not written (exit 4); `history status`
-    reads the file; nothing is made beside it."""
+    reads the file; nothing is made beside it. A new history's folder that cannot be made
+    there: the same (was "cannot create", exit 4 before collecting)."""
     folder = tmp_path / "state"
     folder.mkdir()
     hist = open_history(str(folder / "history.sqlite"), writable=True)
@@ -210,6 +211,14 @@ def test_a_read_only_history_folder_still_reports(tmp_path: Path) -> None:
         )
         status = fleetmon("history", "status", "--history", path, "--format", "json")
         assert json.loads(status.stdout)["runs"] == 1, status.stderr
+        new = view / "state" / "history.sqlite"  # a folder it cannot make there
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", new,
+                       "--format", "nagios")  # fmt: skip
+        assert res.returncode == 4, res.stderr
+        assert res.stdout.startswith("FLEETMON ")
+        assert res.stderr.splitlines()[1:] == [
+            f"fleetmon: error: history {new}: cannot create {new.parent}: Read-only file system"
+        ]
     assert (folder / "history.sqlite").read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["history.sqlite"]
 

@@ -107,16 +107,18 @@ class Recorder:
             try:
                 os.makedirs(folder, mode=0o755, exist_ok=True)
             except OSError as exc:
-                raise HistoryError(
+                self.error = HistoryError(
                     f"history {self.path}: cannot create {folder}: {exc.strerror}"
-                ) from None
+                )
+                return self  # as below: the run reports, then says so
             # Where the lock and SQLite's -wal go: beside the file a symlink names.
             real = os.path.dirname(os.path.realpath(self.path))
             why = unwritable(real)
             if why is not None:
                 # Neither can be made there (a filesystem remounted read-only after errors):
                 # the run reports, then says so, as on a full disk. Was "cannot open lock
-                # file", exit 4 before collecting: no report, no export.
+                # file" (or "cannot create" its folder), exit 4 before collecting: no
+                # report, no export.
                 self.error = HistoryError(f"history {self.path}: {real} is {why}")
                 return self
             if self.lock:
