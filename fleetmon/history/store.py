@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import stat
 import time
@@ -161,9 +162,18 @@ def _read_only_hint(path: str, exc: sqlite3.Error) -> tuple[str, str] | None:
     what to do when a -wal is there too; None when that is not why it failed."""
     if _unwritable_place(path):
         return "its folder is not writable here", "read it as its owner, or once no run writes it"
-    if "disk I/O" in str(exc) or "full" in str(exc):
+    if "full" in str(exc) or ("disk I/O" in str(exc) and _no_room(path)):
         return "no room beside it for its -shm file", "is the disk full?"
     return None
+
+
+def _no_room(path: str) -> bool:
+    """True when the folder of `path` has less room than WAL's -shm takes (32 KiB): SQLite
+    says "disk I/O error" when it cannot size that file, as for a failing disk."""
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < 32 * 1024
+    except OSError:
+        return False
 
 
 def _unwritable_place(path: str) -> bool:
