@@ -30,11 +30,11 @@ LOCAL = ROOT / "inventories" / "localhost.yaml"
 
 
 @contextlib.contextmanager
-def _small_disk(where: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs mounted at `where`, unmounted whatever happens."""
+def _small_disk(where: Path, size: str = "size=256k") -> Iterator[Path]:
+    """A small tmpfs (`size`: its mount options) at `where`, unmounted whatever happens."""
     require_root("mounts a small tmpfs to fill it")
     where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", size, "tmpfs", str(where)], check=True)
     try:
         yield where
     finally:
@@ -125,6 +125,28 @@ def test_dash_as_the_history_is_refused_and_makes_no_file(
         "nothing was written (--history PATH|none; ./- for a file named -)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_inode_left_for_the_lock_still_reports(tmp_path: Path) -> None:
+    """A first run where no file can be made (no inode left; a full ext4 folder's block):
+    "cannot open lock file ...: No space left on device", exit 4 before collecting, no
+    report. Now the report, then that line (exit 4), the file as it was."""
+    made = tmp_path / "made.sqlite"
+    hist = open_history(str(made), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    with _small_disk(tmp_path / "disk", "size=1m,nr_inodes=2") as disk:  # the root, the file
+        path = disk / "history.sqlite"
+        path.write_bytes(made.read_bytes())
+        res = fleetmon("run", LOCAL, "--interval", "0.1", "-q", "--history", path,
+                       "--format", "nagios")  # fmt: skip
+        assert res.returncode == 4, res.stderr
+        assert res.stdout.startswith("FLEETMON ")
+        assert res.stderr.splitlines()[1:] == [
+            f"fleetmon: error: history {path}: cannot create lock file {disk}/.history.sqlite"
+            ".lock: No space left on device (is the disk full?)"
+        ]
+        assert path.read_bytes() == made.read_bytes()
 
 
 def test_a_full_disk_s_history_can_still_be_read(tmp_path: Path) -> None:

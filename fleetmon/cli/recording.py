@@ -38,6 +38,7 @@ from fleetmon.history.forrules import counters_lost, fetch_points, load_counters
 from fleetmon.history.store import check_file, failed
 from fleetmon.history.write import run_time
 from fleetmon.io.atomic import run_lock
+from fleetmon.io.lock import NoRoomForLock
 from fleetmon.model import HostReport, Report, RunInfo
 from fleetmon.rules import RuleSet
 from fleetmon.rules.historical import Past, RuleState, StateKey
@@ -122,7 +123,11 @@ class Recorder:
                 self.error = HistoryError(f"history {self.path}: {real} is {why}")
                 return self
             if self.lock:
-                stack.enter_context(run_lock(lock_path(self.path), self.wait_s))
+                try:
+                    stack.enter_context(run_lock(lock_path(self.path), self.wait_s))
+                except NoRoomForLock as exc:  # a full disk: reported after the reports
+                    self.error = HistoryError(f"history {self.path}: {exc} (is the disk full?)")
+                    return self
             try:
                 self.hist = open_history(self.path, writable=True)
             except HistoryError as exc:

@@ -19,6 +19,12 @@ from collections.abc import Iterator
 from fleetmon.errors import LockError, OptionError
 from fleetmon.io.files import kind
 
+
+class NoRoomForLock(OptionError):
+    """The lock file could not be made for want of room (no inode or block left, a quota):
+    a full disk, which the history's lock takes as a run not recorded, not a bad option."""
+
+
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -33,6 +39,8 @@ def _open_lock(path: str) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a symlink appeared after the lstat
             raise _not_regular(path, stat.S_IFLNK) from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoRoomForLock(f"cannot create lock file {path}: {exc.strerror}") from None
         raise OptionError(f"cannot open lock file {path}: {exc.strerror}") from None
     st = os.fstat(fd)
     problem = None
