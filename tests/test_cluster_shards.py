@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -236,14 +237,28 @@ def _local(spec: HostSpec, shard_host_nonce: str) -> HostReport:
     return analyse_host(RawResult(spec, Status.OK, None, stdout, 0, "", 0.0, shard_host_nonce))
 
 
+def _from_worker(h: HostReport, label: str) -> HostReport:
+    """A local run's host as a worker labelled `label` sends it: a failure's reason names
+    the worker ("unreachable from worker tcp://... (a on node7): no answer")."""
+    if h.collected:
+        return h
+    return dataclasses.replace(h, error=f"{h.status.value} from worker {label}: {h.error}")
+
+
+#: What a shard run outside a Dask worker (called directly) says collected its hosts.
+IN_PROCESS = f"in-process ({socket.gethostname()})"
+
+
 @pytest.mark.usefixtures("replay")
 def test_the_task_gives_what_the_local_pipeline_gives() -> None:
     hosts = [_spec(n, "a" if n.endswith("a") else None) for n in [*ANSWERS, "gone"]]
     shards = _shards(hosts)
     got = [h for s in shards for h in run_shard(s).hosts]
     want = [_local(h.spec, h.probe.nonce) for s in shards for h in s.hosts]
-    assert got == want
+    assert got == [_from_worker(h, IN_PROCESS) for h in want]
     assert [h.status for h in got] == [Status.OK, Status.OK, Status.PARSE_ERROR, Status.UNREACHABLE]
+    assert got[3].error == f"unreachable from worker {IN_PROCESS}: no answer"
+    assert {h.collected_by for h in got} == {IN_PROCESS}  # the ok hosts' too
 
 
 @pytest.mark.usefixtures("replay")
@@ -255,7 +270,8 @@ def test_a_run_without_a_history_gets_its_hosts_back_without_their_counters() ->
     )  # fmt: skip
     want = [_local(h.spec, h.probe.nonce) for h in shard.hosts]
     assert want[0].counters  # the KVM host's, which a history would keep
-    assert run_shard(shard).hosts == [dataclasses.replace(h, counters={}) for h in want]
+    want = [_from_worker(dataclasses.replace(h, counters={}), IN_PROCESS) for h in want]
+    assert run_shard(shard).hosts == want
 
 
 def test_hosts_from_a_fleetmon_with_other_fields_are_refused() -> None:
@@ -283,8 +299,13 @@ def test_the_engine_on_an_in_process_cluster_returns_every_host_once() -> None:
         runner.run(shards)
     want = {h.spec.name: _local(h.spec, h.probe.nonce) for s in shards for h in s.hosts}
     assert sorted(done) == sorted(h.name for h in hosts)
-    for name in ANSWERS:
-        assert done[name] == want[name]
+    (worker,) = {h.collected_by for h in done.values() if h.collected_by}
+    # The in-process worker's address, its name (0: LocalCluster's), this machine.
+    assert re.fullmatch(rf"inproc://\S+ \(0 on {re.escape(socket.gethostname())}\)", worker)
+    assert [done[name].collected_by for name in [*ANSWERS, "gone"]] == [worker] * 4
+    for name in [*ANSWERS, "gone"]:
+        assert done[name] == _from_worker(want[name], worker)
+    assert done["pinned"].collected_by is None  # never on a worker: its reason says why
     assert done["pinned"].status is Status.SHARD_FAILED
     assert runner.notes[-1].startswith("shard site-nowhere/1of1: no worker offers the resource")
 

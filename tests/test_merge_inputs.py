@@ -77,6 +77,22 @@ def test_a_hosts_sample_time_and_collection_time_go_through_the_json_report(
     )
 
 
+def test_the_worker_that_collected_a_host_goes_through_a_merge(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """A cluster run's host rows name their worker (`collected_by`); a merge of the sites'
+    reports keeps it, and a report before the key (or a local run's null) reads as none."""
+    assert site["hosts"][0]["collected_by"] is None  # a local run
+    by = "tcp://127.0.0.1:40213 (paris-1 on node7)"
+    doc = dict(site, hosts=[_host(site, "h1", collected_by=by)])
+    old = dict(site, hosts=[{k: v for k, v in _host(site, "h2").items() if k != "collected_by"}])
+    files = [_write(tmp_path / "a.json", doc), _write(tmp_path / "b.json", old)]
+    r = fleetmon("merge", *files, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    merged = {h["name"]: h["collected_by"] for h in json.loads(r.stdout)["hosts"]}
+    assert merged == {"h1": by, "h2": None}
+
+
 def _ns(text: str) -> int:
     from fleetmon.model.times import ns_of
 
@@ -89,6 +105,7 @@ def _ns(text: str) -> int:
         ("sampled_at", "2026-11-26T05:00:01Z", "expected a UTC time such as"),
         ("collection_s", -1, "expected seconds or null, got -1"),
         ("collection_s", True, "expected seconds or null, got True"),
+        ("collected_by", 7, "expected a string or null, got 7"),
     ],
 )
 def test_a_bad_sample_or_collection_time_is_one_line(

@@ -23,6 +23,7 @@ HOST_KEYS = {
     "since_last_run",  # null without a history (issue 13)
     "checks_passed",  # the passes findings leaves out (merge counts them again)
     "sampled_at", "collection_s",  # the host's own time and cost (merge keeps them)
+    "collected_by",  # run --cluster: the worker that collected the host, else null
 }  # fmt: skip
 
 

@@ -226,6 +226,7 @@ def host_from_json(h: Any, where: str) -> HostReport:
         site=_site(h, where),
         passed_unheld=_passes(h, listed, where),
         collection_s=collection,
+        collected_by=_opt_str(h, "collected_by", where),
         sampled_at_ns=_sampled_at(h, where),
     )
 

@@ -4,8 +4,10 @@ once, their hosts gathered; every host of the run comes back exactly once.
 An attempt fails when its task raises, when its worker dies (Dask's KilledWorker) or when it
 runs past the shard's deadline (counted from the start its worker announces, not from the
 submission: a shard waiting for a free worker is not late). The second attempt goes to
-another eligible worker when there is one; a second failure makes the shard's hosts
-`shard_failed` or `shard_timeout`, with both reasons.
+another eligible worker when there is one: not the one it failed on, nor that worker
+restarted by its nanny (the same `--name` at another address: the same machine, the same
+missing route or key); a second failure makes the shard's hosts `shard_failed` or
+`shard_timeout`, with both reasons.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class ShardRunner:
         #: The start events of this run's tasks, by Dask key.
         self._starts: dict[str, list[tuple[float, str, int | None]]] = {}
         self._workers: dict[str, Any] = {}
+        #: Each worker's name by address, those gone included (a retry avoids the name).
+        self._names: dict[str, str] = {}
         self._workers_at = float("-inf")
         #: Each worker's last heartbeat seen, and when (this clock) it last moved.
         self._heard: dict[str, tuple[Any, float]] = {}
@@ -123,6 +127,7 @@ class ShardRunner:
             self._workers = self._ask(self.client.scheduler.identity, n_workers=-1)["workers"]
             self._workers_at = now
             for addr, info in self._workers.items():
+                self._names[addr] = str(info.get("name", addr))
                 seen = info.get("last_seen")
                 if addr not in self._heard or self._heard[addr][0] != seen:
                     self._heard[addr] = (seen, now)
@@ -168,7 +173,7 @@ class ShardRunner:
             self._no_worker(shard, reasons)
             return None
         # A retry with no worker to run it waits in the scheduler for REJOIN_S (_orphaned).
-        others = [w for w in eligible if w != avoid] if avoid is not None else []
+        others = [w for w in eligible if not self._same(w, avoid)] if avoid is not None else []
         task, call = entry.task_of(shard, number, __version__)
         future = self.client.submit(
             task,
@@ -181,6 +186,12 @@ class ShardRunner:
             pure=False,
         )
         return _Attempt(shard, number, future, reasons, only=tuple(others))
+
+    def _same(self, worker: str, avoid: str) -> bool:
+        """Whether `worker` is `avoid`, or `avoid` started again by its nanny: Dask keeps a
+        worker's name across restarts (a name is unique on a scheduler)."""
+        name = self._names.get(avoid)
+        return worker == avoid or (name is not None and self._names.get(worker) == name)
 
     def _no_worker(self, shard: Shard, reasons: tuple[str, ...]) -> None:
         need = site_resource(shard.site) if shard.site else "any"
@@ -328,6 +339,7 @@ class ShardRunner:
             )
         if name == "KilledWorker":
             worker = getattr(getattr(exc, "last_worker", None), "address", a.worker)
+            a.worker = a.worker or worker  # its start unseen: the retry avoids it all the same
             return f"its worker {worker} died"
         where = f" on worker {a.worker}" if a.worker else ""
         return f"failed{where}: {name}: {exc}"

@@ -2,7 +2,8 @@
 
 `run_shard` is what the Dask task runs (entry.py): the same collect stage and
 `analyse_host` as a local run, on an event loop of its own in the worker's thread; it
-returns the analysed host reports (a few KB a host), never the raw probe output. Key
+returns the analysed host reports (a few KB a host), never the raw probe output, each
+naming the worker that collected it (`collected_by`; a failure's reason too). Key
 files, known_hosts files and the ssh-agent are those of the worker's machine: the paths
 the inventory names are opened there.
 
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -75,6 +78,40 @@ def _worker() -> str:
     except ValueError:  # called directly, not as a task
         return "in-process"
     return str(worker.address)
+
+
+def worker_label(address: str) -> str:
+    """Who collects the shard's hosts, as an operator finds it: the worker's address, its
+    `--name` (kept when its nanny restarts it at another address) and its machine's host
+    name: `tcp://10.1.0.7:40213 (paris-1 on node7)`; `(node7)` without a name of its own."""
+    name = None
+    if address != "in-process":
+        from distributed import get_worker
+
+        name = str(get_worker().name)
+    machine = socket.gethostname()
+    return (
+        f"{address} ({name} on {machine})" if name and name != address else f"{address} ({machine})"
+    )
+
+
+def stamped(hosts: list[HostReport], label: str) -> list[HostReport]:
+    """The hosts with the worker that collected them (`collected_by`), and each failure's
+    reason saying from which worker it failed: a host down reads apart from a worker that
+    cannot reach it (no route from there, its key file absent there)."""
+    return [
+        dataclasses.replace(
+            h,
+            collected_by=label,
+            error=h.error if h.collected else _from(h.status.value, label, h.error),
+        )
+        for h in hosts
+    ]
+
+
+def _from(status: str, label: str, error: str | None) -> str:
+    said = f"{status} from worker {label}"
+    return said if error is None else f"{said}: {error}"
 
 
 def announce(key: str, attempt: int, forks: int) -> str:
@@ -190,5 +227,5 @@ def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
         hosts = asyncio.run(while_wanted(collect_shard(shard), wanted))
     elapsed = time.monotonic() - started
     log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
-    packed = pack(hosts)
+    packed = pack(stamped(hosts, worker_label(address)))
     return ShardResult(shard.key, address, packed, elapsed, time.thread_time() - cpu)

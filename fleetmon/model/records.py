@@ -316,6 +316,10 @@ class HostReport:
     sampled_at_ns: int | None = None
     #: The inventory's `fleetmon_site`, when set: the exports' `site` label (render.labels).
     site: str | None = None
+    #: `run --cluster`: the Dask worker that collected the host, as `address (name on
+    #: machine)` (cluster/task.py worker_label); None in a local run. How the run went, as
+    #: collection_s: two reports of one host compare equal without it.
+    collected_by: str | None = field(default=None, compare=False)
 
     @property
     def collected(self) -> bool:

@@ -109,6 +109,7 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         # points with), and how long collecting it took.
         "sampled_at": None if h.sampled_at_ns is None else ns_text(h.sampled_at_ns),
         "collection_s": _value(h.collection_s),
+        "collected_by": h.collected_by,  # run --cluster: the worker's label, else null
         "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
     }
     for scope in catalog.ROW_SCOPES:  # "disks", "nics", "filesystems", "vms", in this order
