@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
 import socket
@@ -93,25 +92,6 @@ def worker_label(address: str) -> str:
     return (
         f"{address} ({name} on {machine})" if name and name != address else f"{address} ({machine})"
     )
-
-
-def stamped(hosts: list[HostReport], label: str) -> list[HostReport]:
-    """The hosts with the worker that collected them (`collected_by`), and each failure's
-    reason saying from which worker it failed: a host down reads apart from a worker that
-    cannot reach it (no route from there, its key file absent there)."""
-    return [
-        dataclasses.replace(
-            h,
-            collected_by=label,
-            error=h.error if h.collected else _from(h.status.value, label, h.error),
-        )
-        for h in hosts
-    ]
-
-
-def _from(status: str, label: str, error: str | None) -> str:
-    said = f"{status} from worker {label}"
-    return said if error is None else f"{said}: {error}"
 
 
 def announce(key: str, attempt: int, forks: int) -> str:
@@ -227,5 +207,5 @@ def run_shard(shard: Shard, attempt: int = 1) -> ShardResult:
         hosts = asyncio.run(while_wanted(collect_shard(shard), wanted))
     elapsed = time.monotonic() - started
     log.debug("shard %s: %d hosts in %.1f s on %s", shard.key, len(hosts), elapsed, address)
-    packed = pack(stamped(hosts, worker_label(address)))
+    packed = pack(hosts, worker_label(address))
     return ShardResult(shard.key, address, packed, elapsed, time.thread_time() - cpu)

@@ -20,6 +20,8 @@ HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostReport))
 ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Row))
 _STATUS = HOST_FIELDS.index("status")
 _ROWS = HOST_FIELDS.index("rows")
+_ERROR = HOST_FIELDS.index("error")
+_BY = HOST_FIELDS.index("collected_by")
 _host_values = attrgetter(*HOST_FIELDS)
 _row_values = attrgetter(*ROW_FIELDS)
 
@@ -31,16 +33,30 @@ class WireError(ValueError):
     """A shard's hosts came from a fleetmon whose records differ from this one's."""
 
 
-def pack(hosts: Sequence[HostReport]) -> Packed:
+def pack(hosts: Sequence[HostReport], by: str | None = None) -> Packed:
     """The hosts as tuples of plain values (a shard of a run that records no history analyses
-    them without their counters, 8 KB of a host's 12: see Shard.counters)."""
+    them without their counters, 8 KB of a host's 12: see Shard.counters), each stamped
+    `collected_by` the worker `by` when given, a failure's reason naming it (`from_worker`):
+    here rather than by dataclasses.replace of each host, which tripled the worker's pack
+    and pickle of a 500-host shard (12 -> 35 ms, medians at load 6; 9.5 -> 11.6 ms here)."""
     out = []
     for h in hosts:
         values = list(_host_values(h))
+        if by is not None:
+            values[_BY] = by
+            if not h.collected:
+                values[_ERROR] = from_worker(h.status.value, by, h.error)
         values[_STATUS] = h.status.value
         values[_ROWS] = {scope: tuple(map(_row_values, rows)) for scope, rows in h.rows.items()}
         out.append(tuple(values))
     return HOST_FIELDS, ROW_FIELDS, tuple(out)
+
+
+def from_worker(status: str, worker: str, error: str | None) -> str:
+    """A failed host's reason, saying which worker it failed from: a host down reads apart
+    from a worker that cannot reach it (no route from there, its key file absent there)."""
+    said = f"{status} from worker {worker}"
+    return said if error is None else f"{said}: {error}"
 
 
 def unpack(packed: Packed) -> list[HostReport]:
