@@ -163,3 +163,7 @@ def test_a_retry_avoids_the_worker_it_failed_on_by_name_when_restarted_elsewhere
     retry = runner._submit(shard, 2, ("attempt 1: its worker died",), old)
     assert retry is not None
     assert client.submitted[-1]["workers"] is None
+    # Workers without a name of their own are told apart by their addresses.
+    client.scheduler.workers = {new: {"name": None}, other: {"name": None}}
+    retry = runner._submit(shard, 2, ("attempt 1: its worker died",), new)
+    assert client.submitted[-1]["workers"] == [other]

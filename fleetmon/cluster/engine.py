@@ -127,7 +127,8 @@ class ShardRunner:
             self._workers = self._ask(self.client.scheduler.identity, n_workers=-1)["workers"]
             self._workers_at = now
             for addr, info in self._workers.items():
-                self._names[addr] = str(info.get("name", addr))
+                # Dask names a worker started without --name by its address.
+                self._names[addr] = str(info.get("name") or addr)
                 seen = info.get("last_seen")
                 if addr not in self._heard or self._heard[addr][0] != seen:
                     self._heard[addr] = (seen, now)
