@@ -17,6 +17,7 @@ import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pyte
 import pytest
@@ -32,6 +33,26 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         extra=("--containers", "2"),
     ) as inv:  # fmt: skip
         yield inv
+
+
+class _Screen(pyte.Screen):
+    """pyte's screen, with REP (`CSI n b`: the last character drawn, n times more; ECMA-48
+    8.3.103), which ncurses sends where xterm's terminfo has `rep` and pyte ignored: a run
+    of one letter in a name came out one character long and every cell after it moved."""
+
+    last = " "
+
+    def draw(self, data: str) -> None:
+        if data:
+            self.last = data[-1]
+        super().draw(data)
+
+    def repeat_last(self, count: int = 1, *args: object, **kwargs: object) -> None:
+        self.draw(self.last * max(1, count))
+
+
+class _Stream(pyte.ByteStream):
+    csi: ClassVar[dict[str, str]] = {**pyte.ByteStream.csi, "b": "repeat_last"}
 
 
 class Tty:
@@ -55,8 +76,8 @@ class Tty:
             env=env, start_new_session=True,
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )  # fmt: skip
-        self.screen = pyte.Screen(cols, rows)
-        self.stream = pyte.ByteStream(self.screen)
+        self.screen = _Screen(cols, rows)
+        self.stream = _Stream(self.screen)
         self.raw = bytearray()
 
     def _winsize(self, rows: int, cols: int) -> None:

@@ -26,9 +26,10 @@ from fleetmon.cli.common import env_size
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
+from fleetmon.cli.topterm import addressable, encoding_of, screen_size_env
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
-from fleetmon.render.textfit import clean, cut
+from fleetmon.render.textfit import clean, cut, fold
 from fleetmon.render.top import (
     NAME_HEADS,
     SORT_KEYS,
@@ -190,13 +191,15 @@ class Screen:
         self.report: Report | None = None
         self.prompt: str | None = None  # the filter being typed
         self.help = False
+        self.encoding = encoding_of(stdscr)
 
     def _put(self, y: int, text: str, width: int, attr: int = curses.A_NORMAL) -> None:
         """One line, cut to `width` terminal columns: addnstr counts characters, and a
         CJK character takes two columns (past the last cell, ncurses returns ERR). A cell
-        ncurses counts wider than wcwidth does is given up, not an error."""
+        ncurses counts wider than wcwidth does is given up, not an error. Folded to what the
+        locale's encoding has (LC_ALL=C: ASCII), in the same columns."""
         with contextlib.suppress(curses.error):
-            self.scr.addnstr(y, 0, cut(text, width), width, attr)
+            self.scr.addnstr(y, 0, fold(cut(text, width), self.encoding), width, attr)
 
     def draw(self) -> None:
         height, width = self.scr.getmaxyx()
@@ -334,32 +337,6 @@ def _curses(stdscr: Any, fleet: LiveFleet, state: ViewState) -> None:
         Screen(stdscr, fleet, state).run(loop)
 
 
-def _addressable() -> bool:
-    """Whether $TERM names a terminal curses can draw a screen on (moving the cursor): an
-    unset or unknown TERM made curses fail ("setupterm: could not find terminal"), and a
-    dumb one draws nothing useful."""
-    try:
-        curses.setupterm(fd=sys.stdout.fileno())
-    except curses.error:
-        return False
-    return curses.tigetstr("cup") is not None
-
-
-def _screen_size_env() -> None:
-    """$COLUMNS and $LINES for the screen: one that is not a size (`abc`, `-5`, `0`) is
-    removed, as curses would ignore it; one larger than the terminal (which says its size)
-    is removed too: a screen larger than the window cannot be shown, and ncurses could
-    not even allocate one of 99999 x 99999 cells (it exited, "Error opening terminal")."""
-    try:
-        real = os.get_terminal_size(sys.stdout.fileno())
-    except OSError:
-        real = os.terminal_size((0, 0))
-    for name, have in (("COLUMNS", real.columns), ("LINES", real.lines)):
-        value = env_size(name)
-        if name in os.environ and (value is None or 0 < have < value):
-            del os.environ[name]
-
-
 def command(args: argparse.Namespace) -> int:
     """`fleetmon top INVENTORY`: the live screen, or --batch frames."""
     state = first_state(args)  # a wrong --sort before any host is contacted
@@ -368,12 +345,12 @@ def command(args: argparse.Namespace) -> int:
     # pipe), curses' getch returned at once and the screen redrew in a busy loop.
     if args.batch or not sys.stdout.isatty() or not sys.stdin.isatty():
         return batch(args, fleet)
-    if not _addressable():
+    if not addressable():
         term = os.environ.get("TERM")
         what = f"TERM={term} is not a terminal type with cursor movement" if term else "no TERM"
         warn(f"{what}: plain frames as with --batch (set TERM, e.g. TERM=xterm)")
         return batch(args, fleet)
-    _screen_size_env()
+    screen_size_env()
     if shutil.get_terminal_size().lines < 5:
         args.count = args.count or 1
         return batch(args, fleet)

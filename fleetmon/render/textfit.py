@@ -45,6 +45,24 @@ def columns(text: str) -> int:
     return n if n >= 0 else sum(max(wcwidth(c), 0) for c in text)
 
 
+def fold(text: str, encoding: str) -> str:
+    """`text` as a terminal of `encoding` can show it, in the same columns: a character the
+    encoding has no bytes for (any non-ASCII one under LC_ALL=C) becomes a `?` in each
+    column it takes, as ls(1) shows such names in the C locale, and the ellipsis of a cut a
+    `~`. Written as they are, ncurses put its own guesses there and the rows after a name
+    of wide characters went out of line; escapes, wider than the character, would too."""
+    if text.isascii():
+        return text  # the common case, and every encoding a terminal uses has ASCII
+    out = []
+    for c in text:
+        try:
+            c.encode(encoding)
+        except UnicodeEncodeError:
+            c = "~" if c == ELLIPSIS else "?" * max(wcwidth(c), 0)
+        out.append(c)
+    return "".join(out)
+
+
 def _head(text: str, room: int) -> str:
     """The longest start of `text` that fits `room` columns."""
     used = 0

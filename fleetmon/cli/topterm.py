@@ -1,0 +1,48 @@
+"""The terminal around `fleetmon top`'s screen (I/O edge): whether curses can draw on it,
+the size it says it has, and the encoding its locale gives the text."""
+
+from __future__ import annotations
+
+import codecs
+import curses
+import os
+import sys
+from typing import Any
+
+from fleetmon.cli.common import env_size
+
+
+def addressable() -> bool:
+    """Whether $TERM names a terminal curses can draw a screen on (moving the cursor): an
+    unset or unknown TERM made curses fail ("setupterm: could not find terminal"), and a
+    dumb one draws nothing useful."""
+    try:
+        curses.setupterm(fd=sys.stdout.fileno())
+    except curses.error:
+        return False
+    return curses.tigetstr("cup") is not None
+
+
+def screen_size_env() -> None:
+    """$COLUMNS and $LINES for the screen: one that is not a size (`abc`, `-5`, `0`) is
+    removed, as curses would ignore it; one larger than the terminal (which says its size)
+    is removed too: a screen larger than the window cannot be shown, and ncurses could
+    not even allocate one of 99999 x 99999 cells (it exited, "Error opening terminal")."""
+    try:
+        real = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        real = os.terminal_size((0, 0))
+    for name, have in (("COLUMNS", real.columns), ("LINES", real.lines)):
+        value = env_size(name)
+        if name in os.environ and (value is None or 0 < have < value):
+            del os.environ[name]
+
+
+def encoding_of(stdscr: Any) -> str:
+    """The encoding curses writes the screen's text in: the locale's (ANSI_X3.4-1968, that
+    is ASCII, under LC_ALL=C or POSIX; Python coerces a bare LANG=C to UTF-8, PEP 538). One
+    Python does not know is taken as ASCII: what every terminal shows."""
+    try:
+        return codecs.lookup(getattr(stdscr, "encoding", "utf-8")).name
+    except LookupError:
+        return "ascii"
