@@ -4,7 +4,9 @@ an ASCII-only locale (LC_ALL=C) with names that are not ASCII, in the screen and
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 from fleetmon.render.textfit import ELLIPSIS, fold
@@ -59,3 +61,29 @@ def test_an_ascii_only_locale_gets_ascii_in_its_columns(tmp_path: Path) -> None:
         tty.assert_restored()
     finally:
         tty.close()
+
+
+def test_plain_frames_to_an_ascii_only_terminal_are_ascii(tmp_path: Path) -> None:
+    """`top -b` to a terminal under LC_ALL=C wrote the names' UTF-8 bytes to it (Python's
+    UTF-8 mode, PEP 540), while the screen folds them; to a pipe they stay UTF-8, as every
+    other output of fleetmon."""
+    inv = _inventory(tmp_path)
+    argv = [FLEETMON, "top", str(inv), "-b", "-n", "1", "-d", "0.5", "--no-rules"]
+    env = {"LANG": "C", "LC_ALL": "C", "COLUMNS": "100"}
+    tty = Tty(argv, rows=40, cols=100, extra_env=env)
+    try:
+        assert tty.proc.wait(timeout=60) == 0
+        tty.pump(0.5)
+    finally:
+        tty.close()
+    raw = bytes(tty.raw)
+    assert raw.isascii(), raw
+    rows = {ln.split()[0]: ln for ln in raw.decode().splitlines()[4:] if ln.strip()}
+    long = max(rows, key=len)
+    assert re.fullmatch(r"x{20,}~", long)  # cut, with the ASCII mark of a cut
+    assert sorted(rows) == ["bidi\\u202egnp.exe", "caf?-????", "plain", long]
+    ends = {ln.index("100.0") for ln in rows.values() if "100.0" in ln}
+    assert len(ends) <= 1, rows  # the CPU% figures in one column
+    piped = subprocess.run(argv, capture_output=True, timeout=60, env={**os.environ, **env})
+    assert piped.returncode == 0, piped.stderr
+    assert "café-主机 " in piped.stdout.decode()

@@ -4,7 +4,8 @@ Full screen with curses (Python's own binding of ncurses: key input, colours, re
 restoring the terminal, with no dependency to add; rich's Live draws but reads no keys, and
 textual would bring a whole application framework for one table). The screens themselves
 are render/top.py's lines. `--batch`, or a standard output that is not a terminal, prints
-plain frames like `top -b`: no escape sequences.
+plain frames like `top -b`: no escape sequences. On a terminal whose locale has no
+character for a name's (LC_ALL=C: ASCII only), both show `?` in its columns.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fleetmon.cli.common import env_size
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
-from fleetmon.cli.topterm import addressable, encoding_of, screen_size_env
+from fleetmon.cli.topterm import addressable, encoding_of, locale_encoding, screen_size_env
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
 from fleetmon.render.textfit import clean, cut, fold
@@ -105,6 +106,9 @@ def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
     started = time.monotonic()
     grace_s = args.connect_timeout + 3 * args.delay
     stop: asyncio.Event | None = None
+    # To a terminal, what its locale shows (LC_ALL=C: ASCII), as the screen; to a pipe or a
+    # file, UTF-8 (Python's, PEP 540), as fleetmon's other outputs.
+    encoding = locale_encoding() if sys.stdout.isatty() else "utf-8"
 
     def on_tick(report: Report) -> None:
         nonlocal printed
@@ -113,7 +117,8 @@ def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
         state = first_state(args)
         rows = len(items(report, state)) + 2
         lines = frame(report, state, width, rows + 3, _clock())
-        sys.stdout.write("\n".join(ln.text.rstrip() for ln in lines) + "\n\n")
+        text = "\n".join(ln.text.rstrip() for ln in lines)
+        sys.stdout.write(fold(text, encoding) + "\n\n")
         sys.stdout.flush()
         printed += 1
         if args.count and printed >= args.count and stop is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import curses
+import locale
 import os
 import sys
 from typing import Any
@@ -38,11 +39,22 @@ def screen_size_env() -> None:
             del os.environ[name]
 
 
-def encoding_of(stdscr: Any) -> str:
-    """The encoding curses writes the screen's text in: the locale's (ANSI_X3.4-1968, that
-    is ASCII, under LC_ALL=C or POSIX; Python coerces a bare LANG=C to UTF-8, PEP 538). One
-    Python does not know is taken as ASCII: what every terminal shows."""
+def _known(name: str) -> str:
+    """Python's name for an encoding; one it does not know taken as ASCII, which every
+    terminal shows."""
     try:
-        return codecs.lookup(getattr(stdscr, "encoding", "utf-8")).name
+        return codecs.lookup(name).name
     except LookupError:
         return "ascii"
+
+
+def locale_encoding() -> str:
+    """The encoding of the locale's characters (LC_CTYPE, which Python sets from the
+    environment at start-up): ANSI_X3.4-1968, ASCII, under LC_ALL=C or POSIX; a bare
+    LANG=C is coerced to UTF-8 (PEP 538)."""
+    return _known(locale.nl_langinfo(locale.CODESET))
+
+
+def encoding_of(stdscr: Any) -> str:
+    """The encoding curses writes the screen's text in: the locale's (locale_encoding)."""
+    return _known(getattr(stdscr, "encoding", "utf-8"))
