@@ -8,9 +8,15 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from random import Random
 
+import pytest
+import reportfactory as rf
+
+from fleetmon.model import Status
 from fleetmon.render.textfit import ELLIPSIS, fold
-from tests.livesim import FLEETMON
+from fleetmon.render.top import ViewState, frame
+from tests.livesim import FLEETMON, simulated_fleet
 from tests.test_top import Tty, _rows
 
 #: Host names as an inventory may hold them: accented and CJK letters (one and two columns
@@ -87,3 +93,56 @@ def test_plain_frames_to_an_ascii_only_terminal_are_ascii(tmp_path: Path) -> Non
     piped = subprocess.run(argv, capture_output=True, timeout=60, env={**os.environ, **env})
     assert piped.returncode == 0, piped.stderr
     assert "café-主机 " in piped.stdout.decode()
+
+
+@pytest.mark.slow
+def test_hosts_that_drop_mid_run_say_since_when_in_a_narrow_terminal(tmp_path: Path) -> None:
+    """A down host's reason ends with since when (cli/live.py's link_words): in 50 columns
+    the row was cut inside "connect to 127.x.y.z:PORT refused", the since-when gone. Now
+    the words before it are shortened and the bracket kept."""
+    tty = None
+    try:
+        with simulated_fleet(tmp_path, hosts=2, kind="linux") as inv:
+            argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+            tty = Tty(argv, rows=12, cols=50)
+            tty.wait_for(lambda ls: "hosts 2: 2 live" in ls[0], 60)
+        # The simulator stopped: both hosts dropped mid-run.
+        lines = tty.wait_for(lambda ls: sum("UNREACHABLE" in ln for ln in ls) == 2, 60)
+        rows = [ln for ln in lines if ln.startswith("linux")]
+        assert len(rows) == 2, lines
+        for row in rows:
+            assert len(row) <= 50, row
+            # 50 columns leave room for the time alone (the date is the report's).
+            assert re.search(r"UNREACHABLE \(down since \d\d:\d\d:\d\dZ\)$", row), row
+        tty.key("q")
+        assert tty.proc.wait(timeout=30) == 0
+        tty.assert_restored()
+    finally:
+        if tty is not None:
+            tty.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "reason"),
+    [
+        (120, "connect to 10.0.0.7:22 refused (down since 2026-11-25T23:10:04Z; retry in 4 s)"),
+        (80, "connect to 10… (down since 2026-11-25T23:10:04Z; retry in 4 s)"),
+        (70, "connect to 10.0.0… (down since 2026-11-25T23:10:04Z)"),
+        (52, "(down since 2026-11-25T23:10:04Z)"),
+    ],
+)
+def test_a_down_host_s_since_when_outlives_its_reason(width: int, reason: str) -> None:
+    """Pure: the reason's words shortened first, then the next try; the date kept when it
+    is not the report's (reportfactory's run is 2026-11-26)."""
+    said = "connect to 10.0.0.7:22 refused (down since 2026-11-25T23:10:04Z; retry in 4 s)"
+    report = rf.report([rf.failed("db-01", Status.UNREACHABLE, said), rf.host("ok", Random(1))])
+    lines = [ln.text for ln in frame(report, ViewState(), width, 20, "03:00:00")]
+    row = next(ln for ln in lines if ln.startswith("db-01 "))
+    assert row == f"db-01 UNREACHABLE {reason}"
+    assert len(row) <= width
+    today = said.replace("2026-11-25", "2026-11-26")
+    report = rf.report([rf.failed("db-01", Status.UNREACHABLE, today)])
+    row = next(
+        ln.text for ln in frame(report, ViewState(), 52, 20, "03:00:00") if "db-01" in ln.text
+    )
+    assert row == "db-01 UNREACHABLE connect to… (down since 23:10:04Z)"

@@ -9,12 +9,13 @@ what it shows, so the terminal can highlight findings as they fire.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetmon.model import Report, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
-from fleetmon.render.textfit import columns, cut, pad
+from fleetmon.render.textfit import MIN_FLEX, columns, cut, pad, shorten
 from fleetmon.render.topcolumns import (
     COLUMNS,
     CTR_COLUMNS,
@@ -219,18 +220,43 @@ def table(report: Report, state: ViewState, width: int, height: int) -> list[Lin
         texts = [c.text(it) for c in cols]
         if not it.host.collected and it.row is None:
             texts = [texts[0], texts[1], clean(it.host.error or "")]
-            lines.append(Line(_join_free(cols, texts, width, grow), Severity.UNKNOWN, kind))
+            line = _join_free(cols, texts, width, grow, report.run.started_at[:11])
+            lines.append(Line(line, Severity.UNKNOWN, kind))
             continue
         lines.append(Line(_cells(cols, texts, width, grow), _severity(it), kind))
     return lines
 
 
-def _join_free(cols: Sequence[TopColumn], texts: Sequence[str], width: int, grow: int) -> str:
+def _join_free(
+    cols: Sequence[TopColumn], texts: Sequence[str], width: int, grow: int, today: str
+) -> str:
     """A down host's row: name and status in their columns, then its reason in words."""
     spare = min(grow, max(0, width - sum(c.width + 1 for c in cols)))
     head = _cell(texts[0], cols[0].width + spare)
     state = pad(clean(texts[1]), cols[1].width)  # UNREACHABLE whole: the row has room
-    return cut(f"{head} {state} {clean(texts[2])}", width)
+    lead = f"{head} {state} "
+    return cut(lead + _reason(clean(texts[2]), width - columns(lead), today), width)
+
+
+#: The end of a down host's reason (cli/live.py's link_words): since when, the next try.
+_SINCE = re.compile(r" \((down|stopped) since (\d{4}-\d\d-\d\dT)([\d:]{8}Z)(; retry in \d+ s)?\)$")
+
+
+def _reason(text: str, room: int, today: str) -> str:
+    """A down host's reason in `room` columns: since when it is down outlives the words
+    before it, which a narrow terminal cut first. Shortened in turn: the failure's words,
+    the next try, the date when it is the report's (`today`, "2026-12-02T")."""
+    m = _SINCE.search(text)
+    if columns(text) <= room or m is None:
+        return text
+    what, (state, day, clock, retry) = text[: m.start()], m.groups()
+    whens = [f"({state} since {day}{clock}{retry or ''})", f"({state} since {day}{clock})"]
+    if day == today:
+        whens.append(f"({state} since {clock})")
+    for when in whens:
+        if room - len(when) - 1 >= MIN_FLEX:
+            return f"{shorten(what, room - len(when) - 1)} {when}"
+    return whens[-1]  # as much of it as fits, cut by the caller
 
 
 def host_detail(report: Report, name: str, width: int, height: int) -> list[Line]:
