@@ -146,3 +146,39 @@ def test_a_down_host_s_since_when_outlives_its_reason(width: int, reason: str) -
         ln.text for ln in frame(report, ViewState(), 52, 20, "03:00:00") if "db-01" in ln.text
     )
     assert row == "db-01 UNREACHABLE connect to… (down since 23:10:04Z)"
+
+
+def _title_counts(ls: list[str]) -> bool:
+    return re.search(r"hosts 3: 2 live, 1 down$", ls[0]) is not None and len(_rows(ls)) == 3
+
+
+@pytest.mark.slow
+def test_a_40_column_terminal_keeps_the_host_counts_through_a_resize_storm(
+    tmp_path: Path,
+) -> None:
+    """40x10: the title's first line was cut inside "(ticks 0.5-1.0 s)" (a Xen host's whole
+    seconds), the hosts' counts gone. Then a burst of resizes down to 1 row and up to 300
+    columns: no crash, the counts back, q exits, the terminal as it was."""
+    with simulated_fleet(tmp_path, hosts=3, faults="unreachable=1") as inv:
+        argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+        tty = Tty(argv, rows=10, cols=40)
+        try:
+            lines = tty.wait_for(_title_counts, 60)
+            assert all(len(ln) <= 40 for ln in lines)
+            assert lines[0] == "fleetmon top  hosts 3: 2 live, 1 down"  # the clock gone
+            head = next(ln for ln in lines if ln.startswith("HOST ")).split()
+            assert head[:3] == ["HOST", "HEALTH", "CPU%"]
+            for rows, cols in [(5, 20), (1, 80), (24, 300), (2, 5), (60, 1)] * 10:
+                tty.resize(rows, cols)
+            tty.resize(10, 40)
+            lines = tty.wait_for(_title_counts, 60)
+            assert all(len(ln) <= 40 for ln in lines)
+            tty.key("q")
+            assert tty.proc.wait(timeout=30) == 0
+            tty.assert_restored()
+            raw = bytes(tty.raw)
+            assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l")  # the cursor shown
+            assert tty.proc.stderr is not None
+            assert tty.proc.stderr.read() == b""
+        finally:
+            tty.close()

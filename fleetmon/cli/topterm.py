@@ -1,13 +1,16 @@
 """The terminal around `fleetmon top`'s screen (I/O edge): whether curses can draw on it,
-the size it says it has, and the encoding its locale gives the text."""
+the size it says it has and its resizes, and the encoding its locale gives the text."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import curses
 import locale
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from fleetmon.cli.common import env_size
@@ -58,3 +61,21 @@ def locale_encoding() -> str:
 def encoding_of(stdscr: Any) -> str:
     """The encoding curses writes the screen's text in: the locale's (locale_encoding)."""
     return _known(getattr(stdscr, "encoding", "utf-8"))
+
+
+def watch_resizes() -> threading.Event:
+    """SIGWINCH noted for the screen's loop, in place of ncurses' handler: that one resized
+    only to a size other than the last it had seen, so a burst of resizes that ended there
+    (shrunk to a row and back, the terminal's cells lost) was never drawn whole again."""
+    resized = threading.Event()
+    signal.signal(signal.SIGWINCH, lambda signum, frame: resized.set())
+    return resized
+
+
+def resize(stdscr: Any) -> None:
+    """The screen at the window's size now (its own, as a resize is the window's), every
+    cell to be drawn again at the next refresh."""
+    with contextlib.suppress(OSError, curses.error):
+        size = os.get_terminal_size(sys.stdout.fileno())
+        curses.resizeterm(size.lines, size.columns)
+    stdscr.clear()

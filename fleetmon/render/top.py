@@ -173,9 +173,10 @@ def _ticks(report: Report) -> str:
 WAITING_WORDS = ("connecting since ", "reconnecting since ")
 
 
-def title(report: Report, state: ViewState, clock: str) -> list[Line]:
+def title(report: Report, state: ViewState, clock: str, width: int | None = None) -> list[Line]:
     """The two summary lines at the top, as top has: the clock, tick and hosts; then what
-    fired, what is shown, and the guests' counts last (cut first in a narrow terminal)."""
+    fired, what is shown, and the guests' counts last (cut first in a narrow terminal).
+    Narrower than the first line (`width`), it keeps the clock and the hosts' counts."""
     s = summary(report)
     vms = sum(len(h.rows_of("vm")) for h in report.hosts)
     ctrs = sum(len(h.rows_of("ctr")) for h in report.hosts)
@@ -190,7 +191,16 @@ def title(report: Report, state: ViewState, clock: str) -> list[Line]:
         counts.append(f"{len(skipped) - waiting} skipped")
     if s["failed"] - len(skipped):
         counts.append(f"{s['failed'] - len(skipped)} down")
-    first = f"fleetmon top - {clock}  {_ticks(report)}  hosts {s['hosts']}: {', '.join(counts)}"
+    hosts = f"hosts {s['hosts']}: {', '.join(counts)}"
+    # Too wide, the hosts' own ticks go first, then -d, then the clock: 40 columns were cut
+    # inside "(ticks 0.5-1.0 s)", the hosts' counts gone.
+    firsts = [
+        f"fleetmon top - {clock}  {_ticks(report)}  {hosts}",
+        f"fleetmon top - {clock}  {report.run.interval_s:g} s  {hosts}",
+        f"fleetmon top - {clock}  {hosts}",
+        f"fleetmon top  {hosts}",
+    ]
+    first = next((f for f in firsts if width is None or columns(f) <= width), firsts[-1])
     flags = "  PAUSED" if state.paused else ""
     filt = f"  filter: {clean(state.pattern)}" if state.pattern else ""
     order = "asc" if state.ascending else "desc"
@@ -303,7 +313,7 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
 
 def frame(report: Report, state: ViewState, width: int, height: int, clock: str) -> list[Line]:
     """A whole screen: the summary lines, then the view (or the host drilled into)."""
-    head = title(report, state, clock)
+    head = title(report, state, clock, width)
     rest = max(0, height - len(head) - 1)
     if state.host is not None:
         body = host_detail(report, state.host, width, rest)
