@@ -28,12 +28,12 @@ from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
 from fleetmon.cli.topterm import (
+    Resizes,
     addressable,
     encoding_of,
     locale_encoding,
     resize,
     screen_size_env,
-    watch_resizes,
 )
 from fleetmon.errors import OptionError
 from fleetmon.model import Report, Severity
@@ -204,7 +204,7 @@ class Screen:
         self.prompt: str | None = None  # the filter being typed
         self.help = False
         self.encoding = encoding_of(stdscr)
-        self.resized = watch_resizes()
+        self.resizes = Resizes()
 
     def _put(self, y: int, text: str, width: int, attr: int = curses.A_NORMAL) -> None:
         """One line, cut to `width` terminal columns: addnstr counts characters, and a
@@ -313,8 +313,7 @@ class Screen:
         while loop.thread.is_alive() or loop.error is None:
             if loop.error is not None:
                 raise loop.error
-            if self.resized.is_set():
-                self.resized.clear()
+            if self.resizes.taken():
                 resize(self.scr)
             now = time.monotonic()
             if not self.state.paused and now - taken >= self.fleet.args.delay:

@@ -10,7 +10,6 @@ import locale
 import os
 import signal
 import sys
-import threading
 from typing import Any
 
 from fleetmon.cli.common import env_size
@@ -63,13 +62,28 @@ def encoding_of(stdscr: Any) -> str:
     return _known(getattr(stdscr, "encoding", "utf-8"))
 
 
-def watch_resizes() -> threading.Event:
+class Resizes:
     """SIGWINCH noted for the screen's loop, in place of ncurses' handler: that one resized
     only to a size other than the last it had seen, so a burst of resizes that ended there
-    (shrunk to a row and back, the terminal's cells lost) was never drawn whole again."""
-    resized = threading.Event()
-    signal.signal(signal.SIGWINCH, lambda signum, frame: resized.set())
-    return resized
+    (shrunk to a row and back, the terminal's cells lost) was never drawn whole again.
+
+    A count, not a threading.Event: the handler runs in the main thread between two of its
+    bytecodes, and Event.set waited for ever on the lock an Event.clear there held."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seen = 0
+        signal.signal(signal.SIGWINCH, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def taken(self) -> bool:
+        """Whether the terminal was resized since the last call (none lost in between)."""
+        if self.seen == self.count:
+            return False
+        self.seen = self.count
+        return True
 
 
 def resize(stdscr: Any) -> None:
