@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from random import Random
 
@@ -182,3 +184,33 @@ def test_a_40_column_terminal_keeps_the_host_counts_through_a_resize_storm(
             assert tty.proc.stderr.read() == b""
         finally:
             tty.close()
+
+
+def test_ctrl_z_gives_the_terminal_back_and_fg_draws_the_screen_again(tmp_path: Path) -> None:
+    """Ctrl-Z: stopped with the terminal as it was (modes, main screen, cursor shown), so
+    the shell is usable; `fg`: the screen drawn whole again; q still ends it with 0."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    shell = str(Path(__file__).with_name("jobshell.py"))
+    argv = [sys.executable, shell, FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+    tty = Tty(argv, rows=12, cols=80)
+    try:
+        tty.wait_for(lambda ls: "hosts 1: 1 live" in ls[0] and len(_rows(ls)) == 1, 60)
+        m = re.search(rb"child (\d+)", bytes(tty.raw))
+        assert m is not None
+        mark = len(tty.raw)
+        tty.key("\x1a")  # Ctrl-Z: the line discipline sends SIGTSTP to the job
+        tty.wait_for(lambda ls: b"stopped\r\n" in bytes(tty.raw[mark:]), 30)
+        assert Path(f"/proc/{int(m.group(1))}/stat").read_text().split()[2] == "T"
+        tty.assert_restored()
+        raw = bytes(tty.raw)
+        assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l")
+        tty.screen.reset()  # blank: what follows must draw every line again
+        tty.proc.send_signal(signal.SIGUSR1)  # fg
+        lines = tty.wait_for(lambda ls: "hosts 1: 1 live" in ls[0] and ls[4].startswith("a "), 30)
+        assert lines[3].startswith("HOST ")
+        tty.key("q")
+        tty.wait_for(lambda ls: b"exited 0\r\n" in bytes(tty.raw), 30)
+        tty.assert_restored()
+    finally:
+        tty.close()
