@@ -27,6 +27,7 @@ from fleetmon.errors import (
     LockError,
     OptionError,
     OutputError,
+    did_you_mean,
 )
 from fleetmon.io.atomic import discard, hold_std_fds
 from fleetmon.render.text import clean
@@ -91,21 +92,35 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         # before the option; they are metrics as much as those before it.
         args.metrics.extend(extra)
     elif extra:
-        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
-    if (why := deadline_error(args)) is not None:
-        _command_parser(parser, args.command).error(why)
+        own = _command_parser(parser, args)
+        own.error(f"unrecognized arguments: {' '.join(extra)}{_meant(own, extra)}")
+    if (why := deadline_error(args) or contradiction_error(args)) is not None:
+        _command_parser(parser, args).error(why)
     for flag in unused_cluster_options(args):
         sys.stderr.write(f"fleetmon: warning: {flag} does nothing without --cluster\n")
     return args
 
 
-def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    """The subcommand's own parser: its errors point at `fleetmon COMMAND --help`."""
+def _command_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The (sub)subcommand's own parser (`history show`'s, not `history`'s): its errors
+    point at `fleetmon history show --help`, and its options are the ones a typo meant."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            found: argparse.ArgumentParser = action.choices.get(name, parser)
-            return found
-    return parser  # pragma: no cover - every command has a subparser
+            child = action.choices.get(getattr(args, action.dest, None) or "")
+            return parser if child is None else _command_parser(child, args)
+    return parser
+
+
+def _meant(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """` (did you mean '--format'?)` for the first unrecognized option close to one of
+    `parser`'s (Python 3.11's argparse names none), or an empty string."""
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    for word in extra:
+        if word.startswith("--") and (hint := did_you_mean(word.split("=", 1)[0], options)):
+            return hint
+    return ""
 
 
 def deadline_error(args: argparse.Namespace) -> str | None:
@@ -129,6 +144,24 @@ def deadline_error(args: argparse.Namespace) -> str | None:
         f"--timeout {timeout:g} must exceed {flag} {wait:g}: a host's deadline runs over the"
         " wait between its two samples, so every host would time out"
     )
+
+
+#: Options that undo one another, as (dest, flag, the dest that undoes it, its flag, why): the
+#: second given, the first was silently ignored (`--no-rules -r site.yaml` read no rules).
+CONTRADICTIONS = (
+    ("rules", "-r", "no_rules", "--no-rules", "no rule is evaluated, so no rule file is read"),
+    ("no_default_rules", "--no-default-rules", "no_rules", "--no-rules", "no rule is evaluated"),
+    ("lock", "--lock", "no_lock", "--no-lock", "no lock file is taken"),
+    ("lock_wait", "--lock-wait", "no_lock", "--no-lock", "no lock is taken, so none waited for"),
+)
+
+
+def contradiction_error(args: argparse.Namespace) -> str | None:
+    """Why two options given together cannot both hold (None: no two such are given)."""
+    for dest, flag, undoing, undoing_flag, why in CONTRADICTIONS:
+        if getattr(args, dest, None) and getattr(args, undoing, False):
+            return f"{flag} and {undoing_flag} contradict each other: with {undoing_flag}, {why}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

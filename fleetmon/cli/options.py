@@ -7,7 +7,7 @@ fast; each subcommand's module is imported when it runs.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from fleetmon import __version__
 from fleetmon.cli.argtypes import InventoryOrOldInterval
@@ -18,7 +18,7 @@ from fleetmon.cli.argtypes import positive as _positive
 from fleetmon.cli.clusteropts import add_cluster_options, add_merge_parser
 from fleetmon.cli.renderoptions import add_render_options as _add_render_options
 from fleetmon.cli.renderoptions import add_rule_files as _add_rule_files
-from fleetmon.errors import EXIT_INPUT
+from fleetmon.errors import EXIT_INPUT, did_you_mean
 
 #: The longest -i: an hour between a run's two samples (1e9 was a run of 31 years).
 MAX_INTERVAL_S = 3600.0
@@ -57,6 +57,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"fleetmon: error: {message} (see '{self.prog} --help')\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice (a subcommand, --format...), with the choice a typo
+        meant (`hsitory`: history), which Python 3.11's argparse does not name."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            hint = did_you_mean(str(value), [str(c) for c in action.choices or ()])
+            raise argparse.ArgumentError(action, f"{exc.message}{hint}") from None
 
 
 def _add_inventory_args(p: argparse.ArgumentParser, *flags: str, **action: object) -> None:
@@ -138,7 +147,10 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     status.add_argument("--format", choices=("text", "json"), default="text")
     show = hsub.add_parser("show", help="one host's (or VM's, disk's...) metrics over time")
     show.add_argument("host", metavar="HOST")
-    show.add_argument("metrics", nargs="*", metavar="METRIC", help="default: the key metrics")
+    # default=[]: without one, argparse 3.11 calls a "*" positional required in its error.
+    show.add_argument(
+        "metrics", nargs="*", default=[], metavar="METRIC", help="default: the key metrics"
+    )
     for scope, what in (
         ("vm", "VM"),
         ("disk", "disk"),

@@ -109,7 +109,9 @@ def open_history(path: str, *, writable: bool) -> History:
     """Open (a writer: create when missing) and check the history at `path`."""
     exists = check_file(path)
     if not exists and not writable:
-        raise HistoryError(f"history {path}: no such file (fleetmon run writes it; see --history)")
+        # An empty file (`touch`ed, or a run killed before its first write) is not missing.
+        what = "an empty file, no history yet" if os.path.exists(path) else "no such file"
+        raise HistoryError(f"history {path}: {what} (fleetmon run writes it; see --history)")
     if not exists:
         folder = os.path.dirname(os.path.abspath(path))
         try:
