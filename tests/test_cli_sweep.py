@@ -3,6 +3,8 @@ option named for a typo, the subcommand's own `--help` pointed at, contradiction
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,22 @@ def test_an_empty_history_file_is_not_called_missing(tmp_path: Path, command: st
     assert "no such file" not in line
     assert f"history {empty}: an empty file" in line
     assert empty.read_bytes() == b""
+
+
+def test_a_vault_password_fifo_without_a_writer_is_empty_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    line = _one_error_line(["inventory", INV, "--list", "--vault-password-file", str(fifo)])
+    assert line == f"fleetmon: error: vault password file {fifo} is empty"
+
+
+def test_a_vault_password_fifo_with_a_writer_is_read(tmp_path: Path) -> None:
+    # As `--vault-password-file <(pass show vault)` gives it: read to the writer's end.
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=("pw\n",), daemon=True)
+    writer.start()
+    r = fleetmon("inventory", INV, "--list", "--vault-password-file", fifo, timeout=30)
+    assert r.returncode == 0, r.stderr
+    writer.join(5)
+    assert not writer.is_alive()

@@ -2,10 +2,11 @@
 
 As ansible-core's CLI.setup_vault_secrets: the configured vault ids first, then `--vault-id
 id@source` in order, then the password files (`--vault-password-file`, then the configured
-one), then the prompt of `--ask-vault-pass`. A source is `prompt`, a plain file (its text,
-stripped) or an executable run as Ansible runs it: stdout is the password (newlines
-stripped), stderr and stdin stay the user's so it can prompt; a `*-client` script is given
-`--vault-id ID` and exit 2 means it has no password for that id. A source that fails is a
+one), then the prompt of `--ask-vault-pass`. A source is `prompt`, a plain file or a pipe
+(its text, stripped; read as inputfile.read_input reads an inventory: a FIFO nobody writes
+to is empty, not a hang) or an executable run as Ansible runs it: stdout is the password
+(newlines stripped), stderr and stdin stay the user's so it can prompt; a `*-client` script
+is given `--vault-id ID` and exit 2 means it has no password for that id. A source that fails is a
 warning while another gives a password, else the error. A script is bounded as an inventory
 script is (scriptrun.py): killed with its process group past SCRIPT_TIMEOUT_S, where Ansible
 would wait forever (a hung password helper hung a cron run).
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fleetmon.errors import InventoryError
+from fleetmon.inventory.inputfile import MAX_INVENTORY_BYTES, read_input
 from fleetmon.inventory.scriptrun import SCRIPT_TIMEOUT_S, run_bounded
 from fleetmon.inventory.vault import DEFAULT_ID, Secret, VaultError, decrypt, is_encrypted
 
@@ -124,10 +126,14 @@ def _from_file(source: str, vault_id: str, earlier: Sequence[Secret], timeout_s:
     if os.stat(path).st_mode & 0o111:  # any execute bit, as Ansible's is_executable
         return _run_script(path, shown, is_client_script(source), vault_id, timeout_s)
     try:
-        with open(path, "rb") as f:
-            data = f.read().strip()
+        # As an inventory named on the command line: a pipe (`<(pass show vault)`) is read
+        # to its writer's end, a FIFO nobody writes to is empty, not a hang in open().
+        data = read_input(
+            path, "a vault password file", MAX_INVENTORY_BYTES, InventoryError, pipes=True
+        )
     except OSError as e:
         raise InventoryError(f"cannot read {where}: {e.strerror}") from None
+    data = data.strip()
     if is_encrypted(data):
         # Ansible opens a password file encrypted with a password given before it.
         try:
