@@ -127,3 +127,29 @@ def test_a_vault_password_fifo_with_a_writer_is_read(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     writer.join(5)
     assert not writer.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # Without --fill-history the fleet is served: these were silently dropped.
+        (["--days", "3"], "--days does nothing without --fill-history"),
+        (["--every", "1h"], "--every does nothing without --fill-history"),
+        (["--history-keep", "raw=1d"], "--history-keep does nothing without --fill-history"),
+        # With it nothing is served and no file but the history written: these were not.
+        (["--fill-history", "h.sqlite", "--inventory-out", "i.yaml"],
+         "--inventory-out does nothing with --fill-history"),
+        (["--fill-history", "h.sqlite", "--client-key-out", "k"],
+         "--client-key-out does nothing with --fill-history"),
+        (["--fill-history", "h.sqlite", "--known-hosts-out", "kh"],
+         "--known-hosts-out does nothing with --fill-history"),
+    ],
+)  # fmt: skip
+def test_simulate_refuses_options_its_mode_ignores(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    # --port 1: a privileged port, so a simulate that went on to serve fails fast.
+    args = ["simulate", "--hosts", "1", "--port", "1", "--base-address", "127.0.0.1"]
+    args += [str(tmp_path / e) if e in ("h.sqlite", "i.yaml", "k", "kh") else e for e in extra]
+    assert message in _one_error_line(args)
+    assert list(tmp_path.iterdir()) == []

@@ -40,6 +40,32 @@ def _port(text: str) -> int:
     return value
 
 
+#: `--fill-history`'s --days and --every when not given.
+FILL_DAYS = 7.0
+FILL_EVERY = "5m"
+#: Each mode's own options, ignored by the other: given there, they are refused (exit 4).
+FILL_ONLY = (("days", "--days"), ("every", "--every"), ("history_keep", "--history-keep"))
+SERVE_ONLY = (
+    ("inventory_out", "--inventory-out"),
+    ("client_key_out", "--client-key-out"),
+    ("known_hosts_out", "--known-hosts-out"),
+)
+
+
+def mode_error(args: argparse.Namespace) -> str | None:
+    """Why an option cannot be used in this mode (None: every one can): --fill-history
+    serves no host and writes nothing but the history; without it there is no history."""
+    if args.fill_history:
+        for dest, flag in SERVE_ONLY:
+            if getattr(args, dest):
+                return f"{flag} does nothing with --fill-history: no host is served"
+        return None
+    for dest, flag in FILL_ONLY:
+        if getattr(args, dest) is not None:
+            return f"{flag} does nothing without --fill-history"
+    return None
+
+
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """What `simulate` writes: the inventory, its key and known_hosts, or a history."""
     p.add_argument("--user", default="sim", help="ansible_user written to the inventory")
@@ -55,15 +81,17 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="no server: write --days of runs of the fleet, every --every, into this history "
         "(a simulated clock, trends built in) and exit",
     )
+    # Defaults None, filled in by command(): given without --fill-history they are refused.
     p.add_argument(
         "--days",
         type=positive(float, "--days"),
-        default=7.0,
         metavar="N",
-        help="with --fill-history: days of runs",
+        help=f"with --fill-history: days of runs (default: {FILL_DAYS})",
     )
     p.add_argument(
-        "--every", default="5m", metavar="DURATION", help="with --fill-history: between runs"
+        "--every",
+        metavar="DURATION",
+        help=f"with --fill-history: between runs (default: {FILL_EVERY})",
     )
     p.add_argument("--history-keep", metavar="SPEC", help="with --fill-history (see run)")
     p.add_argument(
@@ -209,16 +237,26 @@ def ready_lines(sim: Simulator, inv: Path | None) -> str:
     return out
 
 
+def _fill(args: argparse.Namespace) -> int:
+    """`--fill-history`: write the history, with --days and --every defaulted; exit 0."""
+    from fleetmon.cli.simhistory import fill_history
+
+    args.days = FILL_DAYS if args.days is None else args.days
+    args.every = args.every or FILL_EVERY
+    return fill_history(args)
+
+
 def command(args: argparse.Namespace) -> int:
     """Serve the simulated fleet until SIGINT or SIGTERM; exit 0."""
-    if args.fill_history:
-        from fleetmon.cli.simhistory import fill_history
+    from fleetmon.errors import OptionError
 
-        return fill_history(args)
+    if (why := mode_error(args)) is not None:
+        raise OptionError(why)
+    if args.fill_history:
+        return _fill(args)
     import asyncio
     import signal
 
-    from fleetmon.errors import OptionError
     from fleetmon.sim.hosts import parse_faults, parse_sites
     from fleetmon.sim.server import SimConfig, Simulator, raise_fd_limit
 
