@@ -153,3 +153,11 @@ def test_simulate_refuses_options_its_mode_ignores(
     args += [str(tmp_path / e) if e in ("h.sqlite", "i.yaml", "k", "kh") else e for e in extra]
     assert message in _one_error_line(args)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("sort", "meant"), [("cpuu", "cpu"), ("heatlh", "health"), ("stael", "steal")]
+)
+def test_a_misspelt_top_sort_column_names_the_intended_one(sort: str, meant: str) -> None:
+    line = _one_error_line(["top", INV, "-b", "-n", "1", "--sort", sort])
+    assert f"has no column '{sort}' (did you mean '{meant}'?)" in line

@@ -35,7 +35,7 @@ from fleetmon.cli.topterm import (
     resize,
     screen_size_env,
 )
-from fleetmon.errors import OptionError
+from fleetmon.errors import OptionError, did_you_mean
 from fleetmon.model import Report, Severity
 from fleetmon.render.textfit import clean, cut, fold
 from fleetmon.render.top import (
@@ -98,8 +98,9 @@ def first_state(args: argparse.Namespace) -> ViewState:
         match = match or [h for h in heads if _bare(h) == _bare(wanted)]
         if not match:
             raise OptionError(
-                f"--sort: the {args.view} view has no column {args.sort!r} "
-                f"(columns: {', '.join(heads)})"
+                f"--sort: the {args.view} view has no column {args.sort!r}"
+                f"{did_you_mean(_bare(args.sort), [_bare(h) for h in heads])}"
+                f" (columns: {', '.join(heads)})"
             )
         sort = match[0]
     # Names A to Z, as virt-top's -o name; figures the largest first, as top's.
