@@ -161,3 +161,14 @@ def test_simulate_refuses_options_its_mode_ignores(
 def test_a_misspelt_top_sort_column_names_the_intended_one(sort: str, meant: str) -> None:
     line = _one_error_line(["top", INV, "-b", "-n", "1", "--sort", sort])
     assert f"has no column '{sort}' (did you mean '{meant}'?)" in line
+
+
+@pytest.mark.parametrize("where", ["file", "missing"])
+def test_a_playbooks_variable_that_names_no_folder_is_named(tmp_path: Path, where: str) -> None:
+    # The error named only "<value>/linux-host.yaml", not the variable that made it up.
+    value = tmp_path / "playbooks"
+    if where == "file":
+        value.write_text("x\n")
+    r = fleetmon("rules", "list", INV, env={"FLEETMON_PLAYBOOKS": str(value)}, timeout=30)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr == f"fleetmon: error: FLEETMON_PLAYBOOKS={value}: not a folder\n"

@@ -90,6 +90,15 @@ def playbooks_dir() -> Path:
     return Path(fleetmon.__file__).resolve().parent / "playbooks"
 
 
+def _shipped_dir() -> Path:
+    """playbooks_dir() when the rules are loaded from it: a $FLEETMON_PLAYBOOKS that names
+    no folder is named itself (its error was `VALUE/linux-host.yaml: cannot read`)."""
+    folder = playbooks_dir()
+    if os.environ.get("FLEETMON_PLAYBOOKS") and not folder.is_dir():
+        raise OptionError(f"FLEETMON_PLAYBOOKS={folder}: not a folder")
+    return folder
+
+
 def rule_files_of(args: argparse.Namespace, history: bool = False) -> list[str]:
     """The rule files to load: the shipped playbooks, then each `-r` file or folder on top
     (`--no-default-rules`: the `-r` ones only). A file named twice is loaded once, first."""
@@ -99,7 +108,7 @@ def rule_files_of(args: argparse.Namespace, history: bool = False) -> list[str]:
             raise OptionError("--no-default-rules needs -r FILE (or use --no-rules)")
         shipped: list[str] = []
     else:
-        shipped = default_rule_files(str(playbooks_dir()), history=history)
+        shipped = default_rule_files(str(_shipped_dir()), history=history)
     seen: set[str] = set()
     out: list[str] = []
     for f in [*shipped, *own]:
