@@ -1,12 +1,14 @@
 """`fleetmon serve`'s connections (I/O edge): the listening socket and its backlog, how many
-connections are served at once (in all, and from one client address), how long a request's
-line and headers may take, and a GET's body read and dropped (or refused), so that a client
-trickling bytes, holding connections open or smuggling a request in a body cannot keep the
-scrapes from being answered. The pages themselves are servehttp's.
+connections are served at once (in all, and from one client address), which one makes room
+for a newcomer when all are taken, how long a request's line and headers may take, and a GET's
+body read and dropped (or refused), so that a client trickling bytes, holding connections open
+or smuggling a request in a body cannot keep the scrapes from being answered. The pages
+themselves are servehttp's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import logging
@@ -20,12 +22,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Clients served at once; a connection past them is closed at once (a scraper or two and
-#: a few browsers need a handful; a flood of idle connections gets no thread each).
-MAX_CLIENTS = 64
-#: Connections one client address holds at once (Prometheus keeps one a target; a browser
-#: opens up to 6): one client opening many cannot take every thread from the others.
-MAX_PER_CLIENT = 16
+#: Connections served at once (a thread each). Past them a newcomer takes the place of the
+#: connection waiting longest for its request among those of the client holding the most
+#: (when that is more than the newcomer's own), else it is closed at once: a flood of idle
+#: or half-sent requests from many addresses gets no thread each and keeps no scrape out.
+MAX_CLIENTS = 128
+#: Connections one client address holds at once (Prometheus keeps one a target, a browser
+#: up to 6, a load test or a federating Prometheus 50 at once): one client opening many,
+#: or never reading its answers (which are not made room from), cannot take every thread.
+MAX_PER_CLIENT = 64
 #: Seconds a connection may stay silent (Prometheus scrapes every 15 s to 1 min, keeping its
 #: connection open in between; one closed here is opened again by the next scrape).
 IDLE_TIMEOUT_S = 120.0
@@ -100,6 +105,7 @@ class ConnectionHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             self._reads.deadline = None
+            self.server.waits(self.connection)  # the next request (kept alive), or its close
 
     def _next_request(self) -> bool:
         """Waits (up to the idle timeout) for the next request's first byte; its headers
@@ -114,6 +120,10 @@ class ConnectionHandler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         if not super().parse_request() or not self._drop_body():
+            return False
+        if not self.server.answers(self.connection):
+            # Made room for a newcomer meanwhile: its headers were cut short at the close.
+            self.close_connection = True
             return False
         self._reads.deadline = None
         self.connection.settimeout(self.server.idle_timeout_s)  # the answer's writes
@@ -153,8 +163,9 @@ class ConnectionHandler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    """The HTTP(S) server: one thread per connection (at most max_clients, at most
-    max_per_client from one address), TLS per connection in that thread."""
+    """The HTTP(S) server: one thread per connection (at most max_clients, past them one
+    waiting for its request closed for a newcomer; at most max_per_client from one
+    address), TLS per connection in that thread."""
 
     daemon_threads = True
     block_on_close = False
@@ -181,39 +192,91 @@ class Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self._lock = threading.Lock()
         self._served: dict[str, int] = {}  # connections served, by client address
+        self._client: dict[socket.socket, str] = {}  # each connection's (client_key)
+        # The connections waiting for a request (from their accept, and between two: its
+        # first byte, its headers, its body) since when (monotonic s): those a newcomer may
+        # take the place of; and those closed for one.
+        self._waiting: dict[socket.socket, float] = {}
+        self._evicted: set[socket.socket] = set()
         super().__init__(address, handler)
 
-    def _take(self, who: str) -> bool:
+    def waits(self, conn: socket.socket) -> None:
+        """`conn` waits for its next request from now (room may be made from it)."""
+        with self._lock:
+            if conn in self._client and conn not in self._evicted:
+                self._waiting[conn] = time.monotonic()
+
+    def answers(self, conn: socket.socket) -> bool:
+        """`conn` read a request and answers it (no room is made from it meanwhile); False:
+        it was closed for a newcomer already."""
+        with self._lock:
+            self._waiting.pop(conn, None)
+            return conn not in self._evicted
+
+    def _victim(self, mine: int) -> socket.socket | None:
+        """The connection a newcomer whose client holds `mine` takes the place of: of the
+        client holding the most (more than `mine`), the one waiting longest for a request.
+        None when there is none: every thread answers, or the newcomer's client is the
+        greediest. Under the lock."""
+        best: tuple[int, float] | None = None
+        victim = None
+        for conn, since in self._waiting.items():
+            rank = (self._served.get(self._client[conn], 0), -since)
+            if rank[0] > mine and (best is None or rank > best):
+                best, victim = rank, conn
+        if victim is not None:
+            del self._waiting[victim]
+            self._evicted.add(victim)
+        return victim
+
+    def _take(self, request: socket.socket, who: str) -> bool:
         with self._lock:
             mine = self._served.get(who, 0)
-            if sum(self._served.values()) >= self.max_clients or mine >= self.max_per_client:
+            if mine >= self.max_per_client:
                 return False
+            victim = None
+            total = sum(self._served.values())
+            # The connections closed for newcomers count until their threads end: twice
+            # max_clients bounds the threads while they do.
+            if total >= self.max_clients:
+                victim = self._victim(mine) if total < 2 * self.max_clients else None
+                if victim is None:
+                    return False
             self._served[who] = mine + 1
-            return True
+            self._client[request] = who
+            self._waiting[request] = time.monotonic()
+        if victim is not None:
+            log.debug("%s: all connections taken: closed the one waiting longest", who)
+            with contextlib.suppress(OSError):  # the socket's, not TLS's (another thread's)
+                socket.socket.shutdown(victim, socket.SHUT_RDWR)
+        return True
 
-    def _release(self, who: str) -> None:
+    def _release(self, request: socket.socket, who: str) -> None:
         with self._lock:
+            del self._client[request]
+            self._waiting.pop(request, None)
+            self._evicted.discard(request)
             left = self._served.pop(who) - 1
             if left:
                 self._served[who] = left
 
     def process_request(self, request: Any, client_address: Any) -> None:
         who = client_key(str(client_address[0]))
-        if not self._take(who):
+        if not self._take(request, who):
             log.debug("%s: too many clients (or connections of its own): hung up", who)
             self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)  # the connection's thread
         except BaseException:
-            self._release(who)
+            self._release(request, who)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release(client_key(str(client_address[0])))
+            self._release(request, client_key(str(client_address[0])))
 
     def server_bind(self) -> None:
         if self.dual_stack:
