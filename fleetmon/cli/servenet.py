@@ -23,9 +23,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: Connections served at once (a thread each). Past them a newcomer takes the place of the
-#: connection waiting longest for its request among those of the client holding the most
-#: (when that is more than the newcomer's own), else it is closed at once: a flood of idle
-#: or half-sent requests from many addresses gets no thread each and keeps no scrape out.
+#: connection waiting longest for its request among those of another client holding the
+#: most (when that is at least as many as the newcomer's own), else it is closed at once: a
+#: flood of idle or half-sent requests from many addresses keeps no scrape out.
 MAX_CLIENTS = 128
 #: Connections one client address holds at once (Prometheus keeps one a target, a browser
 #: up to 6, a load test or a federating Prometheus 50 at once): one client opening many,
@@ -213,16 +213,18 @@ class Server(ThreadingHTTPServer):
             self._waiting.pop(conn, None)
             return conn not in self._evicted
 
-    def _victim(self, mine: int) -> socket.socket | None:
-        """The connection a newcomer whose client holds `mine` takes the place of: of the
-        client holding the most (more than `mine`), the one waiting longest for a request.
-        None when there is none: every thread answers, or the newcomer's client is the
-        greediest. Under the lock."""
+    def _victim(self, who: str, mine: int) -> socket.socket | None:
+        """The connection a newcomer from `who`, holding `mine`, takes the place of: of
+        another client holding the most (at least as many as `who`: a client's connection
+        just closed may not have ended yet), the one waiting longest for a request. None
+        when there is none: every thread answers, or `who` is the greediest. Under the
+        lock."""
         best: tuple[int, float] | None = None
         victim = None
         for conn, since in self._waiting.items():
-            rank = (self._served.get(self._client[conn], 0), -since)
-            if rank[0] > mine and (best is None or rank > best):
+            client = self._client[conn]
+            rank = (self._served.get(client, 0), -since)
+            if client != who and rank[0] >= mine and (best is None or rank > best):
                 best, victim = rank, conn
         if victim is not None:
             del self._waiting[victim]
@@ -239,7 +241,7 @@ class Server(ThreadingHTTPServer):
             # The connections closed for newcomers count until their threads end: twice
             # max_clients bounds the threads while they do.
             if total >= self.max_clients:
-                victim = self._victim(mine) if total < 2 * self.max_clients else None
+                victim = self._victim(who, mine) if total < 2 * self.max_clients else None
                 if victim is None:
                     return False
             self._served[who] = mine + 1
