@@ -1,9 +1,11 @@
-"""`fleetmon serve` under an operator's load, with a real process and real sockets: many
+"""`fleetmon serve` under an operator's load: many
 scrapes at once from one address, and hundreds of clients from as many addresses each
-holding half a request (slowloris) while a scrape comes."""
+holding half a request (slowloris) while a scrape comes (a real process, real sockets), and
+a page asked for by many at once rendered once."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import os
 import socket
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from fleetmon.cli.servenet import MAX_CLIENTS
+from fleetmon.cli.servepages import GZIP_LEVEL, Holder
 from tests.livesim import simulated_fleet
 from tests.test_serve import Served, _serve
 
@@ -108,3 +111,33 @@ def test_half_sent_requests_from_many_addresses_keep_no_scrape_out(served: Serve
     while _fds(pid) > before and time.monotonic() < end:
         time.sleep(0.2)
     assert _fds(pid) <= before, (before, held)
+
+
+def test_a_page_asked_for_by_many_at_once_is_rendered_once() -> None:
+    """A tick's first requests arrive together (scrapers aligned on the same interval, a
+    dashboard's browsers): each rendered the page, 20 clients 20 renderings of the same
+    report. Now the others wait for the one rendering it, gzipped or not."""
+    holder = Holder(1.0)
+    report = object()
+    made: list[object] = []
+    start = threading.Barrier(20)
+
+    def make(r: object) -> tuple[str, str]:
+        made.append(r)
+        time.sleep(0.3)  # a large fleet's HTML
+        return "page\n", ""
+
+    got: list[bytes] = []
+
+    def ask(i: int) -> None:
+        start.wait()
+        got.append(holder.page("html", report, make, gzipped=i % 2 == 0))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert made == [report]
+    assert sorted(set(got)) == sorted({b"page\n", gzip.compress(b"page\n", GZIP_LEVEL, mtime=0)})
+    assert len(got) == 20

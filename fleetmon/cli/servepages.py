@@ -91,6 +91,9 @@ class Holder:
         self.previous: Report | None = None  # the last report before a reload
         self._pages: dict[str, tuple[Report, bytes, str]] = {}
         self._lock = threading.Lock()
+        # One lock a page: the clients asking for it while it is rendered wait for that
+        # rendering instead of each rendering it too (a tick's first requests arrive together).
+        self._making: dict[str, threading.Lock] = {}
 
     def report(self) -> Report | None:
         """The latest report; None before the first (every page then answers 503)."""
@@ -117,13 +120,16 @@ class Holder:
         `gzipped`: compressed, also once per tick."""
         key = name + ".gz" if gzipped else name
         with self._lock:
-            kept = self._pages.get(key)
-            if kept is not None and kept[0] is report:
-                return kept[1]
-        if gzipped:
-            data = gzip.compress(self.page(name, report, make), GZIP_LEVEL, mtime=0)
-        else:
-            data = make(report)[0].encode()
-        with self._lock:
-            self._pages[key] = (report, data, "")
-        return data
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                kept = self._pages.get(key)
+                if kept is not None and kept[0] is report:
+                    return kept[1]
+            if gzipped:
+                data = gzip.compress(self.page(name, report, make), GZIP_LEVEL, mtime=0)
+            else:
+                data = make(report)[0].encode()
+            with self._lock:
+                self._pages[key] = (report, data, "")
+            return data
