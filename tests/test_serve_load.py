@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleetmon.cli.servenet import MAX_CLIENTS
+from fleetmon.cli.servenet import MAX_CLIENTS, STALL_S
 from fleetmon.cli.servepages import GZIP_LEVEL, Holder
 from tests.livesim import simulated_fleet
 from tests.test_serve import Served, _serve
@@ -141,3 +141,33 @@ def test_a_page_asked_for_by_many_at_once_is_rendered_once() -> None:
     assert made == [report]
     assert sorted(set(got)) == sorted({b"page\n", gzip.compress(b"page\n", GZIP_LEVEL, mtime=0)})
     assert len(got) == 20
+
+
+def test_clients_never_reading_their_answers_keep_no_scrape_out(served: Served) -> None:
+    """150 clients, each from an address of its own, pipelining requests and never reading
+    the answers: every thread was held by a write for the idle timeout (120 s), each scrape
+    hung up on at its accept meanwhile. Now, once their answers have taken STALL_S, a
+    scrape takes the place of one of them."""
+    stalled = []
+    try:
+        for i in range(150):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind((f"127.0.{3 + i // 100}.{2 + i % 100}", 0))
+            s.connect(("127.0.0.1", served.port))
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: fleetmon\r\n\r\n" * 100)
+            stalled.append(s)
+        started = time.monotonic()
+        results: list[int | str] = []
+        while time.monotonic() - started < 40 and results[-1:] != [200]:
+            conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+            try:
+                results.append(_scrape(conn))
+            finally:
+                conn.close()
+            time.sleep(0.5)
+        assert results[-1] == 200, Counter(results)
+        assert time.monotonic() - started < STALL_S + 20
+    finally:
+        for s in stalled:
+            s.close()

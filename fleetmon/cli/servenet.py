@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 #: flood of idle or half-sent requests from many addresses keeps no scrape out.
 MAX_CLIENTS = 128
 #: Connections one client address holds at once (Prometheus keeps one a target, a browser
-#: up to 6, a load test or a federating Prometheus 50 at once): one client opening many,
-#: or never reading its answers (which are not made room from), cannot take every thread.
+#: up to 6, a load test or a federating Prometheus 50 at once): one client opening many
+#: cannot take every thread.
 MAX_PER_CLIENT = 64
 #: Seconds a connection may stay silent (Prometheus scrapes every 15 s to 1 min, keeping its
 #: connection open in between; one closed here is opened again by the next scrape).
@@ -38,6 +38,11 @@ IDLE_TIMEOUT_S = 120.0
 #: its accept, the TLS handshake included), as Go's http.Server ReadHeaderTimeout: a client
 #: sending its request a byte at a time is hung up on then, not after each byte's wait.
 HEAD_TIMEOUT_S = 10.0
+#: Seconds an answer may take before its connection, when every thread is taken, may be
+#: closed for a newcomer as one waiting for its request is (a client not reading its
+#: answers would hold its thread for IDLE_TIMEOUT_S; a scrape of a large fleet's gzipped
+#: exposition takes milliseconds).
+STALL_S = 5.0
 #: A GET's body up to this size is read and dropped (no page takes one); a larger one is
 #: refused (413) and the connection closed.
 MAX_BODY_BYTES = 64 * 1024
@@ -175,6 +180,7 @@ class Server(ThreadingHTTPServer):
     request_queue_size = socket.SOMAXCONN
     idle_timeout_s = IDLE_TIMEOUT_S
     head_timeout_s = HEAD_TIMEOUT_S
+    stall_s = STALL_S
     max_clients = MAX_CLIENTS
     max_per_client = MAX_PER_CLIENT
 
@@ -197,6 +203,9 @@ class Server(ThreadingHTTPServer):
         # first byte, its headers, its body) since when (monotonic s): those a newcomer may
         # take the place of; and those closed for one.
         self._waiting: dict[socket.socket, float] = {}
+        # The connections answering, since when: one answering for longer than stall_s (a
+        # client not reading its answer) may be closed for a newcomer too.
+        self._answering: dict[socket.socket, float] = {}
         self._evicted: set[socket.socket] = set()
         super().__init__(address, handler)
 
@@ -204,6 +213,7 @@ class Server(ThreadingHTTPServer):
         """`conn` waits for its next request from now (room may be made from it)."""
         with self._lock:
             if conn in self._client and conn not in self._evicted:
+                self._answering.pop(conn, None)
                 self._waiting[conn] = time.monotonic()
 
     def answers(self, conn: socket.socket) -> bool:
@@ -211,7 +221,10 @@ class Server(ThreadingHTTPServer):
         it was closed for a newcomer already."""
         with self._lock:
             self._waiting.pop(conn, None)
-            return conn not in self._evicted
+            if conn in self._evicted:
+                return False
+            self._answering[conn] = time.monotonic()
+            return True
 
     def _victim(self, who: str, mine: int) -> socket.socket | None:
         """The connection a newcomer from `who`, holding `mine`, takes the place of: of
@@ -221,13 +234,16 @@ class Server(ThreadingHTTPServer):
         lock."""
         best: tuple[int, float] | None = None
         victim = None
-        for conn, since in self._waiting.items():
+        stalled = time.monotonic() - self.stall_s
+        answering = ((c, since) for c, since in self._answering.items() if since < stalled)
+        for conn, since in (*self._waiting.items(), *answering):
             client = self._client[conn]
             rank = (self._served.get(client, 0), -since)
             if client != who and rank[0] >= mine and (best is None or rank > best):
                 best, victim = rank, conn
         if victim is not None:
-            del self._waiting[victim]
+            self._waiting.pop(victim, None)
+            self._answering.pop(victim, None)
             self._evicted.add(victim)
         return victim
 
@@ -257,6 +273,7 @@ class Server(ThreadingHTTPServer):
         with self._lock:
             del self._client[request]
             self._waiting.pop(request, None)
+            self._answering.pop(request, None)
             self._evicted.discard(request)
             left = self._served.pop(who) - 1
             if left:
