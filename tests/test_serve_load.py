@@ -1,7 +1,7 @@
-"""`fleetmon serve` under an operator's load: many
-scrapes at once from one address, and hundreds of clients from as many addresses each
-holding half a request (slowloris) while a scrape comes (a real process, real sockets), and
-a page asked for by many at once rendered once."""
+"""`fleetmon serve` under an operator's load: many scrapes at once from one address, and
+hundreds of clients from as many addresses holding half a request (slowloris) or never
+reading their answers while a scrape comes (a real process, real sockets); and a page asked
+for by many at once rendered once."""
 
 from __future__ import annotations
 
