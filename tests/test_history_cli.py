@@ -484,6 +484,8 @@ def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> N
         "fleetmon history; the file was not touched (--history PATH|none)\n"
     )
     assert hist.read_bytes() == before
+    # Nothing left beside it either: the lock this run made is gone with it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite"]
 
 
 def test_a_history_that_is_no_file_is_refused_before_any_lock(tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ class Recorder:
         #: disk): the run goes on, its reports are written, then this is raised.
         self.error: HistoryError | None = None
         self._stack = contextlib.ExitStack()  # what __exit__ undoes
+        #: The lock file this run made, removed when the file is refused (another program's
+        #: database, a newer fleetmon's history): nothing is left beside what is not ours.
+        self._made_lock: str | None = None
         #: The states the rules leave this run, recorded with it.
         self.states: dict[StateKey, RuleState | None] = {}
 
@@ -123,8 +126,12 @@ class Recorder:
                 self.error = HistoryError(f"history {self.path}: {real} is {why}")
                 return self
             if self.lock:
+                lock = lock_path(self.path)
+                if not os.path.lexists(lock):  # ours to take away if the file is refused
+                    self._made_lock = lock
+                    stack.callback(self._unmade)
                 try:
-                    stack.enter_context(run_lock(lock_path(self.path), self.wait_s))
+                    stack.enter_context(run_lock(lock, self.wait_s))
                 except NoRoomForLock as exc:  # a full disk: reported after the reports
                     self.error = HistoryError(f"history {self.path}: {exc} (is the disk full?)")
                     return self
@@ -132,10 +139,12 @@ class Recorder:
                 self.hist = open_history(self.path, writable=True)
             except HistoryError as exc:
                 if exc.refused:
-                    raise
+                    raise  # the lock made for it goes (_unmade)
+                self._made_lock = None
                 self.error = exc
                 self._stack = stack.pop_all()
                 return self
+            self._made_lock = None  # the history is ours: its lock stays, as every run's
             stack.callback(self.hist.close)
             if self._keep_spec is not None:
                 try:
@@ -144,6 +153,11 @@ class Recorder:
                     raise failed(self.path, exc, "cannot read it") from None
             self._stack = stack.pop_all()
         return self
+
+    def _unmade(self) -> None:
+        if self._made_lock is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._made_lock)
 
     def __exit__(
         self,
