@@ -72,7 +72,7 @@ def test_a_host_failing_on_a_worker_names_the_worker_in_its_reason_and_row(
         if d["status"] == "ok":
             assert d["error"] is None
         else:  # the local run's reason, after the worker it failed from
-            assert d["error"] == f"unreachable from worker {d['collected_by']}: {lo['error']}"
+            assert d["error"] == f"from worker {d['collected_by']}: {lo['error']}"
             assert d["error"].endswith(" refused"), d["error"]
 
 

@@ -239,10 +239,13 @@ def _local(spec: HostSpec, shard_host_nonce: str) -> HostReport:
 
 def _from_worker(h: HostReport, label: str) -> HostReport:
     """A local run's host as a worker labelled `label` sends it: a failure's reason names
-    the worker ("unreachable from worker tcp://... (a on node7): no answer")."""
+    the worker ("from worker tcp://... (a on node7): no answer")."""
     if h.collected:
         return h
-    return dataclasses.replace(h, error=f"{h.status.value} from worker {label}: {h.error}")
+    said = f"from worker {label}"
+    return dataclasses.replace(
+        h, error=f"{h.status.value} {said}" if h.error is None else f"{said}: {h.error}"
+    )
 
 
 #: What a shard run outside a Dask worker (called directly) says collected its hosts.
@@ -257,7 +260,7 @@ def test_the_task_gives_what_the_local_pipeline_gives() -> None:
     want = [_local(h.spec, h.probe.nonce) for s in shards for h in s.hosts]
     assert got == [_from_worker(h, IN_PROCESS) for h in want]
     assert [h.status for h in got] == [Status.OK, Status.OK, Status.PARSE_ERROR, Status.UNREACHABLE]
-    assert got[3].error == f"unreachable from worker {IN_PROCESS}: no answer"
+    assert got[3].error == f"from worker {IN_PROCESS}: no answer"
     assert {h.collected_by for h in got} == {IN_PROCESS}  # the ok hosts' too
 
 

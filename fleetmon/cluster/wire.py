@@ -54,9 +54,11 @@ def pack(hosts: Sequence[HostReport], by: str | None = None) -> Packed:
 
 def from_worker(status: str, worker: str, error: str | None) -> str:
     """A failed host's reason, saying which worker it failed from: a host down reads apart
-    from a worker that cannot reach it (no route from there, its key file absent there)."""
-    said = f"{status} from worker {worker}"
-    return said if error is None else f"{said}: {error}"
+    from a worker that cannot reach it (no route from there, its key file absent there).
+    The status is said beside it in every report (`unreachable  from worker ...: connect to
+    ... refused`); it words the reason only when there is no other."""
+    said = f"from worker {worker}"
+    return f"{status} {said}" if error is None else f"{said}: {error}"
 
 
 def unpack(packed: Packed) -> list[HostReport]:
