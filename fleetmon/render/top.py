@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from fleetmon.model import Report, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
-from fleetmon.render.textfit import MIN_FLEX, columns, cut, pad, shorten
+from fleetmon.render.textfit import MIN_FLEX, columns, cut, fit_line, pad, shorten
 from fleetmon.render.topcolumns import (
     COLUMNS,
     CTR_COLUMNS,
@@ -266,7 +266,12 @@ def _reason(text: str, room: int, today: str) -> str:
     for when in whens:
         if room - len(when) - 1 >= MIN_FLEX:
             return f"{shorten(what, room - len(when) - 1)} {when}"
-    return whens[-1]  # as much of it as fits, cut by the caller
+    # Narrower (40 columns: 19 left after the name and UNREACHABLE), the state's word goes
+    # (the HEALTH column says it), then the bracket: a row cut inside it ("(down since 05:12")
+    # told less than none; the host drilled into has the reason whole.
+    if day == today:
+        whens += [f"(since {clock})"]
+    return next((w for w in whens if len(w) <= room), "")
 
 
 def host_detail(report: Report, name: str, width: int, height: int) -> list[Line]:
@@ -275,8 +280,11 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
     if host is None:
         return [Line(f"host {clean(name)} is not in the report", kind="note")]
     m = host.metrics
+    # A down host's reason (what failed, since when, the next try) wrapped over as many
+    # lines as it takes: this is where it is read whole, its row in the hosts view cut.
+    said = f"{clean(host.name)}  {host.status.value}  {clean(host.error or '')}".rstrip()
     lines = [
-        Line(f"{clean(host.name)}  {host.status.value}  {clean(host.error or '')}", kind="head"),
+        *(Line(ln, kind="head") for ln in fit_line(said, width, indent="  ")),
         Line(
             f"CPU {num(m.get('cpu.busy_pct'))}%  steal {num(m.get('cpu.steal_pct'))}%  "
             f"iowait {num(m.get('cpu.iowait_pct'))}%  mem {num(m.get('mem.used_pct'))}%  "

@@ -1,0 +1,76 @@
+"""`fleetmon top` in a real pseudo-terminal (pyte), where the last hunt left it short: a
+down host's reason in the host drilled into and in a 40-column row, non-ASCII typed into
+the filter under LC_ALL=C, and the plain frame of a window too short for the screen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import reportfactory as rf
+
+from fleetmon.model import Status
+from fleetmon.render.top import ViewState, frame
+from tests.livesim import FLEETMON, simulated_fleet
+from tests.test_top import Tty
+
+#: Where a down host's reason ends (cli/live.py's link_words): since when, the next try.
+_WHEN = re.compile(r"\(down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; retry in \d+ s\)")
+
+
+def _down(ls: list[str]) -> bool:
+    return re.search(r"hosts 2: 1 live, 1 down$", ls[0]) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cols", [80, 40])
+def test_a_down_host_drilled_into_shows_its_reason_whole(tmp_path: Path, cols: int) -> None:
+    """Enter on a down host: its reason was one line cut at the window's edge, inside the
+    address in 40 columns and inside its since-when in 80. Now wrapped over as many lines
+    as it takes, since when and the next try included; and its row in the hosts view ends
+    with a whole bracket (40 columns: "(down since 05:12" was cut there)."""
+    with simulated_fleet(tmp_path, hosts=2, kind="linux", faults="unreachable=1") as inv:
+        argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+        tty = Tty(argv, rows=14, cols=cols)
+        try:
+            lines = tty.wait_for(lambda ls: _down(ls) and "UNREACHABLE" in "\n".join(ls), 60)
+            row = next(ln for ln in lines if "UNREACHABLE" in ln)
+            assert len(row) <= cols
+            assert row.endswith(")"), row
+            assert row.count("(") == row.count(")"), row
+            tty.key("\x1bOB\r")  # down to it (down hosts sort last; xterm keypad mode), Enter
+            lines = tty.wait_for(lambda ls: "unreachable" in "\n".join(ls), 30)
+            at = next(i for i, ln in enumerate(lines) if "unreachable" in ln)
+            figures = next(i for i, ln in enumerate(lines) if ln.startswith("CPU "))
+            said = " ".join(ln.strip() for ln in lines[at:figures])  # the lines it wraps over
+            assert re.search(r"unreachable +connect to \S+ refused ", said), lines
+            assert _WHEN.search(said), lines
+            assert all(len(ln) <= cols for ln in lines)
+            tty.key("q")
+            assert tty.proc.wait(timeout=30) == 0
+            tty.assert_restored()
+        finally:
+            tty.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "end"),
+    [
+        (52, "connect to… (down since 23:10:04Z)"),
+        (40, "(down since 23:10:04Z)"),
+        (38, "(since 23:10:04Z)"),
+        (30, ""),
+    ],
+)
+def test_a_narrow_row_ends_its_reason_with_a_whole_bracket(width: int, end: str) -> None:
+    """Pure: narrower than "(down since HH:MM:SSZ)" needs, the state's word goes (HEALTH
+    says it), then the bracket, rather than cutting inside it."""
+    said = "connect to 10.0.0.7:22 refused (down since 2026-11-26T23:10:04Z; retry in 4 s)"
+    report = rf.report([rf.failed("db-01", Status.UNREACHABLE, said)])
+    lines = [ln.text for ln in frame(report, ViewState(), width, 20, "03:00:00")]
+    row = next(ln for ln in lines if ln.startswith("db-01 "))
+    assert row.rstrip() == f"db-01 UNREACHABLE {end}".rstrip()
+    detail = [ln.text for ln in frame(report, ViewState(host="db-01"), width, 20, "03:00:00")]
+    assert all(len(ln) <= width for ln in detail)
+    assert " ".join(ln.strip() for ln in detail[3:-1]).endswith(said)  # whole, wrapped
