@@ -13,7 +13,7 @@ import reportfactory as rf
 from fleetmon.model import Status
 from fleetmon.render.top import ViewState, frame
 from tests.livesim import FLEETMON, simulated_fleet
-from tests.test_top import Tty
+from tests.test_top import Tty, _rows
 
 #: Where a down host's reason ends (cli/live.py's link_words): since when, the next try.
 _WHEN = re.compile(r"\(down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; retry in \d+ s\)")
@@ -74,3 +74,38 @@ def test_a_narrow_row_ends_its_reason_with_a_whole_bracket(width: int, end: str)
     detail = [ln.text for ln in frame(report, ViewState(host="db-01"), width, 20, "03:00:00")]
     assert all(len(ln) <= width for ln in detail)
     assert " ".join(ln.strip() for ln in detail[3:-1]).endswith(said)  # whole, wrapped
+
+
+def _accented(tmp_path: Path) -> Path:
+    inv = tmp_path / "inv.yaml"
+    hosts = "".join(
+        f'    "{n}":\n      ansible_connection: local\n' for n in ("café-主机", "plain")
+    )
+    inv.write_text(f"all:\n  hosts:\n{hosts}", encoding="utf-8")
+    return inv
+
+
+@pytest.mark.slow
+def test_non_ascii_typed_into_the_filter_under_an_ascii_only_locale(tmp_path: Path) -> None:
+    """LC_ALL=C, a terminal that sends UTF-8 (as terminals do whatever the locale says):
+    "é" typed at `/`. The filter matches the names as they are (café-主机, shown as
+    caf?-???? in an ASCII-only locale): "é" finds it, and nothing but ASCII reaches the
+    terminal."""
+    argv = [FLEETMON, "top", str(_accented(tmp_path)), "-d", "0.5", "--no-rules"]
+    tty = Tty(argv, rows=12, cols=80, extra_env={"LANG": "C", "LC_ALL": "C"})
+    try:
+        tty.wait_for(lambda ls: "hosts 2: 2 live" in ls[0] and len(_rows(ls)) == 2, 60)
+        mark = len(tty.raw)
+        tty.key("/é")
+        tty.wait_for(lambda ls: ls[-1].startswith("filter: "), 30)
+        tty.key("\r")
+        lines = tty.wait_for(lambda ls: "filter: " in ls[1] and ls[-1] == "h help", 30)
+        assert tty.proc.poll() is None, lines
+        lines = tty.wait_for(lambda ls: [r[0] for r in _rows(ls)] == ["caf?-????"], 30)
+        assert "filter: ?" in lines[1], lines  # é, folded as the names are
+        assert bytes(tty.raw[mark:]).isascii()
+        tty.key("q")
+        assert tty.proc.wait(timeout=30) == 0
+        tty.assert_restored()
+    finally:
+        tty.close()

@@ -5,7 +5,8 @@ restoring the terminal, with no dependency to add; rich's Live draws but reads n
 textual would bring a whole application framework for one table). The screens themselves
 are render/top.py's lines. `--batch`, or a standard output that is not a terminal, prints
 plain frames like `top -b`: no escape sequences. On a terminal whose locale has no
-character for a name's (LC_ALL=C: ASCII only), both show `?` in its columns.
+character for a name's (LC_ALL=C: ASCII only), both show `?` in its columns; a letter
+typed at the `/` filter matches the names as they are (cli/topterm.py's Keys).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
 from fleetmon.cli.topterm import (
+    Keys,
     Resizes,
     addressable,
     encoding_of,
@@ -206,6 +208,7 @@ class Screen:
         self.help = False
         self.encoding = encoding_of(stdscr)
         self.resizes = Resizes()
+        self.keys = Keys(stdscr, self.encoding)
 
     def _put(self, y: int, text: str, width: int, attr: int = curses.A_NORMAL) -> None:
         """One line, cut to `width` terminal columns: addnstr counts characters, and a
@@ -321,10 +324,9 @@ class Screen:
                 taken = now
                 self.report = self.fleet.snapshot()
             self.draw()
-            try:
-                got = self.scr.get_wch()  # waits up to the timeout set below
-            except curses.error:
-                continue  # no key within it
+            got = self.keys.read()  # waits up to the timeout set in _curses
+            if got is None:
+                continue
             if isinstance(got, str):
                 if self.prompt is not None and ord(got) >= 160 and got.isprintable():
                     self.prompt += got  # a name's non-ASCII letter (getch gave its bytes)

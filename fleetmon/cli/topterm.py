@@ -1,5 +1,6 @@
 """The terminal around `fleetmon top`'s screen (I/O edge): whether curses can draw on it,
-the size it says it has and its resizes, and the encoding its locale gives the text."""
+the size it says it has and its resizes, the encoding its locale gives the text, and the
+keys typed at it."""
 
 from __future__ import annotations
 
@@ -93,3 +94,36 @@ def resize(stdscr: Any) -> None:
         size = os.get_terminal_size(sys.stdout.fileno())
         curses.resizeterm(size.lines, size.columns)
     stdscr.clear()
+
+
+class Keys:
+    """The keys typed, as get_wch gives them: a character (str) or a curses key code (int);
+    None when none came within the screen's timeout.
+
+    Under an ASCII-only locale (LC_ALL=C) ncurses' get_wch took a byte over 127 (the UTF-8
+    of an "é" typed at the filter) as the start of a character that never completed: every
+    key after it was lost, q included. There the keys are read as bytes (getch) and the
+    ones over 127 decoded as UTF-8, which terminals send whatever the locale says; bytes
+    that are not UTF-8 (a Latin-1 terminal's) are dropped."""
+
+    def __init__(self, stdscr: Any, encoding: str) -> None:
+        self.scr = stdscr
+        self.as_bytes = encoding == "ascii"
+        self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def read(self) -> int | str | None:
+        if not self.as_bytes:
+            try:
+                got: int | str = self.scr.get_wch()
+            except curses.error:
+                return None  # no key within the timeout
+            return got
+        for _ in range(4):  # the bytes of one character, at most four
+            key: int = self.scr.getch()
+            if not 0x80 <= key <= 0xFF:
+                self.utf8.reset()  # a character left incomplete is dropped
+                return None if key == -1 else key
+            char = self.utf8.decode(bytes([key]))
+            if char:
+                return char
+        return None
