@@ -109,3 +109,26 @@ def test_non_ascii_typed_into_the_filter_under_an_ascii_only_locale(tmp_path: Pa
         tty.assert_restored()
     finally:
         tty.close()
+
+
+@pytest.mark.slow
+def test_a_window_too_short_for_the_screen_gets_a_frame_as_wide_as_it(tmp_path: Path) -> None:
+    """A 2-row window: one plain frame instead of the screen. It was 160 columns wide
+    ($COLUMNS unset, as a shell exports it only to be read), every line wrapped in a
+    60-column window; now the window's own width."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n")
+    argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+    tty = Tty(argv, rows=2, cols=60)
+    try:
+        tty.wait_for(lambda ls: tty.proc.poll() is not None, 60)
+        assert tty.proc.returncode == 0
+        tty.pump(0.3)
+    finally:
+        tty.close()
+    lines = bytes(tty.raw).decode().replace("\r\n", "\n").split("\n")
+    assert any(ln.endswith("hosts 1: 1 live") for ln in lines), lines
+    head = next(ln for ln in lines if ln.startswith("HOST "))
+    assert all(len(ln) <= 60 for ln in lines), lines
+    assert len(head) > 40, head  # the columns that fit 60, not a cut 160
+    assert any(ln.startswith("a ") for ln in lines), lines

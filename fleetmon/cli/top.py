@@ -24,7 +24,6 @@ import threading
 import time
 from typing import Any
 
-from fleetmon.cli.common import env_size
 from fleetmon.cli.live import LiveFleet, load_plan, run_live
 from fleetmon.cli.runtime import Interrupted, run_async
 from fleetmon.cli.sources import warn
@@ -33,6 +32,7 @@ from fleetmon.cli.topterm import (
     Resizes,
     addressable,
     encoding_of,
+    frame_width,
     locale_encoding,
     resize,
     screen_size_env,
@@ -111,7 +111,7 @@ def first_state(args: argparse.Namespace) -> ViewState:
 
 def batch(args: argparse.Namespace, fleet: LiveFleet) -> int:
     """`--batch -n COUNT`: COUNT plain-text frames, one per tick, then exit 0."""
-    width = env_size("COLUMNS") or 160  # an unusable $COLUMNS ignored, as curses does
+    width = frame_width()  # an unusable $COLUMNS ignored, as curses does
     printed = 0
     started = time.monotonic()
     grace_s = args.connect_timeout + 3 * args.delay

@@ -42,6 +42,20 @@ def screen_size_env() -> None:
             del os.environ[name]
 
 
+def frame_width() -> int:
+    """The width of a plain frame (`--batch`, and the screen's fallbacks: a window under 5
+    rows, a TERM without cursor movement): $COLUMNS; else the terminal's own when standard
+    output is one (the fallbacks printed 160 columns into a 60-column window, every line
+    wrapped); else (a pipe, a file, a new pty that says 0 columns) 160, as top -b's."""
+    asked = env_size("COLUMNS")
+    if asked is not None:
+        return asked
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 160
+    except OSError:
+        return 160
+
+
 def _known(name: str) -> str:
     """Python's name for an encoding; one it does not know taken as ASCII, which every
     terminal shows."""
