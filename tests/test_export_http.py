@@ -453,3 +453,52 @@ def test_a_request_never_outlasts_its_time_limit(head: bool) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Says(socketserver.BaseRequestHandler):
+    """Answers every request with the server's `answer`, bytes as they are."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(self.server.answer)  # type: ignore[attr-defined]
+
+
+_HOSTILE = b"\x1b[2J\x1b]0;pwned\x07 bad \x9b31m \xff\xfe line\x08"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # An error's body with a terminal's control sequences, C1 controls and bytes that
+        # are not UTF-8 (InfluxDB's or a proxy's answer, as it came).
+        b"HTTP/1.1 400 Bad\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(_HOSTILE), _HOSTILE),
+        b"HTTP/1.1 502 Bad\r\nContent-Type: text/plain; charset=latin-1\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(_HOSTILE), _HOSTILE),
+        # Not HTTP at all: 48 KB of a head that never ends a line.
+        b"\x1b[2J garbage " * 3000 + b"\r\n\r\n",
+    ],
+)
+def test_a_servers_words_are_one_short_printable_line(answer: bytes) -> None:
+    """Before, an error body's ESC, BEL and C1 controls reached the terminal reading the
+    error as they came (clearing it, retitling it), and a malformed answer's error quoted
+    all of its head (48 KB on one line)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Says)
+    server.daemon_threads = True
+    server.answer = answer  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    opts = HttpOptions(timeout_s=5, retries=0)
+    try:
+        with pytest.raises(ExportError) as exc:
+            send("POST", f"http://u:pw@127.0.0.1:{port}/write?db=x", b"m v=1", headers={},
+                 what="InfluxDB", options=opts)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = str(exc.value)
+    assert said.startswith(f"InfluxDB http://127.0.0.1:{port}/write: ")
+    assert said.isprintable(), said
+    assert len(said) < len(f"InfluxDB http://127.0.0.1:{port}/write: HTTP 400: ") + 310
+    if answer.startswith(b"HTTP"):
+        assert "\\x1b[2J\\x1b]0;pwned\\x07 bad " in said

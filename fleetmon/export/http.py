@@ -3,8 +3,9 @@
 A connection that fails or times out, and an answer of 429 or 5xx, are tried again after
 a growing pause; any other answer outside 2xx is final (a redirect is not followed: the
 error says where it pointed). The error names the request by its URL without credentials
-(no user, password or query string), the attempts made and what the server said; no
-error quotes a request header (a token).
+(no user, password or query string), the attempts made and what the server said (one
+line of at most QUOTE_CHARS, its control characters escaped); no error quotes a request
+header (a token).
 """
 
 from __future__ import annotations
@@ -121,8 +122,16 @@ def _said(response: httpx.Response, timeout_s: float) -> str:
                 break
     except httpx.TransportError:
         pass  # cut off, or silent past the timeout: what came is quoted
-    text = " ".join(bytes(got).decode(response.encoding or "utf-8", "replace").split())
-    return text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")
+    return quoted(bytes(got).decode(response.encoding or "utf-8", "replace"))
+
+
+def quoted(text: str) -> str:
+    """A server's words as one line of a terminal may show them: each run of white space one
+    space, any other character that is not printable escaped as Python writes it (`\\x1b`:
+    an answer's ESC, BEL or C1 control would otherwise drive the terminal reading the
+    error), cut at QUOTE_CHARS."""
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
+    return flat[:QUOTE_CHARS] + ("..." if len(flat) > QUOTE_CHARS else "")
 
 
 class _Deadline:
@@ -240,8 +249,9 @@ def _attempt(
         except httpx.TransportError as exc:
             if deadline.expired:
                 return None, f"no complete answer within {options.timeout_s:g} s"
+            # Quoted: h11's words on a malformed answer repeat all of its head (64 KB).
             why = f"cannot connect: {exc}" if isinstance(exc, httpx.ConnectError) else str(exc)
-            return None, why
+            return None, quoted(why)
         if response.is_success:
             return response, ""
         return response, f"HTTP {response.status_code}: {said}"
