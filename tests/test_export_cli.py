@@ -4,9 +4,12 @@ formats on standard output, the textfile beside the other outputs."""
 from __future__ import annotations
 
 import dataclasses
+import socket
+import time
 from pathlib import Path
 
 import pytest
+from capturehttp import capturing
 from clirun import ROOT, fleetmon
 from test_report_golden import RAW
 
@@ -144,3 +147,36 @@ def test_report_dir_writes_every_format(tmp_path: Path) -> None:
         'fleetmon_host_up{groups=",kvm,rack01,",host="kvm0004",hypervisor="kvm",status="ok"} 1.0'
         in (prom.read_text())
     )
+
+
+def test_a_sink_that_never_answers_holds_the_run_a_bounded_time(tmp_path: Path) -> None:
+    """A Pushgateway and an Alertmanager that take the connection and never answer: the run
+    ends after each one's attempts (2 of 1 s and a wait of 0.5 s), one line names both with
+    no password, and the report, the other Alertmanager and InfluxDB get theirs."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel takes the connections; nothing ever reads or answers
+    hang = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    out = tmp_path / "report.txt"
+    try:
+        with capturing() as (sink, seen):
+            t0 = time.monotonic()
+            r = fleetmon("report", RAW, "--history", "none", "-o", out, "--push", hang,
+                         "--alertmanager", hang.replace("//", "//am:s3cret@"),
+                         "--alertmanager", sink, "--influx-url", f"{sink}/write?db=f",
+                         "--export-timeout", "1", "--export-retries", "1")  # fmt: skip
+            took = time.monotonic() - t0
+    finally:
+        silent.close()
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.count("\n") == 1
+    assert "s3cret" not in r.stderr
+    assert r.stderr == (
+        f"fleetmon: error: Pushgateway {hang}/metrics/job/fleetmon/inventory/inv.yaml: "
+        f"no complete answer within 1 s (after 2 attempts); Alertmanager {hang}/api/v2/alerts: "
+        "no complete answer within 1 s (after 2 attempts)\n"
+    )
+    assert 5 <= took < 60  # 2 x (1 + 1 + 0.5) s; the upper bound only guards a hang
+    assert sorted(m for m, _ in seen) == ["POST", "POST"]
+    assert {p.split("?")[0] for _, p in seen} == {"/api/v2/alerts", "/write"}
+    assert out.read_text().startswith("fleetmon")
