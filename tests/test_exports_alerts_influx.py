@@ -18,6 +18,7 @@ from clirun import fleetmon
 from test_report_golden import RAW
 
 from fleetmon.analyse.pipeline import analyse_host
+from fleetmon.errors import ExportError
 from fleetmon.export.sinks import influx_write, post_alerts
 from fleetmon.io.rawstore import load_raw
 from fleetmon.model import Severity
@@ -250,3 +251,19 @@ def test_influxdb_takes_an_integer_past_int64_and_keeps_a_large_one_exact(
     assert rows["vm2"]["mem_current_bytes"] == 2**53 + 1
     assert rows["vm1"]["mem_current_bytes"] is None  # left out, its line kept
     assert rows["vm1"]["cpu_pct"] == 97.4
+
+
+def test_a_batch_refused_after_others_says_they_were_written(influxdb: ps.Server) -> None:
+    """InfluxDB has no transaction: before, the error of a third batch refused read as if
+    nothing had been written, the first two in the database all the same."""
+    # 2.4, 2.4 and 3.9 MB: a batch each (4 MB at most), the third's field a string.
+    chunks = ["m v=1 1\n" * 300_000, "m v=1 2\n" * 300_000, 'm v="text" 3\n' * 300_000]
+    with pytest.raises(ExportError) as exc:
+        influx_write(f"{influxdb.url}/write?db=fleetmon", chunks, token=None, options=ps.FAST)
+    said = str(exc.value)
+    assert said.startswith(f"InfluxDB {influxdb.url}/write: HTTP 400: ")
+    assert "field type conflict" in said
+    assert said.endswith(" (batch 3; the 2 before it were written)")
+    assert len(said) < 450
+    points = _rows(_influx_query(influxdb, "SELECT count(v) FROM m"))
+    assert points[0]["count"] == 2  # the 2 timestamps of the batches written

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import httpx
 
-from fleetmon.errors import OptionError
+from fleetmon.errors import ExportError, OptionError
 from fleetmon.export.http import HttpOptions, check_url, redacted, send, shown
 
 #: Content-Type of the Prometheus text exposition format 0.0.4.
@@ -132,7 +132,11 @@ def batches(chunks: Iterable[str], limit: int = INFLUX_BATCH_BYTES) -> Iterator[
 def influx_write(
     url: str, chunks: Iterable[str], *, token: str | None, options: HttpOptions
 ) -> int:
-    """Write line protocol to InfluxDB in batches; the number of requests it took."""
+    """Write line protocol to InfluxDB in batches; the number of requests it took.
+
+    InfluxDB has no transaction: a batch refused after others were written leaves those in
+    it, and the error says how many (a retry of the run writes the same points again, which
+    InfluxDB takes as the same: same series, same timestamps)."""
     u = check_influx_url(url)
     if "precision" not in u.params:
         u = u.copy_merge_params({"precision": "ns"})
@@ -141,7 +145,12 @@ def influx_write(
         headers["Authorization"] = f"Token {token}"
     n = 0
     for body in batches(chunks):
-        send("POST", u, body, headers=headers, what="InfluxDB", options=options)
+        try:
+            send("POST", u, body, headers=headers, what="InfluxDB", options=options)
+        except ExportError as exc:
+            if not n:
+                raise
+            raise ExportError(f"{exc} (batch {n + 1}; the {n} before it were written)") from None
         n += 1
     return n
 
