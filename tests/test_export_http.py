@@ -502,3 +502,25 @@ def test_a_servers_words_are_one_short_printable_line(answer: bytes) -> None:
     assert len(said) < len(f"InfluxDB http://127.0.0.1:{port}/write: HTTP 400: ") + 310
     if answer.startswith(b"HTTP"):
         assert "\\x1b[2J\\x1b]0;pwned\\x07 bad " in said
+
+
+def test_a_long_redirect_is_quoted_short() -> None:
+    """A Location of 15 KB was shown whole, one line of the terminal's screens."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Says)
+    server.daemon_threads = True
+    server.answer = (  # type: ignore[attr-defined]
+        b"HTTP/1.1 307 Go\r\nLocation: http://x/" + b"a" * 15_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with pytest.raises(ExportError) as exc:
+            send("PUT", f"http://127.0.0.1:{port}/metrics", b"a 1\n", headers={},
+                 what="Pushgateway", options=HttpOptions(timeout_s=5, retries=0))  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(exc.value) == (
+        f"Pushgateway http://127.0.0.1:{port}/metrics: HTTP 307: redirected to "
+        f"http://x/{'a' * 291}... (fleetmon follows no redirect)"
+    )

@@ -268,4 +268,5 @@ def _refusal(response: httpx.Response, timeout_s: float) -> str:
         where = ""
     if not where:
         return "redirected to a Location that is not a URL (not followed)"
-    return f"redirected to {where} (fleetmon follows no redirect)"
+    # Quoted: a Location is as long as the server's head may be (15 KB shown whole before).
+    return f"redirected to {quoted(where)} (fleetmon follows no redirect)"
