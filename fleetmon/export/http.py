@@ -127,9 +127,10 @@ def _said(response: httpx.Response, timeout_s: float) -> str:
 
 def quoted(text: str) -> str:
     """A server's words as one line of a terminal may show them: each run of white space one
-    space, any other character that is not printable escaped as Python writes it (`\\x1b`:
-    an answer's ESC, BEL or C1 control would otherwise drive the terminal reading the
-    error), cut at QUOTE_CHARS."""
+    space, any other character that is not printable escaped as render.textfit.clean does
+    a host's text (`\\x1b`; export may not import render; the CLI's stderr cleans it
+    too, the ExportError is escaped for any other reader), cut at QUOTE_CHARS (h11's words
+    on a malformed head ran to 48 KB, a Location to 15 KB)."""
     flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
     return flat[:QUOTE_CHARS] + ("..." if len(flat) > QUOTE_CHARS else "")
 
