@@ -134,6 +134,22 @@ def test_an_inventory_named_dot_or_dotdot_is_its_own_group(pushgateway: ps.Serve
     assert groups == {'inventory="."', 'inventory=".."'}
 
 
+#: --limit patterns a path's percent-encoding or base64 must carry whole to the Pushgateway.
+_AWKWARD_LIMITS = ["web 1?#x", "a%2Fb", "50%", "é,ü", "web[1:3]:&db", "x@base64", "/abs/p",
+                   "a\\b", "line\nbreak", "=="]  # fmt: skip
+
+
+def test_awkward_limits_are_each_their_own_group(pushgateway: ps.Server) -> None:
+    """Already right, kept so: a group's label value with `/`, `%`, `?`, `#`, `@base64`, a
+    newline or no ASCII reaches the real Pushgateway as it was (its API's labels)."""
+    chunks = list(prometheus_chunks(rf.sample_report()))
+    for limit in _AWKWARD_LIMITS:
+        push(pushgateway.url, chunks, job="fleetmon", grouping={"inventory": "i", "limit": limit},
+             options=ps.FAST)  # fmt: skip
+    groups = ps.get_json(f"{pushgateway.url}/api/v1/metrics")["data"]
+    assert sorted(g["labels"]["limit"] for g in groups) == sorted(_AWKWARD_LIMITS)
+
+
 def test_limited_runs_of_one_inventory_keep_their_own_groups(
     tmp_path: Path, pushgateway: ps.Server
 ) -> None:
