@@ -55,6 +55,14 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
+def _one_run(path: Path) -> Path:
+    """A history at `path` holding one run (the sample report), closed: no -wal beside it."""
+    hist = open_history(str(path), writable=True)
+    record_run(hist, sample_report())
+    hist.close()
+    return path
+
+
 def _runs(path: Path) -> tuple[str, int]:
     conn = sqlite3.connect(path)
     try:
@@ -73,10 +81,7 @@ def test_a_full_disk_still_reports_and_keeps_the_runs_recorded_before(
     written into the history's lock file, and the run stopped with an internal error (exit
     70) before it collected. Now it reports, says the history was not written (exit 4, as
     for any run not recorded), and the file still holds its earlier run, whole."""
-    made = tmp_path / "made.sqlite"
-    hist = open_history(str(made), writable=True)
-    record_run(hist, sample_report())
-    hist.close()  # checkpointed: the file alone, no -wal
+    made = _one_run(tmp_path / "made.sqlite")  # checkpointed: the file alone, no -wal
     with _small_disk(tmp_path / "disk") as disk:
         path = disk / "history.sqlite"
         path.write_bytes(made.read_bytes())
@@ -131,10 +136,7 @@ def test_no_inode_left_for_the_lock_still_reports(tmp_path: Path) -> None:
     """A first run where no file can be made (no inode left; a full ext4 folder's block):
     "cannot open lock file ...: No space left on device", exit 4 before collecting, no
     report. Now the report, then that line (exit 4), the file as it was."""
-    made = tmp_path / "made.sqlite"
-    hist = open_history(str(made), writable=True)
-    record_run(hist, sample_report())
-    hist.close()
+    made = _one_run(tmp_path / "made.sqlite")
     with _small_disk(tmp_path / "disk", "size=1m,nr_inodes=2") as disk:  # the root, the file
         path = disk / "history.sqlite"
         path.write_bytes(made.read_bytes())
@@ -153,10 +155,7 @@ def test_a_full_disk_s_history_can_still_be_read(tmp_path: Path) -> None:
     """No room for WAL's -shm beside the file: `history status` failed ("disk I/O error")
     when the operator looked why runs went unrecorded. With no writer's -wal there the file
     is all there is and is read as immutable; with one, the error says why not."""
-    made = tmp_path / "made.sqlite"
-    hist = open_history(str(made), writable=True)
-    record_run(hist, sample_report())
-    hist.close()
+    made = _one_run(tmp_path / "made.sqlite")
     with _small_disk(tmp_path / "disk") as disk:
         path = disk / "history.sqlite"
         path.write_bytes(made.read_bytes())
@@ -179,10 +178,7 @@ def test_a_full_disk_s_history_can_still_be_read(tmp_path: Path) -> None:
 def test_prune_on_a_full_disk_says_so(tmp_path: Path) -> None:
     """`history prune` where the history could not be opened for want of room: an internal
     error (AssertionError, exit 70); now the one line a run gives, exit 4, file as it was."""
-    made = tmp_path / "made.sqlite"
-    hist = open_history(str(made), writable=True)
-    record_run(hist, sample_report())
-    hist.close()
+    made = _one_run(tmp_path / "made.sqlite")
     with _small_disk(tmp_path / "disk") as disk:
         path = disk / "history.sqlite"
         path.write_bytes(made.read_bytes())
@@ -217,9 +213,7 @@ def test_a_read_only_history_folder_still_reports(tmp_path: Path) -> None:
     there: the same (was "cannot create", exit 4 before collecting)."""
     folder = tmp_path / "state"
     folder.mkdir()
-    hist = open_history(str(folder / "history.sqlite"), writable=True)
-    record_run(hist, sample_report())
-    hist.close()
+    _one_run(folder / "history.sqlite")
     before = (folder / "history.sqlite").read_bytes()
     with _read_only_view(folder, tmp_path / "ro") as view:
         path = view / "history.sqlite"
@@ -254,9 +248,7 @@ def test_a_history_reached_by_a_symlink_is_locked_and_written_beside_its_file(
     writable one records."""
     data = tmp_path / "data"
     data.mkdir()
-    hist = open_history(str(data / "history.sqlite"), writable=True)
-    record_run(hist, sample_report())
-    hist.close()
+    _one_run(data / "history.sqlite")
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "history.sqlite").symlink_to(data / "history.sqlite")
