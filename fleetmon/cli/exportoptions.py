@@ -52,9 +52,10 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
         # Bounded: a sink silent for an hour is down, and far larger times overflow the
         # request's timer and socket (OverflowError).
         type=positive(float, "--export-timeout", 3600.0),
-        default=10.0,
+        default=None,
         metavar="S",
-        help="time limit of each request to a sink (default 10, at most 3600)",
+        help="time limit of each request to a sink, at most 3600 (default: 10, plus 1 "
+        "per MB of the request: a large push takes the server longer to read)",
     )
     e.add_argument(
         "--export-retries",

@@ -113,14 +113,25 @@ def file_exports(
     return [(args.prom_textfile, lambda: prometheus_chunks(report, groups=args.export_groups))]
 
 
+def http_options(args: argparse.Namespace) -> HttpOptions:
+    """--export-timeout and --export-retries as the sinks' HttpOptions: a time limit given
+    is the limit of every request whatever its size; the default grows with the body."""
+    from fleetmon.export.http import DEFAULT_PER_MB_S, DEFAULT_TIMEOUT_S, HttpOptions
+
+    fixed = args.export_timeout
+    return HttpOptions(
+        timeout_s=DEFAULT_TIMEOUT_S if fixed is None else fixed,
+        per_mb_s=DEFAULT_PER_MB_S if fixed is None else 0.0,
+        retries=args.export_retries,
+    )
+
+
 def send_exports(args: argparse.Namespace, report: Report, rules: RuleSet | None) -> None:
     """Push, write and post to every sink asked for; one ExportError naming each failure
     after all were tried."""
     if args.push is None and args.influx_url is None and not args.alertmanager:
         return
-    from fleetmon.export.http import HttpOptions
-
-    options = HttpOptions(timeout_s=args.export_timeout, retries=args.export_retries)
+    options = http_options(args)
     failed: list[str] = []
     if args.push is not None:
         _push(args, report, options, failed)

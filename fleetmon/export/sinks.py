@@ -80,7 +80,7 @@ def push(
     goes with it)."""
     target = under(url, grouping_path(job, grouping))
     send("PUT", target, lambda: _encoded(chunks), headers={"Content-Type": PROM_TEXT},
-         what="Pushgateway", options=options)  # fmt: skip
+         what="Pushgateway", options=options, size=sum(map(len, chunks)))  # fmt: skip
 
 
 def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
