@@ -120,15 +120,20 @@ def test_every_variable_used_is_defined() -> None:
 
 
 def test_every_table_names_its_columns() -> None:
-    """A table's queries are merged on their labels; each value column, which Grafana calls
-    `Value #<refId>` (`Value` for a lone query), is renamed to its header."""
+    """A table's queries are merged on their labels (not their `__name__`); each value
+    column, which Grafana calls `Value #<refId>` (`Value` for a lone query), is renamed to
+    its header."""
     tables = [p for p in _panels() if p["type"] == "table"]
     assert len(tables) == 7
     for p in tables:
         refs = [t["refId"] for t in p["targets"]]
         assert all(t["format"] == "table" and t["instant"] for t in p["targets"]), p["title"]
         names = [f"Value #{r}" for r in refs] if len(refs) > 1 else ["Value"]
-        merge, organize = p["transformations"]
+        *first, merge, organize = p["transformations"]
+        # Several queries: `__name__` goes before the merge, which would key rows on it.
+        drop = {"id": "organize", "options": {"excludeByName": {"__name__": True},
+                                              "indexByName": {}, "renameByName": {}}}  # fmt: skip
+        assert first == ([drop] if len(refs) > 1 else []), p["title"]
         assert merge["id"] == "merge", p["title"]
         assert sorted(organize["options"]["renameByName"]) == sorted(names), p["title"]
 
@@ -312,6 +317,54 @@ def test_the_health_row_shows_the_unreachable_host(served: Served) -> None:
     assert got == {("kvm0002", RULE, "critical"), ("kvm0003", RULE, "critical")}
     (code,) = _ask(served.prom, by_title["Run exit code"], _all())
     assert float(code["value"][1]) == 2
+
+
+def _table_rows(prom: str, panel: dict[str, Any]) -> list[dict[str, str]]:
+    """The rows a table panel shows, as Grafana 9/10 builds them from the real answers:
+    each target a frame of `Time`, one column per label (its `__name__` too) and `Value #ref`
+    (public/app/plugins/datasource/prometheus/result_transformer.ts, transformDFToTable);
+    the panel's `organize` steps before the merge drop their excluded columns; the merge
+    (packages/grafana-data/src/transformations/transformers/merge.ts) joins rows whose
+    values agree in every column all frames share, which includes every such label."""
+    at = f"{time.time():.3f}"
+    frames: list[list[dict[str, str]]] = []
+    for t in panel["targets"]:
+        expr = _substitute(t["expr"], _all())
+        doc = ps.get_json(f"{prom}/api/v1/query", query=expr, time=at)
+        series = [r["metric"] for r in doc["data"]["result"]]
+        names = sorted({k for m in series for k in m})
+        frames.append([{"Time": at, **{k: m.get(k, "") for k in names},
+                        f"Value #{t['refId']}": "v"} for m in series])  # fmt: skip
+    steps = [x["id"] for x in panel["transformations"]]
+    before = panel["transformations"][: steps.index("merge")]
+    assert all(x["id"] == "organize" for x in before), steps
+    dropped = {n for x in before for n, on in x["options"]["excludeByName"].items() if on}
+    frames = [[{k: v for k, v in row.items() if k not in dropped} for row in f] for f in frames]
+    shared = set.intersection(*(set(f[0]) for f in frames if f))
+    merged: dict[tuple[str, ...], dict[str, str]] = {}
+    for f in frames:
+        for row in f:
+            merged.setdefault(tuple(row[k] for k in sorted(shared)), {}).update(row)
+    return list(merged.values())
+
+
+def test_a_table_shows_one_row_per_host_vm_guest_container(served: Served) -> None:
+    """Its targets' values side by side: one row per host (per VM...), each of its columns
+    filled where the series exists. The merge keyed rows on `__name__` too, which differs
+    from one target to the next: each host was as many rows as the table has columns, each
+    with one value in it (Host overview: 40 rows of 4 hosts)."""
+    tables = [p for p in _panels() if p["type"] == "table" and len(p["targets"]) > 1]
+    assert [p["title"] for p in tables] == ["Host overview", "Hypervisor hosts", "VMs",
+                                            "Guests", "Containers"]  # fmt: skip
+    for p in tables:
+        rows = _table_rows(served.prom, p)
+        label = {"Host overview": "host", "Hypervisor hosts": "host", "VMs": "vm",
+                 "Guests": "guest", "Containers": "container"}[p["title"]]  # fmt: skip
+        keys = [(r["host"], r[label]) for r in rows]
+        assert len(keys) == len(set(keys)), (p["title"], len(rows), sorted(keys)[:4])
+        # The first column's series (CPU busy, VMs running, %CPU...) each fills its row.
+        first = f"Value #{p['targets'][0]['refId']}"
+        assert sum(first in r for r in rows) == len(rows), p["title"]
 
 
 def test_the_host_variable_narrows_every_host_query(served: Served) -> None:
