@@ -504,3 +504,43 @@ def test_an_expression_on_a_null_metric_says_which_and_why(tmp_path: Path) -> No
     assert one(hosts["u"], "swap").message == (
         f"expr: mem.swap_used_pct is null for u: not computable this run (see notes) {cmp}"
     )
+
+
+@pytest.mark.parametrize(
+    ("warning", "value", "message"),
+    [
+        # 2 decimals would say `= 0.01 (warning: > 0.01)` and `= 0 (warning: > 0)`.
+        ("> 0.01", 0.01495, "psi.memory_full_pct = 0.015 (warning: > 0.01)"),
+        ("> 0", 0.0033, "psi.memory_full_pct = 0.003 (warning: > 0)"),
+        ("< 90", 89.996, "psi.memory_full_pct = 89.996 (warning: < 90)"),
+        ("~:90", 90.004, "psi.memory_full_pct = 90.004 (warning: ~:90)"),
+        ("> 0.01", 0.02495, "psi.memory_full_pct = 0.02 (warning: > 0.01)"),  # as before
+    ],
+)
+def test_default_message_value_breaches_its_threshold(
+    tmp_path: Path, warning: str, value: float, message: str
+) -> None:
+    """A default message shows the value with the decimals it needs to stay on the side of
+    the threshold it was judged on (a 3 a.m. reader sees `0.01 > 0.01` as a bug)."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "- hosts: all\n  rules:\n    - name: thrash\n      metric: psi.memory_full_pct\n"
+        f"      warning: '{warning}'\n      critical: '> 95'\n"
+    )
+    rs = load_rules([str(path)])
+    hosts, _ = run(rs, [host("h1", (), {"psi.memory_full_pct": value})])
+    found = one(hosts["h1"], "thrash")
+    assert (found.severity, found.value, found.message) == (Severity.WARNING, value, message)
+
+
+def test_default_ok_message_value_stays_on_the_quiet_side(tmp_path: Path) -> None:
+    """The OK text of a value just under `> 5` does not round onto the level (`= 5` is fine:
+    5 is not over 5), nor one just over `>= 5` below it."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "- hosts: all\n  rules:\n    - name: s\n      metric: cpu.steal_pct\n"
+        "      warning: '>= 5'\n"
+    )
+    rs = load_rules([str(path)])
+    hosts, _ = run(rs, [host("h1", (), {"cpu.steal_pct": 4.999})])
+    assert one(hosts["h1"], "s").message == "cpu.steal_pct = 4.999 (warning >= 5)"

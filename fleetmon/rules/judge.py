@@ -16,7 +16,7 @@ from fleetmon.model import Finding, MetricValue, Row, Severity, catalog
 from fleetmon.model.nulls import null_reason
 from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
-from fleetmon.rules.ranges import Comparison, ValueKindError
+from fleetmon.rules.ranges import Comparison, ValueKindError, fmt_judged
 from fleetmon.rules.ruleset import Rule
 
 #: The context names of a host's own (rules.evaluate): the same for each of its subjects.
@@ -28,13 +28,6 @@ HOST_NAMES = frozenset({"hypervisor", "host", "groups", "group_names", "vars"}) 
 
 #: Integers below this convert to a float (float(2**1024) overflows).
 _BIG = 2**1023
-
-
-def fmt_value(value: MetricValue) -> str:
-    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
 
 
 def _thresholds(rule: Rule) -> str | None:
@@ -108,6 +101,7 @@ class Judge:
             )
             if th is not None
         )
+        self.judged = tuple(th for _severity, th in self.levels)  # what fmt_judged keeps
         #: For rows judged by judge_rows: per condition list (all of them, or those left
         #: when the play's held for the host), the thresholds' quiet interval (_quiet) when
         #: the list is only `<metric> is not none`, else None.
@@ -285,7 +279,7 @@ class Judge:
         if r.expr is not None:
             msg = self._about(host, subject, f"{r.expr.source} does not hold")
             return self.finding(Severity.OK, subject, None, r.expr.source, msg)
-        ok = f"{self.label} = {fmt_value(value)} ({self.thresholds})"
+        ok = f"{self.label} = {fmt_judged(value, self.judged)} ({self.thresholds})"
         return self.finding(
             Severity.OK, subject, value, self.thresholds, self._about(host, subject, ok)
         )
@@ -354,7 +348,7 @@ class Judge:
     ) -> Finding:
         r = self.rule
         if r.metric is not None:
-            default = f"{self.label} = {fmt_value(value)} ({severity.value}: {th})"
+            default = f"{self.label} = {fmt_judged(value, self.judged)} ({severity.value}: {th})"
         else:
             default = f"{r.expr.source if r.expr else th} holds"
         default = self._about(host, subject, default)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,29 @@ class NagiosRange:
 
 
 Threshold = Comparison | NagiosRange
+
+
+def fmt_value(value: MetricValue) -> str:
+    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
+    """fmt_value, with the decimals a float needs for each of `levels` to judge the text as
+    it judged the value: 0.0149 over `> 0.01` is `0.015`, not `0.01` (`0.01 > 0.01` reads
+    as a bug at 3 a.m.); 89.996 under `< 90` is `89.996`. Usually the 2 decimals."""
+    text = fmt_value(value)
+    numeric = [th for th in levels if th.kind == "number"]
+    if value.__class__ is not float or not numeric or not math.isfinite(value):
+        return text
+    want = [th.alerts(value) for th in numeric]
+    for places in range(3, 18):
+        if [th.alerts(float(text)) for th in numeric] == want:
+            return text
+        text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+    return text if [th.alerts(float(text)) for th in numeric] == want else repr(value)
 
 
 def _operand(raw: str) -> float | bool | str:
