@@ -114,3 +114,37 @@ def test_a_hypervisor_whose_tools_failed_shows_dashes_not_none() -> None:
     line = next(x for x in section.splitlines() if x.startswith(hv.name + " "))
     assert "None" not in line
     assert line.split()[2] == "-"  # HOST, HEALTH, then VMS RUN/ALL
+
+
+def test_a_finding_value_cell_stays_on_its_side_of_the_threshold() -> None:
+    # A site's `host-mem-thrashing` at `> 0.01` on 7 simulated hosts (PSI full 0.0122 ..
+    # 0.0323): the text VALUE column said 0.01 and 0.01-0.03 and the HTML 0.0% beside
+    # `> 0.01`, the message `= 0.01 (warning: > 0.01)`.
+    from fleetmon.model import Finding, Severity
+
+    report = _in_process_report()
+    a, b = report.hosts[0], report.hosts[1]
+
+    def thrash(h: object, value: float) -> Finding:
+        name = h.name  # type: ignore[attr-defined]
+        m = f"psi.memory_full_pct = {value} (warning: > 0.01)"
+        return Finding(
+            "t", Severity.WARNING, "host", name, "psi.memory_full_pct", value, "> 0.01", m
+        )
+
+    hosts = (
+        dataclasses.replace(a, findings=(thrash(a, 0.0122),)),
+        dataclasses.replace(b, findings=(thrash(b, 0.0323),)),
+        *report.hosts[2:],
+    )
+    one = dataclasses.replace(
+        report, hosts=hosts[:1] + tuple(dataclasses.replace(h, findings=()) for h in hosts[1:])
+    )
+    line = next(x for x in render_text(one, TextOptions(width=200)).splitlines() if " t " in x)
+    assert line.split()[3:5] == ["0.012", ">"], line
+    both = dataclasses.replace(report, hosts=hosts)
+    line = next(x for x in render_text(both, TextOptions(width=200)).splitlines() if " t " in x)
+    assert "0.012-0.032" in line.split(), line  # both ends with the same decimals
+    page = render_html(both)
+    cells = re.findall(r"<td data-l=value>([^<]*)<td data-l=threshold>&gt; 0.01<", page)
+    assert sorted(cells) == ["0.012%", "0.03%"]  # 0.03 is over 0.01 already

@@ -41,6 +41,7 @@ from fleetmon.render.htmlfmt import (
     column,
     columnar,
     fmt,
+    fmt_finding,
     heading,
     number,
     sort_attr,
@@ -306,7 +307,12 @@ def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
     bad += [(h.name, f) for h in report.hosts for f in notable(h.findings) if f.severity is not ok]
     return sorted(
         (
-            FindingView(f, name, "" if name is None else ids[name], fmt(f.value, unit_of(f.metric)))
+            FindingView(
+                f,
+                name,
+                "" if name is None else ids[name],
+                fmt_finding(f.value, unit_of(f.metric), f.threshold),
+            )
             for name, f in bad
         ),
         key=lambda v: -v.finding.severity.listing,

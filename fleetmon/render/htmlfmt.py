@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from fleetmon.model import MetricValue, catalog
+from fleetmon.rules.ranges import judged_places
 
 DASH = "\u2014"
 
@@ -78,6 +79,22 @@ def fmt(v: MetricValue, unit: str) -> str:
     if unit == "count":
         return f"{x:.0f}"
     return f"{x:g}"
+
+
+#: The decimals fmt() gives a figure of these units, when it gives a fixed number of them.
+_PLACES = {"%": 1, "load": 2, "req": 2}
+
+
+def fmt_finding(v: MetricValue, unit: str, threshold: str | None) -> str:
+    """fmt(), with the decimals a finding's value needs to stay on its side of its threshold
+    (rules.ranges.judged_places: 0.0122 over `> 0.01` is 0.012%, not 0.0%)."""
+    x = number(v)
+    if x is None or unit not in _PLACES:
+        return fmt(v, unit)
+    places = judged_places(x, threshold, _PLACES[unit])
+    if places == _PLACES[unit]:
+        return fmt(v, unit)
+    return f"{x:.{places}f}%" if unit == "%" else f"{x:.{places}f}"
 
 
 def sort_key(v: float | None) -> str:

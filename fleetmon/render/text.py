@@ -24,6 +24,7 @@ from fleetmon.render.texttables import (
     rankings,
     since_last,
 )
+from fleetmon.rules.ranges import judged_places
 from fleetmon.rules.verdict import summary
 
 __all__ = ["MAX_FINDINGS", "TextOptions", "clean", "human_bytes", "num", "render_text", "tabulate"]
@@ -117,13 +118,16 @@ def _where(host: str, f: Finding) -> str:
 
 
 def _value_range(found: Sequence[tuple[str, Finding]]) -> str:
+    """2 decimals, or the more a value needs to stay on its side of the threshold beside it
+    (rules.ranges.judged_places: 0.0122 over `> 0.01` is 0.012)."""
+    pairs = [(x, f.threshold) for _h, f in found if (x := figure(f.value)) is not None]
+    places = max((judged_places(x, th, 2) for x, th in pairs), default=2)
     if len(found) == 1:
-        return num(found[0][1].value, 2)
-    xs = [x for _h, f in found if (x := figure(f.value)) is not None]
-    if not xs:
+        return num(found[0][1].value, places)
+    if not pairs:
         return "-"
-    lo, hi = min(xs), max(xs)
-    return f"{lo:.2f}" if lo == hi else f"{lo:.2f}-{hi:.2f}"
+    lo, hi = min(x for x, _th in pairs), max(x for x, _th in pairs)
+    return f"{lo:.{places}f}" if lo == hi else f"{lo:.{places}f}-{hi:.{places}f}"
 
 
 def fold_findings(report: Report, fleet: str = "(fleet)") -> list[list[tuple[str, Finding]]]:

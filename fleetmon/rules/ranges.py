@@ -163,6 +163,24 @@ def parse_threshold(raw: str | int | float) -> Threshold:
     return _parse_range(text)
 
 
+def judged_places(value: float, threshold: str | None, places: int) -> int:
+    """The decimals, `places` or more, a table cell needs for the finding's `threshold` text
+    to judge `value` so rounded as it judged it (0.0122 over `> 0.01`: 3, not 2 that shows
+    0.01 beside `> 0.01`); `places` for an expression or a threshold of strings."""
+    if threshold is None or not math.isfinite(value):
+        return places
+    try:
+        th = parse_threshold(threshold)
+    except ThresholdError:  # an expression rule's threshold is its expression
+        return places
+    if th.kind != "number":
+        return places
+    want = th.alerts(value)
+    return next(
+        (p for p in range(places, 18) if th.alerts(float(f"{value:.{p}f}")) == want), places
+    )
+
+
 def _finite(text: str, value: float) -> None:
     """ThresholdError for a number past the largest float (1e400 reads as inf)."""
     if not math.isfinite(value):
