@@ -616,3 +616,27 @@ def test_a_file_of_more_expression_and_message_text_than_compiles_quickly_is_ref
     )
     monkeypatch.setattr(loader, "MAX_FILE_SOURCE", 114)
     assert len(load_rules([str(f)]).rules) == 4
+
+
+@pytest.mark.parametrize(
+    ("metric", "hint"),
+    [
+        # A misspelt metric of a row scope was offered one of another scope, which the rule
+        # then takes on silently: a VM rule become a host rule (vm.cpu_busy_pct ->
+        # cpu.busy_pct), a container rule a VM one.
+        ("vm.cpu_busy_pct", "vm.cpu_pct"),
+        ("ctr.mem_used_pct", "ctr.mem_limit_pct"),
+        ("vm.mem_limit_pct", "vm.mem_used_pct"),
+        ("cpu.bussy_pct", "cpu.busy_pct"),  # a host metric's: as before
+        ("stael_pct", "cpu.steal_pct"),  # no scope named: any metric, as before
+    ],
+)
+def test_a_misspelt_metric_is_offered_one_of_the_scope_it_names(metric: str, hint: str) -> None:
+    forms = [f"metric: {metric}\n      warning: '> 1'", f"expr: '{metric} > 1'"]
+    for text in forms[: 1 if "." not in metric else 2]:  # `stael_pct` in expr: a name
+        source = f"- hosts: all\n  rules:\n    - name: r\n      {text}\n      severity: warning\n"
+        if text.startswith("metric"):
+            source = source.replace("      severity: warning\n", "")
+        with pytest.raises(RuleError) as exc:
+            parse_rules(source, "r.yaml")
+        assert f"unknown metric '{metric}' (did you mean '{hint}'?)" in str(exc.value)

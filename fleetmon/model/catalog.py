@@ -270,3 +270,17 @@ def names() -> list[str]:
     """Every valid metric name, fleet statistics included (for typo suggestions)."""
     fleet = [f"fleet.{m.name}.{s}" for m in HOST for s in FLEET_STATS]
     return [*ALL, *fleet]
+
+
+def kin(name: str) -> list[str]:
+    """The metrics a misspelt `name` is offered from (errors.did_you_mean): those of the scope
+    its first part names (`vm.cpu_busy_pct`: vm.*, not the host's cpu.busy_pct, which a rule
+    would take on as a host rule), or every metric when it names none."""
+    head = name.split(".", 1)[0]
+    every = names()
+    scope = (
+        head
+        if head in SCOPES
+        else next((scope_of(m) for m in ALL if m.startswith(head + ".")), None)
+    )
+    return [m for m in every if scope_of(m) == scope] if scope is not None else every

@@ -64,7 +64,7 @@ def _rewrite(source: str, used: list[str]) -> str:
                 )
             if arg not in _KNOWN:
                 raise ExprError(
-                    f"{m.group('fn')}: unknown metric '{arg}'{did_you_mean(arg, _KNOWN)}"
+                    f"{m.group('fn')}: unknown metric '{arg}'{did_you_mean(arg, catalog.kin(arg))}"
                 )
             used.append(arg)
             return f'{m.group("fn")}{m.group("open")}"{arg}"'
@@ -77,7 +77,7 @@ def _rewrite(source: str, used: list[str]) -> str:
         parts = name.split(".")
         # Underscore names are left for _check, which refuses them with a clearer message.
         if parts[0] in _PREFIXES and not m.group("call") and not any(p[:1] == "_" for p in parts):
-            raise ExprError(f"unknown metric '{name}'{did_you_mean(name, _KNOWN)}")
+            raise ExprError(f"unknown metric '{name}'{did_you_mean(name, catalog.kin(name))}")
         return m.group(0)
 
     return _TOKEN_RE.sub(sub, source)

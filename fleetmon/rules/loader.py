@@ -262,10 +262,8 @@ def _field(doc: _Doc, label: str, key: str, node: Node) -> Any:
     try:
         if key == "metric":
             if not isinstance(raw, str) or catalog.scope_of(raw) is None:
-                raise doc.error(
-                    node,
-                    f"{label}: unknown metric '{raw}'{did_you_mean(str(raw), catalog.names())}",
-                )
+                hint = did_you_mean(str(raw), catalog.kin(str(raw)))
+                raise doc.error(node, f"{label}: unknown metric '{raw}'{hint}")
             return raw
         if key == "scope":
             if raw not in catalog.SCOPES:
