@@ -121,15 +121,17 @@ def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
     it judged the value: 0.0149 over `> 0.01` is `0.015`, not `0.01` (`0.01 > 0.01` reads
     as a bug at 3 a.m.); 89.996 under `< 90` is `89.996`. Usually the 2 decimals."""
     text = fmt_value(value)
-    numeric = [th for th in levels if th.kind == "number"]
-    if value.__class__ is not float or not numeric or not math.isfinite(value):
+    if not isinstance(value, float) or not math.isfinite(value):
         return text
-    want = [th.alerts(value) for th in numeric]
+    numeric = [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
+    shown = float(text)
+    if shown == value or all(t.alerts(shown) == t.alerts(value) for t in numeric):
+        return text  # the usual case: 2 decimals do
     for places in range(3, 18):
-        if [th.alerts(float(text)) for th in numeric] == want:
-            return text
         text = f"{value:.{places}f}".rstrip("0").rstrip(".")
-    return text if [th.alerts(float(text)) for th in numeric] == want else repr(value)
+        if all(t.alerts(float(text)) == t.alerts(value) for t in numeric):
+            return text
+    return repr(value)
 
 
 def _operand(raw: str) -> float | bool | str:
