@@ -2,6 +2,8 @@
 
 Range semantics follow the Nagios plugin development guidelines ("Threshold and ranges"):
 alert when the value is outside start..end, edges inclusive; `@` inverts to inside.
+A value shown beside a threshold (fmt_judged, judged_places) keeps the decimals it needs to
+stay on the side of it the value is: `0.0149 > 0.01`, not `0.01 > 0.01`.
 """
 
 from __future__ import annotations
