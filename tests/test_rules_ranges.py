@@ -163,3 +163,36 @@ def test_value_kind_mismatch(text: str, value: object, message: str) -> None:
     with pytest.raises(ValueKindError) as exc:
         parse_threshold(text).alerts(value)  # type: ignore[arg-type]
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Units are not read (the brief's '90%', '1GiB', '5m'): the error said "'>' needs a
+        # number" of a threshold that has one, or listed the forms, not what to write.
+        ("> 90%", "bad threshold '> 90%': no units: write > 90 (in the metric's own unit)"),
+        ("~:90%", "bad threshold '~:90%': no units: write ~:90 (in the metric's own unit)"),
+        (
+            "> 1GiB",
+            "bad threshold '> 1GiB': no units: write > 1073741824 (in the metric's own unit)",
+        ),
+        (
+            "> 1.5 MB",
+            "bad threshold '> 1.5 MB': no units: write > 1500000 (in the metric's own unit)",
+        ),
+        (
+            "> 5m",
+            "bad threshold '> 5m': no units: write the number in the metric's own unit "
+            "(ms for a *_ms metric: 300000; seconds for a *_s one: 300)",
+        ),
+        (
+            "> 200ms",
+            "bad threshold '> 200ms': no units: write the number in the metric's own unit "
+            "(ms for a *_ms metric: 200; seconds for a *_s one: 0.2)",
+        ),
+    ],
+)
+def test_a_threshold_with_a_unit_says_what_to_write(text: str, message: str) -> None:
+    with pytest.raises(ThresholdError) as exc:
+        parse_threshold(text)
+    assert str(exc.value) == message

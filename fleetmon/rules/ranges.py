@@ -146,6 +146,33 @@ def _operand(raw: str) -> float | bool | str:
     return raw
 
 
+_UNIT_RE = re.compile(
+    rf"(?P<head>[<>=!@~:\s]*?)(?P<n>{_NUMBER})\s*(?P<unit>%|(?:[KMGTkmgt]i?)?B|ms|s|min|m|h|d)"
+)
+_BYTES = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+_SECONDS = {"ms": 1e-3, "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
+def _unit_hint(text: str) -> str | None:
+    """What to write for a threshold given with a unit (`> 90%`, `> 1GiB`, `> 5m`), or None:
+    thresholds are plain numbers in the metric's own unit (METRICS.md)."""
+    m = _UNIT_RE.fullmatch(text)
+    if m is None:
+        return None
+    head, n, unit = m["head"], float(m["n"]), m["unit"]
+    if unit == "%":
+        return f"no units: write {head}{m['n']} (in the metric's own unit)"
+    if unit[-1] == "B":
+        prefix = unit[:-1].lower()  # KiB: binary, as the reports write sizes; KB: decimal
+        scale = 1024.0 ** ("kmgt".index(prefix[0]) + 1) if prefix[-1:] == "i" else _BYTES[prefix]
+        return f"no units: write {head}{n * scale:.0f} (in the metric's own unit)"
+    seconds = n * _SECONDS[unit]
+    return (
+        "no units: write the number in the metric's own unit "
+        f"(ms for a *_ms metric: {seconds * 1000:g}; seconds for a *_s one: {seconds:g})"
+    )
+
+
 def parse_threshold(raw: str | int | float) -> Threshold:
     """Parse a threshold; ThresholdError with the reason when it is malformed."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
@@ -153,6 +180,9 @@ def parse_threshold(raw: str | int | float) -> Threshold:
     text = str(raw).strip()
     if not text:
         raise ThresholdError(f"empty threshold: expected {FORMS}")
+    hint = _unit_hint(text)
+    if hint is not None:
+        raise ThresholdError(f"bad threshold '{text}': {hint}")
     cmp = _COMPARISON_RE.fullmatch(text)
     if cmp:
         op, operand = cmp.group(1), cmp.group(2).strip()
