@@ -78,6 +78,20 @@ def test_one_rule_on_several_hosts_is_one_line() -> None:
                         "hosts is one line)")  # fmt: skip
 
 
+def test_a_fleet_finding_is_not_counted_as_a_host() -> None:
+    # `run -l kvm0005` (unreachable) with a fleet rule said "Findings: 1 on 1 host" of a run
+    # that collected no host: the fleet's finding counted as a host's.
+    busy = Finding(
+        "fleet-busy", Severity.UNKNOWN, "fleet", "fleet.cpu.busy_pct.p95",
+        "fleet.cpu.busy_pct.p95", None, "warning > 80", "fleet.cpu.busy_pct.p95 not reported",
+    )  # fmt: skip
+    alone = Report(RUN, (), {}, 3, (busy,))
+    assert _section(render_text(alone), "Findings")[0] == "Findings: 1 on the fleet"
+    hosts = tuple(dataclasses.replace(h, findings=(_psi(h.name),)) for h in _fleet().hosts[:2])
+    both = _section(render_text(Report(RUN, hosts, {}, 3, (busy,))), "Findings")
+    assert both[0].startswith("Findings: 3 on 2 hosts and the fleet, 2 lines ")
+
+
 def test_a_note_every_host_shares_is_said_once() -> None:
     notes = _section(render_text(_fleet()), "Notes")
     assert notes == [

@@ -130,7 +130,11 @@ def _value_range(found: Sequence[tuple[str, Finding]]) -> str:
     return f"{lo:.{places}f}" if lo == hi else f"{lo:.{places}f}-{hi:.{places}f}"
 
 
-def fold_findings(report: Report, fleet: str = "(fleet)") -> list[list[tuple[str, Finding]]]:
+#: Where the text report's findings table puts the fleet-scope findings.
+FLEET = "(fleet)"
+
+
+def fold_findings(report: Report, fleet: str = FLEET) -> list[list[tuple[str, Finding]]]:
     """The non-OK findings in groups of one rule saying the same thing (its message alike but
     for the host, subject and figures): critical, warning, unknown; larger groups first.
     Fleet findings are under the host name `fleet`."""
@@ -159,8 +163,11 @@ def _findings(report: Report, width: int | None, max_lines: int) -> list[str]:
         rows.append([f.severity.value.upper(), str(len(found)), where, _value_range(found),
                      f.threshold or "", f.rule, message])  # fmt: skip
     total = sum(len(g) for g in groups)
-    hosts = len({h for g in groups for h, _f in g})
-    title = f"Findings: {total} on {hosts} host{'s' * (hosts != 1)}"
+    # The fleet's findings (under FLEET) are no host's: "on 2 hosts and the fleet".
+    names = {h for g in groups for h, _f in g}
+    hosts = len(names - {FLEET})
+    on = [f"{hosts} host{'s' * (hosts != 1)}"] * bool(hosts) + ["the fleet"] * (FLEET in names)
+    title = f"Findings: {total} on {' and '.join(on)}"
     if len(groups) < total:
         n = len(groups)
         title += f", {n} line{'s' * (n != 1)} (a rule saying the same on several hosts is one line)"
