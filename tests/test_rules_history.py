@@ -479,3 +479,46 @@ def test_recorded_state_is_its_fields_in_order() -> None:
     assert _STATE_FIELDS(state) == dataclasses.astuple(state)
     assert _STATE_FIELDS(state) == ("pending", "warning", 1_790_000_000, 2, 1_790_000_600)
     assert len(_STATE_FIELDS(state)) == len(dataclasses.fields(RuleState))
+
+
+def test_an_applied_functions_value_is_shown_in_its_own_unit() -> None:
+    """time_to of a filesystem's used % is seconds: the HTML showed 18000 s as "18000.0%"
+    (the metric's unit); the JSON and JUnit said metric fs.used_pct, value 18000, with
+    nothing saying the value was another function's. Now each names the expression judged,
+    and the HTML cell is a duration; a merge keeps it."""
+    import json
+
+    from reportfactory import report as make_report
+
+    from fleetmon.analyse.merge import finding_from_json
+    from fleetmon.render.html import render_html
+    from fleetmon.render.json import render_json
+    from fleetmon.render.junit import render_junit
+
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: fill
+              metric: fs.used_pct
+              apply: time_to(100, "24h")
+              min_points: 4
+              warning: "< 259200"
+        """
+    )
+    pts = [(NOW - 3600 * k, 90.0 - 2 * k) for k in range(5, 0, -1)]
+    specs = {"kvm01": HostSpec("kvm01", "192.0.2.1")}
+    hosts, _ = evaluate(rs, [fs_host(90.0)], specs, {}, past=_past({"fs.used_pct": pts}))
+    (f,) = [f for f in hosts[0].findings if f.rule == "fill"]
+    assert f.apply == 'time_to(fs.used_pct, 100, "24h")'
+    report = make_report(hosts)
+    html = render_html(report)
+    assert "<td data-l=value>5 h<td data-l=threshold>&lt; 259200" in html
+    assert "18000.0%" not in html
+    doc = json.loads(render_json(report))
+    (got,) = [g for g in doc["hosts"][0]["findings"] if g["rule"] == "fill"]
+    assert (got["metric"], got["apply"]) == ("fs.used_pct", 'time_to(fs.used_pct, 100, "24h")')
+    assert finding_from_json(got, "hosts[0].findings[0].").apply == f.apply
+    assert 'apply: time_to(fs.used_pct, 100, "24h")\nvalue: 18000' in render_junit(
+        report, fail_on="warning"
+    ).replace("&quot;", '"')

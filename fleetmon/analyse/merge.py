@@ -167,6 +167,7 @@ def finding_from_json(f: Any, where: str) -> Finding:
         scope=_need(f, "scope", str, where),
         subject=_need(f, "subject", str, where),
         metric=_opt_str(f, "metric", where),
+        apply=_opt_str(f, "apply", where),
         value=value,
         threshold=_opt_str(f, "threshold", where),
         message=_need(f, "message", str, where),

@@ -181,6 +181,9 @@ class Finding:
     judged: bool = True
     #: Firing from this run on: pending or passing at the last run (with a history).
     new: bool = False
+    #: The rule's `apply:` as the expression judged (`time_to(fs.used_pct, 100, "24h")`):
+    #: `value` is that function's, not the metric's (seconds there). None: the metric's.
+    apply: str | None = None
 
 
 class Pass(Protocol):

@@ -40,12 +40,12 @@ from fleetmon.render.htmlfmt import (
     ceiling,
     column,
     columnar,
+    finding_unit,
     fmt,
     fmt_finding,
     heading,
     number,
     sort_attr,
-    unit_of,
 )
 from fleetmon.render.htmltrends import WINDOWS, changes, trend_map
 from fleetmon.render.htmlviews import (
@@ -311,7 +311,7 @@ def _problems(report: Report, ids: Mapping[str, str]) -> list[FindingView]:
                 f,
                 name,
                 "" if name is None else ids[name],
-                fmt_finding(f.value, unit_of(f.metric), f.threshold),
+                fmt_finding(f.value, finding_unit(f), f.threshold),
             )
             for name, f in bad
         ),

@@ -7,7 +7,8 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from fleetmon.model import MetricValue, catalog
+from fleetmon.model import Finding, MetricValue, catalog
+from fleetmon.rules.historical import APPLIED_UNITS
 from fleetmon.rules.ranges import judged_places
 
 DASH = "\u2014"
@@ -186,6 +187,14 @@ def unit_of(metric: str | None) -> str:
         metric = metric[len("fleet.") :].rpartition(".")[0]
     d = catalog.ALL.get(metric)
     return d.unit if d else ""
+
+
+def finding_unit(f: Finding) -> str:
+    """The unit of a finding's value: its metric's, or that of the function its rule's
+    `apply:` judges (time_to of a filesystem's used % is seconds, not %)."""
+    if f.apply is None:
+        return unit_of(f.metric)
+    return APPLIED_UNITS.get(f.apply.partition("(")[0], unit_of(f.metric))
 
 
 def ceiling(x: float) -> float:

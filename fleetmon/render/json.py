@@ -81,6 +81,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "scope": f.scope,
         "subject": f.subject,
         "metric": f.metric,
+        "apply": f.apply,
         "value": _value(f.value),
         "threshold": f.threshold,
         "message": f.message,

@@ -41,7 +41,8 @@ def _finding_case(suite: ET.Element, classname: str, f: Finding, fail_on: str) -
     case = _case(suite, classname, f"{f.rule}: {f.subject}")
     kind = _kind(f, fail_on)
     if kind is not None:
-        detail = f"metric: {f.metric}\nvalue: {f.value}\nthreshold: {f.threshold}\n"
+        applied = f"apply: {f.apply}\n" if f.apply else ""
+        detail = f"metric: {f.metric}\n{applied}value: {f.value}\nthreshold: {f.threshold}\n"
         el = ET.SubElement(case, kind, message=_x(f.message), type=f.severity.value)
         el.text = _x(detail)
     elif f.severity is Severity.WARNING:

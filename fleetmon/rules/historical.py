@@ -38,6 +38,10 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "since_last_run": ((), None),
 }
 NAMES = frozenset(FUNCTIONS)
+#: The unit of the functions whose value is not in the metric's (the others, averages,
+#: extremes, changes and forecasts, are): seconds, percent, or a bare figure (a rate per
+#: second of the metric's unit; a score).
+APPLIED_UNITS = {"time_to": "s", "change_pct": "%", "deriv": "", "anomaly": ""}
 #: Functions that fit a line: they take min_points and min_r2.
 FITS = frozenset({"deriv", "predict_linear", "time_to"})
 #: anomaly compares with the same hour of the week over this many weeks by default.

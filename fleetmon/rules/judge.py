@@ -176,7 +176,9 @@ class Judge:
         self, severity: Severity, subject: str, value: MetricValue, threshold: str | None, msg: str
     ) -> Finding:
         r = self.rule
-        return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg)
+        applied = None if r.apply is None else r.apply.source
+        return Finding(r.name, severity, r.scope, subject, r.metric, value, threshold, msg,
+                       apply=applied)  # fmt: skip
 
     def _about(self, host: str, subject: str, text: str) -> str:
         return text if subject in (host, self.rule.metric) else f"{subject}: {text}"
