@@ -17,7 +17,7 @@ from fleetmon.sources.cgrouplines import parse_cgroup_lines, parse_cgroups
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.ctrnames import DOCKER_CONFIGS, NAMES_COMMAND, name_lookup, parse_names
 from fleetmon.sources.ctrpaths import Ident, identify
-from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, split_output
+from fleetmon.sources.sections import ONCE_SECTIONS, SAMPLE_SECTIONS, ProbeOutput, split_output
 
 DATA = Path(__file__).parent / "data"
 PODMAN = DATA / "fleetmon-capture" / "cgroup-podman-v1-hybrid"
@@ -271,6 +271,41 @@ def test_a_container_started_between_the_samples_has_no_rates() -> None:
     assert mem["ctr.cpu_pct"] is None
     assert mem["ctr.mem_bytes"] == 30605312
     assert result.notes == ("1 container(s) started between the two samples: no rates for them",)
+
+
+def test_a_container_stopped_before_the_second_sample_has_no_row() -> None:
+    """Its cgroup gone from sample 2's counters, it has no row, even where cgroup_mem still
+    lists it: a streamed host's (top, serve) is read every ONCE_EVERY_TICKS ticks, and the
+    row stood for up to 30 ticks with the memory and pids it had before it stopped."""
+    text = _podman_capture()
+    head, rest = text.split("begin 2 cgroup", 1)
+    second, tail = rest.split("begin 0 cgroup_mem", 1)
+    second = "\n".join(line for line in second.split("\n") if ID_MEM not in line)
+    out = split_output(head + "begin 2 cgroup" + second + "begin 0 cgroup_mem" + tail, NONCE)
+    assert ID_MEM in (out.text(0, "cgroup_mem") or "")
+    for pair in (out, _without(out, 1)):  # the pair it stopped in, and each one after
+        result = compute_containers(pair, 2, 1.01)
+        assert [r.name for r in result.rows] == ["fmcap-cpu"]
+        assert result.rows[0].metrics["ctr.cpu_pct"] is not None
+        assert not [n for n in result.notes if "started" in n]
+    # A container whose gauges alone were read (sample 2's counters failed, or no section
+    # read at all): still shown.
+    for rc in (1, 0):
+        failed = compute_containers(_without(out, 2, rc), 2, 1.01)
+        assert {r.name for r in failed.rows} == {"fmcap-cpu", "fmcap-mem"}
+
+
+def _without(out: ProbeOutput, sample: int, rc: int = 1) -> ProbeOutput:
+    """`out` with sample 2's cgroup section as sample 1's (sample=1: the next pair of a
+    streamed host, whose cgroup_mem was not read again), or empty with status `rc`
+    (sample=2)."""
+    sections = dict(out.sections)
+    s2 = sections[(2, "cgroup")]
+    if sample == 1:
+        sections[(1, "cgroup")] = s2._replace(sample=1)
+    else:
+        sections[(2, "cgroup")] = s2._replace(text="", rc=rc)
+    return ProbeOutput(sections)
 
 
 def test_no_cgroup_sections_no_rows() -> None:

@@ -1,9 +1,11 @@
 """Deltas stage for containers (pure): `ctr.*` rows, and libvirt VMs' host-side figures.
 
 From the `cgroup` section of both samples (counters), the `cgroup_mem` section read once
-(memory, limits, pids) and `ctr_names` (sources/cgroups.py). Rates use the host's Δt. As
-`podman stats` and cAdvisor do: CPU as % of one CPU, memory as the working set (usage
-minus inactive file cache: what the kernel cannot reclaim without I/O), the limit as set.
+(memory, limits, pids) and `ctr_names` (sources/cgroups.py); the containers are those of
+sample 2's counters (a streamed host's cgroup_mem may be older than them). Rates use the
+host's Δt. As `podman stats` and cAdvisor do: CPU as % of one CPU, memory as the working
+set (usage minus inactive file cache: what the kernel cannot reclaim without I/O), the
+limit as set.
 """
 
 from __future__ import annotations
@@ -146,7 +148,12 @@ def compute_containers(
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
     started = 0
-    for path in sorted(c2.keys() | gauges.keys()):
+    # A cgroup cgroup_mem lists but sample 2's counters do not is gone (a container or VM
+    # stopped): a streamed host's cgroup_mem is read every ONCE_EVERY_TICKS ticks, and
+    # its gauges would show it for as long as it is not. Its gauges alone are kept only
+    # where sample 2's section failed or is empty (no read: not even the probe's head).
+    paths = c2.keys() if out.text(2, "cgroup") else c2.keys() | gauges.keys()
+    for path in sorted(paths):
         ident = identify(path)
         if ident is None:
             continue
