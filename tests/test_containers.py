@@ -421,6 +421,28 @@ def test_the_probe_finds_rootless_pod_and_plain_containerd_cgroups(tmp_path: Pat
     assert all(r.metrics["ctr.pids"] == 14 for r in rows)  # each read in full
 
 
+def test_the_probe_finds_rootless_docker_and_kubelet_cgroups(tmp_path: Path) -> None:
+    """Rootless Docker with systemd puts its containers below the user's systemd as Podman
+    does (moby daemon/oci_linux.go WithCgroups: parent `user.slice` when rootless, then
+    `user.slice:docker:<id>`), and the rootless kubelet its containerd ones (kubelet's
+    rootless patch): the probe reads them, as identify() knows them."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    v2 = COUCHBASE / "v2" / "sys" / "fs" / "cgroup"
+    planted = {
+        f"{USER_1000}/docker-{ROOTLESS_ID}.scope": "docker",
+        f"user.slice/user-1001.slice/user@1001.service/user.slice/cri-containerd-{KUBELET_ID}"
+        ".scope": "containerd",
+    }
+    for cgroup in planted:
+        plant(tmp_path, cgroup, v2)
+    text = output((read_tree(tmp_path, "cgroup"),) * 2, read_tree(tmp_path, "cgroup_mem"))
+    rows = compute_containers(split_output(text, NONCE), 4, 1.0).rows
+    assert sorted((r.labels["runtime"], r.labels["id"]) for r in rows) == [
+        ("containerd", KUBELET_ID), ("docker", ROOTLESS_ID),
+    ]  # fmt: skip
+    assert all(r.metrics["ctr.pids"] == 14 and r.metrics["ctr.cpu_pct"] == 0 for r in rows)
+
+
 def test_names_from_docker_and_podman_storage() -> None:
     text = (
         f'/var/lib/docker/containers/{HEX}/config.v2.json:"Name":"/web"\n'

@@ -28,20 +28,23 @@ GAUGE_FILES = (
 )  # fmt: skip
 
 #: Where runtimes put their containers' cgroups, as globs below a hierarchy's root:
-#: Docker (systemd, cgroupfs), Podman (systemd, cgroupfs; in a pod; rootless under the
+#: Docker (systemd, cgroupfs; rootless under the user's systemd: moby's WithCgroups gives
+#: `user.slice:docker:<id>`), Podman (systemd, cgroupfs; in a pod; rootless under the
 #: user's systemd, alone or in a pod), containerd outside Kubernetes (nerdctl with systemd,
-#: rootful and rootless; ctr and nerdctl with cgroupfs in the `default` namespace), CRI-O
+#: rootful and rootless; ctr and nerdctl with cgroupfs in the `default` namespace) and
+#: under the rootless kubelet (the user's systemd, no QoS level), CRI-O
 #: outside kubepods, Kubernetes (systemd: Guaranteed pods, then Burstable/BestEffort;
 #: cgroupfs the same), LXC 4+ and older, systemd-nspawn and machinectl, libvirt QEMU and
 #: LXC with systemd (machine.slice) and without (machine/). A glob costs a readdir of its
 #: parents; one whose parents do not exist, a failed lookup.
 _USER = "user.slice/user-*.slice/user@*.service/user.slice"
 CONTAINER_GLOBS = (
-    "system.slice/docker-*.scope", "docker/*",
+    "system.slice/docker-*.scope", "docker/*", f"{_USER}/docker-*.scope",
     "machine.slice/libpod-*.scope", "libpod_parent/libpod-*",
     "machine.slice/machine-libpod_pod_*.slice/libpod-*.scope",
     f"{_USER}/libpod-*.scope", f"{_USER}/user-libpod_pod_*.slice/libpod-*.scope",
     "system.slice/nerdctl-*.scope", f"{_USER}/nerdctl-*.scope", "default/*",
+    f"{_USER}/cri-containerd-*.scope",
     "system.slice/crio-*.scope",
     "kubepods.slice/kubepods-pod*.slice/*.scope",
     "kubepods.slice/kubepods-*.slice/kubepods-*-pod*.slice/*.scope",

@@ -2,7 +2,8 @@
 
 Layouts, by runtime and cgroup driver (systemd: a `.scope` per container; cgroupfs: plain
 directories), as the runtimes document them:
-- Docker: `system.slice/docker-<id>.scope`, `docker/<id>` (cgroupfs);
+- Docker: `system.slice/docker-<id>.scope`, `docker/<id>` (cgroupfs); rootless below
+  user.slice as Podman (moby daemon/oci_linux.go WithCgroups);
 - Podman: `machine.slice/libpod-<id>.scope`, `libpod_parent/libpod-<id>` (cgroupfs); in a
   pod `machine.slice/machine-libpod_pod_<pod>.slice/libpod-<id>.scope`; rootless under the
   user's systemd, `user.slice/user-<uid>.slice/user@<uid>.service/user.slice/libpod-<id>.scope`
@@ -15,7 +16,8 @@ directories), as the runtimes document them:
   not the container);
 - Kubernetes (containerd, CRI-O, Docker): `kubepods[-<qos>].slice/…-pod<uid>.slice/
   cri-containerd-<id>.scope` | `crio-<id>.scope` | `docker-<id>.scope`, or with cgroupfs
-  `kubepods/[<qos>/]pod<uid>/<id>`; no QoS level means Guaranteed;
+  `kubepods/[<qos>/]pod<uid>/<id>`; no QoS level means Guaranteed; the rootless kubelet's
+  containerd below user.slice as Podman (no kubepods, no QoS);
 - LXC 4+: `lxc.payload.<name>` (older: `lxc/<name>`); libvirt-lxc `machine/<name>.libvirt-lxc`;
 - systemd-nspawn: `machine.slice/systemd-nspawn@<name>.service`, `machine-<name>.scope`;
 - libvirt QEMU: `machine.slice/machine-qemu\\x2d<n>\\x2d<name>.scope` (systemd),
