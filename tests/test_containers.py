@@ -273,6 +273,35 @@ def test_a_container_started_between_the_samples_has_no_rates() -> None:
     assert result.notes == ("1 container(s) started between the two samples: no rates for them",)
 
 
+def _keyed(lines: dict[str, str], keys: str) -> str:
+    return f"#cgroup keyed v2\n#k {keys}\n" + "".join(f"{p}\t{v}\n" for p, v in lines.items())
+
+
+@pytest.mark.parametrize("with_newcomer", [False, True])  # columns, or one at a time
+def test_a_container_restarted_between_the_samples_has_no_rates_and_a_note(
+    with_newcomer: bool,
+) -> None:
+    """`podman restart` between the samples makes its cgroup again: the CPU counter went
+    down (here 6.25 s -> 0.99 s of usage): no rate, as for a container started between
+    them, and a note says why its CPU is blank."""
+    old, new = f"system.slice/docker-{HEX}.scope", f"system.slice/docker-{ID_CPU}.scope"
+    first = {old: "6254626 0 0", f"system.slice/docker-{ID_MEM}.scope": "100 0 0"}
+    second = {old: "993338 0 0", f"system.slice/docker-{ID_MEM}.scope": "200 0 0"}
+    if with_newcomer:
+        second[new] = "5 0 0"
+    mem = _keyed(dict.fromkeys(second, "1000 1"), "m p")
+    text = output((_keyed(first, "u np nt"), _keyed(second, "u np nt")), mem)
+    result = compute_containers(split_output(text, NONCE), 2, 1.0)
+    cpu = {r.labels["id"]: r.metrics["ctr.cpu_pct"] for r in result.rows}
+    assert cpu[HEX] is None
+    assert cpu[ID_MEM] == pytest.approx(0.01)
+    assert (
+        "1 container(s) restarted between the two samples (CPU counter went down):"
+        " no rates for them" in result.notes
+    )
+    assert len([n for n in result.notes if " started between" in n]) == with_newcomer
+
+
 def test_a_container_stopped_before_the_second_sample_has_no_row() -> None:
     """Its cgroup gone from sample 2's counters, it has no row, even where cgroup_mem still
     lists it: a streamed host's (top, serve) is read every ONCE_EVERY_TICKS ticks, and the

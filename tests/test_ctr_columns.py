@@ -191,7 +191,7 @@ def test_a_streamed_host_s_heads_are_made_again_for_new_names_or_version() -> No
     assert cols is not None
     g = cols[2]
     names = containers._names_of(f'"id":"{HEX}","names":["web"]\n')
-    first, _vms = containers._from_columns(*cols, names, 4, 1.0)
+    first, _vms, _reset = containers._from_columns(*cols, names, 4, 1.0)
     assert first == list(compute_containers(out, 4, 1.0).rows)
     assert [r.name for r in first] == ["db", "fedcba987654", "web"]
     kept = g.heads[0][2]

@@ -3,9 +3,10 @@
 From the `cgroup` section of both samples (counters), the `cgroup_mem` section read once
 (memory, limits, pids) and `ctr_names` (sources/cgroups.py); the containers are those of
 sample 2's counters (a streamed host's cgroup_mem may be older than them). Rates use the
-host's Δt. As `podman stats` and cAdvisor do: CPU as % of one CPU, memory as the working
-set (usage minus inactive file cache: what the kernel cannot reclaim without I/O), the
-limit as set.
+host's Δt; a counter that went down (a container restarted: its cgroup made again) gives
+none, and a note counts those containers. As `podman stats` and cAdvisor do: CPU as % of
+one CPU, memory as the working set (usage minus inactive file cache: what the kernel
+cannot reclaim without I/O), the limit as set.
 """
 
 from __future__ import annotations
@@ -142,12 +143,12 @@ def compute_containers(
     names = out.parsed(0, "ctr_names", _names_of) or _no_names
     columns = _columns(out)
     if columns is not None:
-        found, on_vms = _from_columns(*columns, names, host_cpus, interval_s)
-        return CtrResult(tuple(found), on_vms, _psi_notes(found))
+        found, on_vms, reset = _from_columns(*columns, names, host_cpus, interval_s)
+        return CtrResult(tuple(found), on_vms, _reset_notes(reset) + _psi_notes(found))
     (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     rows: list[Row] = []
     vms: dict[str, Mapping[str, MetricValue]] = {}
-    started = 0
+    started = reset = 0
     # A cgroup cgroup_mem lists but sample 2's counters do not is gone (a container or VM
     # stopped): a streamed host's cgroup_mem is read every ONCE_EVERY_TICKS ticks, and
     # its gauges would show it for as long as it is not. Its gauges alone are kept only
@@ -165,6 +166,8 @@ def compute_containers(
             vms[ident.id] = _vm_metrics(s1, s2 or _EMPTY, g, interval_s)
             continue
         name = names(ident.id) or ident.name or ident.id[:12]
+        if s2 is not None:
+            reset += _went_down(s1.get("ca"), s2.get("ca"), s1.get("u"), s2.get("u"))
         metrics = container_metrics(s1, s2 or _EMPTY, g, host_cpus, interval_s)
         version = v2[path] if s2 is not None else vg[path]
         rows.append(Row(name, metrics, _labels(ident, f"v{version}")))
@@ -178,7 +181,27 @@ def compute_containers(
         if started
         else ()
     )
-    return CtrResult(tuple(sorted(rows, key=_NAME)), vms, notes + _psi_notes(rows))
+    return CtrResult(
+        tuple(sorted(rows, key=_NAME)), vms, notes + _reset_notes(reset) + _psi_notes(rows)
+    )
+
+
+def _went_down(ca1: int | None, ca2: int | None, u1: int | None, u2: int | None) -> bool:
+    """The CPU counter container_metrics reads (cpuacct.usage where sample 2 has it, else
+    usage_usec) went down: the cgroup was made again between the samples (a restart)."""
+    if ca2 is not None:
+        return ca1 is not None and ca2 < ca1
+    return u1 is not None and u2 is not None and u2 < u1
+
+
+def _reset_notes(reset: int) -> tuple[str, ...]:
+    """The note that says why restarted containers have no CPU rate (a counter that went
+    down gives none: containers._delta; cAdvisor's rates skip a reset as Prometheus's
+    rate() does)."""
+    if not reset:
+        return ()
+    return (f"{reset} container(s) restarted between the two samples (CPU counter went down):"
+            " no rates for them",)  # fmt: skip
 
 
 def _says_too_many(text: str) -> bool:
@@ -306,10 +329,10 @@ def _from_columns(
     names: Callable[[str], str | None],
     host_cpus: int | None,
     dt: float | None,
-) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]]]:
-    """compute_containers' rows (in their order, by name) and VMs when every section is
-    columns of the same containers (none started between the samples): the metrics a
-    column at a time."""
+) -> tuple[list[Row], dict[str, Mapping[str, MetricValue]], int]:
+    """compute_containers' rows (in their order, by name), VMs, and how many containers
+    were restarted (_went_down) when every section is columns of the same containers (none
+    started between the samples): the metrics a column at a time."""
     columns = metric_columns(s1, s2, g.cols, host_cpus, dt, g.gauge_metrics())
     anon, read, write = columns[6], columns[9], columns[10]
     each = g.dicts(columns, not_offered(g.cols.values.__contains__))
@@ -323,7 +346,15 @@ def _from_columns(
         for i, vm in heads.vms
     }
     rows = [Row(name, each[i], labels) for i, name, labels in heads.rows]
-    return rows, vms
+    reset = 0
+    cpu = columns[0]
+    if None in cpu:  # a restarted container's CPU is None (the usual host: none is)
+        none: list[int | None] = [None] * len(cpu)
+        ca1, ca2 = s1.values.get("ca", none), s2.values.get("ca", none)
+        u1, u2 = s1.values.get("u", none), s2.values.get("u", none)
+        reset = sum(_went_down(ca1[i], ca2[i], u1[i], u2[i]) for i, _n, _l in heads.rows
+                    if cpu[i] is None)  # fmt: skip
+    return rows, vms, reset
 
 
 def _unique(rows: list[Row]) -> list[Row]:
