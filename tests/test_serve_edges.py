@@ -324,3 +324,31 @@ def test_a_host_that_drops_keeps_the_hypervisor_its_probe_found(
             {"host": "kvm1", "hypervisor": "kvm", "site": "", "status": "unreachable"},
             {"host": "web1", "hypervisor": "", "site": "", "status": "unreachable"},
         ]
+
+
+def test_a_host_retrying_after_a_failure_keeps_its_status_between_tries() -> None:
+    """A host that timed out is tried again and again (stream.py: down, connecting, down...);
+    while a try was under way it was `skipped` (the inventory's status: "not collected
+    because of the inventory") on /metrics and /api/report, so `fleetmon_hosts{status=
+    "timeout"}` and the host's host_up series flapped at every retry (seen with 300
+    simulated hosts: skipped 1..6 while no host was skipped)."""
+    import argparse
+
+    from fleetmon.cli.live import LiveFleet, Plan
+    from fleetmon.collect.stream import Link
+    from fleetmon.model import HostSpec, Status
+
+    new, gone = HostSpec("new", "127.0.0.1"), HostSpec("gone", "127.0.0.1")
+    plan = Plan(None, (new, gone), (), (new, gone), None, ())  # type: ignore[arg-type]
+    fleet = LiveFleet(argparse.Namespace(), plan)
+    link = Link(gone)
+    link.enter("down", Status.TIMEOUT, "no complete sample within 32 s")
+    fleet.on_change(1, link)
+    seen = []
+    for state in ("down", "connecting", "down", "connecting", "live"):
+        link.enter(state)  # the retries (live: connected again, no pair of samples yet)
+        fleet.on_change(1, link)
+        first, second = fleet.host_reports()
+        seen.append(second.status)
+        assert first.status is Status.SKIPPED  # on its first try: waiting, not failed
+    assert seen == [Status.TIMEOUT] * 5

@@ -56,7 +56,8 @@ def link_words(link: Link, now: float) -> str:
     if link.state == "down":
         retry = "" if link.retry_at is None else f"; retry in {max(0.0, link.retry_at - now):.0f} s"
         return f"{link.reason} (down {since}{retry})"
-    # Worded as render/top's title counts them (WAITING_WORDS: "reconnecting since ...").
+    # A retry keeps its failure's status (LiveFleet.host_reports), counted as down in
+    # render/top's title; a first try is SKIPPED, worded as its WAITING_WORDS count it.
     if link.status is not None:
         return f"reconnecting {since} (last failure: {link.reason})"
     return f"connecting {since}: the first rates come with the second sample"
@@ -162,8 +163,12 @@ class LiveFleet:
             if rep is not None and link.state in ("live", "connecting"):
                 out.append(rep)
                 continue
-            status = link.status if link.state in ("down", "stopped") else Status.SKIPPED
-            base = host_base(spec, status or Status.SKIPPED, link_words(link, now), spec.address)
+            # A host retrying after a failure keeps that failure's status between its tries
+            # (link.status, kept until a pair comes): as `skipped` during each try, its
+            # host_up series and fleetmon_hosts{status} flapped at every retry. SKIPPED is
+            # for a host on its first try (waiting) and those the inventory skips.
+            status = link.status or Status.SKIPPED
+            base = host_base(spec, status, link_words(link, now), spec.address)
             out.append(base if hv is None else dataclasses.replace(base, hypervisor=hv))
         return in_selection_order(list(self.plan.selected), [*out, *self._skipped])
 
