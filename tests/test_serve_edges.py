@@ -352,3 +352,34 @@ def test_a_host_retrying_after_a_failure_keeps_its_status_between_tries() -> Non
         seen.append(second.status)
         assert first.status is Status.SKIPPED  # on its first try: waiting, not failed
     assert seen == [Status.TIMEOUT] * 5
+
+
+def test_a_reload_whose_hosts_all_fail_says_they_are_down(tmp_path: Path) -> None:
+    """After SIGHUP the pages keep the report before it until the new fleet's first pair;
+    when none came (every host failing: a network down at the reload), that old report was
+    served for ever: host_up 1 and frozen figures on /metrics while /healthz said 0 live."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n")
+    served = _serve(inv)
+    try:
+        served.wait_ready(live=1)
+        port = free_port()  # nothing listens there
+        inv.write_text(
+            f"all:\n  hosts:\n    here:\n      ansible_host: 127.0.0.1\n"
+            f"      ansible_port: {port}\n"
+        )
+        served.proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 20
+        status = "ok"
+        while status == "ok" and time.monotonic() < end:
+            time.sleep(0.2)
+            code, _, body = served.get("/api/report")
+            status = json.loads(body)["hosts"][0]["status"] if code == 200 else "ok"
+        assert status == "unreachable"
+        metrics = served.get("/metrics")[2].decode()
+        assert 'fleetmon_host_up{host="here",status="unreachable"} 0.0\n' in metrics
+        assert 'fleetmon_host_uptime_seconds{host="here"}' not in metrics
+        assert served.get("/healthz")[0] == 503
+    finally:
+        code, err = served.stop()
+    assert code == 0, err

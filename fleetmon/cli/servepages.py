@@ -100,13 +100,12 @@ class Holder:
         fleet = self.fleet
         if fleet is None:
             return self.previous
-        if fleet.pairs == 0:
-            if self.previous is not None:
-                return self.previous  # just reloaded: the old figures until new ones come
-            if waiting(fleet):
-                # No tick yet: hosts still on their first try are no fleet down to a
-                # scrape. Once every host has failed (retrying or not), that is the report.
-                return None
+        if waiting(fleet):
+            # Just reloaded: the old figures until new ones come. No tick yet: hosts still
+            # on their first try are no fleet down to a scrape. Once every host has failed
+            # (retrying or not), that is the report: the one before a reload was served for
+            # ever when no host of the new fleet gave a pair (host_up 1, frozen figures).
+            return self.previous
         return fleet.snapshot()
 
     def page(
