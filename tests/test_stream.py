@@ -725,3 +725,31 @@ def test_a_shape_outlives_the_ticks_passed_over(monkeypatch: pytest.MonkeyPatch)
     once = dict(split[0].once)
     newest = analyse_output(_base("h"), pair_output(once, split[6].sections, split[7].sections))
     assert reports[-1] == newest
+
+
+def test_a_host_that_drops_before_its_first_pair_is_retried_ever_more_slowly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose probe loop ends after one sample (a partial frame and the close, a
+    forced command printing once) never gives a pair, but its first sample reset the
+    backoff: it was logged into every 3 s for ever (19 logins a minute at -d 2, retry
+    always 0.5-1 s). The backoff starts again only once a pair has come."""
+    from fleetmon.collect import stream
+
+    one_tick = functools.partial(stream.build_stream_script, ticks=1)
+    monkeypatch.setattr(stream, "build_stream_script", one_tick)
+    spec = dataclasses.replace(HostSpec("me", "localhost"), connection="local")
+    failures: list[int] = []
+
+    def on_change(i: int, link: Link) -> None:
+        if link.state == "down":
+            failures.append(link.failures)
+
+    async def main() -> None:
+        c = StreamCollector([spec], CollectOptions(interval_s=0.2),
+                            lambda s: ProbeOptions(interval_s=0.2, hypervisor="none"),
+                            lambda i, out: None, on_change, rng=random.Random(0))  # fmt: skip
+        await _run_until(c, lambda: len(failures) >= 3, 30)
+
+    asyncio.run(main())
+    assert failures[:3] == [1, 2, 3]

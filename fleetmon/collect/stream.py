@@ -1,9 +1,10 @@
 """Collect stage, streaming (I/O): one connection per host kept open, the looping probe on it,
 and each pair of consecutive samples handed on as the second one arrives.
 
-A host that drops is retried with exponential backoff and jitter, its state and since-when
-kept for the views; a changed host key stops that host for good (never re-accepted). Memory
-per host is bounded: the last sample, the once-per-run sections, at most one tick of text.
+A host that drops is retried with exponential backoff and jitter (starting again once a pair
+has come), its state and since-when kept for the views; a changed host key stops that host
+for good (never re-accepted). Memory per host is bounded: the last sample, the once-per-run
+sections, at most one tick of text.
 """
 
 from __future__ import annotations
@@ -324,11 +325,15 @@ class StreamCollector:
                 link.passed += 1
             elif prev is not None and not self.stopping:
                 self._queue(i, pair_output(once, prev, tick.sections, memo))
+            if prev is not None:
+                # A pair came: the backoff starts again. Not at the first sample: a host whose
+                # loop ends after one (a partial frame and the close) gives no figures, and
+                # was logged into every few seconds for ever, its backoff never growing.
+                link.failures = 0
             prev = tick.sections
             link.ticks += 1
             link.last_tick_at = time.time()
             if link.state != "live":
-                link.failures = 0
                 link.retry_at = None
                 link.enter("live")
                 self._changed(i)
