@@ -753,3 +753,37 @@ def test_a_host_that_drops_before_its_first_pair_is_retried_ever_more_slowly(
 
     asyncio.run(main())
     assert failures[:3] == [1, 2, 3]
+
+
+def test_a_host_that_never_gives_a_pair_is_down_since_its_first_drop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose probe loop ends after one sample connects, sends it and drops, again and
+    again: its outage lasts until a pair comes, so its since-when stays the first drop's.
+    Each reconnection made it anew ("down since" a few seconds ago, for hours)."""
+    from fleetmon.collect import stream
+
+    one_tick = functools.partial(stream.build_stream_script, ticks=1)
+    monkeypatch.setattr(stream, "build_stream_script", one_tick)
+    spec = dataclasses.replace(HostSpec("me", "localhost"), connection="local")
+    seen: list[tuple[str, float]] = []
+
+    def on_change(i: int, link: Link) -> None:
+        seen.append((link.state, link.since))
+
+    async def main() -> None:
+        c = StreamCollector([spec], CollectOptions(interval_s=0.2),
+                            lambda s: ProbeOptions(interval_s=0.2, hypervisor="none"),
+                            lambda i, out: None, on_change, rng=random.Random(0))  # fmt: skip
+        await _run_until(c, lambda: [s for s, _ in seen].count("down") >= 3, 30)
+
+    asyncio.run(main())
+    first_down = [s for s, _ in seen].index("down")
+    assert [state for state, _ in seen[first_down:]][:5] == [
+        "down",
+        "connecting",
+        "live",
+        "down",
+        "connecting",
+    ]
+    assert len({since for _, since in seen[first_down:]}) == 1

@@ -69,8 +69,9 @@ def auth_backoff_s(failures: int, rng: random.Random) -> float:
     return base + rng.uniform(0.0, base / 4)
 
 
-#: The states of a host that is not live, between which its retries go.
-_OUTAGE = frozenset({"down", "connecting"})
+#: The states between which an outage's retries go: live too, connected again with no pair
+#: of samples yet (a host whose loop ends after one sample never gets further).
+_OUTAGE = frozenset({"down", "connecting", "live"})
 
 
 @dataclass(slots=True)
@@ -93,10 +94,11 @@ class Link:
 
     def enter(self, state: str, status: Status | None = None, reason: str | None = None) -> None:
         """Move to `state`. The since-when changes with the state, but not between the
-        retries of one outage (down, connecting, down...): it says since when the host has
-        been down, not since its last retry."""
+        retries of one outage (down, connecting, live without a pair, down...), which lasts
+        from a failure to the next pair (`failures` counts its tries): it says since when the
+        host has been down, not since its last retry nor its last short-lived connection."""
         if state != self.state:
-            retrying = {state, self.state} <= _OUTAGE and self.status is not None
+            retrying = {state, self.state} <= _OUTAGE and self.failures > 0
             self.state = state
             if not retrying:
                 self.since = time.time()
@@ -251,11 +253,11 @@ class StreamCollector:
                 self._changed(i)
                 log.warning("%s: stopped: %s", link.spec.name, reason)
                 return
+            link.enter("down", status, reason)  # before it counts: a first one starts an outage
             link.failures += 1
             slow = status is Status.AUTH_FAILED
             wait_s = (auth_backoff_s if slow else backoff_s)(link.failures, self.rng)
             link.retry_at = time.time() + wait_s
-            link.enter("down", status, reason)
             self._changed(i)
             log.info("%s: %s: %s (retry in %.1f s)", link.spec.name, status.value, reason, wait_s)
             await asyncio.sleep(wait_s)
