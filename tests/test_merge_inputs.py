@@ -260,3 +260,43 @@ def test_a_report_is_read_through_a_symlink_or_a_pipe(site: dict[str, Any], tmp_
     assert r.stderr == (
         "fleetmon: error: /dev/zero: a JSON report must be a regular file, not a character device\n"
     )
+
+
+@pytest.mark.parametrize("value", ["12.5", True])
+def test_a_word_or_boolean_for_a_figure_is_one_line(
+    site: dict[str, Any], tmp_path: Path, value: object
+) -> None:
+    """`"cpu.busy_pct": "12.5"` (a report edited, or written by another tool) was merged: the
+    host showed 12.5 (or True) while the fleet statistics left it out, exit 2 as if sound."""
+    h = _host(site, "h1")
+    h["metrics"]["cpu.busy_pct"] = value
+    f = _write(tmp_path / "words.json", dict(site, hosts=[h]))
+    r = fleetmon("merge", f, "--html", tmp_path / "m.html")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == (
+        f"fleetmon: error: {f}: hosts[0].metrics.cpu.busy_pct: expected a number or null,"
+        f" got {value!r}\n"
+    )
+    assert not (tmp_path / "m.html").exists()
+    scope = next(s for s in ("filesystems", "disks", "nics") if site["hosts"][0].get(s))
+    h = _host(site, "h1")
+    row = h[scope][0]
+    metric = next(k for k, v in row["metrics"].items() if isinstance(v, int | float))
+    row["metrics"][metric] = value
+    r = fleetmon("merge", _write(f, dict(site, hosts=[h])))
+    assert (r.returncode, r.stdout) == (4, "")
+    assert f": hosts[0].{scope}[0].metrics.{metric}: expected a number or null" in r.stderr
+
+
+def test_a_vms_state_stays_a_word_through_a_merge(site: dict[str, Any], tmp_path: Path) -> None:
+    """vm.state is the one metric that is a word (METRICS.md): a number there is refused."""
+    h = _host(site, "h1", hypervisor="kvm")
+    vm = {"name": "vm1", "labels": {}, "metrics": {"vm.state": "running", "vm.vcpus": 2}}
+    f = _write(tmp_path / "vm.json", dict(site, hosts=[dict(h, vms=[vm])]))
+    r = fleetmon("merge", f, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert json.loads(r.stdout)["hosts"][0]["vms"][0]["metrics"]["vm.state"] == "running"
+    vm["metrics"]["vm.state"] = 1
+    r = fleetmon("merge", _write(f, dict(site, hosts=[dict(h, vms=[vm])])))
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr.endswith(": hosts[0].vms[0].metrics.vm.state: expected a word or null, got 1\n")

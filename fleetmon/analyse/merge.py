@@ -26,6 +26,14 @@ SCHEMA = "fleetmon.report/1"
 _STATUSES = {s.value: s for s in Status}
 _SEVERITIES = {s.value: s for s in Severity}
 _SCALARS = (str, int, float, bool, type(None))
+#: What each catalogued metric is, by its unit (METRICS.md): "state" a word (vm.state),
+#: "bool" true or false (host.rebooted), any other a number. A name not catalogued (a later
+#: fleetmon's) may be any scalar.
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "state": ((str,), "a word"),
+    "bool": ((bool,), "true or false"),
+}
+_NUMBER: tuple[tuple[type, ...], str] = ((int, float), "a number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,13 @@ def _metrics(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(v, _SCALARS):
             raise InputError(f"{where}.{k}: expected a number, string or null, got {v!r}"[:300])
         _double(v, f"{where}.{k}")
+        if v is None or k not in catalog.ALL:
+            continue
+        # "12.5" or true for a figure was shown as such while the fleet statistics left it
+        # out, exit 2 as if sound: a report of ours never has one.
+        kinds, said = _KINDS.get(catalog.ALL[k].unit, _NUMBER)
+        if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
+            raise InputError(f"{where}.{k}: expected {said} or null, got {v!r}"[:300])
     return value
 
 
