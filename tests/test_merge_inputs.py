@@ -300,3 +300,15 @@ def test_a_vms_state_stays_a_word_through_a_merge(site: dict[str, Any], tmp_path
     r = fleetmon("merge", _write(f, dict(site, hosts=[dict(h, vms=[vm])])))
     assert (r.returncode, r.stdout) == (4, "")
     assert r.stderr.endswith(": hosts[0].vms[0].metrics.vm.state: expected a word or null, got 1\n")
+
+
+@pytest.mark.parametrize("value", ["/etc/fleetmon/site.yaml", ["a.yaml", 3]])
+def test_rule_files_not_a_list_of_names_is_one_line(
+    site: dict[str, Any], tmp_path: Path, value: object
+) -> None:
+    """A string for rule_files was taken letter by letter: the merged report named its rule
+    files "/", "e", "t", "c"... (header, JSON, HTML); a number in the list was dropped."""
+    f = _write(tmp_path / "rf.json", dict(site, rule_files=value))
+    r = fleetmon("merge", f, "--format", "json")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == f"fleetmon: error: {f}: rule_files: expected a list of strings\n"

@@ -288,9 +288,7 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
         raise InputError(f"{source}: not a fleetmon JSON report (schema {SCHEMA})")
     hosts = _need(doc, "hosts", list, "")
     started_at = _utc(_need(doc, "started_at", str, ""))
-    notes = doc.get("host_key_notes") or []
-    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-        raise InputError("host_key_notes: expected a list of strings")
+    notes = _strings(doc, "host_key_notes")
     return ReadReport(
         source=source,
         started_at=started_at,
@@ -300,9 +298,17 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
         hosts=_stamped(
             (host_from_json(h, f"hosts[{i}].") for i, h in enumerate(hosts)), started_at
         ),
-        rule_files=tuple(str(f) for f in doc.get("rule_files") or () if isinstance(f, str)),
-        host_key_notes=tuple(notes),
+        rule_files=_strings(doc, "rule_files"),
+        host_key_notes=notes,
     )
+
+
+def _strings(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """An optional list of strings (a string there was taken letter by letter)."""
+    value = doc.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{key}: expected a list of strings")
+    return tuple(value)
 
 
 def _stamped(hosts: Iterable[HostReport], started_at: str) -> tuple[HostReport, ...]:
