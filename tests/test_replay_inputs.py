@@ -138,3 +138,37 @@ def test_a_malformed_stored_threshold_override_names_run_json_and_the_key(
         f"fleetmon: error: {index}: malformed entry: hosts[0].spec.vars.{key}: {said}\n"
     )
     assert not history.exists()
+
+
+def _second_h0(d: dict[str, Any]) -> None:
+    d["hosts"].append(d["hosts"][0])
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d["hosts"][0]["spec"].pop("name"), "hosts[0].spec.name: missing"),
+        (lambda d: d["hosts"][0].pop("stdout_file"), "hosts[0].stdout_file: missing"),
+        (lambda d: d["hosts"][0].pop("spec"), "hosts[0].spec: missing"),
+        (lambda d: d["run"].pop("inventory"), "run.inventory: missing"),
+        (lambda d: d["hosts"].__setitem__(0, "h0"), "hosts[0]: expected an object"),
+        (
+            lambda d: d["hosts"][0].__setitem__("status", "fine"),
+            "hosts[0].status: unknown status 'fine'",
+        ),
+        (_second_h0, "hosts[1].spec.name: 'h0' is hosts[0]'s too"),
+    ],
+)
+def test_a_missing_key_or_a_host_twice_is_one_line_naming_the_key(
+    tmp_path: Path, change: Any, said: str
+) -> None:
+    """A missing key said only "malformed entry: 'name'" (which host? which name?), a bad
+    status "'fine' is not a valid Status"; a host listed twice was reported twice, counted
+    twice in the fleet statistics."""
+    folder = _saved(tmp_path)
+    index = _edit(folder, change)
+    history = tmp_path / "h.sqlite"
+    r = fleetmon("report", folder, "--history", history, "--format", "json")
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr == f"fleetmon: error: {index}: malformed entry: {said}\n"
+    assert not history.exists()

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fleetmon.errors import InputError, OptionError, OutputError
+from fleetmon.io.entrykeys import key as _key
+from fleetmon.io.entrykeys import status as _status
 from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
-from fleetmon.model import HostSpec, RawResult, RunInfo, Status
+from fleetmon.model import HostSpec, RawResult, RunInfo
 from fleetmon.model.times import run_start
 
 FORMAT = "fleetmon.raw/1"
@@ -255,13 +257,13 @@ def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"format: expected {FORMAT!r}", file=str(index))
     try:
-        r = doc["run"]
+        r = _key(doc, "", "run")
         _check_depth(r, "run")
         run = RunInfo(
-            fleetmon_version=str(r["fleetmon_version"]),
-            started_at=_run_start(r["started_at"]),
-            interval_s=_interval(r["interval_s"]),
-            inventory=str(r["inventory"]),
+            fleetmon_version=str(_key(r, "run.", "fleetmon_version")),
+            started_at=_run_start(_key(r, "run.", "started_at")),
+            interval_s=_interval(_key(r, "run.", "interval_s")),
+            inventory=str(_key(r, "run.", "inventory")),
             limit=_opt_str(r.get("limit")),
             host_key_notes=_strings(r.get("host_key_notes", []), "run.host_key_notes"),
             duration_s=_opt(r.get("duration_s"), float, "run.duration_s"),
@@ -271,6 +273,11 @@ def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
             raise TypeError("hosts: expected a list")
         top = str(root.resolve())
         hosts = [_entry(root, top, i, h) for i, h in enumerate(entries)]
+        first: dict[str, int] = {}  # a host twice was reported, and counted, twice
+        for i, (raw, _) in enumerate(hosts):
+            if first.setdefault(raw.host.name, i) != i:
+                n = first[raw.host.name]
+                raise ValueError(f"hosts[{i}].spec.name: {raw.host.name!r} is hosts[{n}]'s too")
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
     except _Outside as exc:
@@ -357,11 +364,12 @@ def _check_depth(value: Any, where: str) -> None:
 def _entry(root: Path, top: str, i: int, h: Any) -> tuple[RawResult, Path]:
     """One host's entry, its output not read yet: the result without it, and its file."""
     _check_depth(h, f"hosts[{i}]")
-    s = h["spec"]
+    s = _key(h, f"hosts[{i}].", "spec")
+    at = f"hosts[{i}].spec."
     spec = HostSpec(
-        name=str(s["name"]),
-        address=str(s["address"]),
-        port=int(s["port"]),
+        name=str(_key(s, at, "name")),
+        address=str(_key(s, at, "address")),
+        port=int(_key(s, at, "port")),
         user=_opt_str(s.get("user")),
         connection=str(s.get("connection", "ssh")),
         groups=_strings(s.get("groups", []), f"hosts[{i}].spec.groups"),
@@ -369,12 +377,12 @@ def _entry(root: Path, top: str, i: int, h: Any) -> tuple[RawResult, Path]:
         become=bool(s.get("become", False)),
         vars=stored_vars(dict(s.get("vars", {}))),
     )
-    stdout_path = root / str(h["stdout_file"])
+    stdout_path = root / str(_key(h, f"hosts[{i}].", "stdout_file"))
     if os.path.commonpath([top, stdout_path.resolve()]) != top:
         raise _Outside(f"hosts[{i}].stdout_file")
     raw = RawResult(
         host=spec,
-        status=Status(h["status"]),
+        status=_status(_key(h, f"hosts[{i}].", "status"), f"hosts[{i}].status"),
         reason=_opt_str(h.get("reason")),
         exit_status=_opt(h.get("exit_status"), int, f"hosts[{i}].exit_status"),
         stderr=str(h.get("stderr", "")),
