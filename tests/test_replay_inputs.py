@@ -5,6 +5,7 @@ another probe version is that host's parse error, never parsed as this version's
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,30 @@ def test_a_missing_key_or_a_host_twice_is_one_line_naming_the_key(
     assert (r.returncode, r.stdout) == (4, ""), r.stderr
     assert r.stderr == f"fleetmon: error: {index}: malformed entry: {said}\n"
     assert not history.exists()
+
+
+@pytest.mark.parametrize("what", ["missing", "fifo", "symlink"])
+def test_a_raw_file_missing_or_not_regular_is_refused_before_the_history_is_made(
+    tmp_path: Path, what: str
+) -> None:
+    """run.json's faults stopped the replay before the history was opened; a raw file gone
+    (raw/ copied in part) stopped it only after: a new, empty history file was left behind,
+    the error naming the folder and Python's errno text, not the file or its entry."""
+    folder = _saved(tmp_path)
+    out = folder / "raw" / "000000.out"
+    out.unlink()
+    said = {
+        "missing": "cannot read hosts[0].stdout_file: No such file or directory",
+        "fifo": "is a FIFO, not a regular file",
+        "symlink": "is a symlink; not followed",
+    }[what]
+    if what == "fifo":
+        os.mkfifo(out)
+    elif what == "symlink":
+        out.symlink_to("../run.json")
+    history = tmp_path / "h.sqlite"
+    r = fleetmon("report", folder, "--history", history, "--html", tmp_path / "r.html")
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr == f"fleetmon: error: {out}: {said}\n"
+    assert not history.exists()
+    assert not (tmp_path / "r.html").exists()

@@ -1,11 +1,18 @@
-"""Keys of run.json's entries (pure helpers of io.rawstore): a missing key, or a status no
-run writes, is a ValueError naming its key path (`hosts[3].spec.name: missing`), which
-iter_raw gives as one line naming run.json; a bare KeyError said only "'name'"."""
+"""run.json's entries checked (helpers of io.rawstore): a missing key, or a status no run
+writes, is a ValueError naming its key path (`hosts[3].spec.name: missing`), which iter_raw
+gives as one line naming run.json (a bare KeyError said only "'name'"); every host's raw
+file is looked at (lstat) before the replay opens the history or analyses a host.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from fleetmon.errors import InputError
+from fleetmon.io.files import check_regular
 from fleetmon.model import Status
 
 
@@ -25,3 +32,16 @@ def status(value: Any, where: str) -> Status:
         return Status(value)
     except ValueError:
         raise ValueError(f"{where}: unknown status {value!r}"[:300]) from None
+
+
+def present(paths: Sequence[Path]) -> None:
+    """InputError naming the file (and its entry) unless each host's raw file is a regular
+    file: a raw file missing stopped the replay only after a history file was made."""
+    for i, path in enumerate(paths):
+        try:
+            check_regular(str(path))
+        except OSError as exc:
+            said = exc.strerror or os.strerror(exc.errno or 0)
+            raise InputError(
+                f"cannot read hosts[{i}].stdout_file: {said}", file=str(path)
+            ) from None

@@ -177,7 +177,7 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
     swapped in meanwhile cannot hang us). More than `max_bytes` is TooLarge, a file of
     another kind an InputError; OSError for the rest (missing, unreadable).
     """
-    _must_be_regular(path, os.lstat(path).st_mode)
+    check_regular(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | _BASE)
     except OSError as exc:
@@ -193,6 +193,13 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
     if max_bytes is not None and len(data) > max_bytes:  # grew while being read
         raise TooLarge(_too_big(len(data), max_bytes), file=path)
     return data
+
+
+def check_regular(path: str) -> None:
+    """InputError unless `path` is a regular file (a symlink not followed); OSError when it
+    cannot be looked at (missing): read_regular's first check, for a caller that checks
+    several files before it reads any."""
+    _must_be_regular(path, os.lstat(path).st_mode)
 
 
 def _read_upto(fh: BinaryIO, size: int, most: int) -> bytes:

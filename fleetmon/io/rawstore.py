@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from fleetmon.errors import InputError, OptionError, OutputError
 from fleetmon.io.entrykeys import key as _key
+from fleetmon.io.entrykeys import present
 from fleetmon.io.entrykeys import status as _status
 from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
 from fleetmon.model import HostSpec, RawResult, RunInfo
@@ -282,6 +283,7 @@ def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
     except _Outside as exc:
         raise InputError(f"{exc}: outside the folder", file=str(index)) from None
+    present([path for _, path in hosts])
     return run, RawHosts(root, hosts, max_bytes * _STORED_PER_RECEIVED)
 
 
