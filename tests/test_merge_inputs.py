@@ -312,3 +312,22 @@ def test_rule_files_not_a_list_of_names_is_one_line(
     r = fleetmon("merge", f, "--format", "json")
     assert (r.returncode, r.stdout) == (4, "")
     assert r.stderr == f"fleetmon: error: {f}: rule_files: expected a list of strings\n"
+
+
+def test_a_host_not_collected_has_no_sample_time_in_the_merged_json(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """docs/METRICS.md: `sampled_at` is null for a host not collected, as its run's JSON
+    says; the merged JSON gave it its report's start, as if sampled then. Influx still
+    stamps its fleetmon_host_up with that start, as its run did."""
+    down = _host(site, "h2", status="unreachable", error="connect refused", sampled_at=None)
+    down["metrics"] = {}
+    late = dict(site, started_at="2026-11-26T05:00:00Z", hosts=[down])
+    files = [_write(tmp_path / "a.json", site), _write(tmp_path / "b.json", late)]
+    r = fleetmon("merge", *files, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    sampled = {h["name"]: h["sampled_at"] for h in json.loads(r.stdout)["hosts"]}
+    assert sampled == {"h1": site["hosts"][0]["sampled_at"], "h2": None}
+    r = fleetmon("merge", *files, "--format", "influx")
+    up = [line for line in r.stdout.splitlines() if line.startswith("fleetmon_host_up,host=h2")]
+    assert [line.rsplit(" ", 1)[1] for line in up] == [str((1_795_662_000 + 7200) * 10**9)]

@@ -107,8 +107,11 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         "product_uuid": h.product_uuid,
         "interval_s": h.interval_s,
         # The host's clock at its second sample, to the nanosecond (what Influx stamps its
-        # points with), and how long collecting it took.
-        "sampled_at": None if h.sampled_at_ns is None else ns_text(h.sampled_at_ns),
+        # points with), and how long collecting it took. Null for a host not collected
+        # (METRICS.md), though merge gives one its report's start for Influx to stamp.
+        "sampled_at": None
+        if h.sampled_at_ns is None or not h.collected
+        else ns_text(h.sampled_at_ns),
         "collection_s": _value(h.collection_s),
         "collected_by": h.collected_by,  # run --cluster: the worker's label, else null
         "metrics": {k: _value(v) for k, v in h.metrics.items()} if clean else h.metrics,
