@@ -1,7 +1,8 @@
 """`fleetmon merge A.json B.json ...` (I/O edge): the JSON reports of several runs (one per
 site's bastion) made one report: hosts deduplicated (fleetmon.analyse.merge), each with the
 findings its own run gave it; the fleet statistics and the fleet-scope rules computed again
-over the merged fleet; every output written, and every export sent, as `run` does."""
+over the merged fleet, the guest-scope rules on the guests paired anew; every output
+written, and every export sent, as `run` does."""
 
 from __future__ import annotations
 
@@ -112,6 +113,36 @@ def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
     ]
 
 
+def judge_new_guests(
+    rules: RuleSet,
+    merged: tuple[HostReport, ...],
+    had: Mapping[str, set[str]],
+    specs: Mapping[str, HostSpec],
+    fleet: Mapping[str, FleetStat],
+) -> tuple[HostReport, ...]:
+    """The guest-scope rules judged on the guest rows the merge paired anew (a guest in one
+    report, its VM's host in another: link_guests, over the merged fleet), which no run
+    judged; a pair its own run had keeps that run's findings. Without the inventory, as
+    for the fleet rules: a host's fleetmon_thresholds do not tune them."""
+    guest_rules = RuleSet(tuple(r for r in rules.rules if r.scope == "guest"), rules.files)
+    fresh = {
+        h.name: tuple(r for r in h.rows_of("guest") if r.name not in had.get(h.name, ()))
+        for h in merged
+    }
+    only_new = [
+        dataclasses.replace(h, rows={"guest": fresh[h.name]}) for h in merged if fresh[h.name]
+    ]
+    if not only_new or not guest_rules.rules:
+        return merged
+    judged = {h.name: h for h in evaluate(guest_rules, only_new, specs, fleet)[0]}
+    return tuple(
+        dataclasses.replace(h, findings=judged[h.name].findings, notes=judged[h.name].notes)
+        if h.name in judged
+        else h
+        for h in merged
+    )
+
+
 def command(args: argparse.Namespace) -> int:
     """`fleetmon merge`: one report from several JSON reports."""
     if args.junit and args.junit_passes == "all":
@@ -137,11 +168,14 @@ def command(args: argparse.Namespace) -> int:
         else RuleSet(tuple(r for r in rules.rules if r.scope == "fleet"), rules.files)
     )
 
+    had = {h.name: {r.name for r in h.rows_of("guest")} for h in hosts}
+
     def fleet_only(
         merged: tuple[HostReport, ...], fleet: Mapping[str, FleetStat]
     ) -> tuple[tuple[HostReport, ...], tuple[Finding, ...]]:
-        if fleet_rules is None:
+        if fleet_rules is None or rules is None:
             return merged, ()
+        merged = judge_new_guests(rules, merged, had, specs, fleet)
         _, fleet_findings = evaluate(fleet_rules, merged, specs, fleet)
         return merged, fleet_findings  # each host keeps its own run's findings
 
