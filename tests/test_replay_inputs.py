@@ -200,3 +200,16 @@ def test_a_raw_file_missing_or_not_regular_is_refused_before_the_history_is_made
     assert r.stderr == f"fleetmon: error: {out}: {said}\n"
     assert not history.exists()
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_raw_file_over_the_cap_is_refused_before_the_history_is_made(tmp_path: Path) -> None:
+    """As a missing raw file: the cap was checked only as the host was read, after a new,
+    empty history file had been made."""
+    folder = _saved(tmp_path)
+    out = folder / "raw" / "000000.out"
+    size = out.stat().st_size
+    history = tmp_path / "h.sqlite"
+    r = fleetmon("report", folder, "--history", history, "--output-cap", str(size // 3 - 1))
+    assert (r.returncode, r.stdout) == (4, ""), r.stderr
+    assert r.stderr.startswith(f"fleetmon: error: {out}: {size} bytes, over the limit of ")
+    assert not history.exists()

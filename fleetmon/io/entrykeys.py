@@ -1,7 +1,8 @@
 """run.json's entries checked (helpers of io.rawstore): a missing key, or a status no run
 writes, is a ValueError naming its key path (`hosts[3].spec.name: missing`), which iter_raw
 gives as one line naming run.json (a bare KeyError said only "'name'"); every host's raw
-file is looked at (lstat) before the replay opens the history or analyses a host.
+file is looked at (lstat: there, regular, under the cap) before the replay opens the
+history or analyses a host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from typing import Any
 from fleetmon.errors import InputError
 from fleetmon.io.files import check_regular
 from fleetmon.model import Status
+
+#: What a raw file over the cap means (the read's own error says it too).
+OVER_CAP = (
+    "more than a host may send under the output cap"
+    " (raise it with --output-cap BYTES if the run did)"
+)
 
 
 def key(d: Any, at: str, name: str) -> Any:
@@ -34,14 +41,20 @@ def status(value: Any, where: str) -> Status:
         raise ValueError(f"{where}: unknown status {value!r}"[:300]) from None
 
 
-def present(paths: Sequence[Path]) -> None:
+def present(paths: Sequence[Path], limit: int) -> None:
     """InputError naming the file (and its entry) unless each host's raw file is a regular
-    file: a raw file missing stopped the replay only after a history file was made."""
+    file of at most `limit` bytes: a raw file missing, or over the cap, stopped the replay
+    only after a history file was made (read_regular checks both again as it reads)."""
     for i, path in enumerate(paths):
         try:
             check_regular(str(path))
+            size = os.lstat(path).st_size
         except OSError as exc:
             said = exc.strerror or os.strerror(exc.errno or 0)
             raise InputError(
                 f"cannot read hosts[{i}].stdout_file: {said}", file=str(path)
             ) from None
+        if size > limit:
+            raise InputError(
+                f"{size} bytes, over the limit of {limit} bytes: {OVER_CAP}", file=str(path)
+            )

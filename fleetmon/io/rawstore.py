@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fleetmon.errors import InputError, OptionError, OutputError
+from fleetmon.io.entrykeys import OVER_CAP, present
 from fleetmon.io.entrykeys import key as _key
-from fleetmon.io.entrykeys import present
 from fleetmon.io.entrykeys import status as _status
 from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
 from fleetmon.model import HostSpec, RawResult, RunInfo
@@ -283,7 +283,7 @@ def iter_raw(folder: str, max_bytes: int = DEFAULT_OUTPUT_CAP) -> tuple[RunInfo,
         raise InputError(f"malformed entry: {exc}", file=str(index)) from None
     except _Outside as exc:
         raise InputError(f"{exc}: outside the folder", file=str(index)) from None
-    present([path for _, path in hosts])
+    present([path for _, path in hosts], max_bytes * _STORED_PER_RECEIVED)
     return run, RawHosts(root, hosts, max_bytes * _STORED_PER_RECEIVED)
 
 
@@ -302,11 +302,7 @@ class RawHosts(Iterator[RawResult]):
         try:
             stdout = read_regular(str(path), self._limit)
         except TooLarge as exc:
-            raise InputError(
-                f"{exc.detail}: more than a host may send under the output cap "
-                "(raise it with --output-cap BYTES if the run did)",
-                file=exc.file,
-            ) from None
+            raise InputError(f"{exc.detail}: {OVER_CAP}", file=exc.file) from None
         except InputError:
             raise
         except OSError as exc:
