@@ -158,6 +158,20 @@ def _second_h0(d: dict[str, Any]) -> None:
             "hosts[0].status: unknown status 'fine'",
         ),
         (_second_h0, "hosts[1].spec.name: 'h0' is hosts[0]'s too"),
+        # Said "invalid literal for int() with base 10: 'x'", "dictionary update sequence
+        # element #0 has length 1; 2 is required": no key, no host.
+        (
+            lambda d: d["hosts"][0]["spec"].__setitem__("port", "x"),
+            "hosts[0].spec.port: expected an integer, got 'x'",
+        ),
+        (
+            lambda d: d["hosts"][0]["spec"].__setitem__("port", None),
+            "hosts[0].spec.port: expected an integer, got None",
+        ),
+        (
+            lambda d: d["hosts"][0]["spec"].__setitem__("vars", "x"),
+            "hosts[0].spec.vars: expected an object",
+        ),
     ],
 )
 def test_a_missing_key_or_a_host_twice_is_one_line_naming_the_key(

@@ -33,6 +33,21 @@ def key(d: Any, at: str, name: str) -> Any:
     return d[name]
 
 
+def integer(value: Any, where: str) -> int:
+    """An integer (a port): int() took "22" and said of "x" only "invalid literal"."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where}: expected an integer, got {value!r}"[:300])
+    return value
+
+
+def obj(value: Any, where: str) -> dict[str, Any]:
+    """An object (a host's variables): dict() of a string said "dictionary update sequence
+    element #0 has length 1", naming no key."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{where}: expected an object")
+    return value
+
+
 def status(value: Any, where: str) -> Status:
     """A host's collection status, as model.Status spells it."""
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fleetmon.errors import InputError, OptionError, OutputError
-from fleetmon.io.entrykeys import OVER_CAP, present
+from fleetmon.io.entrykeys import OVER_CAP, integer, obj, present
 from fleetmon.io.entrykeys import key as _key
 from fleetmon.io.entrykeys import status as _status
 from fleetmon.io.files import TooLarge, open_own_folder, read_regular, replace_in, strict_json
@@ -367,13 +367,13 @@ def _entry(root: Path, top: str, i: int, h: Any) -> tuple[RawResult, Path]:
     spec = HostSpec(
         name=str(_key(s, at, "name")),
         address=str(_key(s, at, "address")),
-        port=int(_key(s, at, "port")),
+        port=integer(_key(s, at, "port"), f"{at}port"),
         user=_opt_str(s.get("user")),
         connection=str(s.get("connection", "ssh")),
         groups=_strings(s.get("groups", []), f"hosts[{i}].spec.groups"),
         host_key_checking=bool(s.get("host_key_checking", True)),
         become=bool(s.get("become", False)),
-        vars=stored_vars(dict(s.get("vars", {}))),
+        vars=stored_vars(obj(s.get("vars", {}), f"{at}vars")),
     )
     stdout_path = root / str(_key(h, f"hosts[{i}].", "stdout_file"))
     if os.path.commonpath([top, stdout_path.resolve()]) != top:
