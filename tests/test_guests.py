@@ -190,3 +190,33 @@ def test_the_live_modes_link_by_the_inventory_variable_too() -> None:
     down.enter("down", Status.UNREACHABLE, "connect refused")
     live.on_change(1, down)
     assert live.host_reports()[1].vm_of == "kvm-lab/fmctr-guest"
+
+
+def _with_vm(hv: HostReport, name: str, metrics: dict[str, object]) -> HostReport:
+    """`hv` with its VM `name` given other metrics (same labels, same UUID)."""
+    vms = tuple(Row(r.name, metrics, r.labels) if r.name == name else r  # type: ignore[arg-type]
+                for r in hv.rows_of("vm"))  # fmt: skip
+    return dataclasses.replace(hv, rows={**hv.rows, "vm": vms})
+
+
+def test_a_migrated_vm_is_paired_with_its_running_copy_not_the_shut_off_one() -> None:
+    """After a live migration the domain stays defined, shut off, on the source: one UUID
+    on two hypervisors. The guest runs on the one where it is active, whatever the order."""
+    source = _with_vm(hypervisor("kvm-b"), "fmctr-guest", {"vm.state": "shutoff"})
+    for hosts in ([hypervisor("kvm-a"), source, guest()], [source, hypervisor("kvm-a"), guest()]):
+        g = report_from_hosts(hosts, RUN).hosts[2]
+        (pair,) = g.rows_of("guest")
+        assert pair.labels["hypervisor"] == "kvm-a"
+        assert pair.metrics["guest.vcpu_delay_pct"] is not None
+
+
+def test_a_uuid_on_two_running_vms_or_two_guests_links_nothing() -> None:
+    """Cloned VMs (one UUID running on two hypervisors), or two guests reporting one UUID
+    (clones, a firmware placeholder): which is which is unknown, so no pair and a note."""
+    hosts = report_from_hosts([hypervisor("kvm-a"), hypervisor("kvm-b"), guest()], RUN).hosts
+    assert hosts[2].rows_of("guest") == ()
+    assert any("kvm-a/fmctr-guest" in n and "kvm-b/fmctr-guest" in n for n in hosts[2].notes)
+    hv, g1, g2 = report_from_hosts([hypervisor(), guest("guest01"), guest("guest02")], RUN).hosts
+    assert g1.rows_of("guest") == g2.rows_of("guest") == ()
+    assert all("guest_host" not in r.labels for r in hv.rows_of("vm"))
+    assert any("guest01" in n and "guest02" in n for n in g1.notes)

@@ -6,6 +6,12 @@ by the inventory variable `fleetmon_vm_of: hypervisor/domain`. The guest host th
 row of scope `guest` (named `hypervisor/domain`) with the hypervisor's view of it beside its
 own: vCPU delay next to steal, vCPU busy next to CPU busy, balloon and QEMU's RSS next to
 MemAvailable; the VM row on the hypervisor gets the label `guest_host`, the way back.
+
+A UUID is not always one machine. A live-migrated domain stays defined, shut off, on its
+source (virsh migrate without --undefinesource): the running copy is the guest. Cloned VMs
+running on two hypervisors, or two guests reporting one UUID (clones, a firmware's
+placeholder), cannot be told apart: nothing is paired, and a note on the guest says why.
+The inventory variable names one VM: a guest named so wins over one found by UUID.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ PAIR = (
     ("guest.host_rss_bytes", "vm", "vm.host_rss_bytes"),
 )
 
+#: vm.state of a VM whose guest runs there (libvirt virDomainState words, Xen's), then of
+#: one that exists but does not run (paused: a migration's incoming copy): the first group
+#: holding VMs of a UUID decides.
+_PREFERRED = (frozenset({"running", "blocked"}), frozenset({"paused", "pmsuspended"}))
+
 
 def _pair_metrics(guest: HostReport, vm: Row) -> dict[str, MetricValue]:
     sides: Mapping[str, Mapping[str, MetricValue]] = {"guest": guest.metrics, "vm": vm.metrics}
@@ -36,43 +47,83 @@ def _pair_metrics(guest: HostReport, vm: Row) -> dict[str, MetricValue]:
 Found = tuple[int, Row]  # a VM row and the index of its hypervisor among the hosts
 
 
-def _target(
-    h: HostReport, by_uuid: Mapping[str, Found], by_name: Mapping[tuple[str, str], Found]
-) -> tuple[int, Row, str] | None:
-    if h.vm_of:
-        hv, _, dom = h.vm_of.partition("/")
-        hit = by_name.get((hv, dom))
-        return None if hit is None else (*hit, "inventory")
-    if h.product_uuid:
-        hit = by_uuid.get(h.product_uuid)
-        return None if hit is None else (*hit, "uuid")
+def _one_of(found: Sequence[Found]) -> Found | None:
+    """The VM of a UUID seen on several: the only running one, else the only paused one."""
+    if len(found) == 1:
+        return found[0]
+    for states in _PREFERRED:
+        live = [f for f in found if f[1].metrics.get("vm.state") in states]
+        if live:
+            return live[0] if len(live) == 1 else None
     return None
 
 
-def link_guests(hosts: Sequence[HostReport]) -> tuple[HostReport, ...]:
-    """The hosts, each guest with its `guest` row and its VM row labelled `guest_host`."""
-    by_uuid: dict[str, tuple[int, Row]] = {}
-    by_name: dict[tuple[str, str], tuple[int, Row]] = {}
+def _target(
+    h: HostReport,
+    hosts: Sequence[HostReport],
+    by_uuid: Mapping[str, Sequence[Found]],
+    by_name: Mapping[tuple[str, str], Found],
+) -> tuple[int, Row, str] | str | None:
+    """The guest's VM and how it was found; a note when it cannot be told; None: no VM."""
+    if h.vm_of:
+        hv, _, dom = h.vm_of.partition("/")
+        hit = by_name.get((hv, dom))
+        if hit is None:
+            return f"fleetmon_vm_of: no VM {h.vm_of!r} in this run" if h.collected else None
+        return (*hit, "inventory")
+    if h.product_uuid and h.product_uuid in by_uuid:
+        found = by_uuid[h.product_uuid]
+        one = _one_of(found)
+        if one is None:
+            vms = ", ".join(f"{hosts[i].name}/{r.name}" for i, r in found)
+            return f"SMBIOS UUID {h.product_uuid} is one of VMs {vms} (clones?): not paired"
+        return (*one, "uuid")
+    return None
+
+
+def _claims(hosts: Sequence[HostReport]) -> tuple[dict[int, tuple[int, Row, str]], dict[int, str]]:
+    """Each guest's VM (by guest index), and the notes of guests left unpaired."""
+    by_uuid: dict[str, list[Found]] = {}
+    by_name: dict[tuple[str, str], Found] = {}
     for i, h in enumerate(hosts):
         for row in h.rows_of("vm"):
             by_name[h.name, row.name] = (i, row)
             uuid = row.labels.get("uuid")
             if uuid:
-                by_uuid[uuid.lower()] = (i, row)
-    out = list(hosts)
-    back: dict[int, dict[str, str]] = {}  # hypervisor index -> VM name -> guest host
+                by_uuid.setdefault(uuid.lower(), []).append((i, row))
+    claims: dict[int, tuple[int, Row, str]] = {}
+    notes: dict[int, str] = {}
     for gi, h in enumerate(hosts):
-        found = _target(h, by_uuid, by_name)
-        if found is None:
-            if h.vm_of and h.collected:
-                out[gi] = dataclasses.replace(
-                    h, notes=(*h.notes, f"fleetmon_vm_of: no VM {h.vm_of!r} in this run")
-                )
-            continue
-        hi, vm, how = found
-        if hi == gi:
-            continue
-        hv = hosts[hi]
+        found = _target(h, hosts, by_uuid, by_name)
+        if isinstance(found, str):
+            notes[gi] = found
+        elif found is not None and found[0] != gi:
+            claims[gi] = found
+    by_vm: dict[tuple[int, str], list[int]] = {}
+    for gi, (hi, vm, _how) in claims.items():
+        by_vm.setdefault((hi, vm.name), []).append(gi)
+    for (hi, name), guests in by_vm.items():
+        named = [gi for gi in guests if claims[gi][2] == "inventory"]
+        kept = named or guests
+        if len(kept) > 1:
+            who = ", ".join(hosts[gi].name for gi in kept)
+            for gi in kept:
+                notes[gi] = f"VM {hosts[hi].name}/{name} is claimed by {who}: not paired"
+        for gi in guests:
+            if len(kept) > 1 or gi not in kept:
+                del claims[gi]
+    return claims, notes
+
+
+def link_guests(hosts: Sequence[HostReport]) -> tuple[HostReport, ...]:
+    """The hosts, each guest with its `guest` row and its VM row labelled `guest_host`."""
+    claims, notes = _claims(hosts)
+    out = list(hosts)
+    for gi, note in notes.items():
+        out[gi] = dataclasses.replace(out[gi], notes=(*out[gi].notes, note))
+    back: dict[int, dict[str, str]] = {}  # hypervisor index -> VM name -> guest host
+    for gi, (hi, vm, how) in claims.items():
+        h, hv = hosts[gi], hosts[hi]
         labels = {"hypervisor": hv.name, "vm": vm.name, "matched_by": how}
         if "uuid" in vm.labels:
             labels["uuid"] = vm.labels["uuid"]
