@@ -24,15 +24,17 @@ from fleetmon.model import (
     HostReport,
     HostSpec,
     Metrics,
+    MetricValue,
     RawResult,
     Report,
     Row,
     RunInfo,
     Status,
 )
-from fleetmon.sources.containers import compute_containers
+from fleetmon.sources.containers import compute_containers, vm_cgroup
 from fleetmon.sources.sections import PROBE_VERSION, ProbeOutput, split_output
 from fleetmon.sources.uuids import parse_product_uuid, parse_virsh_uuids, parse_xl_uuids
+from fleetmon.sources.virsh import ACTIVE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,12 @@ def _label_vm_ports(nics: tuple[Row, ...], nic_vm: Mapping[str, str]) -> tuple[R
         else row
         for row in nics
     )
+
+
+def _vm_cgroup(vms: Mapping[str, Mapping[str, MetricValue]], row: Row) -> Metrics:
+    """The QEMU cgroup's figures of a VM that has a QEMU (not a shut-off one, whose name
+    may be a running one's cgroup name: `web01` off, `web_01` in `qemu-3-web01`)."""
+    return vm_cgroup(vms, row.name) if row.metrics.get("vm.state") in ACTIVE_STATES else {}
 
 
 def _row(row: Row, metrics: Metrics, labels: Mapping[str, str]) -> Row:
@@ -110,7 +118,7 @@ def _host_metrics(out: ProbeOutput) -> tuple[HostMetrics, str]:
         _row(
             row,
             # The QEMU process's cgroup: its host-side memory and I/O (libvirt VMs only).
-            {**row.metrics, **ctr.vm_metrics.get(row.name, {})},
+            {**row.metrics, **_vm_cgroup(ctr.vm_metrics, row)},
             {**row.labels, "hypervisor": vm.hypervisor}
             | ({"uuid": uuids[row.name]} if row.name in uuids else {}),
         )

@@ -11,7 +11,7 @@ cannot reclaim without I/O), the limit as set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -29,7 +29,13 @@ from fleetmon.sources.ctrcolumns import (
     with_counters,
 )
 from fleetmon.sources.ctrnames import name_lookup, parse_names
-from fleetmon.sources.ctrpaths import Ident, identify, identify_all
+from fleetmon.sources.ctrpaths import (
+    MACHINE_NAME_CUT,
+    Ident,
+    identify,
+    identify_all,
+    machine_name_part,
+)
 from fleetmon.sources.sections import ProbeOutput
 
 
@@ -38,8 +44,38 @@ class CtrResult:
     """A host's container rows, and host-side metrics of its libvirt VMs by VM name."""
 
     rows: tuple[Row, ...] = ()
+    #: By the name in the QEMU cgroup's path (ctrpaths); {} for a name two cgroups have.
+    #: vm_cgroup() finds a domain's.
     vm_metrics: Mapping[str, Mapping[str, MetricValue]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+
+def vm_cgroup(
+    vms: Mapping[str, Mapping[str, MetricValue]], domain: str
+) -> Mapping[str, MetricValue]:
+    """The host-side metrics of the running domain `domain` (CtrResult.vm_metrics), {} when
+    none or several cgroups may be its: its cgroup is named after its machine name, not
+    its name (ctrpaths.machine_name_part: `web_01` runs in `qemu-3-web01`, as would a
+    `web01`; a name too long for the machine name is cut), or by the name itself (libvirt
+    before machine names)."""
+    part = machine_name_part(domain)
+    if part in vms:
+        return vms[part]
+    if domain in vms:
+        return vms[domain]
+    cut = [k for k in vms if MACHINE_NAME_CUT <= len(k) < len(part) and part.startswith(k)]
+    return vms[cut[0]] if len(cut) == 1 else {}
+
+
+def _vm_table(
+    vms: Iterable[tuple[str, Mapping[str, MetricValue]]],
+) -> dict[str, Mapping[str, MetricValue]]:
+    """VM name in the cgroup path -> its metrics; {} for a name two cgroups have (`web01`
+    and `web_01` both run in a `qemu-<id>-web01`: which is which is unknown)."""
+    out: dict[str, Mapping[str, MetricValue]] = {}
+    for name, metrics in vms:
+        out[name] = {} if name in out else metrics
+    return out
 
 
 _EMPTY: Values = {}
@@ -147,7 +183,7 @@ def compute_containers(
         return CtrResult(tuple(found), on_vms, _reset_notes(reset) + _psi_notes(found))
     (c1, _), (c2, v2), (gauges, vg) = _sections(out)
     rows: list[Row] = []
-    vms: dict[str, Mapping[str, MetricValue]] = {}
+    vms: list[tuple[str, Mapping[str, MetricValue]]] = []
     started = reset = 0
     # A cgroup cgroup_mem lists but sample 2's counters do not is gone (a container or VM
     # stopped): a streamed host's cgroup_mem is read every ONCE_EVERY_TICKS ticks, and
@@ -163,7 +199,7 @@ def compute_containers(
             s1 = _EMPTY
             started += s2 is not None
         if ident.kind == "qemu":
-            vms[ident.id] = _vm_metrics(s1, s2 or _EMPTY, g, interval_s)
+            vms.append((ident.id, _vm_metrics(s1, s2 or _EMPTY, g, interval_s)))
             continue
         name = names(ident.id) or ident.name or ident.id[:12]
         if s2 is not None:
@@ -182,7 +218,9 @@ def compute_containers(
         else ()
     )
     return CtrResult(
-        tuple(sorted(rows, key=_NAME)), vms, notes + _reset_notes(reset) + _psi_notes(rows)
+        tuple(sorted(rows, key=_NAME)),
+        _vm_table(vms),
+        notes + _reset_notes(reset) + _psi_notes(rows),
     )
 
 
@@ -337,14 +375,17 @@ def _from_columns(
     anon, read, write = columns[6], columns[9], columns[10]
     each = g.dicts(columns, not_offered(g.cols.values.__contains__))
     heads = g.heads_for(names, s2.version)
-    vms: dict[str, Mapping[str, MetricValue]] = {
-        vm: {
-            "vm.host_rss_bytes": anon[i],
-            "vm.host_read_bytes_per_s": read[i],
-            "vm.host_write_bytes_per_s": write[i],
-        }
+    vms = _vm_table(
+        (
+            vm,
+            {
+                "vm.host_rss_bytes": anon[i],
+                "vm.host_read_bytes_per_s": read[i],
+                "vm.host_write_bytes_per_s": write[i],
+            },
+        )
         for i, vm in heads.vms
-    }
+    )
     rows = [Row(name, each[i], labels) for i, name, labels in heads.rows]
     reset = 0
     cpu = columns[0]

@@ -21,7 +21,9 @@ directories), as the runtimes document them:
 - LXC 4+: `lxc.payload.<name>` (older: `lxc/<name>`); libvirt-lxc `machine/<name>.libvirt-lxc`;
 - systemd-nspawn: `machine.slice/systemd-nspawn@<name>.service`, `machine-<name>.scope`;
 - libvirt QEMU: `machine.slice/machine-qemu\\x2d<n>\\x2d<name>.scope` (systemd),
-  `machine/qemu-<n>-<name>.libvirt-qemu` or `machine/<name>.libvirt-qemu` (cgroupfs).
+  `machine/qemu-<n>-<name>.libvirt-qemu` or `machine/<name>.libvirt-qemu` (cgroupfs). In the
+  first two `<name>` is the domain's name as its machine name has it (machine_name_part,
+  cut at 64 characters in all); in the last (libvirt before machine names) the name itself.
 """
 
 from __future__ import annotations
@@ -173,3 +175,29 @@ def _machine(parent: str, leaf: str) -> Ident | None:
         if m is not None:
             return Ident("qemu", m.group(1), m.group(1))
     return None
+
+
+#: The characters libvirt keeps of a domain's name in its machine name.
+_HOSTNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+#: The machine name (`qemu-<id>-<part>`, whose cgroup the domain's QEMU runs in) is cut at
+#: 64 characters: a part of this length or more may be a longer one's start.
+MACHINE_NAME_CUT = 64 - len("qemu-1234567-") - 1
+
+
+def machine_name_part(name: str) -> str:
+    """A domain's name as libvirt puts it in the domain's machine name `qemu-<id>-<part>`
+    (uncut): its letters and digits, one `-` or `.` where any run of them separates two,
+    none leading or trailing; anything else (`_`, a space, non-ASCII) left out, so `web_01`
+    runs in `machine/qemu-3-web01.libvirt-qemu` (libvirt src/hypervisor/domain_driver.c,
+    virDomainMachineNameAppendValid)."""
+    out: list[str] = []
+    skip = True
+    for ch in name:
+        if ch in ".-":
+            if not skip:
+                out.append(ch)
+                skip = True
+        elif ch in _HOSTNAME_CHARS:
+            out.append(ch)
+            skip = False
+    return "".join(out).rstrip("-.")
