@@ -220,3 +220,20 @@ def test_a_uuid_on_two_running_vms_or_two_guests_links_nothing() -> None:
     assert g1.rows_of("guest") == g2.rows_of("guest") == ()
     assert all("guest_host" not in r.labels for r in hv.rows_of("vm"))
     assert any("guest01" in n and "guest02" in n for n in g1.notes)
+
+
+def test_an_unmatched_variable_says_whether_its_hypervisor_was_down_or_is_unknown() -> None:
+    """`no VM 'kvm-lab/fmctr-guest'` read as the VM gone when its hypervisor was down."""
+    other = "00000000-0000-4000-8000-000000000001"
+    down = analyse_host(RawResult(HostSpec("kvm-lab", "127.0.0.1"), Status.UNREACHABLE,
+                                  reason="connect refused"))  # fmt: skip
+    g = guest(uuid=other, fleetmon_vm_of="kvm-lab/fmctr-guest")
+    notes = report_from_hosts([down, g], RUN).hosts[1].notes
+    assert (
+        "fleetmon_vm_of: kvm-lab was not collected (unreachable): VM 'fmctr-guest' not paired"
+        in notes
+    )
+    assert not any("no VM" in n for n in notes)
+    typo = guest(uuid=other, fleetmon_vm_of="kvm-lba/fmctr-guest")
+    notes = report_from_hosts([hypervisor(), typo], RUN).hosts[1].notes
+    assert "fleetmon_vm_of: no host 'kvm-lba' in this run: VM 'fmctr-guest' not paired" in notes

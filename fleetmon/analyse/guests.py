@@ -69,7 +69,7 @@ def _target(
         hv, _, dom = h.vm_of.partition("/")
         hit = by_name.get((hv, dom))
         if hit is None:
-            return f"fleetmon_vm_of: no VM {h.vm_of!r} in this run" if h.collected else None
+            return _unmatched(h, hv, dom, hosts) if h.collected else None
         return (*hit, "inventory")
     if h.product_uuid and h.product_uuid in by_uuid:
         found = by_uuid[h.product_uuid]
@@ -79,6 +79,17 @@ def _target(
             return f"SMBIOS UUID {h.product_uuid} is one of VMs {vms} (clones?): not paired"
         return (*one, "uuid")
     return None
+
+
+def _unmatched(h: HostReport, hv: str, dom: str, hosts: Sequence[HostReport]) -> str:
+    """Why the guest's `fleetmon_vm_of` names no VM: its hypervisor is not in the run (a
+    typo, --limit), was not collected (the VM may be there), or has no such VM."""
+    seen = next((x for x in hosts if x.name == hv), None)
+    if seen is None:
+        return f"fleetmon_vm_of: no host {hv!r} in this run: VM {dom!r} not paired"
+    if not seen.collected:
+        return f"fleetmon_vm_of: {hv} was not collected ({seen.status}): VM {dom!r} not paired"
+    return f"fleetmon_vm_of: no VM {h.vm_of!r} in this run"
 
 
 def _claims(hosts: Sequence[HostReport]) -> tuple[dict[int, tuple[int, Row, str]], dict[int, str]]:
