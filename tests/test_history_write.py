@@ -129,6 +129,33 @@ def test_a_vm_keeps_its_history_across_a_rename_and_a_migration(hist: History) -
     assert len(query.entities(hist, "vm", name="web-3-new")) == 2
 
 
+def test_a_migrated_vm_s_history_is_its_running_copy_s_not_the_shut_off_source_s(
+    hist: History,
+) -> None:
+    """Migrated without --undefinesource, the domain stays defined, shut off, on its source
+    at every run after: the running copy on the destination is the VM, whichever host
+    comes first (kvm01 did: every run after the migration stored a shut-off VM)."""
+    rng = random.Random(3)
+    uuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
+
+    def web(state: str, cpu: float = 1.0) -> Row:
+        row = vm("web-3", rng, cpu_pct=cpu, state=state)
+        return dataclasses.replace(row, labels={"uuid": uuid})
+
+    steps = [
+        {"kvm01": [web("running", 10.0)], "kvm02": []},
+        {"kvm01": [web("shutoff")], "kvm02": [web("running", 20.0)]},
+        {"kvm01": [web("shutoff")], "kvm02": [web("running", 30.0)]},
+        {"kvm00": [web("running", 40.0)], "kvm01": [web("shutoff")]},  # running listed first
+    ]
+    for i, placement in enumerate(steps):
+        record_run(hist, at(_vm_report(rng, placement), minutes(5 * i)))
+    (ent,) = query.entities(hist, "vm")
+    assert (ent.host, ent.name) == ("kvm00", "web-3")
+    points = query.series(hist, "raw", "vm", [ent.id], ["vm.cpu_pct"], 0, 2**40)[ent.id]
+    assert [v for _, (v,) in points] == [10.0, 20.0, 30.0, 40.0]
+
+
 def test_each_entity_s_last_t_is_the_latest_run_it_was_in(hist: History) -> None:
     rng = random.Random(2)
     uuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"

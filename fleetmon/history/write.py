@@ -48,6 +48,10 @@ class Recorded:
     deleted: dict[str, int]
 
 
+#: vm.state of a domain with no QEMU or Xen domain behind it (libvirt virDomainState, Xen).
+_STOPPED = frozenset({"shutoff", "nostate", "crashed", "dying"})
+
+
 class _Entities:
     """Entity ids by identity, loaded once per run; new ones inserted as met."""
 
@@ -63,6 +67,9 @@ class _Entities:
             (scope, host, name): eid for eid, scope, host, name, uuid in known if uuid is None
         }
         self.renamed: list[tuple[str, str, int]] = []
+        #: The run's subjects stored from a VM that does not run (entity id -> its values
+        #: not null): a running VM of the same UUID later in the run takes their place.
+        self.stopped: dict[int, int] = {}
 
     def id(self, scope: str, host: str, name: str, uuid: str | None, t: int) -> int:
         """The entity id of a subject, created (or given its UUID) when first seen."""
@@ -253,16 +260,22 @@ def _add_host(
     host_name = utf8_safe(host.name)  # SQLite text is UTF-8 (model.utf8)
     for name, metrics, uuid in _subjects(scope, host):
         safe = name if name.isascii() else utf8_safe(name)
+        stopped = metrics.get("vm.state") in _STOPPED
         eid = ents.known(scope, host_name, safe, uuid)
+        # A VM listed by two hosts: mid-migration, the first one counts; after one without
+        # --undefinesource, the one running, not the source's shut-off definition.
         if eid is None:
             eid = ents.id(scope, host_name, safe, uuid, t)
-            if eid in batch:
-                continue  # a VM listed by two hosts mid-migration: the first one counts
+            if eid in batch and (stopped or eid not in ents.stopped):
+                continue
             ents.place(scope, host_name, safe, uuid)
-        elif eid in batch:
+        elif eid in batch and (stopped or eid not in ents.stopped):
             continue
+        values -= ents.stopped.pop(eid, 0)
         row, n = encode(metrics, (t << _SHIFT) | eid)
         values += n
+        if stopped:
+            ents.stopped[eid] = n
         if scope == "host":  # its text id made after its states', as it always was
             row[1] = encode.texts(host.status.value)
         batch[eid] = row
