@@ -96,14 +96,16 @@ def _claims(hosts: Sequence[HostReport]) -> tuple[dict[int, tuple[int, Row, str]
     """Each guest's VM (by guest index), and the notes of guests left unpaired."""
     by_uuid: dict[str, list[Found]] = {}
     by_name: dict[tuple[str, str], Found] = {}
+    claims: dict[int, tuple[int, Row, str]] = {}
+    notes: dict[int, str] = {}
+    if not any(h.vm_of or h.product_uuid for h in hosts):
+        return claims, notes  # no guest to pair (a fleet without guests: no tables)
     for i, h in enumerate(hosts):
         for row in h.rows_of("vm"):
             by_name[h.name, row.name] = (i, row)
             uuid = row.labels.get("uuid")
             if uuid:
                 by_uuid.setdefault(uuid.lower(), []).append((i, row))
-    claims: dict[int, tuple[int, Row, str]] = {}
-    notes: dict[int, str] = {}
     for gi, h in enumerate(hosts):
         found = _target(h, hosts, by_uuid, by_name)
         if isinstance(found, str):
