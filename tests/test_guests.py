@@ -237,3 +237,17 @@ def test_an_unmatched_variable_says_whether_its_hypervisor_was_down_or_is_unknow
     typo = guest(uuid=other, fleetmon_vm_of="kvm-lba/fmctr-guest")
     notes = report_from_hosts([hypervisor(), typo], RUN).hosts[1].notes
     assert "fleetmon_vm_of: no host 'kvm-lba' in this run: VM 'fmctr-guest' not paired" in notes
+
+
+def test_a_guest_reading_its_uuid_in_the_other_byte_order_is_paired() -> None:
+    """SMBIOS before 2.6 left the first three fields' byte order open: the kernel reads them
+    big-endian below 2.6 (drivers/firmware/dmi_scan.c dmi_save_uuid), so firmware that
+    wrote them little-endian anyway shows them swapped against libvirt's UUID."""
+    swapped = "dd3c0cfa-82b4-734d-b722-e38c429839bf"
+    _, g = report_from_hosts([hypervisor(), guest(uuid=swapped)], RUN).hosts
+    (pair,) = g.rows_of("guest")
+    assert pair.name == "kvm-lab/fmctr-guest"
+    assert pair.labels["matched_by"] == "uuid-swapped"
+    assert pair.labels["uuid"] == UUID
+    odd = dataclasses.replace(guest(), product_uuid="not a uuid")  # as a merged JSON may say
+    assert report_from_hosts([hypervisor(), odd], RUN).hosts[1].rows_of("guest") == ()

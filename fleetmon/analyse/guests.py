@@ -11,13 +11,16 @@ A UUID is not always one machine. A live-migrated domain stays defined, shut off
 source (virsh migrate without --undefinesource): the running copy is the guest. Cloned VMs
 running on two hypervisors, or two guests reporting one UUID (clones, a firmware's
 placeholder), cannot be told apart: nothing is paired, and a note on the guest says why.
-The inventory variable names one VM: a guest named so wins over one found by UUID.
+The inventory variable names one VM: a guest named so wins over one found by UUID. A guest
+whose UUID matches no VM is matched with its first three fields byte-swapped as well
+(`matched_by` uuid-swapped): SMBIOS before 2.6 left their byte order open.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 from fleetmon.model import HostReport, MetricValue, Row
 
@@ -71,14 +74,29 @@ def _target(
         if hit is None:
             return _unmatched(h, hv, dom, hosts) if h.collected else None
         return (*hit, "inventory")
-    if h.product_uuid and h.product_uuid in by_uuid:
-        found = by_uuid[h.product_uuid]
-        one = _one_of(found)
-        if one is None:
-            vms = ", ".join(f"{hosts[i].name}/{r.name}" for i, r in found)
-            return f"SMBIOS UUID {h.product_uuid} is one of VMs {vms} (clones?): not paired"
-        return (*one, "uuid")
-    return None
+    if not h.product_uuid:
+        return None
+    how, uuid = "uuid", h.product_uuid
+    if uuid not in by_uuid:
+        how, uuid = "uuid-swapped", swapped(uuid)
+        if uuid not in by_uuid:
+            return None
+    found = by_uuid[uuid]
+    one = _one_of(found)
+    if one is None:
+        vms = ", ".join(f"{hosts[i].name}/{r.name}" for i, r in found)
+        return f"SMBIOS UUID {h.product_uuid} is one of VMs {vms} (clones?): not paired"
+    return (*one, how)
+
+
+def swapped(uuid: str) -> str:
+    """The UUID with its first three fields' bytes reversed: what a guest reads when its
+    firmware wrote them little-endian (SMBIOS 2.6+) but announces an older SMBIOS, which
+    the kernel reads big-endian (drivers/firmware/dmi_scan.c dmi_save_uuid), or back."""
+    try:
+        return str(UUID(bytes_le=UUID(uuid).bytes))
+    except ValueError:  # not a UUID (a merged report's JSON says anything)
+        return uuid
 
 
 def _unmatched(h: HostReport, hv: str, dom: str, hosts: Sequence[HostReport]) -> str:
