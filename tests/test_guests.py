@@ -117,6 +117,10 @@ def test_an_unmatched_variable_is_a_note_and_no_uuid_no_link() -> None:
     [
         ("FA0C3CDD-B482-4D73-B722-E38C429839BF\n", UUID),  # some firmware prints upper case
         ("not a uuid\n", None),
+        ("Not Settable\n", None),  # dmidecode's word for an unset one, if a wrapper gives it
+        # AMI's placeholder, shipped by many boards: one value on thousands of machines
+        ("03000200-0400-0500-0006-000700080009\n", None),
+        ("00020003-0004-0005-0006-000700080009\n", None),  # the same, read byte-swapped
         ("", None),
     ],
 )

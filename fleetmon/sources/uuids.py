@@ -24,14 +24,23 @@ _NIL = "00000000-0000-0000-0000-000000000000"
 _PRODUCT_UUID = re.compile(rf"\s*({_UUID})\s*")
 
 
+#: SMBIOS UUIDs that name no one machine: unset (all zeros or ones), and AMI firmware's
+#: placeholder that many boards ship unchanged (in either byte order of its first three
+#: fields, analyse/guests.swapped), so it could pair a guest with an unrelated VM.
+_NOT_ONE_MACHINE = frozenset({
+    _NIL, "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "03000200-0400-0500-0006-000700080009", "00020003-0004-0005-0006-000700080009",
+})  # fmt: skip
+
+
 def parse_product_uuid(text: str) -> str | None:
     """/sys/class/dmi/id/product_uuid (lowercase), or None: unreadable, empty, not a UUID,
-    or all zeros/ones (firmware that leaves SMBIOS type 1 unset)."""
+    or one that names no one machine (_NOT_ONE_MACHINE)."""
     m = _PRODUCT_UUID.fullmatch(text)
     if m is None:
         return None
     uuid = m.group(1).lower()
-    return None if uuid in (_NIL, "ffffffff-ffff-ffff-ffff-ffffffffffff") else uuid
+    return None if uuid in _NOT_ONE_MACHINE else uuid
 
 
 def parse_virsh_uuids(text: str) -> dict[str, str]:
