@@ -255,3 +255,16 @@ def test_a_guest_reading_its_uuid_in_the_other_byte_order_is_paired() -> None:
     assert pair.labels["uuid"] == UUID
     odd = dataclasses.replace(guest(), product_uuid="not a uuid")  # as a merged JSON may say
     assert report_from_hosts([hypervisor(), odd], RUN).hosts[1].rows_of("guest") == ()
+
+
+def test_top_s_drill_view_shows_the_pair_both_ways() -> None:
+    """As the text report's tables do: the hypervisor's VM names its guest host, the guest's
+    pair names its hypervisor (in its row's name)."""
+    from fleetmon.render.top import host_detail
+
+    report = report_from_hosts([hypervisor(), guest()], RUN)
+    hv_lines = [ln.text for ln in host_detail(report, "kvm-lab", 200, 100)]
+    assert any(t.startswith("fmctr-guest (host guest01)  ") for t in hv_lines), hv_lines
+    assert any(t.startswith("fmlab1  ") for t in hv_lines)  # not a guest: its name alone
+    g_lines = [ln.text for ln in host_detail(report, "guest01", 200, 100)]
+    assert any(t.startswith("kvm-lab/fmctr-guest  ") for t in g_lines), g_lines
