@@ -268,3 +268,16 @@ def test_top_s_drill_view_shows_the_pair_both_ways() -> None:
     assert any(t.startswith("fmlab1  ") for t in hv_lines)  # not a guest: its name alone
     g_lines = [ln.text for ln in host_detail(report, "guest01", 200, 100)]
     assert any(t.startswith("kvm-lab/fmctr-guest  ") for t in g_lines), g_lines
+
+
+def test_the_variable_and_the_uuid_naming_two_vms_is_a_note() -> None:
+    """A stale `fleetmon_vm_of` (the VM renamed or moved, its old definition left shut off)
+    pairs the guest with another VM's figures: the inventory still wins, and says so."""
+    g = guest(fleetmon_vm_of="kvm-lab/fmlab1")  # its own UUID is fmctr-guest's
+    _, linked = report_from_hosts([hypervisor(), g], RUN).hosts
+    assert linked.rows_of("guest")[0].name == "kvm-lab/fmlab1"
+    assert ("fleetmon_vm_of names VM kvm-lab/fmlab1, its SMBIOS UUID VM kvm-lab/fmctr-guest:"
+            " paired as the inventory says") in linked.notes  # fmt: skip
+    agree = guest(fleetmon_vm_of="kvm-lab/fmctr-guest")
+    _, linked = report_from_hosts([hypervisor(), agree], RUN).hosts
+    assert not any("SMBIOS UUID" in n for n in linked.notes)

@@ -11,7 +11,8 @@ A UUID is not always one machine. A live-migrated domain stays defined, shut off
 source (virsh migrate without --undefinesource): the running copy is the guest. Cloned VMs
 running on two hypervisors, or two guests reporting one UUID (clones, a firmware's
 placeholder), cannot be told apart: nothing is paired, and a note on the guest says why.
-The inventory variable names one VM: a guest named so wins over one found by UUID. A guest
+The inventory variable names one VM: a guest named so wins over one found by UUID, and a
+note says when its own UUID is another VM's (a stale variable). A guest
 whose UUID matches no VM is matched with its first three fields byte-swapped as well
 (`matched_by` uuid-swapped): SMBIOS before 2.6 left their byte order open.
 """
@@ -74,6 +75,13 @@ def _target(
         if hit is None:
             return _unmatched(h, hv, dom, hosts) if h.collected else None
         return (*hit, "inventory")
+    return _by_uuid(h, hosts, by_uuid)
+
+
+def _by_uuid(
+    h: HostReport, hosts: Sequence[HostReport], by_uuid: Mapping[str, Sequence[Found]]
+) -> tuple[int, Row, str] | str | None:
+    """The guest's VM by its SMBIOS UUID (as is, or swapped); a note when several may be."""
     if not h.product_uuid:
         return None
     how, uuid = "uuid", h.product_uuid
@@ -130,6 +138,13 @@ def _claims(hosts: Sequence[HostReport]) -> tuple[dict[int, tuple[int, Row, str]
             notes[gi] = found
         elif found is not None and found[0] != gi:
             claims[gi] = found
+            if found[2] == "inventory":  # a stale variable pairs another VM's figures
+                other = _by_uuid(h, hosts, by_uuid)
+                if isinstance(other, tuple) and other[1] is not found[1]:
+                    notes[gi] = (
+                        f"fleetmon_vm_of names VM {h.vm_of}, its SMBIOS UUID VM"
+                        f" {hosts[other[0]].name}/{other[1].name}: paired as the inventory says"
+                    )
     by_vm: dict[tuple[int, str], list[int]] = {}
     for gi, (hi, vm, _how) in claims.items():
         by_vm.setdefault((hi, vm.name), []).append(gi)
