@@ -154,8 +154,8 @@ def test_the_shipped_pair_rule(steal: float, delay: float, severity: str) -> Non
 
 
 def test_a_guest_of_another_site_is_paired_in_the_merged_report(tmp_path: Path) -> None:
-    """Each site's run sees one side; `merge` pairs them as one run over both would. The
-    merged hosts lost their product_uuid (not read back from the JSON), so never."""
+    """Each site's run sees one side; `merge` pairs them as one run over both would (the
+    guests' product_uuid is read back from the JSON)."""
     sites = {"paris": report_from_hosts([hypervisor()], RUN),
              "lyon": report_from_hosts([guest()], RUN)}  # fmt: skip
     for name, rep in sites.items():
@@ -168,6 +168,32 @@ def test_a_guest_of_another_site_is_paired_in_the_merged_report(tmp_path: Path) 
     want = {h["name"]: h for h in one_run["hosts"]}
     assert merged["guest01"]["product_uuid"] == UUID
     assert merged["guest01"]["guests"] == want["guest01"]["guests"]
+    (vm,) = [v for v in merged["kvm-lab"]["vms"] if v["name"] == "fmctr-guest"]
+    assert vm["labels"]["guest_host"] == "guest01"
+
+
+def test_a_guest_of_another_site_named_by_the_variable_is_paired_in_the_merged_report(
+    tmp_path: Path,
+) -> None:
+    """`fleetmon_vm_of` naming another site's VM: its site's run says it found no such host;
+    `merge` pairs them as one run over both would, and that note is gone."""
+    other = "00000000-0000-4000-8000-000000000001"  # its own UUID matches no VM
+    g = guest(uuid=other, fleetmon_vm_of="kvm-lab/fmctr-guest")
+    sites = {"paris": report_from_hosts([hypervisor()], RUN),
+             "lyon": report_from_hosts([g], RUN)}  # fmt: skip
+    assert any(
+        n.startswith("fleetmon_vm_of: no host 'kvm-lab'") for n in sites["lyon"].hosts[0].notes
+    )
+    for name, rep in sites.items():
+        (tmp_path / f"{name}.json").write_text(render_json(rep))
+    res = fleetmon_cli("merge", tmp_path / "paris.json", tmp_path / "lyon.json", "--format", "json")
+    assert res.returncode in (0, 1, 2), res.stderr
+    merged = {h["name"]: h for h in json.loads(res.stdout)["hosts"]}
+    one_run = json.loads(render_json(report_from_hosts([hypervisor(), g], RUN)))
+    want = {h["name"]: h for h in one_run["hosts"]}
+    assert merged["guest01"]["guests"] == want["guest01"]["guests"]
+    assert merged["guest01"]["guests"][0]["labels"]["matched_by"] == "inventory"
+    assert merged["guest01"]["notes"] == want["guest01"]["notes"]
     (vm,) = [v for v in merged["kvm-lab"]["vms"] if v["name"] == "fmctr-guest"]
     assert vm["labels"]["guest_host"] == "guest01"
 

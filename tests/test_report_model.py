@@ -19,6 +19,7 @@ HOST_KEYS = {
     "name", "address", "groups", "status", "error", "hypervisor", "interval_s", "metrics",
     "disks", "nics", "filesystems", "vms", "containers", "guests", "notes", "findings",
     "product_uuid",
+    "vm_of",  # the inventory's fleetmon_vm_of or null (merge pairs by it again)
     "site",  # the inventory's fleetmon_site or null (merge keeps it)
     "since_last_run",  # null without a history (issue 13)
     "checks_passed",  # the passes findings leaves out (merge counts them again)

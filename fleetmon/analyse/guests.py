@@ -97,6 +97,13 @@ def _by_uuid(
     return (*one, how)
 
 
+def is_pairing_note(note: str) -> bool:
+    """A note link_guests adds: `merge` drops the sites' and pairs the merged fleet again."""
+    return note.startswith(("fleetmon_vm_of", "SMBIOS UUID ")) or (
+        note.startswith("VM ") and " is claimed by " in note
+    )
+
+
 def swapped(uuid: str) -> str:
     """The UUID with its first three fields' bytes reversed: what a guest reads when its
     firmware wrote them little-endian (SMBIOS 2.6+) but announces an older SMBIOS, which

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetmon.analyse.guests import is_pairing_note
 from fleetmon.errors import InputError
 from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
 from fleetmon.model.sites import parse_site
@@ -232,13 +233,15 @@ def host_from_json(h: Any, where: str) -> HostReport:
         interval_s=interval,
         metrics=_metrics(h.get("metrics", {}), f"{where}metrics"),
         rows={s.name: _rows(h, s.key, where) for s in catalog.ROW_SCOPES if h.get(s.key)},
-        notes=tuple(notes),
+        # The pairing's notes are made again over the merged fleet (link_guests).
+        notes=tuple(n for n in notes if not is_pairing_note(n)),
         findings=listed,
         hypervisor=_need(h, "hypervisor", str, where),
         since_last=since,
         since_last_s=since_s,
         # A guest of another site's VM is paired again over the merged fleet (link_guests).
         product_uuid=_opt_str(h, "product_uuid", where),
+        vm_of=_opt_str(h, "vm_of", where),
         site=_site(h, where),
         passed_unheld=_passes(h, listed, where),
         collection_s=collection,

@@ -105,6 +105,7 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         "hypervisor": h.hypervisor,
         "site": h.site,  # the inventory's fleetmon_site, or null
         "product_uuid": h.product_uuid,
+        "vm_of": h.vm_of,  # the inventory's fleetmon_vm_of, or null: merge pairs by it too
         "interval_s": h.interval_s,
         # The host's clock at its second sample, to the nanosecond (what Influx stamps its
         # points with), and how long collecting it took. Null for a host not collected
