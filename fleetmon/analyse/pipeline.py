@@ -31,7 +31,8 @@ from fleetmon.model import (
     RunInfo,
     Status,
 )
-from fleetmon.sources.containers import compute_containers, vm_cgroup
+from fleetmon.sources.containers import compute_containers
+from fleetmon.sources.ctrpaths import vm_cgroup
 from fleetmon.sources.sections import PROBE_VERSION, ProbeOutput, split_output
 from fleetmon.sources.uuids import parse_product_uuid, parse_virsh_uuids, parse_xl_uuids
 from fleetmon.sources.virsh import ACTIVE_STATES

@@ -11,7 +11,7 @@ cannot reclaim without I/O), the limit as set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -29,13 +29,7 @@ from fleetmon.sources.ctrcolumns import (
     with_counters,
 )
 from fleetmon.sources.ctrnames import name_lookup, parse_names
-from fleetmon.sources.ctrpaths import (
-    MACHINE_NAME_CUT,
-    Ident,
-    identify,
-    identify_all,
-    machine_name_part,
-)
+from fleetmon.sources.ctrpaths import Ident, identify, identify_all, vm_table
 from fleetmon.sources.sections import ProbeOutput
 
 
@@ -45,37 +39,9 @@ class CtrResult:
 
     rows: tuple[Row, ...] = ()
     #: By the name in the QEMU cgroup's path (ctrpaths); {} for a name two cgroups have.
-    #: vm_cgroup() finds a domain's.
+    #: ctrpaths.vm_cgroup() finds a domain's.
     vm_metrics: Mapping[str, Mapping[str, MetricValue]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-
-
-def vm_cgroup(
-    vms: Mapping[str, Mapping[str, MetricValue]], domain: str
-) -> Mapping[str, MetricValue]:
-    """The host-side metrics of the running domain `domain` (CtrResult.vm_metrics), {} when
-    none or several cgroups may be its: its cgroup is named after its machine name, not
-    its name (ctrpaths.machine_name_part: `web_01` runs in `qemu-3-web01`, as would a
-    `web01`; a name too long for the machine name is cut), or by the name itself (libvirt
-    before machine names)."""
-    part = machine_name_part(domain)
-    if part in vms:
-        return vms[part]
-    if domain in vms:
-        return vms[domain]
-    cut = [k for k in vms if MACHINE_NAME_CUT <= len(k) < len(part) and part.startswith(k)]
-    return vms[cut[0]] if len(cut) == 1 else {}
-
-
-def _vm_table(
-    vms: Iterable[tuple[str, Mapping[str, MetricValue]]],
-) -> dict[str, Mapping[str, MetricValue]]:
-    """VM name in the cgroup path -> its metrics; {} for a name two cgroups have (`web01`
-    and `web_01` both run in a `qemu-<id>-web01`: which is which is unknown)."""
-    out: dict[str, Mapping[str, MetricValue]] = {}
-    for name, metrics in vms:
-        out[name] = {} if name in out else metrics
-    return out
 
 
 _EMPTY: Values = {}
@@ -219,7 +185,7 @@ def compute_containers(
     )
     return CtrResult(
         tuple(sorted(rows, key=_NAME)),
-        _vm_table(vms),
+        vm_table(vms),
         notes + _reset_notes(reset) + _psi_notes(rows),
     )
 
@@ -375,7 +341,7 @@ def _from_columns(
     anon, read, write = columns[6], columns[9], columns[10]
     each = g.dicts(columns, not_offered(g.cols.values.__contains__))
     heads = g.heads_for(names, s2.version)
-    vms = _vm_table(
+    vms = vm_table(
         (
             vm,
             {

@@ -29,9 +29,11 @@ directories), as the runtimes document them:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import NamedTuple
+
+from fleetmon.model import MetricValue
 
 
 class Ident(NamedTuple):
@@ -201,3 +203,31 @@ def machine_name_part(name: str) -> str:
             out.append(ch)
             skip = False
     return "".join(out).rstrip("-.")
+
+
+def vm_cgroup(
+    vms: Mapping[str, Mapping[str, MetricValue]], domain: str
+) -> Mapping[str, MetricValue]:
+    """The host-side metrics of the running domain `domain` (in containers.CtrResult's
+    vm_metrics), {} when none or several cgroups may be its: its cgroup is named after its
+    machine name, not its name (machine_name_part: `web_01` runs in `qemu-3-web01`, as
+    would a `web01`; a name too long for the machine name is cut), or by the name itself
+    (libvirt before machine names)."""
+    part = machine_name_part(domain)
+    if part in vms:
+        return vms[part]
+    if domain in vms:
+        return vms[domain]
+    cut = [k for k in vms if MACHINE_NAME_CUT <= len(k) < len(part) and part.startswith(k)]
+    return vms[cut[0]] if len(cut) == 1 else {}
+
+
+def vm_table(
+    vms: Iterable[tuple[str, Mapping[str, MetricValue]]],
+) -> dict[str, Mapping[str, MetricValue]]:
+    """VM name in the cgroup path -> its metrics; {} for a name two cgroups have (`web01`
+    and `web_01` both run in a `qemu-<id>-web01`: which is which is unknown)."""
+    out: dict[str, Mapping[str, MetricValue]] = {}
+    for name, metrics in vms:
+        out[name] = {} if name in out else metrics
+    return out
