@@ -106,7 +106,8 @@ def test_no_rules_means_no_finding_and_host_rules_given_are_named(
     )
     _, doc, _ = _merge(paris, lyon, "-r", rules)
     assert (
-        "merge judges fleet-scope rules only, not the -r files' 1 of other scopes"
+        "merge judges fleet-scope rules (and guest-scope ones on the pairs it makes) only,"
+        " not the -r files' 1 of other scopes"
         " (above-mean): each host keeps the findings of its own run's rules"
     ) in doc["notes"]
 

@@ -94,20 +94,22 @@ def _run_info(
 
 def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
     """What merge says of the -r files' rules it does not judge: only the fleet-scope ones
-    are, over the merged fleet; each host keeps the findings of its own run's rules."""
+    are, over the merged fleet, and the guest-scope ones on the pairs the merge makes
+    (judge_new_guests); each host keeps the findings of its own run's rules."""
     folders = tuple(os.path.join(os.path.abspath(g), "") for g in given)
     files = {os.path.abspath(g) for g in given}
     skipped = [
         r.name
         for r in rules.rules
-        if r.scope != "fleet"
+        if r.scope not in ("fleet", "guest")
         and ((path := os.path.abspath(r.origin.rpartition(":")[0])) in files
              or path.startswith(folders))
     ]  # fmt: skip
     if not skipped:
         return []
     return [
-        f"merge judges fleet-scope rules only, not the -r files' {len(skipped)} of other"
+        f"merge judges fleet-scope rules (and guest-scope ones on the pairs it makes) only,"
+        f" not the -r files' {len(skipped)} of other"
         f" scopes ({', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}):"
         " each host keeps the findings of its own run's rules"
     ]
