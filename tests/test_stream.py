@@ -36,6 +36,7 @@ from fleetmon.collect.stream import (
     StreamCollector,
     auth_backoff_s,
     backoff_s,
+    stalled_reason,
 )
 from fleetmon.model import HostReport, HostSpec, RawResult, Status
 from fleetmon.sim.answer import Answer, parse_script
@@ -787,3 +788,78 @@ def test_a_host_that_never_gives_a_pair_is_down_since_its_first_drop(
         "connecting",
     ]
     assert len({since for _, since in seen[first_down:]}) == 1
+
+
+async def _first_down(
+    specs: list[HostSpec], opts: CollectOptions, popts: ProbeOptions
+) -> tuple[Status | None, str | None]:
+    """The first host's status and reason as it first goes down, from a real stream."""
+    downs: list[tuple[Status | None, str | None]] = []
+
+    def on_change(i: int, link: Link) -> None:
+        if link.state == "down":
+            downs.append((link.status, link.reason))
+
+    c = StreamCollector(specs, opts, lambda s: popts, lambda i, out: None, on_change,
+                        rng=random.Random(0))  # fmt: skip
+    await _run_until(c, lambda: bool(downs), 30)
+    return downs[0]
+
+
+def test_a_silent_host_says_no_output_not_no_complete_sample(tmp_path: Path) -> None:
+    """The simulator's timeout fault (logged in, then nothing): said as no output at all."""
+
+    async def main() -> tuple[Status | None, str | None]:
+        cfg = SimConfig(hosts=1, kind="linux", base_address=_block() + ".1", port=0,
+                        faults={"timeout": 1}, time_scale=10)  # fmt: skip
+        async with serve(cfg) as sim:
+            fleet = _Fleet(sim, tmp_path)
+            return await _first_down(fleet.specs, CollectOptions(interval_s=1.0, timeout_s=1.0),
+                                     ProbeOptions(interval_s=1.0))  # fmt: skip
+
+    assert asyncio.run(main()) == (Status.TIMEOUT, "no output within 1 s")
+
+
+@pytest.mark.parametrize(
+    ("junk", "why"),
+    [
+        (b"\\377\\376 garbled \\001\\n" * 5, "garbled output?"),
+        (
+            b"@@fleetmon-0123abcd@@ begin 3 stat\\ncpu 1 2 3\\n",
+            "garbled output or another run's frames?",
+        ),
+    ],
+)
+def test_garbage_mid_stream_is_said_so_not_a_hung_host(junk: bytes, why: str) -> None:
+    """A real sh stream: two good ticks, then bytes with no marker of this run and silence.
+    It read "no complete sample within 1 s", as a hung host does; now it says how much came
+    and that none of it was a sample."""
+    from fleetmon.collect import stream
+
+    def then_junk(popts: ProbeOptions) -> str:
+        script = build_stream_script(popts, ticks=2)
+        return f"(\n{script}\n)\nprintf '{junk.decode()}'\nexec sleep 30\n"
+
+    spec = dataclasses.replace(HostSpec("me", "localhost"), connection="local")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream, "build_stream_script", then_junk)
+        popts = ProbeOptions(interval_s=0.2, hypervisor="none")
+        got = asyncio.run(_first_down([spec], CollectOptions(interval_s=0.2, timeout_s=1.0), popts))
+    size = len(junk.decode("unicode_escape").encode("latin-1"))
+    assert got == (
+        Status.TIMEOUT,
+        f"{size} bytes without a sample's end marker within 1 s ({why})",
+    )
+
+
+def test_a_sample_begun_but_not_ended_names_its_last_section() -> None:
+    """A probe command that hangs mid-sample: the section it stopped in or after is named."""
+    opts, answer = _streamed("linux")
+    tick = answer.tick(1, Moment(300.0, 1.8e9), True).encode()
+    cut = tick[: tick.index(b" begin 1 loadavg\n") + len(b" begin 1 loadavg\n")]
+    reason = stalled_reason(bytearray(cut), opts.nonce, 32.0)
+    assert reason == (
+        f"sample 1 stopped in or after its section loadavg: {len(cut)} bytes without its"
+        " end marker within 32 s (a probe command hung?)"
+    )
+    assert stalled_reason(bytearray(), opts.nonce, 32.0) == "no output within 32 s"

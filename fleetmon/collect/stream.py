@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,48 @@ def _no_tick(buf: bytearray, nonce: str) -> None:
         split_output(buf.decode("utf-8", "replace"), nonce)
     except ProbeParseError as exc:
         raise HostFailure(Status.PARSE_ERROR, f"parse error: {exc}") from None
+
+
+async def _tick_end(
+    read: Reader, buf: bytearray, end_re: re.Pattern[bytes], cap: int
+) -> re.Match[bytes] | None:
+    """Read into `buf` until it holds a tick's end marker (its match), or the stream ends
+    (None); HostFailure when a sample outgrows the output cap."""
+    m = end_re.search(buf)
+    while m is None:
+        chunk = await read(CHUNK_BYTES)
+        if not chunk:
+            return None
+        # A marker line (and the newline before it) may straddle two chunks.
+        start = max(0, len(buf) - 200)
+        buf += chunk
+        if len(buf) > cap:
+            raise HostFailure(Status.COMMAND_FAILED, f"one sample exceeded the {cap} byte cap")
+        m = end_re.search(buf, start)
+    return m
+
+
+def stalled_reason(buf: bytearray, nonce: str, deadline_s: float) -> str:
+    """Why no sample came within the deadline, from what came since the last one (`buf`):
+    nothing (a hung host or network), a sample of this run begun but not ended (a probe
+    command stuck: the last section begun named), or bytes with no marker of this run at
+    all (garbage, or another run's frames). All three read "no complete sample" before,
+    which sent one looking for a hung host when the host was talking nonsense."""
+    within = f"within {deadline_s:g} s"
+    if not buf:
+        return f"no output {within}"
+    begun_re = re.compile(
+        re.escape(marker(nonce).encode()) + rb" begin ([0-9]{1,9}) ([a-z_0-9]+)\n"
+    )
+    begun = begun_re.findall(buf)
+    if begun:
+        sample, section = begun[-1]
+        return (
+            f"sample {int(sample)} stopped in or after its section {section.decode()}:"
+            f" {len(buf)} bytes without its end marker {within} (a probe command hung?)"
+        )
+    other = " or another run's frames" if b"@@fleetmon-" in buf else ""
+    return f"{len(buf)} bytes without a sample's end marker {within} (garbled output{other}?)"
 
 
 class StreamCollector:
@@ -235,7 +278,7 @@ class StreamCollector:
                 status, reason = Status.COMMAND_FAILED, "probe loop ended"
             except HostFailure as exc:
                 status, reason = exc.status, exc.reason
-            except TimeoutError:
+            except TimeoutError:  # _ticks says what came instead (stalled_reason): any other
                 status = Status.TIMEOUT
                 reason = f"no complete sample within {self.host_opts[i].deadline_s:g} s"
             except (asyncssh.Error, OSError) as exc:
@@ -293,25 +336,17 @@ class StreamCollector:
         once: dict[str, Section] = {}
         prev: Mapping[str, Section] | None = None
         memo: dict[tuple[str, str, str], Any] = {}
-        cap = self.host_opts[i].output_cap_bytes
-        deadline_s = self.host_opts[i].deadline_s
+        cap, deadline_s = self.host_opts[i].output_cap_bytes, self.host_opts[i].deadline_s
         while not self.stopping:
-            async with asyncio.timeout(deadline_s):
-                m = end_re.search(buf)
-                while m is None:
-                    chunk = await read(CHUNK_BYTES)
-                    if not chunk:
-                        if prev is None and buf.strip():
-                            _no_tick(buf, nonce)
-                        return
-                    # A marker line (and the newline before it) may straddle two chunks.
-                    start = max(0, len(buf) - 200)
-                    buf += chunk
-                    if len(buf) > cap:
-                        raise HostFailure(
-                            Status.COMMAND_FAILED, f"one sample exceeded the {cap} byte cap"
-                        )
-                    m = end_re.search(buf, start)
+            try:
+                async with asyncio.timeout(deadline_s):
+                    m = await _tick_end(read, buf, end_re, cap)
+            except TimeoutError:
+                raise HostFailure(Status.TIMEOUT, stalled_reason(buf, nonce, deadline_s)) from None
+            if m is None:
+                if prev is None and buf.strip():
+                    _no_tick(buf, nonce)
+                return
             text = buf[: m.end()].decode("utf-8", "replace")
             del buf[: m.end()]
             try:
