@@ -192,6 +192,34 @@ def test_the_title_tells_waiting_hosts_from_skipped_and_down_ones() -> None:
     assert first.endswith("hosts 4: 1 live, 1 waiting, 1 skipped, 1 down")
 
 
+def test_each_waiting_word_is_one_a_waiting_host_shows() -> None:
+    """WAITING_WORDS are the words of a host on its first try (SKIPPED, counted waiting):
+    every state a link goes through, as LiveFleet reports it, shows each of them on a SKIPPED
+    host. "reconnecting since " was listed too, but a retry keeps its failure's status
+    (counted down), so no SKIPPED host ever showed it."""
+    from fleetmon.cli.live import LiveFleet, Plan
+    from fleetmon.render.top import WAITING_WORDS
+
+    specs = tuple(HostSpec(f"h{i}", "127.0.0.1") for i in range(2))
+    fleet = LiveFleet(argparse.Namespace(), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
+    shown: list[tuple[Status, str]] = []
+    steps = [("connecting", None, None), ("live", None, None),
+             ("down", Status.TIMEOUT, "no output within 32 s"), ("connecting", None, None),
+             ("live", None, None), ("stopped", Status.SKIPPED, "past the open-file limit"),
+             ("stopped", Status.HOSTKEY_MISMATCH, "host key changed")]  # fmt: skip
+    link = Link(specs[1])  # one host's life (its retries keep its failure's status)
+    for state, status, reason in steps:
+        link = Link(specs[1]) if state == "stopped" else link  # then two stopped ones
+        link.enter(state, status, reason)
+        fleet.on_change(1, link)
+        shown += [(h.status, h.error or "") for h in fleet.host_reports()]
+    waiting = {
+        w for w in WAITING_WORDS for st, e in shown if st is Status.SKIPPED and e.startswith(w)
+    }
+    assert waiting == set(WAITING_WORDS)
+    assert any(e.startswith("reconnecting since ") and st is Status.TIMEOUT for st, e in shown)
+
+
 def test_the_title_counts_hosts_by_their_worst_finding_and_says_so() -> None:
     """The second line counts hosts (as top's "Tasks:" line counts tasks), not findings: a
     host with three critical findings is one critical host; unknown hosts are counted too.

@@ -170,7 +170,7 @@ def _ticks(report: Report) -> str:
 
 
 #: How a live mode words a host still waiting for its first two samples (cli/live.py).
-WAITING_WORDS = ("connecting since ", "reconnecting since ")
+WAITING_WORDS = ("connecting since ",)
 
 
 def title(report: Report, state: ViewState, clock: str, width: int | None = None) -> list[Line]:
