@@ -132,3 +132,64 @@ def test_a_window_too_short_for_the_screen_gets_a_frame_as_wide_as_it(tmp_path: 
     assert all(len(ln) <= 60 for ln in lines), lines
     assert len(head) > 40, head  # the columns that fit 60, not a cut 160
     assert any(ln.startswith("a ") for ln in lines), lines
+
+
+def test_the_host_drilled_into_shows_its_notes_folded_escaped_and_counted() -> None:
+    """Pure, 80x24: a host's notes (a guest's pairing, containers restarted) were nowhere in
+    top. Now under its figures, each folded to the width and escaped as every host-supplied
+    value is; more than the room leaves end with "+N more notes"."""
+    import random
+
+    pairing = (
+        "fleetmon_vm_of names VM kvm-02/web-3, its SMBIOS UUID VM kvm-01/web-7: paired as the"
+        " inventory says"
+    )
+    notes = [pairing, "2 containers restarted: \x1b[31mapi\x1b[0m (3), worker (1)"]
+    notes += [f"note {n}" for n in range(3, 9)]
+    rng = random.Random(1)
+    vms = [rf.vm(f"web-{n}", rng) for n in range(12)]
+    host = rf.host("kvm-01", rng, vms=vms, notes=notes)
+    lines = frame(rf.report([host]), ViewState(host="kvm-01"), 80, 24, "03:00:00")
+    texts = [ln.text for ln in lines]
+    assert len(texts) <= 24
+    assert all(len(t) <= 80 for t in texts)
+    at = next(i for i, t in enumerate(texts) if t.startswith("note: fleetmon_vm_of"))
+    said = " ".join(t.strip() for t in texts[at : at + 2])
+    assert said == f"note: {pairing}", texts  # folded over two lines, whole
+    assert texts[at + 2] == r"note: 2 containers restarted: \x1b[31mapi\x1b[0m (3), worker (1)"
+    assert texts[at + 3] == "+6 more notes"
+    assert at + 3 == len(texts) - 1  # the tables gave way to the notes
+    assert texts[at - 1].startswith("vnet")  # the NICs above them, cut short
+    few = rf.host("db-01", rng, groups=("linux",), notes=["1 container restarted: api (1)"])
+    texts = [ln.text for ln in frame(rf.report([few]), ViewState(host="db-01"), 80, 24, "x")]
+    assert texts[-1] == "note: 1 container restarted: api (1)"
+
+
+@pytest.mark.slow
+def test_a_guest_s_pairing_note_is_seen_in_the_host_drilled_into(tmp_path: Path) -> None:
+    """A real `fleetmon top` in 80x24: a guest whose fleetmon_vm_of names a hypervisor not
+    in the run has the note saying so under its figures once drilled into (it was only in
+    the text report and /api/report)."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    guest:\n      ansible_connection: local\n"
+        "      fleetmon_vm_of: kvm-9/web-3\n"
+    )
+    argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
+    tty = Tty(argv, rows=24, cols=80)
+    try:
+        tty.wait_for(lambda ls: "hosts 1: 1 live" in ls[0] and len(_rows(ls)) == 1, 60)
+        tty.key("\r")
+        lines = tty.wait_for(lambda ls: any(ln.startswith("note: ") for ln in ls), 30)
+        at = next(i for i, ln in enumerate(lines) if ln.startswith("note: "))
+        said = " ".join(ln.strip() for ln in lines[at:] if ln.strip())
+        assert said.startswith(
+            "note: fleetmon_vm_of: no host 'kvm-9' in this run: VM 'web-3' not paired"
+        ), lines
+        assert any(ln.startswith("CPU ") for ln in lines[:at]), lines  # under the figures
+        assert all(len(ln) <= 80 for ln in lines)
+        tty.key("q")
+        assert tty.proc.wait(timeout=30) == 0
+        tty.assert_restored()
+    finally:
+        tty.close()

@@ -282,8 +282,29 @@ def _row_name(scope: str, r: Row) -> str:
     return r.name
 
 
+#: A host's notes take at least this many lines of the host drilled into (its tables give
+#: way), more when the rest leaves room: 4 of the 21 rows an 80x24 terminal has below the
+#: title, the figures and findings above them.
+NOTE_LINES = 4
+
+
+def _note_lines(notes: Sequence[str], width: int, room: int) -> list[Line]:
+    """A host's notes (a guest's pairing, containers restarted...) folded to `width`, each
+    cleaned (host-supplied text), whole notes only, in at most `room` lines: the last then
+    says how many more there are (the text report and /api/report have them all)."""
+    out: list[Line] = []
+    for k, note in enumerate(notes):
+        folded = fit_line(f"note: {clean(note)}", width, indent="      ")
+        more = len(notes) - k - 1
+        if len(out) + len(folded) + (1 if more else 0) > room:
+            left = len(notes) - k
+            return [*out, Line(f"+{left} more note{'s' if left > 1 else ''}", kind="note")][:room]
+        out += [Line(ln, kind="note") for ln in folded]
+    return out
+
+
 def host_detail(report: Report, name: str, width: int, height: int) -> list[Line]:
-    """One host drilled into: its figures, findings, disks, NICs and VMs."""
+    """One host drilled into: its figures, findings, disks, NICs, VMs and notes."""
     host = next((h for h in report.hosts if h.name == name), None)
     if host is None:
         return [Line(f"host {clean(name)} is not in the report", kind="note")]
@@ -324,6 +345,11 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
                     nums = [float(v) for v in vals if isinstance(v, int | float)]
                     cells.append(num(sum(nums), c.digits) if nums else "-")
             lines.append(Line("  ".join(cells)))
+    # The notes below the rest, in the room it leaves but at least NOTE_LINES (the tables
+    # give way): they were not shown at all, though nowhere else in top says them.
+    room = min(max(NOTE_LINES, height - len(lines)), max(0, height - 2))
+    notes = _note_lines(host.notes, width, room) if host.notes else []
+    lines = [*lines[: height - len(notes)], *notes]
     return [Line(cut(ln.text, width), ln.severity, ln.kind) for ln in lines[:height]]
 
 
