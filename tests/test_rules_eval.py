@@ -544,3 +544,15 @@ def test_default_ok_message_value_stays_on_the_quiet_side(tmp_path: Path) -> Non
     rs = load_rules([str(path)])
     hosts, _ = run(rs, [host("h1", (), {"cpu.steal_pct": 4.999})])
     assert one(hosts["h1"], "s").message == "cpu.steal_pct = 4.999 (warning >= 5)"
+
+
+def test_default_message_of_a_tiny_negative_value_is_zero(tmp_path: Path) -> None:
+    """A tiny negative value (a counter's rounding, -0.001) was shown as `-0`: it reads as
+    a sign error at 3 a.m.; 2 decimals of it are 0."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "- hosts: all\n  rules:\n    - name: s\n      metric: cpu.steal_pct\n      warning: '> 5'\n"
+    )
+    rs = load_rules([str(path)])
+    hosts, _ = run(rs, [host("h1", (), {"cpu.steal_pct": -0.001})])
+    assert one(hosts["h1"], "s").message == "cpu.steal_pct = 0 (warning > 5)"

@@ -112,9 +112,11 @@ Threshold = Comparison | NagiosRange
 
 
 def fmt_value(value: MetricValue) -> str:
-    """A value for a message: floats to at most 2 decimals, no trailing zeros."""
+    """A value for a message: floats to at most 2 decimals, no trailing zeros; 0 for a
+    tiny negative (-0.001 is `0`, not `-0`, which reads as a sign error)."""
     if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+        text = f"{value:.2f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     return str(value)
 
 
