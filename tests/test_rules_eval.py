@@ -48,7 +48,7 @@ OK_METRICS = {"cpu.steal_pct": 1.0, "load.per_cpu": 0.5, "cpu.iowait_pct": 1.0}
             "warning > 5, critical > 15",
             "cpu.steal_pct = 5 (warning > 5, critical > 15)",
         ),
-        (5.01, Severity.WARNING, "> 5", "steal 5.0% on kvm01"),
+        (5.01, Severity.WARNING, "> 5", "steal 5.01% on kvm01"),
         (15.0, Severity.WARNING, "> 5", "steal 15.0% on kvm01"),
         (17.26, Severity.CRITICAL, "> 15", "steal 17.3% on kvm01"),
     ],
@@ -556,3 +556,33 @@ def test_default_message_of_a_tiny_negative_value_is_zero(tmp_path: Path) -> Non
     rs = load_rules([str(path)])
     hosts, _ = run(rs, [host("h1", (), {"cpu.steal_pct": -0.001})])
     assert one(hosts["h1"], "s").message == "cpu.steal_pct = 0 (warning > 5)"
+
+
+@pytest.mark.parametrize(
+    ("template", "warning", "value", "message"),
+    [
+        ("{{ value | judged(1) }}", ">= 90", 89.96, None),  # not alerting: no message
+        ("{{ value | judged(1) }}", "> 90", 90.04, "90.04"),  # round(1): 90.0
+        ("{{ value | judged(1) }}", "> 90", 93.26, "93.3"),  # as round(1) when it may
+        ("{{ value | judged(0) }}", "10:90", 90.4, "90.4"),  # outside: round(0) is 90.0
+        ("{{ value | judged }}", "> 0.01", 0.0149, "0.015"),  # as the default message
+        ("{{ value | judged(1) }}", "> 5", 7, "7"),  # an int as round leaves it
+        ("{{ (value * 2) | judged(1) }}", "> 5", 5.01, "10.0"),  # other figures: round
+    ],
+)
+def test_judged_filter_keeps_the_value_on_its_side(
+    tmp_path: Path, template: str, warning: str, value: float, message: str | None
+) -> None:
+    """`judged(N)` is round(N) but for a value it would round across a level of the rule;
+    `judged` alone is the default message's figure."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "- hosts: all\n  rules:\n    - name: s\n      metric: cpu.steal_pct\n"
+        f"      warning: '{warning}'\n      critical: '> 99'\n      message: '{template}'\n"
+    )
+    hosts, _ = run(load_rules([str(path)]), [host("h1", (), {"cpu.steal_pct": value})])
+    found = one(hosts["h1"], "s")
+    assert (found.severity is Severity.WARNING, found.message) == (
+        message is not None,
+        message if message is not None else found.message,
+    )

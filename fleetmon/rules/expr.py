@@ -31,6 +31,7 @@ from fleetmon.rules.exprcheck import TOO_DEEP, check
 from fleetmon.rules.exprcheck import ExprError as ExprError
 from fleetmon.rules.fastexpr import Fn, compile_fast
 from fleetmon.rules.historical import FITS, FUNCTIONS, Call, window_of
+from fleetmon.rules.ranges import LEVELS
 from fleetmon.rules.sandbox import ENV, instrument
 
 _PREFIXES = frozenset(n.split(".", 1)[0] for n in catalog.names() if "." in n)
@@ -295,7 +296,10 @@ class MessageTemplate:
         try:
             parts = []
             size = 0
-            for part in self._template.generate(_pick(context, self._reads)):
+            picked = _pick(context, self._reads)
+            if LEVELS in context:  # the rule's levels, for the `judged` filter
+                picked[LEVELS] = context[LEVELS]
+            for part in self._template.generate(picked):
                 size += len(part)
                 if size > MAX_MESSAGE_CHARS:
                     raise BudgetExceeded(f"a message longer than {MAX_MESSAGE_CHARS:,} characters")

@@ -136,10 +136,10 @@ def _check_filter(node: nodes.Filter) -> None:
         fmt = _const(node.node)
         if isinstance(fmt, str):
             _printf(fmt)
-    if node.name == "round":
+    if node.name in ("round", "judged"):
         precision = _argument(node.args, node.kwargs, *_PRECISION)
         if isinstance(precision, int) and abs(precision) > MAX_INT_DIGITS:
-            raise _too_long(f"round({precision})")
+            raise _too_long(f"{node.name}({precision})")
     sized = _SIZED_FILTERS.get(node.name)
     if sized is not None:
         size = _argument(node.args, node.kwargs, *sized)

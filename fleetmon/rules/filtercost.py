@@ -165,6 +165,7 @@ ESTIMATES: dict[str, Estimate] = {
     "join": _join,
     "replace": _replace,
     "round": _round,
+    "judged": _round,  # round_judged: round, with more decimals when a level needs them
     "slice": _slice,
     "sum": _sum,
     "tojson": _tojson,

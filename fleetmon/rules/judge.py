@@ -16,7 +16,7 @@ from fleetmon.model import Finding, MetricValue, Row, Severity, catalog
 from fleetmon.model.nulls import null_reason
 from fleetmon.rules.expr import EvalError, Expr, mangle
 from fleetmon.rules.historical import Fits, no_value
-from fleetmon.rules.ranges import Comparison, ValueKindError, fmt_judged
+from fleetmon.rules.ranges import LEVELS, Comparison, ValueKindError, fmt_judged
 from fleetmon.rules.ruleset import Rule
 
 #: The context names of a host's own (rules.evaluate): the same for each of its subjects.
@@ -357,6 +357,7 @@ class Judge:
         msg = default
         if r.message is not None:
             ctx.update(severity=severity.value, threshold=th, rule=r.name, metric=r.metric)
+            ctx[LEVELS] = self.judged  # `value | judged(1)` keeps to its side of each level
             try:
                 msg = r.message.render(ctx)
             except EvalError as exc:

@@ -2,8 +2,9 @@
 
 Range semantics follow the Nagios plugin development guidelines ("Threshold and ranges"):
 alert when the value is outside start..end, edges inclusive; `@` inverts to inside.
-A value shown beside a threshold (fmt_judged, judged_places) keeps the decimals it needs to
-stay on the side of it the value is: `0.0149 > 0.01`, not `0.01 > 0.01`.
+A value shown beside a threshold (fmt_judged, judged_places, and the `judged` filter of
+messages: round_judged) keeps the decimals it needs to stay on the side of it the value is:
+`0.0149 > 0.01`, not `0.01 > 0.01`.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
     text = fmt_value(value)
     if not isinstance(value, float) or not math.isfinite(value):
         return text
-    numeric = [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
+    numeric = _numeric(levels)
     shown = float(text)
     if shown == value or all(t.alerts(shown) == t.alerts(value) for t in numeric):
         return text  # the usual case: 2 decimals do
@@ -136,6 +137,31 @@ def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
         if all(t.alerts(float(text)) == t.alerts(value) for t in numeric):
             return text
     return repr(value)
+
+
+def _numeric(levels: Sequence[Threshold]) -> list[Threshold]:
+    return [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
+
+
+#: The context key under which a message template finds its rule's levels (`judged`).
+LEVELS = "_fleetmon_levels"
+
+
+def round_judged(value: Any, levels: Sequence[Threshold], precision: int | None = None) -> Any:
+    """The `judged` filter of messages: `value | judged` is the value as the default message
+    shows it (fmt_judged); `value | judged(1)` is `value | round(1)`, with the fewest more
+    decimals that keep it on its side of every level (5.01 over `> 5`: 5.01, not 5.0;
+    17.26: 17.3). Anything but a finite float is rounded as `round` does."""
+    if precision is None:
+        return fmt_judged(value, levels)
+    if value.__class__ is not float or not math.isfinite(value):
+        return round(value, precision)
+    numeric = _numeric(levels)
+    for places in range(precision, max(precision + 1, 18)):
+        shown = round(value, places)
+        if all(t.alerts(shown) == t.alerts(value) for t in numeric):
+            return shown
+    return value
 
 
 def _operand(raw: str) -> float | bool | str:

@@ -34,6 +34,7 @@ from fleetmon.rules.budget import (
     too_many_digits,
 )
 from fleetmon.rules.historical import FUNCTIONS, Bound
+from fleetmon.rules.ranges import LEVELS, round_judged
 
 Args = tuple[Any, ...]
 #: Methods a rule may call, by the type that has them; anything else is refused.
@@ -247,6 +248,12 @@ def _metered_test(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @pass_context
+def _judged(context: Context, value: Any, precision: int | None = None) -> Any:
+    """`{{ value | judged(1) }}`: round_judged over the levels of the rule the message is of."""
+    return round_judged(value, context.parent.get(LEVELS, ()), precision)
+
+
+@pass_context
 def _iterate(context: Context, iterable: Any, cost: int) -> Any:
     """A `{% for %}` loop's items, each charged the operations of the loop's body."""
     meter = meter_of(context)
@@ -354,7 +361,11 @@ def _environment() -> _Env:
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, finalize=_finalize
     )
     env.globals.clear()
-    filters = {**FILTERS, "duration": format_duration}  # {{ value | duration }}: 2.3 days
+    filters = {
+        **FILTERS,
+        "duration": format_duration,
+        "judged": _judged,
+    }  # {{ value | duration }}: 2.3 days
     env.filters = {
         name: _metered_filter(name, func)
         for name, func in filters.items()
