@@ -164,3 +164,16 @@ def test_findings_keep_rule_and_a_readable_message_on_a_terminal(width: int, lea
     assert len(head[where : head.index(head.split()[3])]) <= 38  # capped: 36 and the gap
     if width >= 120:
         assert "THRESHOLD" in head
+
+
+def test_a_tiny_negative_figure_is_zero_in_the_tables() -> None:
+    """A rate a hair under zero (-0.001: counters read a tick apart) was `-0.0` in the
+    hosts table and `-0.0%` in the HTML: read as a sign error at 3 a.m."""
+    from fleetmon.render.html import render_html
+
+    h = host("h1", (), {"cpu.busy_pct": -0.001, "cpu.steal_pct": -0.04, "mem.used_pct": 40.0})
+    report = Report(RUN, (h,), {}, 0, ())
+    row = _section(render_text(report), "Hosts")[3].split()
+    assert row[:3] == ["h1", "OK", "0.0"], row
+    assert "-0.0" not in render_text(report)
+    assert "-0.0" not in render_html(report)

@@ -142,7 +142,7 @@ def _fleet_row(
         if all(v is None for v in values):
             continue
         share = sum(v for v in values if v is not None)
-        title.append(f"{label} {share:.1f}%")
+        title.append(f"{label} {share:z.1f}%")  # z: a share of -0.001 is 0.0%
         # Whole pixels, each segment from where the last one ended (no gap, no overlap): the
         # title and the figure beside the bar say the exact shares.
         # The bar ends at 100 %: a share past it (a merged report's 1e308, its sum infinite)
@@ -154,7 +154,7 @@ def _fleet_row(
             segs.append(Seg(cls, str(x0), str(x1 - x0)))
     idle = number(m.get("cpu.idle_pct"))
     if idle is not None:
-        title.append(f"idle {idle:.1f}%")
+        title.append(f"idle {idle:z.1f}%")
     busy = number(m.get("cpu.busy_pct"))
     cells: list[Cell] = [
         Cell(fmt(m.get("mem.used_pct"), "%")),

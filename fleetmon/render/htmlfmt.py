@@ -30,7 +30,7 @@ def _scaled(x: float, step: float, units: Sequence[str], sep: str = " ") -> str:
         x /= step
         i += 1
     digits = 0 if abs(x) >= 100 or (i == 0 and x.is_integer()) else 1
-    return f"{x:.{digits}f}{sep}{units[i]}"
+    return f"{x:z.{digits}f}{sep}{units[i]}"  # z: not -0.0
 
 
 def _duration(s: float) -> str:
@@ -60,7 +60,7 @@ def fmt(v: MetricValue, unit: str) -> str:
     if x is None:
         return DASH
     if unit == "%":
-        return f"{x:.1f}%"  # "12.3%", as the text report writes it
+        return f"{x:z.1f}%"  # "12.3%", as the text report writes it (z: -0.001 is 0.0%)
     if unit == "B":
         return _scaled(x, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
     if unit == "B/s":

@@ -30,10 +30,11 @@ _LISTED = tuple(s for s in SEVERITIES_LISTED if s is not Severity.OK)
 
 
 def num(v: MetricValue, digits: int = 1) -> str:
-    """A number for a table cell; '-' for unknown."""
+    """A number for a table cell; '-' for unknown. `z`: a tiny negative (-0.001) is `0.0`,
+    not `-0.0`, read as a sign error."""
     if v is None or isinstance(v, bool) or not isinstance(v, int | float):
         return "-" if v is None else str(v)
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    return f"{v:z.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def human_bytes(v: MetricValue, suffix: str = "") -> str:
