@@ -157,9 +157,10 @@ def round_judged(value: Any, levels: Sequence[Threshold], precision: int | None 
     if value.__class__ is not float or not math.isfinite(value):
         return round(value, precision)
     numeric = _numeric(levels)
+    want = [t.alerts(value) for t in numeric]
     for places in range(precision, max(precision + 1, 18)):
         shown = round(value, places)
-        if all(t.alerts(shown) == t.alerts(value) for t in numeric):
+        if shown == value or [t.alerts(shown) for t in numeric] == want:
             return shown
     return value
 
