@@ -174,6 +174,8 @@ def test_a_guest_s_pairing_note_is_seen_in_the_host_drilled_into(tmp_path: Path)
     inv.write_text(
         "all:\n  hosts:\n    guest:\n      ansible_connection: local\n"
         "      fleetmon_vm_of: kvm-9/web-3\n"
+        # No virsh: whether this machine runs libvirtd would add a note of its own first.
+        "      fleetmon_hypervisor: none\n"
     )
     argv = [FLEETMON, "top", str(inv), "-d", "0.5", "--no-rules"]
     tty = Tty(argv, rows=24, cols=80)
