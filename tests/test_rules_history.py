@@ -130,21 +130,23 @@ def _past(
     return Past(NOW, series)
 
 
+#: A filesystem rule over time_to, and its points: 1 an hour, 2 % an hour; this run's value
+#: is the newest: 90 % now, full in 5 h.
+FILL = """
+- hosts: all
+  rules:
+    - name: fill
+      metric: fs.used_pct
+      apply: time_to(100, "24h")
+      min_points: 4
+      warning: "< 259200"
+"""
+FILL_POINTS = [(NOW - 3600 * k, 90.0 - 2 * k) for k in range(5, 0, -1)]
+
+
 def test_time_to_applied_to_a_filling_filesystem() -> None:
-    rs = rules(
-        """
-        - hosts: all
-          rules:
-            - name: fill
-              metric: fs.used_pct
-              apply: time_to(100, "24h")
-              min_points: 4
-              warning: "< 259200"
-              message: "{{ subject }} full in {{ value | duration }}"
-        """
-    )
-    # 1 point per hour, 2 % an hour; this run's value is the newest: 90 % now, full in 5 h.
-    pts = [(NOW - 3600 * k, 90.0 - 2 * k) for k in range(5, 0, -1)]
+    rs = rules(FILL + '      message: "{{ subject }} full in {{ value | duration }}"\n')
+    pts = FILL_POINTS
     (f,) = judge(rs, [fs_host(90.0)], _past({"fs.used_pct": pts}))
     assert (f.severity, f.subject, f.message) == (Severity.WARNING, "/var", "/var full in 5 h")
     assert f.value == pytest.approx(5 * 3600)
@@ -495,18 +497,7 @@ def test_an_applied_functions_value_is_shown_in_its_own_unit() -> None:
     from fleetmon.render.json import render_json
     from fleetmon.render.junit import render_junit
 
-    rs = rules(
-        """
-        - hosts: all
-          rules:
-            - name: fill
-              metric: fs.used_pct
-              apply: time_to(100, "24h")
-              min_points: 4
-              warning: "< 259200"
-        """
-    )
-    pts = [(NOW - 3600 * k, 90.0 - 2 * k) for k in range(5, 0, -1)]
+    rs, pts = rules(FILL), FILL_POINTS
     specs = {"kvm01": HostSpec("kvm01", "192.0.2.1")}
     hosts, _ = evaluate(rs, [fs_host(90.0)], specs, {}, past=_past({"fs.used_pct": pts}))
     (f,) = [f for f in hosts[0].findings if f.rule == "fill"]
