@@ -128,19 +128,23 @@ def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
     text = fmt_value(value)
     if not isinstance(value, float) or not math.isfinite(value):
         return text
-    numeric = _numeric(levels)
-    shown = float(text)
-    if shown == value or all(t.alerts(shown) == t.alerts(value) for t in numeric):
+    places = _judged_places(value, levels, 2)
+    if places == 2:
         return text  # the usual case: 2 decimals do
-    for places in range(3, 18):
-        text = f"{value:.{places}f}".rstrip("0").rstrip(".")
-        if all(t.alerts(float(text)) == t.alerts(value) for t in numeric):
-            return text
-    return repr(value)
+    return repr(value) if places is None else f"{value:.{places}f}".rstrip("0").rstrip(".")
 
 
-def _numeric(levels: Sequence[Threshold]) -> list[Threshold]:
-    return [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
+def _judged_places(value: float, levels: Sequence[Threshold], start: int) -> int | None:
+    """The fewest decimals, `start` or more, that leave `value` rounded on its side of each
+    numeric level (what fmt_judged, round_judged and judged_places show); None when none
+    below 18 does. round(value, p) is the figure f"{value:.{p}f}" writes."""
+    numeric = [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
+    want = [t.alerts(value) for t in numeric]
+    for places in range(start, max(start + 1, 18)):
+        shown = round(value, places)
+        if shown == value or [t.alerts(shown) for t in numeric] == want:
+            return places
+    return None
 
 
 #: The context key under which a message template finds its rule's levels (`judged`).
@@ -156,13 +160,8 @@ def round_judged(value: Any, levels: Sequence[Threshold], precision: int | None 
         return fmt_judged(value, levels)
     if value.__class__ is not float or not math.isfinite(value):
         return round(value, precision)
-    numeric = _numeric(levels)
-    want = [t.alerts(value) for t in numeric]
-    for places in range(precision, max(precision + 1, 18)):
-        shown = round(value, places)
-        if shown == value or [t.alerts(shown) for t in numeric] == want:
-            return shown
-    return value
+    places = _judged_places(value, levels, precision)
+    return value if places is None else round(value, places)
 
 
 def _operand(raw: str) -> float | bool | str:
@@ -238,10 +237,8 @@ def judged_places(value: float, threshold: str | None, places: int) -> int:
         return places
     if th.kind != "number":
         return places
-    want = th.alerts(value)
-    return next(
-        (p for p in range(places, 18) if th.alerts(float(f"{value:.{p}f}")) == want), places
-    )
+    found = _judged_places(value, (th,), places)
+    return places if found is None else found
 
 
 def _finite(text: str, value: float) -> None:
