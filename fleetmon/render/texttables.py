@@ -176,12 +176,18 @@ def _value(row: Row, col: Column) -> MetricValue:
     return column_figure(row, col)
 
 
+def row_name(scope: str, r: Row) -> str:
+    """A row's name, a VM's with the inventory host that is its guest ("web-3 (host
+    web03)"): the way to the guest's own figures (here and in top's host drilled into)."""
+    if scope == "vm" and r.labels.get("guest_host"):
+        return f"{r.name} (host {r.labels['guest_host']})"
+    return r.name
+
+
 def _ranked_row(scope: RowScope, h: HostReport, r: Row) -> list[str]:
-    name = r.name
+    name = row_name(scope.name, r)
     if scope.echo is not None and scope.echo in r.labels:  # "vnet3 (VM web-1)"
         name += f" ({catalog.ROW_SCOPE[scope.echo].name_label} {r.labels[scope.echo]})"
-    if scope.name == "vm" and r.labels.get("guest_host"):  # "web-3 (host web03)": a guest
-        name += f" (host {r.labels['guest_host']})"
     figures = [figure_text(_value(r, c), c.unit, c.digits) for c in scope.columns]
     return [name, h.name, *figures] if scope.name_first else [h.name, name, *figures]
 

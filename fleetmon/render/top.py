@@ -13,9 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleetmon.model import Report, Row, Severity, Status, catalog, notable
+from fleetmon.model import Report, Severity, Status, catalog, notable
 from fleetmon.render.text import clean, human_bytes, num
 from fleetmon.render.textfit import MIN_FLEX, columns, cut, fit_line, pad, shorten
+from fleetmon.render.texttables import row_name
 from fleetmon.render.topcolumns import (
     COLUMNS,
     CTR_COLUMNS,
@@ -274,14 +275,6 @@ def _reason(text: str, room: int, today: str) -> str:
     return next((w for w in whens if len(w) <= room), "")
 
 
-def _row_name(scope: str, r: Row) -> str:
-    """A row's name, a VM's with the inventory host that is its guest as the text report
-    has it ("web-3 (host web03)"): the way to the guest's own figures."""
-    if scope == "vm" and r.labels.get("guest_host"):
-        return f"{r.name} (host {r.labels['guest_host']})"
-    return r.name
-
-
 #: A host's notes take at least this many lines of the host drilled into (its tables give
 #: way), more when the rest leaves room: 4 of the 21 rows an 80x24 terminal has below the
 #: title, the figures and findings above them.
@@ -333,7 +326,7 @@ def host_detail(report: Report, name: str, width: int, height: int) -> list[Line
         heads = [scope.noun.upper(), *(c.label for c in scope.columns)]
         lines.append(Line("  ".join(h for h in heads), kind="head"))
         for r in rows:
-            cells = [clean(_row_name(scope.name, r))]
+            cells = [clean(row_name(scope.name, r))]
             for c in scope.columns:
                 vals = [r.metrics.get(x) for x in c.metrics]
                 if c.unit == "B/s" or c.unit == "B":
