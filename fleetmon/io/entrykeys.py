@@ -62,8 +62,7 @@ def present(paths: Sequence[Path], limit: int) -> None:
     only after a history file was made (read_regular checks both again as it reads)."""
     for i, path in enumerate(paths):
         try:
-            check_regular(str(path))
-            size = os.lstat(path).st_size
+            size = check_regular(str(path)).st_size
         except OSError as exc:
             said = exc.strerror or os.strerror(exc.errno or 0)
             raise InputError(

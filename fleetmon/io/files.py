@@ -195,11 +195,13 @@ def read_regular(path: str, max_bytes: int | None = None) -> bytes:
     return data
 
 
-def check_regular(path: str) -> None:
-    """InputError unless `path` is a regular file (a symlink not followed); OSError when it
-    cannot be looked at (missing): read_regular's first check, for a caller that checks
-    several files before it reads any."""
-    _must_be_regular(path, os.lstat(path).st_mode)
+def check_regular(path: str) -> os.stat_result:
+    """Its lstat, or InputError unless `path` is a regular file (a symlink not followed);
+    OSError when it cannot be looked at (missing): read_regular's first check, for a caller
+    that checks several files before it reads any."""
+    st = os.lstat(path)
+    _must_be_regular(path, st.st_mode)
+    return st
 
 
 def _read_upto(fh: BinaryIO, size: int, most: int) -> bytes:
