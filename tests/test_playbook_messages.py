@@ -23,7 +23,7 @@ from fleetmon.render.text import render_text
 from fleetmon.rules import default_rule_files, load_rules
 from fleetmon.rules.expr import mangle
 from fleetmon.rules.judge import Judge
-from fleetmon.rules.ranges import Comparison, NagiosRange, Threshold
+from fleetmon.rules.ranges import LEVELS, Comparison, NagiosRange, Threshold
 from fleetmon.rules.ruleset import Rule
 
 PLAYBOOKS = str(Path(__file__).parent.parent / "fleetmon" / "playbooks")
@@ -102,3 +102,34 @@ def test_a_value_just_past_a_level_is_printed_past_it(rule: Rule, value: float) 
         assert re.search(said, out), out
     # The HTML escapes as jinja2 does (' is &#39;).
     assert escape(found.message, quote=False).replace("'", "&#39;") in render_html(report)
+
+
+#: A duration as format_duration writes it, and each unit's size in seconds.
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?) (s|min|h|days)\b")
+_UNIT_S = {"s": 1, "min": 60, "h": 3600, "days": 86_400}
+
+
+def _duration_cases() -> Iterator[object]:
+    for rule in SHIPPED.rules:
+        if rule.apply is None or rule.message is None or "duration" not in rule.message.source:
+            continue
+        for th in _levels(rule):
+            for v in _past(th):
+                if th.alerts(v):
+                    yield pytest.param(rule, v, id=f"{rule.name} {th.text} {v!r}")
+
+
+@pytest.mark.parametrize(("rule", "value"), list(_duration_cases()))
+def test_a_time_just_past_a_level_is_printed_past_it(rule: Rule, value: float) -> None:
+    """`full in 24 h` for 86,399 s under `< 86400` (1 day) would read as not past the level."""
+    # The message as the judge renders it for a finding (judge.py: its levels under LEVELS).
+    ctx = {"host": "h1", "subject": "s1", "value": value, LEVELS: Judge(rule).judged}
+    message = rule.message.render(ctx)  # type: ignore[union-attr]
+    (figure, unit) = _DURATION.search(message).groups()  # type: ignore[union-attr]
+    shown = float(figure) * _UNIT_S[unit]
+    for th in _levels(rule):
+        assert th.alerts(shown) == th.alerts(value), (message, th.text)
+
+
+def test_the_shipped_time_rules_are_covered() -> None:
+    assert len(list(_duration_cases())) >= 8

@@ -513,3 +513,18 @@ def test_an_applied_functions_value_is_shown_in_its_own_unit() -> None:
     assert 'apply: time_to(fs.used_pct, 100, "24h")\nvalue: 18000' in render_junit(
         report, fail_on="warning"
     ).replace("&quot;", '"')
+
+
+def test_a_time_a_second_under_a_day_is_not_printed_as_a_day() -> None:
+    """86,399 s under `critical: < 86400` is `23.9997 h`: `24 h` would not read as past it."""
+    rs = rules(
+        FILL.replace('"< 259200"', '"< 259200"\n      critical: "< 86400"')
+        + '      message: "{{ subject }} full in {{ value | duration }}"\n'
+    )
+    # 90 % now, 10 % left at 10/86399 % a second: 86,399 s to full.
+    rate = 10.0 / 86_399
+    pts = [(NOW - 3600 * k, 90.0 - rate * 3600 * k) for k in range(5, 0, -1)]
+    (f,) = judge(rs, [fs_host(90.0)], _past({"fs.used_pct": pts}))
+    assert f.severity is Severity.CRITICAL
+    assert f.value == pytest.approx(86_399, abs=0.01)
+    assert f.message == "/var full in 23.9997 h"

@@ -36,16 +36,27 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def format_duration(seconds: float) -> str:
-    """A duration in words for a reader: `45 s`, `12 min`, `5.5 h`, `2.3 days`."""
+#: How format_duration writes a duration: (below this many seconds, unit's size, suffix, decimals).
+_WORDS = ((90, 1, "s", 0), (90 * 60, 60, "min", 0), (48 * 3600, 3600, "h", 1))
+
+
+def duration_unit(seconds: float) -> tuple[float, str, int]:
+    """The unit format_duration writes `seconds` in: its size, suffix and usual decimals."""
     s = abs(seconds)
-    if s < 90:
-        return f"{seconds:.0f} s"
-    if s < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if s < 48 * 3600:
-        return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
-    return f"{seconds / 86_400:.1f} days".replace(".0 days", " days")
+    for below, size, suffix, places in _WORDS:
+        if s < below:
+            return size, suffix, places
+    return 86_400, "days", 1
+
+
+def format_duration(seconds: float, places: int | None = None) -> str:
+    """A duration in words for a reader: `45 s`, `12 min`, `5.5 h`, `2.3 days` (`places`
+    decimals when given: `23.9997 h`; trailing zeros dropped)."""
+    size, suffix, usual = duration_unit(seconds)
+    text = f"{seconds / size:.{usual if places is None else places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} {suffix}"
 
 
 def short_duration(seconds: int) -> str:

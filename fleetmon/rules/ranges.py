@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetmon.model import MetricValue
+from fleetmon.model.durations import duration_unit, format_duration
 
 _NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # ASCII digits only
 _NUMBER_RE = re.compile(_NUMBER)
@@ -134,14 +135,17 @@ def fmt_judged(value: MetricValue, levels: Sequence[Threshold]) -> str:
     return repr(value) if places is None else f"{value:.{places}f}".rstrip("0").rstrip(".")
 
 
-def _judged_places(value: float, levels: Sequence[Threshold], start: int) -> int | None:
+def _judged_places(
+    value: float, levels: Sequence[Threshold], start: int, unit: float = 1.0
+) -> int | None:
     """The fewest decimals, `start` or more, that leave `value` rounded on its side of each
     numeric level (what fmt_judged, round_judged and judged_places show); None when none
-    below 18 does. round(value, p) is the figure f"{value:.{p}f}" writes."""
+    below 18 does. round(value, p) is the figure f"{value:.{p}f}" writes; with `unit`, the
+    value is written in units of that size (a duration in hours: 3600)."""
     numeric = [t for t in levels if isinstance(t, NagiosRange) or t.operand.__class__ is float]
     want = [t.alerts(value) for t in numeric]
     for places in range(start, max(start + 1, 18)):
-        shown = round(value, places)
+        shown = round(value / unit, places) * unit if unit != 1.0 else round(value, places)
         if shown == value or [t.alerts(shown) for t in numeric] == want:
             return places
     return None
@@ -162,6 +166,17 @@ def round_judged(value: Any, levels: Sequence[Threshold], precision: int | None 
         return round(value, precision)
     places = _judged_places(value, levels, precision)
     return value if places is None else round(value, places)
+
+
+def duration_judged(value: Any, levels: Sequence[Threshold]) -> str:
+    """The `duration` filter of messages: format_duration, with the fewest more decimals
+    that keep the figure on its side of each level: 86,399 s under `< 86400` is
+    `23.9997 h`, not `24 h` (a "full in 24 h" critical under "< 1 day" reads as a bug)."""
+    if value.__class__ not in (int, float) or not math.isfinite(value):
+        return format_duration(value)
+    unit, _suffix, usual = duration_unit(value)
+    places = _judged_places(float(value), levels, usual, unit) if levels else usual
+    return format_duration(value, places)
 
 
 def _operand(raw: str) -> float | bool | str:

@@ -20,7 +20,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.tests import TESTS
 from jinja2.visitor import NodeTransformer
 
-from fleetmon.model.durations import format_duration
 from fleetmon.rules import filtercost
 from fleetmon.rules.budget import (
     MAX_EXPONENT,
@@ -34,7 +33,7 @@ from fleetmon.rules.budget import (
     too_many_digits,
 )
 from fleetmon.rules.historical import FUNCTIONS, Bound
-from fleetmon.rules.ranges import LEVELS, round_judged
+from fleetmon.rules.ranges import LEVELS, duration_judged, round_judged
 
 Args = tuple[Any, ...]
 #: Methods a rule may call, by the type that has them; anything else is refused.
@@ -248,6 +247,12 @@ def _metered_test(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @pass_context
+def _duration(context: Context, value: Any) -> str:
+    """`{{ value | duration }}`: duration_judged over the levels of the rule the message is of."""
+    return duration_judged(value, context.parent.get(LEVELS, ()))
+
+
+@pass_context
 def _judged(context: Context, value: Any, precision: int | None = None) -> Any:
     """`{{ value | judged(1) }}`: round_judged over the levels of the rule the message is of."""
     return round_judged(value, context.parent.get(LEVELS, ()), precision)
@@ -363,7 +368,7 @@ def _environment() -> _Env:
     env.globals.clear()
     filters = {
         **FILTERS,
-        "duration": format_duration,
+        "duration": _duration,
         "judged": _judged,
     }  # {{ value | duration }}: 2.3 days
     env.filters = {
