@@ -39,7 +39,11 @@ def _add_live_options(
         help="connections opened at once (default: ansible.cfg forks, else 200)",
     )
     p.add_argument(
-        "--connect-timeout", type=positive(float, "--connect-timeout"), default=None, metavar="S"
+        "--connect-timeout",
+        type=positive(float, "--connect-timeout"),
+        default=None,
+        metavar="S",
+        help="TCP + SSH handshake limit (default: ansible.cfg timeout, else 10)",
     )
     p.add_argument(
         "--timeout",
@@ -49,7 +53,11 @@ def _add_live_options(
         help="a host with no complete sample for this long is reconnected; more than the"
         " delay (default: delay + 30 s)",
     )
-    p.add_argument("--accept-new-host-keys", action="store_true")
+    p.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="accept and record keys of hosts not yet in known_hosts (OpenSSH accept-new)",
+    )
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to use")
     p.add_argument(
         "--output-cap",

@@ -144,7 +144,7 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     hsub = hist.add_subparsers(dest="history_command", required=True, parser_class=_Parser)
     status = hsub.add_parser("status", help="the file, its size, runs and tiers")
     status.add_argument("--check", action="store_true", help="also run PRAGMA quick_check")
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
     show = hsub.add_parser("show", help="one host's (or VM's, disk's...) metrics over time")
     show.add_argument("host", metavar="HOST")
     # default=[]: without one, argparse 3.11 calls a "*" positional required in its error.
@@ -163,15 +163,16 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     show.add_argument("--stat", choices=("avg", "min", "max"), default="avg",
                       help="which statistic of the hourly and daily tiers")  # fmt: skip
     export = hsub.add_parser("export", help="every value in a time range, as CSV or JSON")
-    export.add_argument(
-        "--scope", action="append", choices=("host", "disk", "nic", "fs", "vm", "ctr", "guest")
-    )
+    export.add_argument("--scope", action="append", help="only this scope (repeatable)",
+                        choices=("host", "disk", "nic", "fs", "vm", "ctr", "guest"))  # fmt: skip
     prune = hsub.add_parser("prune", help="apply the retention now (rollups, old rows deleted)")
     _add_keep_option(prune)
     prune.add_argument("--vacuum", action="store_true", help="then give freed space back")
     _add_lock_wait(prune)
     for p, formats in ((show, ("text", "csv", "json")), (export, ("csv", "json"))):
-        p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION")
+        kept = "7d" if p is show else "all that is kept"
+        p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION",
+                       help=f"start this long ago: 30m, 1d, 2w... (default: {kept})")  # fmt: skip
         p.add_argument(
             "--until",
             metavar="DURATION",
@@ -185,7 +186,7 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
             help="per-run rows, or hourly/daily summaries (show's auto: the finest that "
             "holds all that is kept of the range)",
         )
-        p.add_argument("--format", choices=formats, default=formats[0])
+        p.add_argument("--format", choices=formats, default=formats[0], help="default: %(default)s")
         p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     for p in (status, show, export, prune):
         _add_history_option(p)
@@ -297,7 +298,7 @@ def _add_rules_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     lst = rsub.add_parser("list", help="print the rules that apply to each host")
     _add_inventory_args(lst, "-i")
     _add_rule_files(lst)
-    lst.add_argument("-l", "--limit", metavar="PATTERN")
+    lst.add_argument("-l", "--limit", metavar="PATTERN", help="Ansible host pattern")
     _add_history_option(lst)  # a run with a history loads history.yaml: list it then
     _add_vault_options(lst)
 
