@@ -68,6 +68,18 @@ def test_every_option_is_in_the_readme_table(command: str) -> None:
     assert missing == []
 
 
+def test_the_readme_table_gives_the_defaults_ansible_cfg_sets() -> None:
+    """-f and --connect-timeout default to ansible.cfg's forks and timeout, as their --help
+    says; the table said 200 and 10 only, so a site's forks = 20 looked ignored."""
+    lines = [r for r in _readme_table().splitlines() if r.startswith("| `")]
+    rows = {r.split("|")[1].strip(): r.split("|")[2] for r in lines}
+    help_text = {a.dest: a.help or "" for a in _options("run")}
+    for row, dest, key in (("`-f/--forks N`", "forks", "forks"),
+                           ("`--connect-timeout S`", "connect_timeout", "timeout")):  # fmt: skip
+        assert f"ansible.cfg {key}, else" in help_text[dest]
+        assert f"ansible.cfg `{key}`, else" in rows[row]
+
+
 def test_help_shows_the_help_of_the_options_issue_11_named() -> None:
     r = fleetmon("run", "--help")
     assert r.returncode == 0
