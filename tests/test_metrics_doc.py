@@ -107,3 +107,27 @@ def test_every_documented_metric_is_produced_by_a_simulated_fleet(tmp_path: Path
             offered |= {m for row in host[rows] for m in row["metrics"]}
     documented = {m for scope, names in _documented().items() if scope != "fleet" for m in names}
     assert sorted(documented - offered) == []
+
+
+def test_the_json_example_s_failed_host_fails_as_a_real_one(tmp_path: Path) -> None:
+    """The example's host not collected said `unreachable` with "connect to ...:22 timed out
+    after 10 s", a reason no collector words (a connect timeout is `timeout`, "connect
+    timeout: no TCP connection to ... within 10 s"): a refused port gives the example's."""
+    import json
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(f"kvm02 ansible_host=127.0.0.1 ansible_port={port}\n", encoding="utf-8")
+    r = fleetmon("run", inv, "-q", "--history", "none", "--no-rules", "--format", "json")
+    assert r.returncode == 3, r.stderr
+    real = json.loads(r.stdout)["hosts"][0]
+    text = DOC.read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.DOTALL).group(1))  # type: ignore[union-attr]
+    failed = example["hosts"][1]
+    assert (real["status"], real["error"].replace(f"127.0.0.1:{port}", "10.0.0.6:22")) == (
+        failed["status"],
+        failed["error"],
+    )
