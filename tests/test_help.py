@@ -115,9 +115,14 @@ def test_default_timeout_is_the_interval_plus_the_probe_s_limits_and_a_margin() 
     assert CollectOptions(interval_s=2.0).deadline_s - 2.0 >= WORST_GUARDED_S + 3.5
 
 
+#: What may come before `fleetmon` on a README command line: the venv's path (the simulator
+#: example) or a crontab line's five time fields (the Cron and node_exporter examples).
+_PREFIX = re.compile(r"(?:\.venv/bin/|(?:[\d*/,-]+ ){5})?(?=fleetmon )")
+
+
 def _readme_commands() -> list[tuple[int, list[str]]]:
     """Each `fleetmon ...` line of the README's code blocks (continuations joined), split as
-    a shell would, its `# comment` dropped."""
+    a shell would, its `# comment` and a last `&` dropped."""
     import shlex
 
     found, block, pending = [], False, ""
@@ -126,22 +131,27 @@ def _readme_commands() -> list[tuple[int, list[str]]]:
         if line.startswith("```"):
             block = not block
             continue
-        if not block or not (pending or line.startswith("fleetmon ")):
+        m = _PREFIX.match(line)
+        if not block or not (pending or m):
             continue
-        pending += line.rstrip("\\") + " "
+        pending += (line if pending or m is None else line[m.end() :]).rstrip("\\") + " "
         if not line.endswith("\\"):
             words = shlex.split(pending.split(" >", 1)[0], comments=True)
-            found.append((no, words[1:]))
+            found.append((no, words[1:-1] if words[-1] == "&" else words[1:]))
             pending = ""
     return found
 
 
 def test_every_command_line_of_the_readme_parses() -> None:
     """Copy-pasting an example works: a description after a command is a `# comment`, so
-    no word of it is taken for an argument (the history and top examples were not)."""
+    no word of it is taken for an argument (the history and top examples were not). The
+    simulator's `.venv/bin/fleetmon` lines and the crontab lines count too."""
     parser = build_parser()
+    commands = _readme_commands()
+    assert sum(argv[0] == "simulate" for _, argv in commands) >= 1
+    assert sum("/etc/ansible/hosts.yaml" in argv for _, argv in commands) == 2  # the crontabs
     bad = []
-    for no, argv in _readme_commands():
+    for no, argv in commands:
         try:
             _, extra = parser.parse_known_args(argv)
         except SystemExit as exc:  # --version exits 0
