@@ -69,6 +69,9 @@ def test_findings_fold_and_come_critical_warning_unknown() -> None:
         "30 hosts: 30 collected, 0 not collected; hosts by worst"
     )
     assert text.splitlines()[2] == "findings: 1 critical, 3 warning, 28 unknown"
+    # One host is one host (`fleetmon run` of the local connection: `make run`'s first line).
+    one = render_text(Report(RUN, _fleet().hosts[:1], {}, 0, ()))
+    assert one.splitlines()[1].startswith("1 host: 1 collected, 0 not collected;"), one
 
 
 def test_one_rule_on_several_hosts_is_one_line() -> None:

@@ -211,7 +211,8 @@ def _header(report: Report, width: int | None) -> list[str]:
         f"fleetmon {run.fleetmon_version}  {run.started_at}  inventory {run.inventory}"
         + (f"  limit {run.limit}" if run.limit else "")
         + f"  interval {run.interval_s:g} s",
-        f"{s['hosts']} hosts: {s['collected']} collected, {s['failed']} not collected; "
+        f"{s['hosts']} host{'s' * (s['hosts'] != 1)}: {s['collected']} collected, "
+        f"{s['failed']} not collected; "
         f"hosts by worst finding: {s['critical']} critical, {s['warning']} warning, "
         f"{s['unknown']} unknown, {s['ok']} ok  (exit {report.exit_code})",
         f"findings: {sev.count(Severity.CRITICAL)} critical, {sev.count(Severity.WARNING)} "
