@@ -101,3 +101,17 @@ def test_a_replayed_old_run_never_starts_in_the_future() -> None:
     for a in alerts(report, None, now_s=NOW, ttl_s=900):
         if "startsAt" in a:
             assert a["startsAt"] <= a["endsAt"]
+
+
+def test_alerts_end_the_ttl_after_the_run_saw_them() -> None:
+    """endsAt counts from the run's end, not from the post: a run replayed a day later
+    (`report DIR`) posts its alerts as ended; one without a known duration counts from now."""
+    report = rf.sample_report()
+    run = dataclasses.replace(report.run, duration_s=60.0)  # ended at 03:01
+    fresh = alerts(dataclasses.replace(report, run=run), None, now_s=NOW, ttl_s=900)
+    assert {a["endsAt"] for a in fresh if "startsAt" in a} == {"2026-11-26T03:16:00.000000Z"}
+    old = alerts(dataclasses.replace(report, run=run), None, now_s=NOW + 86_400, ttl_s=900)
+    assert {a["endsAt"] for a in old if "startsAt" in a} == {"2026-11-26T03:16:00.000000Z"}
+    assert all(a["endsAt"] < rfc3339(NOW + 86_400) for a in old)
+    unknown = alerts(report, None, now_s=NOW, ttl_s=900)
+    assert {a["endsAt"] for a in unknown if "startsAt" in a} == {rfc3339(NOW + 900)}

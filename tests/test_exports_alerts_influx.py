@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,26 @@ def test_a_finding_that_resolves_ends_its_alert(
     (finding,) = json.loads(second.stdout)["hosts"][0]["findings"]
     assert finding["state"] == "resolved"
     assert _alerts(am) == []
+
+
+def test_a_replayed_old_run_pages_no_one(tmp_path: Path, alertmanagers: list[ps.Server]) -> None:
+    """`report DIR` of a raw folder days old: its alerts end --alert-ttl after its run, so
+    Alertmanager holds none active; a TTL reaching past now makes them active again."""
+    am = alertmanagers[0]
+    raw = tmp_path / "raw"
+    shutil.copytree(RAW, raw)
+    saved = json.loads((raw / "run.json").read_text(encoding="utf-8"))
+    saved["run"]["duration_s"] = 2.5
+    (raw / "run.json").write_text(json.dumps(saved), encoding="utf-8")
+    args = ("report", raw, "--history", "none", "-o", tmp_path / "r.txt", "--alertmanager", am.url)
+    old = fleetmon(*args)
+    assert old.returncode == 2, old.stderr
+    assert _alerts(am) == []
+    again = fleetmon(*args, "--alert-ttl", "200y")
+    assert again.returncode == 2, again.stderr
+    alerts = ps.wait_for("alerts", lambda: _alerts(am))
+    assert {a["status"]["state"] for a in alerts} == {"active"}
+    assert {a["endsAt"][:4] for a in alerts} == {"2226"}  # 200 years after the run
 
 
 # --- InfluxDB 1.x --------------------------------------------------------------------------

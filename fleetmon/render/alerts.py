@@ -7,8 +7,11 @@ An alert is a finding at warning or critical: labels `alertname` (the rule), `ho
 `groups`; annotations `message`, `reason` and
 `source` (the rule's), `value` and `threshold`. `startsAt` is when the finding began where
 the history knows it (its `since` while firing), else the run's start (Alertmanager keeps
-the earliest it was given). `endsAt` is `now + ttl`: each run renews it, and alerts from a
-fleetmon that stopped running resolve on their own, as Prometheus's do.
+the earliest it was given). `endsAt` is `ttl` after the run saw the finding (its end, never
+later than now; now when its duration is unknown): each run renews it, alerts from a
+fleetmon that stopped running resolve on their own, as Prometheus's do, and a run older
+than `ttl` (`report DIR` of last week's raw folder) posts its alerts as ended, paging no
+one for what it saw then.
 
 An alert ends when its finding resolves (the history's `resolved` state): it is posted
 with `endsAt` then. Severity is a label, so a finding that changed severity is a new
@@ -35,6 +38,16 @@ def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def seen_at(report: Report, now_s: float) -> float:
+    """When the run saw its findings, in Unix seconds: its end (its start plus its
+    duration), or `now_s` if that is earlier (a clock ahead of this one) or unknown (a
+    merged report, a raw folder saved without its run's duration)."""
+    started = epoch_s(report.run.started_at)
+    if started is None or report.run.duration_s is None:
+        return now_s
+    return min(now_s, started + report.run.duration_s)
+
+
 def alerts(
     report: Report,
     rules: RuleSet | None,
@@ -46,6 +59,7 @@ def alerts(
     """The alerts to post for a report, at `now_s` (Unix seconds)."""
     by_name = {r.name: r for r in rules.rules} if rules is not None else {}
     started = epoch_s(report.run.started_at)
+    seen = seen_at(report, now_s)
     out: list[dict[str, Any]] = []
     for h, f in report_findings(report):
         firing = f.severity in ALERTING
@@ -76,11 +90,11 @@ def alerts(
                 since = epoch_s(f.since) if f.state == "firing" and f.since else None
                 begun = since if since is not None else started
                 if begun is not None:
-                    alert["startsAt"] = rfc3339(min(begun, now_s))
-                alert["endsAt"] = rfc3339(now_s + ttl_s)
+                    alert["startsAt"] = rfc3339(min(begun, seen))
+                alert["endsAt"] = rfc3339(seen + ttl_s)
             else:
                 ended = epoch_s(f.since) if f.state == "resolved" and f.since else None
-                alert["endsAt"] = rfc3339(ended if ended is not None else now_s)
+                alert["endsAt"] = rfc3339(ended if ended is not None else seen)
             out.append(alert)
     return out
 
