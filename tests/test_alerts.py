@@ -115,3 +115,17 @@ def test_alerts_end_the_ttl_after_the_run_saw_them() -> None:
     assert all(a["endsAt"] < rfc3339(NOW + 86_400) for a in old)
     unknown = alerts(report, None, now_s=NOW, ttl_s=900)
     assert {a["endsAt"] for a in unknown if "startsAt" in a} == {rfc3339(NOW + 900)}
+
+
+def test_fleet_alerts_carry_the_runs_part_of_the_fleet() -> None:
+    """Runs of one inventory's parts (--limit a site each) judge their fleet rules apart:
+    the alerts say which part, as the Pushgateway group does; a host's alerts do not."""
+    part = {"inventory": "/etc/fleetmon/inv.yaml", "limit": "site_paris"}
+    got = _by(alerts(rf.sample_report(), None, now_s=NOW, ttl_s=60, fleet=part))
+    assert got[("fleet-busy", "", "kvm", "warning")]["labels"] == {
+        "alertname": "fleet-busy", "subject": "kvm", "severity": "warning", **part
+    }  # fmt: skip
+    crit = got[("vm-cpu-saturated", "kvm01", "vm1", "critical")]["labels"]
+    assert not part.keys() & crit  # type: ignore[operator]
+    whole = _by(alerts(rf.sample_report(), None, now_s=NOW, ttl_s=60, fleet={"inventory": "i"}))
+    assert whole[("fleet-busy", "", "kvm", "warning")]["labels"]["inventory"] == "i"  # type: ignore[index]

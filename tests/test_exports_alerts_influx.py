@@ -172,6 +172,31 @@ def test_a_replayed_old_run_pages_no_one(tmp_path: Path, alertmanagers: list[ps.
     assert {a["endsAt"][:4] for a in alerts} == {"2226"}  # 200 years after the run
 
 
+def test_the_fleet_rules_of_two_sites_are_two_alerts(
+    tmp_path: Path, alertmanagers: list[ps.Server]
+) -> None:
+    """Two runs of one inventory, a --limit each, with a fleet-scope rule: Alertmanager
+    holds an alert for each part (one alert before, the second run's overwriting the
+    first's)."""
+    am = alertmanagers[0]
+    rule = tmp_path / "fleet.yaml"
+    rule.write_text(
+        "- hosts: all\n  rules:\n    - name: fleet-busiest\n"
+        '      expr: "fleet.cpu.busy_pct.max >= 0"\n      scope: fleet\n'
+        "      severity: warning\n",
+        encoding="utf-8",
+    )
+    for limit in ("localhost", "all"):
+        r = fleetmon("run", ps.LOCAL, "--interval", "0.1", "-q", "--history", "none",
+                     "--no-default-rules", "-r", rule, "-l", limit, "-o", tmp_path / "r.txt",
+                     "--alertmanager", am.url)  # fmt: skip
+        assert r.returncode == 1, r.stderr
+    alerts = ps.wait_for("alerts", lambda: len(_alerts(am)) == 2 and _alerts(am))
+    assert sorted(a["labels"]["limit"] for a in alerts) == ["all", "localhost"]
+    assert {a["labels"]["inventory"] for a in alerts} == {str(ps.LOCAL.resolve())}
+    assert {a["labels"]["alertname"] for a in alerts} == {"fleet-busiest"}
+
+
 # --- InfluxDB 1.x --------------------------------------------------------------------------
 
 

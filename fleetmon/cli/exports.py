@@ -149,7 +149,8 @@ def send_exports(args: argparse.Namespace, report: Report, rules: RuleSet | None
         from fleetmon.render.alerts import render_alerts
 
         body = render_alerts(report, rules, now_s=time.time(), ttl_s=alert_ttl_s(args),
-                             groups=args.export_groups)  # fmt: skip
+                             groups=args.export_groups,
+                             fleet=push_grouping(report.run))  # fmt: skip
         for url in args.alertmanager:
             try:
                 post_alerts(url, body, options=options)

@@ -4,14 +4,17 @@ Alertmanager's, as for Prometheus's own alerting rules.
 
 An alert is a finding at warning or critical: labels `alertname` (the rule), `host`,
 `site` (the inventory's `fleetmon_site`, when set), `subject`, `severity` and, when asked,
-`groups`; annotations `message`, `reason` and
-`source` (the rule's), `value` and `threshold`. `startsAt` is when the finding began where
-the history knows it (its `since` while firing), else the run's start (Alertmanager keeps
-the earliest it was given). `endsAt` is `ttl` after the run saw the finding (its end, never
-later than now; now when its duration is unknown): each run renews it, alerts from a
-fleetmon that stopped running resolve on their own, as Prometheus's do, and a run older
-than `ttl` (`report DIR` of last week's raw folder) posts its alerts as ended, paging no
-one for what it saw then.
+`groups`; a fleet-scope finding's have no host but the run's `fleet` labels instead (the
+CLI's: `inventory` and `limit`, as its Pushgateway group), so the fleet rules of runs of
+one inventory's parts (`--limit site_paris`, `--limit site_lyon`) are alerts of their own,
+not one that each run overwrites and the other's resolution ends; annotations `message`,
+`reason` and `source` (the rule's), `value` and `threshold`. `startsAt` is when the
+finding began where the history knows it (its `since` while firing), else the run's start
+(Alertmanager keeps the earliest it was given). `endsAt` is `ttl` after the run saw the
+finding (its end, never later than now; now when its duration is unknown): each run renews
+it, alerts from a fleetmon that stopped running resolve on their own, as Prometheus's do,
+and a run older than `ttl` (`report DIR` of last week's raw folder) posts its alerts as
+ended, paging no one for what it saw then.
 
 An alert ends when its finding resolves (the history's `resolved` state): it is posted
 with `endsAt` then. Severity is a label, so a finding that changed severity is a new
@@ -22,6 +25,7 @@ resolved alert that never fired sends no notification).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,8 +59,10 @@ def alerts(
     now_s: float,
     ttl_s: float,
     groups: bool = False,
+    fleet: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The alerts to post for a report, at `now_s` (Unix seconds)."""
+    """The alerts to post for a report, at `now_s` (Unix seconds); `fleet`: the labels of
+    its fleet-scope findings' alerts, which name the run's part of the fleet."""
     by_name = {r.name: r for r in rules.rules} if rules is not None else {}
     started = epoch_s(report.run.started_at)
     seen = seen_at(report, now_s)
@@ -71,6 +77,8 @@ def alerts(
             labels["site"] = h.site or ""
             if groups and h.groups:
                 labels["groups"] = groups_label(h.groups)
+        elif fleet:
+            labels |= fleet
         labels = {k: utf8_safe(v) for k, v in labels.items() if v}
         rule = by_name.get(f.rule)
         notes = {
@@ -100,8 +108,14 @@ def alerts(
 
 
 def render_alerts(
-    report: Report, rules: RuleSet | None, *, now_s: float, ttl_s: float, groups: bool = False
+    report: Report,
+    rules: RuleSet | None,
+    *,
+    now_s: float,
+    ttl_s: float,
+    groups: bool = False,
+    fleet: Mapping[str, str] | None = None,
 ) -> str:
     """The body of POST /api/v2/alerts."""
-    payload = alerts(report, rules, now_s=now_s, ttl_s=ttl_s, groups=groups)
+    payload = alerts(report, rules, now_s=now_s, ttl_s=ttl_s, groups=groups, fleet=fleet)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
