@@ -313,3 +313,25 @@ def test_a_batch_refused_after_others_says_they_were_written(influxdb: ps.Server
     assert len(said) < 450
     points = _rows(_influx_query(influxdb, "SELECT count(v) FROM m"))
     assert points[0]["count"] == 2  # the 2 timestamps of the batches written
+
+
+def test_two_sites_runs_of_one_second_keep_their_run_and_fleet_points(
+    influxdb: ps.Server,
+) -> None:
+    """Two bastions run one inventory from cron, `--limit` a site each, started in the same
+    second: InfluxDB keeps both runs' fleetmon_run and fleet findings (before, one run's
+    point had the other's tags and timestamp, and overwrote it)."""
+    report = rf.sample_report()
+    url = f"{influxdb.url}/write?db=fleetmon"
+    for limit, code in (("site_paris", 2), ("site_lyon", 1)):
+        run = dataclasses.replace(report.run, limit=limit)
+        site = dataclasses.replace(report, run=run, exit_code=code)
+        assert influx_write(url, influx_chunks(site), token=None, options=ps.FAST) == 1
+    runs = _rows(_influx_query(influxdb, "SELECT exit_code FROM fleetmon_run GROUP BY *"))
+    assert sorted((r["limit"], r["exit_code"]) for r in runs) == [
+        ("site_lyon", 1), ("site_paris", 2)
+    ]  # fmt: skip
+    q = "SELECT message FROM fleetmon_finding WHERE scope = 'fleet' GROUP BY *"
+    fleet = _rows(_influx_query(influxdb, q))
+    assert sorted(r["limit"] for r in fleet) == ["site_lyon", "site_paris"]
+    assert {r["inventory"] for r in fleet} == {report.run.inventory}

@@ -121,7 +121,8 @@ def test_every_host_has_an_up_line_and_a_failed_one_nothing_else() -> None:
     ]
     run = text.splitlines()[-1]
     assert run == (
-        "fleetmon_run,inventory=inventories/prod.yaml hosts=9i,collected=6i,failed=3i,"
+        "fleetmon_run,inventory=inventories/prod.yaml,limit=kvm:web hosts=9i,collected=6i,"
+        "failed=3i,"
         "exit_code=2i 1795662000000000000"
     )
 
@@ -195,4 +196,26 @@ def test_containers_are_tagged_container() -> None:
     assert (
         line
         == "fleetmon_ctr,container=web,host=kvm01 cpu_pct=150.0,oom_kills=3i 1795662000000000000"
+    )
+
+
+def test_the_runs_own_points_carry_its_limit() -> None:
+    """fleetmon_run and the fleet's findings are tagged with the run's inventory and limit:
+    two runs of one inventory's parts started in the same second are two points each."""
+    report = rf.sample_report()
+    run = dataclasses.replace(report.run, inventory="inv.yaml", limit="site paris")
+    lines = render_influx(dataclasses.replace(report, run=run)).splitlines()
+    run_line = next(x for x in lines if x.startswith("fleetmon_run,"))
+    assert run_line.startswith(r"fleetmon_run,inventory=inv.yaml,limit=site\ paris hosts=")
+    fleet = next(x for x in lines if x.startswith("fleetmon_finding,") and "fleet-busy" in x)
+    assert fleet.startswith(
+        r"fleetmon_finding,inventory=inv.yaml,limit=site\ paris,rule=fleet-busy,scope=fleet,"
+    )
+    host = next(x for x in lines if x.startswith("fleetmon_finding,host=kvm01"))
+    assert "inventory=" not in host
+    assert "limit=" not in host
+    run = dataclasses.replace(report.run, inventory="inv.yaml", limit=None)
+    whole = render_influx(dataclasses.replace(report, run=run)).splitlines()
+    assert next(x for x in whole if x.startswith("fleetmon_run,")).startswith(
+        "fleetmon_run,inventory=inv.yaml hosts="
     )

@@ -9,7 +9,10 @@ row's label (`vm`, `disk`, `nic`, `mountpoint`), the VM a NIC serves, `hyperviso
 and, when asked, `groups`. Timestamps are nanoseconds of the host's own clock at its second
 sample (HostReport.sampled_at_ns), else the run's start. Also `fleetmon_host_up` for every
 host and `fleetmon_finding` for each finding that is not OK (with the host's tags, and
-`status` or the finding's), and `fleetmon_run`.
+`status` or the finding's), and `fleetmon_run`. The run's own points (`fleetmon_run`, the
+fleet-scope findings) are tagged with its `inventory` and `limit` (run_tags): the runs of
+one inventory's parts (`--limit site_paris`, `--limit site_lyon`), started by cron in the
+same second, are points of their own, not one that overwrites the other.
 
 Escaping follows https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/:
 commas and spaces in measurements, commas, equals signs and spaces in tag keys, tag values
@@ -172,7 +175,10 @@ def host_lines(
 
 def finding_lines(report: Report, run_ns: int, groups: bool = False) -> Iterator[str]:
     """`fleetmon_finding` for each finding that is not OK (the fleet's have no host)."""
+    fleet = run_tags(report)
     for h, f, tags in problem_labels(report, groups=groups):
+        if h is None:
+            tags |= fleet
         fields = [f"message={string_field(f.message)}"]
         value = None if isinstance(f.value, str) else field_value(f.value, "float")
         if value is not None:
@@ -194,8 +200,13 @@ def run_line(report: Report, run_ns: int) -> str:
     ]
     if report.run.duration_s is not None:
         fields.append(f"duration_seconds={float(report.run.duration_s)!r}")
-    tags = _tags({"inventory": report.run.inventory})
-    return f"{PREFIX}_run{tags} {','.join(fields)} {run_ns}\n"
+    return f"{PREFIX}_run{_tags(run_tags(report))} {','.join(fields)} {run_ns}\n"
+
+
+def run_tags(report: Report) -> dict[str, str]:
+    """The tags of the run's own points: its inventory as given and its --limit (none
+    without)."""
+    return {"inventory": report.run.inventory, "limit": report.run.limit or ""}
 
 
 def render_influx(report: Report, *, groups: bool = False) -> str:
