@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -445,6 +445,61 @@ def test_until_before_since_is_refused_and_until_is_shown(week: Path) -> None:
     head = res.stdout.splitlines()[0]
     assert ", 2 point(s) since " in head
     assert " until " in head
+
+
+def _run_times(history: Path) -> list[int]:
+    conn = sqlite3.connect(history)
+    try:
+        return [r[0] for r in conn.execute("SELECT t FROM runs ORDER BY t")]
+    finally:
+        conn.close()
+
+
+def test_since_and_until_take_a_date_or_time(week: Path) -> None:
+    """--since and --until also take an ISO 8601 date or time (UTC unless an offset is
+    given, as the times shown are): "what happened between 02:00 and 04:00 on the 28th"
+    had to be turned into durations back from now by hand. The runs were 3, 2 and 1 hours
+    ago: a minute after the first holds the last two, in any of its spellings."""
+    first, second, _ = _run_times(week)
+    after = datetime.fromtimestamp(first + 60, UTC)
+    paris = after.astimezone(timezone(timedelta(hours=1)))
+    for since in (
+        after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        after.strftime("%Y-%m-%d %H:%M"),  # no offset: UTC
+        paris.strftime("%Y-%m-%dT%H:%M:%S+01:00"),
+    ):
+        assert _shown(week, since) == ("raw", 2), since
+    # [since, until): until the second run's start holds the first run only.
+    until = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = fleetmon("history", "export", "--history", week, "--scope", "host",
+                   "--since", "100y", "--until", until, "--format", "json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    times = {r["time"] for r in json.loads(res.stdout)["rows"]}
+    assert times == {datetime.fromtimestamp(first, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--since", "2026-13-45"), "--since: '2026-13-45': not a date or time a calendar holds"),
+        (("--since", "2026-11-26T25:00"), "--since: '2026-11-26T25:00': not a date or time"),
+        (("--since", "9999-01-01"), "--since 9999-01-01 is in the future: an empty range"),
+        (("--since", "2026-11-26", "--until", "2026-11-25"),
+         "--until 2026-11-25 is not after --since 2026-11-26: an empty range"),
+        (("--until", "yesterday"),
+         "--until: expected a duration such as 30s, 15m, 6h, 7d, 2w or 2y, got 'yesterday' "
+         "(or a date: 2026-11-26, 2026-11-26T03:00Z)"),
+    ],
+)  # fmt: skip
+def test_a_date_no_calendar_holds_or_an_empty_range_is_refused(
+    week: Path, args: tuple[str, ...], error: str
+) -> None:
+    before = week.read_bytes()
+    res = fleetmon("history", "show", "localhost", "--history", week, *args)
+    assert (res.returncode, res.stdout) == (4, "")
+    assert res.stderr.startswith(f"fleetmon: error: {error}")
+    assert res.stderr.count("\n") == 1
+    assert week.read_bytes() == before
 
 
 def test_no_output_replaces_the_history(week: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from fleetmon.history.store import History, failed, transaction
 from fleetmon.io.atomic import check_output, to_terminal, write_output
 from fleetmon.model import catalog
 from fleetmon.model.durations import DurationError, parse_duration
+from fleetmon.model.times import moment
 from fleetmon.render.history import render_export, render_series, render_status
 
 #: What `history show HOST` prints without METRIC arguments, per scope.
@@ -41,10 +42,16 @@ def _path(args: argparse.Namespace) -> str:
     return path
 
 
-def _ago(text: str, what: str) -> int:
+def _when(text: str, what: str, now: int) -> int:
+    """The time `text` names: a duration back from now (7d), or a date or time (2026-11-26,
+    2026-11-26T03:00, UTC unless an offset is given); before 1970 is 1970 (100y: all of it)."""
     try:
-        return parse_duration(text)
+        at = moment(text)
+        return max(0, now - parse_duration(text) if at is None else at)
     except DurationError as exc:
+        hint = " (or a date: 2026-11-26, 2026-11-26T03:00Z)" if str(exc).startswith("exp") else ""
+        raise OptionError(f"{what}: {exc}{hint}") from None
+    except ValueError as exc:
         raise OptionError(f"{what}: {exc}") from None
 
 
@@ -54,15 +61,17 @@ def _range(args: argparse.Namespace, now: int) -> tuple[int, int]:
     `report DIR` of a run made where the clock is a few minutes fast)."""
     if args.history_command == "status":
         return 0, now + 1
-    # Before 1970 nothing was recorded: 100y reads as "all of it".
-    since = max(0, now - _ago(args.since, "--since"))
+    since = _when(args.since, "--since", now)
     if not args.until:
-        return since, now + retention.FUTURE_TOLERANCE_S + 1
-    until = max(0, now - _ago(args.until, "--until"))
+        until = now + retention.FUTURE_TOLERANCE_S + 1
+        if since >= until:
+            raise OptionError(f"--since {args.since} is in the future: an empty range")
+        return since, until
+    until = _when(args.until, "--until", now)
     if until <= since:
         raise OptionError(
             f"--until {args.until} is not after --since {args.since}: an empty range "
-            "(both count back from now: --since 7d --until 1d is the week to yesterday)"
+            "(a duration counts back from now: --since 7d --until 1d is the week to yesterday)"
         )
     return since, until
 

@@ -171,13 +171,18 @@ def _add_history_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     _add_lock_wait(prune)
     for p, formats in ((show, ("text", "csv", "json")), (export, ("csv", "json"))):
         kept = "7d" if p is show else "all that is kept"
-        p.add_argument("--since", default="7d" if p is show else "100y", metavar="DURATION",
-                       help=f"start this long ago: 30m, 1d, 2w... (default: {kept})")  # fmt: skip
+        p.add_argument(
+            "--since",
+            default="7d" if p is show else "100y",
+            metavar="WHEN",
+            help=f"start this long ago: 30m, 1d, 2w... (default: {kept}), or at this date or "
+            "time: 2026-11-26, 2026-11-26T03:00 (UTC unless an offset is given: +01:00)",
+        )
         p.add_argument(
             "--until",
-            metavar="DURATION",
-            help="end this long ago (default: now, and the 10 minutes "
-            "ahead a run may start and be recorded)",
+            metavar="WHEN",
+            help="end this long ago or at this date or time (default: now, and the 10 "
+            "minutes ahead a run may start and be recorded)",
         )
         p.add_argument(
             "--tier",

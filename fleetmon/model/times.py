@@ -52,3 +52,27 @@ def ns_of(value: object) -> int:
     raise ValueError(
         f"expected a UTC time such as 2026-11-26T03:00:01.250000000Z, got {value!r}"[:300]
     )
+
+
+#: A moment as an operator writes one: a date, a time of it (T or a space), a UTC offset.
+_MOMENT_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def moment(text: str) -> int | None:
+    """The Unix time of an ISO 8601 date or time (`2026-11-26`, `2026-11-26T03:00`,
+    `2026-11-26 03:00:00+01:00`): UTC unless an offset says otherwise, as fleetmon shows
+    times; the second it falls in. None when `text` is not written as one (a duration);
+    ValueError when it is, but no calendar holds it (2026-13-45, an offset past 24 h)."""
+    if not _MOMENT_RE.fullmatch(text):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: not a date or time a calendar holds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() // 1)
