@@ -524,6 +524,43 @@ def test_no_output_replaces_the_history(week: Path, tmp_path: Path) -> None:
     assert len(_runs(copy)) == 3
 
 
+def test_a_symlinked_history_s_wal_is_beside_its_file_and_spared(
+    week: Path, tmp_path: Path
+) -> None:
+    """SQLite keeps a symlinked history's -wal and -shm beside the file the link names:
+    `-o FILE-wal` was compared with LINK-wal, and the CSV replaced the WAL a run may have
+    been writing; `history status` left the WAL's bytes out of the file's size."""
+    data = tmp_path / "data"
+    data.mkdir()
+    real = data / "h.sqlite"
+    src, dst = sqlite3.connect(week), sqlite3.connect(real)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    link = tmp_path / "history.sqlite"
+    link.symlink_to(real)
+    writer = sqlite3.connect(link)  # an open writer's WAL, as a run's between its commits
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')")
+    writer.commit()
+    try:
+        wal = Path(f"{real}-wal")
+        assert wal.stat().st_size > 0
+        assert not Path(f"{link}-wal").exists()
+        before = wal.read_bytes()
+        for out in (wal, Path(f"{real}-shm")):
+            res = fleetmon("history", "export", "--history", link, "-o", out)
+            assert (res.returncode, res.stdout) == (4, ""), res.stderr
+            assert f"-o {out} would write over {out}, " in res.stderr
+        assert wal.read_bytes() == before
+        res = fleetmon("history", "status", "--history", link, "--format", "json")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["bytes"] == real.stat().st_size + wal.stat().st_size
+    finally:
+        writer.close()
+
+
 def test_an_unusable_history_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     hist = tmp_path / "notes.sqlite"
     conn = sqlite3.connect(hist)

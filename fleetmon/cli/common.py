@@ -248,7 +248,8 @@ def check_history_spared(args: argparse.Namespace, history: str | None) -> None:
     """OptionError when an output would replace the history file or its WAL (`history
     export -o` naming the history wrote the CSV over it)."""
     if history is not None:
-        check_outputs_spare(args, [history, history + "-wal", history + "-shm"])
+        real = os.path.realpath(history)  # SQLite's -wal: beside the file a symlink names
+        check_outputs_spare(args, [history, real + "-wal", real + "-shm"])
 
 
 def check_outputs(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fleetmon.errors import HistoryError
 from fleetmon.history import schema
 from fleetmon.history.retention import first_t, floor, stored, table_first_t
-from fleetmon.history.store import History, file_size
+from fleetmon.history.store import History, file_size, sidecar
 from fleetmon.model import MetricValue
 from fleetmon.model.utf8 import utf8_safe
 
@@ -252,7 +252,7 @@ def pick_tier(hist: History, since_t: int, now_t: int) -> str:
 def status(hist: History) -> dict[str, object]:
     """Facts about the file: size, schema, runs, and each tier's rows and span."""
     conn = hist.conn
-    size = sum(file_size(hist.path + suffix) for suffix in ("", "-wal"))
+    size = file_size(hist.path) + file_size(sidecar(hist.path, "-wal"))
     runs, first, last = conn.execute("SELECT count(*), min(t), max(t) FROM runs").fetchone()
     last_run = conn.execute(
         "SELECT started_at, hosts, collected, exit_code FROM runs ORDER BY t DESC LIMIT 1"

@@ -129,7 +129,7 @@ def open_history(path: str, *, writable: bool) -> History:
         # operator looked why runs were not recorded): WAL's shared-memory file cannot be
         # made there. With no writer's -wal beside it, the file is all there is: read as
         # immutable.
-        if file_size(path + "-wal"):
+        if file_size(sidecar(path, "-wal")):
             raise HistoryError(
                 f"history {path}: cannot open it: {hint[0]} and a writer's -wal file is "
                 f"beside it ({hint[1]})"
@@ -182,6 +182,12 @@ def _unwritable_place(path: str) -> bool:
     """True when this process may not make files beside `path` (WAL's -shm)."""
     folder = os.path.dirname(os.path.abspath(path))
     return not os.access(folder, os.W_OK) or not os.access(path, os.W_OK)
+
+
+def sidecar(path: str, suffix: str) -> str:
+    """Where SQLite keeps the history's `-wal` or `-shm`: beside the file a symlink names,
+    not beside the symlink."""
+    return os.path.realpath(path) + suffix
 
 
 def file_size(path: str) -> int:
