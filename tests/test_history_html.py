@@ -193,3 +193,44 @@ def test_a_forecast_needs_the_fit_the_shipped_rule_needs() -> None:
         " a forecast needs 6 points and R² ≥ 0.8)"
     )
     assert forecast("/var", [(float(now - 3600), 50.0), (float(now), 50.0)], now) is None
+
+
+def test_bucket_averages_are_the_averages_of_their_runs(tmp_path: Path) -> None:
+    """Each sparkline bucket is the average of the runs in it, by hand from the raw rows
+    (within half a stored step: an hourly average is kept in 0.01 %), the newest one too,
+    which the last rolled-up hour cuts in two: it was the average of the runs after that
+    hour alone (a 7 d line's newest 6 h point 15.59 % for a bucket whose runs average
+    9.89 %), and an hour of fewer runs weighed as much as a full one."""
+    from fleetmon.history.sparks import bucketed
+
+    path = tmp_path / "h.sqlite"
+    args = argparse.Namespace(
+        every="25m", days=1.5, base_address="127.0.1.1", hosts=2, port=2222,  # 2 or 3 an hour
+        ports_per_address=1, kind="kvm", seed=0, faults=None, fill_history=str(path),
+        history_keep=None,
+    )  # fmt: skip
+    fill_history(args)
+    hist = open_history(str(path), writable=False)
+    conn = hist.conn
+    rolled = int(hist.meta("rolled_hourly_to") or 0)
+    # Bucket edges the rolled-up hour is not on, whatever the hour the test runs in.
+    size = next(h for h in (6, 7, 5, 11, 13) if (rolled // 3600) % h) * 3600
+    ids = [i for (i,) in conn.execute("SELECT id FROM entities WHERE scope = 'host'")]
+    now = conn.execute("SELECT max(t) FROM runs").fetchone()[0] + 1
+    since = now // size * size - 3 * size  # as report_trends: whole buckets
+    got = bucketed(hist, "host", ids, ["cpu.busy_pct"], since, now, size)
+    cut = rolled // size * size
+    for eid in ids:
+        per = got[eid]["cpu.busy_pct"]
+        assert cut in per
+        for start, value in per.items():
+            lo, hi = start, start + size
+            runs = [
+                v / 100
+                for (v,) in conn.execute(
+                    'SELECT "cpu.busy_pct" FROM raw_host WHERE k >= ? AND k < ? AND k & ? = ?',
+                    (lo << 24, hi << 24, (1 << 24) - 1, eid),
+                )
+            ]
+            assert value == pytest.approx(sum(runs) / len(runs), abs=0.005), (eid, start)
+    hist.close()

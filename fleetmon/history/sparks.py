@@ -2,7 +2,10 @@
 week, from the hourly tier and, for the hour not summarised yet, the raw rows.
 
 The averaging is SQLite's (GROUP BY bucket): a week of 100 hosts x 20 VMs is a few
-hundred thousand hourly rows read in C, and only the buckets reach Python.
+hundred thousand hourly rows read in C, and only the buckets reach Python. A bucket is the
+average of its runs' values: each hour's average weighs as many runs as it summarises, and
+a bucket the last rolled-up hour cuts in two (the 7 d line's newest 6 h) adds its raw runs'
+sums and counts to its hours', as if all were raw.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ _MASK = schema.ENTITY_MASK
 
 #: entity id -> metric -> bucket start -> average
 Buckets = dict[int, dict[str, dict[int, float]]]
+#: entity id -> metric -> bucket start -> [sum of the values (scaled), how many]
+_Sums = dict[int, dict[str, dict[int, list[float]]]]
 
 
 def _sql(scope: str, tier: str, cols: Sequence[str], bucket_s: int, keyed: bool) -> str:
@@ -62,28 +67,44 @@ def bucketed(
     """Average of each metric per entity and bucket of `bucket_s` seconds in the range."""
     have = {c.metric: c for c in hist.columns.get(scope, ()) if c.scale}
     names = [m for m in metrics if m in have]
-    out: Buckets = {}
     if not names or not ids:
-        return out
+        return {}
     wanted = set(ids)
     rolled = max(since_t, min(until_t, _rolled_to(hist)))
     parts = (
-        ("hourly", since_t, rolled, [f"avg({schema.q(m + ':avg')})" for m in names]),
-        ("raw", rolled, until_t, [f"avg({schema.q(m)})" for m in names]),
+        ("hourly", since_t, rolled, [_weighed(m) for m in names]),
+        ("raw", rolled, until_t, [f"total({schema.q(m)}), count({schema.q(m)})" for m in names]),
     )
     total = hist.conn.execute("SELECT count(*) FROM entities WHERE scope = ?", (scope,))
     keyed = len(ids) * 4 < total.fetchone()[0]
+    sums: _Sums = {}
     for tier, lo, hi, cols in parts:
         if hi <= lo:
             continue
         sql = _sql(scope, tier, cols, bucket_s, keyed)
         bounds = (json.dumps(sorted(wanted)), lo, hi) if keyed else (lo << _SHIFT, hi << _SHIFT)
         for eid, start, *vals in hist.conn.execute(sql, bounds):
-            if eid not in wanted:
-                continue
-            per = out.setdefault(eid, {})
-            for m, v in zip(names, vals, strict=True):
-                if v is not None:
-                    # The raw part's bucket may repeat an hourly one: the later value wins.
-                    per.setdefault(m, {})[start] = v / have[m].scale
-    return out
+            if eid in wanted:
+                _add(sums.setdefault(eid, {}), names, start, vals)
+    return {
+        eid: {m: {b: s / n / have[m].scale for b, (s, n) in per[m].items() if n} for m in per}
+        for eid, per in sums.items()
+    }
+
+
+def _weighed(metric: str) -> str:
+    """An hourly bucket's sum of its runs' values (its average times how many) and count."""
+    avg, n = schema.q(metric + ":avg"), schema.q(metric + ":n")
+    return f"total(CAST({avg} AS REAL) * {n}), total(CASE WHEN {avg} IS NULL THEN 0 ELSE {n} END)"
+
+
+def _add(
+    per: dict[str, dict[int, list[float]]], names: Sequence[str], start: int, vals: Sequence[float]
+) -> None:
+    """One tier's sums and counts of a bucket, added to the other tier's for it."""
+    for i, m in enumerate(names):
+        total, n = vals[2 * i], vals[2 * i + 1]
+        if n:
+            acc = per.setdefault(m, {}).setdefault(start, [0.0, 0.0])
+            acc[0] += total
+            acc[1] += n
