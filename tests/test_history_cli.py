@@ -311,6 +311,9 @@ def test_history_export_csv_and_json(week: Path) -> None:
     assert {r["scope"] for r in rows} == {"host"}
     busy = [r for r in rows if r["metric"] == "cpu.busy_pct"]
     assert len(busy) == 3
+    # A scope named twice (a script's list of them) is exported once: each row was twice.
+    twice = fleetmon("history", "export", "--history", week, "--scope", "host", "--scope", "host")
+    assert twice.stdout == res.stdout
     doc = json.loads(fleetmon("history", "export", "--history", week, "--format", "json").stdout)
     assert doc["schema"] == "fleetmon.history-export/1"
     assert len(doc["rows"]) >= len(rows)

@@ -97,7 +97,7 @@ def command(args: argparse.Namespace) -> int:
         if args.history_command == "show":
             chunks = _show(args, hist, tier, since, until)
         else:
-            scopes = args.scope or list(hist.columns)
+            scopes = list(dict.fromkeys(args.scope or hist.columns))  # each once
             rows = query.export_rows(hist, tier, since, until, scopes)
             chunks = render_export(
                 args.format, tier, rows, terminal=to_terminal(args.output or "-")
