@@ -122,3 +122,49 @@ def test_the_latest_counters_of_each_subject_are_kept(tmp_path: Path) -> None:
     }
     assert load_counters(hist, hosts, T0_S + 300) == {}  # only runs before this one
     hist.close()
+
+
+def test_a_subject_retention_forgets_takes_its_counters_along(tmp_path: Path) -> None:
+    """Retention deletes a subject not seen for longer than the history keeps, and SQLite
+    gives its id to the next new subject when it was the newest: its counters stayed, and a
+    VM met for the first time had another's counters of days ago as its previous run's."""
+    import random
+
+    from reportfactory import host, report, vm
+
+    from fleetmon.history.forrules import load_counters
+    from fleetmon.history.retention import Retention
+
+    rng = random.Random(5)
+    keep = Retention(raw_s=3600, hourly_s=2 * 3600, daily_s=86_400)
+    hist = open_history(str(tmp_path / "h.sqlite"), writable=True)
+
+    def run(minute: int, vms: list[str]) -> tuple[int, tuple[object, ...]]:
+        h = host("kvm01", rng)
+        counters = {("vm", name): f'{{"cpu.time":{1000 + minute}}}' for name in vms}
+        h = dataclasses.replace(
+            h, rows={**h.rows, "vm": tuple(vm(n, rng) for n in vms)}, counters=counters
+        )
+        rep = report([h])
+        record_run(hist, at(rep, minutes(minute)), keep)
+        return T0_S + 60 * minute, tuple(rep.hosts)
+
+    run(0, ["db-1", "old-1"])  # old-1: the newest subject, never seen again
+    gone = hist.conn.execute("SELECT id FROM entities WHERE name = 'old-1'").fetchone()[0]
+    for day in range(1, 4):
+        run(day * 24 * 60, ["db-1"])
+    assert (
+        hist.conn.execute("SELECT count(*) FROM entities WHERE id = ?", (gone,)).fetchone()[0] == 0
+    )
+    orphans = hist.conn.execute(
+        "SELECT count(*) FROM last_counters WHERE entity NOT IN (SELECT id FROM entities)"
+    )
+    assert orphans.fetchone()[0] == 0
+    # A new VM (no counters of its own yet), whatever id it is given: none from another.
+    h = host("kvm01", rng)
+    fresh = dataclasses.replace(h, rows={**h.rows, "vm": (vm("new-1", rng),)})
+    t = T0_S + 4 * 86_400
+    record_run(hist, at(report([fresh]), minutes(4 * 24 * 60)), keep)
+    found = load_counters(hist, (fresh,), t + 300)
+    assert ("vm", "new-1") not in found.get("kvm01", {})
+    hist.close()

@@ -207,4 +207,10 @@ def _delete_old(hist: History, keep: Retention, newest: int) -> dict[str, int]:
     deleted["entities"] = conn.execute(
         "DELETE FROM entities WHERE last_t < ?", (floor(oldest_kept, "daily"),)
     ).rowcount
+    if deleted["entities"]:
+        # Their counters too: SQLite gives the newest one's id to the next new subject,
+        # which took them for its own previous run's.
+        deleted["last_counters"] = conn.execute(
+            "DELETE FROM last_counters WHERE entity NOT IN (SELECT id FROM entities)"
+        ).rowcount
     return deleted
