@@ -119,6 +119,12 @@ def test_settings(tmp_path: Path) -> None:
             {},
             "ansible.cfg:2: [ssh_connection] ssh_args: ProxyCommand 'nc %h %p' is not supported",
         ),
+        (
+            "[ssh_connection]\nssh_common_args = -o ProxyCommand='nc %h %p'\n",
+            {},
+            "ansible.cfg:2: [ssh_connection] ssh_common_args: ProxyCommand 'nc %h %p' is not",
+        ),
+        ("[ssh_connection]\ntimeout = soon\n", {}, "ansible.cfg:2: [ssh_connection] timeout:"),
         ("forks = 3\n", {}, "ansible.cfg:1: invalid ansible.cfg: File contains no section"),
         ("", {"ANSIBLE_TIMEOUT": "soon"}, "environment variable ANSIBLE_TIMEOUT: expected an"),
     ],
@@ -231,6 +237,44 @@ def test_quoted_values_are_unquoted_as_ansible_unquotes_them(tmp_path: Path) -> 
     oracle = _ansible_settings(cfg, tmp_path / "home", **env)
     assert mine.remote_user == oracle["ssh.remote_user"] == '"env"'
     assert list(mine.vault_identity_list) == oracle["DEFAULT_VAULT_IDENTITY_LIST"] == ["a@b"]
+
+
+SSH_CONNECTION = """\
+[defaults]
+timeout = 30
+[ssh_connection]
+timeout = 7
+ssh_common_args = -o ProxyJump=bastion.example -o UserKnownHostsFile=/etc/fleet/known
+ssh_extra_args = -o StrictHostKeyChecking=no
+"""
+
+
+@pytest.mark.slow
+def test_ssh_connection_settings_are_the_ssh_plugins(tmp_path: Path) -> None:
+    """`[ssh_connection] ssh_common_args = -o ProxyJump=bastion` took Ansible through the
+    bastion while fleetmon dialled the host directly, and `[ssh_connection] timeout` (or
+    ANSIBLE_SSH_TIMEOUT) was not the connect timeout: ansible-core's ssh plugin reads them."""
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text(SSH_CONNECTION)
+    oracle = _ansible_settings(cfg, tmp_path / "home")
+    mine = parse_config(SSH_CONNECTION, str(cfg), {}, str(tmp_path))
+    assert (mine.timeout, mine.ssh_common_args, mine.ssh_extra_args) == (
+        oracle["ssh.timeout"], oracle["ssh.ssh_common_args"], oracle["ssh.ssh_extra_args"]
+    ) == (7, SSH_CONNECTION.splitlines()[4][18:], "-o StrictHostKeyChecking=no")  # fmt: skip
+    (tmp_path / "hosts.ini").write_text("k1\nk2 ansible_ssh_common_args='-J own'\n")
+    inv = load_inventory(str(tmp_path / "hosts.ini"))
+    k1, k2 = (p.spec for p in plan_hosts(inv, list(inv.hosts.values()), (), None,
+                                         mine.host_defaults()))  # fmt: skip
+    assert (k1.proxy_jump, k1.known_hosts, k1.host_key_checking) == (
+        "bastion.example", "/etc/fleet/known", False
+    )  # fmt: skip
+    assert k2.proxy_jump == "own"  # the host's own variable wins, as in Ansible
+    env = {"ANSIBLE_SSH_TIMEOUT": "9", "ANSIBLE_SSH_COMMON_ARGS": "-J env.example"}
+    mine = parse_config(SSH_CONNECTION, str(cfg), env, str(tmp_path))
+    oracle = _ansible_settings(cfg, tmp_path / "home", **env)
+    assert (mine.timeout, mine.ssh_common_args) == (
+        oracle["ssh.timeout"], oracle["ssh.ssh_common_args"]
+    ) == (9, "-J env.example")  # fmt: skip
 
 
 @pytest.mark.parametrize(

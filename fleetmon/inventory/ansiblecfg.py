@@ -36,8 +36,13 @@ def _defaults(key: str, env: str, kind: str) -> _Setting:
     return _Setting(kind, (("defaults", key),), (env,))
 
 
-#: The settings fleetmon reads. host_key_checking is the ssh connection plugin's option
-#: (plugins/connection/ssh.py): two ini entries and two environment variables.
+def _ssh(key: str, env: str) -> _Setting:
+    return _Setting("str", (("ssh_connection", key),), (env,))
+
+
+#: The settings fleetmon reads. host_key_checking and timeout are the ssh connection
+#: plugin's options (plugins/connection/ssh.py): two ini entries and two environment
+#: variables each.
 _SETTINGS: dict[str, _Setting] = {
     "inventory": _defaults("inventory", "ANSIBLE_INVENTORY", "pathlist"),
     "remote_user": _defaults("remote_user", "ANSIBLE_REMOTE_USER", "str"),
@@ -49,10 +54,16 @@ _SETTINGS: dict[str, _Setting] = {
         ("ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_SSH_HOST_KEY_CHECKING"),
     ),
     "forks": _defaults("forks", "ANSIBLE_FORKS", "int"),
-    "timeout": _defaults("timeout", "ANSIBLE_TIMEOUT", "int"),
+    "timeout": _Setting(
+        "int",
+        (("defaults", "timeout"), ("ssh_connection", "timeout")),
+        ("ANSIBLE_TIMEOUT", "ANSIBLE_SSH_TIMEOUT"),
+    ),
     "vault_password_file": _defaults("vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", "path"),
     "vault_identity_list": _defaults("vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", "list"),
-    "ssh_args": _Setting("str", (("ssh_connection", "ssh_args"),), ("ANSIBLE_SSH_ARGS",)),
+    "ssh_args": _ssh("ssh_args", "ANSIBLE_SSH_ARGS"),
+    "ssh_common_args": _ssh("ssh_common_args", "ANSIBLE_SSH_COMMON_ARGS"),
+    "ssh_extra_args": _ssh("ssh_extra_args", "ANSIBLE_SSH_EXTRA_ARGS"),
 }
 
 
@@ -71,6 +82,8 @@ class AnsibleConfig:
     vault_password_file: str | None = None
     vault_identity_list: tuple[str, ...] = ()
     ssh_args: str | None = None
+    ssh_common_args: str | None = None
+    ssh_extra_args: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def host_defaults(self) -> dict[str, object]:
@@ -86,6 +99,8 @@ _AS_VARIABLE = {
     "private_key_file": "ansible_private_key_file",
     "host_key_checking": "ansible_host_key_checking",
     "ssh_args": "ansible_ssh_args",
+    "ssh_common_args": "ansible_ssh_common_args",
+    "ssh_extra_args": "ansible_ssh_extra_args",
 }
 
 
