@@ -125,6 +125,11 @@ def test_settings(tmp_path: Path) -> None:
             "ansible.cfg:2: [ssh_connection] ssh_common_args: ProxyCommand 'nc %h %p' is not",
         ),
         ("[ssh_connection]\ntimeout = soon\n", {}, "ansible.cfg:2: [ssh_connection] timeout:"),
+        (
+            "[privilege_escalation]\nbecome = perhaps\n",
+            {},
+            "ansible.cfg:2: [privilege_escalation] become: expected a boolean",
+        ),
         ("forks = 3\n", {}, "ansible.cfg:1: invalid ansible.cfg: File contains no section"),
         ("", {"ANSIBLE_TIMEOUT": "soon"}, "environment variable ANSIBLE_TIMEOUT: expected an"),
     ],
@@ -275,6 +280,31 @@ def test_ssh_connection_settings_are_the_ssh_plugins(tmp_path: Path) -> None:
     assert (mine.timeout, mine.ssh_common_args) == (
         oracle["ssh.timeout"], oracle["ssh.ssh_common_args"]
     ) == (9, "-J env.example")  # fmt: skip
+
+
+BECOME = "[privilege_escalation]\nbecome = True\nbecome_user = virt\n"
+
+
+@pytest.mark.slow
+def test_become_is_the_configured_one(tmp_path: Path) -> None:
+    """`[privilege_escalation] become = True` (an unprivileged remote_user) had Ansible run
+    everything through sudo, fleetmon ran virsh as the user (no VMs, or denied)."""
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text(BECOME)
+    oracle = _ansible_settings(cfg, tmp_path / "home")
+    mine = parse_config(BECOME, str(cfg), {}, str(tmp_path))
+    assert (mine.become, mine.become_user) == (
+        oracle["DEFAULT_BECOME"], oracle["DEFAULT_BECOME_USER"]
+    ) == (True, "virt")  # fmt: skip
+    (tmp_path / "hosts.ini").write_text("k1\nk2 ansible_become=false\n")
+    inv = load_inventory(str(tmp_path / "hosts.ini"))
+    k1, k2 = (p.spec for p in plan_hosts(inv, list(inv.hosts.values()), (), None,
+                                         mine.host_defaults()))  # fmt: skip
+    assert (k1.become, k1.become_user, k2.become) == (True, "virt", False)
+    env = {"ANSIBLE_BECOME": "no"}
+    mine = parse_config(BECOME, str(cfg), env, str(tmp_path))
+    assert mine.become is _ansible_settings(cfg, tmp_path / "home", **env)["DEFAULT_BECOME"]
+    assert mine.become is False
 
 
 @pytest.mark.parametrize(

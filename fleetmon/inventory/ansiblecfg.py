@@ -64,6 +64,10 @@ _SETTINGS: dict[str, _Setting] = {
     "ssh_args": _ssh("ssh_args", "ANSIBLE_SSH_ARGS"),
     "ssh_common_args": _ssh("ssh_common_args", "ANSIBLE_SSH_COMMON_ARGS"),
     "ssh_extra_args": _ssh("ssh_extra_args", "ANSIBLE_SSH_EXTRA_ARGS"),
+    "become": _Setting("bool", (("privilege_escalation", "become"),), ("ANSIBLE_BECOME",)),
+    "become_user": _Setting(
+        "str", (("privilege_escalation", "become_user"),), ("ANSIBLE_BECOME_USER",)
+    ),
 }
 
 
@@ -84,6 +88,8 @@ class AnsibleConfig:
     ssh_args: str | None = None
     ssh_common_args: str | None = None
     ssh_extra_args: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def host_defaults(self) -> dict[str, object]:
@@ -101,6 +107,8 @@ _AS_VARIABLE = {
     "ssh_args": "ansible_ssh_args",
     "ssh_common_args": "ansible_ssh_common_args",
     "ssh_extra_args": "ansible_ssh_extra_args",
+    "become": "ansible_become",
+    "become_user": "ansible_become_user",
 }
 
 
