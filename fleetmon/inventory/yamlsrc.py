@@ -191,6 +191,18 @@ def _hosts(doc: _Doc, b: Builder, group: str, pattern: str, node: Node | None, a
         names, port = expand_host_pattern(pattern, b.max_hosts)
     except RangeError as e:
         raise at.error(str(e)) from None
+    if (
+        node is not None
+        and not is_null(node)
+        and not isinstance(node, MappingNode)
+        and not doc.value(node, at.path)
+    ):
+        # Ansible's yaml plugin takes `h1: ''` (or [], 0, false) as no variables (`or {}`).
+        b.warn(
+            at,
+            f"expected a mapping of variables, got {kind(node)}: read as none, as Ansible reads it",
+        )
+        node = None
     hvars = _mapping(doc, node, at.path, "a mapping of variables") if node is not None else None
     defs: list[tuple[str, Any, Origin]] = []
     if port is not None:
