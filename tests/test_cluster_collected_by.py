@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from clirun import fleetmon
 from daskcli import (
     loopback_base,
@@ -115,6 +116,51 @@ def test_a_killed_worker_s_shard_is_retried_on_the_other_worker_not_its_restart(
     # Every host on y: the retried shard's too, not on x, nor on x started again.
     y_label = f"{c.worker_address('y')} (y on {MACHINE})"
     assert {h["collected_by"] for h in report["hosts"]} == {y_label}, retried
+
+
+def _declare(inventory: Path, out: Path, **host_vars: str) -> Path:
+    """The inventory with `host_vars` set on the hosts the simulator plays faulty."""
+    doc = yaml.safe_load(inventory.read_text())
+    for group in doc["all"]["children"].values():
+        for entry in (group.get("hosts") or {}).values():
+            if isinstance(entry, dict) and entry.get("sim_fault"):
+                entry.update(host_vars)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def test_a_failed_host_reads_as_in_a_local_run_without_its_secret_on_the_cluster(
+    tmp_path: Path,
+) -> None:
+    """A shard carries no inventory variable's value: an unreachable host declaring
+    `fleetmon_hypervisor: kvm` came back `none` (its host_up lost its kvm label), and a
+    refused login no longer said its `ansible_password` is not used."""
+    require_dask()
+    c = start_cluster(tmp_path, {"x": []})
+    s = start_sim(tmp_path, ["--hosts", "4", "--base-address", loopback_base(),
+                             "--faults", "unreachable=1,auth=1"])  # fmt: skip
+    inv = _declare(s.inventory, tmp_path / "inv.yaml", fleetmon_hypervisor="kvm",
+                   ansible_password="hunter2-vaulted")  # fmt: skip
+    try:
+        local = _run(inv)
+        dist = _run(inv, "--cluster", c.address)
+    finally:
+        stop_sim(s)
+        c.close()
+    assert Counter(h["status"] for h in dist["hosts"]) == {
+        "ok": 2, "unreachable": 1, "auth_failed": 1,
+    }  # fmt: skip
+    for d, lo in zip(dist["hosts"], local["hosts"], strict=True):
+        assert (d["name"], d["status"], d["hypervisor"]) == (
+            lo["name"], lo["status"], lo["hypervisor"],
+        )  # fmt: skip
+        if d["status"] != "ok":
+            assert d["hypervisor"] == "kvm"
+            assert d["error"] == f"from worker {d['collected_by']}: {lo['error']}"
+    (denied,) = [h["error"] for h in dist["hosts"] if h["status"] == "auth_failed"]
+    assert "(ansible_password is not used)" in denied, denied
+    for log in ("scheduler.log", "worker-x.log"):
+        assert "hunter2" not in (tmp_path / log).read_text()
 
 
 class _Scheduler:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import pickle
 import re
 import socket
 from pathlib import Path
@@ -87,6 +88,16 @@ def test_a_shard_carries_no_inventory_variable() -> None:
     (shard,) = _shards([_spec("x", "a", secret="hunter2")])
     assert shard.hosts[0].spec.vars == {}
     assert "hunter2" not in repr(shard)
+
+
+def test_a_shard_names_a_password_variable_without_its_value() -> None:
+    """A login refused says the host's ansible_password is not used, on a worker as in a
+    local run: the name travels, never the (vault-decrypted) value."""
+    spec = dataclasses.replace(_spec("x"), vars={"ansible_password": "hunter2", "a": "b"})
+    (shard,) = _shards([spec])
+    assert shard.hosts[0].spec.vars == {"ansible_password": None}
+    assert "hunter2" not in repr(shard)
+    assert b"hunter2" not in pickle.dumps(shard)
 
 
 def test_a_shard_s_deadline_counts_its_waves_of_forks() -> None:
@@ -339,6 +350,13 @@ def test_a_cluster_host_gets_its_site_and_vm_of_back_as_a_local_run_gives_them()
     assert failed.site is None
     back = with_inventory(failed, spec)
     assert (back.site, back.vm_of) == ("paris", "kvm1/web")
+    # A host not collected keeps the hypervisor it declares (its host_up's label); a
+    # collected one, what its probe found.
+    kvm = dataclasses.replace(spec, vars={**linked, "fleetmon_hypervisor": "kvm"})
+    assert analyse_host(RawResult(kvm, Status.UNREACHABLE, "refused")).hypervisor == "kvm"
+    assert with_inventory(failed, kvm).hypervisor == "kvm"
+    found = dataclasses.replace(failed, status=Status.OK, hypervisor="xen")
+    assert with_inventory(found, kvm).hypervisor == "xen"
     plain = HostReport("h2", "127.0.0.1", (), Status.OK, None)
     assert with_inventory(plain, _spec("h2")) is plain  # no site, no vm_of: as it was
 

@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from fleetmon.analyse.pipeline import site_of, vm_of
+from fleetmon.analyse.pipeline import declared_hypervisor, site_of, vm_of
 from fleetmon.cli.clusteropts import SHARD_SIZE
 from fleetmon.cli.progress import Progress
 from fleetmon.cluster.engine import ShardRunner
@@ -24,13 +24,15 @@ from fleetmon.model import HostReport, HostSpec, Status
 
 
 def with_inventory(report: HostReport, spec: HostSpec) -> HostReport:
-    """The report with the host's `fleetmon_vm_of` and `fleetmon_site`, as a local run's
-    analyse_host gives them: a shard carries no inventory variable, so the worker's report
-    (or a failed shard's) has neither."""
+    """The report with the host's `fleetmon_vm_of` and `fleetmon_site`, and a host not
+    collected its `fleetmon_hypervisor`, as a local run's analyse_host gives them: a shard
+    carries no inventory variable, so the worker's report (or a failed shard's) has none
+    (an unreachable KVM host's `host_up` lost its `hypervisor="kvm"` label)."""
     linked, site = vm_of(spec), site_of(spec)
-    if report.vm_of == linked and report.site == site:
+    hypervisor = report.hypervisor if report.collected else declared_hypervisor(spec)
+    if (report.vm_of, report.site, report.hypervisor) == (linked, site, hypervisor):
         return report
-    return dataclasses.replace(report, vm_of=linked, site=site)
+    return dataclasses.replace(report, vm_of=linked, site=site, hypervisor=hypervisor)
 
 
 def collect_on_cluster(

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleetmon.collect.base import CollectOptions
+from fleetmon.collect.base import PASSWORD_VARS, CollectOptions
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.model import HostReport, HostSpec, Status
 
@@ -70,9 +70,12 @@ class Shard:
 
 
 def shipped_spec(spec: HostSpec) -> HostSpec:
-    """The host as a worker needs it: no inventory variables (they may hold vault secrets:
-    what the worker needs of them is already in the probe and time-limit options)."""
-    return dataclasses.replace(spec, vars={})
+    """The host as a worker needs it: no inventory variable's value (they may hold vault
+    secrets: what the worker needs of them is already in the probe and time-limit options).
+    A password variable's name alone stays, valued None: a login refused says it is not
+    used (sshlogin.denied_reason), as a local run does."""
+    named = {v: None for v in PASSWORD_VARS if v in spec.vars}
+    return dataclasses.replace(spec, vars=named)
 
 
 def make_shards(

@@ -16,6 +16,9 @@ MIB = 1024 * 1024
 STDERR_KEEP_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
 
+#: The variables Ansible logs in with a password from (fleetmon does not).
+PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+
 
 @dataclass(frozen=True, slots=True)
 class CollectOptions:

@@ -9,12 +9,10 @@ from typing import Any
 
 import asyncssh
 
-from fleetmon.collect.base import HostFailure
+from fleetmon.collect.base import PASSWORD_VARS, HostFailure
 from fleetmon.collect.hostkeys import KnownHosts, host_pattern
 from fleetmon.model import HostSpec, Status
 
-#: The variables Ansible logs in with a password from (fleetmon does not).
-PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 #: The login methods fleetmon declines, in the order a reason names them.
 DECLINED = ("password", "keyboard-interactive")
 #: asyncssh's words when it finds no common algorithm in the server's KEXINIT (_choose_alg).
