@@ -5,12 +5,14 @@ the fleet)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from clirun import fleetmon
 from daskcli import loopback_base, require_dask, start_cluster, start_sim, stop_sim
 
+import fleetmon as fleetmon_package
 from fleetmon import __version__
 
 pytestmark = pytest.mark.slow
@@ -47,3 +49,49 @@ def test_a_worker_that_cannot_import_fleetmon_fails_its_shard_in_words_and_lives
     )
     assert {h["error"] for h in hosts} == {f"shard any/1of1: attempt 1: {why}; attempt 2: {why}"}
     assert alive
+
+
+#: Edits of the task module making another fleetmon's result: a field fewer (it loaded
+#: here without `cpu_s`: "internal error: AttributeError", exit 70, no report), and a class
+#: this fleetmon lacks (Dask's unpickling error, its traceback logged, exit 70).
+OTHER_RESULTS = {
+    "a field fewer": [
+        ("    cpu_s: float\n", ""),
+        ("packed, elapsed, time.thread_time() - cpu)", "packed, elapsed)"),
+    ],
+    "another class": [
+        ("class ShardResult:", "class ShardOutcome:"),
+        ("return ShardResult(", "return ShardOutcome("),
+    ],
+}
+
+
+@pytest.mark.parametrize("edits", OTHER_RESULTS.values(), ids=OTHER_RESULTS.keys())
+def test_a_worker_whose_fleetmon_returns_another_result_fails_its_shard_in_words(
+    tmp_path: Path, edits: list[tuple[str, str]]
+) -> None:
+    require_dask()
+    other = tmp_path / "other" / "fleetmon"
+    shutil.copytree(Path(fleetmon_package.__file__).parent, other)
+    task = other / "cluster" / "task.py"
+    text = task.read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    task.write_text(text)
+    c = start_cluster(tmp_path, {"other": []}, env={"other": {"PYTHONPATH": str(other.parent)}})
+    try:
+        s = start_sim(tmp_path, ["--hosts", "4", "--base-address", loopback_base()])
+        try:
+            res = fleetmon("run", s.inventory, "--cluster", c.address, "-q",
+                           "--format", "json", "--history", "none", timeout=300)  # fmt: skip
+        finally:
+            stop_sim(s)
+    finally:
+        c.close()
+    assert (res.returncode, res.stderr) == (3, "")
+    report = json.loads(res.stdout)
+    assert {h["status"] for h in report["hosts"]} == {"shard_failed"}
+    (error,) = {h["error"] for h in report["hosts"]}
+    assert error.startswith(f"shard any/1of1: worker {c.worker_address('other')}: "), error
+    assert error.endswith(": run the same fleetmon version on the workers and the client")

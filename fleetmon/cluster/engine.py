@@ -25,8 +25,8 @@ from typing import Any
 from fleetmon import __version__
 from fleetmon.cluster import entry
 from fleetmon.cluster.shards import Shard, failed_hosts, site_resource
-from fleetmon.cluster.task import TOPIC, ShardResult
-from fleetmon.cluster.wire import WireError
+from fleetmon.cluster.task import TOPIC, ShardResult, checked
+from fleetmon.cluster.wire import WireError, unloadable
 from fleetmon.model import HostReport, Status
 
 log = logging.getLogger(__name__)
@@ -358,15 +358,19 @@ class ShardRunner:
 
     def _finished(self, a: _Attempt) -> list[_Attempt]:
         try:  # gathered through the scheduler
-            result: ShardResult = a.future.result(timeout=self.answer_s)
+            result = checked(a.future.result(timeout=self.answer_s))
+            got = {h.name: h for h in result.hosts}
         except TimeoutError:
             raise self._silent() from None
-        a.future.release()
-        try:
-            got = {h.name: h for h in result.hosts}
-        except WireError as exc:
-            self._fail(a.shard, Status.SHARD_FAILED, (*a.reasons, f"worker {result.worker}: {exc}"))
+        except (OSError, CancelledError):  # the scheduler lost (run() says so)
+            raise
+        except Exception as exc:  # another fleetmon's result: not loaded, or fields amiss
+            why = str(exc) if isinstance(exc, WireError) else unloadable(exc)
+            where = f"worker {a.worker}: " if a.worker else ""
+            self._fail(a.shard, Status.SHARD_FAILED, (*a.reasons, where + why))
             return []
+        finally:
+            a.future.release()
         # Kept for the notes (where it ran, its CPU), without its hosts.
         self.results.append(dataclasses.replace(result, packed=((), (), ())))
         hosts = [got.get(n) for n in a.shard.names]

@@ -247,10 +247,13 @@ class Session:
             # Dask logs every worker and client coming and going at INFO, and what it then
             # raises (a lost scheduler, a dead worker) at ERROR with its traceback: the run
             # says those in its hosts' statuses and notes (--debug shows Dask's own words).
+            # Nor its CRITICAL: a result the client cannot unpickle (another fleetmon's) is
+            # logged so, with its traceback, before it is raised to the run.
+            quiet = logging.CRITICAL + 1
             for name in list(logging.root.manager.loggerDict):
                 if name.startswith("distributed."):  # Dask's config sets some (client)
-                    logging.getLogger(name).setLevel(logging.CRITICAL)
-            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+                    logging.getLogger(name).setLevel(quiet)
+            logging.getLogger("distributed").setLevel(quiet)
         stack = self._stack
         if self.local:
             stack.enter_context(dask.config.set(LOCAL_CONFIG))

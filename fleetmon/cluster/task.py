@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cluster.shards import Shard, ShardHost
-from fleetmon.cluster.wire import Packed, pack, unpack
+from fleetmon.cluster.wire import MISMATCH, Packed, WireError, pack, unpack
 from fleetmon.collect.base import CollectOptions
 from fleetmon.collect.probe import ProbeOptions
 from fleetmon.collect.runner import big_output, collect_each, usable_forks
@@ -63,6 +63,21 @@ class ShardResult:
     def hosts(self) -> list[HostReport]:
         """The analysed hosts, in the shard's order (WireError from another fleetmon)."""
         return unpack(self.packed)
+
+
+_RESULT_TYPES = {"key": str, "worker": str, "packed": tuple, "elapsed_s": float, "cpu_s": float}
+
+
+def checked(result: object) -> ShardResult:
+    """`result` when it is this fleetmon's ShardResult; WireError when a worker's fleetmon
+    has other fields (its result loads here with fields missing or shifted, and the run
+    ended on an internal error: "'ShardResult' object has no attribute 'cpu_s'")."""
+    fields = {f: getattr(result, f, None) for f in _RESULT_TYPES}
+    if not isinstance(result, ShardResult) or not all(
+        isinstance(v, _RESULT_TYPES[f]) for f, v in fields.items()
+    ):
+        raise WireError(MISMATCH)
+    return result
 
 
 def _worker() -> str:

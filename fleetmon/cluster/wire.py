@@ -33,6 +33,18 @@ class WireError(ValueError):
     """A shard's hosts came from a fleetmon whose records differ from this one's."""
 
 
+SAME_VERSION = "run the same fleetmon version on the workers and the client"
+MISMATCH = (
+    f"the worker's fleetmon sends host reports with other fields than this one's: {SAME_VERSION}"
+)
+
+
+def unloadable(exc: BaseException) -> str:
+    """Why a shard's result could not be loaded by the client (Dask unpickles it there: a
+    class of the worker's fleetmon that this one lacks)."""
+    return f"its result cannot be loaded here ({type(exc).__name__}: {exc}): {SAME_VERSION}"
+
+
 def pack(hosts: Sequence[HostReport], by: str | None = None) -> Packed:
     """The hosts as tuples of plain values (a shard of a run that records no history analyses
     them without their counters, 8 KB of a host's 12: see Shard.counters), each stamped
@@ -63,12 +75,12 @@ def from_worker(status: str, worker: str, error: str | None) -> str:
 
 def unpack(packed: Packed) -> list[HostReport]:
     """The hosts `pack` was given (WireError when the worker's records differ)."""
-    host_fields, row_fields, hosts = packed
+    try:
+        host_fields, row_fields, hosts = packed
+    except (TypeError, ValueError):  # not three items: another fleetmon's packing
+        raise WireError(MISMATCH) from None
     if host_fields != HOST_FIELDS or row_fields != ROW_FIELDS:
-        raise WireError(
-            "the worker's fleetmon sends host reports with other fields than this one's:"
-            " run the same fleetmon version on the workers and the client"
-        )
+        raise WireError(MISMATCH)
     out = []
     for values in hosts:
         v = list(values)
