@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from clirun import fleetmon
 from daskcli import loopback_base, require_dask, start_cluster, start_sim, stop_sim
 
@@ -95,3 +96,39 @@ def test_a_worker_whose_fleetmon_returns_another_result_fails_its_shard_in_words
     (error,) = {h["error"] for h in report["hosts"]}
     assert error.startswith(f"shard any/1of1: worker {c.worker_address('other')}: "), error
     assert error.endswith(": run the same fleetmon version on the workers and the client")
+
+
+def test_a_worker_reads_the_files_the_inventory_names_under_its_own_home(
+    tmp_path: Path,
+) -> None:
+    """`~/...` in a key file or known_hosts path was expanded on the client, so a worker
+    run by another user (its own key, its own known_hosts) looked in the client's home:
+    every host failed from a worker that holds the key."""
+    require_dask()
+    client_home, worker_home = tmp_path / "client-home", tmp_path / "worker-home"
+    client_home.mkdir()
+    worker_home.mkdir()
+    env = {"w": {"HOME": str(worker_home)}}
+    c = start_cluster(tmp_path, {"w": []}, env=env)
+    try:
+        s = start_sim(tmp_path, ["--hosts", "3", "--base-address", loopback_base()])
+        try:
+            shutil.copy2(f"{s.inventory}.key", worker_home / "fleet.key")
+            shutil.copy2(f"{s.inventory}.known_hosts", worker_home / "fleet.known_hosts")
+            doc = yaml.safe_load(s.inventory.read_text())
+            doc["all"]["vars"]["ansible_ssh_private_key_file"] = "~/fleet.key"
+            doc["all"]["vars"]["ansible_ssh_common_args"] = (
+                "-o UserKnownHostsFile=~/fleet.known_hosts"
+            )
+            inv = tmp_path / "home.yaml"
+            inv.write_text(yaml.safe_dump(doc))
+            res = fleetmon("run", inv, "--cluster", c.address, "-q", "--format", "json",
+                           "--history", "none", timeout=300,
+                           env={"HOME": str(client_home)})  # fmt: skip
+        finally:
+            stop_sim(s)
+    finally:
+        c.close()
+    assert (res.returncode, res.stderr) == (0, "")
+    hosts = json.loads(res.stdout)["hosts"]
+    assert [(h["status"], h["error"]) for h in hosts] == [("ok", None)] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from fleetmon.inventory import FLEETMON_VARS, FleetmonVars, fleetmon_vars, load_inventory
 from fleetmon.inventory.connect import plan_hosts
 from fleetmon.inventory.sshargs import config_file, proxy_jump
-from fleetmon.inventory.vars import check_var, parse_bool, resolve_host
+from fleetmon.inventory.vars import as_written, check_var, parse_bool, resolve_host
 from fleetmon.model import HostSpec
 
 DATA = Path(__file__).parent / "data" / "inventories"
@@ -504,6 +505,26 @@ def test_ssh_config_file_of_a_host() -> None:
     s = spec(ansible_ssh_common_args="-F ~/fleet.cfg -o UserKnownHostsFile=/k")
     assert (s.ssh_config, s.known_hosts) == (str(Path.home() / "fleet.cfg"), "/k")
     assert spec(ansible_ssh_common_args="-o UserKnownHostsFile=/k").ssh_config is None
+
+
+def test_a_host_s_files_as_written_keep_their_tilde_for_a_worker() -> None:
+    """A cluster worker expands `~` itself: its user's home, not the client's."""
+    s = spec(
+        ansible_ssh_private_key_file="~/.ssh/fleet",
+        ansible_ssh_common_args="-F ~/fleet.cfg -o UserKnownHostsFile='~/kh /etc/kh'",
+    )
+    assert s.key_file == str(Path.home() / ".ssh/fleet")
+    w = as_written(s)
+    assert (w.key_file, w.ssh_config, w.known_hosts) == (
+        "~/.ssh/fleet",
+        "~/fleet.cfg",
+        "~/kh /etc/kh",
+    )
+    assert dataclasses.replace(w, key_file=s.key_file, ssh_config=s.ssh_config,
+                               known_hosts=s.known_hosts) == s  # fmt: skip
+    # A file the variables do not name as they stand (ansible.cfg's key) is kept.
+    cfg_key = dataclasses.replace(spec(), key_file="/etc/fleet/key")
+    assert as_written(cfg_key) == cfg_key
 
 
 @pytest.mark.parametrize(

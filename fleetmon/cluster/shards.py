@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from fleetmon.collect.base import PASSWORD_VARS, CollectOptions
 from fleetmon.collect.probe import ProbeOptions
+from fleetmon.inventory.vars import as_written
 from fleetmon.model import HostReport, HostSpec, Status
 
 #: Hosts per shard: ~20 s of one worker's CPU (issue 15), few enough tasks for the scheduler.
@@ -71,11 +72,12 @@ class Shard:
 
 def shipped_spec(spec: HostSpec) -> HostSpec:
     """The host as a worker needs it: no inventory variable's value (they may hold vault
-    secrets: what the worker needs of them is already in the probe and time-limit options).
+    secrets: what the worker needs of them is already in the probe and time-limit options);
+    its files with `~` as written, the worker's user's home (inventory.vars.as_written).
     A password variable's name alone stays, valued None: a login refused says it is not
     used (sshlogin.denied_reason), as a local run does."""
     named = {v: None for v in PASSWORD_VARS if v in spec.vars}
-    return dataclasses.replace(spec, vars=named)
+    return dataclasses.replace(as_written(spec), vars=named)
 
 
 def make_shards(

@@ -55,7 +55,9 @@ def known_hosts_files(config: Any, run_file: str | None, host_files: str | None)
     Global files: ssh_config's GlobalKnownHostsFile, else the default. `config` is the
     asyncssh SSHClientConfig of the host (None: no ssh_config)."""
     if host_files is not None:
-        user = () if host_files.lower() == "none" else tuple(host_files.split())
+        # `~` expanded here: a cluster worker is sent the files as the inventory wrote them.
+        words = () if host_files.lower() == "none" else host_files.split()
+        user = tuple(os.path.expanduser(f) for f in words)
     elif run_file:
         user = (os.path.expanduser(run_file),)
     else:

@@ -94,7 +94,8 @@ class SshContext:
         run's (CollectOptions.ssh_config, else () for ~/.ssh/config)."""
         if host.ssh_config is None:
             return self.config
-        return [] if host.ssh_config.lower() == "none" else [host.ssh_config]
+        # `~` as the inventory wrote it on a cluster worker's: this user's home.
+        return [] if host.ssh_config.lower() == "none" else [os.path.expanduser(host.ssh_config)]
 
     def has_config(self, host: HostSpec) -> bool:
         """Whether an ssh_config file applies to the host."""

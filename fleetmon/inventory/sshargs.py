@@ -8,6 +8,7 @@ from __future__ import annotations
 import os.path
 import re
 import shlex
+from collections.abc import Callable
 
 
 def _proxy_command(command: str) -> str | None:
@@ -109,20 +110,22 @@ def _hops(value: str) -> str:
     return value
 
 
-def known_hosts_files(args: list[str]) -> str | None:
+def known_hosts_files(
+    args: list[str], expand: Callable[[str], str] = os.path.expanduser
+) -> str | None:
     """`-o UserKnownHostsFile=...` of ssh arguments, each file `~`-expanded (ssh_config(5):
     several files separated by whitespace, or `none`); None when not set."""
     value = ssh_option(args, "UserKnownHostsFile")
     if value is None or value.lower() == "none":
         return value
-    return " ".join(os.path.expanduser(f) for f in value.split())
+    return " ".join(expand(f) for f in value.split())
 
 
 #: ssh's options that take a value (its getopt string), which may follow as the next word.
 _WITH_VALUE = frozenset("bceilmopBDEFIJLOPQRSwW")
 
 
-def config_file(args: list[str]) -> str | None:
+def config_file(args: list[str], expand: Callable[[str], str] = os.path.expanduser) -> str | None:
     """The ssh_config file of ssh arguments, `-F FILE` or `-FFILE` (`~`-expanded; `none`
     as it is: no file at all; "" for a `-F` without one); None when not given. As in
     ssh's getopt loop, the last one wins."""
@@ -136,4 +139,4 @@ def config_file(args: list[str]) -> str | None:
             found = value or ""
     if not found or found.lower() == "none":
         return found
-    return os.path.expanduser(found)
+    return expand(found)

@@ -13,7 +13,7 @@ import os.path
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from fleetmon.errors import did_you_mean, suggest
@@ -271,8 +271,14 @@ def _host_key_checking(vars_: Mapping[str, Any], split: Mapping[str, list[str]])
     return strict not in ("no", "off")
 
 
-def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -> HostSpec:
-    """The HostSpec of a host from its merged (already validated) variables."""
+def resolve_host(
+    name: str,
+    vars_: Mapping[str, Any],
+    groups: tuple[str, ...],
+    expand: Callable[[str], str] = os.path.expanduser,
+) -> HostSpec:
+    """The HostSpec of a host from its merged (already validated) variables; its key,
+    known_hosts and ssh_config files passed through `expand` (`~` is this user's home)."""
     port = _last(vars_, "ansible_port", "ansible_ssh_port")
     key_file = _last(vars_, "ansible_private_key_file", "ansible_ssh_private_key_file")
     connection = vars_.get("ansible_connection")
@@ -285,17 +291,35 @@ def resolve_host(name: str, vars_: Mapping[str, Any], groups: tuple[str, ...]) -
         port=parse_port(port) if port is not None else 22,
         port_given=port is not None,
         user=_last(vars_, "ansible_user", "ansible_ssh_user"),
-        key_file=os.path.expanduser(key_file) if key_file is not None else None,
+        key_file=expand(key_file) if key_file is not None else None,
         connection=connection_kind(connection) if connection is not None else "ssh",
         proxy_jump=proxy_jump(ssh_args) if ssh_args else None,
         become=parse_bool(become) if become is not None else False,
         become_user=vars_.get("ansible_become_user"),
         host_key_checking=_host_key_checking(vars_, split),
-        known_hosts=known_hosts_files(ssh_args) if ssh_args else None,
-        ssh_config=(config_file(ssh_args) or None) if ssh_args else None,
+        known_hosts=known_hosts_files(ssh_args, expand) if ssh_args else None,
+        ssh_config=(config_file(ssh_args, expand) or None) if ssh_args else None,
         groups=groups,
         vars=vars_,
     )
+
+
+#: The HostSpec fields that name files on the machine that collects the host.
+PATH_FIELDS = ("key_file", "known_hosts", "ssh_config")
+
+
+def as_written(spec: HostSpec) -> HostSpec:
+    """The host with its key, known_hosts and ssh_config files as its variables write them,
+    `~` not expanded: for a cluster worker, where `~` is the home of the worker's user, not
+    of the client's (collect expands it there). A file not named by the host's variables
+    as they stand (ansible.cfg's key file, a templated value) is kept as resolved."""
+    try:
+        here = resolve_host(spec.name, spec.vars, spec.groups)
+        written = resolve_host(spec.name, spec.vars, spec.groups, expand=str)
+    except (ValueError, TypeError, AttributeError):  # variables templated, not plain
+        return spec
+    kept = {f: getattr(written, f) for f in PATH_FIELDS if getattr(here, f) == getattr(spec, f)}
+    return replace(spec, **kept)
 
 
 @dataclass(frozen=True, slots=True)
