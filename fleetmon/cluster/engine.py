@@ -365,10 +365,11 @@ class ShardRunner:
         except (OSError, CancelledError):  # the scheduler lost (run() says so)
             raise
         except Exception as exc:  # another fleetmon's result: not loaded, or fields amiss
+            # Tried again on another worker, as for one that cannot import fleetmon: a
+            # cluster being upgraded has workers of either version.
             why = str(exc) if isinstance(exc, WireError) else unloadable(exc)
             where = f"worker {a.worker}: " if a.worker else ""
-            self._fail(a.shard, Status.SHARD_FAILED, (*a.reasons, where + why))
-            return []
+            return self._retry(a, Status.SHARD_FAILED, where + why)
         finally:
             a.future.release()
         # Kept for the notes (where it ran, its CPU), without its hosts.
