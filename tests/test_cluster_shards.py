@@ -15,6 +15,7 @@ import pytest
 from clirun import fleetmon
 from probetext import NONCE, probe_stdout
 
+from fleetmon import __version__
 from fleetmon.analyse.pipeline import analyse_host
 from fleetmon.cli.clusterrun import _placement, with_inventory
 from fleetmon.cluster.engine import ShardRunner
@@ -388,6 +389,15 @@ def test_a_shard_a_worker_s_fleetmon_cannot_load_is_refused_in_words() -> None:
     # A class of another fleetmon's (pickle's GLOBAL opcode: module, name), then STOP.
     blob = b"cfleetmon.cluster.shards\nShardOfAnotherVersion\n."
     with pytest.raises(ShardNotLoaded) as err:
-        run_pickled(blob, 1, "9.9")
+        run_pickled(blob, 1, __version__)
     assert str(err.value).startswith("this worker's fleetmon cannot load the shard (")
-    assert str(err.value).endswith(": install fleetmon 9.9, the client's, on the workers")
+    assert str(err.value).endswith(
+        f": install fleetmon {__version__}, the client's, on the workers"
+    )
+    # Another version is refused before its shard is loaded.
+    with pytest.raises(ShardNotLoaded) as err:
+        run_pickled(blob, 1, "9.9")
+    assert str(err.value) == (
+        f"this worker runs fleetmon {__version__}: install fleetmon 9.9, the client's, on the"
+        " workers"
+    )

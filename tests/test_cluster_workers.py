@@ -102,6 +102,37 @@ def test_a_worker_whose_fleetmon_returns_another_result_fails_its_shard_in_words
     assert error.endswith(": run the same fleetmon version on the workers and the client")
 
 
+def test_a_worker_running_another_fleetmon_version_fails_its_shard_in_words(
+    tmp_path: Path,
+) -> None:
+    """Records of the same fields, another version: the worker's hosts came back analysed
+    by its fleetmon, in silence (the README said such a worker fails its attempts)."""
+    require_dask()
+    other = tmp_path / "other" / "fleetmon"
+    shutil.copytree(Path(fleetmon_package.__file__).parent, other)
+    init = other / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "9.9.9+', 1))
+    c = start_cluster(tmp_path, {"other": []}, env={"other": {"PYTHONPATH": str(other.parent)}})
+    try:
+        s = start_sim(tmp_path, ["--hosts", "2", "--base-address", loopback_base()])
+        try:
+            res = fleetmon("run", s.inventory, "--cluster", c.address, "-q",
+                           "--format", "json", "--history", "none", timeout=300)  # fmt: skip
+        finally:
+            stop_sim(s)
+    finally:
+        c.close()
+    assert (res.returncode, res.stderr) == (3, "")
+    hosts = json.loads(res.stdout)["hosts"]
+    why = (  # refused before its start is announced: the client cannot name the worker
+        f"failed: ShardNotLoaded: this worker runs fleetmon 9.9.9+{__version__}: install"
+        f" fleetmon {__version__}, the client's, on the workers"
+    )
+    assert {(h["status"], h["error"]) for h in hosts} == {
+        ("shard_failed", f"shard any/1of1: attempt 1: {why}; attempt 2: {why}")
+    }
+
+
 def test_a_worker_reads_the_files_the_inventory_names_under_its_own_home(
     tmp_path: Path,
 ) -> None:

@@ -39,9 +39,17 @@ def task_of(shard: object, attempt: int, version: str) -> tuple[Any, bytes]:
 
 def run_pickled(blob: bytes, attempt: int, version: str) -> Any:
     """The shard pickled in `blob` run by this worker's fleetmon (its ShardResult);
-    ShardNotLoaded, naming the client's `version`, when it cannot load the shard."""
+    ShardNotLoaded, naming the client's `version`, when this fleetmon is another version
+    (whose records may have the same fields and its analysis other figures) or cannot load
+    the shard."""
+    from fleetmon import __version__
     from fleetmon.cluster.task import run_shard
 
+    if __version__ != version:
+        raise ShardNotLoaded(
+            f"this worker runs fleetmon {__version__}: install fleetmon {version}, the"
+            " client's, on the workers"
+        )
     try:
         shard = pickle.loads(blob)
     except Exception as exc:  # a Shard (or a host's settings) of other fields
