@@ -8,6 +8,7 @@ installed), built once and cached under /var/tmp.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -66,11 +67,12 @@ def busybox_rootfs() -> Path:
     return ROOTFS
 
 
-def podman(*args: str, timeout: float = 60) -> str:
+def podman(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> str:
     """`podman ARGS` with the runtime and cgroup manager that work here; its stdout."""
     proc = subprocess.run(
-        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False,
+        env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"podman {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout
@@ -112,5 +114,55 @@ def containers(prefix: str) -> Iterator[dict[str, str]]:
         for role in WORKLOADS:
             subprocess.run(
                 [*PODMAN, "rm", "-f", "-t", "0", f"{prefix}-{role}"],
+                capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+
+
+#: The pods' infra image: the busybox root filesystem imported (no registry, and no
+#: catatonit here to build podman's own pause image), its command a sleep.
+INFRA_IMAGE = "localhost/fleetmon-test-infra:busybox"
+
+
+def _infra_image() -> str:
+    if not podman("images", "-q", INFRA_IMAGE).strip():
+        tar = subprocess.run(
+            ["tar", "-C", str(busybox_rootfs()), "-c", "."],
+            capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        subprocess.run(
+            [*PODMAN, "import", "--change", 'CMD ["sleep", "1000000"]', "-", INFRA_IMAGE],
+            input=tar.stdout, capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+    return INFRA_IMAGE
+
+
+@contextmanager
+def pod(prefix: str) -> Iterator[dict[str, str]]:
+    """A pod `<prefix>-pod` with its infra container and one container in it, `<prefix>-in`
+    (a shell holding ~10 MB); ids of the `pod`, its `infra` and the container `in`."""
+    rootfs = busybox_rootfs()
+    name = f"{prefix}-pod"
+    with tempfile.TemporaryDirectory() as tmp:
+        # `pod create` takes no --ulimit: the infra container's come from containers.conf.
+        conf = Path(tmp) / "containers.conf"
+        ulimits = '["nofile=1024:1024", "nproc=1024:1024"]'
+        conf.write_text(f"[containers]\ndefault_ulimits = {ulimits}\n", "utf-8")
+        env = {"CONTAINERS_CONF": str(conf)}
+        try:
+            pod_id = podman("pod", "create", "--name", name, "--infra-image", _infra_image(),
+                            env=env).strip().splitlines()[-1]  # fmt: skip
+            podman(
+                "run", "-d", "--pod", name, "--name", f"{prefix}-in", *ULIMITS,
+                "--rootfs", str(rootfs), "sh", "-c",
+                "x=$(head -c 10000000 /dev/zero | tr '\\0' a); while true; do sleep 1; done",
+                env=env,
+            )  # fmt: skip
+            inspect = json.loads(podman("pod", "inspect", name))
+            ids = {"pod": pod_id, "infra": inspect["InfraContainerID"]}
+            (ids["in"],) = (c["Id"] for c in inspect["Containers"] if c["Id"] != ids["infra"])
+            yield ids
+        finally:
+            subprocess.run(
+                [*PODMAN, "pod", "rm", "-f", "-t", "0", name],
                 capture_output=True, timeout=60, check=False,
             )  # fmt: skip

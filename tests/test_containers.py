@@ -410,6 +410,10 @@ USER_1000 = "user.slice/user-1000.slice/user@1000.service/user.slice"
          Ident("podman", ROOTLESS_ID, pod=HEX)),
         (f"machine.slice/machine-libpod_pod_{HEX}.slice/libpod-{ROOTLESS_ID}.scope",
          Ident("podman", ROOTLESS_ID, pod=HEX)),
+        # a pod with cgroupfs (libpod/runtime_pod_linux.go: the pod's id below the parent)
+        (f"libpod_parent/{HEX}/libpod-{ROOTLESS_ID}", Ident("podman", ROOTLESS_ID, pod=HEX)),
+        (f"libpod_parent/{HEX}/conmon", None),
+        (f"libpod_parent/web/libpod-{ROOTLESS_ID}", Ident("podman", ROOTLESS_ID)),
         ("user.slice/user-1001.slice/user@1001.service/user.slice/"
          f"cri-containerd-{KUBELET_ID}.scope", Ident("containerd", KUBELET_ID)),
         (f"system.slice/nerdctl-{HEX}.scope", Ident("containerd", HEX)),

@@ -50,6 +50,8 @@ PATH_SETS = {
                  f"kubepods/besteffort/pod{POD}/{OTHER}"],
     "libpod pod": [f"machine.slice/machine-libpod_pod_{HEX}.slice/libpod-{OTHER}.scope",
                    f"machine.slice/libpod-{HEX}.scope"],
+    "podman cgroupfs pod": [f"libpod_parent/libpod-{HEX}", f"libpod_parent/{HEX}/libpod-{OTHER}"],
+    "podman cgroupfs pods only": [f"libpod_parent/{HEX}/libpod-{i}" for i in _ids(3)],
     "others": ["lxc.payload.web01", "lxc/db", "machine/shell.libvirt-lxc", f"default/{HEX}",
                "machine.slice/machine-qemu\\x2d3\\x2dweb\\x2d1.scope", f"docker/{HEX}",
                f"system.slice/docker-{HEX}.scope"],

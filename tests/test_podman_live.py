@@ -97,3 +97,38 @@ def test_fleetmon_sees_the_podman_containers_as_podman_stats_does(tmp_path: Path
     else:
         assert ("ctr-cpu-throttled", cpu_name) not in found
     assert not [k for k in found if k[0].startswith("ctr-") and k[1] == mem_name]
+
+
+def test_a_pod_s_containers_and_its_infra_container_are_rows_with_the_pod(
+    tmp_path: Path,
+) -> None:
+    """Podman with cgroupfs puts a pod's containers below the pod's own cgroup,
+    libpod_parent/<pod>/libpod-<id>: each is a row, named, with the pod's id, its memory
+    and pids as podman stats reads them."""
+    podman_util.require_podman()
+    prefix = f"fmpod-{os.getpid()}"
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n", "utf-8")
+    with podman_util.pod(prefix) as ids:
+        time.sleep(2)  # the shell fills its 10 MB
+        before = podman_stats()
+        proc = fleetmon("run", inv, "--format", "json", "--interval", "1", "--no-lock",
+                        "--history", "none", "-q")  # fmt: skip
+        after = podman_stats()
+    assert proc.returncode in (0, 1, 2, 3), proc.stderr
+    (host,) = json.loads(proc.stdout)["hosts"]
+    assert host["status"] == "ok", host["error"]
+    rows = {c["labels"]["id"]: c for c in host["containers"]}
+    infra, inner = rows[ids["infra"]], rows[ids["in"]]
+    assert inner["name"] == f"{prefix}-in"
+    assert infra["name"] == f"{ids['pod'][:12]}-infra"  # podman's name for it
+    for row in (infra, inner):
+        assert row["labels"]["runtime"] == "podman"
+        assert row["labels"]["pod"] == ids["pod"]
+    for stats in (before, after):
+        used = si_bytes(stats[inner["name"]]["mem_usage"].partition(" / ")[0])
+        assert inner["metrics"]["ctr.mem_bytes"] == pytest.approx(used, rel=0.05)
+    assert inner["metrics"]["ctr.mem_bytes"] > 10e6
+    assert infra["metrics"]["ctr.pids"] == int(after[infra["name"]]["pids"]) == 1
+    assert inner["metrics"]["ctr.pids"] == int(after[inner["name"]]["pids"])
+    assert 0 <= inner["metrics"]["ctr.cpu_pct"] < 50

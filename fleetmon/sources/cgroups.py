@@ -29,8 +29,8 @@ GAUGE_FILES = (
 
 #: Where runtimes put their containers' cgroups, as globs below a hierarchy's root:
 #: Docker (systemd, cgroupfs; rootless under the user's systemd: moby's WithCgroups gives
-#: `user.slice:docker:<id>`), Podman (systemd, cgroupfs; in a pod; rootless under the
-#: user's systemd, alone or in a pod), containerd outside Kubernetes (nerdctl with systemd,
+#: `user.slice:docker:<id>`), Podman (systemd, cgroupfs; in a pod, either; rootless under
+#: the user's systemd, alone or in a pod), containerd outside Kubernetes (nerdctl with systemd,
 #: rootful and rootless; ctr and nerdctl with cgroupfs in the `default` namespace) and
 #: under the rootless kubelet (the user's systemd, no QoS level), CRI-O
 #: outside kubepods, Kubernetes (systemd: Guaranteed pods, then Burstable/BestEffort;
@@ -40,7 +40,7 @@ GAUGE_FILES = (
 _USER = "user.slice/user-*.slice/user@*.service/user.slice"
 CONTAINER_GLOBS = (
     "system.slice/docker-*.scope", "docker/*", f"{_USER}/docker-*.scope",
-    "machine.slice/libpod-*.scope", "libpod_parent/libpod-*",
+    "machine.slice/libpod-*.scope", "libpod_parent/libpod-*", "libpod_parent/*/libpod-*",
     "machine.slice/machine-libpod_pod_*.slice/libpod-*.scope",
     f"{_USER}/libpod-*.scope", f"{_USER}/user-libpod_pod_*.slice/libpod-*.scope",
     "system.slice/nerdctl-*.scope", f"{_USER}/nerdctl-*.scope", "default/*",

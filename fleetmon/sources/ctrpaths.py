@@ -5,7 +5,8 @@ directories), as the runtimes document them:
 - Docker: `system.slice/docker-<id>.scope`, `docker/<id>` (cgroupfs); rootless below
   user.slice as Podman (moby daemon/oci_linux.go WithCgroups);
 - Podman: `machine.slice/libpod-<id>.scope`, `libpod_parent/libpod-<id>` (cgroupfs); in a
-  pod `machine.slice/machine-libpod_pod_<pod>.slice/libpod-<id>.scope`; rootless under the
+  pod `machine.slice/machine-libpod_pod_<pod>.slice/libpod-<id>.scope`, with cgroupfs
+  `libpod_parent/<pod>/libpod-<id>` (libpod/runtime_pod_linux.go); rootless under the
   user's systemd, `user.slice/user-<uid>.slice/user@<uid>.service/user.slice/libpod-<id>.scope`
   (in a pod `…/user.slice/user-libpod_pod_<pod>.slice/libpod-<id>.scope`) (podman's
   libpod/util_linux.go assembleSystemdCgroupName, libpod/container.go);
@@ -59,6 +60,9 @@ _LIBPOD_POD_RE = re.compile(r"^(?:machine|user)-libpod_pod_([0-9a-f]{64})\.slice
 _POD_RE = re.compile(
     r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
 )
+_HEX_RE = re.compile(_HEX)
+#: A Podman cgroupfs pod's directory (its containers' paths are not the usual's shape).
+_CGROUPFS_POD_RE = re.compile(rf"libpod_parent/{_HEX}/")
 _QOS = {"burstable": "Burstable", "besteffort": "BestEffort"}
 _QEMU_SCOPE_RE = re.compile(r"^machine-qemu\\x2d[0-9]+\\x2d(.+)\.scope$")
 _QEMU_DIR_RE = re.compile(r"^(?:qemu-[0-9]+-)?(.+)\.libvirt-qemu$")
@@ -86,7 +90,8 @@ def identify(path: str) -> Ident | None:
     m = _LEAF_RE.fullmatch(path, path.rfind("/") + 1)
     if m is not None and (m.group(3) or m.group(1) == "libpod"):
         if "kubepods" not in path and "libpod_pod_" not in path:  # the usual: no pod
-            return Ident(_KIND_OF[m.group(1)], m.group(2))
+            pod = None if m.group(3) else _cgroupfs_pod(path[: m.start()])
+            return Ident(_KIND_OF[m.group(1)], m.group(2), pod=pod)
         parent = path[: m.start()].rstrip("/").rpartition("/")[2]
         return _kube(path, parent, _KIND_OF[m.group(1)], m.group(2))
     parts = path.split("/")
@@ -111,6 +116,14 @@ def identify(path: str) -> Ident | None:
     return _machine(parent, leaf)
 
 
+def _cgroupfs_pod(parent: str) -> str | None:
+    """The pod id of a Podman cgroupfs pod's container (`libpod_parent/<pod>/`), else None."""
+    head, _, pod = parent.rstrip("/").rpartition("/")
+    if (head == "libpod_parent" or head.endswith("/libpod_parent")) and _HEX_RE.fullmatch(pod):
+        return pod
+    return None
+
+
 #: What a container id is made of (bytes.translate deletes them: nothing left).
 _HEX_DIGITS = b"0123456789abcdef"
 
@@ -121,7 +134,7 @@ def identify_all(paths: Sequence[str]) -> list[Ident | None]:
     by slicing and their ids checked by one C call (200 containers: 0.12 ms here, 0.32 by
     identify() on each); any other path by identify()."""
     joined = "\n".join(paths)
-    if "kubepods" in joined or "libpod_pod_" in joined:
+    if "kubepods" in joined or "libpod_pod_" in joined or _CGROUPFS_POD_RE.search(joined):
         return list(map(identify, paths))
     first = paths[0] if paths else ""
     m = _LEAF_RE.fullmatch(first, first.rfind("/") + 1)
