@@ -712,7 +712,7 @@ def test_past_arg_max_docker_names_are_read_in_batches(tmp_path: Path) -> None:
         (docker / cid / "config.v2.json").write_text(f'{{"ID":"{cid}","Name":"/web-{i}"}}')
     cmd = NAMES_COMMAND.replace(DOCKER_CONFIGS, f"{docker}/*/config.v2.json")
     # Podman's and the kubelet's names too: this machine's own containers are not the test's.
-    for real in ("/var/lib/containers/storage/", "/var/log/containers/"):
+    for real in ("/var/lib/containers/storage/", "/home/", "/var/log/containers/"):
         assert real in cmd
         cmd = cmd.replace(real, f"{tmp_path}/none{real}")
     assert cmd != NAMES_COMMAND

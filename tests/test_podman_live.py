@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import podman_util
 import pytest
 from clirun import fleetmon
+
+from fleetmon.sources.ctrnames import NAMES_COMMAND, PODMAN_STORES, parse_names
 
 pytestmark = [pytest.mark.slow]
 
@@ -132,3 +135,34 @@ def test_a_pod_s_containers_and_its_infra_container_are_rows_with_the_pod(
     assert infra["metrics"]["ctr.pids"] == int(after[infra["name"]]["pids"]) == 1
     assert inner["metrics"]["ctr.pids"] == int(after[inner["name"]]["pids"])
     assert 0 <= inner["metrics"]["ctr.cpu_pct"] < 50
+
+
+def test_rootless_and_vfs_podman_stores_name_their_containers(tmp_path: Path) -> None:
+    """A rootless user's store is below its home, and a store's folder is named after its
+    driver (vfs-containers, ...): the probe's ctr_names command reads a real containers.json
+    (written here by podman) there, and only there (root's store and the kubelet's links
+    pointed away)."""
+    podman_util.require_podman()
+    name = f"fm.rootless_{os.getpid()}"
+    cid = podman_util.podman("create", "--name", name, *podman_util.ULIMITS, "--rootfs",
+                             str(podman_util.busybox_rootfs()), "true").strip()  # fmt: skip
+    try:
+        store = Path("/var/lib/containers/storage/overlay-containers/containers.json")
+        home = tmp_path / "home"
+        users = {"alice": "vfs-containers", "bob": "overlay-containers"}
+        for user, folder in users.items():
+            mine = home / user / ".local/share/containers/storage" / folder
+            mine.mkdir(parents=True)
+            (mine / "containers.json").write_bytes(store.read_bytes())
+    finally:
+        subprocess.run([*podman_util.PODMAN, "rm", "-f", name], capture_output=True,
+                       timeout=60, check=False)  # fmt: skip
+    assert "/home/" in PODMAN_STORES
+    cmd = NAMES_COMMAND.replace("/home/", f"{home}/")
+    for real in ("/var/lib/containers/storage/", "/var/log/containers/"):
+        cmd = cmd.replace(real, f"{tmp_path}/none{real}")
+    proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert parse_names(proc.stdout)[cid] == name
+    assert proc.stdout.count(f'"{name}"') == len(users)  # both read, no file name before
+    assert str(home) not in proc.stdout

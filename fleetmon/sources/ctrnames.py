@@ -10,19 +10,27 @@ import re
 from collections.abc import Callable, Mapping
 
 #: Names without a daemon call: Docker's config.v2.json ("Name":"/web"), Podman's
-#: container storage (containers.json: "id":"…","names":["web"], in that key order), and
+#: container stores, rootful and rootless (containers.json: "id":"…","names":["web"], in
+#: that key order; grep -h: no file name before each), and
 #: for Kubernetes the links the kubelet keeps to each container's log,
 #: /var/log/containers/<pod>_<namespace>_<container>-<id>.log (pkg/kubelet/kuberuntime
 #: legacy.go, legacyLogSymlink), listed by the shell's printf (no process). Past ARG_MAX
 #: (some 20,000 Docker containers), grep cannot be started (status 126): xargs -0 passes
 #: the files in batches, as for the cgroups (sources/cgroups.py find_command).
 DOCKER_CONFIGS = "/var/lib/docker/containers/*/config.v2.json"
+#: Podman's container stores (containers/storage: `<graph root>/<driver>-containers/`, the
+#: driver overlay, vfs or btrfs): root's, and each rootless user's below its home
+#: ($XDG_DATA_HOME/containers/storage, ~/.local/share by default; readable by root).
+PODMAN_STORES = (
+    "/var/lib/containers/storage/*-containers/containers.json"
+    " /home/*/.local/share/containers/storage/*-containers/containers.json"
+)
 _DOCKER_GREP = 'grep -H -o \'"Name":"/[^"]*"\''
 NAMES_COMMAND = (
     f'(set -- {DOCKER_CONFIGS}; {_DOCKER_GREP} "$@" 2>/dev/null;'
     f" [ $? = 126 ] && printf '%s\\0' \"$@\" | xargs -0 {_DOCKER_GREP} 2>/dev/null);"
-    ' grep -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
-    " /var/lib/containers/storage/overlay-containers/containers.json 2>/dev/null;"
+    ' grep -h -o \'"id":"[0-9a-f]*","names":\\["[^"]*"\''
+    f" {PODMAN_STORES} 2>/dev/null;"
     " printf '%s\\n' /var/log/containers/*.log; true"
 )
 
