@@ -392,6 +392,7 @@ CRIO_POD = "kubepods/pod068e8fa0-9213-11e7-a01f-507b9d4141fa"
 ROOTLESS_ID = "3f084b4c7b789c1a0f174da3fcd339e31125d3096b3ff46a0bef4fad71d09362"
 KUBELET_ID = "6938564e754ad86269a536ed19172af0eff5f7ff0a41eefc5b433a76f1f38f16"
 USER_1000 = "user.slice/user-1000.slice/user@1000.service/user.slice"
+CGROUPFS_POD_ID = "9a" * 32
 
 
 @pytest.mark.parametrize(
@@ -438,12 +439,13 @@ def test_the_probe_finds_rootless_pod_and_plain_containerd_cgroups(tmp_path: Pat
         f"{USER_1000}/libpod-{ROOTLESS_ID}.scope": "podman",
         f"{USER_1000}/user-libpod_pod_{HEX}.slice/libpod-{ID_CPU}.scope": "podman",
         f"machine.slice/machine-libpod_pod_{HEX}.slice/libpod-{ID_MEM}.scope": "podman",
+        f"libpod_parent/{HEX}/libpod-{CGROUPFS_POD_ID}": "podman",  # a pod with cgroupfs
         f"system.slice/nerdctl-{KUBELET_ID}.scope": "containerd",
         "default/redis": "containerd",
         f"system.slice/crio-{CRIO_ID}.scope": "cri-o",
     }
     for cgroup in (*planted, f"{USER_1000}/libpod-{ROOTLESS_ID}.scope/container",
-                   "system.slice/containerd.service"):  # fmt: skip
+                   "system.slice/containerd.service", f"libpod_parent/{HEX}/conmon"):  # fmt: skip
         plant(tmp_path, cgroup, v2)
     text = output((read_tree(tmp_path, "cgroup"),) * 2, read_tree(tmp_path, "cgroup_mem"))
     rows = compute_containers(split_output(text, NONCE), 4, 1.0).rows
@@ -452,6 +454,8 @@ def test_the_probe_finds_rootless_pod_and_plain_containerd_cgroups(tmp_path: Pat
         for path, kind in planted.items()  # type: ignore[union-attr]
     )
     assert all(r.metrics["ctr.pids"] == 14 for r in rows)  # each read in full
+    (in_pod,) = (r for r in rows if r.labels["id"] == CGROUPFS_POD_ID)
+    assert in_pod.labels["pod"] == HEX
 
 
 def test_the_probe_finds_rootless_docker_and_kubelet_cgroups(tmp_path: Path) -> None:
