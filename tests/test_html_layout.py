@@ -275,3 +275,46 @@ def test_host_sections_out_of_sight_are_laid_out_when_scrolled_to(
     _frames(page)
     assert len(page.js(shown)) == 9
     assert problems(page, report_url) == []
+
+
+#: The first host section below the nav bar, and where its top is.
+_READ = """(() => {
+  const top = document.querySelector("nav").getBoundingClientRect().bottom;
+  for (const s of document.querySelectorAll("section.host")) {
+    const r = s.getBoundingClientRect();
+    if (r.bottom > top) return [s.id, Math.round(r.top)];
+  }
+})()"""
+
+
+def test_a_reload_keeps_the_host_read_in_view(
+    browser: WebSocket, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`serve` reloads its page every tick: the host being read stays where it was. The
+    sections above it are not laid out, their heights guessed, so the browser's restored
+    scroll offset landed in another host's section; above the hosts the offset is kept."""
+    path = tmp_path_factory.mktemp("reload") / "report.html"
+    path.write_text(render_html(rf.fleet_report(60, 5)), encoding="utf-8")
+    page = new_page(browser)
+    page.call("Emulation.setDeviceMetricsOverride", width=1400, height=800,
+              deviceScaleFactor=1, mobile=False)  # fmt: skip
+    page.open(path.as_uri())
+    ids = page.js("Array.from(document.querySelectorAll('section.host'), s => s.id)")
+    assert len(ids) >= 40
+    page.js(f"document.getElementById('{ids[30]}').scrollIntoView(); window.scrollBy(0, 300)")
+    _frames(page)
+    read = page.js(_READ)
+    assert read[0] == ids[30]
+    for _ in range(2):  # twice: the second reload keeps what the first restored
+        page.call("Page.reload")
+        page.wait_for("Page.loadEventFired")
+        for _ in range(4):
+            _frames(page)
+        assert page.js(_READ) == read
+    page.js("document.getElementById('fleet').scrollIntoView(); window.scrollBy(0, 50)")
+    y = page.js("window.scrollY")
+    page.call("Page.reload")
+    page.wait_for("Page.loadEventFired")
+    _frames(page)
+    assert page.js("window.scrollY") == y
+    assert problems(page, path.as_uri()) == []
