@@ -565,6 +565,7 @@ def test_default_message_of_a_tiny_negative_value_is_zero(tmp_path: Path) -> Non
         ("{{ value | judged(1) }}", "> 90", 90.04, "90.04"),  # round(1): 90.0
         ("{{ value | judged(1) }}", "> 90", 93.26, "93.3"),  # as round(1) when it may
         ("{{ value | judged(0) }}", "10:90", 90.4, "90.4"),  # outside: round(0) is 90.0
+        ("{{ value | judged(0) }}", "> 90", 98.7, "99"),  # no decimals: not round's 99.0
         ("{{ value | judged }}", "> 0.01", 0.0149, "0.015"),  # as the default message
         ("{{ value | judged(1) }}", "> 5", 7, "7"),  # an int as round leaves it
         ("{{ (value * 2) | judged(1) }}", "> 5", 5.01, "10.0"),  # other figures: round

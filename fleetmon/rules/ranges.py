@@ -159,12 +159,15 @@ def round_judged(value: Any, levels: Sequence[Threshold], precision: int | None 
     """The `judged` filter of messages: `value | judged` is the value as the default message
     shows it (fmt_judged); `value | judged(1)` is `value | round(1)`, with the fewest more
     decimals that keep it on its side of every level (5.01 over `> 5`: 5.01, not 5.0;
-    17.26: 17.3). Anything but a finite float is rounded as `round` does."""
+    17.26: 17.3; `judged(0)` of 98.7: 99). Anything but a finite float is rounded as `round`
+    does."""
     if precision is None:
         return fmt_judged(value, levels)
     if value.__class__ is not float or not math.isfinite(value):
         return round(value, precision)
     places = _judged_places(value, levels, precision)
+    if places == 0:
+        return round(value)  # `judged(0)` of 98.7 is 99, not round(x, 0)'s float `99.0`
     return value if places is None else round(value, places)
 
 
