@@ -227,6 +227,33 @@ def test_counters_that_went_down_are_noted() -> None:
     assert "disk sdb: counters went down (device re-added), counted from 0" in hm.notes
 
 
+def _with_stat(out: ProbeOutput, sample: int, text: str) -> ProbeOutput:
+    sections = dict(out.sections)
+    sections[(sample, "stat")] = Section(sample, "stat", text, 0)
+    return ProbeOutput(sections)
+
+
+def test_host_counters_that_went_down_are_noted_not_silently_null() -> None:
+    """/proc/stat's second sample before its first, in one boot (a CPU taken offline leaves
+    the cpu line's sums, a forged output): the CPU shares and rates were null with no word
+    of why; now a note names the counters."""
+    out = probe_from_roots("root1", "root2")
+    st1, st2 = (out.text(sample, "stat") or "" for sample in (1, 2))
+    hm = compute_host(_with_stat(_with_stat(out, 1, st2), 2, st1))
+    assert (hm.metrics["cpu.busy_pct"], hm.metrics["cpu.ctxt_per_s"]) == (None, None)
+    assert (
+        "counters went down between the samples: cpu.user, cpu.nice, cpu.system and 6 more:"
+        " their rates null or 0"
+    ) in hm.notes
+    # proc(5): iowait can decrease (tickless kernels): counted as 0, as mpstat does, unnoted.
+    iowait = st1.split("\n")[0].split()
+    iowait[5] = str(int(iowait[5]) + 10**6)
+    hm = compute_host(_with_stat(out, 1, "\n".join([" ".join(iowait), *st1.split("\n")[1:]])))
+    assert hm.metrics["cpu.iowait_pct"] == 0.0
+    assert not any("went down between the samples" in n for n in hm.notes), hm.notes
+    assert not any("went down" in n for n in compute_host(out).notes)
+
+
 def test_every_host_metric_is_reported() -> None:
     hm = compute_host(probe_from_roots("root1", "root2"))
     assert set(hm.metrics) == set(HOST_METRICS)

@@ -64,6 +64,26 @@ def host_counters(out: ProbeOutput, sample: int = 2) -> Counters:
     return c
 
 
+#: host_counters' numbers that are not counters of one boot, or that proc(5) says can
+#: decrease (iowait, on a tickless kernel: mpstat and psutil count its Δ as 0, as we do).
+_NOT_COUNTERS = frozenset(("uptime_s", "btime", "cpu.iowait"))
+
+
+def counters_down(out: ProbeOutput) -> tuple[str, ...]:
+    """The host counters (host_counters' names) that went down from sample 1 to sample 2: a
+    kernel's accounting bug, a CPU taken offline (the cpu line sums the online CPUs) or
+    output not from /proc. Meaningful when the host did not reboot between the samples."""
+    c1, c2 = host_counters(out, 1), host_counters(out, 2)
+    return tuple(
+        k
+        for k, v in c2.items()
+        if k not in _NOT_COUNTERS
+        and isinstance(v, int)
+        and isinstance(prev := c1.get(k), int)
+        and v < prev
+    )
+
+
 def row_counters(
     out: ProbeOutput, scope: str, names: Collection[str], sample: int = 2
 ) -> dict[str, Counters]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TypeVar
 
+from fleetmon.analyse.counters import counters_down
 from fleetmon.analyse.hv import few
 from fleetmon.model import HostMetrics, MetricValue, Row
 from fleetmon.model.catalog import DISK, HOST
@@ -362,6 +363,10 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
     if st1 is None or st2 is None:
         notes.add("/proc/stat unreadable: cpu.* and procs.* null")
     metrics.update(_cpu(st1, st2, ok, dt))
+    down = counters_down(out) if ok else ()
+    if down:
+        # A CPU column's Δ is counted as 0 (mpstat's clamp), any other counter's rate null.
+        notes.add(f"counters went down between the samples: {few(down)}: their rates null or 0")
 
     _load_and_memory(out, metrics, notes)
     _paging_and_pressure(out, metrics, ok, dt, notes)
