@@ -2,10 +2,12 @@
 
 A VM that is also an inventory host is matched to it by the libvirt domain UUID, which QEMU
 gives the guest as its SMBIOS system UUID (the guest's /sys/class/dmi/id/product_uuid), or
-by the inventory variable `fleetmon_vm_of: hypervisor/domain`. The guest host then has one
-row of scope `guest` (named `hypervisor/domain`) with the hypervisor's view of it beside its
-own: vCPU delay next to steal, vCPU busy next to CPU busy, balloon and QEMU's RSS next to
-MemAvailable; the VM row on the hypervisor gets the label `guest_host`, the way back.
+by the inventory variable `fleetmon_vm_of: hypervisor/domain`; a Xen guest by its domain
+UUID (`xl list -v`), SMBIOS's in HVM, /sys/hypervisor/uuid in PV and PVH (no SMBIOS).
+The guest host then has one row of scope `guest` (named `hypervisor/domain`) with the
+hypervisor's view of it beside its own: vCPU delay next to steal, vCPU busy next to CPU
+busy, balloon and QEMU's RSS next to MemAvailable; the VM row on the hypervisor gets the
+label `guest_host`, the way back.
 
 A UUID is not always one machine. A live-migrated domain stays defined, shut off, on its
 source (virsh migrate without --undefinesource): the running copy is the guest. Cloned VMs

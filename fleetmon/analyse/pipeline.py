@@ -224,7 +224,8 @@ def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) ->
         notes=hm.notes,
         hypervisor=hypervisor,
         counters=kept,
-        product_uuid=parse_product_uuid(out.text(0, "product_uuid") or ""),
+        product_uuid=parse_product_uuid(out.text(0, "product_uuid") or "")
+        or parse_product_uuid(out.text(0, "xen_uuid") or ""),
         sampled_at_ns=hm.sampled_at_ns,
     )
 

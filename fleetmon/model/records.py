@@ -305,7 +305,8 @@ class HostReport:
     since_last: Mapping[tuple[str, str], Metrics] = field(default_factory=dict)
     since_last_s: float | None = None
     #: The machine's SMBIOS system UUID (/sys/class/dmi/id/product_uuid, lowercase): for a
-    #: libvirt guest, its domain's UUID. None when unreadable (root only) or absent.
+    #: libvirt guest, its domain's UUID; else a Xen guest's /sys/hypervisor/uuid (a PV
+    #: guest has no SMBIOS). None when unreadable (root only) or absent.
     product_uuid: str | None = None
     #: The inventory's `fleetmon_vm_of: hypervisor/domain`, when set.
     vm_of: str | None = None

@@ -93,6 +93,10 @@ ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
         ' || { [ -n "$FM_BECOME" ] &&'
         f" fm_hv sudo {GUARD_LIMITS_S['sudo']} cat /sys/class/dmi/id/product_uuid 2>/dev/null; }}",
     ),
+    # A Xen guest's domain UUID, world-readable (drivers/xen/sys-hypervisor.c, 0444): the
+    # UUID of a PV or PVH guest, which has no SMBIOS table, and of an HVM guest read
+    # without root. All zeros in dom0 (its handle), absent off Xen.
+    ("xen_uuid", "rd /sys/hypervisor/uuid"),
     ("ctr_names", NAMES_COMMAND),
 )
 
