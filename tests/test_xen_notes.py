@@ -222,3 +222,40 @@ def test_names_xentop_cut_alike_are_noted_not_guessed() -> None:
         " characters, or the same name): no rates for it"
         for n in ("testinstance.other.c", "testinstance.example.com")
     )
+
+
+def test_a_ten_character_name_is_not_given_a_longer_names_cut_line() -> None:
+    # ganeti's real xl list, server01 renamed `testinstan`: ten characters, the cut an old
+    # xentop (no -f) prints for testinstance.example.com too. Both lines read `testinstan`:
+    # the 1-vCPU guest was given the 2-vCPU one's line (the last by name), CPU 199.9 % of
+    # one vCPU, and testinstance.example.com was said not to be in xentop's output.
+    xl_list = DATA / "ganeti" / "test" / "data" / "xen-xl-list-4.0.1-four-instances.txt"
+    text = xl_list.read_text().replace("server01.example.com", "testinstan          ")
+    xentop = "".join((STANDIN / f"ganeti-xentop-{i}.txt").read_text() for i in (1, 2))
+    res = xen(text, text, xentop.replace("server01.e", "testinstan"), info=GANETI_INFO)
+    cpu = {r.name: r.metrics["vm.cpu_pct"] for r in res.vms}
+    assert cpu == {
+        "testinstan": None,
+        "web3106215069.example.com": 0.4,
+        "testinstance.example.com": None,
+    }
+    assert res.notes[1:3] == tuple(
+        f"VM {n} not told apart from another domain in xentop's output (names cut to 10"
+        " characters, or the same name): no rates for it"
+        for n in ("testinstan", "testinstance.example.com")
+    )
+
+
+def test_full_names_match_exactly_beside_a_longer_name() -> None:
+    # The same guests with xentop's -f (Xen 4.6+): the full names are told apart.
+    xl_list = DATA / "ganeti" / "test" / "data" / "xen-xl-list-4.0.1-four-instances.txt"
+    text = xl_list.read_text().replace("server01.example.com", "testinstan          ")
+    xentop = "".join((STANDIN / f"ganeti-xentop-f-{i}.txt").read_text() for i in (1, 2))
+    res = xen(text, text, xentop.replace("server01.example.com", "testinstan"), info=GANETI_INFO)
+    cpu = {r.name: r.metrics["vm.cpu_pct"] for r in res.vms}
+    assert cpu == {
+        "testinstan": 1.2,
+        "web3106215069.example.com": 0.4,
+        "testinstance.example.com": 199.9 / 2,
+    }
+    assert not any("told apart" in n for n in res.notes)

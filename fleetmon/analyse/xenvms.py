@@ -220,17 +220,21 @@ def _match(
 ) -> tuple[dict[int, xen.XentopRow], set[int]]:
     """xentop rows by the ID of the one xl guest of their name (xentop prints no ID), and
     the IDs of guests a row's name fits with another. Names are compared with their own
-    spacing; a name xentop cut to 10 characters (without -f) matches one xl name only."""
+    spacing; a name xentop cut to 10 characters (without -f) matches one xl name only,
+    and a line of a 10-character name is then also the cut of any longer one it begins."""
     exact: dict[str, list[int]] = {}
     cut: dict[str, list[int]] = {}
     for g in guests:
         exact.setdefault(g.name, []).append(g.domid)
         if len(g.name) > 10:  # the cut name as parsed: its trailing spaces stripped
             cut.setdefault(g.name[:10].rstrip(), []).append(g.domid)
+    # With -f (Xen 4.6+) a longer name is printed whole: no line is anyone's cut.
+    if any(len(row.name) > 10 for row in rows):
+        cut = {}
     out: dict[int, xen.XentopRow] = {}
     unclear: set[int] = set()
     for row in rows:
-        ids = exact.get(row.name) or cut.get(row.name, [])
+        ids = exact.get(row.name, []) + cut.get(row.name, [])
         if len(ids) == 1:
             out[ids[0]] = row
         else:
