@@ -260,8 +260,10 @@ def test_xen_guests_from_xentop_and_capacity_from_xl_info() -> None:
         "vm.disk_writes_per_s": 40.0,
         "vm.disk_read_bytes_per_s": 4096 * 512.0,
         "vm.disk_write_bytes_per_s": 512 * 512.0,
-        "vm.net_rx_bytes_per_s": 2 * 1024.0,
-        "vm.net_tx_bytes_per_s": 1024 * 1024.0,
+        # xentop counts at dom0's end of the vif: NETTX (5000 -> 6024 KiB) is what the
+        # guest received, NETRX (300 -> 302) what it sent
+        "vm.net_rx_bytes_per_s": 1024 * 1024.0,
+        "vm.net_tx_bytes_per_s": 2 * 1024.0,
         "vm.disk_oo_per_s": 12.0,  # VBD_OO 2 → 14 over xentop's -d 1
     }
     # not offered by xentop (packets, drops, vCPU wait...): absent, not null
@@ -333,7 +335,8 @@ def test_xen_old_xentop_cut_names_match_their_xl_names() -> None:
         "testinstance.example.com",
     ]
     assert by_name["testinstance.example.com"]["vm.cpu_pct"] == pytest.approx(199.9 / 2)
-    assert by_name["server01.example.com"]["vm.net_rx_bytes_per_s"] == 4 * 1024.0
+    assert by_name["server01.example.com"]["vm.net_rx_bytes_per_s"] == 2 * 1024.0  # NETTX
+    assert by_name["server01.example.com"]["vm.net_tx_bytes_per_s"] == 4 * 1024.0  # NETRX
     assert by_name["web3106215069.example.com"]["vm.disk_reads_per_s"] == 0.0
     assert res.nic_vm["vif3.1"] == "web3106215069.example.com"  # NETS 2
 

@@ -273,8 +273,11 @@ def _xen_vm(
     m["vm.disk_writes_per_s"] = rate(diff("VBD_WR", t1.vbd_wr, t2.vbd_wr), dt)
     m["vm.disk_read_bytes_per_s"] = rate(diff("VBD_RSECT", t1.vbd_rsect, t2.vbd_rsect), dt, 512)
     m["vm.disk_write_bytes_per_s"] = rate(diff("VBD_WSECT", t1.vbd_wsect, t2.vbd_wsect), dt, 512)
-    m["vm.net_rx_bytes_per_s"] = rate(diff("NETRX(k)", t1.netrx_kib, t2.netrx_kib), dt, 1024)
-    m["vm.net_tx_bytes_per_s"] = rate(diff("NETTX(k)", t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    # xentop counts at dom0's end of the guest's vifs (libxenstat reads their /proc/net/dev
+    # lines as they are): NETTX is what dom0 sent the guest, the guest's receive, and NETRX
+    # its transmit. vm.net_* are the guest's own, as libvirt's (which swaps them) on KVM.
+    m["vm.net_rx_bytes_per_s"] = rate(diff("NETTX(k)", t1.nettx_kib, t2.nettx_kib), dt, 1024)
+    m["vm.net_tx_bytes_per_s"] = rate(diff("NETRX(k)", t1.netrx_kib, t2.netrx_kib), dt, 1024)
     # xentop counts no packets: vm.net_*_packets_per_s are not offered on Xen (NOT_ON).
     m["vm.disk_oo_per_s"] = rate(diff("VBD_OO", t1.vbd_oo, t2.vbd_oo), dt)
     return m, back

@@ -25,8 +25,9 @@ FIELDS = (
 )  # fmt: skip
 #: The lab capture's counters each xentop column is grown from: (column, key, scale).
 _IO = (
-    ("NETTX(k)", "net.0.tx.bytes", 1 / 1024),
-    ("NETRX(k)", "net.0.rx.bytes", 1 / 1024),
+    # libvirt's net.N counts are the guest's; xentop's are its vifs' in dom0: swapped.
+    ("NETTX(k)", "net.0.rx.bytes", 1 / 1024),
+    ("NETRX(k)", "net.0.tx.bytes", 1 / 1024),
     ("VBD_RD", "block.0.rd.reqs", 1.0),
     ("VBD_WR", "block.0.wr.reqs", 1.0),
     ("VBD_RSECT", "block.0.rd.bytes", 1 / 512),

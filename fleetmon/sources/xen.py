@@ -3,7 +3,8 @@
 Units: `xl list` Mem is MiB and Time(s) CPU seconds; `xl info` memory is MiB. xentop
 (tools/xentop/xentop.c) prints in batch mode, per iteration, one header line then one line
 per domain, no summary: MEM(k)/MAXMEM(k) in KiB (MAXMEM may be `no limit`), NETTX(k)/NETRX(k)
-cumulative KiB (bytes/1024, truncated), VBD_* cumulative requests, 512-byte sectors and
+cumulative KiB (bytes/1024, truncated) of the domain's vifs as dom0 counts them (TX: sent
+to the guest), VBD_* cumulative requests, 512-byte sectors and
 out-of-request events (VBD_OO) (`-` when every VBD is in error), CPU(%) = 100·Δns/Δwall
 since the previous iteration (0 in the first). Without `-f` (older xentop) names are cut to
 10 characters.
