@@ -179,6 +179,33 @@ def test_each_reports_host_key_warnings_are_kept_naming_it(
     )
 
 
+def test_a_report_an_hour_older_than_the_latest_is_named(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """A site whose cron stopped: its day-old report was merged as if current, its hosts'
+    figures and findings shown beside the others' with no word of their age."""
+    now = _write(tmp_path / "lyon.json", dict(site, started_at="2026-11-26T05:00:00Z"))
+    hour = _write(
+        tmp_path / "nyc.json",
+        dict(site, started_at="2026-11-26T04:00:00Z", hosts=[_host(site, "h2")]),
+    )
+    day = _write(
+        tmp_path / "paris.json",
+        dict(site, started_at="2026-11-25T04:30:00Z", hosts=[_host(site, "h3")]),
+    )
+    note = (
+        f"{day} started 24.5 h before the latest report ({now}, 2026-11-26T05:00:00Z):"
+        " its hosts' figures and findings are that old"
+    )
+    r = fleetmon("merge", day, hour, now, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    notes = json.loads(r.stdout)["notes"]
+    assert [n for n in notes if "before the latest report" in n] == [note]  # nyc's hour is not
+    assert f"note: {note}" in fleetmon("merge", now, hour, day).stdout.splitlines()
+    r = fleetmon("merge", now, hour, "--format", "json")
+    assert not [n for n in json.loads(r.stdout)["notes"] if "before the latest" in n]
+
+
 def test_figures_near_a_doubles_largest_give_every_output(
     site: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from fleetmon.analyse.guests import is_pairing_note
 from fleetmon.errors import InputError
 from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
+from fleetmon.model.durations import format_duration
 from fleetmon.model.sites import parse_site
 from fleetmon.model.times import ns_of, run_start
 
@@ -35,6 +36,9 @@ _KINDS: dict[str, tuple[tuple[type, ...], str]] = {
     "bool": ((bool,), "true or false"),
 }
 _NUMBER: tuple[tuple[type, ...], str] = ((int, float), "a number")
+#: A report that started this long before the latest one is named in a note: its site's
+#: cron has likely stopped, and its hosts' figures and findings are that old.
+STALE_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +321,7 @@ def _strings(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
 def _stamped(hosts: Iterable[HostReport], started_at: str) -> tuple[HostReport, ...]:
     """The hosts, each without a sample time given its own run's start: the time its run's
     exports gave it (render/influx), not the merged report's, which is the earliest."""
-    start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    ns = int(start.timestamp()) * 1_000_000_000
+    ns = _epoch(started_at) * 1_000_000_000
     return tuple(
         h if h.sampled_at_ns is not None else dataclasses.replace(h, sampled_at_ns=ns)
         for h in hosts
@@ -355,3 +358,23 @@ def _better(
         return new.collected
     # ISO 8601 UTC strings of one format sort as their times do.
     return rep.started_at > reports[old_n].started_at
+
+
+def stale_notes(reports: Sequence[ReadReport]) -> list[str]:
+    """A note for each report that started more than STALE_S before the latest one (a
+    site whose run no longer comes: its hosts were shown as if current, in silence)."""
+    starts = [_epoch(r.started_at) for r in reports]
+    latest = max(range(len(reports)), key=lambda i: starts[i])
+    return [
+        f"{r.source} started {format_duration(starts[latest] - t)} before the latest report"
+        f" ({reports[latest].source}, {reports[latest].started_at}): its hosts'"
+        " figures and findings are that old"
+        for r, t in zip(reports, starts, strict=True)
+        if starts[latest] - t > STALE_S
+    ]
+
+
+def _epoch(started_at: str) -> int:
+    """A report's start (as _utc checked it) in seconds since the epoch."""
+    start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return int(start.timestamp())
