@@ -206,6 +206,31 @@ def test_a_report_an_hour_older_than_the_latest_is_named(
     assert not [n for n in json.loads(r.stdout)["notes"] if "before the latest" in n]
 
 
+def test_reports_of_other_fleetmon_versions_are_named(site: dict[str, Any], tmp_path: Path) -> None:
+    """A fleet mid-upgrade: a report of another fleetmon (its findings judged by that
+    fleetmon's rules) was merged under this one's version with no word of it."""
+    ours = site["fleetmon_version"]
+    paris = _write(tmp_path / "paris.json", site)
+    nyc = _write(
+        tmp_path / "nyc.json", dict(site, fleetmon_version="9.9", hosts=[_host(site, "h2")])
+    )
+    r = fleetmon("merge", paris, nyc, "--format", "json")
+    assert r.returncode in (0, 1, 2, 3), r.stderr
+    assert (
+        f"the reports come from other fleetmon versions than this merge's ({ours}):"
+        f" fleetmon {ours}: {paris}; fleetmon 9.9: {nyc};"
+        " each host keeps the findings its own run's fleetmon gave it"
+    ) in json.loads(r.stdout)["notes"]
+    r = fleetmon("merge", paris, "--format", "json")
+    assert not [n for n in json.loads(r.stdout)["notes"] if "fleetmon versions" in n]
+    bad = _write(tmp_path / "bad.json", dict(site, fleetmon_version=1))
+    r = fleetmon("merge", bad)
+    assert (r.returncode, r.stderr) == (
+        4,
+        f"fleetmon: error: {bad}: fleetmon_version: expected a string or null, got 1\n",
+    )
+
+
 def test_figures_near_a_doubles_largest_give_every_output(
     site: dict[str, Any], tmp_path: Path
 ) -> None:

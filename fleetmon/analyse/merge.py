@@ -55,6 +55,8 @@ class ReadReport:
     rule_files: tuple[str, ...] = ()
     #: The run's warnings that host key checking was off ("host key checking OFF for...").
     host_key_notes: tuple[str, ...] = ()
+    #: The fleetmon that wrote it ("" when the report has no `fleetmon_version`).
+    fleetmon_version: str = ""
 
 
 def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -307,6 +309,7 @@ def report_from_json(doc: Any, source: str) -> ReadReport:
         ),
         rule_files=_strings(doc, "rule_files"),
         host_key_notes=notes,
+        fleetmon_version=_opt_str(doc, "fleetmon_version", "") or "",
     )
 
 
@@ -378,3 +381,18 @@ def _epoch(started_at: str) -> int:
     """A report's start (as _utc checked it) in seconds since the epoch."""
     start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return int(start.timestamp())
+
+
+def version_notes(reports: Sequence[ReadReport], merging: str) -> list[str]:
+    """A note when the reports come from fleetmon versions other than the merging one's (a
+    fleet mid-upgrade): each host keeps the findings its own run's fleetmon gave it."""
+    by: dict[str, list[str]] = {}
+    for r in reports:
+        by.setdefault(r.fleetmon_version or "unknown", []).append(r.source)
+    if set(by) == {merging}:
+        return []
+    which = "; ".join(f"fleetmon {v}: {', '.join(srcs)}" for v, srcs in by.items())
+    return [
+        f"the reports come from other fleetmon versions than this merge's ({merging}): {which};"
+        " each host keeps the findings its own run's fleetmon gave it"
+    ]

@@ -13,7 +13,13 @@ import os
 from collections.abc import Mapping, Sequence
 
 from fleetmon import __version__
-from fleetmon.analyse.merge import ReadReport, merge_hosts, report_from_json, stale_notes
+from fleetmon.analyse.merge import (
+    ReadReport,
+    merge_hosts,
+    report_from_json,
+    stale_notes,
+    version_notes,
+)
 from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.cli.common import (
     check_outputs,
@@ -157,7 +163,7 @@ def command(args: argparse.Namespace) -> int:
     check_exports(args)
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
-    notes = [*stale_notes(reports), *notes]
+    notes = [*version_notes(reports, __version__), *stale_notes(reports), *notes]
     rules, rule_files = rule_set(args)
     if rules is None:  # --no-rules: no finding at all, its runs' neither
         hosts = [dataclasses.replace(h, findings=()) for h in hosts]
