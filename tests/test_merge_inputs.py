@@ -195,7 +195,7 @@ def test_a_report_an_hour_older_than_the_latest_is_named(
     )
     note = (
         f"{day} started 24.5 h before the latest report ({now}, 2026-11-26T05:00:00Z):"
-        " its hosts' figures and findings are that old"
+        " the figures and findings of the 1 host(s) taken from it are that old"
     )
     r = fleetmon("merge", day, hour, now, "--format", "json")
     assert r.returncode in (0, 1, 2, 3), r.stderr
@@ -204,6 +204,9 @@ def test_a_report_an_hour_older_than_the_latest_is_named(
     assert f"note: {note}" in fleetmon("merge", now, hour, day).stdout.splitlines()
     r = fleetmon("merge", now, hour, "--format", "json")
     assert not [n for n in json.loads(r.stdout)["notes"] if "before the latest" in n]
+    # its hosts all taken from the newer reports: nothing of it is shown, nothing said
+    r = fleetmon("merge", day, _write(tmp_path / "h3.json", dict(site, hosts=[_host(site, "h3")])))
+    assert "before the latest" not in r.stdout, r.stdout
 
 
 def test_reports_of_other_fleetmon_versions_are_named(site: dict[str, Any], tmp_path: Path) -> None:

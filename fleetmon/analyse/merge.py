@@ -363,36 +363,26 @@ def _better(
     return rep.started_at > reports[old_n].started_at
 
 
-def stale_notes(reports: Sequence[ReadReport]) -> list[str]:
-    """A note for each report that started more than STALE_S before the latest one (a
-    site whose run no longer comes: its hosts were shown as if current, in silence)."""
+def stale_notes(reports: Sequence[ReadReport], merged: Sequence[HostReport]) -> list[str]:
+    """A note for each report that started more than STALE_S before the latest one and
+    gave hosts to the `merged` fleet (a site whose run no longer comes: its hosts were
+    shown as if current, in silence)."""
     starts = [_epoch(r.started_at) for r in reports]
     latest = max(range(len(reports)), key=lambda i: starts[i])
-    return [
-        f"{r.source} started {format_duration(starts[latest] - t)} before the latest report"
-        f" ({reports[latest].source}, {reports[latest].started_at}): its hosts'"
-        " figures and findings are that old"
-        for r, t in zip(reports, starts, strict=True)
-        if starts[latest] - t > STALE_S
-    ]
+    kept = {id(h) for h in merged}
+    notes = []
+    for r, t in zip(reports, starts, strict=True):
+        n = sum(1 for h in r.hosts if id(h) in kept)
+        if starts[latest] - t > STALE_S and n:
+            notes.append(
+                f"{r.source} started {format_duration(starts[latest] - t)} before the latest"
+                f" report ({reports[latest].source}, {reports[latest].started_at}): the"
+                f" figures and findings of the {n} host(s) taken from it are that old"
+            )
+    return notes
 
 
 def _epoch(started_at: str) -> int:
     """A report's start (as _utc checked it) in seconds since the epoch."""
     start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return int(start.timestamp())
-
-
-def version_notes(reports: Sequence[ReadReport], merging: str) -> list[str]:
-    """A note when the reports come from fleetmon versions other than the merging one's (a
-    fleet mid-upgrade): each host keeps the findings its own run's fleetmon gave it."""
-    by: dict[str, list[str]] = {}
-    for r in reports:
-        by.setdefault(r.fleetmon_version or "unknown", []).append(r.source)
-    if set(by) == {merging}:
-        return []
-    which = "; ".join(f"fleetmon {v}: {', '.join(srcs)}" for v, srcs in by.items())
-    return [
-        f"the reports come from other fleetmon versions than this merge's ({merging}): {which};"
-        " each host keeps the findings its own run's fleetmon gave it"
-    ]

@@ -18,7 +18,6 @@ from fleetmon.analyse.merge import (
     merge_hosts,
     report_from_json,
     stale_notes,
-    version_notes,
 )
 from fleetmon.analyse.pipeline import report_from_hosts
 from fleetmon.cli.common import (
@@ -98,6 +97,21 @@ def _run_info(
     )
 
 
+def _version_notes(reports: Sequence[ReadReport], merging: str) -> list[str]:
+    """A note when the reports come from fleetmon versions other than the merging one's (a
+    fleet mid-upgrade): each host keeps the findings its own run's fleetmon gave it."""
+    by: dict[str, list[str]] = {}
+    for r in reports:
+        by.setdefault(r.fleetmon_version or "unknown", []).append(r.source)
+    if set(by) == {merging}:
+        return []
+    which = "; ".join(f"fleetmon {v}: {', '.join(srcs)}" for v, srcs in by.items())
+    return [
+        f"the reports come from other fleetmon versions than this merge's ({merging}): {which};"
+        " each host keeps the findings its own run's fleetmon gave it"
+    ]
+
+
 def _host_rules_note(rules: RuleSet, given: Sequence[str]) -> list[str]:
     """What merge says of the -r files' rules it does not judge: only the fleet-scope ones
     are, over the merged fleet, and the guest-scope ones on the pairs the merge makes
@@ -163,7 +177,7 @@ def command(args: argparse.Namespace) -> int:
     check_exports(args)
     reports = [read_report(p) for p in args.reports]
     hosts, notes = merge_hosts(reports)
-    notes = [*version_notes(reports, __version__), *stale_notes(reports), *notes]
+    notes = [*_version_notes(reports, __version__), *stale_notes(reports, hosts), *notes]
     rules, rule_files = rule_set(args)
     if rules is None:  # --no-rules: no finding at all, its runs' neither
         hosts = [dataclasses.replace(h, findings=()) for h in hosts]
