@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,16 @@ def simulated_fleet(
 ) -> Iterator[Path]:  # fmt: skip
     """Yields the inventory of a running simulator; stops it after. `hostile`: "nic" or
     "stderr", the hosts sending terminal escapes there (tests/hostilesim.py)."""
+    with simulator(tmp, hosts, kind, faults, seed, extra, hostile) as (inv, _):
+        yield inv
+
+
+@contextlib.contextmanager
+def simulator(
+    tmp: Path, hosts: int = 12, kind: str = "mixed", faults: str = "", seed: int = 5,
+    extra: tuple[str, ...] = (), hostile: str = "",
+) -> Iterator[tuple[Path, subprocess.Popen[str]]]:  # fmt: skip
+    """simulated_fleet's inventory, and the simulator's process (to stop it with SIGSTOP)."""
     inv = tmp / "fleet.yaml"
     block = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
     cmd = [sys.executable, HOSTILESIM, hostile] if hostile else [FLEETMON, "simulate"]
@@ -36,7 +47,8 @@ def simulated_fleet(
             proc.stderr.read() if proc.stderr else ""
         )
         proc.stdout.readline()
-        yield inv
+        yield inv, proc
     finally:
+        proc.send_signal(signal.SIGCONT)
         proc.terminate()
         proc.communicate(timeout=20)

@@ -209,7 +209,7 @@ def test_the_live_modes_link_by_the_inventory_variable_too() -> None:
     hv_spec = HostSpec("kvm-lab", "127.0.0.1")
     g_spec = HostSpec("guest01", "192.0.2.10", vars={"fleetmon_vm_of": "kvm-lab/fmctr-guest"})
     specs = (hv_spec, g_spec)
-    live = LiveFleet(argparse.Namespace(), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
+    live = LiveFleet(argparse.Namespace(delay=2.0), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
     hv_text = (CAPTURE / "hypervisor-probe.txt").read_text(encoding="utf-8")
     live.on_pair(0, split_output(hv_text, "1ab0c0ffee000014"))
     live.on_pair(1, split_output(guest_output(other), GUEST_NONCE))

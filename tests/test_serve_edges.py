@@ -269,18 +269,19 @@ def test_healthz_stays_ok_across_a_reload() -> None:
 
     spec = HostSpec("a", "127.0.0.1", connection="local")
     plan = Plan(None, (spec,), (), (spec,), None, ())  # type: ignore[arg-type]
-    old = LiveFleet(argparse.Namespace(), plan)
+    old = LiveFleet(argparse.Namespace(delay=2.0), plan)
     old.links[0].enter("live")
     old.latest[0] = HostReport("a", "127.0.0.1", (), Status.OK, None)
+    old.pair_at[0] = time.time()
     old.pairs, old.last_pair_mono = 1, time.monotonic()
     assert health(old, 2.0)[0]
-    reloaded = LiveFleet(argparse.Namespace(), plan, seed=old)
+    reloaded = LiveFleet(argparse.Namespace(delay=2.0), plan, seed=old)
     assert reloaded.links[0].state == "connecting"
     ok, line = health(reloaded, 2.0)
     assert ok, line
     assert line.startswith("ok: last sample ")
     assert "1/1 hosts live" in line
-    first = LiveFleet(argparse.Namespace(), plan)  # no seed: no sample yet
+    first = LiveFleet(argparse.Namespace(delay=2.0), plan)  # no seed: no sample yet
     ok, line = health(first, 2.0)
     assert not ok
     assert "no sample yet" in line
@@ -301,7 +302,7 @@ def test_a_host_that_drops_keeps_the_hypervisor_its_probe_found(
 
     kvm, web = HostSpec("kvm1", "127.0.0.1"), HostSpec("web1", "127.0.0.1")
     plan = Plan(None, (kvm, web), (), (kvm, web), None, ())  # type: ignore[arg-type]
-    fleet = LiveFleet(argparse.Namespace(), plan)
+    fleet = LiveFleet(argparse.Namespace(delay=2.0), plan)
     # What the probe found, as analyse_output says it (its parsing is tested elsewhere).
     found = {"kvm1": "kvm", "web1": "none"}
     monkeypatch.setattr(
@@ -316,7 +317,7 @@ def test_a_host_that_drops_keeps_the_hypervisor_its_probe_found(
         down = Link(plan.hosts[i])
         down.enter("down", Status.UNREACHABLE, "connection refused")
         fleet.on_change(i, down)
-    reloaded = LiveFleet(argparse.Namespace(), plan, seed=fleet)
+    reloaded = LiveFleet(argparse.Namespace(delay=2.0), plan, seed=fleet)
     reloaded.links = fleet.links
     for live in (fleet, reloaded):
         labels = [status_labels(h) for h in live.host_reports()]
@@ -340,7 +341,7 @@ def test_a_host_retrying_after_a_failure_keeps_its_status_between_tries() -> Non
 
     new, gone = HostSpec("new", "127.0.0.1"), HostSpec("gone", "127.0.0.1")
     plan = Plan(None, (new, gone), (), (new, gone), None, ())  # type: ignore[arg-type]
-    fleet = LiveFleet(argparse.Namespace(), plan)
+    fleet = LiveFleet(argparse.Namespace(delay=2.0), plan)
     link = Link(gone)
     link.enter("down", Status.TIMEOUT, "no complete sample within 32 s")
     fleet.on_change(1, link)

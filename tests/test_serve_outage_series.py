@@ -4,6 +4,8 @@ and the Grafana dashboard's "Why hosts were not collected" need."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import time
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests import promservers as ps
-from tests.livesim import FLEETMON, simulated_fleet
+from tests.livesim import FLEETMON, simulated_fleet, simulator
+from tests.test_serve import _serve
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +62,48 @@ def test_a_host_timing_out_again_and_again_stays_timeout(tmp_path: Path) -> None
     first_failure = next(t for t, s in seen if s == "timeout")
     after = {s for t, s in seen if t >= first_failure}
     assert after == {"timeout"}, [(round(t - first_failure, 1), s) for t, s in seen][:40]
+
+
+def _host_series(metrics: str, family: str) -> dict[str, str]:
+    """host -> the line of `family` naming it."""
+    lines = [line for line in metrics.splitlines() if line.startswith(family + "{")]
+    return {re.search(r'host="([^"]+)"', line)[1]: line for line in lines}  # type: ignore[index]
+
+
+def test_a_hung_fleets_figures_go_stale_not_frozen(tmp_path: Path) -> None:
+    """The simulator stopped (SIGSTOP: every host hung, its TCP connection open) sends no
+    sample, and the 60 s --timeout is far off: each host's last figures were exported as
+    current until then, host_up 1 status ok (a frozen value on every scrape). Past
+    stale_after_s they go (host_up 0, status timeout, as the timeout will keep it), and
+    come back with the hosts."""
+    with simulator(tmp_path, hosts=3, kind="kvm") as (inv, sim):
+        served = _serve(inv, "--timeout", "60", "--no-rules")
+        try:
+            served.wait_ready(live=3)
+            before = _host_series(served.get("/metrics")[2].decode(), "fleetmon_host_up")
+            assert all('status="ok"} 1.0' in line for line in before.values()), before
+            sim.send_signal(signal.SIGSTOP)
+            stopped = time.monotonic()
+
+            def stale() -> dict[str, str]:
+                metrics = served.get("/metrics")[2].decode()
+                up = _host_series(metrics, "fleetmon_host_up")
+                hung = all('status="timeout"} 0.0' in line for line in up.values())
+                return up if hung and "fleetmon_vm_cpu_ratio{" not in metrics else {}
+
+            up = ps.wait_for("the hung hosts' figures dropped", stale, timeout_s=40)
+            assert time.monotonic() - stopped < 50  # well before the 60 s deadline
+            assert set(up) == set(before)
+            code, _, body = served.get("/healthz")
+            assert code == 503, body
+            assert b"not live: timeout 3" in body, body
+            report = json.loads(served.get("/api/report")[2])
+            assert {h["status"] for h in report["hosts"]} == {"timeout"}
+            assert all("(stalled since " in h["error"] for h in report["hosts"]), report
+            sim.send_signal(signal.SIGCONT)
+            served.wait_ready(live=3)
+            assert "fleetmon_vm_cpu_ratio{" in served.get("/metrics")[2].decode()
+        finally:
+            sim.send_signal(signal.SIGCONT)
+            code, err = served.stop()
+    assert code == 0, err

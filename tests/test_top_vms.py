@@ -201,7 +201,7 @@ def test_each_waiting_word_is_one_a_waiting_host_shows() -> None:
     from fleetmon.render.top import WAITING_WORDS
 
     specs = tuple(HostSpec(f"h{i}", "127.0.0.1") for i in range(2))
-    fleet = LiveFleet(argparse.Namespace(), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
+    fleet = LiveFleet(argparse.Namespace(delay=2.0), Plan(None, specs, (), specs, None, ()))  # type: ignore[arg-type]
     shown: list[tuple[Status, str]] = []
     steps = [("connecting", None, None), ("live", None, None),
              ("down", Status.TIMEOUT, "no output within 32 s"), ("connecting", None, None),

@@ -48,6 +48,12 @@ def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stale_after_s(delay_s: float) -> float:
+    """Seconds without a sample after which a host's figures, or the whole fleet's
+    (/healthz), are stale: three ticks and 5 s, room for a slow probe command's tick."""
+    return 3 * delay_s + 5
+
+
 def link_words(link: Link, now: float) -> str:
     """A host without a current sample, in words: what failed, since when, the next try."""
     since = f"since {_iso(link.since)}"
@@ -113,6 +119,8 @@ class LiveFleet:
         # The hypervisor each host's probe last found: a host that drops keeps it on its
         # host_up, as it keeps its name (host_base gives only what the inventory declares).
         self.seen_hv: list[str | None] = [None] * len(p.hosts)
+        # When each host's latest pair was analysed (Unix time).
+        self.pair_at: list[float] = [0.0] * len(p.hosts)
         if seed is not None:
             # A reload: a host whose connection settings did not change shows its last
             # figures while it reconnects, so a scrape in between loses no series.
@@ -121,6 +129,7 @@ class LiveFleet:
                 j = old.get(h.name)
                 if j is not None and seed.plan.hosts[j] == h:
                     self.latest[i], self.seen_hv[i] = seed.latest[j], seed.seen_hv[j]
+                    self.pair_at[i] = seed.pair_at[j]
         self._skipped = [analyse_host(r) for r in p.skipped]
         self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
         self._report: Report | None = None
@@ -145,6 +154,7 @@ class LiveFleet:
         base = host_base(spec, Status.OK, None, spec.address)
         rep = self.latest[i] = analyse_output(base, out, counters=False)  # no history
         self.seen_hv[i] = rep.hypervisor
+        self.pair_at[i] = time.time()
         self.pairs += 1
         self.last_pair_mono = time.monotonic()
 
@@ -158,10 +168,20 @@ class LiveFleet:
         """Every host as of now: its latest analysed pair, or its state in words."""
         now = time.time()
         out: list[HostReport] = []
-        hosts = zip(self.plan.hosts, self.links, self.latest, self.seen_hv, strict=True)
-        for spec, link, rep, hv in hosts:
+        hosts = zip(self.plan.hosts, self.links, self.latest, self.seen_hv, self.pair_at,
+                    strict=True)  # fmt: skip
+        for spec, link, rep, hv, pair_at in hosts:
             if rep is not None and link.state in ("live", "connecting"):
-                out.append(rep)
+                # A host sending no sample (hung, its network gone) is no longer shown with
+                # its last figures: until its deadline (--timeout, 30 s past the interval)
+                # they were exported as current, a frozen value on every scrape, host_up 1.
+                since = max(pair_at, link.last_tick_at or 0.0)
+                if now - since <= stale_after_s(self.args.delay):
+                    out.append(rep)
+                    continue
+                words = f"no sample for {now - since:.0f} s (stalled since {_iso(since)})"
+                base = host_base(spec, Status.TIMEOUT, words, spec.address)
+                out.append(base if hv is None else dataclasses.replace(base, hypervisor=hv))
                 continue
             # A host retrying after a failure keeps that failure's status between its tries
             # (link.status, kept until a pair comes): as `skipped` during each try, its

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from fleetmon.cli.live import LiveFleet
+from fleetmon.cli.live import LiveFleet, stale_after_s
 from fleetmon.model import Report
 
 #: gzip level of the pages (Prometheus asks for gzip at every scrape): level 1 makes a
@@ -76,7 +76,7 @@ def health(fleet: LiveFleet, delay_s: float) -> tuple[bool, str]:
     text = f"{when}; {counts}; {fleet.pairs} samples analysed; {passed} passed over\n"
     if live == 0:
         return False, f"down: no host live: {text}"
-    if age is None or age > 3 * delay_s + 5:
+    if age is None or age > stale_after_s(delay_s):
         return False, f"stale: {text}"
     return True, f"ok: {text}"
 
