@@ -107,3 +107,24 @@ def test_a_hung_fleets_figures_go_stale_not_frozen(tmp_path: Path) -> None:
             sim.send_signal(signal.SIGCONT)
             code, err = served.stop()
     assert code == 0, err
+
+
+def test_a_host_whose_ticks_are_slow_is_not_taken_for_hung(tmp_path: Path) -> None:
+    """A host whose tick takes longer than three intervals and 5 s (a slow virsh: here the
+    simulator's clock 20 times slower, a tick every 10 s at -d 0.5) is judged stalled in
+    its own ticks: stale_after_s(0.5) alone would have made it `timeout` for the last
+    3.5 s of every tick, its host_up series flapping."""
+    with simulator(tmp_path, hosts=2, kind="kvm", extra=("--time-scale", "0.05")) as (inv, _):
+        served = _serve(inv, "--timeout", "60", "--no-rules")
+        try:
+            served.wait_ready(live=2, limit_s=90)
+            seen = []
+            end = time.monotonic() + 25  # past two more ticks
+            while time.monotonic() < end:
+                report = json.loads(served.get("/api/report")[2])
+                seen += [(h["status"], h["error"]) for h in report["hosts"]]
+                time.sleep(0.5)
+        finally:
+            code, err = served.stop()
+    assert code == 0, err
+    assert {status for status, _ in seen} == {"ok"}, sorted(set(seen))

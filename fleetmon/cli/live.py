@@ -119,8 +119,10 @@ class LiveFleet:
         # The hypervisor each host's probe last found: a host that drops keeps it on its
         # host_up, as it keeps its name (host_base gives only what the inventory declares).
         self.seen_hv: list[str | None] = [None] * len(p.hosts)
-        # When each host's latest pair was analysed (Unix time).
+        # When each host's latest pair was analysed (Unix time), and its tick as its
+        # connection before a reload had it (Link.tick_s).
         self.pair_at: list[float] = [0.0] * len(p.hosts)
+        self.tick_s: list[float] = [0.0] * len(p.hosts)
         if seed is not None:
             # A reload: a host whose connection settings did not change shows its last
             # figures while it reconnects, so a scrape in between loses no series.
@@ -129,7 +131,7 @@ class LiveFleet:
                 j = old.get(h.name)
                 if j is not None and seed.plan.hosts[j] == h:
                     self.latest[i], self.seen_hv[i] = seed.latest[j], seed.seen_hv[j]
-                    self.pair_at[i] = seed.pair_at[j]
+                    self.pair_at[i], self.tick_s[i] = seed.pair_at[j], seed.links[j].tick_s
         self._skipped = [analyse_host(r) for r in p.skipped]
         self._specs = {h.name: h for h in [*p.hosts, *(r.host for r in p.skipped)]}
         self._report: Report | None = None
@@ -169,14 +171,16 @@ class LiveFleet:
         now = time.time()
         out: list[HostReport] = []
         hosts = zip(self.plan.hosts, self.links, self.latest, self.seen_hv, self.pair_at,
-                    strict=True)  # fmt: skip
-        for spec, link, rep, hv, pair_at in hosts:
+                    self.tick_s, strict=True)  # fmt: skip
+        for spec, link, rep, hv, pair_at, seeded_tick_s in hosts:
             if rep is not None and link.state in ("live", "connecting"):
                 # A host sending no sample (hung, its network gone) is no longer shown with
                 # its last figures: until its deadline (--timeout, 30 s past the interval)
                 # they were exported as current, a frozen value on every scrape, host_up 1.
+                # Counted in its own ticks when they are longer (a slow virsh): no flapping.
                 since = max(pair_at, link.last_tick_at or 0.0)
-                if now - since <= stale_after_s(self.args.delay):
+                tick_s = max(self.args.delay, link.tick_s, seeded_tick_s)
+                if now - since <= stale_after_s(tick_s):
                     out.append(rep)
                     continue
                 words = f"no sample for {now - since:.0f} s (stalled since {_iso(since)})"

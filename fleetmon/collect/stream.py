@@ -92,6 +92,9 @@ class Link:
     failures: int = 0
     retry_at: float | None = None
     last_tick_at: float | None = None
+    #: Seconds between this connection's last two ticks (0 before its second): a host's own
+    #: tick, longer than the interval where a probe command is slow.
+    tick_s: float = 0.0
 
     def enter(self, state: str, status: Status | None = None, reason: str | None = None) -> None:
         """Move to `state`. The since-when changes with the state, but not between the
@@ -369,7 +372,10 @@ class StreamCollector:
                 link.failures = 0
             prev = tick.sections
             link.ticks += 1
-            link.last_tick_at = time.time()
+            now = time.time()
+            if prev is not None and link.last_tick_at is not None:
+                link.tick_s = now - link.last_tick_at
+            link.last_tick_at = now
             if link.state != "live":
                 link.retry_at = None
                 link.enter("live")
