@@ -102,7 +102,8 @@ def _exports(quick: bool) -> dict[str, Any]:
 
 def _script(name: str) -> Callable[[bool], dict[str, Any]]:
     def run(quick: bool) -> dict[str, Any]:
-        res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=False)
+        # check=True: a script that crashes is a part that failed, as the others are.
+        res = subprocess.run([str(VENV_PY), str(BENCH_DIR / name)], check=True)
         return {"rc": res.returncode}
 
     return run
