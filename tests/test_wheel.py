@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,6 +128,42 @@ def test_the_wheel_holds_the_package_folder_and_the_licences(installed: Installe
     } <= names
     assert "License-Expression: MIT AND GPL-2.0-or-later AND BSD-2-Clause\n" in metadata
     assert f"Version: {fleetmon.__version__}\n" in metadata
+
+
+def test_the_sdist_of_the_whole_tree_holds_the_build_inputs_and_gives_the_same_wheel(
+    installed: Installed, tmp_path: Path
+) -> None:
+    # From every file git tracks (tests/ included, as a clone has it), not BUILD_INPUTS only:
+    # setuptools adds tests/test*.py to an sdist unless MANIFEST.in prunes them.
+    src = tmp_path / "src"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).exists() or (ROOT / name).is_symlink():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name, follow_symlinks=False)
+    # pyproject.toml's licence fields need setuptools >= 77: a build venv of its own.
+    build = tmp_path / "build-venv"
+    _check([sys.executable, "-m", "venv", str(build)])
+    _check([str(build / "bin" / "python"), "-m", "pip", "install", "-q", "setuptools>=77"])
+    dist = tmp_path / "dist"
+    make_sdist = "import sys; from setuptools import build_meta as b; b.build_sdist(sys.argv[1])"
+    _check([str(build / "bin" / "python"), "-c", make_sdist, str(dist)], cwd=src)
+    (sdist,) = dist.glob("fleetmon-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        tops = {Path(m.name).parts[1] for m in tar.getmembers() if len(Path(m.name).parts) > 1}
+    assert tops == {
+        *BUILD_INPUTS,
+        "MANIFEST.in",
+        "PKG-INFO",
+        "setup.cfg",
+        "fleetmon.egg-info",
+    }, sorted(tops)
+    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(sdist)])
+    (wheel,) = dist.glob("fleetmon-*.whl")
+    with zipfile.ZipFile(wheel) as a, zipfile.ZipFile(installed.wheel) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
 
 
 def test_the_installed_package_is_the_wheel_not_the_sources(installed: Installed) -> None:
