@@ -171,7 +171,7 @@ def bench_size(tmp: Path, days: float) -> dict[str, Any]:
     keep = retention.Retention(raw_s=int(days * 86_400) - 3600)
     t0 = time.perf_counter()
     with transaction(hist.conn):
-        deleted = retention.apply(hist, keep)
+        deleted = retention.apply(hist, keep, now=closed)
     pass_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     decorated = report_trends(hist, nxt, (last // 3600 + 1) * 3600)
