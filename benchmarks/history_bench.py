@@ -211,7 +211,7 @@ def bench_rule(tmp: Path, hosts: int) -> dict[str, Any]:
     specs = {h.name: HostSpec(h.name, h.address) for h in rep.hosts}
     with Recorder(str(path), None, lock=False, wait_s=0) as rec:
         t0 = time.perf_counter()
-        hosts_, past = rec.prepare(rules, rep.hosts, rep.run.started_at)
+        hosts_, past, _ = rec.prepare(rules, rep.hosts, rep.run)
         fetch_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         out, _ = evaluate(rules, hosts_, specs, {}, past=past, states_out={})

@@ -9,6 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import reportfactory as rf
+
+from fleetmon.model import Status
 
 
 def _bench() -> ModuleType:
@@ -29,3 +32,12 @@ def test_the_size_part_runs_its_retention_pass(tmp_path: Path) -> None:
     assert doc["runs"] == 28
     assert doc["rows_deleted"] > 0
     assert doc["bytes_per_value"] > 0
+
+
+@pytest.mark.slow
+def test_the_rule_part_reads_the_history_through_the_recorder(tmp_path: Path) -> None:
+    # A day of runs of 20 hosts, then the predict_linear rule judged on each collected host.
+    doc = _bench().bench_rule(tmp_path, 20)
+    collected = [h for h in rf.fleet_report(20, 0).hosts if h.status is Status.OK]
+    assert doc["hosts"] == 20
+    assert doc["judged"] == len(collected) > 0
