@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import measure, run_all
 measure.RESULTS = Path(sys.argv[3])
+run_all.VENV_PY = Path(sys.executable)  # the repository's .venv, which a worktree may lack
 run_all.RUNNERS["html"] = run_all._script(sys.argv[2])
 sys.exit(run_all.main(["--only", "html"]))
 """
