@@ -91,23 +91,30 @@ WORKLOADS = {
 
 
 @contextmanager
+def _startable() -> Iterator[None]:
+    """Around a container's start: in a chroot (fresh-machine.sh) / is no mount point and
+    runc cannot pivot, so the machine cannot run containers at all: a skip, but a failure
+    under CI=true."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "error preparing rootfs" not in str(exc) or _in_ci():
+            raise
+        pytest.skip(f"this machine cannot start a container: {exc}")
+
+
+@contextmanager
 def containers(prefix: str) -> Iterator[dict[str, str]]:
     """The WORKLOADS containers, started detached; role -> container id; removed after."""
     rootfs = busybox_rootfs()
     ids: dict[str, str] = {}
     try:
         for role, (opts, script) in WORKLOADS.items():
-            try:
+            with _startable():
                 out = podman(
                     "run", "-d", "--name", f"{prefix}-{role}", *ULIMITS, *opts,
                     "--rootfs", str(rootfs), "sh", "-c", script,
                 )  # fmt: skip
-            except RuntimeError as exc:
-                # In a chroot (fresh-machine.sh) / is no mount point and runc cannot pivot:
-                # the machine cannot run containers at all. A failure under CI=true.
-                if "error preparing rootfs" not in str(exc) or _in_ci():
-                    raise
-                pytest.skip(f"this machine cannot start a container: {exc}")
             ids[role] = out.strip().splitlines()[-1]
         yield ids
     finally:
@@ -151,12 +158,13 @@ def pod(prefix: str) -> Iterator[dict[str, str]]:
         try:
             pod_id = podman("pod", "create", "--name", name, "--infra-image", _infra_image(),
                             env=env).strip().splitlines()[-1]  # fmt: skip
-            podman(
-                "run", "-d", "--pod", name, "--name", f"{prefix}-in", *ULIMITS,
-                "--rootfs", str(rootfs), "sh", "-c",
-                "x=$(head -c 10000000 /dev/zero | tr '\\0' a); while true; do sleep 1; done",
-                env=env,
-            )  # fmt: skip
+            with _startable():  # the pod's infra container starts with it
+                podman(
+                    "run", "-d", "--pod", name, "--name", f"{prefix}-in", *ULIMITS,
+                    "--rootfs", str(rootfs), "sh", "-c",
+                    "x=$(head -c 10000000 /dev/zero | tr '\\0' a); while true; do sleep 1; done",
+                    env=env,
+                )  # fmt: skip
             inspect = json.loads(podman("pod", "inspect", name))
             ids = {"pod": pod_id, "infra": inspect["InfraContainerID"]}
             (ids["in"],) = (c["Id"] for c in inspect["Containers"] if c["Id"] != ids["infra"])
