@@ -520,13 +520,33 @@ def test_a_machine_without_a_visible_root_filesystem_serves_the_recorded_df(
     monkeypatch.setattr(
         server.subprocess,
         "run",
-        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=chroot, stderr=""),
+        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=chroot.encode(), stderr=b""),
     )
     assert server.local_df("-k").splitlines()[-1].split()[-1] == "/"
     assert "/dev/vda" in server.local_df("-i")
     monkeypatch.undo()
     here = server.local_df("-k")  # this machine's own, which has a root filesystem
     assert any(line.split()[-1:] == ["/"] for line in here.splitlines()[1:])
+
+
+def test_a_mount_point_that_is_no_utf8_does_not_stop_the_simulator(tmp_path: Path) -> None:
+    """A tmpfs on a folder named b"a\\xffb" (another test's, mounted for a moment) made every
+    `fleetmon simulate` of the machine die with a UnicodeDecodeError reading df. Here a `df`
+    first in PATH adds such a line to the machine's own (no mount: others would see it)."""
+    (tmp_path / "df").write_bytes(
+        b'#!/bin/sh\n/usr/bin/env -u PATH PATH=/usr/bin:/bin df "$@"\n'
+        b"printf 'tmpfs 100 0 100 0%% /srv/a\\377b\\n'\n"
+    )
+    (tmp_path / "df").chmod(0o755)
+    code = "from fleetmon.sim.server import local_df; print(local_df('-k'))"
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.rstrip("\n").splitlines()
+    assert lines[-1] == "tmpfs 100 0 100 0% /srv/a\ufffdb", lines[-1]
+    assert any(ln.split()[-1] == "/" for ln in lines[1:])  # the machine's own still there
 
 
 def test_simulated_domstats_has_the_groups_the_probe_asks_for_and_no_other() -> None:

@@ -77,11 +77,13 @@ def raise_fd_limit() -> int:
 def local_df(flag: str) -> str:
     """`df -P <flag>` (-k or -i) of this machine, which every simulated host shares (the only
     real df we have); a recorded one (fleetmon/sim/data/fleetmon-capture) when this machine's
-    shows no root filesystem, as in a chroot, whose mounts are outside its view."""
+    shows no root filesystem, as in a chroot, whose mounts are outside its view. A mount
+    point's bytes that are no UTF-8 come out as U+FFFD: one such mount on this machine made
+    every `fleetmon simulate` die with a UnicodeDecodeError."""
     try:
         out = subprocess.run(
-            ["df", "-P", flag], capture_output=True, text=True, check=False, timeout=10
-        ).stdout
+            ["df", "-P", flag], capture_output=True, check=False, timeout=10
+        ).stdout.decode("utf-8", "replace")
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     text = machine_df(out)
