@@ -76,7 +76,55 @@ def test_the_host_sections_are_unchanged() -> None:
 @pytest.mark.parametrize(("interval", "delay"), [(0.2, 1), (1.0, 1), (1.2, 2), (3.0, 3)])
 def test_xentop_delay_is_whole_seconds_rounded_up(interval: float, delay: int) -> None:
     assert xentop_delay_s(interval) == delay
-    assert f"xentop -b -f -i 2 -d {delay} " in build_script(ProbeOptions(interval_s=interval))
+    script = build_script(ProbeOptions(interval_s=interval))
+    assert f"xentop -b -f -i 2 -d {delay})" in script  # with -f, then without (older xentop)
+    assert f"xentop -b -i 2 -d {delay};" in script
+
+
+#: The probe's Xen guard and xentop functions, each one line of the script.
+_XENTOP_FUNCS = ("FM_BECOME=", "FM_T=", "FM_OUT=", "fm_to()", "fm_tm()", "fm_hv()", "fm_xt()")
+
+
+def _xentop_shell(tail: str, path: str) -> subprocess.CompletedProcess[str]:
+    """The probe's own fm_xt/fm_xentop lines, then `tail`, run by sh with PATH `path`."""
+    script = build_script(ProbeOptions(hypervisor="xen"))
+    lines = [ln for ln in script.splitlines() if ln.startswith((*_XENTOP_FUNCS, "fm_xentop()"))]
+    assert len(lines) == len(_XENTOP_FUNCS) + 1
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(
+        ["sh", "-c", "\n".join([*lines, tail])], capture_output=True, text=True, env=env,
+        timeout=30, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("standin_set", ["docs", "ganeti"])
+def test_xentop_iterations_are_stamped_with_the_uptime_they_arrived_at(
+    standin_set: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stand-in xentop sleeps its -d 1 between its iterations; the ganeti set rejects -f
+    # and is asked again without it: stamped the same.
+    standins = Path(__file__).parent / "bin" / "xen-standins"
+    monkeypatch.setenv("XEN_STANDIN_SET", standin_set)
+    proc = _xentop_shell('fm_xentop; echo "rc=$?"', f"{standins}:{os.environ['PATH']}")
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "rc=0"
+    stamps = [i for i, ln in enumerate(lines) if ln.startswith("fm_uptime ")]
+    assert len(stamps) == 2
+    assert all(lines[i + 1].split()[:2] == ["NAME", "STATE"] for i in stamps)
+    up = [float(lines[i].split()[1]) for i in stamps]
+    assert 1.0 <= up[1] - up[0] < 3.0  # /proc/uptime's 0.01 s steps; xentop slept 1 s
+    # Nothing else added: the lines without the stamps are the stand-in's.
+    expected = (
+        standins / "data" / f"{standin_set}-xentop{'-f' if standin_set == 'docs' else ''}-1.txt"
+    )
+    assert "\n".join(lines[stamps[0] + 1 : stamps[1]]) + "\n" == expected.read_text()
+
+
+def test_xentop_exit_status_passes_through_the_stamping() -> None:
+    proc = _xentop_shell(
+        'fm_xt sh -c "echo out; echo err >&2; exit 3"; echo "rc=$?"', "/usr/bin:/bin"
+    )
+    assert proc.stdout.splitlines() == ["out", "err", "rc=3"]
 
 
 def test_bad_options() -> None:

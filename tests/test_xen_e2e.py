@@ -50,13 +50,17 @@ def test_xen_dom0_with_standins(tmp_path: Path) -> None:
     linux = vms["linux"]
     assert linux["vm.cpu_pct"] == pytest.approx(75.2)
     assert linux["vm.cpu_host_pct"] == pytest.approx(37.6)
-    # NETTX counts what dom0 sent down the guest's vif: the guest's receive
-    assert linux["vm.net_rx_bytes_per_s"] == 1024 * 1024
-    assert linux["vm.net_tx_bytes_per_s"] == 2 * 1024
-    assert linux["vm.disk_read_bytes_per_s"] == 4096 * 512
+    # The counters' rates are over the time between xentop's two iterations as the probe
+    # measured it (its /proc/uptime stamps): the stand-in's `sleep 1` and its reads, at
+    # least the -d of 1 s, and one interval for every counter of every guest.
+    # NETTX counts what dom0 sent down the guest's vif: the guest's receive (1024 KiB).
+    interval = 1024 * 1024 / linux["vm.net_rx_bytes_per_s"]
+    assert 1.0 <= interval < 2.0
+    assert linux["vm.net_tx_bytes_per_s"] == pytest.approx(2 * 1024 / interval)
+    assert linux["vm.disk_read_bytes_per_s"] == pytest.approx(4096 * 512 / interval)
     assert linux["vm.mem_max_bytes"] == 2098176 * 1024
-    assert vms["win"]["vm.disk_reads_per_s"] == 10
-    assert linux["vm.disk_oo_per_s"] == 12  # VBD_OO 2 → 14 over xentop's -d 1
+    assert vms["win"]["vm.disk_reads_per_s"] == pytest.approx(10 / interval)
+    assert linux["vm.disk_oo_per_s"] == pytest.approx(12 / interval)  # VBD_OO 2 → 14
     assert "vm.net_rx_packets_per_s" not in linux  # xentop counts no packets: not offered
     metrics = host["metrics"]
     assert metrics["hv.vms_running"] == 2
@@ -100,3 +104,15 @@ def test_xen_dom0_without_xentop(tmp_path: Path) -> None:
         "VM CPU figures from xl list's Time(s) (0.1 s resolution) because xentop was"
         " unavailable (xentop failed: "
     )
+
+
+def test_xen_stub_domains_are_rows_but_not_vms(tmp_path: Path) -> None:
+    host = run_xen(tmp_path, "stubdom")
+    vms = {v["name"]: v for v in host["vms"]}
+    assert list(vms) == ["Xenstore", "hvm1", "hvm1-dm", "pv1"]
+    assert vms["hvm1-dm"]["labels"]["stub_of"] == "hvm1"
+    assert vms["Xenstore"]["labels"]["service"] == "xenstore"
+    assert "stub_of" not in vms["hvm1"]["labels"]
+    metrics = host["metrics"]
+    assert (metrics["hv.vms_total"], metrics["hv.vms_running"]) == (2, 2)
+    assert metrics["hv.vm_cpu_pct"] == pytest.approx((0.5 + 60.0 + 25.0 + 10.0) / 4)

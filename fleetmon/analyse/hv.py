@@ -17,6 +17,15 @@ RUNNING = frozenset({"running", "blocked"})
 #: How far summed guest CPU may pass 100 % of the machine and still be rounding (xl list's
 #: Time(s) has 0.1 s steps; samples are not taken at one instant): capped at 100 then.
 ROUNDING_PCT = 1.0
+#: Row labels of a Xen stub domain (xenvms.py): the guest whose device model it runs, or
+#: the Xen service it is (xenstore). Not a VM in the counts; its load is its guests' cost.
+STUB_OF = "stub_of"
+STUB_SERVICE = "service"
+
+
+def is_stub(row: Row) -> bool:
+    """Whether a VM row is a stub domain (a device model's or a Xen service's), not a guest."""
+    return STUB_OF in row.labels or STUB_SERVICE in row.labels
 
 
 def share(pct: float | None) -> float | None:
@@ -46,9 +55,11 @@ def hv_metrics(
     def total(values: list[float | None]) -> float:
         return sum(x for x in values if x is not None)
 
+    # Stub domains are not VMs of their own in the counts; their vCPUs, memory and CPU,
+    # which the machine spends on their guests, are in the sums.
     out: dict[str, MetricValue] = {
-        "hv.vms_running": len(running),
-        "hv.vms_total": len(rows),
+        "hv.vms_running": sum(not is_stub(r) for r in running),
+        "hv.vms_total": sum(not is_stub(r) for r in rows),
         "hv.vcpu_overcommit_ratio": total(vcpus) / host_cpus if host_cpus else None,
     }
     no_max = [r.name for r, x in zip(running, max_mem, strict=True) if x is None]

@@ -1,6 +1,6 @@
-"""Deltas stage for Xen guests (pure): VM rows and hv.* figures from `xl list` (both
-samples), `xl info` and two xentop iterations; without xentop, VM CPU from the Δ of xl
-list's Time(s). Formulas of METRICS.md; a failed Xen tool costs the VMs, never the host.
+"""Deltas stage for Xen guests (pure): VM rows and hv.* figures from `xl list` (both samples),
+`xl info` and two xentop iterations, else VM CPU from xl list's Time(s); stub domains are rows,
+not VMs. Formulas of METRICS.md; a failed Xen tool costs the VMs, never the host.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from fleetmon.analyse.hv import RUNNING, few, hv_metrics, share
+from fleetmon.analyse.hv import RUNNING, STUB_OF, STUB_SERVICE, few, hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
     XEN_VM_METRICS,
@@ -126,9 +126,7 @@ def _guest_rows(
 ) -> tuple[list[Row], dict[str, str], list[str], set[str]]:
     """Each guest's row, the host's vif ports -> guest, the notes on guests, and the
     guests xentop (having run) has no line for in its last iteration."""
-    # The two iterations are xentop's own `-d` seconds apart, not the /proc samples' Δt.
-    delay = probe_meta(out).get("xentop_delay_s", "")
-    top_dt = float(delay) if delay.replace(".", "", 1).isdigit() else dt
+    top_dt = _top_interval(out, dt)
     top = len(blocks) >= 2
     first, unclear = _match(blocks[-2], guests) if top else ({}, set())
     second, unclear2 = _match(blocks[-1], guests) if top else ({}, set())
@@ -136,6 +134,7 @@ def _guest_rows(
     untopped: set[str] = set()
     olds, gone = _pairs(before, guests)
     subject = _subjects(guests)
+    stubs = _stubs(guests, subject)
     rows: list[Row] = []
     nic_vm: dict[str, str] = {}
     notes: list[str] = []
@@ -166,13 +165,67 @@ def _guest_rows(
             cpu_s = min(cpu_s, d.vcpus * dt)
             m["vm.cpu_pct"] = share(100.0 * cpu_s / (d.vcpus * dt)) if d.vcpus else None
             m["vm.cpu_host_pct"] = share(100.0 * cpu_s / (cpus * dt)) if cpus else None
-        rows.append(Row(name, m))
+        rows.append(Row(name, m, stubs.get(d.domid, {})))
         # NETS is the host's word: never more ports than a domain can have (MAX_DEVICES).
         nets = min(t2.nets, virsh.MAX_DEVICES) if t2 and t2.nets is not None else 1
         for i in range(nets):  # netback names a guest's ports vif<domid>.<n> (-emu for HVM)
             nic_vm[f"vif{d.domid}.{i}"] = nic_vm[f"vif{d.domid}.{i}-emu"] = name
     notes += [f"VM {n} disappeared between the samples" for n in gone]
+    if stubs:
+        notes.append(_stub_note([(subject[i], labels) for i, labels in stubs.items()]))
     return rows, nic_vm, notes, untopped
+
+
+#: The Xenstore stub domain's name: tools/helpers/init-xenstore-domain.c names the domain it
+#: builds "Xenstore" (and no guest can hold a name a running domain has: xl refuses it).
+XENSTORE_STUBDOM = "Xenstore"
+
+
+def _stubs(guests: Sequence[xen.XlDomain], subject: dict[int, str]) -> dict[int, dict[str, str]]:
+    """The labels of the stub domains among `guests`, by ID: `stub_of` the guest whose
+    device model it runs (libxl names an HVM guest's stub domain `<guest>-dm`,
+    libxl__stub_dm_name; only where that guest is listed too: `db-dm` alone is a guest
+    of its own), `service` for Xen's own service domain (the Xenstore stub domain).
+    xl list and xentop list them as domains like any other; they are not guests."""
+    by_name = {d.name: d for d in guests}
+    out: dict[int, dict[str, str]] = {}
+    for d in guests:
+        served = by_name.get(d.name.removesuffix("-dm")) if d.name.endswith("-dm") else None
+        if d.name == XENSTORE_STUBDOM:
+            out[d.domid] = {STUB_SERVICE: "xenstore"}
+        elif served is not None and served.domid != d.domid:
+            out[d.domid] = {STUB_OF: subject[served.domid]}
+    return out
+
+
+def _stub_note(stubs: list[tuple[str, dict[str, str]]]) -> str:
+    """The note naming the stub domains counted apart from the VMs."""
+    named = [
+        f"{name} (device model of {labels[STUB_OF]})" if STUB_OF in labels else f"{name} (xenstore)"
+        for name, labels in stubs
+    ]
+    return (
+        f"{len(named)} stub domain(s) not counted as VMs, their CPU, vCPUs and memory counted"
+        f" in hv.* as their guests' cost: {few(named)}"
+    )
+
+
+def _top_interval(out: ProbeOutput, dt: float | None) -> float | None:
+    """The seconds between xentop's last two iterations, which its counters' rates divide by:
+    as measured (the probe's /proc/uptime stamps of the two), else its nominal `-d` (an
+    older probe's output, or no stamps), else the samples' Δt.
+
+    Not the samples' Δt: xentop runs between the samples. Not `-d` where a measured one
+    exists: xentop sleeps -d seconds after reading the counters, so the reads are -d plus
+    the first read's own time apart (xentop.c's CPU(%) divides by that measured time too).
+    """
+    stamps = xen.xentop_stamps(out.text(0, "xentop") or "")
+    if len(stamps) >= 2 and stamps[-2] is not None and stamps[-1] is not None:
+        measured = round(stamps[-1] - stamps[-2], 6)
+        if measured > 0:
+            return measured
+    delay = probe_meta(out).get("xentop_delay_s", "")
+    return float(delay) if delay.replace(".", "", 1).isdigit() else dt
 
 
 def _top_gap(name: str, t1: xen.XentopRow | None, t2: xen.XentopRow | None, unclear: bool) -> str:

@@ -174,11 +174,21 @@ def _xen_functions(xentop_delay: int) -> list[str]:
         f"fm_xl_uuids() {{ {xl} list -v 2>&1; }}",
         f"fm_xl_list() {{ {xl} list 2>&1; }}",
         f"fm_xl_info() {{ {xl} info 2>&1; }}",
+        # `fm_xt cmd...`: cmd's output with a `fm_uptime S` line (/proc/uptime) before each
+        # xentop header as it arrives, and cmd's exit status. xentop -b flushes each
+        # iteration whole once it has read the domains' counters, so the stamps' Δ is the
+        # time between the two reads, which -d only approximates (it sleeps -d seconds
+        # after the first read; the reads themselves take time: sources/xen.py).
+        "fm_xt() { { \"$@\" 2>&1; printf 'fm_rc %s\\n' $?; } | ( _s=0;"
+        ' while IFS= read -r _l; do case "$_l" in "fm_rc "*) _s=${_l#fm_rc }; continue;;'
+        ' *NAME*STATE*"CPU(%)"*) read -r _u _x </proc/uptime'
+        " && printf 'fm_uptime %s\\n' \"$_u\";; esac; printf '%s\\n' \"$_l\"; done;"
+        ' exit "$_s" ); }',
         # xentop -d takes whole seconds (atoi); -f (full names) is Xen 4.6+: an older xentop
         # prints its usage for it, and is asked again without it (names cut to 10 chars).
-        f"fm_xentop() {{ _o=$({top} -b -f -i 2 -d {xentop_delay} 2>&1); fm_tm xl $?; _r=$?;"
+        f"fm_xentop() {{ _o=$(fm_xt {top} -b -f -i 2 -d {xentop_delay}); fm_tm xl $?; _r=$?;"
         ' case "$_o" in *Usage:*|*"invalid option"*)'
-        f" {top} -b -i 2 -d {xentop_delay} 2>&1; return;; esac;"
+        f" fm_xt {top} -b -i 2 -d {xentop_delay}; fm_tm xl $?; return;; esac;"
         ' [ -n "$_o" ] && printf \'%s\\n\' "$_o"; return $_r; }',
     ]
 

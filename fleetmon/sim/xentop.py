@@ -16,6 +16,7 @@ import math
 from fleetmon.sim.captures import Captures
 from fleetmon.sim.hosts import HostProfile, VmProfile
 from fleetmon.sim.render import Moment
+from fleetmon.sources.xen import STAMP
 
 FIELDS = (
     ("NAME", 10), ("STATE", 6), ("CPU(sec)", 10), ("CPU(%)", 6), ("MEM(k)", 10),
@@ -94,6 +95,10 @@ def _block(host: HostProfile, cap: Captures, at: Moment, dt: float | None) -> st
 
 
 def render_xentop(cap: Captures, host: HostProfile, at: Moment, delay_s: int) -> str:
-    """Both iterations: at `at`, and `delay_s` seconds later."""
+    """Both iterations: at `at`, and `delay_s` seconds later, each after the `fm_uptime`
+    line the probe stamps it with (its /proc/uptime then, as the simulated uptime shows)."""
     later = Moment(at.since_start_s + delay_s, at.epoch_s + delay_s)
-    return _block(host, cap, at, None) + "\n" + _block(host, cap, later, float(delay_s)) + "\n"
+    return "".join(
+        f"{STAMP} {moment.uptime(host):.2f}\n{_block(host, cap, moment, dt)}\n"
+        for moment, dt in ((at, None), (later, float(delay_s)))
+    )

@@ -6,8 +6,10 @@ per domain, no summary: MEM(k)/MAXMEM(k) in KiB (MAXMEM may be `no limit`), NETT
 cumulative KiB (bytes/1024, truncated) of the domain's vifs as dom0 counts them (TX: sent
 to the guest), VBD_* cumulative requests, 512-byte sectors and
 out-of-request events (VBD_OO) (`-` when every VBD is in error), CPU(%) = 100·Δns/Δwall
-since the previous iteration (0 in the first). Without `-f` (older xentop) names are cut to
-10 characters.
+since the previous iteration (0 in the first), over the time xentop measured (gettimeofday).
+Without `-f` (older xentop) names are cut to 10 characters. The probe prints a `fm_uptime S`
+line (dom0's /proc/uptime) as each iteration reaches it, before its header: the measured
+seconds between the iterations, which the VBD_*/NET* rates divide by (xentop_stamps).
 """
 
 from __future__ import annotations
@@ -235,3 +237,26 @@ def parse_xentop(text: str) -> tuple[tuple[XentopRow, ...], ...]:
     if first is not None and header is None:
         raise ProbeParseError("xentop", f"no NAME STATE ... header in {first[:80]!r}")
     return tuple(tuple(b) for b in blocks)
+
+
+#: The line the probe prints before each xentop iteration's header (collect/probe.py).
+STAMP = "fm_uptime"
+
+
+def xentop_stamps(text: str) -> tuple[float | None, ...]:
+    """Per xentop iteration (header), dom0's /proc/uptime seconds on the `fm_uptime` line
+    the probe printed just before its header; None for a header without one (an older
+    probe, or a stamp not followed by a header: a domain line looking like one)."""
+    stamps: list[float | None] = []
+    pending: float | None = None
+    for line in text.splitlines():
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) == 2 and tokens[0] == STAMP:
+            pending = float(tokens[1]) if _NUM_RE.match(tokens[1]) else None
+            continue
+        if _is_header(tokens):
+            stamps.append(pending)
+        pending = None
+    return tuple(stamps)

@@ -56,6 +56,30 @@ SETS = {
               61, 1, 0, 20, 20, 160, 160)],
         ],
     ),
+    # A dom0 with stub domains (no capture has any: sizes and counters invented, names as
+    # Xen gives them): Xenstore, the xenstore stub domain (tools/helpers/
+    # init-xenstore-domain.c names it so), and hvm1-dm, the device-model stub domain of the
+    # HVM guest hvm1 (libxl__stub_dm_name: "<guest>-dm"). Host: the xl man page's xl info
+    # (4 CPUs, 6141 MiB); domains: data/stubdom-xl-list.txt.
+    "stubdom": (
+        6141,
+        [
+            [("Domain-0", "-----r", 11794, 0.0, 768000, None, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+             ("Xenstore", "--b---", 12, 0.0, 32768, 33792, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+             ("hvm1", "--b---", 830, 0.0, 2097152, 2098176, 2, 1, 500, 200, 1, 0, 1000, 400,
+              8000, 3000),
+             ("hvm1-dm", "--b---", 95, 0.0, 131072, 132096, 1, 1, 40, 30, 1, 0, 10, 4, 80, 32),
+             ("pv1", "--b---", 301, 0.0, 1048576, 1049600, 1, 1, 50, 60, 1, 0, 20, 20, 160,
+              160)],
+            [("Domain-0", "-----r", 11794, 20.0, 768000, None, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+             ("Xenstore", "--b---", 12, 0.5, 32768, 33792, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+             ("hvm1", "--b---", 831, 60.0, 2097152, 2098176, 2, 1, 625, 225, 1, 5, 1050, 425,
+              8800, 3200),
+             ("hvm1-dm", "--b---", 95, 25.0, 131072, 132096, 1, 1, 45, 35, 1, 0, 10, 4, 80, 32),
+             ("pv1", "--b---", 301, 10.0, 1048576, 1049600, 1, 1, 60, 70, 1, 0, 20, 20, 160,
+              160)],
+        ],
+    ),
 }  # fmt: skip
 
 
