@@ -25,6 +25,8 @@ HOST_KEYS = {
     "checks_passed",  # the passes findings leaves out (merge counts them again)
     "sampled_at", "collection_s",  # the host's own time and cost (merge keeps them)
     "collected_by",  # run --cluster: the worker that collected the host, else null
+    # What the host runs on (sources/virt.py), null when not read.
+    "virtualization_type", "virtualization_role", "virtualization", "virtualization_product",
 }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from fleetmon.model import Finding, HostReport, Row, Severity, Status, catalog
 from fleetmon.model.durations import format_duration
 from fleetmon.model.sites import parse_site
 from fleetmon.model.times import ns_of, run_start
+from fleetmon.model.virt import ROLES, Virt
 
 SCHEMA = "fleetmon.report/1"
 _STATUSES = {s.value: s for s in Status}
@@ -248,12 +249,23 @@ def host_from_json(h: Any, where: str) -> HostReport:
         # A guest of another site's VM is paired again over the merged fleet (link_guests).
         product_uuid=_opt_str(h, "product_uuid", where),
         vm_of=_opt_str(h, "vm_of", where),
+        virt=_virt(h, where),
         site=_site(h, where),
         passed_unheld=_passes(h, listed, where),
         collection_s=collection,
         collected_by=_opt_str(h, "collected_by", where),
         sampled_at_ns=_sampled_at(h, where),
     )
+
+
+def _virt(h: Mapping[str, Any], where: str) -> Virt | None:
+    """The host's virtualization_* keys (absent before they were added, null when not read)."""
+    kind, role = (_opt_str(h, f"virtualization_{k}", where) for k in ("type", "role"))
+    if kind is None:
+        return None
+    if role not in ROLES:
+        raise InputError(f"{where}virtualization_role: expected one of {ROLES}, got {role!r}"[:300])
+    return Virt(kind, role, _opt_str(h, "virtualization_product", where))
 
 
 def _site(h: Mapping[str, Any], where: str) -> str | None:

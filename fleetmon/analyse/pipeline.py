@@ -31,11 +31,13 @@ from fleetmon.model import (
     RunInfo,
     Status,
 )
+from fleetmon.model.virt import Virt
 from fleetmon.sources.containers import compute_containers
 from fleetmon.sources.ctrpaths import vm_cgroup
 from fleetmon.sources.sections import PROBE_VERSION, ProbeOutput, split_output
 from fleetmon.sources.uuids import parse_product_uuid, parse_virsh_uuids, parse_xl_uuids
 from fleetmon.sources.virsh import ACTIVE_STATES
+from fleetmon.sources.virt import detect_virt, parse_virt
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +228,15 @@ def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) ->
         counters=kept,
         product_uuid=parse_product_uuid(out.text(0, "product_uuid") or "")
         or parse_product_uuid(out.text(0, "xen_uuid") or ""),
+        virt=_virt(out, hypervisor),
         sampled_at_ns=hm.sampled_at_ns,
     )
+
+
+def _virt(out: ProbeOutput, hypervisor: str) -> Virt | None:
+    """The host's virtualization, None when its probe printed no `virt` section."""
+    facts = out.parsed(0, "virt", parse_virt)
+    return None if facts is None else detect_virt(facts, hypervisor)
 
 
 def _shown(names: Sequence[str]) -> str:

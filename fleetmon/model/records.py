@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, overload
 
+from fleetmon.model.virt import Virt
+
 #: A metric value: counters are int, rates float, states str, unknown None.
 MetricValue = float | int | str | bool | None
 Metrics = Mapping[str, MetricValue]
@@ -310,6 +312,8 @@ class HostReport:
     product_uuid: str | None = None
     #: The inventory's `fleetmon_vm_of: hypervisor/domain`, when set.
     vm_of: str | None = None
+    #: What the host runs on (sources/virt.py); None: not read (not collected, older probe).
+    virt: Virt | None = None
     #: Checks that passed in the run a merged host was read from: its JSON report lists
     #: only the others, and gives their count (`checks_passed`): counted, not held.
     passed_unheld: int = 0

@@ -91,6 +91,16 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
+def _virt(h: HostReport) -> dict[str, str | None]:
+    v = h.virt
+    return {
+        "virtualization_type": None if v is None else v.type,
+        "virtualization_role": None if v is None else v.role,
+        "virtualization": None if v is None else v.words(h.hypervisor),
+        "virtualization_product": None if v is None else v.product,
+    }
+
+
 def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str, Any]:
     # clean=False leaves the metric mappings as they are, for the encoder to refuse (NaN,
     # infinity, a non-dict mapping) before the host is done again the careful way;
@@ -105,6 +115,9 @@ def _host(h: HostReport, clean: bool = True, raw_rows: bool = False) -> dict[str
         "hypervisor": h.hypervisor,
         "site": h.site,  # the inventory's fleetmon_site, or null
         "product_uuid": h.product_uuid,
+        # What the host runs on, as Ansible's ansible_virtualization_type/_role (ids of
+        # systemd-detect-virt), its words, and its DMI vendor and product; null: not read.
+        **_virt(h),
         "vm_of": h.vm_of,  # the inventory's fleetmon_vm_of, or null: merge pairs by it too
         "interval_s": h.interval_s,
         # The host's clock at its second sample, to the nanosecond (what Influx stamps its

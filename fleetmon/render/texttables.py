@@ -112,6 +112,13 @@ def hosts_table(hosts: Sequence[HostReport], width: int | None, top: int | None)
     busy = [str(s.busiest).upper() for s in scopes]
     headers = ["HOST", "HEALTH", "CPU%", "IOW%", "STEAL%", "MEM%", "LOAD/CPU", *busy, "VMS"]
     drop = ["IOW%", "LOAD/CPU", "STEAL%", *reversed(busy), "VMS"]
+    if any(h.virt is not None for h in shown):
+        # What each host runs on (sources/virt.py), where the probe read it; the first
+        # column a narrow terminal loses.
+        for h, row in zip(shown, rows, strict=True):
+            row.append("-" if h.virt is None else h.virt.words(h.hypervisor))
+        headers.append("VIRT")
+        drop.insert(0, "VIRT")
     table = fit_table(rows, headers, width, drop, flex=("HOST",))
     return ["Hosts", table, *_more(len(shown), len(collected), "hosts"), ""]
 

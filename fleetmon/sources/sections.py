@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 from fleetmon.errors import ProbeParseError
 from fleetmon.sources.cgroups import COUNTER_FILES, GAUGE_FILES, find_command
 from fleetmon.sources.ctrnames import NAMES_COMMAND
+from fleetmon.sources.virt import COMMAND as VIRT_COMMAND
 
 T = TypeVar("T")
 
@@ -98,6 +99,9 @@ ONCE_SECTIONS: tuple[tuple[str, str], ...] = (
     # without root. All zeros in dom0 (its handle), absent off Xen.
     ("xen_uuid", "rd /sys/hypervisor/uuid"),
     ("ctr_names", NAMES_COMMAND),
+    # What the host runs on (a VM, a container, bare metal): DMI strings, Xen's and the
+    # containers' marks, read without root (sources/virt.py).
+    ("virt", VIRT_COMMAND),
 )
 
 

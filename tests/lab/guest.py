@@ -1,5 +1,6 @@
 """A stand-in guest on the lab hypervisor: a transient libvirt domain whose PID 1 prints its
-SMBIOS UUID (/sys/class/dmi/id/product_uuid) and two samples of /proc to the serial console.
+SMBIOS UUID (/sys/class/dmi/id/product_uuid), the probe's `virt` section and two samples of
+/proc to the serial console.
 
 The lab's guests have no network path from this machine, so the guest's own view comes
 back on its console (a file) instead of over SSH; its sections become the probe output of a
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from podman_util import busybox_rootfs
 
+from fleetmon.sources.virt import COMMAND as VIRT_COMMAND
+
 KERNEL = Path("/var/lib/libvirt/boot/fmlab-vmlinuz")
 NAME = "fmctr-guest"
 CONSOLE = Path(f"/var/log/libvirt/qemu/{NAME}-console.log")
@@ -34,6 +37,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mark() { echo "@@fmguest@@ $1"; }
 mark "begin 0 product_uuid"; cat /sys/class/dmi/id/product_uuid; mark "end 0 product_uuid"
+mark "begin 0 virt"; sh /virt.sh; mark "end 0 virt"
 for s in 1 2; do
   for pair in %s; do
     n=${pair%%=*}; f=${pair#*=}
@@ -77,6 +81,8 @@ def _initrd(work: Path) -> Path:
     pairs = " ".join(f"{k}={v}" for k, v in SAMPLED.items())
     (root / "init").write_text(INIT % pairs)
     (root / "init").chmod(0o755)
+    # The probe's own `virt` command (sources/virt.py), run by the guest's busybox sh.
+    (root / "virt.sh").write_text(VIRT_COMMAND + "\n")
     cpio = subprocess.run(
         "find . | ./bin/busybox cpio -o -H newc 2>/dev/null", shell=True, cwd=root,
         capture_output=True, check=True, timeout=60,
