@@ -13,6 +13,7 @@ hostile text escaped."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -112,6 +113,12 @@ def _swap_samples(draw: st.DrawFn, parts: Parts, i: int) -> Parts:
     return [pattern.sub(lambda m: f" {m[1]} {swap[m[2]]} ", p) for p in parts]
 
 
+def _clock_back(draw: st.DrawFn, parts: Parts, i: int) -> Parts:
+    """The two samples' /proc/uptime swapped, the counters not: the clock went back."""
+    pattern = re.compile(r" (begin|end) ([12]) uptime")
+    return [pattern.sub(lambda m: f" {m[1]} {3 - int(m[2])} uptime", p) for p in parts]
+
+
 def _absurd_number(draw: st.DrawFn, parts: Parts, i: int) -> Parts:
     spans = [m.span() for m in re.finditer(r"(?<![\w.])[0-9]+(?![\w.])", parts[i])]
     if spans:
@@ -176,6 +183,7 @@ MUTATIONS: dict[str, Callable[[st.DrawFn, Parts, int], Parts]] = {
     "reordered": lambda draw, parts, i: list(draw(st.permutations(parts))),
     "dropped": lambda draw, parts, i: parts[:i] + parts[i + 1 :],
     "swapped": _swap_samples,
+    "clock back": _clock_back,
     "absurd": _absurd_number,
     "binary": _binary,
     "names": _odd_names,
@@ -282,12 +290,51 @@ def test_a_hostile_host_costs_itself_only(stdout: str) -> None:
         assert evil.error
         assert "\n" not in evil.error
         assert evil.error.startswith("parse error: "), evil.error
+    else:  # never a figure from a negative interval (sar prints nothing for one)
+        assert evil.interval_s is None or evil.interval_s > 0, evil.interval_s
+        assert not _negative_rates(evil), _negative_rates(evil)
     good = _good(report)
     for name, host in _good(BASELINE).items():
         assert good[name].status is host.status
         assert good[name].rows == host.rows, name
         assert good[name].metrics == host.metrics, name
     _check_outputs(report)
+
+
+def _negative_rates(host: HostReport) -> list[str]:
+    """The host's rates (per second, or a share of the interval) below zero, -0.0 too."""
+    values = [(f"host {k}", v) for k, v in host.metrics.items()]
+    values += [
+        (f"{r.name} {k}", v) for rs in host.rows.values() for r in rs for k, v in r.metrics.items()
+    ]
+    return [
+        f"{k}={v}"
+        for k, v in values
+        if isinstance(v, float) and ("_per_s" in k or "cpu" in k) and math.copysign(1, v) < 0
+    ]
+
+
+@pytest.mark.parametrize("how", ["clock back", "swapped"])
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_samples_out_of_order_give_no_rates_and_say_why(kind: str, how: str) -> None:
+    """Sample 2's uptime before sample 1's (the clock back, counters forward; or the samples
+    swapped): no interval, so no rate of the host, its VMs or containers, and a note why.
+    The VM and container rates came from the negative interval (-31.17 s)."""
+    stdout = "".join(MUTATIONS[how](None, _sections(BASES[kind]), 0))  # type: ignore[arg-type]
+    (host,) = build_report([_raw(kind, stdout)], RUN).hosts
+    assert host.status is Status.OK, host.error
+    assert host.interval_s is None
+    assert host.notes[0] == (
+        "uptime went from 7223.72 s to 7192.55 s (samples out of order or the clock went"
+        " back): no interval, every rate is null"
+    )
+    assert _negative_rates(host) == []
+    rates = [
+        v for rs in host.rows.values() for r in rs for k, v in r.metrics.items() if "_per_s" in k
+    ]
+    assert rates
+    assert all(v is None for v in rates if kind != "xen")  # xentop's own rates stand
+    _check_outputs(build_report([_raw(kind, stdout)], RUN))
 
 
 def _renamed(text: str, name: str) -> str:

@@ -565,6 +565,32 @@ def test_a_backlog_of_ticks_is_passed_over_to_the_newest_pair() -> None:
     assert analyse_output(_base("h"), pairs[0]) == first
 
 
+@pytest.mark.parametrize("kind", ["kvm", "linux"])
+def test_a_tick_whose_clock_went_back_starts_a_new_pair(kind: str) -> None:
+    """A tick whose uptime is before the tick it follows gives no pair (its interval would
+    be negative, and so its rates): it is the first sample of the next pair."""
+    opts, answer = _streamed(kind)
+    since = [2.0, 4.0, 3.0, 5.0, 7.0]  # the third tick's clock went back a second
+    chunks = [
+        answer.tick(n, Moment(300.0 + s, 1.8e9 + s), n == 1).encode()
+        for n, s in enumerate(since, 1)
+    ] + [b""]
+
+    async def read(n: int) -> bytes:
+        c.analyse_pending()
+        return chunks.pop(0)
+
+    pairs: list[ProbeOutput] = []
+    c = StreamCollector([HostSpec("h", "x")], CollectOptions(interval_s=2.0),
+                        lambda s: opts, lambda i, out: pairs.append(out))  # fmt: skip
+    asyncio.run(c._ticks(0, read, opts.nonce))
+    c.analyse_pending()
+    reports = [analyse_output(_base("h"), out) for out in pairs]
+    assert [r.interval_s for r in reports] == [2.0, 2.0, 2.0]  # ticks (1, 2), (3, 4), (4, 5)
+    assert all(r.status is Status.OK for r in reports)
+    assert (c.links[0].ticks, c.links[0].went_back, c.links[0].passed) == (5, 1, 0)
+
+
 def test_stop_soon_ends_the_streams_without_another_analysis() -> None:
     """stop_soon() (a signal handler's first move): the pair being handled is the last one
     analysed, even with more ticks already read, and each host's stream ends by itself."""

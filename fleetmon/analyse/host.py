@@ -339,6 +339,24 @@ def _paging_and_pressure(
         del metrics[name]
 
 
+def _interval(u1: Uptime | None, u2: Uptime | None, rebooted: bool, notes: _Notes) -> float | None:
+    """Sample 2's uptime minus sample 1's; None (every rate null, a note) when unreadable or
+    not positive (sar prints nothing for a non-increasing interval): a negative one would
+    reach the VM and container rates, and the report, as a figure."""
+    if u1 is None or u2 is None:
+        notes.add("/proc/uptime unreadable: no interval, every rate is null")
+        return None
+    interval_s = round(u2.up_s - u1.up_s, 6)
+    if interval_s <= 0:
+        if not rebooted:  # else the reboot's note says why
+            notes.add(
+                f"uptime went from {u1.up_s} s to {u2.up_s} s (samples out of order or"
+                " the clock went back): no interval, every rate is null"
+            )
+        return None
+    return interval_s
+
+
 def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMetrics:
     """Every host, disk, NIC and filesystem metric of METRICS.md from one probe output.
 
@@ -350,13 +368,7 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
     st1, st2 = _pair(out, "stat", parse_stat)
     rebooted = _reboot(out, st1, st2, notes)
     metrics["host.rebooted"] = rebooted
-    interval_s = None if u1 is None or u2 is None else round(u2.up_s - u1.up_s, 6)
-    dt: float | None = interval_s
-    if interval_s is None:
-        notes.add("/proc/uptime unreadable: no interval, every rate is null")
-    elif interval_s <= 0:
-        notes.add(f"interval {interval_s} s is not positive: every rate is null")
-        dt = None
+    interval_s = dt = _interval(u1, u2, rebooted is True, notes)
     ok = rebooted is not True
     if u2 is not None:
         metrics["uptime_s"] = u2.up_s

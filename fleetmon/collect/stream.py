@@ -38,6 +38,7 @@ from fleetmon.sources.sections import (
     split_tick,
     tick_end_re,
 )
+from fleetmon.sources.uptime import uptime_went_back
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class Link:
     ticks: int = 0
     #: Ticks not analysed because a newer one had arrived first (_ticks, _queue).
     passed: int = 0
+    #: Ticks whose uptime was not after the tick before (clock back): no pair with it.
+    went_back: int = 0
     failures: int = 0
     retry_at: float | None = None
     last_tick_at: float | None = None
@@ -108,6 +111,12 @@ class Link:
                 self.since = time.time()
         if status is not None:
             self.status, self.reason = status, reason
+
+
+def _went_back(first: Mapping[str, Section], second: Mapping[str, Section]) -> bool:
+    """Whether `second`'s uptime is not after `first`'s (sources/uptime.py)."""
+    a, b = first.get("uptime"), second.get("uptime")
+    return a is not None and b is not None and uptime_went_back(a.text, b.text)
 
 
 def _no_tick(buf: bytearray, nonce: str) -> None:
@@ -364,7 +373,11 @@ class StreamCollector:
                 # working through an ever longer backlog of old samples.
                 link.passed += 1
             elif prev is not None and not self.stopping:
-                self._queue(i, pair_output(once, prev, tick.sections, memo))
+                if _went_back(prev, tick.sections):
+                    # No interval (its rates would be negative): this tick starts a new pair.
+                    link.went_back += 1
+                else:
+                    self._queue(i, pair_output(once, prev, tick.sections, memo))
             if prev is not None:
                 # A pair came: the backoff starts again. Not at the first sample: a host whose
                 # loop ends after one (a partial frame and the close) gives no figures, and

@@ -45,3 +45,13 @@ def parse_boot_id(text: str) -> str:
     if not _UUID_RE.fullmatch(value):
         raise ProbeParseError("boot_id", f"not a UUID: {value[:40]!r}")
     return value
+
+
+def uptime_went_back(first: str | None, second: str | None) -> bool:
+    """Whether the second /proc/uptime text is not after the first (a clock gone back, or
+    samples out of order): no interval between them. False when either is unreadable (the
+    analysis then says so)."""
+    try:
+        return parse_uptime(second or "").up_s <= parse_uptime(first or "").up_s
+    except ProbeParseError:
+        return False
