@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines, with_sections
@@ -22,6 +23,7 @@ from fleetmon.sources import MAX_DEVICE_LINES, to_float, to_int, to_ints
 from fleetmon.sources.uuids import parse_virsh_uuids
 from fleetmon.sources.virsh import MAX_DEVICES, parse_domstats
 
+DATA = Path(__file__).parent / "data"
 UUID = "8f4e2a8c-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
 
 #: CPU seconds allowed to analyse the largest output under the cap (measured ~1-3 s on a
@@ -246,3 +248,52 @@ def test_a_mount_point_listed_twice_is_one_filesystem_row() -> None:
     assert [(r.name, r.labels["source"], r.metrics["fs.used_pct"]) for r in rows] == [
         ("/", "/dev/vdb", 27.0), ("/srv", "/dev/vdc", 10.0),
     ]  # fmt: skip
+
+
+def _with_df(df_k: str, df_i: str) -> str:
+    """The composite host's probe output with these df -P -k and -i sections."""
+    text = probe_stdout(kvm=True)
+    for name, body in (("df_k", df_k), ("df_i", df_i)):
+        text = re.sub(
+            rf"@@fleetmon-{NONCE}@@ begin 0 {name}\n.*?@@ end 0 {name} 0\n",
+            lambda _m, name=name, body=body: section(0, name, body),
+            text,
+            flags=re.S,
+        )
+    return text
+
+
+ODD_MOUNTS = DATA / "fleetmon-capture" / "odd-mounts"
+
+
+@pytest.mark.parametrize("df", ["busybox", "gnu"])
+def test_a_mount_point_with_a_newline_keeps_the_host(df: str) -> None:
+    """BusyBox's df prints a mount point named "a<newline>b" on two lines (captured:
+    tmpfs mounts named with a newline, tab, backslash, space and byte 0xff): the whole host
+    was a parse error. Now its filesystems are read, the newline noted, every name escaped
+    where rendered."""
+    k, i = ((ODD_MOUNTS / f"{df}-df-P-{x}.txt").read_bytes() for x in ("k", "i"))
+    raw = RawResult(
+        HostSpec(name="kvm", address="kvm"),
+        Status.OK,
+        stdout=_with_df(k.decode("utf-8", "replace"), i.decode("utf-8", "replace")),
+        nonce=NONCE,
+    )
+    host = analyse_host(raw)
+    assert host.status is Status.OK, host.error
+    rows = host.rows_of("fs")
+    odd = "/tmp/h4/fm-odd/"
+    names = ["a\nb", "c\td"] if df == "busybox" else ["a?b", "c?d"]
+    assert [r.name for r in rows] == [odd + n for n in (*names, "e\\f", "g h", "x\ufffdy")]
+    assert all(r.metrics["fs.used_pct"] == 0.0 for r in rows)
+    assert all(r.metrics["fs.inodes_used_pct"] == 1.0 for r in rows)  # ceil(1/3085448)
+    joined = [n for n in host.notes if n.startswith("df printed")]
+    assert joined == (
+        ["df printed '/tmp/h4/fm-odd/a\\nb' across lines (a newline in the name): read as one name"]
+        if df == "busybox"
+        else []
+    )
+    report = build_report([raw], RunInfo("0.1.0", "2026-11-26T03:00:00Z", 1.0, "inv.yaml"))
+    for out in (render_text(report), render_nagios(report)):
+        assert odd + "a\nb" not in out
+        assert odd + "c\td" not in out

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fleetmon.errors import ProbeParseError
-from fleetmon.sources.df import df_pct, is_pseudo, parse_df
+from fleetmon.sources.df import df_pct, is_pseudo, parse_df, parse_df_table
 from fleetmon.sources.netdev import nic_rates, parse_net_dev
 
 DATA = Path(__file__).parent / "data"
@@ -126,3 +126,39 @@ def test_garbled_df(text: str, message: str) -> None:
     with pytest.raises(ProbeParseError) as err:
         parse_df(text)
     assert str(err.value) == message
+
+
+ODD = "/tmp/h4/fm-odd/"
+#: The mount points of fleetmon-capture/odd-mounts (tmpfs mounts named so), as df gives
+#: them: BusyBox prints the names as they are, GNU df a control character as '?'.
+ODD_MOUNTS = {
+    "busybox": ["a\nb", "c\td", "e\\f", "g h", "x\ufffdy"],
+    "gnu": ["a?b", "c?d", "e\\f", "g h", "x\ufffdy"],
+}
+
+
+@pytest.mark.parametrize("kind", ["k", "i"])
+@pytest.mark.parametrize("df", sorted(ODD_MOUNTS))
+def test_odd_mount_points_are_read_as_df_prints_them(df: str, kind: str) -> None:
+    """A newline, tab, backslash, space and a byte not UTF-8 (decoded as the collector
+    decodes) in mount points: BusyBox's newline splits a row, which was a parse error and
+    the host lost; the rest of the name is now read as the row's."""
+    raw = (DATA / f"fleetmon-capture/odd-mounts/{df}-df-P-{kind}.txt").read_bytes()
+    table = parse_df_table(raw.decode("utf-8", "replace"), f"df_{kind}")
+    assert [r.mount for r in table.rows] == [ODD + m for m in ODD_MOUNTS[df]]
+    assert {r.source for r in table.rows} == {"fmodd"}
+    total, used = (1024, 0) if kind == "k" else (3085448, 1)
+    assert {(r.total, r.used, r.available) for r in table.rows} == {(total, used, total - used)}
+    assert table.joined == ((ODD + "a\nb",) if df == "busybox" else ())
+    assert table.skipped == ()
+
+
+def test_a_line_before_any_row_that_is_no_row_is_skipped() -> None:
+    """Constructed: a source with a newline, its head before the first row (df's output
+    cannot tell it from a mount point's tail): that line is not read, the rows are."""
+    text = "Filesystem 1024-blocks Used Available Capacity Mounted on\nx\ny 10 5 5 50% /m\n"
+    table = parse_df_table(text)
+    assert (table.rows, table.joined, table.skipped) == (
+        (parse_df(text)[0],), (), ("x",),
+    )  # fmt: skip
+    assert table.rows[0][:2] == ("y", "/m")

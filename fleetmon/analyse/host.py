@@ -12,11 +12,11 @@ from operator import attrgetter
 from typing import TypeVar
 
 from fleetmon.analyse.counters import counters_down
+from fleetmon.analyse.fsrows import filesystems
 from fleetmon.analyse.hv import few
 from fleetmon.model import HostMetrics, MetricValue, Row
 from fleetmon.model.catalog import DISK, HOST
 from fleetmon.sources import rate
-from fleetmon.sources.df import DfRow, filesystem_rows, parse_df
 from fleetmon.sources.diskstats import (
     DiskStats,
     disk_rates,
@@ -275,33 +275,6 @@ def _nics(
     return tuple(rows)
 
 
-def _parse_df_k(text: str) -> tuple[DfRow, ...]:
-    return parse_df(text, "df_k")
-
-
-def _parse_df_i(text: str) -> tuple[DfRow, ...]:
-    return parse_df(text, "df_i")
-
-
-def _filesystems(out: ProbeOutput, opts: HostOptions, notes: _Notes) -> tuple[Row, ...]:
-    blocks = _parse(out, 0, "df_k", _parse_df_k)
-    if blocks is None:
-        notes.add(f"df -P -k failed: {out.timed_out(0, 'df_k') or 'no filesystem rows'}")
-        return ()
-    inodes = _parse(out, 0, "df_i", _parse_df_i)
-    if inodes is None:
-        why = out.timed_out(0, "df_i")
-        notes.add(f"df -P -i failed: {why + ': ' if why else ''}fs.inodes_used_pct null")
-    by_mount = {} if inodes is None else {r.mount: r for r in reversed(inodes)}
-    rows, no_table = filesystem_rows(blocks, by_mount, opts.include_pseudo_fs)
-    if no_table:
-        notes.add(
-            f"no fixed inode count on {few(no_table)} (df -i says 0, as"
-            " btrfs does): fs.inodes_used_pct not offered there"
-        )
-    return rows
-
-
 def _load_and_memory(out: ProbeOutput, metrics: dict[str, MetricValue], notes: _Notes) -> None:
     """load.* (per CPU once cpu.count is in `metrics`) and mem.* of the second sample."""
     load = _parse(out, 2, "loadavg", parse_loadavg)
@@ -388,7 +361,7 @@ def compute_host(out: ProbeOutput, opts: HostOptions = HostOptions()) -> HostMet
     rows = {
         "disk": _disks(d1, d2, ok, dt, opts, notes),
         "nic": _nics(n1, n2, ok, dt, opts, notes),
-        "fs": _filesystems(out, opts, notes),
+        "fs": filesystems(out, opts.include_pseudo_fs, notes.add),
     }
     return HostMetrics(
         interval_s=interval_s,

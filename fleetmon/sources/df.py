@@ -21,6 +21,9 @@ _ROW_RE = re.compile(
     r"(?P<src>\S.*?)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+%|-)\s+(?P<mnt>\S.*)"
 )
 
+#: A capacity column ("50%"): a line holding one is a row, never the rest of a name.
+_PCT_RE = re.compile(r"\s[0-9]+%\s")
+
 PSEUDO_SOURCES = frozenset(
     [
         "tmpfs",
@@ -70,24 +73,54 @@ class DfRow(NamedTuple):
     available: int | None
 
 
+class DfTable(NamedTuple):
+    """df's rows, the mount points it printed across lines (`joined`: a newline in the name)
+    and the lines read as no row (`skipped`)."""
+
+    rows: tuple[DfRow, ...]
+    joined: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
 def parse_df(text: str, section: str = "df_k") -> tuple[DfRow, ...]:
     """Parse `df -P -k` or `df -P -i` output (header line first)."""
+    return parse_df_table(text, section).rows
+
+
+def parse_df_table(text: str, section: str = "df_k") -> DfTable:
+    """parse_df, saying which mount points were printed across lines and which lines were
+    not read.
+
+    A mount point with a newline: GNU df prints each control character as '?' (coreutils
+    9.1 does), but BusyBox prints getmntent's name as /proc/mounts unescapes it (\\012 a
+    newline), so the row ends mid-name and the rest is a line of its own: read as the
+    row's mount point continued. (A source with a newline would print alike, its head on
+    the line before its row: df's output cannot tell them apart, hence the note.) A line
+    with a capacity column that does not parse is garbled: ProbeParseError."""
     lines = lines_of(text)
     if not lines or not lines[0].startswith("Filesystem"):
         raise ProbeParseError(section, "no 'Filesystem' header line")
     rows: list[DfRow] = []
+    joined: dict[int, None] = {}
+    skipped: list[str] = []
     for line in lines[1:]:
         m = _ROW_RE.fullmatch(line.strip())
-        if m is None:
+        if m is not None:
+            total, used, avail = (
+                _count(section, m, g, what)
+                for g, what in zip(m.group(2, 3, 4), ("total", "used", "available"), strict=True)
+            )
+            rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
+        elif _PCT_RE.search(line) is not None:
             raise ProbeParseError(
                 section, f"expected 'source total used avail pct mount': {line[:80]!r}"
             )
-        total, used, avail = (
-            _count(section, m, g, what)
-            for g, what in zip(m.group(2, 3, 4), ("total", "used", "available"), strict=True)
-        )
-        rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
-    return tuple(rows)
+        elif rows:
+            rows[-1] = rows[-1]._replace(mount=f"{rows[-1].mount}\n{line}")
+            joined[len(rows) - 1] = None
+        else:
+            skipped.append(line)
+    return DfTable(tuple(rows), tuple(rows[i].mount for i in joined), tuple(skipped))
 
 
 def _count(section: str, m: re.Match[str], token: str, what: str) -> int | None:
