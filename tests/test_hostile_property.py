@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from probetext import NONCE, probe_stdout, section
 from test_parser_fuzz import ABSURD
 
+from fleetmon.analyse.merge import report_from_json
 from fleetmon.analyse.pipeline import build_report
 from fleetmon.model import HostReport, HostSpec, RawResult, Report, RunInfo, Status
 from fleetmon.render.html import render_html
@@ -334,7 +335,11 @@ def test_samples_out_of_order_give_no_rates_and_say_why(kind: str, how: str) -> 
     ]
     assert rates
     assert all(v is None for v in rates if kind != "xen")  # xentop's own rates stand
-    _check_outputs(build_report([_raw(kind, stdout)], RUN))
+    report = build_report([_raw(kind, stdout)], RUN)
+    _check_outputs(report)
+    # `fleetmon merge` reads the JSON report back (it refused interval_s -31.17, exit 4).
+    (back,) = report_from_json(json.loads(render_json(report)), "r.json").hosts
+    assert back.interval_s is None
 
 
 def _renamed(text: str, name: str) -> str:
