@@ -4,14 +4,21 @@ bounded memory, and never an exception that ends the run."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from clirun import ROOT
 from hostile import CAP_BYTES, HUGE, huge_counter, huge_counts, many_lines, with_sections
 from probetext import NONCE, probe_stdout, section
+from rootonly import require_root
 
 from fleetmon.analyse.pipeline import analyse_host, build_report
 from fleetmon.errors import ProbeParseError
@@ -297,3 +304,51 @@ def test_a_mount_point_with_a_newline_keeps_the_host(df: str) -> None:
     for out in (render_text(report), render_nagios(report)):
         assert odd + "a\nb" not in out
         assert odd + "c\td" not in out
+
+
+def test_the_real_probe_reads_a_mount_point_with_a_newline_through_busybox_df(
+    tmp_path: Path,
+) -> None:
+    """The real probe on this machine (local connection), BusyBox as its df, a tmpfs mounted
+    at /proc/fs/a<newline>b in a mount namespace (/proc made private first, as
+    test_no_psi does: nothing reaches the machine's mounts)."""
+    require_root("a mount namespace holds the oddly named mount point")
+    unshare, busybox = shutil.which("unshare"), shutil.which("busybox")
+    assert unshare is not None, "unshare (util-linux) is needed: tests/setup/system-deps.sh"
+    assert busybox is not None, "busybox is needed: tests/setup/system-deps.sh"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "df").symlink_to(busybox)  # BusyBox runs the applet its name says
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+        "      fleetmon_hypervisor: none\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "report.json"
+    script = (
+        "mount --make-rprivate /proc && mount -t tmpfs none /proc/fs && "
+        'mkdir "/proc/fs/a\nb" && mount -t tmpfs fmodd "/proc/fs/a\nb" && '
+        'exec "$0" -m fleetmon run "$1" --interval 1 --no-lock -q --history none '
+        '--format json -o "$2"'
+    )
+    r = subprocess.run(
+        [unshare, "-m", "--propagation", "unchanged", "sh", "-c", script, sys.executable,
+         str(inv), str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert r.stderr == ""
+    (host,) = json.loads(out.read_text(encoding="utf-8"))["hosts"]
+    assert host["status"] == "ok", host["error"]
+    fs = {row["name"]: row for row in host["filesystems"]}
+    assert fs["/proc/fs/a\nb"]["labels"]["source"] == "fmodd"
+    assert fs["/proc/fs/a\nb"]["metrics"]["fs.used_pct"] == 0.0
+    assert (
+        "df printed '/proc/fs/a\\nb' across lines (a newline in the name): read as one name"
+        in (host["notes"])
+    )
