@@ -120,6 +120,11 @@ def test_df_dash_columns() -> None:
             "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 10 x 5 50% /\n",
             "section df_k: expected 'source total used avail pct mount': '/dev/sda1 10 x 5 50% /'",
         ),
+        (  # after a row, a line cut short is garbled, not the rest of the row's mount point
+            "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 10 5 5 50% /\n"
+            "/dev/sdb1 10 5 5\n",
+            "section df_k: expected 'source total used avail pct mount': '/dev/sdb1 10 5 5'",
+        ),
     ],
 )
 def test_garbled_df(text: str, message: str) -> None:

@@ -21,8 +21,9 @@ _ROW_RE = re.compile(
     r"(?P<src>\S.*?)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+|-)\s+([0-9]+%|-)\s+(?P<mnt>\S.*)"
 )
 
-#: A capacity column ("50%"): a line holding one is a row, never the rest of a name.
-_PCT_RE = re.compile(r"\s[0-9]+%\s")
+#: A capacity column ("50%") or three number columns: a line holding one is a row (if it
+#: does not parse, a garbled one), never the rest of a name.
+_ROWISH_RE = re.compile(r"\s[0-9]+%\s|\s(?:[0-9]+|-)\s+(?:[0-9]+|-)\s+(?:[0-9]+|-)\s")
 
 PSEUDO_SOURCES = frozenset(
     [
@@ -96,7 +97,7 @@ def parse_df_table(text: str, section: str = "df_k") -> DfTable:
     newline), so the row ends mid-name and the rest is a line of its own: read as the
     row's mount point continued. (A source with a newline would print alike, its head on
     the line before its row: df's output cannot tell them apart, hence the note.) A line
-    with a capacity column that does not parse is garbled: ProbeParseError."""
+    with a capacity or three number columns that does not parse is garbled: ProbeParseError."""
     lines = lines_of(text)
     if not lines or not lines[0].startswith("Filesystem"):
         raise ProbeParseError(section, "no 'Filesystem' header line")
@@ -111,7 +112,7 @@ def parse_df_table(text: str, section: str = "df_k") -> DfTable:
                 for g, what in zip(m.group(2, 3, 4), ("total", "used", "available"), strict=True)
             )
             rows.append(DfRow(m.group("src"), m.group("mnt"), total, used, avail))
-        elif _PCT_RE.search(line) is not None:
+        elif _ROWISH_RE.search(f" {line} ") is not None:
             raise ProbeParseError(
                 section, f"expected 'source total used avail pct mount': {line[:80]!r}"
             )
