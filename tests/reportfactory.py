@@ -27,6 +27,7 @@ from fleetmon.model import (
     Severity,
     Status,
 )
+from fleetmon.model.virt import Virt
 
 HOSTILE_HOST = "<script>alert(1)</script>"
 HOSTILE_VM = "'; DROP TABLE vms; --"
@@ -421,8 +422,9 @@ def hostile_report() -> Report:
         "guest.vm_cpu_pct": 41.2, "guest.mem_available_bytes": GiB, "guest.balloon_bytes": 2 * GiB,
     })  # fmt: skip
     evil = dataclasses.replace(
-        evil, hypervisor="kvm", rows={**evil.rows, "ctr": (ctr,), "guest": (guest,)}
-    )
+        evil, hypervisor="kvm", rows={**evil.rows, "ctr": (ctr,), "guest": (guest,)},
+        virt=Virt("qemu", "guest", HOSTILE_QUOTE + HOSTILE_BACKSLASH),  # a DMI name from the host
+    )  # fmt: skip
     base = sample_report()
     hosts = (*base.hosts, evil, failed(HOSTILE_QUOTE, Status.UNREACHABLE, HOSTILE_ERROR))
     return report(hosts, findings=base.findings, run=base.run)

@@ -245,12 +245,18 @@ def test_prometheus_parses_openmetrics_with_hostile_names(tmp_path: Path) -> Non
 
             result = ps.wait_for("the hostile VM in Prometheus", query)
             up = ps.get_json(f"{prom.url}/api/v1/query", query='up{job="om"}')
+            # An info family (OpenMetrics `info`), its DMI product the host's text.
+            q = "fleetmon_host_virtualization_info"
+            virt = ps.get_json(f"{prom.url}/api/v1/query", query=q)["data"]["result"]
     finally:
         server.shutdown()
         server.server_close()
     assert up["data"]["result"][0]["value"][1] == "1"
     assert [r["metric"]["host"] for r in result] == [rf.HOSTILE_COMMA]
     assert float(result[0]["value"][1]) == 0.412
+    assert [(v["metric"]["type"], v["metric"]["product"], v["value"][1]) for v in virt] == [
+        ("qemu", rf.HOSTILE_QUOTE + rf.HOSTILE_BACKSLASH, "1")
+    ]
 
 
 def test_an_unreachable_pushgateway_loses_no_other_output(tmp_path: Path) -> None:

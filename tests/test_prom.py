@@ -113,6 +113,26 @@ def test_hostile_names_parse_back_as_they_were() -> None:
     assert cpu[key] == 0.412
 
 
+def test_what_a_host_runs_on_is_an_info_family() -> None:
+    """node_exporter's node_dmi_info, for sources/virt.py: one series worth 1 per host that
+    said, joined on `host`; its DMI product is the host's text, escaped and parsed back."""
+    report = rf.hostile_report()
+    for openmetrics in (False, True):
+        text = render_prometheus(report, openmetrics=openmetrics)
+        kind = "info" if openmetrics else "gauge"
+        name = "fleetmon_host_virtualization" + ("" if openmetrics else "_info")
+        assert f"# TYPE {name} {kind}\n" in text
+        (fam,) = (f for f in (om_parse if openmetrics else text_parse)(text)
+                  if f.name == name)  # fmt: skip
+        (sample,) = fam.samples  # the one host with a virt; the others said nothing
+        assert sample.name == "fleetmon_host_virtualization_info"
+        assert sample.value == 1
+        assert sample.labels == {"host": rf.HOSTILE_COMMA, "hypervisor": "kvm", "role": "guest",
+                                 "type": "qemu",
+                                 "product": rf.HOSTILE_QUOTE + rf.HOSTILE_BACKSLASH}  # fmt: skip
+    assert "fleetmon_host_virtualization" not in render_prometheus(rf.sample_report())
+
+
 def test_the_run_and_every_hosts_status() -> None:
     report = dataclasses.replace(
         rf.sample_report(), run=dataclasses.replace(rf.RUN, duration_s=12.5)

@@ -46,10 +46,12 @@ def exposition_chunks(families: Iterable[Family], *, openmetrics: bool = False) 
     labels_by_names: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
     fmt: Callable[[float], str] = floatToGoString
     for f in families:
-        # The text format names a counter's family as its samples; OpenMetrics without _total.
+        # The text format names a counter's (an info's) family as its samples; OpenMetrics
+        # without _total (_info).
         name = f.sample_name
         family = f.name if openmetrics else name
-        lines = [f"# HELP {family} {_help(f.help, openmetrics)}\n", f"# TYPE {family} {f.kind}\n"]
+        kind = "gauge" if f.kind == "info" and not openmetrics else f.kind
+        lines = [f"# HELP {family} {_help(f.help, openmetrics)}\n", f"# TYPE {family} {kind}\n"]
         if openmetrics and f.unit:
             lines.append(f"# UNIT {family} {f.unit}\n")
         # A row's labels are the same in each of its families: rendered once.

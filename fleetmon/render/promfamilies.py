@@ -43,12 +43,17 @@ class Family:
     labels: tuple[str, ...]  # label names, sorted as the exposition writes them
     samples: Sequence[Sample]
     unit: str = ""  # OpenMetrics UNIT, a suffix of the name
-    kind: str = "gauge"  # or "counter", whose samples are named `<name>_total`
+    #: or "counter", whose samples are named `<name>_total`, or "info", `<name>_info` worth 1
+    #: (the text format 0.0.4 calls it a gauge, as prometheus_client writes it)
+    kind: str = "gauge"
 
     @property
     def sample_name(self) -> str:
-        """The name of the family's samples (a counter's end in `_total`)."""
-        return f"{self.name}_total" if self.kind == "counter" else self.name
+        """The name of the family's samples (a counter's end in `_total`, an info's `_info`)."""
+        return self.name + _SUFFIX.get(self.kind, "")
+
+
+_SUFFIX = {"counter": "_total", "info": "_info"}
 
 
 def scaled(v: MetricValue, exp10: int) -> float | None:
@@ -76,6 +81,9 @@ def metric_families(report: Report, *, groups: bool = False) -> Iterator[Family]
     catalogue's metrics scope by scope (catalog.ROW_SCOPES, so a new scope comes along)."""
     yield from run_families(report)
     yield from host_status_families(report, groups=groups)
+    virt = virtualization_family(report, groups=groups)
+    if virt.samples:
+        yield virt
     yield finding_family(report, groups=groups)
     collected = [h for h in report.hosts if h.collected]
     bases = [host_labels(h, groups=groups) for h in collected]
@@ -122,6 +130,25 @@ def host_status_families(report: Report, *, groups: bool = False) -> Iterator[Fa
     if took:
         yield Family(f"{PREFIX}_host_collection_seconds", "time taken to collect the host",
                      names[:-1], took, "seconds")  # fmt: skip
+
+
+def virtualization_family(report: Report, *, groups: bool = False) -> Family:
+    """`fleetmon_host_virtualization_info{host,hypervisor,site,type,role,product} 1` for each
+    host that said what it runs on (sources/virt.py: systemd-detect-virt's `type`, Ansible's
+    `role`; `product` its DMI vendor and name), as node_exporter's node_dmi_info: joined on
+    `host` in PromQL (`* on(host) group_left(type)`)."""
+    names = ("groups", "host", "hypervisor", "product", "role", "site", "type")
+    names = names[0 if groups else 1 :]
+    samples: list[Sample] = []
+    for h in report.hosts:
+        if h.virt is None:
+            continue
+        labels = {**host_labels(h, groups=groups), "type": h.virt.type, "role": h.virt.role,
+                  "product": utf8_safe(h.virt.product or "")}  # fmt: skip
+        samples.append((_ordered(names, labels), 1.0))
+    text = ("what the host runs on: type as systemd-detect-virt names it (kvm, xen, docker... "
+            "none), role guest, host or none, product its DMI vendor and name")  # fmt: skip
+    return Family(f"{PREFIX}_host_virtualization", text, names, samples, kind="info")
 
 
 def finding_family(report: Report, *, groups: bool = False) -> Family:
