@@ -137,8 +137,8 @@ def virtualization_family(report: Report, *, groups: bool = False) -> Family:
     host that said what it runs on (sources/virt.py: systemd-detect-virt's `type`, Ansible's
     `role`; `product` its DMI vendor and name), as node_exporter's node_dmi_info: joined on
     `host` in PromQL (`* on(host) group_left(type)`)."""
-    names = ("groups", "host", "hypervisor", "product", "role", "site", "type")
-    names = names[0 if groups else 1 :]
+    every = ("groups", "host", "hypervisor", "product", "role", "site", "type")
+    names = every[0 if groups else 1 :]
     samples: list[Sample] = []
     for h in report.hosts:
         if h.virt is None:
