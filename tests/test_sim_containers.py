@@ -29,23 +29,27 @@ def test_container_rows_are_the_profiles_numbers(index: int, version: str) -> No
     _, report = _analyse(host)
     rows = {r.name: r for r in report.rows_of("ctr")}
     assert len(rows) == len(host.containers) == 30
+    assert [c.name for c in host.containers if c.paused] == [host.containers[11].name]
     for c in host.containers:
         row = rows[c.name]
         assert row.labels["cgroup"] == version
         assert row.labels["runtime"] == ("docker" if version == "v2" else "podman")
         assert row.labels["id"] == c.id
         m = row.metrics
+        # its cgroup frozen (v2 cgroup.events, v1 freezer.state): paused, its counters still
+        assert m["ctr.state"] == ("paused" if c.paused else "running")
         # cpu counters are whole ns (v1) or µs (v2) of a share over 10 s
-        assert m["ctr.cpu_pct"] == pytest.approx(100 * c.cpu_share, abs=0.01)
+        assert m["ctr.cpu_pct"] == (0.0 if c.paused else pytest.approx(100 * c.cpu_share, abs=0.01))
         assert m["ctr.mem_bytes"] == c.mem_bytes
         assert m["ctr.mem_limit_bytes"] == c.limit_bytes
         if c.limit_bytes:
             assert m["ctr.mem_limit_pct"] == pytest.approx(100 * c.mem_bytes / c.limit_bytes)
         assert m["ctr.oom_kills"] == c.oom_kills
         assert m["ctr.pids"] == c.pids
-        assert m["ctr.disk_write_bytes_per_s"] == pytest.approx(c.write_bytes_per_s, rel=0.01)
+        write = 0.0 if c.paused else pytest.approx(c.write_bytes_per_s, rel=0.01)
+        assert m["ctr.disk_write_bytes_per_s"] == write
         throttled = m["ctr.cpu_throttled_pct"]
-        full = c.quota_cpus is not None and c.cpu_share >= 0.95 * c.quota_cpus
+        full = not c.paused and c.quota_cpus is not None and c.cpu_share >= 0.95 * c.quota_cpus
         assert throttled == (80.0 if full else 0.0)
         # PSI files are v2's: on v1 not offered (absent, the host noted), not null
         assert ("ctr.psi_cpu_some_pct" in m) == (version == "v2")

@@ -202,7 +202,7 @@ ROW_SCOPES: tuple[RowScope, ...] = (
             Ranking("Containers nearest their memory limit", _col("ctr.mem_limit_pct")),
         ),
         columns=(
-            _col("ctr.cpu_pct"), _col("ctr.cpu_throttled_pct"),
+            _col("ctr.state"), _col("ctr.cpu_pct"), _col("ctr.cpu_throttled_pct"),
             _col("ctr.mem_bytes", label="mem"), _col("ctr.mem_limit_pct", digits=0),
             _col("ctr.disk_read_bytes_per_s", "ctr.disk_write_bytes_per_s", label="disk"),
             _col("ctr.pids"),

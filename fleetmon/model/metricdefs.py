@@ -164,6 +164,7 @@ CTR = _defs(
     ctr.psi_io_some_pct | % | PSI io some | time some of its tasks waited for I/O (avg10)
     ctr.psi_io_full_pct | % | PSI io full | time all its tasks waited for I/O (avg10)
     ctr.pids | count | pids | tasks in its cgroup
+    ctr.state | state | state | running, or paused (its cgroup frozen: podman/docker pause)
     """,
 )
 

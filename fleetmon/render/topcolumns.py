@@ -172,11 +172,19 @@ def _label(key: str) -> Callable[[Item], str]:
 
 #: `podman stats`' and `docker stats`' columns (CPU % of one CPU, memory as the working set,
 #: its limit, block I/O, PIDs) with cAdvisor's throttling and the cgroup's OOM kills; no
-#: network: a container's traffic is not in its cgroup.
+#: network: a container's traffic is not in its cgroup. STATE as `podman ps` says it
+#: (running, paused), as the VMs' view has virt-top's.
 CTR_COLUMNS: tuple[TopColumn, ...] = (
     TopColumn("CONTAINER", 24, lambda it: clean(it.name), lambda it: it.name, keep=0),
     TopColumn("HOST", 12, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
     TopColumn("RUNTIME", 10, _label("runtime"), _label("runtime"), keep=2),
+    TopColumn(
+        "STATE",
+        7,
+        lambda it: clean(it.get("ctr.state") or "-"),
+        lambda it: str(it.get("ctr.state") or ""),
+        keep=3,
+    ),
     _col("CPU%", 6, _metric("ctr.cpu_pct"), keep=0),
     _col("THR%", 5, _metric("ctr.cpu_throttled_pct"), keep=3),
     _col("MEM", 9, _bytes("ctr.mem_bytes"), keep=0),

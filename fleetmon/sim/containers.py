@@ -3,6 +3,8 @@
 `--containers N` gives every Linux and KVM host N containers; hosts of even index run
 cgroup v2 (Docker under systemd: `system.slice/docker-<id>.scope`, PSI files), odd ones
 cgroup v1 (Podman with cgroupfs: one tree per controller, `libpod_parent/libpod-<id>`).
+One container in 29 is paused (`podman pause`: its cgroup frozen, v2 `cgroup.events` frozen 1,
+v1 `freezer.state` FROZEN), its counters still since the simulator started.
 Every running KVM guest has libvirt's machine cgroup beside them, containers or not
 (`machine.slice/machine-qemu\\x2d<id>\\x2d<name>.scope` on v2, `machine/qemu-<id>-<name>.
 libvirt-qemu` with cgroupfs on v1): its QEMU process's memory and I/O. The
@@ -48,6 +50,7 @@ class ContainerProfile:
     write_bytes_per_s: float
     pids: int
     age_s: float
+    paused: bool = False  # frozen by the cgroup freezer (podman/docker pause)
 
 
 def _container(rng: random.Random, host_no: int, k: int) -> ContainerProfile:
@@ -69,6 +72,7 @@ def _container(rng: random.Random, host_no: int, k: int) -> ContainerProfile:
         write_bytes_per_s=round(rng.lognormvariate(9, 2), 1),
         pids=rng.randint(1, 60),
         age_s=round(rng.uniform(600, 30 * 86400), 1),
+        paused=k % 29 == 11,  # not drawn: the other containers' values stay as they were
     )
 
 
@@ -154,7 +158,9 @@ def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] 
     lines: list[str] = []
     mounts: tuple[list[str], list[str], list[str]] = ([], [], [])
     for c in host.containers:
-        t = min(c.age_s + (uptime_s - host.uptime_at_start_s), uptime_s)
+        # A paused container's counters stand still (frozen since the simulator started).
+        now = host.uptime_at_start_s if c.paused else uptime_s
+        t = min(c.age_s + (now - host.uptime_at_start_s), now)
         cpu_ns = int(c.cpu_share * t * 1e9)
         periods = int(t / _PERIOD_S) if c.quota_cpus else 0
         # A container that wants about its whole quota runs out of it in most periods.
@@ -183,40 +189,45 @@ def render_counters(host: HostProfile, uptime_s: float, vms: Sequence[VmCgroup] 
 
 
 def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
-    """The `cgroup_mem` section (memory, limits, pids) of the containers and `vms`."""
+    """The `cgroup_mem` section (memory, limits, pids, the freezer's state) of the
+    containers and `vms`."""
     lines: list[str] = []
     pids: list[str] = []
+    freezer: list[str] = []
     for c in host.containers:
         usage = c.mem_bytes + c.file_bytes // 2  # half the cache inactive, as reclaim leaves it
         anon = max(c.mem_bytes - c.file_bytes // 2, 0)
         d = _dir(host, c)
         if _v2(host):
             psi = []
+            busy = 0.0 if c.paused else c.cpu_share  # a frozen task waits for nothing
             for res, share in (("c", 0.2), ("m", 0.01), ("i", 0.02)):
-                avg = int(psi_avg10(share * c.cpu_share * 100).replace(".", ""))  # x 100
+                avg = int(psi_avg10(share * busy * 100).replace(".", ""))  # x 100
                 psi.append(f"p{res}s={avg} p{res}f=0")
             lines.append(f"{d}\tm={usage} l={c.limit_bytes if c.limit_bytes else 'max'}"
                          f" a={anon} f={c.file_bytes} i={c.file_bytes // 2} p={c.pids}"
-                         f" o={c.oom_kills} {' '.join(psi)}")  # fmt: skip
-        else:  # the memory mount's lines, then the pids mount's
+                         f" o={c.oom_kills} {' '.join(psi)} fz={int(c.paused)}")  # fmt: skip
+        else:  # the memory mount's lines, then the pids mount's, then the freezer's
             lines.append(
                 f"{d}\ti=0 f={c.file_bytes} a={anon} i={c.file_bytes // 2}"
                 f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}"
             )
             pids.append(f"{d}\tp={c.pids}")
+            freezer.append(f"{d}\tfz={int(c.paused)}")
     for vm in vms:  # libvirt sets no memory limit unless asked (<memtune>)
         usage = vm.rss_bytes + _QEMU_FILE_BYTES
         if _v2(host):
             lines.append(f"{vm.path}\tm={usage} l=max a={vm.rss_bytes} f={_QEMU_FILE_BYTES}"
                          f" i={_QEMU_FILE_BYTES // 2} p={vm.pids} o=0 pcs=0 pcf=0 pms=0"
-                         " pmf=0 pis=0 pif=0")  # fmt: skip
+                         " pmf=0 pis=0 pif=0 fz=0")  # fmt: skip
         else:
             lines.append(
                 f"{vm.path}\ti=0 f={_QEMU_FILE_BYTES} a={vm.rss_bytes} i={_QEMU_FILE_BYTES // 2}"
                 f" l={_V1_UNLIMITED} m={usage} o=0"
             )
             pids.append(f"{vm.path}\tp={vm.pids}")
-    lines += pids
+            freezer.append(f"{vm.path}\tfz=0")
+    lines += pids + freezer
     return as_keyed(2 if _v2(host) else 1, lines)
 
 

@@ -62,6 +62,10 @@ def _fields(section: str, file: str, line: str) -> Iterator[tuple[str, int | Non
         yield "cpuacct_ns", _int(section, line, file), False
     elif file == "pids.current":
         yield "pids", _int(section, line, file), False
+    elif file == "freezer.state":  # THAWED, FREEZING, FROZEN (cgroups.py _AWK_FREEZER)
+        if line not in ("THAWED", "FREEZING", "FROZEN"):
+            raise ValueError(line)
+        yield "frozen", int(line != "THAWED"), False
     elif file.endswith(".pressure"):  # "some avg10=1.05 avg60=0.29 avg300=0.06 total=446327"
         kind, _, rest = line.partition(" ")
         key, _, avg = rest.partition(" ")[0].partition("=")
@@ -100,7 +104,9 @@ def _keyed(section: str, file: str, key: str, value: str) -> Iterator[tuple[str,
 
 #: Files of `key value` lines, read through KEYED_FIELDS (single-number files through
 #: SINGLE_FIELDS: most lines of the gauges' section).
-_KEYED = frozenset({"cpu.stat", "memory.stat", "memory.events", "memory.oom_control"})
+_KEYED = frozenset(
+    {"cpu.stat", "memory.stat", "memory.events", "memory.oom_control", "cgroup.events"}
+)
 _FILES = frozenset(COUNTER_FILES + GAUGE_FILES)
 
 

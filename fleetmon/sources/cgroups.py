@@ -19,12 +19,14 @@ from fleetmon.sources import MAX_DIGITS
 
 #: Files read at each of the two samples (counters), and once after the second (gauges;
 #: the OOM kill count as it stands; PSI as the kernel's own 10 s averages, which spares
-#: reading three files per container twice: 200 containers cost ~4 µs a file).
+#: reading three files per container twice: 200 containers cost ~4 µs a file; the
+#: freezer's state: `podman pause`/`docker pause` freeze the cgroup, v2 `cgroup.events`
+#: `frozen` (5.2+; with its ancestors' freeze: effective), v1 `freezer.state`).
 COUNTER_FILES = ("cpu.stat", "cpuacct.usage", "io.stat", "blkio.throttle.io_service_bytes")
 GAUGE_FILES = (
     "memory.current", "memory.max", "memory.stat", "pids.current", "memory.events",
     "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.oom_control",
-    "cpu.pressure", "memory.pressure", "io.pressure",
+    "cpu.pressure", "memory.pressure", "io.pressure", "cgroup.events", "freezer.state",
 )  # fmt: skip
 
 #: Where runtimes put their containers' cgroups, as globs below a hierarchy's root:
@@ -57,7 +59,7 @@ CONTAINER_GLOBS = (
 #: these only, not an open that fails for each v1 name of each container.
 V2_FILES = frozenset({
     "cpu.stat", "io.stat", "memory.current", "memory.max", "memory.stat", "pids.current",
-    "memory.events", "cpu.pressure", "memory.pressure", "io.pressure",
+    "memory.events", "cpu.pressure", "memory.pressure", "io.pressure", "cgroup.events",
 })  # fmt: skip
 #: cgroup v1: the hierarchy (mount) each file lives in; `unified` is a hybrid host's cgroup2
 #: mount without controllers, which still has cpu.stat's usage and the PSI files (5.2+).
@@ -67,6 +69,7 @@ V1_MOUNTS_OF = {
     "cpu.pressure": ("unified",), "memory.pressure": ("unified",), "io.pressure": ("unified",),
     "memory.usage_in_bytes": ("memory",), "memory.limit_in_bytes": ("memory",),
     "memory.stat": ("memory",), "memory.oom_control": ("memory",), "pids.current": ("pids",),
+    "freezer.state": ("freezer",),
 }  # fmt: skip
 
 #: Short keys of the compact lines (below): file, or file's key -> what the parser stores.
@@ -79,7 +82,7 @@ _AWK_ONE = (
 _AWK_KEY = (
     "usage_usec u nr_periods np nr_throttled nt throttled_usec tu throttled_time tn"
     " oom_kill o anon a total_rss a file f total_cache f inactive_file i"
-    " total_inactive_file i"
+    " total_inactive_file i frozen fz"
 )
 
 
@@ -95,7 +98,8 @@ def _pairs(table: str) -> dict[str, str]:
 #: nr_periods, nr_throttled, throttled_time (then nr_bursts, burst_time). v2 memory.stat:
 #: anon, file, ... inactive_file among the LRU lists; v1's: the cgroup's own counters
 #: (inactive_file among them), then the hierarchy's total_ ones in the same order.
-#: memory.events (oom_kill 4.13+) and memory.oom_control: oom_kill once.
+#: memory.events (oom_kill 4.13+) and memory.oom_control: oom_kill once. cgroup.events:
+#: populated, then frozen (5.2+; kernel/cgroup/cgroup.c cgroup_events_show).
 _KEYS_IN_ORDER = {
     ("cpu.stat", ""): "usage_usec nr_periods nr_throttled throttled_usec",
     ("cpu.stat", "unified"): "usage_usec nr_periods nr_throttled throttled_usec",
@@ -104,6 +108,7 @@ _KEYS_IN_ORDER = {
     ("memory.stat", "memory"): "inactive_file total_cache total_rss total_inactive_file",
     ("memory.events", ""): "oom_kill",
     ("memory.oom_control", "memory"): "oom_kill",
+    ("cgroup.events", ""): "frozen",
 }  # fmt: skip
 #: A PSI line at the start of s, `some avg10=%lu.%02lu avg60=...` or `full ...`
 #: (kernel/sched/psi.c): its avg10 x 100, the dot dropped, then its leading zeros, as the
@@ -158,11 +163,23 @@ def _awk_key(key: str) -> str:
     )
 
 
+#: v1 freezer.state, one word (kernel/cgroup/legacy_freezer.c freezer_state_strs) as the
+#: v2 `frozen` value: FROZEN 1, and FREEZING 1 too (frozen in part: `podman pause` waits
+#: for FROZEN, so a container stays there only while a task will not freeze; it is not
+#: running either), THAWED 0; another word left as it is for the parser to refuse.
+_AWK_FREEZER = (
+    'if (x == "THAWED") x = 0; else if (x == "FROZEN" || x == "FREEZING") x = 1;'
+    ' kt = kt " fz"; t = t " " x'
+)
+
+
 def _awk_file(f: str, mount: str) -> tuple[str, str]:
     """One file's read, appending to the directory's keys (kt) and values (t), and the RS
     it is read with."""
     if f.endswith(".pressure"):
         return f'if (psi) avg10(p "/{f}", " p{f[0]}")', _WHOLE
+    if f == "freezer.state":
+        return f'g = p "/{f}"; if ((getline x < g) > 0) {{ {_AWK_FREEZER} }} close(g)', _LINE
     one = _pairs(_AWK_ONE).get(f)
     keys = _KEYS_IN_ORDER.get((f, mount))
     if one is not None:
@@ -303,6 +320,7 @@ TOKENS = {
     "nt": ("nr_throttled", 1), "tu": ("throttled_ns", 1000), "tn": ("throttled_ns", 1),
     "o": ("oom_kills", 1), "a": ("mem_anon", 1), "f": ("mem_file", 1),
     "i": ("inactive_file", 1), "m": ("mem_usage", 1), "p": ("pids", 1),
+    "fz": ("frozen", 1),
 }  # fmt: skip
 #: PSI averages: p<resource><kind> -> field (avg10 x 100).
 _PSI = {
@@ -316,7 +334,7 @@ SUMMED = {"r": "read_bytes", "w": "write_bytes"}
 FILE_OF = dict.fromkeys(("u", "np", "nt", "tu", "tn"), "cpu.stat") | {
     "ca": "cpuacct.usage", "o": "memory.events", "a": "memory.stat", "f": "memory.stat",
     "i": "memory.stat", "m": "memory.current", "p": "pids.current", "l": "memory.max",
-    "r": "io.stat", "w": "io.stat",
+    "r": "io.stat", "w": "io.stat", "fz": "cgroup.events frozen (v1 freezer.state)",
 } | {k: f"{v.split('_')[1]}.pressure" for k, v in _PSI.items()}  # fmt: skip
 #: The first line of awk_read's section (and of the probes' before it, whose awk printed a
 #: line a cgroup, `<path>\t<key>=<value> ...`: read_compact).

@@ -102,6 +102,7 @@ def container_metrics(
         "ctr.psi_io_some_pct": _pct(get("pis")),
         "ctr.psi_io_full_pct": _pct(get("pif")),
         "ctr.pids": get("p"),
+        "ctr.state": "paused" if get("fz") else "running",  # ctrcolumns.states
     }  # fmt: skip
 
 

@@ -29,8 +29,15 @@ METRICS = (
     "ctr.mem_limit_bytes", "ctr.mem_limit_pct", "ctr.mem_anon_bytes", "ctr.mem_file_bytes",
     "ctr.oom_kills", "ctr.disk_read_bytes_per_s", "ctr.disk_write_bytes_per_s",
     "ctr.psi_cpu_some_pct", "ctr.psi_memory_some_pct", "ctr.psi_memory_full_pct",
-    "ctr.psi_io_some_pct", "ctr.psi_io_full_pct", "ctr.pids",
+    "ctr.psi_io_some_pct", "ctr.psi_io_full_pct", "ctr.pids", "ctr.state",
 )  # fmt: skip
+
+
+def states(frozen: Column) -> list[str]:
+    """ctr.state of each container from its freezer (cgroups.py `fz`): paused when frozen
+    (`podman pause`, `docker pause`), else running; a host without a freezer to read (v1
+    without its mount, v2 before 5.2) cannot pause a container, so running."""
+    return ["paused" if f else "running" for f in frozen]
 
 
 #: The PSI metrics and the awk's keys of their files: absent (not offered: rules do not judge
@@ -104,7 +111,7 @@ def _throttled(s1: Columns, s2: Columns, none: Column) -> list[float | None]:
 
 def gauge_columns(g: Columns) -> list[Sequence[MetricValue]]:
     """The metrics of METRICS from the cgroup_mem section alone, in their order: memory,
-    limit and its %, anon, file, OOM kills, PSI, pids (the same at every tick of a streamed
+    limit and its %, anon, file, OOM kills, PSI, pids, state (the same at every tick of a streamed
     host until that section is read again: kept with it, containers._Gauges)."""
     none: Column = [None] * len(g.paths)
 
@@ -129,6 +136,7 @@ def gauge_columns(g: Columns) -> list[Sequence[MetricValue]]:
         col("o"),
         *(_pcts(col(key)) for key in PSI_KEYS.values()),
         col("p"),
+        states(col("fz")),
     ]
 
 
@@ -174,6 +182,7 @@ def _all(
     io_some: MetricValue,
     io_full: MetricValue,
     pids: MetricValue,
+    state: MetricValue,
 ) -> dict[str, MetricValue]:
     """One container's METRICS as a dict (a dict display: a third faster than dict(zip()))."""
     return {
@@ -183,7 +192,7 @@ def _all(
         "ctr.disk_read_bytes_per_s": read, "ctr.disk_write_bytes_per_s": write,
         "ctr.psi_cpu_some_pct": cpu_some, "ctr.psi_memory_some_pct": mem_some,
         "ctr.psi_memory_full_pct": mem_full, "ctr.psi_io_some_pct": io_some,
-        "ctr.psi_io_full_pct": io_full, "ctr.pids": pids,
+        "ctr.psi_io_full_pct": io_full, "ctr.pids": pids, "ctr.state": state,
     }  # fmt: skip
 
 
@@ -200,6 +209,7 @@ def _no_psi(
     read: MetricValue,
     write: MetricValue,
     pids: MetricValue,
+    state: MetricValue,
 ) -> dict[str, MetricValue]:
     """One container's METRICS but the PSI ones (cgroup v1, PSI off) as a dict."""
     return {
@@ -207,7 +217,7 @@ def _no_psi(
         "ctr.mem_bytes": mem, "ctr.mem_limit_bytes": limit, "ctr.mem_limit_pct": limit_pct,
         "ctr.mem_anon_bytes": anon, "ctr.mem_file_bytes": file, "ctr.oom_kills": ooms,
         "ctr.disk_read_bytes_per_s": read, "ctr.disk_write_bytes_per_s": write,
-        "ctr.pids": pids,
+        "ctr.pids": pids, "ctr.state": state,
     }  # fmt: skip
 
 
