@@ -166,3 +166,43 @@ def test_rootless_and_vfs_podman_stores_name_their_containers(tmp_path: Path) ->
     assert parse_names(proc.stdout)[cid] == name
     assert proc.stdout.count(f'"{name}"') == len(users)  # both read, no file name before
     assert str(home) not in proc.stdout
+
+
+def _ctr_row(inv: Path, name: str) -> dict[str, Any]:
+    proc = fleetmon("run", inv, "--format", "json", "--interval", "1", "--no-lock",
+                    "--history", "none", "-q")  # fmt: skip
+    assert proc.returncode in (0, 1, 2, 3), proc.stderr
+    (host,) = json.loads(proc.stdout)["hosts"]
+    assert host["status"] == "ok", host["error"]
+    rows: dict[str, dict[str, Any]] = {c["name"]: c for c in host["containers"]}
+    return rows[name]
+
+
+def test_a_paused_container_is_paused_and_running_again_once_unpaused(tmp_path: Path) -> None:
+    """`podman pause` freezes the container's cgroup (v1 freezer.state here): its row says
+    paused, as `podman ps` does, its CPU 0; `podman unpause`: running again."""
+    podman_util.require_podman()
+    name = f"fmtest-{os.getpid()}-paused"
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n", "utf-8")
+    try:
+        with podman_util._startable():
+            podman_util.podman(
+                "run", "-d", "--name", name, *podman_util.ULIMITS, "--rootfs",
+                str(podman_util.busybox_rootfs()), "sh", "-c", "while true; do :; done",
+            )  # fmt: skip
+        podman_util.podman("pause", name)
+        assert podman_util.podman("ps", "-a", "--filter", f"name=^{name}$", "--format",
+                                  "{{.Status}}").strip() == "Paused"  # fmt: skip
+        row = _ctr_row(inv, name)
+        assert row["metrics"]["ctr.state"] == "paused"
+        assert row["metrics"]["ctr.cpu_pct"] == 0.0  # frozen: not one ns between the samples
+        podman_util.podman("unpause", name)
+        row = _ctr_row(inv, name)
+        assert row["metrics"]["ctr.state"] == "running"
+        assert row["metrics"]["ctr.cpu_pct"] > 10  # the busy loop runs again
+    finally:
+        subprocess.run(
+            [*podman_util.PODMAN, "rm", "-f", "-t", "0", name],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
