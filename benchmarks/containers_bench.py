@@ -4,8 +4,9 @@
   cgroup root pointed at a tree of 200 container cgroups in a temporary folder (v2: the
   recorded Docker container files of tests/data/couchbase-platform under
   system.slice/docker-<id>.scope, beside 100 system services it must not read; v1: the same
-  under cpu/, cpuacct/, memory/, blkio/, pids/ as Podman's cgroupfs layout), against the
-  same script on an empty tree in the same run. CPU is the children's user+system time
+  under cpu/, cpuacct/, memory/, blkio/, pids/, freezer/ as Podman's cgroupfs layout; the
+  freezer's state, v2 cgroup.events and v1 freezer.state, written as the kernel has them),
+  against the same script on an empty tree in the same run. CPU is the children's user+system time
   (getrusage). Target: <= 20 ms more per host.
 - client: `fleetmon run` against `fleetmon simulate --kind linux` with `--containers 200`
   and with `--containers 0`, rounds interleaved, each recording its history as a default
@@ -52,7 +53,7 @@ TARGET_PROBE_MS = 20.0
 TARGET_CLIENT_MS = 1.0
 LIVE_NONCE = "0123456789abcdef"
 V1_CONTROLLERS = {"cpu": "cpu", "cpuacct": "cpu", "memory": "memory", "blkio": "io",
-                  "pids": "pids"}  # fmt: skip
+                  "pids": "pids", "freezer": "freezer"}  # fmt: skip
 
 
 def make_tree(root: Path, n: int, version: int) -> None:
@@ -70,6 +71,8 @@ def make_tree(root: Path, n: int, version: int) -> None:
             d.mkdir(parents=True)
             for f in files:
                 shutil.copyfile(f, d / f.name)
+            # Every v2 cgroup has it (5.2+); the recording predates the probe's reading it.
+            (d / "cgroup.events").write_text("populated 1\nfrozen 0\n")
             continue
         for ctl in V1_CONTROLLERS:
             d = root / ctl / ("libpod_parent/libpod-" + cid if i < n else f"system/svc{i}")
@@ -80,6 +83,8 @@ def make_tree(root: Path, n: int, version: int) -> None:
                     shutil.copyfile(f, d / f.name)
             if ctl == "pids":
                 (d / "pids.current").write_text("3\n")
+            if ctl == "freezer":  # the paused check (issue 14): one word a container
+                (d / "freezer.state").write_text("THAWED\n")
 
 
 def probe_cpu_ms(cgroup_root: Path, interval_s: float = 0.2) -> float:

@@ -193,7 +193,6 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
     containers and `vms`."""
     lines: list[str] = []
     pids: list[str] = []
-    freezer: list[str] = []
     for c in host.containers:
         usage = c.mem_bytes + c.file_bytes // 2  # half the cache inactive, as reclaim leaves it
         anon = max(c.mem_bytes - c.file_bytes // 2, 0)
@@ -207,13 +206,12 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
             lines.append(f"{d}\tm={usage} l={c.limit_bytes if c.limit_bytes else 'max'}"
                          f" a={anon} f={c.file_bytes} i={c.file_bytes // 2} p={c.pids}"
                          f" o={c.oom_kills} {' '.join(psi)} fz={int(c.paused)}")  # fmt: skip
-        else:  # the memory mount's lines, then the pids mount's, then the freezer's
+        else:  # the memory mount's lines (with the freezer's state), then the pids mount's
             lines.append(
                 f"{d}\ti=0 f={c.file_bytes} a={anon} i={c.file_bytes // 2}"
-                f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills}"
+                f" l={c.limit_bytes or _V1_UNLIMITED} m={usage} o={c.oom_kills} fz={int(c.paused)}"
             )
             pids.append(f"{d}\tp={c.pids}")
-            freezer.append(f"{d}\tfz={int(c.paused)}")
     for vm in vms:  # libvirt sets no memory limit unless asked (<memtune>)
         usage = vm.rss_bytes + _QEMU_FILE_BYTES
         if _v2(host):
@@ -223,11 +221,10 @@ def render_gauges(host: HostProfile, vms: Sequence[VmCgroup] = ()) -> str:
         else:
             lines.append(
                 f"{vm.path}\ti=0 f={_QEMU_FILE_BYTES} a={vm.rss_bytes} i={_QEMU_FILE_BYTES // 2}"
-                f" l={_V1_UNLIMITED} m={usage} o=0"
+                f" l={_V1_UNLIMITED} m={usage} o=0 fz=0"
             )
             pids.append(f"{vm.path}\tp={vm.pids}")
-            freezer.append(f"{vm.path}\tfz=0")
-    lines += pids + freezer
+    lines += pids
     return as_keyed(2 if _v2(host) else 1, lines)
 
 
