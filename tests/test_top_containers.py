@@ -130,3 +130,14 @@ def test_the_hosts_view_counts_each_host_s_containers() -> None:
     # 80 columns: the busiest disk and NIC keep their room before the count.
     narrow = table(report, ViewState(view="hosts"), 80, 20)[0].text.split()
     assert "CTRS" not in narrow or {"DISK", "NIC"} <= set(narrow)
+
+
+def test_a_paused_container_says_so_in_the_state_column() -> None:
+    """As `podman ps` (and virt-top's state for a VM): the simulator's paused containers
+    (cgroup v2 and v1 hosts) are `paused`, the others `running`."""
+    report = _report(12)  # the simulator pauses each host's 12th container
+    rows = _rows(report, ViewState(view="containers"))
+    paused = {(r["CONTAINER"], r["HOST"]) for r in rows if r["STATE"] == "paused"}
+    assert {r["STATE"] for r in rows} == {"running", "paused"}
+    assert len(paused) == 4  # one a host, of 4
+    assert all(r["CPU%"] == "0.0" for r in rows if r["STATE"] == "paused")
