@@ -111,3 +111,20 @@ def test_a_vm_s_share_over_the_gap_is_capped_like_the_spot_sample_s() -> None:
     gap = since_last_run(first, hot, 10_000)[1][vm]
     assert gap["vm.cpu_pct"] == 100.0
     assert gap["vm.cpu_host_pct"] == pytest.approx(100.4 * vcpus / 10_000)
+
+
+def test_a_container_s_oom_kills_over_the_gap_are_the_increase_of_its_count() -> None:
+    _, first, second = _host(probe_stdout(kvm=True))
+    prev = {**first, ("ctr", "api"): {"oom_kill": 3, "_t": first["host", ""].get("_t")}}
+    cur = {**second, ("ctr", "api"): {"oom_kill": 5}, ("ctr", "new"): {"oom_kill": 2}}
+    _, gaps, note = since_last_run(prev, cur, 8)
+    assert gaps["ctr", "api"] == {"ctr.oom_kills": 2}
+    assert ("ctr", "new") not in gaps  # no count of the last run: nothing to compare with
+    assert note is None
+    # Its count went down: the cgroup was made again (a restart), the kills before it lost.
+    _, gaps, note = since_last_run(prev, {**cur, ("ctr", "api"): {"oom_kill": 1}}, 8)
+    assert gaps["ctr", "api"] == {"ctr.oom_kills": None}
+    assert note == (
+        "1 container(s) restarted since the last run (OOM kill count went down): their OOM"
+        " kills since the last run are not known"
+    )

@@ -358,6 +358,8 @@ def test_the_shipped_history_rules_load_only_with_a_history() -> None:
     rs = load_rules(files)
     shipped = {r.name: r for r in rs.rules if r.origin.startswith(files[-1])}
     assert sorted(shipped) == [
+        "ctr-oom-kills",  # replaces containers.yaml's: kills since the last run
+        "ctr-oom-kills-since-start",
         "fs-full-in-3-days",
         "host-steal-sustained",
         "host-unusual-for-the-hour",
@@ -394,6 +396,55 @@ def test_since_last_run_reads_the_average_over_the_gap() -> None:
     (f,) = [f for f in judge(rs, [h], Past(NOW)) if f.rule == "busy-gap"]
     assert f.severity is Severity.OK
     assert f.message.endswith("no cpu.busy_pct average since the last run (first run, or a reboot)")
+
+
+def test_has_since_last_run_says_whether_there_is_a_figure() -> None:
+    rs = rules(
+        """
+        - hosts: all
+          rules:
+            - name: oom-new
+              metric: ctr.oom_kills
+              apply: since_last_run()
+              warning: "> 0"
+              message: "{{ value | int }} since the last run"
+            - name: oom-since-start
+              expr: not has_since_last_run(ctr.oom_kills) and ctr.oom_kills > 0
+              scope: ctr
+              severity: warning
+        """
+    )
+    h = host("kvm01", random.Random(5), level=10.0)
+    rows = (Row("api", {"ctr.oom_kills": 3}), Row("db", {"ctr.oom_kills": 1}))
+    h = dataclasses.replace(h, rows={**h.rows, "ctr": rows})
+    gaps = {("ctr", "kvm01", "api"): {"ctr.oom_kills": 1}, ("ctr", "kvm01", "db"): {}}
+    found = {(f.rule, f.subject): f for f in judge(rs, [h], Past(NOW, {}, {}, gaps))}
+    assert found["oom-new", "api"].severity is Severity.WARNING
+    assert found["oom-new", "api"].message == "1 since the last run"
+    assert found["oom-since-start", "api"].severity is Severity.OK
+    assert found["oom-new", "db"].severity is Severity.OK
+    assert found["oom-new", "db"].message.endswith(
+        "no ctr.oom_kills average since the last run (first run, or a reboot)"
+    )
+    assert found["oom-since-start", "db"].severity is Severity.WARNING
+    gaps["ctr", "kvm01", "db"] = {"ctr.oom_kills": None}  # its count went down: a restart
+    found = {(f.rule, f.subject): f for f in judge(rs, [h], Past(NOW, {}, {}, gaps))}
+    assert found["oom-new", "db"].message.endswith(
+        "no ctr.oom_kills since the last run: the container restarted since"
+    )
+    assert found["oom-since-start", "db"].severity is Severity.WARNING
+
+
+def test_has_since_last_run_is_no_value_to_apply() -> None:
+    text = "- hosts: all\n  rules:\n    - name: x\n      metric: ctr.oom_kills\n"
+    text += "      apply: has_since_last_run()\n      warning: '> 0'\n"
+    with pytest.raises(RuleError) as err:
+        parse_rules(text, "r.yaml")
+    assert str(err.value) == (
+        "r.yaml:5: rule 'x': apply: expected a history function of the metric (anomaly,"
+        " avg_over, change, change_pct, deriv, max_over, min_over, p95_over, predict_linear,"
+        " since_last_run, stddev_over, time_to), got 'has_since_last_run()'"
+    )
 
 
 def test_anomaly_against_the_same_hour_of_past_weeks() -> None:

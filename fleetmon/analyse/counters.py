@@ -5,17 +5,19 @@ keeps the counters of each run's second sample, so two consecutive runs give the
 average over the gap between them (analyse/gap.py), not only the 1-5 s spot sample of
 each. Per subject: the host (/proc/stat CPU ticks and totals, /proc/vmstat, PSI totals,
 the uptime and boot id that guard the gap), each disk and NIC row (their diskstats and
-net/dev fields), each KVM VM (domstats cpu.time, vCPU delay, block and net sums, balloon).
+net/dev fields), each KVM VM (domstats cpu.time, vCPU delay, block and net sums, balloon),
+each container (its cgroup's OOM kill count: memory.events oom_kill, read once a run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
 from fleetmon.analyse.vmcommon import KVM_DEVICE_SUMS
 from fleetmon.errors import ProbeParseError
+from fleetmon.model import Row
 from fleetmon.sources import virsh
 from fleetmon.sources.diskstats import parse_diskstats
 from fleetmon.sources.netdev import parse_net_dev
@@ -127,6 +129,17 @@ def vm_counters(out: ProbeOutput, sample: int = 2) -> dict[str, Counters]:
                 c[name] = sum(vals) if ok and vals else None  # type: ignore[arg-type]
         out_[d.name] = c
     return out_
+
+
+def ctr_counters(rows: Sequence[Row]) -> dict[str, Counters]:
+    """Each container's OOM kill count (ctr.oom_kills, counted since its cgroup was made),
+    by row name: what the kills since the last run are the Δ of (analyse/gap.py)."""
+    out: dict[str, Counters] = {}
+    for r in rows:
+        kills = r.metrics.get("ctr.oom_kills")
+        if isinstance(kills, int) and not isinstance(kills, bool):
+            out[r.name] = {"oom_kill": kills}
+    return out
 
 
 def all_counters(

@@ -3,8 +3,9 @@
 Each run keeps the counters of its second sample (analyse/counters.py). With the previous
 run's, the Δ of every counter over Δ of the host's /proc/uptime gives the exact average of
 the whole gap (5 minutes from cron, not the 1-5 s spot sample), with the same formulas as
-the spot metrics (sources' cpu_shares, disk_rates, nic_rates; METRICS.md for VMs). A reboot
-in between (another boot id, or uptime gone back) gives no average, with a note.
+the spot metrics (sources' cpu_shares, disk_rates, nic_rates; METRICS.md for VMs), and a
+container's OOM kills over the gap. A reboot in between (another boot id, or uptime gone
+back) gives no average, with a note.
 """
 
 from __future__ import annotations
@@ -129,13 +130,20 @@ def vm_gap(
     return kvm_rates(lambda key: _delta(prev, cur, key), _num(cur, "vcpu.current"), host_cpus, dt)
 
 
+def ctr_gap(prev: Counters, cur: Counters) -> dict[str, MetricValue]:
+    """A container's OOM kills over the gap: the Δ of its cgroup's count (PromQL increase()
+    of cAdvisor's container_oom_events_total); None when the count went down (the cgroup
+    was made again: a restart), as the kills before it are not in it any more."""
+    return {"ctr.oom_kills": _delta(prev, cur, "oom_kill")}
+
+
 def since_last_run(
     prev: Mapping[tuple[str, str], Counters],
     cur: Mapping[tuple[str, str], Counters],
     host_cpus: int | None,
 ) -> tuple[float | None, dict[tuple[str, str], dict[str, MetricValue]], str | None]:
     """The gap in seconds, each subject's averages over it ((scope, name); the host is
-    ("host", "")), and a note when there is no average (reboot)."""
+    ("host", "")), and a note when there is no average (reboot) or a container restarted."""
     ph, ch = prev.get(("host", "")), cur.get(("host", ""))
     if ph is None or ch is None:
         return None, {}, None
@@ -143,6 +151,7 @@ def since_last_run(
     if dt is None:
         return None, {}, why
     out: dict[tuple[str, str], dict[str, MetricValue]] = {("host", ""): host_gap(ph, ch, dt)}
+    restarted = 0
     for key, c in cur.items():
         scope = key[0]
         p = prev.get(key)
@@ -155,4 +164,13 @@ def since_last_run(
             out[key] = nic_gap(p, c, dt)
         elif scope == "vm":
             out[key] = vm_gap(p, c, dt, host_cpus)
-    return dt, out, None
+        elif scope == "ctr":
+            out[key] = ctr_gap(p, c)
+            restarted += out[key]["ctr.oom_kills"] is None
+    note = (
+        f"{restarted} container(s) restarted since the last run (OOM kill count went down):"
+        " their OOM kills since the last run are not known"
+        if restarted
+        else None
+    )
+    return dt, out, note

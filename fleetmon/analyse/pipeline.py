@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from fleetmon.analyse.counters import all_counters
+from fleetmon.analyse.counters import all_counters, ctr_counters
 from fleetmon.analyse.fleet import fleet_stats
 from fleetmon.analyse.guests import link_guests
 from fleetmon.analyse.host import compute_host
@@ -206,6 +206,8 @@ def analyse_output(base: HostReport, out: ProbeOutput, counters: bool = True) ->
         if counters:
             names = {scope: tuple(r.name for r in rs) for scope, rs in hm.rows.items()}
             found = all_counters(out, names)  # the scopes that have counters (disk, nic, vm)
+            for name, c in ctr_counters(hm.rows.get("ctr", ())).items():
+                found["ctr", name] = c  # from the rows: memory.events is read once a run
             kept = {k: _compact_json(v) for k, v in found.items()}
     except ProbeParseError as exc:
         return dataclasses.replace(base, status=Status.PARSE_ERROR, error=f"parse error: {exc}")

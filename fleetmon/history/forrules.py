@@ -100,7 +100,7 @@ def load_counters(
     kept (the host's under ("host", "")): the latest, or for a replay of that run (`report
     DIR`, whose own are the latest) the ones before; none when both are not before it."""
     ids: dict[int, tuple[str, str, str]] = {}
-    for scope in ("host", "disk", "nic", "vm"):
+    for scope in ("host", "disk", "nic", "vm", "ctr"):
         ids.update(subjects_of(hist, hosts, scope))
     out: dict[str, dict[tuple[str, str], dict[str, int | float | str | None]]] = {}
     if not ids:

@@ -36,6 +36,7 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "time_to": (("threshold", "window"), 1),
     "anomaly": (("weeks",), None),
     "since_last_run": ((), None),
+    "has_since_last_run": ((), None),
 }
 NAMES = frozenset(FUNCTIONS)
 #: The unit of the functions whose value is not in the metric's (the others, averages,
@@ -73,9 +74,9 @@ def window_of(fn: str, metric: str, args: Sequence[object]) -> Call:
         raise ValueError(f"{fn}: unknown metric '{metric}'{did_you_mean(metric, kept)}")
     if len(args) > len(params):
         raise ValueError(f"{fn} takes a metric and {', '.join(params)}")
-    if fn == "since_last_run":
+    if fn in ("since_last_run", "has_since_last_run"):
         if args:
-            raise ValueError("since_last_run takes a metric only")
+            raise ValueError(f"{fn} takes a metric only")
         return Call(fn, metric, 0)
     if fn == "anomaly":
         weeks = args[0] if args else ANOMALY_WEEKS
@@ -284,12 +285,22 @@ class Bound:
 
     def since_last_run(self, metric: str) -> float:
         """The metric's exact average over the whole gap since the last run (from the
-        counters of both runs, as sar -f), not this run's spot sample."""
+        counters of both runs, as sar -f), not this run's spot sample; for a count since
+        its subject started (ctr.oom_kills), its increase over the gap."""
         key = subject_key(self.scope, self.host, self.subject, metric)
-        value = self.past.gaps.get(key, {}).get(metric)
-        if not _number(value):
-            raise NoValue(f"no {metric} average since the last run (first run, or a reboot)")
-        return float(value)  # type: ignore[arg-type]
+        gap = self.past.gaps.get(key, {})
+        value = gap.get(metric)
+        if _number(value):
+            return float(value)  # type: ignore[arg-type]
+        if metric in gap and catalog.scope_of(metric) == "ctr":
+            raise NoValue(f"no {metric} since the last run: the container restarted since")
+        raise NoValue(f"no {metric} average since the last run (first run, or a reboot)")
+
+    def has_since_last_run(self, metric: str) -> bool:
+        """Whether since_last_run(metric) has a figure for the subject (false where it
+        would have nothing to say: a first run, a reboot, a subject new or restarted)."""
+        key = subject_key(self.scope, self.host, self.subject, metric)
+        return _number(self.past.gaps.get(key, {}).get(metric))
 
     def anomaly(self, metric: str, weeks: int = ANOMALY_WEEKS) -> float:
         """Distance of this run's value from the median of the same hour of the week over

@@ -13,14 +13,17 @@ from fleetmon.rules.ruleset import Span
 
 _APPLY_RE = re.compile(r"\s*([a-z_0-9]+)\s*\((.*)\)\s*", re.DOTALL)
 _RUNS_RE = re.compile(r"\s*(\d+)\s*runs?\s*")
+#: The functions `apply:` takes: those with a value to judge (has_since_last_run is true
+#: or false, for a `when:` or an `expr:`).
+_APPLIED = frozenset(FUNCTIONS) - {"has_since_last_run"}
 
 
 def history_key(key: str, raw: Any) -> Any:
     """The value of apply, for, keep_firing_for, min_points or min_r2; ValueError if bad."""
     if key == "apply":
         m = _APPLY_RE.fullmatch(raw) if isinstance(raw, str) else None
-        if m is None or m.group(1) not in FUNCTIONS:
-            names = ", ".join(sorted(FUNCTIONS))
+        if m is None or m.group(1) not in _APPLIED:
+            names = ", ".join(sorted(_APPLIED))
             raise ValueError(f"expected a history function of the metric ({names}), got {raw!r}")
         return raw
     if key == "min_points":
