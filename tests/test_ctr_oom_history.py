@@ -26,11 +26,12 @@ T0 = 1_790_000_000.0
 EVERY_S = 300.0
 
 
-@pytest.fixture(scope="module")
-def host() -> HostProfile:
-    """A Linux host with two containers (cgroup v2, Docker): the first has OOM kills."""
-    (h,) = with_containers(make_fleet(1, "linux", 3, {}, endpoints("127.0.1.1", 1, 2222, 1)), 2, 3)
-    return h
+@pytest.fixture(scope="module", params=[0, 1], ids=["docker-cgroup-v2", "podman-cgroup-v1"])
+def host(request: pytest.FixtureRequest) -> HostProfile:
+    """A Linux host with two containers (sim/containers.py: an even host runs cgroup v2,
+    memory.events; an odd one v1, memory.oom_control): the first one has OOM kills."""
+    fleet = make_fleet(2, "linux", 3, {}, endpoints("127.0.1.1", 2, 2222, 1))
+    return with_containers(fleet, 2, 3)[request.param]
 
 
 def _with_kills(h: HostProfile, kills: int, restarted: bool = False) -> HostProfile:
