@@ -11,21 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleetmon.model import MetricValue, Row
+from fleetmon.model.stubs import is_stub
 
 #: vm.state values counted as running for hv.* (libvirt "blocked" is a running VM waiting).
 RUNNING = frozenset({"running", "blocked"})
 #: How far summed guest CPU may pass 100 % of the machine and still be rounding (xl list's
 #: Time(s) has 0.1 s steps; samples are not taken at one instant): capped at 100 then.
 ROUNDING_PCT = 1.0
-#: Row labels of a Xen stub domain (xenvms.py): the guest whose device model it runs, or
-#: the Xen service it is (xenstore). Not a VM in the counts; its load is its guests' cost.
-STUB_OF = "stub_of"
-STUB_SERVICE = "service"
-
-
-def is_stub(row: Row) -> bool:
-    """Whether a VM row is a stub domain (a device model's or a Xen service's), not a guest."""
-    return STUB_OF in row.labels or STUB_SERVICE in row.labels
 
 
 def share(pct: float | None) -> float | None:
@@ -62,15 +54,15 @@ def hv_metrics(
         "hv.vms_total": sum(not is_stub(r) for r in rows),
         "hv.vcpu_overcommit_ratio": total(vcpus) / host_cpus if host_cpus else None,
     }
-    no_max = [r.name for r, x in zip(running, max_mem, strict=True) if x is None]
+    no_max = [r for r, x in zip(running, max_mem, strict=True) if x is None]
     if no_max:
         notes.append(
-            f"memory overcommit not reported: the maximum memory of {len(no_max)} of "
-            f"{len(running)} running VMs is not known ({max_mem_from})"
+            f"memory overcommit not reported: the maximum memory of {_of(no_max, running)}"
+            f" is not known ({max_mem_from})"
         )
     else:
         out["hv.mem_overcommit_ratio"] = total(max_mem) / host_mem_bytes if host_mem_bytes else None
-    no_cpu = [r.name for r, x in zip(running, cpu, strict=True) if x is None]
+    no_cpu = [r for r, x in zip(running, cpu, strict=True) if x is None]
     # No running VM is a true 0; running VMs none of which has a rate is unknown.
     guest: float | None = total(cpu) if len(no_cpu) < len(running) or not running else None
     if guest is not None and guest > 100.0 + ROUNDING_PCT:
@@ -82,11 +74,21 @@ def hv_metrics(
     out["hv.vm_cpu_pct"] = share(guest)
     if no_cpu and guest is not None:
         # A part is not passed off as the whole.
+        have = [r for r, x in zip(running, cpu, strict=True) if x is not None]
         notes.append(
-            f"guest CPU counts {len(running) - len(no_cpu)} of {len(running)} running VMs:"
-            f" no CPU figure for {few(no_cpu)}"
+            f"guest CPU counts {_of(have, running)}: no CPU figure for"
+            f" {few([r.name for r in no_cpu])}"
         )
     return out, notes
+
+
+def _of(part: Sequence[Row], running: Sequence[Row]) -> str:
+    """How many of the running VMs ("2 of 3 running VMs"), stub domains apart ("... and 1 of 2
+    stub domains"): the VMs' count agrees with hv.vms_running, which stub domains are not in."""
+    vms = [sum(not is_stub(r) for r in rows) for rows in (part, running)]
+    stubs = [len(rows) - n for rows, n in zip((part, running), vms, strict=True)]
+    text = f"{vms[0]} of {vms[1]} running VMs"
+    return text + (f" and {stubs[0]} of {stubs[1]} stub domains" if stubs[1] else "")
 
 
 def few(names: Sequence[str]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from fleetmon.analyse.hv import RUNNING, STUB_OF, STUB_SERVICE, few, hv_metrics, share
+from fleetmon.analyse.hv import RUNNING, few, hv_metrics, share
 from fleetmon.analyse.vmcommon import (
     MIB,
     XEN_VM_METRICS,
@@ -20,6 +20,7 @@ from fleetmon.analyse.vmcommon import (
 )
 from fleetmon.errors import ProbeParseError
 from fleetmon.model import MetricValue, Row
+from fleetmon.model.stubs import STUB_OF, STUB_SERVICE
 from fleetmon.sources import virsh, xen
 from fleetmon.sources.sections import ProbeOutput
 

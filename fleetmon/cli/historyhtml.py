@@ -17,6 +17,7 @@ from fleetmon.history.sparks import bucketed
 from fleetmon.history.store import History
 from fleetmon.model import HostReport, Report, Row, Severity, Trend, notable
 from fleetmon.model.durations import format_duration
+from fleetmon.model.stubs import stub_name
 from fleetmon.rules import trends as fits
 
 #: window -> (bucket seconds, buckets)
@@ -56,7 +57,7 @@ def _picks(h: HostReport, top_vms: int) -> dict[str, set[str]]:
     bad = {
         f.subject for f in notable(h.findings) if f.scope == "vm" and f.severity is not Severity.OK
     }
-    out["vm"].update(r.name for r in vms if r.name in bad)
+    out["vm"].update(r.name for r in vms if stub_name(r) in bad)  # a stub's: "x-dm (stub of x)"
     return out
 
 

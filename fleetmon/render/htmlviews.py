@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fleetmon.model import Finding, FleetStat, HostReport, Row
 from fleetmon.model.catalog import RowScope
+from fleetmon.model.stubs import stub_role
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,11 @@ def name_cell(
     r: Row, scope: RowScope, links: Mapping[str, str], sub: str = "", cls: str = ""
 ) -> Cell:
     """A row's name; linked to the host section it is also seen from (a VM's guest host,
-    and back), which the sub-line names."""
+    and back), which the sub-line names, as it names what a Xen stub domain is ("stub of
+    hvm1", "xenstore")."""
+    role = stub_role(r) if scope.name == "vm" else None
+    if role is not None:
+        sub = f"{sub}, {role}" if sub else role
     other = r.labels.get(_HOST_LABEL.get(scope.name, ""), "")
     if not other:
         return Cell(r.name, "", sub, cls)

@@ -18,6 +18,7 @@ from fleetmon.model import (
 )
 from fleetmon.model.catalog import Column, RowScope
 from fleetmon.model.durations import format_duration
+from fleetmon.model.stubs import stub_name
 from fleetmon.render.pick import busiest, column_figure, figure
 from fleetmon.render.textfit import fit_table
 from fleetmon.rules.verdict import host_verdict
@@ -185,10 +186,13 @@ def _value(row: Row, col: Column) -> MetricValue:
 
 def row_name(scope: str, r: Row) -> str:
     """A row's name, a VM's with the inventory host that is its guest ("web-3 (host
-    web03)"): the way to the guest's own figures (here and in top's host drilled into)."""
-    if scope == "vm" and r.labels.get("guest_host"):
+    web03)"): the way to the guest's own figures (here and in top's host drilled into); a
+    Xen stub domain's with what it is ("hvm1-dm (stub of hvm1)", "Xenstore (xenstore)")."""
+    if scope != "vm":
+        return r.name
+    if r.labels.get("guest_host"):
         return f"{r.name} (host {r.labels['guest_host']})"
-    return r.name
+    return stub_name(r)
 
 
 def _ranked_row(scope: RowScope, h: HostReport, r: Row) -> list[str]:

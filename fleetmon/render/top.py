@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetmon.model import Report, Severity, Status, catalog, notable
+from fleetmon.model.stubs import stub_name
 from fleetmon.render.text import clean, human_bytes, num
 from fleetmon.render.textfit import MIN_FLEX, columns, cut, fit_line, pad, shorten
 from fleetmon.render.texttables import row_name
@@ -143,8 +144,11 @@ def _numeric_head(c: TopColumn) -> bool:
 def _severity(it: Item) -> Severity | None:
     if not it.host.collected:
         return Severity.UNKNOWN
+    # A vm.* finding on a Xen stub domain names it "hvm1-dm (stub of hvm1)" (model/stubs.py).
     found = [
-        f.severity for f in notable(it.host.findings) if it.row is None or f.subject == it.name
+        f.severity
+        for f in notable(it.host.findings)
+        if it.row is None or f.subject == (stub_name(it.row) if f.scope == "vm" else it.name)
     ]
     if not found:
         return None

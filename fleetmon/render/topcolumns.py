@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetmon.model import HostReport, MetricValue, Row, Severity, catalog
+from fleetmon.model.stubs import stub_name
 from fleetmon.render.text import clean, human_bytes, num
 from fleetmon.render.texttables import vm_counts
 from fleetmon.rules.verdict import host_verdict
@@ -125,6 +126,10 @@ def _vm_count(it: Item) -> float:
     return float(v) if isinstance(v, int | float) else -1.0
 
 
+def _vm_name(it: Item) -> str:
+    return stub_name(it.row) if it.row is not None else it.name
+
+
 HOST_COLUMNS: tuple[TopColumn, ...] = (
     TopColumn("HOST", 18, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
     TopColumn("HEALTH", 8, _verdict, lambda it: float(host_verdict(it.host).rank), keep=0),
@@ -140,7 +145,8 @@ HOST_COLUMNS: tuple[TopColumn, ...] = (
 )
 
 VM_COLUMNS: tuple[TopColumn, ...] = (
-    TopColumn("VM", 18, lambda it: clean(it.name), lambda it: it.name, keep=0),
+    # A Xen stub domain as "hvm1-dm (stub of hvm1)" (sorted by its own name).
+    TopColumn("VM", 18, lambda it: clean(_vm_name(it)), lambda it: it.name, keep=0),
     TopColumn("HOST", 12, lambda it: clean(it.host.name), lambda it: it.host.name, keep=0),
     TopColumn(
         "STATE",

@@ -22,6 +22,7 @@ from fleetmon.model import (
     MetricValue,
     catalog,
 )
+from fleetmon.model.stubs import stub_name
 from fleetmon.rules.expr import EvalError, mangle
 from fleetmon.rules.historical import Past, RuleState, StateKey, layer
 from fleetmon.rules.judge import Judge, Judges
@@ -188,7 +189,9 @@ class _RowLayers:
         for n, metric in names:
             if metric in rm:
                 flat[n] = rm[metric]
-        mine = {"subject": row.name, "labels": row.labels, "scope": scope}
+        # A stub domain's subject says what it is, as its findings do (judge_rows).
+        mine = {"subject": stub_name(row) if scope == "vm" else row.name, "labels": row.labels,
+                "scope": scope}  # fmt: skip
         for n in plan.own[scope]:
             flat[n] = dict(row.labels) if n == "labels" else mine[n]
         if self.past is not None:
