@@ -14,6 +14,7 @@ from fleetmon.sim import containers, render
 from fleetmon.sim.captures import SYSSTAT_UPTIME_S, Captures
 from fleetmon.sim.hosts import HostProfile
 from fleetmon.sim.render import Moment
+from fleetmon.sim.virt import render_virt
 from fleetmon.sim.xentop import render_xentop
 from fleetmon.sources.sections import (
     ONCE_SECTIONS,
@@ -201,6 +202,7 @@ class Answer:
             once["ctr_names"] = containers.render_names(host)
         if host.guest_of:  # SMBIOS system UUID = the domain UUID (sim/guests.py)
             once["product_uuid"] = render.vm_uuid(host.guest_of) + "\n"
+        once["virt"] = render_virt(host)  # what it runs on (sim/virt.py)
         for name, _ in ONCE_SECTIONS:
             text = once.get(name, "")
             out.append(section(self.marker, 0, name, text, 0 if text else 1))
