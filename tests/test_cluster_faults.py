@@ -158,11 +158,23 @@ def test_a_scheduler_that_stops_answering_mid_run_fails_the_hosts_still_out(
     assert html.read_text().startswith("<!DOCTYPE html>")
 
 
-def _retries_queued(address: str, count: int, wait_s: float = 60) -> dict[str, str]:
-    """Once `count` retries (attempt 2) are queued or running on workers: key -> worker."""
+@contextlib.contextmanager
+def _client(address: str, client: Any = None) -> Iterator[Any]:
+    """A Dask client of the scheduler: `client` if given, else one for the block."""
+    if client is not None:
+        yield client
+        return
     import distributed
 
-    with distributed.Client(address, timeout=20) as client:
+    with distributed.Client(address, timeout=20) as own:
+        yield own
+
+
+def _retries_queued(
+    address: str, count: int, wait_s: float = 60, client: Any = None
+) -> dict[str, str]:
+    """Once `count` retries (attempt 2) are queued or running on workers: key -> worker."""
+    with _client(address, client) as client:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             held = {
@@ -177,16 +189,12 @@ def _retries_queued(address: str, count: int, wait_s: float = 60) -> dict[str, s
     raise AssertionError(f"fewer than {count} retries were ever queued")
 
 
-@contextlib.contextmanager
-def _occupied(address: str, workers: Sequence[str], seconds: float) -> Iterator[None]:
+def _occupy(client: Any, workers: Sequence[str], seconds: float) -> None:
     """Each of `workers` given a task that sleeps `seconds`, ahead of any fleetmon task
-    queued on it (a higher priority); it sleeps on after the block (Dask cannot stop it)."""
-    import distributed
-
-    with distributed.Client(address, timeout=20) as client:
-        for w in workers:
-            client.submit(time.sleep, seconds, workers=[w], priority=100, pure=False)
-        yield
+    queued on it (a higher priority); it sleeps on once the client is gone (Dask cannot
+    stop it)."""
+    for w in workers:
+        client.submit(time.sleep, seconds, workers=[w], priority=100, pure=False)
 
 
 def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
@@ -195,23 +203,23 @@ def test_a_retry_whose_worker_leaves_before_starting_it_goes_to_another(
     """A retry goes to the workers other than the one its shard failed on; when they all
     left before starting it, it waited for them for ever (Dask's `no-worker` state)."""
     hanging = ["--hosts", "2", "--faults", "timeout=2"]
-    with _fleet(tmp_path, {"x": [], "y": []}, hanging) as (c, s):
-        # Two shards of one host that never answers, each late at 15 s: each retried on the
-        # other worker, where it waits behind a task of the test's that holds the worker's
-        # one thread (the late attempt itself stops once cancelled). That task must be on
-        # the worker before the first attempt is late, or the retry starts at once there:
-        # 15 s leave room for this test's Dask client to connect on a loaded machine (at
-        # 6 s, with 3 CPU hogs on 2 cores, a retry sometimes ran and was killed with its
-        # worker: shard_failed).
+    # Two shards of one host that never answers, each late at 15 s: each retried on the
+    # other worker, where it waits behind a task of the test's that holds the worker's
+    # one thread (the late attempt itself stops once cancelled). That task must be on
+    # the worker before the first attempt is late, or the retry starts at once there:
+    # the test's Dask client is connected before the run starts (CI, loaded: a client
+    # connecting after the starts came too late even at 15 s; the retry ran and was
+    # killed with its worker: shard_failed), and submits as soon as both have started.
+    with _fleet(tmp_path, {"x": [], "y": []}, hanging) as (c, s), _client(c.address) as client:
         proc = _popen_run(s.inventory, "--cluster", c.address, "--shard-size", "1",
                           "--timeout", "60", "--shard-timeout", "15")  # fmt: skip
         try:
-            _starts(c.address, 2)
-            with _occupied(c.address, [c.worker_address(n) for n in c.workers], 45):
-                queued = _retries_queued(c.address, 2)
-                gone = sorted(queued.values())[0]
-                (name,) = [n for n in c.workers if c.worker_address(n) == gone]
-                stop(c.workers[name], signal.SIGKILL)
+            _starts(c.address, 2, client=client)
+            _occupy(client, [c.worker_address(n) for n in c.workers], 45)
+            queued = _retries_queued(c.address, 2, client=client)
+            gone = sorted(queued.values())[0]
+            (name,) = [n for n in c.workers if c.worker_address(n) == gone]
+            stop(c.workers[name], signal.SIGKILL)
         finally:
             out, err = _finish(proc)
     assert proc.returncode == 3, err
@@ -267,11 +275,9 @@ def test_two_runs_on_one_scheduler_read_only_their_own_shards_starts(tmp_path: P
     assert [n for n in b["notes"] if "retried" in n] == []
 
 
-def _starts(address: str, count: int, wait_s: float = 60) -> list[str]:
+def _starts(address: str, count: int, wait_s: float = 60, client: Any = None) -> list[str]:
     """The workers of the first `count` fleetmon shard starts on the scheduler."""
-    import distributed
-
-    with distributed.Client(address, timeout=20) as client:
+    with _client(address, client) as client:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             events = client.get_events("fleetmon-shard")
