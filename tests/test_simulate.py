@@ -532,9 +532,11 @@ def test_a_machine_without_a_visible_root_filesystem_serves_the_recorded_df(
 def test_a_mount_point_that_is_no_utf8_does_not_stop_the_simulator(tmp_path: Path) -> None:
     """A tmpfs on a folder named b"a\\xffb" (another test's, mounted for a moment) made every
     `fleetmon simulate` of the machine die with a UnicodeDecodeError reading df. Here a `df`
-    first in PATH adds such a line to the machine's own (no mount: others would see it)."""
+    first in PATH prints such a line beside a root filesystem (no mount: others would see it;
+    and a chroot's own df has no "/", which would serve the recorded one)."""
     (tmp_path / "df").write_bytes(
-        b'#!/bin/sh\n/usr/bin/env -u PATH PATH=/usr/bin:/bin df "$@"\n'
+        b"#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\n"
+        b"echo '/dev/sda1 1000 10 990 1% /'\n"
         b"printf 'tmpfs 100 0 100 0%% /srv/a\\377b\\n'\n"
     )
     (tmp_path / "df").chmod(0o755)
@@ -545,8 +547,8 @@ def test_a_mount_point_that_is_no_utf8_does_not_stop_the_simulator(tmp_path: Pat
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     lines = r.stdout.rstrip("\n").splitlines()
-    assert lines[-1] == "tmpfs 100 0 100 0% /srv/a\ufffdb", lines[-1]
-    assert any(ln.split()[-1] == "/" for ln in lines[1:])  # the machine's own still there
+    assert lines[-1] == "tmpfs 100 0 100 0% /srv/a\ufffdb", lines
+    assert lines[-2].split()[-1] == "/", lines  # this df's, not the recorded one
 
 
 def test_simulated_domstats_has_the_groups_the_probe_asks_for_and_no_other() -> None:

@@ -325,8 +325,9 @@ def test_batch_containers_sorted_by_memory_in_80_columns(fleet: Path) -> None:
     assert all(h.startswith(("linux", "kvm")) for h in hosts)
     assert len(rows) == 2 * len(hosts)
     assert {r[2] for r in rows} == {"docker", "podman"}
+    assert {r[3] for r in rows} <= {"running", "paused"}
     assert re.match(
-        r"^CONTAINER +HOST +RUNTIME +CPU% ", next(ln for ln in lines if "RUNTIME" in ln)
+        r"^CONTAINER +HOST +RUNTIME +STATE +CPU% ", next(ln for ln in lines if "RUNTIME" in ln)
     )
 
 
