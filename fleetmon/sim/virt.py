@@ -14,9 +14,7 @@ import functools
 import random
 
 from fleetmon.sim.hosts import HostProfile
-
-_DMI = "/sys/class/dmi/id/"
-_CLOCKS = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
+from fleetmon.sources.virt import CLOCKSOURCES, DMI
 
 #: Servers: (sys_vendor, product_name, board_vendor, bios_vendor).
 SERVERS: tuple[tuple[str, str, str, str], ...] = (
@@ -54,6 +52,11 @@ def platform(host: HostProfile) -> str:
     return "kvm" if drawn == "metal" and host.steal_share > 0 else drawn
 
 
+def _dmi(**files: str) -> list[str]:
+    """The probe's `path=line` lines of DMI files, in the order given."""
+    return [f"{DMI}{name}={value}" for name, value in files.items()]
+
+
 @functools.lru_cache(maxsize=100_000)
 def render_virt(host: HostProfile) -> str:
     """The `virt` section of the host, as the probe's COMMAND prints it."""
@@ -62,16 +65,16 @@ def render_virt(host: HostProfile) -> str:
     lines: list[str] = []
     if kind in ("kvm-host", "xen-dom0", "metal"):
         vendor, product, board, bios = rng.choice(SERVERS)
-        lines += [f"{_DMI}product_name={product}", f"{_DMI}sys_vendor={vendor}",
-                  f"{_DMI}board_vendor={board}", f"{_DMI}bios_vendor={bios}"]  # fmt: skip
+        lines += _dmi(product_name=product, sys_vendor=vendor, board_vendor=board,
+                      bios_vendor=bios)  # fmt: skip
     elif kind == "kvm":
         vendor, product, bios, version = KVM_GUEST
-        lines += [f"{_DMI}product_name={product}", f"{_DMI}sys_vendor={vendor}",
-                  f"{_DMI}bios_vendor={bios}", f"{_DMI}product_version={version}"]  # fmt: skip
+        lines += _dmi(product_name=product, sys_vendor=vendor, bios_vendor=bios,
+                      product_version=version)  # fmt: skip
     else:
         vendor, product, bios = VMWARE_GUEST
-        lines += [f"{_DMI}product_name={product}", f"{_DMI}sys_vendor={vendor}",
-                  f"{_DMI}board_vendor=Intel Corporation", f"{_DMI}bios_vendor={bios}"]  # fmt: skip
+        lines += _dmi(product_name=product, sys_vendor=vendor, board_vendor="Intel Corporation",
+                      bios_vendor=bios)  # fmt: skip
     if kind == "xen-dom0":
         lines += ["/sys/hypervisor/type=xen", "/proc/xen/capabilities=control_d"]
     kernel = _DOM0_KERNEL if kind == "xen-dom0" else rng.choice(_KERNELS)
@@ -79,7 +82,7 @@ def render_virt(host: HostProfile) -> str:
     # A dom0 keeps time by Xen's clock; a KVM guest by kvm-clock (registered under KVM's
     # CPUID signature only); VMware's guest and bare metal by the TSC.
     clocks = {"xen-dom0": "xen tsc hpet acpi_pm ", "kvm": "kvm-clock tsc acpi_pm "}
-    lines.append(f"{_CLOCKS}={clocks.get(kind, _METAL_CLOCKS)}")
+    lines.append(f"{CLOCKSOURCES}={clocks.get(kind, _METAL_CLOCKS)}")
     if kind == "xen-dom0":
         lines.append("/proc/xen")
     lines.append("/proc/1/cgroup=0::/init.scope")

@@ -15,24 +15,24 @@ from dataclasses import dataclass, field
 
 from fleetmon.model.virt import Virt
 
-_DMI = "/sys/class/dmi/id/"
-_CLOCKSOURCES = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
+DMI = "/sys/class/dmi/id/"
+CLOCKSOURCES = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
 #: Files whose first line the probe prints as `path=line`, where readable. The DMI strings
 #: are world-readable (0444; product_uuid and the serials are root's). The features and
 #: the clock sources stand in for CPUID, which a shell cannot ask.
 READ_FILES = (
-    _DMI + "product_name",
-    _DMI + "sys_vendor",
-    _DMI + "board_vendor",
-    _DMI + "bios_vendor",
-    _DMI + "product_version",
+    DMI + "product_name",
+    DMI + "sys_vendor",
+    DMI + "board_vendor",
+    DMI + "bios_vendor",
+    DMI + "product_version",
     "/sys/hypervisor/type",
     "/sys/hypervisor/properties/features",
     "/proc/xen/capabilities",
     "/run/host/container-manager",
     "/run/systemd/container",
     "/proc/sys/kernel/osrelease",
-    _CLOCKSOURCES,
+    CLOCKSOURCES,
 )
 #: Paths whose mere existence the probe prints, as the path alone on its line.
 EXIST_FILES = ("/proc/xen", "/proc/vz", "/proc/bc", "/run/.containerenv", "/.dockerenv")
@@ -142,20 +142,20 @@ def _dmi(f: VirtFacts) -> str:
     """virt.c detect_vm_dmi; its SMBIOS "is a VM" bit is root's, so an Amazon EC2 DMI is a
     metal instance only by a `.metal` product name, as virt.c falls back to."""
     for name in _DMI_ORDER:
-        value = f.files.get(_DMI + name)
+        value = f.files.get(DMI + name)
         if value is None:
             continue
         found = next((t for p, t in _DMI_VENDORS if value.startswith(p)), None)
         if found == "amazon":
-            product = f.files.get(_DMI + "product_name", "")
+            product = f.files.get(DMI + "product_name", "")
             return "none" if re.search(r"\.metal(-|$)", product) else "amazon"
         if found:
             return found
     # Hyper-V's DMI (virt-what, cited by Ansible): Microsoft's vendor is also a Surface's, so
     # only with its product name. systemd tells it by CPUID ("Microsoft Hv").
     if (
-        f.files.get(_DMI + "sys_vendor") == "Microsoft Corporation"
-        and f.files.get(_DMI + "product_name") == "Virtual Machine"
+        f.files.get(DMI + "sys_vendor") == "Microsoft Corporation"
+        and f.files.get(DMI + "product_name") == "Virtual Machine"
     ):
         return "microsoft"
     return "none"
@@ -178,7 +178,7 @@ def _cpuid(f: VirtFacts) -> str:
     """What virt.c's CPUID step would find, from what the kernel shows of it: the kvm-clock
     clock source registers only under KVM's CPUID signature (kvm_para_available), Xen's and
     Hyper-V's under theirs; the `hypervisor` flag alone says some hypervisor (vm-other)."""
-    sources = f.files.get(_CLOCKSOURCES, "").split()
+    sources = f.files.get(CLOCKSOURCES, "").split()
     if "kvm-clock" in sources:
         return "kvm"
     if "xen" in sources:
@@ -214,7 +214,7 @@ def detect_vm(f: VirtFacts) -> tuple[str, bool]:
 def dmi_product(f: VirtFacts) -> str | None:
     """The DMI vendor and product name, as Ansible's `system_vendor` and `product_name`
     facts read them; None without DMI (a container's host may show its own)."""
-    parts = [f.files.get(_DMI + n, "") for n in ("sys_vendor", "product_name")]
+    parts = [f.files.get(DMI + n, "") for n in ("sys_vendor", "product_name")]
     return " ".join(p for p in parts if p) or None
 
 
